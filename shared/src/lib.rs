@@ -1,1 +1,19 @@
-pub fn x(){}
+//! The library every uslugi Lambda function is built on.
+//!
+//! - [`domain`]: identifiers and their validation (phones, e-mails, code purposes).
+//! - [`services`]: business rules, written against small store and notifier traits.
+//! - [`adapters`]: the technology behind those traits (DynamoDB, SNS, SES).
+//! - [`http`]: request parsing and the one place where errors become HTTP responses.
+//! - [`config`], [`logging`], [`redact`], [`crypto`]: cold-start plumbing and safety rules.
+
+pub mod adapters;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod redact;
+pub mod services;
+
+pub use error::{AppError, FieldError};

@@ -1,0 +1,150 @@
+//! Routes of the code flow: parse the request, call the service, shape the response.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{aws, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{CodesConfig, Env};
+use shared::domain::{Channel, Destination, Purpose};
+use shared::http::{self as web, Fields};
+use shared::services::codes::{CodeService, SendCode};
+use shared::AppError;
+
+pub struct App {
+    codes: CodeService<DynamoStore, AwsNotifier>,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the service.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = CodesConfig::from_env(&Env::process())?;
+        let sdk = aws::load().await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+        let notifier = AwsNotifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            aws_sdk_sesv2::Client::new(&sdk),
+            config.email_sender,
+        );
+        Ok(Self {
+            codes: CodeService::new(store, notifier, config.hasher, config.limits),
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(web::respond(route(app, &request).instrument(span).await))
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    match web::route_key(request).as_deref() {
+        Some("POST /v1/codes") => send(app, request, now).await,
+        Some("POST /v1/codes/{id}/verify") => verify(app, request, now).await,
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+#[derive(Serialize)]
+struct SentBody {
+    id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    resend_available_at: OffsetDateTime,
+}
+
+async fn send(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let mut fields = Fields::new(&body);
+    let channel = fields.required_str("channel");
+    let destination = fields.required_str("destination");
+    let purpose = fields.required_str("purpose");
+
+    let channel = channel.and_then(|c| {
+        Channel::parse("channel", c)
+            .map_err(|e| fields.reject(e))
+            .ok()
+    });
+    let purpose = purpose.and_then(|p| {
+        Purpose::parse("purpose", p)
+            .map_err(|e| fields.reject(e))
+            .ok()
+    });
+    // The destination can only be checked once the channel says what it should be.
+    let destination = match (channel, destination) {
+        (Some(channel), Some(raw)) => Destination::parse("destination", channel, raw)
+            .map_err(|e| fields.reject(e))
+            .ok(),
+        _ => None,
+    };
+    fields.finish(&["channel", "destination", "purpose"])?;
+    let (Some(destination), Some(purpose)) = (destination, purpose) else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+
+    let sent = app
+        .codes
+        .send(
+            SendCode {
+                destination,
+                purpose,
+                client_ip: web::client_ip(request).unwrap_or_default(),
+            },
+            now,
+        )
+        .await?;
+    Ok(web::json_response(
+        StatusCode::ACCEPTED,
+        &SentBody {
+            id: sent.id,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        },
+    ))
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    verification_token: &'a str,
+    expires_at: String,
+}
+
+async fn verify(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let id = web::path_param(request, "id").unwrap_or_default();
+    let body = web::json_object(request)?;
+    let mut fields = Fields::new(&body);
+    let code = fields.required_str("code");
+    fields.finish(&["code"])?;
+    let issued = app
+        .codes
+        .verify(id, code.unwrap_or_default().trim(), now)
+        .await?;
+    let expires_at = issued
+        .expires_at
+        .format(&Rfc3339)
+        .map_err(|e| AppError::Internal(format!("formatting expiry: {e}")))?;
+    Ok(web::json_response(
+        StatusCode::OK,
+        &TokenBody {
+            verification_token: issued.token.expose(),
+            expires_at,
+        },
+    ))
+}

@@ -1,0 +1,198 @@
+//! Configuration, read once per cold start from the environment the template sets.
+//!
+//! A missing or malformed variable fails the cold start with a message naming it,
+//! rather than surfacing later as a 500 on some request.
+
+use std::time::Duration;
+
+use crate::crypto::Hasher;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process env.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        (self.0)(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing(name))
+    }
+
+    /// A whole number with a default; `min` guards against a limit of zero by mistake.
+    pub fn number(&self, name: &'static str, default: u64, min: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = (self.0)(name).filter(|v| !v.is_empty()) else {
+            return Ok(default);
+        };
+        let value: u64 = raw.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: "not a whole number".into(),
+        })?;
+        if value < min {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("must be at least {min}"),
+            });
+        }
+        Ok(value)
+    }
+
+    pub fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, min).map(Duration::from_secs)
+    }
+}
+
+/// Limits of the confirmation-code flow.
+#[derive(Debug, Clone)]
+pub struct CodeLimits {
+    /// How long a code can be verified.
+    pub code_ttl: Duration,
+    /// Wrong attempts that kill a code.
+    pub max_attempts: u32,
+    /// Minimum gap between two codes to one destination.
+    pub resend_interval: Duration,
+    /// Length of the window the hourly limits count over.
+    pub rate_window: Duration,
+    pub max_per_destination: u32,
+    pub max_per_client_ip: u32,
+    /// How long a verification token can be redeemed.
+    pub token_ttl: Duration,
+}
+
+impl Default for CodeLimits {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(600),
+            max_attempts: 5,
+            resend_interval: Duration::from_secs(60),
+            rate_window: Duration::from_secs(3600),
+            max_per_destination: 5,
+            max_per_client_ip: 20,
+            token_ttl: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Everything the codes function needs.
+#[derive(Clone)]
+pub struct CodesConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub hasher: Hasher,
+    pub limits: CodeLimits,
+}
+
+impl CodesConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let d = CodeLimits::default();
+        let secret = env.required("CODE_HMAC_SECRET")?;
+        let hasher = Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {
+            name: "CODE_HMAC_SECRET",
+            reason,
+        })?;
+        let limit = |name, default: u32| -> Result<u32, ConfigError> {
+            let n = env.number(name, u64::from(default), 1)?;
+            u32::try_from(n).map_err(|_| ConfigError::Invalid {
+                name,
+                reason: "too large".into(),
+            })
+        };
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            hasher,
+            limits: CodeLimits {
+                code_ttl: env.seconds("CODE_TTL_SECONDS", d.code_ttl.as_secs(), 1)?,
+                max_attempts: limit("CODE_MAX_ATTEMPTS", d.max_attempts)?,
+                resend_interval: env.seconds(
+                    "CODE_RESEND_INTERVAL_SECONDS",
+                    d.resend_interval.as_secs(),
+                    0,
+                )?,
+                rate_window: env.seconds("CODE_RATE_WINDOW_SECONDS", d.rate_window.as_secs(), 1)?,
+                max_per_destination: limit(
+                    "CODE_MAX_PER_DESTINATION_PER_HOUR",
+                    d.max_per_destination,
+                )?,
+                max_per_client_ip: limit("CODE_MAX_PER_IP_PER_HOUR", d.max_per_client_ip)?,
+                token_ttl: env.seconds(
+                    "VERIFICATION_TOKEN_TTL_SECONDS",
+                    d.token_ttl.as_secs(),
+                    1,
+                )?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |k: &str| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("TABLE_NAME", "t"),
+        ("EMAIL_SENDER", "no-reply@uslugi.example"),
+        ("CODE_HMAC_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    #[test]
+    fn defaults_match_the_documented_limits() {
+        let c = CodesConfig::from_env(&env(&BASE)).unwrap();
+        assert_eq!(c.limits.code_ttl.as_secs(), 600);
+        assert_eq!(c.limits.max_attempts, 5);
+        assert_eq!(c.limits.resend_interval.as_secs(), 60);
+        assert_eq!(c.limits.max_per_destination, 5);
+        assert_eq!(c.limits.max_per_client_ip, 20);
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_variable() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CODE_TTL_SECONDS", "5"));
+        assert_eq!(
+            CodesConfig::from_env(&env(&pairs))
+                .unwrap()
+                .limits
+                .code_ttl
+                .as_secs(),
+            5
+        );
+        pairs.push(("CODE_MAX_ATTEMPTS", "zero"));
+        let err = CodesConfig::from_env(&env(&pairs))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("CODE_MAX_ATTEMPTS"), "{err}");
+        let err = CodesConfig::from_env(&env(&BASE[..2]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("CODE_HMAC_SECRET"), "{err}");
+    }
+}

@@ -1,0 +1,249 @@
+//! The one error type of the system and its RFC 9457 problem description.
+//!
+//! Services return [`AppError`]; [`crate::http::respond`] is the only place that turns
+//! it into an HTTP response. Problem `code`s are stable, machine-readable and English;
+//! `title`/`detail` are for people and in Russian.
+
+use serde::Serialize;
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the field, e.g. `/destination`.
+    pub field: String,
+    /// Machine-readable reason, e.g. `not_mobile_phone`.
+    pub code: &'static str,
+    /// What is wrong, in Russian, for the citizen.
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let field = if field.starts_with('/') {
+            field.to_string()
+        } else {
+            format!("/{field}")
+        };
+        Self {
+            field,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("request body is not valid JSON")]
+    InvalidJson { detail: String },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body failed validation")]
+    Validation(Vec<FieldError>),
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("a code was sent to this destination moments ago")]
+    ResendTooEarly { retry_after_secs: u64 },
+    #[error("hourly code limit for the destination reached")]
+    DestinationRateLimited { retry_after_secs: u64 },
+    #[error("hourly code limit for the client address reached")]
+    ClientRateLimited { retry_after_secs: u64 },
+    #[error("confirmation code not found")]
+    CodeNotFound,
+    #[error("confirmation code expired")]
+    CodeExpired,
+    #[error("confirmation code has no attempts left")]
+    CodeAttemptsExhausted,
+    #[error("confirmation code already used")]
+    CodeAlreadyUsed,
+    #[error("confirmation code does not match")]
+    CodeMismatch { attempts_left: u32 },
+    #[error("message delivery failed: {0}")]
+    DeliveryFailed(String),
+    #[error("data store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A problem description (RFC 9457) before it is serialised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after_secs: Option<u64>,
+    pub attempts_left: Option<u32>,
+}
+
+impl Problem {
+    fn new(
+        status: u16,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+            attempts_left: None,
+        }
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs.max(1));
+        self
+    }
+}
+
+/// How long a client should wait after a delivery or store failure before retrying.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 5;
+
+impl AppError {
+    pub fn problem(&self) -> Problem {
+        use AppError::*;
+        match self {
+            InvalidJson { detail } => Problem::new(
+                400,
+                "invalid_json",
+                "Некорректный JSON",
+                format!("Тело запроса не является корректным JSON-объектом: {detail}"),
+            ),
+            PayloadTooLarge { limit } => Problem::new(
+                413,
+                "payload_too_large",
+                "Слишком большой запрос",
+                format!("Тело запроса больше {limit} байт"),
+            ),
+            Validation(errors) => Problem {
+                errors: errors.clone(),
+                ..Problem::new(
+                    422,
+                    "validation_failed",
+                    "Ошибка в данных запроса",
+                    "Проверьте отмеченные поля",
+                )
+            },
+            RouteNotFound => {
+                Problem::new(404, "route_not_found", "Не найдено", "Такого адреса нет")
+            }
+            ResendTooEarly { retry_after_secs } => Problem::new(
+                429,
+                "code_resend_too_early",
+                "Слишком частый запрос кода",
+                format!("Новый код можно запросить через {retry_after_secs} с"),
+            )
+            .retry_after(*retry_after_secs),
+            DestinationRateLimited { retry_after_secs } => Problem::new(
+                429,
+                "code_destination_limit",
+                "Превышен лимит кодов",
+                "На этот номер или адрес отправлено слишком много кодов за час. Попробуйте позже",
+            )
+            .retry_after(*retry_after_secs),
+            ClientRateLimited { retry_after_secs } => Problem::new(
+                429,
+                "code_client_limit",
+                "Превышен лимит запросов",
+                "С вашего адреса запрошено слишком много кодов за час. Попробуйте позже",
+            )
+            .retry_after(*retry_after_secs),
+            CodeNotFound => Problem::new(
+                404,
+                "code_not_found",
+                "Код не найден",
+                "Код не найден. Запросите новый код",
+            ),
+            CodeExpired => Problem::new(
+                410,
+                "code_expired",
+                "Срок действия кода истёк",
+                "Срок действия кода истёк. Запросите новый код",
+            ),
+            CodeAttemptsExhausted => Problem::new(
+                410,
+                "code_attempts_exhausted",
+                "Попытки исчерпаны",
+                "Код введён неверно слишком много раз. Запросите новый код",
+            ),
+            CodeAlreadyUsed => Problem::new(
+                410,
+                "code_already_used",
+                "Код уже использован",
+                "Этот код уже был использован. Запросите новый код",
+            ),
+            CodeMismatch { attempts_left } => Problem {
+                attempts_left: Some(*attempts_left),
+                ..Problem::new(
+                    422,
+                    "code_mismatch",
+                    "Неверный код",
+                    format!("Неверный код. Осталось попыток: {attempts_left}"),
+                )
+            },
+            DeliveryFailed(_) => Problem::new(
+                503,
+                "delivery_unavailable",
+                "Не удалось отправить код",
+                "Сервис отправки сообщений временно недоступен. Повторите попытку позже",
+            )
+            .retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
+            StoreUnavailable(_) => Problem::new(
+                503,
+                "service_unavailable",
+                "Сервис временно недоступен",
+                "Повторите попытку позже",
+            )
+            .retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
+            Internal(_) => Problem::new(
+                500,
+                "internal_error",
+                "Внутренняя ошибка",
+                "Что-то пошло не так. Мы уже разбираемся",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_its_own_code() {
+        let refusals = [
+            AppError::ResendTooEarly {
+                retry_after_secs: 3,
+            },
+            AppError::DestinationRateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::ClientRateLimited {
+                retry_after_secs: 3,
+            },
+        ];
+        let codes: std::collections::HashSet<_> =
+            refusals.iter().map(|e| e.problem().code).collect();
+        assert_eq!(codes.len(), refusals.len());
+        for r in &refusals {
+            let p = r.problem();
+            assert_eq!(p.status, 429);
+            assert_eq!(p.retry_after_secs, Some(3));
+        }
+    }
+
+    #[test]
+    fn field_paths_are_json_pointers() {
+        assert_eq!(
+            FieldError::new("destination", "x", "y").field,
+            "/destination"
+        );
+        assert_eq!(FieldError::new("/a/0", "x", "y").field, "/a/0");
+    }
+}

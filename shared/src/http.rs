@@ -1,0 +1,249 @@
+//! HTTP plumbing shared by every API function: reading the request, and turning a
+//! service result or an [`AppError`] into a response. Error → HTTP mapping lives here
+//! and nowhere else.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{AppError, FieldError};
+
+/// Largest request body any route accepts; our bodies are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The API Gateway route key (`"POST /v1/codes/{id}/verify"`), independent of the stage.
+pub fn route_key(req: &Request) -> Option<String> {
+    api_context(req).and_then(|ctx| ctx.route_key.clone())
+}
+
+/// The caller's address as API Gateway saw it (the TCP peer).
+pub fn client_ip(req: &Request) -> Option<String> {
+    api_context(req).and_then(|ctx| ctx.http.source_ip.clone())
+}
+
+/// API Gateway's id of this request: the correlation id in our logs.
+pub fn api_request_id(req: &Request) -> Option<String> {
+    api_context(req).and_then(|ctx| ctx.request_id.clone())
+}
+
+fn api_context(
+    req: &Request,
+) -> Option<&lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
+    #[allow(unreachable_patterns)]
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => Some(ctx),
+        _ => None,
+    }
+}
+
+/// A path parameter declared by the route, e.g. `{id}`.
+pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.path_parameters_ref().and_then(|p| p.first(name))
+}
+
+/// Parses the body as one JSON object, refusing oversized or malformed bodies.
+pub fn json_object(req: &Request) -> Result<Map<String, Value>, AppError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::InvalidJson {
+            detail: "тело запроса пустое".into(),
+        });
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(AppError::InvalidJson {
+            detail: "ожидался объект".into(),
+        }),
+        Err(e) => Err(AppError::InvalidJson {
+            detail: format!("строка {}, позиция {}", e.line(), e.column()),
+        }),
+    }
+}
+
+/// Reads fields of a JSON object while collecting every problem, so that one response
+/// lists all invalid fields at once.
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    pub errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a Map<String, Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A required string field; records `required` or `invalid_type` when absent or wrong.
+    pub fn required_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => {
+                self.errors
+                    .push(FieldError::new(name, "required", "Обязательное поле"));
+                None
+            }
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "invalid_type", "Ожидается строка"));
+                None
+            }
+        }
+    }
+
+    /// Records a validation error for `name`.
+    pub fn reject(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// Fails with every collected error, plus one for each field the route does not know
+    /// (a misspelt field is refused rather than silently ignored).
+    pub fn finish(mut self, known: &[&str]) -> Result<(), AppError> {
+        for key in self.object.keys() {
+            if !known.contains(&key.as_str()) {
+                self.errors.push(FieldError::new(
+                    &escape_pointer(key),
+                    "unknown_field",
+                    "Неизвестное поле",
+                ));
+            }
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self.errors))
+        }
+    }
+}
+
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON success response.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => with_json(status, text, "application/json"),
+        Err(e) => problem_response(&AppError::Internal(format!("serialising response: {e}"))),
+    }
+}
+
+fn with_json(status: StatusCode, text: String, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The response for an error: RFC 9457 `application/problem+json`, with `Retry-After`
+/// on refusals that can be retried. Server-side failures are logged here, once.
+pub fn problem_response(err: &AppError) -> Response<Body> {
+    let problem = err.problem();
+    if problem.status >= 500 {
+        tracing::error!(error = %err, code = problem.code, "request failed");
+    } else {
+        tracing::info!(
+            code = problem.code,
+            status = problem.status,
+            "request refused"
+        );
+    }
+    let mut body = serde_json::json!({
+        "type": format!("/problems/{}", problem.code),
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "code": problem.code,
+    });
+    if !problem.errors.is_empty() {
+        body["errors"] = serde_json::to_value(&problem.errors).unwrap_or(Value::Null);
+    }
+    if let Some(secs) = problem.retry_after_secs {
+        body["retry_after"] = secs.into();
+    }
+    if let Some(left) = problem.attempts_left {
+        body["attempts_left"] = left.into();
+    }
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = with_json(status, body.to_string(), "application/problem+json");
+    if let Some(secs) = problem.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// Turns a route's outcome into the response Lambda returns.
+pub fn respond(result: Result<Response<Body>, AppError>) -> Response<Body> {
+    result.unwrap_or_else(|err| problem_response(&err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_json(resp: &Response<Body>) -> Value {
+        serde_json::from_slice(resp.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn validation_problem_lists_fields() {
+        let err = AppError::Validation(vec![FieldError::new(
+            "destination",
+            "not_mobile_phone",
+            "только мобильные",
+        )]);
+        let resp = problem_response(&err);
+        assert_eq!(resp.status(), 422);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = body_json(&resp);
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["type"], "/problems/validation_failed");
+        assert_eq!(body["errors"][0]["field"], "/destination");
+        assert_eq!(body["errors"][0]["code"], "not_mobile_phone");
+    }
+
+    #[test]
+    fn refusal_carries_retry_after_header() {
+        let resp = problem_response(&AppError::ResendTooEarly {
+            retry_after_secs: 42,
+        });
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(body_json(&resp)["retry_after"], 42);
+    }
+
+    #[test]
+    fn fields_report_missing_wrong_and_unknown() {
+        let obj: Map<String, Value> = serde_json::from_str(r#"{"a": 1, "zz/x": true}"#).unwrap();
+        let mut f = Fields::new(&obj);
+        assert!(f.required_str("a").is_none());
+        assert!(f.required_str("b").is_none());
+        let Err(AppError::Validation(errors)) = f.finish(&["a", "b"]) else {
+            panic!("expected validation error");
+        };
+        let got: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("/a", "invalid_type"),
+                ("/b", "required"),
+                ("/zz~1x", "unknown_field")
+            ]
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! The redaction rule: phone numbers, e-mail addresses, confirmation codes and tokens
+//! never reach a log line in clear.
+//!
+//! Two layers enforce it. Types that carry such values ([`crate::domain::Phone`],
+//! [`crate::domain::Email`], [`Secret`]) mask themselves in `Debug`/`Display` used by
+//! logging. And every log line passes through [`scrub`] on its way out (see
+//! [`crate::logging`]), which masks anything that still looks like a Russian phone
+//! number, an e-mail address or one of our tokens — a net for the value someone logs
+//! as a plain string by mistake.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value itself, for the one place that needs it (hashing, sending).
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Prefix of every bearer-like token the system issues, so that the log scrubber can
+/// recognise one wherever it appears.
+pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_"];
+
+/// Masks phone numbers, e-mail addresses and tokens in `line`.
+pub fn scrub(line: &str) -> Cow<'_, str> {
+    let mut out = String::with_capacity(line.len());
+    let bytes = line.as_bytes();
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(len) = token_at(line, i) {
+            out.push_str("[token]");
+            i += len;
+            changed = true;
+            continue;
+        }
+        if let Some(len) = phone_at(bytes, i) {
+            out.push_str("[phone]");
+            i += len;
+            changed = true;
+            continue;
+        }
+        if bytes[i] == b'@' {
+            if let Some((start, end)) = email_around(bytes, i) {
+                // Drop the local part already copied, then write the mask.
+                let keep = out.len() - (i - start);
+                out.truncate(keep);
+                out.push_str("[email]");
+                i = end;
+                changed = true;
+                continue;
+            }
+        }
+        let ch_len = utf8_len(bytes[i]);
+        out.push_str(&line[i..i + ch_len]);
+        i += ch_len;
+    }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn token_at(line: &str, i: usize) -> Option<usize> {
+    let bytes = line.as_bytes();
+    if i > 0 && is_word_byte(bytes[i - 1]) {
+        return None;
+    }
+    let rest = &line[i..];
+    let prefix = TOKEN_PREFIXES.iter().find(|p| rest.starts_with(*p))?;
+    let body = rest[prefix.len()..]
+        .bytes()
+        .take_while(|b| is_word_byte(*b))
+        .count();
+    (body >= 16).then_some(prefix.len() + body)
+}
+
+/// A Russian phone number starting at `i`: an optional `+`, then 11 digits starting with
+/// 7 or 8, or 10 digits starting with 9, with spaces, hyphens and brackets allowed
+/// between digits. Longer digit runs (UINs, account numbers) are left alone.
+fn phone_at(bytes: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && (bytes[i - 1].is_ascii_digit()) {
+        return None;
+    }
+    let mut j = i;
+    if bytes.get(j) == Some(&b'+') {
+        j += 1;
+    }
+    let first = *bytes.get(j)?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    let mut digits = 0;
+    let mut end = j;
+    while j < bytes.len() {
+        let b = bytes[j];
+        if b.is_ascii_digit() {
+            digits += 1;
+            j += 1;
+            end = j;
+        } else if matches!(b, b' ' | b'-' | b'(' | b')') && digits > 0 && digits < 11 {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let shaped = match first {
+        b'7' | b'8' => digits == 11,
+        b'9' => digits == 10,
+        _ => false,
+    };
+    let followed_by_digit = bytes.get(end).is_some_and(|b| b.is_ascii_digit());
+    (shaped && !followed_by_digit).then_some(end - i)
+}
+
+fn email_around(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let is_local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
+    let is_domain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    let mut start = at;
+    while start > 0 && is_local(bytes[start - 1]) {
+        start -= 1;
+    }
+    let mut end = at + 1;
+    while end < bytes.len() && is_domain(bytes[end]) {
+        end += 1;
+    }
+    let domain = &bytes[at + 1..end];
+    (start < at && domain.contains(&b'.')).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_phone_numbers_in_every_usual_form() {
+        for phone in [
+            "+79318702901",
+            "89318702901",
+            "+7 931 870-29-01",
+            "8 (931) 870-29-01",
+            "9318702901",
+        ] {
+            let line = format!("sent to {phone} ok");
+            assert_eq!(scrub(&line), "sent to [phone] ok", "{phone}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_numbers_alone() {
+        for line in [
+            "uin 18810177220000000015",
+            "took 1234 ms",
+            "status 503",
+            "epoch 1764000000",
+        ] {
+            assert_eq!(scrub(line), line);
+        }
+    }
+
+    #[test]
+    fn masks_emails_and_tokens() {
+        assert_eq!(
+            scrub(r#"{"to":"Ivan.Petrov@mail.ru","x":1}"#),
+            r#"{"to":"[email]","x":1}"#
+        );
+        assert_eq!(
+            scrub("token vt_AbCdEfGhIjKlMnOpQrStUv rest"),
+            "token [token] rest"
+        );
+        assert_eq!(scrub("a@b is not an address"), "a@b is not an address");
+    }
+
+    #[test]
+    fn keeps_cyrillic_text_intact() {
+        assert_eq!(
+            scrub("Код отправлен на +79318702901"),
+            "Код отправлен на [phone]"
+        );
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("123456".to_string());
+        assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+    }
+}

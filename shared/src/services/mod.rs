@@ -1,0 +1,27 @@
+//! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
+
+pub mod codes;
+
+/// Failure of a store operation, as services need to tell it apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition did not hold: somebody else changed the item first.
+    #[error("conditional write lost a race")]
+    Conflict,
+    /// The store could not be reached or refused for load; worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself was wrong (a bug, not a condition of the world).
+    #[error("store rejected the request: {0}")]
+    Rejected(String),
+}
+
+impl From<StoreError> for crate::AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => crate::AppError::StoreUnavailable(e.to_string()),
+            StoreError::Unavailable(m) => crate::AppError::StoreUnavailable(m),
+            StoreError::Rejected(m) => crate::AppError::Internal(m),
+        }
+    }
+}
