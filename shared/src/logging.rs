@@ -24,8 +24,10 @@ pub fn init() {
         .json()
         .with_env_filter(filter)
         .with_target(false)
-        .with_current_span(true)
-        .with_span_list(false)
+        // Every enclosing span, so a line carries both the Lambda request id (runtime
+        // span) and the API Gateway request id (our request span).
+        .with_current_span(false)
+        .with_span_list(true)
         .flatten_event(true)
         .with_writer(ScrubbingStdout)
         .try_init();

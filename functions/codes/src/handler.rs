@@ -41,7 +41,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
         api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
         route = web::route_key(&request).as_deref().unwrap_or("-"),
     );
-    Ok(web::respond(route(app, &request).instrument(span).await))
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
 }
 
 async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {

@@ -1,0 +1,73 @@
+# uslugi — one command to run the stack, one to test it.
+#
+#   make dev     local stack: moto (DynamoDB, SQS, SES, SNS), every function under
+#                `cargo lambda watch`, and the local API gateway on 127.0.0.1:3000
+#   make test    formatting, lints, unit tests, template lint, end-to-end tests
+#   make bench   release builds measured: size, cold init, memory, latency, AWS calls
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PYTHON      ?= python3
+TOOLS       := infra/local/Cargo.toml
+GATEWAY_PORT ?= 3000
+MOTO_PORT   ?= 4566
+LAMBDA_PORT ?= 9000
+
+# One target directory for every workspace in the repository.
+export CARGO_TARGET_DIR := $(CURDIR)/target
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv build dev test fmt-check clippy unit lint-template e2e bench fmt
+
+help:
+	@echo "make dev    - run the local stack (gateway on http://127.0.0.1:$(GATEWAY_PORT))"
+	@echo "make test   - everything CI runs"
+	@echo "make bench  - write bench/results.md"
+
+# The local tools, installed only when missing or when the pinned list changes.
+$(VENV)/.installed: requirements-dev.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# The Lambda binaries in debug, so that `cargo lambda watch` finds them built.
+build:
+	cargo build --workspace --bins
+
+dev: venv build
+	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- up \
+		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT)
+
+fmt:
+	cargo fmt --all
+	cargo fmt --all --manifest-path $(TOOLS)
+	cargo fmt --all --manifest-path bench/Cargo.toml
+
+fmt-check:
+	cargo fmt --all -- --check
+	cargo fmt --all --manifest-path $(TOOLS) -- --check
+	cargo fmt --all --manifest-path bench/Cargo.toml -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --manifest-path $(TOOLS) -- -D warnings
+	cargo clippy --all-targets --manifest-path bench/Cargo.toml -- -D warnings
+
+unit:
+	cargo test --workspace
+
+lint-template: venv
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+
+# Starts its own stacks on free ports and tears them down, pass or fail.
+e2e: venv build
+	cargo test --workspace --manifest-path $(TOOLS)
+
+test: venv fmt-check clippy unit lint-template e2e
+
+bench: venv
+	bash bench/run.sh

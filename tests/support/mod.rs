@@ -1,0 +1,387 @@
+//! What every end-to-end test needs: a local stack, an HTTP client that behaves like
+//! an API client, a view of the outbox and of the DynamoDB table, and a tiny runner
+//! that runs scenarios concurrently, reports each one and always tears the stacks down.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use uslugi_local::{Stack, StackOptions};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Starts a stack on free ports with the given environment overrides for every function.
+pub async fn start_stack(env: &[(&str, String)]) -> Stack {
+    let root = repo_root();
+    let opts = StackOptions {
+        template: root.join("infra/template.yaml"),
+        repo_root: root,
+        gateway_port: free_port(),
+        moto_port: free_port(),
+        lambda_port: free_port(),
+        env_overrides: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        param_overrides: Vec::new(),
+        lambda_concurrency: 4,
+        quiet: true,
+    };
+    match Stack::start(opts).await {
+        Ok(stack) => stack,
+        Err(e) => panic!("local stack did not start: {e}"),
+    }
+}
+
+/// A client of one stack.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub moto: String,
+    http: reqwest::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with the given status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+
+    /// The field errors of a validation problem, as `(field, code)` pairs.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or_default().to_string(),
+                            e["code"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Api {
+    pub async fn new(stack: &Stack) -> Self {
+        let moto = stack.moto_url();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "e2e",
+            ))
+            .load()
+            .await;
+        Self {
+            base: stack.gateway_url(),
+            moto,
+            // The first call may wait for `cargo lambda watch` to build a function.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .build()
+                .unwrap_or_else(|e| panic!("http client: {e}")),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        }
+    }
+
+    /// POSTs a raw body as if from `client_ip` (the local gateway takes the caller's
+    /// address from `X-Forwarded-For`, as API Gateway would from the TCP peer).
+    pub async fn post_raw(&self, path: &str, client_ip: &str, body: String) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", client_ip)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, client_ip: &str, body: Value) -> Reply {
+        self.post_raw(path, client_ip, body.to_string()).await
+    }
+
+    pub async fn send_code(
+        &self,
+        client_ip: &str,
+        channel: &str,
+        destination: &str,
+        purpose: &str,
+    ) -> Reply {
+        self.post(
+            "/v1/codes",
+            client_ip,
+            serde_json::json!({"channel": channel, "destination": destination, "purpose": purpose}),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, id: &str, code: &str) -> Reply {
+        self.post(
+            &format!("/v1/codes/{id}/verify"),
+            "198.51.100.1",
+            serde_json::json!({ "code": code }),
+        )
+        .await
+    }
+
+    /// Messages the local outbox holds for `to`, newest first.
+    pub async fn outbox(&self, to: &str) -> Vec<Value> {
+        let response = self
+            .http
+            .get(format!("{}/_local/outbox", self.base))
+            .query(&[("to", to)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("outbox: {e}"));
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("outbox body: {e}"));
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The code in the newest message to `to`.
+    pub async fn code_sent_to(&self, to: &str) -> String {
+        let messages = self.outbox(to).await;
+        let newest = messages
+            .first()
+            .unwrap_or_else(|| panic!("no message was sent to {to}"));
+        extract_code(newest["text"].as_str().unwrap_or_default())
+            .unwrap_or_else(|| panic!("no code in message {newest}"))
+    }
+
+    pub async fn table_name(&self) -> String {
+        let tables = self
+            .dynamodb
+            .list_tables()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list tables: {e}"));
+        let names = tables.table_names();
+        assert_eq!(names.len(), 1, "expected one table, found {names:?}");
+        names[0].clone()
+    }
+
+    pub async fn item(&self, pk: &str, sk: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+        let table = self.table_name().await;
+        self.dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get item: {e}"))
+            .item
+    }
+
+    /// Every item whose partition key starts with `prefix`.
+    pub async fn items_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let table = self.table_name().await;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&table)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("scan: {e}"));
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+}
+
+pub fn extract_code(text: &str) -> Option<String> {
+    let rest = text.split("Код подтверждения: ").nth(1)?;
+    let code: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    (code.len() == 6).then_some(code)
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A mobile number no other scenario uses, in E.164.
+pub fn unique_phone() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let salt = std::process::id() % 1000;
+    format!("+7999{salt:03}{n:04}")
+}
+
+pub fn unique_email() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("citizen{n}.{}@example.ru", std::process::id())
+}
+
+/// A client address no other scenario uses (TEST-NET-3, RFC 5737).
+pub fn unique_ip() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("203.0.{}.{}", n / 250, n % 250 + 1)
+}
+
+pub fn string_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+pub fn number_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or_else(|_| panic!("{name}={n}")),
+        other => panic!("attribute {name} is not a number: {other:?}"),
+    }
+}
+
+/// Every string inside an item, flattened, to check what is stored in clear.
+pub fn all_text(item: &std::collections::HashMap<String, AttributeValue>) -> String {
+    fn walk(v: &AttributeValue, out: &mut String) {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => {
+                out.push_str(s);
+                out.push(' ');
+            }
+            AttributeValue::M(m) => m.iter().for_each(|(k, v)| {
+                out.push_str(k);
+                out.push(' ');
+                walk(v, out)
+            }),
+            AttributeValue::L(l) => l.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    for (k, v) in item {
+        out.push_str(k);
+        out.push(' ');
+        walk(v, &mut out);
+    }
+    out
+}
+
+pub type Scenario = (
+    &'static str,
+    Box<dyn FnOnce(Api) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>,
+);
+
+#[macro_export]
+macro_rules! scenario {
+    ($f:ident) => {
+        (
+            stringify!($f),
+            Box::new(|api| Box::pin($f(api))) as Box<dyn FnOnce(_) -> _ + Send>,
+        )
+    };
+}
+
+/// Runs scenarios concurrently (or one by one), prints one line per scenario and
+/// returns how many failed. A panicking scenario fails alone.
+pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) -> usize {
+    let api = Arc::new(api.clone());
+    let mut failed = 0;
+    let mut handles = Vec::new();
+    for (name, body) in scenarios {
+        let api = (*api).clone();
+        let started = Instant::now();
+        let handle = tokio::spawn(body(api));
+        if concurrently {
+            handles.push((name, started, handle));
+        } else {
+            failed += report(name, started, handle.await);
+        }
+    }
+    for (name, started, handle) in handles {
+        failed += report(name, started, handle.await);
+    }
+    failed
+}
+
+fn report(name: &str, started: Instant, outcome: Result<(), tokio::task::JoinError>) -> usize {
+    let secs = started.elapsed().as_secs_f32();
+    match outcome {
+        Ok(()) => {
+            println!("test {name} ... ok ({secs:.1}s)");
+            0
+        }
+        Err(e) => {
+            let message = match e.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panicked".into()),
+                Err(e) => e.to_string(),
+            };
+            println!("test {name} ... FAILED ({secs:.1}s)\n    {message}");
+            1
+        }
+    }
+}
