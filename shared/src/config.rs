@@ -31,6 +31,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .ok_or(ConfigError::Missing(name))
     }
 
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
     /// A whole number with a default; `min` guards against a limit of zero by mistake.
     pub fn number(&self, name: &'static str, default: u64, min: u64) -> Result<u64, ConfigError> {
         let Some(raw) = (self.0)(name).filter(|v| !v.is_empty()) else {
@@ -95,6 +99,8 @@ impl Default for CodeLimits {
 pub struct CodesConfig {
     pub table_name: String,
     pub email_sender: String,
+    /// Registered alphanumeric sender ID for SMS; `None` sends without one.
+    pub sms_sender_id: Option<String>,
     pub hasher: Hasher,
     pub limits: CodeLimits,
 }
@@ -117,6 +123,7 @@ impl CodesConfig {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
             hasher,
             limits: CodeLimits {
                 code_ttl: env.seconds("CODE_TTL_SECONDS", d.code_ttl.as_secs(), 1)?,

@@ -28,6 +28,7 @@ impl App {
             aws_sdk_sns::Client::new(&sdk),
             aws_sdk_sesv2::Client::new(&sdk),
             config.email_sender,
+            config.sms_sender_id,
         );
         Ok(Self {
             codes: CodeService::new(store, notifier, config.hasher, config.limits),
