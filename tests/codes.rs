@@ -28,7 +28,8 @@ fn main() {
     let failed = runtime.block_on(async {
         let mut failed = 0;
         {
-            let stack = start_stack(&[("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())]).await;
+            let stack =
+                start_stack(&[("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())]).await;
             let api = Api::new(&stack).await;
             failed += run_all(
                 &api,
@@ -82,7 +83,9 @@ fn main() {
 }
 
 fn parse_time(value: &serde_json::Value) -> OffsetDateTime {
-    let text = value.as_str().unwrap_or_else(|| panic!("not a time: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
     OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
@@ -93,13 +96,24 @@ fn near(actual: OffsetDateTime, expected: OffsetDateTime) -> bool {
 async fn sms_code_round_trip(api: Api) {
     let phone = unique_phone();
     // Typed the way people type it: 8, spaces, hyphens.
-    let typed = format!("8 {} {}-{}-{}", &phone[2..5], &phone[5..8], &phone[8..10], &phone[10..]);
+    let typed = format!(
+        "8 {} {}-{}-{}",
+        &phone[2..5],
+        &phone[5..8],
+        &phone[8..10],
+        &phone[10..]
+    );
     let before = OffsetDateTime::now_utc();
-    let sent = api.send_code(&unique_ip(), "sms", &typed, "registration").await;
+    let sent = api
+        .send_code(&unique_ip(), "sms", &typed, "registration")
+        .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
     let id = sent.body["id"].as_str().unwrap_or_default().to_string();
     assert!(!id.is_empty());
-    assert!(near(parse_time(&sent.body["expires_at"]), before + Duration::from_secs(600)));
+    assert!(near(
+        parse_time(&sent.body["expires_at"]),
+        before + Duration::from_secs(600)
+    ));
     assert!(near(
         parse_time(&sent.body["resend_available_at"]),
         before + Duration::from_secs(RESEND_SECS)
@@ -111,7 +125,10 @@ async fn sms_code_round_trip(api: Api) {
     assert_eq!(messages[0]["to"], phone.as_str(), "stored in E.164");
     let text = messages[0]["text"].as_str().unwrap_or_default();
     let code = extract_code(text).unwrap_or_else(|| panic!("no code in {text}"));
-    assert_eq!(text, format!("Код подтверждения: {code}. Никому его не сообщайте."));
+    assert_eq!(
+        text,
+        format!("Код подтверждения: {code}. Никому его не сообщайте.")
+    );
 
     // Neither the code nor the phone number is stored in clear.
     let stored = api
@@ -119,20 +136,28 @@ async fn sms_code_round_trip(api: Api) {
         .await
         .unwrap_or_else(|| panic!("code item missing"));
     let text = all_text(&stored);
-    assert!(!text.contains(&code) && !text.contains(&phone[2..]), "{text}");
+    assert!(
+        !text.contains(&code) && !text.contains(&phone[2..]),
+        "{text}"
+    );
     assert_eq!(string_attr(&stored, "status"), "active");
     assert_eq!(string_attr(&stored, "purpose"), "registration");
 
     let verified = api.verify(&id, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
-    let token = verified.body["verification_token"].as_str().unwrap_or_default();
+    let token = verified.body["verification_token"]
+        .as_str()
+        .unwrap_or_default();
     assert!(token.starts_with("vt_") && token.len() > 40, "{token}");
     assert!(near(
         parse_time(&verified.body["expires_at"]),
         OffsetDateTime::now_utc() + Duration::from_secs(900)
     ));
 
-    let stored = api.item(&format!("CODE#{id}"), "CODE").await.unwrap_or_default();
+    let stored = api
+        .item(&format!("CODE#{id}"), "CODE")
+        .await
+        .unwrap_or_default();
     assert_eq!(string_attr(&stored, "status"), "used");
     // The token is stored only as a keyed hash, bound to the purpose.
     let tokens = api.items_with_prefix("VTOKEN#").await;
@@ -146,18 +171,26 @@ async fn sms_code_round_trip(api: Api) {
     assert_eq!(string_attr(ours[0], "channel"), "sms");
 
     // Single use.
-    api.verify(&id, &code).await.assert_problem(410, "code_already_used");
+    api.verify(&id, &code)
+        .await
+        .assert_problem(410, "code_already_used");
 }
 
 async fn email_code_round_trip(api: Api) {
     let email = unique_email();
     let typed = format!("  {}  ", email.to_uppercase());
-    let sent = api.send_code(&unique_ip(), "email", &typed, "recovery").await;
+    let sent = api
+        .send_code(&unique_ip(), "email", &typed, "recovery")
+        .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
     let id = sent.body["id"].as_str().unwrap_or_default().to_string();
 
     let messages = api.outbox(&email).await;
-    assert_eq!(messages.len(), 1, "lower-cased address gets the mail: {messages:?}");
+    assert_eq!(
+        messages.len(),
+        1,
+        "lower-cased address gets the mail: {messages:?}"
+    );
     assert_eq!(messages[0]["channel"], "email");
     assert_eq!(messages[0]["subject"], "Код подтверждения");
     assert_eq!(messages[0]["from"], "no-reply@uslugi.example");
@@ -188,14 +221,19 @@ async fn wrong_code_then_attempt_limit(api: Api) {
     api.verify(&id, &code)
         .await
         .assert_problem(410, "code_attempts_exhausted");
-    let stored = api.item(&format!("CODE#{id}"), "CODE").await.unwrap_or_default();
+    let stored = api
+        .item(&format!("CODE#{id}"), "CODE")
+        .await
+        .unwrap_or_default();
     assert_eq!(number_attr(&stored, "attempts"), 5);
     assert_eq!(string_attr(&stored, "status"), "active");
 }
 
 async fn early_resend_is_refused(api: Api) {
     let phone = unique_phone();
-    let first = api.send_code(&unique_ip(), "sms", &phone, "registration").await;
+    let first = api
+        .send_code(&unique_ip(), "sms", &phone, "registration")
+        .await;
     assert_eq!(first.status, 202, "{}", first.body);
     // Another client, another purpose: the destination is what is protected.
     let again = api.send_code(&unique_ip(), "sms", &phone, "login").await;
@@ -209,7 +247,11 @@ async fn early_resend_is_refused(api: Api) {
 
     tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(300)).await;
     let later = api.send_code(&unique_ip(), "sms", &phone, "login").await;
-    assert_eq!(later.status, 202, "allowed after Retry-After: {}", later.body);
+    assert_eq!(
+        later.status, 202,
+        "allowed after Retry-After: {}",
+        later.body
+    );
 }
 
 async fn destination_hourly_limit(api: Api) {
@@ -223,7 +265,9 @@ async fn destination_hourly_limit(api: Api) {
         assert_eq!(reply.status, 202, "send {i}: {}", reply.body);
     }
     tokio::time::sleep(Duration::from_secs(RESEND_SECS) + Duration::from_millis(200)).await;
-    let refused = api.send_code(&unique_ip(), "email", &email, "registration").await;
+    let refused = api
+        .send_code(&unique_ip(), "email", &email, "registration")
+        .await;
     refused.assert_problem(429, "code_destination_limit");
     let retry: u64 = refused
         .header("retry-after")
@@ -250,36 +294,84 @@ async fn client_hourly_limit(api: Api) {
         .is_some_and(|s| s > 3500));
     assert!(api.outbox(&phone).await.is_empty());
     // Another address is not affected.
-    let other = api.send_code(&unique_ip(), "sms", &phone, "registration").await;
+    let other = api
+        .send_code(&unique_ip(), "sms", &phone, "registration")
+        .await;
     assert_eq!(other.status, 202, "{}", other.body);
 }
 
 async fn malformed_requests_are_refused_and_nothing_is_sent(api: Api) {
     let ip = unique_ip();
     let cases = [
-        (json!({"channel": "sms", "destination": "+7 495 123-45-67", "purpose": "login"}), "/destination", "not_mobile_phone"),
-        (json!({"channel": "sms", "destination": "+7 931 870-29-0", "purpose": "login"}), "/destination", "invalid_phone"),
-        (json!({"channel": "sms", "destination": "+375 29 123-45-67", "purpose": "login"}), "/destination", "invalid_phone"),
-        (json!({"channel": "email", "destination": "ivan@", "purpose": "login"}), "/destination", "invalid_email"),
-        (json!({"channel": "email", "destination": "ivan@localhost", "purpose": "login"}), "/destination", "invalid_email"),
-        (json!({"channel": "sms", "destination": "+79318702901", "purpose": "hack"}), "/purpose", "invalid_value"),
-        (json!({"channel": "fax", "destination": "+79318702901", "purpose": "login"}), "/channel", "invalid_value"),
-        (json!({"destination": "+79318702901", "purpose": "login"}), "/channel", "required"),
-        (json!({"channel": "sms", "destination": 79318702901u64, "purpose": "login"}), "/destination", "invalid_type"),
-        (json!({"channel": "sms", "destination": "+79318702901", "purpose": "login", "admin": true}), "/admin", "unknown_field"),
+        (
+            json!({"channel": "sms", "destination": "+7 495 123-45-67", "purpose": "login"}),
+            "/destination",
+            "not_mobile_phone",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+7 931 870-29-0", "purpose": "login"}),
+            "/destination",
+            "invalid_phone",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+375 29 123-45-67", "purpose": "login"}),
+            "/destination",
+            "invalid_phone",
+        ),
+        (
+            json!({"channel": "email", "destination": "ivan@", "purpose": "login"}),
+            "/destination",
+            "invalid_email",
+        ),
+        (
+            json!({"channel": "email", "destination": "ivan@localhost", "purpose": "login"}),
+            "/destination",
+            "invalid_email",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+79318702901", "purpose": "hack"}),
+            "/purpose",
+            "invalid_value",
+        ),
+        (
+            json!({"channel": "fax", "destination": "+79318702901", "purpose": "login"}),
+            "/channel",
+            "invalid_value",
+        ),
+        (
+            json!({"destination": "+79318702901", "purpose": "login"}),
+            "/channel",
+            "required",
+        ),
+        (
+            json!({"channel": "sms", "destination": 79318702901u64, "purpose": "login"}),
+            "/destination",
+            "invalid_type",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+79318702901", "purpose": "login", "admin": true}),
+            "/admin",
+            "unknown_field",
+        ),
     ];
     for (body, field, code) in cases {
         let reply = api.post("/v1/codes", &ip, body.clone()).await;
         reply.assert_problem(422, "validation_failed");
         assert!(
-            reply.field_errors().contains(&(field.to_string(), code.to_string())),
+            reply
+                .field_errors()
+                .contains(&(field.to_string(), code.to_string())),
             "{body} → {}",
             reply.body
         );
     }
     // Every invalid field is reported at once.
     let reply = api
-        .post("/v1/codes", &ip, json!({"channel": "sms", "destination": "123", "purpose": "x"}))
+        .post(
+            "/v1/codes",
+            &ip,
+            json!({"channel": "sms", "destination": "123", "purpose": "x"}),
+        )
         .await;
     assert_eq!(reply.field_errors().len(), 2, "{}", reply.body);
 
@@ -288,7 +380,9 @@ async fn malformed_requests_are_refused_and_nothing_is_sent(api: Api) {
         reply.assert_problem(400, "invalid_json");
     }
     let huge = json!({"channel": "sms", "destination": "x".repeat(20_000), "purpose": "login"});
-    api.post("/v1/codes", &ip, huge).await.assert_problem(413, "payload_too_large");
+    api.post("/v1/codes", &ip, huge)
+        .await
+        .assert_problem(413, "payload_too_large");
 
     assert!(api.outbox("+79318702901").await.is_empty());
     assert!(api.outbox("+74951234567").await.is_empty());
@@ -313,11 +407,21 @@ async fn malformed_verification_requests(api: Api) {
         );
     }
     let reply = api
-        .post(&format!("/v1/codes/{id}/verify"), "198.51.100.1", json!({"code": 123456}))
+        .post(
+            &format!("/v1/codes/{id}/verify"),
+            "198.51.100.1",
+            json!({"code": 123456}),
+        )
         .await;
-    assert_eq!(reply.field_errors(), [("/code".to_string(), "invalid_type".to_string())]);
+    assert_eq!(
+        reply.field_errors(),
+        [("/code".to_string(), "invalid_type".to_string())]
+    );
     // Format errors cost no attempt.
-    let stored = api.item(&format!("CODE#{id}"), "CODE").await.unwrap_or_default();
+    let stored = api
+        .item(&format!("CODE#{id}"), "CODE")
+        .await
+        .unwrap_or_default();
     assert_eq!(number_attr(&stored, "attempts"), 0);
 
     api.verify("00000000-0000-4000-8000-000000000000", "123456")
@@ -329,7 +433,9 @@ async fn malformed_verification_requests(api: Api) {
 }
 
 async fn unknown_route_is_404(api: Api) {
-    let reply = api.post("/v1/nothing-here", "198.51.100.2", json!({})).await;
+    let reply = api
+        .post("/v1/nothing-here", "198.51.100.2", json!({}))
+        .await;
     assert_eq!(reply.status, 404);
 }
 
@@ -346,7 +452,10 @@ async fn sms_failure_leaves_nothing_behind(api: Api) {
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|s| s >= 1));
     }
-    assert!(api.items_with_prefix("CODE#").await.is_empty(), "no code left");
+    assert!(
+        api.items_with_prefix("CODE#").await.is_empty(),
+        "no code left"
+    );
     for log in api.items_with_prefix("SENDLOG#").await {
         match log.get("sends") {
             Some(aws_sdk_dynamodb::types::AttributeValue::M(m)) => {
@@ -361,10 +470,14 @@ async fn sms_failure_leaves_nothing_behind(api: Api) {
 
 async fn expired_code_is_refused(api: Api) {
     let email = unique_email();
-    let sent = api.send_code(&unique_ip(), "email", &email, "contact_change").await;
+    let sent = api
+        .send_code(&unique_ip(), "email", &email, "contact_change")
+        .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
     let id = sent.body["id"].as_str().unwrap_or_default().to_string();
     let code = api.code_sent_to(&email).await;
     tokio::time::sleep(Duration::from_secs(SHORT_TTL_SECS + 1)).await;
-    api.verify(&id, &code).await.assert_problem(410, "code_expired");
+    api.verify(&id, &code)
+        .await
+        .assert_problem(410, "code_expired");
 }

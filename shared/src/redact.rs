@@ -114,7 +114,8 @@ fn token_at(line: &str, i: usize) -> Option<usize> {
 /// 7 or 8, or 10 digits starting with 9, with spaces, hyphens and brackets allowed
 /// between digits. Longer digit runs (UINs, account numbers) are left alone.
 fn phone_at(bytes: &[u8], i: usize) -> Option<usize> {
-    if i > 0 && (bytes[i - 1].is_ascii_digit()) {
+    // Only a whole word: digits inside an identifier (a UUID, a hex hash) are not a phone.
+    if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'-' | b'_')) {
         return None;
     }
     let mut j = i;
@@ -144,8 +145,10 @@ fn phone_at(bytes: &[u8], i: usize) -> Option<usize> {
         b'9' => digits == 10,
         _ => false,
     };
-    let followed_by_digit = bytes.get(end).is_some_and(|b| b.is_ascii_digit());
-    (shaped && !followed_by_digit).then_some(end - i)
+    let glued_to_word = bytes
+        .get(end)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    (shaped && !glued_to_word).then_some(end - i)
 }
 
 fn email_around(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
@@ -188,6 +191,9 @@ mod tests {
             "took 1234 ms",
             "status 503",
             "epoch 1764000000",
+            r#"{"code_id":"c8123456-7890-4abc-8def-0123456789ab"}"#,
+            "id 91234567-89ab-4cde-8123-456789012345",
+            "id 81234567-890a-4bcd-9f12-34567890a123",
         ] {
             assert_eq!(scrub(line), line);
         }

@@ -84,7 +84,9 @@ impl Reply {
         );
         assert_eq!(self.body["code"], code, "body: {}", self.body);
         assert_eq!(self.body["status"], status);
-        assert!(self.body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+        assert!(self.body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(code)));
         assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
 
@@ -219,7 +221,11 @@ impl Api {
         names[0].clone()
     }
 
-    pub async fn item(&self, pk: &str, sk: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    pub async fn item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Option<std::collections::HashMap<String, AttributeValue>> {
         let table = self.table_name().await;
         self.dynamodb
             .get_item()

@@ -171,6 +171,13 @@ fn send_log_from(item: Option<&Item>) -> Result<SendLog, StoreError> {
     })
 }
 
+/// A token per transaction call. The SDK resends the same token when it retries after a
+/// timeout, so a transaction that committed but whose answer was lost is not applied twice
+/// (which would fail its own conditions and read as a lost race).
+fn idempotency_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// BatchGetItem may leave keys unprocessed under load; they are asked for again.
 const BATCH_GET_ROUNDS: usize = 3;
 
@@ -241,6 +248,7 @@ impl CodeStore for DynamoStore {
         )?;
         self.client
             .transact_write_items()
+            .client_request_token(idempotency_token())
             .transact_items(TransactWriteItem::builder().put(put_code).build())
             .transact_items(self.put_send_log(destination_log)?)
             .transact_items(self.put_send_log(client_log)?)
@@ -265,6 +273,7 @@ impl CodeStore for DynamoStore {
         )?;
         self.client
             .transact_write_items()
+            .client_request_token(idempotency_token())
             .transact_items(TransactWriteItem::builder().delete(delete).build())
             .transact_items(self.forget_send(destination_key, code_id, logs_expire_at)?)
             .transact_items(self.forget_send(client_key, code_id, logs_expire_at)?)
@@ -368,6 +377,7 @@ impl CodeStore for DynamoStore {
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(idempotency_token())
             .transact_items(TransactWriteItem::builder().update(mark_used).build())
             .transact_items(TransactWriteItem::builder().put(put_token).build())
             .send()

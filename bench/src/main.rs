@@ -1,0 +1,238 @@
+//! uslugi-bench: measures each Lambda function of the template — binary and zip size,
+//! cold init, memory, warm latency per route and AWS calls per request — against a
+//! private moto server, and writes bench/results.md.
+//!
+//! Expects release binaries in `<target>/lambda/<binary>/bootstrap`; bench/run.sh
+//! builds them first. Not part of `make test`: nothing here asserts on timings.
+
+mod aws;
+mod http;
+mod measure;
+mod moto;
+mod package;
+mod proxy;
+mod report;
+mod runtime_api;
+mod scenario;
+mod stats;
+mod system;
+mod template;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: uslugi-bench [options]
+
+Measures every function in infra/template.yaml and writes bench/results.md.
+Build the functions first (bench/run.sh does both).
+
+options:
+  --repo DIR          repository root (default: the directory above bench/)
+  --target-dir DIR    cargo target dir holding lambda/<binary>/bootstrap
+                      (default: $CARGO_TARGET_DIR, else <repo>/target)
+  --out FILE          report to write (default: <repo>/bench/results.md)
+  --moto PATH         moto_server to run (default: <repo>/.venv/bin/moto_server)
+  --only BINARY       measure only this function (repeatable)
+  --cold-starts N     counted cold starts per function (default: 25)
+  --invocations N     invocations in the warm run (default: 1000)
+  -h, --help          this text
+";
+
+struct Args {
+    repo: PathBuf,
+    target_dir: PathBuf,
+    out: PathBuf,
+    moto: PathBuf,
+    only: Vec<String>,
+    cold_starts: usize,
+    invocations: usize,
+}
+
+fn parse_args() -> Result<Option<Args>> {
+    let mut repo = None;
+    let mut target_dir = None;
+    let mut out = None;
+    let mut moto = None;
+    let mut only = Vec::new();
+    let mut cold_starts = 25;
+    let mut invocations = 1000;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .with_context(|| format!("{name} needs a value (see --help)"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--repo" => repo = Some(PathBuf::from(value("--repo")?)),
+            "--target-dir" => target_dir = Some(PathBuf::from(value("--target-dir")?)),
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--moto" => moto = Some(PathBuf::from(value("--moto")?)),
+            "--only" => only.push(value("--only")?),
+            "--cold-starts" => {
+                cold_starts = value("--cold-starts")?
+                    .parse()
+                    .context("--cold-starts takes a whole number")?
+            }
+            "--invocations" => {
+                invocations = value("--invocations")?
+                    .parse()
+                    .context("--invocations takes a whole number")?
+            }
+            other => bail!("unknown argument {other:?} (see --help)"),
+        }
+    }
+    if cold_starts < 1 {
+        bail!("--cold-starts must be at least 1");
+    }
+    if invocations < 2 {
+        bail!("--invocations must be at least 2");
+    }
+    let repo = match repo {
+        Some(r) => r,
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("the bench crate has no parent directory")?
+            .to_path_buf(),
+    };
+    let repo = repo
+        .canonicalize()
+        .with_context(|| format!("repository {}", repo.display()))?;
+    let target_dir = target_dir
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| repo.join("target"));
+    Ok(Some(Args {
+        out: out.unwrap_or_else(|| repo.join("bench/results.md")),
+        moto: moto.unwrap_or_else(|| repo.join(".venv/bin/moto_server")),
+        target_dir,
+        repo,
+        only,
+        cold_starts,
+        invocations,
+    }))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uslugi-bench: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Every child process is owned by `run`; leaving it (done, failed or interrupted)
+    // kills them.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = run(&args) => result,
+            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("uslugi-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let log_dir = args.repo.join("bench/out");
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+
+    // moto and the proxy start before the template is read: resolved queue URLs point
+    // at the proxy.
+    let recorder = Arc::new(proxy::Recorder::default());
+    eprintln!("uslugi-bench: starting moto");
+    let moto = moto::Moto::start(&args.moto, &log_dir.join("moto.log")).await?;
+    let proxy = proxy::start(moto.addr, recorder.clone()).await?;
+
+    let template_path = args.repo.join("infra/template.yaml");
+    let template = template::Template::load(&template_path, &format!("http://{}", proxy.addr))?;
+    let mut functions = template.functions()?;
+    if !args.only.is_empty() {
+        for name in &args.only {
+            if !functions.iter().any(|f| &f.binary == name) {
+                bail!("--only {name}: no function in the template builds a binary of that name");
+            }
+        }
+        functions.retain(|f| args.only.contains(&f.binary));
+    }
+    if functions.is_empty() {
+        bail!(
+            "{} declares no function with a binary",
+            template_path.display()
+        );
+    }
+    let mut infra = template.infra()?;
+    for f in &functions {
+        if let Some(sender) = f.env.get("EMAIL_SENDER") {
+            if !infra.email_identities.contains(sender) {
+                infra.email_identities.push(sender.clone());
+            }
+        }
+    }
+    moto.provision(&infra).await?;
+
+    // Sizes first: a missing binary fails the run before minutes of measuring.
+    let mut packages = Vec::new();
+    for f in &functions {
+        packages.push(package::measure(&args.target_dir, &f.binary, &log_dir)?);
+    }
+
+    let settings = measure::Settings {
+        proxy: proxy.addr,
+        moto: moto.addr,
+        tables: infra.tables.clone(),
+        recorder,
+        log_dir,
+        cold_starts: args.cold_starts,
+        invocations: args.invocations,
+    };
+    let mut results = Vec::new();
+    for (spec, package) in functions.into_iter().zip(packages) {
+        results.push(measure::run(spec, package, &settings).await?);
+    }
+    drop(proxy);
+    moto.stop().await;
+
+    let machine = system::machine_info(&args.repo).await;
+    let markdown = report::render(&report::Run {
+        machine: &machine,
+        results: &results,
+        cold_starts: args.cold_starts,
+        invocations: args.invocations,
+        elapsed: started.elapsed(),
+    });
+    let temp = args.out.with_extension("md.tmp");
+    std::fs::write(&temp, markdown).with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "uslugi-bench: wrote {} in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! Running one function: repeated cold starts, then one process serving the warm run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use serde_json::Value as Json;
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+use crate::aws::{snippet, Setup};
+use crate::package::Package;
+use crate::proxy::Recorder;
+use crate::runtime_api::{Invocation, RuntimeApi};
+use crate::scenario::{self, Scenario};
+use crate::system::{self, Guarded, Memory};
+use crate::template::{FunctionSpec, ACCOUNT, REGION};
+
+/// How long a function may take to reach its first `next` before the run fails.
+const INIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Settings {
+    pub proxy: SocketAddr,
+    /// moto itself, for emptying tables between cycles (not through the proxy).
+    pub moto: SocketAddr,
+    /// `CreateTable` requests of the template's tables.
+    pub tables: Vec<Json>,
+    pub recorder: Arc<Recorder>,
+    pub log_dir: PathBuf,
+    pub cold_starts: usize,
+    pub invocations: usize,
+}
+
+pub struct FunctionResult {
+    pub spec: FunctionSpec,
+    pub package: Package,
+    /// Exec → first `next`, one per counted start.
+    pub cold: Vec<Duration>,
+    pub overrides: Vec<(String, String)>,
+    pub warm: Option<WarmRun>,
+}
+
+pub struct WarmRun {
+    pub describe: String,
+    /// Init of the process that served the warm run.
+    pub init: Duration,
+    pub after_init: Memory,
+    pub after_run: Memory,
+    /// The first invocation after init, kept out of the warm figures.
+    pub first: Sample,
+    pub samples: Vec<Sample>,
+    /// How many times the tables were emptied during the run.
+    pub resets: usize,
+    pub reset_every: Option<usize>,
+    /// AWS calls made outside any invocation (during init, or left running).
+    pub outside_calls: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub case: String,
+    pub route: String,
+    pub status: u16,
+    pub latency: Duration,
+    /// Summed time of the AWS calls (proxy + moto) inside the invocation.
+    pub aws_time: Duration,
+    pub calls: Vec<String>,
+    /// AWS calls moto answered with an error status.
+    pub aws_errors: usize,
+}
+
+pub async fn run(
+    spec: FunctionSpec,
+    package: Package,
+    settings: &Settings,
+) -> Result<FunctionResult> {
+    let scenario = scenario::for_function(&spec)?;
+    let overrides = scenario
+        .as_ref()
+        .map(|s| s.env_overrides())
+        .unwrap_or_default();
+    let runner = Runner {
+        spec: &spec,
+        bootstrap: &package.bootstrap,
+        settings,
+        overrides: &overrides,
+    };
+
+    eprintln!(
+        "uslugi-bench: {}: {} cold starts (+1 not counted)",
+        spec.binary, settings.cold_starts
+    );
+    let cold_log = settings.log_dir.join(format!("{}-cold.log", spec.binary));
+    let _ = std::fs::remove_file(&cold_log);
+    let mut cold = Vec::with_capacity(settings.cold_starts);
+    // The first start reads the binary from disk; the rest find it in the page cache,
+    // as a Lambda worker that has the code does. Only those are counted.
+    for i in 0..=settings.cold_starts {
+        let (process, init, api) = runner.start(&cold_log).await?;
+        process.stop().await;
+        drop(api);
+        if i > 0 {
+            cold.push(init);
+        }
+    }
+    settings.recorder.take_outside();
+
+    let warm = match scenario {
+        Some(scenario) => Some(runner.warm(scenario).await?),
+        None => None,
+    };
+    Ok(FunctionResult {
+        spec: spec.clone(),
+        package,
+        cold,
+        overrides,
+        warm,
+    })
+}
+
+struct Runner<'a> {
+    spec: &'a FunctionSpec,
+    bootstrap: &'a Path,
+    settings: &'a Settings,
+    overrides: &'a [(String, String)],
+}
+
+impl Runner<'_> {
+    fn function_name(&self) -> String {
+        format!("uslugi-bench-{}", self.spec.logical_id)
+    }
+
+    /// What Lambda puts in a `provided.al2023` function's environment, the template's
+    /// variables resolved for the local stack, and the scenario's overrides.
+    fn environment(&self, runtime_api: SocketAddr) -> Vec<(String, String)> {
+        let name = self.function_name();
+        let task_root = self
+            .bootstrap
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut env: Vec<(String, String)> = [
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+            ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.spec.memory_mb.to_string(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_DEFAULT_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "bench".into()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+            ("AWS_SESSION_TOKEN", "bench".into()),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://{}", self.settings.proxy),
+            ),
+            ("_HANDLER", "bootstrap".into()),
+            ("LAMBDA_TASK_ROOT", task_root.clone()),
+            ("LAMBDA_RUNTIME_DIR", task_root),
+            ("TZ", ":UTC".into()),
+            ("LANG", "en_US.UTF-8".into()),
+            ("PATH", "/usr/local/bin:/usr/bin/:/bin".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if self.spec.json_logs {
+            env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+            env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "INFO".into()));
+        }
+        for (k, v) in &self.spec.env {
+            env.push((k.clone(), v.clone()));
+        }
+        env.extend(self.overrides.iter().cloned());
+        env
+    }
+
+    /// Starts the function against a fresh Runtime API and waits for its first `next`.
+    async fn start(&self, log: &Path) -> Result<(Guarded, Duration, RuntimeApi)> {
+        let arn = format!(
+            "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+            self.function_name()
+        );
+        let mut api = RuntimeApi::start(
+            arn,
+            Duration::from_secs(self.spec.timeout_s),
+            self.settings.recorder.clone(),
+        )
+        .await?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut command = Command::new(self.bootstrap);
+        command
+            .env_clear()
+            .envs(self.environment(api.server.addr))
+            .current_dir(self.bootstrap.parent().unwrap_or(Path::new("/")))
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out));
+
+        let started = Instant::now();
+        let mut process = Guarded::spawn(&self.spec.binary, command)?;
+        let init_error = async {
+            match (&mut api.init_error).await {
+                Ok(message) => message,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let ended = tokio::select! {
+            biased;
+            message = init_error => {
+                process.stop().await;
+                bail!("{} reported an init error: {}\nlog: {}", self.spec.binary, snippet(&message), log.display());
+            }
+            first = &mut api.first_next => first.map_err(|_| anyhow!("the Runtime API stand-in stopped"))?,
+            status = process.exited() => {
+                bail!(
+                    "{} exited ({}) before asking for an event; last lines of {}:\n{}",
+                    self.spec.binary,
+                    status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    log.display(),
+                    system::tail(log, 15)
+                );
+            }
+            _ = tokio::time::sleep(INIT_TIMEOUT) => {
+                process.stop().await;
+                bail!("{} did not ask for an event within {INIT_TIMEOUT:?}; log: {}", self.spec.binary, log.display());
+            }
+        };
+        Ok((process, ended - started, api))
+    }
+
+    async fn warm(&self, mut scenario: Box<dyn Scenario>) -> Result<WarmRun> {
+        let binary = &self.spec.binary;
+        let total = self.settings.invocations;
+        eprintln!("uslugi-bench: {binary}: {total} invocations on one process");
+        let log = self.settings.log_dir.join(format!("{binary}-warm.log"));
+        let _ = std::fs::remove_file(&log);
+        let (mut process, init, api) = self.start(&log).await?;
+        let pid = process
+            .pid()
+            .ok_or_else(|| anyhow!("{binary} has no pid"))?;
+        let after_init = system::memory(pid)?;
+        let reply_timeout = Duration::from_secs(self.spec.timeout_s + 5);
+
+        let mut samples = Vec::with_capacity(total);
+        let mut mismatches = Vec::new();
+        let reset_every = scenario.reset_every();
+        let mut resets = 0;
+        for n in 0..total {
+            if reset_every.is_some_and(|every| n > 0 && n % every == 0) {
+                self.empty_tables().await?;
+                scenario.on_reset();
+                resets += 1;
+            }
+            let step = scenario.next_step()?;
+            let (tx, rx) = oneshot::channel();
+            let payload = Bytes::from(serde_json::to_vec(&step.event)?);
+            api.jobs
+                .send(Invocation {
+                    request_id: system::uuid(),
+                    payload,
+                    reply: tx,
+                })
+                .await
+                .map_err(|_| anyhow!("the Runtime API stand-in stopped"))?;
+            let reply = tokio::select! {
+                reply = rx => reply.map_err(|_| anyhow!("the Runtime API stand-in dropped invocation {n}"))?,
+                status = process.exited() => bail!(
+                    "{binary} exited ({}) during invocation {n} ({}); last lines of {}:\n{}",
+                    status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    step.case,
+                    log.display(),
+                    system::tail(&log, 15)
+                ),
+                _ = tokio::time::sleep(reply_timeout) => bail!(
+                    "{binary} did not answer invocation {n} ({}) within {reply_timeout:?}; log: {}",
+                    step.case,
+                    log.display()
+                ),
+            };
+            let (status, body) = if reply.ok {
+                api_gateway_response(&reply.body).with_context(|| {
+                    format!("{binary}: answer to invocation {n} ({})", step.case)
+                })?
+            } else {
+                // API Gateway turns an invocation error into a bare 500.
+                (500, Json::Null)
+            };
+            if let Some(expect) = step.expect {
+                let problem = body.get("code").and_then(Json::as_str);
+                let problem_ok = expect.problem.is_none_or(|p| problem == Some(p));
+                if status != expect.status || !problem_ok {
+                    mismatches.push(format!(
+                        "#{n} {}: expected {}{}, got {status}: {}",
+                        step.case,
+                        expect.status,
+                        expect.problem.map(|p| format!(" {p}")).unwrap_or_default(),
+                        snippet(&String::from_utf8_lossy(&reply.body))
+                    ));
+                }
+            }
+            scenario
+                .observe(status, &body, &reply.calls)
+                .with_context(|| format!("{binary}: invocation {n} ({})", step.case))?;
+            samples.push(Sample {
+                case: step.case,
+                route: step.route,
+                status,
+                latency: reply.latency,
+                aws_time: reply.calls.iter().map(|c| c.elapsed).sum(),
+                aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
+                calls: reply.calls.into_iter().map(|c| c.operation).collect(),
+            });
+        }
+        let after_run = system::memory(pid)?;
+        process.stop().await;
+        drop(api);
+        let outside_calls = self
+            .settings
+            .recorder
+            .take_outside()
+            .into_iter()
+            .map(|c| c.operation)
+            .collect();
+
+        if !mismatches.is_empty() {
+            bail!(
+                "{binary}: {} of {total} answers were not what the scenario expects (log: {}):\n  {}",
+                mismatches.len(),
+                log.display(),
+                mismatches
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            );
+        }
+        write_samples(
+            &self.settings.log_dir.join(format!("{binary}-samples.csv")),
+            &samples,
+        )?;
+        let first = samples.remove(0);
+        Ok(WarmRun {
+            describe: scenario.describe(),
+            init,
+            after_init,
+            after_run,
+            first,
+            samples,
+            resets,
+            reset_every,
+            outside_calls,
+        })
+    }
+
+    /// Drops and recreates every table. moto copies a whole table on each
+    /// `TransactWriteItems`, so its answers slow down as tables fill; DynamoDB's do not.
+    async fn empty_tables(&self) -> Result<()> {
+        let setup = Setup::new(
+            crate::http::client(),
+            &format!("http://{}", self.settings.moto),
+        );
+        for table in &self.settings.tables {
+            let name = &table["TableName"];
+            setup
+                .json(
+                    "dynamodb",
+                    "DynamoDB_20120810.DeleteTable",
+                    &serde_json::json!({ "TableName": name }),
+                )
+                .await
+                .with_context(|| format!("emptying table {name}"))?;
+            setup
+                .json("dynamodb", "DynamoDB_20120810.CreateTable", table)
+                .await
+                .with_context(|| format!("recreating table {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Status and JSON body (`null` if not JSON) of an API Gateway v2 proxy response.
+fn api_gateway_response(raw: &[u8]) -> Result<(u16, Json)> {
+    let response: Json = serde_json::from_slice(raw)
+        .with_context(|| format!("not JSON: {}", snippet(&String::from_utf8_lossy(raw))))?;
+    let status = response["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .with_context(|| format!("no statusCode in {}", snippet(&response.to_string())))?;
+    let body = match &response["body"] {
+        Json::String(text) if response["isBase64Encoded"] != Json::Bool(true) => {
+            serde_json::from_str(text).unwrap_or(Json::Null)
+        }
+        _ => Json::Null,
+    };
+    Ok((status, body))
+}
+
+/// Every invocation of the warm run, for a closer look than the report gives.
+fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
+    let mut csv = String::from("n,case,route,status,latency_us,aws_us,aws_calls\n");
+    for (n, s) in samples.iter().enumerate() {
+        csv.push_str(&format!(
+            "{n},\"{}\",\"{}\",{},{},{},\"{}\"\n",
+            s.case.replace('"', "'"),
+            s.route,
+            s.status,
+            s.latency.as_micros(),
+            s.aws_time.as_micros(),
+            s.calls.join(" ")
+        ));
+    }
+    std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_api_gateway_responses() {
+        let raw =
+            br#"{"statusCode":202,"headers":{},"body":"{\"id\":\"x\"}","isBase64Encoded":false}"#;
+        let (status, body) = api_gateway_response(raw).unwrap();
+        assert_eq!(status, 202);
+        assert_eq!(body["id"], "x");
+        let (status, body) = api_gateway_response(br#"{"statusCode":204,"body":"plain"}"#).unwrap();
+        assert_eq!((status, body), (204, Json::Null));
+        assert!(api_gateway_response(b"{}").is_err());
+    }
+}

@@ -1,0 +1,391 @@
+//! bench/results.md: the tables and how they were measured.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::measure::{FunctionResult, Sample, WarmRun};
+use crate::stats::{grouped, mib, mib_from_kib, ms, percentile};
+use crate::system::MachineInfo;
+
+pub struct Run<'a> {
+    pub machine: &'a MachineInfo,
+    pub results: &'a [FunctionResult],
+    pub cold_starts: usize,
+    pub invocations: usize,
+    pub elapsed: Duration,
+}
+
+pub fn render(run: &Run) -> String {
+    let mut md = String::new();
+    let m = run.machine;
+    let _ = writeln!(md, "# Benchmark results\n");
+    let _ = writeln!(
+        md,
+        "Written by `bench/run.sh` (`uslugi-bench`) on {}; the run took {:.0} s after the build. Figures come from \
+         one run on one machine: compare them with runs on the same machine, and read the \
+         latencies as relative (see [Method](#method)).\n",
+        m.date,
+        run.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(md, "| Machine | |\n|---|---|");
+    let _ = writeln!(md, "| CPU | {} |", m.cpu_model);
+    let _ = writeln!(md, "| `nproc` | {} |", m.nproc);
+    let _ = writeln!(md, "| Memory | {} |", m.memory);
+    let _ = writeln!(md, "| Kernel | Linux {} |", m.kernel);
+    let _ = writeln!(md, "| Compiler | {} |", m.rustc);
+    let _ = writeln!(md, "| Build | {} |", m.cargo_lambda);
+    let _ = writeln!(md, "| AWS stand-in | moto {} |", m.moto);
+
+    let _ = writeln!(md, "\n## Summary\n");
+    let _ = writeln!(
+        md,
+        "| Function | Arch | Binary | Zip | Cold init p50 | Cold init p90 | RSS after init | Peak RSS after {} invocations |",
+        grouped(run.invocations as u64)
+    );
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|");
+    for r in run.results {
+        let (after_init, peak) = match &r.warm {
+            Some(w) => (
+                mib_from_kib(w.after_init.rss_kib),
+                mib_from_kib(w.after_run.hwm_kib),
+            ),
+            None => ("—".into(), "—".into()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.spec.binary,
+            r.package.arch,
+            mib(r.package.binary_bytes),
+            mib(r.package.zip_bytes),
+            ms(percentile(&r.cold, 50.0)),
+            ms(percentile(&r.cold, 90.0)),
+            after_init,
+            peak
+        );
+    }
+
+    let _ = writeln!(md, "\n### Warm latency per route\n");
+    let _ = writeln!(
+        md,
+        "| Function | Route | Invocations | p50 | p99 | of which AWS calls (p50) |"
+    );
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|");
+    for r in run.results {
+        let Some(w) = &r.warm else {
+            let _ = writeln!(md, "| {} | — (no HTTP routes) | | | | |", r.spec.binary);
+            continue;
+        };
+        for (route, samples) in group(&w.samples, |s| s.route.clone()) {
+            let _ = writeln!(
+                md,
+                "| {} | `{route}` | {} | {} | {} | {} |",
+                r.spec.binary,
+                grouped(samples.len() as u64),
+                ms(latency(&samples, 50.0)),
+                ms(latency(&samples, 99.0)),
+                ms(aws_time(&samples, 50.0)),
+            );
+        }
+    }
+
+    for r in run.results {
+        function_section(&mut md, r, run);
+    }
+    method(&mut md, run);
+    md
+}
+
+fn function_section(md: &mut String, r: &FunctionResult, run: &Run) {
+    let _ = writeln!(md, "\n## {}\n", r.spec.binary);
+    let _ = writeln!(
+        md,
+        "`{}` in infra/template.yaml: {} MB, {} s timeout, deployed as {}.\n",
+        r.spec.logical_id,
+        r.spec.memory_mb,
+        r.spec.timeout_s,
+        r.spec.architectures.join(", ")
+    );
+    let env: Vec<String> = r
+        .spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            if r.spec.secret_env.contains(k) {
+                format!("`{k}` (random, {} characters)", v.chars().count())
+            } else {
+                format!("`{k}={v}`")
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "- Template environment, resolved: {}.", env.join(", "));
+    let _ = writeln!(
+        md,
+        "- Binary {} bytes, zip {} bytes ({:.0} % of the binary).",
+        grouped(r.package.binary_bytes),
+        grouped(r.package.zip_bytes),
+        r.package.zip_bytes as f64 * 100.0 / r.package.binary_bytes.max(1) as f64
+    );
+    let mut sorted = r.cold.clone();
+    sorted.sort_unstable();
+    let _ = writeln!(
+        md,
+        "- Cold init over {} starts: min {}, p50 {}, p90 {}, max {}.",
+        r.cold.len(),
+        ms(sorted.first().copied().unwrap_or_default()),
+        ms(percentile(&r.cold, 50.0)),
+        ms(percentile(&r.cold, 90.0)),
+        ms(sorted.last().copied().unwrap_or_default()),
+    );
+    let Some(w) = &r.warm else {
+        let _ = writeln!(
+            md,
+            "- No warm run: the function has no HTTP routes and the bench has no scenario for it."
+        );
+        return;
+    };
+    warm_section(md, r, w, run);
+}
+
+fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
+    let _ = writeln!(
+        md,
+        "- Memory: RSS {} after init ({} peak during init), peak {} after {} invocations (RSS then {}).",
+        mib_from_kib(w.after_init.rss_kib),
+        mib_from_kib(w.after_init.hwm_kib),
+        mib_from_kib(w.after_run.hwm_kib),
+        grouped(run.invocations as u64),
+        mib_from_kib(w.after_run.rss_kib),
+    );
+    let _ = writeln!(
+        md,
+        "- Warm run: {}. The process serving it took {} to init; its first invocation ({}, answered {}) took {} and is left out of the warm figures.",
+        w.describe,
+        ms(w.init),
+        w.first.case,
+        w.first.status,
+        ms(w.first.latency),
+    );
+    let _ = writeln!(
+        md,
+        "- AWS calls outside any invocation (init included): {}.",
+        if w.outside_calls.is_empty() {
+            "none".to_string()
+        } else {
+            call_counts(std::slice::from_ref(&w.outside_calls))
+        }
+    );
+    if !r.overrides.is_empty() {
+        let list: Vec<String> = r
+            .overrides
+            .iter()
+            .map(|(k, v)| format!("`{k}={v}`"))
+            .collect();
+        let _ = writeln!(
+            md,
+            "- Set for the bench on top of the template: {}.",
+            list.join(", ")
+        );
+    }
+    if let (Some(every), true) = (w.reset_every, w.resets > 0) {
+        let _ = writeln!(
+            md,
+            "- The tables were emptied {} times, every {every} requests, between invocations and outside the timing (see Method).",
+            w.resets
+        );
+    }
+    let aws_errors: usize = w.samples.iter().map(|s| s.aws_errors).sum();
+    if aws_errors > 0 {
+        let _ = writeln!(
+            md,
+            "- {aws_errors} AWS calls were answered with an error status by moto (counted in the table)."
+        );
+    }
+
+    let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
+    let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
+    for (case, samples) in group(&w.samples, |s| s.case.clone()) {
+        let calls: Vec<Vec<String>> = samples.iter().map(|s| s.calls.clone()).collect();
+        let _ = writeln!(
+            md,
+            "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
+            samples[0].route,
+            statuses(&samples),
+            samples.len(),
+            ms(latency(&samples, 50.0)),
+            ms(latency(&samples, 99.0)),
+            ms(aws_time(&samples, 50.0)),
+            call_counts(&calls),
+        );
+    }
+}
+
+fn method(md: &mut String, run: &Run) {
+    let _ = writeln!(md, "\n## Method\n");
+    let notes = [
+        "**Build.** `cargo lambda build --release` with the workspace's release profile \
+         (`opt-level = \"s\"`, thin LTO, one codegen unit, stripped, `panic = \"abort\"`), \
+         for the machine's own architecture so the binaries can run here. The template deploys \
+         arm64; an arm64 build differs somewhat in size and speed."
+            .to_string(),
+        "**Zip.** `target/lambda/<binary>/bootstrap` as the only entry, mode 0755, deflated \
+         by zlib at its default level 6: what `sam build`/`sam deploy` upload for a \
+         `provided.al2023` function (SAM zips with Python's `zipfile`, which uses the same \
+         zlib and level, so the size matches to the byte)."
+            .to_string(),
+        format!(
+            "**Cold init.** Each start is a new process with a fresh Runtime API stand-in served \
+             by the harness, timed from just before spawning the release binary (fork and exec \
+             included) to the arrival of its first `GET /2018-06-01/runtime/invocation/next`: \
+             process start, runtime, configuration and SDK clients. {} starts are counted; one \
+             more before them warms the page cache and is dropped. Lambda's own sandbox start and \
+             code download are not part of it. The environment is what Lambda sets for a \
+             `provided.al2023` function (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`, \
+             `_MEMORY_SIZE` from the template, `_VERSION`, region, credentials, JSON log \
+             settings) plus the template's `Globals` and function variables, resolved for a \
+             local stack: `Stage` is `bench`, names and ARNs are derived as CloudFormation \
+             would, and `{{{{resolve:...}}}}` references become random secrets of the declared \
+             length. Nothing else from the harness's environment is passed on.",
+            run.cold_starts
+        ),
+        format!(
+            "**Memory.** `VmRSS` and `VmHWM` (peak resident set) from `/proc/<pid>/status` of the \
+             process that served the warm run, read after its init and after {} invocations. \
+             Lambda bills and limits memory by the configured size, not by RSS; this is the \
+             headroom left in it.",
+            grouped(run.invocations as u64)
+        ),
+        "**Warm latency.** One process serves the whole run, one invocation at a time, through \
+         the stand-in: the clock starts when the stand-in hands out the event and stops when the \
+         function's `POST .../response` arrives. Percentiles are nearest-rank; p99 of a group \
+         with fewer than 100 requests is its maximum. The time includes the AWS calls, which go \
+         over loopback to moto (Python), on the same two cores as the function: \"of which AWS \
+         calls\" is the summed time of the invocation's calls as the proxy saw them, and the \
+         rest is the function's own work. Against real DynamoDB, SNS and SES the calls cost a \
+         few milliseconds each over the network instead, so compare these figures between runs, \
+         not with production."
+            .to_string(),
+        "**AWS calls.** `AWS_ENDPOINT_URL` points every SDK client at a counting proxy in the \
+         harness, which forwards each request to moto unchanged and files it under the \
+         invocation in flight. The operation comes from `X-Amz-Target` (DynamoDB), the \
+         `Action` parameter (SNS, query protocol) or the method and path (SES v2, REST); the \
+         service from the signature's credential scope. Retries by the SDK would show as extra \
+         calls. The codes the scenario verifies are read from the SMS and e-mails passing \
+         through the proxy, never logged."
+            .to_string(),
+        "**Resources.** Each run starts its own `moto_server` on a free loopback port and \
+         creates what the template declares: DynamoDB tables with their key schema and \
+         indexes, SES e-mail identities, SQS queues, SNS topics. moto copies a whole table on \
+         every `TransactWriteItems`, so its answers slow down as the table fills (past a few \
+         thousand items, beyond the SDK's timeouts), where DynamoDB's do not; a scenario \
+         therefore has the tables dropped and recreated between its cycles, while the function \
+         waits for its next event and outside the timing. Per-request samples and the \
+         functions' logs of the last run are in `bench/out/` (not committed)."
+            .to_string(),
+    ];
+    for n in notes {
+        let _ = writeln!(md, "- {n}");
+    }
+}
+
+/// Samples grouped by a key, groups in order of first appearance.
+fn group(samples: &[Sample], key: impl Fn(&Sample) -> String) -> Vec<(String, Vec<Sample>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        let k = key(s);
+        if !groups.contains_key(&k) {
+            order.push(k.clone());
+        }
+        groups.entry(k).or_default().push(s.clone());
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let g = groups.remove(&k).unwrap_or_default();
+            (k, g)
+        })
+        .collect()
+}
+
+fn latency(samples: &[Sample], p: f64) -> Duration {
+    let v: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
+    percentile(&v, p)
+}
+
+fn aws_time(samples: &[Sample], p: f64) -> Duration {
+    let v: Vec<Duration> = samples.iter().map(|s| s.aws_time).collect();
+    percentile(&v, p)
+}
+
+/// `202` or `202 ×299, 503 ×1`.
+fn statuses(samples: &[Sample]) -> String {
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in samples {
+        *counts.entry(s.status).or_default() += 1;
+    }
+    if counts.len() == 1 {
+        return counts.keys().next().map(u16::to_string).unwrap_or_default();
+    }
+    counts
+        .iter()
+        .map(|(status, n)| format!("{status} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Calls per request over a group: `dynamodb.GetItem 1, sns.Publish 1`, with the mean and
+/// range where requests of the group differ: `dynamodb.GetItem 1.5 (1–2)`.
+pub fn call_counts(requests: &[Vec<String>]) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    for calls in requests {
+        for op in calls {
+            if !order.contains(&op.as_str()) {
+                order.push(op);
+            }
+        }
+    }
+    if order.is_empty() {
+        return "none".into();
+    }
+    order
+        .iter()
+        .map(|op| {
+            let per: Vec<usize> = requests
+                .iter()
+                .map(|calls| calls.iter().filter(|c| c == op).count())
+                .collect();
+            let min = per.iter().copied().min().unwrap_or(0);
+            let max = per.iter().copied().max().unwrap_or(0);
+            if min == max {
+                format!("{op} {min}")
+            } else {
+                let mean = per.iter().sum::<usize>() as f64 / per.len() as f64;
+                format!("{op} {mean:.2} ({min}–{max})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(ops: &[&str]) -> Vec<String> {
+        ops.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn counts_calls_per_request() {
+        let same = [v(&["d.Get", "s.Publish"]), v(&["d.Get", "s.Publish"])];
+        assert_eq!(call_counts(&same), "d.Get 1, s.Publish 1");
+        let differ = [v(&["d.Get"]), v(&["d.Get", "d.Get", "d.Update"])];
+        assert_eq!(
+            call_counts(&differ),
+            "d.Get 1.50 (1–2), d.Update 0.50 (0–1)"
+        );
+        assert_eq!(call_counts(&[v(&[])]), "none");
+    }
+}

@@ -1,0 +1,503 @@
+//! The traffic each function gets in the warm run: realistic API Gateway HTTP API (v2)
+//! events, including refusals, with the answer each one should get.
+
+use std::collections::VecDeque;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+
+use crate::proxy::Call;
+use crate::template::{FunctionSpec, ACCOUNT};
+
+/// One event to deliver.
+pub struct Step {
+    /// What the request is, e.g. `send code (sms)`; results are grouped by it.
+    pub case: String,
+    pub route: String,
+    pub event: Json,
+    pub expect: Option<Expect>,
+}
+
+/// The answer a step should get: status and, for refusals, the problem `code`.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    pub status: u16,
+    pub problem: Option<&'static str>,
+}
+
+pub trait Scenario {
+    /// One sentence for the report.
+    fn describe(&self) -> String;
+    /// Variables set on top of the template's for the bench.
+    fn env_overrides(&self) -> Vec<(String, String)>;
+    fn next_step(&mut self) -> Result<Step>;
+    /// The function's answer to the last step.
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
+    /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
+    fn reset_every(&self) -> Option<usize> {
+        None
+    }
+    /// The tables were emptied: forget what was stored.
+    fn on_reset(&mut self) {}
+}
+
+/// The scenario written for a function, or generic traffic to its routes, or none.
+pub fn for_function(spec: &FunctionSpec) -> Result<Option<Box<dyn Scenario>>> {
+    Ok(match spec.binary.as_str() {
+        "codes" => Some(Box::new(Codes::new(spec)?)),
+        _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
+        _ => None,
+    })
+}
+
+/// An API Gateway HTTP API payload-format-2.0 event for `route_key`.
+pub fn http_api_event(
+    route_key: &str,
+    path_params: &[(&str, &str)],
+    body: Option<&str>,
+    source_ip: &str,
+) -> Json {
+    let (method, template) = route_key.split_once(' ').unwrap_or(("GET", "/"));
+    let mut path = template.to_string();
+    for (name, value) in path_params {
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    let request_id = crate::system::uuid();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let user_agent = "Mozilla/5.0 (Linux; Android 14) uslugi-bench";
+    let mut headers = json!({
+        "accept": "application/json",
+        "host": "api.uslugi.example",
+        "user-agent": user_agent,
+        "x-forwarded-for": source_ip,
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+        "x-amzn-trace-id": format!("Root=1-{:08x}-{}", now_ms / 1000, &request_id.replace('-', "")[..24]),
+    });
+    if let Some(b) = body {
+        headers["content-type"] = json!("application/json");
+        headers["content-length"] = json!(b.len().to_string());
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "bench",
+            "domainName": "api.uslugi.example",
+            "domainPrefix": "api",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000",
+            "timeEpoch": now_ms,
+        },
+        "isBase64Encoded": false,
+    });
+    if !path_params.is_empty() {
+        let params: serde_json::Map<String, Json> = path_params
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        event["pathParameters"] = Json::Object(params);
+    }
+    if let Some(b) = body {
+        event["body"] = json!(b);
+    }
+    event
+}
+
+/// The first run of exactly six digits in a message: the confirmation code.
+pub fn six_digit_code(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 6 {
+                return Some(chars[start..i].iter().collect());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+// ------------------------------------------------------------------ codes
+
+const SEND: &str = "POST /v1/codes";
+const VERIFY: &str = "POST /v1/codes/{id}/verify";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodesStep {
+    SendSms,
+    SendEmail,
+    VerifyRight,
+    VerifyWrong,
+    ResendTooEarly,
+    InvalidDestination,
+    UnknownCode,
+    MalformedJson,
+}
+
+/// One cycle of 20 requests: 9 codes sent (6 SMS, 3 e-mail), 6 verified with the right
+/// code, and one each of a wrong code, a resend inside the resend interval, a landline
+/// number, an unknown code id and a body that is not JSON.
+const CYCLE: [CodesStep; 20] = {
+    use CodesStep::*;
+    [
+        SendSms,
+        SendEmail,
+        SendSms,
+        VerifyRight,
+        SendSms,
+        VerifyWrong,
+        SendEmail,
+        VerifyRight,
+        ResendTooEarly,
+        SendSms,
+        VerifyRight,
+        InvalidDestination,
+        SendSms,
+        VerifyRight,
+        UnknownCode,
+        SendEmail,
+        VerifyRight,
+        MalformedJson,
+        SendSms,
+        VerifyRight,
+    ]
+};
+
+struct Codes {
+    step: usize,
+    serial: u32,
+    last: Option<CodesStep>,
+    last_phone: Option<String>,
+    /// Codes sent and not yet verified: (id, code), oldest first.
+    pending: VecDeque<(String, String)>,
+}
+
+impl Codes {
+    fn new(spec: &FunctionSpec) -> Result<Self> {
+        for route in [SEND, VERIFY] {
+            if !spec.routes.iter().any(|r| r == route) {
+                bail!(
+                    "{}: the template no longer declares the route `{route}`; update the codes scenario in bench/src/scenario.rs",
+                    spec.logical_id
+                );
+            }
+        }
+        Ok(Self {
+            step: 0,
+            serial: 0,
+            last: None,
+            last_phone: None,
+            pending: VecDeque::new(),
+        })
+    }
+
+    fn source_ip(&self) -> String {
+        let n = self.serial;
+        if n.is_multiple_of(2) {
+            format!("203.0.113.{}", n / 2 % 254 + 1)
+        } else {
+            format!("198.51.100.{}", n / 2 % 254 + 1)
+        }
+    }
+
+    fn phone(&self) -> String {
+        let n = 310_000_000 + self.serial;
+        // Citizens type numbers in every form; the function normalises them.
+        if n.is_multiple_of(2) {
+            format!("+79{n:09}")
+        } else {
+            let d = format!("{n:09}");
+            format!("8 (9{}) {}-{}-{}", &d[..2], &d[2..5], &d[5..7], &d[7..])
+        }
+    }
+
+    fn send(&self, channel: &str, destination: &str) -> Json {
+        let body =
+            json!({"channel": channel, "destination": destination, "purpose": "registration"});
+        http_api_event(SEND, &[], Some(&body.to_string()), &self.source_ip())
+    }
+
+    fn verify(&self, id: &str, code: &str) -> Json {
+        let body = json!({ "code": code });
+        http_api_event(
+            VERIFY,
+            &[("id", id)],
+            Some(&body.to_string()),
+            &self.source_ip(),
+        )
+    }
+}
+
+fn expect(status: u16, problem: Option<&'static str>) -> Option<Expect> {
+    Some(Expect { status, problem })
+}
+
+impl Scenario for Codes {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests: 6 SMS and 3 e-mail codes sent to fresh \
+         destinations, 6 codes verified with the code read from the SMS/e-mail that went \
+         through the proxy, 1 wrong code (422), 1 resend inside the resend interval (429), \
+         1 landline number (422), 1 unknown code id (404), 1 body that is not JSON (400); \
+         source IPs rotate over 508 addresses"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        // The hourly limits would otherwise refuse most of a 1,000-request run; the resend
+        // interval keeps its template value so that one refusal per cycle is real.
+        vec![
+            ("CODE_MAX_PER_DESTINATION_PER_HOUR".into(), "1000".into()),
+            ("CODE_MAX_PER_IP_PER_HOUR".into(), "100000".into()),
+        ]
+    }
+
+    fn next_step(&mut self) -> Result<Step> {
+        use CodesStep::*;
+        let mut kind = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        if matches!(kind, VerifyRight | VerifyWrong) && self.pending.is_empty() {
+            kind = SendSms;
+        }
+        if kind == ResendTooEarly && self.last_phone.is_none() {
+            kind = SendSms;
+        }
+        self.last = Some(kind);
+        let (case, route, event, expected) = match kind {
+            SendSms => {
+                let phone = self.phone();
+                self.last_phone = Some(phone.clone());
+                (
+                    "send code (sms)",
+                    SEND,
+                    self.send("sms", &phone),
+                    expect(202, None),
+                )
+            }
+            SendEmail => {
+                let email = format!("citizen{}@mail.example", self.serial);
+                (
+                    "send code (email)",
+                    SEND,
+                    self.send("email", &email),
+                    expect(202, None),
+                )
+            }
+            VerifyRight => {
+                let (id, code) = self.pending.pop_front().context("no code to verify")?;
+                (
+                    "verify code: right code",
+                    VERIFY,
+                    self.verify(&id, &code),
+                    expect(200, None),
+                )
+            }
+            VerifyWrong => {
+                let (id, code) = self.pending.back().cloned().context("no code to verify")?;
+                let wrong = format!("{:06}", (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000);
+                (
+                    "verify code: wrong code",
+                    VERIFY,
+                    self.verify(&id, &wrong),
+                    expect(422, Some("code_mismatch")),
+                )
+            }
+            ResendTooEarly => {
+                let phone = self.last_phone.clone().unwrap_or_default();
+                (
+                    "send code: resend too early",
+                    SEND,
+                    self.send("sms", &phone),
+                    expect(429, Some("code_resend_too_early")),
+                )
+            }
+            InvalidDestination => (
+                "send code: landline number",
+                SEND,
+                self.send("sms", "+7 495 123-45-67"),
+                expect(422, Some("validation_failed")),
+            ),
+            UnknownCode => (
+                "verify code: unknown id",
+                VERIFY,
+                self.verify(&crate::system::uuid(), "123456"),
+                expect(404, Some("code_not_found")),
+            ),
+            MalformedJson => (
+                "send code: body not JSON",
+                SEND,
+                http_api_event(SEND, &[], Some("{\"channel\": \"sms\","), &self.source_ip()),
+                expect(400, Some("invalid_json")),
+            ),
+        };
+        Ok(Step {
+            case: case.into(),
+            route: route.into(),
+            event,
+            expect: expected,
+        })
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        // Codes still pending are simply never entered, as happens with real citizens.
+        self.pending.clear();
+        self.last_phone = None;
+        self.step = 0;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        if !matches!(self.last, Some(CodesStep::SendSms | CodesStep::SendEmail)) || status != 202 {
+            return Ok(());
+        }
+        let id = body["id"]
+            .as_str()
+            .context("a 202 from POST /v1/codes has no `id`")?
+            .to_string();
+        let code = calls
+            .iter()
+            .filter_map(|c| c.message.as_deref())
+            .find_map(six_digit_code)
+            .context("POST /v1/codes answered 202 but no SMS or e-mail with a code went out")?;
+        self.pending.push_back((id, code));
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ generic
+
+/// For a function the bench has no scenario for: each of its routes in turn with an
+/// empty JSON object, answers not checked.
+struct Generic {
+    routes: Vec<String>,
+    n: usize,
+}
+
+impl Generic {
+    fn new(spec: &FunctionSpec) -> Self {
+        Self {
+            routes: spec.routes.clone(),
+            n: 0,
+        }
+    }
+}
+
+impl Scenario for Generic {
+    fn describe(&self) -> String {
+        "generic traffic (no scenario written for this function yet): each route in turn \
+         with `{}` as the body; answers are not checked"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> Result<Step> {
+        let route = self.routes[self.n % self.routes.len()].clone();
+        self.n += 1;
+        let id = crate::system::uuid();
+        let params: Vec<(&str, &str)> = route
+            .split(['{', '}'])
+            .skip(1)
+            .step_by(2)
+            .map(|name| (name, id.as_str()))
+            .collect();
+        let event = http_api_event(&route, &params, Some("{}"), "203.0.113.10");
+        Ok(Step {
+            case: format!("{route} with `{{}}`"),
+            route,
+            event,
+            expect: None,
+        })
+    }
+
+    fn observe(&mut self, _: u16, _: &Json, _: &[Call]) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_code_in_a_message() {
+        assert_eq!(
+            six_digit_code("Код подтверждения: 042917. Никому его не сообщайте.").unwrap(),
+            "042917"
+        );
+        assert_eq!(
+            six_digit_code("+79310000001 code 1234567 or 765432").unwrap(),
+            "765432"
+        );
+        assert!(six_digit_code("no code 12345").is_none());
+    }
+
+    #[test]
+    fn events_carry_route_path_and_source_ip() {
+        let e = http_api_event(VERIFY, &[("id", "abc")], Some("{}"), "203.0.113.5");
+        assert_eq!(e["routeKey"], VERIFY);
+        assert_eq!(e["requestContext"]["routeKey"], VERIFY);
+        assert_eq!(e["rawPath"], "/v1/codes/abc/verify");
+        assert_eq!(e["pathParameters"]["id"], "abc");
+        assert_eq!(e["requestContext"]["http"]["sourceIp"], "203.0.113.5");
+        assert_eq!(e["requestContext"]["http"]["method"], "POST");
+        assert_eq!(e["body"], "{}");
+    }
+
+    #[test]
+    fn the_cycle_verifies_no_more_codes_than_it_sends() {
+        let sends = CYCLE
+            .iter()
+            .filter(|s| matches!(s, CodesStep::SendSms | CodesStep::SendEmail))
+            .count();
+        let verifies = CYCLE
+            .iter()
+            .filter(|s| matches!(s, CodesStep::VerifyRight))
+            .count();
+        assert_eq!(CYCLE.len(), 20);
+        assert!(sends > verifies);
+    }
+
+    #[test]
+    fn phones_are_valid_mobile_numbers_in_both_forms() {
+        let mut c = Codes {
+            step: 0,
+            serial: 0,
+            last: None,
+            last_phone: None,
+            pending: VecDeque::new(),
+        };
+        let even = c.phone();
+        c.serial = 1;
+        let odd = c.phone();
+        assert_eq!(even, "+79310000000");
+        assert_eq!(odd, "8 (931) 000-00-01");
+    }
+}
