@@ -9,7 +9,6 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -38,7 +37,7 @@ pub async fn start_stack(env: &[(&str, String)]) -> Stack {
         repo_root: root,
         gateway_port: free_port(),
         moto_port: free_port(),
-        lambda_port: free_port(),
+        lambda_port: 0,
         env_overrides: env
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -343,7 +342,9 @@ macro_rules! scenario {
     ($f:ident) => {
         (
             stringify!($f),
-            Box::new(|api| Box::pin($f(api))) as Box<dyn FnOnce(_) -> _ + Send>,
+            Box::new(|api| {
+                Box::pin($f(api)) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            }) as Box<dyn FnOnce(_) -> _ + Send>,
         )
     };
 }
@@ -351,30 +352,31 @@ macro_rules! scenario {
 /// Runs scenarios concurrently (or one by one), prints one line per scenario and
 /// returns how many failed. A panicking scenario fails alone.
 pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) -> usize {
-    let api = Arc::new(api.clone());
     let mut failed = 0;
     let mut handles = Vec::new();
     for (name, body) in scenarios {
-        let api = (*api).clone();
-        let started = Instant::now();
-        let handle = tokio::spawn(body(api));
+        let api = api.clone();
+        let handle = tokio::spawn(async move {
+            let started = Instant::now();
+            body(api).await;
+            started.elapsed()
+        });
         if concurrently {
-            handles.push((name, started, handle));
+            handles.push((name, handle));
         } else {
-            failed += report(name, started, handle.await);
+            failed += report(name, handle.await);
         }
     }
-    for (name, started, handle) in handles {
-        failed += report(name, started, handle.await);
+    for (name, handle) in handles {
+        failed += report(name, handle.await);
     }
     failed
 }
 
-fn report(name: &str, started: Instant, outcome: Result<(), tokio::task::JoinError>) -> usize {
-    let secs = started.elapsed().as_secs_f32();
+fn report(name: &str, outcome: Result<Duration, tokio::task::JoinError>) -> usize {
     match outcome {
-        Ok(()) => {
-            println!("test {name} ... ok ({secs:.1}s)");
+        Ok(took) => {
+            println!("test {name} ... ok ({:.1}s)", took.as_secs_f32());
             0
         }
         Err(e) => {
@@ -386,7 +388,7 @@ fn report(name: &str, started: Instant, outcome: Result<(), tokio::task::JoinErr
                     .unwrap_or_else(|| "panicked".into()),
                 Err(e) => e.to_string(),
             };
-            println!("test {name} ... FAILED ({secs:.1}s)\n    {message}");
+            println!("test {name} ... FAILED\n    {message}");
             1
         }
     }
