@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod passwords;
 pub mod redact;
 pub mod services;
 

@@ -1,7 +1,14 @@
 //! Domain types: values that are valid by construction.
 
 mod contact;
+mod name;
+mod password;
 mod phone;
 
 pub use contact::{Channel, Destination, Email, Purpose};
+pub use name::{PersonName, MAX_NAME_CHARS};
+pub use password::{
+    check_new_password, common_password_count, normalise_security_answer, MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+};
 pub use phone::Phone;

@@ -1,50 +1,14 @@
-//! The DynamoDB store: one table, items told apart by their keys (see
-//! docs/data-model.md for every item and access pattern).
+//! Codes, send logs and verification tokens.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
 };
-use aws_sdk_dynamodb::Client;
 
+use super::*;
 use crate::services::codes::{
     CodeStore, NewCode, NewVerificationToken, SendLog, SendLogWrite, StoredCode,
 };
 use crate::services::StoreError;
-
-/// Name of the TTL attribute declared in the template; DynamoDB deletes expired items.
-pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
-
-pub struct DynamoStore {
-    client: Client,
-    table: String,
-}
-
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
 
 fn code_key(id: &str) -> Item {
     key(format!("CODE#{id}"), "CODE")
@@ -52,59 +16,6 @@ fn code_key(id: &str) -> Item {
 
 fn send_log_key(log_key: &str) -> Item {
     key(format!("SENDLOG#{log_key}"), "SENDLOG")
-}
-
-fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Rejected(format!("item lacks string {name}"))),
-    }
-}
-
-fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| StoreError::Rejected(format!("item has malformed number {name}"))),
-        _ => Err(StoreError::Rejected(format!("item lacks number {name}"))),
-    }
-}
-
-/// Sorts SDK failures into what the service can act on.
-fn classify<E, R>(err: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
-    match err.code() {
-        Some("ConditionalCheckFailedException") => StoreError::Conflict,
-        Some("ValidationException" | "ResourceNotFoundException") => StoreError::Rejected(message),
-        _ => StoreError::Unavailable(message),
-    }
-}
-
-/// A cancelled transaction whose reason is a failed condition is a lost race; any other
-/// reason (throttling, conflicts with another transaction) is worth a retry later.
-fn classify_transaction<R: std::fmt::Debug>(
-    err: SdkError<TransactWriteItemsError, R>,
-) -> StoreError {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    {
-        let lost_race = cancel
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed"));
-        if lost_race {
-            return StoreError::Conflict;
-        }
-    }
-    classify(err)
-}
-
-fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Rejected(format!("building request: {e}")))
 }
 
 impl DynamoStore {
@@ -169,13 +80,6 @@ fn send_log_from(item: Option<&Item>) -> Result<SendLog, StoreError> {
         version: get_n(item, "version")?,
         sends,
     })
-}
-
-/// A token per transaction call. The SDK resends the same token when it retries after a
-/// timeout, so a transaction that committed but whose answer was lost is not applied twice
-/// (which would fail its own conditions and read as a lost race).
-fn idempotency_token() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 /// BatchGetItem may leave keys unprocessed under load; they are asked for again.
