@@ -108,11 +108,7 @@ pub struct CodesConfig {
 impl CodesConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let d = CodeLimits::default();
-        let secret = env.required("CODE_HMAC_SECRET")?;
-        let hasher = Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {
-            name: "CODE_HMAC_SECRET",
-            reason,
-        })?;
+        let hasher = hasher_from(env)?;
         let limit = |name, default: u32| -> Result<u32, ConfigError> {
             let n = env.number(name, u64::from(default), 1)?;
             u32::try_from(n).map_err(|_| ConfigError::Invalid {
@@ -149,6 +145,103 @@ impl CodesConfig {
     }
 }
 
+/// Session lifetimes and login throttling.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// Idle lifetime of a normal session.
+    pub idle: Duration,
+    /// Absolute lifetime of a normal session.
+    pub max: Duration,
+    /// Idle lifetime of a session opened on a foreign (shared) computer.
+    pub foreign_idle: Duration,
+    /// Absolute lifetime of a foreign-computer session.
+    pub foreign_max: Duration,
+    /// Consecutive failures of one login before it is locked.
+    pub max_failures: u32,
+    /// First lock; each further failure doubles it, up to `lock_max`.
+    pub lock_base: Duration,
+    pub lock_max: Duration,
+    /// Failed logins one client address may make per window.
+    pub max_client_failures: u32,
+    pub client_failure_window: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(12 * 3600),
+            max: Duration::from_secs(30 * 24 * 3600),
+            foreign_idle: Duration::from_secs(30 * 60),
+            foreign_max: Duration::from_secs(12 * 3600),
+            max_failures: 5,
+            lock_base: Duration::from_secs(60),
+            lock_max: Duration::from_secs(3600),
+            max_client_failures: 50,
+            client_failure_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Everything the identity functions (accounts, sessions, authorizer) need.
+#[derive(Clone)]
+pub struct IdentityConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub sms_sender_id: Option<String>,
+    pub hasher: Hasher,
+    pub limits: SessionLimits,
+}
+
+impl IdentityConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let d = SessionLimits::default();
+        let count = |name, default: u32| -> Result<u32, ConfigError> {
+            let n = env.number(name, u64::from(default), 1)?;
+            u32::try_from(n).map_err(|_| ConfigError::Invalid {
+                name,
+                reason: "too large".into(),
+            })
+        };
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
+            hasher: hasher_from(env)?,
+            limits: SessionLimits {
+                idle: env.seconds("SESSION_IDLE_SECONDS", d.idle.as_secs(), 1)?,
+                max: env.seconds("SESSION_MAX_SECONDS", d.max.as_secs(), 1)?,
+                foreign_idle: env.seconds(
+                    "FOREIGN_SESSION_IDLE_SECONDS",
+                    d.foreign_idle.as_secs(),
+                    1,
+                )?,
+                foreign_max: env.seconds(
+                    "FOREIGN_SESSION_MAX_SECONDS",
+                    d.foreign_max.as_secs(),
+                    1,
+                )?,
+                max_failures: count("LOGIN_MAX_FAILURES", d.max_failures)?,
+                lock_base: env.seconds("LOGIN_LOCK_BASE_SECONDS", d.lock_base.as_secs(), 1)?,
+                lock_max: env.seconds("LOGIN_LOCK_MAX_SECONDS", d.lock_max.as_secs(), 1)?,
+                max_client_failures: count("LOGIN_MAX_FAILURES_PER_IP", d.max_client_failures)?,
+                client_failure_window: env.seconds(
+                    "LOGIN_IP_WINDOW_SECONDS",
+                    d.client_failure_window.as_secs(),
+                    1,
+                )?,
+            },
+        })
+    }
+}
+
+fn hasher_from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Hasher, ConfigError> {
+    let secret = env.required("HMAC_SECRET")?;
+    Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {
+        name: "HMAC_SECRET",
+        reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,7 +258,7 @@ mod tests {
     const BASE: [(&str, &str); 3] = [
         ("TABLE_NAME", "t"),
         ("EMAIL_SENDER", "no-reply@uslugi.example"),
-        ("CODE_HMAC_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("HMAC_SECRET", "0123456789abcdef0123456789abcdef"),
     ];
 
     #[test]
@@ -200,6 +293,6 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("CODE_HMAC_SECRET"), "{err}");
+        assert!(err.contains("HMAC_SECRET"), "{err}");
     }
 }

@@ -58,6 +58,18 @@ pub enum AppError {
     CodeAlreadyUsed,
     #[error("confirmation code does not match")]
     CodeMismatch { attempts_left: u32 },
+    #[error("contact already registered: {0:?}")]
+    ContactTaken(Vec<String>),
+    #[error("wrong login or password")]
+    InvalidCredentials,
+    #[error("login locked after failed attempts")]
+    LoginThrottled { retry_after_secs: u64 },
+    #[error("too many failed logins from the client address")]
+    LoginClientLimited { retry_after_secs: u64 },
+    #[error("no valid session")]
+    Unauthenticated,
+    #[error("session not found")]
+    SessionNotFound,
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -187,6 +199,57 @@ impl AppError {
                     format!("Неверный код. Осталось попыток: {attempts_left}"),
                 )
             },
+            ContactTaken(fields) => Problem {
+                errors: fields
+                    .iter()
+                    .map(|f| {
+                        FieldError::new(
+                            f,
+                            "already_registered",
+                            "Уже используется в другой учётной записи",
+                        )
+                    })
+                    .collect(),
+                ..Problem::new(
+                    409,
+                    "contact_already_registered",
+                    "Учётная запись уже существует",
+                    "Этот телефон или адрес почты уже привязан к учётной записи. \
+                     Если это ваша учётная запись, восстановите доступ к ней",
+                )
+            },
+            InvalidCredentials => Problem::new(
+                401,
+                "invalid_credentials",
+                "Неверный логин или пароль",
+                "Проверьте логин и пароль",
+            ),
+            LoginThrottled { retry_after_secs } => Problem::new(
+                429,
+                "login_throttled",
+                "Вход временно ограничен",
+                "Слишком много неудачных попыток входа. Попробуйте позже или восстановите пароль",
+            )
+            .retry_after(*retry_after_secs),
+            LoginClientLimited { retry_after_secs } => Problem::new(
+                429,
+                "login_client_limit",
+                "Вход временно ограничен",
+                "С вашего адреса слишком много неудачных попыток входа. Попробуйте позже",
+            )
+            .retry_after(*retry_after_secs),
+            Unauthenticated => Problem::new(
+                401,
+                "unauthenticated",
+                "Требуется вход",
+                "Сессия недействительна или истекла. Войдите снова",
+            ),
+            SessionNotFound => Problem::new(
+                404,
+                "session_not_found",
+                "Сессия не найдена",
+                "Такой сессии нет или она уже завершена",
+            ),
             DeliveryFailed(_) => Problem::new(
                 503,
                 "delivery_unavailable",

@@ -38,6 +38,63 @@ fn api_context(
     }
 }
 
+/// Who is calling a private route, as the authorizer established it. Handlers take the
+/// account from here and never from the body.
+pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, AppError> {
+    let fields = api_context(req)
+        .and_then(|ctx| ctx.authorizer.as_ref())
+        .map(|a| &a.fields);
+    let get = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    match (get("account_id"), get("session_id")) {
+        (Some(account_id), Some(session_id)) => Ok(crate::services::identity::Principal {
+            account_id,
+            session_id,
+        }),
+        _ => Err(AppError::Unauthenticated),
+    }
+}
+
+/// The caller's address and user agent, for sessions and the security log.
+pub fn client(req: &Request) -> crate::services::identity::Client {
+    let ctx = api_context(req);
+    crate::services::identity::Client::new(
+        ctx.and_then(|c| c.http.source_ip.clone()),
+        ctx.and_then(|c| c.http.user_agent.clone()),
+    )
+}
+
+/// An optional boolean field; records `invalid_type` when present and not a boolean.
+pub fn optional_bool(fields: &mut Fields<'_>, name: &str) -> Option<bool> {
+    match fields.object.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            fields.errors.push(FieldError::new(
+                name,
+                "invalid_type",
+                "Ожидается true или false",
+            ));
+            None
+        }
+    }
+}
+
+/// A response with no body.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// A path parameter declared by the route, e.g. `{id}`.
 pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.path_parameters_ref().and_then(|p| p.first(name))
@@ -90,6 +147,19 @@ impl<'a> Fields<'a> {
                     .push(FieldError::new(name, "required", "Обязательное поле"));
                 None
             }
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "invalid_type", "Ожидается строка"));
+                None
+            }
+        }
+    }
+
+    /// An optional string field: absent or null is `None`.
+    pub fn optional_str(&mut self, name: &str) -> Option<&'a str> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
                 self.errors

@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use shared::adapters::{aws, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::{CodesConfig, Env};
 use shared::domain::{Channel, Destination, Purpose};
 use shared::http::{self as web, Fields};
@@ -22,16 +22,8 @@ impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
         let config = CodesConfig::from_env(&Env::process())?;
-        let sdk = aws::load().await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-        let notifier = AwsNotifier::new(
-            aws_sdk_sns::Client::new(&sdk),
-            aws_sdk_sesv2::Client::new(&sdk),
-            config.email_sender,
-            config.sms_sender_id,
-        );
         Ok(Self {
-            codes: CodeService::new(store, notifier, config.hasher, config.limits),
+            codes: adapters::code_service(config).await,
         })
     }
 }

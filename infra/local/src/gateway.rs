@@ -199,6 +199,11 @@ async fn handle(state: &GatewayState, mut request: HttpRequest) -> HttpResponse 
         let event = authorizer_event(&request, &route.route_key, &path_parameters, &identity);
         let result = match endpoint.invoke(&state.http, &event).await {
             Ok(r) => r,
+            // As in API Gateway: an authorizer that fails with the message
+            // "Unauthorized" turns the request away with 401, any other failure is 500.
+            Err(InvokeError::Function { message, .. }) if message == "Unauthorized" => {
+                return HttpResponse::message(401, "Unauthorized");
+            }
             Err(e) => {
                 tracing::warn!("authorizer {name}: {e}");
                 return internal_error();
@@ -414,6 +419,7 @@ mod tests {
             logical_id: id.into(),
             binary: binary.into(),
             environment: Default::default(),
+            secret_variables: Default::default(),
             timeout_secs: 3,
             http_events: events,
             sqs_events: vec![],

@@ -19,11 +19,11 @@ use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
 use crate::services::StoreError;
 
+use crate::services::{destination_key, verification_token_key};
+
 /// Hash domains: the same key never hashes two kinds of value into one space.
-const DESTINATION: &str = "destination";
 const CLIENT: &str = "client";
 const CODE: &str = "code";
-const VERIFICATION_TOKEN: &str = "verification-token";
 
 /// Prefix of verification tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const VERIFICATION_TOKEN_PREFIX: &str = "vt_";
@@ -214,7 +214,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
     /// The key a destination's send log and token bindings use: a keyed hash, so the
     /// table holds no phone numbers or addresses in clear.
     pub fn destination_hash(&self, destination: &Destination) -> String {
-        self.hasher.digest(DESTINATION, &[destination.canonical()])
+        destination_key(&self.hasher, destination.canonical())
     }
 
     pub async fn send(&self, request: SendCode, now: OffsetDateTime) -> Result<SentCode, AppError> {
@@ -375,7 +375,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         let token = crypto::token(VERIFICATION_TOKEN_PREFIX)?;
         let expires_at = now_s + secs(self.limits.token_ttl);
         let record = NewVerificationToken {
-            token_hash: self.hasher.digest(VERIFICATION_TOKEN, &[token.expose()]),
+            token_hash: verification_token_key(&self.hasher, token.expose()),
             destination_hash: stored.destination_hash.clone(),
             channel: stored.channel.clone(),
             purpose: stored.purpose.clone(),

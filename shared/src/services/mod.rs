@@ -1,6 +1,21 @@
 //! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
 
 pub mod codes;
+pub mod identity;
+
+use crate::crypto::Hasher;
+
+/// The key under which a phone or e-mail address is known: in send logs, verification
+/// tokens and login items alike, so a token can be matched to the contact it confirmed.
+/// A keyed hash, so the table holds no contact in clear outside the account item.
+pub fn destination_key(hasher: &Hasher, canonical: &str) -> String {
+    hasher.digest("destination", &[canonical])
+}
+
+/// The key a verification token is stored under.
+pub fn verification_token_key(hasher: &Hasher, token: &str) -> String {
+    hasher.digest("verification-token", &[token])
+}
 
 /// Failure of a store operation, as services need to tell it apart.
 #[derive(Debug, thiserror::Error)]

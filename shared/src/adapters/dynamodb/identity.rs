@@ -1,1 +1,489 @@
+//! Accounts, logins, sessions, login failures and security events.
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+
+use super::*;
+use crate::services::identity::{
+    IdentityStore, LoginClaim, LoginFailures, LoginState, NewAccount, RegistrationRefusal,
+    SecurityEvent, Session, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
+    SECURITY_EVENT_RETENTION,
+};
+use crate::services::StoreError;
+
+/// The index that lists an account's sessions (declared in the template).
+pub const ACCOUNT_INDEX: &str = "gsi1";
+
+fn account_key(id: &str) -> Item {
+    key(format!("ACCOUNT#{id}"), "ACCOUNT")
+}
+
+fn login_key(login: &str) -> Item {
+    key(format!("LOGIN#{login}"), "LOGIN")
+}
+
+fn login_failures_key(login: &str) -> Item {
+    key(format!("LOGINFAIL#{login}"), "LOGINFAIL")
+}
+
+fn client_failures_key(client: &str, window_start: i64) -> Item {
+    key(format!("LOGINIP#{client}#{window_start}"), "LOGINIP")
+}
+
+fn session_key(id: &str) -> Item {
+    key(format!("SESSION#{id}"), "SESSION")
+}
+
+fn verification_token_item_key(token_key: &str) -> Item {
+    key(format!("VTOKEN#{token_key}"), "VTOKEN")
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
+    let retention = i64::try_from(SECURITY_EVENT_RETENTION.as_secs()).unwrap_or(i64::MAX);
+    // Milliseconds in the sort key keep events of one second in the order they happened.
+    let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let mut item = key(
+        format!("ACCOUNT#{}", e.account_id),
+        &format!("EVENT#{millis:015}#{}", uuid::Uuid::new_v4().simple()),
+    );
+    item.extend([
+        ("kind".into(), s(e.kind)),
+        ("at".into(), n(e.at)),
+        ("ip".into(), s(&e.ip)),
+        ("user_agent".into(), s(&e.user_agent)),
+        (TTL_ATTRIBUTE.into(), n(e.at.saturating_add(retention))),
+    ]);
+    let put = build(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Indices of the transaction items whose condition failed.
+fn failed_conditions<R: std::fmt::Debug>(
+    err: SdkError<TransactWriteItemsError, R>,
+) -> Result<Vec<usize>, StoreError> {
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+        err.as_service_error()
+    {
+        let failed: Vec<usize> = cancel
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect();
+        if !failed.is_empty() {
+            return Ok(failed);
+        }
+    }
+    Err(classify_transaction(err))
+}
+
+fn session_from(item: &Item) -> Result<Session, StoreError> {
+    let pk = get_s(item, "pk")?;
+    Ok(Session {
+        id: pk.trim_start_matches("SESSION#").to_string(),
+        account_id: get_s(item, "account_id")?,
+        created_at: get_n(item, "created_at")?,
+        last_seen_at: get_n(item, "last_seen_at")?,
+        idle_secs: get_n(item, "idle_secs")?,
+        absolute_expires_at: get_n(item, "absolute_expires_at")?,
+        foreign_computer: get_bool(item, "foreign_computer"),
+        ip: get_s(item, "ip").unwrap_or_default(),
+        user_agent: get_s(item, "user_agent").unwrap_or_default(),
+    })
+}
+
+impl IdentityStore for DynamoStore {
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        logins: &[LoginClaim],
+        tokens: &[TokenRedemption],
+        event: &SecurityEvent,
+        now: i64,
+    ) -> Result<Result<(), Vec<RegistrationRefusal>>, StoreError> {
+        let mut item = account_key(&account.id);
+        item.extend([
+            ("last_name".into(), s(&account.last_name)),
+            ("first_name".into(), s(&account.first_name)),
+            ("email".into(), s(&account.email)),
+            ("phone".into(), s(&account.phone)),
+            ("password_hash".into(), s(&account.password_hash)),
+            ("security_question".into(), s(&account.security_question)),
+            (
+                "security_answer_hash".into(),
+                s(&account.security_answer_hash),
+            ),
+            ("level".into(), s(account.level)),
+            ("created_at".into(), n(account.created_at)),
+        ]);
+        if let Some(middle) = &account.middle_name {
+            item.insert("middle_name".into(), s(middle));
+        }
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token());
+        let put_account = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        request = request.transact_items(TransactWriteItem::builder().put(put_account).build());
+        for login in logins {
+            let mut item = login_key(&login.key);
+            item.extend([
+                ("account_id".into(), s(&account.id)),
+                ("kind".into(), s(login.kind)),
+            ]);
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        for token in tokens {
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(verification_token_item_key(&token.token_key)))
+                    .condition_expression(
+                        "purpose = :purpose AND destination_hash = :dest AND #ttl > :now",
+                    )
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":purpose", s(token.purpose))
+                    .expression_attribute_values(":dest", s(&token.destination_key))
+                    .expression_attribute_values(":now", n(now))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        request = request.transact_items(event_put(&self.table, event)?);
+        match request.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                let first_token = 1 + logins.len();
+                Ok(Err(failed
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        0 => None,
+                        i if i < first_token => Some(RegistrationRefusal::LoginTaken(i - 1)),
+                        i => Some(RegistrationRefusal::TokenInvalid(i - first_token)),
+                    })
+                    .collect()))
+            }
+        }
+    }
+
+    async fn load_login_state(
+        &self,
+        login: &str,
+        client: &str,
+        window_start: i64,
+    ) -> Result<LoginState, StoreError> {
+        let keys = [
+            login_key(login),
+            login_failures_key(login),
+            client_failures_key(client, window_start),
+        ];
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for k in &keys {
+            request = request.keys(k.clone());
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, build(request.build())?)
+            .send()
+            .await
+            .map_err(classify)?;
+        if out
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
+        {
+            return Err(StoreError::Unavailable(
+                "login state not read in full".into(),
+            ));
+        }
+        let found = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
+        let find = |k: &Item| found.iter().find(|i| i.get("pk") == k.get("pk"));
+        let mut state = LoginState::default();
+        if let Some(item) = find(&keys[0]) {
+            state.account_id = Some(get_s(item, "account_id")?);
+        }
+        if let Some(item) = find(&keys[1]) {
+            state.failures = LoginFailures {
+                count: get_n(item, "count")?,
+                last_failure_at: get_n(item, "last_failure_at")?,
+            };
+        }
+        if let Some(item) = find(&keys[2]) {
+            state.client_failures = get_n(item, "count")?;
+        }
+        Ok(state)
+    }
+
+    async fn get_account(&self, id: Option<&str>) -> Result<Option<StoredAccount>, StoreError> {
+        // A well-formed key no account has: same request, same cost.
+        let id = id.unwrap_or("00000000-0000-0000-0000-000000000000");
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        Ok(Some(StoredAccount {
+            id: id.to_string(),
+            first_name: get_s(&item, "first_name")?,
+            email: get_s(&item, "email")?,
+            phone: get_s(&item, "phone")?,
+            password_hash: get_s(&item, "password_hash")?,
+            level: get_s(&item, "level")?,
+        }))
+    }
+
+    async fn record_login_failure(
+        &self,
+        login: &str,
+        client: &str,
+        window_start: i64,
+        window_end: i64,
+        event: Option<&SecurityEvent>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let memory = i64::try_from(FAILURE_MEMORY.as_secs()).unwrap_or(i64::MAX);
+        let count_login = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(login_failures_key(login)))
+                .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":forget", n(now.saturating_add(memory)))
+                .build(),
+        )?;
+        let count_client = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(client_failures_key(client, window_start)))
+                .update_expression("ADD #count :one SET #ttl = :end")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":end", n(window_end))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().update(count_login).build())
+            .transact_items(TransactWriteItem::builder().update(count_client).build());
+        if let Some(event) = event {
+            request = request.transact_items(event_put(&self.table, event)?);
+        }
+        request.send().await.map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        login: &str,
+        event: &SecurityEvent,
+    ) -> Result<(), StoreError> {
+        let mut item = session_key(&session.id);
+        item.extend([
+            ("account_id".into(), s(&session.account_id)),
+            ("created_at".into(), n(session.created_at)),
+            ("last_seen_at".into(), n(session.last_seen_at)),
+            ("idle_secs".into(), n(session.idle_secs)),
+            ("absolute_expires_at".into(), n(session.absolute_expires_at)),
+            (
+                "foreign_computer".into(),
+                AttributeValue::Bool(session.foreign_computer),
+            ),
+            ("ip".into(), s(&session.ip)),
+            ("user_agent".into(), s(&session.user_agent)),
+            (
+                "gsi1pk".into(),
+                s(format!("ACCOUNT#{}", session.account_id)),
+            ),
+            (
+                "gsi1sk".into(),
+                s(format!("SESSION#{:012}", session.created_at)),
+            ),
+            (TTL_ATTRIBUTE.into(), n(session.expires_at())),
+        ]);
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        let clear_failures = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(login_failures_key(login)))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().delete(clear_failures).build())
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.as_ref().map(session_from).transpose()
+    }
+
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .update_expression("SET last_seen_at = :now, #ttl = :exp")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(expires_at))
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACCOUNT_INDEX)
+                .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
+                .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
+                .expression_attribute_values(":prefix", s("SESSION#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                sessions.push(session_from(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(sessions);
+            }
+        }
+    }
+
+    async fn delete_session(
+        &self,
+        id: &str,
+        account_id: &str,
+        event: &SecurityEvent,
+    ) -> Result<bool, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(session_key(id)))
+                .condition_expression("account_id = :account")
+                .expression_attribute_values(":account", s(account_id))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await;
+        match result.map_err(classify_transaction) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_security_events(
+        &self,
+        account_id: &str,
+        limit: i32,
+    ) -> Result<Vec<StoredSecurityEvent>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
+            .expression_attribute_values(":prefix", s("EVENT#"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(classify)?;
+        page.items()
+            .iter()
+            .map(|item| {
+                Ok(StoredSecurityEvent {
+                    kind: get_s(item, "kind")?,
+                    at: get_n(item, "at")?,
+                    ip: get_s(item, "ip").unwrap_or_default(),
+                    user_agent: get_s(item, "user_agent").unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}

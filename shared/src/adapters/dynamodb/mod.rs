@@ -74,18 +74,20 @@ where
     }
 }
 
-/// A cancelled transaction whose reason is a failed condition is a lost race; any other
-/// reason (throttling, conflicts with another transaction) is worth a retry later.
+/// A cancelled transaction whose reason is a failed condition, or a concurrent transaction
+/// on the same item, is a lost race; any other reason (throttling) is worth a retry later.
 pub(crate) fn classify_transaction<R: std::fmt::Debug>(
     err: SdkError<TransactWriteItemsError, R>,
 ) -> StoreError {
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
         err.as_service_error()
     {
-        let lost_race = cancel
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed"));
+        let lost_race = cancel.cancellation_reasons().iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ConditionalCheckFailed" | "TransactionConflict")
+            )
+        });
         if lost_race {
             return StoreError::Conflict;
         }

@@ -1,0 +1,95 @@
+//! The HTTP API Lambda authorizer (payload 2.0, simple responses).
+//!
+//! A valid session token lets the request through with the account and session ids in
+//! the context, where handlers read them. Anything else fails with the error message
+//! `Unauthorized`, which API Gateway answers with 401 without calling the route.
+
+use std::collections::HashMap;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{Env, IdentityConfig};
+use shared::services::identity::IdentityService;
+use shared::AppError;
+
+pub struct App {
+    identity: IdentityService<DynamoStore, AwsNotifier>,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = IdentityConfig::from_env(&Env::process())?;
+        Ok(Self {
+            identity: adapters::identity_service(config).await,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizerRequest {
+    #[serde(default)]
+    headers: HashMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerResponse {
+    is_authorized: bool,
+    context: HashMap<&'static str, String>,
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme in any case).
+fn bearer(headers: &HashMap<String, String>) -> Option<&str> {
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<AuthorizerRequest>,
+) -> Result<AuthorizerResponse, Error> {
+    let Some(token) = bearer(&event.payload.headers) else {
+        return Err("Unauthorized".into());
+    };
+    match app
+        .identity
+        .authorize(token, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(principal) => Ok(AuthorizerResponse {
+            is_authorized: true,
+            context: HashMap::from([
+                ("account_id", principal.account_id),
+                ("session_id", principal.session_id),
+            ]),
+        }),
+        Err(AppError::Unauthenticated) => Err("Unauthorized".into()),
+        Err(e) => {
+            // A store failure must not let anyone in, nor look like a bad token.
+            tracing::error!(error = %e, "authorizer failed");
+            Err(e.to_string().into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_is_read_in_any_case() {
+        let h = |v: &str| HashMap::from([("Authorization".to_string(), v.to_string())]);
+        assert_eq!(bearer(&h("Bearer st_abc")), Some("st_abc"));
+        assert_eq!(bearer(&h("bearer  st_abc ")), Some("st_abc"));
+        assert_eq!(bearer(&h("Basic st_abc")), None);
+        assert_eq!(bearer(&h("st_abc")), None);
+        assert_eq!(bearer(&HashMap::new()), None);
+    }
+}

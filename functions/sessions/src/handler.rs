@@ -1,0 +1,206 @@
+//! Routes of sessions and the security log: parse, call the identity service, respond.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{Env, IdentityConfig};
+use shared::domain::MAX_PASSWORD_CHARS;
+use shared::error::FieldError;
+use shared::http::{self as web, Fields};
+use shared::redact::Secret;
+use shared::services::identity::{at, IdentityService, Login};
+use shared::AppError;
+
+pub struct App {
+    identity: IdentityService<DynamoStore, AwsNotifier>,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the service.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = IdentityConfig::from_env(&Env::process())?;
+        Ok(Self {
+            identity: adapters::identity_service(config).await,
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    match web::route_key(request).as_deref() {
+        Some("POST /v1/sessions") => login(app, request, now).await,
+        Some("GET /v1/sessions") => list(app, request, now).await,
+        Some("DELETE /v1/sessions/current") => {
+            let principal = web::principal(request)?;
+            revoke(app, request, &principal.session_id.clone(), principal, now).await
+        }
+        Some("DELETE /v1/sessions/{id}") => {
+            let principal = web::principal(request)?;
+            let id = web::path_param(request, "id")
+                .unwrap_or_default()
+                .to_string();
+            revoke(app, request, &id, principal, now).await
+        }
+        Some("GET /v1/security-events") => events(app, request).await,
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+/// Longest login worth looking up: an e-mail address at most.
+const MAX_LOGIN_LEN: usize = 254;
+
+fn rfc3339(unix: i64) -> String {
+    at(unix)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn login(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let login = f.required_str("login");
+    let password = f.required_str("password");
+    let foreign_computer = web::optional_bool(&mut f, "foreign_computer").unwrap_or(false);
+    if login.is_some_and(|l| l.trim().is_empty() || l.len() > MAX_LOGIN_LEN) {
+        f.reject(FieldError::new(
+            "login",
+            "invalid_login",
+            "Введите телефон, почту или СНИЛС",
+        ));
+    }
+    if password.is_some_and(|p| p.is_empty() || p.chars().count() > MAX_PASSWORD_CHARS) {
+        f.reject(FieldError::new(
+            "password",
+            "invalid_password",
+            "Введите пароль",
+        ));
+    }
+    f.finish(&["login", "password", "foreign_computer"])?;
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+    let session = app
+        .identity
+        .login(
+            Login {
+                login: login.to_string(),
+                password: Secret::new(password.to_string()),
+                foreign_computer,
+            },
+            &web::client(request),
+            now,
+        )
+        .await?;
+    #[derive(Serialize)]
+    struct Created<'a> {
+        session_id: &'a str,
+        token: &'a str,
+        token_type: &'static str,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        absolute_expires_at: OffsetDateTime,
+    }
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &Created {
+            session_id: &session.id,
+            token: session.token.expose(),
+            token_type: "Bearer",
+            expires_at: session.expires_at,
+            absolute_expires_at: session.absolute_expires_at,
+        },
+    ))
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    current: bool,
+    foreign_computer: bool,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    ip: String,
+    device: String,
+}
+
+async fn list(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let sessions = app.identity.sessions(&principal.account_id, now).await?;
+    let views: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == principal.session_id,
+            foreign_computer: s.foreign_computer,
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            expires_at: rfc3339(s.expires_at()),
+            ip: s.ip,
+            device: s.user_agent,
+            id: s.id,
+        })
+        .collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "sessions": views }),
+    ))
+}
+
+async fn revoke(
+    app: &App,
+    request: &Request,
+    session_id: &str,
+    principal: shared::services::identity::Principal,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    app.identity
+        .revoke(&principal, session_id, &web::client(request), now)
+        .await?;
+    Ok(web::no_content())
+}
+
+async fn events(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let events: Vec<serde_json::Value> = app
+        .identity
+        .security_events(&principal.account_id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "type": e.kind,
+                "at": rfc3339(e.at),
+                "ip": e.ip,
+                "device": e.user_agent,
+            })
+        })
+        .collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "events": events }),
+    ))
+}

@@ -1,0 +1,744 @@
+//! Accounts, sessions and the security log.
+//!
+//! - Registration redeems two verification tokens (e-mail and phone, purpose
+//!   `registration`) and claims both contacts as logins in one DynamoDB transaction: two
+//!   racing sign-ups for one phone cannot both win, and a refused sign-up spends nothing.
+//! - Login accepts a phone in any usual form or an e-mail in any case. A wrong password
+//!   and an unknown login get the same answer after the same work (a dummy argon2 hash).
+//!   Failures are counted per login (known or not, so throttling reveals nothing) and per
+//!   client address; after `max_failures` the login is locked with a doubling delay and
+//!   the owner gets an e-mail.
+//! - Sessions are opaque 256-bit bearer tokens stored only as keyed hashes, with an idle
+//!   and an absolute lifetime; a "foreign computer" session gets the short idle lifetime.
+
+use std::future::Future;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::config::SessionLimits;
+use crate::crypto::{self, Hasher};
+use crate::domain::{Email, PersonName, Phone};
+use crate::error::{AppError, FieldError};
+use crate::passwords;
+use crate::redact::Secret;
+use crate::services::codes::{DeliveryError, Notifier};
+use crate::services::{destination_key, verification_token_key, StoreError};
+
+/// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const SESSION_TOKEN_PREFIX: &str = "st_";
+const SESSION_TOKEN: &str = "session-token";
+const LOGIN_CLIENT: &str = "login-client";
+const UNKNOWN_LOGIN: &str = "unknown-login";
+
+/// How long security events are kept.
+pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Failure counters of a login are forgotten this long after the last failure.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+// ------------------------------------------------------------------ records
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub email: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub security_question: String,
+    pub security_answer_hash: String,
+    pub level: &'static str,
+    pub created_at: i64,
+}
+
+/// A contact claimed as a login: its key and what it is.
+#[derive(Debug, Clone)]
+pub struct LoginClaim {
+    pub key: String,
+    pub kind: &'static str,
+}
+
+/// A verification token to consume, valid only for this contact and purpose.
+#[derive(Debug, Clone)]
+pub struct TokenRedemption {
+    pub token_key: String,
+    pub destination_key: String,
+    pub purpose: &'static str,
+}
+
+/// Why a registration transaction was refused; several can hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationRefusal {
+    LoginTaken(usize),
+    TokenInvalid(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    pub id: String,
+    pub first_name: String,
+    pub email: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub level: String,
+}
+
+/// Consecutive failed logins, counted atomically by the store; the lock is derived from
+/// them, so concurrent failures cannot overwrite each other's count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_failure_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub account_id: String,
+    pub kind: &'static str,
+    pub at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecurityEvent {
+    pub kind: String,
+    pub at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The keyed hash of the token: the session's public id.
+    pub id: String,
+    pub account_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub idle_secs: i64,
+    pub absolute_expires_at: i64,
+    pub foreign_computer: bool,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl Session {
+    /// When the session ends if nothing more happens.
+    pub fn expires_at(&self) -> i64 {
+        (self.last_seen_at + self.idle_secs).min(self.absolute_expires_at)
+    }
+}
+
+/// What a login attempt found, read in one round trip.
+#[derive(Debug, Clone, Default)]
+pub struct LoginState {
+    pub account_id: Option<String>,
+    pub failures: LoginFailures,
+    pub client_failures: u32,
+}
+
+// ------------------------------------------------------------------ store
+
+pub trait IdentityStore {
+    /// Writes the account, claims its logins and consumes the tokens, all or nothing.
+    /// `Ok(Err(..))` lists what refused the transaction (by index into `logins`/`tokens`).
+    fn create_account(
+        &self,
+        account: &NewAccount,
+        logins: &[LoginClaim],
+        tokens: &[TokenRedemption],
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<(), Vec<RegistrationRefusal>>, StoreError>> + Send;
+
+    /// The account a login key points to, its failure counter, and the client's
+    /// failures in the current window.
+    fn load_login_state(
+        &self,
+        login_key: &str,
+        client_key: &str,
+        window_start: i64,
+    ) -> impl Future<Output = Result<LoginState, StoreError>> + Send;
+
+    /// The account; with `None` it reads a key that cannot exist, so that an unknown
+    /// login costs the same round trip as a known one.
+    fn get_account(
+        &self,
+        id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    /// Counts a failure of the login and of the client, and logs the event.
+    fn record_login_failure(
+        &self,
+        login_key: &str,
+        client_key: &str,
+        window_start: i64,
+        window_end: i64,
+        event: Option<&SecurityEvent>,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates the session, clears the login's failures and logs the event, atomically.
+    fn create_session(
+        &self,
+        session: &Session,
+        login_key: &str,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_session(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+
+    /// Moves the idle deadline; a session deleted meanwhile stays deleted.
+    fn touch_session(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn list_sessions(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Deletes a session of this account and logs the event; `false` if there was none.
+    fn delete_session(
+        &self,
+        id: &str,
+        account_id: &str,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn list_security_events(
+        &self,
+        account_id: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<StoredSecurityEvent>, StoreError>> + Send;
+}
+
+// ------------------------------------------------------------------ requests
+
+/// Where a request came from, as API Gateway saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Longest user-agent kept with a session or event.
+const MAX_USER_AGENT: usize = 256;
+
+impl Client {
+    pub fn new(ip: Option<String>, user_agent: Option<String>) -> Self {
+        let mut user_agent = user_agent.unwrap_or_default();
+        if user_agent.len() > MAX_USER_AGENT {
+            let mut cut = MAX_USER_AGENT;
+            while !user_agent.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            user_agent.truncate(cut);
+        }
+        Self {
+            ip: ip.unwrap_or_default(),
+            user_agent,
+        }
+    }
+}
+
+pub struct Registration {
+    pub last_name: PersonName,
+    pub first_name: PersonName,
+    pub middle_name: Option<PersonName>,
+    pub email: Email,
+    pub phone: Phone,
+    pub password: Secret<String>,
+    pub security_question: String,
+    pub security_answer: Secret<String>,
+    pub email_verification_token: Secret<String>,
+    pub phone_verification_token: Secret<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredAccount {
+    pub account_id: String,
+    pub level: &'static str,
+}
+
+pub struct Login {
+    pub login: String,
+    pub password: Secret<String>,
+    pub foreign_computer: bool,
+}
+
+pub struct IssuedSession {
+    pub id: String,
+    pub token: Secret<String>,
+    pub expires_at: OffsetDateTime,
+    pub absolute_expires_at: OffsetDateTime,
+}
+
+/// Who a valid session token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub session_id: String,
+}
+
+// ------------------------------------------------------------------ service
+
+pub struct IdentityService<S, N> {
+    store: S,
+    notifier: N,
+    hasher: Hasher,
+    limits: SessionLimits,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+pub fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+const WELCOME_SUBJECT: &str = "Добро пожаловать";
+const LOCKED_SUBJECT: &str = "Попытки входа в ваш аккаунт";
+
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+    pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
+        Self {
+            store,
+            notifier,
+            hasher,
+            limits,
+        }
+    }
+
+    /// The id of a session, from its bearer token.
+    pub fn session_id(&self, token: &str) -> String {
+        self.hasher.digest(SESSION_TOKEN, &[token])
+    }
+
+    // -------------------------------------------------------------- registration
+
+    pub async fn register(
+        &self,
+        r: Registration,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<RegisteredAccount, AppError> {
+        let now_s = now.unix_timestamp();
+        let email_key = destination_key(&self.hasher, r.email.as_str());
+        let phone_key = destination_key(&self.hasher, r.phone.e164());
+        let id = uuid::Uuid::new_v4().to_string();
+        let account = NewAccount {
+            id: id.clone(),
+            last_name: r.last_name.as_str().to_string(),
+            first_name: r.first_name.as_str().to_string(),
+            middle_name: r.middle_name.map(|m| m.as_str().to_string()),
+            email: r.email.as_str().to_string(),
+            phone: r.phone.e164().to_string(),
+            password_hash: passwords::hash(&r.password)?,
+            security_question: r.security_question,
+            security_answer_hash: passwords::hash(&Secret::new(
+                crate::domain::normalise_security_answer(r.security_answer.expose()),
+            ))?,
+            level: "simplified",
+            created_at: now_s,
+        };
+        let logins = [
+            LoginClaim {
+                key: email_key.clone(),
+                kind: "email",
+            },
+            LoginClaim {
+                key: phone_key.clone(),
+                kind: "phone",
+            },
+        ];
+        let tokens = [
+            TokenRedemption {
+                token_key: verification_token_key(
+                    &self.hasher,
+                    r.email_verification_token.expose(),
+                ),
+                destination_key: email_key,
+                purpose: "registration",
+            },
+            TokenRedemption {
+                token_key: verification_token_key(
+                    &self.hasher,
+                    r.phone_verification_token.expose(),
+                ),
+                destination_key: phone_key,
+                purpose: "registration",
+            },
+        ];
+        let event = self.event(&id, "account_created", client, now_s);
+        // A transaction that collided with another one touching the same contact is
+        // tried again; the second try sees the winner's login and refuses cleanly.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .store
+                .create_account(&account, &logins, &tokens, &event, now_s)
+                .await
+            {
+                Ok(Ok(())) => break,
+                Ok(Err(refusals)) => return Err(registration_error(&refusals)),
+                Err(StoreError::Conflict) if attempt < 3 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(account_id = %id, "account registered");
+        let welcome = Secret::new(format!(
+            "{}, ваш аккаунт создан. Уровень учётной записи: упрощённая. \
+             Чтобы получить доступ к большему числу услуг, заполните профиль.",
+            account.first_name
+        ));
+        // The account exists either way; a lost welcome letter is not worth an error.
+        if let Err(e) = self
+            .notifier
+            .send_email(&r.email, WELCOME_SUBJECT, &welcome)
+            .await
+        {
+            tracing::warn!(account_id = %id, error = %e, "welcome e-mail not sent");
+        }
+        Ok(RegisteredAccount {
+            account_id: id,
+            level: account.level,
+        })
+    }
+
+    // -------------------------------------------------------------- login
+
+    /// The login key of what a citizen typed: a phone in any usual form, an e-mail in any
+    /// case; anything else still gets a key, so that it is throttled like the rest.
+    fn login_key(&self, login: &str) -> String {
+        let trimmed = login.trim();
+        if trimmed.contains('@') {
+            if let Ok(email) = Email::parse("login", trimmed) {
+                return destination_key(&self.hasher, email.as_str());
+            }
+        } else if let Ok(phone) = Phone::parse("login", trimmed) {
+            return destination_key(&self.hasher, phone.e164());
+        }
+        self.hasher
+            .digest(UNKNOWN_LOGIN, &[&trimmed.to_lowercase()])
+    }
+
+    fn window_start(&self, now: i64) -> i64 {
+        let window = secs(self.limits.client_failure_window).max(1);
+        now - now.rem_euclid(window)
+    }
+
+    pub async fn login(
+        &self,
+        request: Login,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, AppError> {
+        let now_s = now.unix_timestamp();
+        let login_key = self.login_key(&request.login);
+        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let window_start = self.window_start(now_s);
+        let state = self
+            .store
+            .load_login_state(&login_key, &client_key, window_start)
+            .await?;
+
+        if state.client_failures >= self.limits.max_client_failures {
+            let window_end = window_start + secs(self.limits.client_failure_window);
+            return Err(AppError::LoginClientLimited {
+                retry_after_secs: wait(window_end, now_s),
+            });
+        }
+        let locked_until = self.locked_until(&state.failures);
+        if locked_until > now_s {
+            return Err(AppError::LoginThrottled {
+                retry_after_secs: wait(locked_until, now_s),
+            });
+        }
+
+        let account = self.store.get_account(state.account_id.as_deref()).await?;
+        let verified = passwords::verify(
+            &request.password,
+            account.as_ref().map(|a| a.password_hash.as_str()),
+        );
+        let Some(account) = account.filter(|_| verified) else {
+            return Err(self
+                .fail_login(&login_key, &client_key, window_start, state, client, now_s)
+                .await);
+        };
+
+        let token = crypto::token(SESSION_TOKEN_PREFIX)?;
+        let (idle, max) = if request.foreign_computer {
+            (self.limits.foreign_idle, self.limits.foreign_max)
+        } else {
+            (self.limits.idle, self.limits.max)
+        };
+        let session = Session {
+            id: self.session_id(token.expose()),
+            account_id: account.id.clone(),
+            created_at: now_s,
+            last_seen_at: now_s,
+            idle_secs: secs(idle),
+            absolute_expires_at: now_s + secs(max),
+            foreign_computer: request.foreign_computer,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        let event = self.event(&account.id, "login_succeeded", client, now_s);
+        self.store
+            .create_session(&session, &login_key, &event)
+            .await?;
+        tracing::info!(account_id = %account.id, foreign_computer = request.foreign_computer, "session created");
+        Ok(IssuedSession {
+            id: session.id.clone(),
+            token,
+            expires_at: at(session.expires_at()),
+            absolute_expires_at: at(session.absolute_expires_at),
+        })
+    }
+
+    async fn fail_login(
+        &self,
+        login_key: &str,
+        client_key: &str,
+        window_start: i64,
+        state: LoginState,
+        client: &Client,
+        now: i64,
+    ) -> AppError {
+        let event = state
+            .account_id
+            .as_deref()
+            .map(|id| self.event(id, "login_failed", client, now));
+        let window_end = window_start + secs(self.limits.client_failure_window);
+        if let Err(e) = self
+            .store
+            .record_login_failure(
+                login_key,
+                client_key,
+                window_start,
+                window_end,
+                event.as_ref(),
+                now,
+            )
+            .await
+        {
+            return e.into();
+        }
+        if state.failures.count.saturating_add(1) == self.limits.max_failures {
+            if let Some(id) = state.account_id.as_deref() {
+                self.warn_owner(id).await;
+            }
+        }
+        AppError::InvalidCredentials
+    }
+
+    /// The n-th failure past the limit locks the login for base·2ⁿ⁻¹ after it, capped.
+    fn locked_until(&self, failures: &LoginFailures) -> i64 {
+        match failures.count.checked_sub(self.limits.max_failures) {
+            Some(over) => {
+                let delay = secs(self.limits.lock_base)
+                    .saturating_mul(1_i64 << over.min(20))
+                    .min(secs(self.limits.lock_max));
+                failures.last_failure_at.saturating_add(delay)
+            }
+            None => 0,
+        }
+    }
+
+    /// Tells the owner that their login is now locked after failed attempts.
+    async fn warn_owner(&self, account_id: &str) {
+        let account = match self.store.get_account(Some(account_id)).await {
+            Ok(Some(a)) => a,
+            _ => return,
+        };
+        let Ok(email) = Email::parse("email", &account.email) else {
+            return;
+        };
+        let text = Secret::new(
+            "Несколько раз подряд в ваш аккаунт пытались войти с неверным паролем, \
+             и вход временно ограничен. Если это были не вы, смените пароль."
+                .to_string(),
+        );
+        if let Err(DeliveryError(e)) = self
+            .notifier
+            .send_email(&email, LOCKED_SUBJECT, &text)
+            .await
+        {
+            tracing::warn!(account_id, error = %e, "lock warning not sent");
+        }
+    }
+
+    // -------------------------------------------------------------- sessions
+
+    /// Checks a bearer token; the authorizer's one question.
+    pub async fn authorize(&self, token: &str, now: OffsetDateTime) -> Result<Principal, AppError> {
+        let now_s = now.unix_timestamp();
+        if !token.starts_with(SESSION_TOKEN_PREFIX) || token.len() > 128 {
+            return Err(AppError::Unauthenticated);
+        }
+        let id = self.session_id(token);
+        let session = self
+            .store
+            .get_session(&id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if session.expires_at() <= now_s {
+            return Err(AppError::Unauthenticated);
+        }
+        // Moving the idle deadline on every request would be a write per request; a
+        // fraction of the idle time is precision enough.
+        let step = (session.idle_secs / 4).clamp(1, 60);
+        if now_s - session.last_seen_at >= step {
+            let moved = Session {
+                last_seen_at: now_s,
+                ..session.clone()
+            };
+            self.store
+                .touch_session(&id, now_s, moved.expires_at())
+                .await?;
+        }
+        Ok(Principal {
+            account_id: session.account_id,
+            session_id: id,
+        })
+    }
+
+    pub async fn sessions(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, AppError> {
+        let now_s = now.unix_timestamp();
+        let mut sessions: Vec<Session> = self
+            .store
+            .list_sessions(account_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.expires_at() > now_s)
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.last_seen_at));
+        Ok(sessions)
+    }
+
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let kind = if session_id == principal.session_id {
+            "logout"
+        } else {
+            "session_revoked"
+        };
+        let event = self.event(&principal.account_id, kind, client, now.unix_timestamp());
+        if self
+            .store
+            .delete_session(session_id, &principal.account_id, &event)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::SessionNotFound)
+        }
+    }
+
+    pub async fn security_events(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<StoredSecurityEvent>, AppError> {
+        Ok(self.store.list_security_events(account_id, 100).await?)
+    }
+
+    fn event(
+        &self,
+        account_id: &str,
+        kind: &'static str,
+        client: &Client,
+        now: i64,
+    ) -> SecurityEvent {
+        SecurityEvent {
+            account_id: account_id.to_string(),
+            kind,
+            at: now,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        }
+    }
+}
+
+fn wait(until: i64, now: i64) -> u64 {
+    u64::try_from(until - now).unwrap_or(0).max(1)
+}
+
+/// Maps refusals of the registration transaction to one answer: a taken contact wins
+/// (409, pointing to recovery), otherwise the tokens are at fault (422).
+fn registration_error(refusals: &[RegistrationRefusal]) -> AppError {
+    const FIELDS: [&str; 2] = ["email", "phone"];
+    let taken: Vec<&str> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            RegistrationRefusal::LoginTaken(i) => FIELDS.get(*i).copied(),
+            _ => None,
+        })
+        .collect();
+    if !taken.is_empty() {
+        return AppError::ContactTaken(taken.iter().map(|f| f.to_string()).collect());
+    }
+    let errors: Vec<FieldError> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            RegistrationRefusal::TokenInvalid(i) => FIELDS.get(*i).map(|f| {
+                FieldError::new(
+                    &format!("{f}_verification_token"),
+                    "verification_token_invalid",
+                    "Подтверждение недействительно или истекло. Запросите код ещё раз",
+                )
+            }),
+            _ => None,
+        })
+        .collect();
+    if errors.is_empty() {
+        AppError::StoreUnavailable("registration refused for no stated reason".into())
+    } else {
+        AppError::Validation(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_contacts_win_over_token_errors() {
+        let err = registration_error(&[
+            RegistrationRefusal::TokenInvalid(0),
+            RegistrationRefusal::LoginTaken(1),
+        ]);
+        assert!(matches!(err, AppError::ContactTaken(ref f) if f == &["phone"]));
+        let err = registration_error(&[RegistrationRefusal::TokenInvalid(1)]);
+        let AppError::Validation(errors) = err else {
+            panic!("expected validation error")
+        };
+        assert_eq!(errors[0].field, "/phone_verification_token");
+    }
+
+    #[test]
+    fn user_agent_is_cut_on_a_char_boundary() {
+        let c = Client::new(None, Some("ё".repeat(200)));
+        assert!(c.user_agent.len() <= MAX_USER_AGENT);
+        assert!(c.user_agent.chars().all(|ch| ch == 'ё'));
+    }
+}

@@ -1,0 +1,614 @@
+//! End-to-end tests of identity: registration, login, sessions, the authorizer and the
+//! security log, over HTTP through the local gateway.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+/// Idle lifetime of foreign-computer sessions on the test stack.
+const FOREIGN_IDLE_SECS: u64 = 2;
+const PASSWORD: &str = "Zx8#kettle-Orbit";
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let failed = runtime.block_on(async {
+        let stack = start_stack(&[
+            // Several codes to one contact in a row (duplicate and racing sign-ups).
+            ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+            ("CODE_MAX_PER_DESTINATION_PER_HOUR", "50".to_string()),
+            (
+                "FOREIGN_SESSION_IDLE_SECONDS",
+                FOREIGN_IDLE_SECS.to_string(),
+            ),
+        ])
+        .await;
+        let api = Api::new(&stack).await;
+        let failed = run_all(
+            &api,
+            vec![
+                scenario!(full_sign_up),
+                scenario!(registration_field_errors),
+                scenario!(duplicate_phone_and_email),
+                scenario!(racing_sign_ups_one_wins),
+                scenario!(login_by_phone_and_email_forms),
+                scenario!(wrong_password_and_unknown_login_look_the_same),
+                scenario!(throttling_after_failures),
+                scenario!(foreign_computer_session_expires),
+                scenario!(listing_and_revoking_sessions),
+                scenario!(logout),
+                scenario!(private_routes_need_a_valid_token),
+                scenario!(security_log),
+            ],
+            true,
+        )
+        .await;
+        stack.shutdown().await;
+        failed
+    });
+    if failed > 0 {
+        println!("\n{failed} scenario(s) failed");
+        std::process::exit(1);
+    }
+    println!("\nall scenarios passed");
+}
+
+/// A verification token for `destination`, through the code flow and the outbox.
+async fn verified(api: &Api, channel: &str, destination: &str, canonical: &str) -> String {
+    let sent = api
+        .send_code(&unique_ip(), channel, destination, "registration")
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let code = api.code_sent_to(canonical).await;
+    let verified = api.verify(&id, &code).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    verified.body["verification_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn registration(email: &str, phone: &str, email_token: &str, phone_token: &str) -> Value {
+    json!({
+        "last_name": "Иванов",
+        "first_name": "Пётр",
+        "middle_name": "Сергеевич",
+        "email": email,
+        "phone": phone,
+        "password": PASSWORD,
+        "security_question": "Девичья фамилия матери",
+        "security_answer": "Ёлкина",
+        "email_verification_token": email_token,
+        "phone_verification_token": phone_token,
+    })
+}
+
+struct Citizen {
+    email: String,
+    phone: String,
+    account_id: String,
+}
+
+async fn sign_up(api: &Api) -> Citizen {
+    let email = unique_email();
+    let phone = unique_phone();
+    let email_token = verified(api, "email", &email, &email).await;
+    let phone_token = verified(api, "sms", &phone, &phone).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&email, &phone, &email_token, &phone_token),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    Citizen {
+        email,
+        phone,
+        account_id: reply.body["account_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+async fn login(api: &Api, ip: &str, login: &str, password: &str, foreign: bool) -> Reply {
+    api.post(
+        "/v1/sessions",
+        ip,
+        json!({"login": login, "password": password, "foreign_computer": foreign}),
+    )
+    .await
+}
+
+async fn token_for(api: &Api, citizen: &Citizen) -> String {
+    let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["token"].as_str().unwrap_or_default().to_string()
+}
+
+async fn sessions(api: &Api, token: &str) -> Reply {
+    api.call(Method::GET, "/v1/sessions", &unique_ip(), Some(token), None)
+        .await
+}
+
+// ------------------------------------------------------------------ registration
+
+async fn full_sign_up(api: Api) {
+    let email = unique_email();
+    let phone = unique_phone();
+    let email_token = verified(&api, "email", &email.to_uppercase(), &email).await;
+    let typed_phone = format!("8{}", &phone[2..]);
+    let phone_token = verified(&api, "sms", &typed_phone, &phone).await;
+    let body = registration(
+        &email.to_uppercase(),
+        &typed_phone,
+        &email_token,
+        &phone_token,
+    );
+    let reply = api.post("/v1/accounts", &unique_ip(), body.clone()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["level"], "simplified");
+    let account_id = reply.body["account_id"].as_str().unwrap_or_default();
+
+    // What landed: names as typed (ё kept), contacts normalised, secrets only hashed.
+    let account = api
+        .item(&format!("ACCOUNT#{account_id}"), "ACCOUNT")
+        .await
+        .unwrap_or_else(|| panic!("account item missing"));
+    assert_eq!(string_attr(&account, "first_name"), "Пётр");
+    assert_eq!(string_attr(&account, "email"), email);
+    assert_eq!(string_attr(&account, "phone"), phone);
+    assert!(string_attr(&account, "password_hash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(string_attr(&account, "security_answer_hash").starts_with("$argon2id$"));
+    let text = all_text(&account);
+    assert!(!text.contains(PASSWORD) && !text.contains("Ёлкина") && !text.contains("елкина"));
+
+    // A welcome letter went out.
+    let mail = api.outbox(&email).await;
+    assert_eq!(mail[0]["subject"], "Добро пожаловать", "{mail:?}");
+
+    // The same request again: the contacts are taken now (which is what it says,
+    // although its tokens are spent as well).
+    let again = api.post("/v1/accounts", &unique_ip(), body).await;
+    again.assert_problem(409, "contact_already_registered");
+
+    // A fresh e-mail + phone with the used tokens: the tokens are refused.
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&unique_email(), &unique_phone(), &email_token, &phone_token),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    let fields = reply.field_errors();
+    assert!(
+        fields.contains(&(
+            "/email_verification_token".into(),
+            "verification_token_invalid".into()
+        )),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&(
+        "/phone_verification_token".into(),
+        "verification_token_invalid".into()
+    )));
+}
+
+async fn registration_field_errors(api: Api) {
+    let ip = unique_ip();
+    let base = registration("a@example.ru", "+79990000000", "vt_x", "vt_y");
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "last_name",
+            json!("Ivanov"),
+            "/last_name",
+            "invalid_characters",
+        ),
+        (
+            "first_name",
+            json!("Пётр1"),
+            "/first_name",
+            "invalid_characters",
+        ),
+        ("first_name", json!(""), "/first_name", "required"),
+        (
+            "middle_name",
+            json!("Sergeevich"),
+            "/middle_name",
+            "invalid_characters",
+        ),
+        ("last_name", json!("а".repeat(61)), "/last_name", "too_long"),
+        ("email", json!("not-an-email"), "/email", "invalid_email"),
+        (
+            "phone",
+            json!("+7 495 123-45-67"),
+            "/phone",
+            "not_mobile_phone",
+        ),
+        ("phone", json!("12345"), "/phone", "invalid_phone"),
+        ("password", json!("a1b2c3"), "/password", "password_length"),
+        (
+            "password",
+            json!("onlyletters"),
+            "/password",
+            "password_too_simple",
+        ),
+        (
+            "password",
+            json!("password1"),
+            "/password",
+            "password_breached",
+        ),
+        (
+            "password",
+            json!("a1@example.ru"),
+            "/password",
+            "password_is_contact",
+        ),
+        (
+            "security_question",
+            json!("?"),
+            "/security_question",
+            "invalid_length",
+        ),
+        (
+            "security_answer",
+            json!(null),
+            "/security_answer",
+            "required",
+        ),
+        (
+            "email_verification_token",
+            json!("123456"),
+            "/email_verification_token",
+            "verification_token_invalid",
+        ),
+        (
+            "phone_verification_token",
+            json!(42),
+            "/phone_verification_token",
+            "invalid_type",
+        ),
+        ("level", json!("confirmed"), "/level", "unknown_field"),
+    ];
+    for (field, value, pointer, code) in cases {
+        let mut body = base.clone();
+        if field == "password" && code == "password_is_contact" {
+            body["email"] = json!("a1@example.ru");
+        }
+        body[field] = value;
+        let reply = api.post("/v1/accounts", &ip, body.clone()).await;
+        reply.assert_problem(422, "validation_failed");
+        assert!(
+            reply
+                .field_errors()
+                .contains(&(pointer.to_string(), code.to_string())),
+            "{field} → {}",
+            reply.body
+        );
+    }
+    api.post_raw("/v1/accounts", &ip, "{\"last_name\":".into())
+        .await
+        .assert_problem(400, "invalid_json");
+}
+
+async fn duplicate_phone_and_email(api: Api) {
+    let first = sign_up(&api).await;
+
+    // Same phone, new e-mail.
+    let email = unique_email();
+    let email_token = verified(&api, "email", &email, &email).await;
+    let phone_token = verified(&api, "sms", &first.phone, &first.phone).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&email, &first.phone, &email_token, &phone_token),
+        )
+        .await;
+    reply.assert_problem(409, "contact_already_registered");
+    assert_eq!(
+        reply.field_errors(),
+        [("/phone".to_string(), "already_registered".to_string())]
+    );
+    // Nothing was spent: the e-mail token still works with a free phone.
+    let phone = unique_phone();
+    let free_phone_token = verified(&api, "sms", &phone, &phone).await;
+    let ok = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&email, &phone, &email_token, &free_phone_token),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+
+    // Same e-mail (in another case), new phone.
+    let phone = unique_phone();
+    let phone_token = verified(&api, "sms", &phone, &phone).await;
+    let email_token = verified(&api, "email", &first.email, &first.email).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(
+                &first.email.to_uppercase(),
+                &phone,
+                &email_token,
+                &phone_token,
+            ),
+        )
+        .await;
+    reply.assert_problem(409, "contact_already_registered");
+    assert_eq!(
+        reply.field_errors(),
+        [("/email".to_string(), "already_registered".to_string())]
+    );
+}
+
+async fn racing_sign_ups_one_wins(api: Api) {
+    let phone = unique_phone();
+    let (email_a, email_b) = (unique_email(), unique_email());
+    let token_a = verified(&api, "email", &email_a, &email_a).await;
+    let token_b = verified(&api, "email", &email_b, &email_b).await;
+    let phone_a = verified(&api, "sms", &phone, &phone).await;
+    let phone_b = verified(&api, "sms", &phone, &phone).await;
+    let (ip_a, ip_b) = (unique_ip(), unique_ip());
+    let (a, b) = tokio::join!(
+        api.post(
+            "/v1/accounts",
+            &ip_a,
+            registration(&email_a, &phone, &token_a, &phone_a)
+        ),
+        api.post(
+            "/v1/accounts",
+            &ip_b,
+            registration(&email_b, &phone, &token_b, &phone_b)
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+    let loser = if a.status == 409 { &a } else { &b };
+    loser.assert_problem(409, "contact_already_registered");
+}
+
+// ------------------------------------------------------------------ login
+
+async fn login_by_phone_and_email_forms(api: Api) {
+    let c = sign_up(&api).await;
+    let digits = &c.phone[2..];
+    for form in [
+        c.phone.clone(),
+        format!("8{digits}"),
+        format!(
+            "+7 ({}) {}-{}-{}",
+            &digits[..3],
+            &digits[3..6],
+            &digits[6..8],
+            &digits[8..]
+        ),
+        c.email.to_uppercase(),
+        format!("  {}  ", c.email),
+    ] {
+        let reply = login(&api, &unique_ip(), &form, PASSWORD, false).await;
+        assert_eq!(reply.status, 201, "{form}: {}", reply.body);
+        let token = reply.body["token"].as_str().unwrap_or_default();
+        assert!(token.starts_with("st_") && token.len() >= 46, "{token}");
+        assert_eq!(reply.body["token_type"], "Bearer");
+        assert_eq!(sessions(&api, token).await.status, 200);
+    }
+    // The token is stored only as a keyed hash.
+    let reply = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
+    let token = reply.body["token"].as_str().unwrap_or_default();
+    let id = reply.body["session_id"].as_str().unwrap_or_default();
+    let item = api
+        .item(&format!("SESSION#{id}"), "SESSION")
+        .await
+        .unwrap_or_else(|| panic!("session item missing"));
+    assert!(!all_text(&item).contains(&token[3..]));
+    assert_eq!(string_attr(&item, "account_id"), c.account_id);
+}
+
+async fn wrong_password_and_unknown_login_look_the_same(api: Api) {
+    let c = sign_up(&api).await;
+    let wrong = login(&api, &unique_ip(), &c.email, "Wrong-pass-123", false).await;
+    let unknown = login(&api, &unique_ip(), &unique_email(), "Wrong-pass-123", false).await;
+    let unknown_phone = login(&api, &unique_ip(), &unique_phone(), PASSWORD, false).await;
+    wrong.assert_problem(401, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.body, unknown_phone.body);
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.header("content-type"), unknown.header("content-type"));
+}
+
+async fn throttling_after_failures(api: Api) {
+    let c = sign_up(&api).await;
+    let unknown = unique_email();
+    for who in [c.email.as_str(), unknown.as_str()] {
+        for _ in 0..5 {
+            login(&api, &unique_ip(), who, "Wrong-pass-123", false)
+                .await
+                .assert_problem(401, "invalid_credentials");
+        }
+        // Locked now, whether or not the account exists — even the right password.
+        let locked = login(&api, &unique_ip(), who, PASSWORD, false).await;
+        locked.assert_problem(429, "login_throttled");
+        let retry: u64 = locked
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    }
+    // The owner was told.
+    let mail = api.outbox(&c.email).await;
+    assert!(
+        mail.iter()
+            .any(|m| m["subject"] == "Попытки входа в ваш аккаунт"),
+        "{mail:?}"
+    );
+}
+
+async fn foreign_computer_session_expires(api: Api) {
+    let c = sign_up(&api).await;
+    let reply = login(&api, &unique_ip(), &c.phone, PASSWORD, true).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let token = reply.body["token"].as_str().unwrap_or_default().to_string();
+    assert_eq!(sessions(&api, &token).await.status, 200);
+    tokio::time::sleep(Duration::from_secs(FOREIGN_IDLE_SECS + 2)).await;
+    let expired = sessions(&api, &token).await;
+    assert_eq!(expired.status, 401, "{}", expired.body);
+    // A normal session of the same account lives on.
+    let normal = token_for(&api, &c).await;
+    assert_eq!(sessions(&api, &normal).await.status, 200);
+}
+
+async fn listing_and_revoking_sessions(api: Api) {
+    let c = sign_up(&api).await;
+    let first = token_for(&api, &c).await;
+    let second = token_for(&api, &c).await;
+    let listed = sessions(&api, &first).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let list = listed.body["sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(list
+        .iter()
+        .all(|s| s["device"] == "e2e-tests/1.0" && s["ip"].is_string()));
+    let other = list
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+
+    // Another citizen cannot revoke it.
+    let stranger = sign_up(&api).await;
+    let stranger_token = token_for(&api, &stranger).await;
+    api.call(
+        Method::DELETE,
+        &format!("/v1/sessions/{other}"),
+        &unique_ip(),
+        Some(&stranger_token),
+        None,
+    )
+    .await
+    .assert_problem(404, "session_not_found");
+    assert_eq!(sessions(&api, &second).await.status, 200);
+
+    let revoked = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/sessions/{other}"),
+            &unique_ip(),
+            Some(&first),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    assert_eq!(sessions(&api, &second).await.status, 401);
+    assert_eq!(sessions(&api, &first).await.status, 200);
+    api.call(
+        Method::DELETE,
+        &format!("/v1/sessions/{other}"),
+        &unique_ip(),
+        Some(&first),
+        None,
+    )
+    .await
+    .assert_problem(404, "session_not_found");
+}
+
+async fn logout(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+    let reply = api
+        .call(
+            Method::DELETE,
+            "/v1/sessions/current",
+            &unique_ip(),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(sessions(&api, &token).await.status, 401);
+}
+
+async fn private_routes_need_a_valid_token(api: Api) {
+    for path in ["/v1/sessions", "/v1/security-events"] {
+        let none = api.call(Method::GET, path, &unique_ip(), None, None).await;
+        assert_eq!(none.status, 401, "{path}: {}", none.body);
+        for bad in [
+            "st_forged0000000000000000000000000000000000000",
+            "garbage",
+            "vt_notasession",
+        ] {
+            let reply = api
+                .call(Method::GET, path, &unique_ip(), Some(bad), None)
+                .await;
+            assert_eq!(reply.status, 401, "{path} with {bad}: {}", reply.body);
+        }
+    }
+}
+
+async fn security_log(api: Api) {
+    let c = sign_up(&api).await;
+    let ip = unique_ip();
+    login(&api, &ip, &c.email, "Wrong-pass-123", false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let token = token_for(&api, &c).await;
+    let other = token_for(&api, &c).await;
+    api.call(
+        Method::DELETE,
+        "/v1/sessions/current",
+        &unique_ip(),
+        Some(&other),
+        None,
+    )
+    .await;
+    let reply = api
+        .call(
+            Method::GET,
+            "/v1/security-events",
+            &unique_ip(),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let events = reply.body["events"].as_array().cloned().unwrap_or_default();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    for expected in [
+        "account_created",
+        "login_failed",
+        "login_succeeded",
+        "logout",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    // Newest first, with the address the attempt came from.
+    assert_eq!(kinds[0], "logout", "{kinds:?}");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "login_failed" && e["ip"] == ip.as_str()));
+}
