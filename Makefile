@@ -45,17 +45,14 @@ dev: venv build
 fmt:
 	cargo fmt --all
 	cargo fmt --all --manifest-path $(TOOLS)
-	cargo fmt --all --manifest-path bench/Cargo.toml
 
 fmt-check:
 	cargo fmt --all -- --check
 	cargo fmt --all --manifest-path $(TOOLS) -- --check
-	cargo fmt --all --manifest-path bench/Cargo.toml -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --workspace --all-targets --manifest-path $(TOOLS) -- -D warnings
-	cargo clippy --all-targets --manifest-path bench/Cargo.toml -- -D warnings
 
 unit:
 	cargo test --workspace

@@ -25,7 +25,8 @@ fi
 echo "bench/run.sh: building release Lambda binaries (cargo lambda build --release)" >&2
 (cd "$repo" && PATH="$repo/.venv/bin:$PATH" "${cargo_lambda[@]}" build --release)
 
+# The harness is a member of the tools workspace (with the local stack it builds on).
 echo "bench/run.sh: building the harness" >&2
-cargo build --release --quiet --manifest-path "$bench_dir/Cargo.toml"
+cargo build --release --quiet --manifest-path "$repo/infra/local/Cargo.toml" -p uslugi-bench
 
 exec "$CARGO_TARGET_DIR/release/uslugi-bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"

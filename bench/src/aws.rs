@@ -1,16 +1,7 @@
-//! The AWS wire protocols, as far as the bench needs them: naming the operation of a
-//! request the SDK sent, reading the message of an SMS or e-mail, and a few unsigned
-//! calls to set moto up (moto does not check signatures, only reads the service name
-//! from the credential scope).
+//! The AWS wire protocols, as far as the counting proxy needs them: naming the
+//! operation of a request the SDK sent, and reading the message of an SMS or e-mail.
 
-use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use serde_json::Value as Json;
-
-use crate::http::Client;
-use crate::template::REGION;
 
 /// `dynamodb.TransactWriteItems`, `sns.Publish`, `sesv2.SendEmail`, ...
 pub fn operation(method: &str, path: &str, headers: &hyper::HeaderMap, body: &[u8]) -> String {
@@ -106,124 +97,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Unsigned requests to moto for setting it up.
-pub struct Setup {
-    client: Client,
-    endpoint: String,
-}
-
-impl Setup {
-    pub fn new(client: Client, endpoint: &str) -> Self {
-        Self {
-            client,
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-        }
-    }
-
-    fn authorization(service: &str) -> String {
-        format!(
-            "AWS4-HMAC-SHA256 Credential=bench/20250101/{REGION}/{service}/aws4_request, \
-             SignedHeaders=host;x-amz-date, Signature={}",
-            "0".repeat(64)
-        )
-    }
-
-    async fn send(
-        &self,
-        service: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Result<(u16, String)> {
-        let mut builder = Request::post(format!("{}{path}", self.endpoint))
-            .header("authorization", Self::authorization(service))
-            .header("x-amz-date", "20250101T000000Z");
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let request = builder.body(Full::new(Bytes::from(body)))?;
-        let response = self.client.request(request).await?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-
-    /// An AWS JSON 1.0 call (DynamoDB, SQS).
-    pub async fn json(&self, service: &str, target: &str, body: &Json) -> Result<Json> {
-        let (status, text) = self
-            .send(
-                service,
-                "/",
-                &[
-                    ("x-amz-target", target),
-                    ("content-type", "application/x-amz-json-1.0"),
-                ],
-                serde_json::to_vec(body)?,
-            )
-            .await
-            .with_context(|| format!("calling {target} on moto"))?;
-        if !(200..300).contains(&status) {
-            bail!("{target} on moto answered {status}: {}", snippet(&text));
-        }
-        serde_json::from_str(&text).with_context(|| format!("{target} answered non-JSON"))
-    }
-
-    /// An AWS query-protocol call (SNS).
-    pub async fn query(&self, service: &str, params: &[(&str, &str)]) -> Result<String> {
-        let body = params
-            .iter()
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let action = params.first().map_or("?", |p| p.1);
-        let (status, text) = self
-            .send(
-                service,
-                "/",
-                &[("content-type", "application/x-www-form-urlencoded")],
-                body.into_bytes(),
-            )
-            .await
-            .with_context(|| format!("calling {service} {action} on moto"))?;
-        if !(200..300).contains(&status) {
-            bail!(
-                "{service} {action} on moto answered {status}: {}",
-                snippet(&text)
-            );
-        }
-        Ok(text)
-    }
-
-    /// A REST-JSON call (SES v2).
-    pub async fn rest_json(&self, service: &str, path: &str, body: &Json) -> Result<Json> {
-        let (status, text) = self
-            .send(
-                service,
-                path,
-                &[("content-type", "application/json")],
-                serde_json::to_vec(body)?,
-            )
-            .await
-            .with_context(|| format!("calling POST {path} on moto"))?;
-        if !(200..300).contains(&status) {
-            bail!("POST {path} on moto answered {status}: {}", snippet(&text));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
-    }
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 pub fn snippet(text: &str) -> String {
     let one_line = text.replace('\n', " ");
     match one_line.char_indices().nth(300) {
@@ -295,6 +168,5 @@ mod tests {
     fn form_values_are_decoded() {
         assert_eq!(form_value(b"a=1&b=x%20y+z%", "b").unwrap(), "x y z%");
         assert!(form_value(b"a=1", "b").is_none());
-        assert_eq!(percent_encode("a b/ü"), "a%20b%2F%C3%BC");
     }
 }

@@ -6,9 +6,9 @@
 //! builds them first. Not part of `make test`: nothing here asserts on timings.
 
 mod aws;
+mod functions;
 mod http;
 mod measure;
-mod moto;
 mod package;
 mod proxy;
 mod report;
@@ -16,14 +16,16 @@ mod runtime_api;
 mod scenario;
 mod stats;
 mod system;
-mod template;
 
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use uslugi_local::moto::Moto;
+use uslugi_local::provision::{self, Clients};
 
 const USAGE: &str = "\
 usage: uslugi-bench [options]
@@ -95,10 +97,8 @@ fn parse_args() -> Result<Option<Args>> {
     }
     let repo = match repo {
         Some(r) => r,
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("the bench crate has no parent directory")?
-            .to_path_buf(),
+        None => uslugi_local::find_repo_root(env!("CARGO_MANIFEST_DIR"))
+            .context("the bench crate is not inside the repository; pass --repo")?,
     };
     let repo = repo
         .canonicalize()
@@ -164,14 +164,24 @@ async fn run(args: &Args) -> Result<()> {
 
     // moto and the proxy start before the template is read: resolved queue URLs point
     // at the proxy.
+    if !args.moto.is_file() {
+        bail!(
+            "moto_server not found at {}: install the dev tools into .venv (`make venv`) or pass --moto PATH",
+            args.moto.display()
+        );
+    }
     let recorder = Arc::new(proxy::Recorder::default());
     eprintln!("uslugi-bench: starting moto");
-    let moto = moto::Moto::start(&args.moto, &log_dir.join("moto.log")).await?;
-    let proxy = proxy::start(moto.addr, recorder.clone()).await?;
+    let moto = Moto::start(&args.moto, &log_dir.join("moto.log")).await?;
+    let proxy = proxy::start(
+        SocketAddr::from(([127, 0, 0, 1], moto.port())),
+        recorder.clone(),
+    )
+    .await?;
 
     let template_path = args.repo.join("infra/template.yaml");
-    let template = template::Template::load(&template_path, &format!("http://{}", proxy.addr))?;
-    let mut functions = template.functions()?;
+    let stack = functions::load(&template_path, &format!("http://{}", proxy.addr))?;
+    let mut functions = stack.functions;
     if !args.only.is_empty() {
         for name in &args.only {
             if !functions.iter().any(|f| &f.binary == name) {
@@ -181,20 +191,14 @@ async fn run(args: &Args) -> Result<()> {
         functions.retain(|f| args.only.contains(&f.binary));
     }
     if functions.is_empty() {
-        bail!(
-            "{} declares no function with a binary",
-            template_path.display()
-        );
+        bail!("{} declares no function", template_path.display());
     }
-    let mut infra = template.infra()?;
-    for f in &functions {
-        if let Some(sender) = f.env.get("EMAIL_SENDER") {
-            if !infra.email_identities.contains(sender) {
-                infra.email_identities.push(sender.clone());
-            }
-        }
-    }
-    moto.provision(&infra).await?;
+    // Straight to moto, not through the proxy: setting up is not the functions' traffic.
+    // The queue URLs moto answers with name moto; the functions keep the proxy's.
+    let clients = Clients::new(&moto.url());
+    provision::provision(&clients, &stack.infrastructure)
+        .await
+        .context("creating the template's resources in moto")?;
 
     // Sizes first: a missing binary fails the run before minutes of measuring.
     let mut packages = Vec::new();
@@ -204,8 +208,8 @@ async fn run(args: &Args) -> Result<()> {
 
     let settings = measure::Settings {
         proxy: proxy.addr,
-        moto: moto.addr,
-        tables: infra.tables.clone(),
+        moto: clients,
+        tables: stack.infrastructure.tables,
         recorder,
         log_dir,
         cold_starts: args.cold_starts,
@@ -216,7 +220,7 @@ async fn run(args: &Args) -> Result<()> {
         results.push(measure::run(spec, package, &settings).await?);
     }
     drop(proxy);
-    moto.stop().await;
+    moto.stop();
 
     let machine = system::machine_info(&args.repo).await;
     let markdown = report::render(&report::Run {

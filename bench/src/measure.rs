@@ -12,13 +12,17 @@ use serde_json::Value as Json;
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
-use crate::aws::{snippet, Setup};
+use uslugi_local::intrinsics::{ACCOUNT_ID, REGION};
+use uslugi_local::model::{Infrastructure, TableSpec};
+use uslugi_local::provision::{self, Clients};
+
+use crate::aws::snippet;
+use crate::functions::FunctionSpec;
 use crate::package::Package;
 use crate::proxy::Recorder;
 use crate::runtime_api::{Invocation, RuntimeApi};
 use crate::scenario::{self, Scenario};
 use crate::system::{self, Guarded, Memory};
-use crate::template::{FunctionSpec, ACCOUNT, REGION};
 
 /// How long a function may take to reach its first `next` before the run fails.
 const INIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -26,9 +30,9 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Settings {
     pub proxy: SocketAddr,
     /// moto itself, for emptying tables between cycles (not through the proxy).
-    pub moto: SocketAddr,
-    /// `CreateTable` requests of the template's tables.
-    pub tables: Vec<Json>,
+    pub moto: Clients,
+    /// The template's tables.
+    pub tables: Vec<TableSpec>,
     pub recorder: Arc<Recorder>,
     pub log_dir: PathBuf,
     pub cold_starts: usize,
@@ -134,8 +138,9 @@ impl Runner<'_> {
         format!("uslugi-bench-{}", self.spec.logical_id)
     }
 
-    /// What Lambda puts in a `provided.al2023` function's environment, the template's
-    /// variables resolved for the local stack, and the scenario's overrides.
+    /// What Lambda puts in a `provided.al2023` function's environment, then the
+    /// template's variables, pointed at AWS through the counting proxy as the local stack
+    /// points functions at moto, and the scenario's overrides.
     fn environment(&self, runtime_api: SocketAddr) -> Vec<(String, String)> {
         let name = self.function_name();
         let task_root = self
@@ -154,15 +159,7 @@ impl Runner<'_> {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_DEFAULT_REGION", REGION.into()),
-            ("AWS_ACCESS_KEY_ID", "bench".into()),
-            ("AWS_SECRET_ACCESS_KEY", "bench".into()),
             ("AWS_SESSION_TOKEN", "bench".into()),
-            (
-                "AWS_ENDPOINT_URL",
-                format!("http://{}", self.settings.proxy),
-            ),
             ("_HANDLER", "bootstrap".into()),
             ("LAMBDA_TASK_ROOT", task_root.clone()),
             ("LAMBDA_RUNTIME_DIR", task_root),
@@ -177,17 +174,18 @@ impl Runner<'_> {
             env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
             env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "INFO".into()));
         }
-        for (k, v) in &self.spec.env {
-            env.push((k.clone(), v.clone()));
-        }
-        env.extend(self.overrides.iter().cloned());
+        env.extend(uslugi_local::function_environment(
+            &self.spec.env,
+            &format!("http://{}", self.settings.proxy),
+            self.overrides,
+        ));
         env
     }
 
     /// Starts the function against a fresh Runtime API and waits for its first `next`.
     async fn start(&self, log: &Path) -> Result<(Guarded, Duration, RuntimeApi)> {
         let arn = format!(
-            "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+            "arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}",
             self.function_name()
         );
         let mut api = RuntimeApi::start(
@@ -369,25 +367,23 @@ impl Runner<'_> {
     /// Drops and recreates every table. moto copies a whole table on each
     /// `TransactWriteItems`, so its answers slow down as tables fill; DynamoDB's do not.
     async fn empty_tables(&self) -> Result<()> {
-        let setup = Setup::new(
-            crate::http::client(),
-            &format!("http://{}", self.settings.moto),
-        );
         for table in &self.settings.tables {
-            let name = &table["TableName"];
-            setup
-                .json(
-                    "dynamodb",
-                    "DynamoDB_20120810.DeleteTable",
-                    &serde_json::json!({ "TableName": name }),
-                )
+            self.settings
+                .moto
+                .dynamodb
+                .delete_table()
+                .table_name(&table.name)
+                .send()
                 .await
-                .with_context(|| format!("emptying table {name}"))?;
-            setup
-                .json("dynamodb", "DynamoDB_20120810.CreateTable", table)
-                .await
-                .with_context(|| format!("recreating table {name}"))?;
+                .with_context(|| format!("emptying table {}", table.name))?;
         }
+        let tables = Infrastructure {
+            tables: self.settings.tables.clone(),
+            ..Infrastructure::default()
+        };
+        provision::provision(&self.settings.moto, &tables)
+            .await
+            .context("recreating the tables")?;
         Ok(())
     }
 }

@@ -275,8 +275,9 @@ fn method(md: &mut String, run: &Run) {
          through the proxy, never logged."
             .to_string(),
         "**Resources.** Each run starts its own `moto_server` on a free loopback port and \
-         creates what the template declares: DynamoDB tables with their key schema and \
-         indexes, SES e-mail identities, SQS queues, SNS topics. moto copies a whole table on \
+         creates what the template declares, as the local stack (`make dev`) does: DynamoDB \
+         tables with their key schema, indexes and TTL, SQS queues, SES e-mail identities. \
+         moto copies a whole table on \
          every `TransactWriteItems`, so its answers slow down as the table fills (past a few \
          thousand items, beyond the SDK's timeouts), where DynamoDB's do not; a scenario \
          therefore has the tables dropped and recreated between its cycles, while the function \

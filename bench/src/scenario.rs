@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
 
 use crate::proxy::Call;
-use crate::template::{FunctionSpec, ACCOUNT};
+use uslugi_local::intrinsics::ACCOUNT_ID;
+
+use crate::functions::FunctionSpec;
 
 /// One event to deliver.
 pub struct Step {
@@ -87,7 +89,7 @@ pub fn http_api_event(
         "rawQueryString": "",
         "headers": headers,
         "requestContext": {
-            "accountId": ACCOUNT,
+            "accountId": ACCOUNT_ID,
             "apiId": "bench",
             "domainName": "api.uslugi.example",
             "domainPrefix": "api",

@@ -67,11 +67,6 @@ impl Guarded {
         self.child.wait().await
     }
 
-    /// `Some(status)` if the process has already exited.
-    pub fn try_exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
     /// Kills the process and reaps it.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
@@ -96,11 +91,11 @@ impl Drop for Guarded {
     }
 }
 
-pub fn random_bytes(len: usize) -> Vec<u8> {
+fn random_bytes(len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
     if read.is_err() {
-        // Not a security boundary: local secrets and ids only need to differ per run.
+        // Not a security boundary: request ids only need to differ per run.
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -110,13 +105,6 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
         }
     }
     buf
-}
-
-/// A free TCP port on the loopback interface (for servers the harness does not own).
-pub fn free_port() -> Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("finding a free local port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// The last `lines` lines of a log file, for error messages.

@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod intrinsics;
 pub mod lambda;
 pub mod model;
+pub mod moto;
 pub mod outbox;
 pub mod ports;
 pub mod process;

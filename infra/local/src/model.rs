@@ -2,7 +2,7 @@
 //! the resources to create in moto, the functions with their environments and
 //! event sources, and the HTTP APIs with their authorizers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -423,6 +423,9 @@ pub struct FunctionSpec {
     pub binary: String,
     /// Variables from the template (Globals, then the function's own), resolved.
     pub environment: BTreeMap<String, String>,
+    /// Those of `environment` whose value comes from a dynamic reference
+    /// (`{{resolve:...}}`), i.e. holds a secret.
+    pub secret_variables: BTreeSet<String>,
     pub timeout_secs: u64,
     pub http_events: Vec<HttpEvent>,
     pub sqs_events: Vec<SqsEvent>,
@@ -432,6 +435,24 @@ pub struct FunctionSpec {
 /// Function property with SAM's Globals applied (the function's own value wins).
 fn function_property(global: &Map<String, Value>, r: &Resource, key: &str) -> Option<Value> {
     r.property(key).or_else(|| global.get(key)).cloned()
+}
+
+/// A property of the function `logical_id` (e.g. `MemorySize`, `Architectures`),
+/// with SAM's Globals applied and resolved; `None` when neither sets it.
+pub fn function_setting(
+    resolver: &Resolver<'_>,
+    logical_id: &str,
+    key: &str,
+) -> Result<Option<Value>> {
+    let template = resolver.template();
+    let r = template
+        .resources
+        .get(logical_id)
+        .filter(|r| r.kind == FUNCTION_TYPE)
+        .ok_or_else(|| Error::UnknownFunction(logical_id.to_string()))?;
+    function_property(&template.global("Function"), r, key)
+        .map(|v| resolver.resolve(&v, &r.at(key)))
+        .transpose()
 }
 
 pub fn functions(resolver: &Resolver<'_>) -> Result<Vec<FunctionSpec>> {
@@ -449,6 +470,7 @@ pub fn functions(resolver: &Resolver<'_>) -> Result<Vec<FunctionSpec>> {
             .ok_or_else(|| Error::template(format!("{} has no binary", r.logical_id)))?;
 
         let mut environment = BTreeMap::new();
+        let mut secret_variables = BTreeSet::new();
         let sources = [
             (
                 global.get("Environment").and_then(|e| e.get("Variables")),
@@ -475,6 +497,11 @@ pub fn functions(resolver: &Resolver<'_>) -> Result<Vec<FunctionSpec>> {
                 if v.is_null() {
                     continue;
                 }
+                if value.to_string().contains("{{resolve:") {
+                    secret_variables.insert(key.clone());
+                } else {
+                    secret_variables.remove(key);
+                }
                 environment.insert(
                     key.clone(),
                     scalar_text(&v).map_err(|m| Error::resolve(at, m))?,
@@ -494,6 +521,7 @@ pub fn functions(resolver: &Resolver<'_>) -> Result<Vec<FunctionSpec>> {
             logical_id: r.logical_id.clone(),
             binary,
             environment,
+            secret_variables,
             timeout_secs,
             http_events: vec![],
             sqs_events: vec![],
@@ -904,9 +932,20 @@ mod tests {
         assert_eq!(codes.environment["RUST_LOG"], "info");
         assert_eq!(codes.environment["EMAIL_SENDER"], "no-reply@uslugi.example");
         assert_eq!(codes.environment["CODE_TTL_SECONDS"], "600");
-        let secret = &codes.environment["CODE_HMAC_SECRET"];
+        let secret = &codes.environment["HMAC_SECRET"];
         assert_eq!(secret.len(), 64);
         assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(
+            codes.secret_variables.iter().collect::<Vec<_>>(),
+            ["HMAC_SECRET"]
+        );
+        // Globals.Function, resolved.
+        let setting = |key: &str| function_setting(&r, "CodesFunction", key).unwrap();
+        assert_eq!(setting("MemorySize"), Some(json!(128)));
+        assert_eq!(setting("Architectures"), Some(json!(["arm64"])));
+        assert_eq!(setting("LoggingConfig"), Some(json!({"LogFormat": "JSON"})));
+        assert_eq!(setting("EphemeralStorage"), None);
+        assert!(function_setting(&r, "MainTable", "MemorySize").is_err());
 
         let routes: Vec<_> = codes
             .http_events

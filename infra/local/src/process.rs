@@ -212,6 +212,36 @@ impl Drop for Children {
     }
 }
 
+/// Polls `ready` until it holds; fails when one of `children` exits first or
+/// `timeout` passes (`log` is where to look then).
+pub async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    children: &mut Children,
+    log: &str,
+    mut ready: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready().await {
+            return Ok(());
+        }
+        children.check_running()?;
+        if Instant::now() >= deadline {
+            return Err(Error::NotReady {
+                what: what.to_string(),
+                seconds: timeout.as_secs(),
+                log: log.to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ProcInfo {
     ppid: i32,

@@ -184,6 +184,7 @@ mod tests {
                 logical_id: format!("F{i}"),
                 binary: format!("f{i}"),
                 environment: Default::default(),
+                secret_variables: Default::default(),
                 timeout_secs: 3,
                 http_events: vec![HttpEvent {
                     name: "E".into(),

@@ -2,9 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -15,9 +14,10 @@ use crate::gateway::{self, GatewayState};
 use crate::intrinsics::{Physical, Resolver, ACCOUNT_ID, REGION};
 use crate::lambda::{FunctionEndpoint, WatchCommand};
 use crate::model::{self, Plan};
+use crate::moto;
 use crate::outbox::OutboxState;
 use crate::ports::{free_port, free_ports, port_is_free};
-use crate::process::{ChildProcess, Children, Output};
+use crate::process::{wait_until, ChildProcess, Children, Output};
 use crate::provision::{self, Clients};
 use crate::routes::RouteTable;
 use crate::sqs::Poller;
@@ -25,7 +25,6 @@ use crate::template::Template;
 
 /// How long children get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-const MOTO_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// cargo lambda watch reads cargo metadata first, which waits for cargo's
 /// lock while another build holds it.
 const WATCH_READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -368,34 +367,6 @@ fn check_port(port: u16, what: &str) -> Result<()> {
     }
 }
 
-async fn wait_until<F, Fut>(
-    what: &str,
-    timeout: Duration,
-    children: &mut Children,
-    log: &str,
-    mut ready: F,
-) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if ready().await {
-            return Ok(());
-        }
-        children.check_running()?;
-        if Instant::now() >= deadline {
-            return Err(Error::NotReady {
-                what: what.to_string(),
-                seconds: timeout.as_secs(),
-                log: log.to_string(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn startup(
     opts: &StackOptions,
     build_options: BuildOptions,
@@ -466,22 +437,9 @@ async fn startup(
 
     // moto starts while the functions build.
     let moto_log = log_dir.join(format!("moto-{moto_port}.log"));
-    let mut moto = Command::new(venv_tool(&repo, "moto_server"));
-    moto.arg("-H")
-        .arg("127.0.0.1")
-        .arg("-p")
-        .arg(moto_port.to_string());
-    // moto runs on boto3, which fails every request when, say, AWS_PROFILE
-    // names a profile that does not exist here; the developer's AWS settings
-    // have no business in moto anyway.
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("AWS_")) {
-            moto.env_remove(&key);
-        }
-    }
     children.push(ChildProcess::spawn(
         "moto_server",
-        moto,
+        moto::command(&venv_tool(&repo, "moto_server"), moto_port),
         Output::File(moto_log.clone()),
     )?);
     tracing::info!("moto starting on {moto_url} (log: {})", moto_log.display());
@@ -545,16 +503,12 @@ async fn startup(
     }
 
     let http = reqwest::Client::new();
-    let data_url = format!("{moto_url}/moto-api/data.json");
     wait_until(
         "moto_server",
-        MOTO_READY_TIMEOUT,
+        moto::READY_TIMEOUT,
         children,
         &moto_log.display().to_string(),
-        || {
-            let request = http.get(&data_url).timeout(Duration::from_secs(2)).send();
-            async move { request.await.is_ok_and(|r| r.status().is_success()) }
-        },
+        || moto::answers(&http, &moto_url),
     )
     .await?;
 

@@ -3,8 +3,6 @@
 //! retries and dead-letters messages like Lambda's does. Functions are faked
 //! by a small Invoke API server, so no cargo-lambda build is involved.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,11 +12,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uslugi_local::intrinsics::Resolver;
 use uslugi_local::lambda::FunctionEndpoint;
-use uslugi_local::process::{ChildProcess, Children, Output};
+use uslugi_local::moto::Moto;
 use uslugi_local::provision::{provision, Clients};
 use uslugi_local::sqs::Poller;
 use uslugi_local::template::Template;
-use uslugi_local::{find_repo_root, free_port, model};
+use uslugi_local::{find_repo_root, model};
 
 const TEMPLATE: &str = r#"
 Parameters:
@@ -99,25 +97,6 @@ async fn fake_worker(seen: Seen) -> u16 {
     port
 }
 
-async fn start_moto(root: &Path, children: &mut Children) -> String {
-    let port = free_port().unwrap();
-    let mut cmd = Command::new(root.join(".venv/bin/moto_server"));
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    let log = std::env::temp_dir().join(format!("uslugi-local-moto-test-{port}.log"));
-    children.push(ChildProcess::spawn("moto_server", cmd, Output::File(log)).unwrap());
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{url}/moto-api/data.json"))
-        .await
-        .is_err()
-    {
-        children.check_running().unwrap();
-        assert!(Instant::now() < deadline, "moto did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisions_resources_and_runs_the_sqs_event_source() {
     let root = find_repo_root(env!("CARGO_MANIFEST_DIR")).expect("repository root");
@@ -125,8 +104,12 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
         eprintln!("skipped: no .venv/bin/moto_server (run `make venv`)");
         return;
     }
-    let mut children = Children::default();
-    let moto = start_moto(&root, &mut children).await;
+    let log =
+        std::env::temp_dir().join(format!("uslugi-local-moto-test-{}.log", std::process::id()));
+    let moto_server = Moto::start(&root.join(".venv/bin/moto_server"), &log)
+        .await
+        .unwrap();
+    let moto = moto_server.url();
 
     let template = Template::parse(TEMPLATE, &root.join("infra/test-template.yaml")).unwrap();
     let mut resolver = Resolver::new(&template, &[]).unwrap();
