@@ -11,10 +11,20 @@ use crate::process::{wait_until, ChildProcess, Children, Output};
 /// How long moto may take to answer after it was started.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `moto_server` listening on 127.0.0.1:`port`.
+/// moto's server with DynamoDB requests serialised (see the script for why).
+const LAUNCHER: &str = include_str!("moto_server.py");
+
+/// moto's server listening on 127.0.0.1:`port`, run by the Python next to
+/// `moto_server` in the same virtual environment.
 pub fn command(moto_server: &Path, port: u16) -> Command {
-    let mut command = Command::new(moto_server);
+    let python = moto_server
+        .parent()
+        .map(|bin| bin.join("python"))
+        .unwrap_or_else(|| "python3".into());
+    let mut command = Command::new(python);
     command
+        .arg("-c")
+        .arg(LAUNCHER)
         .arg("-H")
         .arg("127.0.0.1")
         .arg("-p")

@@ -141,6 +141,8 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
         .unwrap();
     assert_eq!(ttl.attribute_name.as_deref(), Some("expires_at"));
 
+    transaction_rolls_back_every_item(&clients.dynamodb).await;
+
     // Queues, with the redrive policy and the FIFO suffix.
     assert_eq!(urls["Work"], format!("{moto}/123456789012/Work"));
     assert_eq!(
@@ -272,4 +274,96 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
         .messages
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// moto is launched with its own transaction rollback (item snapshots instead of table
+/// copies): a cancelled transaction must still leave every item it named as it was.
+async fn transaction_rolls_back_every_item(dynamodb: &aws_sdk_dynamodb::Client) {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+    };
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let key = |pk: &str| {
+        std::collections::HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s("-"))])
+    };
+    for (pk, value) in [("kept", "before"), ("doomed", "before")] {
+        dynamodb
+            .put_item()
+            .table_name("items-test")
+            .set_item(Some(key(pk)))
+            .item("value", s(value))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut new_item = key("new");
+    new_item.insert("value".into(), s("after"));
+    let cancelled = dynamodb
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("items-test")
+                        .set_item(Some(new_item))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name("items-test")
+                        .set_key(Some(key("kept")))
+                        .update_expression("SET #v = :after")
+                        .expression_attribute_names("#v", "value")
+                        .expression_attribute_values(":after", s("after"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name("items-test")
+                        .set_key(Some(key("doomed")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name("items-test")
+                        .set_key(Some(key("absent")))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    assert!(cancelled.is_err(), "the condition on a missing item fails");
+    let value = |pk: &'static str| async move {
+        dynamodb
+            .get_item()
+            .table_name("items-test")
+            .set_key(Some(key(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .and_then(|item| item.get("value").and_then(|v| v.as_s().ok()).cloned())
+    };
+    assert_eq!(value("kept").await.as_deref(), Some("before"));
+    assert_eq!(value("doomed").await.as_deref(), Some("before"));
+    assert_eq!(value("new").await, None, "a put of a cancelled transaction");
 }

@@ -1,0 +1,114 @@
+"""moto's server, adjusted where its DynamoDB would not hold up under our tests.
+
+1. DynamoDB requests are taken one at a time. moto answers each request on its own
+   thread, and its TransactWriteItems snapshots tables while other threads may be
+   writing to them; under concurrent load that fails with "dictionary changed size
+   during iteration" (HTTP 500). DynamoDB itself serialises conflicting writes, so taking
+   DynamoDB requests one at a time changes nothing a client can rely on, and removes the
+   race. Other services (SQS long polls above all) stay concurrent.
+
+2. A transaction snapshots only the items it names, not whole tables. moto deep-copies
+   the whole table once per transaction item so that it can roll back; with one table
+   for everything that copy grows with every test and soon takes seconds, long enough
+   for SDK calls to time out. A transaction can only change the items it names, so
+   keeping those is the same rollback at a fraction of the cost.
+"""
+
+import copy
+import threading
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.server import main
+
+# --------------------------------------------------------------- 1. one at a time
+
+_dynamodb = threading.Lock()
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _serialised(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _dynamodb:
+            # The body is produced inside the lock as well.
+            return list(_dispatch(self, environ, start_response))
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _serialised
+
+# --------------------------------------------------------------- 2. item snapshots
+
+
+class _CopyKeepingTables:
+    """`copy` as moto's DynamoDB module sees it: tables are not copied (the wrapper
+    below keeps the touched items instead), everything else is."""
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+dynamodb_models.copy = _CopyKeepingTables()
+_transact = DynamoDBBackend.transact_write_items
+
+
+def _named_items(backend, transact_items):
+    """(table, hash key, range key, deep copy of the item or None) per named item."""
+    saved = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = backend.tables[op["TableName"]]
+            attrs = op.get("Item") or op["Key"]
+            hash_key = DynamoType(attrs[table.hash_key_attr])
+            range_key = (
+                DynamoType(attrs[table.range_key_attr])
+                if table.range_key_attr is not None
+                else None
+            )
+        except Exception:
+            # A malformed entry: moto refuses it before writing anything.
+            continue
+        before = table.get_item(hash_key, range_key)
+        saved.append((table, hash_key, range_key, copy.deepcopy(before)))
+    return saved
+
+
+def _restore(saved):
+    # Newest first, so an item named twice ends as it was before the transaction.
+    for table, hash_key, range_key, before in reversed(saved):
+        if range_key is None:
+            if before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        else:
+            bucket = table.items[hash_key]
+            if before is None:
+                bucket.pop(range_key, None)
+            else:
+                bucket[range_key] = before
+
+
+def _transact_write_items(self, transact_items):
+    saved = _named_items(self, transact_items)
+    try:
+        return _transact(self, transact_items)
+    except Exception:
+        _restore(saved)
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items
+
+if __name__ == "__main__":
+    main()
