@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use support::*;
 
 /// Idle lifetime of foreign-computer sessions on the test stack.
-const FOREIGN_IDLE_SECS: u64 = 2;
+const FOREIGN_IDLE_SECS: u64 = 6;
 const PASSWORD: &str = "Zx8#kettle-Orbit";
 
 fn main() {
@@ -48,6 +48,11 @@ fn main() {
                 scenario!(logout),
                 scenario!(private_routes_need_a_valid_token),
                 scenario!(security_log),
+                scenario!(password_change_revokes_other_sessions),
+                scenario!(recovery_by_email_and_by_phone),
+                scenario!(recovery_reveals_nothing_about_unknown_logins),
+                scenario!(contact_change),
+                scenario!(account_deletion),
             ],
             true,
         )
@@ -64,8 +69,18 @@ fn main() {
 
 /// A verification token for `destination`, through the code flow and the outbox.
 async fn verified(api: &Api, channel: &str, destination: &str, canonical: &str) -> String {
+    verified_for(api, channel, destination, canonical, "registration").await
+}
+
+async fn verified_for(
+    api: &Api,
+    channel: &str,
+    destination: &str,
+    canonical: &str,
+    purpose: &str,
+) -> String {
     let sent = api
-        .send_code(&unique_ip(), channel, destination, "registration")
+        .send_code(&unique_ip(), channel, destination, purpose)
         .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
     let id = sent.body["id"].as_str().unwrap_or_default().to_string();
@@ -611,4 +626,350 @@ async fn security_log(api: Api) {
     assert!(events
         .iter()
         .any(|e| e["type"] == "login_failed" && e["ip"] == ip.as_str()));
+}
+
+// ------------------------------------------------------------------ the account
+
+async fn put(api: &Api, path: &str, token: &str, body: Value) -> Reply {
+    api.call(Method::PUT, path, &unique_ip(), Some(token), Some(body))
+        .await
+}
+
+async fn password_change_revokes_other_sessions(api: Api) {
+    let c = sign_up(&api).await;
+    let current = token_for(&api, &c).await;
+    let other = token_for(&api, &c).await;
+    let new_password = "Quartz-Lantern-42";
+
+    put(
+        &api,
+        "/v1/account/password",
+        &current,
+        json!({"password": "Not-my-pass-1", "new_password": new_password}),
+    )
+    .await
+    .assert_problem(403, "wrong_password");
+    let weak = put(
+        &api,
+        "/v1/account/password",
+        &current,
+        json!({"password": PASSWORD, "new_password": "qwerty123"}),
+    )
+    .await;
+    weak.assert_problem(422, "validation_failed");
+    assert_eq!(
+        weak.field_errors(),
+        [("/new_password".to_string(), "password_breached".to_string())]
+    );
+
+    let changed = put(
+        &api,
+        "/v1/account/password",
+        &current,
+        json!({"password": PASSWORD, "new_password": new_password}),
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    assert_eq!(
+        sessions(&api, &other).await.status,
+        401,
+        "other session ended"
+    );
+    assert_eq!(
+        sessions(&api, &current).await.status,
+        200,
+        "this one lives on"
+    );
+    login(&api, &unique_ip(), &c.email, PASSWORD, false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    assert_eq!(
+        login(&api, &unique_ip(), &c.email, new_password, false)
+            .await
+            .status,
+        201
+    );
+    let mail = api.outbox(&c.email).await;
+    assert!(
+        mail.iter().any(|m| m["subject"] == "Пароль изменён"),
+        "{mail:?}"
+    );
+
+    // The security question changes with the password confirmed.
+    let reply = put(
+        &api,
+        "/v1/account/security-question",
+        &current,
+        json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let profile = api
+        .call(
+            Method::GET,
+            "/v1/account",
+            &unique_ip(),
+            Some(&current),
+            None,
+        )
+        .await;
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    assert_eq!(profile.body["security_question"], "Кличка первого питомца");
+    assert_eq!(profile.body["email"], c.email.as_str());
+    assert!(profile.body.get("password_hash").is_none());
+}
+
+async fn start_recovery(api: &Api, login: &str) -> Reply {
+    api.post("/v1/recovery", &unique_ip(), json!({ "login": login }))
+        .await
+}
+
+async fn recovery_by_email_and_by_phone(api: Api) {
+    for by_phone in [false, true] {
+        let c = sign_up(&api).await;
+        let session = token_for(&api, &c).await;
+        let (login_as, contact) = if by_phone {
+            (format!("8{}", &c.phone[2..]), c.phone.clone())
+        } else {
+            (c.email.to_uppercase(), c.email.clone())
+        };
+        let before = api.outbox(&contact).await.len();
+        let started = start_recovery(&api, &login_as).await;
+        assert_eq!(started.status, 202, "{}", started.body);
+        let messages = api.outbox(&contact).await;
+        assert_eq!(
+            messages.len(),
+            before + 1,
+            "the code went to the confirmed contact"
+        );
+        let code = extract_code(messages[0]["text"].as_str().unwrap_or_default())
+            .unwrap_or_else(|| panic!("no code in {}", messages[0]));
+        let id = started.body["id"].as_str().unwrap_or_default();
+        let verified = api.verify(id, &code).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        let token = verified.body["verification_token"]
+            .as_str()
+            .unwrap_or_default();
+        let new_password = "Granite-Kettle-77";
+        let body = |answer: &str| json!({"login": login_as, "verification_token": token, "security_answer": answer, "new_password": new_password});
+
+        let wrong = api
+            .post("/v1/recovery/complete", &unique_ip(), body("Иванова"))
+            .await;
+        wrong.assert_problem(422, "validation_failed");
+        assert_eq!(
+            wrong.field_errors(),
+            [(
+                "/security_answer".to_string(),
+                "wrong_security_answer".to_string()
+            )]
+        );
+
+        // Case, spaces and ё/е do not matter in the answer.
+        let done = api
+            .post("/v1/recovery/complete", &unique_ip(), body("  елкина "))
+            .await;
+        assert_eq!(done.status, 204, "{}", done.body);
+        assert_eq!(
+            sessions(&api, &session).await.status,
+            401,
+            "all sessions ended"
+        );
+        assert_eq!(
+            login(&api, &unique_ip(), &c.email, new_password, false)
+                .await
+                .status,
+            201
+        );
+        // The token was single use.
+        let again = api
+            .post("/v1/recovery/complete", &unique_ip(), body("Ёлкина"))
+            .await;
+        again.assert_problem(422, "validation_failed");
+        assert_eq!(
+            again.field_errors(),
+            [(
+                "/verification_token".to_string(),
+                "verification_token_invalid".to_string()
+            )]
+        );
+    }
+}
+
+async fn recovery_reveals_nothing_about_unknown_logins(api: Api) {
+    let c = sign_up(&api).await;
+    let unknown = unique_email();
+    let known = start_recovery(&api, &c.email).await;
+    let stranger = start_recovery(&api, &unknown).await;
+    assert_eq!(known.status, 202);
+    assert_eq!(stranger.status, 202, "{}", stranger.body);
+    let keys = |r: &Reply| {
+        let mut k: Vec<String> = r
+            .body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&known), keys(&stranger));
+    assert!(
+        api.outbox(&unknown).await.is_empty(),
+        "nothing is sent to an unknown login"
+    );
+    // The id of the unknown one behaves like a real code.
+    let id = stranger.body["id"].as_str().unwrap_or_default();
+    api.verify(id, "000000")
+        .await
+        .assert_problem(422, "code_mismatch");
+    // Malformed logins are refused for everyone alike.
+    start_recovery(&api, "+7 495 123-45-67")
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+async fn contact_change(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+
+    // E-mail.
+    let new_email = unique_email();
+    let vt = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
+    let wrong_purpose = verified(&api, "email", &new_email, &new_email).await;
+    put(
+        &api,
+        "/v1/account/email",
+        &token,
+        json!({"password": PASSWORD, "email": new_email, "verification_token": wrong_purpose}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let reply = put(
+        &api,
+        "/v1/account/email",
+        &token,
+        json!({"password": PASSWORD, "email": new_email, "verification_token": vt}),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let old_mail = api.outbox(&c.email).await;
+    assert!(
+        old_mail
+            .iter()
+            .any(|m| m["subject"] == "Контактные данные изменены"),
+        "{old_mail:?}"
+    );
+    assert_eq!(
+        login(&api, &unique_ip(), &new_email, PASSWORD, false)
+            .await
+            .status,
+        201
+    );
+    login(&api, &unique_ip(), &c.email, PASSWORD, false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Phone.
+    let new_phone = unique_phone();
+    let vt = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
+    let reply = put(
+        &api,
+        "/v1/account/phone",
+        &token,
+        json!({"password": PASSWORD, "phone": new_phone, "verification_token": vt}),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let old_sms = api.outbox(&c.phone).await;
+    assert!(
+        old_sms[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("изменён")),
+        "{old_sms:?}"
+    );
+    assert_eq!(
+        login(&api, &unique_ip(), &new_phone, PASSWORD, false)
+            .await
+            .status,
+        201
+    );
+
+    // Someone else's contact stays theirs.
+    let other = sign_up(&api).await;
+    let vt = verified_for(&api, "email", &other.email, &other.email, "contact_change").await;
+    put(
+        &api,
+        "/v1/account/email",
+        &token,
+        json!({"password": PASSWORD, "email": other.email, "verification_token": vt}),
+    )
+    .await
+    .assert_problem(409, "contact_already_registered");
+    // And the old e-mail is free again: a new account may take it.
+    let phone = unique_phone();
+    let email_token = verified(&api, "email", &c.email, &c.email).await;
+    let phone_token = verified(&api, "sms", &phone, &phone).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&c.email, &phone, &email_token, &phone_token),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+async fn account_deletion(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+    let other = token_for(&api, &c).await;
+    api.call(
+        Method::DELETE,
+        "/v1/account",
+        &unique_ip(),
+        Some(&token),
+        Some(json!({"password": "Wrong-pass-123"})),
+    )
+    .await
+    .assert_problem(403, "wrong_password");
+    let reply = api
+        .call(
+            Method::DELETE,
+            "/v1/account",
+            &unique_ip(),
+            Some(&token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(sessions(&api, &token).await.status, 401);
+    assert_eq!(sessions(&api, &other).await.status, 401);
+    login(&api, &unique_ip(), &c.email, PASSWORD, false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    // Nothing of the account is left.
+    assert!(api
+        .item(&format!("ACCOUNT#{}", c.account_id), "ACCOUNT")
+        .await
+        .is_none());
+    let prefix = format!("ACCOUNT#{}", c.account_id);
+    assert!(
+        api.items_with_prefix(&prefix).await.is_empty(),
+        "security log removed"
+    );
+    let sessions_left = api.items_with_prefix("SESSION#").await;
+    assert!(sessions_left
+        .iter()
+        .all(|s| string_attr(s, "account_id") != c.account_id));
+    // Its contacts can register again.
+    let email_token = verified(&api, "email", &c.email, &c.email).await;
+    let phone_token = verified(&api, "sms", &c.phone, &c.phone).await;
+    let again = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&c.email, &c.phone, &email_token, &phone_token),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
 }

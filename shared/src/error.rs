@@ -66,6 +66,8 @@ pub enum AppError {
     LoginThrottled { retry_after_secs: u64 },
     #[error("too many failed logins from the client address")]
     LoginClientLimited { retry_after_secs: u64 },
+    #[error("password does not match")]
+    WrongPassword,
     #[error("no valid session")]
     Unauthenticated,
     #[error("session not found")]
@@ -238,6 +240,19 @@ impl AppError {
                 "С вашего адреса слишком много неудачных попыток входа. Попробуйте позже",
             )
             .retry_after(*retry_after_secs),
+            WrongPassword => Problem {
+                errors: vec![FieldError::new(
+                    "password",
+                    "wrong_password",
+                    "Неверный пароль",
+                )],
+                ..Problem::new(
+                    403,
+                    "wrong_password",
+                    "Неверный пароль",
+                    "Для этого действия нужен текущий пароль",
+                )
+            },
             Unauthenticated => Problem::new(
                 401,
                 "unauthenticated",

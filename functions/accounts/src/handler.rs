@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::{Env, IdentityConfig};
-use shared::domain::{check_new_password, Email, PersonName, Phone};
+use shared::domain::{check_new_password, Channel, Destination, Email, PersonName, Phone};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -44,6 +44,12 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
     let now = OffsetDateTime::now_utc();
     match web::route_key(request).as_deref() {
         Some("POST /v1/accounts") => register(app, request, now).await,
+        Some("GET /v1/account") => profile(app, request).await,
+        Some("PUT /v1/account/password") => change_password(app, request, now).await,
+        Some("PUT /v1/account/security-question") => change_question(app, request, now).await,
+        Some("PUT /v1/account/email") => change_contact(app, request, Channel::Email, now).await,
+        Some("PUT /v1/account/phone") => change_contact(app, request, Channel::Sms, now).await,
+        Some("DELETE /v1/account") => delete(app, request, now).await,
         _ => Err(AppError::RouteNotFound),
     }
 }
@@ -200,4 +206,160 @@ async fn register(
         StatusCode::CREATED,
         &json!({"account_id": created.account_id, "level": created.level}),
     ))
+}
+
+/// The current password of a signed-in citizen, required for every sensitive change.
+fn current_password(f: &mut Fields<'_>) -> Option<Secret<String>> {
+    let password = f.required_str("password")?;
+    if password.is_empty() || password.chars().count() > shared::domain::MAX_PASSWORD_CHARS {
+        f.reject(FieldError::new(
+            "password",
+            "wrong_password",
+            "Неверный пароль",
+        ));
+        return None;
+    }
+    Some(Secret::new(password.to_string()))
+}
+
+fn missing() -> AppError {
+    AppError::Internal("validated fields missing".into())
+}
+
+async fn profile(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let a = app.identity.account(&principal).await?;
+    let created_at = shared::services::identity::at(a.created_at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({
+            "account_id": a.id,
+            "last_name": a.last_name,
+            "first_name": a.first_name,
+            "middle_name": a.middle_name,
+            "email": a.email,
+            "phone": a.phone,
+            "level": a.level,
+            "security_question": a.security_question,
+            "created_at": created_at,
+        }),
+    ))
+}
+
+async fn change_password(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    let new_password = f
+        .required_str("new_password")
+        .map(|p| Secret::new(p.to_string()));
+    f.finish(&["password", "new_password"])?;
+    let (Some(password), Some(new_password)) = (password, new_password) else {
+        return Err(missing());
+    };
+    app.identity
+        .change_password(
+            &principal,
+            &password,
+            new_password,
+            &web::client(request),
+            now,
+        )
+        .await?;
+    Ok(web::no_content())
+}
+
+async fn change_question(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    let raw = f.required_str("security_question");
+    let question = text_between(&mut f, "security_question", raw, QUESTION_CHARS);
+    let raw = f.required_str("security_answer");
+    let answer = text_between(&mut f, "security_answer", raw, ANSWER_CHARS).map(Secret::new);
+    f.finish(&["password", "security_question", "security_answer"])?;
+    let (Some(password), Some(question), Some(answer)) = (password, question, answer) else {
+        return Err(missing());
+    };
+    app.identity
+        .change_security_question(
+            &principal,
+            &password,
+            &question,
+            &answer,
+            &web::client(request),
+            now,
+        )
+        .await?;
+    Ok(web::no_content())
+}
+
+async fn change_contact(
+    app: &App,
+    request: &Request,
+    channel: Channel,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    let field = match channel {
+        Channel::Email => "email",
+        Channel::Sms => "phone",
+    };
+    let raw = f.required_str(field);
+    let contact = raw.and_then(|v| {
+        Destination::parse(field, channel, v)
+            .map_err(|e| f.reject(e))
+            .ok()
+    });
+    let raw = f.required_str("verification_token");
+    let token = verification_token(&mut f, "verification_token", raw);
+    f.finish(&["password", field, "verification_token"])?;
+    let (Some(password), Some(contact), Some(token)) = (password, contact, token) else {
+        return Err(missing());
+    };
+    app.identity
+        .change_contact(
+            &principal,
+            &password,
+            contact,
+            &token,
+            &web::client(request),
+            now,
+        )
+        .await?;
+    Ok(web::no_content())
+}
+
+async fn delete(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    f.finish(&["password"])?;
+    let Some(password) = password else {
+        return Err(missing());
+    };
+    app.identity
+        .delete_account(&principal, &password, &web::client(request), now)
+        .await?;
+    Ok(web::no_content())
 }

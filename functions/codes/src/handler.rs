@@ -97,6 +97,7 @@ async fn send(
                 destination,
                 purpose,
                 client_ip: web::client_ip(request).unwrap_or_default(),
+                deliver: true,
             },
             now,
         )

@@ -158,6 +158,10 @@ pub struct SendCode {
     pub purpose: Purpose,
     /// The caller's address as the API saw it.
     pub client_ip: String,
+    /// `false` records the code exactly as if it were sent, but sends nothing: recovery
+    /// for a login no account has must look the same from outside, down to the code id
+    /// answering verification attempts.
+    pub deliver: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +274,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
 
         let text = code_message(&code);
         let delivered = match &request.destination {
+            _ if !request.deliver => Ok(()),
             Destination::Phone(phone) => self.notifier.send_sms(phone, &text).await,
             Destination::Email(email) => {
                 self.notifier

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::config::SessionLimits;
 use crate::crypto::{self, Hasher};
-use crate::domain::{Email, PersonName, Phone};
+use crate::domain::{Destination, Email, PersonName, Phone};
 use crate::error::{AppError, FieldError};
 use crate::passwords;
 use crate::redact::Secret;
@@ -30,6 +30,7 @@ pub const SESSION_TOKEN_PREFIX: &str = "st_";
 const SESSION_TOKEN: &str = "session-token";
 const LOGIN_CLIENT: &str = "login-client";
 const UNKNOWN_LOGIN: &str = "unknown-login";
+const SECURITY_ANSWER: &str = "security-answer";
 
 /// How long security events are kept.
 pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -78,11 +79,50 @@ pub enum RegistrationRefusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAccount {
     pub id: String,
+    pub last_name: String,
     pub first_name: String,
+    pub middle_name: Option<String>,
     pub email: String,
     pub phone: String,
     pub password_hash: String,
+    pub security_question: String,
+    pub security_answer_hash: String,
     pub level: String,
+    pub created_at: i64,
+}
+
+/// Which contact of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    Email,
+    Phone,
+}
+
+impl ContactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+        }
+    }
+}
+
+/// A contact change to write: the new login claimed, the old one released, the account
+/// updated and the confirming token consumed, all at once.
+#[derive(Debug, Clone)]
+pub struct ContactChange {
+    pub kind: ContactKind,
+    pub new_value: String,
+    pub new_key: String,
+    pub old_key: String,
+    pub token: TokenRedemption,
+}
+
+/// Why a contact change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactChangeRefusal {
+    Taken,
+    TokenInvalid,
 }
 
 /// Consecutive failed logins, counted atomically by the store; the lock is derived from
@@ -219,6 +259,47 @@ pub trait IdentityStore {
         account_id: &str,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<StoredSecurityEvent>, StoreError>> + Send;
+
+    /// The account a login key points to (two consistent reads).
+    fn find_account(
+        &self,
+        login_key: &str,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    /// Sets a new password hash, ends the listed sessions and logs the event; with a
+    /// token, consumes it in the same transaction (`Ok(false)`: the token was refused).
+    fn replace_password(
+        &self,
+        account_id: &str,
+        password_hash: &str,
+        end_sessions: &[String],
+        token: Option<&TokenRedemption>,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn replace_security_question(
+        &self,
+        account_id: &str,
+        question: &str,
+        answer_hash: &str,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn change_contact(
+        &self,
+        account_id: &str,
+        change: &ContactChange,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>> + Send;
+
+    /// Removes the account, its logins, its sessions and its security log.
+    fn delete_account(
+        &self,
+        account_id: &str,
+        login_keys: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 // ------------------------------------------------------------------ requests
@@ -307,6 +388,9 @@ pub fn at(unix: i64) -> OffsetDateTime {
 }
 
 const WELCOME_SUBJECT: &str = "Добро пожаловать";
+const PASSWORD_CHANGED_SUBJECT: &str = "Пароль изменён";
+const CONTACT_CHANGED_SUBJECT: &str = "Контактные данные изменены";
+const ACCOUNT_DELETED_SUBJECT: &str = "Учётная запись удалена";
 const LOCKED_SUBJECT: &str = "Попытки входа в ваш аккаунт";
 
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
@@ -662,6 +746,350 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(self.store.list_security_events(account_id, 100).await?)
     }
 
+    // -------------------------------------------------------------- the account
+
+    pub async fn account(&self, principal: &Principal) -> Result<StoredAccount, AppError> {
+        self.store
+            .get_account(Some(&principal.account_id))
+            .await?
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    /// Checks the password of a signed-in citizen before a sensitive change. Failures
+    /// count towards the same lock as logins with the account's e-mail.
+    async fn confirm_password(
+        &self,
+        account: &StoredAccount,
+        password: &Secret<String>,
+        client: &Client,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let login_key = destination_key(&self.hasher, &account.email);
+        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let window_start = self.window_start(now);
+        let state = self
+            .store
+            .load_login_state(&login_key, &client_key, window_start)
+            .await?;
+        let locked_until = self.locked_until(&state.failures);
+        if locked_until > now {
+            return Err(AppError::LoginThrottled {
+                retry_after_secs: wait(locked_until, now),
+            });
+        }
+        if passwords::verify(password, Some(&account.password_hash)) {
+            return Ok(());
+        }
+        match self
+            .fail_login(&login_key, &client_key, window_start, state, client, now)
+            .await
+        {
+            AppError::InvalidCredentials => Err(AppError::WrongPassword),
+            other => Err(other),
+        }
+    }
+
+    async fn notify_email(&self, to: &str, subject: &str, text: &str) {
+        let Ok(email) = Email::parse("email", to) else {
+            return;
+        };
+        if let Err(e) = self
+            .notifier
+            .send_email(&email, subject, &Secret::new(text.to_string()))
+            .await
+        {
+            tracing::warn!(error = %e, "notification e-mail not sent");
+        }
+    }
+
+    /// Sessions of the account other than `keep`.
+    async fn other_sessions(
+        &self,
+        account_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, AppError> {
+        Ok(self
+            .store
+            .list_sessions(account_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(id.as_str()) != keep)
+            .collect())
+    }
+
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        old_password: &Secret<String>,
+        new_password: Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, old_password, client, now_s)
+            .await?;
+        crate::domain::check_new_password(
+            "new_password",
+            &new_password,
+            &[&account.email, &account.phone],
+        )
+        .map_err(|e| AppError::Validation(vec![e]))?;
+        let hash = passwords::hash(&new_password)?;
+        // Every other session ends: whoever knew the old password is out.
+        let others = self
+            .other_sessions(&account.id, Some(&principal.session_id))
+            .await?;
+        let event = self.event(&account.id, "password_changed", client, now_s);
+        self.store
+            .replace_password(&account.id, &hash, &others, None, &event, now_s)
+            .await?;
+        self.notify_email(
+            &account.email,
+            PASSWORD_CHANGED_SUBJECT,
+            "Пароль от вашей учётной записи изменён, другие сеансы завершены. \
+             Если это были не вы, восстановите доступ.",
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn change_security_question(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        question: &str,
+        answer: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let answer_hash = passwords::hash(&Secret::new(crate::domain::normalise_security_answer(
+            answer.expose(),
+        )))?;
+        let event = self.event(&account.id, "security_question_changed", client, now_s);
+        self.store
+            .replace_security_question(&account.id, question, &answer_hash, &event)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the e-mail or phone with one confirmed by a `contact_change` code, and
+    /// tells the old address.
+    pub async fn change_contact(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        new_contact: Destination,
+        token: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let (kind, old_value) = match &new_contact {
+            Destination::Email(_) => (ContactKind::Email, account.email.clone()),
+            Destination::Phone(_) => (ContactKind::Phone, account.phone.clone()),
+        };
+        let new_value = new_contact.canonical().to_string();
+        if new_value == old_value {
+            return Err(AppError::Validation(vec![FieldError::new(
+                kind.as_str(),
+                "unchanged",
+                "Новое значение совпадает с текущим",
+            )]));
+        }
+        let new_key = destination_key(&self.hasher, &new_value);
+        let change = ContactChange {
+            kind,
+            new_value: new_value.clone(),
+            new_key: new_key.clone(),
+            old_key: destination_key(&self.hasher, &old_value),
+            token: TokenRedemption {
+                token_key: verification_token_key(&self.hasher, token.expose()),
+                destination_key: new_key,
+                purpose: "contact_change",
+            },
+        };
+        let event_kind = match kind {
+            ContactKind::Email => "email_changed",
+            ContactKind::Phone => "phone_changed",
+        };
+        let event = self.event(&account.id, event_kind, client, now_s);
+        if let Err(refusals) = self
+            .store
+            .change_contact(&account.id, &change, &event, now_s)
+            .await?
+        {
+            return Err(if refusals.contains(&ContactChangeRefusal::Taken) {
+                AppError::ContactTaken(vec![kind.as_str().to_string()])
+            } else {
+                token_refused()
+            });
+        }
+        // The old address hears of it: if the change was not the owner's, they know.
+        match kind {
+            ContactKind::Email => {
+                self.notify_email(
+                    &old_value,
+                    CONTACT_CHANGED_SUBJECT,
+                    "Адрес электронной почты вашей учётной записи изменён. \
+                     Если это были не вы, восстановите доступ.",
+                )
+                .await
+            }
+            ContactKind::Phone => {
+                if let Ok(phone) = Phone::parse("phone", &old_value) {
+                    let text = Secret::new(
+                        "Номер телефона вашей учётной записи изменён. \
+                         Если это были не вы, восстановите доступ."
+                            .to_string(),
+                    );
+                    if let Err(e) = self.notifier.send_sms(&phone, &text).await {
+                        tracing::warn!(error = %e, "contact change SMS not sent");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the account and everything kept about it; the citizen may leave.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let logins = [
+            destination_key(&self.hasher, &account.email),
+            destination_key(&self.hasher, &account.phone),
+        ];
+        self.store.delete_account(&account.id, &logins).await?;
+        tracing::info!(account_id = %account.id, "account deleted");
+        self.notify_email(
+            &account.email,
+            ACCOUNT_DELETED_SUBJECT,
+            "Ваша учётная запись и все связанные с ней данные удалены.",
+        )
+        .await;
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- recovery
+
+    /// Where a recovery code for `login` goes: the account's confirmed contact of the
+    /// same kind as the login. `None` when no account answers to it.
+    pub async fn recovery_destination(&self, login: &str) -> Result<Option<Destination>, AppError> {
+        let trimmed = login.trim();
+        let account = self.store.find_account(&self.login_key(trimmed)).await?;
+        Ok(account.and_then(|account| recovery_contact(&account, trimmed)))
+    }
+
+    /// Sets a new password for the account behind `login`, proven by a recovery token for
+    /// its contact and the security answer. Every session ends.
+    pub async fn complete_recovery(
+        &self,
+        login: &str,
+        token: &Secret<String>,
+        answer: &Secret<String>,
+        new_password: Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let trimmed = login.trim();
+        let account = self
+            .store
+            .find_account(&self.login_key(trimmed))
+            .await?
+            .ok_or_else(token_refused)?;
+        let destination = recovery_contact(&account, trimmed).ok_or_else(token_refused)?;
+
+        // Wrong answers are limited like passwords, on a counter of their own.
+        let answer_key = self.hasher.digest(SECURITY_ANSWER, &[&account.id]);
+        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let window_start = self.window_start(now_s);
+        let state = self
+            .store
+            .load_login_state(&answer_key, &client_key, window_start)
+            .await?;
+        let locked_until = self.locked_until(&state.failures);
+        if locked_until > now_s {
+            return Err(AppError::LoginThrottled {
+                retry_after_secs: wait(locked_until, now_s),
+            });
+        }
+        let normalised = Secret::new(crate::domain::normalise_security_answer(answer.expose()));
+        if !passwords::verify(&normalised, Some(&account.security_answer_hash)) {
+            // No owner e-mail for answers: `account_id: None` keeps fail_login quiet.
+            let state = LoginState {
+                account_id: None,
+                ..state
+            };
+            return Err(
+                match self
+                    .fail_login(&answer_key, &client_key, window_start, state, client, now_s)
+                    .await
+                {
+                    AppError::InvalidCredentials => AppError::Validation(vec![FieldError::new(
+                        "security_answer",
+                        "wrong_security_answer",
+                        "Неверный ответ на контрольный вопрос",
+                    )]),
+                    other => other,
+                },
+            );
+        }
+        crate::domain::check_new_password(
+            "new_password",
+            &new_password,
+            &[&account.email, &account.phone],
+        )
+        .map_err(|e| AppError::Validation(vec![e]))?;
+        let hash = passwords::hash(&new_password)?;
+        let sessions = self.other_sessions(&account.id, None).await?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, token.expose()),
+            destination_key: destination_key(&self.hasher, destination.canonical()),
+            purpose: "recovery",
+        };
+        let event = self.event(&account.id, "password_recovered", client, now_s);
+        if !self
+            .store
+            .replace_password(
+                &account.id,
+                &hash,
+                &sessions,
+                Some(&redemption),
+                &event,
+                now_s,
+            )
+            .await?
+        {
+            return Err(token_refused());
+        }
+        self.notify_email(
+            &account.email,
+            PASSWORD_CHANGED_SUBJECT,
+            "Пароль от вашей учётной записи изменён через восстановление доступа, \
+             все сеансы завершены. Если это были не вы, обратитесь в поддержку.",
+        )
+        .await;
+        Ok(())
+    }
+
     fn event(
         &self,
         account_id: &str,
@@ -676,6 +1104,28 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         }
+    }
+}
+
+fn token_refused() -> AppError {
+    AppError::Validation(vec![FieldError::new(
+        "verification_token",
+        "verification_token_invalid",
+        "Подтверждение недействительно или истекло. Запросите код ещё раз",
+    )])
+}
+
+/// The contact a recovery for `login` goes to: the e-mail for an e-mail login, the phone
+/// for anything else.
+fn recovery_contact(account: &StoredAccount, login: &str) -> Option<Destination> {
+    if login.contains('@') {
+        Email::parse("email", &account.email)
+            .ok()
+            .map(Destination::Email)
+    } else {
+        Phone::parse("phone", &account.phone)
+            .ok()
+            .map(Destination::Phone)
     }
 }
 

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::*;
 use crate::services::identity::{
-    IdentityStore, LoginClaim, LoginFailures, LoginState, NewAccount, RegistrationRefusal,
-    SecurityEvent, Session, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
-    SECURITY_EVENT_RETENTION,
+    ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginClaim, LoginFailures,
+    LoginState, NewAccount, RegistrationRefusal, SecurityEvent, Session, StoredAccount,
+    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -90,6 +90,116 @@ fn failed_conditions<R: std::fmt::Debug>(
     Err(classify_transaction(err))
 }
 
+fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
+    Ok(StoredAccount {
+        id: id.to_string(),
+        last_name: get_s(item, "last_name")?,
+        first_name: get_s(item, "first_name")?,
+        middle_name: get_s(item, "middle_name").ok(),
+        email: get_s(item, "email")?,
+        phone: get_s(item, "phone")?,
+        password_hash: get_s(item, "password_hash")?,
+        security_question: get_s(item, "security_question")?,
+        security_answer_hash: get_s(item, "security_answer_hash")?,
+        level: get_s(item, "level")?,
+        created_at: get_n(item, "created_at")?,
+    })
+}
+
+/// Items one transaction may hold, with room left for the account update and the event.
+const SESSIONS_PER_TRANSACTION: usize = 90;
+/// BatchWriteItem takes at most 25 requests.
+const BATCH_WRITE: usize = 25;
+
+impl DynamoStore {
+    /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
+    async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(BATCH_WRITE) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for k in chunk {
+                let delete = build(DeleteRequest::builder().set_key(Some(k.clone())).build())?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable("deletes left unprocessed".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys of every item in a partition.
+    async fn partition_keys(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            keys.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    fn token_delete(
+        &self,
+        token: &TokenRedemption,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(verification_token_item_key(&token.token_key)))
+                .condition_expression(
+                    "purpose = :purpose AND destination_hash = :dest AND #ttl > :now",
+                )
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":purpose", s(token.purpose))
+                .expression_attribute_values(":dest", s(&token.destination_key))
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn session_delete(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(session_key(id)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
 fn session_from(item: &Item) -> Result<Session, StoreError> {
     let pk = get_s(item, "pk")?;
     Ok(Session {
@@ -160,20 +270,7 @@ impl IdentityStore for DynamoStore {
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
         for token in tokens {
-            let delete = build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(verification_token_item_key(&token.token_key)))
-                    .condition_expression(
-                        "purpose = :purpose AND destination_hash = :dest AND #ttl > :now",
-                    )
-                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                    .expression_attribute_values(":purpose", s(token.purpose))
-                    .expression_attribute_values(":dest", s(&token.destination_key))
-                    .expression_attribute_values(":now", n(now))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            request = request.transact_items(self.token_delete(token, now)?);
         }
         request = request.transact_items(event_put(&self.table, event)?);
         match request.send().await {
@@ -260,14 +357,7 @@ impl IdentityStore for DynamoStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        Ok(Some(StoredAccount {
-            id: id.to_string(),
-            first_name: get_s(&item, "first_name")?,
-            email: get_s(&item, "email")?,
-            phone: get_s(&item, "phone")?,
-            password_hash: get_s(&item, "password_hash")?,
-            level: get_s(&item, "level")?,
-        }))
+        account_from(id, &item).map(Some)
     }
 
     async fn record_login_failure(
@@ -485,5 +575,221 @@ impl IdentityStore for DynamoStore {
                 })
             })
             .collect()
+    }
+
+    async fn find_account(&self, login: &str) -> Result<Option<StoredAccount>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(login_key(login)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            Some(item) => self.get_account(Some(&get_s(&item, "account_id")?)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn replace_password(
+        &self,
+        account_id: &str,
+        password_hash: &str,
+        end_sessions: &[String],
+        token: Option<&TokenRedemption>,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(account_key(account_id)))
+                .update_expression("SET password_hash = :hash")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":hash", s(password_hash))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(event_put(&self.table, event)?);
+        if let Some(token) = token {
+            request = request.transact_items(self.token_delete(token, now)?);
+        }
+        let (now_ended, later) =
+            end_sessions.split_at(end_sessions.len().min(SESSIONS_PER_TRANSACTION));
+        for id in now_ended {
+            request = request.transact_items(self.session_delete(id)?);
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                // Item 2 is the token; the account vanishing (item 0) reads the same.
+                if failed
+                    .iter()
+                    .any(|i| *i == 0 || (*i == 2 && token.is_some()))
+                {
+                    return Ok(false);
+                }
+                return Err(StoreError::Conflict);
+            }
+        }
+        self.batch_delete(later.iter().map(|id| session_key(id)).collect())
+            .await?;
+        Ok(true)
+    }
+
+    async fn replace_security_question(
+        &self,
+        account_id: &str,
+        question: &str,
+        answer_hash: &str,
+        event: &SecurityEvent,
+    ) -> Result<(), StoreError> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(account_key(account_id)))
+                .update_expression("SET security_question = :q, security_answer_hash = :a")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":q", s(question))
+                .expression_attribute_values(":a", s(answer_hash))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn change_contact(
+        &self,
+        account_id: &str,
+        change: &ContactChange,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> Result<Result<(), Vec<ContactChangeRefusal>>, StoreError> {
+        let mut claim = login_key(&change.new_key);
+        claim.extend([
+            ("account_id".into(), s(account_id)),
+            ("kind".into(), s(change.kind.as_str())),
+        ]);
+        let claim = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(claim))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        let release = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(login_key(&change.old_key)))
+                .condition_expression("account_id = :me")
+                .expression_attribute_values(":me", s(account_id))
+                .build(),
+        )?;
+        let attribute = match change.kind {
+            ContactKind::Email => "email",
+            ContactKind::Phone => "phone",
+        };
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(account_key(account_id)))
+                .update_expression("SET #contact = :v")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#contact", attribute)
+                .expression_attribute_values(":v", s(&change.new_value))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.token_delete(&change.token, now)?)
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                let mut refusals = Vec::new();
+                if failed.contains(&0) {
+                    refusals.push(ContactChangeRefusal::Taken);
+                }
+                if failed.contains(&3) {
+                    refusals.push(ContactChangeRefusal::TokenInvalid);
+                }
+                if refusals.is_empty() {
+                    // The old login or the account moved under us: a concurrent change.
+                    return Err(StoreError::Conflict);
+                }
+                Ok(Err(refusals))
+            }
+        }
+    }
+
+    async fn delete_account(
+        &self,
+        account_id: &str,
+        login_keys: &[String],
+    ) -> Result<(), StoreError> {
+        let sessions: Vec<String> = self
+            .list_sessions(account_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        // First, atomically: the account, its logins and its sessions, so that nobody
+        // can sign in or stay signed in once this returns.
+        let delete_account = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(account_key(account_id)))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().delete(delete_account).build());
+        for login in login_keys {
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(login_key(login)))
+                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
+                    .expression_attribute_values(":me", s(account_id))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        let (now_ended, later) = sessions.split_at(sessions.len().min(SESSIONS_PER_TRANSACTION));
+        for id in now_ended {
+            request = request.transact_items(self.session_delete(id)?);
+        }
+        request.send().await.map_err(classify_transaction)?;
+        // Then the rest: remaining sessions and the security log.
+        let mut rest: Vec<Item> = later.iter().map(|id| session_key(id)).collect();
+        rest.extend(
+            self.partition_keys(&format!("ACCOUNT#{account_id}"))
+                .await?,
+        );
+        self.batch_delete(rest).await
     }
 }

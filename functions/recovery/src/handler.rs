@@ -1,0 +1,175 @@
+//! Routes of password recovery.
+//!
+//! `POST /v1/recovery` answers the same whether or not an account has the login: for an
+//! unknown login a code is recorded exactly as for a real one (same limits, same id
+//! behaviour on verification), only nothing is sent.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{CodesConfig, Env, IdentityConfig};
+use shared::domain::{Channel, Destination, Purpose, MAX_PASSWORD_CHARS};
+use shared::error::FieldError;
+use shared::http::{self as web, Fields};
+use shared::redact::Secret;
+use shared::services::codes::{CodeService, SendCode};
+use shared::services::identity::IdentityService;
+use shared::AppError;
+
+pub struct App {
+    identity: IdentityService<DynamoStore, AwsNotifier>,
+    codes: CodeService<DynamoStore, AwsNotifier>,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the services.
+    pub async fn from_env() -> Result<Self, Error> {
+        let env = Env::process();
+        let identity = IdentityConfig::from_env(&env)?;
+        let codes = CodesConfig::from_env(&env)?;
+        Ok(Self {
+            identity: adapters::identity_service(identity).await,
+            codes: adapters::code_service(codes).await,
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    match web::route_key(request).as_deref() {
+        Some("POST /v1/recovery") => start(app, request, now).await,
+        Some("POST /v1/recovery/complete") => complete(app, request, now).await,
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+/// A login as recovery takes it: an e-mail address or a mobile phone.
+fn login_destination(f: &mut Fields<'_>, login: Option<&str>) -> Option<Destination> {
+    let login = login?.trim();
+    let channel = if login.contains('@') {
+        Channel::Email
+    } else {
+        Channel::Sms
+    };
+    Destination::parse("login", channel, login)
+        .map_err(|e| f.reject(e))
+        .ok()
+}
+
+#[derive(Serialize)]
+struct Started {
+    id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    resend_available_at: OffsetDateTime,
+}
+
+async fn start(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let raw = f.required_str("login");
+    let typed = login_destination(&mut f, raw);
+    f.finish(&["login"])?;
+    let (Some(raw), Some(typed)) = (raw, typed) else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+    let real = app.identity.recovery_destination(raw).await?;
+    let deliver = real.is_some();
+    let sent = app
+        .codes
+        .send(
+            SendCode {
+                destination: real.unwrap_or(typed),
+                purpose: Purpose::Recovery,
+                client_ip: web::client_ip(request).unwrap_or_default(),
+                deliver,
+            },
+            now,
+        )
+        .await?;
+    Ok(web::json_response(
+        StatusCode::ACCEPTED,
+        &Started {
+            id: sent.id,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        },
+    ))
+}
+
+async fn complete(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let raw = f.required_str("login");
+    let typed = login_destination(&mut f, raw);
+    let token = f.required_str("verification_token");
+    if token.is_some_and(|t| !t.starts_with("vt_") || t.len() > 128) {
+        f.reject(FieldError::new(
+            "verification_token",
+            "verification_token_invalid",
+            "Подтверждение недействительно или истекло. Запросите код ещё раз",
+        ));
+    }
+    let answer = f.required_str("security_answer");
+    if answer.is_some_and(|a| a.trim().is_empty() || a.chars().count() > 100) {
+        f.reject(FieldError::new(
+            "security_answer",
+            "wrong_security_answer",
+            "Неверный ответ на контрольный вопрос",
+        ));
+    }
+    let new_password = f.required_str("new_password");
+    if new_password.is_some_and(|p| p.chars().count() > MAX_PASSWORD_CHARS) {
+        f.reject(FieldError::new(
+            "new_password",
+            "password_length",
+            format!("Пароль должен быть не длиннее {MAX_PASSWORD_CHARS} символов"),
+        ));
+    }
+    f.finish(&[
+        "login",
+        "verification_token",
+        "security_answer",
+        "new_password",
+    ])?;
+    let (Some(login), Some(_), Some(token), Some(answer), Some(new_password)) =
+        (raw, typed, token, answer, new_password)
+    else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+    app.identity
+        .complete_recovery(
+            login,
+            &Secret::new(token.to_string()),
+            &Secret::new(answer.to_string()),
+            Secret::new(new_password.to_string()),
+            &web::client(request),
+            now,
+        )
+        .await?;
+    Ok(web::no_content())
+}
