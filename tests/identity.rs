@@ -53,6 +53,9 @@ fn main() {
                 scenario!(recovery_reveals_nothing_about_unknown_logins),
                 scenario!(contact_change),
                 scenario!(account_deletion),
+                scenario!(security_settings_need_the_password),
+                scenario!(two_step_login),
+                scenario!(new_device_alerts),
             ],
             true,
         )
@@ -972,4 +975,261 @@ async fn account_deletion(api: Api) {
         )
         .await;
     assert_eq!(again.status, 201, "{}", again.body);
+}
+
+// ------------------------------------------------------------------ two-step login and alerts
+
+async fn settings(api: &Api, token: &str, body: Value) -> Reply {
+    put(api, "/v1/account/security-settings", token, body).await
+}
+
+async fn security_settings_need_the_password(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+
+    let reply = settings(&api, &token, json!({"two_step_login": true})).await;
+    reply.assert_problem(422, "validation_failed");
+    assert!(reply
+        .field_errors()
+        .contains(&("/password".into(), "required".into())));
+
+    settings(
+        &api,
+        &token,
+        json!({"password": "Wrong-pass-123", "two_step_login": true}),
+    )
+    .await
+    .assert_problem(403, "wrong_password");
+
+    let reply = settings(&api, &token, json!({"password": PASSWORD})).await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        vec![(
+            "/two_step_login".to_string(),
+            "nothing_to_change".to_string()
+        )]
+    );
+
+    let reply = settings(
+        &api,
+        &token,
+        json!({"password": PASSWORD, "two_step_login": "yes", "colour": "red"}),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    let errors = reply.field_errors();
+    assert!(
+        errors.contains(&("/two_step_login".into(), "invalid_type".into())),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/colour".into(), "unknown_field".into())),
+        "{errors:?}"
+    );
+
+    // Nothing above changed the account.
+    let account = api
+        .call(Method::GET, "/v1/account", &unique_ip(), Some(&token), None)
+        .await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    assert_eq!(account.body["two_step_login"], false);
+    assert_eq!(account.body["new_device_alerts"], true);
+
+    // Without a session there is no changing anything: the authorizer refuses it
+    // before the function runs.
+    let reply = api
+        .call(
+            Method::PUT,
+            "/v1/account/security-settings",
+            &unique_ip(),
+            None,
+            Some(json!({"password": PASSWORD, "two_step_login": true})),
+        )
+        .await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+}
+
+async fn two_step_login(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+    let reply = settings(
+        &api,
+        &token,
+        json!({"password": PASSWORD, "two_step_login": true}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!({"two_step_login": true, "new_device_alerts": true})
+    );
+    let account = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "ACCOUNT")
+        .await
+        .unwrap_or_else(|| panic!("account item missing"));
+    assert!(matches!(
+        account.get("two_step_login"),
+        Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+    ));
+
+    // A wrong password still gets the plain refusal, and no SMS goes out.
+    let sms_before = api.outbox(&c.phone).await.len();
+    login(&api, &unique_ip(), &c.email, "Wrong-pass-123", false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    assert_eq!(api.outbox(&c.phone).await.len(), sms_before);
+
+    // The right password: no session yet, a code by SMS instead.
+    let first = login(&api, &unique_ip(), &c.email, PASSWORD, true).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.body["two_step_required"], true);
+    assert!(first.body.get("token").is_none(), "{}", first.body);
+    let challenge = first.body["challenge_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(challenge.starts_with("lc_"), "{}", first.body);
+    let sms = api.outbox(&c.phone).await;
+    assert_eq!(sms.len(), sms_before + 1);
+    assert_eq!(sms[0]["channel"], "sms");
+    let code = api.code_sent_to(&c.phone).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    let complete = |challenge: String, code: String| {
+        let api = api.clone();
+        async move {
+            api.post(
+                "/v1/sessions/two-step",
+                &unique_ip(),
+                json!({"challenge_token": challenge, "code": code}),
+            )
+            .await
+        }
+    };
+    let reply = complete(challenge.clone(), wrong.to_string()).await;
+    reply.assert_problem(422, "code_mismatch");
+    complete("lc_not-a-challenge".into(), code.clone())
+        .await
+        .assert_problem(401, "two_step_challenge_invalid");
+    let reply = api
+        .post(
+            "/v1/sessions/two-step",
+            &unique_ip(),
+            json!({"challenge_token": challenge}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert!(reply
+        .field_errors()
+        .contains(&("/code".into(), "required".into())));
+
+    let done = complete(challenge.clone(), code.clone()).await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert_eq!(done.body["token_type"], "Bearer");
+    let session_token = done.body["token"].as_str().unwrap_or_default().to_string();
+    let listed = sessions(&api, &session_token).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let current: Vec<&Value> = listed.body["sessions"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["current"] == true).collect())
+        .unwrap_or_default();
+    assert_eq!(current.len(), 1, "{}", listed.body);
+    assert_eq!(
+        current[0]["foreign_computer"], true,
+        "the flag survives the second step"
+    );
+
+    // The challenge is single-use.
+    complete(challenge, code)
+        .await
+        .assert_problem(401, "two_step_challenge_invalid");
+
+    // The log tells the story.
+    let events = api
+        .call(
+            Method::GET,
+            "/v1/security-events",
+            &unique_ip(),
+            Some(&session_token),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = events.body["events"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds.first(), Some(&"login_succeeded"), "{kinds:?}");
+    assert!(kinds.contains(&"two_step_enabled"), "{kinds:?}");
+
+    // Turned off again, the password alone signs in.
+    let reply = settings(
+        &api,
+        &session_token,
+        json!({"password": PASSWORD, "two_step_login": false}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let plain = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
+    assert_eq!(plain.status, 201, "{}", plain.body);
+}
+
+async fn login_from(api: &Api, device: &str, login: &str) -> Reply {
+    api.call_from_device(
+        Method::POST,
+        "/v1/sessions",
+        "203.0.113.77",
+        device,
+        None,
+        Some(json!({"login": login, "password": PASSWORD})),
+    )
+    .await
+}
+
+async fn new_device_alerts(api: Api) {
+    const SUBJECT: &str = "Вход с нового устройства";
+    const PHONE_APP: &str = "Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36";
+    let c = sign_up(&api).await;
+    let alerts = |api: Api, email: String| async move {
+        api.outbox(&email)
+            .await
+            .into_iter()
+            .filter(|m| m["subject"] == SUBJECT)
+            .collect::<Vec<Value>>()
+    };
+
+    // The first login ever has nothing to compare with; the same device again is known.
+    let token = token_for(&api, &c).await;
+    token_for(&api, &c).await;
+    assert!(alerts(api.clone(), c.email.clone()).await.is_empty());
+
+    // Another device: the owner hears of it, with where and what.
+    let reply = login_from(&api, PHONE_APP, &c.phone).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let sent = alerts(api.clone(), c.email.clone()).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let text = sent[0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("203.0.113.77"), "{text}");
+    assert!(text.contains("Android 14"), "{text}");
+    assert!(text.contains("(МСК)"), "{text}");
+
+    // Now known: no second letter.
+    let reply = login_from(&api, PHONE_APP, &c.email).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(alerts(api.clone(), c.email.clone()).await.len(), 1);
+
+    // Turned off: a third device passes quietly.
+    let reply = settings(
+        &api,
+        &token,
+        json!({"password": PASSWORD, "new_device_alerts": false}),
+    )
+    .await;
+    assert_eq!(
+        reply.body,
+        json!({"two_step_login": false, "new_device_alerts": false})
+    );
+    let reply = login_from(&api, "Tablet/2.0", &c.email).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(alerts(api.clone(), c.email.clone()).await.len(), 1);
 }

@@ -70,6 +70,8 @@ pub enum AppError {
     WrongPassword,
     #[error("no valid session")]
     Unauthenticated,
+    #[error("two-step login challenge unknown, expired or used")]
+    TwoStepChallengeInvalid,
     #[error("session not found")]
     SessionNotFound,
     #[error("message delivery failed: {0}")]
@@ -258,6 +260,12 @@ impl AppError {
                 "unauthenticated",
                 "Требуется вход",
                 "Сессия недействительна или истекла. Войдите снова",
+            ),
+            TwoStepChallengeInvalid => Problem::new(
+                401,
+                "two_step_challenge_invalid",
+                "Вход не подтверждён",
+                "Время на ввод кода истекло или вход уже подтверждён. Войдите снова",
             ),
             SessionNotFound => Problem::new(
                 404,

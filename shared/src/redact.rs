@@ -40,7 +40,7 @@ impl<T> fmt::Display for Secret<T> {
 
 /// Prefix of every bearer-like token the system issues, so that the log scrubber can
 /// recognise one wherever it appears.
-pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_"];
+pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_", "lc_"];
 
 /// Masks phone numbers, e-mail addresses and tokens in `line`.
 pub fn scrub(line: &str) -> Cow<'_, str> {
@@ -208,6 +208,10 @@ mod tests {
         assert_eq!(
             scrub("token vt_AbCdEfGhIjKlMnOpQrStUv rest"),
             "token [token] rest"
+        );
+        assert_eq!(
+            scrub("challenge lc_AbCdEfGhIjKlMnOpQrStUv rest"),
+            "challenge [token] rest"
         );
         assert_eq!(scrub("a@b is not an address"), "a@b is not an address");
     }

@@ -53,6 +53,9 @@ pub async fn start_stack(env: &[(&str, String)]) -> Stack {
 }
 
 /// A client of one stack.
+/// The user agent of every request unless a test names another device.
+pub const DEVICE: &str = "e2e-tests/1.0";
+
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
@@ -139,7 +142,7 @@ impl Api {
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("x-forwarded-for", client_ip)
-            .header("user-agent", "e2e-tests/1.0")
+            .header("user-agent", DEVICE)
             .body(body)
             .send()
             .await
@@ -164,11 +167,25 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.call_from_device(method, path, client_ip, DEVICE, token, body)
+            .await
+    }
+
+    /// Any request, from the device a user agent names.
+    pub async fn call_from_device(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        client_ip: &str,
+        user_agent: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
             .header("x-forwarded-for", client_ip)
-            .header("user-agent", "e2e-tests/1.0");
+            .header("user-agent", user_agent);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }

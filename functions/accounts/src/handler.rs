@@ -12,7 +12,7 @@ use shared::domain::{check_new_password, Channel, Destination, Email, PersonName
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
-use shared::services::identity::{IdentityService, Registration};
+use shared::services::identity::{IdentityService, Registration, SecuritySettings};
 use shared::AppError;
 
 pub struct App {
@@ -24,7 +24,7 @@ impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let config = IdentityConfig::from_env(&Env::process())?;
         Ok(Self {
-            identity: adapters::identity_service(config).await,
+            identity: adapters::identity_service(&adapters::Clients::load().await, config),
         })
     }
 }
@@ -50,6 +50,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
         Some("PUT /v1/account/email") => change_contact(app, request, Channel::Email, now).await,
         Some("PUT /v1/account/phone") => change_contact(app, request, Channel::Sms, now).await,
         Some("DELETE /v1/account") => delete(app, request, now).await,
+        Some("PUT /v1/account/security-settings") => security_settings(app, request, now).await,
         _ => Err(AppError::RouteNotFound),
     }
 }
@@ -243,6 +244,8 @@ async fn profile(app: &App, request: &Request) -> Result<Response<Body>, AppErro
             "phone": a.phone,
             "level": a.level,
             "security_question": a.security_question,
+            "two_step_login": a.two_step_login,
+            "new_device_alerts": a.new_device_alerts,
             "created_at": created_at,
         }),
     ))
@@ -362,4 +365,42 @@ async fn delete(
         .delete_account(&principal, &password, &web::client(request), now)
         .await?;
     Ok(web::no_content())
+}
+
+async fn security_settings(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    let settings = SecuritySettings {
+        two_step_login: web::optional_bool(&mut f, "two_step_login"),
+        new_device_alerts: web::optional_bool(&mut f, "new_device_alerts"),
+    };
+    let given = |name: &str| body.get(name).is_some_and(|v| !v.is_null());
+    if !given("two_step_login") && !given("new_device_alerts") {
+        f.reject(FieldError::new(
+            "two_step_login",
+            "nothing_to_change",
+            "Укажите, какую настройку изменить",
+        ));
+    }
+    f.finish(&["password", "two_step_login", "new_device_alerts"])?;
+    let Some(password) = password else {
+        return Err(missing());
+    };
+    let effective = app
+        .identity
+        .change_security_settings(&principal, &password, settings, &web::client(request), now)
+        .await?;
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({
+            "two_step_login": effective.two_step_login,
+            "new_device_alerts": effective.new_device_alerts,
+        }),
+    ))
 }

@@ -23,7 +23,7 @@ impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let config = IdentityConfig::from_env(&Env::process())?;
         Ok(Self {
-            identity: adapters::identity_service(config).await,
+            identity: adapters::identity_service(&adapters::Clients::load().await, config),
         })
     }
 }

@@ -23,7 +23,7 @@ impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let config = CodesConfig::from_env(&Env::process())?;
         Ok(Self {
-            codes: adapters::code_service(config).await,
+            codes: adapters::code_service(&adapters::Clients::load().await, config),
         })
     }
 }

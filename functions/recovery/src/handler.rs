@@ -31,9 +31,10 @@ impl App {
         let env = Env::process();
         let identity = IdentityConfig::from_env(&env)?;
         let codes = CodesConfig::from_env(&env)?;
+        let clients = adapters::Clients::load().await;
         Ok(Self {
-            identity: adapters::identity_service(identity).await,
-            codes: adapters::code_service(codes).await,
+            identity: adapters::identity_service(&clients, identity),
+            codes: adapters::code_service(&clients, codes),
         })
     }
 }

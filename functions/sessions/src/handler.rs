@@ -7,24 +7,31 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{Env, IdentityConfig};
+use shared::config::{CodesConfig, Env, IdentityConfig};
 use shared::domain::MAX_PASSWORD_CHARS;
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
-use shared::services::identity::{at, IdentityService, Login};
+use shared::services::codes::CodeService;
+use shared::services::identity::{at, IdentityService, IssuedSession, Login, LoginOutcome};
 use shared::AppError;
 
 pub struct App {
     identity: IdentityService<DynamoStore, AwsNotifier>,
+    /// Sends and checks the SMS codes of two-step login.
+    codes: CodeService<DynamoStore, AwsNotifier>,
 }
 
 impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
+    /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = IdentityConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        let identity = IdentityConfig::from_env(&env)?;
+        let codes = CodesConfig::from_env(&env)?;
+        let clients = adapters::Clients::load().await;
         Ok(Self {
-            identity: adapters::identity_service(config).await,
+            identity: adapters::identity_service(&clients, identity),
+            codes: adapters::code_service(&clients, codes),
         })
     }
 }
@@ -44,6 +51,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
     let now = OffsetDateTime::now_utc();
     match web::route_key(request).as_deref() {
         Some("POST /v1/sessions") => login(app, request, now).await,
+        Some("POST /v1/sessions/two-step") => two_step(app, request, now).await,
         Some("GET /v1/sessions") => list(app, request, now).await,
         Some("DELETE /v1/sessions/current") => {
             let principal = web::principal(request)?;
@@ -98,7 +106,7 @@ async fn login(
     let (Some(login), Some(password)) = (login, password) else {
         return Err(AppError::Internal("validated fields missing".into()));
     };
-    let session = app
+    let outcome = app
         .identity
         .login(
             Login {
@@ -108,8 +116,70 @@ async fn login(
             },
             &web::client(request),
             now,
+            &app.codes,
         )
         .await?;
+    match outcome {
+        LoginOutcome::Session(session) => Ok(created(&session)),
+        LoginOutcome::CodeRequired(challenge) => {
+            #[derive(Serialize)]
+            struct CodeRequired<'a> {
+                two_step_required: bool,
+                challenge_token: &'a str,
+                #[serde(with = "time::serde::rfc3339")]
+                expires_at: OffsetDateTime,
+                #[serde(with = "time::serde::rfc3339")]
+                resend_available_at: OffsetDateTime,
+            }
+            Ok(web::json_response(
+                StatusCode::ACCEPTED,
+                &CodeRequired {
+                    two_step_required: true,
+                    challenge_token: challenge.token.expose(),
+                    expires_at: challenge.expires_at,
+                    resend_available_at: challenge.resend_available_at,
+                },
+            ))
+        }
+    }
+}
+
+/// `POST /v1/sessions/two-step`: the SMS code that completes a two-step login.
+async fn two_step(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let challenge = f.required_str("challenge_token");
+    if challenge.is_some_and(|c| c.is_empty() || c.len() > 128) {
+        f.reject(FieldError::new(
+            "challenge_token",
+            "invalid_challenge_token",
+            "Войдите снова",
+        ));
+    }
+    let code = f.required_str("code");
+    f.finish(&["challenge_token", "code"])?;
+    let (Some(challenge), Some(code)) = (challenge, code) else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+    let session = app
+        .identity
+        .complete_two_step(
+            &Secret::new(challenge.to_string()),
+            code,
+            &web::client(request),
+            now,
+            &app.codes,
+        )
+        .await?;
+    Ok(created(&session))
+}
+
+/// The answer to a completed login.
+fn created(session: &IssuedSession) -> Response<Body> {
     #[derive(Serialize)]
     struct Created<'a> {
         session_id: &'a str,
@@ -120,7 +190,7 @@ async fn login(
         #[serde(with = "time::serde::rfc3339")]
         absolute_expires_at: OffsetDateTime,
     }
-    Ok(web::json_response(
+    web::json_response(
         StatusCode::CREATED,
         &Created {
             session_id: &session.id,
@@ -129,7 +199,7 @@ async fn login(
             expires_at: session.expires_at,
             absolute_expires_at: session.absolute_expires_at,
         },
-    ))
+    )
 }
 
 #[derive(Serialize)]

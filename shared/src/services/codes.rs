@@ -424,3 +424,39 @@ fn why_not_live(code: &StoredCode, now: i64) -> Result<(), AppError> {
 fn recent(sends: &[(String, i64)], since: i64) -> Vec<(String, i64)> {
     sends.iter().filter(|(_, t)| *t > since).cloned().collect()
 }
+
+/// Sending and checking codes as other flows use them (two-step login): a small trait so
+/// that a service that needs a code does not depend on how codes are stored or sent.
+pub trait Confirmations {
+    fn send_code(
+        &self,
+        request: SendCode,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<SentCode, AppError>> + Send;
+
+    fn verify_code(
+        &self,
+        id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<IssuedToken, AppError>> + Send;
+}
+
+impl<S: CodeStore + Sync, N: Notifier + Sync> Confirmations for CodeService<S, N> {
+    fn send_code(
+        &self,
+        request: SendCode,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<SentCode, AppError>> + Send {
+        self.send(request, now)
+    }
+
+    fn verify_code(
+        &self,
+        id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<IssuedToken, AppError>> + Send {
+        self.verify(id, code, now)
+    }
+}

@@ -18,11 +18,11 @@ use time::OffsetDateTime;
 
 use crate::config::SessionLimits;
 use crate::crypto::{self, Hasher};
-use crate::domain::{Destination, Email, PersonName, Phone};
+use crate::domain::{Destination, Email, PersonName, Phone, Purpose};
 use crate::error::{AppError, FieldError};
 use crate::passwords;
 use crate::redact::Secret;
-use crate::services::codes::{DeliveryError, Notifier};
+use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
 use crate::services::{destination_key, verification_token_key, StoreError};
 
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
@@ -31,6 +31,18 @@ const SESSION_TOKEN: &str = "session-token";
 const LOGIN_CLIENT: &str = "login-client";
 const UNKNOWN_LOGIN: &str = "unknown-login";
 const SECURITY_ANSWER: &str = "security-answer";
+const CHALLENGE_TOKEN: &str = "login-challenge";
+const DEVICE: &str = "device";
+
+/// Prefix of two-step login challenge tokens (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
+/// Devices remembered per account for new-device alerts; the oldest is forgotten first.
+pub const MAX_KNOWN_DEVICES: usize = 20;
+/// Moscow time, for times in messages to citizens.
+const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
+    Ok(offset) => offset,
+    Err(_) => time::UtcOffset::UTC,
+};
 
 /// How long security events are kept.
 pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -89,6 +101,49 @@ pub struct StoredAccount {
     pub security_answer_hash: String,
     pub level: String,
     pub created_at: i64,
+    /// A password alone is not enough to sign in: an SMS code to the phone completes it.
+    pub two_step_login: bool,
+    /// An e-mail tells the owner of a login from a device not seen before.
+    pub new_device_alerts: bool,
+    /// Keyed hashes of the devices (user agents) the account signed in from, oldest first.
+    pub known_devices: Vec<String>,
+}
+
+/// A login whose password was right, waiting for the SMS code of two-step login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginChallenge {
+    /// Keyed hash of the challenge token handed to the client.
+    pub key: String,
+    pub account_id: String,
+    /// The code sent to the phone.
+    pub code_id: String,
+    /// The phone the code went to, as its key.
+    pub destination_key: String,
+    /// The login whose failure counter a completed login clears.
+    pub login_key: String,
+    pub foreign_computer: bool,
+    pub expires_at: i64,
+}
+
+/// A session to write, with everything that changes along with it.
+#[derive(Debug, Clone)]
+pub struct SessionWrite<'a> {
+    pub session: &'a Session,
+    /// The login whose failure counter is cleared.
+    pub login_key: &'a str,
+    pub event: &'a SecurityEvent,
+    /// The account's known devices after this login, when the device is new.
+    pub known_devices: Option<Vec<String>>,
+    /// What a two-step login consumes: its challenge and the code's verification token.
+    pub challenge_key: Option<&'a str>,
+    pub token: Option<&'a TokenRedemption>,
+}
+
+/// Security settings to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecuritySettings {
+    pub two_step_login: Option<bool>,
+    pub new_device_alerts: Option<bool>,
 }
 
 /// Which contact of an account.
@@ -220,12 +275,30 @@ pub trait IdentityStore {
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Creates the session, clears the login's failures and logs the event, atomically.
+    /// Creates the session, clears the login's failures, logs the event, and updates the
+    /// known devices and consumes a two-step challenge when asked, atomically.
+    /// `Ok(false)`: the challenge or token to consume was already gone.
     fn create_session(
         &self,
-        session: &Session,
-        login_key: &str,
-        event: &SecurityEvent,
+        write: &SessionWrite<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn put_challenge(
+        &self,
+        challenge: &LoginChallenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_challenge(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LoginChallenge>, StoreError>> + Send;
+
+    fn update_security_settings(
+        &self,
+        account_id: &str,
+        settings: SecuritySettings,
+        events: &[SecurityEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get_session(
@@ -363,6 +436,26 @@ pub struct IssuedSession {
     pub absolute_expires_at: OffsetDateTime,
 }
 
+/// The second step of a two-step login: an SMS code went to the account's phone.
+pub struct IssuedChallenge {
+    pub token: Secret<String>,
+    pub expires_at: OffsetDateTime,
+    pub resend_available_at: OffsetDateTime,
+}
+
+/// What a right password leads to.
+pub enum LoginOutcome {
+    Session(IssuedSession),
+    CodeRequired(IssuedChallenge),
+}
+
+/// The security settings in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveSettings {
+    pub two_step_login: bool,
+    pub new_device_alerts: bool,
+}
+
 /// Who a valid session token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -392,6 +485,7 @@ const PASSWORD_CHANGED_SUBJECT: &str = "Пароль изменён";
 const CONTACT_CHANGED_SUBJECT: &str = "Контактные данные изменены";
 const ACCOUNT_DELETED_SUBJECT: &str = "Учётная запись удалена";
 const LOCKED_SUBJECT: &str = "Попытки входа в ваш аккаунт";
+const NEW_DEVICE_SUBJECT: &str = "Вход с нового устройства";
 
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
@@ -522,12 +616,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now - now.rem_euclid(window)
     }
 
-    pub async fn login(
+    /// Checks the login and password. With two-step login on, an SMS code goes to the
+    /// account's phone and the session waits for [`Self::complete_two_step`].
+    pub async fn login<C: Confirmations + Sync>(
         &self,
         request: Login,
         client: &Client,
         now: OffsetDateTime,
-    ) -> Result<IssuedSession, AppError> {
+        codes: &C,
+    ) -> Result<LoginOutcome, AppError> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
@@ -560,9 +657,131 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .fail_login(&login_key, &client_key, window_start, state, client, now_s)
                 .await);
         };
+        if account.two_step_login {
+            return self
+                .start_two_step(
+                    &account,
+                    &login_key,
+                    request.foreign_computer,
+                    client,
+                    now,
+                    codes,
+                )
+                .await
+                .map(LoginOutcome::CodeRequired);
+        }
+        self.open_session(
+            &account,
+            request.foreign_computer,
+            &login_key,
+            client,
+            now_s,
+            None,
+        )
+        .await
+        .map(LoginOutcome::Session)
+    }
 
+    async fn start_two_step<C: Confirmations + Sync>(
+        &self,
+        account: &StoredAccount,
+        login_key: &str,
+        foreign_computer: bool,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<IssuedChallenge, AppError> {
+        let phone = Phone::parse("phone", &account.phone)
+            .map_err(|_| AppError::Internal("stored phone unreadable".into()))?;
+        let destination = Destination::Phone(phone);
+        let destination_key = destination_key(&self.hasher, destination.canonical());
+        let sent = codes
+            .send_code(
+                SendCode {
+                    destination,
+                    purpose: Purpose::Login,
+                    client_ip: client.ip.clone(),
+                    deliver: true,
+                },
+                now,
+            )
+            .await?;
+        let token = crypto::token(CHALLENGE_TOKEN_PREFIX)?;
+        let challenge = LoginChallenge {
+            key: self.hasher.digest(CHALLENGE_TOKEN, &[token.expose()]),
+            account_id: account.id.clone(),
+            code_id: sent.id,
+            destination_key,
+            login_key: login_key.to_string(),
+            foreign_computer,
+            expires_at: sent.expires_at.unix_timestamp(),
+        };
+        self.store.put_challenge(&challenge).await?;
+        tracing::info!(account_id = %account.id, "two-step login: code sent");
+        Ok(IssuedChallenge {
+            token,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        })
+    }
+
+    /// Finishes a two-step login with the SMS code. The challenge is single-use: the
+    /// session, the challenge and the code's token change in one transaction.
+    pub async fn complete_two_step<C: Confirmations + Sync>(
+        &self,
+        challenge_token: &Secret<String>,
+        code: &str,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<IssuedSession, AppError> {
+        let now_s = now.unix_timestamp();
+        let token = challenge_token.expose();
+        if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.len() > 128 {
+            return Err(AppError::TwoStepChallengeInvalid);
+        }
+        let key = self.hasher.digest(CHALLENGE_TOKEN, &[token]);
+        let challenge = self
+            .store
+            .get_challenge(&key)
+            .await?
+            .filter(|c| c.expires_at > now_s)
+            .ok_or(AppError::TwoStepChallengeInvalid)?;
+        let verified = codes.verify_code(&challenge.code_id, code, now).await?;
+        let account = self
+            .store
+            .get_account(Some(&challenge.account_id))
+            .await?
+            .ok_or(AppError::TwoStepChallengeInvalid)?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, verified.token.expose()),
+            destination_key: challenge.destination_key.clone(),
+            purpose: Purpose::Login.as_str(),
+        };
+        self.open_session(
+            &account,
+            challenge.foreign_computer,
+            &challenge.login_key,
+            client,
+            now_s,
+            Some((&challenge.key, &redemption)),
+        )
+        .await
+    }
+
+    /// Creates a session for a proven login; remembers the device and tells the owner
+    /// of a new one.
+    async fn open_session(
+        &self,
+        account: &StoredAccount,
+        foreign_computer: bool,
+        login_key: &str,
+        client: &Client,
+        now_s: i64,
+        two_step: Option<(&str, &TokenRedemption)>,
+    ) -> Result<IssuedSession, AppError> {
         let token = crypto::token(SESSION_TOKEN_PREFIX)?;
-        let (idle, max) = if request.foreign_computer {
+        let (idle, max) = if foreign_computer {
             (self.limits.foreign_idle, self.limits.foreign_max)
         } else {
             (self.limits.idle, self.limits.max)
@@ -574,21 +793,63 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             last_seen_at: now_s,
             idle_secs: secs(idle),
             absolute_expires_at: now_s + secs(max),
-            foreign_computer: request.foreign_computer,
+            foreign_computer,
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         };
+        let device = self
+            .hasher
+            .digest(DEVICE, &[&account.id, &client.user_agent]);
+        let new_device = !account.known_devices.contains(&device);
+        let known_devices = new_device.then(|| remember_device(&account.known_devices, device));
         let event = self.event(&account.id, "login_succeeded", client, now_s);
-        self.store
-            .create_session(&session, &login_key, &event)
-            .await?;
-        tracing::info!(account_id = %account.id, foreign_computer = request.foreign_computer, "session created");
+        let write = SessionWrite {
+            session: &session,
+            login_key,
+            event: &event,
+            known_devices,
+            challenge_key: two_step.map(|(key, _)| key),
+            token: two_step.map(|(_, token)| token),
+        };
+        if !self.store.create_session(&write, now_s).await? {
+            return Err(AppError::TwoStepChallengeInvalid);
+        }
+        tracing::info!(account_id = %account.id, foreign_computer, new_device, "session created");
+        // The very first login has nothing to compare with: no alert for it.
+        if new_device && account.new_device_alerts && !account.known_devices.is_empty() {
+            self.alert_new_device(account, client, now_s).await;
+        }
         Ok(IssuedSession {
             id: session.id.clone(),
             token,
             expires_at: at(session.expires_at()),
             absolute_expires_at: at(session.absolute_expires_at),
         })
+    }
+
+    async fn alert_new_device(&self, account: &StoredAccount, client: &Client, now_s: i64) {
+        let moscow = at(now_s).to_offset(MOSCOW);
+        let device = if client.user_agent.is_empty() {
+            "неизвестно"
+        } else {
+            client.user_agent.as_str()
+        };
+        let text = format!(
+            "В вашу учётную запись выполнен вход с нового устройства.\n\
+             Время: {:02}.{:02}.{} {:02}:{:02} (МСК)\n\
+             IP-адрес: {}\n\
+             Устройство: {}\n\
+             Если это были не вы, смените пароль и завершите чужие сеансы.",
+            moscow.day(),
+            u8::from(moscow.month()),
+            moscow.year(),
+            moscow.hour(),
+            moscow.minute(),
+            client.ip,
+            device,
+        );
+        self.notify_email(&account.email, NEW_DEVICE_SUBJECT, &text)
+            .await;
     }
 
     async fn fail_login(
@@ -987,6 +1248,48 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(())
     }
 
+    /// Turns two-step login and new-device alerts on or off (the password confirms it).
+    pub async fn change_security_settings(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        settings: SecuritySettings,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<EffectiveSettings, AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let mut events = Vec::new();
+        match settings.two_step_login {
+            Some(true) if !account.two_step_login => {
+                events.push(self.event(&account.id, "two_step_enabled", client, now_s))
+            }
+            Some(false) if account.two_step_login => {
+                events.push(self.event(&account.id, "two_step_disabled", client, now_s))
+            }
+            _ => {}
+        }
+        if settings
+            .new_device_alerts
+            .is_some_and(|on| on != account.new_device_alerts)
+        {
+            events.push(self.event(&account.id, "new_device_alerts_changed", client, now_s));
+        }
+        if !events.is_empty() {
+            self.store
+                .update_security_settings(&account.id, settings, &events)
+                .await?;
+        }
+        Ok(EffectiveSettings {
+            two_step_login: settings.two_step_login.unwrap_or(account.two_step_login),
+            new_device_alerts: settings
+                .new_device_alerts
+                .unwrap_or(account.new_device_alerts),
+        })
+    }
+
     // -------------------------------------------------------------- recovery
 
     /// Where a recovery code for `login` goes: the account's confirmed contact of the
@@ -1129,6 +1432,15 @@ fn recovery_contact(account: &StoredAccount, login: &str) -> Option<Destination>
     }
 }
 
+/// The known devices with `device` added last, the oldest dropped beyond the limit.
+fn remember_device(known: &[String], device: String) -> Vec<String> {
+    let mut devices: Vec<String> = known.to_vec();
+    devices.push(device);
+    let excess = devices.len().saturating_sub(MAX_KNOWN_DEVICES);
+    devices.drain(..excess);
+    devices
+}
+
 fn wait(until: i64, now: i64) -> u64 {
     u64::try_from(until - now).unwrap_or(0).max(1)
 }
@@ -1190,5 +1502,15 @@ mod tests {
         let c = Client::new(None, Some("ё".repeat(200)));
         assert!(c.user_agent.len() <= MAX_USER_AGENT);
         assert!(c.user_agent.chars().all(|ch| ch == 'ё'));
+    }
+
+    #[test]
+    fn known_devices_keep_the_most_recent() {
+        let known: Vec<String> = (0..MAX_KNOWN_DEVICES).map(|i| i.to_string()).collect();
+        let devices = remember_device(&known, "new".into());
+        assert_eq!(devices.len(), MAX_KNOWN_DEVICES);
+        assert_eq!(devices.first().map(String::as_str), Some("1"));
+        assert_eq!(devices.last().map(String::as_str), Some("new"));
+        assert_eq!(remember_device(&[], "a".into()), vec!["a".to_string()]);
     }
 }

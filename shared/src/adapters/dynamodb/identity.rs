@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::*;
 use crate::services::identity::{
-    ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginClaim, LoginFailures,
-    LoginState, NewAccount, RegistrationRefusal, SecurityEvent, Session, StoredAccount,
-    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
+    ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginChallenge, LoginClaim,
+    LoginFailures, LoginState, NewAccount, RegistrationRefusal, SecurityEvent, SecuritySettings,
+    Session, SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
+    SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -103,7 +104,24 @@ fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
         security_answer_hash: get_s(item, "security_answer_hash")?,
         level: get_s(item, "level")?,
         created_at: get_n(item, "created_at")?,
+        two_step_login: get_bool(item, "two_step_login"),
+        // Alerts are on unless the owner turned them off.
+        new_device_alerts: !matches!(
+            item.get("new_device_alerts"),
+            Some(AttributeValue::Bool(false))
+        ),
+        known_devices: match item.get("known_devices") {
+            Some(AttributeValue::L(devices)) => devices
+                .iter()
+                .filter_map(|d| d.as_s().ok().cloned())
+                .collect(),
+            _ => Vec::new(),
+        },
     })
+}
+
+fn challenge_key(key: &str) -> Item {
+    super::key(format!("CHALLENGE#{key}"), "CHALLENGE")
 }
 
 /// Items one transaction may hold, with room left for the account update and the event.
@@ -406,12 +424,8 @@ impl IdentityStore for DynamoStore {
         Ok(())
     }
 
-    async fn create_session(
-        &self,
-        session: &Session,
-        login: &str,
-        event: &SecurityEvent,
-    ) -> Result<(), StoreError> {
+    async fn create_session(&self, write: &SessionWrite<'_>, now: i64) -> Result<bool, StoreError> {
+        let session = write.session;
         let mut item = session_key(&session.id);
         item.extend([
             ("account_id".into(), s(&session.account_id)),
@@ -445,18 +459,153 @@ impl IdentityStore for DynamoStore {
         let clear_failures = build(
             Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(login_failures_key(login)))
+                .set_key(Some(login_failures_key(write.login_key)))
                 .build(),
         )?;
-        self.client
+        let mut request = self
+            .client
             .transact_write_items()
             .client_request_token(idempotency_token())
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().delete(clear_failures).build())
-            .transact_items(event_put(&self.table, event)?)
+            .transact_items(event_put(&self.table, write.event)?);
+        // Indices of the items whose failed condition means "already used".
+        let mut single_use = Vec::new();
+        if let Some(devices) = &write.known_devices {
+            let update = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key(&session.account_id)))
+                    .update_expression("SET known_devices = :devices")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(
+                        ":devices",
+                        AttributeValue::L(devices.iter().map(s).collect()),
+                    )
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        if let Some(challenge) = write.challenge_key {
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(challenge_key(challenge)))
+                    .condition_expression("account_id = :account AND #ttl > :now")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":account", s(&session.account_id))
+                    .expression_attribute_values(":now", n(now))
+                    .build(),
+            )?;
+            single_use.push(3 + usize::from(write.known_devices.is_some()));
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(token) = write.token {
+            single_use.push(
+                3 + usize::from(write.known_devices.is_some())
+                    + usize::from(write.challenge_key.is_some()),
+            );
+            request = request.transact_items(self.token_delete(token, now)?);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                if failed.iter().any(|i| single_use.contains(i)) {
+                    return Ok(false);
+                }
+                // The session id is fresh and random; the account vanishing mid-login
+                // reads as a lost race.
+                Err(StoreError::Conflict)
+            }
+        }
+    }
+
+    async fn put_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        let mut item = challenge_key(&challenge.key);
+        item.extend([
+            ("account_id".into(), s(&challenge.account_id)),
+            ("code_id".into(), s(&challenge.code_id)),
+            ("destination_hash".into(), s(&challenge.destination_key)),
+            ("login_key".into(), s(&challenge.login_key)),
+            (
+                "foreign_computer".into(),
+                AttributeValue::Bool(challenge.foreign_computer),
+            ),
+            (TTL_ATTRIBUTE.into(), n(challenge.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(classify_transaction)?;
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .map(|item| {
+                Ok(LoginChallenge {
+                    key: key.to_string(),
+                    account_id: get_s(&item, "account_id")?,
+                    code_id: get_s(&item, "code_id")?,
+                    destination_key: get_s(&item, "destination_hash")?,
+                    login_key: get_s(&item, "login_key")?,
+                    foreign_computer: get_bool(&item, "foreign_computer"),
+                    expires_at: get_n(&item, TTL_ATTRIBUTE)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn update_security_settings(
+        &self,
+        account_id: &str,
+        settings: SecuritySettings,
+        events: &[SecurityEvent],
+    ) -> Result<(), StoreError> {
+        let mut sets = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(account_id)))
+            .condition_expression("attribute_exists(pk)");
+        if let Some(on) = settings.two_step_login {
+            sets.push("two_step_login = :two_step");
+            update = update.expression_attribute_values(":two_step", AttributeValue::Bool(on));
+        }
+        if let Some(on) = settings.new_device_alerts {
+            sets.push("new_device_alerts = :alerts");
+            update = update.expression_attribute_values(":alerts", AttributeValue::Bool(on));
+        }
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let update = build(
+            update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        for event in events {
+            request = request.transact_items(event_put(&self.table, event)?);
+        }
+        request.send().await.map_err(classify_transaction)?;
         Ok(())
     }
 
