@@ -25,13 +25,13 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime: {e}"),
     };
-    let failed = runtime.block_on(async {
-        let mut failed = 0;
+    let tally = runtime.block_on(async {
+        let mut tally = Tally::default();
         {
             let stack =
                 start_stack(&[("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())]).await;
             let api = Api::new(&stack).await;
-            failed += run_all(
+            tally += run_all(
                 &api,
                 vec![
                     scenario!(sms_code_round_trip),
@@ -62,7 +62,7 @@ fn main() {
             ])
             .await;
             let api = Api::new(&stack).await;
-            failed += run_all(
+            tally += run_all(
                 &api,
                 vec![
                     scenario!(sms_failure_leaves_nothing_behind),
@@ -73,13 +73,9 @@ fn main() {
             .await;
             stack.shutdown().await;
         }
-        failed
+        tally
     });
-    if failed > 0 {
-        println!("\n{failed} scenario(s) failed");
-        std::process::exit(1);
-    }
-    println!("\nall scenarios passed");
+    tally.finish()
 }
 
 fn parse_time(value: &serde_json::Value) -> OffsetDateTime {

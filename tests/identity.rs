@@ -11,7 +11,6 @@ use support::*;
 
 /// Idle lifetime of foreign-computer sessions on the test stack.
 const FOREIGN_IDLE_SECS: u64 = 6;
-const PASSWORD: &str = "Zx8#kettle-Orbit";
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -21,7 +20,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime: {e}"),
     };
-    let failed = runtime.block_on(async {
+    let tally = runtime.block_on(async {
         let stack = start_stack(&[
             // Several codes to one contact in a row (duplicate and racing sign-ups).
             ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
@@ -33,7 +32,7 @@ fn main() {
         ])
         .await;
         let api = Api::new(&stack).await;
-        let failed = run_all(
+        let tally = run_all(
             &api,
             vec![
                 scenario!(full_sign_up),
@@ -61,98 +60,9 @@ fn main() {
         )
         .await;
         stack.shutdown().await;
-        failed
+        tally
     });
-    if failed > 0 {
-        println!("\n{failed} scenario(s) failed");
-        std::process::exit(1);
-    }
-    println!("\nall scenarios passed");
-}
-
-/// A verification token for `destination`, through the code flow and the outbox.
-async fn verified(api: &Api, channel: &str, destination: &str, canonical: &str) -> String {
-    verified_for(api, channel, destination, canonical, "registration").await
-}
-
-async fn verified_for(
-    api: &Api,
-    channel: &str,
-    destination: &str,
-    canonical: &str,
-    purpose: &str,
-) -> String {
-    let sent = api
-        .send_code(&unique_ip(), channel, destination, purpose)
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
-    let code = api.code_sent_to(canonical).await;
-    let verified = api.verify(&id, &code).await;
-    assert_eq!(verified.status, 200, "{}", verified.body);
-    verified.body["verification_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn registration(email: &str, phone: &str, email_token: &str, phone_token: &str) -> Value {
-    json!({
-        "last_name": "Иванов",
-        "first_name": "Пётр",
-        "middle_name": "Сергеевич",
-        "email": email,
-        "phone": phone,
-        "password": PASSWORD,
-        "security_question": "Девичья фамилия матери",
-        "security_answer": "Ёлкина",
-        "email_verification_token": email_token,
-        "phone_verification_token": phone_token,
-    })
-}
-
-struct Citizen {
-    email: String,
-    phone: String,
-    account_id: String,
-}
-
-async fn sign_up(api: &Api) -> Citizen {
-    let email = unique_email();
-    let phone = unique_phone();
-    let email_token = verified(api, "email", &email, &email).await;
-    let phone_token = verified(api, "sms", &phone, &phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &phone, &email_token, &phone_token),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    Citizen {
-        email,
-        phone,
-        account_id: reply.body["account_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    }
-}
-
-async fn login(api: &Api, ip: &str, login: &str, password: &str, foreign: bool) -> Reply {
-    api.post(
-        "/v1/sessions",
-        ip,
-        json!({"login": login, "password": password, "foreign_computer": foreign}),
-    )
-    .await
-}
-
-async fn token_for(api: &Api, citizen: &Citizen) -> String {
-    let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.body["token"].as_str().unwrap_or_default().to_string()
+    tally.finish()
 }
 
 async fn sessions(api: &Api, token: &str) -> Reply {

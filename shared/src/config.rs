@@ -234,6 +234,56 @@ impl IdentityConfig {
     }
 }
 
+/// Everything the profile function needs.
+#[derive(Clone)]
+pub struct ProfileConfig {
+    pub table_name: String,
+    /// Where registry checks are queued.
+    pub queue_url: String,
+    pub hasher: Hasher,
+}
+
+impl ProfileConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            queue_url: env.required("VERIFICATION_QUEUE_URL")?,
+            hasher: hasher_from(env)?,
+        })
+    }
+}
+
+/// Everything the verification worker needs.
+#[derive(Clone)]
+pub struct VerificationConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub sms_sender_id: Option<String>,
+    pub hasher: Hasher,
+    /// How long the sandbox registries take to answer.
+    pub registry_delay: Duration,
+    /// Jobs of one batch checked at the same time.
+    pub concurrency: usize,
+}
+
+impl VerificationConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let delay_ms = env.number("REGISTRY_SANDBOX_DELAY_MS", 0, 0)?;
+        let concurrency = env.number("VERIFICATION_CONCURRENCY", 10, 1)?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
+            hasher: hasher_from(env)?,
+            registry_delay: Duration::from_millis(delay_ms),
+            concurrency: usize::try_from(concurrency).map_err(|_| ConfigError::Invalid {
+                name: "VERIFICATION_CONCURRENCY",
+                reason: "too large".into(),
+            })?,
+        })
+    }
+}
+
 fn hasher_from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Hasher, ConfigError> {
     let secret = env.required("HMAC_SECRET")?;
     Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {

@@ -74,6 +74,12 @@ pub enum AppError {
     TwoStepChallengeInvalid,
     #[error("session not found")]
     SessionNotFound,
+    #[error("profile changed since it was read (now version {current})")]
+    VersionMismatch { current: u64 },
+    #[error("If-Match header missing")]
+    PreconditionRequired,
+    #[error("SNILS belongs to another account")]
+    SnilsTaken,
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -220,6 +226,35 @@ impl AppError {
                     "Учётная запись уже существует",
                     "Этот телефон или адрес почты уже привязан к учётной записи. \
                      Если это ваша учётная запись, восстановите доступ к ней",
+                )
+            },
+            VersionMismatch { current } => Problem::new(
+                412,
+                "version_mismatch",
+                "Данные уже изменены",
+                format!(
+                    "Профиль изменили в другом окне или на другом устройстве (версия {current}). \
+                     Обновите страницу и внесите изменения снова"
+                ),
+            ),
+            PreconditionRequired => Problem::new(
+                428,
+                "precondition_required",
+                "Нужна версия профиля",
+                "Передайте заголовок If-Match со значением ETag из последнего чтения профиля",
+            ),
+            SnilsTaken => Problem {
+                errors: vec![FieldError::new(
+                    "/documents/snils",
+                    "already_registered",
+                    "СНИЛС уже указан в другой учётной записи",
+                )],
+                ..Problem::new(
+                    409,
+                    "snils_already_registered",
+                    "СНИЛС уже используется",
+                    "Этот СНИЛС указан в другой учётной записи. Если это ваша учётная запись, \
+                     восстановите доступ к ней",
                 )
             },
             InvalidCredentials => Problem::new(

@@ -7,6 +7,7 @@
 //! - [`config`], [`logging`], [`redact`], [`crypto`]: cold-start plumbing and safety rules.
 
 pub mod adapters;
+pub mod batch;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uslugi_local::{Stack, StackOptions};
 
 pub fn repo_root() -> PathBuf {
@@ -31,6 +31,11 @@ pub fn free_port() -> u16 {
 
 /// Starts a stack on free ports with the given environment overrides for every function.
 pub async fn start_stack(env: &[(&str, String)]) -> Stack {
+    start_stack_with(env, &[]).await
+}
+
+/// Starts a stack with environment and template parameter overrides.
+pub async fn start_stack_with(env: &[(&str, String)], params: &[(&str, String)]) -> Stack {
     let root = repo_root();
     let opts = StackOptions {
         template: root.join("infra/template.yaml"),
@@ -42,7 +47,10 @@ pub async fn start_stack(env: &[(&str, String)]) -> Stack {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
-        param_overrides: Vec::new(),
+        param_overrides: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         lambda_concurrency: 4,
         quiet: true,
     };
@@ -62,6 +70,7 @@ pub struct Api {
     pub moto: String,
     http: reqwest::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 pub struct Reply {
@@ -111,6 +120,25 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// Reads a whole response; an empty body reads as `null`.
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
 impl Api {
     pub async fn new(stack: &Stack) -> Self {
         let moto = stack.moto_url();
@@ -131,7 +159,24 @@ impl Api {
                 .build()
                 .unwrap_or_else(|e| panic!("http client: {e}")),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
         }
+    }
+
+    /// The URL of the queue whose name ends with `suffix`.
+    pub async fn queue_url(&self, suffix: &str) -> String {
+        let queues = self
+            .sqs
+            .list_queues()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list queues: {e}"));
+        queues
+            .queue_urls()
+            .iter()
+            .find(|u| u.ends_with(suffix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no queue ending with {suffix}: {queues:?}"))
     }
 
     /// POSTs a raw body as if from `client_ip` (the local gateway takes the caller's
@@ -198,19 +243,12 @@ impl Api {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::from(response).await
+    }
+
+    /// The HTTP client, for requests the helpers above do not build.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub async fn post(&self, path: &str, client_ip: &str, body: Value) -> Reply {
@@ -410,8 +448,37 @@ macro_rules! scenario {
 
 /// Runs scenarios concurrently (or one by one), prints one line per scenario and
 /// returns how many failed. A panicking scenario fails alone.
-pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) -> usize {
-    let mut failed = 0;
+/// How many scenarios ran and how many of them failed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub ran: usize,
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Self) {
+        self.ran += other.ran;
+        self.failed += other.failed;
+    }
+}
+
+impl Tally {
+    /// Prints the closing line and ends the process, non-zero when anything failed.
+    pub fn finish(self) -> ! {
+        println!(
+            "\n{} passed, {} failed",
+            self.ran - self.failed,
+            self.failed
+        );
+        std::process::exit(i32::from(self.failed > 0))
+    }
+}
+
+pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) -> Tally {
+    let mut tally = Tally {
+        ran: scenarios.len(),
+        failed: 0,
+    };
     let mut handles = Vec::new();
     for (name, body) in scenarios {
         let api = api.clone();
@@ -423,13 +490,13 @@ pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) ->
         if concurrently {
             handles.push((name, handle));
         } else {
-            failed += report(name, handle.await);
+            tally.failed += report(name, handle.await);
         }
     }
     for (name, handle) in handles {
-        failed += report(name, handle.await);
+        tally.failed += report(name, handle.await);
     }
-    failed
+    tally
 }
 
 fn report(name: &str, outcome: Result<Duration, tokio::task::JoinError>) -> usize {
@@ -451,4 +518,94 @@ fn report(name: &str, outcome: Result<Duration, tokio::task::JoinError>) -> usiz
             1
         }
     }
+}
+
+// ------------------------------------------------------------------ accounts
+
+/// The password of every account the tests create.
+pub const PASSWORD: &str = "Zx8#kettle-Orbit";
+
+/// A verification token for `destination`, through the code flow and the outbox.
+pub async fn verified(api: &Api, channel: &str, destination: &str, canonical: &str) -> String {
+    verified_for(api, channel, destination, canonical, "registration").await
+}
+
+pub async fn verified_for(
+    api: &Api,
+    channel: &str,
+    destination: &str,
+    canonical: &str,
+    purpose: &str,
+) -> String {
+    let sent = api
+        .send_code(&unique_ip(), channel, destination, purpose)
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let code = api.code_sent_to(canonical).await;
+    let verified = api.verify(&id, &code).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    verified.body["verification_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn registration(email: &str, phone: &str, email_token: &str, phone_token: &str) -> Value {
+    json!({
+        "last_name": "Иванов",
+        "first_name": "Пётр",
+        "middle_name": "Сергеевич",
+        "email": email,
+        "phone": phone,
+        "password": PASSWORD,
+        "security_question": "Девичья фамилия матери",
+        "security_answer": "Ёлкина",
+        "email_verification_token": email_token,
+        "phone_verification_token": phone_token,
+    })
+}
+
+pub struct Citizen {
+    pub email: String,
+    pub phone: String,
+    pub account_id: String,
+}
+
+pub async fn sign_up(api: &Api) -> Citizen {
+    let email = unique_email();
+    let phone = unique_phone();
+    let email_token = verified(api, "email", &email, &email).await;
+    let phone_token = verified(api, "sms", &phone, &phone).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&email, &phone, &email_token, &phone_token),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    Citizen {
+        email,
+        phone,
+        account_id: reply.body["account_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+pub async fn login(api: &Api, ip: &str, login: &str, password: &str, foreign: bool) -> Reply {
+    api.post(
+        "/v1/sessions",
+        ip,
+        json!({"login": login, "password": password, "foreign_computer": foreign}),
+    )
+    .await
+}
+
+pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
+    let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["token"].as_str().unwrap_or_default().to_string()
 }

@@ -3,10 +3,13 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod notify;
+pub mod registry;
+pub mod sqs;
 
-use crate::config::{CodesConfig, IdentityConfig};
+use crate::config::{CodesConfig, IdentityConfig, ProfileConfig, VerificationConfig};
 use crate::services::codes::CodeService;
 use crate::services::identity::IdentityService;
+use crate::services::profile::{ProfileService, VerificationService};
 
 /// The SDK clients every service is built on: one configuration load and one set of
 /// connections per cold start, however many services a function uses.
@@ -15,6 +18,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
     pub sesv2: aws_sdk_sesv2::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Clients {
@@ -24,10 +28,15 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
             sesv2: aws_sdk_sesv2::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
         }
     }
 
-    fn notifier(&self, email_sender: String, sms_sender_id: Option<String>) -> notify::AwsNotifier {
+    pub fn notifier(
+        &self,
+        email_sender: String,
+        sms_sender_id: Option<String>,
+    ) -> notify::AwsNotifier {
         notify::AwsNotifier::new(
             self.sns.clone(),
             self.sesv2.clone(),
@@ -60,5 +69,30 @@ pub fn identity_service(
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
         config.limits,
+    )
+}
+
+/// The profile service over DynamoDB and the SQS verification queue.
+pub fn profile_service(
+    clients: &Clients,
+    config: ProfileConfig,
+) -> ProfileService<dynamodb::DynamoStore, sqs::SqsQueue> {
+    ProfileService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url),
+        config.hasher,
+    )
+}
+
+/// The verification worker's service over DynamoDB, the sandbox registries and SES.
+pub fn verification_service(
+    clients: &Clients,
+    config: VerificationConfig,
+) -> VerificationService<dynamodb::DynamoStore, registry::SandboxRegistry, notify::AwsNotifier> {
+    VerificationService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        registry::SandboxRegistry::new(config.registry_delay),
+        clients.notifier(config.email_sender, config.sms_sender_id),
+        config.hasher,
     )
 }

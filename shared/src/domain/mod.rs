@@ -1,11 +1,17 @@
 //! Domain types: values that are valid by construction.
 
 mod contact;
+mod documents;
 mod name;
 mod password;
 mod phone;
 
 pub use contact::{Channel, Destination, Email, Purpose};
+pub use documents::{
+    check_passport_issue_date, BirthCertificate, DepartmentCode, DriverLicence, Inn, InnKind, Kpp,
+    OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
+    VehiclePlate,
+};
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use password::{
     check_new_password, common_password_count, normalise_security_answer, MAX_PASSWORD_CHARS,

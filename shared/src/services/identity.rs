@@ -18,11 +18,12 @@ use time::OffsetDateTime;
 
 use crate::config::SessionLimits;
 use crate::crypto::{self, Hasher};
-use crate::domain::{Destination, Email, PersonName, Phone, Purpose};
+use crate::domain::{Destination, Email, PersonName, Phone, Purpose, Snils};
 use crate::error::{AppError, FieldError};
 use crate::passwords;
 use crate::redact::Secret;
 use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
+use crate::services::profile::snils_login_key;
 use crate::services::{destination_key, verification_token_key, StoreError};
 
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
@@ -107,6 +108,8 @@ pub struct StoredAccount {
     pub new_device_alerts: bool,
     /// Keyed hashes of the devices (user agents) the account signed in from, oldest first.
     pub known_devices: Vec<String>,
+    /// The login key of the account's SNILS, once the profile holds one.
+    pub snils_login: Option<String>,
 }
 
 /// A login whose password was right, waiting for the SMS code of two-step login.
@@ -600,12 +603,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// case; anything else still gets a key, so that it is throttled like the rest.
     fn login_key(&self, login: &str) -> String {
         let trimmed = login.trim();
+        // A SNILS written with its hyphens is unmistakable; eleven bare digits that make
+        // a Russian mobile number are read as the phone, anything else as a SNILS.
+        let snils_shaped = trimmed.matches('-').count() >= 2;
         if trimmed.contains('@') {
             if let Ok(email) = Email::parse("login", trimmed) {
                 return destination_key(&self.hasher, email.as_str());
             }
+        } else if let (true, Ok(snils)) = (snils_shaped, Snils::parse("login", trimmed)) {
+            return snils_login_key(&self.hasher, snils.as_str());
         } else if let Ok(phone) = Phone::parse("login", trimmed) {
             return destination_key(&self.hasher, phone.e164());
+        } else if let Ok(snils) = Snils::parse("login", trimmed) {
+            return snils_login_key(&self.hasher, snils.as_str());
         }
         self.hasher
             .digest(UNKNOWN_LOGIN, &[&trimmed.to_lowercase()])
@@ -1233,10 +1243,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let account = self.account(principal).await?;
         self.confirm_password(&account, password, client, now_s)
             .await?;
-        let logins = [
+        let mut logins = vec![
             destination_key(&self.hasher, &account.email),
             destination_key(&self.hasher, &account.phone),
         ];
+        logins.extend(account.snils_login.clone());
         self.store.delete_account(&account.id, &logins).await?;
         tracing::info!(account_id = %account.id, "account deleted");
         self.notify_email(

@@ -2,6 +2,7 @@
 
 pub mod codes;
 pub mod identity;
+pub mod profile;
 
 use crate::crypto::Hasher;
 

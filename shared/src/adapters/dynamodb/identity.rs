@@ -18,11 +18,11 @@ use crate::services::StoreError;
 /// The index that lists an account's sessions (declared in the template).
 pub const ACCOUNT_INDEX: &str = "gsi1";
 
-fn account_key(id: &str) -> Item {
+pub(crate) fn account_key(id: &str) -> Item {
     key(format!("ACCOUNT#{id}"), "ACCOUNT")
 }
 
-fn login_key(login: &str) -> Item {
+pub(crate) fn login_key(login: &str) -> Item {
     key(format!("LOGIN#{login}"), "LOGIN")
 }
 
@@ -46,7 +46,7 @@ fn get_bool(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AttributeValue::Bool(true)))
 }
 
-fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
+pub(crate) fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
     let retention = i64::try_from(SECURITY_EVENT_RETENTION.as_secs()).unwrap_or(i64::MAX);
     // Milliseconds in the sort key keep events of one second in the order they happened.
     let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
@@ -71,7 +71,7 @@ fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteItem, StoreE
 }
 
 /// Indices of the transaction items whose condition failed.
-fn failed_conditions<R: std::fmt::Debug>(
+pub(crate) fn failed_conditions<R: std::fmt::Debug>(
     err: SdkError<TransactWriteItemsError, R>,
 ) -> Result<Vec<usize>, StoreError> {
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
@@ -91,7 +91,7 @@ fn failed_conditions<R: std::fmt::Debug>(
     Err(classify_transaction(err))
 }
 
-fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
+pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
     Ok(StoredAccount {
         id: id.to_string(),
         last_name: get_s(item, "last_name")?,
@@ -117,6 +117,7 @@ fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
                 .collect(),
             _ => Vec::new(),
         },
+        snils_login: get_s(item, "snils_login").ok(),
     })
 }
 

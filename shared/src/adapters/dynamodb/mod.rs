@@ -3,6 +3,7 @@
 
 mod codes;
 mod identity;
+mod profile;
 
 use std::collections::HashMap;
 

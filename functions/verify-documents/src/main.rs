@@ -1,0 +1,30 @@
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::{Env, VerificationConfig};
+use shared::services::profile::VerificationJob;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config = VerificationConfig::from_env(&Env::process())?;
+    let concurrency = config.concurrency;
+    let clients = shared::adapters::Clients::load().await;
+    let service = shared::adapters::verification_service(&clients, config);
+    let service = &service;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let response: SqsBatchResponse = shared::batch::run(
+            event.payload,
+            concurrency,
+            |job: VerificationJob, attempt| async move {
+                let outcome = service
+                    .process(&job, attempt, time::OffsetDateTime::now_utc())
+                    .await?;
+                tracing::info!(check = job.check.as_str(), ?outcome, "job done");
+                Ok(())
+            },
+        )
+        .await;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

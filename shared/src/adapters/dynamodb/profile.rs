@@ -1,0 +1,203 @@
+//! The profile document (`ACCOUNT#{id}` / `PROFILE`) and the account fields it keeps in
+//! step: names, the SNILS login, the level.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+
+use super::identity::{account_from, account_key, event_put, failed_conditions, login_key};
+use super::*;
+use crate::services::identity::StoredAccount;
+use crate::services::profile::{
+    Profile, ProfileStore, ProfileWrite, ProfileWriteRefusal, StoredProfile,
+};
+use crate::services::StoreError;
+
+fn profile_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), "PROFILE")
+}
+
+impl ProfileStore for DynamoStore {
+    async fn load_profile(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<(StoredAccount, StoredProfile)>, StoreError> {
+        let keys = [account_key(account_id), profile_key(account_id)];
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for k in &keys {
+            request = request.keys(k.clone());
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, build(request.build())?)
+            .send()
+            .await
+            .map_err(classify)?;
+        if out
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
+        {
+            return Err(StoreError::Unavailable("profile not read in full".into()));
+        }
+        let found = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
+        let find = |sk: &str| {
+            found
+                .iter()
+                .find(|i| matches!(i.get("sk"), Some(AttributeValue::S(s)) if s == sk))
+        };
+        let Some(account) = find("ACCOUNT") else {
+            return Ok(None);
+        };
+        let account = account_from(account_id, account)?;
+        let stored = match find("PROFILE") {
+            Some(item) => {
+                let doc = get_s(item, "doc")?;
+                let profile: Profile = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Rejected(format!("profile document: {e}")))?;
+                StoredProfile {
+                    profile,
+                    version: get_n(item, "version")?,
+                }
+            }
+            None => StoredProfile {
+                profile: Profile::default(),
+                version: 0,
+            },
+        };
+        Ok(Some((account, stored)))
+    }
+
+    async fn write_profile(
+        &self,
+        write: &ProfileWrite<'_>,
+    ) -> Result<Result<(), ProfileWriteRefusal>, StoreError> {
+        let doc = serde_json::to_string(write.profile)
+            .map_err(|e| StoreError::Rejected(format!("profile document: {e}")))?;
+        let mut item = profile_key(write.account_id);
+        item.extend([
+            ("doc".into(), s(doc)),
+            ("version".into(), n(write.expected_version + 1)),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if write.expected_version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(write.expected_version))
+        };
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(build(put.build())?)
+                    .build(),
+            );
+        let mut index = 1;
+        let mut claim_index = None;
+
+        // One update of the account item: a transaction may name an item only once.
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut conditions = vec!["attribute_exists(pk)"];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(write.account_id)));
+        if let Some((last, first, middle)) = write.account_names {
+            sets.push("last_name = :last, first_name = :first");
+            update = update
+                .expression_attribute_values(":last", s(last))
+                .expression_attribute_values(":first", s(first));
+            match middle {
+                Some(m) => {
+                    sets.push("middle_name = :middle");
+                    update = update.expression_attribute_values(":middle", s(m));
+                }
+                None => removes.push("middle_name"),
+            }
+        }
+        match (&write.claim_login, &write.release_login) {
+            (Some(claim), _) => {
+                sets.push("snils_login = :snils");
+                update = update.expression_attribute_values(":snils", s(claim));
+            }
+            (None, Some(_)) => removes.push("snils_login"),
+            (None, None) => {}
+        }
+        if let Some((from, to)) = write.level_change {
+            sets.push("#level = :to");
+            conditions.push("#level = :from");
+            update = update
+                .expression_attribute_names("#level", "level")
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to));
+        }
+        if !sets.is_empty() || !removes.is_empty() {
+            let mut expression = String::new();
+            if !sets.is_empty() {
+                expression.push_str(&format!("SET {}", sets.join(", ")));
+            }
+            if !removes.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+            }
+            let update = build(
+                update
+                    .update_expression(expression.trim())
+                    .condition_expression(conditions.join(" AND "))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            index += 1;
+        }
+        if let Some(claim) = &write.claim_login {
+            let mut item = login_key(claim);
+            item.extend([
+                ("account_id".into(), s(write.account_id)),
+                ("kind".into(), s("snils")),
+            ]);
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
+                    .expression_attribute_values(":me", s(write.account_id))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            claim_index = Some(index);
+        }
+        if let Some(release) = &write.release_login {
+            // Only our own claim is released; a SNILS login of another account stays.
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(login_key(release)))
+                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
+                    .expression_attribute_values(":me", s(write.account_id))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        for event in &write.events {
+            request = request.transact_items(event_put(&self.table, event)?);
+        }
+        match request.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                if claim_index.is_some_and(|i| failed.contains(&i)) {
+                    Ok(Err(ProfileWriteRefusal::SnilsTaken))
+                } else {
+                    // The profile moved, or the account's level did: read again.
+                    Ok(Err(ProfileWriteRefusal::Stale))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1311 @@
+//! The citizen's profile: personal data, addresses and documents, each with a
+//! verification status, and the jobs that check documents against federal registries.
+//!
+//! - The profile is one document per account, read and written whole under a version
+//!   condition: two tabs editing at once cannot silently overwrite each other (412).
+//! - Changing a checked field (name, birth date, gender, SNILS, passport, INN) marks it
+//!   `pending` and queues the registry checks that cover it, tagged with the submission
+//!   (one PATCH). Jobs are queued *before* the write: a job whose write never landed finds
+//!   no field of its submission and is dropped, while a write whose jobs were lost could
+//!   leave fields pending for ever.
+//! - SNILS is unique across accounts (a login item claimed in the same transaction) and,
+//!   once saved, a login.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::{Date, OffsetDateTime};
+
+use crate::crypto::Hasher;
+use crate::domain::Email;
+use crate::domain::{
+    check_passport_issue_date, DepartmentCode, DriverLicence, Inn, OmsPolicy, PassportNumber,
+    PassportSeries, PersonName, Snils,
+};
+use crate::error::{AppError, FieldError};
+use crate::redact::Secret;
+use crate::services::codes::Notifier;
+use crate::services::identity::{SecurityEvent, StoredAccount};
+use crate::services::{destination_key, StoreError};
+
+// ------------------------------------------------------------------ the document
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Personal {
+    pub last_name: String,
+    pub first_name: String,
+    #[serde(default)]
+    pub middle_name: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// `male` or `female`, as the registries record it.
+    #[serde(default)]
+    pub gender: Option<String>,
+    #[serde(default)]
+    pub birthplace: Option<String>,
+    /// ISO 3166 alpha-3, e.g. `RUS`.
+    #[serde(default)]
+    pub citizenship: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addresses {
+    #[serde(default)]
+    pub registration: Option<String>,
+    #[serde(default)]
+    pub actual: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passport {
+    pub series: String,
+    pub number: String,
+    pub issue_date: String,
+    pub department_code: String,
+    pub issued_by: String,
+    #[serde(default)]
+    pub birthplace: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverLicenceDoc {
+    pub number: String,
+    pub issue_date: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Documents {
+    #[serde(default)]
+    pub snils: Option<String>,
+    #[serde(default)]
+    pub inn: Option<String>,
+    #[serde(default)]
+    pub oms_policy: Option<String>,
+    #[serde(default)]
+    pub passport: Option<Passport>,
+    #[serde(default)]
+    pub driver_licence: Option<DriverLicenceDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Unverified,
+    Pending,
+    Verified,
+    Rejected,
+}
+
+/// Where a checked field stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldStatus {
+    pub state: State,
+    /// When it was verified or rejected.
+    #[serde(default)]
+    pub at: Option<i64>,
+    /// The registry that decided.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Why it was rejected, for the citizen.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The submission whose checks are running (pending) or decided it.
+    #[serde(default)]
+    pub submission: Option<String>,
+}
+
+impl FieldStatus {
+    fn pending(submission: &str) -> Self {
+        Self {
+            state: State::Pending,
+            at: None,
+            source: None,
+            reason: None,
+            submission: Some(submission.to_string()),
+        }
+    }
+}
+
+/// Submissions whose outcome letter went out, newest last; a few are enough to make a
+/// redelivered last job send nothing twice.
+const NOTIFIED_KEPT: usize = 10;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub personal: Personal,
+    #[serde(default)]
+    pub addresses: Addresses,
+    #[serde(default)]
+    pub documents: Documents,
+    /// By checked field: `name`, `birth_date`, `gender`, `snils`, `passport`, `inn`.
+    #[serde(default)]
+    pub statuses: BTreeMap<String, FieldStatus>,
+    #[serde(default)]
+    pub notified: Vec<String>,
+}
+
+/// Fields a registry can check; the keys of [`Profile::statuses`].
+pub const CHECKED_FIELDS: [&str; 6] = ["name", "birth_date", "gender", "snils", "passport", "inn"];
+
+/// What the standard level needs verified.
+pub const STANDARD_LEVEL_FIELDS: [&str; 5] = ["name", "birth_date", "gender", "snils", "passport"];
+
+/// Weights of the completeness percentage (they add up to 100); see docs/api.
+pub const COMPLETENESS_WEIGHTS: [(&str, u32); 12] = [
+    ("name", 10),
+    ("birth_date", 10),
+    ("gender", 5),
+    ("birthplace", 5),
+    ("citizenship", 5),
+    ("registration_address", 5),
+    ("actual_address", 5),
+    ("snils", 15),
+    ("passport", 20),
+    ("inn", 10),
+    ("oms_policy", 5),
+    ("driver_licence", 5),
+];
+
+impl Profile {
+    /// A new profile starts from what registration knew.
+    pub fn from_account(account: &StoredAccount) -> Self {
+        Self {
+            personal: Personal {
+                last_name: account.last_name.clone(),
+                first_name: account.first_name.clone(),
+                middle_name: account.middle_name.clone(),
+                ..Personal::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    fn filled(&self, field: &str) -> bool {
+        let p = &self.personal;
+        let d = &self.documents;
+        match field {
+            "name" => !p.last_name.is_empty() && !p.first_name.is_empty(),
+            "birth_date" => p.birth_date.is_some(),
+            "gender" => p.gender.is_some(),
+            "birthplace" => p.birthplace.is_some(),
+            "citizenship" => p.citizenship.is_some(),
+            "registration_address" => self.addresses.registration.is_some(),
+            "actual_address" => self.addresses.actual.is_some(),
+            "snils" => d.snils.is_some(),
+            "passport" => d.passport.is_some(),
+            "inn" => d.inn.is_some(),
+            "oms_policy" => d.oms_policy.is_some(),
+            "driver_licence" => d.driver_licence.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Percentage of the profile filled in, by [`COMPLETENESS_WEIGHTS`].
+    pub fn completeness(&self) -> u32 {
+        COMPLETENESS_WEIGHTS
+            .iter()
+            .filter(|(field, _)| self.filled(field))
+            .map(|(_, weight)| weight)
+            .sum()
+    }
+
+    /// The status of a checked field: `unverified` when filled and never checked.
+    pub fn status(&self, field: &str) -> Option<FieldStatus> {
+        if let Some(status) = self.statuses.get(field) {
+            return Some(status.clone());
+        }
+        self.filled(field).then_some(FieldStatus {
+            state: State::Unverified,
+            at: None,
+            source: None,
+            reason: None,
+            submission: None,
+        })
+    }
+
+    pub fn is_verified(&self, field: &str) -> bool {
+        self.statuses
+            .get(field)
+            .is_some_and(|s| s.state == State::Verified)
+    }
+
+    /// Whether any check of `submission` is still running.
+    pub fn submission_pending(&self, submission: &str) -> bool {
+        self.statuses
+            .values()
+            .any(|s| s.state == State::Pending && s.submission.as_deref() == Some(submission))
+    }
+
+    /// Whether a field of `submission` is in the document at all.
+    pub fn knows_submission(&self, submission: &str) -> bool {
+        self.statuses
+            .values()
+            .any(|s| s.submission.as_deref() == Some(submission))
+    }
+
+    fn remember_notified(&mut self, submission: &str) {
+        self.notified.push(submission.to_string());
+        let excess = self.notified.len().saturating_sub(NOTIFIED_KEPT);
+        self.notified.drain(..excess);
+    }
+}
+
+// ------------------------------------------------------------------ checks and jobs
+
+/// A registry check: what it reads, and which fields its answer decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// SNILS with name, birth date and gender, at the pension fund.
+    Snils,
+    /// Passport with name, birth date and gender, at the interior ministry.
+    Passport,
+    /// INN with name and birth date, at the tax service.
+    Inn,
+}
+
+impl Check {
+    pub const ALL: [Check; 3] = [Check::Snils, Check::Passport, Check::Inn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Snils => "snils",
+            Check::Passport => "passport",
+            Check::Inn => "inn",
+        }
+    }
+
+    /// Fields whose change makes the check run again.
+    pub fn inputs(self) -> &'static [&'static str] {
+        match self {
+            Check::Snils => &["snils", "name", "birth_date", "gender"],
+            Check::Passport => &["passport", "name", "birth_date", "gender"],
+            Check::Inn => &["inn", "name", "birth_date"],
+        }
+    }
+
+    /// Fields the answer decides. The document is the one a mismatch rejects; the
+    /// passport check also confirms the personal data it was compared with.
+    pub fn decides(self) -> &'static [&'static str] {
+        match self {
+            Check::Snils => &["snils"],
+            Check::Passport => &["passport", "name", "birth_date", "gender"],
+            Check::Inn => &["inn"],
+        }
+    }
+
+    fn document(self) -> &'static str {
+        self.as_str()
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Check::Snils => "СНИЛС",
+            Check::Passport => "Паспорт",
+            Check::Inn => "ИНН",
+        }
+    }
+}
+
+/// A queued registry check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationJob {
+    pub account_id: String,
+    pub check: Check,
+    /// The PATCH that queued it.
+    pub submission: String,
+    /// The profile version that PATCH wrote.
+    pub version: u64,
+}
+
+// ------------------------------------------------------------------ registries
+
+/// What a registry is asked: the document with the personal data it must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRequest {
+    pub check: Check,
+    pub document: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryAnswer {
+    Verified {
+        source: &'static str,
+    },
+    Rejected {
+        source: &'static str,
+        reason: String,
+    },
+}
+
+/// A registry that could not answer now; the job is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("registry unavailable: {0}")]
+pub struct RegistryUnavailable(pub String);
+
+pub trait Registry {
+    /// `attempt` counts deliveries of the job, from 1.
+    fn check(
+        &self,
+        request: &RegistryRequest,
+        attempt: u32,
+    ) -> impl Future<Output = Result<RegistryAnswer, RegistryUnavailable>> + Send;
+}
+
+// ------------------------------------------------------------------ stores
+
+/// The profile as stored, with its version (0: never written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProfile {
+    pub profile: Profile,
+    pub version: u64,
+}
+
+/// A profile write and what goes with it, in one transaction.
+#[derive(Debug, Clone)]
+pub struct ProfileWrite<'a> {
+    pub account_id: &'a str,
+    pub profile: &'a Profile,
+    /// The version read; the write fails with [`ProfileWriteRefusal::Stale`] if it moved.
+    pub expected_version: u64,
+    /// Names to copy onto the account item.
+    pub account_names: Option<(&'a str, &'a str, Option<&'a str>)>,
+    /// A SNILS login to claim and one to release.
+    pub claim_login: Option<String>,
+    pub release_login: Option<String>,
+    /// A level to move the account to, from the level it must still have.
+    pub level_change: Option<(&'a str, &'a str)>,
+    pub events: Vec<SecurityEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileWriteRefusal {
+    Stale,
+    SnilsTaken,
+}
+
+pub trait ProfileStore {
+    /// The account and its profile, read consistently.
+    fn load_profile(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<(StoredAccount, StoredProfile)>, StoreError>> + Send;
+
+    fn write_profile(
+        &self,
+        write: &ProfileWrite<'_>,
+    ) -> impl Future<Output = Result<Result<(), ProfileWriteRefusal>, StoreError>> + Send;
+}
+
+/// The queue of registry checks.
+pub trait JobQueue {
+    fn enqueue(
+        &self,
+        jobs: &[VerificationJob],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+// ------------------------------------------------------------------ the patch
+
+/// A field of a PATCH: left alone, cleared (`null`), or set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T: Clone> Change<T> {
+    fn apply(&self, target: &mut Option<T>) {
+        match self {
+            Change::Keep => {}
+            Change::Clear => *target = None,
+            Change::Set(v) => *target = Some(v.clone()),
+        }
+    }
+}
+
+/// A validated PATCH of the profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfilePatch {
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Change<String>,
+    pub birth_date: Change<String>,
+    pub gender: Change<String>,
+    pub birthplace: Change<String>,
+    pub citizenship: Change<String>,
+    pub registration_address: Change<String>,
+    pub actual_address: Change<String>,
+    pub snils: Change<String>,
+    pub inn: Change<String>,
+    pub oms_policy: Change<String>,
+    pub passport: Change<Passport>,
+    pub driver_licence: Change<DriverLicenceDoc>,
+}
+
+/// Longest free-text field (addresses, issuing department, birthplace).
+pub const MAX_TEXT_CHARS: usize = 300;
+
+/// Reads a JSON object at a JSON Pointer, collecting every problem.
+struct Reader<'a> {
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Reader<'_> {
+    fn object<'v>(
+        &mut self,
+        body: &'v Map<String, Value>,
+        name: &str,
+        path: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match body.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(map),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(path, "invalid_type", "Ожидается объект"));
+                None
+            }
+        }
+    }
+
+    fn unknown(&mut self, object: &Map<String, Value>, path: &str, known: &[&str]) {
+        for key in object.keys() {
+            if !known.contains(&key.as_str()) {
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                self.errors.push(FieldError::new(
+                    &format!("{path}/{escaped}"),
+                    "unknown_field",
+                    "Неизвестное поле",
+                ));
+            }
+        }
+    }
+
+    /// A string field that may be cleared with `null`.
+    fn change<T>(
+        &mut self,
+        object: &Map<String, Value>,
+        name: &str,
+        path: &str,
+        parse: impl FnOnce(&str, &str) -> Result<T, FieldError>,
+    ) -> Change<T> {
+        let path = format!("{path}/{name}");
+        match object.get(name) {
+            None => Change::Keep,
+            Some(Value::Null) => Change::Clear,
+            Some(Value::String(s)) => match parse(&path, s) {
+                Ok(v) => Change::Set(v),
+                Err(e) => {
+                    self.errors.push(e);
+                    Change::Keep
+                }
+            },
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(&path, "invalid_type", "Ожидается строка"));
+                Change::Keep
+            }
+        }
+    }
+
+    fn required<T>(
+        &mut self,
+        object: &Map<String, Value>,
+        name: &str,
+        path: &str,
+        parse: impl FnOnce(&str, &str) -> Result<T, FieldError>,
+    ) -> Option<T> {
+        let full = format!("{path}/{name}");
+        match self.change(object, name, path, parse) {
+            Change::Set(v) => Some(v),
+            Change::Clear => {
+                self.errors
+                    .push(FieldError::new(&full, "required", "Обязательное поле"));
+                None
+            }
+            Change::Keep => {
+                if !object.contains_key(name) {
+                    self.errors
+                        .push(FieldError::new(&full, "required", "Обязательное поле"));
+                }
+                None
+            }
+        }
+    }
+}
+
+fn text(path: &str, raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(path, "empty", "Поле не может быть пустым"));
+    }
+    if trimmed.chars().count() > MAX_TEXT_CHARS {
+        return Err(FieldError::new(
+            path,
+            "too_long",
+            format!("Не длиннее {MAX_TEXT_CHARS} символов"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            path,
+            "invalid_characters",
+            "Недопустимые символы",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn name(path: &str, raw: &str) -> Result<String, FieldError> {
+    PersonName::parse(path, raw).map(|n| n.as_str().to_string())
+}
+
+/// A calendar date written `YYYY-MM-DD`.
+pub fn parse_date(path: &str, raw: &str) -> Result<Date, FieldError> {
+    let invalid = || FieldError::new(path, "invalid_date", "Дата в формате ГГГГ-ММ-ДД");
+    let raw = raw.trim();
+    let b = raw.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(invalid());
+    }
+    let number = |range: std::ops::Range<usize>| raw[range].parse::<u16>().map_err(|_| invalid());
+    let year = i32::from(number(0..4)?);
+    let month = u8::try_from(number(5..7)?)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .ok_or_else(invalid)?;
+    let day = u8::try_from(number(8..10)?).map_err(|_| invalid())?;
+    Date::from_calendar_date(year, month, day).map_err(|_| invalid())
+}
+
+fn date_string(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn birth_date(today: Date) -> impl Fn(&str, &str) -> Result<String, FieldError> {
+    move |path, raw| {
+        let d = parse_date(path, raw)?;
+        if d > today {
+            return Err(FieldError::new(
+                path,
+                "date_in_future",
+                "Дата ещё не наступила",
+            ));
+        }
+        if d.year() < 1900 {
+            return Err(FieldError::new(
+                path,
+                "date_too_early",
+                "Проверьте год рождения",
+            ));
+        }
+        Ok(date_string(d))
+    }
+}
+
+fn gender(path: &str, raw: &str) -> Result<String, FieldError> {
+    match raw.trim() {
+        "male" | "female" => Ok(raw.trim().to_string()),
+        _ => Err(FieldError::new(
+            path,
+            "invalid_gender",
+            "Допустимые значения: male, female",
+        )),
+    }
+}
+
+fn citizenship(path: &str, raw: &str) -> Result<String, FieldError> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(FieldError::new(
+            path,
+            "invalid_citizenship",
+            "Код страны из трёх латинских букв, например RUS",
+        ))
+    }
+}
+
+impl ProfilePatch {
+    /// Validates a PATCH body; every problem is reported with its JSON Pointer.
+    pub fn parse(body: &Map<String, Value>, today: Date) -> Result<Self, AppError> {
+        let mut errors = Vec::new();
+        let mut r = Reader {
+            errors: &mut errors,
+        };
+        let mut patch = ProfilePatch::default();
+        r.unknown(body, "", &["personal", "addresses", "documents"]);
+        if let Some(p) = r.object(body, "personal", "/personal") {
+            let at = "/personal";
+            r.unknown(
+                p,
+                at,
+                &[
+                    "last_name",
+                    "first_name",
+                    "middle_name",
+                    "birth_date",
+                    "gender",
+                    "birthplace",
+                    "citizenship",
+                ],
+            );
+            for (field, slot) in [
+                ("last_name", &mut patch.last_name),
+                ("first_name", &mut patch.first_name),
+            ] {
+                match r.change(p, field, at, name) {
+                    Change::Set(v) => *slot = Some(v),
+                    Change::Clear => r.errors.push(FieldError::new(
+                        &format!("{at}/{field}"),
+                        "required",
+                        "Обязательное поле",
+                    )),
+                    Change::Keep => {}
+                }
+            }
+            patch.middle_name = r.change(p, "middle_name", at, name);
+            patch.birth_date = r.change(p, "birth_date", at, birth_date(today));
+            patch.gender = r.change(p, "gender", at, gender);
+            patch.birthplace = r.change(p, "birthplace", at, text);
+            patch.citizenship = r.change(p, "citizenship", at, citizenship);
+        }
+        if let Some(a) = r.object(body, "addresses", "/addresses") {
+            let at = "/addresses";
+            r.unknown(a, at, &["registration", "actual"]);
+            patch.registration_address = r.change(a, "registration", at, text);
+            patch.actual_address = r.change(a, "actual", at, text);
+        }
+        if let Some(d) = r.object(body, "documents", "/documents") {
+            let at = "/documents";
+            r.unknown(
+                d,
+                at,
+                &["snils", "inn", "oms_policy", "passport", "driver_licence"],
+            );
+            patch.snils = r.change(d, "snils", at, |path, raw| {
+                Snils::parse(path, raw).map(|s| s.as_str().to_string())
+            });
+            patch.inn = r.change(d, "inn", at, |path, raw| {
+                Inn::parse_personal(path, raw).map(|i| i.as_str().to_string())
+            });
+            patch.oms_policy = r.change(d, "oms_policy", at, |path, raw| {
+                OmsPolicy::parse(path, raw).map(|o| o.as_str().to_string())
+            });
+            match d.get("passport") {
+                None => {}
+                Some(Value::Null) => patch.passport = Change::Clear,
+                Some(Value::Object(p)) => {
+                    let at = "/documents/passport";
+                    r.unknown(
+                        p,
+                        at,
+                        &[
+                            "series",
+                            "number",
+                            "issue_date",
+                            "department_code",
+                            "issued_by",
+                            "birthplace",
+                        ],
+                    );
+                    let series = r.required(p, "series", at, |path, raw| {
+                        PassportSeries::parse(path, raw).map(|s| s.as_str().to_string())
+                    });
+                    let number = r.required(p, "number", at, |path, raw| {
+                        PassportNumber::parse(path, raw).map(|s| s.as_str().to_string())
+                    });
+                    let issue_date = r.required(p, "issue_date", at, parse_date);
+                    let department_code = r.required(p, "department_code", at, |path, raw| {
+                        DepartmentCode::parse(path, raw).map(|s| s.as_str().to_string())
+                    });
+                    let issued_by = r.required(p, "issued_by", at, text);
+                    let birthplace = match r.change(p, "birthplace", at, text) {
+                        Change::Set(v) => Some(v),
+                        _ => None,
+                    };
+                    if let (
+                        Some(series),
+                        Some(number),
+                        Some(issue_date),
+                        Some(department_code),
+                        Some(issued_by),
+                    ) = (series, number, issue_date, department_code, issued_by)
+                    {
+                        patch.passport = Change::Set(Passport {
+                            series,
+                            number,
+                            issue_date: date_string(issue_date),
+                            department_code,
+                            issued_by,
+                            birthplace,
+                        });
+                    }
+                }
+                Some(_) => r.errors.push(FieldError::new(
+                    "/documents/passport",
+                    "invalid_type",
+                    "Ожидается объект",
+                )),
+            }
+            match d.get("driver_licence") {
+                None => {}
+                Some(Value::Null) => patch.driver_licence = Change::Clear,
+                Some(Value::Object(l)) => {
+                    let at = "/documents/driver_licence";
+                    r.unknown(l, at, &["number", "issue_date"]);
+                    let number = r.required(l, "number", at, |path, raw| {
+                        DriverLicence::parse(path, raw).map(|s| s.as_str().to_string())
+                    });
+                    let issue_date = r.required(l, "issue_date", at, |path, raw| {
+                        let d = parse_date(path, raw)?;
+                        if d > today {
+                            return Err(FieldError::new(
+                                path,
+                                "date_in_future",
+                                "Дата ещё не наступила",
+                            ));
+                        }
+                        Ok(date_string(d))
+                    });
+                    if let (Some(number), Some(issue_date)) = (number, issue_date) {
+                        patch.driver_licence = Change::Set(DriverLicenceDoc { number, issue_date });
+                    }
+                }
+                Some(_) => r.errors.push(FieldError::new(
+                    "/documents/driver_licence",
+                    "invalid_type",
+                    "Ожидается объект",
+                )),
+            }
+        }
+        if errors.is_empty() && patch == ProfilePatch::default() {
+            errors.push(FieldError::new(
+                "",
+                "nothing_to_change",
+                "Укажите, что изменить",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(patch)
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+
+    /// The profile with this patch applied.
+    fn apply(&self, profile: &Profile) -> Profile {
+        let mut next = profile.clone();
+        let p = &mut next.personal;
+        if let Some(v) = &self.last_name {
+            p.last_name = v.clone();
+        }
+        if let Some(v) = &self.first_name {
+            p.first_name = v.clone();
+        }
+        self.middle_name.apply(&mut p.middle_name);
+        self.birth_date.apply(&mut p.birth_date);
+        self.gender.apply(&mut p.gender);
+        self.birthplace.apply(&mut p.birthplace);
+        self.citizenship.apply(&mut p.citizenship);
+        self.registration_address
+            .apply(&mut next.addresses.registration);
+        self.actual_address.apply(&mut next.addresses.actual);
+        let d = &mut next.documents;
+        self.snils.apply(&mut d.snils);
+        self.inn.apply(&mut d.inn);
+        self.oms_policy.apply(&mut d.oms_policy);
+        self.passport.apply(&mut d.passport);
+        self.driver_licence.apply(&mut d.driver_licence);
+        next
+    }
+}
+
+/// Checked fields whose value differs between two profiles.
+fn changed_fields(before: &Profile, after: &Profile) -> Vec<&'static str> {
+    let (a, b) = (&before.personal, &after.personal);
+    let (x, y) = (&before.documents, &after.documents);
+    let mut changed = Vec::new();
+    if (&a.last_name, &a.first_name, &a.middle_name)
+        != (&b.last_name, &b.first_name, &b.middle_name)
+    {
+        changed.push("name");
+    }
+    if a.birth_date != b.birth_date {
+        changed.push("birth_date");
+    }
+    if a.gender != b.gender {
+        changed.push("gender");
+    }
+    if x.snils != y.snils {
+        changed.push("snils");
+    }
+    if x.passport != y.passport {
+        changed.push("passport");
+    }
+    if x.inn != y.inn {
+        changed.push("inn");
+    }
+    changed
+}
+
+// ------------------------------------------------------------------ the service
+
+/// A profile as the API shows it.
+#[derive(Debug, Clone)]
+pub struct ProfileView {
+    pub profile: Profile,
+    pub version: u64,
+    pub level: String,
+    pub email: String,
+    pub phone: String,
+}
+
+pub struct ProfileService<S, Q> {
+    store: S,
+    queue: Q,
+    hasher: Hasher,
+}
+
+/// The login key of a SNILS: the same keyed hash as phones and e-mails, so a login by
+/// SNILS finds the account like any other login.
+pub fn snils_login_key(hasher: &Hasher, snils: &str) -> String {
+    destination_key(hasher, snils)
+}
+
+impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
+    pub fn new(store: S, queue: Q, hasher: Hasher) -> Self {
+        Self {
+            store,
+            queue,
+            hasher,
+        }
+    }
+
+    async fn load(&self, account_id: &str) -> Result<(StoredAccount, StoredProfile), AppError> {
+        let (account, mut stored) = self
+            .store
+            .load_profile(account_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if stored.version == 0 {
+            stored.profile = Profile::from_account(&account);
+        }
+        Ok((account, stored))
+    }
+
+    pub async fn get(&self, account_id: &str) -> Result<ProfileView, AppError> {
+        let (account, stored) = self.load(account_id).await?;
+        Ok(view(account, stored))
+    }
+
+    /// Applies a PATCH written against `if_match`, the version the client last read.
+    pub async fn patch(
+        &self,
+        account_id: &str,
+        if_match: u64,
+        patch: &ProfilePatch,
+        event: SecurityEvent,
+        now: OffsetDateTime,
+    ) -> Result<ProfileView, AppError> {
+        let (account, stored) = self.load(account_id).await?;
+        if stored.version != if_match {
+            return Err(AppError::VersionMismatch {
+                current: stored.version,
+            });
+        }
+        let before = &stored.profile;
+        let mut next = patch.apply(before);
+        if let Some(passport) = &next.documents.passport {
+            // The passport is checked against the birth date it will be stored with.
+            let issue = parse_date("/documents/passport/issue_date", &passport.issue_date)
+                .map_err(|e| AppError::Validation(vec![e]))?;
+            let born = next
+                .personal
+                .birth_date
+                .as_deref()
+                .and_then(|d| parse_date("", d).ok());
+            check_passport_issue_date("/documents/passport/issue_date", issue, born, now.date())
+                .map_err(|e| AppError::Validation(vec![e]))?;
+        }
+        let changed = changed_fields(before, &next);
+        let submission = uuid::Uuid::new_v4().to_string();
+        let version = stored.version + 1;
+        let mut jobs = Vec::new();
+        for field in &changed {
+            // A changed field loses its old verdict; a check below may make it pending.
+            next.statuses.remove(*field);
+        }
+        for check in Check::ALL {
+            let document_present = next.filled(check.document());
+            let touched = check.inputs().iter().any(|f| changed.contains(f));
+            if document_present && touched {
+                for field in check.decides() {
+                    next.statuses
+                        .insert(field.to_string(), FieldStatus::pending(&submission));
+                }
+                jobs.push(VerificationJob {
+                    account_id: account_id.to_string(),
+                    check,
+                    submission: submission.clone(),
+                    version,
+                });
+            }
+        }
+        let names_changed = changed.contains(&"name");
+        let account_names = names_changed.then_some((
+            next.personal.last_name.as_str(),
+            next.personal.first_name.as_str(),
+            next.personal.middle_name.as_deref(),
+        ));
+        let (claim_login, release_login) = if changed.contains(&"snils") {
+            (
+                next.documents
+                    .snils
+                    .as_deref()
+                    .map(|s| snils_login_key(&self.hasher, s)),
+                before
+                    .documents
+                    .snils
+                    .as_deref()
+                    .map(|s| snils_login_key(&self.hasher, s)),
+            )
+        } else {
+            (None, None)
+        };
+        // Jobs first: see the module comment.
+        if !jobs.is_empty() {
+            self.queue.enqueue(&jobs).await?;
+        }
+        let write = ProfileWrite {
+            account_id,
+            profile: &next,
+            expected_version: stored.version,
+            account_names,
+            claim_login,
+            release_login,
+            level_change: None,
+            events: vec![event],
+        };
+        match self.store.write_profile(&write).await? {
+            Ok(()) => {}
+            Err(ProfileWriteRefusal::Stale) => {
+                let current = self
+                    .store
+                    .load_profile(account_id)
+                    .await?
+                    .map(|(_, p)| p.version)
+                    .unwrap_or_default();
+                return Err(AppError::VersionMismatch { current });
+            }
+            Err(ProfileWriteRefusal::SnilsTaken) => return Err(AppError::SnilsTaken),
+        }
+        tracing::info!(account_id, version, checks = jobs.len(), "profile changed");
+        Ok(view(
+            account,
+            StoredProfile {
+                profile: next,
+                version,
+            },
+        ))
+    }
+}
+
+fn view(account: StoredAccount, stored: StoredProfile) -> ProfileView {
+    ProfileView {
+        profile: stored.profile,
+        version: stored.version,
+        level: account.level,
+        email: account.email,
+        phone: account.phone,
+    }
+}
+
+// ------------------------------------------------------------------ verification
+
+/// What became of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The answer was recorded.
+    Applied,
+    /// Nothing to do: already decided, or a newer edit replaced what it was for.
+    Skipped(&'static str),
+}
+
+/// Deliveries after which a job whose profile write never appeared is given up.
+const ORPHAN_ATTEMPTS: u32 = 3;
+/// Times a job re-reads and retries when an edit lands between its read and its write.
+const WRITE_RACE_RETRIES: usize = 3;
+
+pub struct VerificationService<S, R, M> {
+    store: S,
+    registry: R,
+    mailer: M,
+    hasher: Hasher,
+}
+
+impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> VerificationService<S, R, M> {
+    pub fn new(store: S, registry: R, mailer: M, hasher: Hasher) -> Self {
+        Self {
+            store,
+            registry,
+            mailer,
+            hasher,
+        }
+    }
+
+    /// Runs one job. `Err` asks for the job again later (a registry or store that did not
+    /// answer, or a profile write not visible yet).
+    pub async fn process(
+        &self,
+        job: &VerificationJob,
+        attempt: u32,
+        now: OffsetDateTime,
+    ) -> Result<JobOutcome, AppError> {
+        let mut answer: Option<RegistryAnswer> = None;
+        for _ in 0..WRITE_RACE_RETRIES {
+            let Some((account, stored)) = self.store.load_profile(&job.account_id).await? else {
+                return Ok(JobOutcome::Skipped("account gone"));
+            };
+            let profile = &stored.profile;
+            let document = job.check.document();
+            let status = profile.statuses.get(document);
+            if status.and_then(|s| s.submission.as_deref()) != Some(job.submission.as_str()) {
+                if stored.version < job.version && attempt < ORPHAN_ATTEMPTS {
+                    return Err(AppError::StoreUnavailable(
+                        "the edit that queued this job is not visible yet".into(),
+                    ));
+                }
+                return Ok(JobOutcome::Skipped("superseded"));
+            }
+            if status.is_some_and(|s| s.state != State::Pending) {
+                return Ok(JobOutcome::Skipped("already decided"));
+            }
+            let request = registry_request(job.check, profile).ok_or(AppError::Internal(
+                "pending check without its document".into(),
+            ))?;
+            // Asked once per delivery; a lost write race reuses the answer.
+            let decided = match &answer {
+                Some(a) => a.clone(),
+                None => {
+                    let a = self
+                        .registry
+                        .check(&request, attempt)
+                        .await
+                        .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+                    answer = Some(a.clone());
+                    a
+                }
+            };
+            let next = self.decide(job, &account, &stored, &decided, now);
+            let notify = !next.submission_pending(&job.submission)
+                && !stored.profile.notified.contains(&job.submission);
+            let mut next = next;
+            if notify {
+                next.remember_notified(&job.submission);
+            }
+            let level_change =
+                standard_reached(&account, &next).then_some(("simplified", "standard"));
+            let mut events = Vec::new();
+            if level_change.is_some() {
+                events.push(SecurityEvent {
+                    account_id: account.id.clone(),
+                    kind: "level_standard",
+                    at: now.unix_timestamp(),
+                    ip: String::new(),
+                    user_agent: String::new(),
+                });
+            }
+            let release_login = match (&decided, job.check) {
+                (RegistryAnswer::Rejected { .. }, Check::Snils) => stored
+                    .profile
+                    .documents
+                    .snils
+                    .as_deref()
+                    .map(|s| snils_login_key(&self.hasher, s)),
+                _ => None,
+            };
+            let profile_write = ProfileWrite {
+                account_id: &job.account_id,
+                profile: &next,
+                expected_version: stored.version,
+                account_names: None,
+                claim_login: None,
+                release_login,
+                level_change,
+                events,
+            };
+            match self.store.write_profile(&profile_write).await? {
+                Ok(()) => {
+                    tracing::info!(
+                        account_id = %job.account_id,
+                        check = job.check.as_str(),
+                        verified = matches!(decided, RegistryAnswer::Verified { .. }),
+                        "verification recorded"
+                    );
+                    if notify {
+                        self.send_outcome(&account, &next, &job.submission, level_change.is_some())
+                            .await;
+                    }
+                    return Ok(JobOutcome::Applied);
+                }
+                Err(ProfileWriteRefusal::Stale) => continue,
+                Err(ProfileWriteRefusal::SnilsTaken) => {
+                    return Err(AppError::Internal("verification claimed a login".into()))
+                }
+            }
+        }
+        Err(AppError::StoreUnavailable(
+            "profile kept changing under the verification".into(),
+        ))
+    }
+
+    /// The profile with the registry's answer recorded.
+    fn decide(
+        &self,
+        job: &VerificationJob,
+        _account: &StoredAccount,
+        stored: &StoredProfile,
+        answer: &RegistryAnswer,
+        now: OffsetDateTime,
+    ) -> Profile {
+        let mut next = stored.profile.clone();
+        let at = Some(now.unix_timestamp());
+        match answer {
+            RegistryAnswer::Verified { source } => {
+                for field in job.check.decides() {
+                    let pending_here = next.statuses.get(*field).is_some_and(|s| {
+                        s.state == State::Pending
+                            && s.submission.as_deref() == Some(&job.submission)
+                    });
+                    if pending_here {
+                        next.statuses.insert(
+                            field.to_string(),
+                            FieldStatus {
+                                state: State::Verified,
+                                at,
+                                source: Some(source.to_string()),
+                                reason: None,
+                                submission: Some(job.submission.clone()),
+                            },
+                        );
+                    }
+                }
+            }
+            RegistryAnswer::Rejected { source, reason } => {
+                // The document is removed, as on mos.ru, and the reason kept; personal
+                // data it was compared with goes back to unverified.
+                let document = job.check.document();
+                match job.check {
+                    Check::Snils => next.documents.snils = None,
+                    Check::Passport => next.documents.passport = None,
+                    Check::Inn => next.documents.inn = None,
+                }
+                next.statuses.insert(
+                    document.to_string(),
+                    FieldStatus {
+                        state: State::Rejected,
+                        at,
+                        source: Some(source.to_string()),
+                        reason: Some(reason.clone()),
+                        submission: Some(job.submission.clone()),
+                    },
+                );
+                for field in job.check.decides().iter().filter(|f| **f != document) {
+                    let pending_here = next.statuses.get(*field).is_some_and(|s| {
+                        s.state == State::Pending
+                            && s.submission.as_deref() == Some(&job.submission)
+                    });
+                    if pending_here {
+                        next.statuses.remove(*field);
+                    }
+                }
+            }
+        }
+        next
+    }
+
+    async fn send_outcome(
+        &self,
+        account: &StoredAccount,
+        profile: &Profile,
+        submission: &str,
+        standard: bool,
+    ) {
+        let mut lines = vec!["Проверка данных профиля завершена.".to_string()];
+        for check in Check::ALL {
+            let Some(status) = profile.statuses.get(check.document()) else {
+                continue;
+            };
+            if status.submission.as_deref() != Some(submission) {
+                continue;
+            }
+            match status.state {
+                State::Verified => lines.push(format!("{}: подтверждён.", check.title())),
+                State::Rejected => lines.push(format!(
+                    "{}: не подтверждён — {}. Данные удалены из профиля, введите их заново.",
+                    check.title(),
+                    status.reason.as_deref().unwrap_or("причина не указана")
+                )),
+                _ => {}
+            }
+        }
+        if standard {
+            lines.push("Ваша учётная запись теперь стандартная.".into());
+        }
+        let Ok(email) = Email::parse("email", &account.email) else {
+            return;
+        };
+        let text = Secret::new(lines.join("\n"));
+        if let Err(e) = self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {
+            tracing::warn!(account_id = %account.id, error = %e, "verification outcome not sent");
+        }
+    }
+}
+
+pub const OUTCOME_SUBJECT: &str = "Результат проверки данных профиля";
+
+/// Whether recording this outcome lifts a simplified account to standard.
+fn standard_reached(account: &StoredAccount, profile: &Profile) -> bool {
+    account.level == "simplified" && STANDARD_LEVEL_FIELDS.iter().all(|f| profile.is_verified(f))
+}
+
+fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> {
+    let d = &profile.documents;
+    let document = match check {
+        Check::Snils => d.snils.clone()?,
+        Check::Passport => d
+            .passport
+            .as_ref()
+            .map(|p| format!("{}{}", p.series, p.number))?,
+        Check::Inn => d.inn.clone()?,
+    };
+    let p = &profile.personal;
+    Some(RegistryRequest {
+        check,
+        document,
+        last_name: p.last_name.clone(),
+        first_name: p.first_name.clone(),
+        middle_name: p.middle_name.clone(),
+        birth_date: p.birth_date.clone(),
+        gender: p.gender.clone(),
+    })
+}

@@ -1,0 +1,707 @@
+//! End-to-end tests of the profile and of document verification: PATCHes over the local
+//! gateway, registry checks run by the verification worker off the SQS queue (the
+//! gateway polls it as Lambda would), and what landed in DynamoDB and the outbox.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+/// A failed check comes back this fast on the test stack (the queue's visibility
+/// timeout), so retries and the dead-letter queue are reached in seconds.
+const RETRY_SECS: u64 = 2;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let tally = runtime.block_on(async {
+        let stack = start_stack_with(
+            &[("REGISTRY_SANDBOX_DELAY_MS", "0".to_string())],
+            &[("VerificationRetrySeconds", RETRY_SECS.to_string())],
+        )
+        .await;
+        let api = Api::new(&stack).await;
+        let tally = run_all(
+            &api,
+            vec![
+                scenario!(profile_starts_from_registration),
+                scenario!(every_document_is_validated),
+                scenario!(patches_need_the_version_they_read),
+                scenario!(concurrent_patches_one_wins),
+                scenario!(verified_documents_lift_the_level_and_snils_logs_in),
+                scenario!(rejected_documents_are_cleared_with_reasons),
+                scenario!(duplicate_snils_is_refused),
+                scenario!(registry_timeout_is_retried),
+                scenario!(poison_message_goes_to_the_dead_letter_queue),
+                scenario!(redelivered_and_stale_jobs_change_nothing),
+                scenario!(profiles_are_private),
+            ],
+            true,
+        )
+        .await;
+        stack.shutdown().await;
+        tally
+    });
+    tally.finish()
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// A SNILS with a valid checksum whose number starts with `prefix` (sandbox rules read
+/// the first digits) and is unique for this run.
+fn snils(prefix: &str) -> String {
+    let unique = unique_phone();
+    let tail = &unique[unique.len() - (9 - prefix.len())..];
+    let number = format!("{prefix}{tail}");
+    let sum: u32 = number
+        .bytes()
+        .zip((1..=9).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = match sum {
+        s if s < 100 => s,
+        100 | 101 => 0,
+        s => (s % 101) % 100,
+    };
+    format!("{number}{check:02}")
+}
+
+/// A personal INN with valid check digits starting with `prefix`.
+fn inn(prefix: &str) -> String {
+    let unique = unique_phone();
+    let tail = &unique[unique.len() - (10 - prefix.len())..];
+    let mut digits: Vec<u32> = format!("{prefix}{tail}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    for weights in [
+        &[7, 2, 4, 10, 3, 5, 9, 4, 6, 8][..],
+        &[3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8][..],
+    ] {
+        let sum: u32 = digits.iter().zip(weights).map(|(d, w)| d * w).sum();
+        digits.push(sum % 11 % 10);
+    }
+    digits.iter().map(|d| d.to_string()).collect()
+}
+
+fn passport(number: &str) -> Value {
+    json!({
+        "series": "45 10",
+        "number": number,
+        "issue_date": "2010-06-01",
+        "department_code": "770-001",
+        "issued_by": "ОВД района Арбат г. Москвы",
+    })
+}
+
+async fn profile(api: &Api, token: &str) -> Reply {
+    api.call(Method::GET, "/v1/profile", &unique_ip(), Some(token), None)
+        .await
+}
+
+async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
+    let mut request = api
+        .http()
+        .patch(format!("{}/v1/profile", api.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-for", unique_ip())
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(v) = version {
+        request = request.header("if-match", v);
+    }
+    Reply::from(
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH: {e}")),
+    )
+    .await
+}
+
+/// A new citizen with a session.
+async fn citizen(api: &Api) -> (Citizen, String) {
+    let c = sign_up(api).await;
+    let token = token_for(api, &c).await;
+    (c, token)
+}
+
+/// Polls the profile until `done` holds, for at most a minute.
+async fn wait_for(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = profile(api, token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if done(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never happened: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn status(profile: &Value, field: &str) -> String {
+    profile["verification"][field]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn outcome_letters(mail: &[Value]) -> Vec<&Value> {
+    mail.iter()
+        .filter(|m| m["subject"] == "Результат проверки данных профиля")
+        .collect()
+}
+
+/// Personal data and documents that the sandbox verifies.
+fn verifiable(snils: &str, passport_number: &str) -> Value {
+    json!({
+        "personal": {"birth_date": "1985-03-12", "gender": "male"},
+        "documents": {"snils": snils, "passport": passport(passport_number)},
+    })
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async fn profile_starts_from_registration(api: Api) {
+    let (c, token) = citizen(&api).await;
+    let reply = profile(&api, &token).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("etag"), Some("\"0\""));
+    let p = &reply.body;
+    assert_eq!(p["version"], 0);
+    assert_eq!(p["level"], "simplified");
+    assert_eq!(p["personal"]["last_name"], "Иванов");
+    assert_eq!(p["personal"]["middle_name"], "Сергеевич");
+    assert_eq!(p["contacts"]["email"], c.email.as_str());
+    assert_eq!(p["completeness"], 10, "only the name is filled");
+    assert_eq!(status(p, "name"), "unverified");
+
+    // Fields without a registry check are saved as given.
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({
+            "personal": {"birthplace": "г. Москва", "citizenship": "rus"},
+            "addresses": {"registration": "г. Москва, ул. Тверская, д. 1, кв. 2",
+                          "actual": "г. Москва, ул. Тверская, д. 1, кв. 2"},
+            "documents": {"oms_policy": "7700 0000 0000 0001",
+                          "driver_licence": {"number": "99 12 345678", "issue_date": "2015-04-01"}},
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("etag"), Some("\"1\""));
+    let p = &reply.body;
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["personal"]["citizenship"], "RUS");
+    assert_eq!(p["documents"]["oms_policy"], "7700000000000001");
+    assert_eq!(p["documents"]["driver_licence"]["number"], "99 12 345678");
+    assert_eq!(p["completeness"], 40);
+
+    // What landed: one profile item, version 1, the document inside.
+    let item = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "PROFILE")
+        .await
+        .unwrap_or_else(|| panic!("profile item missing"));
+    assert_eq!(number_attr(&item, "version"), 1);
+    let doc: Value = serde_json::from_str(&string_attr(&item, "doc")).unwrap_or_default();
+    assert_eq!(
+        doc["addresses"]["actual"],
+        "г. Москва, ул. Тверская, д. 1, кв. 2"
+    );
+
+    // null clears a field.
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"1\""),
+        json!({"documents": {"driver_licence": null}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["documents"]["driver_licence"], Value::Null);
+    assert_eq!(reply.body["completeness"], 35);
+}
+
+async fn every_document_is_validated(api: Api) {
+    let (c, token) = citizen(&api).await;
+    let body = json!({
+        "personal": {
+            "last_name": "Ivanov",
+            "first_name": "",
+            "birth_date": "1985-02-30",
+            "gender": "m",
+            "citizenship": "Россия",
+            "nickname": "x",
+        },
+        "documents": {
+            "snils": "112-233-445 96",
+            "inn": "500100732258",
+            "oms_policy": "12345",
+            "passport": {
+                "series": "45 1",
+                "number": "12345",
+                "issue_date": "2099-01-01",
+                "department_code": "770001x",
+                "issued_by": "",
+            },
+            "driver_licence": {"number": "99 12 34567", "issue_date": "2015-13-01"},
+        },
+        "addresses": "Москва",
+    });
+    let reply = patch(&api, &token, Some("\"0\""), body).await;
+    reply.assert_problem(422, "validation_failed");
+    let errors = reply.field_errors();
+    let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    for expected in [
+        "/personal/last_name",
+        "/personal/first_name",
+        "/personal/birth_date",
+        "/personal/gender",
+        "/personal/citizenship",
+        "/personal/nickname",
+        "/documents/snils",
+        "/documents/inn",
+        "/documents/oms_policy",
+        "/documents/passport/series",
+        "/documents/passport/number",
+        "/documents/passport/department_code",
+        "/documents/passport/issued_by",
+        "/documents/driver_licence/number",
+        "/documents/driver_licence/issue_date",
+        "/addresses",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing in {errors:?}"
+        );
+    }
+    let code_of = |path: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| f == path)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(code_of("/documents/snils"), "snils_checksum");
+    assert_eq!(code_of("/documents/inn"), "inn_checksum");
+    assert_eq!(code_of("/personal/nickname"), "unknown_field");
+
+    // A passport issued before the 14th birthday, and one dated in the future.
+    let early = json!({
+        "personal": {"birth_date": "2000-05-20"},
+        "documents": {"passport": {"series": "4510", "number": "123456",
+            "issue_date": "2014-05-19", "department_code": "770-001", "issued_by": "ОВД"}},
+    });
+    let reply = patch(&api, &token, Some("\"0\""), early).await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        vec![(
+            "/documents/passport/issue_date".to_string(),
+            "passport_issue_before_14".to_string()
+        )]
+    );
+    let reply = patch(&api, &token, Some("\"0\""), json!({})).await;
+    reply.assert_problem(422, "validation_failed");
+
+    // Nothing was written by any of it.
+    assert!(api
+        .item(&format!("ACCOUNT#{}", c.account_id), "PROFILE")
+        .await
+        .is_none());
+    assert_eq!(profile(&api, &token).await.body["version"], 0);
+}
+
+async fn patches_need_the_version_they_read(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let body = json!({"personal": {"birthplace": "г. Тверь"}});
+    patch(&api, &token, None, body.clone())
+        .await
+        .assert_problem(428, "precondition_required");
+    patch(&api, &token, Some("\"7\""), body.clone())
+        .await
+        .assert_problem(412, "version_mismatch");
+    patch(&api, &token, Some("garbage"), body.clone())
+        .await
+        .assert_problem(412, "version_mismatch");
+    let reply = patch(&api, &token, Some("W/\"0\""), body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+async fn concurrent_patches_one_wins(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let first = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"personal": {"birthplace": "г. Тверь"}}),
+    );
+    let second = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"personal": {"birthplace": "г. Казань"}}),
+    );
+    let (a, b) = tokio::join!(first, second);
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.body, b.body);
+    let winner = if a.status == 200 { &a } else { &b };
+    let now = profile(&api, &token).await.body;
+    assert_eq!(now["version"], 1);
+    assert_eq!(
+        now["personal"]["birthplace"],
+        winner.body["personal"]["birthplace"]
+    );
+}
+
+async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
+    let (c, token) = citizen(&api).await;
+    let snils = snils("112");
+    let reply = patch(&api, &token, Some("\"0\""), verifiable(&snils, "123456")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for field in ["name", "birth_date", "gender", "snils", "passport"] {
+        assert_eq!(
+            status(&reply.body, field),
+            "pending",
+            "{field}: {}",
+            reply.body
+        );
+    }
+
+    let done = wait_for(&api, &token, "verification", |p| {
+        ["name", "birth_date", "gender", "snils", "passport"]
+            .iter()
+            .all(|f| status(p, f) == "verified")
+    })
+    .await;
+    assert_eq!(done["level"], "standard", "{done}");
+    assert_eq!(
+        done["verification"]["snils"]["source"],
+        "pension_fund_sandbox"
+    );
+    assert!(done["verification"]["passport"]["at"].is_string());
+
+    // One letter for the submission, whatever the number of checks in it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mail = api.outbox(&c.email).await;
+    let letters = outcome_letters(&mail);
+    assert_eq!(letters.len(), 1, "{mail:?}");
+    let text = letters[0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("СНИЛС: подтверждён"), "{text}");
+    assert!(text.contains("стандартная"), "{text}");
+
+    // The account item carries the level; the security log the transition.
+    let account = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "ACCOUNT")
+        .await
+        .unwrap_or_else(|| panic!("account missing"));
+    assert_eq!(string_attr(&account, "level"), "standard");
+    let events = api
+        .call(
+            Method::GET,
+            "/v1/security-events",
+            &unique_ip(),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(
+        events.body.to_string().contains("level_standard"),
+        "{}",
+        events.body
+    );
+
+    // The SNILS is a login now, with or without separators.
+    let formatted = format!(
+        "{}-{}-{} {}",
+        &snils[0..3],
+        &snils[3..6],
+        &snils[6..9],
+        &snils[9..]
+    );
+    for form in [snils.as_str(), formatted.as_str()] {
+        let reply = login(&api, &unique_ip(), form, PASSWORD, false).await;
+        assert_eq!(reply.status, 201, "{form}: {}", reply.body);
+    }
+}
+
+async fn rejected_documents_are_cleared_with_reasons(api: Api) {
+    let (c, token) = citizen(&api).await;
+    let mismatching = snils("999");
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        verifiable(&mismatching, "998001"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let done = wait_for(&api, &token, "rejection", |p| {
+        status(p, "snils") == "rejected" && status(p, "passport") == "rejected"
+    })
+    .await;
+    assert_eq!(done["documents"]["snils"], Value::Null, "{done}");
+    assert_eq!(done["documents"]["passport"], Value::Null, "{done}");
+    let reason = done["verification"]["snils"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("не совпадают"), "{reason}");
+    let reason = done["verification"]["passport"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("не найден"), "{reason}");
+    assert_eq!(done["level"], "simplified");
+    assert_ne!(status(&done, "name"), "pending", "{done}");
+
+    // A rejected SNILS is no login, and another account may claim it now.
+    let reply = login(&api, &unique_ip(), &mismatching, PASSWORD, false).await;
+    reply.assert_problem(401, "invalid_credentials");
+    let (_, other) = citizen(&api).await;
+    let reply = patch(
+        &api,
+        &other,
+        Some("\"0\""),
+        json!({"documents": {"snils": mismatching}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mail = api.outbox(&c.email).await;
+    let letters = outcome_letters(&mail);
+    assert_eq!(letters.len(), 1, "{mail:?}");
+    assert!(letters[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("введите их заново"));
+}
+
+async fn duplicate_snils_is_refused(api: Api) {
+    let (_, first) = citizen(&api).await;
+    let (_, second) = citizen(&api).await;
+    let taken = snils("234");
+    let reply = patch(
+        &api,
+        &first,
+        Some("\"0\""),
+        json!({"documents": {"snils": taken}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = patch(
+        &api,
+        &second,
+        Some("\"0\""),
+        json!({"documents": {"snils": taken}}),
+    )
+    .await;
+    reply.assert_problem(409, "snils_already_registered");
+    assert_eq!(
+        reply.field_errors(),
+        vec![(
+            "/documents/snils".to_string(),
+            "already_registered".to_string()
+        )]
+    );
+    assert_eq!(profile(&api, &second).await.body["version"], 0);
+}
+
+async fn registry_timeout_is_retried(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let started = Instant::now();
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("997")}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(status(&reply.body, "inn"), "pending");
+    let done = wait_for(&api, &token, "the third attempt", |p| {
+        status(p, "inn") == "verified"
+    })
+    .await;
+    assert_eq!(done["verification"]["inn"]["source"], "tax_service_sandbox");
+    // Two timeouts, each waited out before the next delivery.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2 * RETRY_SECS),
+        "verified after {:?}",
+        started.elapsed()
+    );
+}
+
+async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
+    let queue = api.queue_url("-verification").await;
+    let dead = api.queue_url("-verification-dlq").await;
+    let (_, token) = citizen(&api).await;
+    // A good job in the same batch as an unreadable one: it goes through regardless.
+    let poison = format!("not a job {}", unique_ip());
+    api.sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(&poison)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("770")}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(&api, &token, "the good job", |p| {
+        status(p, "inn") == "verified"
+    })
+    .await;
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let messages = api
+            .sqs
+            .receive_message()
+            .queue_url(&dead)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {e}"))
+            .messages
+            .unwrap_or_default();
+        if messages.iter().any(|m| m.body() == Some(poison.as_str())) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the poison never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
+    let queue = api.queue_url("-verification").await;
+    let (c, token) = citizen(&api).await;
+    let first = snils("345");
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"personal": {"birth_date": "1985-03-12", "gender": "female"},
+               "documents": {"snils": first}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(&api, &token, "first check", |p| {
+        status(p, "snils") == "verified"
+    })
+    .await;
+
+    // The job as the queue carried it, from the submission recorded in the document.
+    let doc_of = |api: Api, account: String| async move {
+        let item = api
+            .item(&format!("ACCOUNT#{account}"), "PROFILE")
+            .await
+            .unwrap_or_else(|| panic!("profile item missing"));
+        let doc: Value = serde_json::from_str(&string_attr(&item, "doc")).unwrap_or_default();
+        (number_attr(&item, "version"), doc)
+    };
+    let (version, doc) = doc_of(api.clone(), c.account_id.clone()).await;
+    let old_job = json!({
+        "account_id": c.account_id,
+        "check": "snils",
+        "submission": doc["statuses"]["snils"]["submission"],
+        "version": version - 1,
+    });
+
+    // Delivered again: already decided, nothing changes and no second letter.
+    api.sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(old_job.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(doc_of(api.clone(), c.account_id.clone()).await.0, version);
+    assert_eq!(outcome_letters(&api.outbox(&c.email).await).len(), 1);
+
+    // A newer edit: the old job arriving late must not decide the new SNILS.
+    let second = snils("456");
+    let reply = patch(
+        &api,
+        &token,
+        Some(&format!("\"{version}\"")),
+        json!({"documents": {"snils": second}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(&api, &token, "second check", |p| {
+        status(p, "snils") == "verified"
+    })
+    .await;
+    let (version, doc) = doc_of(api.clone(), c.account_id.clone()).await;
+    api.sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(old_job.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (after, doc_after) = doc_of(api.clone(), c.account_id.clone()).await;
+    assert_eq!(after, version, "the stale job wrote");
+    assert_eq!(doc_after, doc);
+    assert_eq!(doc_after["documents"]["snils"], second.as_str());
+}
+
+async fn profiles_are_private(api: Api) {
+    let (a, token_a) = citizen(&api).await;
+    let (_, token_b) = citizen(&api).await;
+    let reply = patch(
+        &api,
+        &token_a,
+        Some("\"0\""),
+        json!({"addresses": {"actual": "г. Москва, ул. Арбат, д. 10"}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // B sees B's own profile, never A's, whatever B sends.
+    let b = profile(&api, &token_b).await;
+    assert_eq!(b.status, 200);
+    assert_eq!(b.body["addresses"]["actual"], Value::Null);
+    assert_ne!(b.body["contacts"]["email"], a.email.as_str());
+    let reply = patch(
+        &api,
+        &token_b,
+        Some("\"1\""),
+        json!({"account_id": a.account_id, "addresses": {"actual": "чужой"}}),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    let a_now = profile(&api, &token_a).await.body;
+    assert_eq!(a_now["addresses"]["actual"], "г. Москва, ул. Арбат, д. 10");
+    // No token, no profile.
+    let reply = api
+        .call(Method::GET, "/v1/profile", &unique_ip(), None, None)
+        .await;
+    assert_eq!(reply.status, 401);
+}
