@@ -106,10 +106,14 @@ async fn full_sign_up(api: Api) {
     let mail = api.outbox(&email).await;
     assert_eq!(mail[0]["subject"], "Добро пожаловать", "{mail:?}");
 
-    // The same request again: the contacts are taken now (which is what it says,
-    // although its tokens are spent as well).
+    // The same request again: its tokens are spent, and that is all it learns; whether
+    // the contacts are registered is told only to whoever proves they hold them.
     let again = api.post("/v1/accounts", &unique_ip(), body).await;
-    again.assert_problem(409, "contact_already_registered");
+    again.assert_problem(422, "validation_failed");
+    assert!(again.field_errors().contains(&(
+        "/email_verification_token".into(),
+        "verification_token_invalid".into()
+    )));
 
     // A fresh e-mail + phone with the used tokens: the tokens are refused.
     let reply = api
@@ -665,6 +669,23 @@ async fn recovery_by_email_and_by_phone(api: Api) {
             .unwrap_or_default();
         let new_password = "Granite-Kettle-77";
         let body = |answer: &str| json!({"login": login_as, "verification_token": token, "security_answer": answer, "new_password": new_password});
+
+        // Without a live code no answer is even looked at.
+        let forged = api
+            .post(
+                "/v1/recovery/complete",
+                &unique_ip(),
+                json!({"login": login_as, "verification_token": "vt_forged", "security_answer": "Иванова", "new_password": new_password}),
+            )
+            .await;
+        forged.assert_problem(422, "validation_failed");
+        assert_eq!(
+            forged.field_errors(),
+            [(
+                "/verification_token".to_string(),
+                "verification_token_invalid".to_string()
+            )]
+        );
 
         let wrong = api
             .post("/v1/recovery/complete", &unique_ip(), body("Иванова"))

@@ -57,7 +57,7 @@ fn main() {
 
 /// A SNILS with a valid checksum whose number starts with `prefix` (sandbox rules read
 /// the first digits) and is unique for this run.
-fn snils(prefix: &str) -> String {
+fn snils_of(prefix: &str) -> String {
     let unique = unique_phone();
     let tail = &unique[unique.len() - (9 - prefix.len())..];
     let number = format!("{prefix}{tail}");
@@ -372,7 +372,7 @@ async fn concurrent_patches_one_wins(api: Api) {
 
 async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
     let (c, token) = citizen(&api).await;
-    let snils = snils("112");
+    let snils = snils_of("112");
     let reply = patch(&api, &token, Some("\"0\""), verifiable(&snils, "123456")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     for field in ["name", "birth_date", "gender", "snils", "passport"] {
@@ -439,11 +439,38 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
         let reply = login(&api, &unique_ip(), form, PASSWORD, false).await;
         assert_eq!(reply.status, 201, "{form}: {}", reply.body);
     }
+
+    // And a way back in: recovery by SNILS sends the code to the confirmed phone, while an
+    // unknown SNILS gets the same answer and sends nothing.
+    let sms_before = api.outbox(&c.phone).await.len();
+    let started = api
+        .post("/v1/recovery", &unique_ip(), json!({"login": formatted}))
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    assert_eq!(api.outbox(&c.phone).await.len(), sms_before + 1);
+    let unknown = api
+        .post(
+            "/v1/recovery",
+            &unique_ip(),
+            json!({"login": snils_of("567")}),
+        )
+        .await;
+    assert_eq!(unknown.status, 202, "{}", unknown.body);
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&unknown.body), keys(&started.body));
+    assert_eq!(api.outbox(&c.phone).await.len(), sms_before + 1);
 }
 
 async fn rejected_documents_are_cleared_with_reasons(api: Api) {
     let (c, token) = citizen(&api).await;
-    let mismatching = snils("999");
+    let mismatching = snils_of("999");
     let reply = patch(
         &api,
         &token,
@@ -495,7 +522,7 @@ async fn rejected_documents_are_cleared_with_reasons(api: Api) {
 async fn duplicate_snils_is_refused(api: Api) {
     let (_, first) = citizen(&api).await;
     let (_, second) = citizen(&api).await;
-    let taken = snils("234");
+    let taken = snils_of("234");
     let reply = patch(
         &api,
         &first,
@@ -600,7 +627,7 @@ async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
 async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     let queue = api.queue_url("-verification").await;
     let (c, token) = citizen(&api).await;
-    let first = snils("345");
+    let first = snils_of("345");
     let reply = patch(
         &api,
         &token,
@@ -645,7 +672,7 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     assert_eq!(outcome_letters(&api.outbox(&c.email).await).len(), 1);
 
     // A newer edit: the old job arriving late must not decide the new SNILS.
-    let second = snils("456");
+    let second = snils_of("456");
     let reply = patch(
         &api,
         &token,

@@ -59,14 +59,19 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
     }
 }
 
-/// A login as recovery takes it: an e-mail address or a mobile phone.
-fn login_destination(f: &mut Fields<'_>, login: Option<&str>) -> Option<Destination> {
+/// A login as recovery takes it: an e-mail address, a mobile phone or a SNILS; the
+/// destination a code is recorded against if no account has that login.
+fn login_destination(app: &App, f: &mut Fields<'_>, login: Option<&str>) -> Option<Destination> {
     let login = login?.trim();
+    if let Some(destination) = app.identity.recovery_stand_in(login) {
+        return Some(destination);
+    }
     let channel = if login.contains('@') {
         Channel::Email
     } else {
         Channel::Sms
     };
+    // Not a login: the error says what a phone or e-mail should look like.
     Destination::parse("login", channel, login)
         .map_err(|e| f.reject(e))
         .ok()
@@ -89,7 +94,7 @@ async fn start(
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");
-    let typed = login_destination(&mut f, raw);
+    let typed = login_destination(app, &mut f, raw);
     f.finish(&["login"])?;
     let (Some(raw), Some(typed)) = (raw, typed) else {
         return Err(AppError::Internal("validated fields missing".into()));
@@ -126,7 +131,7 @@ async fn complete(
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");
-    let typed = login_destination(&mut f, raw);
+    let typed = login_destination(app, &mut f, raw);
     let token = f.required_str("verification_token");
     if token.is_some_and(|t| !t.starts_with("vt_") || t.len() > 128) {
         f.reject(FieldError::new(

@@ -370,6 +370,14 @@ pub trait IdentityStore {
         now: i64,
     ) -> impl Future<Output = Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>> + Send;
 
+    /// Whether a verification token is live and bound to this destination and purpose;
+    /// it stays unspent (a transaction redeems it later).
+    fn token_usable(
+        &self,
+        token: &TokenRedemption,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Removes the account, its logins, its sessions and its security log.
     fn delete_account(
         &self,
@@ -1311,6 +1319,30 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(account.and_then(|account| recovery_contact(&account, trimmed)))
     }
 
+    /// The destination a recovery code for `login` is recorded against when no account
+    /// answers to it: the login itself for a phone or e-mail, and for a SNILS a stand-in
+    /// number derived from it, so that limits and the code behave as for a real account
+    /// while nothing is sent.
+    pub fn recovery_stand_in(&self, login: &str) -> Option<Destination> {
+        let trimmed = login.trim();
+        if trimmed.contains('@') {
+            return Email::parse("login", trimmed).ok().map(Destination::Email);
+        }
+        if let Ok(phone) = Phone::parse("login", trimmed) {
+            return Some(Destination::Phone(phone));
+        }
+        let snils = Snils::parse("login", trimmed).ok()?;
+        let digest = self.hasher.digest("snils-stand-in", &[snils.as_str()]);
+        let digits: String = digest
+            .bytes()
+            .map(|b| char::from(b'0' + b % 10))
+            .take(9)
+            .collect();
+        Phone::parse("login", &format!("+79{digits}"))
+            .ok()
+            .map(Destination::Phone)
+    }
+
     /// Sets a new password for the account behind `login`, proven by a recovery token for
     /// its contact and the security answer. Every session ends.
     pub async fn complete_recovery(
@@ -1330,6 +1362,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .await?
             .ok_or_else(token_refused)?;
         let destination = recovery_contact(&account, trimmed).ok_or_else(token_refused)?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, token.expose()),
+            destination_key: destination_key(&self.hasher, destination.canonical()),
+            purpose: "recovery",
+        };
+        // The code comes first: without it nobody gets to try security answers, and an
+        // unknown login and a missing code look the same.
+        if !self.store.token_usable(&redemption, now_s).await? {
+            return Err(token_refused());
+        }
 
         // Wrong answers are limited like passwords, on a counter of their own.
         let answer_key = self.hasher.digest(SECURITY_ANSWER, &[&account.id]);
@@ -1374,11 +1416,6 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         .map_err(|e| AppError::Validation(vec![e]))?;
         let hash = passwords::hash(&new_password)?;
         let sessions = self.other_sessions(&account.id, None).await?;
-        let redemption = TokenRedemption {
-            token_key: verification_token_key(&self.hasher, token.expose()),
-            destination_key: destination_key(&self.hasher, destination.canonical()),
-            purpose: "recovery",
-        };
         let event = self.event(&account.id, "password_recovered", client, now_s);
         if !self
             .store
@@ -1458,18 +1495,11 @@ fn wait(until: i64, now: i64) -> u64 {
 
 /// Maps refusals of the registration transaction to one answer: a taken contact wins
 /// (409, pointing to recovery), otherwise the tokens are at fault (422).
+/// Why a sign-up was refused. A refused token wins over a taken contact: only someone who
+/// just proved they hold a phone or address learns that it is registered, so the route
+/// cannot be used to find out whose contacts have accounts.
 fn registration_error(refusals: &[RegistrationRefusal]) -> AppError {
     const FIELDS: [&str; 2] = ["email", "phone"];
-    let taken: Vec<&str> = refusals
-        .iter()
-        .filter_map(|r| match r {
-            RegistrationRefusal::LoginTaken(i) => FIELDS.get(*i).copied(),
-            _ => None,
-        })
-        .collect();
-    if !taken.is_empty() {
-        return AppError::ContactTaken(taken.iter().map(|f| f.to_string()).collect());
-    }
     let errors: Vec<FieldError> = refusals
         .iter()
         .filter_map(|r| match r {
@@ -1483,10 +1513,20 @@ fn registration_error(refusals: &[RegistrationRefusal]) -> AppError {
             _ => None,
         })
         .collect();
-    if errors.is_empty() {
+    if !errors.is_empty() {
+        return AppError::Validation(errors);
+    }
+    let taken: Vec<String> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            RegistrationRefusal::LoginTaken(i) => FIELDS.get(*i).map(|f| f.to_string()),
+            _ => None,
+        })
+        .collect();
+    if taken.is_empty() {
         AppError::StoreUnavailable("registration refused for no stated reason".into())
     } else {
-        AppError::Validation(errors)
+        AppError::ContactTaken(taken)
     }
 }
 
@@ -1495,17 +1535,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn taken_contacts_win_over_token_errors() {
+    fn token_errors_win_over_taken_contacts() {
         let err = registration_error(&[
             RegistrationRefusal::TokenInvalid(0),
             RegistrationRefusal::LoginTaken(1),
         ]);
-        assert!(matches!(err, AppError::ContactTaken(ref f) if f == &["phone"]));
-        let err = registration_error(&[RegistrationRefusal::TokenInvalid(1)]);
         let AppError::Validation(errors) = err else {
             panic!("expected validation error")
         };
-        assert_eq!(errors[0].field, "/phone_verification_token");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "/email_verification_token");
+        let err = registration_error(&[RegistrationRefusal::LoginTaken(1)]);
+        assert!(matches!(err, AppError::ContactTaken(ref f) if f == &["phone"]));
     }
 
     #[test]

@@ -894,6 +894,23 @@ impl IdentityStore for DynamoStore {
         }
     }
 
+    async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(verification_token_item_key(&token.token_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some_and(|item| {
+            get_s(&item, "purpose").is_ok_and(|p| p == token.purpose)
+                && get_s(&item, "destination_hash").is_ok_and(|d| d == token.destination_key)
+                && get_n::<i64>(&item, TTL_ATTRIBUTE).is_ok_and(|ttl| ttl > now)
+        }))
+    }
+
     async fn delete_account(
         &self,
         account_id: &str,
