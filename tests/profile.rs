@@ -24,7 +24,11 @@ fn main() {
     };
     let tally = runtime.block_on(async {
         let stack = start_stack_with(
-            &[("REGISTRY_SANDBOX_DELAY_MS", "0".to_string())],
+            &[
+                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+                // Sign-up and recovery send codes to one phone within a minute.
+                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+            ],
             &[("VerificationRetrySeconds", RETRY_SECS.to_string())],
         )
         .await;
@@ -43,6 +47,8 @@ fn main() {
                 scenario!(poison_message_goes_to_the_dead_letter_queue),
                 scenario!(redelivered_and_stale_jobs_change_nothing),
                 scenario!(profiles_are_private),
+                scenario!(children_are_shared_by_both_parents),
+                scenario!(vehicles_belong_to_their_owner),
             ],
             true,
         )
@@ -466,6 +472,24 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
     };
     assert_eq!(keys(&unknown.body), keys(&started.body));
     assert_eq!(api.outbox(&c.phone).await.len(), sms_before + 1);
+
+    // An edit of verified data drops the level until the checks pass again.
+    let version = format!("\"{}\"", done["version"]);
+    let edited = patch(
+        &api,
+        &token,
+        Some(&version),
+        json!({"personal": {"middle_name": "Сергеевич-Оглы"}}),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["level"], "simplified");
+    assert_eq!(status(&edited.body, "name"), "pending");
+    let again = wait_for(&api, &token, "re-verification", |p| {
+        p["level"] == "standard"
+    })
+    .await;
+    assert_eq!(status(&again, "name"), "verified");
 }
 
 async fn rejected_documents_are_cleared_with_reasons(api: Api) {
@@ -731,4 +755,232 @@ async fn profiles_are_private(api: Api) {
         .call(Method::GET, "/v1/profile", &unique_ip(), None, None)
         .await;
     assert_eq!(reply.status, 401);
+}
+
+// ------------------------------------------------------------------ children and vehicles
+
+/// Six digits unique for this run.
+fn six_digits() -> String {
+    let unique = unique_phone();
+    unique[unique.len() - 6..].to_string()
+}
+
+async fn call(api: &Api, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+    api.call(method, path, &unique_ip(), Some(token), body)
+        .await
+}
+
+async fn patch_at(api: &Api, path: &str, token: &str, version: &str, body: Value) -> Reply {
+    let request = api
+        .http()
+        .patch(format!("{}{path}", api.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-for", unique_ip())
+        .header("if-match", version)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    Reply::from(
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH: {e}")),
+    )
+    .await
+}
+
+async fn children_are_shared_by_both_parents(api: Api) {
+    let (_, mother) = citizen(&api).await;
+    let (_, father) = citizen(&api).await;
+    let (_, stranger) = citizen(&api).await;
+    let number = six_digits();
+    let certificate = format!("IV-МЮ {number}");
+    let child = json!({
+        "last_name": "Иванова",
+        "first_name": "Мария",
+        "middle_name": "Петровна",
+        "birth_date": "2018-04-02",
+        "gender": "female",
+        "birth_certificate": certificate,
+        "snils": snils_of("123"),
+    });
+    let path = "/v1/profile/children";
+
+    // Field errors first: Latin letters in the series, a future birth date.
+    let mut bad = child.clone();
+    bad["birth_certificate"] = json!("IV-MЮ 123456");
+    bad["birth_date"] = json!("2999-01-01");
+    let reply = call(&api, Method::POST, path, &mother, Some(bad)).await;
+    reply.assert_problem(422, "validation_failed");
+    let errors = reply.field_errors();
+    assert!(
+        errors.contains(&(
+            "/birth_certificate".into(),
+            "birth_certificate_series_latin_letters".into()
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/birth_date".into(), "date_in_future".into())),
+        "{errors:?}"
+    );
+
+    let added = call(&api, Method::POST, path, &mother, Some(child.clone())).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.header("etag"), Some("\"1\""));
+    assert_eq!(added.body["shared_with_another_parent"], false);
+    let id = added.body["id"].as_str().unwrap_or_default().to_string();
+    assert!(!id.contains(&number), "the id gives the certificate away");
+    call(&api, Method::POST, path, &mother, Some(child.clone()))
+        .await
+        .assert_problem(409, "child_already_added");
+
+    // The father names the same child: linked. Another name on that certificate: refused.
+    let mut other = child.clone();
+    other["first_name"] = json!("Анна");
+    call(&api, Method::POST, path, &father, Some(other))
+        .await
+        .assert_problem(409, "child_data_mismatch");
+    let linked = call(&api, Method::POST, path, &father, Some(child.clone())).await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    assert_eq!(linked.body["id"], id.as_str());
+    assert_eq!(linked.body["shared_with_another_parent"], true);
+    let list = call(&api, Method::GET, path, &father, None).await;
+    assert_eq!(
+        list.body["children"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.body
+    );
+
+    // One record: the mother's edit is what the father sees; a stale edit is refused.
+    let one = format!("{path}/{id}");
+    let edited = patch_at(
+        &api,
+        &one,
+        &mother,
+        "\"1\"",
+        json!({"oms_policy": "7700000000000002"}),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["version"], 2);
+    let seen = call(&api, Method::GET, &one, &father, None).await;
+    assert_eq!(seen.body["oms_policy"], "7700000000000002");
+    patch_at(&api, &one, &father, "\"1\"", json!({"gender": "female"}))
+        .await
+        .assert_problem(412, "version_mismatch");
+    let reply = patch_at(
+        &api,
+        &one,
+        &father,
+        "\"2\"",
+        json!({"birth_certificate": "I-АБ 000001"}),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    assert!(reply
+        .field_errors()
+        .contains(&("/birth_certificate".into(), "immutable".into())));
+
+    // Nobody else reads or writes it, and learns nothing of it.
+    call(&api, Method::GET, &one, &stranger, None)
+        .await
+        .assert_problem(404, "child_not_found");
+    patch_at(&api, &one, &stranger, "\"2\"", json!({"gender": "male"}))
+        .await
+        .assert_problem(404, "child_not_found");
+    call(&api, Method::DELETE, &one, &stranger, None)
+        .await
+        .assert_problem(404, "child_not_found");
+
+    // Each parent lets go on their own; the record goes with the last one.
+    assert_eq!(
+        call(&api, Method::DELETE, &one, &mother, None).await.status,
+        204
+    );
+    let mine = call(&api, Method::GET, path, &mother, None).await;
+    assert_eq!(mine.body["children"], json!([]));
+    let theirs = call(&api, Method::GET, &one, &father, None).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+    assert_eq!(theirs.body["shared_with_another_parent"], false);
+    assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_some());
+    assert_eq!(
+        call(&api, Method::DELETE, &one, &father, None).await.status,
+        204
+    );
+    assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_none());
+}
+
+async fn vehicles_belong_to_their_owner(api: Api) {
+    let (_, owner) = citizen(&api).await;
+    let (_, stranger) = citizen(&api).await;
+    let path = "/v1/profile/vehicles";
+    let digits = six_digits();
+    // Latin look-alike letters, as a keyboard left in English types them.
+    let car = json!({"sts": format!("77 YO {digits}"), "plate": "a123bc77", "title": "Семейный"});
+    let added = call(&api, Method::POST, path, &owner, Some(car.clone())).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["sts"], format!("77 УО {digits}"));
+    assert_eq!(added.body["plate"], "А123ВС77");
+    let id = added.body["id"].as_str().unwrap_or_default().to_string();
+    call(&api, Method::POST, path, &owner, Some(car))
+        .await
+        .assert_problem(409, "vehicle_already_added");
+
+    let reply = call(
+        &api,
+        Method::POST,
+        path,
+        &owner,
+        Some(json!({"sts": "77 УО 12345", "plate": "Ж123ВС77", "colour": "red"})),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    let fields: Vec<String> = reply.field_errors().into_iter().map(|(f, _)| f).collect();
+    assert!(
+        fields.contains(&"/sts".to_string())
+            && fields.contains(&"/plate".to_string())
+            && fields.contains(&"/colour".to_string()),
+        "{fields:?}"
+    );
+
+    let one = format!("{path}/{id}");
+    let moved = call(
+        &api,
+        Method::PATCH,
+        &one,
+        &owner,
+        Some(json!({"plate": "В456ОР199", "title": null})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["plate"], "В456ОР199");
+    assert_eq!(moved.body["title"], Value::Null);
+    let reply = call(
+        &api,
+        Method::PATCH,
+        &one,
+        &owner,
+        Some(json!({"sts": "99 12 345678"})),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    assert!(reply
+        .field_errors()
+        .contains(&("/sts".into(), "immutable".into())));
+
+    for method in [Method::GET, Method::DELETE] {
+        call(&api, method, &one, &stranger, None)
+            .await
+            .assert_problem(404, "vehicle_not_found");
+    }
+    let list = call(&api, Method::GET, path, &stranger, None).await;
+    assert_eq!(list.body["vehicles"], json!([]));
+
+    assert_eq!(
+        call(&api, Method::DELETE, &one, &owner, None).await.status,
+        204
+    );
+    let list = call(&api, Method::GET, path, &owner, None).await;
+    assert_eq!(list.body["vehicles"], json!([]));
 }

@@ -80,6 +80,14 @@ pub enum AppError {
     PreconditionRequired,
     #[error("SNILS belongs to another account")]
     SnilsTaken,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("at most {limit} {what}")]
+    TooMany { what: &'static str, limit: usize },
+    #[error("the birth certificate belongs to a child with other data")]
+    ChildMismatch,
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -255,6 +263,50 @@ impl AppError {
                     "СНИЛС уже используется",
                     "Этот СНИЛС указан в другой учётной записи. Если это ваша учётная запись, \
                      восстановите доступ к ней",
+                )
+            },
+            NotFound(what) => Problem::new(
+                404,
+                match *what {
+                    "child" => "child_not_found",
+                    "vehicle" => "vehicle_not_found",
+                    _ => "not_found",
+                },
+                "Не найдено",
+                "Такой записи нет в вашем профиле",
+            ),
+            AlreadyExists(what) => Problem::new(
+                409,
+                match *what {
+                    "child" => "child_already_added",
+                    "vehicle" => "vehicle_already_added",
+                    _ => "already_exists",
+                },
+                "Уже добавлено",
+                "Эта запись уже есть в вашем профиле",
+            ),
+            TooMany { what, limit } => Problem::new(
+                409,
+                match *what {
+                    "children" => "too_many_children",
+                    "vehicles" => "too_many_vehicles",
+                    _ => "too_many",
+                },
+                "Достигнут предел",
+                format!("В профиле может быть не больше {limit} записей этого вида"),
+            ),
+            ChildMismatch => Problem {
+                errors: vec![FieldError::new(
+                    "birth_certificate",
+                    "child_data_mismatch",
+                    "По этому свидетельству записан ребёнок с другими ФИО или датой рождения",
+                )],
+                ..Problem::new(
+                    409,
+                    "child_data_mismatch",
+                    "Данные ребёнка не совпадают",
+                    "Этого ребёнка уже добавил другой родитель с другими ФИО или датой рождения. \
+                     Проверьте данные свидетельства о рождении",
                 )
             },
             InvalidCredentials => Problem::new(

@@ -9,12 +9,14 @@ use tracing::Instrument;
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsQueue};
 use shared::config::{Env, ProfileConfig};
 use shared::http::{self as web};
+use shared::services::household::{Child, HouseholdService, StoredChild, StoredVehicle, Vehicle};
 use shared::services::identity::{at, SecurityEvent};
 use shared::services::profile::{ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS};
 use shared::AppError;
 
 pub struct App {
     profiles: ProfileService<DynamoStore, SqsQueue>,
+    household: HouseholdService<DynamoStore>,
 }
 
 impl App {
@@ -23,6 +25,7 @@ impl App {
         let config = ProfileConfig::from_env(&Env::process())?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
+            household: adapters::household_service(&clients, &config),
             profiles: adapters::profile_service(&clients, config),
         })
     }
@@ -48,6 +51,12 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             Ok(respond(StatusCode::OK, &view))
         }
         Some("PATCH /v1/profile") => patch(app, request, now).await,
+        Some(route) if route.contains("/v1/profile/children") => {
+            children(app, request, route, now).await
+        }
+        Some(route) if route.contains("/v1/profile/vehicles") => {
+            vehicles(app, request, route, now).await
+        }
         _ => Err(AppError::RouteNotFound),
     }
 }
@@ -130,4 +139,134 @@ fn respond(status: StatusCode, view: &ProfileView) -> Response<Body> {
         response.headers_mut().insert(header::ETAG, tag);
     }
     response
+}
+
+fn id_param(request: &Request) -> String {
+    web::path_param(request, "id")
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn child_response(status: StatusCode, c: &StoredChild) -> Response<Body> {
+    let mut response = web::json_response(status, &child_view(c));
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", c.version)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
+fn child_view(c: &StoredChild) -> Value {
+    let mut view = json!(c.child);
+    view["id"] = json!(c.id);
+    view["version"] = json!(c.version);
+    // Whether the other parent holds the child too; who that is stays private.
+    view["shared_with_another_parent"] = json!(c.parents.len() > 1);
+    view
+}
+
+fn vehicle_view(v: &StoredVehicle) -> Value {
+    let mut view = json!(v.vehicle);
+    view["id"] = json!(v.id);
+    view["created_at"] = rfc3339(v.created_at);
+    view
+}
+
+async fn children(
+    app: &App,
+    request: &Request,
+    route: &str,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let account = web::principal(request)?.account_id;
+    match route {
+        "GET /v1/profile/children" => {
+            let list: Vec<Value> = app
+                .household
+                .children(&account)
+                .await?
+                .iter()
+                .map(child_view)
+                .collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "children": list }),
+            ))
+        }
+        "POST /v1/profile/children" => {
+            let child = Child::parse(&web::json_object(request)?, now.date())?;
+            let stored = app.household.add_child(&account, &child, now).await?;
+            Ok(child_response(StatusCode::CREATED, &stored))
+        }
+        "GET /v1/profile/children/{id}" => {
+            let stored = app.household.child(&account, &id_param(request)).await?;
+            Ok(child_response(StatusCode::OK, &stored))
+        }
+        "PATCH /v1/profile/children/{id}" => {
+            let body = web::json_object(request)?;
+            let expected = if_match(request)?;
+            let stored = app
+                .household
+                .update_child(&account, &id_param(request), expected, &body)
+                .await?;
+            Ok(child_response(StatusCode::OK, &stored))
+        }
+        "DELETE /v1/profile/children/{id}" => {
+            app.household
+                .remove_child(&account, &id_param(request))
+                .await?;
+            Ok(web::no_content())
+        }
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+async fn vehicles(
+    app: &App,
+    request: &Request,
+    route: &str,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let account = web::principal(request)?.account_id;
+    match route {
+        "GET /v1/profile/vehicles" => {
+            let list: Vec<Value> = app
+                .household
+                .vehicles(&account)
+                .await?
+                .iter()
+                .map(vehicle_view)
+                .collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "vehicles": list }),
+            ))
+        }
+        "POST /v1/profile/vehicles" => {
+            let vehicle = Vehicle::parse(&web::json_object(request)?)?;
+            let stored = app.household.add_vehicle(&account, vehicle, now).await?;
+            Ok(web::json_response(
+                StatusCode::CREATED,
+                &vehicle_view(&stored),
+            ))
+        }
+        "GET /v1/profile/vehicles/{id}" => {
+            let stored = app.household.vehicle(&account, &id_param(request)).await?;
+            Ok(web::json_response(StatusCode::OK, &vehicle_view(&stored)))
+        }
+        "PATCH /v1/profile/vehicles/{id}" => {
+            let body = web::json_object(request)?;
+            let stored = app
+                .household
+                .update_vehicle(&account, &id_param(request), &body)
+                .await?;
+            Ok(web::json_response(StatusCode::OK, &vehicle_view(&stored)))
+        }
+        "DELETE /v1/profile/vehicles/{id}" => {
+            app.household
+                .remove_vehicle(&account, &id_param(request))
+                .await?;
+            Ok(web::no_content())
+        }
+        _ => Err(AppError::RouteNotFound),
+    }
 }

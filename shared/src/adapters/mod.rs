@@ -8,6 +8,7 @@ pub mod sqs;
 
 use crate::config::{CodesConfig, IdentityConfig, ProfileConfig, VerificationConfig};
 use crate::services::codes::CodeService;
+use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
 use crate::services::profile::{ProfileService, VerificationService};
 
@@ -94,5 +95,16 @@ pub fn verification_service(
         registry::SandboxRegistry::new(config.registry_delay),
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
+    )
+}
+
+/// Children and vehicles over DynamoDB.
+pub fn household_service(
+    clients: &Clients,
+    config: &ProfileConfig,
+) -> HouseholdService<dynamodb::DynamoStore> {
+    HouseholdService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
+        config.hasher.clone(),
     )
 }

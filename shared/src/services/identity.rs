@@ -110,6 +110,9 @@ pub struct StoredAccount {
     pub known_devices: Vec<String>,
     /// The login key of the account's SNILS, once the profile holds one.
     pub snils_login: Option<String>,
+    /// When the identity was confirmed (in person or by a code by post); kept when the
+    /// level drops after an edit, so re-verified data lifts it straight back.
+    pub confirmed_at: Option<i64>,
 }
 
 /// A login whose password was right, waiting for the SMS code of two-step login.

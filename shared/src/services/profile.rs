@@ -457,12 +457,12 @@ pub struct ProfilePatch {
 pub const MAX_TEXT_CHARS: usize = 300;
 
 /// Reads a JSON object at a JSON Pointer, collecting every problem.
-struct Reader<'a> {
-    errors: &'a mut Vec<FieldError>,
+pub(crate) struct Reader<'a> {
+    pub(crate) errors: &'a mut Vec<FieldError>,
 }
 
 impl Reader<'_> {
-    fn object<'v>(
+    pub(crate) fn object<'v>(
         &mut self,
         body: &'v Map<String, Value>,
         name: &str,
@@ -479,7 +479,7 @@ impl Reader<'_> {
         }
     }
 
-    fn unknown(&mut self, object: &Map<String, Value>, path: &str, known: &[&str]) {
+    pub(crate) fn unknown(&mut self, object: &Map<String, Value>, path: &str, known: &[&str]) {
         for key in object.keys() {
             if !known.contains(&key.as_str()) {
                 let escaped = key.replace('~', "~0").replace('/', "~1");
@@ -493,7 +493,7 @@ impl Reader<'_> {
     }
 
     /// A string field that may be cleared with `null`.
-    fn change<T>(
+    pub(crate) fn change<T>(
         &mut self,
         object: &Map<String, Value>,
         name: &str,
@@ -519,7 +519,7 @@ impl Reader<'_> {
         }
     }
 
-    fn required<T>(
+    pub(crate) fn required<T>(
         &mut self,
         object: &Map<String, Value>,
         name: &str,
@@ -545,7 +545,7 @@ impl Reader<'_> {
     }
 }
 
-fn text(path: &str, raw: &str) -> Result<String, FieldError> {
+pub(crate) fn text(path: &str, raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(FieldError::new(path, "empty", "Поле не может быть пустым"));
@@ -567,7 +567,7 @@ fn text(path: &str, raw: &str) -> Result<String, FieldError> {
     Ok(trimmed.to_string())
 }
 
-fn name(path: &str, raw: &str) -> Result<String, FieldError> {
+pub(crate) fn name(path: &str, raw: &str) -> Result<String, FieldError> {
     PersonName::parse(path, raw).map(|n| n.as_str().to_string())
 }
 
@@ -595,11 +595,11 @@ pub fn parse_date(path: &str, raw: &str) -> Result<Date, FieldError> {
     Date::from_calendar_date(year, month, day).map_err(|_| invalid())
 }
 
-fn date_string(d: Date) -> String {
+pub(crate) fn date_string(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-fn birth_date(today: Date) -> impl Fn(&str, &str) -> Result<String, FieldError> {
+pub(crate) fn birth_date(today: Date) -> impl Fn(&str, &str) -> Result<String, FieldError> {
     move |path, raw| {
         let d = parse_date(path, raw)?;
         if d > today {
@@ -620,7 +620,7 @@ fn birth_date(today: Date) -> impl Fn(&str, &str) -> Result<String, FieldError> 
     }
 }
 
-fn gender(path: &str, raw: &str) -> Result<String, FieldError> {
+pub(crate) fn gender(path: &str, raw: &str) -> Result<String, FieldError> {
     match raw.trim() {
         "male" | "female" => Ok(raw.trim().to_string()),
         _ => Err(FieldError::new(
@@ -995,6 +995,19 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         if !jobs.is_empty() {
             self.queue.enqueue(&jobs).await?;
         }
+        // The level rests on verified data: an edit of any of it drops the account to
+        // simplified until the checks pass again.
+        let current_level = account.level.clone();
+        let level_change = (account.level != SIMPLIFIED
+            && changed.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
+        .then_some((current_level.as_str(), SIMPLIFIED));
+        let mut events = vec![event];
+        if level_change.is_some() {
+            events.push(SecurityEvent {
+                kind: "level_simplified",
+                ..events[0].clone()
+            });
+        }
         let write = ProfileWrite {
             account_id,
             profile: &next,
@@ -1002,8 +1015,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             account_names,
             claim_login,
             release_login,
-            level_change: None,
-            events: vec![event],
+            level_change,
+            events,
         };
         match self.store.write_profile(&write).await? {
             Ok(()) => {}
@@ -1019,6 +1032,10 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             Err(ProfileWriteRefusal::SnilsTaken) => return Err(AppError::SnilsTaken),
         }
         tracing::info!(account_id, version, checks = jobs.len(), "profile changed");
+        let mut account = account;
+        if level_change.is_some() {
+            account.level = SIMPLIFIED.to_string();
+        }
         Ok(view(
             account,
             StoredProfile {
@@ -1122,13 +1139,16 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
             if notify {
                 next.remember_notified(&job.submission);
             }
-            let level_change =
-                standard_reached(&account, &next).then_some(("simplified", "standard"));
+            let level_change = standard_reached(&account, &next).then(|| lifted_level(&account));
             let mut events = Vec::new();
-            if level_change.is_some() {
+            if let Some((_, to)) = level_change {
                 events.push(SecurityEvent {
                     account_id: account.id.clone(),
-                    kind: "level_standard",
+                    kind: if to == CONFIRMED {
+                        "level_confirmed"
+                    } else {
+                        "level_standard"
+                    },
                     at: now.unix_timestamp(),
                     ip: String::new(),
                     user_agent: String::new(),
@@ -1162,8 +1182,13 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
                         "verification recorded"
                     );
                     if notify {
-                        self.send_outcome(&account, &next, &job.submission, level_change.is_some())
-                            .await;
+                        self.send_outcome(
+                            &account,
+                            &next,
+                            &job.submission,
+                            level_change.map(|(_, to)| to),
+                        )
+                        .await;
                     }
                     return Ok(JobOutcome::Applied);
                 }
@@ -1248,7 +1273,7 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
         account: &StoredAccount,
         profile: &Profile,
         submission: &str,
-        standard: bool,
+        lifted_to: Option<&str>,
     ) {
         let mut lines = vec!["Проверка данных профиля завершена.".to_string()];
         for check in Check::ALL {
@@ -1268,8 +1293,10 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
                 _ => {}
             }
         }
-        if standard {
-            lines.push("Ваша учётная запись теперь стандартная.".into());
+        match lifted_to {
+            Some(CONFIRMED) => lines.push("Ваша учётная запись снова подтверждённая.".into()),
+            Some(_) => lines.push("Ваша учётная запись теперь стандартная.".into()),
+            None => {}
         }
         let Ok(email) = Email::parse("email", &account.email) else {
             return;
@@ -1283,9 +1310,23 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
 
 pub const OUTCOME_SUBJECT: &str = "Результат проверки данных профиля";
 
-/// Whether recording this outcome lifts a simplified account to standard.
+pub const SIMPLIFIED: &str = "simplified";
+pub const STANDARD: &str = "standard";
+pub const CONFIRMED: &str = "confirmed";
+
+/// Whether recording this outcome lifts a simplified account.
 fn standard_reached(account: &StoredAccount, profile: &Profile) -> bool {
-    account.level == "simplified" && STANDARD_LEVEL_FIELDS.iter().all(|f| profile.is_verified(f))
+    account.level == SIMPLIFIED && STANDARD_LEVEL_FIELDS.iter().all(|f| profile.is_verified(f))
+}
+
+/// Where verified data lifts a simplified account: back to confirmed when its identity
+/// was confirmed before (the edit that dropped it was checked again), else standard.
+fn lifted_level(account: &StoredAccount) -> (&'static str, &'static str) {
+    if account.confirmed_at.is_some() {
+        (SIMPLIFIED, CONFIRMED)
+    } else {
+        (SIMPLIFIED, STANDARD)
+    }
 }
 
 fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> {

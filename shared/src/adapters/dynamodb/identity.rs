@@ -118,6 +118,7 @@ pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, Store
             _ => Vec::new(),
         },
         snils_login: get_s(item, "snils_login").ok(),
+        confirmed_at: get_n(item, "confirmed_at").ok(),
     })
 }
 
@@ -951,12 +952,19 @@ impl IdentityStore for DynamoStore {
             request = request.transact_items(self.session_delete(id)?);
         }
         request.send().await.map_err(classify_transaction)?;
-        // Then the rest: remaining sessions and the security log.
+        // Then the rest: remaining sessions, the security log, the profile, vehicles, and
+        // links to children, each child leaving with its last parent.
         let mut rest: Vec<Item> = later.iter().map(|id| session_key(id)).collect();
-        rest.extend(
-            self.partition_keys(&format!("ACCOUNT#{account_id}"))
-                .await?,
-        );
+        let own = self
+            .partition_keys(&format!("ACCOUNT#{account_id}"))
+            .await?;
+        for item in &own {
+            if let Some(child) = get_s(item, "sk")?.strip_prefix("CHILD#") {
+                crate::services::household::HouseholdStore::unlink_child(self, account_id, child)
+                    .await?;
+            }
+        }
+        rest.extend(own);
         self.batch_delete(rest).await
     }
 }
