@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -33,6 +34,9 @@ fn main() {
         )
         .await;
         let api = Api::new(&stack).await;
+        if let Some(f) = stack.function("ConfirmationFunction") {
+            let _ = ADMIN_ENV.set(f.environment.clone().into_iter().collect());
+        }
         let tally = run_all(
             &api,
             vec![
@@ -49,6 +53,8 @@ fn main() {
                 scenario!(profiles_are_private),
                 scenario!(children_are_shared_by_both_parents),
                 scenario!(vehicles_belong_to_their_owner),
+                scenario!(operator_confirms_in_person),
+                scenario!(code_by_post_confirms),
             ],
             true,
         )
@@ -983,4 +989,278 @@ async fn vehicles_belong_to_their_owner(api: Api) {
     );
     let list = call(&api, Method::GET, path, &owner, None).await;
     assert_eq!(list.body["vehicles"], json!([]));
+}
+
+// ------------------------------------------------------------------ confirmation
+
+/// The environment the stack gives its functions: what the admin command needs too.
+static ADMIN_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Runs `uslugi-admin` (built by `make build` with the functions) against the stack.
+fn admin(args: &[&str]) -> Value {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let env = ADMIN_ENV
+        .get()
+        .unwrap_or_else(|| panic!("no stack environment"));
+    let out = std::process::Command::new(target.join("debug/uslugi-admin"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("uslugi-admin: {e}"));
+    assert!(
+        out.status.success(),
+        "uslugi-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("uslugi-admin output: {e}"))
+}
+
+/// A citizen whose account reached the standard level.
+async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    let reply = patch(
+        api,
+        &token,
+        Some("\"0\""),
+        verifiable(snils, passport_number),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
+    (c, token)
+}
+
+async fn operator_confirms_in_person(api: Api) {
+    let snils = snils_of("678");
+    let (c, token) = standard_citizen(&api, &snils, "678001").await;
+    let operator = admin(&[
+        "create-operator",
+        "--name",
+        "Петрова А. В.",
+        "--centre",
+        "МФЦ Арбат",
+    ]);
+    let key = operator["key"].as_str().unwrap_or_default().to_string();
+    let operator_id = operator["operator_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(key.starts_with("op_"), "{operator}");
+    let path = "/v1/operator/confirmations";
+    let desk = |snils: &str, number: &str| json!({"snils": snils, "passport_series": "45 10", "passport_number": number});
+
+    // A citizen's session is no operator, and an operator key opens no citizen's route.
+    call(
+        &api,
+        Method::POST,
+        path,
+        &token,
+        Some(desk(&snils, "678001")),
+    )
+    .await
+    .assert_problem(403, "operator_only");
+    assert_eq!(
+        call(&api, Method::GET, "/v1/profile", &key, None)
+            .await
+            .status,
+        401
+    );
+
+    // What the operator types is checked against the profile.
+    let reply = call(&api, Method::POST, path, &key, Some(desk(&snils, "678002"))).await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        vec![("/passport".to_string(), "passport_mismatch".to_string())]
+    );
+    call(
+        &api,
+        Method::POST,
+        path,
+        &key,
+        Some(desk(&snils_of("679"), "678001")),
+    )
+    .await
+    .assert_problem(404, "account_not_found");
+    let reply = call(
+        &api,
+        Method::POST,
+        path,
+        &key,
+        Some(desk("112-233-445 96", "678001")),
+    )
+    .await;
+    assert!(reply
+        .field_errors()
+        .contains(&("/snils".into(), "snils_checksum".into())));
+
+    let done = call(&api, Method::POST, path, &key, Some(desk(&snils, "678001"))).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        done.body,
+        json!({"account_id": c.account_id, "level": "confirmed"})
+    );
+    assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
+    call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
+        .await
+        .assert_problem(409, "already_confirmed");
+
+    // Logged for the citizen and under the operator.
+    let events = call(&api, Method::GET, "/v1/security-events", &token, None).await;
+    let confirmed: Vec<&Value> = events.body["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["type"] == "level_confirmed")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(confirmed.len(), 1, "{}", events.body);
+    assert!(confirmed[0]["device"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(&operator_id));
+    let audit = api
+        .items_with_prefix(&format!("OPERATOR#{operator_id}"))
+        .await;
+    assert!(
+        audit
+            .iter()
+            .any(|i| string_attr(i, "account_id") == c.account_id),
+        "no confirmation under the operator"
+    );
+    let account = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "ACCOUNT")
+        .await
+        .unwrap_or_else(|| panic!("account missing"));
+    assert_eq!(string_attr(&account, "confirmed_via"), "in_person");
+    assert_eq!(string_attr(&account, "confirmed_by"), operator_id);
+
+    // A revoked key stops working at once.
+    admin(&["revoke-operator", "--id", &operator_id]);
+    assert_eq!(
+        call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
+            .await
+            .status,
+        401
+    );
+}
+
+async fn code_by_post_confirms(api: Api) {
+    let path = "/v1/account/confirmation-letters";
+    let address = json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"});
+    // Only a standard account may ask.
+    let (_, simplified) = citizen(&api).await;
+    call(&api, Method::POST, path, &simplified, Some(address.clone()))
+        .await
+        .assert_problem(409, "account_not_standard");
+
+    let (c, token) = standard_citizen(&api, &snils_of("680"), "680001").await;
+    let reply = call(
+        &api,
+        Method::POST,
+        path,
+        &token,
+        Some(json!({"address": "Москва"})),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    let asked = call(&api, Method::POST, path, &token, Some(address.clone())).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert!(asked.body["next_letter_available_at"].is_string());
+
+    // The letter waits for the post with the code, the name and the address on it.
+    let queue = api.queue_url("-post-letters").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letter = loop {
+        let messages = api
+            .sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {e}"))
+            .messages
+            .unwrap_or_default();
+        let mine = messages
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m.body().unwrap_or_default()).ok())
+            .find(|l| l["account_id"] == c.account_id.as_str());
+        if let Some(letter) = mine {
+            break letter;
+        }
+        assert!(Instant::now() < deadline, "no letter in the post queue");
+    };
+    assert_eq!(letter["recipient"], "Иванов Пётр Сергеевич");
+    assert_eq!(letter["address"], address["address"]);
+    let code = letter["code"].as_str().unwrap_or_default().to_string();
+    assert_eq!(code.len(), 8, "{letter}");
+    // Stored only as a keyed hash.
+    let item = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "LETTER")
+        .await
+        .unwrap_or_else(|| panic!("letter item missing"));
+    assert!(!all_text(&item).contains(&code));
+
+    // A second letter only after 30 days.
+    let again = call(&api, Method::POST, path, &token, Some(address)).await;
+    again.assert_problem(429, "letter_too_early");
+    let wait: u64 = again
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(wait > 29 * 24 * 3600, "Retry-After {wait}");
+
+    let confirm = format!("{path}/confirm");
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let reply = call(
+        &api,
+        Method::POST,
+        &confirm,
+        &token,
+        Some(json!({"code": wrong})),
+    )
+    .await;
+    reply.assert_problem(422, "code_mismatch");
+    assert_eq!(reply.body["attempts_left"], 4);
+    call(
+        &api,
+        Method::POST,
+        &confirm,
+        &token,
+        Some(json!({"code": "12ab"})),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let done = call(
+        &api,
+        Method::POST,
+        &confirm,
+        &token,
+        Some(json!({"code": code})),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
+    let account = api
+        .item(&format!("ACCOUNT#{}", c.account_id), "ACCOUNT")
+        .await
+        .unwrap_or_else(|| panic!("account missing"));
+    assert_eq!(string_attr(&account, "confirmed_via"), "registered_post");
+    call(
+        &api,
+        Method::POST,
+        &confirm,
+        &token,
+        Some(json!({"code": code})),
+    )
+    .await
+    .assert_problem(409, "already_confirmed");
 }

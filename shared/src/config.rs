@@ -253,6 +253,41 @@ impl ProfileConfig {
     }
 }
 
+/// Everything the confirmation function needs.
+#[derive(Clone)]
+pub struct ConfirmationConfig {
+    pub table_name: String,
+    /// Where letters with codes are queued for the post.
+    pub post_queue_url: String,
+    pub hasher: Hasher,
+}
+
+impl ConfirmationConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            post_queue_url: env.required("POST_QUEUE_URL")?,
+            hasher: hasher_from(env)?,
+        })
+    }
+}
+
+/// What recognising operators takes (the authorizer, the admin command).
+#[derive(Clone)]
+pub struct OperatorConfig {
+    pub table_name: String,
+    pub hasher: Hasher,
+}
+
+impl OperatorConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            hasher: hasher_from(env)?,
+        })
+    }
+}
+
 /// Everything the verification worker needs.
 #[derive(Clone)]
 pub struct VerificationConfig {

@@ -61,6 +61,23 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     Ok(buf)
 }
 
+/// A uniformly random code of `digits` decimal digits (at most 18) from the CSPRNG.
+pub fn digit_code(digits: u32) -> Result<Secret<String>, AppError> {
+    let modulus = 10u64.pow(digits.min(18));
+    // Rejection sampling keeps every code equally likely.
+    let limit = u64::MAX - u64::MAX % modulus;
+    loop {
+        let n = u64::from_be_bytes(random_bytes::<8>()?);
+        if n < limit {
+            return Ok(Secret::new(format!(
+                "{:0width$}",
+                n % modulus,
+                width = digits.min(18) as usize
+            )));
+        }
+    }
+}
+
 /// A uniformly random six-digit code from the operating system's CSPRNG.
 pub fn six_digit_code() -> Result<Secret<String>, AppError> {
     // Rejection sampling keeps every code equally likely: 4_294_000_000 is the largest

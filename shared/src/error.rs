@@ -19,7 +19,8 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &'static str, detail: impl Into<String>) -> Self {
-        let field = if field.starts_with('/') {
+        // "" is the JSON Pointer of the whole body.
+        let field = if field.is_empty() || field.starts_with('/') {
             field.to_string()
         } else {
             format!("/{field}")
@@ -88,6 +89,16 @@ pub enum AppError {
     TooMany { what: &'static str, limit: usize },
     #[error("the birth certificate belongs to a child with other data")]
     ChildMismatch,
+    #[error("the account is not at the standard level")]
+    LevelNotStandard,
+    #[error("the account is confirmed already")]
+    AlreadyConfirmed,
+    #[error("a confirmation letter was asked for recently")]
+    LetterTooEarly { retry_after_secs: u64 },
+    #[error("no confirmation letter was asked for")]
+    NoLetterRequested,
+    #[error("operators only")]
+    OperatorOnly,
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -270,6 +281,8 @@ impl AppError {
                 match *what {
                     "child" => "child_not_found",
                     "vehicle" => "vehicle_not_found",
+                    "account" => "account_not_found",
+                    "operator" => "operator_not_found",
                     _ => "not_found",
                 },
                 "Не найдено",
@@ -309,6 +322,38 @@ impl AppError {
                      Проверьте данные свидетельства о рождении",
                 )
             },
+            LevelNotStandard => Problem::new(
+                409,
+                "account_not_standard",
+                "Учётная запись не стандартная",
+                "Подтвердить личность можно после проверки СНИЛС и паспорта: \
+                 учётная запись должна быть стандартной",
+            ),
+            AlreadyConfirmed => Problem::new(
+                409,
+                "already_confirmed",
+                "Учётная запись уже подтверждена",
+                "Личность владельца этой учётной записи уже подтверждена",
+            ),
+            LetterTooEarly { retry_after_secs } => Problem::new(
+                429,
+                "letter_too_early",
+                "Письмо уже заказано",
+                "Новое письмо с кодом можно заказать через 30 дней после предыдущего",
+            )
+            .retry_after(*retry_after_secs),
+            NoLetterRequested => Problem::new(
+                404,
+                "no_letter_requested",
+                "Письмо не заказано",
+                "Сначала закажите письмо с кодом подтверждения",
+            ),
+            OperatorOnly => Problem::new(
+                403,
+                "operator_only",
+                "Только для операторов",
+                "Это действие выполняет оператор центра обслуживания",
+            ),
             InvalidCredentials => Problem::new(
                 401,
                 "invalid_credentials",

@@ -60,6 +60,25 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
     }
 }
 
+/// The operator calling an operator route, as the authorizer established it; a citizen's
+/// session is refused here.
+pub fn operator(req: &Request) -> Result<String, AppError> {
+    let fields = api_context(req)
+        .and_then(|ctx| ctx.authorizer.as_ref())
+        .map(|a| &a.fields)
+        .ok_or(AppError::Unauthenticated)?;
+    let get = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    match (get("role"), get("operator_id")) {
+        (Some("operator"), Some(id)) => Ok(id.to_string()),
+        _ => Err(AppError::OperatorOnly),
+    }
+}
+
 /// The caller's address and user agent, for sessions and the security log.
 pub fn client(req: &Request) -> crate::services::identity::Client {
     let ctx = api_context(req);

@@ -1,7 +1,8 @@
 //! The HTTP API Lambda authorizer (payload 2.0, simple responses).
 //!
 //! A valid session token lets the request through with the account and session ids in
-//! the context, where handlers read them. Anything else fails with the error message
+//! the context (role `citizen`), an operator key with the operator's id (role
+//! `operator`); handlers read them there. Anything else fails with the error message
 //! `Unauthorized`, which API Gateway answers with 401 without calling the route.
 
 use std::collections::HashMap;
@@ -11,19 +12,25 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{Env, IdentityConfig};
+use shared::config::{Env, IdentityConfig, OperatorConfig};
+use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
 use shared::services::identity::IdentityService;
 use shared::AppError;
 
 pub struct App {
     identity: IdentityService<DynamoStore, AwsNotifier>,
+    operators: OperatorService<DynamoStore>,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
-        let config = IdentityConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        let identity = IdentityConfig::from_env(&env)?;
+        let operators = OperatorConfig::from_env(&env)?;
+        let clients = adapters::Clients::load().await;
         Ok(Self {
-            identity: adapters::identity_service(&adapters::Clients::load().await, config),
+            identity: adapters::identity_service(&clients, identity),
+            operators: adapters::operator_service(&clients, operators),
         })
     }
 }
@@ -58,17 +65,29 @@ pub async fn handle(
     let Some(token) = bearer(&event.payload.headers) else {
         return Err("Unauthorized".into());
     };
-    match app
-        .identity
-        .authorize(token, OffsetDateTime::now_utc())
-        .await
-    {
-        Ok(principal) => Ok(AuthorizerResponse {
+    let context = if token.starts_with(OPERATOR_KEY_PREFIX) {
+        app.operators.operator(token).await.map(|operator| {
+            HashMap::from([
+                ("operator_id", operator.id),
+                ("role", "operator".to_string()),
+            ])
+        })
+    } else {
+        app.identity
+            .authorize(token, OffsetDateTime::now_utc())
+            .await
+            .map(|principal| {
+                HashMap::from([
+                    ("account_id", principal.account_id),
+                    ("session_id", principal.session_id),
+                    ("role", "citizen".to_string()),
+                ])
+            })
+    };
+    match context {
+        Ok(context) => Ok(AuthorizerResponse {
             is_authorized: true,
-            context: HashMap::from([
-                ("account_id", principal.account_id),
-                ("session_id", principal.session_id),
-            ]),
+            context,
         }),
         Err(AppError::Unauthenticated) => Err("Unauthorized".into()),
         Err(e) => {

@@ -6,8 +6,12 @@ pub mod notify;
 pub mod registry;
 pub mod sqs;
 
-use crate::config::{CodesConfig, IdentityConfig, ProfileConfig, VerificationConfig};
+use crate::config::{
+    CodesConfig, ConfirmationConfig, IdentityConfig, OperatorConfig, ProfileConfig,
+    VerificationConfig,
+};
 use crate::services::codes::CodeService;
+use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
 use crate::services::profile::{ProfileService, VerificationService};
@@ -106,5 +110,28 @@ pub fn household_service(
     HouseholdService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
         config.hasher.clone(),
+    )
+}
+
+/// Confirmation in person and by post over DynamoDB and the SQS post queue.
+pub fn confirmation_service(
+    clients: &Clients,
+    config: ConfirmationConfig,
+) -> ConfirmationService<dynamodb::DynamoStore, sqs::SqsPostOffice> {
+    ConfirmationService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        sqs::SqsPostOffice::new(clients.sqs.clone(), config.post_queue_url),
+        config.hasher,
+    )
+}
+
+/// Operators over DynamoDB.
+pub fn operator_service(
+    clients: &Clients,
+    config: OperatorConfig,
+) -> OperatorService<dynamodb::DynamoStore> {
+    OperatorService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        config.hasher,
     )
 }

@@ -2,6 +2,7 @@
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::services::confirmation::{Letter, PostOffice};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;
 
@@ -57,6 +58,47 @@ impl JobQueue for SqsQueue {
                 )));
             }
         }
+        Ok(())
+    }
+}
+
+/// Letters with confirmation codes, queued for the print-and-post service.
+pub struct SqsPostOffice {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsPostOffice {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+impl PostOffice for SqsPostOffice {
+    async fn send_letter(&self, letter: &Letter) -> Result<(), StoreError> {
+        // The code travels in clear here only because it has to be printed; the queue is
+        // encrypted and readable by the post service alone.
+        let body = serde_json::json!({
+            "account_id": letter.account_id,
+            "recipient": letter.recipient,
+            "address": letter.address,
+            "code": letter.code.expose(),
+        });
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "SQS: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                ))
+            })?;
         Ok(())
     }
 }

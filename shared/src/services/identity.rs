@@ -614,9 +614,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// case; anything else still gets a key, so that it is throttled like the rest.
     fn login_key(&self, login: &str) -> String {
         let trimmed = login.trim();
-        // A SNILS written with its hyphens is unmistakable; eleven bare digits that make
-        // a Russian mobile number are read as the phone, anything else as a SNILS.
-        let snils_shaped = trimmed.matches('-').count() >= 2;
+        // A SNILS written in its own groups (`112-233-445 95`) is unmistakable; eleven bare
+        // digits that make a Russian mobile number are read as the phone, anything else
+        // as a SNILS.
+        let snils_shaped = snils_grouping(trimmed);
         if trimmed.contains('@') {
             if let Ok(email) = Email::parse("login", trimmed) {
                 return destination_key(&self.hasher, email.as_str());
@@ -1483,6 +1484,15 @@ fn recovery_contact(account: &StoredAccount, login: &str) -> Option<Destination>
     }
 }
 
+/// Whether `login` is written in the groups of a SNILS: `XXX-XXX-XXX YY` or
+/// `XXX-XXX-XXX-YY` (spaces anywhere), which no usual way of writing a phone matches.
+fn snils_grouping(login: &str) -> bool {
+    let compact: String = login.chars().filter(|c| !c.is_whitespace()).collect();
+    let groups: Vec<usize> = compact.split('-').map(str::len).collect();
+    compact.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && (groups == [3, 3, 5] || groups == [3, 3, 3, 2])
+}
+
 /// The known devices with `device` added last, the oldest dropped beyond the limit.
 fn remember_device(known: &[String], device: String) -> Vec<String> {
     let mut devices: Vec<String> = known.to_vec();
@@ -1557,6 +1567,15 @@ mod tests {
         let c = Client::new(None, Some("ё".repeat(200)));
         assert!(c.user_agent.len() <= MAX_USER_AGENT);
         assert!(c.user_agent.chars().all(|ch| ch == 'ё'));
+    }
+
+    #[test]
+    fn snils_grouping_is_told_from_phones() {
+        assert!(snils_grouping("112-233-445 95"));
+        assert!(snils_grouping("112-233-445-95"));
+        assert!(!snils_grouping("8 931 870-29-50"));
+        assert!(!snils_grouping("+7 (931) 870-29-50"));
+        assert!(!snils_grouping("11223344595"));
     }
 
     #[test]

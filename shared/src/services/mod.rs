@@ -1,6 +1,7 @@
 //! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
 
 pub mod codes;
+pub mod confirmation;
 pub mod household;
 pub mod identity;
 pub mod profile;

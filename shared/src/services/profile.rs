@@ -226,10 +226,13 @@ impl Profile {
         })
     }
 
+    /// Filled in and confirmed by a registry.
     pub fn is_verified(&self, field: &str) -> bool {
-        self.statuses
-            .get(field)
-            .is_some_and(|s| s.state == State::Verified)
+        self.filled(field)
+            && self
+                .statuses
+                .get(field)
+                .is_some_and(|s| s.state == State::Verified)
     }
 
     /// Whether any check of `submission` is still running.
@@ -682,7 +685,11 @@ impl ProfilePatch {
                     Change::Keep => {}
                 }
             }
-            patch.middle_name = r.change(p, "middle_name", at, name);
+            // An empty middle name is "none", as at registration.
+            patch.middle_name = match p.get("middle_name") {
+                Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
+                _ => r.change(p, "middle_name", at, name),
+            };
             patch.birth_date = r.change(p, "birth_date", at, birth_date(today));
             patch.gender = r.change(p, "gender", at, gender);
             patch.birthplace = r.change(p, "birthplace", at, text);
@@ -958,7 +965,14 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             let document_present = next.filled(check.document());
             let touched = check.inputs().iter().any(|f| changed.contains(f));
             if document_present && touched {
-                for field in check.decides() {
+                // Only what is filled in can be confirmed by the check.
+                let filled: Vec<&str> = check
+                    .decides()
+                    .iter()
+                    .copied()
+                    .filter(|f| next.filled(f))
+                    .collect();
+                for field in filled {
                     next.statuses
                         .insert(field.to_string(), FieldStatus::pending(&submission));
                 }

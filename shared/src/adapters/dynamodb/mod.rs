@@ -2,6 +2,7 @@
 //! docs/data-model.md for every item and access pattern).
 
 mod codes;
+mod confirmation;
 mod household;
 mod identity;
 mod profile;

@@ -190,7 +190,13 @@ impl ProfileStore for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(Ok(())),
             Err(e) => {
-                let failed = failed_conditions(e)?;
+                // A transaction that collided with another on the same items lost the
+                // same race as a failed version condition: read again.
+                let failed = match failed_conditions(e) {
+                    Ok(failed) => failed,
+                    Err(StoreError::Conflict) => Vec::new(),
+                    Err(other) => return Err(other),
+                };
                 if claim_index.is_some_and(|i| failed.contains(&i)) {
                     Ok(Err(ProfileWriteRefusal::SnilsTaken))
                 } else {

@@ -1,0 +1,329 @@
+//! Operators (`OPERATOR#{id}` / `OPERATOR`, found by key at `OPKEY#{hash}` / `OPKEY`),
+//! their confirmations (`OPERATOR#{id}` / `CONFIRMATION#{millis}#{account}`) and letters
+//! with codes (`ACCOUNT#{id}` / `LETTER`).
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+
+use super::identity::{account_key, event_put};
+use super::*;
+use crate::services::confirmation::{
+    Confirmation, ConfirmationStore, Operator, OperatorStore, StoredLetter, LETTER_MAX_ATTEMPTS,
+};
+use crate::services::identity::{IdentityStore, StoredAccount};
+use crate::services::profile::{CONFIRMED, STANDARD};
+use crate::services::StoreError;
+
+fn key_item(hash: &str) -> Item {
+    key(format!("OPKEY#{hash}"), "OPKEY")
+}
+
+fn operator_item(id: &str) -> Item {
+    key(format!("OPERATOR#{id}"), "OPERATOR")
+}
+
+fn letter_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), "LETTER")
+}
+
+fn ignore_lost_race(result: Result<(), StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl OperatorStore for DynamoStore {
+    async fn put_operator(
+        &self,
+        key_hash: &str,
+        operator: &Operator,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut by_key = key_item(key_hash);
+        by_key.extend([
+            ("operator_id".into(), s(&operator.id)),
+            ("name".into(), s(&operator.name)),
+            ("centre".into(), s(&operator.centre)),
+        ]);
+        let mut record = operator_item(&operator.id);
+        record.extend([
+            ("name".into(), s(&operator.name)),
+            ("centre".into(), s(&operator.centre)),
+            ("key_hash".into(), s(key_hash)),
+            ("created_at".into(), n(now)),
+        ]);
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            Ok(TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build())
+        };
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(put(by_key)?)
+            .transact_items(put(record)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key_hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .map(|item| {
+                Ok(Operator {
+                    id: get_s(&item, "operator_id")?,
+                    name: get_s(&item, "name")?,
+                    centre: get_s(&item, "centre")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn revoke_operator(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(operator_item(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(record) = out.item else {
+            return Ok(false);
+        };
+        let key_hash = get_s(&record, "key_hash")?;
+        // The key stops working; the record stays, so the log keeps a name for the id.
+        let forget_key = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&key_hash)))
+                .build(),
+        )?;
+        let mark = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(operator_item(id)))
+                .update_expression("SET revoked_at = :now")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().delete(forget_key).build())
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(true)
+    }
+}
+
+fn letter_from(item: &Item) -> Result<StoredLetter, StoreError> {
+    Ok(StoredLetter {
+        code_hash: get_s(item, "code_hash")?,
+        attempts: get_n(item, "attempts")?,
+        requested_at: get_n(item, "requested_at")?,
+        expires_at: get_n(item, TTL_ATTRIBUTE)?,
+        used: matches!(item.get("used"), Some(AttributeValue::Bool(true))),
+    })
+}
+
+impl ConfirmationStore for DynamoStore {
+    async fn account_by_login(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError> {
+        IdentityStore::find_account(self, login_key).await
+    }
+
+    async fn confirm(
+        &self,
+        confirmation: &Confirmation<'_>,
+        letter_code_hash: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut lift = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(confirmation.account_id)))
+            .condition_expression("#level = :standard")
+            .expression_attribute_names("#level", "level")
+            .expression_attribute_values(":standard", s(STANDARD))
+            .expression_attribute_values(":confirmed", s(CONFIRMED))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":via", s(confirmation.via));
+        lift = match confirmation.operator_id {
+            Some(operator) => lift
+                .update_expression(
+                    "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via, \
+                     confirmed_by = :operator",
+                )
+                .expression_attribute_values(":operator", s(operator)),
+            None => lift.update_expression(
+                "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via \
+                 REMOVE confirmed_by",
+            ),
+        };
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(build(lift.build())?)
+                    .build(),
+            )
+            .transact_items(event_put(&self.table, &confirmation.event)?);
+        if let Some(operator) = confirmation.operator_id {
+            let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+            let mut audit = key(
+                format!("OPERATOR#{operator}"),
+                &format!("CONFIRMATION#{millis:015}#{}", confirmation.account_id),
+            );
+            audit.extend([
+                ("account_id".into(), s(confirmation.account_id)),
+                ("at".into(), n(now)),
+                ("ip".into(), s(&confirmation.event.ip)),
+            ]);
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(audit))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        if let Some(hash) = letter_code_hash {
+            let spend = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(letter_key(confirmation.account_id)))
+                    .update_expression("SET used = :true")
+                    .condition_expression(
+                        "code_hash = :hash AND used = :false AND attempts < :max AND #ttl > :now",
+                    )
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":hash", s(hash))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS))
+                    .expression_attribute_values(":now", n(now))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(spend).build());
+        }
+        ignore_lost_race(
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_transaction),
+        )
+    }
+
+    async fn letter(&self, account_id: &str) -> Result<Option<StoredLetter>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(letter_key(account_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.as_ref().map(letter_from).transpose()
+    }
+
+    async fn put_letter(
+        &self,
+        account_id: &str,
+        letter: &StoredLetter,
+        not_after: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = letter_key(account_id);
+        item.extend([
+            ("code_hash".into(), s(&letter.code_hash)),
+            ("attempts".into(), n(letter.attempts)),
+            ("requested_at".into(), n(letter.requested_at)),
+            ("used".into(), AttributeValue::Bool(letter.used)),
+            (TTL_ATTRIBUTE.into(), n(letter.expires_at)),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR requested_at <= :not_after")
+            .expression_attribute_values(":not_after", n(not_after))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify);
+        ignore_lost_race(result)
+    }
+
+    async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(letter_key(account_id)))
+            .condition_expression("code_hash = :hash")
+            .expression_attribute_values(":hash", s(code_hash))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify);
+        ignore_lost_race(result).map(|_| ())
+    }
+
+    async fn letter_attempt(
+        &self,
+        account_id: &str,
+        code_hash: &str,
+    ) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(letter_key(account_id)))
+            .update_expression("ADD attempts :one")
+            .condition_expression("code_hash = :hash AND used = :false AND attempts < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":hash", s(code_hash))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(out) => Ok(out
+                .attributes
+                .as_ref()
+                .and_then(|a| get_n(a, "attempts").ok())),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

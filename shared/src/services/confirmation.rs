@@ -1,0 +1,445 @@
+//! From standard to confirmed: the citizen's identity confirmed in person by an operator
+//! at a service centre who saw the passport, or by a one-time code sent by registered
+//! post to an address the citizen gives.
+//!
+//! - Operators are principals of their own: an admin command creates one and prints its
+//!   key once (`op_…`, stored only as a keyed hash); the authorizer tells operators from
+//!   citizens, and every confirmation is logged under the operator's id.
+//! - A letter's code is stored only as a keyed hash, lives 60 days, allows a few wrong
+//!   tries, and a new letter can be asked for 30 days after the previous one.
+
+use std::future::Future;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::crypto::{self, Hasher};
+use crate::domain::Snils;
+use crate::error::{AppError, FieldError};
+use crate::redact::Secret;
+use crate::services::identity::{SecurityEvent, StoredAccount};
+use crate::services::profile::{snils_login_key, ProfileStore, CONFIRMED, STANDARD};
+use crate::services::StoreError;
+
+/// Prefix of operator keys (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const OPERATOR_KEY_PREFIX: &str = "op_";
+const OPERATOR_KEY: &str = "operator-key";
+const LETTER_CODE: &str = "letter-code";
+
+/// How long a letter's code is valid.
+pub const LETTER_CODE_TTL: Duration = Duration::from_secs(60 * 24 * 3600);
+/// How long after a letter the next one may be asked for.
+pub const LETTER_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Wrong codes a letter allows.
+pub const LETTER_MAX_ATTEMPTS: u32 = 5;
+/// Digits of a letter's code.
+const LETTER_CODE_DIGITS: u32 = 8;
+/// Longest postal address taken.
+pub const MAX_ADDRESS_CHARS: usize = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub id: String,
+    pub name: String,
+    pub centre: String,
+}
+
+/// A letter asked for, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLetter {
+    pub code_hash: String,
+    pub attempts: u32,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// A letter for the post: what the envelope and the sheet inside carry.
+#[derive(Debug, Clone)]
+pub struct Letter {
+    pub account_id: String,
+    pub recipient: String,
+    pub address: String,
+    pub code: Secret<String>,
+}
+
+/// How the identity was confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation<'a> {
+    pub account_id: &'a str,
+    /// `in_person` or `registered_post`.
+    pub via: &'static str,
+    pub operator_id: Option<&'a str>,
+    pub event: SecurityEvent,
+}
+
+pub trait OperatorStore {
+    fn put_operator(
+        &self,
+        key_hash: &str,
+        operator: &Operator,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The operator a key belongs to, unless revoked.
+    fn operator_by_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<Operator>, StoreError>> + Send;
+
+    /// `Ok(false)`: no such operator.
+    fn revoke_operator(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+pub trait ConfirmationStore {
+    /// The account a login key points to.
+    fn account_by_login(
+        &self,
+        login_key: &str,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    /// Moves a standard account to confirmed, logs the event and, for an operator, the
+    /// confirmation under the operator; `Ok(false)`: the account is not standard (any
+    /// more). A letter's code, when given, is spent in the same transaction.
+    fn confirm(
+        &self,
+        confirmation: &Confirmation<'_>,
+        letter_code_hash: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn letter(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredLetter>, StoreError>> + Send;
+
+    /// Records a letter unless one was asked for after `not_after`; `Ok(false)`: too early.
+    fn put_letter(
+        &self,
+        account_id: &str,
+        letter: &StoredLetter,
+        not_after: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes back a letter that never reached the post queue.
+    fn withdraw_letter(
+        &self,
+        account_id: &str,
+        code_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts a wrong code; the attempts made so far, or `None` if the letter is gone.
+    fn letter_attempt(
+        &self,
+        account_id: &str,
+        code_hash: &str,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+}
+
+/// Where letters go to be printed and posted.
+pub trait PostOffice {
+    fn send_letter(&self, letter: &Letter) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A letter asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterRequested {
+    pub requested_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub next_letter_at: OffsetDateTime,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Operators: created and revoked by the admin command, recognised by the authorizer.
+pub struct OperatorService<S> {
+    store: S,
+    hasher: Hasher,
+}
+
+impl<S: OperatorStore + Sync> OperatorService<S> {
+    pub fn new(store: S, hasher: Hasher) -> Self {
+        Self { store, hasher }
+    }
+
+    fn key_hash(&self, key: &str) -> String {
+        self.hasher.digest(OPERATOR_KEY, &[key])
+    }
+
+    /// Creates an operator; the key is shown once and kept only as a keyed hash.
+    pub async fn create_operator(
+        &self,
+        name: &str,
+        centre: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Operator, Secret<String>), AppError> {
+        let key = crypto::token(OPERATOR_KEY_PREFIX)?;
+        let operator = Operator {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.trim().to_string(),
+            centre: centre.trim().to_string(),
+        };
+        self.store
+            .put_operator(
+                &self.key_hash(key.expose()),
+                &operator,
+                now.unix_timestamp(),
+            )
+            .await?;
+        Ok((operator, key))
+    }
+
+    pub async fn revoke_operator(&self, id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+        if self.store.revoke_operator(id, now.unix_timestamp()).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("operator"))
+        }
+    }
+
+    /// The operator behind a bearer key: the authorizer's question.
+    pub async fn operator(&self, key: &str) -> Result<Operator, AppError> {
+        if !key.starts_with(OPERATOR_KEY_PREFIX) || key.len() > 128 {
+            return Err(AppError::Unauthenticated);
+        }
+        self.store
+            .operator_by_key(&self.key_hash(key))
+            .await?
+            .ok_or(AppError::Unauthenticated)
+    }
+}
+
+pub struct ConfirmationService<S, P> {
+    store: S,
+    post: P,
+    hasher: Hasher,
+}
+
+impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> ConfirmationService<S, P> {
+    pub fn new(store: S, post: P, hasher: Hasher) -> Self {
+        Self {
+            store,
+            post,
+            hasher,
+        }
+    }
+
+    /// An operator confirms the citizen whose SNILS and passport they hold in hand.
+    pub async fn confirm_in_person(
+        &self,
+        operator_id: &str,
+        snils: &Snils,
+        passport_series: &str,
+        passport_number: &str,
+        ip: &str,
+        now: OffsetDateTime,
+    ) -> Result<StoredAccount, AppError> {
+        let account = self
+            .store
+            .account_by_login(&snils_login_key(&self.hasher, snils.as_str()))
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let (_, stored) = self
+            .store
+            .load_profile(&account.id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let on_file = stored.profile.documents.passport.as_ref();
+        if !on_file.is_some_and(|p| p.series == passport_series && p.number == passport_number) {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "passport",
+                "passport_mismatch",
+                "Паспорт не совпадает с паспортом в профиле",
+            )]));
+        }
+        self.require_standard(&account)?;
+        let confirmation = Confirmation {
+            account_id: &account.id,
+            via: "in_person",
+            operator_id: Some(operator_id),
+            event: SecurityEvent {
+                account_id: account.id.clone(),
+                kind: "level_confirmed",
+                at: now.unix_timestamp(),
+                ip: ip.to_string(),
+                user_agent: format!("operator {operator_id}"),
+            },
+        };
+        if !self
+            .store
+            .confirm(&confirmation, None, now.unix_timestamp())
+            .await?
+        {
+            return Err(AppError::LevelNotStandard);
+        }
+        tracing::info!(account_id = %account.id, operator_id, "identity confirmed in person");
+        Ok(StoredAccount {
+            level: CONFIRMED.to_string(),
+            ..account
+        })
+    }
+
+    fn require_standard(&self, account: &StoredAccount) -> Result<(), AppError> {
+        match account.level.as_str() {
+            STANDARD => Ok(()),
+            CONFIRMED => Err(AppError::AlreadyConfirmed),
+            _ => Err(AppError::LevelNotStandard),
+        }
+    }
+
+    async fn citizen(&self, account_id: &str) -> Result<(StoredAccount, String), AppError> {
+        let (account, stored) = self
+            .store
+            .load_profile(account_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let p = &stored.profile.personal;
+        let recipient = [
+            Some(&p.last_name),
+            Some(&p.first_name),
+            p.middle_name.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+        Ok((account, recipient))
+    }
+
+    /// Queues a letter with a one-time code to `address`.
+    pub async fn request_letter(
+        &self,
+        account_id: &str,
+        address: &str,
+        now: OffsetDateTime,
+    ) -> Result<LetterRequested, AppError> {
+        let now_s = now.unix_timestamp();
+        let (account, recipient) = self.citizen(account_id).await?;
+        self.require_standard(&account)?;
+        let code = crypto::digit_code(LETTER_CODE_DIGITS)?;
+        let letter = StoredLetter {
+            code_hash: self
+                .hasher
+                .digest(LETTER_CODE, &[account_id, code.expose()]),
+            attempts: 0,
+            requested_at: now_s,
+            expires_at: now_s + secs(LETTER_CODE_TTL),
+            used: false,
+        };
+        let not_after = now_s - secs(LETTER_INTERVAL);
+        if !self
+            .store
+            .put_letter(account_id, &letter, not_after)
+            .await?
+        {
+            let previous = self.store.letter(account_id).await?;
+            let next = previous.map_or(now_s, |l| l.requested_at + secs(LETTER_INTERVAL));
+            return Err(AppError::LetterTooEarly {
+                retry_after_secs: u64::try_from(next - now_s).unwrap_or(0).max(1),
+            });
+        }
+        let queued = self
+            .post
+            .send_letter(&Letter {
+                account_id: account_id.to_string(),
+                recipient,
+                address: address.to_string(),
+                code,
+            })
+            .await;
+        if let Err(e) = queued {
+            // No letter will come: the citizen may ask again at once.
+            self.store
+                .withdraw_letter(account_id, &letter.code_hash)
+                .await?;
+            return Err(AppError::DeliveryFailed(e.to_string()));
+        }
+        tracing::info!(account_id, "confirmation letter queued for the post");
+        Ok(LetterRequested {
+            requested_at: at(now_s),
+            expires_at: at(letter.expires_at),
+            next_letter_at: at(now_s + secs(LETTER_INTERVAL)),
+        })
+    }
+
+    /// Confirms the identity with the code from the letter.
+    pub async fn confirm_by_letter(
+        &self,
+        account_id: &str,
+        code: &str,
+        client_ip: &str,
+        user_agent: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let code = code.trim();
+        if code.len() != LETTER_CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "code",
+                "invalid_code_format",
+                format!("Код из письма состоит из {LETTER_CODE_DIGITS} цифр"),
+            )]));
+        }
+        let (account, _) = self.citizen(account_id).await?;
+        self.require_standard(&account)?;
+        let letter = self
+            .store
+            .letter(account_id)
+            .await?
+            .filter(|l| !l.used)
+            .ok_or(AppError::NoLetterRequested)?;
+        if letter.expires_at <= now_s {
+            return Err(AppError::CodeExpired);
+        }
+        if letter.attempts >= LETTER_MAX_ATTEMPTS {
+            return Err(AppError::CodeAttemptsExhausted);
+        }
+        if !self
+            .hasher
+            .verify(LETTER_CODE, &[account_id, code], &letter.code_hash)
+        {
+            return match self
+                .store
+                .letter_attempt(account_id, &letter.code_hash)
+                .await?
+            {
+                Some(attempts) => Err(AppError::CodeMismatch {
+                    attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),
+                }),
+                None => Err(AppError::CodeAttemptsExhausted),
+            };
+        }
+        let confirmation = Confirmation {
+            account_id,
+            via: "registered_post",
+            operator_id: None,
+            event: SecurityEvent {
+                account_id: account_id.to_string(),
+                kind: "level_confirmed",
+                at: now_s,
+                ip: client_ip.to_string(),
+                user_agent: user_agent.to_string(),
+            },
+        };
+        if !self
+            .store
+            .confirm(&confirmation, Some(&letter.code_hash), now_s)
+            .await?
+        {
+            return Err(AppError::CodeAlreadyUsed);
+        }
+        tracing::info!(account_id, "identity confirmed by a code by post");
+        Ok(())
+    }
+}
