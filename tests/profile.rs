@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -34,9 +33,7 @@ fn main() {
         )
         .await;
         let api = Api::new(&stack).await;
-        if let Some(f) = stack.function("ConfirmationFunction") {
-            let _ = ADMIN_ENV.set(f.environment.clone().into_iter().collect());
-        }
+        remember_admin_env(&stack);
         let tally = run_all(
             &api,
             vec![
@@ -992,30 +989,6 @@ async fn vehicles_belong_to_their_owner(api: Api) {
 }
 
 // ------------------------------------------------------------------ confirmation
-
-/// The environment the stack gives its functions: what the admin command needs too.
-static ADMIN_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
-
-/// Runs `uslugi-admin` (built by `make build` with the functions) against the stack.
-fn admin(args: &[&str]) -> Value {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target"));
-    let env = ADMIN_ENV
-        .get()
-        .unwrap_or_else(|| panic!("no stack environment"));
-    let out = std::process::Command::new(target.join("debug/uslugi-admin"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("uslugi-admin: {e}"));
-    assert!(
-        out.status.success(),
-        "uslugi-admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("uslugi-admin output: {e}"))
-}
 
 /// A citizen whose account reached the standard level.
 async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {

@@ -5,18 +5,22 @@
 //! ```text
 //! uslugi-admin create-operator --name "Петрова А. В." --centre "МФЦ Арбат"
 //! uslugi-admin revoke-operator --id 6f1c…
+//! uslugi-admin create-biller --name "Детский сад № 1234"
+//! uslugi-admin revoke-biller --id 9a0b…
 //! ```
 //!
-//! `create-operator` prints the operator's id and key as JSON; the key is shown only
-//! this once and works as a bearer token on operator routes.
+//! `create-operator` and `create-biller` print the new id and key as JSON; the key is
+//! shown only this once and works as a bearer token on operator or biller routes.
 
 use std::process::ExitCode;
 
-use shared::config::{Env, OperatorConfig};
+use shared::config::{Env, TableConfig};
 
 const USAGE: &str = "usage:
   uslugi-admin create-operator --name NAME --centre CENTRE
-  uslugi-admin revoke-operator --id OPERATOR_ID";
+  uslugi-admin revoke-operator --id OPERATOR_ID
+  uslugi-admin create-biller --name NAME
+  uslugi-admin revoke-biller --id BILLER_ID";
 
 /// The value after `--name` in `args`.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -44,14 +48,43 @@ async fn main() -> ExitCode {
 
 async fn run(args: &[String]) -> Result<String, String> {
     let command = args.first().map(String::as_str);
-    if !matches!(command, Some("create-operator" | "revoke-operator")) {
+    if !matches!(
+        command,
+        Some("create-operator" | "revoke-operator" | "create-biller" | "revoke-biller")
+    ) {
         return Err(USAGE.into());
     }
-    let config = OperatorConfig::from_env(&Env::process()).map_err(|e| e.to_string())?;
+    let config = TableConfig::from_env(&Env::process()).map_err(|e| e.to_string())?;
     let clients = shared::adapters::Clients::load().await;
-    let operators = shared::adapters::operator_service(&clients, config);
+    let operators = shared::adapters::operator_service(&clients, config.clone());
+    let billers = shared::adapters::charge_service(&clients, config);
     let now = time::OffsetDateTime::now_utc();
     match command {
+        Some("create-biller") => {
+            let Some(name) = flag(args, "--name") else {
+                return Err(USAGE.into());
+            };
+            let (biller, key) = billers
+                .create_biller(name, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({
+                "biller_id": biller.id,
+                "name": biller.name,
+                "key": key.expose(),
+            })
+            .to_string())
+        }
+        Some("revoke-biller") => {
+            let Some(id) = flag(args, "--id") else {
+                return Err(USAGE.into());
+            };
+            billers
+                .revoke_biller(id, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({"revoked": id}).to_string())
+        }
         Some("create-operator") => {
             let (Some(name), Some(centre)) = (flag(args, "--name"), flag(args, "--centre")) else {
                 return Err(USAGE.into());

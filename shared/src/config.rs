@@ -272,14 +272,15 @@ impl ConfirmationConfig {
     }
 }
 
-/// What recognising operators takes (the authorizer, the admin command).
+/// The table and the HMAC key: what recognising operators' and billers' keys, and reading
+/// and writing charges, take (the authorizer, the admin command, charges, bills).
 #[derive(Clone)]
-pub struct OperatorConfig {
+pub struct TableConfig {
     pub table_name: String,
     pub hasher: Hasher,
 }
 
-impl OperatorConfig {
+impl TableConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,

@@ -99,6 +99,10 @@ pub enum AppError {
     NoLetterRequested,
     #[error("operators only")]
     OperatorOnly,
+    #[error("the charge is {0} and cannot change")]
+    ChargeFinal(&'static str),
+    #[error("billers only")]
+    BillerOnly,
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -283,6 +287,9 @@ impl AppError {
                     "vehicle" => "vehicle_not_found",
                     "account" => "account_not_found",
                     "operator" => "operator_not_found",
+                    "charge" => "charge_not_found",
+                    "bill" => "bill_not_found",
+                    "biller" => "biller_not_found",
                     _ => "not_found",
                 },
                 "Не найдено",
@@ -347,6 +354,22 @@ impl AppError {
                 "no_letter_requested",
                 "Письмо не заказано",
                 "Сначала закажите письмо с кодом подтверждения",
+            ),
+            ChargeFinal(status) => Problem::new(
+                409,
+                if *status == "paid" {
+                    "charge_paid"
+                } else {
+                    "charge_cancelled"
+                },
+                "Начисление нельзя изменить",
+                "Оплаченное или аннулированное начисление не меняется",
+            ),
+            BillerOnly => Problem::new(
+                403,
+                "biller_only",
+                "Только для начислителей",
+                "Этот адрес принимает запросы с ключом начислителя",
             ),
             OperatorOnly => Problem::new(
                 403,

@@ -79,6 +79,24 @@ pub fn operator(req: &Request) -> Result<String, AppError> {
     }
 }
 
+/// The biller calling a biller route, as the authorizer established it.
+pub fn biller(req: &Request) -> Result<String, AppError> {
+    let fields = api_context(req)
+        .and_then(|ctx| ctx.authorizer.as_ref())
+        .map(|a| &a.fields)
+        .ok_or(AppError::Unauthenticated)?;
+    let get = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    match (get("role"), get("biller_id")) {
+        (Some("biller"), Some(id)) => Ok(id.to_string()),
+        _ => Err(AppError::BillerOnly),
+    }
+}
+
 /// The caller's address and user agent, for sessions and the security log.
 pub fn client(req: &Request) -> crate::services::identity::Client {
     let ctx = api_context(req);

@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -608,4 +609,37 @@ pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
     let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.body["token"].as_str().unwrap_or_default().to_string()
+}
+
+// ------------------------------------------------------------------ the admin command
+
+/// The environment the stack gives its functions: what the admin command needs too.
+pub static ADMIN_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Runs `uslugi-admin` (built by `make build` with the functions) against the stack.
+pub fn admin(args: &[&str]) -> Value {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let env = ADMIN_ENV
+        .get()
+        .unwrap_or_else(|| panic!("no stack environment"));
+    let out = std::process::Command::new(target.join("debug/uslugi-admin"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("uslugi-admin: {e}"));
+    assert!(
+        out.status.success(),
+        "uslugi-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("uslugi-admin output: {e}"))
+}
+
+/// Keeps the stack's function environment for [`admin`].
+pub fn remember_admin_env(stack: &Stack) {
+    if let Some(f) = stack.functions().first() {
+        let _ = ADMIN_ENV.set(f.environment.clone().into_iter().collect());
+    }
 }

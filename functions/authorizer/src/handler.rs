@@ -2,7 +2,8 @@
 //!
 //! A valid session token lets the request through with the account and session ids in
 //! the context (role `citizen`), an operator key with the operator's id (role
-//! `operator`); handlers read them there. Anything else fails with the error message
+//! `operator`), a biller's key with the biller's id (role `biller`); handlers read them
+//! there. Anything else fails with the error message
 //! `Unauthorized`, which API Gateway answers with 401 without calling the route.
 
 use std::collections::HashMap;
@@ -12,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{Env, IdentityConfig, OperatorConfig};
+use shared::config::{Env, IdentityConfig, TableConfig};
+use shared::services::charges::{ChargeService, BILLER_KEY_PREFIX};
 use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
 use shared::services::identity::IdentityService;
 use shared::AppError;
@@ -20,17 +22,19 @@ use shared::AppError;
 pub struct App {
     identity: IdentityService<DynamoStore, AwsNotifier>,
     operators: OperatorService<DynamoStore>,
+    billers: ChargeService<DynamoStore>,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
         let identity = IdentityConfig::from_env(&env)?;
-        let operators = OperatorConfig::from_env(&env)?;
+        let table = TableConfig::from_env(&env)?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
             identity: adapters::identity_service(&clients, identity),
-            operators: adapters::operator_service(&clients, operators),
+            operators: adapters::operator_service(&clients, table.clone()),
+            billers: adapters::charge_service(&clients, table),
         })
     }
 }
@@ -65,7 +69,12 @@ pub async fn handle(
     let Some(token) = bearer(&event.payload.headers) else {
         return Err("Unauthorized".into());
     };
-    let context = if token.starts_with(OPERATOR_KEY_PREFIX) {
+    let context = if token.starts_with(BILLER_KEY_PREFIX) {
+        app.billers
+            .biller(token)
+            .await
+            .map(|biller| HashMap::from([("biller_id", biller.id), ("role", "biller".to_string())]))
+    } else if token.starts_with(OPERATOR_KEY_PREFIX) {
         app.operators.operator(token).await.map(|operator| {
             HashMap::from([
                 ("operator_id", operator.id),

@@ -7,9 +7,9 @@ pub mod registry;
 pub mod sqs;
 
 use crate::config::{
-    CodesConfig, ConfirmationConfig, IdentityConfig, OperatorConfig, ProfileConfig,
-    VerificationConfig,
+    CodesConfig, ConfirmationConfig, IdentityConfig, ProfileConfig, TableConfig, VerificationConfig,
 };
+use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
@@ -128,9 +128,20 @@ pub fn confirmation_service(
 /// Operators over DynamoDB.
 pub fn operator_service(
     clients: &Clients,
-    config: OperatorConfig,
+    config: TableConfig,
 ) -> OperatorService<dynamodb::DynamoStore> {
     OperatorService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        config.hasher,
+    )
+}
+
+/// Charges and bills over DynamoDB.
+pub fn charge_service(
+    clients: &Clients,
+    config: TableConfig,
+) -> ChargeService<dynamodb::DynamoStore> {
+    ChargeService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
         config.hasher,
     )

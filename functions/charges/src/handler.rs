@@ -1,0 +1,145 @@
+//! Routes of billers: parse, call the charge service, respond.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{self, dynamodb::DynamoStore};
+use shared::config::{Env, TableConfig};
+use shared::http::{self as web};
+use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOutcome};
+use shared::services::identity::at;
+use shared::AppError;
+
+pub struct App {
+    charges: ChargeService<DynamoStore>,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the service.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = TableConfig::from_env(&Env::process())?;
+        let clients = adapters::Clients::load().await;
+        Ok(Self {
+            charges: adapters::charge_service(&clients, config),
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let route = web::route_key(request);
+    let Some(route) = route.as_deref() else {
+        return Err(AppError::RouteNotFound);
+    };
+    if !route.contains("/v1/biller/charges") {
+        return Err(AppError::RouteNotFound);
+    }
+    let biller = web::biller(request)?;
+    if route == "POST /v1/biller/charges:batch" {
+        return batch(app, request, &biller, now).await;
+    }
+    let uin = ChargeService::<DynamoStore>::parse_uin(
+        "uin",
+        web::path_param(request, "uin").unwrap_or_default(),
+    )?;
+    match route {
+        "PUT /v1/biller/charges/{uin}" => {
+            let body = ChargeBody::parse(&web::json_object(request)?)?;
+            let outcome = app.charges.put(&biller, &uin, &body, now).await?;
+            let charge = app.charges.own_charge(&biller, &uin).await?;
+            let status = match outcome {
+                WriteOutcome::Created => StatusCode::CREATED,
+                _ => StatusCode::OK,
+            };
+            let mut view = charge_view(&charge);
+            view["outcome"] = json!(outcome_name(outcome));
+            Ok(web::json_response(status, &view))
+        }
+        "GET /v1/biller/charges/{uin}" => {
+            let charge = app.charges.own_charge(&biller, &uin).await?;
+            Ok(web::json_response(StatusCode::OK, &charge_view(&charge)))
+        }
+        "DELETE /v1/biller/charges/{uin}" => {
+            app.charges.cancel(&biller, &uin, now).await?;
+            Ok(web::no_content())
+        }
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+fn outcome_name(outcome: WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Created => "created",
+        WriteOutcome::Updated => "updated",
+        WriteOutcome::Unchanged => "unchanged",
+    }
+}
+
+fn charge_view(c: &StoredCharge) -> Value {
+    let mut view = json!(c.body);
+    view["uin"] = json!(c.uin);
+    view["status"] = json!(c.status);
+    view["version"] = json!(c.version);
+    view["updated_at"] = json!(at(c.updated_at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default());
+    view
+}
+
+/// `POST /v1/biller/charges:batch`: up to 500 charges, each with its own result.
+async fn batch(
+    app: &App,
+    request: &Request,
+    biller: &str,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let body = web::json_object(request)?;
+    let items = match body.get("charges") {
+        Some(Value::Array(items)) => items,
+        _ => {
+            return Err(AppError::Validation(vec![shared::FieldError::new(
+                "charges",
+                "required",
+                "Ожидается массив начислений",
+            )]))
+        }
+    };
+    let results = app.charges.put_batch(biller, items, now).await?;
+    let mut failed = 0;
+    let report: Vec<Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item.result {
+            Ok(outcome) => json!({"index": i, "uin": item.uin, "outcome": outcome_name(outcome)}),
+            Err(e) => {
+                failed += 1;
+                let problem = e.problem();
+                json!({
+                    "index": i,
+                    "uin": item.uin,
+                    "outcome": "failed",
+                    "code": problem.code,
+                    "errors": problem.errors,
+                })
+            }
+        })
+        .collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({"succeeded": report.len() - failed, "failed": failed, "results": report}),
+    ))
+}

@@ -1,0 +1,241 @@
+//! Charges (`CHARGE#{uin}` / `CHARGE`), their payer index (`PAYER#{keyed hash}` /
+//! `CHARGE#{uin}`) and billers (`BILLER#{id}` / `BILLER`, found by key at `BKEY#{hash}`).
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+
+use super::identity::failed_conditions;
+use super::*;
+use crate::services::charges::{
+    Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+};
+use crate::services::StoreError;
+
+fn charge_key(uin: &str) -> Item {
+    key(format!("CHARGE#{uin}"), "CHARGE")
+}
+
+fn payer_item_key(payer_key: &str, uin: &str) -> Item {
+    key(format!("PAYER#{payer_key}"), &format!("CHARGE#{uin}"))
+}
+
+fn biller_key_item(hash: &str) -> Item {
+    key(format!("BKEY#{hash}"), "BKEY")
+}
+
+fn biller_item(id: &str) -> Item {
+    key(format!("BILLER#{id}"), "BILLER")
+}
+
+fn status_name(status: ChargeStatus) -> &'static str {
+    match status {
+        ChargeStatus::Unpaid => "unpaid",
+        ChargeStatus::Paid => "paid",
+        ChargeStatus::Cancelled => "cancelled",
+    }
+}
+
+fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
+    let body: ChargeBody = serde_json::from_str(&get_s(item, "doc")?)
+        .map_err(|e| StoreError::Rejected(format!("charge: {e}")))?;
+    let status = match get_s(item, "status")?.as_str() {
+        "paid" => ChargeStatus::Paid,
+        "cancelled" => ChargeStatus::Cancelled,
+        _ => ChargeStatus::Unpaid,
+    };
+    Ok(StoredCharge {
+        uin: get_s(item, "pk")?.trim_start_matches("CHARGE#").to_string(),
+        biller_id: get_s(item, "biller_id")?,
+        body,
+        status,
+        version: get_n(item, "version")?,
+        updated_at: get_n(item, "updated_at")?,
+    })
+}
+
+impl ChargeStore for DynamoStore {
+    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(charge_key(uin)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.as_ref().map(charge_from).transpose()
+    }
+
+    async fn put_charge(
+        &self,
+        charge: &StoredCharge,
+        payer_keys: &[String],
+        dropped_payer_keys: &[String],
+        expected: u64,
+    ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let doc = serde_json::to_string(&charge.body)
+            .map_err(|e| StoreError::Rejected(format!("charge: {e}")))?;
+        let status = status_name(charge.status);
+        let mut item = charge_key(&charge.uin);
+        item.extend([
+            ("doc".into(), s(doc)),
+            ("biller_id".into(), s(&charge.biller_id)),
+            ("status".into(), s(status)),
+            ("version".into(), n(charge.version)),
+            ("updated_at".into(), n(charge.updated_at)),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(build(put.build())?)
+                    .build(),
+            );
+        for payer in payer_keys {
+            // What a citizen's list needs without reading the charge: category and status.
+            let mut index = payer_item_key(payer, &charge.uin);
+            index.extend([
+                ("uin".into(), s(&charge.uin)),
+                (
+                    "category".into(),
+                    serde_json::to_value(charge.body.category)
+                        .ok()
+                        .and_then(|v| v.as_str().map(s))
+                        .unwrap_or_else(|| s("other")),
+                ),
+                ("status".into(), s(status)),
+                ("updated_at".into(), n(charge.updated_at)),
+            ]);
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(index))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        for payer in dropped_payer_keys {
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(payer_item_key(payer, &charge.uin)))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match failed_conditions(e) {
+                Ok(_) | Err(StoreError::Conflict) => Ok(Err(ChargeWriteRefusal::Stale)),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    async fn put_biller(
+        &self,
+        key_hash: &str,
+        biller: &Biller,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut by_key = biller_key_item(key_hash);
+        by_key.extend([
+            ("biller_id".into(), s(&biller.id)),
+            ("name".into(), s(&biller.name)),
+        ]);
+        let mut record = biller_item(&biller.id);
+        record.extend([
+            ("name".into(), s(&biller.name)),
+            ("key_hash".into(), s(key_hash)),
+            ("created_at".into(), n(now)),
+        ]);
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            Ok(TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build())
+        };
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(put(by_key)?)
+            .transact_items(put(record)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn biller_by_key(&self, key_hash: &str) -> Result<Option<Biller>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(biller_key_item(key_hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .map(|item| {
+                Ok(Biller {
+                    id: get_s(&item, "biller_id")?,
+                    name: get_s(&item, "name")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(biller_item(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(record) = out.item else {
+            return Ok(false);
+        };
+        let key_hash = get_s(&record, "key_hash")?;
+        let forget = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(biller_key_item(&key_hash)))
+                .build(),
+        )?;
+        let mark = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(biller_item(id)))
+                .update_expression("SET revoked_at = :now")
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().delete(forget).build())
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,783 @@
+//! Charges (GIS GMP accruals) as billers push them, and bills as citizens look them up.
+//!
+//! - A biller (a kindergarten, a club, a utility, the traffic police) is a principal with
+//!   an API key (`bk_…`, stored only as a keyed hash) made by the admin command.
+//! - A charge is known by its UIN. Writing the same body again changes nothing; a new
+//!   amount updates an unpaid charge; a paid or cancelled one is final. A biller sees and
+//!   changes only its own charges: another biller's UIN reads as not found.
+//! - Each payer identifier of a charge gets an index item (`PAYER#{keyed hash}`) written in
+//!   the same transaction, so a citizen's bills are found with one query per identifier.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::{Date, OffsetDateTime};
+
+use crate::crypto::{self, Hasher};
+use crate::domain::{
+    BirthCertificate, Inn, Kpp, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
+};
+use crate::error::{AppError, FieldError};
+use crate::redact::Secret;
+use crate::services::profile::{date_string, parse_date, text, Reader};
+use crate::services::StoreError;
+
+/// Prefix of billers' API keys (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const BILLER_KEY_PREFIX: &str = "bk_";
+const BILLER_KEY: &str = "biller-key";
+/// Payers one charge may name.
+pub const MAX_PAYERS: usize = 10;
+/// Charges one batch may carry.
+pub const MAX_BATCH: usize = 500;
+/// Largest amount of one charge, in kopecks (a hundred million roubles).
+pub const MAX_AMOUNT: u64 = 10_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Utilities,
+    Education,
+    Kindergarten,
+    Clubs,
+    Fines,
+    Taxes,
+    Other,
+}
+
+impl Category {
+    const ALL: [(&'static str, Category); 7] = [
+        ("utilities", Category::Utilities),
+        ("education", Category::Education),
+        ("kindergarten", Category::Kindergarten),
+        ("clubs", Category::Clubs),
+        ("fines", Category::Fines),
+        ("taxes", Category::Taxes),
+        ("other", Category::Other),
+    ];
+
+    pub fn parse(path: &str, raw: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == raw.trim())
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                FieldError::new(
+                    path,
+                    "invalid_category",
+                    "Допустимые значения: utilities, education, kindergarten, clubs, fines, taxes, other",
+                )
+            })
+    }
+}
+
+/// What a payer identifier is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayerKind {
+    Snils,
+    Passport,
+    BirthCertificate,
+    Sts,
+    Inn,
+    InnKpp,
+}
+
+/// A payer identifier in its canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    pub kind: PayerKind,
+    pub value: String,
+}
+
+impl Payer {
+    /// Reads `{"kind": ..., "value": ...}`; the value is checked as its kind requires.
+    fn parse(r: &mut Reader<'_>, object: &Map<String, Value>, at: &str) -> Option<Self> {
+        r.unknown(object, at, &["kind", "value"]);
+        let kind = r.required(object, "kind", at, |path, raw| {
+            let kind = match raw.trim() {
+                "snils" => PayerKind::Snils,
+                "passport" => PayerKind::Passport,
+                "birth_certificate" => PayerKind::BirthCertificate,
+                "sts" => PayerKind::Sts,
+                "inn" => PayerKind::Inn,
+                "inn_kpp" => PayerKind::InnKpp,
+                _ => return Err(FieldError::new(
+                    path,
+                    "invalid_payer_kind",
+                    "Допустимые значения: snils, passport, birth_certificate, sts, inn, inn_kpp",
+                )),
+            };
+            Ok(kind)
+        })?;
+        let value = r.required(object, "value", at, |path, raw| canonical(kind, path, raw))?;
+        Some(Payer { kind, value })
+    }
+}
+
+/// An identifier as the profile stores it, so charges and profiles meet on one key.
+pub fn canonical(kind: PayerKind, path: &str, raw: &str) -> Result<String, FieldError> {
+    match kind {
+        PayerKind::Snils => Snils::parse(path, raw).map(|v| v.as_str().to_string()),
+        PayerKind::Passport => {
+            // Series and number together, as on the passport: `45 10 123456`.
+            let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+            if digits.len() != 10 {
+                return Err(FieldError::new(
+                    path,
+                    "passport_format",
+                    "Серия и номер паспорта: 10 цифр",
+                ));
+            }
+            let series = PassportSeries::parse(path, &digits[..4])?;
+            let number = PassportNumber::parse(path, &digits[4..])?;
+            Ok(format!("{}{}", series.as_str(), number.as_str()))
+        }
+        PayerKind::BirthCertificate => {
+            BirthCertificate::parse(path, raw).map(|v| v.as_str().to_string())
+        }
+        PayerKind::Sts => VehicleCertificate::parse(path, raw).map(|v| v.as_str().to_string()),
+        PayerKind::Inn => Inn::parse(path, raw).map(|v| v.as_str().to_string()),
+        PayerKind::InnKpp => {
+            let (inn, kpp) = raw.split_once('/').ok_or_else(|| {
+                FieldError::new(path, "inn_kpp_format", "ИНН и КПП через косую черту")
+            })?;
+            let inn = Inn::parse(path, inn)?;
+            let kpp = Kpp::parse(path, kpp)?;
+            Ok(format!("{}/{}", inn.as_str(), kpp.as_str()))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payee {
+    pub name: String,
+    pub inn: String,
+    pub kpp: String,
+    pub bic: String,
+    pub account: String,
+}
+
+/// A reduction that applies until a date, inclusive (traffic fines: half for 20 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discount {
+    /// Kopecks off the amount.
+    pub amount: u64,
+    pub until: String,
+}
+
+/// A charge as a biller writes it (the UIN is in the path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeBody {
+    /// Kopecks.
+    pub amount: u64,
+    pub payee: Payee,
+    pub purpose: String,
+    pub kbk: String,
+    pub oktmo: String,
+    pub bill_date: String,
+    pub due_date: String,
+    #[serde(default)]
+    pub discount: Option<Discount>,
+    pub category: Category,
+    pub payers: Vec<Payer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    Unpaid,
+    Paid,
+    Cancelled,
+}
+
+/// A charge as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCharge {
+    pub uin: String,
+    pub biller_id: String,
+    pub body: ChargeBody,
+    pub status: ChargeStatus,
+    pub version: u64,
+    pub updated_at: i64,
+}
+
+impl StoredCharge {
+    /// What is due on `today`: the discount while it lasts.
+    pub fn amount_due(&self, today: Date) -> u64 {
+        match &self.body.discount {
+            Some(d) if parse_date("", &d.until).is_ok_and(|until| today <= until) => {
+                self.body.amount.saturating_sub(d.amount)
+            }
+            _ => self.body.amount,
+        }
+    }
+}
+
+fn digits(
+    path: &str,
+    raw: &str,
+    lengths: &[usize],
+    code: &'static str,
+    what: &str,
+) -> Result<String, FieldError> {
+    let v = raw.trim();
+    if lengths.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(v.to_string())
+    } else {
+        Err(FieldError::new(path, code, what.to_string()))
+    }
+}
+
+fn amount(r: &mut Reader<'_>, object: &Map<String, Value>, name: &str, path: &str) -> Option<u64> {
+    let at = format!("{path}/{name}");
+    match object.get(name) {
+        None | Some(Value::Null) => {
+            r.errors
+                .push(FieldError::new(&at, "required", "Обязательное поле"));
+            None
+        }
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v > 0 && v <= MAX_AMOUNT => Some(v),
+            _ => {
+                r.errors.push(FieldError::new(
+                    &at,
+                    "invalid_amount",
+                    "Сумма в копейках: целое число больше нуля",
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            r.errors
+                .push(FieldError::new(&at, "invalid_type", "Ожидается число"));
+            None
+        }
+    }
+}
+
+impl ChargeBody {
+    /// Validates a charge at JSON Pointer `at` ("" for a whole body, `/charges/3` in a
+    /// batch); every problem is reported.
+    pub fn parse_at(
+        object: &Map<String, Value>,
+        at: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Self> {
+        let mut r = Reader { errors };
+        r.unknown(
+            object,
+            at,
+            &[
+                "uin",
+                "amount",
+                "payee",
+                "purpose",
+                "kbk",
+                "oktmo",
+                "bill_date",
+                "due_date",
+                "discount",
+                "category",
+                "payers",
+            ],
+        );
+        let amount_value = amount(&mut r, object, "amount", at);
+        let payee = match r.object(object, "payee", &format!("{at}/payee")) {
+            Some(p) => {
+                let pa = format!("{at}/payee");
+                r.unknown(p, &pa, &["name", "inn", "kpp", "bic", "account"]);
+                let name = r.required(p, "name", &pa, text);
+                let inn = r.required(p, "inn", &pa, |path, raw| {
+                    Inn::parse(path, raw).map(|v| v.as_str().to_string())
+                });
+                let kpp = r.required(p, "kpp", &pa, |path, raw| {
+                    Kpp::parse(path, raw).map(|v| v.as_str().to_string())
+                });
+                let bic = r.required(p, "bic", &pa, |path, raw| {
+                    digits(path, raw, &[9], "bic_format", "БИК: 9 цифр")
+                });
+                let account = r.required(p, "account", &pa, |path, raw| {
+                    digits(path, raw, &[20], "account_format", "Счёт: 20 цифр")
+                });
+                match (name, inn, kpp, bic, account) {
+                    (Some(name), Some(inn), Some(kpp), Some(bic), Some(account)) => Some(Payee {
+                        name,
+                        inn,
+                        kpp,
+                        bic,
+                        account,
+                    }),
+                    _ => None,
+                }
+            }
+            None => {
+                if !object.contains_key("payee") {
+                    r.errors.push(FieldError::new(
+                        &format!("{at}/payee"),
+                        "required",
+                        "Обязательное поле",
+                    ));
+                }
+                None
+            }
+        };
+        let purpose = r.required(object, "purpose", at, text);
+        let kbk = r.required(object, "kbk", at, |path, raw| {
+            let v = raw.trim();
+            if v.len() == 20 && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                Ok(v.to_ascii_uppercase())
+            } else {
+                Err(FieldError::new(path, "kbk_format", "КБК: 20 символов"))
+            }
+        });
+        let oktmo = r.required(object, "oktmo", at, |path, raw| {
+            digits(path, raw, &[8, 11], "oktmo_format", "ОКТМО: 8 или 11 цифр")
+        });
+        let bill_date = r.required(object, "bill_date", at, parse_date);
+        let due_date = r.required(object, "due_date", at, parse_date);
+        if let (Some(bill), Some(due)) = (bill_date, due_date) {
+            if due < bill {
+                r.errors.push(FieldError::new(
+                    &format!("{at}/due_date"),
+                    "due_before_bill_date",
+                    "Срок оплаты раньше даты начисления",
+                ));
+            }
+        }
+        let discount = match object.get("discount") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(d)) => {
+                let da = format!("{at}/discount");
+                r.unknown(d, &da, &["amount", "until"]);
+                let off = amount(&mut r, d, "amount", &da);
+                let until = r.required(d, "until", &da, parse_date);
+                if let (Some(off), Some(total)) = (off, amount_value) {
+                    if off >= total {
+                        r.errors.push(FieldError::new(
+                            &format!("{da}/amount"),
+                            "discount_too_large",
+                            "Скидка должна быть меньше суммы",
+                        ));
+                    }
+                }
+                match (off, until) {
+                    (Some(amount), Some(until)) => Some(Discount {
+                        amount,
+                        until: date_string(until),
+                    }),
+                    _ => None,
+                }
+            }
+            Some(_) => {
+                r.errors.push(FieldError::new(
+                    &format!("{at}/discount"),
+                    "invalid_type",
+                    "Ожидается объект",
+                ));
+                None
+            }
+        };
+        let category = r.required(object, "category", at, Category::parse);
+        let payers = match object.get("payers") {
+            Some(Value::Array(list)) if !list.is_empty() && list.len() <= MAX_PAYERS => {
+                let mut payers = Vec::new();
+                for (i, entry) in list.iter().enumerate() {
+                    let pa = format!("{at}/payers/{i}");
+                    match entry {
+                        Value::Object(o) => {
+                            if let Some(p) = Payer::parse(&mut r, o, &pa) {
+                                payers.push(p);
+                            }
+                        }
+                        _ => {
+                            r.errors
+                                .push(FieldError::new(&pa, "invalid_type", "Ожидается объект"))
+                        }
+                    }
+                }
+                payers.dedup();
+                Some(payers)
+            }
+            Some(Value::Array(_)) => {
+                r.errors.push(FieldError::new(
+                    &format!("{at}/payers"),
+                    "payers_count",
+                    format!("От 1 до {MAX_PAYERS} плательщиков"),
+                ));
+                None
+            }
+            None | Some(Value::Null) => {
+                r.errors.push(FieldError::new(
+                    &format!("{at}/payers"),
+                    "required",
+                    "Обязательное поле",
+                ));
+                None
+            }
+            Some(_) => {
+                r.errors.push(FieldError::new(
+                    &format!("{at}/payers"),
+                    "invalid_type",
+                    "Ожидается массив",
+                ));
+                None
+            }
+        };
+        match (
+            amount_value,
+            payee,
+            purpose,
+            kbk,
+            oktmo,
+            bill_date,
+            due_date,
+            category,
+            payers,
+        ) {
+            (
+                Some(amount),
+                Some(payee),
+                Some(purpose),
+                Some(kbk),
+                Some(oktmo),
+                Some(bill),
+                Some(due),
+                Some(category),
+                Some(payers),
+            ) if r.errors.is_empty() => Some(ChargeBody {
+                amount,
+                payee,
+                purpose,
+                kbk,
+                oktmo,
+                bill_date: date_string(bill),
+                due_date: date_string(due),
+                discount,
+                category,
+                payers,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn parse(object: &Map<String, Value>) -> Result<Self, AppError> {
+        let mut errors = Vec::new();
+        match Self::parse_at(object, "", &mut errors) {
+            Some(body) if errors.is_empty() => Ok(body),
+            _ => Err(AppError::Validation(errors)),
+        }
+    }
+}
+
+/// What writing a charge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Biller {
+    pub id: String,
+    pub name: String,
+}
+
+/// Why a charge write was refused by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeWriteRefusal {
+    /// The charge changed since it was read.
+    Stale,
+}
+
+pub trait ChargeStore {
+    fn charge(
+        &self,
+        uin: &str,
+    ) -> impl Future<Output = Result<Option<StoredCharge>, StoreError>> + Send;
+
+    /// Writes the charge and its payer index items (adding new ones, removing dropped
+    /// ones) in one transaction, if the stored version is still `expected` (0: new).
+    fn put_charge(
+        &self,
+        charge: &StoredCharge,
+        payer_keys: &[String],
+        dropped_payer_keys: &[String],
+        expected: u64,
+    ) -> impl Future<Output = Result<Result<(), ChargeWriteRefusal>, StoreError>> + Send;
+
+    fn put_biller(
+        &self,
+        key_hash: &str,
+        biller: &Biller,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn biller_by_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<Biller>, StoreError>> + Send;
+
+    fn revoke_biller(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A batch item's result.
+#[derive(Debug)]
+pub struct BatchItem {
+    pub uin: Option<String>,
+    pub result: Result<WriteOutcome, AppError>,
+}
+
+pub struct ChargeService<S> {
+    store: S,
+    hasher: Hasher,
+}
+
+/// Times a write re-reads after losing a race on the same UIN.
+const WRITE_RACE_RETRIES: usize = 3;
+
+impl<S: ChargeStore + Sync> ChargeService<S> {
+    pub fn new(store: S, hasher: Hasher) -> Self {
+        Self { store, hasher }
+    }
+
+    /// The index key of a payer identifier: a keyed hash, so the table holds no SNILS or
+    /// passport number in a key.
+    pub fn payer_key(&self, payer: &Payer) -> String {
+        let kind = serde_json::to_value(payer.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.hasher.digest("payer", &[&kind, &payer.value])
+    }
+
+    pub async fn create_biller(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Biller, Secret<String>), AppError> {
+        let key = crypto::token(BILLER_KEY_PREFIX)?;
+        let biller = Biller {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.trim().to_string(),
+        };
+        self.store
+            .put_biller(
+                &self.hasher.digest(BILLER_KEY, &[key.expose()]),
+                &biller,
+                now.unix_timestamp(),
+            )
+            .await?;
+        Ok((biller, key))
+    }
+
+    pub async fn revoke_biller(&self, id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+        if self.store.revoke_biller(id, now.unix_timestamp()).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("biller"))
+        }
+    }
+
+    /// The biller behind an API key: the authorizer's question.
+    pub async fn biller(&self, key: &str) -> Result<Biller, AppError> {
+        if !key.starts_with(BILLER_KEY_PREFIX) || key.len() > 128 {
+            return Err(AppError::Unauthenticated);
+        }
+        self.store
+            .biller_by_key(&self.hasher.digest(BILLER_KEY, &[key]))
+            .await?
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    pub fn parse_uin(path: &str, raw: &str) -> Result<String, AppError> {
+        Uin::parse(path, raw)
+            .map(|u| u.as_str().to_string())
+            .map_err(|e| AppError::Validation(vec![e]))
+    }
+
+    /// A biller's own charge; another biller's reads as not found.
+    pub async fn own_charge(&self, biller_id: &str, uin: &str) -> Result<StoredCharge, AppError> {
+        self.store
+            .charge(uin)
+            .await?
+            .filter(|c| c.biller_id == biller_id)
+            .ok_or(AppError::NotFound("charge"))
+    }
+
+    /// Creates or updates a charge; the same body again changes nothing.
+    pub async fn put(
+        &self,
+        biller_id: &str,
+        uin: &str,
+        body: &ChargeBody,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, AppError> {
+        for _ in 0..WRITE_RACE_RETRIES {
+            let current = self.store.charge(uin).await?;
+            let (expected, dropped, outcome) = match &current {
+                Some(c) if c.biller_id != biller_id => return Err(AppError::NotFound("charge")),
+                Some(c) if c.body == *body => return Ok(WriteOutcome::Unchanged),
+                Some(c) if c.status != ChargeStatus::Unpaid => {
+                    return Err(AppError::ChargeFinal(c.status_name()))
+                }
+                Some(c) => {
+                    let dropped: Vec<String> = c
+                        .body
+                        .payers
+                        .iter()
+                        .filter(|p| !body.payers.contains(p))
+                        .map(|p| self.payer_key(p))
+                        .collect();
+                    (c.version, dropped, WriteOutcome::Updated)
+                }
+                None => (0, Vec::new(), WriteOutcome::Created),
+            };
+            let charge = StoredCharge {
+                uin: uin.to_string(),
+                biller_id: biller_id.to_string(),
+                body: body.clone(),
+                status: ChargeStatus::Unpaid,
+                version: expected + 1,
+                updated_at: now.unix_timestamp(),
+            };
+            let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
+            match self
+                .store
+                .put_charge(&charge, &keys, &dropped, expected)
+                .await?
+            {
+                Ok(()) => {
+                    tracing::info!(uin, biller_id, ?outcome, "charge written");
+                    return Ok(outcome);
+                }
+                Err(ChargeWriteRefusal::Stale) => continue,
+            }
+        }
+        Err(AppError::StoreUnavailable(
+            "the charge kept changing".into(),
+        ))
+    }
+
+    /// Cancels an unpaid charge; cancelling again changes nothing.
+    pub async fn cancel(
+        &self,
+        biller_id: &str,
+        uin: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        for _ in 0..WRITE_RACE_RETRIES {
+            let current = self.own_charge(biller_id, uin).await?;
+            match current.status {
+                ChargeStatus::Cancelled => return Ok(()),
+                ChargeStatus::Paid => return Err(AppError::ChargeFinal("paid")),
+                ChargeStatus::Unpaid => {}
+            }
+            let keys: Vec<String> = current
+                .body
+                .payers
+                .iter()
+                .map(|p| self.payer_key(p))
+                .collect();
+            let cancelled = StoredCharge {
+                status: ChargeStatus::Cancelled,
+                version: current.version + 1,
+                updated_at: now.unix_timestamp(),
+                ..current.clone()
+            };
+            match self
+                .store
+                .put_charge(&cancelled, &keys, &[], current.version)
+                .await?
+            {
+                Ok(()) => return Ok(()),
+                Err(ChargeWriteRefusal::Stale) => continue,
+            }
+        }
+        Err(AppError::StoreUnavailable(
+            "the charge kept changing".into(),
+        ))
+    }
+
+    /// A batch: each item validated and written on its own; one bad item fails alone.
+    pub async fn put_batch(
+        &self,
+        biller_id: &str,
+        items: &[Value],
+        now: OffsetDateTime,
+    ) -> Result<Vec<BatchItem>, AppError> {
+        if items.is_empty() || items.len() > MAX_BATCH {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "charges",
+                "batch_size",
+                format!("От 1 до {MAX_BATCH} начислений в пакете"),
+            )]));
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("/charges/{i}");
+            let Some(object) = item.as_object() else {
+                results.push(BatchItem {
+                    uin: None,
+                    result: Err(AppError::Validation(vec![FieldError::new(
+                        &at,
+                        "invalid_type",
+                        "Ожидается объект",
+                    )])),
+                });
+                continue;
+            };
+            let mut errors = Vec::new();
+            let uin = match object.get("uin") {
+                Some(Value::String(raw)) => match Uin::parse(&format!("{at}/uin"), raw) {
+                    Ok(u) => Some(u.as_str().to_string()),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                },
+                _ => {
+                    errors.push(FieldError::new(
+                        &format!("{at}/uin"),
+                        "required",
+                        "Обязательное поле",
+                    ));
+                    None
+                }
+            };
+            let body = ChargeBody::parse_at(object, &at, &mut errors);
+            let result = match (&uin, body) {
+                (Some(uin), Some(body)) if errors.is_empty() => {
+                    self.put(biller_id, uin, &body, now).await
+                }
+                _ => Err(AppError::Validation(errors)),
+            };
+            results.push(BatchItem { uin, result });
+        }
+        Ok(results)
+    }
+
+    /// Any bill by its UIN, as a citizen holding the paper sees it: one read.
+    pub async fn lookup(&self, uin: &str) -> Result<StoredCharge, AppError> {
+        self.store
+            .charge(uin)
+            .await?
+            .filter(|c| c.status != ChargeStatus::Cancelled)
+            .ok_or(AppError::NotFound("bill"))
+    }
+}
+
+impl StoredCharge {
+    pub fn status_name(&self) -> &'static str {
+        match self.status {
+            ChargeStatus::Unpaid => "unpaid",
+            ChargeStatus::Paid => "paid",
+            ChargeStatus::Cancelled => "cancelled",
+        }
+    }
+}

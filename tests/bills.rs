@@ -1,0 +1,476 @@
+//! End-to-end tests of charges and bills: billers with their keys push charges over the
+//! local gateway, citizens look bills up by UIN.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let tally = runtime.block_on(async {
+        let stack = start_stack(&[]).await;
+        remember_admin_env(&stack);
+        let api = Api::new(&stack).await;
+        let tally = run_all(
+            &api,
+            vec![
+                scenario!(billers_need_their_key),
+                scenario!(charges_are_idempotent_and_final_once_cancelled),
+                scenario!(every_invalid_field_is_named),
+                scenario!(bulk_reports_each_item),
+                scenario!(bills_are_looked_up_by_uin),
+            ],
+            true,
+        )
+        .await;
+        stack.shutdown().await;
+        tally
+    });
+    tally.finish()
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// The GIS GMP check digit (first pass: weights 1..10 repeating), or `None` when the
+/// first pass gives 10 (such prefixes are skipped here rather than second-guessed).
+fn check_digit(digits: &str) -> Option<u32> {
+    let sum: u32 = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * (i as u32 % 10 + 1))
+        .sum();
+    let d = sum % 11;
+    (d < 10).then_some(d)
+}
+
+/// A valid UIN of `length` digits, unique for this run.
+fn uin(length: usize) -> String {
+    loop {
+        let unique = format!("{}{}", unique_phone(), unique_phone());
+        let digits: String = unique.chars().filter(char::is_ascii_digit).collect();
+        let body = format!("188{}", &digits[digits.len() - (length - 4)..]);
+        if let Some(d) = check_digit(&body) {
+            return format!("{body}{d}");
+        }
+    }
+}
+
+/// The same UIN with a wrong check digit.
+fn broken(uin: &str) -> String {
+    let (body, last) = uin.split_at(uin.len() - 1);
+    let wrong = (last.parse::<u32>().unwrap_or(0) + 1) % 10;
+    format!("{body}{wrong}")
+}
+
+fn charge(amount: u64, payers: Value) -> Value {
+    json!({
+        "amount": amount,
+        "payee": {
+            "name": "ГБОУ Школа № 1234",
+            "inn": "7707083893",
+            "kpp": "770701001",
+            "bic": "044525000",
+            "account": "03234643450000007300",
+        },
+        "purpose": "Родительская плата за присмотр и уход, ноябрь",
+        "kbk": "07511302992020000130",
+        "oktmo": "45383000",
+        "bill_date": "2026-11-01",
+        "due_date": "2026-12-10",
+        "category": "kindergarten",
+        "payers": payers,
+    })
+}
+
+fn snils_payer() -> Value {
+    json!([{"kind": "snils", "value": "112-233-445 95"}])
+}
+
+struct BillerKey {
+    id: String,
+    key: String,
+}
+
+fn new_biller(name: &str) -> BillerKey {
+    let created = admin(&["create-biller", "--name", name]);
+    BillerKey {
+        id: created["biller_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        key: created["key"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+async fn as_biller(api: &Api, method: Method, path: &str, key: &str, body: Option<Value>) -> Reply {
+    api.call(method, path, &unique_ip(), Some(key), body).await
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async fn billers_need_their_key(api: Api) {
+    let biller = new_biller("Детский сад № 7");
+    let path = format!("/v1/biller/charges/{}", uin(20));
+    let body = charge(150_000, snils_payer());
+    let none = api
+        .call(Method::PUT, &path, &unique_ip(), None, Some(body.clone()))
+        .await;
+    assert_eq!(none.status, 401);
+    let forged = as_biller(
+        &api,
+        Method::PUT,
+        &path,
+        "bk_forged0000000000000000",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(forged.status, 401);
+    // A citizen is not a biller, and a biller's key opens no citizen's route.
+    let c = sign_up(&api).await;
+    let session = token_for(&api, &c).await;
+    as_biller(&api, Method::PUT, &path, &session, Some(body.clone()))
+        .await
+        .assert_problem(403, "biller_only");
+    assert_eq!(
+        as_biller(&api, Method::GET, "/v1/profile", &biller.key, None)
+            .await
+            .status,
+        401
+    );
+    // A revoked key stops working.
+    admin(&["revoke-biller", "--id", &biller.id]);
+    assert_eq!(
+        as_biller(&api, Method::PUT, &path, &biller.key, Some(body))
+            .await
+            .status,
+        401
+    );
+}
+
+async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
+    let school = new_biller("Школа № 1234");
+    let other = new_biller("ГИБДД");
+    let uin = uin(25);
+    let path = format!("/v1/biller/charges/{uin}");
+    let payers = json!([
+        {"kind": "snils", "value": "112-233-445 95"},
+        {"kind": "birth_certificate", "value": "IV-МЮ 123456"},
+    ]);
+    let body = charge(150_000, payers);
+
+    let created = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["outcome"], "created");
+    assert_eq!(created.body["status"], "unpaid");
+    assert_eq!(created.body["payers"][0]["value"], "11223344595");
+    let again = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["outcome"], "unchanged");
+    assert_eq!(again.body["version"], 1);
+
+    // What landed: the charge and one index item per payer, no identifier in clear.
+    let item = api
+        .item(&format!("CHARGE#{uin}"), "CHARGE")
+        .await
+        .unwrap_or_else(|| panic!("charge missing"));
+    assert_eq!(string_attr(&item, "biller_id"), school.id);
+    let index: Vec<_> = api
+        .items_with_prefix("PAYER#")
+        .await
+        .into_iter()
+        .filter(|i| string_attr(i, "sk") == format!("CHARGE#{uin}"))
+        .collect();
+    assert_eq!(index.len(), 2);
+    assert!(index
+        .iter()
+        .all(|i| !string_attr(i, "pk").contains("11223344595")));
+
+    let mut changed = body.clone();
+    changed["amount"] = json!(120_000);
+    changed["payers"] = snils_payer();
+    let updated = as_biller(&api, Method::PUT, &path, &school.key, Some(changed.clone())).await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["outcome"], "updated");
+    assert_eq!(updated.body["amount"], 120_000);
+    let index = api
+        .items_with_prefix("PAYER#")
+        .await
+        .into_iter()
+        .filter(|i| string_attr(i, "sk") == format!("CHARGE#{uin}"))
+        .count();
+    assert_eq!(index, 1, "the dropped payer's index item went with it");
+
+    // Another biller learns nothing of it and changes nothing.
+    as_biller(&api, Method::GET, &path, &other.key, None)
+        .await
+        .assert_problem(404, "charge_not_found");
+    as_biller(&api, Method::PUT, &path, &other.key, Some(body.clone()))
+        .await
+        .assert_problem(404, "charge_not_found");
+    as_biller(&api, Method::DELETE, &path, &other.key, None)
+        .await
+        .assert_problem(404, "charge_not_found");
+
+    assert_eq!(
+        as_biller(&api, Method::DELETE, &path, &school.key, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        as_biller(&api, Method::DELETE, &path, &school.key, None)
+            .await
+            .status,
+        204
+    );
+    let read = as_biller(&api, Method::GET, &path, &school.key, None).await;
+    assert_eq!(read.body["status"], "cancelled");
+    as_biller(&api, Method::PUT, &path, &school.key, Some(body))
+        .await
+        .assert_problem(409, "charge_cancelled");
+}
+
+async fn every_invalid_field_is_named(api: Api) {
+    let biller = new_biller("Управляющая компания");
+    let body = charge(150_000, snils_payer());
+    for length in [20, 25] {
+        let reply = as_biller(
+            &api,
+            Method::PUT,
+            &format!("/v1/biller/charges/{}", broken(&uin(length))),
+            &biller.key,
+            Some(body.clone()),
+        )
+        .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(
+            reply.field_errors(),
+            vec![("/uin".to_string(), "uin_checksum".to_string())],
+            "length {length}"
+        );
+    }
+    let bad = json!({
+        "amount": 0,
+        "payee": {"name": "", "inn": "7707083894", "kpp": "7707", "bic": "04452", "account": "123"},
+        "purpose": "",
+        "kbk": "123",
+        "oktmo": "4538",
+        "bill_date": "2026-11-31",
+        "due_date": "2026-10-01",
+        "category": "cinema",
+        "discount": {"amount": 100, "until": "soon"},
+        "payers": [{"kind": "snils", "value": "112-233-445 96"}, {"kind": "pet", "value": "Шарик"}],
+        "extra": true,
+    });
+    let reply = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{}", uin(20)),
+        &biller.key,
+        Some(bad),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    let errors = reply.field_errors();
+    let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    for expected in [
+        "/amount",
+        "/payee/name",
+        "/payee/inn",
+        "/payee/kpp",
+        "/payee/bic",
+        "/payee/account",
+        "/purpose",
+        "/kbk",
+        "/oktmo",
+        "/bill_date",
+        "/category",
+        "/discount/until",
+        "/payers/0/value",
+        "/payers/1/kind",
+        "/extra",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing in {errors:?}"
+        );
+    }
+    let mut late = charge(150_000, snils_payer());
+    late["due_date"] = json!("2026-10-01");
+    late["discount"] = json!({"amount": 150_000, "until": "2026-11-20"});
+    let reply = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{}", uin(20)),
+        &biller.key,
+        Some(late),
+    )
+    .await;
+    let errors = reply.field_errors();
+    assert!(
+        errors.contains(&("/due_date".into(), "due_before_bill_date".into())),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/discount/amount".into(), "discount_too_large".into())),
+        "{errors:?}"
+    );
+}
+
+async fn bulk_reports_each_item(api: Api) {
+    let biller = new_biller("Энергосбыт");
+    let good = uin(20);
+    let mut first = charge(310_050, snils_payer());
+    first["uin"] = json!(good);
+    first["category"] = json!("utilities");
+    let mut bad_uin = charge(100, snils_payer());
+    bad_uin["uin"] = json!(broken(&uin(20)));
+    let mut bad_amount = charge(100, snils_payer());
+    bad_amount["uin"] = json!(uin(25));
+    bad_amount["amount"] = json!(-5);
+    let reply = as_biller(
+        &api,
+        Method::POST,
+        "/v1/biller/charges:batch",
+        &biller.key,
+        Some(json!({"charges": [first, bad_uin, bad_amount, "not a charge"]})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["succeeded"], 1);
+    assert_eq!(reply.body["failed"], 3);
+    let results = reply.body["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(results[0]["outcome"], "created");
+    assert_eq!(results[1]["errors"][0]["field"], "/charges/1/uin");
+    assert_eq!(results[1]["errors"][0]["code"], "uin_checksum");
+    assert_eq!(results[2]["errors"][0]["field"], "/charges/2/amount");
+    assert_eq!(results[3]["errors"][0]["field"], "/charges/3");
+    let stored = as_biller(
+        &api,
+        Method::GET,
+        &format!("/v1/biller/charges/{good}"),
+        &biller.key,
+        None,
+    )
+    .await;
+    assert_eq!(stored.body["amount"], 310_050);
+    // Too many at once is refused whole.
+    let many: Vec<Value> = (0..501).map(|_| json!({})).collect();
+    as_biller(
+        &api,
+        Method::POST,
+        "/v1/biller/charges:batch",
+        &biller.key,
+        Some(json!({"charges": many})),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
+
+async fn bills_are_looked_up_by_uin(api: Api) {
+    let police = new_biller("ГИБДД ГУ МВД по г. Москве");
+    let c = sign_up(&api).await;
+    let session = token_for(&api, &c).await;
+    let fine = uin(20);
+    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
+    body["category"] = json!("fines");
+    body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
+    let put = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{fine}"),
+        &police.key,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    let expired = uin(25);
+    body["discount"] = json!({"amount": 250_000, "until": "2026-11-02"});
+    let put = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{expired}"),
+        &police.key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+
+    let bill = api
+        .call(
+            Method::GET,
+            &format!("/v1/bills/{fine}"),
+            &unique_ip(),
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(bill.status, 200, "{}", bill.body);
+    assert_eq!(bill.body["amount"], 500_000);
+    assert_eq!(
+        bill.body["amount_due"], 250_000,
+        "half price while the discount lasts"
+    );
+    assert_eq!(bill.body["payee"]["bic"], "044525000");
+    assert!(
+        bill.body.get("payers").is_none(),
+        "a paper bill tells nothing of its payers"
+    );
+    let bill = api
+        .call(
+            Method::GET,
+            &format!("/v1/bills/{expired}"),
+            &unique_ip(),
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(bill.body["amount_due"], 500_000, "the discount is over");
+
+    let reply = api
+        .call(
+            Method::GET,
+            &format!("/v1/bills/{}", broken(&fine)),
+            &unique_ip(),
+            Some(&session),
+            None,
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        vec![("/uin".to_string(), "uin_checksum".to_string())]
+    );
+    api.call(
+        Method::GET,
+        &format!("/v1/bills/{}", uin(20)),
+        &unique_ip(),
+        Some(&session),
+        None,
+    )
+    .await
+    .assert_problem(404, "bill_not_found");
+    assert_eq!(
+        api.call(
+            Method::GET,
+            &format!("/v1/bills/{fine}"),
+            &unique_ip(),
+            None,
+            None
+        )
+        .await
+        .status,
+        401
+    );
+}
