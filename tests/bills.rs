@@ -16,7 +16,11 @@ fn main() {
         Err(e) => panic!("tokio runtime: {e}"),
     };
     let tally = runtime.block_on(async {
-        let stack = start_stack(&[]).await;
+        let stack = start_stack(&[
+            ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+            ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+        ])
+        .await;
         remember_admin_env(&stack);
         let api = Api::new(&stack).await;
         let tally = run_all(
@@ -27,6 +31,7 @@ fn main() {
                 scenario!(every_invalid_field_is_named),
                 scenario!(bulk_reports_each_item),
                 scenario!(bills_are_looked_up_by_uin),
+                scenario!(bills_are_found_from_the_profile),
             ],
             true,
         )
@@ -473,4 +478,237 @@ async fn bills_are_looked_up_by_uin(api: Api) {
         .status,
         401
     );
+}
+
+async fn put_charge(
+    api: &Api,
+    biller: &BillerKey,
+    category: &str,
+    amount: u64,
+    payers: Value,
+) -> String {
+    let uin = uin(20);
+    let mut body = charge(amount, payers);
+    body["category"] = json!(category);
+    let reply = as_biller(
+        &api.clone(),
+        Method::PUT,
+        &format!("/v1/biller/charges/{uin}"),
+        &biller.key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    uin
+}
+
+async fn bills(api: &Api, token: &str, query: &str) -> Reply {
+    api.call(
+        Method::GET,
+        &format!("/v1/bills{query}"),
+        &unique_ip(),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+fn uins(reply: &Reply) -> Vec<String> {
+    reply.body["bills"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["uin"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn bills_are_found_from_the_profile(api: Api) {
+    let biller = new_biller("Расчётный центр");
+    // A parent with verified documents, a child and a car; the other parent adds the child.
+    let own_snils = snils_of("701");
+    let (_, mother) = standard_citizen(&api, &own_snils, "701001").await;
+    let (_, father) = citizen(&api).await;
+    let certificate = format!("II-МЮ {}", six_digits());
+    let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
+                       "birth_certificate": certificate});
+    for parent in [&mother, &father] {
+        let reply = call(
+            &api,
+            Method::POST,
+            "/v1/profile/children",
+            parent,
+            Some(child.clone()),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let sts = format!("77 УО {}", six_digits());
+    let car = call(
+        &api,
+        Method::POST,
+        "/v1/profile/vehicles",
+        &mother,
+        Some(json!({"sts": sts, "plate": "А123ВС77"})),
+    )
+    .await;
+    assert_eq!(car.status, 201, "{}", car.body);
+    // Somebody whose SNILS is still being checked (the sandbox never answers for 996…).
+    let pending_snils = snils_of("996");
+    let (_, stranger) = citizen(&api).await;
+    let reply = patch(
+        &api,
+        &stranger,
+        Some("\"0\""),
+        json!({"documents": {"snils": pending_snils}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let utility = put_charge(
+        &api,
+        &biller,
+        "utilities",
+        310_050,
+        json!([{"kind": "snils", "value": own_snils}]),
+    )
+    .await;
+    let kindergarten = put_charge(
+        &api,
+        &biller,
+        "kindergarten",
+        150_000,
+        json!([{"kind": "birth_certificate", "value": certificate}]),
+    )
+    .await;
+    let fine = put_charge(
+        &api,
+        &biller,
+        "fines",
+        500_000,
+        json!([{"kind": "sts", "value": sts}]),
+    )
+    .await;
+    let unverified = put_charge(
+        &api,
+        &biller,
+        "taxes",
+        99_900,
+        json!([{"kind": "snils", "value": pending_snils}]),
+    )
+    .await;
+    let cancelled = put_charge(
+        &api,
+        &biller,
+        "utilities",
+        1_000,
+        json!([{"kind": "snils", "value": own_snils}]),
+    )
+    .await;
+    assert_eq!(
+        as_biller(
+            &api,
+            Method::DELETE,
+            &format!("/v1/biller/charges/{cancelled}"),
+            &biller.key,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+
+    // The mother sees her own, her child's and her car's unpaid bills, each saying why.
+    let list = bills(&api, &mother, "").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let mut expected = vec![utility.clone(), kindergarten.clone(), fine.clone()];
+    expected.sort();
+    assert_eq!(uins(&list), expected);
+    let by_uin = |uin: &str| {
+        list.body["bills"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["uin"] == uin).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(by_uin(&kindergarten)["matched"][0]["holder"], "child");
+    assert_eq!(by_uin(&kindergarten)["matched"][0]["name"], "Мария");
+    assert_eq!(by_uin(&fine)["matched"][0]["holder"], "vehicle");
+    assert_eq!(by_uin(&fine)["matched"][0]["plate"], "А123ВС77");
+    assert_eq!(by_uin(&utility)["matched"][0]["identifier"], "snils");
+    assert!(by_uin(&utility)["payers"].is_null());
+
+    // Filters and stable pages.
+    assert_eq!(
+        uins(&bills(&api, &mother, "?category=fines").await),
+        vec![fine.clone()]
+    );
+    let first = bills(&api, &mother, "?limit=2").await;
+    assert_eq!(uins(&first), expected[..2].to_vec());
+    let next = first.body["next_after"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        uins(&bills(&api, &mother, &format!("?limit=2&after={next}")).await),
+        expected[2..].to_vec()
+    );
+    bills(&api, &mother, "?category=cinema&limit=0")
+        .await
+        .assert_problem(422, "validation_failed");
+
+    // The other parent sees the child's bill; nobody sees a bill through an unchecked SNILS.
+    assert_eq!(
+        uins(&bills(&api, &father, "").await),
+        vec![kindergarten.clone()]
+    );
+    assert!(uins(&bills(&api, &stranger, "").await).is_empty());
+
+    // Saved bills are the saver's own.
+    let saved = api
+        .call(
+            Method::POST,
+            "/v1/bills/saved",
+            &unique_ip(),
+            Some(&stranger),
+            Some(json!({"uin": unverified})),
+        )
+        .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let list = bills(&api, &stranger, "").await;
+    assert_eq!(uins(&list), vec![unverified.clone()]);
+    assert_eq!(list.body["bills"][0]["matched"][0]["holder"], "saved");
+    assert!(!uins(&bills(&api, &father, "").await).contains(&unverified));
+    let forget = format!("/v1/bills/saved/{unverified}");
+    assert_eq!(
+        api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
+            .await
+            .status,
+        204
+    );
+    api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
+        .await
+        .assert_problem(404, "bill_not_found");
+
+    // Fines by any СТС, in the profile or not.
+    let fines = api
+        .call(
+            Method::GET,
+            &format!("/v1/fines?sts={}", sts.replace(' ', "%20")),
+            &unique_ip(),
+            Some(&father),
+            None,
+        )
+        .await;
+    assert_eq!(fines.status, 200, "{}", fines.body);
+    assert_eq!(fines.body["fines"][0]["uin"], fine.as_str());
+    api.call(
+        Method::GET,
+        "/v1/fines?sts=12",
+        &unique_ip(),
+        Some(&father),
+        None,
+    )
+    .await
+    .assert_problem(422, "validation_failed");
 }

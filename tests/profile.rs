@@ -64,25 +64,6 @@ fn main() {
 
 // ------------------------------------------------------------------ helpers
 
-/// A SNILS with a valid checksum whose number starts with `prefix` (sandbox rules read
-/// the first digits) and is unique for this run.
-fn snils_of(prefix: &str) -> String {
-    let unique = unique_phone();
-    let tail = &unique[unique.len() - (9 - prefix.len())..];
-    let number = format!("{prefix}{tail}");
-    let sum: u32 = number
-        .bytes()
-        .zip((1..=9).rev())
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let check = match sum {
-        s if s < 100 => s,
-        100 | 101 => 0,
-        s => (s % 101) % 100,
-    };
-    format!("{number}{check:02}")
-}
-
 /// A personal INN with valid check digits starting with `prefix`.
 fn inn(prefix: &str) -> String {
     let unique = unique_phone();
@@ -101,85 +82,10 @@ fn inn(prefix: &str) -> String {
     digits.iter().map(|d| d.to_string()).collect()
 }
 
-fn passport(number: &str) -> Value {
-    json!({
-        "series": "45 10",
-        "number": number,
-        "issue_date": "2010-06-01",
-        "department_code": "770-001",
-        "issued_by": "ОВД района Арбат г. Москвы",
-    })
-}
-
-async fn profile(api: &Api, token: &str) -> Reply {
-    api.call(Method::GET, "/v1/profile", &unique_ip(), Some(token), None)
-        .await
-}
-
-async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
-    let mut request = api
-        .http()
-        .patch(format!("{}/v1/profile", api.base))
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(v) = version {
-        request = request.header("if-match", v);
-    }
-    Reply::from(
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PATCH: {e}")),
-    )
-    .await
-}
-
-/// A new citizen with a session.
-async fn citizen(api: &Api) -> (Citizen, String) {
-    let c = sign_up(api).await;
-    let token = token_for(api, &c).await;
-    (c, token)
-}
-
-/// Polls the profile until `done` holds, for at most a minute.
-async fn wait_for(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = profile(api, token).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if done(&reply.body) {
-            return reply.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} never happened: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn status(profile: &Value, field: &str) -> String {
-    profile["verification"][field]["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn outcome_letters(mail: &[Value]) -> Vec<&Value> {
     mail.iter()
         .filter(|m| m["subject"] == "Результат проверки данных профиля")
         .collect()
-}
-
-/// Personal data and documents that the sandbox verifies.
-fn verifiable(snils: &str, passport_number: &str) -> Value {
-    json!({
-        "personal": {"birth_date": "1985-03-12", "gender": "male"},
-        "documents": {"snils": snils, "passport": passport(passport_number)},
-    })
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -762,17 +668,6 @@ async fn profiles_are_private(api: Api) {
 
 // ------------------------------------------------------------------ children and vehicles
 
-/// Six digits unique for this run.
-fn six_digits() -> String {
-    let unique = unique_phone();
-    unique[unique.len() - 6..].to_string()
-}
-
-async fn call(api: &Api, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-    api.call(method, path, &unique_ip(), Some(token), body)
-        .await
-}
-
 async fn patch_at(api: &Api, path: &str, token: &str, version: &str, body: Value) -> Reply {
     let request = api
         .http()
@@ -989,21 +884,6 @@ async fn vehicles_belong_to_their_owner(api: Api) {
 }
 
 // ------------------------------------------------------------------ confirmation
-
-/// A citizen whose account reached the standard level.
-async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {
-    let (c, token) = citizen(api).await;
-    let reply = patch(
-        api,
-        &token,
-        Some("\"0\""),
-        verifiable(snils, passport_number),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
-    (c, token)
-}
 
 async fn operator_confirms_in_person(api: Api) {
     let snils = snils_of("678");

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest::Method;
 use serde_json::{json, Value};
 use uslugi_local::{Stack, StackOptions};
 
@@ -642,4 +643,132 @@ pub fn remember_admin_env(stack: &Stack) {
     if let Some(f) = stack.functions().first() {
         let _ = ADMIN_ENV.set(f.environment.clone().into_iter().collect());
     }
+}
+
+// ------------------------------------------------------------------ profiles
+
+/// A SNILS with a valid checksum whose number starts with `prefix` (sandbox rules read
+/// the first digits) and is unique for this run.
+pub fn snils_of(prefix: &str) -> String {
+    let unique = unique_phone();
+    let tail = &unique[unique.len() - (9 - prefix.len())..];
+    let number = format!("{prefix}{tail}");
+    let sum: u32 = number
+        .bytes()
+        .zip((1..=9).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = match sum {
+        s if s < 100 => s,
+        100 | 101 => 0,
+        s => (s % 101) % 100,
+    };
+    format!("{number}{check:02}")
+}
+
+pub fn passport(number: &str) -> Value {
+    json!({
+        "series": "45 10",
+        "number": number,
+        "issue_date": "2010-06-01",
+        "department_code": "770-001",
+        "issued_by": "ОВД района Арбат г. Москвы",
+    })
+}
+
+pub async fn profile(api: &Api, token: &str) -> Reply {
+    api.call(Method::GET, "/v1/profile", &unique_ip(), Some(token), None)
+        .await
+}
+
+pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
+    let mut request = api
+        .http()
+        .patch(format!("{}/v1/profile", api.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-for", unique_ip())
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(v) = version {
+        request = request.header("if-match", v);
+    }
+    Reply::from(
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH: {e}")),
+    )
+    .await
+}
+
+/// A new citizen with a session.
+pub async fn citizen(api: &Api) -> (Citizen, String) {
+    let c = sign_up(api).await;
+    let token = token_for(api, &c).await;
+    (c, token)
+}
+
+/// Polls the profile until `done` holds, for at most a minute.
+pub async fn wait_for(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = profile(api, token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if done(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never happened: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn status(profile: &Value, field: &str) -> String {
+    profile["verification"][field]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Personal data and documents that the sandbox verifies.
+pub fn verifiable(snils: &str, passport_number: &str) -> Value {
+    json!({
+        "personal": {"birth_date": "1985-03-12", "gender": "male"},
+        "documents": {"snils": snils, "passport": passport(passport_number)},
+    })
+}
+
+/// Six digits unique for this run.
+pub fn six_digits() -> String {
+    let unique = unique_phone();
+    unique[unique.len() - 6..].to_string()
+}
+
+pub async fn call(
+    api: &Api,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Reply {
+    api.call(method, path, &unique_ip(), Some(token), body)
+        .await
+}
+
+/// A citizen whose account reached the standard level.
+pub async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    let reply = patch(
+        api,
+        &token,
+        Some("\"0\""),
+        verifiable(snils, passport_number),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
+    (c, token)
 }

@@ -8,8 +8,12 @@ use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::{Env, TableConfig};
+use shared::domain::VehicleCertificate;
+use shared::error::FieldError;
+use shared::http::Fields;
 use shared::http::{self as web};
-use shared::services::charges::{ChargeService, StoredCharge};
+use shared::services::bills::{BillFilter, BillService, Holder, ListedBill, MAX_PAGE};
+use shared::services::charges::{Category, ChargeService, ChargeStatus, StoredCharge};
 use shared::AppError;
 
 const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
@@ -18,6 +22,7 @@ const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
 };
 
 pub struct App {
+    store: DynamoStore,
     charges: ChargeService<DynamoStore>,
 }
 
@@ -27,6 +32,7 @@ impl App {
         let config = TableConfig::from_env(&Env::process())?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
+            store: DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
             charges: adapters::charge_service(&clients, config),
         })
     }
@@ -56,6 +62,53 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             let bill = app.charges.lookup(&uin).await?;
             Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
         }
+        Some("GET /v1/bills") => list(app, request, now).await,
+        Some("POST /v1/bills/saved") => {
+            let principal = web::principal(request)?;
+            let body = web::json_object(request)?;
+            let mut f = Fields::new(&body);
+            let raw = f.required_str("uin");
+            f.finish(&["uin"])?;
+            let uin = ChargeService::<DynamoStore>::parse_uin("uin", raw.unwrap_or_default())?;
+            let bill = BillService::new(&app.store, &app.charges)
+                .save(&principal.account_id, &uin, now.unix_timestamp())
+                .await?;
+            Ok(web::json_response(
+                StatusCode::CREATED,
+                &bill_view(&bill, now),
+            ))
+        }
+        Some("DELETE /v1/bills/saved/{uin}") => {
+            let principal = web::principal(request)?;
+            let uin = ChargeService::<DynamoStore>::parse_uin(
+                "uin",
+                web::path_param(request, "uin").unwrap_or_default(),
+            )?;
+            BillService::new(&app.store, &app.charges)
+                .forget(&principal.account_id, &uin)
+                .await?;
+            Ok(web::no_content())
+        }
+        Some("GET /v1/fines") => {
+            web::principal(request)?;
+            let raw = query(request, "sts").ok_or_else(|| {
+                AppError::Validation(vec![FieldError::new(
+                    "sts",
+                    "required",
+                    "Укажите номер СТС",
+                )])
+            })?;
+            let sts = VehicleCertificate::parse("sts", &raw)
+                .map_err(|e| AppError::Validation(vec![e]))?;
+            let fines = BillService::new(&app.store, &app.charges)
+                .fines(sts.as_str())
+                .await?;
+            let fines: Vec<serde_json::Value> = fines.iter().map(|c| bill_view(c, now)).collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "fines": fines }),
+            ))
+        }
         _ => Err(AppError::RouteNotFound),
     }
 }
@@ -79,4 +132,110 @@ fn bill_view(c: &StoredCharge, now: OffsetDateTime) -> serde_json::Value {
         "bill_date": b.bill_date,
         "due_date": b.due_date,
     })
+}
+
+fn query(request: &Request, name: &str) -> Option<String> {
+    use lambda_http::RequestExt;
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_string)
+}
+
+/// `GET /v1/bills?category=&status=&after=&limit=`.
+async fn list(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let mut errors = Vec::new();
+    let category = query(request, "category").and_then(|raw| {
+        Category::parse("category", &raw)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    let status = match query(request, "status").as_deref() {
+        None | Some("unpaid") => None,
+        Some("paid") => Some(ChargeStatus::Paid),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "status",
+                "invalid_status",
+                "Допустимые значения: unpaid, paid",
+            ));
+            None
+        }
+    };
+    let after = match query(request, "after") {
+        Some(raw) => match ChargeService::<DynamoStore>::parse_uin("after", &raw) {
+            Ok(uin) => Some(uin),
+            Err(AppError::Validation(mut e)) => {
+                errors.append(&mut e);
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let limit = match query(request, "limit") {
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    "invalid_limit",
+                    format!("От 1 до {MAX_PAGE}"),
+                ));
+                MAX_PAGE
+            }
+        },
+        None => 50,
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let filter = BillFilter {
+        category,
+        status,
+        after,
+        limit,
+    };
+    let bills = BillService::new(&app.store, &app.charges)
+        .list(&principal.account_id, &filter)
+        .await?;
+    let next = (bills.len() == limit)
+        .then(|| bills.last().map(|b| b.charge.uin.clone()))
+        .flatten();
+    let views: Vec<serde_json::Value> = bills.iter().map(|b| listed_view(b, now)).collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({ "bills": views, "next_after": next }),
+    ))
+}
+
+fn listed_view(bill: &ListedBill, now: OffsetDateTime) -> serde_json::Value {
+    let mut view = bill_view(&bill.charge, now);
+    let matched: Vec<serde_json::Value> = bill
+        .matched
+        .iter()
+        .map(|(kind, holder)| {
+            let mut m = match holder {
+                Holder::Own => json!({"holder": "self"}),
+                Holder::Child { id, first_name } => {
+                    json!({"holder": "child", "child_id": id, "name": first_name})
+                }
+                Holder::Vehicle { id, plate } => {
+                    json!({"holder": "vehicle", "vehicle_id": id, "plate": plate})
+                }
+                Holder::Saved => json!({"holder": "saved"}),
+            };
+            if let Some(kind) = kind {
+                m["identifier"] = json!(kind);
+            }
+            m
+        })
+        .collect();
+    view["matched"] = json!(matched);
+    view
 }

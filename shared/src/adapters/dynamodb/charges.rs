@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::identity::failed_conditions;
 use super::*;
+use crate::services::bills::BillStore;
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
@@ -237,5 +238,129 @@ impl ChargeStore for DynamoStore {
             .await
             .map_err(classify_transaction)?;
         Ok(true)
+    }
+}
+
+fn saved_key(account_id: &str, uin: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), &format!("SAVED#{uin}"))
+}
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET: usize = 100;
+
+impl DynamoStore {
+    /// Every item of a partition whose sort key starts with `prefix`, all pages.
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+impl BillStore for DynamoStore {
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
+        self.query_prefix(&format!("PAYER#{payer_key}"), "CHARGE#")
+            .await?
+            .iter()
+            .map(|item| get_s(item, "uin"))
+            .collect()
+    }
+
+    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut charges = Vec::with_capacity(uins.len());
+        for chunk in uins.chunks(BATCH_GET) {
+            let mut pending: Vec<Item> = chunk.iter().map(|u| charge_key(u)).collect();
+            // DynamoDB may leave keys unprocessed under load: ask again a few times.
+            for _ in 0..5 {
+                if pending.is_empty() {
+                    break;
+                }
+                let request = build(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    charges.push(charge_from(&item)?);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable("charges not read in full".into()));
+            }
+        }
+        Ok(charges)
+    }
+
+    async fn saved_bills(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_prefix(&format!("ACCOUNT#{account_id}"), "SAVED#")
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, "sk").ok())
+            .map(|sk| sk.trim_start_matches("SAVED#").to_string())
+            .collect())
+    }
+
+    async fn save_bill(&self, account_id: &str, uin: &str, now: i64) -> Result<(), StoreError> {
+        let mut item = saved_key(account_id, uin);
+        item.insert("saved_at".into(), n(now));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(saved_key(account_id, uin)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

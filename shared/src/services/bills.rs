@@ -1,0 +1,292 @@
+//! A citizen's bills: found from the identifiers of the profile (only those a registry
+//! verified), of the children and of the vehicles, one indexed query per identifier run
+//! concurrently, plus the bills the citizen saved by UIN.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use futures_util::future::try_join_all;
+use time::Date;
+
+use crate::error::AppError;
+use crate::services::charges::{
+    Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
+};
+use crate::services::household::HouseholdStore;
+use crate::services::profile::ProfileStore;
+use crate::services::StoreError;
+
+/// Bills one page carries at most.
+pub const MAX_PAGE: usize = 100;
+/// Bills one citizen may keep saved.
+pub const MAX_SAVED: usize = 200;
+
+/// Whose identifier found a bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    Own,
+    Child {
+        id: String,
+        first_name: String,
+    },
+    Vehicle {
+        id: String,
+        plate: String,
+    },
+    /// Saved by the citizen by its UIN.
+    Saved,
+}
+
+/// A bill on the citizen's list, with what found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBill {
+    pub charge: StoredCharge,
+    pub matched: Vec<(Option<PayerKind>, Holder)>,
+}
+
+pub trait BillStore {
+    /// UINs of the charges that name a payer identifier (its index key).
+    fn charges_of_payer(
+        &self,
+        payer_key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    fn charges(
+        &self,
+        uins: &[String],
+    ) -> impl Future<Output = Result<Vec<StoredCharge>, StoreError>> + Send;
+
+    fn saved_bills(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    fn save_bill(
+        &self,
+        account_id: &str,
+        uin: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn forget_bill(
+        &self,
+        account_id: &str,
+        uin: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What a list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct BillFilter {
+    pub category: Option<Category>,
+    /// `None`: unpaid only.
+    pub status: Option<ChargeStatus>,
+    /// The last UIN of the previous page.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+pub struct BillService<'a, S> {
+    store: &'a S,
+    charges: &'a ChargeService<S>,
+}
+
+impl<'a, S> BillService<'a, S>
+where
+    S: BillStore + ChargeStore + ProfileStore + HouseholdStore + Sync,
+{
+    pub fn new(store: &'a S, charges: &'a ChargeService<S>) -> Self {
+        Self { store, charges }
+    }
+
+    /// The identifiers whose bills the citizen sees, each with whose it is.
+    pub async fn identifiers(&self, account_id: &str) -> Result<Vec<(Payer, Holder)>, AppError> {
+        let (_, stored) = self
+            .store
+            .load_profile(account_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let profile = &stored.profile;
+        let mut ids = Vec::new();
+        // Own documents only once a registry confirmed them: a typed-in SNILS of somebody
+        // else must not show that person's bills.
+        let d = &profile.documents;
+        if profile.is_verified("snils") {
+            if let Some(v) = &d.snils {
+                ids.push((
+                    Payer {
+                        kind: PayerKind::Snils,
+                        value: v.clone(),
+                    },
+                    Holder::Own,
+                ));
+            }
+        }
+        if profile.is_verified("passport") {
+            if let Some(p) = &d.passport {
+                ids.push((
+                    Payer {
+                        kind: PayerKind::Passport,
+                        value: format!("{}{}", p.series, p.number),
+                    },
+                    Holder::Own,
+                ));
+            }
+        }
+        if profile.is_verified("inn") {
+            if let Some(v) = &d.inn {
+                ids.push((
+                    Payer {
+                        kind: PayerKind::Inn,
+                        value: v.clone(),
+                    },
+                    Holder::Own,
+                ));
+            }
+        }
+        let links = self.store.child_links(account_id).await?;
+        if !links.is_empty() {
+            for child in self.store.children(&links).await? {
+                let holder = Holder::Child {
+                    id: child.id.clone(),
+                    first_name: child.child.first_name.clone(),
+                };
+                ids.push((
+                    Payer {
+                        kind: PayerKind::BirthCertificate,
+                        value: child.child.birth_certificate.clone(),
+                    },
+                    holder.clone(),
+                ));
+                if let Some(snils) = &child.child.snils {
+                    ids.push((
+                        Payer {
+                            kind: PayerKind::Snils,
+                            value: snils.clone(),
+                        },
+                        holder,
+                    ));
+                }
+            }
+        }
+        for vehicle in self.store.vehicles(account_id).await? {
+            ids.push((
+                Payer {
+                    kind: PayerKind::Sts,
+                    value: vehicle.vehicle.sts.clone(),
+                },
+                Holder::Vehicle {
+                    id: vehicle.id.clone(),
+                    plate: vehicle.vehicle.plate.clone(),
+                },
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// The citizen's bills, newest due date last, a page at a time.
+    pub async fn list(
+        &self,
+        account_id: &str,
+        filter: &BillFilter,
+    ) -> Result<Vec<ListedBill>, AppError> {
+        let ids = self.identifiers(account_id).await?;
+        // One query per identifier, all at once.
+        let found = try_join_all(ids.iter().map(|(payer, _)| {
+            let key = self.charges.payer_key(payer);
+            async move { self.store.charges_of_payer(&key).await }
+        }))
+        .await?;
+        let mut matched: BTreeMap<String, Vec<(Option<PayerKind>, Holder)>> = BTreeMap::new();
+        for ((payer, holder), uins) in ids.iter().zip(found) {
+            for uin in uins {
+                matched
+                    .entry(uin)
+                    .or_default()
+                    .push((Some(payer.kind), holder.clone()));
+            }
+        }
+        for uin in self.store.saved_bills(account_id).await? {
+            matched.entry(uin).or_default().push((None, Holder::Saved));
+        }
+        let uins: Vec<String> = matched.keys().cloned().collect();
+        let charges = if uins.is_empty() {
+            Vec::new()
+        } else {
+            self.store.charges(&uins).await?
+        };
+        let wanted = filter.status.unwrap_or(ChargeStatus::Unpaid);
+        let mut bills: Vec<ListedBill> = charges
+            .into_iter()
+            .filter(|c| c.status == wanted)
+            .filter(|c| filter.category.is_none_or(|cat| c.body.category == cat))
+            .map(|c| ListedBill {
+                matched: matched.remove(&c.uin).unwrap_or_default(),
+                charge: c,
+            })
+            .collect();
+        // A stable order: by UIN, so a cursor is just the last UIN seen.
+        bills.sort_by(|a, b| a.charge.uin.cmp(&b.charge.uin));
+        if let Some(after) = &filter.after {
+            bills.retain(|b| b.charge.uin.as_str() > after.as_str());
+        }
+        bills.truncate(filter.limit.clamp(1, MAX_PAGE));
+        Ok(bills)
+    }
+
+    /// Keeps a bill looked up by UIN on the citizen's list.
+    pub async fn save(
+        &self,
+        account_id: &str,
+        uin: &str,
+        now: i64,
+    ) -> Result<StoredCharge, AppError> {
+        let bill = self.charges.lookup(uin).await?;
+        let saved = self.store.saved_bills(account_id).await?;
+        if !saved.iter().any(|u| u == uin) && saved.len() >= MAX_SAVED {
+            return Err(AppError::TooMany {
+                what: "saved bills",
+                limit: MAX_SAVED,
+            });
+        }
+        self.store.save_bill(account_id, uin, now).await?;
+        Ok(bill)
+    }
+
+    pub async fn forget(&self, account_id: &str, uin: &str) -> Result<(), AppError> {
+        if self.store.forget_bill(account_id, uin).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("bill"))
+        }
+    }
+
+    /// Unpaid fines of any vehicle certificate, in the profile or not.
+    pub async fn fines(&self, sts: &str) -> Result<Vec<StoredCharge>, AppError> {
+        let key = self.charges.payer_key(&Payer {
+            kind: PayerKind::Sts,
+            value: sts.to_string(),
+        });
+        let uins = self.store.charges_of_payer(&key).await?;
+        if uins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut fines: Vec<StoredCharge> = self
+            .store
+            .charges(&uins)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == ChargeStatus::Unpaid && c.body.category == Category::Fines)
+            .collect();
+        fines.sort_by(|a, b| a.uin.cmp(&b.uin));
+        Ok(fines)
+    }
+}
+
+/// Days of a discount left on `today`, for the list.
+pub fn discount_days_left(charge: &StoredCharge, today: Date) -> Option<i64> {
+    let until =
+        crate::services::profile::parse_date("", &charge.body.discount.as_ref()?.until).ok()?;
+    let days = (until - today).whole_days();
+    (days >= 0).then_some(days)
+}
