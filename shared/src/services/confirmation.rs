@@ -437,6 +437,9 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             .confirm(&confirmation, Some(&letter.code_hash), now_s)
             .await?
         {
+            // Say what changed meanwhile: the level, or the letter.
+            let (account, _) = self.citizen(account_id).await?;
+            self.require_standard(&account)?;
             return Err(AppError::CodeAlreadyUsed);
         }
         tracing::info!(account_id, "identity confirmed by a code by post");

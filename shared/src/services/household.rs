@@ -182,7 +182,10 @@ impl Child {
         r.unknown(body, "", &CHILD_FIELDS);
         let last_name = r.required(body, "last_name", "", name);
         let first_name = r.required(body, "first_name", "", name);
-        let middle_name = r.change(body, "middle_name", "", name);
+        let middle_name = match body.get("middle_name") {
+            Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
+            _ => r.change(body, "middle_name", "", name),
+        };
         let born = r.required(body, "birth_date", "", birth_date(today));
         let gender = r.change(body, "gender", "", gender);
         let certificate = r.required(body, "birth_certificate", "", |path, raw| {
@@ -243,10 +246,12 @@ impl Child {
                 Change::Keep => {}
             }
         }
-        apply(
-            r.change(body, "middle_name", "", name),
-            &mut next.middle_name,
-        );
+        // An empty middle name is "none", as in the profile.
+        let middle = match body.get("middle_name") {
+            Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
+            _ => r.change(body, "middle_name", "", name),
+        };
+        apply(middle, &mut next.middle_name);
         apply(r.change(body, "gender", "", gender), &mut next.gender);
         apply(r.change(body, "snils", "", snils), &mut next.snils);
         apply(r.change(body, "oms_policy", "", oms), &mut next.oms_policy);

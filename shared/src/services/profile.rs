@@ -150,6 +150,12 @@ pub struct Profile {
 /// Fields a registry can check; the keys of [`Profile::statuses`].
 pub const CHECKED_FIELDS: [&str; 6] = ["name", "birth_date", "gender", "snils", "passport", "inn"];
 
+/// Fields that say who a person is rather than describe them: a SNILS is issued once for
+/// life, and birth date and gender do not change. An edit of any of them is somebody
+/// else's identity, so a confirmation given in person or by post no longer holds; a new
+/// passport or name (replacement at 20 and 45, marriage) keeps it.
+pub const IDENTITY_FIELDS: [&str; 3] = ["snils", "birth_date", "gender"];
+
 /// What the standard level needs verified.
 pub const STANDARD_LEVEL_FIELDS: [&str; 5] = ["name", "birth_date", "gender", "snils", "passport"];
 
@@ -386,6 +392,8 @@ pub struct ProfileWrite<'a> {
     pub release_login: Option<String>,
     /// A level to move the account to, from the level it must still have.
     pub level_change: Option<(&'a str, &'a str)>,
+    /// Forget an earlier confirmation of identity (see [`IDENTITY_FIELDS`]).
+    pub clear_confirmation: bool,
     pub events: Vec<SecurityEvent>,
 }
 
@@ -1030,6 +1038,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             claim_login,
             release_login,
             level_change,
+            clear_confirmation: account.confirmed_at.is_some()
+                && changed.iter().any(|f| IDENTITY_FIELDS.contains(f)),
             events,
         };
         match self.store.write_profile(&write).await? {
@@ -1185,6 +1195,7 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
                 claim_login: None,
                 release_login,
                 level_change,
+                clear_confirmation: false,
                 events,
             };
             match self.store.write_profile(&profile_write).await? {

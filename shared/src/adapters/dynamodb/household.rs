@@ -217,7 +217,12 @@ impl HouseholdStore for DynamoStore {
         match result {
             Ok(_) => Ok(Ok(())),
             Err(e) => {
-                let failed = failed_conditions(e)?;
+                // A collision with the other parent's transaction is a lost race too.
+                let failed = match failed_conditions(e) {
+                    Ok(failed) => failed,
+                    Err(StoreError::Conflict) => Vec::new(),
+                    Err(other) => return Err(other),
+                };
                 if failed.contains(&1) {
                     Ok(Err(LinkRefusal::AlreadyLinked))
                 } else {

@@ -130,6 +130,9 @@ impl ProfileStore for DynamoStore {
             (None, Some(_)) => removes.push("snils_login"),
             (None, None) => {}
         }
+        if write.clear_confirmation {
+            removes.extend(["confirmed_at", "confirmed_via", "confirmed_by"]);
+        }
         if let Some((from, to)) = write.level_change {
             sets.push("#level = :to");
             conditions.push("#level = :from");
