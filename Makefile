@@ -3,6 +3,7 @@
 #   make dev     local stack: moto (DynamoDB, SQS, SES, SNS), every function under
 #                `cargo lambda watch`, and the local API gateway on 127.0.0.1:3000
 #   make test    formatting, lints, unit tests, template lint, end-to-end tests
+#   make seed    a demo family with children, a car and bills, in the running stack
 #   make bench   release builds measured: size, cold init, memory, latency, AWS calls
 
 SHELL := /bin/bash
@@ -19,10 +20,11 @@ LAMBDA_PORT ?= 9000
 export CARGO_TARGET_DIR := $(CURDIR)/target
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv build dev test fmt-check clippy unit lint-template e2e bench fmt
+.PHONY: help venv build dev seed test fmt-check clippy unit lint-template e2e bench fmt
 
 help:
 	@echo "make dev    - run the local stack (gateway on http://127.0.0.1:$(GATEWAY_PORT))"
+	@echo "make seed   - load a demo family with bills into the running stack"
 	@echo "make test   - everything CI runs"
 	@echo "make bench  - write bench/results.md"
 
@@ -41,6 +43,11 @@ build:
 dev: venv build
 	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- up \
 		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT)
+
+# A demo family with bills, loaded into the stack `make dev` is running.
+seed: build
+	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- seed \
+		--gateway http://127.0.0.1:$(GATEWAY_PORT)
 
 fmt:
 	cargo fmt --all

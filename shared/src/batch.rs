@@ -46,7 +46,7 @@ where
             match outcome {
                 Ok(()) => None,
                 Err(e) => {
-                    tracing::warn!(message_id = %id, attempt = attempt(&message), error = %e, "job failed; it will be retried");
+                    tracing::warn!(message_id = %id, attempt = attempt(&message), error = %e, "job failed; the queue retries it or, after its last delivery, dead-letters it");
                     Some(id)
                 }
             }

@@ -170,7 +170,7 @@ async fn complete(
     app.identity
         .complete_recovery(
             login,
-            &Secret::new(token.to_string()),
+            &Secret::new(token.trim().to_string()),
             &Secret::new(answer.to_string()),
             Secret::new(new_password.to_string()),
             &web::client(request),

@@ -160,7 +160,8 @@ async fn two_step(
             "Войдите снова",
         ));
     }
-    let code = f.required_str("code");
+    // Codes are typed by hand: stray spaces around them are no error.
+    let code = f.required_str("code").map(str::trim);
     f.finish(&["challenge_token", "code"])?;
     let (Some(challenge), Some(code)) = (challenge, code) else {
         return Err(AppError::Internal("validated fields missing".into()));

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
                 let outcome = service
                     .process(&job, attempt, time::OffsetDateTime::now_utc())
                     .await?;
-                tracing::info!(check = job.check.as_str(), ?outcome, "job done");
+                tracing::info!(account_id = %job.account_id, check = job.check.as_str(), ?outcome, "job done");
                 Ok(())
             },
         )

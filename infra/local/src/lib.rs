@@ -30,6 +30,7 @@ pub mod ports;
 pub mod process;
 pub mod provision;
 pub mod routes;
+pub mod seed;
 pub mod sqs;
 mod stack;
 pub mod template;

@@ -25,6 +25,18 @@ enum Commands {
     Up(UpArgs),
     /// Print what `up` would create and serve, without starting anything.
     Plan(TemplateArgs),
+    /// Load a demo family with bills into the running stack (`make seed`).
+    Seed(SeedArgs),
+}
+
+#[derive(Args)]
+struct SeedArgs {
+    /// Repository root (default: found upwards from the current directory).
+    #[arg(long)]
+    repo_root: Option<PathBuf>,
+    /// The running stack's gateway.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    gateway: String,
 }
 
 #[derive(Args)]
@@ -103,6 +115,14 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(up(args)),
             Err(e) => Err(e.to_string()),
         },
+        Commands::Seed(args) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => repo_root(&args.repo_root)
+                .and_then(|root| rt.block_on(uslugi_local::seed::seed(&root, &args.gateway))),
+            Err(e) => Err(e.to_string()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,8 +174,9 @@ fn plan(args: TemplateArgs) -> Result<(), String> {
 }
 
 async fn up(args: UpArgs) -> Result<(), String> {
+    let opts_root = repo_root(&args.template.repo_root)?;
     let opts = StackOptions {
-        repo_root: repo_root(&args.template.repo_root)?,
+        repo_root: opts_root.clone(),
         template: args.template.template,
         gateway_port: args.gateway_port,
         moto_port: args.moto_port,
@@ -197,6 +218,16 @@ async fn up(args: UpArgs) -> Result<(), String> {
         println!("  route     {r}");
     }
     println!("  logs      {}", stack.log_dir().display());
+    // What local tools (the admin command, `make seed`) need to reach this stack.
+    let stack_env = opts_root.join(uslugi_local::seed::STACK_ENV_FILE);
+    if let Some(f) = stack.functions().first() {
+        let vars = uslugi_local::seed::tool_environment(&f.environment);
+        if let Err(e) = uslugi_local::seed::write_stack_env(&stack_env, &vars) {
+            println!("  (could not write {}: {e})", stack_env.display());
+        } else {
+            println!("  tools env {}", stack_env.display());
+        }
+    }
     println!();
     println!("Try:");
     println!(
@@ -211,6 +242,7 @@ async fn up(args: UpArgs) -> Result<(), String> {
         _ = terminate.recv() => {}
     }
     println!("stopping...");
+    let _ = std::fs::remove_file(&stack_env);
     stack.shutdown().await;
     Ok(())
 }

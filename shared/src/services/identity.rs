@@ -1125,9 +1125,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .other_sessions(&account.id, Some(&principal.session_id))
             .await?;
         let event = self.event(&account.id, "password_changed", client, now_s);
-        self.store
+        if !self
+            .store
             .replace_password(&account.id, &hash, &others, None, &event, now_s)
-            .await?;
+            .await?
+        {
+            // The account went away meanwhile (deleted in another session).
+            return Err(AppError::Unauthenticated);
+        }
         self.notify_email(
             &account.email,
             PASSWORD_CHANGED_SUBJECT,

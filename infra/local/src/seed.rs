@@ -1,0 +1,512 @@
+//! `uslugi-local seed`: a demo family in a running local stack, made the way real
+//! clients and billers would make it — over the gateway, with codes read from the
+//! outbox and billers created by the admin command — so a newcomer sees bills a minute
+//! after `make dev`.
+//!
+//! The running stack leaves what the admin command needs (table, HMAC key, endpoint) in
+//! `.local/stack.env`; `up` writes it and removes it when it stops.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Where `up` leaves the stack's environment for local tools.
+pub const STACK_ENV_FILE: &str = ".local/stack.env";
+
+/// Variables of the functions' environment that local tools need: where the table is,
+/// the key of its hashes, and how to reach moto.
+pub fn tool_environment(function_env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    function_env
+        .iter()
+        .filter(|(k, _)| {
+            matches!(k.as_str(), "TABLE_NAME" | "HMAC_SECRET") || k.starts_with("AWS_")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Writes `KEY=VALUE` lines readable only by the owner (the HMAC key is in them).
+pub fn write_stack_env(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    for (k, v) in vars {
+        writeln!(file, "{k}={v}")?;
+    }
+    Ok(())
+}
+
+fn read_stack_env(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{}: {e} — is the local stack running (make dev)?",
+            path.display()
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A UIN with its GIS GMP check digit (weights 1..10; prefixes whose first pass gives
+/// 10 are skipped rather than weighed again).
+fn uin(prefix: &str, serial: u32) -> String {
+    let mut n = serial;
+    loop {
+        let body = format!("{prefix}{n:0width$}", width = 19 - prefix.len());
+        let sum: u32 = body
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| u32::from(b - b'0') * (i as u32 % 10 + 1))
+            .sum();
+        if sum % 11 < 10 {
+            return format!("{body}{}", sum % 11);
+        }
+        n += 1;
+    }
+}
+
+struct Seeder {
+    http: reqwest::Client,
+    gateway: String,
+    admin: PathBuf,
+    env: Vec<(String, String)>,
+    ip: u32,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Seeder {
+    /// A fresh client address per request, so the per-address limits of a real
+    /// deployment do not stop one script creating a family.
+    fn next_ip(&mut self) -> String {
+        self.ip += 1;
+        format!("198.18.{}.{}", self.ip / 250, self.ip % 250 + 1)
+    }
+
+    async fn call(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Reply, String> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.gateway))
+            .header("x-forwarded-for", self.next_ip())
+            .header("user-agent", "uslugi-local seed");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Ok(Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        })
+    }
+
+    async fn expect(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        ok: &[u16],
+    ) -> Result<Value, String> {
+        let reply = self.call(method.clone(), path, token, body).await?;
+        if ok.contains(&reply.status) {
+            Ok(reply.body)
+        } else {
+            Err(format!("{method} {path}: {} {}", reply.status, reply.body))
+        }
+    }
+
+    /// A verification token for a contact, through the code flow and the outbox.
+    async fn confirmed(&mut self, channel: &str, destination: &str) -> Result<String, String> {
+        let sent = self
+            .expect(
+                reqwest::Method::POST,
+                "/v1/codes",
+                None,
+                Some(json!({"channel": channel, "destination": destination, "purpose": "registration"})),
+                &[202],
+            )
+            .await?;
+        let id = sent["id"].as_str().unwrap_or_default().to_string();
+        let outbox: Value = self
+            .http
+            .get(format!(
+                "{}/_local/outbox?to={}",
+                self.gateway,
+                percent_encoding::utf8_percent_encode(
+                    destination,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            ))
+            .send()
+            .await
+            .map_err(|e| format!("outbox: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("outbox: {e}"))?;
+        let text = outbox["messages"][0]["text"].as_str().unwrap_or_default();
+        let code: String = text
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .unwrap_or_default()
+            .to_string();
+        let verified = self
+            .expect(
+                reqwest::Method::POST,
+                &format!("/v1/codes/{id}/verify"),
+                None,
+                Some(json!({ "code": code })),
+                &[200],
+            )
+            .await?;
+        Ok(verified["verification_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Registers a citizen (or finds them registered by an earlier seed) and logs in.
+    async fn citizen(
+        &mut self,
+        last: &str,
+        first: &str,
+        middle: &str,
+        email: &str,
+        phone: &str,
+    ) -> Result<String, String> {
+        let login = json!({"login": email, "password": PASSWORD});
+        let existing = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                None,
+                Some(login.clone()),
+            )
+            .await?;
+        if existing.status == 201 {
+            return Ok(existing.body["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string());
+        }
+        let email_token = self.confirmed("email", email).await?;
+        let phone_token = self.confirmed("sms", phone).await?;
+        self.expect(
+            reqwest::Method::POST,
+            "/v1/accounts",
+            None,
+            Some(json!({
+                "last_name": last, "first_name": first, "middle_name": middle,
+                "email": email, "phone": phone, "password": PASSWORD,
+                "security_question": "Кличка первого питомца", "security_answer": "Барсик",
+                "email_verification_token": email_token, "phone_verification_token": phone_token,
+            })),
+            &[201],
+        )
+        .await?;
+        let session = self
+            .expect(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                None,
+                Some(login),
+                &[201],
+            )
+            .await?;
+        Ok(session["token"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn admin(&self, args: &[&str]) -> Result<Value, String> {
+        let out = std::process::Command::new(&self.admin)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .map_err(|e| format!("{}: {e} — build it with `make build`", self.admin.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "uslugi-admin: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("uslugi-admin output: {e}"))
+    }
+}
+
+const PASSWORD: &str = "Demo-Portal-2026";
+
+fn payee(name: &str) -> Value {
+    json!({"name": name, "inn": "7707083893", "kpp": "770701001", "bic": "044525000",
+           "account": "03234643450000007300"})
+}
+
+/// Seeds the demo family and prints how to sign in.
+pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root.join("target"));
+    let mut s = Seeder {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| e.to_string())?,
+        gateway: gateway.trim_end_matches('/').to_string(),
+        admin: target.join("debug/uslugi-admin"),
+        env: read_stack_env(&repo_root.join(STACK_ENV_FILE))?,
+        ip: 0,
+    };
+    use reqwest::Method;
+
+    println!("seed: the parents");
+    let mother = s
+        .citizen(
+            "Иванова",
+            "Елена",
+            "Сергеевна",
+            "elena.ivanova@example.ru",
+            "+79160000101",
+        )
+        .await?;
+    let father = s
+        .citizen(
+            "Иванов",
+            "Пётр",
+            "Андреевич",
+            "petr.ivanov@example.ru",
+            "+79160000102",
+        )
+        .await?;
+
+    println!("seed: the mother's documents, checked by the sandbox registries");
+    let version = s
+        .expect(Method::GET, "/v1/profile", Some(&mother), None, &[200])
+        .await?["version"]
+        .clone();
+    if version == 0 {
+        // Written once: an earlier seed left the profile as it is.
+        let reply = s
+            .http
+            .patch(format!("{}/v1/profile", s.gateway))
+            .header("authorization", format!("Bearer {mother}"))
+            .header("if-match", "\"0\"")
+            .header("content-type", "application/json")
+            .body(
+                json!({
+                    "personal": {"birth_date": "1988-04-15", "gender": "female", "citizenship": "RUS"},
+                    "addresses": {"registration": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"},
+                    "documents": {"snils": "112-233-445 95", "inn": "500100732259",
+                                  "passport": {"series": "45 10", "number": "123456", "issue_date": "2008-05-20",
+                                               "department_code": "770-001", "issued_by": "ОВД района Тверской г. Москвы"}},
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !reply.status().is_success() {
+            return Err(format!(
+                "PATCH /v1/profile: {}",
+                reply.text().await.unwrap_or_default()
+            ));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = s
+            .expect(Method::GET, "/v1/profile", Some(&mother), None, &[200])
+            .await?;
+        if p["level"] != "simplified" {
+            break;
+        }
+        if Instant::now() > deadline {
+            println!(
+                "seed: the checks are still running; bills from the SNILS appear once they pass"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    println!("seed: two children (held by both parents) and a car");
+    let children = [
+        json!({"last_name": "Иванова", "first_name": "Мария", "middle_name": "Петровна", "birth_date": "2019-06-01",
+               "gender": "female", "birth_certificate": "II-МЮ 654321"}),
+        json!({"last_name": "Иванов", "first_name": "Алексей", "middle_name": "Петрович", "birth_date": "2015-09-12",
+               "gender": "male", "birth_certificate": "I-МЮ 123450"}),
+    ];
+    for child in &children {
+        for parent in [&mother, &father] {
+            s.expect(
+                Method::POST,
+                "/v1/profile/children",
+                Some(parent),
+                Some(child.clone()),
+                &[201, 409],
+            )
+            .await?;
+        }
+    }
+    s.expect(
+        Method::POST,
+        "/v1/profile/vehicles",
+        Some(&mother),
+        Some(json!({"sts": "77 УО 123456", "plate": "А123ВС77", "title": "Семейный автомобиль"})),
+        &[201, 409],
+    )
+    .await?;
+
+    println!("seed: billers and their charges");
+    let bills = [
+        (
+            "Детский сад № 1234",
+            "kindergarten",
+            "Родительская плата за присмотр и уход, ноябрь",
+            320_000u64,
+            json!([{"kind": "birth_certificate", "value": "II-МЮ 654321"}]),
+            Value::Null,
+            "0751130299202000013",
+        ),
+        (
+            "Школа искусств «Гармония»",
+            "clubs",
+            "Кружок рисования, ноябрь",
+            180_000,
+            json!([{"kind": "birth_certificate", "value": "I-МЮ 123450"}]),
+            Value::Null,
+            "0751130199002000013",
+        ),
+        (
+            "Мосэнергосбыт",
+            "utilities",
+            "Электроэнергия, октябрь",
+            245_670,
+            json!([{"kind": "snils", "value": "112-233-445 95"}]),
+            Value::Null,
+            "1821130199001000013",
+        ),
+        (
+            "ГИБДД ГУ МВД России по г. Москве",
+            "fines",
+            "Штраф по постановлению 18810177220000000015",
+            500_000,
+            json!([{"kind": "sts", "value": "77 УО 123456"}]),
+            json!({"amount": 250_000, "until": "2099-12-31"}),
+            "1881160112301000114",
+        ),
+    ];
+    for (serial, (name, category, purpose, amount, payers, discount, kbk19)) in
+        bills.iter().enumerate()
+    {
+        let number = uin("18810177", 7_000_000 + serial as u32 * 10);
+        // Seeding again adds nothing: a bill already there stays with its biller.
+        let known = s
+            .call(
+                Method::GET,
+                &format!("/v1/bills/{number}"),
+                Some(&mother),
+                None,
+            )
+            .await?;
+        if known.status == 200 {
+            continue;
+        }
+        let biller = s.admin(&["create-biller", "--name", name])?;
+        let key = biller["key"].as_str().unwrap_or_default().to_string();
+        let mut body = json!({
+            "amount": amount, "payee": payee(name), "purpose": purpose, "kbk": format!("{kbk19}0"),
+            "oktmo": "45383000", "bill_date": "2026-11-01", "due_date": "2026-12-10",
+            "category": category, "payers": payers,
+        });
+        if !discount.is_null() {
+            body["discount"] = discount.clone();
+        }
+        s.expect(
+            Method::PUT,
+            &format!("/v1/biller/charges/{number}"),
+            Some(&key),
+            Some(body),
+            &[200, 201],
+        )
+        .await?;
+    }
+
+    println!();
+    println!("The Ivanov family is in. Sign in with:");
+    println!("  elena.ivanova@example.ru / {PASSWORD}   (mother: documents verified, a car, two children)");
+    println!("  petr.ivanov@example.ru   / {PASSWORD}   (father: the same two children)");
+    println!();
+    println!("Then:");
+    println!(
+        "  TOKEN=$(curl -s -X POST {0}/v1/sessions -H 'content-type: application/json' \\",
+        s.gateway
+    );
+    println!("    -d '{{\"login\":\"elena.ivanova@example.ru\",\"password\":\"{PASSWORD}\"}}' | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"token\"])')");
+    println!(
+        "  curl -s {0}/v1/bills -H \"authorization: Bearer $TOKEN\"",
+        s.gateway
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uins_carry_their_check_digit() {
+        let u = uin("18810177", 7_000_000);
+        assert_eq!(u.len(), 20);
+        let sum: u32 = u[..19]
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| u32::from(b - b'0') * (i as u32 % 10 + 1))
+            .sum();
+        assert_eq!(sum % 11, u32::from(u.as_bytes()[19] - b'0'));
+    }
+
+    #[test]
+    fn tools_get_only_what_they_need() {
+        let env = BTreeMap::from([
+            ("TABLE_NAME".to_string(), "t".to_string()),
+            ("HMAC_SECRET".to_string(), "k".to_string()),
+            (
+                "AWS_ENDPOINT_URL".to_string(),
+                "http://127.0.0.1:4566".to_string(),
+            ),
+            ("RUST_LOG".to_string(), "info".to_string()),
+        ]);
+        let tools = tool_environment(&env);
+        assert_eq!(tools.len(), 3);
+        assert!(!tools.contains_key("RUST_LOG"));
+    }
+}
