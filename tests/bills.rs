@@ -308,6 +308,74 @@ async fn every_invalid_field_is_named(api: Api) {
             "{expected} missing in {errors:?}"
         );
     }
+    // A null payee is named; a passport with a letter inside is a field error, not a crash;
+    // a UIN in the body must be the path's.
+    let mut odd = charge(150_000, json!([{"kind": "passport", "value": "123é56789"}]));
+    odd["payee"] = Value::Null;
+    odd["uin"] = json!(uin(20));
+    let reply = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{}", uin(20)),
+        &biller.key,
+        Some(odd.clone()),
+    )
+    .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(
+        reply.field_errors(),
+        vec![("/uin".to_string(), "uin_mismatch".to_string())]
+    );
+    odd.as_object_mut().map(|o| o.remove("uin"));
+    let reply = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{}", uin(20)),
+        &biller.key,
+        Some(odd),
+    )
+    .await;
+    let errors = reply.field_errors();
+    assert!(
+        errors.contains(&("/payee".into(), "required".into())),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/payers/0/value".into(), "passport_format".into())),
+        "{errors:?}"
+    );
+
+    // The same payer twice, apart: one index item, and the order does not matter.
+    let twice = uin(25);
+    let payers = json!([
+        {"kind": "snils", "value": "112-233-445 95"},
+        {"kind": "sts", "value": "77 УО 123456"},
+        {"kind": "snils", "value": "11223344595"},
+    ]);
+    let reply = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{twice}"),
+        &biller.key,
+        Some(charge(150_000, payers)),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["payers"].as_array().map(Vec::len), Some(2));
+    let reordered = json!([
+        {"kind": "sts", "value": "77 УО 123456"},
+        {"kind": "snils", "value": "112-233-445 95"},
+    ]);
+    let again = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{twice}"),
+        &biller.key,
+        Some(charge(150_000, reordered)),
+    )
+    .await;
+    assert_eq!(again.body["outcome"], "unchanged", "{}", again.body);
+
     let mut late = charge(150_000, snils_payer());
     late["due_date"] = json!("2026-10-01");
     late["discount"] = json!({"amount": 150_000, "until": "2026-11-20"});

@@ -293,7 +293,13 @@ impl AppError {
                     _ => "not_found",
                 },
                 "Не найдено",
-                "Такой записи нет в вашем профиле",
+                match *what {
+                    "child" | "vehicle" => "Такой записи нет в вашем профиле",
+                    "charge" => "У вас нет начисления с таким УИН",
+                    "bill" => "Начисление с таким УИН не найдено",
+                    "account" => "Учётная запись с таким СНИЛС не найдена",
+                    _ => "Не найдено",
+                },
             ),
             AlreadyExists(what) => Problem::new(
                 409,
@@ -310,10 +316,11 @@ impl AppError {
                 match *what {
                     "children" => "too_many_children",
                     "vehicles" => "too_many_vehicles",
+                    "saved bills" => "too_many_saved_bills",
                     _ => "too_many",
                 },
                 "Достигнут предел",
-                format!("В профиле может быть не больше {limit} записей этого вида"),
+                format!("Можно хранить не больше {limit} записей этого вида"),
             ),
             ChildMismatch => Problem {
                 errors: vec![FieldError::new(

@@ -139,11 +139,14 @@ pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// Parses the body as one JSON object, refusing oversized or malformed bodies.
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, AppError> {
+    json_object_up_to(req, MAX_BODY_BYTES)
+}
+
+/// [`json_object`] for the few routes that take more than a form's worth (batches).
+pub fn json_object_up_to(req: &Request, limit: usize) -> Result<Map<String, Value>, AppError> {
     let bytes: &[u8] = req.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+    if bytes.len() > limit {
+        return Err(AppError::PayloadTooLarge { limit });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::InvalidJson {

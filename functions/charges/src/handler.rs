@@ -13,6 +13,9 @@ use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOu
 use shared::services::identity::at;
 use shared::AppError;
 
+/// Largest batch body taken.
+const BATCH_BODY_BYTES: usize = 1024 * 1024;
+
 pub struct App {
     charges: ChargeService<DynamoStore>,
 }
@@ -58,7 +61,22 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
     )?;
     match route {
         "PUT /v1/biller/charges/{uin}" => {
-            let body = ChargeBody::parse(&web::json_object(request)?)?;
+            let object = web::json_object(request)?;
+            // The UIN is the path's; one in the body must say the same.
+            if let Some(given) = object.get("uin") {
+                let same = given
+                    .as_str()
+                    .and_then(|raw| ChargeService::<DynamoStore>::parse_uin("uin", raw).ok())
+                    .is_some_and(|u| u == uin);
+                if !same {
+                    return Err(AppError::Validation(vec![shared::FieldError::new(
+                        "uin",
+                        "uin_mismatch",
+                        "УИН в теле запроса не совпадает с УИН в адресе",
+                    )]));
+                }
+            }
+            let body = ChargeBody::parse(&object)?;
             let outcome = app.charges.put(&biller, &uin, &body, now).await?;
             let charge = app.charges.own_charge(&biller, &uin).await?;
             let status = match outcome {
@@ -107,7 +125,8 @@ async fn batch(
     biller: &str,
     now: OffsetDateTime,
 ) -> Result<Response<Body>, AppError> {
-    let body = web::json_object(request)?;
+    // 500 charges of about a kilobyte each; API Gateway itself takes up to 10 MB.
+    let body = web::json_object_up_to(request, BATCH_BODY_BYTES)?;
     let items = match body.get("charges") {
         Some(Value::Array(items)) => items,
         _ => {

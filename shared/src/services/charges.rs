@@ -122,7 +122,7 @@ pub fn canonical(kind: PayerKind, path: &str, raw: &str) -> Result<String, Field
         PayerKind::Passport => {
             // Series and number together, as on the passport: `45 10 123456`.
             let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-            if digits.len() != 10 {
+            if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(FieldError::new(
                     path,
                     "passport_format",
@@ -312,7 +312,8 @@ impl ChargeBody {
                 }
             }
             None => {
-                if !object.contains_key("payee") {
+                // Absent or null; a payee of another type was reported by `object`.
+                if object.get("payee").is_none_or(Value::is_null) {
                     r.errors.push(FieldError::new(
                         &format!("{at}/payee"),
                         "required",
@@ -396,6 +397,8 @@ impl ChargeBody {
                         }
                     }
                 }
+                // One index item per identifier, and an order that does not matter.
+                payers.sort_by(|a, b| (a.kind as u8, &a.value).cmp(&(b.kind as u8, &b.value)));
                 payers.dedup();
                 Some(payers)
             }
