@@ -75,6 +75,8 @@ pub struct Sample {
     pub calls: Vec<String>,
     /// AWS calls moto answered with an error status.
     pub aws_errors: usize,
+    /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
+    pub argon2: u32,
 }
 
 pub async fn run(
@@ -82,7 +84,7 @@ pub async fn run(
     package: Package,
     settings: &Settings,
 ) -> Result<FunctionResult> {
-    let scenario = scenario::for_function(&spec)?;
+    let scenario = scenario::for_function(&spec, &settings.moto)?;
     let overrides = scenario
         .as_ref()
         .map(|s| s.env_overrides())
@@ -262,7 +264,13 @@ impl Runner<'_> {
                 scenario.on_reset();
                 resets += 1;
             }
-            let step = scenario.next_step()?;
+            // Whatever the step prepares in moto happens here, before the clock starts.
+            let step = scenario.next_step().await.map_err(|e| {
+                e.context(format!(
+                    "{binary}: preparing invocation {n}{}",
+                    earlier(&mismatches)
+                ))
+            })?;
             let (tx, rx) = oneshot::channel();
             let payload = Bytes::from(serde_json::to_vec(&step.event)?);
             api.jobs
@@ -288,30 +296,26 @@ impl Runner<'_> {
                     log.display()
                 ),
             };
-            let (status, body) = if reply.ok {
-                api_gateway_response(&reply.body).with_context(|| {
-                    format!("{binary}: answer to invocation {n} ({})", step.case)
-                })?
-            } else {
-                // API Gateway turns an invocation error into a bare 500.
-                (500, Json::Null)
-            };
+            let (status, body) = scenario
+                .answer(reply.ok, &reply.body)
+                .with_context(|| format!("{binary}: answer to invocation {n} ({})", step.case))?;
             if let Some(expect) = step.expect {
-                let problem = body.get("code").and_then(Json::as_str);
-                let problem_ok = expect.problem.is_none_or(|p| problem == Some(p));
-                if status != expect.status || !problem_ok {
+                if !expect.matches(status, &body) {
                     mismatches.push(format!(
-                        "#{n} {}: expected {}{}, got {status}: {}",
+                        "#{n} {}: expected {}, got {status}: {}",
                         step.case,
-                        expect.status,
-                        expect.problem.map(|p| format!(" {p}")).unwrap_or_default(),
+                        expect.describe(),
                         snippet(&String::from_utf8_lossy(&reply.body))
                     ));
                 }
             }
-            scenario
-                .observe(status, &body, &reply.calls)
-                .with_context(|| format!("{binary}: invocation {n} ({})", step.case))?;
+            scenario.observe(status, &body, &reply.calls).map_err(|e| {
+                e.context(format!(
+                    "{binary}: invocation {n} ({}){}",
+                    step.case,
+                    earlier(&mismatches)
+                ))
+            })?;
             samples.push(Sample {
                 case: step.case,
                 route: step.route,
@@ -319,6 +323,7 @@ impl Runner<'_> {
                 latency: reply.latency,
                 aws_time: reply.calls.iter().map(|c| c.elapsed).sum(),
                 aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
+                argon2: step.argon2,
                 calls: reply.calls.into_iter().map(|c| c.operation).collect(),
             });
         }
@@ -338,12 +343,7 @@ impl Runner<'_> {
                 "{binary}: {} of {total} answers were not what the scenario expects (log: {}):\n  {}",
                 mismatches.len(),
                 log.display(),
-                mismatches
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                first_mismatches(&mismatches)
             );
         }
         write_samples(
@@ -385,6 +385,39 @@ impl Runner<'_> {
             .await
             .context("recreating the tables")?;
         Ok(())
+    }
+}
+
+fn first_mismatches(mismatches: &[String]) -> String {
+    mismatches
+        .iter()
+        .take(5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// For an error that stops a warm run: the unexpected answers before it, which are often
+/// its cause (a refused registration leaves no account for the next step).
+fn earlier(mismatches: &[String]) -> String {
+    if mismatches.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; earlier answers the scenario did not expect ({}):\n  {}",
+            mismatches.len(),
+            first_mismatches(mismatches)
+        )
+    }
+}
+
+/// An HTTP API function's answer as API Gateway turns it into a response: the function's
+/// own response, or a bare 500 for an invocation error.
+pub fn http_answer(ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+    if ok {
+        api_gateway_response(raw)
+    } else {
+        Ok((500, Json::Null))
     }
 }
 

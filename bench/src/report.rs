@@ -4,13 +4,17 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::hashing::HashCost;
 use crate::measure::{FunctionResult, Sample, WarmRun};
 use crate::stats::{grouped, mib, mib_from_kib, ms, percentile};
 use crate::system::MachineInfo;
+use shared::passwords;
 
 pub struct Run<'a> {
     pub machine: &'a MachineInfo,
     pub results: &'a [FunctionResult],
+    /// Hashing timed in the harness, when a function that hashes passwords was measured.
+    pub hashing: Option<&'a HashCost>,
     pub cold_starts: usize,
     pub invocations: usize,
     pub elapsed: Duration,
@@ -48,7 +52,15 @@ pub fn render(run: &Run) -> String {
         let (after_init, peak) = match &r.warm {
             Some(w) => (
                 mib_from_kib(w.after_init.rss_kib),
-                mib_from_kib(w.after_run.hwm_kib),
+                if over_memory(r, w) {
+                    format!(
+                        "**{}** (over {} MB)",
+                        mib_from_kib(w.after_run.hwm_kib),
+                        r.spec.memory_mb
+                    )
+                } else {
+                    mib_from_kib(w.after_run.hwm_kib)
+                },
             ),
             None => ("—".into(), "—".into()),
         };
@@ -90,11 +102,125 @@ pub fn render(run: &Run) -> String {
         }
     }
 
+    hashing_section(&mut md, run);
     for r in run.results {
         function_section(&mut md, r, run);
     }
     method(&mut md, run);
     md
+}
+
+/// Whether the process used more memory than Lambda would have given it (MemorySize is
+/// in MB, as Lambda counts: MiB).
+fn over_memory(r: &FunctionResult, w: &WarmRun) -> bool {
+    w.after_run.hwm_kib > r.spec.memory_mb.saturating_mul(1024)
+}
+
+/// Samples grouped by request case.
+type CaseGroups = Vec<(String, Vec<Sample>)>;
+
+/// The cost of argon2id: timed directly in the harness, and as it shows in the functions'
+/// requests that run it.
+fn hashing_section(md: &mut String, run: &Run) {
+    let hashing_samples: Vec<(&FunctionResult, CaseGroups)> = run
+        .results
+        .iter()
+        .filter_map(|r| {
+            let w = r.warm.as_ref()?;
+            let groups: Vec<_> = group(&w.samples, |s| s.case.clone())
+                .into_iter()
+                .filter(|(_, samples)| samples[0].argon2 > 0)
+                .collect();
+            (!groups.is_empty()).then_some((r, groups))
+        })
+        .collect();
+    if run.hashing.is_none() && hashing_samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Password hashing\n");
+    let _ = writeln!(
+        md,
+        "argon2id as `shared/src/passwords.rs` sets it: version 0x13, {} KiB ({} MiB) of \
+         memory, {} passes, {} {}, a random 16-byte salt per hash, stored as a PHC string. A \
+         login that names no account is verified against a dummy hash with the same \
+         parameters.\n",
+        grouped(u64::from(passwords::MEMORY_KIB)),
+        passwords::MEMORY_KIB / 1024,
+        passwords::PASSES,
+        passwords::LANES,
+        if passwords::LANES == 1 {
+            "lane"
+        } else {
+            "lanes"
+        },
+    );
+    if let Some(h) = run.hashing {
+        let _ = writeln!(
+            md,
+            "Timed in the harness, which calls `shared::passwords` itself before any function \
+             runs (one untimed round first). The harness is built with the tools workspace's \
+             release profile (`opt-level = 3`, no LTO), not the functions' (`opt-level = \"s\"`, \
+             thin LTO), so the functions' own figures below are the ones that apply to the \
+             deployed code.\n"
+        );
+        let _ = writeln!(md, "| Operation | Runs | p50 | p90 | max |");
+        let _ = writeln!(md, "|---|--:|--:|--:|--:|");
+        for (name, v) in [
+            ("`passwords::hash`", &h.hash),
+            ("`passwords::verify`, right password", &h.verify),
+            (
+                "`passwords::verify`, no account (dummy hash)",
+                &h.verify_unknown,
+            ),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} |",
+                v.len(),
+                ms(percentile(v, 50.0)),
+                ms(percentile(v, 90.0)),
+                ms(percentile(v, 100.0)),
+            );
+        }
+    }
+    if hashing_samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nIn the functions' release binaries, the requests that run argon2id: their own time \
+         is the latency minus the AWS calls (as the proxy timed them), so it holds the hashing \
+         plus the rest of the request's own work (parsing, HMACs, building, signing and \
+         reading the AWS requests), a millisecond or two in requests that do not hash \
+         (compare `codes`).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| Function | Request | argon2id runs | Count | Latency p50 | Own time p50 | Own time per argon2id run |"
+    );
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|");
+    for (r, groups) in hashing_samples {
+        for (case, samples) in groups {
+            let runs = samples[0].argon2;
+            let own = percentile(&own_times(&samples), 50.0);
+            let _ = writeln!(
+                md,
+                "| {} | {case} | {runs} | {} | {} | {} | {} |",
+                r.spec.binary,
+                samples.len(),
+                ms(latency(&samples, 50.0)),
+                ms(own),
+                ms(own / runs),
+            );
+        }
+    }
+}
+
+fn own_times(samples: &[Sample]) -> Vec<Duration> {
+    samples
+        .iter()
+        .map(|s| s.latency.saturating_sub(s.aws_time))
+        .collect()
 }
 
 fn function_section(md: &mut String, r: &FunctionResult, run: &Run) {
@@ -158,6 +284,15 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         grouped(run.invocations as u64),
         mib_from_kib(w.after_run.rss_kib),
     );
+    if over_memory(r, w) {
+        let _ = writeln!(
+            md,
+            "- **The peak RSS is above the function's memory size ({} MB): on Lambda the \
+             process would have been stopped during this run (`Runtime exited with error: \
+             signal: killed`), failing the request in flight and costing a cold start.**",
+            r.spec.memory_mb
+        );
+    }
     let _ = writeln!(
         md,
         "- Warm run: {}. The process serving it took {} to init; its first invocation ({}, answered {}) took {} and is left out of the warm figures.",
@@ -274,15 +409,30 @@ fn method(md: &mut String, run: &Run) {
          calls. The codes the scenario verifies are read from the SMS and e-mails passing \
          through the proxy, never logged."
             .to_string(),
-        "**Resources.** Each run starts its own `moto_server` on a free loopback port and \
-         creates what the template declares, as the local stack (`make dev`) does: DynamoDB \
-         tables with their key schema, indexes and TTL, SQS queues, SES e-mail identities. \
-         moto copies a whole table on \
-         every `TransactWriteItems`, so its answers slow down as the table fills (past a few \
-         thousand items, beyond the SDK's timeouts), where DynamoDB's do not; a scenario \
-         therefore has the tables dropped and recreated between its cycles, while the function \
-         waits for its next event and outside the timing. Per-request samples and the \
-         functions' logs of the last run are in `bench/out/` (not committed)."
+        "**Resources.** Each run starts its own `moto_server` on a free loopback port (with \
+         the local stack's adjustments: DynamoDB requests one at a time, transactions rolled \
+         back from the items they name) and creates what the template declares, as the local \
+         stack (`make dev`) does: DynamoDB tables with their key schema, indexes and TTL, SQS \
+         queues, SES e-mail identities. A scenario has the tables dropped and recreated \
+         between its cycles, while the function waits for its next event and outside the \
+         timing, so that every cycle starts from the same data (no send log or session list \
+         grows over the run) and moto's tables stay small: moto answers an index query \
+         (the sessions of an account) by walking every item of the table, where DynamoDB's \
+         cost does not grow with the table. Per-request samples and the functions' logs of the \
+         last run are in `bench/out/` (not committed)."
+            .to_string(),
+        "**Fixtures.** What a request needs before it is sent — verification tokens for a \
+         registration, accounts to sign in to or recover, older sessions, a session whose \
+         idle deadline is due — the harness makes with the shared crate's own services and \
+         DynamoDB store (what the codes, accounts and sessions functions run), configured \
+         from the measured function's resolved environment and talking to moto directly: \
+         not through the counting proxy and between invocations, so it is neither timed nor \
+         counted. Accounts the sessions and recovery scenarios use are dated two hours back, \
+         so that their registration codes lie outside the rate windows the functions check. \
+         Private routes get the event API Gateway passes on once the session authorizer let \
+         the request through (`requestContext.authorizer.lambda` with the account and session \
+         ids, as the local gateway builds it); the authorizer itself gets the REQUEST event \
+         the local gateway's code builds."
             .to_string(),
     ];
     for n in notes {

@@ -2,12 +2,15 @@
 //! events, including refusals, with the answer each one should get.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
 
 use crate::proxy::Call;
 use uslugi_local::intrinsics::ACCOUNT_ID;
+use uslugi_local::provision::Clients;
 
 use crate::functions::FunctionSpec;
 
@@ -18,21 +21,65 @@ pub struct Step {
     pub route: String,
     pub event: Json,
     pub expect: Option<Expect>,
+    /// How many argon2id hashes or verifications the function runs for this request, for
+    /// the hash cost in the report (0 for most requests).
+    pub argon2: u32,
 }
 
-/// The answer a step should get: status and, for refusals, the problem `code`.
+/// The answer a step should get: status, for refusals the problem `code`, and for
+/// validation problems the `code` one of the listed field errors must carry.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect {
     pub status: u16,
     pub problem: Option<&'static str>,
+    pub field: Option<&'static str>,
 }
+
+impl Expect {
+    /// Whether an answer is the expected one.
+    pub fn matches(&self, status: u16, body: &Json) -> bool {
+        let problem = body.get("code").and_then(Json::as_str);
+        let field_codes = || {
+            body.get("errors")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("code").and_then(Json::as_str))
+        };
+        status == self.status
+            && self.problem.is_none_or(|p| problem == Some(p))
+            && self.field.is_none_or(|f| field_codes().any(|c| c == f))
+    }
+
+    /// `422 validation_failed (verification_token_invalid)`.
+    pub fn describe(&self) -> String {
+        let mut text = self.status.to_string();
+        if let Some(p) = self.problem {
+            text.push_str(&format!(" {p}"));
+        }
+        if let Some(f) = self.field {
+            text.push_str(&format!(" ({f})"));
+        }
+        text
+    }
+}
+
+/// What [`Scenario::next_step`] returns: a scenario may first put what the event needs
+/// into moto (an account, a verification token), before the event is handed out and so
+/// outside the timing.
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step>> + 'a>>;
 
 pub trait Scenario {
     /// One sentence for the report.
     fn describe(&self) -> String;
     /// Variables set on top of the template's for the bench.
     fn env_overrides(&self) -> Vec<(String, String)>;
-    fn next_step(&mut self) -> Result<Step>;
+    fn next_step(&mut self) -> StepFuture<'_>;
+    /// Status and body of the function's answer (`ok` is false for an invocation error):
+    /// by default read as API Gateway reads an HTTP API integration's response.
+    fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
+        crate::measure::http_answer(ok, body)
+    }
     /// The function's answer to the last step.
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
     /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
@@ -44,12 +91,44 @@ pub trait Scenario {
 }
 
 /// The scenario written for a function, or generic traffic to its routes, or none.
-pub fn for_function(spec: &FunctionSpec) -> Result<Option<Box<dyn Scenario>>> {
+/// `moto` reaches moto directly, for what scenarios prepare outside the measured traffic.
+pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dyn Scenario>>> {
+    use crate::identity;
     Ok(match spec.binary.as_str() {
         "codes" => Some(Box::new(Codes::new(spec)?)),
+        "accounts" => Some(Box::new(identity::accounts::Accounts::new(spec, moto)?)),
+        "sessions" => Some(Box::new(identity::sessions::Sessions::new(spec, moto)?)),
+        "recovery" => Some(Box::new(identity::recovery::Recovery::new(spec, moto)?)),
+        "authorizer" => Some(Box::new(identity::authorizer::Authorizer::new(spec, moto)?)),
         _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
         _ => None,
     })
+}
+
+/// Fails when the template no longer declares a route a scenario sends requests to.
+pub fn require_routes(spec: &FunctionSpec, routes: &[&str]) -> Result<()> {
+    for route in routes {
+        if !spec.routes.iter().any(|r| r == route) {
+            bail!(
+                "{}: the template no longer declares the route `{route}`; update the {} scenario in bench/src/",
+                spec.logical_id,
+                spec.binary
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The user agent of every request unless a scenario names another device.
+pub const USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 14) uslugi-bench";
+
+/// Source addresses rotating over 508 documentation addresses, one per request serial.
+pub fn source_ip(serial: u32) -> String {
+    if serial.is_multiple_of(2) {
+        format!("203.0.113.{}", serial / 2 % 254 + 1)
+    } else {
+        format!("198.51.100.{}", serial / 2 % 254 + 1)
+    }
 }
 
 /// An API Gateway HTTP API payload-format-2.0 event for `route_key`.
@@ -68,7 +147,7 @@ pub fn http_api_event(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let user_agent = "Mozilla/5.0 (Linux; Android 14) uslugi-bench";
+    let user_agent = USER_AGENT;
     let mut headers = json!({
         "accept": "application/json",
         "host": "api.uslugi.example",
@@ -118,6 +197,25 @@ pub fn http_api_event(
     if let Some(b) = body {
         event["body"] = json!(b);
     }
+    event
+}
+
+/// The event as the device named by `user_agent` sends it.
+pub fn with_user_agent(mut event: Json, user_agent: &str) -> Json {
+    event["headers"]["user-agent"] = json!(user_agent);
+    event["requestContext"]["http"]["userAgent"] = json!(user_agent);
+    event
+}
+
+/// The event of a citizen's private route as API Gateway passes it on once the session
+/// authorizer let it through: the bearer token among the headers and the context the
+/// authorizer answers for a session under `requestContext.authorizer.lambda`, as the local
+/// gateway (infra/local) builds it.
+pub fn authorized(mut event: Json, account_id: &str, session_id: &str, token: &str) -> Json {
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    event["requestContext"]["authorizer"] = json!({
+        "lambda": {"account_id": account_id, "session_id": session_id, "role": "citizen"},
+    });
     event
 }
 
@@ -198,14 +296,7 @@ struct Codes {
 
 impl Codes {
     fn new(spec: &FunctionSpec) -> Result<Self> {
-        for route in [SEND, VERIFY] {
-            if !spec.routes.iter().any(|r| r == route) {
-                bail!(
-                    "{}: the template no longer declares the route `{route}`; update the codes scenario in bench/src/scenario.rs",
-                    spec.logical_id
-                );
-            }
-        }
+        require_routes(spec, &[SEND, VERIFY])?;
         Ok(Self {
             step: 0,
             serial: 0,
@@ -216,12 +307,7 @@ impl Codes {
     }
 
     fn source_ip(&self) -> String {
-        let n = self.serial;
-        if n.is_multiple_of(2) {
-            format!("203.0.113.{}", n / 2 % 254 + 1)
-        } else {
-            format!("198.51.100.{}", n / 2 % 254 + 1)
-        }
+        source_ip(self.serial)
     }
 
     fn phone(&self) -> String {
@@ -235,47 +321,7 @@ impl Codes {
         }
     }
 
-    fn send(&self, channel: &str, destination: &str) -> Json {
-        let body =
-            json!({"channel": channel, "destination": destination, "purpose": "registration"});
-        http_api_event(SEND, &[], Some(&body.to_string()), &self.source_ip())
-    }
-
-    fn verify(&self, id: &str, code: &str) -> Json {
-        let body = json!({ "code": code });
-        http_api_event(
-            VERIFY,
-            &[("id", id)],
-            Some(&body.to_string()),
-            &self.source_ip(),
-        )
-    }
-}
-
-fn expect(status: u16, problem: Option<&'static str>) -> Option<Expect> {
-    Some(Expect { status, problem })
-}
-
-impl Scenario for Codes {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests: 6 SMS and 3 e-mail codes sent to fresh \
-         destinations, 6 codes verified with the code read from the SMS/e-mail that went \
-         through the proxy, 1 wrong code (422), 1 resend inside the resend interval (429), \
-         1 landline number (422), 1 unknown code id (404), 1 body that is not JSON (400); \
-         source IPs rotate over 508 addresses"
-            .into()
-    }
-
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        // The hourly limits would otherwise refuse most of a 1,000-request run; the resend
-        // interval keeps its template value so that one refusal per cycle is real.
-        vec![
-            ("CODE_MAX_PER_DESTINATION_PER_HOUR".into(), "1000".into()),
-            ("CODE_MAX_PER_IP_PER_HOUR".into(), "100000".into()),
-        ]
-    }
-
-    fn next_step(&mut self) -> Result<Step> {
+    fn step(&mut self) -> Result<Step> {
         use CodesStep::*;
         let mut kind = CYCLE[self.step % CYCLE.len()];
         self.step += 1;
@@ -339,7 +385,7 @@ impl Scenario for Codes {
                 "send code: landline number",
                 SEND,
                 self.send("sms", "+7 495 123-45-67"),
-                expect(422, Some("validation_failed")),
+                expect_invalid("not_mobile_phone"),
             ),
             UnknownCode => (
                 "verify code: unknown id",
@@ -359,7 +405,65 @@ impl Scenario for Codes {
             route: route.into(),
             event,
             expect: expected,
+            argon2: 0,
         })
+    }
+
+    fn send(&self, channel: &str, destination: &str) -> Json {
+        let body =
+            json!({"channel": channel, "destination": destination, "purpose": "registration"});
+        http_api_event(SEND, &[], Some(&body.to_string()), &self.source_ip())
+    }
+
+    fn verify(&self, id: &str, code: &str) -> Json {
+        let body = json!({ "code": code });
+        http_api_event(
+            VERIFY,
+            &[("id", id)],
+            Some(&body.to_string()),
+            &self.source_ip(),
+        )
+    }
+}
+
+pub fn expect(status: u16, problem: Option<&'static str>) -> Option<Expect> {
+    Some(Expect {
+        status,
+        problem,
+        field: None,
+    })
+}
+
+/// A 422 whose field errors include `field`.
+pub fn expect_invalid(field: &'static str) -> Option<Expect> {
+    Some(Expect {
+        status: 422,
+        problem: Some("validation_failed"),
+        field: Some(field),
+    })
+}
+
+impl Scenario for Codes {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests: 6 SMS and 3 e-mail codes sent to fresh \
+         destinations, 6 codes verified with the code read from the SMS/e-mail that went \
+         through the proxy, 1 wrong code (422), 1 resend inside the resend interval (429), \
+         1 landline number (422), 1 unknown code id (404), 1 body that is not JSON (400); \
+         source IPs rotate over 508 addresses"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        // The hourly limits would otherwise refuse most of a 1,000-request run; the resend
+        // interval keeps its template value so that one refusal per cycle is real.
+        vec![
+            ("CODE_MAX_PER_DESTINATION_PER_HOUR".into(), "1000".into()),
+            ("CODE_MAX_PER_IP_PER_HOUR".into(), "100000".into()),
+        ]
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(std::future::ready(self.step()))
     }
 
     fn reset_every(&self) -> Option<usize> {
@@ -420,7 +524,17 @@ impl Scenario for Generic {
         Vec::new()
     }
 
-    fn next_step(&mut self) -> Result<Step> {
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.step())))
+    }
+
+    fn observe(&mut self, _: u16, _: &Json, _: &[Call]) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Generic {
+    fn step(&mut self) -> Step {
         let route = self.routes[self.n % self.routes.len()].clone();
         self.n += 1;
         let id = crate::system::uuid();
@@ -431,16 +545,13 @@ impl Scenario for Generic {
             .map(|name| (name, id.as_str()))
             .collect();
         let event = http_api_event(&route, &params, Some("{}"), "203.0.113.10");
-        Ok(Step {
+        Step {
             case: format!("{route} with `{{}}`"),
             route,
             event,
             expect: None,
-        })
-    }
-
-    fn observe(&mut self, _: u16, _: &Json, _: &[Call]) -> Result<()> {
-        Ok(())
+            argon2: 0,
+        }
     }
 }
 

@@ -1,0 +1,329 @@
+//! recovery: a code to the confirmed contact of a known login, the same answer for an
+//! unknown one, and the new password set with the code and the security answer.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use time::OffsetDateTime;
+use uslugi_local::provision::Clients;
+
+use super::fixtures::Fixtures;
+use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
+use crate::functions::FunctionSpec;
+use crate::proxy::Call;
+use crate::scenario::{
+    expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step, StepFuture,
+};
+
+const START: &str = "POST /v1/recovery";
+const COMPLETE: &str = "POST /v1/recovery/complete";
+
+/// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
+const BASE: u32 = 700_000_000;
+const UNKNOWN: u32 = 750_000_000;
+
+const ACCOUNTS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Email,
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    StartKnown(Via),
+    StartUnknown(Via),
+    StartTooEarly(Via),
+    InvalidLogin,
+    WrongAnswer,
+    Complete,
+}
+
+/// One cycle of 16 requests, each with the account (index) it is about: each of the 3
+/// accounts starts a recovery by e-mail and by phone (6 codes sent), 4 recoveries for
+/// logins no account has (nothing sent), 1 start again inside the resend interval (429),
+/// 1 login that is neither a phone nor an e-mail (422), 3 recoveries completed with the
+/// code's verification token, 1 of them after a wrong security answer (422).
+const CYCLE: [(Kind, usize); 16] = {
+    use Kind::*;
+    use Via::*;
+    [
+        (StartKnown(Email), 0),
+        (StartUnknown(Email), 0),
+        (StartKnown(Phone), 1),
+        (StartKnown(Email), 2),
+        (WrongAnswer, 1),
+        (StartUnknown(Phone), 0),
+        (Complete, 1),
+        (StartKnown(Phone), 0),
+        (StartTooEarly(Phone), 0),
+        (Complete, 0),
+        (StartUnknown(Email), 0),
+        (StartKnown(Phone), 2),
+        (InvalidLogin, 0),
+        (StartKnown(Email), 1),
+        (StartUnknown(Phone), 0),
+        (Complete, 2),
+    ]
+};
+
+/// A recovery the function started: the login as typed, the code id it answered and the
+/// code its message carried, and the verification token once the code is verified.
+struct Flow {
+    account: usize,
+    login: String,
+    code_id: String,
+    code: String,
+    token: Option<String>,
+}
+
+pub struct Recovery {
+    fixtures: Fixtures,
+    step: usize,
+    serial: u32,
+    citizens: u32,
+    /// The cycle's accounts, made before its first request; empty until then.
+    members: Vec<Citizen>,
+    flows: Vec<Flow>,
+    last: Option<(Kind, usize)>,
+    /// The login of the last start.
+    login: Option<String>,
+}
+
+impl Recovery {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(spec, &[START, COMPLETE])?;
+        Ok(Self {
+            fixtures: Fixtures::new(spec, moto)?,
+            step: 0,
+            serial: 0,
+            citizens: 0,
+            members: Vec::new(),
+            flows: Vec::new(),
+            last: None,
+            login: None,
+        })
+    }
+
+    /// Citizens who registered two hours ago and signed in then (the session a recovery
+    /// ends).
+    async fn prepare(&mut self) -> Result<()> {
+        let at = OffsetDateTime::now_utc() - FIXTURE_AGE;
+        for _ in 0..ACCOUNTS {
+            self.citizens += 1;
+            let citizen = Citizen::new(BASE + self.citizens);
+            self.fixtures.register(&citizen, at).await?;
+            self.fixtures.sign_in(&citizen, at).await?;
+            self.members.push(citizen);
+        }
+        Ok(())
+    }
+
+    fn event(&self, route: &str, body: &Json) -> Json {
+        http_api_event(route, &[], Some(&body.to_string()), &source_ip(self.serial))
+    }
+
+    fn login_of(citizen: &Citizen, via: Via, serial: u32) -> String {
+        match via {
+            Via::Email => citizen.email.clone(),
+            Via::Phone => citizen.typed_phone(serial),
+        }
+    }
+
+    /// The login and verification token of the account's first recovery still open, its
+    /// code verified (by the fixtures, as the codes function would) if it was not yet.
+    async fn verified_flow(&mut self, account: usize) -> Result<(String, String)> {
+        let index = self
+            .flows
+            .iter()
+            .position(|f| f.account == account)
+            .with_context(|| format!("account {account} has no recovery started"))?;
+        if self.flows[index].token.is_none() {
+            let flow = &self.flows[index];
+            let token = self
+                .fixtures
+                .verify(&flow.code_id, &flow.code, OffsetDateTime::now_utc())
+                .await?;
+            self.flows[index].token = Some(token);
+        }
+        let flow = &self.flows[index];
+        let token = flow.token.clone().context("the code was not verified")?;
+        Ok((flow.login.clone(), token))
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.members.is_empty() {
+            self.prepare().await?;
+        }
+        let (kind, account) = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some((kind, account));
+        let serial = self.serial;
+        let citizen = self
+            .members
+            .get(account)
+            .with_context(|| format!("no account {account} in the cycle"))?
+            .clone();
+        Ok(match kind {
+            StartKnown(via) | StartTooEarly(via) => {
+                let login = Self::login_of(&citizen, via, serial);
+                let event = self.event(START, &json!({ "login": login }));
+                self.login = Some(login);
+                let (case, expected) = match (kind, via) {
+                    (StartTooEarly(_), _) => (
+                        "start: again inside the resend interval",
+                        expect(429, Some("code_resend_too_early")),
+                    ),
+                    (_, Via::Email) => ("start: known e-mail", expect(202, None)),
+                    (_, Via::Phone) => ("start: known phone", expect(202, None)),
+                };
+                step(case, START, event, expected, 0)
+            }
+            StartUnknown(via) => {
+                let nobody = Citizen::new(UNKNOWN + serial);
+                let login = Self::login_of(&nobody, via, serial);
+                let case = match via {
+                    Via::Email => "start: unknown e-mail",
+                    Via::Phone => "start: unknown phone",
+                };
+                let event = self.event(START, &json!({ "login": login }));
+                step(case, START, event, expect(202, None), 0)
+            }
+            InvalidLogin => step(
+                "start: login neither phone nor e-mail",
+                START,
+                self.event(START, &json!({"login": "ivanov_anna"})),
+                expect_invalid("invalid_phone"),
+                0,
+            ),
+            WrongAnswer | Complete => {
+                let (login, token) = self.verified_flow(account).await?;
+                let answer = if kind == Complete {
+                    citizen.security_answer.to_string()
+                } else {
+                    format!("{}а", citizen.security_answer)
+                };
+                let body = json!({
+                    "login": login,
+                    "verification_token": token,
+                    "security_answer": answer,
+                    "new_password": format!("Juniper{serial}dock"),
+                });
+                let event = self.event(COMPLETE, &body);
+                if kind == Complete {
+                    // The answer is verified and the new password hashed.
+                    step("complete", COMPLETE, event, expect(204, None), 2)
+                } else {
+                    step(
+                        "complete: wrong security answer",
+                        COMPLETE,
+                        event,
+                        expect_invalid("wrong_security_answer"),
+                        1,
+                    )
+                }
+            }
+        })
+    }
+}
+
+impl Scenario for Recovery {
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests over 3 accounts registered and signed in two hours \
+         earlier: each account starts a recovery by e-mail and by phone (6 starts, the code \
+         read from the message that went through the proxy), 4 starts for logins no account \
+         has (202 as well, nothing sent), 1 start again inside the resend interval (429), 1 \
+         login that is neither a phone nor an e-mail (422), 3 recoveries completed with the \
+         code's verification token and the security answer (204), one of them after a wrong \
+         answer (422). Accounts are made, and codes verified, by the harness with the shared \
+         crate's services, outside the timing; source IPs rotate over 508 addresses"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        // The reset also clears the accounts' code logs: a contact gets one code per
+        // resend interval, and each is sent one per cycle.
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.members.clear();
+        self.flows.clear();
+        self.login = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let login = self.login.take();
+        let Some((kind, account)) = self.last else {
+            return Ok(());
+        };
+        match (kind, status) {
+            (StartKnown(_), 202) => {
+                let code_id = field(body, "id", "a 202 from POST /v1/recovery")?;
+                let code = sent_code(calls).context(
+                    "a recovery for a known login answered 202 but no message with a code went out",
+                )?;
+                self.flows.push(Flow {
+                    account,
+                    login: login.context("no login recorded for the start")?,
+                    code_id: code_id.to_string(),
+                    code,
+                    token: None,
+                });
+            }
+            (StartUnknown(_), 202) => {
+                field(body, "id", "a 202 from POST /v1/recovery")?;
+                if called(calls, "sns.Publish") || called(calls, "sesv2.SendEmail") {
+                    bail!("a recovery for a login no account has sent a message");
+                }
+            }
+            (Complete, 204) => {
+                let index = self
+                    .flows
+                    .iter()
+                    .position(|f| f.account == account)
+                    .context("a recovery completed that was not started")?;
+                self.flows.remove(index);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_follow_their_starts() {
+        for (i, (kind, account)) in CYCLE.iter().enumerate() {
+            if matches!(kind, Kind::Complete | Kind::WrongAnswer) {
+                assert!(CYCLE[..i]
+                    .iter()
+                    .any(|(k, a)| matches!(k, Kind::StartKnown(_)) && a == account));
+            }
+            if let Kind::StartTooEarly(via) = kind {
+                assert_eq!(CYCLE[i - 1], (Kind::StartKnown(*via), *account));
+            }
+        }
+        // One code per contact and cycle: no start repeats but the one meant to.
+        for (i, entry) in CYCLE.iter().enumerate() {
+            if matches!(entry.0, Kind::StartKnown(_)) {
+                assert!(!CYCLE[i + 1..].contains(entry));
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! sessions: logins (by e-mail and by phone, from a new device, on a foreign computer,
+//! with a two-step SMS code), refused logins, and a signed-in citizen's sessions and
+//! security log.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use time::OffsetDateTime;
+use uslugi_local::provision::Clients;
+
+use super::fixtures::Fixtures;
+use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
+use crate::functions::FunctionSpec;
+use crate::proxy::Call;
+use crate::scenario::{
+    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Scenario, Step,
+    StepFuture,
+};
+
+const LOGIN: &str = "POST /v1/sessions";
+const TWO_STEP: &str = "POST /v1/sessions/two-step";
+const LIST: &str = "GET /v1/sessions";
+const LOGOUT: &str = "DELETE /v1/sessions/current";
+const REVOKE: &str = "DELETE /v1/sessions/{id}";
+const EVENTS: &str = "GET /v1/security-events";
+
+/// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
+const BASE: u32 = 600_000_000;
+const UNKNOWN: u32 = 650_000_000;
+
+/// A device none of the accounts signed in from before.
+const NEW_DEVICE: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// The cycle's accounts, by index: two with a password alone, one with two-step login.
+const ACCOUNTS: usize = 3;
+const TWO_STEP_ACCOUNT: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    LoginEmail,
+    LoginPhone,
+    LoginNewDevice,
+    LoginForeign,
+    LoginTwoStep,
+    TwoStepCode,
+    WrongPassword,
+    UnknownEmail,
+    UnknownPhone,
+    ListSessions,
+    SecurityEvents,
+    Logout,
+    RevokeOther,
+}
+
+/// One cycle of 20 requests, each with the account (index) it is about: 6 logins with a
+/// password alone (2 by e-mail, 2 by phone, 1 from a new device, 1 on a foreign
+/// computer), a two-step login and its code, 2 wrong passwords, 2 unknown logins, 3
+/// session lists, 2 security logs, 2 logouts and a revocation of an older session.
+const CYCLE: [(Kind, usize); 20] = {
+    use Kind::*;
+    [
+        (LoginEmail, 0),
+        (LoginPhone, 1),
+        (ListSessions, 0),
+        (WrongPassword, 0),
+        (UnknownEmail, 0),
+        (SecurityEvents, 0),
+        (LoginNewDevice, 1),
+        (LoginTwoStep, TWO_STEP_ACCOUNT),
+        (TwoStepCode, TWO_STEP_ACCOUNT),
+        (ListSessions, 1),
+        (RevokeOther, 0),
+        (WrongPassword, 1),
+        (LoginEmail, 0),
+        (UnknownPhone, 0),
+        (SecurityEvents, 1),
+        (Logout, 0),
+        (LoginForeign, 1),
+        (ListSessions, TWO_STEP_ACCOUNT),
+        (Logout, 1),
+        (LoginPhone, 0),
+    ]
+};
+
+struct Member {
+    citizen: Citizen,
+    account_id: String,
+}
+
+/// A session of one of the cycle's accounts.
+struct Open {
+    account: usize,
+    id: String,
+    token: String,
+}
+
+pub struct Sessions {
+    fixtures: Fixtures,
+    step: usize,
+    serial: u32,
+    citizens: u32,
+    /// The cycle's accounts, made before its first request; empty until then.
+    members: Vec<Member>,
+    /// Sessions open in the cycle, oldest first: each account's first sign-in (by the
+    /// fixtures, two hours earlier) and those the function opened.
+    open: Vec<Open>,
+    last: Option<(Kind, usize)>,
+    /// A two-step login waiting for its code: the challenge token and the code the SMS
+    /// carried.
+    challenge: Option<(String, String)>,
+    /// The session a logout or revocation ends when it answers 204.
+    ending: Option<String>,
+}
+
+impl Sessions {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(spec, &[LOGIN, TWO_STEP, LIST, LOGOUT, REVOKE, EVENTS])?;
+        Ok(Self {
+            fixtures: Fixtures::new(spec, moto)?,
+            step: 0,
+            serial: 0,
+            citizens: 0,
+            members: Vec::new(),
+            open: Vec::new(),
+            last: None,
+            challenge: None,
+            ending: None,
+        })
+    }
+
+    /// Citizens who registered two hours ago and signed in then from the bench's device
+    /// (so it is a known device), the last of them with two-step login on since.
+    async fn prepare(&mut self) -> Result<()> {
+        let at = OffsetDateTime::now_utc() - FIXTURE_AGE;
+        for i in 0..ACCOUNTS {
+            self.citizens += 1;
+            let citizen = Citizen::new(BASE + self.citizens);
+            let account_id = self.fixtures.register(&citizen, at).await?;
+            let session = self.fixtures.sign_in(&citizen, at).await?;
+            if i == TWO_STEP_ACCOUNT {
+                self.fixtures
+                    .enable_two_step(&account_id, &session, &citizen, at)
+                    .await?;
+            }
+            self.open.push(Open {
+                account: i,
+                id: session.session_id,
+                token: session.token,
+            });
+            self.members.push(Member {
+                citizen,
+                account_id,
+            });
+        }
+        Ok(())
+    }
+
+    fn member(&self, account: usize) -> Result<&Member> {
+        self.members
+            .get(account)
+            .with_context(|| format!("no account {account} in the cycle"))
+    }
+
+    fn login(&self, login: &str, password: &str, foreign_computer: bool) -> Json {
+        let mut body = json!({"login": login, "password": password});
+        if foreign_computer {
+            body["foreign_computer"] = json!(true);
+        }
+        http_api_event(LOGIN, &[], Some(&body.to_string()), &source_ip(self.serial))
+    }
+
+    fn newest(&self, account: usize) -> Result<&Open> {
+        self.open
+            .iter()
+            .rev()
+            .find(|s| s.account == account)
+            .with_context(|| format!("account {account} has no open session"))
+    }
+
+    /// A private request from the account's newest session.
+    fn private(&self, account: usize, route: &str, params: &[(&str, &str)]) -> Result<Json> {
+        let member = self.member(account)?;
+        let session = self.newest(account)?;
+        let event = http_api_event(route, params, None, &source_ip(self.serial));
+        Ok(authorized(
+            event,
+            &member.account_id,
+            &session.id,
+            &session.token,
+        ))
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.members.is_empty() {
+            self.prepare().await?;
+        }
+        let (kind, account) = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some((kind, account));
+        let serial = self.serial;
+        let member = self.member(account)?;
+        let (email, phone) = (
+            member.citizen.email.clone(),
+            member.citizen.typed_phone(serial),
+        );
+        let password = member.citizen.password.clone();
+        let wrong = format!("{password}1");
+        let unknown = Citizen::new(UNKNOWN + serial);
+        // Every login verifies one argon2id hash: the account's, or a dummy one for an
+        // unknown login, so that both take the same time.
+        Ok(match kind {
+            LoginEmail => step(
+                "login by e-mail",
+                LOGIN,
+                self.login(&email, &password, false),
+                expect(201, None),
+                1,
+            ),
+            LoginPhone => step(
+                "login by phone",
+                LOGIN,
+                self.login(&phone, &password, false),
+                expect(201, None),
+                1,
+            ),
+            LoginNewDevice => step(
+                "login from a new device",
+                LOGIN,
+                with_user_agent(self.login(&email, &password, false), NEW_DEVICE),
+                expect(201, None),
+                1,
+            ),
+            LoginForeign => step(
+                "login on a foreign computer",
+                LOGIN,
+                self.login(&phone, &password, true),
+                expect(201, None),
+                1,
+            ),
+            LoginTwoStep => step(
+                "login with two-step on: code sent",
+                LOGIN,
+                self.login(&email, &password, false),
+                expect(202, None),
+                1,
+            ),
+            TwoStepCode => {
+                let (challenge, code) = self
+                    .challenge
+                    .take()
+                    .context("no two-step login waits for its code")?;
+                let body = json!({"challenge_token": challenge, "code": code});
+                step(
+                    "two-step login: code",
+                    TWO_STEP,
+                    http_api_event(
+                        TWO_STEP,
+                        &[],
+                        Some(&body.to_string()),
+                        &source_ip(self.serial),
+                    ),
+                    expect(201, None),
+                    0,
+                )
+            }
+            WrongPassword => {
+                let login = if account == 0 { &email } else { &phone };
+                step(
+                    "login: wrong password",
+                    LOGIN,
+                    self.login(login, &wrong, false),
+                    expect(401, Some("invalid_credentials")),
+                    1,
+                )
+            }
+            UnknownEmail => step(
+                "login: unknown e-mail",
+                LOGIN,
+                self.login(&unknown.email, &unknown.password, false),
+                expect(401, Some("invalid_credentials")),
+                1,
+            ),
+            UnknownPhone => step(
+                "login: unknown phone",
+                LOGIN,
+                self.login(&unknown.typed_phone(serial), &unknown.password, false),
+                expect(401, Some("invalid_credentials")),
+                1,
+            ),
+            ListSessions => step(
+                "list sessions",
+                LIST,
+                self.private(account, LIST, &[])?,
+                expect(200, None),
+                0,
+            ),
+            SecurityEvents => step(
+                "security log",
+                EVENTS,
+                self.private(account, EVENTS, &[])?,
+                expect(200, None),
+                0,
+            ),
+            Logout => {
+                let event = self.private(account, LOGOUT, &[])?;
+                self.ending = Some(self.newest(account)?.id.clone());
+                step("logout", LOGOUT, event, expect(204, None), 0)
+            }
+            RevokeOther => {
+                // From the newest session, the citizen ends the oldest one (the first
+                // sign-in, on another phone say).
+                let oldest = self
+                    .open
+                    .iter()
+                    .find(|s| s.account == account)
+                    .map(|s| s.id.clone())
+                    .context("no session to revoke")?;
+                let event = self.private(account, REVOKE, &[("id", &oldest)])?;
+                self.ending = Some(oldest);
+                step(
+                    "revoke another session",
+                    REVOKE,
+                    event,
+                    expect(204, None),
+                    0,
+                )
+            }
+        })
+    }
+}
+
+impl Scenario for Sessions {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests over 3 accounts registered two hours earlier and \
+         signed in then from the bench's device, one of them with two-step login on: 6 \
+         logins with the password alone (2 by e-mail, 2 by phone typed in the usual forms, \
+         1 from a new device, which e-mails an alert, 1 on a foreign computer), 1 two-step \
+         login (202, SMS) completed with the code read from that SMS (201), 2 wrong \
+         passwords and 2 unknown logins (401), 3 session lists, 2 security logs, 2 logouts \
+         and 1 revocation of the oldest session; private routes carry the authorizer \
+         context of the account's newest session. Accounts and first sign-ins are made by \
+         the harness with the shared crate's services, outside the timing; source IPs \
+         rotate over 508 addresses"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        // Besides keeping every cycle alike, the reset clears the two-step account's
+        // code log: its next login within the resend interval would be refused.
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.members.clear();
+        self.open.clear();
+        self.challenge = None;
+        self.ending = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let ending = self.ending.take();
+        let Some((kind, account)) = self.last else {
+            return Ok(());
+        };
+        match (kind, status) {
+            (LoginEmail | LoginPhone | LoginNewDevice | LoginForeign | TwoStepCode, 201) => {
+                let id = field(body, "session_id", "a 201 from a login")?;
+                let token = field(body, "token", "a 201 from a login")?;
+                if kind == LoginNewDevice && !called(calls, "sesv2.SendEmail") {
+                    bail!("a login from a new device sent no alert e-mail");
+                }
+                self.open.push(Open {
+                    account,
+                    id: id.to_string(),
+                    token: token.to_string(),
+                });
+            }
+            (LoginTwoStep, 202) => {
+                let challenge = field(body, "challenge_token", "a 202 from a two-step login")?;
+                let code = sent_code(calls)
+                    .context("a two-step login answered 202 but no SMS with a code went out")?;
+                self.challenge = Some((challenge.to_string(), code));
+            }
+            (Logout | RevokeOther, 204) => {
+                let id = ending.context("no session recorded as ending")?;
+                self.open.retain(|s| s.id != id);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cycle_is_consistent() {
+        let pos = |k: Kind| CYCLE.iter().position(|(kind, _)| *kind == k).unwrap();
+        assert_eq!(pos(Kind::TwoStepCode), pos(Kind::LoginTwoStep) + 1);
+        assert!(CYCLE.iter().all(|(_, account)| *account < ACCOUNTS));
+        // Each account fails at most twice a cycle, far from the lock.
+        for a in 0..ACCOUNTS {
+            let failures = CYCLE
+                .iter()
+                .filter(|(k, acc)| *k == Kind::WrongPassword && *acc == a)
+                .count();
+            assert!(failures < 5);
+        }
+    }
+}
