@@ -1,7 +1,7 @@
 //! Charges (`CHARGE#{uin}` / `CHARGE`), their payer index (`PAYER#{keyed hash}` /
 //! `CHARGE#{uin}`) and billers (`BILLER#{id}` / `BILLER`, found by key at `BKEY#{hash}`).
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::identity::failed_conditions;
 use super::*;
@@ -159,26 +159,7 @@ impl ChargeStore for DynamoStore {
             ("key_hash".into(), s(key_hash)),
             ("created_at".into(), n(now)),
         ]);
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder()
-                .put(build(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build())
-        };
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(put(by_key)?)
-            .transact_items(put(record)?)
-            .send()
-            .await
-            .map_err(classify_transaction)?;
-        Ok(())
+        self.put_keyed_principal(by_key, record).await
     }
 
     async fn biller_by_key(&self, key_hash: &str) -> Result<Option<Biller>, StoreError> {
@@ -202,42 +183,8 @@ impl ChargeStore for DynamoStore {
     }
 
     async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(biller_item(id)))
-            .consistent_read(true)
-            .send()
+        self.revoke_keyed_principal(biller_item(id), biller_key_item, now)
             .await
-            .map_err(classify)?;
-        let Some(record) = out.item else {
-            return Ok(false);
-        };
-        let key_hash = get_s(&record, "key_hash")?;
-        let forget = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(biller_key_item(&key_hash)))
-                .build(),
-        )?;
-        let mark = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(biller_item(id)))
-                .update_expression("SET revoked_at = :now")
-                .expression_attribute_values(":now", n(now))
-                .build(),
-        )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(forget).build())
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .send()
-            .await
-            .map_err(classify_transaction)?;
-        Ok(true)
     }
 }
 

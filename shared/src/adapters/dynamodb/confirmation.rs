@@ -2,9 +2,7 @@
 //! their confirmations (`OPERATOR#{id}` / `CONFIRMATION#{millis}#{account}`) and letters
 //! with codes (`ACCOUNT#{id}` / `LETTER`).
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::identity::{account_key, event_put};
 use super::*;
@@ -55,26 +53,7 @@ impl OperatorStore for DynamoStore {
             ("key_hash".into(), s(key_hash)),
             ("created_at".into(), n(now)),
         ]);
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder()
-                .put(build(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build())
-        };
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(put(by_key)?)
-            .transact_items(put(record)?)
-            .send()
-            .await
-            .map_err(classify_transaction)?;
-        Ok(())
+        self.put_keyed_principal(by_key, record).await
     }
 
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
@@ -99,44 +78,8 @@ impl OperatorStore for DynamoStore {
     }
 
     async fn revoke_operator(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(operator_item(id)))
-            .consistent_read(true)
-            .send()
+        self.revoke_keyed_principal(operator_item(id), key_item, now)
             .await
-            .map_err(classify)?;
-        let Some(record) = out.item else {
-            return Ok(false);
-        };
-        let key_hash = get_s(&record, "key_hash")?;
-        // The key stops working; the record stays, so the log keeps a name for the id.
-        let forget_key = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&key_hash)))
-                .build(),
-        )?;
-        let mark = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(operator_item(id)))
-                .update_expression("SET revoked_at = :now")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":now", n(now))
-                .build(),
-        )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(forget_key).build())
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .send()
-            .await
-            .map_err(classify_transaction)?;
-        Ok(true)
     }
 }
 

@@ -109,3 +109,85 @@ pub(crate) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Store
 pub(crate) fn idempotency_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Principals with API keys (operators, billers) are stored alike: an item found by the
+/// keyed hash of the key, and a record found by the principal's id that remembers the
+/// hash, so that revoking by id can forget the key.
+impl DynamoStore {
+    /// Writes both items at once; neither may exist yet.
+    pub(crate) async fn put_keyed_principal(
+        &self,
+        by_key: Item,
+        record: Item,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            Ok(TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build())
+        };
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(put(by_key)?)
+            .transact_items(put(record)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    /// Forgets the key of the principal whose record is at `record_key` and marks the
+    /// record revoked; the record stays, so logs keep a name for the id. `Ok(false)`: no
+    /// such principal.
+    pub(crate) async fn revoke_keyed_principal(
+        &self,
+        record_key: Item,
+        key_item: impl Fn(&str) -> Item,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(record) = out.item else {
+            return Ok(false);
+        };
+        let forget_key = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&get_s(&record, "key_hash")?)))
+                .build(),
+        )?;
+        let mark = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(record_key))
+                .update_expression("SET revoked_at = :now")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().delete(forget_key).build())
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(true)
+    }
+}
