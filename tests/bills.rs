@@ -19,6 +19,8 @@ fn main() {
         let stack = start_stack(&[
             ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
             ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+            // Low, so that reaching it takes a few requests (each instance counts its own).
+            ("BILL_LOOKUPS_PER_WINDOW", LOOKUP_LIMIT.to_string()),
         ])
         .await;
         remember_admin_env(&stack);
@@ -32,6 +34,10 @@ fn main() {
                 scenario!(bulk_reports_each_item),
                 scenario!(bills_are_looked_up_by_uin),
                 scenario!(bills_are_found_from_the_profile),
+                scenario!(new_bills_are_told_once_as_each_citizen_wants),
+                scenario!(unverified_identifiers_get_no_notices),
+                scenario!(verification_outcome_by_sms_when_asked),
+                scenario!(lookups_are_limited_per_account),
             ],
             true,
         )
@@ -43,6 +49,11 @@ fn main() {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/// Lookups by UIN per account and window in this run (see `main`).
+const LOOKUP_LIMIT: usize = 8;
+/// `cargo lambda watch --concurrency` of the test stack: instances that each count.
+const INSTANCES: usize = 4;
 
 /// The GIS GMP check digit (first pass: weights 1..10 repeating), or `None` when the
 /// first pass gives 10 (such prefixes are skipped here rather than second-guessed).
@@ -779,4 +790,376 @@ async fn bills_are_found_from_the_profile(api: Api) {
     )
     .await
     .assert_problem(422, "validation_failed");
+}
+
+// ------------------------------------------------------------------ notices
+
+async fn settings(api: &Api, token: &str, body: Option<Value>) -> Reply {
+    let method = if body.is_some() {
+        Method::PUT
+    } else {
+        Method::GET
+    };
+    call(api, method, "/v1/notification-settings", token, body).await
+}
+
+/// Messages in the outbox for `to` that mention `text`.
+async fn mentioning(api: &Api, to: &str, text: &str) -> Vec<Value> {
+    api.outbox(to)
+        .await
+        .into_iter()
+        .filter(|m| m.to_string().contains(text))
+        .collect()
+}
+
+/// Waits until the outbox for `to` holds a message mentioning `text`; returns them all.
+async fn await_message(api: &Api, to: &str, text: &str) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = mentioning(api, to, text).await;
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message to {to} mentioning {text}: {:?}",
+            api.outbox(to).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
+    let biller = new_biller("Детский сад № 7");
+    let own_snils = snils_of("702");
+    let (mother, mother_token) = standard_citizen(&api, &own_snils, "702001").await;
+    let (father, father_token) = citizen(&api).await;
+
+    // Defaults: education services by e-mail, the rest off, outcome SMS off.
+    let defaults = settings(&api, &mother_token, None).await;
+    assert_eq!(defaults.status, 200, "{}", defaults.body);
+    assert_eq!(
+        defaults.body["bills"]["kindergarten"],
+        json!({"email": true, "sms": false})
+    );
+    assert_eq!(defaults.body["bills"]["education"]["email"], true);
+    assert_eq!(
+        defaults.body["bills"]["fines"],
+        json!({"email": false, "sms": false})
+    );
+    assert_eq!(defaults.body["bills"]["utilities"]["email"], false);
+    assert_eq!(
+        defaults.body["verification"],
+        json!({"email": true, "sms": false})
+    );
+
+    // Each says what they want; what a PUT leaves out takes its default.
+    let put = settings(
+        &api,
+        &father_token,
+        Some(json!({"bills": {"kindergarten": {"email": false, "sms": true}}})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(
+        put.body["bills"]["kindergarten"],
+        json!({"email": false, "sms": true})
+    );
+    assert_eq!(put.body["bills"]["education"]["email"], true);
+    let put = settings(
+        &api,
+        &mother_token,
+        Some(json!({"bills": {"fines": {"sms": true}, "utilities": {"email": true}}})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let read = settings(&api, &mother_token, None).await;
+    assert_eq!(
+        read.body["bills"]["utilities"],
+        json!({"email": true, "sms": false})
+    );
+    assert_eq!(
+        read.body["bills"]["fines"],
+        json!({"email": false, "sms": true})
+    );
+    assert_eq!(read.body["bills"]["kindergarten"]["email"], true);
+
+    // Bad settings are refused field by field, and change nothing.
+    let bad = settings(
+        &api,
+        &mother_token,
+        Some(
+            json!({"bills": {"cinema": {"email": true}, "fines": {"sms": "yes", "push": true}},
+                    "verification": {"email": false}}),
+        ),
+    )
+    .await;
+    bad.assert_problem(422, "validation_failed");
+    let fields = bad.field_errors();
+    for expected in [
+        ("/bills/cinema", "invalid_category"),
+        ("/bills/fines/sms", "invalid_type"),
+        ("/bills/fines/push", "unknown_field"),
+        ("/verification/email", "unknown_field"),
+    ] {
+        assert!(
+            fields.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {fields:?}"
+        );
+    }
+    assert_eq!(
+        settings(&api, &mother_token, None).await.body["bills"]["fines"]["sms"],
+        true
+    );
+
+    // Both parents hold the child; the mother has a car.
+    let certificate = format!("III-МЮ {}", six_digits());
+    let child = json!({"last_name": "Смирнов", "first_name": "Пётр", "birth_date": "2020-05-06",
+                       "birth_certificate": certificate});
+    for parent in [&mother_token, &father_token] {
+        let reply = call(
+            &api,
+            Method::POST,
+            "/v1/profile/children",
+            parent,
+            Some(child.clone()),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let sts = format!("77 УО {}", six_digits());
+    let car = call(
+        &api,
+        Method::POST,
+        "/v1/profile/vehicles",
+        &mother_token,
+        Some(json!({"sts": sts, "plate": "В456ОР77"})),
+    )
+    .await;
+    assert_eq!(car.status, 201, "{}", car.body);
+
+    // A kindergarten bill for the child: the mother by e-mail, the father by SMS only.
+    let kindergarten = put_charge(
+        &api,
+        &biller,
+        "kindergarten",
+        150_000,
+        json!([{"kind": "birth_certificate", "value": certificate}]),
+    )
+    .await;
+    let mail = await_message(&api, &mother.email, &kindergarten).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    let text = mail[0].to_string();
+    assert!(text.contains("Пётр"), "says whose bill it is: {text}");
+    assert!(text.contains("500,00"), "says how much: {text}");
+    await_message(&api, &father.phone, &kindergarten).await;
+
+    // The same charge again, then a new amount: still one message each.
+    let path = format!("/v1/biller/charges/{kindergarten}");
+    let mut body = charge(
+        150_000,
+        json!([{"kind": "birth_certificate", "value": certificate}]),
+    );
+    let again = as_biller(&api, Method::PUT, &path, &biller.key, Some(body.clone())).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    body["amount"] = json!(160_000);
+    let changed = as_biller(&api, Method::PUT, &path, &biller.key, Some(body)).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+
+    // A fine for the car: the mother by SMS (her choice), not by e-mail.
+    let fine = put_charge(
+        &api,
+        &biller,
+        "fines",
+        500_000,
+        json!([{"kind": "sts", "value": sts}]),
+    )
+    .await;
+    // A utility bill on her SNILS, verified by the registry: by e-mail, as she asked.
+    let utility = put_charge(
+        &api,
+        &biller,
+        "utilities",
+        310_050,
+        json!([{"kind": "snils", "value": own_snils}]),
+    )
+    .await;
+    await_message(&api, &mother.phone, &fine).await;
+    let mail = await_message(&api, &mother.email, &utility).await;
+    assert!(mail[0].to_string().contains("на ваше имя"), "{mail:?}");
+    // The repeats and the utility bill went through the same queue as the fine; give
+    // stragglers a moment, then count.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        mentioning(&api, &mother.email, &kindergarten).await.len(),
+        1
+    );
+    assert_eq!(
+        mentioning(&api, &father.phone, &kindergarten).await.len(),
+        1
+    );
+    assert!(mentioning(&api, &father.email, &kindergarten)
+        .await
+        .is_empty());
+    assert!(mentioning(&api, &mother.email, &fine).await.is_empty());
+    assert_eq!(mentioning(&api, &mother.email, &utility).await.len(), 1);
+    assert!(mentioning(&api, &mother.phone, &utility).await.is_empty());
+    assert!(
+        mentioning(&api, &father.phone, &fine).await.is_empty(),
+        "the car is the mother's alone"
+    );
+
+    // Once the child is removed from the father's profile, his next bills stop.
+    let children = call(
+        &api,
+        Method::GET,
+        "/v1/profile/children",
+        &father_token,
+        None,
+    )
+    .await;
+    let child_id = children.body["children"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let removed = call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/profile/children/{child_id}"),
+        &father_token,
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let club = put_charge(
+        &api,
+        &biller,
+        "kindergarten",
+        70_000,
+        json!([{"kind": "birth_certificate", "value": certificate}]),
+    )
+    .await;
+    await_message(&api, &mother.email, &club).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(mentioning(&api, &father.phone, &club).await.is_empty());
+}
+
+async fn unverified_identifiers_get_no_notices(api: Api) {
+    let biller = new_biller("ИФНС № 1");
+    // The sandbox never answers for 996…: the SNILS stays pending.
+    let pending_snils = snils_of("996");
+    let (stranger, token) = citizen(&api).await;
+    let reply = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"documents": {"snils": pending_snils}}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let on = settings(
+        &api,
+        &token,
+        Some(
+            json!({"bills": {"taxes": {"email": true, "sms": true}, "education": {"email": true}}}),
+        ),
+    )
+    .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    // A child's bill as a marker that the queue moved on.
+    let certificate = format!("IV-МЮ {}", six_digits());
+    let child = json!({"last_name": "Кузнецова", "first_name": "Ева", "birth_date": "2018-01-02",
+                       "birth_certificate": certificate});
+    let reply = call(
+        &api,
+        Method::POST,
+        "/v1/profile/children",
+        &token,
+        Some(child),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let tax = put_charge(
+        &api,
+        &biller,
+        "taxes",
+        99_900,
+        json!([{"kind": "snils", "value": pending_snils}]),
+    )
+    .await;
+    let lesson = put_charge(
+        &api,
+        &biller,
+        "education",
+        45_000,
+        json!([{"kind": "birth_certificate", "value": certificate}]),
+    )
+    .await;
+    await_message(&api, &stranger.email, &lesson).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(mentioning(&api, &stranger.email, &tax).await.is_empty());
+    assert!(mentioning(&api, &stranger.phone, &tax).await.is_empty());
+}
+
+async fn verification_outcome_by_sms_when_asked(api: Api) {
+    let (quiet, quiet_token) = citizen(&api).await;
+    let (keen, keen_token) = citizen(&api).await;
+    let on = settings(
+        &api,
+        &keen_token,
+        Some(json!({"verification": {"sms": true}})),
+    )
+    .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(on.body["verification"], json!({"email": true, "sms": true}));
+    for (token, snils, number) in [
+        (&quiet_token, snils_of("703"), "703001"),
+        (&keen_token, snils_of("704"), "704001"),
+    ] {
+        let reply = patch(&api, token, Some("\"0\""), verifiable(&snils, number)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        wait_for(&api, token, "standard level", |p| p["level"] == "standard").await;
+    }
+    // Both get the e-mail; only the one who asked gets the SMS, with no personal data.
+    await_message(&api, &keen.email, "Проверка данных профиля завершена").await;
+    await_message(&api, &quiet.email, "Проверка данных профиля завершена").await;
+    let sms = await_message(&api, &keen.phone, "Проверка данных профиля завершена").await;
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(sms[0].to_string().contains("подтверждены"), "{sms:?}");
+    assert!(mentioning(&api, &quiet.phone, "Проверка данных профиля")
+        .await
+        .is_empty());
+}
+
+async fn lookups_are_limited_per_account(api: Api) {
+    let biller = new_biller("МОЭК");
+    let uin = put_charge(&api, &biller, "utilities", 1_000, snils_payer()).await;
+    let (_, greedy) = citizen(&api).await;
+    let (_, other) = citizen(&api).await;
+    let path = format!("/v1/bills/{uin}");
+    // Each instance of the function counts on its own: the limit holds once every
+    // instance has counted it.
+    let mut answered = 0;
+    let mut refused = None;
+    for _ in 0..(LOOKUP_LIMIT * INSTANCES + 1) {
+        let reply = call(&api, Method::GET, &path, &greedy, None).await;
+        match reply.status {
+            200 => answered += 1,
+            _ => {
+                refused = Some(reply);
+                break;
+            }
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("no limit after {answered} lookups"));
+    refused.assert_problem(429, "lookup_rate_limited");
+    assert!(answered >= LOOKUP_LIMIT, "refused after {answered}");
+    let retry: u64 = refused
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After"));
+    assert!((1..=600).contains(&retry), "{retry}");
+    // Another account is not held back.
+    let reply = call(&api, Method::GET, &path, &other, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

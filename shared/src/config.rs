@@ -320,6 +320,68 @@ impl VerificationConfig {
     }
 }
 
+/// Everything the charges function needs: the table, and where written charges are
+/// queued for new-bill notices.
+#[derive(Clone)]
+pub struct ChargesConfig {
+    pub table: TableConfig,
+    pub notices_queue_url: String,
+}
+
+impl ChargesConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableConfig::from_env(env)?,
+            notices_queue_url: env.required("BILL_NOTICES_QUEUE_URL")?,
+        })
+    }
+}
+
+/// Everything the bills function needs: the table, and the per-account limit on looking
+/// bills up by UIN or fines by СТС.
+#[derive(Clone)]
+pub struct BillsConfig {
+    pub table: TableConfig,
+    pub lookups_per_window: u32,
+    pub lookup_window_secs: i64,
+}
+
+impl BillsConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let too_large = |name| ConfigError::Invalid {
+            name,
+            reason: "too large".into(),
+        };
+        Ok(Self {
+            table: TableConfig::from_env(env)?,
+            lookups_per_window: u32::try_from(env.number("BILL_LOOKUPS_PER_WINDOW", 30, 1)?)
+                .map_err(|_| too_large("BILL_LOOKUPS_PER_WINDOW"))?,
+            lookup_window_secs: i64::try_from(env.number("BILL_LOOKUP_WINDOW_SECONDS", 600, 1)?)
+                .map_err(|_| too_large("BILL_LOOKUP_WINDOW_SECONDS"))?,
+        })
+    }
+}
+
+/// Everything the bill-notices worker needs.
+#[derive(Clone)]
+pub struct NoticesConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub sms_sender_id: Option<String>,
+    pub hasher: Hasher,
+}
+
+impl NoticesConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
+            hasher: hasher_from(env)?,
+        })
+    }
+}
+
 fn hasher_from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Hasher, ConfigError> {
     let secret = env.required("HMAC_SECRET")?;
     Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {

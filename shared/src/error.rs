@@ -49,6 +49,8 @@ pub enum AppError {
     DestinationRateLimited { retry_after_secs: u64 },
     #[error("hourly code limit for the client address reached")]
     ClientRateLimited { retry_after_secs: u64 },
+    #[error("too many bill lookups by one account")]
+    LookupRateLimited { retry_after_secs: u64 },
     #[error("confirmation code not found")]
     CodeNotFound,
     #[error("confirmation code expired")]
@@ -197,6 +199,13 @@ impl AppError {
                 "code_client_limit",
                 "Превышен лимит запросов",
                 "С вашего адреса запрошено слишком много кодов за час. Попробуйте позже",
+            )
+            .retry_after(*retry_after_secs),
+            LookupRateLimited { retry_after_secs } => Problem::new(
+                429,
+                "lookup_rate_limited",
+                "Слишком много запросов",
+                "Слишком много поисков начислений подряд. Попробуйте позже",
             )
             .retry_after(*retry_after_secs),
             CodeNotFound => Problem::new(
@@ -473,6 +482,9 @@ mod tests {
                 retry_after_secs: 3,
             },
             AppError::ClientRateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::LookupRateLimited {
                 retry_after_secs: 3,
             },
         ];

@@ -7,33 +7,34 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore};
-use shared::config::{Env, TableConfig};
+use shared::config::{BillsConfig, Env};
 use shared::domain::VehicleCertificate;
 use shared::error::FieldError;
 use shared::http::Fields;
 use shared::http::{self as web};
+use shared::ratelimit::WindowLimiter;
 use shared::services::bills::{BillFilter, BillService, Holder, ListedBill, MAX_PAGE};
 use shared::services::charges::{Category, ChargeService, ChargeStatus, StoredCharge};
+use shared::services::notices::{NotificationSettings, SettingsService};
+use shared::services::MOSCOW;
 use shared::AppError;
-
-const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
-    Ok(offset) => offset,
-    Err(_) => time::UtcOffset::UTC,
-};
 
 pub struct App {
     store: DynamoStore,
     charges: ChargeService<DynamoStore>,
+    /// Lookups by UIN and by СТС per account, counted in this instance.
+    lookups: WindowLimiter,
 }
 
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = TableConfig::from_env(&Env::process())?;
+        let config = BillsConfig::from_env(&Env::process())?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
-            store: DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
-            charges: adapters::charge_service(&clients, config),
+            store: DynamoStore::new(clients.dynamodb.clone(), config.table.table_name.clone()),
+            lookups: WindowLimiter::new(config.lookups_per_window, config.lookup_window_secs),
+            charges: adapters::charge_service(&clients, config.table),
         })
     }
 }
@@ -53,12 +54,13 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
     let now = OffsetDateTime::now_utc();
     match web::route_key(request).as_deref() {
         Some("GET /v1/bills/{uin}") => {
-            web::principal(request)?;
+            let principal = web::principal(request)?;
             // The check digit first: a mistyped UIN is told at once, with no lookup.
             let uin = ChargeService::<DynamoStore>::parse_uin(
                 "uin",
                 web::path_param(request, "uin").unwrap_or_default(),
             )?;
+            app.count_lookup(&principal.account_id, now)?;
             let bill = app.charges.lookup(&uin).await?;
             Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
         }
@@ -90,7 +92,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             Ok(web::no_content())
         }
         Some("GET /v1/fines") => {
-            web::principal(request)?;
+            let principal = web::principal(request)?;
             let raw = query(request, "sts").ok_or_else(|| {
                 AppError::Validation(vec![FieldError::new(
                     "sts",
@@ -100,6 +102,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             })?;
             let sts = VehicleCertificate::parse("sts", &raw)
                 .map_err(|e| AppError::Validation(vec![e]))?;
+            app.count_lookup(&principal.account_id, now)?;
             let fines = BillService::new(&app.store, &app.charges)
                 .fines(sts.as_str())
                 .await?;
@@ -109,7 +112,31 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
                 &json!({ "fines": fines }),
             ))
         }
+        Some("GET /v1/notification-settings") => {
+            let principal = web::principal(request)?;
+            let settings = SettingsService::new(&app.store)
+                .get(&principal.account_id)
+                .await?;
+            Ok(web::json_response(StatusCode::OK, &settings.view()))
+        }
+        Some("PUT /v1/notification-settings") => {
+            let principal = web::principal(request)?;
+            let settings = NotificationSettings::parse(&web::json_object(request)?)?;
+            SettingsService::new(&app.store)
+                .put(&principal.account_id, &settings, now)
+                .await?;
+            Ok(web::json_response(StatusCode::OK, &settings.view()))
+        }
         _ => Err(AppError::RouteNotFound),
+    }
+}
+
+impl App {
+    /// Counts a lookup by UIN or СТС against the account's limit.
+    fn count_lookup(&self, account_id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+        self.lookups
+            .check(account_id, now.unix_timestamp())
+            .map_err(|retry_after_secs| AppError::LookupRateLimited { retry_after_secs })
     }
 }
 

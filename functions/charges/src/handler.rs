@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{self, dynamodb::DynamoStore};
-use shared::config::{Env, TableConfig};
+use shared::config::{ChargesConfig, Env};
 use shared::http::{self as web};
 use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOutcome};
 use shared::services::identity::at;
@@ -17,16 +18,16 @@ use shared::AppError;
 const BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct App {
-    charges: ChargeService<DynamoStore>,
+    charges: ChargeService<DynamoStore, SqsQueue>,
 }
 
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = TableConfig::from_env(&Env::process())?;
+        let config = ChargesConfig::from_env(&Env::process())?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
-            charges: adapters::charge_service(&clients, config),
+            charges: adapters::charge_writer(&clients, config),
         })
     }
 }

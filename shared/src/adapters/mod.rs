@@ -7,13 +7,15 @@ pub mod registry;
 pub mod sqs;
 
 use crate::config::{
-    CodesConfig, ConfirmationConfig, IdentityConfig, ProfileConfig, TableConfig, VerificationConfig,
+    ChargesConfig, CodesConfig, ConfirmationConfig, IdentityConfig, NoticesConfig, ProfileConfig,
+    TableConfig, VerificationConfig,
 };
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
+use crate::services::notices::NoticeService;
 use crate::services::profile::{ProfileService, VerificationService};
 
 /// The SDK clients every service is built on: one configuration load and one set of
@@ -143,6 +145,30 @@ pub fn charge_service(
 ) -> ChargeService<dynamodb::DynamoStore> {
     ChargeService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        config.hasher,
+    )
+}
+
+/// Charges as billers write them: over DynamoDB, each written charge queued on SQS for
+/// new-bill notices.
+pub fn charge_writer(
+    clients: &Clients,
+    config: ChargesConfig,
+) -> ChargeService<dynamodb::DynamoStore, sqs::SqsQueue> {
+    charge_service(clients, config.table).with_announcer(sqs::SqsQueue::new(
+        clients.sqs.clone(),
+        config.notices_queue_url,
+    ))
+}
+
+/// New-bill notices over DynamoDB, SES and SNS.
+pub fn notice_service(
+    clients: &Clients,
+    config: NoticesConfig,
+) -> NoticeService<dynamodb::DynamoStore, notify::AwsNotifier> {
+    NoticeService::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
     )
 }

@@ -1,8 +1,9 @@
-//! The verification queue over Amazon SQS.
+//! Queues over Amazon SQS: registry checks, new-bill notices, letters by post.
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::services::confirmation::{Letter, PostOffice};
+use crate::services::notices::{BillAnnouncer, BillNotice};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;
 
@@ -23,18 +24,19 @@ impl SqsQueue {
     }
 }
 
-impl JobQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError> {
-        for chunk in jobs.chunks(BATCH) {
+impl SqsQueue {
+    /// Sends each message as its JSON, ten to a call.
+    async fn send_all<T: serde::Serialize>(&self, messages: &[T]) -> Result<(), StoreError> {
+        for chunk in messages.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
-            for (i, job) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(job)
-                    .map_err(|e| StoreError::Rejected(format!("job: {e}")))?;
+            for (i, message) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(message)
+                    .map_err(|e| StoreError::Rejected(format!("message: {e}")))?;
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
                     .build()
-                    .map_err(|e| StoreError::Rejected(format!("job message: {e}")))?;
+                    .map_err(|e| StoreError::Rejected(format!("message: {e}")))?;
                 entries.push(entry);
             }
             let out = self
@@ -52,13 +54,29 @@ impl JobQueue for SqsQueue {
                 })?;
             if !out.failed().is_empty() {
                 return Err(StoreError::Unavailable(format!(
-                    "SQS refused {} of {} jobs",
+                    "SQS refused {} of {} messages",
                     out.failed().len(),
                     chunk.len()
                 )));
             }
         }
         Ok(())
+    }
+}
+
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError> {
+        self.send_all(jobs).await
+    }
+}
+
+impl BillAnnouncer for SqsQueue {
+    async fn announce(&self, uins: &[String]) -> Result<(), StoreError> {
+        let notices: Vec<BillNotice> = uins
+            .iter()
+            .map(|uin| BillNotice { uin: uin.clone() })
+            .collect();
+        self.send_all(&notices).await
     }
 }
 

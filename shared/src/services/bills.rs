@@ -13,6 +13,7 @@ use crate::services::charges::{
     Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
 };
 use crate::services::household::HouseholdStore;
+use crate::services::identity::StoredAccount;
 use crate::services::profile::ProfileStore;
 use crate::services::StoreError;
 
@@ -101,87 +102,10 @@ where
 
     /// The identifiers whose bills the citizen sees, each with whose it is.
     pub async fn identifiers(&self, account_id: &str) -> Result<Vec<(Payer, Holder)>, AppError> {
-        let (_, stored) = self
-            .store
-            .load_profile(account_id)
+        holdings_of(self.store, account_id)
             .await?
-            .ok_or(AppError::Unauthenticated)?;
-        let profile = &stored.profile;
-        let mut ids = Vec::new();
-        // Own documents only once a registry confirmed them: a typed-in SNILS of somebody
-        // else must not show that person's bills.
-        let d = &profile.documents;
-        if profile.is_verified("snils") {
-            if let Some(v) = &d.snils {
-                ids.push((
-                    Payer {
-                        kind: PayerKind::Snils,
-                        value: v.clone(),
-                    },
-                    Holder::Own,
-                ));
-            }
-        }
-        if profile.is_verified("passport") {
-            if let Some(p) = &d.passport {
-                ids.push((
-                    Payer {
-                        kind: PayerKind::Passport,
-                        value: format!("{}{}", p.series, p.number),
-                    },
-                    Holder::Own,
-                ));
-            }
-        }
-        if profile.is_verified("inn") {
-            if let Some(v) = &d.inn {
-                ids.push((
-                    Payer {
-                        kind: PayerKind::Inn,
-                        value: v.clone(),
-                    },
-                    Holder::Own,
-                ));
-            }
-        }
-        let links = self.store.child_links(account_id).await?;
-        if !links.is_empty() {
-            for child in self.store.children(&links).await? {
-                let holder = Holder::Child {
-                    id: child.id.clone(),
-                    first_name: child.child.first_name.clone(),
-                };
-                ids.push((
-                    Payer {
-                        kind: PayerKind::BirthCertificate,
-                        value: child.child.birth_certificate.clone(),
-                    },
-                    holder.clone(),
-                ));
-                if let Some(snils) = &child.child.snils {
-                    ids.push((
-                        Payer {
-                            kind: PayerKind::Snils,
-                            value: snils.clone(),
-                        },
-                        holder,
-                    ));
-                }
-            }
-        }
-        for vehicle in self.store.vehicles(account_id).await? {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Sts,
-                    value: vehicle.vehicle.sts.clone(),
-                },
-                Holder::Vehicle {
-                    id: vehicle.id.clone(),
-                    plate: vehicle.vehicle.plate.clone(),
-                },
-            ));
-        }
-        Ok(ids)
+            .map(|(_, ids)| ids)
+            .ok_or(AppError::Unauthenticated)
     }
 
     /// The citizen's bills, newest due date last, a page at a time.
@@ -281,6 +205,96 @@ where
         fines.sort_by(|a, b| a.uin.cmp(&b.uin));
         Ok(fines)
     }
+}
+
+/// An account and the identifiers whose bills it sees, each with whose it is (own
+/// documents once a registry verified them, children's, vehicles'); `None`: no account.
+pub async fn holdings_of<S>(
+    store: &S,
+    account_id: &str,
+) -> Result<Option<(StoredAccount, Vec<(Payer, Holder)>)>, AppError>
+where
+    S: ProfileStore + HouseholdStore + Sync,
+{
+    let Some((account, stored)) = store.load_profile(account_id).await? else {
+        return Ok(None);
+    };
+    let profile = &stored.profile;
+    let mut ids = Vec::new();
+    // Own documents only once a registry confirmed them: a typed-in SNILS of somebody
+    // else must not show that person's bills.
+    let d = &profile.documents;
+    if profile.is_verified("snils") {
+        if let Some(v) = &d.snils {
+            ids.push((
+                Payer {
+                    kind: PayerKind::Snils,
+                    value: v.clone(),
+                },
+                Holder::Own,
+            ));
+        }
+    }
+    if profile.is_verified("passport") {
+        if let Some(p) = &d.passport {
+            ids.push((
+                Payer {
+                    kind: PayerKind::Passport,
+                    value: format!("{}{}", p.series, p.number),
+                },
+                Holder::Own,
+            ));
+        }
+    }
+    if profile.is_verified("inn") {
+        if let Some(v) = &d.inn {
+            ids.push((
+                Payer {
+                    kind: PayerKind::Inn,
+                    value: v.clone(),
+                },
+                Holder::Own,
+            ));
+        }
+    }
+    let links = store.child_links(account_id).await?;
+    if !links.is_empty() {
+        for child in store.children(&links).await? {
+            let holder = Holder::Child {
+                id: child.id.clone(),
+                first_name: child.child.first_name.clone(),
+            };
+            ids.push((
+                Payer {
+                    kind: PayerKind::BirthCertificate,
+                    value: child.child.birth_certificate.clone(),
+                },
+                holder.clone(),
+            ));
+            if let Some(snils) = &child.child.snils {
+                ids.push((
+                    Payer {
+                        kind: PayerKind::Snils,
+                        value: snils.clone(),
+                    },
+                    holder,
+                ));
+            }
+        }
+    }
+    for vehicle in store.vehicles(account_id).await? {
+        ids.push((
+            Payer {
+                kind: PayerKind::Sts,
+                value: vehicle.vehicle.sts.clone(),
+            },
+            Holder::Vehicle {
+                id: vehicle.id.clone(),
+                plate: vehicle.vehicle.plate.clone(),
+            },
+        ));
+    }
+    Ok(Some((account, ids)))
 }
 
 /// Days of a discount left on `today`, for the list.

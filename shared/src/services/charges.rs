@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
+use crate::services::notices::BillAnnouncer;
 use crate::services::profile::{date_string, parse_date, text, Reader};
 use crate::services::StoreError;
 
@@ -33,7 +34,7 @@ pub const MAX_BATCH: usize = 500;
 /// Largest amount of one charge, in kopecks (a hundred million roubles).
 pub const MAX_AMOUNT: u64 = 10_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Utilities,
@@ -46,7 +47,7 @@ pub enum Category {
 }
 
 impl Category {
-    const ALL: [(&'static str, Category); 7] = [
+    pub const ALL: [(&'static str, Category); 7] = [
         ("utilities", Category::Utilities),
         ("education", Category::Education),
         ("kindergarten", Category::Kindergarten),
@@ -529,6 +530,15 @@ pub trait ChargeStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The index key of a payer identifier: a keyed hash of its kind and canonical value.
+pub fn payer_key(hasher: &Hasher, payer: &Payer) -> String {
+    let kind = serde_json::to_value(payer.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    hasher.digest("payer", &[&kind, &payer.value])
+}
+
 /// A batch item's result.
 #[derive(Debug)]
 pub struct BatchItem {
@@ -536,9 +546,11 @@ pub struct BatchItem {
     pub result: Result<WriteOutcome, AppError>,
 }
 
-pub struct ChargeService<S> {
+/// Charges over a store; `A` queues written charges for new-bill notices (`()`: none).
+pub struct ChargeService<S, A = ()> {
     store: S,
     hasher: Hasher,
+    announcer: A,
 }
 
 /// Times a write re-reads after losing a race on the same UIN.
@@ -546,17 +558,28 @@ const WRITE_RACE_RETRIES: usize = 3;
 
 impl<S: ChargeStore + Sync> ChargeService<S> {
     pub fn new(store: S, hasher: Hasher) -> Self {
-        Self { store, hasher }
+        Self {
+            store,
+            hasher,
+            announcer: (),
+        }
     }
 
+    /// The same service, queueing every unpaid charge it writes for notices.
+    pub fn with_announcer<A: BillAnnouncer + Sync>(self, announcer: A) -> ChargeService<S, A> {
+        ChargeService {
+            store: self.store,
+            hasher: self.hasher,
+            announcer,
+        }
+    }
+}
+
+impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// The index key of a payer identifier: a keyed hash, so the table holds no SNILS or
     /// passport number in a key.
     pub fn payer_key(&self, payer: &Payer) -> String {
-        let kind = serde_json::to_value(payer.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        self.hasher.digest("payer", &[&kind, &payer.value])
+        payer_key(&self.hasher, payer)
     }
 
     pub async fn create_biller(
@@ -613,8 +636,32 @@ impl<S: ChargeStore + Sync> ChargeService<S> {
             .ok_or(AppError::NotFound("charge"))
     }
 
-    /// Creates or updates a charge; the same body again changes nothing.
+    /// Creates or updates a charge; the same body again changes nothing. Then queues it
+    /// for notices, a repeat too: a write whose queueing failed (503) is repaired by the
+    /// biller's retry, and the notices are sent once however often they are asked for.
     pub async fn put(
+        &self,
+        biller_id: &str,
+        uin: &str,
+        body: &ChargeBody,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, AppError> {
+        let outcome = self.write(biller_id, uin, body, now).await?;
+        self.announce(&[uin.to_string()]).await?;
+        Ok(outcome)
+    }
+
+    async fn announce(&self, uins: &[String]) -> Result<(), AppError> {
+        if uins.is_empty() {
+            return Ok(());
+        }
+        self.announcer.announce(uins).await.map_err(|e| {
+            AppError::StoreUnavailable(format!("charges written, notices not queued: {e}"))
+        })
+    }
+
+    /// Creates or updates an unpaid charge.
+    async fn write(
         &self,
         biller_id: &str,
         uin: &str,
@@ -756,12 +803,18 @@ impl<S: ChargeStore + Sync> ChargeService<S> {
             let body = ChargeBody::parse_at(object, &at, &mut errors);
             let result = match (&uin, body) {
                 (Some(uin), Some(body)) if errors.is_empty() => {
-                    self.put(biller_id, uin, &body, now).await
+                    self.write(biller_id, uin, &body, now).await
                 }
                 _ => Err(AppError::Validation(errors)),
             };
             results.push(BatchItem { uin, result });
         }
+        let written: Vec<String> = results
+            .iter()
+            .filter(|r| r.result.is_ok())
+            .filter_map(|r| r.uin.clone())
+            .collect();
+        self.announce(&written).await?;
         Ok(results)
     }
 

@@ -16,7 +16,8 @@ use time::{Date, OffsetDateTime};
 use crate::crypto::Hasher;
 use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, VehiclePlate};
 use crate::error::{AppError, FieldError};
-use crate::services::profile::{birth_date, gender, name, text, Change, Reader};
+use crate::services::notices::{sync_holdings, NoticeStore};
+use crate::services::profile::{birth_date, gender, name, text, Change, ProfileStore, Reader};
 use crate::services::StoreError;
 
 /// Children one account may hold.
@@ -344,9 +345,18 @@ pub struct HouseholdService<S> {
 /// Times adding a child re-reads after losing a race with the other parent.
 const LINK_RACE_RETRIES: usize = 3;
 
-impl<S: HouseholdStore + Sync> HouseholdService<S> {
+impl<S> HouseholdService<S>
+where
+    S: HouseholdStore + ProfileStore + NoticeStore + Sync,
+{
     pub fn new(store: S, hasher: Hasher) -> Self {
         Self { store, hasher }
+    }
+
+    /// After a change to what finds an account's bills: the holder index follows, so new
+    /// bills are told to the right citizens (see [`crate::services::notices`]).
+    async fn synced(&self, account_ids: &[String]) {
+        sync_holdings(&self.store, &self.hasher, account_ids).await;
     }
 
     /// A child's id: a keyed hash of the birth certificate, the same for every parent and
@@ -411,7 +421,10 @@ impl<S: HouseholdStore + Sync> HouseholdService<S> {
                 )
                 .await?
             {
-                Ok(()) => return self.child(account_id, &id).await,
+                Ok(()) => {
+                    self.synced(&[account_id.to_string()]).await;
+                    return self.child(account_id, &id).await;
+                }
                 Err(LinkRefusal::AlreadyLinked) => return Err(AppError::AlreadyExists("child")),
                 Err(LinkRefusal::Stale) => continue,
             }
@@ -445,11 +458,15 @@ impl<S: HouseholdStore + Sync> HouseholdService<S> {
                 current: now.version,
             });
         }
-        self.child(account_id, id).await
+        let updated = self.child(account_id, id).await?;
+        // The child's SNILS finds bills for every parent.
+        self.synced(&updated.parents).await;
+        Ok(updated)
     }
 
     pub async fn remove_child(&self, account_id: &str, id: &str) -> Result<(), AppError> {
         if self.store.unlink_child(account_id, id).await? {
+            self.synced(&[account_id.to_string()]).await;
             Ok(())
         } else {
             Err(AppError::NotFound("child"))
@@ -490,6 +507,7 @@ impl<S: HouseholdStore + Sync> HouseholdService<S> {
         if !self.store.put_vehicle(account_id, &stored).await? {
             return Err(AppError::AlreadyExists("vehicle"));
         }
+        self.synced(&[account_id.to_string()]).await;
         Ok(stored)
     }
 
@@ -512,6 +530,7 @@ impl<S: HouseholdStore + Sync> HouseholdService<S> {
 
     pub async fn remove_vehicle(&self, account_id: &str, id: &str) -> Result<(), AppError> {
         if self.store.delete_vehicle(account_id, id).await? {
+            self.synced(&[account_id.to_string()]).await;
             Ok(())
         } else {
             Err(AppError::NotFound("vehicle"))

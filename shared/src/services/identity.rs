@@ -24,7 +24,7 @@ use crate::passwords;
 use crate::redact::Secret;
 use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
 use crate::services::profile::snils_login_key;
-use crate::services::{destination_key, verification_token_key, StoreError};
+use crate::services::{destination_key, verification_token_key, StoreError, MOSCOW};
 
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const SESSION_TOKEN_PREFIX: &str = "st_";
@@ -39,11 +39,6 @@ const DEVICE: &str = "device";
 pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
 /// Devices remembered per account for new-device alerts; the oldest is forgotten first.
 pub const MAX_KNOWN_DEVICES: usize = 20;
-/// Moscow time, for times in messages to citizens.
-const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
-    Ok(offset) => offset,
-    Err(_) => time::UtcOffset::UTC,
-};
 
 /// How long security events are kept.
 pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);

@@ -6,9 +6,16 @@ pub mod codes;
 pub mod confirmation;
 pub mod household;
 pub mod identity;
+pub mod notices;
 pub mod profile;
 
 use crate::crypto::Hasher;
+
+/// Moscow time, in which billers date their bills and discounts, and citizens' days run.
+pub const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
+    Ok(offset) => offset,
+    Err(_) => time::UtcOffset::UTC,
+};
 
 /// The key under which a phone or e-mail address is known: in send logs, verification
 /// tokens and login items alike, so a token can be matched to the contact it confirmed.

@@ -19,15 +19,17 @@ use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
 
 use crate::crypto::Hasher;
-use crate::domain::Email;
 use crate::domain::{
     check_passport_issue_date, DepartmentCode, DriverLicence, Inn, OmsPolicy, PassportNumber,
     PassportSeries, PersonName, Snils,
 };
+use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
+use crate::services::household::HouseholdStore;
 use crate::services::identity::{SecurityEvent, StoredAccount};
+use crate::services::notices::{sync_holdings, NoticeStore};
 use crate::services::{destination_key, StoreError};
 
 // ------------------------------------------------------------------ the document
@@ -1103,7 +1105,12 @@ pub struct VerificationService<S, R, M> {
     hasher: Hasher,
 }
 
-impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> VerificationService<S, R, M> {
+impl<S, R, M> VerificationService<S, R, M>
+where
+    S: ProfileStore + HouseholdStore + NoticeStore + Sync,
+    R: Registry + Sync,
+    M: Notifier + Sync,
+{
     pub fn new(store: S, registry: R, mailer: M, hasher: Hasher) -> Self {
         Self {
             store,
@@ -1206,6 +1213,14 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
                         verified = matches!(decided, RegistryAnswer::Verified { .. }),
                         "verification recorded"
                     );
+                    // A verified document finds the citizen's bills from now on, a rejected
+                    // one no longer does: new-bill notices follow.
+                    sync_holdings(
+                        &self.store,
+                        &self.hasher,
+                        std::slice::from_ref(&job.account_id),
+                    )
+                    .await;
                     if notify {
                         self.send_outcome(
                             &account,
@@ -1323,17 +1338,52 @@ impl<S: ProfileStore + Sync, R: Registry + Sync, M: Notifier + Sync> Verificatio
             Some(_) => lines.push("Ваша учётная запись теперь стандартная.".into()),
             None => {}
         }
-        let Ok(email) = Email::parse("email", &account.email) else {
+        if let Ok(email) = Email::parse("email", &account.email) {
+            let text = Secret::new(lines.join("\n"));
+            if let Err(e) = self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {
+                tracing::warn!(account_id = %account.id, error = %e, "verification outcome e-mail not sent");
+            }
+        }
+        // The SMS copy only if the citizen asked for it in the notification settings.
+        let sms_wanted = match self.store.notification_settings(&account.id).await {
+            Ok(settings) => settings.unwrap_or_default().verification_sms,
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "notification settings not read; no SMS copy");
+                false
+            }
+        };
+        if !sms_wanted {
+            return;
+        }
+        let Ok(phone) = Phone::parse("phone", &account.phone) else {
             return;
         };
-        let text = Secret::new(lines.join("\n"));
-        if let Err(e) = self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {
-            tracing::warn!(account_id = %account.id, error = %e, "verification outcome not sent");
+        let rejected = Check::ALL.iter().any(|check| {
+            profile.statuses.get(check.document()).is_some_and(|s| {
+                s.submission.as_deref() == Some(submission) && s.state == State::Rejected
+            })
+        });
+        let sms = if rejected {
+            OUTCOME_SMS_REJECTED
+        } else {
+            OUTCOME_SMS_VERIFIED
+        };
+        if let Err(e) = self
+            .mailer
+            .send_sms(&phone, &Secret::new(sms.to_string()))
+            .await
+        {
+            tracing::warn!(account_id = %account.id, error = %e, "verification outcome SMS not sent");
         }
     }
 }
 
 pub const OUTCOME_SUBJECT: &str = "Результат проверки данных профиля";
+/// The SMS copy of an outcome: short, and with no personal data (the e-mail has the rest).
+pub const OUTCOME_SMS_VERIFIED: &str =
+    "Проверка данных профиля завершена: данные подтверждены. Подробности в письме и в личном кабинете.";
+pub const OUTCOME_SMS_REJECTED: &str =
+    "Проверка данных профиля завершена: часть данных не подтверждена. Подробности в письме и в личном кабинете.";
 
 pub const SIMPLIFIED: &str = "simplified";
 pub const STANDARD: &str = "standard";

@@ -197,7 +197,11 @@ const BATCH_GET: usize = 100;
 
 impl DynamoStore {
     /// Every item of a partition whose sort key starts with `prefix`, all pages.
-    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {

@@ -128,40 +128,17 @@ fn challenge_key(key: &str) -> Item {
 
 /// Items one transaction may hold, with room left for the account update and the event.
 const SESSIONS_PER_TRANSACTION: usize = 90;
-/// BatchWriteItem takes at most 25 requests.
-const BATCH_WRITE: usize = 25;
 
 impl DynamoStore {
     /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
     async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        for chunk in keys.chunks(BATCH_WRITE) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for k in chunk {
-                let delete = build(DeleteRequest::builder().set_key(Some(k.clone())).build())?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
-            for _ in 0..5 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable("deletes left unprocessed".into()));
-            }
+        let mut requests = Vec::with_capacity(keys.len());
+        for k in keys {
+            let delete = build(DeleteRequest::builder().set_key(Some(k)).build())?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
         }
-        Ok(())
+        self.batch_write(requests).await
     }
 
     /// Keys of every item in a partition.

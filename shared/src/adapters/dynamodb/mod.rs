@@ -6,6 +6,7 @@ mod codes;
 mod confirmation;
 mod household;
 mod identity;
+mod notices;
 mod profile;
 
 use std::collections::HashMap;
@@ -108,6 +109,42 @@ pub(crate) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Store
 /// (which would fail its own conditions and read as a lost race).
 pub(crate) fn idempotency_token() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// BatchWriteItem takes at most 25 requests.
+const BATCH_WRITE: usize = 25;
+
+impl DynamoStore {
+    /// Puts and deletes in batches of 25 (not atomic), asking again for whatever DynamoDB
+    /// left unprocessed.
+    pub(crate) async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE) {
+            let mut pending = chunk.to_vec();
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable("writes left unprocessed".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Principals with API keys (operators, billers) are stored alike: an item found by the

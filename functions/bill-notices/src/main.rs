@@ -1,0 +1,31 @@
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::{Env, NoticesConfig};
+use shared::services::notices::BillNotice;
+
+/// Bills of one batch told at the same time.
+const CONCURRENCY: usize = 10;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config = NoticesConfig::from_env(&Env::process())?;
+    let clients = shared::adapters::Clients::load().await;
+    let service = &shared::adapters::notice_service(&clients, config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let response: SqsBatchResponse = shared::batch::run(
+            event.payload,
+            CONCURRENCY,
+            |notice: BillNotice, _| async move {
+                let run = service
+                    .announce(&notice.uin, time::OffsetDateTime::now_utc())
+                    .await?;
+                tracing::info!(uin = %notice.uin, sent = run.sent, stale = run.stale, "bill told");
+                Ok(())
+            },
+        )
+        .await;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

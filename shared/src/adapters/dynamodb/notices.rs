@@ -1,0 +1,172 @@
+//! Notification settings (`ACCOUNT#{id}` / `NOTIFY`), the holder index
+//! (`HOLDER#{payer key}` / `ACCOUNT#{id}`, mirrored at `ACCOUNT#{id}` / `HOLDS#{payer key}`)
+//! and the markers of bill notices sent (`ACCOUNT#{id}` / `NOTICE#{uin}#{channel}`).
+
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+
+use super::*;
+use crate::services::notices::{Channel, NoticeStore, NotificationSettings};
+use crate::services::StoreError;
+
+/// How long a notice marker is kept: longer than any bill stays unpaid and rewritten.
+const NOTICE_MEMORY_SECS: i64 = 400 * 24 * 3600;
+
+fn settings_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), "NOTIFY")
+}
+
+fn holder_key(payer_key: &str, account_id: &str) -> Item {
+    key(
+        format!("HOLDER#{payer_key}"),
+        &format!("ACCOUNT#{account_id}"),
+    )
+}
+
+fn holding_key(account_id: &str, payer_key: &str) -> Item {
+    key(
+        format!("ACCOUNT#{account_id}"),
+        &format!("HOLDS#{payer_key}"),
+    )
+}
+
+fn notice_key(account_id: &str, uin: &str, channel: Channel) -> Item {
+    key(
+        format!("ACCOUNT#{account_id}"),
+        &format!("NOTICE#{uin}#{}", channel.as_str()),
+    )
+}
+
+fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    Ok(WriteRequest::builder()
+        .put_request(build(PutRequest::builder().set_item(Some(item)).build())?)
+        .build())
+}
+
+fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+    Ok(WriteRequest::builder()
+        .delete_request(build(DeleteRequest::builder().set_key(Some(key)).build())?)
+        .build())
+}
+
+impl NoticeStore for DynamoStore {
+    async fn notification_settings(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<NotificationSettings>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(settings_key(account_id)))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .map(|item| {
+                serde_json::from_str(&get_s(&item, "doc")?)
+                    .map_err(|e| StoreError::Rejected(format!("notification settings: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn put_notification_settings(
+        &self,
+        account_id: &str,
+        settings: &NotificationSettings,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Rejected(format!("notification settings: {e}")))?;
+        let mut item = settings_key(account_id);
+        item.extend([("doc".into(), s(doc)), ("updated_at".into(), n(now))]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn holders(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
+        self.query_prefix(&format!("HOLDER#{payer_key}"), "ACCOUNT#")
+            .await?
+            .iter()
+            .map(|item| get_s(item, "account_id"))
+            .collect()
+    }
+
+    async fn holdings(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_prefix(&format!("ACCOUNT#{account_id}"), "HOLDS#")
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, "sk").ok())
+            .map(|sk| sk.trim_start_matches("HOLDS#").to_string())
+            .collect())
+    }
+
+    async fn change_holdings(
+        &self,
+        account_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), StoreError> {
+        let mut requests = Vec::with_capacity(2 * (add.len() + remove.len()));
+        for payer_key in add {
+            let mut holder = holder_key(payer_key, account_id);
+            holder.insert("account_id".into(), s(account_id));
+            requests.push(put_request(holder)?);
+            requests.push(put_request(holding_key(account_id, payer_key))?);
+        }
+        for payer_key in remove {
+            requests.push(delete_request(holder_key(payer_key, account_id))?);
+            requests.push(delete_request(holding_key(account_id, payer_key))?);
+        }
+        self.batch_write(requests).await
+    }
+
+    async fn claim_notice(
+        &self,
+        account_id: &str,
+        uin: &str,
+        channel: Channel,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = notice_key(account_id, uin, channel);
+        item.extend([
+            ("sent_at".into(), n(now)),
+            (TTL_ATTRIBUTE.into(), n(now + NOTICE_MEMORY_SECS)),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release_notice(
+        &self,
+        account_id: &str,
+        uin: &str,
+        channel: Channel,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(notice_key(account_id, uin, channel)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
