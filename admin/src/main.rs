@@ -7,7 +7,11 @@
 //! uslugi-admin revoke-operator --id 6f1c…
 //! uslugi-admin create-biller --name "Детский сад № 1234"
 //! uslugi-admin revoke-biller --id 9a0b…
+//! uslugi-admin sandbox-card-token --number 4242424242424242 --exp 12/30 --cvc 123
 //! ```
+//!
+//! `sandbox-card-token` plays the sandbox acquirer's card page: it answers the one-time
+//! token a client would get there, for trying payments against the sandbox.
 //!
 //! `create-operator` and `create-biller` print the new id and key as JSON; the key is
 //! shown only this once and works as a bearer token on operator or biller routes.
@@ -20,7 +24,8 @@ const USAGE: &str = "usage:
   uslugi-admin create-operator --name NAME --centre CENTRE
   uslugi-admin revoke-operator --id OPERATOR_ID
   uslugi-admin create-biller --name NAME
-  uslugi-admin revoke-biller --id BILLER_ID";
+  uslugi-admin revoke-biller --id BILLER_ID
+  uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]";
 
 /// The value after `--name` in `args`.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -50,16 +55,46 @@ async fn run(args: &[String]) -> Result<String, String> {
     let command = args.first().map(String::as_str);
     if !matches!(
         command,
-        Some("create-operator" | "revoke-operator" | "create-biller" | "revoke-biller")
+        Some(
+            "create-operator"
+                | "revoke-operator"
+                | "create-biller"
+                | "revoke-biller"
+                | "sandbox-card-token"
+        )
     ) {
         return Err(USAGE.into());
     }
     let config = TableConfig::from_env(&Env::process()).map_err(|e| e.to_string())?;
     let clients = shared::adapters::Clients::load().await;
+    let table_name = config.table_name.clone();
     let operators = shared::adapters::operator_service(&clients, config.clone());
     let billers = shared::adapters::charge_service(&clients, config);
     let now = time::OffsetDateTime::now_utc();
     match command {
+        Some("sandbox-card-token") => {
+            let (Some(number), Some(exp)) = (flag(args, "--number"), flag(args, "--exp")) else {
+                return Err(USAGE.into());
+            };
+            let (month, year) = exp
+                .split_once('/')
+                .and_then(|(m, y)| Some((m.parse::<u8>().ok()?, y.parse::<u16>().ok()?)))
+                .ok_or("--exp takes MM/YY")?;
+            let acquirer = shared::adapters::acquirer::SandboxAcquirer::new(
+                shared::adapters::dynamodb::DynamoStore::new(clients.dynamodb.clone(), table_name),
+            );
+            let card = shared::adapters::acquirer::CardEntry {
+                number,
+                exp_month: month,
+                exp_year: 2000 + year % 100,
+                cvc: flag(args, "--cvc").unwrap_or("123"),
+            };
+            let token = acquirer
+                .tokenize(&card, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({ "token": token }).to_string())
+        }
         Some("create-biller") => {
             let Some(name) = flag(args, "--name") else {
                 return Err(USAGE.into());

@@ -362,6 +362,36 @@ impl BillsConfig {
     }
 }
 
+/// Everything the payment functions need (pay, reconciliation, billers' notices).
+#[derive(Clone)]
+pub struct PaymentsConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub sms_sender_id: Option<String>,
+    pub hasher: Hasher,
+    /// Where notices of paid bills are queued for their billers.
+    pub notices_queue_url: String,
+    /// Payments younger than this are left to the request that opened them.
+    pub reconcile_min_age: Duration,
+}
+
+impl PaymentsConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
+            hasher: hasher_from(env)?,
+            notices_queue_url: env.required("PAYMENT_NOTICES_QUEUE_URL")?,
+            reconcile_min_age: Duration::from_secs(env.number(
+                "RECONCILE_MIN_AGE_SECONDS",
+                120,
+                0,
+            )?),
+        })
+    }
+}
+
 /// Everything the bill-notices worker needs.
 #[derive(Clone)]
 pub struct NoticesConfig {

@@ -105,6 +105,26 @@ pub enum AppError {
     ChargeFinal(&'static str),
     #[error("billers only")]
     BillerOnly,
+    #[error("the charge is being paid")]
+    ChargeLocked,
+    #[error("Idempotency-Key header missing or malformed")]
+    IdempotencyKeyRequired,
+    #[error("Idempotency-Key used before with another request")]
+    IdempotencyKeyReused,
+    #[error("bill {0} is paid already")]
+    BillPaid(String),
+    #[error("bill {0} is in another payment")]
+    BillInPayment(String),
+    #[error("bill {0} not found")]
+    BillMissing(String),
+    #[error("the payment is still being processed")]
+    PaymentInProgress { payment_id: String },
+    #[error("the bank declined the payment: {reason}")]
+    PaymentDeclined { payment_id: String, reason: String },
+    #[error("the payment cannot be confirmed in its state")]
+    PaymentNotAwaitingConfirmation,
+    #[error("the request carries what looks like a card number")]
+    CardNumberNotAccepted(String),
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -123,6 +143,12 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     pub retry_after_secs: Option<u64>,
     pub attempts_left: Option<u32>,
+    /// The bill a refusal is about (extension member `uin`).
+    pub uin: Option<String>,
+    /// The payment a refusal is about (extension member `payment_id`).
+    pub payment_id: Option<String>,
+    /// Why a bank declined (extension member `reason`).
+    pub reason: Option<String>,
 }
 
 impl Problem {
@@ -140,7 +166,15 @@ impl Problem {
             errors: Vec::new(),
             retry_after_secs: None,
             attempts_left: None,
+            uin: None,
+            payment_id: None,
+            reason: None,
         }
+    }
+
+    fn about_bill(mut self, uin: &str) -> Self {
+        self.uin = Some(uin.to_string());
+        self
     }
 
     fn retry_after(mut self, secs: u64) -> Self {
@@ -299,11 +333,19 @@ impl AppError {
                     "charge" => "charge_not_found",
                     "bill" => "bill_not_found",
                     "biller" => "biller_not_found",
+                    "payment" => "payment_not_found",
+                    "receipt" => "receipt_not_found",
+                    "payment method" => "payment_method_not_found",
+                    "payment template" => "payment_template_not_found",
                     _ => "not_found",
                 },
                 "Не найдено",
                 match *what {
                     "child" | "vehicle" => "Такой записи нет в вашем профиле",
+                    "payment" => "У вас нет такого платежа",
+                    "receipt" => "Квитанция есть только у выполненного платежа",
+                    "payment method" => "У вас нет такого способа оплаты",
+                    "payment template" => "У вас нет такого шаблона",
                     "charge" => "У вас нет начисления с таким УИН",
                     "bill" => "Начисление с таким УИН не найдено",
                     "account" => "Учётная запись с таким СНИЛС не найдена",
@@ -387,6 +429,91 @@ impl AppError {
                 "Только для начислителей",
                 "Этот адрес принимает запросы с ключом начислителя",
             ),
+            ChargeLocked => Problem::new(
+                409,
+                "charge_in_payment",
+                "Начисление оплачивается",
+                "Начисление сейчас оплачивается и не может быть изменено",
+            ),
+            IdempotencyKeyRequired => Problem {
+                errors: vec![FieldError::new(
+                    "Idempotency-Key",
+                    "idempotency_key_required",
+                    "Заголовок Idempotency-Key обязателен: от 8 до 64 латинских букв, цифр, «-» и «_»",
+                )],
+                ..Problem::new(
+                    400,
+                    "idempotency_key_required",
+                    "Нужен ключ идемпотентности",
+                    "Передайте заголовок Idempotency-Key, один на каждую попытку оплаты",
+                )
+            },
+            IdempotencyKeyReused => Problem::new(
+                422,
+                "idempotency_key_reused",
+                "Ключ идемпотентности уже использован",
+                "Этот Idempotency-Key уже использован для другого запроса",
+            ),
+            BillPaid(uin) => Problem::new(
+                409,
+                "bill_paid",
+                "Начисление уже оплачено",
+                format!("Начисление {uin} уже оплачено"),
+            )
+            .about_bill(uin),
+            BillInPayment(uin) => Problem::new(
+                409,
+                "bill_in_payment",
+                "Начисление оплачивается",
+                format!("Начисление {uin} сейчас оплачивается в другом платеже"),
+            )
+            .about_bill(uin),
+            BillMissing(uin) => Problem::new(
+                404,
+                "bill_not_found",
+                "Начисление не найдено",
+                format!("Начисление {uin} не найдено или отменено"),
+            )
+            .about_bill(uin),
+            PaymentInProgress { payment_id } => Problem {
+                payment_id: Some(payment_id.clone()),
+                ..Problem::new(
+                    409,
+                    "payment_in_progress",
+                    "Платёж обрабатывается",
+                    "Платёж с этим ключом ещё обрабатывается. Повторите запрос позже",
+                )
+                .retry_after(2)
+            },
+            PaymentDeclined { payment_id, reason } => Problem {
+                payment_id: Some(payment_id.clone()),
+                reason: Some(reason.clone()),
+                ..Problem::new(
+                    402,
+                    "payment_declined",
+                    "Платёж отклонён",
+                    "Банк отклонил платёж. Начисления не оплачены; попробуйте другой способ оплаты",
+                )
+            },
+            PaymentNotAwaitingConfirmation => Problem::new(
+                409,
+                "payment_not_awaiting_confirmation",
+                "Платёж не ждёт подтверждения",
+                "Этот платёж не ожидает подтверждения",
+            ),
+            CardNumberNotAccepted(path) => Problem {
+                errors: vec![FieldError::new(
+                    path,
+                    "card_number_not_accepted",
+                    "Номер карты нельзя передавать: используйте токен платёжного шлюза",
+                )],
+                ..Problem::new(
+                    422,
+                    "card_number_not_accepted",
+                    "Номер карты не принимается",
+                    "Данные карты вводятся только на странице платёжного шлюза",
+                )
+            },
             OperatorOnly => Problem::new(
                 403,
                 "operator_only",

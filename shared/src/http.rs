@@ -284,6 +284,15 @@ pub fn problem_response(err: &AppError) -> Response<Body> {
     if let Some(left) = problem.attempts_left {
         body["attempts_left"] = left.into();
     }
+    if let Some(uin) = &problem.uin {
+        body["uin"] = uin.as_str().into();
+    }
+    if let Some(id) = &problem.payment_id {
+        body["payment_id"] = id.as_str().into();
+    }
+    if let Some(reason) = &problem.reason {
+        body["reason"] = reason.as_str().into();
+    }
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = with_json(status, body.to_string(), "application/problem+json");
     if let Some(secs) = problem.retry_after_secs {

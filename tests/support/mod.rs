@@ -772,3 +772,97 @@ pub async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> 
     wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
     (c, token)
 }
+
+// ------------------------------------------------------------------ bills
+
+/// The GIS GMP check digit (first pass: weights 1..10 repeating), or `None` when the
+/// first pass gives 10 (such prefixes are skipped here rather than second-guessed).
+pub fn check_digit(digits: &str) -> Option<u32> {
+    let sum: u32 = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * (i as u32 % 10 + 1))
+        .sum();
+    let d = sum % 11;
+    (d < 10).then_some(d)
+}
+
+/// A valid UIN of `length` digits, unique for this run.
+pub fn uin(length: usize) -> String {
+    loop {
+        let unique = format!("{}{}", unique_phone(), unique_phone());
+        let digits: String = unique.chars().filter(char::is_ascii_digit).collect();
+        let body = format!("188{}", &digits[digits.len() - (length - 4)..]);
+        if let Some(d) = check_digit(&body) {
+            return format!("{body}{d}");
+        }
+    }
+}
+
+pub fn charge(amount: u64, payers: Value) -> Value {
+    json!({
+        "amount": amount,
+        "payee": {
+            "name": "ГБОУ Школа № 1234",
+            "inn": "7707083893",
+            "kpp": "770701001",
+            "bic": "044525000",
+            "account": "03234643450000007300",
+        },
+        "purpose": "Родительская плата за присмотр и уход, ноябрь",
+        "kbk": "07511302992020000130",
+        "oktmo": "45383000",
+        "bill_date": "2026-11-01",
+        "due_date": "2026-12-10",
+        "category": "kindergarten",
+        "payers": payers,
+    })
+}
+
+pub struct BillerKey {
+    pub id: String,
+    pub key: String,
+}
+
+pub fn new_biller(name: &str) -> BillerKey {
+    let created = admin(&["create-biller", "--name", name]);
+    BillerKey {
+        id: created["biller_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        key: created["key"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+pub async fn as_biller(
+    api: &Api,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> Reply {
+    api.call(method, path, &unique_ip(), Some(key), body).await
+}
+
+pub async fn put_charge(
+    api: &Api,
+    biller: &BillerKey,
+    category: &str,
+    amount: u64,
+    payers: Value,
+) -> String {
+    let uin = uin(20);
+    let mut body = charge(amount, payers);
+    body["category"] = json!(category);
+    let reply = as_biller(
+        &api.clone(),
+        Method::PUT,
+        &format!("/v1/biller/charges/{uin}"),
+        &biller.key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    uin
+}

@@ -1,14 +1,16 @@
 //! Technology behind the service traits. Each adapter is named by what it runs on.
 
+pub mod acquirer;
 pub mod aws;
+pub mod biller_endpoint;
 pub mod dynamodb;
 pub mod notify;
 pub mod registry;
 pub mod sqs;
 
 use crate::config::{
-    ChargesConfig, CodesConfig, ConfirmationConfig, IdentityConfig, NoticesConfig, ProfileConfig,
-    TableConfig, VerificationConfig,
+    ChargesConfig, CodesConfig, ConfirmationConfig, IdentityConfig, NoticesConfig, PaymentsConfig,
+    ProfileConfig, TableConfig, VerificationConfig,
 };
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
@@ -16,6 +18,7 @@ use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
 use crate::services::notices::NoticeService;
+use crate::services::payments::PaymentService;
 use crate::services::profile::{ProfileService, VerificationService};
 
 /// The SDK clients every service is built on: one configuration load and one set of
@@ -170,5 +173,25 @@ pub fn notice_service(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
+    )
+}
+
+/// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
+/// SQS queue of billers' notices.
+pub type Payments = PaymentService<
+    dynamodb::DynamoStore,
+    acquirer::SandboxAcquirer,
+    notify::AwsNotifier,
+    sqs::SqsQueue,
+>;
+
+pub fn payment_service(clients: &Clients, config: &PaymentsConfig) -> Payments {
+    let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
+    PaymentService::new(
+        store(),
+        acquirer::SandboxAcquirer::new(store()),
+        clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
+        sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
+        config.hasher.clone(),
     )
 }

@@ -4,6 +4,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::services::confirmation::{Letter, PostOffice};
 use crate::services::notices::{BillAnnouncer, BillNotice};
+use crate::services::payments::{PaymentNotice, PaymentNoticeQueue};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;
 
@@ -67,6 +68,12 @@ impl SqsQueue {
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError> {
         self.send_all(jobs).await
+    }
+}
+
+impl PaymentNoticeQueue for SqsQueue {
+    async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError> {
+        self.send_all(notices).await
     }
 }
 

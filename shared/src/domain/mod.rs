@@ -1,11 +1,13 @@
 //! Domain types: values that are valid by construction.
 
+mod card;
 mod contact;
 mod documents;
 mod name;
 mod password;
 mod phone;
 
+pub use card::{find_card_number, looks_like_card_number, luhn_valid};
 pub use contact::{Channel, Destination, Email, Purpose};
 pub use documents::{
     check_passport_issue_date, BirthCertificate, DepartmentCode, DriverLicence, Inn, InnKind, Kpp,

@@ -201,6 +201,9 @@ pub struct StoredCharge {
     pub status: ChargeStatus,
     pub version: u64,
     pub updated_at: i64,
+    /// The payment that holds the charge while the bank answers; nobody else may pay or
+    /// change it meanwhile.
+    pub locked_by: Option<String>,
 }
 
 impl StoredCharge {
@@ -257,34 +260,18 @@ fn amount(r: &mut Reader<'_>, object: &Map<String, Value>, name: &str, path: &st
     }
 }
 
-impl ChargeBody {
-    /// Validates a charge at JSON Pointer `at` ("" for a whole body, `/charges/3` in a
-    /// batch); every problem is reported.
-    pub fn parse_at(
+impl Payee {
+    /// Reads `payee` of `object` (at JSON Pointer `at`): name, INN, KPP, BIC, account.
+    pub fn parse_member(
         object: &Map<String, Value>,
         at: &str,
         errors: &mut Vec<FieldError>,
     ) -> Option<Self> {
-        let mut r = Reader { errors };
-        r.unknown(
-            object,
-            at,
-            &[
-                "uin",
-                "amount",
-                "payee",
-                "purpose",
-                "kbk",
-                "oktmo",
-                "bill_date",
-                "due_date",
-                "discount",
-                "category",
-                "payers",
-            ],
-        );
-        let amount_value = amount(&mut r, object, "amount", at);
-        let payee = match r.object(object, "payee", &format!("{at}/payee")) {
+        Self::parse_in(&mut Reader { errors }, object, at)
+    }
+
+    fn parse_in(r: &mut Reader<'_>, object: &Map<String, Value>, at: &str) -> Option<Self> {
+        match r.object(object, "payee", &format!("{at}/payee")) {
             Some(p) => {
                 let pa = format!("{at}/payee");
                 r.unknown(p, &pa, &["name", "inn", "kpp", "bic", "account"]);
@@ -323,7 +310,38 @@ impl ChargeBody {
                 }
                 None
             }
-        };
+        }
+    }
+}
+
+impl ChargeBody {
+    /// Validates a charge at JSON Pointer `at` ("" for a whole body, `/charges/3` in a
+    /// batch); every problem is reported.
+    pub fn parse_at(
+        object: &Map<String, Value>,
+        at: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Self> {
+        let mut r = Reader { errors };
+        r.unknown(
+            object,
+            at,
+            &[
+                "uin",
+                "amount",
+                "payee",
+                "purpose",
+                "kbk",
+                "oktmo",
+                "bill_date",
+                "due_date",
+                "discount",
+                "category",
+                "payers",
+            ],
+        );
+        let amount_value = amount(&mut r, object, "amount", at);
+        let payee = Payee::parse_in(&mut r, object, at);
         let purpose = r.required(object, "purpose", at, text);
         let kbk = r.required(object, "kbk", at, |path, raw| {
             let v = raw.trim();
@@ -673,6 +691,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             let (expected, dropped, outcome) = match &current {
                 Some(c) if c.biller_id != biller_id => return Err(AppError::NotFound("charge")),
                 Some(c) if c.body == *body => return Ok(WriteOutcome::Unchanged),
+                Some(c) if c.locked_by.is_some() => return Err(AppError::ChargeLocked),
                 Some(c) if c.status != ChargeStatus::Unpaid => {
                     return Err(AppError::ChargeFinal(c.status_name()))
                 }
@@ -695,6 +714,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 status: ChargeStatus::Unpaid,
                 version: expected + 1,
                 updated_at: now.unix_timestamp(),
+                locked_by: None,
             };
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self
@@ -726,6 +746,9 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             match current.status {
                 ChargeStatus::Cancelled => return Ok(()),
                 ChargeStatus::Paid => return Err(AppError::ChargeFinal("paid")),
+                ChargeStatus::Unpaid if current.locked_by.is_some() => {
+                    return Err(AppError::ChargeLocked)
+                }
                 ChargeStatus::Unpaid => {}
             }
             let keys: Vec<String> = current

@@ -7,6 +7,7 @@ pub mod confirmation;
 pub mod household;
 pub mod identity;
 pub mod notices;
+pub mod payments;
 pub mod profile;
 
 use crate::crypto::Hasher;

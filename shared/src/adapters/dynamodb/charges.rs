@@ -11,7 +11,7 @@ use crate::services::charges::{
 };
 use crate::services::StoreError;
 
-fn charge_key(uin: &str) -> Item {
+pub(crate) fn charge_key(uin: &str) -> Item {
     key(format!("CHARGE#{uin}"), "CHARGE")
 }
 
@@ -35,7 +35,7 @@ fn status_name(status: ChargeStatus) -> &'static str {
     }
 }
 
-fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
+pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
     let body: ChargeBody = serde_json::from_str(&get_s(item, "doc")?)
         .map_err(|e| StoreError::Rejected(format!("charge: {e}")))?;
     let status = match get_s(item, "status")?.as_str() {
@@ -50,6 +50,7 @@ fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         status,
         version: get_n(item, "version")?,
         updated_at: get_n(item, "updated_at")?,
+        locked_by: get_s(item, "lock_payment").ok(),
     })
 }
 

@@ -7,6 +7,7 @@ mod confirmation;
 mod household;
 mod identity;
 mod notices;
+mod payments;
 mod profile;
 
 use std::collections::HashMap;

@@ -1,0 +1,302 @@
+//! Routes of paying: parse, call the payment service, respond.
+
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{self, Payments};
+use shared::config::{Env, PaymentsConfig};
+use shared::error::FieldError;
+use shared::http::{self as web};
+use shared::services::charges::Category;
+use shared::services::identity::at;
+use shared::services::payments::{
+    check_idempotency_key, receipt, ArchiveFilter, NewMethod, PayRequest, Payment, PaymentStatus,
+    Template,
+};
+use shared::services::profile::parse_date;
+use shared::services::MOSCOW;
+use shared::AppError;
+
+pub struct App {
+    payments: Payments,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the service.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = PaymentsConfig::from_env(&Env::process())?;
+        let clients = adapters::Clients::load().await;
+        Ok(Self {
+            payments: adapters::payment_service(&clients, &config),
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let route = web::route_key(request);
+    let principal = web::principal(request)?;
+    let account = principal.account_id.as_str();
+    let id = || web::path_param(request, "id").unwrap_or_default();
+    match route.as_deref() {
+        Some("POST /v1/payments") => {
+            let key = check_idempotency_key(
+                request
+                    .headers()
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok()),
+            )?;
+            let pay = PayRequest::parse(&web::json_object(request)?)?;
+            let outcome = app
+                .payments
+                .pay(account, &key, &pay, "citizen", now)
+                .await?;
+            let mut response = payment_response(&outcome.payment)?;
+            if outcome.replayed {
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            Ok(response)
+        }
+        Some("GET /v1/payments") => archive(app, request, account).await,
+        Some("GET /v1/payments/{id}") => {
+            let payment = app.payments.payment(account, id()).await?;
+            Ok(web::json_response(StatusCode::OK, &payment_view(&payment)))
+        }
+        Some("POST /v1/payments/{id}/confirm") => {
+            let payment = app.payments.confirm(account, id(), now).await?;
+            payment_response(&payment)
+        }
+        Some("GET /v1/payments/{id}/receipt") => {
+            let payment = app.payments.payment(account, id()).await?;
+            if payment.status != PaymentStatus::Succeeded {
+                return Err(AppError::NotFound("receipt"));
+            }
+            let holder = app.payments.account(account).await?;
+            Ok(web::json_response(
+                StatusCode::OK,
+                &receipt(&holder, &payment),
+            ))
+        }
+        Some("GET /v1/payment-methods") => {
+            let methods: Vec<Value> = app
+                .payments
+                .methods(account)
+                .await?
+                .iter()
+                .map(|m| m.view())
+                .collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "payment_methods": methods }),
+            ))
+        }
+        Some("POST /v1/payment-methods") => {
+            let method = NewMethod::parse(&web::json_object(request)?)?;
+            let saved = app.payments.add_method(account, method, now).await?;
+            Ok(web::json_response(StatusCode::CREATED, &saved.view()))
+        }
+        Some("DELETE /v1/payment-methods/{id}") => {
+            app.payments.remove_method(account, id()).await?;
+            Ok(web::no_content())
+        }
+        Some("GET /v1/payment-templates") => {
+            let templates = app.payments.templates(account).await?;
+            let views: Vec<Value> = templates.iter().map(template_view).collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "payment_templates": views }),
+            ))
+        }
+        Some("POST /v1/payment-templates") => {
+            let template = Template::parse(&web::json_object(request)?, now.unix_timestamp())?;
+            app.payments.add_template(account, &template).await?;
+            Ok(web::json_response(
+                StatusCode::CREATED,
+                &template_view(&template),
+            ))
+        }
+        Some("DELETE /v1/payment-templates/{id}") => {
+            app.payments.remove_template(account, id()).await?;
+            Ok(web::no_content())
+        }
+        _ => Err(AppError::RouteNotFound),
+    }
+}
+
+/// A payment's answer: 201 paid, 202 waiting (confirmation or the bank's answer), 402
+/// declined; the same for a replay.
+fn payment_response(payment: &Payment) -> Result<Response<Body>, AppError> {
+    let status = match payment.status {
+        PaymentStatus::Succeeded => StatusCode::CREATED,
+        PaymentStatus::Declined => {
+            return Err(AppError::PaymentDeclined {
+                payment_id: payment.id.clone(),
+                reason: payment
+                    .decline_reason
+                    .clone()
+                    .unwrap_or_else(|| "declined".into()),
+            })
+        }
+        _ => StatusCode::ACCEPTED,
+    };
+    Ok(web::json_response(status, &payment_view(payment)))
+}
+
+fn rfc3339(unix: i64) -> String {
+    at(unix)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn payment_view(p: &Payment) -> Value {
+    let bills: Vec<Value> = p
+        .bills
+        .iter()
+        .map(|b| {
+            json!({
+                "uin": b.uin,
+                "category": b.category,
+                "amount": b.amount,
+                "purpose": b.purpose,
+                "payee": {"name": b.payee.name, "inn": b.payee.inn},
+            })
+        })
+        .collect();
+    let mut view = json!({
+        "id": p.id,
+        "status": p.status,
+        "bills": bills,
+        "amount": p.amount,
+        "commission": p.commission,
+        "total": p.total,
+        "method": {"type": p.method.kind, "label": p.method.label, "saved_method_id": p.method.saved_method_id},
+        "created_at": rfc3339(p.created_at),
+        "settled_at": p.settled_at.map(rfc3339),
+    });
+    if let Some(r) = &p.gateway_reference {
+        view["gateway_reference"] = json!(r);
+    }
+    if let (PaymentStatus::RequiresConfirmation, Some(url)) = (p.status, &p.confirmation_url) {
+        view["confirmation_url"] = json!(url);
+    }
+    if let Some(reason) = &p.decline_reason {
+        view["decline_reason"] = json!(reason);
+    }
+    view
+}
+
+fn template_view(t: &Template) -> Value {
+    let mut view = json!({
+        "id": t.id,
+        "name": t.name,
+        "created_at": rfc3339(t.created_at),
+    });
+    if !t.uins.is_empty() {
+        view["uins"] = json!(t.uins);
+    }
+    if let Some(payee) = &t.payee {
+        view["payee"] = json!(payee);
+    }
+    if let Some(purpose) = &t.purpose {
+        view["purpose"] = json!(purpose);
+    }
+    view
+}
+
+fn query(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_string)
+}
+
+/// `GET /v1/payments?from=&to=&status=&category=&after=&limit=`: dates are Moscow days,
+/// both inclusive.
+async fn archive(app: &App, request: &Request, account: &str) -> Result<Response<Body>, AppError> {
+    let mut errors = Vec::new();
+    let mut day = |name: &str| {
+        query(request, name).and_then(|raw| parse_date(name, &raw).map_err(|e| errors.push(e)).ok())
+    };
+    let from = day("from");
+    let to = day("to");
+    let start_of = |d: time::Date| d.midnight().assume_offset(MOSCOW).unix_timestamp() * 1000;
+    let from_ms = from.map_or(0, start_of);
+    let to_ms = to.and_then(|d| d.next_day()).map_or(i64::MAX / 2, start_of);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            errors.push(FieldError::new(
+                "to",
+                "invalid_period",
+                "Конец периода раньше начала",
+            ));
+        }
+    }
+    let status = query(request, "status").and_then(|raw| {
+        PaymentStatus::parse(&raw)
+            .or_else(|| {
+                errors.push(FieldError::new(
+                    "status",
+                    "invalid_status",
+                    "Допустимые значения: processing, requires_confirmation, pending, succeeded, declined",
+                ));
+                None
+            })
+    });
+    let category = query(request, "category").and_then(|raw| {
+        Category::parse("category", &raw)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    let limit = match query(request, "limit") {
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new("limit", "invalid_limit", "От 1 до 100"));
+                100
+            }
+        },
+        None => 20,
+    };
+    let after = query(request, "after");
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let payments = app
+        .payments
+        .archive(
+            account,
+            &ArchiveFilter {
+                from_ms,
+                to_ms,
+                status,
+                category,
+                after,
+                limit,
+            },
+        )
+        .await?;
+    let next = (payments.len() == limit)
+        .then(|| payments.last().map(|p| p.id.clone()))
+        .flatten();
+    let views: Vec<Value> = payments.iter().map(payment_view).collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({ "payments": views, "next_after": next }),
+    ))
+}

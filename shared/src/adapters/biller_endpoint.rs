@@ -1,0 +1,80 @@
+//! The sandbox biller endpoint: where payment notices (квитирование) are delivered until a
+//! biller's real system is connected. A delivered notice lands in the biller's inbox in the
+//! table (`BILLERINBOX#{biller id}` / `{uin}#{payment id}`), once however often it is
+//! delivered. Billers whose name contains `(нестабильный)` refuse the first two
+//! deliveries of every notice, which is how the retries are shown and tested.
+
+use time::OffsetDateTime;
+
+use super::dynamodb::{classify, get_s, key, n, s, DynamoStore};
+use crate::services::payments::{BillerEndpoint, PaymentNotice};
+use crate::services::StoreError;
+
+/// The marker in a sandbox biller's name that makes its endpoint fail at first.
+pub const UNRELIABLE_MARK: &str = "(нестабильный)";
+/// Deliveries an unreliable sandbox biller refuses before it acknowledges.
+pub const UNRELIABLE_REFUSALS: u32 = 2;
+
+pub struct SandboxBillerEndpoint {
+    store: DynamoStore,
+}
+
+impl SandboxBillerEndpoint {
+    pub fn new(store: DynamoStore) -> Self {
+        Self { store }
+    }
+}
+
+impl BillerEndpoint for SandboxBillerEndpoint {
+    async fn deliver(&self, notice: &PaymentNotice, attempt: u32) -> Result<(), StoreError> {
+        let biller = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .set_key(Some(key(format!("BILLER#{}", notice.biller_id), "BILLER")))
+            .send()
+            .await
+            .map_err(classify)?;
+        let name = biller
+            .item
+            .as_ref()
+            .and_then(|i| get_s(i, "name").ok())
+            .unwrap_or_default();
+        if name.contains(UNRELIABLE_MARK) && attempt <= UNRELIABLE_REFUSALS {
+            return Err(StoreError::Unavailable(format!(
+                "sandbox biller endpoint: refused delivery {attempt}"
+            )));
+        }
+        let mut item = key(
+            format!("BILLERINBOX#{}", notice.biller_id),
+            &format!("{}#{}", notice.uin, notice.payment_id),
+        );
+        item.extend([
+            ("uin".into(), s(&notice.uin)),
+            ("payment_id".into(), s(&notice.payment_id)),
+            ("amount".into(), n(notice.amount)),
+            ("paid_at".into(), n(notice.paid_at)),
+            ("gateway_reference".into(), s(&notice.gateway_reference)),
+            ("attempts".into(), n(attempt)),
+            (
+                "delivered_at".into(),
+                n(OffsetDateTime::now_utc().unix_timestamp()),
+            ),
+        ]);
+        let result = self
+            .store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(classify) {
+            // Delivered before: acknowledged again, changed nothing.
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Payments (`ACCOUNT#{id}` / `PAYMENT#{payment id}`), idempotency records
+//! (`IDEMPOTENCY#{keyed hash}`), reconciliation entries (`RECONCILE` /
+//! `{created, 12 digits}#{account id}#{payment id}`), bill locks on the charge items, saved
+//! methods (`ACCOUNT#{id}` / `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`).
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::charges::charge_key;
+use super::identity::{account_from, account_key};
+use super::*;
+use crate::services::identity::StoredAccount;
+use crate::services::payments::{
+    OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
+};
+use crate::services::StoreError;
+
+const RECONCILE_PK: &str = "RECONCILE";
+
+fn payment_key(account_id: &str, id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), &format!("PAYMENT#{id}"))
+}
+
+fn idempotency_key(key_hash: &str) -> Item {
+    key(format!("IDEMPOTENCY#{key_hash}"), "IDEMPOTENCY")
+}
+
+fn reconcile_key(payment: &Payment) -> Item {
+    key(
+        RECONCILE_PK.to_string(),
+        &format!(
+            "{:012}#{}#{}",
+            payment.created_at, payment.account_id, payment.id
+        ),
+    )
+}
+
+fn status_name(status: PaymentStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
+    let doc = serde_json::to_string(payment)
+        .map_err(|e| StoreError::Rejected(format!("payment: {e}")))?;
+    let mut item = payment_key(&payment.account_id, &payment.id);
+    item.extend([
+        ("doc".into(), s(doc)),
+        ("status".into(), s(status_name(payment.status))),
+        ("created_at".into(), n(payment.created_at)),
+    ]);
+    Ok(item)
+}
+
+fn payment_from(item: &Item) -> Result<Payment, StoreError> {
+    serde_json::from_str(&get_s(item, "doc")?)
+        .map_err(|e| StoreError::Rejected(format!("payment: {e}")))
+}
+
+fn doc_item<T: serde::Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
+    let doc =
+        serde_json::to_string(value).map_err(|e| StoreError::Rejected(format!("doc: {e}")))?;
+    let mut item = key(pk, sk);
+    item.insert("doc".into(), s(doc));
+    Ok(item)
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_json::from_str(&get_s(item, "doc")?)
+        .map_err(|e| StoreError::Rejected(format!("doc: {e}")))
+}
+
+/// The payment's item, if its stored status is still one of `from`.
+fn payment_put(
+    table: &str,
+    payment: &Payment,
+    from: &[PaymentStatus],
+) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder()
+        .table_name(table)
+        .set_item(Some(payment_item(payment)?))
+        .condition_expression(
+            (0..from.len())
+                .map(|i| format!("#status = :from{i}"))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        )
+        .expression_attribute_names("#status", "status");
+    for (i, status) in from.iter().enumerate() {
+        put = put.expression_attribute_values(format!(":from{i}"), s(status_name(*status)));
+    }
+    Ok(TransactWriteItem::builder()
+        .put(build(put.build())?)
+        .build())
+}
+
+impl PaymentStore for DynamoStore {
+    async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(key_hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .map(|item| Ok((get_s(&item, "payment_id")?, get_s(&item, "request_hash")?)))
+            .transpose()
+    }
+
+    async fn payment(&self, account_id: &str, id: &str) -> Result<Option<Payment>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(payment_key(account_id, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.as_ref().map(payment_from).transpose()
+    }
+
+    async fn open_payment(
+        &self,
+        payment: &Payment,
+        key_hash: &str,
+        bill_versions: &[(String, u64)],
+        key_expires_at: i64,
+    ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let mut idempotency = idempotency_key(key_hash);
+        idempotency.extend([
+            ("payment_id".into(), s(&payment.id)),
+            ("request_hash".into(), s(&payment.request_hash)),
+            (TTL_ATTRIBUTE.into(), n(key_expires_at)),
+        ]);
+        let mut reconcile = reconcile_key(payment);
+        reconcile.extend([
+            ("account_id".into(), s(&payment.account_id)),
+            ("payment_id".into(), s(&payment.id)),
+        ]);
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            Ok(TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build())
+        };
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(put(idempotency)?)
+            .transact_items(put(payment_item(payment)?)?)
+            .transact_items(put(reconcile)?);
+        for (uin, version) in bill_versions {
+            let lock = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(charge_key(uin)))
+                    .update_expression("SET lock_payment = :payment, version = version + :one")
+                    .condition_expression(
+                        "#status = :unpaid AND attribute_not_exists(lock_payment) AND version = :version",
+                    )
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":payment", s(&payment.id))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":unpaid", s("unpaid"))
+                    .expression_attribute_values(":version", n(version))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(lock).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match super::identity::failed_conditions(e) {
+                // The first item is the idempotency record.
+                Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
+                Ok(_) | Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(payment_item(payment)?))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", s(status_name(from)))
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn settle(&self, payment: &Payment) -> Result<bool, StoreError> {
+        let open = [
+            PaymentStatus::Processing,
+            PaymentStatus::RequiresConfirmation,
+            PaymentStatus::Pending,
+        ];
+        let paid = payment.status == PaymentStatus::Succeeded;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(payment_put(&self.table, payment, &open)?);
+        let at = payment.settled_at.unwrap_or(payment.created_at);
+        for bill in &payment.bills {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(charge_key(&bill.uin)))
+                .condition_expression("lock_payment = :payment")
+                .expression_attribute_values(":payment", s(&payment.id))
+                .expression_attribute_values(":one", n(1));
+            let update = if paid {
+                update
+                    .update_expression(
+                        "SET #status = :paid, paid_by = :payment, paid_at = :at, version = version + :one REMOVE lock_payment",
+                    )
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":paid", s("paid"))
+                    .expression_attribute_values(":at", n(at))
+            } else {
+                update.update_expression("SET version = version + :one REMOVE lock_payment")
+            };
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match super::identity::failed_conditions(e) {
+                Ok(_) | Err(StoreError::Conflict) => Ok(false),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(reconcile_key(payment)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn open_payments(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk < :before")
+            .expression_attribute_values(":pk", s(RECONCILE_PK))
+            .expression_attribute_values(":before", s(format!("{before:012}$")))
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items()
+            .iter()
+            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
+            .collect()
+    }
+
+    async fn account_payments(
+        &self,
+        account_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        // UUIDv7 ids start with the creation time in milliseconds: 12 hex digits,
+        // written `xxxxxxxx-xxxx-`.
+        let bound = |ms: i64| {
+            let hex = format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
+            format!("PAYMENT#{}-{}", &hex[..8], &hex[8..])
+        };
+        let mut payments = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
+                .expression_attribute_values(":from", s(bound(from_ms)))
+                .expression_attribute_values(":to", s(bound(to_ms)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                payments.push(payment_from(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(payments);
+            }
+        }
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(account_id)))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item
+            .as_ref()
+            .map(|item| account_from(account_id, item))
+            .transpose()
+    }
+
+    async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, StoreError> {
+        self.query_prefix(&format!("ACCOUNT#{account_id}"), "METHOD#")
+            .await?
+            .iter()
+            .map(from_doc)
+            .collect()
+    }
+
+    async fn put_method(&self, account_id: &str, method: &SavedMethod) -> Result<(), StoreError> {
+        let item = doc_item(
+            format!("ACCOUNT#{account_id}"),
+            &format!("METHOD#{}", method.id),
+            method,
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete_existing(key(
+            format!("ACCOUNT#{account_id}"),
+            &format!("METHOD#{id}"),
+        ))
+        .await
+    }
+
+    async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError> {
+        self.query_prefix(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
+            .await?
+            .iter()
+            .map(from_doc)
+            .collect()
+    }
+
+    async fn put_template(&self, account_id: &str, template: &Template) -> Result<(), StoreError> {
+        let item = doc_item(
+            format!("ACCOUNT#{account_id}"),
+            &format!("TEMPLATE#{}", template.id),
+            template,
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete_existing(key(
+            format!("ACCOUNT#{account_id}"),
+            &format!("TEMPLATE#{id}"),
+        ))
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Deletes an item if it exists; `false`: there was none.
+    pub(crate) async fn delete_existing(&self, key: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Card numbers: recognised so that they can be refused. The portal never takes a card
+//! number; cards are entered on the payment gateway's own page, which hands back a token.
+
+use serde_json::Value;
+
+/// Whether `digits` (ASCII digits only) passes the Luhn check.
+pub fn luhn_valid(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Whether a text holds what looks like a card number: 13 to 19 digits in a row
+/// (spaces and hyphens between them allowed, as people type them) passing the Luhn check.
+pub fn looks_like_card_number(text: &str) -> bool {
+    let mut run = String::new();
+    let check = |run: &mut String| {
+        let found = (13..=19).contains(&run.len()) && luhn_valid(run);
+        run.clear();
+        found
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else if (c == ' ' || c == '-') && !run.is_empty() {
+            continue;
+        } else if check(&mut run) {
+            return true;
+        }
+    }
+    check(&mut run)
+}
+
+/// The JSON Pointer of the first string or number in `value` that looks like a card
+/// number, skipping the members named in `except` (at any depth).
+pub fn find_card_number(value: &Value, except: &[&str]) -> Option<String> {
+    fn walk(value: &Value, path: &str, except: &[&str]) -> Option<String> {
+        match value {
+            Value::String(s) => looks_like_card_number(s).then(|| path.to_string()),
+            Value::Number(n) => looks_like_card_number(&n.to_string()).then(|| path.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{path}/{i}"), except)),
+            Value::Object(members) => members
+                .iter()
+                .filter(|(k, _)| !except.contains(&k.as_str()))
+                .find_map(|(k, v)| walk(v, &format!("{path}/{k}"), except)),
+            _ => None,
+        }
+    }
+    walk(value, "", except)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn luhn() {
+        for valid in [
+            "4242424242424242",
+            "4000000000000002",
+            "4000000000009995",
+            "4000000000003220",
+            "4000000000000119",
+            "2200000000000004",
+            "5555555555554444",
+        ] {
+            assert!(luhn_valid(valid), "{valid}");
+        }
+        assert!(!luhn_valid("4242424242424241"));
+        assert!(!luhn_valid(""));
+        assert!(!luhn_valid("42a2"));
+    }
+
+    #[test]
+    fn card_numbers_are_found_however_typed() {
+        assert!(looks_like_card_number("4242 4242 4242 4242"));
+        assert!(looks_like_card_number("card: 4242-4242-4242-4242."));
+        assert!(!looks_like_card_number("4242 4242 4242 4241"));
+        // Phones, UINs, SNILS are not card numbers.
+        assert!(!looks_like_card_number("+79318702901"));
+        assert!(!looks_like_card_number("18810177200000012349"));
+        assert!(!looks_like_card_number("112-233-445 95"));
+        let body = json!({"method": {"type": "card", "note": ["x", 4242424242424242u64]},
+                          "uins": ["4242424242424242"]});
+        assert_eq!(
+            find_card_number(&body, &["uins"]).as_deref(),
+            Some("/method/note/1")
+        );
+        assert_eq!(find_card_number(&json!({"token": "tok_abc"}), &[]), None);
+    }
+}

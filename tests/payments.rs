@@ -1,0 +1,923 @@
+//! End-to-end tests of payments: citizens pay bills that billers pushed, through the
+//! sandbox acquirer's test cards, over the local gateway.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let tally = runtime.block_on(async {
+        let stack = start_stack_with(
+            &[
+                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+            ],
+            // Notices a biller refused come back after a second, not two minutes.
+            &[("PaymentNoticeRetrySeconds", "1".to_string())],
+        )
+        .await;
+        remember_admin_env(&stack);
+        let api = Api::new(&stack).await;
+        let tally = run_all(
+            &api,
+            vec![
+                scenario!(one_bill_by_each_method),
+                scenario!(several_bills_in_one_payment),
+                scenario!(every_card_outcome),
+                scenario!(an_unknown_outcome_is_reconciled_to_one_charge),
+                scenario!(one_key_one_payment),
+                scenario!(overlapping_payments_charge_once),
+                scenario!(billers_hear_of_payments_after_failures),
+                scenario!(saved_methods_never_show_a_card_number),
+                scenario!(the_archive_filters_and_is_private),
+                scenario!(templates),
+            ],
+            true,
+        )
+        .await;
+        stack.shutdown().await;
+        tally
+    });
+    tally.finish()
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// A one-time token from the sandbox acquirer's card page.
+fn card_token(number: &str) -> String {
+    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+const SUCCEEDS: &str = "4242424242424242";
+const DECLINED: &str = "4000000000000002";
+const NO_FUNDS: &str = "4000000000009995";
+const THREE_DS: &str = "4000000000003220";
+const TIMES_OUT: &str = "4000000000000119";
+
+fn card(number: &str) -> Value {
+    json!({"type": "card", "token": card_token(number)})
+}
+
+fn unique_key() -> String {
+    format!("key-{}", six_digits() + &six_digits())
+}
+
+async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
+    let mut request = api
+        .http()
+        .post(format!("{}/v1/payments", api.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-for", unique_ip())
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
+    Reply::from(response).await
+}
+
+async fn bill(api: &Api, token: &str, uin: &str) -> Value {
+    let reply = call(api, Method::GET, &format!("/v1/bills/{uin}"), token, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+/// A biller and a citizen who owes it nothing yet.
+async fn biller_and_citizen(api: &Api, name: &str) -> (BillerKey, Citizen, String) {
+    let biller = new_biller(name);
+    let (citizen, token) = citizen(api).await;
+    (biller, citizen, token)
+}
+
+async fn new_bill(api: &Api, biller: &BillerKey, category: &str, amount: u64) -> String {
+    put_charge(
+        api,
+        biller,
+        category,
+        amount,
+        json!([{"kind": "snils", "value": snils_of("705")}]),
+    )
+    .await
+}
+
+/// The acquirer's record of an order: its state and amount.
+async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
+    let item = api
+        .item(&format!("ACQORDER#{payment_id}"), "ACQORDER")
+        .await?;
+    Some((string_attr(&item, "state"), number_attr(&item, "amount")))
+}
+
+async fn reconcile(api: &Api) -> Value {
+    let response = api
+        .http()
+        .post(format!("{}/_local/schedules/reconcile-payments", api.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("reconcile: {e}"));
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap_or_default()
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async fn one_bill_by_each_method(api: Api) {
+    let (biller, c, token) = biller_and_citizen(&api, "Детский сад № 12").await;
+    let saved = call(
+        &api,
+        Method::POST,
+        "/v1/payment-methods",
+        &token,
+        Some(card(SUCCEEDS)),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let saved_id = saved.body["id"].as_str().unwrap_or_default().to_string();
+    let methods = [
+        ("card", card(SUCCEEDS), 0),
+        ("saved", json!({"type": "saved", "id": saved_id}), 0),
+        (
+            "apple_pay",
+            json!({"type": "apple_pay", "payment_data": "eyJkYXRhIjoic2FuZGJveCJ9"}),
+            0,
+        ),
+        ("mobile", json!({"type": "mobile", "phone": c.phone}), 1_500),
+        (
+            "wallet",
+            json!({"type": "wallet", "wallet": "410011234567890"}),
+            0,
+        ),
+    ];
+    for (name, method, commission) in methods {
+        let uin = new_bill(&api, &biller, "kindergarten", 150_000).await;
+        let reply = pay(
+            &api,
+            &token,
+            Some(&unique_key()),
+            json!({"uins": [uin], "method": method}),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{name}: {}", reply.body);
+        assert_eq!(reply.body["status"], "succeeded", "{name}");
+        assert_eq!(reply.body["amount"], 150_000, "{name}");
+        assert_eq!(reply.body["commission"], commission, "{name}");
+        assert_eq!(reply.body["total"], 150_000 + commission, "{name}");
+        assert_eq!(bill(&api, &token, &uin).await["status"], "paid", "{name}");
+        let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+        // The bank charged the order once, for the total.
+        assert_eq!(
+            acquirer_order(&api, &id).await,
+            Some(("charged".to_string(), 150_000 + commission)),
+            "{name}"
+        );
+        let receipt = call(
+            &api,
+            Method::GET,
+            &format!("/v1/payments/{id}/receipt"),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(receipt.status, 200, "{name}: {}", receipt.body);
+        assert_eq!(receipt.body["bills"][0]["uin"], uin.as_str());
+        assert_eq!(receipt.body["bills"][0]["kbk"], "07511302992020000130");
+        assert_eq!(receipt.body["bills"][0]["oktmo"], "45383000");
+        assert_eq!(receipt.body["bills"][0]["payee"]["inn"], "7707083893");
+        assert_eq!(receipt.body["commission"], commission);
+        assert!(receipt.body["gateway_reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sbx-")));
+        assert!(receipt.body["payer"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()));
+        let mail = api.outbox(&c.email).await;
+        assert!(
+            mail.iter().any(|m| {
+                let t = m.to_string();
+                t.contains("Квитанция об оплате") && t.contains(&uin)
+            }),
+            "{name}: no receipt e-mail for {uin}"
+        );
+    }
+}
+
+async fn several_bills_in_one_payment(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Кружок робототехники").await;
+    let a = new_bill(&api, &biller, "clubs", 120_000).await;
+    let b = new_bill(&api, &biller, "utilities", 310_050).await;
+    // A fine at half price while its discount lasts.
+    let fine = uin(25);
+    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 654321"}]));
+    body["category"] = json!("fines");
+    body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
+    let put = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{fine}"),
+        &biller.key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+
+    let apple = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [a, b], "method": {"type": "apple_pay", "payment_data": "eyJk"}}),
+    )
+    .await;
+    apple.assert_problem(422, "validation_failed");
+    assert!(apple.field_errors().contains(&(
+        "/method/type".to_string(),
+        "apple_pay_single_bill".to_string()
+    )));
+
+    let reply = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [a, b, fine], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["amount"], 120_000 + 310_050 + 250_000);
+    assert_eq!(reply.body["bills"].as_array().map(Vec::len), Some(3));
+    for uin in [&a, &b, &fine] {
+        assert_eq!(bill(&api, &token, uin).await["status"], "paid");
+    }
+    let id = reply.body["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        acquirer_order(&api, id).await,
+        Some(("charged".to_string(), 680_050))
+    );
+}
+
+async fn every_card_outcome(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Управа района").await;
+    // Declined, and out of funds: nothing paid, nothing left locked.
+    for (number, reason) in [
+        (DECLINED, "card_declined"),
+        (NO_FUNDS, "insufficient_funds"),
+    ] {
+        let uin = new_bill(&api, &biller, "other", 10_000).await;
+        let reply = pay(
+            &api,
+            &token,
+            Some(&unique_key()),
+            json!({"uins": [uin], "method": card(number)}),
+        )
+        .await;
+        reply.assert_problem(402, "payment_declined");
+        assert_eq!(reply.body["reason"], reason);
+        let payment_id = reply.body["payment_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let stored = call(
+            &api,
+            Method::GET,
+            &format!("/v1/payments/{payment_id}"),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(stored.body["status"], "declined");
+        assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
+        // The same bill is paid at once with another card.
+        let again = pay(
+            &api,
+            &token,
+            Some(&unique_key()),
+            json!({"uins": [uin], "method": card(SUCCEEDS)}),
+        )
+        .await;
+        assert_eq!(again.status, 201, "{}", again.body);
+    }
+
+    // 3-D Secure: waits, holds the bill, finishes on confirmation.
+    let uin = new_bill(&api, &biller, "other", 20_000).await;
+    let reply = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": card(THREE_DS)}),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["status"], "requires_confirmation");
+    assert!(reply.body["confirmation_url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("https://")));
+    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": card(SUCCEEDS)}),
+    )
+    .await
+    .assert_problem(409, "bill_in_payment");
+    assert_eq!(
+        acquirer_order(&api, &id).await.map(|o| o.0),
+        Some("awaiting_confirmation".into())
+    );
+    let confirmed = call(
+        &api,
+        Method::POST,
+        &format!("/v1/payments/{id}/confirm"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(confirmed.status, 201, "{}", confirmed.body);
+    assert_eq!(confirmed.body["status"], "succeeded");
+    assert_eq!(bill(&api, &token, &uin).await["status"], "paid");
+    call(
+        &api,
+        Method::POST,
+        &format!("/v1/payments/{id}/confirm"),
+        &token,
+        Some(json!({})),
+    )
+    .await
+    .assert_problem(409, "payment_not_awaiting_confirmation");
+    // A token is spent by its payment.
+    let token_once = card_token(SUCCEEDS);
+    let first = new_bill(&api, &biller, "other", 1_000).await;
+    let second = new_bill(&api, &biller, "other", 1_000).await;
+    let method = json!({"type": "card", "token": token_once});
+    let ok = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [first], "method": method}),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let reused = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [second], "method": method}),
+    )
+    .await;
+    reused.assert_problem(402, "payment_declined");
+    assert_eq!(reused.body["reason"], "token_used");
+    assert_eq!(bill(&api, &token, &second).await["status"], "unpaid");
+}
+
+async fn an_unknown_outcome_is_reconciled_to_one_charge(api: Api) {
+    let (biller, c, token) = biller_and_citizen(&api, "Жилищник района").await;
+    let uin = new_bill(&api, &biller, "utilities", 45_600).await;
+    let key = unique_key();
+    let body = json!({"uins": [uin], "method": card(TIMES_OUT)});
+    let reply = pay(&api, &token, Some(&key), body.clone()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["status"], "pending");
+    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    // The bank did charge; the portal does not know yet, and holds the bill.
+    assert_eq!(
+        acquirer_order(&api, &id).await,
+        Some(("charged".into(), 45_600))
+    );
+    assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
+    pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": card(SUCCEEDS)}),
+    )
+    .await
+    .assert_problem(409, "bill_in_payment");
+    // A retry with the same key asks nothing of the bank: the same pending payment.
+    let retry = pay(&api, &token, Some(&key), body.clone()).await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(retry.body["id"], id.as_str());
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+
+    reconcile(&api).await;
+    let settled = call(
+        &api,
+        Method::GET,
+        &format!("/v1/payments/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(settled.body["status"], "succeeded", "{}", settled.body);
+    assert_eq!(bill(&api, &token, &uin).await["status"], "paid");
+    // Once reconciled, the same key answers the settled payment; still one charge.
+    let after = pay(&api, &token, Some(&key), body).await;
+    assert_eq!(after.status, 201, "{}", after.body);
+    assert_eq!(after.body["id"], id.as_str());
+    reconcile(&api).await;
+    let orders = api.items_with_prefix(&format!("ACQORDER#{id}")).await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(string_attr(&orders[0], "state"), "charged");
+    let mail = api.outbox(&c.email).await;
+    let receipts = mail
+        .iter()
+        .filter(|m| m.to_string().contains("Квитанция об оплате") && m.to_string().contains(&uin))
+        .count();
+    assert_eq!(receipts, 1, "one receipt for one payment");
+}
+
+async fn one_key_one_payment(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Школа № 57").await;
+    let uin = new_bill(&api, &biller, "education", 99_000).await;
+    let key = unique_key();
+    let body = json!({"uins": [uin], "method": card(SUCCEEDS)});
+    // The same key twice at once: one payment, one charge, the same answer.
+    let (a, b) = tokio::join!(
+        pay(&api, &token, Some(&key), body.clone()),
+        pay(&api, &token, Some(&key), body.clone())
+    );
+    assert_eq!((a.status, b.status), (201, 201), "{} / {}", a.body, b.body);
+    assert_eq!(a.body["id"], b.body["id"]);
+    let id = a.body["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        acquirer_order(&api, id).await,
+        Some(("charged".into(), 99_000))
+    );
+    let replayed = [&a, &b]
+        .iter()
+        .filter(|r| r.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 1);
+    // The same key with another body is refused; no key at all too.
+    let other = new_bill(&api, &biller, "education", 1_000).await;
+    pay(
+        &api,
+        &token,
+        Some(&key),
+        json!({"uins": [other], "method": card(SUCCEEDS)}),
+    )
+    .await
+    .assert_problem(422, "idempotency_key_reused");
+    pay(
+        &api,
+        &token,
+        None,
+        json!({"uins": [other], "method": card(SUCCEEDS)}),
+    )
+    .await
+    .assert_problem(400, "idempotency_key_required");
+    assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
+    // A paid bill cannot be paid again, and the refusal names it.
+    let again = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [other, uin], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    again.assert_problem(409, "bill_paid");
+    assert_eq!(again.body["uin"], uin.as_str());
+    assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
+    // Bad requests name their fields.
+    let bad = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [], "method": {"type": "cash"}}),
+    )
+    .await;
+    bad.assert_problem(422, "validation_failed");
+    let fields = bad.field_errors();
+    assert!(
+        fields.contains(&("/uins".to_string(), "bill_count".to_string())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&(
+            "/method/type".to_string(),
+            "invalid_method_type".to_string()
+        )),
+        "{fields:?}"
+    );
+    let broken = format!(
+        "{}{}",
+        &uin[..19],
+        (uin[19..].parse::<u32>().unwrap_or(0) + 1) % 10
+    );
+    pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [broken], "method": card(SUCCEEDS)}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
+
+async fn overlapping_payments_charge_once(api: Api) {
+    let (biller, _, mother) = biller_and_citizen(&api, "Газпром межрегионгаз").await;
+    let (_, father) = citizen(&api).await;
+    let shared_bill = new_bill(&api, &biller, "utilities", 70_000).await;
+    let hers = new_bill(&api, &biller, "utilities", 1_000).await;
+    let his = new_bill(&api, &biller, "utilities", 2_000).await;
+    let (key_a, key_b) = (unique_key(), unique_key());
+    let (a, b) = tokio::join!(
+        pay(
+            &api,
+            &mother,
+            Some(&key_a),
+            json!({"uins": [hers, shared_bill], "method": card(SUCCEEDS)})
+        ),
+        pay(
+            &api,
+            &father,
+            Some(&key_b),
+            json!({"uins": [shared_bill, his], "method": card(SUCCEEDS)})
+        )
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+    let (won, lost) = if a.status == 201 { (&a, &b) } else { (&b, &a) };
+    assert!(
+        ["bill_in_payment", "bill_paid"].contains(&lost.body["code"].as_str().unwrap_or_default()),
+        "{}",
+        lost.body
+    );
+    assert_eq!(lost.body["uin"], shared_bill.as_str());
+    let id = won.body["id"].as_str().unwrap_or_default();
+    let total = won.body["total"].as_i64().unwrap_or_default();
+    assert_eq!(
+        acquirer_order(&api, id).await,
+        Some(("charged".into(), total))
+    );
+    // The loser's own bill stays unpaid and free.
+    let loser_bill = if a.status == 201 { &his } else { &hers };
+    let loser_token = if a.status == 201 { &father } else { &mother };
+    assert_eq!(
+        bill(&api, loser_token, loser_bill).await["status"],
+        "unpaid"
+    );
+    let retry = pay(
+        &api,
+        loser_token,
+        Some(&unique_key()),
+        json!({"uins": [loser_bill], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(retry.status, 201, "{}", retry.body);
+}
+
+async fn billers_hear_of_payments_after_failures(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Секция плавания (нестабильный)").await;
+    let uin = new_bill(&api, &biller, "clubs", 300_000).await;
+    let reply = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let inbox = loop {
+        if let Some(item) = api
+            .item(
+                &format!("BILLERINBOX#{}", biller.id),
+                &format!("{uin}#{id}"),
+            )
+            .await
+        {
+            break item;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the biller never got the notice"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    // Refused twice, acknowledged on the third delivery.
+    assert_eq!(number_attr(&inbox, "attempts"), 3);
+    assert_eq!(number_attr(&inbox, "amount"), 300_000);
+}
+
+async fn saved_methods_never_show_a_card_number(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "ЦОДД").await;
+    let (_, stranger) = citizen(&api).await;
+    for body in [
+        json!({"type": "card", "token": "4242 4242 4242 4242"}),
+        json!({"type": "card", "token": card_token(SUCCEEDS), "number": "4000000000000002"}),
+    ] {
+        let reply = call(
+            &api,
+            Method::POST,
+            "/v1/payment-methods",
+            &token,
+            Some(body),
+        )
+        .await;
+        reply.assert_problem(422, "card_number_not_accepted");
+    }
+    let pay_with_pan = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [new_bill(&api, &biller, "fines", 100).await], "method": {"type": "card", "token": "tok_x", "pan": "5555555555554444"}}),
+    )
+    .await;
+    pay_with_pan.assert_problem(422, "card_number_not_accepted");
+
+    let saved = call(
+        &api,
+        Method::POST,
+        "/v1/payment-methods",
+        &token,
+        Some(card(SUCCEEDS)),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    assert_eq!(saved.body["card"]["last4"], "4242");
+    assert_eq!(saved.body["card"]["brand"], "Visa");
+    let phone = call(
+        &api,
+        Method::POST,
+        "/v1/payment-methods",
+        &token,
+        Some(json!({"type": "mobile", "phone": "+79161234567"})),
+    )
+    .await;
+    assert_eq!(phone.status, 201, "{}", phone.body);
+    let list = call(&api, Method::GET, "/v1/payment-methods", &token, None).await;
+    let text = list.body.to_string();
+    assert_eq!(
+        list.body["payment_methods"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        !text.contains("4242424242424242") && !text.contains("tok_") && !text.contains("ctok_"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("+79161234567"),
+        "the phone is masked: {text}"
+    );
+    let id = saved.body["id"].as_str().unwrap_or_default().to_string();
+    // Another citizen neither sees, uses nor removes it.
+    assert_eq!(
+        call(&api, Method::GET, "/v1/payment-methods", &stranger, None)
+            .await
+            .body["payment_methods"],
+        json!([])
+    );
+    let uin = new_bill(&api, &biller, "fines", 100).await;
+    pay(
+        &api,
+        &stranger,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": {"type": "saved", "id": id}}),
+    )
+    .await
+    .assert_problem(404, "payment_method_not_found");
+    call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/payment-methods/{id}"),
+        &stranger,
+        None,
+    )
+    .await
+    .assert_problem(404, "payment_method_not_found");
+    assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
+    let removed = call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/payment-methods/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/payment-methods/{id}"),
+        &token,
+        None,
+    )
+    .await
+    .assert_problem(404, "payment_method_not_found");
+}
+
+async fn the_archive_filters_and_is_private(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "ГБУ Жилищник").await;
+    let (_, stranger) = citizen(&api).await;
+    let fine = new_bill(&api, &biller, "fines", 50_000).await;
+    let utility = new_bill(&api, &biller, "utilities", 70_000).await;
+    let declined_bill = new_bill(&api, &biller, "utilities", 1_000).await;
+    let paid_fine = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [fine], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(paid_fine.status, 201, "{}", paid_fine.body);
+    let paid_utility = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [utility], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(paid_utility.status, 201, "{}", paid_utility.body);
+    pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [declined_bill], "method": card(DECLINED)}),
+    )
+    .await
+    .assert_problem(402, "payment_declined");
+
+    let ids = |reply: &Reply| -> Vec<String> {
+        reply.body["payments"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|p| p["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(ids(&all).len(), 3);
+    // Newest first.
+    assert_eq!(all.body["payments"][0]["status"], "declined");
+    let fines = call(
+        &api,
+        Method::GET,
+        "/v1/payments?category=fines",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        ids(&fines),
+        vec![paid_fine.body["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()]
+    );
+    let succeeded = call(
+        &api,
+        Method::GET,
+        "/v1/payments?status=succeeded",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&succeeded).len(), 2);
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
+        .date();
+    let in_period = call(
+        &api,
+        Method::GET,
+        &format!("/v1/payments?from={today}&to={today}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&in_period).len(), 3);
+    let before = call(
+        &api,
+        Method::GET,
+        "/v1/payments?from=2020-01-01&to=2020-12-31",
+        &token,
+        None,
+    )
+    .await;
+    assert!(ids(&before).is_empty());
+    let page = call(&api, Method::GET, "/v1/payments?limit=2", &token, None).await;
+    assert_eq!(ids(&page).len(), 2);
+    let next = page.body["next_after"].as_str().unwrap_or_default();
+    let rest = call(
+        &api,
+        Method::GET,
+        &format!("/v1/payments?limit=2&after={next}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&rest).len(), 1);
+    call(
+        &api,
+        Method::GET,
+        "/v1/payments?status=lost&from=yesterday",
+        &token,
+        None,
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    // Another citizen sees none of it.
+    assert!(ids(&call(&api, Method::GET, "/v1/payments", &stranger, None).await).is_empty());
+    let id = paid_fine.body["id"].as_str().unwrap_or_default();
+    for path in [
+        format!("/v1/payments/{id}"),
+        format!("/v1/payments/{id}/receipt"),
+    ] {
+        call(&api, Method::GET, &path, &stranger, None)
+            .await
+            .assert_problem(404, "payment_not_found");
+    }
+}
+
+async fn templates(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Музыкальная школа").await;
+    let (_, stranger) = citizen(&api).await;
+    let uin = new_bill(&api, &biller, "education", 40_000).await;
+    let by_bills = call(
+        &api,
+        Method::POST,
+        "/v1/payment-templates",
+        &token,
+        Some(json!({"name": "Музыкалка", "uins": [uin]})),
+    )
+    .await;
+    assert_eq!(by_bills.status, 201, "{}", by_bills.body);
+    let by_payee = call(
+        &api,
+        Method::POST,
+        "/v1/payment-templates",
+        &token,
+        Some(
+            json!({"name": "Взнос на капремонт", "purpose": "Взнос на капитальный ремонт",
+                    "payee": {"name": "Фонд капремонта", "inn": "7701090559", "kpp": "770101001",
+                              "bic": "044525000", "account": "40601810245253000002"}}),
+        ),
+    )
+    .await;
+    assert_eq!(by_payee.status, 201, "{}", by_payee.body);
+    let bad = call(
+        &api,
+        Method::POST,
+        "/v1/payment-templates",
+        &token,
+        Some(json!({"name": "", "uins": ["123"], "payee": {"inn": "1"}})),
+    )
+    .await;
+    bad.assert_problem(422, "validation_failed");
+    let list = call(&api, Method::GET, "/v1/payment-templates", &token, None).await;
+    assert_eq!(
+        list.body["payment_templates"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        call(&api, Method::GET, "/v1/payment-templates", &stranger, None)
+            .await
+            .body["payment_templates"],
+        json!([])
+    );
+    let id = by_bills.body["id"].as_str().unwrap_or_default();
+    call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/payment-templates/{id}"),
+        &stranger,
+        None,
+    )
+    .await
+    .assert_problem(404, "payment_template_not_found");
+    let removed = call(
+        &api,
+        Method::DELETE,
+        &format!("/v1/payment-templates/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, 204);
+    assert_eq!(
+        call(&api, Method::GET, "/v1/payment-templates", &token, None)
+            .await
+            .body["payment_templates"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
