@@ -40,6 +40,10 @@ fn main() {
                 scenario!(saved_methods_never_show_a_card_number),
                 scenario!(the_archive_filters_and_is_private),
                 scenario!(templates),
+                scenario!(autopays_on_schedule_pay_once_within_the_limit),
+                scenario!(autopays_pay_new_bills_once),
+                scenario!(a_declined_card_pauses_the_autopay),
+                scenario!(autopays_are_checked_and_private),
             ],
             true,
         )
@@ -920,4 +924,332 @@ async fn templates(api: Api) {
             .map(Vec::len),
         Some(1)
     );
+}
+
+// ------------------------------------------------------------------ autopays
+
+async fn run_schedule(api: &Api) -> Value {
+    let response = api
+        .http()
+        .post(format!("{}/_local/schedules/run-autopays", api.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("run-autopays: {e}"));
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap_or_default()
+}
+
+async fn saved_card(api: &Api, token: &str, number: &str) -> String {
+    let saved = call(
+        api,
+        Method::POST,
+        "/v1/payment-methods",
+        token,
+        Some(card(number)),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    saved.body["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// The payments of an account that paid `uin`.
+async fn payments_of(api: &Api, token: &str, uin: &str) -> Vec<Value> {
+    let list = call(api, Method::GET, "/v1/payments", token, None).await;
+    list.body["payments"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter(|p| p["bills"].to_string().contains(uin))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls a bill until it has `status`, for at most a minute.
+async fn wait_for_bill(api: &Api, token: &str, uin: &str, status: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while bill(api, token, uin).await["status"] != status {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bill {uin} never {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Polls an autopay until it has `status`, for at most a minute.
+async fn wait_for_autopay(api: &Api, token: &str, id: &str, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let reply = call(api, Method::GET, &format!("/v1/autopays/{id}"), token, None).await;
+        if reply.body["status"] == status {
+            return reply.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "autopay {id} never {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+fn moscow_today() -> time::Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
+        .date()
+}
+
+async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
+    let biller = new_biller("Мосэнергосбыт");
+    let snils = snils_of("706");
+    let (c, token) = standard_citizen(&api, &snils, "706001").await;
+    let method = saved_card(&api, &token, SUCCEEDS).await;
+    let payer = json!([{"kind": "snils", "value": snils}]);
+    let small = put_charge(&api, &biller, "utilities", 50_000, payer.clone()).await;
+    let large = put_charge(&api, &biller, "utilities", 900_000, payer.clone()).await;
+    let other_category = put_charge(&api, &biller, "taxes", 10_000, payer).await;
+    // Today's day of the month, so that the run below is this autopay's; days past the
+    // 28th are not offered, so such a day tests the weekly trigger instead.
+    let today = moscow_today();
+    let trigger = if today.day() <= 28 {
+        json!({"type": "monthly", "day": today.day()})
+    } else {
+        json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
+    };
+    let created = call(
+        &api,
+        Method::POST,
+        "/v1/autopays",
+        &token,
+        Some(
+            json!({"name": "Свет", "match": {"category": "utilities"}, "method_id": method,
+                    "limit": 100_000, "trigger": trigger}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["status"], "active");
+    // The schedule fires twice, the second time while the first may still run.
+    let (first, second) = tokio::join!(run_schedule(&api), run_schedule(&api));
+    assert!(first.is_object() && second.is_object());
+    run_schedule(&api).await;
+    assert_eq!(bill(&api, &token, &small).await["status"], "paid");
+    assert_eq!(
+        bill(&api, &token, &large).await["status"],
+        "unpaid",
+        "over the limit"
+    );
+    assert_eq!(
+        bill(&api, &token, &other_category).await["status"],
+        "unpaid"
+    );
+    let paid = payments_of(&api, &token, &small).await;
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    let id = paid[0]["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        acquirer_order(&api, id).await,
+        Some(("charged".into(), 50_000))
+    );
+    assert!(payments_of(&api, &token, &large).await.is_empty());
+    // Told once about the bill it skipped, however many runs saw it.
+    let skipped = api
+        .outbox(&c.email)
+        .await
+        .into_iter()
+        .filter(|m| m.to_string().contains(&large) && m.to_string().contains("больше лимита"))
+        .count();
+    assert_eq!(skipped, 1);
+}
+
+async fn autopays_pay_new_bills_once(api: Api) {
+    let biller = new_biller("Спортивная школа");
+    let snils = snils_of("707");
+    let (_, token) = standard_citizen(&api, &snils, "707001").await;
+    let method = saved_card(&api, &token, SUCCEEDS).await;
+    let created = call(
+        &api,
+        Method::POST,
+        "/v1/autopays",
+        &token,
+        Some(json!({"name": "Всё на мой СНИЛС", "match": {"payer": {"kind": "snils", "value": snils}},
+                    "method_id": method, "limit": 1_000_000, "trigger": {"type": "new_bill"}})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let payer = json!([{"kind": "snils", "value": snils}]);
+    let uin = put_charge(&api, &biller, "clubs", 250_000, payer.clone()).await;
+    wait_for_bill(&api, &token, &uin, "paid").await;
+    // The same charge written again is announced again: still one payment.
+    let again = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{uin}"),
+        &biller.key,
+        Some({
+            let mut body = charge(250_000, payer.clone());
+            body["category"] = json!("clubs");
+            body
+        }),
+    )
+    .await;
+    assert!(
+        [200, 409].contains(&again.status),
+        "a paid charge repeats unchanged or is final: {}",
+        again.body
+    );
+    let marker = put_charge(&api, &biller, "clubs", 1_000, payer).await;
+    wait_for_bill(&api, &token, &marker, "paid").await;
+    assert_eq!(payments_of(&api, &token, &uin).await.len(), 1);
+}
+
+async fn a_declined_card_pauses_the_autopay(api: Api) {
+    let biller = new_biller("Водоканал");
+    let snils = snils_of("708");
+    let (c, token) = standard_citizen(&api, &snils, "708001").await;
+    let method = saved_card(&api, &token, DECLINED).await;
+    let created = call(
+        &api,
+        Method::POST,
+        "/v1/autopays",
+        &token,
+        Some(
+            json!({"name": "Вода", "match": {"category": "utilities"}, "method_id": method,
+                    "limit": 1_000_000, "trigger": {"type": "new_bill"}}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let uin = put_charge(
+        &api,
+        &biller,
+        "utilities",
+        12_000,
+        json!([{"kind": "snils", "value": snils}]),
+    )
+    .await;
+    let autopay = wait_for_autopay(&api, &token, &id, "paused").await;
+    assert_eq!(autopay["paused_reason"], "card_declined");
+    assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
+    assert!(
+        api.outbox(&c.email)
+            .await
+            .iter()
+            .any(|m| m.to_string().contains("приостановлен")),
+        "the citizen is told"
+    );
+    // Switched back on with another card, it pays on its next bill.
+    let good = saved_card(&api, &token, SUCCEEDS).await;
+    let resumed = call(
+        &api,
+        Method::PATCH,
+        &format!("/v1/autopays/{id}"),
+        &token,
+        Some(json!({"status": "active", "method_id": good})),
+    )
+    .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert!(resumed.body.get("paused_reason").is_none());
+    let next = put_charge(
+        &api,
+        &biller,
+        "utilities",
+        13_000,
+        json!([{"kind": "snils", "value": snils}]),
+    )
+    .await;
+    wait_for_bill(&api, &token, &next, "paid").await;
+}
+
+async fn autopays_are_checked_and_private(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let (_, stranger) = citizen(&api).await;
+    let method = saved_card(&api, &token, SUCCEEDS).await;
+    let bad = call(
+        &api,
+        Method::POST,
+        "/v1/autopays",
+        &token,
+        Some(
+            json!({"name": "", "match": {"category": "cinema"}, "method_id": "x", "limit": -1,
+                    "trigger": {"type": "daily"}}),
+        ),
+    )
+    .await;
+    bad.assert_problem(422, "validation_failed");
+    let fields = bad.field_errors();
+    for expected in [
+        ("/name", "empty"),
+        ("/match/category", "invalid_category"),
+        ("/method_id", "invalid_method_id"),
+        ("/limit", "invalid_limit"),
+        ("/trigger/type", "invalid_trigger"),
+    ] {
+        assert!(
+            fields.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {fields:?}"
+        );
+    }
+    let body = json!({"name": "Штрафы", "match": {"category": "fines"}, "method_id": method,
+                      "limit": 500_000, "trigger": {"type": "weekly", "weekday": 1}});
+    // Somebody else's saved method is not one's own.
+    let theirs = call(
+        &api,
+        Method::POST,
+        "/v1/autopays",
+        &stranger,
+        Some(body.clone()),
+    )
+    .await;
+    theirs.assert_problem(422, "validation_failed");
+    assert!(theirs.field_errors().contains(&(
+        "/method_id".to_string(),
+        "payment_method_not_found".to_string()
+    )));
+    let created = call(&api, Method::POST, "/v1/autopays", &token, Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let path = format!("/v1/autopays/{id}");
+    for method in [Method::GET, Method::DELETE] {
+        call(&api, method, &path, &stranger, None)
+            .await
+            .assert_problem(404, "autopay_not_found");
+    }
+    call(
+        &api,
+        Method::PATCH,
+        &path,
+        &stranger,
+        Some(json!({"limit": 1})),
+    )
+    .await
+    .assert_problem(404, "autopay_not_found");
+    assert_eq!(
+        call(&api, Method::GET, "/v1/autopays", &stranger, None)
+            .await
+            .body["autopays"],
+        json!([])
+    );
+    let changed = call(
+        &api,
+        Method::PATCH,
+        &path,
+        &token,
+        Some(json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 5}})),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["limit"], 700_000);
+    assert_eq!(
+        changed.body["trigger"],
+        json!({"type": "monthly", "day": 5})
+    );
+    assert_eq!(
+        call(&api, Method::DELETE, &path, &token, None).await.status,
+        204
+    );
+    call(&api, Method::GET, &path, &token, None)
+        .await
+        .assert_problem(404, "autopay_not_found");
 }

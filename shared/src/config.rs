@@ -399,6 +399,8 @@ pub struct NoticesConfig {
     pub email_sender: String,
     pub sms_sender_id: Option<String>,
     pub hasher: Hasher,
+    /// Where new bills for accounts with a new-bill autopay are queued.
+    pub autopay_queue_url: String,
 }
 
 impl NoticesConfig {
@@ -408,6 +410,7 @@ impl NoticesConfig {
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
             hasher: hasher_from(env)?,
+            autopay_queue_url: env.required("AUTOPAY_QUEUE_URL")?,
         })
     }
 }

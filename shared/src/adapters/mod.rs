@@ -168,12 +168,17 @@ pub fn charge_writer(
 pub fn notice_service(
     clients: &Clients,
     config: NoticesConfig,
-) -> NoticeService<dynamodb::DynamoStore, notify::AwsNotifier> {
+) -> NoticeService<dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsAutopayTrigger> {
+    let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     NoticeService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        clients.notifier(config.email_sender, config.sms_sender_id),
-        config.hasher,
+        store(),
+        clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
+        config.hasher.clone(),
     )
+    .with_hook(sqs::SqsAutopayTrigger::new(
+        store(),
+        sqs::SqsQueue::new(clients.sqs.clone(), config.autopay_queue_url.clone()),
+    ))
 }
 
 /// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
@@ -194,4 +199,43 @@ pub fn payment_service(clients: &Clients, config: &PaymentsConfig) -> Payments {
         sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
+}
+
+/// What autopays run on: the table, the payment service, charges (for the bill list) and
+/// a notifier, built once per cold start; [`AutopayParts::service`] borrows them.
+pub struct AutopayParts {
+    pub store: dynamodb::DynamoStore,
+    pub payments: Payments,
+    pub charges: ChargeService<dynamodb::DynamoStore>,
+    pub notifier: notify::AwsNotifier,
+}
+
+impl AutopayParts {
+    pub fn new(clients: &Clients, config: &PaymentsConfig) -> Self {
+        let store =
+            || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
+        Self {
+            store: store(),
+            payments: payment_service(clients, config),
+            charges: ChargeService::new(store(), config.hasher.clone()),
+            notifier: clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
+        }
+    }
+
+    pub fn service(
+        &self,
+    ) -> crate::services::autopays::AutopayService<
+        '_,
+        dynamodb::DynamoStore,
+        acquirer::SandboxAcquirer,
+        notify::AwsNotifier,
+        sqs::SqsQueue,
+    > {
+        crate::services::autopays::AutopayService::new(
+            &self.store,
+            &self.payments,
+            &self.charges,
+            &self.notifier,
+        )
+    }
 }

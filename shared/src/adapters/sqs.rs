@@ -2,8 +2,10 @@
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::services::autopays::NewBillForAccount;
+use crate::services::charges::StoredCharge;
 use crate::services::confirmation::{Letter, PostOffice};
-use crate::services::notices::{BillAnnouncer, BillNotice};
+use crate::services::notices::{BillAnnouncer, BillNotice, NewBillHook};
 use crate::services::payments::{PaymentNotice, PaymentNoticeQueue};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;
@@ -125,5 +127,38 @@ impl PostOffice for SqsPostOffice {
                 ))
             })?;
         Ok(())
+    }
+}
+
+/// Asks the autopay runner to look at a new bill, for accounts with a new-bill autopay
+/// that matches it; others cost one query and no message.
+pub struct SqsAutopayTrigger {
+    store: super::dynamodb::DynamoStore,
+    queue: SqsQueue,
+}
+
+impl SqsAutopayTrigger {
+    pub fn new(store: super::dynamodb::DynamoStore, queue: SqsQueue) -> Self {
+        Self { store, queue }
+    }
+}
+
+impl NewBillHook for SqsAutopayTrigger {
+    async fn new_bill(&self, account_id: &str, charge: &StoredCharge) -> Result<(), StoreError> {
+        use crate::services::autopays::{AutopayStatus, AutopayStore, Trigger};
+        let wanted = self.store.autopays(account_id).await?.iter().any(|a| {
+            a.status == AutopayStatus::Active
+                && a.trigger == Trigger::NewBill
+                && a.matching.matches(charge)
+        });
+        if !wanted {
+            return Ok(());
+        }
+        self.queue
+            .send_all(&[NewBillForAccount {
+                account_id: account_id.to_string(),
+                uin: charge.uin.clone(),
+            }])
+            .await
     }
 }

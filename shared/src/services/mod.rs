@@ -1,5 +1,6 @@
 //! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
 
+pub mod autopays;
 pub mod bills;
 pub mod charges;
 pub mod codes;

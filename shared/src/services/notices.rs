@@ -28,7 +28,9 @@ use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
 use crate::services::bills::{holdings_of, Holder};
-use crate::services::charges::{payer_key, Category, ChargeStatus, ChargeStore, Payer};
+use crate::services::charges::{
+    payer_key, Category, ChargeStatus, ChargeStore, Payer, StoredCharge,
+};
 use crate::services::codes::Notifier;
 use crate::services::household::HouseholdStore;
 use crate::services::profile::ProfileStore;
@@ -367,25 +369,56 @@ pub struct NoticeRun {
     pub stale: usize,
 }
 
-pub struct NoticeService<S, M> {
+/// Told of every account a new bill belongs to (after the index hint was checked), so
+/// that its new-bill autopays can pay it.
+pub trait NewBillHook {
+    fn new_bill(
+        &self,
+        account_id: &str,
+        charge: &StoredCharge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl NewBillHook for () {
+    async fn new_bill(&self, _: &str, _: &StoredCharge) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+pub struct NoticeService<S, M, H = ()> {
     store: S,
     notifier: M,
     hasher: Hasher,
+    hook: H,
 }
 
-impl<S, M> NoticeService<S, M>
-where
-    S: ChargeStore + ProfileStore + HouseholdStore + NoticeStore + Sync,
-    M: Notifier + Sync,
-{
+impl<S, M> NoticeService<S, M> {
     pub fn new(store: S, notifier: M, hasher: Hasher) -> Self {
         Self {
             store,
             notifier,
             hasher,
+            hook: (),
         }
     }
 
+    /// The same service, telling `hook` of every account a new bill belongs to.
+    pub fn with_hook<H>(self, hook: H) -> NoticeService<S, M, H> {
+        NoticeService {
+            store: self.store,
+            notifier: self.notifier,
+            hasher: self.hasher,
+            hook,
+        }
+    }
+}
+
+impl<S, M, H> NoticeService<S, M, H>
+where
+    S: ChargeStore + ProfileStore + HouseholdStore + NoticeStore + Sync,
+    M: Notifier + Sync,
+    H: NewBillHook + Sync,
+{
     /// Tells every holder of a bill's identifiers about it, once per channel. `Err`: some
     /// notice was not sent and the run should be tried again (what was sent stays sent).
     pub async fn announce(&self, uin: &str, now: OffsetDateTime) -> Result<NoticeRun, AppError> {
@@ -432,6 +465,10 @@ where
                 self.store.change_holdings(&account_id, &[], &keys).await?;
                 continue;
             };
+            if let Err(e) = self.hook.new_bill(&account_id, &charge).await {
+                tracing::warn!(account_id = %account_id, uin, error = %e, "new-bill autopays not asked; the message is retried");
+                failed = Some(AppError::from(e));
+            }
             let channels = SettingsService::new(&self.store)
                 .get(&account_id)
                 .await?

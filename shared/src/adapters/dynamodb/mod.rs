@@ -1,6 +1,7 @@
 //! The DynamoDB store: one table, items told apart by their keys (see
 //! docs/data-model.md for every item and access pattern).
 
+mod autopays;
 mod charges;
 mod codes;
 mod confirmation;

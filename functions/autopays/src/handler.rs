@@ -1,0 +1,80 @@
+//! Routes of autopayments: parse, call the autopay service, respond.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use shared::adapters::{AutopayParts, Clients};
+use shared::config::{Env, PaymentsConfig};
+use shared::http::{self as web};
+use shared::services::autopays::AutopayFields;
+use shared::AppError;
+
+pub struct App {
+    parts: AutopayParts,
+}
+
+impl App {
+    /// Built once per cold start: configuration, SDK clients, the services.
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = PaymentsConfig::from_env(&Env::process())?;
+        let clients = Clients::load().await;
+        Ok(Self {
+            parts: AutopayParts::new(&clients, &config),
+        })
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let span = tracing::info_span!(
+        "request",
+        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
+        route = web::route_key(&request).as_deref().unwrap_or("-"),
+    );
+    Ok(async { web::respond(route(app, &request).await) }
+        .instrument(span)
+        .await)
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let principal = web::principal(request)?;
+    let account = principal.account_id.as_str();
+    let id = || web::path_param(request, "id").unwrap_or_default();
+    let autopays = app.parts.service();
+    match web::route_key(request).as_deref() {
+        Some("GET /v1/autopays") => {
+            let list: Vec<Value> = autopays
+                .list(account)
+                .await?
+                .iter()
+                .map(|a| a.view())
+                .collect();
+            Ok(web::json_response(
+                StatusCode::OK,
+                &json!({ "autopays": list }),
+            ))
+        }
+        Some("POST /v1/autopays") => {
+            let fields = AutopayFields::parse(&web::json_object(request)?, true)?;
+            let created = autopays.create(account, fields, now).await?;
+            Ok(web::json_response(StatusCode::CREATED, &created.view()))
+        }
+        Some("GET /v1/autopays/{id}") => {
+            let autopay = autopays.get(account, id()).await?;
+            Ok(web::json_response(StatusCode::OK, &autopay.view()))
+        }
+        Some("PATCH /v1/autopays/{id}") => {
+            let fields = AutopayFields::parse(&web::json_object(request)?, false)?;
+            let updated = autopays.update(account, id(), fields).await?;
+            Ok(web::json_response(StatusCode::OK, &updated.view()))
+        }
+        Some("DELETE /v1/autopays/{id}") => {
+            autopays.remove(account, id()).await?;
+            Ok(web::no_content())
+        }
+        _ => Err(AppError::RouteNotFound),
+    }
+}

@@ -1,0 +1,761 @@
+//! Autopayments: bills paid without the citizen, by a saved method, within a limit.
+//!
+//! - An autopay matches bills by category or by one payer identifier, and runs when a
+//!   matching bill arrives, or monthly on a day, or weekly on a weekday.
+//! - Each bill is paid through the payment service with the idempotency key
+//!   `autopay:{autopay id}:{uin}` and the same request every time, so a schedule that
+//!   fires twice, a redelivered message, or a bill seen on two runs is paid once.
+//! - A bill over the limit is skipped and the citizen told (once per bill); a declined
+//!   payment pauses the autopay and tells the citizen.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::domain::Email;
+use crate::error::{AppError, FieldError};
+use crate::redact::Secret;
+use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
+use crate::services::charges::{
+    canonical, Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
+};
+use crate::services::codes::Notifier;
+use crate::services::household::HouseholdStore;
+use crate::services::notices::roubles;
+use crate::services::payments::{
+    MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
+    PaymentStore,
+};
+use crate::services::profile::{text, ProfileStore, Reader};
+use crate::services::{StoreError, MOSCOW};
+
+/// Autopays per account.
+pub const MAX_AUTOPAYS: usize = 10;
+/// The largest limit of one autopayment, in kopecks (a million roubles).
+pub const MAX_LIMIT: u64 = 100_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Match {
+    Category { category: Category },
+    Payer { payer: Payer },
+}
+
+impl Match {
+    pub fn matches(&self, charge: &StoredCharge) -> bool {
+        match self {
+            Match::Category { category } => charge.body.category == *category,
+            Match::Payer { payer } => charge.body.payers.contains(payer),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Trigger {
+    NewBill,
+    Monthly { day: u8 },
+    Weekly { weekday: u8 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutopayStatus {
+    Active,
+    Paused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autopay {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matching: Match,
+    pub method_id: String,
+    /// Bills above this (kopecks, due today) are not paid.
+    pub limit: u64,
+    pub trigger: Trigger,
+    pub status: AutopayStatus,
+    pub paused_reason: Option<String>,
+    pub created_at: i64,
+}
+
+impl Autopay {
+    pub fn view(&self) -> Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "match": self.matching,
+            "method_id": self.method_id,
+            "limit": self.limit,
+            "trigger": self.trigger,
+            "status": self.status,
+            "created_at": crate::services::identity::at(self.created_at).to_string(),
+        });
+        if let Some(r) = &self.paused_reason {
+            v["paused_reason"] = serde_json::json!(r);
+        }
+        v
+    }
+
+    /// Whether a schedule run on `date` (Moscow) is this autopay's.
+    pub fn due_on(&self, date: time::Date) -> bool {
+        match self.trigger {
+            Trigger::NewBill => false,
+            Trigger::Monthly { day } => date.day() == day,
+            Trigger::Weekly { weekday } => date.weekday().number_from_monday() == weekday,
+        }
+    }
+}
+
+/// What a `POST` or `PATCH` may set.
+#[derive(Debug, Clone, Default)]
+pub struct AutopayFields {
+    pub name: Option<String>,
+    pub matching: Option<Match>,
+    pub method_id: Option<String>,
+    pub limit: Option<u64>,
+    pub trigger: Option<Trigger>,
+    pub status: Option<AutopayStatus>,
+}
+
+fn parse_match(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Match> {
+    let Value::Object(m) = raw else {
+        errors.push(FieldError::new("match", "invalid_type", "Ожидается объект"));
+        return None;
+    };
+    let mut r = Reader { errors };
+    match (m.get("category"), m.get("payer")) {
+        (Some(_), None) => {
+            r.unknown(m, "/match", &["category"]);
+            r.required(m, "category", "/match", Category::parse)
+                .map(|category| Match::Category { category })
+        }
+        (None, Some(Value::Object(p))) => {
+            r.unknown(m, "/match", &["payer"]);
+            r.unknown(p, "/match/payer", &["kind", "value"]);
+            let kind = r.required(p, "kind", "/match/payer", |path, raw| {
+                serde_json::from_value::<PayerKind>(Value::String(raw.trim().to_string()))
+                    .map_err(|_| {
+                        FieldError::new(
+                            path,
+                            "invalid_payer_kind",
+                            "Допустимые значения: snils, passport, birth_certificate, sts, inn, inn_kpp",
+                        )
+                    })
+            })?;
+            r.required(p, "value", "/match/payer", |path, raw| {
+                canonical(kind, path, raw)
+            })
+            .map(|value| Match::Payer {
+                payer: Payer { kind, value },
+            })
+        }
+        _ => {
+            r.errors.push(FieldError::new(
+                "match",
+                "invalid_match",
+                "Укажите одно: {\"category\": …} или {\"payer\": {\"kind\": …, \"value\": …}}",
+            ));
+            None
+        }
+    }
+}
+
+fn parse_trigger(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Trigger> {
+    let Value::Object(t) = raw else {
+        errors.push(FieldError::new(
+            "trigger",
+            "invalid_type",
+            "Ожидается объект",
+        ));
+        return None;
+    };
+    let number = |name: &str, max: u64, errors: &mut Vec<FieldError>| -> Option<u8> {
+        match t.get(name).and_then(Value::as_u64) {
+            Some(n) if (1..=max).contains(&n) => u8::try_from(n).ok(),
+            _ => {
+                errors.push(FieldError::new(
+                    &format!("/trigger/{name}"),
+                    "out_of_range",
+                    format!("Целое число от 1 до {max}"),
+                ));
+                None
+            }
+        }
+    };
+    let allowed = |known: &[&str], errors: &mut Vec<FieldError>| {
+        Reader { errors }.unknown(t, "/trigger", known);
+    };
+    match t.get("type").and_then(Value::as_str) {
+        Some("new_bill") => {
+            allowed(&["type"], errors);
+            Some(Trigger::NewBill)
+        }
+        Some("monthly") => {
+            allowed(&["type", "day"], errors);
+            // Up to the 28th, so every month has the day.
+            number("day", 28, errors).map(|day| Trigger::Monthly { day })
+        }
+        Some("weekly") => {
+            allowed(&["type", "weekday"], errors);
+            number("weekday", 7, errors).map(|weekday| Trigger::Weekly { weekday })
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "/trigger/type",
+                "invalid_trigger",
+                "Допустимые значения: new_bill, monthly, weekly",
+            ));
+            None
+        }
+    }
+}
+
+impl AutopayFields {
+    /// Reads a body; `creating` requires every field but `status`.
+    pub fn parse(body: &Map<String, Value>, creating: bool) -> Result<Self, AppError> {
+        let mut errors = Vec::new();
+        let mut fields = AutopayFields::default();
+        let mut r = Reader {
+            errors: &mut errors,
+        };
+        r.unknown(
+            body,
+            "",
+            &["name", "match", "method_id", "limit", "trigger", "status"],
+        );
+        if body.contains_key("name") || creating {
+            fields.name = r.required(body, "name", "", text);
+        }
+        if body.contains_key("method_id") || creating {
+            fields.method_id = r.required(body, "method_id", "", |path, raw| {
+                let id = raw.trim();
+                if id.starts_with("pm_") && id.len() <= 64 {
+                    Ok(id.to_string())
+                } else {
+                    Err(FieldError::new(
+                        path,
+                        "invalid_method_id",
+                        "Идентификатор сохранённого способа оплаты, pm_…",
+                    ))
+                }
+            });
+        }
+        match body.get("limit") {
+            Some(v) => match v.as_u64() {
+                Some(l) if (1..=MAX_LIMIT).contains(&l) => fields.limit = Some(l),
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    "invalid_limit",
+                    format!("Лимит в копейках: целое число от 1 до {MAX_LIMIT}"),
+                )),
+            },
+            None if creating => {
+                errors.push(FieldError::new("limit", "required", "Обязательное поле"))
+            }
+            None => {}
+        }
+        match body.get("match") {
+            Some(v) => fields.matching = parse_match(v, &mut errors),
+            None if creating => {
+                errors.push(FieldError::new("match", "required", "Обязательное поле"))
+            }
+            None => {}
+        }
+        match body.get("trigger") {
+            Some(v) => fields.trigger = parse_trigger(v, &mut errors),
+            None if creating => {
+                errors.push(FieldError::new("trigger", "required", "Обязательное поле"))
+            }
+            None => {}
+        }
+        match body.get("status").and_then(Value::as_str) {
+            Some("active") => fields.status = Some(AutopayStatus::Active),
+            Some("paused") => fields.status = Some(AutopayStatus::Paused),
+            None if !body.contains_key("status") => {}
+            _ => errors.push(FieldError::new(
+                "status",
+                "invalid_status",
+                "Допустимые значения: active, paused",
+            )),
+        }
+        if errors.is_empty() {
+            Ok(fields)
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+}
+
+pub trait AutopayStore {
+    fn autopays(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<Autopay>, StoreError>> + Send;
+
+    /// Writes an autopay and its schedule index entry (dropping the old one's).
+    fn put_autopay(
+        &self,
+        autopay: &Autopay,
+        previous: Option<&Trigger>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn delete_autopay(
+        &self,
+        autopay: &Autopay,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// (account, autopay) of the autopays a schedule run on a day of the month or week
+    /// looks at.
+    fn scheduled_autopays(
+        &self,
+        trigger: &Trigger,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
+    fn claim_skip_notice(
+        &self,
+        account_id: &str,
+        autopay_id: &str,
+        uin: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What one run of an autopay did with the bills it looked at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutopayRun {
+    pub paid: Vec<String>,
+    pub over_limit: Vec<String>,
+    pub declined: Vec<String>,
+    pub waiting: Vec<String>,
+}
+
+pub struct AutopayService<'a, S, G, M, Q> {
+    store: &'a S,
+    payments: &'a PaymentService<S, G, M, Q>,
+    charges: &'a ChargeService<S>,
+    notifier: &'a M,
+}
+
+impl<'a, S, G, M, Q> AutopayService<'a, S, G, M, Q>
+where
+    S: AutopayStore
+        + PaymentStore
+        + ChargeStore
+        + crate::services::bills::BillStore
+        + ProfileStore
+        + HouseholdStore
+        + Sync,
+    G: PaymentGateway + Sync,
+    M: Notifier + Sync,
+    Q: PaymentNoticeQueue + Sync,
+{
+    pub fn new(
+        store: &'a S,
+        payments: &'a PaymentService<S, G, M, Q>,
+        charges: &'a ChargeService<S>,
+        notifier: &'a M,
+    ) -> Self {
+        Self {
+            store,
+            payments,
+            charges,
+            notifier,
+        }
+    }
+
+    pub async fn list(&self, account_id: &str) -> Result<Vec<Autopay>, AppError> {
+        Ok(self.store.autopays(account_id).await?)
+    }
+
+    pub async fn get(&self, account_id: &str, id: &str) -> Result<Autopay, AppError> {
+        self.store
+            .autopays(account_id)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(AppError::NotFound("autopay"))
+    }
+
+    async fn check_method(&self, account_id: &str, method_id: &str) -> Result<(), AppError> {
+        if self
+            .payments
+            .methods(account_id)
+            .await?
+            .iter()
+            .any(|m| m.id == method_id)
+        {
+            Ok(())
+        } else {
+            Err(AppError::Validation(vec![FieldError::new(
+                "method_id",
+                "payment_method_not_found",
+                "У вас нет такого сохранённого способа оплаты",
+            )]))
+        }
+    }
+
+    pub async fn create(
+        &self,
+        account_id: &str,
+        fields: AutopayFields,
+        now: OffsetDateTime,
+    ) -> Result<Autopay, AppError> {
+        let missing = || AppError::Internal("autopay fields not checked".into());
+        let method_id = fields.method_id.ok_or_else(missing)?;
+        self.check_method(account_id, &method_id).await?;
+        if self.store.autopays(account_id).await?.len() >= MAX_AUTOPAYS {
+            return Err(AppError::TooMany {
+                what: "autopays",
+                limit: MAX_AUTOPAYS,
+            });
+        }
+        let autopay = Autopay {
+            id: format!("ap_{}", uuid::Uuid::new_v4().simple()),
+            account_id: account_id.to_string(),
+            name: fields.name.ok_or_else(missing)?,
+            matching: fields.matching.ok_or_else(missing)?,
+            method_id,
+            limit: fields.limit.ok_or_else(missing)?,
+            trigger: fields.trigger.ok_or_else(missing)?,
+            status: fields.status.unwrap_or(AutopayStatus::Active),
+            paused_reason: None,
+            created_at: now.unix_timestamp(),
+        };
+        self.store.put_autopay(&autopay, None).await?;
+        Ok(autopay)
+    }
+
+    pub async fn update(
+        &self,
+        account_id: &str,
+        id: &str,
+        fields: AutopayFields,
+    ) -> Result<Autopay, AppError> {
+        let current = self.get(account_id, id).await?;
+        if let Some(method_id) = &fields.method_id {
+            self.check_method(account_id, method_id).await?;
+        }
+        let mut next = current.clone();
+        if let Some(v) = fields.name {
+            next.name = v;
+        }
+        if let Some(v) = fields.matching {
+            next.matching = v;
+        }
+        if let Some(v) = fields.method_id {
+            next.method_id = v;
+        }
+        if let Some(v) = fields.limit {
+            next.limit = v;
+        }
+        if let Some(v) = fields.trigger {
+            next.trigger = v;
+        }
+        if let Some(v) = fields.status {
+            next.status = v;
+            if v == AutopayStatus::Active {
+                next.paused_reason = None;
+            }
+        }
+        self.store
+            .put_autopay(&next, Some(&current.trigger))
+            .await?;
+        Ok(next)
+    }
+
+    pub async fn remove(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+        let current = self.get(account_id, id).await?;
+        Ok(self.store.delete_autopay(&current).await?)
+    }
+
+    /// A schedule run: every active autopay due on today's date (Moscow) pays its bills.
+    pub async fn run_scheduled(&self, now: OffsetDateTime) -> Result<usize, AppError> {
+        let today = now.to_offset(MOSCOW).date();
+        let mut ran = 0;
+        let mut failed = None;
+        for trigger in [
+            Trigger::Monthly { day: today.day() },
+            Trigger::Weekly {
+                weekday: today.weekday().number_from_monday(),
+            },
+        ] {
+            for (account_id, id) in self.store.scheduled_autopays(&trigger).await? {
+                let Ok(autopay) = self.get(&account_id, &id).await else {
+                    continue;
+                };
+                if autopay.status != AutopayStatus::Active || !autopay.due_on(today) {
+                    continue;
+                }
+                let bills = self.due_bills(&autopay).await?;
+                match self.pay_bills(&autopay, &bills, now).await {
+                    Ok(_) => ran += 1,
+                    Err(e) => {
+                        tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; the next run retries");
+                        failed = Some(e);
+                    }
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(ran),
+        }
+    }
+
+    /// A new bill for an account: its active new-bill autopays that match pay it.
+    pub async fn on_new_bill(
+        &self,
+        account_id: &str,
+        uin: &str,
+        now: OffsetDateTime,
+    ) -> Result<AutopayRun, AppError> {
+        let mut total = AutopayRun::default();
+        let Some(charge) = self.store.charge(uin).await? else {
+            return Ok(total);
+        };
+        for autopay in self.store.autopays(account_id).await? {
+            let wanted = autopay.status == AutopayStatus::Active
+                && autopay.trigger == Trigger::NewBill
+                && autopay.matching.matches(&charge);
+            if !wanted {
+                continue;
+            }
+            // Only a bill the account's own list shows (its verified documents, children,
+            // vehicles), never one that merely names a typed-in identifier.
+            let listed = self.due_bills(&autopay).await?;
+            if !listed.iter().any(|c| c.uin == uin) {
+                continue;
+            }
+            let run = self
+                .pay_bills(&autopay, std::slice::from_ref(&charge), now)
+                .await?;
+            total.paid.extend(run.paid);
+            total.over_limit.extend(run.over_limit);
+            total.declined.extend(run.declined);
+            total.waiting.extend(run.waiting);
+        }
+        Ok(total)
+    }
+
+    /// The account's unpaid bills an autopay matches.
+    async fn due_bills(&self, autopay: &Autopay) -> Result<Vec<StoredCharge>, AppError> {
+        let filter = BillFilter {
+            category: match &autopay.matching {
+                Match::Category { category } => Some(*category),
+                Match::Payer { .. } => None,
+            },
+            status: None,
+            after: None,
+            limit: MAX_PAGE,
+        };
+        Ok(BillService::new(self.store, self.charges)
+            .list(&autopay.account_id, &filter)
+            .await?
+            .into_iter()
+            .map(|b| b.charge)
+            .filter(|c| c.status == ChargeStatus::Unpaid && autopay.matching.matches(c))
+            .collect())
+    }
+
+    async fn pay_bills(
+        &self,
+        autopay: &Autopay,
+        bills: &[StoredCharge],
+        now: OffsetDateTime,
+    ) -> Result<AutopayRun, AppError> {
+        let mut run = AutopayRun::default();
+        let today = now.to_offset(MOSCOW).date();
+        for charge in bills {
+            let due = charge.amount_due(today);
+            if due > autopay.limit {
+                run.over_limit.push(charge.uin.clone());
+                if self
+                    .store
+                    .claim_skip_notice(
+                        &autopay.account_id,
+                        &autopay.id,
+                        &charge.uin,
+                        now.unix_timestamp(),
+                    )
+                    .await?
+                {
+                    self.tell(
+                        autopay,
+                        &format!(
+                            "Автоплатёж «{}» не оплатил начисление {} на {}: сумма больше лимита {}. Оплатите его сами или увеличьте лимит.",
+                            autopay.name,
+                            charge.uin,
+                            roubles(due),
+                            roubles(autopay.limit)
+                        ),
+                    )
+                    .await;
+                }
+                continue;
+            }
+            let request = PayRequest {
+                uins: vec![charge.uin.clone()],
+                method: MethodRequest::Saved(autopay.method_id.clone()),
+            };
+            let key = format!("autopay:{}:{}", autopay.id, charge.uin);
+            let origin = format!("autopay:{}", autopay.id);
+            match self
+                .payments
+                .pay(&autopay.account_id, &key, &request, &origin, now)
+                .await
+            {
+                Ok(outcome) => match outcome.payment.status {
+                    PaymentStatus::Succeeded => run.paid.push(charge.uin.clone()),
+                    PaymentStatus::Declined => {
+                        run.declined.push(charge.uin.clone());
+                        let reason = outcome.payment.decline_reason.unwrap_or_default();
+                        self.pause(autopay, &reason).await?;
+                        return Ok(run);
+                    }
+                    _ => run.waiting.push(charge.uin.clone()),
+                },
+                // Paid meanwhile, by the citizen or another autopay: nothing to do.
+                Err(
+                    AppError::BillPaid(_) | AppError::BillInPayment(_) | AppError::BillMissing(_),
+                ) => {}
+                Err(AppError::NotFound("payment method")) => {
+                    self.pause(autopay, "payment_method_removed").await?;
+                    return Ok(run);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !run.paid.is_empty() {
+            tracing::info!(autopay_id = %autopay.id, paid = run.paid.len(), "autopay paid bills");
+        }
+        Ok(run)
+    }
+
+    async fn pause(&self, autopay: &Autopay, reason: &str) -> Result<(), AppError> {
+        let mut paused = autopay.clone();
+        paused.status = AutopayStatus::Paused;
+        paused.paused_reason = Some(reason.to_string());
+        self.store
+            .put_autopay(&paused, Some(&autopay.trigger))
+            .await?;
+        tracing::info!(autopay_id = %autopay.id, reason, "autopay paused");
+        self.tell(
+            autopay,
+            &format!(
+                "Автоплатёж «{}» приостановлен: банк отклонил платёж ({reason}). Проверьте способ оплаты и включите автоплатёж снова.",
+                autopay.name
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn tell(&self, autopay: &Autopay, text: &str) {
+        let account = match self.payments.account(&autopay.account_id).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent: account not read");
+                return;
+            }
+        };
+        let Ok(email) = Email::parse("email", &account.email) else {
+            return;
+        };
+        if let Err(e) = self
+            .notifier
+            .send_email(&email, AUTOPAY_SUBJECT, &Secret::new(text.to_string()))
+            .await
+        {
+            tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent");
+        }
+    }
+}
+
+pub const AUTOPAY_SUBJECT: &str = "Автоплатёж";
+
+/// The message that asks the autopay runner to look at a new bill for an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBillForAccount {
+    pub account_id: String,
+    pub uin: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn an_autopay_is_checked_field_by_field() {
+        let ok = AutopayFields::parse(
+            &object(
+                json!({"name": "ЖКУ", "match": {"category": "utilities"}, "method_id": "pm_1",
+                           "limit": 500000, "trigger": {"type": "monthly", "day": 10}}),
+            ),
+            true,
+        )
+        .unwrap();
+        assert_eq!(ok.trigger, Some(Trigger::Monthly { day: 10 }));
+        let AppError::Validation(errors) = AutopayFields::parse(
+            &object(
+                json!({"name": "", "match": {"category": "x", "payer": {}}, "method_id": "card",
+                           "limit": 0, "trigger": {"type": "monthly", "day": 31}, "extra": 1}),
+            ),
+            true,
+        )
+        .unwrap_err() else {
+            panic!()
+        };
+        let codes: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        for expected in [
+            ("/name", "empty"),
+            ("/match", "invalid_match"),
+            ("/method_id", "invalid_method_id"),
+            ("/limit", "invalid_limit"),
+            ("/trigger/day", "out_of_range"),
+            ("/extra", "unknown_field"),
+        ] {
+            assert!(codes.contains(&expected), "{expected:?} in {codes:?}");
+        }
+        // A PATCH sets only what it names.
+        let patch = AutopayFields::parse(&object(json!({"status": "active"})), false).unwrap();
+        assert_eq!(patch.status, Some(AutopayStatus::Active));
+        assert!(patch.limit.is_none());
+    }
+
+    #[test]
+    fn schedules() {
+        let mut a = Autopay {
+            id: "ap_1".into(),
+            account_id: "a".into(),
+            name: "n".into(),
+            matching: Match::Category {
+                category: Category::Utilities,
+            },
+            method_id: "pm_1".into(),
+            limit: 1,
+            trigger: Trigger::Monthly { day: 26 },
+            status: AutopayStatus::Active,
+            paused_reason: None,
+            created_at: 0,
+        };
+        let thursday = time::Date::from_calendar_date(2026, time::Month::November, 26).unwrap();
+        assert!(a.due_on(thursday));
+        a.trigger = Trigger::Weekly { weekday: 4 };
+        assert!(a.due_on(thursday));
+        a.trigger = Trigger::Weekly { weekday: 5 };
+        assert!(!a.due_on(thursday));
+        a.trigger = Trigger::NewBill;
+        assert!(!a.due_on(thursday));
+    }
+}
