@@ -45,10 +45,16 @@ fn rest_operation(service: &str, method: &str, path: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-/// The text of an SMS (`sns.Publish`) or e-mail (`sesv2.SendEmail`), if the request is one.
+/// The text of an SMS (`sns.Publish`), an e-mail (`sesv2.SendEmail`) or a queued message
+/// (`sqs.SendMessage`: a letter for the post), if the request is one.
 pub fn message_text(operation: &str, body: &[u8]) -> Option<String> {
     match operation {
         "sns.Publish" => form_value(body, "Message"),
+        // The JSON protocol of current SDKs, or the query protocol of older ones.
+        "sqs.SendMessage" => serde_json::from_slice::<Json>(body)
+            .ok()
+            .and_then(|json| json["MessageBody"].as_str().map(str::to_string))
+            .or_else(|| form_value(body, "MessageBody")),
         "sesv2.SendEmail" => {
             let json: Json = serde_json::from_slice(body).ok()?;
             let simple = &json["Content"]["Simple"]["Body"];
@@ -151,6 +157,17 @@ mod tests {
         assert_eq!(
             message_text("sesv2.SendEmail", body).unwrap(),
             "code 654321"
+        );
+
+        let h = headers(&[
+            ("authorization", &auth("sqs")),
+            ("x-amz-target", "AmazonSQS.SendMessage"),
+        ]);
+        let body = br#"{"QueueUrl":"http://q","MessageBody":"{\"code\":\"12345678\"}"}"#;
+        assert_eq!(operation("POST", "/", &h, body), "sqs.SendMessage");
+        assert_eq!(
+            message_text("sqs.SendMessage", body).unwrap(),
+            r#"{"code":"12345678"}"#
         );
 
         let h = headers(&[("authorization", &auth("s3"))]);

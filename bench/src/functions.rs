@@ -30,6 +30,23 @@ pub struct FunctionSpec {
     pub secret_env: BTreeSet<String>,
     /// Route keys of its HttpApi events, e.g. `POST /v1/codes/{id}/verify`.
     pub routes: Vec<String>,
+    /// Queues whose messages its SQS event sources deliver.
+    pub queues: Vec<QueueSource>,
+}
+
+/// An SQS event source of a function.
+#[derive(Debug, Clone)]
+pub struct QueueSource {
+    pub queue_arn: String,
+    /// Most messages in one event (`BatchSize`).
+    pub batch_size: u32,
+}
+
+impl QueueSource {
+    /// The queue's name: the last part of its ARN.
+    pub fn queue_name(&self) -> &str {
+        self.queue_arn.rsplit(':').next().unwrap_or(&self.queue_arn)
+    }
 }
 
 pub struct Stack {
@@ -103,6 +120,14 @@ fn function(
             .filter(|r| &r.function == id)
             .map(|r| r.route_key.clone())
             .collect(),
+        queues: f
+            .sqs_events
+            .iter()
+            .map(|e| QueueSource {
+                queue_arn: e.queue_arn.clone(),
+                batch_size: e.batch_size,
+            })
+            .collect(),
     })
 }
 
@@ -169,6 +194,9 @@ Resources:
         assert_eq!(f.architectures, ["arm64"]);
         assert!(f.json_logs);
         assert_eq!(f.routes, ["POST /v1/things/{id}"]);
+        assert_eq!(f.queues.len(), 1);
+        assert_eq!(f.queues[0].queue_name(), "Jobs");
+        assert_eq!(f.queues[0].batch_size, 10);
         assert_eq!(f.env["TABLE_NAME"], "uslugi-bench-main");
         assert_eq!(f.env["RUST_LOG"], "debug");
         // Queue URLs name the endpoint the functions are given (the counting proxy).

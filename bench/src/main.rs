@@ -12,6 +12,7 @@ mod http;
 mod identity;
 mod measure;
 mod package;
+mod portal;
 mod proxy;
 mod report;
 mod runtime_api;

@@ -46,6 +46,17 @@ pub struct FunctionResult {
     pub cold: Vec<Duration>,
     pub overrides: Vec<(String, String)>,
     pub warm: Option<WarmRun>,
+    /// Runs of fresh processes with other settings (see [`scenario::ThroughputPlan`]).
+    pub throughput: Vec<ThroughputRun>,
+}
+
+pub struct ThroughputRun {
+    pub label: String,
+    /// Set on top of the template for this run.
+    pub overrides: Vec<(String, String)>,
+    /// Units of work per event.
+    pub items: usize,
+    pub run: WarmRun,
 }
 
 pub struct WarmRun {
@@ -62,6 +73,8 @@ pub struct WarmRun {
     pub reset_every: Option<usize>,
     /// AWS calls made outside any invocation (during init, or left running).
     pub outside_calls: Vec<String>,
+    /// Exact call counts the scenario required (and the run held to).
+    pub budgets: Vec<scenario::CallBudget>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +86,10 @@ pub struct Sample {
     /// Summed time of the AWS calls (proxy + moto) inside the invocation.
     pub aws_time: Duration,
     pub calls: Vec<String>,
+    /// How long each of `calls` took, in the same order.
+    pub call_times: Vec<Duration>,
+    /// The most AWS calls in flight at one moment of the invocation.
+    pub max_in_flight: usize,
     /// AWS calls moto answered with an error status.
     pub aws_errors: usize,
     /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
@@ -116,18 +133,50 @@ pub async fn run(
     settings.recorder.take_outside();
 
     let warm = match scenario {
-        Some(scenario) => Some(runner.warm(scenario).await?),
+        Some(scenario) => Some(runner.warm(scenario, settings.invocations, "warm").await?),
         None => None,
     };
+
+    let mut throughput = Vec::new();
+    for (i, plan) in scenario::throughput_for(&spec, &settings.moto)?
+        .into_iter()
+        .enumerate()
+    {
+        let overrides = plan.scenario.env_overrides();
+        let runner = Runner {
+            overrides: &overrides,
+            ..runner
+        };
+        eprintln!(
+            "uslugi-bench: {}: throughput with {} ({} batches of {})",
+            spec.binary, plan.label, plan.batches, plan.items
+        );
+        // One more batch than counted: the first after init is left out, as in the warm run.
+        let run = runner
+            .warm(
+                plan.scenario,
+                plan.batches + 1,
+                &format!("throughput-{}", i + 1),
+            )
+            .await?;
+        throughput.push(ThroughputRun {
+            label: plan.label,
+            overrides,
+            items: plan.items,
+            run,
+        });
+    }
     Ok(FunctionResult {
         spec: spec.clone(),
         package,
         cold,
         overrides,
         warm,
+        throughput,
     })
 }
 
+#[derive(Clone, Copy)]
 struct Runner<'a> {
     spec: &'a FunctionSpec,
     bootstrap: &'a Path,
@@ -241,11 +290,17 @@ impl Runner<'_> {
         Ok((process, ended - started, api))
     }
 
-    async fn warm(&self, mut scenario: Box<dyn Scenario>) -> Result<WarmRun> {
+    /// `total` invocations on one process; `tag` names its log and samples files.
+    async fn warm(
+        &self,
+        mut scenario: Box<dyn Scenario>,
+        total: usize,
+        tag: &str,
+    ) -> Result<WarmRun> {
         let binary = &self.spec.binary;
-        let total = self.settings.invocations;
         eprintln!("uslugi-bench: {binary}: {total} invocations on one process");
-        let log = self.settings.log_dir.join(format!("{binary}-warm.log"));
+        let budgets = scenario.call_budgets();
+        let log = self.settings.log_dir.join(format!("{binary}-{tag}.log"));
         let _ = std::fs::remove_file(&log);
         let (mut process, init, api) = self.start(&log).await?;
         let pid = process
@@ -309,6 +364,24 @@ impl Runner<'_> {
                     ));
                 }
             }
+            for budget in budgets.iter().filter(|b| b.case == step.case) {
+                let made: Vec<&str> = reply
+                    .calls
+                    .iter()
+                    .map(|c| c.operation.as_str())
+                    .filter(|op| op.starts_with(budget.service))
+                    .collect();
+                if made.len() != budget.calls {
+                    mismatches.push(format!(
+                        "#{n} {}: must make exactly {} `{}*` calls, made {}: {}",
+                        step.case,
+                        budget.calls,
+                        budget.service,
+                        made.len(),
+                        made.join(" ")
+                    ));
+                }
+            }
             scenario.observe(status, &body, &reply.calls).map_err(|e| {
                 e.context(format!(
                     "{binary}: invocation {n} ({}){}",
@@ -322,6 +395,8 @@ impl Runner<'_> {
                 status,
                 latency: reply.latency,
                 aws_time: reply.calls.iter().map(|c| c.elapsed).sum(),
+                call_times: reply.calls.iter().map(|c| c.elapsed).collect(),
+                max_in_flight: crate::proxy::max_in_flight(&reply.calls),
                 aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
                 argon2: step.argon2,
                 calls: reply.calls.into_iter().map(|c| c.operation).collect(),
@@ -347,7 +422,10 @@ impl Runner<'_> {
             );
         }
         write_samples(
-            &self.settings.log_dir.join(format!("{binary}-samples.csv")),
+            &self
+                .settings
+                .log_dir
+                .join(format!("{binary}-{tag}-samples.csv")),
             &samples,
         )?;
         let first = samples.remove(0);
@@ -361,6 +439,7 @@ impl Runner<'_> {
             resets,
             reset_every,
             outside_calls,
+            budgets,
         })
     }
 
@@ -440,15 +519,16 @@ fn api_gateway_response(raw: &[u8]) -> Result<(u16, Json)> {
 
 /// Every invocation of the warm run, for a closer look than the report gives.
 fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
-    let mut csv = String::from("n,case,route,status,latency_us,aws_us,aws_calls\n");
+    let mut csv = String::from("n,case,route,status,latency_us,aws_us,max_in_flight,aws_calls\n");
     for (n, s) in samples.iter().enumerate() {
         csv.push_str(&format!(
-            "{n},\"{}\",\"{}\",{},{},{},\"{}\"\n",
+            "{n},\"{}\",\"{}\",{},{},{},{},\"{}\"\n",
             s.case.replace('"', "'"),
             s.route,
             s.status,
             s.latency.as_micros(),
             s.aws_time.as_micros(),
+            s.max_in_flight,
             s.calls.join(" ")
         ));
     }

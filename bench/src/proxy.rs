@@ -21,6 +21,8 @@ pub struct Call {
     pub operation: String,
     /// Status moto answered; 502 when moto could not be reached.
     pub status: u16,
+    /// When the proxy received the request.
+    pub started: Instant,
     /// From the proxy receiving the request to having moto's whole answer.
     pub elapsed: Duration,
     /// Text of the SMS or e-mail the call sends, if it sends one.
@@ -35,6 +37,24 @@ struct Calls {
     current: Vec<Call>,
     /// Calls made while no invocation was in flight (during init, say).
     outside: Vec<Call>,
+}
+
+/// The most calls that were in flight at one moment (0 for none): a call counts from the
+/// proxy receiving it to the proxy having moto's whole answer.
+pub fn max_in_flight(calls: &[Call]) -> usize {
+    // Ends sort before starts at the same instant: back-to-back calls do not overlap.
+    let mut edges: Vec<(Instant, i32)> = Vec::with_capacity(calls.len() * 2);
+    for c in calls {
+        edges.push((c.started, 1));
+        edges.push((c.started + c.elapsed, -1));
+    }
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
 }
 
 /// Files calls under the invocation in flight. Shared by the proxy and the Runtime API.
@@ -152,6 +172,7 @@ async fn forward(
         Call {
             operation,
             status: response.status().as_u16(),
+            started,
             elapsed: started.elapsed(),
             message,
         },
@@ -180,9 +201,28 @@ mod tests {
         Call {
             operation: op.into(),
             status: 200,
+            started: Instant::now(),
             elapsed: Duration::ZERO,
             message: None,
         }
+    }
+
+    #[test]
+    fn counts_calls_in_flight_at_once() {
+        let t0 = Instant::now();
+        let span = |start_ms: u64, len_ms: u64| Call {
+            started: t0 + Duration::from_millis(start_ms),
+            elapsed: Duration::from_millis(len_ms),
+            ..call("dynamodb.Query")
+        };
+        assert_eq!(max_in_flight(&[]), 0);
+        // One after another, touching: never two at once.
+        assert_eq!(max_in_flight(&[span(0, 10), span(10, 10), span(20, 5)]), 1);
+        // Three overlapping, a fourth after them.
+        assert_eq!(
+            max_in_flight(&[span(0, 30), span(5, 30), span(10, 5), span(40, 5)]),
+            3
+        );
     }
 
     #[test]

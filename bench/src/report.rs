@@ -103,6 +103,7 @@ pub fn render(run: &Run) -> String {
     }
 
     hashing_section(&mut md, run);
+    throughput_section(&mut md, run);
     for r in run.results {
         function_section(&mut md, r, run);
     }
@@ -354,6 +355,237 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
             call_counts(&calls),
         );
     }
+    budgets_section(md, w);
+    overlap_section(md, w);
+}
+
+/// The exact call counts the scenario required, with what the run measured.
+fn budgets_section(md: &mut String, w: &WarmRun) {
+    if w.budgets.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nRequired on every request of these kinds (the run fails on any request that \
+         makes another number of calls):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| Request | Requirement | Requests | Calls per request, measured | Held |"
+    );
+    let _ = writeln!(md, "|---|---|--:|---|---|");
+    for b in &w.budgets {
+        let samples: Vec<&Sample> = w.samples.iter().filter(|s| s.case == b.case).collect();
+        let counts: Vec<usize> = samples
+            .iter()
+            .map(|s| s.calls.iter().filter(|c| c.starts_with(b.service)).count())
+            .collect();
+        let (min, max) = (
+            counts.iter().copied().min().unwrap_or(0),
+            counts.iter().copied().max().unwrap_or(0),
+        );
+        let ops: Vec<Vec<String>> = samples
+            .iter()
+            .map(|s| {
+                s.calls
+                    .iter()
+                    .filter(|c| c.starts_with(b.service))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        let measured = if min == max {
+            format!("exactly {min} ({})", call_counts(&ops))
+        } else {
+            format!("{min}–{max} ({})", call_counts(&ops))
+        };
+        let held = !samples.is_empty() && min == b.calls && max == b.calls;
+        let _ = writeln!(
+            md,
+            "| {} | {}: exactly {} `{}` call{} | {} | {measured} | {} |",
+            b.case,
+            b.why,
+            b.calls,
+            b.service.trim_end_matches('.'),
+            if b.calls == 1 { "" } else { "s" },
+            samples.len(),
+            if held { "**yes**" } else { "**no**" },
+        );
+    }
+}
+
+/// For kinds of request whose AWS calls overlapped: how many calls, their summed time,
+/// the request's wall time and the most calls in flight at once.
+fn overlap_section(md: &mut String, w: &WarmRun) {
+    let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.case.clone())
+        .into_iter()
+        .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight > 1))
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\nRequests whose AWS calls overlapped (each call timed by the proxy from receiving \
+         it to having moto's whole answer). Summed time adds up the calls' own durations; \
+         when it exceeds the wall time, calls ran at the same time. moto answers DynamoDB \
+         requests one at a time (`infra/local/src/moto_server.py`), so a call that was sent \
+         alongside others also waits for them there: in-flight counts show the function \
+         sending concurrently, and DynamoDB itself would answer the overlapping calls in \
+         parallel.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| Request | Count | `dynamodb.Query` calls | Their summed time p50 | All AWS calls | Their summed time p50 | Wall time p50 | Summed ÷ wall p50 | Most calls in flight, p50 (max) |"
+    );
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (case, samples) in groups {
+        let query_sums: Vec<Duration> = samples
+            .iter()
+            .map(|s| op_time(s, "dynamodb.Query"))
+            .collect();
+        let queries: Vec<usize> = samples
+            .iter()
+            .map(|s| s.calls.iter().filter(|c| *c == "dynamodb.Query").count())
+            .collect();
+        let all: Vec<usize> = samples.iter().map(|s| s.calls.len()).collect();
+        let ratios: Vec<Duration> = samples
+            .iter()
+            .map(|s| {
+                // As a duration in milliseconds-per-millisecond ×1000, to reuse percentile.
+                let wall = s.latency.as_secs_f64().max(1e-9);
+                Duration::from_secs_f64(s.aws_time.as_secs_f64() / wall)
+            })
+            .collect();
+        let in_flight: Vec<Duration> = samples
+            .iter()
+            .map(|s| Duration::from_secs(s.max_in_flight as u64))
+            .collect();
+        let max_in_flight = samples.iter().map(|s| s.max_in_flight).max().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "| {case} | {} | {} | {} | {} | {} | {} | {:.1}× | {} ({max_in_flight}) |",
+            samples.len(),
+            range(&queries),
+            ms(percentile(&query_sums, 50.0)),
+            range(&all),
+            ms(aws_time(&samples, 50.0)),
+            ms(latency(&samples, 50.0)),
+            percentile(&ratios, 50.0).as_secs_f64(),
+            percentile(&in_flight, 50.0).as_secs(),
+        );
+    }
+}
+
+/// Summed time of the calls of one operation in a request.
+fn op_time(s: &Sample, operation: &str) -> Duration {
+    s.calls
+        .iter()
+        .zip(&s.call_times)
+        .filter(|(c, _)| *c == operation)
+        .map(|(_, t)| *t)
+        .sum()
+}
+
+/// `13`, or `12–13` when requests differ.
+fn range(values: &[usize]) -> String {
+    let min = values.iter().copied().min().unwrap_or(0);
+    let max = values.iter().copied().max().unwrap_or(0);
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}–{max}")
+    }
+}
+
+/// Jobs per second of a queue worker with different settings, from runs beside the warm
+/// run (see [`crate::scenario::ThroughputPlan`]).
+fn throughput_section(md: &mut String, run: &Run) {
+    let with: Vec<&FunctionResult> = run
+        .results
+        .iter()
+        .filter(|r| !r.throughput.is_empty())
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Verification throughput\n");
+    for r in with {
+        let batch = r.throughput[0].items;
+        let batches = r.throughput[0].run.samples.len();
+        let _ = writeln!(
+            md,
+            "`{}` on a fresh process per setting, sent {} SQS events of {batch} jobs one after \
+             another ({} jobs; one more event first, to warm the process up, is left out). \
+             Every job is a real one: a citizen's PATCH of SNILS, passport and INN saved by the \
+             profile service queued three, received from the verification queue in moto; one \
+             submission in four has a document the sandbox rejects. Each registry check waits \
+             `REGISTRY_SANDBOX_DELAY_MS` first, as the template sets it; the settings below \
+             are written on top of the template. Jobs per second are the jobs over the summed \
+             batch times: one function instance working through a backlog, preparation \
+             between batches left out.\n",
+            r.spec.binary,
+            batches,
+            batches * batch,
+        );
+        let _ = writeln!(
+            md,
+            "| Setting | Batches | Jobs | Per batch p50 | p90 | max | Summed | Jobs/s | Per job |"
+        );
+        let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let mut rates = Vec::new();
+        for t in &r.throughput {
+            let samples = &t.run.samples;
+            let times: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
+            let total: Duration = times.iter().sum();
+            let jobs = samples.len() * t.items;
+            let rate = jobs as f64 / total.as_secs_f64().max(1e-9);
+            rates.push((t.label.clone(), rate));
+            let settings: Vec<String> = t
+                .overrides
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {jobs} | {} | {} | {} | {:.2} s | {rate:.1} | {} |",
+                settings.join(", "),
+                samples.len(),
+                ms(percentile(&times, 50.0)),
+                ms(percentile(&times, 90.0)),
+                ms(percentile(&times, 100.0)),
+                total.as_secs_f64(),
+                ms(total / u32::try_from(jobs.max(1)).unwrap_or(u32::MAX)),
+            );
+        }
+        if let [(a, fast), (b, slow)] = rates.as_slice() {
+            let _ = writeln!(
+                md,
+                "\nWith `{a}` the worker gets through {:.1} times as many jobs per second as \
+                 with `{b}`: a batch waits for the registry about once instead of once per job.",
+                fast / slow.max(1e-9)
+            );
+        }
+        let in_flight: Vec<String> = r
+            .throughput
+            .iter()
+            .map(|t| {
+                let most = t
+                    .run
+                    .samples
+                    .iter()
+                    .map(|s| s.max_in_flight)
+                    .max()
+                    .unwrap_or(0);
+                format!("{most} with `{}`", t.label)
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "Most AWS calls in flight at once during a batch: {}.",
+            in_flight.join(", ")
+        );
+    }
 }
 
 fn method(md: &mut String, run: &Run) {
@@ -407,7 +639,16 @@ fn method(md: &mut String, run: &Run) {
          `Action` parameter (SNS, query protocol) or the method and path (SES v2, REST); the \
          service from the signature's credential scope. Retries by the SDK would show as extra \
          calls. The codes the scenario verifies are read from the SMS and e-mails passing \
-         through the proxy, never logged."
+         through the proxy, and a letter's code from the message queued for the post \
+         (`sqs.SendMessage`), never logged."
+            .to_string(),
+        "**Calls in flight.** The proxy also notes when each call arrived; a call is in \
+         flight from then until the proxy has moto's whole answer. The most calls in flight \
+         at one moment of an invocation, and the calls' summed time against the \
+         invocation's wall time, show whether a function sends its calls concurrently. \
+         moto serialises DynamoDB requests, so overlapping calls also queue there: the wall \
+         time of a concurrent request is about the sum of moto's answer times, which \
+         DynamoDB would overlap."
             .to_string(),
         "**Resources.** Each run starts its own `moto_server` on a free loopback port (with \
          the local stack's adjustments: DynamoDB requests one at a time, transactions rolled \
@@ -432,7 +673,14 @@ fn method(md: &mut String, run: &Run) {
          Private routes get the event API Gateway passes on once the session authorizer let \
          the request through (`requestContext.authorizer.lambda` with the account and session \
          ids, as the local gateway builds it); the authorizer itself gets the REQUEST event \
-         the local gateway's code builds."
+         the local gateway's code builds. The same holds past sign-up: verified documents \
+         (a PATCH saved by the profile service and its checks run by the verification \
+         service with the sandbox registries), children, vehicles, operators, billers and \
+         charges are made by the profile, household, verification, operator and charge \
+         services; operators' and billers' routes get the context the authorizer answers for \
+         their keys. The verification worker gets SQS events built by the local stack's \
+         `sqs_event` from messages received from the verification queue in moto, where the \
+         profile service's SQS adapter put them."
             .to_string(),
     ];
     for n in notes {

@@ -88,6 +88,42 @@ pub trait Scenario {
     }
     /// The tables were emptied: forget what was stored.
     fn on_reset(&mut self) {}
+    /// AWS calls some kinds of request must make exactly; the run fails on any request
+    /// that makes another number, and the report states the requirement.
+    fn call_budgets(&self) -> Vec<CallBudget> {
+        Vec::new()
+    }
+}
+
+/// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
+/// with `service` (`dynamodb.`).
+#[derive(Debug, Clone)]
+pub struct CallBudget {
+    /// The step's case.
+    pub case: String,
+    pub service: &'static str,
+    pub calls: usize,
+    /// Where the requirement comes from, for the report.
+    pub why: &'static str,
+}
+
+/// A measurement beside the warm run: a fresh process of the function with other
+/// settings (the scenario's [`Scenario::env_overrides`]), sent `batches` events after one
+/// that warms it up, each carrying `items` units of work (SQS messages).
+pub struct ThroughputPlan {
+    /// `VERIFICATION_CONCURRENCY=10`.
+    pub label: String,
+    pub scenario: Box<dyn Scenario>,
+    pub batches: usize,
+    pub items: usize,
+}
+
+/// The throughput measurements of a function, if it has any.
+pub fn throughput_for(spec: &FunctionSpec, moto: &Clients) -> Result<Vec<ThroughputPlan>> {
+    Ok(match spec.binary.as_str() {
+        "verify-documents" => crate::portal::verification::throughput_plans(spec, moto)?,
+        _ => Vec::new(),
+    })
 }
 
 /// The scenario written for a function, or generic traffic to its routes, or none.
@@ -100,6 +136,17 @@ pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dy
         "sessions" => Some(Box::new(identity::sessions::Sessions::new(spec, moto)?)),
         "recovery" => Some(Box::new(identity::recovery::Recovery::new(spec, moto)?)),
         "authorizer" => Some(Box::new(identity::authorizer::Authorizer::new(spec, moto)?)),
+        "profile" => Some(Box::new(crate::portal::profile::ProfileScenario::new(
+            spec, moto,
+        )?)),
+        "verify-documents" => Some(Box::new(crate::portal::verification::Verification::warm(
+            spec, moto,
+        )?)),
+        "confirmation" => Some(Box::new(
+            crate::portal::confirmation::ConfirmationScenario::new(spec, moto)?,
+        )),
+        "charges" => Some(Box::new(crate::portal::charges::Charges::new(spec, moto)?)),
+        "bills" => Some(Box::new(crate::portal::bills::Bills::new(spec, moto)?)),
         _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
         _ => None,
     })
@@ -217,6 +264,52 @@ pub fn authorized(mut event: Json, account_id: &str, session_id: &str, token: &s
         "lambda": {"account_id": account_id, "session_id": session_id, "role": "citizen"},
     });
     event
+}
+
+/// The event of an operator's route once the authorizer recognised the operator's key.
+pub fn as_operator(mut event: Json, operator_id: &str, key: &str) -> Json {
+    event["headers"]["authorization"] = json!(format!("Bearer {key}"));
+    event["requestContext"]["authorizer"] = json!({
+        "lambda": {"operator_id": operator_id, "role": "operator"},
+    });
+    event
+}
+
+/// The event of a biller's route once the authorizer recognised the biller's key.
+pub fn as_biller(mut event: Json, biller_id: &str, key: &str) -> Json {
+    event["headers"]["authorization"] = json!(format!("Bearer {key}"));
+    event["requestContext"]["authorizer"] = json!({
+        "lambda": {"biller_id": biller_id, "role": "biller"},
+    });
+    event
+}
+
+/// The event with a query string, as API Gateway passes one: raw and parsed.
+pub fn with_query(mut event: Json, query: &[(&str, &str)]) -> Json {
+    let raw: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect();
+    let params: serde_json::Map<String, Json> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    event["rawQueryString"] = json!(raw.join("&"));
+    event["queryStringParameters"] = Json::Object(params);
+    event
+}
+
+/// Percent-encoding of a query component: unreserved characters as they are.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The first run of exactly six digits in a message: the confirmation code.
@@ -582,6 +675,19 @@ mod tests {
         assert_eq!(e["requestContext"]["http"]["sourceIp"], "203.0.113.5");
         assert_eq!(e["requestContext"]["http"]["method"], "POST");
         assert_eq!(e["body"], "{}");
+    }
+
+    #[test]
+    fn query_strings_are_encoded_and_parsed() {
+        let e = with_query(
+            http_api_event("GET /v1/fines", &[], None, "203.0.113.5"),
+            &[("sts", "77 УО 123456"), ("limit", "2")],
+        );
+        assert_eq!(
+            e["rawQueryString"],
+            "sts=77%20%D0%A3%D0%9E%20123456&limit=2"
+        );
+        assert_eq!(e["queryStringParameters"]["sts"], "77 УО 123456");
     }
 
     #[test]

@@ -1,0 +1,372 @@
+//! charges: billers push charges by UIN — created, repeated unchanged, updated, read,
+//! cancelled, sent 50 at a time — and the refusals on the way.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use uslugi_local::provision::Clients;
+
+use super::documents::{self, Sandbox};
+use super::{charge_body, number, text, Member, Portal};
+use crate::functions::FunctionSpec;
+use crate::identity::step;
+use crate::proxy::Call;
+use crate::scenario::{
+    as_biller, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
+    StepFuture,
+};
+
+const PUT: &str = "PUT /v1/biller/charges/{uin}";
+const GET: &str = "GET /v1/biller/charges/{uin}";
+const DELETE: &str = "DELETE /v1/biller/charges/{uin}";
+const BATCH: &str = "POST /v1/biller/charges:batch";
+
+/// Citizens of this scenario are numbered from here; UINs and payers' documents from
+/// `DOCUMENTS`.
+const BASE: u32 = 140_000_000;
+const DOCUMENTS: u64 = 40_000_000;
+/// Charges in a batch.
+pub const BATCH_SIZE: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Create(u64),
+    Repeat(u64),
+    NewAmount(u64),
+    Read(u64),
+    ReadCancelled(u64),
+    BadCheckDigit,
+    DueBeforeBill,
+    OtherBillersRead(u64),
+    OtherBillersPut(u64),
+    Batch,
+    BatchWithErrors,
+    Cancel(u64),
+    CancelAgain(u64),
+    AfterCancel(u64),
+    Citizen,
+}
+
+/// One cycle of 20 requests on charges numbered 1 to 4 of the cycle.
+const CYCLE: [Kind; 20] = {
+    use Kind::*;
+    [
+        Create(1),
+        Repeat(1),
+        NewAmount(1),
+        Read(1),
+        Create(2),
+        Create(3),
+        BadCheckDigit,
+        DueBeforeBill,
+        OtherBillersRead(1),
+        Batch,
+        Cancel(2),
+        CancelAgain(2),
+        AfterCancel(2),
+        Read(3),
+        BatchWithErrors,
+        Citizen,
+        Create(4),
+        ReadCancelled(2),
+        OtherBillersPut(1),
+        Repeat(3),
+    ]
+};
+
+struct Prepared {
+    biller: (String, String),
+    other: (String, String),
+    citizen: Member,
+}
+
+pub struct Charges {
+    portal: Portal,
+    step: usize,
+    serial: u32,
+    cycles: u64,
+    prepared: Option<Prepared>,
+    last: Option<Kind>,
+}
+
+impl Charges {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(spec, &[PUT, GET, DELETE, BATCH])?;
+        Ok(Self {
+            portal: Portal::new(spec, moto)?,
+            step: 0,
+            serial: 0,
+            cycles: 0,
+            prepared: None,
+            last: None,
+        })
+    }
+
+    /// The serial of charge `k` of this cycle (UIN and payers).
+    fn serial_of(&self, k: u64) -> u64 {
+        DOCUMENTS + self.cycles * 1000 + k
+    }
+
+    fn uin(&self, k: u64) -> String {
+        documents::uin(self.serial_of(k))
+    }
+
+    /// A charge of the cycle: a kindergarten bill to a parent and the child, or a utility
+    /// bill to a SNILS, with `extra` kopecks on top.
+    fn body(&self, k: u64, extra: u64) -> Json {
+        let s = self.serial_of(k);
+        if k % 2 == 1 {
+            charge_body(
+                "kindergarten",
+                450_000 + extra,
+                json!([
+                    {"kind": "snils", "value": documents::snils(s, Sandbox::Verified)},
+                    {"kind": "birth_certificate", "value": documents::birth_certificate(s)},
+                ]),
+            )
+        } else {
+            charge_body(
+                "utilities",
+                731_250 + extra,
+                json!([{"kind": "snils", "value": documents::snils(s, Sandbox::Verified)}]),
+            )
+        }
+    }
+
+    fn request(
+        &self,
+        biller: &(String, String),
+        route: &str,
+        uin: Option<&str>,
+        body: Option<&Json>,
+    ) -> Json {
+        let params: Vec<(&str, &str)> = uin.map(|u| ("uin", u)).into_iter().collect();
+        let body = body.map(Json::to_string);
+        as_biller(
+            http_api_event(route, &params, body.as_deref(), &source_ip(self.serial)),
+            &biller.0,
+            &biller.1,
+        )
+    }
+
+    fn batch(&self, with_errors: bool) -> Json {
+        let items: Vec<Json> = (0..BATCH_SIZE as u64)
+            .map(|i| {
+                let k = if with_errors { 300 + i } else { 100 + i };
+                let mut item = self.body(k, 0);
+                item["uin"] = json!(self.uin(k));
+                if with_errors && i == 7 {
+                    item["uin"] = json!(documents::broken_uin(&self.uin(k)));
+                }
+                if with_errors && i == 31 {
+                    item["amount"] = json!(-100);
+                }
+                item
+            })
+            .collect();
+        json!({ "charges": items })
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.prepared.is_none() {
+            self.cycles += 1;
+            let citizen = self.portal.member(BASE + self.cycles as u32).await?;
+            self.prepared = Some(Prepared {
+                biller: self.portal.biller("ГБОУ Школа № 1234").await?,
+                other: self.portal.biller("ГБУ «Жилищник района Арбат»").await?,
+                citizen,
+            });
+        }
+        let kind = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        let p = self.prepared.as_ref().context("nothing prepared")?;
+        let (me, other) = (&p.biller, &p.other);
+        Ok(match kind {
+            Create(k) => step(
+                "new charge",
+                PUT,
+                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
+                expect(201, None),
+                0,
+            ),
+            Repeat(k) => step(
+                "same charge again (unchanged)",
+                PUT,
+                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
+                expect(200, None),
+                0,
+            ),
+            NewAmount(k) => step(
+                "new amount (updated)",
+                PUT,
+                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 5_000))),
+                expect(200, None),
+                0,
+            ),
+            Read(k) => step(
+                "read a charge",
+                GET,
+                self.request(me, GET, Some(&self.uin(k)), None),
+                expect(200, None),
+                0,
+            ),
+            ReadCancelled(k) => step(
+                "read a cancelled charge",
+                GET,
+                self.request(me, GET, Some(&self.uin(k)), None),
+                expect(200, None),
+                0,
+            ),
+            BadCheckDigit => step(
+                "UIN with a wrong check digit (422)",
+                PUT,
+                self.request(
+                    me,
+                    PUT,
+                    Some(&documents::broken_uin(&self.uin(5))),
+                    Some(&self.body(5, 0)),
+                ),
+                expect_invalid("uin_checksum"),
+                0,
+            ),
+            DueBeforeBill => {
+                let mut body = self.body(6, 0);
+                body["due_date"] = json!("2026-10-15");
+                step(
+                    "due date before the bill date (422)",
+                    PUT,
+                    self.request(me, PUT, Some(&self.uin(6)), Some(&body)),
+                    expect_invalid("due_before_bill_date"),
+                    0,
+                )
+            }
+            OtherBillersRead(k) => step(
+                "another biller's charge: read (404)",
+                GET,
+                self.request(other, GET, Some(&self.uin(k)), None),
+                expect(404, Some("charge_not_found")),
+                0,
+            ),
+            OtherBillersPut(k) => step(
+                "another biller's charge: write (404)",
+                PUT,
+                self.request(other, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
+                expect(404, Some("charge_not_found")),
+                0,
+            ),
+            Batch => step(
+                "batch of 50 new charges",
+                BATCH,
+                self.request(me, BATCH, None, Some(&self.batch(false))),
+                expect(200, None),
+                0,
+            ),
+            BatchWithErrors => step(
+                "batch of 50, 2 invalid",
+                BATCH,
+                self.request(me, BATCH, None, Some(&self.batch(true))),
+                expect(200, None),
+                0,
+            ),
+            Cancel(k) => step(
+                "cancel a charge",
+                DELETE,
+                self.request(me, DELETE, Some(&self.uin(k)), None),
+                expect(204, None),
+                0,
+            ),
+            CancelAgain(k) => step(
+                "cancel it again (no change)",
+                DELETE,
+                self.request(me, DELETE, Some(&self.uin(k)), None),
+                expect(204, None),
+                0,
+            ),
+            AfterCancel(k) => step(
+                "write a cancelled charge (409)",
+                PUT,
+                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 10_000))),
+                expect(409, Some("charge_cancelled")),
+                0,
+            ),
+            Citizen => {
+                let body = self.body(7, 0);
+                step(
+                    "a citizen's session on a biller route (403)",
+                    PUT,
+                    p.citizen
+                        .request(PUT, &[("uin", &self.uin(7))], Some(&body), self.serial),
+                    expect(403, Some("biller_only")),
+                    0,
+                )
+            }
+        })
+    }
+}
+
+impl Scenario for Charges {
+    fn describe(&self) -> String {
+        format!(
+            "repeating cycles of 20 requests by a biller made by the harness (as `uslugi-admin \
+             create-biller` does), with 20-digit UINs carrying valid check digits: 4 new \
+             charges (201), the same body again (200 `unchanged`), a new amount (200 \
+             `updated`), reads, a cancellation twice (204) and a write to the cancelled \
+             charge (409), a batch of {BATCH_SIZE} new charges and one of {BATCH_SIZE} with 2 \
+             invalid items (200 with each item's result), and refusals: a wrong UIN check \
+             digit (422), a due date before the bill date (422), another biller's charge read \
+             and written (404), a citizen's session (403)"
+        )
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.prepared = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let Some(kind) = self.last else {
+            return Ok(());
+        };
+        let outcome = |want: &str| -> Result<()> {
+            let got = text(body, "outcome", "a charge written")?;
+            if got != want {
+                bail!("a charge write answered `{got}`, expected `{want}`: {body}");
+            }
+            Ok(())
+        };
+        match (kind, status) {
+            (Create(_), 201) => outcome("created")?,
+            (Repeat(_), 200) => outcome("unchanged")?,
+            (NewAmount(_), 200) => outcome("updated")?,
+            (ReadCancelled(_), 200) if body["status"] != "cancelled" => {
+                bail!("a cancelled charge reads otherwise: {body}");
+            }
+            (Batch | BatchWithErrors, 200) => {
+                let failed = number(body, "failed", "a batch")?;
+                let want = if kind == Batch { 0 } else { 2 };
+                if failed != want
+                    || number(body, "succeeded", "a batch")? != BATCH_SIZE as u64 - want
+                {
+                    bail!("a batch of {BATCH_SIZE} with {want} invalid items answered otherwise: {body}");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,482 @@
+//! profile: a citizen's profile read and edited under its version (`If-Match`/`ETag`),
+//! with valid and invalid documents, and children and vehicles, including a child both
+//! parents add.
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value as Json};
+use uslugi_local::provision::Clients;
+
+use super::documents::{self, AdultDocuments};
+use super::{number, text, Member, Portal};
+use crate::functions::FunctionSpec;
+use crate::identity::step;
+use crate::proxy::Call;
+use crate::scenario::{expect, expect_invalid, require_routes, Scenario, Step, StepFuture};
+
+const GET: &str = "GET /v1/profile";
+const PATCH: &str = "PATCH /v1/profile";
+const CHILDREN: &str = "GET /v1/profile/children";
+const ADD_CHILD: &str = "POST /v1/profile/children";
+const CHILD: &str = "GET /v1/profile/children/{id}";
+const PATCH_CHILD: &str = "PATCH /v1/profile/children/{id}";
+const DELETE_CHILD: &str = "DELETE /v1/profile/children/{id}";
+const VEHICLES: &str = "GET /v1/profile/vehicles";
+const ADD_VEHICLE: &str = "POST /v1/profile/vehicles";
+const PATCH_VEHICLE: &str = "PATCH /v1/profile/vehicles/{id}";
+const DELETE_VEHICLE: &str = "DELETE /v1/profile/vehicles/{id}";
+
+/// Citizens of this scenario are numbered from here; their documents from `DOCUMENTS`.
+const BASE: u32 = 100_000_000;
+const DOCUMENTS: u64 = 10_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Fill,
+    Stale,
+    Invalid,
+    NoVersion,
+    Rename,
+    AddChild,
+    AddChildAgain,
+    SecondParent,
+    ListChildren,
+    EditChild,
+    EditChildStale,
+    ReadChild,
+    InvalidChild,
+    AddVehicle,
+    ListVehicles,
+    EditVehicle,
+    InvalidVehicle,
+    DeleteVehicle,
+    LetChildGo,
+    ChildGone,
+}
+
+/// One cycle of 22 requests by two parents (0 and 1), each with who sends it.
+const CYCLE: [(Kind, usize); 22] = {
+    use Kind::*;
+    [
+        (Read, 0),
+        (Fill, 0),
+        (Stale, 0),
+        (Invalid, 0),
+        (NoVersion, 0),
+        (Rename, 0),
+        (Read, 0),
+        (AddChild, 0),
+        (AddChildAgain, 0),
+        (SecondParent, 1),
+        (ListChildren, 1),
+        (EditChild, 0),
+        (EditChildStale, 1),
+        (ReadChild, 1),
+        (InvalidChild, 0),
+        (AddVehicle, 0),
+        (ListVehicles, 0),
+        (EditVehicle, 0),
+        (InvalidVehicle, 0),
+        (DeleteVehicle, 0),
+        (LetChildGo, 1),
+        (ChildGone, 1),
+    ]
+};
+
+pub struct ProfileScenario {
+    portal: Portal,
+    step: usize,
+    serial: u32,
+    cycles: u32,
+    parents: Vec<Member>,
+    last: Option<Kind>,
+    /// The profile version the first parent last read.
+    version: u64,
+    child_id: Option<String>,
+    /// The child's version the first parent, and the second, last saw.
+    child_version: u64,
+    child_seen_by_second: u64,
+    vehicle_id: Option<String>,
+}
+
+fn if_match(mut event: Json, version: u64) -> Json {
+    event["headers"]["if-match"] = json!(format!("\"{version}\""));
+    event
+}
+
+impl ProfileScenario {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(
+            spec,
+            &[
+                GET,
+                PATCH,
+                CHILDREN,
+                ADD_CHILD,
+                CHILD,
+                PATCH_CHILD,
+                DELETE_CHILD,
+                VEHICLES,
+                ADD_VEHICLE,
+                PATCH_VEHICLE,
+                DELETE_VEHICLE,
+            ],
+        )?;
+        Ok(Self {
+            portal: Portal::new(spec, moto)?,
+            step: 0,
+            serial: 0,
+            cycles: 0,
+            parents: Vec::new(),
+            last: None,
+            version: 0,
+            child_id: None,
+            child_version: 0,
+            child_seen_by_second: 0,
+            vehicle_id: None,
+        })
+    }
+
+    /// The cycle's serial for documents: a new SNILS, child and vehicle every cycle.
+    fn documents(&self) -> u64 {
+        DOCUMENTS + u64::from(self.cycles)
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.parents.is_empty() {
+            self.cycles += 1;
+            for i in 0..2 {
+                let n = BASE + self.cycles * 2 + i;
+                self.parents.push(self.portal.member(n).await?);
+            }
+        }
+        let (kind, who) = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        let serial = self.serial;
+        let docs = self.documents();
+        let member = self
+            .parents
+            .get(who)
+            .with_context(|| format!("no parent {who} in the cycle"))?;
+        let child_id = self.child_id.clone().unwrap_or_default();
+        let vehicle_id = self.vehicle_id.clone().unwrap_or_default();
+        let child = documents::child_body(docs, true);
+        let vehicle = json!({
+            "sts": documents::sts(docs),
+            "plate": documents::plate(docs),
+            "title": "Lada Vesta, серебристая",
+        });
+        Ok(match kind {
+            Read => step(
+                "read the profile",
+                GET,
+                member.request(GET, &[], None, serial),
+                expect(200, None),
+                0,
+            ),
+            Fill => {
+                let female = self.parents[0].citizen.last_name.ends_with('а');
+                let body = AdultDocuments::verified(docs, female).profile_body();
+                step(
+                    "fill in personal data and documents (checks queued)",
+                    PATCH,
+                    if_match(
+                        member.request(PATCH, &[], Some(&body), serial),
+                        self.version,
+                    ),
+                    expect(200, None),
+                    0,
+                )
+            }
+            Stale => {
+                let body =
+                    json!({"addresses": {"actual": "119019, г. Москва, ул. Новый Арбат, д. 2"}});
+                step(
+                    "edit on a stale version (412)",
+                    PATCH,
+                    if_match(
+                        member.request(PATCH, &[], Some(&body), serial),
+                        self.version.saturating_sub(1),
+                    ),
+                    expect(412, Some("version_mismatch")),
+                    0,
+                )
+            }
+            Invalid => {
+                // A check digit off in SNILS and INN, a passport issued at 13.
+                let good = AdultDocuments::verified(docs + 1, true);
+                let off = |s: &str| {
+                    let (head, last) = s.split_at(s.len() - 1);
+                    let digit = last.parse::<u8>().unwrap_or(0);
+                    format!("{head}{}", (digit + 1) % 10)
+                };
+                let body = json!({
+                    "documents": {
+                        "snils": off(&good.snils),
+                        "inn": off(&good.inn),
+                        "passport": {
+                            "series": good.passport_series,
+                            "number": good.passport_number,
+                            "issue_date": "2001-05-20",
+                            "department_code": "770-001",
+                            "issued_by": "ОВД района Арбат гор. Москвы",
+                        },
+                    },
+                });
+                step(
+                    "invalid documents (422)",
+                    PATCH,
+                    if_match(
+                        member.request(PATCH, &[], Some(&body), serial),
+                        self.version,
+                    ),
+                    expect_invalid("snils_checksum"),
+                    0,
+                )
+            }
+            NoVersion => step(
+                "edit without If-Match (428)",
+                PATCH,
+                member.request(
+                    PATCH,
+                    &[],
+                    Some(&json!({"personal": {"birthplace": "гор. Тула"}})),
+                    serial,
+                ),
+                expect(428, Some("precondition_required")),
+                0,
+            ),
+            Rename => step(
+                "change the middle name (check queued again)",
+                PATCH,
+                if_match(
+                    member.request(
+                        PATCH,
+                        &[],
+                        Some(&json!({"personal": {"middle_name": "Олеговна"}})),
+                        serial,
+                    ),
+                    self.version,
+                ),
+                expect(200, None),
+                0,
+            ),
+            AddChild => step(
+                "add a child",
+                ADD_CHILD,
+                member.request(ADD_CHILD, &[], Some(&child), serial),
+                expect(201, None),
+                0,
+            ),
+            AddChildAgain => step(
+                "add the same child again (409)",
+                ADD_CHILD,
+                member.request(ADD_CHILD, &[], Some(&child), serial),
+                expect(409, Some("child_already_added")),
+                0,
+            ),
+            SecondParent => step(
+                "the other parent adds the child",
+                ADD_CHILD,
+                member.request(ADD_CHILD, &[], Some(&child), serial),
+                expect(201, None),
+                0,
+            ),
+            ListChildren => step(
+                "list children",
+                CHILDREN,
+                member.request(CHILDREN, &[], None, serial),
+                expect(200, None),
+                0,
+            ),
+            EditChild => step(
+                "edit the child",
+                PATCH_CHILD,
+                if_match(
+                    member.request(
+                        PATCH_CHILD,
+                        &[("id", &child_id)],
+                        Some(&json!({"oms_policy": "7798 8900 1234 0001"})),
+                        serial,
+                    ),
+                    self.child_version,
+                ),
+                expect(200, None),
+                0,
+            ),
+            EditChildStale => step(
+                "the other parent edits a stale child (412)",
+                PATCH_CHILD,
+                if_match(
+                    member.request(
+                        PATCH_CHILD,
+                        &[("id", &child_id)],
+                        Some(&json!({"middle_name": ""})),
+                        serial,
+                    ),
+                    self.child_seen_by_second,
+                ),
+                expect(412, Some("version_mismatch")),
+                0,
+            ),
+            ReadChild => step(
+                "read the child",
+                CHILD,
+                member.request(CHILD, &[("id", &child_id)], None, serial),
+                expect(200, None),
+                0,
+            ),
+            InvalidChild => {
+                let mut body = documents::child_body(docs + 1, false);
+                // The series' letters typed on the Latin layout.
+                body["birth_certificate"] = json!("IV-MU 123456");
+                step(
+                    "child with a Latin series (422)",
+                    ADD_CHILD,
+                    member.request(ADD_CHILD, &[], Some(&body), serial),
+                    expect_invalid("birth_certificate_series_latin_letters"),
+                    0,
+                )
+            }
+            AddVehicle => step(
+                "add a vehicle",
+                ADD_VEHICLE,
+                member.request(ADD_VEHICLE, &[], Some(&vehicle), serial),
+                expect(201, None),
+                0,
+            ),
+            ListVehicles => step(
+                "list vehicles",
+                VEHICLES,
+                member.request(VEHICLES, &[], None, serial),
+                expect(200, None),
+                0,
+            ),
+            EditVehicle => step(
+                "new plate for the vehicle",
+                PATCH_VEHICLE,
+                member.request(
+                    PATCH_VEHICLE,
+                    &[("id", &vehicle_id)],
+                    Some(&json!({"plate": documents::plate(docs + 1), "title": null})),
+                    serial,
+                ),
+                expect(200, None),
+                0,
+            ),
+            InvalidVehicle => step(
+                "vehicle with a letter no plate has (422)",
+                ADD_VEHICLE,
+                member.request(
+                    ADD_VEHICLE,
+                    &[],
+                    Some(&json!({"sts": documents::sts(docs + 1), "plate": "Б123ВС77"})),
+                    serial,
+                ),
+                expect_invalid("vehicle_plate_letter"),
+                0,
+            ),
+            DeleteVehicle => step(
+                "remove the vehicle",
+                DELETE_VEHICLE,
+                member.request(DELETE_VEHICLE, &[("id", &vehicle_id)], None, serial),
+                expect(204, None),
+                0,
+            ),
+            LetChildGo => step(
+                "the other parent lets the child go",
+                DELETE_CHILD,
+                member.request(DELETE_CHILD, &[("id", &child_id)], None, serial),
+                expect(204, None),
+                0,
+            ),
+            ChildGone => step(
+                "read a child let go (404)",
+                CHILD,
+                member.request(CHILD, &[("id", &child_id)], None, serial),
+                expect(404, Some("child_not_found")),
+                0,
+            ),
+        })
+    }
+}
+
+impl Scenario for ProfileScenario {
+    fn describe(&self) -> String {
+        "repeating cycles of 22 requests by two parents registered and signed in by the \
+         harness: the profile read twice, filled in (personal data, addresses, SNILS, INN, \
+         OMS, passport, driver licence: registry checks queued) and renamed on the version \
+         it read (`If-Match`), refused on a stale version (412), with invalid documents \
+         (422: SNILS and INN check digits, a passport issued at 13) and without \
+         `If-Match` (428); a child added (201), added again (409), added by the other \
+         parent (201, shared), listed, edited (`If-Match`), edited by the other parent on \
+         a stale version (412), read, let go by the other parent (204) and then not found \
+         (404); a child with a Latin series (422); a vehicle added, listed, given a new \
+         plate, removed, and one with a letter no plate has (422)"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.parents.clear();
+        self.version = 0;
+        self.child_id = None;
+        self.child_version = 0;
+        self.child_seen_by_second = 0;
+        self.vehicle_id = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let Some(kind) = self.last else {
+            return Ok(());
+        };
+        if !(200..300).contains(&status) {
+            return Ok(());
+        }
+        match kind {
+            Read | Fill | Rename => {
+                self.version = number(body, "version", "the profile")?;
+                if matches!(kind, Fill | Rename)
+                    && !crate::identity::called(calls, "sqs.SendMessageBatch")
+                {
+                    anyhow::bail!("a PATCH of checked fields queued no registry check");
+                }
+            }
+            AddChild | EditChild => {
+                self.child_id = Some(text(body, "id", "the child")?.to_string());
+                self.child_version = number(body, "version", "the child")?;
+            }
+            SecondParent => {
+                let id = text(body, "id", "the child")?;
+                if Some(id) != self.child_id.as_deref()
+                    || body["shared_with_another_parent"] != true
+                {
+                    anyhow::bail!(
+                        "the other parent got another child, or it is not shared: {body}"
+                    );
+                }
+                self.child_version = number(body, "version", "the child")?;
+                self.child_seen_by_second = self.child_version;
+            }
+            AddVehicle => self.vehicle_id = Some(text(body, "id", "the vehicle")?.to_string()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
