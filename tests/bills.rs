@@ -32,6 +32,7 @@ fn main() {
                 scenario!(charges_are_idempotent_and_final_once_cancelled),
                 scenario!(every_invalid_field_is_named),
                 scenario!(bulk_reports_each_item),
+                scenario!(charges_are_imported_from_files),
                 scenario!(bills_are_looked_up_by_uin),
                 scenario!(bills_are_found_from_the_profile),
                 scenario!(new_bills_are_told_once_as_each_citizen_wants),
@@ -1076,4 +1077,98 @@ async fn lookups_are_limited_per_account(api: Api) {
     // Another account is not held back.
     let reply = call(&api, Method::GET, &path, &other, None).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+async fn charges_are_imported_from_files(api: Api) {
+    let biller = new_biller("Расчётный центр ЖКХ");
+    let (first, second) = (uin(20), uin(25));
+    let header = "uin,amount,category,purpose,kbk,oktmo,bill_date,due_date,payee_name,payee_inn,payee_kpp,payee_bic,payee_account,discount_amount,discount_until,payers";
+    let requisites = "ГБУ Жилищник,7707083893,770701001,044525000,03234643450000007300";
+    let csv = format!(
+        "{header}\n\
+         {first},310050,utilities,ЖКУ за ноябрь,07511302992020000130,45383000,2026-11-01,2026-12-10,{requisites},,,snils:112-233-445 95\n\
+         {second},500000,fines,Штраф,18811601123010001140,45383000,2026-11-01,2026-12-10,{requisites},250000,2999-12-31,sts:77 УО 123456;snils:11223344595\n\
+         {},100,utilities,Ошибка,07511302992020000130,45383000,2026-11-01,2026-12-10,{requisites},,,snils:112-233-445 95\n",
+        broken(&uin(20))
+    );
+    let dir = std::env::temp_dir().join(format!("uslugi-import-{}", six_digits()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let csv_path = dir.join("charges.csv");
+    std::fs::write(&csv_path, csv).unwrap_or_else(|e| panic!("{e}"));
+    let path = csv_path.to_string_lossy().to_string();
+
+    // Partial success: the two good rows are written, the bad one is named.
+    let (ok, report) =
+        admin_outcome(&["import-charges", "--biller-id", &biller.id, "--file", &path]);
+    assert!(!ok, "a failed row makes the command fail: {report}");
+    assert_eq!(report["succeeded"], 2, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    assert_eq!(report["results"][0]["outcome"], "created");
+    assert_eq!(
+        report["results"][2]["errors"][0]["field"], "/2/uin",
+        "{report}"
+    );
+    assert_eq!(
+        report["results"][2]["errors"][0]["code"], "uin_checksum",
+        "{report}"
+    );
+    for (uin, amount) in [(&first, 310_050), (&second, 500_000)] {
+        let stored = as_biller(
+            &api,
+            Method::GET,
+            &format!("/v1/biller/charges/{uin}"),
+            &biller.key,
+            None,
+        )
+        .await;
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        assert_eq!(stored.body["amount"], amount);
+    }
+    // Imported again, nothing changes.
+    let (_, again) = admin_outcome(&["import-charges", "--biller-id", &biller.id, "--file", &path]);
+    assert_eq!(again["results"][0]["outcome"], "unchanged", "{again}");
+    assert_eq!(again["results"][1]["outcome"], "unchanged", "{again}");
+
+    // A JSON file of bodies, all good.
+    let third = uin(20);
+    let mut body = charge(99_000, snils_payer());
+    body["uin"] = json!(third);
+    let json_path = dir.join("charges.json");
+    std::fs::write(&json_path, json!({"charges": [body]}).to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, report) = admin_outcome(&[
+        "import-charges",
+        "--biller-id",
+        &biller.id,
+        "--file",
+        &json_path.to_string_lossy(),
+    ]);
+    assert!(ok, "{report}");
+    assert_eq!(report["succeeded"], 1);
+    // Only for a biller that exists.
+    let unknown = std::process::Command::new(
+        std::env::var("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target"))
+            .join("debug/uslugi-admin"),
+    )
+    .args([
+        "import-charges",
+        "--biller-id",
+        "no-such-biller",
+        "--file",
+        &path,
+    ])
+    .envs(
+        ADMIN_ENV
+            .get()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .output()
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("biller not found"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,14 +7,21 @@
 //! uslugi-admin revoke-operator --id 6f1c…
 //! uslugi-admin create-biller --name "Детский сад № 1234"
 //! uslugi-admin revoke-biller --id 9a0b…
+//! uslugi-admin import-charges --biller-id 9a0b… --file charges.csv
 //! uslugi-admin sandbox-card-token --number 4242424242424242 --exp 12/30 --cvc 123
 //! ```
+//!
+//! `import-charges` writes a biller's charges from a JSON or CSV file as the batch route
+//! does (see [`import`]) and prints each item's outcome; with `BILL_NOTICES_QUEUE_URL`
+//! set, written charges are queued for new-bill notices as the charges function does.
 //!
 //! `sandbox-card-token` plays the sandbox acquirer's card page: it answers the one-time
 //! token a client would get there, for trying payments against the sandbox.
 //!
 //! `create-operator` and `create-biller` print the new id and key as JSON; the key is
 //! shown only this once and works as a bearer token on operator or biller routes.
+
+mod import;
 
 use std::process::ExitCode;
 
@@ -25,6 +32,7 @@ const USAGE: &str = "usage:
   uslugi-admin revoke-operator --id OPERATOR_ID
   uslugi-admin create-biller --name NAME
   uslugi-admin revoke-biller --id BILLER_ID
+  uslugi-admin import-charges --biller-id BILLER_ID --file CHARGES.json|CHARGES.csv
   uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]";
 
 /// The value after `--name` in `args`.
@@ -60,6 +68,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 | "revoke-operator"
                 | "create-biller"
                 | "revoke-biller"
+                | "import-charges"
                 | "sandbox-card-token"
         )
     ) {
@@ -68,10 +77,57 @@ async fn run(args: &[String]) -> Result<String, String> {
     let config = TableConfig::from_env(&Env::process()).map_err(|e| e.to_string())?;
     let clients = shared::adapters::Clients::load().await;
     let table_name = config.table_name.clone();
+    let hasher = config.hasher.clone();
     let operators = shared::adapters::operator_service(&clients, config.clone());
     let billers = shared::adapters::charge_service(&clients, config);
     let now = time::OffsetDateTime::now_utc();
     match command {
+        Some("import-charges") => {
+            let (Some(biller_id), Some(file)) = (flag(args, "--biller-id"), flag(args, "--file"))
+            else {
+                return Err(USAGE.into());
+            };
+            let items = import::read(file)?;
+            let biller = billers
+                .active_biller(biller_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let env = Env::process();
+            let results = match env.optional("BILL_NOTICES_QUEUE_URL") {
+                Some(url) => {
+                    let writer = shared::adapters::charge_writer(
+                        &clients,
+                        shared::config::ChargesConfig {
+                            table: TableConfig {
+                                table_name: table_name.clone(),
+                                hasher: hasher.clone(),
+                            },
+                            notices_queue_url: url,
+                        },
+                    );
+                    import::write_all(&writer, &biller.id, &items, now).await?
+                }
+                None => {
+                    eprintln!("uslugi-admin: BILL_NOTICES_QUEUE_URL is not set: no new-bill notices for these charges");
+                    import::write_all(&billers, &biller.id, &items, now).await?
+                }
+            };
+            let failed = results.iter().filter(|r| r["outcome"] == "failed").count();
+            let report = serde_json::json!({
+                "biller_id": biller.id,
+                "succeeded": results.len() - failed,
+                "failed": failed,
+                "results": results,
+            });
+            if failed > 0 {
+                println!("{report}");
+                return Err(format!(
+                    "{failed} of {} charges not imported (see the results)",
+                    results.len()
+                ));
+            }
+            Ok(report.to_string())
+        }
         Some("sandbox-card-token") => {
             let (Some(number), Some(exp)) = (flag(args, "--number"), flag(args, "--exp")) else {
                 return Err(USAGE.into());

@@ -617,6 +617,28 @@ pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
 /// The environment the stack gives its functions: what the admin command needs too.
 pub static ADMIN_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
 
+/// Runs `uslugi-admin` against the stack: whether it succeeded, and what it printed.
+pub fn admin_outcome(args: &[&str]) -> (bool, Value) {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let env = ADMIN_ENV
+        .get()
+        .unwrap_or_else(|| panic!("no stack environment"));
+    let out = std::process::Command::new(target.join("debug/uslugi-admin"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("uslugi-admin: {e}"));
+    let printed = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "uslugi-admin {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), printed)
+}
+
 /// Runs `uslugi-admin` (built by `make build` with the functions) against the stack.
 pub fn admin(args: &[&str]) -> Value {
     let target = std::env::var("CARGO_TARGET_DIR")

@@ -546,6 +546,12 @@ pub trait ChargeStore {
         id: &str,
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A biller by its id, unless revoked.
+    fn biller_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Biller>, StoreError>> + Send;
 }
 
 /// The index key of a payer identifier: a keyed hash of its kind and canonical value.
@@ -626,6 +632,14 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         } else {
             Err(AppError::NotFound("biller"))
         }
+    }
+
+    /// A biller that is not revoked, by id: whom an import writes for.
+    pub async fn active_biller(&self, id: &str) -> Result<Biller, AppError> {
+        self.store
+            .biller_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound("biller"))
     }
 
     /// The biller behind an API key: the authorizer's question.

@@ -183,6 +183,27 @@ impl ChargeStore for DynamoStore {
             .transpose()
     }
 
+    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(biller_item(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .item
+            .filter(|item| !item.contains_key("revoked_at"))
+            .and_then(|item| {
+                Some(Biller {
+                    id: id.to_string(),
+                    name: get_s(&item, "name").ok()?,
+                })
+            }))
+    }
+
     async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         self.revoke_keyed_principal(biller_item(id), biller_key_item, now)
             .await
