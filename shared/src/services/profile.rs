@@ -1103,6 +1103,33 @@ pub struct VerificationService<S, R, M> {
     registry: R,
     mailer: M,
     hasher: Hasher,
+    writing: AccountLocks,
+}
+
+/// One lock per account, for the jobs of one process. The checks of one submission
+/// (SNILS, passport, INN) arrive in the same batch and would otherwise race to write the
+/// same profile, each loss costing a transaction and a re-read.
+#[derive(Default)]
+struct AccountLocks {
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AccountLocks {
+    async fn lock(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = match self.locks.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            // Forget the locks nobody holds once there are many.
+            if locks.len() > 1_000 {
+                locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            }
+            locks.entry(account_id.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl<S, R, M> VerificationService<S, R, M>
@@ -1117,6 +1144,7 @@ where
             registry,
             mailer,
             hasher,
+            writing: AccountLocks::default(),
         }
     }
 
@@ -1129,7 +1157,10 @@ where
         now: OffsetDateTime,
     ) -> Result<JobOutcome, AppError> {
         let mut answer: Option<RegistryAnswer> = None;
-        for _ in 0..WRITE_RACE_RETRIES {
+        // Held from the registry's answer to the end of the job.
+        let mut _writing = None;
+        // One more round than retries: the registry's answer is followed by a fresh read.
+        for _ in 0..=WRITE_RACE_RETRIES {
             let Some((account, stored)) = self.store.load_profile(&job.account_id).await? else {
                 return Ok(JobOutcome::Skipped("account gone"));
             };
@@ -1159,8 +1190,11 @@ where
                         .check(&request, attempt)
                         .await
                         .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
-                    answer = Some(a.clone());
-                    a
+                    answer = Some(a);
+                    // Registries are asked concurrently; the account's profile is
+                    // written by one job at a time, from a read made under the lock.
+                    _writing = Some(self.writing.lock(&job.account_id).await);
+                    continue;
                 }
             };
             let next = self.decide(job, &account, &stored, &decided, now);
