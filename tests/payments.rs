@@ -281,14 +281,15 @@ async fn every_card_outcome(api: Api) {
         (NO_FUNDS, "insufficient_funds"),
     ] {
         let uin = new_bill(&api, &biller, "other", 10_000).await;
-        let reply = pay(
-            &api,
-            &token,
-            Some(&unique_key()),
-            json!({"uins": [uin], "method": card(number)}),
-        )
-        .await;
+        let key = unique_key();
+        let body = json!({"uins": [uin], "method": card(number)});
+        let reply = pay(&api, &token, Some(&key), body.clone()).await;
         reply.assert_problem(402, "payment_declined");
+        // The same request again is the same decline, told as a replay.
+        let replay = pay(&api, &token, Some(&key), body).await;
+        replay.assert_problem(402, "payment_declined");
+        assert_eq!(replay.body["payment_id"], reply.body["payment_id"]);
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
         assert_eq!(reply.body["reason"], reason);
         let payment_id = reply.body["payment_id"]
             .as_str()

@@ -40,7 +40,7 @@ impl<T> fmt::Display for Secret<T> {
 
 /// Prefix of every bearer-like token the system issues, so that the log scrubber can
 /// recognise one wherever it appears.
-pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_", "lc_", "op_", "bk_"];
+pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_", "lc_", "op_", "bk_", "tok_", "ctok_"];
 
 /// Masks phone numbers, e-mail addresses and tokens in `line`.
 pub fn scrub(line: &str) -> Cow<'_, str> {
@@ -51,6 +51,12 @@ pub fn scrub(line: &str) -> Cow<'_, str> {
     while i < bytes.len() {
         if let Some(len) = token_at(line, i) {
             out.push_str("[token]");
+            i += len;
+            changed = true;
+            continue;
+        }
+        if let Some(len) = card_at(bytes, i) {
+            out.push_str("[card]");
             i += len;
             changed = true;
             continue;
@@ -94,6 +100,33 @@ fn utf8_len(first: u8) -> usize {
 
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// A card number at `i`: 13 to 19 digits, spaces or hyphens between them allowed,
+/// passing the Luhn check, and not part of a longer number.
+fn card_at(bytes: &[u8], i: usize) -> Option<usize> {
+    if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = String::new();
+    let mut end = i;
+    let mut j = i;
+    while j < bytes.len() {
+        let b = bytes[j];
+        if b.is_ascii_digit() {
+            digits.push(char::from(b));
+            j += 1;
+            end = j;
+        } else if (b == b' ' || b == b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        } else {
+            break;
+        }
+        if digits.len() > 19 {
+            return None;
+        }
+    }
+    ((13..=19).contains(&digits.len()) && crate::domain::luhn_valid(&digits)).then_some(end - i)
 }
 
 fn token_at(line: &str, i: usize) -> Option<usize> {
@@ -168,6 +201,19 @@ fn email_around(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn card_numbers_and_gateway_tokens_are_masked() {
+        assert_eq!(
+            scrub("pan 4242 4242 4242 4242 and tok_0123456789abcdef0123"),
+            "pan [card] and [token]"
+        );
+        // A UIN is not a card number.
+        assert_eq!(
+            scrub("uin 18810177200000012341"),
+            "uin 18810177200000012341"
+        );
+    }
+
     use super::*;
 
     #[test]

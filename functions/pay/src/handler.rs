@@ -65,7 +65,9 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
                 .payments
                 .pay(account, &key, &pay, "citizen", now)
                 .await?;
-            let mut response = payment_response(&outcome.payment)?;
+            // A replayed decline is still a decline, and still says it is a replay.
+            let mut response = payment_response(&outcome.payment)
+                .unwrap_or_else(|declined| web::problem_response(&declined));
             if outcome.replayed {
                 response
                     .headers_mut()

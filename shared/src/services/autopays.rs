@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use crate::domain::Email;
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
-use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
+use crate::services::bills::{BillFilter, BillService, Holder, MAX_PAGE};
 use crate::services::charges::{
     canonical, Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
 };
@@ -81,6 +81,10 @@ pub struct Autopay {
     pub status: AutopayStatus,
     pub paused_reason: Option<String>,
     pub created_at: i64,
+    /// Bumped when the autopay is switched back on or given another method: part of the
+    /// idempotency key of its payments, so that a new attempt is not an old one replayed.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 impl Autopay {
@@ -93,7 +97,7 @@ impl Autopay {
             "limit": self.limit,
             "trigger": self.trigger,
             "status": self.status,
-            "created_at": crate::services::identity::at(self.created_at).to_string(),
+            "created_at": crate::services::rfc3339(self.created_at),
         });
         if let Some(r) = &self.paused_reason {
             v["paused_reason"] = serde_json::json!(r);
@@ -218,6 +222,7 @@ fn parse_trigger(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Trigger> {
 impl AutopayFields {
     /// Reads a body; `creating` requires every field but `status`.
     pub fn parse(body: &Map<String, Value>, creating: bool) -> Result<Self, AppError> {
+        crate::services::payments::refuse_card_numbers(body)?;
         let mut errors = Vec::new();
         let mut fields = AutopayFields::default();
         let mut r = Reader {
@@ -426,6 +431,7 @@ where
             status: fields.status.unwrap_or(AutopayStatus::Active),
             paused_reason: None,
             created_at: now.unix_timestamp(),
+            generation: 0,
         };
         self.store.put_autopay(&autopay, None).await?;
         Ok(autopay)
@@ -449,6 +455,9 @@ where
             next.matching = v;
         }
         if let Some(v) = fields.method_id {
+            if v != next.method_id {
+                next.generation += 1;
+            }
             next.method_id = v;
         }
         if let Some(v) = fields.limit {
@@ -458,10 +467,11 @@ where
             next.trigger = v;
         }
         if let Some(v) = fields.status {
-            next.status = v;
-            if v == AutopayStatus::Active {
+            if v == AutopayStatus::Active && current.status == AutopayStatus::Paused {
                 next.paused_reason = None;
+                next.generation += 1;
             }
+            next.status = v;
         }
         self.store
             .put_autopay(&next, Some(&current.trigger))
@@ -492,11 +502,16 @@ where
                 if autopay.status != AutopayStatus::Active || !autopay.due_on(today) {
                     continue;
                 }
-                let bills = self.due_bills(&autopay).await?;
-                match self.pay_bills(&autopay, &bills, now).await {
+                // One autopay failing does not hold back the others; the run fails at the
+                // end (and lands in the failures queue) so that it is seen.
+                let outcome = match self.due_bills(&autopay).await {
+                    Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
+                    Err(e) => Err(e),
+                };
+                match outcome {
                     Ok(_) => ran += 1,
                     Err(e) => {
-                        tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; the next run retries");
+                        tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; its bills wait for its next run or a manual payment");
                         failed = Some(e);
                     }
                 }
@@ -558,6 +573,8 @@ where
             .list(&autopay.account_id, &filter)
             .await?
             .into_iter()
+            // Bills the citizen only saved by UIN are someone else's: never paid unasked.
+            .filter(|b| b.matched.iter().any(|(_, holder)| *holder != Holder::Saved))
             .map(|b| b.charge)
             .filter(|c| c.status == ChargeStatus::Unpaid && autopay.matching.matches(c))
             .collect())
@@ -603,7 +620,10 @@ where
                 uins: vec![charge.uin.clone()],
                 method: MethodRequest::Saved(autopay.method_id.clone()),
             };
-            let key = format!("autopay:{}:{}", autopay.id, charge.uin);
+            let key = format!(
+                "autopay:{}:{}:{}",
+                autopay.id, autopay.generation, charge.uin
+            );
             let origin = format!("autopay:{}", autopay.id);
             match self
                 .payments
@@ -615,7 +635,7 @@ where
                     PaymentStatus::Declined => {
                         run.declined.push(charge.uin.clone());
                         let reason = outcome.payment.decline_reason.unwrap_or_default();
-                        self.pause(autopay, &reason).await?;
+                        self.pause(autopay, &reason, &decline_text(&reason)).await?;
                         return Ok(run);
                     }
                     _ => run.waiting.push(charge.uin.clone()),
@@ -625,7 +645,12 @@ where
                     AppError::BillPaid(_) | AppError::BillInPayment(_) | AppError::BillMissing(_),
                 ) => {}
                 Err(AppError::NotFound("payment method")) => {
-                    self.pause(autopay, "payment_method_removed").await?;
+                    self.pause(
+                        autopay,
+                        "payment_method_removed",
+                        "сохранённый способ оплаты удалён",
+                    )
+                    .await?;
                     return Ok(run);
                 }
                 Err(e) => return Err(e),
@@ -637,7 +662,7 @@ where
         Ok(run)
     }
 
-    async fn pause(&self, autopay: &Autopay, reason: &str) -> Result<(), AppError> {
+    async fn pause(&self, autopay: &Autopay, reason: &str, why: &str) -> Result<(), AppError> {
         let mut paused = autopay.clone();
         paused.status = AutopayStatus::Paused;
         paused.paused_reason = Some(reason.to_string());
@@ -648,7 +673,7 @@ where
         self.tell(
             autopay,
             &format!(
-                "Автоплатёж «{}» приостановлен: банк отклонил платёж ({reason}). Проверьте способ оплаты и включите автоплатёж снова.",
+                "Автоплатёж «{}» приостановлен: {why}. Проверьте способ оплаты и включите автоплатёж снова.",
                 autopay.name
             ),
         )
@@ -678,6 +703,18 @@ where
 }
 
 pub const AUTOPAY_SUBJECT: &str = "Автоплатёж";
+
+/// A bank's decline reason, for the citizen.
+fn decline_text(reason: &str) -> String {
+    match reason {
+        "insufficient_funds" => "на карте недостаточно средств".into(),
+        "card_declined" => "банк отклонил платёж".into(),
+        "token_used" | "unknown_token" | "token_expired" => {
+            "банк не принял сохранённую карту".into()
+        }
+        _ => "платёж не прошёл".into(),
+    }
+}
 
 /// The message that asks the autopay runner to look at a new bill for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -748,6 +785,7 @@ mod tests {
             status: AutopayStatus::Active,
             paused_reason: None,
             created_at: 0,
+            generation: 0,
         };
         let thursday = time::Date::from_calendar_date(2026, time::Month::November, 26).unwrap();
         assert!(a.due_on(thursday));

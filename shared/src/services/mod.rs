@@ -13,6 +13,17 @@ pub mod profile;
 
 use crate::crypto::Hasher;
 
+/// Unix seconds as RFC 3339 (`2026-11-26T10:00:00Z`), as the API writes times.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Moscow time, in which billers date their bills and discounts, and citizens' days run.
 pub const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
     Ok(offset) => offset,

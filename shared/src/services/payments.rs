@@ -45,6 +45,8 @@ pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 /// How long a repeated request waits for the first one to finish before answering
 /// `payment_in_progress`.
 const REPLAY_WAIT: Duration = Duration::from_secs(8);
+/// Open payments one reconciliation run looks at, oldest first.
+const RECONCILE_BATCH: usize = 1_000;
 /// Times opening a payment reads again after a bill changed under it.
 const OPEN_RETRIES: usize = 3;
 
@@ -275,7 +277,7 @@ impl SavedMethod {
             "id": self.id,
             "type": self.kind,
             "label": self.label,
-            "created_at": crate::services::identity::at(self.created_at).to_string(),
+            "created_at": crate::services::rfc3339(self.created_at),
         });
         if let (Some(brand), Some(last4), Some(m), Some(y)) =
             (&self.brand, &self.last4, self.exp_month, self.exp_year)
@@ -312,6 +314,7 @@ pub struct Template {
 
 impl Template {
     pub fn parse(body: &Map<String, Value>, now: i64) -> Result<Self, AppError> {
+        refuse_card_numbers(body)?;
         let mut errors = Vec::new();
         let mut r = Reader {
             errors: &mut errors,
@@ -1161,10 +1164,11 @@ where
         let mut run = ReconcileRun::default();
         for (account_id, id) in self
             .store
-            .open_payments(now.unix_timestamp() + 1, 200)
+            .open_payments(now.unix_timestamp() + 1, RECONCILE_BATCH)
             .await?
         {
             let Some(payment) = self.store.payment(&account_id, &id).await? else {
+                tracing::warn!(payment_id = %id, "reconciliation entry without its payment");
                 continue;
             };
             // A payment still `processing` may have its charge call in flight; a pending
@@ -1185,10 +1189,9 @@ where
                 _ => {}
             }
             let status = match self.gateway.status(&payment.id).await {
-                Ok(GatewayStatus::Unknown) if payment.status == PaymentStatus::Processing => {
-                    // Never charged: make sure it never will be, then release the bills.
-                    self.gateway.cancel(&payment.id).await
-                }
+                // Never charged (the call did not reach the bank, or the bank lost it):
+                // make sure it never will be, then release the bills.
+                Ok(GatewayStatus::Unknown) => self.gateway.cancel(&payment.id).await,
                 other => other,
             };
             let answer = match status {
@@ -1443,7 +1446,7 @@ pub fn receipt(account: &StoredAccount, payment: &Payment) -> Value {
         "commission": payment.commission,
         "total": payment.total,
         "method": payment.method.label,
-        "paid_at": payment.settled_at.map(|t| crate::services::identity::at(t).to_string()),
+        "paid_at": payment.settled_at.map(crate::services::rfc3339),
         "gateway_reference": payment.gateway_reference,
     })
 }

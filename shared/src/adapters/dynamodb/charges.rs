@@ -266,9 +266,11 @@ impl BillStore for DynamoStore {
                 if pending.is_empty() {
                     break;
                 }
+                // Consistent: a payment must not see a bill as unpaid after it was paid.
                 let request = build(
                     KeysAndAttributes::builder()
                         .set_keys(Some(std::mem::take(&mut pending)))
+                        .consistent_read(true)
                         .build(),
                 )?;
                 let out = self

@@ -941,7 +941,12 @@ impl IdentityStore for DynamoStore {
                     .await?;
             }
         }
-        rest.extend(own);
+        // Payments stay: they are the record of money paid to billers, which outlives the
+        // account (and reconciliation still needs an open one).
+        rest.extend(
+            own.into_iter()
+                .filter(|item| get_s(item, "sk").is_ok_and(|sk| !sk.starts_with("PAYMENT#"))),
+        );
         self.batch_delete(rest).await
     }
 }

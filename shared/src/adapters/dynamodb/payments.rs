@@ -106,7 +106,10 @@ impl PaymentStore for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
+        // A record past its expiry is gone, whether or not DynamoDB swept it yet.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         out.item
+            .filter(|item| get_n::<i64>(item, TTL_ATTRIBUTE).is_ok_and(|t| t > now))
             .map(|item| Ok((get_s(&item, "payment_id")?, get_s(&item, "request_hash")?)))
             .transpose()
     }
@@ -153,11 +156,23 @@ impl PaymentStore for DynamoStore {
                 )?)
                 .build())
         };
+        // An expired record not swept yet may be replaced.
+        let claim_key = TransactWriteItem::builder()
+            .put(build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(idempotency))
+                    .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":now", n(payment.created_at))
+                    .build(),
+            )?)
+            .build();
         let mut request = self
             .client
             .transact_write_items()
             .client_request_token(idempotency_token())
-            .transact_items(put(idempotency)?)
+            .transact_items(claim_key)
             .transact_items(put(payment_item(payment)?)?)
             .transact_items(put(reconcile)?);
         for (uin, version) in bill_versions {
@@ -269,21 +284,31 @@ impl PaymentStore for DynamoStore {
         before: i64,
         limit: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk < :before")
-            .expression_attribute_values(":pk", s(RECONCILE_PK))
-            .expression_attribute_values(":before", s(format!("{before:012}$")))
-            .limit(i32::try_from(limit).unwrap_or(100))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.items()
-            .iter()
-            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
-            .collect()
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk < :before")
+                .expression_attribute_values(":pk", s(RECONCILE_PK))
+                .expression_attribute_values(":before", s(format!("{before:012}$")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                found.push((get_s(item, "account_id")?, get_s(item, "payment_id")?));
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
     }
 
     async fn account_payments(
