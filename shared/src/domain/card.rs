@@ -51,24 +51,36 @@ pub fn looks_like_card_number(text: &str) -> bool {
 }
 
 /// The JSON Pointer of the first string or number in `value` that looks like a card
-/// number, skipping the members named in `except` (at any depth).
-pub fn find_card_number(value: &Value, except: &[&str]) -> Option<String> {
-    fn walk(value: &Value, path: &str, except: &[&str]) -> Option<String> {
+/// number, skipping the members named in `except` (at any depth) and identifiers that
+/// start with one of `id_prefixes` (`tok_…`: a gateway token's random part may hold a
+/// long run of digits that passes the Luhn check by chance).
+pub fn find_card_number(value: &Value, except: &[&str], id_prefixes: &[&str]) -> Option<String> {
+    fn walk(value: &Value, path: &str, except: &[&str], prefixes: &[&str]) -> Option<String> {
         match value {
-            Value::String(s) => looks_like_card_number(s).then(|| path.to_string()),
+            Value::String(s) => {
+                let identifier = prefixes.iter().any(|p| {
+                    s.strip_prefix(p).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    })
+                });
+                (!identifier && looks_like_card_number(s)).then(|| path.to_string())
+            }
             Value::Number(n) => looks_like_card_number(&n.to_string()).then(|| path.to_string()),
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .find_map(|(i, v)| walk(v, &format!("{path}/{i}"), except)),
+                .find_map(|(i, v)| walk(v, &format!("{path}/{i}"), except, prefixes)),
             Value::Object(members) => members
                 .iter()
                 .filter(|(k, _)| !except.contains(&k.as_str()))
-                .find_map(|(k, v)| walk(v, &format!("{path}/{k}"), except)),
+                .find_map(|(k, v)| walk(v, &format!("{path}/{k}"), except, prefixes)),
             _ => None,
         }
     }
-    walk(value, "", except)
+    walk(value, "", except, id_prefixes)
 }
 
 #[cfg(test)]
@@ -106,9 +118,19 @@ mod tests {
         let body = json!({"method": {"type": "card", "note": ["x", 4242424242424242u64]},
                           "uins": ["4242424242424242"]});
         assert_eq!(
-            find_card_number(&body, &["uins"]).as_deref(),
+            find_card_number(&body, &["uins"], &[]).as_deref(),
             Some("/method/note/1")
         );
-        assert_eq!(find_card_number(&json!({"token": "tok_abc"}), &[]), None);
+        assert_eq!(
+            find_card_number(&json!({"token": "tok_abc"}), &[], &[]),
+            None
+        );
+        // A token whose random part holds a Luhn-valid run of digits is a token.
+        let lucky = json!({"token": "tok_ab4242424242424242cd"});
+        assert_eq!(find_card_number(&lucky, &[], &["tok_"]), None);
+        assert!(find_card_number(&lucky, &[], &[]).is_some());
+        // A card number with a prefix glued on by a space is still refused.
+        let glued = json!({"token": "tok_ 4242424242424242"});
+        assert!(find_card_number(&glued, &[], &["tok_"]).is_some());
     }
 }

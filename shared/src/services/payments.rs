@@ -635,10 +635,17 @@ fn parse_method(
     }
 }
 
+/// Identifiers the portal and the gateway hand out; never mistaken for card numbers.
+const ID_PREFIXES: [&str; 5] = ["tok_", "ctok_", "pm_", "tpl_", "ap_"];
+
 /// Refuses a body that carries what looks like a card number anywhere (UINs and wallet
-/// numbers aside, which are checked for their own shape).
+/// numbers aside, which are checked for their own shape, and identifiers like `tok_…`).
 pub fn refuse_card_numbers(body: &Map<String, Value>) -> Result<(), AppError> {
-    match find_card_number(&Value::Object(body.clone()), &["uins", "wallet"]) {
+    match find_card_number(
+        &Value::Object(body.clone()),
+        &["uins", "wallet"],
+        &ID_PREFIXES,
+    ) {
         Some(path) => Err(AppError::CardNumberNotAccepted(path)),
         None => Ok(()),
     }
