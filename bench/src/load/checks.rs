@@ -20,6 +20,9 @@ pub enum Kind {
     Resend,
     /// Another client's request for the same bill, with a key of its own.
     Race,
+    /// The same bills with a new card token and key, after the first token was refused
+    /// as if it were a card number.
+    NewToken,
 }
 
 impl Kind {
@@ -30,6 +33,7 @@ impl Kind {
             Kind::After => "duplicate, after the answer",
             Kind::Resend => "resent after an error or `payment_in_progress`",
             Kind::Race => "another client racing for the bill",
+            Kind::NewToken => "new token and key after the token was refused",
         }
     }
 }
@@ -41,6 +45,8 @@ pub struct Sent {
     /// 0: no answer.
     pub status: u16,
     pub code: Option<String>,
+    /// The field a 4xx names first (`errors[0].field`).
+    pub field: Option<String>,
     /// The payment the answer names (its `id`, or a problem's `payment_id`).
     pub payment_id: Option<String>,
     pub replayed: bool,
@@ -140,7 +146,15 @@ pub fn check_answers(logs: &[KeyLog]) -> AnswerCheck {
                     let answers: Vec<String> = log
                         .sent
                         .iter()
-                        .map(|s| format!("{} {}", s.status, s.code.as_deref().unwrap_or("")))
+                        .map(|s| {
+                            let at = s.field.as_deref().map(|f| format!(" at {f}"));
+                            format!(
+                                "{} {}{}",
+                                s.status,
+                                s.code.as_deref().unwrap_or(""),
+                                at.unwrap_or_default()
+                            )
+                        })
                         .collect();
                     check.unexpected.push(format!(
                         "key {} (client {}, bills {}): {}",
@@ -351,11 +365,13 @@ pub fn check_books(
                 succeeded.len()
             )
         } else {
-            format!(
-                "{}; UINs paid that the run did not create: {}",
-                examples(&not_once),
-                examples(&strangers)
-            )
+            let mut problems = not_once.clone();
+            problems.extend(
+                strangers
+                    .iter()
+                    .map(|u| format!("{u} paid, though the run did not create it")),
+            );
+            examples(&problems)
         },
     ));
     checks.push(check(
@@ -480,6 +496,7 @@ mod tests {
             kind,
             status,
             code: None,
+            field: None,
             payment_id: id.map(str::to_string),
             replayed,
             elapsed: Duration::from_millis(10),

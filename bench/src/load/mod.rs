@@ -65,6 +65,8 @@ const CARD: &str = "4242424242424242";
 const RESENDS: usize = 3;
 /// Reconciliation runs at most; each settles up to 200 payments.
 const RECONCILE_RUNS: usize = 10;
+/// Card tokens each client keeps in reserve, for a payment whose token was refused.
+const SPARE_TOKENS: usize = 3;
 
 pub struct Args {
     repo: PathBuf,
@@ -309,8 +311,9 @@ async fn load(
         exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
         cvc: "123",
     };
-    let mut tokens = Vec::with_capacity(plan.card_tokens());
-    for _ in 0..plan.card_tokens() {
+    let needed = plan.card_tokens() + SPARE_TOKENS * args.shape.clients;
+    let mut tokens = Vec::with_capacity(needed);
+    for _ in 0..needed {
         tokens.push(
             acquirer
                 .tokenize(&card, now)
@@ -351,7 +354,7 @@ async fn load(
     }
 
     let run_id = crate::system::uuid().replace('-', "");
-    let mut jobs: Vec<Vec<Job>> = Vec::with_capacity(plan.clients.len());
+    let mut jobs: Vec<(Vec<Job>, Vec<String>)> = Vec::with_capacity(plan.clients.len());
     for (c, payments) in plan.clients.iter().enumerate() {
         let mut mine = Vec::with_capacity(payments.len());
         for (p, payment) in payments.iter().enumerate() {
@@ -387,7 +390,10 @@ async fn load(
                 racer,
             });
         }
-        jobs.push(mine);
+        let spares = (0..SPARE_TOKENS)
+            .map(|_| next_token())
+            .collect::<Result<Vec<_>>>()?;
+        jobs.push((mine, spares));
     }
     let setup_time = setup.elapsed();
     say(format!(
@@ -399,14 +405,14 @@ async fn load(
     // The clients, all at once.
     let paying = Instant::now();
     let mut clients = JoinSet::new();
-    for (c, mine) in jobs.into_iter().enumerate() {
+    for (c, (mine, spares)) in jobs.into_iter().enumerate() {
         let api = api.clone();
         let seed = args
             .shape
             .seed
             .wrapping_mul(1_000_003)
             .wrapping_add(c as u64);
-        clients.spawn(client(api, mine, seed));
+        clients.spawn(client(api, mine, spares, seed));
     }
     let mut logs = Vec::new();
     while let Some(done) = clients.join_next().await {
@@ -490,7 +496,7 @@ async fn load(
 }
 
 /// One client: its payments one after another, each sent as its plan says.
-async fn client(api: Api, jobs: Vec<Job>, seed: u64) -> Vec<KeyLog> {
+async fn client(api: Api, jobs: Vec<Job>, mut spares: Vec<String>, seed: u64) -> Vec<KeyLog> {
     let mut rng = Rng::new(seed);
     let mut logs = Vec::new();
     for job in jobs {
@@ -538,6 +544,7 @@ async fn client(api: Api, jobs: Vec<Job>, seed: u64) -> Vec<KeyLog> {
                         kind: Kind::First,
                         status: 0,
                         code: None,
+                        field: None,
                         payment_id: None,
                         replayed: false,
                         elapsed: Duration::ZERO,
@@ -562,10 +569,36 @@ async fn client(api: Api, jobs: Vec<Job>, seed: u64) -> Vec<KeyLog> {
         if let (Some(r), Some(log)) = (&job.racer, racer.as_mut()) {
             resend_until_final(&api, r, log).await;
         }
+        // A card token refused as if it were a card number: as a person would, pay the
+        // same bills again with the card entered anew (a new token, so a new key).
+        let token_refused = owner.sent.iter().any(token_refused);
         logs.push(owner);
         logs.extend(racer);
+        if token_refused {
+            if let Some(token) = spares.pop() {
+                let mut again = job.owner.clone();
+                again.key = format!("{}-t", job.owner.key);
+                again.body["method"] = json!({"type": "card", "token": token});
+                let mut log = KeyLog {
+                    key: again.key.clone(),
+                    client: again.client,
+                    uins: again.uins.clone(),
+                    raced,
+                    sent: vec![post(api.clone(), again.clone(), Kind::NewToken, 0).await.1],
+                };
+                resend_until_final(&api, &again, &mut log).await;
+                logs.push(log);
+            }
+        }
     }
     logs
+}
+
+/// A card token the payment function refused as if it were a card number.
+fn token_refused(s: &Sent) -> bool {
+    s.status == 422
+        && s.code.as_deref() == Some("card_number_not_accepted")
+        && s.field.as_deref() == Some("/method/token")
 }
 
 /// An answer a client acts on: anything but no answer, a 5xx or "still in progress".
@@ -611,6 +644,9 @@ async fn post(api: Api, request: Request, kind: Kind, delay_ms: u64) -> (String,
         kind,
         status: reply.status,
         code: reply.code().map(str::to_string),
+        field: reply.body["errors"][0]["field"]
+            .as_str()
+            .map(str::to_string),
         payment_id,
         replayed: reply.replayed,
         elapsed: reply.elapsed,

@@ -73,7 +73,7 @@ pub fn render(run: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "- Machine: {}, {} cores, {} memory; {}\n- Tools: {}; {}; {}\n- Run: {} · \
+        "- Machine: {}, {} cores, {} memory; {}\n- Tools: {}; {}; moto {}\n- Run: {} · \
          seed {} · whole run {:.0} s (stack start with builds {:.0} s, setup {:.0} s, \
          paying {:.1} s)\n",
         m.cpu_model,
