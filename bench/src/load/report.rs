@@ -167,6 +167,16 @@ pub fn render(run: &Run) -> String {
     );
 
     let _ = writeln!(out, "\n## Results\n");
+    let refused_tokens = run
+        .logs
+        .iter()
+        .filter(|l| {
+            l.sent.iter().any(|s| {
+                s.code.as_deref() == Some("card_number_not_accepted")
+                    && s.field.as_deref() == Some("/method/token")
+            })
+        })
+        .count();
     let paid_payments = a.succeeded_ids.len();
     let paid_bills: usize = run
         .ledger
@@ -182,7 +192,9 @@ pub fn render(run: &Run) -> String {
          payments/s, {} bills/s, {} requests/s over {:.1} s |\n| replays (`Idempotent-Replayed: \
          true`) | {} ({} naming the first answer's payment) |\n| 409s of a lost race \
          (`bill_in_payment`, `bill_paid`) | {} |\n| 5xx | {} |\n| no answer | {} |\n| \
-         reconciliation runs (checked, settled) | {} |",
+         reconciliation runs (checked, settled) | {} |\n| keys whose card token was \
+         refused as a card number (422 `card_number_not_accepted` at `/method/token`) | {} \
+         ({} paid again with a new token and key) |",
         a.requests,
         paid_payments,
         paid_bills,
@@ -200,6 +212,11 @@ pub fn render(run: &Run) -> String {
             .map(|(c, s)| format!("({c}, {s})"))
             .collect::<Vec<_>>()
             .join(", "),
+        refused_tokens,
+        run.logs
+            .iter()
+            .filter(|l| l.sent.first().is_some_and(|s| s.kind == Kind::NewToken))
+            .count(),
     );
 
     let _ = writeln!(out, "\n### Answers\n");
@@ -253,6 +270,7 @@ pub fn render(run: &Run) -> String {
         Kind::After,
         Kind::Resend,
         Kind::Race,
+        Kind::NewToken,
     ] {
         latency_row(&mut out, kind.name(), &group(&|s| s.kind == kind));
     }
