@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the release Lambda binaries and runs the benchmark harness, which writes
-# bench/results.md. Arguments are passed to the harness (see `--help`), e.g.
+# bench/results.md, then the payments load test, which writes bench/load-results.md.
+# Arguments are passed to the harness (see `--help`), e.g.
 #   bash bench/run.sh --only codes --invocations 200
-# Not part of `make test`: it measures, it does not assert.
+# `bash bench/run.sh load [options]` runs only the load test (`load --help`).
+# Not part of `make test`: the harness measures and asserts nothing about timings; the
+# load test fails only when the books do not balance or an answer is a 5xx.
 set -euo pipefail
 
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,11 +25,28 @@ if [[ ! -x "$repo/.venv/bin/moto_server" ]]; then
     exit 1
 fi
 
-echo "bench/run.sh: building release Lambda binaries (cargo lambda build --release)" >&2
-(cd "$repo" && PATH="$repo/.venv/bin:$PATH" "${cargo_lambda[@]}" build --release)
+load_only=false
+if [[ "${1:-}" == "load" ]]; then
+    load_only=true
+    shift
+fi
+
+if [[ "$load_only" == false ]]; then
+    echo "bench/run.sh: building release Lambda binaries (cargo lambda build --release)" >&2
+    (cd "$repo" && PATH="$repo/.venv/bin:$PATH" "${cargo_lambda[@]}" build --release)
+fi
 
 # The harness is a member of the tools workspace (with the local stack it builds on).
 echo "bench/run.sh: building the harness" >&2
 cargo build --release --quiet --manifest-path "$repo/infra/local/Cargo.toml" -p uslugi-bench
+bench="$CARGO_TARGET_DIR/release/uslugi-bench"
 
-exec "$CARGO_TARGET_DIR/release/uslugi-bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"
+if [[ "$load_only" == false ]]; then
+    "$bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"
+    set --
+fi
+
+# The load test starts a local stack of its own, which builds the functions in debug
+# (cargo lambda watch) in <repo>/target, as `make dev` and the end-to-end tests do.
+echo "bench/run.sh: the payments load test (bench/load-results.md)" >&2
+exec env PATH="$repo/.venv/bin:$PATH" "$bench" load --repo "$repo" "$@"

@@ -10,6 +10,7 @@ mod functions;
 mod hashing;
 mod http;
 mod identity;
+mod load;
 mod measure;
 mod package;
 mod portal;
@@ -35,6 +36,7 @@ const HASH_RUNS: usize = 20;
 
 const USAGE: &str = "\
 usage: uslugi-bench [options]
+       uslugi-bench load [options]   (the payments load test; `load --help`)
 
 Measures every function in infra/template.yaml and writes bench/results.md.
 Build the functions first (bench/run.sh does both).
@@ -124,6 +126,9 @@ fn parse_args() -> Result<Option<Args>> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("load") {
+        return load_main();
+    }
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -158,6 +163,52 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("uslugi-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `uslugi-bench load ...`: the payments load test, with its own options and exit code
+/// (1 when a check of the books failed).
+fn load_main() -> ExitCode {
+    let args = match load::parse_args(std::env::args().skip(2)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{}", load::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench load: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uslugi-bench load: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The stack is owned by `load::run`; leaving it (done, failed or interrupted) stops
+    // every process it started.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = load::run(&args) => result,
+            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("uslugi-bench load: the books do not balance (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench load: error: {e:#}");
             ExitCode::FAILURE
         }
     }

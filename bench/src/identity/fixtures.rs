@@ -5,6 +5,7 @@
 //! to moto directly: not through the counting proxy and between invocations, so none of
 //! it is timed or counted.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,13 +92,19 @@ fn client() -> Client {
 
 impl Fixtures {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        let env = Env(|name: &str| spec.env.get(name).cloned());
+        Self::with_env(&spec.binary, &spec.env, moto)
+    }
+
+    /// Fixtures configured from the resolved environment `env` of the function `binary`
+    /// (the load test takes it from the local stack).
+    pub fn with_env(binary: &str, env: &BTreeMap<String, String>, moto: &Clients) -> Result<Self> {
+        let env = Env(|name: &str| env.get(name).cloned());
         let identity = IdentityConfig::from_env(&env)
-            .with_context(|| format!("{}: identity configuration", spec.binary))?;
+            .with_context(|| format!("{binary}: identity configuration"))?;
         let operators = TableConfig::from_env(&env)
-            .with_context(|| format!("{}: operator configuration", spec.binary))?;
-        let mut codes = CodesConfig::from_env(&env)
-            .with_context(|| format!("{}: code configuration", spec.binary))?;
+            .with_context(|| format!("{binary}: operator configuration"))?;
+        let mut codes =
+            CodesConfig::from_env(&env).with_context(|| format!("{binary}: code configuration"))?;
         // The fixtures send several codes to one contact in a row (a contact confirmed
         // again for a registration that will find it taken) and all from one address.
         // Limits guard the functions, not what the harness prepares.
