@@ -11,13 +11,12 @@ use shared::config::{Env, PaymentsConfig};
 use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::services::charges::Category;
-use shared::services::identity::at;
 use shared::services::payments::{
     check_idempotency_key, receipt, ArchiveFilter, NewMethod, PayRequest, Payment, PaymentStatus,
     Template,
 };
 use shared::services::profile::parse_date;
-use shared::services::MOSCOW;
+use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
 
 pub struct App {
@@ -158,12 +157,6 @@ fn payment_response(payment: &Payment) -> Result<Response<Body>, AppError> {
         _ => StatusCode::ACCEPTED,
     };
     Ok(web::json_response(status, &payment_view(payment)))
-}
-
-fn rfc3339(unix: i64) -> String {
-    at(unix)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 fn payment_view(p: &Payment) -> Value {

@@ -127,6 +127,21 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// The notice each paid bill's biller gets.
+    pub fn notices(&self) -> Vec<PaymentNotice> {
+        self.bills
+            .iter()
+            .map(|b| PaymentNotice {
+                payment_id: self.id.clone(),
+                uin: b.uin.clone(),
+                biller_id: b.biller_id.clone(),
+                amount: b.amount,
+                paid_at: self.settled_at.unwrap_or(self.created_at),
+                gateway_reference: self.gateway_reference.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
     pub fn categories(&self) -> Vec<Category> {
         let mut c: Vec<Category> = self.bills.iter().map(|b| b.category).collect();
         c.sort();
@@ -1080,19 +1095,7 @@ where
     /// reconciliation until queued).
     async fn after_success(&self, payment: &Payment) {
         self.send_receipt(payment).await;
-        let notices: Vec<PaymentNotice> = payment
-            .bills
-            .iter()
-            .map(|b| PaymentNotice {
-                payment_id: payment.id.clone(),
-                uin: b.uin.clone(),
-                biller_id: b.biller_id.clone(),
-                amount: b.amount,
-                paid_at: payment.settled_at.unwrap_or(payment.created_at),
-                gateway_reference: payment.gateway_reference.clone().unwrap_or_default(),
-            })
-            .collect();
-        match self.notices.queue_notices(&notices).await {
+        match self.notices.queue_notices(&payment.notices()).await {
             Ok(()) => self.close(payment).await,
             Err(e) => {
                 tracing::warn!(payment_id = %payment.id, error = %e, "billers' notices not queued; reconciliation queues them");
@@ -1222,19 +1225,7 @@ where
 
     /// A succeeded payment still open for reconciliation: its notices were not queued.
     async fn after_success_notices_only(&self, payment: &Payment) {
-        let notices: Vec<PaymentNotice> = payment
-            .bills
-            .iter()
-            .map(|b| PaymentNotice {
-                payment_id: payment.id.clone(),
-                uin: b.uin.clone(),
-                biller_id: b.biller_id.clone(),
-                amount: b.amount,
-                paid_at: payment.settled_at.unwrap_or(payment.created_at),
-                gateway_reference: payment.gateway_reference.clone().unwrap_or_default(),
-            })
-            .collect();
-        if self.notices.queue_notices(&notices).await.is_ok() {
+        if self.notices.queue_notices(&payment.notices()).await.is_ok() {
             self.close(payment).await;
         }
     }

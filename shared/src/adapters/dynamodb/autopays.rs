@@ -31,14 +31,8 @@ fn schedule_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
 
 impl AutopayStore for DynamoStore {
     async fn autopays(&self, account_id: &str) -> Result<Vec<Autopay>, StoreError> {
-        self.query_prefix(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
-            .await?
-            .iter()
-            .map(|item| {
-                serde_json::from_str(&get_s(item, "doc")?)
-                    .map_err(|e| StoreError::Rejected(format!("autopay: {e}")))
-            })
-            .collect()
+        self.docs(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
+            .await
     }
 
     async fn put_autopay(
@@ -128,27 +122,11 @@ impl AutopayStore for DynamoStore {
         let Some(pk) = schedule_pk(trigger) else {
             return Ok(Vec::new());
         };
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                found.push((get_s(item, "account_id")?, get_s(item, "autopay_id")?));
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+        self.query_prefix(&pk, "")
+            .await?
+            .iter()
+            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "autopay_id")?)))
+            .collect()
     }
 
     async fn claim_skip_notice(

@@ -218,7 +218,8 @@ fn saved_key(account_id: &str, uin: &str) -> Item {
 const BATCH_GET: usize = 100;
 
 impl DynamoStore {
-    /// Every item of a partition whose sort key starts with `prefix`, all pages.
+    /// Every item of a partition whose sort key starts with `prefix` (every item for
+    /// ""), all pages.
     pub(crate) async fn query_prefix(
         &self,
         pk: &str,
@@ -227,13 +228,20 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk));
+            // DynamoDB refuses an empty string in `begins_with`.
+            let query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = query
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -324,18 +332,6 @@ impl BillStore for DynamoStore {
     }
 
     async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(saved_key(account_id, uin)))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.delete_existing(saved_key(account_id, uin)).await
     }
 }

@@ -58,19 +58,6 @@ fn payment_from(item: &Item) -> Result<Payment, StoreError> {
         .map_err(|e| StoreError::Rejected(format!("payment: {e}")))
 }
 
-fn doc_item<T: serde::Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
-    let doc =
-        serde_json::to_string(value).map_err(|e| StoreError::Rejected(format!("doc: {e}")))?;
-    let mut item = key(pk, sk);
-    item.insert("doc".into(), s(doc));
-    Ok(item)
-}
-
-fn from_doc<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    serde_json::from_str(&get_s(item, "doc")?)
-        .map_err(|e| StoreError::Rejected(format!("doc: {e}")))
-}
-
 /// The payment's item, if its stored status is still one of `from`.
 fn payment_put(
     table: &str,
@@ -365,27 +352,16 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, StoreError> {
-        self.query_prefix(&format!("ACCOUNT#{account_id}"), "METHOD#")
-            .await?
-            .iter()
-            .map(from_doc)
-            .collect()
+        self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
     }
 
     async fn put_method(&self, account_id: &str, method: &SavedMethod) -> Result<(), StoreError> {
-        let item = doc_item(
+        self.put_doc(
             format!("ACCOUNT#{account_id}"),
             &format!("METHOD#{}", method.id),
             method,
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        )
+        .await
     }
 
     async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
@@ -397,27 +373,17 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError> {
-        self.query_prefix(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
-            .await?
-            .iter()
-            .map(from_doc)
-            .collect()
+        self.docs(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
+            .await
     }
 
     async fn put_template(&self, account_id: &str, template: &Template) -> Result<(), StoreError> {
-        let item = doc_item(
+        self.put_doc(
             format!("ACCOUNT#{account_id}"),
             &format!("TEMPLATE#{}", template.id),
             template,
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        )
+        .await
     }
 
     async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
@@ -430,6 +396,43 @@ impl PaymentStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The JSON documents (`doc`) of the items under a sort-key prefix of a partition.
+    pub(crate) async fn docs<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_prefix(pk, prefix)
+            .await?
+            .iter()
+            .map(|item| {
+                serde_json::from_str(&get_s(item, "doc")?)
+                    .map_err(|e| StoreError::Rejected(format!("{prefix} doc: {e}")))
+            })
+            .collect()
+    }
+
+    /// Writes a value as the JSON document (`doc`) of an item.
+    pub(crate) async fn put_doc<T: serde::Serialize>(
+        &self,
+        pk: String,
+        sk: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(value)
+            .map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
+        let mut item = key(pk, sk);
+        item.insert("doc".into(), s(doc));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     /// Deletes an item if it exists; `false`: there was none.
     pub(crate) async fn delete_existing(&self, key: Item) -> Result<bool, StoreError> {
         let result = self
