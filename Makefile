@@ -15,6 +15,8 @@ TOOLS       := infra/local/Cargo.toml
 GATEWAY_PORT ?= 3000
 MOTO_PORT   ?= 4566
 LAMBDA_PORT ?= 9000
+# Instances per function; more than one lets concurrent requests race as in AWS.
+LAMBDA_CONCURRENCY ?= 1
 
 # One target directory for every workspace in the repository.
 export CARGO_TARGET_DIR := $(CURDIR)/target
@@ -42,7 +44,8 @@ build:
 
 dev: venv build
 	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- up \
-		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT)
+		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT) \
+		--concurrency $(LAMBDA_CONCURRENCY)
 
 # A demo family with bills, loaded into the stack `make dev` is running.
 seed: build

@@ -38,6 +38,16 @@ pub async fn start_stack(env: &[(&str, String)]) -> Stack {
 
 /// Starts a stack with environment and template parameter overrides.
 pub async fn start_stack_with(env: &[(&str, String)], params: &[(&str, String)]) -> Stack {
+    start_stack_scaled(env, params, 4).await
+}
+
+/// Starts a stack whose functions each run `lambda_concurrency` instances, so that
+/// concurrent requests really run at once (races need more than one instance).
+pub async fn start_stack_scaled(
+    env: &[(&str, String)],
+    params: &[(&str, String)],
+    lambda_concurrency: u32,
+) -> Stack {
     let root = repo_root();
     let opts = StackOptions {
         template: root.join("infra/template.yaml"),
@@ -53,7 +63,7 @@ pub async fn start_stack_with(env: &[(&str, String)], params: &[(&str, String)])
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
-        lambda_concurrency: 4,
+        lambda_concurrency,
         quiet: true,
     };
     match Stack::start(opts).await {

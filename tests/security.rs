@@ -1,0 +1,37 @@
+//! End-to-end attack scenarios: each one is tried the way an attacker would try it
+//! against a running local stack, and must fail for the attacker. docs/security.md
+//! names the attack each scenario stands for and the defence it proves.
+//!
+//! The stack runs every function with [`INSTANCES`] instances, so that a flood of
+//! parallel requests is really served in parallel: with one instance per function the
+//! local stack would serialise requests and hide every race.
+
+mod support;
+
+#[path = "security/scenarios.rs"]
+mod scenarios;
+
+use support::*;
+
+/// `cargo lambda watch --concurrency` of this stack: at least the number of parallel
+/// requests the race scenarios send.
+pub const INSTANCES: u32 = 16;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let tally = runtime.block_on(async {
+        let stack = start_stack_scaled(&scenarios::environment(), &[], INSTANCES).await;
+        remember_admin_env(&stack);
+        let api = Api::new(&stack).await;
+        let tally = run_all(&api, scenarios::all(), true).await;
+        stack.shutdown().await;
+        tally
+    });
+    tally.finish()
+}
