@@ -5,17 +5,30 @@
 //! The stack runs every function with [`INSTANCES`] instances, so that a flood of
 //! parallel requests is really served in parallel: with one instance per function the
 //! local stack would serialise requests and hide every race.
+//!
+//! Each area's scenarios live in `tests/security/<area>.rs`, whose `scenarios()` lists
+//! them.
 
 mod support;
-
-#[path = "security/scenarios.rs"]
-mod scenarios;
 
 use support::*;
 
 /// `cargo lambda watch --concurrency` of this stack: at least the number of parallel
 /// requests the race scenarios send.
 pub const INSTANCES: u32 = 16;
+
+/// Environment overrides every function of the security stack gets.
+fn environment() -> Vec<(&'static str, String)> {
+    vec![
+        ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+        ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+    ]
+}
+
+/// Every attack scenario.
+fn all() -> Vec<Scenario> {
+    Vec::new()
+}
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -26,10 +39,10 @@ fn main() {
         Err(e) => panic!("tokio runtime: {e}"),
     };
     let tally = runtime.block_on(async {
-        let stack = start_stack_scaled(&scenarios::environment(), &[], INSTANCES).await;
+        let stack = start_stack_scaled(&environment(), &[], INSTANCES).await;
         remember_admin_env(&stack);
         let api = Api::new(&stack).await;
-        let tally = run_all(&api, scenarios::all(), true).await;
+        let tally = run_all(&api, all(), true).await;
         stack.shutdown().await;
         tally
     });
