@@ -11,6 +11,9 @@
 
 mod support;
 
+#[path = "security/hygiene.rs"]
+mod hygiene;
+
 use support::*;
 
 /// `cargo lambda watch --concurrency` of this stack: at least the number of parallel
@@ -27,7 +30,9 @@ fn environment() -> Vec<(&'static str, String)> {
 
 /// Every attack scenario.
 fn all() -> Vec<Scenario> {
-    Vec::new()
+    let mut all = Vec::new();
+    all.extend(hygiene::scenarios());
+    all
 }
 
 fn main() {

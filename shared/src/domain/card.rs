@@ -29,25 +29,52 @@ pub fn luhn_valid(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Whether a text holds what looks like a card number: 13 to 19 digits in a row
-/// (spaces and hyphens between them allowed, as people type them) passing the Luhn check.
+/// Whether `c` may stand between the digit groups of a card number as people type or
+/// paste them: spaces of any width, hyphens and dashes, dots, slashes, underscores.
+fn is_group_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—' | '.' | '/' | '_')
+}
+
+/// Whether a text holds what looks like a card number: 13 to 19 digits in a row, one
+/// separator allowed between any two of them (spaces, dashes, dots, slashes,
+/// underscores, as people type them), passing the Luhn check. Full-width and other
+/// compatibility digits count as digits (the text is read in NFKC).
 pub fn looks_like_card_number(text: &str) -> bool {
+    let folded = crate::domain::nfkc(text);
     let mut run = String::new();
     let check = |run: &mut String| {
         let found = (13..=19).contains(&run.len()) && luhn_valid(run);
         run.clear();
         found
     };
-    for c in text.chars() {
+    let mut chars = folded.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             run.push(c);
-        } else if (c == ' ' || c == '-') && !run.is_empty() {
+        } else if is_group_separator(c)
+            && !run.is_empty()
+            && chars.peek().is_some_and(char::is_ascii_digit)
+        {
             continue;
         } else if check(&mut run) {
             return true;
         }
     }
     check(&mut run)
+}
+
+/// Whether `s` is an identifier the portal or the gateway hands out (`tok_…`): one of
+/// `prefixes`, then a random part of letters, digits, `_` and `-` that holds at least
+/// one letter. A random part of digits alone is what a card number with a prefix glued
+/// on looks like, and is read as one.
+fn is_identifier(s: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
+        s.strip_prefix(p).is_some_and(|rest| {
+            rest.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && rest.bytes().any(|b| b.is_ascii_alphabetic())
+        })
+    })
 }
 
 /// The JSON Pointer of the first string or number in `value` that looks like a card
@@ -58,15 +85,7 @@ pub fn find_card_number(value: &Value, except: &[&str], id_prefixes: &[&str]) ->
     fn walk(value: &Value, path: &str, except: &[&str], prefixes: &[&str]) -> Option<String> {
         match value {
             Value::String(s) => {
-                let identifier = prefixes.iter().any(|p| {
-                    s.strip_prefix(p).is_some_and(|rest| {
-                        !rest.is_empty()
-                            && rest
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                    })
-                });
-                (!identifier && looks_like_card_number(s)).then(|| path.to_string())
+                (!is_identifier(s, prefixes) && looks_like_card_number(s)).then(|| path.to_string())
             }
             Value::Number(n) => looks_like_card_number(&n.to_string()).then(|| path.to_string()),
             Value::Array(items) => items
@@ -132,5 +151,37 @@ mod tests {
         // A card number with a prefix glued on by a space is still refused.
         let glued = json!({"token": "tok_ 4242424242424242"});
         assert!(find_card_number(&glued, &[], &["tok_"]).is_some());
+        // A prefix glued on without a space does not make a card number a token.
+        for disguised in [
+            "tok_4242424242424242",
+            "pm_4242-4242-4242-4242",
+            "ctok_4242_4242_4242_4242",
+        ] {
+            let body = json!({ "token": disguised });
+            assert_eq!(
+                find_card_number(&body, &[], &["tok_", "ctok_", "pm_"]).as_deref(),
+                Some("/token"),
+                "{disguised}"
+            );
+        }
+    }
+
+    #[test]
+    fn separators_and_compatibility_digits_do_not_hide_a_card_number() {
+        for typed in [
+            "4242.4242.4242.4242",
+            "4242/4242/4242/4242",
+            "4242_4242_4242_4242",
+            "4242\u{00A0}4242\u{00A0}4242\u{00A0}4242",
+            "4242\u{2009}4242\u{2009}4242\u{2009}4242",
+            "4242–4242–4242–4242",
+            "４２４２４２４２４２４２４２４２",
+            "карта:4242424242424242!",
+        ] {
+            assert!(looks_like_card_number(typed), "{typed}");
+        }
+        // Two separators in a row end a run: a list of small numbers is not a card.
+        assert!(!looks_like_card_number("4242, 4242, 4242, 4242"));
+        assert!(!looks_like_card_number("2026-12-05 10:00, 1 500.00 ₽"));
     }
 }

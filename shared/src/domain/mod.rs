@@ -6,6 +6,7 @@ mod documents;
 mod name;
 mod password;
 mod phone;
+mod text;
 
 pub use card::{find_card_number, looks_like_card_number, luhn_valid};
 pub use contact::{Channel, Destination, Email, Purpose};
@@ -20,3 +21,4 @@ pub use password::{
     MIN_PASSWORD_CHARS,
 };
 pub use phone::Phone;
+pub use text::{free_text, is_invisible, nfc, nfkc, refuse_invisible};

@@ -16,8 +16,12 @@ fn is_russian_letter(c: char) -> bool {
 
 impl PersonName {
     pub fn parse(field: &str, input: &str) -> Result<Self, FieldError> {
-        // Runs of spaces collapse to one: "Анна  Мария" is the same name.
-        let name = input.split_whitespace().collect::<Vec<_>>().join(" ");
+        // One Unicode form (a "ё" typed as "е" and a combining mark is the letter "ё"),
+        // and runs of spaces collapse to one: "Анна  Мария" is the same name.
+        let name = crate::domain::nfc(input)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let chars = name.chars().count();
         if chars == 0 {
             return Err(FieldError::new(field, "required", "Заполните поле"));
@@ -70,6 +74,8 @@ mod tests {
             ("Анна  Мария", "Анна Мария"),
             ("Д'Артаньян", "Д'Артаньян"),
             ("Ёлкина", "Ёлкина"),
+            ("Е\u{0308}лкина", "Ёлкина"),
+            ("Андреи\u{0306}", "Андрей"),
         ] {
             assert_eq!(
                 PersonName::parse("first_name", input).unwrap().as_str(),
@@ -88,6 +94,8 @@ mod tests {
             ("Иvan", "invalid_characters"),
             ("---", "invalid_characters"),
             ("Иван!", "invalid_characters"),
+            ("Ив\u{200B}ан", "invalid_characters"),
+            ("\u{202E}навИ", "invalid_characters"),
         ] {
             assert_eq!(
                 PersonName::parse("first_name", input).unwrap_err().code,

@@ -71,7 +71,7 @@ pub fn check_new_password(
 
 /// The security answer as compared: case, spaces and ё/е do not matter.
 pub fn normalise_security_answer(answer: &str) -> String {
-    answer
+    crate::domain::nfc(answer)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

@@ -558,26 +558,10 @@ impl Reader<'_> {
     }
 }
 
+/// A line of free text: NFC, trimmed, at most [`MAX_TEXT_CHARS`], nothing invisible in it
+/// (see [`crate::domain::free_text`]).
 pub(crate) fn text(path: &str, raw: &str) -> Result<String, FieldError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(FieldError::new(path, "empty", "Поле не может быть пустым"));
-    }
-    if trimmed.chars().count() > MAX_TEXT_CHARS {
-        return Err(FieldError::new(
-            path,
-            "too_long",
-            format!("Не длиннее {MAX_TEXT_CHARS} символов"),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            path,
-            "invalid_characters",
-            "Недопустимые символы",
-        ));
-    }
-    Ok(trimmed.to_string())
+    crate::domain::free_text(path, raw, MAX_TEXT_CHARS, false)
 }
 
 pub(crate) fn name(path: &str, raw: &str) -> Result<String, FieldError> {
