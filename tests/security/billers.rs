@@ -28,7 +28,14 @@ fn unique_prefix() -> String {
 /// A valid UIN of `length` digits under `prefix`, unique for this run.
 fn uin_under(prefix: &str, length: usize) -> String {
     loop {
-        let unique = format!("{}{}", six_digits(), six_digits());
+        // Enough digits for a 25-digit UIN under the shortest prefix.
+        let unique = format!(
+            "{}{}{}{}",
+            six_digits(),
+            six_digits(),
+            six_digits(),
+            six_digits()
+        );
         let body = format!(
             "{prefix}{}",
             &unique[unique.len() - (length - 1 - prefix.len())..]
