@@ -11,6 +11,8 @@
 
 mod support;
 
+#[path = "security/billers.rs"]
+mod billers;
 #[path = "security/hygiene.rs"]
 mod hygiene;
 
@@ -31,6 +33,7 @@ fn environment() -> Vec<(&'static str, String)> {
 /// Every attack scenario.
 fn all() -> Vec<Scenario> {
     let mut all = Vec::new();
+    all.extend(billers::scenarios());
     all.extend(hygiene::scenarios());
     all
 }

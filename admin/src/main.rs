@@ -5,7 +5,9 @@
 //! ```text
 //! uslugi-admin create-operator --name "Петрова А. В." --centre "МФЦ Арбат"
 //! uslugi-admin revoke-operator --id 6f1c…
-//! uslugi-admin create-biller --name "Детский сад № 1234"
+//! uslugi-admin create-biller --name "Детский сад № 1234" --uin-prefixes 0355431,0355432 \
+//!     --payee-name "ГБОУ Школа № 1234" --payee-inn 7707083893 --payee-kpp 770701001 \
+//!     --payee-bic 044525000 --payee-account 03234643350000007300
 //! uslugi-admin revoke-biller --id 9a0b…
 //! uslugi-admin import-charges --biller-id 9a0b… --file charges.csv
 //! uslugi-admin sandbox-card-token --number 4242424242424242 --exp 12/30 --cvc 123
@@ -19,7 +21,11 @@
 //! token a client would get there, for trying payments against the sandbox.
 //!
 //! `create-operator` and `create-biller` print the new id and key as JSON; the key is
-//! shown only this once and works as a bearer token on operator or biller routes.
+//! shown only this once and works as a bearer token on operator or biller routes. A
+//! biller is registered with the UIN prefixes it issues (comma-separated) and the payee
+//! its charges pay (INN and account checked by their check digits, the account against
+//! the BIC); its key writes nothing else. `revoke-biller` withdraws its unpaid charges:
+//! citizens can no longer pay them, and it hears of no more payments.
 
 mod import;
 
@@ -30,7 +36,8 @@ use shared::config::{Env, TableConfig};
 const USAGE: &str = "usage:
   uslugi-admin create-operator --name NAME --centre CENTRE
   uslugi-admin revoke-operator --id OPERATOR_ID
-  uslugi-admin create-biller --name NAME
+  uslugi-admin create-biller --name NAME --uin-prefixes PREFIX[,PREFIX...]
+      --payee-name NAME --payee-inn INN --payee-kpp KPP --payee-bic BIC --payee-account ACCOUNT
   uslugi-admin revoke-biller --id BILLER_ID
   uslugi-admin import-charges --biller-id BILLER_ID --file CHARGES.json|CHARGES.csv
   uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]";
@@ -42,6 +49,25 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .and_then(|i| args.get(i + 1))
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
+}
+
+/// An error as the administrator reads it: each invalid value by name.
+fn refusal(e: shared::AppError) -> String {
+    match e {
+        shared::AppError::Validation(errors) => errors
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {} ({})",
+                    f.field.trim_start_matches('/'),
+                    f.detail,
+                    f.code
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -155,13 +181,25 @@ async fn run(args: &[String]) -> Result<String, String> {
             let Some(name) = flag(args, "--name") else {
                 return Err(USAGE.into());
             };
+            let input = shared::services::billers::RegistrationInput {
+                uin_prefixes: flag(args, "--uin-prefixes").unwrap_or_default(),
+                payee_name: flag(args, "--payee-name").unwrap_or_default(),
+                payee_inn: flag(args, "--payee-inn").unwrap_or_default(),
+                payee_kpp: flag(args, "--payee-kpp").unwrap_or_default(),
+                payee_bic: flag(args, "--payee-bic").unwrap_or_default(),
+                payee_account: flag(args, "--payee-account").unwrap_or_default(),
+            };
+            let registration =
+                shared::services::billers::Registration::parse(&input).map_err(refusal)?;
             let (biller, key) = billers
-                .create_biller(name, now)
+                .create_biller(name, registration.clone(), now)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
                 "biller_id": biller.id,
                 "name": biller.name,
+                "uin_prefixes": registration.uin_prefixes,
+                "payee": registration.payee,
                 "key": key.expose(),
             })
             .to_string())

@@ -401,6 +401,9 @@ pub struct NoticesConfig {
     pub hasher: Hasher,
     /// Where new bills for accounts with a new-bill autopay are queued.
     pub autopay_queue_url: String,
+    /// The portal's address (`https://…`, no trailing slash): the one link a new-bill
+    /// notice carries.
+    pub portal_url: String,
 }
 
 impl NoticesConfig {
@@ -411,8 +414,26 @@ impl NoticesConfig {
             sms_sender_id: env.optional("SMS_SENDER_ID"),
             hasher: hasher_from(env)?,
             autopay_queue_url: env.required("AUTOPAY_QUEUE_URL")?,
+            portal_url: portal_url(env)?,
         })
     }
+}
+
+/// `PORTAL_URL`: an `https://` origin, written into citizens' messages as is.
+fn portal_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
+    let url = env.required("PORTAL_URL")?;
+    let host = url.strip_prefix("https://").unwrap_or_default();
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(ConfigError::Invalid {
+            name: "PORTAL_URL",
+            reason: "an https:// origin: lower-case host name, no path".into(),
+        });
+    }
+    Ok(url)
 }
 
 fn hasher_from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Hasher, ConfigError> {

@@ -125,6 +125,12 @@ pub enum AppError {
     PaymentNotAwaitingConfirmation,
     #[error("the request carries what looks like a card number")]
     CardNumberNotAccepted(String),
+    #[error("UIN {0} is outside the biller's registered prefixes")]
+    UinOutsideBillerRange(String),
+    #[error("the payee is not the biller's registered payee")]
+    PayeeNotRegistered,
+    #[error("bill {0} was withdrawn: its biller was revoked")]
+    BillWithdrawn(String),
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
     #[error("data store unavailable: {0}")]
@@ -468,6 +474,26 @@ impl AppError {
                 "bill_in_payment",
                 "Начисление оплачивается",
                 format!("Начисление {uin} сейчас оплачивается в другом платеже"),
+            )
+            .about_bill(uin),
+            UinOutsideBillerRange(uin) => Problem::new(
+                403,
+                "uin_outside_biller_range",
+                "УИН вне диапазона начислителя",
+                format!("УИН {uin} не начинается ни с одного префикса, зарегистрированного за этим начислителем"),
+            )
+            .about_bill(uin),
+            PayeeNotRegistered => Problem::new(
+                403,
+                "payee_not_registered",
+                "Получатель не зарегистрирован",
+                "Реквизиты получателя отличаются от зарегистрированных за начислителем: укажите зарегистрированные или не указывайте получателя",
+            ),
+            BillWithdrawn(uin) => Problem::new(
+                409,
+                "bill_withdrawn",
+                "Начисление отозвано",
+                format!("Начисление {uin} отозвано: получатель больше не принимает по нему оплату через портал"),
             )
             .about_bill(uin),
             BillMissing(uin) => Problem::new(

@@ -839,7 +839,7 @@ pub fn charge(amount: u64, payers: Value) -> Value {
             "inn": "7707083893",
             "kpp": "770701001",
             "bic": "044525000",
-            "account": "03234643450000007300",
+            "account": "03234643350000007300",
         },
         "purpose": "Родительская плата за присмотр и уход, ноябрь",
         "kbk": "07511302992020000130",
@@ -856,8 +856,25 @@ pub struct BillerKey {
     pub key: String,
 }
 
+/// A biller registered for the UINs [`uin`] makes (`188…`) and the payee of [`charge`].
 pub fn new_biller(name: &str) -> BillerKey {
-    let created = admin(&["create-biller", "--name", name]);
+    let created = admin(&[
+        "create-biller",
+        "--name",
+        name,
+        "--uin-prefixes",
+        "188",
+        "--payee-name",
+        "ГБОУ Школа № 1234",
+        "--payee-inn",
+        "7707083893",
+        "--payee-kpp",
+        "770701001",
+        "--payee-bic",
+        "044525000",
+        "--payee-account",
+        "03234643350000007300",
+    ]);
     BillerKey {
         id: created["biller_id"]
             .as_str()

@@ -237,6 +237,7 @@ async fn load(
         let (_, key) = billers_service
             .create_biller(
                 &format!("Получатель нагрузочного теста № {}", n + 1),
+                crate::portal::registration()?,
                 OffsetDateTime::now_utc(),
             )
             .await

@@ -236,7 +236,7 @@ impl Portal {
     pub async fn biller(&self, name: &str) -> Result<(String, String)> {
         let (biller, key) = self
             .charges
-            .create_biller(name, OffsetDateTime::now_utc())
+            .create_biller(name, registration()?, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("creating a fixture biller: {e}"))?;
         Ok((biller.id, key.expose().clone()))
@@ -253,6 +253,20 @@ impl Portal {
             .map_err(|e| anyhow::anyhow!("writing a fixture charge: {e}"))?;
         Ok(())
     }
+}
+
+/// What every fixture biller is registered for: the UINs [`documents::uin`] makes
+/// (`188…`) and the payee requisites of [`charge_body`].
+pub fn registration() -> Result<shared::services::billers::Registration> {
+    shared::services::billers::Registration::parse(&shared::services::billers::RegistrationInput {
+        uin_prefixes: "188",
+        payee_name: "ГБОУ Школа № 1234",
+        payee_inn: "7707083893",
+        payee_kpp: "770701001",
+        payee_bic: "044525000",
+        payee_account: "03234643350000007300",
+    })
+    .map_err(|e| anyhow::anyhow!("a fixture biller's registration: {e}"))
 }
 
 /// A charge body as billers send it, naming `payers` (`{"kind", "value"}` objects).
@@ -291,7 +305,7 @@ pub fn charge_body(category: &str, amount: u64, payers: Json) -> Json {
             "inn": "7707083893",
             "kpp": "770701001",
             "bic": "044525000",
-            "account": "03234643450000007300",
+            "account": "03234643350000007300",
         },
         "purpose": purpose,
         "kbk": kbk,

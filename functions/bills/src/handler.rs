@@ -140,6 +140,16 @@ impl App {
     }
 }
 
+/// Why an unpaid bill cannot be paid, for the citizen; `None` while it can.
+fn not_payable(c: &StoredCharge) -> Option<serde_json::Value> {
+    c.withdrawn.then(|| {
+        json!({
+            "code": "biller_revoked",
+            "reason": "Начисление отозвано: получатель больше не принимает по нему оплату через портал. Уточните у получателя, как оплатить.",
+        })
+    })
+}
+
 /// A bill as any holder of its UIN sees it: what to pay and to whom, never who the
 /// payers are.
 fn bill_view(c: &StoredCharge, now: OffsetDateTime) -> serde_json::Value {
@@ -147,6 +157,8 @@ fn bill_view(c: &StoredCharge, now: OffsetDateTime) -> serde_json::Value {
     json!({
         "uin": c.uin,
         "status": c.status,
+        "payable": c.status == ChargeStatus::Unpaid && !c.withdrawn,
+        "not_payable": not_payable(c),
         "category": b.category,
         "amount": b.amount,
         // Discounts run to the end of their day in Moscow, where billers date them.

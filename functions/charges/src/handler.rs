@@ -77,8 +77,8 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
                     )]));
                 }
             }
-            let body = ChargeBody::parse(&object)?;
-            let outcome = app.charges.put(&biller, &uin, &body, now).await?;
+            let draft = ChargeBody::parse(&object)?;
+            let outcome = app.charges.put(&biller, &uin, &draft, now).await?;
             let charge = app.charges.own_charge(&biller, &uin).await?;
             let status = match outcome {
                 WriteOutcome::Created => StatusCode::CREATED,
@@ -152,6 +152,7 @@ async fn batch(
                     "index": i,
                     "uin": item.uin,
                     "outcome": "failed",
+                    "status": problem.status,
                     "code": problem.code,
                     "errors": problem.errors,
                 })

@@ -3,7 +3,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::biller_endpoint::SandboxBillerEndpoint;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
-use shared::services::payments::{deliver_notice, PaymentNotice};
+use shared::services::billers::{deliver_payment_notice, NoticeOutcome};
+use shared::services::payments::PaymentNotice;
 
 /// Notices of one batch delivered at the same time.
 const CONCURRENCY: usize = 10;
@@ -13,6 +14,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     let config = TableConfig::from_env(&Env::process())?;
     let clients = shared::adapters::Clients::load().await;
+    let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     let endpoint = &SandboxBillerEndpoint::new(DynamoStore::new(
         clients.dynamodb.clone(),
         config.table_name,
@@ -22,8 +24,11 @@ async fn main() -> Result<(), Error> {
             event.payload,
             CONCURRENCY,
             |notice: PaymentNotice, attempt| async move {
-                deliver_notice(endpoint, &notice, attempt).await?;
-                tracing::info!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice delivered");
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                match deliver_payment_notice(store, endpoint, &notice, attempt, now).await? {
+                    NoticeOutcome::Delivered => tracing::info!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice delivered"),
+                    NoticeOutcome::Dropped => tracing::warn!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice dropped: the biller was revoked"),
+                }
                 Ok(())
             },
         )

@@ -265,9 +265,16 @@ impl Seeder {
 
 const PASSWORD: &str = "Demo-Portal-2026";
 
+/// The demo billers' payee (each under its own name); the account's control key agrees
+/// with the BIC, as registration checks.
+const PAYEE_INN: &str = "7707083893";
+const PAYEE_KPP: &str = "770701001";
+const PAYEE_BIC: &str = "044525000";
+const PAYEE_ACCOUNT: &str = "03234643350000007300";
+
 fn payee(name: &str) -> Value {
-    json!({"name": name, "inn": "7707083893", "kpp": "770701001", "bic": "044525000",
-           "account": "03234643450000007300"})
+    json!({"name": name, "inn": PAYEE_INN, "kpp": PAYEE_KPP, "bic": PAYEE_BIC,
+           "account": PAYEE_ACCOUNT})
 }
 
 /// Seeds the demo family and prints how to sign in.
@@ -440,7 +447,25 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         if known.status == 200 {
             continue;
         }
-        let biller = s.admin(&["create-biller", "--name", name])?;
+        // Registered for the UINs it issues (all but the last digit of this one) and its
+        // payee, as a biller's key writes nothing else.
+        let biller = s.admin(&[
+            "create-biller",
+            "--name",
+            name,
+            "--uin-prefixes",
+            &number[..18],
+            "--payee-name",
+            name,
+            "--payee-inn",
+            PAYEE_INN,
+            "--payee-kpp",
+            PAYEE_KPP,
+            "--payee-bic",
+            PAYEE_BIC,
+            "--payee-account",
+            PAYEE_ACCOUNT,
+        ])?;
         let key = biller["key"].as_str().unwrap_or_default().to_string();
         let mut body = json!({
             "amount": amount, "payee": payee(name), "purpose": purpose, "kbk": format!("{kbk19}0"),

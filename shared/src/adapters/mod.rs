@@ -174,6 +174,7 @@ pub fn notice_service(
         store(),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         config.hasher.clone(),
+        config.portal_url.clone(),
     )
     .with_hook(sqs::SqsAutopayTrigger::new(
         store(),

@@ -576,7 +576,10 @@ where
             // Bills the citizen only saved by UIN are someone else's: never paid unasked.
             .filter(|b| b.matched.iter().any(|(_, holder)| *holder != Holder::Saved))
             .map(|b| b.charge)
-            .filter(|c| c.status == ChargeStatus::Unpaid && autopay.matching.matches(c))
+            // A withdrawn bill (its biller revoked) is skipped, not tried and failed.
+            .filter(|c| {
+                c.status == ChargeStatus::Unpaid && !c.withdrawn && autopay.matching.matches(c)
+            })
             .collect())
     }
 
@@ -640,9 +643,13 @@ where
                     }
                     _ => run.waiting.push(charge.uin.clone()),
                 },
-                // Paid meanwhile, by the citizen or another autopay: nothing to do.
+                // Paid meanwhile, by the citizen or another autopay, or withdrawn since it
+                // was listed: nothing to do.
                 Err(
-                    AppError::BillPaid(_) | AppError::BillInPayment(_) | AppError::BillMissing(_),
+                    AppError::BillPaid(_)
+                    | AppError::BillInPayment(_)
+                    | AppError::BillMissing(_)
+                    | AppError::BillWithdrawn(_),
                 ) => {}
                 Err(AppError::NotFound("payment method")) => {
                     self.pause(

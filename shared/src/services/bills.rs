@@ -1,6 +1,7 @@
 //! A citizen's bills: found from the identifiers of the profile (only those a registry
 //! verified), of the children and of the vehicles, one indexed query per identifier run
-//! concurrently, plus the bills the citizen saved by UIN.
+//! concurrently, plus the bills the citizen saved by UIN. An unpaid bill whose biller was
+//! revoked is shown as withdrawn (not payable), with one read of the billers per page.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -155,6 +156,11 @@ where
             bills.retain(|b| b.charge.uin.as_str() > after.as_str());
         }
         bills.truncate(filter.limit.clamp(1, MAX_PAGE));
+        // Shown, not hidden, when their biller was revoked: the citizen sees why the bill
+        // cannot be paid instead of a bill that vanished.
+        self.charges
+            .mark_withdrawn(bills.iter_mut().map(|b| &mut b.charge))
+            .await?;
         Ok(bills)
     }
 
@@ -203,6 +209,7 @@ where
             .filter(|c| c.status == ChargeStatus::Unpaid && c.body.category == Category::Fines)
             .collect();
         fines.sort_by(|a, b| a.uin.cmp(&b.uin));
+        self.charges.mark_withdrawn(fines.iter_mut()).await?;
         Ok(fines)
     }
 }

@@ -5,9 +5,13 @@
 //! - A charge is known by its UIN. Writing the same body again changes nothing; a new
 //!   amount updates an unpaid charge; a paid or cancelled one is final. A biller sees and
 //!   changes only its own charges: another biller's UIN reads as not found.
+//! - A biller writes only UINs under the prefixes it is registered with, and its charges
+//!   pay only its registered payee (see [`crate::services::billers`]); the body may leave
+//!   the payee out and gets the registered one.
 //! - Each payer identifier of a charge gets an index item (`PAYER#{keyed hash}`) written in
 //!   the same transaction, so a citizen's bills are found with one query per identifier.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -20,8 +24,9 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
+use crate::services::billers::Registration;
 use crate::services::notices::BillAnnouncer;
-use crate::services::profile::{date_string, parse_date, text, Reader};
+use crate::services::profile::{date_string, parse_date, Reader};
 use crate::services::StoreError;
 
 /// Prefix of billers' API keys (see [`crate::redact::TOKEN_PREFIXES`]).
@@ -33,6 +38,46 @@ pub const MAX_PAYERS: usize = 10;
 pub const MAX_BATCH: usize = 500;
 /// Largest amount of one charge, in kopecks (a hundred million roubles).
 pub const MAX_AMOUNT: u64 = 10_000_000_000;
+/// Longest purpose of payment, as GIS GMP takes it.
+pub const MAX_PURPOSE_CHARS: usize = 210;
+/// Longest payee name, as GIS GMP takes it.
+pub const MAX_PAYEE_NAME_CHARS: usize = 160;
+
+/// Characters that change how text around them is shown without showing themselves:
+/// bidirectional overrides and isolates (which can make `moc.live` read as `evil.com`),
+/// zero-width spaces and joiners, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A biller's free text: trimmed, not empty, at most `max` characters, with no control
+/// or invisible formatting characters.
+pub(crate) fn charge_text(path: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(path, "empty", "Поле не может быть пустым"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(FieldError::new(
+            path,
+            "too_long",
+            format!("Не длиннее {max} символов"),
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || is_invisible_format(c))
+    {
+        return Err(FieldError::new(
+            path,
+            "invalid_characters",
+            "Недопустимые символы: управляющие или невидимые символы форматирования",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,7 +195,7 @@ pub fn canonical(kind: PayerKind, path: &str, raw: &str) -> Result<String, Field
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payee {
     pub name: String,
     pub inn: String,
@@ -165,6 +210,14 @@ pub struct Discount {
     /// Kopecks off the amount.
     pub amount: u64,
     pub until: String,
+}
+
+/// A charge as a biller sent it: the body, and whether it named a payee (one it leaves
+/// out is the biller's registered payee).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeDraft {
+    pub body: ChargeBody,
+    pub payee_given: bool,
 }
 
 /// A charge as a biller writes it (the UIN is in the path).
@@ -204,6 +257,9 @@ pub struct StoredCharge {
     /// The payment that holds the charge while the bank answers; nobody else may pay or
     /// change it meanwhile.
     pub locked_by: Option<String>,
+    /// Its biller was revoked: an unpaid charge is no longer paid through the portal.
+    /// Not stored with the charge: read from the biller when a citizen sees the bill.
+    pub withdrawn: bool,
 }
 
 impl StoredCharge {
@@ -275,7 +331,9 @@ impl Payee {
             Some(p) => {
                 let pa = format!("{at}/payee");
                 r.unknown(p, &pa, &["name", "inn", "kpp", "bic", "account"]);
-                let name = r.required(p, "name", &pa, text);
+                let name = r.required(p, "name", &pa, |path, raw| {
+                    charge_text(path, raw, MAX_PAYEE_NAME_CHARS)
+                });
                 let inn = r.required(p, "inn", &pa, |path, raw| {
                     Inn::parse(path, raw).map(|v| v.as_str().to_string())
                 });
@@ -299,17 +357,9 @@ impl Payee {
                     _ => None,
                 }
             }
-            None => {
-                // Absent or null; a payee of another type was reported by `object`.
-                if object.get("payee").is_none_or(Value::is_null) {
-                    r.errors.push(FieldError::new(
-                        &format!("{at}/payee"),
-                        "required",
-                        "Обязательное поле",
-                    ));
-                }
-                None
-            }
+            // Absent or null: the registered payee; one of another type was reported by
+            // `object`.
+            None => None,
         }
     }
 }
@@ -321,7 +371,7 @@ impl ChargeBody {
         object: &Map<String, Value>,
         at: &str,
         errors: &mut Vec<FieldError>,
-    ) -> Option<Self> {
+    ) -> Option<ChargeDraft> {
         let mut r = Reader { errors };
         r.unknown(
             object,
@@ -341,8 +391,15 @@ impl ChargeBody {
             ],
         );
         let amount_value = amount(&mut r, object, "amount", at);
-        let payee = Payee::parse_in(&mut r, object, at);
-        let purpose = r.required(object, "purpose", at, text);
+        let payee_given = object.get("payee").is_some_and(|v| !v.is_null());
+        let payee = match Payee::parse_in(&mut r, object, at) {
+            Some(p) => Some(p),
+            None if !payee_given => Some(Payee::default()),
+            None => None,
+        };
+        let purpose = r.required(object, "purpose", at, |path, raw| {
+            charge_text(path, raw, MAX_PURPOSE_CHARS)
+        });
         let kbk = r.required(object, "kbk", at, |path, raw| {
             let v = raw.trim();
             if v.len() == 20 && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -467,23 +524,26 @@ impl ChargeBody {
                 Some(due),
                 Some(category),
                 Some(payers),
-            ) if r.errors.is_empty() => Some(ChargeBody {
-                amount,
-                payee,
-                purpose,
-                kbk,
-                oktmo,
-                bill_date: date_string(bill),
-                due_date: date_string(due),
-                discount,
-                category,
-                payers,
+            ) if r.errors.is_empty() => Some(ChargeDraft {
+                body: ChargeBody {
+                    amount,
+                    payee,
+                    purpose,
+                    kbk,
+                    oktmo,
+                    bill_date: date_string(bill),
+                    due_date: date_string(due),
+                    discount,
+                    category,
+                    payers,
+                },
+                payee_given,
             }),
             _ => None,
         }
     }
 
-    pub fn parse(object: &Map<String, Value>) -> Result<Self, AppError> {
+    pub fn parse(object: &Map<String, Value>) -> Result<ChargeDraft, AppError> {
         let mut errors = Vec::new();
         match Self::parse_at(object, "", &mut errors) {
             Some(body) if errors.is_empty() => Ok(body),
@@ -504,6 +564,9 @@ pub enum WriteOutcome {
 pub struct Biller {
     pub id: String,
     pub name: String,
+    /// What it may write; `None` for a biller registered before registrations had
+    /// prefixes and a payee, which therefore writes nothing.
+    pub registration: Option<Registration>,
 }
 
 /// Why a charge write was refused by the store.
@@ -552,6 +615,12 @@ pub trait ChargeStore {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<Biller>, StoreError>> + Send;
+
+    /// Which of these billers are revoked (or unknown), in one read.
+    fn revoked_billers(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 }
 
 /// The index key of a payer identifier: a keyed hash of its kind and canonical value.
@@ -609,12 +678,14 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     pub async fn create_biller(
         &self,
         name: &str,
+        registration: Registration,
         now: OffsetDateTime,
     ) -> Result<(Biller, Secret<String>), AppError> {
         let key = crypto::token(BILLER_KEY_PREFIX)?;
         let biller = Biller {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.trim().to_string(),
+            registration: Some(registration),
         };
         self.store
             .put_biller(
@@ -659,6 +730,57 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             .map_err(|e| AppError::Validation(vec![e]))
     }
 
+    /// What an active biller may write; a revoked one is refused as its key is.
+    async fn registration(&self, biller_id: &str) -> Result<Registration, AppError> {
+        let biller = self
+            .store
+            .biller_by_id(biller_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        // Registered before prefixes and payees were: nothing is in its range.
+        Ok(biller.registration.unwrap_or_else(|| Registration {
+            uin_prefixes: Vec::new(),
+            payee: Payee::default(),
+        }))
+    }
+
+    /// The body to store: under the biller's prefixes, paying its registered payee.
+    fn admit(
+        registration: &Registration,
+        uin: &str,
+        draft: &ChargeDraft,
+    ) -> Result<ChargeBody, AppError> {
+        let given = draft.payee_given.then_some(&draft.body.payee);
+        let payee = registration.admit(uin, given)?;
+        Ok(ChargeBody {
+            payee,
+            ..draft.body.clone()
+        })
+    }
+
+    /// Marks the unpaid charges whose billers were revoked as withdrawn: one read of the
+    /// billers, none when nothing is unpaid.
+    pub async fn mark_withdrawn<'c>(
+        &self,
+        charges: impl IntoIterator<Item = &'c mut StoredCharge>,
+    ) -> Result<(), AppError> {
+        let unpaid: Vec<&mut StoredCharge> = charges
+            .into_iter()
+            .filter(|c| c.status == ChargeStatus::Unpaid)
+            .collect();
+        if unpaid.is_empty() {
+            return Ok(());
+        }
+        let mut billers: Vec<String> = unpaid.iter().map(|c| c.biller_id.clone()).collect();
+        billers.sort();
+        billers.dedup();
+        let revoked = self.store.revoked_billers(&billers).await?;
+        for c in unpaid {
+            c.withdrawn = revoked.contains(&c.biller_id);
+        }
+        Ok(())
+    }
+
     /// A biller's own charge; another biller's reads as not found.
     pub async fn own_charge(&self, biller_id: &str, uin: &str) -> Result<StoredCharge, AppError> {
         self.store
@@ -675,10 +797,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         &self,
         biller_id: &str,
         uin: &str,
-        body: &ChargeBody,
+        draft: &ChargeDraft,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, AppError> {
-        let outcome = self.write(biller_id, uin, body, now).await?;
+        let registration = self.registration(biller_id).await?;
+        let body = Self::admit(&registration, uin, draft)?;
+        let outcome = self.write(biller_id, uin, &body, now).await?;
         self.announce(&[uin.to_string()]).await?;
         Ok(outcome)
     }
@@ -729,6 +853,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 version: expected + 1,
                 updated_at: now.unix_timestamp(),
                 locked_by: None,
+                withdrawn: false,
             };
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self
@@ -805,6 +930,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 format!("От 1 до {MAX_BATCH} начислений в пакете"),
             )]));
         }
+        let registration = self.registration(biller_id).await?;
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let at = format!("/charges/{i}");
@@ -837,10 +963,13 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                     None
                 }
             };
-            let body = ChargeBody::parse_at(object, &at, &mut errors);
-            let result = match (&uin, body) {
-                (Some(uin), Some(body)) if errors.is_empty() => {
-                    self.write(biller_id, uin, &body, now).await
+            let draft = ChargeBody::parse_at(object, &at, &mut errors);
+            let result = match (&uin, draft) {
+                (Some(uin), Some(draft)) if errors.is_empty() => {
+                    match Self::admit(&registration, uin, &draft) {
+                        Ok(body) => self.write(biller_id, uin, &body, now).await,
+                        Err(refusal) => Err(refusal),
+                    }
                 }
                 _ => Err(AppError::Validation(errors)),
             };
@@ -855,13 +984,17 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         Ok(results)
     }
 
-    /// Any bill by its UIN, as a citizen holding the paper sees it: one read.
+    /// Any bill by its UIN, as a citizen holding the paper sees it: one read, and one of
+    /// its biller while it is unpaid.
     pub async fn lookup(&self, uin: &str) -> Result<StoredCharge, AppError> {
-        self.store
+        let mut charge = self
+            .store
             .charge(uin)
             .await?
             .filter(|c| c.status != ChargeStatus::Cancelled)
-            .ok_or(AppError::NotFound("bill"))
+            .ok_or(AppError::NotFound("bill"))?;
+        self.mark_withdrawn([&mut charge]).await?;
+        Ok(charge)
     }
 }
 
@@ -872,5 +1005,76 @@ impl StoredCharge {
             ChargeStatus::Paid => "paid",
             ChargeStatus::Cancelled => "cancelled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body() -> Map<String, Value> {
+        match json!({
+            "amount": 150_000,
+            "purpose": "Родительская плата, ноябрь",
+            "kbk": "07511302992020000130",
+            "oktmo": "45383000",
+            "bill_date": "2026-11-01",
+            "due_date": "2026-12-10",
+            "category": "kindergarten",
+            "payers": [{"kind": "snils", "value": "112-233-445 95"}],
+        }) {
+            Value::Object(o) => o,
+            _ => unreachable!(),
+        }
+    }
+
+    fn codes(object: &Map<String, Value>) -> Vec<(String, &'static str)> {
+        match ChargeBody::parse(object) {
+            Err(AppError::Validation(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.code)).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_payee_may_be_left_to_the_registration() {
+        let draft = ChargeBody::parse(&body()).unwrap();
+        assert!(!draft.payee_given);
+        let mut with = body();
+        with.insert(
+            "payee".into(),
+            json!({"name": "Школа", "inn": "7707083893", "kpp": "770701001",
+                   "bic": "044525000", "account": "03234643350000007300"}),
+        );
+        let draft = ChargeBody::parse(&with).unwrap();
+        assert!(draft.payee_given);
+        assert_eq!(draft.body.payee.inn, "7707083893");
+        with.insert("payee".into(), json!("7707083893"));
+        assert_eq!(codes(&with), vec![("/payee".into(), "invalid_type")]);
+    }
+
+    #[test]
+    fn free_text_has_no_hidden_characters_and_a_length() {
+        for purpose in [
+            "Оплата \u{202e}moc.live\u{202c}",
+            "Оплата\u{200b}",
+            "Оплата\u{2066}x\u{2069}",
+            "Оплата\u{7}",
+        ] {
+            let mut b = body();
+            b.insert("purpose".into(), json!(purpose));
+            assert_eq!(
+                codes(&b),
+                vec![("/purpose".into(), "invalid_characters")],
+                "{purpose:?}"
+            );
+        }
+        let mut long = body();
+        long.insert("purpose".into(), json!("я".repeat(MAX_PURPOSE_CHARS + 1)));
+        assert_eq!(codes(&long), vec![("/purpose".into(), "too_long")]);
+        long.insert("purpose".into(), json!("я".repeat(MAX_PURPOSE_CHARS)));
+        assert!(ChargeBody::parse(&long).is_ok());
     }
 }

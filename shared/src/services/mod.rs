@@ -1,6 +1,7 @@
 //! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
 
 pub mod autopays;
+pub mod billers;
 pub mod bills;
 pub mod charges;
 pub mod codes;

@@ -15,6 +15,10 @@
 //!   item per (account, bill, channel) is claimed before the send, so a repeated charge
 //!   write, a redelivered message or a second payer naming the same account never sends
 //!   twice.
+//! - **Wording**: the portal's own, filled only with values the portal checked (category,
+//!   amount, due date, UIN, whose bill it is, the portal's address). A biller's free text
+//!   (purpose, payee name) never goes into an SMS or e-mail: a citizen reads these as the
+//!   portal speaking, so a biller must not be able to put a link or a request there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -390,15 +394,18 @@ pub struct NoticeService<S, M, H = ()> {
     notifier: M,
     hasher: Hasher,
     hook: H,
+    /// The portal's address, the one link a notice carries.
+    portal_url: String,
 }
 
 impl<S, M> NoticeService<S, M> {
-    pub fn new(store: S, notifier: M, hasher: Hasher) -> Self {
+    pub fn new(store: S, notifier: M, hasher: Hasher, portal_url: String) -> Self {
         Self {
             store,
             notifier,
             hasher,
             hook: (),
+            portal_url,
         }
     }
 
@@ -409,6 +416,7 @@ impl<S, M> NoticeService<S, M> {
             notifier: self.notifier,
             hasher: self.hasher,
             hook,
+            portal_url: self.portal_url,
         }
     }
 }
@@ -474,7 +482,7 @@ where
                 .await?
                 .for_category(charge.body.category);
             let today = now.to_offset(crate::services::MOSCOW).date();
-            let text = notice_text(&charge, &holders, today);
+            let text = notice_text(&charge, &holders, today, &self.portal_url);
             let at = now.unix_timestamp();
             if channels.email {
                 if let Ok(email) = Email::parse("email", &account.email) {
@@ -492,7 +500,7 @@ where
             }
             if channels.sms {
                 if let Ok(phone) = Phone::parse("phone", &account.phone) {
-                    let sms = Secret::new(sms_text(&charge, today));
+                    let sms = Secret::new(sms_text(&charge, today, &self.portal_url));
                     let send = self.notifier.send_sms(&phone, &sms);
                     match self
                         .send_once(&account_id, uin, Channel::Sms, at, send)
@@ -574,16 +582,17 @@ fn category_title(category: Category) -> &'static str {
     }
 }
 
+/// The e-mail: the portal's wording, checked values only (see the module's notes).
 fn notice_text(
     charge: &crate::services::charges::StoredCharge,
     holders: &[Holder],
     today: time::Date,
+    portal_url: &str,
 ) -> String {
     let b = &charge.body;
     let mut lines = vec![format!(
-        "Новое начисление ({}): {}.",
-        category_title(b.category),
-        b.purpose
+        "Новое начисление ({}).",
+        category_title(b.category)
     )];
     let mut whose: Vec<String> = Vec::new();
     for holder in holders {
@@ -600,7 +609,6 @@ fn notice_text(
     if !whose.is_empty() {
         lines.push(format!("Начислено {}.", whose.join(", ")));
     }
-    lines.push(format!("Получатель: {}.", b.payee.name));
     let due = charge.amount_due(today);
     if due < b.amount {
         let until = b.discount.as_ref().map(|d| d.until.as_str()).unwrap_or("");
@@ -613,12 +621,20 @@ fn notice_text(
         lines.push(format!("К оплате {}.", roubles(due)));
     }
     lines.push(format!("Оплатить до {}. УИН {}.", b.due_date, charge.uin));
+    lines.push(format!(
+        "Подробности и оплата — в разделе «Мои платежи» на {portal_url}. Мы не присылаем ссылок на оплату в письмах и SMS."
+    ));
     lines.join("\n")
 }
 
-fn sms_text(charge: &crate::services::charges::StoredCharge, today: time::Date) -> String {
+/// The SMS: the portal's wording, checked values only.
+fn sms_text(
+    charge: &crate::services::charges::StoredCharge,
+    today: time::Date,
+    portal_url: &str,
+) -> String {
     format!(
-        "Новое начисление ({}): {} до {}. УИН {}",
+        "Новое начисление ({}): {} до {}. УИН {}. Оплата на {portal_url}",
         category_title(charge.body.category),
         roubles(charge.amount_due(today)),
         charge.body.due_date,
@@ -695,6 +711,55 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} in {found:?}");
         }
+    }
+
+    #[test]
+    fn notices_carry_none_of_the_billers_text() {
+        use crate::services::charges::{ChargeBody, Payee, PayerKind};
+        let charge = StoredCharge {
+            uin: "18810177220000000015".into(),
+            biller_id: "b-1".into(),
+            body: ChargeBody {
+                amount: 150_000,
+                payee: Payee {
+                    name: "Звоните +7 900 000-00-00".into(),
+                    ..Payee::default()
+                },
+                purpose: "Оплатите по ссылке http://evil.example/pay".into(),
+                kbk: "07511302992020000130".into(),
+                oktmo: "45383000".into(),
+                bill_date: "2026-11-01".into(),
+                due_date: "2026-12-10".into(),
+                discount: None,
+                category: Category::Kindergarten,
+                payers: vec![Payer {
+                    kind: PayerKind::Snils,
+                    value: "11223344595".into(),
+                }],
+            },
+            status: ChargeStatus::Unpaid,
+            version: 1,
+            updated_at: 0,
+            locked_by: None,
+            withdrawn: false,
+        };
+        let today = time::Date::from_calendar_date(2026, time::Month::November, 2).unwrap();
+        let email = notice_text(&charge, &[Holder::Own], today, "https://uslugi.example");
+        let sms = sms_text(&charge, today, "https://uslugi.example");
+        for text in [&email, &sms] {
+            assert!(
+                !text.contains("evil") && !text.contains("Оплатите"),
+                "{text}"
+            );
+            assert!(!text.contains("Звоните"), "{text}");
+            assert!(text.contains("1\u{a0}500,00 ₽"), "{text}");
+            assert!(
+                text.contains("2026-12-10") && text.contains(&charge.uin),
+                "{text}"
+            );
+            assert!(text.contains("https://uslugi.example"), "{text}");
+        }
+        assert!(email.contains("детский сад") && email.contains("на ваше имя"));
     }
 
     #[test]

@@ -400,6 +400,8 @@ pub enum OpenRefusal {
     KeyTaken,
     /// A bill changed after it was read (paid, locked, updated).
     BillChanged,
+    /// A bill's biller (this id) was revoked: its bills are withdrawn.
+    BillerRevoked(String),
 }
 
 pub trait PaymentStore {
@@ -901,6 +903,15 @@ where
                 // Read again: the next round replays the request that took the key, or
                 // names the bill that was paid or locked meanwhile.
                 Err(OpenRefusal::KeyTaken | OpenRefusal::BillChanged) => continue,
+                Err(OpenRefusal::BillerRevoked(biller)) => {
+                    let uin = payment
+                        .bills
+                        .iter()
+                        .find(|b| b.biller_id == biller)
+                        .map(|b| b.uin.clone())
+                        .unwrap_or_default();
+                    return Err(AppError::BillWithdrawn(uin));
+                }
             }
         }
         Err(AppError::StoreUnavailable("the bills kept changing".into()))

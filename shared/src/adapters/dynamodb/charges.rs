@@ -1,14 +1,19 @@
 //! Charges (`CHARGE#{uin}` / `CHARGE`), their payer index (`PAYER#{keyed hash}` /
-//! `CHARGE#{uin}`) and billers (`BILLER#{id}` / `BILLER`, found by key at `BKEY#{hash}`).
+//! `CHARGE#{uin}`) and billers (`BILLER#{id}` / `BILLER`, with their registration, found
+//! by key at `BKEY#{hash}`).
+
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::identity::failed_conditions;
 use super::*;
+use crate::services::billers::DroppedNotices;
 use crate::services::bills::BillStore;
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
+use crate::services::payments::PaymentNotice;
 use crate::services::StoreError;
 
 pub(crate) fn charge_key(uin: &str) -> Item {
@@ -23,7 +28,7 @@ fn biller_key_item(hash: &str) -> Item {
     key(format!("BKEY#{hash}"), "BKEY")
 }
 
-fn biller_item(id: &str) -> Item {
+pub(crate) fn biller_item(id: &str) -> Item {
     key(format!("BILLER#{id}"), "BILLER")
 }
 
@@ -51,6 +56,7 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         version: get_n(item, "version")?,
         updated_at: get_n(item, "updated_at")?,
         locked_by: get_s(item, "lock_payment").ok(),
+        withdrawn: false,
     })
 }
 
@@ -160,6 +166,11 @@ impl ChargeStore for DynamoStore {
             ("key_hash".into(), s(key_hash)),
             ("created_at".into(), n(now)),
         ]);
+        if let Some(registration) = &biller.registration {
+            let doc = serde_json::to_string(registration)
+                .map_err(|e| StoreError::Rejected(format!("biller registration: {e}")))?;
+            record.insert("registration".into(), s(doc));
+        }
         self.put_keyed_principal(by_key, record).await
     }
 
@@ -178,6 +189,7 @@ impl ChargeStore for DynamoStore {
                 Ok(Biller {
                     id: get_s(&item, "biller_id")?,
                     name: get_s(&item, "name")?,
+                    registration: None,
                 })
             })
             .transpose()
@@ -193,20 +205,108 @@ impl ChargeStore for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        Ok(out
-            .item
-            .filter(|item| !item.contains_key("revoked_at"))
-            .and_then(|item| {
-                Some(Biller {
-                    id: id.to_string(),
-                    name: get_s(&item, "name").ok()?,
-                })
-            }))
+        let Some(item) = out.item.filter(|item| !item.contains_key("revoked_at")) else {
+            return Ok(None);
+        };
+        let registration = match get_s(&item, "registration") {
+            Ok(doc) => Some(
+                serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Rejected(format!("biller registration: {e}")))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(Some(Biller {
+            id: id.to_string(),
+            name: get_s(&item, "name")?,
+            registration,
+        }))
+    }
+
+    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut active = BTreeSet::new();
+        for chunk in ids.chunks(BATCH_GET) {
+            let mut pending: Vec<Item> = chunk.iter().map(|id| biller_item(id)).collect();
+            for _ in 0..5 {
+                if pending.is_empty() {
+                    break;
+                }
+                // Consistent: a bill must not look payable after its biller was revoked.
+                let request = build(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .projection_expression("pk, revoked_at")
+                        .consistent_read(true)
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if !item.contains_key("revoked_at") {
+                        let pk = get_s(&item, "pk")?;
+                        active.insert(pk.trim_start_matches("BILLER#").to_string());
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable("billers not read in full".into()));
+            }
+        }
+        // A biller with no record is as good as revoked.
+        Ok(ids
+            .iter()
+            .filter(|id| !active.contains(*id))
+            .cloned()
+            .collect())
     }
 
     async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         self.revoke_keyed_principal(biller_item(id), biller_key_item, now)
             .await
+    }
+}
+
+impl DroppedNotices for DynamoStore {
+    async fn record_dropped_notice(
+        &self,
+        notice: &PaymentNotice,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut item = key(
+            format!("BILLER#{}", notice.biller_id),
+            &format!("DROPPED#{}#{}", notice.uin, notice.payment_id),
+        );
+        item.extend([
+            ("uin".into(), s(&notice.uin)),
+            ("payment_id".into(), s(&notice.payment_id)),
+            ("amount".into(), n(notice.amount)),
+            ("paid_at".into(), n(notice.paid_at)),
+            ("gateway_reference".into(), s(&notice.gateway_reference)),
+            ("dropped_at".into(), n(now)),
+        ]);
+        // The same notice dropped again writes the same record.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }
 

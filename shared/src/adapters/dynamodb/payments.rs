@@ -2,10 +2,11 @@
 //! (`IDEMPOTENCY#{keyed hash}`), reconciliation entries (`RECONCILE` /
 //! `{created, 12 digits}#{account id}#{payment id}`), bill locks on the charge items, saved
 //! methods (`ACCOUNT#{id}` / `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`).
+//! Opening a payment also checks that every bill's biller is still active.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 
-use super::charges::charge_key;
+use super::charges::{biller_item, charge_key};
 use super::identity::{account_from, account_key};
 use super::*;
 use crate::services::identity::StoredAccount;
@@ -180,11 +181,38 @@ impl PaymentStore for DynamoStore {
             )?;
             request = request.transact_items(TransactWriteItem::builder().update(lock).build());
         }
+        // Each biller still active, in the same transaction: a revoked biller's bill is not
+        // locked, with no read more on the way.
+        let mut billers: Vec<&str> = payment.bills.iter().map(|b| b.biller_id.as_str()).collect();
+        billers.sort_unstable();
+        billers.dedup();
+        let first_biller = 3 + bill_versions.len();
+        for biller in &billers {
+            let check = build(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(biller_item(biller)))
+                    .condition_expression(
+                        "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+                    )
+                    .build(),
+            )?;
+            request =
+                request.transact_items(TransactWriteItem::builder().condition_check(check).build());
+        }
         match request.send().await {
             Ok(_) => Ok(Ok(())),
             Err(e) => match super::identity::failed_conditions(e) {
                 // The first item is the idempotency record.
                 Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
+                Ok(failed) if failed.iter().any(|i| *i >= first_biller) => {
+                    let revoked = failed
+                        .iter()
+                        .find_map(|i| i.checked_sub(first_biller).and_then(|k| billers.get(k)))
+                        .map(|b| b.to_string())
+                        .unwrap_or_default();
+                    Ok(Err(OpenRefusal::BillerRevoked(revoked)))
+                }
                 Ok(_) | Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
                 Err(other) => Err(other),
             },
