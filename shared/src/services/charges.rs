@@ -43,40 +43,10 @@ pub const MAX_PURPOSE_CHARS: usize = 210;
 /// Longest payee name, as GIS GMP takes it.
 pub const MAX_PAYEE_NAME_CHARS: usize = 160;
 
-/// Characters that change how text around them is shown without showing themselves:
-/// bidirectional overrides and isolates (which can make `moc.live` read as `evil.com`),
-/// zero-width spaces and joiners, the byte-order mark.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-}
-
-/// A biller's free text: trimmed, not empty, at most `max` characters, with no control
-/// or invisible formatting characters.
+/// A biller's free text: NFC, trimmed, not empty, at most `max` characters, with no
+/// control or invisible formatting characters (see [`crate::domain::free_text`]).
 pub(crate) fn charge_text(path: &str, raw: &str, max: usize) -> Result<String, FieldError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(FieldError::new(path, "empty", "Поле не может быть пустым"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(FieldError::new(
-            path,
-            "too_long",
-            format!("Не длиннее {max} символов"),
-        ));
-    }
-    if trimmed
-        .chars()
-        .any(|c| c.is_control() || is_invisible_format(c))
-    {
-        return Err(FieldError::new(
-            path,
-            "invalid_characters",
-            "Недопустимые символы: управляющие или невидимые символы форматирования",
-        ));
-    }
-    Ok(trimmed.to_string())
+    crate::domain::free_text(path, raw, max, false)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
