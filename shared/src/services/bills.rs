@@ -15,7 +15,7 @@ use crate::services::charges::{
 use crate::services::household::HouseholdStore;
 use crate::services::identity::StoredAccount;
 use crate::services::profile::ProfileStore;
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 /// Bills one page carries at most.
 pub const MAX_PAGE: usize = 100;
@@ -62,12 +62,15 @@ pub trait BillStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
+    /// Saves a bill if the account stays within `cap`; a bill saved already is left as
+    /// it is.
     fn save_bill(
         &self,
         account_id: &str,
         uin: &str,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn forget_bill(
         &self,
@@ -167,14 +170,20 @@ where
     ) -> Result<StoredCharge, AppError> {
         let bill = self.charges.lookup(uin).await?;
         let saved = self.store.saved_bills(account_id).await?;
-        if !saved.iter().any(|u| u == uin) && saved.len() >= MAX_SAVED {
-            return Err(AppError::TooMany {
+        if saved.iter().any(|u| u == uin) {
+            return Ok(bill);
+        }
+        let cap = Cap {
+            limit: MAX_SAVED,
+            seen: saved.len(),
+        };
+        match self.store.save_bill(account_id, uin, now, cap).await? {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(bill),
+            CappedAdd::Full => Err(AppError::TooMany {
                 what: "saved bills",
                 limit: MAX_SAVED,
-            });
+            }),
         }
-        self.store.save_bill(account_id, uin, now).await?;
-        Ok(bill)
     }
 
     pub async fn forget(&self, account_id: &str, uin: &str) -> Result<(), AppError> {

@@ -346,8 +346,10 @@ pub trait IdentityStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Logs a security event on its own.
-    fn put_event(&self, event: &SecurityEvent)
-        -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_event(
+        &self,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Creates the session, clears the login's failures, gives the client's attempt back
     /// when asked, logs the event, and updates the known devices and consumes a two-step
@@ -719,7 +721,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
-        let counted = self.count_attempt(&login_key, &client_key, true, now_s).await?;
+        let counted = self
+            .count_attempt(&login_key, &client_key, true, now_s)
+            .await?;
 
         let account = self
             .store

@@ -32,7 +32,7 @@ use crate::services::codes::Notifier;
 use crate::services::identity::StoredAccount;
 use crate::services::notices::roubles;
 use crate::services::profile::{text, Reader};
-use crate::services::{StoreError, MOSCOW};
+use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Bills one payment may pay.
 pub const MAX_BILLS: usize = 20;
@@ -469,11 +469,13 @@ pub trait PaymentStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<SavedMethod>, StoreError>> + Send;
 
+    /// Saves a new method if the account stays within `cap`.
     fn put_method(
         &self,
         account_id: &str,
         method: &SavedMethod,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn delete_method(
         &self,
@@ -486,11 +488,13 @@ pub trait PaymentStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<Template>, StoreError>> + Send;
 
+    /// Saves a new template if the account stays within `cap`.
     fn put_template(
         &self,
         account_id: &str,
         template: &Template,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn delete_template(
         &self,
@@ -1263,11 +1267,17 @@ where
         method: NewMethod,
         now: OffsetDateTime,
     ) -> Result<SavedMethod, AppError> {
-        if self.store.methods(account_id).await?.len() >= MAX_METHODS {
-            return Err(AppError::TooMany {
-                what: "payment methods",
-                limit: MAX_METHODS,
-            });
+        let too_many = || AppError::TooMany {
+            what: "payment methods",
+            limit: MAX_METHODS,
+        };
+        let cap = Cap {
+            limit: MAX_METHODS,
+            seen: self.store.methods(account_id).await?.len(),
+        };
+        // Refused before the gateway is asked; the write below holds the cap for good.
+        if cap.seen >= cap.limit {
+            return Err(too_many());
         }
         let id = format!("pm_{}", uuid::Uuid::new_v4().simple());
         let created_at = now.unix_timestamp();
@@ -1322,8 +1332,12 @@ where
                 created_at,
             },
         };
-        self.store.put_method(account_id, &saved).await?;
-        Ok(saved)
+        match self.store.put_method(account_id, &saved, cap).await? {
+            CappedAdd::Added => Ok(saved),
+            CappedAdd::Full => Err(too_many()),
+            // The id is fresh: only a retried write that had landed finds it.
+            CappedAdd::AlreadyThere => Ok(saved),
+        }
     }
 
     pub async fn remove_method(&self, account_id: &str, id: &str) -> Result<(), AppError> {
@@ -1343,13 +1357,17 @@ where
         account_id: &str,
         template: &Template,
     ) -> Result<(), AppError> {
-        if self.store.templates(account_id).await?.len() >= MAX_TEMPLATES {
-            return Err(AppError::TooMany {
+        let cap = Cap {
+            limit: MAX_TEMPLATES,
+            seen: self.store.templates(account_id).await?.len(),
+        };
+        match self.store.put_template(account_id, template, cap).await? {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(()),
+            CappedAdd::Full => Err(AppError::TooMany {
                 what: "payment templates",
                 limit: MAX_TEMPLATES,
-            });
+            }),
         }
-        Ok(self.store.put_template(account_id, template).await?)
     }
 
     pub async fn remove_template(&self, account_id: &str, id: &str) -> Result<(), AppError> {

@@ -9,7 +9,7 @@ use crate::services::bills::BillStore;
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 pub(crate) fn charge_key(uin: &str) -> Item {
     key(format!("CHARGE#{uin}"), "CHARGE")
@@ -318,20 +318,22 @@ impl BillStore for DynamoStore {
             .collect())
     }
 
-    async fn save_bill(&self, account_id: &str, uin: &str, now: i64) -> Result<(), StoreError> {
+    async fn save_bill(
+        &self,
+        account_id: &str,
+        uin: &str,
+        now: i64,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
         let mut item = saved_key(account_id, uin);
         item.insert("saved_at".into(), n(now));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.add_capped(account_id, "SAVED", cap, vec![self.put_new(item)?])
             .await
-            .map_err(classify)?;
-        Ok(())
     }
 
     async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
-        self.delete_existing(saved_key(account_id, uin)).await
+        let item = saved_key(account_id, uin);
+        self.remove_capped(account_id, "SAVED", vec![self.delete_present(item)?])
+            .await
     }
 }

@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::*;
 use crate::services::identity::{
-    Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginChallenge, LoginClaim,
-    LoginFailures, LoginState, NewAccount, RegistrationRefusal, SecurityEvent, SecuritySettings,
-    Session, SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
-    SECURITY_EVENT_RETENTION,
+    Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal, ContactKind,
+    IdentityStore, LoginChallenge, LoginClaim, LoginFailures, LoginState, NewAccount,
+    RegistrationRefusal, SecurityEvent, SecuritySettings, Session, SessionWrite, StoredAccount,
+    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -427,9 +427,7 @@ impl IdentityStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(login_failures_key(attempt.login_key)))
             .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
-            .condition_expression(
-                "attribute_not_exists(#count) OR #count < :max OR #count = :seen",
-            )
+            .condition_expression("attribute_not_exists(#count) OR #count < :max OR #count = :seen")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))

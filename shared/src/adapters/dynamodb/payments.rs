@@ -12,7 +12,7 @@ use crate::services::identity::StoredAccount;
 use crate::services::payments::{
     OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
 };
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 const RECONCILE_PK: &str = "RECONCILE";
 
@@ -355,21 +355,25 @@ impl PaymentStore for DynamoStore {
         self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
     }
 
-    async fn put_method(&self, account_id: &str, method: &SavedMethod) -> Result<(), StoreError> {
-        self.put_doc(
+    async fn put_method(
+        &self,
+        account_id: &str,
+        method: &SavedMethod,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(
             format!("ACCOUNT#{account_id}"),
             &format!("METHOD#{}", method.id),
             method,
-        )
-        .await
+        )?;
+        self.add_capped(account_id, "METHOD", cap, vec![self.put_new(item)?])
+            .await
     }
 
     async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_existing(key(
-            format!("ACCOUNT#{account_id}"),
-            &format!("METHOD#{id}"),
-        ))
-        .await
+        let item = key(format!("ACCOUNT#{account_id}"), &format!("METHOD#{id}"));
+        self.remove_capped(account_id, "METHOD", vec![self.delete_present(item)?])
+            .await
     }
 
     async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError> {
@@ -377,22 +381,39 @@ impl PaymentStore for DynamoStore {
             .await
     }
 
-    async fn put_template(&self, account_id: &str, template: &Template) -> Result<(), StoreError> {
-        self.put_doc(
+    async fn put_template(
+        &self,
+        account_id: &str,
+        template: &Template,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(
             format!("ACCOUNT#{account_id}"),
             &format!("TEMPLATE#{}", template.id),
             template,
-        )
-        .await
+        )?;
+        self.add_capped(account_id, "TEMPLATE", cap, vec![self.put_new(item)?])
+            .await
     }
 
     async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_existing(key(
-            format!("ACCOUNT#{account_id}"),
-            &format!("TEMPLATE#{id}"),
-        ))
-        .await
+        let item = key(format!("ACCOUNT#{account_id}"), &format!("TEMPLATE#{id}"));
+        self.remove_capped(account_id, "TEMPLATE", vec![self.delete_present(item)?])
+            .await
     }
+}
+
+/// An item holding a value as its JSON document (`doc`).
+pub(crate) fn doc_item<T: serde::Serialize>(
+    pk: String,
+    sk: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
+    let doc =
+        serde_json::to_string(value).map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
+    let mut item = key(pk, sk);
+    item.insert("doc".into(), s(doc));
+    Ok(item)
 }
 
 impl DynamoStore {
@@ -410,43 +431,5 @@ impl DynamoStore {
                     .map_err(|e| StoreError::Rejected(format!("{prefix} doc: {e}")))
             })
             .collect()
-    }
-
-    /// Writes a value as the JSON document (`doc`) of an item.
-    pub(crate) async fn put_doc<T: serde::Serialize>(
-        &self,
-        pk: String,
-        sk: &str,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(value)
-            .map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
-        let mut item = key(pk, sk);
-        item.insert("doc".into(), s(doc));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    /// Deletes an item if it exists; `false`: there was none.
-    pub(crate) async fn delete_existing(&self, key: Item) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 }
