@@ -361,6 +361,7 @@ where
         + PaymentStore
         + ChargeStore
         + crate::services::bills::BillStore
+        + crate::services::bills::LookupStore
         + ProfileStore
         + HouseholdStore
         + Sync,

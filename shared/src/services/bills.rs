@@ -22,6 +22,61 @@ pub const MAX_PAGE: usize = 100;
 /// Bills one citizen may keep saved.
 pub const MAX_SAVED: usize = 200;
 
+/// How many bills one account may look up per fixed window. Every route that tells of
+/// a bill by its UIN or СТС counts: a lookup by UIN, fines by СТС, saving a bill, and
+/// each bill of a payment a citizen opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupLimit {
+    pub per_window: u32,
+    pub window_secs: i64,
+}
+
+/// The table's count of each account's lookups per window.
+pub trait LookupStore {
+    /// Adds `n` lookups to the account's count in the window that starts at
+    /// `window_start`, in one conditional write, if the count stays within `limit`;
+    /// `false`: it would not, and nothing was counted.
+    fn count_lookups(
+        &self,
+        account_id: &str,
+        window_start: i64,
+        window_end: i64,
+        n: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl LookupLimit {
+    /// Counts `n` lookups of the account at `now` (Unix seconds), before anything is
+    /// read; over the limit, says how long until the window ends.
+    pub async fn count<S: LookupStore + Sync>(
+        &self,
+        store: &S,
+        account_id: &str,
+        n: usize,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let window = self.window_secs.max(1);
+        let start = now - now.rem_euclid(window);
+        let end = start + window;
+        let refused = || AppError::LookupRateLimited {
+            retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
+        };
+        let n = u32::try_from(n).map_err(|_| refused())?;
+        if n > self.per_window {
+            return Err(refused());
+        }
+        if store
+            .count_lookups(account_id, start, end, n, self.per_window)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+}
+
 /// Whose identifier found a bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {

@@ -26,11 +26,13 @@ use crate::crypto::Hasher;
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
-use crate::services::bills::BillStore;
+use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
 use crate::services::codes::Notifier;
+use crate::services::household::HouseholdStore;
 use crate::services::identity::StoredAccount;
 use crate::services::notices::roubles;
+use crate::services::profile::ProfileStore;
 use crate::services::profile::{text, Reader};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
@@ -403,6 +405,12 @@ pub enum OpenRefusal {
 }
 
 pub trait PaymentStore {
+    /// The payment that holds a bill or paid it, if any.
+    fn bill_payment(
+        &self,
+        uin: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// The payment an idempotency key opened, and the hash of its request.
     fn idempotency(
         &self,
@@ -791,11 +799,13 @@ pub struct PaymentService<S, G, M, Q> {
     notifier: M,
     notices: Q,
     hasher: Hasher,
+    /// Counted for payments citizens open; autopays pay their own bills uncounted.
+    lookups: Option<LookupLimit>,
 }
 
 impl<S, G, M, Q> PaymentService<S, G, M, Q>
 where
-    S: PaymentStore + BillStore + Sync,
+    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
     G: PaymentGateway + Sync,
     M: Notifier + Sync,
     Q: PaymentNoticeQueue + Sync,
@@ -807,7 +817,15 @@ where
             notifier,
             notices,
             hasher,
+            lookups: None,
         }
+    }
+
+    /// Counts each bill of a payment against the account's lookup limit: opening a
+    /// payment tells of a bill as a lookup does.
+    pub fn with_lookup_limit(mut self, limit: LookupLimit) -> Self {
+        self.lookups = Some(limit);
+        self
     }
 
     pub fn gateway(&self) -> &G {
@@ -828,6 +846,16 @@ where
             .hasher
             .digest("payment-request", &[account_id, &request.canonical()]);
         let today = now.to_offset(MOSCOW).date();
+        if let Some(limit) = &self.lookups {
+            limit
+                .count(
+                    &self.store,
+                    account_id,
+                    request.uins.len(),
+                    now.unix_timestamp(),
+                )
+                .await?;
+        }
         for _ in 0..OPEN_RETRIES {
             // A request with this key before (or racing this one) decides the answer.
             if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
@@ -842,7 +870,7 @@ where
                 Err(refusal) => {
                     return match self.replay(account_id, &key_hash, &request_hash).await? {
                         Some(outcome) => Ok(outcome),
-                        None => Err(refusal),
+                        None => Err(self.as_seen_by(account_id, refusal).await?),
                     }
                 }
             };
@@ -999,6 +1027,53 @@ where
                 },
             ),
         })
+    }
+
+    /// A refusal of a bill as the caller may hear it. Of a bill the caller sees (saved,
+    /// naming one of their verified documents, children or vehicles, or held or paid by
+    /// their own payment) they hear what is wrong with it; of any other bill that is not
+    /// payable, only the answer a UIN never issued gets, so that the route tells nobody
+    /// whether a stranger's UIN exists, was paid or is being paid.
+    async fn as_seen_by(&self, account_id: &str, refusal: AppError) -> Result<AppError, AppError> {
+        let uin = match &refusal {
+            AppError::BillPaid(uin) | AppError::BillInPayment(uin) => uin.clone(),
+            _ => return Ok(refusal),
+        };
+        if self.sees(account_id, &uin).await? {
+            Ok(refusal)
+        } else {
+            Ok(AppError::BillMissing(uin))
+        }
+    }
+
+    /// Whether the account sees a bill (see [`Self::as_seen_by`]); the cheapest reads
+    /// first.
+    async fn sees(&self, account_id: &str, uin: &str) -> Result<bool, AppError> {
+        if let Some(payment_id) = self.store.bill_payment(uin).await? {
+            if self.store.payment(account_id, &payment_id).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        if self
+            .store
+            .saved_bills(account_id)
+            .await?
+            .iter()
+            .any(|u| u == uin)
+        {
+            return Ok(true);
+        }
+        let Some(charge) = self.store.charges(&[uin.to_string()]).await?.pop() else {
+            return Ok(false);
+        };
+        let Some((_, mine)) = holdings_of(&self.store, account_id).await? else {
+            return Ok(false);
+        };
+        Ok(charge
+            .body
+            .payers
+            .iter()
+            .any(|payer| mine.iter().any(|(id, _)| id == payer)))
     }
 
     /// The charges of the UINs, in the request's order, each unpaid and free; otherwise

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::identity::failed_conditions;
 use super::*;
-use crate::services::bills::BillStore;
+use crate::services::bills::{BillStore, LookupStore};
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
@@ -335,5 +335,40 @@ impl BillStore for DynamoStore {
         let item = saved_key(account_id, uin);
         self.remove_capped(account_id, "SAVED", vec![self.delete_present(item)?])
             .await
+    }
+}
+
+impl LookupStore for DynamoStore {
+    async fn count_lookups(
+        &self,
+        account_id: &str,
+        window_start: i64,
+        window_end: i64,
+        lookups: u32,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("ACCOUNT#{account_id}"),
+                &format!("LOOKUPS#{window_start}"),
+            )))
+            .update_expression("ADD #count :n SET #ttl = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count <= :room")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":n", n(lookups))
+            .expression_attribute_values(":end", n(window_end))
+            .expression_attribute_values(":room", n(limit.saturating_sub(lookups)))
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

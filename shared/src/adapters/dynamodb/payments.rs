@@ -83,6 +83,24 @@ fn payment_put(
 }
 
 impl PaymentStore for DynamoStore {
+    async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CHARGE#{uin}"), "CHARGE")))
+            .projection_expression("lock_payment, paid_by")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.and_then(|item| {
+            get_s(&item, "lock_payment")
+                .or_else(|_| get_s(&item, "paid_by"))
+                .ok()
+        }))
+    }
+
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError> {
         let out = self
             .client
