@@ -288,6 +288,14 @@ struct CountedAttempt {
     account_id: Option<String>,
 }
 
+/// The login a session is opened for: its failure counter to clear, and the client's
+/// attempt to give back, if one is still counted.
+#[derive(Debug, Clone, Copy)]
+struct ProvenLogin<'a> {
+    key: &'a str,
+    client: Option<ClientWindow<'a>>,
+}
+
 impl CountedAttempt {
     fn client_window(&self) -> ClientWindow<'_> {
         ClientWindow {
@@ -756,8 +764,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         self.open_session(
             &account,
             request.foreign_computer,
-            &login_key,
-            Some(counted.client_window()),
+            ProvenLogin {
+                key: &login_key,
+                client: Some(counted.client_window()),
+            },
             client,
             now_s,
             None,
@@ -845,8 +855,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         self.open_session(
             &account,
             challenge.foreign_computer,
-            &challenge.login_key,
-            None,
+            // The password's attempt was given back when the code was sent.
+            ProvenLogin {
+                key: &challenge.login_key,
+                client: None,
+            },
             client,
             now_s,
             Some((&challenge.key, &redemption)),
@@ -860,8 +873,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         &self,
         account: &StoredAccount,
         foreign_computer: bool,
-        login_key: &str,
-        client_window: Option<ClientWindow<'_>>,
+        login: ProvenLogin<'_>,
         client: &Client,
         now_s: i64,
         two_step: Option<(&str, &TokenRedemption)>,
@@ -891,8 +903,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let event = self.event(&account.id, "login_succeeded", client, now_s);
         let write = SessionWrite {
             session: &session,
-            login_key,
-            client: client_window,
+            login_key: login.key,
+            client: login.client,
             event: &event,
             known_devices,
             challenge_key: two_step.map(|(key, _)| key),
