@@ -846,20 +846,24 @@ where
             .hasher
             .digest("payment-request", &[account_id, &request.canonical()]);
         let today = now.to_offset(MOSCOW).date();
-        if let Some(limit) = &self.lookups {
-            limit
-                .count(
-                    &self.store,
-                    account_id,
-                    request.uins.len(),
-                    now.unix_timestamp(),
-                )
-                .await?;
-        }
+        let mut counted = self.lookups.is_none();
         for _ in 0..OPEN_RETRIES {
             // A request with this key before (or racing this one) decides the answer.
             if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
                 return Ok(outcome);
+            }
+            // A replay tells nothing new; a request that may open a payment is counted
+            // once, before any bill is read.
+            if let (false, Some(limit)) = (counted, &self.lookups) {
+                limit
+                    .count(
+                        &self.store,
+                        account_id,
+                        request.uins.len(),
+                        now.unix_timestamp(),
+                    )
+                    .await?;
+                counted = true;
             }
             let (gateway_method, summary) =
                 self.resolve_method(account_id, &request.method).await?;
