@@ -332,7 +332,12 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
     let rounds = join_all((0..2).map(|i| {
         let api = api.clone();
         async move {
-            let (c, token) = standard_citizen(&api, &snils_of("681"), &six_digits()).await;
+            let (c, token) = standard_citizen(
+                &api,
+                &snils_of("681"),
+                &format!("681{}", &six_digits()[3..]),
+            )
+            .await;
             let asked = call(
                 &api,
                 Method::POST,
