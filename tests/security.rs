@@ -55,10 +55,10 @@ async fn warm_up(api: &Api) {
     for (method, path, signed_in) in routes {
         let token = signed_in.then_some(token.as_str());
         let body = (method == Method::POST).then(|| serde_json::json!({}));
-        let replies = futures::future::join_all(
-            (0..INSTANCES)
-                .map(|_| api.call(method.clone(), path, &unique_ip(), token, body.clone())),
-        )
+        let replies = futures::future::join_all((0..INSTANCES).map(|_| {
+            let (method, body) = (method.clone(), body.clone());
+            async move { api.call(method, path, &unique_ip(), token, body).await }
+        }))
         .await;
         for reply in replies {
             assert!(
