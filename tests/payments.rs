@@ -538,6 +538,19 @@ async fn overlapping_payments_charge_once(api: Api) {
     let shared_bill = new_bill(&api, &biller, "utilities", 70_000).await;
     let hers = new_bill(&api, &biller, "utilities", 1_000).await;
     let his = new_bill(&api, &biller, "utilities", 2_000).await;
+    // Both parents keep the shared bill among their saved bills: the loser sees it, so
+    // it hears why it cannot be paid (a stranger would hear only `bill_not_found`).
+    for token in [&mother, &father] {
+        let saved = call(
+            &api,
+            Method::POST,
+            "/v1/bills/saved",
+            token,
+            Some(json!({ "uin": shared_bill })),
+        )
+        .await;
+        assert_eq!(saved.status, 201, "{}", saved.body);
+    }
     let (key_a, key_b) = (unique_key(), unique_key());
     let (a, b) = tokio::join!(
         pay(

@@ -15,6 +15,8 @@ mod support;
 mod billers;
 #[path = "security/hygiene.rs"]
 mod hygiene;
+#[path = "security/limits.rs"]
+mod limits;
 
 use support::*;
 
@@ -35,7 +37,45 @@ fn all() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(billers::scenarios());
     all.extend(hygiene::scenarios());
+    all.extend(limits::scenarios());
     all
+}
+
+/// Starts every instance of the functions the scenarios reach, one burst of exactly
+/// [`INSTANCES`] requests per function, before the scenarios' own floods: requests that
+/// pile up while a function's instances are still starting can be left undelivered by
+/// the local runtime, which stalls every scenario behind them.
+async fn warm_up(api: &Api) {
+    use reqwest::Method;
+    let (_, token) = citizen(api).await;
+    let routes = [
+        (Method::GET, "/v1/account", true),
+        (Method::GET, "/v1/sessions", true),
+        (Method::GET, "/v1/profile", true),
+        (Method::GET, "/v1/bills", true),
+        (Method::GET, "/v1/payments", true),
+        (Method::GET, "/v1/autopays", true),
+        (Method::POST, "/v1/account/confirmation-letters", true),
+        (Method::POST, "/v1/codes", false),
+        (Method::POST, "/v1/recovery", false),
+        (Method::POST, "/v1/sessions", false),
+    ];
+    for (method, path, signed_in) in routes {
+        let token = signed_in.then_some(token.as_str());
+        let body = (method == Method::POST).then(|| serde_json::json!({}));
+        let replies = futures::future::join_all((0..INSTANCES).map(|_| {
+            let (method, body) = (method.clone(), body.clone());
+            async move { api.call(method, path, &unique_ip(), token, body).await }
+        }))
+        .await;
+        for reply in replies {
+            assert!(
+                reply.status < 500,
+                "warm-up {method} {path}: {}",
+                reply.body
+            );
+        }
+    }
 }
 
 fn main() {
@@ -50,6 +90,7 @@ fn main() {
         let stack = start_stack_scaled(&environment(), &[], INSTANCES).await;
         remember_admin_env(&stack);
         let api = Api::new(&stack).await;
+        warm_up(&api).await;
         let tally = run_all(&api, all(), true).await;
         stack.shutdown().await;
         tally

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::crypto::Hasher;
+use crate::services::bills::LookupLimit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -342,24 +343,31 @@ impl ChargesConfig {
 #[derive(Clone)]
 pub struct BillsConfig {
     pub table: TableConfig,
-    pub lookups_per_window: u32,
-    pub lookup_window_secs: i64,
+    pub lookups: LookupLimit,
 }
 
 impl BillsConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let too_large = |name| ConfigError::Invalid {
-            name,
-            reason: "too large".into(),
-        };
         Ok(Self {
             table: TableConfig::from_env(env)?,
-            lookups_per_window: u32::try_from(env.number("BILL_LOOKUPS_PER_WINDOW", 30, 1)?)
-                .map_err(|_| too_large("BILL_LOOKUPS_PER_WINDOW"))?,
-            lookup_window_secs: i64::try_from(env.number("BILL_LOOKUP_WINDOW_SECONDS", 600, 1)?)
-                .map_err(|_| too_large("BILL_LOOKUP_WINDOW_SECONDS"))?,
+            lookups: lookup_limit(env)?,
         })
     }
+}
+
+/// The per-account bill lookup limit (`BILL_LOOKUPS_PER_WINDOW` per
+/// `BILL_LOOKUP_WINDOW_SECONDS`), shared by the bills and pay functions.
+fn lookup_limit<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<LookupLimit, ConfigError> {
+    let too_large = |name| ConfigError::Invalid {
+        name,
+        reason: "too large".into(),
+    };
+    Ok(LookupLimit {
+        per_window: u32::try_from(env.number("BILL_LOOKUPS_PER_WINDOW", 30, 1)?)
+            .map_err(|_| too_large("BILL_LOOKUPS_PER_WINDOW"))?,
+        window_secs: i64::try_from(env.number("BILL_LOOKUP_WINDOW_SECONDS", 600, 1)?)
+            .map_err(|_| too_large("BILL_LOOKUP_WINDOW_SECONDS"))?,
+    })
 }
 
 /// Everything the payment functions need (pay, reconciliation, billers' notices).
@@ -373,6 +381,8 @@ pub struct PaymentsConfig {
     pub notices_queue_url: String,
     /// Payments younger than this are left to the request that opened them.
     pub reconcile_min_age: Duration,
+    /// The bill lookup limit, which counts each bill of a payment a citizen opens.
+    pub lookups: LookupLimit,
 }
 
 impl PaymentsConfig {
@@ -388,6 +398,7 @@ impl PaymentsConfig {
                 120,
                 0,
             )?),
+            lookups: lookup_limit(env)?,
         })
     }
 }

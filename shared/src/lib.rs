@@ -15,7 +15,6 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod passwords;
-pub mod ratelimit;
 pub mod redact;
 pub mod services;
 

@@ -167,7 +167,12 @@ pub async fn run(args: &Args) -> Result<bool> {
         lambda_port: 0,
         // Nothing is in flight when reconciliation runs (the clients are done), so it
         // need not leave young payments alone as it must in production.
-        env_overrides: vec![("RECONCILE_MIN_AGE_SECONDS".into(), "0".into())],
+        // Each bill of a payment counts against the account's bill lookup limit; a load
+        // test's citizen pays far more bills in ten minutes than a person does.
+        env_overrides: vec![
+            ("RECONCILE_MIN_AGE_SECONDS".into(), "0".into()),
+            ("BILL_LOOKUPS_PER_WINDOW".into(), "100000".into()),
+        ],
         param_overrides: vec![],
         lambda_concurrency: args.lambda_concurrency,
         quiet: true,

@@ -12,8 +12,7 @@ use shared::domain::VehicleCertificate;
 use shared::error::FieldError;
 use shared::http::Fields;
 use shared::http::{self as web};
-use shared::ratelimit::WindowLimiter;
-use shared::services::bills::{BillFilter, BillService, Holder, ListedBill, MAX_PAGE};
+use shared::services::bills::{BillFilter, BillService, Holder, ListedBill, LookupLimit, MAX_PAGE};
 use shared::services::charges::{Category, ChargeService, ChargeStatus, StoredCharge};
 use shared::services::notices::{NotificationSettings, SettingsService};
 use shared::services::MOSCOW;
@@ -22,8 +21,8 @@ use shared::AppError;
 pub struct App {
     store: DynamoStore,
     charges: ChargeService<DynamoStore>,
-    /// Lookups by UIN and by СТС per account, counted in this instance.
-    lookups: WindowLimiter,
+    /// Lookups of bills per account, counted in the table.
+    lookups: LookupLimit,
 }
 
 impl App {
@@ -33,7 +32,7 @@ impl App {
         let clients = adapters::Clients::load().await;
         Ok(Self {
             store: DynamoStore::new(clients.dynamodb.clone(), config.table.table_name.clone()),
-            lookups: WindowLimiter::new(config.lookups_per_window, config.lookup_window_secs),
+            lookups: config.lookups,
             charges: adapters::charge_service(&clients, config.table),
         })
     }
@@ -60,7 +59,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
                 "uin",
                 web::path_param(request, "uin").unwrap_or_default(),
             )?;
-            app.count_lookup(&principal.account_id, now)?;
+            app.count_lookup(&principal.account_id, now).await?;
             let bill = app.charges.lookup(&uin).await?;
             Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
         }
@@ -72,6 +71,8 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             let raw = f.required_str("uin");
             f.finish(&["uin"])?;
             let uin = ChargeService::<DynamoStore>::parse_uin("uin", raw.unwrap_or_default())?;
+            // Saving tells whether the bill exists, as a lookup does.
+            app.count_lookup(&principal.account_id, now).await?;
             let bill = BillService::new(&app.store, &app.charges)
                 .save(&principal.account_id, &uin, now.unix_timestamp())
                 .await?;
@@ -102,7 +103,7 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             })?;
             let sts = VehicleCertificate::parse("sts", &raw)
                 .map_err(|e| AppError::Validation(vec![e]))?;
-            app.count_lookup(&principal.account_id, now)?;
+            app.count_lookup(&principal.account_id, now).await?;
             let fines = BillService::new(&app.store, &app.charges)
                 .fines(sts.as_str())
                 .await?;
@@ -132,11 +133,11 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
 }
 
 impl App {
-    /// Counts a lookup by UIN or СТС against the account's limit.
-    fn count_lookup(&self, account_id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    /// Counts a lookup by UIN or СТС, or a save, against the account's limit.
+    async fn count_lookup(&self, account_id: &str, now: OffsetDateTime) -> Result<(), AppError> {
         self.lookups
-            .check(account_id, now.unix_timestamp())
-            .map_err(|retry_after_secs| AppError::LookupRateLimited { retry_after_secs })
+            .count(&self.store, account_id, 1, now.unix_timestamp())
+            .await
     }
 }
 

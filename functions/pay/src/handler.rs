@@ -29,7 +29,8 @@ impl App {
         let config = PaymentsConfig::from_env(&Env::process())?;
         let clients = adapters::Clients::load().await;
         Ok(Self {
-            payments: adapters::payment_service(&clients, &config),
+            payments: adapters::payment_service(&clients, &config)
+                .with_lookup_limit(config.lookups),
         })
     }
 }

@@ -29,7 +29,7 @@ use crate::services::payments::{
     PaymentStore,
 };
 use crate::services::profile::{text, ProfileStore, Reader};
-use crate::services::{StoreError, MOSCOW};
+use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Autopays per account.
 pub const MAX_AUTOPAYS: usize = 10;
@@ -302,6 +302,14 @@ pub trait AutopayStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<Autopay>, StoreError>> + Send;
 
+    /// Writes a new autopay and its schedule index entry if the account stays within
+    /// `cap`.
+    fn create_autopay(
+        &self,
+        autopay: &Autopay,
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+
     /// Writes an autopay and its schedule index entry (dropping the old one's).
     fn put_autopay(
         &self,
@@ -353,6 +361,7 @@ where
         + PaymentStore
         + ChargeStore
         + crate::services::bills::BillStore
+        + crate::services::bills::LookupStore
         + ProfileStore
         + HouseholdStore
         + Sync,
@@ -414,11 +423,16 @@ where
         let missing = || AppError::Internal("autopay fields not checked".into());
         let method_id = fields.method_id.ok_or_else(missing)?;
         self.check_method(account_id, &method_id).await?;
-        if self.store.autopays(account_id).await?.len() >= MAX_AUTOPAYS {
-            return Err(AppError::TooMany {
-                what: "autopays",
-                limit: MAX_AUTOPAYS,
-            });
+        let too_many = || AppError::TooMany {
+            what: "autopays",
+            limit: MAX_AUTOPAYS,
+        };
+        let cap = Cap {
+            limit: MAX_AUTOPAYS,
+            seen: self.store.autopays(account_id).await?.len(),
+        };
+        if cap.seen >= cap.limit {
+            return Err(too_many());
         }
         let autopay = Autopay {
             id: format!("ap_{}", uuid::Uuid::new_v4().simple()),
@@ -433,8 +447,10 @@ where
             created_at: now.unix_timestamp(),
             generation: 0,
         };
-        self.store.put_autopay(&autopay, None).await?;
-        Ok(autopay)
+        match self.store.create_autopay(&autopay, cap).await? {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(autopay),
+            CappedAdd::Full => Err(too_many()),
+        }
     }
 
     pub async fn update(

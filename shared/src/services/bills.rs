@@ -16,12 +16,67 @@ use crate::services::charges::{
 use crate::services::household::HouseholdStore;
 use crate::services::identity::StoredAccount;
 use crate::services::profile::ProfileStore;
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 /// Bills one page carries at most.
 pub const MAX_PAGE: usize = 100;
 /// Bills one citizen may keep saved.
 pub const MAX_SAVED: usize = 200;
+
+/// How many bills one account may look up per fixed window. Every route that tells of
+/// a bill by its UIN or СТС counts: a lookup by UIN, fines by СТС, saving a bill, and
+/// each bill of a payment a citizen opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupLimit {
+    pub per_window: u32,
+    pub window_secs: i64,
+}
+
+/// The table's count of each account's lookups per window.
+pub trait LookupStore {
+    /// Adds `n` lookups to the account's count in the window that starts at
+    /// `window_start`, in one conditional write, if the count stays within `limit`;
+    /// `false`: it would not, and nothing was counted.
+    fn count_lookups(
+        &self,
+        account_id: &str,
+        window_start: i64,
+        window_end: i64,
+        n: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl LookupLimit {
+    /// Counts `n` lookups of the account at `now` (Unix seconds), before anything is
+    /// read; over the limit, says how long until the window ends.
+    pub async fn count<S: LookupStore + Sync>(
+        &self,
+        store: &S,
+        account_id: &str,
+        n: usize,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let window = self.window_secs.max(1);
+        let start = now - now.rem_euclid(window);
+        let end = start + window;
+        let refused = || AppError::LookupRateLimited {
+            retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
+        };
+        let n = u32::try_from(n).map_err(|_| refused())?;
+        if n > self.per_window {
+            return Err(refused());
+        }
+        if store
+            .count_lookups(account_id, start, end, n, self.per_window)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+}
 
 /// Whose identifier found a bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +118,15 @@ pub trait BillStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
+    /// Saves a bill if the account stays within `cap`; a bill saved already is left as
+    /// it is.
     fn save_bill(
         &self,
         account_id: &str,
         uin: &str,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn forget_bill(
         &self,
@@ -173,14 +231,20 @@ where
     ) -> Result<StoredCharge, AppError> {
         let bill = self.charges.lookup(uin).await?;
         let saved = self.store.saved_bills(account_id).await?;
-        if !saved.iter().any(|u| u == uin) && saved.len() >= MAX_SAVED {
-            return Err(AppError::TooMany {
+        if saved.iter().any(|u| u == uin) {
+            return Ok(bill);
+        }
+        let cap = Cap {
+            limit: MAX_SAVED,
+            seen: saved.len(),
+        };
+        match self.store.save_bill(account_id, uin, now, cap).await? {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(bill),
+            CappedAdd::Full => Err(AppError::TooMany {
                 what: "saved bills",
                 limit: MAX_SAVED,
-            });
+            }),
         }
-        self.store.save_bill(account_id, uin, now).await?;
-        Ok(bill)
     }
 
     pub async fn forget(&self, account_id: &str, uin: &str) -> Result<(), AppError> {
@@ -310,4 +374,79 @@ pub fn discount_days_left(charge: &StoredCharge, today: Date) -> Option<i64> {
         crate::services::profile::parse_date("", &charge.body.discount.as_ref()?.until).ok()?;
     let days = (until - today).whole_days();
     (days >= 0).then_some(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Counts in memory what the table would, and remembers what it was asked.
+    #[derive(Default)]
+    struct Counts {
+        asked: Mutex<Vec<(i64, i64, u32)>>,
+        count: Mutex<u32>,
+    }
+
+    impl LookupStore for Counts {
+        async fn count_lookups(
+            &self,
+            _account_id: &str,
+            window_start: i64,
+            window_end: i64,
+            n: u32,
+            limit: u32,
+        ) -> Result<bool, StoreError> {
+            self.asked
+                .lock()
+                .unwrap()
+                .push((window_start, window_end, n));
+            let mut count = self.count.lock().unwrap();
+            if *count + n > limit {
+                return Ok(false);
+            }
+            *count += n;
+            Ok(true)
+        }
+    }
+
+    fn retry_after(result: Result<(), AppError>) -> u64 {
+        match result {
+            Err(AppError::LookupRateLimited { retry_after_secs }) => retry_after_secs,
+            other => panic!("expected lookup_rate_limited, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lookups_count_in_fixed_windows_until_the_limit() {
+        let limit = LookupLimit {
+            per_window: 3,
+            window_secs: 600,
+        };
+        let store = Counts::default();
+        // 1_800_000_000 is a multiple of 600: a window starts there.
+        let now = 1_800_000_100;
+        limit.count(&store, "a", 2, now).await.unwrap();
+        limit.count(&store, "a", 1, now).await.unwrap();
+        assert_eq!(retry_after(limit.count(&store, "a", 1, now).await), 500);
+        assert_eq!(
+            store.asked.lock().unwrap()[0],
+            (1_800_000_000, 1_800_000_600, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn more_lookups_than_a_window_holds_are_refused_without_a_write() {
+        let limit = LookupLimit {
+            per_window: 3,
+            window_secs: 600,
+        };
+        let store = Counts::default();
+        assert_eq!(
+            retry_after(limit.count(&store, "a", 4, 1_800_000_599).await),
+            1
+        );
+        assert!(store.asked.lock().unwrap().is_empty());
+    }
 }

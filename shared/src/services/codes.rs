@@ -113,16 +113,17 @@ pub trait CodeStore {
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredCode>, StoreError>> + Send;
 
-    /// Counts a wrong answer if the code is still live; returns the attempts made, or
-    /// `None` if the code was no longer live.
-    fn record_wrong_attempt(
+    /// Counts an answer, before it is checked, if the code is still live and has
+    /// attempts left; returns the attempts made with this one, or `None` if the code was
+    /// no longer live.
+    fn count_attempt(
         &self,
         id: &str,
         now: i64,
     ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
 
     /// Marks a live code used and stores the token, atomically; `false` if the code was
-    /// no longer live.
+    /// no longer live. The answer that redeems it was counted already.
     fn redeem_code(
         &self,
         id: &str,
@@ -365,16 +366,16 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             .ok_or(AppError::CodeNotFound)?;
         why_not_live(&stored, now_s)?;
 
+        // Counted before it is checked: parallel guesses cannot all be checked while the
+        // count still looks low, and the limit holds for the right code too.
+        let Some(attempts) = self.store.count_attempt(&id, now_s).await? else {
+            return Err(self.why_gone(&id, now_s).await);
+        };
         if !self.hasher.verify(CODE, &[&id, code], &stored.code_hash) {
-            return match self.store.record_wrong_attempt(&id, now_s).await? {
-                Some(attempts) => {
-                    tracing::info!(code_id = %id, attempts, "wrong code");
-                    Err(AppError::CodeMismatch {
-                        attempts_left: stored.max_attempts.saturating_sub(attempts),
-                    })
-                }
-                None => Err(self.why_gone(&id, now_s).await),
-            };
+            tracing::info!(code_id = %id, attempts, "wrong code");
+            return Err(AppError::CodeMismatch {
+                attempts_left: stored.max_attempts.saturating_sub(attempts),
+            });
         }
 
         let token = crypto::token(VERIFICATION_TOKEN_PREFIX)?;

@@ -132,7 +132,8 @@ pub trait ConfirmationStore {
         code_hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts a wrong code; the attempts made so far, or `None` if the letter is gone.
+    /// Counts an answer before it is checked; the attempts made with this one, or `None`
+    /// if the letter is gone or has no attempts left.
     fn letter_attempt(
         &self,
         account_id: &str,
@@ -405,20 +406,21 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         if letter.attempts >= LETTER_MAX_ATTEMPTS {
             return Err(AppError::CodeAttemptsExhausted);
         }
+        // Counted before it is checked, so that parallel guesses stop at the limit.
+        let Some(attempts) = self
+            .store
+            .letter_attempt(account_id, &letter.code_hash)
+            .await?
+        else {
+            return Err(AppError::CodeAttemptsExhausted);
+        };
         if !self
             .hasher
             .verify(LETTER_CODE, &[account_id, code], &letter.code_hash)
         {
-            return match self
-                .store
-                .letter_attempt(account_id, &letter.code_hash)
-                .await?
-            {
-                Some(attempts) => Err(AppError::CodeMismatch {
-                    attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),
-                }),
-                None => Err(AppError::CodeAttemptsExhausted),
-            };
+            return Err(AppError::CodeMismatch {
+                attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),
+            });
         }
         let confirmation = Confirmation {
             account_id,

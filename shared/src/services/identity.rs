@@ -40,6 +40,9 @@ pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
 /// Devices remembered per account for new-device alerts; the oldest is forgotten first.
 pub const MAX_KNOWN_DEVICES: usize = 20;
 
+/// Reads of a login's state after losing the race to count an attempt.
+const ATTEMPT_RACE_RETRIES: usize = 3;
+
 /// How long security events are kept.
 pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Failure counters of a login are forgotten this long after the last failure.
@@ -132,6 +135,8 @@ pub struct SessionWrite<'a> {
     pub session: &'a Session,
     /// The login whose failure counter is cleared.
     pub login_key: &'a str,
+    /// The client window whose counted attempt the login gives back.
+    pub client: Option<ClientWindow<'a>>,
     pub event: &'a SecurityEvent,
     /// The account's known devices after this login, when the device is new.
     pub known_devices: Option<Vec<String>>,
@@ -182,7 +187,8 @@ pub enum ContactChangeRefusal {
 }
 
 /// Consecutive failed logins, counted atomically by the store; the lock is derived from
-/// them, so concurrent failures cannot overwrite each other's count.
+/// them, so concurrent failures cannot overwrite each other's count. Every attempt is
+/// counted as a failure before its secret is checked, and a right secret takes it back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoginFailures {
     pub count: u32,
@@ -235,6 +241,71 @@ pub struct LoginState {
     pub client_failures: u32,
 }
 
+/// A client address's attempts in one fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientWindow<'a> {
+    pub key: &'a str,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One attempt at a secret (a password, a security answer), to count before the secret
+/// is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub login_key: &'a str,
+    /// Failures after which the login is locked.
+    pub max_failures: u32,
+    /// The failures the caller read and whose lock it found over: past the limit, one
+    /// attempt is let through only while nobody else counted since that read.
+    pub seen_failures: u32,
+    pub client: ClientWindow<'a>,
+    /// Attempts the client may make in its window; `None`: counted, not limited.
+    pub client_limit: Option<u32>,
+}
+
+/// What counting an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptCount {
+    /// Counted: the secret may be checked. The login's failures with this one.
+    Counted { failures: u32 },
+    /// The client's window is full.
+    ClientLimited,
+    /// The login reached its limit meanwhile.
+    LoginLimited,
+}
+
+/// An attempt the store counted, for what follows the check of its secret.
+#[derive(Debug, Clone)]
+struct CountedAttempt {
+    login_key: String,
+    client_key: String,
+    window_start: i64,
+    window_end: i64,
+    /// The login's failures, this attempt included.
+    failures: u32,
+    /// The account the login names, if any.
+    account_id: Option<String>,
+}
+
+/// The login a session is opened for: its failure counter to clear, and the client's
+/// attempt to give back, if one is still counted.
+#[derive(Debug, Clone, Copy)]
+struct ProvenLogin<'a> {
+    key: &'a str,
+    client: Option<ClientWindow<'a>>,
+}
+
+impl CountedAttempt {
+    fn client_window(&self) -> ClientWindow<'_> {
+        ClientWindow {
+            key: &self.client_key,
+            start: self.window_start,
+            end: self.window_end,
+        }
+    }
+}
+
 // ------------------------------------------------------------------ store
 
 pub trait IdentityStore {
@@ -265,19 +336,32 @@ pub trait IdentityStore {
         id: Option<&str>,
     ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
 
-    /// Counts a failure of the login and of the client, and logs the event.
-    fn record_login_failure(
+    /// Counts an attempt on the client's window and on the login's failures, each with
+    /// a condition that holds only under its limit, so that parallel attempts cannot
+    /// pass it. An attempt the login refuses is given back to the client.
+    fn count_attempt(
+        &self,
+        attempt: &Attempt<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<AttemptCount, StoreError>> + Send;
+
+    /// Takes a counted attempt back after its secret proved right: the login's failures
+    /// are cleared and the client's attempt is given back.
+    fn forgive_attempt(
         &self,
         login_key: &str,
-        client_key: &str,
-        window_start: i64,
-        window_end: i64,
-        event: Option<&SecurityEvent>,
-        now: i64,
+        client: ClientWindow<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Creates the session, clears the login's failures, logs the event, and updates the
-    /// known devices and consumes a two-step challenge when asked, atomically.
+    /// Logs a security event on its own.
+    fn put_event(
+        &self,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates the session, clears the login's failures, gives the client's attempt back
+    /// when asked, logs the event, and updates the known devices and consumes a two-step
+    /// challenge when asked, atomically.
     /// `Ok(false)`: the challenge or token to consume was already gone.
     fn create_session(
         &self,
@@ -645,36 +729,26 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
-        let window_start = self.window_start(now_s);
-        let state = self
-            .store
-            .load_login_state(&login_key, &client_key, window_start)
+        let counted = self
+            .count_attempt(&login_key, &client_key, true, now_s)
             .await?;
 
-        if state.client_failures >= self.limits.max_client_failures {
-            let window_end = window_start + secs(self.limits.client_failure_window);
-            return Err(AppError::LoginClientLimited {
-                retry_after_secs: wait(window_end, now_s),
-            });
-        }
-        let locked_until = self.locked_until(&state.failures);
-        if locked_until > now_s {
-            return Err(AppError::LoginThrottled {
-                retry_after_secs: wait(locked_until, now_s),
-            });
-        }
-
-        let account = self.store.get_account(state.account_id.as_deref()).await?;
+        let account = self
+            .store
+            .get_account(counted.account_id.as_deref())
+            .await?;
         let verified = passwords::verify(
             &request.password,
             account.as_ref().map(|a| a.password_hash.as_str()),
         );
         let Some(account) = account.filter(|_| verified) else {
-            return Err(self
-                .fail_login(&login_key, &client_key, window_start, state, client, now_s)
-                .await);
+            return Err(self.fail_attempt(&counted, true, client, now_s).await);
         };
         if account.two_step_login {
+            // The password is proven; the SMS code has its own attempt limit.
+            self.store
+                .forgive_attempt(&counted.login_key, counted.client_window())
+                .await?;
             return self
                 .start_two_step(
                     &account,
@@ -690,7 +764,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         self.open_session(
             &account,
             request.foreign_computer,
-            &login_key,
+            ProvenLogin {
+                key: &login_key,
+                client: Some(counted.client_window()),
+            },
             client,
             now_s,
             None,
@@ -778,7 +855,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         self.open_session(
             &account,
             challenge.foreign_computer,
-            &challenge.login_key,
+            // The password's attempt was given back when the code was sent.
+            ProvenLogin {
+                key: &challenge.login_key,
+                client: None,
+            },
             client,
             now_s,
             Some((&challenge.key, &redemption)),
@@ -792,7 +873,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         &self,
         account: &StoredAccount,
         foreign_computer: bool,
-        login_key: &str,
+        login: ProvenLogin<'_>,
         client: &Client,
         now_s: i64,
         two_step: Option<(&str, &TokenRedemption)>,
@@ -822,7 +903,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let event = self.event(&account.id, "login_succeeded", client, now_s);
         let write = SessionWrite {
             session: &session,
-            login_key,
+            login_key: login.key,
+            client: login.client,
             event: &event,
             known_devices,
             challenge_key: two_step.map(|(key, _)| key),
@@ -869,38 +951,88 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .await;
     }
 
-    async fn fail_login(
+    /// Counts an attempt at the secret of `login_key` before the secret is checked, and
+    /// refuses one over the login's lock or the client's limit (`limit_client`). A race
+    /// lost to parallel attempts is read again, so that its answer says how long to wait.
+    async fn count_attempt(
         &self,
         login_key: &str,
         client_key: &str,
-        window_start: i64,
-        state: LoginState,
+        limit_client: bool,
+        now: i64,
+    ) -> Result<CountedAttempt, AppError> {
+        let window_start = self.window_start(now);
+        let window_end = window_start + secs(self.limits.client_failure_window);
+        for _ in 0..ATTEMPT_RACE_RETRIES {
+            let state = self
+                .store
+                .load_login_state(login_key, client_key, window_start)
+                .await?;
+            if limit_client && state.client_failures >= self.limits.max_client_failures {
+                return Err(AppError::LoginClientLimited {
+                    retry_after_secs: wait(window_end, now),
+                });
+            }
+            let locked_until = self.locked_until(&state.failures);
+            if locked_until > now {
+                return Err(AppError::LoginThrottled {
+                    retry_after_secs: wait(locked_until, now),
+                });
+            }
+            let attempt = Attempt {
+                login_key,
+                max_failures: self.limits.max_failures,
+                seen_failures: state.failures.count,
+                client: ClientWindow {
+                    key: client_key,
+                    start: window_start,
+                    end: window_end,
+                },
+                client_limit: limit_client.then_some(self.limits.max_client_failures),
+            };
+            match self.store.count_attempt(&attempt, now).await? {
+                AttemptCount::Counted { failures } => {
+                    return Ok(CountedAttempt {
+                        login_key: login_key.to_string(),
+                        client_key: client_key.to_string(),
+                        window_start,
+                        window_end,
+                        failures,
+                        account_id: state.account_id,
+                    })
+                }
+                AttemptCount::ClientLimited => {
+                    return Err(AppError::LoginClientLimited {
+                        retry_after_secs: wait(window_end, now),
+                    })
+                }
+                // Others counted meanwhile: the next read tells the lock they set.
+                AttemptCount::LoginLimited => continue,
+            }
+        }
+        Err(AppError::LoginThrottled {
+            retry_after_secs: wait(now + secs(self.limits.lock_base), now),
+        })
+    }
+
+    /// A counted attempt whose secret was wrong: logs it for the account, if any, and
+    /// warns the owner when it is the one that locked the login.
+    async fn fail_attempt(
+        &self,
+        counted: &CountedAttempt,
+        warn: bool,
         client: &Client,
         now: i64,
     ) -> AppError {
-        let event = state
-            .account_id
-            .as_deref()
-            .map(|id| self.event(id, "login_failed", client, now));
-        let window_end = window_start + secs(self.limits.client_failure_window);
-        if let Err(e) = self
-            .store
-            .record_login_failure(
-                login_key,
-                client_key,
-                window_start,
-                window_end,
-                event.as_ref(),
-                now,
-            )
-            .await
-        {
+        let Some(account_id) = counted.account_id.as_deref() else {
+            return AppError::InvalidCredentials;
+        };
+        let event = self.event(account_id, "login_failed", client, now);
+        if let Err(e) = self.store.put_event(&event).await {
             return e.into();
         }
-        if state.failures.count.saturating_add(1) == self.limits.max_failures {
-            if let Some(id) = state.account_id.as_deref() {
-                self.warn_owner(id).await;
-            }
+        if warn && counted.failures == self.limits.max_failures {
+            self.warn_owner(account_id).await;
         }
         AppError::InvalidCredentials
     }
@@ -1044,24 +1176,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<(), AppError> {
         let login_key = destination_key(&self.hasher, &account.email);
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
-        let window_start = self.window_start(now);
-        let state = self
-            .store
-            .load_login_state(&login_key, &client_key, window_start)
+        let counted = self
+            .count_attempt(&login_key, &client_key, false, now)
             .await?;
-        let locked_until = self.locked_until(&state.failures);
-        if locked_until > now {
-            return Err(AppError::LoginThrottled {
-                retry_after_secs: wait(locked_until, now),
-            });
-        }
         if passwords::verify(password, Some(&account.password_hash)) {
+            self.store
+                .forgive_attempt(&counted.login_key, counted.client_window())
+                .await?;
             return Ok(());
         }
-        match self
-            .fail_login(&login_key, &client_key, window_start, state, client, now)
-            .await
-        {
+        match self.fail_attempt(&counted, true, client, now).await {
             AppError::InvalidCredentials => Err(AppError::WrongPassword),
             other => Err(other),
         }
@@ -1380,29 +1504,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         // Wrong answers are limited like passwords, on a counter of their own.
         let answer_key = self.hasher.digest(SECURITY_ANSWER, &[&account.id]);
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
-        let window_start = self.window_start(now_s);
-        let state = self
-            .store
-            .load_login_state(&answer_key, &client_key, window_start)
+        let counted = self
+            .count_attempt(&answer_key, &client_key, false, now_s)
             .await?;
-        let locked_until = self.locked_until(&state.failures);
-        if locked_until > now_s {
-            return Err(AppError::LoginThrottled {
-                retry_after_secs: wait(locked_until, now_s),
-            });
-        }
         let normalised = Secret::new(crate::domain::normalise_security_answer(answer.expose()));
         if !passwords::verify(&normalised, Some(&account.security_answer_hash)) {
-            // No owner e-mail for answers: `account_id: None` keeps fail_login quiet.
-            let state = LoginState {
-                account_id: None,
-                ..state
-            };
+            // No event and no owner e-mail for answers: the counter names no account.
             return Err(
-                match self
-                    .fail_login(&answer_key, &client_key, window_start, state, client, now_s)
-                    .await
-                {
+                match self.fail_attempt(&counted, false, client, now_s).await {
                     AppError::InvalidCredentials => AppError::Validation(vec![FieldError::new(
                         "security_answer",
                         "wrong_security_answer",
@@ -1412,6 +1521,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 },
             );
         }
+        self.store
+            .forgive_attempt(&counted.login_key, counted.client_window())
+            .await?;
         crate::domain::check_new_password(
             "new_password",
             &new_password,

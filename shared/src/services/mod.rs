@@ -43,6 +43,27 @@ pub fn verification_token_key(hasher: &Hasher, token: &str) -> String {
     hasher.digest("verification-token", &[token])
 }
 
+/// A per-account cap on things of one kind (saved methods, templates, autopays, saved
+/// bills). The store keeps a counter in the account's partition and changes it in the
+/// same transaction as the thing, under a condition, so parallel adds cannot pass it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    pub limit: usize,
+    /// How many the caller listed: the counter's start for an account written before
+    /// the counter existed.
+    pub seen: usize,
+}
+
+/// What an add under a [`Cap`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CappedAdd {
+    Added,
+    /// The cap was reached (perhaps by a parallel add).
+    Full,
+    /// The thing was there already; nothing was counted.
+    AlreadyThere,
+}
+
 /// Failure of a store operation, as services need to tell it apart.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

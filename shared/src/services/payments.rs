@@ -26,13 +26,15 @@ use crate::crypto::Hasher;
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
-use crate::services::bills::BillStore;
+use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
 use crate::services::codes::Notifier;
+use crate::services::household::HouseholdStore;
 use crate::services::identity::StoredAccount;
 use crate::services::notices::roubles;
+use crate::services::profile::ProfileStore;
 use crate::services::profile::{text, Reader};
-use crate::services::{StoreError, MOSCOW};
+use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Bills one payment may pay.
 pub const MAX_BILLS: usize = 20;
@@ -405,6 +407,12 @@ pub enum OpenRefusal {
 }
 
 pub trait PaymentStore {
+    /// The payment that holds a bill or paid it, if any.
+    fn bill_payment(
+        &self,
+        uin: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// The payment an idempotency key opened, and the hash of its request.
     fn idempotency(
         &self,
@@ -471,11 +479,13 @@ pub trait PaymentStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<SavedMethod>, StoreError>> + Send;
 
+    /// Saves a new method if the account stays within `cap`.
     fn put_method(
         &self,
         account_id: &str,
         method: &SavedMethod,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn delete_method(
         &self,
@@ -488,11 +498,13 @@ pub trait PaymentStore {
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<Template>, StoreError>> + Send;
 
+    /// Saves a new template if the account stays within `cap`.
     fn put_template(
         &self,
         account_id: &str,
         template: &Template,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
 
     fn delete_template(
         &self,
@@ -789,11 +801,13 @@ pub struct PaymentService<S, G, M, Q> {
     notifier: M,
     notices: Q,
     hasher: Hasher,
+    /// Counted for payments citizens open; autopays pay their own bills uncounted.
+    lookups: Option<LookupLimit>,
 }
 
 impl<S, G, M, Q> PaymentService<S, G, M, Q>
 where
-    S: PaymentStore + BillStore + Sync,
+    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
     G: PaymentGateway + Sync,
     M: Notifier + Sync,
     Q: PaymentNoticeQueue + Sync,
@@ -805,7 +819,15 @@ where
             notifier,
             notices,
             hasher,
+            lookups: None,
         }
+    }
+
+    /// Counts each bill of a payment against the account's lookup limit: opening a
+    /// payment tells of a bill as a lookup does.
+    pub fn with_lookup_limit(mut self, limit: LookupLimit) -> Self {
+        self.lookups = Some(limit);
+        self
     }
 
     pub fn gateway(&self) -> &G {
@@ -826,10 +848,24 @@ where
             .hasher
             .digest("payment-request", &[account_id, &request.canonical()]);
         let today = now.to_offset(MOSCOW).date();
+        let mut counted = self.lookups.is_none();
         for _ in 0..OPEN_RETRIES {
             // A request with this key before (or racing this one) decides the answer.
             if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
                 return Ok(outcome);
+            }
+            // A replay tells nothing new; a request that may open a payment is counted
+            // once, before any bill is read.
+            if let (false, Some(limit)) = (counted, &self.lookups) {
+                limit
+                    .count(
+                        &self.store,
+                        account_id,
+                        request.uins.len(),
+                        now.unix_timestamp(),
+                    )
+                    .await?;
+                counted = true;
             }
             let (gateway_method, summary) =
                 self.resolve_method(account_id, &request.method).await?;
@@ -840,7 +876,7 @@ where
                 Err(refusal) => {
                     return match self.replay(account_id, &key_hash, &request_hash).await? {
                         Some(outcome) => Ok(outcome),
-                        None => Err(refusal),
+                        None => Err(self.as_seen_by(account_id, refusal).await?),
                     }
                 }
             };
@@ -1006,6 +1042,53 @@ where
                 },
             ),
         })
+    }
+
+    /// A refusal of a bill as the caller may hear it. Of a bill the caller sees (saved,
+    /// naming one of their verified documents, children or vehicles, or held or paid by
+    /// their own payment) they hear what is wrong with it; of any other bill that is not
+    /// payable, only the answer a UIN never issued gets, so that the route tells nobody
+    /// whether a stranger's UIN exists, was paid or is being paid.
+    async fn as_seen_by(&self, account_id: &str, refusal: AppError) -> Result<AppError, AppError> {
+        let uin = match &refusal {
+            AppError::BillPaid(uin) | AppError::BillInPayment(uin) => uin.clone(),
+            _ => return Ok(refusal),
+        };
+        if self.sees(account_id, &uin).await? {
+            Ok(refusal)
+        } else {
+            Ok(AppError::BillMissing(uin))
+        }
+    }
+
+    /// Whether the account sees a bill (see [`Self::as_seen_by`]); the cheapest reads
+    /// first.
+    async fn sees(&self, account_id: &str, uin: &str) -> Result<bool, AppError> {
+        if let Some(payment_id) = self.store.bill_payment(uin).await? {
+            if self.store.payment(account_id, &payment_id).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        if self
+            .store
+            .saved_bills(account_id)
+            .await?
+            .iter()
+            .any(|u| u == uin)
+        {
+            return Ok(true);
+        }
+        let Some(charge) = self.store.charges(&[uin.to_string()]).await?.pop() else {
+            return Ok(false);
+        };
+        let Some((_, mine)) = holdings_of(&self.store, account_id).await? else {
+            return Ok(false);
+        };
+        Ok(charge
+            .body
+            .payers
+            .iter()
+            .any(|payer| mine.iter().any(|(id, _)| id == payer)))
     }
 
     /// The charges of the UINs, in the request's order, each unpaid and free; otherwise
@@ -1274,11 +1357,17 @@ where
         method: NewMethod,
         now: OffsetDateTime,
     ) -> Result<SavedMethod, AppError> {
-        if self.store.methods(account_id).await?.len() >= MAX_METHODS {
-            return Err(AppError::TooMany {
-                what: "payment methods",
-                limit: MAX_METHODS,
-            });
+        let too_many = || AppError::TooMany {
+            what: "payment methods",
+            limit: MAX_METHODS,
+        };
+        let cap = Cap {
+            limit: MAX_METHODS,
+            seen: self.store.methods(account_id).await?.len(),
+        };
+        // Refused before the gateway is asked; the write below holds the cap for good.
+        if cap.seen >= cap.limit {
+            return Err(too_many());
         }
         let id = format!("pm_{}", uuid::Uuid::new_v4().simple());
         let created_at = now.unix_timestamp();
@@ -1333,8 +1422,12 @@ where
                 created_at,
             },
         };
-        self.store.put_method(account_id, &saved).await?;
-        Ok(saved)
+        match self.store.put_method(account_id, &saved, cap).await? {
+            CappedAdd::Added => Ok(saved),
+            CappedAdd::Full => Err(too_many()),
+            // The id is fresh: only a retried write that had landed finds it.
+            CappedAdd::AlreadyThere => Ok(saved),
+        }
     }
 
     pub async fn remove_method(&self, account_id: &str, id: &str) -> Result<(), AppError> {
@@ -1354,13 +1447,17 @@ where
         account_id: &str,
         template: &Template,
     ) -> Result<(), AppError> {
-        if self.store.templates(account_id).await?.len() >= MAX_TEMPLATES {
-            return Err(AppError::TooMany {
+        let cap = Cap {
+            limit: MAX_TEMPLATES,
+            seen: self.store.templates(account_id).await?.len(),
+        };
+        match self.store.put_template(account_id, template, cap).await? {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(()),
+            CappedAdd::Full => Err(AppError::TooMany {
                 what: "payment templates",
                 limit: MAX_TEMPLATES,
-            });
+            }),
         }
-        Ok(self.store.put_template(account_id, template).await?)
     }
 
     pub async fn remove_template(&self, account_id: &str, id: &str) -> Result<(), AppError> {

@@ -5,9 +5,10 @@
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
+use super::payments::doc_item;
 use super::*;
 use crate::services::autopays::{Autopay, AutopayStore, Trigger};
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 /// How long a skip notice is remembered.
 const SKIP_MEMORY_SECS: i64 = 400 * 24 * 3600;
@@ -30,6 +31,33 @@ fn schedule_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
 }
 
 impl AutopayStore for DynamoStore {
+    async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(
+            format!("ACCOUNT#{}", autopay.account_id),
+            &format!("AUTOPAY#{}", autopay.id),
+            autopay,
+        )?;
+        let mut items = vec![self.put_new(item)?];
+        if let Some(mut index) = schedule_key(&autopay.trigger, autopay) {
+            index.extend([
+                ("account_id".into(), s(&autopay.account_id)),
+                ("autopay_id".into(), s(&autopay.id)),
+            ]);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(index))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        self.add_capped(&autopay.account_id, "AUTOPAY", cap, items)
+            .await
+    }
+
     async fn autopays(&self, account_id: &str) -> Result<Vec<Autopay>, StoreError> {
         self.docs(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
             .await
@@ -103,15 +131,13 @@ impl AutopayStore for DynamoStore {
                 )?)
                 .build())
         };
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(delete(autopay_key(&autopay.account_id, &autopay.id))?);
+        let mut items = vec![self.delete_present(autopay_key(&autopay.account_id, &autopay.id))?];
         if let Some(index) = schedule_key(&autopay.trigger, autopay) {
-            request = request.transact_items(delete(index)?);
+            items.push(delete(index)?);
         }
-        request.send().await.map_err(classify_transaction)?;
+        // Gone already (a parallel delete) is the same outcome.
+        self.remove_capped(&autopay.account_id, "AUTOPAY", items)
+            .await?;
         Ok(())
     }
 

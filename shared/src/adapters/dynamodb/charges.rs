@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use super::identity::failed_conditions;
 use super::*;
 use crate::services::billers::DroppedNotices;
-use crate::services::bills::BillStore;
+use crate::services::bills::{BillStore, LookupStore};
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::payments::PaymentNotice;
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 pub(crate) fn charge_key(uin: &str) -> Item {
     key(format!("CHARGE#{uin}"), "CHARGE")
@@ -418,20 +418,57 @@ impl BillStore for DynamoStore {
             .collect())
     }
 
-    async fn save_bill(&self, account_id: &str, uin: &str, now: i64) -> Result<(), StoreError> {
+    async fn save_bill(
+        &self,
+        account_id: &str,
+        uin: &str,
+        now: i64,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
         let mut item = saved_key(account_id, uin);
         item.insert("saved_at".into(), n(now));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.add_capped(account_id, "SAVED", cap, vec![self.put_new(item)?])
             .await
-            .map_err(classify)?;
-        Ok(())
     }
 
     async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
-        self.delete_existing(saved_key(account_id, uin)).await
+        let item = saved_key(account_id, uin);
+        self.remove_capped(account_id, "SAVED", vec![self.delete_present(item)?])
+            .await
+    }
+}
+
+impl LookupStore for DynamoStore {
+    async fn count_lookups(
+        &self,
+        account_id: &str,
+        window_start: i64,
+        window_end: i64,
+        lookups: u32,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("ACCOUNT#{account_id}"),
+                &format!("LOOKUPS#{window_start}"),
+            )))
+            .update_expression("ADD #count :n SET #ttl = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count <= :room")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":n", n(lookups))
+            .expression_attribute_values(":end", n(window_end))
+            .expression_attribute_values(":room", n(limit.saturating_sub(lookups)))
+            .send()
+            .await;
+        match result.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -213,7 +213,7 @@ impl CodeStore for DynamoStore {
         }))
     }
 
-    async fn record_wrong_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
+    async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -253,7 +253,7 @@ impl CodeStore for DynamoStore {
                 .set_key(Some(code_key(id)))
                 .update_expression("SET #status = :used, used_at = :now")
                 .condition_expression(
-                    "#status = :active AND attempts < max_attempts AND #ttl > :now",
+                    "#status = :active AND attempts <= max_attempts AND #ttl > :now",
                 )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)

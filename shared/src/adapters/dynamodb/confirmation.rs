@@ -163,8 +163,9 @@ impl ConfirmationStore for DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(letter_key(confirmation.account_id)))
                     .update_expression("SET used = :true")
+                    // The answer that spends it was counted already.
                     .condition_expression(
-                        "code_hash = :hash AND used = :false AND attempts < :max AND #ttl > :now",
+                        "code_hash = :hash AND used = :false AND attempts <= :max AND #ttl > :now",
                     )
                     .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                     .expression_attribute_values(":hash", s(hash))

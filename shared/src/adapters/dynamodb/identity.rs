@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::*;
 use crate::services::identity::{
-    ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginChallenge, LoginClaim,
-    LoginFailures, LoginState, NewAccount, RegistrationRefusal, SecurityEvent, SecuritySettings,
-    Session, SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
-    SECURITY_EVENT_RETENTION,
+    Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal, ContactKind,
+    IdentityStore, LoginChallenge, LoginClaim, LoginFailures, LoginState, NewAccount,
+    RegistrationRefusal, SecurityEvent, SecuritySettings, Session, SessionWrite, StoredAccount,
+    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -130,6 +130,38 @@ fn challenge_key(key: &str) -> Item {
 const SESSIONS_PER_TRANSACTION: usize = 90;
 
 impl DynamoStore {
+    /// Gives a client's counted attempt back. The window's item may have expired
+    /// meanwhile; a count below zero then lives only until the window's end, when
+    /// nobody reads it any more.
+    fn give_back_update(&self, client: ClientWindow<'_>) -> Result<Update, StoreError> {
+        build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(client_failures_key(client.key, client.start)))
+                .update_expression("ADD #count :minus_one SET #ttl = :end")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":end", n(client.end))
+                .build(),
+        )
+    }
+
+    async fn give_back(&self, client: ClientWindow<'_>) -> Result<(), StoreError> {
+        let update = self.give_back_update(client)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
     async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
@@ -357,49 +389,103 @@ impl IdentityStore for DynamoStore {
         account_from(id, &item).map(Some)
     }
 
-    async fn record_login_failure(
+    async fn count_attempt(
         &self,
-        login: &str,
-        client: &str,
-        window_start: i64,
-        window_end: i64,
-        event: Option<&SecurityEvent>,
+        attempt: &Attempt<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let memory = i64::try_from(FAILURE_MEMORY.as_secs()).unwrap_or(i64::MAX);
-        let count_login = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(login_failures_key(login)))
-                .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":forget", n(now.saturating_add(memory)))
-                .build(),
-        )?;
-        let count_client = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(client_failures_key(client, window_start)))
-                .update_expression("ADD #count :one SET #ttl = :end")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":end", n(window_end))
-                .build(),
-        )?;
-        let mut request = self
+    ) -> Result<AttemptCount, StoreError> {
+        // The client first: an address over its limit does not touch the login's count.
+        let mut count_client = self
             .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(client_failures_key(
+                attempt.client.key,
+                attempt.client.start,
+            )))
+            .update_expression("ADD #count :one SET #ttl = :end")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(attempt.client.end));
+        if let Some(limit) = attempt.client_limit {
+            count_client = count_client
+                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+                .expression_attribute_values(":limit", n(limit));
+        }
+        match count_client.send().await.map_err(classify) {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Ok(AttemptCount::ClientLimited),
+            Err(e) => return Err(e),
+        }
+        let memory = i64::try_from(FAILURE_MEMORY.as_secs()).unwrap_or(i64::MAX);
+        // Under the limit anyone may count; past it only the one attempt that finds the
+        // count as it was when its lock was read to be over.
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(login_failures_key(attempt.login_key)))
+            .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max OR #count = :seen")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":forget", n(now.saturating_add(memory)))
+            .expression_attribute_values(":max", n(attempt.max_failures))
+            .expression_attribute_values(":seen", n(attempt.seen_failures))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify);
+        match counted {
+            Ok(out) => Ok(AttemptCount::Counted {
+                failures: get_n(&out.attributes.unwrap_or_default(), "count")?,
+            }),
+            Err(StoreError::Conflict) => {
+                // The address made no attempt that was checked.
+                self.give_back(attempt.client).await?;
+                Ok(AttemptCount::LoginLimited)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn forgive_attempt(
+        &self,
+        login_key: &str,
+        client: ClientWindow<'_>,
+    ) -> Result<(), StoreError> {
+        let clear = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(login_failures_key(login_key)))
+                .build(),
+        )?;
+        self.client
             .transact_write_items()
             .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().update(count_login).build())
-            .transact_items(TransactWriteItem::builder().update(count_client).build());
-        if let Some(event) = event {
-            request = request.transact_items(event_put(&self.table, event)?);
-        }
-        request.send().await.map_err(classify_transaction)?;
+            .transact_items(TransactWriteItem::builder().delete(clear).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.give_back_update(client)?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn put_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
+        self.client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await
+            .map_err(classify_transaction)?;
         Ok(())
     }
 
@@ -450,6 +536,16 @@ impl IdentityStore for DynamoStore {
             .transact_items(event_put(&self.table, write.event)?);
         // Indices of the items whose failed condition means "already used".
         let mut single_use = Vec::new();
+        // Items before the optional ones below.
+        let mut fixed = 3;
+        if let Some(client) = write.client {
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.give_back_update(client)?)
+                    .build(),
+            );
+            fixed += 1;
+        }
         if let Some(devices) = &write.known_devices {
             let update = build(
                 Update::builder()
@@ -476,12 +572,13 @@ impl IdentityStore for DynamoStore {
                     .expression_attribute_values(":now", n(now))
                     .build(),
             )?;
-            single_use.push(3 + usize::from(write.known_devices.is_some()));
+            single_use.push(fixed + usize::from(write.known_devices.is_some()));
             request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
         if let Some(token) = write.token {
             single_use.push(
-                3 + usize::from(write.known_devices.is_some())
+                fixed
+                    + usize::from(write.known_devices.is_some())
                     + usize::from(write.challenge_key.is_some()),
             );
             request = request.transact_items(self.token_delete(token, now)?);

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 /// Name of the TTL attribute declared in the template; DynamoDB deletes expired items.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
@@ -228,5 +228,197 @@ impl DynamoStore {
             .await
             .map_err(classify_transaction)?;
         Ok(true)
+    }
+}
+
+/// Tries a transaction on a counter again when it met a parallel transaction on the
+/// same counter (every answer it can give is decided by its conditions, so trying again
+/// is safe), a few times, with a short random pause.
+async fn retry_contended<T, F, Fut>(mut once: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    const TRIES: u32 = 5;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match once().await {
+            Err(StoreError::Conflict) if tried < TRIES => {
+                let pause = 10 + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 40);
+                tokio::time::sleep(std::time::Duration::from_millis(pause * u64::from(tried)))
+                    .await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The counter of an account's things of one kind (see [`Cap`]).
+pub(crate) fn counter_key(account_id: &str, kind: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), &format!("COUNT#{kind}"))
+}
+
+/// Per-account caps: the thing's items and the counter change in one transaction.
+impl DynamoStore {
+    /// Writes `items`, of which the first is the new thing (a put conditional on its
+    /// absence), and counts it, if the count stays within the cap.
+    pub(crate) async fn add_capped(
+        &self,
+        account_id: &str,
+        kind: &str,
+        cap: Cap,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<CappedAdd, StoreError> {
+        retry_contended(|| self.add_capped_once(account_id, kind, cap, items.clone())).await
+    }
+
+    async fn add_capped_once(
+        &self,
+        account_id: &str,
+        kind: &str,
+        cap: Cap,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<CappedAdd, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        if cap.seen >= cap.limit {
+            return Ok(CappedAdd::Full);
+        }
+        let count = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(account_id, kind)))
+                .update_expression("SET #count = if_not_exists(#count, :seen) + :one")
+                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":seen", n(cap.seen))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(cap.limit))
+                .build(),
+        )?;
+        let counter_index = items.len();
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .set_transact_items(Some(items))
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CappedAdd::Added),
+            Err(e) => {
+                let failed = identity::failed_conditions(e)?;
+                if failed.contains(&0) {
+                    Ok(CappedAdd::AlreadyThere)
+                } else if failed.contains(&counter_index) {
+                    Ok(CappedAdd::Full)
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            }
+        }
+    }
+
+    /// Deletes `items`, of which the first is the thing (a delete conditional on its
+    /// presence), and uncounts it. `false`: there was no such thing.
+    pub(crate) async fn remove_capped(
+        &self,
+        account_id: &str,
+        kind: &str,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        retry_contended(|| self.remove_capped_once(account_id, kind, items.clone())).await
+    }
+
+    async fn remove_capped_once(
+        &self,
+        account_id: &str,
+        kind: &str,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let uncount = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(account_id, kind)))
+                .update_expression("SET #count = #count - :one")
+                .condition_expression("#count > :zero")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":zero", n(0))
+                .build(),
+        )?;
+        let counter_index = items.len();
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .set_transact_items(Some(items.clone()))
+            .transact_items(TransactWriteItem::builder().update(uncount).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let failed = identity::failed_conditions(e)?;
+                if failed.contains(&0) {
+                    return Ok(false);
+                }
+                if !failed.contains(&counter_index) {
+                    return Err(StoreError::Conflict);
+                }
+                // An account from before the counter: nothing to uncount; the first add
+                // starts the counter from the listed things.
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .client_request_token(idempotency_token())
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(true),
+                    Err(e) => match identity::failed_conditions(e)? {
+                        failed if failed.contains(&0) => Ok(false),
+                        _ => Err(StoreError::Conflict),
+                    },
+                }
+            }
+        }
+    }
+
+    /// A put of a new item, conditional on its absence, for a transaction.
+    pub(crate) fn put_new(
+        &self,
+        item: Item,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        Ok(TransactWriteItem::builder()
+            .put(build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?)
+            .build())
+    }
+
+    /// A delete of an existing item, conditional on its presence, for a transaction.
+    pub(crate) fn delete_present(
+        &self,
+        key: Item,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+        Ok(TransactWriteItem::builder()
+            .delete(build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression("attribute_exists(pk)")
+                    .build(),
+            )?)
+            .build())
     }
 }

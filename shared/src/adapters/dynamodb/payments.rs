@@ -13,7 +13,7 @@ use crate::services::identity::StoredAccount;
 use crate::services::payments::{
     OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
 };
-use crate::services::StoreError;
+use crate::services::{Cap, CappedAdd, StoreError};
 
 const RECONCILE_PK: &str = "RECONCILE";
 
@@ -84,6 +84,24 @@ fn payment_put(
 }
 
 impl PaymentStore for DynamoStore {
+    async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CHARGE#{uin}"), "CHARGE")))
+            .projection_expression("lock_payment, paid_by")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.and_then(|item| {
+            get_s(&item, "lock_payment")
+                .or_else(|_| get_s(&item, "paid_by"))
+                .ok()
+        }))
+    }
+
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError> {
         let out = self
             .client
@@ -383,21 +401,25 @@ impl PaymentStore for DynamoStore {
         self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
     }
 
-    async fn put_method(&self, account_id: &str, method: &SavedMethod) -> Result<(), StoreError> {
-        self.put_doc(
+    async fn put_method(
+        &self,
+        account_id: &str,
+        method: &SavedMethod,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(
             format!("ACCOUNT#{account_id}"),
             &format!("METHOD#{}", method.id),
             method,
-        )
-        .await
+        )?;
+        self.add_capped(account_id, "METHOD", cap, vec![self.put_new(item)?])
+            .await
     }
 
     async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_existing(key(
-            format!("ACCOUNT#{account_id}"),
-            &format!("METHOD#{id}"),
-        ))
-        .await
+        let item = key(format!("ACCOUNT#{account_id}"), &format!("METHOD#{id}"));
+        self.remove_capped(account_id, "METHOD", vec![self.delete_present(item)?])
+            .await
     }
 
     async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError> {
@@ -405,22 +427,39 @@ impl PaymentStore for DynamoStore {
             .await
     }
 
-    async fn put_template(&self, account_id: &str, template: &Template) -> Result<(), StoreError> {
-        self.put_doc(
+    async fn put_template(
+        &self,
+        account_id: &str,
+        template: &Template,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(
             format!("ACCOUNT#{account_id}"),
             &format!("TEMPLATE#{}", template.id),
             template,
-        )
-        .await
+        )?;
+        self.add_capped(account_id, "TEMPLATE", cap, vec![self.put_new(item)?])
+            .await
     }
 
     async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_existing(key(
-            format!("ACCOUNT#{account_id}"),
-            &format!("TEMPLATE#{id}"),
-        ))
-        .await
+        let item = key(format!("ACCOUNT#{account_id}"), &format!("TEMPLATE#{id}"));
+        self.remove_capped(account_id, "TEMPLATE", vec![self.delete_present(item)?])
+            .await
     }
+}
+
+/// An item holding a value as its JSON document (`doc`).
+pub(crate) fn doc_item<T: serde::Serialize>(
+    pk: String,
+    sk: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
+    let doc =
+        serde_json::to_string(value).map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
+    let mut item = key(pk, sk);
+    item.insert("doc".into(), s(doc));
+    Ok(item)
 }
 
 impl DynamoStore {
@@ -438,43 +477,5 @@ impl DynamoStore {
                     .map_err(|e| StoreError::Rejected(format!("{prefix} doc: {e}")))
             })
             .collect()
-    }
-
-    /// Writes a value as the JSON document (`doc`) of an item.
-    pub(crate) async fn put_doc<T: serde::Serialize>(
-        &self,
-        pk: String,
-        sk: &str,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(value)
-            .map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
-        let mut item = key(pk, sk);
-        item.insert("doc".into(), s(doc));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    /// Deletes an item if it exists; `false`: there was none.
-    pub(crate) async fn delete_existing(&self, key: Item) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 }
