@@ -11,6 +11,9 @@
 
 mod support;
 
+#[path = "security/stepup.rs"]
+mod stepup;
+
 use support::*;
 
 /// `cargo lambda watch --concurrency` of this stack: at least the number of parallel
@@ -22,12 +25,23 @@ fn environment() -> Vec<(&'static str, String)> {
     vec![
         ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
         ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+        // A login or step-up code is fresh for a minute here (minutes by default), so
+        // that a scenario can hold a session older than that.
+        (
+            "STEP_UP_WINDOW_SECONDS",
+            stepup::STEP_UP_WINDOW_SECS.to_string(),
+        ),
+        // Unconfirmed payments hold their bills for seconds here (minutes by default).
+        (
+            "PAYMENT_HOLD_SECONDS",
+            stepup::PAYMENT_HOLD_SECS.to_string(),
+        ),
     ]
 }
 
 /// Every attack scenario.
 fn all() -> Vec<Scenario> {
-    Vec::new()
+    Vec::new().into_iter().chain(stepup::scenarios()).collect()
 }
 
 fn main() {
