@@ -23,6 +23,7 @@ use crate::services::charges::{
 };
 use crate::services::codes::Notifier;
 use crate::services::household::HouseholdStore;
+use crate::services::identity::Presence;
 use crate::services::notices::roubles;
 use crate::services::payments::{
     MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
@@ -113,6 +114,19 @@ impl Autopay {
             Trigger::Weekly { weekday } => date.weekday().number_from_monday() == weekday,
         }
     }
+}
+
+/// Whether a change lets the autopay pay more than it could: a higher limit, another
+/// match (any other match may catch other bills), another method, or an autopay that
+/// was paused switched back on.
+fn widens(current: &Autopay, fields: &AutopayFields) -> bool {
+    fields.limit.is_some_and(|l| l > current.limit)
+        || fields.matching.as_ref().is_some_and(|m| *m != current.matching)
+        || fields
+            .method_id
+            .as_ref()
+            .is_some_and(|m| *m != current.method_id)
+        || (fields.status == Some(AutopayStatus::Active) && current.status == AutopayStatus::Paused)
 }
 
 /// What a `POST` or `PATCH` may set.
@@ -405,12 +419,15 @@ where
         }
     }
 
+    /// A new autopay pays bills without the citizen: it needs a fresh proof of presence.
     pub async fn create(
         &self,
         account_id: &str,
         fields: AutopayFields,
+        presence: Presence,
         now: OffsetDateTime,
     ) -> Result<Autopay, AppError> {
+        presence.require()?;
         let missing = || AppError::Internal("autopay fields not checked".into());
         let method_id = fields.method_id.ok_or_else(missing)?;
         self.check_method(account_id, &method_id).await?;
@@ -437,13 +454,20 @@ where
         Ok(autopay)
     }
 
+    /// Changes an autopay; a change that lets it pay more (a higher limit, another
+    /// match, another method, switching it back on) needs a fresh proof of presence,
+    /// one that lets it pay less (a lower limit, a pause, a new name) does not.
     pub async fn update(
         &self,
         account_id: &str,
         id: &str,
         fields: AutopayFields,
+        presence: Presence,
     ) -> Result<Autopay, AppError> {
         let current = self.get(account_id, id).await?;
+        if widens(&current, &fields) {
+            presence.require()?;
+        }
         if let Some(method_id) = &fields.method_id {
             self.check_method(account_id, method_id).await?;
         }

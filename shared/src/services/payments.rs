@@ -29,7 +29,7 @@ use crate::redact::Secret;
 use crate::services::bills::BillStore;
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
 use crate::services::codes::Notifier;
-use crate::services::identity::StoredAccount;
+use crate::services::identity::{Presence, StoredAccount};
 use crate::services::notices::roubles;
 use crate::services::profile::{text, Reader};
 use crate::services::{StoreError, MOSCOW};
@@ -1257,12 +1257,16 @@ where
         Ok(self.store.methods(account_id).await?)
     }
 
+    /// Saves a payment method; it can pay any bill and feed autopays, so a password
+    /// alone is not enough: the session must have proved presence lately.
     pub async fn add_method(
         &self,
         account_id: &str,
         method: NewMethod,
+        presence: Presence,
         now: OffsetDateTime,
     ) -> Result<SavedMethod, AppError> {
+        presence.require()?;
         if self.store.methods(account_id).await?.len() >= MAX_METHODS {
             return Err(AppError::TooMany {
                 what: "payment methods",
