@@ -1312,6 +1312,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ContactKind::Phone => "phone_changed",
         };
         let event = self.event(&account.id, event_kind, client, now_s);
+        // The proof first, on its own: whatever the transaction below reports when both
+        // its conditions fail, a refused token must answer the same for a contact that
+        // is registered as for one that is not.
+        if !self.store.token_usable(&change.token, now_s).await? {
+            return Err(token_refused());
+        }
         if let Err(refusals) = self
             .store
             .change_contact(&account.id, &change, &event, now_s)
@@ -1496,7 +1502,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let event = self.event(&account.id, "step_up_completed", client, now_s);
         if !self
             .store
-            .prove_presence(&principal.session_id, &account.id, &redemption, &event, now_s)
+            .prove_presence(
+                &principal.session_id,
+                &account.id,
+                &redemption,
+                &event,
+                now_s,
+            )
             .await?
         {
             // A code of another purpose or for another phone: as if there were none.
