@@ -428,7 +428,11 @@ impl PaymentsConfig {
                 0,
             )?),
             holds: HoldLimits {
-                hold: env.seconds("PAYMENT_HOLD_SECONDS", HoldLimits::default().hold.as_secs(), 1)?,
+                hold: env.seconds(
+                    "PAYMENT_HOLD_SECONDS",
+                    HoldLimits::default().hold.as_secs(),
+                    1,
+                )?,
                 max_held_bills: usize::try_from(env.number(
                     "PAYMENT_MAX_HELD_BILLS",
                     HoldLimits::default().max_held_bills as u64,

@@ -231,14 +231,7 @@ async fn complete_step_up(
     };
     let until = app
         .identity
-        .complete_step_up(
-            &principal,
-            id,
-            code,
-            &web::client(request),
-            now,
-            &app.codes,
-        )
+        .complete_step_up(&principal, id, code, &web::client(request), now, &app.codes)
         .await?;
     #[derive(Serialize)]
     struct Proven {

@@ -121,7 +121,10 @@ impl Autopay {
 /// was paused switched back on.
 fn widens(current: &Autopay, fields: &AutopayFields) -> bool {
     fields.limit.is_some_and(|l| l > current.limit)
-        || fields.matching.as_ref().is_some_and(|m| *m != current.matching)
+        || fields
+            .matching
+            .as_ref()
+            .is_some_and(|m| *m != current.matching)
         || fields
             .method_id
             .as_ref()

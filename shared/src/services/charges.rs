@@ -204,6 +204,18 @@ pub struct StoredCharge {
     /// The payment that holds the charge while the bank answers; nobody else may pay or
     /// change it meanwhile.
     pub locked_by: Option<String>,
+    /// Whose payment holds it and until when the hold is guaranteed (absent for locks
+    /// taken before holds had a deadline).
+    pub hold: Option<BillHold>,
+}
+
+/// The account whose payment holds a bill, and the end of the hold's guarantee: past it,
+/// a payment still waiting for 3-D Secure is withdrawn when another payment needs the
+/// bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillHold {
+    pub account_id: String,
+    pub until: i64,
 }
 
 impl StoredCharge {
@@ -729,6 +741,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 version: expected + 1,
                 updated_at: now.unix_timestamp(),
                 locked_by: None,
+                hold: None,
             };
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self

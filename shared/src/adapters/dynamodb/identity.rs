@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
 use super::*;
 use crate::services::identity::{
     ContactChange, ContactChangeRefusal, ContactKind, IdentityStore, LoginChallenge, LoginClaim,
-    LoginFailures, LoginState, NewAccount, PasswordChange, RegistrationRefusal, SecurityEvent, SecuritySettings,
-    Session, SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
-    SECURITY_EVENT_RETENTION,
+    LoginFailures, LoginState, NewAccount, PasswordChange, RegistrationRefusal, SecurityEvent,
+    SecuritySettings, Session, SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption,
+    FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
