@@ -823,4 +823,42 @@ mod tests {
         a.trigger = Trigger::NewBill;
         assert!(!a.due_on(thursday));
     }
+
+    #[test]
+    fn only_changes_that_let_an_autopay_pay_more_widen_it() {
+        let current = Autopay {
+            id: "ap_1".into(),
+            account_id: "a".into(),
+            name: "n".into(),
+            matching: Match::Category {
+                category: Category::Utilities,
+            },
+            method_id: "pm_1".into(),
+            limit: 1_000,
+            trigger: Trigger::NewBill,
+            status: AutopayStatus::Paused,
+            paused_reason: None,
+            created_at: 0,
+            generation: 0,
+        };
+        let change = |f: fn(&mut AutopayFields)| {
+            let mut fields = AutopayFields::default();
+            f(&mut fields);
+            widens(&current, &fields)
+        };
+        assert!(change(|f| f.limit = Some(1_001)));
+        assert!(change(|f| f.method_id = Some("pm_2".into())));
+        assert!(change(|f| f.status = Some(AutopayStatus::Active)));
+        assert!(change(|f| {
+            f.matching = Some(Match::Category {
+                category: Category::Fines,
+            })
+        }));
+        assert!(!change(|f| f.limit = Some(1_000)));
+        assert!(!change(|f| f.limit = Some(10)));
+        assert!(!change(|f| f.method_id = Some("pm_1".into())));
+        assert!(!change(|f| f.status = Some(AutopayStatus::Paused)));
+        assert!(!change(|f| f.name = Some("m".into())));
+        assert!(!change(|f| f.trigger = Some(Trigger::Weekly { weekday: 1 })));
+    }
 }

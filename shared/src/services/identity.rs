@@ -1777,6 +1777,27 @@ mod tests {
     }
 
     #[test]
+    fn presence_is_fresh_within_the_window_only() {
+        let now = at(1_800_000_000);
+        let principal = |proven_at| Principal {
+            account_id: "a".into(),
+            session_id: "s".into(),
+            proven_at,
+        };
+        let window = Duration::from_secs(300);
+        assert!(principal(1_800_000_000).presence(now, window).fresh);
+        assert!(principal(1_800_000_000 - 300).presence(now, window).fresh);
+        assert!(!principal(1_800_000_000 - 301).presence(now, window).fresh);
+        // A proof from the future (a clock gone wrong) proves nothing, nor does none.
+        assert!(!principal(1_800_000_060).presence(now, window).fresh);
+        assert!(!principal(0).presence(now, window).fresh);
+        assert!(matches!(
+            principal(0).presence(now, window).require(),
+            Err(AppError::StepUpRequired)
+        ));
+    }
+
+    #[test]
     fn user_agent_is_cut_on_a_char_boundary() {
         let c = Client::new(None, Some("ё".repeat(200)));
         assert!(c.user_agent.len() <= MAX_USER_AGENT);
