@@ -17,6 +17,8 @@ mod billers;
 mod hygiene;
 #[path = "security/limits.rs"]
 mod limits;
+#[path = "security/stepup.rs"]
+mod stepup;
 
 use support::*;
 
@@ -29,6 +31,17 @@ fn environment() -> Vec<(&'static str, String)> {
     vec![
         ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
         ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+        // A login or step-up code is fresh for a minute here (minutes by default), so
+        // that a scenario can hold a session older than that.
+        (
+            "STEP_UP_WINDOW_SECONDS",
+            stepup::STEP_UP_WINDOW_SECS.to_string(),
+        ),
+        // Unconfirmed payments hold their bills for seconds here (minutes by default).
+        (
+            "PAYMENT_HOLD_SECONDS",
+            stepup::PAYMENT_HOLD_SECS.to_string(),
+        ),
     ]
 }
 
@@ -38,6 +51,7 @@ fn all() -> Vec<Scenario> {
     all.extend(billers::scenarios());
     all.extend(hygiene::scenarios());
     all.extend(limits::scenarios());
+    all.extend(stepup::scenarios());
     all
 }
 

@@ -165,6 +165,8 @@ pub struct SessionLimits {
     /// Failed logins one client address may make per window.
     pub max_client_failures: u32,
     pub client_failure_window: Duration,
+    /// How long a login or step-up code counts as a fresh proof of presence.
+    pub step_up_window: Duration,
 }
 
 impl Default for SessionLimits {
@@ -179,8 +181,22 @@ impl Default for SessionLimits {
             lock_max: Duration::from_secs(3600),
             max_client_failures: 50,
             client_failure_window: Duration::from_secs(3600),
+            step_up_window: STEP_UP_WINDOW,
         }
     }
+}
+
+/// How long a login or a step-up code counts as a fresh proof of presence, by default:
+/// long enough to finish what one signed in for, short enough that a session left open
+/// (or stolen) does not carry it.
+pub const STEP_UP_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// `STEP_UP_WINDOW_SECONDS`: the step-up window of every function that guards a change
+/// with a fresh proof of presence (accounts, sessions, pay, autopays).
+pub fn step_up_window<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    env.seconds("STEP_UP_WINDOW_SECONDS", STEP_UP_WINDOW.as_secs(), 1)
 }
 
 /// Everything the identity functions (accounts, sessions, authorizer) need.
@@ -230,6 +246,7 @@ impl IdentityConfig {
                     d.client_failure_window.as_secs(),
                     1,
                 )?,
+                step_up_window: step_up_window(env)?,
             },
         })
     }
@@ -383,6 +400,28 @@ pub struct PaymentsConfig {
     pub reconcile_min_age: Duration,
     /// The bill lookup limit, which counts each bill of a payment a citizen opens.
     pub lookups: LookupLimit,
+    pub holds: HoldLimits,
+    pub step_up_window: Duration,
+}
+
+/// How far an unconfirmed payment may keep bills from other payers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldLimits {
+    /// How long an opened payment is guaranteed its bills; past it, a payment still
+    /// waiting for 3-D Secure is withdrawn as soon as another payment needs a bill.
+    pub hold: Duration,
+    /// Bills one account may hold at once in payments not settled yet.
+    pub max_held_bills: usize,
+}
+
+impl Default for HoldLimits {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_secs(5 * 60),
+            // One full payment (`MAX_BILLS`) always fits.
+            max_held_bills: 20,
+        }
+    }
 }
 
 impl PaymentsConfig {
@@ -399,6 +438,23 @@ impl PaymentsConfig {
                 0,
             )?),
             lookups: lookup_limit(env)?,
+            holds: HoldLimits {
+                hold: env.seconds(
+                    "PAYMENT_HOLD_SECONDS",
+                    HoldLimits::default().hold.as_secs(),
+                    1,
+                )?,
+                max_held_bills: usize::try_from(env.number(
+                    "PAYMENT_MAX_HELD_BILLS",
+                    HoldLimits::default().max_held_bills as u64,
+                    crate::services::payments::MAX_BILLS as u64,
+                )?)
+                .map_err(|_| ConfigError::Invalid {
+                    name: "PAYMENT_MAX_HELD_BILLS",
+                    reason: "too large".into(),
+                })?,
+            },
+            step_up_window: step_up_window(env)?,
         })
     }
 }

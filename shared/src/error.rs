@@ -71,6 +71,10 @@ pub enum AppError {
     LoginClientLimited { retry_after_secs: u64 },
     #[error("password does not match")]
     WrongPassword,
+    #[error("the change needs a fresh proof of presence")]
+    StepUpRequired,
+    #[error("too many bills held in unconfirmed payments")]
+    TooManyHeldBills { limit: usize },
     #[error("no valid session")]
     Unauthenticated,
     #[error("two-step login challenge unknown, expired or used")]
@@ -568,6 +572,21 @@ impl AppError {
                 "С вашего адреса слишком много неудачных попыток входа. Попробуйте позже",
             )
             .retry_after(*retry_after_secs),
+            StepUpRequired => Problem::new(
+                403,
+                "step_up_required",
+                "Подтвердите, что это вы",
+                "Для этого действия войдите заново или подтвердите его кодом из SMS на ваш телефон",
+            ),
+            TooManyHeldBills { limit } => Problem::new(
+                409,
+                "too_many_held_bills",
+                "Слишком много неподтверждённых оплат",
+                format!(
+                    "В неподтверждённых оплатах уже {limit} начислений или больше. \
+                     Подтвердите их или подождите несколько минут"
+                ),
+            ),
             WrongPassword => Problem {
                 errors: vec![FieldError::new(
                     "password",

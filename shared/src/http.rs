@@ -55,6 +55,8 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
         (Some(account_id), Some(session_id)) => Ok(crate::services::identity::Principal {
             account_id,
             session_id,
+            // Missing or unreadable: never fresh, so a step-up is asked for.
+            proven_at: get("proven_at").and_then(|v| v.parse().ok()).unwrap_or(0),
         }),
         _ => Err(AppError::Unauthenticated),
     }

@@ -252,6 +252,8 @@ impl Fixtures {
         let principal = Principal {
             account_id: account_id.to_string(),
             session_id: session.session_id.clone(),
+            // Just signed in: turning two-step on needs no step-up anyway.
+            proven_at: at.unix_timestamp(),
         };
         let settings = SecuritySettings {
             two_step_login: Some(true),
@@ -284,6 +286,7 @@ impl Fixtures {
         let principal = Principal {
             account_id: account_id.to_string(),
             session_id: session_id.to_string(),
+            proven_at: at.unix_timestamp(),
         };
         self.identity
             .revoke(&principal, session_id, &client(), at)

@@ -1,7 +1,7 @@
 //! The HTTP API Lambda authorizer (payload 2.0, simple responses).
 //!
 //! A valid session token lets the request through with the account and session ids in
-//! the context (role `citizen`), an operator key with the operator's id (role
+//! the context (role `citizen`, with `proven_at`, when the session last proved presence), an operator key with the operator's id (role
 //! `operator`), a biller's key with the biller's id (role `biller`); handlers read them
 //! there. Anything else fails with the error message
 //! `Unauthorized`, which API Gateway answers with 401 without calling the route.
@@ -89,6 +89,9 @@ pub async fn handle(
                 HashMap::from([
                     ("account_id", principal.account_id),
                     ("session_id", principal.session_id),
+                    // When the session last proved presence: routes that need a
+                    // fresh proof (step-up) judge it by this.
+                    ("proven_at", principal.proven_at.to_string()),
                     ("role", "citizen".to_string()),
                 ])
             })

@@ -14,6 +14,8 @@ use shared::AppError;
 
 pub struct App {
     parts: AutopayParts,
+    /// How long a login or step-up code counts as a proof of presence.
+    step_up_window: std::time::Duration,
 }
 
 impl App {
@@ -23,6 +25,7 @@ impl App {
         let clients = Clients::load().await;
         Ok(Self {
             parts: AutopayParts::new(&clients, &config),
+            step_up_window: config.step_up_window,
         })
     }
 }
@@ -59,7 +62,8 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
         }
         Some("POST /v1/autopays") => {
             let fields = AutopayFields::parse(&web::json_object(request)?, true)?;
-            let created = autopays.create(account, fields, now).await?;
+            let presence = principal.presence(now, app.step_up_window);
+            let created = autopays.create(account, fields, presence, now).await?;
             Ok(web::json_response(StatusCode::CREATED, &created.view()))
         }
         Some("GET /v1/autopays/{id}") => {
@@ -68,7 +72,8 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
         }
         Some("PATCH /v1/autopays/{id}") => {
             let fields = AutopayFields::parse(&web::json_object(request)?, false)?;
-            let updated = autopays.update(account, id(), fields).await?;
+            let presence = principal.presence(now, app.step_up_window);
+            let updated = autopays.update(account, id(), fields, presence).await?;
             Ok(web::json_response(StatusCode::OK, &updated.view()))
         }
         Some("DELETE /v1/autopays/{id}") => {

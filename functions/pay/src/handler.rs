@@ -21,6 +21,8 @@ use shared::AppError;
 
 pub struct App {
     payments: Payments,
+    /// How long a login or step-up code counts as a proof of presence.
+    step_up_window: std::time::Duration,
 }
 
 impl App {
@@ -31,6 +33,7 @@ impl App {
         Ok(Self {
             payments: adapters::payment_service(&clients, &config)
                 .with_lookup_limit(config.lookups),
+            step_up_window: config.step_up_window,
         })
     }
 }
@@ -110,7 +113,11 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
         }
         Some("POST /v1/payment-methods") => {
             let method = NewMethod::parse(&web::json_object(request)?)?;
-            let saved = app.payments.add_method(account, method, now).await?;
+            let presence = principal.presence(now, app.step_up_window);
+            let saved = app
+                .payments
+                .add_method(account, method, presence, now)
+                .await?;
             Ok(web::json_response(StatusCode::CREATED, &saved.view()))
         }
         Some("DELETE /v1/payment-methods/{id}") => {

@@ -65,6 +65,10 @@ async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError>
             revoke(app, request, &id, principal, now).await
         }
         Some("GET /v1/security-events") => events(app, request).await,
+        Some("POST /v1/sessions/current/step-up") => start_step_up(app, request, now).await,
+        Some("POST /v1/sessions/current/step-up/verify") => {
+            complete_step_up(app, request, now).await
+        }
         _ => Err(AppError::RouteNotFound),
     }
 }
@@ -177,6 +181,69 @@ async fn two_step(
         )
         .await?;
     Ok(created(&session))
+}
+
+/// `POST /v1/sessions/current/step-up`: a code to the account's phone, to prove presence.
+async fn start_step_up(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let sent = app
+        .identity
+        .start_step_up(&principal, &web::client(request), now, &app.codes)
+        .await?;
+    #[derive(Serialize)]
+    struct Sent<'a> {
+        id: &'a str,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        resend_available_at: OffsetDateTime,
+    }
+    Ok(web::json_response(
+        StatusCode::ACCEPTED,
+        &Sent {
+            id: &sent.id,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        },
+    ))
+}
+
+/// `POST /v1/sessions/current/step-up/verify` `{id, code}`: the session has proved
+/// presence until `proven_until`.
+async fn complete_step_up(
+    app: &App,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Response<Body>, AppError> {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let id = f.required_str("id");
+    // Codes are typed by hand: stray spaces around them are no error.
+    let code = f.required_str("code").map(str::trim);
+    f.finish(&["id", "code"])?;
+    let (Some(id), Some(code)) = (id, code) else {
+        return Err(AppError::Internal("validated fields missing".into()));
+    };
+    let until = app
+        .identity
+        .complete_step_up(&principal, id, code, &web::client(request), now, &app.codes)
+        .await?;
+    #[derive(Serialize)]
+    struct Proven {
+        #[serde(with = "time::serde::rfc3339")]
+        proven_until: OffsetDateTime,
+    }
+    Ok(web::json_response(
+        StatusCode::OK,
+        &Proven {
+            proven_until: until,
+        },
+    ))
 }
 
 /// The answer to a completed login.

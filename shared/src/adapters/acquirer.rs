@@ -468,6 +468,15 @@ impl PaymentGateway for SandboxAcquirer {
     async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
         self.record_order(order, 0, "cancelled", Some("order_cancelled"), None)
             .await?;
+        // An order waiting for 3-D Secure is declined now, unless the cardholder's
+        // confirmation got there first (the conditional update decides).
+        self.set_state(
+            order,
+            "awaiting_confirmation",
+            "declined",
+            Some("confirmation_expired"),
+        )
+        .await?;
         self.status(order).await
     }
 

@@ -200,6 +200,7 @@ pub fn payment_service(clients: &Clients, config: &PaymentsConfig) -> Payments {
         sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
+    .with_holds(config.holds)
 }
 
 /// What autopays run on: the table, the payment service, charges (for the bill list) and

@@ -88,6 +88,9 @@ pub enum Purpose {
     Login,
     Recovery,
     ContactChange,
+    /// A fresh proof of presence for a signed-in session; sent only by the sessions
+    /// function to the account's own phone, never through `POST /v1/codes`.
+    StepUp,
 }
 
 impl Purpose {
@@ -117,6 +120,7 @@ impl Purpose {
             Self::Login => "login",
             Self::Recovery => "recovery",
             Self::ContactChange => "contact_change",
+            Self::StepUp => "step_up",
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::services::charges::{
 };
 use crate::services::codes::Notifier;
 use crate::services::household::HouseholdStore;
+use crate::services::identity::Presence;
 use crate::services::notices::roubles;
 use crate::services::payments::{
     MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
@@ -113,6 +114,22 @@ impl Autopay {
             Trigger::Weekly { weekday } => date.weekday().number_from_monday() == weekday,
         }
     }
+}
+
+/// Whether a change lets the autopay pay more than it could: a higher limit, another
+/// match (any other match may catch other bills), another method, or an autopay that
+/// was paused switched back on.
+fn widens(current: &Autopay, fields: &AutopayFields) -> bool {
+    fields.limit.is_some_and(|l| l > current.limit)
+        || fields
+            .matching
+            .as_ref()
+            .is_some_and(|m| *m != current.matching)
+        || fields
+            .method_id
+            .as_ref()
+            .is_some_and(|m| *m != current.method_id)
+        || (fields.status == Some(AutopayStatus::Active) && current.status == AutopayStatus::Paused)
 }
 
 /// What a `POST` or `PATCH` may set.
@@ -414,12 +431,15 @@ where
         }
     }
 
+    /// A new autopay pays bills without the citizen: it needs a fresh proof of presence.
     pub async fn create(
         &self,
         account_id: &str,
         fields: AutopayFields,
+        presence: Presence,
         now: OffsetDateTime,
     ) -> Result<Autopay, AppError> {
+        presence.require()?;
         let missing = || AppError::Internal("autopay fields not checked".into());
         let method_id = fields.method_id.ok_or_else(missing)?;
         self.check_method(account_id, &method_id).await?;
@@ -453,13 +473,20 @@ where
         }
     }
 
+    /// Changes an autopay; a change that lets it pay more (a higher limit, another
+    /// match, another method, switching it back on) needs a fresh proof of presence,
+    /// one that lets it pay less (a lower limit, a pause, a new name) does not.
     pub async fn update(
         &self,
         account_id: &str,
         id: &str,
         fields: AutopayFields,
+        presence: Presence,
     ) -> Result<Autopay, AppError> {
         let current = self.get(account_id, id).await?;
+        if widens(&current, &fields) {
+            presence.require()?;
+        }
         if let Some(method_id) = &fields.method_id {
             self.check_method(account_id, method_id).await?;
         }
@@ -818,5 +845,43 @@ mod tests {
         assert!(!a.due_on(thursday));
         a.trigger = Trigger::NewBill;
         assert!(!a.due_on(thursday));
+    }
+
+    #[test]
+    fn only_changes_that_let_an_autopay_pay_more_widen_it() {
+        let current = Autopay {
+            id: "ap_1".into(),
+            account_id: "a".into(),
+            name: "n".into(),
+            matching: Match::Category {
+                category: Category::Utilities,
+            },
+            method_id: "pm_1".into(),
+            limit: 1_000,
+            trigger: Trigger::NewBill,
+            status: AutopayStatus::Paused,
+            paused_reason: None,
+            created_at: 0,
+            generation: 0,
+        };
+        let change = |f: fn(&mut AutopayFields)| {
+            let mut fields = AutopayFields::default();
+            f(&mut fields);
+            widens(&current, &fields)
+        };
+        assert!(change(|f| f.limit = Some(1_001)));
+        assert!(change(|f| f.method_id = Some("pm_2".into())));
+        assert!(change(|f| f.status = Some(AutopayStatus::Active)));
+        assert!(change(|f| {
+            f.matching = Some(Match::Category {
+                category: Category::Fines,
+            })
+        }));
+        assert!(!change(|f| f.limit = Some(1_000)));
+        assert!(!change(|f| f.limit = Some(10)));
+        assert!(!change(|f| f.method_id = Some("pm_1".into())));
+        assert!(!change(|f| f.status = Some(AutopayStatus::Paused)));
+        assert!(!change(|f| f.name = Some("m".into())));
+        assert!(!change(|f| f.trigger = Some(Trigger::Weekly { weekday: 1 })));
     }
 }

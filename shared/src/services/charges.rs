@@ -230,6 +230,18 @@ pub struct StoredCharge {
     /// Its biller was revoked: an unpaid charge is no longer paid through the portal.
     /// Not stored with the charge: read from the biller when a citizen sees the bill.
     pub withdrawn: bool,
+    /// Whose payment holds it and until when the hold is guaranteed (absent for locks
+    /// taken before holds had a deadline).
+    pub hold: Option<BillHold>,
+}
+
+/// The account whose payment holds a bill, and the end of the hold's guarantee: past it,
+/// a payment still waiting for 3-D Secure is withdrawn when another payment needs the
+/// bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillHold {
+    pub account_id: String,
+    pub until: i64,
 }
 
 impl StoredCharge {
@@ -824,6 +836,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 updated_at: now.unix_timestamp(),
                 locked_by: None,
                 withdrawn: false,
+                hold: None,
             };
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self

@@ -111,6 +111,10 @@ pub struct StoredAccount {
     /// When the identity was confirmed (in person or by a code by post); kept when the
     /// level drops after an edit, so re-verified data lifts it straight back.
     pub confirmed_at: Option<i64>,
+    /// Moves with every new password: a session stamped with another epoch is over, so a
+    /// password change or a recovery ends every session opened with the old password,
+    /// even one whose login was still under way.
+    pub credentials_epoch: u64,
 }
 
 /// A login whose password was right, waiting for the SMS code of two-step login.
@@ -126,6 +130,8 @@ pub struct LoginChallenge {
     /// The login whose failure counter a completed login clears.
     pub login_key: String,
     pub foreign_computer: bool,
+    /// The account's credentials epoch when the password was checked.
+    pub credentials_epoch: u64,
     pub expires_at: i64,
 }
 
@@ -224,6 +230,23 @@ pub struct Session {
     pub foreign_computer: bool,
     pub ip: String,
     pub user_agent: String,
+    /// When the session last proved its holder present: its login, or a step-up code.
+    pub proven_at: i64,
+    /// The account's credentials epoch the session was opened under.
+    pub credentials_epoch: u64,
+}
+
+/// A new password to write, with what else changes along with it.
+#[derive(Debug, Clone)]
+pub struct PasswordChange<'a> {
+    pub account_id: &'a str,
+    pub password_hash: &'a str,
+    /// The credentials epoch the change read; the write moves it to the next one.
+    pub credentials_epoch: u64,
+    /// The session that stays (the one that changed the password), restamped.
+    pub keep_session: Option<&'a str>,
+    /// A recovery's verification token, consumed in the same transaction.
+    pub token: Option<&'a TokenRedemption>,
 }
 
 impl Session {
@@ -424,14 +447,25 @@ pub trait IdentityStore {
         login_key: &str,
     ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
 
-    /// Sets a new password hash, ends the listed sessions and logs the event; with a
-    /// token, consumes it in the same transaction (`Ok(false)`: the token was refused).
+    /// Sets a new password hash and the next credentials epoch, ends the listed
+    /// sessions and logs the event; with a token, consumes it in the same transaction
+    /// (`Ok(false)`: the token was refused, or the account changed meanwhile).
     fn replace_password(
         &self,
-        account_id: &str,
-        password_hash: &str,
+        change: &PasswordChange<'_>,
         end_sessions: &[String],
-        token: Option<&TokenRedemption>,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the session proved presence now, consuming the step-up code's
+    /// verification token and logging the event, atomically; `false`: the token was not
+    /// a live step-up token for the account's phone, or the session is gone.
+    fn prove_presence(
+        &self,
+        session_id: &str,
+        account_id: &str,
+        token: &TokenRedemption,
         event: &SecurityEvent,
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -554,6 +588,45 @@ pub struct EffectiveSettings {
 pub struct Principal {
     pub account_id: String,
     pub session_id: String,
+    /// When the session last proved its holder present (Unix seconds): its login or a
+    /// step-up code. The authorizer passes it on with the account and session ids.
+    pub proven_at: i64,
+}
+
+impl Principal {
+    /// Whether the session proved presence recently enough for a change that a
+    /// password alone must not allow.
+    pub fn presence(&self, now: OffsetDateTime, window: Duration) -> Presence {
+        let age = now.unix_timestamp() - self.proven_at;
+        Presence {
+            fresh: (0..=secs(window)).contains(&age),
+        }
+    }
+}
+
+/// Whether the caller proved presence within the step-up window: a login or a step-up
+/// code (`POST /v1/sessions/current/step-up`) a few minutes ago at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub fresh: bool,
+}
+
+impl Presence {
+    /// `step_up_required` unless presence was proven within the window.
+    pub fn require(self) -> Result<(), AppError> {
+        if self.fresh {
+            Ok(())
+        } else {
+            Err(AppError::StepUpRequired)
+        }
+    }
+}
+
+/// A step-up code on its way to the account's phone.
+pub struct StepUpChallenge {
+    pub id: String,
+    pub expires_at: OffsetDateTime,
+    pub resend_available_at: OffsetDateTime,
 }
 
 // ------------------------------------------------------------------ service
@@ -579,6 +652,8 @@ const CONTACT_CHANGED_SUBJECT: &str = "Контактные данные изм�
 const ACCOUNT_DELETED_SUBJECT: &str = "Учётная запись удалена";
 const LOCKED_SUBJECT: &str = "Попытки входа в ваш аккаунт";
 const NEW_DEVICE_SUBJECT: &str = "Вход с нового устройства";
+const TWO_STEP_DISABLED_SUBJECT: &str = "Вход по SMS-коду отключён";
+const STEP_UP_SUBJECT: &str = "Действие подтверждено кодом";
 
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
@@ -808,6 +883,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             destination_key,
             login_key: login_key.to_string(),
             foreign_computer,
+            credentials_epoch: account.credentials_epoch,
             expires_at: sent.expires_at.unix_timestamp(),
         };
         self.store.put_challenge(&challenge).await?;
@@ -842,11 +918,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .filter(|c| c.expires_at > now_s)
             .ok_or(AppError::TwoStepChallengeInvalid)?;
         let verified = codes.verify_code(&challenge.code_id, code, now).await?;
-        let account = self
-            .store
-            .get_account(Some(&challenge.account_id))
-            .await?
-            .ok_or(AppError::TwoStepChallengeInvalid)?;
+        // The session belongs to the password the challenge checked: a password changed
+        // meanwhile makes it a session of the old one, refused by the authorizer.
+        let account = StoredAccount {
+            credentials_epoch: challenge.credentials_epoch,
+            ..self
+                .store
+                .get_account(Some(&challenge.account_id))
+                .await?
+                .ok_or(AppError::TwoStepChallengeInvalid)?
+        };
         let redemption = TokenRedemption {
             token_key: verification_token_key(&self.hasher, verified.token.expose()),
             destination_key: challenge.destination_key.clone(),
@@ -894,6 +975,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             foreign_computer,
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
+            proven_at: now_s,
+            credentials_epoch: account.credentials_epoch,
         };
         let device = self
             .hasher
@@ -1090,6 +1173,17 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         if session.expires_at() <= now_s {
             return Err(AppError::Unauthenticated);
         }
+        // A session lives only as long as its account and the password it was opened
+        // with: whatever the session list missed (a login finishing during a password
+        // change, recovery or deletion) ends here.
+        let account = self
+            .store
+            .get_account(Some(&session.account_id))
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if account.credentials_epoch != session.credentials_epoch {
+            return Err(AppError::Unauthenticated);
+        }
         // Moving the idle deadline on every request would be a write per request; a
         // fraction of the idle time is precision enough.
         let step = (session.idle_secs / 4).clamp(1, 60);
@@ -1105,6 +1199,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(Principal {
             account_id: session.account_id,
             session_id: id,
+            proven_at: session.proven_at,
         })
     }
 
@@ -1244,9 +1339,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .other_sessions(&account.id, Some(&principal.session_id))
             .await?;
         let event = self.event(&account.id, "password_changed", client, now_s);
+        let change = PasswordChange {
+            account_id: &account.id,
+            password_hash: &hash,
+            credentials_epoch: account.credentials_epoch,
+            keep_session: Some(&principal.session_id),
+            token: None,
+        };
         if !self
             .store
-            .replace_password(&account.id, &hash, &others, None, &event, now_s)
+            .replace_password(&change, &others, &event, now_s)
             .await?
         {
             // The account went away meanwhile (deleted in another session).
@@ -1297,6 +1399,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         let now_s = now.unix_timestamp();
+        // Before the password: without a fresh proof of presence nothing is checked,
+        // so the route cannot be used to try passwords either.
+        principal
+            .presence(now, self.limits.step_up_window)
+            .require()?;
         let account = self.account(principal).await?;
         self.confirm_password(&account, password, client, now_s)
             .await?;
@@ -1329,15 +1436,23 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ContactKind::Phone => "phone_changed",
         };
         let event = self.event(&account.id, event_kind, client, now_s);
+        // The proof first, on its own: whatever the transaction below reports when both
+        // its conditions fail, a refused token must answer the same for a contact that
+        // is registered as for one that is not.
+        if !self.store.token_usable(&change.token, now_s).await? {
+            return Err(token_refused());
+        }
         if let Err(refusals) = self
             .store
             .change_contact(&account.id, &change, &event, now_s)
             .await?
         {
-            return Err(if refusals.contains(&ContactChangeRefusal::Taken) {
-                AppError::ContactTaken(vec![kind.as_str().to_string()])
-            } else {
+            // The proof first: only who holds the new contact (a live code for it) may
+            // learn that another account has it, as at registration.
+            return Err(if refusals.contains(&ContactChangeRefusal::TokenInvalid) {
                 token_refused()
+            } else {
+                AppError::ContactTaken(vec![kind.as_str().to_string()])
             });
         }
         // The old address hears of it: if the change was not the owner's, they know.
@@ -1406,6 +1521,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<EffectiveSettings, AppError> {
         let now_s = now.unix_timestamp();
         let account = self.account(principal).await?;
+        // Turning two-step login off weakens the account: a password alone must not.
+        let weakening = settings.two_step_login == Some(false) && account.two_step_login;
+        if weakening {
+            principal
+                .presence(now, self.limits.step_up_window)
+                .require()?;
+        }
         self.confirm_password(&account, password, client, now_s)
             .await?;
         let mut events = Vec::new();
@@ -1429,12 +1551,104 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .update_security_settings(&account.id, settings, &events)
                 .await?;
         }
+        if weakening {
+            self.notify_email(
+                &account.email,
+                TWO_STEP_DISABLED_SUBJECT,
+                "Вход по SMS-коду для вашей учётной записи отключён. \
+                 Если это были не вы, восстановите доступ и включите его снова.",
+            )
+            .await;
+        }
         Ok(EffectiveSettings {
             two_step_login: settings.two_step_login.unwrap_or(account.two_step_login),
             new_device_alerts: settings
                 .new_device_alerts
                 .unwrap_or(account.new_device_alerts),
         })
+    }
+
+    // -------------------------------------------------------------- step-up
+
+    /// Sends a step-up code to the account's current phone: the fresh proof of
+    /// presence that turning two-step login off, changing a contact, saving a payment
+    /// method or widening an autopay need once the login is older than the window.
+    pub async fn start_step_up<C: Confirmations + Sync>(
+        &self,
+        principal: &Principal,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<StepUpChallenge, AppError> {
+        let account = self.account(principal).await?;
+        let phone = Phone::parse("phone", &account.phone)
+            .map_err(|_| AppError::Internal("stored phone unreadable".into()))?;
+        let sent = codes
+            .send_code(
+                SendCode {
+                    destination: Destination::Phone(phone),
+                    purpose: Purpose::StepUp,
+                    client_ip: client.ip.clone(),
+                    deliver: true,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(account_id = %account.id, "step-up code sent");
+        Ok(StepUpChallenge {
+            id: sent.id,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        })
+    }
+
+    /// Checks a step-up code (its wrong answers count on the code like any other's)
+    /// and marks the session as having proved presence now. Only a step-up code sent to
+    /// the account's current phone will do: the token is redeemed against that phone
+    /// and purpose, in one transaction with the session's update and the event.
+    pub async fn complete_step_up<C: Confirmations + Sync>(
+        &self,
+        principal: &Principal,
+        code_id: &str,
+        code: &str,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<OffsetDateTime, AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        let verified = codes.verify_code(code_id, code, now).await?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, verified.token.expose()),
+            destination_key: destination_key(&self.hasher, &account.phone),
+            purpose: Purpose::StepUp.as_str(),
+        };
+        let event = self.event(&account.id, "step_up_completed", client, now_s);
+        if !self
+            .store
+            .prove_presence(
+                &principal.session_id,
+                &account.id,
+                &redemption,
+                &event,
+                now_s,
+            )
+            .await?
+        {
+            // A code of another purpose or for another phone: as if there were none.
+            return Err(AppError::CodeNotFound);
+        }
+        tracing::info!(account_id = %account.id, "step-up completed");
+        self.notify_email(
+            &account.email,
+            STEP_UP_SUBJECT,
+            "Кодом из SMS на ваш телефон подтверждено важное действие в учётной записи \
+             (отключение входа по SMS-коду, смена телефона или почты, сохранение способа \
+             оплаты или автоплатежа). Если это были не вы, смените пароль и завершите \
+             чужие сеансы.",
+        )
+        .await;
+        Ok(at(now_s + secs(self.limits.step_up_window)))
     }
 
     // -------------------------------------------------------------- recovery
@@ -1533,16 +1747,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let hash = passwords::hash(&new_password)?;
         let sessions = self.other_sessions(&account.id, None).await?;
         let event = self.event(&account.id, "password_recovered", client, now_s);
+        let change = PasswordChange {
+            account_id: &account.id,
+            password_hash: &hash,
+            credentials_epoch: account.credentials_epoch,
+            keep_session: None,
+            token: Some(&redemption),
+        };
         if !self
             .store
-            .replace_password(
-                &account.id,
-                &hash,
-                &sessions,
-                Some(&redemption),
-                &event,
-                now_s,
-            )
+            .replace_password(&change, &sessions, &event, now_s)
             .await?
         {
             return Err(token_refused());
@@ -1672,6 +1886,27 @@ mod tests {
         assert_eq!(errors[0].field, "/email_verification_token");
         let err = registration_error(&[RegistrationRefusal::LoginTaken(1)]);
         assert!(matches!(err, AppError::ContactTaken(ref f) if f == &["phone"]));
+    }
+
+    #[test]
+    fn presence_is_fresh_within_the_window_only() {
+        let now = at(1_800_000_000);
+        let principal = |proven_at| Principal {
+            account_id: "a".into(),
+            session_id: "s".into(),
+            proven_at,
+        };
+        let window = Duration::from_secs(300);
+        assert!(principal(1_800_000_000).presence(now, window).fresh);
+        assert!(principal(1_800_000_000 - 300).presence(now, window).fresh);
+        assert!(!principal(1_800_000_000 - 301).presence(now, window).fresh);
+        // A proof from the future (a clock gone wrong) proves nothing, nor does none.
+        assert!(!principal(1_800_000_060).presence(now, window).fresh);
+        assert!(!principal(0).presence(now, window).fresh);
+        assert!(matches!(
+            principal(0).presence(now, window).require(),
+            Err(AppError::StepUpRequired)
+        ));
     }
 
     #[test]

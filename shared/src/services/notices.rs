@@ -742,6 +742,7 @@ mod tests {
             updated_at: 0,
             locked_by: None,
             withdrawn: false,
+            hold: None,
         };
         let today = time::Date::from_calendar_date(2026, time::Month::November, 2).unwrap();
         let email = notice_text(&charge, &[Holder::Own], today, "https://uslugi.example");

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::config::HoldLimits;
 use crate::crypto::Hasher;
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
@@ -30,7 +31,7 @@ use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
 use crate::services::codes::Notifier;
 use crate::services::household::HouseholdStore;
-use crate::services::identity::StoredAccount;
+use crate::services::identity::{Presence, StoredAccount};
 use crate::services::notices::roubles;
 use crate::services::profile::ProfileStore;
 use crate::services::profile::{text, Reader};
@@ -126,6 +127,12 @@ pub struct Payment {
     pub request_hash: String,
     /// `citizen`, or `autopay:{id}`.
     pub origin: String,
+    /// Until when the payment is guaranteed its bills; past it, still waiting for
+    /// 3-D Secure, it is withdrawn at the bank and declined (`confirmation_expired`)
+    /// as soon as another payment needs a bill, a late confirmation comes, or the
+    /// reconciliation runs. Absent for payments opened before holds had a deadline.
+    #[serde(default)]
+    pub hold_until: Option<i64>,
 }
 
 impl Payment {
@@ -229,8 +236,10 @@ pub trait PaymentGateway {
         order: &str,
     ) -> impl Future<Output = Result<GatewayStatus, GatewayError>> + Send;
 
-    /// Makes sure an order the bank has not seen is never charged; answers what the bank
-    /// knows of it afterwards (`Declined` if it was cancelled now).
+    /// Makes sure an order the bank has not seen, or one still waiting for the
+    /// cardholder's confirmation, is never charged; answers what the bank knows of it
+    /// afterwards (`Declined` if it was cancelled now, `Succeeded` if the cardholder
+    /// confirmed it first).
     fn cancel(
         &self,
         order: &str,
@@ -404,6 +413,27 @@ pub enum OpenRefusal {
     BillChanged,
     /// A bill's biller (this id) was revoked: its bills are withdrawn.
     BillerRevoked(String),
+    /// The account's held bills changed after they were read (another payment opened
+    /// or settled).
+    HoldsChanged,
+}
+
+/// One payment of an account that holds bills, as the account's hold count keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBills {
+    pub payment_id: String,
+    pub bills: usize,
+    pub until: i64,
+}
+
+/// The bills an account's payments hold: one item per account, rewritten whole on the
+/// condition that its version is still the one read, so that parallel openings cannot
+/// both take the last places.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldCount {
+    /// 0 when the item does not exist yet.
+    pub version: u64,
+    pub holds: Vec<HeldBills>,
 }
 
 pub trait PaymentStore {
@@ -425,13 +455,21 @@ pub trait PaymentStore {
         id: &str,
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
-    /// The idempotency record, the payment, its reconciliation entry and the bills' locks
-    /// (each on the version read), in one transaction.
+    /// The bills the account's payments hold, read consistently.
+    fn hold_count(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<HoldCount, StoreError>> + Send;
+
+    /// The idempotency record, the payment, its reconciliation entry, the account's hold
+    /// count (`holds`, on the version read) and the bills' locks (each on the version
+    /// read), in one transaction.
     fn open_payment(
         &self,
         payment: &Payment,
         key_hash: &str,
         bill_versions: &[(String, u64)],
+        holds: &HoldCount,
         key_expires_at: i64,
     ) -> impl Future<Output = Result<Result<(), OpenRefusal>, StoreError>> + Send;
 
@@ -803,7 +841,17 @@ pub struct PaymentService<S, G, M, Q> {
     hasher: Hasher,
     /// Counted for payments citizens open; autopays pay their own bills uncounted.
     lookups: Option<LookupLimit>,
+    holds: HoldLimits,
 }
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Times opening a payment reads the account's hold count again after a parallel
+/// opening or settling moved it: each round lets at least one of them through, so this
+/// covers far more parallel requests than an account makes.
+const HOLD_RACE_RETRIES: usize = 64;
 
 impl<S, G, M, Q> PaymentService<S, G, M, Q>
 where
@@ -820,6 +868,7 @@ where
             notices,
             hasher,
             lookups: None,
+            holds: HoldLimits::default(),
         }
     }
 
@@ -827,6 +876,12 @@ where
     /// payment tells of a bill as a lookup does.
     pub fn with_lookup_limit(mut self, limit: LookupLimit) -> Self {
         self.lookups = Some(limit);
+        self
+    }
+
+    /// How long and how many bills unconfirmed payments may hold.
+    pub fn with_holds(mut self, holds: HoldLimits) -> Self {
+        self.holds = holds;
         self
     }
 
@@ -849,7 +904,9 @@ where
             .digest("payment-request", &[account_id, &request.canonical()]);
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
-        for _ in 0..OPEN_RETRIES {
+        let now_s = now.unix_timestamp();
+        let (mut bill_rounds, mut hold_rounds) = (0, 0);
+        while bill_rounds < OPEN_RETRIES && hold_rounds < HOLD_RACE_RETRIES {
             // A request with this key before (or racing this one) decides the answer.
             if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
                 return Ok(outcome);
@@ -869,7 +926,7 @@ where
             }
             let (gateway_method, summary) =
                 self.resolve_method(account_id, &request.method).await?;
-            let charges = match self.payable(&request.uins).await {
+            let charges = match self.payable(&request.uins, now).await {
                 Ok(charges) => charges,
                 // A bill locked or paid by a request with this same key is that request's
                 // payment, not a refusal.
@@ -911,16 +968,19 @@ where
                 settled_at: None,
                 request_hash: request_hash.clone(),
                 origin: origin.to_string(),
+                hold_until: Some(now_s + secs(self.holds.hold)),
             };
             let versions: Vec<(String, u64)> =
                 charges.iter().map(|c| (c.uin.clone(), c.version)).collect();
+            let holds = self.hold_for(&payment, now_s).await?;
             match self
                 .store
                 .open_payment(
                     &payment,
                     &key_hash,
                     &versions,
-                    now.unix_timestamp() + IDEMPOTENCY_TTL_SECS,
+                    &holds,
+                    now_s + IDEMPOTENCY_TTL_SECS,
                 )
                 .await?
             {
@@ -938,7 +998,14 @@ where
                 }
                 // Read again: the next round replays the request that took the key, or
                 // names the bill that was paid or locked meanwhile.
-                Err(OpenRefusal::KeyTaken | OpenRefusal::BillChanged) => continue,
+                Err(OpenRefusal::KeyTaken | OpenRefusal::BillChanged) => bill_rounds += 1,
+                // Another payment of the account opened or settled: count again, after
+                // a short random pause so that parallel openings spread out.
+                Err(OpenRefusal::HoldsChanged) => {
+                    hold_rounds += 1;
+                    let jitter = uuid::Uuid::new_v4().as_bytes()[0] % 32;
+                    tokio::time::sleep(Duration::from_millis(5 + u64::from(jitter))).await;
+                }
                 Err(OpenRefusal::BillerRevoked(biller)) => {
                     let uin = payment
                         .bills
@@ -1092,30 +1159,106 @@ where
     }
 
     /// The charges of the UINs, in the request's order, each unpaid and free; otherwise
-    /// the refusal naming the first that is not.
-    async fn payable(&self, uins: &[String]) -> Result<Vec<StoredCharge>, AppError> {
-        let mut found: BTreeMap<String, StoredCharge> = self
-            .store
-            .charges(uins)
-            .await?
-            .into_iter()
-            .map(|c| (c.uin.clone(), c))
-            .collect();
-        let mut charges = Vec::with_capacity(uins.len());
-        for uin in uins {
-            let charge = found
-                .remove(uin)
-                .ok_or_else(|| AppError::BillMissing(uin.clone()))?;
-            match charge.status {
-                ChargeStatus::Cancelled => return Err(AppError::BillMissing(uin.clone())),
-                ChargeStatus::Paid => return Err(AppError::BillPaid(uin.clone())),
-                ChargeStatus::Unpaid if charge.locked_by.is_some() => {
-                    return Err(AppError::BillInPayment(uin.clone()))
+    /// the refusal naming the first that is not. A bill held by a payment whose hold
+    /// has passed is first freed if that payment still waits for 3-D Secure (see
+    /// [`Self::withdraw`]), and the bills are read again.
+    async fn payable(
+        &self,
+        uins: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Vec<StoredCharge>, AppError> {
+        let now_s = now.unix_timestamp();
+        let mut withdrawn = false;
+        loop {
+            let mut found: BTreeMap<String, StoredCharge> = self
+                .store
+                .charges(uins)
+                .await?
+                .into_iter()
+                .map(|c| (c.uin.clone(), c))
+                .collect();
+            let mut charges = Vec::with_capacity(uins.len());
+            let mut expired = Vec::new();
+            for uin in uins {
+                let charge = found
+                    .remove(uin)
+                    .ok_or_else(|| AppError::BillMissing(uin.clone()))?;
+                match (charge.status, &charge.locked_by, &charge.hold) {
+                    (ChargeStatus::Cancelled, _, _) => {
+                        return Err(AppError::BillMissing(uin.clone()))
+                    }
+                    (ChargeStatus::Paid, _, _) => return Err(AppError::BillPaid(uin.clone())),
+                    (ChargeStatus::Unpaid, Some(payment_id), Some(hold))
+                        if hold.until <= now_s && !withdrawn =>
+                    {
+                        expired.push((hold.account_id.clone(), payment_id.clone()));
+                    }
+                    (ChargeStatus::Unpaid, Some(_), _) => {
+                        return Err(AppError::BillInPayment(uin.clone()))
+                    }
+                    (ChargeStatus::Unpaid, None, _) => charges.push(charge),
                 }
-                ChargeStatus::Unpaid => charges.push(charge),
             }
+            if expired.is_empty() {
+                return Ok(charges);
+            }
+            for (account_id, payment_id) in expired {
+                if let Some(payment) = self.store.payment(&account_id, &payment_id).await? {
+                    self.withdraw(payment, now).await?;
+                }
+            }
+            withdrawn = true;
         }
-        Ok(charges)
+    }
+
+    /// Withdraws a payment whose hold has passed while it still waits for 3-D Secure:
+    /// the bank cancels the order unless the cardholder confirmed it meanwhile, and the
+    /// payment settles by the bank's answer, declined (its bills free) or, confirmed
+    /// after all, succeeded (its bills paid). The bank's answer decides, so nothing is
+    /// charged twice. A payment in any other state is left as it is: one `processing`
+    /// or `pending` may have been charged, and only the reconciliation asks about it.
+    async fn withdraw(&self, payment: Payment, now: OffsetDateTime) -> Result<Payment, AppError> {
+        if payment.status != PaymentStatus::RequiresConfirmation {
+            return Ok(payment);
+        }
+        let answer = match self.gateway.cancel(&payment.id).await {
+            Ok(GatewayStatus::Succeeded { reference }) => GatewayAnswer::Succeeded { reference },
+            Ok(GatewayStatus::Declined { reason }) => GatewayAnswer::Declined { reason },
+            Ok(GatewayStatus::AwaitingConfirmation | GatewayStatus::Unknown) => return Ok(payment),
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "expired hold not withdrawn: bank not reachable");
+                return Ok(payment);
+            }
+        };
+        tracing::info!(payment_id = %payment.id, "hold expired: payment withdrawn");
+        self.record_answer(payment, Ok(answer), now).await
+    }
+
+    /// The account's hold count with `payment` added; 409 `too_many_held_bills` when the
+    /// account's payments would hold more bills than allowed. Holds past their deadline
+    /// keep nobody from a bill any more, so they do not count.
+    async fn hold_for(&self, payment: &Payment, now_s: i64) -> Result<HoldCount, AppError> {
+        let count = self.store.hold_count(&payment.account_id).await?;
+        let mut holds: Vec<HeldBills> = count
+            .holds
+            .into_iter()
+            .filter(|h| h.until > now_s)
+            .collect();
+        let held: usize = holds.iter().map(|h| h.bills).sum();
+        if held + payment.bills.len() > self.holds.max_held_bills {
+            return Err(AppError::TooManyHeldBills {
+                limit: self.holds.max_held_bills,
+            });
+        }
+        holds.push(HeldBills {
+            payment_id: payment.id.clone(),
+            bills: payment.bills.len(),
+            until: payment.hold_until.unwrap_or(now_s),
+        });
+        Ok(HoldCount {
+            version: count.version,
+            holds,
+        })
     }
 
     /// Records the bank's answer to a charge or confirmation.
@@ -1252,6 +1395,14 @@ where
         if payment.status != PaymentStatus::RequiresConfirmation {
             return Err(AppError::PaymentNotAwaitingConfirmation);
         }
+        // Past its hold the payment no longer has its bills for sure: it is withdrawn
+        // (unless the bank says the cardholder confirmed it), not finished.
+        if payment
+            .hold_until
+            .is_some_and(|until| until <= now.unix_timestamp())
+        {
+            return self.withdraw(payment, now).await;
+        }
         let answer = self.gateway.confirm(&payment.id).await;
         self.record_answer(payment, answer, now).await
     }
@@ -1292,10 +1443,18 @@ where
                 }
                 _ => {}
             }
+            let hold_passed = payment
+                .hold_until
+                .is_some_and(|until| until <= now.unix_timestamp());
             let status = match self.gateway.status(&payment.id).await {
                 // Never charged (the call did not reach the bank, or the bank lost it):
                 // make sure it never will be, then release the bills.
                 Ok(GatewayStatus::Unknown) => self.gateway.cancel(&payment.id).await,
+                // Waiting for 3-D Secure past its hold: withdrawn, as another payer's
+                // request would withdraw it.
+                Ok(GatewayStatus::AwaitingConfirmation) if hold_passed => {
+                    self.gateway.cancel(&payment.id).await
+                }
                 other => other,
             };
             let answer = match status {
@@ -1351,12 +1510,16 @@ where
         Ok(self.store.methods(account_id).await?)
     }
 
+    /// Saves a payment method; it can pay any bill and feed autopays, so a password
+    /// alone is not enough: the session must have proved presence lately.
     pub async fn add_method(
         &self,
         account_id: &str,
         method: NewMethod,
+        presence: Presence,
         now: OffsetDateTime,
     ) -> Result<SavedMethod, AppError> {
+        presence.require()?;
         let too_many = || AppError::TooMany {
             what: "payment methods",
             limit: MAX_METHODS,

@@ -57,6 +57,12 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         updated_at: get_n(item, "updated_at")?,
         locked_by: get_s(item, "lock_payment").ok(),
         withdrawn: false,
+        hold: match (get_s(item, "lock_account"), get_n(item, "lock_until")) {
+            (Ok(account_id), Ok(until)) => {
+                Some(crate::services::charges::BillHold { account_id, until })
+            }
+            _ => None,
+        },
     })
 }
 

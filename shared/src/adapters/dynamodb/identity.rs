@@ -10,8 +10,8 @@ use super::*;
 use crate::services::identity::{
     Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal, ContactKind,
     IdentityStore, LoginChallenge, LoginClaim, LoginFailures, LoginState, NewAccount,
-    RegistrationRefusal, SecurityEvent, SecuritySettings, Session, SessionWrite, StoredAccount,
-    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
+    PasswordChange, RegistrationRefusal, SecurityEvent, SecuritySettings, Session, SessionWrite,
+    StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -119,6 +119,7 @@ pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, Store
         },
         snils_login: get_s(item, "snils_login").ok(),
         confirmed_at: get_n(item, "confirmed_at").ok(),
+        credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),
     })
 }
 
@@ -241,6 +242,9 @@ fn session_from(item: &Item) -> Result<Session, StoreError> {
         foreign_computer: get_bool(item, "foreign_computer"),
         ip: get_s(item, "ip").unwrap_or_default(),
         user_agent: get_s(item, "user_agent").unwrap_or_default(),
+        // Sessions from before step-up proved presence when they were created.
+        proven_at: get_n(item, "proven_at").or_else(|_| get_n(item, "created_at"))?,
+        credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),
     })
 }
 
@@ -504,6 +508,8 @@ impl IdentityStore for DynamoStore {
             ),
             ("ip".into(), s(&session.ip)),
             ("user_agent".into(), s(&session.user_agent)),
+            ("proven_at".into(), n(session.proven_at)),
+            ("credentials_epoch".into(), n(session.credentials_epoch)),
             (
                 "gsi1pk".into(),
                 s(format!("ACCOUNT#{}", session.account_id)),
@@ -608,6 +614,7 @@ impl IdentityStore for DynamoStore {
                 "foreign_computer".into(),
                 AttributeValue::Bool(challenge.foreign_computer),
             ),
+            ("credentials_epoch".into(), n(challenge.credentials_epoch)),
             (TTL_ATTRIBUTE.into(), n(challenge.expires_at)),
         ]);
         self.client
@@ -640,6 +647,7 @@ impl IdentityStore for DynamoStore {
                     destination_key: get_s(&item, "destination_hash")?,
                     login_key: get_s(&item, "login_key")?,
                     foreign_computer: get_bool(&item, "foreign_computer"),
+                    credentials_epoch: get_n(&item, "credentials_epoch").unwrap_or(0),
                     expires_at: get_n(&item, TTL_ATTRIBUTE)?,
                 })
             })
@@ -820,20 +828,28 @@ impl IdentityStore for DynamoStore {
 
     async fn replace_password(
         &self,
-        account_id: &str,
-        password_hash: &str,
+        change: &PasswordChange<'_>,
         end_sessions: &[String],
-        token: Option<&TokenRedemption>,
         event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let next_epoch = change.credentials_epoch + 1;
+        // The epoch moves only from the one the change read: of two changes at once, one
+        // wins, and a session stamped with the old epoch never passes the authorizer.
+        let same_epoch = if change.credentials_epoch == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(credentials_epoch) OR credentials_epoch = :epoch)"
+        } else {
+            "attribute_exists(pk) AND credentials_epoch = :epoch"
+        };
         let update = build(
             Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(account_key(account_id)))
-                .update_expression("SET password_hash = :hash")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":hash", s(password_hash))
+                .set_key(Some(account_key(change.account_id)))
+                .update_expression("SET password_hash = :hash, credentials_epoch = :next")
+                .condition_expression(same_epoch)
+                .expression_attribute_values(":hash", s(change.password_hash))
+                .expression_attribute_values(":epoch", n(change.credentials_epoch))
+                .expression_attribute_values(":next", n(next_epoch))
                 .build(),
         )?;
         let mut request = self
@@ -842,8 +858,22 @@ impl IdentityStore for DynamoStore {
             .client_request_token(idempotency_token())
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(event_put(&self.table, event)?);
+        let token = change.token;
         if let Some(token) = token {
             request = request.transact_items(self.token_delete(token, now)?);
+        }
+        if let Some(keep) = change.keep_session {
+            let restamp = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(session_key(keep)))
+                    .update_expression("SET credentials_epoch = :next")
+                    .condition_expression("account_id = :account")
+                    .expression_attribute_values(":next", n(next_epoch))
+                    .expression_attribute_values(":account", s(change.account_id))
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(restamp).build());
         }
         let (now_ended, later) =
             end_sessions.split_at(end_sessions.len().min(SESSIONS_PER_TRANSACTION));
@@ -966,6 +996,44 @@ impl IdentityStore for DynamoStore {
                 }
                 Ok(Err(refusals))
             }
+        }
+    }
+
+    async fn prove_presence(
+        &self,
+        session_id: &str,
+        account_id: &str,
+        token: &TokenRedemption,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let proven = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(session_key(session_id)))
+                .update_expression("SET proven_at = :now")
+                .condition_expression("account_id = :account")
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":account", s(account_id))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(self.token_delete(token, now)?)
+            .transact_items(TransactWriteItem::builder().update(proven).build())
+            .transact_items(event_put(&self.table, event)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match failed_conditions(e) {
+                // The code's token was not a live step-up token for this phone, or the
+                // session ended meanwhile.
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            },
         }
     }
 

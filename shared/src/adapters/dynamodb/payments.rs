@@ -11,7 +11,7 @@ use super::identity::{account_from, account_key};
 use super::*;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
+    HeldBills, HoldCount, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
 };
 use crate::services::{Cap, CappedAdd, StoreError};
 
@@ -20,6 +20,14 @@ const RECONCILE_PK: &str = "RECONCILE";
 fn payment_key(account_id: &str, id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("PAYMENT#{id}"))
 }
+
+/// The account's hold count: which of its payments hold how many bills, until when.
+fn hold_count_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), "HELD_BILLS")
+}
+
+/// How long a hold count outlives its last change: it only matters while a hold lasts.
+const HOLD_COUNT_TTL_SECS: i64 = 24 * 3600;
 
 fn idempotency_key(key_hash: &str) -> Item {
     key(format!("IDEMPOTENCY#{key_hash}"), "IDEMPOTENCY")
@@ -83,6 +91,59 @@ fn payment_put(
         .build())
 }
 
+impl DynamoStore {
+    /// The account's hold count rewritten whole, if its version is still the one read.
+    fn hold_count_put(
+        &self,
+        account_id: &str,
+        holds: &HoldCount,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = hold_count_key(account_id);
+        let last = holds.holds.iter().map(|h| h.until).max().unwrap_or(now);
+        item.extend([
+            ("version".into(), n(holds.version + 1)),
+            (
+                "holds".into(),
+                AttributeValue::M(
+                    holds
+                        .holds
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.payment_id.clone(),
+                                AttributeValue::M(
+                                    [
+                                        ("bills".to_string(), n(h.bills as u64)),
+                                        ("until".to_string(), n(h.until)),
+                                    ]
+                                    .into(),
+                                ),
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            (TTL_ATTRIBUTE.into(), n(last.max(now) + HOLD_COUNT_TTL_SECS)),
+        ]);
+        let condition = if holds.version == 0 {
+            "attribute_not_exists(pk) OR attribute_not_exists(version) OR version = :version"
+        } else {
+            "version = :version"
+        };
+        Ok(TransactWriteItem::builder()
+            .put(build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .expression_attribute_values(":version", n(holds.version))
+                    .build(),
+            )?)
+            .build())
+    }
+}
+
 impl PaymentStore for DynamoStore {
     async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError> {
         let out = self
@@ -133,11 +194,45 @@ impl PaymentStore for DynamoStore {
         out.item.as_ref().map(payment_from).transpose()
     }
 
+    async fn hold_count(&self, account_id: &str) -> Result<HoldCount, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(hold_count_key(account_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else {
+            return Ok(HoldCount::default());
+        };
+        let holds = match item.get("holds") {
+            Some(AttributeValue::M(holds)) => holds
+                .iter()
+                .filter_map(|(payment_id, hold)| {
+                    let hold = hold.as_m().ok()?;
+                    Some(HeldBills {
+                        payment_id: payment_id.clone(),
+                        bills: get_n(hold, "bills").ok()?,
+                        until: get_n(hold, "until").ok()?,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(HoldCount {
+            version: get_n(&item, "version").unwrap_or(0),
+            holds,
+        })
+    }
+
     async fn open_payment(
         &self,
         payment: &Payment,
         key_hash: &str,
         bill_versions: &[(String, u64)],
+        holds: &HoldCount,
         key_expires_at: i64,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
         let mut idempotency = idempotency_key(key_hash);
@@ -180,13 +275,19 @@ impl PaymentStore for DynamoStore {
             .client_request_token(idempotency_token())
             .transact_items(claim_key)
             .transact_items(put(payment_item(payment)?)?)
-            .transact_items(put(reconcile)?);
+            .transact_items(put(reconcile)?)
+            .transact_items(self.hold_count_put(&payment.account_id, holds, payment.created_at)?);
+        let until = payment.hold_until.unwrap_or(payment.created_at);
         for (uin, version) in bill_versions {
             let lock = build(
                 Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(charge_key(uin)))
-                    .update_expression("SET lock_payment = :payment, version = version + :one")
+                    .update_expression(
+                        "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
+                    )
+                    .expression_attribute_values(":account", s(&payment.account_id))
+                    .expression_attribute_values(":until", n(until))
                     .condition_expression(
                         "#status = :unpaid AND attribute_not_exists(lock_payment) AND version = :version",
                     )
@@ -204,7 +305,7 @@ impl PaymentStore for DynamoStore {
         let mut billers: Vec<&str> = payment.bills.iter().map(|b| b.biller_id.as_str()).collect();
         billers.sort_unstable();
         billers.dedup();
-        let first_biller = 3 + bill_versions.len();
+        let first_biller = 4 + bill_versions.len();
         for biller in &billers {
             let check = build(
                 ConditionCheck::builder()
@@ -221,7 +322,7 @@ impl PaymentStore for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(Ok(())),
             Err(e) => match super::identity::failed_conditions(e) {
-                // The first item is the idempotency record.
+                // The first item is the idempotency record, the fourth the hold count.
                 Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
                 Ok(failed) if failed.iter().any(|i| *i >= first_biller) => {
                     let revoked = failed
@@ -231,6 +332,7 @@ impl PaymentStore for DynamoStore {
                         .unwrap_or_default();
                     Ok(Err(OpenRefusal::BillerRevoked(revoked)))
                 }
+                Ok(failed) if failed.first() == Some(&3) => Ok(Err(OpenRefusal::HoldsChanged)),
                 Ok(_) | Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
                 Err(other) => Err(other),
             },
@@ -278,13 +380,15 @@ impl PaymentStore for DynamoStore {
             let update = if paid {
                 update
                     .update_expression(
-                        "SET #status = :paid, paid_by = :payment, paid_at = :at, version = version + :one REMOVE lock_payment",
+                        "SET #status = :paid, paid_by = :payment, paid_at = :at, version = version + :one REMOVE lock_payment, lock_account, lock_until",
                     )
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":paid", s("paid"))
                     .expression_attribute_values(":at", n(at))
             } else {
-                update.update_expression("SET version = version + :one REMOVE lock_payment")
+                update.update_expression(
+                    "SET version = version + :one REMOVE lock_payment, lock_account, lock_until",
+                )
             };
             request = request.transact_items(
                 TransactWriteItem::builder()
@@ -292,6 +396,21 @@ impl PaymentStore for DynamoStore {
                     .build(),
             );
         }
+        // The payment holds nothing any more: out of the account's hold count, whose
+        // version moves so that an opening that read it before counts again.
+        let release = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(hold_count_key(&payment.account_id)))
+                .update_expression("REMOVE holds.#payment SET version = if_not_exists(version, :zero) + :one, #ttl = :ttl")
+                .expression_attribute_names("#payment", &payment.id)
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":ttl", n(at + HOLD_COUNT_TTL_SECS))
+                .build(),
+        )?;
+        request = request.transact_items(TransactWriteItem::builder().update(release).build());
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) => match super::identity::failed_conditions(e) {
