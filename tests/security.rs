@@ -31,7 +31,7 @@ fn environment() -> Vec<(&'static str, String)> {
     vec![
         ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
         ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-        // A login or step-up code is fresh for a minute here (minutes by default), so
+        // A login or step-up code is fresh for two minutes here (five by default), so
         // that a scenario can hold a session older than that.
         (
             "STEP_UP_WINDOW_SECONDS",

@@ -12,10 +12,10 @@ use crate::support::*;
 
 /// `STEP_UP_WINDOW_SECONDS` of the security stack: how long a login or a step-up code
 /// counts as a fresh proof of presence there (the default is minutes).
-pub const STEP_UP_WINDOW_SECS: u64 = 60;
+pub const STEP_UP_WINDOW_SECS: u64 = 120;
 /// `PAYMENT_HOLD_SECONDS` of the security stack: how long an unconfirmed payment holds
 /// its bills there.
-pub const PAYMENT_HOLD_SECS: u64 = 15;
+pub const PAYMENT_HOLD_SECS: u64 = 30;
 /// Bills one account may hold in unconfirmed payments (the default of
 /// `PAYMENT_MAX_HELD_BILLS`).
 const MAX_HELD_BILLS: usize = 20;
