@@ -11,6 +11,9 @@
 
 mod support;
 
+#[path = "security/family.rs"]
+mod family;
+
 use support::*;
 
 /// `cargo lambda watch --concurrency` of this stack: at least the number of parallel
@@ -27,7 +30,7 @@ fn environment() -> Vec<(&'static str, String)> {
 
 /// Every attack scenario.
 fn all() -> Vec<Scenario> {
-    Vec::new()
+    Vec::new().into_iter().chain(family::scenarios()).collect()
 }
 
 fn main() {
