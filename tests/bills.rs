@@ -982,9 +982,7 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     let on = settings(
         &api,
         &token,
-        Some(
-            json!({"bills": {"taxes": {"email": true, "sms": true}, "fines": {"email": true}}}),
-        ),
+        Some(json!({"bills": {"taxes": {"email": true, "sms": true}, "fines": {"email": true}}})),
     )
     .await;
     assert_eq!(on.status, 200, "{}", on.body);

@@ -460,7 +460,10 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
                           "documents": {"snils": taken}});
     let reply = patch(&api, &first, Some("\"0\""), verified.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    wait_for(&api, &first, "the SNILS check", |p| status(p, "snils") == "verified").await;
+    wait_for(&api, &first, "the SNILS check", |p| {
+        status(p, "snils") == "verified"
+    })
+    .await;
     // The second account saving it is answered as for any SNILS; the check then rejects
     // it with the registry's wording, and the login stays the first account's.
     let reply = patch(&api, &second, Some("\"0\""), verified).await;
@@ -475,7 +478,12 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
     assert_eq!(as_first.status, 201, "{}", as_first.body);
     let token = as_first.body["token"].as_str().unwrap_or_default();
     let me = profile(&api, token).await;
-    assert_eq!(me.body["contacts"]["email"], first_c.email.as_str(), "{}", me.body);
+    assert_eq!(
+        me.body["contacts"]["email"],
+        first_c.email.as_str(),
+        "{}",
+        me.body
+    );
     assert_ne!(me.body["contacts"]["email"], second_c.email.as_str());
 }
 
@@ -760,7 +768,14 @@ async fn children_are_shared_by_both_parents(api: Api) {
     let refused = wait_for_child(&api, &stranger, &id).await;
     assert_eq!(refused["status"], "rejected", "{refused}");
     assert!(refused.get("version").is_none(), "{refused}");
-    call(&api, Method::DELETE, &format!("{path}/{id}"), &stranger, None).await;
+    call(
+        &api,
+        Method::DELETE,
+        &format!("{path}/{id}"),
+        &stranger,
+        None,
+    )
+    .await;
 
     // One record: the mother's edit is what the father sees; a stale edit is refused.
     let one = format!("{path}/{id}");
@@ -830,7 +845,10 @@ async fn await_letter(api: &Api, to: &str, text: &str) {
         .iter()
         .any(|m| m.to_string().contains(text))
     {
-        assert!(Instant::now() < deadline, "no message to {to} mentions {text}");
+        assert!(
+            Instant::now() < deadline,
+            "no message to {to} mentions {text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }

@@ -235,8 +235,13 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         let decided = wait_for_child(&api, parent, &id).await;
         assert_eq!(decided["status"], "verified", "{decided}");
     }
-    let token = admin(&["sandbox-card-token", "--number", "4242424242424242", "--exp", "12/39"])
-        ["token"]
+    let token = admin(&[
+        "sandbox-card-token",
+        "--number",
+        "4242424242424242",
+        "--exp",
+        "12/39",
+    ])["token"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -254,9 +259,11 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         Method::POST,
         "/v1/autopays",
         &mother,
-        Some(json!({"name": "Садик", "match": {"category": "kindergarten"},
+        Some(
+            json!({"name": "Садик", "match": {"category": "kindergarten"},
                     "method_id": method.body["id"], "limit": 10_000_000,
-                    "trigger": {"type": "new_bill"}})),
+                    "trigger": {"type": "new_bill"}}),
+        ),
     )
     .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
@@ -310,7 +317,13 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     let owned = snils_of("785");
     let (_, _owner) = standard_citizen(&api, &owned, &six_digits()).await;
     let (_, token) = citizen(&api).await;
-    let taken = patch(&api, &token, Some("\"0\""), json!({"documents": {"snils": owned}})).await;
+    let taken = patch(
+        &api,
+        &token,
+        Some("\"0\""),
+        json!({"documents": {"snils": owned}}),
+    )
+    .await;
     let (_, other) = citizen(&api).await;
     let fresh = patch(
         &api,
@@ -320,8 +333,14 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     )
     .await;
     assert_eq!(
-        (taken.status, taken.body["verification"]["snils"]["status"].clone()),
-        (fresh.status, fresh.body["verification"]["snils"]["status"].clone()),
+        (
+            taken.status,
+            taken.body["verification"]["snils"]["status"].clone()
+        ),
+        (
+            fresh.status,
+            fresh.body["verification"]["snils"]["status"].clone()
+        ),
         "taken: {} fresh: {}",
         taken.body,
         fresh.body

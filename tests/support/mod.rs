@@ -740,11 +740,7 @@ pub fn birth_record_snils(number: &str, whom: OnBirthRecord) -> String {
 }
 
 /// A standard-level citizen whom the sandbox birth record of certificate `number` names.
-pub async fn parent_on_record(
-    api: &Api,
-    number: &str,
-    whom: OnBirthRecord,
-) -> (Citizen, String) {
+pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (Citizen, String) {
     standard_citizen(api, &birth_record_snils(number, whom), &six_digits()).await
 }
 
@@ -763,8 +759,7 @@ pub async fn wait_for_child(api: &Api, token: &str, id: &str) -> Value {
             )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
-        let decided = reply.body["status"] != "pending"
-            && reply.body["snils_status"] != "pending";
+        let decided = reply.body["status"] != "pending" && reply.body["snils_status"] != "pending";
         if decided {
             return reply.body;
         }

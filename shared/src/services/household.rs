@@ -29,8 +29,7 @@ use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, Vehi
 use crate::error::{AppError, FieldError};
 use crate::services::notices::{sync_holdings, NoticeStore};
 use crate::services::profile::{
-    birth_date, gender, name, text, Change, JobQueue, ProfileStore, Reader,
-    VerificationJob,
+    birth_date, gender, name, text, Change, JobQueue, ProfileStore, Reader, VerificationJob,
 };
 use crate::services::StoreError;
 
@@ -77,7 +76,9 @@ pub enum SnilsCheck {
     #[default]
     None,
     /// Waiting for the check queued by `submission`.
-    Pending { submission: String },
+    Pending {
+        submission: String,
+    },
     Verified,
 }
 
@@ -157,8 +158,13 @@ pub enum LinkRefusal {
 pub enum LinkVerdict {
     /// A parent. `first`: no parent was confirmed before, so the record takes this
     /// parent's data (and drops whatever a link that never verified wrote).
-    Verified { first: bool, claim: Child },
-    Rejected { reason: String },
+    Verified {
+        first: bool,
+        claim: Child,
+    },
+    Rejected {
+        reason: String,
+    },
 }
 
 pub trait HouseholdStore {
@@ -538,7 +544,11 @@ where
         // The job first: one whose link never landed finds none and is dropped, while a
         // link whose job was lost would stay pending for ever.
         self.queue
-            .enqueue(&[VerificationJob::child(account_id, &link.id, &link.submission)])
+            .enqueue(&[VerificationJob::child(
+                account_id,
+                &link.id,
+                &link.submission,
+            )])
             .await?;
         match self
             .store

@@ -1370,8 +1370,7 @@ where
         let Some(record) = self.store.child(child_id).await? else {
             return Ok(JobOutcome::Skipped("child gone"));
         };
-        let link_pending =
-            link.state == LinkState::Pending && link.submission == job.submission;
+        let link_pending = link.state == LinkState::Pending && link.submission == job.submission;
         let snils_pending = matches!(&record.snils, SnilsCheck::Pending { submission } if *submission == job.submission);
         if !link_pending && !snils_pending {
             return Ok(JobOutcome::Skipped("superseded"));

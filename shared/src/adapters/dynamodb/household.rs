@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{
 use super::identity::failed_conditions;
 use super::*;
 use crate::services::household::{
-    Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck,
-    StoredChild, StoredVehicle, Vehicle, MAX_CHILDREN,
+    Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck, StoredChild,
+    StoredVehicle, Vehicle, MAX_CHILDREN,
 };
 use crate::services::StoreError;
 
@@ -164,7 +164,10 @@ impl HouseholdStore for DynamoStore {
         let items = self.account_items(account_id, CHILD_PREFIX).await?;
         let mut links = Vec::with_capacity(items.len());
         for item in &items {
-            links.push((get_n::<i64>(item, "added_at").unwrap_or_default(), link_from(item)?));
+            links.push((
+                get_n::<i64>(item, "added_at").unwrap_or_default(),
+                link_from(item)?,
+            ));
         }
         links.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
         Ok(links.into_iter().map(|(_, link)| link).collect())
@@ -281,7 +284,9 @@ impl HouseholdStore for DynamoStore {
                 LinkRefusal::TooMany
             }));
         }
-        Err(StoreError::Unavailable("the child links kept colliding".into()))
+        Err(StoreError::Unavailable(
+            "the child links kept colliding".into(),
+        ))
     }
 
     async fn decide_link(
@@ -339,10 +344,7 @@ impl HouseholdStore for DynamoStore {
                                  snils_state = :pending, snils_submission = :s \
                                  ADD verified_parents :me",
                             )
-                            .expression_attribute_values(
-                                ":pending",
-                                s(LinkState::Pending.as_str()),
-                            )
+                            .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
                             .expression_attribute_values(":s", s(submission)),
                         None => record.update_expression(
                             "SET doc = :doc, version = version + :one \

@@ -1,9 +1,7 @@
 //! The profile document (`ACCOUNT#{id}` / `PROFILE`) and the account fields it keeps in
 //! step: names, the SNILS login, the level.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::identity::{account_from, account_key, event_put, failed_conditions, login_key};
 use super::*;
