@@ -207,7 +207,7 @@ async fn a_squatter_does_not_lock_the_parents_out(api: Api) {
     let bill = put_charge(
         &api,
         &biller,
-        "healthcare",
+        "clubs",
         50_000,
         json!([{"kind": "birth_certificate", "value": certificate}]),
     )
