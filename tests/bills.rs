@@ -522,10 +522,12 @@ fn uins(reply: &Reply) -> Vec<String> {
 async fn bills_are_found_from_the_profile(api: Api) {
     let biller = new_biller("Расчётный центр");
     // A parent with verified documents, a child and a car; the other parent adds the child.
-    let own_snils = snils_of("701");
+    // The parents are the ones the sandbox birth record of the certificate names.
+    let number = certificate_number();
+    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
     let (_, mother) = standard_citizen(&api, &own_snils, "701001").await;
-    let (_, father) = citizen(&api).await;
-    let certificate = format!("II-МЮ {}", six_digits());
+    let (_, father) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
+    let certificate = format!("II-МЮ {number}");
     let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
                        "birth_certificate": certificate});
     for parent in [&mother, &father] {
@@ -537,7 +539,9 @@ async fn bills_are_found_from_the_profile(api: Api) {
             Some(child.clone()),
         )
         .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let id = reply.body["id"].as_str().unwrap_or_default();
+        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
     }
     let sts = format!("77 УО {}", six_digits());
     let car = call(
@@ -747,9 +751,10 @@ async fn await_message(api: &Api, to: &str, text: &str) -> Vec<Value> {
 
 async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let biller = new_biller("Детский сад № 7");
-    let own_snils = snils_of("702");
+    let number = certificate_number();
+    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
     let (mother, mother_token) = standard_citizen(&api, &own_snils, "702001").await;
-    let (father, father_token) = citizen(&api).await;
+    let (father, father_token) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
 
     // Defaults: education services by e-mail, the rest off, outcome SMS off.
     let defaults = settings(&api, &mother_token, None).await;
@@ -829,7 +834,7 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     );
 
     // Both parents hold the child; the mother has a car.
-    let certificate = format!("III-МЮ {}", six_digits());
+    let certificate = format!("III-МЮ {number}");
     let child = json!({"last_name": "Смирнов", "first_name": "Пётр", "birth_date": "2020-05-06",
                        "birth_certificate": certificate});
     for parent in [&mother_token, &father_token] {
@@ -841,7 +846,9 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
             Some(child.clone()),
         )
         .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let id = reply.body["id"].as_str().unwrap_or_default();
+        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
     }
     let sts = format!("77 УО {}", six_digits());
     let car = call(
@@ -976,22 +983,18 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     let on = settings(
         &api,
         &token,
-        Some(
-            json!({"bills": {"taxes": {"email": true, "sms": true}, "education": {"email": true}}}),
-        ),
+        Some(json!({"bills": {"taxes": {"email": true, "sms": true}, "fines": {"email": true}}})),
     )
     .await;
     assert_eq!(on.status, 200, "{}", on.body);
-    // A child's bill as a marker that the queue moved on.
-    let certificate = format!("IV-МЮ {}", six_digits());
-    let child = json!({"last_name": "Кузнецова", "first_name": "Ева", "birth_date": "2018-01-02",
-                       "birth_certificate": certificate});
+    // A car's fine as a marker that the queue moved on.
+    let sts = format!("77 УО {}", six_digits());
     let reply = call(
         &api,
         Method::POST,
-        "/v1/profile/children",
+        "/v1/profile/vehicles",
         &token,
-        Some(child),
+        Some(json!({"sts": sts, "plate": "В456ОР77"})),
     )
     .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -1006,9 +1009,9 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     let lesson = put_charge(
         &api,
         &biller,
-        "education",
+        "fines",
         45_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
+        json!([{"kind": "sts", "value": sts}]),
     )
     .await;
     await_message(&api, &stranger.email, &lesson).await;

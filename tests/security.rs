@@ -13,6 +13,8 @@ mod support;
 
 #[path = "security/billers.rs"]
 mod billers;
+#[path = "security/family.rs"]
+mod family;
 #[path = "security/hygiene.rs"]
 mod hygiene;
 #[path = "security/limits.rs"]
@@ -49,6 +51,7 @@ fn environment() -> Vec<(&'static str, String)> {
 fn all() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(billers::scenarios());
+    all.extend(family::scenarios());
     all.extend(hygiene::scenarios());
     all.extend(limits::scenarios());
     all.extend(stepup::scenarios());

@@ -698,6 +698,80 @@ pub fn snils_of(prefix: &str) -> String {
     format!("{number}{check:02}")
 }
 
+/// A SNILS of the nine-digit `number` with its check digits.
+pub fn snils_with_number(number: &str) -> String {
+    let sum: u32 = number
+        .bytes()
+        .zip((1..=9).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = match sum {
+        s if s < 100 => s,
+        100 | 101 => 0,
+        s => (s % 101) % 100,
+    };
+    format!("{number}{check:02}")
+}
+
+/// Who the sandbox civil registry's birth record of a certificate names
+/// (docs/testing.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBirthRecord {
+    Mother,
+    Father,
+    Child,
+}
+
+/// A birth certificate number (six digits) whose first five, which stand for the parents
+/// in the sandbox civil registry, are unique for this run.
+pub fn certificate_number() -> String {
+    let unique = unique_phone();
+    format!("{}0", &unique[unique.len() - 5..])
+}
+
+/// The SNILS the sandbox birth record of certificate `number` gives `whom`.
+pub fn birth_record_snils(number: &str, whom: OnBirthRecord) -> String {
+    let parents = &number[..5];
+    match whom {
+        OnBirthRecord::Mother => snils_with_number(&format!("77{parents}01")),
+        OnBirthRecord::Father => snils_with_number(&format!("77{parents}02")),
+        OnBirthRecord::Child => snils_with_number(&format!("77{number}3")),
+    }
+}
+
+/// A standard-level citizen whom the sandbox birth record of certificate `number` names.
+pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (Citizen, String) {
+    standard_citizen(api, &birth_record_snils(number, whom), &six_digits()).await
+}
+
+/// Polls the account's child `id` until the registry decided the link (its `status` is
+/// no longer `pending`), for at most a minute; the child as the API shows it.
+pub async fn wait_for_child(api: &Api, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = api
+            .call(
+                Method::GET,
+                &format!("/v1/profile/children/{id}"),
+                &unique_ip(),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let decided = reply.body["status"] != "pending" && reply.body["snils_status"] != "pending";
+        if decided {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "child {id} never decided: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 pub fn passport(number: &str) -> Value {
     json!({
         "series": "45 10",

@@ -126,7 +126,9 @@ impl Bills {
         let n = BASE + 1 + f as u32;
         let parent = self.portal.member(n).await?;
         let serial = DOCUMENTS + f * 100;
-        let adult = AdultDocuments::verified(serial, parent.citizen.last_name.ends_with('а'));
+        let mut adult = AdultDocuments::verified(serial, parent.citizen.last_name.ends_with('а'));
+        // The parent the children's birth records name, so the links are verified.
+        adult.snils = documents::mother_on_birth_record(serial + 1);
         self.portal
             .make_standard(&parent.account_id, &adult.profile_body())
             .await?;

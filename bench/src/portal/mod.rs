@@ -25,7 +25,7 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::registry::SandboxRegistry;
 use shared::config::{Env, TableConfig};
 use shared::services::charges::ChargeService;
-use shared::services::household::{Child, HouseholdService, StoredChild, StoredVehicle, Vehicle};
+use shared::services::household::{Child, HeldChild, HouseholdService, StoredVehicle, Vehicle};
 use shared::services::identity::SecurityEvent;
 use shared::services::profile::{
     JobOutcome, JobQueue, ProfilePatch, ProfileService, VerificationJob, VerificationService,
@@ -96,7 +96,7 @@ pub struct Portal {
     pub people: Fixtures,
     profiles: ProfileService<DynamoStore, KeptJobs>,
     verifier: VerificationService<DynamoStore, SandboxRegistry, Outbox>,
-    pub household: HouseholdService<DynamoStore>,
+    pub household: HouseholdService<DynamoStore, KeptJobs>,
     pub charges: ChargeService<DynamoStore>,
     jobs: KeptJobs,
     table: TableConfig,
@@ -119,7 +119,7 @@ impl Portal {
                 Outbox::default(),
                 table.hasher.clone(),
             ),
-            household: HouseholdService::new(store(), table.hasher.clone()),
+            household: HouseholdService::new(store(), jobs.clone(), table.hasher.clone()),
             charges: ChargeService::new(store(), table.hasher.clone()),
             jobs,
             table,
@@ -207,16 +207,29 @@ impl Portal {
         Ok(())
     }
 
-    /// Adds a child as `POST /v1/profile/children` does.
-    pub async fn add_child(&self, account_id: &str, body: &Json) -> Result<StoredChild> {
+    /// Adds a child as `POST /v1/profile/children` does, then runs the civil registry
+    /// check the worker would: the link is verified when the sandbox birth record names
+    /// the account's verified SNILS.
+    pub async fn add_child(&self, account_id: &str, body: &Json) -> Result<HeldChild> {
         let now = OffsetDateTime::now_utc();
         let object = body.as_object().context("a child must be a JSON object")?;
         let child = Child::parse(object, now.date())
             .map_err(|e| anyhow::anyhow!("a fixture child was refused: {e}"))?;
-        self.household
+        let added = self
+            .household
             .add_child(account_id, &child, now)
             .await
-            .map_err(|e| anyhow::anyhow!("adding a fixture child: {e}"))
+            .map_err(|e| anyhow::anyhow!("adding a fixture child: {e}"))?;
+        for job in self.jobs.take() {
+            self.verifier
+                .process(&job, 1, OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| anyhow::anyhow!("checking a fixture child: {e}"))?;
+        }
+        self.household
+            .child(account_id, &added.link.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading a fixture child: {e}"))
     }
 
     /// Adds a vehicle as `POST /v1/profile/vehicles` does.

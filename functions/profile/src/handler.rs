@@ -9,14 +9,16 @@ use tracing::Instrument;
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsQueue};
 use shared::config::{Env, ProfileConfig};
 use shared::http::{self as web};
-use shared::services::household::{Child, HouseholdService, StoredChild, StoredVehicle, Vehicle};
+use shared::services::household::{
+    Child, HeldChild, HouseholdService, SnilsCheck, StoredVehicle, Vehicle,
+};
 use shared::services::identity::{at, SecurityEvent};
 use shared::services::profile::{ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS};
 use shared::AppError;
 
 pub struct App {
     profiles: ProfileService<DynamoStore, SqsQueue>,
-    household: HouseholdService<DynamoStore>,
+    household: HouseholdService<DynamoStore, SqsQueue>,
 }
 
 impl App {
@@ -147,20 +149,41 @@ fn id_param(request: &Request) -> String {
         .to_string()
 }
 
-fn child_response(status: StatusCode, c: &StoredChild) -> Response<Body> {
+fn child_response(status: StatusCode, c: &HeldChild) -> Response<Body> {
     let mut response = web::json_response(status, &child_view(c));
-    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", c.version)) {
-        response.headers_mut().insert(header::ETAG, tag);
+    if let Some(record) = &c.record {
+        if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
     }
     response
 }
 
-fn child_view(c: &StoredChild) -> Value {
-    let mut view = json!(c.child);
-    view["id"] = json!(c.id);
-    view["version"] = json!(c.version);
-    // Whether the other parent holds the child too; who that is stays private.
-    view["shared_with_another_parent"] = json!(c.parents.len() > 1);
+/// A confirmed parent sees the shared record; anybody else only what they entered and
+/// where the check stands, so that nothing tells whether somebody else holds the child.
+fn child_view(c: &HeldChild) -> Value {
+    let mut view = match &c.record {
+        Some(record) => {
+            let mut view = json!(record.child);
+            view["version"] = json!(record.version);
+            // Whether the other parent holds the child too; who that is stays private.
+            view["shared_with_another_parent"] = json!(record.verified_parents.len() > 1);
+            if record.child.snils.is_some() {
+                view["snils_status"] = json!(match record.snils {
+                    SnilsCheck::Verified => "verified",
+                    SnilsCheck::Pending { .. } => "pending",
+                    SnilsCheck::None => "unverified",
+                });
+            }
+            view
+        }
+        None => json!(c.link.claim),
+    };
+    view["id"] = json!(c.link.id);
+    view["status"] = json!(c.link.state.as_str());
+    if let Some(reason) = &c.link.reason {
+        view["reason"] = json!(reason);
+    }
     view
 }
 
@@ -194,8 +217,8 @@ async fn children(
         }
         "POST /v1/profile/children" => {
             let child = Child::parse(&web::json_object(request)?, now.date())?;
-            let stored = app.household.add_child(&account, &child, now).await?;
-            Ok(child_response(StatusCode::CREATED, &stored))
+            let held = app.household.add_child(&account, &child, now).await?;
+            Ok(child_response(StatusCode::ACCEPTED, &held))
         }
         "GET /v1/profile/children/{id}" => {
             let stored = app.household.child(&account, &id_param(request)).await?;

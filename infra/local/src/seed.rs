@@ -264,6 +264,10 @@ impl Seeder {
 }
 
 const PASSWORD: &str = "Demo-Portal-2026";
+/// The parents' SNILS, as the sandbox civil registry's birth records of the children's
+/// certificates (`…65432x`) name them.
+const MOTHER_SNILS: &str = "776-543-201 28";
+const FATHER_SNILS: &str = "776-543-202 29";
 
 /// The demo billers' payee (each under its own name); the account's control key agrees
 /// with the BIC, as registration checks.
@@ -331,7 +335,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
                 json!({
                     "personal": {"birth_date": "1988-04-15", "gender": "female", "citizenship": "RUS"},
                     "addresses": {"registration": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"},
-                    "documents": {"snils": "112-233-445 95", "inn": "500100732259",
+                    "documents": {"snils": MOTHER_SNILS, "inn": "500100732259",
                                   "passport": {"series": "45 10", "number": "123456", "issue_date": "2008-05-20",
                                                "department_code": "770-001", "issued_by": "ОВД района Тверской г. Москвы"}},
                 })
@@ -364,12 +368,55 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    println!("seed: the father's SNILS, which the birth records name too");
+    let father_version = s
+        .expect(Method::GET, "/v1/profile", Some(&father), None, &[200])
+        .await?["version"]
+        .clone();
+    if father_version == 0 {
+        let reply = s
+            .http
+            .patch(format!("{}/v1/profile", s.gateway))
+            .header("authorization", format!("Bearer {father}"))
+            .header("if-match", "\"0\"")
+            .header("content-type", "application/json")
+            .body(
+                json!({
+                    "personal": {"birth_date": "1986-02-20", "gender": "male", "citizenship": "RUS"},
+                    "documents": {"snils": FATHER_SNILS},
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !reply.status().is_success() {
+            return Err(format!(
+                "PATCH /v1/profile: {}",
+                reply.text().await.unwrap_or_default()
+            ));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = s
+            .expect(Method::GET, "/v1/profile", Some(&father), None, &[200])
+            .await?;
+        if p["verification"]["snils"]["status"] != "pending" || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The civil registry sandbox names both parents on both birth records (certificates
+    // 65432x: parents 77654320 1/2, see docs/testing.md); each link is confirmed by the
+    // verify-documents worker, and the children's bills show once it is.
     println!("seed: two children (held by both parents) and a car");
     let children = [
         json!({"last_name": "Иванова", "first_name": "Мария", "middle_name": "Петровна", "birth_date": "2019-06-01",
                "gender": "female", "birth_certificate": "II-МЮ 654321"}),
         json!({"last_name": "Иванов", "first_name": "Алексей", "middle_name": "Петрович", "birth_date": "2015-09-12",
-               "gender": "male", "birth_certificate": "I-МЮ 123450"}),
+               "gender": "male", "birth_certificate": "I-МЮ 654322"}),
     ];
     for child in &children {
         for parent in [&mother, &father] {
@@ -378,7 +425,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
                 "/v1/profile/children",
                 Some(parent),
                 Some(child.clone()),
-                &[201, 409],
+                &[202, 409],
             )
             .await?;
         }
@@ -408,7 +455,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
             "clubs",
             "Кружок рисования, ноябрь",
             180_000,
-            json!([{"kind": "birth_certificate", "value": "I-МЮ 123450"}]),
+            json!([{"kind": "birth_certificate", "value": "I-МЮ 654322"}]),
             Value::Null,
             "0751130199002000013",
         ),
@@ -417,7 +464,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
             "utilities",
             "Электроэнергия, октябрь",
             245_670,
-            json!([{"kind": "snils", "value": "112-233-445 95"}]),
+            json!([{"kind": "snils", "value": MOTHER_SNILS}]),
             Value::Null,
             "1821130199001000013",
         ),

@@ -111,9 +111,11 @@ pub fn verification_service(
 pub fn household_service(
     clients: &Clients,
     config: &ProfileConfig,
-) -> HouseholdService<dynamodb::DynamoStore> {
+) -> HouseholdService<dynamodb::DynamoStore, sqs::SqsQueue> {
     HouseholdService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
+        // A child's parenthood is checked by the same worker as the profile's documents.
+        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
         config.hasher.clone(),
     )
 }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::services::profile::{
-    Check, Registry, RegistryAnswer, RegistryRequest, RegistryUnavailable,
+    BirthRecord, Check, CivilRegistry, Registry, RegistryAnswer, RegistryRequest,
+    RegistryUnavailable,
 };
 
 /// Answers by the document number:
@@ -34,6 +35,7 @@ fn source(check: Check) -> &'static str {
         Check::Snils => "pension_fund_sandbox",
         Check::Passport => "interior_ministry_sandbox",
         Check::Inn => "tax_service_sandbox",
+        Check::BirthRecord => "civil_registry_sandbox",
     }
 }
 
@@ -42,7 +44,7 @@ fn number(request: &RegistryRequest) -> &str {
     match request.check {
         // Series (4 digits) then number (6 digits).
         Check::Passport => request.document.get(4..).unwrap_or_default(),
-        Check::Snils | Check::Inn => &request.document,
+        Check::Snils | Check::Inn | Check::BirthRecord => &request.document,
     }
 }
 
@@ -75,6 +77,60 @@ impl Registry for SandboxRegistry {
     }
 }
 
+/// A SNILS of the nine-digit `number`, with its check digits.
+fn snils_of(number: &str) -> String {
+    let sum: u32 = number
+        .bytes()
+        .zip((1..=9).rev())
+        .map(|(b, w)| u32::from(b.saturating_sub(b'0')) * w)
+        .sum();
+    let check = match sum {
+        s if s < 100 => s,
+        100 | 101 => 0,
+        s => (s % 101) % 100,
+    };
+    format!("{number}{check:02}")
+}
+
+/// Birth records by the certificate's six-digit number `PPPPPC` (`PPPPP` stands for the
+/// parents, so that siblings share them):
+///
+/// | number starts with | answer |
+/// |---|---|
+/// | `998` | no such record |
+/// | `997` | no answer on the first two attempts, then as below |
+/// | `996` | never answers |
+/// | anything else | mother: SNILS `77PPPPP01`, father: SNILS `77PPPPP02`, child: SNILS `77PPPPPC3` (each with its check digits) |
+impl CivilRegistry for SandboxRegistry {
+    async fn birth_record(
+        &self,
+        certificate: &str,
+        attempt: u32,
+    ) -> Result<Option<BirthRecord>, RegistryUnavailable> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        // Canonical `IV-МЮ 123456`: the number follows the last space.
+        let number = certificate.rsplit(' ').next().unwrap_or_default();
+        if (number.starts_with("997") && attempt <= 2) || number.starts_with("996") {
+            return Err(RegistryUnavailable(
+                "civil_registry_sandbox: timed out".into(),
+            ));
+        }
+        if number.starts_with("998") || number.len() != 6 {
+            return Ok(None);
+        }
+        let parents = number.get(..5).unwrap_or_default();
+        Ok(Some(BirthRecord {
+            parents_snils: vec![
+                snils_of(&format!("77{parents}01")),
+                snils_of(&format!("77{parents}02")),
+            ],
+            child_snils: Some(snils_of(&format!("77{number}3"))),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +145,26 @@ mod tests {
             birth_date: Some("1990-05-17".into()),
             gender: Some("male".into()),
         }
+    }
+
+    #[tokio::test]
+    async fn birth_records_answer_as_documented() {
+        let registry = SandboxRegistry::new(Duration::ZERO);
+        let record = registry.birth_record("IV-МЮ 410022", 1).await;
+        let Ok(Some(record)) = record else {
+            panic!("no record: {record:?}");
+        };
+        assert_eq!(record.parents_snils, ["77410020159", "77410020260"]);
+        assert_eq!(record.child_snils.as_deref(), Some("77410022365"));
+        assert!(matches!(
+            registry.birth_record("I-АБ 998001", 1).await,
+            Ok(None)
+        ));
+        assert!(registry.birth_record("I-АБ 997001", 2).await.is_err());
+        assert!(matches!(
+            registry.birth_record("I-АБ 997001", 3).await,
+            Ok(Some(_))
+        ));
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::services::charges::{
     Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
 };
-use crate::services::household::HouseholdStore;
+use crate::services::household::{HouseholdStore, LinkState, SnilsCheck};
 use crate::services::identity::StoredAccount;
 use crate::services::profile::ProfileStore;
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -328,9 +328,21 @@ where
             ));
         }
     }
-    let links = store.child_links(account_id).await?;
+    // Children only through links the civil registry confirmed, and a child's SNILS only
+    // once the birth record confirmed it: a typed-in certificate or SNILS finds nothing.
+    let links: Vec<String> = store
+        .child_links(account_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.state == LinkState::Verified)
+        .map(|l| l.id)
+        .collect();
     if !links.is_empty() {
-        for child in store.children(&links).await? {
+        let children = store.children(&links).await?;
+        for child in children
+            .iter()
+            .filter(|c| c.verified_parents.iter().any(|p| p == account_id))
+        {
             let holder = Holder::Child {
                 id: child.id.clone(),
                 first_name: child.child.first_name.clone(),
@@ -342,7 +354,7 @@ where
                 },
                 holder.clone(),
             ));
-            if let Some(snils) = &child.child.snils {
+            if let (Some(snils), SnilsCheck::Verified) = (&child.child.snils, &child.snils) {
                 ids.push((
                     Payer {
                         kind: PayerKind::Snils,

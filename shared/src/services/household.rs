@@ -1,9 +1,20 @@
 //! Children and vehicles of a profile.
 //!
-//! - A child is one record shared by every parent who adds it: the birth certificate is
-//!   the child's identity (its keyed hash is the child's id), and each parent holds a link
-//!   to it. The second parent must name the same child (names and birth date as the first
-//!   one recorded them); then both see the child, and later its bills.
+//! - A child is one record shared by its parents: the birth certificate is the child's
+//!   identity (its keyed hash is the child's id), and each citizen who adds it holds a
+//!   link to it. Parenthood comes from the civil registry, not from whoever typed the
+//!   certificate in: a link starts `pending`, and the verify-documents worker asks the
+//!   registry for the birth record and makes it `verified` only when the record names the
+//!   citizen (by the citizen's verified SNILS) as a parent; otherwise `rejected`.
+//! - Only verified links find bills and new-bill notices (see
+//!   [`crate::services::bills::holdings_of`]); the child's SNILS only once the birth record
+//!   confirms it. Adding answers the same `pending` whatever the data and whoever holds the
+//!   certificate, so the answer tells nothing; the outcome comes by e-mail and in the list.
+//! - The record's data are those of the first parent the registry confirmed: a link that
+//!   never verifies (a squatter's) neither locks the parents out nor leaves its data.
+//! - A change of the child's SNILS by a parent is checked again before it finds anything,
+//!   and every parent is told of it; the certificate cannot change (a new certificate is
+//!   a new child).
 //! - A vehicle belongs to one account and is known by its registration certificate (СТС);
 //!   a new certificate is a new vehicle, so the СТС is not edited in place.
 
@@ -17,7 +28,9 @@ use crate::crypto::Hasher;
 use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, VehiclePlate};
 use crate::error::{AppError, FieldError};
 use crate::services::notices::{sync_holdings, NoticeStore};
-use crate::services::profile::{birth_date, gender, name, text, Change, ProfileStore, Reader};
+use crate::services::profile::{
+    birth_date, gender, name, text, Change, JobQueue, ProfileStore, Reader, VerificationJob,
+};
 use crate::services::StoreError;
 
 /// Children one account may hold.
@@ -41,14 +54,80 @@ pub struct Child {
     pub oms_policy: Option<String>,
 }
 
-/// A child as stored: the record, its version and how many parents hold it.
+/// A child as stored: the record, its version, who holds it and what the civil registry
+/// confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredChild {
     pub id: String,
     pub child: Child,
     pub version: u64,
+    /// Every account holding a link, whatever its state.
     pub parents: Vec<String>,
+    /// The accounts the birth record names as parents.
+    pub verified_parents: Vec<String>,
+    /// Where the check of the child's SNILS against the birth record stands.
+    pub snils: SnilsCheck,
 }
+
+/// The check of a child's SNILS against the birth record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SnilsCheck {
+    /// No SNILS, or one never checked (a record from before the checks).
+    #[default]
+    None,
+    /// Waiting for the check queued by `submission`.
+    Pending {
+        submission: String,
+    },
+    Verified,
+}
+
+/// Where a citizen's link to a child stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Waiting for the civil registry.
+    Pending,
+    /// The birth record names the citizen as a parent.
+    Verified,
+    /// It does not (or there is no such record); the reason is the same either way.
+    Rejected,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Pending => "pending",
+            LinkState::Verified => "verified",
+            LinkState::Rejected => "rejected",
+        }
+    }
+}
+
+/// A citizen's link to a child, with the data the citizen gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildLink {
+    pub id: String,
+    pub state: LinkState,
+    /// What the citizen entered when adding the child.
+    pub claim: Child,
+    /// The submission whose check decides (decided) the link.
+    pub submission: String,
+    pub reason: Option<String>,
+}
+
+/// A child as one citizen sees it: the link, and the shared record once the link is
+/// verified (before that the citizen sees only what they entered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldChild {
+    pub link: ChildLink,
+    pub record: Option<StoredChild>,
+}
+
+/// Why a birth record does not make a citizen the child's parent; one message for
+/// every case, so that it tells nothing of the record.
+pub const NOT_A_PARENT: &str =
+    "в записи акта о рождении по этому свидетельству вы не указаны родителем";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vehicle {
@@ -70,8 +149,22 @@ pub struct StoredVehicle {
 pub enum LinkRefusal {
     /// This account holds the child already.
     AlreadyLinked,
-    /// Somebody changed the record meanwhile; read again.
-    Stale,
+    /// The account holds [`MAX_CHILDREN`] children.
+    TooMany,
+}
+
+/// What the civil registry's answer makes of a pending link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkVerdict {
+    /// A parent. `first`: no parent was confirmed before, so the record takes this
+    /// parent's data (and drops whatever a link that never verified wrote).
+    Verified {
+        first: bool,
+        claim: Child,
+    },
+    Rejected {
+        reason: String,
+    },
 }
 
 pub trait HouseholdStore {
@@ -80,38 +173,59 @@ pub trait HouseholdStore {
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredChild>, StoreError>> + Send;
 
-    /// Ids of the children linked to the account.
+    /// The account's links to children, in the order they were added.
     fn child_links(
         &self,
         account_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ChildLink>, StoreError>> + Send;
 
     fn children(
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<StoredChild>, StoreError>> + Send;
 
-    /// Creates the child with the account as its first parent, or (when `existing` is the
-    /// version read) adds the account as another parent.
+    /// In one transaction: counts the child against the account's [`MAX_CHILDREN`]
+    /// (a conditional counter), puts the pending link, and creates the record (with the
+    /// claim as its data) or adds the account to its holders.
     fn link_child(
         &self,
         account_id: &str,
-        id: &str,
-        child: &Child,
-        existing: Option<u64>,
+        link: &ChildLink,
         now: i64,
     ) -> impl Future<Output = Result<Result<(), LinkRefusal>, StoreError>> + Send;
 
-    /// Replaces the record if it is still at `expected_version` and the account holds it.
+    /// Records the registry's verdict on the link if it is still the one of `submission`;
+    /// `Ok(false)`: it is not (or a first parent was confirmed meanwhile: read again).
+    fn decide_link(
+        &self,
+        account_id: &str,
+        id: &str,
+        submission: &str,
+        verdict: &LinkVerdict,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces the record if it is still at `expected_version` and the account is a
+    /// verified parent; a new SNILS waits for the check of `snils_submission`.
     fn update_child(
         &self,
         account_id: &str,
         id: &str,
         child: &Child,
         expected_version: u64,
+        snils_submission: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Removes the account's link; the record goes with the last parent.
+    /// Records the check of the child's SNILS queued by `submission`: verified, or (with
+    /// the SNILS taken out of `child`) rejected.
+    fn settle_child_snils(
+        &self,
+        id: &str,
+        submission: &str,
+        child: &Child,
+        verified: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes the account's link; the record goes with the last holder.
     fn unlink_child(
         &self,
         account_id: &str,
@@ -337,20 +451,23 @@ impl Vehicle {
 
 // ------------------------------------------------------------------ the service
 
-pub struct HouseholdService<S> {
+pub struct HouseholdService<S, Q> {
     store: S,
+    queue: Q,
     hasher: Hasher,
 }
 
-/// Times adding a child re-reads after losing a race with the other parent.
-const LINK_RACE_RETRIES: usize = 3;
-
-impl<S> HouseholdService<S>
+impl<S, Q> HouseholdService<S, Q>
 where
     S: HouseholdStore + ProfileStore + NoticeStore + Sync,
+    Q: JobQueue + Sync,
 {
-    pub fn new(store: S, hasher: Hasher) -> Self {
-        Self { store, hasher }
+    pub fn new(store: S, queue: Q, hasher: Hasher) -> Self {
+        Self {
+            store,
+            queue,
+            hasher,
+        }
     }
 
     /// After a change to what finds an account's bills: the holder index follows, so new
@@ -365,102 +482,133 @@ where
         self.hasher.digest("child", &[birth_certificate])
     }
 
-    pub async fn children(&self, account_id: &str) -> Result<Vec<StoredChild>, AppError> {
-        let ids = self.store.child_links(account_id).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self.store.children(&ids).await?)
+    pub async fn children(&self, account_id: &str) -> Result<Vec<HeldChild>, AppError> {
+        let links = self.store.child_links(account_id).await?;
+        let verified: Vec<String> = links
+            .iter()
+            .filter(|l| l.state == LinkState::Verified)
+            .map(|l| l.id.clone())
+            .collect();
+        let mut records = if verified.is_empty() {
+            Vec::new()
+        } else {
+            self.store.children(&verified).await?
+        };
+        Ok(links
+            .into_iter()
+            .map(|link| {
+                let record = records
+                    .iter()
+                    .position(|r| r.id == link.id)
+                    .map(|i| records.swap_remove(i));
+                HeldChild { link, record }
+            })
+            .collect())
     }
 
-    /// The child, if this account holds it; otherwise not found, whoever else holds it.
-    pub async fn child(&self, account_id: &str, id: &str) -> Result<StoredChild, AppError> {
-        self.store
-            .child(id)
+    /// The child as this account holds it; not found for anybody else, whoever holds it.
+    pub async fn child(&self, account_id: &str, id: &str) -> Result<HeldChild, AppError> {
+        let link = self
+            .store
+            .child_links(account_id)
             .await?
-            .filter(|c| c.parents.iter().any(|p| p == account_id))
-            .ok_or(AppError::NotFound("child"))
+            .into_iter()
+            .find(|l| l.id == id)
+            .ok_or(AppError::NotFound("child"))?;
+        let record = match link.state {
+            LinkState::Verified => self
+                .store
+                .child(id)
+                .await?
+                .filter(|c| c.verified_parents.iter().any(|p| p == account_id)),
+            _ => None,
+        };
+        Ok(HeldChild { link, record })
     }
 
+    /// Links the account to a child, pending the civil registry. The answer is the same
+    /// whether the certificate is known, held by others, or right: nothing to guess from.
     pub async fn add_child(
         &self,
         account_id: &str,
         child: &Child,
         now: OffsetDateTime,
-    ) -> Result<StoredChild, AppError> {
-        let id = self.child_id(&child.birth_certificate);
-        for _ in 0..LINK_RACE_RETRIES {
-            let linked = self.store.child_links(account_id).await?;
-            if linked.contains(&id) {
-                return Err(AppError::AlreadyExists("child"));
-            }
-            if linked.len() >= MAX_CHILDREN {
-                return Err(AppError::TooMany {
-                    what: "children",
-                    limit: MAX_CHILDREN,
-                });
-            }
-            let existing = self.store.child(&id).await?;
-            if let Some(other) = &existing {
-                // The second parent names the same child, or it is not the same child.
-                let same = other.child.last_name == child.last_name
-                    && other.child.first_name == child.first_name
-                    && other.child.birth_date == child.birth_date;
-                if !same {
-                    return Err(AppError::ChildMismatch);
-                }
-            }
-            match self
-                .store
-                .link_child(
-                    account_id,
-                    &id,
-                    child,
-                    existing.as_ref().map(|c| c.version),
-                    now.unix_timestamp(),
-                )
-                .await?
-            {
-                Ok(()) => {
-                    self.synced(&[account_id.to_string()]).await;
-                    return self.child(account_id, &id).await;
-                }
-                Err(LinkRefusal::AlreadyLinked) => return Err(AppError::AlreadyExists("child")),
-                Err(LinkRefusal::Stale) => continue,
-            }
+    ) -> Result<HeldChild, AppError> {
+        let link = ChildLink {
+            id: self.child_id(&child.birth_certificate),
+            state: LinkState::Pending,
+            claim: child.clone(),
+            submission: uuid::Uuid::new_v4().to_string(),
+            reason: None,
+        };
+        // The job first: one whose link never landed finds none and is dropped, while a
+        // link whose job was lost would stay pending for ever.
+        self.queue
+            .enqueue(&[VerificationJob::child(
+                account_id,
+                &link.id,
+                &link.submission,
+            )])
+            .await?;
+        match self
+            .store
+            .link_child(account_id, &link, now.unix_timestamp())
+            .await?
+        {
+            Ok(()) => Ok(HeldChild { link, record: None }),
+            Err(LinkRefusal::AlreadyLinked) => Err(AppError::AlreadyExists("child")),
+            Err(LinkRefusal::TooMany) => Err(AppError::TooMany {
+                what: "children",
+                limit: MAX_CHILDREN,
+            }),
         }
-        Err(AppError::StoreUnavailable(
-            "the child record kept changing".into(),
-        ))
     }
 
+    /// A verified parent edits the shared record. A new SNILS finds nothing until the
+    /// birth record confirms it, and every parent is told of it by the worker.
     pub async fn update_child(
         &self,
         account_id: &str,
         id: &str,
         if_match: u64,
         body: &Map<String, Value>,
-    ) -> Result<StoredChild, AppError> {
-        let current = self.child(account_id, id).await?;
+    ) -> Result<HeldChild, AppError> {
+        let held = self.child(account_id, id).await?;
+        let current = held.record.ok_or(AppError::NotFound("child"))?;
         if current.version != if_match {
             return Err(AppError::VersionMismatch {
                 current: current.version,
             });
         }
         let next = current.child.patched(body)?;
+        let snils_submission = (next.snils != current.child.snils && next.snils.is_some())
+            .then(|| uuid::Uuid::new_v4().to_string());
+        if let Some(submission) = &snils_submission {
+            self.queue
+                .enqueue(&[VerificationJob::child(account_id, id, submission)])
+                .await?;
+        }
         if !self
             .store
-            .update_child(account_id, id, &next, current.version)
+            .update_child(
+                account_id,
+                id,
+                &next,
+                current.version,
+                snils_submission.as_deref(),
+            )
             .await?
         {
             let now = self.child(account_id, id).await?;
             return Err(AppError::VersionMismatch {
-                current: now.version,
+                current: now.record.map(|r| r.version).unwrap_or_default(),
             });
         }
         let updated = self.child(account_id, id).await?;
-        // The child's SNILS finds bills for every parent.
-        self.synced(&updated.parents).await;
+        // The old SNILS no longer finds bills for any parent.
+        if let Some(record) = &updated.record {
+            self.synced(&record.verified_parents).await;
+        }
         Ok(updated)
     }
 

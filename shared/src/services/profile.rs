@@ -27,7 +27,9 @@ use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
-use crate::services::household::HouseholdStore;
+use crate::services::household::{
+    HouseholdStore, LinkState, LinkVerdict, SnilsCheck, NOT_A_PARENT,
+};
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::notices::{sync_holdings, NoticeStore};
 use crate::services::{destination_key, StoreError};
@@ -276,6 +278,9 @@ pub enum Check {
     Passport,
     /// INN with name and birth date, at the tax service.
     Inn,
+    /// A child's birth certificate at the civil registry: who the parents are, and the
+    /// child's SNILS. Not a check of the profile: the job names the child.
+    BirthRecord,
 }
 
 impl Check {
@@ -286,6 +291,7 @@ impl Check {
             Check::Snils => "snils",
             Check::Passport => "passport",
             Check::Inn => "inn",
+            Check::BirthRecord => "birth_record",
         }
     }
 
@@ -295,6 +301,7 @@ impl Check {
             Check::Snils => &["snils", "name", "birth_date", "gender"],
             Check::Passport => &["passport", "name", "birth_date", "gender"],
             Check::Inn => &["inn", "name", "birth_date"],
+            Check::BirthRecord => &[],
         }
     }
 
@@ -305,6 +312,7 @@ impl Check {
             Check::Snils => &["snils"],
             Check::Passport => &["passport", "name", "birth_date", "gender"],
             Check::Inn => &["inn"],
+            Check::BirthRecord => &[],
         }
     }
 
@@ -317,6 +325,7 @@ impl Check {
             Check::Snils => "СНИЛС",
             Check::Passport => "Паспорт",
             Check::Inn => "ИНН",
+            Check::BirthRecord => "Свидетельство о рождении",
         }
     }
 }
@@ -330,6 +339,23 @@ pub struct VerificationJob {
     pub submission: String,
     /// The profile version that PATCH wrote.
     pub version: u64,
+    /// The child whose birth record a [`Check::BirthRecord`] job reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
+}
+
+impl VerificationJob {
+    /// The check of a citizen's link to a child (and of the child's SNILS) that the
+    /// link or edit of `submission` queued.
+    pub fn child(account_id: &str, child_id: &str, submission: &str) -> Self {
+        Self {
+            account_id: account_id.to_string(),
+            check: Check::BirthRecord,
+            submission: submission.to_string(),
+            version: 0,
+            child: Some(child_id.to_string()),
+        }
+    }
 }
 
 // ------------------------------------------------------------------ registries
@@ -361,6 +387,25 @@ pub enum RegistryAnswer {
 #[derive(Debug, thiserror::Error)]
 #[error("registry unavailable: {0}")]
 pub struct RegistryUnavailable(pub String);
+
+/// What the civil registry's record of a birth says, as far as the portal needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthRecord {
+    /// SNILS of the parents the record names.
+    pub parents_snils: Vec<String>,
+    /// The child's SNILS, when one was issued.
+    pub child_snils: Option<String>,
+}
+
+/// The civil registry (ЗАГС): birth records by certificate.
+pub trait CivilRegistry {
+    /// `Ok(None)`: no record of this certificate. `attempt` counts deliveries, from 1.
+    fn birth_record(
+        &self,
+        certificate: &str,
+        attempt: u32,
+    ) -> impl Future<Output = Result<Option<BirthRecord>, RegistryUnavailable>> + Send;
+}
 
 pub trait Registry {
     /// `attempt` counts deliveries of the job, from 1.
@@ -975,6 +1020,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
                     check,
                     submission: submission.clone(),
                     version,
+                    child: None,
                 });
             }
         }
@@ -984,20 +1030,16 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             next.personal.first_name.as_str(),
             next.personal.middle_name.as_deref(),
         ));
-        let (claim_login, release_login) = if changed.contains(&"snils") {
-            (
-                next.documents
-                    .snils
-                    .as_deref()
-                    .map(|s| snils_login_key(&self.hasher, s)),
-                before
-                    .documents
-                    .snils
-                    .as_deref()
-                    .map(|s| snils_login_key(&self.hasher, s)),
-            )
+        // A SNILS becomes a login only once the registry verified it (the worker claims
+        // it), so saving one answers the same whether another account holds it or not.
+        let release_login = if changed.contains(&"snils") {
+            before
+                .documents
+                .snils
+                .as_deref()
+                .map(|s| snils_login_key(&self.hasher, s))
         } else {
-            (None, None)
+            None
         };
         // Jobs first: see the module comment.
         if !jobs.is_empty() {
@@ -1021,7 +1063,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             profile: &next,
             expected_version: stored.version,
             account_names,
-            claim_login,
+            claim_login: None,
             release_login,
             level_change,
             clear_confirmation: account.confirmed_at.is_some()
@@ -1119,7 +1161,7 @@ impl AccountLocks {
 impl<S, R, M> VerificationService<S, R, M>
 where
     S: ProfileStore + HouseholdStore + NoticeStore + Sync,
-    R: Registry + Sync,
+    R: Registry + CivilRegistry + Sync,
     M: Notifier + Sync,
 {
     pub fn new(store: S, registry: R, mailer: M, hasher: Hasher) -> Self {
@@ -1140,7 +1182,11 @@ where
         attempt: u32,
         now: OffsetDateTime,
     ) -> Result<JobOutcome, AppError> {
+        if let Some(child) = &job.child {
+            return self.process_child(job, child, attempt).await;
+        }
         let mut answer: Option<RegistryAnswer> = None;
+        let mut taken_elsewhere = false;
         // Held from the registry's answer to the end of the job.
         let mut _writing = None;
         // One more round than retries: the registry's answer is followed by a fresh read.
@@ -1166,7 +1212,7 @@ where
                 "pending check without its document".into(),
             ))?;
             // Asked once per delivery; a lost write race reuses the answer.
-            let decided = match &answer {
+            let mut decided = match &answer {
                 Some(a) => a.clone(),
                 None => {
                     let a = self
@@ -1181,6 +1227,17 @@ where
                     continue;
                 }
             };
+            // A verified SNILS becomes the account's login, unless another account's
+            // verified SNILS login holds it: then it is rejected like any mismatch.
+            if matches!(decided, RegistryAnswer::Verified { .. })
+                && job.check == Check::Snils
+                && taken_elsewhere
+            {
+                decided = RegistryAnswer::Rejected {
+                    source: "pension_fund",
+                    reason: SNILS_HELD_ELSEWHERE.into(),
+                };
+            }
             let next = self.decide(job, &account, &stored, &decided, now);
             let notify = !next.submission_pending(&job.submission)
                 && !stored.profile.notified.contains(&job.submission);
@@ -1212,12 +1269,20 @@ where
                     .map(|s| snils_login_key(&self.hasher, s)),
                 _ => None,
             };
+            let claim_login = match (&decided, job.check) {
+                (RegistryAnswer::Verified { .. }, Check::Snils) => next
+                    .documents
+                    .snils
+                    .as_deref()
+                    .map(|s| snils_login_key(&self.hasher, s)),
+                _ => None,
+            };
             let profile_write = ProfileWrite {
                 account_id: &job.account_id,
                 profile: &next,
                 expected_version: stored.version,
                 account_names: None,
-                claim_login: None,
+                claim_login,
                 release_login,
                 level_change,
                 clear_confirmation: false,
@@ -1252,13 +1317,164 @@ where
                 }
                 Err(ProfileWriteRefusal::Stale) => continue,
                 Err(ProfileWriteRefusal::SnilsTaken) => {
-                    return Err(AppError::Internal("verification claimed a login".into()))
+                    taken_elsewhere = true;
+                    continue;
                 }
             }
         }
         Err(AppError::StoreUnavailable(
             "profile kept changing under the verification".into(),
         ))
+    }
+
+    /// A child job: the citizen's pending link is decided by whether the birth record
+    /// names the citizen (by their verified SNILS) as a parent, and a pending SNILS of the
+    /// child by whether it is the one on the record. Every parent is told of a SNILS
+    /// decision; the citizen of their link's.
+    async fn process_child(
+        &self,
+        job: &VerificationJob,
+        child_id: &str,
+        attempt: u32,
+    ) -> Result<JobOutcome, AppError> {
+        let Some(link) = self
+            .store
+            .child_links(&job.account_id)
+            .await?
+            .into_iter()
+            .find(|l| l.id == child_id)
+        else {
+            if attempt < ORPHAN_ATTEMPTS {
+                return Err(AppError::StoreUnavailable(
+                    "the link that queued this job is not visible yet".into(),
+                ));
+            }
+            return Ok(JobOutcome::Skipped("link gone"));
+        };
+        let Some(record) = self.store.child(child_id).await? else {
+            return Ok(JobOutcome::Skipped("child gone"));
+        };
+        let link_pending = link.state == LinkState::Pending && link.submission == job.submission;
+        let snils_pending = matches!(&record.snils, SnilsCheck::Pending { submission } if *submission == job.submission);
+        if !link_pending && !snils_pending {
+            return Ok(JobOutcome::Skipped("superseded"));
+        }
+        let certificate = if link_pending {
+            link.claim.birth_certificate.clone()
+        } else {
+            record.child.birth_certificate.clone()
+        };
+        let birth = self
+            .registry
+            .birth_record(&certificate, attempt)
+            .await
+            .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+        let Some((account, stored)) = self.store.load_profile(&job.account_id).await? else {
+            return Ok(JobOutcome::Skipped("account gone"));
+        };
+        let parent = stored.profile.is_verified("snils")
+            && birth.as_ref().is_some_and(|b| {
+                stored
+                    .profile
+                    .documents
+                    .snils
+                    .as_ref()
+                    .is_some_and(|own| b.parents_snils.contains(own))
+            });
+        let mut touched = vec![job.account_id.clone()];
+        if link_pending {
+            let verdict = if parent {
+                LinkVerdict::Verified {
+                    first: record.verified_parents.is_empty(),
+                    claim: link.claim.clone(),
+                }
+            } else {
+                LinkVerdict::Rejected {
+                    reason: NOT_A_PARENT.to_string(),
+                }
+            };
+            if !self
+                .store
+                .decide_link(&job.account_id, child_id, &job.submission, &verdict)
+                .await?
+            {
+                // Another parent was confirmed first meanwhile: decide again on a fresh read.
+                return Err(AppError::StoreUnavailable(
+                    "the child record changed under the check".into(),
+                ));
+            }
+            tracing::info!(account_id = %job.account_id, verified = parent, "child link decided");
+            let text = if parent {
+                format!(
+                    "Родство подтверждено: ребёнок {} добавлен в ваш профиль.",
+                    link.claim.first_name
+                )
+            } else {
+                format!(
+                    "Ребёнок {} не добавлен: {}. Проверьте свидетельство о рождении и данные своего профиля (СНИЛС должен быть подтверждён).",
+                    link.claim.first_name, NOT_A_PARENT
+                )
+            };
+            self.tell(&account, CHILD_SUBJECT, text).await;
+        }
+        // The SNILS is decided on the record as it is now (the first parent's data may
+        // just have replaced it), and only for a confirmed parent.
+        let Some(record) = self.store.child(child_id).await? else {
+            return Ok(JobOutcome::Applied);
+        };
+        let is_parent = record.verified_parents.contains(&job.account_id);
+        if let (true, SnilsCheck::Pending { submission }) = (is_parent, &record.snils) {
+            if *submission == job.submission {
+                let verified = match (&birth, &record.child.snils) {
+                    (Some(b), Some(snils)) => b.child_snils.as_ref() == Some(snils),
+                    _ => false,
+                };
+                let mut child = record.child.clone();
+                if !verified {
+                    child.snils = None;
+                }
+                if self
+                    .store
+                    .settle_child_snils(child_id, submission, &child, verified)
+                    .await?
+                {
+                    let text = if verified {
+                        format!(
+                            "СНИЛС ребёнка {} указан одним из родителей и подтверждён записью акта о рождении.",
+                            record.child.first_name
+                        )
+                    } else {
+                        format!(
+                            "СНИЛС ребёнка {} указан одним из родителей, но не совпал с записью акта о рождении и удалён.",
+                            record.child.first_name
+                        )
+                    };
+                    for parent in &record.verified_parents {
+                        if let Some((other, _)) = self.store.load_profile(parent).await? {
+                            self.tell(&other, CHILD_SUBJECT, text.clone()).await;
+                        }
+                    }
+                }
+            }
+        }
+        touched.extend(record.verified_parents.iter().cloned());
+        touched.sort();
+        touched.dedup();
+        sync_holdings(&self.store, &self.hasher, &touched).await;
+        Ok(JobOutcome::Applied)
+    }
+
+    /// An e-mail to the citizen; a failure is logged, the decision stays.
+    async fn tell(&self, account: &StoredAccount, subject: &str, text: String) {
+        if let Ok(email) = Email::parse("email", &account.email) {
+            if let Err(e) = self
+                .mailer
+                .send_email(&email, subject, &Secret::new(text))
+                .await
+            {
+                tracing::warn!(account_id = %account.id, error = %e, "child check e-mail not sent");
+            }
+        }
     }
 
     /// The profile with the registry's answer recorded.
@@ -1301,6 +1517,7 @@ where
                     Check::Snils => next.documents.snils = None,
                     Check::Passport => next.documents.passport = None,
                     Check::Inn => next.documents.inn = None,
+                    Check::BirthRecord => {}
                 }
                 next.statuses.insert(
                     document.to_string(),
@@ -1396,7 +1613,13 @@ where
     }
 }
 
+/// Why a SNILS whose login another account's verified SNILS holds is rejected: the
+/// registry's own wording, so that nothing tells this case apart.
+pub const SNILS_HELD_ELSEWHERE: &str = "данные не совпадают с данными реестра";
+
 pub const OUTCOME_SUBJECT: &str = "Результат проверки данных профиля";
+/// The subject of letters about a child's check.
+pub const CHILD_SUBJECT: &str = "Проверка данных ребёнка";
 /// The SMS copy of an outcome: short, and with no personal data (the e-mail has the rest).
 pub const OUTCOME_SMS_VERIFIED: &str =
     "Проверка данных профиля завершена: данные подтверждены. Подробности в письме и в личном кабинете.";
@@ -1431,6 +1654,7 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
             .as_ref()
             .map(|p| format!("{}{}", p.series, p.number))?,
         Check::Inn => d.inn.clone()?,
+        Check::BirthRecord => return None,
     };
     let p = &profile.personal;
     Some(RegistryRequest {

@@ -1,5 +1,5 @@
-//! Children (`CHILD#{id}` / `CHILD`, linked from `ACCOUNT#{id}` / `CHILD#{id}`) and
-//! vehicles (`ACCOUNT#{id}` / `VEHICLE#{id}`).
+//! Children (`CHILD#{id}` / `CHILD`, linked from `ACCOUNT#{id}` / `CHILD#{id}`, counted
+//! in `ACCOUNT#{id}` / `CHILDREN`) and vehicles (`ACCOUNT#{id}` / `VEHICLE#{id}`).
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
@@ -8,11 +8,14 @@ use aws_sdk_dynamodb::types::{
 use super::identity::failed_conditions;
 use super::*;
 use crate::services::household::{
-    Child, HouseholdStore, LinkRefusal, StoredChild, StoredVehicle, Vehicle,
+    Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck, StoredChild,
+    StoredVehicle, Vehicle, MAX_CHILDREN,
 };
 use crate::services::StoreError;
 
 const CHILD_PREFIX: &str = "CHILD#";
+/// Times adding a child is tried when its transaction collides with another add.
+const LINK_CONFLICT_RETRIES: usize = 8;
 const VEHICLE_PREFIX: &str = "VEHICLE#";
 
 fn child_key(id: &str) -> Item {
@@ -26,6 +29,12 @@ fn link_key(account_id: &str, id: &str) -> Item {
     )
 }
 
+/// The account's count of child links, kept in the transactions that add and remove
+/// them, so that the cap holds however many adds run at once.
+fn counter_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), "CHILDREN")
+}
+
 fn vehicle_key(account_id: &str, id: &str) -> Item {
     key(
         format!("ACCOUNT#{account_id}"),
@@ -37,15 +46,57 @@ fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
     let pk = get_s(item, "pk")?;
     let child: Child = serde_json::from_str(&get_s(item, "doc")?)
         .map_err(|e| StoreError::Rejected(format!("child record: {e}")))?;
-    let parents = match item.get("parents") {
+    let set = |name: &str| match item.get(name) {
         Some(AttributeValue::Ss(p)) => p.clone(),
         _ => Vec::new(),
+    };
+    let snils = match (
+        get_s(item, "snils_state").ok().as_deref(),
+        get_s(item, "snils_submission"),
+    ) {
+        (Some("verified"), _) => SnilsCheck::Verified,
+        (Some("pending"), Ok(submission)) => SnilsCheck::Pending { submission },
+        _ => SnilsCheck::None,
     };
     Ok(StoredChild {
         id: pk.trim_start_matches(CHILD_PREFIX).to_string(),
         child,
         version: get_n(item, "version")?,
-        parents,
+        parents: set("parents"),
+        verified_parents: set("verified_parents"),
+        snils,
+    })
+}
+
+fn link_from(item: &Item) -> Result<ChildLink, StoreError> {
+    let sk = get_s(item, "sk")?;
+    // Links written before parenthood was checked carry no state: they count as
+    // pending, never as verified.
+    let state = match get_s(item, "state").ok().as_deref() {
+        Some("verified") => LinkState::Verified,
+        Some("rejected") => LinkState::Rejected,
+        _ => LinkState::Pending,
+    };
+    let claim: Child = match get_s(item, "claim") {
+        Ok(claim) => serde_json::from_str(&claim)
+            .map_err(|e| StoreError::Rejected(format!("child claim: {e}")))?,
+        Err(_) => Child {
+            last_name: String::new(),
+            first_name: String::new(),
+            middle_name: None,
+            birth_date: String::new(),
+            gender: None,
+            birth_certificate: String::new(),
+            snils: None,
+            oms_policy: None,
+        },
+    };
+    Ok(ChildLink {
+        id: sk.trim_start_matches(CHILD_PREFIX).to_string(),
+        state,
+        claim,
+        submission: get_s(item, "submission").unwrap_or_default(),
+        reason: get_s(item, "reason").ok(),
     })
 }
 
@@ -109,16 +160,17 @@ impl HouseholdStore for DynamoStore {
         out.item.as_ref().map(child_from).transpose()
     }
 
-    async fn child_links(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
-        self.account_items(account_id, CHILD_PREFIX)
-            .await?
-            .iter()
-            .map(|item| {
-                Ok(get_s(item, "sk")?
-                    .trim_start_matches(CHILD_PREFIX)
-                    .to_string())
-            })
-            .collect()
+    async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError> {
+        let items = self.account_items(account_id, CHILD_PREFIX).await?;
+        let mut links = Vec::with_capacity(items.len());
+        for item in &items {
+            links.push((
+                get_n::<i64>(item, "added_at").unwrap_or_default(),
+                link_from(item)?,
+            ));
+        }
+        links.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(links.into_iter().map(|(_, link)| link).collect())
     }
 
     async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError> {
@@ -155,80 +207,170 @@ impl HouseholdStore for DynamoStore {
     async fn link_child(
         &self,
         account_id: &str,
-        id: &str,
-        child: &Child,
-        existing: Option<u64>,
+        link: &ChildLink,
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError> {
-        let record = match existing {
-            None => {
-                let mut item = child_key(id);
-                item.extend([
-                    ("doc".into(), doc(child)?),
-                    ("version".into(), n(1)),
-                    (
-                        "parents".into(),
-                        AttributeValue::Ss(vec![account_id.to_string()]),
-                    ),
-                ]);
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build(),
-                    )?)
-                    .build()
-            }
-            Some(version) => TransactWriteItem::builder()
-                .update(build(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(child_key(id)))
-                        .update_expression("ADD parents :me")
-                        .condition_expression("version = :v")
-                        .expression_attribute_values(
-                            ":me",
-                            AttributeValue::Ss(vec![account_id.to_string()]),
-                        )
-                        .expression_attribute_values(":v", n(version))
-                        .build(),
-                )?)
+        let count = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(account_id)))
+                .update_expression("ADD #n :one")
+                .condition_expression("attribute_not_exists(#n) OR #n < :max")
+                .expression_attribute_names("#n", "count")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":max", n(MAX_CHILDREN as u64))
                 .build(),
-        };
-        let mut link = link_key(account_id, id);
-        link.insert("added_at".into(), n(now));
-        let link = build(
+        )?;
+        let mut item = link_key(account_id, &link.id);
+        item.extend([
+            ("added_at".into(), n(now)),
+            ("state".into(), s(link.state.as_str())),
+            ("claim".into(), doc(&link.claim)?),
+            ("submission".into(), s(&link.submission)),
+        ]);
+        let put = build(
             Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(link))
+                .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
         )?;
-        let result = self
+        // Creates the record with the claim as its data, or joins an existing one as it
+        // is: nothing here depends on (or tells) whether it existed.
+        let record = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(child_key(&link.id)))
+                .update_expression(
+                    "SET doc = if_not_exists(doc, :doc), version = if_not_exists(version, :one) \
+                     ADD parents :me",
+                )
+                .expression_attribute_values(":doc", doc(&link.claim)?)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(
+                    ":me",
+                    AttributeValue::Ss(vec![account_id.to_string()]),
+                )
+                .build(),
+        )?;
+        // Adds of one account all touch its counter: a transaction that collided with
+        // another is tried again, after a pause that differs from one request to the next.
+        for attempt in 0..LINK_CONFLICT_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(idempotency_token())
+                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(record.clone()).build())
+                .send()
+                .await;
+            let failed = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => match failed_conditions(e) {
+                    Ok(failed) => failed,
+                    Err(StoreError::Conflict) if attempt + 1 < LINK_CONFLICT_RETRIES => {
+                        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+                        let pause = 20 + jitter + 50 * attempt as u64;
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                },
+            };
+            return Ok(Err(if failed.contains(&1) {
+                LinkRefusal::AlreadyLinked
+            } else {
+                LinkRefusal::TooMany
+            }));
+        }
+        Err(StoreError::Unavailable(
+            "the child links kept colliding".into(),
+        ))
+    }
+
+    async fn decide_link(
+        &self,
+        account_id: &str,
+        id: &str,
+        submission: &str,
+        verdict: &LinkVerdict,
+    ) -> Result<bool, StoreError> {
+        let link = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(link_key(account_id, id)))
+            .condition_expression("submission = :s AND #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":s", s(submission))
+            .expression_attribute_values(":pending", s(LinkState::Pending.as_str()));
+        let mut request = self
             .client
             .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(record)
-            .transact_items(TransactWriteItem::builder().put(link).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => {
-                // A collision with the other parent's transaction is a lost race too.
-                let failed = match failed_conditions(e) {
-                    Ok(failed) => failed,
-                    Err(StoreError::Conflict) => Vec::new(),
-                    Err(other) => return Err(other),
-                };
-                if failed.contains(&1) {
-                    Ok(Err(LinkRefusal::AlreadyLinked))
-                } else {
-                    Ok(Err(LinkRefusal::Stale))
-                }
+            .client_request_token(idempotency_token());
+        match verdict {
+            LinkVerdict::Rejected { reason } => {
+                let link = build(
+                    link.update_expression("SET #state = :state, reason = :reason")
+                        .expression_attribute_values(":state", s(LinkState::Rejected.as_str()))
+                        .expression_attribute_values(":reason", s(reason))
+                        .build(),
+                )?;
+                request = request.transact_items(TransactWriteItem::builder().update(link).build());
             }
+            LinkVerdict::Verified { first, claim } => {
+                let link = build(
+                    link.update_expression("SET #state = :state REMOVE reason")
+                        .expression_attribute_values(":state", s(LinkState::Verified.as_str()))
+                        .build(),
+                )?;
+                let me = AttributeValue::Ss(vec![account_id.to_string()]);
+                let record = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(child_key(id)))
+                    .expression_attribute_values(":me", me);
+                let record = if *first {
+                    // The first confirmed parent's data replace whatever an unconfirmed
+                    // holder wrote; the SNILS among them waits for its own check.
+                    let record = record
+                        .condition_expression(
+                            "attribute_exists(pk) AND attribute_not_exists(verified_parents)",
+                        )
+                        .expression_attribute_values(":doc", doc(claim)?)
+                        .expression_attribute_values(":one", n(1));
+                    match &claim.snils {
+                        Some(_) => record
+                            .update_expression(
+                                "SET doc = :doc, version = version + :one, \
+                                 snils_state = :pending, snils_submission = :s \
+                                 ADD verified_parents :me",
+                            )
+                            .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
+                            .expression_attribute_values(":s", s(submission)),
+                        None => record.update_expression(
+                            "SET doc = :doc, version = version + :one \
+                             REMOVE snils_state, snils_submission ADD verified_parents :me",
+                        ),
+                    }
+                } else {
+                    record
+                        .condition_expression("attribute_exists(verified_parents)")
+                        .update_expression("ADD verified_parents :me")
+                };
+                request = request
+                    .transact_items(TransactWriteItem::builder().update(link).build())
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .update(build(record.build())?)
+                            .build(),
+                    );
+            }
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match failed_conditions(e) {
+                Ok(_) | Err(StoreError::Conflict) => Ok(false),
+                Err(other) => Err(other),
+            },
         }
     }
 
@@ -238,21 +380,67 @@ impl HouseholdStore for DynamoStore {
         id: &str,
         child: &Child,
         expected_version: u64,
+        snils_submission: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(child_key(id)))
-            .update_expression("SET doc = :doc, version = :next")
-            .condition_expression("version = :expected AND contains(parents, :me)")
+            .condition_expression("version = :expected AND contains(verified_parents, :me)")
             .expression_attribute_values(":doc", doc(child)?)
             .expression_attribute_values(":next", n(expected_version + 1))
             .expression_attribute_values(":expected", n(expected_version))
-            .expression_attribute_values(":me", s(account_id))
-            .send()
-            .await;
-        match result.map_err(classify) {
+            .expression_attribute_values(":me", s(account_id));
+        let update = match (snils_submission, &child.snils) {
+            (Some(submission), _) => update
+                .update_expression(
+                    "SET doc = :doc, version = :next, snils_state = :pending, \
+                     snils_submission = :s",
+                )
+                .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
+                .expression_attribute_values(":s", s(submission)),
+            (None, None) => update.update_expression(
+                "SET doc = :doc, version = :next REMOVE snils_state, snils_submission",
+            ),
+            (None, Some(_)) => update.update_expression("SET doc = :doc, version = :next"),
+        };
+        match update.send().await.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn settle_child_snils(
+        &self,
+        id: &str,
+        submission: &str,
+        child: &Child,
+        verified: bool,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(child_key(id)))
+            .condition_expression("snils_state = :pending AND snils_submission = :s")
+            .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
+            .expression_attribute_values(":s", s(submission));
+        let update = if verified {
+            update
+                .update_expression("SET snils_state = :verified")
+                .expression_attribute_values(":verified", s(LinkState::Verified.as_str()))
+        } else {
+            update
+                .update_expression(
+                    "SET doc = :doc, version = version + :one \
+                     REMOVE snils_state, snils_submission",
+                )
+                .expression_attribute_values(":doc", doc(child)?)
+                .expression_attribute_values(":one", n(1))
+        };
+        match update.send().await.map_err(classify) {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
@@ -271,7 +459,7 @@ impl HouseholdStore for DynamoStore {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(child_key(id)))
-                .update_expression("DELETE parents :me")
+                .update_expression("DELETE parents :me, verified_parents :me")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(
                     ":me",
@@ -279,17 +467,44 @@ impl HouseholdStore for DynamoStore {
                 )
                 .build(),
         )?;
+        let uncount = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(account_id)))
+                .update_expression("ADD #n :minus")
+                .condition_expression("#n > :zero")
+                .expression_attribute_names("#n", "count")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0))
+                .build(),
+        )?;
         let result = self
             .client
             .transact_write_items()
             .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(unlink).build())
-            .transact_items(TransactWriteItem::builder().update(leave).build())
+            .transact_items(TransactWriteItem::builder().delete(unlink.clone()).build())
+            .transact_items(TransactWriteItem::builder().update(leave.clone()).build())
+            .transact_items(TransactWriteItem::builder().update(uncount).build())
             .send()
             .await;
         if let Err(e) = result {
-            failed_conditions(e)?;
-            return Ok(false);
+            let failed = failed_conditions(e)?;
+            if !failed.contains(&2) {
+                return Ok(false);
+            }
+            // A link from before the counter: let go of it without counting down.
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(idempotency_token())
+                .transact_items(TransactWriteItem::builder().delete(unlink).build())
+                .transact_items(TransactWriteItem::builder().update(leave).build())
+                .send()
+                .await;
+            if let Err(e) = result {
+                failed_conditions(e)?;
+                return Ok(false);
+            }
         }
         // The last parent takes the record along; an empty set is no attribute at all.
         let orphan = self

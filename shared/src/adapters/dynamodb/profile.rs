@@ -1,9 +1,7 @@
 //! The profile document (`ACCOUNT#{id}` / `PROFILE`) and the account fields it keeps in
 //! step: names, the SNILS login, the level.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::identity::{account_from, account_key, event_put, failed_conditions, login_key};
 use super::*;
@@ -163,35 +161,50 @@ impl ProfileStore for DynamoStore {
             item.extend([
                 ("account_id".into(), s(write.account_id)),
                 ("kind".into(), s("snils")),
+                ("verified".into(), AttributeValue::Bool(true)),
             ]);
+            // Claimed only by a verified SNILS; a claim made before that rule (when a
+            // SNILS was claimed on saving) gives way to the verified owner.
             let put = build(
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR account_id = :me OR attribute_not_exists(verified)",
+                    )
                     .expression_attribute_values(":me", s(write.account_id))
                     .build(),
             )?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
             claim_index = Some(index);
         }
-        if let Some(release) = &write.release_login {
-            // Only our own claim is released; a SNILS login of another account stays.
-            let delete = build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(login_key(release)))
-                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
-                    .expression_attribute_values(":me", s(write.account_id))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
-        }
         for event in &write.events {
             request = request.transact_items(event_put(&self.table, event)?);
         }
         match request.send().await {
-            Ok(_) => Ok(Ok(())),
+            Ok(_) => {
+                if let Some(release) = &write.release_login {
+                    // Only our own claim is released; another account's login stays. Not
+                    // in the transaction: a SNILS saved (never verified) by this account
+                    // may be another's login, and that must not fail the write.
+                    let released = self
+                        .client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(login_key(release)))
+                        .condition_expression("account_id = :me")
+                        .expression_attribute_values(":me", s(write.account_id))
+                        .send()
+                        .await;
+                    match released.map_err(classify) {
+                        Ok(_) | Err(StoreError::Conflict) => {}
+                        Err(e) => {
+                            tracing::warn!(account_id = write.account_id, error = %e, "old SNILS login not released");
+                        }
+                    }
+                }
+                Ok(Ok(()))
+            }
             Err(e) => {
                 // A transaction that collided with another on the same items lost the
                 // same race as a failed version condition: read again.
