@@ -547,7 +547,18 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     assert_eq!(held.body["status"], "requires_confirmation");
     let held_id = held.body["id"].as_str().unwrap_or_default().to_string();
 
+    // The fine's payer keeps the fine among their bills, so they are told why they cannot
+    // pay it yet (to a caller who does not see a bill, a held one reads as unknown).
     let (_, payer) = citizen(&api).await;
+    let saved = call(
+        &api,
+        Method::POST,
+        "/v1/bills/saved",
+        &payer,
+        Some(json!({ "uin": fine })),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
     let early = pay(
         &api,
         &payer,

@@ -31,6 +31,18 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
+/// Prints the local stack's own warnings (a function that timed out or failed behind the
+/// gateway's 500, a poller that gave up) on the test's output, so that a failed run
+/// says why. `E2E_LOG` takes a filter in `RUST_LOG` form instead.
+pub fn show_stack_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("E2E_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("uslugi_local=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
 /// Starts a stack on free ports with the given environment overrides for every function.
 pub async fn start_stack(env: &[(&str, String)]) -> Stack {
     start_stack_with(env, &[]).await
