@@ -1121,6 +1121,10 @@ pub enum JobOutcome {
 
 /// Deliveries after which a job whose profile write never appeared is given up.
 const ORPHAN_ATTEMPTS: u32 = 3;
+
+/// Times a child job decides its link again on a fresh read of the record when another
+/// parent's job changed the record first.
+const DECIDE_ATTEMPTS: usize = 3;
 /// Times a job re-reads and retries when an edit lands between its read and its write.
 const WRITE_RACE_RETRIES: usize = 3;
 
@@ -1351,7 +1355,7 @@ where
             }
             return Ok(JobOutcome::Skipped("link gone"));
         };
-        let Some(record) = self.store.child(child_id).await? else {
+        let Some(mut record) = self.store.child(child_id).await? else {
             return Ok(JobOutcome::Skipped("child gone"));
         };
         let link_pending = link.state == LinkState::Pending && link.submission == job.submission;
@@ -1383,22 +1387,35 @@ where
             });
         let mut touched = vec![job.account_id.clone()];
         if link_pending {
-            let verdict = if parent {
-                LinkVerdict::Verified {
-                    first: record.verified_parents.is_empty(),
-                    claim: link.claim.clone(),
+            // Both parents' jobs for one child often run side by side: when the other
+            // parent was confirmed first meanwhile, the record is read again and the link
+            // decided anew at once, rather than minutes later by the queue's retry.
+            let mut decided = false;
+            for _ in 0..DECIDE_ATTEMPTS {
+                let verdict = if parent {
+                    LinkVerdict::Verified {
+                        first: record.verified_parents.is_empty(),
+                        claim: link.claim.clone(),
+                    }
+                } else {
+                    LinkVerdict::Rejected {
+                        reason: NOT_A_PARENT.to_string(),
+                    }
+                };
+                if self
+                    .store
+                    .decide_link(&job.account_id, child_id, &job.submission, &verdict)
+                    .await?
+                {
+                    decided = true;
+                    break;
                 }
-            } else {
-                LinkVerdict::Rejected {
-                    reason: NOT_A_PARENT.to_string(),
-                }
-            };
-            if !self
-                .store
-                .decide_link(&job.account_id, child_id, &job.submission, &verdict)
-                .await?
-            {
-                // Another parent was confirmed first meanwhile: decide again on a fresh read.
+                let Some(fresh) = self.store.child(child_id).await? else {
+                    return Ok(JobOutcome::Skipped("child gone"));
+                };
+                record = fresh;
+            }
+            if !decided {
                 return Err(AppError::StoreUnavailable(
                     "the child record changed under the check".into(),
                 ));
