@@ -229,47 +229,16 @@ impl ChargeStore for DynamoStore {
     }
 
     async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys: Vec<Item> = ids.iter().map(|id| biller_item(id)).collect();
+        // Consistent: a bill must not look payable after its biller was revoked.
         let mut active = BTreeSet::new();
-        for chunk in ids.chunks(BATCH_GET) {
-            let mut pending: Vec<Item> = chunk.iter().map(|id| biller_item(id)).collect();
-            for _ in 0..5 {
-                if pending.is_empty() {
-                    break;
-                }
-                // Consistent: a bill must not look payable after its biller was revoked.
-                let request = build(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(std::mem::take(&mut pending)))
-                        .projection_expression("pk, revoked_at")
-                        .consistent_read(true)
-                        .build(),
-                )?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if !item.contains_key("revoked_at") {
-                        let pk = get_s(&item, "pk")?;
-                        active.insert(pk.trim_start_matches("BILLER#").to_string());
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable("billers not read in full".into()));
+        for item in self
+            .consistent_batch_get(keys, Some("pk, revoked_at"), "billers")
+            .await?
+        {
+            if !item.contains_key("revoked_at") {
+                let pk = get_s(&item, "pk")?;
+                active.insert(pk.trim_start_matches("BILLER#").to_string());
             }
         }
         // A biller with no record is as good as revoked.
@@ -320,9 +289,6 @@ fn saved_key(account_id: &str, uin: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("SAVED#{uin}"))
 }
 
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET: usize = 100;
-
 impl DynamoStore {
     /// Every item of a partition whose sort key starts with `prefix` (every item for
     /// ""), all pages.
@@ -371,47 +337,13 @@ impl BillStore for DynamoStore {
     }
 
     async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut charges = Vec::with_capacity(uins.len());
-        for chunk in uins.chunks(BATCH_GET) {
-            let mut pending: Vec<Item> = chunk.iter().map(|u| charge_key(u)).collect();
-            // DynamoDB may leave keys unprocessed under load: ask again a few times.
-            for _ in 0..5 {
-                if pending.is_empty() {
-                    break;
-                }
-                // Consistent: a payment must not see a bill as unpaid after it was paid.
-                let request = build(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(std::mem::take(&mut pending)))
-                        .consistent_read(true)
-                        .build(),
-                )?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    charges.push(charge_from(&item)?);
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable("charges not read in full".into()));
-            }
-        }
-        Ok(charges)
+        let keys: Vec<Item> = uins.iter().map(|u| charge_key(u)).collect();
+        // Consistent: a payment must not see a bill as unpaid after it was paid.
+        self.consistent_batch_get(keys, None, "charges")
+            .await?
+            .iter()
+            .map(charge_from)
+            .collect()
     }
 
     async fn saved_bills(&self, account_id: &str) -> Result<Vec<String>, StoreError> {

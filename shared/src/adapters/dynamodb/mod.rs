@@ -388,6 +388,55 @@ impl DynamoStore {
         }
     }
 
+    /// Items by their keys, read consistently, 100 keys to a `BatchGetItem`, asking again
+    /// for the keys DynamoDB leaves unprocessed under load (up to 5 rounds per 100).
+    /// Missing items are left out; `what` names them in the error when keys stay unread.
+    pub(crate) async fn consistent_batch_get(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            for _ in 0..5 {
+                if pending.is_empty() {
+                    break;
+                }
+                let request = build(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .set_projection_expression(projection.map(str::to_string))
+                        .consistent_read(true)
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!("{what} not read in full")));
+            }
+        }
+        Ok(found)
+    }
+
     /// A put of a new item, conditional on its absence, for a transaction.
     pub(crate) fn put_new(
         &self,

@@ -246,17 +246,6 @@ impl PaymentStore for DynamoStore {
             ("account_id".into(), s(&payment.account_id)),
             ("payment_id".into(), s(&payment.id)),
         ]);
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder()
-                .put(build(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build())
-        };
         // An expired record not swept yet may be replaced.
         let claim_key = TransactWriteItem::builder()
             .put(build(
@@ -274,8 +263,8 @@ impl PaymentStore for DynamoStore {
             .transact_write_items()
             .client_request_token(idempotency_token())
             .transact_items(claim_key)
-            .transact_items(put(payment_item(payment)?)?)
-            .transact_items(put(reconcile)?)
+            .transact_items(self.put_new(payment_item(payment)?)?)
+            .transact_items(self.put_new(reconcile)?)
             .transact_items(self.hold_count_put(&payment.account_id, holds, payment.created_at)?);
         let until = payment.hold_until.unwrap_or(payment.created_at);
         for (uin, version) in bill_versions {
