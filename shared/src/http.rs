@@ -263,6 +263,8 @@ pub fn problem_response(err: &AppError) -> Response<Body> {
     let problem = err.problem();
     if problem.status >= 500 {
         tracing::error!(error = %err, code = problem.code, "request failed");
+        // Counted per function version: a canary version's 5xx rolls its deployment back.
+        crate::metrics::emit(crate::metrics::Metric::ServerErrors);
     } else {
         tracing::info!(
             code = problem.code,

@@ -4,7 +4,8 @@
 //! - [`services`]: business rules, written against small store and notifier traits.
 //! - [`adapters`]: the technology behind those traits (DynamoDB, SNS, SES).
 //! - [`http`]: request parsing and the one place where errors become HTTP responses.
-//! - [`config`], [`logging`], [`redact`], [`crypto`]: cold-start plumbing and safety rules.
+//! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
+//!   safety rules.
 
 pub mod adapters;
 pub mod batch;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod passwords;
 pub mod redact;
 pub mod services;

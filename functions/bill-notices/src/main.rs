@@ -9,6 +9,7 @@ const CONCURRENCY: usize = 10;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init()?;
     let config = NoticesConfig::from_env(&Env::process())?;
     let clients = shared::adapters::Clients::load().await;
     let service = &shared::adapters::notice_service(&clients, config);

@@ -12,6 +12,7 @@ const CONCURRENCY: usize = 10;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init()?;
     let config = TableConfig::from_env(&Env::process())?;
     let clients = shared::adapters::Clients::load().await;
     let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());

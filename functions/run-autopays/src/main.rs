@@ -3,6 +3,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::{AutopayParts, Clients};
 use shared::config::{Env, PaymentsConfig};
+use shared::metrics::{Job, Metric};
 use shared::services::autopays::NewBillForAccount;
 
 /// New bills of one batch paid at the same time.
@@ -11,6 +12,7 @@ const CONCURRENCY: usize = 5;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init()?;
     let config = PaymentsConfig::from_env(&Env::process())?;
     let clients = Clients::load().await;
     let parts = &AutopayParts::new(&clients, &config);
@@ -37,6 +39,10 @@ async fn main() -> Result<(), Error> {
         }
         let ran = autopays.run_scheduled(now).await?;
         tracing::info!(ran, "scheduled autopays run");
+        // Only the daily run counts: its absence is what the missed-run alarm watches.
+        shared::metrics::emit(Metric::ScheduledRunsCompleted {
+            job: Job::RunAutopays,
+        });
         Ok(serde_json::json!({ "ran": ran }))
     }))
     .await

@@ -6,6 +6,7 @@ use shared::services::profile::VerificationJob;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init()?;
     let config = VerificationConfig::from_env(&Env::process())?;
     let concurrency = config.concurrency;
     let clients = shared::adapters::Clients::load().await;

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::domain::Email;
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, Holder, MAX_PAGE};
 use crate::services::charges::{
@@ -742,12 +743,18 @@ where
         let Ok(email) = Email::parse("email", &account.email) else {
             return;
         };
-        if let Err(e) = self
+        match self
             .notifier
             .send_email(&email, AUTOPAY_SUBJECT, &Secret::new(text.to_string()))
             .await
         {
-            tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent");
+            Ok(()) => metrics::emit(Metric::NoticesSent {
+                kind: NoticeKind::Autopay,
+                channel: NoticeChannel::Email,
+            }),
+            Err(e) => {
+                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Inn, Kpp};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::services::charges::{charge_text, ChargeStore, Payee};
 use crate::services::payments::{deliver_notice, BillerEndpoint, PaymentNotice};
 use crate::services::StoreError;
@@ -233,6 +234,10 @@ where
         return Ok(NoticeOutcome::Dropped);
     }
     deliver_notice(endpoint, notice, attempt).await?;
+    metrics::emit(Metric::NoticesSent {
+        kind: NoticeKind::Biller,
+        channel: NoticeChannel::Biller,
+    });
     Ok(NoticeOutcome::Delivered)
 }
 

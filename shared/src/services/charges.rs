@@ -23,6 +23,7 @@ use crate::domain::{
     BirthCertificate, Inn, Kpp, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
 };
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, ChargeOutcome, Metric};
 use crate::redact::Secret;
 use crate::services::billers::Registration;
 use crate::services::notices::BillAnnouncer;
@@ -810,7 +811,10 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             let current = self.store.charge(uin).await?;
             let (expected, dropped, outcome) = match &current {
                 Some(c) if c.biller_id != biller_id => return Err(AppError::NotFound("charge")),
-                Some(c) if c.body == *body => return Ok(WriteOutcome::Unchanged),
+                Some(c) if c.body == *body => {
+                    charge_counted(ChargeOutcome::Unchanged);
+                    return Ok(WriteOutcome::Unchanged);
+                }
                 Some(c) if c.locked_by.is_some() => return Err(AppError::ChargeLocked),
                 Some(c) if c.status != ChargeStatus::Unpaid => {
                     return Err(AppError::ChargeFinal(c.status_name()))
@@ -846,6 +850,11 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             {
                 Ok(()) => {
                     tracing::info!(uin, biller_id, ?outcome, "charge written");
+                    charge_counted(match outcome {
+                        WriteOutcome::Created => ChargeOutcome::Created,
+                        WriteOutcome::Updated => ChargeOutcome::Updated,
+                        WriteOutcome::Unchanged => ChargeOutcome::Unchanged,
+                    });
                     return Ok(outcome);
                 }
                 Err(ChargeWriteRefusal::Stale) => continue,
@@ -866,7 +875,11 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         for _ in 0..WRITE_RACE_RETRIES {
             let current = self.own_charge(biller_id, uin).await?;
             match current.status {
-                ChargeStatus::Cancelled => return Ok(()),
+                // Cancelling again changes nothing.
+                ChargeStatus::Cancelled => {
+                    charge_counted(ChargeOutcome::Unchanged);
+                    return Ok(());
+                }
                 ChargeStatus::Paid => return Err(AppError::ChargeFinal("paid")),
                 ChargeStatus::Unpaid if current.locked_by.is_some() => {
                     return Err(AppError::ChargeLocked)
@@ -890,7 +903,10 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 .put_charge(&cancelled, &keys, &[], current.version)
                 .await?
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    charge_counted(ChargeOutcome::Cancelled);
+                    return Ok(());
+                }
                 Err(ChargeWriteRefusal::Stale) => continue,
             }
         }
@@ -989,6 +1005,10 @@ impl StoredCharge {
             ChargeStatus::Cancelled => "cancelled",
         }
     }
+}
+
+fn charge_counted(outcome: ChargeOutcome) {
+    metrics::emit(Metric::ChargesWritten { outcome });
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::config::CodeLimits;
 use crate::crypto::{self, Hasher};
 use crate::domain::{Destination, Email, Phone, Purpose};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric};
 use crate::redact::Secret;
 use crate::services::StoreError;
 
@@ -295,6 +296,12 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             return Err(AppError::DeliveryFailed(e.0));
         }
         tracing::info!(code_id = %id, channel = request.destination.channel().as_str(), purpose = request.purpose.as_str(), "code sent");
+        // A recovery code for a login without an account is recorded, not sent.
+        if request.deliver {
+            metrics::emit(Metric::CodesSent {
+                channel: request.destination.channel().into(),
+            });
+        }
         Ok(SentCode {
             id,
             expires_at: at(now_s + secs(self.limits.code_ttl)),

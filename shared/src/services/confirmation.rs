@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::crypto::{self, Hasher};
 use crate::domain::Snils;
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, CodeChannel, Metric};
 use crate::redact::Secret;
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::profile::{snils_login_key, ProfileStore, CONFIRMED, STANDARD};
@@ -367,6 +368,10 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             return Err(AppError::DeliveryFailed(e.to_string()));
         }
         tracing::info!(account_id, "confirmation letter queued for the post");
+        // Handed to the post letters queue: the print-and-post service takes it from there.
+        metrics::emit(Metric::CodesSent {
+            channel: CodeChannel::Post,
+        });
         Ok(LetterRequested {
             requested_at: at(now_s),
             expires_at: at(letter.expires_at),

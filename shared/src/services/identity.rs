@@ -20,6 +20,7 @@ use crate::config::SessionLimits;
 use crate::crypto::{self, Hasher};
 use crate::domain::{Destination, Email, PersonName, Phone, Purpose, Snils};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::passwords;
 use crate::redact::Secret;
 use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
@@ -806,7 +807,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
         let counted = self
             .count_attempt(&login_key, &client_key, true, now_s)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                // A locked login, or a client address over its failures.
+                if matches!(
+                    e,
+                    AppError::LoginThrottled { .. } | AppError::LoginClientLimited { .. }
+                ) {
+                    metrics::emit(Metric::LoginsThrottled);
+                }
+            })?;
 
         let account = self
             .store
@@ -817,6 +827,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             account.as_ref().map(|a| a.password_hash.as_str()),
         );
         let Some(account) = account.filter(|_| verified) else {
+            metrics::emit(Metric::LoginsFailed);
             return Err(self.fail_attempt(&counted, true, client, now_s).await);
         };
         if account.two_step_login {
@@ -1147,12 +1158,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
              и вход временно ограничен. Если это были не вы, смените пароль."
                 .to_string(),
         );
-        if let Err(DeliveryError(e)) = self
+        match self
             .notifier
             .send_email(&email, LOCKED_SUBJECT, &text)
             .await
         {
-            tracing::warn!(account_id, error = %e, "lock warning not sent");
+            Ok(()) => security_notice_sent(NoticeChannel::Email),
+            Err(DeliveryError(e)) => {
+                tracing::warn!(account_id, error = %e, "lock warning not sent")
+            }
         }
     }
 
@@ -1290,12 +1304,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let Ok(email) = Email::parse("email", to) else {
             return;
         };
-        if let Err(e) = self
+        match self
             .notifier
             .send_email(&email, subject, &Secret::new(text.to_string()))
             .await
         {
-            tracing::warn!(error = %e, "notification e-mail not sent");
+            Ok(()) => security_notice_sent(NoticeChannel::Email),
+            Err(e) => tracing::warn!(error = %e, "notification e-mail not sent"),
         }
     }
 
@@ -1473,8 +1488,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                          Если это были не вы, восстановите доступ."
                             .to_string(),
                     );
-                    if let Err(e) = self.notifier.send_sms(&phone, &text).await {
-                        tracing::warn!(error = %e, "contact change SMS not sent");
+                    match self.notifier.send_sms(&phone, &text).await {
+                        Ok(()) => security_notice_sent(NoticeChannel::Sms),
+                        Err(e) => tracing::warn!(error = %e, "contact change SMS not sent"),
                     }
                 }
             }
@@ -1867,6 +1883,15 @@ fn registration_error(refusals: &[RegistrationRefusal]) -> AppError {
     } else {
         AppError::ContactTaken(taken)
     }
+}
+
+/// Counts an alert to the account's owner (new device, locked login, changed password,
+/// contact or settings, deletion, step-up) that SES or SNS took.
+fn security_notice_sent(channel: NoticeChannel) {
+    metrics::emit(Metric::NoticesSent {
+        kind: NoticeKind::Security,
+        channel,
+    });
 }
 
 #[cfg(test)]

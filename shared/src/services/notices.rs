@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 use crate::crypto::Hasher;
 use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::bills::{holdings_of, Holder};
 use crate::services::charges::{
@@ -222,6 +223,15 @@ impl Channel {
         match self {
             Channel::Email => "email",
             Channel::Sms => "sms",
+        }
+    }
+}
+
+impl From<Channel> for NoticeChannel {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Email => NoticeChannel::Email,
+            Channel::Sms => NoticeChannel::Sms,
         }
     }
 }
@@ -544,6 +554,10 @@ where
                     channel = channel.as_str(),
                     "bill notice sent"
                 );
+                metrics::emit(Metric::NoticesSent {
+                    kind: NoticeKind::NewBill,
+                    channel: channel.into(),
+                });
                 Ok(true)
             }
             Err(e) => {

@@ -26,6 +26,7 @@ use crate::config::HoldLimits;
 use crate::crypto::Hasher;
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
 use crate::redact::Secret;
 use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
@@ -149,6 +150,43 @@ impl Payment {
                 gateway_reference: self.gateway_reference.clone().unwrap_or_default(),
             })
             .collect()
+    }
+
+    /// The `Method` dimension of the `Payments` metric: `autopay` for an autopay's
+    /// payment, else the kind, `saved_` before it when paid with a saved method.
+    pub fn metric_method(&self) -> &'static str {
+        if self.origin.starts_with("autopay:") {
+            return "autopay";
+        }
+        let saved = self.method.saved_method_id.is_some();
+        match (self.method.kind, saved) {
+            (MethodKind::Card, false) => "card",
+            (MethodKind::Card, true) => "saved_card",
+            (MethodKind::ApplePay, _) => "apple_pay",
+            (MethodKind::Mobile, false) => "mobile",
+            (MethodKind::Mobile, true) => "saved_mobile",
+            (MethodKind::Wallet, false) => "wallet",
+            (MethodKind::Wallet, true) => "saved_wallet",
+        }
+    }
+
+    /// The `Payments` count of the answer a payer got: by the status the payment is in
+    /// once the bank has been asked.
+    pub fn metric_outcome(&self) -> PaymentOutcome {
+        match self.status {
+            PaymentStatus::Succeeded => PaymentOutcome::Succeeded,
+            PaymentStatus::Declined => PaymentOutcome::Declined,
+            PaymentStatus::RequiresConfirmation => PaymentOutcome::Pending,
+            // The bank did not say (or has not been heard yet): the reconciliation decides.
+            PaymentStatus::Pending | PaymentStatus::Processing => PaymentOutcome::Failed,
+        }
+    }
+
+    fn count(&self) {
+        metrics::emit(Metric::Payments {
+            method: self.metric_method(),
+            outcome: self.metric_outcome(),
+        });
     }
 
     pub fn categories(&self) -> Vec<Category> {
@@ -991,6 +1029,7 @@ where
                         .charge(&payment.id, payment.total, &gateway_method)
                         .await;
                     let payment = self.record_answer(payment, answer, now).await?;
+                    payment.count();
                     return Ok(PayOutcome {
                         payment,
                         replayed: false,
@@ -1359,12 +1398,18 @@ where
             return;
         };
         let text = Secret::new(receipt_text(&account, payment));
-        if let Err(e) = self
+        match self
             .notifier
             .send_email(&email, RECEIPT_SUBJECT, &text)
             .await
         {
-            tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent");
+            Ok(()) => metrics::emit(Metric::NoticesSent {
+                kind: NoticeKind::Receipt,
+                channel: NoticeChannel::Email,
+            }),
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
+            }
         }
     }
 
@@ -1397,14 +1442,17 @@ where
         }
         // Past its hold the payment no longer has its bills for sure: it is withdrawn
         // (unless the bank says the cardholder confirmed it), not finished.
-        if payment
+        let payment = if payment
             .hold_until
             .is_some_and(|until| until <= now.unix_timestamp())
         {
-            return self.withdraw(payment, now).await;
-        }
-        let answer = self.gateway.confirm(&payment.id).await;
-        self.record_answer(payment, answer, now).await
+            self.withdraw(payment, now).await?
+        } else {
+            let answer = self.gateway.confirm(&payment.id).await;
+            self.record_answer(payment, answer, now).await?
+        };
+        payment.count();
+        Ok(payment)
     }
 
     /// Asks the bank about payments that are not settled and settles them; re-queues
@@ -1462,9 +1510,13 @@ where
                     Ok(GatewayAnswer::Succeeded { reference })
                 }
                 Ok(GatewayStatus::Declined { reason }) => Ok(GatewayAnswer::Declined { reason }),
-                Ok(GatewayStatus::AwaitingConfirmation | GatewayStatus::Unknown) => continue,
+                Ok(GatewayStatus::AwaitingConfirmation | GatewayStatus::Unknown) => {
+                    reconciliation_counted(ReconcileOutcome::StillPending);
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(payment_id = %payment.id, error = %e, "bank not reachable; next run");
+                    reconciliation_counted(ReconcileOutcome::StillPending);
                     continue;
                 }
             };
@@ -1472,6 +1524,11 @@ where
             if settled.status.is_final() {
                 run.settled += 1;
             }
+            reconciliation_counted(match settled.status {
+                PaymentStatus::Succeeded => ReconcileOutcome::Settled,
+                PaymentStatus::Declined => ReconcileOutcome::Declined,
+                _ => ReconcileOutcome::StillPending,
+            });
         }
         Ok(run)
     }
@@ -1652,6 +1709,10 @@ pub struct ArchiveFilter {
 }
 
 /// Delivers one payment notice to its biller; `Err` asks for it again.
+fn reconciliation_counted(outcome: ReconcileOutcome) {
+    metrics::emit(Metric::Reconciliations { outcome });
+}
+
 pub async fn deliver_notice<B: BillerEndpoint>(
     endpoint: &B,
     notice: &PaymentNotice,

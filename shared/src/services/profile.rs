@@ -25,6 +25,7 @@ use crate::domain::{
 };
 use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, VerificationOutcome};
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::household::{
@@ -285,6 +286,18 @@ pub enum Check {
 
 impl Check {
     pub const ALL: [Check; 3] = [Check::Snils, Check::Passport, Check::Inn];
+
+    /// The registry that answers the check, by its short name (the `Registry`
+    /// dimension of the `Verifications` metric).
+    pub fn registry(self) -> &'static str {
+        match self {
+            // The Social Fund (СФР), formerly the pension fund.
+            Check::Snils => "sfr",
+            Check::Passport => "mvd",
+            Check::Inn => "fns",
+            Check::BirthRecord => "civil",
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -1219,11 +1232,10 @@ where
             let mut decided = match &answer {
                 Some(a) => a.clone(),
                 None => {
-                    let a = self
-                        .registry
-                        .check(&request, attempt)
-                        .await
-                        .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+                    let a = self.registry.check(&request, attempt).await.map_err(|e| {
+                        verification_counted(job.check, VerificationOutcome::Retry);
+                        AppError::StoreUnavailable(e.to_string())
+                    })?;
                     answer = Some(a);
                     // Registries are asked concurrently; the account's profile is
                     // written by one job at a time, from a read made under the lock.
@@ -1300,6 +1312,13 @@ where
                         verified = matches!(decided, RegistryAnswer::Verified { .. }),
                         "verification recorded"
                     );
+                    verification_counted(
+                        job.check,
+                        match decided {
+                            RegistryAnswer::Verified { .. } => VerificationOutcome::Verified,
+                            RegistryAnswer::Rejected { .. } => VerificationOutcome::Rejected,
+                        },
+                    );
                     // A verified document finds the citizen's bills from now on, a rejected
                     // one no longer does: new-bill notices follow.
                     sync_holdings(
@@ -1372,7 +1391,10 @@ where
             .registry
             .birth_record(&certificate, attempt)
             .await
-            .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+            .map_err(|e| {
+                verification_counted(Check::BirthRecord, VerificationOutcome::Retry);
+                AppError::StoreUnavailable(e.to_string())
+            })?;
         let Some((account, stored)) = self.store.load_profile(&job.account_id).await? else {
             return Ok(JobOutcome::Skipped("account gone"));
         };
@@ -1421,6 +1443,7 @@ where
                 ));
             }
             tracing::info!(account_id = %job.account_id, verified = parent, "child link decided");
+            verification_counted(Check::BirthRecord, outcome_of(parent));
             let text = if parent {
                 format!(
                     "Родство подтверждено: ребёнок {} добавлен в ваш профиль.",
@@ -1455,6 +1478,7 @@ where
                     .settle_child_snils(child_id, submission, &child, verified)
                     .await?
                 {
+                    verification_counted(Check::BirthRecord, outcome_of(verified));
                     let text = if verified {
                         format!(
                             "СНИЛС ребёнка {} указан одним из родителей и подтверждён записью акта о рождении.",
@@ -1484,12 +1508,15 @@ where
     /// An e-mail to the citizen; a failure is logged, the decision stays.
     async fn tell(&self, account: &StoredAccount, subject: &str, text: String) {
         if let Ok(email) = Email::parse("email", &account.email) {
-            if let Err(e) = self
+            match self
                 .mailer
                 .send_email(&email, subject, &Secret::new(text))
                 .await
             {
-                tracing::warn!(account_id = %account.id, error = %e, "child check e-mail not sent");
+                Ok(()) => verification_notice_sent(NoticeChannel::Email),
+                Err(e) => {
+                    tracing::warn!(account_id = %account.id, error = %e, "child check e-mail not sent")
+                }
             }
         }
     }
@@ -1592,8 +1619,11 @@ where
         }
         if let Ok(email) = Email::parse("email", &account.email) {
             let text = Secret::new(lines.join("\n"));
-            if let Err(e) = self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {
-                tracing::warn!(account_id = %account.id, error = %e, "verification outcome e-mail not sent");
+            match self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {
+                Ok(()) => verification_notice_sent(NoticeChannel::Email),
+                Err(e) => {
+                    tracing::warn!(account_id = %account.id, error = %e, "verification outcome e-mail not sent")
+                }
             }
         }
         // The SMS copy only if the citizen asked for it in the notification settings.
@@ -1620,14 +1650,39 @@ where
         } else {
             OUTCOME_SMS_VERIFIED
         };
-        if let Err(e) = self
+        match self
             .mailer
             .send_sms(&phone, &Secret::new(sms.to_string()))
             .await
         {
-            tracing::warn!(account_id = %account.id, error = %e, "verification outcome SMS not sent");
+            Ok(()) => verification_notice_sent(NoticeChannel::Sms),
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "verification outcome SMS not sent")
+            }
         }
     }
+}
+
+fn verification_counted(check: Check, outcome: VerificationOutcome) {
+    metrics::emit(Metric::Verifications {
+        registry: check.registry(),
+        outcome,
+    });
+}
+
+fn outcome_of(verified: bool) -> VerificationOutcome {
+    if verified {
+        VerificationOutcome::Verified
+    } else {
+        VerificationOutcome::Rejected
+    }
+}
+
+fn verification_notice_sent(channel: NoticeChannel) {
+    metrics::emit(Metric::NoticesSent {
+        kind: NoticeKind::Verification,
+        channel,
+    });
 }
 
 /// Why a SNILS whose login another account's verified SNILS holds is rejected: the
