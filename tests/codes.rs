@@ -47,6 +47,8 @@ fn main() {
                 true,
             )
             .await;
+            // Alone, so that the one count it waits for is its own.
+            tally += run_all(&api, vec![scenario!(a_code_sent_by_sms_is_counted)], false).await;
             stack.shutdown().await;
         }
         {
@@ -67,6 +69,7 @@ fn main() {
                 vec![
                     scenario!(sms_failure_leaves_nothing_behind),
                     scenario!(expired_code_is_refused),
+                    scenario!(failed_sends_count_as_server_errors_not_codes_sent),
                 ],
                 false,
             )
@@ -462,6 +465,61 @@ async fn sms_failure_leaves_nothing_behind(api: Api) {
         }
     }
     assert!(api.outbox(&phone).await.is_empty());
+}
+
+/// The business metric of a sent code: one embedded-metric-format line in the codes
+/// function's log, which CloudWatch turns into `Uslugi/CodesSent` by `Stage, Channel`.
+async fn a_code_sent_by_sms_is_counted(api: Api) {
+    let sms = [("Channel", "sms")];
+    let before = api
+        .matching_metric_lines("CodesFunction", "CodesSent", &sms)
+        .len();
+    let sent = api
+        .send_code(&unique_ip(), "sms", &unique_phone(), "registration")
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let lines = api
+        .wait_for_metric("CodesFunction", "CodesSent", &sms, before)
+        .await;
+    assert_eq!(lines.len(), before + 1, "one code, one count: {lines:?}");
+    let stage = api.metric_stage("CodesFunction");
+    assert_metric_line(&lines[before], "CodesSent", &stage, &sms);
+    // Nothing but the metric, its dimensions and `_aws`: no phone, no code id.
+    assert_eq!(
+        lines[before].as_object().map(|o| o.len()),
+        Some(4),
+        "{}",
+        lines[before]
+    );
+}
+
+/// On the stack whose SMS provider is down: a failed send is a 503 counted under
+/// `ServerErrors` (the canary's rollback signal), never a code sent.
+async fn failed_sends_count_as_server_errors_not_codes_sent(api: Api) {
+    let before = api.metric_lines("CodesFunction", "ServerErrors").len();
+    let reply = api
+        .send_code(&unique_ip(), "sms", &unique_phone(), "registration")
+        .await;
+    reply.assert_problem(503, "delivery_unavailable");
+    let errors = api
+        .wait_for_metric("CodesFunction", "ServerErrors", &[], before)
+        .await;
+    assert_eq!(errors.len(), before + 1, "{errors:?}");
+    let line = &errors[before];
+    let function = line["FunctionName"].as_str().unwrap_or_default();
+    let version = line["Version"].as_str().unwrap_or_default();
+    assert!(!function.is_empty() && !version.is_empty(), "{line}");
+    assert_metric_line(
+        line,
+        "ServerErrors",
+        &api.metric_stage("CodesFunction"),
+        &[("FunctionName", function), ("Version", version)],
+    );
+    assert!(
+        api.matching_metric_lines("CodesFunction", "CodesSent", &[("Channel", "sms")])
+            .is_empty(),
+        "no SMS went out on this stack"
+    );
 }
 
 async fn expired_code_is_refused(api: Api) {

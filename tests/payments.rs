@@ -27,7 +27,7 @@ fn main() {
         .await;
         remember_admin_env(&stack);
         let api = Api::new(&stack).await;
-        let tally = run_all(
+        let mut tally = run_all(
             &api,
             vec![
                 scenario!(one_bill_by_each_method),
@@ -46,6 +46,13 @@ fn main() {
                 scenario!(autopays_are_checked_and_private),
             ],
             true,
+        )
+        .await;
+        // Alone, so that the counts it waits for are its own.
+        tally += run_all(
+            &api,
+            vec![scenario!(payments_and_scheduled_runs_are_counted)],
+            false,
         )
         .await;
         stack.shutdown().await;
@@ -938,6 +945,89 @@ async fn templates(api: Api) {
             .map(Vec::len),
         Some(1)
     );
+}
+
+/// The business metrics of payments: one embedded-metric-format line per answer a payer
+/// got (a replay is not a second payment), a receipt counted as a notice sent, and each
+/// scheduled run's successful end, which the missed-run alarm watches.
+async fn payments_and_scheduled_runs_are_counted(api: Api) {
+    let (biller, _, token) = biller_and_citizen(&api, "Управа района Арбат").await;
+    let stage = api.metric_stage("PayFunction");
+    let count = |metric: &str, dims: &[(&str, &str)]| {
+        api.matching_metric_lines("PayFunction", metric, dims).len()
+    };
+    let succeeded = [("Method", "card"), ("Outcome", "succeeded")];
+    let declined = [("Method", "card"), ("Outcome", "declined")];
+    let receipt = [("Kind", "receipt"), ("Channel", "email")];
+    let (succeeded_before, declined_before, receipts_before) = (
+        count("Payments", &succeeded),
+        count("Payments", &declined),
+        count("NoticesSent", &receipt),
+    );
+
+    let uin = new_bill(&api, &biller, "other", 10_000).await;
+    let paid = pay(
+        &api,
+        &token,
+        Some(&unique_key()),
+        json!({"uins": [uin], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let lines = api
+        .wait_for_metric("PayFunction", "Payments", &succeeded, succeeded_before)
+        .await;
+    assert_eq!(lines.len(), succeeded_before + 1, "{lines:?}");
+    assert_metric_line(&lines[succeeded_before], "Payments", &stage, &succeeded);
+    let receipts = api
+        .wait_for_metric("PayFunction", "NoticesSent", &receipt, receipts_before)
+        .await;
+    assert_eq!(receipts.len(), receipts_before + 1, "{receipts:?}");
+    assert_metric_line(&receipts[receipts_before], "NoticesSent", &stage, &receipt);
+
+    let uin = new_bill(&api, &biller, "other", 10_000).await;
+    let key = unique_key();
+    let body = json!({"uins": [uin], "method": card(DECLINED)});
+    pay(&api, &token, Some(&key), body.clone())
+        .await
+        .assert_problem(402, "payment_declined");
+    pay(&api, &token, Some(&key), body)
+        .await
+        .assert_problem(402, "payment_declined");
+    let lines = api
+        .wait_for_metric("PayFunction", "Payments", &declined, declined_before)
+        .await;
+    assert_eq!(
+        lines.len(),
+        declined_before + 1,
+        "the replay is not counted: {lines:?}"
+    );
+    assert_metric_line(&lines[declined_before], "Payments", &stage, &declined);
+
+    for (function, job, run) in [
+        ("ReconcilePaymentsFunction", "reconcile-payments", 0),
+        ("RunAutopaysFunction", "run-autopays", 1),
+    ] {
+        let dims = [("Job", job)];
+        let before = api
+            .matching_metric_lines(function, "ScheduledRunsCompleted", &dims)
+            .len();
+        if run == 0 {
+            reconcile(&api).await;
+        } else {
+            run_schedule(&api).await;
+        }
+        let lines = api
+            .wait_for_metric(function, "ScheduledRunsCompleted", &dims, before)
+            .await;
+        assert_eq!(lines.len(), before + 1, "{job}: {lines:?}");
+        assert_metric_line(
+            &lines[before],
+            "ScheduledRunsCompleted",
+            &api.metric_stage(function),
+            &dims,
+        );
+    }
 }
 
 // ------------------------------------------------------------------ autopays

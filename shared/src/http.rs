@@ -341,6 +341,27 @@ mod tests {
     }
 
     #[test]
+    fn server_errors_are_counted_and_refusals_are_not() {
+        let capture = crate::metrics::Capture::start();
+        assert_eq!(
+            problem_response(&AppError::StoreUnavailable("throttled".into())).status(),
+            503
+        );
+        assert_eq!(respond(Err(AppError::Internal("bug".into()))).status(), 500);
+        assert_eq!(
+            problem_response(&AppError::NotFound("payment")).status(),
+            404
+        );
+        let counted = capture.counted("ServerErrors");
+        assert_eq!(counted.len(), 2, "{:?}", capture.lines());
+        assert_eq!(
+            counted[0],
+            crate::metrics::dims(&[("FunctionName", "local"), ("Version", "$LATEST")])
+        );
+        assert_eq!(capture.lines().len(), 2, "a 404 counts nothing");
+    }
+
+    #[test]
     fn refusal_carries_retry_after_header() {
         let resp = problem_response(&AppError::ResendTooEarly {
             retry_after_secs: 42,

@@ -84,6 +84,27 @@ pub async fn start_stack_scaled(
     }
 }
 
+/// Asserts that `line` is one count of `metric` in the namespace `Uslugi`, whose one
+/// dimension set is `Stage` followed by `dimensions`, with those values.
+pub fn assert_metric_line(line: &Value, metric: &str, stage: &str, dimensions: &[(&str, &str)]) {
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Uslugi", "{line}");
+    assert!(line["_aws"]["Timestamp"].is_u64(), "{line}");
+    let mut names = vec!["Stage"];
+    names.extend(dimensions.iter().map(|(k, _)| *k));
+    assert_eq!(directive["Dimensions"], json!([names]), "{line}");
+    assert_eq!(
+        directive["Metrics"],
+        json!([{"Name": metric, "Unit": "Count"}]),
+        "{line}"
+    );
+    assert_eq!(line["Stage"], stage, "{line}");
+    for (k, v) in dimensions {
+        assert_eq!(line[*k], *v, "{line}");
+    }
+    assert_eq!(line[metric], 1, "{line}");
+}
+
 /// A client of one stack.
 /// The user agent of every request unless a test names another device.
 pub const DEVICE: &str = "e2e-tests/1.0";
@@ -95,6 +116,15 @@ pub struct Api {
     http: reqwest::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Where each function's output goes, by logical id, and the `Stage` its metrics
+    /// carry.
+    function_logs: std::sync::Arc<std::collections::BTreeMap<String, FunctionLog>>,
+}
+
+#[derive(Debug, Clone)]
+struct FunctionLog {
+    path: PathBuf,
+    stage: String,
 }
 
 pub struct Reply {
@@ -184,7 +214,87 @@ impl Api {
                 .unwrap_or_else(|e| panic!("http client: {e}")),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            function_logs: std::sync::Arc::new(
+                stack
+                    .functions()
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.logical_id.clone(),
+                            FunctionLog {
+                                path: stack
+                                    .log_dir()
+                                    .join(format!("{}-{}.log", f.logical_id, f.port)),
+                                stage: f
+                                    .environment
+                                    .get("STAGE")
+                                    .filter(|s| !s.is_empty())
+                                    .cloned()
+                                    .unwrap_or_else(|| "local".to_string()),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
         }
+    }
+
+    fn function_log(&self, function: &str) -> &FunctionLog {
+        self.function_logs
+            .get(function)
+            .unwrap_or_else(|| panic!("no function {function} in the stack"))
+    }
+
+    /// The `Stage` the metrics of `function` (a logical id) carry: its `STAGE`, or
+    /// `local` when the stack sets none.
+    pub fn metric_stage(&self, function: &str) -> String {
+        self.function_log(function).stage.clone()
+    }
+
+    /// The embedded-metric-format lines of `metric` that `function` (a logical id) wrote
+    /// to its log so far: JSON objects with `_aws` at the top level, as CloudWatch reads
+    /// them from a log group.
+    pub fn metric_lines(&self, function: &str, metric: &str) -> Vec<Value> {
+        let path = &self.function_log(function).path;
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("log of {function} ({}): {e}", path.display()));
+        text.lines()
+            .filter(|line| line.starts_with('{'))
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("_aws").is_some() && line.get(metric).is_some())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `function` has written more than `after` lines of
+    /// `metric` whose members match `dimensions`, and returns the matching lines.
+    pub async fn wait_for_metric(
+        &self,
+        function: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        after: usize,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.matching_metric_lines(function, metric, dimensions);
+            if lines.len() > after || Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The lines of `metric` in `function`'s log whose members match `dimensions`.
+    pub fn matching_metric_lines(
+        &self,
+        function: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+    ) -> Vec<Value> {
+        self.metric_lines(function, metric)
+            .into_iter()
+            .filter(|line| dimensions.iter().all(|(k, v)| line[*k] == *v))
+            .collect()
     }
 
     /// The URL of the queue whose name ends with `suffix`.

@@ -1837,6 +1837,70 @@ mod tests {
 
     const UIN: &str = "18810177200000012341";
 
+    fn payment(kind: MethodKind, saved: bool, origin: &str, status: PaymentStatus) -> Payment {
+        Payment {
+            id: "p1".into(),
+            account_id: "a1".into(),
+            bills: Vec::new(),
+            amount: 100,
+            commission: 0,
+            total: 100,
+            method: MethodSummary {
+                kind,
+                label: "Visa •••• 4242".into(),
+                saved_method_id: saved.then(|| "m1".to_string()),
+            },
+            status,
+            gateway_reference: None,
+            confirmation_url: None,
+            decline_reason: None,
+            created_at: 0,
+            settled_at: None,
+            request_hash: String::new(),
+            origin: origin.into(),
+            hold_until: None,
+        }
+    }
+
+    #[test]
+    fn a_payment_is_counted_by_method_and_by_what_the_payer_was_told() {
+        let method = |kind, saved, origin| {
+            payment(kind, saved, origin, PaymentStatus::Succeeded).metric_method()
+        };
+        assert_eq!(method(MethodKind::Card, false, "citizen"), "card");
+        assert_eq!(method(MethodKind::Card, true, "citizen"), "saved_card");
+        assert_eq!(method(MethodKind::ApplePay, false, "citizen"), "apple_pay");
+        assert_eq!(method(MethodKind::Mobile, true, "citizen"), "saved_mobile");
+        assert_eq!(method(MethodKind::Wallet, false, "citizen"), "wallet");
+        // An autopay pays with a saved card, and is counted as what it is.
+        assert_eq!(method(MethodKind::Card, true, "autopay:x1"), "autopay");
+
+        let outcome = |status| payment(MethodKind::Card, false, "citizen", status).metric_outcome();
+        assert_eq!(outcome(PaymentStatus::Succeeded), PaymentOutcome::Succeeded);
+        assert_eq!(outcome(PaymentStatus::Declined), PaymentOutcome::Declined);
+        assert_eq!(
+            outcome(PaymentStatus::RequiresConfirmation),
+            PaymentOutcome::Pending
+        );
+        assert_eq!(outcome(PaymentStatus::Pending), PaymentOutcome::Failed);
+
+        let capture = metrics::Capture::start();
+        payment(
+            MethodKind::Card,
+            true,
+            "autopay:x1",
+            PaymentStatus::Declined,
+        )
+        .count();
+        assert_eq!(
+            capture.counted("Payments"),
+            [metrics::dims(&[
+                ("Method", "autopay"),
+                ("Outcome", "declined")
+            ])]
+        );
+    }
+
     #[test]
     fn a_payment_request_is_checked_field_by_field() {
         let ok = PayRequest::parse(&object(json!({

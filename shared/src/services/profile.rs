@@ -1739,3 +1739,33 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
         gender: p.gender.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_is_counted_under_its_registry() {
+        let registries: Vec<&str> = [
+            Check::Snils,
+            Check::Passport,
+            Check::Inn,
+            Check::BirthRecord,
+        ]
+        .iter()
+        .map(|c| c.registry())
+        .collect();
+        assert_eq!(registries, ["sfr", "mvd", "fns", "civil"]);
+
+        let capture = metrics::Capture::start();
+        verification_counted(Check::Inn, VerificationOutcome::Retry);
+        verification_counted(Check::BirthRecord, outcome_of(false));
+        assert_eq!(
+            capture.counted("Verifications"),
+            [
+                metrics::dims(&[("Registry", "fns"), ("Outcome", "retry")]),
+                metrics::dims(&[("Registry", "civil"), ("Outcome", "rejected")]),
+            ]
+        );
+    }
+}
