@@ -1004,15 +1004,15 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
     );
     assert_metric_line(&lines[declined_before], "Payments", &stage, &declined);
 
-    for (function, job, run) in [
-        ("ReconcilePaymentsFunction", "reconcile-payments", 0),
-        ("RunAutopaysFunction", "run-autopays", 1),
+    for (function, job) in [
+        ("ReconcilePaymentsFunction", "reconcile-payments"),
+        ("RunAutopaysFunction", "run-autopays"),
     ] {
         let dims = [("Job", job)];
         let before = api
             .matching_metric_lines(function, "ScheduledRunsCompleted", &dims)
             .len();
-        if run == 0 {
+        if function == "ReconcilePaymentsFunction" {
             reconcile(&api).await;
         } else {
             run_schedule(&api).await;
