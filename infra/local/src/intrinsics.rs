@@ -18,6 +18,10 @@ pub const ACCOUNT_ID: &str = "123456789012";
 pub const PARTITION: &str = "aws";
 pub const URL_SUFFIX: &str = "amazonaws.com";
 pub const STACK_NAME: &str = "uslugi-local";
+/// The version every local function runs: the one build `cargo lambda watch` serves,
+/// as Lambda names an unpublished function's (and the code's default for
+/// `AWS_LAMBDA_FUNCTION_VERSION`).
+pub const LOCAL_VERSION: &str = "$LATEST";
 
 /// What `Ref` and `Fn::GetAtt` return for one resource.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -487,6 +491,9 @@ impl<'t> Resolver<'t> {
             };
         }
         let Some(resource) = self.template.resources.get(name) else {
+            if let Some(published) = self.published_reference(name, at)? {
+                return Ok(Some(published));
+            }
             return fail(
                 at,
                 format!("Ref to {name}, which is neither a parameter nor a resource"),
@@ -506,7 +513,69 @@ impl<'t> Resolver<'t> {
         Ok(Some(Value::String(name.to_string())))
     }
 
+    /// SAM's references to what `AutoPublishAlias` publishes: `Ref Fn.Alias` (the
+    /// alias's ARN) and `Ref Fn.Version` (the version's ARN). Locally there is one
+    /// build of each function, so the alias is the function's ARN qualified by the
+    /// alias name, and the version is `$LATEST`. `None`: `name` is no such reference.
+    fn published_reference(&self, name: &str, at: &str) -> R<Option<Value>> {
+        let Some((id, part)) = name.split_once('.') else {
+            return Ok(None);
+        };
+        if part != "Alias" && part != "Version" {
+            return Ok(None);
+        }
+        let Some(alias) = self.published_alias(id, at)? else {
+            return Ok(None);
+        };
+        let arn = self.get_att(id, "Arn", at)?;
+        let arn = arn
+            .as_str()
+            .ok_or_else(|| Unresolved::Failed(Error::resolve(at, "a function ARN is text")))?;
+        let qualifier = if part == "Alias" {
+            alias
+        } else {
+            LOCAL_VERSION.to_string()
+        };
+        Ok(Some(Value::String(format!("{arn}:{qualifier}"))))
+    }
+
+    /// The `AutoPublishAlias` of the function `id` (its own, else the Globals'), or
+    /// `None` when `id` is no function. A function without one has no alias or
+    /// version to refer to, which SAM refuses too.
+    fn published_alias(&self, id: &str, at: &str) -> R<Option<String>> {
+        let Some(resource) = self.template.resources.get(id) else {
+            return Ok(None);
+        };
+        if resource.kind != "AWS::Serverless::Function" {
+            return Ok(None);
+        }
+        let globals = self.template.global("Function");
+        let Some(alias) = resource
+            .property("AutoPublishAlias")
+            .or_else(|| globals.get("AutoPublishAlias"))
+        else {
+            return fail(
+                at,
+                format!("{id} publishes no alias or version: it has no AutoPublishAlias"),
+            );
+        };
+        let alias = self.try_resolve(alias, at)?;
+        match scalar_text(&alias) {
+            Ok(alias) => Ok(Some(alias)),
+            Err(m) => fail(at, format!("{id}.AutoPublishAlias: {m}")),
+        }
+    }
+
     fn get_att(&self, id: &str, attribute: &str, at: &str) -> R<Value> {
+        // `Fn::GetAtt Fn.Version.Version` (or `[Fn.Version, Version]`): the number of
+        // the version SAM published.
+        let (id, attribute) = match id.strip_suffix(".Version") {
+            Some(function) if attribute == "Version" => (function, "Version.Version"),
+            _ => (id, attribute),
+        };
+        if attribute == "Version.Version" && self.published_alias(id, at)?.is_some() {
+            return Ok(Value::String(LOCAL_VERSION.to_string()));
+        }
         let Some(resource) = self.template.resources.get(id) else {
             return fail(at, format!("Fn::GetAtt on {id}, which is not a resource"));
         };

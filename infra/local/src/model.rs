@@ -756,21 +756,36 @@ fn authorizer(
     };
     let identity = a.get("Identity");
     let kind = if let Some(arn) = a.get("FunctionArn") {
-        // `!GetAtt Fn.Arn` names the function directly; a plain ARN is matched
-        // against the ARNs the local stack gives its functions.
-        let direct = raw
-            .and_then(|r| r.get("FunctionArn"))
+        // `!GetAtt Fn.Arn` and `!Ref Fn.Alias` name the function directly; a plain
+        // ARN, qualified by an alias or not, is matched against the ARNs the local
+        // stack gives its functions.
+        let raw_arn = raw.and_then(|r| r.get("FunctionArn"));
+        let by_att = raw_arn
             .and_then(|f| f.get("Fn::GetAtt"))
             .and_then(|g| match g {
                 Value::String(s) => s.split('.').next().map(str::to_string),
                 Value::Array(items) => items.first().and_then(Value::as_str).map(str::to_string),
                 _ => None,
             });
+        let by_alias = raw_arn
+            .and_then(|f| f.get("Ref"))
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_suffix(".Alias"))
+            .map(str::to_string);
+        let direct = by_att.or(by_alias);
         let arn = scalar_text(arn).map_err(|m| Error::resolve(format!("{at}.FunctionArn"), m))?;
+        let unqualified = |f: &FunctionSpec| {
+            let plain = function_arn(&f.binary);
+            arn == plain
+                || arn
+                    .strip_prefix(plain.as_str())
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|q| !q.is_empty() && !q.contains(':'))
+        };
         let function = functions
             .iter()
             .find(|f| Some(&f.logical_id) == direct.as_ref())
-            .or_else(|| functions.iter().find(|f| function_arn(&f.binary) == arn))
+            .or_else(|| functions.iter().find(|f| unqualified(f)))
             .ok_or_else(|| {
                 Error::resolve(
                     format!("{at}.FunctionArn"),
