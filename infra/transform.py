@@ -11,6 +11,7 @@ and fails when the total is above --limit (CloudFormation refuses a stack of mor
 import argparse
 import collections
 import json
+import logging
 import os
 import sys
 
@@ -35,6 +36,9 @@ def main():
     args = parser.parse_args()
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
+    # The translator warns once per function that its feature toggles are not
+    # configured (they live in AWS); that is the default it should use.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     with open(args.template, encoding="utf-8") as f:
         template = yaml_parse(f.read())
     # What `sam package` would upload: a local CodeUri becomes an S3 location, as
