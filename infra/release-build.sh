@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A cold build leaves about 1 GB behind (arm64 release artifacts, host build scripts,
+# target/lambda and .aws-sam copies of each bootstrap): refuse at once rather than fail
+# after minutes with a full disk.
+target="${CARGO_TARGET_DIR:-target}"
+free_mb=$(df -Pm "$target" . | awk 'NR > 1 { print $4 }' | sort -n | head -1)
+if [ "$free_mb" -lt 1500 ]; then
+    echo "release-build: ${free_mb} MB free where $target and .aws-sam live; needs about 1500" >&2
+    exit 1
+fi
+
 start=$(date +%s)
 SAM_CLI_TELEMETRY=0 sam build --config-env prod
 seconds=$(($(date +%s) - start))
