@@ -5,11 +5,15 @@
 #   make test    formatting, lints, unit tests, template lint, end-to-end tests
 #   make seed    a demo family with children, a car and bills, in the running stack
 #   make bench   release builds measured: size, cold init, memory, latency, AWS calls
+#   make deploy-check
+#                what a deploy must pass, without deploying: sam validate per environment,
+#                cfn-lint, checkov, the resource count and the arm64 release build
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV        := .venv
+CHECKOV_VENV := .venv-checkov
 PYTHON      ?= python3
 TOOLS       := infra/local/Cargo.toml
 GATEWAY_PORT ?= 3000
@@ -22,13 +26,14 @@ LAMBDA_CONCURRENCY ?= 1
 export CARGO_TARGET_DIR := $(CURDIR)/target
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv build dev seed test fmt-check clippy unit lint-template e2e bench fmt
+.PHONY: help venv checkov-venv build dev seed test fmt-check clippy unit lint-template e2e bench fmt deploy-check
 
 help:
 	@echo "make dev    - run the local stack (gateway on http://127.0.0.1:$(GATEWAY_PORT))"
 	@echo "make seed   - load a demo family with bills into the running stack"
 	@echo "make test   - everything CI runs"
 	@echo "make bench  - write bench/results.md"
+	@echo "make deploy-check - validate, lint and scan the template, release-build every function"
 
 # The local tools, installed only when missing or when the pinned list changes.
 $(VENV)/.installed: requirements-dev.txt
@@ -37,6 +42,14 @@ $(VENV)/.installed: requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# checkov pins a boto3 that aws-sam-cli cannot work with: a virtual environment of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
 
 # The Lambda binaries in debug, so that `cargo lambda watch` finds them built.
 build:
@@ -78,3 +91,17 @@ test: venv fmt-check clippy unit lint-template e2e
 
 bench: venv
 	bash bench/run.sh
+
+# Not part of `make test`: the release build of every function takes long. Needs no AWS
+# credentials.
+deploy-check: venv checkov-venv
+	@for env in dev prod; do \
+		echo "sam validate --lint --config-env $$env"; \
+		SAM_CLI_TELEMETRY=0 sam validate --lint --config-env $$env || exit 1; \
+	done
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f infra/template.yaml --framework cloudformation \
+		--quiet --compact --skip-download
+	$(VENV)/bin/python infra/transform.py --count
+	rustup target add aarch64-unknown-linux-gnu
+	bash infra/release-build.sh

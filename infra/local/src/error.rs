@@ -25,6 +25,9 @@ pub enum Error {
     #[error("{at}: {message}")]
     Resolve { at: String, message: String },
 
+    #[error("the template's rule {rule} refuses these parameters: {message}")]
+    RuleFailed { rule: String, message: String },
+
     #[error("invalid option: {0}")]
     Options(String),
 

@@ -18,6 +18,10 @@ pub const ACCOUNT_ID: &str = "123456789012";
 pub const PARTITION: &str = "aws";
 pub const URL_SUFFIX: &str = "amazonaws.com";
 pub const STACK_NAME: &str = "uslugi-local";
+/// The version every local function runs: the one build `cargo lambda watch` serves,
+/// as Lambda names an unpublished function's (and the code's default for
+/// `AWS_LAMBDA_FUNCTION_VERSION`).
+pub const LOCAL_VERSION: &str = "$LATEST";
 
 /// What `Ref` and `Fn::GetAtt` return for one resource.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -136,8 +140,144 @@ impl<'t> Resolver<'t> {
             secrets: BTreeMap::new(),
             evaluating: RefCell::new(BTreeSet::new()),
         };
+        resolver.check_rules()?;
         resolver.generate_secrets()?;
         Ok(resolver)
+    }
+
+    /// CloudFormation's `Rules`, checked against the parameter values as a change set
+    /// would check them: for every rule whose `RuleCondition` holds (or that has none),
+    /// each `Assert` must hold, or the stack refuses to start with the rule's
+    /// `AssertDescription`. The rule functions that only compare parameter values are
+    /// evaluated (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Fn::Contains`,
+    /// `Fn::EachMemberEquals`, `Fn::EachMemberIn`, `Ref`); those that ask AWS about
+    /// resources (`Fn::ValueOf`, `Fn::RefAll`, …) are refused.
+    fn check_rules(&self) -> Result<()> {
+        for (name, rule) in &self.template.rules {
+            let at = format!("Rules.{name}");
+            if let Some(condition) = rule.get("RuleCondition") {
+                if !self.rule_holds(condition, &format!("{at}.RuleCondition"))? {
+                    continue;
+                }
+            }
+            let assertions = match rule.get("Assertions") {
+                None => continue,
+                Some(Value::Array(items)) => items,
+                Some(_) => return Err(Error::resolve(at, "Assertions must be a list")),
+            };
+            for (i, assertion) in assertions.iter().enumerate() {
+                let at = format!("{at}.Assertions[{i}]");
+                let Some(assert) = assertion.get("Assert") else {
+                    return Err(Error::resolve(at, "an assertion needs Assert"));
+                };
+                if !self.rule_holds(assert, &format!("{at}.Assert"))? {
+                    let description = assertion
+                        .get("AssertDescription")
+                        .and_then(Value::as_str)
+                        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+                        .unwrap_or_else(|| "its assertion does not hold".to_string());
+                    return Err(Error::RuleFailed {
+                        rule: name.clone(),
+                        message: description,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rule_holds(&self, expr: &Value, at: &str) -> Result<bool> {
+        match self.rule_value(expr, at)? {
+            Value::Bool(b) => Ok(b),
+            Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+            other => Err(Error::resolve(
+                at,
+                format!("a rule's condition is true or false, not {other}"),
+            )),
+        }
+    }
+
+    fn rule_value(&self, expr: &Value, at: &str) -> Result<Value> {
+        let Value::Object(map) = expr else {
+            return Ok(expr.clone());
+        };
+        let Some((key, arg)) = map.iter().next().filter(|_| map.len() == 1) else {
+            return Ok(expr.clone());
+        };
+        let args = |n: usize| -> Result<&Vec<Value>> {
+            match arg {
+                Value::Array(items) if items.len() == n => Ok(items),
+                _ => Err(Error::resolve(at, format!("{key} takes a list of {n}"))),
+            }
+        };
+        let text_list = |v: Value| -> Result<Vec<String>> {
+            match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| scalar_text(i).map_err(|m| Error::resolve(at, m)))
+                    .collect(),
+                other => Err(Error::resolve(
+                    at,
+                    format!("{key} needs a list, not {other}"),
+                )),
+            }
+        };
+        let text = |v: Value| scalar_text(&v).map_err(|m| Error::resolve(at, m));
+        Ok(Value::Bool(match key.as_str() {
+            "Fn::Equals" => {
+                let items = args(2)?;
+                let a = self.rule_value(&items[0], at)?;
+                let b = self.rule_value(&items[1], at)?;
+                match (scalar_text(&a), scalar_text(&b)) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => a == b,
+                }
+            }
+            "Fn::Not" => !self.rule_holds(&args(1)?[0], at)?,
+            "Fn::And" | "Fn::Or" => {
+                let Value::Array(items) = arg else {
+                    return Err(Error::resolve(at, format!("{key} takes a list")));
+                };
+                let mut all = true;
+                let mut any = false;
+                for item in items {
+                    let v = self.rule_holds(item, at)?;
+                    all &= v;
+                    any |= v;
+                }
+                if key == "Fn::And" {
+                    all
+                } else {
+                    any
+                }
+            }
+            "Fn::Contains" => {
+                let items = args(2)?;
+                let list = text_list(self.rule_value(&items[0], at)?)?;
+                let wanted = text(self.rule_value(&items[1], at)?)?;
+                list.contains(&wanted)
+            }
+            "Fn::EachMemberEquals" => {
+                let items = args(2)?;
+                let list = text_list(self.rule_value(&items[0], at)?)?;
+                let wanted = text(self.rule_value(&items[1], at)?)?;
+                list.iter().all(|m| *m == wanted)
+            }
+            "Fn::EachMemberIn" => {
+                let items = args(2)?;
+                let list = text_list(self.rule_value(&items[0], at)?)?;
+                let allowed = text_list(self.rule_value(&items[1], at)?)?;
+                list.iter().all(|m| allowed.contains(m))
+            }
+            "Ref" => return self.resolve(expr, at),
+            other if other.starts_with("Fn::") => {
+                return Err(Error::resolve(
+                    at,
+                    format!("{other} is not evaluated locally in a rule"),
+                ))
+            }
+            _ => return Ok(expr.clone()),
+        }))
     }
 
     pub fn template(&self) -> &'t Template {
@@ -487,6 +627,9 @@ impl<'t> Resolver<'t> {
             };
         }
         let Some(resource) = self.template.resources.get(name) else {
+            if let Some(published) = self.published_reference(name, at)? {
+                return Ok(Some(published));
+            }
             return fail(
                 at,
                 format!("Ref to {name}, which is neither a parameter nor a resource"),
@@ -506,7 +649,69 @@ impl<'t> Resolver<'t> {
         Ok(Some(Value::String(name.to_string())))
     }
 
+    /// SAM's references to what `AutoPublishAlias` publishes: `Ref Fn.Alias` (the
+    /// alias's ARN) and `Ref Fn.Version` (the version's ARN). Locally there is one
+    /// build of each function, so the alias is the function's ARN qualified by the
+    /// alias name, and the version is `$LATEST`. `None`: `name` is no such reference.
+    fn published_reference(&self, name: &str, at: &str) -> R<Option<Value>> {
+        let Some((id, part)) = name.split_once('.') else {
+            return Ok(None);
+        };
+        if part != "Alias" && part != "Version" {
+            return Ok(None);
+        }
+        let Some(alias) = self.published_alias(id, at)? else {
+            return Ok(None);
+        };
+        let arn = self.get_att(id, "Arn", at)?;
+        let arn = arn
+            .as_str()
+            .ok_or_else(|| Unresolved::Failed(Error::resolve(at, "a function ARN is text")))?;
+        let qualifier = if part == "Alias" {
+            alias
+        } else {
+            LOCAL_VERSION.to_string()
+        };
+        Ok(Some(Value::String(format!("{arn}:{qualifier}"))))
+    }
+
+    /// The `AutoPublishAlias` of the function `id` (its own, else the Globals'), or
+    /// `None` when `id` is no function. A function without one has no alias or
+    /// version to refer to, which SAM refuses too.
+    fn published_alias(&self, id: &str, at: &str) -> R<Option<String>> {
+        let Some(resource) = self.template.resources.get(id) else {
+            return Ok(None);
+        };
+        if resource.kind != "AWS::Serverless::Function" {
+            return Ok(None);
+        }
+        let globals = self.template.global("Function");
+        let Some(alias) = resource
+            .property("AutoPublishAlias")
+            .or_else(|| globals.get("AutoPublishAlias"))
+        else {
+            return fail(
+                at,
+                format!("{id} publishes no alias or version: it has no AutoPublishAlias"),
+            );
+        };
+        let alias = self.try_resolve(alias, at)?;
+        match scalar_text(&alias) {
+            Ok(alias) => Ok(Some(alias)),
+            Err(m) => fail(at, format!("{id}.AutoPublishAlias: {m}")),
+        }
+    }
+
     fn get_att(&self, id: &str, attribute: &str, at: &str) -> R<Value> {
+        // `Fn::GetAtt Fn.Version.Version` (or `[Fn.Version, Version]`): the number of
+        // the version SAM published.
+        let (id, attribute) = match id.strip_suffix(".Version") {
+            Some(function) if attribute == "Version" => (function, "Version.Version"),
+            _ => (id, attribute),
+        };
+        if attribute == "Version.Version" && self.published_alias(id, at)?.is_some() {
+            return Ok(Value::String(LOCAL_VERSION.to_string()));
+        }
         let Some(resource) = self.template.resources.get(id) else {
             return fail(at, format!("Fn::GetAtt on {id}, which is not a resource"));
         };
@@ -1132,5 +1337,92 @@ Resources:
             Err(Unresolved::Pending(id)) if id == "Q"
         ));
         assert!(r.resolve(&json!({"Ref": "T"}), "x").is_err());
+    }
+
+    const RULES: &str = r#"
+Parameters:
+  Stage: {Type: String, Default: dev}
+  Sender: {Type: String, Default: no-reply@uslugi.example}
+  Origins: {Type: CommaDelimitedList, Default: "https://a.example,https://b.example"}
+Rules:
+  PlaceholdersNotInProd:
+    RuleCondition: !Equals [!Ref Stage, prod]
+    Assertions:
+      - Assert: !Not [!Contains [[no-reply@uslugi.example, no-reply-dev@uslugi.example], !Ref Sender]]
+        AssertDescription: >-
+          Sender is a placeholder:
+          set the portal's own.
+  KnownOrigins:
+    Assertions:
+      - Assert: !And
+          - !EachMemberIn [!Ref Origins, [https://a.example, https://b.example, https://c.example]]
+          - !Not [!EachMemberEquals [!Ref Origins, "*"]]
+          - !Or [!Equals [!Ref Stage, dev], !Equals [!Ref Stage, prod]]
+        AssertDescription: unknown origin or stage
+Resources:
+  Q:
+    Type: AWS::SQS::Queue
+"#;
+
+    fn resolver_for(text: &str, overrides: &[(&str, &str)]) -> Result<()> {
+        let t = template(text);
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Resolver::new(&t, &overrides).map(|_| ())
+    }
+
+    #[test]
+    fn rules_hold_for_good_parameters() {
+        resolver_for(RULES, &[]).unwrap();
+        resolver_for(
+            RULES,
+            &[("Stage", "prod"), ("Sender", "no-reply@mos.example")],
+        )
+        .unwrap();
+        resolver_for(RULES, &[("Origins", "https://c.example")]).unwrap();
+    }
+
+    #[test]
+    fn a_rule_that_fails_refuses_the_stack_with_its_description() {
+        // The placeholder passes in dev (no RuleCondition match) and fails in prod.
+        let err = resolver_for(RULES, &[("Stage", "prod")]).unwrap_err();
+        match err {
+            Error::RuleFailed { rule, message } => {
+                assert_eq!(rule, "PlaceholdersNotInProd");
+                assert_eq!(message, "Sender is a placeholder: set the portal's own.");
+            }
+            other => panic!("{other}"),
+        }
+        for (key, value) in [
+            ("Origins", "https://a.example,https://evil.example"),
+            ("Stage", "test"),
+        ] {
+            let err = resolver_for(RULES, &[(key, value)]).unwrap_err();
+            assert!(
+                matches!(&err, Error::RuleFailed { rule, message }
+                    if rule == "KnownOrigins" && message == "unknown origin or stage"),
+                "{key}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn rule_functions_that_ask_aws_are_refused_not_skipped() {
+        let text = r#"
+Rules:
+  Vpc:
+    Assertions:
+      - Assert: !EachMemberEquals [{"Fn::ValueOfAll": ["AWS::EC2::Subnet::Id", VpcId]}, vpc-1]
+Resources:
+  Q: {Type: AWS::SQS::Queue}
+"#;
+        let err = resolver_for(text, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("Rules.Vpc.Assertions[0].Assert")
+                && err.contains("Fn::ValueOfAll is not evaluated locally"),
+            "{err}"
+        );
     }
 }

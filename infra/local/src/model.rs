@@ -405,7 +405,14 @@ pub struct SqsEvent {
     pub batch_size: u32,
     pub batching_window_secs: u32,
     pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: most batches Lambda runs at once for this
+    /// source (2 to 1000, as AWS allows). The local poller runs one batch at a time,
+    /// which is always within it.
+    pub maximum_concurrency: Option<u32>,
 }
+
+/// SQS event sources' `MaximumConcurrency` bounds, as Lambda enforces them.
+const MAXIMUM_CONCURRENCY: std::ops::RangeInclusive<u32> = 2..=1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleEvent {
@@ -619,12 +626,30 @@ fn add_event(
                     .any(|t| t.as_str() == Some("ReportBatchItemFailures")),
                 _ => false,
             };
+            let maximum_concurrency = match props
+                .get("ScalingConfig")
+                .and_then(|c| c.get("MaximumConcurrency"))
+            {
+                None | Some(Value::Null) => None,
+                Some(v) => {
+                    let at = format!("{at}.Properties.ScalingConfig.MaximumConcurrency");
+                    let n = scalar_text(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .filter(|n| MAXIMUM_CONCURRENCY.contains(n))
+                        .ok_or_else(|| {
+                            Error::resolve(&at, format!("must be a number from 2 to 1000, not {v}"))
+                        })?;
+                    Some(n)
+                }
+            };
             spec.sqs_events.push(SqsEvent {
                 name: name.to_string(),
                 queue_arn,
                 batch_size: number("BatchSize", 10)?.max(1),
                 batching_window_secs: number("MaximumBatchingWindowInSeconds", 0)?,
                 report_batch_item_failures: report,
+                maximum_concurrency,
             });
         }
         "Schedule" | "ScheduleV2" => {
@@ -756,21 +781,36 @@ fn authorizer(
     };
     let identity = a.get("Identity");
     let kind = if let Some(arn) = a.get("FunctionArn") {
-        // `!GetAtt Fn.Arn` names the function directly; a plain ARN is matched
-        // against the ARNs the local stack gives its functions.
-        let direct = raw
-            .and_then(|r| r.get("FunctionArn"))
+        // `!GetAtt Fn.Arn` and `!Ref Fn.Alias` name the function directly; a plain
+        // ARN, qualified by an alias or not, is matched against the ARNs the local
+        // stack gives its functions.
+        let raw_arn = raw.and_then(|r| r.get("FunctionArn"));
+        let by_att = raw_arn
             .and_then(|f| f.get("Fn::GetAtt"))
             .and_then(|g| match g {
                 Value::String(s) => s.split('.').next().map(str::to_string),
                 Value::Array(items) => items.first().and_then(Value::as_str).map(str::to_string),
                 _ => None,
             });
+        let by_alias = raw_arn
+            .and_then(|f| f.get("Ref"))
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_suffix(".Alias"))
+            .map(str::to_string);
+        let direct = by_att.or(by_alias);
         let arn = scalar_text(arn).map_err(|m| Error::resolve(format!("{at}.FunctionArn"), m))?;
+        let unqualified = |f: &FunctionSpec| {
+            let plain = function_arn(&f.binary);
+            arn == plain
+                || arn
+                    .strip_prefix(plain.as_str())
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|q| !q.is_empty() && !q.contains(':'))
+        };
         let function = functions
             .iter()
             .find(|f| Some(&f.logical_id) == direct.as_ref())
-            .or_else(|| functions.iter().find(|f| function_arn(&f.binary) == arn))
+            .or_else(|| functions.iter().find(|f| unqualified(f)))
             .ok_or_else(|| {
                 Error::resolve(
                     format!("{at}.FunctionArn"),
@@ -959,6 +999,69 @@ mod tests {
     }
 
     #[test]
+    fn real_template_routes_sources_and_authorizer_go_through_aliases() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let plan = plan_of(&text, &[("VerificationMaxConcurrency", "7")]).unwrap();
+        // The authorizer is named by its alias, and still found.
+        assert_eq!(
+            plan.apis["HttpApi"].authorizers["SessionAuthorizer"].kind,
+            AuthorizerKind::Lambda {
+                function: "AuthorizerFunction".into()
+            }
+        );
+        let source = |function: &str| {
+            let f = plan
+                .functions
+                .iter()
+                .find(|f| f.logical_id == function)
+                .unwrap();
+            assert_eq!(f.sqs_events.len(), 1, "{function}");
+            f.sqs_events[0].maximum_concurrency
+        };
+        assert_eq!(source("VerifyDocumentsFunction"), Some(7));
+        for worker in [
+            "BillNoticesFunction",
+            "PaymentNoticesFunction",
+            "RunAutopaysFunction",
+        ] {
+            assert_eq!(source(worker), Some(2), "{worker}");
+        }
+    }
+
+    #[test]
+    fn real_template_refuses_placeholders_in_prod() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let real = [
+            ("EmailSender", "no-reply@portal.example.org"),
+            ("PortalUrl", "https://portal.example.org"),
+            ("CorsAllowedOrigin", "https://portal.example.org"),
+        ];
+        let mut prod = vec![("Stage", "prod")];
+        prod.extend(real);
+        plan_of(&text, &prod).unwrap();
+        for (placeholder, value) in [
+            ("EmailSender", "no-reply@uslugi.example"),
+            ("EmailSender", "no-reply-dev@uslugi.example"),
+            ("PortalUrl", "https://uslugi.example"),
+            ("CorsAllowedOrigin", "https://uslugi.example"),
+        ] {
+            let mut params = prod.clone();
+            params.retain(|(k, _)| *k != placeholder);
+            params.push((placeholder, value));
+            let err = plan_of(&text, &params).unwrap_err();
+            assert!(
+                matches!(&err, Error::RuleFailed { rule, message }
+                    if rule == "PlaceholdersNotInProd" && message.starts_with(placeholder)),
+                "{placeholder}={value}: {err}"
+            );
+        }
+        // Outside prod, the placeholders are what dev runs with.
+        plan_of(&text, &[("Stage", "dev")]).unwrap();
+    }
+
+    #[test]
     fn stage_parameter_changes_names() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
         let text = std::fs::read_to_string(path).unwrap();
@@ -969,6 +1072,7 @@ mod tests {
     const QUEUES: &str = r#"
 Parameters:
   Stage: {Type: String, Default: dev}
+  WorkConcurrency: {Type: Number, Default: 5}
 Globals:
   Function:
     Timeout: 5
@@ -1014,6 +1118,8 @@ Resources:
             BatchSize: 5
             MaximumBatchingWindowInSeconds: 1
             FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: !Ref WorkConcurrency
         Plain:
           Type: SQS
           Properties:
@@ -1092,9 +1198,11 @@ Resources:
         assert_eq!(work.batch_size, 5);
         assert_eq!(work.batching_window_secs, 1);
         assert!(work.report_batch_item_failures);
+        assert_eq!(work.maximum_concurrency, Some(5));
         let plain = f.sqs_events.iter().find(|e| e.name == "Plain").unwrap();
         assert_eq!(plain.batch_size, 10);
         assert!(!plain.report_batch_item_failures);
+        assert_eq!(plain.maximum_concurrency, None);
 
         let nightly = f.schedules.iter().find(|s| s.name == "Nightly").unwrap();
         assert_eq!(nightly.expression.as_deref(), Some("cron(0 3 * * ? *)"));
@@ -1102,6 +1210,108 @@ Resources:
         let with_input = f.schedules.iter().find(|s| s.name == "WithInput").unwrap();
         assert_eq!(with_input.kind, "ScheduleV2");
         assert_eq!(with_input.input, Some(json!({"job": "cleanup"})));
+    }
+
+    #[test]
+    fn maximum_concurrency_outside_what_lambda_allows_is_refused() {
+        for bad in ["1", "1001", "many"] {
+            let err = plan_of(QUEUES, &[("WorkConcurrency", bad)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("Events.Work.Properties.ScalingConfig.MaximumConcurrency")
+                    && text.contains("from 2 to 1000"),
+                "{bad}: {text}"
+            );
+        }
+        let plan = plan_of(QUEUES, &[("WorkConcurrency", "1000")]).unwrap();
+        let work = plan.functions[0]
+            .sqs_events
+            .iter()
+            .find(|e| e.name == "Work");
+        assert_eq!(work.unwrap().maximum_concurrency, Some(1000));
+    }
+
+    #[test]
+    fn an_authorizer_arn_is_matched_whole_not_by_its_start() {
+        // `function:auth-other` starts like `function:auth` but is not it, nor is a
+        // version of a version (`auth:live:1`).
+        for arn in [
+            "arn:aws:lambda:us-east-1:123456789012:function:auth-other",
+            "arn:aws:lambda:us-east-1:123456789012:function:auth:live:1",
+        ] {
+            let text = AUTH.replace(
+                "arn:aws:lambda:us-east-1:123456789012:function:auth\n",
+                &format!("{arn}\n"),
+            );
+            let err = plan_of(&text, &[]).unwrap_err().to_string();
+            assert!(
+                err.contains("Authorizers.PolicyAuth.FunctionArn")
+                    && err.contains("is not a function of this template"),
+                "{arn}: {err}"
+            );
+        }
+    }
+
+    const ALIASES: &str = r#"
+Globals:
+  Function:
+    AutoPublishAlias: live
+Resources:
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: worker}}
+    Properties:
+      Environment:
+        Variables:
+          ALIAS: !Ref Worker.Alias
+          VERSION: !Ref Worker.Version
+          NUMBER: !GetAtt Worker.Version.Version
+          NUMBER_LONG: {"Fn::GetAtt": [Worker.Version, Version]}
+          ARN: !GetAtt Worker.Arn
+  Canary:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: canary}}
+    Properties:
+      AutoPublishAlias: !Sub "${AWS::StackName}-next"
+      Environment:
+        Variables:
+          ALIAS: !Ref Canary.Alias
+"#;
+
+    #[test]
+    fn published_alias_and_version_resolve_to_the_one_local_build() {
+        let plan = plan_of(ALIASES, &[]).unwrap();
+        let env = |id: &str| {
+            plan.functions
+                .iter()
+                .find(|f| f.logical_id == id)
+                .unwrap()
+                .environment
+                .clone()
+        };
+        let worker = env("Worker");
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:worker";
+        assert_eq!(worker["ARN"], arn);
+        assert_eq!(worker["ALIAS"], format!("{arn}:live"));
+        assert_eq!(worker["VERSION"], format!("{arn}:$LATEST"));
+        assert_eq!(worker["NUMBER"], "$LATEST");
+        assert_eq!(worker["NUMBER_LONG"], "$LATEST");
+        // A function's own AutoPublishAlias wins over the Globals', intrinsics and all.
+        assert_eq!(
+            env("Canary")["ALIAS"],
+            "arn:aws:lambda:us-east-1:123456789012:function:canary:uslugi-local-next"
+        );
+    }
+
+    #[test]
+    fn alias_of_a_function_that_publishes_none_is_refused() {
+        let text = ALIASES.replace("    AutoPublishAlias: live\n", "");
+        let err = plan_of(&text, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("Resources.Worker.Properties.Environment.Variables.ALIAS")
+                && err.contains("Worker publishes no alias or version"),
+            "{err}"
+        );
     }
 
     const AUTH: &str = r#"
@@ -1120,12 +1330,17 @@ Resources:
             EnableSimpleResponses: true
           PolicyAuth:
             FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:auth
+          AliasAuth:
+            FunctionArn: !Ref AuthFunction.Alias
+          QualifiedArnAuth:
+            FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:auth:live
           Jwt:
             JwtConfiguration: {issuer: x, audience: [y]}
             IdentitySource: $request.header.Authorization
   AuthFunction:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: auth}}
+    Properties: {AutoPublishAlias: live}
   Profile:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: profile}}
@@ -1173,6 +1388,15 @@ Resources:
             }
         );
         assert!(!policy.simple_responses);
+        for by_alias in ["AliasAuth", "QualifiedArnAuth"] {
+            assert_eq!(
+                api.authorizers[by_alias].kind,
+                AuthorizerKind::Lambda {
+                    function: "AuthFunction".into()
+                },
+                "{by_alias}"
+            );
+        }
         assert!(matches!(
             api.authorizers["Jwt"].kind,
             AuthorizerKind::Unsupported(_)

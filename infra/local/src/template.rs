@@ -45,6 +45,8 @@ pub struct Template {
     /// Where it was read from; relative `CodeUri`s are resolved against its directory.
     pub path: PathBuf,
     pub parameters: Map<String, Value>,
+    /// `Rules`: assertions on the parameter values, checked before anything starts.
+    pub rules: Map<String, Value>,
     pub conditions: Map<String, Value>,
     pub mappings: Map<String, Value>,
     pub globals: Map<String, Value>,
@@ -128,6 +130,7 @@ impl Template {
         Ok(Template {
             path: path.to_path_buf(),
             parameters: section("Parameters")?,
+            rules: section("Rules")?,
             conditions: section("Conditions")?,
             mappings: section("Mappings")?,
             globals: section("Globals")?,
