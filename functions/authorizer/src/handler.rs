@@ -105,6 +105,9 @@ pub async fn handle(
         Err(e) => {
             // A store failure must not let anyone in, nor look like a bad token.
             tracing::error!(error = %e, "authorizer failed");
+            // Lambda counts every refused token as an error too (that is how a 401 is
+            // answered), so only this metric tells a failing authorizer from a busy one.
+            shared::metrics::emit(shared::metrics::Metric::ServerErrors);
             Err(e.to_string().into())
         }
     }
