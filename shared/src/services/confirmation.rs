@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::crypto::{self, Hasher};
+use crate::crypto::{self, Credential, Hasher};
 use crate::domain::Snils;
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
@@ -23,8 +23,6 @@ use crate::services::StoreError;
 
 /// Prefix of operator keys (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const OPERATOR_KEY_PREFIX: &str = "op_";
-const OPERATOR_KEY: &str = "operator-key";
-const LETTER_CODE: &str = "letter-code";
 
 /// How long a letter's code is valid.
 pub const LETTER_CODE_TTL: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -174,7 +172,7 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
     }
 
     fn key_hash(&self, key: &str) -> String {
-        self.hasher.digest(OPERATOR_KEY, &[key])
+        self.hasher.credential(Credential::OperatorKey, &[key])
     }
 
     /// Creates an operator; the key is shown once and kept only as a keyed hash.
@@ -213,10 +211,14 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         if !key.starts_with(OPERATOR_KEY_PREFIX) || key.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        self.store
-            .operator_by_key(&self.key_hash(key))
-            .await?
-            .ok_or(AppError::Unauthenticated)
+        // A key issued before the HMAC key's last rotation is stored under an older
+        // version: each version present is tried, the current one first.
+        for key_hash in self.hasher.credential_lookups(Credential::OperatorKey, &[key]) {
+            if let Some(operator) = self.store.operator_by_key(&key_hash).await? {
+                return Ok(operator);
+            }
+        }
+        Err(AppError::Unauthenticated)
     }
 }
 
@@ -332,7 +334,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         let letter = StoredLetter {
             code_hash: self
                 .hasher
-                .digest(LETTER_CODE, &[account_id, code.expose()]),
+                .credential(Credential::LetterCode, &[account_id, code.expose()]),
             attempts: 0,
             requested_at: now_s,
             expires_at: now_s + secs(LETTER_CODE_TTL),
@@ -416,7 +418,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         };
         if !self
             .hasher
-            .verify(LETTER_CODE, &[account_id, code], &letter.code_hash)
+            .verify_credential(Credential::LetterCode, &[account_id, code], &letter.code_hash)
         {
             return Err(AppError::CodeMismatch {
                 attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),

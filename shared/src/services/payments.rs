@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::config::HoldLimits;
-use crate::crypto::Hasher;
+use crate::crypto::{Hasher, Identifier};
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
 use crate::redact::Secret;
@@ -898,10 +898,12 @@ where
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        let key_hash = self.hasher.digest("idempotency-key", &[account_id, key]);
+        let key_hash = self
+            .hasher
+            .identifier(Identifier::IdempotencyKey, &[account_id, key]);
         let request_hash = self
             .hasher
-            .digest("payment-request", &[account_id, &request.canonical()]);
+            .identifier(Identifier::PaymentRequest, &[account_id, &request.canonical()]);
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
         let now_s = now.unix_timestamp();
