@@ -148,6 +148,11 @@ impl<'t> Resolver<'t> {
         self.physical.insert(logical_id.to_string(), physical);
     }
 
+    /// The value generated or given for a secret, by logical id.
+    pub fn secret_value(&self, logical_id: &str) -> Option<&str> {
+        self.secrets.get(logical_id).map(String::as_str)
+    }
+
     pub fn physical(&self, logical_id: &str) -> Option<&Physical> {
         self.physical.get(logical_id)
     }
