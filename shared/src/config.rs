@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::crypto::{Hasher, KeyringError};
 use crate::services::bills::LookupLimit;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
@@ -29,6 +29,14 @@ pub enum ConfigError {
         #[source]
         reason: KeyringError,
     },
+}
+
+/// A function's `main` returns its init error, and the runtime prints it with `Debug`:
+/// that is what the on-call engineer reads in the log, so it is the sentence itself.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// The variable that names the HMAC secret in Secrets Manager.
