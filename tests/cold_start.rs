@@ -71,10 +71,8 @@ struct Harness {
 impl Harness {
     async fn start() -> Harness {
         let root = find_repo_root(env!("CARGO_MANIFEST_DIR")).expect("repository root");
-        let log = std::env::temp_dir().join(format!(
-            "uslugi-cold-start-moto-{}.log",
-            std::process::id()
-        ));
+        let log =
+            std::env::temp_dir().join(format!("uslugi-cold-start-moto-{}.log", std::process::id()));
         let moto = Moto::start(&root.join(".venv/bin/moto_server"), &log)
             .await
             .unwrap_or_else(|e| panic!("moto: {e} (run `make venv`)"));
@@ -202,7 +200,10 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
         let env = &h.environments[function];
         assert_eq!(env["STAGE"], "dev");
         assert_eq!(env["INTEGRATIONS"], "sandbox");
-        assert!(!env.contains_key("HMAC_SECRET"), "no key in the environment");
+        assert!(
+            !env.contains_key("HMAC_SECRET"),
+            "no key in the environment"
+        );
         match h.cold_start(function, binary, &[]).await {
             Start::Ready(took) => eprintln!("{binary}: first poll {took:?} after exec"),
             other => panic!("{binary} did not start in dev: {other:?}"),
@@ -226,7 +227,10 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
     ] {
         let stderr = refused(h.cold_start(function, binary, &prod).await, binary);
         assert!(stderr.contains("INTEGRATIONS"), "{binary}: {stderr}");
-        assert!(stderr.contains("paid without any money"), "{binary}: {stderr}");
+        assert!(
+            stderr.contains("paid without any money"),
+            "{binary}: {stderr}"
+        );
     }
     let stderr = refused(
         h.cold_start("PaymentNoticesFunction", "payment-notices", &prod)

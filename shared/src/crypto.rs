@@ -267,10 +267,13 @@ impl Hasher {
     /// Whether a presented credential matches a stored hash under any version present,
     /// each compared in constant time.
     pub fn verify_credential(&self, kind: Credential, parts: &[&str], stored: &str) -> bool {
-        self.keys.by_preference.iter().fold(false, |matched, (_, key)| {
-            let candidate = mac(key, kind.domain(), parts);
-            matched | bool::from(candidate.as_bytes().ct_eq(stored.as_bytes()))
-        })
+        self.keys
+            .by_preference
+            .iter()
+            .fold(false, |matched, (_, key)| {
+                let candidate = mac(key, kind.domain(), parts);
+                matched | bool::from(candidate.as_bytes().ct_eq(stored.as_bytes()))
+            })
     }
 }
 
@@ -366,14 +369,21 @@ mod tests {
         ))
         .err()
         .unwrap();
-        assert_eq!(err, KeyringError::ShortKey { name: "key_2".into() });
+        assert_eq!(
+            err,
+            KeyringError::ShortKey {
+                name: "key_2".into()
+            }
+        );
         // The message names the field, never the key.
         assert!(!err.to_string().contains("short"), "{err}");
     }
 
     #[test]
     fn a_secret_without_current_or_with_a_missing_version_is_refused() {
-        let err = Hasher::from_secret(&format!(r#"{{"key_1":"{K1}"}}"#)).err().unwrap();
+        let err = Hasher::from_secret(&format!(r#"{{"key_1":"{K1}"}}"#))
+            .err()
+            .unwrap();
         assert_eq!(err, KeyringError::NoCurrent);
         let err = Hasher::from_secret(&format!(r#"{{"current":"2","key_1":"{K1}"}}"#))
             .err()
@@ -392,7 +402,12 @@ mod tests {
         let err = Hasher::from_secret(&format!(r#"{{"current":"1","key1":"{K1}"}}"#))
             .err()
             .unwrap();
-        assert_eq!(err, KeyringError::UnknownField { name: "key1".into() });
+        assert_eq!(
+            err,
+            KeyringError::UnknownField {
+                name: "key1".into()
+            }
+        );
         let err = Hasher::from_secret(&format!(r#"{{"current":"1","key_1":"{K1}""#))
             .err()
             .unwrap();

@@ -10,8 +10,8 @@ pub mod sqs;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
-    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, TableConfig,
-    VerificationConfig, HMAC_SECRET_ARN,
+    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, TableConfig, VerificationConfig,
+    HMAC_SECRET_ARN,
 };
 use crate::crypto::Hasher;
 use crate::services::charges::ChargeService;

@@ -703,7 +703,10 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         }
         // A key issued before the HMAC key's last rotation is stored under an older
         // version: each version present is tried, the current one first.
-        for key_hash in self.hasher.credential_lookups(Credential::BillerKey, &[key]) {
+        for key_hash in self
+            .hasher
+            .credential_lookups(Credential::BillerKey, &[key])
+        {
             if let Some(biller) = self.store.biller_by_key(&key_hash).await? {
                 return Ok(biller);
             }

@@ -21,8 +21,6 @@ use crate::services::StoreError;
 
 use crate::services::{destination_key, verification_token_key};
 
-/// Hash domains: the same key never hashes two kinds of value into one space.
-
 /// Prefix of verification tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const VERIFICATION_TOKEN_PREFIX: &str = "vt_";
 
@@ -224,7 +222,8 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         let now_s = now.unix_timestamp();
         let window = secs(self.limits.rate_window);
         let destination_key = self.destination_hash(&request.destination);
-        let client_key = self.hasher
+        let client_key = self
+            .hasher
             .identifier(Identifier::Client, &[&request.client_ip]);
 
         let mut attempt = 0;
@@ -242,7 +241,9 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             let code = crypto::six_digit_code()?;
             let new_code = NewCode {
                 id: id.clone(),
-                code_hash: self.hasher.credential(Credential::Code, &[&id, code.expose()]),
+                code_hash: self
+                    .hasher
+                    .credential(Credential::Code, &[&id, code.expose()]),
                 destination_hash: destination_key.clone(),
                 channel: request.destination.channel().as_str(),
                 purpose: request.purpose.as_str(),
@@ -372,7 +373,8 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         };
         if !self
             .hasher
-            .verify_credential(Credential::Code, &[&id, code], &stored.code_hash) {
+            .verify_credential(Credential::Code, &[&id, code], &stored.code_hash)
+        {
             tracing::info!(code_id = %id, attempts, "wrong code");
             return Err(AppError::CodeMismatch {
                 attempts_left: stored.max_attempts.saturating_sub(attempts),

@@ -213,7 +213,10 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         }
         // A key issued before the HMAC key's last rotation is stored under an older
         // version: each version present is tried, the current one first.
-        for key_hash in self.hasher.credential_lookups(Credential::OperatorKey, &[key]) {
+        for key_hash in self
+            .hasher
+            .credential_lookups(Credential::OperatorKey, &[key])
+        {
             if let Some(operator) = self.store.operator_by_key(&key_hash).await? {
                 return Ok(operator);
             }
@@ -416,10 +419,11 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         else {
             return Err(AppError::CodeAttemptsExhausted);
         };
-        if !self
-            .hasher
-            .verify_credential(Credential::LetterCode, &[account_id, code], &letter.code_hash)
-        {
+        if !self.hasher.verify_credential(
+            Credential::LetterCode,
+            &[account_id, code],
+            &letter.code_hash,
+        ) {
             return Err(AppError::CodeMismatch {
                 attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),
             });

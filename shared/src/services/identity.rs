@@ -827,7 +827,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<LoginOutcome, AppError> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
-        let client_key = self.hasher.identifier(Identifier::LoginClient, &[&client.ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&login_key, &client_key, true, now_s)
             .await?;
@@ -1309,7 +1311,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: i64,
     ) -> Result<(), AppError> {
         let login_key = destination_key(&self.hasher, &account.email);
-        let client_key = self.hasher.identifier(Identifier::LoginClient, &[&client.ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&login_key, &client_key, false, now)
             .await?;
@@ -1761,7 +1765,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let answer_key = self
             .hasher
             .identifier(Identifier::SecurityAnswer, &[&account.id]);
-        let client_key = self.hasher.identifier(Identifier::LoginClient, &[&client.ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&answer_key, &client_key, false, now_s)
             .await?;

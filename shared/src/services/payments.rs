@@ -901,9 +901,10 @@ where
         let key_hash = self
             .hasher
             .identifier(Identifier::IdempotencyKey, &[account_id, key]);
-        let request_hash = self
-            .hasher
-            .identifier(Identifier::PaymentRequest, &[account_id, &request.canonical()]);
+        let request_hash = self.hasher.identifier(
+            Identifier::PaymentRequest,
+            &[account_id, &request.canonical()],
+        );
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
         let now_s = now.unix_timestamp();
