@@ -454,3 +454,83 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Operators by key hash, in memory.
+    #[derive(Clone, Default)]
+    struct Operators(Arc<Mutex<HashMap<String, Operator>>>);
+
+    impl OperatorStore for Operators {
+        async fn put_operator(
+            &self,
+            key_hash: &str,
+            operator: &Operator,
+            _: i64,
+        ) -> Result<(), StoreError> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(key_hash.to_string(), operator.clone());
+            Ok(())
+        }
+
+        async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
+            Ok(self.0.lock().unwrap().get(key_hash).cloned())
+        }
+
+        async fn revoke_operator(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    const K1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const K2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn keys(secret: &str) -> Hasher {
+        Hasher::from_secret(secret).unwrap()
+    }
+
+    #[tokio::test]
+    async fn operator_keys_survive_a_rotation_until_their_version_is_removed() {
+        let store = Operators::default();
+        let v1 = keys(&format!(r#"{{"current":"1","key_1":"{K1}"}}"#));
+        let v2 = keys(&format!(
+            r#"{{"current":"2","key_1":"{K1}","key_2":"{K2}"}}"#
+        ));
+        let only_v2 = keys(&format!(
+            r#"{{"current":"2","identifiers":"2","key_2":"{K2}"}}"#
+        ));
+        let now = OffsetDateTime::now_utc();
+        let (old, old_key) = OperatorService::new(store.clone(), v1)
+            .create_operator("Петрова А. В.", "МФЦ Арбат", now)
+            .await
+            .unwrap();
+
+        // After the rotation the old key still works, and new keys go under v2.
+        let rotated = OperatorService::new(store.clone(), v2);
+        assert_eq!(rotated.operator(old_key.expose()).await.unwrap(), old);
+        let (new, new_key) = rotated
+            .create_operator("Иванов И. И.", "МФЦ Арбат", now)
+            .await
+            .unwrap();
+        assert!(store
+            .0
+            .lock()
+            .unwrap()
+            .contains_key(&only_v2.credential(Credential::OperatorKey, &[new_key.expose()])));
+
+        // Removing v1 ends the keys made under it, and only those.
+        let trimmed = OperatorService::new(store.clone(), only_v2);
+        assert!(matches!(
+            trimmed.operator(old_key.expose()).await,
+            Err(AppError::Unauthenticated)
+        ));
+        assert_eq!(trimmed.operator(new_key.expose()).await.unwrap(), new);
+    }
+}
