@@ -54,8 +54,8 @@ async fn runtime_api() -> (String, mpsc::UnboundedReceiver<()>) {
 /// What became of one cold start.
 #[derive(Debug)]
 enum Start {
-    /// It polled for its first event after this long.
-    Ready(Duration),
+    /// It polled for its first event after this long, having logged this.
+    Ready { took: Duration, log: String },
     /// It exited first, with this status and standard error.
     Exited { success: bool, stderr: String },
 }
@@ -143,7 +143,14 @@ impl Harness {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let outcome = loop {
             if polls.try_recv().is_ok() {
-                break Start::Ready(started.elapsed());
+                let took = started.elapsed();
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut log = String::new();
+                if let Some(mut pipe) = child.stdout.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut log);
+                }
+                break Start::Ready { took, log };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let mut stderr = String::new();
@@ -205,7 +212,11 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
             "no key in the environment"
         );
         match h.cold_start(function, binary, &[]).await {
-            Start::Ready(took) => eprintln!("{binary}: first poll {took:?} after exec"),
+            Start::Ready { took, log } => {
+                eprintln!("{binary}: first poll {took:?} after exec");
+                assert!(log.contains("HMAC keys read"), "{log}");
+                assert!(log.contains(r#""current":1"#), "{log}");
+            }
             other => panic!("{binary} did not start in dev: {other:?}"),
         }
     }
@@ -241,7 +252,7 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
     // A function without a sandbox starts in prod all the same.
     assert!(matches!(
         h.cold_start("CodesFunction", "codes", &prod).await,
-        Start::Ready(_)
+        Start::Ready { .. }
     ));
 
     // live: no adapter is built yet, so nothing that needs one starts.
@@ -295,8 +306,13 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
         .send()
         .await
         .unwrap();
-    assert!(matches!(
-        h.cold_start("CodesFunction", "codes", &[]).await,
-        Start::Ready(_)
-    ));
+    match h.cold_start("CodesFunction", "codes", &[]).await {
+        Start::Ready { log, .. } => {
+            // The cold start reports the versions it found, and no key.
+            assert!(log.contains(r#""current":2"#), "{log}");
+            assert!(log.contains(r#""identifiers":1"#), "{log}");
+            assert!(!log.contains("Q7u3bZx9"), "the key leaked: {log}");
+        }
+        other => panic!("codes did not start with a rotated secret: {other:?}"),
+    }
 }

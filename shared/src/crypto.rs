@@ -1,8 +1,9 @@
 //! Secrets at rest and random values.
 //!
 //! Confirmation codes and tokens are never stored: only their HMAC-SHA256 under a key
-//! from configuration. A six-digit code has only 10⁶ values, so a plain hash would be
-//! reversed instantly from a table dump; without the key it cannot be.
+//! from the HMAC secret. A six-digit code has only 10⁶ values, so a plain hash would be
+//! reversed instantly from a table dump; without the key it cannot be. The secret holds
+//! versioned keys, so that credentials can move to a new key while identifiers stay.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -232,6 +233,13 @@ impl Hasher {
     /// The version new credentials are hashed under.
     pub fn current_version(&self) -> u32 {
         self.keys.by_preference.first().map_or(0, |(v, _)| *v)
+    }
+
+    /// Every version present, newest first: what a cold start reports.
+    pub fn versions(&self) -> Vec<u32> {
+        let mut versions: Vec<u32> = self.keys.by_preference.iter().map(|(v, _)| *v).collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        versions
     }
 
     /// The version identifiers are hashed under.

@@ -70,7 +70,16 @@ impl Clients {
                 reason: "it holds no SecretString".into(),
             });
         };
-        Hasher::from_secret(secret).map_err(|reason| ConfigError::SecretRefused { arn, reason })
+        let hasher = Hasher::from_secret(secret)
+            .map_err(|reason| ConfigError::SecretRefused { arn, reason })?;
+        // Versions only, never a key: how an engineer sees a rotation reach the function.
+        tracing::info!(
+            current = hasher.current_version(),
+            identifiers = hasher.identifiers_version(),
+            versions = ?hasher.versions(),
+            "HMAC keys read"
+        );
+        Ok(hasher)
     }
 
     pub fn notifier(
