@@ -857,6 +857,8 @@ pub struct Plan {
 
 /// Builds the plan in one go (queue URLs predicted from `moto_url`).
 pub fn plan(resolver: &mut Resolver<'_>, moto_url: &str) -> Result<Plan> {
+    // CloudFormation refuses parameters its rules reject before it creates anything.
+    resolver.check_rules()?;
     assign_names(resolver, moto_url)?;
     finish_plan(resolver)
 }
