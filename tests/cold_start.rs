@@ -271,6 +271,36 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
         Start::Ready { .. }
     ));
 
+    // The admin command's sandbox card page refuses in prod too, and works in dev.
+    let admin = |stage: &str| {
+        let mut env = h.environments["PayFunction"].clone();
+        env.insert("STAGE".into(), stage.into());
+        Command::new(h.target.join("uslugi-admin"))
+            .args([
+                "sandbox-card-token",
+                "--number",
+                "4242424242424242",
+                "--exp",
+                "12/30",
+            ])
+            .env_clear()
+            .envs(&env)
+            .output()
+            .unwrap_or_else(|e| panic!("uslugi-admin: {e} (make build)"))
+    };
+    let out = admin("prod");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("INTEGRATIONS"), "{stderr}");
+    assert!(stderr.contains("paid without any money"), "{stderr}");
+    let out = admin("dev");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"token\""));
+
     // live: no adapter is built yet, so nothing that needs one starts.
     let stderr = refused(
         h.cold_start("PayFunction", "pay", &[("INTEGRATIONS", "live")])
