@@ -4,15 +4,24 @@
 //! and a function that would run a sandbox refuses to start in the prod stage.
 //!
 //! A start counts as done when the binary asks the Lambda Runtime API for its first
-//! event: a stand-in API here records that request and never answers it.
+//! event: a stand-in API here records that request, hands out the events a case gives
+//! it, and keeps the function waiting after the last. The authorizer answers such events
+//! across a rotation of the secret, as a deployed one would.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use uslugi_local::intrinsics::Resolver;
 use uslugi_local::moto::Moto;
@@ -23,9 +32,91 @@ use uslugi_local::{find_repo_root, function_environment, model};
 /// How long a debug binary may take to start (or to give up) on a loaded machine.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The Runtime API stand-in: its address, and a channel that hears of every poll for
-/// the next event.
-async fn runtime_api() -> (String, mpsc::UnboundedReceiver<()>) {
+/// The Lambda Runtime API, as far as a function needs it: hands out `events` one per
+/// poll (then keeps the poll waiting), and passes on each poll and each answer.
+struct RuntimeApi {
+    events: Mutex<VecDeque<Value>>,
+    polled: mpsc::UnboundedSender<()>,
+    answered: mpsc::UnboundedSender<Result<Value, Value>>,
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
+    let _ = api.polled.send(());
+    let event = api
+        .events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop_front();
+    let Some(event) = event else {
+        // No more events: the function waits here until it is killed.
+        return std::future::pending().await;
+    };
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        + 10_000;
+    (
+        [
+            ("lambda-runtime-aws-request-id", uuid()),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:cold-start".to_string(),
+            ),
+            (
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000".to_string(),
+            ),
+        ],
+        Json(event),
+    )
+        .into_response()
+}
+
+fn uuid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn response(State(api): State<Arc<RuntimeApi>>, Json(body): Json<Value>) -> StatusCode {
+    let _ = api.answered.send(Ok(body));
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(api): State<Arc<RuntimeApi>>, Json(body): Json<Value>) -> StatusCode {
+    let _ = api.answered.send(Err(body));
+    StatusCode::ACCEPTED
+}
+
+/// Starts a Runtime API stand-in with `events`: its address, and the channels of polls
+/// and answers.
+async fn runtime_api(
+    events: Vec<Value>,
+) -> (
+    String,
+    mpsc::UnboundedReceiver<()>,
+    mpsc::UnboundedReceiver<Result<Value, Value>>,
+) {
+    let (polled, polls) = mpsc::unbounded_channel();
+    let (answered, answers) = mpsc::unbounded_channel();
+    let api = Arc::new(RuntimeApi {
+        events: Mutex::new(events.into()),
+        polled,
+        answered,
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .with_state(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("runtime API stand-in: {e}"));
@@ -33,29 +124,20 @@ async fn runtime_api() -> (String, mpsc::UnboundedReceiver<()>) {
         .local_addr()
         .unwrap_or_else(|e| panic!("runtime API stand-in: {e}"))
         .to_string();
-    let (polled, polls) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let polled = polled.clone();
-            tokio::spawn(async move {
-                let mut head = vec![0u8; 1024];
-                let n = socket.read(&mut head).await.unwrap_or(0);
-                if String::from_utf8_lossy(&head[..n]).contains("/runtime/invocation/next") {
-                    let _ = polled.send(());
-                }
-                // Never answered: the function waits for its first event until killed.
-                let _ = socket.read(&mut head).await;
-            });
-        }
-    });
-    (address, polls)
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, polls, answers)
 }
 
 /// What became of one cold start.
 #[derive(Debug)]
 enum Start {
-    /// It polled for its first event after this long, having logged this.
-    Ready { took: Duration, log: String },
+    /// It polled for its first event after this long, answered the events (the
+    /// function's result, or its error), and logged this.
+    Ready {
+        took: Duration,
+        answers: Vec<Result<Value, Value>>,
+        log: String,
+    },
     /// It exited first, with this status and standard error.
     Exited { success: bool, stderr: String },
 }
@@ -112,7 +194,19 @@ impl Harness {
     /// Starts `binary` with the environment of `function` and `changes` on top (an empty
     /// value removes the variable), and waits for its first poll or its exit.
     async fn cold_start(&self, function: &str, binary: &str, changes: &[(&str, &str)]) -> Start {
-        let (api, mut polls) = runtime_api().await;
+        self.invoke(function, binary, changes, vec![]).await
+    }
+
+    /// [`Harness::cold_start`], then the function answers `events`, one after another.
+    async fn invoke(
+        &self,
+        function: &str,
+        binary: &str,
+        changes: &[(&str, &str)],
+        events: Vec<Value>,
+    ) -> Start {
+        let expected = events.len();
+        let (api, mut polls, mut answered) = runtime_api(events).await;
         let path = self.target.join(binary);
         assert!(
             path.is_file(),
@@ -144,13 +238,20 @@ impl Harness {
         let outcome = loop {
             if polls.try_recv().is_ok() {
                 let took = started.elapsed();
+                let mut answers = Vec::new();
+                while answers.len() < expected {
+                    match tokio::time::timeout(START_TIMEOUT, answered.recv()).await {
+                        Ok(Some(answer)) => answers.push(answer),
+                        _ => panic!("{binary} answered {} of {expected} events", answers.len()),
+                    }
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 let mut log = String::new();
                 if let Some(mut pipe) = child.stdout.take() {
                     let _ = std::io::Read::read_to_string(&mut pipe, &mut log);
                 }
-                break Start::Ready { took, log };
+                break Start::Ready { took, answers, log };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let mut stderr = String::new();
@@ -175,6 +276,78 @@ impl Harness {
         let _ = child.kill();
         let _ = child.wait();
         outcome
+    }
+
+    /// Runs `uslugi-admin` with the stack's environment in `stage`.
+    fn admin(&self, args: &[&str], stage: &str) -> std::process::Output {
+        let mut env = self.environments["PayFunction"].clone();
+        env.insert("STAGE".into(), stage.into());
+        Command::new(self.target.join("uslugi-admin"))
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .output()
+            .unwrap_or_else(|e| panic!("uslugi-admin: {e} (make build)"))
+    }
+
+    /// A new operator's key, made by `uslugi-admin` under the secret as it is now.
+    fn operator_key(&self) -> String {
+        let out = self.admin(
+            &[
+                "create-operator",
+                "--name",
+                "Петрова А. В.",
+                "--centre",
+                "МФЦ Арбат",
+            ],
+            "dev",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        printed["key"].as_str().unwrap().to_string()
+    }
+
+    async fn put_secret(&self, value: String) {
+        self.clients
+            .secretsmanager
+            .put_secret_value()
+            .secret_id(self.secret_arn())
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// What a freshly started authorizer answers for each bearer key.
+    async fn authorize(&self, keys: &[&str]) -> Vec<bool> {
+        let events = keys
+            .iter()
+            .map(|k| json!({"headers": {"authorization": format!("Bearer {k}")}}))
+            .collect();
+        match self
+            .invoke("AuthorizerFunction", "authorizer", &[], events)
+            .await
+        {
+            Start::Ready { answers, .. } => answers
+                .into_iter()
+                .map(|a| match a {
+                    Ok(body) => {
+                        assert_eq!(body["isAuthorized"], true, "{body}");
+                        assert_eq!(body["context"]["role"], "operator", "{body}");
+                        true
+                    }
+                    Err(body) => {
+                        assert_eq!(body["errorMessage"], "Unauthorized", "{body}");
+                        false
+                    }
+                })
+                .collect(),
+            other => panic!("the authorizer did not start: {other:?}"),
+        }
     }
 
     fn secret_arn(&self) -> String {
@@ -212,7 +385,7 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
             "no key in the environment"
         );
         match h.cold_start(function, binary, &[]).await {
-            Start::Ready { took, log } => {
+            Start::Ready { took, log, .. } => {
                 eprintln!("{binary}: first poll {took:?} after exec");
                 assert!(log.contains("HMAC keys read"), "{log}");
                 assert!(log.contains(r#""current":1"#), "{log}");
@@ -272,28 +445,19 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
     ));
 
     // The admin command's sandbox card page refuses in prod too, and works in dev.
-    let admin = |stage: &str| {
-        let mut env = h.environments["PayFunction"].clone();
-        env.insert("STAGE".into(), stage.into());
-        Command::new(h.target.join("uslugi-admin"))
-            .args([
-                "sandbox-card-token",
-                "--number",
-                "4242424242424242",
-                "--exp",
-                "12/30",
-            ])
-            .env_clear()
-            .envs(&env)
-            .output()
-            .unwrap_or_else(|e| panic!("uslugi-admin: {e} (make build)"))
-    };
-    let out = admin("prod");
+    let card = [
+        "sandbox-card-token",
+        "--number",
+        "4242424242424242",
+        "--exp",
+        "12/30",
+    ];
+    let out = h.admin(&card, "prod");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("INTEGRATIONS"), "{stderr}");
     assert!(stderr.contains("paid without any money"), "{stderr}");
-    let out = admin("dev");
+    let out = h.admin(&card, "dev");
     assert!(
         out.status.success(),
         "{}",
@@ -361,4 +525,31 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
         }
         other => panic!("codes did not start with a rotated secret: {other:?}"),
     }
+}
+
+/// A rotation as an engineer does it, through the real admin command and authorizer: a
+/// key made under version 1 still works once version 2 is current, keys made then are
+/// hashed under version 2, and removing version 1 ends only the keys made under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_keys_outlive_a_rotation_until_their_version_is_removed() {
+    let h = Harness::start().await;
+    let (k1, k2) = ("k1".repeat(20), "k2".repeat(20));
+    h.put_secret(format!(r#"{{"current":"1","key_1":"{k1}"}}"#))
+        .await;
+    let old = h.operator_key();
+    h.put_secret(format!(
+        r#"{{"current":"2","key_1":"{k1}","key_2":"{k2}"}}"#
+    ))
+    .await;
+    let new = h.operator_key();
+    assert_eq!(
+        h.authorize(&[&old, &new, "op_unknown"]).await,
+        [true, true, false]
+    );
+
+    h.put_secret(format!(
+        r#"{{"current":"2","identifiers":"2","key_2":"{k2}"}}"#
+    ))
+    .await;
+    assert_eq!(h.authorize(&[&old, &new]).await, [false, true]);
 }
