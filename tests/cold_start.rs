@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +31,7 @@ use uslugi_local::template::Template;
 use uslugi_local::{find_repo_root, function_environment, model};
 
 /// How long a debug binary may take to start (or to give up) on a loaded machine.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Lambda Runtime API, as far as a function needs it: hands out `events` one per
 /// poll (then keeps the poll waiting), and passes on each poll and each answer.
@@ -58,7 +59,7 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
         + 10_000;
     (
         [
-            ("lambda-runtime-aws-request-id", uuid()),
+            ("lambda-runtime-aws-request-id", request_id()),
             ("lambda-runtime-deadline-ms", deadline.to_string()),
             (
                 "lambda-runtime-invoked-function-arn",
@@ -74,23 +75,29 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
         .into_response()
 }
 
-fn uuid() -> String {
+fn request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!(
-        "00000000-0000-4000-8000-{:012}",
+        "cold-start-request-{}",
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
 
-async fn response(State(api): State<Arc<RuntimeApi>>, Json(body): Json<Value>) -> StatusCode {
-    let _ = api.answered.send(Ok(body));
+// The runtime posts its answers without a content type: read as bytes.
+async fn response(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
+    let _ = api.answered.send(Ok(parsed(&body)));
     StatusCode::ACCEPTED
 }
 
-async fn error(State(api): State<Arc<RuntimeApi>>, Json(body): Json<Value>) -> StatusCode {
-    let _ = api.answered.send(Err(body));
+async fn error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
+    let _ = api.answered.send(Err(parsed(&body)));
     StatusCode::ACCEPTED
+}
+
+fn parsed(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// Starts a Runtime API stand-in with `events`: its address, and the channels of polls
@@ -116,6 +123,10 @@ async fn runtime_api(
             post(response),
         )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .fallback(|uri: axum::http::Uri| async move {
+            eprintln!("runtime API stand-in: unexpected {uri}");
+            StatusCode::NOT_FOUND
+        })
         .with_state(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -242,7 +253,7 @@ impl Harness {
                 while answers.len() < expected {
                     match tokio::time::timeout(START_TIMEOUT, answered.recv()).await {
                         Ok(Some(answer)) => answers.push(answer),
-                        _ => panic!("{binary} answered {} of {expected} events", answers.len()),
+                        _ => break,
                     }
                 }
                 let _ = child.kill();
@@ -251,6 +262,15 @@ impl Harness {
                 if let Some(mut pipe) = child.stdout.take() {
                     let _ = std::io::Read::read_to_string(&mut pipe, &mut log);
                 }
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut log);
+                }
+                assert_eq!(
+                    answers.len(),
+                    expected,
+                    "{binary} answered {} of {expected} events: {log}",
+                    answers.len()
+                );
                 break Start::Ready { took, answers, log };
             }
             if let Ok(Some(status)) = child.try_wait() {
