@@ -1,6 +1,8 @@
 //! `uslugi-admin`: what only an administrator does, run from a workstation with the
-//! stack's table and HMAC secret in the environment (`TABLE_NAME`, `HMAC_SECRET`, and
-//! the usual AWS credentials and region, or `AWS_ENDPOINT_URL` for the local stack).
+//! stack's table and the ARN of its HMAC secret in the environment (`TABLE_NAME`,
+//! `HMAC_SECRET_ARN`, and the usual AWS credentials and region, or `AWS_ENDPOINT_URL` for
+//! the local stack). The key itself is read from Secrets Manager, as the functions read
+//! it, and never passes through the shell.
 //!
 //! ```text
 //! uslugi-admin create-operator --name "Петрова А. В." --centre "МФЦ Арбат"
@@ -18,7 +20,8 @@
 //! set, written charges are queued for new-bill notices as the charges function does.
 //!
 //! `sandbox-card-token` plays the sandbox acquirer's card page: it answers the one-time
-//! token a client would get there, for trying payments against the sandbox.
+//! token a client would get there, for trying payments against the sandbox. It reads
+//! `STAGE` and `INTEGRATIONS` as the payment functions do, and refuses in the prod stage.
 //!
 //! `create-operator` and `create-biller` print the new id and key as JSON; the key is
 //! shown only this once and works as a bearer token on operator or biller routes. A
@@ -31,7 +34,7 @@ mod import;
 
 use std::process::ExitCode;
 
-use shared::config::{Env, TableConfig};
+use shared::config::{Deployment, Env, SandboxAdapter, TableConfig};
 
 const USAGE: &str = "usage:
   uslugi-admin create-operator --name NAME --centre CENTRE
@@ -70,6 +73,32 @@ fn refusal(e: shared::AppError) -> String {
     }
 }
 
+/// `sandbox-card-token`: the one-time token the sandbox acquirer's card page would give.
+async fn sandbox_card_token(
+    args: &[String],
+    acquirer: shared::adapters::acquirer::SandboxAcquirer,
+    now: time::OffsetDateTime,
+) -> Result<String, String> {
+    let (Some(number), Some(exp)) = (flag(args, "--number"), flag(args, "--exp")) else {
+        return Err(USAGE.into());
+    };
+    let (month, year) = exp
+        .split_once('/')
+        .and_then(|(m, y)| Some((m.parse::<u8>().ok()?, y.parse::<u16>().ok()?)))
+        .ok_or("--exp takes MM/YY")?;
+    let card = shared::adapters::acquirer::CardEntry {
+        number,
+        exp_month: month,
+        exp_year: 2000 + year % 100,
+        cvc: flag(args, "--cvc").unwrap_or("123"),
+    };
+    let token = acquirer
+        .tokenize(&card, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({ "token": token }).to_string())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -100,13 +129,28 @@ async fn run(args: &[String]) -> Result<String, String> {
     ) {
         return Err(USAGE.into());
     }
-    let config = TableConfig::from_env(&Env::process()).map_err(|e| e.to_string())?;
+    let env = Env::process();
+    let now = time::OffsetDateTime::now_utc();
+    if command == Some("sandbox-card-token") {
+        let sandbox = Deployment::from_env(&env)
+            .and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))
+            .map_err(|e| e.to_string())?;
+        let table_name = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
+        let clients = shared::adapters::Clients::load().await;
+        return sandbox_card_token(
+            args,
+            shared::adapters::sandbox_acquirer(&clients, table_name, sandbox),
+            now,
+        )
+        .await;
+    }
     let clients = shared::adapters::Clients::load().await;
+    let hasher = clients.hasher(&env).await.map_err(|e| e.to_string())?;
+    let config = TableConfig::from_env(&env, hasher).map_err(|e| e.to_string())?;
     let table_name = config.table_name.clone();
     let hasher = config.hasher.clone();
     let operators = shared::adapters::operator_service(&clients, config.clone());
     let billers = shared::adapters::charge_service(&clients, config);
-    let now = time::OffsetDateTime::now_utc();
     match command {
         Some("import-charges") => {
             let (Some(biller_id), Some(file)) = (flag(args, "--biller-id"), flag(args, "--file"))
@@ -153,29 +197,6 @@ async fn run(args: &[String]) -> Result<String, String> {
                 ));
             }
             Ok(report.to_string())
-        }
-        Some("sandbox-card-token") => {
-            let (Some(number), Some(exp)) = (flag(args, "--number"), flag(args, "--exp")) else {
-                return Err(USAGE.into());
-            };
-            let (month, year) = exp
-                .split_once('/')
-                .and_then(|(m, y)| Some((m.parse::<u8>().ok()?, y.parse::<u16>().ok()?)))
-                .ok_or("--exp takes MM/YY")?;
-            let acquirer = shared::adapters::acquirer::SandboxAcquirer::new(
-                shared::adapters::dynamodb::DynamoStore::new(clients.dynamodb.clone(), table_name),
-            );
-            let card = shared::adapters::acquirer::CardEntry {
-                number,
-                exp_month: month,
-                exp_year: 2000 + year % 100,
-                cvc: flag(args, "--cvc").unwrap_or("123"),
-            };
-            let token = acquirer
-                .tokenize(&card, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({ "token": token }).to_string())
         }
         Some("create-biller") => {
             let Some(name) = flag(args, "--name") else {

@@ -13,6 +13,9 @@ use uslugi_local::model::{self, Infrastructure};
 use uslugi_local::routes::RouteTable;
 use uslugi_local::template::Template;
 
+use shared::crypto::Hasher;
+use shared::redact::Secret;
+
 pub const STAGE: &str = "bench";
 
 /// One `AWS::Serverless::Function` of the template.
@@ -28,6 +31,9 @@ pub struct FunctionSpec {
     pub env: BTreeMap<String, String>,
     /// Variables whose value came from a dynamic reference (a secret).
     pub secret_env: BTreeSet<String>,
+    /// The value of the secret its `HMAC_SECRET_ARN` names, as moto will hold it: the
+    /// harness hashes with the same keys as the function.
+    pub hmac_secret: Option<Secret<String>>,
     /// Route keys of its HttpApi events, e.g. `POST /v1/codes/{id}/verify`.
     pub routes: Vec<String>,
     /// Queues whose messages its SQS event sources deliver.
@@ -40,6 +46,18 @@ pub struct QueueSource {
     pub queue_arn: String,
     /// Most messages in one event (`BatchSize`).
     pub batch_size: u32,
+}
+
+impl FunctionSpec {
+    /// The HMAC keys the function reads at cold start.
+    pub fn hasher(&self) -> Result<Hasher> {
+        let secret = self
+            .hmac_secret
+            .as_ref()
+            .with_context(|| format!("{}: no HMAC secret", self.binary))?;
+        Hasher::from_secret(secret.expose())
+            .with_context(|| format!("{}: HMAC secret", self.binary))
+    }
 }
 
 impl QueueSource {
@@ -72,7 +90,7 @@ fn resolve(template: &Template, endpoint: &str) -> Result<Stack> {
     let functions = plan
         .functions
         .iter()
-        .map(|f| function(&resolver, f, &routes))
+        .map(|f| function(&resolver, f, &routes, &plan.infrastructure))
         .collect::<Result<_>>()?;
     Ok(Stack {
         functions,
@@ -84,6 +102,7 @@ fn function(
     resolver: &Resolver<'_>,
     f: &model::FunctionSpec,
     routes: &RouteTable,
+    infrastructure: &Infrastructure,
 ) -> Result<FunctionSpec> {
     let id = &f.logical_id;
     let setting = |key: &str| model::function_setting(resolver, id, key);
@@ -114,6 +133,13 @@ fn function(
         json_logs,
         env: f.environment.clone(),
         secret_env: f.secret_variables.clone(),
+        hmac_secret: f.environment.get("HMAC_SECRET_ARN").and_then(|arn| {
+            infrastructure
+                .secrets
+                .iter()
+                .find(|s| arn.ends_with(&format!(":secret:{}", s.name)))
+                .map(|s| Secret::new(s.value.clone()))
+        }),
         routes: routes
             .routes()
             .iter()

@@ -2,18 +2,132 @@
 //!
 //! A missing or malformed variable fails the cold start with a message naming it,
 //! rather than surfacing later as a 500 on some request.
+//!
+//! The HMAC key is no variable: `HMAC_SECRET_ARN` names the secret, which the function
+//! reads from Secrets Manager before its configuration
+//! ([`crate::adapters::Clients::hasher`]) and hands to `from_env` as a [`Hasher`]. So
+//! every `from_env` stays synchronous and testable without AWS.
 
 use std::time::Duration;
 
-use crate::crypto::Hasher;
+use crate::crypto::{Hasher, KeyringError};
 use crate::services::bills::LookupLimit;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// The secret could not be fetched (rights, network, a wrong ARN).
+    #[error("the HMAC secret {arn} (from HMAC_SECRET_ARN) could not be read: {reason}")]
+    SecretUnreadable { arn: String, reason: String },
+    /// The secret was read but is no usable keyring; the reason never holds key material.
+    #[error("the HMAC secret {arn} (from HMAC_SECRET_ARN) is refused: {reason}")]
+    SecretRefused {
+        arn: String,
+        #[source]
+        reason: KeyringError,
+    },
+}
+
+/// A function's `main` returns its init error, and the runtime prints it with `Debug`:
+/// that is what the on-call engineer reads in the log, so it is the sentence itself.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// The variable that names the HMAC secret in Secrets Manager.
+pub const HMAC_SECRET_ARN: &str = "HMAC_SECRET_ARN";
+
+/// What the stack integrates with: the sandboxes shipped in this repository, or the real
+/// registries, acquirer and billers' endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrations {
+    Sandbox,
+    Live,
+}
+
+/// A sandbox adapter a function is about to build, and what it would fake in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxAdapter {
+    Registry,
+    Acquirer,
+    BillerEndpoint,
+}
+
+impl SandboxAdapter {
+    fn harm(self) -> &'static str {
+        match self {
+            Self::Registry => "the sandbox registries verify any passport, SNILS or birth certificate that follows their made-up rules",
+            Self::Acquirer => "the sandbox acquirer marks bills paid without any money moving",
+            Self::BillerEndpoint => "the sandbox billers' endpoint keeps payment notices in the table, so no biller hears of a payment",
+        }
+    }
+}
+
+/// The deployment a function runs in: `STAGE` and `INTEGRATIONS`, read at cold start by
+/// every function that builds an integration adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub stage: String,
+    pub integrations: Integrations,
+}
+
+/// Proof that the deployment may run a sandbox adapter: only
+/// [`Deployment::allow_sandbox`] makes one, and the factories in [`crate::adapters`]
+/// that build a sandbox-backed service ask for it.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxAllowed(());
+
+/// The stage that is production.
+pub const PRODUCTION_STAGE: &str = "prod";
+
+impl Deployment {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let stage = env.required("STAGE")?;
+        let integrations = match env.required("INTEGRATIONS")?.as_str() {
+            "sandbox" => Integrations::Sandbox,
+            "live" => Integrations::Live,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "INTEGRATIONS",
+                    reason: "must be sandbox or live".into(),
+                })
+            }
+        };
+        Ok(Self {
+            stage,
+            integrations,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.stage == PRODUCTION_STAGE
+    }
+
+    /// Whether this deployment may run `adapter`: never in production, and only while
+    /// the integrations are the sandboxes (the live adapters do not exist yet, so a
+    /// function asked for them cannot start either). The factories of sandbox-backed
+    /// services take the [`SandboxAllowed`] this returns.
+    pub fn allow_sandbox(&self, adapter: SandboxAdapter) -> Result<SandboxAllowed, ConfigError> {
+        match self.integrations {
+            Integrations::Live => Err(ConfigError::Invalid {
+                name: "INTEGRATIONS",
+                reason: "live, but the live adapters (registries, acquirer, billers' endpoints) are not built yet; until they are, only INTEGRATIONS=sandbox can run, and not in the prod stage".into(),
+            }),
+            Integrations::Sandbox if self.is_production() => Err(ConfigError::Invalid {
+                name: "INTEGRATIONS",
+                reason: format!(
+                    "sandbox in stage {PRODUCTION_STAGE} (STAGE): {}; production needs INTEGRATIONS=live",
+                    adapter.harm()
+                ),
+            }),
+            Integrations::Sandbox => Ok(SandboxAllowed(())),
+        }
+    }
 }
 
 /// Reads variables through a lookup function, so tests need not touch the process env.
@@ -107,9 +221,11 @@ pub struct CodesConfig {
 }
 
 impl CodesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         let d = CodeLimits::default();
-        let hasher = hasher_from(env)?;
         let limit = |name, default: u32| -> Result<u32, ConfigError> {
             let n = env.number(name, u64::from(default), 1)?;
             u32::try_from(n).map_err(|_| ConfigError::Invalid {
@@ -210,7 +326,10 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         let d = SessionLimits::default();
         let count = |name, default: u32| -> Result<u32, ConfigError> {
             let n = env.number(name, u64::from(default), 1)?;
@@ -223,7 +342,7 @@ impl IdentityConfig {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher: hasher_from(env)?,
+            hasher,
             limits: SessionLimits {
                 idle: env.seconds("SESSION_IDLE_SECONDS", d.idle.as_secs(), 1)?,
                 max: env.seconds("SESSION_MAX_SECONDS", d.max.as_secs(), 1)?,
@@ -262,11 +381,14 @@ pub struct ProfileConfig {
 }
 
 impl ProfileConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             queue_url: env.required("VERIFICATION_QUEUE_URL")?,
-            hasher: hasher_from(env)?,
+            hasher,
         })
     }
 }
@@ -281,11 +403,14 @@ pub struct ConfirmationConfig {
 }
 
 impl ConfirmationConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             post_queue_url: env.required("POST_QUEUE_URL")?,
-            hasher: hasher_from(env)?,
+            hasher,
         })
     }
 }
@@ -299,10 +424,13 @@ pub struct TableConfig {
 }
 
 impl TableConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
-            hasher: hasher_from(env)?,
+            hasher,
         })
     }
 }
@@ -321,14 +449,17 @@ pub struct VerificationConfig {
 }
 
 impl VerificationConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         let delay_ms = env.number("REGISTRY_SANDBOX_DELAY_MS", 0, 0)?;
         let concurrency = env.number("VERIFICATION_CONCURRENCY", 10, 1)?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher: hasher_from(env)?,
+            hasher,
             registry_delay: Duration::from_millis(delay_ms),
             concurrency: usize::try_from(concurrency).map_err(|_| ConfigError::Invalid {
                 name: "VERIFICATION_CONCURRENCY",
@@ -347,9 +478,12 @@ pub struct ChargesConfig {
 }
 
 impl ChargesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            table: TableConfig::from_env(env)?,
+            table: TableConfig::from_env(env, hasher)?,
             notices_queue_url: env.required("BILL_NOTICES_QUEUE_URL")?,
         })
     }
@@ -364,9 +498,12 @@ pub struct BillsConfig {
 }
 
 impl BillsConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            table: TableConfig::from_env(env)?,
+            table: TableConfig::from_env(env, hasher)?,
             lookups: lookup_limit(env)?,
         })
     }
@@ -425,12 +562,15 @@ impl Default for HoldLimits {
 }
 
 impl PaymentsConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher: hasher_from(env)?,
+            hasher,
             notices_queue_url: env.required("PAYMENT_NOTICES_QUEUE_URL")?,
             reconcile_min_age: Duration::from_secs(env.number(
                 "RECONCILE_MIN_AGE_SECONDS",
@@ -474,12 +614,15 @@ pub struct NoticesConfig {
 }
 
 impl NoticesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher: hasher_from(env)?,
+            hasher,
             autopay_queue_url: env.required("AUTOPAY_QUEUE_URL")?,
             portal_url: portal_url(env)?,
         })
@@ -503,14 +646,6 @@ fn portal_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, Con
     Ok(url)
 }
 
-fn hasher_from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Hasher, ConfigError> {
-    let secret = env.required("HMAC_SECRET")?;
-    Hasher::new(secret.into_bytes()).map_err(|reason| ConfigError::Invalid {
-        name: "HMAC_SECRET",
-        reason,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,15 +659,18 @@ mod tests {
         Env(move |k: &str| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 3] = [
+    fn hasher() -> Hasher {
+        Hasher::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap()
+    }
+
+    const BASE: [(&str, &str); 2] = [
         ("TABLE_NAME", "t"),
         ("EMAIL_SENDER", "no-reply@uslugi.example"),
-        ("HMAC_SECRET", "0123456789abcdef0123456789abcdef"),
     ];
 
     #[test]
     fn defaults_match_the_documented_limits() {
-        let c = CodesConfig::from_env(&env(&BASE)).unwrap();
+        let c = CodesConfig::from_env(&env(&BASE), hasher()).unwrap();
         assert_eq!(c.limits.code_ttl.as_secs(), 600);
         assert_eq!(c.limits.max_attempts, 5);
         assert_eq!(c.limits.resend_interval.as_secs(), 60);
@@ -545,7 +683,7 @@ mod tests {
         let mut pairs = BASE.to_vec();
         pairs.push(("CODE_TTL_SECONDS", "5"));
         assert_eq!(
-            CodesConfig::from_env(&env(&pairs))
+            CodesConfig::from_env(&env(&pairs), hasher())
                 .unwrap()
                 .limits
                 .code_ttl
@@ -553,15 +691,71 @@ mod tests {
             5
         );
         pairs.push(("CODE_MAX_ATTEMPTS", "zero"));
-        let err = CodesConfig::from_env(&env(&pairs))
+        let err = CodesConfig::from_env(&env(&pairs), hasher())
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("CODE_MAX_ATTEMPTS"), "{err}");
-        let err = CodesConfig::from_env(&env(&BASE[..2]))
+        let err = CodesConfig::from_env(&env(&BASE[..1]), hasher())
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("HMAC_SECRET"), "{err}");
+        assert!(err.contains("EMAIL_SENDER"), "{err}");
+    }
+
+    fn deployment(stage: &str, integrations: &str) -> Result<Deployment, ConfigError> {
+        Deployment::from_env(&env(&[("STAGE", stage), ("INTEGRATIONS", integrations)]))
+    }
+
+    #[test]
+    fn sandboxes_run_outside_production_only() {
+        let dev = deployment("dev", "sandbox").unwrap();
+        assert!(!dev.is_production());
+        for adapter in [
+            SandboxAdapter::Registry,
+            SandboxAdapter::Acquirer,
+            SandboxAdapter::BillerEndpoint,
+        ] {
+            assert!(dev.allow_sandbox(adapter).is_ok());
+        }
+        let prod = deployment("prod", "sandbox").unwrap();
+        assert!(prod.is_production());
+        let err = prod
+            .allow_sandbox(SandboxAdapter::Registry)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("INTEGRATIONS"), "{err}");
+        assert!(err.contains("verify any passport"), "{err}");
+        let err = prod
+            .allow_sandbox(SandboxAdapter::Acquirer)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("paid without any money"), "{err}");
+    }
+
+    #[test]
+    fn live_integrations_refuse_to_start_until_they_exist() {
+        for stage in ["dev", "prod"] {
+            let err = deployment(stage, "live")
+                .unwrap()
+                .allow_sandbox(SandboxAdapter::Acquirer)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("not built yet"), "{err}");
+        }
+    }
+
+    #[test]
+    fn stage_and_integrations_are_required_and_checked() {
+        let err = Deployment::from_env(&env(&[("INTEGRATIONS", "sandbox")]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("STAGE"), "{err}");
+        let err = deployment("dev", "sandbx").err().unwrap().to_string();
+        assert!(err.contains("INTEGRATIONS"), "{err}");
     }
 }

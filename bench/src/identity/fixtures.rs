@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{CodesConfig, Env, IdentityConfig, TableConfig};
+use shared::crypto::Hasher;
 use shared::domain::{Destination, Email, PersonName, Phone, Purpose};
 use shared::error::FieldError;
 use shared::redact::Secret;
@@ -92,19 +93,24 @@ fn client() -> Client {
 
 impl Fixtures {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        Self::with_env(&spec.binary, &spec.env, moto)
+        Self::with_env(&spec.binary, &spec.env, spec.hasher()?, moto)
     }
 
     /// Fixtures configured from the resolved environment `env` of the function `binary`
-    /// (the load test takes it from the local stack).
-    pub fn with_env(binary: &str, env: &BTreeMap<String, String>, moto: &Clients) -> Result<Self> {
+    /// and the HMAC keys it reads (the load test takes both from the local stack).
+    pub fn with_env(
+        binary: &str,
+        env: &BTreeMap<String, String>,
+        hasher: Hasher,
+        moto: &Clients,
+    ) -> Result<Self> {
         let env = Env(|name: &str| env.get(name).cloned());
-        let identity = IdentityConfig::from_env(&env)
+        let identity = IdentityConfig::from_env(&env, hasher.clone())
             .with_context(|| format!("{binary}: identity configuration"))?;
-        let operators = TableConfig::from_env(&env)
+        let operators = TableConfig::from_env(&env, hasher.clone())
             .with_context(|| format!("{binary}: operator configuration"))?;
-        let mut codes =
-            CodesConfig::from_env(&env).with_context(|| format!("{binary}: code configuration"))?;
+        let mut codes = CodesConfig::from_env(&env, hasher)
+            .with_context(|| format!("{binary}: code configuration"))?;
         // The fixtures send several codes to one contact in a row (a contact confirmed
         // again for a registration that will find it taken) and all from one address.
         // Limits guard the functions, not what the harness prepares.

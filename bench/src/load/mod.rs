@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
+use shared::crypto::Hasher;
 use shared::services::charges::{ChargeBody, ChargeService};
 use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
@@ -214,6 +215,22 @@ struct Member {
     ip: String,
 }
 
+/// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
+async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
+    let arn = env
+        .get("HMAC_SECRET_ARN")
+        .context("the stack gives its functions no HMAC_SECRET_ARN")?;
+    let secret = moto
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .with_context(|| format!("reading {arn}"))?;
+    Hasher::from_secret(secret.secret_string().unwrap_or_default())
+        .with_context(|| format!("the HMAC secret {arn}"))
+}
+
 async fn load(
     args: &Args,
     plan: &Plan,
@@ -228,9 +245,13 @@ async fn load(
             .with_context(|| format!("the stack runs no function {binary}"))
     };
     let pay_env = environment("pay")?;
-    let table = TableConfig::from_env(&Env(|name: &str| pay_env.get(name).cloned()))
-        .context("pay: table configuration")?;
     let moto = Clients::new(&stack.moto_url());
+    let hasher = stack_hasher(&moto, &pay_env).await?;
+    let table = TableConfig::from_env(
+        &Env(|name: &str| pay_env.get(name).cloned()),
+        hasher.clone(),
+    )
+    .context("pay: table configuration")?;
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
     let api = Api::new(stack.gateway_url());
     let setup = Instant::now();
@@ -287,7 +308,7 @@ async fn load(
     ));
 
     // Citizens and sessions, made with the identity services as the bench's fixtures do.
-    let fixtures = Fixtures::with_env("sessions", &environment("sessions")?, &moto)?;
+    let fixtures = Fixtures::with_env("sessions", &environment("sessions")?, hasher, &moto)?;
     let mut members = Vec::new();
     for c in 0..args.shape.clients {
         let citizen = Citizen::new(CITIZEN_BASE + c as u32);

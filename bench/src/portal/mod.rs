@@ -105,7 +105,7 @@ pub struct Portal {
 impl Portal {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         let env = Env(|name: &str| spec.env.get(name).cloned());
-        let table = TableConfig::from_env(&env)
+        let table = TableConfig::from_env(&env, spec.hasher()?)
             .with_context(|| format!("{}: table configuration", spec.binary))?;
         let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
         let jobs = KeptJobs::default();

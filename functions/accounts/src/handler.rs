@@ -22,9 +22,11 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = IdentityConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        let clients = adapters::Clients::load().await;
+        let config = IdentityConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
-            identity: adapters::identity_service(&adapters::Clients::load().await, config),
+            identity: adapters::identity_service(&clients, config),
         })
     }
 }

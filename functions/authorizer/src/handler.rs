@@ -28,9 +28,10 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let identity = IdentityConfig::from_env(&env)?;
-        let table = TableConfig::from_env(&env)?;
         let clients = adapters::Clients::load().await;
+        let hasher = clients.hasher(&env).await?;
+        let identity = IdentityConfig::from_env(&env, hasher.clone())?;
+        let table = TableConfig::from_env(&env, hasher)?;
         Ok(Self {
             identity: adapters::identity_service(&clients, identity),
             operators: adapters::operator_service(&clients, table.clone()),

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use shared::adapters::{AutopayParts, Clients};
-use shared::config::{Env, PaymentsConfig};
+use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
 use shared::http::{self as web};
 use shared::services::autopays::AutopayFields;
 use shared::AppError;
@@ -21,10 +21,14 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = PaymentsConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        // Payments are charged through the sandbox acquirer, the only one built: checked
+        // first, before any call leaves the function.
+        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
         let clients = Clients::load().await;
+        let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
-            parts: AutopayParts::new(&clients, &config),
+            parts: AutopayParts::new(&clients, &config, sandbox),
             step_up_window: config.step_up_window,
         })
     }

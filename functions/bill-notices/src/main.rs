@@ -10,8 +10,9 @@ const CONCURRENCY: usize = 10;
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
-    let config = NoticesConfig::from_env(&Env::process())?;
+    let env = Env::process();
     let clients = shared::adapters::Clients::load().await;
+    let config = NoticesConfig::from_env(&env, clients.hasher(&env).await?)?;
     let service = &shared::adapters::notice_service(&clients, config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(

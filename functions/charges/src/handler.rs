@@ -24,8 +24,9 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = ChargesConfig::from_env(&Env::process())?;
+        let env = Env::process();
         let clients = adapters::Clients::load().await;
+        let config = ChargesConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             charges: adapters::charge_writer(&clients, config),
         })

@@ -22,8 +22,9 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = ConfirmationConfig::from_env(&Env::process())?;
+        let env = Env::process();
         let clients = adapters::Clients::load().await;
+        let config = ConfirmationConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             confirmations: adapters::confirmation_service(&clients, config),
         })

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use shared::adapters::{self, Payments};
-use shared::config::{Env, PaymentsConfig};
+use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
 use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::services::charges::Category;
@@ -28,10 +28,14 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = PaymentsConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        // Payments are charged through the sandbox acquirer, the only one built: checked
+        // first, before any call leaves the function.
+        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
         let clients = adapters::Clients::load().await;
+        let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
-            payments: adapters::payment_service(&clients, &config)
+            payments: adapters::payment_service(&clients, &config, sandbox)
                 .with_lookup_limit(config.lookups),
             step_up_window: config.step_up_window,
         })

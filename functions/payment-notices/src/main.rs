@@ -1,8 +1,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::adapters::biller_endpoint::SandboxBillerEndpoint;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
+use shared::config::{Deployment, Env, SandboxAdapter, TableConfig};
 use shared::services::billers::{deliver_payment_notice, NoticeOutcome};
 use shared::services::payments::PaymentNotice;
 
@@ -13,13 +12,14 @@ const CONCURRENCY: usize = 10;
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
-    let config = TableConfig::from_env(&Env::process())?;
+    let env = Env::process();
+    // Notices go to the sandbox billers' endpoint, the only one built: checked first,
+    // before any call leaves the function.
+    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::BillerEndpoint)?;
     let clients = shared::adapters::Clients::load().await;
+    let config = TableConfig::from_env(&env, clients.hasher(&env).await?)?;
     let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
-    let endpoint = &SandboxBillerEndpoint::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        config.table_name,
-    ));
+    let endpoint = &shared::adapters::sandbox_biller_endpoint(&clients, config.table_name, sandbox);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
             event.payload,

@@ -1,16 +1,20 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use shared::config::{Env, PaymentsConfig};
+use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
 use shared::metrics::{Job, Metric};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
-    let config = PaymentsConfig::from_env(&Env::process())?;
-    let min_age = config.reconcile_min_age;
+    let env = Env::process();
+    // Payments are charged through the sandbox acquirer, the only one built: checked
+    // first, before any call leaves the function.
+    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
     let clients = shared::adapters::Clients::load().await;
-    let payments = &shared::adapters::payment_service(&clients, &config);
+    let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let min_age = config.reconcile_min_age;
+    let payments = &shared::adapters::payment_service(&clients, &config, sandbox);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let run = payments
             .reconcile(time::OffsetDateTime::now_utc(), min_age)

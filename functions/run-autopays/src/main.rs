@@ -2,7 +2,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::{AutopayParts, Clients};
-use shared::config::{Env, PaymentsConfig};
+use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
 use shared::metrics::{Job, Metric};
 use shared::services::autopays::NewBillForAccount;
 
@@ -13,9 +13,13 @@ const CONCURRENCY: usize = 5;
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
-    let config = PaymentsConfig::from_env(&Env::process())?;
+    let env = Env::process();
+    // Payments are charged through the sandbox acquirer, the only one built: checked
+    // first, before any call leaves the function.
+    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
     let clients = Clients::load().await;
-    let parts = &AutopayParts::new(&clients, &config);
+    let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let parts = &AutopayParts::new(&clients, &config, sandbox);
     // Two event sources: the daily schedule, and the queue of new bills.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let autopays = parts.service();

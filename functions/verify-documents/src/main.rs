@@ -1,16 +1,20 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::{Env, VerificationConfig};
+use shared::config::{Deployment, Env, SandboxAdapter, VerificationConfig};
 use shared::services::profile::VerificationJob;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
-    let config = VerificationConfig::from_env(&Env::process())?;
-    let concurrency = config.concurrency;
+    let env = Env::process();
+    // Documents are checked with the sandbox registries, the only ones built: checked
+    // first, before any call leaves the function.
+    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Registry)?;
     let clients = shared::adapters::Clients::load().await;
-    let service = shared::adapters::verification_service(&clients, config);
+    let config = VerificationConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let concurrency = config.concurrency;
+    let service = shared::adapters::verification_service(&clients, config, sandbox);
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(

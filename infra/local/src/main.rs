@@ -147,6 +147,9 @@ fn plan(args: TemplateArgs) -> Result<(), String> {
     for i in &plan.infrastructure.email_identities {
         println!("identity   {} ({})", i.identity, i.logical_id);
     }
+    for s in &plan.infrastructure.secrets {
+        println!("secret     {} ({})", s.name, s.logical_id);
+    }
     for f in &plan.functions {
         println!("function   {} (binary {})", f.logical_id, f.binary);
         for e in &f.http_events {

@@ -19,6 +19,7 @@ pub const TABLE_TYPES: &[&str] = &[
 ];
 pub const QUEUE_TYPE: &str = "AWS::SQS::Queue";
 pub const EMAIL_IDENTITY_TYPE: &str = "AWS::SES::EmailIdentity";
+pub const SECRET_TYPE: &str = "AWS::SecretsManager::Secret";
 pub const FUNCTION_TYPE: &str = "AWS::Serverless::Function";
 pub const HTTP_API_TYPE: &str = "AWS::Serverless::HttpApi";
 /// The API SAM creates for `HttpApi` events that name no `ApiId`.
@@ -231,12 +232,31 @@ pub struct EmailIdentitySpec {
     pub identity: String,
 }
 
+/// A secret to create in moto, so that functions read it by the ARN `!Ref` gives them.
+#[derive(Clone, PartialEq)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for SecretSpec {
+    // The value stays out of plans and logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSpec")
+            .field("logical_id", &self.logical_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Infrastructure {
     pub tables: Vec<TableSpec>,
     /// In creation order: every dead-letter queue before the queues using it.
     pub queues: Vec<QueueSpec>,
     pub email_identities: Vec<EmailIdentitySpec>,
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// CloudFormation queue properties that map one-to-one onto SQS attributes.
@@ -335,6 +355,23 @@ pub fn infrastructure(resolver: &Resolver<'_>) -> Result<Infrastructure> {
                 logical_id: r.logical_id.clone(),
                 identity: name()?,
             }),
+            SECRET_TYPE => {
+                // A secret with neither SecretString nor GenerateSecretString has no value
+                // to read, in AWS either; it is left out.
+                if let Some(value) = resolver.secret_value(&r.logical_id) {
+                    let name = resolver
+                        .physical(&r.logical_id)
+                        .and_then(|p| p.attributes.get("Name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(&r.logical_id)
+                        .to_string();
+                    infra.secrets.push(SecretSpec {
+                        logical_id: r.logical_id.clone(),
+                        name,
+                        value: value.to_string(),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -860,6 +897,8 @@ pub struct Plan {
 
 /// Builds the plan in one go (queue URLs predicted from `moto_url`).
 pub fn plan(resolver: &mut Resolver<'_>, moto_url: &str) -> Result<Plan> {
+    // CloudFormation refuses parameters its rules reject before it creates anything.
+    resolver.check_rules()?;
     assign_names(resolver, moto_url)?;
     finish_plan(resolver)
 }
@@ -972,13 +1011,24 @@ mod tests {
         assert_eq!(codes.environment["RUST_LOG"], "info");
         assert_eq!(codes.environment["EMAIL_SENDER"], "no-reply@uslugi.example");
         assert_eq!(codes.environment["CODE_TTL_SECONDS"], "600");
-        let secret = &codes.environment["HMAC_SECRET"];
-        assert_eq!(secret.len(), 64);
-        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(codes.environment["STAGE"], "dev");
+        assert_eq!(codes.environment["INTEGRATIONS"], "sandbox");
+        // The functions get the secret's ARN, and read the key from moto themselves: no
+        // variable holds a secret.
         assert_eq!(
-            codes.secret_variables.iter().collect::<Vec<_>>(),
-            ["HMAC_SECRET"]
+            codes.environment["HMAC_SECRET_ARN"],
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:HmacSecret"
         );
+        assert!(codes.secret_variables.is_empty());
+        assert!(!codes.environment.contains_key("HMAC_SECRET"));
+        let [secret] = &plan.infrastructure.secrets[..] else {
+            panic!("one secret: {:?}", plan.infrastructure.secrets);
+        };
+        assert_eq!(secret.name, "HmacSecret");
+        // GenerateSecretString: one plain key of 64 alphanumerics, which the functions
+        // read as version 1.
+        assert_eq!(secret.value.len(), 64);
+        assert!(secret.value.chars().all(|c| c.is_ascii_alphanumeric()));
         // Globals.Function, resolved.
         let setting = |key: &str| function_setting(&r, "CodesFunction", key).unwrap();
         assert_eq!(setting("MemorySize"), Some(json!(128)));

@@ -1,4 +1,4 @@
-//! Creating the template's tables, queues and e-mail identities in moto.
+//! Creating the template's tables, queues, e-mail identities and secrets in moto.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::intrinsics::REGION;
-use crate::model::{EmailIdentitySpec, Infrastructure, QueueSpec, TableSpec};
+use crate::model::{EmailIdentitySpec, Infrastructure, QueueSpec, SecretSpec, TableSpec};
 
 /// SDK clients pointed at moto, with throwaway credentials.
 #[derive(Clone, Debug)]
@@ -17,6 +17,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sesv2: aws_sdk_sesv2::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -46,6 +47,14 @@ impl Clients {
             sesv2: aws_sdk_sesv2::Client::from_conf(
                 aws_sdk_sesv2::Config::builder()
                     .behavior_version_latest()
+                    .region(region.clone())
+                    .endpoint_url(moto_url)
+                    .credentials_provider(credentials.clone())
+                    .build(),
+            ),
+            secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::Config::builder()
+                    .behavior_version_latest()
                     .region(region)
                     .endpoint_url(moto_url)
                     .credentials_provider(credentials)
@@ -71,6 +80,9 @@ pub async fn provision(
     }
     for identity in &infra.email_identities {
         create_email_identity(&clients.sesv2, identity).await?;
+    }
+    for secret in &infra.secrets {
+        create_secret(&clients.secretsmanager, secret).await?;
     }
     Ok(urls)
 }
@@ -395,6 +407,21 @@ async fn create_queue(client: &aws_sdk_sqs::Client, spec: &QueueSpec) -> Result<
         resource,
         message: "CreateQueue returned no URL".into(),
     })
+}
+
+/// Functions read the secret by the ARN `!Ref` gave them, without moto's random suffix:
+/// Secrets Manager, and moto, accept such a partial ARN.
+async fn create_secret(client: &aws_sdk_secretsmanager::Client, spec: &SecretSpec) -> Result<()> {
+    let resource = format!("secret {} ({})", spec.name, spec.logical_id);
+    client
+        .create_secret()
+        .name(&spec.name)
+        .secret_string(&spec.value)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&resource, e))?;
+    tracing::debug!("created {resource}");
+    Ok(())
 }
 
 async fn create_email_identity(

@@ -3,8 +3,8 @@
 //! outbox and billers created by the admin command — so a newcomer sees bills a minute
 //! after `make dev`.
 //!
-//! The running stack leaves what the admin command needs (table, HMAC key, endpoint) in
-//! `.local/stack.env`; `up` writes it and removes it when it stops.
+//! The running stack leaves what the admin command needs (table, the HMAC secret's ARN,
+//! stage, endpoint) in `.local/stack.env`; `up` writes it and removes it when it stops.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,18 +16,23 @@ use serde_json::{json, Value};
 pub const STACK_ENV_FILE: &str = ".local/stack.env";
 
 /// Variables of the functions' environment that local tools need: where the table is,
-/// the key of its hashes, and how to reach moto.
+/// which secret holds the key of its hashes, the stage and integrations (the sandbox
+/// card page checks them), and how to reach moto.
 pub fn tool_environment(function_env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     function_env
         .iter()
         .filter(|(k, _)| {
-            matches!(k.as_str(), "TABLE_NAME" | "HMAC_SECRET") || k.starts_with("AWS_")
+            matches!(
+                k.as_str(),
+                "TABLE_NAME" | "HMAC_SECRET_ARN" | "STAGE" | "INTEGRATIONS"
+            ) || k.starts_with("AWS_")
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
-/// Writes `KEY=VALUE` lines readable only by the owner (the HMAC key is in them).
+/// Writes `KEY=VALUE` lines readable only by the owner (they open the local stack's
+/// table and secret to whoever reads them).
 pub fn write_stack_env(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -570,7 +575,8 @@ mod tests {
     fn tools_get_only_what_they_need() {
         let env = BTreeMap::from([
             ("TABLE_NAME".to_string(), "t".to_string()),
-            ("HMAC_SECRET".to_string(), "k".to_string()),
+            ("HMAC_SECRET_ARN".to_string(), "arn:k".to_string()),
+            ("STAGE".to_string(), "dev".to_string()),
             (
                 "AWS_ENDPOINT_URL".to_string(),
                 "http://127.0.0.1:4566".to_string(),
@@ -578,7 +584,7 @@ mod tests {
             ("RUST_LOG".to_string(), "info".to_string()),
         ]);
         let tools = tool_environment(&env);
-        assert_eq!(tools.len(), 3);
+        assert_eq!(tools.len(), 4);
         assert!(!tools.contains_key("RUST_LOG"));
     }
 }

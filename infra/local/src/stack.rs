@@ -531,10 +531,11 @@ async fn startup(
         plan = model::finish_plan(&resolver)?;
     }
     tracing::info!(
-        "provisioned {} table(s), {} queue(s), {} e-mail identit(y/ies)",
+        "provisioned {} table(s), {} queue(s), {} e-mail identit(y/ies), {} secret(s)",
         plan.infrastructure.tables.len(),
         plan.infrastructure.queues.len(),
-        plan.infrastructure.email_identities.len()
+        plan.infrastructure.email_identities.len(),
+        plan.infrastructure.secrets.len()
     );
 
     let cargo_lambda = venv_tool(&repo, "cargo-lambda");

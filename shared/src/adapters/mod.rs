@@ -9,9 +9,11 @@ pub mod registry;
 pub mod sqs;
 
 use crate::config::{
-    ChargesConfig, CodesConfig, ConfirmationConfig, IdentityConfig, NoticesConfig, PaymentsConfig,
-    ProfileConfig, TableConfig, VerificationConfig,
+    ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
+    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, TableConfig, VerificationConfig,
+    HMAC_SECRET_ARN,
 };
+use crate::crypto::Hasher;
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
@@ -29,6 +31,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub sesv2: aws_sdk_sesv2::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -39,7 +42,44 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(&sdk),
             sesv2: aws_sdk_sesv2::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&sdk),
         }
+    }
+
+    /// The HMAC keyring from the secret `HMAC_SECRET_ARN` names: one `GetSecretValue`
+    /// per cold start. The key never passes through the environment, and neither it nor
+    /// any part of it reaches an error message.
+    pub async fn hasher<F: Fn(&str) -> Option<String>>(
+        &self,
+        env: &Env<F>,
+    ) -> Result<Hasher, ConfigError> {
+        let arn = env.required(HMAC_SECRET_ARN)?;
+        let out = self
+            .secretsmanager
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| ConfigError::SecretUnreadable {
+                arn: arn.clone(),
+                reason: error_chain(&e),
+            })?;
+        let Some(secret) = out.secret_string() else {
+            return Err(ConfigError::SecretUnreadable {
+                arn,
+                reason: "it holds no SecretString".into(),
+            });
+        };
+        let hasher = Hasher::from_secret(secret)
+            .map_err(|reason| ConfigError::SecretRefused { arn, reason })?;
+        // Versions only, never a key: how an engineer sees a rotation reach the function.
+        tracing::info!(
+            current = hasher.current_version(),
+            identifiers = hasher.identifiers_version(),
+            versions = ?hasher.versions(),
+            "HMAC keys read"
+        );
+        Ok(hasher)
     }
 
     pub fn notifier(
@@ -54,6 +94,18 @@ impl Clients {
             sms_sender_id,
         )
     }
+}
+
+/// An SDK error with its sources: the SDK's own `Display` is only "service error".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// The code service over DynamoDB, SNS and SES.
@@ -98,6 +150,7 @@ pub fn profile_service(
 pub fn verification_service(
     clients: &Clients,
     config: VerificationConfig,
+    _: SandboxAllowed,
 ) -> VerificationService<dynamodb::DynamoStore, registry::SandboxRegistry, notify::AwsNotifier> {
     VerificationService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
@@ -184,6 +237,31 @@ pub fn notice_service(
     ))
 }
 
+/// The sandbox acquirer over DynamoDB: what the payment service charges through, and
+/// what `uslugi-admin sandbox-card-token` plays the card page of.
+pub fn sandbox_acquirer(
+    clients: &Clients,
+    table_name: String,
+    _: SandboxAllowed,
+) -> acquirer::SandboxAcquirer {
+    acquirer::SandboxAcquirer::new(dynamodb::DynamoStore::new(
+        clients.dynamodb.clone(),
+        table_name,
+    ))
+}
+
+/// The sandbox billers' endpoint over DynamoDB: where billers' payment notices go.
+pub fn sandbox_biller_endpoint(
+    clients: &Clients,
+    table_name: String,
+    _: SandboxAllowed,
+) -> biller_endpoint::SandboxBillerEndpoint {
+    biller_endpoint::SandboxBillerEndpoint::new(dynamodb::DynamoStore::new(
+        clients.dynamodb.clone(),
+        table_name,
+    ))
+}
+
 /// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
 /// SQS queue of billers' notices.
 pub type Payments = PaymentService<
@@ -193,11 +271,15 @@ pub type Payments = PaymentService<
     sqs::SqsQueue,
 >;
 
-pub fn payment_service(clients: &Clients, config: &PaymentsConfig) -> Payments {
+pub fn payment_service(
+    clients: &Clients,
+    config: &PaymentsConfig,
+    sandbox: SandboxAllowed,
+) -> Payments {
     let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     PaymentService::new(
         store(),
-        acquirer::SandboxAcquirer::new(store()),
+        sandbox_acquirer(clients, config.table_name.clone(), sandbox),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
         config.hasher.clone(),
@@ -215,12 +297,12 @@ pub struct AutopayParts {
 }
 
 impl AutopayParts {
-    pub fn new(clients: &Clients, config: &PaymentsConfig) -> Self {
+    pub fn new(clients: &Clients, config: &PaymentsConfig, sandbox: SandboxAllowed) -> Self {
         let store =
             || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
         Self {
             store: store(),
-            payments: payment_service(clients, config),
+            payments: payment_service(clients, config, sandbox),
             charges: ChargeService::new(store(), config.hasher.clone()),
             notifier: clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         }

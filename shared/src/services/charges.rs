@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
 
-use crate::crypto::{self, Hasher};
+use crate::crypto::{self, Credential, Hasher, Identifier};
 use crate::domain::{
     BirthCertificate, Inn, Kpp, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
 };
@@ -32,7 +32,6 @@ use crate::services::StoreError;
 
 /// Prefix of billers' API keys (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const BILLER_KEY_PREFIX: &str = "bk_";
-const BILLER_KEY: &str = "biller-key";
 /// Payers one charge may name.
 pub const MAX_PAYERS: usize = 10;
 /// Charges one batch may carry.
@@ -612,7 +611,7 @@ pub fn payer_key(hasher: &Hasher, payer: &Payer) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    hasher.digest("payer", &[&kind, &payer.value])
+    hasher.identifier(Identifier::Payer, &[&kind, &payer.value])
 }
 
 /// A batch item's result.
@@ -672,7 +671,9 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         };
         self.store
             .put_biller(
-                &self.hasher.digest(BILLER_KEY, &[key.expose()]),
+                &self
+                    .hasher
+                    .credential(Credential::BillerKey, &[key.expose()]),
                 &biller,
                 now.unix_timestamp(),
             )
@@ -701,10 +702,17 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         if !key.starts_with(BILLER_KEY_PREFIX) || key.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        self.store
-            .biller_by_key(&self.hasher.digest(BILLER_KEY, &[key]))
-            .await?
-            .ok_or(AppError::Unauthenticated)
+        // A key issued before the HMAC key's last rotation is stored under an older
+        // version: each version present is tried, the current one first.
+        for key_hash in self
+            .hasher
+            .credential_lookups(Credential::BillerKey, &[key])
+        {
+            if let Some(biller) = self.store.biller_by_key(&key_hash).await? {
+                return Ok(biller);
+            }
+        }
+        Err(AppError::Unauthenticated)
     }
 
     pub fn parse_uin(path: &str, raw: &str) -> Result<String, AppError> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::config::CodeLimits;
-use crate::crypto::{self, Hasher};
+use crate::crypto::{self, Credential, Hasher, Identifier};
 use crate::domain::{Destination, Email, Phone, Purpose};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric};
@@ -21,10 +21,6 @@ use crate::redact::Secret;
 use crate::services::StoreError;
 
 use crate::services::{destination_key, verification_token_key};
-
-/// Hash domains: the same key never hashes two kinds of value into one space.
-const CLIENT: &str = "client";
-const CODE: &str = "code";
 
 /// Prefix of verification tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const VERIFICATION_TOKEN_PREFIX: &str = "vt_";
@@ -227,7 +223,9 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         let now_s = now.unix_timestamp();
         let window = secs(self.limits.rate_window);
         let destination_key = self.destination_hash(&request.destination);
-        let client_key = self.hasher.digest(CLIENT, &[&request.client_ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::Client, &[&request.client_ip]);
 
         let mut attempt = 0;
         let (id, code) = loop {
@@ -244,7 +242,9 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             let code = crypto::six_digit_code()?;
             let new_code = NewCode {
                 id: id.clone(),
-                code_hash: self.hasher.digest(CODE, &[&id, code.expose()]),
+                code_hash: self
+                    .hasher
+                    .credential(Credential::Code, &[&id, code.expose()]),
                 destination_hash: destination_key.clone(),
                 channel: request.destination.channel().as_str(),
                 purpose: request.purpose.as_str(),
@@ -378,7 +378,10 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         let Some(attempts) = self.store.count_attempt(&id, now_s).await? else {
             return Err(self.why_gone(&id, now_s).await);
         };
-        if !self.hasher.verify(CODE, &[&id, code], &stored.code_hash) {
+        if !self
+            .hasher
+            .verify_credential(Credential::Code, &[&id, code], &stored.code_hash)
+        {
             tracing::info!(code_id = %id, attempts, "wrong code");
             return Err(AppError::CodeMismatch {
                 attempts_left: stored.max_attempts.saturating_sub(attempts),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::crypto::{self, Hasher};
+use crate::crypto::{self, Credential, Hasher};
 use crate::domain::Snils;
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, CodeChannel, Metric};
@@ -24,8 +24,6 @@ use crate::services::StoreError;
 
 /// Prefix of operator keys (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const OPERATOR_KEY_PREFIX: &str = "op_";
-const OPERATOR_KEY: &str = "operator-key";
-const LETTER_CODE: &str = "letter-code";
 
 /// How long a letter's code is valid.
 pub const LETTER_CODE_TTL: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -175,7 +173,7 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
     }
 
     fn key_hash(&self, key: &str) -> String {
-        self.hasher.digest(OPERATOR_KEY, &[key])
+        self.hasher.credential(Credential::OperatorKey, &[key])
     }
 
     /// Creates an operator; the key is shown once and kept only as a keyed hash.
@@ -214,10 +212,17 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         if !key.starts_with(OPERATOR_KEY_PREFIX) || key.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        self.store
-            .operator_by_key(&self.key_hash(key))
-            .await?
-            .ok_or(AppError::Unauthenticated)
+        // A key issued before the HMAC key's last rotation is stored under an older
+        // version: each version present is tried, the current one first.
+        for key_hash in self
+            .hasher
+            .credential_lookups(Credential::OperatorKey, &[key])
+        {
+            if let Some(operator) = self.store.operator_by_key(&key_hash).await? {
+                return Ok(operator);
+            }
+        }
+        Err(AppError::Unauthenticated)
     }
 }
 
@@ -333,7 +338,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         let letter = StoredLetter {
             code_hash: self
                 .hasher
-                .digest(LETTER_CODE, &[account_id, code.expose()]),
+                .credential(Credential::LetterCode, &[account_id, code.expose()]),
             attempts: 0,
             requested_at: now_s,
             expires_at: now_s + secs(LETTER_CODE_TTL),
@@ -419,10 +424,11 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         else {
             return Err(AppError::CodeAttemptsExhausted);
         };
-        if !self
-            .hasher
-            .verify(LETTER_CODE, &[account_id, code], &letter.code_hash)
-        {
+        if !self.hasher.verify_credential(
+            Credential::LetterCode,
+            &[account_id, code],
+            &letter.code_hash,
+        ) {
             return Err(AppError::CodeMismatch {
                 attempts_left: LETTER_MAX_ATTEMPTS.saturating_sub(attempts),
             });
@@ -451,5 +457,85 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         }
         tracing::info!(account_id, "identity confirmed by a code by post");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Operators by key hash, in memory.
+    #[derive(Clone, Default)]
+    struct Operators(Arc<Mutex<HashMap<String, Operator>>>);
+
+    impl OperatorStore for Operators {
+        async fn put_operator(
+            &self,
+            key_hash: &str,
+            operator: &Operator,
+            _: i64,
+        ) -> Result<(), StoreError> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(key_hash.to_string(), operator.clone());
+            Ok(())
+        }
+
+        async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
+            Ok(self.0.lock().unwrap().get(key_hash).cloned())
+        }
+
+        async fn revoke_operator(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    const K1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const K2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn keys(secret: &str) -> Hasher {
+        Hasher::from_secret(secret).unwrap()
+    }
+
+    #[tokio::test]
+    async fn operator_keys_survive_a_rotation_until_their_version_is_removed() {
+        let store = Operators::default();
+        let v1 = keys(&format!(r#"{{"current":"1","key_1":"{K1}"}}"#));
+        let v2 = keys(&format!(
+            r#"{{"current":"2","key_1":"{K1}","key_2":"{K2}"}}"#
+        ));
+        let only_v2 = keys(&format!(
+            r#"{{"current":"2","identifiers":"2","key_2":"{K2}"}}"#
+        ));
+        let now = OffsetDateTime::now_utc();
+        let (old, old_key) = OperatorService::new(store.clone(), v1)
+            .create_operator("Петрова А. В.", "МФЦ Арбат", now)
+            .await
+            .unwrap();
+
+        // After the rotation the old key still works, and new keys go under v2.
+        let rotated = OperatorService::new(store.clone(), v2);
+        assert_eq!(rotated.operator(old_key.expose()).await.unwrap(), old);
+        let (new, new_key) = rotated
+            .create_operator("Иванов И. И.", "МФЦ Арбат", now)
+            .await
+            .unwrap();
+        assert!(store
+            .0
+            .lock()
+            .unwrap()
+            .contains_key(&only_v2.credential(Credential::OperatorKey, &[new_key.expose()])));
+
+        // Removing v1 ends the keys made under it, and only those.
+        let trimmed = OperatorService::new(store.clone(), only_v2);
+        assert!(matches!(
+            trimmed.operator(old_key.expose()).await,
+            Err(AppError::Unauthenticated)
+        ));
+        assert_eq!(trimmed.operator(new_key.expose()).await.unwrap(), new);
     }
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
 
-use crate::crypto::Hasher;
+use crate::crypto::{Hasher, Identifier};
 use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, VehiclePlate};
 use crate::error::{AppError, FieldError};
 use crate::services::notices::{sync_holdings, NoticeStore};
@@ -479,7 +479,8 @@ where
     /// A child's id: a keyed hash of the birth certificate, the same for every parent and
     /// telling nothing about the certificate.
     pub fn child_id(&self, birth_certificate: &str) -> String {
-        self.hasher.digest("child", &[birth_certificate])
+        self.hasher
+            .identifier(Identifier::Child, &[birth_certificate])
     }
 
     pub async fn children(&self, account_id: &str) -> Result<Vec<HeldChild>, AppError> {
@@ -648,7 +649,9 @@ where
             });
         }
         let stored = StoredVehicle {
-            id: self.hasher.digest("vehicle", &[account_id, &vehicle.sts]),
+            id: self
+                .hasher
+                .identifier(Identifier::Vehicle, &[account_id, &vehicle.sts]),
             vehicle,
             created_at: now.unix_timestamp(),
         };

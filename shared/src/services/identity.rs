@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::config::SessionLimits;
-use crate::crypto::{self, Hasher};
+use crate::crypto::{self, Credential, Hasher, Identifier};
 use crate::domain::{Destination, Email, PersonName, Phone, Purpose, Snils};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
@@ -25,16 +25,12 @@ use crate::passwords;
 use crate::redact::Secret;
 use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
 use crate::services::profile::snils_login_key;
-use crate::services::{destination_key, verification_token_key, StoreError, MOSCOW};
+use crate::services::{
+    destination_key, verification_token_key, verification_token_keys, StoreError, MOSCOW,
+};
 
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const SESSION_TOKEN_PREFIX: &str = "st_";
-const SESSION_TOKEN: &str = "session-token";
-const LOGIN_CLIENT: &str = "login-client";
-const UNKNOWN_LOGIN: &str = "unknown-login";
-const SECURITY_ANSWER: &str = "security-answer";
-const CHALLENGE_TOKEN: &str = "login-challenge";
-const DEVICE: &str = "device";
 
 /// Prefix of two-step login challenge tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
@@ -666,9 +662,39 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
     }
 
-    /// The id of a session, from its bearer token.
+    /// The id of a new session, from its bearer token.
     pub fn session_id(&self, token: &str) -> String {
-        self.hasher.digest(SESSION_TOKEN, &[token])
+        self.hasher.credential(Credential::SessionToken, &[token])
+    }
+
+    /// A verification token a client hands back, as the key it is stored under. A token
+    /// issued before the HMAC key's last rotation is stored under an older version, so
+    /// while the keyring holds several, each is tried (current first) by reading the
+    /// token; with one version there is nothing to read.
+    async fn redemption(
+        &self,
+        token: &str,
+        destination_key: String,
+        purpose: &'static str,
+        now_s: i64,
+    ) -> Result<TokenRedemption, AppError> {
+        let keys = verification_token_keys(&self.hasher, token);
+        let mut redemption = TokenRedemption {
+            token_key: String::new(),
+            destination_key,
+            purpose,
+        };
+        if keys.len() > 1 {
+            for key in &keys {
+                redemption.token_key.clone_from(key);
+                if self.store.token_usable(&redemption, now_s).await? {
+                    return Ok(redemption);
+                }
+            }
+        }
+        // None usable: the current version's key, which the caller's checks refuse.
+        redemption.token_key = keys.into_iter().next().unwrap_or_default();
+        Ok(redemption)
     }
 
     // -------------------------------------------------------------- registration
@@ -709,22 +735,20 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             },
         ];
         let tokens = [
-            TokenRedemption {
-                token_key: verification_token_key(
-                    &self.hasher,
-                    r.email_verification_token.expose(),
-                ),
-                destination_key: email_key,
-                purpose: "registration",
-            },
-            TokenRedemption {
-                token_key: verification_token_key(
-                    &self.hasher,
-                    r.phone_verification_token.expose(),
-                ),
-                destination_key: phone_key,
-                purpose: "registration",
-            },
+            self.redemption(
+                r.email_verification_token.expose(),
+                email_key,
+                "registration",
+                now_s,
+            )
+            .await?,
+            self.redemption(
+                r.phone_verification_token.expose(),
+                phone_key,
+                "registration",
+                now_s,
+            )
+            .await?,
         ];
         let event = self.event(&id, "account_created", client, now_s);
         // A transaction that collided with another one touching the same contact is
@@ -785,7 +809,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             return snils_login_key(&self.hasher, snils.as_str());
         }
         self.hasher
-            .digest(UNKNOWN_LOGIN, &[&trimmed.to_lowercase()])
+            .identifier(Identifier::UnknownLogin, &[&trimmed.to_lowercase()])
     }
 
     fn window_start(&self, now: i64) -> i64 {
@@ -804,7 +828,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<LoginOutcome, AppError> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
-        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&login_key, &client_key, true, now_s)
             .await
@@ -888,7 +914,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .await?;
         let token = crypto::token(CHALLENGE_TOKEN_PREFIX)?;
         let challenge = LoginChallenge {
-            key: self.hasher.digest(CHALLENGE_TOKEN, &[token.expose()]),
+            key: self
+                .hasher
+                .credential(Credential::LoginChallenge, &[token.expose()]),
             account_id: account.id.clone(),
             code_id: sent.id,
             destination_key,
@@ -921,11 +949,17 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.len() > 128 {
             return Err(AppError::TwoStepChallengeInvalid);
         }
-        let key = self.hasher.digest(CHALLENGE_TOKEN, &[token]);
-        let challenge = self
-            .store
-            .get_challenge(&key)
-            .await?
+        let mut found = None;
+        for key in self
+            .hasher
+            .credential_lookups(Credential::LoginChallenge, &[token])
+        {
+            found = self.store.get_challenge(&key).await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let challenge = found
             .filter(|c| c.expires_at > now_s)
             .ok_or(AppError::TwoStepChallengeInvalid)?;
         let verified = codes.verify_code(&challenge.code_id, code, now).await?;
@@ -991,7 +1025,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         };
         let device = self
             .hasher
-            .digest(DEVICE, &[&account.id, &client.user_agent]);
+            .identifier(Identifier::Device, &[&account.id, &client.user_agent]);
         let new_device = !account.known_devices.contains(&device);
         let known_devices = new_device.then(|| remember_device(&account.known_devices, device));
         let event = self.event(&account.id, "login_succeeded", client, now_s);
@@ -1178,12 +1212,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         if !token.starts_with(SESSION_TOKEN_PREFIX) || token.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        let id = self.session_id(token);
-        let session = self
-            .store
-            .get_session(&id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        // A session opened before the HMAC key's last rotation is stored under an older
+        // version: each version present is tried, the current one first.
+        let mut found = None;
+        for id in self
+            .hasher
+            .credential_lookups(Credential::SessionToken, &[token])
+        {
+            if let Some(session) = self.store.get_session(&id).await? {
+                found = Some((id, session));
+                break;
+            }
+        }
+        let (id, session) = found.ok_or(AppError::Unauthenticated)?;
         if session.expires_at() <= now_s {
             return Err(AppError::Unauthenticated);
         }
@@ -1284,7 +1325,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: i64,
     ) -> Result<(), AppError> {
         let login_key = destination_key(&self.hasher, &account.email);
-        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&login_key, &client_key, false, now)
             .await?;
@@ -1440,11 +1483,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             new_value: new_value.clone(),
             new_key: new_key.clone(),
             old_key: destination_key(&self.hasher, &old_value),
-            token: TokenRedemption {
-                token_key: verification_token_key(&self.hasher, token.expose()),
-                destination_key: new_key,
-                purpose: "contact_change",
-            },
+            token: self
+                .redemption(token.expose(), new_key, "contact_change", now_s)
+                .await?,
         };
         let event_kind = match kind {
             ContactKind::Email => "email_changed",
@@ -1690,7 +1731,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             return Some(Destination::Phone(phone));
         }
         let snils = Snils::parse("login", trimmed).ok()?;
-        let digest = self.hasher.digest("snils-stand-in", &[snils.as_str()]);
+        let digest = self
+            .hasher
+            .identifier(Identifier::SnilsStandIn, &[snils.as_str()]);
         let digits: String = digest
             .bytes()
             .map(|b| char::from(b'0' + b % 10))
@@ -1720,11 +1763,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .await?
             .ok_or_else(token_refused)?;
         let destination = recovery_contact(&account, trimmed).ok_or_else(token_refused)?;
-        let redemption = TokenRedemption {
-            token_key: verification_token_key(&self.hasher, token.expose()),
-            destination_key: destination_key(&self.hasher, destination.canonical()),
-            purpose: "recovery",
-        };
+        let redemption = self
+            .redemption(
+                token.expose(),
+                destination_key(&self.hasher, destination.canonical()),
+                "recovery",
+                now_s,
+            )
+            .await?;
         // The code comes first: without it nobody gets to try security answers, and an
         // unknown login and a missing code look the same.
         if !self.store.token_usable(&redemption, now_s).await? {
@@ -1732,8 +1778,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
 
         // Wrong answers are limited like passwords, on a counter of their own.
-        let answer_key = self.hasher.digest(SECURITY_ANSWER, &[&account.id]);
-        let client_key = self.hasher.digest(LOGIN_CLIENT, &[&client.ip]);
+        let answer_key = self
+            .hasher
+            .identifier(Identifier::SecurityAnswer, &[&account.id]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
             .count_attempt(&answer_key, &client_key, false, now_s)
             .await?;

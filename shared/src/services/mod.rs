@@ -12,7 +12,7 @@ pub mod notices;
 pub mod payments;
 pub mod profile;
 
-use crate::crypto::Hasher;
+use crate::crypto::{Credential, Hasher, Identifier};
 
 /// Unix seconds as RFC 3339 (`2026-11-26T10:00:00Z`), as the API writes times.
 pub fn rfc3339(unix: i64) -> String {
@@ -35,12 +35,18 @@ pub const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
 /// tokens and login items alike, so a token can be matched to the contact it confirmed.
 /// A keyed hash, so the table holds no contact in clear outside the account item.
 pub fn destination_key(hasher: &Hasher, canonical: &str) -> String {
-    hasher.digest("destination", &[canonical])
+    hasher.identifier(Identifier::Destination, &[canonical])
 }
 
-/// The key a verification token is stored under.
+/// The key a new verification token is stored under.
 pub fn verification_token_key(hasher: &Hasher, token: &str) -> String {
-    hasher.digest("verification-token", &[token])
+    hasher.credential(Credential::VerificationToken, &[token])
+}
+
+/// The keys a verification token handed back by a client may be stored under: one per
+/// HMAC key version, the current one first.
+pub fn verification_token_keys(hasher: &Hasher, token: &str) -> Vec<String> {
+    hasher.credential_lookups(Credential::VerificationToken, &[token])
 }
 
 /// A per-account cap on things of one kind (saved methods, templates, autopays, saved

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::config::HoldLimits;
-use crate::crypto::Hasher;
+use crate::crypto::{Hasher, Identifier};
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
@@ -936,10 +936,13 @@ where
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        let key_hash = self.hasher.digest("idempotency-key", &[account_id, key]);
-        let request_hash = self
+        let key_hash = self
             .hasher
-            .digest("payment-request", &[account_id, &request.canonical()]);
+            .identifier(Identifier::IdempotencyKey, &[account_id, key]);
+        let request_hash = self.hasher.identifier(
+            Identifier::PaymentRequest,
+            &[account_id, &request.canonical()],
+        );
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
         let now_s = now.unix_timestamp();
