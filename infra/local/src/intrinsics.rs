@@ -358,57 +358,6 @@ impl<'t> Resolver<'t> {
         }
     }
 
-    /// Checks the template's `Rules` as CloudFormation does before it creates or updates
-    /// a stack: a rule whose `RuleCondition` holds (or that has none) refuses the
-    /// parameters at its first false assertion, with that assertion's
-    /// `AssertDescription`. Rules may use `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`
-    /// and `Ref` here; other rule functions are reported as unsupported.
-    pub fn check_rules(&self) -> Result<()> {
-        let rules = match self.template.raw.get("Rules") {
-            None | Some(Value::Null) => return Ok(()),
-            Some(Value::Object(rules)) => rules,
-            Some(_) => return Err(Error::resolve("Rules", "Rules must be a mapping")),
-        };
-        let holds = |expr: &Value, at: &str| -> Result<bool> {
-            match self.eval_condition(expr, at) {
-                Ok(b) => Ok(b),
-                Err(Unresolved::Failed(e)) => Err(e),
-                Err(Unresolved::Pending(id)) => Err(Error::resolve(
-                    at,
-                    format!("a rule can refer to parameters only, not to resource {id}"),
-                )),
-            }
-        };
-        for (name, rule) in rules {
-            let at = format!("Rules.{name}");
-            if let Some(condition) = rule.get("RuleCondition") {
-                if !holds(condition, &format!("{at}.RuleCondition"))? {
-                    continue;
-                }
-            }
-            let Some(Value::Array(assertions)) = rule.get("Assertions") else {
-                return Err(Error::resolve(at, "a rule needs a list of Assertions"));
-            };
-            for (i, assertion) in assertions.iter().enumerate() {
-                let at = format!("{at}.Assertions[{i}]");
-                let Some(assert) = assertion.get("Assert") else {
-                    return Err(Error::resolve(at, "an assertion needs Assert"));
-                };
-                if !holds(assert, &at)? {
-                    let why = assertion
-                        .get("AssertDescription")
-                        .and_then(Value::as_str)
-                        .unwrap_or("the assertion is false");
-                    return Err(Error::resolve(
-                        at,
-                        format!("rule {name} refuses the parameters: {}", why.trim()),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn eval_condition(&self, expr: &Value, at: &str) -> R<bool> {
         let Some((key, arg)) = single_key(expr) else {
             return match expr {
@@ -1086,71 +1035,6 @@ mod tests {
 
     fn template(text: &str) -> Template {
         Template::parse(text, Path::new("/repo/infra/template.yaml")).expect("template parses")
-    }
-
-    const RULES: &str = r#"
-Parameters:
-  Stage: {Type: String, Default: dev}
-  Integrations: {Type: String, Default: sandbox, AllowedValues: [sandbox, live]}
-Rules:
-  NoSandboxInProd:
-    RuleCondition: !Equals [!Ref Stage, prod]
-    Assertions:
-      - Assert: !Equals [!Ref Integrations, live]
-        AssertDescription: >-
-          Stage prod needs Integrations=live.
-Resources: {}
-"#;
-
-    #[test]
-    fn rules_refuse_what_cloudformation_would() {
-        let t = template(RULES);
-        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        // The rule's condition does not hold, or its assertion does: accepted.
-        for ok in [
-            params(&[]),
-            params(&[("Stage", "prod"), ("Integrations", "live")]),
-            params(&[("Stage", "qa"), ("Integrations", "live")]),
-        ] {
-            Resolver::new(&t, &ok).unwrap().check_rules().unwrap();
-        }
-        let err = Resolver::new(&t, &params(&[("Stage", "prod")]))
-            .unwrap()
-            .check_rules()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("Rules.NoSandboxInProd.Assertions[0]"), "{err}");
-        assert!(err.contains("Stage prod needs Integrations=live."), "{err}");
-
-        // The repository's template: prod with the sandboxes is refused, dev is not.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-        let real = Template::load(&path).unwrap();
-        Resolver::new(&real, &[]).unwrap().check_rules().unwrap();
-        let err = Resolver::new(&real, &params(&[("Stage", "prod")]))
-            .unwrap()
-            .check_rules()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("verifies any passport"), "{err}");
-    }
-
-    #[test]
-    fn rules_may_name_parameters_only() {
-        let text = RULES.replace("!Ref Integrations, live", "!Ref Table, live")
-            + "  Table:\n    Type: AWS::DynamoDB::Table\n";
-        let text = text.replace("Resources: {}\n", "Resources:\n");
-        let t = template(&text);
-        let err = Resolver::new(&t, &[("Stage".into(), "prod".into())])
-            .unwrap()
-            .check_rules()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("parameters only"), "{err}");
     }
 
     const SMALL: &str = r#"

@@ -897,8 +897,6 @@ pub struct Plan {
 
 /// Builds the plan in one go (queue URLs predicted from `moto_url`).
 pub fn plan(resolver: &mut Resolver<'_>, moto_url: &str) -> Result<Plan> {
-    // CloudFormation refuses parameters its rules reject before it creates anything.
-    resolver.check_rules()?;
     assign_names(resolver, moto_url)?;
     finish_plan(resolver)
 }
@@ -1088,9 +1086,21 @@ mod tests {
             ("PortalUrl", "https://portal.example.org"),
             ("CorsAllowedOrigin", "https://portal.example.org"),
         ];
-        let mut prod = vec![("Stage", "prod")];
+        let mut prod = vec![("Stage", "prod"), ("Integrations", "live")];
         prod.extend(real);
         plan_of(&text, &prod).unwrap();
+        // The sandboxes are refused in prod whatever else is set.
+        let sandboxed: Vec<_> = prod
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "Integrations")
+            .collect();
+        let err = plan_of(&text, &sandboxed).unwrap_err();
+        assert!(
+            matches!(&err, Error::RuleFailed { rule, message }
+                if rule == "NoSandboxInProd" && message.contains("verifies any passport")),
+            "{err}"
+        );
         for (placeholder, value) in [
             ("EmailSender", "no-reply@uslugi.example"),
             ("EmailSender", "no-reply-dev@uslugi.example"),
