@@ -82,6 +82,7 @@ unit:
 
 lint-template: venv
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
 # Starts its own stacks on free ports and tears them down, pass or fail.
 e2e: venv build
