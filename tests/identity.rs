@@ -1043,6 +1043,21 @@ async fn two_step_login(api: Api) {
     complete("lc_not-a-challenge".into(), code.clone())
         .await
         .assert_problem(401, "two_step_challenge_invalid");
+    // maxLength 128 counts characters: 128 Cyrillic ones (253 bytes) are a well-formed
+    // body naming no challenge, and one more is a field error.
+    let longest = format!("lc_{}", "ж".repeat(125));
+    complete(longest, code.clone())
+        .await
+        .assert_problem(401, "two_step_challenge_invalid");
+    let too_long = complete(format!("lc_{}", "ж".repeat(126)), code.clone()).await;
+    too_long.assert_problem(422, "validation_failed");
+    assert_eq!(
+        too_long.field_errors(),
+        [(
+            "/challenge_token".to_string(),
+            "invalid_challenge_token".to_string()
+        )]
+    );
     let reply = api
         .post(
             "/v1/sessions/two-step",

@@ -907,6 +907,25 @@ async fn templates(api: Api) {
     )
     .await;
     bad.assert_problem(422, "validation_failed");
+    // A null is a wrong type, not an absent member: this one is not saved as a template
+    // of a payee.
+    let null_uins = call(
+        &api,
+        Method::POST,
+        "/v1/payment-templates",
+        &token,
+        Some(
+            json!({"name": "Взнос", "purpose": "Взнос на капитальный ремонт", "uins": null,
+                    "payee": {"name": "Фонд капремонта", "inn": "7701090559", "kpp": "770101001",
+                              "bic": "044525000", "account": "40601810245253000002"}}),
+        ),
+    )
+    .await;
+    null_uins.assert_problem(422, "validation_failed");
+    assert_eq!(
+        null_uins.field_errors(),
+        [("/uins".to_string(), "invalid_type".to_string())]
+    );
     let list = call(&api, Method::GET, "/v1/payment-templates", &token, None).await;
     assert_eq!(
         list.body["payment_templates"].as_array().map(Vec::len),

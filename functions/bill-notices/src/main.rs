@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
                 Ok(())
             },
         )
-        .await;
+        .await?;
         Ok::<_, Error>(response)
     }))
     .await

@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
                 Ok(())
             },
         )
-        .await;
+        .await?;
         Ok::<_, Error>(response)
     }))
     .await

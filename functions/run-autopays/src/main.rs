@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
                     }
                 },
             )
-            .await;
+            .await?;
             return Ok::<Value, Error>(serde_json::to_value(response)?);
         }
         let ran = autopays.run_scheduled(now).await?;

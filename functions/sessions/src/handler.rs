@@ -149,6 +149,9 @@ async fn login(
     }
 }
 
+/// The longest `challenge_token` a body may carry (docs/openapi.yaml, `maxLength`).
+const MAX_CHALLENGE_TOKEN_CHARS: usize = 128;
+
 /// `POST /v1/sessions/two-step`: the SMS code that completes a two-step login.
 async fn two_step(
     app: &App,
@@ -158,7 +161,8 @@ async fn two_step(
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let challenge = f.required_str("challenge_token");
-    if challenge.is_some_and(|c| c.is_empty() || c.len() > 128) {
+    // The API's maxLength counts characters, as JSON Schema does, not UTF-8 bytes.
+    if challenge.is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CHALLENGE_TOKEN_CHARS) {
         f.reject(FieldError::new(
             "challenge_token",
             "invalid_challenge_token",

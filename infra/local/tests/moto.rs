@@ -69,24 +69,39 @@ Resources:
             FunctionResponseTypes: [ReportBatchItemFailures]
 "#;
 
-type Seen = Arc<Mutex<Vec<Value>>>;
+/// Batches the fake worker was invoked with, and whether it answered with an error.
+type Seen = Arc<Mutex<Vec<(Value, bool)>>>;
 
-/// Invoke API stand-in: reports every message whose body is "fail" as failed.
+/// Invoke API stand-in, answering as `shared::batch::run` does: every message whose body
+/// is "fail" is reported as failed, and a batch of nothing else fails the invocation
+/// (HTTP 500 with `errorType`, as `cargo lambda watch` answers a handler's error).
 async fn fake_worker(seen: Seen) -> u16 {
     async fn invoke(
         State(seen): State<Seen>,
         UrlPath(_name): UrlPath<String>,
         Json(event): Json<Value>,
-    ) -> Json<Value> {
-        let failures: Vec<Value> = event["Records"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    ) -> (axum::http::StatusCode, Json<Value>) {
+        let records = event["Records"].as_array().cloned().unwrap_or_default();
+        let failures: Vec<Value> = records
+            .iter()
             .filter(|r| r["body"] == "fail")
             .map(|r| json!({"itemIdentifier": r["messageId"]}))
             .collect();
-        seen.lock().unwrap().push(event);
-        Json(json!({ "batchItemFailures": failures }))
+        let all_failed = !records.is_empty() && failures.len() == records.len();
+        seen.lock().unwrap().push((event, all_failed));
+        if all_failed {
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({
+                    "errorType": "shared::batch::BatchFailed",
+                    "errorMessage": "all messages of the batch failed",
+                })),
+            );
+        }
+        (
+            axum::http::StatusCode::OK,
+            Json(json!({ "batchItemFailures": failures })),
+        )
     }
     let app = Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
@@ -177,7 +192,8 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
         .any(|i| i.identity_name.as_deref() == Some("no-reply@test.example")));
 
     // The event source: "ok" is deleted after one delivery; "fail" is reported
-    // failed, redelivered after the visibility timeout and dead-lettered.
+    // failed (or fails its batch as a whole), redelivered after the visibility timeout
+    // and dead-lettered.
     let seen: Seen = Arc::default();
     let port = fake_worker(seen.clone()).await;
     let worker = &plan.functions[0];
@@ -236,10 +252,16 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
     };
     assert_eq!(dead[0].body.as_deref(), Some("fail"));
 
-    let events = seen.lock().unwrap().clone();
-    let records: Vec<&Value> = events
+    let answers = seen.lock().unwrap().clone();
+    // The failing message's last delivery comes without the deleted "ok": the whole
+    // batch failed, and an invocation error brings it back just as a reported failure.
+    assert!(
+        answers.iter().any(|(_, failed)| *failed),
+        "no batch failed as a whole: {answers:?}"
+    );
+    let records: Vec<&Value> = answers
         .iter()
-        .flat_map(|e| e["Records"].as_array().unwrap().iter())
+        .flat_map(|(e, _)| e["Records"].as_array().unwrap().iter())
         .collect();
     let oks = records.iter().filter(|r| r["body"] == "ok").count();
     let fails: Vec<&&Value> = records.iter().filter(|r| r["body"] == "fail").collect();

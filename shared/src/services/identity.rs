@@ -946,7 +946,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<IssuedSession, AppError> {
         let now_s = now.unix_timestamp();
         let token = challenge_token.expose();
-        if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.len() > 128 {
+        // Characters, as the API's maxLength counts them: a longer token is no challenge.
+        if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.chars().count() > 128 {
             return Err(AppError::TwoStepChallengeInvalid);
         }
         let mut found = None;

@@ -385,14 +385,23 @@ impl Template {
         };
         r.unknown(body, "", &["name", "uins", "payee", "purpose"]);
         let name = r.required(body, "name", "", text);
+        // Neither member is nullable: a null is a wrong type like any other, not an
+        // absent member (parse_uins and Payee refuse it with `invalid_type`).
         let uins = match body.get("uins") {
-            None | Some(Value::Null) => Vec::new(),
+            None => Vec::new(),
             Some(v) => parse_uins(v, "/uins", &mut errors).unwrap_or_default(),
         };
-        let payee = if body.get("payee").is_some_and(|v| !v.is_null()) {
-            Payee::parse_member(body, "", &mut errors)
-        } else {
-            None
+        let payee = match body.get("payee") {
+            None => None,
+            Some(Value::Null) => {
+                errors.push(FieldError::new(
+                    "/payee",
+                    "invalid_type",
+                    "Ожидается объект",
+                ));
+                None
+            }
+            Some(_) => Payee::parse_member(body, "", &mut errors),
         };
         let mut r = Reader {
             errors: &mut errors,
@@ -1997,5 +2006,30 @@ mod tests {
             .unwrap_err(),
         );
         assert!(errors.iter().any(|(_, c)| *c == "template_ambiguous"));
+    }
+
+    #[test]
+    fn template_members_are_not_nullable() {
+        let errors =
+            codes(Template::parse(&object(json!({"name": "Садик", "uins": null})), 0).unwrap_err());
+        assert_eq!(errors, [("/uins".to_string(), "invalid_type")]);
+        let errors = codes(
+            Template::parse(
+                &object(json!({"name": "Взнос", "uins": null, "purpose": "Взнос",
+                               "payee": {"name": "Фонд", "inn": "7701090559", "kpp": "770101001",
+                                         "bic": "044525000", "account": "40601810245253000002"}})),
+                0,
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(errors, [("/uins".to_string(), "invalid_type")]);
+        let errors = codes(
+            Template::parse(
+                &object(json!({"name": "Садик", "uins": [UIN], "payee": null})),
+                0,
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(errors, [("/payee".to_string(), "invalid_type")]);
     }
 }
