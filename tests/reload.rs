@@ -82,6 +82,12 @@ async fn tool_output_in_the_repository_does_not_restart_functions_but_sources_do
         root.join("reload-test-notes.md"),
         root.join("docs/reload-test.md"),
     ];
+    // Folders the test makes are removed again; a real run's are left alone.
+    let made: Vec<PathBuf> = [".hypothesis", ".schemathesis"]
+        .iter()
+        .map(|d| root.join(d))
+        .filter(|d| !d.exists())
+        .collect();
     for path in &written {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, "not a source").unwrap();
@@ -93,6 +99,9 @@ async fn tool_output_in_the_repository_does_not_restart_functions_but_sources_do
         std::fs::remove_file(path).ok();
     }
     std::fs::remove_dir_all(root.join(".hypothesis/examples/reload-test")).ok();
+    for dir in &made {
+        std::fs::remove_dir_all(dir).ok();
+    }
     assert_eq!(answered, 422);
     assert_eq!(
         after_tools, started,
