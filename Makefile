@@ -55,12 +55,15 @@ checkov-venv: $(CHECKOV_VENV)/.installed
 build:
 	cargo build --workspace --bins
 
+# Every stack leaves what local tools need in .local/stacks/<gateway port>.env; `make dev`'s
+# also in .local/stack.env, the file the documented admin commands read.
 dev: venv build
 	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- up \
 		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT) \
-		--concurrency $(LAMBDA_CONCURRENCY)
+		--concurrency $(LAMBDA_CONCURRENCY) --tools-env .local/stack.env
 
-# A demo family with bills, loaded into the stack `make dev` is running.
+# A demo family with bills, loaded into the stack `make dev` is running on GATEWAY_PORT
+# (it reads that stack's .local/stacks/$(GATEWAY_PORT).env).
 seed: build
 	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- seed \
 		--gateway http://127.0.0.1:$(GATEWAY_PORT)

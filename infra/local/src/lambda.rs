@@ -387,6 +387,60 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// `make dev` reloads only for what `.cargolambdaignore` lets through: every crate
+    /// the functions are built from must be inside it, or a change to it would go unseen.
+    #[test]
+    fn the_reload_scope_covers_every_crate_the_functions_use() {
+        let root = crate::find_repo_root(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        let ignore = std::fs::read_to_string(root.join(".cargolambdaignore")).unwrap();
+        let watched: Vec<&str> = ignore
+            .lines()
+            .filter_map(|l| l.strip_prefix("!/"))
+            .map(|l| l.trim_end_matches("/**").trim_end_matches('/'))
+            .collect();
+        assert!(watched.contains(&"Cargo.toml") && watched.contains(&"Cargo.lock"));
+        let is_watched = |path: &Path| {
+            let relative = path.strip_prefix(&root).unwrap();
+            watched.iter().any(|w| relative.starts_with(w))
+        };
+        let mut crates = vec![root.clone(), root.join("shared")];
+        for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+            crates.push(entry.unwrap().path());
+        }
+        let mut seen = 0;
+        for dir in crates {
+            if dir != root {
+                assert!(is_watched(&dir), "{} is not watched", dir.display());
+            }
+            let manifest: toml::Table = std::fs::read_to_string(dir.join("Cargo.toml"))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let tables = [
+                manifest.get("dependencies"),
+                manifest
+                    .get("workspace")
+                    .and_then(|w| w.get("dependencies")),
+            ];
+            for deps in tables.into_iter().flatten() {
+                for (name, dep) in deps.as_table().unwrap() {
+                    if let Some(path) = dep.get("path").and_then(|p| p.as_str()) {
+                        let path = std::fs::canonicalize(dir.join(path)).unwrap();
+                        assert!(
+                            is_watched(&path),
+                            "{name} ({}) is built into functions but not watched",
+                            path.display()
+                        );
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        // The workspace's `shared` at least: the check looked at something.
+        assert!(seen >= 1);
+    }
+
     #[test]
     fn env_file_quoting() {
         assert_eq!(env_file_value("a, b=c d").as_deref(), Some("'a, b=c d'"));

@@ -78,6 +78,10 @@ struct UpArgs {
     /// Do not build the functions before starting (they build on first call).
     #[arg(long)]
     no_prebuild: bool,
+    /// Also leave the tools environment in this file, relative to the repository root
+    /// (`make dev` gives .local/stack.env); it is always in .local/stacks/<gateway port>.env.
+    #[arg(long, value_name = "PATH")]
+    tools_env: Option<PathBuf>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -221,14 +225,24 @@ async fn up(args: UpArgs) -> Result<(), String> {
         println!("  route     {r}");
     }
     println!("  logs      {}", stack.log_dir().display());
-    // What local tools (the admin command, `make seed`) need to reach this stack.
-    let stack_env = opts_root.join(uslugi_local::seed::STACK_ENV_FILE);
+    // What local tools (the admin command, `make seed`) need to reach this stack: each
+    // stack has its own file, so stacks side by side never read or remove each other's.
+    let mut tools_env = Vec::new();
     if let Some(f) = stack.functions().first() {
         let vars = uslugi_local::seed::tool_environment(&f.environment);
-        if let Err(e) = uslugi_local::seed::write_stack_env(&stack_env, &vars) {
-            println!("  (could not write {}: {e})", stack_env.display());
-        } else {
-            println!("  tools env {}", stack_env.display());
+        let mut paths = vec![uslugi_local::seed::stack_env_path(
+            &opts_root,
+            stack.gateway_port(),
+        )];
+        paths.extend(args.tools_env.iter().map(|p| opts_root.join(p)));
+        for path in paths {
+            match uslugi_local::seed::StackEnvFile::write(&path, &vars) {
+                Ok(file) => {
+                    println!("  tools env {}", path.display());
+                    tools_env.push(file);
+                }
+                Err(e) => println!("  (could not write {}: {e})", path.display()),
+            }
         }
     }
     println!();
@@ -245,7 +259,9 @@ async fn up(args: UpArgs) -> Result<(), String> {
         _ = terminate.recv() => {}
     }
     println!("stopping...");
-    let _ = std::fs::remove_file(&stack_env);
+    for file in &tools_env {
+        file.remove_if_own();
+    }
     stack.shutdown().await;
     Ok(())
 }

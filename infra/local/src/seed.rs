@@ -3,8 +3,11 @@
 //! outbox and billers created by the admin command — so a newcomer sees bills a minute
 //! after `make dev`.
 //!
-//! The running stack leaves what the admin command needs (table, the HMAC secret's ARN,
-//! stage, endpoint) in `.local/stack.env`; `up` writes it and removes it when it stops.
+//! Every running `up` leaves what the admin command needs (table, the HMAC secret's ARN,
+//! stage, endpoint) in its own `.local/stacks/<gateway port>.env`, and `make dev`'s also
+//! in `.local/stack.env`; each removes only the files that still hold what it wrote, so
+//! stacks side by side in one checkout never take each other's away. `seed` reads the
+//! file of the gateway it is pointed at.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,60 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// Where `up` leaves the stack's environment for local tools.
+/// Where `make dev`'s stack (`up --tools-env`) leaves its environment for local tools.
 pub const STACK_ENV_FILE: &str = ".local/stack.env";
+/// Where every `up` leaves its environment, one file per gateway port.
+pub const STACKS_DIR: &str = ".local/stacks";
+
+/// The environment file of the stack whose gateway listens on `gateway_port`.
+pub fn stack_env_path(repo_root: &Path, gateway_port: u16) -> PathBuf {
+    repo_root
+        .join(STACKS_DIR)
+        .join(format!("{gateway_port}.env"))
+}
+
+/// The gateway port of a local gateway URL such as `http://127.0.0.1:3000/`.
+pub fn gateway_port(gateway: &str) -> Option<u16> {
+    let rest = gateway.split_once("://").map_or(gateway, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    match authority.rsplit_once(':') {
+        Some((_, port)) => port.parse().ok(),
+        None if gateway.starts_with("https://") => Some(443),
+        None => Some(80),
+    }
+}
+
+/// A tools environment file this stack wrote. It is removed only while it still
+/// holds what this stack wrote: another stack may have written the same path since
+/// (a later `make dev` on other ports, or a stack on a port this one left).
+#[derive(Debug)]
+pub struct StackEnvFile {
+    pub path: PathBuf,
+    written: String,
+}
+
+impl StackEnvFile {
+    /// Writes `vars` to `path` (see [`write_stack_env`]).
+    pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> std::io::Result<StackEnvFile> {
+        write_stack_env(path, vars)?;
+        Ok(StackEnvFile {
+            path: path.to_path_buf(),
+            written: render(vars),
+        })
+    }
+
+    /// Removes the file if it is still this stack's; whether it was removed.
+    pub fn remove_if_own(&self) -> bool {
+        match std::fs::read_to_string(&self.path) {
+            Ok(now) if now == self.written => std::fs::remove_file(&self.path).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+fn render(vars: &BTreeMap<String, String>) -> String {
+    vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
 
 /// Variables of the functions' environment that local tools need: where the table is,
 /// which secret holds the key of its hashes, the stage and integrations (the sandbox
@@ -45,16 +100,14 @@ pub fn write_stack_env(path: &Path, vars: &BTreeMap<String, String>) -> std::io:
         .truncate(true)
         .mode(0o600)
         .open(path)?;
-    for (k, v) in vars {
-        writeln!(file, "{k}={v}")?;
-    }
-    Ok(())
+    file.write_all(render(vars).as_bytes())
 }
 
 fn read_stack_env(path: &Path) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
-            "{}: {e} — is the local stack running (make dev)?",
+            "{}: {e} — is a local stack running on that gateway (make dev, make seed \
+             GATEWAY_PORT=...)?",
             path.display()
         )
     })?;
@@ -286,8 +339,11 @@ fn payee(name: &str) -> Value {
            "account": PAYEE_ACCOUNT})
 }
 
-/// Seeds the demo family and prints how to sign in.
+/// Seeds the demo family into the stack behind `gateway` and prints how to sign in.
 pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
+    let port = gateway_port(gateway)
+        .ok_or_else(|| format!("cannot tell the port of the gateway {gateway:?}"))?;
+    let env = read_stack_env(&stack_env_path(repo_root, port))?;
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_root.join("target"));
@@ -298,7 +354,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         gateway: gateway.trim_end_matches('/').to_string(),
         admin: target.join("debug/uslugi-admin"),
-        env: read_stack_env(&repo_root.join(STACK_ENV_FILE))?,
+        env,
         ip: 0,
     };
     use reqwest::Method;
@@ -558,6 +614,70 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("uslugi-local-seed-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        dir
+    }
+
+    #[test]
+    fn each_gateway_has_its_own_tools_env() {
+        let root = Path::new("/repo");
+        assert_eq!(
+            stack_env_path(root, 3000),
+            Path::new("/repo/.local/stacks/3000.env")
+        );
+        assert_ne!(stack_env_path(root, 3000), stack_env_path(root, 3100));
+        assert_eq!(gateway_port("http://127.0.0.1:3100"), Some(3100));
+        assert_eq!(gateway_port("http://127.0.0.1:3100/"), Some(3100));
+        assert_eq!(gateway_port("http://localhost"), Some(80));
+        assert_eq!(gateway_port("http://127.0.0.1:nope"), None);
+    }
+
+    #[test]
+    fn a_stack_removes_only_the_tools_env_it_still_owns() {
+        let dir = scratch("own");
+        let path = dir.join(STACK_ENV_FILE);
+        let first = BTreeMap::from([(
+            "AWS_ENDPOINT_URL".to_string(),
+            "http://127.0.0.1:4566".to_string(),
+        )]);
+        let second = BTreeMap::from([(
+            "AWS_ENDPOINT_URL".to_string(),
+            "http://127.0.0.1:4666".to_string(),
+        )]);
+        let a = StackEnvFile::write(&path, &first).unwrap();
+        // A second stack writes the same file while the first still runs.
+        let b = StackEnvFile::write(&path, &second).unwrap();
+        assert!(!a.remove_if_own(), "the first stack took the second's file");
+        assert_eq!(
+            read_stack_env(&path).unwrap(),
+            [(
+                "AWS_ENDPOINT_URL".to_string(),
+                "http://127.0.0.1:4666".to_string()
+            )]
+        );
+        assert!(b.remove_if_own());
+        assert!(!path.exists());
+        // Gone already: nothing to remove, no error.
+        assert!(!b.remove_if_own());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_tools_env_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("mode");
+        let path = stack_env_path(&dir, 3000);
+        let vars = BTreeMap::from([("TABLE_NAME".to_string(), "t".to_string())]);
+        StackEnvFile::write(&path, &vars).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "TABLE_NAME=t\n");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn uins_carry_their_check_digit() {

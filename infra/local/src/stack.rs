@@ -188,6 +188,11 @@ impl Stack {
         }
     }
 
+    /// The port the gateway listens on (one stack per port on a machine).
+    pub fn gateway_port(&self) -> u16 {
+        self.info.gateway_port
+    }
+
     /// `http://127.0.0.1:<gateway port>`
     pub fn gateway_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.info.gateway_port)
