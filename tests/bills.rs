@@ -32,6 +32,7 @@ fn main() {
                 scenario!(charges_are_idempotent_and_final_once_cancelled),
                 scenario!(every_invalid_field_is_named),
                 scenario!(bulk_reports_each_item),
+                scenario!(a_full_batch_is_written_once_in_order),
                 scenario!(charges_are_imported_from_files),
                 scenario!(bills_are_looked_up_by_uin),
                 scenario!(bills_are_found_from_the_profile),
@@ -398,6 +399,114 @@ async fn bulk_reports_each_item(api: Api) {
     )
     .await
     .assert_problem(422, "validation_failed");
+}
+
+/// The largest batch a biller may send: every charge written, a UIN named twice written
+/// in the order given, another biller's UIN refused alone; the same batch again changes
+/// nothing but what it changes.
+async fn a_full_batch_is_written_once_in_order(api: Api) {
+    let biller = new_biller("Городской расчётный центр");
+    let other = new_biller("Соседний расчётный центр");
+    let foreign = uin(20);
+    let put = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{foreign}"),
+        &other.key,
+        Some(charge(42_000, snils_payer())),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    let uins: Vec<String> = (0..498).map(|_| uin(20)).collect();
+    let mut items: Vec<Value> = uins
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let mut c = charge(10_000 + i as u64, snils_payer());
+            c["uin"] = json!(u);
+            c
+        })
+        .collect();
+    let mut theirs = charge(1, snils_payer());
+    theirs["uin"] = json!(foreign);
+    items.push(theirs);
+    let mut again = charge(777, snils_payer());
+    again["uin"] = json!(uins[3]);
+    items.push(again);
+    assert_eq!(items.len(), 500);
+    let batch = json!({ "charges": items });
+    let reply = as_biller(
+        &api,
+        Method::POST,
+        "/v1/biller/charges:batch",
+        &biller.key,
+        Some(batch.clone()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["succeeded"], 499, "{}", reply.body["failed"]);
+    assert_eq!(reply.body["failed"], 1);
+    let results = reply.body["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 500);
+    for (i, r) in results.iter().enumerate().take(498) {
+        assert_eq!(r["index"], i);
+        assert_eq!(r["uin"], uins[i]);
+        assert_eq!(r["outcome"], "created", "{r}");
+    }
+    assert_eq!(results[498]["outcome"], "failed");
+    assert_eq!(results[498]["status"], 404, "{}", results[498]);
+    assert_eq!(results[499]["outcome"], "updated", "{}", results[499]);
+    // Every charge is stored as sent, the later item of a UIN named twice winning.
+    for (i, u) in uins.iter().enumerate().step_by(37) {
+        let stored = as_biller(
+            &api,
+            Method::GET,
+            &format!("/v1/biller/charges/{u}"),
+            &biller.key,
+            None,
+        )
+        .await;
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        let expected = if i == 3 { 777 } else { 10_000 + i as u64 };
+        assert_eq!(stored.body["amount"], expected, "{u}");
+    }
+    let twice = as_biller(
+        &api,
+        Method::GET,
+        &format!("/v1/biller/charges/{}", uins[3]),
+        &biller.key,
+        None,
+    )
+    .await;
+    assert_eq!(twice.body["amount"], 777);
+    let untouched = as_biller(
+        &api,
+        Method::GET,
+        &format!("/v1/biller/charges/{foreign}"),
+        &other.key,
+        None,
+    )
+    .await;
+    assert_eq!(untouched.body["amount"], 42_000);
+    // Sent again: unchanged, but for the UIN named twice, which goes back and forth.
+    let reply = as_biller(
+        &api,
+        Method::POST,
+        "/v1/biller/charges:batch",
+        &biller.key,
+        Some(batch),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let results = reply.body["results"].as_array().cloned().unwrap_or_default();
+    let unchanged = results
+        .iter()
+        .filter(|r| r["outcome"] == "unchanged")
+        .count();
+    assert_eq!(unchanged, 497, "{}", reply.body["succeeded"]);
+    assert_eq!(results[3]["outcome"], "updated");
+    assert_eq!(results[499]["outcome"], "updated");
+    assert_eq!(results[498]["status"], 404);
 }
 
 async fn bills_are_looked_up_by_uin(api: Api) {

@@ -14,6 +14,8 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use futures_util::stream::{self, StreamExt};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
@@ -564,6 +566,13 @@ pub trait ChargeStore {
         uin: &str,
     ) -> impl Future<Output = Result<Option<StoredCharge>, StoreError>> + Send;
 
+    /// The stored charges among these UINs (consistent reads, in as few requests as the
+    /// store allows); absent UINs are left out.
+    fn charges_by_uin(
+        &self,
+        uins: &[String],
+    ) -> impl Future<Output = Result<Vec<StoredCharge>, StoreError>> + Send;
+
     /// Writes the charge and its payer index items (adding new ones, removing dropped
     /// ones) in one transaction, if the stored version is still `expected` (0: new).
     fn put_charge(
@@ -630,6 +639,10 @@ pub struct ChargeService<S, A = ()> {
 
 /// Times a write re-reads after losing a race on the same UIN.
 const WRITE_RACE_RETRIES: usize = 3;
+/// Charges of one batch written at the same time. Each write is one transaction of its
+/// own; sixteen in flight keep a batch of 500 well inside the function's timeout without
+/// bursting one biller's batch into hundreds of parallel requests.
+const BATCH_WRITE_CONCURRENCY: usize = 16;
 
 impl<S: ChargeStore + Sync> ChargeService<S> {
     pub fn new(store: S, hasher: Hasher) -> Self {
@@ -793,7 +806,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     ) -> Result<WriteOutcome, AppError> {
         let registration = self.registration(biller_id).await?;
         let body = Self::admit(&registration, uin, draft)?;
-        let outcome = self.write(biller_id, uin, &body, now).await?;
+        let outcome = self.write(biller_id, uin, &body, now, None).await?;
         self.announce(&[uin.to_string()]).await?;
         Ok(outcome)
     }
@@ -807,16 +820,21 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         })
     }
 
-    /// Creates or updates an unpaid charge.
+    /// Creates or updates an unpaid charge. `known` is the stored charge as a batch read
+    /// it (`Some(None)`: absent), used for the first attempt only: a lost race re-reads.
     async fn write(
         &self,
         biller_id: &str,
         uin: &str,
         body: &ChargeBody,
         now: OffsetDateTime,
+        mut known: Option<Option<StoredCharge>>,
     ) -> Result<WriteOutcome, AppError> {
         for _ in 0..WRITE_RACE_RETRIES {
-            let current = self.store.charge(uin).await?;
+            let current = match known.take() {
+                Some(read) => read,
+                None => self.store.charge(uin).await?,
+            };
             let (expected, dropped, outcome) = match &current {
                 Some(c) if c.biller_id != biller_id => return Err(AppError::NotFound("charge")),
                 Some(c) if c.body == *body => {
@@ -924,6 +942,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     }
 
     /// A batch: each item validated and written on its own; one bad item fails alone.
+    ///
+    /// Every item is validated first; the charges already stored under the valid UINs are
+    /// read in one consistent batch read per hundred; then the writes run
+    /// [`BATCH_WRITE_CONCURRENCY`] at a time, one transaction each (none for an unchanged
+    /// charge). Items naming the same UIN are written in their order, one after another,
+    /// so the last one wins as it would one by one.
     pub async fn put_batch(
         &self,
         biller_id: &str,
@@ -938,57 +962,128 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             )]));
         }
         let registration = self.registration(biller_id).await?;
-        let mut results = Vec::with_capacity(items.len());
+        let mut results: Vec<Option<Result<WriteOutcome, AppError>>> =
+            Vec::with_capacity(items.len());
+        let mut uins: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut bodies: Vec<Option<ChargeBody>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let at = format!("/charges/{i}");
-            let Some(object) = item.as_object() else {
-                results.push(BatchItem {
-                    uin: None,
-                    result: Err(AppError::Validation(vec![FieldError::new(
-                        &at,
-                        "invalid_type",
-                        "Ожидается объект",
-                    )])),
-                });
-                continue;
+            let (uin, checked) = Self::check_item(&registration, item, i);
+            let (body, result) = match checked {
+                Ok(body) => (Some(body), None),
+                Err(refusal) => (None, Some(Err(refusal))),
             };
-            let mut errors = Vec::new();
-            let uin = match object.get("uin") {
-                Some(Value::String(raw)) => match Uin::parse(&format!("{at}/uin"), raw) {
-                    Ok(u) => Some(u.as_str().to_string()),
-                    Err(e) => {
-                        errors.push(e);
-                        None
-                    }
-                },
-                _ => {
-                    errors.push(FieldError::new(
-                        &format!("{at}/uin"),
-                        "required",
-                        "Обязательное поле",
-                    ));
-                    None
-                }
-            };
-            let draft = ChargeBody::parse_at(object, &at, &mut errors);
-            let result = match (&uin, draft) {
-                (Some(uin), Some(draft)) if errors.is_empty() => {
-                    match Self::admit(&registration, uin, &draft) {
-                        Ok(body) => self.write(biller_id, uin, &body, now).await,
-                        Err(refusal) => Err(refusal),
-                    }
-                }
-                _ => Err(AppError::Validation(errors)),
-            };
-            results.push(BatchItem { uin, result });
+            uins.push(uin);
+            bodies.push(body);
+            results.push(result);
         }
+        // Items to write, grouped by UIN in order of first appearance.
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut group_of: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for (i, (uin, body)) in uins.iter().zip(&bodies).enumerate() {
+            if let (Some(uin), Some(_)) = (uin, body) {
+                match group_of.get(uin) {
+                    Some(&g) => groups[g].1.push(i),
+                    None => {
+                        group_of.insert(uin.clone(), groups.len());
+                        groups.push((uin.clone(), vec![i]));
+                    }
+                }
+            }
+        }
+        let wanted: Vec<String> = groups.iter().map(|(uin, _)| uin.clone()).collect();
+        let mut stored: std::collections::HashMap<String, StoredCharge> = self
+            .store
+            .charges_by_uin(&wanted)
+            .await?
+            .into_iter()
+            .map(|c| (c.uin.clone(), c))
+            .collect();
+        let bodies = &bodies;
+        let written: Vec<Vec<(usize, Result<WriteOutcome, AppError>)>> =
+            stream::iter(groups.into_iter().map(|(uin, indexes)| {
+                let known = stored.remove(&uin);
+                async move {
+                    let mut known = Some(known);
+                    let mut out = Vec::with_capacity(indexes.len());
+                    for i in indexes {
+                        if let Some(body) = &bodies[i] {
+                            let result = self.write(biller_id, &uin, body, now, known.take()).await;
+                            out.push((i, result));
+                        }
+                    }
+                    out
+                }
+            }))
+            .buffer_unordered(BATCH_WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, result) in written.into_iter().flatten() {
+            results[i] = Some(result);
+        }
+        let results: Vec<BatchItem> = uins
+            .into_iter()
+            .zip(results)
+            .map(|(uin, result)| BatchItem {
+                uin,
+                result: result.unwrap_or(Err(AppError::StoreUnavailable(
+                    "the charge was not written".into(),
+                ))),
+            })
+            .collect();
         let written: Vec<String> = results
             .iter()
             .filter(|r| r.result.is_ok())
             .filter_map(|r| r.uin.clone())
+            .collect::<BTreeSet<String>>()
+            .into_iter()
             .collect();
         self.announce(&written).await?;
         Ok(results)
+    }
+
+    /// One batch item validated and admitted: its UIN when it has a valid one, and the
+    /// charge to write or the item's refusal.
+    fn check_item(
+        registration: &Registration,
+        item: &Value,
+        i: usize,
+    ) -> (Option<String>, Result<ChargeBody, AppError>) {
+        let at = format!("/charges/{i}");
+        let Some(object) = item.as_object() else {
+            return (
+                None,
+                Err(AppError::Validation(vec![FieldError::new(
+                    &at,
+                    "invalid_type",
+                    "Ожидается объект",
+                )])),
+            );
+        };
+        let mut errors = Vec::new();
+        let uin = match object.get("uin") {
+            Some(Value::String(raw)) => match Uin::parse(&format!("{at}/uin"), raw) {
+                Ok(u) => Some(u.as_str().to_string()),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
+            _ => {
+                errors.push(FieldError::new(
+                    &format!("{at}/uin"),
+                    "required",
+                    "Обязательное поле",
+                ));
+                None
+            }
+        };
+        let draft = ChargeBody::parse_at(object, &at, &mut errors);
+        let checked = match (&uin, draft) {
+            (Some(uin), Some(draft)) if errors.is_empty() => Self::admit(registration, uin, &draft),
+            _ => Err(AppError::Validation(errors)),
+        };
+        (uin, checked)
     }
 
     /// Any bill by its UIN, as a citizen holding the paper sees it: one read, and one of

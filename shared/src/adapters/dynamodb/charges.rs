@@ -80,6 +80,10 @@ impl ChargeStore for DynamoStore {
         out.item.as_ref().map(charge_from).transpose()
     }
 
+    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
+        BillStore::charges(self, uins).await
+    }
+
     async fn put_charge(
         &self,
         charge: &StoredCharge,
