@@ -28,7 +28,7 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
         let identity = IdentityConfig::from_env(&env, hasher.clone())?;
         let table = TableConfig::from_env(&env, hasher)?;
