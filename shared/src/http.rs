@@ -342,9 +342,9 @@ mod tests {
     /// A request the authorizer let through with `context`.
     fn authorized(context: &[(&str, &str)]) -> Request {
         use lambda_http::aws_lambda_events::apigw::{
-            ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextAuthorizerDescription,
+            ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequestContext,
         };
-        let mut authorizer = ApiGatewayV2httpRequestContextAuthorizerDescription::default();
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
         authorizer.fields = context
             .iter()
             .map(|(k, v)| (k.to_string(), Value::from(*v)))
