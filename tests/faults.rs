@@ -233,7 +233,7 @@ async fn a_code_send_timing_out_is_withdrawn(api: Api) {
     // verifies.
     for (channel, to) in [("email", &email), ("sms", &phone)] {
         let sent = api.send_code(&ip, channel, to, "registration").await;
-        assert_eq!(sent.status, 201, "{channel}: {}", sent.body);
+        assert_eq!(sent.status, 202, "{channel}: {}", sent.body);
         let id = sent.body["id"].as_str().unwrap_or_default().to_string();
         let code = api.code_sent_to(to).await;
         let verified = api.verify(&id, &code).await;
