@@ -111,15 +111,19 @@ pub async fn handle(
             // Lambda counts every refused token as an error too (that is how a 401 is
             // answered), so only this metric tells a failing authorizer from a busy one.
             shared::metrics::emit(shared::metrics::Metric::ServerErrors);
-            // A store failure must not let anyone in, nor look like a bad token; and
-            // API Gateway would answer a failed authorizer with a bare 500. So the
-            // request goes on with no principal, only the mark `role=unavailable`:
-            // every reader of the caller (`shared::http::principal`, `operator`,
-            // `biller`) refuses it with a 503 problem and `Retry-After`.
-            Ok(AuthorizerResponse {
-                is_authorized: true,
-                context: HashMap::from([("role", UNAVAILABLE_ROLE.to_string())]),
-            })
+            match e {
+                // A store failure must not let anyone in, nor look like a bad token; and
+                // API Gateway would answer a failed authorizer with a bare 500. So the
+                // request goes on with no principal, only the mark `role=unavailable`:
+                // every reader of the caller (`shared::http::principal`, `operator`,
+                // `biller`) refuses it with a 503 problem and `Retry-After`.
+                AppError::StoreUnavailable(_) => Ok(AuthorizerResponse {
+                    is_authorized: true,
+                    context: HashMap::from([("role", UNAVAILABLE_ROLE.to_string())]),
+                }),
+                // Anything else is a bug, which a retry would not cure: a 500.
+                e => Err(e.to_string().into()),
+            }
         }
     }
 }
