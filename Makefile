@@ -2,6 +2,7 @@
 #
 #   make dev     local stack: moto (DynamoDB, SQS, SES, SNS), every function under
 #                `cargo lambda watch`, and the local API gateway on 127.0.0.1:3000
+#                (`make dev FAULTS=plan` injects faults: docs/operations.md, "Fault injection")
 #   make test    formatting, lints, unit tests, template lint, end-to-end tests
 #   make seed    a demo family with children, a car and bills, in the running stack
 #   make bench   release builds measured: size, cold init, memory, latency, AWS calls
@@ -60,7 +61,8 @@ build:
 dev: venv build
 	cargo run --quiet --manifest-path $(TOOLS) --bin uslugi-local -- up \
 		--gateway-port $(GATEWAY_PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT) \
-		--concurrency $(LAMBDA_CONCURRENCY) --tools-env .local/stack.env
+		--concurrency $(LAMBDA_CONCURRENCY) --tools-env .local/stack.env \
+		$(if $(FAULTS),--faults '$(FAULTS)')
 
 # A demo family with bills, loaded into the stack `make dev` is running on GATEWAY_PORT
 # (it reads that stack's .local/stacks/$(GATEWAY_PORT).env).

@@ -464,6 +464,47 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
         Start::Ready { .. }
     ));
 
+    // Fault injection never runs in prod: any plan refuses the cold start there.
+    let stderr = refused(
+        h.cold_start(
+            "CodesFunction",
+            "codes",
+            &[("STAGE", "prod"), ("FAULTS", "sesv2=timeout@0.01")],
+        )
+        .await,
+        "codes",
+    );
+    assert!(
+        stderr.contains("FAULTS") && stderr.contains("refused in stage prod"),
+        "{stderr}"
+    );
+    // A plan that does not parse names the variable and the rule.
+    let stderr = refused(
+        h.cold_start(
+            "CodesFunction",
+            "codes",
+            &[("FAULTS", "sns=error;sqs=boom")],
+        )
+        .await,
+        "codes",
+    );
+    assert!(
+        stderr.contains("FAULTS") && stderr.contains("`sqs=boom`"),
+        "{stderr}"
+    );
+    // Elsewhere a plan starts, and says so.
+    match h
+        .cold_start(
+            "CodesFunction",
+            "codes",
+            &[("FAULTS", "sesv2=timeout@0.01")],
+        )
+        .await
+    {
+        Start::Ready { log, .. } => assert!(log.contains("fault injection is on"), "{log}"),
+        other => panic!("codes did not start with a plan in dev: {other:?}"),
+    }
+
     // The admin command's sandbox card page refuses in prod too, and works in dev.
     let card = [
         "sandbox-card-token",

@@ -136,7 +136,9 @@ async fn run(args: &[String]) -> Result<String, String> {
             .and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))
             .map_err(|e| e.to_string())?;
         let table_name = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
-        let clients = shared::adapters::Clients::load().await;
+        let clients = shared::adapters::Clients::load()
+            .await
+            .map_err(|e| e.to_string())?;
         return sandbox_card_token(
             args,
             shared::adapters::sandbox_acquirer(&clients, table_name, sandbox),
@@ -144,7 +146,9 @@ async fn run(args: &[String]) -> Result<String, String> {
         )
         .await;
     }
-    let clients = shared::adapters::Clients::load().await;
+    let clients = shared::adapters::Clients::load()
+        .await
+        .map_err(|e| e.to_string())?;
     let hasher = clients.hasher(&env).await.map_err(|e| e.to_string())?;
     let config = TableConfig::from_env(&env, hasher).map_err(|e| e.to_string())?;
     let table_name = config.table_name.clone();

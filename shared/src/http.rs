@@ -38,12 +38,29 @@ fn api_context(
     }
 }
 
+/// The role the authorizer gives a request when it could not read its store. Such a
+/// request has no principal, and every reader of the caller below refuses it with a 503.
+pub const UNAVAILABLE_ROLE: &str = "unavailable";
+
+/// A 503 for a request the authorizer could not decide on.
+fn refuse_undecided(
+    fields: Option<&std::collections::HashMap<String, Value>>,
+) -> Result<(), AppError> {
+    match fields.and_then(|f| f.get("role")).and_then(Value::as_str) {
+        Some(UNAVAILABLE_ROLE) => Err(AppError::StoreUnavailable(
+            "the authorizer could not read its store".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Who is calling a private route, as the authorizer established it. Handlers take the
 /// account from here and never from the body.
 pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, AppError> {
     let fields = api_context(req)
         .and_then(|ctx| ctx.authorizer.as_ref())
         .map(|a| &a.fields);
+    refuse_undecided(fields)?;
     let get = |name: &str| {
         fields
             .and_then(|f| f.get(name))
@@ -69,6 +86,7 @@ pub fn operator(req: &Request) -> Result<String, AppError> {
         .and_then(|ctx| ctx.authorizer.as_ref())
         .map(|a| &a.fields)
         .ok_or(AppError::Unauthenticated)?;
+    refuse_undecided(Some(fields))?;
     let get = |name: &str| {
         fields
             .get(name)
@@ -87,6 +105,7 @@ pub fn biller(req: &Request) -> Result<String, AppError> {
         .and_then(|ctx| ctx.authorizer.as_ref())
         .map(|a| &a.fields)
         .ok_or(AppError::Unauthenticated)?;
+    refuse_undecided(Some(fields))?;
     let get = |name: &str| {
         fields
             .get(name)
@@ -318,6 +337,45 @@ mod tests {
 
     fn body_json(resp: &Response<Body>) -> Value {
         serde_json::from_slice(resp.body().as_ref()).unwrap()
+    }
+
+    /// A request the authorizer let through with `context`.
+    fn authorized(context: &[(&str, &str)]) -> Request {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequestContext,
+        };
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.fields = context
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.authorizer = Some(authorizer);
+        Request::default().with_request_context(RequestContext::ApiGatewayV2(ctx))
+    }
+
+    #[test]
+    fn an_undecided_authorizer_is_a_503_for_every_kind_of_caller() {
+        let undecided = authorized(&[("role", UNAVAILABLE_ROLE)]);
+        for outcome in [
+            principal(&undecided).map(|_| ()),
+            operator(&undecided).map(|_| ()),
+            biller(&undecided).map(|_| ()),
+        ] {
+            let response = respond(outcome.map(|()| no_content()));
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        let citizen = authorized(&[
+            ("role", "citizen"),
+            ("account_id", "a1"),
+            ("session_id", "s1"),
+        ]);
+        assert_eq!(
+            principal(&citizen).map(|p| p.account_id).ok().as_deref(),
+            Some("a1")
+        );
+        assert!(matches!(operator(&citizen), Err(AppError::OperatorOnly)));
     }
 
     #[test]

@@ -284,6 +284,18 @@ impl Api {
         }
     }
 
+    /// The `fault injected` warnings `function` (a logical id) logged so far for
+    /// `dependency`: one per fault the layer put into a call.
+    pub fn injected_faults(&self, function: &str, dependency: &str) -> usize {
+        let path = &self.function_log(function).path;
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["message"] == "fault injected" && line["dependency"] == dependency)
+            .count()
+    }
+
     /// The lines of `metric` in `function`'s log whose members match `dimensions`.
     pub fn matching_metric_lines(
         &self,

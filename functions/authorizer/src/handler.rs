@@ -4,7 +4,9 @@
 //! the context (role `citizen`, with `proven_at`, when the session last proved presence), an operator key with the operator's id (role
 //! `operator`), a biller's key with the biller's id (role `biller`); handlers read them
 //! there. Anything else fails with the error message
-//! `Unauthorized`, which API Gateway answers with 401 without calling the route.
+//! `Unauthorized`, which API Gateway answers with 401 without calling the route. When
+//! the store cannot be read, the request goes on marked `role=unavailable` and with no
+//! principal, which every handler answers with 503.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::{Env, IdentityConfig, TableConfig};
+use shared::http::UNAVAILABLE_ROLE;
 use shared::services::charges::{ChargeService, BILLER_KEY_PREFIX};
 use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
 use shared::services::identity::IdentityService;
@@ -28,7 +31,7 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
         let identity = IdentityConfig::from_env(&env, hasher.clone())?;
         let table = TableConfig::from_env(&env, hasher)?;
@@ -104,12 +107,23 @@ pub async fn handle(
         }),
         Err(AppError::Unauthenticated) => Err("Unauthorized".into()),
         Err(e) => {
-            // A store failure must not let anyone in, nor look like a bad token.
             tracing::error!(error = %e, "authorizer failed");
             // Lambda counts every refused token as an error too (that is how a 401 is
             // answered), so only this metric tells a failing authorizer from a busy one.
             shared::metrics::emit(shared::metrics::Metric::ServerErrors);
-            Err(e.to_string().into())
+            match e {
+                // A store failure must not let anyone in, nor look like a bad token; and
+                // API Gateway would answer a failed authorizer with a bare 500. So the
+                // request goes on with no principal, only the mark `role=unavailable`:
+                // every reader of the caller (`shared::http::principal`, `operator`,
+                // `biller`) refuses it with a 503 problem and `Retry-After`.
+                AppError::StoreUnavailable(_) => Ok(AuthorizerResponse {
+                    is_authorized: true,
+                    context: HashMap::from([("role", UNAVAILABLE_ROLE.to_string())]),
+                }),
+                // Anything else is a bug, which a retry would not cure: a 500.
+                e => Err(e.to_string().into()),
+            }
         }
     }
 }

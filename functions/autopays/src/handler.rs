@@ -25,7 +25,7 @@ impl App {
         // Payments are charged through the sandbox acquirer, the only one built: checked
         // first, before any call leaves the function.
         let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
-        let clients = Clients::load().await;
+        let clients = Clients::load().await?;
         let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             parts: AutopayParts::new(&clients, &config, sandbox),

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     shared::metrics::init()?;
     let env = Env::process();
-    let clients = shared::adapters::Clients::load().await;
+    let clients = shared::adapters::Clients::load().await?;
     let config = NoticesConfig::from_env(&env, clients.hasher(&env).await?)?;
     let service = &shared::adapters::notice_service(&clients, config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -23,7 +23,7 @@ impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let config = ConfirmationConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             confirmations: adapters::confirmation_service(&clients, config),

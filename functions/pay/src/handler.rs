@@ -32,7 +32,7 @@ impl App {
         // Payments are charged through the sandbox acquirer, the only one built: checked
         // first, before any call leaves the function.
         let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             payments: adapters::payment_service(&clients, &config, sandbox)

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     // Notices go to the sandbox billers' endpoint, the only one built: checked first,
     // before any call leaves the function.
     let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::BillerEndpoint)?;
-    let clients = shared::adapters::Clients::load().await;
+    let clients = shared::adapters::Clients::load().await?;
     let config = TableConfig::from_env(&env, clients.hasher(&env).await?)?;
     let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     let endpoint = &shared::adapters::sandbox_biller_endpoint(&clients, config.table_name, sandbox);

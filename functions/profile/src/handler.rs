@@ -25,7 +25,7 @@ impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let config = ProfileConfig::from_env(&env, clients.hasher(&env).await?)?;
         Ok(Self {
             household: adapters::household_service(&clients, &config),

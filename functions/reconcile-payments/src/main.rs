@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     // Payments are charged through the sandbox acquirer, the only one built: checked
     // first, before any call leaves the function.
     let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
-    let clients = shared::adapters::Clients::load().await;
+    let clients = shared::adapters::Clients::load().await?;
     let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
     let min_age = config.reconcile_min_age;
     let payments = &shared::adapters::payment_service(&clients, &config, sandbox);

@@ -26,7 +26,7 @@ impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::process();
-        let clients = adapters::Clients::load().await;
+        let clients = adapters::Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
         let identity = IdentityConfig::from_env(&env, hasher.clone())?;
         let codes = CodesConfig::from_env(&env, hasher)?;

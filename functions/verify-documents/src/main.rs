@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     // Documents are checked with the sandbox registries, the only ones built: checked
     // first, before any call leaves the function.
     let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Registry)?;
-    let clients = shared::adapters::Clients::load().await;
+    let clients = shared::adapters::Clients::load().await?;
     let config = VerificationConfig::from_env(&env, clients.hasher(&env).await?)?;
     let concurrency = config.concurrency;
     let service = shared::adapters::verification_service(&clients, config, sandbox);

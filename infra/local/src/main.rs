@@ -66,6 +66,12 @@ struct UpArgs {
     /// Extra variable for every function, e.g. --env RUST_LOG=debug (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// Fault plan for every function (their `FAULTS`), e.g.
+    /// --faults 'dynamodb:TransactWriteItems=throttle@0.2;sesv2=timeout@nth:3', or
+    /// --faults @path/to/plan for a file they read again whenever it changes (a relative
+    /// path is from the repository root). See docs/operations.md, "Fault injection".
+    #[arg(long, env = "FAULTS", value_name = "PLAN")]
+    faults: Option<String>,
     /// Instances per function (cargo lambda watch --concurrency).
     #[arg(long, default_value_t = 1)]
     concurrency: u32,
@@ -182,13 +188,23 @@ fn plan(args: TemplateArgs) -> Result<(), String> {
 
 async fn up(args: UpArgs) -> Result<(), String> {
     let opts_root = repo_root(&args.template.repo_root)?;
+    let mut env_overrides = args.env;
+    if let Some(plan) = args.faults.filter(|p| !p.trim().is_empty()) {
+        // The functions run elsewhere than here: a plan file is named by its full path.
+        let plan = match plan.trim().strip_prefix('@') {
+            Some(path) => format!("@{}", opts_root.join(path.trim()).display()),
+            None => plan,
+        };
+        println!("  faults   {plan}");
+        env_overrides.push(("FAULTS".to_string(), plan));
+    }
     let opts = StackOptions {
         repo_root: opts_root.clone(),
         template: args.template.template,
         gateway_port: args.gateway_port,
         moto_port: args.moto_port,
         lambda_port: args.lambda_port,
-        env_overrides: args.env,
+        env_overrides,
         param_overrides: args.template.params,
         lambda_concurrency: args.concurrency,
         quiet: args.quiet,

@@ -14,6 +14,7 @@ use crate::config::{
     HMAC_SECRET_ARN,
 };
 use crate::crypto::Hasher;
+use crate::faults::{Faults, Faulty};
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
@@ -32,18 +33,24 @@ pub struct Clients {
     pub sesv2: aws_sdk_sesv2::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// The fault plan (`FAULTS`), off unless set; the integrations get it too.
+    pub faults: Faults,
 }
 
 impl Clients {
-    pub async fn load() -> Self {
+    /// Fails when `FAULTS` holds a plan that does not parse, or any plan in production.
+    /// Secrets Manager is read at cold start only and gets no faults.
+    pub async fn load() -> Result<Self, ConfigError> {
+        let faults = Faults::from_env(&Env::process())?;
         let sdk = aws::load().await;
-        Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-            sns: aws_sdk_sns::Client::new(&sdk),
-            sesv2: aws_sdk_sesv2::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+        Ok(Self {
+            dynamodb: aws::dynamodb(&sdk, &faults),
+            sns: aws::sns(&sdk, &faults),
+            sesv2: aws::sesv2(&sdk, &faults),
+            sqs: aws::sqs(&sdk, &faults),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&sdk),
-        }
+            faults,
+        })
     }
 
     /// The HMAC keyring from the secret `HMAC_SECRET_ARN` names: one `GetSecretValue`
@@ -151,10 +158,17 @@ pub fn verification_service(
     clients: &Clients,
     config: VerificationConfig,
     _: SandboxAllowed,
-) -> VerificationService<dynamodb::DynamoStore, registry::SandboxRegistry, notify::AwsNotifier> {
+) -> VerificationService<
+    dynamodb::DynamoStore,
+    Faulty<registry::SandboxRegistry>,
+    notify::AwsNotifier,
+> {
     VerificationService::new(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        registry::SandboxRegistry::new(config.registry_delay),
+        Faulty::new(
+            registry::SandboxRegistry::new(config.registry_delay),
+            clients.faults.clone(),
+        ),
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
     )
@@ -255,18 +269,21 @@ pub fn sandbox_biller_endpoint(
     clients: &Clients,
     table_name: String,
     _: SandboxAllowed,
-) -> biller_endpoint::SandboxBillerEndpoint {
-    biller_endpoint::SandboxBillerEndpoint::new(dynamodb::DynamoStore::new(
-        clients.dynamodb.clone(),
-        table_name,
-    ))
+) -> Faulty<biller_endpoint::SandboxBillerEndpoint> {
+    Faulty::new(
+        biller_endpoint::SandboxBillerEndpoint::new(dynamodb::DynamoStore::new(
+            clients.dynamodb.clone(),
+            table_name,
+        )),
+        clients.faults.clone(),
+    )
 }
 
 /// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
 /// SQS queue of billers' notices.
 pub type Payments = PaymentService<
     dynamodb::DynamoStore,
-    acquirer::SandboxAcquirer,
+    Faulty<acquirer::SandboxAcquirer>,
     notify::AwsNotifier,
     sqs::SqsQueue,
 >;
@@ -279,7 +296,10 @@ pub fn payment_service(
     let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     PaymentService::new(
         store(),
-        sandbox_acquirer(clients, config.table_name.clone(), sandbox),
+        Faulty::new(
+            sandbox_acquirer(clients, config.table_name.clone(), sandbox),
+            clients.faults.clone(),
+        ),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
         config.hasher.clone(),
@@ -313,7 +333,7 @@ impl AutopayParts {
     ) -> crate::services::autopays::AutopayService<
         '_,
         dynamodb::DynamoStore,
-        acquirer::SandboxAcquirer,
+        Faulty<acquirer::SandboxAcquirer>,
         notify::AwsNotifier,
         sqs::SqsQueue,
     > {

@@ -1,0 +1,857 @@
+//! Fault injection: makes chosen calls to a dependency throttle, fail, time out or slow
+//! down, so that tests and chaos runs show what a citizen sees when DynamoDB throttles,
+//! SES hangs or the bank answers late. Off unless `FAULTS` is set, and refused in the
+//! production stage.
+//!
+//! # The plan (`FAULTS`)
+//!
+//! Rules separated by `;` or new lines; blank lines and lines starting with `#` are
+//! skipped. A rule is `dependency[:operation]=fault[@trigger]`:
+//!
+//! - `dependency`: `dynamodb`, `sqs`, `sesv2`, `sns` (the SDK calls), `registry`,
+//!   `acquirer`, `billers` (the integrations).
+//! - `operation`: the SDK operation (`TransactWriteItems`, `SendEmail`, `Publish`,
+//!   `SendMessageBatch`, ...), or for an integration one of its calls (`registry`:
+//!   `check`, `birth_record`; `acquirer`: `charge`, `confirm`, `status`, `cancel`,
+//!   `save_card`; `billers`: `deliver`). Left out or `*`: every call.
+//! - `fault`: `throttle` (the service's own throttling answer), `error` (a 500),
+//!   `timeout` (no answer: the request never arrives and the call hangs past the SDK's
+//!   attempt timeout), `lost` (the request is carried out, its answer lost: a timeout
+//!   after the fact), `slow:<N>ms` or `slow:<N>s` (answers late, then normally).
+//! - `trigger`: a rate `0.2` (each matching call with that probability), `nth:3` (the
+//!   third matching call only), `first:2` (the first two matching calls). Left out: every
+//!   matching call.
+//!
+//! Rules are tried in order and the first that fires applies; every matching rule counts
+//! the call. Counts are per process (one warm function instance) and start again when
+//! the plan changes.
+//!
+//! `FAULTS=@/path/to/plan` reads the plan from that file instead, and reads it again when
+//! it changes (its modification time or size, looked at no more than every
+//! [`RELOAD_INTERVAL`]): tests set faults per scenario without restarting anything. A
+//! missing or empty file means no faults; a file that stops parsing keeps the previous
+//! plan (and says so at `ERROR`).
+//!
+//! Every injected fault is logged once at `WARN` with the message `fault injected` and
+//! the fields `dependency`, `operation` and `fault`: nothing about the request itself.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{ConfigError, Env, PRODUCTION_STAGE};
+
+/// The variable that holds the plan, or `@` and the path of a file that does.
+pub const FAULTS: &str = "FAULTS";
+
+/// How often a plan file is looked at for changes, at most.
+pub const RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long an integration call with a `timeout` fault hangs before it fails: the SDK
+/// calls' attempt timeout.
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a call is made to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    DynamoDb,
+    Sqs,
+    Sesv2,
+    Sns,
+    Registry,
+    Acquirer,
+    Billers,
+}
+
+impl Dependency {
+    const ALL: [Self; 7] = [
+        Self::DynamoDb,
+        Self::Sqs,
+        Self::Sesv2,
+        Self::Sns,
+        Self::Registry,
+        Self::Acquirer,
+        Self::Billers,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DynamoDb => "dynamodb",
+            Self::Sqs => "sqs",
+            Self::Sesv2 => "sesv2",
+            Self::Sns => "sns",
+            Self::Registry => "registry",
+            Self::Acquirer => "acquirer",
+            Self::Billers => "billers",
+        }
+    }
+
+    /// The calls of an integration; `None` for an SDK service, whose operations are
+    /// many and named by the SDK.
+    fn operations(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Registry => Some(&["check", "birth_record"]),
+            Self::Acquirer => Some(&["charge", "confirm", "status", "cancel", "save_card"]),
+            Self::Billers => Some(&["deliver"]),
+            Self::DynamoDb | Self::Sqs | Self::Sesv2 | Self::Sns => None,
+        }
+    }
+}
+
+/// What an injected fault does to the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The service's own throttling answer (DynamoDB `ProvisionedThroughputExceededException`,
+    /// SES `TooManyRequestsException`, ...); an integration is unavailable.
+    Throttle,
+    /// A server error (500); an integration is unavailable.
+    Error,
+    /// No answer: the request is not carried out and the call hangs until it times out.
+    Timeout,
+    /// The request is carried out but its answer never comes back.
+    Lost,
+    /// The answer comes this much later, otherwise unchanged.
+    Slow(Duration),
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Lost => "lost",
+            Self::Slow(_) => "slow",
+        }
+    }
+}
+
+/// Which matching calls a rule hits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trigger {
+    Always,
+    /// Each matching call with this probability (0 < p ≤ 1).
+    Rate(f64),
+    /// The nth matching call only, from 1.
+    Nth(u64),
+    /// The first n matching calls.
+    First(u64),
+}
+
+#[derive(Debug)]
+struct Rule {
+    dependency: Dependency,
+    /// `None`: every operation.
+    operation: Option<String>,
+    fault: Fault,
+    trigger: Trigger,
+    /// Matching calls seen so far.
+    seen: AtomicU64,
+}
+
+impl Rule {
+    fn matches(&self, dependency: Dependency, operation: &str) -> bool {
+        self.dependency == dependency && self.operation.as_deref().is_none_or(|o| o == operation)
+    }
+
+    fn fires(&self) -> bool {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.trigger {
+            Trigger::Always => true,
+            Trigger::Rate(p) => unit_random() < p,
+            Trigger::Nth(k) => n == k,
+            Trigger::First(k) => n <= k,
+        }
+    }
+}
+
+/// A uniform number in [0, 1); 1 (never below any rate) if the system RNG fails.
+fn unit_random() -> f64 {
+    getrandom::u64().map_or(1.0, |r| (r >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// A parsed plan: its rules in order.
+#[derive(Debug, Default)]
+pub struct Plan {
+    rules: Vec<Rule>,
+}
+
+/// A rule that does not parse, with the rule's text and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("rule `{rule}`: {reason}")]
+pub struct PlanError {
+    pub rule: String,
+    pub reason: String,
+}
+
+impl Plan {
+    pub fn parse(text: &str) -> Result<Self, PlanError> {
+        let rules = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .flat_map(|line| line.split(';'))
+            .map(str::trim)
+            .filter(|rule| !rule.is_empty())
+            .map(|rule| {
+                parse_rule(rule).map_err(|reason| PlanError {
+                    rule: rule.to_string(),
+                    reason,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The fault for this call, if a rule fires.
+    fn decide(&self, dependency: Dependency, operation: &str) -> Option<Fault> {
+        let mut hit = None;
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.matches(dependency, operation))
+        {
+            // Every matching rule counts the call, so `nth:` means the same whatever
+            // rules come before it.
+            if rule.fires() && hit.is_none() {
+                hit = Some(rule.fault);
+            }
+        }
+        hit
+    }
+}
+
+fn parse_rule(rule: &str) -> Result<Rule, String> {
+    let (target, action) = rule
+        .split_once('=')
+        .ok_or("expected dependency[:operation]=fault[@trigger]")?;
+    let (dependency, operation) = match target.trim().split_once(':') {
+        Some((d, o)) => (d.trim(), Some(o.trim())),
+        None => (target.trim(), None),
+    };
+    let dependency = Dependency::ALL
+        .into_iter()
+        .find(|d| d.name() == dependency)
+        .ok_or_else(|| {
+            format!(
+                "unknown dependency `{dependency}` (one of {})",
+                Dependency::ALL.map(Dependency::name).join(", ")
+            )
+        })?;
+    let operation = match operation {
+        None | Some("*") => None,
+        Some("") => return Err("empty operation (leave it out, or `*`, for every call)".into()),
+        Some(op) => {
+            match dependency.operations() {
+                Some(known) if !known.contains(&op) => {
+                    return Err(format!(
+                        "{} has no call `{op}` (one of {})",
+                        dependency.name(),
+                        known.join(", ")
+                    ))
+                }
+                _ if !op.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                    return Err(format!("operation `{op}` is no SDK operation name"))
+                }
+                _ => {}
+            }
+            Some(op.to_string())
+        }
+    };
+    let (fault, trigger) = match action.split_once('@') {
+        Some((f, t)) => (f.trim(), Some(t.trim())),
+        None => (action.trim(), None),
+    };
+    Ok(Rule {
+        dependency,
+        operation,
+        fault: parse_fault(fault)?,
+        trigger: trigger.map_or(Ok(Trigger::Always), parse_trigger)?,
+        seen: AtomicU64::new(0),
+    })
+}
+
+fn parse_fault(fault: &str) -> Result<Fault, String> {
+    match fault {
+        "throttle" => Ok(Fault::Throttle),
+        "error" => Ok(Fault::Error),
+        "timeout" => Ok(Fault::Timeout),
+        "lost" => Ok(Fault::Lost),
+        _ => {
+            let delay = fault.strip_prefix("slow:").ok_or_else(|| {
+                format!("unknown fault `{fault}` (throttle, error, timeout, lost or slow:<N>ms)")
+            })?;
+            let (digits, unit) = if let Some(ms) = delay.strip_suffix("ms") {
+                (ms, Duration::from_millis as fn(u64) -> Duration)
+            } else if let Some(s) = delay.strip_suffix('s') {
+                (s, Duration::from_secs as fn(u64) -> Duration)
+            } else {
+                return Err(format!("delay `{delay}` needs a unit, ms or s"));
+            };
+            let n: u64 = digits
+                .trim()
+                .parse()
+                .map_err(|_| format!("delay `{delay}` is not a whole number"))?;
+            Ok(Fault::Slow(unit(n)))
+        }
+    }
+}
+
+fn parse_trigger(trigger: &str) -> Result<Trigger, String> {
+    let count = |n: &str| -> Result<u64, String> {
+        n.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("`{n}` is no count from 1"))
+    };
+    if let Some(n) = trigger.strip_prefix("nth:") {
+        return Ok(Trigger::Nth(count(n)?));
+    }
+    if let Some(n) = trigger.strip_prefix("first:") {
+        return Ok(Trigger::First(count(n)?));
+    }
+    match trigger.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(Trigger::Rate(p)),
+        _ => Err(format!(
+            "unknown trigger `{trigger}` (a rate in (0, 1], nth:<N> or first:<N>)"
+        )),
+    }
+}
+
+/// Where the plan comes from.
+#[derive(Debug)]
+enum Source {
+    Fixed(Plan),
+    File(PlanFile),
+}
+
+#[derive(Debug)]
+struct PlanFile {
+    path: PathBuf,
+    state: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    checked: Instant,
+    /// Modification time and size of what `plan` was read from; `None`: no file.
+    stamp: Option<(SystemTime, u64)>,
+    plan: Arc<Plan>,
+}
+
+fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+impl PlanFile {
+    fn open(path: PathBuf) -> Result<Self, String> {
+        let stamp = stamp(&path);
+        let plan = match stamp {
+            None => Plan::default(),
+            Some(_) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("plan file {}: {e}", path.display()))?;
+                Plan::parse(&text).map_err(|e| format!("plan file {}: {e}", path.display()))?
+            }
+        };
+        Ok(Self {
+            path,
+            state: Mutex::new(Loaded {
+                checked: Instant::now(),
+                stamp,
+                plan: Arc::new(plan),
+            }),
+        })
+    }
+
+    fn current(&self) -> Arc<Plan> {
+        let Ok(mut loaded) = self.state.lock() else {
+            return Arc::new(Plan::default());
+        };
+        if loaded.checked.elapsed() >= RELOAD_INTERVAL {
+            loaded.checked = Instant::now();
+            let now = stamp(&self.path);
+            if now != loaded.stamp {
+                loaded.stamp = now;
+                match now.map(|_| std::fs::read_to_string(&self.path)) {
+                    None => loaded.plan = Arc::new(Plan::default()),
+                    Some(Ok(text)) => match Plan::parse(&text) {
+                        Ok(plan) => {
+                            tracing::info!(rules = plan.rules.len(), "fault plan read");
+                            loaded.plan = Arc::new(plan);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "fault plan refused; the previous plan stays")
+                        }
+                    },
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "fault plan unreadable; the previous plan stays")
+                    }
+                }
+            }
+        }
+        Arc::clone(&loaded.plan)
+    }
+}
+
+/// The fault plan of a function, shared by all its adapters. Cloning is cheap; when off
+/// (no `FAULTS`), asking costs one branch.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Option<Arc<Source>>);
+
+impl Faults {
+    /// No faults.
+    pub fn off() -> Self {
+        Self(None)
+    }
+
+    /// The plan `FAULTS` sets. A plan that does not parse, a plan file that cannot be
+    /// read, or any plan at all in stage `prod`, fails the cold start.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let Some(raw) = env.optional(FAULTS) else {
+            return Ok(Self::off());
+        };
+        let stage = env.required("STAGE")?;
+        if stage == PRODUCTION_STAGE {
+            return Err(ConfigError::Invalid {
+                name: FAULTS,
+                reason: format!(
+                    "fault injection is refused in stage {PRODUCTION_STAGE} (STAGE); unset it"
+                ),
+            });
+        }
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: FAULTS,
+            reason,
+        };
+        let source = match raw.trim().strip_prefix('@') {
+            Some(path) => {
+                Source::File(PlanFile::open(PathBuf::from(path.trim())).map_err(invalid)?)
+            }
+            None => Source::Fixed(Plan::parse(&raw).map_err(|e| invalid(e.to_string()))?),
+        };
+        tracing::warn!(plan = %raw.trim(), "fault injection is on");
+        Ok(Self(Some(Arc::new(source))))
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The fault to inject into this call, if any; logged once at `WARN`.
+    pub fn hit(&self, dependency: Dependency, operation: &str) -> Option<Fault> {
+        let source = self.0.as_deref()?;
+        let fault = match source {
+            Source::Fixed(plan) => plan.decide(dependency, operation),
+            Source::File(file) => file.current().decide(dependency, operation),
+        }?;
+        tracing::warn!(
+            dependency = dependency.name(),
+            operation,
+            fault = fault.name(),
+            "fault injected"
+        );
+        Some(fault)
+    }
+
+    /// What an integration call does before (and after) it reaches the integration.
+    pub async fn before_call(&self, dependency: Dependency, operation: &str) -> Step {
+        match self.hit(dependency, operation) {
+            None => Step::Call,
+            Some(Fault::Slow(delay)) => {
+                tokio::time::sleep(delay).await;
+                Step::Call
+            }
+            Some(Fault::Throttle | Fault::Error) => Step::Fail,
+            Some(Fault::Timeout) => {
+                tokio::time::sleep(INTEGRATION_TIMEOUT).await;
+                Step::Fail
+            }
+            Some(Fault::Lost) => Step::CallThenFail,
+        }
+    }
+}
+
+/// What an integration wrapper does with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Call,
+    /// Fail without calling.
+    Fail,
+    /// Call, then fail as if the answer never came.
+    CallThenFail,
+}
+
+/// An integration (registry, acquirer, billers' endpoint) with the plan's faults put in
+/// front of it. It implements the integration's own trait, so a service cannot tell.
+pub struct Faulty<T> {
+    inner: T,
+    faults: Faults,
+}
+
+impl<T> Faulty<T> {
+    pub fn new(inner: T, faults: Faults) -> Self {
+        Self { inner, faults }
+    }
+
+    pub fn inner(&self) -> &T {
+        &self.inner
+    }
+
+    /// Runs `call` as the plan says for `dependency`/`operation`; `unavailable` is the
+    /// integration's own failure.
+    pub async fn run<R, E, Fut>(
+        &self,
+        dependency: Dependency,
+        operation: &'static str,
+        call: impl FnOnce() -> Fut,
+        unavailable: impl FnOnce(String) -> E,
+    ) -> Result<R, E>
+    where
+        Fut: std::future::Future<Output = Result<R, E>>,
+    {
+        let reason = |what: &str| format!("{}: {operation}: injected {what}", dependency.name());
+        match self.faults.before_call(dependency, operation).await {
+            Step::Call => call().await,
+            Step::Fail => Err(unavailable(reason("failure"))),
+            Step::CallThenFail => {
+                // Whatever the integration answered is lost on the way back.
+                let _ = call().await;
+                Err(unavailable(reason("lost answer")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        Env(move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_grammar_of_the_brief_parses() {
+        let plan = Plan::parse(
+            "dynamodb:TransactWriteItems=throttle@0.2;sesv2=timeout@nth:3;acquirer=slow:800ms@0.5",
+        )
+        .unwrap();
+        let r = &plan.rules;
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].dependency, Dependency::DynamoDb);
+        assert_eq!(r[0].operation.as_deref(), Some("TransactWriteItems"));
+        assert_eq!(
+            (r[0].fault, r[0].trigger),
+            (Fault::Throttle, Trigger::Rate(0.2))
+        );
+        assert_eq!(
+            (r[1].dependency, r[1].operation.as_deref()),
+            (Dependency::Sesv2, None)
+        );
+        assert_eq!(
+            (r[1].fault, r[1].trigger),
+            (Fault::Timeout, Trigger::Nth(3))
+        );
+        assert_eq!(r[2].fault, Fault::Slow(Duration::from_millis(800)));
+    }
+
+    #[test]
+    fn a_plan_file_may_have_lines_and_comments() {
+        let plan =
+            Plan::parse("# a comment\n\nsns:Publish=error@first:2\n registry:* = lost \n").unwrap();
+        assert_eq!(plan.rules.len(), 2);
+        assert_eq!(plan.rules[0].trigger, Trigger::First(2));
+        assert_eq!(plan.rules[1].operation, None);
+        assert_eq!(plan.rules[1].fault, Fault::Lost);
+    }
+
+    #[test]
+    fn a_bad_rule_is_named_with_what_is_wrong() {
+        for (plan, bad, reason) in [
+            (
+                "dynamo=throttle",
+                "dynamo=throttle",
+                "unknown dependency `dynamo`",
+            ),
+            ("sns=explode", "sns=explode", "unknown fault `explode`"),
+            ("sns=throttle@2", "sns=throttle@2", "unknown trigger `2`"),
+            (
+                "sns=throttle@nth:0",
+                "sns=throttle@nth:0",
+                "no count from 1",
+            ),
+            ("acquirer:pay=error", "acquirer:pay=error", "no call `pay`"),
+            ("sqs=slow:5", "sqs=slow:5", "needs a unit"),
+            ("ok=1;sqs", "ok=1", "unknown dependency"),
+            ("sesv2=error; sqs", "sqs", "expected dependency"),
+        ] {
+            let e = Plan::parse(plan).unwrap_err();
+            assert_eq!(e.rule, bad, "{plan}");
+            assert!(e.reason.contains(reason), "{plan}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn nth_hits_only_that_call_and_first_the_first_ones() {
+        let plan = Plan::parse("registry:check=error@nth:2;acquirer=throttle@first:2").unwrap();
+        let checks: Vec<_> = (0..4)
+            .map(|_| plan.decide(Dependency::Registry, "check"))
+            .collect();
+        assert_eq!(checks, [None, Some(Fault::Error), None, None]);
+        assert_eq!(plan.decide(Dependency::Registry, "birth_record"), None);
+        let charges: Vec<_> = (0..3)
+            .map(|_| plan.decide(Dependency::Acquirer, "charge"))
+            .collect();
+        assert_eq!(
+            charges,
+            [Some(Fault::Throttle), Some(Fault::Throttle), None]
+        );
+    }
+
+    #[test]
+    fn a_rate_hits_about_that_share_of_calls() {
+        let plan = Plan::parse("dynamodb=throttle@0.25").unwrap();
+        let hits = (0..4000)
+            .filter(|_| plan.decide(Dependency::DynamoDb, "GetItem").is_some())
+            .count();
+        assert!((800..1200).contains(&hits), "{hits} of 4000");
+    }
+
+    #[test]
+    fn later_rules_count_calls_the_first_rule_took() {
+        let plan = Plan::parse("sns=error@first:1;sns=timeout@nth:2").unwrap();
+        assert_eq!(plan.decide(Dependency::Sns, "Publish"), Some(Fault::Error));
+        assert_eq!(
+            plan.decide(Dependency::Sns, "Publish"),
+            Some(Fault::Timeout)
+        );
+        assert_eq!(plan.decide(Dependency::Sns, "Publish"), None);
+    }
+
+    #[test]
+    fn no_faults_without_the_variable() {
+        let faults = Faults::from_env(&env(&[("STAGE", "prod")])).unwrap();
+        assert!(!faults.is_on());
+        assert_eq!(faults.hit(Dependency::DynamoDb, "GetItem"), None);
+    }
+
+    #[test]
+    fn any_plan_in_production_fails_the_cold_start() {
+        let e = Faults::from_env(&env(&[("STAGE", "prod"), ("FAULTS", "sns=error@0.01")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("FAULTS") && e.contains("refused in stage prod"),
+            "{e}"
+        );
+        let e = Faults::from_env(&env(&[("STAGE", "prod"), ("FAULTS", "@/tmp/none")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FAULTS"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_plan_fails_the_cold_start_naming_variable_and_rule() {
+        let e = Faults::from_env(&env(&[("STAGE", "dev"), ("FAULTS", "sns=error;sqs=boom")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FAULTS") && e.contains("`sqs=boom`"), "{e}");
+    }
+
+    #[test]
+    fn a_plan_file_is_read_again_when_it_changes() {
+        let path = std::env::temp_dir().join(format!("faults-{}", uuid::Uuid::new_v4()));
+        let source = PlanFile::open(path.clone()).unwrap();
+        assert!(source.current().is_empty(), "a missing file is no faults");
+        std::fs::write(&path, "sesv2=timeout").unwrap();
+        std::thread::sleep(RELOAD_INTERVAL * 2);
+        assert_eq!(
+            source.current().decide(Dependency::Sesv2, "SendEmail"),
+            Some(Fault::Timeout)
+        );
+        std::fs::write(&path, "sesv2=timeout; broken").unwrap();
+        std::thread::sleep(RELOAD_INTERVAL * 2);
+        assert!(
+            !source.current().is_empty(),
+            "a broken plan keeps the last one"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::thread::sleep(RELOAD_INTERVAL * 2);
+        assert!(
+            source.current().is_empty(),
+            "a removed file lifts the faults"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_plan_file_fails_the_cold_start() {
+        let path = std::env::temp_dir().join(format!("faults-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "acquirer=lost@sometimes").unwrap();
+        let e = PlanFile::open(path.clone()).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("acquirer=lost@sometimes"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_faulty_integration_fails_calls_or_loses_their_answers() {
+        let faults = Faults(Some(Arc::new(Source::Fixed(
+            Plan::parse("billers=error@nth:1;billers=lost@nth:2").unwrap(),
+        ))));
+        let calls = AtomicU64::new(0);
+        let faulty = Faulty::new((), faults);
+        let call = || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, String>(())
+        };
+        let first = faulty
+            .run(Dependency::Billers, "deliver", call, |m| m)
+            .await;
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            0,
+            "an error never reaches it"
+        );
+        assert!(first.unwrap_err().contains("injected failure"));
+        let second = faulty
+            .run(Dependency::Billers, "deliver", call, |m| m)
+            .await;
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "a lost answer was carried out"
+        );
+        assert!(second.unwrap_err().contains("lost answer"));
+        assert!(faulty
+            .run(Dependency::Billers, "deliver", call, |m| m)
+            .await
+            .is_ok());
+    }
+}
+
+// ------------------------------------------------------------------ the integrations
+
+mod integrations {
+    use super::{Dependency, Faulty};
+    use crate::services::payments::{
+        BillerEndpoint, GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway,
+        PaymentNotice, SavedCard,
+    };
+    use crate::services::profile::{
+        BirthRecord, CivilRegistry, Registry, RegistryAnswer, RegistryRequest, RegistryUnavailable,
+    };
+    use crate::services::StoreError;
+
+    impl<R: Registry + Sync> Registry for Faulty<R> {
+        async fn check(
+            &self,
+            request: &RegistryRequest,
+            attempt: u32,
+        ) -> Result<RegistryAnswer, RegistryUnavailable> {
+            self.run(
+                Dependency::Registry,
+                "check",
+                || self.inner.check(request, attempt),
+                RegistryUnavailable,
+            )
+            .await
+        }
+    }
+
+    impl<R: CivilRegistry + Sync> CivilRegistry for Faulty<R> {
+        async fn birth_record(
+            &self,
+            certificate: &str,
+            attempt: u32,
+        ) -> Result<Option<BirthRecord>, RegistryUnavailable> {
+            self.run(
+                Dependency::Registry,
+                "birth_record",
+                || self.inner.birth_record(certificate, attempt),
+                RegistryUnavailable,
+            )
+            .await
+        }
+    }
+
+    /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
+    /// promise that nothing was charged either.
+    impl<G: PaymentGateway + Sync> PaymentGateway for Faulty<G> {
+        async fn charge(
+            &self,
+            order: &str,
+            amount: u64,
+            method: &GatewayMethod,
+        ) -> Result<GatewayAnswer, GatewayError> {
+            self.run(
+                Dependency::Acquirer,
+                "charge",
+                || self.inner.charge(order, amount, method),
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+
+        async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
+            self.run(
+                Dependency::Acquirer,
+                "confirm",
+                || self.inner.confirm(order),
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+
+        async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
+            self.run(
+                Dependency::Acquirer,
+                "status",
+                || self.inner.status(order),
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+
+        async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
+            self.run(
+                Dependency::Acquirer,
+                "cancel",
+                || self.inner.cancel(order),
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+
+        async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {
+            self.run(
+                Dependency::Acquirer,
+                "save_card",
+                || self.inner.save_card(one_time_token),
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+    }
+
+    impl<B: BillerEndpoint + Sync> BillerEndpoint for Faulty<B> {
+        async fn deliver(&self, notice: &PaymentNotice, attempt: u32) -> Result<(), StoreError> {
+            self.run(
+                Dependency::Billers,
+                "deliver",
+                || self.inner.deliver(notice, attempt),
+                StoreError::Unavailable,
+            )
+            .await
+        }
+    }
+}
