@@ -125,6 +125,8 @@ pub struct Sample {
     pub aws_errors: usize,
     /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
     pub argon2: u32,
+    /// Units of work of the event (see [`scenario::Step`]).
+    pub items: Option<usize>,
 }
 
 pub async fn run(
@@ -578,6 +580,7 @@ impl Runner<'_> {
                 max_in_flight: crate::proxy::max_in_flight(&reply.calls),
                 aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
                 argon2: step.argon2,
+                items: step.items,
                 calls: reply.calls.into_iter().map(|c| c.operation).collect(),
             });
         }

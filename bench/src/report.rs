@@ -151,6 +151,21 @@ pub fn render(run: &Run) -> String {
     md
 }
 
+/// All AWS calls of the samples over all their units of work (`12.4`), or `—`.
+fn calls_per_item(samples: &[Sample]) -> String {
+    let items: usize = samples.iter().filter_map(|s| s.items).sum();
+    let calls: usize = samples
+        .iter()
+        .filter(|s| s.items.is_some())
+        .map(|s| s.calls.len())
+        .sum();
+    if items == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}", calls as f64 / items as f64)
+    }
+}
+
 fn inits(cold: &[ColdStart]) -> Vec<Duration> {
     cold.iter().map(|c| c.init).collect()
 }
@@ -434,12 +449,17 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         );
     }
 
-    let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
-    let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
+    let per_item = w.samples.iter().any(|s| s.items.is_some());
+    if per_item {
+        let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request | AWS calls per item |");
+        let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|--:|");
+    } else {
+        let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
+        let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
+    }
     for (case, samples) in group(&w.samples, |s| s.case.clone()) {
         let calls: Vec<Vec<String>> = samples.iter().map(|s| s.calls.clone()).collect();
-        let _ = writeln!(
-            md,
+        let mut row = format!(
             "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
             samples[0].route,
             statuses(&samples),
@@ -449,6 +469,10 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
             ms(aws_time(&samples, 50.0)),
             call_counts(&calls),
         );
+        if per_item {
+            row.push_str(&format!(" {} |", calls_per_item(&samples)));
+        }
+        let _ = writeln!(md, "{row}");
     }
     budgets_section(md, w);
     overlap_section(md, w);
