@@ -808,7 +808,18 @@ fn method(md: &mut String, run: &Run) {
          services; operators' and billers' routes get the context the authorizer answers for \
          their keys. The verification worker gets SQS events built by the local stack's \
          `sqs_event` from messages received from the verification queue in moto, where the \
-         profile service's SQS adapter put them."
+         profile service's SQS adapter put them. Payments' card tokens come from the sandbox \
+         acquirer's card page (`SandboxAcquirer::tokenize`), autopays' saved card from the \
+         payment service; a route that needs a recent step-up gets `proven_at` in the \
+         authorizer's context. The notice workers get SQS events built with `sqs_event` from \
+         records the harness makes (the services' message types, with the receive count each \
+         should carry), not received from moto."
+            .to_string(),
+        "**AWS calls per item.** For an SQS batch (its messages) or a batch request (its \
+         charges), the report divides all AWS calls of the kind of request by all its items: \
+         what one more message or charge costs in calls, whatever the order and batching of \
+         the calls. The scenarios check answers, not call sequences (except the exact counts \
+         listed under a function)."
             .to_string(),
     ];
     for n in notes {
@@ -914,5 +925,54 @@ mod tests {
             "d.Get 1.50 (1–2), d.Update 0.50 (0–1)"
         );
         assert_eq!(call_counts(&[v(&[])]), "none");
+    }
+
+    fn sample(calls: usize, items: Option<usize>) -> Sample {
+        Sample {
+            case: "batch".into(),
+            route: "SQS".into(),
+            status: 200,
+            latency: Duration::from_millis(5),
+            aws_time: Duration::ZERO,
+            calls: vec!["dynamodb.GetItem".into(); calls],
+            call_times: vec![Duration::ZERO; calls],
+            max_in_flight: 1,
+            aws_errors: 0,
+            argon2: 0,
+            items,
+        }
+    }
+
+    #[test]
+    fn calls_per_item_are_all_calls_over_all_items() {
+        // 10 calls for 10 messages and 4 for 1: 14 calls, 11 messages.
+        let samples = [sample(10, Some(10)), sample(4, Some(1))];
+        assert_eq!(calls_per_item(&samples), "1.3");
+        assert_eq!(calls_per_item(&[sample(3, None)]), "—");
+    }
+
+    fn start(init_ms: u64, first_ms: Option<u64>) -> ColdStart {
+        ColdStart {
+            init: Duration::from_millis(init_ms),
+            first: first_ms.map(|ms| crate::measure::FirstResponse {
+                case: "first".into(),
+                latency: Duration::from_millis(ms),
+                calls: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_cold_start_is_init_plus_first_response() {
+        let cold = [start(8, Some(3)), start(10, Some(30)), start(9, Some(4))];
+        assert_eq!(
+            totals(&cold),
+            [11, 40, 13].map(Duration::from_millis).to_vec()
+        );
+        // A first request that got slower shows even though the init did not change.
+        assert_eq!(percentile(&totals(&cold), 50.0), Duration::from_millis(13));
+        assert_eq!(inits(&cold).len(), 3);
+        // Without an event there is no cold start to report, only the init.
+        assert!(totals(&[start(8, None)]).is_empty());
     }
 }

@@ -407,3 +407,28 @@ impl Scenario for BillNotices {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_the_receive_count_the_worker_reads_as_its_attempt() {
+        let r = record(&json!({"uin": "x"}), 3);
+        assert_eq!(r.attributes["ApproximateReceiveCount"], "3");
+        assert_eq!(r.body, r#"{"uin":"x"}"#);
+    }
+
+    #[test]
+    fn a_partial_batch_response_must_list_exactly_the_expected_messages() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let expected: BTreeSet<String> = ["a".to_string()].into();
+        let listed = json!({"batchItemFailures": [{"itemIdentifier": "a"}]});
+        assert!(check_failures("t", true, &listed, &ids, &expected).is_ok());
+        let none = json!({"batchItemFailures": []});
+        assert!(check_failures("t", true, &none, &ids, &expected).is_err());
+        let both = json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]});
+        assert!(check_failures("t", true, &both, &ids, &expected).is_err());
+        assert!(check_failures("t", false, &listed, &ids, &expected).is_err());
+    }
+}

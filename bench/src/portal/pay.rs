@@ -573,3 +573,31 @@ impl Scenario for Pay {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proven_at_is_the_string_the_authorizer_answers() {
+        let event = crate::scenario::authorized(
+            crate::scenario::http_api_event(ADD_METHOD, &[], None, "203.0.113.1"),
+            "acc",
+            "ses",
+            "tok",
+        );
+        let event = proven(event, 1_700_000_000);
+        let context = &event["requestContext"]["authorizer"]["lambda"];
+        assert_eq!(context["proven_at"], "1700000000");
+        assert_eq!(context["account_id"], "acc");
+    }
+
+    #[test]
+    fn the_cycle_opens_with_the_payment_it_replays() {
+        assert_eq!(CYCLE[0], Kind::PayTwo);
+        let first = |k: Kind| CYCLE.iter().position(|c| *c == k);
+        assert!(first(Kind::Replay) > first(Kind::PayTwo));
+        assert!(first(Kind::Confirm) > first(Kind::ThreeDs));
+        assert!(first(Kind::PaySaved) > first(Kind::SaveCard));
+    }
+}
