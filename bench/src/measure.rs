@@ -156,9 +156,7 @@ pub async fn run(
     // The first start reads the binary from disk; the rest find it in the page cache,
     // as a Lambda worker that has the code does. Only those are counted.
     for i in 0..=settings.cold_starts {
-        let start = runner
-            .cold_start(scenario.as_mut(), &cold_log, i)
-            .await?;
+        let start = runner.cold_start(scenario.as_mut(), &cold_log, i).await?;
         if i > 0 {
             cold.push(start);
         }

@@ -94,12 +94,7 @@ pub fn render(run: &Run) -> String {
                 ms(percentile(&firsts(&r.cold), 50.0)),
             )
         } else {
-            (
-                "— (no event)".into(),
-                "—".into(),
-                "—".into(),
-                "—".into(),
-            )
+            ("— (no event)".into(), "—".into(), "—".into(), "—".into())
         };
         let _ = writeln!(
             md,

@@ -35,12 +35,14 @@ fn serve_one(api: &str) -> io::Result<bool> {
     if next.status != 200 {
         return Ok(false);
     }
-    let id = next.header("lambda-runtime-aws-request-id").ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            "an event without lambda-runtime-aws-request-id",
-        )
-    })?;
+    let id = next
+        .header("lambda-runtime-aws-request-id")
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an event without lambda-runtime-aws-request-id",
+            )
+        })?;
     let answer = exchange(
         api,
         "POST",

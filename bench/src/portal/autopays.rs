@@ -15,9 +15,7 @@ use uslugi_local::provision::Clients;
 use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::services::identity::Presence;
-use shared::services::payments::{
-    NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService,
-};
+use shared::services::payments::{NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService};
 use shared::services::StoreError;
 
 use super::pay::proven;
@@ -263,7 +261,12 @@ impl Autopays {
                 "lower the limit (no step-up needed)",
                 PATCH,
                 proven(
-                    me.request(PATCH, &[("id", &id()?)], Some(&json!({"limit": 300_000})), serial),
+                    me.request(
+                        PATCH,
+                        &[("id", &id()?)],
+                        Some(&json!({"limit": 300_000})),
+                        serial,
+                    ),
                     stale,
                 ),
                 expect(200, None),
@@ -273,7 +276,12 @@ impl Autopays {
                 "raise the limit without a recent step-up (403)",
                 PATCH,
                 proven(
-                    me.request(PATCH, &[("id", &id()?)], Some(&json!({"limit": 900_000})), serial),
+                    me.request(
+                        PATCH,
+                        &[("id", &id()?)],
+                        Some(&json!({"limit": 900_000})),
+                        serial,
+                    ),
                     stale,
                 ),
                 expect(403, Some("step_up_required")),

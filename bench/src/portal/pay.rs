@@ -196,8 +196,7 @@ impl Pay {
         let stranger = self.portal.member(n + 1).await?;
         let (biller, _) = self.portal.biller("ГБУ «Жилищник района Арбат»").await?;
         for k in 1..=BILLS {
-            let payers =
-                json!([{"kind": "snils", "value": documents::snils(DOCUMENTS + self.cycles * 100 + k, Sandbox::Verified)}]);
+            let payers = json!([{"kind": "snils", "value": documents::snils(DOCUMENTS + self.cycles * 100 + k, Sandbox::Verified)}]);
             let body = charge_body("utilities", 100_000 + k * 1_000, payers);
             self.portal.put_charge(&biller, &self.uin(k), &body).await?;
         }
