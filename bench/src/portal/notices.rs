@@ -178,10 +178,17 @@ impl PaymentNotices {
         }
         self.ids = records.iter().map(|r| r.message_id.clone()).collect();
         let mut case = format!("batch of {}", plural(n, "notice", "notices"));
-        if refused + late + dropped > 0 {
-            case.push_str(&format!(
-                " ({refused} refused: listed, {late} delivered on a 3rd attempt, {dropped} for a revoked biller)"
-            ));
+        let parts: Vec<String> = [
+            (refused, "refused: listed"),
+            (late, "delivered on a 3rd attempt"),
+            (dropped, "for a revoked biller"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+        if !parts.is_empty() {
+            case.push_str(&format!(" ({})", parts.join(", ")));
         }
         Ok(step(
             &case,
