@@ -5,7 +5,7 @@
 #                (`make dev FAULTS=plan` injects faults: docs/operations.md, "Fault injection")
 #   make test    formatting, lints, unit tests, template lint, end-to-end tests
 #   make seed    a demo family with children, a car and bills, in the running stack
-#   make bench   release builds measured: size, cold init, memory, latency, AWS calls
+#   make bench   release builds measured: size, cold start, memory, latency, AWS calls
 #   make deploy-check
 #                what a deploy must pass, without deploying: sam validate per environment,
 #                cfn-lint, checkov, the resource count and the arm64 release build

@@ -1,5 +1,5 @@
 //! uslugi-bench: measures each Lambda function of the template — binary and zip size,
-//! cold init, memory, warm latency per route and AWS calls per request — against a
+//! cold start (init and first response, against a floor binary), memory, warm latency per route and AWS calls per request — against a
 //! private moto server, and writes bench/results.md.
 //!
 //! Expects release binaries in `<target>/lambda/<binary>/bootstrap`; bench/run.sh
@@ -283,6 +283,8 @@ async fn run(args: &Args) -> Result<()> {
         cold_starts: args.cold_starts,
         invocations: args.invocations,
     };
+    // The floor first, on an otherwise idle harness, as each function's cold starts are.
+    let floor = measure::floor(&settings).await?;
     let mut results = Vec::new();
     for (spec, package) in functions.into_iter().zip(packages) {
         results.push(measure::run(spec, package, &settings).await?);
@@ -294,6 +296,7 @@ async fn run(args: &Args) -> Result<()> {
     let markdown = report::render(&report::Run {
         machine: &machine,
         results: &results,
+        floor: &floor,
         hashing: hashing.as_ref(),
         cold_starts: args.cold_starts,
         invocations: args.invocations,

@@ -42,13 +42,44 @@ pub struct Settings {
 pub struct FunctionResult {
     pub spec: FunctionSpec,
     pub package: Package,
-    /// Exec → first `next`, one per counted start.
-    pub cold: Vec<Duration>,
+    /// One per counted start.
+    pub cold: Vec<ColdStart>,
     pub overrides: Vec<(String, String)>,
     pub warm: Option<WarmRun>,
     /// Runs of fresh processes with other settings (see [`scenario::ThroughputPlan`]).
     pub throughput: Vec<ThroughputRun>,
 }
+
+/// A counted cold start: the init of a new process, then its first invocation. Their sum
+/// is the cold start a caller waits for, so work moved out of the init into the first
+/// request still shows.
+#[derive(Debug, Clone)]
+pub struct ColdStart {
+    /// Exec → first `GET .../invocation/next`.
+    pub init: Duration,
+    /// `None` when the bench has no event to send the function.
+    pub first: Option<FirstResponse>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirstResponse {
+    /// The scenario's case of the event.
+    pub case: String,
+    /// Event handed out → answer received.
+    pub latency: Duration,
+    /// AWS calls made while it was in flight.
+    pub calls: usize,
+}
+
+impl ColdStart {
+    /// Init plus the first response, when there was one.
+    pub fn total(&self) -> Option<Duration> {
+        self.first.as_ref().map(|f| self.init + f.latency)
+    }
+}
+
+/// The floor binary's name, built with the harness (src/bin/floor.rs).
+pub const FLOOR_BINARY: &str = "uslugi-bench-floor";
 
 pub struct ThroughputRun {
     pub label: String,
@@ -94,6 +125,8 @@ pub struct Sample {
     pub aws_errors: usize,
     /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
     pub argon2: u32,
+    /// Units of work of the event (see [`scenario::Step`]).
+    pub items: Option<usize>,
 }
 
 pub async fn run(
@@ -101,7 +134,7 @@ pub async fn run(
     package: Package,
     settings: &Settings,
 ) -> Result<FunctionResult> {
-    let scenario = scenario::for_function(&spec, &settings.moto)?;
+    let mut scenario = scenario::for_function(&spec, &settings.moto)?;
     let overrides = scenario
         .as_ref()
         .map(|s| s.env_overrides())
@@ -123,14 +156,20 @@ pub async fn run(
     // The first start reads the binary from disk; the rest find it in the page cache,
     // as a Lambda worker that has the code does. Only those are counted.
     for i in 0..=settings.cold_starts {
-        let (process, init, api) = runner.start(&cold_log).await?;
-        process.stop().await;
-        drop(api);
+        let start = runner.cold_start(scenario.as_mut(), &cold_log, i).await?;
         if i > 0 {
-            cold.push(init);
+            cold.push(start);
         }
     }
     settings.recorder.take_outside();
+    // The warm run starts a cycle of its own on empty tables, as if no cold start had
+    // been sent anything.
+    if let Some(s) = scenario.as_mut() {
+        if s.reset_every().is_some() {
+            runner.empty_tables().await?;
+            s.on_reset();
+        }
+    }
 
     let warm = match scenario {
         Some(scenario) => Some(runner.warm(scenario, settings.invocations, "warm").await?),
@@ -174,6 +213,73 @@ pub async fn run(
         warm,
         throughput,
     })
+}
+
+/// Cold starts of the floor binary (`uslugi-bench-floor`, next to the harness), measured
+/// as the functions' are, each answering one `{}` event.
+pub async fn floor(settings: &Settings) -> Result<Vec<ColdStart>> {
+    let exe = std::env::current_exe().context("finding the harness's own binary")?;
+    let bootstrap = exe.with_file_name(FLOOR_BINARY);
+    if !bootstrap.is_file() {
+        bail!(
+            "{} not found: build the harness's binaries (bench/run.sh does)",
+            bootstrap.display()
+        );
+    }
+    let spec = FunctionSpec {
+        logical_id: "Floor".into(),
+        binary: FLOOR_BINARY.into(),
+        memory_mb: 128,
+        timeout_s: 3,
+        architectures: Vec::new(),
+        json_logs: false,
+        env: Default::default(),
+        secret_env: Default::default(),
+        hmac_secret: None,
+        routes: Vec::new(),
+        queues: Vec::new(),
+    };
+    let runner = Runner {
+        spec: &spec,
+        bootstrap: &bootstrap,
+        settings,
+        overrides: &[],
+    };
+    eprintln!(
+        "uslugi-bench: {FLOOR_BINARY}: {} cold starts (+1 not counted)",
+        settings.cold_starts
+    );
+    let log = settings.log_dir.join(format!("{FLOOR_BINARY}-cold.log"));
+    let _ = std::fs::remove_file(&log);
+    let event = serde_json::json!({});
+    let mut cold = Vec::with_capacity(settings.cold_starts);
+    for i in 0..=settings.cold_starts {
+        let (mut process, init, api) = runner.start(&log).await?;
+        let reply = runner
+            .invoke(&api, &mut process, &event, "its first event", &log)
+            .await?;
+        process.stop().await;
+        drop(api);
+        if !reply.ok || reply.body.as_ref() != b"{}" {
+            bail!(
+                "{FLOOR_BINARY} answered {}: {}",
+                if reply.ok { "a response" } else { "an error" },
+                snippet(&String::from_utf8_lossy(&reply.body))
+            );
+        }
+        if i > 0 {
+            cold.push(ColdStart {
+                init,
+                first: Some(FirstResponse {
+                    case: "`{}`".into(),
+                    latency: reply.latency,
+                    calls: reply.calls.len(),
+                }),
+            });
+        }
+    }
+    settings.recorder.take_outside();
+    Ok(cold)
 }
 
 #[derive(Clone, Copy)]
@@ -290,6 +396,101 @@ impl Runner<'_> {
         Ok((process, ended - started, api))
     }
 
+    /// A new process, timed to its first `next`, then sent the scenario's next event (the
+    /// first of a cycle, on emptied tables, when the scenario has cycles) and timed to its
+    /// answer, which must be the one the scenario expects.
+    async fn cold_start(
+        &self,
+        scenario: Option<&mut Box<dyn Scenario>>,
+        log: &Path,
+        i: usize,
+    ) -> Result<ColdStart> {
+        let binary = &self.spec.binary;
+        let Some(scenario) = scenario else {
+            let (process, init, api) = self.start(log).await?;
+            process.stop().await;
+            drop(api);
+            return Ok(ColdStart { init, first: None });
+        };
+        if scenario.reset_every().is_some() {
+            self.empty_tables().await?;
+            scenario.on_reset();
+        }
+        // Prepared before the process starts: fixtures are neither timed nor overlap the init.
+        let step = scenario
+            .next_step()
+            .await
+            .map_err(|e| e.context(format!("{binary}: preparing the event of cold start {i}")))?;
+        let (mut process, init, api) = self.start(log).await?;
+        let what = format!("the first invocation of cold start {i} ({})", step.case);
+        let reply = self
+            .invoke(&api, &mut process, &step.event, &what, log)
+            .await?;
+        process.stop().await;
+        drop(api);
+        let (status, body) = scenario
+            .answer(reply.ok, &reply.body)
+            .with_context(|| format!("{binary}: answer to {what}"))?;
+        if let Some(expect) = step.expect {
+            if !expect.matches(status, &body) {
+                bail!(
+                    "{binary}: {what}: expected {}, got {status}: {} (log: {})",
+                    expect.describe(),
+                    snippet(&String::from_utf8_lossy(&reply.body)),
+                    log.display()
+                );
+            }
+        }
+        scenario
+            .observe(status, &body, &reply.calls)
+            .map_err(|e| e.context(format!("{binary}: {what}")))?;
+        Ok(ColdStart {
+            init,
+            first: Some(FirstResponse {
+                case: step.case,
+                latency: reply.latency,
+                calls: reply.calls.len(),
+            }),
+        })
+    }
+
+    /// Hands the process one event and waits for its answer (or its exit, or the
+    /// function's timeout and a margin).
+    async fn invoke(
+        &self,
+        api: &RuntimeApi,
+        process: &mut Guarded,
+        event: &Json,
+        what: &str,
+        log: &Path,
+    ) -> Result<crate::runtime_api::Reply> {
+        let binary = &self.spec.binary;
+        let reply_timeout = Duration::from_secs(self.spec.timeout_s + 5);
+        let (tx, rx) = oneshot::channel();
+        let payload = Bytes::from(serde_json::to_vec(event)?);
+        api.jobs
+            .send(Invocation {
+                request_id: system::uuid(),
+                payload,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| anyhow!("the Runtime API stand-in stopped"))?;
+        Ok(tokio::select! {
+            reply = rx => reply.map_err(|_| anyhow!("the Runtime API stand-in dropped {what}"))?,
+            status = process.exited() => bail!(
+                "{binary} exited ({}) during {what}; last lines of {}:\n{}",
+                status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                log.display(),
+                system::tail(log, 15)
+            ),
+            _ = tokio::time::sleep(reply_timeout) => bail!(
+                "{binary} did not answer {what} within {reply_timeout:?}; log: {}",
+                log.display()
+            ),
+        })
+    }
+
     /// `total` invocations on one process; `tag` names its log and samples files.
     async fn warm(
         &self,
@@ -307,7 +508,6 @@ impl Runner<'_> {
             .pid()
             .ok_or_else(|| anyhow!("{binary} has no pid"))?;
         let after_init = system::memory(pid)?;
-        let reply_timeout = Duration::from_secs(self.spec.timeout_s + 5);
 
         let mut samples = Vec::with_capacity(total);
         let mut mismatches = Vec::new();
@@ -326,31 +526,10 @@ impl Runner<'_> {
                     earlier(&mismatches)
                 ))
             })?;
-            let (tx, rx) = oneshot::channel();
-            let payload = Bytes::from(serde_json::to_vec(&step.event)?);
-            api.jobs
-                .send(Invocation {
-                    request_id: system::uuid(),
-                    payload,
-                    reply: tx,
-                })
-                .await
-                .map_err(|_| anyhow!("the Runtime API stand-in stopped"))?;
-            let reply = tokio::select! {
-                reply = rx => reply.map_err(|_| anyhow!("the Runtime API stand-in dropped invocation {n}"))?,
-                status = process.exited() => bail!(
-                    "{binary} exited ({}) during invocation {n} ({}); last lines of {}:\n{}",
-                    status.map_or_else(|e| e.to_string(), |s| s.to_string()),
-                    step.case,
-                    log.display(),
-                    system::tail(&log, 15)
-                ),
-                _ = tokio::time::sleep(reply_timeout) => bail!(
-                    "{binary} did not answer invocation {n} ({}) within {reply_timeout:?}; log: {}",
-                    step.case,
-                    log.display()
-                ),
-            };
+            let what = format!("invocation {n} ({})", step.case);
+            let reply = self
+                .invoke(&api, &mut process, &step.event, &what, &log)
+                .await?;
             let (status, body) = scenario
                 .answer(reply.ok, &reply.body)
                 .with_context(|| format!("{binary}: answer to invocation {n} ({})", step.case))?;
@@ -399,6 +578,7 @@ impl Runner<'_> {
                 max_in_flight: crate::proxy::max_in_flight(&reply.calls),
                 aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
                 argon2: step.argon2,
+                items: step.items,
                 calls: reply.calls.into_iter().map(|c| c.operation).collect(),
             });
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::hashing::HashCost;
-use crate::measure::{FunctionResult, Sample, WarmRun};
+use crate::measure::{ColdStart, FunctionResult, Sample, WarmRun, FLOOR_BINARY};
 use crate::stats::{grouped, mib, mib_from_kib, ms, percentile};
 use crate::system::MachineInfo;
 use shared::passwords;
@@ -13,6 +13,8 @@ use shared::passwords;
 pub struct Run<'a> {
     pub machine: &'a MachineInfo,
     pub results: &'a [FunctionResult],
+    /// Cold starts of the floor binary (see [`crate::measure::floor`]).
+    pub floor: &'a [ColdStart],
     /// Hashing timed in the harness, when a function that hashes passwords was measured.
     pub hashing: Option<&'a HashCost>,
     pub cold_starts: usize,
@@ -44,10 +46,26 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(md, "\n## Summary\n");
     let _ = writeln!(
         md,
-        "| Function | Arch | Binary | Zip | Cold init p50 | Cold init p90 | RSS after init | Peak RSS after {} invocations |",
+        "Cold start = init (exec → first `next`) + the first response (its first event → its \
+         answer). The first row is the floor: a process that only asks the Runtime API for its \
+         event and answers it (no AWS SDK, no configuration); \"above the floor\" is each \
+         function's cold start p50 minus the floor's.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| Function | Arch | Binary | Zip | Cold start p50 | Cold start p90 | above the floor | init p50 | first response p50 | RSS after init | Peak RSS after {} invocations |",
         grouped(run.invocations as u64)
     );
-    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let floor_p50 = percentile(&totals(run.floor), 50.0);
+    let _ = writeln!(
+        md,
+        "| *floor* (`{FLOOR_BINARY}`) | | | | {} | {} | — | {} | {} | | |",
+        ms(floor_p50),
+        ms(percentile(&totals(run.floor), 90.0)),
+        ms(percentile(&inits(run.floor), 50.0)),
+        ms(percentile(&firsts(run.floor), 50.0)),
+    );
     for r in run.results {
         let (after_init, peak) = match &r.warm {
             Some(w) => (
@@ -64,15 +82,32 @@ pub fn render(run: &Run) -> String {
             ),
             None => ("—".into(), "—".into()),
         };
+        let totals = totals(&r.cold);
+        // A function the bench sends no event has an init only: shown as such, never as
+        // a cold start.
+        let (p50, p90, above, first) = if totals.len() == r.cold.len() && !totals.is_empty() {
+            let p50 = percentile(&totals, 50.0);
+            (
+                ms(p50),
+                ms(percentile(&totals, 90.0)),
+                format!("+{}", ms(p50.saturating_sub(floor_p50))),
+                ms(percentile(&firsts(&r.cold), 50.0)),
+            )
+        } else {
+            ("— (no event)".into(), "—".into(), "—".into(), "—".into())
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.spec.binary,
             r.package.arch,
             mib(r.package.binary_bytes),
             mib(r.package.zip_bytes),
-            ms(percentile(&r.cold, 50.0)),
-            ms(percentile(&r.cold, 90.0)),
+            p50,
+            p90,
+            above,
+            ms(percentile(&inits(&r.cold), 50.0)),
+            first,
             after_init,
             peak
         );
@@ -109,6 +144,48 @@ pub fn render(run: &Run) -> String {
     }
     method(&mut md, run);
     md
+}
+
+/// All AWS calls of the samples over all their units of work (`12.4`), or `—`.
+fn calls_per_item(samples: &[Sample]) -> String {
+    let items: usize = samples.iter().filter_map(|s| s.items).sum();
+    let calls: usize = samples
+        .iter()
+        .filter(|s| s.items.is_some())
+        .map(|s| s.calls.len())
+        .sum();
+    if items == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}", calls as f64 / items as f64)
+    }
+}
+
+fn inits(cold: &[ColdStart]) -> Vec<Duration> {
+    cold.iter().map(|c| c.init).collect()
+}
+
+fn firsts(cold: &[ColdStart]) -> Vec<Duration> {
+    cold.iter()
+        .filter_map(|c| c.first.as_ref().map(|f| f.latency))
+        .collect()
+}
+
+fn totals(cold: &[ColdStart]) -> Vec<Duration> {
+    cold.iter().filter_map(ColdStart::total).collect()
+}
+
+/// `min a, p50 b, p90 c, max d`.
+fn spread(samples: &[Duration]) -> String {
+    let min = samples.iter().min().copied().unwrap_or_default();
+    let max = samples.iter().max().copied().unwrap_or_default();
+    format!(
+        "min {}, p50 {}, p90 {}, max {}",
+        ms(min),
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 90.0)),
+        ms(max)
+    )
 }
 
 /// Whether the process used more memory than Lambda would have given it (MemorySize is
@@ -254,17 +331,45 @@ fn function_section(md: &mut String, r: &FunctionResult, run: &Run) {
         grouped(r.package.zip_bytes),
         r.package.zip_bytes as f64 * 100.0 / r.package.binary_bytes.max(1) as f64
     );
-    let mut sorted = r.cold.clone();
-    sorted.sort_unstable();
-    let _ = writeln!(
-        md,
-        "- Cold init over {} starts: min {}, p50 {}, p90 {}, max {}.",
-        r.cold.len(),
-        ms(sorted.first().copied().unwrap_or_default()),
-        ms(percentile(&r.cold, 50.0)),
-        ms(percentile(&r.cold, 90.0)),
-        ms(sorted.last().copied().unwrap_or_default()),
-    );
+    let totals = totals(&r.cold);
+    if totals.len() == r.cold.len() && !totals.is_empty() {
+        let mut cases: Vec<&str> = Vec::new();
+        for c in r.cold.iter().filter_map(|c| c.first.as_ref()) {
+            if !cases.contains(&c.case.as_str()) {
+                cases.push(&c.case);
+            }
+        }
+        let mut calls: Vec<usize> = r
+            .cold
+            .iter()
+            .filter_map(|c| c.first.as_ref().map(|f| f.calls))
+            .collect();
+        calls.sort_unstable();
+        let _ = writeln!(
+            md,
+            "- Cold start (init + first response) over {} starts: {}; the floor's p50 is {}.",
+            r.cold.len(),
+            spread(&totals),
+            ms(percentile(&self::totals(run.floor), 50.0)),
+        );
+        let _ = writeln!(
+            md,
+            "  - init: {}; first response: {} ({}; AWS calls: {}–{}).",
+            spread(&inits(&r.cold)),
+            spread(&firsts(&r.cold)),
+            cases.join(", "),
+            calls.first().copied().unwrap_or_default(),
+            calls.last().copied().unwrap_or_default(),
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "- Init over {} starts (no event sent: the bench has none for this function, so \
+             this is not its whole cold start): {}.",
+            r.cold.len(),
+            spread(&inits(&r.cold)),
+        );
+    }
     let Some(w) = &r.warm else {
         let _ = writeln!(
             md,
@@ -339,12 +444,17 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         );
     }
 
-    let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
-    let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
+    let per_item = w.samples.iter().any(|s| s.items.is_some());
+    if per_item {
+        let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request | AWS calls per item |");
+        let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|--:|");
+    } else {
+        let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
+        let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
+    }
     for (case, samples) in group(&w.samples, |s| s.case.clone()) {
         let calls: Vec<Vec<String>> = samples.iter().map(|s| s.calls.clone()).collect();
-        let _ = writeln!(
-            md,
+        let mut row = format!(
             "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
             samples[0].route,
             statuses(&samples),
@@ -354,6 +464,10 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
             ms(aws_time(&samples, 50.0)),
             call_counts(&calls),
         );
+        if per_item {
+            row.push_str(&format!(" {} |", calls_per_item(&samples)));
+        }
+        let _ = writeln!(md, "{row}");
     }
     budgets_section(md, w);
     overlap_section(md, w);
@@ -602,12 +716,21 @@ fn method(md: &mut String, run: &Run) {
          zlib and level, so the size matches to the byte)."
             .to_string(),
         format!(
-            "**Cold init.** Each start is a new process with a fresh Runtime API stand-in served \
-             by the harness, timed from just before spawning the release binary (fork and exec \
-             included) to the arrival of its first `GET /2018-06-01/runtime/invocation/next`: \
-             process start, runtime, configuration and SDK clients. {} starts are counted; one \
-             more before them warms the page cache and is dropped. Lambda's own sandbox start and \
-             code download are not part of it. The environment is what Lambda sets for a \
+            "**Cold start.** Each start is a new process with a fresh Runtime API stand-in served \
+             by the harness. Its init is timed from just before spawning the release binary (fork \
+             and exec included) to the arrival of its first `GET /2018-06-01/runtime/invocation/next`: \
+             process start, runtime, configuration and SDK clients. The process is then sent one \
+             event, prepared before it started: the scenario's next request (the first of a cycle, \
+             on emptied tables, for scenarios that run in cycles), whose answer must be the one the \
+             scenario expects; its first response is timed as a warm invocation is. The cold start \
+             reported is their sum, so work a function defers from its init to its first request \
+             (an SDK client or a secret read on first use) is still counted, and the init is shown \
+             beside it. {} starts are counted; one more before them warms the page cache and is \
+             dropped. Lambda's own sandbox start and code download are not part of it. The floor \
+             (`uslugi-bench-floor`, built with the harness from `bench/src/bin/floor.rs`) is a \
+             process that only asks the stand-in for its event and answers `{{}}` with the \
+             standard library (no async runtime, no AWS SDK, no configuration), started and timed \
+             the same way: what any function costs at least on this machine. The environment is what Lambda sets for a \
              `provided.al2023` function (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`, \
              `_MEMORY_SIZE` from the template, `_VERSION`, region, credentials, JSON log \
              settings) plus the template's `Globals` and function variables, resolved for a \
@@ -680,7 +803,18 @@ fn method(md: &mut String, run: &Run) {
          services; operators' and billers' routes get the context the authorizer answers for \
          their keys. The verification worker gets SQS events built by the local stack's \
          `sqs_event` from messages received from the verification queue in moto, where the \
-         profile service's SQS adapter put them."
+         profile service's SQS adapter put them. Payments' card tokens come from the sandbox \
+         acquirer's card page (`SandboxAcquirer::tokenize`), autopays' saved card from the \
+         payment service; a route that needs a recent step-up gets `proven_at` in the \
+         authorizer's context. The notice workers get SQS events built with `sqs_event` from \
+         records the harness makes (the services' message types, with the receive count each \
+         should carry), not received from moto."
+            .to_string(),
+        "**AWS calls per item.** For an SQS batch (its messages) or a batch request (its \
+         charges), the report divides all AWS calls of the kind of request by all its items: \
+         what one more message or charge costs in calls, whatever the order and batching of \
+         the calls. The scenarios check answers, not call sequences (except the exact counts \
+         listed under a function)."
             .to_string(),
     ];
     for n in notes {
@@ -786,5 +920,54 @@ mod tests {
             "d.Get 1.50 (1–2), d.Update 0.50 (0–1)"
         );
         assert_eq!(call_counts(&[v(&[])]), "none");
+    }
+
+    fn sample(calls: usize, items: Option<usize>) -> Sample {
+        Sample {
+            case: "batch".into(),
+            route: "SQS".into(),
+            status: 200,
+            latency: Duration::from_millis(5),
+            aws_time: Duration::ZERO,
+            calls: vec!["dynamodb.GetItem".into(); calls],
+            call_times: vec![Duration::ZERO; calls],
+            max_in_flight: 1,
+            aws_errors: 0,
+            argon2: 0,
+            items,
+        }
+    }
+
+    #[test]
+    fn calls_per_item_are_all_calls_over_all_items() {
+        // 10 calls for 10 messages and 4 for 1: 14 calls, 11 messages.
+        let samples = [sample(10, Some(10)), sample(4, Some(1))];
+        assert_eq!(calls_per_item(&samples), "1.3");
+        assert_eq!(calls_per_item(&[sample(3, None)]), "—");
+    }
+
+    fn start(init_ms: u64, first_ms: Option<u64>) -> ColdStart {
+        ColdStart {
+            init: Duration::from_millis(init_ms),
+            first: first_ms.map(|ms| crate::measure::FirstResponse {
+                case: "first".into(),
+                latency: Duration::from_millis(ms),
+                calls: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_cold_start_is_init_plus_first_response() {
+        let cold = [start(8, Some(3)), start(10, Some(30)), start(9, Some(4))];
+        assert_eq!(
+            totals(&cold),
+            [11, 40, 13].map(Duration::from_millis).to_vec()
+        );
+        // A first request that got slower shows even though the init did not change.
+        assert_eq!(percentile(&totals(&cold), 50.0), Duration::from_millis(13));
+        assert_eq!(inits(&cold).len(), 3);
+        // Without an event there is no cold start to report, only the init.
+        assert!(totals(&[start(8, None)]).is_empty());
     }
 }

@@ -24,6 +24,17 @@ pub struct Step {
     /// How many argon2id hashes or verifications the function runs for this request, for
     /// the hash cost in the report (0 for most requests).
     pub argon2: u32,
+    /// Units of work the event carries (an SQS batch's messages), for the AWS calls per
+    /// unit in the report; `None` for a request.
+    pub items: Option<usize>,
+}
+
+impl Step {
+    /// The step, carrying `n` units of work.
+    pub fn with_items(mut self, n: usize) -> Self {
+        self.items = Some(n);
+        self
+    }
 }
 
 /// The answer a step should get: status, for refusals the problem `code`, and for
@@ -147,6 +158,16 @@ pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dy
         )),
         "charges" => Some(Box::new(crate::portal::charges::Charges::new(spec, moto)?)),
         "bills" => Some(Box::new(crate::portal::bills::Bills::new(spec, moto)?)),
+        "payment-notices" => Some(Box::new(crate::portal::notices::PaymentNotices::new(
+            spec, moto,
+        )?)),
+        "bill-notices" => Some(Box::new(crate::portal::notices::BillNotices::new(
+            spec, moto,
+        )?)),
+        "pay" => Some(Box::new(crate::portal::pay::Pay::new(spec, moto)?)),
+        "autopays" => Some(Box::new(crate::portal::autopays::Autopays::new(
+            spec, moto,
+        )?)),
         _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
         _ => None,
     })
@@ -499,6 +520,7 @@ impl Codes {
             event,
             expect: expected,
             argon2: 0,
+            items: None,
         })
     }
 
@@ -644,6 +666,7 @@ impl Generic {
             event,
             expect: None,
             argon2: 0,
+            items: None,
         }
     }
 }

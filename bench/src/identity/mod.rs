@@ -116,6 +116,7 @@ pub fn step(case: &str, route: &str, event: Json, expect: Option<Expect>, argon2
         event,
         expect,
         argon2,
+        items: None,
     }
 }
 

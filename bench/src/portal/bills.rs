@@ -1,6 +1,7 @@
 //! bills: a citizen's bills found from ten identifiers of the profile (one query each, run
-//! concurrently), bills looked up by UIN (two DynamoDB calls each: the account's lookup
-//! counter, then the bill), fines by СТС.
+//! concurrently), bills looked up by UIN (the account's lookup counter, the bill, and for
+//! an unpaid bill its biller's revocation: three DynamoDB calls, two when there is no
+//! bill), fines by СТС.
 //!
 //! Lookups by UIN and by СТС are limited per account in the table (about 30 in ten
 //! minutes); every 20 of them move to a fresh citizen, so the run never reaches the limit
@@ -367,20 +368,22 @@ impl Scenario for Bills {
     }
 
     fn call_budgets(&self) -> Vec<CallBudget> {
-        let why = "a UIN lookup makes exactly two DynamoDB calls: one conditional UpdateItem \
-                   of the account's lookup counter, then one GetItem of the bill";
         vec![
             CallBudget {
                 case: UIN_FOUND.into(),
                 service: "dynamodb.",
-                calls: 2,
-                why,
+                calls: 3,
+                why: "a UIN lookup that finds an unpaid bill makes exactly three DynamoDB \
+                      calls: one conditional UpdateItem of the account's lookup counter, one \
+                      GetItem of the bill, one BatchGetItem of its biller (a bill of a \
+                      revoked biller is shown withdrawn)",
             },
             CallBudget {
                 case: UIN_UNKNOWN.into(),
                 service: "dynamodb.",
                 calls: 2,
-                why,
+                why: "a UIN lookup that finds no bill makes exactly two DynamoDB calls: the \
+                      lookup counter's UpdateItem and the GetItem that finds nothing",
             },
         ]
     }

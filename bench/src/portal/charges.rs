@@ -1,5 +1,6 @@
 //! charges: billers push charges by UIN — created, repeated unchanged, updated, read,
-//! cancelled, sent 50 at a time — and the refusals on the way.
+//! cancelled, sent 50 at a time and, every fifth batch, 500 (the most one batch may
+//! carry) — and the refusals on the way.
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
@@ -26,6 +27,10 @@ const BASE: u32 = 140_000_000;
 const DOCUMENTS: u64 = 40_000_000;
 /// Charges in a batch.
 pub const BATCH_SIZE: usize = 50;
+/// Charges in the large batch: the most the API takes in one.
+pub const BIG_BATCH: usize = shared::services::charges::MAX_BATCH;
+/// Every how many batches of new charges one is the large one (the first is).
+const BIG_BATCH_EVERY: u64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -39,6 +44,8 @@ enum Kind {
     OtherBillersRead(u64),
     OtherBillersPut(u64),
     Batch,
+    /// Takes the place of a `Batch` every `BIG_BATCH_EVERY`.
+    BigBatch,
     BatchWithErrors,
     Cancel(u64),
     CancelAgain(u64),
@@ -86,6 +93,8 @@ pub struct Charges {
     cycles: u64,
     prepared: Option<Prepared>,
     last: Option<Kind>,
+    /// Batches of new charges sent so far.
+    batches: u64,
 }
 
 impl Charges {
@@ -98,6 +107,7 @@ impl Charges {
             cycles: 0,
             prepared: None,
             last: None,
+            batches: 0,
         })
     }
 
@@ -148,10 +158,11 @@ impl Charges {
         )
     }
 
-    fn batch(&self, with_errors: bool) -> Json {
-        let items: Vec<Json> = (0..BATCH_SIZE as u64)
+    /// `size` new charges of this cycle, numbered from `first`.
+    fn batch(&self, size: usize, first: u64, with_errors: bool) -> Json {
+        let items: Vec<Json> = (0..size as u64)
             .map(|i| {
-                let k = if with_errors { 300 + i } else { 100 + i };
+                let k = first + i;
                 let mut item = self.body(k, 0);
                 item["uin"] = json!(self.uin(k));
                 if with_errors && i == 7 {
@@ -177,8 +188,14 @@ impl Charges {
                 citizen,
             });
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
+        let mut kind = CYCLE[self.step % CYCLE.len()];
         self.step += 1;
+        if kind == Batch {
+            if self.batches.is_multiple_of(BIG_BATCH_EVERY) {
+                kind = BigBatch;
+            }
+            self.batches += 1;
+        }
         self.serial += 1;
         self.last = Some(kind);
         let p = self.prepared.as_ref().context("nothing prepared")?;
@@ -257,19 +274,30 @@ impl Charges {
                 0,
             ),
             Batch => step(
-                "batch of 50 new charges",
+                &format!("batch of {BATCH_SIZE} new charges"),
                 BATCH,
-                self.request(me, BATCH, None, Some(&self.batch(false))),
+                self.request(me, BATCH, None, Some(&self.batch(BATCH_SIZE, 100, false))),
                 expect(200, None),
                 0,
-            ),
+            )
+            .with_items(BATCH_SIZE),
+            // Numbered 400 to 899: apart from the other batches' charges of the cycle.
+            BigBatch => step(
+                &format!("batch of {BIG_BATCH} new charges"),
+                BATCH,
+                self.request(me, BATCH, None, Some(&self.batch(BIG_BATCH, 400, false))),
+                expect(200, None),
+                0,
+            )
+            .with_items(BIG_BATCH),
             BatchWithErrors => step(
-                "batch of 50, 2 invalid",
+                &format!("batch of {BATCH_SIZE}, 2 invalid"),
                 BATCH,
-                self.request(me, BATCH, None, Some(&self.batch(true))),
+                self.request(me, BATCH, None, Some(&self.batch(BATCH_SIZE, 300, true))),
                 expect(200, None),
                 0,
-            ),
+            )
+            .with_items(BATCH_SIZE),
             Cancel(k) => step(
                 "cancel a charge",
                 DELETE,
@@ -313,8 +341,9 @@ impl Scenario for Charges {
              create-biller` does), with 20-digit UINs carrying valid check digits: 4 new \
              charges (201), the same body again (200 `unchanged`), a new amount (200 \
              `updated`), reads, a cancellation twice (204) and a write to the cancelled \
-             charge (409), a batch of {BATCH_SIZE} new charges and one of {BATCH_SIZE} with 2 \
-             invalid items (200 with each item's result), and refusals: a wrong UIN check \
+             charge (409), a batch of {BATCH_SIZE} new charges (every {BIG_BATCH_EVERY}th time, \
+             the first included, {BIG_BATCH} instead: the most one batch takes) and one of \
+             {BATCH_SIZE} with 2 invalid items (200 with each item's result), and refusals: a wrong UIN check \
              digit (422), a due date before the bill date (422), another biller's charge read \
              and written (404), a citizen's session (403)"
         )
@@ -356,13 +385,15 @@ impl Scenario for Charges {
             (ReadCancelled(_), 200) if body["status"] != "cancelled" => {
                 bail!("a cancelled charge reads otherwise: {body}");
             }
-            (Batch | BatchWithErrors, 200) => {
+            (Batch | BigBatch | BatchWithErrors, 200) => {
                 let failed = number(body, "failed", "a batch")?;
-                let want = if kind == Batch { 0 } else { 2 };
-                if failed != want
-                    || number(body, "succeeded", "a batch")? != BATCH_SIZE as u64 - want
-                {
-                    bail!("a batch of {BATCH_SIZE} with {want} invalid items answered otherwise: {body}");
+                let (size, want) = match kind {
+                    BigBatch => (BIG_BATCH as u64, 0),
+                    Batch => (BATCH_SIZE as u64, 0),
+                    _ => (BATCH_SIZE as u64, 2),
+                };
+                if failed != want || number(body, "succeeded", "a batch")? != size - want {
+                    bail!("a batch of {size} with {want} invalid items answered otherwise: {body}");
                 }
             }
             _ => {}

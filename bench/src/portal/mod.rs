@@ -7,10 +7,13 @@
 //! by [`Portal`] with the shared crate's own services and DynamoDB store, configured from
 //! the measured function's environment, talking to moto directly and outside the timing.
 
+pub mod autopays;
 pub mod bills;
 pub mod charges;
 pub mod confirmation;
 pub mod documents;
+pub mod notices;
+pub mod pay;
 pub mod profile;
 pub mod verification;
 

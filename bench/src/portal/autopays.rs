@@ -1,0 +1,418 @@
+//! autopays: a citizen sets up an autopayment of utility bills with a saved card — with
+//! the fresh proof of presence (step-up) creating one needs — lists, reads, lowers and
+//! raises its limit, deletes it; and the refusals: no recent step-up, invalid fields,
+//! another citizen's card, another citizen's autopay.
+//!
+//! Both citizens and the payer's saved card (a one-time token from the sandbox
+//! acquirer's card page, saved by the payment service) are made by the harness, outside
+//! the timing; each cycle starts on emptied tables.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use time::OffsetDateTime;
+use uslugi_local::provision::Clients;
+
+use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::dynamodb::DynamoStore;
+use shared::services::identity::Presence;
+use shared::services::payments::{NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService};
+use shared::services::StoreError;
+
+use super::pay::proven;
+use super::{text, Member, Portal};
+use crate::functions::FunctionSpec;
+use crate::identity::fixtures::Outbox;
+use crate::identity::step;
+use crate::proxy::Call;
+use crate::scenario::{expect, expect_invalid, require_routes, Scenario, Step, StepFuture};
+
+const LIST: &str = "GET /v1/autopays";
+const CREATE: &str = "POST /v1/autopays";
+const GET: &str = "GET /v1/autopays/{id}";
+const PATCH: &str = "PATCH /v1/autopays/{id}";
+const DELETE: &str = "DELETE /v1/autopays/{id}";
+
+/// Citizens of this scenario are numbered from here, two per cycle.
+const BASE: u32 = 160_000_000;
+/// The sandbox acquirer's card that always succeeds.
+const CARD: &str = "4242424242424242";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Create,
+    CreateStale,
+    CreateInvalid,
+    StrangerCreates,
+    List,
+    Get,
+    StrangerGets,
+    Lower,
+    RaiseStale,
+    Raise,
+    StrangerPatches,
+    StrangerDeletes,
+    StrangerLists,
+    Delete,
+    GetDeleted,
+    CreateWeekly,
+}
+
+/// One cycle of 16 requests.
+const CYCLE: [Kind; 16] = {
+    use Kind::*;
+    [
+        Create,
+        CreateStale,
+        CreateInvalid,
+        StrangerCreates,
+        List,
+        Get,
+        StrangerGets,
+        Lower,
+        RaiseStale,
+        Raise,
+        StrangerPatches,
+        StrangerDeletes,
+        StrangerLists,
+        Delete,
+        GetDeleted,
+        CreateWeekly,
+    ]
+};
+
+/// Billers' notices are not what this scenario sends: the fixtures' payment service
+/// queues none.
+struct NoNotices;
+
+impl PaymentNoticeQueue for NoNotices {
+    async fn queue_notices(&self, _: &[PaymentNotice]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+type Payments = PaymentService<DynamoStore, SandboxAcquirer, Outbox, NoNotices>;
+
+struct Prepared {
+    payer: Member,
+    stranger: Member,
+    method: String,
+    /// The autopay the cycle created.
+    autopay: Option<String>,
+}
+
+pub struct Autopays {
+    portal: Portal,
+    acquirer: SandboxAcquirer,
+    payments: Payments,
+    step: usize,
+    serial: u32,
+    cycles: u32,
+    prepared: Option<Prepared>,
+    last: Option<Kind>,
+}
+
+fn body(method: &str) -> Json {
+    json!({"name": "Свет и вода", "match": {"category": "utilities"}, "method_id": method,
+           "limit": 500_000, "trigger": {"type": "monthly", "day": 5}})
+}
+
+fn now_s() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Autopays {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(spec, &[LIST, CREATE, GET, PATCH, DELETE])?;
+        let portal = Portal::new(spec, moto)?;
+        let table = portal.table().clone();
+        let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
+        Ok(Self {
+            acquirer: SandboxAcquirer::new(store()),
+            payments: PaymentService::new(
+                store(),
+                SandboxAcquirer::new(store()),
+                Outbox::default(),
+                NoNotices,
+                table.hasher.clone(),
+            ),
+            portal,
+            step: 0,
+            serial: 0,
+            cycles: 0,
+            prepared: None,
+            last: None,
+        })
+    }
+
+    async fn prepare(&mut self) -> Result<()> {
+        self.cycles += 1;
+        let n = BASE + 2 * self.cycles;
+        let payer = self.portal.member(n).await?;
+        let stranger = self.portal.member(n + 1).await?;
+        let now = OffsetDateTime::now_utc();
+        let card = CardEntry {
+            number: CARD,
+            exp_month: 12,
+            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
+            cvc: "123",
+        };
+        let token = self
+            .acquirer
+            .tokenize(&card, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?;
+        let saved = self
+            .payments
+            .add_method(
+                &payer.account_id,
+                NewMethod::Card(token),
+                Presence { fresh: true },
+                now,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("saving a fixture card: {e}"))?;
+        self.prepared = Some(Prepared {
+            payer,
+            stranger,
+            method: saved.id,
+            autopay: None,
+        });
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.prepared.is_none() {
+            self.prepare().await?;
+        }
+        let kind = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        let serial = self.serial;
+        let p = self.prepared.as_ref().context("nothing prepared")?;
+        let (me, stranger) = (&p.payer, &p.stranger);
+        let id = || p.autopay.clone().context("no autopay in this cycle");
+        let stale = now_s() - 3600;
+        Ok(match kind {
+            Create => step(
+                "create (step-up fresh)",
+                CREATE,
+                proven(
+                    me.request(CREATE, &[], Some(&body(&p.method)), serial),
+                    now_s(),
+                ),
+                expect(201, None),
+                0,
+            ),
+            CreateStale => step(
+                "create without a recent step-up (403)",
+                CREATE,
+                proven(
+                    me.request(CREATE, &[], Some(&body(&p.method)), serial),
+                    stale,
+                ),
+                expect(403, Some("step_up_required")),
+                0,
+            ),
+            CreateInvalid => {
+                let bad = json!({"name": "", "match": {"category": "cinema"}, "method_id": "x",
+                                 "limit": -1, "trigger": {"type": "daily"}});
+                step(
+                    "create with invalid fields (422)",
+                    CREATE,
+                    proven(me.request(CREATE, &[], Some(&bad), serial), now_s()),
+                    expect_invalid("invalid_category"),
+                    0,
+                )
+            }
+            StrangerCreates => step(
+                "create with another citizen's card (422)",
+                CREATE,
+                proven(
+                    stranger.request(CREATE, &[], Some(&body(&p.method)), serial),
+                    now_s(),
+                ),
+                expect_invalid("payment_method_not_found"),
+                0,
+            ),
+            List => step(
+                "list",
+                LIST,
+                me.request(LIST, &[], None, serial),
+                expect(200, None),
+                0,
+            ),
+            Get => step(
+                "read",
+                GET,
+                me.request(GET, &[("id", &id()?)], None, serial),
+                expect(200, None),
+                0,
+            ),
+            StrangerGets => step(
+                "another citizen's autopay: read (404)",
+                GET,
+                stranger.request(GET, &[("id", &id()?)], None, serial),
+                expect(404, Some("autopay_not_found")),
+                0,
+            ),
+            Lower => step(
+                "lower the limit (no step-up needed)",
+                PATCH,
+                proven(
+                    me.request(
+                        PATCH,
+                        &[("id", &id()?)],
+                        Some(&json!({"limit": 300_000})),
+                        serial,
+                    ),
+                    stale,
+                ),
+                expect(200, None),
+                0,
+            ),
+            RaiseStale => step(
+                "raise the limit without a recent step-up (403)",
+                PATCH,
+                proven(
+                    me.request(
+                        PATCH,
+                        &[("id", &id()?)],
+                        Some(&json!({"limit": 900_000})),
+                        serial,
+                    ),
+                    stale,
+                ),
+                expect(403, Some("step_up_required")),
+                0,
+            ),
+            Raise => step(
+                "raise the limit, new day (step-up fresh)",
+                PATCH,
+                proven(
+                    me.request(
+                        PATCH,
+                        &[("id", &id()?)],
+                        Some(&json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 20}})),
+                        serial,
+                    ),
+                    now_s(),
+                ),
+                expect(200, None),
+                0,
+            ),
+            StrangerPatches => step(
+                "another citizen's autopay: change (404)",
+                PATCH,
+                proven(
+                    stranger.request(PATCH, &[("id", &id()?)], Some(&json!({"limit": 1})), serial),
+                    now_s(),
+                ),
+                expect(404, Some("autopay_not_found")),
+                0,
+            ),
+            StrangerDeletes => step(
+                "another citizen's autopay: delete (404)",
+                DELETE,
+                stranger.request(DELETE, &[("id", &id()?)], None, serial),
+                expect(404, Some("autopay_not_found")),
+                0,
+            ),
+            StrangerLists => step(
+                "another citizen's list (empty)",
+                LIST,
+                stranger.request(LIST, &[], None, serial),
+                expect(200, None),
+                0,
+            ),
+            Delete => step(
+                "delete",
+                DELETE,
+                me.request(DELETE, &[("id", &id()?)], None, serial),
+                expect(204, None),
+                0,
+            ),
+            GetDeleted => step(
+                "read a deleted autopay (404)",
+                GET,
+                me.request(GET, &[("id", &id()?)], None, serial),
+                expect(404, Some("autopay_not_found")),
+                0,
+            ),
+            CreateWeekly => {
+                let mut weekly = body(&p.method);
+                weekly["trigger"] = json!({"type": "weekly", "weekday": 1});
+                weekly["match"] = json!({"category": "fines"});
+                step(
+                    "create (step-up fresh)",
+                    CREATE,
+                    proven(me.request(CREATE, &[], Some(&weekly), serial), now_s()),
+                    expect(201, None),
+                    0,
+                )
+            }
+        })
+    }
+}
+
+impl Scenario for Autopays {
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests by two citizens, the first with a card saved by \
+         the harness: an autopay of utility bills created with a fresh step-up (201), \
+         listed, read, its limit lowered without a step-up (200) and raised with one (200), \
+         deleted (204), then read (404), and another created (201); refusals: creating or \
+         raising the limit an hour after the last proof of presence (403), invalid fields \
+         (422), the other citizen creating one with the first one's card (422) or reading, \
+         changing or deleting the first one's autopay (404), and listing none of it (200, \
+         empty)"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.prepared = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let (Some(kind), Some(p)) = (self.last, self.prepared.as_mut()) else {
+            return Ok(());
+        };
+        let listed = || body["autopays"].as_array().map_or(0, Vec::len);
+        match (kind, status) {
+            (Create, 201) => {
+                if body["status"] != "active" || body["method_id"] != p.method.as_str() {
+                    bail!("a new autopay is not active with the saved card: {body}");
+                }
+                p.autopay = Some(text(body, "id", "a new autopay")?.to_string());
+            }
+            (List, 200) if listed() != 1 => {
+                bail!("the list has {} autopays, expected 1: {body}", listed());
+            }
+            (StrangerLists, 200) if listed() != 0 => {
+                bail!("another citizen lists someone else's autopays: {body}");
+            }
+            (Lower, 200) if body["limit"] != 300_000 => {
+                bail!("a lowered limit reads otherwise: {body}");
+            }
+            (Raise, 200) if body["limit"] != 700_000 || body["trigger"]["day"] != 20 => {
+                bail!("a raised limit reads otherwise: {body}");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,441 @@
+//! The notice workers: `payment-notices` (billers told of payments, квитирование) and
+//! `bill-notices` (citizens told of new bills). Both get SQS events as the event source
+//! mapping delivers them and answer a partial batch response.
+//!
+//! The messages are the services' own types (`PaymentNotice`, `BillNotice`) serialised as
+//! the functions that queue them do; the harness makes the records itself, with the
+//! receive count each should carry, and builds the event with the local stack's
+//! `sqs_event`. What the messages name — billers, holders with verified SNILS, charges —
+//! is made by the shared crate's services outside the timing, each cycle on emptied
+//! tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use shared::services::notices::BillNotice;
+use shared::services::payments::PaymentNotice;
+use uslugi_local::events::{batch_item_failures, sqs_event, SqsRecord};
+use uslugi_local::provision::Clients;
+
+use super::documents::{self, AdultDocuments, Sandbox};
+use super::{charge_body, Member, Portal};
+use crate::functions::{FunctionSpec, QueueSource};
+use crate::identity::step;
+use crate::proxy::Call;
+use crate::scenario::{expect, Scenario, Step, StepFuture};
+
+/// Batch sizes in turn, as for the verification worker: full batches of a backlog and
+/// the small ones of a quiet queue. One cycle is one round of them.
+const BATCHES: [usize; 6] = [10, 3, 10, 1, 10, 4];
+
+/// A biller whose sandbox endpoint refuses the first deliveries (see
+/// `shared::adapters::biller_endpoint`).
+const UNRELIABLE: &str = "ООО «Расчётный центр» (нестабильный)";
+/// Deliveries it refuses.
+const REFUSALS: u32 = 2;
+
+/// Citizens and documents of these scenarios are numbered from here.
+const BASE: u32 = 170_000_000;
+const DOCUMENTS: u64 = 70_000_000;
+
+fn queue_of(spec: &FunctionSpec) -> Result<QueueSource> {
+    spec.queues.first().cloned().with_context(|| {
+        format!(
+            "{}: the template gives it no SQS event source",
+            spec.logical_id
+        )
+    })
+}
+
+/// An SQS record of `body` on its `receives`-th delivery.
+fn record(body: &Json, receives: u32) -> SqsRecord {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let attributes: BTreeMap<String, String> = [
+        ("ApproximateReceiveCount", receives.to_string()),
+        ("SentTimestamp", now_ms.to_string()),
+        ("SenderId", "AROAEXAMPLE:bench".to_string()),
+        ("ApproximateFirstReceiveTimestamp", now_ms.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    SqsRecord {
+        message_id: crate::system::uuid(),
+        receipt_handle: crate::system::uuid(),
+        body: body.to_string(),
+        md5_of_body: String::new(),
+        md5_of_message_attributes: None,
+        attributes,
+        message_attributes: BTreeMap::new(),
+    }
+}
+
+/// A partial batch response listing exactly `expected`.
+fn check_failures(
+    what: &str,
+    ok: bool,
+    body: &Json,
+    ids: &[String],
+    expected: &BTreeSet<String>,
+) -> Result<()> {
+    if !ok {
+        bail!("the batch failed as a whole: {body}");
+    }
+    let failed: BTreeSet<String> = batch_item_failures(body, ids)
+        .with_context(|| format!("the answer is not a valid partial batch response: {body}"))?
+        .into_iter()
+        .collect();
+    if &failed != expected {
+        bail!("batchItemFailures lists {failed:?}, expected {expected:?} ({what}): {body}");
+    }
+    Ok(())
+}
+
+fn sqs_answer(binary: &str, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+    let result: Json = serde_json::from_slice(raw).with_context(|| {
+        format!(
+            "{binary} answered something that is not JSON: {}",
+            String::from_utf8_lossy(raw)
+        )
+    })?;
+    Ok(if ok { (200, result) } else { (500, result) })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+// ------------------------------------------------------------------ payment-notices
+
+pub struct PaymentNotices {
+    portal: Portal,
+    source: QueueSource,
+    batches: usize,
+    serial: u64,
+    /// The reliable and the unreliable biller of this cycle.
+    billers: Option<(String, String)>,
+    ids: Vec<String>,
+    expected: BTreeSet<String>,
+}
+
+impl PaymentNotices {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        Ok(Self {
+            portal: Portal::new(spec, moto)?,
+            source: queue_of(spec)?,
+            batches: 0,
+            serial: 0,
+            billers: None,
+            ids: Vec::new(),
+            expected: BTreeSet::new(),
+        })
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        if self.billers.is_none() {
+            let (good, _) = self.portal.biller("ГБУ «Жилищник района Арбат»").await?;
+            let (flaky, _) = self.portal.biller(UNRELIABLE).await?;
+            self.billers = Some((good, flaky));
+        }
+        let (good, flaky) = self.billers.clone().context("no billers")?;
+        let n = BATCHES[self.batches % BATCHES.len()];
+        self.batches += 1;
+        let (mut refused, mut late, mut dropped) = (0, 0, 0);
+        let mut records = Vec::with_capacity(n);
+        self.expected.clear();
+        for i in 0..n {
+            self.serial += 1;
+            // Of a full batch: 7 to the reliable biller, one to the unreliable one on its
+            // first delivery (refused: listed), one on its third (delivered), one to a
+            // biller no longer registered (dropped and recorded).
+            let (biller, receives) = match (n, i) {
+                (10, 3) => (flaky.clone(), 1),
+                (10, 6) => (flaky.clone(), REFUSALS + 1),
+                (10, 8) | (4, 2) => ("bl_revoked".to_string(), 1),
+                _ => (good.clone(), 1),
+            };
+            let notice = PaymentNotice {
+                payment_id: crate::system::uuid(),
+                uin: documents::uin(DOCUMENTS + self.serial),
+                biller_id: biller.clone(),
+                amount: 150_000 + self.serial % 1000,
+                paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                gateway_reference: format!("sbx_{}", self.serial),
+            };
+            let r = record(&serde_json::to_value(&notice)?, receives);
+            if biller == flaky && receives <= REFUSALS {
+                refused += 1;
+                self.expected.insert(r.message_id.clone());
+            } else if biller == flaky {
+                late += 1;
+            } else if biller != good {
+                dropped += 1;
+            }
+            records.push(r);
+        }
+        self.ids = records.iter().map(|r| r.message_id.clone()).collect();
+        let mut case = format!("batch of {}", plural(n, "notice", "notices"));
+        let parts: Vec<String> = [
+            (refused, "refused: listed"),
+            (late, "delivered on a 3rd attempt"),
+            (dropped, "for a revoked biller"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+        if !parts.is_empty() {
+            case.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        Ok(step(
+            &case,
+            "SQS event (payment notices queue)",
+            sqs_event(&records, &self.source.queue_arn),
+            expect(200, None),
+            0,
+        )
+        .with_items(n))
+    }
+}
+
+impl Scenario for PaymentNotices {
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} payment notices in turn, cycling; a full batch has 7 notices \
+             to a biller made by the harness, one to a biller whose sandbox endpoint refuses \
+             the first {REFUSALS} deliveries on its first delivery (it must be listed in \
+             `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
+             and one to a biller that is not registered (dropped and recorded, not failed)",
+            BATCHES
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+        sqs_answer("payment-notices", ok, raw)
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(BATCHES.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.batches = 0;
+        self.billers = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
+        check_failures(
+            "the unreliable biller's notices on their first delivery",
+            status == 200,
+            body,
+            &self.ids,
+            &self.expected,
+        )
+    }
+}
+
+// ------------------------------------------------------------------ bill-notices
+
+struct Holders {
+    /// SNILS of two standard citizens (the payer index knows them).
+    snils: [String; 2],
+    biller: String,
+}
+
+pub struct BillNotices {
+    portal: Portal,
+    source: QueueSource,
+    batches: usize,
+    cycles: u32,
+    serial: u64,
+    holders: Option<Holders>,
+    ids: Vec<String>,
+    /// E-mails the last batch must send: one per bill of a holder.
+    told: usize,
+}
+
+impl BillNotices {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        Ok(Self {
+            portal: Portal::new(spec, moto)?,
+            source: queue_of(spec)?,
+            batches: 0,
+            cycles: 0,
+            serial: 0,
+            holders: None,
+            ids: Vec::new(),
+            told: 0,
+        })
+    }
+
+    async fn holder(&self, n: u32, serial: u64) -> Result<(Member, String)> {
+        let member = self.portal.member(n).await?;
+        let adult = AdultDocuments::verified(serial, member.citizen.last_name.ends_with('а'));
+        self.portal
+            .make_standard(&member.account_id, &adult.profile_body())
+            .await?;
+        let snils = adult.snils.clone();
+        Ok((member, snils))
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        if self.holders.is_none() {
+            self.cycles += 1;
+            let n = BASE + 2 * self.cycles;
+            let serial = DOCUMENTS + u64::from(self.cycles) * 10_000;
+            let (_, first) = self.holder(n, serial).await?;
+            let (_, second) = self.holder(n + 1, serial + 1).await?;
+            let (biller, _) = self.portal.biller("ГБОУ Школа № 1234").await?;
+            self.holders = Some(Holders {
+                snils: [first, second],
+                biller,
+            });
+            self.serial = serial + 100;
+        }
+        let n = BATCHES[self.batches % BATCHES.len()];
+        self.batches += 1;
+        let h = self.holders.as_ref().context("no holders")?;
+        let mut records = Vec::with_capacity(n);
+        let (mut told, mut nobody, mut unknown) = (0, 0, 0);
+        for i in 0..n {
+            self.serial += 1;
+            let uin = documents::uin(self.serial);
+            // Of every four bills: one to each holder, one to a SNILS nobody holds, one
+            // UIN with no charge (withdrawn before the worker got to it).
+            let payer = match i % 4 {
+                0 | 1 => Some((h.snils[i % 2].clone(), true)),
+                2 => Some((documents::snils(self.serial, Sandbox::Verified), false)),
+                _ => None,
+            };
+            match payer {
+                Some((snils, held)) => {
+                    let body = charge_body(
+                        "kindergarten",
+                        450_000,
+                        json!([{"kind": "snils", "value": snils}]),
+                    );
+                    self.portal.put_charge(&h.biller, &uin, &body).await?;
+                    if held {
+                        told += 1;
+                    } else {
+                        nobody += 1;
+                    }
+                }
+                None => unknown += 1,
+            }
+            let notice = serde_json::to_value(BillNotice { uin })?;
+            records.push(record(&notice, 1));
+        }
+        self.ids = records.iter().map(|r| r.message_id.clone()).collect();
+        self.told = told;
+        Ok(step(
+            &format!(
+                "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
+                plural(n, "bill", "bills")
+            ),
+            "SQS event (bill notices queue)",
+            sqs_event(&records, &self.source.queue_arn),
+            expect(200, None),
+            0,
+        )
+        .with_items(n))
+    }
+}
+
+impl Scenario for BillNotices {
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} new bills in turn, cycling, for two citizens with verified \
+             SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
+             every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
+             nobody holds and one UIN with no charge (nothing sent); no message may fail",
+            BATCHES
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+        sqs_answer("bill-notices", ok, raw)
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(BATCHES.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.batches = 0;
+        self.holders = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        check_failures(
+            "none may fail",
+            status == 200,
+            body,
+            &self.ids,
+            &BTreeSet::new(),
+        )?;
+        let emails = calls
+            .iter()
+            .filter(|c| c.operation == "sesv2.SendEmail")
+            .count();
+        if emails != self.told {
+            bail!(
+                "{emails} e-mails sent for {} bills of a holder (one each expected)",
+                self.told
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_the_receive_count_the_worker_reads_as_its_attempt() {
+        let r = record(&json!({"uin": "x"}), 3);
+        assert_eq!(r.attributes["ApproximateReceiveCount"], "3");
+        assert_eq!(r.body, r#"{"uin":"x"}"#);
+    }
+
+    #[test]
+    fn a_partial_batch_response_must_list_exactly_the_expected_messages() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let expected: BTreeSet<String> = ["a".to_string()].into();
+        let listed = json!({"batchItemFailures": [{"itemIdentifier": "a"}]});
+        assert!(check_failures("t", true, &listed, &ids, &expected).is_ok());
+        let none = json!({"batchItemFailures": []});
+        assert!(check_failures("t", true, &none, &ids, &expected).is_err());
+        let both = json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]});
+        assert!(check_failures("t", true, &both, &ids, &expected).is_err());
+        assert!(check_failures("t", false, &listed, &ids, &expected).is_err());
+    }
+}

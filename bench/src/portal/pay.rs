@@ -1,0 +1,602 @@
+//! pay: a citizen pays bills by card through the sandbox acquirer — with an idempotency
+//! key, the same key again (a replay, not a second charge), a declined card, a card that
+//! asks for 3-D Secure and its confirmation, a saved card — and the refusals on the way:
+//! another citizen's bill and payment, a key reused for another request, no key, a paid
+//! bill, a card number in the body, saving a card without a recent step-up.
+//!
+//! The biller, its charges, both citizens and the one-time card tokens (the acquirer's
+//! card page) are made by the harness with the shared crate's services, outside the
+//! timing; each cycle starts on emptied tables with a fresh biller, citizens and bills.
+
+use std::cell::Cell;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value as Json};
+use time::OffsetDateTime;
+use uslugi_local::provision::Clients;
+
+use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::dynamodb::DynamoStore;
+
+use super::documents::{self, Sandbox};
+use super::{charge_body, text, Member, Portal};
+use crate::functions::FunctionSpec;
+use crate::identity::step;
+use crate::proxy::Call;
+use crate::scenario::{expect, require_routes, Scenario, Step, StepFuture};
+
+const PAY: &str = "POST /v1/payments";
+const ARCHIVE: &str = "GET /v1/payments";
+const READ: &str = "GET /v1/payments/{id}";
+const CONFIRM: &str = "POST /v1/payments/{id}/confirm";
+const RECEIPT: &str = "GET /v1/payments/{id}/receipt";
+const METHODS: &str = "GET /v1/payment-methods";
+const ADD_METHOD: &str = "POST /v1/payment-methods";
+
+/// Citizens of this scenario are numbered from here, two per cycle; UINs from `DOCUMENTS`.
+const BASE: u32 = 150_000_000;
+const DOCUMENTS: u64 = 60_000_000;
+/// Bills each cycle pays (or tries to).
+const BILLS: u64 = 7;
+
+/// The sandbox acquirer's test cards (docs/testing.md).
+const SUCCEEDS: &str = "4242424242424242";
+const DECLINED: &str = "4000000000000002";
+const THREE_DS: &str = "4000000000003220";
+
+/// The case whose calls must not charge again.
+const REPLAY: &str = "same key again (replay)";
+
+/// Operations that write or send: a replay must make none.
+const WRITES: [&str; 9] = [
+    "dynamodb.PutItem",
+    "dynamodb.UpdateItem",
+    "dynamodb.DeleteItem",
+    "dynamodb.TransactWriteItems",
+    "dynamodb.BatchWriteItem",
+    "sqs.SendMessage",
+    "sqs.SendMessageBatch",
+    "sesv2.SendEmail",
+    "sns.Publish",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Bills 1 and 2 by card, with the cycle's first key.
+    PayTwo,
+    Replay,
+    Read,
+    Receipt,
+    /// Bill 3 with a card the bank declines.
+    Declined,
+    /// Bill 3 again, with a good card.
+    PayAfterDecline,
+    /// The stranger pays bill 1, which the payer paid.
+    StrangersBill,
+    /// Bill 4 with a card that asks for 3-D Secure.
+    ThreeDs,
+    StrangerConfirms,
+    Confirm,
+    ConfirmAgain,
+    KeyReused,
+    NoKey,
+    /// Bill 2 again, with a new key.
+    PaidAgain,
+    SaveCard,
+    SaveCardStale,
+    /// Bills 5 to 7 with the saved card.
+    PaySaved,
+    CardNumber,
+    Archive,
+    Methods,
+}
+
+/// One cycle of 20 requests.
+const CYCLE: [Kind; 20] = {
+    use Kind::*;
+    [
+        PayTwo,
+        Replay,
+        Read,
+        Receipt,
+        Declined,
+        PayAfterDecline,
+        StrangersBill,
+        ThreeDs,
+        StrangerConfirms,
+        Confirm,
+        ConfirmAgain,
+        KeyReused,
+        NoKey,
+        PaidAgain,
+        SaveCard,
+        SaveCardStale,
+        PaySaved,
+        CardNumber,
+        Archive,
+        Methods,
+    ]
+};
+
+struct Prepared {
+    payer: Member,
+    stranger: Member,
+    /// The first payment of the cycle, its key and body (for the replay).
+    first: Option<(String, String, Json)>,
+    /// The payment waiting for 3-D Secure.
+    three_ds: Option<String>,
+    saved_method: Option<String>,
+}
+
+pub struct Pay {
+    portal: Portal,
+    acquirer: SandboxAcquirer,
+    step: usize,
+    serial: u32,
+    cycles: u64,
+    prepared: Option<Prepared>,
+    last: Option<Kind>,
+    /// Whether the last answer carried `Idempotent-Replayed: true`.
+    replayed: Cell<bool>,
+    /// What the next `observe` remembers: the key and body of the first payment.
+    pending_first: Option<(String, Json)>,
+}
+
+impl Pay {
+    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        require_routes(
+            spec,
+            &[PAY, ARCHIVE, READ, CONFIRM, RECEIPT, METHODS, ADD_METHOD],
+        )?;
+        let portal = Portal::new(spec, moto)?;
+        let acquirer = SandboxAcquirer::new(DynamoStore::new(
+            moto.dynamodb.clone(),
+            portal.table().table_name.clone(),
+        ));
+        Ok(Self {
+            portal,
+            acquirer,
+            step: 0,
+            serial: 0,
+            cycles: 0,
+            prepared: None,
+            last: None,
+            replayed: Cell::new(false),
+            pending_first: None,
+        })
+    }
+
+    fn uin(&self, k: u64) -> String {
+        documents::uin(DOCUMENTS + self.cycles * 100 + k)
+    }
+
+    /// A one-time token from the acquirer's card page, as the citizen's browser gets it.
+    async fn token(&self, number: &str) -> Result<String> {
+        let now = OffsetDateTime::now_utc();
+        let card = CardEntry {
+            number,
+            exp_month: 12,
+            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
+            cvc: "123",
+        };
+        self.acquirer
+            .tokenize(&card, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))
+    }
+
+    async fn card(&self, number: &str) -> Result<Json> {
+        Ok(json!({"type": "card", "token": self.token(number).await?}))
+    }
+
+    async fn prepare(&mut self) -> Result<()> {
+        self.cycles += 1;
+        let n = BASE + 2 * self.cycles as u32;
+        let payer = self.portal.member(n).await?;
+        let stranger = self.portal.member(n + 1).await?;
+        let (biller, _) = self.portal.biller("ГБУ «Жилищник района Арбат»").await?;
+        for k in 1..=BILLS {
+            let payers = json!([{"kind": "snils", "value": documents::snils(DOCUMENTS + self.cycles * 100 + k, Sandbox::Verified)}]);
+            let body = charge_body("utilities", 100_000 + k * 1_000, payers);
+            self.portal.put_charge(&biller, &self.uin(k), &body).await?;
+        }
+        self.prepared = Some(Prepared {
+            payer,
+            stranger,
+            first: None,
+            three_ds: None,
+            saved_method: None,
+        });
+        Ok(())
+    }
+
+    /// `POST /v1/payments` by `who`, with `key` as its `Idempotency-Key` if given.
+    fn pay(&self, who: &Member, key: Option<&str>, body: &Json) -> Json {
+        let mut event = who.request(PAY, &[], Some(body), self.serial);
+        if let Some(key) = key {
+            event["headers"]["idempotency-key"] = json!(key);
+        }
+        event
+    }
+
+    fn key(&self) -> String {
+        format!("bench-{}-{}", self.cycles, self.serial)
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        use Kind::*;
+        if self.prepared.is_none() {
+            self.prepare().await?;
+        }
+        let kind = CYCLE[self.step % CYCLE.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        self.pending_first = None;
+        let p = self.prepared.as_ref().context("nothing prepared")?;
+        let (me, stranger) = (&p.payer, &p.stranger);
+        let first = || p.first.clone().context("no first payment in this cycle");
+        Ok(match kind {
+            PayTwo => {
+                let key = self.key();
+                let body = json!({"uins": [self.uin(1), self.uin(2)], "method": self.card(SUCCEEDS).await?});
+                let event = self.pay(me, Some(&key), &body);
+                self.pending_first = Some((key, body));
+                step("pay 2 bills by card", PAY, event, expect(201, None), 0)
+            }
+            Replay => {
+                let (_, key, body) = first()?;
+                step(
+                    REPLAY,
+                    PAY,
+                    self.pay(me, Some(&key), &body),
+                    expect(201, None),
+                    0,
+                )
+            }
+            Read => {
+                let (id, _, _) = first()?;
+                step(
+                    "read a payment",
+                    READ,
+                    me.request(READ, &[("id", &id)], None, self.serial),
+                    expect(200, None),
+                    0,
+                )
+            }
+            Receipt => {
+                let (id, _, _) = first()?;
+                step(
+                    "its receipt",
+                    RECEIPT,
+                    me.request(RECEIPT, &[("id", &id)], None, self.serial),
+                    expect(200, None),
+                    0,
+                )
+            }
+            Declined => {
+                let body = json!({"uins": [self.uin(3)], "method": self.card(DECLINED).await?});
+                step(
+                    "declined card (402)",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(402, Some("payment_declined")),
+                    0,
+                )
+            }
+            PayAfterDecline => {
+                let body = json!({"uins": [self.uin(3)], "method": self.card(SUCCEEDS).await?});
+                step(
+                    "pay 1 bill by card",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(201, None),
+                    0,
+                )
+            }
+            StrangersBill => {
+                let body = json!({"uins": [self.uin(1)], "method": self.card(SUCCEEDS).await?});
+                step(
+                    "a bill another citizen paid (404)",
+                    PAY,
+                    self.pay(stranger, Some(&self.key()), &body),
+                    expect(404, Some("bill_not_found")),
+                    0,
+                )
+            }
+            ThreeDs => {
+                let body = json!({"uins": [self.uin(4)], "method": self.card(THREE_DS).await?});
+                step(
+                    "3-D Secure card (202)",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(202, None),
+                    0,
+                )
+            }
+            StrangerConfirms => {
+                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
+                step(
+                    "confirm another citizen's payment (404)",
+                    CONFIRM,
+                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    expect(404, Some("payment_not_found")),
+                    0,
+                )
+            }
+            Confirm => {
+                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
+                step(
+                    "confirm 3-D Secure",
+                    CONFIRM,
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    expect(201, None),
+                    0,
+                )
+            }
+            ConfirmAgain => {
+                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
+                step(
+                    "confirm it again (409)",
+                    CONFIRM,
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    expect(409, Some("payment_not_awaiting_confirmation")),
+                    0,
+                )
+            }
+            KeyReused => {
+                let (_, key, _) = first()?;
+                let body = json!({"uins": [self.uin(5)], "method": self.card(SUCCEEDS).await?});
+                step(
+                    "a key used for another request (422)",
+                    PAY,
+                    self.pay(me, Some(&key), &body),
+                    expect(422, Some("idempotency_key_reused")),
+                    0,
+                )
+            }
+            NoKey => {
+                let body = json!({"uins": [self.uin(5)], "method": self.card(SUCCEEDS).await?});
+                step(
+                    "no idempotency key (400)",
+                    PAY,
+                    self.pay(me, None, &body),
+                    expect(400, Some("idempotency_key_required")),
+                    0,
+                )
+            }
+            PaidAgain => {
+                let body = json!({"uins": [self.uin(2)], "method": self.card(SUCCEEDS).await?});
+                step(
+                    "a paid bill again (409)",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(409, Some("bill_paid")),
+                    0,
+                )
+            }
+            SaveCard => {
+                let body = self.card(SUCCEEDS).await?;
+                step(
+                    "save a card (step-up fresh)",
+                    ADD_METHOD,
+                    proven(
+                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        OffsetDateTime::now_utc().unix_timestamp(),
+                    ),
+                    expect(201, None),
+                    0,
+                )
+            }
+            SaveCardStale => {
+                let body = self.card(SUCCEEDS).await?;
+                // Signed in an hour ago, no step-up since: past the template's window.
+                step(
+                    "save a card without a recent step-up (403)",
+                    ADD_METHOD,
+                    proven(
+                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        OffsetDateTime::now_utc().unix_timestamp() - 3600,
+                    ),
+                    expect(403, Some("step_up_required")),
+                    0,
+                )
+            }
+            PaySaved => {
+                let id = p.saved_method.clone().context("no saved card")?;
+                let body = json!({"uins": [self.uin(5), self.uin(6), self.uin(7)],
+                                  "method": {"type": "saved", "id": id}});
+                step(
+                    "pay 3 bills by saved card",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(201, None),
+                    0,
+                )
+            }
+            CardNumber => {
+                let body = json!({"uins": [self.uin(5)],
+                                  "method": {"type": "card", "token": "tok_x", "pan": SUCCEEDS}});
+                step(
+                    "a card number in the body (422)",
+                    PAY,
+                    self.pay(me, Some(&self.key()), &body),
+                    expect(422, Some("card_number_not_accepted")),
+                    0,
+                )
+            }
+            Archive => step(
+                "the payment archive",
+                ARCHIVE,
+                me.request(ARCHIVE, &[], None, self.serial),
+                expect(200, None),
+                0,
+            ),
+            Methods => step(
+                "saved methods",
+                METHODS,
+                me.request(METHODS, &[], None, self.serial),
+                expect(200, None),
+                0,
+            ),
+        })
+    }
+}
+
+/// The event as the authorizer passes it for a session that last proved presence (a
+/// login or a step-up code) at `at`.
+pub fn proven(mut event: Json, at: i64) -> Json {
+    event["requestContext"]["authorizer"]["lambda"]["proven_at"] = json!(at.to_string());
+    event
+}
+
+impl Scenario for Pay {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests by two citizens, on bills of a biller made by the \
+         harness and card tokens from the sandbox acquirer's card page: 2 bills paid by card \
+         with an idempotency key (201), the same key and body again (201, \
+         `Idempotent-Replayed: true`, the same payment, and no write or message: no second \
+         charge), the payment and its receipt read, a declined card (402) and the bill paid \
+         with another card (201), a 3-D Secure card (202 `requires_confirmation`) confirmed \
+         (201) once, not twice (409) and not by the other citizen (404), a card saved with a \
+         fresh step-up (201) and 3 bills paid with it (201), the archive and the saved \
+         methods read; refusals: a bill the other citizen paid (404), a key reused for \
+         another request (422), no key (400), a paid bill (409), a card number in the body \
+         (422), a card saved an hour after the last proof of presence (403)"
+            .into()
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(self.next())
+    }
+
+    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+        let replayed = ok
+            && serde_json::from_slice::<Json>(raw).is_ok_and(|r| {
+                r["headers"]["idempotent-replayed"] == "true"
+                    || r["multiValueHeaders"]["idempotent-replayed"][0] == "true"
+            });
+        self.replayed.set(replayed);
+        crate::measure::http_answer(ok, raw)
+    }
+
+    fn reset_every(&self) -> Option<usize> {
+        Some(CYCLE.len())
+    }
+
+    fn on_reset(&mut self) {
+        self.step = 0;
+        self.prepared = None;
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        use Kind::*;
+        let Some(kind) = self.last else {
+            return Ok(());
+        };
+        let replayed = self.replayed.get();
+        let pending = self.pending_first.take();
+        let Some(p) = self.prepared.as_mut() else {
+            return Ok(());
+        };
+        let status_of = |want: &str| -> Result<()> {
+            let got = text(body, "status", "a payment")?;
+            if got != want {
+                bail!("a payment is `{got}`, expected `{want}`: {body}");
+            }
+            Ok(())
+        };
+        match (kind, status) {
+            (PayTwo, 201) => {
+                status_of("succeeded")?;
+                if replayed {
+                    bail!("a first payment was answered as a replay: {body}");
+                }
+                let id = text(body, "id", "a payment")?.to_string();
+                let (key, request) = pending.context("the first payment's key was not kept")?;
+                p.first = Some((id, key, request));
+            }
+            (Replay, 201) => {
+                let first = p.first.as_ref().map(|f| f.0.as_str());
+                if !replayed || body["id"].as_str() != first {
+                    bail!(
+                        "a request sent again with its key must answer the first payment ({first:?}) with `Idempotent-Replayed: true`, got {}: {body}",
+                        if replayed { "the header" } else { "no header" }
+                    );
+                }
+                let writes: Vec<&str> = calls
+                    .iter()
+                    .map(|c| c.operation.as_str())
+                    .filter(|op| WRITES.contains(op))
+                    .collect();
+                if !writes.is_empty() {
+                    bail!("a replay wrote or sent: {}", writes.join(" "));
+                }
+            }
+            (PayAfterDecline | PaySaved, 201) | (Confirm, 201) => status_of("succeeded")?,
+            (ThreeDs, 202) => {
+                status_of("requires_confirmation")?;
+                if !body["confirmation_url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("https://"))
+                {
+                    bail!("a payment waiting for 3-D Secure has no confirmation URL: {body}");
+                }
+                p.three_ds = Some(text(body, "id", "a payment")?.to_string());
+            }
+            (Declined, 402) if body["reason"] != "card_declined" => {
+                bail!("a declined card was declined for another reason: {body}");
+            }
+            (SaveCard, 201) => {
+                p.saved_method = Some(text(body, "id", "a saved card")?.to_string());
+            }
+            (Archive, 200) => {
+                // Bills 1 and 2, 3 declined and paid, 4, and 5 to 7 by the time it is read.
+                let n = body["payments"].as_array().map_or(0, Vec::len);
+                if n != 5 {
+                    bail!("the archive lists {n} payments, expected 5: {body}");
+                }
+            }
+            (Methods, 200) => {
+                let n = body["payment_methods"].as_array().map_or(0, Vec::len);
+                if n != 1 {
+                    bail!("{n} saved methods, expected the 1 card saved: {body}");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proven_at_is_the_string_the_authorizer_answers() {
+        let event = crate::scenario::authorized(
+            crate::scenario::http_api_event(ADD_METHOD, &[], None, "203.0.113.1"),
+            "acc",
+            "ses",
+            "tok",
+        );
+        let event = proven(event, 1_700_000_000);
+        let context = &event["requestContext"]["authorizer"]["lambda"];
+        assert_eq!(context["proven_at"], "1700000000");
+        assert_eq!(context["account_id"], "acc");
+    }
+
+    #[test]
+    fn the_cycle_opens_with_the_payment_it_replays() {
+        assert_eq!(CYCLE[0], Kind::PayTwo);
+        let first = |k: Kind| CYCLE.iter().position(|c| *c == k);
+        assert!(first(Kind::Replay) > first(Kind::PayTwo));
+        assert!(first(Kind::Confirm) > first(Kind::ThreeDs));
+        assert!(first(Kind::PaySaved) > first(Kind::SaveCard));
+    }
+}
