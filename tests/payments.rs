@@ -44,6 +44,7 @@ fn main() {
                 scenario!(autopays_pay_new_bills_once),
                 scenario!(a_declined_card_pauses_the_autopay),
                 scenario!(autopays_are_checked_and_private),
+                scenario!(a_sharded_run_pays_each_bill_once_however_its_pages_come),
             ],
             true,
         )
@@ -1153,11 +1154,16 @@ async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["status"], "active");
-    // The schedule fires twice, the second time while the first may still run.
+    // The schedule fires twice, the second time while the first may still run: two
+    // runs, each planning every shard of the day onto the queue.
     let (first, second) = tokio::join!(run_schedule(&api), run_schedule(&api));
-    assert!(first.is_object() && second.is_object());
+    assert_eq!(first["planned"], 34, "{first}");
+    assert_eq!(second["planned"], 34, "{second}");
+    assert_ne!(first["run"], second["run"]);
     run_schedule(&api).await;
-    assert_eq!(bill(&api, &token, &small).await["status"], "paid");
+    wait_for_bill(&api, &token, &small, "paid").await;
+    // Every page of all three runs handled before the counts below.
+    wait_for_empty_queue(&api, "-autopay-run").await;
     assert_eq!(
         bill(&api, &token, &large).await["status"],
         "unpaid",
@@ -1375,4 +1381,159 @@ async fn autopays_are_checked_and_private(api: Api) {
     call(&api, Method::GET, &path, &token, None)
         .await
         .assert_problem(404, "autopay_not_found");
+}
+
+/// Waits until a queue has no message visible or in flight, for at most two minutes.
+async fn wait_for_empty_queue(api: &Api, suffix: &str) {
+    let url = api.queue_url(suffix).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let attributes = api
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("queue attributes: {e}"));
+        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let left = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{suffix}: {left} messages never handled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Fifty autopays due on a day no other scenario runs (tomorrow's weekday), spread
+/// over the shards of that day's index. A worker paid some of them and crashed before
+/// finishing its page; then every page of the day is delivered twice (the crashed
+/// page redelivered, and a duplicate delivery of each). Each bill is paid once, by one
+/// payment, charged once at the acquirer.
+async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
+    let biller = new_biller("Городские услуги");
+    let tomorrow = moscow_today()
+        .next_day()
+        .unwrap_or_else(|| panic!("no tomorrow"));
+    let weekday = tomorrow.weekday().number_from_monday();
+    let categories = [
+        "utilities",
+        "education",
+        "kindergarten",
+        "clubs",
+        "fines",
+        "taxes",
+        "other",
+    ];
+    // (citizen token, method, autopay id, uin, amount) of each autopay.
+    let mut autopays: Vec<(String, String, String, String, u64)> = Vec::new();
+    let citizens = futures::future::join_all((0..8u32).map(|i| {
+        let api = &api;
+        async move {
+            let snils = snils_of("709");
+            let (_, token) = standard_citizen(api, &snils, &format!("709{:03}", 100 + i)).await;
+            let method = saved_card(api, &token, SUCCEEDS).await;
+            (snils, token, method)
+        }
+    }))
+    .await;
+    for (i, (snils, token, method)) in citizens.iter().enumerate() {
+        // 7 + 7 + … + 1: fifty autopays, one per category and citizen.
+        let count = if i < 7 { 7 } else { 1 };
+        for (j, category) in categories.iter().take(count).enumerate() {
+            let amount = 10_000 + 100 * (i * 7 + j) as u64;
+            let payer = json!([{"kind": "snils", "value": snils}]);
+            let uin = put_charge(&api, &biller, category, amount, payer).await;
+            let created = call(
+                &api,
+                Method::POST,
+                "/v1/autopays",
+                token,
+                Some(json!({"name": format!("Автоплатёж {j}"), "match": {"category": category},
+                            "method_id": method, "limit": 1_000_000,
+                            "trigger": {"type": "weekly", "weekday": weekday}})),
+            )
+            .await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            let id = created.body["id"].as_str().unwrap_or_default().to_string();
+            autopays.push((token.clone(), method.clone(), id, uin, amount));
+        }
+    }
+    assert_eq!(autopays.len(), 50);
+    // Filed over several shards of the day's index, none in the unsharded partition.
+    let filed = api
+        .items_with_prefix(&format!("AUTOPAYS#weekly#{weekday}#"))
+        .await
+        .into_iter()
+        .filter(|item| autopays.iter().any(|a| string_attr(item, "autopay_id") == a.2))
+        .map(|item| string_attr(&item, "pk"))
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(filed.len() >= 8, "50 autopays over {} shards: {filed:?}", filed.len());
+    // What the crashed worker did: the first ten paid, with the autopay's own key and
+    // request.
+    for (token, method, id, uin, _) in autopays.iter().take(10) {
+        let reply = pay(
+            &api,
+            token,
+            Some(&format!("autopay:{id}:0:{uin}")),
+            json!({"uins": [uin], "method": {"type": "saved", "id": method}}),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    // Every page of the day, twice, at once.
+    let queue = api.queue_url("-autopay-run").await;
+    let run = format!("e2e-{}", unique_key());
+    let mut pages = vec![json!({"run": run, "date": tomorrow.to_string(),
+                                "trigger": {"type": "weekly", "weekday": weekday},
+                                "shard": "unsharded", "after": null})];
+    for shard in 0..16 {
+        pages.push(json!({"run": run, "date": tomorrow.to_string(),
+                          "trigger": {"type": "weekly", "weekday": weekday},
+                          "shard": {"of": shard}, "after": null}));
+    }
+    for page in pages.iter().chain(pages.iter()) {
+        api.sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(page.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+    }
+    for (token, _, _, uin, _) in &autopays {
+        wait_for_bill(&api, token, uin, "paid").await;
+    }
+    wait_for_empty_queue(&api, "-autopay-run").await;
+    for (token, _, id, uin, amount) in &autopays {
+        let paid = payments_of(&api, token, uin).await;
+        assert_eq!(paid.len(), 1, "autopay {id}, bill {uin}: {paid:?}");
+        let payment = paid[0]["id"].as_str().unwrap_or_default();
+        assert_eq!(
+            acquirer_order(&api, payment).await,
+            Some(("charged".into(), i64::try_from(*amount).unwrap_or(0))),
+            "bill {uin}"
+        );
+    }
+    // Nothing failed for good.
+    let dead = api.queue_url("-autopay-run-dlq").await;
+    let dead_letters = api
+        .sqs
+        .receive_message()
+        .queue_url(&dead)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("receive: {e}"));
+    assert!(dead_letters.messages().is_empty());
 }

@@ -162,3 +162,12 @@ impl NewBillHook for SqsAutopayTrigger {
             .await
     }
 }
+
+impl crate::services::autopays::SchedulePageQueue for SqsQueue {
+    async fn enqueue_pages(
+        &self,
+        pages: &[crate::services::autopays::SchedulePage],
+    ) -> Result<(), StoreError> {
+        self.send_all(pages).await
+    }
+}

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -340,12 +341,33 @@ pub trait AutopayStore {
         autopay: &Autopay,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// (account, autopay) of the autopays a schedule run on a day of the month or week
-    /// looks at.
+    /// One page of (account, autopay) of the autopays a schedule run on a day of the
+    /// month or week looks at, in one shard of that day's index, after a cursor; and the
+    /// cursor of the next page, if any.
     fn scheduled_autopays(
         &self,
         trigger: &Trigger,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+        shard: Shard,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<SchedulePageOf, StoreError>> + Send;
+
+    /// Records a scheduled run and how many shards it has, unless recorded already.
+    fn open_run(
+        &self,
+        run: &str,
+        shards: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks one shard of a run done; `true` exactly once per run: for the call that
+    /// finds every shard done.
+    fn finish_shard(
+        &self,
+        run: &str,
+        shard: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
     fn claim_skip_notice(
@@ -528,42 +550,124 @@ where
         Ok(self.store.delete_autopay(&current).await?)
     }
 
-    /// A schedule run: every active autopay due on today's date (Moscow) pays its bills.
-    pub async fn run_scheduled(&self, now: OffsetDateTime) -> Result<usize, AppError> {
+    /// Plans a schedule run: the first page of every shard of today's (Moscow) schedule
+    /// index, monthly and weekly, for the queue. `run` names the run (the day and the
+    /// schedule event); a planner that runs again for the same event plans the same pages.
+    pub async fn plan_scheduled(
+        &self,
+        run: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SchedulePage>, AppError> {
         let today = now.to_offset(MOSCOW).date();
-        let mut ran = 0;
-        let mut failed = None;
+        let mut pages = Vec::new();
         for trigger in [
             Trigger::Monthly { day: today.day() },
             Trigger::Weekly {
                 weekday: today.weekday().number_from_monday(),
             },
         ] {
-            for (account_id, id) in self.store.scheduled_autopays(&trigger).await? {
-                let Ok(autopay) = self.get(&account_id, &id).await else {
-                    continue;
-                };
-                if autopay.status != AutopayStatus::Active || !autopay.due_on(today) {
-                    continue;
-                }
-                // One autopay failing does not hold back the others; the run fails at the
-                // end (and lands in the failures queue) so that it is seen.
-                let outcome = match self.due_bills(&autopay).await {
-                    Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(_) => ran += 1,
-                    Err(e) => {
-                        tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; its bills wait for its next run or a manual payment");
-                        failed = Some(e);
-                    }
+            for shard in Shard::all() {
+                pages.push(SchedulePage {
+                    run: run.to_string(),
+                    date: today,
+                    trigger,
+                    shard,
+                    after: None,
+                });
+            }
+        }
+        self.store
+            .open_run(run, pages.len(), now.unix_timestamp())
+            .await?;
+        Ok(pages)
+    }
+
+    /// Pays the autopays of one page of a shard, then queues the next page, or, on the
+    /// shard's last page, marks the shard done. Every autopay of the page is tried; if
+    /// any failed, the page fails after the others were paid and comes back whole: what
+    /// it paid already is found paid (the idempotency key `autopay:{id}:{generation}:{uin}`
+    /// replays the payment, a paid bill is not paid again), and the next page is queued
+    /// only once the page succeeded, so a shard stops at a page that keeps failing (and
+    /// its message reaches the dead-letter queue) rather than skipping it.
+    pub async fn run_page(
+        &self,
+        queue: &impl SchedulePageQueue,
+        page: &SchedulePage,
+        now: OffsetDateTime,
+    ) -> Result<PageOutcome, AppError> {
+        let found = self
+            .store
+            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), PAGE_SIZE)
+            .await?;
+        let outcomes: Vec<Result<bool, AppError>> = stream::iter(found.entries)
+            .map(|(account_id, id)| async move {
+                self.run_one(&account_id, &id, page.date, now).await
+            })
+            .buffer_unordered(PAGE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut outcome = PageOutcome::default();
+        let mut failed = None;
+        for result in outcomes {
+            match result {
+                Ok(true) => outcome.ran += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    outcome.failed += 1;
+                    failed = Some(e);
                 }
             }
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(ran),
+        if let Some(e) = failed {
+            tracing::warn!(
+                shard = %page.shard_id(),
+                failed = outcome.failed,
+                "schedule page failed; it comes back and pays nothing twice"
+            );
+            return Err(e);
+        }
+        match found.next {
+            Some(after) => {
+                let next = SchedulePage {
+                    after: Some(after),
+                    ..page.clone()
+                };
+                queue.enqueue_pages(std::slice::from_ref(&next)).await?;
+            }
+            None => {
+                outcome.run_completed = self
+                    .store
+                    .finish_shard(&page.run, &page.shard_id(), now.unix_timestamp())
+                    .await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// One autopay of a schedule run; `false`: not this run's (paused, changed, gone).
+    async fn run_one(
+        &self,
+        account_id: &str,
+        id: &str,
+        date: time::Date,
+        now: OffsetDateTime,
+    ) -> Result<bool, AppError> {
+        let Ok(autopay) = self.get(account_id, id).await else {
+            return Ok(false);
+        };
+        if autopay.status != AutopayStatus::Active || !autopay.due_on(date) {
+            return Ok(false);
+        }
+        let outcome = match self.due_bills(&autopay).await {
+            Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; its page comes back");
+                Err(e)
+            }
         }
     }
 
@@ -771,6 +875,132 @@ fn decline_text(reason: &str) -> String {
         }
         _ => "платёж не прошёл".into(),
     }
+}
+
+/// Autopays of one schedule page.
+pub const PAGE_SIZE: usize = 50;
+/// Autopays of one page paid at the same time.
+const PAGE_CONCURRENCY: usize = 5;
+/// Shards of each day's schedule index. Changing it strands the entries written under
+/// the old count: a change needs the index rewritten first.
+pub const SCHEDULE_SHARDS: u16 = 16;
+
+/// A shard of a day's schedule index: one of [`SCHEDULE_SHARDS`], or the unsharded
+/// partition that autopays written before sharding stay in until their next change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shard {
+    Unsharded,
+    Of(u16),
+}
+
+impl Shard {
+    /// The shard an autopay is filed under: a stable hash of its id (FNV-1a), so that
+    /// a day's autopays spread evenly and an autopay never moves.
+    pub fn of(autopay_id: &str) -> Self {
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in autopay_id.bytes() {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+        // The remainder is below SCHEDULE_SHARDS, a u16.
+        Shard::Of((hash % u32::from(SCHEDULE_SHARDS)) as u16)
+    }
+
+    pub fn all() -> impl Iterator<Item = Shard> {
+        std::iter::once(Shard::Unsharded).chain((0..SCHEDULE_SHARDS).map(Shard::Of))
+    }
+}
+
+/// One page of a shard of the schedule index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SchedulePageOf {
+    pub entries: Vec<(String, String)>,
+    pub next: Option<String>,
+}
+
+/// The queued work of a schedule run: a page of one shard of one day's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePage {
+    pub run: String,
+    /// The run's day (Moscow): a page handled after midnight still pays that day's.
+    #[serde(with = "iso_date")]
+    pub date: time::Date,
+    pub trigger: Trigger,
+    pub shard: Shard,
+    /// The last sort key of the previous page.
+    pub after: Option<String>,
+}
+
+impl SchedulePage {
+    /// The shard's name within its run.
+    pub fn shard_id(&self) -> String {
+        let trigger = match self.trigger {
+            Trigger::NewBill => "new_bill".to_string(),
+            Trigger::Monthly { day } => format!("monthly-{day}"),
+            Trigger::Weekly { weekday } => format!("weekly-{weekday}"),
+        };
+        match self.shard {
+            Shard::Unsharded => format!("{trigger}-unsharded"),
+            Shard::Of(n) => format!("{trigger}-{n}"),
+        }
+    }
+}
+
+/// A day as `YYYY-MM-DD` in messages.
+mod iso_date {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(date: &time::Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        ))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<time::Date, D::Error> {
+        let raw = String::deserialize(d)?;
+        let mut parts = raw.splitn(3, '-');
+        let mut next = || parts.next().and_then(|p| p.parse::<i32>().ok());
+        let (Some(year), Some(month), Some(day)) = (next(), next(), next()) else {
+            return Err(D::Error::custom("a date YYYY-MM-DD"));
+        };
+        let month = u8::try_from(month)
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok())
+            .ok_or_else(|| D::Error::custom("a month 1-12"))?;
+        let day = u8::try_from(day).map_err(D::Error::custom)?;
+        time::Date::from_calendar_date(year, month, day).map_err(D::Error::custom)
+    }
+}
+
+/// What one schedule page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Autopays that ran (were due and active).
+    pub ran: usize,
+    pub failed: usize,
+    /// This page finished the run's last shard.
+    pub run_completed: bool,
+}
+
+/// Where schedule pages are queued.
+pub trait SchedulePageQueue {
+    fn enqueue_pages(
+        &self,
+        pages: &[SchedulePage],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A message of the autopay runner's queues: a schedule page, or a new bill.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AutopayWork {
+    Page(SchedulePage),
+    NewBill(NewBillForAccount),
 }
 
 /// The message that asks the autopay runner to look at a new bill for an account.
