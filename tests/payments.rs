@@ -136,6 +136,7 @@ async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
     Some((string_attr(&item, "state"), number_attr(&item, "amount")))
 }
 
+/// Fires a reconciliation run and waits until its pages (and any other run's) are done.
 async fn reconcile(api: &Api) -> Value {
     let response = api
         .http()
@@ -144,7 +145,10 @@ async fn reconcile(api: &Api) -> Value {
         .await
         .unwrap_or_else(|e| panic!("reconcile: {e}"));
     assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap_or_default()
+    let planned: Value = response.json().await.unwrap_or_default();
+    assert_eq!(planned["planned"], 17, "{planned}");
+    wait_for_empty_queue(api, "-reconcile").await;
+    planned
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -1460,9 +1464,11 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
                 Method::POST,
                 "/v1/autopays",
                 token,
-                Some(json!({"name": format!("Автоплатёж {j}"), "match": {"category": category},
+                Some(
+                    json!({"name": format!("Автоплатёж {j}"), "match": {"category": category},
                             "method_id": method, "limit": 1_000_000,
-                            "trigger": {"type": "weekly", "weekday": weekday}})),
+                            "trigger": {"type": "weekly", "weekday": weekday}}),
+                ),
             )
             .await;
             assert_eq!(created.status, 201, "{}", created.body);
@@ -1476,10 +1482,18 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         .items_with_prefix(&format!("AUTOPAYS#weekly#{weekday}#"))
         .await
         .into_iter()
-        .filter(|item| autopays.iter().any(|a| string_attr(item, "autopay_id") == a.2))
+        .filter(|item| {
+            autopays
+                .iter()
+                .any(|a| string_attr(item, "autopay_id") == a.2)
+        })
         .map(|item| string_attr(&item, "pk"))
         .collect::<std::collections::BTreeSet<_>>();
-    assert!(filed.len() >= 8, "50 autopays over {} shards: {filed:?}", filed.len());
+    assert!(
+        filed.len() >= 8,
+        "50 autopays over {} shards: {filed:?}",
+        filed.len()
+    );
     // What the crashed worker did: the first ten paid, with the autopay's own key and
     // request.
     for (token, method, id, uin, _) in autopays.iter().take(10) {

@@ -16,6 +16,7 @@ mod package;
 mod portal;
 mod proxy;
 mod report;
+mod runs;
 mod runtime_api;
 mod scenario;
 mod stats;

@@ -464,8 +464,18 @@ async fn load(
         if reply.status != 200 {
             bail!("reconciliation: {}", reply.describe());
         }
-        let checked = reply.body["checked"].as_u64().unwrap_or(0);
-        let settled = reply.body["settled"].as_u64().unwrap_or(0);
+        // The schedule only plans the run; its pages are done when the queue is empty.
+        let run = reply.body["run"].as_str().unwrap_or_default().to_string();
+        crate::runs::wait_drained(&moto.sqs, "-reconcile", Duration::from_secs(600)).await?;
+        let (_, totals) = crate::runs::page_totals(
+            stack.log_dir(),
+            "ReconcilePaymentsFunction",
+            "reconciliation page done",
+            &run,
+            &["checked", "settled"],
+        )?;
+        let checked = totals.get("checked").copied().unwrap_or(0);
+        let settled = totals.get("settled").copied().unwrap_or(0);
         reconciliations.push((checked, settled));
         if checked == 0 {
             break;

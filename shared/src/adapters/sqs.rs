@@ -171,3 +171,12 @@ impl crate::services::autopays::SchedulePageQueue for SqsQueue {
         self.send_all(pages).await
     }
 }
+
+impl crate::services::payments::ReconcilePageQueue for SqsQueue {
+    async fn enqueue_reconcile(
+        &self,
+        pages: &[crate::services::payments::ReconcilePage],
+    ) -> Result<(), StoreError> {
+        self.send_all(pages).await
+    }
+}

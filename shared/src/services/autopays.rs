@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::domain::Email;
 use crate::error::{AppError, FieldError};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::metrics::{self, Job, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, Holder, MAX_PAGE};
 use crate::services::charges::{
@@ -32,6 +32,8 @@ use crate::services::payments::{
     PaymentStore,
 };
 use crate::services::profile::{text, ProfileStore, Reader};
+use crate::services::runs::RunStore;
+pub use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Autopays per account.
@@ -352,23 +354,6 @@ pub trait AutopayStore {
         limit: usize,
     ) -> impl Future<Output = Result<SchedulePageOf, StoreError>> + Send;
 
-    /// Records a scheduled run and how many shards it has, unless recorded already.
-    fn open_run(
-        &self,
-        run: &str,
-        shards: usize,
-        now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Marks one shard of a run done; `true` exactly once per run: for the call that
-    /// finds every shard done.
-    fn finish_shard(
-        &self,
-        run: &str,
-        shard: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
     fn claim_skip_notice(
         &self,
@@ -398,6 +383,7 @@ pub struct AutopayService<'a, S, G, M, Q> {
 impl<'a, S, G, M, Q> AutopayService<'a, S, G, M, Q>
 where
     S: AutopayStore
+        + RunStore
         + PaymentStore
         + ChargeStore
         + crate::services::bills::BillStore
@@ -566,7 +552,7 @@ where
                 weekday: today.weekday().number_from_monday(),
             },
         ] {
-            for shard in Shard::all() {
+            for shard in Shard::all(SCHEDULE_SHARDS) {
                 pages.push(SchedulePage {
                     run: run.to_string(),
                     date: today,
@@ -577,7 +563,7 @@ where
             }
         }
         self.store
-            .open_run(run, pages.len(), now.unix_timestamp())
+            .open_run(Job::RunAutopays, run, pages.len(), now.unix_timestamp())
             .await?;
         Ok(pages)
     }
@@ -599,13 +585,14 @@ where
             .store
             .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), PAGE_SIZE)
             .await?;
-        let outcomes: Vec<Result<bool, AppError>> = stream::iter(found.entries)
-            .map(|(account_id, id)| async move {
-                self.run_one(&account_id, &id, page.date, now).await
-            })
-            .buffer_unordered(PAGE_CONCURRENCY)
-            .collect()
-            .await;
+        let outcomes: Vec<Result<bool, AppError>> =
+            stream::iter(found.entries)
+                .map(|(account_id, id)| async move {
+                    self.run_one(&account_id, &id, page.date, now).await
+                })
+                .buffer_unordered(PAGE_CONCURRENCY)
+                .collect()
+                .await;
         let mut outcome = PageOutcome::default();
         let mut failed = None;
         for result in outcomes {
@@ -637,7 +624,12 @@ where
             None => {
                 outcome.run_completed = self
                     .store
-                    .finish_shard(&page.run, &page.shard_id(), now.unix_timestamp())
+                    .finish_shard(
+                        Job::RunAutopays,
+                        &page.run,
+                        &page.shard_id(),
+                        now.unix_timestamp(),
+                    )
                     .await?;
             }
         }
@@ -881,36 +873,10 @@ fn decline_text(reason: &str) -> String {
 pub const PAGE_SIZE: usize = 50;
 /// Autopays of one page paid at the same time.
 const PAGE_CONCURRENCY: usize = 5;
-/// Shards of each day's schedule index. Changing it strands the entries written under
-/// the old count: a change needs the index rewritten first.
+/// Shards of each day's schedule index ([`Shard::of`] the autopay id). Changing it
+/// strands the entries written under the old count: a change needs the index rewritten
+/// first.
 pub const SCHEDULE_SHARDS: u16 = 16;
-
-/// A shard of a day's schedule index: one of [`SCHEDULE_SHARDS`], or the unsharded
-/// partition that autopays written before sharding stay in until their next change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shard {
-    Unsharded,
-    Of(u16),
-}
-
-impl Shard {
-    /// The shard an autopay is filed under: a stable hash of its id (FNV-1a), so that
-    /// a day's autopays spread evenly and an autopay never moves.
-    pub fn of(autopay_id: &str) -> Self {
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in autopay_id.bytes() {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-        // The remainder is below SCHEDULE_SHARDS, a u16.
-        Shard::Of((hash % u32::from(SCHEDULE_SHARDS)) as u16)
-    }
-
-    pub fn all() -> impl Iterator<Item = Shard> {
-        std::iter::once(Shard::Unsharded).chain((0..SCHEDULE_SHARDS).map(Shard::Of))
-    }
-}
 
 /// One page of a shard of the schedule index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -941,10 +907,7 @@ impl SchedulePage {
             Trigger::Monthly { day } => format!("monthly-{day}"),
             Trigger::Weekly { weekday } => format!("weekly-{weekday}"),
         };
-        match self.shard {
-            Shard::Unsharded => format!("{trigger}-unsharded"),
-            Shard::Of(n) => format!("{trigger}-{n}"),
-        }
+        format!("{trigger}-{}", self.shard.name())
     }
 }
 

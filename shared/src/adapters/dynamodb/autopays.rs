@@ -2,14 +2,16 @@
 //! (`AUTOPAYS#monthly#{day}#{shard}` or `AUTOPAYS#weekly#{weekday}#{shard}` /
 //! `{account id}#{autopay id}`, the shard a hash of the autopay id; autopays written
 //! before sharding sit unsharded in `AUTOPAYS#monthly#{day}` until their next change
-//! moves them), the schedule runs (`AUTOPAYRUN#{run}` / `RUN`) and the markers of bills an autopay skipped and told about
+//! moves them) and the markers of bills an autopay skipped and told about
 //! (`ACCOUNT#{id}` / `AUTOPAYSKIP#{autopay id}#{uin}`).
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::payments::doc_item;
 use super::*;
-use crate::services::autopays::{Autopay, AutopayStore, SchedulePageOf, Shard, Trigger};
+use crate::services::autopays::{
+    Autopay, AutopayStore, SchedulePageOf, Shard, Trigger, SCHEDULE_SHARDS,
+};
 use crate::services::{Cap, CappedAdd, StoreError};
 
 /// How long a skip notice is remembered.
@@ -18,9 +20,6 @@ const SKIP_MEMORY_SECS: i64 = 400 * 24 * 3600;
 fn autopay_key(account_id: &str, id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("AUTOPAY#{id}"))
 }
-
-/// How long a schedule run's record is kept.
-const RUN_MEMORY_SECS: i64 = 30 * 24 * 3600;
 
 /// The schedule partition of a trigger's shard; none for new-bill autopays.
 fn schedule_pk(trigger: &Trigger, shard: Shard) -> Option<String> {
@@ -36,22 +35,17 @@ fn schedule_pk(trigger: &Trigger, shard: Shard) -> Option<String> {
 }
 
 fn schedule_key_in(trigger: &Trigger, shard: Shard, autopay: &Autopay) -> Option<Item> {
-    schedule_pk(trigger, shard)
-        .map(|pk| key(pk, &format!("{}#{}", autopay.account_id, autopay.id)))
+    schedule_pk(trigger, shard).map(|pk| key(pk, &format!("{}#{}", autopay.account_id, autopay.id)))
 }
 
 /// Where an autopay is filed now.
 fn schedule_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
-    schedule_key_in(trigger, Shard::of(&autopay.id), autopay)
+    schedule_key_in(trigger, Shard::of(&autopay.id, SCHEDULE_SHARDS), autopay)
 }
 
 /// Where it was filed before sharding: deleted on every write, which migrates it.
 fn unsharded_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
     schedule_key_in(trigger, Shard::Unsharded, autopay)
-}
-
-fn run_key(run: &str) -> Item {
-    key(format!("AUTOPAYRUN#{run}"), "RUN")
 }
 
 impl AutopayStore for DynamoStore {
@@ -204,73 +198,6 @@ impl AutopayStore for DynamoStore {
             None => None,
         };
         Ok(SchedulePageOf { entries, next })
-    }
-
-    async fn open_run(&self, run: &str, shards: usize, now: i64) -> Result<(), StoreError> {
-        let mut item = run_key(run);
-        item.extend([
-            ("shards".into(), n(shards)),
-            ("opened_at".into(), n(now)),
-            (TTL_ATTRIBUTE.into(), n(now + RUN_MEMORY_SECS)),
-        ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            // Planned before (the same schedule event again): its record stands.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn finish_shard(&self, run: &str, shard: &str, now: i64) -> Result<bool, StoreError> {
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(run)))
-            .update_expression("ADD done_shards :shard")
-            .expression_attribute_values(":shard", AttributeValue::Ss(vec![shard.to_string()]))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = updated.attributes() else {
-            return Ok(false);
-        };
-        let done = match item.get("done_shards") {
-            Some(AttributeValue::Ss(set)) => set.len(),
-            _ => 0,
-        };
-        // A page of a run never planned (sent by hand, or redriven after the record
-        // expired) pays as any other but completes no run.
-        let Ok(shards) = get_n::<usize>(item, "shards") else {
-            return Ok(false);
-        };
-        if done < shards || item.contains_key("completed_at") {
-            return Ok(false);
-        }
-        // Two last shards finishing together: one of them counts the run.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(run)))
-            .update_expression("SET completed_at = :now")
-            .condition_expression("attribute_not_exists(completed_at)")
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     async fn claim_skip_notice(
