@@ -876,7 +876,7 @@ const PAGE_CONCURRENCY: usize = 5;
 /// Shards of each day's schedule index ([`Shard::of`] the autopay id). Changing it
 /// strands the entries written under the old count: a change needs the index rewritten
 /// first.
-pub const SCHEDULE_SHARDS: u16 = 16;
+pub const SCHEDULE_SHARDS: u16 = 64;
 
 /// One page of a shard of the schedule index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
