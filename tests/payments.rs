@@ -21,8 +21,13 @@ fn main() {
                 ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
                 ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
             ],
-            // Notices a biller refused come back after a second, not two minutes.
-            &[("PaymentNoticeRetrySeconds", "1".to_string())],
+            // Notices a biller refused come back after a second, not two minutes; the
+            // runs' pages taken four at a time, as many as a function's instances here.
+            &[
+                ("PaymentNoticeRetrySeconds", "1".to_string()),
+                ("AutopayRunMaxConcurrency", "4".to_string()),
+                ("ReconcileMaxConcurrency", "4".to_string()),
+            ],
         )
         .await;
         remember_admin_env(&stack);
@@ -1056,6 +1061,7 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
 
 // ------------------------------------------------------------------ autopays
 
+/// Fires the daily autopay run and waits until its pages (and any other run's) are done.
 async fn run_schedule(api: &Api) -> Value {
     let response = api
         .http()
@@ -1064,7 +1070,9 @@ async fn run_schedule(api: &Api) -> Value {
         .await
         .unwrap_or_else(|e| panic!("run-autopays: {e}"));
     assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap_or_default()
+    let planned = response.json().await.unwrap_or_default();
+    wait_for_empty_queue(api, "-autopay-run").await;
+    planned
 }
 
 async fn saved_card(api: &Api, token: &str, number: &str) -> String {
