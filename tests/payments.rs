@@ -1396,10 +1396,10 @@ async fn autopays_are_checked_and_private(api: Api) {
 }
 
 /// Fifty autopays due on a day no other scenario runs (tomorrow's weekday), spread
-/// over the shards of that day's index. A worker paid some of them and crashed before
-/// finishing its page; then every page of the day is delivered twice (the crashed
-/// page redelivered, and a duplicate delivery of each). Each bill is paid once, by one
-/// payment, charged once at the acquirer.
+/// over the shards of that day's index. Every page of the day is delivered and pays
+/// only half of them (the others paused), as a worker that stopped half-way would;
+/// then every page comes again twice at once (the redelivery, and a duplicate). Each
+/// bill is paid once, by one payment, charged once at the acquirer.
 async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
     let biller = new_biller("Городские услуги");
     let tomorrow = moscow_today()
@@ -1469,19 +1469,25 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         "50 autopays over {} shards: {filed:?}",
         filed.len()
     );
-    // What the crashed worker did: the first ten paid, with the autopay's own key and
-    // request.
-    for (token, method, id, uin, _) in autopays.iter().take(10) {
-        let reply = pay(
-            &api,
-            token,
-            Some(&format!("autopay:{id}:0:{uin}")),
-            json!({"uins": [uin], "method": {"type": "saved", "id": method}}),
-        )
-        .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
+    // A first delivery of every page that pays only part of its autopays, as a worker
+    // that stopped half-way leaves a shard: the last 25 are paused while it runs.
+    let set_status = |token: String, id: String, status: &'static str| {
+        let api = &api;
+        async move {
+            let reply = call(
+                api,
+                Method::PATCH,
+                &format!("/v1/autopays/{id}"),
+                &token,
+                Some(json!({ "status": status })),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    for (token, _, id, _, _) in autopays.iter().skip(25) {
+        set_status(token.clone(), id.clone(), "paused").await;
     }
-    // Every page of the day, twice, at once.
     let queue = api.queue_url("-autopay-run").await;
     let run = format!("e2e-{}", unique_key());
     let mut pages = vec![json!({"run": run, "date": tomorrow.to_string(),
@@ -1492,19 +1498,35 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
                           "trigger": {"type": "weekly", "weekday": weekday},
                           "shard": {"of": shard}, "after": null}));
     }
-    for page in pages.iter().chain(pages.iter()) {
-        api.sqs
-            .send_message()
-            .queue_url(&queue)
-            .message_body(page.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("send: {e}"));
+    let deliver = |pages: Vec<Value>| {
+        let (api, queue) = (&api, &queue);
+        async move {
+            for page in pages {
+                api.sqs
+                    .send_message()
+                    .queue_url(queue)
+                    .message_body(page.to_string())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("send: {e}"));
+            }
+            wait_for_empty_queue(api, "-autopay-run").await;
+        }
+    };
+    deliver(pages.clone()).await;
+    for (i, (token, _, _, uin, _)) in autopays.iter().enumerate() {
+        let expected = if i < 25 { "paid" } else { "unpaid" };
+        assert_eq!(bill(&api, token, uin).await["status"], expected, "bill {i}");
     }
+    // The pages come again, twice each and at once: the redelivery of pages that paid
+    // part of their autopays, and a duplicate delivery of every one of them.
+    for (token, _, id, _, _) in autopays.iter().skip(25) {
+        set_status(token.clone(), id.clone(), "active").await;
+    }
+    deliver(pages.iter().chain(pages.iter()).cloned().collect()).await;
     for (token, _, _, uin, _) in &autopays {
         wait_for_bill(&api, token, uin, "paid").await;
     }
-    wait_for_empty_queue(&api, "-autopay-run").await;
     for (token, _, id, uin, amount) in &autopays {
         let paid = payments_of(&api, token, uin).await;
         assert_eq!(paid.len(), 1, "autopay {id}, bill {uin}: {paid:?}");
