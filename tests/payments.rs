@@ -20,6 +20,9 @@ fn main() {
             &[
                 ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
                 ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+                // Pages of two, so that a shard of a run is a chain of pages.
+                ("AUTOPAY_RUN_PAGE_SIZE", "2".to_string()),
+                ("RECONCILE_PAGE_SIZE", "2".to_string()),
             ],
             // Notices a biller refused come back after a second, not two minutes; the
             // runs' pages taken four at a time, as many as a function's instances here.

@@ -18,6 +18,11 @@ async fn main() -> Result<(), Error> {
     // first, before any call leaves the function.
     let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
     let queue_url = env.required("RECONCILE_QUEUE_URL")?;
+    let page_size = usize::try_from(env.number(
+        "RECONCILE_PAGE_SIZE",
+        shared::services::payments::RECONCILE_PAGE as u64,
+        1,
+    )?)?;
     let clients = shared::adapters::Clients::load().await;
     let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
     let min_age = config.reconcile_min_age;
@@ -31,7 +36,9 @@ async fn main() -> Result<(), Error> {
             let batch: SqsEvent = serde_json::from_value(event.payload)?;
             let response =
                 shared::batch::run(batch, CONCURRENCY, |page: ReconcilePage, _| async move {
-                    let outcome = payments.reconcile_page(queue, &page, now, min_age).await?;
+                    let outcome = payments
+                        .reconcile_page(queue, &page, page_size, now, min_age)
+                        .await?;
                     tracing::info!(
                         run = %page.run,
                         shard = %page.shard.name(),

@@ -19,6 +19,11 @@ async fn main() -> Result<(), Error> {
     // first, before any call leaves the function.
     let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
     let run_queue_url = env.required("AUTOPAY_RUN_QUEUE_URL")?;
+    let page_size = usize::try_from(env.number(
+        "AUTOPAY_RUN_PAGE_SIZE",
+        shared::services::autopays::PAGE_SIZE as u64,
+        1,
+    )?)?;
     let clients = Clients::load().await;
     let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
     let parts = &AutopayParts::new(&clients, &config, sandbox);
@@ -35,7 +40,7 @@ async fn main() -> Result<(), Error> {
                 async move {
                     match work {
                         AutopayWork::Page(page) => {
-                            let outcome = autopays.run_page(run_queue, &page, now).await?;
+                            let outcome = autopays.run_page(run_queue, &page, page_size, now).await?;
                             tracing::info!(run = %page.run, shard = %page.shard_id(), ran = outcome.ran, "schedule page done");
                             // Written once per run, by the page that finished its last
                             // shard: its absence is what the missed-run alarm watches.

@@ -579,11 +579,12 @@ where
         &self,
         queue: &impl SchedulePageQueue,
         page: &SchedulePage,
+        page_size: usize,
         now: OffsetDateTime,
     ) -> Result<PageOutcome, AppError> {
         let found = self
             .store
-            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), PAGE_SIZE)
+            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), page_size)
             .await?;
         let outcomes: Vec<Result<bool, AppError>> =
             stream::iter(found.entries)
@@ -869,7 +870,7 @@ fn decline_text(reason: &str) -> String {
     }
 }
 
-/// Autopays of one schedule page.
+/// Autopays of one schedule page, unless `AUTOPAY_RUN_PAGE_SIZE` says otherwise.
 pub const PAGE_SIZE: usize = 50;
 /// Autopays of one page paid at the same time.
 const PAGE_CONCURRENCY: usize = 5;

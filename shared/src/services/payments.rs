@@ -52,7 +52,8 @@ pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 /// How long a repeated request waits for the first one to finish before answering
 /// `payment_in_progress`.
 const REPLAY_WAIT: Duration = Duration::from_secs(8);
-/// Open payments one reconciliation page looks at, oldest first.
+/// Open payments one reconciliation page looks at, oldest first, unless
+/// `RECONCILE_PAGE_SIZE` says otherwise.
 pub const RECONCILE_PAGE: usize = 100;
 /// Shards of the reconciliation entries ([`Shard::of`] the payment id). Changing it
 /// strands the entries written under the old count until their payments settle
@@ -1751,18 +1752,14 @@ where
         &self,
         queue: &impl ReconcilePageQueue,
         page: &ReconcilePage,
+        page_size: usize,
         now: OffsetDateTime,
         min_age: Duration,
     ) -> Result<ReconcilePageOutcome, AppError> {
         let young = now.unix_timestamp() - i64::try_from(min_age.as_secs()).unwrap_or(0);
         let found = self
             .store
-            .open_payments(
-                page.shard,
-                page.before,
-                page.after.as_deref(),
-                RECONCILE_PAGE,
-            )
+            .open_payments(page.shard, page.before, page.after.as_deref(), page_size)
             .await?;
         let mut outcome = ReconcilePageOutcome::default();
         for (account_id, id) in &found.entries {
