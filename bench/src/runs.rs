@@ -61,8 +61,9 @@ pub async fn wait_drained(sqs: &aws_sdk_sqs::Client, suffix: &str, limit: Durati
     Ok(())
 }
 
-/// Sums numeric `fields` over the log lines `message` of one run (`run` field) in the
-/// logs of a function (files `<logical id>-<pid>.log`), and counts the lines.
+/// Sums numeric `fields` over the log lines `message` of one run (`run` field; every
+/// run when empty) in the logs of a function (files `<logical id>-<pid>.log`), and
+/// counts the lines.
 pub fn page_totals(
     log_dir: &Path,
     logical_id: &str,
@@ -86,7 +87,7 @@ pub fn page_totals(
             let Ok(v) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
-            if v["message"] != message || v["run"] != run {
+            if v["message"] != message || (!run.is_empty() && v["run"] != run) {
                 continue;
             }
             lines += 1;
