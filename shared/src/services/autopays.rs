@@ -1022,6 +1022,39 @@ mod tests {
     }
 
     #[test]
+    fn schedule_pages_and_new_bills_share_a_queue_and_are_told_apart() {
+        let page = json!({"run": "2026-12-05#e1", "date": "2026-12-05",
+                          "trigger": {"type": "monthly", "day": 5},
+                          "shard": {"of": 63}, "after": "a#ap_1"});
+        let AutopayWork::Page(parsed) = serde_json::from_value(page.clone()).unwrap() else {
+            panic!("a page read as a new bill");
+        };
+        assert_eq!(parsed.shard, Shard::Of(63));
+        assert_eq!(parsed.shard_id(), "monthly-5-63");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), page, "round trip");
+        let unsharded = json!({"run": "r", "date": "2026-02-28",
+                               "trigger": {"type": "weekly", "weekday": 6},
+                               "shard": "unsharded", "after": null});
+        let AutopayWork::Page(p) = serde_json::from_value(unsharded).unwrap() else {
+            panic!("an unsharded page read as a new bill");
+        };
+        assert_eq!(p.shard_id(), "weekly-6-unsharded");
+        assert_eq!(
+            serde_json::from_value::<AutopayWork>(json!({"account_id": "a", "uin": "1"})).unwrap(),
+            AutopayWork::NewBill(NewBillForAccount {
+                account_id: "a".into(),
+                uin: "1".into()
+            })
+        );
+        // A day that does not exist is no page at all.
+        assert!(
+            serde_json::from_value::<SchedulePage>(json!({"run": "r", "date": "2026-02-30",
+            "trigger": {"type": "monthly", "day": 1}, "shard": "unsharded", "after": null}))
+            .is_err()
+        );
+    }
+
+    #[test]
     fn schedules() {
         let mut a = Autopay {
             id: "ap_1".into(),
