@@ -4,6 +4,8 @@
 # Arguments are passed to the harness (see `--help`), e.g.
 #   bash bench/run.sh --only codes --invocations 200
 # `bash bench/run.sh load [options]` runs only the load test (`load --help`).
+# `bash bench/run.sh autopays [options]` runs only the daily autopay run at scale
+# (`autopays --help`; 5,000 autopays by default), which writes bench/autopays-results.md.
 # Not part of `make test`: the harness measures and asserts nothing about timings; the
 # load test fails only when the books do not balance or an answer is a 5xx.
 set -euo pipefail
@@ -26,7 +28,13 @@ if [[ ! -x "$repo/.venv/bin/moto_server" ]]; then
 fi
 
 load_only=false
+autopays_only=false
 if [[ "${1:-}" == "load" ]]; then
+    load_only=true
+    shift
+elif [[ "${1:-}" == "autopays" ]]; then
+    # Its stack builds the functions in debug (cargo lambda watch): no release builds.
+    autopays_only=true
     load_only=true
     shift
 fi
@@ -40,6 +48,11 @@ fi
 echo "bench/run.sh: building the harness" >&2
 cargo build --release --quiet --manifest-path "$repo/infra/local/Cargo.toml" -p uslugi-bench
 bench="$CARGO_TARGET_DIR/release/uslugi-bench"
+
+if [[ "$autopays_only" == true ]]; then
+    echo "bench/run.sh: the daily autopay run at scale (bench/autopays-results.md)" >&2
+    exec env PATH="$repo/.venv/bin:$PATH" "$bench" autopays --repo "$repo" "$@"
+fi
 
 if [[ "$load_only" == false ]]; then
     "$bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"

@@ -20,9 +20,17 @@ fn main() {
             &[
                 ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
                 ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
+                // Pages of two, so that a shard of a run is a chain of pages.
+                ("AUTOPAY_RUN_PAGE_SIZE", "2".to_string()),
+                ("RECONCILE_PAGE_SIZE", "2".to_string()),
             ],
-            // Notices a biller refused come back after a second, not two minutes.
-            &[("PaymentNoticeRetrySeconds", "1".to_string())],
+            // Notices a biller refused come back after a second, not two minutes; the
+            // runs' pages taken four at a time, as many as a function's instances here.
+            &[
+                ("PaymentNoticeRetrySeconds", "1".to_string()),
+                ("AutopayRunMaxConcurrency", "4".to_string()),
+                ("ReconcileMaxConcurrency", "4".to_string()),
+            ],
         )
         .await;
         remember_admin_env(&stack);
@@ -44,6 +52,7 @@ fn main() {
                 scenario!(autopays_pay_new_bills_once),
                 scenario!(a_declined_card_pauses_the_autopay),
                 scenario!(autopays_are_checked_and_private),
+                scenario!(a_sharded_run_pays_each_bill_once_however_its_pages_come),
             ],
             true,
         )
@@ -135,6 +144,7 @@ async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
     Some((string_attr(&item, "state"), number_attr(&item, "amount")))
 }
 
+/// Fires a reconciliation run and waits until its pages (and any other run's) are done.
 async fn reconcile(api: &Api) -> Value {
     let response = api
         .http()
@@ -143,7 +153,10 @@ async fn reconcile(api: &Api) -> Value {
         .await
         .unwrap_or_else(|e| panic!("reconcile: {e}"));
     assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap_or_default()
+    let planned: Value = response.json().await.unwrap_or_default();
+    assert_eq!(planned["planned"], 17, "{planned}");
+    wait_for_empty_queue(api, "-reconcile").await;
+    planned
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -1051,6 +1064,7 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
 
 // ------------------------------------------------------------------ autopays
 
+/// Fires the daily autopay run and waits until its pages (and any other run's) are done.
 async fn run_schedule(api: &Api) -> Value {
     let response = api
         .http()
@@ -1059,7 +1073,9 @@ async fn run_schedule(api: &Api) -> Value {
         .await
         .unwrap_or_else(|e| panic!("run-autopays: {e}"));
     assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap_or_default()
+    let planned = response.json().await.unwrap_or_default();
+    wait_for_empty_queue(api, "-autopay-run").await;
+    planned
 }
 
 async fn saved_card(api: &Api, token: &str, number: &str) -> String {
@@ -1153,11 +1169,16 @@ async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["status"], "active");
-    // The schedule fires twice, the second time while the first may still run.
+    // The schedule fires twice, the second time while the first may still run: two
+    // runs, each planning every shard of the day onto the queue.
     let (first, second) = tokio::join!(run_schedule(&api), run_schedule(&api));
-    assert!(first.is_object() && second.is_object());
+    assert_eq!(first["planned"], 130, "{first}");
+    assert_eq!(second["planned"], 130, "{second}");
+    assert_ne!(first["run"], second["run"]);
     run_schedule(&api).await;
-    assert_eq!(bill(&api, &token, &small).await["status"], "paid");
+    wait_for_bill(&api, &token, &small, "paid").await;
+    // Every page of all three runs handled before the counts below.
+    wait_for_empty_queue(&api, "-autopay-run").await;
     assert_eq!(
         bill(&api, &token, &large).await["status"],
         "unpaid",
@@ -1375,4 +1396,158 @@ async fn autopays_are_checked_and_private(api: Api) {
     call(&api, Method::GET, &path, &token, None)
         .await
         .assert_problem(404, "autopay_not_found");
+}
+
+/// Fifty autopays due on a day no other scenario runs (tomorrow's weekday), spread
+/// over the shards of that day's index. Every page of the day is delivered and pays
+/// only half of them (the others paused), as a worker that stopped half-way would;
+/// then every page comes again twice at once (the redelivery, and a duplicate). Each
+/// bill is paid once, by one payment, charged once at the acquirer.
+async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
+    let biller = new_biller("Городские услуги");
+    let tomorrow = moscow_today()
+        .next_day()
+        .unwrap_or_else(|| panic!("no tomorrow"));
+    let weekday = tomorrow.weekday().number_from_monday();
+    let categories = [
+        "utilities",
+        "education",
+        "kindergarten",
+        "clubs",
+        "fines",
+        "taxes",
+        "other",
+    ];
+    // (citizen token, method, autopay id, uin, amount) of each autopay.
+    let mut autopays: Vec<(String, String, String, String, u64)> = Vec::new();
+    let citizens = futures::future::join_all((0..8u32).map(|i| {
+        let api = &api;
+        async move {
+            let snils = snils_of("709");
+            let (_, token) = standard_citizen(api, &snils, &format!("709{:03}", 100 + i)).await;
+            let method = saved_card(api, &token, SUCCEEDS).await;
+            (snils, token, method)
+        }
+    }))
+    .await;
+    for (i, (snils, token, method)) in citizens.iter().enumerate() {
+        // 7 + 7 + … + 1: fifty autopays, one per category and citizen.
+        let count = if i < 7 { 7 } else { 1 };
+        for (j, category) in categories.iter().take(count).enumerate() {
+            let amount = 10_000 + 100 * (i * 7 + j) as u64;
+            let payer = json!([{"kind": "snils", "value": snils}]);
+            let uin = put_charge(&api, &biller, category, amount, payer).await;
+            let created = call(
+                &api,
+                Method::POST,
+                "/v1/autopays",
+                token,
+                Some(
+                    json!({"name": format!("Автоплатёж {j}"), "match": {"category": category},
+                            "method_id": method, "limit": 1_000_000,
+                            "trigger": {"type": "weekly", "weekday": weekday}}),
+                ),
+            )
+            .await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            let id = created.body["id"].as_str().unwrap_or_default().to_string();
+            autopays.push((token.clone(), method.clone(), id, uin, amount));
+        }
+    }
+    assert_eq!(autopays.len(), 50);
+    // Filed over several shards of the day's index, none in the unsharded partition.
+    let filed = api
+        .items_with_prefix(&format!("AUTOPAYS#weekly#{weekday}#"))
+        .await
+        .into_iter()
+        .filter(|item| {
+            autopays
+                .iter()
+                .any(|a| string_attr(item, "autopay_id") == a.2)
+        })
+        .map(|item| string_attr(&item, "pk"))
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        filed.len() >= 8,
+        "50 autopays over {} shards: {filed:?}",
+        filed.len()
+    );
+    // A first delivery of every page that pays only part of its autopays, as a worker
+    // that stopped half-way leaves a shard: the last 25 are paused while it runs.
+    let set_status = |token: String, id: String, status: &'static str| {
+        let api = &api;
+        async move {
+            let reply = call(
+                api,
+                Method::PATCH,
+                &format!("/v1/autopays/{id}"),
+                &token,
+                Some(json!({ "status": status })),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    for (token, _, id, _, _) in autopays.iter().skip(25) {
+        set_status(token.clone(), id.clone(), "paused").await;
+    }
+    let queue = api.queue_url("-autopay-run").await;
+    let run = format!("e2e-{}", unique_key());
+    let mut pages = vec![json!({"run": run, "date": tomorrow.to_string(),
+                                "trigger": {"type": "weekly", "weekday": weekday},
+                                "shard": "unsharded", "after": null})];
+    for shard in 0..64 {
+        pages.push(json!({"run": run, "date": tomorrow.to_string(),
+                          "trigger": {"type": "weekly", "weekday": weekday},
+                          "shard": {"of": shard}, "after": null}));
+    }
+    let deliver = |pages: Vec<Value>| {
+        let (api, queue) = (&api, &queue);
+        async move {
+            for page in pages {
+                api.sqs
+                    .send_message()
+                    .queue_url(queue)
+                    .message_body(page.to_string())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("send: {e}"));
+            }
+            wait_for_empty_queue(api, "-autopay-run").await;
+        }
+    };
+    deliver(pages.clone()).await;
+    for (i, (token, _, _, uin, _)) in autopays.iter().enumerate() {
+        let expected = if i < 25 { "paid" } else { "unpaid" };
+        assert_eq!(bill(&api, token, uin).await["status"], expected, "bill {i}");
+    }
+    // The pages come again, twice each and at once: the redelivery of pages that paid
+    // part of their autopays, and a duplicate delivery of every one of them.
+    for (token, _, id, _, _) in autopays.iter().skip(25) {
+        set_status(token.clone(), id.clone(), "active").await;
+    }
+    deliver(pages.iter().chain(pages.iter()).cloned().collect()).await;
+    for (token, _, _, uin, _) in &autopays {
+        wait_for_bill(&api, token, uin, "paid").await;
+    }
+    for (token, _, id, uin, amount) in &autopays {
+        let paid = payments_of(&api, token, uin).await;
+        assert_eq!(paid.len(), 1, "autopay {id}, bill {uin}: {paid:?}");
+        let payment = paid[0]["id"].as_str().unwrap_or_default();
+        assert_eq!(
+            acquirer_order(&api, payment).await,
+            Some(("charged".into(), i64::try_from(*amount).unwrap_or(0))),
+            "bill {uin}"
+        );
+    }
+    // Nothing failed for good.
+    let dead = api.queue_url("-autopay-run-dlq").await;
+    let dead_letters = api
+        .sqs
+        .receive_message()
+        .queue_url(&dead)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("receive: {e}"));
+    assert!(dead_letters.messages().is_empty());
 }

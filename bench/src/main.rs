@@ -5,6 +5,7 @@
 //! Expects release binaries in `<target>/lambda/<binary>/bootstrap`; bench/run.sh
 //! builds them first. Not part of `make test`: nothing here asserts on timings.
 
+mod autopays;
 mod aws;
 mod functions;
 mod hashing;
@@ -16,6 +17,7 @@ mod package;
 mod portal;
 mod proxy;
 mod report;
+mod runs;
 mod runtime_api;
 mod scenario;
 mod stats;
@@ -37,6 +39,7 @@ const HASH_RUNS: usize = 20;
 const USAGE: &str = "\
 usage: uslugi-bench [options]
        uslugi-bench load [options]   (the payments load test; `load --help`)
+       uslugi-bench autopays [options]   (the daily autopay run at scale; `autopays --help`)
 
 Measures every function in infra/template.yaml and writes bench/results.md.
 Build the functions first (bench/run.sh does both).
@@ -129,6 +132,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("load") {
         return load_main();
     }
+    if std::env::args().nth(1).as_deref() == Some("autopays") {
+        return autopays_main();
+    }
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -170,6 +176,49 @@ fn main() -> ExitCode {
 
 /// `uslugi-bench load ...`: the payments load test, with its own options and exit code
 /// (1 when a check of the books failed).
+fn autopays_main() -> ExitCode {
+    let args = match autopays::parse_args(std::env::args().skip(2)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{}", autopays::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench autopays: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uslugi-bench autopays: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The stack is owned by `autopays::run`; leaving it stops every process it started.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = autopays::run(&args) => result,
+            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("uslugi-bench autopays: a bill was not paid exactly once (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench autopays: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn load_main() -> ExitCode {
     let args = match load::parse_args(std::env::args().skip(2)) {
         Ok(Some(args)) => args,

@@ -395,6 +395,8 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         .await
         .unwrap_or_else(|e| panic!("run-autopays: {e}"));
     assert!(run.status().is_success(), "{}", run.status());
+    // The schedule only plans; the run's pages are done when its queue is empty.
+    wait_for_empty_queue(&api, "-autopay-run").await;
     let item = charge_item(&api, &uin).await.unwrap_or_default();
     assert_eq!(
         string_attr(&item, "status"),

@@ -1123,3 +1123,36 @@ pub async fn put_charge(
     assert_eq!(reply.status, 201, "{}", reply.body);
     uin
 }
+
+/// Waits until a queue has no message visible or in flight, for at most two minutes.
+pub async fn wait_for_empty_queue(api: &Api, suffix: &str) {
+    let url = api.queue_url(suffix).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let attributes = api
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("queue attributes: {e}"));
+        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let left = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{suffix}: {left} messages never handled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -6,7 +6,7 @@
 //! from the table: every bill paid exactly once, the sums equal, no 5xx. Writes
 //! bench/load-results.md; exits non-zero when a check fails.
 
-mod api;
+pub(crate) mod api;
 mod checks;
 mod plan;
 mod report;
@@ -216,7 +216,7 @@ struct Member {
 }
 
 /// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
-async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
+pub(crate) async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
     let arn = env
         .get("HMAC_SECRET_ARN")
         .context("the stack gives its functions no HMAC_SECRET_ARN")?;
@@ -464,8 +464,18 @@ async fn load(
         if reply.status != 200 {
             bail!("reconciliation: {}", reply.describe());
         }
-        let checked = reply.body["checked"].as_u64().unwrap_or(0);
-        let settled = reply.body["settled"].as_u64().unwrap_or(0);
+        // The schedule only plans the run; its pages are done when the queue is empty.
+        let run = reply.body["run"].as_str().unwrap_or_default().to_string();
+        crate::runs::wait_drained(&moto.sqs, "-reconcile", Duration::from_secs(600)).await?;
+        let (_, totals) = crate::runs::page_totals(
+            stack.log_dir(),
+            "ReconcilePaymentsFunction",
+            "reconciliation page done",
+            &run,
+            &["checked", "settled"],
+        )?;
+        let checked = totals.get("checked").copied().unwrap_or(0);
+        let settled = totals.get("settled").copied().unwrap_or(0);
         reconciliations.push((checked, settled));
         if checked == 0 {
             break;

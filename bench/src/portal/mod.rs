@@ -107,13 +107,25 @@ pub struct Portal {
 
 impl Portal {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        let env = Env(|name: &str| spec.env.get(name).cloned());
-        let table = TableConfig::from_env(&env, spec.hasher()?)
-            .with_context(|| format!("{}: table configuration", spec.binary))?;
+        Self::with_env(&spec.binary, &spec.env, spec.hasher()?, moto)
+    }
+
+    /// The portal configured from the resolved environment `env` of the function
+    /// `binary` and the HMAC keys it reads (the autopay run takes both from the stack).
+    pub fn with_env(
+        binary: &str,
+        env: &std::collections::BTreeMap<String, String>,
+        hasher: shared::crypto::Hasher,
+        moto: &Clients,
+    ) -> Result<Self> {
+        let people = Fixtures::with_env(binary, env, hasher.clone(), moto)?;
+        let env = Env(|name: &str| env.get(name).cloned());
+        let table = TableConfig::from_env(&env, hasher)
+            .with_context(|| format!("{binary}: table configuration"))?;
         let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
         let jobs = KeptJobs::default();
         Ok(Self {
-            people: Fixtures::new(spec, moto)?,
+            people,
             profiles: ProfileService::new(store(), jobs.clone(), table.hasher.clone()),
             // No registry delay: the harness's own checks are not what is measured.
             verifier: VerificationService::new(

@@ -1058,23 +1058,24 @@ mod tests {
                 function: "AuthorizerFunction".into()
             }
         );
-        let source = |function: &str| {
+        let sources = |function: &str| {
             let f = plan
                 .functions
                 .iter()
                 .find(|f| f.logical_id == function)
                 .unwrap();
-            assert_eq!(f.sqs_events.len(), 1, "{function}");
-            f.sqs_events[0].maximum_concurrency
+            f.sqs_events
+                .iter()
+                .map(|e| e.maximum_concurrency)
+                .collect::<Vec<_>>()
         };
-        assert_eq!(source("VerifyDocumentsFunction"), Some(7));
-        for worker in [
-            "BillNoticesFunction",
-            "PaymentNoticesFunction",
-            "RunAutopaysFunction",
-        ] {
-            assert_eq!(source(worker), Some(2), "{worker}");
+        assert_eq!(sources("VerifyDocumentsFunction"), vec![Some(7)]);
+        for worker in ["BillNoticesFunction", "PaymentNoticesFunction"] {
+            assert_eq!(sources(worker), vec![Some(2)], "{worker}");
         }
+        // New bills, and the pages of the daily run; the reconciliation's pages.
+        assert_eq!(sources("RunAutopaysFunction"), vec![Some(2), Some(2)]);
+        assert_eq!(sources("ReconcilePaymentsFunction"), vec![Some(2)]);
     }
 
     #[test]

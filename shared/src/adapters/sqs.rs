@@ -162,3 +162,21 @@ impl NewBillHook for SqsAutopayTrigger {
             .await
     }
 }
+
+impl crate::services::autopays::SchedulePageQueue for SqsQueue {
+    async fn enqueue_pages(
+        &self,
+        pages: &[crate::services::autopays::SchedulePage],
+    ) -> Result<(), StoreError> {
+        self.send_all(pages).await
+    }
+}
+
+impl crate::services::payments::ReconcilePageQueue for SqsQueue {
+    async fn enqueue_reconcile(
+        &self,
+        pages: &[crate::services::payments::ReconcilePage],
+    ) -> Result<(), StoreError> {
+        self.send_all(pages).await
+    }
+}

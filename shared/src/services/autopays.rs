@@ -10,13 +10,14 @@
 
 use std::future::Future;
 
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::domain::Email;
 use crate::error::{AppError, FieldError};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::metrics::{self, Job, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, Holder, MAX_PAGE};
 use crate::services::charges::{
@@ -31,6 +32,8 @@ use crate::services::payments::{
     PaymentStore,
 };
 use crate::services::profile::{text, ProfileStore, Reader};
+use crate::services::runs::RunStore;
+pub use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Autopays per account.
@@ -340,12 +343,16 @@ pub trait AutopayStore {
         autopay: &Autopay,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// (account, autopay) of the autopays a schedule run on a day of the month or week
-    /// looks at.
+    /// One page of (account, autopay) of the autopays a schedule run on a day of the
+    /// month or week looks at, in one shard of that day's index, after a cursor; and the
+    /// cursor of the next page, if any.
     fn scheduled_autopays(
         &self,
         trigger: &Trigger,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+        shard: Shard,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<SchedulePageOf, StoreError>> + Send;
 
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
     fn claim_skip_notice(
@@ -376,6 +383,7 @@ pub struct AutopayService<'a, S, G, M, Q> {
 impl<'a, S, G, M, Q> AutopayService<'a, S, G, M, Q>
 where
     S: AutopayStore
+        + RunStore
         + PaymentStore
         + ChargeStore
         + crate::services::bills::BillStore
@@ -528,42 +536,131 @@ where
         Ok(self.store.delete_autopay(&current).await?)
     }
 
-    /// A schedule run: every active autopay due on today's date (Moscow) pays its bills.
-    pub async fn run_scheduled(&self, now: OffsetDateTime) -> Result<usize, AppError> {
+    /// Plans a schedule run: the first page of every shard of today's (Moscow) schedule
+    /// index, monthly and weekly, for the queue. `run` names the run (the day and the
+    /// schedule event); a planner that runs again for the same event plans the same pages.
+    pub async fn plan_scheduled(
+        &self,
+        run: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SchedulePage>, AppError> {
         let today = now.to_offset(MOSCOW).date();
-        let mut ran = 0;
-        let mut failed = None;
+        let mut pages = Vec::new();
         for trigger in [
             Trigger::Monthly { day: today.day() },
             Trigger::Weekly {
                 weekday: today.weekday().number_from_monday(),
             },
         ] {
-            for (account_id, id) in self.store.scheduled_autopays(&trigger).await? {
-                let Ok(autopay) = self.get(&account_id, &id).await else {
-                    continue;
-                };
-                if autopay.status != AutopayStatus::Active || !autopay.due_on(today) {
-                    continue;
-                }
-                // One autopay failing does not hold back the others; the run fails at the
-                // end (and lands in the failures queue) so that it is seen.
-                let outcome = match self.due_bills(&autopay).await {
-                    Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(_) => ran += 1,
-                    Err(e) => {
-                        tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; its bills wait for its next run or a manual payment");
-                        failed = Some(e);
-                    }
+            for shard in Shard::all(SCHEDULE_SHARDS) {
+                pages.push(SchedulePage {
+                    run: run.to_string(),
+                    date: today,
+                    trigger,
+                    shard,
+                    after: None,
+                });
+            }
+        }
+        self.store
+            .open_run(Job::RunAutopays, run, pages.len(), now.unix_timestamp())
+            .await?;
+        Ok(pages)
+    }
+
+    /// Pays the autopays of one page of a shard, then queues the next page, or, on the
+    /// shard's last page, marks the shard done. Every autopay of the page is tried; if
+    /// any failed, the page fails after the others were paid and comes back whole: what
+    /// it paid already is found paid (the idempotency key `autopay:{id}:{generation}:{uin}`
+    /// replays the payment, a paid bill is not paid again), and the next page is queued
+    /// only once the page succeeded, so a shard stops at a page that keeps failing (and
+    /// its message reaches the dead-letter queue) rather than skipping it.
+    pub async fn run_page(
+        &self,
+        queue: &impl SchedulePageQueue,
+        page: &SchedulePage,
+        page_size: usize,
+        now: OffsetDateTime,
+    ) -> Result<PageOutcome, AppError> {
+        let found = self
+            .store
+            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), page_size)
+            .await?;
+        let outcomes: Vec<Result<bool, AppError>> =
+            stream::iter(found.entries)
+                .map(|(account_id, id)| async move {
+                    self.run_one(&account_id, &id, page.date, now).await
+                })
+                .buffer_unordered(PAGE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut outcome = PageOutcome::default();
+        let mut failed = None;
+        for result in outcomes {
+            match result {
+                Ok(true) => outcome.ran += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    outcome.failed += 1;
+                    failed = Some(e);
                 }
             }
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(ran),
+        if let Some(e) = failed {
+            tracing::warn!(
+                shard = %page.shard_id(),
+                failed = outcome.failed,
+                "schedule page failed; it comes back and pays nothing twice"
+            );
+            return Err(e);
+        }
+        match found.next {
+            Some(after) => {
+                let next = SchedulePage {
+                    after: Some(after),
+                    ..page.clone()
+                };
+                queue.enqueue_pages(std::slice::from_ref(&next)).await?;
+            }
+            None => {
+                outcome.run_completed = self
+                    .store
+                    .finish_shard(
+                        Job::RunAutopays,
+                        &page.run,
+                        &page.shard_id(),
+                        now.unix_timestamp(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// One autopay of a schedule run; `false`: not this run's (paused, changed, gone).
+    async fn run_one(
+        &self,
+        account_id: &str,
+        id: &str,
+        date: time::Date,
+        now: OffsetDateTime,
+    ) -> Result<bool, AppError> {
+        let Ok(autopay) = self.get(account_id, id).await else {
+            return Ok(false);
+        };
+        if autopay.status != AutopayStatus::Active || !autopay.due_on(date) {
+            return Ok(false);
+        }
+        let outcome = match self.due_bills(&autopay).await {
+            Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay run failed; its page comes back");
+                Err(e)
+            }
         }
     }
 
@@ -773,6 +870,103 @@ fn decline_text(reason: &str) -> String {
     }
 }
 
+/// Autopays of one schedule page, unless `AUTOPAY_RUN_PAGE_SIZE` says otherwise.
+pub const PAGE_SIZE: usize = 50;
+/// Autopays of one page paid at the same time.
+const PAGE_CONCURRENCY: usize = 5;
+/// Shards of each day's schedule index ([`Shard::of`] the autopay id). Changing it
+/// strands the entries written under the old count: a change needs the index rewritten
+/// first.
+pub const SCHEDULE_SHARDS: u16 = 64;
+
+/// One page of a shard of the schedule index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SchedulePageOf {
+    pub entries: Vec<(String, String)>,
+    pub next: Option<String>,
+}
+
+/// The queued work of a schedule run: a page of one shard of one day's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePage {
+    pub run: String,
+    /// The run's day (Moscow): a page handled after midnight still pays that day's.
+    #[serde(with = "iso_date")]
+    pub date: time::Date,
+    pub trigger: Trigger,
+    pub shard: Shard,
+    /// The last sort key of the previous page.
+    pub after: Option<String>,
+}
+
+impl SchedulePage {
+    /// The shard's name within its run.
+    pub fn shard_id(&self) -> String {
+        let trigger = match self.trigger {
+            Trigger::NewBill => "new_bill".to_string(),
+            Trigger::Monthly { day } => format!("monthly-{day}"),
+            Trigger::Weekly { weekday } => format!("weekly-{weekday}"),
+        };
+        format!("{trigger}-{}", self.shard.name())
+    }
+}
+
+/// A day as `YYYY-MM-DD` in messages.
+mod iso_date {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(date: &time::Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        ))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<time::Date, D::Error> {
+        let raw = String::deserialize(d)?;
+        let mut parts = raw.splitn(3, '-');
+        let mut next = || parts.next().and_then(|p| p.parse::<i32>().ok());
+        let (Some(year), Some(month), Some(day)) = (next(), next(), next()) else {
+            return Err(D::Error::custom("a date YYYY-MM-DD"));
+        };
+        let month = u8::try_from(month)
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok())
+            .ok_or_else(|| D::Error::custom("a month 1-12"))?;
+        let day = u8::try_from(day).map_err(D::Error::custom)?;
+        time::Date::from_calendar_date(year, month, day).map_err(D::Error::custom)
+    }
+}
+
+/// What one schedule page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Autopays that ran (were due and active).
+    pub ran: usize,
+    pub failed: usize,
+    /// This page finished the run's last shard.
+    pub run_completed: bool,
+}
+
+/// Where schedule pages are queued.
+pub trait SchedulePageQueue {
+    fn enqueue_pages(
+        &self,
+        pages: &[SchedulePage],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A message of the autopay runner's queues: a schedule page, or a new bill.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AutopayWork {
+    Page(SchedulePage),
+    NewBill(NewBillForAccount),
+}
+
 /// The message that asks the autopay runner to look at a new bill for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBillForAccount {
@@ -825,6 +1019,39 @@ mod tests {
         let patch = AutopayFields::parse(&object(json!({"status": "active"})), false).unwrap();
         assert_eq!(patch.status, Some(AutopayStatus::Active));
         assert!(patch.limit.is_none());
+    }
+
+    #[test]
+    fn schedule_pages_and_new_bills_share_a_queue_and_are_told_apart() {
+        let page = json!({"run": "2026-12-05#e1", "date": "2026-12-05",
+                          "trigger": {"type": "monthly", "day": 5},
+                          "shard": {"of": 63}, "after": "a#ap_1"});
+        let AutopayWork::Page(parsed) = serde_json::from_value(page.clone()).unwrap() else {
+            panic!("a page read as a new bill");
+        };
+        assert_eq!(parsed.shard, Shard::Of(63));
+        assert_eq!(parsed.shard_id(), "monthly-5-63");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), page, "round trip");
+        let unsharded = json!({"run": "r", "date": "2026-02-28",
+                               "trigger": {"type": "weekly", "weekday": 6},
+                               "shard": "unsharded", "after": null});
+        let AutopayWork::Page(p) = serde_json::from_value(unsharded).unwrap() else {
+            panic!("an unsharded page read as a new bill");
+        };
+        assert_eq!(p.shard_id(), "weekly-6-unsharded");
+        assert_eq!(
+            serde_json::from_value::<AutopayWork>(json!({"account_id": "a", "uin": "1"})).unwrap(),
+            AutopayWork::NewBill(NewBillForAccount {
+                account_id: "a".into(),
+                uin: "1".into()
+            })
+        );
+        // A day that does not exist is no page at all.
+        assert!(
+            serde_json::from_value::<SchedulePage>(json!({"run": "r", "date": "2026-02-30",
+            "trigger": {"type": "monthly", "day": 1}, "shard": "unsharded", "after": null}))
+            .is_err()
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod notices;
 pub mod payments;
 pub mod profile;
+pub mod runs;
 
 use crate::crypto::{Credential, Hasher, Identifier};
 

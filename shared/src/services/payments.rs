@@ -26,7 +26,9 @@ use crate::config::HoldLimits;
 use crate::crypto::{Hasher, Identifier};
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
+use crate::metrics::{
+    self, Job, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome,
+};
 use crate::redact::Secret;
 use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
@@ -36,6 +38,7 @@ use crate::services::identity::{Presence, StoredAccount};
 use crate::services::notices::roubles;
 use crate::services::profile::ProfileStore;
 use crate::services::profile::{text, Reader};
+use crate::services::runs::{RunStore, Shard};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Bills one payment may pay.
@@ -49,8 +52,13 @@ pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 /// How long a repeated request waits for the first one to finish before answering
 /// `payment_in_progress`.
 const REPLAY_WAIT: Duration = Duration::from_secs(8);
-/// Open payments one reconciliation run looks at, oldest first.
-const RECONCILE_BATCH: usize = 1_000;
+/// Open payments one reconciliation page looks at, oldest first, unless
+/// `RECONCILE_PAGE_SIZE` says otherwise.
+pub const RECONCILE_PAGE: usize = 100;
+/// Shards of the reconciliation entries ([`Shard::of`] the payment id). Changing it
+/// strands the entries written under the old count until their payments settle
+/// (they are removed by key): a change needs the open entries rewritten first.
+pub const RECONCILE_SHARDS: u16 = 16;
 /// Times opening a payment reads again after a bill changed under it.
 const OPEN_RETRIES: usize = 3;
 
@@ -540,11 +548,16 @@ pub trait PaymentStore {
 
     /// Payments with a reconciliation entry created before `before`, oldest first:
     /// (account, payment).
+    /// One page of (account, payment) of the open payments of one shard created before
+    /// `before` (epoch seconds), oldest first, after a cursor; and the next page's
+    /// cursor, if any.
     fn open_payments(
         &self,
+        shard: Shard,
         before: i64,
+        after: Option<&str>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<OpenPaymentsPage, StoreError>> + Send;
 
     /// An account's payments created in `[from, to)` (Unix ms), newest first.
     fn account_payments(
@@ -1467,82 +1480,78 @@ where
         Ok(payment)
     }
 
-    /// Asks the bank about payments that are not settled and settles them; re-queues
-    /// billers' notices that were not queued. `min_age`: payments younger than this are
-    /// left alone (a charge call may still be in flight).
-    pub async fn reconcile(
+    /// Asks the bank about one open payment and settles it; re-queues the billers'
+    /// notices of a success that were not queued. `young`: a `processing` payment
+    /// created after this (epoch seconds) is left alone (its charge call may still be
+    /// in flight).
+    async fn reconcile_one(
         &self,
+        account_id: &str,
+        id: &str,
         now: OffsetDateTime,
-        min_age: Duration,
-    ) -> Result<ReconcileRun, AppError> {
-        let young = now.unix_timestamp() - i64::try_from(min_age.as_secs()).unwrap_or(0);
-        let mut run = ReconcileRun::default();
-        for (account_id, id) in self
-            .store
-            .open_payments(now.unix_timestamp() + 1, RECONCILE_BATCH)
-            .await?
-        {
-            let Some(payment) = self.store.payment(&account_id, &id).await? else {
-                tracing::warn!(payment_id = %id, "reconciliation entry without its payment");
-                continue;
-            };
-            // A payment still `processing` may have its charge call in flight; a pending
-            // one or one waiting for confirmation has had its answer, whatever its age.
-            if payment.status == PaymentStatus::Processing && payment.created_at > young {
-                continue;
-            }
-            run.checked += 1;
-            match payment.status {
-                PaymentStatus::Succeeded => {
-                    self.after_success_notices_only(&payment).await;
-                    continue;
-                }
-                PaymentStatus::Declined => {
-                    self.close(&payment).await;
-                    continue;
-                }
-                _ => {}
-            }
-            let hold_passed = payment
-                .hold_until
-                .is_some_and(|until| until <= now.unix_timestamp());
-            let status = match self.gateway.status(&payment.id).await {
-                // Never charged (the call did not reach the bank, or the bank lost it):
-                // make sure it never will be, then release the bills.
-                Ok(GatewayStatus::Unknown) => self.gateway.cancel(&payment.id).await,
-                // Waiting for 3-D Secure past its hold: withdrawn, as another payer's
-                // request would withdraw it.
-                Ok(GatewayStatus::AwaitingConfirmation) if hold_passed => {
-                    self.gateway.cancel(&payment.id).await
-                }
-                other => other,
-            };
-            let answer = match status {
-                Ok(GatewayStatus::Succeeded { reference }) => {
-                    Ok(GatewayAnswer::Succeeded { reference })
-                }
-                Ok(GatewayStatus::Declined { reason }) => Ok(GatewayAnswer::Declined { reason }),
-                Ok(GatewayStatus::AwaitingConfirmation | GatewayStatus::Unknown) => {
-                    reconciliation_counted(ReconcileOutcome::StillPending);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(payment_id = %payment.id, error = %e, "bank not reachable; next run");
-                    reconciliation_counted(ReconcileOutcome::StillPending);
-                    continue;
-                }
-            };
-            let settled = self.record_answer(payment, answer, now).await?;
-            if settled.status.is_final() {
-                run.settled += 1;
-            }
-            reconciliation_counted(match settled.status {
-                PaymentStatus::Succeeded => ReconcileOutcome::Settled,
-                PaymentStatus::Declined => ReconcileOutcome::Declined,
-                _ => ReconcileOutcome::StillPending,
-            });
+        young: i64,
+        run: &mut ReconcileRun,
+    ) -> Result<(), AppError> {
+        let Some(payment) = self.store.payment(account_id, id).await? else {
+            tracing::warn!(payment_id = %id, "reconciliation entry without its payment");
+            return Ok(());
+        };
+        // A payment still `processing` may have its charge call in flight; a pending
+        // one or one waiting for confirmation has had its answer, whatever its age.
+        if payment.status == PaymentStatus::Processing && payment.created_at > young {
+            return Ok(());
         }
-        Ok(run)
+        run.checked += 1;
+        match payment.status {
+            PaymentStatus::Succeeded => {
+                self.after_success_notices_only(&payment).await;
+                return Ok(());
+            }
+            PaymentStatus::Declined => {
+                self.close(&payment).await;
+                return Ok(());
+            }
+            _ => {}
+        }
+        let hold_passed = payment
+            .hold_until
+            .is_some_and(|until| until <= now.unix_timestamp());
+        let status = match self.gateway.status(&payment.id).await {
+            // Never charged (the call did not reach the bank, or the bank lost it):
+            // make sure it never will be, then release the bills.
+            Ok(GatewayStatus::Unknown) => self.gateway.cancel(&payment.id).await,
+            // Waiting for 3-D Secure past its hold: withdrawn, as another payer's
+            // request would withdraw it.
+            Ok(GatewayStatus::AwaitingConfirmation) if hold_passed => {
+                self.gateway.cancel(&payment.id).await
+            }
+            other => other,
+        };
+        let answer = match status {
+            Ok(GatewayStatus::Succeeded { reference }) => {
+                Ok(GatewayAnswer::Succeeded { reference })
+            }
+            Ok(GatewayStatus::Declined { reason }) => Ok(GatewayAnswer::Declined { reason }),
+            Ok(GatewayStatus::AwaitingConfirmation | GatewayStatus::Unknown) => {
+                reconciliation_counted(ReconcileOutcome::StillPending);
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "bank not reachable; next run");
+                reconciliation_counted(ReconcileOutcome::StillPending);
+                return Ok(());
+            }
+        };
+        let settled = self.record_answer(payment, answer, now).await?;
+        if settled.status.is_final() {
+            run.settled += 1;
+        }
+        reconciliation_counted(match settled.status {
+            PaymentStatus::Succeeded => ReconcileOutcome::Settled,
+            PaymentStatus::Declined => ReconcileOutcome::Declined,
+            _ => ReconcileOutcome::StillPending,
+        });
+        Ok(())
     }
 
     /// A succeeded payment still open for reconciliation: its notices were not queued.
@@ -1701,11 +1710,127 @@ where
     }
 }
 
-/// What a reconciliation run did.
+impl<S, G, M, Q> PaymentService<S, G, M, Q>
+where
+    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + RunStore + Sync,
+    G: PaymentGateway + Sync,
+    M: Notifier + Sync,
+    Q: PaymentNoticeQueue + Sync,
+{
+    /// Plans a reconciliation run: the first page of every shard of the open payments
+    /// created before now, for the queue. `run` names the run (the schedule event).
+    pub async fn plan_reconcile(
+        &self,
+        run: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ReconcilePage>, AppError> {
+        let pages: Vec<ReconcilePage> = Shard::all(RECONCILE_SHARDS)
+            .map(|shard| ReconcilePage {
+                run: run.to_string(),
+                before: now.unix_timestamp() + 1,
+                shard,
+                after: None,
+            })
+            .collect();
+        self.store
+            .open_run(
+                Job::ReconcilePayments,
+                run,
+                pages.len(),
+                now.unix_timestamp(),
+            )
+            .await?;
+        Ok(pages)
+    }
+
+    /// Reconciles one page of a shard's open payments, then queues the next page or,
+    /// on the shard's last page, marks the shard done. A page that fails comes back
+    /// whole: settling a payment twice is settling it once (each settle is conditional
+    /// on the state it was read in), and the next page is queued only once it
+    /// succeeded.
+    pub async fn reconcile_page(
+        &self,
+        queue: &impl ReconcilePageQueue,
+        page: &ReconcilePage,
+        page_size: usize,
+        now: OffsetDateTime,
+        min_age: Duration,
+    ) -> Result<ReconcilePageOutcome, AppError> {
+        let young = now.unix_timestamp() - i64::try_from(min_age.as_secs()).unwrap_or(0);
+        let found = self
+            .store
+            .open_payments(page.shard, page.before, page.after.as_deref(), page_size)
+            .await?;
+        let mut outcome = ReconcilePageOutcome::default();
+        for (account_id, id) in &found.entries {
+            self.reconcile_one(account_id, id, now, young, &mut outcome.run)
+                .await?;
+        }
+        match found.next {
+            Some(after) => {
+                let next = ReconcilePage {
+                    after: Some(after),
+                    ..page.clone()
+                };
+                queue.enqueue_reconcile(std::slice::from_ref(&next)).await?;
+            }
+            None => {
+                outcome.run_completed = self
+                    .store
+                    .finish_shard(
+                        Job::ReconcilePayments,
+                        &page.run,
+                        &page.shard.name(),
+                        now.unix_timestamp(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// What a reconciliation run, or a page of it, did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileRun {
     pub checked: usize,
     pub settled: usize,
+}
+
+/// What one reconciliation page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcilePageOutcome {
+    pub run: ReconcileRun,
+    /// This page finished the run's last shard.
+    pub run_completed: bool,
+}
+
+/// One page of a shard of the open payments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenPaymentsPage {
+    pub entries: Vec<(String, String)>,
+    pub next: Option<String>,
+}
+
+/// The queued work of a reconciliation run: a page of one shard of the open payments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilePage {
+    pub run: String,
+    /// Payments created before this (epoch seconds): the run's start, so that a run
+    /// ends however many payments open meanwhile.
+    pub before: i64,
+    pub shard: Shard,
+    /// The last sort key of the previous page.
+    pub after: Option<String>,
+}
+
+/// Where reconciliation pages are queued.
+pub trait ReconcilePageQueue {
+    fn enqueue_reconcile(
+        &self,
+        pages: &[ReconcilePage],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What an archive page asks for.

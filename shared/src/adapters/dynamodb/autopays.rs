@@ -1,13 +1,17 @@
-//! Autopays (`ACCOUNT#{id}` / `AUTOPAY#{autopay id}`), their schedule index
-//! (`AUTOPAYS#monthly#{day}` or `AUTOPAYS#weekly#{weekday}` / `{account id}#{autopay id}`)
-//! and the markers of bills an autopay skipped and told about
+//! Autopays (`ACCOUNT#{id}` / `AUTOPAY#{autopay id}`), their schedule index in shards
+//! (`AUTOPAYS#monthly#{day}#{shard}` or `AUTOPAYS#weekly#{weekday}#{shard}` /
+//! `{account id}#{autopay id}`, the shard a hash of the autopay id; autopays written
+//! before sharding sit unsharded in `AUTOPAYS#monthly#{day}` until their next change
+//! moves them) and the markers of bills an autopay skipped and told about
 //! (`ACCOUNT#{id}` / `AUTOPAYSKIP#{autopay id}#{uin}`).
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::payments::doc_item;
 use super::*;
-use crate::services::autopays::{Autopay, AutopayStore, Trigger};
+use crate::services::autopays::{
+    Autopay, AutopayStore, SchedulePageOf, Shard, Trigger, SCHEDULE_SHARDS,
+};
 use crate::services::{Cap, CappedAdd, StoreError};
 
 /// How long a skip notice is remembered.
@@ -17,17 +21,31 @@ fn autopay_key(account_id: &str, id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("AUTOPAY#{id}"))
 }
 
-/// The schedule partition of a trigger; none for new-bill autopays.
-fn schedule_pk(trigger: &Trigger) -> Option<String> {
-    match trigger {
-        Trigger::NewBill => None,
-        Trigger::Monthly { day } => Some(format!("AUTOPAYS#monthly#{day}")),
-        Trigger::Weekly { weekday } => Some(format!("AUTOPAYS#weekly#{weekday}")),
-    }
+/// The schedule partition of a trigger's shard; none for new-bill autopays.
+fn schedule_pk(trigger: &Trigger, shard: Shard) -> Option<String> {
+    let day = match trigger {
+        Trigger::NewBill => return None,
+        Trigger::Monthly { day } => format!("AUTOPAYS#monthly#{day}"),
+        Trigger::Weekly { weekday } => format!("AUTOPAYS#weekly#{weekday}"),
+    };
+    Some(match shard {
+        Shard::Unsharded => day,
+        Shard::Of(n) => format!("{day}#{n}"),
+    })
 }
 
+fn schedule_key_in(trigger: &Trigger, shard: Shard, autopay: &Autopay) -> Option<Item> {
+    schedule_pk(trigger, shard).map(|pk| key(pk, &format!("{}#{}", autopay.account_id, autopay.id)))
+}
+
+/// Where an autopay is filed now.
 fn schedule_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
-    schedule_pk(trigger).map(|pk| key(pk, &format!("{}#{}", autopay.account_id, autopay.id)))
+    schedule_key_in(trigger, Shard::of(&autopay.id, SCHEDULE_SHARDS), autopay)
+}
+
+/// Where it was filed before sharding: deleted on every write, which migrates it.
+fn unsharded_key(trigger: &Trigger, autopay: &Autopay) -> Option<Item> {
+    schedule_key_in(trigger, Shard::Unsharded, autopay)
 }
 
 impl AutopayStore for DynamoStore {
@@ -88,7 +106,11 @@ impl AutopayStore for DynamoStore {
             );
         let new_index = schedule_key(&autopay.trigger, autopay);
         let old_index = previous.and_then(|t| schedule_key(t, autopay));
-        if let Some(old) = old_index.filter(|old| Some(old) != new_index.as_ref()) {
+        let olds = [
+            old_index.filter(|old| Some(old) != new_index.as_ref()),
+            previous.and_then(|t| unsharded_key(t, autopay)),
+        ];
+        for old in olds.into_iter().flatten() {
             request = request.transact_items(
                 TransactWriteItem::builder()
                     .delete(build(
@@ -132,7 +154,11 @@ impl AutopayStore for DynamoStore {
                 .build())
         };
         let mut items = vec![self.delete_present(autopay_key(&autopay.account_id, &autopay.id))?];
-        if let Some(index) = schedule_key(&autopay.trigger, autopay) {
+        let indexes = [
+            schedule_key(&autopay.trigger, autopay),
+            unsharded_key(&autopay.trigger, autopay),
+        ];
+        for index in indexes.into_iter().flatten() {
             items.push(delete(index)?);
         }
         // Gone already (a parallel delete) is the same outcome.
@@ -144,15 +170,34 @@ impl AutopayStore for DynamoStore {
     async fn scheduled_autopays(
         &self,
         trigger: &Trigger,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let Some(pk) = schedule_pk(trigger) else {
-            return Ok(Vec::new());
+        shard: Shard,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<SchedulePageOf, StoreError> {
+        let Some(pk) = schedule_pk(trigger, shard) else {
+            return Ok(SchedulePageOf::default());
         };
-        self.query_prefix(&pk, "")
-            .await?
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(classify)?;
+        let entries = page
+            .items()
             .iter()
             .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "autopay_id")?)))
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = match page.last_evaluated_key() {
+            Some(last) => Some(get_s(last, "sk")?),
+            None => None,
+        };
+        Ok(SchedulePageOf { entries, next })
     }
 
     async fn claim_skip_notice(

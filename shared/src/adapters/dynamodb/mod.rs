@@ -10,6 +10,7 @@ mod identity;
 mod notices;
 mod payments;
 mod profile;
+mod runs;
 
 use std::collections::HashMap;
 

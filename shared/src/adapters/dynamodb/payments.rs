@@ -1,6 +1,6 @@
 //! Payments (`ACCOUNT#{id}` / `PAYMENT#{payment id}`), idempotency records
-//! (`IDEMPOTENCY#{keyed hash}`), reconciliation entries (`RECONCILE` /
-//! `{created, 12 digits}#{account id}#{payment id}`), bill locks on the charge items, saved
+//! (`IDEMPOTENCY#{keyed hash}`), reconciliation entries (`RECONCILE#{shard}` /
+//! `{created, 12 digits}#{account id}#{payment id}`; before sharding, `RECONCILE`), bill locks on the charge items, saved
 //! methods (`ACCOUNT#{id}` / `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`).
 //! Opening a payment also checks that every bill's biller is still active.
 
@@ -11,11 +11,22 @@ use super::identity::{account_from, account_key};
 use super::*;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HeldBills, HoldCount, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod, Template,
+    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore,
+    SavedMethod, Template, RECONCILE_SHARDS,
 };
+use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError};
 
-const RECONCILE_PK: &str = "RECONCILE";
+/// The one partition of reconciliation entries written before sharding: still read,
+/// and an entry in it is removed when its payment is done with.
+const UNSHARDED_RECONCILE_PK: &str = "RECONCILE";
+
+fn reconcile_pk(shard: Shard) -> String {
+    match shard {
+        Shard::Unsharded => UNSHARDED_RECONCILE_PK.to_string(),
+        Shard::Of(n) => format!("{UNSHARDED_RECONCILE_PK}#{n}"),
+    }
+}
 
 fn payment_key(account_id: &str, id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("PAYMENT#{id}"))
@@ -33,14 +44,19 @@ fn idempotency_key(key_hash: &str) -> Item {
     key(format!("IDEMPOTENCY#{key_hash}"), "IDEMPOTENCY")
 }
 
-fn reconcile_key(payment: &Payment) -> Item {
+fn reconcile_key_in(shard: Shard, payment: &Payment) -> Item {
     key(
-        RECONCILE_PK.to_string(),
+        reconcile_pk(shard),
         &format!(
             "{:012}#{}#{}",
             payment.created_at, payment.account_id, payment.id
         ),
     )
+}
+
+/// Where a payment's entry is written: its shard.
+fn reconcile_key(payment: &Payment) -> Item {
+    reconcile_key_in(Shard::of(&payment.id, RECONCILE_SHARDS), payment)
 }
 
 fn status_name(status: PaymentStatus) -> String {
@@ -410,46 +426,59 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
-        self.client
+        let deleted = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(reconcile_key(payment)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(classify)?;
+        // Nothing in its shard: a payment opened before sharding, whose entry is in
+        // the unsharded partition (one more call, for those only).
+        if deleted.attributes().is_none_or(|a| a.is_empty()) {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(reconcile_key_in(Shard::Unsharded, payment)))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
         Ok(())
     }
 
     async fn open_payments(
         &self,
+        shard: Shard,
         before: i64,
+        after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk < :before")
-                .expression_attribute_values(":pk", s(RECONCILE_PK))
-                .expression_attribute_values(":before", s(format!("{before:012}$")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                found.push((get_s(item, "account_id")?, get_s(item, "payment_id")?));
-                if found.len() >= limit {
-                    return Ok(found);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+    ) -> Result<OpenPaymentsPage, StoreError> {
+        let pk = reconcile_pk(shard);
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk < :before")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":before", s(format!("{before:012}$")))
+            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(classify)?;
+        let entries = page
+            .items()
+            .iter()
+            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = match page.last_evaluated_key() {
+            Some(last) => Some(get_s(last, "sk")?),
+            None => None,
+        };
+        Ok(OpenPaymentsPage { entries, next })
     }
 
     async fn account_payments(
