@@ -99,10 +99,26 @@ async fn a_registry_that_never_answers_fails_and_the_citizen_retries(api: Api) {
         "pending: in the sweeper's index"
     );
 
-    // Not overdue yet: the sweeper leaves it.
+    // Not overdue yet: the sweeper leaves it. The run is counted for the missed-run
+    // alarm.
+    let function = "SweepVerificationsFunction";
+    let dims = [("Job", "sweep-verifications")];
+    let before = api
+        .matching_metric_lines(function, "ScheduledRunsCompleted", &dims)
+        .len();
     let run = sweep(&api).await;
     assert_eq!(run["requeued"], 0, "{run}");
     assert_eq!(run["failed"], 0, "{run}");
+    let lines = api
+        .wait_for_metric(function, "ScheduledRunsCompleted", &dims, before)
+        .await;
+    assert_eq!(lines.len(), before + 1, "{lines:?}");
+    assert_metric_line(
+        &lines[before],
+        "ScheduledRunsCompleted",
+        &api.metric_stage(function),
+        &dims,
+    );
 
     // Overdue: queued again once (VerificationMaxRequeues = 1), still pending.
     past_the_deadline().await;
