@@ -1141,7 +1141,11 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             check_passport_issue_date("/documents/passport/issue_date", issue, born, now.date())
                 .map_err(|e| AppError::Validation(vec![e]))?;
         }
-        let mut changed = changed_fields(before, &next);
+        // What the PATCH changed, and what it checks: the same, plus failed documents
+        // saved again unchanged. A value saved again is no edit: it releases no login,
+        // drops no level and forgets no confirmation.
+        let edited = changed_fields(before, &next);
+        let mut changed = edited.clone();
         // A document whose check failed is checked again when it is saved again, even
         // unchanged: that is how the citizen retries.
         for (field, saved) in [
@@ -1199,7 +1203,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         ));
         // A SNILS becomes a login only once the registry verified it (the worker claims
         // it), so saving one answers the same whether another account holds it or not.
-        let release_login = if changed.contains(&"snils") {
+        let release_login = if edited.contains(&"snils") {
             before
                 .documents
                 .snils
@@ -1216,7 +1220,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         // simplified until the checks pass again.
         let current_level = account.level.clone();
         let level_change = (account.level != SIMPLIFIED
-            && changed.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
+            && edited.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
         .then_some((current_level.as_str(), SIMPLIFIED));
         let mut events = vec![event];
         if level_change.is_some() {
@@ -1236,7 +1240,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             release_login,
             level_change,
             clear_confirmation: account.confirmed_at.is_some()
-                && changed.iter().any(|f| IDENTITY_FIELDS.contains(f)),
+                && edited.iter().any(|f| IDENTITY_FIELDS.contains(f)),
             events,
         };
         match self.store.write_profile(&write).await? {
