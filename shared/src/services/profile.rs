@@ -1320,18 +1320,24 @@ struct AccountLocks {
 
 impl AccountLocks {
     async fn lock(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = match self.locks.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            // Forget the locks nobody holds once there are many.
-            if locks.len() > 1_000 {
-                locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
-            }
-            locks.entry(account_id.to_string()).or_default().clone()
+        self.entry(account_id).lock_owned().await
+    }
+
+    /// The account's lock if nobody holds it now.
+    fn try_lock(&self, account_id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.entry(account_id).try_lock_owned().ok()
+    }
+
+    fn entry(&self, account_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.locks.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        lock.lock_owned().await
+        // Forget the locks nobody holds once there are many.
+        if locks.len() > 1_000 {
+            locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        }
+        locks.entry(account_id.to_string()).or_default().clone()
     }
 }
 
@@ -1396,11 +1402,22 @@ where
                         verification_counted(job.check, VerificationOutcome::Retry);
                         AppError::StoreUnavailable(e.to_string())
                     })?;
-                    answer = Some(a);
+                    answer = Some(a.clone());
                     // Registries are asked concurrently; the account's profile is
-                    // written by one job at a time, from a read made under the lock.
-                    _writing = Some(self.writing.lock(&job.account_id).await);
-                    continue;
+                    // written by one job at a time. A job that waited for the lock reads
+                    // again (the job before it wrote); one that did not writes from the
+                    // read it asked with, saving a round trip: a write it missed fails the
+                    // version condition and sends it round again.
+                    match self.writing.try_lock(&job.account_id) {
+                        Some(guard) => {
+                            _writing = Some(guard);
+                            a
+                        }
+                        None => {
+                            _writing = Some(self.writing.lock(&job.account_id).await);
+                            continue;
+                        }
+                    }
                 }
             };
             // A verified SNILS becomes the account's login, unless another account's
