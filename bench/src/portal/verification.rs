@@ -450,7 +450,8 @@ impl Scenario for Verification {
              (SNILS `999…`, passport number `998…`), one in nine an INN `997…` the sandbox \
              answers only on the third delivery: the function must list exactly those jobs \
              in `batchItemFailures` while their receive count is 1 or 2, and nothing else \
-             (checked on every batch). Handled messages are deleted, failed ones made visible \
+             (checked on every batch); a batch of nothing but such jobs fails the \
+             invocation instead, so that Lambda's pollers back off. Handled messages are deleted, failed ones made visible \
              again at once and delivered in a later batch. Answers are shown as 200 when the \
              function returned a response, 500 for an invocation error",
             self.sizes
