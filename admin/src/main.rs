@@ -13,7 +13,12 @@
 //! uslugi-admin revoke-biller --id 9a0b…
 //! uslugi-admin import-charges --biller-id 9a0b… --file charges.csv
 //! uslugi-admin sandbox-card-token --number 4242424242424242 --exp 12/30 --cvc 123
+//! uslugi-admin repair-holder-index
 //! ```
+//!
+//! `repair-holder-index` rebuilds the holder index of new-bill notices from the profiles'
+//! verified documents, the verified children and the vehicles (a full read of the table)
+//! and prints how many entries it wrote and removed; running it again changes nothing.
 //!
 //! `import-charges` writes a biller's charges from a JSON or CSV file as the batch route
 //! does (see [`import`]) and prints each item's outcome; with `BILL_NOTICES_QUEUE_URL`
@@ -43,7 +48,8 @@ const USAGE: &str = "usage:
       --payee-name NAME --payee-inn INN --payee-kpp KPP --payee-bic BIC --payee-account ACCOUNT
   uslugi-admin revoke-biller --id BILLER_ID
   uslugi-admin import-charges --biller-id BILLER_ID --file CHARGES.json|CHARGES.csv
-  uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]";
+  uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]
+  uslugi-admin repair-holder-index";
 
 /// The value after `--name` in `args`.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -125,6 +131,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 | "revoke-biller"
                 | "import-charges"
                 | "sandbox-card-token"
+                | "repair-holder-index"
         )
     ) {
         return Err(USAGE.into());
@@ -153,6 +160,19 @@ async fn run(args: &[String]) -> Result<String, String> {
     let config = TableConfig::from_env(&env, hasher).map_err(|e| e.to_string())?;
     let table_name = config.table_name.clone();
     let hasher = config.hasher.clone();
+    if command == Some("repair-holder-index") {
+        let store =
+            shared::adapters::dynamodb::DynamoStore::new(clients.dynamodb.clone(), table_name);
+        let repair = shared::services::notices::repair_holder_index(&store, &hasher)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(serde_json::json!({
+            "accounts": repair.accounts,
+            "added": repair.added,
+            "removed": repair.removed,
+        })
+        .to_string());
+    }
     let operators = shared::adapters::operator_service(&clients, config.clone());
     let billers = shared::adapters::charge_service(&clients, config);
     match command {

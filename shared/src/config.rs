@@ -378,6 +378,51 @@ pub struct ProfileConfig {
     /// Where registry checks are queued.
     pub queue_url: String,
     pub hasher: Hasher,
+    /// How long a queued check may stay pending before the sweeper steps in.
+    pub verification_deadline_secs: i64,
+}
+
+/// `VERIFICATION_DEADLINE_SECONDS`: how long a registry check may stay pending.
+fn verification_deadline<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<i64, ConfigError> {
+    let secs = env.number(
+        "VERIFICATION_DEADLINE_SECONDS",
+        crate::services::profile::DEFAULT_DEADLINE_SECS.unsigned_abs(),
+        1,
+    )?;
+    i64::try_from(secs).map_err(|_| ConfigError::Invalid {
+        name: "VERIFICATION_DEADLINE_SECONDS",
+        reason: "too large".into(),
+    })
+}
+
+/// Everything the sweeper of overdue checks needs.
+pub struct SweepConfig {
+    pub table_name: String,
+    /// Where checks are queued again.
+    pub queue_url: String,
+    pub limits: crate::services::profile::SweepLimits,
+}
+
+impl SweepConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let max_requeues = env.number("VERIFICATION_MAX_REQUEUES", 2, 0)?;
+        let batch = env.number("VERIFICATION_SWEEP_BATCH", 200, 1)?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            queue_url: env.required("VERIFICATION_QUEUE_URL")?,
+            limits: crate::services::profile::SweepLimits {
+                deadline_secs: verification_deadline(env)?,
+                max_requeues: u32::try_from(max_requeues).map_err(|_| ConfigError::Invalid {
+                    name: "VERIFICATION_MAX_REQUEUES",
+                    reason: "too large".into(),
+                })?,
+                batch: usize::try_from(batch).map_err(|_| ConfigError::Invalid {
+                    name: "VERIFICATION_SWEEP_BATCH",
+                    reason: "too large".into(),
+                })?,
+            },
+        })
+    }
 }
 
 impl ProfileConfig {
@@ -389,6 +434,7 @@ impl ProfileConfig {
             table_name: env.required("TABLE_NAME")?,
             queue_url: env.required("VERIFICATION_QUEUE_URL")?,
             hasher,
+            verification_deadline_secs: verification_deadline(env)?,
         })
     }
 }

@@ -128,6 +128,7 @@ impl ReconcileOutcome {
 pub enum Job {
     ReconcilePayments,
     RunAutopays,
+    SweepVerifications,
 }
 
 impl Job {
@@ -135,6 +136,7 @@ impl Job {
         match self {
             Self::ReconcilePayments => "reconcile-payments",
             Self::RunAutopays => "run-autopays",
+            Self::SweepVerifications => "sweep-verifications",
         }
     }
 }

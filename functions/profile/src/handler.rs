@@ -124,6 +124,9 @@ fn respond(status: StatusCode, view: &ProfileView) -> Response<Body> {
             if let Some(reason) = &s.reason {
                 entry["reason"] = json!(reason);
             }
+            if let Some(code) = &s.code {
+                entry["code"] = json!(code);
+            }
             verification.insert(field.to_string(), entry);
         }
     }

@@ -10,8 +10,8 @@ pub mod sqs;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
-    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, TableConfig, VerificationConfig,
-    HMAC_SECRET_ARN,
+    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, SweepConfig, TableConfig,
+    VerificationConfig, HMAC_SECRET_ARN,
 };
 use crate::crypto::Hasher;
 use crate::faults::{Faults, Faulty};
@@ -22,7 +22,7 @@ use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
 use crate::services::notices::NoticeService;
 use crate::services::payments::PaymentService;
-use crate::services::profile::{ProfileService, VerificationService};
+use crate::services::profile::{ProfileService, VerificationService, VerificationSweeper};
 
 /// The SDK clients every service is built on: one configuration load and one set of
 /// connections per cold start, however many services a function uses.
@@ -150,6 +150,19 @@ pub fn profile_service(
         dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
         sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url),
         config.hasher,
+    )
+    .with_deadline(config.verification_deadline_secs)
+}
+
+/// The sweeper of overdue checks over DynamoDB and the SQS verification queue.
+pub fn verification_sweeper(
+    clients: &Clients,
+    config: SweepConfig,
+) -> VerificationSweeper<dynamodb::DynamoStore, sqs::SqsQueue> {
+    VerificationSweeper::new(
+        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url),
+        config.limits,
     )
 }
 

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::domain::Email;
 use crate::error::{AppError, FieldError};
-use crate::metrics::{self, Job, Metric, NoticeChannel, NoticeKind};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, Holder, MAX_PAGE};
 use crate::services::charges::{
@@ -32,8 +32,8 @@ use crate::services::payments::{
     PaymentStore,
 };
 use crate::services::profile::{text, ProfileStore, Reader};
-use crate::services::runs::RunStore;
 pub use crate::services::runs::Shard;
+use crate::services::runs::{RunStore, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Autopays per account.
@@ -563,7 +563,12 @@ where
             }
         }
         self.store
-            .open_run(Job::RunAutopays, run, pages.len(), now.unix_timestamp())
+            .open_run(
+                ShardedJob::RunAutopays,
+                run,
+                pages.len(),
+                now.unix_timestamp(),
+            )
             .await?;
         Ok(pages)
     }
@@ -626,7 +631,7 @@ where
                 outcome.run_completed = self
                     .store
                     .finish_shard(
-                        Job::RunAutopays,
+                        ShardedJob::RunAutopays,
                         &page.run,
                         &page.shard_id(),
                         now.unix_timestamp(),

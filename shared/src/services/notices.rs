@@ -329,6 +329,66 @@ where
     Ok(())
 }
 
+/// What a full read of the holder index found of one account, by payer key: whether the
+/// entry under the payer key (`HOLDER#`) and its mirror under the account (`HOLDS#`) exist.
+pub type FoundEntries = BTreeMap<String, (bool, bool)>;
+
+/// Everything the holder index holds, by account: what a repair starts from.
+pub trait HolderIndexScan {
+    /// Accounts with a profile, each with the index entries found for it, and the index
+    /// entries of accounts without one. A full read of the table: for repairs only.
+    fn scan_holder_index(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, FoundEntries>, StoreError>> + Send;
+}
+
+/// What a repair of the holder index changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexRepair {
+    pub accounts: usize,
+    /// Entries written (missing, or with a half missing).
+    pub added: usize,
+    /// Entries that named an account for an identifier it no longer holds.
+    pub removed: usize,
+}
+
+/// Rebuilds the holder index from the profiles (verified own documents), the verified
+/// children and the vehicles: every entry that should be there is written whole, every
+/// other entry removed. Repeating it changes nothing.
+pub async fn repair_holder_index<S>(store: &S, hasher: &Hasher) -> Result<IndexRepair, AppError>
+where
+    S: ProfileStore + HouseholdStore + NoticeStore + HolderIndexScan + Sync,
+{
+    let mut repair = IndexRepair::default();
+    for (account_id, found) in store.scan_holder_index().await? {
+        repair.accounts += 1;
+        let wanted: BTreeSet<String> = match holdings_of(store, &account_id).await? {
+            Some((_, ids)) => ids
+                .iter()
+                .map(|(payer, _)| payer_key(hasher, payer))
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        let add: Vec<String> = wanted
+            .iter()
+            .filter(|k| found.get(*k) != Some(&(true, true)))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = found
+            .keys()
+            .filter(|k| !wanted.contains(*k))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            store.change_holdings(&account_id, &add, &remove).await?;
+            tracing::info!(account_id = %account_id, added = add.len(), removed = remove.len(), "holder index repaired");
+        }
+        repair.added += add.len();
+        repair.removed += remove.len();
+    }
+    Ok(repair)
+}
+
 /// Syncs the holder index of accounts after a change to what identifies them (verified
 /// documents, children, vehicles). Best effort: the change itself is done and stays
 /// done; a failure is logged, and the account's next change syncs again.

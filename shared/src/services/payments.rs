@@ -26,9 +26,7 @@ use crate::config::HoldLimits;
 use crate::crypto::{Hasher, Identifier};
 use crate::domain::{find_card_number, Email, Phone, Uin};
 use crate::error::{AppError, FieldError};
-use crate::metrics::{
-    self, Job, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome,
-};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
 use crate::redact::Secret;
 use crate::services::bills::{holdings_of, BillStore, LookupLimit, LookupStore};
 use crate::services::charges::{Category, ChargeStatus, Payee, StoredCharge};
@@ -38,7 +36,7 @@ use crate::services::identity::{Presence, StoredAccount};
 use crate::services::notices::roubles;
 use crate::services::profile::ProfileStore;
 use crate::services::profile::{text, Reader};
-use crate::services::runs::{RunStore, Shard};
+use crate::services::runs::{RunStore, Shard, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 /// Bills one payment may pay.
@@ -1734,7 +1732,7 @@ where
             .collect();
         self.store
             .open_run(
-                Job::ReconcilePayments,
+                ShardedJob::ReconcilePayments,
                 run,
                 pages.len(),
                 now.unix_timestamp(),
@@ -1778,7 +1776,7 @@ where
                 outcome.run_completed = self
                     .store
                     .finish_shard(
-                        Job::ReconcilePayments,
+                        ShardedJob::ReconcilePayments,
                         &page.run,
                         &page.shard.name(),
                         now.unix_timestamp(),

@@ -27,6 +27,7 @@ use crate::domain::{Email, Phone};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, VerificationOutcome};
 use crate::redact::Secret;
+use crate::services::charges::{payer_key, Payer, PayerKind};
 use crate::services::codes::Notifier;
 use crate::services::household::{
     HouseholdStore, LinkState, LinkVerdict, SnilsCheck, NOT_A_PARENT,
@@ -102,6 +103,9 @@ pub enum State {
     Pending,
     Verified,
     Rejected,
+    /// The registry did not answer in time, after the re-queues the sweeper allows: the
+    /// document stays, and saving it again checks it again.
+    Failed,
 }
 
 /// Where a checked field stands.
@@ -120,19 +124,54 @@ pub struct FieldStatus {
     /// The submission whose checks are running (pending) or decided it.
     #[serde(default)]
     pub submission: Option<String>,
+    /// Why a check failed, for clients (with `reason` for the citizen): [`REGISTRY_TIMEOUT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Pending: when the check is overdue (Unix seconds), and the sweeper steps in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<i64>,
+    /// Pending: times the sweeper queued the check again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requeued: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FieldStatus {
-    fn pending(submission: &str) -> Self {
+    fn pending(submission: &str, due: i64) -> Self {
         Self {
             state: State::Pending,
             at: None,
             source: None,
             reason: None,
             submission: Some(submission.to_string()),
+            code: None,
+            due: Some(due),
+            requeued: 0,
+        }
+    }
+
+    fn decided(state: State, submission: &str, at: i64) -> Self {
+        Self {
+            state,
+            at: Some(at),
+            source: None,
+            reason: None,
+            submission: Some(submission.to_string()),
+            code: None,
+            due: None,
+            requeued: 0,
         }
     }
 }
+
+/// The code of a check the registry never answered (see [`State::Failed`]).
+pub const REGISTRY_TIMEOUT: &str = "registry_timeout";
+/// What the citizen reads about it.
+pub const REGISTRY_TIMEOUT_REASON: &str =
+    "реестр не ответил вовремя; сохраните документ ещё раз, чтобы повторить проверку";
 
 /// Submissions whose outcome letter went out, newest last; a few are enough to make a
 /// redelivered last job send nothing twice.
@@ -150,6 +189,11 @@ pub struct Profile {
     pub statuses: BTreeMap<String, FieldStatus>,
     #[serde(default)]
     pub notified: Vec<String>,
+    /// Payer keys of the verified own documents (SNILS, passport, INN) as last written to
+    /// the holder index, in the same transaction as the profile: what the next write
+    /// removes from the index. `None`: written before the index followed the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Vec<String>>,
 }
 
 /// Fields a registry can check; the keys of [`Profile::statuses`].
@@ -234,6 +278,9 @@ impl Profile {
             source: None,
             reason: None,
             submission: None,
+            code: None,
+            due: None,
+            requeued: 0,
         })
     }
 
@@ -258,6 +305,71 @@ impl Profile {
         self.statuses
             .values()
             .any(|s| s.submission.as_deref() == Some(submission))
+    }
+
+    /// When the earliest pending check is overdue: the profile's place in the sweeper's
+    /// index. A pending status without a due time (written before there was one) is
+    /// overdue at once.
+    pub fn due(&self) -> Option<i64> {
+        self.statuses
+            .values()
+            .filter(|s| s.state == State::Pending)
+            .map(|s| s.due.unwrap_or(0))
+            .min()
+    }
+
+    /// Payer keys of the own documents a registry verified: what finds the citizen's
+    /// bills by them (see [`crate::services::bills::holdings_of`]).
+    pub fn own_payer_keys(&self, hasher: &Hasher) -> Vec<String> {
+        let d = &self.documents;
+        let mut payers = Vec::new();
+        if self.is_verified("snils") {
+            if let Some(v) = &d.snils {
+                payers.push((PayerKind::Snils, v.clone()));
+            }
+        }
+        if self.is_verified("passport") {
+            if let Some(p) = &d.passport {
+                payers.push((PayerKind::Passport, format!("{}{}", p.series, p.number)));
+            }
+        }
+        if self.is_verified("inn") {
+            if let Some(v) = &d.inn {
+                payers.push((PayerKind::Inn, v.clone()));
+            }
+        }
+        let mut keys: Vec<String> = payers
+            .into_iter()
+            .map(|(kind, value)| payer_key(hasher, &Payer { kind, value }))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Records in `self` the own payer keys it holds and answers the holder index entries
+    /// to add and remove against `before` (what was held when it was read).
+    pub fn follow_holdings(
+        &mut self,
+        before: &Profile,
+        hasher: &Hasher,
+    ) -> (Vec<String>, Vec<String>) {
+        let held = before
+            .holds
+            .clone()
+            .unwrap_or_else(|| before.own_payer_keys(hasher));
+        let wanted = self.own_payer_keys(hasher);
+        let add = wanted
+            .iter()
+            .filter(|k| !held.contains(k))
+            .cloned()
+            .collect();
+        let remove = held
+            .iter()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
+        self.holds = Some(wanted);
+        (add, remove)
     }
 
     fn remember_notified(&mut self, submission: &str) {
@@ -455,6 +567,10 @@ pub struct ProfileWrite<'a> {
     /// Forget an earlier confirmation of identity (see [`IDENTITY_FIELDS`]).
     pub clear_confirmation: bool,
     pub events: Vec<SecurityEvent>,
+    /// Holder index entries (payer keys) of the account to add and remove with the write,
+    /// so that the index never disagrees with the verified documents.
+    pub holdings_add: Vec<String>,
+    pub holdings_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,6 +590,14 @@ pub trait ProfileStore {
         &self,
         write: &ProfileWrite<'_>,
     ) -> impl Future<Output = Result<Result<(), ProfileWriteRefusal>, StoreError>> + Send;
+
+    /// Accounts whose profile has a check overdue at `now` (Unix seconds), earliest
+    /// first, at most `limit`: read from a sparse index, never a scan.
+    fn overdue_profiles(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// The queue of registry checks.
@@ -942,7 +1066,12 @@ pub struct ProfileService<S, Q> {
     store: S,
     queue: Q,
     hasher: Hasher,
+    deadline_secs: i64,
 }
+
+/// How long a check may stay pending before the sweeper steps in, unless configured
+/// (`VERIFICATION_DEADLINE_SECONDS`).
+pub const DEFAULT_DEADLINE_SECS: i64 = 900;
 
 /// The login key of a SNILS: the same keyed hash as phones and e-mails, so a login by
 /// SNILS finds the account like any other login.
@@ -956,7 +1085,14 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             store,
             queue,
             hasher,
+            deadline_secs: DEFAULT_DEADLINE_SECS,
         }
+    }
+
+    /// Checks it queues are due this many seconds later.
+    pub fn with_deadline(mut self, deadline_secs: i64) -> Self {
+        self.deadline_secs = deadline_secs;
+        self
     }
 
     async fn load(&self, account_id: &str) -> Result<(StoredAccount, StoredProfile), AppError> {
@@ -1005,7 +1141,27 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             check_passport_issue_date("/documents/passport/issue_date", issue, born, now.date())
                 .map_err(|e| AppError::Validation(vec![e]))?;
         }
-        let changed = changed_fields(before, &next);
+        // What the PATCH changed, and what it checks: the same, plus failed documents
+        // saved again unchanged. A value saved again is no edit: it releases no login,
+        // drops no level and forgets no confirmation.
+        let edited = changed_fields(before, &next);
+        let mut changed = edited.clone();
+        // A document whose check failed is checked again when it is saved again, even
+        // unchanged: that is how the citizen retries.
+        for (field, saved) in [
+            ("snils", matches!(patch.snils, Change::Set(_))),
+            ("passport", matches!(patch.passport, Change::Set(_))),
+            ("inn", matches!(patch.inn, Change::Set(_))),
+        ] {
+            let failed = before
+                .statuses
+                .get(field)
+                .is_some_and(|s| s.state == State::Failed);
+            if saved && failed && !changed.contains(&field) {
+                changed.push(field);
+            }
+        }
+        let due = now.unix_timestamp() + self.deadline_secs;
         let submission = uuid::Uuid::new_v4().to_string();
         let version = stored.version + 1;
         let mut jobs = Vec::new();
@@ -1026,7 +1182,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
                     .collect();
                 for field in filled {
                     next.statuses
-                        .insert(field.to_string(), FieldStatus::pending(&submission));
+                        .insert(field.to_string(), FieldStatus::pending(&submission, due));
                 }
                 jobs.push(VerificationJob {
                     account_id: account_id.to_string(),
@@ -1037,6 +1193,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
                 });
             }
         }
+        // A verified document that changed no longer finds bills by its old value.
+        let (holdings_add, holdings_remove) = next.follow_holdings(before, &self.hasher);
         let names_changed = changed.contains(&"name");
         let account_names = names_changed.then_some((
             next.personal.last_name.as_str(),
@@ -1045,7 +1203,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         ));
         // A SNILS becomes a login only once the registry verified it (the worker claims
         // it), so saving one answers the same whether another account holds it or not.
-        let release_login = if changed.contains(&"snils") {
+        let release_login = if edited.contains(&"snils") {
             before
                 .documents
                 .snils
@@ -1062,7 +1220,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         // simplified until the checks pass again.
         let current_level = account.level.clone();
         let level_change = (account.level != SIMPLIFIED
-            && changed.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
+            && edited.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
         .then_some((current_level.as_str(), SIMPLIFIED));
         let mut events = vec![event];
         if level_change.is_some() {
@@ -1072,6 +1230,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             });
         }
         let write = ProfileWrite {
+            holdings_add,
+            holdings_remove,
             account_id,
             profile: &next,
             expected_version: stored.version,
@@ -1080,7 +1240,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             release_login,
             level_change,
             clear_confirmation: account.confirmed_at.is_some()
-                && changed.iter().any(|f| IDENTITY_FIELDS.contains(f)),
+                && edited.iter().any(|f| IDENTITY_FIELDS.contains(f)),
             events,
         };
         match self.store.write_profile(&write).await? {
@@ -1160,18 +1320,24 @@ struct AccountLocks {
 
 impl AccountLocks {
     async fn lock(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = match self.locks.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            // Forget the locks nobody holds once there are many.
-            if locks.len() > 1_000 {
-                locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
-            }
-            locks.entry(account_id.to_string()).or_default().clone()
+        self.entry(account_id).lock_owned().await
+    }
+
+    /// The account's lock if nobody holds it now.
+    fn try_lock(&self, account_id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.entry(account_id).try_lock_owned().ok()
+    }
+
+    fn entry(&self, account_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.locks.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        lock.lock_owned().await
+        // Forget the locks nobody holds once there are many.
+        if locks.len() > 1_000 {
+            locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        }
+        locks.entry(account_id.to_string()).or_default().clone()
     }
 }
 
@@ -1236,11 +1402,22 @@ where
                         verification_counted(job.check, VerificationOutcome::Retry);
                         AppError::StoreUnavailable(e.to_string())
                     })?;
-                    answer = Some(a);
+                    answer = Some(a.clone());
                     // Registries are asked concurrently; the account's profile is
-                    // written by one job at a time, from a read made under the lock.
-                    _writing = Some(self.writing.lock(&job.account_id).await);
-                    continue;
+                    // written by one job at a time. A job that waited for the lock reads
+                    // again (the job before it wrote); one that did not writes from the
+                    // read it asked with, saving a round trip: a write it missed fails the
+                    // version condition and sends it round again.
+                    match self.writing.try_lock(&job.account_id) {
+                        Some(guard) => {
+                            _writing = Some(guard);
+                            a
+                        }
+                        None => {
+                            _writing = Some(self.writing.lock(&job.account_id).await);
+                            continue;
+                        }
+                    }
                 }
             };
             // A verified SNILS becomes the account's login, unless another account's
@@ -1293,7 +1470,13 @@ where
                     .map(|s| snils_login_key(&self.hasher, s)),
                 _ => None,
             };
+            // The holder index follows in the same transaction: a verified document finds
+            // the citizen's bills from now on, a rejected one no longer does.
+            let (holdings_add, holdings_remove) =
+                next.follow_holdings(&stored.profile, &self.hasher);
             let profile_write = ProfileWrite {
+                holdings_add,
+                holdings_remove,
                 account_id: &job.account_id,
                 profile: &next,
                 expected_version: stored.version,
@@ -1319,14 +1502,6 @@ where
                             RegistryAnswer::Rejected { .. } => VerificationOutcome::Rejected,
                         },
                     );
-                    // A verified document finds the citizen's bills from now on, a rejected
-                    // one no longer does: new-bill notices follow.
-                    sync_holdings(
-                        &self.store,
-                        &self.hasher,
-                        std::slice::from_ref(&job.account_id),
-                    )
-                    .await;
                     if notify {
                         self.send_outcome(
                             &account,
@@ -1531,7 +1706,7 @@ where
         now: OffsetDateTime,
     ) -> Profile {
         let mut next = stored.profile.clone();
-        let at = Some(now.unix_timestamp());
+        let at = now.unix_timestamp();
         match answer {
             RegistryAnswer::Verified { source } => {
                 for field in job.check.decides() {
@@ -1543,11 +1718,8 @@ where
                         next.statuses.insert(
                             field.to_string(),
                             FieldStatus {
-                                state: State::Verified,
-                                at,
                                 source: Some(source.to_string()),
-                                reason: None,
-                                submission: Some(job.submission.clone()),
+                                ..FieldStatus::decided(State::Verified, &job.submission, at)
                             },
                         );
                     }
@@ -1566,11 +1738,9 @@ where
                 next.statuses.insert(
                     document.to_string(),
                     FieldStatus {
-                        state: State::Rejected,
-                        at,
                         source: Some(source.to_string()),
                         reason: Some(reason.clone()),
-                        submission: Some(job.submission.clone()),
+                        ..FieldStatus::decided(State::Rejected, &job.submission, at)
                     },
                 );
                 for field in job.check.decides().iter().filter(|f| **f != document) {
@@ -1663,6 +1833,166 @@ where
     }
 }
 
+// ------------------------------------------------------------------ the sweeper
+
+/// What the sweeper does with overdue checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepLimits {
+    /// How long a check may stay pending each time it is queued, in seconds.
+    pub deadline_secs: i64,
+    /// Times an overdue check is queued again before it is marked `failed`.
+    pub max_requeues: u32,
+    /// Most profiles one run looks at; the rest wait for the next run.
+    pub batch: usize,
+}
+
+/// What one run of the sweeper did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepRun {
+    /// Profiles with an overdue check that were looked at.
+    pub profiles: usize,
+    /// Checks queued again.
+    pub requeued: usize,
+    /// Checks marked `failed`.
+    pub failed: usize,
+    /// Profiles that changed between the read and the write (a check finished, an
+    /// edit): left to the next run, which reads them again.
+    pub raced: usize,
+}
+
+/// Finds checks that stayed pending past their due time (a registry that never answered,
+/// a job lost or dead-lettered) and queues them again, up to [`SweepLimits::max_requeues`]
+/// times, then marks them `failed` with [`REGISTRY_TIMEOUT`]. Every write is conditional
+/// on the profile version read, so a check that finishes at the same moment wins or is
+/// read again, and a run repeated changes nothing more.
+pub struct VerificationSweeper<S, Q> {
+    store: S,
+    queue: Q,
+    limits: SweepLimits,
+}
+
+impl<S: ProfileStore + Sync, Q: JobQueue + Sync> VerificationSweeper<S, Q> {
+    pub fn new(store: S, queue: Q, limits: SweepLimits) -> Self {
+        Self {
+            store,
+            queue,
+            limits,
+        }
+    }
+
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepRun, AppError> {
+        let now = now.unix_timestamp();
+        let mut run = SweepRun::default();
+        for account_id in self.store.overdue_profiles(now, self.limits.batch).await? {
+            run.profiles += 1;
+            let Some((_, stored)) = self.store.load_profile(&account_id).await? else {
+                continue;
+            };
+            let (next, jobs, failed) = overdue(&self.limits, &account_id, &stored, now);
+            if next == stored.profile {
+                continue;
+            }
+            // Jobs first, as a PATCH queues them: a job whose write lost finds its check
+            // decided or still pending, and does the right thing either way.
+            if !jobs.is_empty() {
+                self.queue.enqueue(&jobs).await?;
+            }
+            let write = ProfileWrite {
+                account_id: &account_id,
+                profile: &next,
+                expected_version: stored.version,
+                account_names: None,
+                claim_login: None,
+                release_login: None,
+                level_change: None,
+                clear_confirmation: false,
+                events: Vec::new(),
+                holdings_add: Vec::new(),
+                holdings_remove: Vec::new(),
+            };
+            match self.store.write_profile(&write).await? {
+                Ok(()) => {
+                    run.requeued += jobs.len();
+                    run.failed += failed;
+                    tracing::info!(account_id = %account_id, requeued = jobs.len(), failed, "overdue checks swept");
+                }
+                Err(_) => run.raced += 1,
+            }
+        }
+        Ok(run)
+    }
+}
+
+/// The profile with its overdue checks queued again or failed, the jobs to queue and how
+/// many failed.
+fn overdue(
+    limits: &SweepLimits,
+    account_id: &str,
+    stored: &StoredProfile,
+    now: i64,
+) -> (Profile, Vec<VerificationJob>, usize) {
+    let mut next = stored.profile.clone();
+    let mut jobs = Vec::new();
+    let mut failed = 0;
+    for check in Check::ALL {
+        let document = check.document();
+        let Some(status) = next.statuses.get(document).cloned() else {
+            continue;
+        };
+        let Some(submission) = status.submission.clone() else {
+            continue;
+        };
+        if status.state != State::Pending || status.due.unwrap_or(0) > now {
+            continue;
+        }
+        let fields: Vec<&str> = check
+            .decides()
+            .iter()
+            .copied()
+            .filter(|f| {
+                next.statuses.get(*f).is_some_and(|s| {
+                    s.state == State::Pending && s.submission.as_deref() == Some(&submission)
+                })
+            })
+            .collect();
+        if status.requeued < limits.max_requeues {
+            for field in fields {
+                if let Some(s) = next.statuses.get_mut(field) {
+                    s.due = Some(now + limits.deadline_secs);
+                    s.requeued = status.requeued + 1;
+                }
+            }
+            jobs.push(VerificationJob {
+                account_id: account_id.to_string(),
+                check,
+                submission,
+                version: stored.version + 1,
+                child: None,
+            });
+        } else {
+            // The document stays (unlike a rejection: nobody said it is wrong); the
+            // personal data it was compared with go back to unverified.
+            for field in fields {
+                next.statuses.remove(field);
+            }
+            next.statuses.insert(
+                document.to_string(),
+                FieldStatus {
+                    code: Some(REGISTRY_TIMEOUT.to_string()),
+                    reason: Some(REGISTRY_TIMEOUT_REASON.to_string()),
+                    ..FieldStatus::decided(State::Failed, &submission, now)
+                },
+            );
+            failed += 1;
+        }
+    }
+    // A pending field no check covers any more would keep the profile overdue for
+    // ever: it goes back to unverified.
+    next.statuses
+        .retain(|_, s| s.state != State::Pending || s.due.unwrap_or(0) > now);
+    (next, jobs, failed)
+}
+
 fn verification_counted(check: Check, outcome: VerificationOutcome) {
     metrics::emit(Metric::Verifications {
         registry: check.registry(),
@@ -1743,6 +2073,157 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: SweepLimits = SweepLimits {
+        deadline_secs: 100,
+        max_requeues: 1,
+        batch: 10,
+    };
+
+    /// A profile whose passport check (with the name it covers) is pending, due at 1000.
+    fn passport_pending() -> StoredProfile {
+        let mut profile = Profile::default();
+        profile.personal.last_name = "Иванов".into();
+        profile.personal.first_name = "Пётр".into();
+        profile.documents.passport = Some(Passport {
+            series: "4510".into(),
+            number: "996001".into(),
+            issue_date: "2010-06-01".into(),
+            department_code: "770-001".into(),
+            issued_by: "ОВД".into(),
+            birthplace: None,
+        });
+        for field in ["passport", "name"] {
+            profile
+                .statuses
+                .insert(field.into(), FieldStatus::pending("s1", 1000));
+        }
+        StoredProfile {
+            profile,
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn overdue_checks_are_queued_again_then_failed() {
+        let stored = passport_pending();
+        let (next, jobs, failed) = overdue(&LIMITS, "a1", &stored, 999);
+        assert_eq!(
+            (next, jobs.len(), failed),
+            (stored.profile.clone(), 0, 0),
+            "not due yet"
+        );
+        assert_eq!(stored.profile.due(), Some(1000));
+
+        let (next, jobs, failed) = overdue(&LIMITS, "a1", &stored, 1000);
+        assert_eq!(failed, 0);
+        assert_eq!(
+            jobs,
+            [VerificationJob {
+                account_id: "a1".into(),
+                check: Check::Passport,
+                submission: "s1".into(),
+                version: 5,
+                child: None,
+            }]
+        );
+        for field in ["passport", "name"] {
+            let s = &next.statuses[field];
+            assert_eq!(
+                (s.state, s.due, s.requeued),
+                (State::Pending, Some(1100), 1)
+            );
+        }
+        assert_eq!(
+            next.due(),
+            Some(1100),
+            "the index moves to the new due time"
+        );
+
+        let again = StoredProfile {
+            profile: next,
+            version: 5,
+        };
+        let (next, jobs, failed) = overdue(&LIMITS, "a1", &again, 1100);
+        assert_eq!((jobs.len(), failed), (0, 1));
+        let passport = &next.statuses["passport"];
+        assert_eq!(passport.state, State::Failed);
+        assert_eq!(passport.code.as_deref(), Some(REGISTRY_TIMEOUT));
+        assert_eq!(passport.reason.as_deref(), Some(REGISTRY_TIMEOUT_REASON));
+        assert_eq!(passport.at, Some(1100));
+        assert!(
+            next.documents.passport.is_some(),
+            "a failed check keeps the document"
+        );
+        assert!(
+            !next.statuses.contains_key("name"),
+            "the name goes back to unverified"
+        );
+        assert_eq!(next.due(), None, "nothing pending: out of the index");
+
+        let done = StoredProfile {
+            profile: next.clone(),
+            version: 6,
+        };
+        let (same, jobs, failed) = overdue(&LIMITS, "a1", &done, 5000);
+        assert_eq!(
+            (same, jobs.len(), failed),
+            (next, 0, 0),
+            "a repeated run changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_pending_status_without_due_time_is_overdue_at_once() {
+        let mut stored = passport_pending();
+        for s in stored.profile.statuses.values_mut() {
+            s.due = None;
+        }
+        assert_eq!(stored.profile.due(), Some(0));
+        let (_, jobs, _) = overdue(&LIMITS, "a1", &stored, 1);
+        assert_eq!(jobs.len(), 1);
+    }
+
+    #[test]
+    fn the_holder_index_follows_verified_documents_only() {
+        let Ok(hasher) = Hasher::new(vec![7; 32]) else {
+            panic!("test key");
+        };
+        let mut before = Profile::default();
+        before.documents.snils = Some("11223344595".into());
+        before.statuses.insert(
+            "snils".into(),
+            FieldStatus::decided(State::Verified, "s1", 1),
+        );
+        // Written before the profile recorded its holdings: the verified SNILS is held.
+        let snils_key = before.own_payer_keys(&hasher);
+        assert_eq!(snils_key.len(), 1);
+
+        let mut next = before.clone();
+        next.documents.inn = Some("500100732259".into());
+        next.statuses
+            .insert("inn".into(), FieldStatus::decided(State::Verified, "s2", 2));
+        let (add, remove) = next.follow_holdings(&before, &hasher);
+        assert_eq!(
+            (add.len(), remove),
+            (1, vec![]),
+            "only the newly verified INN"
+        );
+        assert_eq!(next.holds.as_ref().map(Vec::len), Some(2));
+
+        // A new SNILS, pending: its old value leaves the index now.
+        let mut edited = next.clone();
+        edited.documents.snils = Some("11223344696".into());
+        edited
+            .statuses
+            .insert("snils".into(), FieldStatus::pending("s3", 10));
+        let (add, remove) = edited.follow_holdings(&next, &hasher);
+        assert_eq!((add, remove), (vec![], snils_key));
+
+        // Nothing changed: nothing written.
+        let mut same = edited.clone();
+        assert_eq!(same.follow_holdings(&edited, &hasher), (vec![], vec![]));
+    }
 
     #[test]
     fn each_check_is_counted_under_its_registry() {

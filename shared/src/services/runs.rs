@@ -7,7 +7,6 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Job;
 use crate::services::StoreError;
 
 /// A shard of a sharded index: one of a fixed count, or the unsharded partition that
@@ -47,12 +46,20 @@ impl Shard {
     }
 }
 
+/// A scheduled job that runs in shards and keeps a record of each run; the sweeper of
+/// verifications is scheduled too, but works in one invocation and keeps none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardedJob {
+    RunAutopays,
+    ReconcilePayments,
+}
+
 /// The records of scheduled runs.
 pub trait RunStore {
     /// Records a run of `job` and how many shards it has, unless recorded already.
     fn open_run(
         &self,
-        job: Job,
+        job: ShardedJob,
         run: &str,
         shards: usize,
         now: i64,
@@ -63,7 +70,7 @@ pub trait RunStore {
     /// after its record expired) is never complete.
     fn finish_shard(
         &self,
-        job: Job,
+        job: ShardedJob,
         run: &str,
         shard: &str,
         now: i64,

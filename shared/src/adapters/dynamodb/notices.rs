@@ -15,14 +15,14 @@ fn settings_key(account_id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), "NOTIFY")
 }
 
-fn holder_key(payer_key: &str, account_id: &str) -> Item {
+pub(super) fn holder_key(payer_key: &str, account_id: &str) -> Item {
     key(
         format!("HOLDER#{payer_key}"),
         &format!("ACCOUNT#{account_id}"),
     )
 }
 
-fn holding_key(account_id: &str, payer_key: &str) -> Item {
+pub(super) fn holding_key(account_id: &str, payer_key: &str) -> Item {
     key(
         format!("ACCOUNT#{account_id}"),
         &format!("HOLDS#{payer_key}"),

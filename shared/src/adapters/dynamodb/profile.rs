@@ -1,11 +1,23 @@
 //! The profile document (`ACCOUNT#{id}` / `PROFILE`) and the account fields it keeps in
-//! step: names, the SNILS login, the level.
+//! step: names, the SNILS login, the level, and the holder index entries of the verified
+//! own documents.
+//!
+//! A profile with a pending check is in the sweeper's sparse index: `gsi1pk` =
+//! [`DUE_PARTITION`], `gsi1sk` = `{due:012}#{account id}` (due in Unix seconds, zero-padded
+//! so that the text order is the time order). A profile with nothing pending has neither
+//! attribute and is not in the index.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 
-use super::identity::{account_from, account_key, event_put, failed_conditions, login_key};
+use super::identity::{
+    account_from, account_key, event_put, failed_conditions, login_key, ACCOUNT_INDEX,
+};
+use super::notices::{holder_key, holding_key};
 use super::*;
 use crate::services::identity::StoredAccount;
+use crate::services::notices::{FoundEntries, HolderIndexScan};
 use crate::services::profile::{
     Profile, ProfileStore, ProfileWrite, ProfileWriteRefusal, StoredProfile,
 };
@@ -13,6 +25,14 @@ use crate::services::StoreError;
 
 fn profile_key(account_id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), "PROFILE")
+}
+
+/// The one partition of the sweeper's index of pending checks.
+pub const DUE_PARTITION: &str = "VERIFY_DUE";
+
+/// Where a profile due at `due` sorts in the sweeper's index.
+fn due_sort_key(due: i64, account_id: &str) -> String {
+    format!("{:012}#{account_id}", due.max(0))
 }
 
 impl ProfileStore for DynamoStore {
@@ -81,6 +101,12 @@ impl ProfileStore for DynamoStore {
             ("doc".into(), s(doc)),
             ("version".into(), n(write.expected_version + 1)),
         ]);
+        if let Some(due) = write.profile.due() {
+            item.extend([
+                ("gsi1pk".into(), s(DUE_PARTITION)),
+                ("gsi1sk".into(), s(due_sort_key(due, write.account_id))),
+            ]);
+        }
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = if write.expected_version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -181,6 +207,33 @@ impl ProfileStore for DynamoStore {
         for event in &write.events {
             request = request.transact_items(event_put(&self.table, event)?);
         }
+        // The holder index changes with the profile or not at all (both halves of each
+        // entry, as `change_holdings` writes them).
+        for payer_key in &write.holdings_add {
+            let mut holder = holder_key(payer_key, write.account_id);
+            holder.insert("account_id".into(), s(write.account_id));
+            for item in [holder, holding_key(write.account_id, payer_key)] {
+                let put = Put::builder().table_name(&self.table).set_item(Some(item));
+                request = request.transact_items(
+                    TransactWriteItem::builder()
+                        .put(build(put.build())?)
+                        .build(),
+                );
+            }
+        }
+        for payer_key in &write.holdings_remove {
+            for k in [
+                holder_key(payer_key, write.account_id),
+                holding_key(write.account_id, payer_key),
+            ] {
+                let delete = Delete::builder().table_name(&self.table).set_key(Some(k));
+                request = request.transact_items(
+                    TransactWriteItem::builder()
+                        .delete(build(delete.build())?)
+                        .build(),
+                );
+            }
+        }
         match request.send().await {
             Ok(_) => {
                 if let Some(release) = &write.release_login {
@@ -221,5 +274,85 @@ impl ProfileStore for DynamoStore {
                 }
             }
         }
+    }
+
+    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut accounts = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACCOUNT_INDEX)
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :after")
+                .expression_attribute_values(":pk", s(DUE_PARTITION))
+                // Everything due at `now` or before sorts below the next second.
+                .expression_attribute_values(":after", s(format!("{:012}", now.max(0) + 1)))
+                .projection_expression("pk")
+                .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                let pk = get_s(item, "pk")?;
+                accounts.push(pk.trim_start_matches("ACCOUNT#").to_string());
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || accounts.len() >= limit {
+                break;
+            }
+        }
+        accounts.truncate(limit);
+        Ok(accounts)
+    }
+}
+
+impl HolderIndexScan for DynamoStore {
+    async fn scan_holder_index(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, FoundEntries>, StoreError> {
+        let mut accounts: std::collections::BTreeMap<String, FoundEntries> = Default::default();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "sk = :profile OR begins_with(pk, :holder) OR begins_with(sk, :holds)",
+                )
+                .expression_attribute_values(":profile", s("PROFILE"))
+                .expression_attribute_values(":holder", s("HOLDER#"))
+                .expression_attribute_values(":holds", s("HOLDS#"))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                let (pk, sk) = (get_s(item, "pk")?, get_s(item, "sk")?);
+                if let Some(payer_key) = pk.strip_prefix("HOLDER#") {
+                    let account = sk.trim_start_matches("ACCOUNT#").to_string();
+                    accounts
+                        .entry(account)
+                        .or_default()
+                        .entry(payer_key.to_string())
+                        .or_default()
+                        .0 = true;
+                } else if let Some(account) = pk.strip_prefix("ACCOUNT#") {
+                    let entries = accounts.entry(account.to_string()).or_default();
+                    if let Some(payer_key) = sk.strip_prefix("HOLDS#") {
+                        entries.entry(payer_key.to_string()).or_default().1 = true;
+                    }
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(accounts)
     }
 }

@@ -4,17 +4,16 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::*;
-use crate::metrics::Job;
-use crate::services::runs::RunStore;
+use crate::services::runs::{RunStore, ShardedJob};
 use crate::services::StoreError;
 
 /// How long a run's record is kept.
 const RUN_MEMORY_SECS: i64 = 30 * 24 * 3600;
 
-fn run_key(job: Job, run: &str) -> Item {
+fn run_key(job: ShardedJob, run: &str) -> Item {
     let prefix = match job {
-        Job::RunAutopays => "AUTOPAYRUN",
-        Job::ReconcilePayments => "RECONCILERUN",
+        ShardedJob::RunAutopays => "AUTOPAYRUN",
+        ShardedJob::ReconcilePayments => "RECONCILERUN",
     };
     key(format!("{prefix}#{run}"), "RUN")
 }
@@ -22,7 +21,7 @@ fn run_key(job: Job, run: &str) -> Item {
 impl RunStore for DynamoStore {
     async fn open_run(
         &self,
-        job: Job,
+        job: ShardedJob,
         run: &str,
         shards: usize,
         now: i64,
@@ -50,7 +49,7 @@ impl RunStore for DynamoStore {
 
     async fn finish_shard(
         &self,
-        job: Job,
+        job: ShardedJob,
         run: &str,
         shard: &str,
         now: i64,
