@@ -3,7 +3,10 @@
 #   make dev     local stack: moto (DynamoDB, SQS, SES, SNS), every function under
 #                `cargo lambda watch`, and the local API gateway on 127.0.0.1:3000
 #                (`make dev FAULTS=plan` injects faults: docs/operations.md, "Fault injection")
-#   make test    formatting, lints, unit tests, template lint, end-to-end tests
+#   make test    formatting, lints, unit tests, template lint, end-to-end tests (with
+#                schemathesis against docs/openapi.yaml)
+#   make fuzz    schemathesis alone, on a stack of its own; SCHEMATHESIS_MAX_EXAMPLES=200
+#                for a longer session
 #   make seed    a demo family with children, a car and bills, in the running stack
 #   make bench   release builds measured: size, cold start, memory, latency, AWS calls
 #   make deploy-check
@@ -27,12 +30,13 @@ LAMBDA_CONCURRENCY ?= 1
 export CARGO_TARGET_DIR := $(CURDIR)/target
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv checkov-venv build dev seed test fmt-check clippy unit lint-template e2e bench fmt deploy-check
+.PHONY: help venv checkov-venv build dev seed test fmt-check clippy unit lint-template e2e fuzz bench fmt deploy-check
 
 help:
 	@echo "make dev    - run the local stack (gateway on http://127.0.0.1:$(GATEWAY_PORT))"
 	@echo "make seed   - load a demo family with bills into the running stack"
 	@echo "make test   - everything CI runs"
+	@echo "make fuzz   - schemathesis against docs/openapi.yaml on a local stack of its own"
 	@echo "make bench  - write bench/results.md"
 	@echo "make deploy-check - validate, lint and scan the template, release-build every function"
 
@@ -92,6 +96,11 @@ lint-template: venv
 # Starts its own stacks on free ports and tears them down, pass or fail.
 e2e: venv build
 	cargo test --workspace --manifest-path $(TOOLS)
+
+# The API as a client generated from docs/openapi.yaml sees it (also part of `make e2e`).
+# SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED and SCHEMATHESIS_DATA tune a longer session.
+fuzz: venv build
+	cargo test --manifest-path $(TOOLS) -p e2e --test schemathesis
 
 test: venv fmt-check clippy unit lint-template e2e
 
