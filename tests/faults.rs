@@ -163,16 +163,6 @@ async fn payment(api: &Api, token: &str, id: &str) -> Value {
     reply.body
 }
 
-async fn reconcile(api: &Api) {
-    let response = api
-        .http()
-        .post(format!("{}/_local/schedules/reconcile-payments", api.base))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("reconcile: {e}"));
-    assert!(response.status().is_success(), "{}", response.status());
-}
-
 fn receipts(mail: &[Value], uin: &str) -> usize {
     mail.iter()
         .filter(|m| {

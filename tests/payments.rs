@@ -144,21 +144,6 @@ async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
     Some((string_attr(&item, "state"), number_attr(&item, "amount")))
 }
 
-/// Fires a reconciliation run and waits until its pages (and any other run's) are done.
-async fn reconcile(api: &Api) -> Value {
-    let response = api
-        .http()
-        .post(format!("{}/_local/schedules/reconcile-payments", api.base))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("reconcile: {e}"));
-    assert!(response.status().is_success(), "{}", response.status());
-    let planned: Value = response.json().await.unwrap_or_default();
-    assert_eq!(planned["planned"], 17, "{planned}");
-    wait_for_empty_queue(api, "-reconcile").await;
-    planned
-}
-
 // ------------------------------------------------------------------ scenarios
 
 async fn one_bill_by_each_method(api: Api) {

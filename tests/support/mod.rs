@@ -1156,3 +1156,18 @@ pub async fn wait_for_empty_queue(api: &Api, suffix: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// Fires a reconciliation run and waits until its pages (and any other run's) are done.
+pub async fn reconcile(api: &Api) -> Value {
+    let response = api
+        .http()
+        .post(format!("{}/_local/schedules/reconcile-payments", api.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("reconcile: {e}"));
+    assert!(response.status().is_success(), "{}", response.status());
+    let planned: Value = response.json().await.unwrap_or_default();
+    assert_eq!(planned["planned"], 17, "{planned}");
+    wait_for_empty_queue(api, "-reconcile").await;
+    planned
+}
