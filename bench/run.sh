@@ -4,6 +4,8 @@
 # Arguments are passed to the harness (see `--help`), e.g.
 #   bash bench/run.sh --only codes --invocations 200
 # `bash bench/run.sh load [options]` runs only the load test (`load --help`).
+# `bash bench/run.sh chaos [options]` runs only the chaos run (`chaos --help`), which
+# writes bench/chaos-results.md and fails when an invariant does not hold.
 # Not part of `make test`: the harness measures and asserts nothing about timings; the
 # load test fails only when the books do not balance or an answer is a 5xx.
 set -euo pipefail
@@ -25,13 +27,18 @@ if [[ ! -x "$repo/.venv/bin/moto_server" ]]; then
     exit 1
 fi
 
+chaos_only=false
+if [[ "${1:-}" == "chaos" ]]; then
+    chaos_only=true
+    shift
+fi
 load_only=false
 if [[ "${1:-}" == "load" ]]; then
     load_only=true
     shift
 fi
 
-if [[ "$load_only" == false ]]; then
+if [[ "$load_only" == false && "$chaos_only" == false ]]; then
     echo "bench/run.sh: building release Lambda binaries (cargo lambda build --release)" >&2
     (cd "$repo" && PATH="$repo/.venv/bin:$PATH" "${cargo_lambda[@]}" build --release)
 fi
@@ -40,6 +47,12 @@ fi
 echo "bench/run.sh: building the harness" >&2
 cargo build --release --quiet --manifest-path "$repo/infra/local/Cargo.toml" -p uslugi-bench
 bench="$CARGO_TARGET_DIR/release/uslugi-bench"
+
+if [[ "$chaos_only" == true ]]; then
+    # Like the load test, a local stack of its own (debug builds of the functions).
+    echo "bench/run.sh: the chaos run (bench/chaos-results.md)" >&2
+    exec env PATH="$repo/.venv/bin:$PATH" "$bench" chaos --repo "$repo" "$@"
+fi
 
 if [[ "$load_only" == false ]]; then
     "$bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"

@@ -6,6 +6,7 @@
 //! builds them first. Not part of `make test`: nothing here asserts on timings.
 
 mod aws;
+mod chaos;
 mod functions;
 mod hashing;
 mod http;
@@ -37,6 +38,7 @@ const HASH_RUNS: usize = 20;
 const USAGE: &str = "\
 usage: uslugi-bench [options]
        uslugi-bench load [options]   (the payments load test; `load --help`)
+       uslugi-bench chaos [options]  (the chaos run; `chaos --help`)
 
 Measures every function in infra/template.yaml and writes bench/results.md.
 Build the functions first (bench/run.sh does both).
@@ -129,6 +131,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("load") {
         return load_main();
     }
+    if std::env::args().nth(1).as_deref() == Some("chaos") {
+        return chaos_main();
+    }
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -209,6 +214,50 @@ fn load_main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("uslugi-bench load: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `uslugi-bench chaos ...`: the chaos run, with its own options and exit code (1 when
+/// an invariant did not hold).
+fn chaos_main() -> ExitCode {
+    let args = match chaos::parse_args(std::env::args().skip(2)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{}", chaos::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = chaos::run(&args) => result,
+            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("uslugi-bench chaos: an invariant did not hold (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: error: {e:#}");
             ExitCode::FAILURE
         }
     }

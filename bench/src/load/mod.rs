@@ -216,7 +216,7 @@ struct Member {
 }
 
 /// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
-async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
+pub(crate) async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
     let arn = env
         .get("HMAC_SECRET_ARN")
         .context("the stack gives its functions no HMAC_SECRET_ARN")?;
