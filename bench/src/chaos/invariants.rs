@@ -54,6 +54,8 @@ pub struct Observed {
     /// Payment notices in the billers' inboxes, per `uin#payment id`.
     pub payment_notices_delivered: BTreeMap<String, usize>,
     pub payment_notices_dlq: Vec<String>,
+    /// Receipts found in the outbox, per payment id.
+    pub receipts: BTreeMap<String, usize>,
     pub answers_bad: Vec<Bad>,
     pub answers_faulty: usize,
 }
@@ -249,13 +251,28 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
             problems.push(format!("payment notice of {key} delivered for no succeeded payment"));
         }
     }
+    // A receipt is best effort by design (a failed send is logged, not retried): one
+    // missing is counted, never one too many or one for a payment that did not succeed.
+    let mut receipts_once = 0;
+    for (id, n) in &o.receipts {
+        if !by_id.contains_key(id.as_str()) {
+            problems.push(format!("receipt of payment {id}, which did not succeed"));
+        } else if *n > 1 {
+            problems.push(format!("receipt of payment {id} sent {n} times"));
+        } else {
+            receipts_once += 1;
+        }
+    }
     let notices = invariant(
         "every notice sent once or dead-lettered",
         format!(
             "new-bill notices: {} due, {sent_once} sent once, {dead} dead-lettered; \
              payment notices to billers: {due_payment} due, {delivered} delivered once, \
-             {payment_dead} dead-lettered",
-            o.bill_notices_due.len()
+             {payment_dead} dead-lettered; receipts (best effort): {} succeeded payments, \
+             {receipts_once} sent once, {} not sent",
+            o.bill_notices_due.len(),
+            succeeded.len(),
+            succeeded.len().saturating_sub(receipts_once)
         ),
         problems,
     );
@@ -400,6 +417,18 @@ mod tests {
         assert_eq!(failed(&o).len(), 1);
         o.payment_notices_dlq.push("{\"payment_id\":\"p3\"}".into());
         assert!(failed(&o).is_empty());
+    }
+
+    #[test]
+    fn a_receipt_may_be_missing_but_never_repeated_or_for_a_failed_payment() {
+        let mut o = clean();
+        o.receipts.insert("p1".into(), 1);
+        assert!(failed(&o).is_empty());
+        o.receipts.insert("p3".into(), 2);
+        assert_eq!(failed(&o), vec!["every notice sent once or dead-lettered"]);
+        o.receipts.remove("p3");
+        o.receipts.insert("p2".into(), 1);
+        assert_eq!(failed(&o).len(), 1);
     }
 
     #[test]

@@ -40,7 +40,8 @@ const BILLS_PER_PAYMENT: usize = 3;
 const BATCH: usize = 25;
 /// New bills are of an education category: told by e-mail unless a citizen turns it off.
 const NOTICE_CATEGORY: &str = "kindergarten";
-const NOTICE_SUBJECT: &str = "Новое начисление";
+use shared::services::notices::NOTICE_SUBJECT;
+use shared::services::payments::RECEIPT_SUBJECT;
 
 /// How big the run is (see `chaos --help`).
 #[derive(Debug, Clone)]
@@ -64,6 +65,8 @@ pub struct World {
     biller_keys: Vec<String>,
     /// Payers' session tokens and addresses.
     payers: Vec<(String, String)>,
+    /// Payers' e-mails, where their receipts go.
+    payer_emails: Vec<String>,
     /// Card tokens, one per payment, in order.
     card_tokens: Vec<String>,
     holders: Vec<(Registrant, String)>,
@@ -127,8 +130,10 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
         .context("the stack runs no function sessions")?;
     let fixtures = Fixtures::with_env("sessions", &sessions_env, hasher, moto)?;
     let mut payers = Vec::new();
+    let mut payer_emails = Vec::new();
     for c in 0..shape.clients {
         let citizen = Citizen::new(PAYER_BASE + c as u32);
+        payer_emails.push(citizen.email.to_lowercase());
         let now = OffsetDateTime::now_utc();
         fixtures
             .register(&citizen, now - FIXTURE_AGE)
@@ -176,6 +181,7 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
     Ok(World {
         biller_keys,
         payers,
+        payer_emails,
         card_tokens,
         holders,
         table: table.table_name.clone(),
@@ -682,6 +688,22 @@ pub async fn observe(
                 field,
                 state,
             });
+        }
+    }
+
+    for email in &world.payer_emails {
+        for m in outbox(api, email).await {
+            if m["subject"].as_str() != Some(RECEIPT_SUBJECT) {
+                continue;
+            }
+            // The receipt's first line names its payment: `Платёж {id} выполнен.`
+            let text = m["text"].as_str().unwrap_or_default();
+            if let Some(id) = text
+                .strip_prefix("Платёж ")
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                *o.receipts.entry(id.to_string()).or_default() += 1;
+            }
         }
     }
 
