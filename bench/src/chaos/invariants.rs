@@ -117,7 +117,8 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
     );
 
     // 2. Every charge of the acquirer belongs to exactly one succeeded payment.
-    let by_id: BTreeMap<&str, &PaymentRow> = succeeded.iter().map(|p| (p.id.as_str(), *p)).collect();
+    let by_id: BTreeMap<&str, &PaymentRow> =
+        succeeded.iter().map(|p| (p.id.as_str(), *p)).collect();
     let charged: Vec<&OrderRow> = o.orders.iter().filter(|r| r.state == "charged").collect();
     let mut problems = Vec::new();
     let mut charged_ids = BTreeSet::new();
@@ -219,14 +220,23 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
         match o.bill_notices_sent.get(due).copied().unwrap_or(0) {
             1 => sent_once += 1,
             0 if in_any(&o.bill_notices_dlq, &due.uin) => dead += 1,
-            0 => problems.push(format!("new-bill notice of {} to {} never sent", due.uin, due.to)),
-            n => problems.push(format!("new-bill notice of {} to {} sent {n} times", due.uin, due.to)),
+            0 => problems.push(format!(
+                "new-bill notice of {} to {} never sent",
+                due.uin, due.to
+            )),
+            n => problems.push(format!(
+                "new-bill notice of {} to {} sent {n} times",
+                due.uin, due.to
+            )),
         }
     }
     let due: BTreeSet<&Due> = o.bill_notices_due.iter().collect();
     for (sent, n) in &o.bill_notices_sent {
         if !due.contains(sent) {
-            problems.push(format!("new-bill notice of {} to {} sent {n} times, none due", sent.uin, sent.to));
+            problems.push(format!(
+                "new-bill notice of {} to {} sent {n} times, none due",
+                sent.uin, sent.to
+            ));
         }
     }
     let mut delivered = 0;
@@ -248,7 +258,9 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
     }
     for key in o.payment_notices_delivered.keys() {
         if !due_keys.contains(key) {
-            problems.push(format!("payment notice of {key} delivered for no succeeded payment"));
+            problems.push(format!(
+                "payment notice of {key} delivered for no succeeded payment"
+            ));
         }
     }
     // A receipt is best effort by design (a failed send is logged, not retried): one
@@ -355,7 +367,11 @@ mod tests {
     }
 
     fn failed(o: &Observed) -> Vec<&'static str> {
-        check(o).into_iter().filter(|i| !i.held).map(|i| i.name).collect()
+        check(o)
+            .into_iter()
+            .filter(|i| !i.held)
+            .map(|i| i.name)
+            .collect()
     }
 
     #[test]

@@ -270,7 +270,10 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
     let world = traffic::set_up(&api, stack, &moto, &args.shape).await?;
     let setup_time = setup.elapsed();
 
-    say(format!("faulty phase: {} rules in force", rule_count(&args.plan)));
+    say(format!(
+        "faulty phase: {} rules in force",
+        rule_count(&args.plan)
+    ));
     set_plan(plan_path, &args.plan).await?;
     api.faults_on();
     let faulty = Instant::now();
@@ -415,7 +418,9 @@ async fn drain(
                     .unwrap_or(0)
             };
             let n = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                + count(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                )
                 + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed);
             if n > 0 {
                 waiting.push(format!("{logical} {n}"));
@@ -494,9 +499,13 @@ mod tests {
     #[test]
     fn the_built_in_plan_parses_and_touches_every_dependency() {
         assert!(shared::faults::Plan::parse(DEFAULT_PLAN).is_ok());
-        for dependency in ["dynamodb", "sqs", "sesv2", "sns", "registry", "acquirer", "billers"] {
+        for dependency in [
+            "dynamodb", "sqs", "sesv2", "sns", "registry", "acquirer", "billers",
+        ] {
             assert!(
-                DEFAULT_PLAN.lines().any(|l| l.starts_with(&format!("{dependency}="))),
+                DEFAULT_PLAN
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{dependency}="))),
                 "{dependency}"
             );
         }

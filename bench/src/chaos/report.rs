@@ -60,7 +60,11 @@ pub fn render(run: &Run) -> String {
         s.clients,
         s.holders
     );
-    let _ = writeln!(out, "During the faults ({:.0} s):\n", run.faulty.as_secs_f64());
+    let _ = writeln!(
+        out,
+        "During the faults ({:.0} s):\n",
+        run.faulty.as_secs_f64()
+    );
     let _ = writeln!(
         out,
         "- {} charges pushed in {} batches ({} batches sent again): {} bills to pay and {} new bills for the holders;",
@@ -104,7 +108,11 @@ pub fn render(run: &Run) -> String {
     );
 
     let _ = writeln!(out, "## The plan\n");
-    let _ = writeln!(out, "From {}, in force during the faulty phase only:\n", run.plan_source);
+    let _ = writeln!(
+        out,
+        "From {}, in force during the faulty phase only:\n",
+        run.plan_source
+    );
     let _ = writeln!(out, "```\n{}\n```\n", run.plan.trim_end());
 
     let _ = writeln!(out, "## Faults injected\n");
@@ -113,7 +121,11 @@ pub fn render(run: &Run) -> String {
     for ((dependency, fault), n) in run.faults {
         let _ = writeln!(out, "| {dependency} | {fault} | {n} |");
     }
-    let _ = writeln!(out, "| **all** | | {} |\n", run.faults.values().sum::<usize>());
+    let _ = writeln!(
+        out,
+        "| **all** | | {} |\n",
+        run.faults.values().sum::<usize>()
+    );
 
     let _ = writeln!(out, "## Answers by status\n");
     let _ = writeln!(out, "| phase | status | answers |\n| --- | --- | ---: |");
@@ -138,7 +150,10 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(out);
 
     let _ = writeln!(out, "## Invariants\n");
-    let _ = writeln!(out, "| # | invariant | held | numbers |\n| --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| # | invariant | held | numbers |\n| --- | --- | --- | --- |"
+    );
     for (n, i) in run.invariants.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -106,8 +106,11 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
         .map(|f| f.environment.clone())
         .context("the stack runs no function pay")?;
     let hasher = crate::load::stack_hasher(moto, &pay_env).await?;
-    let table = TableConfig::from_env(&Env(|name: &str| pay_env.get(name).cloned()), hasher.clone())
-        .context("pay: table configuration")?;
+    let table = TableConfig::from_env(
+        &Env(|name: &str| pay_env.get(name).cloned()),
+        hasher.clone(),
+    )
+    .context("pay: table configuration")?;
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
 
     let billers = ChargeService::new(store(), table.hasher.clone());
@@ -193,14 +196,25 @@ async fn wait_verified(api: &Api, who: &Registrant) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let reply = api
-            .send(Method::GET, "/v1/profile", "/v1/profile", &[("authorization", &auth(&who.token))], None)
+            .send(
+                Method::GET,
+                "/v1/profile",
+                "/v1/profile",
+                &[("authorization", &auth(&who.token))],
+                None,
+            )
             .await;
         let states = verification_states(&reply.body);
-        if reply.status == 200 && !states.is_empty() && states.iter().all(|(_, s)| s == "verified") {
+        if reply.status == 200 && !states.is_empty() && states.iter().all(|(_, s)| s == "verified")
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("holder {} was not verified in a minute: {}", who.email, reply.describe());
+            bail!(
+                "holder {} was not verified in a minute: {}",
+                who.email,
+                reply.describe()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -225,7 +239,12 @@ fn verification_states(profile: &Json) -> Vec<(String, String)> {
 
 /// A verification token for `destination` through the code flow and the outbox; `None`
 /// when every attempt failed.
-async fn verified_destination(api: &Api, channel: &str, destination: &str, ip: &str) -> Option<String> {
+async fn verified_destination(
+    api: &Api,
+    channel: &str,
+    destination: &str,
+    ip: &str,
+) -> Option<String> {
     for _ in 0..ATTEMPTS {
         let sent = api
             .send(
@@ -294,8 +313,13 @@ fn extract_code(text: &str) -> Option<String> {
 
 /// The local stack's outbox for `to`, newest first (not counted: not the API's).
 async fn outbox(api: &Api, to: &str) -> Vec<Json> {
-    let reply = api.local_get(&format!("/_local/outbox?to={}", encode(to))).await;
-    reply.body["messages"].as_array().cloned().unwrap_or_default()
+    let reply = api
+        .local_get(&format!("/_local/outbox?to={}", encode(to)))
+        .await;
+    reply.body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn encode(text: &str) -> String {
@@ -339,7 +363,13 @@ async fn register(
     let mut account_id = None;
     for _ in 0..ATTEMPTS {
         let reply = api
-            .send(Method::POST, "/v1/accounts", "/v1/accounts", &[("x-forwarded-for", &ip)], Some(&body))
+            .send(
+                Method::POST,
+                "/v1/accounts",
+                "/v1/accounts",
+                &[("x-forwarded-for", &ip)],
+                Some(&body),
+            )
             .await;
         if reply.status == 201 {
             account_id = reply.text("account_id").map(str::to_string);
@@ -356,7 +386,13 @@ async fn register(
     let mut token = None;
     for _ in 0..ATTEMPTS {
         let reply = api
-            .send(Method::POST, "/v1/sessions", "/v1/sessions", &[("x-forwarded-for", &ip)], Some(&login))
+            .send(
+                Method::POST,
+                "/v1/sessions",
+                "/v1/sessions",
+                &[("x-forwarded-for", &ip)],
+                Some(&login),
+            )
             .await;
         if reply.status == 201 {
             token = reply.text("token").map(str::to_string);
@@ -374,7 +410,13 @@ async fn register(
     let mut filled = false;
     for _ in 0..ATTEMPTS {
         let read = api
-            .send(Method::GET, "/v1/profile", "/v1/profile", &[("authorization", &bearer)], None)
+            .send(
+                Method::GET,
+                "/v1/profile",
+                "/v1/profile",
+                &[("authorization", &bearer)],
+                None,
+            )
             .await;
         if read.status != 200 {
             pause(&read).await;
@@ -442,7 +484,10 @@ async fn push(api: &Api, key: &str, charges: &[Json]) -> Result<(usize, usize)> 
             pause(&reply).await;
         }
         if !done {
-            bail!("a batch of {} charges was not written in {ATTEMPTS} attempts", chunk.len());
+            bail!(
+                "a batch of {} charges was not written in {ATTEMPTS} attempts",
+                chunk.len()
+            );
         }
     }
     Ok((batches, resends))
@@ -459,7 +504,11 @@ pub async fn faulty_phase(api: &Api, world: &World, shape: &Shape) -> Result<Out
                     r % 2 == 0,
                     Sandbox::Verified,
                     // Some registrants' passports are refused by the registry.
-                    if r % 4 == 3 { Sandbox::Mismatch } else { Sandbox::Verified },
+                    if r % 4 == 3 {
+                        Sandbox::Mismatch
+                    } else {
+                        Sandbox::Verified
+                    },
                     Sandbox::Verified,
                 );
                 register(&api, &format!("citizen{r}"), 200 + r as u32, &documents).await
@@ -579,7 +628,11 @@ async fn pay_all(
                     Method::POST,
                     "/v1/payments",
                     "/v1/payments",
-                    &[("authorization", &bearer), ("idempotency-key", &key), ("x-forwarded-for", ip)],
+                    &[
+                        ("authorization", &bearer),
+                        ("idempotency-key", &key),
+                        ("x-forwarded-for", ip),
+                    ],
                     Some(&body),
                 )
                 .await;
@@ -615,7 +668,11 @@ pub async fn dead_letters(moto: &Clients, url: &str) -> Result<Vec<String>> {
         if messages.is_empty() {
             return Ok(bodies);
         }
-        bodies.extend(messages.iter().map(|m| m.body().unwrap_or_default().to_string()));
+        bodies.extend(
+            messages
+                .iter()
+                .map(|m| m.body().unwrap_or_default().to_string()),
+        );
     }
 }
 
@@ -677,7 +734,13 @@ pub async fn observe(
 
     for r in &outcome.registered {
         let reply = api
-            .send(Method::GET, "/v1/profile", "/v1/profile", &[("authorization", &auth(&r.token))], None)
+            .send(
+                Method::GET,
+                "/v1/profile",
+                "/v1/profile",
+                &[("authorization", &auth(&r.token))],
+                None,
+            )
             .await;
         if reply.status != 200 {
             bail!("the profile of {}: {}", r.email, reply.describe());
