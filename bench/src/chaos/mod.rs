@@ -14,6 +14,8 @@ mod traffic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -37,15 +39,18 @@ options:
   --out FILE                report to write (default: <repo>/bench/chaos-results.md)
   --plan FILE               the fault plan of the faulty phase (default: the built-in
                             plan, printed in the report)
-  --bills N                 charges to pay (default: 120)
-  --clients N               concurrent citizens paying (default: 12)
+  --bills N                 charges to pay (default: 300)
+  --clients N               concurrent citizens paying (default: 20)
   --registrations N         citizens who register and fill their profile in during the
-                            faulty phase (default: 8)
+                            faulty phase (default: 12)
   --holders N               citizens, verified before the faults, told of new bills
-                            (default: 3)
-  --notices N               new bills pushed per holder (default: 4)
+                            (default: 4)
+  --notices N               new bills pushed per holder (default: 5)
   --lambda-concurrency N    instances per function under cargo lambda watch (default: 4)
   --drain-timeout SECONDS   longest wait for the work queues to empty (default: 240)
+  --outage-every SECONDS    during the faulty phase, every this many seconds one
+                            dependency is down altogether for 2 s, in turn (default: 6;
+                            0: no outages)
   -h, --help                this text
 ";
 
@@ -55,30 +60,46 @@ options:
 /// send again, which no sender can tell from a failure (at-least-once delivery).
 pub const DEFAULT_PLAN: &str = "\
 # DynamoDB: throttling and 500s on any call
-dynamodb=throttle@0.04
-dynamodb=error@0.02
+dynamodb=throttle@0.12
+dynamodb=error@0.06
 # SQS: sends of the functions (the local stack's own pollers get no faults)
-sqs=throttle@0.05
-sqs=error@0.03
+sqs=throttle@0.1
+sqs=error@0.06
 # SES and SNS: codes, new-bill notices, receipts
-sesv2=throttle@0.08
-sesv2=timeout@0.04
-sesv2=slow:800ms@0.05
-sns=error@0.08
-sns=slow:800ms@0.05
+sesv2=throttle@0.12
+sesv2=timeout@0.06
+sesv2=slow:800ms@0.1
+sns=error@0.15
+sns=slow:800ms@0.1
 # The registries: failures and hangs (the job comes back from the queue)
-registry=error@0.15
-registry=timeout@0.05
+registry=error@0.25
+registry=timeout@0.08
 registry=slow:1s@0.1
 # The acquirer: failures, hangs, late and lost answers (unknown outcomes)
-acquirer=error@0.05
-acquirer=timeout@0.03
-acquirer=lost@0.03
-acquirer=slow:800ms@0.1
+acquirer=error@0.08
+acquirer=timeout@0.04
+acquirer=lost@0.04
+acquirer=slow:800ms@0.12
 # The billers' endpoint: failures and hangs of payment notices
-billers=error@0.25
-billers=timeout@0.05
+billers=error@0.35
+billers=timeout@0.08
 ";
+
+/// Outages of the faulty phase, in turn: one dependency (or one of its calls) down
+/// altogether for a moment, on top of the plan. Each is what a citizen must meet as a
+/// 503 with `Retry-After` and nothing half-done.
+pub const OUTAGES: [&str; 8] = [
+    "dynamodb:TransactWriteItems=throttle",
+    "acquirer=error",
+    "sesv2=error",
+    "sqs=error",
+    "dynamodb:GetItem=error",
+    "sns=throttle",
+    "registry=timeout",
+    "billers=error",
+];
+/// How long an outage lasts.
+const OUTAGE: Duration = Duration::from_secs(2);
 
 /// The work queues the run waits for, and their dead-letter queues.
 const WORK_QUEUES: [&str; 5] = [
@@ -102,6 +123,7 @@ pub struct Args {
     pub shape: traffic::Shape,
     lambda_concurrency: u32,
     drain_timeout: Duration,
+    outage_every: Duration,
 }
 
 /// The options after `chaos`; `None` for `--help`.
@@ -110,14 +132,15 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
     let mut out = None;
     let mut plan_file: Option<PathBuf> = None;
     let mut shape = traffic::Shape {
-        bills: 120,
-        clients: 12,
-        registrations: 8,
-        holders: 3,
-        notices: 4,
+        bills: 300,
+        clients: 20,
+        registrations: 12,
+        holders: 4,
+        notices: 5,
     };
     let mut lambda_concurrency = 4;
     let mut drain = 240;
+    let mut outage_every = 6;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -139,6 +162,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             "--holders" => shape.holders = number("--holders")? as usize,
             "--notices" => shape.notices = number("--notices")? as usize,
             "--drain-timeout" => drain = number("--drain-timeout")?,
+            "--outage-every" => outage_every = number("--outage-every")?,
             "--lambda-concurrency" => {
                 lambda_concurrency = u32::try_from(number("--lambda-concurrency")?)
                     .context("--lambda-concurrency is too large")?
@@ -172,6 +196,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
         shape,
         lambda_concurrency,
         drain_timeout: Duration::from_secs(drain),
+        outage_every: Duration::from_secs(outage_every),
     }))
 }
 
@@ -277,7 +302,17 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
     set_plan(plan_path, &args.plan).await?;
     api.faults_on();
     let faulty = Instant::now();
-    let outcome = traffic::faulty_phase(&api, &world, &args.shape).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let outages = tokio::spawn(outages(
+        plan_path.to_path_buf(),
+        args.plan.clone(),
+        args.outage_every,
+        stop.clone(),
+    ));
+    let outcome = traffic::faulty_phase(&api, &world, &args.shape).await;
+    stop.store(true, Ordering::SeqCst);
+    let outages = outages.await.context("the outage task failed")??;
+    let outcome = outcome?;
     let faulty_time = faulty.elapsed();
     set_plan(plan_path, "").await?;
     api.faults_lifted();
@@ -363,6 +398,8 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         recovery: recovery_time,
         elapsed: started.elapsed(),
         outcome: &outcome,
+        outages: &outages,
+        outage_every: args.outage_every,
         faults: &faults,
         tally: &tally,
         reconciliations: &reconciliations,
@@ -381,6 +418,40 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         }
     }
     Ok(held)
+}
+
+/// Sleeps `span` unless `stop` is set first; `false` when stopped.
+async fn sleep_unless(stop: &AtomicBool, span: Duration) -> bool {
+    let until = Instant::now() + span;
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    !stop.load(Ordering::SeqCst)
+}
+
+/// Until `stop`: every `every`, one of [`OUTAGES`] in turn is put before `plan` for
+/// [`OUTAGE`]; returns the outages there were, in order.
+async fn outages(
+    path: PathBuf,
+    plan: String,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<&'static str>> {
+    let mut done = Vec::new();
+    if every.is_zero() {
+        return Ok(done);
+    }
+    while sleep_unless(&stop, every).await {
+        let rule = OUTAGES[done.len() % OUTAGES.len()];
+        set_plan(&path, &format!("{rule}\n{plan}")).await?;
+        done.push(rule);
+        sleep_unless(&stop, OUTAGE).await;
+        set_plan(&path, &plan).await?;
+    }
+    Ok(done)
 }
 
 fn rule_count(plan: &str) -> usize {
@@ -510,6 +581,9 @@ mod tests {
             );
         }
         assert_eq!(rule_count(DEFAULT_PLAN), 18);
+        for outage in OUTAGES {
+            assert!(shared::faults::Plan::parse(&format!("{outage}\n{DEFAULT_PLAN}")).is_ok());
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Run<'a> {
     pub recovery: Duration,
     pub elapsed: Duration,
     pub outcome: &'a Outcome,
+    pub outages: &'a [&'static str],
+    pub outage_every: Duration,
     pub faults: &'a FaultCounts,
     pub tally: &'a Tally,
     /// (checked, settled) of each reconciliation run.
@@ -80,7 +82,7 @@ pub fn render(run: &Run) -> String {
         s.registrations,
         o.profile_edits,
         o.registrations_abandoned,
-        10
+        super::traffic::ATTEMPTS
     );
     let _ = writeln!(
         out,
@@ -114,6 +116,27 @@ pub fn render(run: &Run) -> String {
         run.plan_source
     );
     let _ = writeln!(out, "```\n{}\n```\n", run.plan.trim_end());
+
+    if run.outages.is_empty() {
+        let _ = writeln!(out, "No outages.\n");
+    } else {
+        let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in run.outages {
+            *counted.entry(o).or_default() += 1;
+        }
+        let _ = writeln!(
+            out,
+            "Outages on top of it: every {} s, one rule put first for {} s, in turn ({} in all): {}.\n",
+            run.outage_every.as_secs(),
+            super::OUTAGE.as_secs(),
+            run.outages.len(),
+            counted
+                .iter()
+                .map(|(rule, n)| format!("`{rule}` × {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 
     let _ = writeln!(out, "## Faults injected\n");
     let _ = writeln!(out, "Counted from the functions' `fault injected` lines.\n");

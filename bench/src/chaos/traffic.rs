@@ -32,7 +32,7 @@ const NOTICE_SERIAL: u64 = 82_000_000;
 const REGISTRANT_SERIAL: u64 = 83_000_000;
 const PAYER_BASE: u32 = 191_000_000;
 /// Attempts of one step of a client before it gives up.
-const ATTEMPTS: usize = 10;
+pub const ATTEMPTS: usize = 10;
 const PASSWORD: &str = "Zx8#kettle-Orbit";
 const CARD: &str = "4242424242424242";
 /// Bills per payment at most.
