@@ -446,7 +446,10 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 499, "{}", reply.body["failed"]);
     assert_eq!(reply.body["failed"], 1);
-    let results = reply.body["results"].as_array().cloned().unwrap_or_default();
+    let results = reply.body["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(results.len(), 500);
     for (i, r) in results.iter().enumerate().take(498) {
         assert_eq!(r["index"], i);
@@ -498,7 +501,10 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let results = reply.body["results"].as_array().cloned().unwrap_or_default();
+    let results = reply.body["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let unchanged = results
         .iter()
         .filter(|r| r["outcome"] == "unchanged")

@@ -45,18 +45,34 @@ pub struct Bad {
     pub detail: String,
 }
 
-/// Answers by phase and status (0: no answer); `unavailable` counts the 503s, all of
-/// which carried `Retry-After` unless they are in `bad`.
+/// Answers by phase, status (0: no answer) and problem code (empty for none); every
+/// 503 carried `Retry-After` unless it is in `bad`. `unavailable` counts the 503s per
+/// route, for where the citizen met the faults.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub by_status: BTreeMap<(Phase, u16), usize>,
+    pub by_status: BTreeMap<(Phase, u16, String), usize>,
+    pub unavailable: BTreeMap<String, usize>,
     pub bad: Vec<Bad>,
 }
 
 impl Tally {
     /// Counts one answer; `retry_after` is whether it carried a usable `Retry-After`.
-    pub fn count(&mut self, phase: Phase, route: &str, status: u16, retry_after: bool, body: &str) {
-        *self.by_status.entry((phase, status)).or_default() += 1;
+    pub fn count(
+        &mut self,
+        phase: Phase,
+        route: &str,
+        status: u16,
+        code: &str,
+        retry_after: bool,
+        body: &str,
+    ) {
+        *self
+            .by_status
+            .entry((phase, status, code.to_string()))
+            .or_default() += 1;
+        if status == 503 {
+            *self.unavailable.entry(route.to_string()).or_default() += 1;
+        }
         let allowed = status != 0 && (status < 500 || (status == 503 && retry_after));
         if !allowed {
             self.bad.push(Bad {
@@ -71,7 +87,7 @@ impl Tally {
     pub fn total(&self, phase: Phase) -> usize {
         self.by_status
             .iter()
-            .filter(|((p, _), _)| *p == phase)
+            .filter(|((p, _, _), _)| *p == phase)
             .map(|(_, n)| n)
             .sum()
     }
@@ -177,7 +193,8 @@ impl Api {
             ),
         };
         if let Ok(mut tally) = self.tally.lock() {
-            tally.count(phase, route, reply.status, retry_after, &raw);
+            let code = reply.body["code"].as_str().unwrap_or_default();
+            tally.count(phase, route, reply.status, code, retry_after, &raw);
         }
         reply
     }
@@ -250,17 +267,40 @@ mod tests {
     #[test]
     fn only_a_503_with_retry_after_is_an_allowed_5xx() {
         let mut t = Tally::default();
-        t.count(Phase::Faulty, "/v1/payments", 201, false, "");
-        t.count(Phase::Faulty, "/v1/payments", 409, false, "");
-        t.count(Phase::Faulty, "/v1/payments", 503, true, "");
+        t.count(Phase::Faulty, "/v1/payments", 201, "", false, "");
+        t.count(
+            Phase::Faulty,
+            "/v1/payments",
+            409,
+            "payment_in_progress",
+            false,
+            "",
+        );
+        t.count(
+            Phase::Faulty,
+            "/v1/payments",
+            503,
+            "service_unavailable",
+            true,
+            "",
+        );
         assert!(t.bad.is_empty());
-        t.count(Phase::Faulty, "/v1/payments", 503, false, "no header");
-        t.count(Phase::Faulty, "/v1/payments", 500, false, "boom");
-        t.count(Phase::Recovery, "/v1/profile", 504, true, "");
-        t.count(Phase::Faulty, "/v1/profile", 0, false, "no answer");
+        t.count(
+            Phase::Faulty,
+            "/v1/payments",
+            503,
+            "service_unavailable",
+            false,
+            "no header",
+        );
+        t.count(Phase::Faulty, "/v1/payments", 500, "", false, "boom");
+        t.count(Phase::Recovery, "/v1/profile", 504, "", true, "");
+        t.count(Phase::Faulty, "/v1/profile", 0, "", false, "no answer");
         let statuses: Vec<u16> = t.bad.iter().map(|b| b.status).collect();
         assert_eq!(statuses, vec![503, 500, 504, 0]);
         assert_eq!(t.total(Phase::Faulty), 6);
-        assert_eq!(t.by_status[&(Phase::Faulty, 503)], 2);
+        let unavailable = (Phase::Faulty, 503, "service_unavailable".to_string());
+        assert_eq!(t.by_status[&unavailable], 2);
+        assert_eq!(t.unavailable["/v1/payments"], 2);
     }
 }

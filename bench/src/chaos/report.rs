@@ -151,14 +151,34 @@ pub fn render(run: &Run) -> String {
     );
 
     let _ = writeln!(out, "## Answers by status\n");
-    let _ = writeln!(out, "| phase | status | answers |\n| --- | --- | ---: |");
-    for ((phase, status), n) in &run.tally.by_status {
+    let _ = writeln!(
+        out,
+        "| phase | status | problem code | answers |\n| --- | --- | --- | ---: |"
+    );
+    for ((phase, status, code), n) in &run.tally.by_status {
         let status = if *status == 0 {
             "no answer".to_string()
         } else {
             status.to_string()
         };
-        let _ = writeln!(out, "| {} | {status} | {n} |", phase.name());
+        let code = if code.is_empty() {
+            String::new()
+        } else {
+            format!("`{code}`")
+        };
+        let _ = writeln!(out, "| {} | {status} | {code} | {n} |", phase.name());
+    }
+    if !run.tally.unavailable.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n503s by route: {}.",
+            run.tally
+                .unavailable
+                .iter()
+                .map(|(route, n)| format!("`{route}` {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let _ = writeln!(
         out,
