@@ -42,6 +42,8 @@ pub struct Due {
 #[derive(Debug, Default)]
 pub struct Observed {
     pub bills: usize,
+    /// Bills still held by a payment (`lock_payment`), with the payment.
+    pub held_bills: Vec<(String, String)>,
     pub payments: Vec<PaymentRow>,
     pub orders: Vec<OrderRow>,
     pub verifications: Vec<VerificationRow>,
@@ -158,22 +160,30 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
     for p in &o.payments {
         *by_status.entry(p.status.as_str()).or_default() += 1;
     }
-    let stuck: Vec<String> = o
+    let mut stuck: Vec<String> = o
         .payments
         .iter()
         .filter(|p| !FINAL_PAYMENT.contains(&p.status.as_str()))
         .map(|p| format!("payment {} is {}", p.id, p.status))
         .collect();
+    // Once every payment is settled no bill may stay held: a hold outliving its payment
+    // keeps the citizen from paying the bill.
+    stuck.extend(
+        o.held_bills
+            .iter()
+            .map(|(uin, payment)| format!("bill {uin} still held by payment {payment}")),
+    );
     let settled = invariant(
-        "no payment left in an intermediate state",
+        "no payment left in an intermediate state, no bill left held",
         format!(
-            "{} payments: {}",
+            "{} payments: {}; {} bills held",
             o.payments.len(),
             by_status
                 .iter()
                 .map(|(s, n)| format!("{n} {s}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            o.held_bills.len()
         ),
         stuck,
     );
@@ -408,7 +418,13 @@ mod tests {
     fn a_pending_payment_fails_the_third() {
         let mut o = clean();
         o.payments.push(payment("p5", "pending", &["u7"], 70));
-        assert_eq!(failed(&o), vec!["no payment left in an intermediate state"]);
+        assert_eq!(
+            failed(&o),
+            vec!["no payment left in an intermediate state, no bill left held"]
+        );
+        let mut o = clean();
+        o.held_bills.push(("u3".into(), "p2".into()));
+        assert_eq!(failed(&o).len(), 1);
     }
 
     #[test]

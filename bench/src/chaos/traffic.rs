@@ -704,8 +704,11 @@ pub async fn observe(
             };
             let pk = text("pk").unwrap_or_default();
             let sk = text("sk").unwrap_or_default();
-            if pk.starts_with("CHARGE#") && sk == "CHARGE" {
+            if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
                 o.bills += 1;
+                if let Some(payment) = text("lock_payment") {
+                    o.held_bills.push((uin.to_string(), payment));
+                }
             } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
                 let doc = text("doc").with_context(|| format!("payment {sk}: no doc"))?;
                 let payment: shared::services::payments::Payment =
