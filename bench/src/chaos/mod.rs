@@ -287,7 +287,8 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
             .await
             .with_context(|| format!("shortening the retry delay of {logical}"))?;
     }
-    let log_lines_before = fault_lines(stack.log_dir()).len();
+    // Earlier stacks' logs share the directory: only what is written from here counts.
+    let logged_before = fault_lines(stack.log_dir(), &BTreeMap::new()).1;
     let api = Api::new(stack.gateway_url());
 
     say("setting up without faults: billers, payers, verified holders");
@@ -380,8 +381,8 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
     let results = invariants::check(&observed);
     let held = results.iter().all(|i| i.held);
 
-    let lines = fault_lines(stack.log_dir());
-    let faults = count_faults(&lines[log_lines_before.min(lines.len())..]);
+    let (lines, _) = fault_lines(stack.log_dir(), &logged_before);
+    let faults = count_faults(&lines);
     let machine = crate::system::machine_info(&args.repo).await;
     let tally = api
         .tally
@@ -516,11 +517,16 @@ async fn drain(
     }
 }
 
-/// Every `fault injected` line the functions have logged so far, parsed.
-fn fault_lines(log_dir: &Path) -> Vec<serde_json::Value> {
+/// The `fault injected` lines the functions have logged, parsed, leaving out the first
+/// `skip[file]` lines of each file; and how many lines each file has now.
+fn fault_lines(
+    log_dir: &Path,
+    skip: &BTreeMap<PathBuf, usize>,
+) -> (Vec<serde_json::Value>, BTreeMap<PathBuf, usize>) {
     let mut lines = Vec::new();
+    let mut seen = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(log_dir) else {
-        return lines;
+        return (lines, seen);
     };
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
@@ -531,7 +537,9 @@ fn fault_lines(log_dir: &Path) -> Vec<serde_json::Value> {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        for line in text.lines() {
+        let from = skip.get(&path).copied().unwrap_or(0);
+        seen.insert(path.clone(), text.lines().count());
+        for line in text.lines().skip(from) {
             if !line.contains("fault injected") {
                 continue;
             }
@@ -545,7 +553,7 @@ fn fault_lines(log_dir: &Path) -> Vec<serde_json::Value> {
             }
         }
     }
-    lines
+    (lines, seen)
 }
 
 /// Faults per (dependency, fault kind).
