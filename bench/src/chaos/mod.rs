@@ -595,6 +595,41 @@ mod tests {
     }
 
     #[test]
+    fn only_the_fault_lines_written_after_the_start_count() {
+        let dir = std::env::temp_dir().join(format!("uslugi-chaos-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let line = |dependency: &str| {
+            format!("{{\"level\":\"WARN\",\"message\":\"fault injected\",\"dependency\":\"{dependency}\",\"fault\":\"error\"}}\n")
+        };
+        let write = |name: &str, text: &str| {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .unwrap_or_else(|e| panic!("{e}"));
+            f.write_all(text.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        // An earlier stack's file, and one of this stack that sorts before it.
+        write("PayFunction-1.log", &line("old"));
+        write("AccountsFunction-2.log", "starting\n");
+        let before = fault_lines(&dir, &BTreeMap::new()).1;
+        write("AccountsFunction-2.log", &line("dynamodb"));
+        write("PayFunction-1.log", "done\n");
+        write("SessionsFunction-3.log", &line("sqs"));
+        write("SessionsFunction-3.env", &line("ignored"));
+        let (lines, _) = fault_lines(&dir, &before);
+        let _ = std::fs::remove_dir_all(&dir);
+        let dependencies: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l["dependency"].as_str())
+            .collect();
+        assert_eq!(dependencies, vec!["dynamodb", "sqs"]);
+    }
+
+    #[test]
     fn faults_are_counted_by_dependency_and_kind() {
         let lines = vec![
             serde_json::json!({"message": "fault injected", "dependency": "acquirer", "fault": "slow:800ms"}),
