@@ -6,6 +6,8 @@
 # `bash bench/run.sh load [options]` runs only the load test (`load --help`).
 # `bash bench/run.sh autopays [options]` runs only the daily autopay run at scale
 # (`autopays --help`; 5,000 autopays by default), which writes bench/autopays-results.md.
+# `bash bench/run.sh chaos [options]` runs only the chaos run (`chaos --help`), which
+# writes bench/chaos-results.md and fails when an invariant does not hold.
 # Not part of `make test`: the harness measures and asserts nothing about timings; the
 # load test fails only when the books do not balance or an answer is a 5xx.
 set -euo pipefail
@@ -27,6 +29,11 @@ if [[ ! -x "$repo/.venv/bin/moto_server" ]]; then
     exit 1
 fi
 
+chaos_only=false
+if [[ "${1:-}" == "chaos" ]]; then
+    chaos_only=true
+    shift
+fi
 load_only=false
 autopays_only=false
 if [[ "${1:-}" == "load" ]]; then
@@ -39,7 +46,7 @@ elif [[ "${1:-}" == "autopays" ]]; then
     shift
 fi
 
-if [[ "$load_only" == false ]]; then
+if [[ "$load_only" == false && "$chaos_only" == false ]]; then
     echo "bench/run.sh: building release Lambda binaries (cargo lambda build --release)" >&2
     (cd "$repo" && PATH="$repo/.venv/bin:$PATH" "${cargo_lambda[@]}" build --release)
 fi
@@ -52,6 +59,11 @@ bench="$CARGO_TARGET_DIR/release/uslugi-bench"
 if [[ "$autopays_only" == true ]]; then
     echo "bench/run.sh: the daily autopay run at scale (bench/autopays-results.md)" >&2
     exec env PATH="$repo/.venv/bin:$PATH" "$bench" autopays --repo "$repo" "$@"
+fi
+if [[ "$chaos_only" == true ]]; then
+    # Like the load test, a local stack of its own (debug builds of the functions).
+    echo "bench/run.sh: the chaos run (bench/chaos-results.md)" >&2
+    exec env PATH="$repo/.venv/bin:$PATH" "$bench" chaos --repo "$repo" "$@"
 fi
 
 if [[ "$load_only" == false ]]; then

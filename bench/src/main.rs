@@ -7,6 +7,7 @@
 
 mod autopays;
 mod aws;
+mod chaos;
 mod functions;
 mod hashing;
 mod http;
@@ -40,6 +41,7 @@ const USAGE: &str = "\
 usage: uslugi-bench [options]
        uslugi-bench load [options]   (the payments load test; `load --help`)
        uslugi-bench autopays [options]   (the daily autopay run at scale; `autopays --help`)
+       uslugi-bench chaos [options]  (the chaos run; `chaos --help`)
 
 Measures every function in infra/template.yaml and writes bench/results.md.
 Build the functions first (bench/run.sh does both).
@@ -134,6 +136,9 @@ fn main() -> ExitCode {
     }
     if std::env::args().nth(1).as_deref() == Some("autopays") {
         return autopays_main();
+    }
+    if std::env::args().nth(1).as_deref() == Some("chaos") {
+        return chaos_main();
     }
     let args = match parse_args() {
         Ok(Some(args)) => args,
@@ -258,6 +263,50 @@ fn load_main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("uslugi-bench load: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `uslugi-bench chaos ...`: the chaos run, with its own options and exit code (1 when
+/// an invariant did not hold).
+fn chaos_main() -> ExitCode {
+    let args = match chaos::parse_args(std::env::args().skip(2)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{}", chaos::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = chaos::run(&args) => result,
+            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("uslugi-bench chaos: an invariant did not hold (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("uslugi-bench chaos: error: {e:#}");
             ExitCode::FAILURE
         }
     }
