@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +24,59 @@ pub fn client() -> Client {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     LegacyClient::builder(TokioExecutor::new()).build(connector)
+}
+
+/// One request to `{base}{path}` with a JSON body (if any) and the given headers: the
+/// answer's head and whole body, or an error naming the request (its building, the
+/// connection, or no answer within `timeout`).
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange(
+    http: &Client,
+    base: &str,
+    user_agent: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+    timeout: std::time::Duration,
+) -> Result<(hyper::http::response::Parts, Bytes)> {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(format!("{base}{path}"))
+        .header("user-agent", user_agent);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let payload = match body {
+        Some(b) => {
+            request = request.header("content-type", "application/json");
+            Bytes::from(b.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let request = request
+        .body(Full::new(payload))
+        .with_context(|| format!("building {method} {path}"))?;
+    tokio::time::timeout(timeout, async {
+        let response = http.request(request).await?;
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        Ok::<_, anyhow::Error>((parts, bytes))
+    })
+    .await
+    .with_context(|| format!("{method} {path}: no answer in {timeout:?}"))?
+    .with_context(|| format!("{method} {path}"))
+}
+
+/// A JSON answer's body: `null` when empty, the text as a string when not JSON.
+pub fn json_body(bytes: &[u8]) -> serde_json::Value {
+    if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
+        })
+    }
 }
 
 /// A server on 127.0.0.1 with a port of its own; dropping it closes the listener and

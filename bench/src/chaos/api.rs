@@ -6,10 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
+use anyhow::Result;
+use hyper::Method;
 use serde_json::Value as Json;
 
 use crate::http::{client, Client};
@@ -206,32 +204,17 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&Json>,
     ) -> Result<(Reply, bool, String)> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.base))
-            .header("user-agent", USER_AGENT);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let payload = match body {
-            Some(b) => {
-                request = request.header("content-type", "application/json");
-                Bytes::from(b.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let request = request
-            .body(Full::new(payload))
-            .with_context(|| format!("building {method} {path}"))?;
-        let (parts, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            let response = self.http.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            Ok::<_, anyhow::Error>((parts, bytes))
-        })
-        .await
-        .with_context(|| format!("{method} {path}: no answer in {REQUEST_TIMEOUT:?}"))?
-        .with_context(|| format!("{method} {path}"))?;
+        let (parts, bytes) = crate::http::exchange(
+            &self.http,
+            &self.base,
+            USER_AGENT,
+            method,
+            path,
+            headers,
+            body,
+            REQUEST_TIMEOUT,
+        )
+        .await?;
         let header = |name: &str| {
             parts
                 .headers
@@ -243,11 +226,7 @@ impl Api {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .is_some_and(|s| s >= 1);
         let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let body = if bytes.is_empty() {
-            Json::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Json::String(raw.clone()))
-        };
+        let body = crate::http::json_body(&bytes);
         Ok((
             Reply {
                 status: parts.status.as_u16(),

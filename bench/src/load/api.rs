@@ -2,10 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
+use anyhow::Result;
+use hyper::Method;
 use serde_json::Value as Json;
 
 use crate::http::{client, Client};
@@ -96,44 +94,23 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&Json>,
     ) -> Result<(u16, bool, Json)> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.base))
-            .header("user-agent", USER_AGENT);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let payload = match body {
-            Some(b) => {
-                request = request.header("content-type", "application/json");
-                Bytes::from(b.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let request = request
-            .body(Full::new(payload))
-            .with_context(|| format!("building {method} {path}"))?;
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            let response = self.http.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            Ok::<_, anyhow::Error>((parts, bytes))
-        })
-        .await
-        .with_context(|| format!("{method} {path}: no answer in {REQUEST_TIMEOUT:?}"))?
-        .with_context(|| format!("{method} {path}"))?;
-        let (parts, bytes) = response;
+        let (parts, bytes) = crate::http::exchange(
+            &self.http,
+            &self.base,
+            USER_AGENT,
+            method,
+            path,
+            headers,
+            body,
+            REQUEST_TIMEOUT,
+        )
+        .await?;
         let replayed = parts
             .headers
             .get("idempotent-replayed")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let body = if bytes.is_empty() {
-            Json::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
+        let body = crate::http::json_body(&bytes);
         Ok((parts.status.as_u16(), replayed, body))
     }
 }
