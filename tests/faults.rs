@@ -51,6 +51,7 @@ fn main() {
                 scenario!(a_failing_bank_leaves_no_charge),
                 scenario!(a_registry_failure_is_retried_from_the_queue),
                 scenario!(a_failing_authorizer_store_is_a_503_and_counted),
+                scenario!(an_undecided_request_changes_nothing),
             ],
             false,
         )
@@ -329,4 +330,53 @@ async fn a_failing_authorizer_store_is_a_503_and_counted(api: Api) {
     // The store is back: the same session works.
     let after = call(&api, Method::GET, "/v1/profile", &token, None).await;
     assert_eq!(after.status, 200, "{}", after.body);
+}
+
+/// While the authorizer cannot read its store, a request it could not decide on reaches
+/// no handler's work: a citizen's deletion of the account, a biller's write and an
+/// operator's route all answer 503, and once the store is back nothing has changed.
+async fn an_undecided_request_changes_nothing(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let biller = new_biller("ГБУ Жилищник района Арбат");
+    let uin = uin(20);
+    faults("dynamodb:GetItem=error").await;
+    let deleted = call(&api, Method::DELETE, "/v1/account", &token, None).await;
+    let written = as_biller(
+        &api,
+        Method::PUT,
+        &format!("/v1/biller/charges/{uin}"),
+        &biller.key,
+        Some(charge(
+            10_000,
+            json!([{"kind": "snils", "value": "112-233-445 95"}]),
+        )),
+    )
+    .await;
+    let confirmed = call(
+        &api,
+        Method::POST,
+        "/v1/operator/confirmations",
+        "op_not-a-real-key",
+        Some(json!({})),
+    )
+    .await;
+    faults("").await;
+    assert_unavailable(&deleted, "service_unavailable");
+    assert_unavailable(&written, "service_unavailable");
+    assert_unavailable(&confirmed, "service_unavailable");
+    let profile = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    assert_eq!(
+        profile.status, 200,
+        "the account is still there: {}",
+        profile.body
+    );
+    let charge = as_biller(
+        &api,
+        Method::GET,
+        &format!("/v1/biller/charges/{uin}"),
+        &biller.key,
+        None,
+    )
+    .await;
+    assert_eq!(charge.status, 404, "no charge was written: {}", charge.body);
 }
