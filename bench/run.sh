@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the release Lambda binaries and runs the benchmark harness, which writes
-# bench/results.md, then the payments load test, which writes bench/load-results.md.
+# Builds the release Lambda binaries and runs the payments load test, which writes
+# bench/load-results.md, then the benchmark harness, which writes bench/results.md (quoting
+# the load test, the last chaos run and the last autopay run at scale).
 # Arguments are passed to the harness (see `--help`), e.g.
 #   bash bench/run.sh --only codes --invocations 200
 # `bash bench/run.sh load [options]` runs only the load test (`load --help`).
@@ -66,12 +67,13 @@ if [[ "$chaos_only" == true ]]; then
     exec env PATH="$repo/.venv/bin:$PATH" "$bench" chaos --repo "$repo" "$@"
 fi
 
-if [[ "$load_only" == false ]]; then
-    "$bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"
-    set --
-fi
-
 # The load test starts a local stack of its own, which builds the functions in debug
-# (cargo lambda watch) in <repo>/target, as `make dev` and the end-to-end tests do.
+# (cargo lambda watch) in <repo>/target, as `make dev` and the end-to-end tests do. It runs
+# before the harness so that bench/results.md quotes this run's load test.
 echo "bench/run.sh: the payments load test (bench/load-results.md)" >&2
-exec env PATH="$repo/.venv/bin:$PATH" "$bench" load --repo "$repo" "$@"
+if [[ "$load_only" == true ]]; then
+    exec env PATH="$repo/.venv/bin:$PATH" "$bench" load --repo "$repo" "$@"
+fi
+env PATH="$repo/.venv/bin:$PATH" "$bench" load --repo "$repo"
+echo "bench/run.sh: the functions one by one (bench/results.md)" >&2
+exec "$bench" --repo "$repo" --target-dir "$CARGO_TARGET_DIR" "$@"

@@ -8,6 +8,7 @@
 mod autopays;
 mod aws;
 mod chaos;
+mod companions;
 mod functions;
 mod hashing;
 mod http;
@@ -399,6 +400,7 @@ async fn run(args: &Args) -> Result<()> {
         cold_starts: args.cold_starts,
         invocations: args.invocations,
         elapsed: started.elapsed(),
+        companions: companions::render(&args.repo.join("bench")),
     });
     let temp = args.out.with_extension("md.tmp");
     std::fs::write(&temp, markdown).with_context(|| format!("writing {}", temp.display()))?;

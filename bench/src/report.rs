@@ -20,6 +20,8 @@ pub struct Run<'a> {
     pub cold_starts: usize,
     pub invocations: usize,
     pub elapsed: Duration,
+    /// The load, chaos and autopay reports, summed up (see [`crate::companions`]).
+    pub companions: String,
 }
 
 pub fn render(run: &Run) -> String {
@@ -139,6 +141,8 @@ pub fn render(run: &Run) -> String {
 
     hashing_section(&mut md, run);
     throughput_section(&mut md, run);
+    let _ = writeln!(md);
+    md.push_str(&run.companions);
     for r in run.results {
         function_section(&mut md, r, run);
     }
