@@ -61,7 +61,7 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(out, "# Payments load test\n");
     let _ = writeln!(
         out,
-        "Written by `uslugi-bench load` (`make bench`, after `results.md`); see \
+        "Written by `uslugi-bench load` (`make bench`, before `results.md`); see \
          [README.md](README.md#payments-load-test). {} Timings are one run on one \
          machine, of debug builds under `cargo lambda watch` against moto: compare them \
          with runs on the same machine, not with AWS. Only the checks fail a run.\n",
