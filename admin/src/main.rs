@@ -163,7 +163,7 @@ async fn run(args: &[String]) -> Result<String, String> {
     if command == Some("repair-holder-index") {
         let store =
             shared::adapters::dynamodb::DynamoStore::new(clients.dynamodb.clone(), table_name);
-        let repair = shared::services::notices::repair_holder_index(&store, &hasher)
+        let repair = shared::services::household::holdings::repair_holder_index(&store, &hasher)
             .await
             .map_err(|e| e.to_string())?;
         return Ok(serde_json::json!({

@@ -21,11 +21,12 @@ use time::OffsetDateTime;
 use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
+use shared::domain::Category;
 use shared::services::autopays::{
     Autopay, AutopayStatus, AutopayStore, Match, Trigger, MAX_AUTOPAYS, SCHEDULE_SHARDS,
 };
 use shared::services::bills::BillStore;
-use shared::services::charges::{Category, ChargeStatus};
+use shared::services::charges::ChargeStatus;
 use shared::services::identity::Presence;
 use shared::services::payments::{
     NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService, PaymentStore,

@@ -4,6 +4,7 @@
 //! - [`services`]: business rules, written against small store and notifier traits.
 //! - [`adapters`]: the technology behind those traits (DynamoDB, SNS, SES).
 //! - [`http`]: request parsing and the one place where errors become HTTP responses.
+//! - [`json`]: reading JSON bodies field by field, every problem with its JSON Pointer.
 //! - [`faults`]: fault injection into the adapters, for tests and chaos runs (never in prod).
 //! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
 //!   safety rules.
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod faults;
 pub mod http;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod passwords;

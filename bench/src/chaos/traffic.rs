@@ -40,7 +40,7 @@ const BILLS_PER_PAYMENT: usize = 3;
 const BATCH: usize = 25;
 /// New bills are of an education category: told by e-mail unless a citizen turns it off.
 const NOTICE_CATEGORY: &str = "kindergarten";
-use shared::services::notices::NOTICE_SUBJECT;
+use shared::services::bill_notices::NOTICE_SUBJECT;
 use shared::services::payments::RECEIPT_SUBJECT;
 
 /// How big the run is (see `chaos --help`).

@@ -31,9 +31,9 @@ use shared::services::charges::ChargeService;
 use shared::services::household::{Child, HeldChild, HouseholdService, StoredVehicle, Vehicle};
 use shared::services::identity::SecurityEvent;
 use shared::services::profile::{
-    JobOutcome, JobQueue, ProfilePatch, ProfileService, VerificationJob, VerificationService,
-    STANDARD,
+    JobQueue, ProfilePatch, ProfileService, VerificationJob, STANDARD,
 };
+use shared::services::verification::{JobOutcome, VerificationService};
 use shared::services::StoreError;
 use uslugi_local::provision::Clients;
 

@@ -8,12 +8,14 @@ use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::{BillsConfig, Env};
+use shared::domain::Category;
 use shared::domain::VehicleCertificate;
 use shared::error::FieldError;
 use shared::http::Fields;
 use shared::http::{self as web};
-use shared::services::bills::{BillFilter, BillService, Holder, ListedBill, LookupLimit, MAX_PAGE};
-use shared::services::charges::{Category, ChargeService, ChargeStatus, StoredCharge};
+use shared::services::bills::{BillFilter, BillService, ListedBill, LookupLimit, MAX_PAGE};
+use shared::services::charges::{ChargeService, ChargeStatus, StoredCharge};
+use shared::services::household::holdings::Holder;
 use shared::services::notices::{NotificationSettings, SettingsService};
 use shared::services::MOSCOW;
 use shared::AppError;

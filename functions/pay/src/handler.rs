@@ -8,14 +8,14 @@ use tracing::Instrument;
 
 use shared::adapters::{self, Payments};
 use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
+use shared::domain::Category;
 use shared::error::FieldError;
 use shared::http::{self as web};
-use shared::services::charges::Category;
+use shared::json::parse_date;
 use shared::services::payments::{
     check_idempotency_key, receipt, ArchiveFilter, NewMethod, PayRequest, Payment, PaymentStatus,
     Template,
 };
-use shared::services::profile::parse_date;
 use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
 

@@ -2,8 +2,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Deployment, Env, SandboxAdapter, TableConfig};
-use shared::services::billers::{deliver_payment_notice, NoticeOutcome};
 use shared::services::payments::PaymentNotice;
+use shared::services::payments::{deliver_payment_notice, NoticeOutcome};
 
 /// Notices of one batch delivered at the same time.
 const CONCURRENCY: usize = 10;

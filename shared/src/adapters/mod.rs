@@ -15,14 +15,15 @@ use crate::config::{
 };
 use crate::crypto::Hasher;
 use crate::faults::{Faults, Faulty};
+use crate::services::bill_notices::NoticeService;
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
-use crate::services::notices::NoticeService;
 use crate::services::payments::PaymentService;
-use crate::services::profile::{ProfileService, VerificationService, VerificationSweeper};
+use crate::services::profile::ProfileService;
+use crate::services::verification::{VerificationService, VerificationSweeper};
 
 /// The SDK clients every service is built on: one configuration load and one set of
 /// connections per cold start, however many services a function uses.

@@ -3,9 +3,10 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::services::autopays::NewBillForAccount;
+use crate::services::bill_notices::NewBillHook;
 use crate::services::charges::StoredCharge;
 use crate::services::confirmation::{Letter, PostOffice};
-use crate::services::notices::{BillAnnouncer, BillNotice, NewBillHook};
+use crate::services::notices::{BillAnnouncer, BillNotice};
 use crate::services::payments::{PaymentNotice, PaymentNoticeQueue};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;

@@ -1,6 +1,7 @@
 //! Domain types: values that are valid by construction.
 
 mod card;
+mod charge;
 mod contact;
 mod documents;
 mod name;
@@ -9,6 +10,8 @@ mod phone;
 mod text;
 
 pub use card::{find_card_number, looks_like_card_number, luhn_valid};
+pub(crate) use charge::charge_text;
+pub use charge::{canonical, payer_key, roubles, Category, Payee, Payer, PayerKind};
 pub use contact::{Channel, Destination, Email, Purpose};
 pub use documents::{
     check_passport_issue_date, BirthCertificate, DepartmentCode, DriverLicence, Inn, InnKind, Kpp,

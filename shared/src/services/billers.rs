@@ -1,19 +1,14 @@
 //! What a biller is registered for: the UIN prefixes it may issue and the payee its
 //! charges pay. A biller's key proves who is calling; the registration bounds what that
 //! caller may write, so a leaked or careless key cannot write charges in another
-//! biller's range or send citizens' money to another account. A revoked biller hears of
-//! no more payments: its notices are recorded for the administrator instead.
-
-use std::future::Future;
+//! biller's range or send citizens' money to another account. (A revoked biller hears of
+//! no more payments: see [`crate::services::payments::deliver_payment_notice`].)
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{charge_text, Payee};
 use crate::domain::{Inn, Kpp};
 use crate::error::{AppError, FieldError};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
-use crate::services::charges::{charge_text, ChargeStore, Payee};
-use crate::services::payments::{deliver_notice, BillerEndpoint, PaymentNotice};
-use crate::services::StoreError;
 
 /// Prefixes one biller may hold.
 pub const MAX_PREFIXES: usize = 20;
@@ -195,50 +190,6 @@ impl Registration {
             _ => Ok(r.clone()),
         }
     }
-}
-
-/// Where paid-bill notices a revoked biller no longer gets are kept, for the
-/// administrator to settle with it by other means.
-pub trait DroppedNotices {
-    fn record_dropped_notice(
-        &self,
-        notice: &PaymentNotice,
-        now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// What became of a paid-bill notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeOutcome {
-    Delivered,
-    /// Its biller was revoked: recorded, not delivered, not tried again.
-    Dropped,
-}
-
-/// Delivers a paid-bill notice to its biller while the biller is active; a revoked
-/// biller's notice is recorded and dropped, so that it is neither delivered nor retried
-/// for ever. `Err` asks for the notice again.
-pub async fn deliver_payment_notice<S, B>(
-    store: &S,
-    endpoint: &B,
-    notice: &PaymentNotice,
-    attempt: u32,
-    now: i64,
-) -> Result<NoticeOutcome, AppError>
-where
-    S: ChargeStore + DroppedNotices + Sync,
-    B: BillerEndpoint + Sync,
-{
-    if store.biller_by_id(&notice.biller_id).await?.is_none() {
-        store.record_dropped_notice(notice, now).await?;
-        return Ok(NoticeOutcome::Dropped);
-    }
-    deliver_notice(endpoint, notice, attempt).await?;
-    metrics::emit(Metric::NoticesSent {
-        kind: NoticeKind::Biller,
-        channel: NoticeChannel::Biller,
-    });
-    Ok(NoticeOutcome::Delivered)
 }
 
 #[cfg(test)]

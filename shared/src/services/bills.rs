@@ -9,12 +9,11 @@ use std::future::Future;
 use futures_util::future::try_join_all;
 use time::Date;
 
+use crate::domain::{Category, Payer, PayerKind};
 use crate::error::AppError;
-use crate::services::charges::{
-    Category, ChargeService, ChargeStatus, ChargeStore, Payer, PayerKind, StoredCharge,
-};
-use crate::services::household::{HouseholdStore, LinkState, SnilsCheck};
-use crate::services::identity::StoredAccount;
+use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
+use crate::services::household::holdings::{holdings_of, Holder};
+use crate::services::household::HouseholdStore;
 use crate::services::profile::ProfileStore;
 use crate::services::{Cap, CappedAdd, StoreError};
 
@@ -76,22 +75,6 @@ impl LookupLimit {
             Err(refused())
         }
     }
-}
-
-/// Whose identifier found a bill.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
-    Own,
-    Child {
-        id: String,
-        first_name: String,
-    },
-    Vehicle {
-        id: String,
-        plate: String,
-    },
-    /// Saved by the citizen by its UIN.
-    Saved,
 }
 
 /// A bill on the citizen's list, with what found it.
@@ -278,112 +261,9 @@ where
     }
 }
 
-/// An account and the identifiers whose bills it sees, each with whose it is (own
-/// documents once a registry verified them, children's, vehicles'); `None`: no account.
-pub async fn holdings_of<S>(
-    store: &S,
-    account_id: &str,
-) -> Result<Option<(StoredAccount, Vec<(Payer, Holder)>)>, AppError>
-where
-    S: ProfileStore + HouseholdStore + Sync,
-{
-    let Some((account, stored)) = store.load_profile(account_id).await? else {
-        return Ok(None);
-    };
-    let profile = &stored.profile;
-    let mut ids = Vec::new();
-    // Own documents only once a registry confirmed them: a typed-in SNILS of somebody
-    // else must not show that person's bills.
-    let d = &profile.documents;
-    if profile.is_verified("snils") {
-        if let Some(v) = &d.snils {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Snils,
-                    value: v.clone(),
-                },
-                Holder::Own,
-            ));
-        }
-    }
-    if profile.is_verified("passport") {
-        if let Some(p) = &d.passport {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Passport,
-                    value: format!("{}{}", p.series, p.number),
-                },
-                Holder::Own,
-            ));
-        }
-    }
-    if profile.is_verified("inn") {
-        if let Some(v) = &d.inn {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Inn,
-                    value: v.clone(),
-                },
-                Holder::Own,
-            ));
-        }
-    }
-    // Children only through links the civil registry confirmed, and a child's SNILS only
-    // once the birth record confirmed it: a typed-in certificate or SNILS finds nothing.
-    let links: Vec<String> = store
-        .child_links(account_id)
-        .await?
-        .into_iter()
-        .filter(|l| l.state == LinkState::Verified)
-        .map(|l| l.id)
-        .collect();
-    if !links.is_empty() {
-        let children = store.children(&links).await?;
-        for child in children
-            .iter()
-            .filter(|c| c.verified_parents.iter().any(|p| p == account_id))
-        {
-            let holder = Holder::Child {
-                id: child.id.clone(),
-                first_name: child.child.first_name.clone(),
-            };
-            ids.push((
-                Payer {
-                    kind: PayerKind::BirthCertificate,
-                    value: child.child.birth_certificate.clone(),
-                },
-                holder.clone(),
-            ));
-            if let (Some(snils), SnilsCheck::Verified) = (&child.child.snils, &child.snils) {
-                ids.push((
-                    Payer {
-                        kind: PayerKind::Snils,
-                        value: snils.clone(),
-                    },
-                    holder,
-                ));
-            }
-        }
-    }
-    for vehicle in store.vehicles(account_id).await? {
-        ids.push((
-            Payer {
-                kind: PayerKind::Sts,
-                value: vehicle.vehicle.sts.clone(),
-            },
-            Holder::Vehicle {
-                id: vehicle.id.clone(),
-                plate: vehicle.vehicle.plate.clone(),
-            },
-        ));
-    }
-    Ok(Some((account, ids)))
-}
-
 /// Days of a discount left on `today`, for the list.
 pub fn discount_days_left(charge: &StoredCharge, today: Date) -> Option<i64> {
-    let until =
-        crate::services::profile::parse_date("", &charge.body.discount.as_ref()?.until).ok()?;
+    let until = crate::json::parse_date("", &charge.body.discount.as_ref()?.until).ok()?;
     let days = (until - today).whole_days();
     (days >= 0).then_some(days)
 }

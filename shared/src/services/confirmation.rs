@@ -19,7 +19,8 @@ use crate::error::{AppError, FieldError};
 use crate::metrics::{self, CodeChannel, Metric};
 use crate::redact::Secret;
 use crate::services::identity::{SecurityEvent, StoredAccount};
-use crate::services::profile::{snils_login_key, ProfileStore, CONFIRMED, STANDARD};
+use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
+use crate::services::snils_login_key;
 use crate::services::StoreError;
 
 /// Prefix of operator keys (see [`crate::redact::TOKEN_PREFIXES`]).

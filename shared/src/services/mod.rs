@@ -1,6 +1,7 @@
 //! Business rules. Services depend on small traits, implemented in [`crate::adapters`].
 
 pub mod autopays;
+pub mod bill_notices;
 pub mod billers;
 pub mod bills;
 pub mod charges;
@@ -12,6 +13,7 @@ pub mod notices;
 pub mod payments;
 pub mod profile;
 pub mod runs;
+pub mod verification;
 
 use crate::crypto::{Credential, Hasher, Identifier};
 
@@ -37,6 +39,12 @@ pub const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
 /// A keyed hash, so the table holds no contact in clear outside the account item.
 pub fn destination_key(hasher: &Hasher, canonical: &str) -> String {
     hasher.identifier(Identifier::Destination, &[canonical])
+}
+
+/// The login key of a SNILS: the same keyed hash as phones and e-mails, so a login by
+/// SNILS finds the account like any other login.
+pub fn snils_login_key(hasher: &Hasher, snils: &str) -> String {
+    destination_key(hasher, snils)
 }
 
 /// The key a new verification token is stored under.

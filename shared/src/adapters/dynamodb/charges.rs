@@ -8,11 +8,11 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::identity::failed_conditions;
 use super::*;
-use crate::services::billers::DroppedNotices;
 use crate::services::bills::{BillStore, LookupStore};
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
+use crate::services::payments::DroppedNotices;
 use crate::services::payments::PaymentNotice;
 use crate::services::{Cap, CappedAdd, StoreError};
 

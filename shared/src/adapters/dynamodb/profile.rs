@@ -16,8 +16,8 @@ use super::identity::{
 };
 use super::notices::{holder_key, holding_key};
 use super::*;
+use crate::services::household::holdings::{FoundEntries, HolderIndexScan};
 use crate::services::identity::StoredAccount;
-use crate::services::notices::{FoundEntries, HolderIndexScan};
 use crate::services::profile::{
     Profile, ProfileStore, ProfileWrite, ProfileWriteRefusal, StoredProfile,
 };

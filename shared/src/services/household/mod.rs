@@ -7,7 +7,7 @@
 //!   registry for the birth record and makes it `verified` only when the record names the
 //!   citizen (by the citizen's verified SNILS) as a parent; otherwise `rejected`.
 //! - Only verified links find bills and new-bill notices (see
-//!   [`crate::services::bills::holdings_of`]); the child's SNILS only once the birth record
+//!   [`crate::services::household::holdings::holdings_of`]); the child's SNILS only once the birth record
 //!   confirms it. Adding answers the same `pending` whatever the data and whoever holds the
 //!   certificate, so the answer tells nothing; the outcome comes by e-mail and in the list.
 //! - The record's data are those of the first parent the registry confirmed: a link that
@@ -27,11 +27,14 @@ use time::{Date, OffsetDateTime};
 use crate::crypto::{Hasher, Identifier};
 use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, VehiclePlate};
 use crate::error::{AppError, FieldError};
-use crate::services::notices::{sync_holdings, NoticeStore};
-use crate::services::profile::{
-    birth_date, gender, name, text, Change, JobQueue, ProfileStore, Reader, VerificationJob,
-};
+use crate::json::{birth_date, gender, name, text, Change, Reader};
+use crate::services::notices::NoticeStore;
+use crate::services::profile::{JobQueue, ProfileStore, VerificationJob};
 use crate::services::StoreError;
+
+pub mod holdings;
+
+use holdings::sync_holdings;
 
 /// Children one account may hold.
 pub const MAX_CHILDREN: usize = 10;

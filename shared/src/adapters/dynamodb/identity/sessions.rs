@@ -1,0 +1,246 @@
+//! Sessions as items: writing one, deleting them in batches; and giving back a counted
+//! login attempt.
+
+use super::*;
+
+pub(super) fn challenge_key(key: &str) -> Item {
+    super::key(format!("CHALLENGE#{key}"), "CHALLENGE")
+}
+
+/// Items one transaction may hold, with room left for the account update and the event.
+pub(super) const SESSIONS_PER_TRANSACTION: usize = 90;
+
+impl DynamoStore {
+    /// Gives a client's counted attempt back. The window's item may have expired
+    /// meanwhile; a count below zero then lives only until the window's end, when
+    /// nobody reads it any more.
+    pub(super) fn give_back_update(&self, client: ClientWindow<'_>) -> Result<Update, StoreError> {
+        build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(client_failures_key(client.key, client.start)))
+                .update_expression("ADD #count :minus_one SET #ttl = :end")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":end", n(client.end))
+                .build(),
+        )
+    }
+
+    pub(super) async fn give_back(&self, client: ClientWindow<'_>) -> Result<(), StoreError> {
+        let update = self.give_back_update(client)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
+    pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let mut requests = Vec::with_capacity(keys.len());
+        for k in keys {
+            let delete = build(DeleteRequest::builder().set_key(Some(k)).build())?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await
+    }
+
+    /// Keys of every item in a partition.
+    pub(super) async fn partition_keys(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            keys.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    pub(super) fn token_delete(
+        &self,
+        token: &TokenRedemption,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(verification_token_item_key(&token.token_key)))
+                .condition_expression(
+                    "purpose = :purpose AND destination_hash = :dest AND #ttl > :now",
+                )
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":purpose", s(token.purpose))
+                .expression_attribute_values(":dest", s(&token.destination_key))
+                .expression_attribute_values(":now", n(now))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(super) fn session_delete(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(session_key(id)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+pub(super) fn session_from(item: &Item) -> Result<Session, StoreError> {
+    let pk = get_s(item, "pk")?;
+    Ok(Session {
+        id: pk.trim_start_matches("SESSION#").to_string(),
+        account_id: get_s(item, "account_id")?,
+        created_at: get_n(item, "created_at")?,
+        last_seen_at: get_n(item, "last_seen_at")?,
+        idle_secs: get_n(item, "idle_secs")?,
+        absolute_expires_at: get_n(item, "absolute_expires_at")?,
+        foreign_computer: get_bool(item, "foreign_computer"),
+        ip: get_s(item, "ip").unwrap_or_default(),
+        user_agent: get_s(item, "user_agent").unwrap_or_default(),
+        // Sessions from before step-up proved presence when they were created.
+        proven_at: get_n(item, "proven_at").or_else(|_| get_n(item, "created_at"))?,
+        credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),
+    })
+}
+
+impl DynamoStore {
+    /// [`IdentityStore::create_session`].
+    pub(super) async fn put_session(
+        &self,
+        write: &SessionWrite<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let session = write.session;
+        let mut item = session_key(&session.id);
+        item.extend([
+            ("account_id".into(), s(&session.account_id)),
+            ("created_at".into(), n(session.created_at)),
+            ("last_seen_at".into(), n(session.last_seen_at)),
+            ("idle_secs".into(), n(session.idle_secs)),
+            ("absolute_expires_at".into(), n(session.absolute_expires_at)),
+            (
+                "foreign_computer".into(),
+                AttributeValue::Bool(session.foreign_computer),
+            ),
+            ("ip".into(), s(&session.ip)),
+            ("user_agent".into(), s(&session.user_agent)),
+            ("proven_at".into(), n(session.proven_at)),
+            ("credentials_epoch".into(), n(session.credentials_epoch)),
+            (
+                "gsi1pk".into(),
+                s(format!("ACCOUNT#{}", session.account_id)),
+            ),
+            (
+                "gsi1sk".into(),
+                s(format!("SESSION#{:012}", session.created_at)),
+            ),
+            (TTL_ATTRIBUTE.into(), n(session.expires_at())),
+        ]);
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        let clear_failures = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(login_failures_key(write.login_key)))
+                .build(),
+        )?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(idempotency_token())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().delete(clear_failures).build())
+            .transact_items(event_put(&self.table, write.event)?);
+        // Indices of the items whose failed condition means "already used".
+        let mut single_use = Vec::new();
+        // Items before the optional ones below.
+        let mut fixed = 3;
+        if let Some(client) = write.client {
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.give_back_update(client)?)
+                    .build(),
+            );
+            fixed += 1;
+        }
+        if let Some(devices) = &write.known_devices {
+            let update = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key(&session.account_id)))
+                    .update_expression("SET known_devices = :devices")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(
+                        ":devices",
+                        AttributeValue::L(devices.iter().map(s).collect()),
+                    )
+                    .build(),
+            )?;
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        if let Some(challenge) = write.challenge_key {
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(challenge_key(challenge)))
+                    .condition_expression("account_id = :account AND #ttl > :now")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":account", s(&session.account_id))
+                    .expression_attribute_values(":now", n(now))
+                    .build(),
+            )?;
+            single_use.push(fixed + usize::from(write.known_devices.is_some()));
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(token) = write.token {
+            single_use.push(
+                fixed
+                    + usize::from(write.known_devices.is_some())
+                    + usize::from(write.challenge_key.is_some()),
+            );
+            request = request.transact_items(self.token_delete(token, now)?);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let failed = failed_conditions(e)?;
+                if failed.iter().any(|i| single_use.contains(i)) {
+                    return Ok(false);
+                }
+                // The session id is fresh and random; the account vanishing mid-login
+                // reads as a lost race.
+                Err(StoreError::Conflict)
+            }
+        }
+    }
+}

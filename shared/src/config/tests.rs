@@ -1,0 +1,110 @@
+use super::*;
+use std::collections::HashMap;
+
+fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Env(move |k: &str| map.get(k).cloned())
+}
+
+fn hasher() -> Hasher {
+    Hasher::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap()
+}
+
+const BASE: [(&str, &str); 2] = [
+    ("TABLE_NAME", "t"),
+    ("EMAIL_SENDER", "no-reply@uslugi.example"),
+];
+
+#[test]
+fn defaults_match_the_documented_limits() {
+    let c = CodesConfig::from_env(&env(&BASE), hasher()).unwrap();
+    assert_eq!(c.limits.code_ttl.as_secs(), 600);
+    assert_eq!(c.limits.max_attempts, 5);
+    assert_eq!(c.limits.resend_interval.as_secs(), 60);
+    assert_eq!(c.limits.max_per_destination, 5);
+    assert_eq!(c.limits.max_per_client_ip, 20);
+}
+
+#[test]
+fn overrides_and_errors_name_the_variable() {
+    let mut pairs = BASE.to_vec();
+    pairs.push(("CODE_TTL_SECONDS", "5"));
+    assert_eq!(
+        CodesConfig::from_env(&env(&pairs), hasher())
+            .unwrap()
+            .limits
+            .code_ttl
+            .as_secs(),
+        5
+    );
+    pairs.push(("CODE_MAX_ATTEMPTS", "zero"));
+    let err = CodesConfig::from_env(&env(&pairs), hasher())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("CODE_MAX_ATTEMPTS"), "{err}");
+    let err = CodesConfig::from_env(&env(&BASE[..1]), hasher())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("EMAIL_SENDER"), "{err}");
+}
+
+fn deployment(stage: &str, integrations: &str) -> Result<Deployment, ConfigError> {
+    Deployment::from_env(&env(&[("STAGE", stage), ("INTEGRATIONS", integrations)]))
+}
+
+#[test]
+fn sandboxes_run_outside_production_only() {
+    let dev = deployment("dev", "sandbox").unwrap();
+    assert!(!dev.is_production());
+    for adapter in [
+        SandboxAdapter::Registry,
+        SandboxAdapter::Acquirer,
+        SandboxAdapter::BillerEndpoint,
+    ] {
+        assert!(dev.allow_sandbox(adapter).is_ok());
+    }
+    let prod = deployment("prod", "sandbox").unwrap();
+    assert!(prod.is_production());
+    let err = prod
+        .allow_sandbox(SandboxAdapter::Registry)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("INTEGRATIONS"), "{err}");
+    assert!(err.contains("verify any passport"), "{err}");
+    let err = prod
+        .allow_sandbox(SandboxAdapter::Acquirer)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("paid without any money"), "{err}");
+}
+
+#[test]
+fn live_integrations_refuse_to_start_until_they_exist() {
+    for stage in ["dev", "prod"] {
+        let err = deployment(stage, "live")
+            .unwrap()
+            .allow_sandbox(SandboxAdapter::Acquirer)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not built yet"), "{err}");
+    }
+}
+
+#[test]
+fn stage_and_integrations_are_required_and_checked() {
+    let err = Deployment::from_env(&env(&[("INTEGRATIONS", "sandbox")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("STAGE"), "{err}");
+    let err = deployment("dev", "sandbx").err().unwrap().to_string();
+    assert!(err.contains("INTEGRATIONS"), "{err}");
+}

@@ -1,0 +1,553 @@
+//! Changes to an account: password, security question, contacts, deletion, security
+//! settings; the step-up by code that guards them; recovery of a lost password.
+
+use super::*;
+
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+    // -------------------------------------------------------------- the account
+
+    pub async fn account(&self, principal: &Principal) -> Result<StoredAccount, AppError> {
+        self.store
+            .get_account(Some(&principal.account_id))
+            .await?
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    /// Checks the password of a signed-in citizen before a sensitive change. Failures
+    /// count towards the same lock as logins with the account's e-mail.
+    pub(super) async fn confirm_password(
+        &self,
+        account: &StoredAccount,
+        password: &Secret<String>,
+        client: &Client,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let login_key = destination_key(&self.hasher, &account.email);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
+        let counted = self
+            .count_attempt(&login_key, &client_key, false, now)
+            .await?;
+        if passwords::verify(password, Some(&account.password_hash)) {
+            self.store
+                .forgive_attempt(&counted.login_key, counted.client_window())
+                .await?;
+            return Ok(());
+        }
+        match self.fail_attempt(&counted, true, client, now).await {
+            AppError::InvalidCredentials => Err(AppError::WrongPassword),
+            other => Err(other),
+        }
+    }
+
+    pub(super) async fn notify_email(&self, to: &str, subject: &str, text: &str) {
+        let Ok(email) = Email::parse("email", to) else {
+            return;
+        };
+        match self
+            .notifier
+            .send_email(&email, subject, &Secret::new(text.to_string()))
+            .await
+        {
+            Ok(()) => security_notice_sent(NoticeChannel::Email),
+            Err(e) => tracing::warn!(error = %e, "notification e-mail not sent"),
+        }
+    }
+
+    /// Sessions of the account other than `keep`.
+    pub(super) async fn other_sessions(
+        &self,
+        account_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, AppError> {
+        Ok(self
+            .store
+            .list_sessions(account_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(id.as_str()) != keep)
+            .collect())
+    }
+
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        old_password: &Secret<String>,
+        new_password: Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, old_password, client, now_s)
+            .await?;
+        crate::domain::check_new_password(
+            "new_password",
+            &new_password,
+            &[&account.email, &account.phone],
+        )
+        .map_err(|e| AppError::Validation(vec![e]))?;
+        let hash = passwords::hash(&new_password)?;
+        // Every other session ends: whoever knew the old password is out.
+        let others = self
+            .other_sessions(&account.id, Some(&principal.session_id))
+            .await?;
+        let event = self.event(&account.id, "password_changed", client, now_s);
+        let change = PasswordChange {
+            account_id: &account.id,
+            password_hash: &hash,
+            credentials_epoch: account.credentials_epoch,
+            keep_session: Some(&principal.session_id),
+            token: None,
+        };
+        if !self
+            .store
+            .replace_password(&change, &others, &event, now_s)
+            .await?
+        {
+            // The account went away meanwhile (deleted in another session).
+            return Err(AppError::Unauthenticated);
+        }
+        self.notify_email(
+            &account.email,
+            PASSWORD_CHANGED_SUBJECT,
+            "Пароль от вашей учётной записи изменён, другие сеансы завершены. \
+             Если это были не вы, восстановите доступ.",
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn change_security_question(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        question: &str,
+        answer: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let answer_hash = passwords::hash(&Secret::new(crate::domain::normalise_security_answer(
+            answer.expose(),
+        )))?;
+        let event = self.event(&account.id, "security_question_changed", client, now_s);
+        self.store
+            .replace_security_question(&account.id, question, &answer_hash, &event)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the e-mail or phone with one confirmed by a `contact_change` code, and
+    /// tells the old address.
+    pub async fn change_contact(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        new_contact: Destination,
+        token: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        // Before the password: without a fresh proof of presence nothing is checked,
+        // so the route cannot be used to try passwords either.
+        principal
+            .presence(now, self.limits.step_up_window)
+            .require()?;
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let (kind, old_value) = match &new_contact {
+            Destination::Email(_) => (ContactKind::Email, account.email.clone()),
+            Destination::Phone(_) => (ContactKind::Phone, account.phone.clone()),
+        };
+        let new_value = new_contact.canonical().to_string();
+        if new_value == old_value {
+            return Err(AppError::Validation(vec![FieldError::new(
+                kind.as_str(),
+                "unchanged",
+                "Новое значение совпадает с текущим",
+            )]));
+        }
+        let new_key = destination_key(&self.hasher, &new_value);
+        let change = ContactChange {
+            kind,
+            new_value: new_value.clone(),
+            new_key: new_key.clone(),
+            old_key: destination_key(&self.hasher, &old_value),
+            token: self
+                .redemption(token.expose(), new_key, "contact_change", now_s)
+                .await?,
+        };
+        let event_kind = match kind {
+            ContactKind::Email => "email_changed",
+            ContactKind::Phone => "phone_changed",
+        };
+        let event = self.event(&account.id, event_kind, client, now_s);
+        // The proof first, on its own: whatever the transaction below reports when both
+        // its conditions fail, a refused token must answer the same for a contact that
+        // is registered as for one that is not.
+        if !self.store.token_usable(&change.token, now_s).await? {
+            return Err(token_refused());
+        }
+        if let Err(refusals) = self
+            .store
+            .change_contact(&account.id, &change, &event, now_s)
+            .await?
+        {
+            // The proof first: only who holds the new contact (a live code for it) may
+            // learn that another account has it, as at registration.
+            return Err(if refusals.contains(&ContactChangeRefusal::TokenInvalid) {
+                token_refused()
+            } else {
+                AppError::ContactTaken(vec![kind.as_str().to_string()])
+            });
+        }
+        // The old address hears of it: if the change was not the owner's, they know.
+        match kind {
+            ContactKind::Email => {
+                self.notify_email(
+                    &old_value,
+                    CONTACT_CHANGED_SUBJECT,
+                    "Адрес электронной почты вашей учётной записи изменён. \
+                     Если это были не вы, восстановите доступ.",
+                )
+                .await
+            }
+            ContactKind::Phone => {
+                if let Ok(phone) = Phone::parse("phone", &old_value) {
+                    let text = Secret::new(
+                        "Номер телефона вашей учётной записи изменён. \
+                         Если это были не вы, восстановите доступ."
+                            .to_string(),
+                    );
+                    match self.notifier.send_sms(&phone, &text).await {
+                        Ok(()) => security_notice_sent(NoticeChannel::Sms),
+                        Err(e) => tracing::warn!(error = %e, "contact change SMS not sent"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the account and everything kept about it; the citizen may leave.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let mut logins = vec![
+            destination_key(&self.hasher, &account.email),
+            destination_key(&self.hasher, &account.phone),
+        ];
+        logins.extend(account.snils_login.clone());
+        self.store.delete_account(&account.id, &logins).await?;
+        tracing::info!(account_id = %account.id, "account deleted");
+        self.notify_email(
+            &account.email,
+            ACCOUNT_DELETED_SUBJECT,
+            "Ваша учётная запись и все связанные с ней данные удалены.",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Turns two-step login and new-device alerts on or off (the password confirms it).
+    pub async fn change_security_settings(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        settings: SecuritySettings,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<EffectiveSettings, AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        // Turning two-step login off weakens the account: a password alone must not.
+        let weakening = settings.two_step_login == Some(false) && account.two_step_login;
+        if weakening {
+            principal
+                .presence(now, self.limits.step_up_window)
+                .require()?;
+        }
+        self.confirm_password(&account, password, client, now_s)
+            .await?;
+        let mut events = Vec::new();
+        match settings.two_step_login {
+            Some(true) if !account.two_step_login => {
+                events.push(self.event(&account.id, "two_step_enabled", client, now_s))
+            }
+            Some(false) if account.two_step_login => {
+                events.push(self.event(&account.id, "two_step_disabled", client, now_s))
+            }
+            _ => {}
+        }
+        if settings
+            .new_device_alerts
+            .is_some_and(|on| on != account.new_device_alerts)
+        {
+            events.push(self.event(&account.id, "new_device_alerts_changed", client, now_s));
+        }
+        if !events.is_empty() {
+            self.store
+                .update_security_settings(&account.id, settings, &events)
+                .await?;
+        }
+        if weakening {
+            self.notify_email(
+                &account.email,
+                TWO_STEP_DISABLED_SUBJECT,
+                "Вход по SMS-коду для вашей учётной записи отключён. \
+                 Если это были не вы, восстановите доступ и включите его снова.",
+            )
+            .await;
+        }
+        Ok(EffectiveSettings {
+            two_step_login: settings.two_step_login.unwrap_or(account.two_step_login),
+            new_device_alerts: settings
+                .new_device_alerts
+                .unwrap_or(account.new_device_alerts),
+        })
+    }
+
+    // -------------------------------------------------------------- step-up
+
+    /// Sends a step-up code to the account's current phone: the fresh proof of
+    /// presence that turning two-step login off, changing a contact, saving a payment
+    /// method or widening an autopay need once the login is older than the window.
+    pub async fn start_step_up<C: Confirmations + Sync>(
+        &self,
+        principal: &Principal,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<StepUpChallenge, AppError> {
+        let account = self.account(principal).await?;
+        let phone = Phone::parse("phone", &account.phone)
+            .map_err(|_| AppError::Internal("stored phone unreadable".into()))?;
+        let sent = codes
+            .send_code(
+                SendCode {
+                    destination: Destination::Phone(phone),
+                    purpose: Purpose::StepUp,
+                    client_ip: client.ip.clone(),
+                    deliver: true,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(account_id = %account.id, "step-up code sent");
+        Ok(StepUpChallenge {
+            id: sent.id,
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        })
+    }
+
+    /// Checks a step-up code (its wrong answers count on the code like any other's)
+    /// and marks the session as having proved presence now. Only a step-up code sent to
+    /// the account's current phone will do: the token is redeemed against that phone
+    /// and purpose, in one transaction with the session's update and the event.
+    pub async fn complete_step_up<C: Confirmations + Sync>(
+        &self,
+        principal: &Principal,
+        code_id: &str,
+        code: &str,
+        client: &Client,
+        now: OffsetDateTime,
+        codes: &C,
+    ) -> Result<OffsetDateTime, AppError> {
+        let now_s = now.unix_timestamp();
+        let account = self.account(principal).await?;
+        let verified = codes.verify_code(code_id, code, now).await?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, verified.token.expose()),
+            destination_key: destination_key(&self.hasher, &account.phone),
+            purpose: Purpose::StepUp.as_str(),
+        };
+        let event = self.event(&account.id, "step_up_completed", client, now_s);
+        if !self
+            .store
+            .prove_presence(
+                &principal.session_id,
+                &account.id,
+                &redemption,
+                &event,
+                now_s,
+            )
+            .await?
+        {
+            // A code of another purpose or for another phone: as if there were none.
+            return Err(AppError::CodeNotFound);
+        }
+        tracing::info!(account_id = %account.id, "step-up completed");
+        self.notify_email(
+            &account.email,
+            STEP_UP_SUBJECT,
+            "Кодом из SMS на ваш телефон подтверждено важное действие в учётной записи \
+             (отключение входа по SMS-коду, смена телефона или почты, сохранение способа \
+             оплаты или автоплатежа). Если это были не вы, смените пароль и завершите \
+             чужие сеансы.",
+        )
+        .await;
+        Ok(at(now_s + secs(self.limits.step_up_window)))
+    }
+
+    // -------------------------------------------------------------- recovery
+
+    /// Where a recovery code for `login` goes: the account's confirmed contact of the
+    /// same kind as the login. `None` when no account answers to it.
+    pub async fn recovery_destination(&self, login: &str) -> Result<Option<Destination>, AppError> {
+        let trimmed = login.trim();
+        let account = self.store.find_account(&self.login_key(trimmed)).await?;
+        Ok(account.and_then(|account| recovery_contact(&account, trimmed)))
+    }
+
+    /// The destination a recovery code for `login` is recorded against when no account
+    /// answers to it: the login itself for a phone or e-mail, and for a SNILS a stand-in
+    /// number derived from it, so that limits and the code behave as for a real account
+    /// while nothing is sent.
+    pub fn recovery_stand_in(&self, login: &str) -> Option<Destination> {
+        let trimmed = login.trim();
+        if trimmed.contains('@') {
+            return Email::parse("login", trimmed).ok().map(Destination::Email);
+        }
+        if let Ok(phone) = Phone::parse("login", trimmed) {
+            return Some(Destination::Phone(phone));
+        }
+        let snils = Snils::parse("login", trimmed).ok()?;
+        let digest = self
+            .hasher
+            .identifier(Identifier::SnilsStandIn, &[snils.as_str()]);
+        let digits: String = digest
+            .bytes()
+            .map(|b| char::from(b'0' + b % 10))
+            .take(9)
+            .collect();
+        Phone::parse("login", &format!("+79{digits}"))
+            .ok()
+            .map(Destination::Phone)
+    }
+
+    /// Sets a new password for the account behind `login`, proven by a recovery token for
+    /// its contact and the security answer. Every session ends.
+    pub async fn complete_recovery(
+        &self,
+        login: &str,
+        token: &Secret<String>,
+        answer: &Secret<String>,
+        new_password: Secret<String>,
+        client: &Client,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let now_s = now.unix_timestamp();
+        let trimmed = login.trim();
+        let account = self
+            .store
+            .find_account(&self.login_key(trimmed))
+            .await?
+            .ok_or_else(token_refused)?;
+        let destination = recovery_contact(&account, trimmed).ok_or_else(token_refused)?;
+        let redemption = self
+            .redemption(
+                token.expose(),
+                destination_key(&self.hasher, destination.canonical()),
+                "recovery",
+                now_s,
+            )
+            .await?;
+        // The code comes first: without it nobody gets to try security answers, and an
+        // unknown login and a missing code look the same.
+        if !self.store.token_usable(&redemption, now_s).await? {
+            return Err(token_refused());
+        }
+
+        // Wrong answers are limited like passwords, on a counter of their own.
+        let answer_key = self
+            .hasher
+            .identifier(Identifier::SecurityAnswer, &[&account.id]);
+        let client_key = self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
+        let counted = self
+            .count_attempt(&answer_key, &client_key, false, now_s)
+            .await?;
+        let normalised = Secret::new(crate::domain::normalise_security_answer(answer.expose()));
+        if !passwords::verify(&normalised, Some(&account.security_answer_hash)) {
+            // No event and no owner e-mail for answers: the counter names no account.
+            return Err(
+                match self.fail_attempt(&counted, false, client, now_s).await {
+                    AppError::InvalidCredentials => AppError::Validation(vec![FieldError::new(
+                        "security_answer",
+                        "wrong_security_answer",
+                        "Неверный ответ на контрольный вопрос",
+                    )]),
+                    other => other,
+                },
+            );
+        }
+        self.store
+            .forgive_attempt(&counted.login_key, counted.client_window())
+            .await?;
+        crate::domain::check_new_password(
+            "new_password",
+            &new_password,
+            &[&account.email, &account.phone],
+        )
+        .map_err(|e| AppError::Validation(vec![e]))?;
+        let hash = passwords::hash(&new_password)?;
+        let sessions = self.other_sessions(&account.id, None).await?;
+        let event = self.event(&account.id, "password_recovered", client, now_s);
+        let change = PasswordChange {
+            account_id: &account.id,
+            password_hash: &hash,
+            credentials_epoch: account.credentials_epoch,
+            keep_session: None,
+            token: Some(&redemption),
+        };
+        if !self
+            .store
+            .replace_password(&change, &sessions, &event, now_s)
+            .await?
+        {
+            return Err(token_refused());
+        }
+        self.notify_email(
+            &account.email,
+            PASSWORD_CHANGED_SUBJECT,
+            "Пароль от вашей учётной записи изменён через восстановление доступа, \
+             все сеансы завершены. Если это были не вы, обратитесь в поддержку.",
+        )
+        .await;
+        Ok(())
+    }
+
+    pub(super) fn event(
+        &self,
+        account_id: &str,
+        kind: &'static str,
+        client: &Client,
+        now: i64,
+    ) -> SecurityEvent {
+        SecurityEvent {
+            account_id: account_id.to_string(),
+            kind,
+            at: now,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        }
+    }
+}

@@ -1,0 +1,765 @@
+//! Accounts, sessions and the security log.
+//!
+//! - Registration redeems two verification tokens (e-mail and phone, purpose
+//!   `registration`) and claims both contacts as logins in one DynamoDB transaction: two
+//!   racing sign-ups for one phone cannot both win, and a refused sign-up spends nothing.
+//! - Login accepts a phone in any usual form or an e-mail in any case. A wrong password
+//!   and an unknown login get the same answer after the same work (a dummy argon2 hash).
+//!   Failures are counted per login (known or not, so throttling reveals nothing) and per
+//!   client address; after `max_failures` the login is locked with a doubling delay and
+//!   the owner gets an e-mail.
+//! - Sessions are opaque 256-bit bearer tokens stored only as keyed hashes, with an idle
+//!   and an absolute lifetime; a "foreign computer" session gets the short idle lifetime.
+
+use std::future::Future;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::config::SessionLimits;
+use crate::crypto::{self, Credential, Hasher, Identifier};
+use crate::domain::{Destination, Email, PersonName, Phone, Purpose, Snils};
+use crate::error::{AppError, FieldError};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::passwords;
+use crate::redact::Secret;
+use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
+use crate::services::snils_login_key;
+use crate::services::{
+    destination_key, verification_token_key, verification_token_keys, StoreError, MOSCOW,
+};
+
+mod account;
+mod sessions;
+mod sign_in;
+/// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const SESSION_TOKEN_PREFIX: &str = "st_";
+
+/// Prefix of two-step login challenge tokens (see [`crate::redact::TOKEN_PREFIXES`]).
+pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
+/// Devices remembered per account for new-device alerts; the oldest is forgotten first.
+pub const MAX_KNOWN_DEVICES: usize = 20;
+
+/// Reads of a login's state after losing the race to count an attempt.
+const ATTEMPT_RACE_RETRIES: usize = 3;
+
+/// How long security events are kept.
+pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Failure counters of a login are forgotten this long after the last failure.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+// ------------------------------------------------------------------ records
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub email: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub security_question: String,
+    pub security_answer_hash: String,
+    pub level: &'static str,
+    pub created_at: i64,
+}
+
+/// A contact claimed as a login: its key and what it is.
+#[derive(Debug, Clone)]
+pub struct LoginClaim {
+    pub key: String,
+    pub kind: &'static str,
+}
+
+/// A verification token to consume, valid only for this contact and purpose.
+#[derive(Debug, Clone)]
+pub struct TokenRedemption {
+    pub token_key: String,
+    pub destination_key: String,
+    pub purpose: &'static str,
+}
+
+/// Why a registration transaction was refused; several can hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationRefusal {
+    LoginTaken(usize),
+    TokenInvalid(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    pub id: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub email: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub security_question: String,
+    pub security_answer_hash: String,
+    pub level: String,
+    pub created_at: i64,
+    /// A password alone is not enough to sign in: an SMS code to the phone completes it.
+    pub two_step_login: bool,
+    /// An e-mail tells the owner of a login from a device not seen before.
+    pub new_device_alerts: bool,
+    /// Keyed hashes of the devices (user agents) the account signed in from, oldest first.
+    pub known_devices: Vec<String>,
+    /// The login key of the account's SNILS, once the profile holds one.
+    pub snils_login: Option<String>,
+    /// When the identity was confirmed (in person or by a code by post); kept when the
+    /// level drops after an edit, so re-verified data lifts it straight back.
+    pub confirmed_at: Option<i64>,
+    /// Moves with every new password: a session stamped with another epoch is over, so a
+    /// password change or a recovery ends every session opened with the old password,
+    /// even one whose login was still under way.
+    pub credentials_epoch: u64,
+}
+
+/// A login whose password was right, waiting for the SMS code of two-step login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginChallenge {
+    /// Keyed hash of the challenge token handed to the client.
+    pub key: String,
+    pub account_id: String,
+    /// The code sent to the phone.
+    pub code_id: String,
+    /// The phone the code went to, as its key.
+    pub destination_key: String,
+    /// The login whose failure counter a completed login clears.
+    pub login_key: String,
+    pub foreign_computer: bool,
+    /// The account's credentials epoch when the password was checked.
+    pub credentials_epoch: u64,
+    pub expires_at: i64,
+}
+
+/// A session to write, with everything that changes along with it.
+#[derive(Debug, Clone)]
+pub struct SessionWrite<'a> {
+    pub session: &'a Session,
+    /// The login whose failure counter is cleared.
+    pub login_key: &'a str,
+    /// The client window whose counted attempt the login gives back.
+    pub client: Option<ClientWindow<'a>>,
+    pub event: &'a SecurityEvent,
+    /// The account's known devices after this login, when the device is new.
+    pub known_devices: Option<Vec<String>>,
+    /// What a two-step login consumes: its challenge and the code's verification token.
+    pub challenge_key: Option<&'a str>,
+    pub token: Option<&'a TokenRedemption>,
+}
+
+/// Security settings to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecuritySettings {
+    pub two_step_login: Option<bool>,
+    pub new_device_alerts: Option<bool>,
+}
+
+/// Which contact of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    Email,
+    Phone,
+}
+
+impl ContactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+        }
+    }
+}
+
+/// A contact change to write: the new login claimed, the old one released, the account
+/// updated and the confirming token consumed, all at once.
+#[derive(Debug, Clone)]
+pub struct ContactChange {
+    pub kind: ContactKind,
+    pub new_value: String,
+    pub new_key: String,
+    pub old_key: String,
+    pub token: TokenRedemption,
+}
+
+/// Why a contact change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactChangeRefusal {
+    Taken,
+    TokenInvalid,
+}
+
+/// Consecutive failed logins, counted atomically by the store; the lock is derived from
+/// them, so concurrent failures cannot overwrite each other's count. Every attempt is
+/// counted as a failure before its secret is checked, and a right secret takes it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_failure_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub account_id: String,
+    pub kind: &'static str,
+    pub at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecurityEvent {
+    pub kind: String,
+    pub at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The keyed hash of the token: the session's public id.
+    pub id: String,
+    pub account_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub idle_secs: i64,
+    pub absolute_expires_at: i64,
+    pub foreign_computer: bool,
+    pub ip: String,
+    pub user_agent: String,
+    /// When the session last proved its holder present: its login, or a step-up code.
+    pub proven_at: i64,
+    /// The account's credentials epoch the session was opened under.
+    pub credentials_epoch: u64,
+}
+
+/// A new password to write, with what else changes along with it.
+#[derive(Debug, Clone)]
+pub struct PasswordChange<'a> {
+    pub account_id: &'a str,
+    pub password_hash: &'a str,
+    /// The credentials epoch the change read; the write moves it to the next one.
+    pub credentials_epoch: u64,
+    /// The session that stays (the one that changed the password), restamped.
+    pub keep_session: Option<&'a str>,
+    /// A recovery's verification token, consumed in the same transaction.
+    pub token: Option<&'a TokenRedemption>,
+}
+
+impl Session {
+    /// When the session ends if nothing more happens.
+    pub fn expires_at(&self) -> i64 {
+        (self.last_seen_at + self.idle_secs).min(self.absolute_expires_at)
+    }
+}
+
+/// What a login attempt found, read in one round trip.
+#[derive(Debug, Clone, Default)]
+pub struct LoginState {
+    pub account_id: Option<String>,
+    pub failures: LoginFailures,
+    pub client_failures: u32,
+}
+
+/// A client address's attempts in one fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientWindow<'a> {
+    pub key: &'a str,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One attempt at a secret (a password, a security answer), to count before the secret
+/// is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub login_key: &'a str,
+    /// Failures after which the login is locked.
+    pub max_failures: u32,
+    /// The failures the caller read and whose lock it found over: past the limit, one
+    /// attempt is let through only while nobody else counted since that read.
+    pub seen_failures: u32,
+    pub client: ClientWindow<'a>,
+    /// Attempts the client may make in its window; `None`: counted, not limited.
+    pub client_limit: Option<u32>,
+}
+
+/// What counting an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptCount {
+    /// Counted: the secret may be checked. The login's failures with this one.
+    Counted { failures: u32 },
+    /// The client's window is full.
+    ClientLimited,
+    /// The login reached its limit meanwhile.
+    LoginLimited,
+}
+
+/// An attempt the store counted, for what follows the check of its secret.
+#[derive(Debug, Clone)]
+struct CountedAttempt {
+    login_key: String,
+    client_key: String,
+    window_start: i64,
+    window_end: i64,
+    /// The login's failures, this attempt included.
+    failures: u32,
+    /// The account the login names, if any.
+    account_id: Option<String>,
+}
+
+/// The login a session is opened for: its failure counter to clear, and the client's
+/// attempt to give back, if one is still counted.
+#[derive(Debug, Clone, Copy)]
+struct ProvenLogin<'a> {
+    key: &'a str,
+    client: Option<ClientWindow<'a>>,
+}
+
+impl CountedAttempt {
+    fn client_window(&self) -> ClientWindow<'_> {
+        ClientWindow {
+            key: &self.client_key,
+            start: self.window_start,
+            end: self.window_end,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ store
+
+pub trait IdentityStore {
+    /// Writes the account, claims its logins and consumes the tokens, all or nothing.
+    /// `Ok(Err(..))` lists what refused the transaction (by index into `logins`/`tokens`).
+    fn create_account(
+        &self,
+        account: &NewAccount,
+        logins: &[LoginClaim],
+        tokens: &[TokenRedemption],
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<(), Vec<RegistrationRefusal>>, StoreError>> + Send;
+
+    /// The account a login key points to, its failure counter, and the client's
+    /// failures in the current window.
+    fn load_login_state(
+        &self,
+        login_key: &str,
+        client_key: &str,
+        window_start: i64,
+    ) -> impl Future<Output = Result<LoginState, StoreError>> + Send;
+
+    /// The account; with `None` it reads a key that cannot exist, so that an unknown
+    /// login costs the same round trip as a known one.
+    fn get_account(
+        &self,
+        id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    /// Counts an attempt on the client's window and on the login's failures, each with
+    /// a condition that holds only under its limit, so that parallel attempts cannot
+    /// pass it. An attempt the login refuses is given back to the client.
+    fn count_attempt(
+        &self,
+        attempt: &Attempt<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<AttemptCount, StoreError>> + Send;
+
+    /// Takes a counted attempt back after its secret proved right: the login's failures
+    /// are cleared and the client's attempt is given back.
+    fn forgive_attempt(
+        &self,
+        login_key: &str,
+        client: ClientWindow<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Logs a security event on its own.
+    fn put_event(
+        &self,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates the session, clears the login's failures, gives the client's attempt back
+    /// when asked, logs the event, and updates the known devices and consumes a two-step
+    /// challenge when asked, atomically.
+    /// `Ok(false)`: the challenge or token to consume was already gone.
+    fn create_session(
+        &self,
+        write: &SessionWrite<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn put_challenge(
+        &self,
+        challenge: &LoginChallenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_challenge(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LoginChallenge>, StoreError>> + Send;
+
+    fn update_security_settings(
+        &self,
+        account_id: &str,
+        settings: SecuritySettings,
+        events: &[SecurityEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_session(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+
+    /// Moves the idle deadline; a session deleted meanwhile stays deleted.
+    fn touch_session(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn list_sessions(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Deletes a session of this account and logs the event; `false` if there was none.
+    fn delete_session(
+        &self,
+        id: &str,
+        account_id: &str,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn list_security_events(
+        &self,
+        account_id: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<StoredSecurityEvent>, StoreError>> + Send;
+
+    /// The account a login key points to (two consistent reads).
+    fn find_account(
+        &self,
+        login_key: &str,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    /// Sets a new password hash and the next credentials epoch, ends the listed
+    /// sessions and logs the event; with a token, consumes it in the same transaction
+    /// (`Ok(false)`: the token was refused, or the account changed meanwhile).
+    fn replace_password(
+        &self,
+        change: &PasswordChange<'_>,
+        end_sessions: &[String],
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the session proved presence now, consuming the step-up code's
+    /// verification token and logging the event, atomically; `false`: the token was not
+    /// a live step-up token for the account's phone, or the session is gone.
+    fn prove_presence(
+        &self,
+        session_id: &str,
+        account_id: &str,
+        token: &TokenRedemption,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn replace_security_question(
+        &self,
+        account_id: &str,
+        question: &str,
+        answer_hash: &str,
+        event: &SecurityEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn change_contact(
+        &self,
+        account_id: &str,
+        change: &ContactChange,
+        event: &SecurityEvent,
+        now: i64,
+    ) -> impl Future<Output = Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>> + Send;
+
+    /// Whether a verification token is live and bound to this destination and purpose;
+    /// it stays unspent (a transaction redeems it later).
+    fn token_usable(
+        &self,
+        token: &TokenRedemption,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes the account, its logins, its sessions and its security log.
+    fn delete_account(
+        &self,
+        account_id: &str,
+        login_keys: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+// ------------------------------------------------------------------ requests
+
+/// Where a request came from, as API Gateway saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Longest user-agent kept with a session or event.
+const MAX_USER_AGENT: usize = 256;
+
+impl Client {
+    pub fn new(ip: Option<String>, user_agent: Option<String>) -> Self {
+        let mut user_agent = user_agent.unwrap_or_default();
+        if user_agent.len() > MAX_USER_AGENT {
+            let mut cut = MAX_USER_AGENT;
+            while !user_agent.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            user_agent.truncate(cut);
+        }
+        Self {
+            ip: ip.unwrap_or_default(),
+            user_agent,
+        }
+    }
+}
+
+pub struct Registration {
+    pub last_name: PersonName,
+    pub first_name: PersonName,
+    pub middle_name: Option<PersonName>,
+    pub email: Email,
+    pub phone: Phone,
+    pub password: Secret<String>,
+    pub security_question: String,
+    pub security_answer: Secret<String>,
+    pub email_verification_token: Secret<String>,
+    pub phone_verification_token: Secret<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredAccount {
+    pub account_id: String,
+    pub level: &'static str,
+}
+
+pub struct Login {
+    pub login: String,
+    pub password: Secret<String>,
+    pub foreign_computer: bool,
+}
+
+pub struct IssuedSession {
+    pub id: String,
+    pub token: Secret<String>,
+    pub expires_at: OffsetDateTime,
+    pub absolute_expires_at: OffsetDateTime,
+}
+
+/// The second step of a two-step login: an SMS code went to the account's phone.
+pub struct IssuedChallenge {
+    pub token: Secret<String>,
+    pub expires_at: OffsetDateTime,
+    pub resend_available_at: OffsetDateTime,
+}
+
+/// What a right password leads to.
+pub enum LoginOutcome {
+    Session(IssuedSession),
+    CodeRequired(IssuedChallenge),
+}
+
+/// The security settings in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveSettings {
+    pub two_step_login: bool,
+    pub new_device_alerts: bool,
+}
+
+/// Who a valid session token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub session_id: String,
+    /// When the session last proved its holder present (Unix seconds): its login or a
+    /// step-up code. The authorizer passes it on with the account and session ids.
+    pub proven_at: i64,
+}
+
+impl Principal {
+    /// Whether the session proved presence recently enough for a change that a
+    /// password alone must not allow.
+    pub fn presence(&self, now: OffsetDateTime, window: Duration) -> Presence {
+        let age = now.unix_timestamp() - self.proven_at;
+        Presence {
+            fresh: (0..=secs(window)).contains(&age),
+        }
+    }
+}
+
+/// Whether the caller proved presence within the step-up window: a login or a step-up
+/// code (`POST /v1/sessions/current/step-up`) a few minutes ago at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub fresh: bool,
+}
+
+impl Presence {
+    /// `step_up_required` unless presence was proven within the window.
+    pub fn require(self) -> Result<(), AppError> {
+        if self.fresh {
+            Ok(())
+        } else {
+            Err(AppError::StepUpRequired)
+        }
+    }
+}
+
+/// A step-up code on its way to the account's phone.
+pub struct StepUpChallenge {
+    pub id: String,
+    pub expires_at: OffsetDateTime,
+    pub resend_available_at: OffsetDateTime,
+}
+
+// ------------------------------------------------------------------ service
+
+pub struct IdentityService<S, N> {
+    store: S,
+    notifier: N,
+    hasher: Hasher,
+    limits: SessionLimits,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+pub fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+const WELCOME_SUBJECT: &str = "Добро пожаловать";
+const PASSWORD_CHANGED_SUBJECT: &str = "Пароль изменён";
+const CONTACT_CHANGED_SUBJECT: &str = "Контактные данные изменены";
+const ACCOUNT_DELETED_SUBJECT: &str = "Учётная запись удалена";
+const LOCKED_SUBJECT: &str = "Попытки входа в ваш аккаунт";
+const NEW_DEVICE_SUBJECT: &str = "Вход с нового устройства";
+const TWO_STEP_DISABLED_SUBJECT: &str = "Вход по SMS-коду отключён";
+const STEP_UP_SUBJECT: &str = "Действие подтверждено кодом";
+
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+    pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
+        Self {
+            store,
+            notifier,
+            hasher,
+            limits,
+        }
+    }
+
+    /// The id of a new session, from its bearer token.
+    pub fn session_id(&self, token: &str) -> String {
+        self.hasher.credential(Credential::SessionToken, &[token])
+    }
+}
+
+fn token_refused() -> AppError {
+    AppError::Validation(vec![FieldError::new(
+        "verification_token",
+        "verification_token_invalid",
+        "Подтверждение недействительно или истекло. Запросите код ещё раз",
+    )])
+}
+
+/// The contact a recovery for `login` goes to: the e-mail for an e-mail login, the phone
+/// for anything else.
+fn recovery_contact(account: &StoredAccount, login: &str) -> Option<Destination> {
+    if login.contains('@') {
+        Email::parse("email", &account.email)
+            .ok()
+            .map(Destination::Email)
+    } else {
+        Phone::parse("phone", &account.phone)
+            .ok()
+            .map(Destination::Phone)
+    }
+}
+
+/// Whether `login` is written in the groups of a SNILS: `XXX-XXX-XXX YY` or
+/// `XXX-XXX-XXX-YY` (spaces anywhere), which no usual way of writing a phone matches.
+fn snils_grouping(login: &str) -> bool {
+    let compact: String = login.chars().filter(|c| !c.is_whitespace()).collect();
+    let groups: Vec<usize> = compact.split('-').map(str::len).collect();
+    compact.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && (groups == [3, 3, 5] || groups == [3, 3, 3, 2])
+}
+
+/// The known devices with `device` added last, the oldest dropped beyond the limit.
+fn remember_device(known: &[String], device: String) -> Vec<String> {
+    let mut devices: Vec<String> = known.to_vec();
+    devices.push(device);
+    let excess = devices.len().saturating_sub(MAX_KNOWN_DEVICES);
+    devices.drain(..excess);
+    devices
+}
+
+fn wait(until: i64, now: i64) -> u64 {
+    u64::try_from(until - now).unwrap_or(0).max(1)
+}
+
+/// Maps refusals of the registration transaction to one answer: a taken contact wins
+/// (409, pointing to recovery), otherwise the tokens are at fault (422).
+/// Why a sign-up was refused. A refused token wins over a taken contact: only someone who
+/// just proved they hold a phone or address learns that it is registered, so the route
+/// cannot be used to find out whose contacts have accounts.
+fn registration_error(refusals: &[RegistrationRefusal]) -> AppError {
+    const FIELDS: [&str; 2] = ["email", "phone"];
+    let errors: Vec<FieldError> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            RegistrationRefusal::TokenInvalid(i) => FIELDS.get(*i).map(|f| {
+                FieldError::new(
+                    &format!("{f}_verification_token"),
+                    "verification_token_invalid",
+                    "Подтверждение недействительно или истекло. Запросите код ещё раз",
+                )
+            }),
+            _ => None,
+        })
+        .collect();
+    if !errors.is_empty() {
+        return AppError::Validation(errors);
+    }
+    let taken: Vec<String> = refusals
+        .iter()
+        .filter_map(|r| match r {
+            RegistrationRefusal::LoginTaken(i) => FIELDS.get(*i).map(|f| f.to_string()),
+            _ => None,
+        })
+        .collect();
+    if taken.is_empty() {
+        AppError::StoreUnavailable("registration refused for no stated reason".into())
+    } else {
+        AppError::ContactTaken(taken)
+    }
+}
+
+/// Counts an alert to the account's owner (new device, locked login, changed password,
+/// contact or settings, deletion, step-up) that SES or SNS took.
+fn security_notice_sent(channel: NoticeChannel) {
+    metrics::emit(Metric::NoticesSent {
+        kind: NoticeKind::Security,
+        channel,
+    });
+}
+
+#[cfg(test)]
+mod tests;

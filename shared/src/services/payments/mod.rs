@@ -1,0 +1,692 @@
+//! Paying bills: one or many at once, exactly once.
+//!
+//! - A payment is asked for with an `Idempotency-Key`: the same key and body give the same
+//!   answer, however often and however concurrently they are sent; the same key with
+//!   another body is refused.
+//! - One DynamoDB transaction opens the payment: the idempotency record, the payment
+//!   (`processing`), an entry for reconciliation, and a lock on every bill (refused if a
+//!   bill is paid or locked by another payment). Only then is the bank asked to charge,
+//!   with the payment's id as its order id, so the bank charges an order at most once.
+//! - A second transaction settles it: every bill `paid` and the payment `succeeded`, or
+//!   the locks released and the payment `declined`. An answer the bank did not give (a
+//!   timeout) leaves the payment `pending` with its locks; the reconciliation job asks the
+//!   bank what happened and settles it. Nothing is ever charged twice: nothing charges
+//!   again, it only asks.
+//! - After success: a receipt by e-mail, and a notice per bill queued for its biller.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::config::HoldLimits;
+use crate::crypto::{Hasher, Identifier};
+use crate::domain::roubles;
+use crate::domain::Category;
+use crate::domain::Payee;
+use crate::domain::{find_card_number, Email, Phone, Uin};
+use crate::error::{AppError, FieldError};
+use crate::json::{text, Reader};
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
+use crate::redact::Secret;
+use crate::services::bills::{BillStore, LookupLimit, LookupStore};
+use crate::services::charges::{ChargeStatus, StoredCharge};
+use crate::services::codes::Notifier;
+use crate::services::household::holdings::holdings_of;
+use crate::services::household::HouseholdStore;
+use crate::services::identity::{Presence, StoredAccount};
+use crate::services::profile::ProfileStore;
+use crate::services::runs::{RunStore, Shard, ShardedJob};
+use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
+
+mod biller_notices;
+mod methods;
+mod pay;
+mod receipt;
+mod reconcile;
+mod request;
+pub use biller_notices::*;
+pub use receipt::*;
+pub use reconcile::*;
+pub use request::*;
+
+/// Bills one payment may pay.
+pub const MAX_BILLS: usize = 20;
+/// Saved payment methods per account.
+pub const MAX_METHODS: usize = 10;
+/// Payment templates per account.
+pub const MAX_TEMPLATES: usize = 50;
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+/// How long a repeated request waits for the first one to finish before answering
+/// `payment_in_progress`.
+const REPLAY_WAIT: Duration = Duration::from_secs(8);
+/// Open payments one reconciliation page looks at, oldest first, unless
+/// `RECONCILE_PAGE_SIZE` says otherwise.
+pub const RECONCILE_PAGE: usize = 100;
+/// Shards of the reconciliation entries ([`Shard::of`] the payment id). Changing it
+/// strands the entries written under the old count until their payments settle
+/// (they are removed by key): a change needs the open entries rewritten first.
+pub const RECONCILE_SHARDS: u16 = 16;
+/// Times opening a payment reads again after a bill changed under it.
+const OPEN_RETRIES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Opened; the bank is being asked.
+    Processing,
+    /// The bank asks the cardholder to confirm (3-D Secure).
+    RequiresConfirmation,
+    /// The bank's answer was lost; reconciliation will find out.
+    Pending,
+    Succeeded,
+    Declined,
+}
+
+impl PaymentStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, PaymentStatus::Succeeded | PaymentStatus::Declined)
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(raw.to_string())).ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Card,
+    ApplePay,
+    Mobile,
+    Wallet,
+}
+
+/// A bill as paid: what the receipt and the biller's notice need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidBill {
+    pub uin: String,
+    pub biller_id: String,
+    pub category: Category,
+    /// Due at the time of payment, discount applied.
+    pub amount: u64,
+    pub payee: Payee,
+    pub purpose: String,
+    pub kbk: String,
+    pub oktmo: String,
+}
+
+/// How a payment was paid, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodSummary {
+    pub kind: MethodKind,
+    /// `Visa •••• 4242`, `МТС +7 931 ***-**-02`.
+    pub label: String,
+    pub saved_method_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: String,
+    pub account_id: String,
+    pub bills: Vec<PaidBill>,
+    pub amount: u64,
+    pub commission: u64,
+    pub total: u64,
+    pub method: MethodSummary,
+    pub status: PaymentStatus,
+    pub gateway_reference: Option<String>,
+    pub confirmation_url: Option<String>,
+    pub decline_reason: Option<String>,
+    pub created_at: i64,
+    pub settled_at: Option<i64>,
+    /// Keyed hash of the request that opened it, for idempotent replays.
+    pub request_hash: String,
+    /// `citizen`, or `autopay:{id}`.
+    pub origin: String,
+    /// Until when the payment is guaranteed its bills; past it, still waiting for
+    /// 3-D Secure, it is withdrawn at the bank and declined (`confirmation_expired`)
+    /// as soon as another payment needs a bill, a late confirmation comes, or the
+    /// reconciliation runs. Absent for payments opened before holds had a deadline.
+    #[serde(default)]
+    pub hold_until: Option<i64>,
+}
+
+impl Payment {
+    /// The notice each paid bill's biller gets.
+    pub fn notices(&self) -> Vec<PaymentNotice> {
+        self.bills
+            .iter()
+            .map(|b| PaymentNotice {
+                payment_id: self.id.clone(),
+                uin: b.uin.clone(),
+                biller_id: b.biller_id.clone(),
+                amount: b.amount,
+                paid_at: self.settled_at.unwrap_or(self.created_at),
+                gateway_reference: self.gateway_reference.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The `Method` dimension of the `Payments` metric: `autopay` for an autopay's
+    /// payment, else the kind, `saved_` before it when paid with a saved method.
+    pub fn metric_method(&self) -> &'static str {
+        if self.origin.starts_with("autopay:") {
+            return "autopay";
+        }
+        let saved = self.method.saved_method_id.is_some();
+        match (self.method.kind, saved) {
+            (MethodKind::Card, false) => "card",
+            (MethodKind::Card, true) => "saved_card",
+            (MethodKind::ApplePay, _) => "apple_pay",
+            (MethodKind::Mobile, false) => "mobile",
+            (MethodKind::Mobile, true) => "saved_mobile",
+            (MethodKind::Wallet, false) => "wallet",
+            (MethodKind::Wallet, true) => "saved_wallet",
+        }
+    }
+
+    /// The `Payments` count of the answer a payer got: by the status the payment is in
+    /// once the bank has been asked.
+    pub fn metric_outcome(&self) -> PaymentOutcome {
+        match self.status {
+            PaymentStatus::Succeeded => PaymentOutcome::Succeeded,
+            PaymentStatus::Declined => PaymentOutcome::Declined,
+            PaymentStatus::RequiresConfirmation => PaymentOutcome::Pending,
+            // The bank did not say (or has not been heard yet): the reconciliation decides.
+            PaymentStatus::Pending | PaymentStatus::Processing => PaymentOutcome::Failed,
+        }
+    }
+
+    fn count(&self) {
+        metrics::emit(Metric::Payments {
+            method: self.metric_method(),
+            outcome: self.metric_outcome(),
+        });
+    }
+
+    pub fn categories(&self) -> Vec<Category> {
+        let mut c: Vec<Category> = self.bills.iter().map(|b| b.category).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+}
+
+/// What the bank is asked to charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayMethod {
+    /// A one-time token from the gateway's card page.
+    CardToken(String),
+    /// A saved card: the gateway's reusable token.
+    SavedCard(String),
+    /// Apple Pay's encrypted payment data.
+    ApplePay(String),
+    /// A mobile phone account, E.164.
+    Mobile(String),
+    /// An e-wallet number.
+    Wallet(String),
+}
+
+/// The bank's answer to a charge or a confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayAnswer {
+    Succeeded { reference: String },
+    Declined { reason: String },
+    RequiresConfirmation { reference: String, url: String },
+}
+
+/// What the bank knows of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayStatus {
+    Succeeded {
+        reference: String,
+    },
+    Declined {
+        reason: String,
+    },
+    AwaitingConfirmation,
+    /// The bank has not seen the order.
+    Unknown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The call's outcome is not known (a timeout): the order may or may not be charged.
+    #[error("gateway outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The gateway refused the request before charging (a bad token).
+    #[error("gateway refused: {0}")]
+    Refused(String),
+}
+
+/// A card as the gateway saved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    pub reusable_token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+}
+
+pub trait PaymentGateway {
+    /// Charges `amount` kopecks for `order` (at most once per order, however often asked).
+    fn charge(
+        &self,
+        order: &str,
+        amount: u64,
+        method: &GatewayMethod,
+    ) -> impl Future<Output = Result<GatewayAnswer, GatewayError>> + Send;
+
+    /// Finishes an order that waited for the cardholder's confirmation.
+    fn confirm(
+        &self,
+        order: &str,
+    ) -> impl Future<Output = Result<GatewayAnswer, GatewayError>> + Send;
+
+    fn status(
+        &self,
+        order: &str,
+    ) -> impl Future<Output = Result<GatewayStatus, GatewayError>> + Send;
+
+    /// Makes sure an order the bank has not seen, or one still waiting for the
+    /// cardholder's confirmation, is never charged; answers what the bank knows of it
+    /// afterwards (`Declined` if it was cancelled now, `Succeeded` if the cardholder
+    /// confirmed it first).
+    fn cancel(
+        &self,
+        order: &str,
+    ) -> impl Future<Output = Result<GatewayStatus, GatewayError>> + Send;
+
+    /// Turns a one-time card token into a saved card.
+    fn save_card(
+        &self,
+        one_time_token: &str,
+    ) -> impl Future<Output = Result<SavedCard, GatewayError>> + Send;
+}
+
+/// A notice to a biller that one of its bills was paid (квитирование).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentNotice {
+    pub payment_id: String,
+    pub uin: String,
+    pub biller_id: String,
+    pub amount: u64,
+    pub paid_at: i64,
+    pub gateway_reference: String,
+}
+
+pub trait PaymentNoticeQueue {
+    fn queue_notices(
+        &self,
+        notices: &[PaymentNotice],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where payment notices end up: the biller's system.
+pub trait BillerEndpoint {
+    /// Delivers a notice; `Err`: try again later.
+    fn deliver(
+        &self,
+        notice: &PaymentNotice,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A saved method, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMethod {
+    pub id: String,
+    pub kind: MethodKind,
+    pub label: String,
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+    pub exp_month: Option<u8>,
+    pub exp_year: Option<u16>,
+    /// The gateway's reusable token; never shown.
+    pub gateway_token: Option<String>,
+    pub phone: Option<String>,
+    pub wallet: Option<String>,
+    pub created_at: i64,
+}
+
+impl SavedMethod {
+    pub fn view(&self) -> Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "type": self.kind,
+            "label": self.label,
+            "created_at": crate::services::rfc3339(self.created_at),
+        });
+        if let (Some(brand), Some(last4), Some(m), Some(y)) =
+            (&self.brand, &self.last4, self.exp_month, self.exp_year)
+        {
+            v["card"] =
+                serde_json::json!({"brand": brand, "last4": last4, "exp_month": m, "exp_year": y});
+        }
+        v
+    }
+
+    fn gateway_method(&self) -> Result<GatewayMethod, AppError> {
+        let missing = || AppError::Internal("saved method lacks its details".into());
+        Ok(match self.kind {
+            MethodKind::Card => {
+                GatewayMethod::SavedCard(self.gateway_token.clone().ok_or_else(missing)?)
+            }
+            MethodKind::Mobile => GatewayMethod::Mobile(self.phone.clone().ok_or_else(missing)?),
+            MethodKind::Wallet => GatewayMethod::Wallet(self.wallet.clone().ok_or_else(missing)?),
+            MethodKind::ApplePay => return Err(missing()),
+        })
+    }
+}
+
+/// A named set of bills, or a payee and purpose, to pay again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub uins: Vec<String>,
+    pub payee: Option<Payee>,
+    pub purpose: Option<String>,
+    pub created_at: i64,
+}
+
+impl Template {
+    pub fn parse(body: &Map<String, Value>, now: i64) -> Result<Self, AppError> {
+        refuse_card_numbers(body)?;
+        let mut errors = Vec::new();
+        let mut r = Reader {
+            errors: &mut errors,
+        };
+        r.unknown(body, "", &["name", "uins", "payee", "purpose"]);
+        let name = r.required(body, "name", "", text);
+        // Neither member is nullable: a null is a wrong type like any other, not an
+        // absent member (parse_uins and Payee refuse it with `invalid_type`).
+        let uins = match body.get("uins") {
+            None => Vec::new(),
+            Some(v) => parse_uins(v, "/uins", &mut errors).unwrap_or_default(),
+        };
+        let payee = match body.get("payee") {
+            None => None,
+            Some(Value::Null) => {
+                errors.push(FieldError::new(
+                    "/payee",
+                    "invalid_type",
+                    "Ожидается объект",
+                ));
+                None
+            }
+            Some(_) => Payee::parse_member(body, "", &mut errors),
+        };
+        let mut r = Reader {
+            errors: &mut errors,
+        };
+        let purpose = if body.contains_key("purpose") {
+            r.required(body, "purpose", "", text)
+        } else {
+            None
+        };
+        let by_payee = payee.is_some() || purpose.is_some();
+        if uins.is_empty() && !by_payee && errors.is_empty() {
+            errors.push(FieldError::new(
+                "",
+                "template_empty",
+                "Укажите УИН начислений или получателя и назначение платежа",
+            ));
+        }
+        if !uins.is_empty() && by_payee {
+            errors.push(FieldError::new(
+                "",
+                "template_ambiguous",
+                "Шаблон — это либо набор УИН, либо получатель и назначение",
+            ));
+        }
+        if by_payee && (payee.is_none() || purpose.is_none()) && errors.is_empty() {
+            errors.push(FieldError::new(
+                if payee.is_none() {
+                    "/payee"
+                } else {
+                    "/purpose"
+                },
+                "required",
+                "Для шаблона по получателю нужны и получатель, и назначение",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        Ok(Self {
+            id: format!("tpl_{}", uuid::Uuid::new_v4().simple()),
+            name: name.unwrap_or_default(),
+            uins,
+            payee,
+            purpose,
+            created_at: now,
+        })
+    }
+}
+
+/// Why opening a payment was refused by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRefusal {
+    /// The idempotency key was taken meanwhile (a concurrent request with it).
+    KeyTaken,
+    /// A bill changed after it was read (paid, locked, updated).
+    BillChanged,
+    /// A bill's biller (this id) was revoked: its bills are withdrawn.
+    BillerRevoked(String),
+    /// The account's held bills changed after they were read (another payment opened
+    /// or settled).
+    HoldsChanged,
+}
+
+/// One payment of an account that holds bills, as the account's hold count keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBills {
+    pub payment_id: String,
+    pub bills: usize,
+    pub until: i64,
+}
+
+/// The bills an account's payments hold: one item per account, rewritten whole on the
+/// condition that its version is still the one read, so that parallel openings cannot
+/// both take the last places.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldCount {
+    /// 0 when the item does not exist yet.
+    pub version: u64,
+    pub holds: Vec<HeldBills>,
+}
+
+pub trait PaymentStore {
+    /// The payment that holds a bill or paid it, if any.
+    fn bill_payment(
+        &self,
+        uin: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// The payment an idempotency key opened, and the hash of its request.
+    fn idempotency(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+
+    fn payment(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// The bills the account's payments hold, read consistently.
+    fn hold_count(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<HoldCount, StoreError>> + Send;
+
+    /// The idempotency record, the payment, its reconciliation entry, the account's hold
+    /// count (`holds`, on the version read) and the bills' locks (each on the version
+    /// read), in one transaction.
+    fn open_payment(
+        &self,
+        payment: &Payment,
+        key_hash: &str,
+        bill_versions: &[(String, u64)],
+        holds: &HoldCount,
+        key_expires_at: i64,
+    ) -> impl Future<Output = Result<Result<(), OpenRefusal>, StoreError>> + Send;
+
+    /// Records a state that is not final (requires confirmation, pending), if the payment
+    /// is still in `from`.
+    fn mark(
+        &self,
+        payment: &Payment,
+        from: PaymentStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Settles a payment in one transaction: succeeded with every bill paid, or declined
+    /// with every lock released. `false`: it was settled before.
+    fn settle(&self, payment: &Payment) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes the reconciliation entry once nothing is left to do for a payment.
+    fn close_reconciliation(
+        &self,
+        payment: &Payment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Payments with a reconciliation entry created before `before`, oldest first:
+    /// (account, payment).
+    /// One page of (account, payment) of the open payments of one shard created before
+    /// `before` (epoch seconds), oldest first, after a cursor; and the next page's
+    /// cursor, if any.
+    fn open_payments(
+        &self,
+        shard: Shard,
+        before: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<OpenPaymentsPage, StoreError>> + Send;
+
+    /// An account's payments created in `[from, to)` (Unix ms), newest first.
+    fn account_payments(
+        &self,
+        account_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+
+    fn account(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+
+    fn methods(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<SavedMethod>, StoreError>> + Send;
+
+    /// Saves a new method if the account stays within `cap`.
+    fn put_method(
+        &self,
+        account_id: &str,
+        method: &SavedMethod,
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+
+    fn delete_method(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn templates(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<Template>, StoreError>> + Send;
+
+    /// Saves a new template if the account stays within `cap`.
+    fn put_template(
+        &self,
+        account_id: &str,
+        template: &Template,
+        cap: Cap,
+    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+
+    fn delete_template(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What a payment request led to.
+#[derive(Debug, Clone)]
+pub struct PayOutcome {
+    pub payment: Payment,
+    /// The answer repeats an earlier request with the same key.
+    pub replayed: bool,
+}
+
+pub struct PaymentService<S, G, M, Q> {
+    store: S,
+    gateway: G,
+    notifier: M,
+    notices: Q,
+    hasher: Hasher,
+    /// Counted for payments citizens open; autopays pay their own bills uncounted.
+    lookups: Option<LookupLimit>,
+    holds: HoldLimits,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Times opening a payment reads the account's hold count again after a parallel
+/// opening or settling moved it: each round lets at least one of them through, so this
+/// covers far more parallel requests than an account makes.
+const HOLD_RACE_RETRIES: usize = 64;
+
+impl<S, G, M, Q> PaymentService<S, G, M, Q>
+where
+    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
+    G: PaymentGateway + Sync,
+    M: Notifier + Sync,
+    Q: PaymentNoticeQueue + Sync,
+{
+    pub fn new(store: S, gateway: G, notifier: M, notices: Q, hasher: Hasher) -> Self {
+        Self {
+            store,
+            gateway,
+            notifier,
+            notices,
+            hasher,
+            lookups: None,
+            holds: HoldLimits::default(),
+        }
+    }
+
+    /// Counts each bill of a payment against the account's lookup limit: opening a
+    /// payment tells of a bill as a lookup does.
+    pub fn with_lookup_limit(mut self, limit: LookupLimit) -> Self {
+        self.lookups = Some(limit);
+        self
+    }
+
+    /// How long and how many bills unconfirmed payments may hold.
+    pub fn with_holds(mut self, holds: HoldLimits) -> Self {
+        self.holds = holds;
+        self
+    }
+
+    pub fn gateway(&self) -> &G {
+        &self.gateway
+    }
+}
+
+#[cfg(test)]
+mod tests;

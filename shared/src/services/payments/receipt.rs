@@ -1,0 +1,97 @@
+//! The receipt of a payment, as the API returns it and as it is e-mailed.
+
+use super::*;
+
+pub const RECEIPT_SUBJECT: &str = "Квитанция об оплате";
+
+/// `+79318702901` as `+7 931 ***-**-01`.
+pub fn mobile_label(e164: &str) -> String {
+    let national = e164.strip_prefix("+7").unwrap_or(e164);
+    if national.len() == 10 {
+        format!("Телефон +7 {} ***-**-{}", &national[..3], &national[8..])
+    } else {
+        "Телефон".into()
+    }
+}
+
+/// `410011234567890` as `Кошелёк 41001•••7890`.
+pub fn wallet_label(wallet: &str) -> String {
+    let tail = &wallet[wallet.len().saturating_sub(4)..];
+    format!("Кошелёк 41001•••{tail}")
+}
+
+/// The receipt: payer, each bill with its payee's requisites, amounts, time, reference.
+pub fn receipt(account: &StoredAccount, payment: &Payment) -> Value {
+    let bills: Vec<Value> = payment
+        .bills
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "uin": b.uin,
+                "amount": b.amount,
+                "purpose": b.purpose,
+                "kbk": b.kbk,
+                "oktmo": b.oktmo,
+                "payee": b.payee,
+            })
+        })
+        .collect();
+    let payer = [
+        account.last_name.as_str(),
+        account.first_name.as_str(),
+        account.middle_name.as_deref().unwrap_or(""),
+    ]
+    .iter()
+    .filter(|s| !s.is_empty())
+    .copied()
+    .collect::<Vec<_>>()
+    .join(" ");
+    serde_json::json!({
+        "payment_id": payment.id,
+        "payer": payer,
+        "bills": bills,
+        "amount": payment.amount,
+        "commission": payment.commission,
+        "total": payment.total,
+        "method": payment.method.label,
+        "paid_at": payment.settled_at.map(crate::services::rfc3339),
+        "gateway_reference": payment.gateway_reference,
+    })
+}
+
+pub(super) fn receipt_text(account: &StoredAccount, payment: &Payment) -> String {
+    let r = receipt(account, payment);
+    let mut lines = vec![
+        format!("Платёж {} выполнен.", payment.id),
+        format!("Плательщик: {}", r["payer"].as_str().unwrap_or("")),
+    ];
+    for b in &payment.bills {
+        lines.push(format!(
+            "УИН {}: {} — {}. Получатель: {}, ИНН {}, КПП {}, БИК {}, счёт {}. КБК {}, ОКТМО {}.",
+            b.uin,
+            roubles(b.amount),
+            b.purpose,
+            b.payee.name,
+            b.payee.inn,
+            b.payee.kpp,
+            b.payee.bic,
+            b.payee.account,
+            b.kbk,
+            b.oktmo
+        ));
+    }
+    lines.push(format!("Сумма: {}", roubles(payment.amount)));
+    lines.push(format!("Комиссия: {}", roubles(payment.commission)));
+    lines.push(format!("Итого: {}", roubles(payment.total)));
+    lines.push(format!("Способ оплаты: {}", payment.method.label));
+    if let Some(t) = payment.settled_at {
+        lines.push(format!(
+            "Время: {}",
+            crate::services::identity::at(t).to_offset(MOSCOW)
+        ));
+    }
+    if let Some(reference) = &payment.gateway_reference {
+        lines.push(format!("Номер операции в банке: {reference}"));
+    }
+    lines.join("\n")
+}
