@@ -86,8 +86,9 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --workspace --all-targets --manifest-path $(TOOLS) -- -D warnings
 
-unit:
+unit: venv
 	cargo test --workspace
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/local/src/moto_server_test.py
 
 lint-template: venv
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
