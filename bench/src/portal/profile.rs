@@ -67,8 +67,8 @@ const CYCLE: [(Kind, usize); 22] = {
         (Stale, 0),
         (Invalid, 0),
         (NoVersion, 0),
-        (Rename, 0),
-        (Read, 0),
+        // The children come before the rename: a new name sends the SNILS back to the
+        // registry, and a link is verified only against a verified SNILS.
         (AddChild, 0),
         (AddChildAgain, 0),
         (SecondParent, 1),
@@ -77,6 +77,8 @@ const CYCLE: [(Kind, usize); 22] = {
         (EditChildStale, 1),
         (ReadChild, 1),
         (InvalidChild, 0),
+        (Read, 0),
+        (Rename, 0),
         (AddVehicle, 0),
         (ListVehicles, 0),
         (EditVehicle, 0),
@@ -457,18 +459,20 @@ impl ProfileScenario {
 
 impl Scenario for ProfileScenario {
     fn describe(&self) -> String {
-        "repeating cycles of 22 requests by two parents registered and signed in by the \
-         harness: the profile read twice, filled in (personal data, addresses, SNILS, INN, \
-         OMS, passport, driver licence: registry checks queued) and renamed on the version \
-         it read (`If-Match`), refused on a stale version (412), with invalid documents \
-         (422: SNILS and INN check digits, a passport issued at 13) and without \
+        "repeating cycles of 22 requests by two parents registered, signed in and made \
+         standard by the harness (with the SNILS the cycle's sandbox birth record names): \
+         the profile read twice, filled in on the version it read (`If-Match`: personal \
+         data, addresses, the same SNILS, a new INN and passport, OMS, driver licence; \
+         registry checks queued), refused on a stale version (412), with invalid \
+         documents (422: SNILS and INN check digits, a passport issued at 13) and without \
          `If-Match` (428); a child added (202, pending), added again (409), added by the \
-         other parent (202), each link then checked against the sandbox birth record by \
-         the harness as the worker would (the parents were made standard with the SNILS \
-         it names), listed (shared), edited (`If-Match`), edited by the other parent on \
-         a stale version (412), read, let go by the other parent (204) and then not found \
-         (404); a child with a Latin series (422); a vehicle added, listed, given a new \
-         plate, removed, and one with a letter no plate has (422)"
+         other parent (202), each link then checked against the birth record by the \
+         harness as the worker would, listed (shared), edited (`If-Match`), edited by the \
+         other parent on a stale version (412), read, let go by the other parent (204) \
+         and then not found (404); a child with a Latin series (422); the parent renamed \
+         (a new name sends the SNILS back to the registry, so after the children); a \
+         vehicle added, listed, given a new plate, removed, and one with a letter no \
+         plate has (422)"
             .into()
     }
 
