@@ -1,11 +1,8 @@
 //! Children (`CHILD#{id}` / `CHILD`, linked from `ACCOUNT#{id}` / `CHILD#{id}`, counted
 //! in `ACCOUNT#{id}` / `CHILDREN`) and vehicles (`ACCOUNT#{id}` / `VEHICLE#{id}`).
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
-use super::identity::failed_conditions;
 use super::*;
 use crate::services::household::{
     Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck, StoredChild,
@@ -44,8 +41,7 @@ fn vehicle_key(account_id: &str, id: &str) -> Item {
 
 fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
     let pk = get_s(item, "pk")?;
-    let child: Child = serde_json::from_str(&get_s(item, "doc")?)
-        .map_err(|e| StoreError::Rejected(format!("child record: {e}")))?;
+    let child: Child = get_doc(item, "doc", "child record")?;
     let set = |name: &str| match item.get(name) {
         Some(AttributeValue::Ss(p)) => p.clone(),
         _ => Vec::new(),
@@ -114,9 +110,7 @@ fn vehicle_from(item: &Item) -> Result<StoredVehicle, StoreError> {
 }
 
 fn doc(child: &Child) -> Result<AttributeValue, StoreError> {
-    serde_json::to_string(child)
-        .map(s)
-        .map_err(|e| StoreError::Rejected(format!("child record: {e}")))
+    to_doc(child, "child record").map(s)
 }
 
 impl DynamoStore {
@@ -148,16 +142,11 @@ impl DynamoStore {
 
 impl HouseholdStore for DynamoStore {
     async fn child(&self, id: &str) -> Result<Option<StoredChild>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(child_from).transpose()
+        self.get_consistent(child_key(id))
+            .await?
+            .as_ref()
+            .map(child_from)
+            .transpose()
     }
 
     async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError> {
@@ -174,28 +163,11 @@ impl HouseholdStore for DynamoStore {
     }
 
     async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError> {
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for id in ids {
-            request = request.keys(child_key(id));
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, build(request.build())?)
-            .send()
-            .await
-            .map_err(classify)?;
-        if out
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
-        {
-            return Err(StoreError::Unavailable("children not read in full".into()));
-        }
-        let mut children: Vec<StoredChild> = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default()
+        // The callers ask for a few at a time: one call, keys left unprocessed an error.
+        let keys = ids.iter().map(|id| child_key(id)).collect();
+        let mut children: Vec<StoredChild> = self
+            .batch_get_consistent(keys, BatchGet::once("children"))
+            .await?
             .iter()
             .map(child_from)
             .collect::<Result<_, _>>()?;
@@ -210,16 +182,13 @@ impl HouseholdStore for DynamoStore {
         link: &ChildLink,
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError> {
-        let count = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id)))
+        let count = tx_update(
+            self.update(counter_key(account_id))
                 .update_expression("ADD #n :one")
                 .condition_expression("attribute_not_exists(#n) OR #n < :max")
                 .expression_attribute_names("#n", "count")
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":max", n(MAX_CHILDREN as u64))
-                .build(),
+                .expression_attribute_values(":max", n(MAX_CHILDREN as u64)),
         )?;
         let mut item = link_key(account_id, &link.id);
         item.extend([
@@ -228,19 +197,11 @@ impl HouseholdStore for DynamoStore {
             ("claim".into(), doc(&link.claim)?),
             ("submission".into(), s(&link.submission)),
         ]);
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
+        let put = self.put_new(item)?;
         // Creates the record with the claim as its data, or joins an existing one as it
         // is: nothing here depends on (or tells) whether it existed.
-        let record = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(child_key(&link.id)))
+        let record = tx_update(
+            self.update(child_key(&link.id))
                 .update_expression(
                     "SET doc = if_not_exists(doc, :doc), version = if_not_exists(version, :one) \
                      ADD parents :me",
@@ -250,19 +211,16 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(
                     ":me",
                     AttributeValue::Ss(vec![account_id.to_string()]),
-                )
-                .build(),
+                ),
         )?;
         // Adds of one account all touch its counter: a transaction that collided with
         // another is tried again, after a pause that differs from one request to the next.
         for attempt in 0..LINK_CONFLICT_RETRIES {
             let result = self
-                .client
-                .transact_write_items()
-                .client_request_token(idempotency_token())
-                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(record.clone()).build())
+                .transaction()
+                .transact_items(count.clone())
+                .transact_items(put.clone())
+                .transact_items(record.clone())
                 .send()
                 .await;
             let failed = match result {
@@ -296,9 +254,8 @@ impl HouseholdStore for DynamoStore {
         submission: &str,
         verdict: &LinkVerdict,
     ) -> Result<bool, StoreError> {
-        let link = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(link_key(account_id, id)))
+        let link = self
+            .update(link_key(account_id, id))
             .condition_expression("submission = :s AND #state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":s", s(submission))
@@ -324,9 +281,8 @@ impl HouseholdStore for DynamoStore {
                         .build(),
                 )?;
                 let me = AttributeValue::Ss(vec![account_id.to_string()]);
-                let record = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(child_key(id)))
+                let record = self
+                    .update(child_key(id))
                     .expression_attribute_values(":me", me);
                 let record = if *first {
                     // The first confirmed parent's data replace whatever an unconfirmed
@@ -455,36 +411,28 @@ impl HouseholdStore for DynamoStore {
                 .condition_expression("attribute_exists(pk)")
                 .build(),
         )?;
-        let leave = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(child_key(id)))
+        let leave = tx_update(
+            self.update(child_key(id))
                 .update_expression("DELETE parents :me, verified_parents :me")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(
                     ":me",
                     AttributeValue::Ss(vec![account_id.to_string()]),
-                )
-                .build(),
+                ),
         )?;
-        let uncount = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id)))
+        let uncount = tx_update(
+            self.update(counter_key(account_id))
                 .update_expression("ADD #n :minus")
                 .condition_expression("#n > :zero")
                 .expression_attribute_names("#n", "count")
                 .expression_attribute_values(":minus", n(-1))
-                .expression_attribute_values(":zero", n(0))
-                .build(),
+                .expression_attribute_values(":zero", n(0)),
         )?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(TransactWriteItem::builder().delete(unlink.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(leave.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(uncount).build())
+            .transact_items(leave.clone())
+            .transact_items(uncount)
             .send()
             .await;
         if let Err(e) = result {
@@ -494,11 +442,9 @@ impl HouseholdStore for DynamoStore {
             }
             // A link from before the counter: let go of it without counting down.
             let result = self
-                .client
-                .transact_write_items()
-                .client_request_token(idempotency_token())
+                .transaction()
                 .transact_items(TransactWriteItem::builder().delete(unlink).build())
-                .transact_items(TransactWriteItem::builder().update(leave).build())
+                .transact_items(leave)
                 .send()
                 .await;
             if let Err(e) = result {
@@ -546,19 +492,7 @@ impl HouseholdStore for DynamoStore {
         if let Some(title) = &vehicle.vehicle.title {
             item.insert("title".into(), s(title));
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.put_if_absent(item).await?.written())
     }
 
     async fn update_vehicle(
@@ -588,18 +522,6 @@ impl HouseholdStore for DynamoStore {
     }
 
     async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(vehicle_key(account_id, id)))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.delete_if_exists(vehicle_key(account_id, id)).await
     }
 }

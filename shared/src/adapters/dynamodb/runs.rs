@@ -32,18 +32,9 @@ impl RunStore for DynamoStore {
             ("opened_at".into(), n(now)),
             (TTL_ATTRIBUTE.into(), n(now + RUN_MEMORY_SECS)),
         ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
+        match self.put_if_absent(item).await? {
             // Planned before (the same schedule event again): its record stands.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(e) => Err(e),
+            PutOutcome::Written | PutOutcome::AlreadyThere => Ok(()),
         }
     }
 
@@ -92,10 +83,6 @@ impl RunStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify))
     }
 }

@@ -16,9 +16,7 @@ impl DynamoStore {
     /// nobody reads it any more.
     pub(super) fn give_back_update(&self, client: ClientWindow<'_>) -> Result<Update, StoreError> {
         build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(client_failures_key(client.key, client.start)))
+            self.update(client_failures_key(client.key, client.start))
                 .update_expression("ADD #count :minus_one SET #ttl = :end")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -100,13 +98,7 @@ impl DynamoStore {
     }
 
     pub(super) fn session_delete(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
-        let delete = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(session_key(id)))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        self.tx_delete(session_key(id))
     }
 }
 
@@ -143,10 +135,7 @@ impl DynamoStore {
             ("last_seen_at".into(), n(session.last_seen_at)),
             ("idle_secs".into(), n(session.idle_secs)),
             ("absolute_expires_at".into(), n(session.absolute_expires_at)),
-            (
-                "foreign_computer".into(),
-                AttributeValue::Bool(session.foreign_computer),
-            ),
+            ("foreign_computer".into(), b(session.foreign_computer)),
             ("ip".into(), s(&session.ip)),
             ("user_agent".into(), s(&session.user_agent)),
             ("proven_at".into(), n(session.proven_at)),
@@ -161,25 +150,12 @@ impl DynamoStore {
             ),
             (TTL_ATTRIBUTE.into(), n(session.expires_at())),
         ]);
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        let clear_failures = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(login_failures_key(write.login_key)))
-                .build(),
-        )?;
+        let put = self.put_new(item)?;
+        let clear_failures = self.tx_delete(login_failures_key(write.login_key))?;
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().delete(clear_failures).build())
+            .transaction()
+            .transact_items(put)
+            .transact_items(clear_failures)
             .transact_items(event_put(&self.table, write.event)?);
         // Indices of the items whose failed condition means "already used".
         let mut single_use = Vec::new();
@@ -194,19 +170,16 @@ impl DynamoStore {
             fixed += 1;
         }
         if let Some(devices) = &write.known_devices {
-            let update = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(account_key(&session.account_id)))
+            let update = tx_update(
+                self.update(account_key(&session.account_id))
                     .update_expression("SET known_devices = :devices")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(
                         ":devices",
                         AttributeValue::L(devices.iter().map(s).collect()),
-                    )
-                    .build(),
+                    ),
             )?;
-            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            request = request.transact_items(update);
         }
         if let Some(challenge) = write.challenge_key {
             let delete = build(
