@@ -1,6 +1,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::{Env, NoticesConfig};
+use shared::config::NoticesConfig;
+use shared::entry::ColdStart;
 use shared::services::notices::BillNotice;
 
 /// Bills of one batch told at the same time.
@@ -8,11 +9,13 @@ const CONCURRENCY: usize = 10;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
-    let env = Env::process();
-    let clients = shared::adapters::Clients::load().await?;
-    let config = NoticesConfig::from_env(&env, clients.hasher(&env).await?)?;
+    shared::entry::init()?;
+    let ColdStart {
+        env,
+        clients,
+        hasher,
+    } = ColdStart::load().await?;
+    let config = NoticesConfig::from_env(&env, hasher)?;
     let service = &shared::adapters::notice_service(&clients, config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
