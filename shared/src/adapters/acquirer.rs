@@ -277,10 +277,7 @@ impl SandboxAcquirer {
     ) -> Result<(), GatewayError> {
         let mut update = self
             .store
-            .client
-            .update_item()
-            .table_name(&self.store.table)
-            .set_key(Some(order_key(order)))
+            .update_item(order_key(order))
             .condition_expression("#state = :from")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":from", s(from))

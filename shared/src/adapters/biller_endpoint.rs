@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use super::dynamodb::{get_s, key, n, s, DynamoStore, PutOutcome};
+use super::dynamodb::{get_s, key, n, notice_attributes, DynamoStore, PutOutcome};
 use crate::services::payments::{BillerEndpoint, PaymentNotice};
 use crate::services::StoreError;
 
@@ -44,12 +44,8 @@ impl BillerEndpoint for SandboxBillerEndpoint {
             format!("BILLERINBOX#{}", notice.biller_id),
             &format!("{}#{}", notice.uin, notice.payment_id),
         );
+        item.extend(notice_attributes(notice));
         item.extend([
-            ("uin".into(), s(&notice.uin)),
-            ("payment_id".into(), s(&notice.payment_id)),
-            ("amount".into(), n(notice.amount)),
-            ("paid_at".into(), n(notice.paid_at)),
-            ("gateway_reference".into(), s(&notice.gateway_reference)),
             ("attempts".into(), n(attempt)),
             (
                 "delivered_at".into(),

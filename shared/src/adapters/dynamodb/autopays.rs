@@ -124,26 +124,16 @@ impl AutopayStore for DynamoStore {
         let Some(pk) = schedule_pk(trigger, shard) else {
             return Ok(SchedulePageOf::default());
         };
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(classify)?;
-        let entries = page
-            .items()
+        let (items, next) = self
+            .query_page(&pk, after, limit, |q| {
+                q.key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+            })
+            .await?;
+        let entries = items
             .iter()
             .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "autopay_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match page.last_evaluated_key() {
-            Some(last) => Some(get_s(last, "sk")?),
-            None => None,
-        };
         Ok(SchedulePageOf { entries, next })
     }
 

@@ -215,6 +215,17 @@ impl ChargeStore for DynamoStore {
     }
 }
 
+/// What a record of a payment notice holds of it.
+pub(crate) fn notice_attributes(notice: &PaymentNotice) -> [(String, AttributeValue); 5] {
+    [
+        ("uin".into(), s(&notice.uin)),
+        ("payment_id".into(), s(&notice.payment_id)),
+        ("amount".into(), n(notice.amount)),
+        ("paid_at".into(), n(notice.paid_at)),
+        ("gateway_reference".into(), s(&notice.gateway_reference)),
+    ]
+}
+
 impl DroppedNotices for DynamoStore {
     async fn record_dropped_notice(
         &self,
@@ -225,14 +236,8 @@ impl DroppedNotices for DynamoStore {
             format!("BILLER#{}", notice.biller_id),
             &format!("DROPPED#{}#{}", notice.uin, notice.payment_id),
         );
-        item.extend([
-            ("uin".into(), s(&notice.uin)),
-            ("payment_id".into(), s(&notice.payment_id)),
-            ("amount".into(), n(notice.amount)),
-            ("paid_at".into(), n(notice.paid_at)),
-            ("gateway_reference".into(), s(&notice.gateway_reference)),
-            ("dropped_at".into(), n(now)),
-        ]);
+        item.extend(notice_attributes(notice));
+        item.insert("dropped_at".into(), n(now));
         // The same notice dropped again writes the same record.
         self.put(item).await?;
         Ok(())
@@ -241,44 +246,6 @@ impl DroppedNotices for DynamoStore {
 
 fn saved_key(account_id: &str, uin: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("SAVED#{uin}"))
-}
-
-impl DynamoStore {
-    /// Every item of a partition whose sort key starts with `prefix` (every item for
-    /// ""), all pages.
-    pub(crate) async fn query_prefix(
-        &self,
-        pk: &str,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", s(pk));
-            // DynamoDB refuses an empty string in `begins_with`.
-            let query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let page = query
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
 }
 
 impl BillStore for DynamoStore {
@@ -341,13 +308,10 @@ impl LookupStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
+            .update_item(key(
                 format!("ACCOUNT#{account_id}"),
                 &format!("LOOKUPS#{window_start}"),
-            )))
+            ))
             .update_expression("ADD #count :n SET #ttl = :end")
             .condition_expression("attribute_not_exists(#count) OR #count <= :room")
             .expression_attribute_names("#count", "count")

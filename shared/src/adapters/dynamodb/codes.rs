@@ -159,10 +159,7 @@ impl CodeStore for DynamoStore {
 
     async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(code_key(id)))
+            .update_item(code_key(id))
             .update_expression("SET attempts = attempts + :one")
             .condition_expression("#status = :active AND attempts < max_attempts AND #ttl > :now")
             .expression_attribute_names("#status", "status")
@@ -219,10 +216,6 @@ impl CodeStore for DynamoStore {
             .transact_items(put_token)
             .send()
             .await;
-        match result.map_err(classify_transaction) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify_transaction))
     }
 }

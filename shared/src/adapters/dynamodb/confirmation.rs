@@ -178,10 +178,7 @@ impl ConfirmationStore for DynamoStore {
             (TTL_ATTRIBUTE.into(), n(letter.expires_at)),
         ]);
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_item(item)
             .condition_expression("attribute_not_exists(pk) OR requested_at <= :not_after")
             .expression_attribute_values(":not_after", n(not_after))
             .send()
@@ -193,10 +190,7 @@ impl ConfirmationStore for DynamoStore {
 
     async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(letter_key(account_id)))
+            .delete_item(letter_key(account_id))
             .condition_expression("code_hash = :hash")
             .expression_attribute_values(":hash", s(code_hash))
             .send()
@@ -212,10 +206,7 @@ impl ConfirmationStore for DynamoStore {
         code_hash: &str,
     ) -> Result<Option<u32>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(letter_key(account_id)))
+            .update_item(letter_key(account_id))
             .update_expression("ADD attempts :one")
             .condition_expression("code_hash = :hash AND used = :false AND attempts < :max")
             .expression_attribute_values(":one", n(1))

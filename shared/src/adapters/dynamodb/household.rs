@@ -116,27 +116,13 @@ fn doc(child: &Child) -> Result<AttributeValue, StoreError> {
 impl DynamoStore {
     /// Sort keys under the account's partition that start with `prefix`.
     async fn account_items(&self, account_id: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        })
+        .await
     }
 }
 
@@ -260,10 +246,7 @@ impl HouseholdStore for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":s", s(submission))
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()));
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token());
+        let mut request = self.transaction();
         match verdict {
             LinkVerdict::Rejected { reason } => {
                 let link = build(
@@ -339,10 +322,7 @@ impl HouseholdStore for DynamoStore {
         snils_submission: Option<&str>,
     ) -> Result<bool, StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .update_item(child_key(id))
             .condition_expression("version = :expected AND contains(verified_parents, :me)")
             .expression_attribute_values(":doc", doc(child)?)
             .expression_attribute_values(":next", n(expected_version + 1))
@@ -361,11 +341,7 @@ impl HouseholdStore for DynamoStore {
             ),
             (None, Some(_)) => update.update_expression("SET doc = :doc, version = :next"),
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn settle_child_snils(
@@ -376,10 +352,7 @@ impl HouseholdStore for DynamoStore {
         verified: bool,
     ) -> Result<bool, StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .update_item(child_key(id))
             .condition_expression("snils_state = :pending AND snils_submission = :s")
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
             .expression_attribute_values(":s", s(submission));
@@ -396,11 +369,7 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(":doc", doc(child)?)
                 .expression_attribute_values(":one", n(1))
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn unlink_child(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
@@ -454,10 +423,7 @@ impl HouseholdStore for DynamoStore {
         }
         // The last parent takes the record along; an empty set is no attribute at all.
         let orphan = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .delete_item(child_key(id))
             .condition_expression("attribute_not_exists(parents)")
             .send()
             .await;
@@ -502,10 +468,7 @@ impl HouseholdStore for DynamoStore {
         vehicle: &Vehicle,
     ) -> Result<bool, StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(vehicle_key(account_id, id)))
+            .update_item(vehicle_key(account_id, id))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":plate", s(&vehicle.plate));
         update = match &vehicle.title {
@@ -514,11 +477,7 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(":title", s(title)),
             None => update.update_expression("SET plate = :plate REMOVE title"),
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {

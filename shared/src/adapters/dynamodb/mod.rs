@@ -13,6 +13,7 @@ mod payments;
 mod profile;
 mod runs;
 
+pub(crate) use charges::notice_attributes;
 pub(crate) use ops::*;
 
 use aws_sdk_dynamodb::types::AttributeValue;

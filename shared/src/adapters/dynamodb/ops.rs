@@ -9,8 +9,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
@@ -277,25 +281,80 @@ impl DynamoStore {
         self.get_item(key, false, None).await
     }
 
-    /// Writes the item whether or not one is there (one `PutItem`).
-    pub(crate) async fn put(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+    /// Every item a query finds, page after page (one `Query` a page): `query` gives the
+    /// table's query its key condition, values, index and order.
+    pub(crate) async fn query_all(
+        &self,
+        query: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query(self.client.query().table_name(&self.table))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (every item for
+    /// ""), all pages.
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_all(|q| {
+            let q = q.expression_attribute_values(":pk", s(pk));
+            // DynamoDB refuses an empty string in `begins_with`.
+            if prefix.is_empty() {
+                q.key_condition_expression("pk = :pk")
+            } else {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            }
+        })
+        .await
+    }
+
+    /// One page of the partition `pk` (one `Query`): up to `limit` items after the sort
+    /// key `after`, and the sort key the next page starts after, if there is more.
+    pub(crate) async fn query_page(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+        query: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let page = query(self.client.query().table_name(&self.table))
+            .set_exclusive_start_key(after.map(|sk| key(pk.to_string(), sk)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(classify)?;
+        let next = match page.last_evaluated_key() {
+            Some(last) => Some(get_s(last, "sk")?),
+            None => None,
+        };
+        Ok((page.items.unwrap_or_default(), next))
+    }
+
+    /// Writes the item whether or not one is there (one `PutItem`).
+    pub(crate) async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.put_item(item).send().await.map_err(classify)?;
         Ok(())
     }
 
     /// Writes the item unless one with its key is there (one `PutItem`).
     pub(crate) async fn put_if_absent(&self, item: Item) -> Result<PutOutcome, StoreError> {
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_item(item)
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -308,13 +367,7 @@ impl DynamoStore {
 
     /// Deletes the item if there is one (one `DeleteItem`).
     pub(crate) async fn delete(&self, key: Item) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .send()
-            .await
-            .map_err(classify)?;
+        self.delete_item(key).send().await.map_err(classify)?;
         Ok(())
     }
 
@@ -322,10 +375,7 @@ impl DynamoStore {
     /// was none.
     pub(crate) async fn delete_if_exists(&self, key: Item) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
+            .delete_item(key)
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
@@ -417,6 +467,30 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// An `UpdateItem` call on the item at `key`, for the caller to give its expressions.
+    pub(crate) fn update_item(&self, key: Item) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+    }
+
+    /// A `PutItem` call of `item`, for the caller to give its condition.
+    pub(crate) fn put_item(&self, item: Item) -> PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+    }
+
+    /// A `DeleteItem` call on the item at `key`, for the caller to give its condition.
+    pub(crate) fn delete_item(&self, key: Item) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+    }
+
     /// A `TransactWriteItems` call with its own idempotency token, for the caller to fill.
     pub(crate) fn transaction(&self) -> TransactWriteItemsFluentBuilder {
         self.client
@@ -459,45 +533,51 @@ impl DynamoStore {
             .build())
     }
 
-    /// A put for a transaction, whether or not the item is there.
-    pub(crate) fn tx_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+    fn tx_put_if(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string));
         Ok(TransactWriteItem::builder()
             .put(build(put.build())?)
             .build())
     }
 
-    /// A put of a new item, conditional on its absence, for a transaction.
-    pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder()
-            .put(build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )?)
-            .build())
-    }
-
-    /// A delete for a transaction, whether or not the item is there.
-    pub(crate) fn tx_delete(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+    fn tx_delete_if(
+        &self,
+        key: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .set_condition_expression(condition.map(str::to_string));
         Ok(TransactWriteItem::builder()
             .delete(build(delete.build())?)
             .build())
     }
 
+    /// A put for a transaction, whether or not the item is there.
+    pub(crate) fn tx_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.tx_put_if(item, None)
+    }
+
+    /// A put of a new item, conditional on its absence, for a transaction.
+    pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.tx_put_if(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// A delete for a transaction, whether or not the item is there.
+    pub(crate) fn tx_delete(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
+        self.tx_delete_if(key, None)
+    }
+
     /// A delete of an existing item, conditional on its presence, for a transaction.
     pub(crate) fn delete_present(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder()
-            .delete(build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .condition_expression("attribute_exists(pk)")
-                    .build(),
-            )?)
-            .build())
+        self.tx_delete_if(key, Some("attribute_exists(pk)"))
     }
 }

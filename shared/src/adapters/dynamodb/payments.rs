@@ -313,10 +313,7 @@ impl PaymentStore for DynamoStore {
 
     async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(payment_item(payment)?))
+            .put_item(payment_item(payment)?)
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", s(status_name(from)))
@@ -384,10 +381,7 @@ impl PaymentStore for DynamoStore {
 
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
         let deleted = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(reconcile_key(payment)))
+            .delete_item(reconcile_key(payment))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -409,27 +403,17 @@ impl PaymentStore for DynamoStore {
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
         let pk = reconcile_pk(shard);
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk < :before")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":before", s(format!("{before:012}$")))
-            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(classify)?;
-        let entries = page
-            .items()
+        let (items, next) = self
+            .query_page(&pk, after, limit, |q| {
+                q.key_condition_expression("pk = :pk AND sk < :before")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":before", s(format!("{before:012}$")))
+            })
+            .await?;
+        let entries = items
             .iter()
             .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match page.last_evaluated_key() {
-            Some(last) => Some(get_s(last, "sk")?),
-            None => None,
-        };
         Ok(OpenPaymentsPage { entries, next })
     }
 
@@ -445,30 +429,17 @@ impl PaymentStore for DynamoStore {
             let hex = format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
             format!("PAYMENT#{}-{}", &hex[..8], &hex[8..])
         };
-        let mut payments = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":from", s(bound(from_ms)))
                 .expression_attribute_values(":to", s(bound(to_ms)))
                 .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                payments.push(payment_from(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(payments);
-            }
-        }
+        })
+        .await?
+        .iter()
+        .map(payment_from)
+        .collect()
     }
 
     async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError> {

@@ -197,10 +197,7 @@ impl ProfileStore for DynamoStore {
                     // in the transaction: a SNILS saved (never verified) by this account
                     // may be another's login, and that must not fail the write.
                     let released = self
-                        .client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(login_key(release)))
+                        .delete_item(login_key(release))
                         .condition_expression("account_id = :me")
                         .expression_attribute_values(":me", s(write.account_id))
                         .send()

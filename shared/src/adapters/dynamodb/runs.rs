@@ -46,10 +46,7 @@ impl RunStore for DynamoStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(job, run)))
+            .update_item(run_key(job, run))
             // A run never opened gets a record that expires too.
             .update_expression("ADD done_shards :shard SET #ttl = if_not_exists(#ttl, :ttl)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -74,10 +71,7 @@ impl RunStore for DynamoStore {
         }
         // Two last shards finishing together: one of them counts the run.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(job, run)))
+            .update_item(run_key(job, run))
             .update_expression("SET completed_at = :now")
             .condition_expression("attribute_not_exists(completed_at)")
             .expression_attribute_values(":now", n(now))

@@ -43,10 +43,7 @@ impl IdentityStore for DynamoStore {
         if let Some(middle) = &account.middle_name {
             item.insert("middle_name".into(), s(middle));
         }
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token());
+        let mut request = self.transaction();
         let put_account = self.put_new(item)?;
         request = request.transact_items(put_account);
         for login in logins {
@@ -126,13 +123,10 @@ impl IdentityStore for DynamoStore {
     ) -> Result<AttemptCount, StoreError> {
         // The client first: an address over its limit does not touch the login's count.
         let mut count_client = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(client_failures_key(
+            .update_item(client_failures_key(
                 attempt.client.key,
                 attempt.client.start,
-            )))
+            ))
             .update_expression("ADD #count :one SET #ttl = :end")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -152,10 +146,7 @@ impl IdentityStore for DynamoStore {
         // Under the limit anyone may count; past it only the one attempt that finds the
         // count as it was when its lock was read to be over.
         let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(login_failures_key(attempt.login_key)))
+            .update_item(login_failures_key(attempt.login_key))
             .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
             .condition_expression("attribute_not_exists(#count) OR #count < :max OR #count = :seen")
             .expression_attribute_names("#count", "count")
@@ -289,10 +280,7 @@ impl IdentityStore for DynamoStore {
 
     async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(id)))
+            .update_item(session_key(id))
             .update_expression("SET last_seen_at = :now, #ttl = :exp")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -307,29 +295,16 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError> {
-        let mut sessions = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ACCOUNT_INDEX)
+        self.query_all(|q| {
+            q.index_name(ACCOUNT_INDEX)
                 .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":prefix", s("SESSION#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                sessions.push(session_from(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(sessions);
-            }
-        }
+        })
+        .await?
+        .iter()
+        .map(session_from)
+        .collect()
     }
 
     async fn delete_session(
@@ -352,11 +327,7 @@ impl IdentityStore for DynamoStore {
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await;
-        match result.map_err(classify_transaction) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify_transaction))
     }
 
     async fn list_security_events(

@@ -28,10 +28,7 @@ impl DynamoStore {
 
     pub(super) async fn give_back(&self, client: ClientWindow<'_>) -> Result<(), StoreError> {
         let update = self.give_back_update(client)?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(update.key))
+        self.update_item(update.key)
             .update_expression(update.update_expression)
             .set_expression_attribute_names(update.expression_attribute_names)
             .set_expression_attribute_values(update.expression_attribute_values)
@@ -54,26 +51,12 @@ impl DynamoStore {
 
     /// Keys of every item in a partition.
     pub(super) async fn partition_keys(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
                 .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            keys.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        })
+        .await
     }
 
     pub(super) fn token_delete(
