@@ -7,10 +7,12 @@ use std::future::Future;
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
-use crate::adapters::Clients;
-use crate::config::{Deployment, Env, SandboxAdapter, SandboxAllowed};
+use crate::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier, Clients};
+use crate::config::{CodesConfig, Deployment, Env, IdentityConfig, SandboxAdapter, SandboxAllowed};
 use crate::crypto::Hasher;
 use crate::http as web;
+use crate::services::codes::CodeService;
+use crate::services::identity::IdentityService;
 use crate::AppError;
 
 /// What a function's start-up and its runtime loop fail with.
@@ -45,6 +47,25 @@ impl ColdStart {
         let env = Env::process();
         let sandbox = Deployment::from_env(&env)?.allow_sandbox(adapter)?;
         Ok((Self::load_from(env).await?, sandbox))
+    }
+
+    /// The identity and code services, for the functions that need both (login, recovery).
+    #[allow(clippy::type_complexity)]
+    pub fn identity_and_codes(
+        &self,
+    ) -> Result<
+        (
+            IdentityService<DynamoStore, AwsNotifier>,
+            CodeService<DynamoStore, AwsNotifier>,
+        ),
+        Error,
+    > {
+        let identity = IdentityConfig::from_env(&self.env, self.hasher.clone())?;
+        let codes = CodesConfig::from_env(&self.env, self.hasher.clone())?;
+        Ok((
+            adapters::identity_service(&self.clients, identity),
+            adapters::code_service(&self.clients, codes),
+        ))
     }
 
     async fn load_from(env: Env<fn(&str) -> Option<String>>) -> Result<Self, Error> {

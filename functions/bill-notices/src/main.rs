@@ -10,13 +10,9 @@ const CONCURRENCY: usize = 10;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::entry::init()?;
-    let ColdStart {
-        env,
-        clients,
-        hasher,
-    } = ColdStart::load().await?;
-    let config = NoticesConfig::from_env(&env, hasher)?;
-    let service = &shared::adapters::notice_service(&clients, config);
+    let start = ColdStart::load().await?;
+    let config = NoticesConfig::from_env(&start.env, start.hasher)?;
+    let service = &shared::adapters::notice_service(&start.clients, config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
             event.payload,

@@ -14,17 +14,11 @@ async fn main() -> Result<(), Error> {
     shared::entry::init()?;
     // Notices go to the sandbox billers' endpoint, the only one built: checked first,
     // before any call leaves the function.
-    let (
-        ColdStart {
-            env,
-            clients,
-            hasher,
-        },
-        sandbox,
-    ) = ColdStart::load_with_sandbox(SandboxAdapter::BillerEndpoint).await?;
-    let config = TableConfig::from_env(&env, hasher)?;
-    let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
-    let endpoint = &shared::adapters::sandbox_biller_endpoint(&clients, config.table_name, sandbox);
+    let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::BillerEndpoint).await?;
+    let config = TableConfig::from_env(&start.env, start.hasher)?;
+    let store = &DynamoStore::new(start.clients.dynamodb.clone(), config.table_name.clone());
+    let endpoint =
+        &shared::adapters::sandbox_biller_endpoint(&start.clients, config.table_name, sandbox);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
             event.payload,

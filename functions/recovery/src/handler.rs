@@ -9,8 +9,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{CodesConfig, IdentityConfig};
+use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::domain::{Channel, Destination, Purpose, MAX_PASSWORD_CHARS};
 use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
@@ -28,13 +27,8 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let identity = IdentityConfig::from_env(&start.env, start.hasher.clone())?;
-        let codes = CodesConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            identity: adapters::identity_service(&start.clients, identity),
-            codes: adapters::code_service(&start.clients, codes),
-        })
+        let (identity, codes) = ColdStart::load().await?.identity_and_codes()?;
+        Ok(Self { identity, codes })
     }
 }
 

@@ -9,17 +9,10 @@ async fn main() -> Result<(), Error> {
     shared::entry::init()?;
     // Documents are checked with the sandbox registries, the only ones built: checked
     // first, before any call leaves the function.
-    let (
-        ColdStart {
-            env,
-            clients,
-            hasher,
-        },
-        sandbox,
-    ) = ColdStart::load_with_sandbox(SandboxAdapter::Registry).await?;
-    let config = VerificationConfig::from_env(&env, hasher)?;
+    let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Registry).await?;
+    let config = VerificationConfig::from_env(&start.env, start.hasher)?;
     let concurrency = config.concurrency;
-    let service = shared::adapters::verification_service(&clients, config, sandbox);
+    let service = shared::adapters::verification_service(&start.clients, config, sandbox);
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
