@@ -402,9 +402,8 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
 
 // ------------------------------------------------------------------ lookups
 
-fn payment_request(api_base: &str, token: &str, uin: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
-        .post(format!("{api_base}/v1/payments"))
+fn payment_request<'a>(api: &'a Api, token: &str, uin: &str) -> Request<'a> {
+    api.request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -419,11 +418,7 @@ fn payment_request(api_base: &str, token: &str, uin: &str) -> reqwest::RequestBu
 }
 
 async fn open_payment(api: &Api, token: &str, uin: &str) -> Reply {
-    let response = payment_request(&api.base, token, uin)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    Reply::from(response).await
+    payment_request(api, token, uin).send().await
 }
 
 /// A valid-looking СТС unique for this run.
@@ -552,8 +547,8 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let holding = reqwest::Client::new()
-        .post(format!("{}/v1/payments", api.base))
+    let holding = api
+        .request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {owner}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -563,9 +558,7 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         )
         .body(json!({"uins": [held], "method": {"type": "card", "token": token}}).to_string())
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    let holding = Reply::from(holding).await;
+        .await;
     assert!(holding.status < 300, "{} {}", holding.status, holding.body);
     // Never issued.
     let unknown = uin(20);
