@@ -14,6 +14,7 @@ use crate::support::*;
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         scenario!(parallel_wrong_passwords_stop_at_the_lock),
+        scenario!(parallel_right_passwords_are_not_failures),
         scenario!(parallel_wrong_passwords_from_one_address_stop_at_its_limit),
         scenario!(parallel_wrong_current_passwords_stop_at_the_lock),
         scenario!(parallel_wrong_security_answers_stop_at_the_lock),
@@ -90,6 +91,59 @@ async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
     let right = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     right.assert_problem(429, "login_throttled");
     assert!(right.header("retry-after").is_some());
+}
+
+/// Every attempt is counted before its password is checked, so that parallel guesses
+/// cannot all be checked; attempts still being checked are not failures, though. A
+/// citizen's devices signing in at once, and a password-confirmed change among them,
+/// are never refused as a lock (the lock is after consecutive failures).
+async fn parallel_right_passwords_are_not_failures(api: Api) {
+    let c = sign_up(&api).await;
+    let owner = token_for(&api, &c).await;
+    let logins = join_all((0..RACE).map(|_| {
+        let api = api.clone();
+        let email = c.email.clone();
+        async move { login(&api, &unique_ip(), &email, PASSWORD, false).await }
+    }));
+    let change = call(
+        &api,
+        Method::PUT,
+        "/v1/account/security-question",
+        &owner,
+        Some(
+            json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
+                    "security_answer": "Шарик"}),
+        ),
+    );
+    let (replies, changed) = tokio::join!(logins, change);
+    no_server_errors(&replies);
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 201).count(),
+        RACE,
+        "{RACE} parallel logins with the right password: {:?} {:?}",
+        statuses(&replies),
+        replies
+            .iter()
+            .filter(|r| r.status != 201)
+            .map(|r| &r.body)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    // Nothing was left counted: five wrong passwords still make the lock, not fewer.
+    for i in 0..MAX_FAILURES {
+        let wrong = login(
+            &api,
+            &unique_ip(),
+            &c.email,
+            &format!("Wrong-pass-{i}"),
+            false,
+        )
+        .await;
+        wrong.assert_problem(401, "invalid_credentials");
+    }
+    login(&api, &unique_ip(), &c.email, PASSWORD, false)
+        .await
+        .assert_problem(429, "login_throttled");
 }
 
 async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
