@@ -10,7 +10,9 @@
 //! reason; nothing else is let through.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use jsonschema::{Draft, Registry, Validator};
 use reqwest::header::HeaderMap;
@@ -77,9 +79,31 @@ pub fn spec() -> &'static Spec {
     })
 }
 
+/// Responses checked in this process, and the time the checks took in all (µs).
+static CHECKED: AtomicU64 = AtomicU64::new(0);
+static CHECK_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// How many responses this process checked and how long that took, for the end of a run.
+pub fn summary() -> String {
+    let checked = CHECKED.load(Ordering::Relaxed);
+    let micros = CHECK_MICROS.load(Ordering::Relaxed);
+    format!(
+        "{checked} responses checked against docs/openapi.yaml in {:.2} s of checking ({:.2} ms each)",
+        micros as f64 / 1e6,
+        if checked == 0 { 0.0 } else { micros as f64 / 1e3 / checked as f64 }
+    )
+}
+
 /// Checks a response against the spec; panics with what does not match.
 pub fn check(seen: &Seen<'_>) -> Verdict {
-    match spec().verdict(seen) {
+    let started = Instant::now();
+    let verdict = spec().verdict(seen);
+    CHECKED.fetch_add(1, Ordering::Relaxed);
+    CHECK_MICROS.fetch_add(
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    match verdict {
         Ok(Verdict::Unchecked(reason)) => {
             // Said once per reason and process, so a run shows what it did not check.
             static SAID: Mutex<Vec<&str>> = Mutex::new(Vec::new());
