@@ -99,6 +99,8 @@ impl IdentityStore for DynamoStore {
             state.failures = LoginFailures {
                 count: get_n(item, "count")?,
                 last_failure_at: get_n(item, "last_failure_at")?,
+                // Counters written before attempts were marked pending have none.
+                pending: get_n(item, "pending").unwrap_or(0),
             };
         }
         if let Some(item) = find(&keys[2]) {
@@ -147,9 +149,12 @@ impl IdentityStore for DynamoStore {
         // count as it was when its lock was read to be over.
         let counted = self
             .update_item(login_failures_key(attempt.login_key))
-            .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
+            .update_expression(
+                "ADD #count :one, #pending :one SET last_failure_at = :now, #ttl = :forget",
+            )
             .condition_expression("attribute_not_exists(#count) OR #count < :max OR #count = :seen")
             .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#pending", "pending")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
@@ -171,6 +176,10 @@ impl IdentityStore for DynamoStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn settle_failure(&self, login_key: &str) -> Result<(), StoreError> {
+        self.settle_pending(login_key).await
     }
 
     async fn forgive_attempt(

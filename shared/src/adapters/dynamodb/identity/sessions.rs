@@ -1,5 +1,5 @@
 //! Sessions as items: writing one, deleting them in batches; and giving back a counted
-//! login attempt.
+//! login attempt, or settling a wrong one.
 
 use super::*;
 
@@ -36,6 +36,29 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Takes a wrong attempt off the login's pending ones; it stays among the failures.
+    /// A counter deleted meanwhile by a right secret (or written before attempts were
+    /// marked pending) is left alone.
+    pub(super) async fn settle_pending(&self, login_key: &str) -> Result<(), StoreError> {
+        let settled = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(login_failures_key(login_key)))
+            .update_expression("ADD #pending :minus_one")
+            .condition_expression("#pending > :zero")
+            .expression_attribute_names("#pending", "pending")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(classify);
+        match settled {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
