@@ -4,6 +4,7 @@ mod card;
 mod charge;
 mod contact;
 mod documents;
+mod ids;
 mod name;
 mod password;
 mod phone;
@@ -17,6 +18,10 @@ pub use documents::{
     check_passport_issue_date, BirthCertificate, DepartmentCode, DriverLicence, Inn, InnKind, Kpp,
     OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
     VehiclePlate,
+};
+pub use ids::{
+    AccountId, AutopayId, BillerId, ChildId, CodeId, IdError, MethodId, OperatorId, PaymentId,
+    SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use password::{

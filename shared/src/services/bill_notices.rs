@@ -39,12 +39,9 @@ pub struct NoticeRun {
 
 /// Told of every account a new bill belongs to (after the index hint was checked), so
 /// that its new-bill autopays can pay it.
+#[trait_variant::make(Send)]
 pub trait NewBillHook {
-    fn new_bill(
-        &self,
-        account_id: &str,
-        charge: &StoredCharge,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn new_bill(&self, account_id: &str, charge: &StoredCharge) -> Result<(), StoreError>;
 }
 
 impl NewBillHook for () {

@@ -4,7 +4,6 @@
 //! revoked is shown as withdrawn (not payable), with one read of the billers per page.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use futures_util::future::try_join_all;
 use time::Date;
@@ -32,18 +31,19 @@ pub struct LookupLimit {
 }
 
 /// The table's count of each account's lookups per window.
+#[trait_variant::make(Send)]
 pub trait LookupStore {
     /// Adds `n` lookups to the account's count in the window that starts at
     /// `window_start`, in one conditional write, if the count stays within `limit`;
     /// `false`: it would not, and nothing was counted.
-    fn count_lookups(
+    async fn count_lookups(
         &self,
         account_id: &str,
         window_start: i64,
         window_end: i64,
         n: u32,
         limit: u32,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 }
 
 impl LookupLimit {
@@ -84,38 +84,26 @@ pub struct ListedBill {
     pub matched: Vec<(Option<PayerKind>, Holder)>,
 }
 
+#[trait_variant::make(Send)]
 pub trait BillStore {
     /// UINs of the charges that name a payer identifier (its index key).
-    fn charges_of_payer(
-        &self,
-        payer_key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError>;
 
-    fn charges(
-        &self,
-        uins: &[String],
-    ) -> impl Future<Output = Result<Vec<StoredCharge>, StoreError>> + Send;
+    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
 
-    fn saved_bills(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    async fn saved_bills(&self, account_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
-    fn save_bill(
+    async fn save_bill(
         &self,
         account_id: &str,
         uin: &str,
         now: i64,
         cap: Cap,
-    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+    ) -> Result<CappedAdd, StoreError>;
 
-    fn forget_bill(
-        &self,
-        account_id: &str,
-        uin: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError>;
 }
 
 /// What a list asks for.

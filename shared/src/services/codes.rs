@@ -79,54 +79,48 @@ pub struct NewVerificationToken {
 }
 
 /// Storage of codes, send logs and verification tokens.
+#[trait_variant::make(Send)]
 pub trait CodeStore {
     /// Both send logs, read consistently (missing ones are empty, version 0).
-    fn load_send_logs(
+    async fn load_send_logs(
         &self,
         destination_key: &str,
         client_key: &str,
-    ) -> impl Future<Output = Result<(SendLog, SendLog), StoreError>> + Send;
+    ) -> Result<(SendLog, SendLog), StoreError>;
 
     /// Writes the code and both logs atomically; [`StoreError::Conflict`] if a log
     /// moved since it was read.
-    fn create_code(
+    async fn create_code(
         &self,
         code: &NewCode,
         destination_log: &SendLogWrite,
         client_log: &SendLogWrite,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// Deletes the code and takes its entry out of both logs, atomically.
-    fn withdraw_code(
+    async fn withdraw_code(
         &self,
         code_id: &str,
         destination_key: &str,
         client_key: &str,
         logs_expire_at: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
-    fn get_code(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<StoredCode>, StoreError>> + Send;
+    async fn get_code(&self, id: &str) -> Result<Option<StoredCode>, StoreError>;
 
     /// Counts an answer, before it is checked, if the code is still live and has
     /// attempts left; returns the attempts made with this one, or `None` if the code was
     /// no longer live.
-    fn count_attempt(
-        &self,
-        id: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+    async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError>;
 
     /// Marks a live code used and stores the token, atomically; `false` if the code was
     /// no longer live. The answer that redeems it was counted already.
-    fn redeem_code(
+    async fn redeem_code(
         &self,
         id: &str,
         now: i64,
         token: &NewVerificationToken,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,19 +128,16 @@ pub trait CodeStore {
 pub struct DeliveryError(pub String);
 
 /// Delivery of messages to citizens.
+#[trait_variant::make(Send)]
 pub trait Notifier {
-    fn send_sms(
-        &self,
-        to: &Phone,
-        text: &Secret<String>,
-    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+    async fn send_sms(&self, to: &Phone, text: &Secret<String>) -> Result<(), DeliveryError>;
 
-    fn send_email(
+    async fn send_email(
         &self,
         to: &Email,
         subject: &str,
         text: &Secret<String>,
-    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+    ) -> Result<(), DeliveryError>;
 }
 
 /// A request to send a code.
@@ -438,19 +429,17 @@ fn recent(sends: &[(String, i64)], since: i64) -> Vec<(String, i64)> {
 
 /// Sending and checking codes as other flows use them (two-step login): a small trait so
 /// that a service that needs a code does not depend on how codes are stored or sent.
+#[trait_variant::make(Send)]
 pub trait Confirmations {
-    fn send_code(
-        &self,
-        request: SendCode,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<SentCode, AppError>> + Send;
+    async fn send_code(&self, request: SendCode, now: OffsetDateTime)
+        -> Result<SentCode, AppError>;
 
-    fn verify_code(
+    async fn verify_code(
         &self,
         id: &str,
         code: &str,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<IssuedToken, AppError>> + Send;
+    ) -> Result<IssuedToken, AppError>;
 }
 
 impl<S: CodeStore + Sync, N: Notifier + Sync> Confirmations for CodeService<S, N> {

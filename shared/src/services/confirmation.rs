@@ -8,7 +8,6 @@
 //! - A letter's code is stored only as a keyed hash, lives 60 days, allows a few wrong
 //!   tries, and a new letter can be asked for 30 days after the previous one.
 
-use std::future::Future;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -73,77 +72,63 @@ pub struct Confirmation<'a> {
     pub event: SecurityEvent,
 }
 
+#[trait_variant::make(Send)]
 pub trait OperatorStore {
-    fn put_operator(
+    async fn put_operator(
         &self,
         key_hash: &str,
         operator: &Operator,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// The operator a key belongs to, unless revoked.
-    fn operator_by_key(
-        &self,
-        key_hash: &str,
-    ) -> impl Future<Output = Result<Option<Operator>, StoreError>> + Send;
+    async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
 
     /// `Ok(false)`: no such operator.
-    fn revoke_operator(
-        &self,
-        id: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn revoke_operator(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 }
 
+#[trait_variant::make(Send)]
 pub trait ConfirmationStore {
     /// The account a login key points to.
-    fn account_by_login(
-        &self,
-        login_key: &str,
-    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+    async fn account_by_login(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError>;
 
     /// Moves a standard account to confirmed, logs the event and, for an operator, the
     /// confirmation under the operator; `Ok(false)`: the account is not standard (any
     /// more). A letter's code, when given, is spent in the same transaction.
-    fn confirm(
+    async fn confirm(
         &self,
         confirmation: &Confirmation<'_>,
         letter_code_hash: Option<&str>,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
-    fn letter(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Option<StoredLetter>, StoreError>> + Send;
+    async fn letter(&self, account_id: &str) -> Result<Option<StoredLetter>, StoreError>;
 
     /// Records a letter unless one was asked for after `not_after`; `Ok(false)`: too early.
-    fn put_letter(
+    async fn put_letter(
         &self,
         account_id: &str,
         letter: &StoredLetter,
         not_after: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Takes back a letter that never reached the post queue.
-    fn withdraw_letter(
-        &self,
-        account_id: &str,
-        code_hash: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError>;
 
     /// Counts an answer before it is checked; the attempts made with this one, or `None`
     /// if the letter is gone or has no attempts left.
-    fn letter_attempt(
+    async fn letter_attempt(
         &self,
         account_id: &str,
         code_hash: &str,
-    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+    ) -> Result<Option<u32>, StoreError>;
 }
 
 /// Where letters go to be printed and posted.
+#[trait_variant::make(Send)]
 pub trait PostOffice {
-    fn send_letter(&self, letter: &Letter) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn send_letter(&self, letter: &Letter) -> Result<(), StoreError>;
 }
 
 /// A letter asked for.

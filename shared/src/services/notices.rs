@@ -10,7 +10,6 @@
 //!   telling itself is [`crate::services::bill_notices`].
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -216,56 +215,51 @@ impl From<Channel> for NoticeChannel {
     }
 }
 
+#[trait_variant::make(Send)]
 pub trait NoticeStore {
-    fn notification_settings(
+    async fn notification_settings(
         &self,
         account_id: &str,
-    ) -> impl Future<Output = Result<Option<NotificationSettings>, StoreError>> + Send;
+    ) -> Result<Option<NotificationSettings>, StoreError>;
 
-    fn put_notification_settings(
+    async fn put_notification_settings(
         &self,
         account_id: &str,
         settings: &NotificationSettings,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// Accounts the index names as holders of a payer identifier (its key).
-    fn holders(
-        &self,
-        payer_key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    async fn holders(&self, payer_key: &str) -> Result<Vec<String>, StoreError>;
 
     /// The payer keys the index holds for an account.
-    fn holdings(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    async fn holdings(&self, account_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Adds and removes index entries of an account (each entry is two items: under the
     /// payer key and under the account).
-    fn change_holdings(
+    async fn change_holdings(
         &self,
         account_id: &str,
         add: &[String],
         remove: &[String],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// Claims the notice of a bill to an account by a channel. `false`: claimed before.
-    fn claim_notice(
+    async fn claim_notice(
         &self,
         account_id: &str,
         uin: &str,
         channel: Channel,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Gives a claim back after the send failed, so a retry sends it.
-    fn release_notice(
+    async fn release_notice(
         &self,
         account_id: &str,
         uin: &str,
         channel: Channel,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 }
 
 /// The message that asks for a bill's notices: the UIN alone, so the queue holds nothing
@@ -276,8 +270,9 @@ pub struct BillNotice {
 }
 
 /// Where the UINs of written charges go to be told to their holders.
+#[trait_variant::make(Send)]
 pub trait BillAnnouncer {
-    fn announce(&self, uins: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn announce(&self, uins: &[String]) -> Result<(), StoreError>;
 }
 
 /// Announces nothing: for code that writes charges without notices (tests, the admin

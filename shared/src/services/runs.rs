@@ -3,8 +3,6 @@
 //! page each, queue the shard's next page, and mark the shard done on its last. The page
 //! that finds every shard of its run done, and only that one, counts the run.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use crate::services::StoreError;
@@ -55,26 +53,27 @@ pub enum ShardedJob {
 }
 
 /// The records of scheduled runs.
+#[trait_variant::make(Send)]
 pub trait RunStore {
     /// Records a run of `job` and how many shards it has, unless recorded already.
-    fn open_run(
+    async fn open_run(
         &self,
         job: ShardedJob,
         run: &str,
         shards: usize,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// Marks one shard of a run done; `true` exactly once per run: for the call that
     /// finds every shard done. A run never opened (a page sent by hand, or redriven
     /// after its record expired) is never complete.
-    fn finish_shard(
+    async fn finish_shard(
         &self,
         job: ShardedJob,
         run: &str,
         shard: &str,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 //! - A bill over the limit is skipped and the citizen told (once per bill); a declined
 //!   payment pauses the autopay and tells the citizen.
 
-use std::future::Future;
-
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -320,51 +318,42 @@ impl AutopayFields {
     }
 }
 
+#[trait_variant::make(Send)]
 pub trait AutopayStore {
-    fn autopays(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<Autopay>, StoreError>> + Send;
+    async fn autopays(&self, account_id: &str) -> Result<Vec<Autopay>, StoreError>;
 
     /// Writes a new autopay and its schedule index entry if the account stays within
     /// `cap`.
-    fn create_autopay(
-        &self,
-        autopay: &Autopay,
-        cap: Cap,
-    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+    async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError>;
 
     /// Writes an autopay and its schedule index entry (dropping the old one's).
-    fn put_autopay(
+    async fn put_autopay(
         &self,
         autopay: &Autopay,
         previous: Option<&Trigger>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
-    fn delete_autopay(
-        &self,
-        autopay: &Autopay,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError>;
 
     /// One page of (account, autopay) of the autopays a schedule run on a day of the
     /// month or week looks at, in one shard of that day's index, after a cursor; and the
     /// cursor of the next page, if any.
-    fn scheduled_autopays(
+    async fn scheduled_autopays(
         &self,
         trigger: &Trigger,
         shard: Shard,
         after: Option<&str>,
         limit: usize,
-    ) -> impl Future<Output = Result<SchedulePageOf, StoreError>> + Send;
+    ) -> Result<SchedulePageOf, StoreError>;
 
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
-    fn claim_skip_notice(
+    async fn claim_skip_notice(
         &self,
         account_id: &str,
         autopay_id: &str,
         uin: &str,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 }
 
 /// What one run of an autopay did with the bills it looked at.
@@ -636,11 +625,9 @@ pub struct PageOutcome {
 }
 
 /// Where schedule pages are queued.
+#[trait_variant::make(Send)]
 pub trait SchedulePageQueue {
-    fn enqueue_pages(
-        &self,
-        pages: &[SchedulePage],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn enqueue_pages(&self, pages: &[SchedulePage]) -> Result<(), StoreError>;
 }
 
 /// A message of the autopay runner's queues: a schedule page, or a new bill.

@@ -12,7 +12,6 @@
 //!   the same transaction, so a citizen's bills are found with one query per identifier.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 
 use futures_util::stream::{self, StreamExt};
 
@@ -195,58 +194,36 @@ pub enum ChargeWriteRefusal {
     Stale,
 }
 
+#[trait_variant::make(Send)]
 pub trait ChargeStore {
-    fn charge(
-        &self,
-        uin: &str,
-    ) -> impl Future<Output = Result<Option<StoredCharge>, StoreError>> + Send;
+    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError>;
 
     /// The stored charges among these UINs (consistent reads, in as few requests as the
     /// store allows); absent UINs are left out.
-    fn charges_by_uin(
-        &self,
-        uins: &[String],
-    ) -> impl Future<Output = Result<Vec<StoredCharge>, StoreError>> + Send;
+    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
 
     /// Writes the charge and its payer index items (adding new ones, removing dropped
     /// ones) in one transaction, if the stored version is still `expected` (0: new).
-    fn put_charge(
+    async fn put_charge(
         &self,
         charge: &StoredCharge,
         payer_keys: &[String],
         dropped_payer_keys: &[String],
         expected: u64,
-    ) -> impl Future<Output = Result<Result<(), ChargeWriteRefusal>, StoreError>> + Send;
+    ) -> Result<Result<(), ChargeWriteRefusal>, StoreError>;
 
-    fn put_biller(
-        &self,
-        key_hash: &str,
-        biller: &Biller,
-        now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn put_biller(&self, key_hash: &str, biller: &Biller, now: i64)
+        -> Result<(), StoreError>;
 
-    fn biller_by_key(
-        &self,
-        key_hash: &str,
-    ) -> impl Future<Output = Result<Option<Biller>, StoreError>> + Send;
+    async fn biller_by_key(&self, key_hash: &str) -> Result<Option<Biller>, StoreError>;
 
-    fn revoke_biller(
-        &self,
-        id: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 
     /// A biller by its id, unless revoked.
-    fn biller_by_id(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Biller>, StoreError>> + Send;
+    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError>;
 
     /// Which of these billers are revoked (or unknown), in one read.
-    fn revoked_billers(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
+    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError>;
 }
 
 /// A batch item's result.

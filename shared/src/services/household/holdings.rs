@@ -6,7 +6,6 @@
 //! not theirs; it only can miss a notice until the next change re-syncs it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 
 use crate::crypto::Hasher;
 use crate::domain::{payer_key, Payer, PayerKind};
@@ -161,12 +160,11 @@ where
 pub type FoundEntries = BTreeMap<String, (bool, bool)>;
 
 /// Everything the holder index holds, by account: what a repair starts from.
+#[trait_variant::make(Send)]
 pub trait HolderIndexScan {
     /// Accounts with a profile, each with the index entries found for it, and the index
     /// entries of accounts without one. A full read of the table: for repairs only.
-    fn scan_holder_index(
-        &self,
-    ) -> impl Future<Output = Result<BTreeMap<String, FoundEntries>, StoreError>> + Send;
+    async fn scan_holder_index(&self) -> Result<BTreeMap<String, FoundEntries>, StoreError>;
 }
 
 /// What a repair of the holder index changed.

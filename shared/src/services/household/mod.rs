@@ -18,8 +18,6 @@
 //! - A vehicle belongs to one account and is known by its registration certificate (СТС);
 //!   a new certificate is a new vehicle, so the СТС is not edited in place.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
@@ -170,95 +168,76 @@ pub enum LinkVerdict {
     },
 }
 
+#[trait_variant::make(Send)]
 pub trait HouseholdStore {
-    fn child(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<StoredChild>, StoreError>> + Send;
+    async fn child(&self, id: &str) -> Result<Option<StoredChild>, StoreError>;
 
     /// The account's links to children, in the order they were added.
-    fn child_links(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<ChildLink>, StoreError>> + Send;
+    async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError>;
 
-    fn children(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<Vec<StoredChild>, StoreError>> + Send;
+    async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError>;
 
     /// In one transaction: counts the child against the account's [`MAX_CHILDREN`]
     /// (a conditional counter), puts the pending link, and creates the record (with the
     /// claim as its data) or adds the account to its holders.
-    fn link_child(
+    async fn link_child(
         &self,
         account_id: &str,
         link: &ChildLink,
         now: i64,
-    ) -> impl Future<Output = Result<Result<(), LinkRefusal>, StoreError>> + Send;
+    ) -> Result<Result<(), LinkRefusal>, StoreError>;
 
     /// Records the registry's verdict on the link if it is still the one of `submission`;
     /// `Ok(false)`: it is not (or a first parent was confirmed meanwhile: read again).
-    fn decide_link(
+    async fn decide_link(
         &self,
         account_id: &str,
         id: &str,
         submission: &str,
         verdict: &LinkVerdict,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Replaces the record if it is still at `expected_version` and the account is a
     /// verified parent; a new SNILS waits for the check of `snils_submission`.
-    fn update_child(
+    async fn update_child(
         &self,
         account_id: &str,
         id: &str,
         child: &Child,
         expected_version: u64,
         snils_submission: Option<&str>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Records the check of the child's SNILS queued by `submission`: verified, or (with
     /// the SNILS taken out of `child`) rejected.
-    fn settle_child_snils(
+    async fn settle_child_snils(
         &self,
         id: &str,
         submission: &str,
         child: &Child,
         verified: bool,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Removes the account's link; the record goes with the last holder.
-    fn unlink_child(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn unlink_child(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
 
-    fn vehicles(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<StoredVehicle>, StoreError>> + Send;
+    async fn vehicles(&self, account_id: &str) -> Result<Vec<StoredVehicle>, StoreError>;
 
     /// `Ok(false)`: the account holds this vehicle already.
-    fn put_vehicle(
+    async fn put_vehicle(
         &self,
         account_id: &str,
         vehicle: &StoredVehicle,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
-    fn update_vehicle(
+    async fn update_vehicle(
         &self,
         account_id: &str,
         id: &str,
         vehicle: &Vehicle,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
-    fn delete_vehicle(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
 }
 
 // ------------------------------------------------------------------ requests

@@ -11,7 +11,6 @@
 //! - Sessions are opaque 256-bit bearer tokens stored only as keyed hashes, with an idle
 //!   and an absolute lifetime; a "foreign computer" session gets the short idle lifetime.
 
-use std::future::Future;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -357,183 +356,147 @@ impl CountedAttempt {
 
 // ------------------------------------------------------------------ store
 
+#[trait_variant::make(Send)]
 pub trait IdentityStore {
     /// Writes the account, claims its logins and consumes the tokens, all or nothing.
     /// `Ok(Err(..))` lists what refused the transaction (by index into `logins`/`tokens`).
-    fn create_account(
+    async fn create_account(
         &self,
         account: &NewAccount,
         logins: &[LoginClaim],
         tokens: &[TokenRedemption],
         event: &SecurityEvent,
         now: i64,
-    ) -> impl Future<Output = Result<Result<(), Vec<RegistrationRefusal>>, StoreError>> + Send;
+    ) -> Result<Result<(), Vec<RegistrationRefusal>>, StoreError>;
 
     /// The account a login key points to, its failure counter, and the client's
     /// failures in the current window.
-    fn load_login_state(
+    async fn load_login_state(
         &self,
         login_key: &str,
         client_key: &str,
         window_start: i64,
-    ) -> impl Future<Output = Result<LoginState, StoreError>> + Send;
+    ) -> Result<LoginState, StoreError>;
 
     /// The account; with `None` it reads a key that cannot exist, so that an unknown
     /// login costs the same round trip as a known one.
-    fn get_account(
-        &self,
-        id: Option<&str>,
-    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+    async fn get_account(&self, id: Option<&str>) -> Result<Option<StoredAccount>, StoreError>;
 
     /// Counts an attempt on the client's window and on the login's failures (as pending),
     /// each with a condition that holds only under its limit, so that parallel attempts
     /// cannot pass it. An attempt the login refuses is given back to the client.
-    fn count_attempt(
+    async fn count_attempt(
         &self,
         attempt: &Attempt<'_>,
         now: i64,
-    ) -> impl Future<Output = Result<AttemptCount, StoreError>> + Send;
+    ) -> Result<AttemptCount, StoreError>;
 
     /// Marks a counted attempt whose secret was wrong as decided: it stays among the
     /// login's failures and is no longer pending. Nothing when the count was cleared
     /// meanwhile (a right secret in parallel).
-    fn settle_failure(
-        &self,
-        login_key: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn settle_failure(&self, login_key: &str) -> Result<(), StoreError>;
 
     /// Takes a counted attempt back after its secret proved right: the login's failures
     /// are cleared and the client's attempt is given back.
-    fn forgive_attempt(
+    async fn forgive_attempt(
         &self,
         login_key: &str,
         client: ClientWindow<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// Logs a security event on its own.
-    fn put_event(
-        &self,
-        event: &SecurityEvent,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn put_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
 
     /// Creates the session, clears the login's failures, gives the client's attempt back
     /// when asked, logs the event, and updates the known devices and consumes a two-step
     /// challenge when asked, atomically.
     /// `Ok(false)`: the challenge or token to consume was already gone.
-    fn create_session(
-        &self,
-        write: &SessionWrite<'_>,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn create_session(&self, write: &SessionWrite<'_>, now: i64) -> Result<bool, StoreError>;
 
-    fn put_challenge(
-        &self,
-        challenge: &LoginChallenge,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn put_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError>;
 
-    fn get_challenge(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<LoginChallenge>, StoreError>> + Send;
+    async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError>;
 
-    fn update_security_settings(
+    async fn update_security_settings(
         &self,
         account_id: &str,
         settings: SecuritySettings,
         events: &[SecurityEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
-    fn get_session(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
 
     /// Moves the idle deadline; a session deleted meanwhile stays deleted.
-    fn touch_session(
-        &self,
-        id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError>;
 
-    fn list_sessions(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError>;
 
     /// Deletes a session of this account and logs the event; `false` if there was none.
-    fn delete_session(
+    async fn delete_session(
         &self,
         id: &str,
         account_id: &str,
         event: &SecurityEvent,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
-    fn list_security_events(
+    async fn list_security_events(
         &self,
         account_id: &str,
         limit: i32,
-    ) -> impl Future<Output = Result<Vec<StoredSecurityEvent>, StoreError>> + Send;
+    ) -> Result<Vec<StoredSecurityEvent>, StoreError>;
 
     /// The account a login key points to (two consistent reads).
-    fn find_account(
-        &self,
-        login_key: &str,
-    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+    async fn find_account(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError>;
 
     /// Sets a new password hash and the next credentials epoch, ends the listed
     /// sessions and logs the event; with a token, consumes it in the same transaction
     /// (`Ok(false)`: the token was refused, or the account changed meanwhile).
-    fn replace_password(
+    async fn replace_password(
         &self,
         change: &PasswordChange<'_>,
         end_sessions: &[String],
         event: &SecurityEvent,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Records that the session proved presence now, consuming the step-up code's
     /// verification token and logging the event, atomically; `false`: the token was not
     /// a live step-up token for the account's phone, or the session is gone.
-    fn prove_presence(
+    async fn prove_presence(
         &self,
         session_id: &str,
         account_id: &str,
         token: &TokenRedemption,
         event: &SecurityEvent,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
-    fn replace_security_question(
+    async fn replace_security_question(
         &self,
         account_id: &str,
         question: &str,
         answer_hash: &str,
         event: &SecurityEvent,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
-    fn change_contact(
+    async fn change_contact(
         &self,
         account_id: &str,
         change: &ContactChange,
         event: &SecurityEvent,
         now: i64,
-    ) -> impl Future<Output = Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>> + Send;
+    ) -> Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>;
 
     /// Whether a verification token is live and bound to this destination and purpose;
     /// it stays unspent (a transaction redeems it later).
-    fn token_usable(
-        &self,
-        token: &TokenRedemption,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError>;
 
     /// Removes the account, its logins, its sessions and its security log.
-    fn delete_account(
+    async fn delete_account(
         &self,
         account_id: &str,
         login_keys: &[String],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 }
 
 // ------------------------------------------------------------------ requests

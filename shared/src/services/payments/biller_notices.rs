@@ -18,12 +18,13 @@ pub async fn deliver_notice<B: BillerEndpoint>(
 
 /// Where paid-bill notices a revoked biller no longer gets are kept, for the
 /// administrator to settle with it by other means.
+#[trait_variant::make(Send)]
 pub trait DroppedNotices {
-    fn record_dropped_notice(
+    async fn record_dropped_notice(
         &self,
         notice: &PaymentNotice,
         now: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 }
 
 /// What became of a paid-bill notice.

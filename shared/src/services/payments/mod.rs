@@ -15,7 +15,6 @@
 //! - After success: a receipt by e-mail, and a notice per bill queued for its biller.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -274,40 +273,29 @@ pub struct SavedCard {
     pub exp_year: u16,
 }
 
+#[trait_variant::make(Send)]
 pub trait PaymentGateway {
     /// Charges `amount` kopecks for `order` (at most once per order, however often asked).
-    fn charge(
+    async fn charge(
         &self,
         order: &str,
         amount: u64,
         method: &GatewayMethod,
-    ) -> impl Future<Output = Result<GatewayAnswer, GatewayError>> + Send;
+    ) -> Result<GatewayAnswer, GatewayError>;
 
     /// Finishes an order that waited for the cardholder's confirmation.
-    fn confirm(
-        &self,
-        order: &str,
-    ) -> impl Future<Output = Result<GatewayAnswer, GatewayError>> + Send;
+    async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError>;
 
-    fn status(
-        &self,
-        order: &str,
-    ) -> impl Future<Output = Result<GatewayStatus, GatewayError>> + Send;
+    async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
 
     /// Makes sure an order the bank has not seen, or one still waiting for the
     /// cardholder's confirmation, is never charged; answers what the bank knows of it
     /// afterwards (`Declined` if it was cancelled now, `Succeeded` if the cardholder
     /// confirmed it first).
-    fn cancel(
-        &self,
-        order: &str,
-    ) -> impl Future<Output = Result<GatewayStatus, GatewayError>> + Send;
+    async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
 
     /// Turns a one-time card token into a saved card.
-    fn save_card(
-        &self,
-        one_time_token: &str,
-    ) -> impl Future<Output = Result<SavedCard, GatewayError>> + Send;
+    async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError>;
 }
 
 /// A notice to a biller that one of its bills was paid (квитирование).
@@ -321,21 +309,16 @@ pub struct PaymentNotice {
     pub gateway_reference: String,
 }
 
+#[trait_variant::make(Send)]
 pub trait PaymentNoticeQueue {
-    fn queue_notices(
-        &self,
-        notices: &[PaymentNotice],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError>;
 }
 
 /// Where payment notices end up: the biller's system.
+#[trait_variant::make(Send)]
 pub trait BillerEndpoint {
     /// Delivers a notice; `Err`: try again later.
-    fn deliver(
-        &self,
-        notice: &PaymentNotice,
-        attempt: u32,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn deliver(&self, notice: &PaymentNotice, attempt: u32) -> Result<(), StoreError>;
 }
 
 /// A saved method, as stored.
@@ -503,124 +486,88 @@ pub struct HoldCount {
     pub holds: Vec<HeldBills>,
 }
 
+#[trait_variant::make(Send)]
 pub trait PaymentStore {
     /// The payment that holds a bill or paid it, if any.
-    fn bill_payment(
-        &self,
-        uin: &str,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError>;
 
     /// The payment an idempotency key opened, and the hash of its request.
-    fn idempotency(
-        &self,
-        key_hash: &str,
-    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+    async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError>;
 
-    fn payment(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+    async fn payment(&self, account_id: &str, id: &str) -> Result<Option<Payment>, StoreError>;
 
     /// The bills the account's payments hold, read consistently.
-    fn hold_count(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<HoldCount, StoreError>> + Send;
+    async fn hold_count(&self, account_id: &str) -> Result<HoldCount, StoreError>;
 
     /// The idempotency record, the payment, its reconciliation entry, the account's hold
     /// count (`holds`, on the version read) and the bills' locks (each on the version
     /// read), in one transaction.
-    fn open_payment(
+    async fn open_payment(
         &self,
         payment: &Payment,
         key_hash: &str,
         bill_versions: &[(String, u64)],
         holds: &HoldCount,
         key_expires_at: i64,
-    ) -> impl Future<Output = Result<Result<(), OpenRefusal>, StoreError>> + Send;
+    ) -> Result<Result<(), OpenRefusal>, StoreError>;
 
     /// Records a state that is not final (requires confirmation, pending), if the payment
     /// is still in `from`.
-    fn mark(
-        &self,
-        payment: &Payment,
-        from: PaymentStatus,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError>;
 
     /// Settles a payment in one transaction: succeeded with every bill paid, or declined
     /// with every lock released. `false`: it was settled before.
-    fn settle(&self, payment: &Payment) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn settle(&self, payment: &Payment) -> Result<bool, StoreError>;
 
     /// Removes the reconciliation entry once nothing is left to do for a payment.
-    fn close_reconciliation(
-        &self,
-        payment: &Payment,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError>;
 
     /// Payments with a reconciliation entry created before `before`, oldest first:
     /// (account, payment).
     /// One page of (account, payment) of the open payments of one shard created before
     /// `before` (epoch seconds), oldest first, after a cursor; and the next page's
     /// cursor, if any.
-    fn open_payments(
+    async fn open_payments(
         &self,
         shard: Shard,
         before: i64,
         after: Option<&str>,
         limit: usize,
-    ) -> impl Future<Output = Result<OpenPaymentsPage, StoreError>> + Send;
+    ) -> Result<OpenPaymentsPage, StoreError>;
 
     /// An account's payments created in `[from, to)` (Unix ms), newest first.
-    fn account_payments(
+    async fn account_payments(
         &self,
         account_id: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+    ) -> Result<Vec<Payment>, StoreError>;
 
-    fn account(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
+    async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError>;
 
-    fn methods(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<SavedMethod>, StoreError>> + Send;
+    async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, StoreError>;
 
     /// Saves a new method if the account stays within `cap`.
-    fn put_method(
+    async fn put_method(
         &self,
         account_id: &str,
         method: &SavedMethod,
         cap: Cap,
-    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+    ) -> Result<CappedAdd, StoreError>;
 
-    fn delete_method(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
 
-    fn templates(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = Result<Vec<Template>, StoreError>> + Send;
+    async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError>;
 
     /// Saves a new template if the account stays within `cap`.
-    fn put_template(
+    async fn put_template(
         &self,
         account_id: &str,
         template: &Template,
         cap: Cap,
-    ) -> impl Future<Output = Result<CappedAdd, StoreError>> + Send;
+    ) -> Result<CappedAdd, StoreError>;
 
-    fn delete_template(
-        &self,
-        account_id: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
 }
 
 /// What a payment request led to.

@@ -119,11 +119,9 @@ pub struct ReconcilePage {
 }
 
 /// Where reconciliation pages are queued.
+#[trait_variant::make(Send)]
 pub trait ReconcilePageQueue {
-    fn enqueue_reconcile(
-        &self,
-        pages: &[ReconcilePage],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn enqueue_reconcile(&self, pages: &[ReconcilePage]) -> Result<(), StoreError>;
 }
 
 /// What an archive page asks for.

@@ -12,7 +12,6 @@
 //!   once saved, a login.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -521,22 +520,24 @@ pub struct BirthRecord {
 }
 
 /// The civil registry (ЗАГС): birth records by certificate.
+#[trait_variant::make(Send)]
 pub trait CivilRegistry {
     /// `Ok(None)`: no record of this certificate. `attempt` counts deliveries, from 1.
-    fn birth_record(
+    async fn birth_record(
         &self,
         certificate: &str,
         attempt: u32,
-    ) -> impl Future<Output = Result<Option<BirthRecord>, RegistryUnavailable>> + Send;
+    ) -> Result<Option<BirthRecord>, RegistryUnavailable>;
 }
 
+#[trait_variant::make(Send)]
 pub trait Registry {
     /// `attempt` counts deliveries of the job, from 1.
-    fn check(
+    async fn check(
         &self,
         request: &RegistryRequest,
         attempt: u32,
-    ) -> impl Future<Output = Result<RegistryAnswer, RegistryUnavailable>> + Send;
+    ) -> Result<RegistryAnswer, RegistryUnavailable>;
 }
 
 // ------------------------------------------------------------------ stores
@@ -577,33 +578,28 @@ pub enum ProfileWriteRefusal {
     SnilsTaken,
 }
 
+#[trait_variant::make(Send)]
 pub trait ProfileStore {
     /// The account and its profile, read consistently.
-    fn load_profile(
+    async fn load_profile(
         &self,
         account_id: &str,
-    ) -> impl Future<Output = Result<Option<(StoredAccount, StoredProfile)>, StoreError>> + Send;
+    ) -> Result<Option<(StoredAccount, StoredProfile)>, StoreError>;
 
-    fn write_profile(
+    async fn write_profile(
         &self,
         write: &ProfileWrite<'_>,
-    ) -> impl Future<Output = Result<Result<(), ProfileWriteRefusal>, StoreError>> + Send;
+    ) -> Result<Result<(), ProfileWriteRefusal>, StoreError>;
 
     /// Accounts whose profile has a check overdue at `now` (Unix seconds), earliest
     /// first, at most `limit`: read from a sparse index, never a scan.
-    fn overdue_profiles(
-        &self,
-        now: i64,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<String>, StoreError>;
 }
 
 /// The queue of registry checks.
+#[trait_variant::make(Send)]
 pub trait JobQueue {
-    fn enqueue(
-        &self,
-        jobs: &[VerificationJob],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError>;
 }
 
 /// The levels of an account (its `level`).
