@@ -279,8 +279,12 @@ async fn run(args: &[String]) -> Result<String, String> {
             let Some(id) = flag(args, "--id") else {
                 return Err(USAGE.into());
             };
+            // An id of another shape names no operator.
+            let operator = id
+                .parse()
+                .map_err(|_| shared::AppError::NotFound("operator").to_string())?;
             operators
-                .revoke_operator(id, now)
+                .revoke_operator(&operator, now)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"revoked": id}).to_string())

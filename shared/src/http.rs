@@ -68,7 +68,10 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    match (get("account_id"), get("session_id")) {
+    // Ids of another shape than the authorizer writes are no identity at all.
+    let account_id = get("account_id").and_then(|v| v.parse().ok());
+    let session_id = get("session_id").and_then(|v| v.parse().ok());
+    match (account_id, session_id) {
         (Some(account_id), Some(session_id)) => Ok(crate::services::identity::Principal {
             account_id,
             session_id,
@@ -81,7 +84,7 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
 
 /// The operator calling an operator route, as the authorizer established it; a citizen's
 /// session is refused here.
-pub fn operator(req: &Request) -> Result<String, AppError> {
+pub fn operator(req: &Request) -> Result<crate::domain::OperatorId, AppError> {
     let fields = api_context(req)
         .and_then(|ctx| ctx.authorizer.as_ref())
         .map(|a| &a.fields)
@@ -94,7 +97,7 @@ pub fn operator(req: &Request) -> Result<String, AppError> {
             .filter(|v| !v.is_empty())
     };
     match (get("role"), get("operator_id")) {
-        (Some("operator"), Some(id)) => Ok(id.to_string()),
+        (Some("operator"), Some(id)) => id.parse().map_err(|_| AppError::Unauthenticated),
         _ => Err(AppError::OperatorOnly),
     }
 }

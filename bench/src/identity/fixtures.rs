@@ -170,7 +170,7 @@ impl Fixtures {
     pub async fn verify(&self, code_id: &str, code: &str, at: OffsetDateTime) -> Result<String> {
         let issued = self
             .codes
-            .verify(code_id, code, at)
+            .verify(&code_id.parse()?, code, at)
             .await
             .context("verifying a code")?;
         Ok(issued.token.expose().clone())
@@ -220,7 +220,7 @@ impl Fixtures {
             .register(registration, &client(), at)
             .await
             .context("registering a fixture account")?;
-        Ok(created.account_id)
+        Ok(created.account_id.into())
     }
 
     /// Signs in with the citizen's e-mail and password from the bench's device, as of
@@ -238,7 +238,7 @@ impl Fixtures {
             .context("signing a fixture account in")?
         {
             LoginOutcome::Session(session) => Ok(SignedIn {
-                session_id: session.id,
+                session_id: session.id.into(),
                 token: session.token.expose().clone(),
             }),
             LoginOutcome::CodeRequired(_) => {
@@ -256,8 +256,8 @@ impl Fixtures {
         at: OffsetDateTime,
     ) -> Result<()> {
         let principal = Principal {
-            account_id: account_id.to_string(),
-            session_id: session.session_id.clone(),
+            account_id: account_id.parse()?,
+            session_id: session.session_id.parse()?,
             // Just signed in: turning two-step on needs no step-up anyway.
             proven_at: at.unix_timestamp(),
         };
@@ -290,12 +290,12 @@ impl Fixtures {
         at: OffsetDateTime,
     ) -> Result<()> {
         let principal = Principal {
-            account_id: account_id.to_string(),
-            session_id: session_id.to_string(),
+            account_id: account_id.parse()?,
+            session_id: session_id.parse()?,
             proven_at: at.unix_timestamp(),
         };
         self.identity
-            .revoke(&principal, session_id, &client(), at)
+            .revoke(&principal, &principal.session_id, &client(), at)
             .await
             .context("ending a fixture session")
     }
@@ -307,7 +307,7 @@ impl Fixtures {
             .create_operator("Оператор стенда", "МФЦ стенда", at)
             .await
             .context("creating a fixture operator")?;
-        Ok((operator.id, key.expose().clone()))
+        Ok((operator.id.into(), key.expose().clone()))
     }
 
     /// Dates the session's last use back to `last_seen`, with the store call the
@@ -316,7 +316,7 @@ impl Fixtures {
         let seen = last_seen.unix_timestamp();
         let idle = i64::try_from(self.session_idle.as_secs()).unwrap_or(i64::MAX);
         self.store
-            .touch_session(session_id, seen, seen.saturating_add(idle))
+            .touch_session(&session_id.parse()?, seen, seen.saturating_add(idle))
             .await
             .context("dating a fixture session")
     }

@@ -180,7 +180,7 @@ impl Portal {
             .map_err(|e| anyhow::anyhow!("reading a fixture profile: {e}"))?
             .version;
         let event = SecurityEvent {
-            account_id: account_id.to_string(),
+            account_id: account_id.parse()?,
             kind: "profile_changed",
             at: now.unix_timestamp(),
             ip: "192.0.2.10".into(),

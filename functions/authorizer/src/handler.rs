@@ -80,7 +80,7 @@ pub async fn handle(
     } else if token.starts_with(OPERATOR_KEY_PREFIX) {
         app.operators.operator(token).await.map(|operator| {
             HashMap::from([
-                ("operator_id", operator.id),
+                ("operator_id", operator.id.into()),
                 ("role", "operator".to_string()),
             ])
         })
@@ -90,8 +90,8 @@ pub async fn handle(
             .await
             .map(|principal| {
                 HashMap::from([
-                    ("account_id", principal.account_id),
-                    ("session_id", principal.session_id),
+                    ("account_id", principal.account_id.into()),
+                    ("session_id", principal.session_id.into()),
                     // When the session last proved presence: routes that need a
                     // fresh proof (step-up) judge it by this.
                     ("proven_at", principal.proven_at.to_string()),

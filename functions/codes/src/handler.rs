@@ -11,7 +11,7 @@ use shared::config::CodesConfig;
 use shared::domain::{Channel, Destination, Purpose};
 use shared::entry::{Api, ColdStart};
 use shared::http::{self as web, Fields};
-use shared::services::codes::{CodeService, SendCode};
+use shared::services::codes::{check_code_format, parse_code_id, CodeService, SendCode};
 use shared::AppError;
 
 pub struct App {
@@ -97,7 +97,7 @@ async fn send(
     Ok(web::json_response(
         StatusCode::ACCEPTED,
         &SentBody {
-            id: sent.id,
+            id: sent.id.to_string(),
             expires_at: sent.expires_at,
             resend_available_at: sent.resend_available_at,
         },
@@ -120,10 +120,12 @@ async fn verify(
     let mut fields = Fields::new(&body);
     let code = fields.required_str("code");
     fields.finish(&["code"])?;
-    let issued = app
-        .codes
-        .verify(id, code.unwrap_or_default().trim(), now)
-        .await?;
+    let code = code.unwrap_or_default();
+    let code = code.trim();
+    // The answer's format is checked before the id, as the service does.
+    check_code_format(code)?;
+    let id = parse_code_id(id)?;
+    let issued = app.codes.verify(&id, code, now).await?;
     let expires_at = issued
         .expires_at
         .format(&Rfc3339)

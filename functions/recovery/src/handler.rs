@@ -100,7 +100,7 @@ async fn start(
     Ok(web::json_response(
         StatusCode::ACCEPTED,
         &Started {
-            id: sent.id,
+            id: sent.id.to_string(),
             expires_at: sent.expires_at,
             resend_available_at: sent.resend_available_at,
         },

@@ -6,12 +6,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::domain::MAX_PASSWORD_CHARS;
+use shared::domain::{SessionId, MAX_PASSWORD_CHARS};
 use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
-use shared::services::codes::CodeService;
+use shared::services::codes::{check_code_format, parse_code_id, CodeService};
 use shared::services::identity::{at, IdentityService, IssuedSession, Login, LoginOutcome};
 use shared::AppError;
 
@@ -42,9 +42,9 @@ impl Api for App {
             }
             Some("DELETE /v1/sessions/{id}") => {
                 let principal = web::principal(request)?;
-                let id = web::path_param(request, "id")
-                    .unwrap_or_default()
-                    .to_string();
+                // An id of another shape names no session.
+                let id = SessionId::parse(web::path_param(request, "id").unwrap_or_default())
+                    .map_err(|_| AppError::SessionNotFound)?;
                 revoke(self, request, &id, principal, now).await
             }
             Some("GET /v1/security-events") => events(self, request).await,
@@ -217,9 +217,19 @@ async fn complete_step_up(
     let (Some(id), Some(code)) = (id, code) else {
         return Err(AppError::Internal("validated fields missing".into()));
     };
+    // The answer's format is checked before the id, as the code service does.
+    check_code_format(code)?;
+    let id = parse_code_id(id)?;
     let until = app
         .identity
-        .complete_step_up(&principal, id, code, &web::client(request), now, &app.codes)
+        .complete_step_up(
+            &principal,
+            &id,
+            code,
+            &web::client(request),
+            now,
+            &app.codes,
+        )
         .await?;
     #[derive(Serialize)]
     struct Proven {
@@ -287,7 +297,7 @@ async fn list(
             expires_at: rfc3339(s.expires_at()),
             ip: s.ip,
             device: s.user_agent,
-            id: s.id,
+            id: s.id.to_string(),
         })
         .collect();
     Ok(web::json_response(
@@ -299,7 +309,7 @@ async fn list(
 async fn revoke(
     app: &App,
     request: &Request,
-    session_id: &str,
+    session_id: &SessionId,
     principal: shared::services::identity::Principal,
     now: OffsetDateTime,
 ) -> Result<Response<Body>, AppError> {

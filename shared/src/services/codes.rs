@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::config::CodeLimits;
 use crate::crypto::{self, Credential, Hasher, Identifier};
-use crate::domain::{Destination, Email, Phone, Purpose};
+use crate::domain::{CodeId, Destination, Email, Phone, Purpose};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric};
 use crate::redact::Secret;
@@ -45,7 +45,7 @@ pub struct SendLogWrite {
 
 #[derive(Debug, Clone)]
 pub struct NewCode {
-    pub id: String,
+    pub id: CodeId,
     pub code_hash: String,
     pub destination_hash: String,
     pub channel: &'static str,
@@ -57,7 +57,7 @@ pub struct NewCode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCode {
-    pub id: String,
+    pub id: CodeId,
     pub code_hash: String,
     pub destination_hash: String,
     pub channel: String,
@@ -74,7 +74,7 @@ pub struct NewVerificationToken {
     pub destination_hash: String,
     pub channel: String,
     pub purpose: String,
-    pub code_id: String,
+    pub code_id: CodeId,
     pub expires_at: i64,
 }
 
@@ -100,24 +100,24 @@ pub trait CodeStore {
     /// Deletes the code and takes its entry out of both logs, atomically.
     async fn withdraw_code(
         &self,
-        code_id: &str,
+        code_id: &CodeId,
         destination_key: &str,
         client_key: &str,
         logs_expire_at: i64,
     ) -> Result<(), StoreError>;
 
-    async fn get_code(&self, id: &str) -> Result<Option<StoredCode>, StoreError>;
+    async fn get_code(&self, id: &CodeId) -> Result<Option<StoredCode>, StoreError>;
 
     /// Counts an answer, before it is checked, if the code is still live and has
     /// attempts left; returns the attempts made with this one, or `None` if the code was
     /// no longer live.
-    async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError>;
+    async fn count_attempt(&self, id: &CodeId, now: i64) -> Result<Option<u32>, StoreError>;
 
     /// Marks a live code used and stores the token, atomically; `false` if the code was
     /// no longer live. The answer that redeems it was counted already.
     async fn redeem_code(
         &self,
-        id: &str,
+        id: &CodeId,
         now: i64,
         token: &NewVerificationToken,
     ) -> Result<bool, StoreError>;
@@ -155,7 +155,7 @@ pub struct SendCode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentCode {
-    pub id: String,
+    pub id: CodeId,
     pub expires_at: OffsetDateTime,
     pub resend_available_at: OffsetDateTime,
 }
@@ -229,7 +229,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             let client_sends = recent(&client_log.sends, now_s - window);
             self.check_limits(&dest_sends, &client_sends, now_s, window)?;
 
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = CodeId::new();
             let code = crypto::six_digit_code()?;
             let new_code = NewCode {
                 id: id.clone(),
@@ -244,7 +244,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
                 expires_at: now_s + secs(self.limits.code_ttl),
             };
             let log_write = |key: &str, log: &SendLog, mut sends: Vec<(String, i64)>| {
-                sends.push((id.clone(), now_s));
+                sends.push((id.to_string(), now_s));
                 SendLogWrite {
                     key: key.to_string(),
                     expected_version: log.version,
@@ -341,21 +341,11 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
 
     pub async fn verify(
         &self,
-        id: &str,
+        id: &CodeId,
         code: &str,
         now: OffsetDateTime,
     ) -> Result<IssuedToken, AppError> {
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "code",
-                "invalid_code_format",
-                "Код состоит из 6 цифр",
-            )]));
-        }
-        // Ids are UUIDs; anything else cannot exist, so do not ask the store.
-        let id = uuid::Uuid::parse_str(id)
-            .map_err(|_| AppError::CodeNotFound)?
-            .to_string();
+        check_code_format(code)?;
         let now_s = now.unix_timestamp();
         let stored = self
             .store
@@ -400,7 +390,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
     }
 
     /// After a conditional write found the code no longer live, says why.
-    async fn why_gone(&self, id: &str, now: i64) -> AppError {
+    async fn why_gone(&self, id: &CodeId, now: i64) -> AppError {
         match self.store.get_code(id).await {
             Ok(Some(code)) => why_not_live(&code, now)
                 .err()
@@ -409,6 +399,26 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             Err(e) => e.into(),
         }
     }
+}
+
+/// A code as it is typed: six digits. Checked before anything else about an answer
+/// (its code id included).
+pub fn check_code_format(code: &str) -> Result<(), AppError> {
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(AppError::Validation(vec![FieldError::new(
+            "code",
+            "invalid_code_format",
+            "Код состоит из 6 цифр",
+        )]))
+    }
+}
+
+/// A code id from a request: ids are UUIDs (in any form the standard allows); anything
+/// else cannot exist, so the store is not asked.
+pub fn parse_code_id(id: &str) -> Result<CodeId, AppError> {
+    CodeId::parse(id).map_err(|_| AppError::CodeNotFound)
 }
 
 fn why_not_live(code: &StoredCode, now: i64) -> Result<(), AppError> {
@@ -436,7 +446,7 @@ pub trait Confirmations {
 
     async fn verify_code(
         &self,
-        id: &str,
+        id: &CodeId,
         code: &str,
         now: OffsetDateTime,
     ) -> Result<IssuedToken, AppError>;
@@ -453,7 +463,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> Confirmations for CodeService<S, N
 
     fn verify_code(
         &self,
-        id: &str,
+        id: &CodeId,
         code: &str,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<IssuedToken, AppError>> + Send {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::crypto::{self, Credential, Hasher};
-use crate::domain::Snils;
+use crate::domain::{AccountId, OperatorId, Snils};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, CodeChannel, Metric};
 use crate::redact::Secret;
@@ -38,7 +38,7 @@ pub const MAX_ADDRESS_CHARS: usize = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
-    pub id: String,
+    pub id: OperatorId,
     pub name: String,
     pub centre: String,
 }
@@ -56,7 +56,7 @@ pub struct StoredLetter {
 /// A letter for the post: what the envelope and the sheet inside carry.
 #[derive(Debug, Clone)]
 pub struct Letter {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub recipient: String,
     pub address: String,
     pub code: Secret<String>,
@@ -65,10 +65,10 @@ pub struct Letter {
 /// How the identity was confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirmation<'a> {
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     /// `in_person` or `registered_post`.
     pub via: &'static str,
-    pub operator_id: Option<&'a str>,
+    pub operator_id: Option<&'a OperatorId>,
     pub event: SecurityEvent,
 }
 
@@ -85,7 +85,7 @@ pub trait OperatorStore {
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
 
     /// `Ok(false)`: no such operator.
-    async fn revoke_operator(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_operator(&self, id: &OperatorId, now: i64) -> Result<bool, StoreError>;
 }
 
 #[trait_variant::make(Send)]
@@ -103,24 +103,28 @@ pub trait ConfirmationStore {
         now: i64,
     ) -> Result<bool, StoreError>;
 
-    async fn letter(&self, account_id: &str) -> Result<Option<StoredLetter>, StoreError>;
+    async fn letter(&self, account_id: &AccountId) -> Result<Option<StoredLetter>, StoreError>;
 
     /// Records a letter unless one was asked for after `not_after`; `Ok(false)`: too early.
     async fn put_letter(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         letter: &StoredLetter,
         not_after: i64,
     ) -> Result<bool, StoreError>;
 
     /// Takes back a letter that never reached the post queue.
-    async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError>;
+    async fn withdraw_letter(
+        &self,
+        account_id: &AccountId,
+        code_hash: &str,
+    ) -> Result<(), StoreError>;
 
     /// Counts an answer before it is checked; the attempts made with this one, or `None`
     /// if the letter is gone or has no attempts left.
     async fn letter_attempt(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code_hash: &str,
     ) -> Result<Option<u32>, StoreError>;
 }
@@ -171,7 +175,7 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
     ) -> Result<(Operator, Secret<String>), AppError> {
         let key = crypto::token(OPERATOR_KEY_PREFIX)?;
         let operator = Operator {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: OperatorId::new(),
             name: name.trim().to_string(),
             centre: centre.trim().to_string(),
         };
@@ -185,7 +189,11 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         Ok((operator, key))
     }
 
-    pub async fn revoke_operator(&self, id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    pub async fn revoke_operator(
+        &self,
+        id: &OperatorId,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
         if self.store.revoke_operator(id, now.unix_timestamp()).await? {
             Ok(())
         } else {
@@ -230,7 +238,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
     /// An operator confirms the citizen whose SNILS and passport they hold in hand.
     pub async fn confirm_in_person(
         &self,
-        operator_id: &str,
+        operator_id: &OperatorId,
         snils: &Snils,
         passport_series: &str,
         passport_number: &str,
@@ -275,7 +283,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         {
             return Err(AppError::LevelNotStandard);
         }
-        tracing::info!(account_id = %account.id, operator_id, "identity confirmed in person");
+        tracing::info!(account_id = %account.id, %operator_id, "identity confirmed in person");
         Ok(StoredAccount {
             level: CONFIRMED.to_string(),
             ..account
@@ -290,7 +298,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         }
     }
 
-    async fn citizen(&self, account_id: &str) -> Result<(StoredAccount, String), AppError> {
+    async fn citizen(&self, account_id: &AccountId) -> Result<(StoredAccount, String), AppError> {
         let (account, stored) = self
             .store
             .load_profile(account_id)
@@ -313,7 +321,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
     /// Queues a letter with a one-time code to `address`.
     pub async fn request_letter(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         address: &str,
         now: OffsetDateTime,
     ) -> Result<LetterRequested, AppError> {
@@ -345,7 +353,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         let queued = self
             .post
             .send_letter(&Letter {
-                account_id: account_id.to_string(),
+                account_id: account_id.clone(),
                 recipient,
                 address: address.to_string(),
                 code,
@@ -358,7 +366,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
                 .await?;
             return Err(AppError::DeliveryFailed(e.to_string()));
         }
-        tracing::info!(account_id, "confirmation letter queued for the post");
+        tracing::info!(%account_id, "confirmation letter queued for the post");
         // Handed to the post letters queue: the print-and-post service takes it from there.
         metrics::emit(Metric::CodesSent {
             channel: CodeChannel::Post,
@@ -373,7 +381,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
     /// Confirms the identity with the code from the letter.
     pub async fn confirm_by_letter(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code: &str,
         client_ip: &str,
         user_agent: &str,
@@ -424,7 +432,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             via: "registered_post",
             operator_id: None,
             event: SecurityEvent {
-                account_id: account_id.to_string(),
+                account_id: account_id.clone(),
                 kind: "level_confirmed",
                 at: now_s,
                 ip: client_ip.to_string(),
@@ -441,7 +449,7 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             self.require_standard(&account)?;
             return Err(AppError::CodeAlreadyUsed);
         }
-        tracing::info!(account_id, "identity confirmed by a code by post");
+        tracing::info!(%account_id, "identity confirmed by a code by post");
         Ok(())
     }
 }
@@ -475,7 +483,7 @@ mod tests {
             Ok(self.0.lock().unwrap().get(key_hash).cloned())
         }
 
-        async fn revoke_operator(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        async fn revoke_operator(&self, _: &OperatorId, _: i64) -> Result<bool, StoreError> {
             Ok(false)
         }
     }

@@ -91,6 +91,10 @@ pub enum StoreError {
     /// The request itself was wrong (a bug, not a condition of the world).
     #[error("store rejected the request: {0}")]
     Rejected(String),
+    /// A stored value is not of the shape the code writes (an id, a kind): the item was
+    /// damaged or written by something else. Never read as a default.
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
 }
 
 impl From<StoreError> for crate::AppError {
@@ -98,7 +102,7 @@ impl From<StoreError> for crate::AppError {
         match e {
             StoreError::Conflict => crate::AppError::StoreUnavailable(e.to_string()),
             StoreError::Unavailable(m) => crate::AppError::StoreUnavailable(m),
-            StoreError::Rejected(m) => crate::AppError::Internal(m),
+            StoreError::Rejected(m) | StoreError::Corrupt(m) => crate::AppError::Internal(m),
         }
     }
 }

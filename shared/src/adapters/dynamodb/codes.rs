@@ -29,7 +29,7 @@ impl DynamoStore {
     fn forget_send(
         &self,
         log_key: &str,
-        code_id: &str,
+        code_id: &CodeId,
         expires_at: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let update = self
@@ -124,7 +124,7 @@ impl CodeStore for DynamoStore {
 
     async fn withdraw_code(
         &self,
-        code_id: &str,
+        code_id: &CodeId,
         destination_key: &str,
         client_key: &str,
         logs_expire_at: i64,
@@ -140,12 +140,12 @@ impl CodeStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_code(&self, id: &str) -> Result<Option<StoredCode>, StoreError> {
+    async fn get_code(&self, id: &CodeId) -> Result<Option<StoredCode>, StoreError> {
         let Some(item) = self.get_consistent(code_key(id)).await? else {
             return Ok(None);
         };
         Ok(Some(StoredCode {
-            id: id.to_string(),
+            id: id.clone(),
             code_hash: get_s(&item, "code_hash")?,
             destination_hash: get_s(&item, "destination_hash")?,
             channel: get_s(&item, "channel")?,
@@ -157,7 +157,7 @@ impl CodeStore for DynamoStore {
         }))
     }
 
-    async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
+    async fn count_attempt(&self, id: &CodeId, now: i64) -> Result<Option<u32>, StoreError> {
         let result = self
             .update_item(code_key(id))
             .update_expression("SET attempts = attempts + :one")
@@ -184,7 +184,7 @@ impl CodeStore for DynamoStore {
 
     async fn redeem_code(
         &self,
-        id: &str,
+        id: &CodeId,
         now: i64,
         token: &NewVerificationToken,
     ) -> Result<bool, StoreError> {

@@ -53,7 +53,7 @@ impl OperatorStore for DynamoStore {
             .await?
             .map(|item| {
                 Ok(Operator {
-                    id: get_s(&item, "operator_id")?,
+                    id: get_id(&item, "operator_id")?,
                     name: get_s(&item, "name")?,
                     centre: get_s(&item, "centre")?,
                 })
@@ -61,7 +61,7 @@ impl OperatorStore for DynamoStore {
             .transpose()
     }
 
-    async fn revoke_operator(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_operator(&self, id: &OperatorId, now: i64) -> Result<bool, StoreError> {
         self.revoke_keyed_principal(operator_item(id), key_item, now)
             .await
     }
@@ -155,7 +155,7 @@ impl ConfirmationStore for DynamoStore {
         )
     }
 
-    async fn letter(&self, account_id: &str) -> Result<Option<StoredLetter>, StoreError> {
+    async fn letter(&self, account_id: &AccountId) -> Result<Option<StoredLetter>, StoreError> {
         self.get_consistent(letter_key(account_id))
             .await?
             .as_ref()
@@ -165,7 +165,7 @@ impl ConfirmationStore for DynamoStore {
 
     async fn put_letter(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         letter: &StoredLetter,
         not_after: i64,
     ) -> Result<bool, StoreError> {
@@ -188,7 +188,11 @@ impl ConfirmationStore for DynamoStore {
         won_race(result)
     }
 
-    async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError> {
+    async fn withdraw_letter(
+        &self,
+        account_id: &AccountId,
+        code_hash: &str,
+    ) -> Result<(), StoreError> {
         let result = self
             .delete_item(letter_key(account_id))
             .condition_expression("code_hash = :hash")
@@ -202,7 +206,7 @@ impl ConfirmationStore for DynamoStore {
 
     async fn letter_attempt(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         code_hash: &str,
     ) -> Result<Option<u32>, StoreError> {
         let result = self

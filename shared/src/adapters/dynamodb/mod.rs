@@ -19,6 +19,11 @@ pub(crate) use ops::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+#[allow(unused_imports)]
+use crate::domain::{
+    AccountId, AutopayId, BillerId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId,
+    SubmissionId, TemplateId, VehicleId,
+};
 use crate::services::{Cap, CappedAdd, StoreError};
 
 /// Name of the TTL attribute declared in the template; DynamoDB deletes expired items.

@@ -59,6 +59,22 @@ pub(crate) fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
     }
 }
 
+/// An id in the string attribute `name`; one of another shape is a corrupt item.
+pub(crate) fn get_id<T>(item: &Item, name: &str) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = crate::domain::IdError>,
+{
+    parse_id(get_s(item, name)?)
+}
+
+/// An id read from a stored key or attribute; one of another shape is a corrupt item.
+pub(crate) fn parse_id<T>(value: impl Into<String>) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = crate::domain::IdError>,
+{
+    T::try_from(value.into()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v

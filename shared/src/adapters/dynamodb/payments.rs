@@ -446,7 +446,7 @@ impl PaymentStore for DynamoStore {
         self.get_eventual(account_key(account_id))
             .await?
             .as_ref()
-            .map(|item| account_from(account_id, item))
+            .map(|item| account_from(&parse_id(account_id)?, item))
             .transpose()
     }
 

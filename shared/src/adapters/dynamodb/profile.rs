@@ -48,7 +48,7 @@ impl ProfileStore for DynamoStore {
         let Some(account) = find("ACCOUNT") else {
             return Ok(None);
         };
-        let account = account_from(account_id, account)?;
+        let account = account_from(&parse_id(account_id)?, account)?;
         let stored = match find("PROFILE") {
             Some(item) => StoredProfile {
                 profile: get_doc(item, "doc", "profile document")?,

@@ -58,16 +58,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// Sessions of the account other than `keep`.
     pub(super) async fn other_sessions(
         &self,
-        account_id: &str,
-        keep: Option<&str>,
-    ) -> Result<Vec<String>, AppError> {
+        account_id: &AccountId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>, AppError> {
         Ok(self
             .store
             .list_sessions(account_id)
             .await?
             .into_iter()
             .map(|s| s.id)
-            .filter(|id| Some(id.as_str()) != keep)
+            .filter(|id| Some(id) != keep)
             .collect())
     }
 
@@ -364,7 +364,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub async fn complete_step_up<C: Confirmations + Sync>(
         &self,
         principal: &Principal,
-        code_id: &str,
+        code_id: &CodeId,
         code: &str,
         client: &Client,
         now: OffsetDateTime,
@@ -537,13 +537,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     pub(super) fn event(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         kind: &'static str,
         client: &Client,
         now: i64,
     ) -> SecurityEvent {
         SecurityEvent {
-            account_id: account_id.to_string(),
+            account_id: account_id.clone(),
             kind,
             at: now,
             ip: client.ip.clone(),

@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 
 use crate::config::SessionLimits;
 use crate::crypto::{self, Credential, Hasher, Identifier};
-use crate::domain::{Destination, Email, PersonName, Phone, Purpose, Snils};
+use crate::domain::{
+    AccountId, CodeId, Destination, Email, PersonName, Phone, Purpose, SessionId, Snils,
+};
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::passwords;
@@ -60,7 +62,7 @@ pub const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct NewAccount {
-    pub id: String,
+    pub id: AccountId,
     pub last_name: String,
     pub first_name: String,
     pub middle_name: Option<String>,
@@ -97,7 +99,7 @@ pub enum RegistrationRefusal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAccount {
-    pub id: String,
+    pub id: AccountId,
     pub last_name: String,
     pub first_name: String,
     pub middle_name: Option<String>,
@@ -130,9 +132,9 @@ pub struct StoredAccount {
 pub struct LoginChallenge {
     /// Keyed hash of the challenge token handed to the client.
     pub key: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The code sent to the phone.
-    pub code_id: String,
+    pub code_id: CodeId,
     /// The phone the code went to, as its key.
     pub destination_key: String,
     /// The login whose failure counter a completed login clears.
@@ -228,7 +230,7 @@ impl LoginFailures {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityEvent {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub kind: &'static str,
     pub at: i64,
     pub ip: String,
@@ -246,8 +248,8 @@ pub struct StoredSecurityEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// The keyed hash of the token: the session's public id.
-    pub id: String,
-    pub account_id: String,
+    pub id: SessionId,
+    pub account_id: AccountId,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub idle_secs: i64,
@@ -264,12 +266,12 @@ pub struct Session {
 /// A new password to write, with what else changes along with it.
 #[derive(Debug, Clone)]
 pub struct PasswordChange<'a> {
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     pub password_hash: &'a str,
     /// The credentials epoch the change read; the write moves it to the next one.
     pub credentials_epoch: u64,
     /// The session that stays (the one that changed the password), restamped.
-    pub keep_session: Option<&'a str>,
+    pub keep_session: Option<&'a SessionId>,
     /// A recovery's verification token, consumed in the same transaction.
     pub token: Option<&'a TokenRedemption>,
 }
@@ -284,7 +286,7 @@ impl Session {
 /// What a login attempt found, read in one round trip.
 #[derive(Debug, Clone, Default)]
 pub struct LoginState {
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub failures: LoginFailures,
     pub client_failures: u32,
 }
@@ -333,7 +335,7 @@ struct CountedAttempt {
     /// The login's failures, this attempt included.
     failures: u32,
     /// The account the login names, if any.
-    account_id: Option<String>,
+    account_id: Option<AccountId>,
 }
 
 /// The login a session is opened for: its failure counter to clear, and the client's
@@ -380,7 +382,10 @@ pub trait IdentityStore {
 
     /// The account; with `None` it reads a key that cannot exist, so that an unknown
     /// login costs the same round trip as a known one.
-    async fn get_account(&self, id: Option<&str>) -> Result<Option<StoredAccount>, StoreError>;
+    async fn get_account(
+        &self,
+        id: Option<&AccountId>,
+    ) -> Result<Option<StoredAccount>, StoreError>;
 
     /// Counts an attempt on the client's window and on the login's failures (as pending),
     /// each with a condition that holds only under its limit, so that parallel attempts
@@ -419,29 +424,34 @@ pub trait IdentityStore {
 
     async fn update_security_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         settings: SecuritySettings,
         events: &[SecurityEvent],
     ) -> Result<(), StoreError>;
 
-    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    async fn get_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
 
     /// Moves the idle deadline; a session deleted meanwhile stays deleted.
-    async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError>;
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
 
-    async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError>;
+    async fn list_sessions(&self, account_id: &AccountId) -> Result<Vec<Session>, StoreError>;
 
     /// Deletes a session of this account and logs the event; `false` if there was none.
     async fn delete_session(
         &self,
-        id: &str,
-        account_id: &str,
+        id: &SessionId,
+        account_id: &AccountId,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError>;
 
     async fn list_security_events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         limit: i32,
     ) -> Result<Vec<StoredSecurityEvent>, StoreError>;
 
@@ -454,7 +464,7 @@ pub trait IdentityStore {
     async fn replace_password(
         &self,
         change: &PasswordChange<'_>,
-        end_sessions: &[String],
+        end_sessions: &[SessionId],
         event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError>;
@@ -464,8 +474,8 @@ pub trait IdentityStore {
     /// a live step-up token for the account's phone, or the session is gone.
     async fn prove_presence(
         &self,
-        session_id: &str,
-        account_id: &str,
+        session_id: &SessionId,
+        account_id: &AccountId,
         token: &TokenRedemption,
         event: &SecurityEvent,
         now: i64,
@@ -473,7 +483,7 @@ pub trait IdentityStore {
 
     async fn replace_security_question(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         question: &str,
         answer_hash: &str,
         event: &SecurityEvent,
@@ -481,7 +491,7 @@ pub trait IdentityStore {
 
     async fn change_contact(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         change: &ContactChange,
         event: &SecurityEvent,
         now: i64,
@@ -494,7 +504,7 @@ pub trait IdentityStore {
     /// Removes the account, its logins, its sessions and its security log.
     async fn delete_account(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         login_keys: &[String],
     ) -> Result<(), StoreError>;
 }
@@ -543,7 +553,7 @@ pub struct Registration {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredAccount {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub level: &'static str,
 }
 
@@ -554,7 +564,7 @@ pub struct Login {
 }
 
 pub struct IssuedSession {
-    pub id: String,
+    pub id: SessionId,
     pub token: Secret<String>,
     pub expires_at: OffsetDateTime,
     pub absolute_expires_at: OffsetDateTime,
@@ -583,8 +593,8 @@ pub struct EffectiveSettings {
 /// Who a valid session token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub account_id: String,
-    pub session_id: String,
+    pub account_id: AccountId,
+    pub session_id: SessionId,
     /// When the session last proved its holder present (Unix seconds): its login or a
     /// step-up code. The authorizer passes it on with the account and session ids.
     pub proven_at: i64,
@@ -621,7 +631,7 @@ impl Presence {
 
 /// A step-up code on its way to the account's phone.
 pub struct StepUpChallenge {
-    pub id: String,
+    pub id: CodeId,
     pub expires_at: OffsetDateTime,
     pub resend_available_at: OffsetDateTime,
 }
@@ -663,8 +673,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     }
 
     /// The id of a new session, from its bearer token.
-    pub fn session_id(&self, token: &str) -> String {
-        self.hasher.credential(Credential::SessionToken, &[token])
+    pub fn session_id(&self, token: &str) -> SessionId {
+        SessionId::from_hash(self.hasher.credential(Credential::SessionToken, &[token]))
     }
 }
 

@@ -18,6 +18,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .hasher
             .credential_lookups(Credential::SessionToken, &[token])
         {
+            let id = SessionId::from_hash(id);
             if let Some(session) = self.store.get_session(&id).await? {
                 found = Some((id, session));
                 break;
@@ -59,7 +60,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     pub async fn sessions(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, AppError> {
         let now_s = now.unix_timestamp();
@@ -77,11 +78,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub async fn revoke(
         &self,
         principal: &Principal,
-        session_id: &str,
+        session_id: &SessionId,
         client: &Client,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        let kind = if session_id == principal.session_id {
+        let kind = if *session_id == principal.session_id {
             "logout"
         } else {
             "session_revoked"
@@ -100,7 +101,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     pub async fn security_events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Vec<StoredSecurityEvent>, AppError> {
         Ok(self.store.list_security_events(account_id, 100).await?)
     }

@@ -45,7 +45,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let now_s = now.unix_timestamp();
         let email_key = destination_key(&self.hasher, r.email.as_str());
         let phone_key = destination_key(&self.hasher, r.phone.e164());
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = AccountId::new();
         let account = NewAccount {
             id: id.clone(),
             last_name: r.last_name.as_str().to_string(),
@@ -181,10 +181,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 }
             })?;
 
-        let account = self
-            .store
-            .get_account(counted.account_id.as_deref())
-            .await?;
+        let account = self.store.get_account(counted.account_id.as_ref()).await?;
         let verified = passwords::verify(
             &request.password,
             account.as_ref().map(|a| a.password_hash.as_str()),
@@ -525,7 +522,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         if let Err(e) = self.store.settle_failure(&counted.login_key).await {
             return e.into();
         }
-        let Some(account_id) = counted.account_id.as_deref() else {
+        let Some(account_id) = counted.account_id.as_ref() else {
             return AppError::InvalidCredentials;
         };
         let event = self.event(account_id, "login_failed", client, now);
@@ -553,7 +550,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     }
 
     /// Tells the owner that their login is now locked after failed attempts.
-    pub(super) async fn warn_owner(&self, account_id: &str) {
+    pub(super) async fn warn_owner(&self, account_id: &AccountId) {
         let account = match self.store.get_account(Some(account_id)).await {
             Ok(Some(a)) => a,
             _ => return,
@@ -573,7 +570,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         {
             Ok(()) => security_notice_sent(NoticeChannel::Email),
             Err(DeliveryError(e)) => {
-                tracing::warn!(account_id, error = %e, "lock warning not sent")
+                tracing::warn!(%account_id, error = %e, "lock warning not sent")
             }
         }
     }

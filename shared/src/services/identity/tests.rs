@@ -19,8 +19,8 @@ fn token_errors_win_over_taken_contacts() {
 fn presence_is_fresh_within_the_window_only() {
     let now = at(1_800_000_000);
     let principal = |proven_at| Principal {
-        account_id: "a".into(),
-        session_id: "s".into(),
+        account_id: AccountId::new(),
+        session_id: SessionId::parse(&"s".repeat(43)).unwrap(),
         proven_at,
     };
     let window = Duration::from_secs(300);

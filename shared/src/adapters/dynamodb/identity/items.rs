@@ -53,9 +53,9 @@ pub(crate) fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteI
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
+pub(crate) fn account_from(id: &AccountId, item: &Item) -> Result<StoredAccount, StoreError> {
     Ok(StoredAccount {
-        id: id.to_string(),
+        id: id.clone(),
         last_name: get_s(item, "last_name")?,
         first_name: get_s(item, "first_name")?,
         middle_name: get_s(item, "middle_name").ok(),

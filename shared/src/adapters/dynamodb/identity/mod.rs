@@ -93,7 +93,7 @@ impl IdentityStore for DynamoStore {
         let find = |k: &Item| found.iter().find(|i| i.get("pk") == k.get("pk"));
         let mut state = LoginState::default();
         if let Some(item) = find(&keys[0]) {
-            state.account_id = Some(get_s(item, "account_id")?);
+            state.account_id = Some(get_id(item, "account_id")?);
         }
         if let Some(item) = find(&keys[1]) {
             state.failures = LoginFailures {
@@ -109,13 +109,16 @@ impl IdentityStore for DynamoStore {
         Ok(state)
     }
 
-    async fn get_account(&self, id: Option<&str>) -> Result<Option<StoredAccount>, StoreError> {
+    async fn get_account(
+        &self,
+        id: Option<&AccountId>,
+    ) -> Result<Option<StoredAccount>, StoreError> {
         // A well-formed key no account has: same request, same cost.
-        let id = id.unwrap_or("00000000-0000-0000-0000-000000000000");
-        let Some(item) = self.get_consistent(account_key(id)).await? else {
-            return Ok(None);
-        };
-        account_from(id, &item).map(Some)
+        let key = account_key(id.map_or("00000000-0000-0000-0000-000000000000", AccountId::as_str));
+        match (id, self.get_consistent(key).await?) {
+            (Some(id), Some(item)) => account_from(id, &item).map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn count_attempt(
@@ -237,8 +240,8 @@ impl IdentityStore for DynamoStore {
             .map(|item| {
                 Ok(LoginChallenge {
                     key: key.to_string(),
-                    account_id: get_s(&item, "account_id")?,
-                    code_id: get_s(&item, "code_id")?,
+                    account_id: get_id(&item, "account_id")?,
+                    code_id: get_id(&item, "code_id")?,
                     destination_key: get_s(&item, "destination_hash")?,
                     login_key: get_s(&item, "login_key")?,
                     foreign_computer: get_bool(&item, "foreign_computer"),
@@ -251,7 +254,7 @@ impl IdentityStore for DynamoStore {
 
     async fn update_security_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         settings: SecuritySettings,
         events: &[SecurityEvent],
     ) -> Result<(), StoreError> {
@@ -279,7 +282,7 @@ impl IdentityStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+    async fn get_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         self.get_consistent(session_key(id))
             .await?
             .as_ref()
@@ -287,7 +290,12 @@ impl IdentityStore for DynamoStore {
             .transpose()
     }
 
-    async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         let result = self
             .update_item(session_key(id))
             .update_expression("SET last_seen_at = :now, #ttl = :exp")
@@ -303,7 +311,7 @@ impl IdentityStore for DynamoStore {
         }
     }
 
-    async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError> {
+    async fn list_sessions(&self, account_id: &AccountId) -> Result<Vec<Session>, StoreError> {
         self.query_all(|q| {
             q.index_name(ACCOUNT_INDEX)
                 .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
@@ -318,8 +326,8 @@ impl IdentityStore for DynamoStore {
 
     async fn delete_session(
         &self,
-        id: &str,
-        account_id: &str,
+        id: &SessionId,
+        account_id: &AccountId,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
         let delete = build(
@@ -341,7 +349,7 @@ impl IdentityStore for DynamoStore {
 
     async fn list_security_events(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         limit: i32,
     ) -> Result<Vec<StoredSecurityEvent>, StoreError> {
         let page = self
@@ -371,7 +379,7 @@ impl IdentityStore for DynamoStore {
 
     async fn find_account(&self, login: &str) -> Result<Option<StoredAccount>, StoreError> {
         match self.get_consistent(login_key(login)).await? {
-            Some(item) => self.get_account(Some(&get_s(&item, "account_id")?)).await,
+            Some(item) => self.get_account(Some(&get_id(&item, "account_id")?)).await,
             None => Ok(None),
         }
     }
@@ -379,7 +387,7 @@ impl IdentityStore for DynamoStore {
     async fn replace_password(
         &self,
         change: &PasswordChange<'_>,
-        end_sessions: &[String],
+        end_sessions: &[SessionId],
         event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -443,7 +451,7 @@ impl IdentityStore for DynamoStore {
 
     async fn replace_security_question(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         question: &str,
         answer_hash: &str,
         event: &SecurityEvent,
@@ -466,7 +474,7 @@ impl IdentityStore for DynamoStore {
 
     async fn change_contact(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         change: &ContactChange,
         event: &SecurityEvent,
         now: i64,
@@ -527,8 +535,8 @@ impl IdentityStore for DynamoStore {
 
     async fn prove_presence(
         &self,
-        session_id: &str,
-        account_id: &str,
+        session_id: &SessionId,
+        account_id: &AccountId,
         token: &TokenRedemption,
         event: &SecurityEvent,
         now: i64,
@@ -571,10 +579,10 @@ impl IdentityStore for DynamoStore {
 
     async fn delete_account(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         login_keys: &[String],
     ) -> Result<(), StoreError> {
-        let sessions: Vec<String> = self
+        let sessions: Vec<SessionId> = self
             .list_sessions(account_id)
             .await?
             .into_iter()

@@ -111,8 +111,8 @@ impl DynamoStore {
 pub(super) fn session_from(item: &Item) -> Result<Session, StoreError> {
     let pk = get_s(item, "pk")?;
     Ok(Session {
-        id: pk.trim_start_matches("SESSION#").to_string(),
-        account_id: get_s(item, "account_id")?,
+        id: parse_id(pk.trim_start_matches("SESSION#"))?,
+        account_id: get_id(item, "account_id")?,
         created_at: get_n(item, "created_at")?,
         last_seen_at: get_n(item, "last_seen_at")?,
         idle_secs: get_n(item, "idle_secs")?,
