@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::AutopayParts;
 use shared::config::{PaymentsConfig, SandboxAdapter};
+use shared::domain::requested;
 use shared::entry::{Api, ColdStart};
 use shared::http::{self as web};
 use shared::services::autopays::AutopayFields;
@@ -36,7 +37,7 @@ impl Api for App {
     async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
         let now = OffsetDateTime::now_utc();
         let principal = web::principal(request)?;
-        let account = principal.account_id.as_str();
+        let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
         let autopays = self.parts.service();
         match web::route_key(request).as_deref() {
@@ -59,17 +60,21 @@ impl Api for App {
                 Ok(web::json_response(StatusCode::CREATED, &created.view()))
             }
             Some("GET /v1/autopays/{id}") => {
-                let autopay = autopays.get(account, id()).await?;
+                let autopay = autopays.get(account, &requested(id(), "autopay")?).await?;
                 Ok(web::json_response(StatusCode::OK, &autopay.view()))
             }
             Some("PATCH /v1/autopays/{id}") => {
                 let fields = AutopayFields::parse(&web::json_object(request)?, false)?;
                 let presence = principal.presence(now, self.step_up_window);
-                let updated = autopays.update(account, id(), fields, presence).await?;
+                let updated = autopays
+                    .update(account, &requested(id(), "autopay")?, fields, presence)
+                    .await?;
                 Ok(web::json_response(StatusCode::OK, &updated.view()))
             }
             Some("DELETE /v1/autopays/{id}") => {
-                autopays.remove(account, id()).await?;
+                autopays
+                    .remove(account, &requested(id(), "autopay")?)
+                    .await?;
                 Ok(web::no_content())
             }
             _ => Err(AppError::RouteNotFound),

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, Payments};
 use shared::config::{PaymentsConfig, SandboxAdapter};
-use shared::domain::Category;
+use shared::domain::{requested, Category};
 use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web};
@@ -45,7 +45,7 @@ impl Api for App {
         let now = OffsetDateTime::now_utc();
         let route = web::route_key(request);
         let principal = web::principal(request)?;
-        let account = principal.account_id.as_str();
+        let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
         match route.as_deref() {
             Some("POST /v1/payments") => {
@@ -72,15 +72,24 @@ impl Api for App {
             }
             Some("GET /v1/payments") => archive(self, request, account).await,
             Some("GET /v1/payments/{id}") => {
-                let payment = self.payments.payment(account, id()).await?;
+                let payment = self
+                    .payments
+                    .payment(account, &requested(id(), "payment")?)
+                    .await?;
                 Ok(web::json_response(StatusCode::OK, &payment_view(&payment)))
             }
             Some("POST /v1/payments/{id}/confirm") => {
-                let payment = self.payments.confirm(account, id(), now).await?;
+                let payment = self
+                    .payments
+                    .confirm(account, &requested(id(), "payment")?, now)
+                    .await?;
                 payment_response(&payment)
             }
             Some("GET /v1/payments/{id}/receipt") => {
-                let payment = self.payments.payment(account, id()).await?;
+                let payment = self
+                    .payments
+                    .payment(account, &requested(id(), "payment")?)
+                    .await?;
                 if payment.status != PaymentStatus::Succeeded {
                     return Err(AppError::NotFound("receipt"));
                 }
@@ -113,7 +122,9 @@ impl Api for App {
                 Ok(web::json_response(StatusCode::CREATED, &saved.view()))
             }
             Some("DELETE /v1/payment-methods/{id}") => {
-                self.payments.remove_method(account, id()).await?;
+                self.payments
+                    .remove_method(account, &requested(id(), "payment method")?)
+                    .await?;
                 Ok(web::no_content())
             }
             Some("GET /v1/payment-templates") => {
@@ -133,7 +144,9 @@ impl Api for App {
                 ))
             }
             Some("DELETE /v1/payment-templates/{id}") => {
-                self.payments.remove_template(account, id()).await?;
+                self.payments
+                    .remove_template(account, &requested(id(), "payment template")?)
+                    .await?;
                 Ok(web::no_content())
             }
             _ => Err(AppError::RouteNotFound),

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsQueue};
 use shared::config::ProfileConfig;
+use shared::domain::{requested, IdError};
 use shared::entry::{Api, ColdStart};
 use shared::http::{self as web};
 use shared::services::household::{
@@ -137,10 +138,12 @@ fn respond(status: StatusCode, view: &ProfileView) -> Response<Body> {
     response
 }
 
-fn id_param(request: &Request) -> String {
-    web::path_param(request, "id")
-        .unwrap_or_default()
-        .to_string()
+/// The path's id; one of another shape answers as an unknown `what`.
+fn id_param<T>(request: &Request, what: &'static str) -> Result<T, AppError>
+where
+    T: std::str::FromStr<Err = IdError>,
+{
+    requested(web::path_param(request, "id").unwrap_or_default(), what)
 }
 
 fn child_response(status: StatusCode, c: &HeldChild) -> Response<Body> {
@@ -215,7 +218,10 @@ async fn children(
             Ok(child_response(StatusCode::ACCEPTED, &held))
         }
         "GET /v1/profile/children/{id}" => {
-            let stored = app.household.child(&account, &id_param(request)).await?;
+            let stored = app
+                .household
+                .child(&account, &id_param(request, "child")?)
+                .await?;
             Ok(child_response(StatusCode::OK, &stored))
         }
         "PATCH /v1/profile/children/{id}" => {
@@ -223,13 +229,13 @@ async fn children(
             let expected = if_match(request)?;
             let stored = app
                 .household
-                .update_child(&account, &id_param(request), expected, &body)
+                .update_child(&account, &id_param(request, "child")?, expected, &body)
                 .await?;
             Ok(child_response(StatusCode::OK, &stored))
         }
         "DELETE /v1/profile/children/{id}" => {
             app.household
-                .remove_child(&account, &id_param(request))
+                .remove_child(&account, &id_param(request, "child")?)
                 .await?;
             Ok(web::no_content())
         }
@@ -267,20 +273,23 @@ async fn vehicles(
             ))
         }
         "GET /v1/profile/vehicles/{id}" => {
-            let stored = app.household.vehicle(&account, &id_param(request)).await?;
+            let stored = app
+                .household
+                .vehicle(&account, &id_param(request, "vehicle")?)
+                .await?;
             Ok(web::json_response(StatusCode::OK, &vehicle_view(&stored)))
         }
         "PATCH /v1/profile/vehicles/{id}" => {
             let body = web::json_object(request)?;
             let stored = app
                 .household
-                .update_vehicle(&account, &id_param(request), &body)
+                .update_vehicle(&account, &id_param(request, "vehicle")?, &body)
                 .await?;
             Ok(web::json_response(StatusCode::OK, &vehicle_view(&stored)))
         }
         "DELETE /v1/profile/vehicles/{id}" => {
             app.household
-                .remove_vehicle(&account, &id_param(request))
+                .remove_vehicle(&account, &id_param(request, "vehicle")?)
                 .await?;
             Ok(web::no_content())
         }

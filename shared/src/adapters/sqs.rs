@@ -2,6 +2,7 @@
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::domain::AccountId;
 use crate::services::autopays::NewBillForAccount;
 use crate::services::bill_notices::NewBillHook;
 use crate::services::charges::StoredCharge;
@@ -145,7 +146,11 @@ impl SqsAutopayTrigger {
 }
 
 impl NewBillHook for SqsAutopayTrigger {
-    async fn new_bill(&self, account_id: &str, charge: &StoredCharge) -> Result<(), StoreError> {
+    async fn new_bill(
+        &self,
+        account_id: &AccountId,
+        charge: &StoredCharge,
+    ) -> Result<(), StoreError> {
         use crate::services::autopays::{AutopayStatus, AutopayStore, Trigger};
         let wanted = self.store.autopays(account_id).await?.iter().any(|a| {
             a.status == AutopayStatus::Active
@@ -157,7 +162,7 @@ impl NewBillHook for SqsAutopayTrigger {
         }
         self.queue
             .send_all(&[NewBillForAccount {
-                account_id: account_id.to_string(),
+                account_id: account_id.clone(),
                 uin: charge.uin.clone(),
             }])
             .await

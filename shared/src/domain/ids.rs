@@ -24,6 +24,15 @@ pub struct IdError {
     pub kind: &'static str,
 }
 
+/// An id a request names (in its path or body): one of another shape names nothing, so
+/// it is answered as an unknown one would be, `what` not found.
+pub fn requested<T>(raw: &str, what: &'static str) -> Result<T, crate::AppError>
+where
+    T: std::str::FromStr<Err = IdError>,
+{
+    raw.parse().map_err(|_| crate::AppError::NotFound(what))
+}
+
 /// The canonical form of a UUID (lower-case, hyphenated), and only that.
 fn canonical_uuid(s: &str) -> Option<String> {
     uuid::Uuid::try_parse(s)

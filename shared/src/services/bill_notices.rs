@@ -16,7 +16,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
-use crate::domain::{payer_key, roubles, Category, Email, Payer, Phone};
+use crate::domain::{payer_key, roubles, AccountId, Category, Email, Payer, Phone};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeKind};
 use crate::redact::Secret;
@@ -41,11 +41,15 @@ pub struct NoticeRun {
 /// that its new-bill autopays can pay it.
 #[trait_variant::make(Send)]
 pub trait NewBillHook {
-    async fn new_bill(&self, account_id: &str, charge: &StoredCharge) -> Result<(), StoreError>;
+    async fn new_bill(
+        &self,
+        account_id: &AccountId,
+        charge: &StoredCharge,
+    ) -> Result<(), StoreError>;
 }
 
 impl NewBillHook for () {
-    async fn new_bill(&self, _: &str, _: &StoredCharge) -> Result<(), StoreError> {
+    async fn new_bill(&self, _: &AccountId, _: &StoredCharge) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -104,7 +108,7 @@ where
             .iter()
             .map(|p| (payer_key(&self.hasher, p), p))
             .collect();
-        let mut candidates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut candidates: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
         let found = futures_util::future::try_join_all(
             keyed.iter().map(|(key, _)| self.store.holders(key)),
         )
@@ -184,7 +188,7 @@ where
     /// before. `send` is not polled unless the claim is won.
     async fn send_once(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         channel: Channel,
         now: i64,
@@ -200,7 +204,7 @@ where
         match send.await {
             Ok(()) => {
                 tracing::info!(
-                    account_id,
+                    %account_id,
                     uin,
                     channel = channel.as_str(),
                     "bill notice sent"
@@ -212,7 +216,7 @@ where
                 Ok(true)
             }
             Err(e) => {
-                tracing::warn!(account_id, uin, channel = channel.as_str(), error = %e, "bill notice not sent");
+                tracing::warn!(%account_id, uin, channel = channel.as_str(), error = %e, "bill notice not sent");
                 self.store.release_notice(account_id, uin, channel).await?;
                 Err(AppError::StoreUnavailable(format!("notice not sent: {e}")))
             }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use time::Date;
 
-use crate::domain::{Category, Payer, PayerKind};
+use crate::domain::{AccountId, Category, Payer, PayerKind};
 use crate::error::AppError;
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::household::holdings::{holdings_of, Holder};
@@ -38,7 +38,7 @@ pub trait LookupStore {
     /// `false`: it would not, and nothing was counted.
     async fn count_lookups(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         window_start: i64,
         window_end: i64,
         n: u32,
@@ -52,7 +52,7 @@ impl LookupLimit {
     pub async fn count<S: LookupStore + Sync>(
         &self,
         store: &S,
-        account_id: &str,
+        account_id: &AccountId,
         n: usize,
         now: i64,
     ) -> Result<(), AppError> {
@@ -91,19 +91,19 @@ pub trait BillStore {
 
     async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
 
-    async fn saved_bills(&self, account_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError>;
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
     async fn save_bill(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError>;
 
-    async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError>;
+    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError>;
 }
 
 /// What a list asks for.
@@ -131,7 +131,10 @@ where
     }
 
     /// The identifiers whose bills the citizen sees, each with whose it is.
-    pub async fn identifiers(&self, account_id: &str) -> Result<Vec<(Payer, Holder)>, AppError> {
+    pub async fn identifiers(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Vec<(Payer, Holder)>, AppError> {
         holdings_of(self.store, account_id)
             .await?
             .map(|(_, ids)| ids)
@@ -141,7 +144,7 @@ where
     /// The citizen's bills, newest due date last, a page at a time.
     pub async fn list(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         filter: &BillFilter,
     ) -> Result<Vec<ListedBill>, AppError> {
         let ids = self.identifiers(account_id).await?;
@@ -196,7 +199,7 @@ where
     /// Keeps a bill looked up by UIN on the citizen's list.
     pub async fn save(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         now: i64,
     ) -> Result<StoredCharge, AppError> {
@@ -218,7 +221,7 @@ where
         }
     }
 
-    pub async fn forget(&self, account_id: &str, uin: &str) -> Result<(), AppError> {
+    pub async fn forget(&self, account_id: &AccountId, uin: &str) -> Result<(), AppError> {
         if self.store.forget_bill(account_id, uin).await? {
             Ok(())
         } else {
@@ -272,7 +275,7 @@ mod tests {
     impl LookupStore for Counts {
         async fn count_lookups(
             &self,
-            _account_id: &str,
+            _account_id: &AccountId,
             window_start: i64,
             window_end: i64,
             n: u32,

@@ -129,7 +129,7 @@ pub struct DeliveryError(pub String);
 
 /// Delivery of messages to citizens.
 #[trait_variant::make(Send)]
-pub trait Notifier {
+pub trait Notifier: Sync {
     async fn send_sms(&self, to: &Phone, text: &Secret<String>) -> Result<(), DeliveryError>;
 
     async fn send_email(

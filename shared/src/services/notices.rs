@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::domain::Category;
+use crate::domain::{AccountId, Category};
 use crate::error::{AppError, FieldError};
 use crate::metrics::NoticeChannel;
 use crate::services::StoreError;
@@ -219,27 +219,27 @@ impl From<Channel> for NoticeChannel {
 pub trait NoticeStore {
     async fn notification_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<NotificationSettings>, StoreError>;
 
     async fn put_notification_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         settings: &NotificationSettings,
         now: i64,
     ) -> Result<(), StoreError>;
 
     /// Accounts the index names as holders of a payer identifier (its key).
-    async fn holders(&self, payer_key: &str) -> Result<Vec<String>, StoreError>;
+    async fn holders(&self, payer_key: &str) -> Result<Vec<AccountId>, StoreError>;
 
     /// The payer keys the index holds for an account.
-    async fn holdings(&self, account_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn holdings(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError>;
 
     /// Adds and removes index entries of an account (each entry is two items: under the
     /// payer key and under the account).
     async fn change_holdings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         add: &[String],
         remove: &[String],
     ) -> Result<(), StoreError>;
@@ -247,7 +247,7 @@ pub trait NoticeStore {
     /// Claims the notice of a bill to an account by a channel. `false`: claimed before.
     async fn claim_notice(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         channel: Channel,
         now: i64,
@@ -256,7 +256,7 @@ pub trait NoticeStore {
     /// Gives a claim back after the send failed, so a retry sends it.
     async fn release_notice(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         channel: Channel,
     ) -> Result<(), StoreError>;
@@ -293,7 +293,7 @@ impl<'a, S: NoticeStore + Sync> SettingsService<'a, S> {
         Self { store }
     }
 
-    pub async fn get(&self, account_id: &str) -> Result<NotificationSettings, AppError> {
+    pub async fn get(&self, account_id: &AccountId) -> Result<NotificationSettings, AppError> {
         Ok(self
             .store
             .notification_settings(account_id)
@@ -303,7 +303,7 @@ impl<'a, S: NoticeStore + Sync> SettingsService<'a, S> {
 
     pub async fn put(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         settings: &NotificationSettings,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {

@@ -65,7 +65,7 @@ impl AutopayStore for DynamoStore {
             .await
     }
 
-    async fn autopays(&self, account_id: &str) -> Result<Vec<Autopay>, StoreError> {
+    async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError> {
         self.docs(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
             .await
     }
@@ -132,15 +132,15 @@ impl AutopayStore for DynamoStore {
             .await?;
         let entries = items
             .iter()
-            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "autopay_id")?)))
+            .map(|item| Ok((get_id(item, "account_id")?, get_id(item, "autopay_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(SchedulePageOf { entries, next })
     }
 
     async fn claim_skip_notice(
         &self,
-        account_id: &str,
-        autopay_id: &str,
+        account_id: &AccountId,
+        autopay_id: &AutopayId,
         uin: &str,
         now: i64,
     ) -> Result<bool, StoreError> {

@@ -51,10 +51,11 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         status,
         version: get_n(item, "version")?,
         updated_at: get_n(item, "updated_at")?,
-        locked_by: get_s(item, "lock_payment").ok(),
+        locked_by: get_s(item, "lock_payment").ok().map(parse_id).transpose()?,
         withdrawn: false,
         hold: match (get_s(item, "lock_account"), get_n(item, "lock_until")) {
             (Ok(account_id), Ok(until)) => {
+                let account_id = parse_id(account_id)?;
                 Some(crate::services::charges::BillHold { account_id, until })
             }
             _ => None,
@@ -267,7 +268,7 @@ impl BillStore for DynamoStore {
             .collect()
     }
 
-    async fn saved_bills(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
         Ok(self
             .query_prefix(&format!("ACCOUNT#{account_id}"), "SAVED#")
             .await?
@@ -279,7 +280,7 @@ impl BillStore for DynamoStore {
 
     async fn save_bill(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         now: i64,
         cap: Cap,
@@ -290,7 +291,7 @@ impl BillStore for DynamoStore {
             .await
     }
 
-    async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
+    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
         let item = saved_key(account_id, uin);
         self.remove_capped(account_id, "SAVED", vec![self.delete_present(item)?])
             .await
@@ -300,7 +301,7 @@ impl BillStore for DynamoStore {
 impl LookupStore for DynamoStore {
     async fn count_lookups(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         window_start: i64,
         window_end: i64,
         lookups: u32,

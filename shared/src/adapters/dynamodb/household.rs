@@ -43,8 +43,8 @@ fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
     let pk = get_s(item, "pk")?;
     let child: Child = get_doc(item, "doc", "child record")?;
     let set = |name: &str| match item.get(name) {
-        Some(AttributeValue::Ss(p)) => p.clone(),
-        _ => Vec::new(),
+        Some(AttributeValue::Ss(p)) => p.iter().map(|a| parse_id(a.as_str())).collect(),
+        _ => Ok(Vec::new()),
     };
     let snils = match (
         get_s(item, "snils_state").ok().as_deref(),
@@ -55,11 +55,11 @@ fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
         _ => SnilsCheck::None,
     };
     Ok(StoredChild {
-        id: pk.trim_start_matches(CHILD_PREFIX).to_string(),
+        id: parse_id(pk.trim_start_matches(CHILD_PREFIX))?,
         child,
         version: get_n(item, "version")?,
-        parents: set("parents"),
-        verified_parents: set("verified_parents"),
+        parents: set("parents")?,
+        verified_parents: set("verified_parents")?,
         snils,
     })
 }
@@ -88,7 +88,7 @@ fn link_from(item: &Item) -> Result<ChildLink, StoreError> {
         },
     };
     Ok(ChildLink {
-        id: sk.trim_start_matches(CHILD_PREFIX).to_string(),
+        id: parse_id(sk.trim_start_matches(CHILD_PREFIX))?,
         state,
         claim,
         submission: get_s(item, "submission").unwrap_or_default(),
@@ -99,7 +99,7 @@ fn link_from(item: &Item) -> Result<ChildLink, StoreError> {
 fn vehicle_from(item: &Item) -> Result<StoredVehicle, StoreError> {
     let sk = get_s(item, "sk")?;
     Ok(StoredVehicle {
-        id: sk.trim_start_matches(VEHICLE_PREFIX).to_string(),
+        id: parse_id(sk.trim_start_matches(VEHICLE_PREFIX))?,
         vehicle: Vehicle {
             sts: get_s(item, "sts")?,
             plate: get_s(item, "plate")?,
@@ -127,7 +127,7 @@ impl DynamoStore {
 }
 
 impl HouseholdStore for DynamoStore {
-    async fn child(&self, id: &str) -> Result<Option<StoredChild>, StoreError> {
+    async fn child(&self, id: &ChildId) -> Result<Option<StoredChild>, StoreError> {
         self.get_consistent(child_key(id))
             .await?
             .as_ref()
@@ -135,7 +135,7 @@ impl HouseholdStore for DynamoStore {
             .transpose()
     }
 
-    async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError> {
+    async fn child_links(&self, account_id: &AccountId) -> Result<Vec<ChildLink>, StoreError> {
         let items = self.account_items(account_id, CHILD_PREFIX).await?;
         let mut links = Vec::with_capacity(items.len());
         for item in &items {
@@ -148,7 +148,7 @@ impl HouseholdStore for DynamoStore {
         Ok(links.into_iter().map(|(_, link)| link).collect())
     }
 
-    async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError> {
+    async fn children(&self, ids: &[ChildId]) -> Result<Vec<StoredChild>, StoreError> {
         // The callers ask for a few at a time: one call, keys left unprocessed an error.
         let keys = ids.iter().map(|id| child_key(id)).collect();
         let mut children: Vec<StoredChild> = self
@@ -164,7 +164,7 @@ impl HouseholdStore for DynamoStore {
 
     async fn link_child(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         link: &ChildLink,
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError> {
@@ -235,8 +235,8 @@ impl HouseholdStore for DynamoStore {
 
     async fn decide_link(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &ChildId,
         submission: &str,
         verdict: &LinkVerdict,
     ) -> Result<bool, StoreError> {
@@ -315,8 +315,8 @@ impl HouseholdStore for DynamoStore {
 
     async fn update_child(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &ChildId,
         child: &Child,
         expected_version: u64,
         snils_submission: Option<&str>,
@@ -346,7 +346,7 @@ impl HouseholdStore for DynamoStore {
 
     async fn settle_child_snils(
         &self,
-        id: &str,
+        id: &ChildId,
         submission: &str,
         child: &Child,
         verified: bool,
@@ -372,7 +372,7 @@ impl HouseholdStore for DynamoStore {
         won_race(update.send().await.map_err(classify))
     }
 
-    async fn unlink_child(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+    async fn unlink_child(&self, account_id: &AccountId, id: &ChildId) -> Result<bool, StoreError> {
         let unlink = build(
             Delete::builder()
                 .table_name(&self.table)
@@ -433,7 +433,7 @@ impl HouseholdStore for DynamoStore {
         }
     }
 
-    async fn vehicles(&self, account_id: &str) -> Result<Vec<StoredVehicle>, StoreError> {
+    async fn vehicles(&self, account_id: &AccountId) -> Result<Vec<StoredVehicle>, StoreError> {
         let mut vehicles: Vec<StoredVehicle> = self
             .account_items(account_id, VEHICLE_PREFIX)
             .await?
@@ -446,7 +446,7 @@ impl HouseholdStore for DynamoStore {
 
     async fn put_vehicle(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         vehicle: &StoredVehicle,
     ) -> Result<bool, StoreError> {
         let mut item = vehicle_key(account_id, &vehicle.id);
@@ -463,8 +463,8 @@ impl HouseholdStore for DynamoStore {
 
     async fn update_vehicle(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &VehicleId,
         vehicle: &Vehicle,
     ) -> Result<bool, StoreError> {
         let mut update = self
@@ -480,7 +480,11 @@ impl HouseholdStore for DynamoStore {
         won_race(update.send().await.map_err(classify))
     }
 
-    async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+    async fn delete_vehicle(
+        &self,
+        account_id: &AccountId,
+        id: &VehicleId,
+    ) -> Result<bool, StoreError> {
         self.delete_if_exists(vehicle_key(account_id, id)).await
     }
 }

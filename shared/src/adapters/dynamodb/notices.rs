@@ -51,7 +51,7 @@ fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
 impl NoticeStore for DynamoStore {
     async fn notification_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<NotificationSettings>, StoreError> {
         self.get_eventual(settings_key(account_id))
             .await?
@@ -61,7 +61,7 @@ impl NoticeStore for DynamoStore {
 
     async fn put_notification_settings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         settings: &NotificationSettings,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -72,15 +72,15 @@ impl NoticeStore for DynamoStore {
         Ok(())
     }
 
-    async fn holders(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
+    async fn holders(&self, payer_key: &str) -> Result<Vec<AccountId>, StoreError> {
         self.query_prefix(&format!("HOLDER#{payer_key}"), "ACCOUNT#")
             .await?
             .iter()
-            .map(|item| get_s(item, "account_id"))
+            .map(|item| get_id(item, "account_id"))
             .collect()
     }
 
-    async fn holdings(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn holdings(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
         Ok(self
             .query_prefix(&format!("ACCOUNT#{account_id}"), "HOLDS#")
             .await?
@@ -92,7 +92,7 @@ impl NoticeStore for DynamoStore {
 
     async fn change_holdings(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         add: &[String],
         remove: &[String],
     ) -> Result<(), StoreError> {
@@ -112,7 +112,7 @@ impl NoticeStore for DynamoStore {
 
     async fn claim_notice(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         channel: Channel,
         now: i64,
@@ -127,7 +127,7 @@ impl NoticeStore for DynamoStore {
 
     async fn release_notice(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         channel: Channel,
     ) -> Result<(), StoreError> {

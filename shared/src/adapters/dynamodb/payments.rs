@@ -28,12 +28,12 @@ fn reconcile_pk(shard: Shard) -> String {
     }
 }
 
-fn payment_key(account_id: &str, id: &str) -> Item {
+fn payment_key(account_id: &AccountId, id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("PAYMENT#{id}"))
 }
 
 /// The account's hold count: which of its payments hold how many bills, until when.
-fn hold_count_key(account_id: &str) -> Item {
+fn hold_count_key(account_id: &AccountId) -> Item {
     key(format!("ACCOUNT#{account_id}"), "HELD_BILLS")
 }
 
@@ -109,7 +109,7 @@ impl DynamoStore {
     /// The account's hold count rewritten whole, if its version is still the one read.
     fn hold_count_put(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         holds: &HoldCount,
         now: i64,
     ) -> Result<TransactWriteItem, StoreError> {
@@ -125,7 +125,7 @@ impl DynamoStore {
                         .iter()
                         .map(|h| {
                             (
-                                h.payment_id.clone(),
+                                h.payment_id.to_string(),
                                 AttributeValue::M(
                                     [
                                         ("bills".to_string(), n(h.bills as u64)),
@@ -159,7 +159,7 @@ impl DynamoStore {
 }
 
 impl PaymentStore for DynamoStore {
-    async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError> {
+    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
         Ok(self
             .get_consistent_projected(
                 key(format!("CHARGE#{uin}"), "CHARGE"),
@@ -170,20 +170,26 @@ impl PaymentStore for DynamoStore {
                 get_s(&item, "lock_payment")
                     .or_else(|_| get_s(&item, "paid_by"))
                     .ok()
-            }))
+            })
+            .map(parse_id)
+            .transpose()?)
     }
 
-    async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError> {
+    async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
         let found = self.get_consistent(idempotency_key(key_hash)).await?;
         // A record past its expiry is gone, whether or not DynamoDB swept it yet.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         found
             .filter(|item| get_n::<i64>(item, TTL_ATTRIBUTE).is_ok_and(|t| t > now))
-            .map(|item| Ok((get_s(&item, "payment_id")?, get_s(&item, "request_hash")?)))
+            .map(|item| Ok((get_id(&item, "payment_id")?, get_s(&item, "request_hash")?)))
             .transpose()
     }
 
-    async fn payment(&self, account_id: &str, id: &str) -> Result<Option<Payment>, StoreError> {
+    async fn payment(
+        &self,
+        account_id: &AccountId,
+        id: &PaymentId,
+    ) -> Result<Option<Payment>, StoreError> {
         self.get_consistent(payment_key(account_id, id))
             .await?
             .as_ref()
@@ -191,24 +197,24 @@ impl PaymentStore for DynamoStore {
             .transpose()
     }
 
-    async fn hold_count(&self, account_id: &str) -> Result<HoldCount, StoreError> {
+    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {
         let Some(item) = self.get_consistent(hold_count_key(account_id)).await? else {
             return Ok(HoldCount::default());
         };
-        let holds = match item.get("holds") {
-            Some(AttributeValue::M(holds)) => holds
-                .iter()
-                .filter_map(|(payment_id, hold)| {
-                    let hold = hold.as_m().ok()?;
-                    Some(HeldBills {
-                        payment_id: payment_id.clone(),
-                        bills: get_n(hold, "bills").ok()?,
-                        until: get_n(hold, "until").ok()?,
-                    })
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut holds = Vec::new();
+        if let Some(AttributeValue::M(stored)) = item.get("holds") {
+            for (payment_id, hold) in stored {
+                let payment_id = parse_id(payment_id.as_str())?;
+                let Ok(hold) = hold.as_m() else { continue };
+                if let (Ok(bills), Ok(until)) = (get_n(hold, "bills"), get_n(hold, "until")) {
+                    holds.push(HeldBills {
+                        payment_id,
+                        bills,
+                        until,
+                    });
+                }
+            }
+        }
         Ok(HoldCount {
             version: get_n(&item, "version").unwrap_or(0),
             holds,
@@ -412,14 +418,14 @@ impl PaymentStore for DynamoStore {
             .await?;
         let entries = items
             .iter()
-            .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
+            .map(|item| Ok((get_id(item, "account_id")?, get_id(item, "payment_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(OpenPaymentsPage { entries, next })
     }
 
     async fn account_payments(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError> {
@@ -442,21 +448,21 @@ impl PaymentStore for DynamoStore {
         .collect()
     }
 
-    async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError> {
+    async fn account(&self, account_id: &AccountId) -> Result<Option<StoredAccount>, StoreError> {
         self.get_eventual(account_key(account_id))
             .await?
             .as_ref()
-            .map(|item| account_from(&parse_id(account_id)?, item))
+            .map(|item| account_from(account_id, item))
             .transpose()
     }
 
-    async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, StoreError> {
+    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
         self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
     }
 
     async fn put_method(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         method: &SavedMethod,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
@@ -469,20 +475,24 @@ impl PaymentStore for DynamoStore {
             .await
     }
 
-    async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+    async fn delete_method(
+        &self,
+        account_id: &AccountId,
+        id: &MethodId,
+    ) -> Result<bool, StoreError> {
         let item = key(format!("ACCOUNT#{account_id}"), &format!("METHOD#{id}"));
         self.remove_capped(account_id, "METHOD", vec![self.delete_present(item)?])
             .await
     }
 
-    async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError> {
+    async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
         self.docs(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
             .await
     }
 
     async fn put_template(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         template: &Template,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
@@ -495,7 +505,11 @@ impl PaymentStore for DynamoStore {
             .await
     }
 
-    async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+    async fn delete_template(
+        &self,
+        account_id: &AccountId,
+        id: &TemplateId,
+    ) -> Result<bool, StoreError> {
         let item = key(format!("ACCOUNT#{account_id}"), &format!("TEMPLATE#{id}"));
         self.remove_capped(account_id, "TEMPLATE", vec![self.delete_present(item)?])
             .await

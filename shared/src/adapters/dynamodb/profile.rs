@@ -34,7 +34,7 @@ fn due_sort_key(due: i64, account_id: &str) -> String {
 impl ProfileStore for DynamoStore {
     async fn load_profile(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<(StoredAccount, StoredProfile)>, StoreError> {
         let keys = [account_key(account_id), profile_key(account_id)];
         let found = self
@@ -48,7 +48,7 @@ impl ProfileStore for DynamoStore {
         let Some(account) = find("ACCOUNT") else {
             return Ok(None);
         };
-        let account = account_from(&parse_id(account_id)?, account)?;
+        let account = account_from(account_id, account)?;
         let stored = match find("PROFILE") {
             Some(item) => StoredProfile {
                 profile: get_doc(item, "doc", "profile document")?,
@@ -229,7 +229,7 @@ impl ProfileStore for DynamoStore {
         }
     }
 
-    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<AccountId>, StoreError> {
         let mut accounts = Vec::new();
         let mut start = None;
         loop {
@@ -250,7 +250,7 @@ impl ProfileStore for DynamoStore {
                 .map_err(classify)?;
             for item in page.items() {
                 let pk = get_s(item, "pk")?;
-                accounts.push(pk.trim_start_matches("ACCOUNT#").to_string());
+                accounts.push(parse_id(pk.trim_start_matches("ACCOUNT#"))?);
             }
             start = page.last_evaluated_key;
             if start.is_none() || accounts.len() >= limit {
@@ -265,8 +265,8 @@ impl ProfileStore for DynamoStore {
 impl HolderIndexScan for DynamoStore {
     async fn scan_holder_index(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, FoundEntries>, StoreError> {
-        let mut accounts: std::collections::BTreeMap<String, FoundEntries> = Default::default();
+    ) -> Result<std::collections::BTreeMap<AccountId, FoundEntries>, StoreError> {
+        let mut accounts: std::collections::BTreeMap<AccountId, FoundEntries> = Default::default();
         let mut start = None;
         loop {
             let page = self
@@ -287,7 +287,7 @@ impl HolderIndexScan for DynamoStore {
             for item in page.items() {
                 let (pk, sk) = (get_s(item, "pk")?, get_s(item, "sk")?);
                 if let Some(payer_key) = pk.strip_prefix("HOLDER#") {
-                    let account = sk.trim_start_matches("ACCOUNT#").to_string();
+                    let account = parse_id(sk.trim_start_matches("ACCOUNT#"))?;
                     accounts
                         .entry(account)
                         .or_default()
@@ -295,7 +295,7 @@ impl HolderIndexScan for DynamoStore {
                         .or_default()
                         .0 = true;
                 } else if let Some(account) = pk.strip_prefix("ACCOUNT#") {
-                    let entries = accounts.entry(account.to_string()).or_default();
+                    let entries = accounts.entry(parse_id(account)?).or_default();
                     if let Some(payer_key) = sk.strip_prefix("HOLDS#") {
                         entries.entry(payer_key.to_string()).or_default().1 = true;
                     }

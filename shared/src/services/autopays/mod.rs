@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::domain::roubles;
-use crate::domain::Email;
 use crate::domain::{canonical, Category, Payer, PayerKind};
+use crate::domain::{AccountId, AutopayId, Email};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
@@ -24,13 +24,11 @@ use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
-use crate::services::household::HouseholdStore;
 use crate::services::identity::Presence;
 use crate::services::payments::{
     MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
-    PaymentStore,
+    PaymentStores,
 };
-use crate::services::profile::ProfileStore;
 pub use crate::services::runs::Shard;
 use crate::services::runs::{RunStore, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
@@ -75,8 +73,8 @@ pub enum AutopayStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Autopay {
-    pub id: String,
-    pub account_id: String,
+    pub id: AutopayId,
+    pub account_id: AccountId,
     pub name: String,
     #[serde(rename = "match")]
     pub matching: Match,
@@ -320,7 +318,7 @@ impl AutopayFields {
 
 #[trait_variant::make(Send)]
 pub trait AutopayStore {
-    async fn autopays(&self, account_id: &str) -> Result<Vec<Autopay>, StoreError>;
+    async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError>;
 
     /// Writes a new autopay and its schedule index entry if the account stays within
     /// `cap`.
@@ -349,12 +347,18 @@ pub trait AutopayStore {
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
     async fn claim_skip_notice(
         &self,
-        account_id: &str,
-        autopay_id: &str,
+        account_id: &AccountId,
+        autopay_id: &AutopayId,
         uin: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
 }
+
+/// The stores an autopay service works on (those of payments and charges among them),
+/// named once for its impl blocks.
+pub trait AutopayStores: AutopayStore + RunStore + PaymentStores + ChargeStore {}
+
+impl<T: AutopayStore + RunStore + PaymentStores + ChargeStore> AutopayStores for T {}
 
 /// What one run of an autopay did with the bills it looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -372,20 +376,8 @@ pub struct AutopayService<'a, S, G, M, Q> {
     notifier: &'a M,
 }
 
-impl<'a, S, G, M, Q> AutopayService<'a, S, G, M, Q>
-where
-    S: AutopayStore
-        + RunStore
-        + PaymentStore
-        + ChargeStore
-        + crate::services::bills::BillStore
-        + crate::services::bills::LookupStore
-        + ProfileStore
-        + HouseholdStore
-        + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    AutopayService<'a, S, G, M, Q>
 {
     pub fn new(
         store: &'a S,
@@ -401,26 +393,26 @@ where
         }
     }
 
-    pub async fn list(&self, account_id: &str) -> Result<Vec<Autopay>, AppError> {
+    pub async fn list(&self, account_id: &AccountId) -> Result<Vec<Autopay>, AppError> {
         Ok(self.store.autopays(account_id).await?)
     }
 
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<Autopay, AppError> {
+    pub async fn get(&self, account_id: &AccountId, id: &AutopayId) -> Result<Autopay, AppError> {
         self.store
             .autopays(account_id)
             .await?
             .into_iter()
-            .find(|a| a.id == id)
+            .find(|a| a.id == *id)
             .ok_or(AppError::NotFound("autopay"))
     }
 
-    async fn check_method(&self, account_id: &str, method_id: &str) -> Result<(), AppError> {
+    async fn check_method(&self, account_id: &AccountId, method_id: &str) -> Result<(), AppError> {
         if self
             .payments
             .methods(account_id)
             .await?
             .iter()
-            .any(|m| m.id == method_id)
+            .any(|m| m.id.as_str() == method_id)
         {
             Ok(())
         } else {
@@ -435,7 +427,7 @@ where
     /// A new autopay pays bills without the citizen: it needs a fresh proof of presence.
     pub async fn create(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         fields: AutopayFields,
         presence: Presence,
         now: OffsetDateTime,
@@ -456,8 +448,8 @@ where
             return Err(too_many());
         }
         let autopay = Autopay {
-            id: format!("ap_{}", uuid::Uuid::new_v4().simple()),
-            account_id: account_id.to_string(),
+            id: AutopayId::new(),
+            account_id: account_id.clone(),
             name: fields.name.ok_or_else(missing)?,
             matching: fields.matching.ok_or_else(missing)?,
             method_id,
@@ -479,8 +471,8 @@ where
     /// one that lets it pay less (a lower limit, a pause, a new name) does not.
     pub async fn update(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &AutopayId,
         fields: AutopayFields,
         presence: Presence,
     ) -> Result<Autopay, AppError> {
@@ -523,7 +515,7 @@ where
         Ok(next)
     }
 
-    pub async fn remove(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+    pub async fn remove(&self, account_id: &AccountId, id: &AutopayId) -> Result<(), AppError> {
         let current = self.get(account_id, id).await?;
         Ok(self.store.delete_autopay(&current).await?)
     }
@@ -555,7 +547,7 @@ pub const SCHEDULE_SHARDS: u16 = 64;
 /// One page of a shard of the schedule index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SchedulePageOf {
-    pub entries: Vec<(String, String)>,
+    pub entries: Vec<(AccountId, AutopayId)>,
     pub next: Option<String>,
 }
 
@@ -641,7 +633,7 @@ pub enum AutopayWork {
 /// The message that asks the autopay runner to look at a new bill for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBillForAccount {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub uin: String,
 }
 

@@ -3,20 +3,8 @@
 
 use super::*;
 
-impl<'a, S, G, M, Q> AutopayService<'a, S, G, M, Q>
-where
-    S: AutopayStore
-        + RunStore
-        + PaymentStore
-        + ChargeStore
-        + crate::services::bills::BillStore
-        + crate::services::bills::LookupStore
-        + ProfileStore
-        + HouseholdStore
-        + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    AutopayService<'a, S, G, M, Q>
 {
     /// Plans a schedule run: the first page of every shard of today's (Moscow) schedule
     /// index, monthly and weekly, for the queue. `run` names the run (the day and the
@@ -127,8 +115,8 @@ where
     /// One autopay of a schedule run; `false`: not this run's (paused, changed, gone).
     pub(super) async fn run_one(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &AutopayId,
         date: time::Date,
         now: OffsetDateTime,
     ) -> Result<bool, AppError> {
@@ -154,7 +142,7 @@ where
     /// A new bill for an account: its active new-bill autopays that match pay it.
     pub async fn on_new_bill(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         uin: &str,
         now: OffsetDateTime,
     ) -> Result<AutopayRun, AppError> {

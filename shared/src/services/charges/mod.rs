@@ -21,7 +21,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::crypto::{self, Credential, Hasher};
 use crate::domain::{
-    canonical, charge_text, payer_key, Category, Inn, Kpp, Payee, Payer, PayerKind, Uin,
+    canonical, charge_text, payer_key, AccountId, Category, Inn, Kpp, Payee, Payer, PayerKind,
+    PaymentId, Uin,
 };
 use crate::error::{AppError, FieldError};
 use crate::json::{date_string, parse_date, Reader};
@@ -98,7 +99,7 @@ pub struct StoredCharge {
     pub updated_at: i64,
     /// The payment that holds the charge while the bank answers; nobody else may pay or
     /// change it meanwhile.
-    pub locked_by: Option<String>,
+    pub locked_by: Option<PaymentId>,
     /// Its biller was revoked: an unpaid charge is no longer paid through the portal.
     /// Not stored with the charge: read from the biller when a citizen sees the bill.
     pub withdrawn: bool,
@@ -112,7 +113,7 @@ pub struct StoredCharge {
 /// bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillHold {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub until: i64,
 }
 

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crypto::Hasher;
-use crate::domain::{payer_key, Payer, PayerKind};
+use crate::domain::{payer_key, AccountId, ChildId, Payer, PayerKind, VehicleId};
 use crate::error::AppError;
 use crate::services::household::{HouseholdStore, LinkState, SnilsCheck};
 use crate::services::identity::StoredAccount;
@@ -21,11 +21,11 @@ use crate::services::StoreError;
 pub enum Holder {
     Own,
     Child {
-        id: String,
+        id: ChildId,
         first_name: String,
     },
     Vehicle {
-        id: String,
+        id: VehicleId,
         plate: String,
     },
     /// Saved by the citizen by its UIN.
@@ -36,7 +36,7 @@ pub enum Holder {
 /// documents once a registry verified them, children's, vehicles'); `None`: no account.
 pub async fn holdings_of<S>(
     store: &S,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<Option<(StoredAccount, Vec<(Payer, Holder)>)>, AppError>
 where
     S: ProfileStore + HouseholdStore + Sync,
@@ -84,7 +84,7 @@ where
     }
     // Children only through links the civil registry confirmed, and a child's SNILS only
     // once the birth record confirmed it: a typed-in certificate or SNILS finds nothing.
-    let links: Vec<String> = store
+    let links: Vec<ChildId> = store
         .child_links(account_id)
         .await?
         .into_iter()
@@ -135,7 +135,11 @@ where
 }
 
 /// Brings the holder index entries of one account in line with what identifies its bills.
-pub async fn sync_account<S>(store: &S, hasher: &Hasher, account_id: &str) -> Result<(), AppError>
+pub async fn sync_account<S>(
+    store: &S,
+    hasher: &Hasher,
+    account_id: &AccountId,
+) -> Result<(), AppError>
 where
     S: ProfileStore + HouseholdStore + NoticeStore + Sync,
 {
@@ -164,7 +168,7 @@ pub type FoundEntries = BTreeMap<String, (bool, bool)>;
 pub trait HolderIndexScan {
     /// Accounts with a profile, each with the index entries found for it, and the index
     /// entries of accounts without one. A full read of the table: for repairs only.
-    async fn scan_holder_index(&self) -> Result<BTreeMap<String, FoundEntries>, StoreError>;
+    async fn scan_holder_index(&self) -> Result<BTreeMap<AccountId, FoundEntries>, StoreError>;
 }
 
 /// What a repair of the holder index changed.
@@ -217,7 +221,7 @@ where
 /// Syncs the holder index of accounts after a change to what identifies them (verified
 /// documents, children, vehicles). Best effort: the change itself is done and stays
 /// done; a failure is logged, and the account's next change syncs again.
-pub async fn sync_holdings<S>(store: &S, hasher: &Hasher, account_ids: &[String])
+pub async fn sync_holdings<S>(store: &S, hasher: &Hasher, account_ids: &[AccountId])
 where
     S: ProfileStore + HouseholdStore + NoticeStore + Sync,
 {

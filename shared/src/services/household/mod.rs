@@ -23,7 +23,10 @@ use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
 
 use crate::crypto::{Hasher, Identifier};
-use crate::domain::{BirthCertificate, OmsPolicy, Snils, VehicleCertificate, VehiclePlate};
+use crate::domain::{
+    AccountId, BirthCertificate, ChildId, OmsPolicy, Snils, VehicleCertificate, VehicleId,
+    VehiclePlate,
+};
 use crate::error::{AppError, FieldError};
 use crate::json::{birth_date, gender, name, text, Change, Reader};
 use crate::services::notices::NoticeStore;
@@ -59,13 +62,13 @@ pub struct Child {
 /// confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredChild {
-    pub id: String,
+    pub id: ChildId,
     pub child: Child,
     pub version: u64,
     /// Every account holding a link, whatever its state.
-    pub parents: Vec<String>,
+    pub parents: Vec<AccountId>,
     /// The accounts the birth record names as parents.
-    pub verified_parents: Vec<String>,
+    pub verified_parents: Vec<AccountId>,
     /// Where the check of the child's SNILS against the birth record stands.
     pub snils: SnilsCheck,
 }
@@ -108,7 +111,7 @@ impl LinkState {
 /// A citizen's link to a child, with the data the citizen gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildLink {
-    pub id: String,
+    pub id: ChildId,
     pub state: LinkState,
     /// What the citizen entered when adding the child.
     pub claim: Child,
@@ -140,7 +143,7 @@ pub struct Vehicle {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredVehicle {
-    pub id: String,
+    pub id: VehicleId,
     pub vehicle: Vehicle,
     pub created_at: i64,
 }
@@ -170,19 +173,19 @@ pub enum LinkVerdict {
 
 #[trait_variant::make(Send)]
 pub trait HouseholdStore {
-    async fn child(&self, id: &str) -> Result<Option<StoredChild>, StoreError>;
+    async fn child(&self, id: &ChildId) -> Result<Option<StoredChild>, StoreError>;
 
     /// The account's links to children, in the order they were added.
-    async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError>;
+    async fn child_links(&self, account_id: &AccountId) -> Result<Vec<ChildLink>, StoreError>;
 
-    async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError>;
+    async fn children(&self, ids: &[ChildId]) -> Result<Vec<StoredChild>, StoreError>;
 
     /// In one transaction: counts the child against the account's [`MAX_CHILDREN`]
     /// (a conditional counter), puts the pending link, and creates the record (with the
     /// claim as its data) or adds the account to its holders.
     async fn link_child(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         link: &ChildLink,
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError>;
@@ -191,8 +194,8 @@ pub trait HouseholdStore {
     /// `Ok(false)`: it is not (or a first parent was confirmed meanwhile: read again).
     async fn decide_link(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &ChildId,
         submission: &str,
         verdict: &LinkVerdict,
     ) -> Result<bool, StoreError>;
@@ -201,8 +204,8 @@ pub trait HouseholdStore {
     /// verified parent; a new SNILS waits for the check of `snils_submission`.
     async fn update_child(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &ChildId,
         child: &Child,
         expected_version: u64,
         snils_submission: Option<&str>,
@@ -212,32 +215,36 @@ pub trait HouseholdStore {
     /// the SNILS taken out of `child`) rejected.
     async fn settle_child_snils(
         &self,
-        id: &str,
+        id: &ChildId,
         submission: &str,
         child: &Child,
         verified: bool,
     ) -> Result<bool, StoreError>;
 
     /// Removes the account's link; the record goes with the last holder.
-    async fn unlink_child(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn unlink_child(&self, account_id: &AccountId, id: &ChildId) -> Result<bool, StoreError>;
 
-    async fn vehicles(&self, account_id: &str) -> Result<Vec<StoredVehicle>, StoreError>;
+    async fn vehicles(&self, account_id: &AccountId) -> Result<Vec<StoredVehicle>, StoreError>;
 
     /// `Ok(false)`: the account holds this vehicle already.
     async fn put_vehicle(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         vehicle: &StoredVehicle,
     ) -> Result<bool, StoreError>;
 
     async fn update_vehicle(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &VehicleId,
         vehicle: &Vehicle,
     ) -> Result<bool, StoreError>;
 
-    async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_vehicle(
+        &self,
+        account_id: &AccountId,
+        id: &VehicleId,
+    ) -> Result<bool, StoreError>;
 }
 
 // ------------------------------------------------------------------ requests
@@ -454,20 +461,22 @@ where
 
     /// After a change to what finds an account's bills: the holder index follows, so new
     /// bills are told to the right citizens (see [`crate::services::notices`]).
-    async fn synced(&self, account_ids: &[String]) {
+    async fn synced(&self, account_ids: &[AccountId]) {
         sync_holdings(&self.store, &self.hasher, account_ids).await;
     }
 
     /// A child's id: a keyed hash of the birth certificate, the same for every parent and
     /// telling nothing about the certificate.
-    pub fn child_id(&self, birth_certificate: &str) -> String {
-        self.hasher
-            .identifier(Identifier::Child, &[birth_certificate])
+    pub fn child_id(&self, birth_certificate: &str) -> ChildId {
+        ChildId::from_hash(
+            self.hasher
+                .identifier(Identifier::Child, &[birth_certificate]),
+        )
     }
 
-    pub async fn children(&self, account_id: &str) -> Result<Vec<HeldChild>, AppError> {
+    pub async fn children(&self, account_id: &AccountId) -> Result<Vec<HeldChild>, AppError> {
         let links = self.store.child_links(account_id).await?;
-        let verified: Vec<String> = links
+        let verified: Vec<ChildId> = links
             .iter()
             .filter(|l| l.state == LinkState::Verified)
             .map(|l| l.id.clone())
@@ -490,13 +499,13 @@ where
     }
 
     /// The child as this account holds it; not found for anybody else, whoever holds it.
-    pub async fn child(&self, account_id: &str, id: &str) -> Result<HeldChild, AppError> {
+    pub async fn child(&self, account_id: &AccountId, id: &ChildId) -> Result<HeldChild, AppError> {
         let link = self
             .store
             .child_links(account_id)
             .await?
             .into_iter()
-            .find(|l| l.id == id)
+            .find(|l| l.id == *id)
             .ok_or(AppError::NotFound("child"))?;
         let record = match link.state {
             LinkState::Verified => self
@@ -513,7 +522,7 @@ where
     /// whether the certificate is known, held by others, or right: nothing to guess from.
     pub async fn add_child(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         child: &Child,
         now: OffsetDateTime,
     ) -> Result<HeldChild, AppError> {
@@ -551,8 +560,8 @@ where
     /// birth record confirms it, and every parent is told of it by the worker.
     pub async fn update_child(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &ChildId,
         if_match: u64,
         body: &Map<String, Value>,
     ) -> Result<HeldChild, AppError> {
@@ -595,31 +604,35 @@ where
         Ok(updated)
     }
 
-    pub async fn remove_child(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+    pub async fn remove_child(&self, account_id: &AccountId, id: &ChildId) -> Result<(), AppError> {
         if self.store.unlink_child(account_id, id).await? {
-            self.synced(&[account_id.to_string()]).await;
+            self.synced(std::slice::from_ref(account_id)).await;
             Ok(())
         } else {
             Err(AppError::NotFound("child"))
         }
     }
 
-    pub async fn vehicles(&self, account_id: &str) -> Result<Vec<StoredVehicle>, AppError> {
+    pub async fn vehicles(&self, account_id: &AccountId) -> Result<Vec<StoredVehicle>, AppError> {
         Ok(self.store.vehicles(account_id).await?)
     }
 
-    pub async fn vehicle(&self, account_id: &str, id: &str) -> Result<StoredVehicle, AppError> {
+    pub async fn vehicle(
+        &self,
+        account_id: &AccountId,
+        id: &VehicleId,
+    ) -> Result<StoredVehicle, AppError> {
         self.store
             .vehicles(account_id)
             .await?
             .into_iter()
-            .find(|v| v.id == id)
+            .find(|v| v.id == *id)
             .ok_or(AppError::NotFound("vehicle"))
     }
 
     pub async fn add_vehicle(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         vehicle: Vehicle,
         now: OffsetDateTime,
     ) -> Result<StoredVehicle, AppError> {
@@ -631,23 +644,24 @@ where
             });
         }
         let stored = StoredVehicle {
-            id: self
-                .hasher
-                .identifier(Identifier::Vehicle, &[account_id, &vehicle.sts]),
+            id: VehicleId::from_hash(
+                self.hasher
+                    .identifier(Identifier::Vehicle, &[account_id, &vehicle.sts]),
+            ),
             vehicle,
             created_at: now.unix_timestamp(),
         };
         if !self.store.put_vehicle(account_id, &stored).await? {
             return Err(AppError::AlreadyExists("vehicle"));
         }
-        self.synced(&[account_id.to_string()]).await;
+        self.synced(std::slice::from_ref(account_id)).await;
         Ok(stored)
     }
 
     pub async fn update_vehicle(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &VehicleId,
         body: &Map<String, Value>,
     ) -> Result<StoredVehicle, AppError> {
         let current = self.vehicle(account_id, id).await?;
@@ -661,9 +675,13 @@ where
         })
     }
 
-    pub async fn remove_vehicle(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+    pub async fn remove_vehicle(
+        &self,
+        account_id: &AccountId,
+        id: &VehicleId,
+    ) -> Result<(), AppError> {
         if self.store.delete_vehicle(account_id, id).await? {
-            self.synced(&[account_id.to_string()]).await;
+            self.synced(std::slice::from_ref(account_id)).await;
             Ok(())
         } else {
             Err(AppError::NotFound("vehicle"))

@@ -2,14 +2,10 @@
 
 use super::*;
 
-impl<S, G, M, Q> PaymentService<S, G, M, Q>
-where
-    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    PaymentService<S, G, M, Q>
 {
-    pub async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, AppError> {
+    pub async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, AppError> {
         Ok(self.store.methods(account_id).await?)
     }
 
@@ -17,7 +13,7 @@ where
     /// alone is not enough: the session must have proved presence lately.
     pub async fn add_method(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         method: NewMethod,
         presence: Presence,
         now: OffsetDateTime,
@@ -35,7 +31,7 @@ where
         if cap.seen >= cap.limit {
             return Err(too_many());
         }
-        let id = format!("pm_{}", uuid::Uuid::new_v4().simple());
+        let id = MethodId::new();
         let created_at = now.unix_timestamp();
         let saved = match method {
             NewMethod::Card(token) => {
@@ -96,7 +92,11 @@ where
         }
     }
 
-    pub async fn remove_method(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+    pub async fn remove_method(
+        &self,
+        account_id: &AccountId,
+        id: &MethodId,
+    ) -> Result<(), AppError> {
         if self.store.delete_method(account_id, id).await? {
             Ok(())
         } else {
@@ -104,13 +104,13 @@ where
         }
     }
 
-    pub async fn templates(&self, account_id: &str) -> Result<Vec<Template>, AppError> {
+    pub async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, AppError> {
         Ok(self.store.templates(account_id).await?)
     }
 
     pub async fn add_template(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         template: &Template,
     ) -> Result<(), AppError> {
         let cap = Cap {
@@ -126,7 +126,11 @@ where
         }
     }
 
-    pub async fn remove_template(&self, account_id: &str, id: &str) -> Result<(), AppError> {
+    pub async fn remove_template(
+        &self,
+        account_id: &AccountId,
+        id: &TemplateId,
+    ) -> Result<(), AppError> {
         if self.store.delete_template(account_id, id).await? {
             Ok(())
         } else {

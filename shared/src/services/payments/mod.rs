@@ -26,7 +26,9 @@ use crate::crypto::{Hasher, Identifier};
 use crate::domain::roubles;
 use crate::domain::Category;
 use crate::domain::Payee;
-use crate::domain::{find_card_number, Email, Phone, Uin};
+use crate::domain::{
+    find_card_number, AccountId, Email, MethodId, PaymentId, Phone, TemplateId, Uin,
+};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, PaymentOutcome, ReconcileOutcome};
@@ -125,13 +127,13 @@ pub struct MethodSummary {
     pub kind: MethodKind,
     /// `Visa •••• 4242`, `МТС +7 931 ***-**-02`.
     pub label: String,
-    pub saved_method_id: Option<String>,
+    pub saved_method_id: Option<MethodId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
-    pub id: String,
-    pub account_id: String,
+    pub id: PaymentId,
+    pub account_id: AccountId,
     pub bills: Vec<PaidBill>,
     pub amount: u64,
     pub commission: u64,
@@ -274,7 +276,7 @@ pub struct SavedCard {
 }
 
 #[trait_variant::make(Send)]
-pub trait PaymentGateway {
+pub trait PaymentGateway: Sync {
     /// Charges `amount` kopecks for `order` (at most once per order, however often asked).
     async fn charge(
         &self,
@@ -301,7 +303,7 @@ pub trait PaymentGateway {
 /// A notice to a biller that one of its bills was paid (квитирование).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentNotice {
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     pub uin: String,
     pub biller_id: String,
     pub amount: u64,
@@ -310,7 +312,7 @@ pub struct PaymentNotice {
 }
 
 #[trait_variant::make(Send)]
-pub trait PaymentNoticeQueue {
+pub trait PaymentNoticeQueue: Sync {
     async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError>;
 }
 
@@ -324,7 +326,7 @@ pub trait BillerEndpoint {
 /// A saved method, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedMethod {
-    pub id: String,
+    pub id: MethodId,
     pub kind: MethodKind,
     pub label: String,
     pub brand: Option<String>,
@@ -371,7 +373,7 @@ impl SavedMethod {
 /// A named set of bills, or a payee and purpose, to pay again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
-    pub id: String,
+    pub id: TemplateId,
     pub name: String,
     pub uins: Vec<String>,
     pub payee: Option<Payee>,
@@ -444,7 +446,7 @@ impl Template {
             return Err(AppError::Validation(errors));
         }
         Ok(Self {
-            id: format!("tpl_{}", uuid::Uuid::new_v4().simple()),
+            id: TemplateId::new(),
             name: name.unwrap_or_default(),
             uins,
             payee,
@@ -471,7 +473,7 @@ pub enum OpenRefusal {
 /// One payment of an account that holds bills, as the account's hold count keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldBills {
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     pub bills: usize,
     pub until: i64,
 }
@@ -489,15 +491,19 @@ pub struct HoldCount {
 #[trait_variant::make(Send)]
 pub trait PaymentStore {
     /// The payment that holds a bill or paid it, if any.
-    async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError>;
+    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError>;
 
     /// The payment an idempotency key opened, and the hash of its request.
-    async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError>;
+    async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError>;
 
-    async fn payment(&self, account_id: &str, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn payment(
+        &self,
+        account_id: &AccountId,
+        id: &PaymentId,
+    ) -> Result<Option<Payment>, StoreError>;
 
     /// The bills the account's payments hold, read consistently.
-    async fn hold_count(&self, account_id: &str) -> Result<HoldCount, StoreError>;
+    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError>;
 
     /// The idempotency record, the payment, its reconciliation entry, the account's hold
     /// count (`holds`, on the version read) and the bills' locks (each on the version
@@ -538,36 +544,55 @@ pub trait PaymentStore {
     /// An account's payments created in `[from, to)` (Unix ms), newest first.
     async fn account_payments(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError>;
 
-    async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError>;
+    async fn account(&self, account_id: &AccountId) -> Result<Option<StoredAccount>, StoreError>;
 
-    async fn methods(&self, account_id: &str) -> Result<Vec<SavedMethod>, StoreError>;
+    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError>;
 
     /// Saves a new method if the account stays within `cap`.
     async fn put_method(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         method: &SavedMethod,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError>;
 
-    async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_method(
+        &self,
+        account_id: &AccountId,
+        id: &MethodId,
+    ) -> Result<bool, StoreError>;
 
-    async fn templates(&self, account_id: &str) -> Result<Vec<Template>, StoreError>;
+    async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError>;
 
     /// Saves a new template if the account stays within `cap`.
     async fn put_template(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         template: &Template,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError>;
 
-    async fn delete_template(&self, account_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_template(
+        &self,
+        account_id: &AccountId,
+        id: &TemplateId,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The stores a payment service works on, named once for its impl blocks.
+pub trait PaymentStores:
+    PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync
+{
+}
+
+impl<T> PaymentStores for T where
+    T: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync
+{
 }
 
 /// What a payment request led to.
@@ -598,12 +623,8 @@ fn secs(d: Duration) -> i64 {
 /// covers far more parallel requests than an account makes.
 const HOLD_RACE_RETRIES: usize = 64;
 
-impl<S, G, M, Q> PaymentService<S, G, M, Q>
-where
-    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    PaymentService<S, G, M, Q>
 {
     pub fn new(store: S, gateway: G, notifier: M, notices: Q, hasher: Hasher) -> Self {
         Self {

@@ -2,17 +2,13 @@
 
 use super::*;
 
-impl<S, G, M, Q> PaymentService<S, G, M, Q>
-where
-    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    PaymentService<S, G, M, Q>
 {
     /// Pays the bills of a request once per idempotency key.
     pub async fn pay(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         key: &str,
         request: &PayRequest,
         origin: &str,
@@ -76,8 +72,8 @@ where
             let amount: u64 = bills.iter().map(|b| b.amount).sum();
             let commission = commission(summary.kind, amount);
             let payment = Payment {
-                id: uuid::Uuid::now_v7().to_string(),
-                account_id: account_id.to_string(),
+                id: PaymentId::new(),
+                account_id: account_id.clone(),
                 bills,
                 amount,
                 commission,
@@ -108,7 +104,7 @@ where
                 .await?
             {
                 Ok(()) => {
-                    tracing::info!(payment_id = %payment.id, account_id, bills = payment.bills.len(), total = payment.total, "payment opened");
+                    tracing::info!(payment_id = %payment.id, %account_id, bills = payment.bills.len(), total = payment.total, "payment opened");
                     let answer = self
                         .gateway
                         .charge(&payment.id, payment.total, &gateway_method)
@@ -147,7 +143,7 @@ where
     /// The earlier outcome of a key, waiting a little for one still processing.
     pub(super) async fn replay(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         key_hash: &str,
         request_hash: &str,
     ) -> Result<Option<PayOutcome>, AppError> {
@@ -171,7 +167,9 @@ where
                 }));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(AppError::PaymentInProgress { payment_id });
+                return Err(AppError::PaymentInProgress {
+                    payment_id: payment_id.into(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -179,7 +177,7 @@ where
 
     pub(super) async fn resolve_method(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         method: &MethodRequest,
     ) -> Result<(GatewayMethod, MethodSummary), AppError> {
         Ok(match method {
@@ -189,7 +187,7 @@ where
                     .methods(account_id)
                     .await?
                     .into_iter()
-                    .find(|m| &m.id == id)
+                    .find(|m| m.id.as_str() == id)
                     .ok_or(AppError::NotFound("payment method"))?;
                 (
                     saved.gateway_method()?,
@@ -242,7 +240,7 @@ where
     /// whether a stranger's UIN exists, was paid or is being paid.
     pub(super) async fn as_seen_by(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         refusal: AppError,
     ) -> Result<AppError, AppError> {
         let uin = match &refusal {
@@ -258,7 +256,7 @@ where
 
     /// Whether the account sees a bill (see [`Self::as_seen_by`]); the cheapest reads
     /// first.
-    pub(super) async fn sees(&self, account_id: &str, uin: &str) -> Result<bool, AppError> {
+    pub(super) async fn sees(&self, account_id: &AccountId, uin: &str) -> Result<bool, AppError> {
         if let Some(payment_id) = self.store.bill_payment(uin).await? {
             if self.store.payment(account_id, &payment_id).await?.is_some() {
                 return Ok(true);
@@ -515,7 +513,7 @@ where
     }
 
     /// The account a receipt names.
-    pub async fn account(&self, account_id: &str) -> Result<StoredAccount, AppError> {
+    pub async fn account(&self, account_id: &AccountId) -> Result<StoredAccount, AppError> {
         self.store
             .account(account_id)
             .await?
@@ -523,7 +521,11 @@ where
     }
 
     /// The citizen's own payment.
-    pub async fn payment(&self, account_id: &str, id: &str) -> Result<Payment, AppError> {
+    pub async fn payment(
+        &self,
+        account_id: &AccountId,
+        id: &PaymentId,
+    ) -> Result<Payment, AppError> {
         self.store
             .payment(account_id, id)
             .await?
@@ -533,8 +535,8 @@ where
     /// Finishes a payment that waited for 3-D Secure.
     pub async fn confirm(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &PaymentId,
         now: OffsetDateTime,
     ) -> Result<Payment, AppError> {
         let payment = self.payment(account_id, id).await?;
@@ -562,8 +564,8 @@ where
     /// in flight).
     pub(super) async fn reconcile_one(
         &self,
-        account_id: &str,
-        id: &str,
+        account_id: &AccountId,
+        id: &PaymentId,
         now: OffsetDateTime,
         young: i64,
         run: &mut ReconcileRun,
@@ -640,7 +642,7 @@ where
     /// The archive: payments created in `[from, to)`, filtered, a page after a cursor.
     pub async fn archive(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         filter: &ArchiveFilter,
     ) -> Result<Vec<Payment>, AppError> {
         let mut payments: Vec<Payment> = self

@@ -3,12 +3,8 @@
 
 use super::*;
 
-impl<S, G, M, Q> PaymentService<S, G, M, Q>
-where
-    S: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + RunStore + Sync,
-    G: PaymentGateway + Sync,
-    M: Notifier + Sync,
-    Q: PaymentNoticeQueue + Sync,
+impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    PaymentService<S, G, M, Q>
 {
     /// Plans a reconciliation run: the first page of every shard of the open payments
     /// created before now, for the queue. `run` names the run (the schedule event).
@@ -101,7 +97,7 @@ pub struct ReconcilePageOutcome {
 /// One page of a shard of the open payments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenPaymentsPage {
-    pub entries: Vec<(String, String)>,
+    pub entries: Vec<(AccountId, PaymentId)>,
     pub next: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use crate::domain::{
     check_passport_issue_date, DepartmentCode, DriverLicence, Inn, OmsPolicy, PassportNumber,
     PassportSeries, Snils,
 };
-use crate::domain::{payer_key, Payer, PayerKind};
+use crate::domain::{payer_key, AccountId, ChildId, Payer, PayerKind};
 use crate::error::{AppError, FieldError};
 use crate::json::{birth_date, date_string, gender, name, parse_date, text, Change, Reader};
 use crate::services::identity::{SecurityEvent, StoredAccount};
@@ -455,7 +455,7 @@ impl Check {
 /// A queued registry check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationJob {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub check: Check,
     /// The PATCH that queued it.
     pub submission: String,
@@ -463,19 +463,19 @@ pub struct VerificationJob {
     pub version: u64,
     /// The child whose birth record a [`Check::BirthRecord`] job reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child: Option<String>,
+    pub child: Option<ChildId>,
 }
 
 impl VerificationJob {
     /// The check of a citizen's link to a child (and of the child's SNILS) that the
     /// link or edit of `submission` queued.
-    pub fn child(account_id: &str, child_id: &str, submission: &str) -> Self {
+    pub fn child(account_id: &AccountId, child_id: &ChildId, submission: &str) -> Self {
         Self {
-            account_id: account_id.to_string(),
+            account_id: account_id.clone(),
             check: Check::BirthRecord,
             submission: submission.to_string(),
             version: 0,
-            child: Some(child_id.to_string()),
+            child: Some(child_id.clone()),
         }
     }
 }
@@ -583,7 +583,7 @@ pub trait ProfileStore {
     /// The account and its profile, read consistently.
     async fn load_profile(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<(StoredAccount, StoredProfile)>, StoreError>;
 
     async fn write_profile(
@@ -593,7 +593,7 @@ pub trait ProfileStore {
 
     /// Accounts whose profile has a check overdue at `now` (Unix seconds), earliest
     /// first, at most `limit`: read from a sparse index, never a scan.
-    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<AccountId>, StoreError>;
 }
 
 /// The queue of registry checks.

@@ -40,7 +40,10 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         self
     }
 
-    async fn load(&self, account_id: &str) -> Result<(StoredAccount, StoredProfile), AppError> {
+    async fn load(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<(StoredAccount, StoredProfile), AppError> {
         let (account, mut stored) = self
             .store
             .load_profile(account_id)
@@ -52,7 +55,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         Ok((account, stored))
     }
 
-    pub async fn get(&self, account_id: &str) -> Result<ProfileView, AppError> {
+    pub async fn get(&self, account_id: &AccountId) -> Result<ProfileView, AppError> {
         let (account, stored) = self.load(account_id).await?;
         Ok(view(account, stored))
     }
@@ -60,7 +63,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
     /// Applies a PATCH written against `if_match`, the version the client last read.
     pub async fn patch(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         if_match: u64,
         patch: &ProfilePatch,
         event: SecurityEvent,
@@ -130,7 +133,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
                         .insert(field.to_string(), FieldStatus::pending(&submission, due));
                 }
                 jobs.push(VerificationJob {
-                    account_id: account_id.to_string(),
+                    account_id: account_id.clone(),
                     check,
                     submission: submission.clone(),
                     version,
@@ -201,7 +204,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             }
             Err(ProfileWriteRefusal::SnilsTaken) => return Err(AppError::SnilsTaken),
         }
-        tracing::info!(account_id, version, checks = jobs.len(), "profile changed");
+        tracing::info!(%account_id, version, checks = jobs.len(), "profile changed");
         let mut account = account;
         if level_change.is_some() {
             account.level = SIMPLIFIED.to_string();

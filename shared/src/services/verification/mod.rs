@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
-use crate::domain::{Email, Phone};
+use crate::domain::{AccountId, ChildId, Email, Phone};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, VerificationOutcome};
 use crate::redact::Secret;
@@ -66,16 +66,16 @@ struct AccountLocks {
 }
 
 impl AccountLocks {
-    async fn lock(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    async fn lock(&self, account_id: &AccountId) -> tokio::sync::OwnedMutexGuard<()> {
         self.entry(account_id).lock_owned().await
     }
 
     /// The account's lock if nobody holds it now.
-    fn try_lock(&self, account_id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    fn try_lock(&self, account_id: &AccountId) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         self.entry(account_id).try_lock_owned().ok()
     }
 
-    fn entry(&self, account_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    fn entry(&self, account_id: &AccountId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         let mut locks = match self.locks.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -279,7 +279,7 @@ where
     async fn process_child(
         &self,
         job: &VerificationJob,
-        child_id: &str,
+        child_id: &ChildId,
         attempt: u32,
     ) -> Result<JobOutcome, AppError> {
         let Some(link) = self
@@ -287,7 +287,7 @@ where
             .child_links(&job.account_id)
             .await?
             .into_iter()
-            .find(|l| l.id == child_id)
+            .find(|l| l.id == *child_id)
         else {
             if attempt < ORPHAN_ATTEMPTS {
                 return Err(AppError::StoreUnavailable(

@@ -96,7 +96,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> VerificationSweeper<S, Q> {
 /// many failed.
 pub(super) fn overdue(
     limits: &SweepLimits,
-    account_id: &str,
+    account_id: &AccountId,
     stored: &StoredProfile,
     now: i64,
 ) -> (Profile, Vec<VerificationJob>, usize) {
@@ -132,7 +132,7 @@ pub(super) fn overdue(
                 }
             }
             jobs.push(VerificationJob {
-                account_id: account_id.to_string(),
+                account_id: account_id.clone(),
                 check,
                 submission,
                 version: stored.version + 1,

@@ -616,8 +616,12 @@ impl IdentityStore for DynamoStore {
             .await?;
         for item in &own {
             if let Some(child) = get_s(item, "sk")?.strip_prefix("CHILD#") {
-                crate::services::household::HouseholdStore::unlink_child(self, account_id, child)
-                    .await?;
+                crate::services::household::HouseholdStore::unlink_child(
+                    self,
+                    account_id,
+                    &parse_id(child)?,
+                )
+                .await?;
             }
         }
         // Payments stay: they are the record of money paid to billers, which outlives the
