@@ -8,6 +8,7 @@
 //! - [`faults`]: fault injection into the adapters, for tests and chaos runs (never in prod).
 //! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
 //!   safety rules.
+//! - `testing` (tests only): the doubles the services' tests run against.
 
 pub mod adapters;
 pub mod batch;
@@ -23,5 +24,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod redact;
 pub mod services;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use error::{AppError, FieldError};
