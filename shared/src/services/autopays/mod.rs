@@ -660,3 +660,5 @@ pub struct NewBillForAccount {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod service_tests;

@@ -655,3 +655,5 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod service_tests;
