@@ -111,9 +111,7 @@ fn key() -> String {
 }
 
 async fn pay(api: &Api, token: &str, key: &str, body: &Value) -> Reply {
-    let response = api
-        .http()
-        .post(format!("{}/v1/payments", api.base))
+    api.request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -121,8 +119,6 @@ async fn pay(api: &Api, token: &str, key: &str, body: &Value) -> Reply {
         .body(body.to_string())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    Reply::from(response).await
 }
 
 /// A citizen with one unpaid bill of `amount`.

@@ -96,8 +96,7 @@ fn unique_key() -> String {
 
 async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
     let mut request = api
-        .http()
-        .post(format!("{}/v1/payments", api.base))
+        .request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -105,11 +104,7 @@ async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
     }
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    Reply::from(response).await
+    request.send().await
 }
 
 async fn bill(api: &Api, token: &str, uin: &str) -> Value {
@@ -1051,14 +1046,12 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
 
 /// Fires the daily autopay run and waits until its pages (and any other run's) are done.
 async fn run_schedule(api: &Api) -> Value {
-    let response = api
-        .http()
-        .post(format!("{}/_local/schedules/run-autopays", api.base))
+    let reply = api
+        .request(Method::POST, "/_local/schedules/run-autopays")
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("run-autopays: {e}"));
-    assert!(response.status().is_success(), "{}", response.status());
-    let planned = response.json().await.unwrap_or_default();
+        .await;
+    assert!((200..300).contains(&reply.status), "{}", reply.status);
+    let planned = reply.body;
     wait_for_empty_queue(api, "-autopay-run").await;
     planned
 }

@@ -674,21 +674,14 @@ async fn profiles_are_private(api: Api) {
 // ------------------------------------------------------------------ children and vehicles
 
 async fn patch_at(api: &Api, path: &str, token: &str, version: &str, body: Value) -> Reply {
-    let request = api
-        .http()
-        .patch(format!("{}{path}", api.base))
+    api.request(Method::PATCH, path)
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("if-match", version)
         .header("content-type", "application/json")
-        .body(body.to_string());
-    Reply::from(
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PATCH: {e}")),
-    )
-    .await
+        .body(body.to_string())
+        .send()
+        .await
 }
 
 async fn children_are_shared_by_both_parents(api: Api) {

@@ -75,42 +75,28 @@ pub struct Args {
     pub lambda_concurrency: u32,
 }
 
-pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>> {
+pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut repo = None;
     let mut out = None;
     let mut autopays = 5_000;
     let mut pages_at_once = 8;
     let mut lambda_concurrency = 8;
-    while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> Result<u64> {
-            args.next()
-                .with_context(|| format!("{name} needs a value (see --help)"))?
-                .parse()
-                .with_context(|| format!("{name} takes a whole number"))
-        };
+    let mut flags = crate::cli::Flags::new(args);
+    while let Some(arg) = flags.next_flag() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(PathBuf::from(args.next().context("--repo needs a value")?)),
-            "--out" => out = Some(PathBuf::from(args.next().context("--out needs a value")?)),
-            "--autopays" => autopays = usize::try_from(number("--autopays")?)?,
-            "--pages-at-once" => pages_at_once = u32::try_from(number("--pages-at-once")?)?,
-            "--lambda-concurrency" => {
-                lambda_concurrency = u32::try_from(number("--lambda-concurrency")?)?
-            }
+            "--repo" => repo = Some(flags.path("--repo")?),
+            "--out" => out = Some(flags.path("--out")?),
+            "--autopays" => autopays = flags.number("--autopays")?,
+            "--pages-at-once" => pages_at_once = flags.number("--pages-at-once")?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
     if autopays == 0 || pages_at_once < 2 || lambda_concurrency == 0 {
         bail!("--autopays at least 1, --pages-at-once at least 2, --lambda-concurrency at least 1");
     }
-    let repo = match repo {
-        Some(r) => r,
-        None => uslugi_local::find_repo_root(env!("CARGO_MANIFEST_DIR"))
-            .context("the bench crate is not inside the repository; pass --repo")?,
-    };
-    let repo = repo
-        .canonicalize()
-        .with_context(|| format!("repository {}", repo.display()))?;
+    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
         out: out.unwrap_or_else(|| repo.join("bench/autopays-results.md")),
         repo,

@@ -8,6 +8,7 @@
 mod autopays;
 mod aws;
 mod chaos;
+mod cli;
 mod companions;
 mod functions;
 mod hashing;
@@ -77,29 +78,17 @@ fn parse_args() -> Result<Option<Args>> {
     let mut only = Vec::new();
     let mut cold_starts = 25;
     let mut invocations = 1000;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .with_context(|| format!("{name} needs a value (see --help)"))
-        };
+    let mut flags = cli::Flags::new(std::env::args().skip(1));
+    while let Some(arg) = flags.next_flag() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(PathBuf::from(value("--repo")?)),
-            "--target-dir" => target_dir = Some(PathBuf::from(value("--target-dir")?)),
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--moto" => moto = Some(PathBuf::from(value("--moto")?)),
-            "--only" => only.push(value("--only")?),
-            "--cold-starts" => {
-                cold_starts = value("--cold-starts")?
-                    .parse()
-                    .context("--cold-starts takes a whole number")?
-            }
-            "--invocations" => {
-                invocations = value("--invocations")?
-                    .parse()
-                    .context("--invocations takes a whole number")?
-            }
+            "--repo" => repo = Some(flags.path("--repo")?),
+            "--target-dir" => target_dir = Some(flags.path("--target-dir")?),
+            "--out" => out = Some(flags.path("--out")?),
+            "--moto" => moto = Some(flags.path("--moto")?),
+            "--only" => only.push(flags.value("--only")?),
+            "--cold-starts" => cold_starts = flags.number("--cold-starts")?,
+            "--invocations" => invocations = flags.number("--invocations")?,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
@@ -109,14 +98,7 @@ fn parse_args() -> Result<Option<Args>> {
     if invocations < 2 {
         bail!("--invocations must be at least 2");
     }
-    let repo = match repo {
-        Some(r) => r,
-        None => uslugi_local::find_repo_root(env!("CARGO_MANIFEST_DIR"))
-            .context("the bench crate is not inside the repository; pass --repo")?,
-    };
-    let repo = repo
-        .canonicalize()
-        .with_context(|| format!("repository {}", repo.display()))?;
+    let repo = crate::cli::repository(repo)?;
     let target_dir = target_dir
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| repo.join("target"));
@@ -132,65 +114,64 @@ fn parse_args() -> Result<Option<Args>> {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("load") {
-        return load_main();
-    }
-    if std::env::args().nth(1).as_deref() == Some("autopays") {
-        return autopays_main();
-    }
-    if std::env::args().nth(1).as_deref() == Some("chaos") {
-        return chaos_main();
-    }
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("uslugi-bench: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("uslugi-bench: starting the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // Every child process is owned by `run`; leaving it (done, failed or interrupted)
-    // kills them.
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = run(&args) => result,
-            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
-        }
-    });
-    drop(runtime);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("uslugi-bench: error: {e:#}");
-            ExitCode::FAILURE
-        }
+    match std::env::args().nth(1).as_deref() {
+        Some("load") => command(
+            "uslugi-bench load",
+            load::USAGE,
+            || load::parse_args(std::env::args().skip(2)),
+            // The stack is owned by `load::run`; leaving it (done, failed or interrupted)
+            // stops every process it started.
+            |args| async move { load::run(&args).await },
+            "the books do not balance (see above)",
+        ),
+        Some("autopays") => command(
+            "uslugi-bench autopays",
+            autopays::USAGE,
+            || autopays::parse_args(std::env::args().skip(2)),
+            |args| async move { autopays::run(&args).await },
+            "a bill was not paid exactly once (see above)",
+        ),
+        Some("chaos") => command(
+            "uslugi-bench chaos",
+            chaos::USAGE,
+            || chaos::parse_args(std::env::args().skip(2)),
+            |args| async move { chaos::run(&args).await },
+            "an invariant did not hold (see above)",
+        ),
+        // Every child process is owned by `run`; leaving it (done, failed or interrupted)
+        // kills them.
+        _ => command(
+            "uslugi-bench",
+            USAGE,
+            parse_args,
+            |args| async move { run(&args).await.map(|()| true) },
+            "",
+        ),
     }
 }
 
-/// `uslugi-bench load ...`: the payments load test, with its own options and exit code
-/// (1 when a check of the books failed).
-fn autopays_main() -> ExitCode {
-    let args = match autopays::parse_args(std::env::args().skip(2)) {
+/// Runs one command of the harness: reads its arguments (`--help` prints `usage`; a bad
+/// argument exits 2), runs it on a current-thread runtime until it ends or a termination
+/// signal arrives, and exits 1 when it fails or answers `false` (`failed` says why).
+fn command<A, Run, Fut>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce() -> Result<Option<A>>,
+    run: Run,
+    failed: &str,
+) -> ExitCode
+where
+    Run: FnOnce(A) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let args = match parse() {
         Ok(Some(args)) => args,
         Ok(None) => {
-            print!("{}", autopays::USAGE);
+            print!("{usage}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("uslugi-bench autopays: {e:#}");
+            eprintln!("{name}: {e:#}");
             return ExitCode::from(2);
         }
     };
@@ -200,14 +181,13 @@ fn autopays_main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("uslugi-bench autopays: starting the async runtime: {e}");
+            eprintln!("{name}: starting the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // The stack is owned by `autopays::run`; leaving it stops every process it started.
     let result = runtime.block_on(async {
         tokio::select! {
-            result = autopays::run(&args) => result,
+            result = run(args) => result,
             signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
         }
     });
@@ -215,99 +195,11 @@ fn autopays_main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("uslugi-bench autopays: a bill was not paid exactly once (see above)");
+            eprintln!("{name}: {failed}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("uslugi-bench autopays: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn load_main() -> ExitCode {
-    let args = match load::parse_args(std::env::args().skip(2)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{}", load::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("uslugi-bench load: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("uslugi-bench load: starting the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // The stack is owned by `load::run`; leaving it (done, failed or interrupted) stops
-    // every process it started.
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = load::run(&args) => result,
-            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
-        }
-    });
-    drop(runtime);
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("uslugi-bench load: the books do not balance (see above)");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("uslugi-bench load: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `uslugi-bench chaos ...`: the chaos run, with its own options and exit code (1 when
-/// an invariant did not hold).
-fn chaos_main() -> ExitCode {
-    let args = match chaos::parse_args(std::env::args().skip(2)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{}", chaos::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("uslugi-bench chaos: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("uslugi-bench chaos: starting the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = chaos::run(&args) => result,
-            signal = system::termination_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
-        }
-    });
-    drop(runtime);
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("uslugi-bench chaos: an invariant did not hold (see above)");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("uslugi-bench chaos: error: {e:#}");
+            eprintln!("{name}: error: {e:#}");
             ExitCode::FAILURE
         }
     }

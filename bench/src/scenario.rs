@@ -83,8 +83,10 @@ pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step>> + 'a>>;
 pub trait Scenario {
     /// One sentence for the report.
     fn describe(&self) -> String;
-    /// Variables set on top of the template's for the bench.
-    fn env_overrides(&self) -> Vec<(String, String)>;
+    /// Variables set on top of the template's for the bench: none unless a scenario says.
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     fn next_step(&mut self) -> StepFuture<'_>;
     /// Status and body of the function's answer (`ok` is false for an invocation error):
     /// by default read as API Gateway reads an HTTP API integration's response.
@@ -633,10 +635,6 @@ impl Scenario for Generic {
         "generic traffic (no scenario written for this function yet): each route in turn \
          with `{}` as the body; answers are not checked"
             .into()
-    }
-
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
     }
 
     fn next_step(&mut self) -> StepFuture<'_> {

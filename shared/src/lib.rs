@@ -6,6 +6,7 @@
 //! - [`http`]: request parsing and the one place where errors become HTTP responses.
 //! - [`json`]: reading JSON bodies field by field, every problem with its JSON Pointer.
 //! - [`faults`]: fault injection into the adapters, for tests and chaos runs (never in prod).
+//! - [`entry`]: how every function starts, and the request loop of the API functions.
 //! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
 //!   safety rules.
 //! - `testing` (tests only): the doubles the services' tests run against.
@@ -15,6 +16,7 @@ pub mod batch;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod entry;
 pub mod error;
 pub mod faults;
 pub mod http;

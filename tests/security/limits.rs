@@ -14,6 +14,7 @@ use crate::support::*;
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         scenario!(parallel_wrong_passwords_stop_at_the_lock),
+        scenario!(parallel_right_passwords_are_not_failures),
         scenario!(parallel_wrong_passwords_from_one_address_stop_at_its_limit),
         scenario!(parallel_wrong_current_passwords_stop_at_the_lock),
         scenario!(parallel_wrong_security_answers_stop_at_the_lock),
@@ -90,6 +91,59 @@ async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
     let right = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     right.assert_problem(429, "login_throttled");
     assert!(right.header("retry-after").is_some());
+}
+
+/// Every attempt is counted before its password is checked, so that parallel guesses
+/// cannot all be checked; attempts still being checked are not failures, though. A
+/// citizen's devices signing in at once, and a password-confirmed change among them,
+/// are never refused as a lock (the lock is after consecutive failures).
+async fn parallel_right_passwords_are_not_failures(api: Api) {
+    let c = sign_up(&api).await;
+    let owner = token_for(&api, &c).await;
+    let logins = join_all((0..RACE).map(|_| {
+        let api = api.clone();
+        let email = c.email.clone();
+        async move { login(&api, &unique_ip(), &email, PASSWORD, false).await }
+    }));
+    let change = call(
+        &api,
+        Method::PUT,
+        "/v1/account/security-question",
+        &owner,
+        Some(
+            json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
+                    "security_answer": "Шарик"}),
+        ),
+    );
+    let (replies, changed) = tokio::join!(logins, change);
+    no_server_errors(&replies);
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 201).count(),
+        RACE,
+        "{RACE} parallel logins with the right password: {:?} {:?}",
+        statuses(&replies),
+        replies
+            .iter()
+            .filter(|r| r.status != 201)
+            .map(|r| &r.body)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    // Nothing was left counted: five wrong passwords still make the lock, not fewer.
+    for i in 0..MAX_FAILURES {
+        let wrong = login(
+            &api,
+            &unique_ip(),
+            &c.email,
+            &format!("Wrong-pass-{i}"),
+            false,
+        )
+        .await;
+        wrong.assert_problem(401, "invalid_credentials");
+    }
+    login(&api, &unique_ip(), &c.email, PASSWORD, false)
+        .await
+        .assert_problem(429, "login_throttled");
 }
 
 async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
@@ -402,9 +456,8 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
 
 // ------------------------------------------------------------------ lookups
 
-fn payment_request(api_base: &str, token: &str, uin: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
-        .post(format!("{api_base}/v1/payments"))
+fn payment_request<'a>(api: &'a Api, token: &str, uin: &str) -> Request<'a> {
+    api.request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -419,11 +472,7 @@ fn payment_request(api_base: &str, token: &str, uin: &str) -> reqwest::RequestBu
 }
 
 async fn open_payment(api: &Api, token: &str, uin: &str) -> Reply {
-    let response = payment_request(&api.base, token, uin)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    Reply::from(response).await
+    payment_request(api, token, uin).send().await
 }
 
 /// A valid-looking СТС unique for this run.
@@ -552,8 +601,8 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let holding = reqwest::Client::new()
-        .post(format!("{}/v1/payments", api.base))
+    let holding = api
+        .request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {owner}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -563,9 +612,7 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         )
         .body(json!({"uins": [held], "method": {"type": "card", "token": token}}).to_string())
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    let holding = Reply::from(holding).await;
+        .await;
     assert!(holding.status < 300, "{} {}", holding.status, holding.body);
     // Never issued.
     let unknown = uin(20);

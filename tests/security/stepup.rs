@@ -97,9 +97,7 @@ fn card(number: &str) -> Value {
 }
 
 async fn pay(api: &Api, token: &str, body: Value) -> Reply {
-    let response = api
-        .http()
-        .post(format!("{}/v1/payments", api.base))
+    api.request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -110,8 +108,6 @@ async fn pay(api: &Api, token: &str, body: Value) -> Reply {
         .body(body.to_string())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("POST /v1/payments: {e}"));
-    Reply::from(response).await
 }
 
 async fn account_settings(api: &Api, token: &str, body: Value) -> Reply {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod spec;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -175,21 +177,47 @@ impl Reply {
 }
 
 impl Reply {
-    /// Reads a whole response; an empty body reads as `null`.
-    pub async fn from(response: reqwest::Response) -> Self {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = if text.is_empty() {
+    /// A body as the tests read it: JSON when it parses, else the text; empty is `null`.
+    fn body_of(text: String) -> Value {
+        if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            headers,
-            body,
         }
+    }
+}
+
+/// A request to the stack's gateway that a test builds itself. Its answer is read whole
+/// and checked against docs/openapi.yaml ([`spec`]) like every other.
+pub struct Request<'a> {
+    api: &'a Api,
+    inner: reqwest::RequestBuilder,
+}
+
+impl Request<'_> {
+    pub fn header(self, name: &str, value: impl AsRef<str>) -> Self {
+        Self {
+            inner: self.inner.header(name, value.as_ref()),
+            ..self
+        }
+    }
+
+    pub fn body(self, body: String) -> Self {
+        Self {
+            inner: self.inner.body(body),
+            ..self
+        }
+    }
+
+    pub fn query(self, pairs: &[(&str, &str)]) -> Self {
+        Self {
+            inner: self.inner.query(pairs),
+            ..self
+        }
+    }
+
+    pub async fn send(self) -> Reply {
+        self.api.send(self.inner).await
     }
 }
 
@@ -328,25 +356,14 @@ impl Api {
     /// POSTs a raw body as if from `client_ip` (the local gateway takes the caller's
     /// address from `X-Forwarded-For`, as API Gateway would from the TCP peer).
     pub async fn post_raw(&self, path: &str, client_ip: &str, body: String) -> Reply {
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("x-forwarded-for", client_ip)
             .header("user-agent", DEVICE)
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+            .body(body);
+        self.send(request).await
     }
 
     /// Any request, optionally with a bearer token and a JSON body.
@@ -385,16 +402,62 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Reply::from(response).await
+        self.send(request).await
     }
 
-    /// The HTTP client, for requests the helpers above do not build.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// A request to `path` (from `/`) that the test adds headers and a body to.
+    pub fn request(&self, method: Method, path: &str) -> Request<'_> {
+        Request {
+            api: self,
+            inner: self.http.request(method, format!("{}{path}", self.base)),
+        }
+    }
+
+    /// Sends a request, reads the whole answer and checks it against docs/openapi.yaml:
+    /// the one door every response of the gateway comes in by.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let request = request
+            .build()
+            .unwrap_or_else(|e| panic!("a request that cannot be sent: {e}"));
+        let method = request.method().clone();
+        let path = request.url().path().to_string();
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: the body: {e}"));
+        // Checked on the blocking pool: the scenario waits for the verdict, but the other
+        // requests of a flood (often futures of the same task) keep their pace meanwhile.
+        let checked = tokio::task::spawn_blocking(move || {
+            spec::check(&spec::Seen {
+                method: &method,
+                path: &path,
+                status,
+                headers: &headers,
+                body: &text,
+            });
+            (headers, text)
+        })
+        .await;
+        let (headers, text) = match checked {
+            Ok(checked) => checked,
+            // The mismatch's message, as the scenario's own failure.
+            Err(e) => match e.try_into_panic() {
+                Ok(payload) => std::panic::resume_unwind(payload),
+                Err(e) => panic!("the check against docs/openapi.yaml did not run: {e}"),
+            },
+        };
+        Reply {
+            status,
+            headers,
+            body: Reply::body_of(text),
+        }
     }
 
     pub async fn post(&self, path: &str, client_ip: &str, body: Value) -> Reply {
@@ -427,18 +490,16 @@ impl Api {
 
     /// Messages the local outbox holds for `to`, newest first.
     pub async fn outbox(&self, to: &str) -> Vec<Value> {
-        let response = self
-            .http
-            .get(format!("{}/_local/outbox", self.base))
+        let reply = self
+            .request(Method::GET, "/_local/outbox")
             .query(&[("to", to)])
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("outbox: {e}"));
-        let body: Value = response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("outbox body: {e}"));
-        body["messages"].as_array().cloned().unwrap_or_default()
+            .await;
+        assert_eq!(reply.status, 200, "outbox: {}", reply.body);
+        reply.body["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The code in the newest message to `to`.
@@ -592,8 +653,6 @@ macro_rules! scenario {
     };
 }
 
-/// Runs scenarios concurrently (or one by one), prints one line per scenario and
-/// returns how many failed. A panicking scenario fails alone.
 /// How many scenarios ran and how many of them failed.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
@@ -611,6 +670,7 @@ impl std::ops::AddAssign for Tally {
 impl Tally {
     /// Prints the closing line and ends the process, non-zero when anything failed.
     pub fn finish(self) -> ! {
+        println!("\n{}", spec::summary());
         println!(
             "\n{} passed, {} failed",
             self.ran - self.failed,
@@ -620,7 +680,40 @@ impl Tally {
     }
 }
 
+/// The names given after `--` on the command line: a scenario runs when its name contains
+/// one of them (as libtest filters), every scenario when none is given. Flags (`-…`) are
+/// ignored.
+fn name_filters() -> &'static [String] {
+    static FILTERS: OnceLock<Vec<String>> = OnceLock::new();
+    FILTERS.get_or_init(|| {
+        std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect()
+    })
+}
+
+/// Whether the command line asks for the scenario `name`.
+pub fn wanted(name: &str) -> bool {
+    let filters = name_filters();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
+/// Runs the scenarios the command line asks for ([`wanted`]) concurrently (or one by one),
+/// prints one line per scenario and returns how many ran and failed. A panicking scenario
+/// fails alone.
 pub async fn run_all(api: &Api, scenarios: Vec<Scenario>, concurrently: bool) -> Tally {
+    let given = scenarios.len();
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .collect();
+    if scenarios.len() < given {
+        println!(
+            "{} of {given} scenarios filtered out by name",
+            given - scenarios.len()
+        );
+    }
     let mut tally = Tally {
         ran: scenarios.len(),
         failed: 0,
@@ -923,8 +1016,7 @@ pub async fn profile(api: &Api, token: &str) -> Reply {
 
 pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
     let mut request = api
-        .http()
-        .patch(format!("{}/v1/profile", api.base))
+        .request(Method::PATCH, "/v1/profile")
         .header("authorization", format!("Bearer {token}"))
         .header("x-forwarded-for", unique_ip())
         .header("content-type", "application/json")
@@ -932,13 +1024,7 @@ pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -
     if let Some(v) = version {
         request = request.header("if-match", v);
     }
-    Reply::from(
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PATCH: {e}")),
-    )
-    .await
+    request.send().await
 }
 
 /// A new citizen with a session.
@@ -1159,14 +1245,12 @@ pub async fn wait_for_empty_queue(api: &Api, suffix: &str) {
 
 /// Fires a reconciliation run and waits until its pages (and any other run's) are done.
 pub async fn reconcile(api: &Api) -> Value {
-    let response = api
-        .http()
-        .post(format!("{}/_local/schedules/reconcile-payments", api.base))
+    let reply = api
+        .request(Method::POST, "/_local/schedules/reconcile-payments")
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("reconcile: {e}"));
-    assert!(response.status().is_success(), "{}", response.status());
-    let planned: Value = response.json().await.unwrap_or_default();
+        .await;
+    assert!((200..300).contains(&reply.status), "{}", reply.status);
+    let planned = reply.body;
     assert_eq!(planned["planned"], 17, "{planned}");
     wait_for_empty_queue(api, "-reconcile").await;
     planned

@@ -130,7 +130,7 @@ pub struct Args {
 }
 
 /// The options after `chaos`; `None` for `--help`.
-pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>> {
+pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut repo = None;
     let mut out = None;
     let mut plan_file: Option<PathBuf> = None;
@@ -144,46 +144,28 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
     let mut lambda_concurrency = 4;
     let mut drain = 240;
     let mut outage_every = 6;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .with_context(|| format!("{name} needs a value (see --help)"))
-        };
-        let mut number = |name: &str| -> Result<u64> {
-            value(name)?
-                .parse()
-                .with_context(|| format!("{name} takes a whole number"))
-        };
+    let mut flags = crate::cli::Flags::new(args);
+    while let Some(arg) = flags.next_flag() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(PathBuf::from(value("--repo")?)),
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--plan" => plan_file = Some(PathBuf::from(value("--plan")?)),
-            "--bills" => shape.bills = number("--bills")? as usize,
-            "--clients" => shape.clients = number("--clients")? as usize,
-            "--registrations" => shape.registrations = number("--registrations")? as usize,
-            "--holders" => shape.holders = number("--holders")? as usize,
-            "--notices" => shape.notices = number("--notices")? as usize,
-            "--drain-timeout" => drain = number("--drain-timeout")?,
-            "--outage-every" => outage_every = number("--outage-every")?,
-            "--lambda-concurrency" => {
-                lambda_concurrency = u32::try_from(number("--lambda-concurrency")?)
-                    .context("--lambda-concurrency is too large")?
-            }
+            "--repo" => repo = Some(flags.path("--repo")?),
+            "--out" => out = Some(flags.path("--out")?),
+            "--plan" => plan_file = Some(flags.path("--plan")?),
+            "--bills" => shape.bills = flags.number("--bills")?,
+            "--clients" => shape.clients = flags.number("--clients")?,
+            "--registrations" => shape.registrations = flags.number("--registrations")?,
+            "--holders" => shape.holders = flags.number("--holders")?,
+            "--notices" => shape.notices = flags.number("--notices")?,
+            "--drain-timeout" => drain = flags.number("--drain-timeout")?,
+            "--outage-every" => outage_every = flags.number("--outage-every")?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
     if shape.clients == 0 || lambda_concurrency == 0 {
         bail!("--clients and --lambda-concurrency must be at least 1");
     }
-    let repo = match repo {
-        Some(r) => r,
-        None => uslugi_local::find_repo_root(env!("CARGO_MANIFEST_DIR"))
-            .context("the bench crate is not inside the repository; pass --repo")?,
-    };
-    let repo = repo
-        .canonicalize()
-        .with_context(|| format!("repository {}", repo.display()))?;
+    let repo = crate::cli::repository(repo)?;
     let (plan, plan_source) = match plan_file {
         Some(path) => (
             std::fs::read_to_string(&path).with_context(|| format!("--plan {}", path.display()))?,

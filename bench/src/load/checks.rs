@@ -60,13 +60,25 @@ pub struct KeyLog {
     pub key: String,
     pub client: usize,
     pub uins: Vec<String>,
-    /// The key raced another for one of its bills (it may lose: 409).
+    /// The key raced another for one of its bills (it may lose: see [`lost_race`]).
     pub raced: bool,
     pub sent: Vec<Sent>,
 }
 
-/// Problem codes a request that lost a race for a bill gets.
+/// Problem codes a request that lost a race for a bill gets when its citizen sees the bill.
 pub const LOST_RACE: [&str; 2] = ["bill_in_payment", "bill_paid"];
+
+/// Whether an answer is how a payment that lost a race for its bill is refused: 409
+/// `bill_in_payment` or `bill_paid` to a citizen who sees the bill, and 404
+/// `bill_not_found` to one who does not (the load test's bills are nobody's), so that the
+/// route does not tell a stranger that a bill exists and is being paid.
+pub fn lost_race(s: &Sent) -> bool {
+    match s.status {
+        409 => s.code.as_deref().is_some_and(|c| LOST_RACE.contains(&c)),
+        404 => s.code.as_deref() == Some("bill_not_found"),
+        _ => false,
+    }
+}
 
 /// What the answers say, and what is wrong with them.
 #[derive(Debug, Default)]
@@ -79,7 +91,7 @@ pub struct AnswerCheck {
     pub replays: usize,
     /// Replays that named their key's payment.
     pub replays_matching: usize,
-    /// 409s with a problem code of a lost race.
+    /// Answers to raced keys that say the race was lost ([`lost_race`]).
     pub lost_races: usize,
     pub server_errors: usize,
     pub unanswered: usize,
@@ -112,7 +124,7 @@ pub fn check_answers(logs: &[KeyLog]) -> AnswerCheck {
             if s.status == 0 {
                 check.unanswered += 1;
             }
-            if s.status == 409 && s.code.as_deref().is_some_and(|c| LOST_RACE.contains(&c)) {
+            if log.raced && lost_race(s) {
                 check.lost_races += 1;
             }
             if s.status == 201 {
@@ -137,10 +149,7 @@ pub fn check_answers(logs: &[KeyLog]) -> AnswerCheck {
         match ids.len() {
             0 => {
                 // No payment: the key lost a race for its bill, or something is wrong.
-                let lost = log.raced
-                    && log.sent.iter().all(|s| {
-                        s.status == 409 && s.code.as_deref().is_some_and(|c| LOST_RACE.contains(&c))
-                    });
+                let lost = log.raced && log.sent.iter().all(lost_race);
                 let failed = log.sent.iter().any(|s| s.status == 0 || s.status >= 500);
                 if !lost && !failed {
                     let answers: Vec<String> = log
@@ -579,7 +588,19 @@ mod tests {
         let lost = log("k1", true, vec![refused(Kind::Race, "bill_in_payment")]);
         let not_raced = log("k2", false, vec![refused(Kind::First, "bill_paid")]);
         let c = check_answers(&[lost, not_raced]);
-        assert_eq!(c.lost_races, 2);
+        assert_eq!(c.lost_races, 1);
+        assert_eq!(c.unexpected.len(), 1);
+        assert!(c.unexpected[0].contains("k2"));
+    }
+
+    #[test]
+    fn a_stranger_loses_a_race_with_the_answer_of_a_bill_never_issued() {
+        let mut not_found = refused(Kind::Race, "bill_not_found");
+        not_found.status = 404;
+        let lost = log("k1", true, vec![not_found.clone()]);
+        let not_raced = log("k2", false, vec![not_found]);
+        let c = check_answers(&[lost, not_raced]);
+        assert_eq!(c.lost_races, 1);
         assert_eq!(c.unexpected.len(), 1);
         assert!(c.unexpected[0].contains("k2"));
     }

@@ -77,7 +77,7 @@ pub struct Args {
 }
 
 /// The options after `load`; `None` for `--help`.
-pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>> {
+pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut repo = None;
     let mut out = None;
     let mut shape = Shape {
@@ -90,30 +90,19 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
         seed: 1,
     };
     let mut lambda_concurrency = 8;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .with_context(|| format!("{name} needs a value (see --help)"))
-        };
-        let mut number = |name: &str| -> Result<u64> {
-            value(name)?
-                .parse()
-                .with_context(|| format!("{name} takes a whole number"))
-        };
+    let mut flags = crate::cli::Flags::new(args);
+    while let Some(arg) = flags.next_flag() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(PathBuf::from(value("--repo")?)),
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--bills" => shape.bills = number("--bills")? as usize,
-            "--clients" => shape.clients = number("--clients")? as usize,
-            "--billers" => shape.billers = number("--billers")? as usize,
-            "--batch" => shape.batch = number("--batch")? as usize,
-            "--race-every" => shape.race_every = number("--race-every")? as usize,
-            "--seed" => shape.seed = number("--seed")?,
-            "--lambda-concurrency" => {
-                lambda_concurrency = u32::try_from(number("--lambda-concurrency")?)
-                    .context("--lambda-concurrency is too large")?
-            }
+            "--repo" => repo = Some(flags.path("--repo")?),
+            "--out" => out = Some(flags.path("--out")?),
+            "--bills" => shape.bills = flags.number("--bills")?,
+            "--clients" => shape.clients = flags.number("--clients")?,
+            "--billers" => shape.billers = flags.number("--billers")?,
+            "--batch" => shape.batch = flags.number("--batch")?,
+            "--race-every" => shape.race_every = flags.number("--race-every")?,
+            "--seed" => shape.seed = flags.number("--seed")?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
             other => bail!("unknown argument {other:?} (see --help)"),
         }
     }
@@ -126,14 +115,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
     if lambda_concurrency == 0 {
         bail!("--lambda-concurrency must be at least 1");
     }
-    let repo = match repo {
-        Some(r) => r,
-        None => uslugi_local::find_repo_root(env!("CARGO_MANIFEST_DIR"))
-            .context("the bench crate is not inside the repository; pass --repo")?,
-    };
-    let repo = repo
-        .canonicalize()
-        .with_context(|| format!("repository {}", repo.display()))?;
+    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
         out: out.unwrap_or_else(|| repo.join("bench/load-results.md")),
         repo,

@@ -162,7 +162,9 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(
         out,
         "- Races: {} single-bill payments met, at the same moment, another client's \
-         request for the same bill with a key of its own; one of the two must get 409.",
+         request for the same bill with a key of its own; one of the two must lose (409 \
+         `bill_in_payment` or `bill_paid`, or 404 `bill_not_found` to a citizen the bill \
+         is not addressed to, who may not learn that it is being paid).",
         plan.races()
     );
 
@@ -190,8 +192,8 @@ pub fn render(run: &Run) -> String {
         "| | |\n|---|---|\n| `POST /v1/payments` requests | {} |\n| payments succeeded \
          (distinct ids answered 201) | {} |\n| bills paid | {} |\n| throughput | {} \
          payments/s, {} bills/s, {} requests/s over {:.1} s |\n| replays (`Idempotent-Replayed: \
-         true`) | {} ({} naming the first answer's payment) |\n| 409s of a lost race \
-         (`bill_in_payment`, `bill_paid`) | {} |\n| 5xx | {} |\n| no answer | {} |\n| \
+         true`) | {} ({} naming the first answer's payment) |\n| answers of a lost race \
+         (409 `bill_in_payment`, `bill_paid`; 404 `bill_not_found`) | {} |\n| 5xx | {} |\n| no answer | {} |\n| \
          reconciliation runs (checked, settled) | {} |\n| keys whose card token was \
          refused as a card number (422 `card_number_not_accepted` at `/method/token`) | {} \
          ({} paid again with a new token and key) |",

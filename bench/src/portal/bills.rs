@@ -359,10 +359,6 @@ impl Scenario for Bills {
         )
     }
 
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
     fn next_step(&mut self) -> StepFuture<'_> {
         Box::pin(self.next())
     }

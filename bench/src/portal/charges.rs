@@ -349,10 +349,6 @@ impl Scenario for Charges {
         )
     }
 
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
     fn next_step(&mut self) -> StepFuture<'_> {
         Box::pin(self.next())
     }

@@ -338,10 +338,6 @@ impl Scenario for ConfirmationScenario {
             .into()
     }
 
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
     fn next_step(&mut self) -> StepFuture<'_> {
         Box::pin(self.next())
     }

@@ -234,6 +234,12 @@ pub fn mother_on_birth_record(serial: u64) -> String {
     snils_with_number(&format!("77{}01", &number[..5]))
 }
 
+/// The father's SNILS on the sandbox birth record of certificate `serial`.
+pub fn father_on_birth_record(serial: u64) -> String {
+    let number = format!("{:06}", serial % 1_000_000);
+    snils_with_number(&format!("77{}02", &number[..5]))
+}
+
 /// A child's body: the SNILS, when asked for, is the one its sandbox birth record carries.
 pub fn child_body(serial: u64, snils_too: bool) -> Json {
     const CHILDREN: [(&str, &str, &str, &str, &str); 3] = [

@@ -28,7 +28,9 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::registry::SandboxRegistry;
 use shared::config::{Env, TableConfig};
 use shared::services::charges::ChargeService;
-use shared::services::household::{Child, HeldChild, HouseholdService, StoredVehicle, Vehicle};
+use shared::services::household::{
+    Child, HeldChild, HouseholdService, LinkState, StoredVehicle, Vehicle,
+};
 use shared::services::identity::SecurityEvent;
 use shared::services::profile::{
     JobQueue, ProfilePatch, ProfileService, VerificationJob, STANDARD,
@@ -245,6 +247,39 @@ impl Portal {
             .child(account_id, &added.link.id)
             .await
             .map_err(|e| anyhow::anyhow!("reading a fixture child: {e}"))
+    }
+
+    /// Runs the civil registry check of a child link the function added (and queued for
+    /// the worker) through the verification service, as the worker would; the link must
+    /// come out verified.
+    pub async fn verify_child_link(&self, account_id: &str, child_id: &str) -> Result<HeldChild> {
+        let held = self
+            .household
+            .child(account_id, child_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
+        let job = VerificationJob::child(account_id, child_id, &held.link.submission);
+        let outcome = self
+            .verifier
+            .process(&job, 1, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| anyhow::anyhow!("checking a child link: {e}"))?;
+        if outcome != JobOutcome::Applied {
+            bail!("the check of a child link was skipped: {outcome:?}");
+        }
+        let held = self
+            .household
+            .child(account_id, child_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
+        if held.link.state != LinkState::Verified {
+            bail!(
+                "a child link came out {:?} ({:?}), not verified",
+                held.link.state,
+                held.link.reason
+            );
+        }
+        Ok(held)
     }
 
     /// Adds a vehicle as `POST /v1/profile/vehicles` does.

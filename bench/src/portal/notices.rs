@@ -217,10 +217,6 @@ impl Scenario for PaymentNotices {
         )
     }
 
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
     fn next_step(&mut self) -> StepFuture<'_> {
         Box::pin(self.next())
     }
@@ -370,10 +366,6 @@ impl Scenario for BillNotices {
                 .collect::<Vec<_>>()
                 .join(", ")
         )
-    }
-
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
     }
 
     fn next_step(&mut self) -> StepFuture<'_> {

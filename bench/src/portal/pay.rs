@@ -466,10 +466,6 @@ impl Scenario for Pay {
             .into()
     }
 
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
     fn next_step(&mut self) -> StepFuture<'_> {
         Box::pin(self.next())
     }

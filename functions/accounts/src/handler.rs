@@ -4,11 +4,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{Env, IdentityConfig};
+use shared::config::IdentityConfig;
 use shared::domain::{check_new_password, Channel, Destination, Email, PersonName, Phone};
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -22,38 +22,32 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = IdentityConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = IdentityConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            identity: adapters::identity_service(&clients, config),
+            identity: adapters::identity_service(&start.clients, config),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("POST /v1/accounts") => register(app, request, now).await,
-        Some("GET /v1/account") => profile(app, request).await,
-        Some("PUT /v1/account/password") => change_password(app, request, now).await,
-        Some("PUT /v1/account/security-question") => change_question(app, request, now).await,
-        Some("PUT /v1/account/email") => change_contact(app, request, Channel::Email, now).await,
-        Some("PUT /v1/account/phone") => change_contact(app, request, Channel::Sms, now).await,
-        Some("DELETE /v1/account") => delete(app, request, now).await,
-        Some("PUT /v1/account/security-settings") => security_settings(app, request, now).await,
-        _ => Err(AppError::RouteNotFound),
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("POST /v1/accounts") => register(self, request, now).await,
+            Some("GET /v1/account") => profile(self, request).await,
+            Some("PUT /v1/account/password") => change_password(self, request, now).await,
+            Some("PUT /v1/account/security-question") => change_question(self, request, now).await,
+            Some("PUT /v1/account/email") => {
+                change_contact(self, request, Channel::Email, now).await
+            }
+            Some("PUT /v1/account/phone") => change_contact(self, request, Channel::Sms, now).await,
+            Some("DELETE /v1/account") => delete(self, request, now).await,
+            Some("PUT /v1/account/security-settings") => {
+                security_settings(self, request, now).await
+            }
+            _ => Err(AppError::RouteNotFound),
+        }
     }
 }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{Env, IdentityConfig, TableConfig};
+use shared::config::{IdentityConfig, TableConfig};
+use shared::entry::ColdStart;
 use shared::http::UNAVAILABLE_ROLE;
 use shared::services::charges::{ChargeService, BILLER_KEY_PREFIX};
 use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
@@ -30,15 +31,13 @@ pub struct App {
 
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let hasher = clients.hasher(&env).await?;
-        let identity = IdentityConfig::from_env(&env, hasher.clone())?;
-        let table = TableConfig::from_env(&env, hasher)?;
+        let start = ColdStart::load().await?;
+        let identity = IdentityConfig::from_env(&start.env, start.hasher.clone())?;
+        let table = TableConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            identity: adapters::identity_service(&clients, identity),
-            operators: adapters::operator_service(&clients, table.clone()),
-            billers: adapters::charge_service(&clients, table),
+            identity: adapters::identity_service(&start.clients, identity),
+            operators: adapters::operator_service(&start.clients, table.clone()),
+            billers: adapters::charge_service(&start.clients, table),
         })
     }
 }

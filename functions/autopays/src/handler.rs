@@ -4,10 +4,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tracing::Instrument;
 
-use shared::adapters::{AutopayParts, Clients};
-use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
+use shared::adapters::AutopayParts;
+use shared::config::{PaymentsConfig, SandboxAdapter};
+use shared::entry::{Api, ColdStart};
 use shared::http::{self as web};
 use shared::services::autopays::AutopayFields;
 use shared::AppError;
@@ -21,69 +21,58 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
         // Payments are charged through the sandbox acquirer, the only one built: checked
         // first, before any call leaves the function.
-        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
-        let clients = Clients::load().await?;
-        let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Acquirer).await?;
+        let config = PaymentsConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            parts: AutopayParts::new(&clients, &config, sandbox),
+            parts: AutopayParts::new(&start.clients, &config, sandbox),
             step_up_window: config.step_up_window,
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    let principal = web::principal(request)?;
-    let account = principal.account_id.as_str();
-    let id = || web::path_param(request, "id").unwrap_or_default();
-    let autopays = app.parts.service();
-    match web::route_key(request).as_deref() {
-        Some("GET /v1/autopays") => {
-            let list: Vec<Value> = autopays
-                .list(account)
-                .await?
-                .iter()
-                .map(|a| a.view())
-                .collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "autopays": list }),
-            ))
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let principal = web::principal(request)?;
+        let account = principal.account_id.as_str();
+        let id = || web::path_param(request, "id").unwrap_or_default();
+        let autopays = self.parts.service();
+        match web::route_key(request).as_deref() {
+            Some("GET /v1/autopays") => {
+                let list: Vec<Value> = autopays
+                    .list(account)
+                    .await?
+                    .iter()
+                    .map(|a| a.view())
+                    .collect();
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "autopays": list }),
+                ))
+            }
+            Some("POST /v1/autopays") => {
+                let fields = AutopayFields::parse(&web::json_object(request)?, true)?;
+                let presence = principal.presence(now, self.step_up_window);
+                let created = autopays.create(account, fields, presence, now).await?;
+                Ok(web::json_response(StatusCode::CREATED, &created.view()))
+            }
+            Some("GET /v1/autopays/{id}") => {
+                let autopay = autopays.get(account, id()).await?;
+                Ok(web::json_response(StatusCode::OK, &autopay.view()))
+            }
+            Some("PATCH /v1/autopays/{id}") => {
+                let fields = AutopayFields::parse(&web::json_object(request)?, false)?;
+                let presence = principal.presence(now, self.step_up_window);
+                let updated = autopays.update(account, id(), fields, presence).await?;
+                Ok(web::json_response(StatusCode::OK, &updated.view()))
+            }
+            Some("DELETE /v1/autopays/{id}") => {
+                autopays.remove(account, id()).await?;
+                Ok(web::no_content())
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        Some("POST /v1/autopays") => {
-            let fields = AutopayFields::parse(&web::json_object(request)?, true)?;
-            let presence = principal.presence(now, app.step_up_window);
-            let created = autopays.create(account, fields, presence, now).await?;
-            Ok(web::json_response(StatusCode::CREATED, &created.view()))
-        }
-        Some("GET /v1/autopays/{id}") => {
-            let autopay = autopays.get(account, id()).await?;
-            Ok(web::json_response(StatusCode::OK, &autopay.view()))
-        }
-        Some("PATCH /v1/autopays/{id}") => {
-            let fields = AutopayFields::parse(&web::json_object(request)?, false)?;
-            let presence = principal.presence(now, app.step_up_window);
-            let updated = autopays.update(account, id(), fields, presence).await?;
-            Ok(web::json_response(StatusCode::OK, &updated.view()))
-        }
-        Some("DELETE /v1/autopays/{id}") => {
-            autopays.remove(account, id()).await?;
-            Ok(web::no_content())
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }

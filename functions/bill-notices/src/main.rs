@@ -1,6 +1,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::{Env, NoticesConfig};
+use shared::config::NoticesConfig;
+use shared::entry::ColdStart;
 use shared::services::notices::BillNotice;
 
 /// Bills of one batch told at the same time.
@@ -8,12 +9,10 @@ const CONCURRENCY: usize = 10;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
-    let env = Env::process();
-    let clients = shared::adapters::Clients::load().await?;
-    let config = NoticesConfig::from_env(&env, clients.hasher(&env).await?)?;
-    let service = &shared::adapters::notice_service(&clients, config);
+    shared::entry::init()?;
+    let start = ColdStart::load().await?;
+    let config = NoticesConfig::from_env(&start.env, start.hasher)?;
+    let service = &shared::adapters::notice_service(&start.clients, config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
             event.payload,

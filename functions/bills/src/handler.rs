@@ -4,12 +4,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore};
-use shared::config::{BillsConfig, Env};
+use shared::config::BillsConfig;
 use shared::domain::Category;
 use shared::domain::VehicleCertificate;
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::Fields;
 use shared::http::{self as web};
@@ -30,108 +30,102 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = BillsConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = BillsConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            store: DynamoStore::new(clients.dynamodb.clone(), config.table.table_name.clone()),
+            store: DynamoStore::new(
+                start.clients.dynamodb.clone(),
+                config.table.table_name.clone(),
+            ),
             lookups: config.lookups,
-            charges: adapters::charge_service(&clients, config.table),
+            charges: adapters::charge_service(&start.clients, config.table),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("GET /v1/bills/{uin}") => {
-            let principal = web::principal(request)?;
-            // The check digit first: a mistyped UIN is told at once, with no lookup.
-            let uin = ChargeService::<DynamoStore>::parse_uin(
-                "uin",
-                web::path_param(request, "uin").unwrap_or_default(),
-            )?;
-            app.count_lookup(&principal.account_id, now).await?;
-            let bill = app.charges.lookup(&uin).await?;
-            Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("GET /v1/bills/{uin}") => {
+                let principal = web::principal(request)?;
+                // The check digit first: a mistyped UIN is told at once, with no lookup.
+                let uin = ChargeService::<DynamoStore>::parse_uin(
+                    "uin",
+                    web::path_param(request, "uin").unwrap_or_default(),
+                )?;
+                self.count_lookup(&principal.account_id, now).await?;
+                let bill = self.charges.lookup(&uin).await?;
+                Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
+            }
+            Some("GET /v1/bills") => list(self, request, now).await,
+            Some("POST /v1/bills/saved") => {
+                let principal = web::principal(request)?;
+                let body = web::json_object(request)?;
+                let mut f = Fields::new(&body);
+                let raw = f.required_str("uin");
+                f.finish(&["uin"])?;
+                let uin = ChargeService::<DynamoStore>::parse_uin("uin", raw.unwrap_or_default())?;
+                // Saving tells whether the bill exists, as a lookup does.
+                self.count_lookup(&principal.account_id, now).await?;
+                let bill = BillService::new(&self.store, &self.charges)
+                    .save(&principal.account_id, &uin, now.unix_timestamp())
+                    .await?;
+                Ok(web::json_response(
+                    StatusCode::CREATED,
+                    &bill_view(&bill, now),
+                ))
+            }
+            Some("DELETE /v1/bills/saved/{uin}") => {
+                let principal = web::principal(request)?;
+                let uin = ChargeService::<DynamoStore>::parse_uin(
+                    "uin",
+                    web::path_param(request, "uin").unwrap_or_default(),
+                )?;
+                BillService::new(&self.store, &self.charges)
+                    .forget(&principal.account_id, &uin)
+                    .await?;
+                Ok(web::no_content())
+            }
+            Some("GET /v1/fines") => {
+                let principal = web::principal(request)?;
+                let raw = query(request, "sts").ok_or_else(|| {
+                    AppError::Validation(vec![FieldError::new(
+                        "sts",
+                        "required",
+                        "Укажите номер СТС",
+                    )])
+                })?;
+                let sts = VehicleCertificate::parse("sts", &raw)
+                    .map_err(|e| AppError::Validation(vec![e]))?;
+                self.count_lookup(&principal.account_id, now).await?;
+                let fines = BillService::new(&self.store, &self.charges)
+                    .fines(sts.as_str())
+                    .await?;
+                let fines: Vec<serde_json::Value> =
+                    fines.iter().map(|c| bill_view(c, now)).collect();
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "fines": fines }),
+                ))
+            }
+            Some("GET /v1/notification-settings") => {
+                let principal = web::principal(request)?;
+                let settings = SettingsService::new(&self.store)
+                    .get(&principal.account_id)
+                    .await?;
+                Ok(web::json_response(StatusCode::OK, &settings.view()))
+            }
+            Some("PUT /v1/notification-settings") => {
+                let principal = web::principal(request)?;
+                let settings = NotificationSettings::parse(&web::json_object(request)?)?;
+                SettingsService::new(&self.store)
+                    .put(&principal.account_id, &settings, now)
+                    .await?;
+                Ok(web::json_response(StatusCode::OK, &settings.view()))
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        Some("GET /v1/bills") => list(app, request, now).await,
-        Some("POST /v1/bills/saved") => {
-            let principal = web::principal(request)?;
-            let body = web::json_object(request)?;
-            let mut f = Fields::new(&body);
-            let raw = f.required_str("uin");
-            f.finish(&["uin"])?;
-            let uin = ChargeService::<DynamoStore>::parse_uin("uin", raw.unwrap_or_default())?;
-            // Saving tells whether the bill exists, as a lookup does.
-            app.count_lookup(&principal.account_id, now).await?;
-            let bill = BillService::new(&app.store, &app.charges)
-                .save(&principal.account_id, &uin, now.unix_timestamp())
-                .await?;
-            Ok(web::json_response(
-                StatusCode::CREATED,
-                &bill_view(&bill, now),
-            ))
-        }
-        Some("DELETE /v1/bills/saved/{uin}") => {
-            let principal = web::principal(request)?;
-            let uin = ChargeService::<DynamoStore>::parse_uin(
-                "uin",
-                web::path_param(request, "uin").unwrap_or_default(),
-            )?;
-            BillService::new(&app.store, &app.charges)
-                .forget(&principal.account_id, &uin)
-                .await?;
-            Ok(web::no_content())
-        }
-        Some("GET /v1/fines") => {
-            let principal = web::principal(request)?;
-            let raw = query(request, "sts").ok_or_else(|| {
-                AppError::Validation(vec![FieldError::new(
-                    "sts",
-                    "required",
-                    "Укажите номер СТС",
-                )])
-            })?;
-            let sts = VehicleCertificate::parse("sts", &raw)
-                .map_err(|e| AppError::Validation(vec![e]))?;
-            app.count_lookup(&principal.account_id, now).await?;
-            let fines = BillService::new(&app.store, &app.charges)
-                .fines(sts.as_str())
-                .await?;
-            let fines: Vec<serde_json::Value> = fines.iter().map(|c| bill_view(c, now)).collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "fines": fines }),
-            ))
-        }
-        Some("GET /v1/notification-settings") => {
-            let principal = web::principal(request)?;
-            let settings = SettingsService::new(&app.store)
-                .get(&principal.account_id)
-                .await?;
-            Ok(web::json_response(StatusCode::OK, &settings.view()))
-        }
-        Some("PUT /v1/notification-settings") => {
-            let principal = web::principal(request)?;
-            let settings = NotificationSettings::parse(&web::json_object(request)?)?;
-            SettingsService::new(&app.store)
-                .put(&principal.account_id, &settings, now)
-                .await?;
-            Ok(web::json_response(StatusCode::OK, &settings.view()))
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }
 

@@ -4,11 +4,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{self, dynamodb::DynamoStore};
-use shared::config::{ChargesConfig, Env};
+use shared::config::ChargesConfig;
+use shared::entry::{Api, ColdStart};
 use shared::http::{self as web};
 use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOutcome};
 use shared::services::identity::at;
@@ -24,80 +24,70 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = ChargesConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = ChargesConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            charges: adapters::charge_writer(&clients, config),
+            charges: adapters::charge_writer(&start.clients, config),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    let route = web::route_key(request);
-    let Some(route) = route.as_deref() else {
-        return Err(AppError::RouteNotFound);
-    };
-    if !route.contains("/v1/biller/charges") {
-        return Err(AppError::RouteNotFound);
-    }
-    let biller = web::biller(request)?;
-    if route == "POST /v1/biller/charges:batch" {
-        return batch(app, request, &biller, now).await;
-    }
-    let uin = ChargeService::<DynamoStore>::parse_uin(
-        "uin",
-        web::path_param(request, "uin").unwrap_or_default(),
-    )?;
-    match route {
-        "PUT /v1/biller/charges/{uin}" => {
-            let object = web::json_object(request)?;
-            // The UIN is the path's; one in the body must say the same.
-            if let Some(given) = object.get("uin") {
-                let same = given
-                    .as_str()
-                    .and_then(|raw| ChargeService::<DynamoStore>::parse_uin("uin", raw).ok())
-                    .is_some_and(|u| u == uin);
-                if !same {
-                    return Err(AppError::Validation(vec![shared::FieldError::new(
-                        "uin",
-                        "uin_mismatch",
-                        "УИН в теле запроса не совпадает с УИН в адресе",
-                    )]));
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let route = web::route_key(request);
+        let Some(route) = route.as_deref() else {
+            return Err(AppError::RouteNotFound);
+        };
+        if !route.contains("/v1/biller/charges") {
+            return Err(AppError::RouteNotFound);
+        }
+        let biller = web::biller(request)?;
+        if route == "POST /v1/biller/charges:batch" {
+            return batch(self, request, &biller, now).await;
+        }
+        let uin = ChargeService::<DynamoStore>::parse_uin(
+            "uin",
+            web::path_param(request, "uin").unwrap_or_default(),
+        )?;
+        match route {
+            "PUT /v1/biller/charges/{uin}" => {
+                let object = web::json_object(request)?;
+                // The UIN is the path's; one in the body must say the same.
+                if let Some(given) = object.get("uin") {
+                    let same = given
+                        .as_str()
+                        .and_then(|raw| ChargeService::<DynamoStore>::parse_uin("uin", raw).ok())
+                        .is_some_and(|u| u == uin);
+                    if !same {
+                        return Err(AppError::Validation(vec![shared::FieldError::new(
+                            "uin",
+                            "uin_mismatch",
+                            "УИН в теле запроса не совпадает с УИН в адресе",
+                        )]));
+                    }
                 }
+                let draft = ChargeBody::parse(&object)?;
+                let outcome = self.charges.put(&biller, &uin, &draft, now).await?;
+                let charge = self.charges.own_charge(&biller, &uin).await?;
+                let status = match outcome {
+                    WriteOutcome::Created => StatusCode::CREATED,
+                    _ => StatusCode::OK,
+                };
+                let mut view = charge_view(&charge);
+                view["outcome"] = json!(outcome_name(outcome));
+                Ok(web::json_response(status, &view))
             }
-            let draft = ChargeBody::parse(&object)?;
-            let outcome = app.charges.put(&biller, &uin, &draft, now).await?;
-            let charge = app.charges.own_charge(&biller, &uin).await?;
-            let status = match outcome {
-                WriteOutcome::Created => StatusCode::CREATED,
-                _ => StatusCode::OK,
-            };
-            let mut view = charge_view(&charge);
-            view["outcome"] = json!(outcome_name(outcome));
-            Ok(web::json_response(status, &view))
+            "GET /v1/biller/charges/{uin}" => {
+                let charge = self.charges.own_charge(&biller, &uin).await?;
+                Ok(web::json_response(StatusCode::OK, &charge_view(&charge)))
+            }
+            "DELETE /v1/biller/charges/{uin}" => {
+                self.charges.cancel(&biller, &uin, now).await?;
+                Ok(web::no_content())
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        "GET /v1/biller/charges/{uin}" => {
-            let charge = app.charges.own_charge(&biller, &uin).await?;
-            Ok(web::json_response(StatusCode::OK, &charge_view(&charge)))
-        }
-        "DELETE /v1/biller/charges/{uin}" => {
-            app.charges.cancel(&biller, &uin, now).await?;
-            Ok(web::no_content())
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }
 

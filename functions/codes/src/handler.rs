@@ -5,11 +5,11 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{CodesConfig, Env};
+use shared::config::CodesConfig;
 use shared::domain::{Channel, Destination, Purpose};
+use shared::entry::{Api, ColdStart};
 use shared::http::{self as web, Fields};
 use shared::services::codes::{CodeService, SendCode};
 use shared::AppError;
@@ -21,32 +21,22 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = CodesConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = CodesConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            codes: adapters::code_service(&clients, config),
+            codes: adapters::code_service(&start.clients, config),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("POST /v1/codes") => send(app, request, now).await,
-        Some("POST /v1/codes/{id}/verify") => verify(app, request, now).await,
-        _ => Err(AppError::RouteNotFound),
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("POST /v1/codes") => send(self, request, now).await,
+            Some("POST /v1/codes/{id}/verify") => verify(self, request, now).await,
+            _ => Err(AppError::RouteNotFound),
+        }
     }
 }
 

@@ -5,11 +5,11 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsPostOffice};
-use shared::config::{ConfirmationConfig, Env};
+use shared::config::ConfirmationConfig;
 use shared::domain::{PassportNumber, PassportSeries, Snils};
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
@@ -22,33 +22,25 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = ConfirmationConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = ConfirmationConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            confirmations: adapters::confirmation_service(&clients, config),
+            confirmations: adapters::confirmation_service(&start.clients, config),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("POST /v1/operator/confirmations") => in_person(app, request, now).await,
-        Some("POST /v1/account/confirmation-letters") => letter(app, request, now).await,
-        Some("POST /v1/account/confirmation-letters/confirm") => by_letter(app, request, now).await,
-        _ => Err(AppError::RouteNotFound),
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("POST /v1/operator/confirmations") => in_person(self, request, now).await,
+            Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
+            Some("POST /v1/account/confirmation-letters/confirm") => {
+                by_letter(self, request, now).await
+            }
+            _ => Err(AppError::RouteNotFound),
+        }
     }
 }
 

@@ -4,11 +4,11 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, Payments};
-use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
+use shared::config::{PaymentsConfig, SandboxAdapter};
 use shared::domain::Category;
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::json::parse_date;
@@ -28,127 +28,116 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
         // Payments are charged through the sandbox acquirer, the only one built: checked
         // first, before any call leaves the function.
-        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
-        let clients = adapters::Clients::load().await?;
-        let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Acquirer).await?;
+        let config = PaymentsConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            payments: adapters::payment_service(&clients, &config, sandbox)
+            payments: adapters::payment_service(&start.clients, &config, sandbox)
                 .with_lookup_limit(config.lookups),
             step_up_window: config.step_up_window,
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    let route = web::route_key(request);
-    let principal = web::principal(request)?;
-    let account = principal.account_id.as_str();
-    let id = || web::path_param(request, "id").unwrap_or_default();
-    match route.as_deref() {
-        Some("POST /v1/payments") => {
-            let key = check_idempotency_key(
-                request
-                    .headers()
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok()),
-            )?;
-            let pay = PayRequest::parse(&web::json_object(request)?)?;
-            let outcome = app
-                .payments
-                .pay(account, &key, &pay, "citizen", now)
-                .await?;
-            // A replayed decline is still a decline, and still says it is a replay.
-            let mut response = payment_response(&outcome.payment)
-                .unwrap_or_else(|declined| web::problem_response(&declined));
-            if outcome.replayed {
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let route = web::route_key(request);
+        let principal = web::principal(request)?;
+        let account = principal.account_id.as_str();
+        let id = || web::path_param(request, "id").unwrap_or_default();
+        match route.as_deref() {
+            Some("POST /v1/payments") => {
+                let key = check_idempotency_key(
+                    request
+                        .headers()
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok()),
+                )?;
+                let pay = PayRequest::parse(&web::json_object(request)?)?;
+                let outcome = self
+                    .payments
+                    .pay(account, &key, &pay, "citizen", now)
+                    .await?;
+                // A replayed decline is still a decline, and still says it is a replay.
+                let mut response = payment_response(&outcome.payment)
+                    .unwrap_or_else(|declined| web::problem_response(&declined));
+                if outcome.replayed {
+                    response
+                        .headers_mut()
+                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                }
+                Ok(response)
             }
-            Ok(response)
-        }
-        Some("GET /v1/payments") => archive(app, request, account).await,
-        Some("GET /v1/payments/{id}") => {
-            let payment = app.payments.payment(account, id()).await?;
-            Ok(web::json_response(StatusCode::OK, &payment_view(&payment)))
-        }
-        Some("POST /v1/payments/{id}/confirm") => {
-            let payment = app.payments.confirm(account, id(), now).await?;
-            payment_response(&payment)
-        }
-        Some("GET /v1/payments/{id}/receipt") => {
-            let payment = app.payments.payment(account, id()).await?;
-            if payment.status != PaymentStatus::Succeeded {
-                return Err(AppError::NotFound("receipt"));
+            Some("GET /v1/payments") => archive(self, request, account).await,
+            Some("GET /v1/payments/{id}") => {
+                let payment = self.payments.payment(account, id()).await?;
+                Ok(web::json_response(StatusCode::OK, &payment_view(&payment)))
             }
-            let holder = app.payments.account(account).await?;
-            Ok(web::json_response(
-                StatusCode::OK,
-                &receipt(&holder, &payment),
-            ))
+            Some("POST /v1/payments/{id}/confirm") => {
+                let payment = self.payments.confirm(account, id(), now).await?;
+                payment_response(&payment)
+            }
+            Some("GET /v1/payments/{id}/receipt") => {
+                let payment = self.payments.payment(account, id()).await?;
+                if payment.status != PaymentStatus::Succeeded {
+                    return Err(AppError::NotFound("receipt"));
+                }
+                let holder = self.payments.account(account).await?;
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &receipt(&holder, &payment),
+                ))
+            }
+            Some("GET /v1/payment-methods") => {
+                let methods: Vec<Value> = self
+                    .payments
+                    .methods(account)
+                    .await?
+                    .iter()
+                    .map(|m| m.view())
+                    .collect();
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "payment_methods": methods }),
+                ))
+            }
+            Some("POST /v1/payment-methods") => {
+                let method = NewMethod::parse(&web::json_object(request)?)?;
+                let presence = principal.presence(now, self.step_up_window);
+                let saved = self
+                    .payments
+                    .add_method(account, method, presence, now)
+                    .await?;
+                Ok(web::json_response(StatusCode::CREATED, &saved.view()))
+            }
+            Some("DELETE /v1/payment-methods/{id}") => {
+                self.payments.remove_method(account, id()).await?;
+                Ok(web::no_content())
+            }
+            Some("GET /v1/payment-templates") => {
+                let templates = self.payments.templates(account).await?;
+                let views: Vec<Value> = templates.iter().map(template_view).collect();
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "payment_templates": views }),
+                ))
+            }
+            Some("POST /v1/payment-templates") => {
+                let template = Template::parse(&web::json_object(request)?, now.unix_timestamp())?;
+                self.payments.add_template(account, &template).await?;
+                Ok(web::json_response(
+                    StatusCode::CREATED,
+                    &template_view(&template),
+                ))
+            }
+            Some("DELETE /v1/payment-templates/{id}") => {
+                self.payments.remove_template(account, id()).await?;
+                Ok(web::no_content())
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        Some("GET /v1/payment-methods") => {
-            let methods: Vec<Value> = app
-                .payments
-                .methods(account)
-                .await?
-                .iter()
-                .map(|m| m.view())
-                .collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "payment_methods": methods }),
-            ))
-        }
-        Some("POST /v1/payment-methods") => {
-            let method = NewMethod::parse(&web::json_object(request)?)?;
-            let presence = principal.presence(now, app.step_up_window);
-            let saved = app
-                .payments
-                .add_method(account, method, presence, now)
-                .await?;
-            Ok(web::json_response(StatusCode::CREATED, &saved.view()))
-        }
-        Some("DELETE /v1/payment-methods/{id}") => {
-            app.payments.remove_method(account, id()).await?;
-            Ok(web::no_content())
-        }
-        Some("GET /v1/payment-templates") => {
-            let templates = app.payments.templates(account).await?;
-            let views: Vec<Value> = templates.iter().map(template_view).collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "payment_templates": views }),
-            ))
-        }
-        Some("POST /v1/payment-templates") => {
-            let template = Template::parse(&web::json_object(request)?, now.unix_timestamp())?;
-            app.payments.add_template(account, &template).await?;
-            Ok(web::json_response(
-                StatusCode::CREATED,
-                &template_view(&template),
-            ))
-        }
-        Some("DELETE /v1/payment-templates/{id}") => {
-            app.payments.remove_template(account, id()).await?;
-            Ok(web::no_content())
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }
 

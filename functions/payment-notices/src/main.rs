@@ -1,7 +1,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Deployment, Env, SandboxAdapter, TableConfig};
+use shared::config::{SandboxAdapter, TableConfig};
+use shared::entry::ColdStart;
 use shared::services::payments::PaymentNotice;
 use shared::services::payments::{deliver_payment_notice, NoticeOutcome};
 
@@ -10,16 +11,14 @@ const CONCURRENCY: usize = 10;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
-    let env = Env::process();
+    shared::entry::init()?;
     // Notices go to the sandbox billers' endpoint, the only one built: checked first,
     // before any call leaves the function.
-    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::BillerEndpoint)?;
-    let clients = shared::adapters::Clients::load().await?;
-    let config = TableConfig::from_env(&env, clients.hasher(&env).await?)?;
-    let store = &DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
-    let endpoint = &shared::adapters::sandbox_biller_endpoint(&clients, config.table_name, sandbox);
+    let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::BillerEndpoint).await?;
+    let config = TableConfig::from_env(&start.env, start.hasher)?;
+    let store = &DynamoStore::new(start.clients.dynamodb.clone(), config.table_name.clone());
+    let endpoint =
+        &shared::adapters::sandbox_biller_endpoint(&start.clients, config.table_name, sandbox);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(
             event.payload,

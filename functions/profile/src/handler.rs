@@ -4,10 +4,10 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsQueue};
-use shared::config::{Env, ProfileConfig};
+use shared::config::ProfileConfig;
+use shared::entry::{Api, ColdStart};
 use shared::http::{self as web};
 use shared::services::household::{
     Child, HeldChild, HouseholdService, SnilsCheck, StoredVehicle, Vehicle,
@@ -24,43 +24,33 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the service.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let config = ProfileConfig::from_env(&env, clients.hasher(&env).await?)?;
+        let start = ColdStart::load().await?;
+        let config = ProfileConfig::from_env(&start.env, start.hasher)?;
         Ok(Self {
-            household: adapters::household_service(&clients, &config),
-            profiles: adapters::profile_service(&clients, config),
+            household: adapters::household_service(&start.clients, &config),
+            profiles: adapters::profile_service(&start.clients, config),
         })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("GET /v1/profile") => {
-            let principal = web::principal(request)?;
-            let view = app.profiles.get(&principal.account_id).await?;
-            Ok(respond(StatusCode::OK, &view))
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("GET /v1/profile") => {
+                let principal = web::principal(request)?;
+                let view = self.profiles.get(&principal.account_id).await?;
+                Ok(respond(StatusCode::OK, &view))
+            }
+            Some("PATCH /v1/profile") => patch(self, request, now).await,
+            Some(route) if route.contains("/v1/profile/children") => {
+                children(self, request, route, now).await
+            }
+            Some(route) if route.contains("/v1/profile/vehicles") => {
+                vehicles(self, request, route, now).await
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        Some("PATCH /v1/profile") => patch(app, request, now).await,
-        Some(route) if route.contains("/v1/profile/children") => {
-            children(app, request, route, now).await
-        }
-        Some(route) if route.contains("/v1/profile/vehicles") => {
-            vehicles(app, request, route, now).await
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }
 

@@ -3,6 +3,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::sqs::SqsQueue;
 use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
+use shared::entry::ColdStart;
 use shared::metrics::{Job, Metric};
 use shared::services::payments::{ReconcilePage, ReconcilePageQueue};
 
@@ -11,8 +12,7 @@ const CONCURRENCY: usize = 1;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
+    shared::entry::init()?;
     let env = Env::process();
     // Payments are charged through the sandbox acquirer, the only one built: checked
     // first, before any call leaves the function.
@@ -23,8 +23,10 @@ async fn main() -> Result<(), Error> {
         shared::services::payments::RECONCILE_PAGE as u64,
         1,
     )?)?;
-    let clients = shared::adapters::Clients::load().await?;
-    let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let ColdStart {
+        clients, hasher, ..
+    } = ColdStart::load().await?;
+    let config = PaymentsConfig::from_env(&env, hasher)?;
     let min_age = config.reconcile_min_age;
     let payments = &shared::adapters::payment_service(&clients, &config, sandbox);
     let queue = &SqsQueue::new(clients.sqs.clone(), queue_url);

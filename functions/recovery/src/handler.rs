@@ -8,11 +8,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
-use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{CodesConfig, Env, IdentityConfig};
+use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::domain::{Channel, Destination, Purpose, MAX_PASSWORD_CHARS};
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -28,35 +27,19 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let hasher = clients.hasher(&env).await?;
-        let identity = IdentityConfig::from_env(&env, hasher.clone())?;
-        let codes = CodesConfig::from_env(&env, hasher)?;
-        Ok(Self {
-            identity: adapters::identity_service(&clients, identity),
-            codes: adapters::code_service(&clients, codes),
-        })
+        let (identity, codes) = ColdStart::load().await?.identity_and_codes()?;
+        Ok(Self { identity, codes })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("POST /v1/recovery") => start(app, request, now).await,
-        Some("POST /v1/recovery/complete") => complete(app, request, now).await,
-        _ => Err(AppError::RouteNotFound),
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("POST /v1/recovery") => start(self, request, now).await,
+            Some("POST /v1/recovery/complete") => complete(self, request, now).await,
+            _ => Err(AppError::RouteNotFound),
+        }
     }
 }
 

@@ -2,8 +2,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::{AutopayParts, Clients};
+use shared::adapters::AutopayParts;
 use shared::config::{Deployment, Env, PaymentsConfig, SandboxAdapter};
+use shared::entry::ColdStart;
 use shared::metrics::{Job, Metric};
 use shared::services::autopays::AutopayWork;
 
@@ -12,8 +13,7 @@ const CONCURRENCY: usize = 5;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
+    shared::entry::init()?;
     let env = Env::process();
     // Payments are charged through the sandbox acquirer, the only one built: checked
     // first, before any call leaves the function.
@@ -24,8 +24,10 @@ async fn main() -> Result<(), Error> {
         shared::services::autopays::PAGE_SIZE as u64,
         1,
     )?)?;
-    let clients = Clients::load().await?;
-    let config = PaymentsConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let ColdStart {
+        clients, hasher, ..
+    } = ColdStart::load().await?;
+    let config = PaymentsConfig::from_env(&env, hasher)?;
     let parts = &AutopayParts::new(&clients, &config, sandbox);
     let run_queue = &SqsQueue::new(clients.sqs.clone(), run_queue_url);
     // Three event sources: the daily schedule, which only plans the run; the queue of

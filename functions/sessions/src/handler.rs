@@ -4,11 +4,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
-use tracing::Instrument;
 
-use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
-use shared::config::{CodesConfig, Env, IdentityConfig};
+use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::domain::MAX_PASSWORD_CHARS;
+use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -25,52 +24,36 @@ pub struct App {
 impl App {
     /// Built once per cold start: configuration, SDK clients, the services.
     pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::process();
-        let clients = adapters::Clients::load().await?;
-        let hasher = clients.hasher(&env).await?;
-        let identity = IdentityConfig::from_env(&env, hasher.clone())?;
-        let codes = CodesConfig::from_env(&env, hasher)?;
-        Ok(Self {
-            identity: adapters::identity_service(&clients, identity),
-            codes: adapters::code_service(&clients, codes),
-        })
+        let (identity, codes) = ColdStart::load().await?.identity_and_codes()?;
+        Ok(Self { identity, codes })
     }
 }
 
-pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "request",
-        api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
-    );
-    Ok(async { web::respond(route(app, &request).await) }
-        .instrument(span)
-        .await)
-}
-
-async fn route(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
-    let now = OffsetDateTime::now_utc();
-    match web::route_key(request).as_deref() {
-        Some("POST /v1/sessions") => login(app, request, now).await,
-        Some("POST /v1/sessions/two-step") => two_step(app, request, now).await,
-        Some("GET /v1/sessions") => list(app, request, now).await,
-        Some("DELETE /v1/sessions/current") => {
-            let principal = web::principal(request)?;
-            revoke(app, request, &principal.session_id.clone(), principal, now).await
+impl Api for App {
+    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        match web::route_key(request).as_deref() {
+            Some("POST /v1/sessions") => login(self, request, now).await,
+            Some("POST /v1/sessions/two-step") => two_step(self, request, now).await,
+            Some("GET /v1/sessions") => list(self, request, now).await,
+            Some("DELETE /v1/sessions/current") => {
+                let principal = web::principal(request)?;
+                revoke(self, request, &principal.session_id.clone(), principal, now).await
+            }
+            Some("DELETE /v1/sessions/{id}") => {
+                let principal = web::principal(request)?;
+                let id = web::path_param(request, "id")
+                    .unwrap_or_default()
+                    .to_string();
+                revoke(self, request, &id, principal, now).await
+            }
+            Some("GET /v1/security-events") => events(self, request).await,
+            Some("POST /v1/sessions/current/step-up") => start_step_up(self, request, now).await,
+            Some("POST /v1/sessions/current/step-up/verify") => {
+                complete_step_up(self, request, now).await
+            }
+            _ => Err(AppError::RouteNotFound),
         }
-        Some("DELETE /v1/sessions/{id}") => {
-            let principal = web::principal(request)?;
-            let id = web::path_param(request, "id")
-                .unwrap_or_default()
-                .to_string();
-            revoke(app, request, &id, principal, now).await
-        }
-        Some("GET /v1/security-events") => events(app, request).await,
-        Some("POST /v1/sessions/current/step-up") => start_step_up(app, request, now).await,
-        Some("POST /v1/sessions/current/step-up/verify") => {
-            complete_step_up(app, request, now).await
-        }
-        _ => Err(AppError::RouteNotFound),
     }
 }
 

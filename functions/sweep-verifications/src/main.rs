@@ -5,8 +5,7 @@ use shared::metrics::{Job, Metric};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
+    shared::entry::init()?;
     let env = Env::process();
     let config = SweepConfig::from_env(&env)?;
     let clients = shared::adapters::Clients::load().await?;

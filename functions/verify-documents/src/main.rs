@@ -1,20 +1,18 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::{Deployment, Env, SandboxAdapter, VerificationConfig};
+use shared::config::{SandboxAdapter, VerificationConfig};
+use shared::entry::ColdStart;
 use shared::services::profile::VerificationJob;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    shared::metrics::init()?;
-    let env = Env::process();
+    shared::entry::init()?;
     // Documents are checked with the sandbox registries, the only ones built: checked
     // first, before any call leaves the function.
-    let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Registry)?;
-    let clients = shared::adapters::Clients::load().await?;
-    let config = VerificationConfig::from_env(&env, clients.hasher(&env).await?)?;
+    let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Registry).await?;
+    let config = VerificationConfig::from_env(&start.env, start.hasher)?;
     let concurrency = config.concurrency;
-    let service = shared::adapters::verification_service(&clients, config, sandbox);
+    let service = shared::adapters::verification_service(&start.clients, config, sandbox);
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let response: SqsBatchResponse = shared::batch::run(

@@ -5,7 +5,6 @@
 //! and the load test checks that every order was charged at most once. A real adapter
 //! calls the acquirer's API instead and keeps nothing here.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::dynamodb::DynamoStore;
@@ -89,7 +88,7 @@ pub struct SandboxAcquirer {
     store: DynamoStore,
 }
 
-use super::dynamodb::{build, classify, get_n, get_s, key, n, s, Item, TTL_ATTRIBUTE};
+use super::dynamodb::{classify, get_n, get_s, key, n, s, tx_update, Item, TTL_ATTRIBUTE};
 
 fn token_key(token: &str) -> Item {
     key(format!("ACQTOKEN#{token}"), "ACQTOKEN")
@@ -158,29 +157,15 @@ impl SandboxAcquirer {
                 n(now.unix_timestamp() + ONE_TIME_TOKEN_SECS),
             ),
         ]);
-        self.store
-            .client
-            .put_item()
-            .table_name(&self.store.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(classify(e)))?;
+        self.store.put(item).await.map_err(unavailable)?;
         Ok(token)
     }
 
     async fn token(&self, token: &str) -> Result<Option<Item>, GatewayError> {
-        let out = self
-            .store
-            .client
-            .get_item()
-            .table_name(&self.store.table)
-            .set_key(Some(token_key(token)))
-            .consistent_read(true)
-            .send()
+        self.store
+            .get_consistent(token_key(token))
             .await
-            .map_err(|e| unavailable(classify(e)))?;
-        Ok(out.item)
+            .map_err(unavailable)
     }
 
     /// A token's behaviour, if it may pay `order`.
@@ -213,21 +198,16 @@ impl SandboxAcquirer {
     }
 
     async fn order(&self, order: &str) -> Result<Option<Order>, GatewayError> {
-        let out = self
+        Ok(self
             .store
-            .client
-            .get_item()
-            .table_name(&self.store.table)
-            .set_key(Some(order_key(order)))
-            .consistent_read(true)
-            .send()
+            .get_consistent(order_key(order))
             .await
-            .map_err(|e| unavailable(classify(e)))?;
-        Ok(out.item.map(|item| Order {
-            state: get_s(&item, "state").unwrap_or_default(),
-            reason: get_s(&item, "reason").ok(),
-            created_at: get_n(&item, "created_at").unwrap_or(0),
-        }))
+            .map_err(unavailable)?
+            .map(|item| Order {
+                state: get_s(&item, "state").unwrap_or_default(),
+                reason: get_s(&item, "reason").ok(),
+                created_at: get_n(&item, "created_at").unwrap_or(0),
+            }))
     }
 
     fn answer(order_id: &str, order: &Order) -> GatewayAnswer {
@@ -266,31 +246,18 @@ impl SandboxAcquirer {
         if let Some(r) = reason {
             item.insert("reason".into(), s(r));
         }
-        let put = build(
-            Put::builder()
-                .table_name(&self.store.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )
-        .map_err(unavailable)?;
-        let mut request = self
-            .store
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build());
+        let put = self.store.put_new(item).map_err(unavailable)?;
+        let mut request = self.store.client.transact_write_items().transact_items(put);
         if let Some(token) = one_time_token {
-            let spend = build(
-                Update::builder()
-                    .table_name(&self.store.table)
-                    .set_key(Some(token_key(token)))
+            let spend = tx_update(
+                self.store
+                    .update(token_key(token))
                     .update_expression("SET used_by = :order")
                     .condition_expression("attribute_not_exists(used_by) OR used_by = :order")
-                    .expression_attribute_values(":order", s(order))
-                    .build(),
+                    .expression_attribute_values(":order", s(order)),
             )
             .map_err(unavailable)?;
-            request = request.transact_items(TransactWriteItem::builder().update(spend).build());
+            request = request.transact_items(spend);
         }
         match request.send().await {
             Ok(_) => Ok(true),
@@ -310,10 +277,7 @@ impl SandboxAcquirer {
     ) -> Result<(), GatewayError> {
         let mut update = self
             .store
-            .client
-            .update_item()
-            .table_name(&self.store.table)
-            .set_key(Some(order_key(order)))
+            .update_item(order_key(order))
             .condition_expression("#state = :from")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":from", s(from))
@@ -506,28 +470,20 @@ impl PaymentGateway for SandboxAcquirer {
             }
         }
         saved.insert("reusable".into(), s("yes"));
-        let put = build(
-            Put::builder()
-                .table_name(&self.store.table)
-                .set_item(Some(saved))
-                .build(),
-        )
-        .map_err(unavailable)?;
-        let spend = build(
-            Update::builder()
-                .table_name(&self.store.table)
-                .set_key(Some(token_key(one_time_token)))
+        let put = self.store.tx_put(saved).map_err(unavailable)?;
+        let spend = tx_update(
+            self.store
+                .update(token_key(one_time_token))
                 .update_expression("SET used_by = :saved")
                 .condition_expression("attribute_not_exists(used_by)")
-                .expression_attribute_values(":saved", s("saved"))
-                .build(),
+                .expression_attribute_values(":saved", s("saved")),
         )
         .map_err(unavailable)?;
         self.store
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(spend).build())
+            .transact_items(put)
+            .transact_items(spend)
             .send()
             .await
             .map_err(|e| match super::dynamodb::classify_transaction(e) {

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use super::dynamodb::{classify, get_s, key, n, s, DynamoStore};
+use super::dynamodb::{get_s, key, n, notice_attributes, DynamoStore, PutOutcome};
 use crate::services::payments::{BillerEndpoint, PaymentNotice};
 use crate::services::StoreError;
 
@@ -29,15 +29,9 @@ impl BillerEndpoint for SandboxBillerEndpoint {
     async fn deliver(&self, notice: &PaymentNotice, attempt: u32) -> Result<(), StoreError> {
         let biller = self
             .store
-            .client
-            .get_item()
-            .table_name(&self.store.table)
-            .set_key(Some(key(format!("BILLER#{}", notice.biller_id), "BILLER")))
-            .send()
-            .await
-            .map_err(classify)?;
+            .get_eventual(key(format!("BILLER#{}", notice.biller_id), "BILLER"))
+            .await?;
         let name = biller
-            .item
             .as_ref()
             .and_then(|i| get_s(i, "name").ok())
             .unwrap_or_default();
@@ -50,31 +44,17 @@ impl BillerEndpoint for SandboxBillerEndpoint {
             format!("BILLERINBOX#{}", notice.biller_id),
             &format!("{}#{}", notice.uin, notice.payment_id),
         );
+        item.extend(notice_attributes(notice));
         item.extend([
-            ("uin".into(), s(&notice.uin)),
-            ("payment_id".into(), s(&notice.payment_id)),
-            ("amount".into(), n(notice.amount)),
-            ("paid_at".into(), n(notice.paid_at)),
-            ("gateway_reference".into(), s(&notice.gateway_reference)),
             ("attempts".into(), n(attempt)),
             (
                 "delivered_at".into(),
                 n(OffsetDateTime::now_utc().unix_timestamp()),
             ),
         ]);
-        let result = self
-            .store
-            .client
-            .put_item()
-            .table_name(&self.store.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
+        match self.store.put_if_absent(item).await? {
             // Delivered before: acknowledged again, changed nothing.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(e) => Err(e),
+            PutOutcome::Written | PutOutcome::AlreadyThere => Ok(()),
         }
     }
 }

@@ -5,8 +5,6 @@
 //! moves them) and the markers of bills an autopay skipped and told about
 //! (`ACCOUNT#{id}` / `AUTOPAYSKIP#{autopay id}#{uin}`).
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
-
 use super::payments::doc_item;
 use super::*;
 use crate::services::autopays::{
@@ -61,16 +59,7 @@ impl AutopayStore for DynamoStore {
                 ("account_id".into(), s(&autopay.account_id)),
                 ("autopay_id".into(), s(&autopay.id)),
             ]);
-            items.push(
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(index))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            items.push(self.tx_put(index)?);
         }
         self.add_capped(&autopay.account_id, "AUTOPAY", cap, items)
             .await
@@ -86,24 +75,10 @@ impl AutopayStore for DynamoStore {
         autopay: &Autopay,
         previous: Option<&Trigger>,
     ) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(autopay)
-            .map_err(|e| StoreError::Rejected(format!("autopay: {e}")))?;
+        let doc = to_doc(autopay, "autopay")?;
         let mut item = autopay_key(&autopay.account_id, &autopay.id);
         item.insert("doc".into(), s(doc));
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+        let mut request = self.transaction().transact_items(self.tx_put(item)?);
         let new_index = schedule_key(&autopay.trigger, autopay);
         let old_index = previous.and_then(|t| schedule_key(t, autopay));
         let olds = [
@@ -111,55 +86,27 @@ impl AutopayStore for DynamoStore {
             previous.and_then(|t| unsharded_key(t, autopay)),
         ];
         for old in olds.into_iter().flatten() {
-            request = request.transact_items(
-                TransactWriteItem::builder()
-                    .delete(build(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(old))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            request = request.transact_items(self.tx_delete(old)?);
         }
         if let Some(mut index) = new_index {
             index.extend([
                 ("account_id".into(), s(&autopay.account_id)),
                 ("autopay_id".into(), s(&autopay.id)),
             ]);
-            request = request.transact_items(
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(index))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            request = request.transact_items(self.tx_put(index)?);
         }
         request.send().await.map_err(classify_transaction)?;
         Ok(())
     }
 
     async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError> {
-        let delete = |key: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder()
-                .delete(build(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .build(),
-                )?)
-                .build())
-        };
         let mut items = vec![self.delete_present(autopay_key(&autopay.account_id, &autopay.id))?];
         let indexes = [
             schedule_key(&autopay.trigger, autopay),
             unsharded_key(&autopay.trigger, autopay),
         ];
         for index in indexes.into_iter().flatten() {
-            items.push(delete(index)?);
+            items.push(self.tx_delete(index)?);
         }
         // Gone already (a parallel delete) is the same outcome.
         self.remove_capped(&autopay.account_id, "AUTOPAY", items)
@@ -177,26 +124,16 @@ impl AutopayStore for DynamoStore {
         let Some(pk) = schedule_pk(trigger, shard) else {
             return Ok(SchedulePageOf::default());
         };
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(classify)?;
-        let entries = page
-            .items()
+        let (items, next) = self
+            .query_page(&pk, after, limit, |q| {
+                q.key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+            })
+            .await?;
+        let entries = items
             .iter()
             .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "autopay_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match page.last_evaluated_key() {
-            Some(last) => Some(get_s(last, "sk")?),
-            None => None,
-        };
         Ok(SchedulePageOf { entries, next })
     }
 
@@ -212,18 +149,6 @@ impl AutopayStore for DynamoStore {
             &format!("AUTOPAYSKIP#{autopay_id}#{uin}"),
         );
         item.insert(TTL_ATTRIBUTE.into(), n(now + SKIP_MEMORY_SECS));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.put_if_absent(item).await?.written())
     }
 }

@@ -4,9 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
-
-use super::identity::failed_conditions;
 use super::*;
 use crate::services::bills::{BillStore, LookupStore};
 use crate::services::charges::{
@@ -41,8 +38,7 @@ fn status_name(status: ChargeStatus) -> &'static str {
 }
 
 pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
-    let body: ChargeBody = serde_json::from_str(&get_s(item, "doc")?)
-        .map_err(|e| StoreError::Rejected(format!("charge: {e}")))?;
+    let body: ChargeBody = get_doc(item, "doc", "charge")?;
     let status = match get_s(item, "status")?.as_str() {
         "paid" => ChargeStatus::Paid,
         "cancelled" => ChargeStatus::Cancelled,
@@ -68,16 +64,11 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
 
 impl ChargeStore for DynamoStore {
     async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(charge_key(uin)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(charge_from).transpose()
+        self.get_consistent(charge_key(uin))
+            .await?
+            .as_ref()
+            .map(charge_from)
+            .transpose()
     }
 
     async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
@@ -91,8 +82,7 @@ impl ChargeStore for DynamoStore {
         dropped_payer_keys: &[String],
         expected: u64,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
-        let doc = serde_json::to_string(&charge.body)
-            .map_err(|e| StoreError::Rejected(format!("charge: {e}")))?;
+        let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
         let mut item = charge_key(&charge.uin);
         item.extend([
@@ -102,22 +92,9 @@ impl ChargeStore for DynamoStore {
             ("version".into(), n(charge.version)),
             ("updated_at".into(), n(charge.updated_at)),
         ]);
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if expected == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(expected))
-        };
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(build(put.build())?)
-                    .build(),
-            );
+            .transaction()
+            .transact_items(self.tx_put_versioned(item, expected)?);
         for payer in payer_keys {
             // What a citizen's list needs without reading the charge: category and status.
             let mut index = payer_item_key(payer, &charge.uin);
@@ -133,22 +110,12 @@ impl ChargeStore for DynamoStore {
                 ("status".into(), s(status)),
                 ("updated_at".into(), n(charge.updated_at)),
             ]);
-            let put = build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(index))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            let put = self.tx_put(index)?;
+            request = request.transact_items(put);
         }
         for payer in dropped_payer_keys {
-            let delete = build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(payer_item_key(payer, &charge.uin)))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            let delete = self.tx_delete(payer_item_key(payer, &charge.uin))?;
+            request = request.transact_items(delete);
         }
         match request.send().await {
             Ok(_) => Ok(Ok(())),
@@ -177,24 +144,15 @@ impl ChargeStore for DynamoStore {
             ("created_at".into(), n(now)),
         ]);
         if let Some(registration) = &biller.registration {
-            let doc = serde_json::to_string(registration)
-                .map_err(|e| StoreError::Rejected(format!("biller registration: {e}")))?;
+            let doc = to_doc(registration, "biller registration")?;
             record.insert("registration".into(), s(doc));
         }
         self.put_keyed_principal(by_key, record).await
     }
 
     async fn biller_by_key(&self, key_hash: &str) -> Result<Option<Biller>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(biller_key_item(key_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
+        self.get_consistent(biller_key_item(key_hash))
+            .await?
             .map(|item| {
                 Ok(Biller {
                     id: get_s(&item, "biller_id")?,
@@ -206,23 +164,15 @@ impl ChargeStore for DynamoStore {
     }
 
     async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(biller_item(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item.filter(|item| !item.contains_key("revoked_at")) else {
+        let Some(item) = self
+            .get_consistent(biller_item(id))
+            .await?
+            .filter(|item| !item.contains_key("revoked_at"))
+        else {
             return Ok(None);
         };
         let registration = match get_s(&item, "registration") {
-            Ok(doc) => Some(
-                serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::Rejected(format!("biller registration: {e}")))?,
-            ),
+            Ok(_) => Some(get_doc(&item, "registration", "biller registration")?),
             Err(_) => None,
         };
         Ok(Some(Biller {
@@ -237,7 +187,13 @@ impl ChargeStore for DynamoStore {
         // Consistent: a bill must not look payable after its biller was revoked.
         let mut active = BTreeSet::new();
         for item in self
-            .consistent_batch_get(keys, Some("pk, revoked_at"), "billers")
+            .batch_get_consistent(
+                keys,
+                BatchGet {
+                    projection: Some("pk, revoked_at"),
+                    ..BatchGet::of("billers")
+                },
+            )
             .await?
         {
             if !item.contains_key("revoked_at") {
@@ -259,6 +215,17 @@ impl ChargeStore for DynamoStore {
     }
 }
 
+/// What a record of a payment notice holds of it.
+pub(crate) fn notice_attributes(notice: &PaymentNotice) -> [(String, AttributeValue); 5] {
+    [
+        ("uin".into(), s(&notice.uin)),
+        ("payment_id".into(), s(&notice.payment_id)),
+        ("amount".into(), n(notice.amount)),
+        ("paid_at".into(), n(notice.paid_at)),
+        ("gateway_reference".into(), s(&notice.gateway_reference)),
+    ]
+}
+
 impl DroppedNotices for DynamoStore {
     async fn record_dropped_notice(
         &self,
@@ -269,66 +236,16 @@ impl DroppedNotices for DynamoStore {
             format!("BILLER#{}", notice.biller_id),
             &format!("DROPPED#{}#{}", notice.uin, notice.payment_id),
         );
-        item.extend([
-            ("uin".into(), s(&notice.uin)),
-            ("payment_id".into(), s(&notice.payment_id)),
-            ("amount".into(), n(notice.amount)),
-            ("paid_at".into(), n(notice.paid_at)),
-            ("gateway_reference".into(), s(&notice.gateway_reference)),
-            ("dropped_at".into(), n(now)),
-        ]);
+        item.extend(notice_attributes(notice));
+        item.insert("dropped_at".into(), n(now));
         // The same notice dropped again writes the same record.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
+        self.put(item).await?;
         Ok(())
     }
 }
 
 fn saved_key(account_id: &str, uin: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("SAVED#{uin}"))
-}
-
-impl DynamoStore {
-    /// Every item of a partition whose sort key starts with `prefix` (every item for
-    /// ""), all pages.
-    pub(crate) async fn query_prefix(
-        &self,
-        pk: &str,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", s(pk));
-            // DynamoDB refuses an empty string in `begins_with`.
-            let query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let page = query
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
 }
 
 impl BillStore for DynamoStore {
@@ -343,7 +260,7 @@ impl BillStore for DynamoStore {
     async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
         let keys: Vec<Item> = uins.iter().map(|u| charge_key(u)).collect();
         // Consistent: a payment must not see a bill as unpaid after it was paid.
-        self.consistent_batch_get(keys, None, "charges")
+        self.batch_get_consistent(keys, BatchGet::of("charges"))
             .await?
             .iter()
             .map(charge_from)
@@ -391,13 +308,10 @@ impl LookupStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
+            .update_item(key(
                 format!("ACCOUNT#{account_id}"),
                 &format!("LOOKUPS#{window_start}"),
-            )))
+            ))
             .update_expression("ADD #count :n SET #ttl = :end")
             .condition_expression("attribute_not_exists(#count) OR #count <= :room")
             .expression_attribute_names("#count", "count")
@@ -407,10 +321,6 @@ impl LookupStore for DynamoStore {
             .expression_attribute_values(":room", n(limit.saturating_sub(lookups)))
             .send()
             .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify))
     }
 }

@@ -1,8 +1,6 @@
 //! Codes, send logs and verification tokens.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::*;
 use crate::services::codes::{
@@ -25,16 +23,7 @@ impl DynamoStore {
         item.insert("sends".into(), AttributeValue::M(sends));
         item.insert("version".into(), n(w.expected_version + 1));
         item.insert(TTL_ATTRIBUTE.into(), n(w.expires_at));
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-        put = if w.expected_version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :v")
-                .expression_attribute_values(":v", n(w.expected_version))
-        };
-        Ok(TransactWriteItem::builder()
-            .put(build(put.build())?)
-            .build())
+        self.tx_put_versioned(item, w.expected_version)
     }
 
     fn forget_send(
@@ -43,9 +32,8 @@ impl DynamoStore {
         code_id: &str,
         expires_at: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(send_log_key(log_key)))
+        let update = self
+            .update(send_log_key(log_key))
             .update_expression(
                 "REMOVE sends.#id SET version = if_not_exists(version, :zero) + :one, \
                  #ttl = if_not_exists(#ttl, :exp)",
@@ -55,9 +43,7 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":exp", n(expires_at));
-        Ok(TransactWriteItem::builder()
-            .update(build(update.build())?)
-            .build())
+        tx_update(update)
     }
 }
 
@@ -66,7 +52,7 @@ fn send_log_from(item: Option<&Item>) -> Result<SendLog, StoreError> {
         return Ok(SendLog::default());
     };
     let mut sends = Vec::new();
-    if let Some(AttributeValue::M(map)) = item.get("sends") {
+    if let Ok(map) = get_map(item, "sends") {
         for (id, at) in map {
             if let AttributeValue::N(at) = at {
                 let at = at
@@ -83,7 +69,7 @@ fn send_log_from(item: Option<&Item>) -> Result<SendLog, StoreError> {
 }
 
 /// BatchGetItem may leave keys unprocessed under load; they are asked for again.
-const BATCH_GET_ROUNDS: usize = 3;
+const BATCH_GET_ROUNDS: u32 = 3;
 
 impl CodeStore for DynamoStore {
     async fn load_send_logs(
@@ -93,36 +79,18 @@ impl CodeStore for DynamoStore {
     ) -> Result<(SendLog, SendLog), StoreError> {
         let dest = send_log_key(destination_key);
         let client = send_log_key(client_key);
-        let mut pending = build(
-            KeysAndAttributes::builder()
-                .keys(dest.clone())
-                .keys(client.clone())
-                .consistent_read(true)
-                .build(),
-        )?;
-        let mut found: Vec<Item> = Vec::with_capacity(2);
-        for _ in 0..BATCH_GET_ROUNDS {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(classify)?;
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => pending = rest,
-                _ => {
-                    let find = |k: &Item| found.iter().find(|i| i.get("pk") == k.get("pk"));
-                    return Ok((send_log_from(find(&dest))?, send_log_from(find(&client))?));
-                }
-            }
-        }
-        Err(StoreError::Unavailable(
-            "send logs still unprocessed after retries".into(),
-        ))
+        let found = self
+            .batch_get_consistent(
+                vec![dest.clone(), client.clone()],
+                BatchGet {
+                    rounds: BATCH_GET_ROUNDS,
+                    projection: None,
+                    what: "send logs",
+                },
+            )
+            .await?;
+        let find = |k: &Item| found.iter().find(|i| i.get("pk") == k.get("pk"));
+        Ok((send_log_from(find(&dest))?, send_log_from(find(&client))?))
     }
 
     async fn create_code(
@@ -143,17 +111,9 @@ impl CodeStore for DynamoStore {
             ("created_at".into(), n(code.created_at)),
             (TTL_ATTRIBUTE.into(), n(code.expires_at)),
         ]);
-        let put_code = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().put(put_code).build())
+        let put_code = self.put_new(item)?;
+        self.transaction()
+            .transact_items(put_code)
             .transact_items(self.put_send_log(destination_log)?)
             .transact_items(self.put_send_log(client_log)?)
             .send()
@@ -169,16 +129,9 @@ impl CodeStore for DynamoStore {
         client_key: &str,
         logs_expire_at: i64,
     ) -> Result<(), StoreError> {
-        let delete = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(code_key(code_id)))
-                .build(),
-        )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
+        let delete = self.tx_delete(code_key(code_id))?;
+        self.transaction()
+            .transact_items(delete)
             .transact_items(self.forget_send(destination_key, code_id, logs_expire_at)?)
             .transact_items(self.forget_send(client_key, code_id, logs_expire_at)?)
             .send()
@@ -188,16 +141,7 @@ impl CodeStore for DynamoStore {
     }
 
     async fn get_code(&self, id: &str) -> Result<Option<StoredCode>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(code_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.get_consistent(code_key(id)).await? else {
             return Ok(None);
         };
         Ok(Some(StoredCode {
@@ -215,10 +159,7 @@ impl CodeStore for DynamoStore {
 
     async fn count_attempt(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(code_key(id)))
+            .update_item(code_key(id))
             .update_expression("SET attempts = attempts + :one")
             .condition_expression("#status = :active AND attempts < max_attempts AND #ttl > :now")
             .expression_attribute_names("#status", "status")
@@ -247,10 +188,8 @@ impl CodeStore for DynamoStore {
         now: i64,
         token: &NewVerificationToken,
     ) -> Result<bool, StoreError> {
-        let mark_used = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(code_key(id)))
+        let mark_used = tx_update(
+            self.update(code_key(id))
                 .update_expression("SET #status = :used, used_at = :now")
                 .condition_expression(
                     "#status = :active AND attempts <= max_attempts AND #ttl > :now",
@@ -259,8 +198,7 @@ impl CodeStore for DynamoStore {
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":used", s("used"))
                 .expression_attribute_values(":active", s("active"))
-                .expression_attribute_values(":now", n(now))
-                .build(),
+                .expression_attribute_values(":now", n(now)),
         )?;
         let mut item = key(format!("VTOKEN#{}", token.token_hash), "VTOKEN");
         item.extend([
@@ -271,25 +209,13 @@ impl CodeStore for DynamoStore {
             ("created_at".into(), n(now)),
             (TTL_ATTRIBUTE.into(), n(token.expires_at)),
         ]);
-        let put_token = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
+        let put_token = self.put_new(item)?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().update(mark_used).build())
-            .transact_items(TransactWriteItem::builder().put(put_token).build())
+            .transaction()
+            .transact_items(mark_used)
+            .transact_items(put_token)
             .send()
             .await;
-        match result.map_err(classify_transaction) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify_transaction))
     }
 }

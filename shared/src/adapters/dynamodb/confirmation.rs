@@ -2,7 +2,7 @@
 //! their confirmations (`OPERATOR#{id}` / `CONFIRMATION#{millis}#{account}`) and letters
 //! with codes (`ACCOUNT#{id}` / `LETTER`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 
 use super::identity::{account_key, event_put};
 use super::*;
@@ -23,14 +23,6 @@ fn operator_item(id: &str) -> Item {
 
 fn letter_key(account_id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), "LETTER")
-}
-
-fn ignore_lost_race(result: Result<(), StoreError>) -> Result<bool, StoreError> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(StoreError::Conflict) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 impl OperatorStore for DynamoStore {
@@ -57,16 +49,8 @@ impl OperatorStore for DynamoStore {
     }
 
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
+        self.get_consistent(key_item(key_hash))
+            .await?
             .map(|item| {
                 Ok(Operator {
                     id: get_s(&item, "operator_id")?,
@@ -89,7 +73,7 @@ fn letter_from(item: &Item) -> Result<StoredLetter, StoreError> {
         attempts: get_n(item, "attempts")?,
         requested_at: get_n(item, "requested_at")?,
         expires_at: get_n(item, TTL_ATTRIBUTE)?,
-        used: matches!(item.get("used"), Some(AttributeValue::Bool(true))),
+        used: get_bool(item, "used"),
     })
 }
 
@@ -104,9 +88,8 @@ impl ConfirmationStore for DynamoStore {
         letter_code_hash: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut lift = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(account_key(confirmation.account_id)))
+        let mut lift = self
+            .update(account_key(confirmation.account_id))
             .condition_expression("#level = :standard")
             .expression_attribute_names("#level", "level")
             .expression_attribute_values(":standard", s(STANDARD))
@@ -126,9 +109,7 @@ impl ConfirmationStore for DynamoStore {
             ),
         };
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(
                 TransactWriteItem::builder()
                     .update(build(lift.build())?)
@@ -146,22 +127,11 @@ impl ConfirmationStore for DynamoStore {
                 ("at".into(), n(now)),
                 ("ip".into(), s(&confirmation.event.ip)),
             ]);
-            request = request.transact_items(
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(audit))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            request = request.transact_items(self.tx_put(audit)?);
         }
         if let Some(hash) = letter_code_hash {
-            let spend = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(letter_key(confirmation.account_id)))
+            let spend = tx_update(
+                self.update(letter_key(confirmation.account_id))
                     .update_expression("SET used = :true")
                     // The answer that spends it was counted already.
                     .condition_expression(
@@ -169,15 +139,14 @@ impl ConfirmationStore for DynamoStore {
                     )
                     .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                     .expression_attribute_values(":hash", s(hash))
-                    .expression_attribute_values(":true", AttributeValue::Bool(true))
-                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":true", b(true))
+                    .expression_attribute_values(":false", b(false))
                     .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS))
-                    .expression_attribute_values(":now", n(now))
-                    .build(),
+                    .expression_attribute_values(":now", n(now)),
             )?;
-            request = request.transact_items(TransactWriteItem::builder().update(spend).build());
+            request = request.transact_items(spend);
         }
-        ignore_lost_race(
+        won_race(
             request
                 .send()
                 .await
@@ -187,16 +156,11 @@ impl ConfirmationStore for DynamoStore {
     }
 
     async fn letter(&self, account_id: &str) -> Result<Option<StoredLetter>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(letter_key(account_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(letter_from).transpose()
+        self.get_consistent(letter_key(account_id))
+            .await?
+            .as_ref()
+            .map(letter_from)
+            .transpose()
     }
 
     async fn put_letter(
@@ -210,36 +174,30 @@ impl ConfirmationStore for DynamoStore {
             ("code_hash".into(), s(&letter.code_hash)),
             ("attempts".into(), n(letter.attempts)),
             ("requested_at".into(), n(letter.requested_at)),
-            ("used".into(), AttributeValue::Bool(letter.used)),
+            ("used".into(), b(letter.used)),
             (TTL_ATTRIBUTE.into(), n(letter.expires_at)),
         ]);
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_item(item)
             .condition_expression("attribute_not_exists(pk) OR requested_at <= :not_after")
             .expression_attribute_values(":not_after", n(not_after))
             .send()
             .await
             .map(|_| ())
             .map_err(classify);
-        ignore_lost_race(result)
+        won_race(result)
     }
 
     async fn withdraw_letter(&self, account_id: &str, code_hash: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(letter_key(account_id)))
+            .delete_item(letter_key(account_id))
             .condition_expression("code_hash = :hash")
             .expression_attribute_values(":hash", s(code_hash))
             .send()
             .await
             .map(|_| ())
             .map_err(classify);
-        ignore_lost_race(result).map(|_| ())
+        won_race(result).map(|_| ())
     }
 
     async fn letter_attempt(
@@ -248,15 +206,12 @@ impl ConfirmationStore for DynamoStore {
         code_hash: &str,
     ) -> Result<Option<u32>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(letter_key(account_id)))
+            .update_item(letter_key(account_id))
             .update_expression("ADD attempts :one")
             .condition_expression("code_hash = :hash AND used = :false AND attempts < :max")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":hash", s(code_hash))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":false", b(false))
             .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS))
             .return_values(ReturnValue::UpdatedNew)
             .send()

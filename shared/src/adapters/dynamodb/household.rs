@@ -1,11 +1,8 @@
 //! Children (`CHILD#{id}` / `CHILD`, linked from `ACCOUNT#{id}` / `CHILD#{id}`, counted
 //! in `ACCOUNT#{id}` / `CHILDREN`) and vehicles (`ACCOUNT#{id}` / `VEHICLE#{id}`).
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
-use super::identity::failed_conditions;
 use super::*;
 use crate::services::household::{
     Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck, StoredChild,
@@ -44,8 +41,7 @@ fn vehicle_key(account_id: &str, id: &str) -> Item {
 
 fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
     let pk = get_s(item, "pk")?;
-    let child: Child = serde_json::from_str(&get_s(item, "doc")?)
-        .map_err(|e| StoreError::Rejected(format!("child record: {e}")))?;
+    let child: Child = get_doc(item, "doc", "child record")?;
     let set = |name: &str| match item.get(name) {
         Some(AttributeValue::Ss(p)) => p.clone(),
         _ => Vec::new(),
@@ -114,50 +110,29 @@ fn vehicle_from(item: &Item) -> Result<StoredVehicle, StoreError> {
 }
 
 fn doc(child: &Child) -> Result<AttributeValue, StoreError> {
-    serde_json::to_string(child)
-        .map(s)
-        .map_err(|e| StoreError::Rejected(format!("child record: {e}")))
+    to_doc(child, "child record").map(s)
 }
 
 impl DynamoStore {
     /// Sort keys under the account's partition that start with `prefix`.
     async fn account_items(&self, account_id: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        })
+        .await
     }
 }
 
 impl HouseholdStore for DynamoStore {
     async fn child(&self, id: &str) -> Result<Option<StoredChild>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(child_from).transpose()
+        self.get_consistent(child_key(id))
+            .await?
+            .as_ref()
+            .map(child_from)
+            .transpose()
     }
 
     async fn child_links(&self, account_id: &str) -> Result<Vec<ChildLink>, StoreError> {
@@ -174,28 +149,11 @@ impl HouseholdStore for DynamoStore {
     }
 
     async fn children(&self, ids: &[String]) -> Result<Vec<StoredChild>, StoreError> {
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for id in ids {
-            request = request.keys(child_key(id));
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, build(request.build())?)
-            .send()
-            .await
-            .map_err(classify)?;
-        if out
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
-        {
-            return Err(StoreError::Unavailable("children not read in full".into()));
-        }
-        let mut children: Vec<StoredChild> = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default()
+        // The callers ask for a few at a time: one call, keys left unprocessed an error.
+        let keys = ids.iter().map(|id| child_key(id)).collect();
+        let mut children: Vec<StoredChild> = self
+            .batch_get_consistent(keys, BatchGet::once("children"))
+            .await?
             .iter()
             .map(child_from)
             .collect::<Result<_, _>>()?;
@@ -210,16 +168,13 @@ impl HouseholdStore for DynamoStore {
         link: &ChildLink,
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError> {
-        let count = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id)))
+        let count = tx_update(
+            self.update(counter_key(account_id))
                 .update_expression("ADD #n :one")
                 .condition_expression("attribute_not_exists(#n) OR #n < :max")
                 .expression_attribute_names("#n", "count")
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":max", n(MAX_CHILDREN as u64))
-                .build(),
+                .expression_attribute_values(":max", n(MAX_CHILDREN as u64)),
         )?;
         let mut item = link_key(account_id, &link.id);
         item.extend([
@@ -228,19 +183,11 @@ impl HouseholdStore for DynamoStore {
             ("claim".into(), doc(&link.claim)?),
             ("submission".into(), s(&link.submission)),
         ]);
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
+        let put = self.put_new(item)?;
         // Creates the record with the claim as its data, or joins an existing one as it
         // is: nothing here depends on (or tells) whether it existed.
-        let record = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(child_key(&link.id)))
+        let record = tx_update(
+            self.update(child_key(&link.id))
                 .update_expression(
                     "SET doc = if_not_exists(doc, :doc), version = if_not_exists(version, :one) \
                      ADD parents :me",
@@ -250,19 +197,16 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(
                     ":me",
                     AttributeValue::Ss(vec![account_id.to_string()]),
-                )
-                .build(),
+                ),
         )?;
         // Adds of one account all touch its counter: a transaction that collided with
         // another is tried again, after a pause that differs from one request to the next.
         for attempt in 0..LINK_CONFLICT_RETRIES {
             let result = self
-                .client
-                .transact_write_items()
-                .client_request_token(idempotency_token())
-                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(record.clone()).build())
+                .transaction()
+                .transact_items(count.clone())
+                .transact_items(put.clone())
+                .transact_items(record.clone())
                 .send()
                 .await;
             let failed = match result {
@@ -296,17 +240,13 @@ impl HouseholdStore for DynamoStore {
         submission: &str,
         verdict: &LinkVerdict,
     ) -> Result<bool, StoreError> {
-        let link = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(link_key(account_id, id)))
+        let link = self
+            .update(link_key(account_id, id))
             .condition_expression("submission = :s AND #state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":s", s(submission))
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()));
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token());
+        let mut request = self.transaction();
         match verdict {
             LinkVerdict::Rejected { reason } => {
                 let link = build(
@@ -324,9 +264,8 @@ impl HouseholdStore for DynamoStore {
                         .build(),
                 )?;
                 let me = AttributeValue::Ss(vec![account_id.to_string()]);
-                let record = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(child_key(id)))
+                let record = self
+                    .update(child_key(id))
                     .expression_attribute_values(":me", me);
                 let record = if *first {
                     // The first confirmed parent's data replace whatever an unconfirmed
@@ -383,10 +322,7 @@ impl HouseholdStore for DynamoStore {
         snils_submission: Option<&str>,
     ) -> Result<bool, StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .update_item(child_key(id))
             .condition_expression("version = :expected AND contains(verified_parents, :me)")
             .expression_attribute_values(":doc", doc(child)?)
             .expression_attribute_values(":next", n(expected_version + 1))
@@ -405,11 +341,7 @@ impl HouseholdStore for DynamoStore {
             ),
             (None, Some(_)) => update.update_expression("SET doc = :doc, version = :next"),
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn settle_child_snils(
@@ -420,10 +352,7 @@ impl HouseholdStore for DynamoStore {
         verified: bool,
     ) -> Result<bool, StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .update_item(child_key(id))
             .condition_expression("snils_state = :pending AND snils_submission = :s")
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
             .expression_attribute_values(":s", s(submission));
@@ -440,11 +369,7 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(":doc", doc(child)?)
                 .expression_attribute_values(":one", n(1))
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn unlink_child(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
@@ -455,36 +380,28 @@ impl HouseholdStore for DynamoStore {
                 .condition_expression("attribute_exists(pk)")
                 .build(),
         )?;
-        let leave = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(child_key(id)))
+        let leave = tx_update(
+            self.update(child_key(id))
                 .update_expression("DELETE parents :me, verified_parents :me")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(
                     ":me",
                     AttributeValue::Ss(vec![account_id.to_string()]),
-                )
-                .build(),
+                ),
         )?;
-        let uncount = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id)))
+        let uncount = tx_update(
+            self.update(counter_key(account_id))
                 .update_expression("ADD #n :minus")
                 .condition_expression("#n > :zero")
                 .expression_attribute_names("#n", "count")
                 .expression_attribute_values(":minus", n(-1))
-                .expression_attribute_values(":zero", n(0))
-                .build(),
+                .expression_attribute_values(":zero", n(0)),
         )?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(TransactWriteItem::builder().delete(unlink.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(leave.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(uncount).build())
+            .transact_items(leave.clone())
+            .transact_items(uncount)
             .send()
             .await;
         if let Err(e) = result {
@@ -494,11 +411,9 @@ impl HouseholdStore for DynamoStore {
             }
             // A link from before the counter: let go of it without counting down.
             let result = self
-                .client
-                .transact_write_items()
-                .client_request_token(idempotency_token())
+                .transaction()
                 .transact_items(TransactWriteItem::builder().delete(unlink).build())
-                .transact_items(TransactWriteItem::builder().update(leave).build())
+                .transact_items(leave)
                 .send()
                 .await;
             if let Err(e) = result {
@@ -508,10 +423,7 @@ impl HouseholdStore for DynamoStore {
         }
         // The last parent takes the record along; an empty set is no attribute at all.
         let orphan = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(child_key(id)))
+            .delete_item(child_key(id))
             .condition_expression("attribute_not_exists(parents)")
             .send()
             .await;
@@ -546,19 +458,7 @@ impl HouseholdStore for DynamoStore {
         if let Some(title) = &vehicle.vehicle.title {
             item.insert("title".into(), s(title));
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.put_if_absent(item).await?.written())
     }
 
     async fn update_vehicle(
@@ -568,10 +468,7 @@ impl HouseholdStore for DynamoStore {
         vehicle: &Vehicle,
     ) -> Result<bool, StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(vehicle_key(account_id, id)))
+            .update_item(vehicle_key(account_id, id))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":plate", s(&vehicle.plate));
         update = match &vehicle.title {
@@ -580,26 +477,10 @@ impl HouseholdStore for DynamoStore {
                 .expression_attribute_values(":title", s(title)),
             None => update.update_expression("SET plate = :plate REMOVE title"),
         };
-        match update.send().await.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(update.send().await.map_err(classify))
     }
 
     async fn delete_vehicle(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(vehicle_key(account_id, id)))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.delete_if_exists(vehicle_key(account_id, id)).await
     }
 }

@@ -8,14 +8,14 @@ mod confirmation;
 mod household;
 mod identity;
 mod notices;
+mod ops;
 mod payments;
 mod profile;
 mod runs;
 
-use std::collections::HashMap;
+pub(crate) use charges::notice_attributes;
+pub(crate) use ops::*;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -38,118 +38,6 @@ impl DynamoStore {
     }
 }
 
-pub(crate) type Item = HashMap<String, AttributeValue>;
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
-pub(crate) fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Rejected(format!("item lacks string {name}"))),
-    }
-}
-
-pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| StoreError::Rejected(format!("item has malformed number {name}"))),
-        _ => Err(StoreError::Rejected(format!("item lacks number {name}"))),
-    }
-}
-
-/// Sorts SDK failures into what the service can act on.
-pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
-    match err.code() {
-        Some("ConditionalCheckFailedException") => StoreError::Conflict,
-        Some("ValidationException" | "ResourceNotFoundException") => StoreError::Rejected(message),
-        _ => StoreError::Unavailable(message),
-    }
-}
-
-/// A cancelled transaction whose reason is a failed condition, or a concurrent transaction
-/// on the same item, is a lost race; any other reason (throttling) is worth a retry later.
-pub(crate) fn classify_transaction<R: std::fmt::Debug>(
-    err: SdkError<TransactWriteItemsError, R>,
-) -> StoreError {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    {
-        let lost_race = cancel.cancellation_reasons().iter().any(|r| {
-            matches!(
-                r.code(),
-                Some("ConditionalCheckFailed" | "TransactionConflict")
-            )
-        });
-        if lost_race {
-            return StoreError::Conflict;
-        }
-    }
-    classify(err)
-}
-
-pub(crate) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Rejected(format!("building request: {e}")))
-}
-
-/// A token per transaction call. The SDK resends the same token when it retries after a
-/// timeout, so a transaction that committed but whose answer was lost is not applied twice
-/// (which would fail its own conditions and read as a lost race).
-pub(crate) fn idempotency_token() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// BatchWriteItem takes at most 25 requests.
-const BATCH_WRITE: usize = 25;
-
-impl DynamoStore {
-    /// Puts and deletes in batches of 25 (not atomic), asking again for whatever DynamoDB
-    /// left unprocessed.
-    pub(crate) async fn batch_write(
-        &self,
-        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
-    ) -> Result<(), StoreError> {
-        for chunk in requests.chunks(BATCH_WRITE) {
-            let mut pending = chunk.to_vec();
-            for _ in 0..5 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable("writes left unprocessed".into()));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Principals with API keys (operators, billers) are stored alike: an item found by the
 /// keyed hash of the key, and a record found by the principal's id that remembers the
 /// hash, so that revoking by id can forget the key.
@@ -160,27 +48,8 @@ impl DynamoStore {
         by_key: Item,
         record: Item,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder()
-                .put(build(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build())
-        };
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(put(by_key)?)
-            .transact_items(put(record)?)
-            .send()
+        self.transact(vec![self.put_new(by_key)?, self.put_new(record)?])
             .await
-            .map_err(classify_transaction)?;
-        Ok(())
     }
 
     /// Forgets the key of the principal whose record is at `record_key` and marks the
@@ -192,42 +61,17 @@ impl DynamoStore {
         key_item: impl Fn(&str) -> Item,
         now: i64,
     ) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(record_key.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(record) = out.item else {
+        let Some(record) = self.get_consistent(record_key.clone()).await? else {
             return Ok(false);
         };
-        let forget_key = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&get_s(&record, "key_hash")?)))
-                .build(),
-        )?;
-        let mark = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(record_key))
+        let forget_key = self.tx_delete(key_item(&get_s(&record, "key_hash")?))?;
+        let mark = tx_update(
+            self.update(record_key)
                 .update_expression("SET revoked_at = :now")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":now", n(now))
-                .build(),
+                .expression_attribute_values(":now", n(now)),
         )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(forget_key).build())
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .send()
-            .await
-            .map_err(classify_transaction)?;
+        self.transact(vec![forget_key, mark]).await?;
         Ok(true)
     }
 }
@@ -281,35 +125,29 @@ impl DynamoStore {
         cap: Cap,
         items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> Result<CappedAdd, StoreError> {
-        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
         if cap.seen >= cap.limit {
             return Ok(CappedAdd::Full);
         }
-        let count = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id, kind)))
+        let count = tx_update(
+            self.update(counter_key(account_id, kind))
                 .update_expression("SET #count = if_not_exists(#count, :seen) + :one")
                 .condition_expression("attribute_not_exists(#count) OR #count < :limit")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":seen", n(cap.seen))
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":limit", n(cap.limit))
-                .build(),
+                .expression_attribute_values(":limit", n(cap.limit)),
         )?;
         let counter_index = items.len();
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .set_transact_items(Some(items))
-            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(count)
             .send()
             .await;
         match result {
             Ok(_) => Ok(CappedAdd::Added),
             Err(e) => {
-                let failed = identity::failed_conditions(e)?;
+                let failed = failed_conditions(e)?;
                 if failed.contains(&0) {
                     Ok(CappedAdd::AlreadyThere)
                 } else if failed.contains(&counter_index) {
@@ -338,31 +176,25 @@ impl DynamoStore {
         kind: &str,
         items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-        let uncount = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(account_id, kind)))
+        let uncount = tx_update(
+            self.update(counter_key(account_id, kind))
                 .update_expression("SET #count = #count - :one")
                 .condition_expression("#count > :zero")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":zero", n(0))
-                .build(),
+                .expression_attribute_values(":zero", n(0)),
         )?;
         let counter_index = items.len();
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .set_transact_items(Some(items.clone()))
-            .transact_items(TransactWriteItem::builder().update(uncount).build())
+            .transact_items(uncount)
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(e) => {
-                let failed = identity::failed_conditions(e)?;
+                let failed = failed_conditions(e)?;
                 if failed.contains(&0) {
                     return Ok(false);
                 }
@@ -372,103 +204,18 @@ impl DynamoStore {
                 // An account from before the counter: nothing to uncount; the first add
                 // starts the counter from the listed things.
                 let result = self
-                    .client
-                    .transact_write_items()
-                    .client_request_token(idempotency_token())
+                    .transaction()
                     .set_transact_items(Some(items))
                     .send()
                     .await;
                 match result {
                     Ok(_) => Ok(true),
-                    Err(e) => match identity::failed_conditions(e)? {
+                    Err(e) => match failed_conditions(e)? {
                         failed if failed.contains(&0) => Ok(false),
                         _ => Err(StoreError::Conflict),
                     },
                 }
             }
         }
-    }
-
-    /// Items by their keys, read consistently, 100 keys to a `BatchGetItem`, asking again
-    /// for the keys DynamoDB leaves unprocessed under load (up to 5 rounds per 100).
-    /// Missing items are left out; `what` names them in the error when keys stay unread.
-    pub(crate) async fn consistent_batch_get(
-        &self,
-        keys: Vec<Item>,
-        projection: Option<&str>,
-        what: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending = chunk.to_vec();
-            for _ in 0..5 {
-                if pending.is_empty() {
-                    break;
-                }
-                let request = build(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(std::mem::take(&mut pending)))
-                        .set_projection_expression(projection.map(str::to_string))
-                        .consistent_read(true)
-                        .build(),
-                )?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                found.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable(format!("{what} not read in full")));
-            }
-        }
-        Ok(found)
-    }
-
-    /// A put of a new item, conditional on its absence, for a transaction.
-    pub(crate) fn put_new(
-        &self,
-        item: Item,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        Ok(TransactWriteItem::builder()
-            .put(build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )?)
-            .build())
-    }
-
-    /// A delete of an existing item, conditional on its presence, for a transaction.
-    pub(crate) fn delete_present(
-        &self,
-        key: Item,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
-        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
-        Ok(TransactWriteItem::builder()
-            .delete(build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .condition_expression("attribute_exists(pk)")
-                    .build(),
-            )?)
-            .build())
     }
 }

@@ -53,19 +53,9 @@ impl NoticeStore for DynamoStore {
         &self,
         account_id: &str,
     ) -> Result<Option<NotificationSettings>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(settings_key(account_id)))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
-            .map(|item| {
-                serde_json::from_str(&get_s(&item, "doc")?)
-                    .map_err(|e| StoreError::Rejected(format!("notification settings: {e}")))
-            })
+        self.get_eventual(settings_key(account_id))
+            .await?
+            .map(|item| get_doc(&item, "doc", "notification settings"))
             .transpose()
     }
 
@@ -75,17 +65,10 @@ impl NoticeStore for DynamoStore {
         settings: &NotificationSettings,
         now: i64,
     ) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Rejected(format!("notification settings: {e}")))?;
+        let doc = to_doc(settings, "notification settings")?;
         let mut item = settings_key(account_id);
         item.extend([("doc".into(), s(doc)), ("updated_at".into(), n(now))]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(classify)?;
+        self.put(item).await?;
         Ok(())
     }
 
@@ -139,19 +122,7 @@ impl NoticeStore for DynamoStore {
             ("sent_at".into(), n(now)),
             (TTL_ATTRIBUTE.into(), n(now + NOTICE_MEMORY_SECS)),
         ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.put_if_absent(item).await?.written())
     }
 
     async fn release_notice(
@@ -160,13 +131,6 @@ impl NoticeStore for DynamoStore {
         uin: &str,
         channel: Channel,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(notice_key(account_id, uin, channel)))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        self.delete(notice_key(account_id, uin, channel)).await
     }
 }

@@ -4,7 +4,7 @@
 //! methods (`ACCOUNT#{id}` / `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`).
 //! Opening a payment also checks that every bill's biller is still active.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 
 use super::charges::{biller_item, charge_key};
 use super::identity::{account_from, account_key};
@@ -67,8 +67,7 @@ fn status_name(status: PaymentStatus) -> String {
 }
 
 fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
-    let doc = serde_json::to_string(payment)
-        .map_err(|e| StoreError::Rejected(format!("payment: {e}")))?;
+    let doc = to_doc(payment, "payment")?;
     let mut item = payment_key(&payment.account_id, &payment.id);
     item.extend([
         ("doc".into(), s(doc)),
@@ -79,8 +78,7 @@ fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
 }
 
 fn payment_from(item: &Item) -> Result<Payment, StoreError> {
-    serde_json::from_str(&get_s(item, "doc")?)
-        .map_err(|e| StoreError::Rejected(format!("payment: {e}")))
+    get_doc(item, "doc", "payment")
 }
 
 /// The payment's item, if its stored status is still one of `from`.
@@ -162,65 +160,39 @@ impl DynamoStore {
 
 impl PaymentStore for DynamoStore {
     async fn bill_payment(&self, uin: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("CHARGE#{uin}"), "CHARGE")))
-            .projection_expression("lock_payment, paid_by")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item.and_then(|item| {
-            get_s(&item, "lock_payment")
-                .or_else(|_| get_s(&item, "paid_by"))
-                .ok()
-        }))
+        Ok(self
+            .get_consistent_projected(
+                key(format!("CHARGE#{uin}"), "CHARGE"),
+                "lock_payment, paid_by",
+            )
+            .await?
+            .and_then(|item| {
+                get_s(&item, "lock_payment")
+                    .or_else(|_| get_s(&item, "paid_by"))
+                    .ok()
+            }))
     }
 
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(String, String)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(idempotency_key(key_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
+        let found = self.get_consistent(idempotency_key(key_hash)).await?;
         // A record past its expiry is gone, whether or not DynamoDB swept it yet.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        out.item
+        found
             .filter(|item| get_n::<i64>(item, TTL_ATTRIBUTE).is_ok_and(|t| t > now))
             .map(|item| Ok((get_s(&item, "payment_id")?, get_s(&item, "request_hash")?)))
             .transpose()
     }
 
     async fn payment(&self, account_id: &str, id: &str) -> Result<Option<Payment>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(payment_key(account_id, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(payment_from).transpose()
+        self.get_consistent(payment_key(account_id, id))
+            .await?
+            .as_ref()
+            .map(payment_from)
+            .transpose()
     }
 
     async fn hold_count(&self, account_id: &str) -> Result<HoldCount, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(hold_count_key(account_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.get_consistent(hold_count_key(account_id)).await? else {
             return Ok(HoldCount::default());
         };
         let holds = match item.get("holds") {
@@ -275,19 +247,15 @@ impl PaymentStore for DynamoStore {
             )?)
             .build();
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(claim_key)
             .transact_items(self.put_new(payment_item(payment)?)?)
             .transact_items(self.put_new(reconcile)?)
             .transact_items(self.hold_count_put(&payment.account_id, holds, payment.created_at)?);
         let until = payment.hold_until.unwrap_or(payment.created_at);
         for (uin, version) in bill_versions {
-            let lock = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(charge_key(uin)))
+            let lock = tx_update(
+                self.update(charge_key(uin))
                     .update_expression(
                         "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
                     )
@@ -300,10 +268,9 @@ impl PaymentStore for DynamoStore {
                     .expression_attribute_values(":payment", s(&payment.id))
                     .expression_attribute_values(":one", n(1))
                     .expression_attribute_values(":unpaid", s("unpaid"))
-                    .expression_attribute_values(":version", n(version))
-                    .build(),
+                    .expression_attribute_values(":version", n(version)),
             )?;
-            request = request.transact_items(TransactWriteItem::builder().update(lock).build());
+            request = request.transact_items(lock);
         }
         // Each biller still active, in the same transaction: a revoked biller's bill is not
         // locked, with no read more on the way.
@@ -326,7 +293,7 @@ impl PaymentStore for DynamoStore {
         }
         match request.send().await {
             Ok(_) => Ok(Ok(())),
-            Err(e) => match super::identity::failed_conditions(e) {
+            Err(e) => match super::failed_conditions(e) {
                 // The first item is the idempotency record, the fourth the hold count.
                 Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
                 Ok(failed) if failed.iter().any(|i| *i >= first_biller) => {
@@ -346,20 +313,13 @@ impl PaymentStore for DynamoStore {
 
     async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(payment_item(payment)?))
+            .put_item(payment_item(payment)?)
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", s(status_name(from)))
             .send()
             .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify))
     }
 
     async fn settle(&self, payment: &Payment) -> Result<bool, StoreError> {
@@ -369,16 +329,13 @@ impl PaymentStore for DynamoStore {
             PaymentStatus::Pending,
         ];
         let paid = payment.status == PaymentStatus::Succeeded;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(payment_put(&self.table, payment, &open)?);
+        let mut request =
+            self.transaction()
+                .transact_items(payment_put(&self.table, payment, &open)?);
         let at = payment.settled_at.unwrap_or(payment.created_at);
         for bill in &payment.bills {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(charge_key(&bill.uin)))
+            let update = self
+                .update(charge_key(&bill.uin))
                 .condition_expression("lock_payment = :payment")
                 .expression_attribute_values(":payment", s(&payment.id))
                 .expression_attribute_values(":one", n(1));
@@ -403,22 +360,19 @@ impl PaymentStore for DynamoStore {
         }
         // The payment holds nothing any more: out of the account's hold count, whose
         // version moves so that an opening that read it before counts again.
-        let release = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(hold_count_key(&payment.account_id)))
+        let release = tx_update(
+            self.update(hold_count_key(&payment.account_id))
                 .update_expression("REMOVE holds.#payment SET version = if_not_exists(version, :zero) + :one, #ttl = :ttl")
                 .expression_attribute_names("#payment", &payment.id)
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":ttl", n(at + HOLD_COUNT_TTL_SECS))
-                .build(),
+                .expression_attribute_values(":ttl", n(at + HOLD_COUNT_TTL_SECS)),
         )?;
-        request = request.transact_items(TransactWriteItem::builder().update(release).build());
+        request = request.transact_items(release);
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) => match super::identity::failed_conditions(e) {
+            Err(e) => match super::failed_conditions(e) {
                 Ok(_) | Err(StoreError::Conflict) => Ok(false),
                 Err(other) => Err(other),
             },
@@ -427,10 +381,7 @@ impl PaymentStore for DynamoStore {
 
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
         let deleted = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(reconcile_key(payment)))
+            .delete_item(reconcile_key(payment))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -438,13 +389,8 @@ impl PaymentStore for DynamoStore {
         // Nothing in its shard: a payment opened before sharding, whose entry is in
         // the unsharded partition (one more call, for those only).
         if deleted.attributes().is_none_or(|a| a.is_empty()) {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(reconcile_key_in(Shard::Unsharded, payment)))
-                .send()
-                .await
-                .map_err(classify)?;
+            self.delete(reconcile_key_in(Shard::Unsharded, payment))
+                .await?;
         }
         Ok(())
     }
@@ -457,27 +403,17 @@ impl PaymentStore for DynamoStore {
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
         let pk = reconcile_pk(shard);
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk < :before")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":before", s(format!("{before:012}$")))
-            .set_exclusive_start_key(after.map(|sk| key(pk.clone(), sk)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(classify)?;
-        let entries = page
-            .items()
+        let (items, next) = self
+            .query_page(&pk, after, limit, |q| {
+                q.key_condition_expression("pk = :pk AND sk < :before")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":before", s(format!("{before:012}$")))
+            })
+            .await?;
+        let entries = items
             .iter()
             .map(|item| Ok((get_s(item, "account_id")?, get_s(item, "payment_id")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match page.last_evaluated_key() {
-            Some(last) => Some(get_s(last, "sk")?),
-            None => None,
-        };
         Ok(OpenPaymentsPage { entries, next })
     }
 
@@ -493,42 +429,22 @@ impl PaymentStore for DynamoStore {
             let hex = format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
             format!("PAYMENT#{}-{}", &hex[..8], &hex[8..])
         };
-        let mut payments = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":from", s(bound(from_ms)))
                 .expression_attribute_values(":to", s(bound(to_ms)))
                 .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                payments.push(payment_from(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(payments);
-            }
-        }
+        })
+        .await?
+        .iter()
+        .map(payment_from)
+        .collect()
     }
 
     async fn account(&self, account_id: &str) -> Result<Option<StoredAccount>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(account_id)))
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
+        self.get_eventual(account_key(account_id))
+            .await?
             .as_ref()
             .map(|item| account_from(account_id, item))
             .transpose()
@@ -592,8 +508,7 @@ pub(crate) fn doc_item<T: serde::Serialize>(
     sk: &str,
     value: &T,
 ) -> Result<Item, StoreError> {
-    let doc =
-        serde_json::to_string(value).map_err(|e| StoreError::Rejected(format!("{sk} doc: {e}")))?;
+    let doc = to_doc(value, &format!("{sk} doc"))?;
     let mut item = key(pk, sk);
     item.insert("doc".into(), s(doc));
     Ok(item)
@@ -609,10 +524,7 @@ impl DynamoStore {
         self.query_prefix(pk, prefix)
             .await?
             .iter()
-            .map(|item| {
-                serde_json::from_str(&get_s(item, "doc")?)
-                    .map_err(|e| StoreError::Rejected(format!("{prefix} doc: {e}")))
-            })
+            .map(|item| get_doc(item, "doc", &format!("{prefix} doc")))
             .collect()
     }
 }

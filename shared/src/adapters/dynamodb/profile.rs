@@ -7,13 +7,9 @@
 //! so that the text order is the time order). A profile with nothing pending has neither
 //! attribute and is not in the index.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::identity::{
-    account_from, account_key, event_put, failed_conditions, login_key, ACCOUNT_INDEX,
-};
+use super::identity::{account_from, account_key, event_put, login_key, ACCOUNT_INDEX};
 use super::notices::{holder_key, holding_key};
 use super::*;
 use crate::services::household::holdings::{FoundEntries, HolderIndexScan};
@@ -41,28 +37,9 @@ impl ProfileStore for DynamoStore {
         account_id: &str,
     ) -> Result<Option<(StoredAccount, StoredProfile)>, StoreError> {
         let keys = [account_key(account_id), profile_key(account_id)];
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for k in &keys {
-            request = request.keys(k.clone());
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, build(request.build())?)
-            .send()
-            .await
-            .map_err(classify)?;
-        if out
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
-        {
-            return Err(StoreError::Unavailable("profile not read in full".into()));
-        }
-        let found = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default();
+        let found = self
+            .batch_get_consistent(keys.to_vec(), BatchGet::once("profile"))
+            .await?;
         let find = |sk: &str| {
             found
                 .iter()
@@ -73,15 +50,10 @@ impl ProfileStore for DynamoStore {
         };
         let account = account_from(account_id, account)?;
         let stored = match find("PROFILE") {
-            Some(item) => {
-                let doc = get_s(item, "doc")?;
-                let profile: Profile = serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::Rejected(format!("profile document: {e}")))?;
-                StoredProfile {
-                    profile,
-                    version: get_n(item, "version")?,
-                }
-            }
+            Some(item) => StoredProfile {
+                profile: get_doc(item, "doc", "profile document")?,
+                version: get_n(item, "version")?,
+            },
             None => StoredProfile {
                 profile: Profile::default(),
                 version: 0,
@@ -94,8 +66,7 @@ impl ProfileStore for DynamoStore {
         &self,
         write: &ProfileWrite<'_>,
     ) -> Result<Result<(), ProfileWriteRefusal>, StoreError> {
-        let doc = serde_json::to_string(write.profile)
-            .map_err(|e| StoreError::Rejected(format!("profile document: {e}")))?;
+        let doc = to_doc(write.profile, "profile document")?;
         let mut item = profile_key(write.account_id);
         item.extend([
             ("doc".into(), s(doc)),
@@ -107,22 +78,9 @@ impl ProfileStore for DynamoStore {
                 ("gsi1sk".into(), s(due_sort_key(due, write.account_id))),
             ]);
         }
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if write.expected_version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(write.expected_version))
-        };
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(build(put.build())?)
-                    .build(),
-            );
+            .transaction()
+            .transact_items(self.tx_put_versioned(item, write.expected_version)?);
         let mut index = 1;
         let mut claim_index = None;
 
@@ -130,9 +88,7 @@ impl ProfileStore for DynamoStore {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut conditions = vec!["attribute_exists(pk)"];
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(account_key(write.account_id)));
+        let mut update = self.update(account_key(write.account_id));
         if let Some((last, first, middle)) = write.account_names {
             sets.push("last_name = :last, first_name = :first");
             update = update
@@ -187,7 +143,7 @@ impl ProfileStore for DynamoStore {
             item.extend([
                 ("account_id".into(), s(write.account_id)),
                 ("kind".into(), s("snils")),
-                ("verified".into(), AttributeValue::Bool(true)),
+                ("verified".into(), b(true)),
             ]);
             // Claimed only by a verified SNILS; a claim made before that rule (when a
             // SNILS was claimed on saving) gives way to the verified owner.
@@ -241,10 +197,7 @@ impl ProfileStore for DynamoStore {
                     // in the transaction: a SNILS saved (never verified) by this account
                     // may be another's login, and that must not fail the write.
                     let released = self
-                        .client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(login_key(release)))
+                        .delete_item(login_key(release))
                         .condition_expression("account_id = :me")
                         .expression_attribute_values(":me", s(write.account_id))
                         .send()

@@ -32,18 +32,9 @@ impl RunStore for DynamoStore {
             ("opened_at".into(), n(now)),
             (TTL_ATTRIBUTE.into(), n(now + RUN_MEMORY_SECS)),
         ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result.map_err(classify) {
+        match self.put_if_absent(item).await? {
             // Planned before (the same schedule event again): its record stands.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(e) => Err(e),
+            PutOutcome::Written | PutOutcome::AlreadyThere => Ok(()),
         }
     }
 
@@ -55,10 +46,7 @@ impl RunStore for DynamoStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(job, run)))
+            .update_item(run_key(job, run))
             // A run never opened gets a record that expires too.
             .update_expression("ADD done_shards :shard SET #ttl = if_not_exists(#ttl, :ttl)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -83,19 +71,12 @@ impl RunStore for DynamoStore {
         }
         // Two last shards finishing together: one of them counts the run.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(run_key(job, run)))
+            .update_item(run_key(job, run))
             .update_expression("SET completed_at = :now")
             .condition_expression("attribute_not_exists(completed_at)")
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify))
     }
 }

@@ -42,6 +42,15 @@ pub const MAX_KNOWN_DEVICES: usize = 20;
 
 /// Reads of a login's state after losing the race to count an attempt.
 const ATTEMPT_RACE_RETRIES: usize = 3;
+/// How long an attempt waits, at most, for attempts still being checked to be decided
+/// when they alone fill the login's limit; well inside the functions' timeout.
+const PENDING_WAIT: Duration = Duration::from_secs(3);
+/// How often a waiting attempt reads the login's state again.
+const PENDING_POLL: Duration = Duration::from_millis(100);
+/// Attempts still pending this long after the last one was counted are taken for
+/// failures: their check ended without a word (a function past its timeout, a lost
+/// write). Longer than the functions' timeout (10 s).
+const PENDING_LIFETIME_SECS: i64 = 15;
 
 /// How long security events are kept.
 pub const SECURITY_EVENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -194,11 +203,28 @@ pub enum ContactChangeRefusal {
 
 /// Consecutive failed logins, counted atomically by the store; the lock is derived from
 /// them, so concurrent failures cannot overwrite each other's count. Every attempt is
-/// counted as a failure before its secret is checked, and a right secret takes it back.
+/// counted before its secret is checked, as pending; a wrong secret leaves it counted as
+/// a failure and no longer pending, a right secret takes it back (clears the count).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoginFailures {
+    /// Attempts counted since the last right secret: failures and pending ones.
     pub count: u32,
+    /// When the last attempt was counted.
     pub last_failure_at: i64,
+    /// Of `count`, the attempts whose secret is still being checked.
+    pub pending: u32,
+}
+
+impl LoginFailures {
+    /// The attempts that failed: `count` less those still pending. Pending attempts
+    /// older than [`PENDING_LIFETIME_SECS`] count as failed.
+    pub fn failed(&self, now: i64) -> u32 {
+        if now - self.last_failure_at > PENDING_LIFETIME_SECS {
+            self.count
+        } else {
+            self.count.saturating_sub(self.pending)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,14 +385,22 @@ pub trait IdentityStore {
         id: Option<&str>,
     ) -> impl Future<Output = Result<Option<StoredAccount>, StoreError>> + Send;
 
-    /// Counts an attempt on the client's window and on the login's failures, each with
-    /// a condition that holds only under its limit, so that parallel attempts cannot
-    /// pass it. An attempt the login refuses is given back to the client.
+    /// Counts an attempt on the client's window and on the login's failures (as pending),
+    /// each with a condition that holds only under its limit, so that parallel attempts
+    /// cannot pass it. An attempt the login refuses is given back to the client.
     fn count_attempt(
         &self,
         attempt: &Attempt<'_>,
         now: i64,
     ) -> impl Future<Output = Result<AttemptCount, StoreError>> + Send;
+
+    /// Marks a counted attempt whose secret was wrong as decided: it stays among the
+    /// login's failures and is no longer pending. Nothing when the count was cleared
+    /// meanwhile (a right secret in parallel).
+    fn settle_failure(
+        &self,
+        login_key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes a counted attempt back after its secret proved right: the login's failures
     /// are cleared and the client's attempt is given back.

@@ -425,6 +425,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// Counts an attempt at the secret of `login_key` before the secret is checked, and
     /// refuses one over the login's lock or the client's limit (`limit_client`). A race
     /// lost to parallel attempts is read again, so that its answer says how long to wait.
+    ///
+    /// Only failures lock a login. When the limit is full with attempts whose secret is
+    /// still being checked (a citizen's devices signing in at once), this one waits for
+    /// them to be decided, at most [`PENDING_WAIT`]: a right secret among them clears the
+    /// count, wrong ones make it a lock. Either way no more than the limit is checked.
     pub(super) async fn count_attempt(
         &self,
         login_key: &str,
@@ -434,7 +439,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<CountedAttempt, AppError> {
         let window_start = self.window_start(now);
         let window_end = window_start + secs(self.limits.client_failure_window);
-        for _ in 0..ATTEMPT_RACE_RETRIES {
+        let started = std::time::Instant::now();
+        let mut races = 0;
+        loop {
+            // The clock moves while this attempt waits for pending ones.
+            let now_live = now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
             let state = self
                 .store
                 .load_login_state(login_key, client_key, window_start)
@@ -444,11 +453,23 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                     retry_after_secs: wait(window_end, now),
                 });
             }
-            let locked_until = self.locked_until(&state.failures);
-            if locked_until > now {
+            let locked_until = self.locked_until(&state.failures, now_live);
+            if locked_until > now_live {
                 return Err(AppError::LoginThrottled {
-                    retry_after_secs: wait(locked_until, now),
+                    retry_after_secs: wait(locked_until, now_live),
                 });
+            }
+            if state.failures.count >= self.limits.max_failures
+                && state.failures.failed(now_live) < self.limits.max_failures
+            {
+                // Full, but not with failures: wait for the pending attempts' verdict.
+                if started.elapsed() >= PENDING_WAIT {
+                    return Err(AppError::LoginThrottled {
+                        retry_after_secs: 1,
+                    });
+                }
+                tokio::time::sleep(PENDING_POLL).await;
+                continue;
             }
             let attempt = Attempt {
                 login_key,
@@ -477,13 +498,18 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                         retry_after_secs: wait(window_end, now),
                     })
                 }
-                // Others counted meanwhile: the next read tells the lock they set.
-                AttemptCount::LoginLimited => continue,
+                // Others counted meanwhile: the next read tells the lock they set, or
+                // that they are still being checked.
+                AttemptCount::LoginLimited => {
+                    races += 1;
+                    if races >= ATTEMPT_RACE_RETRIES {
+                        return Err(AppError::LoginThrottled {
+                            retry_after_secs: wait(now + secs(self.limits.lock_base), now),
+                        });
+                    }
+                }
             }
         }
-        Err(AppError::LoginThrottled {
-            retry_after_secs: wait(now + secs(self.limits.lock_base), now),
-        })
     }
 
     /// A counted attempt whose secret was wrong: logs it for the account, if any, and
@@ -495,6 +521,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         client: &Client,
         now: i64,
     ) -> AppError {
+        // Decided: a failure now, no longer pending.
+        if let Err(e) = self.store.settle_failure(&counted.login_key).await {
+            return e.into();
+        }
         let Some(account_id) = counted.account_id.as_deref() else {
             return AppError::InvalidCredentials;
         };
@@ -509,8 +539,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     }
 
     /// The n-th failure past the limit locks the login for base·2ⁿ⁻¹ after it, capped.
-    pub(super) fn locked_until(&self, failures: &LoginFailures) -> i64 {
-        match failures.count.checked_sub(self.limits.max_failures) {
+    /// Attempts still pending at `now` are not failures (yet).
+    pub(super) fn locked_until(&self, failures: &LoginFailures, now: i64) -> i64 {
+        match failures.failed(now).checked_sub(self.limits.max_failures) {
             Some(over) => {
                 let delay = secs(self.limits.lock_base)
                     .saturating_mul(1_i64 << over.min(20))

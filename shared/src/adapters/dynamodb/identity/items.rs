@@ -29,10 +29,6 @@ pub(super) fn verification_token_item_key(token_key: &str) -> Item {
     key(format!("VTOKEN#{token_key}"), "VTOKEN")
 }
 
-pub(super) fn get_bool(item: &Item, name: &str) -> bool {
-    matches!(item.get(name), Some(AttributeValue::Bool(true)))
-}
-
 pub(crate) fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteItem, StoreError> {
     let retention = i64::try_from(SECURITY_EVENT_RETENTION.as_secs()).unwrap_or(i64::MAX);
     // Milliseconds in the sort key keep events of one second in the order they happened.
@@ -57,27 +53,6 @@ pub(crate) fn event_put(table: &str, e: &SecurityEvent) -> Result<TransactWriteI
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Indices of the transaction items whose condition failed.
-pub(crate) fn failed_conditions<R: std::fmt::Debug>(
-    err: SdkError<TransactWriteItemsError, R>,
-) -> Result<Vec<usize>, StoreError> {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    {
-        let failed: Vec<usize> = cancel
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect();
-        if !failed.is_empty() {
-            return Ok(failed);
-        }
-    }
-    Err(classify_transaction(err))
-}
-
 pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, StoreError> {
     Ok(StoredAccount {
         id: id.to_string(),
@@ -97,13 +72,14 @@ pub(crate) fn account_from(id: &str, item: &Item) -> Result<StoredAccount, Store
             item.get("new_device_alerts"),
             Some(AttributeValue::Bool(false))
         ),
-        known_devices: match item.get("known_devices") {
-            Some(AttributeValue::L(devices)) => devices
-                .iter()
-                .filter_map(|d| d.as_s().ok().cloned())
-                .collect(),
-            _ => Vec::new(),
-        },
+        known_devices: get_list(item, "known_devices")
+            .map(|devices| {
+                devices
+                    .iter()
+                    .filter_map(|d| d.as_s().ok().cloned())
+                    .collect()
+            })
+            .unwrap_or_default(),
         snils_login: get_s(item, "snils_login").ok(),
         confirmed_at: get_n(item, "confirmed_at").ok(),
         credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),

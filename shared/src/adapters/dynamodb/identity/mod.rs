@@ -1,10 +1,6 @@
 //! Accounts, logins, sessions, login failures and security events.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::*;
 use crate::services::identity::{
@@ -47,32 +43,17 @@ impl IdentityStore for DynamoStore {
         if let Some(middle) = &account.middle_name {
             item.insert("middle_name".into(), s(middle));
         }
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token());
-        let put_account = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        request = request.transact_items(TransactWriteItem::builder().put(put_account).build());
+        let mut request = self.transaction();
+        let put_account = self.put_new(item)?;
+        request = request.transact_items(put_account);
         for login in logins {
             let mut item = login_key(&login.key);
             item.extend([
                 ("account_id".into(), s(&account.id)),
                 ("kind".into(), s(login.kind)),
             ]);
-            let put = build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            let put = self.put_new(item)?;
+            request = request.transact_items(put);
         }
         for token in tokens {
             request = request.transact_items(self.token_delete(token, now)?);
@@ -106,30 +87,9 @@ impl IdentityStore for DynamoStore {
             login_failures_key(login),
             client_failures_key(client, window_start),
         ];
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for k in &keys {
-            request = request.keys(k.clone());
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, build(request.build())?)
-            .send()
-            .await
-            .map_err(classify)?;
-        if out
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
-        {
-            return Err(StoreError::Unavailable(
-                "login state not read in full".into(),
-            ));
-        }
-        let found = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default();
+        let found = self
+            .batch_get_consistent(keys.to_vec(), BatchGet::once("login state"))
+            .await?;
         let find = |k: &Item| found.iter().find(|i| i.get("pk") == k.get("pk"));
         let mut state = LoginState::default();
         if let Some(item) = find(&keys[0]) {
@@ -139,6 +99,8 @@ impl IdentityStore for DynamoStore {
             state.failures = LoginFailures {
                 count: get_n(item, "count")?,
                 last_failure_at: get_n(item, "last_failure_at")?,
+                // Counters written before attempts were marked pending have none.
+                pending: get_n(item, "pending").unwrap_or(0),
             };
         }
         if let Some(item) = find(&keys[2]) {
@@ -150,16 +112,7 @@ impl IdentityStore for DynamoStore {
     async fn get_account(&self, id: Option<&str>) -> Result<Option<StoredAccount>, StoreError> {
         // A well-formed key no account has: same request, same cost.
         let id = id.unwrap_or("00000000-0000-0000-0000-000000000000");
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.get_consistent(account_key(id)).await? else {
             return Ok(None);
         };
         account_from(id, &item).map(Some)
@@ -172,13 +125,10 @@ impl IdentityStore for DynamoStore {
     ) -> Result<AttemptCount, StoreError> {
         // The client first: an address over its limit does not touch the login's count.
         let mut count_client = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(client_failures_key(
+            .update_item(client_failures_key(
                 attempt.client.key,
                 attempt.client.start,
-            )))
+            ))
             .update_expression("ADD #count :one SET #ttl = :end")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -198,13 +148,13 @@ impl IdentityStore for DynamoStore {
         // Under the limit anyone may count; past it only the one attempt that finds the
         // count as it was when its lock was read to be over.
         let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(login_failures_key(attempt.login_key)))
-            .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :forget")
+            .update_item(login_failures_key(attempt.login_key))
+            .update_expression(
+                "ADD #count :one, #pending :one SET last_failure_at = :now, #ttl = :forget",
+            )
             .condition_expression("attribute_not_exists(#count) OR #count < :max OR #count = :seen")
             .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#pending", "pending")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
@@ -228,21 +178,18 @@ impl IdentityStore for DynamoStore {
         }
     }
 
+    async fn settle_failure(&self, login_key: &str) -> Result<(), StoreError> {
+        self.settle_pending(login_key).await
+    }
+
     async fn forgive_attempt(
         &self,
         login_key: &str,
         client: ClientWindow<'_>,
     ) -> Result<(), StoreError> {
-        let clear = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(login_failures_key(login_key)))
-                .build(),
-        )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(clear).build())
+        let clear = self.tx_delete(login_failures_key(login_key))?;
+        self.transaction()
+            .transact_items(clear)
             .transact_items(
                 TransactWriteItem::builder()
                     .update(self.give_back_update(client)?)
@@ -255,9 +202,7 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn put_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+        self.transaction()
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await
@@ -276,35 +221,19 @@ impl IdentityStore for DynamoStore {
             ("code_id".into(), s(&challenge.code_id)),
             ("destination_hash".into(), s(&challenge.destination_key)),
             ("login_key".into(), s(&challenge.login_key)),
-            (
-                "foreign_computer".into(),
-                AttributeValue::Bool(challenge.foreign_computer),
-            ),
+            ("foreign_computer".into(), b(challenge.foreign_computer)),
             ("credentials_epoch".into(), n(challenge.credentials_epoch)),
             (TTL_ATTRIBUTE.into(), n(challenge.expires_at)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        match self.put_if_absent(item).await? {
+            PutOutcome::Written => Ok(()),
+            PutOutcome::AlreadyThere => Err(StoreError::Conflict),
+        }
     }
 
     async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(challenge_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item
+        self.get_consistent(challenge_key(key))
+            .await?
             .map(|item| {
                 Ok(LoginChallenge {
                     key: key.to_string(),
@@ -327,31 +256,22 @@ impl IdentityStore for DynamoStore {
         events: &[SecurityEvent],
     ) -> Result<(), StoreError> {
         let mut sets = Vec::new();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(account_key(account_id)))
+        let mut update = self
+            .update(account_key(account_id))
             .condition_expression("attribute_exists(pk)");
         if let Some(on) = settings.two_step_login {
             sets.push("two_step_login = :two_step");
-            update = update.expression_attribute_values(":two_step", AttributeValue::Bool(on));
+            update = update.expression_attribute_values(":two_step", b(on));
         }
         if let Some(on) = settings.new_device_alerts {
             sets.push("new_device_alerts = :alerts");
-            update = update.expression_attribute_values(":alerts", AttributeValue::Bool(on));
+            update = update.expression_attribute_values(":alerts", b(on));
         }
         if sets.is_empty() {
             return Ok(());
         }
-        let update = build(
-            update
-                .update_expression(format!("SET {}", sets.join(", ")))
-                .build(),
-        )?;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().update(update).build());
+        let update = tx_update(update.update_expression(format!("SET {}", sets.join(", "))))?;
+        let mut request = self.transaction().transact_items(update);
         for event in events {
             request = request.transact_items(event_put(&self.table, event)?);
         }
@@ -360,24 +280,16 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.as_ref().map(session_from).transpose()
+        self.get_consistent(session_key(id))
+            .await?
+            .as_ref()
+            .map(session_from)
+            .transpose()
     }
 
     async fn touch_session(&self, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(id)))
+            .update_item(session_key(id))
             .update_expression("SET last_seen_at = :now, #ttl = :exp")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -392,29 +304,16 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn list_sessions(&self, account_id: &str) -> Result<Vec<Session>, StoreError> {
-        let mut sessions = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ACCOUNT_INDEX)
+        self.query_all(|q| {
+            q.index_name(ACCOUNT_INDEX)
                 .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
                 .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
                 .expression_attribute_values(":prefix", s("SESSION#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                sessions.push(session_from(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(sessions);
-            }
-        }
+        })
+        .await?
+        .iter()
+        .map(session_from)
+        .collect()
     }
 
     async fn delete_session(
@@ -432,18 +331,12 @@ impl IdentityStore for DynamoStore {
                 .build(),
         )?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(TransactWriteItem::builder().delete(delete).build())
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await;
-        match result.map_err(classify_transaction) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won_race(result.map_err(classify_transaction))
     }
 
     async fn list_security_events(
@@ -477,16 +370,7 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn find_account(&self, login: &str) -> Result<Option<StoredAccount>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(login_key(login)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        match out.item {
+        match self.get_consistent(login_key(login)).await? {
             Some(item) => self.get_account(Some(&get_s(&item, "account_id")?)).await,
             None => Ok(None),
         }
@@ -507,39 +391,31 @@ impl IdentityStore for DynamoStore {
         } else {
             "attribute_exists(pk) AND credentials_epoch = :epoch"
         };
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(account_key(change.account_id)))
+        let update = tx_update(
+            self.update(account_key(change.account_id))
                 .update_expression("SET password_hash = :hash, credentials_epoch = :next")
                 .condition_expression(same_epoch)
                 .expression_attribute_values(":hash", s(change.password_hash))
                 .expression_attribute_values(":epoch", n(change.credentials_epoch))
-                .expression_attribute_values(":next", n(next_epoch))
-                .build(),
+                .expression_attribute_values(":next", n(next_epoch)),
         )?;
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transaction()
+            .transact_items(update)
             .transact_items(event_put(&self.table, event)?);
         let token = change.token;
         if let Some(token) = token {
             request = request.transact_items(self.token_delete(token, now)?);
         }
         if let Some(keep) = change.keep_session {
-            let restamp = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(session_key(keep)))
+            let restamp = tx_update(
+                self.update(session_key(keep))
                     .update_expression("SET credentials_epoch = :next")
                     .condition_expression("account_id = :account")
                     .expression_attribute_values(":next", n(next_epoch))
-                    .expression_attribute_values(":account", s(change.account_id))
-                    .build(),
+                    .expression_attribute_values(":account", s(change.account_id)),
             )?;
-            request = request.transact_items(TransactWriteItem::builder().update(restamp).build());
+            request = request.transact_items(restamp);
         }
         let (now_ended, later) =
             end_sessions.split_at(end_sessions.len().min(SESSIONS_PER_TRANSACTION));
@@ -572,20 +448,15 @@ impl IdentityStore for DynamoStore {
         answer_hash: &str,
         event: &SecurityEvent,
     ) -> Result<(), StoreError> {
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(account_key(account_id)))
+        let update = tx_update(
+            self.update(account_key(account_id))
                 .update_expression("SET security_question = :q, security_answer_hash = :a")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":q", s(question))
-                .expression_attribute_values(":a", s(answer_hash))
-                .build(),
+                .expression_attribute_values(":a", s(answer_hash)),
         )?;
-        self.client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+        self.transaction()
+            .transact_items(update)
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await
@@ -605,13 +476,7 @@ impl IdentityStore for DynamoStore {
             ("account_id".into(), s(account_id)),
             ("kind".into(), s(change.kind.as_str())),
         ]);
-        let claim = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(claim))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
+        let claim = self.put_new(claim)?;
         let release = build(
             Delete::builder()
                 .table_name(&self.table)
@@ -624,23 +489,18 @@ impl IdentityStore for DynamoStore {
             ContactKind::Email => "email",
             ContactKind::Phone => "phone",
         };
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(account_key(account_id)))
+        let update = tx_update(
+            self.update(account_key(account_id))
                 .update_expression("SET #contact = :v")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_names("#contact", attribute)
-                .expression_attribute_values(":v", s(&change.new_value))
-                .build(),
+                .expression_attribute_values(":v", s(&change.new_value)),
         )?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transaction()
+            .transact_items(claim)
             .transact_items(TransactWriteItem::builder().delete(release).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(update)
             .transact_items(self.token_delete(&change.token, now)?)
             .transact_items(event_put(&self.table, event)?)
             .send()
@@ -673,22 +533,17 @@ impl IdentityStore for DynamoStore {
         event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let proven = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(session_key(session_id)))
+        let proven = tx_update(
+            self.update(session_key(session_id))
                 .update_expression("SET proven_at = :now")
                 .condition_expression("account_id = :account")
                 .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":account", s(account_id))
-                .build(),
+                .expression_attribute_values(":account", s(account_id)),
         )?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
+            .transaction()
             .transact_items(self.token_delete(token, now)?)
-            .transact_items(TransactWriteItem::builder().update(proven).build())
+            .transact_items(proven)
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await;
@@ -704,20 +559,14 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(verification_token_item_key(&token.token_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item.is_some_and(|item| {
-            get_s(&item, "purpose").is_ok_and(|p| p == token.purpose)
-                && get_s(&item, "destination_hash").is_ok_and(|d| d == token.destination_key)
-                && get_n::<i64>(&item, TTL_ATTRIBUTE).is_ok_and(|ttl| ttl > now)
-        }))
+        Ok(self
+            .get_consistent(verification_token_item_key(&token.token_key))
+            .await?
+            .is_some_and(|item| {
+                get_s(&item, "purpose").is_ok_and(|p| p == token.purpose)
+                    && get_s(&item, "destination_hash").is_ok_and(|d| d == token.destination_key)
+                    && get_n::<i64>(&item, TTL_ATTRIBUTE).is_ok_and(|ttl| ttl > now)
+            }))
     }
 
     async fn delete_account(
@@ -733,17 +582,8 @@ impl IdentityStore for DynamoStore {
             .collect();
         // First, atomically: the account, its logins and its sessions, so that nobody
         // can sign in or stay signed in once this returns.
-        let delete_account = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(account_key(account_id)))
-                .build(),
-        )?;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().delete(delete_account).build());
+        let delete_account = self.tx_delete(account_key(account_id))?;
+        let mut request = self.transaction().transact_items(delete_account);
         for login in login_keys {
             let delete = build(
                 Delete::builder()

@@ -1,5 +1,5 @@
 //! Sessions as items: writing one, deleting them in batches; and giving back a counted
-//! login attempt.
+//! login attempt, or settling a wrong one.
 
 use super::*;
 
@@ -16,9 +16,7 @@ impl DynamoStore {
     /// nobody reads it any more.
     pub(super) fn give_back_update(&self, client: ClientWindow<'_>) -> Result<Update, StoreError> {
         build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(client_failures_key(client.key, client.start)))
+            self.update(client_failures_key(client.key, client.start))
                 .update_expression("ADD #count :minus_one SET #ttl = :end")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -30,10 +28,7 @@ impl DynamoStore {
 
     pub(super) async fn give_back(&self, client: ClientWindow<'_>) -> Result<(), StoreError> {
         let update = self.give_back_update(client)?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(update.key))
+        self.update_item(update.key)
             .update_expression(update.update_expression)
             .set_expression_attribute_names(update.expression_attribute_names)
             .set_expression_attribute_values(update.expression_attribute_values)
@@ -41,6 +36,29 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Takes a wrong attempt off the login's pending ones; it stays among the failures.
+    /// A counter deleted meanwhile by a right secret (or written before attempts were
+    /// marked pending) is left alone.
+    pub(super) async fn settle_pending(&self, login_key: &str) -> Result<(), StoreError> {
+        let settled = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(login_failures_key(login_key)))
+            .update_expression("ADD #pending :minus_one")
+            .condition_expression("#pending > :zero")
+            .expression_attribute_names("#pending", "pending")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(classify);
+        match settled {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes items in batches, asking again for whatever DynamoDB left unprocessed.
@@ -56,26 +74,12 @@ impl DynamoStore {
 
     /// Keys of every item in a partition.
     pub(super) async fn partition_keys(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
+        self.query_all(|q| {
+            q.key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
                 .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            keys.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        })
+        .await
     }
 
     pub(super) fn token_delete(
@@ -100,13 +104,7 @@ impl DynamoStore {
     }
 
     pub(super) fn session_delete(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
-        let delete = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(session_key(id)))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        self.tx_delete(session_key(id))
     }
 }
 
@@ -143,10 +141,7 @@ impl DynamoStore {
             ("last_seen_at".into(), n(session.last_seen_at)),
             ("idle_secs".into(), n(session.idle_secs)),
             ("absolute_expires_at".into(), n(session.absolute_expires_at)),
-            (
-                "foreign_computer".into(),
-                AttributeValue::Bool(session.foreign_computer),
-            ),
+            ("foreign_computer".into(), b(session.foreign_computer)),
             ("ip".into(), s(&session.ip)),
             ("user_agent".into(), s(&session.user_agent)),
             ("proven_at".into(), n(session.proven_at)),
@@ -161,25 +156,12 @@ impl DynamoStore {
             ),
             (TTL_ATTRIBUTE.into(), n(session.expires_at())),
         ]);
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
-        let clear_failures = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(login_failures_key(write.login_key)))
-                .build(),
-        )?;
+        let put = self.put_new(item)?;
+        let clear_failures = self.tx_delete(login_failures_key(write.login_key))?;
         let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(idempotency_token())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().delete(clear_failures).build())
+            .transaction()
+            .transact_items(put)
+            .transact_items(clear_failures)
             .transact_items(event_put(&self.table, write.event)?);
         // Indices of the items whose failed condition means "already used".
         let mut single_use = Vec::new();
@@ -194,19 +176,16 @@ impl DynamoStore {
             fixed += 1;
         }
         if let Some(devices) = &write.known_devices {
-            let update = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(account_key(&session.account_id)))
+            let update = tx_update(
+                self.update(account_key(&session.account_id))
                     .update_expression("SET known_devices = :devices")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(
                         ":devices",
                         AttributeValue::L(devices.iter().map(s).collect()),
-                    )
-                    .build(),
+                    ),
             )?;
-            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            request = request.transact_items(update);
         }
         if let Some(challenge) = write.challenge_key {
             let delete = build(
