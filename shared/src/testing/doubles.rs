@@ -93,6 +93,24 @@ impl Acquirer {
         entry.status = status;
     }
 
+    /// Starts a call: a fault other than `Lost` answers `OutcomeUnknown` here, having
+    /// done nothing; `Lost` is left for [`Self::finish`].
+    async fn begin(&self, operation: &'static str) -> Result<Option<Fault>, GatewayError> {
+        tokio::task::yield_now().await;
+        match self.script.call(operation).1 {
+            Some(f @ (Fault::Unavailable | Fault::Conflict)) => Err(unknown(f)),
+            other => Ok(other),
+        }
+    }
+
+    /// Ends a call that took effect: a `Lost` one answers `OutcomeUnknown`.
+    fn finish<T>(fault: Option<Fault>, answer: Result<T, GatewayError>) -> Result<T, GatewayError> {
+        match fault {
+            Some(f) => Err(unknown(f)),
+            None => answer,
+        }
+    }
+
     fn answer(status: &GatewayStatus, order: &str) -> Result<GatewayAnswer, GatewayError> {
         match status {
             GatewayStatus::Succeeded { reference } => Ok(GatewayAnswer::Succeeded {
@@ -117,11 +135,7 @@ impl PaymentGateway for Acquirer {
         amount: u64,
         _method: &GatewayMethod,
     ) -> Result<GatewayAnswer, GatewayError> {
-        tokio::task::yield_now().await;
-        let (_, fault) = self.script.call("charge");
-        if let Some(f @ (Fault::Unavailable | Fault::Conflict)) = fault {
-            return Err(unknown(f));
-        }
+        let fault = self.begin("charge").await?;
         let mut state = lock(&self.state);
         let reply = state.reply.clone().unwrap_or(Reply::Succeed);
         let entry = state.orders.entry(order.to_string()).or_insert_with(|| {
@@ -142,18 +156,11 @@ impl PaymentGateway for Acquirer {
             }
         });
         let answer = Self::answer(&entry.status, order);
-        match fault {
-            Some(f) => Err(unknown(f)),
-            None => answer,
-        }
+        Self::finish(fault, answer)
     }
 
     async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
-        tokio::task::yield_now().await;
-        let (_, fault) = self.script.call("confirm");
-        if let Some(f @ (Fault::Unavailable | Fault::Conflict)) = fault {
-            return Err(unknown(f));
-        }
+        let fault = self.begin("confirm").await?;
         let mut state = lock(&self.state);
         let Some(entry) = state.orders.get_mut(order) else {
             return Err(GatewayError::Refused("unknown order".into()));
@@ -165,10 +172,7 @@ impl PaymentGateway for Acquirer {
             entry.charged += 1;
         }
         let answer = Self::answer(&entry.status, order);
-        match fault {
-            Some(f) => Err(unknown(f)),
-            None => answer,
-        }
+        Self::finish(fault, answer)
     }
 
     async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
@@ -184,11 +188,7 @@ impl PaymentGateway for Acquirer {
     }
 
     async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-        tokio::task::yield_now().await;
-        let (_, fault) = self.script.call("cancel");
-        if let Some(f @ (Fault::Unavailable | Fault::Conflict)) = fault {
-            return Err(unknown(f));
-        }
+        let fault = self.begin("cancel").await?;
         let mut state = lock(&self.state);
         let entry = state.orders.entry(order.to_string()).or_insert(Order {
             amount: 0,
@@ -204,10 +204,7 @@ impl PaymentGateway for Acquirer {
             };
         }
         let status = entry.status.clone();
-        match fault {
-            Some(f) => Err(unknown(f)),
-            None => Ok(status),
-        }
+        Self::finish(fault, Ok(status))
     }
 
     async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {

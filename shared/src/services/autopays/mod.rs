@@ -659,6 +659,6 @@ pub struct NewBillForAccount {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod service_tests;
+#[cfg(test)]
+mod tests;

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::services::payments::{MethodKind, PaymentService, SavedMethod};
-use crate::services::profile::{FieldStatus, Profile, State, StoredProfile};
-use crate::testing::{test_hasher, Acquirer, Clock, Fault, MemStore, Outbox, Reply};
+use crate::testing::{
+    assert_unavailable, test_hasher, Acquirer, Clock, Fault, MemStore, Outbox, Reply,
+};
 
 const SNILS: &str = "11223344595";
 const FIRST: &str = "18810177200000012341";
@@ -23,20 +24,7 @@ struct World {
 /// the SNILS, and an autopay of its utilities on the 1st of the month (the clock's day).
 fn world() -> World {
     let store = MemStore::new();
-    store.add_account("a1");
-    let mut profile = Profile::default();
-    profile.documents.snils = Some(SNILS.into());
-    profile.statuses.insert(
-        "snils".into(),
-        FieldStatus::decided(State::Verified, "s0", 0),
-    );
-    store.put_profile(
-        "a1",
-        StoredProfile {
-            profile,
-            version: 1,
-        },
-    );
+    store.add_citizen("a1", SNILS);
     for uin in [FIRST, SECOND] {
         store.add_charge(uin, 250_000, Category::Utilities, SNILS);
     }
@@ -140,11 +128,8 @@ async fn a_page_that_fails_part_way_comes_back_and_pays_nothing_twice() {
     let w = world();
     // The store throttles the opening of the second bill's payment.
     w.store.script.fail("open_payment", 2, Fault::Unavailable);
-    let failed = w.run_page().await;
-    assert!(
-        matches!(failed, Err(AppError::StoreUnavailable(_))),
-        "the page fails, to come back: {failed:?}"
-    );
+    // The page fails, to come back.
+    assert_unavailable(&w.run_page().await);
     let paid = [FIRST, SECOND]
         .into_iter()
         .filter(|u| w.status(u).0 == ChargeStatus::Paid)
@@ -175,11 +160,7 @@ async fn a_page_whose_settle_answer_was_lost_comes_back_without_charging_again()
     let w = world();
     // The first bill's settle goes through, but its answer is lost.
     w.store.script.fail("settle", 1, Fault::Lost);
-    let failed = w.run_page().await;
-    assert!(
-        matches!(failed, Err(AppError::StoreUnavailable(_))),
-        "{failed:?}"
-    );
+    assert_unavailable(&w.run_page().await);
     let outcome = w.run_page().await.unwrap();
     assert_eq!(outcome.ran, 1);
     for uin in [FIRST, SECOND] {

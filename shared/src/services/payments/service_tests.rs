@@ -2,8 +2,7 @@
 //! throttling that the end-to-end suite cannot make DynamoDB or the bank produce.
 
 use super::*;
-use crate::services::profile::{FieldStatus, Profile, State, StoredProfile};
-use crate::testing::{test_hasher, Acquirer, Clock, Fault, MemStore, Outbox};
+use crate::testing::{assert_unavailable, test_hasher, Acquirer, Clock, Fault, MemStore, Outbox};
 
 const UIN: &str = "18810177200000012341";
 const SNILS: &str = "11223344595";
@@ -23,7 +22,7 @@ fn world() -> World {
     let store = MemStore::new();
     let acquirer = Acquirer::default();
     let outbox = Outbox::default();
-    citizen(&store, "a1");
+    store.add_citizen("a1", SNILS);
     store.add_charge(UIN, 150_000, Category::Kindergarten, SNILS);
     let service = PaymentService::new(
         store.clone(),
@@ -39,24 +38,6 @@ fn world() -> World {
         clock: Clock::new(),
         service,
     }
-}
-
-/// An account whose profile holds [`SNILS`] verified: it sees the bill.
-fn citizen(store: &MemStore, id: &str) {
-    store.add_account(id);
-    let mut profile = Profile::default();
-    profile.documents.snils = Some(SNILS.into());
-    profile.statuses.insert(
-        "snils".into(),
-        FieldStatus::decided(State::Verified, "s0", 0),
-    );
-    store.put_profile(
-        id,
-        StoredProfile {
-            profile,
-            version: 1,
-        },
-    );
 }
 
 fn by_card() -> PayRequest {
@@ -124,7 +105,7 @@ impl World {
 #[tokio::test]
 async fn two_citizens_racing_for_one_bill_open_one_payment() {
     let w = world();
-    citizen(&w.store, "a2");
+    w.store.add_citizen("a2", SNILS);
     let (first, second) = tokio::join!(w.pay("a1", "key-first-1"), w.pay("a2", "key-second-2"));
     let (won, lost) = match (first, second) {
         (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
@@ -290,11 +271,7 @@ async fn a_lost_charge_answer_leaves_the_payment_pending_until_reconciliation_se
 async fn a_settle_whose_answer_was_lost_is_finished_without_settling_twice() {
     let w = world();
     w.store.script.fail("settle", 1, Fault::Lost);
-    let failed = w.pay("a1", "key-settle-1").await;
-    assert!(
-        matches!(failed, Err(AppError::StoreUnavailable(_))),
-        "{failed:?}"
-    );
+    assert_unavailable(&w.pay("a1", "key-settle-1").await);
     // The transaction went through: paid once, but nothing after it was done.
     let id = match w.store.state().paid_by.get(UIN) {
         Some(id) => id.clone(),

@@ -2,19 +2,9 @@
 //! races and a queue that does not take the checks.
 
 use super::*;
-use crate::testing::{test_hasher, Clock, Fault, MemStore};
+use crate::testing::{assert_unavailable, profile_edit, test_hasher, Clock, Fault, MemStore};
 
 const SNILS: &str = "11223344595";
-
-fn event(clock: &Clock) -> SecurityEvent {
-    SecurityEvent {
-        account_id: "a1".into(),
-        kind: "profile_changed",
-        at: clock.unix(),
-        ip: "203.0.113.7".into(),
-        user_agent: "test".into(),
-    }
-}
 
 fn address(text: &str) -> ProfilePatch {
     ProfilePatch {
@@ -30,62 +20,73 @@ fn snils() -> ProfilePatch {
     }
 }
 
+struct Edited {
+    store: MemStore,
+    service: ProfileService<MemStore, MemStore>,
+    clock: Clock,
+}
+
 /// Account `a1` whose profile was edited twice: version 2.
-async fn edited_twice() -> (MemStore, ProfileService<MemStore, MemStore>, Clock) {
+async fn edited_twice() -> Edited {
     let store = MemStore::new();
     store.add_account("a1");
-    let service = ProfileService::new(store.clone(), store.clone(), test_hasher());
-    let clock = Clock::new();
+    let w = Edited {
+        service: ProfileService::new(store.clone(), store.clone(), test_hasher()),
+        store,
+        clock: Clock::new(),
+    };
     for (version, text) in [(0, "Москва, ул. Ленина, 1"), (1, "Москва, ул. Ленина, 2")]
     {
-        service
-            .patch("a1", version, &address(text), event(&clock), clock.now())
-            .await
-            .unwrap();
+        w.patch(version, &address(text)).await.unwrap();
     }
-    (store, service, clock)
+    w
+}
+
+impl Edited {
+    async fn patch(&self, version: u64, patch: &ProfilePatch) -> Result<ProfileView, AppError> {
+        let event = profile_edit("a1", &self.clock);
+        self.service
+            .patch("a1", version, patch, event, self.clock.now())
+            .await
+    }
+}
+
+/// Fails the test unless `result` is the conflict naming version `current`.
+#[track_caller]
+fn assert_conflict(result: &Result<ProfileView, AppError>, current: u64) {
+    assert!(
+        matches!(result, Err(AppError::VersionMismatch { current: c }) if *c == current),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_patch_against_an_old_version_gets_the_conflict_and_writes_nothing() {
-    let (store, service, clock) = edited_twice().await;
-    let before = store.profile("a1");
-    let writes = store.script.calls("write_profile");
-    let refused = service
-        .patch("a1", 1, &snils(), event(&clock), clock.now())
-        .await;
-    assert!(
-        matches!(refused, Err(AppError::VersionMismatch { current: 2 })),
-        "{refused:?}"
-    );
-    assert_eq!(store.profile("a1"), before);
+    let w = edited_twice().await;
+    let before = w.store.profile("a1");
+    let writes = w.store.script.calls("write_profile");
+    assert_conflict(&w.patch(1, &snils()).await, 2);
+    assert_eq!(w.store.profile("a1"), before);
     assert_eq!(
-        store.script.calls("write_profile"),
+        w.store.script.calls("write_profile"),
         writes,
         "no write tried"
     );
-    assert!(store.state().jobs.is_empty(), "no check queued");
+    assert!(w.store.state().jobs.is_empty(), "no check queued");
 }
 
 #[tokio::test]
 async fn a_patch_losing_the_write_race_gets_the_conflict_with_the_winners_version() {
-    let (store, service, clock) = edited_twice().await;
+    let w = edited_twice().await;
     // Another device's PATCH is written between this one's read and its write.
-    let nth = store.script.calls("write_profile") + 1;
-    store.race("write_profile", nth, |state| {
+    w.store.race_next("write_profile", |state| {
         if let Some(p) = state.profiles.get_mut("a1") {
             p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
             p.version += 1;
         }
     });
-    let refused = service
-        .patch("a1", 2, &snils(), event(&clock), clock.now())
-        .await;
-    assert!(
-        matches!(refused, Err(AppError::VersionMismatch { current: 3 })),
-        "{refused:?}"
-    );
-    let Some(stored) = store.profile("a1") else {
+    assert_conflict(&w.patch(2, &snils()).await, 3);
+    let Some(stored) = w.store.profile("a1") else {
         panic!("profile gone");
     };
     assert_eq!(stored.version, 3);
@@ -102,16 +103,10 @@ async fn a_patch_losing_the_write_race_gets_the_conflict_with_the_winners_versio
 
 #[tokio::test]
 async fn a_patch_whose_checks_cannot_be_queued_writes_nothing() {
-    let (store, service, clock) = edited_twice().await;
-    let before = store.profile("a1");
-    store.script.fail_next("enqueue", Fault::Unavailable);
-    let failed = service
-        .patch("a1", 2, &snils(), event(&clock), clock.now())
-        .await;
-    assert!(
-        matches!(failed, Err(AppError::StoreUnavailable(_))),
-        "{failed:?}"
-    );
+    let w = edited_twice().await;
+    let before = w.store.profile("a1");
+    w.store.script.fail_next("enqueue", Fault::Unavailable);
+    assert_unavailable(&w.patch(2, &snils()).await);
     // A SNILS saved `pending` with no check queued would stay pending: nothing written.
-    assert_eq!(store.profile("a1"), before);
+    assert_eq!(w.store.profile("a1"), before);
 }

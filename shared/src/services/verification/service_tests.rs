@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::json::Change;
-use crate::testing::{test_hasher, Clock, Fault, MemStore, Outbox, Registries};
+use crate::testing::{
+    assert_unavailable, profile_edit, test_hasher, Clock, Fault, MemStore, Outbox, Registries,
+};
 
 const SNILS: &str = "11223344595";
 
@@ -37,24 +39,21 @@ fn world() -> World {
 }
 
 impl World {
-    /// The citizen saves a SNILS; the check it queued.
-    async fn save_snils(&self) -> VerificationJob {
+    /// The citizen saves [`SNILS`] against `version`.
+    async fn patch_snils(&self, version: u64) -> Result<ProfileView, AppError> {
         let patch = ProfilePatch {
             snils: Change::Set(SNILS.into()),
             ..ProfilePatch::default()
         };
-        let event = SecurityEvent {
-            account_id: "a1".into(),
-            kind: "profile_changed",
-            at: self.clock.unix(),
-            ip: String::new(),
-            user_agent: String::new(),
-        };
-        let version = self.profile().version;
+        let event = profile_edit("a1", &self.clock);
         self.profiles
             .patch("a1", version, &patch, event, self.clock.now())
             .await
-            .unwrap();
+    }
+
+    /// The citizen saves a SNILS; the check it queued.
+    async fn save_snils(&self) -> VerificationJob {
+        self.patch_snils(self.profile().version).await.unwrap();
         match self.store.state().jobs.pop() {
             Some(job) => job,
             None => panic!("no check queued"),
@@ -91,11 +90,8 @@ async fn a_registry_timeout_asks_for_the_job_again_and_decides_nothing() {
     let job = w.save_snils().await;
     let before = w.profile();
     w.registries.script.fail("check", 1, Fault::Unavailable);
-    let retried = w.service.process(&job, 1, w.clock.now()).await;
-    assert!(
-        matches!(retried, Err(AppError::StoreUnavailable(_))),
-        "an error sends the job back to the queue: {retried:?}"
-    );
+    // An error sends the job back to the queue.
+    assert_unavailable(&w.service.process(&job, 1, w.clock.now()).await);
     assert_eq!(w.profile(), before, "still pending, nothing written");
     assert_eq!(w.snils_state(), Some(State::Pending));
     assert_eq!(w.letters(), 0);
@@ -119,8 +115,7 @@ async fn a_decision_racing_a_new_snils_does_not_overwrite_it() {
     let w = world();
     let job = w.save_snils().await;
     // The citizen saves another SNILS while the registry checks the first one.
-    let nth = w.store.script.calls("write_profile") + 1;
-    w.store.race("write_profile", nth, |state| {
+    w.store.race_next("write_profile", |state| {
         if let Some(p) = state.profiles.get_mut("a1") {
             p.profile.documents.snils = Some("11223344696".into());
             p.profile
@@ -155,8 +150,7 @@ async fn a_decision_losing_the_write_to_another_edit_is_written_on_a_fresh_read(
     let w = world();
     let job = w.save_snils().await;
     // An edit of the address lands between the job's read and its write.
-    let nth = w.store.script.calls("write_profile") + 1;
-    w.store.race("write_profile", nth, |state| {
+    w.store.race_next("write_profile", |state| {
         if let Some(p) = state.profiles.get_mut("a1") {
             p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
             p.version += 1;
@@ -211,8 +205,7 @@ async fn a_snils_another_account_verified_first_is_rejected_as_a_mismatch() {
 async fn a_job_of_a_patch_that_lost_its_write_race_is_skipped() {
     let w = world();
     // The PATCH queues its check first, then loses the write to another device's edit.
-    let nth = w.store.script.calls("write_profile") + 1;
-    w.store.race("write_profile", nth, |state| {
+    w.store.race_next("write_profile", |state| {
         let p = state.profiles.entry("a1".into()).or_insert(StoredProfile {
             profile: Profile::default(),
             version: 0,
@@ -220,21 +213,7 @@ async fn a_job_of_a_patch_that_lost_its_write_race_is_skipped() {
         p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
         p.version += 1;
     });
-    let patch = ProfilePatch {
-        snils: Change::Set(SNILS.into()),
-        ..ProfilePatch::default()
-    };
-    let event = SecurityEvent {
-        account_id: "a1".into(),
-        kind: "profile_changed",
-        at: w.clock.unix(),
-        ip: String::new(),
-        user_agent: String::new(),
-    };
-    let refused = w
-        .profiles
-        .patch("a1", 0, &patch, event, w.clock.now())
-        .await;
+    let refused = w.patch_snils(0).await;
     assert!(
         matches!(refused, Err(AppError::VersionMismatch { current: 1 })),
         "{refused:?}"

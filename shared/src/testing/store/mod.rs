@@ -16,9 +16,10 @@ use crate::services::autopays::{Autopay, SchedulePage};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
 use crate::services::confirmation::Operator;
 use crate::services::identity::{SecurityEvent, StoredAccount};
-use crate::services::notices::Channel;
 use crate::services::payments::{HoldCount, Payment, PaymentNotice, ReconcilePage, SavedMethod};
-use crate::services::profile::{StoredProfile, VerificationJob};
+use crate::services::profile::{
+    FieldStatus, Profile, State as ProfileState, StoredProfile, VerificationJob,
+};
 use crate::services::StoreError;
 
 mod payments;
@@ -181,6 +182,45 @@ impl MemStore {
         }
     }
 
+    /// Runs `writer` just before the next call of `operation`.
+    pub fn race_next(
+        &self,
+        operation: &'static str,
+        writer: impl FnOnce(&mut State) + Send + 'static,
+    ) {
+        self.race(operation, self.script.calls(operation) + 1, writer);
+    }
+
+    /// A write whose condition, if any, the double does not model, made by `change`:
+    /// `Conflict` fails it as a lost race, having written nothing.
+    async fn write<T>(
+        &self,
+        operation: &'static str,
+        change: impl FnOnce(&mut State) -> T,
+    ) -> Result<T, StoreError> {
+        let fault = match self.enter(operation).await? {
+            Some(Fault::Conflict) => return Err(StoreError::Conflict),
+            other => other,
+        };
+        let value = change(&mut self.state());
+        Self::done(fault, value)
+    }
+
+    /// A put on the condition that the item is new, made by `claim` (whether it was):
+    /// `Conflict` is a claim another request made first.
+    async fn claim(
+        &self,
+        operation: &'static str,
+        claim: impl FnOnce(&mut State) -> bool,
+    ) -> Result<bool, StoreError> {
+        let fault = self.enter(operation).await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(false);
+        }
+        let claimed = claim(&mut self.state());
+        Self::done(fault, claimed)
+    }
+
     /// A read: `Conflict` makes no sense for it and fails it like `Unavailable`.
     async fn read(&self, operation: &'static str) -> Result<(), StoreError> {
         match self.enter(operation).await? {
@@ -235,50 +275,44 @@ impl MemStore {
         self.state().profiles.get(account_id).cloned()
     }
 
-    /// An unpaid charge of `amount` kopecks in `category` naming one payer by SNILS, of
-    /// biller `b1`, indexed under that payer.
+    /// [`unpaid_charge`], indexed under its payer, of an active biller.
     pub fn add_charge(&self, uin: &str, amount: u64, category: Category, snils: &str) {
-        let payer = Payer {
-            kind: PayerKind::Snils,
-            value: snils.to_string(),
-        };
-        let key = payer_key(&self.hasher, &payer);
-        let charge = StoredCharge {
-            uin: uin.to_string(),
-            biller_id: "b1".into(),
-            body: ChargeBody {
-                amount,
-                payee: Payee {
-                    name: "МБДОУ Детский сад № 1".into(),
-                    inn: "7707083893".into(),
-                    kpp: "770701001".into(),
-                    bic: "044525000".into(),
-                    account: "03234643350000007300".into(),
-                },
-                purpose: "Родительская плата".into(),
-                kbk: "07511302992020000130".into(),
-                oktmo: "45383000".into(),
-                bill_date: "2026-11-01".into(),
-                due_date: "2026-12-25".into(),
-                discount: None,
-                category,
-                payers: vec![payer],
-            },
-            status: ChargeStatus::Unpaid,
-            version: 1,
-            updated_at: 0,
-            locked_by: None,
-            withdrawn: false,
-            hold: None,
-        };
+        let charge = unpaid_charge(uin, amount, category, snils);
+        let keys: Vec<String> = charge
+            .body
+            .payers
+            .iter()
+            .map(|p| payer_key(&self.hasher, p))
+            .collect();
         let mut state = self.state();
-        state.billers.insert("b1".into());
-        state
-            .payer_index
-            .entry(key)
-            .or_default()
-            .insert(uin.to_string());
+        state.billers.insert(charge.biller_id.clone());
+        for key in keys {
+            state
+                .payer_index
+                .entry(key)
+                .or_default()
+                .insert(uin.to_string());
+        }
         state.charges.insert(uin.to_string(), charge);
+    }
+
+    /// [`Self::add_account`] with a profile at version 1 holding `snils` verified: the
+    /// bills naming it are the account's.
+    pub fn add_citizen(&self, id: &str, snils: &str) {
+        self.add_account(id);
+        let mut profile = Profile::default();
+        profile.documents.snils = Some(snils.to_string());
+        profile.statuses.insert(
+            "snils".into(),
+            FieldStatus::decided(ProfileState::Verified, "s0", 0),
+        );
+        self.put_profile(
+            id,
+            StoredProfile {
+                profile,
+                version: 1,
+            },
+        );
     }
 
     pub fn add_method(&self, account_id: &str, method: SavedMethod) {
@@ -293,5 +327,41 @@ impl MemStore {
         self.state()
             .autopays
             .insert((autopay.account_id.clone(), autopay.id.clone()), autopay);
+    }
+}
+
+/// An unpaid charge of `amount` kopecks in `category` naming one payer by SNILS, of
+/// biller `b1`, at version 1.
+pub fn unpaid_charge(uin: &str, amount: u64, category: Category, snils: &str) -> StoredCharge {
+    StoredCharge {
+        uin: uin.to_string(),
+        biller_id: "b1".into(),
+        body: ChargeBody {
+            amount,
+            payee: Payee {
+                name: "МБДОУ Детский сад № 1".into(),
+                inn: "7707083893".into(),
+                kpp: "770701001".into(),
+                bic: "044525000".into(),
+                account: "03234643350000007300".into(),
+            },
+            purpose: "Родительская плата".into(),
+            kbk: "07511302992020000130".into(),
+            oktmo: "45383000".into(),
+            bill_date: "2026-11-01".into(),
+            due_date: "2026-12-25".into(),
+            discount: None,
+            category,
+            payers: vec![Payer {
+                kind: PayerKind::Snils,
+                value: snils.to_string(),
+            }],
+        },
+        status: ChargeStatus::Unpaid,
+        version: 1,
+        updated_at: 0,
+        locked_by: None,
+        withdrawn: false,
+        hold: None,
     }
 }

@@ -21,6 +21,47 @@ use crate::services::runs::{RunStore, Shard, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError};
 use crate::testing::script::Fault;
 
+/// Adds `item` to a capped list unless one `same` is there or the list is full.
+fn add_capped<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, cap: Cap) -> CappedAdd {
+    if list.iter().any(same) {
+        CappedAdd::AlreadyThere
+    } else if list.len() >= cap.limit {
+        CappedAdd::Full
+    } else {
+        list.push(item);
+        CappedAdd::Added
+    }
+}
+
+/// Removes the items `gone` picks; whether there was any.
+fn remove_all<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
+    let before = list.len();
+    list.retain(|x| !gone(x));
+    list.len() < before
+}
+
+/// A page of an index of (sort key, account, id): the entries after `after` in key
+/// order, at most `limit`, and the last key when the page is full, as DynamoDB's
+/// `LastEvaluatedKey`.
+fn index_page(
+    mut entries: Vec<(String, String, String)>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(String, String)>, Option<String>) {
+    entries.retain(|(key, _, _)| after.is_none_or(|a| key.as_str() > a));
+    entries.sort();
+    entries.truncate(limit);
+    let next = match entries.last() {
+        Some((key, _, _)) if entries.len() == limit => Some(key.clone()),
+        _ => None,
+    };
+    let entries = entries
+        .into_iter()
+        .map(|(_, account, id)| (account, id))
+        .collect();
+    (entries, next)
+}
+
 /// The sort key of a reconciliation entry: oldest first.
 fn reconcile_sort_key(created_at: i64, id: &str) -> String {
     format!("{created_at:012}#{id}")
@@ -63,7 +104,8 @@ impl PaymentStore for MemStore {
 
     /// One transaction: refused (in the adapter's order) when the key is taken, a
     /// biller revoked, the hold count moved, or a bill is not unpaid, free and at the
-    /// version read. `Conflict` refuses it as a bill that changed.
+    /// version read. `Conflict` refuses it as a bill that changed. Keys do not expire
+    /// here (the tests' payments are minutes apart).
     async fn open_payment(
         &self,
         payment: &Payment,
@@ -202,9 +244,10 @@ impl PaymentStore for MemStore {
     }
 
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
-        let fault = self.enter("close_reconciliation").await?;
-        self.state().reconcile.remove(&payment.id);
-        Self::done(fault, ())
+        self.write("close_reconciliation", |state| {
+            state.reconcile.remove(&payment.id);
+        })
+        .await
     }
 
     async fn open_payments(
@@ -216,7 +259,7 @@ impl PaymentStore for MemStore {
     ) -> Result<OpenPaymentsPage, StoreError> {
         self.read("open_payments").await?;
         let state = self.state();
-        let mut entries: Vec<(String, String, String)> = state
+        let entries: Vec<(String, String, String)> = state
             .reconcile
             .iter()
             .filter(|(id, (_, created))| {
@@ -229,22 +272,9 @@ impl PaymentStore for MemStore {
                     id.clone(),
                 )
             })
-            .filter(|(sk, _, _)| after.is_none_or(|a| sk.as_str() > a))
             .collect();
-        entries.sort();
-        entries.truncate(limit);
-        let next = if entries.len() == limit {
-            entries.last().map(|(sk, _, _)| sk.clone())
-        } else {
-            None
-        };
-        Ok(OpenPaymentsPage {
-            entries: entries
-                .into_iter()
-                .map(|(_, account, id)| (account, id))
-                .collect(),
-            next,
-        })
+        let (entries, next) = index_page(entries, after, limit);
+        Ok(OpenPaymentsPage { entries, next })
     }
 
     async fn account_payments(
@@ -287,30 +317,27 @@ impl PaymentStore for MemStore {
         method: &SavedMethod,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let fault = self.enter("put_method").await?;
-        let mut state = self.state();
-        let methods = state.methods.entry(account_id.to_string()).or_default();
-        let added = if methods.iter().any(|m| m.id == method.id) {
-            CappedAdd::AlreadyThere
-        } else if methods.len() >= cap.limit {
-            CappedAdd::Full
-        } else {
-            methods.push(method.clone());
-            CappedAdd::Added
-        };
-        drop(state);
-        Self::done(fault, added)
+        self.write("put_method", |state| {
+            let added = add_capped(
+                state.methods.entry(account_id.to_string()).or_default(),
+                method.clone(),
+                |m| m.id == method.id,
+                cap,
+            );
+            added
+        })
+        .await
     }
 
     async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
-        let fault = self.enter("delete_method").await?;
-        let mut state = self.state();
-        let methods = state.methods.entry(account_id.to_string()).or_default();
-        let before = methods.len();
-        methods.retain(|m| m.id != id);
-        let deleted = methods.len() < before;
-        drop(state);
-        Self::done(fault, deleted)
+        self.write("delete_method", |state| {
+            let deleted = remove_all(
+                state.methods.entry(account_id.to_string()).or_default(),
+                |m| m.id == id,
+            );
+            deleted
+        })
+        .await
     }
 
     async fn templates(&self, _account_id: &str) -> Result<Vec<Template>, StoreError> {
@@ -369,30 +396,27 @@ impl BillStore for MemStore {
         _now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let fault = self.enter("save_bill").await?;
-        let mut state = self.state();
-        let saved = state.saved_bills.entry(account_id.to_string()).or_default();
-        let added = if saved.iter().any(|u| u == uin) {
-            CappedAdd::AlreadyThere
-        } else if saved.len() >= cap.limit {
-            CappedAdd::Full
-        } else {
-            saved.push(uin.to_string());
-            CappedAdd::Added
-        };
-        drop(state);
-        Self::done(fault, added)
+        self.write("save_bill", |state| {
+            let added = add_capped(
+                state.saved_bills.entry(account_id.to_string()).or_default(),
+                uin.to_string(),
+                |u| u == uin,
+                cap,
+            );
+            added
+        })
+        .await
     }
 
     async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
-        let fault = self.enter("forget_bill").await?;
-        let mut state = self.state();
-        let saved = state.saved_bills.entry(account_id.to_string()).or_default();
-        let before = saved.len();
-        saved.retain(|u| u != uin);
-        let forgotten = saved.len() < before;
-        drop(state);
-        Self::done(fault, forgotten)
+        self.write("forget_bill", |state| {
+            let forgotten = remove_all(
+                state.saved_bills.entry(account_id.to_string()).or_default(),
+                |u| u == uin,
+            );
+            forgotten
+        })
+        .await
     }
 }
 
@@ -483,9 +507,10 @@ impl ChargeStore for MemStore {
         biller: &Biller,
         _now: i64,
     ) -> Result<(), StoreError> {
-        let fault = self.enter("put_biller").await?;
-        self.state().billers.insert(biller.id.clone());
-        Self::done(fault, ())
+        self.write("put_biller", |state| {
+            state.billers.insert(biller.id.clone());
+        })
+        .await
     }
 
     async fn biller_by_key(&self, _key_hash: &str) -> Result<Option<Biller>, StoreError> {
@@ -493,9 +518,11 @@ impl ChargeStore for MemStore {
     }
 
     async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
-        let fault = self.enter("revoke_biller").await?;
-        let revoked = self.state().revoked_billers.insert(id.to_string());
-        Self::done(fault, revoked)
+        self.write("revoke_biller", |state| {
+            let revoked = state.revoked_billers.insert(id.to_string());
+            revoked
+        })
+        .await
     }
 
     async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
@@ -528,12 +555,13 @@ impl RunStore for MemStore {
         shards: usize,
         _now: i64,
     ) -> Result<(), StoreError> {
-        let fault = self.enter("open_run").await?;
-        self.state()
-            .runs
-            .entry(run.to_string())
-            .or_insert((shards, BTreeSet::new(), false));
-        Self::done(fault, ())
+        self.write("open_run", |state| {
+            state
+                .runs
+                .entry(run.to_string())
+                .or_insert((shards, BTreeSet::new(), false));
+        })
+        .await
     }
 
     async fn finish_shard(
@@ -543,22 +571,22 @@ impl RunStore for MemStore {
         shard: &str,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        let fault = self.enter("finish_shard").await?;
-        let mut state = self.state();
-        let completed = match state.runs.get_mut(run) {
-            Some((shards, done, completed)) => {
-                done.insert(shard.to_string());
-                if done.len() >= *shards && !*completed {
-                    *completed = true;
-                    true
-                } else {
-                    false
+        self.write("finish_shard", |state| {
+            let completed = match state.runs.get_mut(run) {
+                Some((shards, done, completed)) => {
+                    done.insert(shard.to_string());
+                    if done.len() >= *shards && !*completed {
+                        *completed = true;
+                        true
+                    } else {
+                        false
+                    }
                 }
-            }
-            None => false,
-        };
-        drop(state);
-        Self::done(fault, completed)
+                None => false,
+            };
+            completed
+        })
+        .await
     }
 }
 
@@ -577,24 +605,24 @@ impl AutopayStore for MemStore {
     }
 
     async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError> {
-        let fault = self.enter("create_autopay").await?;
-        let mut state = self.state();
-        let key = (autopay.account_id.clone(), autopay.id.clone());
-        let held = state
-            .autopays
-            .keys()
-            .filter(|(account, _)| *account == autopay.account_id)
-            .count();
-        let added = if state.autopays.contains_key(&key) {
-            CappedAdd::AlreadyThere
-        } else if held >= cap.limit {
-            CappedAdd::Full
-        } else {
-            state.autopays.insert(key, autopay.clone());
-            CappedAdd::Added
-        };
-        drop(state);
-        Self::done(fault, added)
+        self.write("create_autopay", |state| {
+            let key = (autopay.account_id.clone(), autopay.id.clone());
+            let held = state
+                .autopays
+                .keys()
+                .filter(|(account, _)| *account == autopay.account_id)
+                .count();
+            let added = if state.autopays.contains_key(&key) {
+                CappedAdd::AlreadyThere
+            } else if held >= cap.limit {
+                CappedAdd::Full
+            } else {
+                state.autopays.insert(key, autopay.clone());
+                CappedAdd::Added
+            };
+            added
+        })
+        .await
     }
 
     async fn put_autopay(
@@ -602,20 +630,22 @@ impl AutopayStore for MemStore {
         autopay: &Autopay,
         _previous: Option<&Trigger>,
     ) -> Result<(), StoreError> {
-        let fault = self.enter("put_autopay").await?;
-        self.state().autopays.insert(
-            (autopay.account_id.clone(), autopay.id.clone()),
-            autopay.clone(),
-        );
-        Self::done(fault, ())
+        self.write("put_autopay", |state| {
+            state.autopays.insert(
+                (autopay.account_id.clone(), autopay.id.clone()),
+                autopay.clone(),
+            );
+        })
+        .await
     }
 
     async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError> {
-        let fault = self.enter("delete_autopay").await?;
-        self.state()
-            .autopays
-            .remove(&(autopay.account_id.clone(), autopay.id.clone()));
-        Self::done(fault, ())
+        self.write("delete_autopay", |state| {
+            state
+                .autopays
+                .remove(&(autopay.account_id.clone(), autopay.id.clone()));
+        })
+        .await
     }
 
     async fn scheduled_autopays(
@@ -627,7 +657,7 @@ impl AutopayStore for MemStore {
     ) -> Result<SchedulePageOf, StoreError> {
         self.read("scheduled_autopays").await?;
         let state = self.state();
-        let mut entries: Vec<(String, String, String)> = state
+        let entries: Vec<(String, String, String)> = state
             .autopays
             .values()
             .filter(|a| a.trigger == *trigger && Shard::of(&a.id, SCHEDULE_SHARDS) == shard)
@@ -638,22 +668,9 @@ impl AutopayStore for MemStore {
                     a.id.clone(),
                 )
             })
-            .filter(|(sk, _, _)| after.is_none_or(|x| sk.as_str() > x))
             .collect();
-        entries.sort();
-        entries.truncate(limit);
-        let next = if entries.len() == limit {
-            entries.last().map(|(sk, _, _)| sk.clone())
-        } else {
-            None
-        };
-        Ok(SchedulePageOf {
-            entries: entries
-                .into_iter()
-                .map(|(_, account, id)| (account, id))
-                .collect(),
-            next,
-        })
+        let (entries, next) = index_page(entries, after, limit);
+        Ok(SchedulePageOf { entries, next })
     }
 
     async fn claim_skip_notice(
@@ -663,36 +680,40 @@ impl AutopayStore for MemStore {
         uin: &str,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        let fault = self.enter("claim_skip_notice").await?;
-        let claimed = self.state().skip_notices.insert((
-            account_id.to_string(),
-            autopay_id.to_string(),
-            uin.to_string(),
-        ));
-        Self::done(fault, claimed)
+        self.claim("claim_skip_notice", |state| {
+            state.skip_notices.insert((
+                account_id.to_string(),
+                autopay_id.to_string(),
+                uin.to_string(),
+            ))
+        })
+        .await
     }
 }
 
 impl PaymentNoticeQueue for MemStore {
     async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError> {
-        let fault = self.enter("queue_notices").await?;
-        self.state().payment_notices.extend(notices.iter().cloned());
-        Self::done(fault, ())
+        self.write("queue_notices", |state| {
+            state.payment_notices.extend(notices.iter().cloned());
+        })
+        .await
     }
 }
 
 impl ReconcilePageQueue for MemStore {
     async fn enqueue_reconcile(&self, pages: &[ReconcilePage]) -> Result<(), StoreError> {
-        let fault = self.enter("enqueue_reconcile").await?;
-        self.state().reconcile_pages.extend(pages.iter().cloned());
-        Self::done(fault, ())
+        self.write("enqueue_reconcile", |state| {
+            state.reconcile_pages.extend(pages.iter().cloned());
+        })
+        .await
     }
 }
 
 impl SchedulePageQueue for MemStore {
     async fn enqueue_pages(&self, pages: &[SchedulePage]) -> Result<(), StoreError> {
-        let fault = self.enter("enqueue_pages").await?;
-        self.state().schedule_pages.extend(pages.iter().cloned());
-        Self::done(fault, ())
+        self.write("enqueue_pages", |state| {
+            state.schedule_pages.extend(pages.iter().cloned());
+        })
+        .await
     }
 }

@@ -125,12 +125,10 @@ impl ProfileStore for MemStore {
 
 impl JobQueue for MemStore {
     async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError> {
-        let fault = self.enter("enqueue").await?;
-        if fault == Some(Fault::Conflict) {
-            return Err(StoreError::Conflict);
-        }
-        self.state().jobs.extend(jobs.iter().cloned());
-        Self::done(fault, ())
+        self.write("enqueue", |state| {
+            state.jobs.extend(jobs.iter().cloned());
+        })
+        .await
     }
 }
 
@@ -179,15 +177,14 @@ impl NoticeStore for MemStore {
         add: &[String],
         remove: &[String],
     ) -> Result<(), StoreError> {
-        let fault = self.enter("change_holdings").await?;
-        let mut state = self.state();
-        let held = state.holdings.entry(account_id.to_string()).or_default();
-        for key in remove {
-            held.remove(key);
-        }
-        held.extend(add.iter().cloned());
-        drop(state);
-        Self::done(fault, ())
+        self.write("change_holdings", |state| {
+            let held = state.holdings.entry(account_id.to_string()).or_default();
+            for key in remove {
+                held.remove(key);
+            }
+            held.extend(add.iter().cloned());
+        })
+        .await
     }
 
     async fn claim_notice(
@@ -197,16 +194,14 @@ impl NoticeStore for MemStore {
         channel: Channel,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        let fault = self.enter("claim_notice").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(false);
-        }
-        let claimed = self.state().notices_claimed.insert((
-            account_id.to_string(),
-            uin.to_string(),
-            channel.as_str(),
-        ));
-        Self::done(fault, claimed)
+        self.claim("claim_notice", |state| {
+            state.notices_claimed.insert((
+                account_id.to_string(),
+                uin.to_string(),
+                channel.as_str(),
+            ))
+        })
+        .await
     }
 
     async fn release_notice(
@@ -215,13 +210,14 @@ impl NoticeStore for MemStore {
         uin: &str,
         channel: Channel,
     ) -> Result<(), StoreError> {
-        let fault = self.enter("release_notice").await?;
-        self.state().notices_claimed.remove(&(
-            account_id.to_string(),
-            uin.to_string(),
-            channel.as_str(),
-        ));
-        Self::done(fault, ())
+        self.write("release_notice", |state| {
+            state.notices_claimed.remove(&(
+                account_id.to_string(),
+                uin.to_string(),
+                channel.as_str(),
+            ));
+        })
+        .await
     }
 }
 
@@ -319,11 +315,12 @@ impl OperatorStore for MemStore {
         operator: &Operator,
         _now: i64,
     ) -> Result<(), StoreError> {
-        let fault = self.enter("put_operator").await?;
-        self.state()
-            .operators
-            .insert(key_hash.to_string(), operator.clone());
-        Self::done(fault, ())
+        self.write("put_operator", |state| {
+            state
+                .operators
+                .insert(key_hash.to_string(), operator.clone());
+        })
+        .await
     }
 
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
@@ -337,13 +334,13 @@ impl OperatorStore for MemStore {
     }
 
     async fn revoke_operator(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
-        let fault = self.enter("revoke_operator").await?;
-        let mut state = self.state();
-        let known = state.operators.values().any(|o| o.id == id);
-        if known {
-            state.revoked_operators.insert(id.to_string());
-        }
-        drop(state);
-        Self::done(fault, known)
+        self.write("revoke_operator", |state| {
+            let known = state.operators.values().any(|o| o.id == id);
+            if known {
+                state.revoked_operators.insert(id.to_string());
+            }
+            known
+        })
+        .await
     }
 }
