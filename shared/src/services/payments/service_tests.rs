@@ -96,6 +96,16 @@ impl World {
         }
     }
 
+    /// The billers' notices queued.
+    fn notices(&self) -> usize {
+        self.store.state().payment_notices.len()
+    }
+
+    /// The payments stored.
+    fn payments(&self) -> usize {
+        self.store.state().payments.len()
+    }
+
     /// Orders the bank moved money for, each with how often.
     fn charged(&self) -> Vec<(String, u32)> {
         self.acquirer.charges().into_iter().collect()
@@ -125,11 +135,7 @@ async fn two_citizens_racing_for_one_bill_open_one_payment() {
         Some(&won.payment.id),
         "paid by the winner"
     );
-    assert_eq!(
-        w.store.state().payments.len(),
-        1,
-        "no second payment stored"
-    );
+    assert_eq!(w.payments(), 1, "no second payment stored");
 }
 
 #[tokio::test]
@@ -168,7 +174,7 @@ async fn an_opening_that_meets_a_changed_bill_reads_it_again_and_opens_once() {
         Some(outcome.payment.total),
         "charged the amount read the second time"
     );
-    assert_eq!(w.store.state().payments.len(), 1);
+    assert_eq!(w.payments(), 1);
 }
 
 #[tokio::test]
@@ -181,11 +187,7 @@ async fn a_replayed_key_answers_the_same_payment_and_charges_once() {
     assert_eq!(again.payment, first.payment);
     assert_eq!(w.acquirer.script.calls("charge"), 1);
     assert_eq!(receipts(&w.outbox), 1, "one receipt");
-    assert_eq!(
-        w.store.state().payment_notices.len(),
-        1,
-        "one biller notice"
-    );
+    assert_eq!(w.notices(), 1, "one biller notice");
 }
 
 #[tokio::test]
@@ -256,14 +258,14 @@ async fn a_lost_charge_answer_leaves_the_payment_pending_until_reconciliation_se
         w.store.state().reconcile.is_empty(),
         "nothing left to reconcile"
     );
-    assert_eq!(w.store.state().payment_notices.len(), 1);
+    assert_eq!(w.notices(), 1);
 
     // A second run finds nothing to do and changes nothing.
     for page in w.reconcile("r2").await {
         page.unwrap();
     }
     assert_eq!(w.acquirer.script.calls("charge"), 1);
-    assert_eq!(w.store.state().payment_notices.len(), 1);
+    assert_eq!(w.notices(), 1);
     assert_eq!(receipts(&w.outbox), 1);
 }
 
@@ -278,7 +280,7 @@ async fn a_settle_whose_answer_was_lost_is_finished_without_settling_twice() {
         None => panic!("the bill was not paid"),
     };
     assert_eq!(w.stored(&id).status, PaymentStatus::Succeeded);
-    assert!(w.store.state().payment_notices.is_empty());
+    assert_eq!(w.notices(), 0);
     assert!(w.store.state().reconcile.contains_key(&id));
 
     // Asked again, the citizen gets the settled payment; the bank is not asked again.
@@ -295,7 +297,7 @@ async fn a_settle_whose_answer_was_lost_is_finished_without_settling_twice() {
         page.unwrap();
     }
     assert_eq!(w.store.script.calls("settle"), 1);
-    assert_eq!(w.store.state().payment_notices.len(), 1);
+    assert_eq!(w.notices(), 1);
     assert!(w.store.state().reconcile.is_empty());
     assert_eq!(w.charged(), [(id, 1)]);
 }
@@ -328,7 +330,7 @@ async fn a_confirmation_that_loses_to_reconciliation_answers_the_settled_payment
     assert_eq!(confirmed.id, id);
     // The settle that lost does not send a receipt or queue notices a second time.
     assert_eq!(receipts(&w.outbox), 0);
-    assert!(w.store.state().payment_notices.is_empty());
+    assert_eq!(w.notices(), 0);
     assert_eq!(w.charged(), [(id, 1)]);
 }
 

@@ -79,11 +79,8 @@ async fn a_patch_against_an_old_version_gets_the_conflict_and_writes_nothing() {
 async fn a_patch_losing_the_write_race_gets_the_conflict_with_the_winners_version() {
     let w = edited_twice().await;
     // Another device's PATCH is written between this one's read and its write.
-    w.store.race_next("write_profile", |state| {
-        if let Some(p) = state.profiles.get_mut("a1") {
-            p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
-            p.version += 1;
-        }
+    w.store.edit_before_next_write("a1", |p| {
+        p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
     });
     assert_conflict(&w.patch(2, &snils()).await, 3);
     let Some(stored) = w.store.profile("a1") else {

@@ -115,14 +115,10 @@ async fn a_decision_racing_a_new_snils_does_not_overwrite_it() {
     let w = world();
     let job = w.save_snils().await;
     // The citizen saves another SNILS while the registry checks the first one.
-    w.store.race_next("write_profile", |state| {
-        if let Some(p) = state.profiles.get_mut("a1") {
-            p.profile.documents.snils = Some("11223344696".into());
-            p.profile
-                .statuses
-                .insert("snils".into(), FieldStatus::pending("s-newer", 0));
-            p.version += 1;
-        }
+    w.store.edit_before_next_write("a1", |p| {
+        p.documents.snils = Some("11223344696".into());
+        p.statuses
+            .insert("snils".into(), FieldStatus::pending("s-newer", 0));
     });
     let outcome = w.service.process(&job, 1, w.clock.now()).await.unwrap();
     assert_eq!(outcome, JobOutcome::Skipped("superseded"));
@@ -150,11 +146,8 @@ async fn a_decision_losing_the_write_to_another_edit_is_written_on_a_fresh_read(
     let w = world();
     let job = w.save_snils().await;
     // An edit of the address lands between the job's read and its write.
-    w.store.race_next("write_profile", |state| {
-        if let Some(p) = state.profiles.get_mut("a1") {
-            p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
-            p.version += 1;
-        }
+    w.store.edit_before_next_write("a1", |p| {
+        p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
     });
     let outcome = w.service.process(&job, 1, w.clock.now()).await.unwrap();
     assert_eq!(outcome, JobOutcome::Applied);
@@ -205,13 +198,8 @@ async fn a_snils_another_account_verified_first_is_rejected_as_a_mismatch() {
 async fn a_job_of_a_patch_that_lost_its_write_race_is_skipped() {
     let w = world();
     // The PATCH queues its check first, then loses the write to another device's edit.
-    w.store.race_next("write_profile", |state| {
-        let p = state.profiles.entry("a1".into()).or_insert(StoredProfile {
-            profile: Profile::default(),
-            version: 0,
-        });
-        p.profile.addresses.actual = Some("Тверь, ул. Советская, 3".into());
-        p.version += 1;
+    w.store.edit_before_next_write("a1", |p| {
+        p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
     });
     let refused = w.patch_snils(0).await;
     assert!(

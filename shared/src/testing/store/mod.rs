@@ -27,6 +27,8 @@ mod profile;
 
 /// A writer that runs against the state just before a chosen call.
 type Race = Box<dyn FnOnce(&mut State) + Send>;
+/// Writers planned, each before the Nth call of an operation.
+type Races = Vec<(&'static str, usize, Race)>;
 
 /// The table's content; tests seed and read it through [`MemStore::state`].
 #[derive(Default)]
@@ -92,7 +94,7 @@ impl State {
 pub struct MemStore {
     pub script: Arc<Script>,
     state: Arc<Mutex<State>>,
-    races: Arc<Mutex<Vec<(&'static str, usize, Race)>>>,
+    races: Arc<Mutex<Races>>,
     hasher: Hasher,
 }
 
@@ -173,7 +175,7 @@ impl MemStore {
         if !due.is_empty() {
             let mut state = self.state();
             for writer in due {
-                writer(&mut *state);
+                writer(&mut state);
             }
         }
         match fault {
@@ -189,6 +191,24 @@ impl MemStore {
         writer: impl FnOnce(&mut State) + Send + 'static,
     ) {
         self.race(operation, self.script.calls(operation) + 1, writer);
+    }
+
+    /// Another request's edit of the profile of `account_id`, written just before the
+    /// next `write_profile`: the profile changes and its version moves on.
+    pub fn edit_before_next_write(
+        &self,
+        account_id: &str,
+        edit: impl FnOnce(&mut Profile) + Send + 'static,
+    ) {
+        let id = account_id.to_string();
+        self.race_next("write_profile", move |state| {
+            let stored = state.profiles.entry(id).or_insert(StoredProfile {
+                profile: Profile::default(),
+                version: 0,
+            });
+            edit(&mut stored.profile);
+            stored.version += 1;
+        });
     }
 
     /// A write whose condition, if any, the double does not model, made by `change`:

@@ -1,5 +1,6 @@
 //! Payments, bills, charges, runs, autopays and the queues they feed.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{not_modelled, MemStore};
@@ -318,24 +319,22 @@ impl PaymentStore for MemStore {
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
         self.write("put_method", |state| {
-            let added = add_capped(
+            add_capped(
                 state.methods.entry(account_id.to_string()).or_default(),
                 method.clone(),
                 |m| m.id == method.id,
                 cap,
-            );
-            added
+            )
         })
         .await
     }
 
     async fn delete_method(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
         self.write("delete_method", |state| {
-            let deleted = remove_all(
+            remove_all(
                 state.methods.entry(account_id.to_string()).or_default(),
                 |m| m.id == id,
-            );
-            deleted
+            )
         })
         .await
     }
@@ -397,24 +396,22 @@ impl BillStore for MemStore {
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
-            let added = add_capped(
+            add_capped(
                 state.saved_bills.entry(account_id.to_string()).or_default(),
                 uin.to_string(),
                 |u| u == uin,
                 cap,
-            );
-            added
+            )
         })
         .await
     }
 
     async fn forget_bill(&self, account_id: &str, uin: &str) -> Result<bool, StoreError> {
         self.write("forget_bill", |state| {
-            let forgotten = remove_all(
+            remove_all(
                 state.saved_bills.entry(account_id.to_string()).or_default(),
                 |u| u == uin,
-            );
-            forgotten
+            )
         })
         .await
     }
@@ -519,8 +516,7 @@ impl ChargeStore for MemStore {
 
     async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
         self.write("revoke_biller", |state| {
-            let revoked = state.revoked_billers.insert(id.to_string());
-            revoked
+            state.revoked_billers.insert(id.to_string())
         })
         .await
     }
@@ -571,20 +567,17 @@ impl RunStore for MemStore {
         shard: &str,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        self.write("finish_shard", |state| {
-            let completed = match state.runs.get_mut(run) {
-                Some((shards, done, completed)) => {
-                    done.insert(shard.to_string());
-                    if done.len() >= *shards && !*completed {
-                        *completed = true;
-                        true
-                    } else {
-                        false
-                    }
+        self.write("finish_shard", |state| match state.runs.get_mut(run) {
+            Some((shards, done, completed)) => {
+                done.insert(shard.to_string());
+                if done.len() >= *shards && !*completed {
+                    *completed = true;
+                    true
+                } else {
+                    false
                 }
-                None => false,
-            };
-            completed
+            }
+            None => false,
         })
         .await
     }
@@ -606,21 +599,22 @@ impl AutopayStore for MemStore {
 
     async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError> {
         self.write("create_autopay", |state| {
-            let key = (autopay.account_id.clone(), autopay.id.clone());
             let held = state
                 .autopays
                 .keys()
                 .filter(|(account, _)| *account == autopay.account_id)
                 .count();
-            let added = if state.autopays.contains_key(&key) {
-                CappedAdd::AlreadyThere
-            } else if held >= cap.limit {
-                CappedAdd::Full
-            } else {
-                state.autopays.insert(key, autopay.clone());
-                CappedAdd::Added
-            };
-            added
+            match state
+                .autopays
+                .entry((autopay.account_id.clone(), autopay.id.clone()))
+            {
+                Entry::Occupied(_) => CappedAdd::AlreadyThere,
+                Entry::Vacant(_) if held >= cap.limit => CappedAdd::Full,
+                Entry::Vacant(slot) => {
+                    slot.insert(autopay.clone());
+                    CappedAdd::Added
+                }
+            }
         })
         .await
     }
