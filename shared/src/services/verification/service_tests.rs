@@ -60,6 +60,22 @@ impl World {
         }
     }
 
+    /// The citizen saves a SNILS, and its check runs with `edit` of another request
+    /// written just before the check's own write; the job and what became of it.
+    async fn check_racing(
+        &self,
+        edit: impl FnOnce(&mut Profile) + Send + 'static,
+    ) -> (VerificationJob, JobOutcome) {
+        let job = self.save_snils().await;
+        self.store.edit_before_next_write("a1", edit);
+        let outcome = self
+            .service
+            .process(&job, 1, self.clock.now())
+            .await
+            .unwrap();
+        (job, outcome)
+    }
+
     fn profile(&self) -> StoredProfile {
         self.store.profile("a1").unwrap_or(StoredProfile {
             profile: Profile::default(),
@@ -113,14 +129,14 @@ async fn a_registry_timeout_asks_for_the_job_again_and_decides_nothing() {
 #[tokio::test]
 async fn a_decision_racing_a_new_snils_does_not_overwrite_it() {
     let w = world();
-    let job = w.save_snils().await;
     // The citizen saves another SNILS while the registry checks the first one.
-    w.store.edit_before_next_write("a1", |p| {
-        p.documents.snils = Some("11223344696".into());
-        p.statuses
-            .insert("snils".into(), FieldStatus::pending("s-newer", 0));
-    });
-    let outcome = w.service.process(&job, 1, w.clock.now()).await.unwrap();
+    let (job, outcome) = w
+        .check_racing(|p| {
+            p.documents.snils = Some("11223344696".into());
+            p.statuses
+                .insert("snils".into(), FieldStatus::pending("s-newer", 0));
+        })
+        .await;
     assert_eq!(outcome, JobOutcome::Skipped("superseded"));
     let stored = w.profile();
     assert_eq!(
@@ -144,12 +160,10 @@ async fn a_decision_racing_a_new_snils_does_not_overwrite_it() {
 #[tokio::test]
 async fn a_decision_losing_the_write_to_another_edit_is_written_on_a_fresh_read() {
     let w = world();
-    let job = w.save_snils().await;
     // An edit of the address lands between the job's read and its write.
-    w.store.edit_before_next_write("a1", |p| {
-        p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
-    });
-    let outcome = w.service.process(&job, 1, w.clock.now()).await.unwrap();
+    let (job, outcome) = w
+        .check_racing(|p| p.addresses.actual = Some("Тверь, ул. Советская, 3".into()))
+        .await;
     assert_eq!(outcome, JobOutcome::Applied);
     let stored = w.profile();
     assert_eq!(stored.version, job.version + 2);
