@@ -689,4 +689,6 @@ where
 }
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;
