@@ -2,7 +2,7 @@
 #
 #   make dev     local stack: moto (DynamoDB, SQS, SES, SNS), every function under
 #                `cargo lambda watch`, and the local API gateway on 127.0.0.1:3000
-#                (`make dev FAULTS=plan` injects faults: docs/operations.md, "Fault injection")
+#                (`make dev FAULTS=plan` injects faults: docs/operations/faults.md)
 #   make test    formatting, lints, unit tests, template lint, end-to-end tests (with
 #                schemathesis against docs/openapi.yaml)
 #   make fuzz    schemathesis alone, on a stack of its own; SCHEMATHESIS_MAX_EXAMPLES=200

@@ -9,6 +9,7 @@
 //! - [`entry`]: how every function starts, and the request loop of the API functions.
 //! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
 //!   safety rules.
+//! - `testing` (tests only): the doubles the services' tests run against.
 
 pub mod adapters;
 pub mod batch;
@@ -25,5 +26,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod redact;
 pub mod services;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use error::{AppError, FieldError};

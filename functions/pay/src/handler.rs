@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, Payments};
 use shared::config::{PaymentsConfig, SandboxAdapter};
-use shared::domain::{requested, Category};
+use shared::domain::{requested, AccountId, Category};
 use shared::entry::{Api, ColdStart};
 use shared::error::FieldError;
 use shared::http::{self as web};
@@ -161,7 +161,7 @@ fn payment_response(payment: &Payment) -> Result<Response<Body>, AppError> {
         PaymentStatus::Succeeded => StatusCode::CREATED,
         PaymentStatus::Declined => {
             return Err(AppError::PaymentDeclined {
-                payment_id: payment.id.clone(),
+                payment_id: payment.id.to_string(),
                 reason: payment
                     .decline_reason
                     .clone()
@@ -237,7 +237,11 @@ fn query(request: &Request, name: &str) -> Option<String> {
 
 /// `GET /v1/payments?from=&to=&status=&category=&after=&limit=`: dates are Moscow days,
 /// both inclusive.
-async fn archive(app: &App, request: &Request, account: &str) -> Result<Response<Body>, AppError> {
+async fn archive(
+    app: &App,
+    request: &Request,
+    account: &AccountId,
+) -> Result<Response<Body>, AppError> {
     let mut errors = Vec::new();
     let mut day = |name: &str| {
         query(request, name).and_then(|raw| parse_date(name, &raw).map_err(|e| errors.push(e)).ok())

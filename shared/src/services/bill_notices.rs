@@ -304,37 +304,15 @@ mod tests {
 
     #[test]
     fn notices_carry_none_of_the_billers_text() {
-        use crate::domain::Payee;
-        use crate::domain::PayerKind;
-        use crate::services::charges::ChargeBody;
-        let charge = StoredCharge {
-            uin: "18810177220000000015".into(),
-            biller_id: "b-1".into(),
-            body: ChargeBody {
-                amount: 150_000,
-                payee: Payee {
-                    name: "Звоните +7 900 000-00-00".into(),
-                    ..Payee::default()
-                },
-                purpose: "Оплатите по ссылке http://evil.example/pay".into(),
-                kbk: "07511302992020000130".into(),
-                oktmo: "45383000".into(),
-                bill_date: "2026-11-01".into(),
-                due_date: "2026-12-10".into(),
-                discount: None,
-                category: Category::Kindergarten,
-                payers: vec![Payer {
-                    kind: PayerKind::Snils,
-                    value: "11223344595".into(),
-                }],
-            },
-            status: ChargeStatus::Unpaid,
-            version: 1,
-            updated_at: 0,
-            locked_by: None,
-            withdrawn: false,
-            hold: None,
-        };
+        let mut charge = crate::testing::unpaid_charge(
+            "18810177220000000015",
+            150_000,
+            Category::Kindergarten,
+            "11223344595",
+        );
+        charge.body.payee.name = "Звоните +7 900 000-00-00".into();
+        charge.body.purpose = "Оплатите по ссылке http://evil.example/pay".into();
+        charge.body.due_date = "2026-12-10".into();
         let today = time::Date::from_calendar_date(2026, time::Month::November, 2).unwrap();
         let email = notice_text(&charge, &[Holder::Own], today, "https://uslugi.example");
         let sms = sms_text(&charge, today, "https://uslugi.example");

@@ -261,38 +261,8 @@ pub fn discount_days_left(charge: &StoredCharge, today: Date) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-
-    /// Counts in memory what the table would, and remembers what it was asked.
-    #[derive(Default)]
-    struct Counts {
-        asked: Mutex<Vec<(i64, i64, u32)>>,
-        count: Mutex<u32>,
-    }
-
-    impl LookupStore for Counts {
-        async fn count_lookups(
-            &self,
-            _account_id: &AccountId,
-            window_start: i64,
-            window_end: i64,
-            n: u32,
-            limit: u32,
-        ) -> Result<bool, StoreError> {
-            self.asked
-                .lock()
-                .unwrap()
-                .push((window_start, window_end, n));
-            let mut count = self.count.lock().unwrap();
-            if *count + n > limit {
-                return Ok(false);
-            }
-            *count += n;
-            Ok(true)
-        }
-    }
+    use crate::testing::MemStore;
 
     fn retry_after(result: Result<(), AppError>) -> u64 {
         match result {
@@ -307,14 +277,14 @@ mod tests {
             per_window: 3,
             window_secs: 600,
         };
-        let store = Counts::default();
+        let store = MemStore::new();
         // 1_800_000_000 is a multiple of 600: a window starts there.
         let now = 1_800_000_100;
         limit.count(&store, "a", 2, now).await.unwrap();
         limit.count(&store, "a", 1, now).await.unwrap();
         assert_eq!(retry_after(limit.count(&store, "a", 1, now).await), 500);
         assert_eq!(
-            store.asked.lock().unwrap()[0],
+            store.state().lookups_asked[0],
             (1_800_000_000, 1_800_000_600, 2)
         );
     }
@@ -325,11 +295,11 @@ mod tests {
             per_window: 3,
             window_secs: 600,
         };
-        let store = Counts::default();
+        let store = MemStore::new();
         assert_eq!(
             retry_after(limit.count(&store, "a", 4, 1_800_000_599).await),
             1
         );
-        assert!(store.asked.lock().unwrap().is_empty());
+        assert!(store.state().lookups_asked.is_empty());
     }
 }

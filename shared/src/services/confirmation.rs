@@ -456,37 +456,8 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    /// Operators by key hash, in memory.
-    #[derive(Clone, Default)]
-    struct Operators(Arc<Mutex<HashMap<String, Operator>>>);
-
-    impl OperatorStore for Operators {
-        async fn put_operator(
-            &self,
-            key_hash: &str,
-            operator: &Operator,
-            _: i64,
-        ) -> Result<(), StoreError> {
-            self.0
-                .lock()
-                .unwrap()
-                .insert(key_hash.to_string(), operator.clone());
-            Ok(())
-        }
-
-        async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
-            Ok(self.0.lock().unwrap().get(key_hash).cloned())
-        }
-
-        async fn revoke_operator(&self, _: &OperatorId, _: i64) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-    }
+    use crate::testing::MemStore;
 
     const K1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
     const K2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -497,7 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn operator_keys_survive_a_rotation_until_their_version_is_removed() {
-        let store = Operators::default();
+        let store = MemStore::new();
         let v1 = keys(&format!(r#"{{"current":"1","key_1":"{K1}"}}"#));
         let v2 = keys(&format!(
             r#"{{"current":"2","key_1":"{K1}","key_2":"{K2}"}}"#
@@ -519,9 +490,8 @@ mod tests {
             .await
             .unwrap();
         assert!(store
-            .0
-            .lock()
-            .unwrap()
+            .state()
+            .operators
             .contains_key(&only_v2.credential(Credential::OperatorKey, &[new_key.expose()])));
 
         // Removing v1 ends the keys made under it, and only those.

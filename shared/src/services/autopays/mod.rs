@@ -638,4 +638,6 @@ pub struct NewBillForAccount {
 }
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;

@@ -657,4 +657,6 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 }
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;

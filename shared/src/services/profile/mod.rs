@@ -606,3 +606,6 @@ pub trait JobQueue {
 pub const SIMPLIFIED: &str = "simplified";
 pub const STANDARD: &str = "standard";
 pub const CONFIRMED: &str = "confirmed";
+
+#[cfg(test)]
+mod service_tests;

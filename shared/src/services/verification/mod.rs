@@ -654,4 +654,6 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
 }
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,730 @@
+//! Payments, bills, charges, runs, autopays and the queues they feed.
+
+#[allow(unused_imports)]
+use crate::domain::{
+    AccountId, AutopayId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId, TemplateId,
+    VehicleId,
+};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeSet;
+
+use super::{not_modelled, MemStore};
+use crate::services::autopays::{
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, SchedulePageQueue, Trigger,
+    SCHEDULE_SHARDS,
+};
+use crate::services::bills::{BillStore, LookupStore};
+use crate::services::charges::{
+    BillHold, Biller, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+};
+use crate::services::identity::StoredAccount;
+use crate::services::payments::{
+    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentNotice, PaymentNoticeQueue,
+    PaymentStatus, PaymentStore, ReconcilePage, ReconcilePageQueue, SavedMethod, Template,
+    RECONCILE_SHARDS,
+};
+use crate::services::runs::{RunStore, Shard, ShardedJob};
+use crate::services::{Cap, CappedAdd, StoreError};
+use crate::testing::script::Fault;
+
+/// Adds `item` to a capped list unless one `same` is there or the list is full.
+fn add_capped<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, cap: Cap) -> CappedAdd {
+    if list.iter().any(same) {
+        CappedAdd::AlreadyThere
+    } else if list.len() >= cap.limit {
+        CappedAdd::Full
+    } else {
+        list.push(item);
+        CappedAdd::Added
+    }
+}
+
+/// Removes the items `gone` picks; whether there was any.
+fn remove_all<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
+    let before = list.len();
+    list.retain(|x| !gone(x));
+    list.len() < before
+}
+
+/// A page of an index of (sort key, account, id): the entries after `after` in key
+/// order, at most `limit`, and the last key when the page is full, as DynamoDB's
+/// `LastEvaluatedKey`.
+fn index_page(
+    mut entries: Vec<(String, String, String)>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(String, String)>, Option<String>) {
+    entries.retain(|(key, _, _)| after.is_none_or(|a| key.as_str() > a));
+    entries.sort();
+    entries.truncate(limit);
+    let next = match entries.last() {
+        Some((key, _, _)) if entries.len() == limit => Some(key.clone()),
+        _ => None,
+    };
+    let entries = entries
+        .into_iter()
+        .map(|(_, account, id)| (account, id))
+        .collect();
+    (entries, next)
+}
+
+/// The sort key of a reconciliation entry: oldest first.
+fn reconcile_sort_key(created_at: i64, id: &str) -> String {
+    format!("{created_at:012}#{id}")
+}
+
+impl PaymentStore for MemStore {
+    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
+        self.read("bill_payment").await?;
+        let state = self.state();
+        Ok(state
+            .charges
+            .get(uin)
+            .and_then(|c| c.locked_by.clone())
+            .or_else(|| state.paid_by.get(uin).cloned()))
+    }
+
+    async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
+        self.read("idempotency").await?;
+        Ok(self.state().idempotency.get(key_hash).cloned())
+    }
+
+    async fn payment(
+        &self,
+        account_id: &AccountId,
+        id: &PaymentId,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.read("payment").await?;
+        Ok(self
+            .state()
+            .payments
+            .get(&(account_id.to_string(), id.to_string()))
+            .cloned())
+    }
+
+    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {
+        self.read("hold_count").await?;
+        Ok(self
+            .state()
+            .hold_counts
+            .get(account_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// One transaction: refused (in the adapter's order) when the key is taken, a
+    /// biller revoked, the hold count moved, or a bill is not unpaid, free and at the
+    /// version read. `Conflict` refuses it as a bill that changed. Keys do not expire
+    /// here (the tests' payments are minutes apart).
+    async fn open_payment(
+        &self,
+        payment: &Payment,
+        key_hash: &str,
+        bill_versions: &[(String, u64)],
+        holds: &HoldCount,
+        _key_expires_at: i64,
+    ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let fault = self.enter("open_payment").await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(Err(OpenRefusal::BillChanged));
+        }
+        let mut state = self.state();
+        if state.idempotency.contains_key(key_hash) {
+            return Ok(Err(OpenRefusal::KeyTaken));
+        }
+        for bill in &payment.bills {
+            if !state.billers.contains(&bill.biller_id)
+                || state.revoked_billers.contains(&bill.biller_id)
+            {
+                return Ok(Err(OpenRefusal::BillerRevoked(bill.biller_id.clone())));
+            }
+        }
+        let current = state
+            .hold_counts
+            .get(&payment.account_id)
+            .map(|h| h.version)
+            .unwrap_or(0);
+        if current != holds.version {
+            return Ok(Err(OpenRefusal::HoldsChanged));
+        }
+        for (uin, version) in bill_versions {
+            let free = state.charges.get(uin).is_some_and(|c| {
+                c.status == ChargeStatus::Unpaid && c.locked_by.is_none() && c.version == *version
+            });
+            if !free {
+                return Ok(Err(OpenRefusal::BillChanged));
+            }
+        }
+        state.idempotency.insert(
+            key_hash.to_string(),
+            (payment.id.clone(), payment.request_hash.clone()),
+        );
+        state.payments.insert(
+            (payment.account_id.clone(), payment.id.clone()),
+            payment.clone(),
+        );
+        state.reconcile.insert(
+            payment.id.clone(),
+            (payment.account_id.clone(), payment.created_at),
+        );
+        state.hold_counts.insert(
+            payment.account_id.clone(),
+            HoldCount {
+                version: holds.version + 1,
+                holds: holds.holds.clone(),
+            },
+        );
+        let until = payment.hold_until.unwrap_or(payment.created_at);
+        for (uin, _) in bill_versions {
+            if let Some(charge) = state.charges.get_mut(uin) {
+                charge.locked_by = Some(payment.id.clone());
+                charge.hold = Some(BillHold {
+                    account_id: payment.account_id.clone(),
+                    until,
+                });
+                charge.version += 1;
+            }
+        }
+        drop(state);
+        Self::done(fault, Ok(()))
+    }
+
+    async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
+        let fault = self.enter("mark").await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(false);
+        }
+        let mut state = self.state();
+        let key = (payment.account_id.clone(), payment.id.clone());
+        let marked = match state.payments.get_mut(&key) {
+            Some(stored) if stored.status == from => {
+                *stored = payment.clone();
+                true
+            }
+            _ => false,
+        };
+        drop(state);
+        Self::done(fault, marked)
+    }
+
+    /// One transaction, on the payment still open and every bill still locked by it.
+    async fn settle(&self, payment: &Payment) -> Result<bool, StoreError> {
+        let fault = self.enter("settle").await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(false);
+        }
+        let mut state = self.state();
+        let key = (payment.account_id.clone(), payment.id.clone());
+        let open = state
+            .payments
+            .get(&key)
+            .is_some_and(|p| !p.status.is_final());
+        let locked = payment.bills.iter().all(|b| {
+            state
+                .charges
+                .get(&b.uin)
+                .is_some_and(|c| c.locked_by.as_deref() == Some(payment.id.as_str()))
+        });
+        if !open || !locked {
+            return Ok(false);
+        }
+        state.payments.insert(key, payment.clone());
+        let paid = payment.status == PaymentStatus::Succeeded;
+        for bill in &payment.bills {
+            if let Some(charge) = state.charges.get_mut(&bill.uin) {
+                charge.locked_by = None;
+                charge.hold = None;
+                charge.version += 1;
+                if paid {
+                    charge.status = ChargeStatus::Paid;
+                }
+            }
+            if paid {
+                state.paid_by.insert(bill.uin.clone(), payment.id.clone());
+            }
+        }
+        let count = state
+            .hold_counts
+            .entry(payment.account_id.clone())
+            .or_default();
+        count.holds.retain(|h| h.payment_id != payment.id);
+        count.version += 1;
+        drop(state);
+        Self::done(fault, true)
+    }
+
+    async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
+        self.write("close_reconciliation", |state| {
+            state.reconcile.remove(&payment.id);
+        })
+        .await
+    }
+
+    async fn open_payments(
+        &self,
+        shard: Shard,
+        before: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<OpenPaymentsPage, StoreError> {
+        self.read("open_payments").await?;
+        let state = self.state();
+        let entries: Vec<(String, String, String)> = state
+            .reconcile
+            .iter()
+            .filter(|(id, (_, created))| {
+                *created < before && Shard::of(id, RECONCILE_SHARDS) == shard
+            })
+            .map(|(id, (account, created))| {
+                (
+                    reconcile_sort_key(*created, id),
+                    account.clone(),
+                    id.clone(),
+                )
+            })
+            .collect();
+        let (entries, next) = index_page(entries, after, limit);
+        Ok(OpenPaymentsPage { entries, next })
+    }
+
+    async fn account_payments(
+        &self,
+        account_id: &AccountId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.read("account_payments").await?;
+        let mut found: Vec<Payment> = self
+            .state()
+            .payments
+            .values()
+            .filter(|p| p.account_id == account_id)
+            .filter(|p| (from_ms..to_ms).contains(&(p.created_at * 1000)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(found)
+    }
+
+    async fn account(&self, account_id: &AccountId) -> Result<Option<StoredAccount>, StoreError> {
+        self.read("account").await?;
+        Ok(self.state().accounts.get(account_id).cloned())
+    }
+
+    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
+        self.read("methods").await?;
+        Ok(self
+            .state()
+            .methods
+            .get(account_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn put_method(
+        &self,
+        account_id: &AccountId,
+        method: &SavedMethod,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        self.write("put_method", |state| {
+            add_capped(
+                state.methods.entry(account_id.to_string()).or_default(),
+                method.clone(),
+                |m| m.id == method.id,
+                cap,
+            )
+        })
+        .await
+    }
+
+    async fn delete_method(
+        &self,
+        account_id: &AccountId,
+        id: &MethodId,
+    ) -> Result<bool, StoreError> {
+        self.write("delete_method", |state| {
+            remove_all(
+                state.methods.entry(account_id.to_string()).or_default(),
+                |m| m.id == id,
+            )
+        })
+        .await
+    }
+
+    async fn templates(&self, _account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
+        self.read("templates").await?;
+        Ok(Vec::new())
+    }
+
+    async fn put_template(
+        &self,
+        _account_id: &AccountId,
+        _template: &Template,
+        _cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        not_modelled("put_template")
+    }
+
+    async fn delete_template(
+        &self,
+        _account_id: &AccountId,
+        _id: &TemplateId,
+    ) -> Result<bool, StoreError> {
+        not_modelled("delete_template")
+    }
+}
+
+impl BillStore for MemStore {
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
+        self.read("charges_of_payer").await?;
+        Ok(self
+            .state()
+            .payer_index
+            .get(payer_key)
+            .map(|uins| uins.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.read("charges").await?;
+        let state = self.state();
+        Ok(uins
+            .iter()
+            .filter_map(|u| state.charges.get(u).cloned())
+            .collect())
+    }
+
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
+        self.read("saved_bills").await?;
+        Ok(self
+            .state()
+            .saved_bills
+            .get(account_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save_bill(
+        &self,
+        account_id: &AccountId,
+        uin: &str,
+        _now: i64,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        self.write("save_bill", |state| {
+            add_capped(
+                state.saved_bills.entry(account_id.to_string()).or_default(),
+                uin.to_string(),
+                |u| u == uin,
+                cap,
+            )
+        })
+        .await
+    }
+
+    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
+        self.write("forget_bill", |state| {
+            remove_all(
+                state.saved_bills.entry(account_id.to_string()).or_default(),
+                |u| u == uin,
+            )
+        })
+        .await
+    }
+}
+
+/// Counts per account and window, as the table's conditional counter does.
+impl LookupStore for MemStore {
+    async fn count_lookups(
+        &self,
+        account_id: &AccountId,
+        window_start: i64,
+        window_end: i64,
+        n: u32,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let fault = self.enter("count_lookups").await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(false);
+        }
+        let mut state = self.state();
+        state.lookups_asked.push((window_start, window_end, n));
+        let count = state
+            .lookups
+            .entry((account_id.to_string(), window_start))
+            .or_insert(0);
+        let counted = *count + n <= limit;
+        if counted {
+            *count += n;
+        }
+        drop(state);
+        Self::done(fault, counted)
+    }
+}
+
+impl ChargeStore for MemStore {
+    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
+        self.read("charge").await?;
+        Ok(self.state().charges.get(uin).cloned())
+    }
+
+    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.read("charges_by_uin").await?;
+        let state = self.state();
+        Ok(uins
+            .iter()
+            .filter_map(|u| state.charges.get(u).cloned())
+            .collect())
+    }
+
+    async fn put_charge(
+        &self,
+        charge: &StoredCharge,
+        payer_keys: &[String],
+        dropped_payer_keys: &[String],
+        expected: u64,
+    ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let fault = self.enter("put_charge").await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(Err(ChargeWriteRefusal::Stale));
+        }
+        let mut state = self.state();
+        let current = state
+            .charges
+            .get(&charge.uin)
+            .map(|c| c.version)
+            .unwrap_or(0);
+        if current != expected {
+            return Ok(Err(ChargeWriteRefusal::Stale));
+        }
+        state.charges.insert(charge.uin.clone(), charge.clone());
+        for key in payer_keys {
+            state
+                .payer_index
+                .entry(key.clone())
+                .or_default()
+                .insert(charge.uin.clone());
+        }
+        for key in dropped_payer_keys {
+            if let Some(uins) = state.payer_index.get_mut(key) {
+                uins.remove(&charge.uin);
+            }
+        }
+        drop(state);
+        Self::done(fault, Ok(()))
+    }
+
+    async fn put_biller(
+        &self,
+        _key_hash: &str,
+        biller: &Biller,
+        _now: i64,
+    ) -> Result<(), StoreError> {
+        self.write("put_biller", |state| {
+            state.billers.insert(biller.id.clone());
+        })
+        .await
+    }
+
+    async fn biller_by_key(&self, _key_hash: &str) -> Result<Option<Biller>, StoreError> {
+        not_modelled("biller_by_key")
+    }
+
+    async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
+        self.write("revoke_biller", |state| {
+            state.revoked_billers.insert(id.to_string())
+        })
+        .await
+    }
+
+    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
+        self.read("biller_by_id").await?;
+        let state = self.state();
+        let active = state.billers.contains(id) && !state.revoked_billers.contains(id);
+        Ok(active.then(|| Biller {
+            id: id.to_string(),
+            name: id.to_string(),
+            registration: None,
+        }))
+    }
+
+    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        self.read("revoked_billers").await?;
+        let state = self.state();
+        Ok(ids
+            .iter()
+            .filter(|id| !state.billers.contains(*id) || state.revoked_billers.contains(*id))
+            .cloned()
+            .collect())
+    }
+}
+
+impl RunStore for MemStore {
+    async fn open_run(
+        &self,
+        _job: ShardedJob,
+        run: &str,
+        shards: usize,
+        _now: i64,
+    ) -> Result<(), StoreError> {
+        self.write("open_run", |state| {
+            state
+                .runs
+                .entry(run.to_string())
+                .or_insert((shards, BTreeSet::new(), false));
+        })
+        .await
+    }
+
+    async fn finish_shard(
+        &self,
+        _job: ShardedJob,
+        run: &str,
+        shard: &str,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        self.write("finish_shard", |state| match state.runs.get_mut(run) {
+            Some((shards, done, completed)) => {
+                done.insert(shard.to_string());
+                if done.len() >= *shards && !*completed {
+                    *completed = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        })
+        .await
+    }
+}
+
+/// The schedule index: an autopay is in the shard [`Shard::of`] its id, sorted by
+/// `account#id`.
+impl AutopayStore for MemStore {
+    async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError> {
+        self.read("autopays").await?;
+        Ok(self
+            .state()
+            .autopays
+            .values()
+            .filter(|a| a.account_id == account_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError> {
+        self.write("create_autopay", |state| {
+            let held = state
+                .autopays
+                .keys()
+                .filter(|(account, _)| *account == autopay.account_id)
+                .count();
+            match state
+                .autopays
+                .entry((autopay.account_id.clone(), autopay.id.clone()))
+            {
+                Entry::Occupied(_) => CappedAdd::AlreadyThere,
+                Entry::Vacant(_) if held >= cap.limit => CappedAdd::Full,
+                Entry::Vacant(slot) => {
+                    slot.insert(autopay.clone());
+                    CappedAdd::Added
+                }
+            }
+        })
+        .await
+    }
+
+    async fn put_autopay(
+        &self,
+        autopay: &Autopay,
+        _previous: Option<&Trigger>,
+    ) -> Result<(), StoreError> {
+        self.write("put_autopay", |state| {
+            state.autopays.insert(
+                (autopay.account_id.clone(), autopay.id.clone()),
+                autopay.clone(),
+            );
+        })
+        .await
+    }
+
+    async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError> {
+        self.write("delete_autopay", |state| {
+            state
+                .autopays
+                .remove(&(autopay.account_id.clone(), autopay.id.clone()));
+        })
+        .await
+    }
+
+    async fn scheduled_autopays(
+        &self,
+        trigger: &Trigger,
+        shard: Shard,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<SchedulePageOf, StoreError> {
+        self.read("scheduled_autopays").await?;
+        let state = self.state();
+        let entries: Vec<(String, String, String)> = state
+            .autopays
+            .values()
+            .filter(|a| a.trigger == *trigger && Shard::of(&a.id, SCHEDULE_SHARDS) == shard)
+            .map(|a| {
+                (
+                    format!("{}#{}", a.account_id, a.id),
+                    a.account_id.clone(),
+                    a.id.clone(),
+                )
+            })
+            .collect();
+        let (entries, next) = index_page(entries, after, limit);
+        Ok(SchedulePageOf { entries, next })
+    }
+
+    async fn claim_skip_notice(
+        &self,
+        account_id: &AccountId,
+        autopay_id: &AutopayId,
+        uin: &str,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        self.claim("claim_skip_notice", |state| {
+            state.skip_notices.insert((
+                account_id.to_string(),
+                autopay_id.to_string(),
+                uin.to_string(),
+            ))
+        })
+        .await
+    }
+}
+
+impl PaymentNoticeQueue for MemStore {
+    async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError> {
+        self.write("queue_notices", |state| {
+            state.payment_notices.extend(notices.iter().cloned());
+        })
+        .await
+    }
+}
+
+impl ReconcilePageQueue for MemStore {
+    async fn enqueue_reconcile(&self, pages: &[ReconcilePage]) -> Result<(), StoreError> {
+        self.write("enqueue_reconcile", |state| {
+            state.reconcile_pages.extend(pages.iter().cloned());
+        })
+        .await
+    }
+}
+
+impl SchedulePageQueue for MemStore {
+    async fn enqueue_pages(&self, pages: &[SchedulePage]) -> Result<(), StoreError> {
+        self.write("enqueue_pages", |state| {
+            state.schedule_pages.extend(pages.iter().cloned());
+        })
+        .await
+    }
+}
