@@ -269,7 +269,7 @@ macro_rules! keyed_hash_ids {
     )*};
 }
 
-keyed_hash_ids!(SessionId, ChildId, VehicleId);
+keyed_hash_ids!(SessionId);
 
 #[cfg(test)]
 mod tests {
