@@ -349,19 +349,19 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
         let now_s = now.unix_timestamp();
         let stored = self
             .store
-            .get_code(&id)
+            .get_code(id)
             .await?
             .ok_or(AppError::CodeNotFound)?;
         why_not_live(&stored, now_s)?;
 
         // Counted before it is checked: parallel guesses cannot all be checked while the
         // count still looks low, and the limit holds for the right code too.
-        let Some(attempts) = self.store.count_attempt(&id, now_s).await? else {
-            return Err(self.why_gone(&id, now_s).await);
+        let Some(attempts) = self.store.count_attempt(id, now_s).await? else {
+            return Err(self.why_gone(id, now_s).await);
         };
         if !self
             .hasher
-            .verify_credential(Credential::Code, &[&id, code], &stored.code_hash)
+            .verify_credential(Credential::Code, &[id, code], &stored.code_hash)
         {
             tracing::info!(code_id = %id, attempts, "wrong code");
             return Err(AppError::CodeMismatch {
@@ -379,8 +379,8 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             code_id: id.clone(),
             expires_at,
         };
-        if !self.store.redeem_code(&id, now_s, &record).await? {
-            return Err(self.why_gone(&id, now_s).await);
+        if !self.store.redeem_code(id, now_s, &record).await? {
+            return Err(self.why_gone(id, now_s).await);
         }
         tracing::info!(code_id = %id, "code verified, token issued");
         Ok(IssuedToken {
