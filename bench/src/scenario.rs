@@ -80,14 +80,41 @@ impl Expect {
 /// outside the timing.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step>> + 'a>>;
 
+/// A scenario as the harness runs it, behind `Box<dyn Scenario>`: every [`Script`] is one.
 pub trait Scenario {
+    /// One sentence for the report.
+    fn describe(&self) -> String;
+    /// Variables set on top of the template's for the bench.
+    fn env_overrides(&self) -> Vec<(String, String)>;
+    fn next_step(&mut self) -> StepFuture<'_>;
+    /// Status and body of the function's answer (`ok` is false for an invocation error).
+    fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)>;
+    /// The function's answer to the last step.
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
+    /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
+    fn reset_every(&self) -> Option<usize>;
+    /// The tables were emptied: forget what was stored.
+    fn on_reset(&mut self);
+    /// AWS calls some kinds of request must make exactly; the run fails on any request
+    /// that makes another number, and the report states the requirement.
+    fn call_budgets(&self) -> Vec<CallBudget>;
+}
+
+/// The traffic of one function as a scenario writes it: the steps, what it checks in the
+/// answers, and (with [`Script::RESET_EVERY`]) the cycle after which the harness empties
+/// the tables; everything but the steps and the checks has a default.
+pub trait Script {
+    /// Every how many steps the harness empties the tables (see [`Script::on_reset`]):
+    /// never unless a scenario says.
+    const RESET_EVERY: Option<usize> = None;
     /// One sentence for the report.
     fn describe(&self) -> String;
     /// Variables set on top of the template's for the bench: none unless a scenario says.
     fn env_overrides(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-    fn next_step(&mut self) -> StepFuture<'_>;
+    /// The next event, after putting what it needs into moto (outside the timing).
+    fn next(&mut self) -> impl Future<Output = Result<Step>>;
     /// Status and body of the function's answer (`ok` is false for an invocation error):
     /// by default read as API Gateway reads an HTTP API integration's response.
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
@@ -95,16 +122,38 @@ pub trait Scenario {
     }
     /// The function's answer to the last step.
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
-    /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
-    fn reset_every(&self) -> Option<usize> {
-        None
-    }
     /// The tables were emptied: forget what was stored.
     fn on_reset(&mut self) {}
-    /// AWS calls some kinds of request must make exactly; the run fails on any request
-    /// that makes another number, and the report states the requirement.
+    /// AWS calls some kinds of request must make exactly (see [`Scenario::call_budgets`]).
     fn call_budgets(&self) -> Vec<CallBudget> {
         Vec::new()
+    }
+}
+
+impl<S: Script> Scenario for S {
+    fn describe(&self) -> String {
+        Script::describe(self)
+    }
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Script::env_overrides(self)
+    }
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(Script::next(self))
+    }
+    fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
+        Script::answer(self, ok, body)
+    }
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        Script::observe(self, status, body, calls)
+    }
+    fn reset_every(&self) -> Option<usize> {
+        S::RESET_EVERY
+    }
+    fn on_reset(&mut self) {
+        Script::on_reset(self)
+    }
+    fn call_budgets(&self) -> Vec<CallBudget> {
+        Script::call_budgets(self)
     }
 }
 
@@ -560,7 +609,9 @@ pub fn expect_invalid(field: &'static str) -> Option<Expect> {
     })
 }
 
-impl Scenario for Codes {
+impl Script for Codes {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
     fn describe(&self) -> String {
         "repeating cycles of 20 requests: 6 SMS and 3 e-mail codes sent to fresh \
          destinations, 6 codes verified with the code read from the SMS/e-mail that went \
@@ -579,12 +630,8 @@ impl Scenario for Codes {
         ]
     }
 
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(std::future::ready(self.step()))
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
+    async fn next(&mut self) -> Result<Step> {
+        self.step()
     }
 
     fn on_reset(&mut self) {
@@ -630,15 +677,15 @@ impl Generic {
     }
 }
 
-impl Scenario for Generic {
+impl Script for Generic {
     fn describe(&self) -> String {
         "generic traffic (no scenario written for this function yet): each route in turn \
          with `{}` as the body; answers are not checked"
             .into()
     }
 
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.step())))
+    async fn next(&mut self) -> Result<Step> {
+        Ok(self.step())
     }
 
     fn observe(&mut self, _: u16, _: &Json, _: &[Call]) -> Result<()> {

@@ -11,8 +11,7 @@ use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
-    StepFuture,
+    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
 };
 
 const REGISTER: &str = "POST /v1/accounts";
@@ -192,6 +191,23 @@ impl Accounts {
             &current.session.token,
         )
     }
+}
+
+impl Script for Accounts {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests: 7 registrations that succeed, each with e-mail and \
+         phone confirmed by code just before (one resubmits a registration refused for a \
+         breached password), 1 refused for a breached password (422), 1 whose contacts \
+         belong to an account registered earlier in the cycle (409), 1 with confirmations \
+         older than the token lifetime (422); the cycle's first citizen, signed in, then \
+         reads the profile 5 times, changes the password twice, gives a wrong current \
+         password once (403) and turns new-device alerts off and on. Codes, tokens and the \
+         sign-in are made by the harness with the shared crate's services, outside the \
+         timing; source IPs rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -306,29 +322,6 @@ impl Accounts {
                 )
             }
         })
-    }
-}
-
-impl Scenario for Accounts {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests: 7 registrations that succeed, each with e-mail and \
-         phone confirmed by code just before (one resubmits a registration refused for a \
-         breached password), 1 refused for a breached password (422), 1 whose contacts \
-         belong to an account registered earlier in the cycle (409), 1 with confirmations \
-         older than the token lifetime (422); the cycle's first citizen, signed in, then \
-         reads the profile 5 times, changes the password twice, gives a wrong current \
-         password once (403) and turns new-device alerts off and on. Codes, tokens and the \
-         sign-in are made by the harness with the shared crate's services, outside the \
-         timing; source IPs rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

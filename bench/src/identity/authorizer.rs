@@ -15,7 +15,7 @@ use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{expect, source_ip, Scenario, Step, StepFuture, USER_AGENT};
+use crate::scenario::{expect, source_ip, Script, Step, USER_AGENT};
 
 /// What the report groups the authorizer's invocations under.
 const ROUTE: &str = "SessionAuthorizer (REQUEST, payload 2.0)";
@@ -187,6 +187,22 @@ impl Authorizer {
             &[authorization.to_string()],
         )
     }
+}
+
+impl Script for Authorizer {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 REQUEST-authorizer events (payload 2.0, identity source \
+         `Authorization`, built by the local gateway's code) for private routes: 13 valid \
+         session tokens, 1 of a session last used two minutes before (its idle deadline is \
+         moved), 1 operator key, and 5 turned away: an unknown session token, a session idle \
+         past its lifetime, a session ended by logout, an unknown operator key, a token that \
+         is neither. Answers are shown as \
+         API Gateway turns them into a response: 200 when `isAuthorized` is true (the route \
+         is called with the context, which must name the session or operator), 401 when the authorizer \
+         fails with `Unauthorized`. The account, its sessions and the operator are made by \
+         the harness with the shared crate's services, outside the timing"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -259,26 +275,6 @@ impl Authorizer {
             expect(status, None),
             0,
         ))
-    }
-}
-
-impl Scenario for Authorizer {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 REQUEST-authorizer events (payload 2.0, identity source \
-         `Authorization`, built by the local gateway's code) for private routes: 13 valid \
-         session tokens, 1 of a session last used two minutes before (its idle deadline is \
-         moved), 1 operator key, and 5 turned away: an unknown session token, a session idle \
-         past its lifetime, a session ended by logout, an unknown operator key, a token that \
-         is neither. Answers are shown as \
-         API Gateway turns them into a response: 200 when `isAuthorized` is true (the route \
-         is called with the context, which must name the session or operator), 401 when the authorizer \
-         fails with `Unauthorized`. The account, its sessions and the operator are made by \
-         the harness with the shared crate's services, outside the timing"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
     }
 
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {

@@ -11,7 +11,7 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step, StepFuture,
+    expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
 };
 
 const START: &str = "POST /v1/recovery";
@@ -150,6 +150,24 @@ impl Recovery {
         let token = flow.token.clone().context("the code was not verified")?;
         Ok((flow.login.clone(), token))
     }
+}
+
+impl Script for Recovery {
+    // The reset also clears the accounts' code logs: a contact gets one code per
+    // resend interval, and each is sent one per cycle.
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests over 3 accounts registered and signed in two hours \
+         earlier: each account starts a recovery by e-mail and by phone (6 starts, the code \
+         read from the message that went through the proxy), 4 starts for logins no account \
+         has (202 as well, nothing sent), 1 start again inside the resend interval (429), 1 \
+         login that is neither a phone nor an e-mail (422), 3 recoveries completed with the \
+         code's verification token and the security answer (204), one of them after a wrong \
+         answer (422). Accounts are made, and codes verified, by the harness with the shared \
+         crate's services, outside the timing; source IPs rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -226,30 +244,6 @@ impl Recovery {
                 }
             }
         })
-    }
-}
-
-impl Scenario for Recovery {
-    fn describe(&self) -> String {
-        "repeating cycles of 16 requests over 3 accounts registered and signed in two hours \
-         earlier: each account starts a recovery by e-mail and by phone (6 starts, the code \
-         read from the message that went through the proxy), 4 starts for logins no account \
-         has (202 as well, nothing sent), 1 start again inside the resend interval (429), 1 \
-         login that is neither a phone nor an e-mail (422), 3 recoveries completed with the \
-         code's verification token and the security answer (204), one of them after a wrong \
-         answer (422). Accounts are made, and codes verified, by the harness with the shared \
-         crate's services, outside the timing; source IPs rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        // The reset also clears the accounts' code logs: a contact gets one code per
-        // resend interval, and each is sent one per cycle.
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

@@ -12,8 +12,7 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Scenario, Step,
-    StepFuture,
+    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Script, Step,
 };
 
 const LOGIN: &str = "POST /v1/sessions";
@@ -189,6 +188,26 @@ impl Sessions {
             &session.token,
         ))
     }
+}
+
+impl Script for Sessions {
+    // Besides keeping every cycle alike, the reset clears the two-step account's
+    // code log: its next login within the resend interval would be refused.
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests over 3 accounts registered two hours earlier and \
+         signed in then from the bench's device, one of them with two-step login on: 6 \
+         logins with the password alone (2 by e-mail, 2 by phone typed in the usual forms, \
+         1 from a new device, which e-mails an alert, 1 on a foreign computer), 1 two-step \
+         login (202, SMS) completed with the code read from that SMS (201), 2 wrong \
+         passwords and 2 unknown logins (401), 3 session lists, 2 security logs, 2 logouts \
+         and 1 revocation of the oldest session; private routes carry the authorizer \
+         context of the account's newest session. Accounts and first sign-ins are made by \
+         the harness with the shared crate's services, outside the timing; source IPs \
+         rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -328,32 +347,6 @@ impl Sessions {
                 )
             }
         })
-    }
-}
-
-impl Scenario for Sessions {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests over 3 accounts registered two hours earlier and \
-         signed in then from the bench's device, one of them with two-step login on: 6 \
-         logins with the password alone (2 by e-mail, 2 by phone typed in the usual forms, \
-         1 from a new device, which e-mails an alert, 1 on a foreign computer), 1 two-step \
-         login (202, SMS) completed with the code read from that SMS (201), 2 wrong \
-         passwords and 2 unknown logins (401), 3 session lists, 2 security logs, 2 logouts \
-         and 1 revocation of the oldest session; private routes carry the authorizer \
-         context of the account's newest session. Accounts and first sign-ins are made by \
-         the harness with the shared crate's services, outside the timing; source IPs \
-         rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        // Besides keeping every cycle alike, the reset clears the two-step account's
-        // code log: its next login within the resend interval would be refused.
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

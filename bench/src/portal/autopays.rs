@@ -24,7 +24,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Scenario, Step, StepFuture};
+use crate::scenario::{expect, expect_invalid, require_routes, Script, Step};
 
 const LIST: &str = "GET /v1/autopays";
 const CREATE: &str = "POST /v1/autopays";
@@ -178,6 +178,22 @@ impl Autopays {
             autopay: None,
         });
         Ok(())
+    }
+}
+
+impl Script for Autopays {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests by two citizens, the first with a card saved by \
+         the harness: an autopay of utility bills created with a fresh step-up (201), \
+         listed, read, its limit lowered without a step-up (200) and raised with one (200), \
+         deleted (204), then read (404), and another created (201); refusals: creating or \
+         raising the limit an hour after the last proof of presence (403), invalid fields \
+         (422), the other citizen creating one with the first one's card (422) or reading, \
+         changing or deleting the first one's autopay (404), and listing none of it (200, \
+         empty)"
+            .into()
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -353,28 +369,6 @@ impl Autopays {
                 )
             }
         })
-    }
-}
-
-impl Scenario for Autopays {
-    fn describe(&self) -> String {
-        "repeating cycles of 16 requests by two citizens, the first with a card saved by \
-         the harness: an autopay of utility bills created with a fresh step-up (201), \
-         listed, read, its limit lowered without a step-up (200) and raised with one (200), \
-         deleted (204), then read (404), and another created (201); refusals: creating or \
-         raising the limit an hour after the last proof of presence (403), invalid fields \
-         (422), the other citizen creating one with the first one's card (422) or reading, \
-         changing or deleting the first one's autopay (404), and listing none of it (200, \
-         empty)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

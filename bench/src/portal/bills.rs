@@ -17,7 +17,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, require_routes, with_query, CallBudget, Scenario, Step, StepFuture,
+    expect, expect_invalid, require_routes, with_query, CallBudget, Script, Step,
 };
 
 const BY_UIN: &str = "GET /v1/bills/{uin}";
@@ -225,6 +225,24 @@ impl Bills {
         self.looked_up += 1;
         self.looker.clone().context("no citizen for lookups")
     }
+}
+
+impl Script for Bills {
+    fn describe(&self) -> String {
+        format!(
+            "repeating cycles of 20 requests. The harness prepares, with the shared crate's \
+             services, four billers and {FAMILIES} families: a parent with SNILS, passport and \
+             INN verified by the registry sandbox, {CHILDREN} children with a birth \
+             certificate and a SNILS each, and a car — {IDENTIFIERS} identifiers — with \
+             {UNPAID} unpaid charges under 7 of them and a cancelled one. Each cycle: the \
+             bills of a family listed 4 times (all, fines only, a page of 2) and once with an \
+             unknown category (422); 11 lookups by UIN (7 found, 1 unknown: 404, 1 wrong \
+             check digit: 422); 4 by СТС (two fines, none, malformed: 422). The families take \
+             turns per cycle; lookups are made by citizens registered and signed in by the \
+             harness, a new one every {LOOKUPS_PER_CITIZEN} lookups, so that no account \
+             nears the per-account lookup limit"
+        )
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -339,28 +357,6 @@ impl Bills {
                 )
             }
         })
-    }
-}
-
-impl Scenario for Bills {
-    fn describe(&self) -> String {
-        format!(
-            "repeating cycles of 20 requests. The harness prepares, with the shared crate's \
-             services, four billers and {FAMILIES} families: a parent with SNILS, passport and \
-             INN verified by the registry sandbox, {CHILDREN} children with a birth \
-             certificate and a SNILS each, and a car — {IDENTIFIERS} identifiers — with \
-             {UNPAID} unpaid charges under 7 of them and a cancelled one. Each cycle: the \
-             bills of a family listed 4 times (all, fines only, a page of 2) and once with an \
-             unknown category (422); 11 lookups by UIN (7 found, 1 unknown: 404, 1 wrong \
-             check digit: 422); 4 by СТС (two fines, none, malformed: 422). The families take \
-             turns per cycle; lookups are made by citizens registered and signed in by the \
-             harness, a new one every {LOOKUPS_PER_CITIZEN} lookups, so that no account \
-             nears the per-account lookup limit"
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
     }
 
     fn call_budgets(&self) -> Vec<CallBudget> {

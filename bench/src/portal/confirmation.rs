@@ -12,8 +12,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
 use crate::scenario::{
-    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
-    StepFuture,
+    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
 };
 
 const IN_PERSON: &str = "POST /v1/operator/confirmations";
@@ -177,6 +176,23 @@ impl ConfirmationScenario {
             &p.operator_key,
         )
     }
+}
+
+impl Script for ConfirmationScenario {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 14 requests; before each, the harness creates an operator (as \
+         `uslugi-admin create-operator` does) and three citizens, two of them made standard \
+         by the profile and verification services (SNILS and passport verified). An operator \
+         confirms a standard account in person (200), again (409), with a passport other \
+         than the profile's (422), an unknown SNILS (404) and a mistyped one (422); a \
+         citizen's session on the operator route (403); a citizen asks for a letter (202: \
+         its code read from the message queued for the post), again too early (429), to a \
+         too-short address (422), enters a wrong code (422), a malformed one (422), the \
+         right one (200) and it again (409); a simplified account asks for a letter (409)"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -321,29 +337,6 @@ impl ConfirmationScenario {
                 0,
             ),
         })
-    }
-}
-
-impl Scenario for ConfirmationScenario {
-    fn describe(&self) -> String {
-        "repeating cycles of 14 requests; before each, the harness creates an operator (as \
-         `uslugi-admin create-operator` does) and three citizens, two of them made standard \
-         by the profile and verification services (SNILS and passport verified). An operator \
-         confirms a standard account in person (200), again (409), with a passport other \
-         than the profile's (422), an unknown SNILS (404) and a mistyped one (422); a \
-         citizen's session on the operator route (403); a citizen asks for a letter (202: \
-         its code read from the message queued for the post), again too early (429), to a \
-         too-short address (422), enters a wrong code (422), a malformed one (422), the \
-         right one (200) and it again (409); a simplified account asks for a letter (409)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

@@ -23,7 +23,7 @@ use super::{charge_body, Member, Portal};
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, Scenario, Step, StepFuture};
+use crate::scenario::{expect, Script, Step};
 
 /// Batch sizes in turn, as for the verification worker: full batches of a backlog and
 /// the small ones of a quiet queue. One cycle is one round of them.
@@ -133,6 +133,25 @@ impl PaymentNotices {
             expected: BTreeSet::new(),
         })
     }
+}
+
+impl Script for PaymentNotices {
+    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} payment notices in turn, cycling; a full batch has 7 notices \
+             to a biller made by the harness, one to a biller whose sandbox endpoint refuses \
+             the first {REFUSALS} deliveries on its first delivery (it must be listed in \
+             `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
+             and one to a biller that is not registered (dropped and recorded, not failed)",
+            BATCHES
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 
     async fn next(&mut self) -> Result<Step> {
         if self.billers.is_none() {
@@ -199,34 +218,9 @@ impl PaymentNotices {
         )
         .with_items(n))
     }
-}
-
-impl Scenario for PaymentNotices {
-    fn describe(&self) -> String {
-        format!(
-            "SQS events of {} payment notices in turn, cycling; a full batch has 7 notices \
-             to a biller made by the harness, one to a biller whose sandbox endpoint refuses \
-             the first {REFUSALS} deliveries on its first delivery (it must be listed in \
-             `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
-             and one to a biller that is not registered (dropped and recorded, not failed)",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
         sqs_answer("payment-notices", ok, raw)
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(BATCHES.len())
     }
 
     fn on_reset(&mut self) {
@@ -287,6 +281,24 @@ impl BillNotices {
             .await?;
         let snils = adult.snils.clone();
         Ok((member, snils))
+    }
+}
+
+impl Script for BillNotices {
+    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} new bills in turn, cycling, for two citizens with verified \
+             SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
+             every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
+             nobody holds and one UIN with no charge (nothing sent); no message may fail",
+            BATCHES
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -351,33 +363,9 @@ impl BillNotices {
         )
         .with_items(n))
     }
-}
-
-impl Scenario for BillNotices {
-    fn describe(&self) -> String {
-        format!(
-            "SQS events of {} new bills in turn, cycling, for two citizens with verified \
-             SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
-             every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
-             nobody holds and one UIN with no charge (nothing sent); no message may fail",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
         sqs_answer("bill-notices", ok, raw)
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(BATCHES.len())
     }
 
     fn on_reset(&mut self) {

@@ -23,7 +23,7 @@ use super::{charge_body, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, require_routes, Scenario, Step, StepFuture};
+use crate::scenario::{expect, require_routes, Script, Step};
 
 const PAY: &str = "POST /v1/payments";
 const ARCHIVE: &str = "GET /v1/payments";
@@ -221,6 +221,32 @@ impl Pay {
 
     fn key(&self) -> String {
         format!("bench-{}-{}", self.cycles, self.serial)
+    }
+}
+
+/// The event as the authorizer passes it for a session that last proved presence (a
+/// login or a step-up code) at `at`.
+pub fn proven(mut event: Json, at: i64) -> Json {
+    event["requestContext"]["authorizer"]["lambda"]["proven_at"] = json!(at.to_string());
+    event
+}
+
+impl Script for Pay {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests by two citizens, on bills of a biller made by the \
+         harness and card tokens from the sandbox acquirer's card page: 2 bills paid by card \
+         with an idempotency key (201), the same key and body again (201, \
+         `Idempotent-Replayed: true`, the same payment, and no write or message: no second \
+         charge), the payment and its receipt read, a declined card (402) and the bill paid \
+         with another card (201), a 3-D Secure card (202 `requires_confirmation`) confirmed \
+         (201) once, not twice (409) and not by the other citizen (404), a card saved with a \
+         fresh step-up (201) and 3 bills paid with it (201), the archive and the saved \
+         methods read; refusals: a bill the other citizen paid (404), a key reused for \
+         another request (422), no key (400), a paid bill (409), a card number in the body \
+         (422), a card saved an hour after the last proof of presence (403)"
+            .into()
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -441,34 +467,6 @@ impl Pay {
             ),
         })
     }
-}
-
-/// The event as the authorizer passes it for a session that last proved presence (a
-/// login or a step-up code) at `at`.
-pub fn proven(mut event: Json, at: i64) -> Json {
-    event["requestContext"]["authorizer"]["lambda"]["proven_at"] = json!(at.to_string());
-    event
-}
-
-impl Scenario for Pay {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests by two citizens, on bills of a biller made by the \
-         harness and card tokens from the sandbox acquirer's card page: 2 bills paid by card \
-         with an idempotency key (201), the same key and body again (201, \
-         `Idempotent-Replayed: true`, the same payment, and no write or message: no second \
-         charge), the payment and its receipt read, a declined card (402) and the bill paid \
-         with another card (201), a 3-D Secure card (202 `requires_confirmation`) confirmed \
-         (201) once, not twice (409) and not by the other citizen (404), a card saved with a \
-         fresh step-up (201) and 3 bills paid with it (201), the archive and the saved \
-         methods read; refusals: a bill the other citizen paid (404), a key reused for \
-         another request (422), no key (400), a paid bill (409), a card number in the body \
-         (422), a card saved an hour after the last proof of presence (403)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
         let replayed = ok
@@ -478,10 +476,6 @@ impl Scenario for Pay {
             });
         self.replayed.set(replayed);
         crate::measure::http_answer(ok, raw)
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {
