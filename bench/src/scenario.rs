@@ -157,6 +157,42 @@ impl<S: Script> Scenario for S {
     }
 }
 
+/// Where a scenario is in its cycle of `K`s: the step within the cycle (from the start
+/// again after every reset), the serial of the request (never reset) and the last kind
+/// handed out.
+#[derive(Debug, Clone)]
+pub struct Cursor<K> {
+    pub step: usize,
+    pub serial: u32,
+    pub last: Option<K>,
+}
+
+impl<K> Default for Cursor<K> {
+    fn default() -> Self {
+        Self {
+            step: 0,
+            serial: 0,
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy> Cursor<K> {
+    /// The next kind of `cycle` and the request's serial, counted.
+    pub fn advance(&mut self, cycle: &[K]) -> (K, u32) {
+        let kind = cycle[self.step % cycle.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        (kind, self.serial)
+    }
+
+    /// Back to the start of the cycle; the serials go on.
+    pub fn restart(&mut self) {
+        self.step = 0;
+    }
+}
+
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
 #[derive(Debug, Clone)]

@@ -11,7 +11,8 @@ use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
+    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script,
+    Step,
 };
 
 const REGISTER: &str = "POST /v1/accounts";
@@ -89,10 +90,8 @@ struct Current {
 
 pub struct Accounts {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     citizens: u32,
-    last: Option<Kind>,
     /// The applicant of the last registration request.
     applying: Option<Applicant>,
     /// Refused for the password; the next registration resubmits it with a good one.
@@ -110,10 +109,8 @@ impl Accounts {
         require_routes(spec, &[REGISTER, PROFILE, PASSWORD, SETTINGS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
-            last: None,
             applying: None,
             retry: None,
             members: Vec::new(),
@@ -145,7 +142,7 @@ impl Accounts {
             "first_name": c.first_name,
             "email": c.email,
             // Typed as people type numbers; the function normalises them.
-            "phone": c.typed_phone(self.serial),
+            "phone": c.typed_phone(self.at.serial),
             "password": password,
             "security_question": c.security_question,
             "security_answer": c.security_answer,
@@ -159,7 +156,7 @@ impl Accounts {
             REGISTER,
             &[],
             Some(&body.to_string()),
-            &source_ip(self.serial),
+            &source_ip(self.at.serial),
         )
     }
 
@@ -183,7 +180,7 @@ impl Accounts {
 
     fn private(&self, current: &Current, route: &str, body: Option<Json>) -> Json {
         let text = body.map(|b| b.to_string());
-        let event = http_api_event(route, &[], text.as_deref(), &source_ip(self.serial));
+        let event = http_api_event(route, &[], text.as_deref(), &source_ip(self.at.serial));
         authorized(
             event,
             &current.account_id,
@@ -211,10 +208,7 @@ impl Script for Accounts {
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         let now = OffsetDateTime::now_utc();
         Ok(match kind {
             Register => {
@@ -282,7 +276,7 @@ impl Script for Accounts {
                 step("profile", PROFILE, event, expect(200, None), 0)
             }
             ChangePassword => {
-                let serial = self.serial;
+                let serial = self.at.serial;
                 let current = self.current(now).await?;
                 let new = format!("Heather{serial}quay");
                 let body = json!({"password": current.password, "new_password": new});
@@ -292,7 +286,7 @@ impl Script for Accounts {
                 step("change password", PASSWORD, event, expect(204, None), 2)
             }
             WrongPassword => {
-                let serial = self.serial;
+                let serial = self.at.serial;
                 let current = self.current(now).await?;
                 let body = json!({
                     "password": format!("{}x", current.password),
@@ -325,7 +319,7 @@ impl Script for Accounts {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.applying = None;
         self.retry = None;
         self.members.clear();
@@ -336,7 +330,7 @@ impl Script for Accounts {
         let applying = self.applying.take();
         let new_password = self.new_password.take();
         let new_alerts = self.new_alerts.take();
-        match (self.last, status) {
+        match (self.at.last, status) {
             (Some(Kind::Register), 201) => {
                 let applicant =
                     applying.context("a registration answered 201 with no applicant")?;

@@ -15,7 +15,7 @@ use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{expect, source_ip, Script, Step, USER_AGENT};
+use crate::scenario::{expect, source_ip, Cursor, Script, Step, USER_AGENT};
 
 /// What the report groups the authorizer's invocations under.
 const ROUTE: &str = "SessionAuthorizer (REQUEST, payload 2.0)";
@@ -98,10 +98,8 @@ struct Prepared {
 
 pub struct Authorizer {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// The session a 200 must name.
     expected: Option<String>,
 }
@@ -110,10 +108,8 @@ impl Authorizer {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             prepared: None,
-            last: None,
             expected: None,
         })
     }
@@ -158,8 +154,8 @@ impl Authorizer {
     /// The event API Gateway sends the authorizer for a request with this
     /// `Authorization` header, built by the local gateway's own code.
     fn event(&self, authorization: &str) -> Json {
-        let (method, path) = PRIVATE_ROUTES[self.serial as usize % PRIVATE_ROUTES.len()];
-        let ip = source_ip(self.serial);
+        let (method, path) = PRIVATE_ROUTES[self.at.serial as usize % PRIVATE_ROUTES.len()];
+        let ip = source_ip(self.at.serial);
         let header = |k: &str, v: &str| (k.to_string(), v.to_string());
         let request = HttpRequest {
             method: method.into(),
@@ -209,13 +205,10 @@ impl Script for Authorizer {
         if self.prepared.is_none() {
             self.prepared = Some(self.prepare().await?);
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         self.expected = None;
         let now = OffsetDateTime::now_utc();
-        let valid_index = self.serial as usize;
+        let valid_index = self.at.serial as usize;
         let prepared = self.prepared.as_mut().context("no sessions prepared")?;
         let bearer = |s: &SignedIn| format!("Bearer {}", s.token);
         let (case, authorization, status) = match kind {
@@ -309,7 +302,7 @@ impl Script for Authorizer {
             return Ok(());
         }
         let prepared = self.prepared.as_ref().context("no sessions prepared")?;
-        if self.last == Some(Kind::Operator) {
+        if self.at.last == Some(Kind::Operator) {
             let operator = field(body, "operator_id", "the authorizer's context")?;
             if operator != prepared.operator_id {
                 bail!("the authorizer let an operator key through as another operator: {body}");
@@ -321,7 +314,7 @@ impl Script for Authorizer {
         if Some(session) != expected.as_deref() || account != prepared.account_id {
             bail!("the authorizer let a request through as another session or account: {body}");
         }
-        if self.last == Some(Kind::IdleDeadlineMoved) && !called(calls, "dynamodb.UpdateItem") {
+        if self.at.last == Some(Kind::IdleDeadlineMoved) && !called(calls, "dynamodb.UpdateItem") {
             bail!("the authorizer did not move the idle deadline of a session last used two minutes ago");
         }
         Ok(())

@@ -11,7 +11,7 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
+    expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script, Step,
 };
 
 const START: &str = "POST /v1/recovery";
@@ -79,13 +79,11 @@ struct Flow {
 
 pub struct Recovery {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<(Kind, usize)>,
     citizens: u32,
     /// The cycle's accounts, made before its first request; empty until then.
     members: Vec<Citizen>,
     flows: Vec<Flow>,
-    last: Option<(Kind, usize)>,
     /// The login of the last start.
     login: Option<String>,
 }
@@ -95,12 +93,10 @@ impl Recovery {
         require_routes(spec, &[START, COMPLETE])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
             members: Vec::new(),
             flows: Vec::new(),
-            last: None,
             login: None,
         })
     }
@@ -120,7 +116,12 @@ impl Recovery {
     }
 
     fn event(&self, route: &str, body: &Json) -> Json {
-        http_api_event(route, &[], Some(&body.to_string()), &source_ip(self.serial))
+        http_api_event(
+            route,
+            &[],
+            Some(&body.to_string()),
+            &source_ip(self.at.serial),
+        )
     }
 
     fn login_of(citizen: &Citizen, via: Via, serial: u32) -> String {
@@ -174,11 +175,7 @@ impl Script for Recovery {
         if self.members.is_empty() {
             self.prepare().await?;
         }
-        let (kind, account) = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some((kind, account));
-        let serial = self.serial;
+        let ((kind, account), serial) = self.at.advance(&CYCLE);
         let citizen = self
             .members
             .get(account)
@@ -247,7 +244,7 @@ impl Script for Recovery {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.members.clear();
         self.flows.clear();
         self.login = None;
@@ -256,7 +253,7 @@ impl Script for Recovery {
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
         let login = self.login.take();
-        let Some((kind, account)) = self.last else {
+        let Some((kind, account)) = self.at.last else {
             return Ok(());
         };
         match (kind, status) {

@@ -12,7 +12,8 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Script, Step,
+    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Cursor, Script,
+    Step,
 };
 
 const LOGIN: &str = "POST /v1/sessions";
@@ -95,15 +96,13 @@ struct Open {
 
 pub struct Sessions {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<(Kind, usize)>,
     citizens: u32,
     /// The cycle's accounts, made before its first request; empty until then.
     members: Vec<Member>,
     /// Sessions open in the cycle, oldest first: each account's first sign-in (by the
     /// fixtures, two hours earlier) and those the function opened.
     open: Vec<Open>,
-    last: Option<(Kind, usize)>,
     /// A two-step login waiting for its code: the challenge token and the code the SMS
     /// carried.
     challenge: Option<(String, String)>,
@@ -116,12 +115,10 @@ impl Sessions {
         require_routes(spec, &[LOGIN, TWO_STEP, LIST, LOGOUT, REVOKE, EVENTS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
             members: Vec::new(),
             open: Vec::new(),
-            last: None,
             challenge: None,
             ending: None,
         })
@@ -165,7 +162,12 @@ impl Sessions {
         if foreign_computer {
             body["foreign_computer"] = json!(true);
         }
-        http_api_event(LOGIN, &[], Some(&body.to_string()), &source_ip(self.serial))
+        http_api_event(
+            LOGIN,
+            &[],
+            Some(&body.to_string()),
+            &source_ip(self.at.serial),
+        )
     }
 
     fn newest(&self, account: usize) -> Result<&Open> {
@@ -180,7 +182,7 @@ impl Sessions {
     fn private(&self, account: usize, route: &str, params: &[(&str, &str)]) -> Result<Json> {
         let member = self.member(account)?;
         let session = self.newest(account)?;
-        let event = http_api_event(route, params, None, &source_ip(self.serial));
+        let event = http_api_event(route, params, None, &source_ip(self.at.serial));
         Ok(authorized(
             event,
             &member.account_id,
@@ -214,11 +216,7 @@ impl Script for Sessions {
         if self.members.is_empty() {
             self.prepare().await?;
         }
-        let (kind, account) = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some((kind, account));
-        let serial = self.serial;
+        let ((kind, account), serial) = self.at.advance(&CYCLE);
         let member = self.member(account)?;
         let (email, phone) = (
             member.citizen.email.clone(),
@@ -278,7 +276,7 @@ impl Script for Sessions {
                         TWO_STEP,
                         &[],
                         Some(&body.to_string()),
-                        &source_ip(self.serial),
+                        &source_ip(self.at.serial),
                     ),
                     expect(201, None),
                     0,
@@ -350,7 +348,7 @@ impl Script for Sessions {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.members.clear();
         self.open.clear();
         self.challenge = None;
@@ -360,7 +358,7 @@ impl Script for Sessions {
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
         let ending = self.ending.take();
-        let Some((kind, account)) = self.last else {
+        let Some((kind, account)) = self.at.last else {
             return Ok(());
         };
         match (kind, status) {

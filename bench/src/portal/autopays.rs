@@ -24,7 +24,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Script, Step};
+use crate::scenario::{expect, expect_invalid, require_routes, Cursor, Script, Step};
 
 const LIST: &str = "GET /v1/autopays";
 const CREATE: &str = "POST /v1/autopays";
@@ -104,11 +104,9 @@ pub struct Autopays {
     portal: Portal,
     acquirer: SandboxAcquirer,
     payments: Payments,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u32,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
 }
 
 fn body(method: &str) -> Json {
@@ -136,11 +134,9 @@ impl Autopays {
                 table.hasher.clone(),
             ),
             portal,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
         })
     }
 
@@ -201,11 +197,7 @@ impl Script for Autopays {
         if self.prepared.is_none() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
+        let (kind, serial) = self.at.advance(&CYCLE);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, stranger) = (&p.payer, &p.stranger);
         let id = || p.autopay.clone().context("no autopay in this cycle");
@@ -372,13 +364,13 @@ impl Script for Autopays {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let (Some(kind), Some(p)) = (self.last, self.prepared.as_mut()) else {
+        let (Some(kind), Some(p)) = (self.at.last, self.prepared.as_mut()) else {
             return Ok(());
         };
         let listed = || body["autopays"].as_array().map_or(0, Vec::len);

@@ -17,7 +17,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, require_routes, with_query, CallBudget, Script, Step,
+    expect, expect_invalid, require_routes, with_query, CallBudget, Cursor, Script, Step,
 };
 
 const BY_UIN: &str = "GET /v1/bills/{uin}";
@@ -95,14 +95,12 @@ struct Family {
 
 pub struct Bills {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     families: Vec<Family>,
     /// The citizen making lookups now, and how many it made.
     looker: Option<Member>,
     lookers: u32,
     looked_up: u32,
-    last: Option<Kind>,
 }
 
 impl Bills {
@@ -110,13 +108,11 @@ impl Bills {
         require_routes(spec, &[BY_UIN, LIST, FINES])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             families: Vec::new(),
             looker: None,
             lookers: 0,
             looked_up: 0,
-            last: None,
         })
     }
 
@@ -249,12 +245,8 @@ impl Script for Bills {
         if self.families.is_empty() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
-        let family = &self.families[self.step / CYCLE.len() % FAMILIES];
+        let (kind, serial) = self.at.advance(&CYCLE);
+        let family = &self.families[self.at.step / CYCLE.len() % FAMILIES];
         let uin = family.uins[serial as usize % family.uins.len()].clone();
         let sts = family.sts.clone();
         let parent = family.parent.clone();
@@ -382,7 +374,7 @@ impl Script for Bills {
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some(kind) = self.at.last else {
             return Ok(());
         };
         if status != 200 {

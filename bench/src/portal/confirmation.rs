@@ -12,7 +12,8 @@ use crate::functions::FunctionSpec;
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
 use crate::scenario::{
-    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
+    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script,
+    Step,
 };
 
 const IN_PERSON: &str = "POST /v1/operator/confirmations";
@@ -84,11 +85,9 @@ struct Prepared {
 
 pub struct ConfirmationScenario {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u32,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// The code the last letter carried.
     code: Option<String>,
 }
@@ -98,11 +97,9 @@ impl ConfirmationScenario {
         require_routes(spec, &[IN_PERSON, LETTER, BY_LETTER])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
             code: None,
         })
     }
@@ -171,7 +168,7 @@ impl ConfirmationScenario {
         })
         .to_string();
         as_operator(
-            http_api_event(IN_PERSON, &[], Some(&body), &source_ip(self.serial)),
+            http_api_event(IN_PERSON, &[], Some(&body), &source_ip(self.at.serial)),
             &p.operator_id,
             &p.operator_key,
         )
@@ -199,11 +196,7 @@ impl Script for ConfirmationScenario {
         if self.prepared.is_none() {
             self.prepared = Some(self.prepare().await?);
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
+        let (kind, serial) = self.at.advance(&CYCLE);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let code = self.code.clone().unwrap_or_default();
         let wrong_code = format!(
@@ -340,13 +333,13 @@ impl Script for ConfirmationScenario {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
         self.code = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        match (self.last, status) {
+        match (self.at.last, status) {
             (Some(Kind::InPerson), 200) if body["level"] != "confirmed" => {
                 bail!("an in-person confirmation answered another level: {body}");
             }

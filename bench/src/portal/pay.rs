@@ -23,7 +23,7 @@ use super::{charge_body, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, require_routes, Script, Step};
+use crate::scenario::{expect, require_routes, Cursor, Script, Step};
 
 const PAY: &str = "POST /v1/payments";
 const ARCHIVE: &str = "GET /v1/payments";
@@ -131,11 +131,9 @@ struct Prepared {
 pub struct Pay {
     portal: Portal,
     acquirer: SandboxAcquirer,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u64,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// Whether the last answer carried `Idempotent-Replayed: true`.
     replayed: Cell<bool>,
     /// What the next `observe` remembers: the key and body of the first payment.
@@ -156,11 +154,9 @@ impl Pay {
         Ok(Self {
             portal,
             acquirer,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
             replayed: Cell::new(false),
             pending_first: None,
         })
@@ -212,7 +208,7 @@ impl Pay {
 
     /// `POST /v1/payments` by `who`, with `key` as its `Idempotency-Key` if given.
     fn pay(&self, who: &Member, key: Option<&str>, body: &Json) -> Json {
-        let mut event = who.request(PAY, &[], Some(body), self.serial);
+        let mut event = who.request(PAY, &[], Some(body), self.at.serial);
         if let Some(key) = key {
             event["headers"]["idempotency-key"] = json!(key);
         }
@@ -220,7 +216,7 @@ impl Pay {
     }
 
     fn key(&self) -> String {
-        format!("bench-{}-{}", self.cycles, self.serial)
+        format!("bench-{}-{}", self.cycles, self.at.serial)
     }
 }
 
@@ -254,10 +250,7 @@ impl Script for Pay {
         if self.prepared.is_none() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         self.pending_first = None;
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, stranger) = (&p.payer, &p.stranger);
@@ -285,7 +278,7 @@ impl Script for Pay {
                 step(
                     "read a payment",
                     READ,
-                    me.request(READ, &[("id", &id)], None, self.serial),
+                    me.request(READ, &[("id", &id)], None, self.at.serial),
                     expect(200, None),
                     0,
                 )
@@ -295,7 +288,7 @@ impl Script for Pay {
                 step(
                     "its receipt",
                     RECEIPT,
-                    me.request(RECEIPT, &[("id", &id)], None, self.serial),
+                    me.request(RECEIPT, &[("id", &id)], None, self.at.serial),
                     expect(200, None),
                     0,
                 )
@@ -345,7 +338,7 @@ impl Script for Pay {
                 step(
                     "confirm another citizen's payment (404)",
                     CONFIRM,
-                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(404, Some("payment_not_found")),
                     0,
                 )
@@ -355,7 +348,7 @@ impl Script for Pay {
                 step(
                     "confirm 3-D Secure",
                     CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(201, None),
                     0,
                 )
@@ -365,7 +358,7 @@ impl Script for Pay {
                 step(
                     "confirm it again (409)",
                     CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(409, Some("payment_not_awaiting_confirmation")),
                     0,
                 )
@@ -407,7 +400,7 @@ impl Script for Pay {
                     "save a card (step-up fresh)",
                     ADD_METHOD,
                     proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
                         OffsetDateTime::now_utc().unix_timestamp(),
                     ),
                     expect(201, None),
@@ -421,7 +414,7 @@ impl Script for Pay {
                     "save a card without a recent step-up (403)",
                     ADD_METHOD,
                     proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
                         OffsetDateTime::now_utc().unix_timestamp() - 3600,
                     ),
                     expect(403, Some("step_up_required")),
@@ -454,14 +447,14 @@ impl Script for Pay {
             Archive => step(
                 "the payment archive",
                 ARCHIVE,
-                me.request(ARCHIVE, &[], None, self.serial),
+                me.request(ARCHIVE, &[], None, self.at.serial),
                 expect(200, None),
                 0,
             ),
             Methods => step(
                 "saved methods",
                 METHODS,
-                me.request(METHODS, &[], None, self.serial),
+                me.request(METHODS, &[], None, self.at.serial),
                 expect(200, None),
                 0,
             ),
@@ -479,13 +472,13 @@ impl Script for Pay {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some(kind) = self.at.last else {
             return Ok(());
         };
         let replayed = self.replayed.get();
