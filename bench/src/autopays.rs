@@ -18,7 +18,7 @@ use hyper::Method;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
 use shared::domain::Category;
@@ -39,7 +39,7 @@ use uslugi_local::{Stack, StackOptions};
 use crate::identity::fixtures::Outbox;
 use crate::load::api::Api;
 use crate::portal::documents::{uin, AdultDocuments};
-use crate::portal::{charge_body, Portal};
+use crate::portal::{card_token, charge_body, test_card, Portal, GOOD_CARD};
 use crate::proxy::{self, Call, Recorder};
 
 pub const USAGE: &str = "\
@@ -63,7 +63,6 @@ const CITIZEN_BASE: u32 = 230_000_000;
 /// Bills' serial numbers (UINs `188…`).
 const UIN_BASE: u64 = 7_000_000_000;
 /// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 /// Citizens seeded at once.
 const SEEDING: usize = 16;
 
@@ -197,15 +196,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
         }
     };
     let (biller_id, _) = portal.biller("Получатель автоплатежей").await?;
-    let categories = [
-        ("utilities", Category::Utilities),
-        ("education", Category::Education),
-        ("kindergarten", Category::Kindergarten),
-        ("clubs", Category::Clubs),
-        ("fines", Category::Fines),
-        ("taxes", Category::Taxes),
-        ("other", Category::Other),
-    ];
+    let categories = Category::ALL;
     let per_citizen = categories.len().min(MAX_AUTOPAYS);
     let citizens = args.autopays.div_ceil(per_citizen);
     say(format!(
@@ -214,12 +205,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     ));
     let seeding = Instant::now();
     let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
+    let card = test_card(GOOD_CARD, now);
     // Registration sends codes whose send log is one item per client address: one
     // citizen registers at a time, the rest of the seeding runs at once.
     let registering = tokio::sync::Mutex::new(());
@@ -243,10 +229,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
             portal
                 .make_standard(&member.account_id, &documents.profile_body())
                 .await?;
-            let token = acquirer
-                .tokenize(card, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token: {e}"))?;
+            let token = card_token(acquirer, card, OffsetDateTime::now_utc()).await?;
             let method = payments
                 .add_method(
                     &member.account_id,

@@ -11,7 +11,7 @@ use hyper::Method;
 use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
 use shared::services::charges::ChargeService;
@@ -34,7 +34,6 @@ const PAYER_BASE: u32 = 191_000_000;
 /// Attempts of one step of a client before it gives up.
 pub const ATTEMPTS: usize = 10;
 const PASSWORD: &str = "Zx8#kettle-Orbit";
-const CARD: &str = "4242424242424242";
 /// Bills per payment at most.
 const BILLS_PER_PAYMENT: usize = 3;
 const BATCH: usize = 25;
@@ -114,18 +113,7 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
 
     let billers = ChargeService::new(store(), table.hasher.clone());
-    let mut biller_keys = Vec::new();
-    for n in 0..2 {
-        let (_, key) = billers
-            .create_biller(
-                &format!("Получатель хаос-прогона № {}", n + 1),
-                crate::portal::registration()?,
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("creating biller {}: {e}", n + 1))?;
-        biller_keys.push(key.expose().clone());
-    }
+    let biller_keys = crate::portal::billers(&billers, "Получатель хаос-прогона", 2).await?;
 
     let sessions_env = stack
         .function("sessions")
@@ -150,22 +138,7 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
     }
 
     let acquirer = SandboxAcquirer::new(store());
-    let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
-    let mut card_tokens = Vec::new();
-    for _ in 0..shape.bills {
-        card_tokens.push(
-            acquirer
-                .tokenize(&card, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?,
-        );
-    }
+    let card_tokens = crate::portal::good_card_tokens(&acquirer, shape.bills).await?;
 
     // Holders register and are verified before the faults, so that whether a new bill
     // is theirs is decided; their e-mails are what the new-bill notices are counted by.

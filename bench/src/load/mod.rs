@@ -21,7 +21,7 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{Env, TableConfig};
 use shared::crypto::Hasher;
@@ -59,8 +59,6 @@ options:
 
 /// Citizens of the load test are numbered from here (their phones and e-mails).
 const CITIZEN_BASE: u32 = 190_000_000;
-/// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 /// Times a request with no final answer (none, a 5xx, `payment_in_progress`) is sent
 /// again, a second apart.
 const RESENDS: usize = 3;
@@ -240,18 +238,12 @@ async fn load(
 
     // Billers, as `uslugi-admin create-biller` makes them; charges through the API.
     let billers_service = ChargeService::new(store(), table.hasher.clone());
-    let mut biller_keys = Vec::new();
-    for n in 0..args.shape.billers {
-        let (_, key) = billers_service
-            .create_biller(
-                &format!("Получатель нагрузочного теста № {}", n + 1),
-                crate::portal::registration()?,
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("creating biller {}: {e}", n + 1))?;
-        biller_keys.push(key.expose().clone());
-    }
+    let biller_keys = crate::portal::billers(
+        &billers_service,
+        "Получатель нагрузочного теста",
+        args.shape.billers,
+    )
+    .await?;
     let mut batches = 0;
     let mut batch_times = Vec::new();
     for (n, key) in biller_keys.iter().enumerate() {
@@ -313,23 +305,8 @@ async fn load(
     // One-time tokens from the acquirer's card page, made before the clients start so
     // that the run sends only the API's traffic; saved cards through the API.
     let acquirer = SandboxAcquirer::new(store());
-    let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
     let needed = plan.card_tokens() + SPARE_TOKENS * args.shape.clients;
-    let mut tokens = Vec::with_capacity(needed);
-    for _ in 0..needed {
-        tokens.push(
-            acquirer
-                .tokenize(&card, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?,
-        );
-    }
+    let tokens = crate::portal::good_card_tokens(&acquirer, needed).await?;
     let mut tokens = tokens.into_iter();
     let mut next_token = || {
         tokens

@@ -12,14 +12,14 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::services::identity::Presence;
 use shared::services::payments::{NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService};
 use shared::services::StoreError;
 
 use super::pay::proven;
-use super::{text, Member, Portal};
+use super::{card_token, test_card, text, Member, Portal, GOOD_CARD};
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
 use crate::identity::step;
@@ -34,8 +34,6 @@ const DELETE: &str = "DELETE /v1/autopays/{id}";
 
 /// Citizens of this scenario are numbered from here, two per cycle.
 const BASE: u32 = 160_000_000;
-/// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -146,17 +144,7 @@ impl Autopays {
         let payer = self.portal.member(n).await?;
         let stranger = self.portal.member(n + 1).await?;
         let now = OffsetDateTime::now_utc();
-        let card = CardEntry {
-            number: CARD,
-            exp_month: 12,
-            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-            cvc: "123",
-        };
-        let token = self
-            .acquirer
-            .tokenize(&card, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?;
+        let token = card_token(&self.acquirer, &test_card(GOOD_CARD, now), now).await?;
         let saved = self
             .payments
             .add_method(

@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value as Json;
 use time::OffsetDateTime;
 
+use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::registry::SandboxRegistry;
 use shared::config::{Env, TableConfig};
@@ -330,6 +331,65 @@ pub fn registration() -> Result<shared::services::billers::Registration> {
         payee_account: "03234643350000007300",
     })
     .map_err(|e| anyhow::anyhow!("a fixture biller's registration: {e}"))
+}
+
+/// Billers named `{name} № 1` to `№ n`, as `uslugi-admin create-biller` makes them: their
+/// keys, in turn.
+pub async fn billers(
+    service: &ChargeService<DynamoStore>,
+    name: &str,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for i in 1..=n {
+        let (_, key) = service
+            .create_biller(
+                &format!("{name} № {i}"),
+                registration()?,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating biller {i}: {e}"))?;
+        keys.push(key.expose().clone());
+    }
+    Ok(keys)
+}
+
+/// The sandbox acquirer's test card that always succeeds (docs/testing.md).
+pub const GOOD_CARD: &str = "4242424242424242";
+
+/// A test card as a citizen types it on the acquirer's card page, good for three years.
+pub fn test_card(number: &str, now: OffsetDateTime) -> CardEntry<'_> {
+    CardEntry {
+        number,
+        exp_month: 12,
+        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
+        cvc: "123",
+    }
+}
+
+/// A one-time token of `card` from the sandbox acquirer's card page, as the citizen's
+/// browser gets it.
+pub async fn card_token(
+    acquirer: &SandboxAcquirer,
+    card: &CardEntry<'_>,
+    now: OffsetDateTime,
+) -> Result<String> {
+    acquirer
+        .tokenize(card, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))
+}
+
+/// `n` one-time tokens of the card that always succeeds, made at one moment.
+pub async fn good_card_tokens(acquirer: &SandboxAcquirer, n: usize) -> Result<Vec<String>> {
+    let now = OffsetDateTime::now_utc();
+    let card = test_card(GOOD_CARD, now);
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokens.push(card_token(acquirer, &card, now).await?);
+    }
+    Ok(tokens)
 }
 
 /// A charge body as billers send it, naming `payers` (`{"kind", "value"}` objects).

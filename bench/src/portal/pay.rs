@@ -15,11 +15,11 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 
 use super::documents::{self, Sandbox};
-use super::{charge_body, text, Member, Portal};
+use super::{card_token, charge_body, test_card, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
@@ -40,7 +40,7 @@ const DOCUMENTS: u64 = 60_000_000;
 const BILLS: u64 = 7;
 
 /// The sandbox acquirer's test cards (docs/testing.md).
-const SUCCEEDS: &str = "4242424242424242";
+const SUCCEEDS: &str = super::GOOD_CARD;
 const DECLINED: &str = "4000000000000002";
 const THREE_DS: &str = "4000000000003220";
 
@@ -169,16 +169,7 @@ impl Pay {
     /// A one-time token from the acquirer's card page, as the citizen's browser gets it.
     async fn token(&self, number: &str) -> Result<String> {
         let now = OffsetDateTime::now_utc();
-        let card = CardEntry {
-            number,
-            exp_month: 12,
-            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-            cvc: "123",
-        };
-        self.acquirer
-            .tokenize(&card, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))
+        card_token(&self.acquirer, &test_card(number, now), now).await
     }
 
     async fn card(&self, number: &str) -> Result<Json> {
