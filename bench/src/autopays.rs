@@ -75,29 +75,26 @@ pub struct Args {
 }
 
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
     let mut autopays = 5_000;
     let mut pages_at_once = 8;
     let mut lambda_concurrency = 8;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--autopays" => autopays = flags.number("--autopays")?,
-            "--pages-at-once" => pages_at_once = flags.number("--pages-at-once")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/autopays-results.md", |flag, flags| {
+        match flag {
+            "--autopays" => autopays = flags.number(flag)?,
+            "--pages-at-once" => pages_at_once = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if autopays == 0 || pages_at_once < 2 || lambda_concurrency == 0 {
         bail!("--autopays at least 1, --pages-at-once at least 2, --lambda-concurrency at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/autopays-results.md")),
+        out,
         repo,
         autopays,
         pages_at_once,

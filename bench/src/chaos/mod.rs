@@ -131,8 +131,6 @@ pub struct Args {
 
 /// The options after `chaos`; `None` for `--help`.
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
     let mut plan_file: Option<PathBuf> = None;
     let mut shape = traffic::Shape {
         bills: 300,
@@ -144,28 +142,27 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut lambda_concurrency = 4;
     let mut drain = 240;
     let mut outage_every = 6;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--plan" => plan_file = Some(flags.path("--plan")?),
-            "--bills" => shape.bills = flags.number("--bills")?,
-            "--clients" => shape.clients = flags.number("--clients")?,
-            "--registrations" => shape.registrations = flags.number("--registrations")?,
-            "--holders" => shape.holders = flags.number("--holders")?,
-            "--notices" => shape.notices = flags.number("--notices")?,
-            "--drain-timeout" => drain = flags.number("--drain-timeout")?,
-            "--outage-every" => outage_every = flags.number("--outage-every")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/chaos-results.md", |flag, flags| {
+        match flag {
+            "--plan" => plan_file = Some(flags.path(flag)?),
+            "--bills" => shape.bills = flags.number(flag)?,
+            "--clients" => shape.clients = flags.number(flag)?,
+            "--registrations" => shape.registrations = flags.number(flag)?,
+            "--holders" => shape.holders = flags.number(flag)?,
+            "--notices" => shape.notices = flags.number(flag)?,
+            "--drain-timeout" => drain = flags.number(flag)?,
+            "--outage-every" => outage_every = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if shape.clients == 0 || lambda_concurrency == 0 {
         bail!("--clients and --lambda-concurrency must be at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     let (plan, plan_source) = match plan_file {
         Some(path) => (
             std::fs::read_to_string(&path).with_context(|| format!("--plan {}", path.display()))?,
@@ -174,7 +171,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
         None => (DEFAULT_PLAN.to_string(), "the built-in plan".to_string()),
     };
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/chaos-results.md")),
+        out,
         repo,
         plan,
         plan_source,

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hyper::Method;
 use serde_json::{json, Value as Json};
-use time::OffsetDateTime;
 
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
@@ -21,7 +20,7 @@ use uslugi_local::Stack;
 use super::api::{Api, Reply};
 use super::invariants::{Due, Observed, OrderRow, PaymentRow, VerificationRow};
 use crate::identity::fixtures::Fixtures;
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use crate::portal::documents::{self, AdultDocuments, Sandbox};
 
 /// Payable bills, holders' documents, new bills and registrants' documents are
@@ -125,15 +124,10 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
     for c in 0..shape.clients {
         let citizen = Citizen::new(PAYER_BASE + c as u32);
         payer_emails.push(citizen.email.to_lowercase());
-        let now = OffsetDateTime::now_utc();
-        fixtures
-            .register(&citizen, now - FIXTURE_AGE)
+        let (_, session) = fixtures
+            .member(&citizen)
             .await
-            .with_context(|| format!("registering payer {c}"))?;
-        let session = fixtures
-            .sign_in(&citizen, now)
-            .await
-            .with_context(|| format!("signing payer {c} in"))?;
+            .with_context(|| format!("registering and signing payer {c} in"))?;
         payers.push((session.token, format!("198.51.100.{}", c % 250 + 1)));
     }
 

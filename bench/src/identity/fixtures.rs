@@ -26,7 +26,7 @@ use shared::services::identity::{
 };
 use uslugi_local::provision::Clients;
 
-use super::Citizen;
+use super::{Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::scenario::{six_digit_code, USER_AGENT};
 
@@ -221,6 +221,15 @@ impl Fixtures {
             .await
             .context("registering a fixture account")?;
         Ok(created.account_id)
+    }
+
+    /// The citizen registered two hours ago ([`FIXTURE_AGE`]) and signed in now: the
+    /// account id and the session.
+    pub async fn member(&self, citizen: &Citizen) -> Result<(String, SignedIn)> {
+        let now = OffsetDateTime::now_utc();
+        let account_id = self.register(citizen, now - FIXTURE_AGE).await?;
+        let session = self.sign_in(citizen, now).await?;
+        Ok((account_id, session))
     }
 
     /// Signs in with the citizen's e-mail and password from the bench's device, as of

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hyper::Method;
 use serde_json::{json, Value as Json};
-use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use shared::adapters::acquirer::SandboxAcquirer;
@@ -30,7 +29,7 @@ use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
 
 use crate::identity::fixtures::Fixtures;
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use api::{Api, Reply};
 use checks::{KeyLog, Kind, Ledger, Sent, StoredBill, StoredPayment};
 use plan::{Method as PayMethod, Plan, Retry, Rng, Shape};
@@ -76,34 +75,24 @@ pub struct Args {
 
 /// The options after `load`; `None` for `--help`.
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
-    let mut shape = Shape {
-        bills: 1000,
-        clients: 50,
-        billers: 4,
-        batch: 250,
-        race_every: 25,
-        saved_every: 5,
-        seed: 1,
-    };
+    let mut shape = Shape::default();
     let mut lambda_concurrency = 8;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--bills" => shape.bills = flags.number("--bills")?,
-            "--clients" => shape.clients = flags.number("--clients")?,
-            "--billers" => shape.billers = flags.number("--billers")?,
-            "--batch" => shape.batch = flags.number("--batch")?,
-            "--race-every" => shape.race_every = flags.number("--race-every")?,
-            "--seed" => shape.seed = flags.number("--seed")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/load-results.md", |flag, flags| {
+        match flag {
+            "--bills" => shape.bills = flags.number(flag)?,
+            "--clients" => shape.clients = flags.number(flag)?,
+            "--billers" => shape.billers = flags.number(flag)?,
+            "--batch" => shape.batch = flags.number(flag)?,
+            "--race-every" => shape.race_every = flags.number(flag)?,
+            "--seed" => shape.seed = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if shape.bills == 0 || shape.clients == 0 || shape.billers == 0 {
         bail!("--bills, --clients and --billers must be at least 1");
     }
@@ -113,9 +102,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     if lambda_concurrency == 0 {
         bail!("--lambda-concurrency must be at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/load-results.md")),
+        out,
         repo,
         shape,
         lambda_concurrency,
@@ -286,15 +274,10 @@ async fn load(
     let mut members = Vec::new();
     for c in 0..args.shape.clients {
         let citizen = Citizen::new(CITIZEN_BASE + c as u32);
-        let now = OffsetDateTime::now_utc();
-        fixtures
-            .register(&citizen, now - FIXTURE_AGE)
+        let (_, session) = fixtures
+            .member(&citizen)
             .await
-            .with_context(|| format!("registering citizen {c}"))?;
-        let session = fixtures
-            .sign_in(&citizen, now)
-            .await
-            .with_context(|| format!("signing citizen {c} in"))?;
+            .with_context(|| format!("registering and signing citizen {c} in"))?;
         members.push(Member {
             token: session.token,
             ip: format!("198.51.100.{}", c % 250 + 1),

@@ -42,7 +42,7 @@ use uslugi_local::provision::Clients;
 
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::{Fixtures, Outbox, SignedIn};
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use crate::scenario::{authorized, http_api_event, source_ip};
 
 /// A citizen of a scenario: registered, signed in.
@@ -152,9 +152,7 @@ impl Portal {
     /// scenarios make theirs.
     pub async fn member(&self, n: u32) -> Result<Member> {
         let citizen = Citizen::new(n);
-        let now = OffsetDateTime::now_utc();
-        let account_id = self.people.register(&citizen, now - FIXTURE_AGE).await?;
-        let session = self.people.sign_in(&citizen, now).await?;
+        let (account_id, session) = self.people.member(&citizen).await?;
         Ok(Member {
             citizen,
             account_id,
