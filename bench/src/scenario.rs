@@ -193,6 +193,22 @@ impl<K: Copy> Cursor<K> {
     }
 }
 
+/// Declares a scenario's kinds of request once: the `Kind` enum as written, and its
+/// `CYCLE`, one request of each kind in the order they are declared.
+macro_rules! one_of_each {
+    ($(#[$doc:meta])* enum Kind { $($(#[$variant_doc:meta])* $variant:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Kind {
+            $($(#[$variant_doc])* $variant,)*
+        }
+
+        /// One cycle: a request of each kind, in the order declared.
+        const CYCLE: [Kind; [$(Kind::$variant),*].len()] = [$(Kind::$variant),*];
+    };
+}
+pub(crate) use one_of_each;
+
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
 #[derive(Debug, Clone)]

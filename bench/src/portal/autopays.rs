@@ -24,7 +24,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Cursor, Script, Step};
+use crate::scenario::{expect, expect_invalid, one_of_each, require_routes, Cursor, Script, Step};
 
 const LIST: &str = "GET /v1/autopays";
 const CREATE: &str = "POST /v1/autopays";
@@ -35,30 +35,8 @@ const DELETE: &str = "DELETE /v1/autopays/{id}";
 /// Citizens of this scenario are numbered from here, two per cycle.
 const BASE: u32 = 160_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Create,
-    CreateStale,
-    CreateInvalid,
-    StrangerCreates,
-    List,
-    Get,
-    StrangerGets,
-    Lower,
-    RaiseStale,
-    Raise,
-    StrangerPatches,
-    StrangerDeletes,
-    StrangerLists,
-    Delete,
-    GetDeleted,
-    CreateWeekly,
-}
-
-/// One cycle of 16 requests.
-const CYCLE: [Kind; 16] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
         Create,
         CreateStale,
         CreateInvalid,
@@ -75,8 +53,8 @@ const CYCLE: [Kind; 16] = {
         Delete,
         GetDeleted,
         CreateWeekly,
-    ]
-};
+    }
+}
 
 /// Billers' notices are not what this scenario sends: the fixtures' payment service
 /// queues none.

@@ -12,8 +12,8 @@ use crate::functions::FunctionSpec;
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
 use crate::scenario::{
-    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script,
-    Step,
+    as_operator, expect, expect_invalid, http_api_event, one_of_each, require_routes, source_ip,
+    Cursor, Script, Step,
 };
 
 const IN_PERSON: &str = "POST /v1/operator/confirmations";
@@ -26,28 +26,8 @@ const DOCUMENTS: u64 = 30_000_000;
 
 const ADDRESS: &str = "119002, г. Москва, пер. Сивцев Вражек, д. 15, кв. 4";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    InPerson,
-    InPersonAgain,
-    WrongPassport,
-    UnknownSnils,
-    BadSnils,
-    CitizenAsOperator,
-    Letter,
-    LetterTooEarly,
-    ShortAddress,
-    WrongCode,
-    MalformedCode,
-    RightCode,
-    CodeAgain,
-    NotStandard,
-}
-
-/// One cycle of 14 requests.
-const CYCLE: [Kind; 14] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
         InPerson,
         InPersonAgain,
         WrongPassport,
@@ -62,8 +42,8 @@ const CYCLE: [Kind; 14] = {
         RightCode,
         CodeAgain,
         NotStandard,
-    ]
-};
+    }
+}
 
 /// A standard citizen's documents, for the operator's desk.
 struct AtTheDesk {

@@ -23,7 +23,7 @@ use super::{card_token, charge_body, test_card, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, require_routes, Cursor, Script, Step};
+use crate::scenario::{expect, one_of_each, require_routes, Cursor, Script, Step};
 
 const PAY: &str = "POST /v1/payments";
 const ARCHIVE: &str = "GET /v1/payments";
@@ -60,63 +60,37 @@ const WRITES: [&str; 9] = [
     "sns.Publish",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Bills 1 and 2 by card, with the cycle's first key.
-    PayTwo,
-    Replay,
-    Read,
-    Receipt,
-    /// Bill 3 with a card the bank declines.
-    Declined,
-    /// Bill 3 again, with a good card.
-    PayAfterDecline,
-    /// The stranger pays bill 1, which the payer paid.
-    StrangersBill,
-    /// Bill 4 with a card that asks for 3-D Secure.
-    ThreeDs,
-    StrangerConfirms,
-    Confirm,
-    ConfirmAgain,
-    KeyReused,
-    NoKey,
-    /// Bill 2 again, with a new key.
-    PaidAgain,
-    SaveCard,
-    SaveCardStale,
-    /// Bills 5 to 7 with the saved card.
-    PaySaved,
-    CardNumber,
-    Archive,
-    Methods,
-}
-
-/// One cycle of 20 requests.
-const CYCLE: [Kind; 20] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
+        /// Bills 1 and 2 by card, with the cycle's first key.
         PayTwo,
         Replay,
         Read,
         Receipt,
+        /// Bill 3 with a card the bank declines.
         Declined,
+        /// Bill 3 again, with a good card.
         PayAfterDecline,
+        /// The stranger pays bill 1, which the payer paid.
         StrangersBill,
+        /// Bill 4 with a card that asks for 3-D Secure.
         ThreeDs,
         StrangerConfirms,
         Confirm,
         ConfirmAgain,
         KeyReused,
         NoKey,
+        /// Bill 2 again, with a new key.
         PaidAgain,
         SaveCard,
         SaveCardStale,
+        /// Bills 5 to 7 with the saved card.
         PaySaved,
         CardNumber,
         Archive,
         Methods,
-    ]
-};
+    }
+}
 
 struct Prepared {
     payer: Member,
