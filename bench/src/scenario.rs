@@ -276,6 +276,32 @@ pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dy
     })
 }
 
+/// The answer of a function no API Gateway stands before (a queue's consumer): 200 and
+/// what it returned, or 500 and the error for an invocation error.
+pub fn direct_answer(binary: &str, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
+    let result = json_answer(binary, body)?;
+    Ok(if ok { (200, result) } else { (500, result) })
+}
+
+/// What the function answered, which must be JSON.
+pub fn json_answer(binary: &str, body: &[u8]) -> Result<Json> {
+    serde_json::from_slice(body).with_context(|| {
+        format!(
+            "{binary} answered something that is not JSON: {}",
+            String::from_utf8_lossy(body)
+        )
+    })
+}
+
+/// `10, 3, 10`: batch sizes for a report's sentence.
+pub fn sizes(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Fails when the template no longer declares a route a scenario sends requests to.
 pub fn require_routes(spec: &FunctionSpec, routes: &[&str]) -> Result<()> {
     for route in routes {

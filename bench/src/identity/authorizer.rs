@@ -15,7 +15,7 @@ use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{expect, source_ip, Cursor, Script, Step, USER_AGENT};
+use crate::scenario::{expect, json_answer, source_ip, Cursor, Script, Step, USER_AGENT};
 
 /// What the report groups the authorizer's invocations under.
 const ROUTE: &str = "SessionAuthorizer (REQUEST, payload 2.0)";
@@ -271,12 +271,7 @@ impl Script for Authorizer {
     }
 
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
-        let result: Json = serde_json::from_slice(body).with_context(|| {
-            format!(
-                "the authorizer answered something that is not JSON: {}",
-                String::from_utf8_lossy(body)
-            )
-        })?;
+        let result = json_answer("the authorizer", body)?;
         if !ok {
             // An authorizer that fails with the message `Unauthorized` turns the request
             // away with 401; any other failure is a 500 (as in the local gateway).

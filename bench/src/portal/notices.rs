@@ -23,7 +23,7 @@ use super::{charge_body, Member, Portal};
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, Script, Step};
+use crate::scenario::{direct_answer, expect, sizes, Script, Step};
 
 /// Batch sizes in turn, as for the verification worker: full batches of a backlog and
 /// the small ones of a quiet queue. One cycle is one round of them.
@@ -94,14 +94,17 @@ fn check_failures(
     Ok(())
 }
 
-fn sqs_answer(binary: &str, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-    let result: Json = serde_json::from_slice(raw).with_context(|| {
-        format!(
-            "{binary} answered something that is not JSON: {}",
-            String::from_utf8_lossy(raw)
-        )
-    })?;
-    Ok(if ok { (200, result) } else { (500, result) })
+/// The step of one SQS event of `records` from the `queue` queue (`arn`), answered 200;
+/// each record is a unit of work.
+fn batch(case: &str, queue: &str, records: &[SqsRecord], arn: &str) -> Step {
+    step(
+        case,
+        &format!("SQS event ({queue} queue)"),
+        sqs_event(records, arn),
+        expect(200, None),
+        0,
+    )
+    .with_items(records.len())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -145,11 +148,7 @@ impl Script for PaymentNotices {
              the first {REFUSALS} deliveries on its first delivery (it must be listed in \
              `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
              and one to a biller that is not registered (dropped and recorded, not failed)",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            sizes(&BATCHES)
         )
     }
 
@@ -209,18 +208,16 @@ impl Script for PaymentNotices {
         if !parts.is_empty() {
             case.push_str(&format!(" ({})", parts.join(", ")));
         }
-        Ok(step(
+        Ok(batch(
             &case,
-            "SQS event (payment notices queue)",
-            sqs_event(&records, &self.source.queue_arn),
-            expect(200, None),
-            0,
-        )
-        .with_items(n))
+            "payment notices",
+            &records,
+            &self.source.queue_arn,
+        ))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        sqs_answer("payment-notices", ok, raw)
+        direct_answer("payment-notices", ok, raw)
     }
 
     fn on_reset(&mut self) {
@@ -293,11 +290,7 @@ impl Script for BillNotices {
              SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
              every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
              nobody holds and one UIN with no charge (nothing sent); no message may fail",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            sizes(&BATCHES)
         )
     }
 
@@ -351,21 +344,20 @@ impl Script for BillNotices {
         }
         self.ids = records.iter().map(|r| r.message_id.clone()).collect();
         self.told = told;
-        Ok(step(
-            &format!(
-                "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
-                plural(n, "bill", "bills")
-            ),
-            "SQS event (bill notices queue)",
-            sqs_event(&records, &self.source.queue_arn),
-            expect(200, None),
-            0,
-        )
-        .with_items(n))
+        let case = format!(
+            "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
+            plural(n, "bill", "bills")
+        );
+        Ok(batch(
+            &case,
+            "bill notices",
+            &records,
+            &self.source.queue_arn,
+        ))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        sqs_answer("bill-notices", ok, raw)
+        direct_answer("bill-notices", ok, raw)
     }
 
     fn on_reset(&mut self) {

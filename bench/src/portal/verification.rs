@@ -23,7 +23,7 @@ use super::Portal;
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
-use crate::scenario::{expect, Script, Step, ThroughputPlan};
+use crate::scenario::{direct_answer, expect, sizes, Script, Step, ThroughputPlan};
 
 /// What the report groups the function's invocations under.
 const ROUTE: &str = "SQS event (verification queue)";
@@ -357,11 +357,7 @@ impl Script for Verification {
              invocation instead, so that Lambda's pollers back off. Handled messages are deleted, failed ones made visible \
              again at once and delivered in a later batch. Answers are shown as 200 when the \
              function returned a response, 500 for an invocation error",
-            self.sizes
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            sizes(&self.sizes)
         )
     }
 
@@ -471,13 +467,7 @@ impl Script for Verification {
     }
 
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
-        let result: Json = serde_json::from_slice(body).with_context(|| {
-            format!(
-                "verify-documents answered something that is not JSON: {}",
-                String::from_utf8_lossy(body)
-            )
-        })?;
-        Ok(if ok { (200, result) } else { (500, result) })
+        direct_answer("verify-documents", ok, body)
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
