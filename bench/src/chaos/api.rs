@@ -4,17 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Result;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use crate::http::{client, Client};
+use crate::http::Gateway;
 
 const USER_AGENT: &str = "uslugi-chaos/1.0";
-/// Longer than any answer the gateway waits for (a function's timeout and its slack).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The part of the run a request was sent in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,8 +90,7 @@ impl Tally {
 
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    http: Client,
+    gateway: Gateway,
     faulty: Arc<AtomicBool>,
     lifted: Arc<AtomicBool>,
     pub tally: Arc<Mutex<Tally>>,
@@ -126,8 +122,7 @@ impl Reply {
 impl Api {
     pub fn new(base: String) -> Self {
         Self {
-            base,
-            http: client(),
+            gateway: Gateway::new(base, USER_AGENT),
             faulty: Arc::new(AtomicBool::new(false)),
             lifted: Arc::new(AtomicBool::new(false)),
             tally: Arc::new(Mutex::new(Tally::default())),
@@ -204,17 +199,7 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&Json>,
     ) -> Result<(Reply, bool, String)> {
-        let (parts, bytes) = crate::http::exchange(
-            &self.http,
-            &self.base,
-            USER_AGENT,
-            method,
-            path,
-            headers,
-            body,
-            REQUEST_TIMEOUT,
-        )
-        .await?;
+        let (parts, bytes) = self.gateway.exchange(method, path, headers, body).await?;
         let header = |name: &str| {
             parts
                 .headers

@@ -6,17 +6,14 @@ use anyhow::Result;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use crate::http::{client, Client};
+use crate::http::Gateway;
 
 /// The device every request of the load test names.
 pub const USER_AGENT: &str = "uslugi-load/1.0";
-/// Longer than any answer the gateway waits for (a function's timeout and its slack).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    http: Client,
+    gateway: Gateway,
 }
 
 /// An answer, or why there was none.
@@ -54,8 +51,7 @@ impl Reply {
 impl Api {
     pub fn new(base: String) -> Self {
         Self {
-            base,
-            http: client(),
+            gateway: Gateway::new(base, USER_AGENT),
         }
     }
 
@@ -94,17 +90,7 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&Json>,
     ) -> Result<(u16, bool, Json)> {
-        let (parts, bytes) = crate::http::exchange(
-            &self.http,
-            &self.base,
-            USER_AGENT,
-            method,
-            path,
-            headers,
-            body,
-            REQUEST_TIMEOUT,
-        )
-        .await?;
+        let (parts, bytes) = self.gateway.exchange(method, path, headers, body).await?;
         let replayed = parts
             .headers
             .get("idempotent-replayed")
