@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use hyper::Method;
 use serde_json::Value as Json;
 
@@ -65,11 +64,15 @@ impl Api {
         body: Option<&Json>,
     ) -> Reply {
         let started = Instant::now();
-        match self.exchange(method, path, headers, body).await {
-            Ok((status, replayed, body)) => Reply {
-                status,
-                body,
-                replayed,
+        match self.gateway.exchange(method, path, headers, body).await {
+            Ok((parts, bytes)) => Reply {
+                status: parts.status.as_u16(),
+                body: crate::http::json_body(&bytes),
+                replayed: parts
+                    .headers
+                    .get("idempotent-replayed")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 elapsed: started.elapsed(),
                 error: None,
             },
@@ -81,22 +84,5 @@ impl Api {
                 error: Some(format!("{e:#}")),
             },
         }
-    }
-
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Json>,
-    ) -> Result<(u16, bool, Json)> {
-        let (parts, bytes) = self.gateway.exchange(method, path, headers, body).await?;
-        let replayed = parts
-            .headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let body = crate::http::json_body(&bytes);
-        Ok((parts.status.as_u16(), replayed, body))
     }
 }
