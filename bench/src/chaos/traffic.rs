@@ -315,18 +315,18 @@ async fn register(
     let Some(phone_token) = verified_destination(api, "sms", &phone, &ip).await else {
         return Ok(None);
     };
-    let body = json!({
-        "last_name": "Соколова",
-        "first_name": "Анна",
-        "middle_name": "Игоревна",
-        "email": email,
-        "phone": phone,
-        "password": PASSWORD,
-        "security_question": "Девичья фамилия матери",
-        "security_answer": "Ёлкина",
-        "email_verification_token": email_token,
-        "phone_verification_token": phone_token,
-    });
+    let citizen = Citizen {
+        last_name: "Соколова",
+        first_name: "Анна",
+        middle_name: Some("Игоревна"),
+        email,
+        phone,
+        password: PASSWORD.to_string(),
+        security_question: "Девичья фамилия матери",
+        security_answer: "Ёлкина",
+    };
+    let body = citizen.registration(&citizen.phone, PASSWORD, &email_token, &phone_token);
+    let email = citizen.email;
     let mut account_id = None;
     for _ in 0..ATTEMPTS {
         let reply = api

@@ -137,21 +137,9 @@ impl Accounts {
 
     fn registration(&self, a: &Applicant, password: &str) -> Json {
         let c = &a.citizen;
-        let mut body = json!({
-            "last_name": c.last_name,
-            "first_name": c.first_name,
-            "email": c.email,
-            // Typed as people type numbers; the function normalises them.
-            "phone": c.typed_phone(self.at.serial),
-            "password": password,
-            "security_question": c.security_question,
-            "security_answer": c.security_answer,
-            "email_verification_token": a.email_token,
-            "phone_verification_token": a.phone_token,
-        });
-        if let Some(middle) = c.middle_name {
-            body["middle_name"] = json!(middle);
-        }
+        // The phone typed as people type numbers; the function normalises them.
+        let phone = c.typed_phone(self.at.serial);
+        let body = c.registration(&phone, password, &a.email_token, &a.phone_token);
         http_api_event(
             REGISTER,
             &[],
