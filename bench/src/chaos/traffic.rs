@@ -230,24 +230,45 @@ async fn verified_destination(
         let Some(code) = code_in_outbox(api, destination).await else {
             continue;
         };
-        for _ in 0..ATTEMPTS {
-            let verified = api
-                .send(
-                    Method::POST,
-                    "/v1/codes/{id}/verify",
-                    &format!("/v1/codes/{id}/verify"),
-                    &[("x-forwarded-for", ip)],
-                    Some(&json!({ "code": code })),
-                )
-                .await;
-            if verified.status == 200 {
-                return verified.text("verification_token").map(str::to_string);
-            }
-            if !verified.transient() {
-                break;
-            }
-            pause(&verified).await;
+        let path = format!("/v1/codes/{id}/verify");
+        let body = json!({ "code": code });
+        if let Some(verified) =
+            post_until(api, "/v1/codes/{id}/verify", &path, ip, &body, 200).await
+        {
+            return verified.text("verification_token").map(str::to_string);
         }
+    }
+    None
+}
+
+/// `POST path` (counted under `route`) from `ip`, sent again after a transient answer
+/// (pausing as told), until it is answered `want`: that answer; `None` when another
+/// answer came or every attempt failed.
+async fn post_until(
+    api: &Api,
+    route: &str,
+    path: &str,
+    ip: &str,
+    body: &Json,
+    want: u16,
+) -> Option<Reply> {
+    for _ in 0..ATTEMPTS {
+        let reply = api
+            .send(
+                Method::POST,
+                route,
+                path,
+                &[("x-forwarded-for", ip)],
+                Some(body),
+            )
+            .await;
+        if reply.status == want {
+            return Some(reply);
+        }
+        if !reply.transient() {
+            return None;
+        }
+        pause(&reply).await;
     }
     None
 }
@@ -327,49 +348,15 @@ async fn register(
     };
     let body = citizen.registration(&citizen.phone, PASSWORD, &email_token, &phone_token);
     let email = citizen.email;
-    let mut account_id = None;
-    for _ in 0..ATTEMPTS {
-        let reply = api
-            .send(
-                Method::POST,
-                "/v1/accounts",
-                "/v1/accounts",
-                &[("x-forwarded-for", &ip)],
-                Some(&body),
-            )
-            .await;
-        if reply.status == 201 {
-            account_id = reply.text("account_id").map(str::to_string);
-            break;
-        }
-        // An earlier attempt whose answer was lost may have made the account: signing
-        // in tells.
-        if !reply.transient() {
-            break;
-        }
-        pause(&reply).await;
-    }
+    // Without an account id (an earlier attempt whose answer was lost may have made the
+    // account), signing in tells.
+    let mut account_id = post_until(api, "/v1/accounts", "/v1/accounts", &ip, &body, 201)
+        .await
+        .and_then(|r| r.text("account_id").map(str::to_string));
     let login = json!({"login": email, "password": PASSWORD, "foreign_computer": false});
-    let mut token = None;
-    for _ in 0..ATTEMPTS {
-        let reply = api
-            .send(
-                Method::POST,
-                "/v1/sessions",
-                "/v1/sessions",
-                &[("x-forwarded-for", &ip)],
-                Some(&login),
-            )
-            .await;
-        if reply.status == 201 {
-            token = reply.text("token").map(str::to_string);
-            break;
-        }
-        if !reply.transient() {
-            break;
-        }
-        pause(&reply).await;
-    }
+    let token = post_until(api, "/v1/sessions", "/v1/sessions", &ip, &login, 201)
+        .await
+        .and_then(|r| r.text("token").map(str::to_string));
     let Some(token) = token else {
         return Ok(None);
     };
