@@ -25,6 +25,7 @@ mod runtime_api;
 mod scenario;
 mod stats;
 mod system;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

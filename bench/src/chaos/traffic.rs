@@ -638,54 +638,30 @@ pub async fn observe(
     outcome: &Outcome,
 ) -> Result<Observed> {
     let mut o = Observed::default();
-    let mut start = None;
-    loop {
-        let page = moto
-            .dynamodb
-            .scan()
-            .table_name(&world.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let number = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            let pk = text("pk").unwrap_or_default();
-            let sk = text("sk").unwrap_or_default();
-            if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
-                o.bills += 1;
-                if let Some(payment) = text("lock_payment") {
-                    o.held_bills.push((uin.to_string(), payment));
-                }
-            } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-                let doc = text("doc").with_context(|| format!("payment {sk}: no doc"))?;
-                let payment: shared::services::payments::Payment =
-                    serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
-                o.payments.push(PaymentRow {
-                    id: payment.id,
-                    status: text("status").unwrap_or_default(),
-                    uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                    total: payment.total,
-                });
-            } else if let Some(order) = pk.strip_prefix("ACQORDER#") {
-                o.orders.push(OrderRow {
-                    order: order.to_string(),
-                    state: text("state").unwrap_or_default(),
-                    amount: number("amount"),
-                });
-            } else if pk.starts_with("BILLERINBOX#") {
-                *o.payment_notices_delivered.entry(sk.clone()).or_default() += 1;
+    for row in crate::table::scan(moto, &world.table).await? {
+        let pk = row.text("pk").unwrap_or_default();
+        let sk = row.text("sk").unwrap_or_default();
+        if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
+            o.bills += 1;
+            if let Some(payment) = row.text("lock_payment") {
+                o.held_bills.push((uin.to_string(), payment));
             }
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
+        } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
+            let payment = row.payment(&sk)?;
+            o.payments.push(PaymentRow {
+                id: payment.id,
+                status: row.text("status").unwrap_or_default(),
+                uins: payment.bills.into_iter().map(|b| b.uin).collect(),
+                total: payment.total,
+            });
+        } else if let Some(order) = pk.strip_prefix("ACQORDER#") {
+            o.orders.push(OrderRow {
+                order: order.to_string(),
+                state: row.text("state").unwrap_or_default(),
+                amount: row.number("amount"),
+            });
+        } else if pk.starts_with("BILLERINBOX#") {
+            *o.payment_notices_delivered.entry(sk.clone()).or_default() += 1;
         }
     }
 

@@ -638,51 +638,34 @@ async fn post(api: Api, request: Request, kind: Kind, delay_ms: u64) -> (String,
 /// tool may; the functions never do).
 async fn read_ledger(moto: &Clients, table: &str) -> Result<Ledger> {
     let mut ledger = Ledger::default();
-    let mut start = None;
-    loop {
-        let page = moto
-            .dynamodb
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            // A string attribute (the SDK comes with the local stack's clients; no dependency here).
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let pk = text("pk").unwrap_or_default();
-            let sk = text("sk").unwrap_or_default();
-            if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
-                let doc = text("doc").with_context(|| format!("charge {uin}: no doc"))?;
-                let body: ChargeBody =
-                    serde_json::from_str(&doc).with_context(|| format!("charge {uin}: its doc"))?;
-                ledger.bills.push(StoredBill {
-                    uin: uin.to_string(),
-                    status: text("status").unwrap_or_default(),
-                    paid_by: text("paid_by"),
-                    locked_by: text("lock_payment"),
-                    // The load test's charges carry no discount: what is due is the amount.
-                    amount: body.amount,
-                });
-            } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-                let doc = text("doc").with_context(|| format!("payment {sk}: no doc"))?;
-                let payment: shared::services::payments::Payment =
-                    serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
-                ledger.payments.push(StoredPayment {
-                    id: payment.id,
-                    status: text("status").unwrap_or_default(),
-                    uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                    amount: payment.amount,
-                    total: payment.total,
-                });
-            } else if pk == "RECONCILE" {
-                ledger.open_reconciliations += 1;
-            }
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
+    for row in crate::table::scan(moto, table).await? {
+        let pk = row.text("pk").unwrap_or_default();
+        let sk = row.text("sk").unwrap_or_default();
+        if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
+            let doc = row
+                .text("doc")
+                .with_context(|| format!("charge {uin}: no doc"))?;
+            let body: ChargeBody =
+                serde_json::from_str(&doc).with_context(|| format!("charge {uin}: its doc"))?;
+            ledger.bills.push(StoredBill {
+                uin: uin.to_string(),
+                status: row.text("status").unwrap_or_default(),
+                paid_by: row.text("paid_by"),
+                locked_by: row.text("lock_payment"),
+                // The load test's charges carry no discount: what is due is the amount.
+                amount: body.amount,
+            });
+        } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
+            let payment = row.payment(&sk)?;
+            ledger.payments.push(StoredPayment {
+                id: payment.id,
+                status: row.text("status").unwrap_or_default(),
+                uins: payment.bills.into_iter().map(|b| b.uin).collect(),
+                amount: payment.amount,
+                total: payment.total,
+            });
+        } else if pk == "RECONCILE" {
+            ledger.open_reconciliations += 1;
         }
     }
     let ids: BTreeSet<&str> = ledger.payments.iter().map(|p| p.id.as_str()).collect();
