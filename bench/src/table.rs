@@ -28,13 +28,31 @@ impl Row {
             .unwrap_or(0)
     }
 
-    /// The payment a `PAYMENT#` item (sort key `sk`) stores as its document.
-    pub fn payment(&self, sk: &str) -> Result<Payment> {
+    /// The payment of a `PAYMENT#` item (sort key `sk`): its document and status.
+    pub fn payment(&self, sk: &str) -> Result<StoredPayment> {
         let doc = self
             .text("doc")
             .with_context(|| format!("payment {sk}: no doc"))?;
-        serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))
+        let payment: Payment =
+            serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
+        Ok(StoredPayment {
+            id: payment.id,
+            status: self.text("status").unwrap_or_default(),
+            uins: payment.bills.into_iter().map(|b| b.uin).collect(),
+            amount: payment.amount,
+            total: payment.total,
+        })
     }
+}
+
+/// A payment as stored in the table.
+#[derive(Debug, Clone)]
+pub struct StoredPayment {
+    pub id: String,
+    pub status: String,
+    pub uins: Vec<String>,
+    pub amount: u64,
+    pub total: u64,
 }
 
 /// Every item of `table`, page by page.

@@ -18,7 +18,7 @@ use uslugi_local::provision::Clients;
 use uslugi_local::Stack;
 
 use super::api::{Api, Reply};
-use super::invariants::{Due, Observed, OrderRow, PaymentRow, VerificationRow};
+use super::invariants::{Due, Observed, OrderRow, VerificationRow};
 use crate::identity::fixtures::Fixtures;
 use crate::identity::Citizen;
 use crate::portal::documents::{self, AdultDocuments, Sandbox};
@@ -647,13 +647,7 @@ pub async fn observe(
                 o.held_bills.push((uin.to_string(), payment));
             }
         } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-            let payment = row.payment(&sk)?;
-            o.payments.push(PaymentRow {
-                id: payment.id,
-                status: row.text("status").unwrap_or_default(),
-                uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                total: payment.total,
-            });
+            o.payments.push(row.payment(&sk)?);
         } else if let Some(order) = pk.strip_prefix("ACQORDER#") {
             o.orders.push(OrderRow {
                 order: order.to_string(),

@@ -31,7 +31,7 @@ use uslugi_local::{Stack, StackOptions};
 use crate::identity::fixtures::Fixtures;
 use crate::identity::Citizen;
 use api::{Api, Reply};
-use checks::{KeyLog, Kind, Ledger, Sent, StoredBill, StoredPayment};
+use checks::{KeyLog, Kind, Ledger, Sent, StoredBill};
 use plan::{Method as PayMethod, Plan, Retry, Rng, Shape};
 
 pub const USAGE: &str = "\
@@ -656,14 +656,7 @@ async fn read_ledger(moto: &Clients, table: &str) -> Result<Ledger> {
                 amount: body.amount,
             });
         } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-            let payment = row.payment(&sk)?;
-            ledger.payments.push(StoredPayment {
-                id: payment.id,
-                status: row.text("status").unwrap_or_default(),
-                uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                amount: payment.amount,
-                total: payment.total,
-            });
+            ledger.payments.push(row.payment(&sk)?);
         } else if pk == "RECONCILE" {
             ledger.open_reconciliations += 1;
         }
