@@ -20,7 +20,6 @@ use time::OffsetDateTime;
 
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
 use shared::domain::Category;
 use shared::services::autopays::{
     Autopay, AutopayStatus, AutopayStore, Match, Trigger, MAX_AUTOPAYS, SCHEDULE_SHARDS,
@@ -130,12 +129,8 @@ pub async fn run(args: &Args) -> Result<bool> {
     let recorder = Arc::new(Recorder::default());
     let proxy = proxy::start(([127, 0, 0, 1], moto_port).into(), recorder.clone()).await?;
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
+    let stack = crate::stack::start(StackOptions {
         moto_port,
-        lambda_port: 0,
         env_overrides: vec![
             ("AWS_ENDPOINT_URL".into(), format!("http://{}", proxy.addr)),
             // Each bill an autopay looks at is a lookup of its account's list.
@@ -145,11 +140,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             "AutopayRunMaxConcurrency".into(),
             args.pages_at_once.to_string(),
         )],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     let result = bench(args, &stack, &recorder, started).await;
     stack.shutdown().await;
     drop(proxy);
@@ -157,22 +150,16 @@ pub async fn run(args: &Args) -> Result<bool> {
 }
 
 async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant) -> Result<bool> {
-    let environment = |binary: &str| {
-        stack
-            .function(binary)
-            .map(|f| f.environment.clone())
-            .with_context(|| format!("the stack runs no function {binary}"))
-    };
     let moto = Clients::new(&stack.moto_url());
-    let pay_env = environment("pay")?;
-    let hasher = crate::load::stack_hasher(&moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, &moto).await?;
+    let hasher = table.hasher.clone();
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
-    let portal = Portal::with_env("profile", &environment("profile")?, hasher.clone(), &moto)?;
+    let portal = Portal::with_env(
+        "profile",
+        &crate::stack::environment(stack, "profile")?,
+        hasher.clone(),
+        &moto,
+    )?;
     let payments = PaymentService::new(
         store(),
         SandboxAcquirer::new(store()),

@@ -23,6 +23,7 @@ mod report;
 mod runs;
 mod runtime_api;
 mod scenario;
+mod stack;
 mod stats;
 mod system;
 mod table;

@@ -209,12 +209,7 @@ pub async fn run(args: &Args) -> Result<bool> {
         .map_err(|e| anyhow::anyhow!("the fault plan {}: {e}", args.plan_source))?;
 
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
-        moto_port: 0,
-        lambda_port: 0,
+    let stack = crate::stack::start(StackOptions {
         env_overrides: vec![
             ("FAULTS".into(), format!("@{}", plan_path.display())),
             // Nothing is in flight when reconciliation runs (the faulty phase is over).
@@ -231,11 +226,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             ("VerificationRetrySeconds".into(), RETRY_SECONDS.into()),
             ("PaymentNoticeRetrySeconds".into(), RETRY_SECONDS.into()),
         ],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     say(format!(
         "stack up in {:.0} s: gateway {}, logs in {}",
         started.elapsed().as_secs_f64(),

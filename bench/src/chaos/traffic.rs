@@ -12,7 +12,6 @@ use serde_json::{json, Value as Json};
 
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
 use shared::services::charges::ChargeService;
 use uslugi_local::provision::Clients;
 use uslugi_local::Stack;
@@ -99,25 +98,14 @@ fn auth(token: &str) -> String {
 }
 
 pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> Result<World> {
-    let pay_env = stack
-        .function("pay")
-        .map(|f| f.environment.clone())
-        .context("the stack runs no function pay")?;
-    let hasher = crate::load::stack_hasher(moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, moto).await?;
+    let hasher = table.hasher.clone();
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
 
     let billers = ChargeService::new(store(), table.hasher.clone());
     let biller_keys = crate::portal::billers(&billers, "Получатель хаос-прогона", 2).await?;
 
-    let sessions_env = stack
-        .function("sessions")
-        .map(|f| f.environment.clone())
-        .context("the stack runs no function sessions")?;
+    let sessions_env = crate::stack::environment(stack, "sessions")?;
     let fixtures = Fixtures::with_env("sessions", &sessions_env, hasher, moto)?;
     let mut payers = Vec::new();
     let mut payer_emails = Vec::new();

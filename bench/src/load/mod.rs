@@ -22,8 +22,6 @@ use tokio::task::JoinSet;
 
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
-use shared::crypto::Hasher;
 use shared::services::charges::{ChargeBody, ChargeService};
 use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
@@ -128,12 +126,7 @@ pub async fn run(args: &Args) -> Result<bool> {
     ));
 
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
-        moto_port: 0,
-        lambda_port: 0,
+    let stack = crate::stack::start(StackOptions {
         // Nothing is in flight when reconciliation runs (the clients are done), so it
         // need not leave young payments alone as it must in production.
         // Each bill of a payment counts against the account's bill lookup limit; a load
@@ -142,12 +135,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             ("RECONCILE_MIN_AGE_SECONDS".into(), "0".into()),
             ("BILL_LOOKUPS_PER_WINDOW".into(), "100000".into()),
         ],
-        param_overrides: vec![],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     let stack_ready = started.elapsed();
     say(format!(
         "stack up in {:.0} s: gateway {}, logs in {}",
@@ -183,22 +173,6 @@ struct Member {
     ip: String,
 }
 
-/// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
-pub(crate) async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
-    let arn = env
-        .get("HMAC_SECRET_ARN")
-        .context("the stack gives its functions no HMAC_SECRET_ARN")?;
-    let secret = moto
-        .secretsmanager
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .with_context(|| format!("reading {arn}"))?;
-    Hasher::from_secret(secret.secret_string().unwrap_or_default())
-        .with_context(|| format!("the HMAC secret {arn}"))
-}
-
 async fn load(
     args: &Args,
     plan: &Plan,
@@ -206,20 +180,8 @@ async fn load(
     stack_ready: Duration,
     started: Instant,
 ) -> Result<bool> {
-    let environment = |binary: &str| {
-        stack
-            .function(binary)
-            .map(|f| f.environment.clone())
-            .with_context(|| format!("the stack runs no function {binary}"))
-    };
-    let pay_env = environment("pay")?;
     let moto = Clients::new(&stack.moto_url());
-    let hasher = stack_hasher(&moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, &moto).await?;
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
     let api = Api::new(stack.gateway_url());
     let setup = Instant::now();
@@ -270,7 +232,8 @@ async fn load(
     ));
 
     // Citizens and sessions, made with the identity services as the bench's fixtures do.
-    let fixtures = Fixtures::with_env("sessions", &environment("sessions")?, hasher, &moto)?;
+    let sessions_env = crate::stack::environment(stack, "sessions")?;
+    let fixtures = Fixtures::with_env("sessions", &sessions_env, table.hasher.clone(), &moto)?;
     let mut members = Vec::new();
     for c in 0..args.shape.clients {
         let citizen = Citizen::new(CITIZEN_BASE + c as u32);
