@@ -297,9 +297,7 @@ async fn run(args: &Args) -> Result<()> {
         elapsed: started.elapsed(),
         companions: companions::render(&args.repo.join("bench")),
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     eprintln!(
         "uslugi-bench: wrote {} in {:.0} s",
         args.out.display(),

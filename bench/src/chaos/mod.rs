@@ -189,9 +189,7 @@ fn say(message: impl std::fmt::Display) {
 /// Puts `rules` in force for every function (empty: no faults) and waits until they
 /// have looked at the file again (they do at most every 100 ms).
 async fn set_plan(path: &Path, rules: &str) -> Result<()> {
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, rules).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
+    crate::system::write_whole(path, "tmp", rules)?;
     tokio::time::sleep(Duration::from_millis(400)).await;
     Ok(())
 }
@@ -379,9 +377,7 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         parked: &parked,
         invariants: &results,
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, &markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     println!("{markdown}");
     say(format!("wrote {}", args.out.display()));
     for i in results.iter().filter(|i| !i.held) {

@@ -423,9 +423,7 @@ async fn load(
         checks: &books,
         elapsed: started.elapsed(),
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, &markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     println!("{markdown}");
     say(format!("wrote {}", args.out.display()));
     for c in books.iter().filter(|c| !c.passed) {
