@@ -150,15 +150,7 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
 async fn wait_verified(api: &Api, who: &Registrant) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let reply = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &auth(&who.token))],
-                None,
-            )
-            .await;
+        let reply = profile(api, &who.token).await;
         let states = verification_states(&reply.body);
         if reply.status == 200 && !states.is_empty() && states.iter().all(|(_, s)| s == "verified")
         {
@@ -227,6 +219,18 @@ async fn verified_destination(
         }
     }
     None
+}
+
+/// `GET /v1/profile` in the session of `token`.
+async fn profile(api: &Api, token: &str) -> Reply {
+    api.send(
+        Method::GET,
+        "/v1/profile",
+        "/v1/profile",
+        &[("authorization", &auth(token))],
+        None,
+    )
+    .await
 }
 
 /// `POST path` (counted under `route`) from `ip`, sent again after a transient answer
@@ -351,15 +355,7 @@ async fn register(
     let bearer = auth(&token);
     let mut filled = false;
     for _ in 0..ATTEMPTS {
-        let read = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &bearer)],
-                None,
-            )
-            .await;
+        let read = profile(api, &token).await;
         if read.status != 200 {
             pause(&read).await;
             continue;
@@ -648,15 +644,7 @@ pub async fn observe(
     }
 
     for r in &outcome.registered {
-        let reply = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &auth(&r.token))],
-                None,
-            )
-            .await;
+        let reply = profile(api, &r.token).await;
         if reply.status != 200 {
             bail!("the profile of {}: {}", r.email, reply.describe());
         }

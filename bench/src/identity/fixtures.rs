@@ -87,6 +87,16 @@ fn invalid(what: &str, e: FieldError) -> anyhow::Error {
     anyhow!("fixture citizen: {what} refused ({} {})", e.field, e.code)
 }
 
+/// The account's session `session_id` as the authorizer passes it on, presence proven
+/// at `at`.
+fn principal(account_id: &str, session_id: &str, at: OffsetDateTime) -> Principal {
+    Principal {
+        account_id: account_id.to_string(),
+        session_id: session_id.to_string(),
+        proven_at: at.unix_timestamp(),
+    }
+}
+
 fn client() -> Client {
     Client::new(Some(HARNESS_IP.into()), Some(USER_AGENT.into()))
 }
@@ -264,12 +274,8 @@ impl Fixtures {
         citizen: &Citizen,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let principal = Principal {
-            account_id: account_id.to_string(),
-            session_id: session.session_id.clone(),
-            // Just signed in: turning two-step on needs no step-up anyway.
-            proven_at: at.unix_timestamp(),
-        };
+        // Just signed in: turning two-step on needs no step-up anyway.
+        let principal = principal(account_id, &session.session_id, at);
         let settings = SecuritySettings {
             two_step_login: Some(true),
             new_device_alerts: None,
@@ -298,11 +304,7 @@ impl Fixtures {
         session_id: &str,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let principal = Principal {
-            account_id: account_id.to_string(),
-            session_id: session_id.to_string(),
-            proven_at: at.unix_timestamp(),
-        };
+        let principal = principal(account_id, session_id, at);
         self.identity
             .revoke(&principal, session_id, &client(), at)
             .await

@@ -197,14 +197,7 @@ impl Portal {
     pub async fn patch_and_verify(&self, account_id: &str, body: &Json) -> Result<String> {
         Self::patch_profile_with(&self.profiles, account_id, body).await?;
         for job in self.jobs.take() {
-            let outcome = self
-                .verifier
-                .process(&job, 1, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| anyhow::anyhow!("verifying a fixture profile: {e}"))?;
-            if outcome != JobOutcome::Applied {
-                bail!("a fixture verification was skipped: {outcome:?}");
-            }
+            self.apply(&job, "a fixture profile's verification").await?;
         }
         let view = self
             .profiles
@@ -258,14 +251,7 @@ impl Portal {
             .await
             .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
         let job = VerificationJob::child(account_id, child_id, &held.link.submission);
-        let outcome = self
-            .verifier
-            .process(&job, 1, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| anyhow::anyhow!("checking a child link: {e}"))?;
-        if outcome != JobOutcome::Applied {
-            bail!("the check of a child link was skipped: {outcome:?}");
-        }
+        self.apply(&job, "the check of a child link").await?;
         let held = self
             .household
             .child(account_id, child_id)
@@ -292,6 +278,20 @@ impl Portal {
             .add_vehicle(account_id, vehicle, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("adding a fixture vehicle: {e}"))
+    }
+
+    /// Runs a verification job as the worker would, on its first delivery; it must be
+    /// applied.
+    async fn apply(&self, job: &VerificationJob, what: &str) -> Result<()> {
+        let outcome = self
+            .verifier
+            .process(job, 1, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        if outcome != JobOutcome::Applied {
+            bail!("{what} was skipped: {outcome:?}");
+        }
+        Ok(())
     }
 
     /// A biller, as `uslugi-admin create-biller` makes one: its id and key.
