@@ -398,7 +398,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
          (`uslugi-bench autopays --autopays {}`) on the local stack: moto, debug builds \
          under `cargo lambda watch` with {} instances a function, the run queue's \
          `MaximumConcurrency` {}. Wall times are this machine's and moto's (about 200 \
-         writes a second), not AWS's: [architecture.md](../docs/architecture.md#capacity-at-city-scale) \
+         writes a second), not AWS's: [the capacity page](../docs/architecture/capacity.md#capacity-at-city-scale) \
          works out AWS from the calls counted here.\n",
         seeded.len(),
         args.lambda_concurrency,
