@@ -255,6 +255,26 @@ macro_rules! limits {
     };
 }
 
+/// A function's configuration: read at cold start from the environment, with the HMAC
+/// keys read before it.
+pub trait FromEnv: Sized {
+    fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError>;
+}
+
+/// Two configurations of one function (identity and codes, for login and recovery), read
+/// in that order.
+impl<A: FromEnv, B: FromEnv> FromEnv for (A, B) {
+    fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
+        Ok((A::from_env(env, hasher.clone())?, B::from_env(env, hasher)?))
+    }
+}
+
 /// Declares a function's configuration: the struct, and its `from_env`, which reads the
 /// fields in order, each with the expression beside it (`$env` names the variables and
 /// `$hasher` the HMAC keys read before).
@@ -279,6 +299,15 @@ macro_rules! env_config {
                 $hasher: Hasher,
             ) -> Result<Self, ConfigError> {
                 Ok(Self { $($field: $value,)* })
+            }
+        }
+
+        impl FromEnv for $name {
+            fn from_env<F: Fn(&str) -> Option<String>>(
+                env: &Env<F>,
+                hasher: Hasher,
+            ) -> Result<Self, ConfigError> {
+                Self::from_env(env, hasher)
             }
         }
     };

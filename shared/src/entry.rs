@@ -5,14 +5,13 @@
 use std::future::Future;
 
 use lambda_http::{Body, Request, Response};
+use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier, Clients};
-use crate::config::{CodesConfig, Deployment, Env, IdentityConfig, SandboxAdapter, SandboxAllowed};
+use crate::adapters::Clients;
+use crate::config::{Deployment, Env, SandboxAdapter, SandboxAllowed};
 use crate::crypto::Hasher;
 use crate::http as web;
-use crate::services::codes::CodeService;
-use crate::services::identity::IdentityService;
 use crate::AppError;
 
 /// What a function's start-up and its runtime loop fail with.
@@ -49,25 +48,6 @@ impl ColdStart {
         Ok((Self::load_from(env).await?, sandbox))
     }
 
-    /// The identity and code services, for the functions that need both (login, recovery).
-    #[allow(clippy::type_complexity)]
-    pub fn identity_and_codes(
-        &self,
-    ) -> Result<
-        (
-            IdentityService<DynamoStore, AwsNotifier>,
-            CodeService<DynamoStore, AwsNotifier>,
-        ),
-        Error,
-    > {
-        let identity = IdentityConfig::from_env(&self.env, self.hasher.clone())?;
-        let codes = CodesConfig::from_env(&self.env, self.hasher.clone())?;
-        Ok((
-            adapters::identity_service(&self.clients, identity),
-            adapters::code_service(&self.clients, codes),
-        ))
-    }
-
     async fn load_from(env: Env<fn(&str) -> Option<String>>) -> Result<Self, Error> {
         let clients = Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
@@ -79,13 +59,19 @@ impl ColdStart {
     }
 }
 
+/// What a route answers: the response, or the error [`web::respond`] turns into one.
+pub type Reply = Result<Response<Body>, AppError>;
+
 /// An API function: built once per cold start, then a route per request.
 pub trait Api: Sync {
-    /// The response to one request, or the error [`web::respond`] turns into one.
+    /// The response to one request: its API Gateway route key (`None` when the event
+    /// carries none), the request, and the time it is handled at.
     fn route(
         &self,
+        route: Option<&str>,
         request: &Request,
-    ) -> impl Future<Output = Result<Response<Body>, AppError>> + Send;
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Reply> + Send;
 }
 
 /// Runs an API function: logging and metrics, the app built once, then every request
@@ -98,12 +84,72 @@ pub async fn run_api<A: Api>(app: impl Future<Output = Result<A, Error>>) -> Res
 
 /// One request: routed, its result turned into a response.
 pub async fn handle<A: Api>(app: &A, request: Request) -> Result<Response<Body>, Error> {
+    let route = web::route_key(&request);
     let span = tracing::info_span!(
         "request",
         api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
+        route = route.as_deref().unwrap_or("-"),
     );
-    Ok(async { web::respond(app.route(&request).await) }
-        .instrument(span)
-        .await)
+    let now = OffsetDateTime::now_utc();
+    Ok(
+        async { web::respond(app.route(route.as_deref(), &request, now).await) }
+            .instrument(span)
+            .await,
+    )
+}
+
+/// Declares an API function's `App` and its `from_env`: the fields, each beside how it is
+/// built from the cold start (`start`: the SDK clients and keys) and the configuration
+/// (`config`, of the type named). With a sandbox adapter named after the configuration,
+/// the deployment is checked before anything loads and the proof is bound to that name.
+///
+/// ```ignore
+/// shared::api_app! {
+///     pub struct App from (start, config: IdentityConfig) {
+///         identity: IdentityService<DynamoStore, AwsNotifier> =
+///             adapters::identity_service(&start.clients, config),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! api_app {
+    (
+        $(#[$meta:meta])*
+        pub struct $app:ident from ($start:ident, $config:ident: $cfg:ty) { $($fields:tt)* }
+    ) => {
+        $crate::api_app!(@app [$(#[$meta])*] $app, $start, $config: $cfg,
+            ($start) = ($crate::entry::ColdStart::load().await?), { $($fields)* });
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $app:ident
+            from ($start:ident, $config:ident: $cfg:ty, $sandbox:ident: $adapter:ident)
+            { $($fields:tt)* }
+    ) => {
+        $crate::api_app!(@app [$(#[$meta])*] $app, $start, $config: $cfg,
+            (($start, $sandbox)) = ($crate::entry::ColdStart::load_with_sandbox(
+                $crate::config::SandboxAdapter::$adapter,
+            )
+            .await?), { $($fields)* });
+    };
+    (
+        @app [$(#[$meta:meta])*] $app:ident, $start:ident, $config:ident: $cfg:ty,
+        ($($bound:tt)*) = ($load:expr),
+        { $($(#[$fmeta:meta])* $field:ident: $ty:ty = $value:expr,)* }
+    ) => {
+        $(#[$meta])*
+        pub struct $app {
+            $($(#[$fmeta])* $field: $ty,)*
+        }
+
+        impl $app {
+            /// Built once per cold start: configuration, SDK clients, the services.
+            pub async fn from_env() -> ::std::result::Result<Self, $crate::entry::Error> {
+                let $($bound)* = $load;
+                let $config: $cfg =
+                    $crate::config::FromEnv::from_env(&$start.env, $start.hasher.clone())?;
+                Ok(Self { $($field: $value,)* })
+            }
+        }
+    };
 }
