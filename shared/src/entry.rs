@@ -4,12 +4,16 @@
 
 use std::future::Future;
 
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Body, Request, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::adapters::Clients;
-use crate::config::{Deployment, Env, SandboxAdapter, SandboxAllowed};
+use crate::adapters::{sqs::SqsQueue, Clients};
+use crate::config::{Deployment, Env, PaymentsConfig, SandboxAdapter, SandboxAllowed};
 use crate::crypto::Hasher;
 use crate::http as web;
 use crate::AppError;
@@ -62,6 +66,45 @@ impl ColdStart {
 /// What a route answers: the response, or the error [`web::respond`] turns into one.
 pub type Reply = Result<Response<Body>, AppError>;
 
+/// What a scheduled job over payments done in pages reads at cold start (the
+/// reconciliation, the autopay run): the queue of its pages and their size, the clients
+/// and the payments' configuration.
+pub struct PaymentsJob {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub sandbox: SandboxAllowed,
+    pub queue: SqsQueue,
+    pub page_size: usize,
+    pub clients: Clients,
+    pub config: PaymentsConfig,
+}
+
+impl PaymentsJob {
+    /// The queue's URL from `queue_var`, the page size from `page_var` (`default_page` when
+    /// unset).
+    pub async fn load(
+        queue_var: &'static str,
+        page_var: &'static str,
+        default_page: usize,
+    ) -> Result<Self, Error> {
+        let env = Env::process();
+        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
+        let queue_url = env.required(queue_var)?;
+        let page_size = env.read(page_var, default_page, 1)?;
+        let ColdStart {
+            clients, hasher, ..
+        } = ColdStart::load().await?;
+        let config = PaymentsConfig::from_env(&env, hasher)?;
+        Ok(Self {
+            sandbox,
+            queue: SqsQueue::new(clients.sqs.clone(), queue_url),
+            page_size,
+            clients,
+            config,
+        })
+    }
+}
+
 /// An API function: built once per cold start, then a route per request.
 pub trait Api: Sync {
     /// The response to one request: its API Gateway route key (`None` when the event
@@ -96,6 +139,62 @@ pub async fn handle<A: Api>(app: &A, request: Request) -> Result<Response<Body>,
             .instrument(span)
             .await,
     )
+}
+
+/// Runs a queue worker: logging and metrics are the caller's (its cold start comes
+/// first), then every SQS batch through [`crate::batch::run`], at most `concurrency`
+/// messages at a time.
+pub async fn run_queue<J, F, Fut>(concurrency: usize, process: F) -> Result<(), Error>
+where
+    J: DeserializeOwned,
+    F: Fn(J, u32) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+{
+    let process = &process;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<_, Error>(crate::batch::run(event.payload, concurrency, process).await?)
+        },
+    ))
+    .await
+}
+
+/// Runs a scheduled job done in pages. Two event sources: the schedule, which only plans
+/// the run (`plan`, given the run's id: the event's, which EventBridge keeps when it
+/// retries, so a retry plans the same pages), and the queue of the planned pages, handed
+/// to `page` at most `concurrency` at a time. Both are given the time of the invocation.
+pub async fn run_paged<J, F, Fut, P, PFut>(
+    concurrency: usize,
+    page: F,
+    plan: P,
+) -> Result<(), Error>
+where
+    J: DeserializeOwned,
+    F: Fn(J, OffsetDateTime) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+    P: Fn(String, OffsetDateTime) -> PFut,
+    PFut: Future<Output = Result<Value, Error>>,
+{
+    let (page, plan) = (&page, &plan);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| async move {
+            let now = OffsetDateTime::now_utc();
+            if event.payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                let response =
+                    crate::batch::run(batch, concurrency, |job: J, _| page(job, now)).await?;
+                return Ok::<Value, Error>(serde_json::to_value(response)?);
+            }
+            let event_id = event
+                .payload
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| event.context.request_id.clone());
+            plan(event_id, now).await
+        },
+    ))
+    .await
 }
 
 /// Declares an API function's `App` and its `from_env`: the fields, each beside how it is
