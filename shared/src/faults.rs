@@ -579,6 +579,25 @@ mod integrations {
 
     /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
     /// promise that nothing was charged either.
+    impl<G: PaymentGateway + Sync> Faulty<G> {
+        async fn acquirer<R, Fut>(
+            &self,
+            operation: &'static str,
+            call: impl FnOnce() -> Fut,
+        ) -> Result<R, GatewayError>
+        where
+            Fut: std::future::Future<Output = Result<R, GatewayError>>,
+        {
+            self.run(
+                Dependency::Acquirer,
+                operation,
+                call,
+                GatewayError::OutcomeUnknown,
+            )
+            .await
+        }
+    }
+
     impl<G: PaymentGateway + Sync> PaymentGateway for Faulty<G> {
         async fn charge(
             &self,
@@ -586,53 +605,25 @@ mod integrations {
             amount: u64,
             method: &GatewayMethod,
         ) -> Result<GatewayAnswer, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "charge",
-                || self.inner.charge(order, amount, method),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.acquirer("charge", || self.inner.charge(order, amount, method))
+                .await
         }
 
         async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "confirm",
-                || self.inner.confirm(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.acquirer("confirm", || self.inner.confirm(order)).await
         }
 
         async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "status",
-                || self.inner.status(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.acquirer("status", || self.inner.status(order)).await
         }
 
         async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "cancel",
-                || self.inner.cancel(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.acquirer("cancel", || self.inner.cancel(order)).await
         }
 
         async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "save_card",
-                || self.inner.save_card(one_time_token),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.acquirer("save_card", || self.inner.save_card(one_time_token))
+                .await
         }
     }
 

@@ -95,3 +95,28 @@ fn stage_and_integrations_are_required_and_checked() {
     let err = refused(deployment("dev", "sandbx"));
     assert!(err.contains("INTEGRATIONS"), "{err}");
 }
+
+#[test]
+fn limits_default_to_what_an_empty_environment_reads() {
+    let s = IdentityConfig::from_env(&env(&BASE), hasher())
+        .unwrap()
+        .limits;
+    assert_eq!(
+        (s.idle.as_secs(), s.max.as_secs(), s.foreign_idle.as_secs()),
+        (12 * 3600, 30 * 24 * 3600, 30 * 60)
+    );
+    assert_eq!((s.max_failures, s.max_client_failures), (5, 50));
+    assert_eq!(s.step_up_window, STEP_UP_WINDOW);
+    let holds = HoldLimits::from_env(&env(&[])).unwrap();
+    assert_eq!(holds, HoldLimits::default());
+    assert_eq!((holds.hold.as_secs(), holds.max_held_bills), (300, 20));
+    let mut pairs = BASE.to_vec();
+    pairs.push(("PAYMENT_MAX_HELD_BILLS", "1"));
+    assert!(refused(HoldLimits::from_env(&env(&pairs))).contains("must be at least"));
+    pairs.push(("LOGIN_MAX_FAILURES", "99999999999"));
+    let err = refused(SessionLimits::from_env(&env(&pairs)));
+    assert!(
+        err.contains("LOGIN_MAX_FAILURES") && err.contains("too large"),
+        "{err}"
+    );
+}
