@@ -545,19 +545,50 @@ mod integrations {
     };
     use crate::services::StoreError;
 
+    /// The error an integration's calls fail with, and so its injected faults.
+    trait Fault {
+        const DEPENDENCY: Dependency;
+        fn injected(reason: String) -> Self;
+    }
+
+    impl Fault for RegistryUnavailable {
+        const DEPENDENCY: Dependency = Dependency::Registry;
+        fn injected(reason: String) -> Self {
+            RegistryUnavailable(reason)
+        }
+    }
+
+    /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
+    /// promise that nothing was charged either.
+    impl Fault for GatewayError {
+        const DEPENDENCY: Dependency = Dependency::Acquirer;
+        fn injected(reason: String) -> Self {
+            GatewayError::OutcomeUnknown(reason)
+        }
+    }
+
+    impl<I> Faulty<I> {
+        /// `call` to the integration whose error is `E`, as the plan says.
+        async fn call<R, E: Fault, Fut>(
+            &self,
+            operation: &'static str,
+            call: impl FnOnce() -> Fut,
+        ) -> Result<R, E>
+        where
+            Fut: std::future::Future<Output = Result<R, E>>,
+        {
+            self.run(E::DEPENDENCY, operation, call, E::injected).await
+        }
+    }
+
     impl<R: Registry + Sync> Registry for Faulty<R> {
         async fn check(
             &self,
             request: &RegistryRequest,
             attempt: u32,
         ) -> Result<RegistryAnswer, RegistryUnavailable> {
-            self.run(
-                Dependency::Registry,
-                "check",
-                || self.inner.check(request, attempt),
-                RegistryUnavailable,
-            )
-            .await
+            self.call("check", || self.inner.check(request, attempt))
+                .await
         }
     }
 
@@ -567,33 +598,9 @@ mod integrations {
             certificate: &str,
             attempt: u32,
         ) -> Result<Option<BirthRecord>, RegistryUnavailable> {
-            self.run(
-                Dependency::Registry,
-                "birth_record",
-                || self.inner.birth_record(certificate, attempt),
-                RegistryUnavailable,
-            )
-            .await
-        }
-    }
-
-    /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
-    /// promise that nothing was charged either.
-    impl<G: PaymentGateway + Sync> Faulty<G> {
-        async fn acquirer<R, Fut>(
-            &self,
-            operation: &'static str,
-            call: impl FnOnce() -> Fut,
-        ) -> Result<R, GatewayError>
-        where
-            Fut: std::future::Future<Output = Result<R, GatewayError>>,
-        {
-            self.run(
-                Dependency::Acquirer,
-                operation,
-                call,
-                GatewayError::OutcomeUnknown,
-            )
+            self.call("birth_record", || {
+                self.inner.birth_record(certificate, attempt)
+            })
             .await
         }
     }
@@ -605,24 +612,24 @@ mod integrations {
             amount: u64,
             method: &GatewayMethod,
         ) -> Result<GatewayAnswer, GatewayError> {
-            self.acquirer("charge", || self.inner.charge(order, amount, method))
+            self.call("charge", || self.inner.charge(order, amount, method))
                 .await
         }
 
         async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
-            self.acquirer("confirm", || self.inner.confirm(order)).await
+            self.call("confirm", || self.inner.confirm(order)).await
         }
 
         async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.acquirer("status", || self.inner.status(order)).await
+            self.call("status", || self.inner.status(order)).await
         }
 
         async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.acquirer("cancel", || self.inner.cancel(order)).await
+            self.call("cancel", || self.inner.cancel(order)).await
         }
 
         async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {
-            self.acquirer("save_card", || self.inner.save_card(one_time_token))
+            self.call("save_card", || self.inner.save_card(one_time_token))
                 .await
         }
     }

@@ -26,7 +26,8 @@ shared::api_app! {
             DynamoStore::new(start.clients.dynamodb.clone(), config.table.table_name.clone()),
         /// Lookups of bills per account, counted in the table.
         lookups: LookupLimit = config.lookups,
-        charges: ChargeService<DynamoStore> = adapters::charge_service(&start.clients, config.table),
+        charges: ChargeService<DynamoStore> =
+            adapters::charge_service(&start.clients, config.table),
     }
 }
 

@@ -19,7 +19,8 @@ const BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 shared::api_app! {
     pub struct App from (start, config: ChargesConfig) {
-        charges: ChargeService<DynamoStore, SqsQueue> = adapters::charge_writer(&start.clients, config),
+        charges: ChargeService<DynamoStore, SqsQueue> =
+            adapters::charge_writer(&start.clients, config),
     }
 }
 

@@ -16,7 +16,8 @@ use shared::AppError;
 
 shared::api_app! {
     pub struct App from (start, config: CodesConfig) {
-        codes: CodeService<DynamoStore, AwsNotifier> = adapters::code_service(&start.clients, config),
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config),
     }
 }
 

@@ -24,7 +24,8 @@ shared::api_app! {
     pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
         identity: IdentityService<DynamoStore, AwsNotifier> =
             adapters::identity_service(&start.clients, config.0),
-        codes: CodeService<DynamoStore, AwsNotifier> = adapters::code_service(&start.clients, config.1),
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
     }
 }
 

@@ -21,7 +21,8 @@ shared::api_app! {
         identity: IdentityService<DynamoStore, AwsNotifier> =
             adapters::identity_service(&start.clients, config.0),
         /// Sends and checks the SMS codes of two-step login.
-        codes: CodeService<DynamoStore, AwsNotifier> = adapters::code_service(&start.clients, config.1),
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
     }
 }
 
