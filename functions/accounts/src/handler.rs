@@ -15,13 +15,6 @@ use shared::redact::Secret;
 use shared::services::identity::{IdentityService, Registration, SecuritySettings};
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: IdentityConfig) {
-        identity: IdentityService<DynamoStore, AwsNotifier> =
-            adapters::identity_service(&start.clients, config),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -39,6 +32,13 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: IdentityConfig) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config),
     }
 }
 

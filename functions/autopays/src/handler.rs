@@ -12,16 +12,6 @@ use shared::http::{self as web};
 use shared::services::autopays::AutopayFields;
 use shared::AppError;
 
-shared::api_app! {
-    /// Payments are charged through the sandbox acquirer, the only one built: checked
-    /// first, before any call leaves the function.
-    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
-        parts: AutopayParts = AutopayParts::new(&start.clients, &config, sandbox),
-        /// How long a login or step-up code counts as a proof of presence.
-        step_up_window: std::time::Duration = config.step_up_window,
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let principal = web::principal(request)?;
@@ -63,5 +53,15 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
+        parts: AutopayParts = AutopayParts::new(&start.clients, &config, sandbox),
+        /// How long a login or step-up code counts as a proof of presence.
+        step_up_window: std::time::Duration = config.step_up_window,
     }
 }

@@ -20,17 +20,6 @@ use shared::services::notices::{NotificationSettings, SettingsService};
 use shared::services::MOSCOW;
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: BillsConfig) {
-        store: DynamoStore =
-            DynamoStore::new(start.clients.dynamodb.clone(), config.table.table_name.clone()),
-        /// Lookups of bills per account, counted in the table.
-        lookups: LookupLimit = config.lookups,
-        charges: ChargeService<DynamoStore> =
-            adapters::charge_service(&start.clients, config.table),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -113,6 +102,17 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: BillsConfig) {
+        store: DynamoStore =
+            DynamoStore::new(start.clients.dynamodb.clone(), config.table.table_name.clone()),
+        /// Lookups of bills per account, counted in the table.
+        lookups: LookupLimit = config.lookups,
+        charges: ChargeService<DynamoStore> =
+            adapters::charge_service(&start.clients, config.table),
     }
 }
 

@@ -17,13 +17,6 @@ use shared::AppError;
 /// Largest batch body taken.
 const BATCH_BODY_BYTES: usize = 1024 * 1024;
 
-shared::api_app! {
-    pub struct App from (start, config: ChargesConfig) {
-        charges: ChargeService<DynamoStore, SqsQueue> =
-            adapters::charge_writer(&start.clients, config),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let Some(route) = route else {
@@ -78,6 +71,13 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: ChargesConfig) {
+        charges: ChargeService<DynamoStore, SqsQueue> =
+            adapters::charge_writer(&start.clients, config),
     }
 }
 

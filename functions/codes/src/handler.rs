@@ -14,13 +14,6 @@ use shared::http::{self as web, Fields};
 use shared::services::codes::{CodeService, SendCode};
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: CodesConfig) {
-        codes: CodeService<DynamoStore, AwsNotifier> =
-            adapters::code_service(&start.clients, config),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -28,6 +21,13 @@ impl Api for App {
             Some("POST /v1/codes/{id}/verify") => verify(self, request, now).await,
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: CodesConfig) {
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config),
     }
 }
 

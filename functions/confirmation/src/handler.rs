@@ -15,13 +15,6 @@ use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: ConfirmationConfig) {
-        confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
-            adapters::confirmation_service(&start.clients, config),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -32,6 +25,13 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: ConfirmationConfig) {
+        confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
+            adapters::confirmation_service(&start.clients, config),
     }
 }
 

@@ -19,17 +19,6 @@ use shared::services::payments::{
 use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
 
-shared::api_app! {
-    /// Payments are charged through the sandbox acquirer, the only one built: checked
-    /// first, before any call leaves the function.
-    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
-        payments: Payments = adapters::payment_service(&start.clients, &config, sandbox)
-            .with_lookup_limit(config.lookups),
-        /// How long a login or step-up code counts as a proof of presence.
-        step_up_window: std::time::Duration = config.step_up_window,
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let principal = web::principal(request)?;
@@ -126,6 +115,17 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
+        payments: Payments = adapters::payment_service(&start.clients, &config, sandbox)
+            .with_lookup_limit(config.lookups),
+        /// How long a login or step-up code counts as a proof of presence.
+        step_up_window: std::time::Duration = config.step_up_window,
     }
 }
 

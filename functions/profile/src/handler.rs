@@ -16,15 +16,6 @@ use shared::services::identity::{at, SecurityEvent};
 use shared::services::profile::{ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS};
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: ProfileConfig) {
-        household: HouseholdService<DynamoStore, SqsQueue> =
-            adapters::household_service(&start.clients, &config),
-        profiles: ProfileService<DynamoStore, SqsQueue> =
-            adapters::profile_service(&start.clients, config),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -42,6 +33,15 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: ProfileConfig) {
+        household: HouseholdService<DynamoStore, SqsQueue> =
+            adapters::household_service(&start.clients, &config),
+        profiles: ProfileService<DynamoStore, SqsQueue> =
+            adapters::profile_service(&start.clients, config),
     }
 }
 

@@ -20,15 +20,6 @@ use shared::services::codes::{CodeService, SendCode};
 use shared::services::identity::IdentityService;
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
-        identity: IdentityService<DynamoStore, AwsNotifier> =
-            adapters::identity_service(&start.clients, config.0),
-        codes: CodeService<DynamoStore, AwsNotifier> =
-            adapters::code_service(&start.clients, config.1),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -36,6 +27,15 @@ impl Api for App {
             Some("POST /v1/recovery/complete") => complete(self, request, now).await,
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config.0),
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
     }
 }
 

@@ -16,16 +16,6 @@ use shared::services::codes::CodeService;
 use shared::services::identity::{at, IdentityService, IssuedSession, Login, LoginOutcome};
 use shared::AppError;
 
-shared::api_app! {
-    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
-        identity: IdentityService<DynamoStore, AwsNotifier> =
-            adapters::identity_service(&start.clients, config.0),
-        /// Sends and checks the SMS codes of two-step login.
-        codes: CodeService<DynamoStore, AwsNotifier> =
-            adapters::code_service(&start.clients, config.1),
-    }
-}
-
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -50,6 +40,16 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config.0),
+        /// Sends and checks the SMS codes of two-step login.
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
     }
 }
 

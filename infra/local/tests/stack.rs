@@ -134,9 +134,9 @@ async fn starts_serves_and_stops() {
         .send()
         .await
         .expect("moto accepts mail from the template's identity");
-    let outbox = outbox(&http, &stack, "someone@example.ru").await;
-    let messages = outbox["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 1, "{outbox}");
+    let mail = outbox(&http, &stack, "someone@example.ru").await;
+    let messages = mail["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{mail}");
     assert_eq!(messages[0]["channel"], "email");
     assert_eq!(messages[0]["from"], "robot@stack.example");
     assert_eq!(messages[0]["subject"], "Code");
