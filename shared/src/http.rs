@@ -82,25 +82,22 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
 /// The operator calling an operator route, as the authorizer established it; a citizen's
 /// session is refused here.
 pub fn operator(req: &Request) -> Result<String, AppError> {
-    let fields = api_context(req)
-        .and_then(|ctx| ctx.authorizer.as_ref())
-        .map(|a| &a.fields)
-        .ok_or(AppError::Unauthenticated)?;
-    refuse_undecided(Some(fields))?;
-    let get = |name: &str| {
-        fields
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    match (get("role"), get("operator_id")) {
-        (Some("operator"), Some(id)) => Ok(id.to_string()),
-        _ => Err(AppError::OperatorOnly),
-    }
+    caller_in_role(req, "operator", "operator_id", AppError::OperatorOnly)
 }
 
 /// The biller calling a biller route, as the authorizer established it.
 pub fn biller(req: &Request) -> Result<String, AppError> {
+    caller_in_role(req, "biller", "biller_id", AppError::BillerOnly)
+}
+
+/// The id (`id_field`) of a caller the authorizer gave `role`; a request with no
+/// authorizer context is unauthenticated, one in another role is `refused`.
+fn caller_in_role(
+    req: &Request,
+    role: &str,
+    id_field: &str,
+    refused: AppError,
+) -> Result<String, AppError> {
     let fields = api_context(req)
         .and_then(|ctx| ctx.authorizer.as_ref())
         .map(|a| &a.fields)
@@ -112,9 +109,9 @@ pub fn biller(req: &Request) -> Result<String, AppError> {
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
     };
-    match (get("role"), get("biller_id")) {
-        (Some("biller"), Some(id)) => Ok(id.to_string()),
-        _ => Err(AppError::BillerOnly),
+    match (get("role"), get(id_field)) {
+        (Some(given), Some(id)) if given == role => Ok(id.to_string()),
+        _ => Err(refused),
     }
 }
 
