@@ -8,23 +8,16 @@ use serde_json::{json, Value};
 use support::*;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack(&[
-            ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-            ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            // Low, so that reaching it takes a few requests (each instance counts its own).
-            ("BILL_LOOKUPS_PER_WINDOW", LOOKUP_LIMIT.to_string()),
-        ])
+    run_suite(async {
+        let (stack, api) = open_stack(
+            &quick_sandbox(&[
+                // Low, so that reaching it takes a few requests (each instance counts its own).
+                ("BILL_LOOKUPS_PER_WINDOW", LOOKUP_LIMIT.to_string()),
+            ]),
+            &[],
+            4,
+        )
         .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
         let mut tally = run_all(
             &api,
             vec![
@@ -53,8 +46,7 @@ fn main() {
         .await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -85,35 +77,20 @@ async fn billers_need_their_key(api: Api) {
         .call(Method::PUT, &path, &unique_ip(), None, Some(body.clone()))
         .await;
     assert_eq!(none.status, 401);
-    let forged = as_biller(
-        &api,
-        Method::PUT,
-        &path,
-        "bk_forged0000000000000000",
-        Some(body.clone()),
-    )
-    .await;
+    let forged = api
+        .put_as("bk_forged0000000000000000", &path, body.clone())
+        .await;
     assert_eq!(forged.status, 401);
     // A citizen is not a biller, and a biller's key opens no citizen's route.
     let c = sign_up(&api).await;
     let session = token_for(&api, &c).await;
-    as_biller(&api, Method::PUT, &path, &session, Some(body.clone()))
+    api.put_as(&session, &path, body.clone())
         .await
         .assert_problem(403, "biller_only");
-    assert_eq!(
-        as_biller(&api, Method::GET, "/v1/profile", &biller.key, None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(api.get_as(&biller.key, "/v1/profile").await.status, 401);
     // A revoked key stops working.
     admin(&["revoke-biller", "--id", &biller.id]);
-    assert_eq!(
-        as_biller(&api, Method::PUT, &path, &biller.key, Some(body))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(api.put_as(&biller.key, &path, body).await.status, 401);
 }
 
 async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
@@ -127,12 +104,12 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     ]);
     let body = charge(150_000, payers);
 
-    let created = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    let created = api.put_as(&school.key, &path, body.clone()).await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["outcome"], "created");
     assert_eq!(created.body["status"], "unpaid");
     assert_eq!(created.body["payers"][0]["value"], "11223344595");
-    let again = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    let again = api.put_as(&school.key, &path, body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["outcome"], "unchanged");
     assert_eq!(again.body["version"], 1);
@@ -157,7 +134,7 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     let mut changed = body.clone();
     changed["amount"] = json!(120_000);
     changed["payers"] = snils_payer();
-    let updated = as_biller(&api, Method::PUT, &path, &school.key, Some(changed.clone())).await;
+    let updated = api.put_as(&school.key, &path, changed.clone()).await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(updated.body["outcome"], "updated");
     assert_eq!(updated.body["amount"], 120_000);
@@ -170,31 +147,21 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     assert_eq!(index, 1, "the dropped payer's index item went with it");
 
     // Another biller learns nothing of it and changes nothing.
-    as_biller(&api, Method::GET, &path, &other.key, None)
+    api.get_as(&other.key, &path)
         .await
         .assert_problem(404, "charge_not_found");
-    as_biller(&api, Method::PUT, &path, &other.key, Some(body.clone()))
+    api.put_as(&other.key, &path, body.clone())
         .await
         .assert_problem(404, "charge_not_found");
-    as_biller(&api, Method::DELETE, &path, &other.key, None)
+    api.delete_as(&other.key, &path)
         .await
         .assert_problem(404, "charge_not_found");
 
-    assert_eq!(
-        as_biller(&api, Method::DELETE, &path, &school.key, None)
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        as_biller(&api, Method::DELETE, &path, &school.key, None)
-            .await
-            .status,
-        204
-    );
-    let read = as_biller(&api, Method::GET, &path, &school.key, None).await;
+    assert_eq!(api.delete_as(&school.key, &path).await.status, 204);
+    assert_eq!(api.delete_as(&school.key, &path).await.status, 204);
+    let read = api.get_as(&school.key, &path).await;
     assert_eq!(read.body["status"], "cancelled");
-    as_biller(&api, Method::PUT, &path, &school.key, Some(body))
+    api.put_as(&school.key, &path, body)
         .await
         .assert_problem(409, "charge_cancelled");
 }
@@ -203,14 +170,13 @@ async fn every_invalid_field_is_named(api: Api) {
     let biller = new_biller("Управляющая компания");
     let body = charge(150_000, snils_payer());
     for length in [20, 25] {
-        let reply = as_biller(
-            &api,
-            Method::PUT,
-            &format!("/v1/biller/charges/{}", broken(&uin(length))),
-            &biller.key,
-            Some(body.clone()),
-        )
-        .await;
+        let reply = api
+            .put_as(
+                &biller.key,
+                &format!("/v1/biller/charges/{}", broken(&uin(length))),
+                body.clone(),
+            )
+            .await;
         reply.assert_problem(422, "validation_failed");
         assert_eq!(
             reply.field_errors(),
@@ -231,14 +197,9 @@ async fn every_invalid_field_is_named(api: Api) {
         "payers": [{"kind": "snils", "value": "112-233-445 96"}, {"kind": "pet", "value": "Шарик"}],
         "extra": true,
     });
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(bad),
-    )
-    .await;
+    let reply = api
+        .put_as(&biller.key, &format!("/v1/biller/charges/{}", uin(20)), bad)
+        .await;
     reply.assert_problem(422, "validation_failed");
     let errors = reply.field_errors();
     let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
@@ -270,28 +231,22 @@ async fn every_invalid_field_is_named(api: Api) {
     let mut odd = charge(150_000, json!([{"kind": "passport", "value": "123é56789"}]));
     odd["payee"] = Value::Null;
     odd["uin"] = json!(uin(20));
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(odd.clone()),
-    )
-    .await;
+    let reply = api
+        .put_as(
+            &biller.key,
+            &format!("/v1/biller/charges/{}", uin(20)),
+            odd.clone(),
+        )
+        .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(
         reply.field_errors(),
         vec![("/uin".to_string(), "uin_mismatch".to_string())]
     );
     odd.as_object_mut().map(|o| o.remove("uin"));
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(odd),
-    )
-    .await;
+    let reply = api
+        .put_as(&biller.key, &format!("/v1/biller/charges/{}", uin(20)), odd)
+        .await;
     let errors = reply.field_errors();
     assert!(
         !errors.iter().any(|(field, _)| field.starts_with("/payee")),
@@ -309,41 +264,38 @@ async fn every_invalid_field_is_named(api: Api) {
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "11223344595"},
     ]);
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{twice}"),
-        &biller.key,
-        Some(charge(150_000, payers)),
-    )
-    .await;
+    let reply = api
+        .put_as(
+            &biller.key,
+            &format!("/v1/biller/charges/{twice}"),
+            charge(150_000, payers),
+        )
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["payers"].as_array().map(Vec::len), Some(2));
     let reordered = json!([
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "112-233-445 95"},
     ]);
-    let again = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{twice}"),
-        &biller.key,
-        Some(charge(150_000, reordered)),
-    )
-    .await;
+    let again = api
+        .put_as(
+            &biller.key,
+            &format!("/v1/biller/charges/{twice}"),
+            charge(150_000, reordered),
+        )
+        .await;
     assert_eq!(again.body["outcome"], "unchanged", "{}", again.body);
 
     let mut late = charge(150_000, snils_payer());
     late["due_date"] = json!("2026-10-01");
     late["discount"] = json!({"amount": 150_000, "until": "2026-11-20"});
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(late),
-    )
-    .await;
+    let reply = api
+        .put_as(
+            &biller.key,
+            &format!("/v1/biller/charges/{}", uin(20)),
+            late,
+        )
+        .await;
     let errors = reply.field_errors();
     assert!(
         errors.contains(&("/due_date".into(), "due_before_bill_date".into())),
@@ -366,14 +318,13 @@ async fn bulk_reports_each_item(api: Api) {
     let mut bad_amount = charge(100, snils_payer());
     bad_amount["uin"] = json!(uin(25));
     bad_amount["amount"] = json!(-5);
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(json!({"charges": [first, bad_uin, bad_amount, "not a charge"]})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &biller.key,
+            "/v1/biller/charges:batch",
+            json!({"charges": [first, bad_uin, bad_amount, "not a charge"]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 1);
     assert_eq!(reply.body["failed"], 3);
@@ -386,23 +337,16 @@ async fn bulk_reports_each_item(api: Api) {
     assert_eq!(results[1]["errors"][0]["code"], "uin_checksum");
     assert_eq!(results[2]["errors"][0]["field"], "/charges/2/amount");
     assert_eq!(results[3]["errors"][0]["field"], "/charges/3");
-    let stored = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{good}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let stored = api
+        .get_as(&biller.key, &format!("/v1/biller/charges/{good}"))
+        .await;
     assert_eq!(stored.body["amount"], 310_050);
     // Too many at once is refused whole.
     let many: Vec<Value> = (0..501).map(|_| json!({})).collect();
-    as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
+    api.post_as(
         &biller.key,
-        Some(json!({"charges": many})),
+        "/v1/biller/charges:batch",
+        json!({"charges": many}),
     )
     .await
     .assert_problem(422, "validation_failed");
@@ -415,14 +359,13 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     let biller = new_biller("Городской расчётный центр");
     let other = new_biller("Соседний расчётный центр");
     let foreign = uin(20);
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{foreign}"),
-        &other.key,
-        Some(charge(42_000, snils_payer())),
-    )
-    .await;
+    let put = api
+        .put_as(
+            &other.key,
+            &format!("/v1/biller/charges/{foreign}"),
+            charge(42_000, snils_payer()),
+        )
+        .await;
     assert_eq!(put.status, 201, "{}", put.body);
     let uins: Vec<String> = (0..498).map(|_| uin(20)).collect();
     let mut items: Vec<Value> = uins
@@ -442,14 +385,9 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     items.push(again);
     assert_eq!(items.len(), 500);
     let batch = json!({ "charges": items });
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(batch.clone()),
-    )
-    .await;
+    let reply = api
+        .post_as(&biller.key, "/v1/biller/charges:batch", batch.clone())
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 499, "{}", reply.body["failed"]);
     assert_eq!(reply.body["failed"], 1);
@@ -468,45 +406,25 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     assert_eq!(results[499]["outcome"], "updated", "{}", results[499]);
     // Every charge is stored as sent, the later item of a UIN named twice winning.
     for (i, u) in uins.iter().enumerate().step_by(37) {
-        let stored = as_biller(
-            &api,
-            Method::GET,
-            &format!("/v1/biller/charges/{u}"),
-            &biller.key,
-            None,
-        )
-        .await;
+        let stored = api
+            .get_as(&biller.key, &format!("/v1/biller/charges/{u}"))
+            .await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         let expected = if i == 3 { 777 } else { 10_000 + i as u64 };
         assert_eq!(stored.body["amount"], expected, "{u}");
     }
-    let twice = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{}", uins[3]),
-        &biller.key,
-        None,
-    )
-    .await;
+    let twice = api
+        .get_as(&biller.key, &format!("/v1/biller/charges/{}", uins[3]))
+        .await;
     assert_eq!(twice.body["amount"], 777);
-    let untouched = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{foreign}"),
-        &other.key,
-        None,
-    )
-    .await;
+    let untouched = api
+        .get_as(&other.key, &format!("/v1/biller/charges/{foreign}"))
+        .await;
     assert_eq!(untouched.body["amount"], 42_000);
     // Sent again: unchanged, but for the UIN named twice, which goes back and forth.
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(batch),
-    )
-    .await;
+    let reply = api
+        .post_as(&biller.key, "/v1/biller/charges:batch", batch)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let results = reply.body["results"]
         .as_array()
@@ -530,25 +448,19 @@ async fn bills_are_looked_up_by_uin(api: Api) {
     let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{fine}"),
-        &police.key,
-        Some(body.clone()),
-    )
-    .await;
+    let put = api
+        .put_as(
+            &police.key,
+            &format!("/v1/biller/charges/{fine}"),
+            body.clone(),
+        )
+        .await;
     assert_eq!(put.status, 201, "{}", put.body);
     let expired = uin(25);
     body["discount"] = json!({"amount": 250_000, "until": "2026-11-02"});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{expired}"),
-        &police.key,
-        Some(body),
-    )
-    .await;
+    let put = api
+        .put_as(&police.key, &format!("/v1/biller/charges/{expired}"), body)
+        .await;
     assert_eq!(put.status, 201, "{}", put.body);
 
     let bill = api
@@ -596,15 +508,9 @@ async fn bills_are_looked_up_by_uin(api: Api) {
         reply.field_errors(),
         vec![("/uin".to_string(), "uin_checksum".to_string())]
     );
-    api.call(
-        Method::GET,
-        &format!("/v1/bills/{}", uin(20)),
-        &unique_ip(),
-        Some(&session),
-        None,
-    )
-    .await
-    .assert_problem(404, "bill_not_found");
+    api.get_as(&session, &format!("/v1/bills/{}", uin(20)))
+        .await
+        .assert_problem(404, "bill_not_found");
     assert_eq!(
         api.call(
             Method::GET,
@@ -620,14 +526,7 @@ async fn bills_are_looked_up_by_uin(api: Api) {
 }
 
 async fn bills(api: &Api, token: &str, query: &str) -> Reply {
-    api.call(
-        Method::GET,
-        &format!("/v1/bills{query}"),
-        &unique_ip(),
-        Some(token),
-        None,
-    )
-    .await
+    api.get_as(token, &format!("/v1/bills{query}")).await
 }
 
 fn uins(reply: &Reply) -> Vec<String> {
@@ -653,27 +552,21 @@ async fn bills_are_found_from_the_profile(api: Api) {
     let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
                        "birth_certificate": certificate});
     for parent in [&mother, &father] {
-        let reply = call(
-            &api,
-            Method::POST,
-            "/v1/profile/children",
-            parent,
-            Some(child.clone()),
-        )
-        .await;
+        let reply = api
+            .post_as(parent, "/v1/profile/children", child.clone())
+            .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
         let id = reply.body["id"].as_str().unwrap_or_default();
         assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
     }
     let sts = format!("77 УО {}", six_digits());
-    let car = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &mother,
-        Some(json!({"sts": sts, "plate": "А123ВС77"})),
-    )
-    .await;
+    let car = api
+        .post_as(
+            &mother,
+            "/v1/profile/vehicles",
+            json!({"sts": sts, "plate": "А123ВС77"}),
+        )
+        .await;
     assert_eq!(car.status, 201, "{}", car.body);
     // Somebody whose SNILS is still being checked (the sandbox never answers for 996…).
     let pending_snils = snils_of("996");
@@ -728,15 +621,9 @@ async fn bills_are_found_from_the_profile(api: Api) {
     )
     .await;
     assert_eq!(
-        as_biller(
-            &api,
-            Method::DELETE,
-            &format!("/v1/biller/charges/{cancelled}"),
-            &biller.key,
-            None
-        )
-        .await
-        .status,
+        api.delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
+            .await
+            .status,
         204
     );
 
@@ -801,13 +688,8 @@ async fn bills_are_found_from_the_profile(api: Api) {
     assert_eq!(list.body["bills"][0]["matched"][0]["holder"], "saved");
     assert!(!uins(&bills(&api, &father, "").await).contains(&unverified));
     let forget = format!("/v1/bills/saved/{unverified}");
-    assert_eq!(
-        api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
-            .await
-            .status,
-        204
-    );
-    api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
+    assert_eq!(api.delete_as(&stranger, &forget).await.status, 204);
+    api.delete_as(&stranger, &forget)
         .await
         .assert_problem(404, "bill_not_found");
 
@@ -823,15 +705,9 @@ async fn bills_are_found_from_the_profile(api: Api) {
         .await;
     assert_eq!(fines.status, 200, "{}", fines.body);
     assert_eq!(fines.body["fines"][0]["uin"], fine.as_str());
-    api.call(
-        Method::GET,
-        "/v1/fines?sts=12",
-        &unique_ip(),
-        Some(&father),
-        None,
-    )
-    .await
-    .assert_problem(422, "validation_failed");
+    api.get_as(&father, "/v1/fines?sts=12")
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 // ------------------------------------------------------------------ notices
@@ -960,27 +836,21 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let child = json!({"last_name": "Смирнов", "first_name": "Пётр", "birth_date": "2020-05-06",
                        "birth_certificate": certificate});
     for parent in [&mother_token, &father_token] {
-        let reply = call(
-            &api,
-            Method::POST,
-            "/v1/profile/children",
-            parent,
-            Some(child.clone()),
-        )
-        .await;
+        let reply = api
+            .post_as(parent, "/v1/profile/children", child.clone())
+            .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
         let id = reply.body["id"].as_str().unwrap_or_default();
         assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
     }
     let sts = format!("77 УО {}", six_digits());
-    let car = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &mother_token,
-        Some(json!({"sts": sts, "plate": "В456ОР77"})),
-    )
-    .await;
+    let car = api
+        .post_as(
+            &mother_token,
+            "/v1/profile/vehicles",
+            json!({"sts": sts, "plate": "В456ОР77"}),
+        )
+        .await;
     assert_eq!(car.status, 201, "{}", car.body);
 
     // A kindergarten bill for the child: the mother by e-mail, the father by SMS only.
@@ -1005,10 +875,10 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         150_000,
         json!([{"kind": "birth_certificate", "value": certificate}]),
     );
-    let again = as_biller(&api, Method::PUT, &path, &biller.key, Some(body.clone())).await;
+    let again = api.put_as(&biller.key, &path, body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     body["amount"] = json!(160_000);
-    let changed = as_biller(&api, Method::PUT, &path, &biller.key, Some(body)).await;
+    let changed = api.put_as(&biller.key, &path, body).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
 
     // A fine for the car: the mother by SMS (her choice), not by e-mail.
@@ -1055,26 +925,14 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     );
 
     // Once the child is removed from the father's profile, his next bills stop.
-    let children = call(
-        &api,
-        Method::GET,
-        "/v1/profile/children",
-        &father_token,
-        None,
-    )
-    .await;
+    let children = api.get_as(&father_token, "/v1/profile/children").await;
     let child_id = children.body["children"][0]["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/profile/children/{child_id}"),
-        &father_token,
-        None,
-    )
-    .await;
+    let removed = api
+        .delete_as(&father_token, &format!("/v1/profile/children/{child_id}"))
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
     let club = put_charge(
         &api,
@@ -1111,14 +969,13 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     assert_eq!(on.status, 200, "{}", on.body);
     // A car's fine as a marker that the queue moved on.
     let sts = format!("77 УО {}", six_digits());
-    let reply = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &token,
-        Some(json!({"sts": sts, "plate": "В456ОР77"})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &token,
+            "/v1/profile/vehicles",
+            json!({"sts": sts, "plate": "В456ОР77"}),
+        )
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let tax = put_charge(
         &api,
@@ -1182,7 +1039,7 @@ async fn lookups_are_limited_per_account(api: Api) {
     let mut answered = 0;
     let mut refused = None;
     for _ in 0..(LOOKUP_LIMIT * INSTANCES + 1) {
-        let reply = call(&api, Method::GET, &path, &greedy, None).await;
+        let reply = api.get_as(&greedy, &path).await;
         match reply.status {
             200 => answered += 1,
             _ => {
@@ -1200,7 +1057,7 @@ async fn lookups_are_limited_per_account(api: Api) {
         .unwrap_or_else(|| panic!("no Retry-After"));
     assert!((1..=600).contains(&retry), "{retry}");
     // Another account is not held back.
-    let reply = call(&api, Method::GET, &path, &other, None).await;
+    let reply = api.get_as(&other, &path).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
@@ -1245,14 +1102,9 @@ async fn charges_are_imported_from_files(api: Api) {
         "{report}"
     );
     for (uin, amount) in [(&first, 310_050), (&second, 500_000)] {
-        let stored = as_biller(
-            &api,
-            Method::GET,
-            &format!("/v1/biller/charges/{uin}"),
-            &biller.key,
-            None,
-        )
-        .await;
+        let stored = api
+            .get_as(&biller.key, &format!("/v1/biller/charges/{uin}"))
+            .await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         assert_eq!(stored.body["amount"], amount);
     }

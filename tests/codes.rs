@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,19 +17,11 @@ const RESEND_SECS: u64 = 3;
 const SHORT_TTL_SECS: u64 = 2;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
+    run_suite(async {
         let mut tally = Tally::default();
         {
-            let stack =
-                start_stack(&[("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())]).await;
-            let api = Api::new(&stack).await;
+            let env = [("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())];
+            let (stack, api) = open_stack(&env, &[], 4).await;
             tally += run_all(
                 &api,
                 vec![
@@ -54,31 +45,22 @@ fn main() {
         {
             // A second stack whose SNS endpoint is a closed port and whose codes expire
             // in seconds.
-            let dead = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap_or_else(|e| panic!("port: {e}"));
-            let stack = start_stack(&[
+            let dead = free_port();
+            let env = [
                 ("AWS_ENDPOINT_URL_SNS", format!("http://127.0.0.1:{dead}")),
                 ("CODE_TTL_SECONDS", SHORT_TTL_SECS.to_string()),
-            ])
-            .await;
-            let api = Api::new(&stack).await;
-            tally += run_all(
-                &api,
-                vec![
-                    scenario!(sms_failure_leaves_nothing_behind),
-                    scenario!(expired_code_is_refused),
-                    scenario!(failed_sends_count_as_server_errors_not_codes_sent),
-                ],
-                false,
-            )
-            .await;
+            ];
+            let (stack, api) = open_stack(&env, &[], 4).await;
+            let scenarios = vec![
+                scenario!(sms_failure_leaves_nothing_behind),
+                scenario!(expired_code_is_refused),
+                scenario!(failed_sends_count_as_server_errors_not_codes_sent),
+            ];
+            tally += run_all(&api, scenarios, false).await;
             stack.shutdown().await;
         }
         tally
-    });
-    tally.finish()
+    })
 }
 
 fn parse_time(value: &serde_json::Value) -> OffsetDateTime {

@@ -18,49 +18,32 @@ use support::*;
 static PLAN: OnceLock<PathBuf> = OnceLock::new();
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
     let plan = std::env::temp_dir().join(format!("uslugi-faults-{}.plan", std::process::id()));
     let _ = std::fs::remove_file(&plan);
     let _ = PLAN.set(plan.clone());
-    let tally = runtime.block_on(async {
+    run_suite(async move {
+        let env = [
+            ("FAULTS", format!("@{}", plan.display())),
+            ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+        ];
+        // A job the registry failed comes back in seconds, not a minute.
+        let params = [("VerificationRetrySeconds", "2".to_string())];
         // One instance per function: the `nth:` counts of a plan are per instance.
-        let stack = start_stack_scaled(
-            &[
-                ("FAULTS", format!("@{}", plan.display())),
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-            ],
-            // A job the registry failed comes back in seconds, not a minute.
-            &[("VerificationRetrySeconds", "2".to_string())],
-            1,
-        )
-        .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(a_throttled_payment_write_is_retried_to_one_charge),
-                scenario!(a_code_send_timing_out_is_withdrawn),
-                scenario!(a_lost_bank_answer_is_reconciled),
-                scenario!(a_failing_bank_leaves_no_charge),
-                scenario!(a_registry_failure_is_retried_from_the_queue),
-                scenario!(a_failing_authorizer_store_is_a_503_and_counted),
-                scenario!(an_undecided_request_changes_nothing),
-            ],
-            false,
-        )
-        .await;
+        let (stack, api) = open_stack(&env, &params, 1).await;
+        let scenarios = vec![
+            scenario!(a_throttled_payment_write_is_retried_to_one_charge),
+            scenario!(a_code_send_timing_out_is_withdrawn),
+            scenario!(a_lost_bank_answer_is_reconciled),
+            scenario!(a_failing_bank_leaves_no_charge),
+            scenario!(a_registry_failure_is_retried_from_the_queue),
+            scenario!(a_failing_authorizer_store_is_a_503_and_counted),
+            scenario!(an_undecided_request_changes_nothing),
+        ];
+        let tally = run_all(&api, scenarios, false).await;
         stack.shutdown().await;
+        let _ = std::fs::remove_file(&plan);
         tally
-    });
-    let _ = std::fs::remove_file(&plan);
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -137,7 +120,7 @@ async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) 
 }
 
 async fn bill_status(api: &Api, token: &str, uin: &str) -> String {
-    let reply = call(api, Method::GET, &format!("/v1/bills/{uin}"), token, None).await;
+    let reply = api.get_as(token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["status"]
         .as_str()
@@ -155,7 +138,7 @@ async fn orders(api: &Api, payment_id: &str) -> Vec<(String, i64)> {
 }
 
 async fn payment(api: &Api, token: &str, id: &str) -> Value {
-    let reply = call(api, Method::GET, &format!("/v1/payments/{id}"), token, None).await;
+    let reply = api.get_as(token, &format!("/v1/payments/{id}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body
 }
@@ -313,7 +296,7 @@ async fn a_failing_authorizer_store_is_a_503_and_counted(api: Api) {
     let (_, token) = citizen(&api).await;
     let before = api.metric_lines("AuthorizerFunction", "ServerErrors").len();
     faults("dynamodb:GetItem=error").await;
-    let reply = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let reply = api.get_as(&token, "/v1/profile").await;
     faults("").await;
     assert_unavailable(&reply, "service_unavailable");
     let errors = api
@@ -324,7 +307,7 @@ async fn a_failing_authorizer_store_is_a_503_and_counted(api: Api) {
     let stage = api.metric_stage("AuthorizerFunction");
     assert_eq!(line["Stage"], stage.as_str(), "{line}");
     // The store is back: the same session works.
-    let after = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let after = api.get_as(&token, "/v1/profile").await;
     assert_eq!(after.status, 200, "{}", after.body);
 }
 
@@ -336,43 +319,32 @@ async fn an_undecided_request_changes_nothing(api: Api) {
     let biller = new_biller("ГБУ Жилищник района Арбат");
     let uin = uin(20);
     faults("dynamodb:GetItem=error").await;
-    let deleted = call(&api, Method::DELETE, "/v1/account", &token, None).await;
-    let written = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some(charge(
-            10_000,
-            json!([{"kind": "snils", "value": "112-233-445 95"}]),
-        )),
-    )
-    .await;
-    let confirmed = call(
-        &api,
-        Method::POST,
-        "/v1/operator/confirmations",
-        "op_not-a-real-key",
-        Some(json!({})),
-    )
-    .await;
+    let deleted = api.delete_as(&token, "/v1/account").await;
+    let written = api
+        .put_as(
+            &biller.key,
+            &format!("/v1/biller/charges/{uin}"),
+            charge(
+                10_000,
+                json!([{"kind": "snils", "value": "112-233-445 95"}]),
+            ),
+        )
+        .await;
+    let confirmed = api
+        .post_as("op_not-a-real-key", "/v1/operator/confirmations", json!({}))
+        .await;
     faults("").await;
     assert_unavailable(&deleted, "service_unavailable");
     assert_unavailable(&written, "service_unavailable");
     assert_unavailable(&confirmed, "service_unavailable");
-    let profile = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let profile = api.get_as(&token, "/v1/profile").await;
     assert_eq!(
         profile.status, 200,
         "the account is still there: {}",
         profile.body
     );
-    let charge = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let charge = api
+        .get_as(&biller.key, &format!("/v1/biller/charges/{uin}"))
+        .await;
     assert_eq!(charge.status, 404, "no charge was written: {}", charge.body);
 }

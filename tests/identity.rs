@@ -13,15 +13,8 @@ use support::*;
 const FOREIGN_IDLE_SECS: u64 = 6;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack(&[
+    run_suite(async {
+        let env = [
             // Several codes to one contact in a row (duplicate and racing sign-ups).
             ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
             ("CODE_MAX_PER_DESTINATION_PER_HOUR", "50".to_string()),
@@ -29,45 +22,38 @@ fn main() {
                 "FOREIGN_SESSION_IDLE_SECONDS",
                 FOREIGN_IDLE_SECS.to_string(),
             ),
-        ])
-        .await;
-        let api = Api::new(&stack).await;
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(full_sign_up),
-                scenario!(registration_field_errors),
-                scenario!(duplicate_phone_and_email),
-                scenario!(racing_sign_ups_one_wins),
-                scenario!(login_by_phone_and_email_forms),
-                scenario!(wrong_password_and_unknown_login_look_the_same),
-                scenario!(throttling_after_failures),
-                scenario!(foreign_computer_session_expires),
-                scenario!(listing_and_revoking_sessions),
-                scenario!(logout),
-                scenario!(private_routes_need_a_valid_token),
-                scenario!(security_log),
-                scenario!(password_change_revokes_other_sessions),
-                scenario!(recovery_by_email_and_by_phone),
-                scenario!(recovery_reveals_nothing_about_unknown_logins),
-                scenario!(contact_change),
-                scenario!(account_deletion),
-                scenario!(security_settings_need_the_password),
-                scenario!(two_step_login),
-                scenario!(new_device_alerts),
-            ],
-            true,
-        )
-        .await;
+        ];
+        let (stack, api) = open_stack(&env, &[], 4).await;
+        let scenarios = vec![
+            scenario!(full_sign_up),
+            scenario!(registration_field_errors),
+            scenario!(duplicate_phone_and_email),
+            scenario!(racing_sign_ups_one_wins),
+            scenario!(login_by_phone_and_email_forms),
+            scenario!(wrong_password_and_unknown_login_look_the_same),
+            scenario!(throttling_after_failures),
+            scenario!(foreign_computer_session_expires),
+            scenario!(listing_and_revoking_sessions),
+            scenario!(logout),
+            scenario!(private_routes_need_a_valid_token),
+            scenario!(security_log),
+            scenario!(password_change_revokes_other_sessions),
+            scenario!(recovery_by_email_and_by_phone),
+            scenario!(recovery_reveals_nothing_about_unknown_logins),
+            scenario!(contact_change),
+            scenario!(account_deletion),
+            scenario!(security_settings_need_the_password),
+            scenario!(two_step_login),
+            scenario!(new_device_alerts),
+        ];
+        let tally = run_all(&api, scenarios, true).await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 async fn sessions(api: &Api, token: &str) -> Reply {
-    api.call(Method::GET, "/v1/sessions", &unique_ip(), Some(token), None)
-        .await
+    api.get_as(token, "/v1/sessions").await
 }
 
 // ------------------------------------------------------------------ registration
@@ -432,15 +418,9 @@ async fn listing_and_revoking_sessions(api: Api) {
     // Another citizen cannot revoke it.
     let stranger = sign_up(&api).await;
     let stranger_token = token_for(&api, &stranger).await;
-    api.call(
-        Method::DELETE,
-        &format!("/v1/sessions/{other}"),
-        &unique_ip(),
-        Some(&stranger_token),
-        None,
-    )
-    .await
-    .assert_problem(404, "session_not_found");
+    api.delete_as(&stranger_token, &format!("/v1/sessions/{other}"))
+        .await
+        .assert_problem(404, "session_not_found");
     assert_eq!(sessions(&api, &second).await.status, 200);
 
     let revoked = api
@@ -455,15 +435,9 @@ async fn listing_and_revoking_sessions(api: Api) {
     assert_eq!(revoked.status, 204, "{}", revoked.body);
     assert_eq!(sessions(&api, &second).await.status, 401);
     assert_eq!(sessions(&api, &first).await.status, 200);
-    api.call(
-        Method::DELETE,
-        &format!("/v1/sessions/{other}"),
-        &unique_ip(),
-        Some(&first),
-        None,
-    )
-    .await
-    .assert_problem(404, "session_not_found");
+    api.delete_as(&first, &format!("/v1/sessions/{other}"))
+        .await
+        .assert_problem(404, "session_not_found");
 }
 
 async fn logout(api: Api) {
@@ -507,14 +481,7 @@ async fn security_log(api: Api) {
         .assert_problem(401, "invalid_credentials");
     let token = token_for(&api, &c).await;
     let other = token_for(&api, &c).await;
-    api.call(
-        Method::DELETE,
-        "/v1/sessions/current",
-        &unique_ip(),
-        Some(&other),
-        None,
-    )
-    .await;
+    api.delete_as(&other, "/v1/sessions/current").await;
     let reply = api
         .call(
             Method::GET,
@@ -548,8 +515,7 @@ async fn security_log(api: Api) {
 // ------------------------------------------------------------------ the account
 
 async fn put(api: &Api, path: &str, token: &str, body: Value) -> Reply {
-    api.call(Method::PUT, path, &unique_ip(), Some(token), Some(body))
-        .await
+    api.put_as(token, path, body).await
 }
 
 async fn password_change_revokes_other_sessions(api: Api) {

@@ -15,51 +15,30 @@ use support::*;
 const RETRY_SECS: u64 = 2;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                // Sign-up and recovery send codes to one phone within a minute.
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[("VerificationRetrySeconds", RETRY_SECS.to_string())],
-        )
-        .await;
-        let api = Api::new(&stack).await;
-        remember_admin_env(&stack);
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(profile_starts_from_registration),
-                scenario!(every_document_is_validated),
-                scenario!(patches_need_the_version_they_read),
-                scenario!(concurrent_patches_one_wins),
-                scenario!(verified_documents_lift_the_level_and_snils_logs_in),
-                scenario!(rejected_documents_are_cleared_with_reasons),
-                scenario!(a_snils_logs_in_only_for_its_verified_owner),
-                scenario!(registry_timeout_is_retried),
-                scenario!(poison_message_goes_to_the_dead_letter_queue),
-                scenario!(redelivered_and_stale_jobs_change_nothing),
-                scenario!(profiles_are_private),
-                scenario!(children_are_shared_by_both_parents),
-                scenario!(vehicles_belong_to_their_owner),
-                scenario!(operator_confirms_in_person),
-                scenario!(code_by_post_confirms),
-            ],
-            true,
-        )
-        .await;
+    run_suite(async {
+        let params = [("VerificationRetrySeconds", RETRY_SECS.to_string())];
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &params, 4).await;
+        let scenarios = vec![
+            scenario!(profile_starts_from_registration),
+            scenario!(every_document_is_validated),
+            scenario!(patches_need_the_version_they_read),
+            scenario!(concurrent_patches_one_wins),
+            scenario!(verified_documents_lift_the_level_and_snils_logs_in),
+            scenario!(rejected_documents_are_cleared_with_reasons),
+            scenario!(a_snils_logs_in_only_for_its_verified_owner),
+            scenario!(registry_timeout_is_retried),
+            scenario!(poison_message_goes_to_the_dead_letter_queue),
+            scenario!(redelivered_and_stale_jobs_change_nothing),
+            scenario!(profiles_are_private),
+            scenario!(children_are_shared_by_both_parents),
+            scenario!(vehicles_belong_to_their_owner),
+            scenario!(operator_confirms_in_person),
+            scenario!(code_by_post_confirms),
+        ];
+        let tally = run_all(&api, scenarios, true).await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -706,7 +685,7 @@ async fn children_are_shared_by_both_parents(api: Api) {
     let mut bad = child.clone();
     bad["birth_certificate"] = json!("IV-MЮ 123456");
     bad["birth_date"] = json!("2999-01-01");
-    let reply = call(&api, Method::POST, path, &mother, Some(bad)).await;
+    let reply = api.post_as(&mother, path, bad).await;
     reply.assert_problem(422, "validation_failed");
     let errors = reply.field_errors();
     assert!(
@@ -722,13 +701,13 @@ async fn children_are_shared_by_both_parents(api: Api) {
     );
 
     // Added pending: the answer is the same whatever the registry will say.
-    let added = call(&api, Method::POST, path, &mother, Some(child.clone())).await;
+    let added = api.post_as(&mother, path, child.clone()).await;
     assert_eq!(added.status, 202, "{}", added.body);
     assert_eq!(added.body["status"], "pending");
     assert_eq!(added.header("etag"), None);
     let id = added.body["id"].as_str().unwrap_or_default().to_string();
     assert!(!id.contains(&number), "the id gives the certificate away");
-    call(&api, Method::POST, path, &mother, Some(child.clone()))
+    api.post_as(&mother, path, child.clone())
         .await
         .assert_problem(409, "child_already_added");
     let decided = wait_for_child(&api, &mother, &id).await;
@@ -740,14 +719,14 @@ async fn children_are_shared_by_both_parents(api: Api) {
     // The father names the child his own way: he joins the record as the mother wrote it.
     let mut other = child.clone();
     other["first_name"] = json!("Маша");
-    let linked = call(&api, Method::POST, path, &father, Some(other)).await;
+    let linked = api.post_as(&father, path, other).await;
     assert_eq!(linked.status, 202, "{}", linked.body);
     assert_eq!(linked.body["id"], id.as_str());
     let joined = wait_for_child(&api, &father, &id).await;
     assert_eq!(joined["status"], "verified", "{joined}");
     assert_eq!(joined["first_name"], "Мария", "{joined}");
     assert_eq!(joined["shared_with_another_parent"], true);
-    let list = call(&api, Method::GET, path, &father, None).await;
+    let list = api.get_as(&father, path).await;
     assert_eq!(
         list.body["children"].as_array().map(Vec::len),
         Some(1),
@@ -756,19 +735,12 @@ async fn children_are_shared_by_both_parents(api: Api) {
     );
 
     // A stranger the record does not name is told no, and never sees the record.
-    let tried = call(&api, Method::POST, path, &stranger, Some(child.clone())).await;
+    let tried = api.post_as(&stranger, path, child.clone()).await;
     assert_eq!(tried.status, 202, "{}", tried.body);
     let refused = wait_for_child(&api, &stranger, &id).await;
     assert_eq!(refused["status"], "rejected", "{refused}");
     assert!(refused.get("version").is_none(), "{refused}");
-    call(
-        &api,
-        Method::DELETE,
-        &format!("{path}/{id}"),
-        &stranger,
-        None,
-    )
-    .await;
+    api.delete_as(&stranger, &format!("{path}/{id}")).await;
 
     // One record: the mother's edit is what the father sees; a stale edit is refused.
     let one = format!("{path}/{id}");
@@ -782,7 +754,7 @@ async fn children_are_shared_by_both_parents(api: Api) {
     .await;
     assert_eq!(edited.status, 200, "{}", edited.body);
     assert_eq!(edited.body["version"], 3);
-    let seen = call(&api, Method::GET, &one, &father, None).await;
+    let seen = api.get_as(&father, &one).await;
     assert_eq!(seen.body["oms_policy"], "7700000000000002");
     patch_at(&api, &one, &father, "\"2\"", json!({"gender": "female"}))
         .await
@@ -801,31 +773,25 @@ async fn children_are_shared_by_both_parents(api: Api) {
         .contains(&("/birth_certificate".into(), "immutable".into())));
 
     // Nobody else reads or writes it, and learns nothing of it.
-    call(&api, Method::GET, &one, &stranger, None)
+    api.get_as(&stranger, &one)
         .await
         .assert_problem(404, "child_not_found");
     patch_at(&api, &one, &stranger, "\"3\"", json!({"gender": "male"}))
         .await
         .assert_problem(404, "child_not_found");
-    call(&api, Method::DELETE, &one, &stranger, None)
+    api.delete_as(&stranger, &one)
         .await
         .assert_problem(404, "child_not_found");
 
     // Each parent lets go on their own; the record goes with the last one.
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &mother, None).await.status,
-        204
-    );
-    let mine = call(&api, Method::GET, path, &mother, None).await;
+    assert_eq!(api.delete_as(&mother, &one).await.status, 204);
+    let mine = api.get_as(&mother, path).await;
     assert_eq!(mine.body["children"], json!([]));
-    let theirs = call(&api, Method::GET, &one, &father, None).await;
+    let theirs = api.get_as(&father, &one).await;
     assert_eq!(theirs.status, 200, "{}", theirs.body);
     assert_eq!(theirs.body["shared_with_another_parent"], false);
     assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_some());
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &father, None).await.status,
-        204
-    );
+    assert_eq!(api.delete_as(&father, &one).await.status, 204);
     assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_none());
 }
 
@@ -853,23 +819,22 @@ async fn vehicles_belong_to_their_owner(api: Api) {
     let digits = six_digits();
     // Latin look-alike letters, as a keyboard left in English types them.
     let car = json!({"sts": format!("77 YO {digits}"), "plate": "a123bc77", "title": "Семейный"});
-    let added = call(&api, Method::POST, path, &owner, Some(car.clone())).await;
+    let added = api.post_as(&owner, path, car.clone()).await;
     assert_eq!(added.status, 201, "{}", added.body);
     assert_eq!(added.body["sts"], format!("77 УО {digits}"));
     assert_eq!(added.body["plate"], "А123ВС77");
     let id = added.body["id"].as_str().unwrap_or_default().to_string();
-    call(&api, Method::POST, path, &owner, Some(car))
+    api.post_as(&owner, path, car)
         .await
         .assert_problem(409, "vehicle_already_added");
 
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &owner,
-        Some(json!({"sts": "77 УО 12345", "plate": "Ж123ВС77", "colour": "red"})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &owner,
+            path,
+            json!({"sts": "77 УО 12345", "plate": "Ж123ВС77", "colour": "red"}),
+        )
+        .await;
     reply.assert_problem(422, "validation_failed");
     let fields: Vec<String> = reply.field_errors().into_iter().map(|(f, _)| f).collect();
     assert!(
@@ -880,25 +845,15 @@ async fn vehicles_belong_to_their_owner(api: Api) {
     );
 
     let one = format!("{path}/{id}");
-    let moved = call(
-        &api,
-        Method::PATCH,
-        &one,
-        &owner,
-        Some(json!({"plate": "В456ОР199", "title": null})),
-    )
-    .await;
+    let moved = api
+        .patch_as(&owner, &one, json!({"plate": "В456ОР199", "title": null}))
+        .await;
     assert_eq!(moved.status, 200, "{}", moved.body);
     assert_eq!(moved.body["plate"], "В456ОР199");
     assert_eq!(moved.body["title"], Value::Null);
-    let reply = call(
-        &api,
-        Method::PATCH,
-        &one,
-        &owner,
-        Some(json!({"sts": "99 12 345678"})),
-    )
-    .await;
+    let reply = api
+        .patch_as(&owner, &one, json!({"sts": "99 12 345678"}))
+        .await;
     reply.assert_problem(422, "validation_failed");
     assert!(reply
         .field_errors()
@@ -909,14 +864,11 @@ async fn vehicles_belong_to_their_owner(api: Api) {
             .await
             .assert_problem(404, "vehicle_not_found");
     }
-    let list = call(&api, Method::GET, path, &stranger, None).await;
+    let list = api.get_as(&stranger, path).await;
     assert_eq!(list.body["vehicles"], json!([]));
 
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &owner, None).await.status,
-        204
-    );
-    let list = call(&api, Method::GET, path, &owner, None).await;
+    assert_eq!(api.delete_as(&owner, &one).await.status, 204);
+    let list = api.get_as(&owner, path).await;
     assert_eq!(list.body["vehicles"], json!([]));
 }
 
@@ -925,13 +877,7 @@ async fn vehicles_belong_to_their_owner(api: Api) {
 async fn operator_confirms_in_person(api: Api) {
     let snils = snils_of("678");
     let (c, token) = standard_citizen(&api, &snils, "678001").await;
-    let operator = admin(&[
-        "create-operator",
-        "--name",
-        "Петрова А. В.",
-        "--centre",
-        "МФЦ Арбат",
-    ]);
+    let operator = new_operator();
     let key = operator["key"].as_str().unwrap_or_default().to_string();
     let operator_id = operator["operator_id"]
         .as_str()
@@ -942,63 +888,41 @@ async fn operator_confirms_in_person(api: Api) {
     let desk = |snils: &str, number: &str| json!({"snils": snils, "passport_series": "45 10", "passport_number": number});
 
     // A citizen's session is no operator, and an operator key opens no citizen's route.
-    call(
-        &api,
-        Method::POST,
-        path,
-        &token,
-        Some(desk(&snils, "678001")),
-    )
-    .await
-    .assert_problem(403, "operator_only");
-    assert_eq!(
-        call(&api, Method::GET, "/v1/profile", &key, None)
-            .await
-            .status,
-        401
-    );
+    api.post_as(&token, path, desk(&snils, "678001"))
+        .await
+        .assert_problem(403, "operator_only");
+    assert_eq!(api.get_as(&key, "/v1/profile").await.status, 401);
 
     // What the operator types is checked against the profile.
-    let reply = call(&api, Method::POST, path, &key, Some(desk(&snils, "678002"))).await;
+    let reply = api.post_as(&key, path, desk(&snils, "678002")).await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(
         reply.field_errors(),
         vec![("/passport".to_string(), "passport_mismatch".to_string())]
     );
-    call(
-        &api,
-        Method::POST,
-        path,
-        &key,
-        Some(desk(&snils_of("679"), "678001")),
-    )
-    .await
-    .assert_problem(404, "account_not_found");
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &key,
-        Some(desk("112-233-445 96", "678001")),
-    )
-    .await;
+    api.post_as(&key, path, desk(&snils_of("679"), "678001"))
+        .await
+        .assert_problem(404, "account_not_found");
+    let reply = api
+        .post_as(&key, path, desk("112-233-445 96", "678001"))
+        .await;
     assert!(reply
         .field_errors()
         .contains(&("/snils".into(), "snils_checksum".into())));
 
-    let done = call(&api, Method::POST, path, &key, Some(desk(&snils, "678001"))).await;
+    let done = api.post_as(&key, path, desk(&snils, "678001")).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
         done.body,
         json!({"account_id": c.account_id, "level": "confirmed"})
     );
     assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
-    call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
+    api.post_as(&key, path, desk(&snils, "678001"))
         .await
         .assert_problem(409, "already_confirmed");
 
     // Logged for the citizen and under the operator.
-    let events = call(&api, Method::GET, "/v1/security-events", &token, None).await;
+    let events = api.get_as(&token, "/v1/security-events").await;
     let confirmed: Vec<&Value> = events.body["events"]
         .as_array()
         .map(|e| {
@@ -1031,9 +955,7 @@ async fn operator_confirms_in_person(api: Api) {
     // A revoked key stops working at once.
     admin(&["revoke-operator", "--id", &operator_id]);
     assert_eq!(
-        call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
-            .await
-            .status,
+        api.post_as(&key, path, desk(&snils, "678001")).await.status,
         401
     );
 }
@@ -1043,21 +965,16 @@ async fn code_by_post_confirms(api: Api) {
     let address = json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"});
     // Only a standard account may ask.
     let (_, simplified) = citizen(&api).await;
-    call(&api, Method::POST, path, &simplified, Some(address.clone()))
+    api.post_as(&simplified, path, address.clone())
         .await
         .assert_problem(409, "account_not_standard");
 
     let (c, token) = standard_citizen(&api, &snils_of("680"), "680001").await;
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &token,
-        Some(json!({"address": "Москва"})),
-    )
-    .await;
+    let reply = api
+        .post_as(&token, path, json!({"address": "Москва"}))
+        .await;
     reply.assert_problem(422, "validation_failed");
-    let asked = call(&api, Method::POST, path, &token, Some(address.clone())).await;
+    let asked = api.post_as(&token, path, address.clone()).await;
     assert_eq!(asked.status, 202, "{}", asked.body);
     assert!(asked.body["next_letter_available_at"].is_string());
 
@@ -1096,7 +1013,7 @@ async fn code_by_post_confirms(api: Api) {
     assert!(!all_text(&item).contains(&code));
 
     // A second letter only after 30 days.
-    let again = call(&api, Method::POST, path, &token, Some(address)).await;
+    let again = api.post_as(&token, path, address).await;
     again.assert_problem(429, "letter_too_early");
     let wait: u64 = again
         .header("retry-after")
@@ -1110,33 +1027,13 @@ async fn code_by_post_confirms(api: Api) {
     } else {
         "00000000"
     };
-    let reply = call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": wrong})),
-    )
-    .await;
+    let reply = api.post_as(&token, &confirm, json!({"code": wrong})).await;
     reply.assert_problem(422, "code_mismatch");
     assert_eq!(reply.body["attempts_left"], 4);
-    call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": "12ab"})),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
-    let done = call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": code})),
-    )
-    .await;
+    api.post_as(&token, &confirm, json!({"code": "12ab"}))
+        .await
+        .assert_problem(422, "validation_failed");
+    let done = api.post_as(&token, &confirm, json!({"code": code})).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
     let account = api
@@ -1144,13 +1041,7 @@ async fn code_by_post_confirms(api: Api) {
         .await
         .unwrap_or_else(|| panic!("account missing"));
     assert_eq!(string_attr(&account, "confirmed_via"), "registered_post");
-    call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": code})),
-    )
-    .await
-    .assert_problem(409, "already_confirmed");
+    api.post_as(&token, &confirm, json!({"code": code}))
+        .await
+        .assert_problem(409, "already_confirmed");
 }

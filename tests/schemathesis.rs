@@ -161,35 +161,13 @@ async fn run_group(base: String, work: PathBuf, group: Group) {
 }
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
     show_stack_warnings();
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[],
-        )
-        .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
+    run_suite(async {
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &[], 4).await;
         let session = citizen_unknown_to_the_spec(&api).await;
         let ending_session = citizen_unknown_to_the_spec(&api).await;
         let biller = new_biller("Школа № 1234");
-        let operator = admin(&[
-            "create-operator",
-            "--name",
-            "Петрова А. В.",
-            "--centre",
-            "МФЦ Арбат",
-        ]);
+        let operator = new_operator();
         let operator_key = operator["key"].as_str().unwrap_or_default().to_string();
         let work = work_dir(stack.gateway_port());
 
@@ -240,6 +218,5 @@ fn main() {
         stack.shutdown().await;
         let _ = std::fs::remove_dir_all(&work);
         tally
-    });
-    tally.finish()
+    })
 }

@@ -18,42 +18,22 @@ use support::*;
 const DEADLINE_SECS: u64 = 5;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[
-                ("VerificationRetrySeconds", "2".to_string()),
-                ("VerificationDeadlineSeconds", DEADLINE_SECS.to_string()),
-                ("VerificationMaxRequeues", "1".to_string()),
-            ],
-        )
-        .await;
-        let api = Api::new(&stack).await;
-        remember_admin_env(&stack);
+    run_suite(async {
+        let params = [
+            ("VerificationRetrySeconds", "2".to_string()),
+            ("VerificationDeadlineSeconds", DEADLINE_SECS.to_string()),
+            ("VerificationMaxRequeues", "1".to_string()),
+        ];
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &params, 4).await;
         // One after another: each sweep acts on every overdue check of the stack.
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(a_registry_that_never_answers_fails_and_the_citizen_retries),
-                scenario!(the_holder_index_follows_documents_and_is_repaired),
-            ],
-            false,
-        )
-        .await;
+        let scenarios = vec![
+            scenario!(a_registry_that_never_answers_fails_and_the_citizen_retries),
+            scenario!(the_holder_index_follows_documents_and_is_repaired),
+        ];
+        let tally = run_all(&api, scenarios, false).await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 /// Fires the sweeper as its schedule would; what the run did.

@@ -94,14 +94,8 @@ fn body(amount: u64, payer_snils: &str) -> Value {
 }
 
 async fn put(api: &Api, biller: &BillerKey, uin: &str, body: Value) -> Reply {
-    as_biller(
-        api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some(body),
-    )
-    .await
+    api.put_as(&biller.key, &format!("/v1/biller/charges/{uin}"), body)
+        .await
 }
 
 async fn charge_item(
@@ -198,14 +192,13 @@ async fn a_batch_refuses_foreign_items_one_by_one(api: Api) {
     };
     let mut foreign_payee = item(&payee);
     foreign_payee["payee"]["inn"] = json!("7702083018");
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &a.key,
-        Some(json!({"charges": [item(&own1), item(&foreign), item(&own2), foreign_payee]})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &a.key,
+            "/v1/biller/charges:batch",
+            json!({"charges": [item(&own1), item(&foreign), item(&own2), foreign_payee]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let results = reply.body["results"]
         .as_array()
@@ -255,14 +248,13 @@ async fn a_billers_text_never_reaches_citizens(api: Api) {
     let a = biller("Детский сад № 9", &prefix);
     let snils = snils_of("815");
     let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
-    let settings = call(
-        &api,
-        Method::PUT,
-        "/v1/notification-settings",
-        &token,
-        Some(json!({"bills": {"kindergarten": {"email": true, "sms": true}}})),
-    )
-    .await;
+    let settings = api
+        .put_as(
+            &token,
+            "/v1/notification-settings",
+            json!({"bills": {"kindergarten": {"email": true, "sms": true}}}),
+        )
+        .await;
     assert_eq!(settings.status, 200, "{}", settings.body);
 
     // Bidi overrides and control characters in the free text are refused outright.
@@ -334,14 +326,13 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         "--exp",
         "12/39",
     ]);
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(json!({"type": "card", "token": card["token"]})),
-    )
-    .await;
+    let method = api
+        .post_as(
+            &token,
+            "/v1/payment-methods",
+            json!({"type": "card", "token": card["token"]}),
+        )
+        .await;
     assert_eq!(method.status, 201, "{}", method.body);
     let today = time::OffsetDateTime::now_utc()
         .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
@@ -351,17 +342,14 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     } else {
         json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
     };
-    let autopay = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(
+    let autopay = api
+        .post_as(
+            &token,
+            "/v1/autopays",
             json!({"name": "Секции", "match": {"payer": {"kind": "snils", "value": snils}},
                     "method_id": method.body["id"], "limit": 1_000_000, "trigger": trigger}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     admin(&["revoke-biller", "--id", &r.id]);
@@ -369,7 +357,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     pay(&api, &token, &uin)
         .await
         .assert_problem(409, "bill_withdrawn");
-    let looked_up = call(&api, Method::GET, &format!("/v1/bills/{uin}"), &token, None).await;
+    let looked_up = api.get_as(&token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(looked_up.status, 200, "{}", looked_up.body);
     assert_eq!(looked_up.body["payable"], false, "{}", looked_up.body);
     assert_eq!(
@@ -377,7 +365,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         "{}",
         looked_up.body
     );
-    let list = call(&api, Method::GET, "/v1/bills", &token, None).await;
+    let list = api.get_as(&token, "/v1/bills").await;
     let listed = list.body["bills"]
         .as_array()
         .and_then(|b| b.iter().find(|b| b["uin"] == json!(uin)).cloned())
@@ -398,7 +386,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         "the autopay paid it"
     );
     assert!(!item.contains_key("lock_payment"), "the autopay locked it");
-    let payments = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    let payments = api.get_as(&token, "/v1/payments").await;
     assert!(
         !payments.body.to_string().contains(&uin),
         "a payment of the withdrawn bill: {}",

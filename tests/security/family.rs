@@ -29,7 +29,7 @@ fn child(certificate: &str, birth_date: &str) -> Value {
 }
 
 async fn bill_uins(api: &Api, token: &str) -> Vec<String> {
-    let reply = call(api, Method::GET, "/v1/bills", token, None).await;
+    let reply = api.get_as(token, "/v1/bills").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["bills"]
         .as_array()
@@ -63,7 +63,7 @@ async fn wait_for_message(api: &Api, to: &str, needle: &str) -> Value {
 
 /// Adds a child; the answer must not depend on whether the data are right.
 async fn add(api: &Api, token: &str, body: Value) -> Reply {
-    let reply = call(api, Method::POST, CHILDREN, token, Some(body)).await;
+    let reply = api.post_as(token, CHILDREN, body).await;
     assert!(reply.status < 500, "{}", reply.body);
     reply
 }
@@ -136,14 +136,9 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
         answers.push((date, reply.status, reply.body.clone()));
         if reply.status < 300 {
             // Let go, as an attacker would, to try the next date.
-            let gone = call(
-                &api,
-                Method::DELETE,
-                &format!("{CHILDREN}/{}", id_of(&reply)),
-                &attacker,
-                None,
-            )
-            .await;
+            let gone = api
+                .delete_as(&attacker, &format!("{CHILDREN}/{}", id_of(&reply)))
+                .await;
             assert_eq!(gone.status, 204, "{}", gone.body);
         }
     }
@@ -245,33 +240,29 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &mother,
-        Some(json!({"type": "card", "token": token})),
-    )
-    .await;
+    let method = api
+        .post_as(
+            &mother,
+            "/v1/payment-methods",
+            json!({"type": "card", "token": token}),
+        )
+        .await;
     assert_eq!(method.status, 201, "{}", method.body);
-    let autopay = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &mother,
-        Some(
+    let autopay = api
+        .post_as(
+            &mother,
+            "/v1/autopays",
             json!({"name": "Садик", "match": {"category": "kindergarten"},
                     "method_id": method.body["id"], "limit": 10_000_000,
                     "trigger": {"type": "new_bill"}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     let stranger_snils = snils_of("784");
     let (stranger, _) = standard_citizen(&api, &stranger_snils, &six_digits()).await;
     let one = format!("{CHILDREN}/{id}");
-    let current = call(&api, Method::GET, &one, &father, None).await;
+    let current = api.get_as(&father, &one).await;
     let version = current.header("etag").unwrap_or("\"1\"").to_string();
     let changed = api
         .request(Method::PATCH, &one)
@@ -294,7 +285,7 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
     .await;
     wait_for_message(&api, &stranger.email, &bill).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let paid = call(&api, Method::GET, "/v1/payments", &mother, None).await;
+    let paid = api.get_as(&mother, "/v1/payments").await;
     assert!(
         !paid.body.to_string().contains(&bill),
         "the mother's card paid the stranger's bill: {}",
@@ -366,7 +357,7 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
 async fn parallel_child_adds_stop_at_the_cap(api: Api) {
     let (_, token) = citizen(&api).await;
     // Every instance of the function awake first, as during a busy hour.
-    let reads = (0..40).map(|_| call(&api, Method::GET, CHILDREN, &token, None));
+    let reads = (0..40).map(|_| api.get_as(&token, CHILDREN));
     futures::future::join_all(reads).await;
     let adds = (0..40).map(|_| {
         let api = api.clone();
@@ -375,7 +366,7 @@ async fn parallel_child_adds_stop_at_the_cap(api: Api) {
         async move { add(&api, &token, body).await.status }
     });
     let statuses = futures::future::join_all(adds).await;
-    let list = call(&api, Method::GET, CHILDREN, &token, None).await;
+    let list = api.get_as(&token, CHILDREN).await;
     let held = list.body["children"].as_array().map(Vec::len);
     assert_eq!(held, Some(10), "statuses {statuses:?}, list {}", list.body);
     assert_eq!(

@@ -130,7 +130,7 @@ async fn disguised_card_numbers_are_refused(api: Api) {
             reply.body
         );
     }
-    let archive = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    let archive = api.get_as(&token, "/v1/payments").await;
     assert_eq!(archive.status, 200, "{}", archive.body);
     assert_eq!(
         archive.body["payments"].as_array().map(Vec::len),

@@ -105,15 +105,11 @@ async fn parallel_right_passwords_are_not_failures(api: Api) {
         let email = c.email.clone();
         async move { login(&api, &unique_ip(), &email, PASSWORD, false).await }
     }));
-    let change = call(
-        &api,
-        Method::PUT,
-        "/v1/account/security-question",
+    let change = api.put_as(
         &owner,
-        Some(
-            json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
+        "/v1/account/security-question",
+        json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
                     "security_answer": "Шарик"}),
-        ),
     );
     let (replies, changed) = tokio::join!(logins, change);
     no_server_errors(&replies);
@@ -184,13 +180,7 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
         let api = api.clone();
         let token = token.clone();
         async move {
-            call(
-                &api,
-                Method::PUT,
-                "/v1/account/password",
-                &token,
-                Some(json!({"password": format!("Not-my-pass-{i}"), "new_password": "Quartz-Lantern-42"})),
-            )
+            api.put_as(&token, "/v1/account/password", json!({"password": format!("Not-my-pass-{i}"), "new_password": "Quartz-Lantern-42"}))
             .await
         }
     }))
@@ -205,22 +195,14 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
     );
     assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
     // Every route that asks for the password shares the lock.
-    call(
-        &api,
-        Method::PUT,
-        "/v1/account/password",
+    api.put_as(
         &token,
-        Some(json!({"password": PASSWORD, "new_password": "Quartz-Lantern-42"})),
+        "/v1/account/password",
+        json!({"password": PASSWORD, "new_password": "Quartz-Lantern-42"}),
     )
     .await
     .assert_problem(429, "login_throttled");
-    call(
-        &api,
-        Method::PUT,
-        "/v1/account/security-question",
-        &token,
-        Some(json!({"password": PASSWORD, "security_question": "Кличка первой собаки", "security_answer": "Шарик"})),
-    )
+    api.put_as(&token, "/v1/account/security-question", json!({"password": PASSWORD, "security_question": "Кличка первой собаки", "security_answer": "Шарик"}))
     .await
     .assert_problem(429, "login_throttled");
     call(
@@ -392,14 +374,13 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
                 &format!("681{}", &six_digits()[3..]),
             )
             .await;
-            let asked = call(
-                &api,
-                Method::POST,
-                "/v1/account/confirmation-letters",
-                &token,
-                Some(json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"})),
-            )
-            .await;
+            let asked = api
+                .post_as(
+                    &token,
+                    "/v1/account/confirmation-letters",
+                    json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"}),
+                )
+                .await;
             assert_eq!(asked.status, 202, "{}", asked.body);
             let code = letter_code(&api, &c.account_id).await;
             let mut guesses: Vec<String> = (0..100_000_000u32)
@@ -413,12 +394,10 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
                 let token = token.clone();
                 let g = g.clone();
                 async move {
-                    call(
-                        &api,
-                        Method::POST,
-                        "/v1/account/confirmation-letters/confirm",
+                    api.post_as(
                         &token,
-                        Some(json!({ "code": g })),
+                        "/v1/account/confirmation-letters/confirm",
+                        json!({ "code": g }),
                     )
                     .await
                 }
@@ -436,12 +415,10 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
             let level = profile(&api, &token).await.body["level"].clone();
             if accepted == 0 {
                 assert_eq!(level, "standard");
-                call(
-                    &api,
-                    Method::POST,
-                    "/v1/account/confirmation-letters/confirm",
+                api.post_as(
                     &token,
-                    Some(json!({ "code": code })),
+                    "/v1/account/confirmation-letters/confirm",
+                    json!({ "code": code }),
                 )
                 .await
                 .assert_problem(410, "code_attempts_exhausted");
@@ -491,26 +468,14 @@ async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
         async move {
             let uin = uin(20);
             match i % 4 {
-                0 => call(&api, Method::GET, &format!("/v1/bills/{uin}"), &token, None).await,
+                0 => api.get_as(&token, &format!("/v1/bills/{uin}")).await,
                 1 => {
-                    call(
-                        &api,
-                        Method::GET,
-                        &format!("/v1/fines?sts={}", sts()),
-                        &token,
-                        None,
-                    )
-                    .await
+                    api.get_as(&token, &format!("/v1/fines?sts={}", sts()))
+                        .await
                 }
                 2 => {
-                    call(
-                        &api,
-                        Method::POST,
-                        "/v1/bills/saved",
-                        &token,
-                        Some(json!({ "uin": uin })),
-                    )
-                    .await
+                    api.post_as(&token, "/v1/bills/saved", json!({ "uin": uin }))
+                        .await
                 }
                 _ => open_payment(&api, &token, &uin).await,
             }
@@ -530,15 +495,9 @@ async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
     }
     // Each route is refused now.
     let unknown = uin(20);
-    call(
-        &api,
-        Method::GET,
-        &format!("/v1/bills/{unknown}"),
-        &token,
-        None,
-    )
-    .await
-    .assert_problem(429, "lookup_rate_limited");
+    api.get_as(&token, &format!("/v1/bills/{unknown}"))
+        .await
+        .assert_problem(429, "lookup_rate_limited");
     open_payment(&api, &token, &unknown)
         .await
         .assert_problem(429, "lookup_rate_limited");
@@ -580,14 +539,9 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     );
     // Cancelled by its biller.
     let cancelled = put_charge(&api, &biller, "education", 30_000, someone()).await;
-    let cancel = as_biller(
-        &api,
-        Method::DELETE,
-        &format!("/v1/biller/charges/{cancelled}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let cancel = api
+        .delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
+        .await;
     assert!(cancel.status < 300, "{} {}", cancel.status, cancel.body);
     // Unpaid, and held by its payer's payment that waits for 3-D Secure.
     let held = put_charge(&api, &biller, "education", 30_000, someone()).await;
@@ -691,21 +645,16 @@ async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/payment-methods", &token, None).await;
+    let list = api.get_as(&token, "/v1/payment-methods").await;
     assert_eq!(listed(&list, "payment_methods"), CAP);
     // A removal frees a place, once.
     let id = list.body["payment_methods"][0]["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-methods/{id}"),
-        &token,
-        None,
-    )
-    .await;
+    let removed = api
+        .delete_as(&token, &format!("/v1/payment-methods/{id}"))
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
     let again = race(
         &api,
@@ -734,14 +683,9 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
     const CAP: usize = 50;
     let (_, token) = citizen(&api).await;
     for i in 0..30 {
-        let made = call(
-            &api,
-            Method::POST,
-            "/v1/payment-templates",
-            &token,
-            Some(template(i)),
-        )
-        .await;
+        let made = api
+            .post_as(&token, "/v1/payment-templates", template(i))
+            .await;
         assert_eq!(made.status, 201, "{}", made.body);
     }
     let replies = race(
@@ -757,21 +701,20 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP - 30, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/payment-templates", &token, None).await;
+    let list = api.get_as(&token, "/v1/payment-templates").await;
     assert_eq!(listed(&list, "payment_templates"), CAP);
 }
 
 async fn parallel_autopays_stop_at_the_cap(api: Api) {
     const CAP: usize = 10;
     let (_, token) = citizen(&api).await;
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(json!({"type": "mobile", "phone": unique_phone()})),
-    )
-    .await;
+    let method = api
+        .post_as(
+            &token,
+            "/v1/payment-methods",
+            json!({"type": "mobile", "phone": unique_phone()}),
+        )
+        .await;
     assert_eq!(method.status, 201, "{}", method.body);
     let method = method.body["id"].as_str().unwrap_or_default().to_string();
     let replies = race(&api, 40, Method::POST, "/v1/autopays", &token, |i| {
@@ -783,7 +726,7 @@ async fn parallel_autopays_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/autopays", &token, None).await;
+    let list = api.get_as(&token, "/v1/autopays").await;
     assert_eq!(listed(&list, "autopays"), CAP);
 }
 

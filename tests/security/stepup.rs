@@ -57,19 +57,18 @@ async fn step_up(api: &Api, token: &str, phone: &str) {
     assert_eq!(sent.status, 202, "{}", sent.body);
     let id = sent.body["id"].as_str().unwrap_or_default().to_string();
     let code = api.code_sent_to(phone).await;
-    let done = call(
-        api,
-        Method::POST,
-        "/v1/sessions/current/step-up/verify",
-        token,
-        Some(json!({"id": id, "code": code})),
-    )
-    .await;
+    let done = api
+        .post_as(
+            token,
+            "/v1/sessions/current/step-up/verify",
+            json!({"id": id, "code": code}),
+        )
+        .await;
     assert_eq!(done.status, 200, "{}", done.body);
 }
 
 async fn security_events(api: &Api, token: &str) -> Vec<String> {
-    let reply = call(api, Method::GET, "/v1/security-events", token, None).await;
+    let reply = api.get_as(token, "/v1/security-events").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["events"]
         .as_array()
@@ -111,22 +110,14 @@ async fn pay(api: &Api, token: &str, body: Value) -> Reply {
 }
 
 async fn account_settings(api: &Api, token: &str, body: Value) -> Reply {
-    call(
-        api,
-        Method::PUT,
-        "/v1/account/security-settings",
-        token,
-        Some(body),
-    )
-    .await
+    api.put_as(token, "/v1/account/security-settings", body)
+        .await
 }
 
 /// What the authorizer answers a token with: any route behind it that reads nothing of
 /// the account would do; the session list is one.
 async fn authorizer_status(api: &Api, token: &str) -> u16 {
-    call(api, Method::GET, "/v1/sessions", token, None)
-        .await
-        .status
+    api.get_as(token, "/v1/sessions").await.status
 }
 
 /// Logins with the (old) password, one every 60 ms, while `during` runs: the sessions a
@@ -178,7 +169,7 @@ async fn a_stolen_password_cannot_turn_two_step_login_off(api: Api) {
     )
     .await;
     off.assert_problem(403, "step_up_required");
-    let account = call(&api, Method::GET, "/v1/account", &owner, None).await;
+    let account = api.get_as(&owner, "/v1/account").await;
     assert_eq!(account.body["two_step_login"], true, "{}", account.body);
 
     // With a fresh code to the account's phone it is allowed, and the owner hears of it.
@@ -218,39 +209,36 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
     // they are the account's owner.
     let phone_token = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
     let email_token = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
-    let phone = call(
-        &api,
-        Method::PUT,
-        "/v1/account/phone",
-        &thief,
-        Some(json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token})),
-    )
-    .await;
+    let phone = api
+        .put_as(
+            &thief,
+            "/v1/account/phone",
+            json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token}),
+        )
+        .await;
     phone.assert_problem(403, "step_up_required");
-    let email = call(
-        &api,
-        Method::PUT,
-        "/v1/account/email",
-        &thief,
-        Some(json!({"password": PASSWORD, "email": new_email, "verification_token": email_token})),
-    )
-    .await;
+    let email = api
+        .put_as(
+            &thief,
+            "/v1/account/email",
+            json!({"password": PASSWORD, "email": new_email, "verification_token": email_token}),
+        )
+        .await;
     email.assert_problem(403, "step_up_required");
-    let account = call(&api, Method::GET, "/v1/account", &thief, None).await;
+    let account = api.get_as(&thief, "/v1/account").await;
     assert_eq!(account.body["phone"], c.phone.as_str());
     assert_eq!(account.body["email"], c.email.as_str());
 
     // A code to the current phone lets the change through; the old phone is told.
     step_up(&api, &thief, &c.phone).await;
     let before = api.outbox(&c.phone).await.len();
-    let phone = call(
-        &api,
-        Method::PUT,
-        "/v1/account/phone",
-        &thief,
-        Some(json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token})),
-    )
-    .await;
+    let phone = api
+        .put_as(
+            &thief,
+            "/v1/account/phone",
+            json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token}),
+        )
+        .await;
     assert_eq!(phone.status, 204, "{}", phone.body);
     assert_eq!(api.outbox(&c.phone).await.len(), before + 1);
 }
@@ -259,48 +247,31 @@ async fn a_stolen_password_cannot_save_a_card_or_create_or_widen_an_autopay(api:
     let c = sign_up(&api).await;
     // Signed in just now: saving a card and an autopay need nothing more.
     let owner = token_for(&api, &c).await;
-    let saved = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &owner,
-        Some(card(SUCCEEDS)),
-    )
-    .await;
+    let saved = api
+        .post_as(&owner, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     let method = saved.body["id"].as_str().unwrap_or_default().to_string();
     let autopay = json!({"name": "Свет", "match": {"category": "utilities"}, "method_id": method,
                          "limit": 100_000, "trigger": {"type": "monthly", "day": 10}});
-    let created = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &owner,
-        Some(autopay.clone()),
-    )
-    .await;
+    let created = api.post_as(&owner, "/v1/autopays", autopay.clone()).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_str().unwrap_or_default().to_string();
     let path = format!("/v1/autopays/{id}");
 
     let thief = stale_session(&api, &c).await;
-    let card_reply = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &thief,
-        Some(card(SUCCEEDS)),
-    )
-    .await;
+    let card_reply = api
+        .post_as(&thief, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
     card_reply.assert_problem(403, "step_up_required");
-    let create = call(&api, Method::POST, "/v1/autopays", &thief, Some(autopay)).await;
+    let create = api.post_as(&thief, "/v1/autopays", autopay).await;
     create.assert_problem(403, "step_up_required");
     for widening in [
         json!({"limit": 100_000_000}),
         json!({"match": {"category": "fines"}}),
         json!({"status": "paused"}),
     ] {
-        let reply = call(&api, Method::PATCH, &path, &thief, Some(widening.clone())).await;
+        let reply = api.patch_as(&thief, &path, widening.clone()).await;
         if widening.get("status").is_some() {
             // Pausing narrows: allowed without a step-up.
             assert_eq!(reply.status, 200, "{}", reply.body);
@@ -309,53 +280,31 @@ async fn a_stolen_password_cannot_save_a_card_or_create_or_widen_an_autopay(api:
         }
     }
     // Switching it back on and a lower limit: only the lower limit.
-    let on = call(
-        &api,
-        Method::PATCH,
-        &path,
-        &thief,
-        Some(json!({"status": "active"})),
-    )
-    .await;
+    let on = api
+        .patch_as(&thief, &path, json!({"status": "active"}))
+        .await;
     on.assert_problem(403, "step_up_required");
-    let lower = call(
-        &api,
-        Method::PATCH,
-        &path,
-        &thief,
-        Some(json!({"limit": 50_000})),
-    )
-    .await;
+    let lower = api.patch_as(&thief, &path, json!({"limit": 50_000})).await;
     assert_eq!(lower.status, 200, "{}", lower.body);
-    let methods = call(&api, Method::GET, "/v1/payment-methods", &thief, None).await;
+    let methods = api.get_as(&thief, "/v1/payment-methods").await;
     assert_eq!(
         methods.body["payment_methods"].as_array().map(Vec::len),
         Some(1)
     );
-    let list = call(&api, Method::GET, "/v1/autopays", &thief, None).await;
+    let list = api.get_as(&thief, "/v1/autopays").await;
     assert_eq!(list.body["autopays"].as_array().map(Vec::len), Some(1));
     assert_eq!(list.body["autopays"][0]["limit"], 50_000);
     assert_eq!(list.body["autopays"][0]["status"], "paused");
 
     // With a code to the phone, all of it.
     step_up(&api, &thief, &c.phone).await;
-    let wider = call(
-        &api,
-        Method::PATCH,
-        &path,
-        &thief,
-        Some(json!({"limit": 200_000, "status": "active"})),
-    )
-    .await;
+    let wider = api
+        .patch_as(&thief, &path, json!({"limit": 200_000, "status": "active"}))
+        .await;
     assert_eq!(wider.status, 200, "{}", wider.body);
-    let card_reply = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &thief,
-        Some(card(SUCCEEDS)),
-    )
-    .await;
+    let card_reply = api
+        .post_as(&thief, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
     assert_eq!(card_reply.status, 201, "{}", card_reply.body);
 }
 
@@ -373,12 +322,10 @@ async fn a_contact_change_does_not_tell_which_contacts_are_registered(api: Api) 
         let api = api.clone();
         let token = token.clone();
         async move {
-            call(
-                &api,
-                Method::PUT,
-                "/v1/account/phone",
+            api.put_as(
                 &token,
-                Some(json!({"password": PASSWORD, "phone": phone, "verification_token": proof})),
+                "/v1/account/phone",
+                json!({"password": PASSWORD, "phone": phone, "verification_token": proof}),
             )
             .await
         }
@@ -411,12 +358,10 @@ async fn a_password_change_ends_the_sessions_a_thief_opens_during_it(api: Api) {
     let c = sign_up(&api).await;
     let owner = token_for(&api, &c).await;
     let thief = token_for(&api, &c).await;
-    let change = call(
-        &api,
-        Method::PUT,
-        "/v1/account/password",
+    let change = api.put_as(
         &owner,
-        Some(json!({"password": PASSWORD, "new_password": "Granite-Kettle-77"})),
+        "/v1/account/password",
+        json!({"password": PASSWORD, "new_password": "Granite-Kettle-77"}),
     );
     let (changed, during) = logins_during(&api, &c, change).await;
     assert_eq!(changed.status, 204, "{}", changed.body);
@@ -521,14 +466,9 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": moscow_today()});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{fine}"),
-        &biller.key,
-        Some(body),
-    )
-    .await;
+    let put = api
+        .put_as(&biller.key, &format!("/v1/biller/charges/{fine}"), body)
+        .await;
     assert_eq!(put.status, 201, "{}", put.body);
 
     // Someone starts paying it with a 3-D Secure card and never confirms.
@@ -546,14 +486,9 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     // The fine's payer keeps the fine among their bills, so they are told why they cannot
     // pay it yet (to a caller who does not see a bill, a held one reads as unknown).
     let (_, payer) = citizen(&api).await;
-    let saved = call(
-        &api,
-        Method::POST,
-        "/v1/bills/saved",
-        &payer,
-        Some(json!({ "uin": fine })),
-    )
-    .await;
+    let saved = api
+        .post_as(&payer, "/v1/bills/saved", json!({ "uin": fine }))
+        .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     let early = pay(
         &api,
@@ -600,14 +535,9 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     };
     assert_eq!(order(paid_id).await.as_deref(), Some("charged"));
     assert_ne!(order(held_id.clone()).await.as_deref(), Some("charged"));
-    let abandoned = call(
-        &api,
-        Method::GET,
-        &format!("/v1/payments/{held_id}"),
-        &squatter,
-        None,
-    )
-    .await;
+    let abandoned = api
+        .get_as(&squatter, &format!("/v1/payments/{held_id}"))
+        .await;
     assert_eq!(abandoned.body["status"], "declined", "{}", abandoned.body);
 }
 

@@ -1,0 +1,93 @@
+//! Accounts: sign-up through the code flow, sessions.
+
+use super::*;
+
+// ------------------------------------------------------------------ accounts
+
+/// The password of every account the tests create.
+pub const PASSWORD: &str = "Zx8#kettle-Orbit";
+
+/// A verification token for `destination`, through the code flow and the outbox.
+pub async fn verified(api: &Api, channel: &str, destination: &str, canonical: &str) -> String {
+    verified_for(api, channel, destination, canonical, "registration").await
+}
+
+pub async fn verified_for(
+    api: &Api,
+    channel: &str,
+    destination: &str,
+    canonical: &str,
+    purpose: &str,
+) -> String {
+    let sent = api
+        .send_code(&unique_ip(), channel, destination, purpose)
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let code = api.code_sent_to(canonical).await;
+    let verified = api.verify(&id, &code).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    verified.body["verification_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn registration(email: &str, phone: &str, email_token: &str, phone_token: &str) -> Value {
+    json!({
+        "last_name": "Иванов",
+        "first_name": "Пётр",
+        "middle_name": "Сергеевич",
+        "email": email,
+        "phone": phone,
+        "password": PASSWORD,
+        "security_question": "Девичья фамилия матери",
+        "security_answer": "Ёлкина",
+        "email_verification_token": email_token,
+        "phone_verification_token": phone_token,
+    })
+}
+
+pub struct Citizen {
+    pub email: String,
+    pub phone: String,
+    pub account_id: String,
+}
+
+pub async fn sign_up(api: &Api) -> Citizen {
+    let email = unique_email();
+    let phone = unique_phone();
+    let email_token = verified(api, "email", &email, &email).await;
+    let phone_token = verified(api, "sms", &phone, &phone).await;
+    let reply = api
+        .post(
+            "/v1/accounts",
+            &unique_ip(),
+            registration(&email, &phone, &email_token, &phone_token),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    Citizen {
+        email,
+        phone,
+        account_id: reply.body["account_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+pub async fn login(api: &Api, ip: &str, login: &str, password: &str, foreign: bool) -> Reply {
+    api.post(
+        "/v1/sessions",
+        ip,
+        json!({"login": login, "password": password, "foreign_computer": foreign}),
+    )
+    .await
+}
+
+pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
+    let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["token"].as_str().unwrap_or_default().to_string()
+}

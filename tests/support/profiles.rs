@@ -1,0 +1,175 @@
+//! Profiles: documents the sandbox registry verifies, children, levels.
+
+use super::*;
+
+// ------------------------------------------------------------------ profiles
+
+/// A SNILS with a valid checksum whose number starts with `prefix` (sandbox rules read
+/// the first digits) and is unique for this run.
+pub fn snils_of(prefix: &str) -> String {
+    let unique = unique_phone();
+    let tail = &unique[unique.len() - (9 - prefix.len())..];
+    snils_with_number(&format!("{prefix}{tail}"))
+}
+
+/// A SNILS of the nine-digit `number` with its check digits, as the sandbox writes it.
+pub use shared::adapters::registry::snils_of as snils_with_number;
+
+/// Who the sandbox civil registry's birth record of a certificate names
+/// (docs/testing.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBirthRecord {
+    Mother,
+    Father,
+    Child,
+}
+
+/// A birth certificate number (six digits) whose first five, which stand for the parents
+/// in the sandbox civil registry, are unique for this run.
+pub fn certificate_number() -> String {
+    let unique = unique_phone();
+    format!("{}0", &unique[unique.len() - 5..])
+}
+
+/// The SNILS the sandbox birth record of certificate `number` gives `whom`.
+pub fn birth_record_snils(number: &str, whom: OnBirthRecord) -> String {
+    let parents = &number[..5];
+    match whom {
+        OnBirthRecord::Mother => snils_with_number(&format!("77{parents}01")),
+        OnBirthRecord::Father => snils_with_number(&format!("77{parents}02")),
+        OnBirthRecord::Child => snils_with_number(&format!("77{number}3")),
+    }
+}
+
+/// A standard-level citizen whom the sandbox birth record of certificate `number` names.
+pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (Citizen, String) {
+    standard_citizen(api, &birth_record_snils(number, whom), &six_digits()).await
+}
+
+/// Polls the account's child `id` until the registry decided the link (its `status` is
+/// no longer `pending`), for at most a minute; the child as the API shows it.
+pub async fn wait_for_child(api: &Api, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = api
+            .call(
+                Method::GET,
+                &format!("/v1/profile/children/{id}"),
+                &unique_ip(),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let decided = reply.body["status"] != "pending" && reply.body["snils_status"] != "pending";
+        if decided {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "child {id} never decided: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn passport(number: &str) -> Value {
+    json!({
+        "series": "45 10",
+        "number": number,
+        "issue_date": "2010-06-01",
+        "department_code": "770-001",
+        "issued_by": "ОВД района Арбат г. Москвы",
+    })
+}
+
+pub async fn profile(api: &Api, token: &str) -> Reply {
+    api.call(Method::GET, "/v1/profile", &unique_ip(), Some(token), None)
+        .await
+}
+
+pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
+    let mut request = api
+        .request(Method::PATCH, "/v1/profile")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-for", unique_ip())
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(v) = version {
+        request = request.header("if-match", v);
+    }
+    request.send().await
+}
+
+/// A new citizen with a session.
+pub async fn citizen(api: &Api) -> (Citizen, String) {
+    let c = sign_up(api).await;
+    let token = token_for(api, &c).await;
+    (c, token)
+}
+
+/// Polls the profile until `done` holds, for at most a minute.
+pub async fn wait_for(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = profile(api, token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if done(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never happened: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn status(profile: &Value, field: &str) -> String {
+    profile["verification"][field]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Personal data and documents that the sandbox verifies.
+pub fn verifiable(snils: &str, passport_number: &str) -> Value {
+    json!({
+        "personal": {"birth_date": "1985-03-12", "gender": "male"},
+        "documents": {"snils": snils, "passport": passport(passport_number)},
+    })
+}
+
+/// Six digits unique for this run.
+pub fn six_digits() -> String {
+    let unique = unique_phone();
+    unique[unique.len() - 6..].to_string()
+}
+
+pub async fn call(
+    api: &Api,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Reply {
+    api.call(method, path, &unique_ip(), Some(token), body)
+        .await
+}
+
+/// A citizen whose account reached the standard level.
+pub async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    let reply = patch(
+        api,
+        &token,
+        Some("\"0\""),
+        verifiable(snils, passport_number),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
+    (c, token)
+}
