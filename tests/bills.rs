@@ -64,7 +64,7 @@ fn broken(uin: &str) -> String {
 }
 
 fn snils_payer() -> Value {
-    json!([{"kind": "snils", "value": "112-233-445 95"}])
+    on_snils("112-233-445 95")
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -228,7 +228,7 @@ async fn every_invalid_field_is_named(api: Api) {
     // A null payee is the registered one; a passport with a letter inside is a field error,
     // not a crash;
     // a UIN in the body must be the path's.
-    let mut odd = charge(150_000, json!([{"kind": "passport", "value": "123é56789"}]));
+    let mut odd = charge(150_000, payer("passport", "123é56789"));
     odd["payee"] = Value::Null;
     odd["uin"] = json!(uin(20));
     let reply = api
@@ -445,7 +445,7 @@ async fn bills_are_looked_up_by_uin(api: Api) {
     let c = sign_up(&api).await;
     let session = token_for(&api, &c).await;
     let fine = uin(20);
-    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
+    let mut body = charge(500_000, on_sts("77 УО 123456"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
     let put = api
@@ -551,75 +551,25 @@ async fn bills_are_found_from_the_profile(api: Api) {
     let certificate = format!("II-МЮ {number}");
     let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
                        "birth_certificate": certificate});
-    for parent in [&mother, &father] {
-        let reply = api
-            .post_as(parent, "/v1/profile/children", child.clone())
-            .await;
-        assert_eq!(reply.status, 202, "{}", reply.body);
-        let id = reply.body["id"].as_str().unwrap_or_default();
-        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
-    }
-    let sts = format!("77 УО {}", six_digits());
-    let car = api
-        .post_as(
-            &mother,
-            "/v1/profile/vehicles",
-            json!({"sts": sts, "plate": "А123ВС77"}),
-        )
-        .await;
-    assert_eq!(car.status, 201, "{}", car.body);
+    add_child_to(&api, &[&mother, &father], &child).await;
+    let sts = add_car(&api, &mother, "А123ВС77").await;
     // Somebody whose SNILS is still being checked (the sandbox never answers for 996…).
     let pending_snils = snils_of("996");
-    let (_, stranger) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &stranger,
-        Some("\"0\""),
-        json!({"documents": {"snils": pending_snils}}),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (_, stranger) = citizen_with_snils(&api, &pending_snils).await;
 
-    let utility = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        310_050,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
-    let kindergarten = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
-    let fine = put_charge(
-        &api,
-        &biller,
-        "fines",
-        500_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
-    let unverified = put_charge(
-        &api,
-        &biller,
-        "taxes",
-        99_900,
-        json!([{"kind": "snils", "value": pending_snils}]),
-    )
-    .await;
-    let cancelled = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        1_000,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
+    let utility = biller
+        .charge(&api, "utilities", 310_050, on_snils(&own_snils))
+        .await;
+    let kindergarten = biller
+        .charge(&api, "kindergarten", 150_000, on_certificate(&certificate))
+        .await;
+    let fine = biller.charge(&api, "fines", 500_000, on_sts(&sts)).await;
+    let unverified = biller
+        .charge(&api, "taxes", 99_900, on_snils(&pending_snils))
+        .await;
+    let cancelled = biller
+        .charge(&api, "utilities", 1_000, on_snils(&own_snils))
+        .await;
     assert_eq!(
         api.delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
             .await
@@ -835,33 +785,13 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let certificate = format!("III-МЮ {number}");
     let child = json!({"last_name": "Смирнов", "first_name": "Пётр", "birth_date": "2020-05-06",
                        "birth_certificate": certificate});
-    for parent in [&mother_token, &father_token] {
-        let reply = api
-            .post_as(parent, "/v1/profile/children", child.clone())
-            .await;
-        assert_eq!(reply.status, 202, "{}", reply.body);
-        let id = reply.body["id"].as_str().unwrap_or_default();
-        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
-    }
-    let sts = format!("77 УО {}", six_digits());
-    let car = api
-        .post_as(
-            &mother_token,
-            "/v1/profile/vehicles",
-            json!({"sts": sts, "plate": "В456ОР77"}),
-        )
-        .await;
-    assert_eq!(car.status, 201, "{}", car.body);
+    add_child_to(&api, &[&mother_token, &father_token], &child).await;
+    let sts = add_car(&api, &mother_token, "В456ОР77").await;
 
     // A kindergarten bill for the child: the mother by e-mail, the father by SMS only.
-    let kindergarten = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let kindergarten = biller
+        .charge(&api, "kindergarten", 150_000, on_certificate(&certificate))
+        .await;
     let mail = await_message(&api, &mother.email, &kindergarten).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     let text = mail[0].to_string();
@@ -871,10 +801,7 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
 
     // The same charge again, then a new amount: still one message each.
     let path = format!("/v1/biller/charges/{kindergarten}");
-    let mut body = charge(
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    );
+    let mut body = charge(150_000, on_certificate(&certificate));
     let again = api.put_as(&biller.key, &path, body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     body["amount"] = json!(160_000);
@@ -882,23 +809,11 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     assert_eq!(changed.status, 200, "{}", changed.body);
 
     // A fine for the car: the mother by SMS (her choice), not by e-mail.
-    let fine = put_charge(
-        &api,
-        &biller,
-        "fines",
-        500_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
+    let fine = biller.charge(&api, "fines", 500_000, on_sts(&sts)).await;
     // A utility bill on her SNILS, verified by the registry: by e-mail, as she asked.
-    let utility = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        310_050,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
+    let utility = biller
+        .charge(&api, "utilities", 310_050, on_snils(&own_snils))
+        .await;
     await_message(&api, &mother.phone, &fine).await;
     let mail = await_message(&api, &mother.email, &utility).await;
     assert!(mail[0].to_string().contains("на ваше имя"), "{mail:?}");
@@ -934,14 +849,9 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         .delete_as(&father_token, &format!("/v1/profile/children/{child_id}"))
         .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
-    let club = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        70_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let club = biller
+        .charge(&api, "kindergarten", 70_000, on_certificate(&certificate))
+        .await;
     await_message(&api, &mother.email, &club).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(mentioning(&api, &father.phone, &club).await.is_empty());
@@ -951,15 +861,7 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     let biller = new_biller("ИФНС № 1");
     // The sandbox never answers for 996…: the SNILS stays pending.
     let pending_snils = snils_of("996");
-    let (stranger, token) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": pending_snils}}),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (stranger, token) = citizen_with_snils(&api, &pending_snils).await;
     let on = settings(
         &api,
         &token,
@@ -968,31 +870,11 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     .await;
     assert_eq!(on.status, 200, "{}", on.body);
     // A car's fine as a marker that the queue moved on.
-    let sts = format!("77 УО {}", six_digits());
-    let reply = api
-        .post_as(
-            &token,
-            "/v1/profile/vehicles",
-            json!({"sts": sts, "plate": "В456ОР77"}),
-        )
+    let sts = add_car(&api, &token, "В456ОР77").await;
+    let tax = biller
+        .charge(&api, "taxes", 99_900, on_snils(&pending_snils))
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let tax = put_charge(
-        &api,
-        &biller,
-        "taxes",
-        99_900,
-        json!([{"kind": "snils", "value": pending_snils}]),
-    )
-    .await;
-    let lesson = put_charge(
-        &api,
-        &biller,
-        "fines",
-        45_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
+    let lesson = biller.charge(&api, "fines", 45_000, on_sts(&sts)).await;
     await_message(&api, &stranger.email, &lesson).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(mentioning(&api, &stranger.email, &tax).await.is_empty());
@@ -1014,7 +896,7 @@ async fn verification_outcome_by_sms_when_asked(api: Api) {
         (&quiet_token, snils_of("703"), "703001"),
         (&keen_token, snils_of("704"), "704001"),
     ] {
-        let reply = patch(&api, token, Some("\"0\""), verifiable(&snils, number)).await;
+        let reply = patch_new(&api, token, verifiable(&snils, number)).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         wait_for(&api, token, "standard level", |p| p["level"] == "standard").await;
     }
@@ -1031,7 +913,7 @@ async fn verification_outcome_by_sms_when_asked(api: Api) {
 
 async fn lookups_are_limited_per_account(api: Api) {
     let biller = new_biller("МОЭК");
-    let uin = put_charge(&api, &biller, "utilities", 1_000, snils_payer()).await;
+    let uin = biller.charge(&api, "utilities", 1_000, snils_payer()).await;
     let (_, greedy) = citizen(&api).await;
     let (_, other) = citizen(&api).await;
     let path = format!("/v1/bills/{uin}");

@@ -108,14 +108,9 @@ async fn pay(api: &Api, token: &str, key: &str, body: &Value) -> Reply {
 async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) {
     let biller = new_biller("Жилищник района Хамовники");
     let (citizen, token) = citizen(api).await;
-    let uin = put_charge(
-        api,
-        &biller,
-        "utilities",
-        amount,
-        json!([{"kind": "snils", "value": snils_of("705")}]),
-    )
-    .await;
+    let uin = biller
+        .charge(api, "utilities", amount, on_snils(&snils_of("705")))
+        .await;
     (citizen, token, uin)
 }
 
@@ -274,13 +269,7 @@ async fn a_registry_failure_is_retried_from_the_queue(api: Api) {
     let before = api.injected_faults("VerifyDocumentsFunction", "registry");
     // The first registry call of the worker fails; the job comes back from the queue.
     faults("registry:check=error@nth:1").await;
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        verifiable(&snils_of("705"), &six_digits()),
-    )
-    .await;
+    let reply = patch_new(&api, &token, verifiable(&snils_of("705"), &six_digits())).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let profile = wait_for(&api, &token, "standard level", |p| p["level"] == "standard").await;
     faults("").await;
@@ -324,10 +313,7 @@ async fn an_undecided_request_changes_nothing(api: Api) {
         .put_as(
             &biller.key,
             &format!("/v1/biller/charges/{uin}"),
-            charge(
-                10_000,
-                json!([{"kind": "snils", "value": "112-233-445 95"}]),
-            ),
+            charge(10_000, on_snils("112-233-445 95")),
         )
         .await;
     let confirmed = api

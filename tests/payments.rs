@@ -99,14 +99,9 @@ async fn biller_and_citizen(api: &Api, name: &str) -> (BillerKey, Citizen, Strin
 }
 
 async fn new_bill(api: &Api, biller: &BillerKey, category: &str, amount: u64) -> String {
-    put_charge(
-        api,
-        biller,
-        category,
-        amount,
-        json!([{"kind": "snils", "value": snils_of("705")}]),
-    )
-    .await
+    biller
+        .charge(api, category, amount, on_snils(&snils_of("705")))
+        .await
 }
 
 /// The acquirer's record of an order: its state and amount.
@@ -195,7 +190,7 @@ async fn several_bills_in_one_payment(api: Api) {
     let b = new_bill(&api, &biller, "utilities", 310_050).await;
     // A fine at half price while its discount lasts.
     let fine = uin(25);
-    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 654321"}]));
+    let mut body = charge(500_000, on_sts("77 УО 654321"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
     let put = api
@@ -962,10 +957,14 @@ async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
     let snils = snils_of("706");
     let (c, token) = standard_citizen(&api, &snils, "706001").await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
-    let payer = json!([{"kind": "snils", "value": snils}]);
-    let small = put_charge(&api, &biller, "utilities", 50_000, payer.clone()).await;
-    let large = put_charge(&api, &biller, "utilities", 900_000, payer.clone()).await;
-    let other_category = put_charge(&api, &biller, "taxes", 10_000, payer).await;
+    let payer = on_snils(&snils);
+    let small = biller
+        .charge(&api, "utilities", 50_000, payer.clone())
+        .await;
+    let large = biller
+        .charge(&api, "utilities", 900_000, payer.clone())
+        .await;
+    let other_category = biller.charge(&api, "taxes", 10_000, payer).await;
     // Today's day of the month, so that the run below is this autopay's; days past the
     // 28th are not offered, so such a day tests the weekly trigger instead.
     let today = moscow_today();
@@ -1030,8 +1029,8 @@ async fn autopays_pay_new_bills_once(api: Api) {
                     "method_id": method, "limit": 1_000_000, "trigger": {"type": "new_bill"}}))
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let payer = json!([{"kind": "snils", "value": snils}]);
-    let uin = put_charge(&api, &biller, "clubs", 250_000, payer.clone()).await;
+    let payer = on_snils(&snils);
+    let uin = biller.charge(&api, "clubs", 250_000, payer.clone()).await;
     wait_for_bill(&api, &token, &uin, "paid").await;
     // The same charge written again is announced again: still one payment.
     let again = api
@@ -1046,7 +1045,7 @@ async fn autopays_pay_new_bills_once(api: Api) {
         "a paid charge repeats unchanged or is final: {}",
         again.body
     );
-    let marker = put_charge(&api, &biller, "clubs", 1_000, payer).await;
+    let marker = biller.charge(&api, "clubs", 1_000, payer).await;
     wait_for_bill(&api, &token, &marker, "paid").await;
     assert_eq!(payments_of(&api, &token, &uin).await.len(), 1);
 }
@@ -1066,14 +1065,9 @@ async fn a_declined_card_pauses_the_autopay(api: Api) {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_str().unwrap_or_default().to_string();
-    let uin = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        12_000,
-        json!([{"kind": "snils", "value": snils}]),
-    )
-    .await;
+    let uin = biller
+        .charge(&api, "utilities", 12_000, on_snils(&snils))
+        .await;
     let autopay = wait_for_autopay(&api, &token, &id, "paused").await;
     assert_eq!(autopay["paused_reason"], "card_declined");
     assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
@@ -1095,14 +1089,9 @@ async fn a_declined_card_pauses_the_autopay(api: Api) {
         .await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
     assert!(resumed.body.get("paused_reason").is_none());
-    let next = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        13_000,
-        json!([{"kind": "snils", "value": snils}]),
-    )
-    .await;
+    let next = biller
+        .charge(&api, "utilities", 13_000, on_snils(&snils))
+        .await;
     wait_for_bill(&api, &token, &next, "paid").await;
 }
 
@@ -1213,8 +1202,8 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         let count = if i < 7 { 7 } else { 1 };
         for (j, category) in categories.iter().take(count).enumerate() {
             let amount = 10_000 + 100 * (i * 7 + j) as u64;
-            let payer = json!([{"kind": "snils", "value": snils}]);
-            let uin = put_charge(&api, &biller, category, amount, payer).await;
+            let payer = on_snils(&snils);
+            let uin = biller.charge(&api, category, amount, payer).await;
             let created = api
                 .post_as(
                     token,

@@ -84,10 +84,9 @@ async fn profile_starts_from_registration(api: Api) {
     assert_eq!(status(p, "name"), "unverified");
 
     // Fields without a registry check are saved as given.
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({
             "personal": {"birthplace": "г. Москва", "citizenship": "rus"},
             "addresses": {"registration": "г. Москва, ул. Тверская, д. 1, кв. 2",
@@ -157,7 +156,7 @@ async fn every_document_is_validated(api: Api) {
         },
         "addresses": "Москва",
     });
-    let reply = patch(&api, &token, Some("\"0\""), body).await;
+    let reply = patch_new(&api, &token, body).await;
     reply.assert_problem(422, "validation_failed");
     let errors = reply.field_errors();
     let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
@@ -201,7 +200,7 @@ async fn every_document_is_validated(api: Api) {
         "documents": {"passport": {"series": "4510", "number": "123456",
             "issue_date": "2014-05-19", "department_code": "770-001", "issued_by": "ОВД"}},
     });
-    let reply = patch(&api, &token, Some("\"0\""), early).await;
+    let reply = patch_new(&api, &token, early).await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(
         reply.field_errors(),
@@ -210,7 +209,7 @@ async fn every_document_is_validated(api: Api) {
             "passport_issue_before_14".to_string()
         )]
     );
-    let reply = patch(&api, &token, Some("\"0\""), json!({})).await;
+    let reply = patch_new(&api, &token, json!({})).await;
     reply.assert_problem(422, "validation_failed");
 
     // Nothing was written by any of it.
@@ -239,16 +238,14 @@ async fn patches_need_the_version_they_read(api: Api) {
 
 async fn concurrent_patches_one_wins(api: Api) {
     let (_, token) = citizen(&api).await;
-    let first = patch(
+    let first = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birthplace": "г. Тверь"}}),
     );
-    let second = patch(
+    let second = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birthplace": "г. Казань"}}),
     );
     let (a, b) = tokio::join!(first, second);
@@ -267,7 +264,7 @@ async fn concurrent_patches_one_wins(api: Api) {
 async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
     let (c, token) = citizen(&api).await;
     let snils = snils_of("112");
-    let reply = patch(&api, &token, Some("\"0\""), verifiable(&snils, "123456")).await;
+    let reply = patch_new(&api, &token, verifiable(&snils, "123456")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     for field in ["name", "birth_date", "gender", "snils", "passport"] {
         assert_eq!(
@@ -383,13 +380,7 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
 async fn rejected_documents_are_cleared_with_reasons(api: Api) {
     let (c, token) = citizen(&api).await;
     let mismatching = snils_of("999");
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        verifiable(&mismatching, "998001"),
-    )
-    .await;
+    let reply = patch_new(&api, &token, verifiable(&mismatching, "998001")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let done = wait_for(&api, &token, "rejection", |p| {
         status(p, "snils") == "rejected" && status(p, "passport") == "rejected"
@@ -412,13 +403,7 @@ async fn rejected_documents_are_cleared_with_reasons(api: Api) {
     let reply = login(&api, &unique_ip(), &mismatching, PASSWORD, false).await;
     reply.assert_problem(401, "invalid_credentials");
     let (_, other) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &other,
-        Some("\"0\""),
-        json!({"documents": {"snils": mismatching}}),
-    )
-    .await;
+    let reply = patch_new(&api, &other, json!({"documents": {"snils": mismatching}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -437,7 +422,7 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
     let taken = snils_of("234");
     let verified = json!({"personal": {"birth_date": "1985-03-12", "gender": "male"},
                           "documents": {"snils": taken}});
-    let reply = patch(&api, &first, Some("\"0\""), verified.clone()).await;
+    let reply = patch_new(&api, &first, verified.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     wait_for(&api, &first, "the SNILS check", |p| {
         status(p, "snils") == "verified"
@@ -445,7 +430,7 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
     .await;
     // The second account saving it is answered as for any SNILS; the check then rejects
     // it with the registry's wording, and the login stays the first account's.
-    let reply = patch(&api, &second, Some("\"0\""), verified).await;
+    let reply = patch_new(&api, &second, verified).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(status(&reply.body, "snils"), "pending");
     let done = wait_for(&api, &second, "the SNILS check", |p| {
@@ -469,10 +454,9 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
 async fn registry_timeout_is_retried(api: Api) {
     let (_, token) = citizen(&api).await;
     let started = Instant::now();
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("997")}}),
     )
     .await;
@@ -504,10 +488,9 @@ async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("send: {e}"));
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("770")}}),
     )
     .await;
@@ -545,10 +528,9 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     let queue = api.queue_url("-verification").await;
     let (c, token) = citizen(&api).await;
     let first = snils_of("345");
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12", "gender": "female"},
                "documents": {"snils": first}}),
     )
@@ -620,10 +602,9 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
 async fn profiles_are_private(api: Api) {
     let (a, token_a) = citizen(&api).await;
     let (_, token_b) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token_a,
-        Some("\"0\""),
         json!({"addresses": {"actual": "г. Москва, ул. Арбат, д. 10"}}),
     )
     .await;

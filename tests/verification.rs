@@ -60,13 +60,7 @@ async fn a_registry_that_never_answers_fails_and_the_citizen_retries(api: Api) {
     // The sandbox never answers for a SNILS starting with 996.
     let silent = snils_of("996");
     let patched = Instant::now();
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": silent}}),
-    )
-    .await;
+    let reply = patch_new(&api, &token, json!({"documents": {"snils": silent}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(status(&reply.body, "snils"), "pending");
     let item = api

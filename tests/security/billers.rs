@@ -88,7 +88,7 @@ fn biller(name: &str, prefix: &str) -> BillerKey {
 }
 
 fn body(amount: u64, payer_snils: &str) -> Value {
-    let mut body = charge(amount, json!([{"kind": "snils", "value": payer_snils}]));
+    let mut body = charge(amount, on_snils(&payer_snils));
     body["payee"] = registered_payee();
     body
 }

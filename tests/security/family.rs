@@ -79,8 +79,10 @@ async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
     let biller = new_biller("Детский сад №7");
     let victim_snils = snils_of("781");
     let (victim, _) = standard_citizen(&api, &victim_snils, &six_digits()).await;
-    let payer = json!([{"kind": "snils", "value": victim_snils}]);
-    let old_bill = put_charge(&api, &biller, "kindergarten", 420_000, payer.clone()).await;
+    let payer = on_snils(&victim_snils);
+    let old_bill = biller
+        .charge(&api, "kindergarten", 420_000, payer.clone())
+        .await;
 
     let (attacker, token) = standard_citizen(&api, &snils_of("782"), &six_digits()).await;
     let mut body = child(&format!("III-АБ {}", six_digits()), "2017-09-01");
@@ -94,7 +96,7 @@ async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
         !seen.contains(&old_bill),
         "the attacker sees the victim's bill through a 'child': {seen:?}"
     );
-    let new_bill = put_charge(&api, &biller, "kindergarten", 130_000, payer).await;
+    let new_bill = biller.charge(&api, "kindergarten", 130_000, payer).await;
     wait_for_message(&api, &victim.email, &new_bill).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let told = api.outbox(&attacker.email).await;
@@ -119,14 +121,9 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
     let id = id_of(&added);
     let decided = wait_for_child(&api, &mother, &id).await;
     assert_eq!(decided["status"], "verified", "{decided}");
-    let bill = put_charge(
-        &api,
-        &biller,
-        "clubs",
-        90_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "clubs", 90_000, on_certificate(&certificate))
+        .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
 
     let (_, attacker) = standard_citizen(&api, &snils_of("783"), &six_digits()).await;
@@ -199,14 +196,9 @@ async fn a_squatter_does_not_lock_the_parents_out(api: Api) {
     assert_eq!(decided["status"], "verified", "{decided}");
     assert_eq!(decided["first_name"], "Вера", "{decided}");
     assert_eq!(decided["birth_date"], "2019-11-11", "{decided}");
-    let bill = put_charge(
-        &api,
-        &biller,
-        "clubs",
-        50_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "clubs", 50_000, on_certificate(&certificate))
+        .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
     assert!(!bill_uins(&api, &attacker).await.contains(&bill));
 }
@@ -275,14 +267,9 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         .await;
     assert!(changed.status < 500, "{}", changed.body);
 
-    let bill = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        777_000,
-        json!([{"kind": "snils", "value": stranger_snils}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "kindergarten", 777_000, on_snils(&stranger_snils))
+        .await;
     wait_for_message(&api, &stranger.email, &bill).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let paid = api.get_as(&mother, "/v1/payments").await;
@@ -305,18 +292,11 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     let owned = snils_of("785");
     let (_, _owner) = standard_citizen(&api, &owned, &six_digits()).await;
     let (_, token) = citizen(&api).await;
-    let taken = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": owned}}),
-    )
-    .await;
+    let taken = patch_new(&api, &token, json!({"documents": {"snils": owned}})).await;
     let (_, other) = citizen(&api).await;
-    let fresh = patch(
+    let fresh = patch_new(
         &api,
         &other,
-        Some("\"0\""),
         json!({"documents": {"snils": snils_of("786")}}),
     )
     .await;
@@ -337,13 +317,7 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     // A SNILS the registry never answers for stays unverified: no login by it.
     let unverified = snils_of("996");
     let (_, squatter) = citizen(&api).await;
-    let saved = patch(
-        &api,
-        &squatter,
-        Some("\"0\""),
-        json!({"documents": {"snils": unverified}}),
-    )
-    .await;
+    let saved = patch_new(&api, &squatter, json!({"documents": {"snils": unverified}})).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     let by_snils = login(&api, &unique_ip(), &unverified, PASSWORD, false).await;
     assert!(

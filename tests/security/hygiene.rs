@@ -21,10 +21,9 @@ pub fn scenarios() -> Vec<Scenario> {
 /// and nothing is written.
 async fn invisible_characters_cannot_disguise_profile_text(api: Api) {
     let (c, token) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({
             "personal": {"birthplace": "г. Москва\u{202E}авксоМ"},
             "addresses": {"registration": "ул.\u{200B}Тверская, д. 1",
@@ -61,10 +60,9 @@ async fn invisible_characters_cannot_disguise_profile_text(api: Api) {
 /// name matches registries and the same citizen's other records.
 async fn names_are_kept_in_one_unicode_form(api: Api) {
     let (c, token) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"last_name": "Е\u{0308}лкина", "first_name": "Андреи\u{0306}"}}),
     )
     .await;

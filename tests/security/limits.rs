@@ -525,11 +525,11 @@ fn refusal(reply: &Reply, uin: &str) -> (u16, Value, Value, String, Vec<String>)
 
 async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     let biller = new_biller("Школа № 57");
-    let someone = || json!([{"kind": "snils", "value": snils_of("708")}]);
+    let someone = || on_snils(&snils_of("708"));
     let (_, owner) = citizen(&api).await;
     let (_, attacker) = citizen(&api).await;
     // Paid by its payer.
-    let paid = put_charge(&api, &biller, "education", 30_000, someone()).await;
+    let paid = biller.charge(&api, "education", 30_000, someone()).await;
     let pay = open_payment(&api, &owner, &paid).await;
     assert!(
         pay.status == 201 || pay.status == 200,
@@ -538,13 +538,13 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         pay.body
     );
     // Cancelled by its biller.
-    let cancelled = put_charge(&api, &biller, "education", 30_000, someone()).await;
+    let cancelled = biller.charge(&api, "education", 30_000, someone()).await;
     let cancel = api
         .delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
         .await;
     assert!(cancel.status < 300, "{} {}", cancel.status, cancel.body);
     // Unpaid, and held by its payer's payment that waits for 3-D Secure.
-    let held = put_charge(&api, &biller, "education", 30_000, someone()).await;
+    let held = biller.charge(&api, "education", 30_000, someone()).await;
     let token = admin(&[
         "sandbox-card-token",
         "--number",
@@ -784,14 +784,9 @@ async fn parallel_saved_bills_stop_at_the_cap(api: Api) {
         let api = api.clone();
         let biller = &biller;
         async move {
-            put_charge(
-                &api,
-                biller,
-                "utilities",
-                10_000,
-                json!([{"kind": "snils", "value": snils_of("709")}]),
-            )
-            .await
+            biller
+                .charge(&api, "utilities", 10_000, on_snils(&snils_of("709")))
+                .await
         }
     }))
     .await;

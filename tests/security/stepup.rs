@@ -463,7 +463,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     let biller = new_biller("ГИБДД ГУ МВД по г. Москве");
     // A fine at half price through today.
     let fine = uin(25);
-    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
+    let mut body = charge(500_000, on_sts("77 УО 123456"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": moscow_today()});
     let put = api
@@ -547,14 +547,9 @@ async fn one_account_cannot_hold_more_bills_than_the_cap(api: Api) {
     let mut uins = Vec::new();
     for _ in 0..MAX_HELD_BILLS + 4 {
         uins.push(
-            put_charge(
-                &api,
-                &biller,
-                "kindergarten",
-                10_000,
-                json!([{"kind": "snils", "value": snils_of("707")}]),
-            )
-            .await,
+            biller
+                .charge(&api, "kindergarten", 10_000, on_snils(&snils_of("707")))
+                .await,
         );
     }
     let cards: Vec<Value> = uins.iter().map(|_| card(THREE_DS)).collect();

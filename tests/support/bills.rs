@@ -28,6 +28,26 @@ pub fn uin(length: usize) -> String {
     }
 }
 
+/// The payers of a charge: one, by the `kind` of document and its `value`.
+pub fn payer(kind: &str, value: &str) -> Value {
+    json!([{"kind": kind, "value": value}])
+}
+
+/// The one payer of a charge with this SNILS.
+pub fn on_snils(snils: &str) -> Value {
+    payer("snils", snils)
+}
+
+/// The one payer of a charge with this birth certificate.
+pub fn on_certificate(certificate: &str) -> Value {
+    payer("birth_certificate", certificate)
+}
+
+/// The one payer of a charge with this vehicle registration (STS).
+pub fn on_sts(sts: &str) -> Value {
+    payer("sts", sts)
+}
+
 pub fn charge(amount: u64, payers: Value) -> Value {
     json!({
         "amount": amount,
@@ -91,26 +111,19 @@ pub async fn as_biller(
     api.call(method, path, &unique_ip(), Some(key), body).await
 }
 
-pub async fn put_charge(
-    api: &Api,
-    biller: &BillerKey,
-    category: &str,
-    amount: u64,
-    payers: Value,
-) -> String {
-    let uin = uin(20);
-    let mut body = charge(amount, payers);
-    body["category"] = json!(category);
-    let reply = as_biller(
-        &api.clone(),
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some(body),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    uin
+impl BillerKey {
+    /// Puts a new charge of `amount` kopecks in `category` on `payers` (else as
+    /// [`charge`]) with this key; its UIN.
+    pub async fn charge(&self, api: &Api, category: &str, amount: u64, payers: Value) -> String {
+        let uin = uin(20);
+        let mut body = charge(amount, payers);
+        body["category"] = json!(category);
+        let reply = api
+            .put_as(&self.key, &format!("/v1/biller/charges/{uin}"), body)
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        uin
+    }
 }
 
 /// Waits until a queue has no message visible or in flight, for at most two minutes.

@@ -102,6 +102,52 @@ pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -
     request.send().await
 }
 
+/// The first PATCH of a profile: at version 0, which sign-up gives it.
+pub async fn patch_new(api: &Api, token: &str, body: Value) -> Reply {
+    patch(api, token, Some("\"0\""), body).await
+}
+
+/// The first PATCH of a profile, which must be taken; the profile it answers.
+pub async fn patch_new_ok(api: &Api, token: &str, body: Value) -> Value {
+    let reply = patch_new(api, token, body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+/// A new citizen with a session whose SNILS `snils` is saved (and so being checked).
+pub async fn citizen_with_snils(api: &Api, snils: &str) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    patch_new_ok(api, &token, json!({"documents": {"snils": snils}})).await;
+    (c, token)
+}
+
+/// Adds the child `child` to each of `parents`' profiles and waits until the registry
+/// verified each link.
+pub async fn add_child_to(api: &Api, parents: &[&str], child: &Value) {
+    for parent in parents {
+        let reply = api
+            .post_as(parent, "/v1/profile/children", child.clone())
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let id = reply.body["id"].as_str().unwrap_or_default();
+        assert_eq!(wait_for_child(api, parent, id).await["status"], "verified");
+    }
+}
+
+/// Adds a car of plate `plate` with a new STS to the profile; its STS.
+pub async fn add_car(api: &Api, token: &str, plate: &str) -> String {
+    let sts = format!("77 УО {}", six_digits());
+    let car = api
+        .post_as(
+            token,
+            "/v1/profile/vehicles",
+            json!({"sts": sts, "plate": plate}),
+        )
+        .await;
+    assert_eq!(car.status, 201, "{}", car.body);
+    sts
+}
+
 /// A new citizen with a session.
 pub async fn citizen(api: &Api) -> (Citizen, String) {
     let c = sign_up(api).await;
@@ -162,13 +208,7 @@ pub async fn call(
 /// A citizen whose account reached the standard level.
 pub async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> (Citizen, String) {
     let (c, token) = citizen(api).await;
-    let reply = patch(
-        api,
-        &token,
-        Some("\"0\""),
-        verifiable(snils, passport_number),
-    )
-    .await;
+    let reply = patch_new(api, &token, verifiable(snils, passport_number)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
     (c, token)
