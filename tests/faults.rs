@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use support::*;
 
@@ -80,30 +79,6 @@ fn assert_unavailable(reply: &Reply, code: &str) {
     assert!(retry_after >= 1);
 }
 
-fn card_token(number: &str) -> String {
-    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-const SUCCEEDS: &str = "4242424242424242";
-
-fn key() -> String {
-    format!("key-{}{}", six_digits(), six_digits())
-}
-
-async fn pay(api: &Api, token: &str, key: &str, body: &Value) -> Reply {
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
-        .send()
-        .await
-}
-
 /// A citizen with one unpaid bill of `amount`.
 async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) {
     let biller = new_biller("Жилищник района Хамовники");
@@ -151,11 +126,11 @@ fn receipts(mail: &[Value], uin: &str) -> usize {
 
 async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     let (c, token, uin) = citizen_with_bill(&api, 12_300).await;
-    let key = key();
+    let key = unique_key();
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     let before = api.injected_faults("PayFunction", "dynamodb");
     faults("dynamodb:TransactWriteItems=throttle").await;
-    let refused = pay(&api, &token, &key, &body).await;
+    let refused = pay(&api, &token, Some(&key), body.clone()).await;
     faults("").await;
     assert_unavailable(&refused, "service_unavailable");
     // The SDK tried three times, each throttled, before the citizen heard.
@@ -166,14 +141,14 @@ async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     // Nothing half-done: the bill is neither paid nor held by a payment.
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 
-    let paid = pay(&api, &token, &key, &body).await;
+    let paid = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(paid.body["status"], "succeeded");
     let id = paid.body["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 12_300)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     // The same key once more: the same payment, no second charge.
-    let again = pay(&api, &token, &key, &body).await;
+    let again = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(again.body["id"], id.as_str(), "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(receipts(&api.outbox(&c.email).await, &uin), 1);
@@ -213,11 +188,11 @@ async fn a_code_send_timing_out_is_withdrawn(api: Api) {
 
 async fn a_lost_bank_answer_is_reconciled(api: Api) {
     let (c, token, uin) = citizen_with_bill(&api, 45_600).await;
-    let key = key();
+    let key = unique_key();
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     // The bank charges, and its answer never arrives.
     faults("acquirer:charge=lost").await;
-    let reply = pay(&api, &token, &key, &body).await;
+    let reply = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "pending");
     let id = reply.body["id"].as_str().unwrap_or_default().to_string();
@@ -235,7 +210,7 @@ async fn a_lost_bank_answer_is_reconciled(api: Api) {
     assert_eq!(payment(&api, &token, &id).await["status"], "succeeded");
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 45_600)]);
-    let again = pay(&api, &token, &key, &body).await;
+    let again = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.body["id"], id.as_str());
     assert_eq!(receipts(&api.outbox(&c.email).await, &uin), 1);
@@ -246,7 +221,7 @@ async fn a_failing_bank_leaves_no_charge(api: Api) {
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     // The bank fails: the portal cannot know whether it charged.
     faults("acquirer:charge=error").await;
-    let reply = pay(&api, &token, &key(), &body).await;
+    let reply = pay(&api, &token, Some(&unique_key()), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let id = reply.body["id"].as_str().unwrap_or_default().to_string();
     assert!(orders(&api, &id).await.is_empty(), "the bank never saw it");
@@ -259,7 +234,7 @@ async fn a_failing_bank_leaves_no_charge(api: Api) {
     assert_eq!(settled["status"], "declined", "{settled}");
     // Released: the bill can be paid by a new request.
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
-    let paid = pay(&api, &token, &key(), &body).await;
+    let paid = pay(&api, &token, Some(&unique_key()), body.clone()).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
 }

@@ -51,40 +51,6 @@ fn main() {
 // ------------------------------------------------------------------ helpers
 
 /// A one-time token from the sandbox acquirer's card page.
-fn card_token(number: &str) -> String {
-    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-const SUCCEEDS: &str = "4242424242424242";
-const DECLINED: &str = "4000000000000002";
-const NO_FUNDS: &str = "4000000000009995";
-const THREE_DS: &str = "4000000000003220";
-const TIMES_OUT: &str = "4000000000000119";
-
-fn card(number: &str) -> Value {
-    json!({"type": "card", "token": card_token(number)})
-}
-
-fn unique_key() -> String {
-    format!("key-{}", six_digits() + &six_digits())
-}
-
-async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
-    let mut request = api
-        .request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    request.send().await
-}
-
 async fn bill(api: &Api, token: &str, uin: &str) -> Value {
     let reply = api.get_as(token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -138,13 +104,7 @@ async fn one_bill_by_each_method(api: Api) {
     ];
     for (name, method, commission) in methods {
         let uin = new_bill(&api, &biller, "kindergarten", 150_000).await;
-        let reply = pay(
-            &api,
-            &token,
-            Some(&unique_key()),
-            json!({"uins": [uin], "method": method}),
-        )
-        .await;
+        let reply = pay_bills(&api, &token, &[&uin], method).await;
         assert_eq!(reply.status, 201, "{name}: {}", reply.body);
         assert_eq!(reply.body["status"], "succeeded", "{name}");
         assert_eq!(reply.body["amount"], 150_000, "{name}");
@@ -211,13 +171,7 @@ async fn several_bills_in_one_payment(api: Api) {
         "apple_pay_single_bill".to_string()
     )));
 
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [a, b, fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&a, &b, &fine], card(SUCCEEDS)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["amount"], 120_000 + 310_050 + 250_000);
     assert_eq!(reply.body["bills"].as_array().map(Vec::len), Some(3));
@@ -259,39 +213,22 @@ async fn every_card_outcome(api: Api) {
         assert_eq!(stored.body["status"], "declined");
         assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
         // The same bill is paid at once with another card.
-        let again = pay(
-            &api,
-            &token,
-            Some(&unique_key()),
-            json!({"uins": [uin], "method": card(SUCCEEDS)}),
-        )
-        .await;
+        let again = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
         assert_eq!(again.status, 201, "{}", again.body);
     }
 
     // 3-D Secure: waits, holds the bill, finishes on confirmation.
     let uin = new_bill(&api, &biller, "other", 20_000).await;
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(THREE_DS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&uin], card(THREE_DS)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "requires_confirmation");
     assert!(reply.body["confirmation_url"]
         .as_str()
         .is_some_and(|u| u.starts_with("https://")));
     let id = reply.body["id"].as_str().unwrap_or_default().to_string();
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(409, "bill_in_payment");
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
+        .await
+        .assert_problem(409, "bill_in_payment");
     assert_eq!(
         acquirer_order(&api, &id).await.map(|o| o.0),
         Some("awaiting_confirmation".into())
@@ -310,21 +247,9 @@ async fn every_card_outcome(api: Api) {
     let first = new_bill(&api, &biller, "other", 1_000).await;
     let second = new_bill(&api, &biller, "other", 1_000).await;
     let method = json!({"type": "card", "token": token_once});
-    let ok = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [first], "method": method}),
-    )
-    .await;
+    let ok = pay_bills(&api, &token, &[&first], method.clone()).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
-    let reused = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [second], "method": method}),
-    )
-    .await;
+    let reused = pay_bills(&api, &token, &[&second], method).await;
     reused.assert_problem(402, "payment_declined");
     assert_eq!(reused.body["reason"], "token_used");
     assert_eq!(bill(&api, &token, &second).await["status"], "unpaid");
@@ -345,14 +270,9 @@ async fn an_unknown_outcome_is_reconciled_to_one_charge(api: Api) {
         Some(("charged".into(), 45_600))
     );
     assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(409, "bill_in_payment");
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
+        .await
+        .assert_problem(409, "bill_in_payment");
     // A retry with the same key asks nothing of the bank: the same pending payment.
     let retry = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(retry.status, 202, "{}", retry.body);
@@ -421,13 +341,7 @@ async fn one_key_one_payment(api: Api) {
     .assert_problem(400, "idempotency_key_required");
     assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
     // A paid bill cannot be paid again, and the refusal names it.
-    let again = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [other, uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let again = pay_bills(&api, &token, &[&other, &uin], card(SUCCEEDS)).await;
     again.assert_problem(409, "bill_paid");
     assert_eq!(again.body["uin"], uin.as_str());
     assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
@@ -457,14 +371,9 @@ async fn one_key_one_payment(api: Api) {
         &uin[..19],
         (uin[19..].parse::<u32>().unwrap_or(0) + 1) % 10
     );
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [broken], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
+    pay_bills(&api, &token, &[&broken], card(SUCCEEDS))
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 async fn overlapping_payments_charge_once(api: Api) {
@@ -532,13 +441,7 @@ async fn overlapping_payments_charge_once(api: Api) {
 async fn billers_hear_of_payments_after_failures(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "Секция плавания (нестабильный)").await;
     let uin = new_bill(&api, &biller, "clubs", 300_000).await;
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let id = reply.body["id"].as_str().unwrap_or_default().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -644,30 +547,13 @@ async fn the_archive_filters_and_is_private(api: Api) {
     let fine = new_bill(&api, &biller, "fines", 50_000).await;
     let utility = new_bill(&api, &biller, "utilities", 70_000).await;
     let declined_bill = new_bill(&api, &biller, "utilities", 1_000).await;
-    let paid_fine = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid_fine = pay_bills(&api, &token, &[&fine], card(SUCCEEDS)).await;
     assert_eq!(paid_fine.status, 201, "{}", paid_fine.body);
-    let paid_utility = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [utility], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid_utility = pay_bills(&api, &token, &[&utility], card(SUCCEEDS)).await;
     assert_eq!(paid_utility.status, 201, "{}", paid_utility.body);
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [declined_bill], "method": card(DECLINED)}),
-    )
-    .await
-    .assert_problem(402, "payment_declined");
+    pay_bills(&api, &token, &[&declined_bill], card(DECLINED))
+        .await
+        .assert_problem(402, "payment_declined");
 
     let ids = |reply: &Reply| -> Vec<String> {
         reply.body["payments"]
@@ -818,13 +704,7 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
     );
 
     let uin = new_bill(&api, &biller, "other", 10_000).await;
-    let paid = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     let lines = api
         .wait_for_metric("PayFunction", "Payments", &succeeded, succeeded_before)
@@ -894,14 +774,6 @@ async fn run_schedule(api: &Api) -> Value {
     let planned = reply.body;
     wait_for_empty_queue(api, "-autopay-run").await;
     planned
-}
-
-async fn saved_card(api: &Api, token: &str, number: &str) -> String {
-    let saved = api
-        .post_as(token, "/v1/payment-methods", card(number))
-        .await;
-    assert_eq!(saved.status, 201, "{}", saved.body);
-    saved.body["id"].as_str().unwrap_or_default().to_string()
 }
 
 /// The payments of an account that paid `uin`.

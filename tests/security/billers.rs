@@ -287,29 +287,6 @@ async fn a_billers_text_never_reaches_citizens(api: Api) {
     }
 }
 
-async fn pay(api: &Api, token: &str, uin: &str) -> Reply {
-    let card = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ]);
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .header("content-type", "application/json")
-        .body(
-            json!({"uins": [uin], "method": {"type": "card", "token": card["token"]}}).to_string(),
-        )
-        .send()
-        .await
-}
-
 async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     let prefix = unique_prefix();
     let r = biller("Секция фехтования", &prefix);
@@ -319,21 +296,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     let written = put(&api, &r, &uin, body(70_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);
     // An autopay of the citizen that would pay it on today's schedule.
-    let card = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ]);
-    let method = api
-        .post_as(
-            &token,
-            "/v1/payment-methods",
-            json!({"type": "card", "token": card["token"]}),
-        )
-        .await;
-    assert_eq!(method.status, 201, "{}", method.body);
+    let method_id = saved_card(&api, &token, SUCCEEDS).await;
     let today = time::OffsetDateTime::now_utc()
         .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
         .date();
@@ -347,14 +310,14 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
             &token,
             "/v1/autopays",
             json!({"name": "Секции", "match": {"payer": {"kind": "snils", "value": snils}},
-                    "method_id": method.body["id"], "limit": 1_000_000, "trigger": trigger}),
+                    "method_id": method_id, "limit": 1_000_000, "trigger": trigger}),
         )
         .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     admin(&["revoke-biller", "--id", &r.id]);
 
-    pay(&api, &token, &uin)
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
         .await
         .assert_problem(409, "bill_withdrawn");
     let looked_up = api.get_as(&token, &format!("/v1/bills/{uin}")).await;
@@ -404,7 +367,7 @@ async fn a_revoked_biller_hears_of_no_payment(api: Api) {
     let uin = uin_under(&prefix, 20);
     let written = put(&api, &r, &uin, body(40_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);
-    let paid = pay(&api, &token, &uin).await;
+    let paid = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     let payment = paid.body["id"].as_str().unwrap_or_default().to_string();
     admin(&["revoke-biller", "--id", &r.id]);

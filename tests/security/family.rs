@@ -222,30 +222,13 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         let decided = wait_for_child(&api, parent, &id).await;
         assert_eq!(decided["status"], "verified", "{decided}");
     }
-    let token = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let method = api
-        .post_as(
-            &mother,
-            "/v1/payment-methods",
-            json!({"type": "card", "token": token}),
-        )
-        .await;
-    assert_eq!(method.status, 201, "{}", method.body);
+    let method_id = saved_card(&api, &mother, SUCCEEDS).await;
     let autopay = api
         .post_as(
             &mother,
             "/v1/autopays",
             json!({"name": "Садик", "match": {"category": "kindergarten"},
-                    "method_id": method.body["id"], "limit": 10_000_000,
+                    "method_id": method_id, "limit": 10_000_000,
                     "trigger": {"type": "new_bill"}}),
         )
         .await;

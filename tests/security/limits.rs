@@ -545,16 +545,7 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     assert!(cancel.status < 300, "{} {}", cancel.status, cancel.body);
     // Unpaid, and held by its payer's payment that waits for 3-D Secure.
     let held = biller.charge(&api, "education", 30_000, someone()).await;
-    let token = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4000000000003220",
-        "--exp",
-        "12/39",
-    ])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let token = card_token(THREE_DS);
     let holding = api
         .request(Method::POST, "/v1/payments")
         .header("authorization", format!("Bearer {owner}"))

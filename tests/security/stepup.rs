@@ -81,34 +81,6 @@ async fn security_events(api: &Api, token: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn card_token(number: &str) -> String {
-    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-const SUCCEEDS: &str = "4242424242424242";
-const THREE_DS: &str = "4000000000003220";
-
-fn card(number: &str) -> Value {
-    json!({"type": "card", "token": card_token(number)})
-}
-
-async fn pay(api: &Api, token: &str, body: Value) -> Reply {
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-}
-
 async fn account_settings(api: &Api, token: &str, body: Value) -> Reply {
     api.put_as(token, "/v1/account/security-settings", body)
         .await
@@ -473,12 +445,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
 
     // Someone starts paying it with a 3-D Secure card and never confirms.
     let (_, squatter) = citizen(&api).await;
-    let held = pay(
-        &api,
-        &squatter,
-        json!({"uins": [fine], "method": card(THREE_DS)}),
-    )
-    .await;
+    let held = pay_bills(&api, &squatter, &[&fine], card(THREE_DS)).await;
     assert_eq!(held.status, 202, "{}", held.body);
     assert_eq!(held.body["status"], "requires_confirmation");
     let held_id = held.body["id"].as_str().unwrap_or_default().to_string();
@@ -490,22 +457,12 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
         .post_as(&payer, "/v1/bills/saved", json!({ "uin": fine }))
         .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
-    let early = pay(
-        &api,
-        &payer,
-        json!({"uins": [fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let early = pay_bills(&api, &payer, &[&fine], card(SUCCEEDS)).await;
     early.assert_problem(409, "bill_in_payment");
 
     // After the short hold, the other payer pays it, at the discounted amount.
     tokio::time::sleep(Duration::from_secs(PAYMENT_HOLD_SECS + 2)).await;
-    let paid = pay(
-        &api,
-        &payer,
-        json!({"uins": [fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid = pay_bills(&api, &payer, &[&fine], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(paid.body["amount"], 250_000);
     let paid_id = paid.body["id"].as_str().unwrap_or_default().to_string();
@@ -556,7 +513,7 @@ async fn one_account_cannot_hold_more_bills_than_the_cap(api: Api) {
     let replies = join_all(
         uins.iter()
             .zip(cards)
-            .map(|(uin, method)| pay(&api, &token, json!({"uins": [uin], "method": method}))),
+            .map(|(uin, method)| pay_bills(&api, &token, &[uin.as_str()], method)),
     )
     .await;
     let mut held = 0;

@@ -10,12 +10,13 @@ mod accounts;
 mod admin;
 mod bills;
 mod client;
+mod payments;
 mod profiles;
 mod runner;
 
 // Each suite uses some of these.
 #[allow(unused_imports)]
-pub use {accounts::*, admin::*, bills::*, client::*, profiles::*, runner::*};
+pub use {accounts::*, admin::*, bills::*, client::*, payments::*, profiles::*, runner::*};
 
 use std::future::Future;
 use std::net::TcpListener;
