@@ -208,14 +208,7 @@ async fn registration_field_errors(api: Api) {
         }
         body[field] = value;
         let reply = api.post("/v1/accounts", &ip, body.clone()).await;
-        reply.assert_problem(422, "validation_failed");
-        assert!(
-            reply
-                .field_errors()
-                .contains(&(pointer.to_string(), code.to_string())),
-            "{field} → {}",
-            reply.body
-        );
+        reply.assert_invalid_field(pointer, code);
     }
     api.post_raw("/v1/accounts", &ip, "{\"last_name\":".into())
         .await
@@ -364,10 +357,7 @@ async fn throttling_after_failures(api: Api) {
         // Locked now, whether or not the account exists — even the right password.
         let locked = login(&api, &unique_ip(), who, PASSWORD, false).await;
         locked.assert_problem(429, "login_throttled");
-        let retry: u64 = locked
-            .header("retry-after")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
+        let retry = locked.retry_after();
         assert!((1..=60).contains(&retry), "Retry-After {retry}");
     }
     // The owner was told.

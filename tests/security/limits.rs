@@ -283,11 +283,7 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
 async fn parallel_code_guesses_are_checked_at_most_the_limit(api: Api) {
     for round in 0..4 {
         let email = unique_email();
-        let sent = api
-            .send_code(&unique_ip(), "email", &email, "registration")
-            .await;
-        assert_eq!(sent.status, 202, "{}", sent.body);
-        let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+        let id = api.code_sent("email", &email, "registration").await;
         let code = api.code_sent_to(&email).await;
         let wrong: Vec<String> = (0..1_000_000u32)
             .map(|n| format!("{n:06}"))

@@ -19,11 +19,7 @@ pub async fn verified_for(
     canonical: &str,
     purpose: &str,
 ) -> String {
-    let sent = api
-        .send_code(&unique_ip(), channel, destination, purpose)
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = api.code_sent(channel, destination, purpose).await;
     let code = api.code_sent_to(canonical).await;
     let verified = api.verify(&id, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);

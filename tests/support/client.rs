@@ -75,6 +75,24 @@ impl Reply {
         assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
 
+    /// Asserts a validation problem that names `field` with `code` (among others).
+    pub fn assert_invalid_field(&self, field: &str, code: &str) {
+        self.assert_problem(422, "validation_failed");
+        assert!(
+            self.field_errors()
+                .contains(&(field.to_string(), code.to_string())),
+            "{field} {code} in {}",
+            self.body
+        );
+    }
+
+    /// The seconds of its `Retry-After` (0 without one).
+    pub fn retry_after(&self) -> u64 {
+        self.header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    }
+
     /// The field errors of a validation problem, as `(field, code)` pairs.
     pub fn field_errors(&self) -> Vec<(String, String)> {
         self.body["errors"]
@@ -434,6 +452,15 @@ impl Api {
             serde_json::json!({ "code": code }),
         )
         .await
+    }
+
+    /// Sends a code from an address of its own, which must be accepted; its id.
+    pub async fn code_sent(&self, channel: &str, destination: &str, purpose: &str) -> String {
+        let sent = self
+            .send_code(&unique_ip(), channel, destination, purpose)
+            .await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        sent.body["id"].as_str().unwrap_or_default().to_string()
     }
 
     /// Messages the local outbox holds for `to`, newest first.
