@@ -504,44 +504,39 @@ async fn security_log(api: Api) {
 
 // ------------------------------------------------------------------ the account
 
-async fn put(api: &Api, path: &str, token: &str, body: Value) -> Reply {
-    api.put_as(token, path, body).await
-}
-
 async fn password_change_revokes_other_sessions(api: Api) {
     let c = sign_up(&api).await;
     let current = token_for(&api, &c).await;
     let other = token_for(&api, &c).await;
     let new_password = "Quartz-Lantern-42";
 
-    put(
-        &api,
-        "/v1/account/password",
+    api.put_as(
         &current,
+        "/v1/account/password",
         json!({"password": "Not-my-pass-1", "new_password": new_password}),
     )
     .await
     .assert_problem(403, "wrong_password");
-    let weak = put(
-        &api,
-        "/v1/account/password",
-        &current,
-        json!({"password": PASSWORD, "new_password": "qwerty123"}),
-    )
-    .await;
+    let weak = api
+        .put_as(
+            &current,
+            "/v1/account/password",
+            json!({"password": PASSWORD, "new_password": "qwerty123"}),
+        )
+        .await;
     weak.assert_problem(422, "validation_failed");
     assert_eq!(
         weak.field_errors(),
         [("/new_password".to_string(), "password_breached".to_string())]
     );
 
-    let changed = put(
-        &api,
-        "/v1/account/password",
-        &current,
-        json!({"password": PASSWORD, "new_password": new_password}),
-    )
-    .await;
+    let changed = api
+        .put_as(
+            &current,
+            "/v1/account/password",
+            json!({"password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
     assert_eq!(changed.status, 204, "{}", changed.body);
     assert_eq!(
         sessions(&api, &other).await.status,
@@ -569,12 +564,7 @@ async fn password_change_revokes_other_sessions(api: Api) {
     );
 
     // The security question changes with the password confirmed.
-    let reply = put(
-        &api,
-        "/v1/account/security-question",
-        &current,
-        json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}),
-    )
+    let reply = api.put_as(&current, "/v1/account/security-question", json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}))
     .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let profile = api
@@ -726,21 +716,20 @@ async fn contact_change(api: Api) {
     let new_email = unique_email();
     let vt = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
     let wrong_purpose = verified(&api, "email", &new_email, &new_email).await;
-    put(
-        &api,
-        "/v1/account/email",
+    api.put_as(
         &token,
+        "/v1/account/email",
         json!({"password": PASSWORD, "email": new_email, "verification_token": wrong_purpose}),
     )
     .await
     .assert_problem(422, "validation_failed");
-    let reply = put(
-        &api,
-        "/v1/account/email",
-        &token,
-        json!({"password": PASSWORD, "email": new_email, "verification_token": vt}),
-    )
-    .await;
+    let reply = api
+        .put_as(
+            &token,
+            "/v1/account/email",
+            json!({"password": PASSWORD, "email": new_email, "verification_token": vt}),
+        )
+        .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_mail = api.outbox(&c.email).await;
     assert!(
@@ -762,13 +751,13 @@ async fn contact_change(api: Api) {
     // Phone.
     let new_phone = unique_phone();
     let vt = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
-    let reply = put(
-        &api,
-        "/v1/account/phone",
-        &token,
-        json!({"password": PASSWORD, "phone": new_phone, "verification_token": vt}),
-    )
-    .await;
+    let reply = api
+        .put_as(
+            &token,
+            "/v1/account/phone",
+            json!({"password": PASSWORD, "phone": new_phone, "verification_token": vt}),
+        )
+        .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_sms = api.outbox(&c.phone).await;
     assert!(
@@ -787,10 +776,9 @@ async fn contact_change(api: Api) {
     // Someone else's contact stays theirs.
     let other = sign_up(&api).await;
     let vt = verified_for(&api, "email", &other.email, &other.email, "contact_change").await;
-    put(
-        &api,
-        "/v1/account/email",
+    api.put_as(
         &token,
+        "/v1/account/email",
         json!({"password": PASSWORD, "email": other.email, "verification_token": vt}),
     )
     .await
@@ -867,7 +855,8 @@ async fn account_deletion(api: Api) {
 // ------------------------------------------------------------------ two-step login and alerts
 
 async fn settings(api: &Api, token: &str, body: Value) -> Reply {
-    put(api, "/v1/account/security-settings", token, body).await
+    api.put_as(token, "/v1/account/security-settings", body)
+        .await
 }
 
 async fn security_settings_need_the_password(api: Api) {
@@ -940,12 +929,7 @@ async fn security_settings_need_the_password(api: Api) {
 async fn two_step_login(api: Api) {
     let c = sign_up(&api).await;
     let token = token_for(&api, &c).await;
-    let reply = settings(
-        &api,
-        &token,
-        json!({"password": PASSWORD, "two_step_login": true}),
-    )
-    .await;
+    let reply = set_two_step(&api, &token, true).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         reply.body,
@@ -1065,12 +1049,7 @@ async fn two_step_login(api: Api) {
     assert!(kinds.contains(&"two_step_enabled"), "{kinds:?}");
 
     // Turned off again, the password alone signs in.
-    let reply = settings(
-        &api,
-        &session_token,
-        json!({"password": PASSWORD, "two_step_login": false}),
-    )
-    .await;
+    let reply = set_two_step(&api, &session_token, false).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let plain = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     assert_eq!(plain.status, 201, "{}", plain.body);

@@ -1140,13 +1140,7 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         let (api, queue) = (&api, &queue);
         async move {
             for page in pages {
-                api.sqs
-                    .send_message()
-                    .queue_url(queue)
-                    .message_body(page.to_string())
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("send: {e}"));
+                api.enqueue(queue, page.to_string()).await;
             }
             wait_for_empty_queue(api, "-autopay-run").await;
         }

@@ -481,13 +481,7 @@ async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
     let (_, token) = citizen(&api).await;
     // A good job in the same batch as an unreadable one: it goes through regardless.
     let poison = format!("not a job {}", unique_ip());
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(&poison)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    api.enqueue(&queue, &poison).await;
     let reply = patch_new(
         &api,
         &token,
@@ -559,13 +553,7 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     });
 
     // Delivered again: already decided, nothing changes and no second letter.
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(old_job.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    api.enqueue(&queue, old_job.to_string()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(doc_of(api.clone(), c.account_id.clone()).await.0, version);
     assert_eq!(outcome_letters(&api.outbox(&c.email).await).len(), 1);
@@ -585,13 +573,7 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     })
     .await;
     let (version, doc) = doc_of(api.clone(), c.account_id.clone()).await;
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(old_job.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    api.enqueue(&queue, old_job.to_string()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (after, doc_after) = doc_of(api.clone(), c.account_id.clone()).await;
     assert_eq!(after, version, "the stale job wrote");

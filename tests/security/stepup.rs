@@ -81,11 +81,6 @@ async fn security_events(api: &Api, token: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn account_settings(api: &Api, token: &str, body: Value) -> Reply {
-    api.put_as(token, "/v1/account/security-settings", body)
-        .await
-}
-
 /// What the authorizer answers a token with: any route behind it that reads nothing of
 /// the account would do; the session list is one.
 async fn authorizer_status(api: &Api, token: &str) -> u16 {
@@ -125,21 +120,11 @@ async fn a_stolen_password_cannot_turn_two_step_login_off(api: Api) {
     let owner = token_for(&api, &c).await;
     let thief = stale_session(&api, &c).await;
     // The owner, just signed in, turns two-step login on: no step-up to make it safer.
-    let on = account_settings(
-        &api,
-        &owner,
-        json!({"password": PASSWORD, "two_step_login": true}),
-    )
-    .await;
+    let on = set_two_step(&api, &owner, true).await;
     assert_eq!(on.status, 200, "{}", on.body);
 
     // The thief has the password and an old session: not enough.
-    let off = account_settings(
-        &api,
-        &thief,
-        json!({"password": PASSWORD, "two_step_login": false}),
-    )
-    .await;
+    let off = set_two_step(&api, &thief, false).await;
     off.assert_problem(403, "step_up_required");
     let account = api.get_as(&owner, "/v1/account").await;
     assert_eq!(account.body["two_step_login"], true, "{}", account.body);
@@ -149,12 +134,7 @@ async fn a_stolen_password_cannot_turn_two_step_login_off(api: Api) {
     let mail_before = api.outbox(&c.email).await.len();
     step_up(&api, &thief, &c.phone).await;
     assert_eq!(api.outbox(&c.phone).await.len(), sms_before + 1);
-    let off = account_settings(
-        &api,
-        &thief,
-        json!({"password": PASSWORD, "two_step_login": false}),
-    )
-    .await;
+    let off = set_two_step(&api, &thief, false).await;
     assert_eq!(off.status, 200, "{}", off.body);
     assert_eq!(off.body["two_step_login"], false);
     assert!(
@@ -181,22 +161,16 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
     // they are the account's owner.
     let phone_token = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
     let email_token = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
-    let phone = api
-        .put_as(
-            &thief,
-            "/v1/account/phone",
-            json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token}),
-        )
-        .await;
-    phone.assert_problem(403, "step_up_required");
-    let email = api
-        .put_as(
-            &thief,
-            "/v1/account/email",
-            json!({"password": PASSWORD, "email": new_email, "verification_token": email_token}),
-        )
-        .await;
-    email.assert_problem(403, "step_up_required");
+    let phone_change =
+        json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token});
+    let email_change =
+        json!({"password": PASSWORD, "email": new_email, "verification_token": email_token});
+    api.put_as(&thief, "/v1/account/phone", phone_change.clone())
+        .await
+        .assert_problem(403, "step_up_required");
+    api.put_as(&thief, "/v1/account/email", email_change)
+        .await
+        .assert_problem(403, "step_up_required");
     let account = api.get_as(&thief, "/v1/account").await;
     assert_eq!(account.body["phone"], c.phone.as_str());
     assert_eq!(account.body["email"], c.email.as_str());
@@ -204,13 +178,7 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
     // A code to the current phone lets the change through; the old phone is told.
     step_up(&api, &thief, &c.phone).await;
     let before = api.outbox(&c.phone).await.len();
-    let phone = api
-        .put_as(
-            &thief,
-            "/v1/account/phone",
-            json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token}),
-        )
-        .await;
+    let phone = api.put_as(&thief, "/v1/account/phone", phone_change).await;
     assert_eq!(phone.status, 204, "{}", phone.body);
     assert_eq!(api.outbox(&c.phone).await.len(), before + 1);
 }

@@ -87,3 +87,10 @@ pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.body["token"].as_str().unwrap_or_default().to_string()
 }
+
+/// Turns two-step login on or off, with the account's password.
+pub async fn set_two_step(api: &Api, token: &str, on: bool) -> Reply {
+    let body = json!({"password": PASSWORD, "two_step_login": on});
+    api.put_as(token, "/v1/account/security-settings", body)
+        .await
+}

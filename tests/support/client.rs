@@ -289,6 +289,17 @@ impl Api {
             .unwrap_or_else(|| panic!("no queue ending with {suffix}: {queues:?}"))
     }
 
+    /// Puts a message with `body` on the queue at `url`, as a function would.
+    pub async fn enqueue(&self, url: &str, body: impl Into<String>) {
+        self.sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
     /// POSTs a raw body as if from `client_ip` (the local gateway takes the caller's
     /// address from `X-Forwarded-For`, as API Gateway would from the TCP peer).
     pub async fn post_raw(&self, path: &str, client_ip: &str, body: String) -> Reply {
