@@ -56,8 +56,7 @@ fn main() {
                 scenario!(expired_code_is_refused),
                 scenario!(failed_sends_count_as_server_errors_not_codes_sent),
             ];
-            tally += run_all(&api, scenarios, false).await;
-            stack.shutdown().await;
+            tally += run_then_stop(stack, &api, scenarios, false).await;
         }
         tally
     })

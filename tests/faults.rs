@@ -27,8 +27,6 @@ fn main() {
         ];
         // A job the registry failed comes back in seconds, not a minute.
         let params = [("VerificationRetrySeconds", "2".to_string())];
-        // One instance per function: the `nth:` counts of a plan are per instance.
-        let (stack, api) = open_stack(&env, &params, 1).await;
         let scenarios = vec![
             scenario!(a_throttled_payment_write_is_retried_to_one_charge),
             scenario!(a_code_send_timing_out_is_withdrawn),
@@ -38,8 +36,9 @@ fn main() {
             scenario!(a_failing_authorizer_store_is_a_503_and_counted),
             scenario!(an_undecided_request_changes_nothing),
         ];
-        let tally = run_all(&api, scenarios, false).await;
-        stack.shutdown().await;
+        // One instance per function: the `nth:` counts of a plan are per instance.
+        let (stack, api) = open_stack(&env, &params, 1).await;
+        let tally = run_then_stop(stack, &api, scenarios, false).await;
         let _ = std::fs::remove_file(&plan);
         tally
     })

@@ -30,9 +30,7 @@ fn main() {
             scenario!(a_registry_that_never_answers_fails_and_the_citizen_retries),
             scenario!(the_holder_index_follows_documents_and_is_repaired),
         ];
-        let tally = run_all(&api, scenarios, false).await;
-        stack.shutdown().await;
-        tally
+        run_then_stop(stack, &api, scenarios, false).await
     })
 }
 

@@ -57,36 +57,6 @@ fn registered_payee() -> Value {
     })
 }
 
-/// A biller registered with one prefix and the usual payee.
-fn biller(name: &str, prefix: &str) -> BillerKey {
-    let payee = registered_payee();
-    let field = |k: &str| payee[k].as_str().unwrap_or_default().to_string();
-    let created = admin(&[
-        "create-biller",
-        "--name",
-        name,
-        "--uin-prefixes",
-        prefix,
-        "--payee-name",
-        &field("name"),
-        "--payee-inn",
-        &field("inn"),
-        "--payee-kpp",
-        &field("kpp"),
-        "--payee-bic",
-        &field("bic"),
-        "--payee-account",
-        &field("account"),
-    ]);
-    BillerKey {
-        id: created["biller_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        key: created["key"].as_str().unwrap_or_default().to_string(),
-    }
-}
-
 fn body(amount: u64, payer_snils: &str) -> Value {
     let mut body = charge(amount, on_snils(&payer_snils));
     body["payee"] = registered_payee();
@@ -107,8 +77,8 @@ async fn charge_item(
 
 async fn a_biller_cannot_write_under_another_billers_prefix(api: Api) {
     let (prefix_a, prefix_b) = (unique_prefix(), unique_prefix());
-    let a = biller("Детский сад № 5", &prefix_a);
-    let b = biller("Школа № 6", &prefix_b);
+    let a = new_biller_under("Детский сад № 5", &prefix_a);
+    let b = new_biller_under("Школа № 6", &prefix_b);
     let snils = snils_of("811");
     let own = uin_under(&prefix_b, 20);
     let reply = put(&api, &b, &own, body(150_000, &snils)).await;
@@ -144,7 +114,7 @@ async fn a_biller_cannot_write_under_another_billers_prefix(api: Api) {
 
 async fn a_biller_cannot_name_a_foreign_payee(api: Api) {
     let prefix = unique_prefix();
-    let a = biller("Кружок робототехники", &prefix);
+    let a = new_biller_under("Кружок робототехники", &prefix);
     let snils = snils_of("813");
     let uin = uin_under(&prefix, 20);
     let mut foreign = body(150_000, &snils);
@@ -177,7 +147,7 @@ async fn a_biller_cannot_name_a_foreign_payee(api: Api) {
 
 async fn a_batch_refuses_foreign_items_one_by_one(api: Api) {
     let (prefix_a, prefix_b) = (unique_prefix(), unique_prefix());
-    let a = biller("Управляющая компания «Дом»", &prefix_a);
+    let a = new_biller_under("Управляющая компания «Дом»", &prefix_a);
     let snils = snils_of("814");
     let (own1, foreign, own2, payee) = (
         uin_under(&prefix_a, 20),
@@ -245,7 +215,7 @@ async fn message_about(api: &Api, to: &str, uin: &str) -> String {
 
 async fn a_billers_text_never_reaches_citizens(api: Api) {
     let prefix = unique_prefix();
-    let a = biller("Детский сад № 9", &prefix);
+    let a = new_biller_under("Детский сад № 9", &prefix);
     let snils = snils_of("815");
     let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
     let settings = api
@@ -289,7 +259,7 @@ async fn a_billers_text_never_reaches_citizens(api: Api) {
 
 async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     let prefix = unique_prefix();
-    let r = biller("Секция фехтования", &prefix);
+    let r = new_biller_under("Секция фехтования", &prefix);
     let snils = snils_of("816");
     let (_, token) = standard_citizen(&api, &snils, &six_digits()).await;
     let uin = uin_under(&prefix, 20);
@@ -361,7 +331,7 @@ async fn a_revoked_biller_hears_of_no_payment(api: Api) {
     let prefix = unique_prefix();
     // Its endpoint refuses the first deliveries: the notice is still queued when the
     // biller is revoked.
-    let r = biller("Бассейн «Волна» (нестабильный)", &prefix);
+    let r = new_biller_under("Бассейн «Волна» (нестабильный)", &prefix);
     let snils = snils_of("817");
     let (_, token) = citizen(&api).await;
     let uin = uin_under(&prefix, 20);

@@ -31,14 +31,7 @@ fn child(certificate: &str, birth_date: &str) -> Value {
 async fn bill_uins(api: &Api, token: &str) -> Vec<String> {
     let reply = api.get_as(token, "/v1/bills").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["bills"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| b["uin"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    uins_of(&reply)
 }
 
 /// Polls until `to` has a message mentioning `needle`, for at most a minute.

@@ -83,14 +83,7 @@ async fn names_are_kept_in_one_unicode_form(api: Api) {
         json!({"personal": {"first_name": "Ан\u{200B}дрей"}}),
     )
     .await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![(
-            "/personal/first_name".to_string(),
-            "invalid_characters".to_string()
-        )]
-    );
+    reply.assert_field_errors(&[("/personal/first_name", "invalid_characters")]);
 }
 
 /// A card number sent where a token belongs, dressed up so that a naive filter misses

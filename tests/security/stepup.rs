@@ -278,14 +278,7 @@ async fn a_contact_change_does_not_tell_which_contacts_are_registered(api: Api) 
             (unregistered.status, unregistered.body.clone()),
             "a registered phone answers as any other"
         );
-        registered.assert_problem(422, "validation_failed");
-        assert_eq!(
-            registered.field_errors(),
-            [(
-                "/verification_token".to_string(),
-                "verification_token_invalid".to_string()
-            )]
-        );
+        registered.assert_field_errors(&[("/verification_token", "verification_token_invalid")]);
     }
     // The code for the attacker's own phone still works for that phone.
     let own_change = try_phone(own.clone(), own_token).await;

@@ -75,12 +75,17 @@ pub struct BillerKey {
 
 /// A biller registered for the UINs [`uin`] makes (`188…`) and the payee of [`charge`].
 pub fn new_biller(name: &str) -> BillerKey {
+    new_biller_under(name, "188")
+}
+
+/// A biller registered for the UINs that start with `prefix`, and the payee of [`charge`].
+pub fn new_biller_under(name: &str, prefix: &str) -> BillerKey {
     let created = admin(&[
         "create-biller",
         "--name",
         name,
         "--uin-prefixes",
-        "188",
+        prefix,
         "--payee-name",
         "ГБОУ Школа № 1234",
         "--payee-inn",
@@ -99,6 +104,18 @@ pub fn new_biller(name: &str) -> BillerKey {
             .to_string(),
         key: created["key"].as_str().unwrap_or_default().to_string(),
     }
+}
+
+/// The UINs of a list of bills, in its order.
+pub fn uins_of(reply: &Reply) -> Vec<String> {
+    reply.body["bills"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["uin"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn as_biller(

@@ -75,6 +75,16 @@ impl Reply {
         assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
 
+    /// Asserts a validation problem whose field errors are exactly `expected`, in order.
+    pub fn assert_field_errors(&self, expected: &[(&str, &str)]) {
+        self.assert_problem(422, "validation_failed");
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, c)| (f.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(self.field_errors(), expected, "{}", self.body);
+    }
+
     /// Asserts a validation problem that names `field` with `code` (among others).
     pub fn assert_invalid_field(&self, field: &str, code: &str) {
         self.assert_problem(422, "validation_failed");

@@ -123,6 +123,18 @@ pub async fn open_stack(
     (stack, api)
 }
 
+/// Runs `scenarios` on the stack (concurrently or one by one), then tears it down.
+pub async fn run_then_stop(
+    stack: Stack,
+    api: &Api,
+    scenarios: Vec<Scenario>,
+    concurrently: bool,
+) -> Tally {
+    let tally = run_all(api, scenarios, concurrently).await;
+    stack.shutdown().await;
+    tally
+}
+
 /// Runs a suite's `body` (which starts its stacks and runs its scenarios) on a runtime of
 /// its own, prints the closing lines and ends the process, non-zero when anything failed.
 pub fn run_suite(body: impl Future<Output = Tally>) -> ! {
