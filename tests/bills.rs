@@ -248,10 +248,7 @@ async fn every_invalid_field_is_named(api: Api) {
         !errors.iter().any(|(field, _)| field.starts_with("/payee")),
         "{errors:?}"
     );
-    assert!(
-        errors.contains(&("/payers/0/value".into(), "passport_format".into())),
-        "{errors:?}"
-    );
+    reply.assert_invalid_field("/payers/0/value", "passport_format");
 
     // The same payer twice, apart: one index item, and the order does not matter.
     let twice = uin(25);
@@ -292,15 +289,8 @@ async fn every_invalid_field_is_named(api: Api) {
             late,
         )
         .await;
-    let errors = reply.field_errors();
-    assert!(
-        errors.contains(&("/due_date".into(), "due_before_bill_date".into())),
-        "{errors:?}"
-    );
-    assert!(
-        errors.contains(&("/discount/amount".into(), "discount_too_large".into())),
-        "{errors:?}"
-    );
+    reply.assert_invalid_field("/due_date", "due_before_bill_date");
+    reply.assert_invalid_field("/discount/amount", "discount_too_large");
 }
 
 async fn bulk_reports_each_item(api: Api) {
@@ -324,10 +314,7 @@ async fn bulk_reports_each_item(api: Api) {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 1);
     assert_eq!(reply.body["failed"], 3);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results[0]["outcome"], "created");
     assert_eq!(results[1]["errors"][0]["field"], "/charges/1/uin");
     assert_eq!(results[1]["errors"][0]["code"], "uin_checksum");
@@ -387,10 +374,7 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 499, "{}", reply.body["failed"]);
     assert_eq!(reply.body["failed"], 1);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results.len(), 500);
     for (i, r) in results.iter().enumerate().take(498) {
         assert_eq!(r["index"], i);
@@ -422,10 +406,7 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
         .post_as(&biller.key, "/v1/biller/charges:batch", batch)
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     let unchanged = results
         .iter()
         .filter(|r| r["outcome"] == "unchanged")

@@ -170,10 +170,7 @@ async fn a_batch_refuses_foreign_items_one_by_one(api: Api) {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results.len(), 4, "{}", reply.body);
     assert_eq!(results[0]["outcome"], "created", "{}", reply.body);
     assert_eq!(results[2]["outcome"], "created", "{}", reply.body);

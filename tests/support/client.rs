@@ -96,6 +96,11 @@ impl Reply {
         );
     }
 
+    /// The array at `key` of the body (empty when there is none).
+    pub fn list(&self, key: &str) -> Vec<Value> {
+        self.body[key].as_array().cloned().unwrap_or_default()
+    }
+
     /// The seconds of its `Retry-After` (0 without one).
     pub fn retry_after(&self) -> u64 {
         self.header("retry-after")
