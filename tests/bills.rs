@@ -440,15 +440,7 @@ async fn bills_are_looked_up_by_uin(api: Api) {
         .await;
     assert_eq!(put.status, 201, "{}", put.body);
 
-    let bill = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{fine}"),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
-        .await;
+    let bill = api.get_as(&session, &format!("/v1/bills/{fine}")).await;
     assert_eq!(bill.status, 200, "{}", bill.body);
     assert_eq!(bill.body["amount"], 500_000);
     assert_eq!(
@@ -460,25 +452,11 @@ async fn bills_are_looked_up_by_uin(api: Api) {
         bill.body.get("payers").is_none(),
         "a paper bill tells nothing of its payers"
     );
-    let bill = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{expired}"),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
-        .await;
+    let bill = api.get_as(&session, &format!("/v1/bills/{expired}")).await;
     assert_eq!(bill.body["amount_due"], 500_000, "the discount is over");
 
     let reply = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{}", broken(&fine)),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
+        .get_as(&session, &format!("/v1/bills/{}", broken(&fine)))
         .await;
     reply.assert_field_errors(&[("/uin", "uin_checksum")]);
     api.get_as(&session, &format!("/v1/bills/{}", uin(20)))
@@ -586,13 +564,7 @@ async fn bills_are_found_from_the_profile(api: Api) {
 
     // Saved bills are the saver's own.
     let saved = api
-        .call(
-            Method::POST,
-            "/v1/bills/saved",
-            &unique_ip(),
-            Some(&stranger),
-            Some(json!({"uin": unverified})),
-        )
+        .post_as(&stranger, "/v1/bills/saved", json!({"uin": unverified}))
         .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     let list = bills(&api, &stranger, "").await;
@@ -607,12 +579,9 @@ async fn bills_are_found_from_the_profile(api: Api) {
 
     // Fines by any СТС, in the profile or not.
     let fines = api
-        .call(
-            Method::GET,
+        .get_as(
+            &father,
             &format!("/v1/fines?sts={}", sts.replace(' ', "%20")),
-            &unique_ip(),
-            Some(&father),
-            None,
         )
         .await;
     assert_eq!(fines.status, 200, "{}", fines.body);

@@ -210,13 +210,7 @@ async fn duplicate_phone_and_email(api: Api) {
     let email = unique_email();
     let email_token = verified(&api, "email", &email, &email).await;
     let phone_token = verified(&api, "sms", &first.phone, &first.phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &first.phone, &email_token, &phone_token),
-        )
-        .await;
+    let reply = register(&api, &email, &first.phone, &email_token, &phone_token).await;
     reply.assert_problem(409, "contact_already_registered");
     assert_eq!(
         reply.field_errors(),
@@ -225,13 +219,7 @@ async fn duplicate_phone_and_email(api: Api) {
     // Nothing was spent: the e-mail token still works with a free phone.
     let phone = unique_phone();
     let free_phone_token = verified(&api, "sms", &phone, &phone).await;
-    let ok = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &phone, &email_token, &free_phone_token),
-        )
-        .await;
+    let ok = register(&api, &email, &phone, &email_token, &free_phone_token).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
 
     // Same e-mail (in another case), new phone.
@@ -399,13 +387,7 @@ async fn listing_and_revoking_sessions(api: Api) {
     assert_eq!(sessions(&api, &second).await.status, 200);
 
     let revoked = api
-        .call(
-            Method::DELETE,
-            &format!("/v1/sessions/{other}"),
-            &unique_ip(),
-            Some(&first),
-            None,
-        )
+        .delete_as(&first, &format!("/v1/sessions/{other}"))
         .await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
     assert_eq!(sessions(&api, &second).await.status, 401);
@@ -418,15 +400,7 @@ async fn listing_and_revoking_sessions(api: Api) {
 async fn logout(api: Api) {
     let c = sign_up(&api).await;
     let token = token_for(&api, &c).await;
-    let reply = api
-        .call(
-            Method::DELETE,
-            "/v1/sessions/current",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    let reply = api.delete_as(&token, "/v1/sessions/current").await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     assert_eq!(sessions(&api, &token).await.status, 401);
 }
@@ -440,9 +414,7 @@ async fn private_routes_need_a_valid_token(api: Api) {
             "garbage",
             "vt_notasession",
         ] {
-            let reply = api
-                .call(Method::GET, path, &unique_ip(), Some(bad), None)
-                .await;
+            let reply = api.get_as(bad, path).await;
             assert_eq!(reply.status, 401, "{path} with {bad}: {}", reply.body);
         }
     }
@@ -457,15 +429,7 @@ async fn security_log(api: Api) {
     let token = token_for(&api, &c).await;
     let other = token_for(&api, &c).await;
     api.delete_as(&other, "/v1/sessions/current").await;
-    let reply = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    let reply = api.get_as(&token, "/v1/security-events").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let events = reply.list("events");
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
@@ -548,15 +512,7 @@ async fn password_change_revokes_other_sessions(api: Api) {
     let reply = api.put_as(&current, "/v1/account/security-question", json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}))
     .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
-    let profile = api
-        .call(
-            Method::GET,
-            "/v1/account",
-            &unique_ip(),
-            Some(&current),
-            None,
-        )
-        .await;
+    let profile = api.get_as(&current, "/v1/account").await;
     assert_eq!(profile.status, 200, "{}", profile.body);
     assert_eq!(profile.body["security_question"], "Кличка первого питомца");
     assert_eq!(profile.body["email"], c.email.as_str());
@@ -747,13 +703,7 @@ async fn contact_change(api: Api) {
     let phone = unique_phone();
     let email_token = verified(&api, "email", &c.email, &c.email).await;
     let phone_token = verified(&api, "sms", &phone, &phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&c.email, &phone, &email_token, &phone_token),
-        )
-        .await;
+    let reply = register(&api, &c.email, &phone, &email_token, &phone_token).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
 
@@ -802,13 +752,7 @@ async fn account_deletion(api: Api) {
     // Its contacts can register again.
     let email_token = verified(&api, "email", &c.email, &c.email).await;
     let phone_token = verified(&api, "sms", &c.phone, &c.phone).await;
-    let again = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&c.email, &c.phone, &email_token, &phone_token),
-        )
-        .await;
+    let again = register(&api, &c.email, &c.phone, &email_token, &phone_token).await;
     assert_eq!(again.status, 201, "{}", again.body);
 }
 
@@ -851,9 +795,7 @@ async fn security_settings_need_the_password(api: Api) {
     reply.assert_invalid_field("/colour", "unknown_field");
 
     // Nothing above changed the account.
-    let account = api
-        .call(Method::GET, "/v1/account", &unique_ip(), Some(&token), None)
-        .await;
+    let account = api.get_as(&token, "/v1/account").await;
     assert_eq!(account.status, 200, "{}", account.body);
     assert_eq!(account.body["two_step_login"], false);
     assert_eq!(account.body["new_device_alerts"], true);
@@ -971,15 +913,7 @@ async fn two_step_login(api: Api) {
         .assert_problem(401, "two_step_challenge_invalid");
 
     // The log tells the story.
-    let events = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&session_token),
-            None,
-        )
-        .await;
+    let events = api.get_as(&session_token, "/v1/security-events").await;
     let kinds: Vec<&str> = events.body["events"]
         .as_array()
         .map(|e| e.iter().filter_map(|e| e["type"].as_str()).collect())

@@ -294,15 +294,7 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
         .await
         .unwrap_or_else(|| panic!("account missing"));
     assert_eq!(string_attr(&account, "level"), "standard");
-    let events = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    let events = api.get_as(&token, "/v1/security-events").await;
     assert!(
         events.body.to_string().contains("level_standard"),
         "{}",

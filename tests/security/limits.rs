@@ -59,6 +59,19 @@ fn count(replies: &[Reply], status: u16, code: &str) -> usize {
         .count()
 }
 
+/// Asserts that of a race's `replies`, `checked` (at most `limit`) were checked and every
+/// other one refused with 429 `refused`.
+fn assert_checked_at_most(replies: &[Reply], checked: usize, limit: usize, refused: &str) {
+    let held = count(replies, 429, refused);
+    let sent = replies.len();
+    assert!(
+        checked <= limit,
+        "{checked} of {sent} parallel guesses were checked: {:?}",
+        statuses(replies)
+    );
+    assert_eq!(checked + held, sent, "{:?}", statuses(replies));
+}
+
 // ------------------------------------------------------------------ passwords
 
 async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
@@ -80,13 +93,7 @@ async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 401, "invalid_credentials");
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong passwords were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // Locked now: even the right password is refused until the lock ends.
     let right = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     right.assert_problem(429, "login_throttled");
@@ -155,12 +162,7 @@ async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 401, "invalid_credentials");
-    let limited = count(&replies, 429, "login_client_limit");
-    assert!(
-        checked <= MAX_CLIENT_FAILURES,
-        "{checked} of {tries} parallel guesses from one address were checked"
-    );
-    assert_eq!(checked + limited, tries, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_CLIENT_FAILURES, "login_client_limit");
     // The address is held back even for an account with the right password.
     login(&api, &ip, &c.email, PASSWORD, false)
         .await
@@ -187,13 +189,7 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 403, "wrong_password");
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong current passwords were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // Every route that asks for the password shares the lock.
     api.put_as(
         &token,
@@ -218,18 +214,7 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
 
 async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
     let c = sign_up(&api).await;
-    let started = api
-        .post("/v1/recovery", &unique_ip(), json!({"login": c.email}))
-        .await;
-    assert_eq!(started.status, 202, "{}", started.body);
-    let id = started.body["id"].as_str().unwrap_or_default().to_string();
-    let code = api.code_sent_to(&c.email).await;
-    let verified = api.verify(&id, &code).await;
-    assert_eq!(verified.status, 200, "{}", verified.body);
-    let token = verified.body["verification_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let token = recovery_proof(&api, &c.email).await;
     let body = |answer: String| {
         json!({"login": c.email, "verification_token": token, "security_answer": answer,
                "new_password": "Granite-Kettle-77"})
@@ -252,13 +237,7 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
                     )]
         })
         .count();
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong answers were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // The right answer waits for the lock too.
     api.post(
         "/v1/recovery/complete",

@@ -321,19 +321,7 @@ async fn a_password_change_ends_the_sessions_a_thief_opens_during_it(api: Api) {
 async fn a_recovery_ends_every_session_even_those_opened_during_it(api: Api) {
     let c = sign_up(&api).await;
     let owner = token_for(&api, &c).await;
-    let started = api
-        .post("/v1/recovery", &unique_ip(), json!({"login": c.email}))
-        .await;
-    assert_eq!(started.status, 202, "{}", started.body);
-    let code = api.code_sent_to(&c.email).await;
-    let verified = api
-        .verify(started.body["id"].as_str().unwrap_or_default(), &code)
-        .await;
-    assert_eq!(verified.status, 200, "{}", verified.body);
-    let proof = verified.body["verification_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let proof = recovery_proof(&api, &c.email).await;
     let ip = unique_ip();
     let recover = api.post(
         "/v1/recovery/complete",

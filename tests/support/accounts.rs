@@ -20,8 +20,14 @@ pub async fn verified_for(
     purpose: &str,
 ) -> String {
     let id = api.code_sent(channel, destination, purpose).await;
-    let code = api.code_sent_to(canonical).await;
-    let verified = api.verify(&id, &code).await;
+    proven(api, &id, canonical).await
+}
+
+/// Verifies the code `id` with what the newest message to `to` says; the verification
+/// token it gives.
+pub async fn proven(api: &Api, id: &str, to: &str) -> String {
+    let code = api.code_sent_to(to).await;
+    let verified = api.verify(id, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
     verified.body["verification_token"]
         .as_str()
@@ -44,6 +50,18 @@ pub fn registration(email: &str, phone: &str, email_token: &str, phone_token: &s
     })
 }
 
+/// `POST /v1/accounts` of [`registration`] from an address of its own.
+pub async fn register(
+    api: &Api,
+    email: &str,
+    phone: &str,
+    email_token: &str,
+    phone_token: &str,
+) -> Reply {
+    let body = registration(email, phone, email_token, phone_token);
+    api.post("/v1/accounts", &unique_ip(), body).await
+}
+
 pub struct Citizen {
     pub email: String,
     pub phone: String,
@@ -55,13 +73,7 @@ pub async fn sign_up(api: &Api) -> Citizen {
     let phone = unique_phone();
     let email_token = verified(api, "email", &email, &email).await;
     let phone_token = verified(api, "sms", &phone, &phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &phone, &email_token, &phone_token),
-        )
-        .await;
+    let reply = register(api, &email, &phone, &email_token, &phone_token).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     Citizen {
         email,
@@ -93,4 +105,15 @@ pub async fn set_two_step(api: &Api, token: &str, on: bool) -> Reply {
     let body = json!({"password": PASSWORD, "two_step_login": on});
     api.put_as(token, "/v1/account/security-settings", body)
         .await
+}
+
+/// Starts a recovery of the account whose login (and contact) is `email` and proves the
+/// code sent there; the verification token that completes it.
+pub async fn recovery_proof(api: &Api, email: &str) -> String {
+    let started = api
+        .post("/v1/recovery", &unique_ip(), json!({ "login": email }))
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.body["id"].as_str().unwrap_or_default();
+    proven(api, id, email).await
 }
