@@ -197,13 +197,8 @@ async fn every_invalid_field_is_named(api: Api) {
         "payers": [{"kind": "snils", "value": "112-233-445 96"}, {"kind": "pet", "value": "Шарик"}],
         "extra": true,
     });
-    let reply = api
-        .put_as(&biller.key, &format!("/v1/biller/charges/{}", uin(20)), bad)
-        .await;
-    reply.assert_problem(422, "validation_failed");
-    let errors = reply.field_errors();
-    let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
-    for expected in [
+    let reply = biller.put(&api, &uin(20), bad).await;
+    reply.assert_fields_named(&[
         "/amount",
         "/payee/name",
         "/payee/inn",
@@ -219,30 +214,17 @@ async fn every_invalid_field_is_named(api: Api) {
         "/payers/0/value",
         "/payers/1/kind",
         "/extra",
-    ] {
-        assert!(
-            paths.contains(&expected),
-            "{expected} missing in {errors:?}"
-        );
-    }
+    ]);
     // A null payee is the registered one; a passport with a letter inside is a field error,
     // not a crash;
     // a UIN in the body must be the path's.
     let mut odd = charge(150_000, payer("passport", "123é56789"));
     odd["payee"] = Value::Null;
     odd["uin"] = json!(uin(20));
-    let reply = api
-        .put_as(
-            &biller.key,
-            &format!("/v1/biller/charges/{}", uin(20)),
-            odd.clone(),
-        )
-        .await;
+    let reply = biller.put(&api, &uin(20), odd.clone()).await;
     reply.assert_field_errors(&[("/uin", "uin_mismatch")]);
     odd.as_object_mut().map(|o| o.remove("uin"));
-    let reply = api
-        .put_as(&biller.key, &format!("/v1/biller/charges/{}", uin(20)), odd)
-        .await;
+    let reply = biller.put(&api, &uin(20), odd).await;
     let errors = reply.field_errors();
     assert!(
         !errors.iter().any(|(field, _)| field.starts_with("/payee")),
@@ -257,38 +239,20 @@ async fn every_invalid_field_is_named(api: Api) {
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "11223344595"},
     ]);
-    let reply = api
-        .put_as(
-            &biller.key,
-            &format!("/v1/biller/charges/{twice}"),
-            charge(150_000, payers),
-        )
-        .await;
+    let reply = biller.put(&api, &twice, charge(150_000, payers)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["payers"].as_array().map(Vec::len), Some(2));
     let reordered = json!([
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "112-233-445 95"},
     ]);
-    let again = api
-        .put_as(
-            &biller.key,
-            &format!("/v1/biller/charges/{twice}"),
-            charge(150_000, reordered),
-        )
-        .await;
+    let again = biller.put(&api, &twice, charge(150_000, reordered)).await;
     assert_eq!(again.body["outcome"], "unchanged", "{}", again.body);
 
     let mut late = charge(150_000, snils_payer());
     late["due_date"] = json!("2026-10-01");
     late["discount"] = json!({"amount": 150_000, "until": "2026-11-20"});
-    let reply = api
-        .put_as(
-            &biller.key,
-            &format!("/v1/biller/charges/{}", uin(20)),
-            late,
-        )
-        .await;
+    let reply = biller.put(&api, &uin(20), late).await;
     reply.assert_invalid_field("/due_date", "due_before_bill_date");
     reply.assert_invalid_field("/discount/amount", "discount_too_large");
 }
@@ -320,9 +284,7 @@ async fn bulk_reports_each_item(api: Api) {
     assert_eq!(results[1]["errors"][0]["code"], "uin_checksum");
     assert_eq!(results[2]["errors"][0]["field"], "/charges/2/amount");
     assert_eq!(results[3]["errors"][0]["field"], "/charges/3");
-    let stored = api
-        .get_as(&biller.key, &format!("/v1/biller/charges/{good}"))
-        .await;
+    let stored = biller.get(&api, &good).await;
     assert_eq!(stored.body["amount"], 310_050);
     // Too many at once is refused whole.
     let many: Vec<Value> = (0..501).map(|_| json!({})).collect();
@@ -342,12 +304,8 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     let biller = new_biller("Городской расчётный центр");
     let other = new_biller("Соседний расчётный центр");
     let foreign = uin(20);
-    let put = api
-        .put_as(
-            &other.key,
-            &format!("/v1/biller/charges/{foreign}"),
-            charge(42_000, snils_payer()),
-        )
+    let put = other
+        .put(&api, &foreign, charge(42_000, snils_payer()))
         .await;
     assert_eq!(put.status, 201, "{}", put.body);
     let uins: Vec<String> = (0..498).map(|_| uin(20)).collect();
@@ -386,9 +344,7 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     assert_eq!(results[499]["outcome"], "updated", "{}", results[499]);
     // Every charge is stored as sent, the later item of a UIN named twice winning.
     for (i, u) in uins.iter().enumerate().step_by(37) {
-        let stored = api
-            .get_as(&biller.key, &format!("/v1/biller/charges/{u}"))
-            .await;
+        let stored = biller.get(&api, u).await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         let expected = if i == 3 { 777 } else { 10_000 + i as u64 };
         assert_eq!(stored.body["amount"], expected, "{u}");
@@ -397,9 +353,7 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
         .get_as(&biller.key, &format!("/v1/biller/charges/{}", uins[3]))
         .await;
     assert_eq!(twice.body["amount"], 777);
-    let untouched = api
-        .get_as(&other.key, &format!("/v1/biller/charges/{foreign}"))
-        .await;
+    let untouched = other.get(&api, &foreign).await;
     assert_eq!(untouched.body["amount"], 42_000);
     // Sent again: unchanged, but for the UIN named twice, which goes back and forth.
     let reply = api
@@ -425,19 +379,11 @@ async fn bills_are_looked_up_by_uin(api: Api) {
     let mut body = charge(500_000, on_sts("77 УО 123456"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
-    let put = api
-        .put_as(
-            &police.key,
-            &format!("/v1/biller/charges/{fine}"),
-            body.clone(),
-        )
-        .await;
+    let put = police.put(&api, &fine, body.clone()).await;
     assert_eq!(put.status, 201, "{}", put.body);
     let expired = uin(25);
     body["discount"] = json!({"amount": 250_000, "until": "2026-11-02"});
-    let put = api
-        .put_as(&police.key, &format!("/v1/biller/charges/{expired}"), body)
-        .await;
+    let put = police.put(&api, &expired, body).await;
     assert_eq!(put.status, 201, "{}", put.body);
 
     let bill = api.get_as(&session, &format!("/v1/bills/{fine}")).await;
@@ -484,10 +430,13 @@ async fn bills_are_found_from_the_profile(api: Api) {
     let biller = new_biller("Расчётный центр");
     // A parent with verified documents, a child and a car; the other parent adds the child.
     // The parents are the ones the sandbox birth record of the certificate names.
-    let number = certificate_number();
-    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
-    let (_, mother) = standard_citizen(&api, &own_snils, "701001").await;
-    let (_, father) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
+    let Family {
+        number,
+        mother_snils: own_snils,
+        mother_token: mother,
+        father_token: father,
+        ..
+    } = family_on_record(&api, "701001").await;
     let certificate = format!("II-МЮ {number}");
     let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
                        "birth_certificate": certificate});
@@ -510,12 +459,7 @@ async fn bills_are_found_from_the_profile(api: Api) {
     let cancelled = biller
         .charge(&api, "utilities", 1_000, on_snils(&own_snils))
         .await;
-    assert_eq!(
-        api.delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
-            .await
-            .status,
-        204
-    );
+    assert_eq!(biller.cancel(&api, &cancelled).await.status, 204);
 
     // The mother sees her own, her child's and her car's unpaid bills, each saying why.
     let list = bills(&api, &mother, "").await;
@@ -543,10 +487,7 @@ async fn bills_are_found_from_the_profile(api: Api) {
     );
     let first = bills(&api, &mother, "?limit=2").await;
     assert_eq!(uins_of(&first), expected[..2].to_vec());
-    let next = first.body["next_after"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let next = text(&first.body["next_after"]);
     assert_eq!(
         uins_of(&bills(&api, &mother, &format!("?limit=2&after={next}")).await),
         expected[2..].to_vec()
@@ -630,10 +571,14 @@ async fn await_message(api: &Api, to: &str, text: &str) -> Vec<Value> {
 
 async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let biller = new_biller("Детский сад № 7");
-    let number = certificate_number();
-    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
-    let (mother, mother_token) = standard_citizen(&api, &own_snils, "702001").await;
-    let (father, father_token) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
+    let Family {
+        number,
+        mother_snils: own_snils,
+        mother,
+        mother_token,
+        father,
+        father_token,
+    } = family_on_record(&api, "702001").await;
 
     // Defaults: education services by e-mail, the rest off, outcome SMS off.
     let defaults = settings(&api, &mother_token, None).await;
@@ -694,19 +639,12 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         ),
     )
     .await;
-    bad.assert_problem(422, "validation_failed");
-    let fields = bad.field_errors();
-    for expected in [
+    bad.assert_invalid_fields(&[
         ("/bills/cinema", "invalid_category"),
         ("/bills/fines/sms", "invalid_type"),
         ("/bills/fines/push", "unknown_field"),
         ("/verification/email", "unknown_field"),
-    ] {
-        assert!(
-            fields.contains(&(expected.0.to_string(), expected.1.to_string())),
-            "{expected:?} in {fields:?}"
-        );
-    }
+    ]);
     assert_eq!(
         settings(&api, &mother_token, None).await.body["bills"]["fines"]["sms"],
         true
@@ -725,9 +663,9 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         .await;
     let mail = await_message(&api, &mother.email, &kindergarten).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
-    let text = mail[0].to_string();
-    assert!(text.contains("Пётр"), "says whose bill it is: {text}");
-    assert!(text.contains("500,00"), "says how much: {text}");
+    let told = mail[0].to_string();
+    assert!(told.contains("Пётр"), "says whose bill it is: {told}");
+    assert!(told.contains("500,00"), "says how much: {told}");
     await_message(&api, &father.phone, &kindergarten).await;
 
     // The same charge again, then a new amount: still one message each.
@@ -772,10 +710,7 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
 
     // Once the child is removed from the father's profile, his next bills stop.
     let children = api.get_as(&father_token, "/v1/profile/children").await;
-    let child_id = children.body["children"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let child_id = text(&children.body["children"][0]["id"]);
     let removed = api
         .delete_as(&father_token, &format!("/v1/profile/children/{child_id}"))
         .await;
@@ -915,9 +850,7 @@ async fn charges_are_imported_from_files(api: Api) {
         "{report}"
     );
     for (uin, amount) in [(&first, 310_050), (&second, 500_000)] {
-        let stored = api
-            .get_as(&biller.key, &format!("/v1/biller/charges/{uin}"))
-            .await;
+        let stored = biller.get(&api, uin).await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         assert_eq!(stored.body["amount"], amount);
     }

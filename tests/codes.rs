@@ -88,7 +88,7 @@ async fn sms_code_round_trip(api: Api) {
         .send_code(&unique_ip(), "sms", &typed, "registration")
         .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = sent.id();
     assert!(!id.is_empty());
     assert!(near(
         parse_time(&sent.body["expires_at"]),
@@ -321,7 +321,7 @@ async fn malformed_requests_are_refused_and_nothing_is_sent(api: Api) {
 async fn malformed_verification_requests(api: Api) {
     let phone = unique_phone();
     let sent = api.send_code(&unique_ip(), "sms", &phone, "login").await;
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = sent.id();
     for bad in ["12345", "1234567", "12a456", "", "１２３４５６"] {
         let reply = api.verify(&id, bad).await;
         reply.assert_problem(422, "validation_failed");

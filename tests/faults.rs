@@ -91,10 +91,7 @@ async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) 
 async fn bill_status(api: &Api, token: &str, uin: &str) -> String {
     let reply = api.get_as(token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&reply.body["status"])
 }
 
 /// The acquirer's orders of a payment: their states and amounts.
@@ -143,7 +140,7 @@ async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     let paid = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(paid.body["status"], "succeeded");
-    let id = paid.body["id"].as_str().unwrap_or_default().to_string();
+    let id = paid.id();
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 12_300)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     // The same key once more: the same payment, no second charge.
@@ -173,7 +170,7 @@ async fn a_code_send_timing_out_is_withdrawn(api: Api) {
     for (channel, to) in [("email", &email), ("sms", &phone)] {
         let sent = api.send_code(&ip, channel, to, "registration").await;
         assert_eq!(sent.status, 202, "{channel}: {}", sent.body);
-        let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+        let id = sent.id();
         let code = api.code_sent_to(to).await;
         let verified = api.verify(&id, &code).await;
         assert_eq!(verified.status, 200, "{channel}: {}", verified.body);
@@ -194,7 +191,7 @@ async fn a_lost_bank_answer_is_reconciled(api: Api) {
     let reply = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "pending");
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 45_600)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 
@@ -222,7 +219,7 @@ async fn a_failing_bank_leaves_no_charge(api: Api) {
     faults("acquirer:charge=error").await;
     let reply = pay(&api, &token, Some(&unique_key()), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     assert!(orders(&api, &id).await.is_empty(), "the bank never saw it");
 
     // A slow bank is still an answer: reconciliation decides.
@@ -283,12 +280,8 @@ async fn an_undecided_request_changes_nothing(api: Api) {
     let uin = uin(20);
     faults("dynamodb:GetItem=error").await;
     let deleted = api.delete_as(&token, "/v1/account").await;
-    let written = api
-        .put_as(
-            &biller.key,
-            &format!("/v1/biller/charges/{uin}"),
-            charge(10_000, on_snils("112-233-445 95")),
-        )
+    let written = biller
+        .put(&api, &uin, charge(10_000, on_snils("112-233-445 95")))
         .await;
     let confirmed = api
         .post_as("op_not-a-real-key", "/v1/operator/confirmations", json!({}))
@@ -303,8 +296,6 @@ async fn an_undecided_request_changes_nothing(api: Api) {
         "the account is still there: {}",
         profile.body
     );
-    let charge = api
-        .get_as(&biller.key, &format!("/v1/biller/charges/{uin}"))
-        .await;
+    let charge = biller.get(&api, &uin).await;
     assert_eq!(charge.status, 404, "no charge was written: {}", charge.body);
 }

@@ -349,7 +349,7 @@ async fn foreign_computer_session_expires(api: Api) {
     let c = sign_up(&api).await;
     let reply = login(&api, &unique_ip(), &c.phone, PASSWORD, true).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let token = reply.body["token"].as_str().unwrap_or_default().to_string();
+    let token = text(&reply.body["token"]);
     assert_eq!(sessions(&api, &token).await.status, 200);
     tokio::time::sleep(Duration::from_secs(FOREIGN_IDLE_SECS + 2)).await;
     let expired = sessions(&api, &token).await;
@@ -496,12 +496,7 @@ async fn password_change_revokes_other_sessions(api: Api) {
     login(&api, &unique_ip(), &c.email, PASSWORD, false)
         .await
         .assert_problem(401, "invalid_credentials");
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, new_password, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &c.email, new_password).await;
     let mail = api.outbox(&c.email).await;
     assert!(
         mail.iter().any(|m| m["subject"] == "Пароль изменён"),
@@ -578,12 +573,7 @@ async fn recovery_by_email_and_by_phone(api: Api) {
             401,
             "all sessions ended"
         );
-        assert_eq!(
-            login(&api, &unique_ip(), &c.email, new_password, false)
-                .await
-                .status,
-            201
-        );
+        assert_logs_in(&api, &c.email, new_password).await;
         // The token was single use.
         let again = api
             .post("/v1/recovery/complete", &unique_ip(), body("Ёлкина"))
@@ -632,20 +622,10 @@ async fn contact_change(api: Api) {
     let new_email = unique_email();
     let vt = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
     let wrong_purpose = verified(&api, "email", &new_email, &new_email).await;
-    api.put_as(
-        &token,
-        "/v1/account/email",
-        json!({"password": PASSWORD, "email": new_email, "verification_token": wrong_purpose}),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
-    let reply = api
-        .put_as(
-            &token,
-            "/v1/account/email",
-            json!({"password": PASSWORD, "email": new_email, "verification_token": vt}),
-        )
-        .await;
+    change_contact(&api, &token, "email", &new_email, &wrong_purpose)
+        .await
+        .assert_problem(422, "validation_failed");
+    let reply = change_contact(&api, &token, "email", &new_email, &vt).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_mail = api.outbox(&c.email).await;
     assert!(
@@ -654,12 +634,7 @@ async fn contact_change(api: Api) {
             .any(|m| m["subject"] == "Контактные данные изменены"),
         "{old_mail:?}"
     );
-    assert_eq!(
-        login(&api, &unique_ip(), &new_email, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &new_email, PASSWORD).await;
     login(&api, &unique_ip(), &c.email, PASSWORD, false)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -667,13 +642,7 @@ async fn contact_change(api: Api) {
     // Phone.
     let new_phone = unique_phone();
     let vt = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
-    let reply = api
-        .put_as(
-            &token,
-            "/v1/account/phone",
-            json!({"password": PASSWORD, "phone": new_phone, "verification_token": vt}),
-        )
-        .await;
+    let reply = change_contact(&api, &token, "phone", &new_phone, &vt).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_sms = api.outbox(&c.phone).await;
     assert!(
@@ -682,23 +651,14 @@ async fn contact_change(api: Api) {
             .is_some_and(|t| t.contains("изменён")),
         "{old_sms:?}"
     );
-    assert_eq!(
-        login(&api, &unique_ip(), &new_phone, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &new_phone, PASSWORD).await;
 
     // Someone else's contact stays theirs.
     let other = sign_up(&api).await;
     let vt = verified_for(&api, "email", &other.email, &other.email, "contact_change").await;
-    api.put_as(
-        &token,
-        "/v1/account/email",
-        json!({"password": PASSWORD, "email": other.email, "verification_token": vt}),
-    )
-    .await
-    .assert_problem(409, "contact_already_registered");
+    change_contact(&api, &token, "email", &other.email, &vt)
+        .await
+        .assert_problem(409, "contact_already_registered");
     // And the old e-mail is free again: a new account may take it.
     let phone = unique_phone();
     let email_token = verified(&api, "email", &c.email, &c.email).await;
@@ -844,10 +804,7 @@ async fn two_step_login(api: Api) {
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.body["two_step_required"], true);
     assert!(first.body.get("token").is_none(), "{}", first.body);
-    let challenge = first.body["challenge_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let challenge = text(&first.body["challenge_token"]);
     assert!(challenge.starts_with("lc_"), "{}", first.body);
     let sms = api.outbox(&c.phone).await;
     assert_eq!(sms.len(), sms_before + 1);
@@ -894,7 +851,7 @@ async fn two_step_login(api: Api) {
     let done = complete(challenge.clone(), code.clone()).await;
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(done.body["token_type"], "Bearer");
-    let session_token = done.body["token"].as_str().unwrap_or_default().to_string();
+    let session_token = text(&done.body["token"]);
     let listed = sessions(&api, &session_token).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     let current: Vec<&Value> = listed.body["sessions"]

@@ -60,10 +60,7 @@ async fn citizen_unknown_to_the_spec(api: &Api) -> String {
     assert_eq!(registered.status, 201, "{}", registered.body);
     let session = login(api, &unique_ip(), &email, FUZZ_PASSWORD, false).await;
     assert_eq!(session.status, 201, "{}", session.body);
-    session.body["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&session.body["token"])
 }
 
 /// One schemathesis run: which operations, with which bearer.
@@ -168,7 +165,7 @@ fn main() {
         let ending_session = citizen_unknown_to_the_spec(&api).await;
         let biller = new_biller("Школа № 1234");
         let operator = new_operator();
-        let operator_key = operator["key"].as_str().unwrap_or_default().to_string();
+        let operator_key = text(&operator["key"]);
         let work = work_dir(stack.gateway_port());
 
         let mut private_of_citizen = exclude_ids(PUBLIC);

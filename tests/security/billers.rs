@@ -58,14 +58,13 @@ fn registered_payee() -> Value {
 }
 
 fn body(amount: u64, payer_snils: &str) -> Value {
-    let mut body = charge(amount, on_snils(&payer_snils));
+    let mut body = charge(amount, on_snils(payer_snils));
     body["payee"] = registered_payee();
     body
 }
 
 async fn put(api: &Api, biller: &BillerKey, uin: &str, body: Value) -> Reply {
-    api.put_as(&biller.key, &format!("/v1/biller/charges/{uin}"), body)
-        .await
+    biller.put(api, uin, body).await
 }
 
 async fn charge_item(
@@ -264,14 +263,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     assert_eq!(written.status, 201, "{}", written.body);
     // An autopay of the citizen that would pay it on today's schedule.
     let method_id = saved_card(&api, &token, SUCCEEDS).await;
-    let today = time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
-        .date();
-    let trigger = if today.day() <= 28 {
-        json!({"type": "monthly", "day": today.day()})
-    } else {
-        json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
-    };
+    let trigger = todays_trigger();
     let autopay = api
         .post_as(
             &token,
@@ -336,7 +328,7 @@ async fn a_revoked_biller_hears_of_no_payment(api: Api) {
     assert_eq!(written.status, 201, "{}", written.body);
     let paid = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
-    let payment = paid.body["id"].as_str().unwrap_or_default().to_string();
+    let payment = paid.id();
     admin(&["revoke-biller", "--id", &r.id]);
 
     let inbox = (format!("BILLERINBOX#{}", r.id), format!("{uin}#{payment}"));

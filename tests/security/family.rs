@@ -62,7 +62,7 @@ async fn add(api: &Api, token: &str, body: Value) -> Reply {
 }
 
 fn id_of(reply: &Reply) -> String {
-    reply.body["id"].as_str().unwrap_or_default().to_string()
+    reply.id()
 }
 
 /// The attacker adds a "child" carrying the victim's SNILS (and a certificate of their
@@ -233,12 +233,13 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
     let current = api.get_as(&father, &one).await;
     let version = current.header("etag").unwrap_or("\"1\"").to_string();
     let changed = api
-        .request(Method::PATCH, &one)
-        .header("authorization", format!("Bearer {father}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
+        .json_request(
+            Method::PATCH,
+            &one,
+            &father,
+            &json!({"snils": stranger_snils}),
+        )
         .header("if-match", version)
-        .body(json!({"snils": stranger_snils}).to_string())
         .send()
         .await;
     assert!(changed.status < 500, "{}", changed.body);

@@ -2,7 +2,6 @@
 //! that reorder or split what a citizen or operator reads, one letter typed as two code
 //! points, and card numbers disguised by separators or by a token's prefix.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::scenario;
@@ -102,18 +101,9 @@ async fn disguised_card_numbers_are_refused(api: Api) {
     .into_iter()
     .enumerate()
     {
-        let reply = api
-            .request(Method::POST, "/v1/payments")
-            .header("authorization", format!("Bearer {token}"))
-            .header("x-forwarded-for", unique_ip())
-            .header("idempotency-key", format!("disguised-{}-{n}", c.account_id))
-            .header("content-type", "application/json")
-            .body(
-                json!({"uins": [uin(20)], "method": {"type": "card", "token": disguised}})
-                    .to_string(),
-            )
-            .send()
-            .await;
+        let body = json!({"uins": [uin(20)], "method": {"type": "card", "token": disguised}});
+        let key = format!("disguised-{}-{n}", c.account_id);
+        let reply = pay(&api, &token, Some(&key), body).await;
         reply.assert_problem(422, "card_number_not_accepted");
         assert!(
             reply.body.to_string().contains("/method/token"),

@@ -72,6 +72,22 @@ fn assert_checked_at_most(replies: &[Reply], checked: usize, limit: usize, refus
     assert_eq!(checked + held, sent, "{:?}", statuses(replies));
 }
 
+/// How many of a race's code guesses were accepted, having asserted that at most `limit`
+/// of them were checked (answered as a mismatch or accepted); `race` names the race.
+fn accepted_of(replies: &[Reply], limit: usize, race: &str) -> usize {
+    no_server_errors(replies);
+    let mismatches = count(replies, 422, "code_mismatch");
+    let accepted = replies.iter().filter(|r| r.status == 200).count();
+    assert!(
+        mismatches + accepted <= limit,
+        "{race}: {} of {} parallel guesses were checked: {:?}",
+        mismatches + accepted,
+        replies.len(),
+        statuses(replies)
+    );
+    accepted
+}
+
 // ------------------------------------------------------------------ passwords
 
 async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
@@ -168,12 +184,7 @@ async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
         .await
         .assert_problem(429, "login_client_limit");
     // Others are not.
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &c.email, PASSWORD).await;
 }
 
 async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
@@ -246,13 +257,8 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
     )
     .await
     .assert_problem(429, "login_throttled");
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, PASSWORD, false)
-            .await
-            .status,
-        201,
-        "the password stayed"
-    );
+    // The password stayed.
+    assert_logs_in(&api, &c.email, PASSWORD).await;
 }
 
 // ------------------------------------------------------------------ codes
@@ -279,15 +285,7 @@ async fn parallel_code_guesses_are_checked_at_most_the_limit(api: Api) {
             async move { api.verify(&id, &g).await }
         }))
         .await;
-        no_server_errors(&replies);
-        let mismatches = count(&replies, 422, "code_mismatch");
-        let accepted = replies.iter().filter(|r| r.status == 200).count();
-        assert!(
-            mismatches + accepted <= CODE_ATTEMPTS,
-            "round {round}: {} of {RACE} parallel guesses were checked: {:?}",
-            mismatches + accepted,
-            statuses(&replies)
-        );
+        let accepted = accepted_of(&replies, CODE_ATTEMPTS, &format!("round {round}"));
         if accepted == 0 {
             // The limit is reached: the right code is refused now.
             api.verify(&id, &code)
@@ -303,17 +301,7 @@ async fn letter_code(api: &Api, account_id: &str) -> String {
     let queue = api.queue_url("-post-letters").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let messages = api
-            .sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(5)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive: {e}"))
-            .messages
-            .unwrap_or_default();
+        let messages = api.receive(&queue, 5).await;
         let mut found = None;
         for m in &messages {
             let letter: Value =
@@ -378,15 +366,7 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
                 }
             }))
             .await;
-            no_server_errors(&replies);
-            let mismatches = count(&replies, 422, "code_mismatch");
-            let accepted = replies.iter().filter(|r| r.status == 200).count();
-            assert!(
-                mismatches + accepted <= LETTER_ATTEMPTS,
-                "citizen {i}: {} of {RACE} parallel letter codes were checked: {:?}",
-                mismatches + accepted,
-                statuses(&replies)
-            );
+            let accepted = accepted_of(&replies, LETTER_ATTEMPTS, &format!("citizen {i}"));
             let level = profile(&api, &token).await.body["level"].clone();
             if accepted == 0 {
                 assert_eq!(level, "standard");
@@ -409,18 +389,9 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
 // ------------------------------------------------------------------ lookups
 
 fn payment_request<'a>(api: &'a Api, token: &str, uin: &str) -> Request<'a> {
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .body(
-            json!({"uins": [uin], "method": {"type": "mobile", "phone": unique_phone()}})
-                .to_string(),
-        )
+    let body = json!({"uins": [uin], "method": {"type": "mobile", "phone": unique_phone()}});
+    api.json_request(Method::POST, "/v1/payments", token, &body)
+        .header("idempotency-key", unique_key())
 }
 
 async fn open_payment(api: &Api, token: &str, uin: &str) -> Reply {
@@ -514,25 +485,11 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     );
     // Cancelled by its biller.
     let cancelled = biller.charge(&api, "education", 30_000, someone()).await;
-    let cancel = api
-        .delete_as(&biller.key, &format!("/v1/biller/charges/{cancelled}"))
-        .await;
+    let cancel = biller.cancel(&api, &cancelled).await;
     assert!(cancel.status < 300, "{} {}", cancel.status, cancel.body);
     // Unpaid, and held by its payer's payment that waits for 3-D Secure.
     let held = biller.charge(&api, "education", 30_000, someone()).await;
-    let token = card_token(THREE_DS);
-    let holding = api
-        .request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {owner}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .body(json!({"uins": [held], "method": {"type": "card", "token": token}}).to_string())
-        .send()
-        .await;
+    let holding = pay_bills(&api, &owner, &[&held], card(THREE_DS)).await;
     assert!(holding.status < 300, "{} {}", holding.status, holding.body);
     // Never issued.
     let unknown = uin(20);
@@ -614,10 +571,7 @@ async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
     let list = api.get_as(&token, "/v1/payment-methods").await;
     assert_eq!(listed(&list, "payment_methods"), CAP);
     // A removal frees a place, once.
-    let id = list.body["payment_methods"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let id = text(&list.body["payment_methods"][0]["id"]);
     let removed = api
         .delete_as(&token, &format!("/v1/payment-methods/{id}"))
         .await;
@@ -682,7 +636,7 @@ async fn parallel_autopays_stop_at_the_cap(api: Api) {
         )
         .await;
     assert_eq!(method.status, 201, "{}", method.body);
-    let method = method.body["id"].as_str().unwrap_or_default().to_string();
+    let method = method.id();
     let replies = race(&api, 40, Method::POST, "/v1/autopays", &token, |i| {
         json!({"name": format!("Автоплатёж {i}"), "match": {"category": "utilities"},
                "method_id": method, "limit": 100_000, "trigger": {"type": "new_bill"}})

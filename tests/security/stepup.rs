@@ -46,24 +46,13 @@ async fn stale_session(api: &Api, c: &Citizen) -> String {
 
 /// Proves presence in the session with a code sent to the account's current phone.
 async fn step_up(api: &Api, token: &str, phone: &str) {
-    let sent = call(
-        api,
-        Method::POST,
-        "/v1/sessions/current/step-up",
-        token,
-        None,
-    )
-    .await;
+    let path = "/v1/sessions/current/step-up";
+    let sent = call(api, Method::POST, path, token, None).await;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = sent.id();
     let code = api.code_sent_to(phone).await;
-    let done = api
-        .post_as(
-            token,
-            "/v1/sessions/current/step-up/verify",
-            json!({"id": id, "code": code}),
-        )
-        .await;
+    let body = json!({"id": id, "code": code});
+    let done = api.post_as(token, &format!("{path}/verify"), body).await;
     assert_eq!(done.status, 200, "{}", done.body);
 }
 
@@ -72,12 +61,7 @@ async fn security_events(api: &Api, token: &str) -> Vec<String> {
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["events"]
         .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| e["type"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
+        .map(|events| events.iter().map(|e| text(&e["type"])).collect())
         .unwrap_or_default()
 }
 
@@ -85,6 +69,15 @@ async fn security_events(api: &Api, token: &str) -> Vec<String> {
 /// the account would do; the session list is one.
 async fn authorizer_status(api: &Api, token: &str) -> u16 {
     api.get_as(token, "/v1/sessions").await.status
+}
+
+/// Asserts that the authorizer refuses every one of `sessions` now; `what` says whose
+/// they are.
+async fn assert_all_ended(api: &Api, sessions: &[&String], what: &str) {
+    for token in sessions {
+        let status = authorizer_status(api, token).await;
+        assert_eq!(status, 401, "{what} ({} of them)", sessions.len());
+    }
 }
 
 /// Logins with the (old) password, one every 60 ms, while `during` runs: the sessions a
@@ -107,7 +100,7 @@ async fn logins_during<F: std::future::Future<Output = Reply>>(
     for reply in replies {
         assert!(reply.status < 500, "{}", reply.body);
         if reply.status == 201 {
-            tokens.push(reply.body["token"].as_str().unwrap_or_default().to_string());
+            tokens.push(text(&reply.body["token"]));
         }
     }
     (acted, tokens)
@@ -161,14 +154,10 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
     // they are the account's owner.
     let phone_token = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
     let email_token = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
-    let phone_change =
-        json!({"password": PASSWORD, "phone": new_phone, "verification_token": phone_token});
-    let email_change =
-        json!({"password": PASSWORD, "email": new_email, "verification_token": email_token});
-    api.put_as(&thief, "/v1/account/phone", phone_change.clone())
+    change_contact(&api, &thief, "phone", &new_phone, &phone_token)
         .await
         .assert_problem(403, "step_up_required");
-    api.put_as(&thief, "/v1/account/email", email_change)
+    change_contact(&api, &thief, "email", &new_email, &email_token)
         .await
         .assert_problem(403, "step_up_required");
     let account = api.get_as(&thief, "/v1/account").await;
@@ -178,7 +167,7 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
     // A code to the current phone lets the change through; the old phone is told.
     step_up(&api, &thief, &c.phone).await;
     let before = api.outbox(&c.phone).await.len();
-    let phone = api.put_as(&thief, "/v1/account/phone", phone_change).await;
+    let phone = change_contact(&api, &thief, "phone", &new_phone, &phone_token).await;
     assert_eq!(phone.status, 204, "{}", phone.body);
     assert_eq!(api.outbox(&c.phone).await.len(), before + 1);
 }
@@ -191,12 +180,12 @@ async fn a_stolen_password_cannot_save_a_card_or_create_or_widen_an_autopay(api:
         .post_as(&owner, "/v1/payment-methods", card(SUCCEEDS))
         .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
-    let method = saved.body["id"].as_str().unwrap_or_default().to_string();
+    let method = saved.id();
     let autopay = json!({"name": "Свет", "match": {"category": "utilities"}, "method_id": method,
                          "limit": 100_000, "trigger": {"type": "monthly", "day": 10}});
     let created = api.post_as(&owner, "/v1/autopays", autopay.clone()).await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let id = created.id();
     let path = format!("/v1/autopays/{id}");
 
     let thief = stale_session(&api, &c).await;
@@ -261,14 +250,7 @@ async fn a_contact_change_does_not_tell_which_contacts_are_registered(api: Api) 
     let try_phone = |phone: String, proof: String| {
         let api = api.clone();
         let token = token.clone();
-        async move {
-            api.put_as(
-                &token,
-                "/v1/account/phone",
-                json!({"password": PASSWORD, "phone": phone, "verification_token": proof}),
-            )
-            .await
-        }
+        async move { change_contact(&api, &token, "phone", &phone, &proof).await }
     };
     for proof in ["vt_forged".to_string(), own_token.clone()] {
         let registered = try_phone(victim.phone.clone(), proof.clone()).await;
@@ -303,14 +285,13 @@ async fn a_password_change_ends_the_sessions_a_thief_opens_during_it(api: Api) {
         401,
         "the old session"
     );
-    for token in &during {
-        assert_eq!(
-            authorizer_status(&api, token).await,
-            401,
-            "a session opened with the old password during the change ({} of them)",
-            during.len()
-        );
-    }
+    let opened: Vec<&String> = during.iter().collect();
+    assert_all_ended(
+        &api,
+        &opened,
+        "sessions opened with the old password during the change",
+    )
+    .await;
     assert_eq!(
         authorizer_status(&api, &owner).await,
         200,
@@ -332,14 +313,13 @@ async fn a_recovery_ends_every_session_even_those_opened_during_it(api: Api) {
     let (recovered, during) = logins_during(&api, &c, recover).await;
     assert_eq!(recovered.status, 204, "{}", recovered.body);
     assert_eq!(authorizer_status(&api, &owner).await, 401);
-    for token in &during {
-        assert_eq!(
-            authorizer_status(&api, token).await,
-            401,
-            "a session opened with the old password during the recovery ({} of them)",
-            during.len()
-        );
-    }
+    let opened: Vec<&String> = during.iter().collect();
+    assert_all_ended(
+        &api,
+        &opened,
+        "sessions opened with the old password during the recovery",
+    )
+    .await;
 }
 
 async fn deleting_the_account_ends_every_session_even_those_opened_during_it(api: Api) {
@@ -356,22 +336,20 @@ async fn deleting_the_account_ends_every_session_even_those_opened_during_it(api
     );
     let (deleted, during) = logins_during(&api, &c, delete).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
-    for token in [owner, other].iter().chain(&during) {
-        assert_eq!(
-            authorizer_status(&api, token).await,
-            401,
-            "a session of a deleted account ({} opened during the deletion)",
-            during.len()
-        );
-    }
+    let all: Vec<&String> = [&owner, &other].into_iter().chain(&during).collect();
+    assert_all_ended(
+        &api,
+        &all,
+        "sessions of a deleted account, some opened during the deletion",
+    )
+    .await;
 }
 
 // ------------------------------------------------------------------ bounded holds
 
 /// Today in Moscow, as the bills' dates are written.
-fn moscow_today() -> String {
-    let offset = time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    let today = time::OffsetDateTime::now_utc().to_offset(offset).date();
+fn moscow_today_text() -> String {
+    let today = moscow_today();
     format!(
         "{}-{:02}-{:02}",
         today.year(),
@@ -386,10 +364,8 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     let fine = uin(25);
     let mut body = charge(500_000, on_sts("77 УО 123456"));
     body["category"] = json!("fines");
-    body["discount"] = json!({"amount": 250_000, "until": moscow_today()});
-    let put = api
-        .put_as(&biller.key, &format!("/v1/biller/charges/{fine}"), body)
-        .await;
+    body["discount"] = json!({"amount": 250_000, "until": moscow_today_text()});
+    let put = biller.put(&api, &fine, body).await;
     assert_eq!(put.status, 201, "{}", put.body);
 
     // Someone starts paying it with a 3-D Secure card and never confirms.
@@ -397,7 +373,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     let held = pay_bills(&api, &squatter, &[&fine], card(THREE_DS)).await;
     assert_eq!(held.status, 202, "{}", held.body);
     assert_eq!(held.body["status"], "requires_confirmation");
-    let held_id = held.body["id"].as_str().unwrap_or_default().to_string();
+    let held_id = held.id();
 
     // The fine's payer keeps the fine among their bills, so they are told why they cannot
     // pay it yet (to a caller who does not see a bill, a held one reads as unknown).
@@ -414,7 +390,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     let paid = pay_bills(&api, &payer, &[&fine], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(paid.body["amount"], 250_000);
-    let paid_id = paid.body["id"].as_str().unwrap_or_default().to_string();
+    let paid_id = paid.id();
 
     // The abandoned payment can no longer be confirmed: one charge, not two.
     let late = call(

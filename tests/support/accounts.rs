@@ -29,10 +29,7 @@ pub async fn proven(api: &Api, id: &str, to: &str) -> String {
     let code = api.code_sent_to(to).await;
     let verified = api.verify(id, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
-    verified.body["verification_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&verified.body["verification_token"])
 }
 
 pub fn registration(email: &str, phone: &str, email_token: &str, phone_token: &str) -> Value {
@@ -78,10 +75,7 @@ pub async fn sign_up(api: &Api) -> Citizen {
     Citizen {
         email,
         phone,
-        account_id: reply.body["account_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        account_id: text(&reply.body["account_id"]),
     }
 }
 
@@ -94,10 +88,16 @@ pub async fn login(api: &Api, ip: &str, login: &str, password: &str, foreign: bo
     .await
 }
 
+/// Asserts that `login` with `password` signs in (a new session).
+pub async fn assert_logs_in(api: &Api, login_as: &str, password: &str) {
+    let reply = login(api, &unique_ip(), login_as, password, false).await;
+    assert_eq!(reply.status, 201, "{login_as}: {}", reply.body);
+}
+
 pub async fn token_for(api: &Api, citizen: &Citizen) -> String {
     let reply = login(api, &unique_ip(), &citizen.email, PASSWORD, false).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.body["token"].as_str().unwrap_or_default().to_string()
+    text(&reply.body["token"])
 }
 
 /// Turns two-step login on or off, with the account's password.
@@ -116,4 +116,18 @@ pub async fn recovery_proof(api: &Api, email: &str) -> String {
     assert_eq!(started.status, 202, "{}", started.body);
     let id = started.body["id"].as_str().unwrap_or_default();
     proven(api, id, email).await
+}
+
+/// `PUT /v1/account/{contact}` (`email` or `phone`) to `value`, with the account's
+/// password and the verification token `proof` of the new contact.
+pub async fn change_contact(
+    api: &Api,
+    token: &str,
+    contact: &str,
+    value: &str,
+    proof: &str,
+) -> Reply {
+    let body = json!({"password": PASSWORD, contact: value, "verification_token": proof});
+    api.put_as(token, &format!("/v1/account/{contact}"), body)
+        .await
 }

@@ -98,11 +98,8 @@ pub fn new_biller_under(name: &str, prefix: &str) -> BillerKey {
         "03234643350000007300",
     ]);
     BillerKey {
-        id: created["biller_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        key: created["key"].as_str().unwrap_or_default().to_string(),
+        id: text(&created["biller_id"]),
+        key: text(&created["key"]),
     }
 }
 
@@ -129,15 +126,31 @@ pub async fn as_biller(
 }
 
 impl BillerKey {
+    /// `PUT` of the charge `uin` with this key.
+    pub async fn put(&self, api: &Api, uin: &str, body: Value) -> Reply {
+        let path = format!("/v1/biller/charges/{uin}");
+        api.put_as(&self.key, &path, body).await
+    }
+
+    /// `GET` of the charge `uin` with this key.
+    pub async fn get(&self, api: &Api, uin: &str) -> Reply {
+        let path = format!("/v1/biller/charges/{uin}");
+        api.get_as(&self.key, &path).await
+    }
+
+    /// `DELETE` (cancelling) of the charge `uin` with this key.
+    pub async fn cancel(&self, api: &Api, uin: &str) -> Reply {
+        let path = format!("/v1/biller/charges/{uin}");
+        api.delete_as(&self.key, &path).await
+    }
+
     /// Puts a new charge of `amount` kopecks in `category` on `payers` (else as
     /// [`charge`]) with this key; its UIN.
     pub async fn charge(&self, api: &Api, category: &str, amount: u64, payers: Value) -> String {
         let uin = uin(20);
         let mut body = charge(amount, payers);
         body["category"] = json!(category);
-        let reply = api
-            .put_as(&self.key, &format!("/v1/biller/charges/{uin}"), body)
-            .await;
+        let reply = self.put(api, &uin, body).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         uin
     }
@@ -178,12 +191,7 @@ pub async fn wait_for_empty_queue(api: &Api, suffix: &str) {
 
 /// Fires a reconciliation run and waits until its pages (and any other run's) are done.
 pub async fn reconcile(api: &Api) -> Value {
-    let reply = api
-        .request(Method::POST, "/_local/schedules/reconcile-payments")
-        .send()
-        .await;
-    assert!((200..300).contains(&reply.status), "{}", reply.status);
-    let planned = reply.body;
+    let planned = api.fire_schedule("reconcile-payments").await;
     assert_eq!(planned["planned"], 17, "{planned}");
     wait_for_empty_queue(api, "-reconcile").await;
     planned

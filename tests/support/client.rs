@@ -85,6 +85,32 @@ impl Reply {
         assert_eq!(self.field_errors(), expected, "{}", self.body);
     }
 
+    /// Asserts a validation problem that names each field of `expected` (whatever the code),
+    /// among others.
+    pub fn assert_fields_named(&self, expected: &[&str]) {
+        self.assert_problem(422, "validation_failed");
+        let errors = self.field_errors();
+        for field in expected {
+            assert!(
+                errors.iter().any(|(f, _)| f == field),
+                "{field} missing in {errors:?}"
+            );
+        }
+    }
+
+    /// The `id` of the body (empty when there is none).
+    pub fn id(&self) -> String {
+        text(&self.body["id"])
+    }
+
+    /// Asserts a validation problem that names each of `expected` (field, code), among
+    /// others.
+    pub fn assert_invalid_fields(&self, expected: &[(&str, &str)]) {
+        for (field, code) in expected {
+            self.assert_invalid_field(field, code);
+        }
+    }
+
     /// Asserts a validation problem that names `field` with `code` (among others).
     pub fn assert_invalid_field(&self, field: &str, code: &str) {
         self.assert_problem(422, "validation_failed");
@@ -115,12 +141,7 @@ impl Reply {
             .map(|errors| {
                 errors
                     .iter()
-                    .map(|e| {
-                        (
-                            e["field"].as_str().unwrap_or_default().to_string(),
-                            e["code"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
+                    .map(|e| (text(&e["field"]), text(&e["code"])))
                     .collect()
             })
             .unwrap_or_default()
@@ -157,6 +178,14 @@ impl Request<'_> {
         Self {
             inner: self.inner.body(body),
             ..self
+        }
+    }
+
+    /// The header `name` when there is a `value`.
+    pub fn header_if(self, name: &str, value: Option<&str>) -> Self {
+        match value {
+            Some(value) => self.header(name, value),
+            None => self,
         }
     }
 
@@ -263,6 +292,31 @@ impl Api {
         }
     }
 
+    /// Waits until `function` has written one more line of `metric` (with `dimensions`) than
+    /// the `before` it had, and asserts that it is one count with those dimensions.
+    pub async fn assert_one_more_metric(
+        &self,
+        function: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        before: usize,
+    ) {
+        let lines = self
+            .wait_for_metric(function, metric, dimensions, before)
+            .await;
+        assert_eq!(lines.len(), before + 1, "{function} {metric}: {lines:?}");
+        let stage = self.metric_stage(function);
+        assert_metric_line(&lines[before], metric, &stage, dimensions);
+    }
+
+    /// Fires the local scheduler's `job` (as EventBridge would) and answers what it planned.
+    pub async fn fire_schedule(&self, job: &str) -> Value {
+        let path = format!("/_local/schedules/{job}");
+        let reply = self.request(Method::POST, &path).send().await;
+        assert!((200..300).contains(&reply.status), "{}", reply.status);
+        reply.body
+    }
+
     /// The `fault injected` warnings `function` (a logical id) logged so far for
     /// `dependency`: one per fault the layer put into a call.
     pub fn injected_faults(&self, function: &str, dependency: &str) -> usize {
@@ -302,6 +356,22 @@ impl Api {
             .find(|u| u.ends_with(suffix))
             .cloned()
             .unwrap_or_else(|| panic!("no queue ending with {suffix}: {queues:?}"))
+    }
+
+    /// Up to ten messages of the queue at `url`, left invisible for `hide_secs` seconds.
+    pub async fn receive(&self, url: &str, hide_secs: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(hide_secs)
+            .send()
+            .await;
+        received
+            .unwrap_or_else(|e| panic!("receive: {e}"))
+            .messages
+            .unwrap_or_default()
     }
 
     /// Puts a message with `body` on the queue at `url`, as a function would.
@@ -397,6 +467,22 @@ impl Api {
         self.send(request).await
     }
 
+    /// A request of the JSON `body` to `path` as the holder of `token`, from an address of
+    /// its own, that the test may add headers to.
+    pub fn json_request(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Request<'_> {
+        self.request(method, path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-forwarded-for", unique_ip())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
     /// A request to `path` (from `/`) that the test adds headers and a body to.
     pub fn request(&self, method: Method, path: &str) -> Request<'_> {
         Request {
@@ -486,7 +572,7 @@ impl Api {
             .send_code(&unique_ip(), channel, destination, purpose)
             .await;
         assert_eq!(sent.status, 202, "{}", sent.body);
-        sent.body["id"].as_str().unwrap_or_default().to_string()
+        sent.id()
     }
 
     /// Messages the local outbox holds for `to`, newest first.
@@ -569,6 +655,11 @@ impl Api {
             }
         }
     }
+}
+
+/// A JSON string's text (empty for anything else).
+pub fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
 }
 
 pub fn extract_code(text: &str) -> Option<String> {

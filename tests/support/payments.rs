@@ -30,16 +30,10 @@ pub fn unique_key() -> String {
 /// `POST /v1/payments` of `body` as the holder of `token`, with the idempotency key `key`
 /// when there is one.
 pub async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
-    let mut request = api
-        .request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    request.send().await
+    api.json_request(Method::POST, "/v1/payments", token, &body)
+        .header_if("idempotency-key", key)
+        .send()
+        .await
 }
 
 /// Pays the bills `uins` by `method`, under a new idempotency key.
@@ -60,5 +54,22 @@ pub async fn saved_card(api: &Api, token: &str, number: &str) -> String {
         .post_as(token, "/v1/payment-methods", card(number))
         .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
-    saved.body["id"].as_str().unwrap_or_default().to_string()
+    saved.id()
+}
+
+/// Today in Moscow, as the bills' dates and the autopay runs read it.
+pub fn moscow_today() -> time::Date {
+    let offset = time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::now_utc().to_offset(offset).date()
+}
+
+/// An autopay trigger that today's run fires: today's day of the month, or (days past the
+/// 28th are not offered) today's weekday.
+pub fn todays_trigger() -> Value {
+    let today = moscow_today();
+    if today.day() <= 28 {
+        json!({"type": "monthly", "day": today.day()})
+    } else {
+        json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
+    }
 }

@@ -46,28 +46,64 @@ pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (
     standard_citizen(api, &birth_record_snils(number, whom), &six_digits()).await
 }
 
+/// Two standard-level parents whom the sandbox birth record of a new certificate names.
+pub struct Family {
+    /// The certificate's six-digit number.
+    pub number: String,
+    pub mother_snils: String,
+    pub mother: Citizen,
+    pub mother_token: String,
+    pub father: Citizen,
+    pub father_token: String,
+}
+
+/// A [`Family`]: the mother shows the passport `mother_passport`.
+pub async fn family_on_record(api: &Api, mother_passport: &str) -> Family {
+    let number = certificate_number();
+    let mother_snils = birth_record_snils(&number, OnBirthRecord::Mother);
+    let (mother, mother_token) = standard_citizen(api, &mother_snils, mother_passport).await;
+    let (father, father_token) = parent_on_record(api, &number, OnBirthRecord::Father).await;
+    Family {
+        number,
+        mother_snils,
+        mother,
+        mother_token,
+        father,
+        father_token,
+    }
+}
+
 /// Polls the account's child `id` until the registry decided the link (its `status` is
 /// no longer `pending`), for at most a minute; the child as the API shows it.
 pub async fn wait_for_child(api: &Api, token: &str, id: &str) -> Value {
+    let path = &format!("/v1/profile/children/{id}");
+    let decided =
+        |child: &Value| child["status"] != "pending" && child["snils_status"] != "pending";
+    poll(
+        &format!("child {id} decided"),
+        || api.get_as(token, path),
+        decided,
+    )
+    .await
+}
+
+/// Reads with `read` (which must answer 200) every 300 ms until `done` holds of the body,
+/// for at most a minute, and answers that body; `what` says what is awaited.
+pub async fn poll<F, R>(what: &str, read: F, done: impl Fn(&Value) -> bool) -> Value
+where
+    F: Fn() -> R,
+    R: Future<Output = Reply>,
+{
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let reply = api
-            .call(
-                Method::GET,
-                &format!("/v1/profile/children/{id}"),
-                &unique_ip(),
-                Some(token),
-                None,
-            )
-            .await;
+        let reply = read().await;
         assert_eq!(reply.status, 200, "{}", reply.body);
-        let decided = reply.body["status"] != "pending" && reply.body["snils_status"] != "pending";
-        if decided {
+        if done(&reply.body) {
             return reply.body;
         }
         assert!(
             Instant::now() < deadline,
-            "child {id} never decided: {}",
+            "{what} never happened: {}",
             reply.body
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -90,16 +126,10 @@ pub async fn profile(api: &Api, token: &str) -> Reply {
 }
 
 pub async fn patch(api: &Api, token: &str, version: Option<&str>, body: Value) -> Reply {
-    let mut request = api
-        .request(Method::PATCH, "/v1/profile")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(v) = version {
-        request = request.header("if-match", v);
-    }
-    request.send().await
+    api.json_request(Method::PATCH, "/v1/profile", token, &body)
+        .header_if("if-match", version)
+        .send()
+        .await
 }
 
 /// The first PATCH of a profile: at version 0, which sign-up gives it.
@@ -157,27 +187,11 @@ pub async fn citizen(api: &Api) -> (Citizen, String) {
 
 /// Polls the profile until `done` holds, for at most a minute.
 pub async fn wait_for(api: &Api, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = profile(api, token).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if done(&reply.body) {
-            return reply.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} never happened: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    poll(what, || profile(api, token), done).await
 }
 
 pub fn status(profile: &Value, field: &str) -> String {
-    profile["verification"][field]["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&profile["verification"][field]["status"])
 }
 
 /// Personal data and documents that the sandbox verifies.
