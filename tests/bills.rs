@@ -8,23 +8,16 @@ use serde_json::{json, Value};
 use support::*;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack(&[
-            ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-            ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            // Low, so that reaching it takes a few requests (each instance counts its own).
-            ("BILL_LOOKUPS_PER_WINDOW", LOOKUP_LIMIT.to_string()),
-        ])
+    run_suite(async {
+        let (stack, api) = open_stack(
+            &quick_sandbox(&[
+                // Low, so that reaching it takes a few requests (each instance counts its own).
+                ("BILL_LOOKUPS_PER_WINDOW", LOOKUP_LIMIT.to_string()),
+            ]),
+            &[],
+            4,
+        )
         .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
         let mut tally = run_all(
             &api,
             vec![
@@ -53,8 +46,7 @@ fn main() {
         .await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -72,7 +64,7 @@ fn broken(uin: &str) -> String {
 }
 
 fn snils_payer() -> Value {
-    json!([{"kind": "snils", "value": "112-233-445 95"}])
+    on_snils("112-233-445 95")
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -85,35 +77,20 @@ async fn billers_need_their_key(api: Api) {
         .call(Method::PUT, &path, &unique_ip(), None, Some(body.clone()))
         .await;
     assert_eq!(none.status, 401);
-    let forged = as_biller(
-        &api,
-        Method::PUT,
-        &path,
-        "bk_forged0000000000000000",
-        Some(body.clone()),
-    )
-    .await;
+    let forged = api
+        .put_as("bk_forged0000000000000000", &path, body.clone())
+        .await;
     assert_eq!(forged.status, 401);
     // A citizen is not a biller, and a biller's key opens no citizen's route.
     let c = sign_up(&api).await;
     let session = token_for(&api, &c).await;
-    as_biller(&api, Method::PUT, &path, &session, Some(body.clone()))
+    api.put_as(&session, &path, body.clone())
         .await
         .assert_problem(403, "biller_only");
-    assert_eq!(
-        as_biller(&api, Method::GET, "/v1/profile", &biller.key, None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(api.get_as(&biller.key, "/v1/profile").await.status, 401);
     // A revoked key stops working.
     admin(&["revoke-biller", "--id", &biller.id]);
-    assert_eq!(
-        as_biller(&api, Method::PUT, &path, &biller.key, Some(body))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(api.put_as(&biller.key, &path, body).await.status, 401);
 }
 
 async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
@@ -127,12 +104,12 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     ]);
     let body = charge(150_000, payers);
 
-    let created = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    let created = api.put_as(&school.key, &path, body.clone()).await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["outcome"], "created");
     assert_eq!(created.body["status"], "unpaid");
     assert_eq!(created.body["payers"][0]["value"], "11223344595");
-    let again = as_biller(&api, Method::PUT, &path, &school.key, Some(body.clone())).await;
+    let again = api.put_as(&school.key, &path, body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["outcome"], "unchanged");
     assert_eq!(again.body["version"], 1);
@@ -157,7 +134,7 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     let mut changed = body.clone();
     changed["amount"] = json!(120_000);
     changed["payers"] = snils_payer();
-    let updated = as_biller(&api, Method::PUT, &path, &school.key, Some(changed.clone())).await;
+    let updated = api.put_as(&school.key, &path, changed.clone()).await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(updated.body["outcome"], "updated");
     assert_eq!(updated.body["amount"], 120_000);
@@ -170,31 +147,21 @@ async fn charges_are_idempotent_and_final_once_cancelled(api: Api) {
     assert_eq!(index, 1, "the dropped payer's index item went with it");
 
     // Another biller learns nothing of it and changes nothing.
-    as_biller(&api, Method::GET, &path, &other.key, None)
+    api.get_as(&other.key, &path)
         .await
         .assert_problem(404, "charge_not_found");
-    as_biller(&api, Method::PUT, &path, &other.key, Some(body.clone()))
+    api.put_as(&other.key, &path, body.clone())
         .await
         .assert_problem(404, "charge_not_found");
-    as_biller(&api, Method::DELETE, &path, &other.key, None)
+    api.delete_as(&other.key, &path)
         .await
         .assert_problem(404, "charge_not_found");
 
-    assert_eq!(
-        as_biller(&api, Method::DELETE, &path, &school.key, None)
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        as_biller(&api, Method::DELETE, &path, &school.key, None)
-            .await
-            .status,
-        204
-    );
-    let read = as_biller(&api, Method::GET, &path, &school.key, None).await;
+    assert_eq!(api.delete_as(&school.key, &path).await.status, 204);
+    assert_eq!(api.delete_as(&school.key, &path).await.status, 204);
+    let read = api.get_as(&school.key, &path).await;
     assert_eq!(read.body["status"], "cancelled");
-    as_biller(&api, Method::PUT, &path, &school.key, Some(body))
+    api.put_as(&school.key, &path, body)
         .await
         .assert_problem(409, "charge_cancelled");
 }
@@ -203,14 +170,13 @@ async fn every_invalid_field_is_named(api: Api) {
     let biller = new_biller("Управляющая компания");
     let body = charge(150_000, snils_payer());
     for length in [20, 25] {
-        let reply = as_biller(
-            &api,
-            Method::PUT,
-            &format!("/v1/biller/charges/{}", broken(&uin(length))),
-            &biller.key,
-            Some(body.clone()),
-        )
-        .await;
+        let reply = api
+            .put_as(
+                &biller.key,
+                &format!("/v1/biller/charges/{}", broken(&uin(length))),
+                body.clone(),
+            )
+            .await;
         reply.assert_problem(422, "validation_failed");
         assert_eq!(
             reply.field_errors(),
@@ -231,18 +197,8 @@ async fn every_invalid_field_is_named(api: Api) {
         "payers": [{"kind": "snils", "value": "112-233-445 96"}, {"kind": "pet", "value": "Шарик"}],
         "extra": true,
     });
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(bad),
-    )
-    .await;
-    reply.assert_problem(422, "validation_failed");
-    let errors = reply.field_errors();
-    let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
-    for expected in [
+    let reply = biller.put(&api, &uin(20), bad).await;
+    reply.assert_fields_named(&[
         "/amount",
         "/payee/name",
         "/payee/inn",
@@ -258,49 +214,23 @@ async fn every_invalid_field_is_named(api: Api) {
         "/payers/0/value",
         "/payers/1/kind",
         "/extra",
-    ] {
-        assert!(
-            paths.contains(&expected),
-            "{expected} missing in {errors:?}"
-        );
-    }
+    ]);
     // A null payee is the registered one; a passport with a letter inside is a field error,
     // not a crash;
     // a UIN in the body must be the path's.
-    let mut odd = charge(150_000, json!([{"kind": "passport", "value": "123é56789"}]));
+    let mut odd = charge(150_000, payer("passport", "123é56789"));
     odd["payee"] = Value::Null;
     odd["uin"] = json!(uin(20));
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(odd.clone()),
-    )
-    .await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![("/uin".to_string(), "uin_mismatch".to_string())]
-    );
+    let reply = biller.put(&api, &uin(20), odd.clone()).await;
+    reply.assert_field_errors(&[("/uin", "uin_mismatch")]);
     odd.as_object_mut().map(|o| o.remove("uin"));
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(odd),
-    )
-    .await;
+    let reply = biller.put(&api, &uin(20), odd).await;
     let errors = reply.field_errors();
     assert!(
         !errors.iter().any(|(field, _)| field.starts_with("/payee")),
         "{errors:?}"
     );
-    assert!(
-        errors.contains(&("/payers/0/value".into(), "passport_format".into())),
-        "{errors:?}"
-    );
+    reply.assert_invalid_field("/payers/0/value", "passport_format");
 
     // The same payer twice, apart: one index item, and the order does not matter.
     let twice = uin(25);
@@ -309,50 +239,22 @@ async fn every_invalid_field_is_named(api: Api) {
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "11223344595"},
     ]);
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{twice}"),
-        &biller.key,
-        Some(charge(150_000, payers)),
-    )
-    .await;
+    let reply = biller.put(&api, &twice, charge(150_000, payers)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["payers"].as_array().map(Vec::len), Some(2));
     let reordered = json!([
         {"kind": "sts", "value": "77 УО 123456"},
         {"kind": "snils", "value": "112-233-445 95"},
     ]);
-    let again = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{twice}"),
-        &biller.key,
-        Some(charge(150_000, reordered)),
-    )
-    .await;
+    let again = biller.put(&api, &twice, charge(150_000, reordered)).await;
     assert_eq!(again.body["outcome"], "unchanged", "{}", again.body);
 
     let mut late = charge(150_000, snils_payer());
     late["due_date"] = json!("2026-10-01");
     late["discount"] = json!({"amount": 150_000, "until": "2026-11-20"});
-    let reply = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{}", uin(20)),
-        &biller.key,
-        Some(late),
-    )
-    .await;
-    let errors = reply.field_errors();
-    assert!(
-        errors.contains(&("/due_date".into(), "due_before_bill_date".into())),
-        "{errors:?}"
-    );
-    assert!(
-        errors.contains(&("/discount/amount".into(), "discount_too_large".into())),
-        "{errors:?}"
-    );
+    let reply = biller.put(&api, &uin(20), late).await;
+    reply.assert_invalid_field("/due_date", "due_before_bill_date");
+    reply.assert_invalid_field("/discount/amount", "discount_too_large");
 }
 
 async fn bulk_reports_each_item(api: Api) {
@@ -366,43 +268,30 @@ async fn bulk_reports_each_item(api: Api) {
     let mut bad_amount = charge(100, snils_payer());
     bad_amount["uin"] = json!(uin(25));
     bad_amount["amount"] = json!(-5);
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(json!({"charges": [first, bad_uin, bad_amount, "not a charge"]})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &biller.key,
+            "/v1/biller/charges:batch",
+            json!({"charges": [first, bad_uin, bad_amount, "not a charge"]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 1);
     assert_eq!(reply.body["failed"], 3);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results[0]["outcome"], "created");
     assert_eq!(results[1]["errors"][0]["field"], "/charges/1/uin");
     assert_eq!(results[1]["errors"][0]["code"], "uin_checksum");
     assert_eq!(results[2]["errors"][0]["field"], "/charges/2/amount");
     assert_eq!(results[3]["errors"][0]["field"], "/charges/3");
-    let stored = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{good}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let stored = biller.get(&api, &good).await;
     assert_eq!(stored.body["amount"], 310_050);
     // Too many at once is refused whole.
     let many: Vec<Value> = (0..501).map(|_| json!({})).collect();
-    as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
+    api.post_as(
         &biller.key,
-        Some(json!({"charges": many})),
+        "/v1/biller/charges:batch",
+        json!({"charges": many}),
     )
     .await
     .assert_problem(422, "validation_failed");
@@ -415,14 +304,9 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     let biller = new_biller("Городской расчётный центр");
     let other = new_biller("Соседний расчётный центр");
     let foreign = uin(20);
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{foreign}"),
-        &other.key,
-        Some(charge(42_000, snils_payer())),
-    )
-    .await;
+    let put = other
+        .put(&api, &foreign, charge(42_000, snils_payer()))
+        .await;
     assert_eq!(put.status, 201, "{}", put.body);
     let uins: Vec<String> = (0..498).map(|_| uin(20)).collect();
     let mut items: Vec<Value> = uins
@@ -442,21 +326,13 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     items.push(again);
     assert_eq!(items.len(), 500);
     let batch = json!({ "charges": items });
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(batch.clone()),
-    )
-    .await;
+    let reply = api
+        .post_as(&biller.key, "/v1/biller/charges:batch", batch.clone())
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["succeeded"], 499, "{}", reply.body["failed"]);
     assert_eq!(reply.body["failed"], 1);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results.len(), 500);
     for (i, r) in results.iter().enumerate().take(498) {
         assert_eq!(r["index"], i);
@@ -468,50 +344,23 @@ async fn a_full_batch_is_written_once_in_order(api: Api) {
     assert_eq!(results[499]["outcome"], "updated", "{}", results[499]);
     // Every charge is stored as sent, the later item of a UIN named twice winning.
     for (i, u) in uins.iter().enumerate().step_by(37) {
-        let stored = as_biller(
-            &api,
-            Method::GET,
-            &format!("/v1/biller/charges/{u}"),
-            &biller.key,
-            None,
-        )
-        .await;
+        let stored = biller.get(&api, u).await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         let expected = if i == 3 { 777 } else { 10_000 + i as u64 };
         assert_eq!(stored.body["amount"], expected, "{u}");
     }
-    let twice = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{}", uins[3]),
-        &biller.key,
-        None,
-    )
-    .await;
+    let twice = api
+        .get_as(&biller.key, &format!("/v1/biller/charges/{}", uins[3]))
+        .await;
     assert_eq!(twice.body["amount"], 777);
-    let untouched = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{foreign}"),
-        &other.key,
-        None,
-    )
-    .await;
+    let untouched = other.get(&api, &foreign).await;
     assert_eq!(untouched.body["amount"], 42_000);
     // Sent again: unchanged, but for the UIN named twice, which goes back and forth.
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &biller.key,
-        Some(batch),
-    )
-    .await;
+    let reply = api
+        .post_as(&biller.key, "/v1/biller/charges:batch", batch)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     let unchanged = results
         .iter()
         .filter(|r| r["outcome"] == "unchanged")
@@ -527,39 +376,17 @@ async fn bills_are_looked_up_by_uin(api: Api) {
     let c = sign_up(&api).await;
     let session = token_for(&api, &c).await;
     let fine = uin(20);
-    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 123456"}]));
+    let mut body = charge(500_000, on_sts("77 УО 123456"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{fine}"),
-        &police.key,
-        Some(body.clone()),
-    )
-    .await;
+    let put = police.put(&api, &fine, body.clone()).await;
     assert_eq!(put.status, 201, "{}", put.body);
     let expired = uin(25);
     body["discount"] = json!({"amount": 250_000, "until": "2026-11-02"});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{expired}"),
-        &police.key,
-        Some(body),
-    )
-    .await;
+    let put = police.put(&api, &expired, body).await;
     assert_eq!(put.status, 201, "{}", put.body);
 
-    let bill = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{fine}"),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
-        .await;
+    let bill = api.get_as(&session, &format!("/v1/bills/{fine}")).await;
     assert_eq!(bill.status, 200, "{}", bill.body);
     assert_eq!(bill.body["amount"], 500_000);
     assert_eq!(
@@ -571,40 +398,16 @@ async fn bills_are_looked_up_by_uin(api: Api) {
         bill.body.get("payers").is_none(),
         "a paper bill tells nothing of its payers"
     );
-    let bill = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{expired}"),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
-        .await;
+    let bill = api.get_as(&session, &format!("/v1/bills/{expired}")).await;
     assert_eq!(bill.body["amount_due"], 500_000, "the discount is over");
 
     let reply = api
-        .call(
-            Method::GET,
-            &format!("/v1/bills/{}", broken(&fine)),
-            &unique_ip(),
-            Some(&session),
-            None,
-        )
+        .get_as(&session, &format!("/v1/bills/{}", broken(&fine)))
         .await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![("/uin".to_string(), "uin_checksum".to_string())]
-    );
-    api.call(
-        Method::GET,
-        &format!("/v1/bills/{}", uin(20)),
-        &unique_ip(),
-        Some(&session),
-        None,
-    )
-    .await
-    .assert_problem(404, "bill_not_found");
+    reply.assert_field_errors(&[("/uin", "uin_checksum")]);
+    api.get_as(&session, &format!("/v1/bills/{}", uin(20)))
+        .await
+        .assert_problem(404, "bill_not_found");
     assert_eq!(
         api.call(
             Method::GET,
@@ -620,132 +423,50 @@ async fn bills_are_looked_up_by_uin(api: Api) {
 }
 
 async fn bills(api: &Api, token: &str, query: &str) -> Reply {
-    api.call(
-        Method::GET,
-        &format!("/v1/bills{query}"),
-        &unique_ip(),
-        Some(token),
-        None,
-    )
-    .await
-}
-
-fn uins(reply: &Reply) -> Vec<String> {
-    reply.body["bills"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| b["uin"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    api.get_as(token, &format!("/v1/bills{query}")).await
 }
 
 async fn bills_are_found_from_the_profile(api: Api) {
     let biller = new_biller("Расчётный центр");
     // A parent with verified documents, a child and a car; the other parent adds the child.
     // The parents are the ones the sandbox birth record of the certificate names.
-    let number = certificate_number();
-    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
-    let (_, mother) = standard_citizen(&api, &own_snils, "701001").await;
-    let (_, father) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
+    let Family {
+        number,
+        mother_snils: own_snils,
+        mother_token: mother,
+        father_token: father,
+        ..
+    } = family_on_record(&api, "701001").await;
     let certificate = format!("II-МЮ {number}");
     let child = json!({"last_name": "Иванова", "first_name": "Мария", "birth_date": "2019-02-03",
                        "birth_certificate": certificate});
-    for parent in [&mother, &father] {
-        let reply = call(
-            &api,
-            Method::POST,
-            "/v1/profile/children",
-            parent,
-            Some(child.clone()),
-        )
-        .await;
-        assert_eq!(reply.status, 202, "{}", reply.body);
-        let id = reply.body["id"].as_str().unwrap_or_default();
-        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
-    }
-    let sts = format!("77 УО {}", six_digits());
-    let car = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &mother,
-        Some(json!({"sts": sts, "plate": "А123ВС77"})),
-    )
-    .await;
-    assert_eq!(car.status, 201, "{}", car.body);
+    add_child_to(&api, &[&mother, &father], &child).await;
+    let sts = add_car(&api, &mother, "А123ВС77").await;
     // Somebody whose SNILS is still being checked (the sandbox never answers for 996…).
     let pending_snils = snils_of("996");
-    let (_, stranger) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &stranger,
-        Some("\"0\""),
-        json!({"documents": {"snils": pending_snils}}),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (_, stranger) = citizen_with_snils(&api, &pending_snils).await;
 
-    let utility = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        310_050,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
-    let kindergarten = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
-    let fine = put_charge(
-        &api,
-        &biller,
-        "fines",
-        500_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
-    let unverified = put_charge(
-        &api,
-        &biller,
-        "taxes",
-        99_900,
-        json!([{"kind": "snils", "value": pending_snils}]),
-    )
-    .await;
-    let cancelled = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        1_000,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
-    assert_eq!(
-        as_biller(
-            &api,
-            Method::DELETE,
-            &format!("/v1/biller/charges/{cancelled}"),
-            &biller.key,
-            None
-        )
-        .await
-        .status,
-        204
-    );
+    let utility = biller
+        .charge(&api, "utilities", 310_050, on_snils(&own_snils))
+        .await;
+    let kindergarten = biller
+        .charge(&api, "kindergarten", 150_000, on_certificate(&certificate))
+        .await;
+    let fine = biller.charge(&api, "fines", 500_000, on_sts(&sts)).await;
+    let unverified = biller
+        .charge(&api, "taxes", 99_900, on_snils(&pending_snils))
+        .await;
+    let cancelled = biller
+        .charge(&api, "utilities", 1_000, on_snils(&own_snils))
+        .await;
+    assert_eq!(biller.cancel(&api, &cancelled).await.status, 204);
 
     // The mother sees her own, her child's and her car's unpaid bills, each saying why.
     let list = bills(&api, &mother, "").await;
     assert_eq!(list.status, 200, "{}", list.body);
     let mut expected = vec![utility.clone(), kindergarten.clone(), fine.clone()];
     expected.sort();
-    assert_eq!(uins(&list), expected);
+    assert_eq!(uins_of(&list), expected);
     let by_uin = |uin: &str| {
         list.body["bills"]
             .as_array()
@@ -761,17 +482,14 @@ async fn bills_are_found_from_the_profile(api: Api) {
 
     // Filters and stable pages.
     assert_eq!(
-        uins(&bills(&api, &mother, "?category=fines").await),
+        uins_of(&bills(&api, &mother, "?category=fines").await),
         vec![fine.clone()]
     );
     let first = bills(&api, &mother, "?limit=2").await;
-    assert_eq!(uins(&first), expected[..2].to_vec());
-    let next = first.body["next_after"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    assert_eq!(uins_of(&first), expected[..2].to_vec());
+    let next = text(&first.body["next_after"]);
     assert_eq!(
-        uins(&bills(&api, &mother, &format!("?limit=2&after={next}")).await),
+        uins_of(&bills(&api, &mother, &format!("?limit=2&after={next}")).await),
         expected[2..].to_vec()
     );
     bills(&api, &mother, "?category=cinema&limit=0")
@@ -780,58 +498,38 @@ async fn bills_are_found_from_the_profile(api: Api) {
 
     // The other parent sees the child's bill; nobody sees a bill through an unchecked SNILS.
     assert_eq!(
-        uins(&bills(&api, &father, "").await),
+        uins_of(&bills(&api, &father, "").await),
         vec![kindergarten.clone()]
     );
-    assert!(uins(&bills(&api, &stranger, "").await).is_empty());
+    assert!(uins_of(&bills(&api, &stranger, "").await).is_empty());
 
     // Saved bills are the saver's own.
     let saved = api
-        .call(
-            Method::POST,
-            "/v1/bills/saved",
-            &unique_ip(),
-            Some(&stranger),
-            Some(json!({"uin": unverified})),
-        )
+        .post_as(&stranger, "/v1/bills/saved", json!({"uin": unverified}))
         .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     let list = bills(&api, &stranger, "").await;
-    assert_eq!(uins(&list), vec![unverified.clone()]);
+    assert_eq!(uins_of(&list), vec![unverified.clone()]);
     assert_eq!(list.body["bills"][0]["matched"][0]["holder"], "saved");
-    assert!(!uins(&bills(&api, &father, "").await).contains(&unverified));
+    assert!(!uins_of(&bills(&api, &father, "").await).contains(&unverified));
     let forget = format!("/v1/bills/saved/{unverified}");
-    assert_eq!(
-        api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
-            .await
-            .status,
-        204
-    );
-    api.call(Method::DELETE, &forget, &unique_ip(), Some(&stranger), None)
+    assert_eq!(api.delete_as(&stranger, &forget).await.status, 204);
+    api.delete_as(&stranger, &forget)
         .await
         .assert_problem(404, "bill_not_found");
 
     // Fines by any СТС, in the profile or not.
     let fines = api
-        .call(
-            Method::GET,
+        .get_as(
+            &father,
             &format!("/v1/fines?sts={}", sts.replace(' ', "%20")),
-            &unique_ip(),
-            Some(&father),
-            None,
         )
         .await;
     assert_eq!(fines.status, 200, "{}", fines.body);
     assert_eq!(fines.body["fines"][0]["uin"], fine.as_str());
-    api.call(
-        Method::GET,
-        "/v1/fines?sts=12",
-        &unique_ip(),
-        Some(&father),
-        None,
-    )
-    .await
-    .assert_problem(422, "validation_failed");
+    api.get_as(&father, "/v1/fines?sts=12")
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 // ------------------------------------------------------------------ notices
@@ -873,10 +571,14 @@ async fn await_message(api: &Api, to: &str, text: &str) -> Vec<Value> {
 
 async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let biller = new_biller("Детский сад № 7");
-    let number = certificate_number();
-    let own_snils = birth_record_snils(&number, OnBirthRecord::Mother);
-    let (mother, mother_token) = standard_citizen(&api, &own_snils, "702001").await;
-    let (father, father_token) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
+    let Family {
+        number,
+        mother_snils: own_snils,
+        mother,
+        mother_token,
+        father,
+        father_token,
+    } = family_on_record(&api, "702001").await;
 
     // Defaults: education services by e-mail, the rest off, outcome SMS off.
     let defaults = settings(&api, &mother_token, None).await;
@@ -937,19 +639,12 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         ),
     )
     .await;
-    bad.assert_problem(422, "validation_failed");
-    let fields = bad.field_errors();
-    for expected in [
+    bad.assert_invalid_fields(&[
         ("/bills/cinema", "invalid_category"),
         ("/bills/fines/sms", "invalid_type"),
         ("/bills/fines/push", "unknown_field"),
         ("/verification/email", "unknown_field"),
-    ] {
-        assert!(
-            fields.contains(&(expected.0.to_string(), expected.1.to_string())),
-            "{expected:?} in {fields:?}"
-        );
-    }
+    ]);
     assert_eq!(
         settings(&api, &mother_token, None).await.body["bills"]["fines"]["sms"],
         true
@@ -959,76 +654,35 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     let certificate = format!("III-МЮ {number}");
     let child = json!({"last_name": "Смирнов", "first_name": "Пётр", "birth_date": "2020-05-06",
                        "birth_certificate": certificate});
-    for parent in [&mother_token, &father_token] {
-        let reply = call(
-            &api,
-            Method::POST,
-            "/v1/profile/children",
-            parent,
-            Some(child.clone()),
-        )
-        .await;
-        assert_eq!(reply.status, 202, "{}", reply.body);
-        let id = reply.body["id"].as_str().unwrap_or_default();
-        assert_eq!(wait_for_child(&api, parent, id).await["status"], "verified");
-    }
-    let sts = format!("77 УО {}", six_digits());
-    let car = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &mother_token,
-        Some(json!({"sts": sts, "plate": "В456ОР77"})),
-    )
-    .await;
-    assert_eq!(car.status, 201, "{}", car.body);
+    add_child_to(&api, &[&mother_token, &father_token], &child).await;
+    let sts = add_car(&api, &mother_token, "В456ОР77").await;
 
     // A kindergarten bill for the child: the mother by e-mail, the father by SMS only.
-    let kindergarten = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let kindergarten = biller
+        .charge(&api, "kindergarten", 150_000, on_certificate(&certificate))
+        .await;
     let mail = await_message(&api, &mother.email, &kindergarten).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
-    let text = mail[0].to_string();
-    assert!(text.contains("Пётр"), "says whose bill it is: {text}");
-    assert!(text.contains("500,00"), "says how much: {text}");
+    let told = mail[0].to_string();
+    assert!(told.contains("Пётр"), "says whose bill it is: {told}");
+    assert!(told.contains("500,00"), "says how much: {told}");
     await_message(&api, &father.phone, &kindergarten).await;
 
     // The same charge again, then a new amount: still one message each.
     let path = format!("/v1/biller/charges/{kindergarten}");
-    let mut body = charge(
-        150_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    );
-    let again = as_biller(&api, Method::PUT, &path, &biller.key, Some(body.clone())).await;
+    let mut body = charge(150_000, on_certificate(&certificate));
+    let again = api.put_as(&biller.key, &path, body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     body["amount"] = json!(160_000);
-    let changed = as_biller(&api, Method::PUT, &path, &biller.key, Some(body)).await;
+    let changed = api.put_as(&biller.key, &path, body).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
 
     // A fine for the car: the mother by SMS (her choice), not by e-mail.
-    let fine = put_charge(
-        &api,
-        &biller,
-        "fines",
-        500_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
+    let fine = biller.charge(&api, "fines", 500_000, on_sts(&sts)).await;
     // A utility bill on her SNILS, verified by the registry: by e-mail, as she asked.
-    let utility = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        310_050,
-        json!([{"kind": "snils", "value": own_snils}]),
-    )
-    .await;
+    let utility = biller
+        .charge(&api, "utilities", 310_050, on_snils(&own_snils))
+        .await;
     await_message(&api, &mother.phone, &fine).await;
     let mail = await_message(&api, &mother.email, &utility).await;
     assert!(mail[0].to_string().contains("на ваше имя"), "{mail:?}");
@@ -1055,35 +709,15 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     );
 
     // Once the child is removed from the father's profile, his next bills stop.
-    let children = call(
-        &api,
-        Method::GET,
-        "/v1/profile/children",
-        &father_token,
-        None,
-    )
-    .await;
-    let child_id = children.body["children"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/profile/children/{child_id}"),
-        &father_token,
-        None,
-    )
-    .await;
+    let children = api.get_as(&father_token, "/v1/profile/children").await;
+    let child_id = text(&children.body["children"][0]["id"]);
+    let removed = api
+        .delete_as(&father_token, &format!("/v1/profile/children/{child_id}"))
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
-    let club = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        70_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let club = biller
+        .charge(&api, "kindergarten", 70_000, on_certificate(&certificate))
+        .await;
     await_message(&api, &mother.email, &club).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(mentioning(&api, &father.phone, &club).await.is_empty());
@@ -1093,15 +727,7 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     let biller = new_biller("ИФНС № 1");
     // The sandbox never answers for 996…: the SNILS stays pending.
     let pending_snils = snils_of("996");
-    let (stranger, token) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": pending_snils}}),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (stranger, token) = citizen_with_snils(&api, &pending_snils).await;
     let on = settings(
         &api,
         &token,
@@ -1110,32 +736,11 @@ async fn unverified_identifiers_get_no_notices(api: Api) {
     .await;
     assert_eq!(on.status, 200, "{}", on.body);
     // A car's fine as a marker that the queue moved on.
-    let sts = format!("77 УО {}", six_digits());
-    let reply = call(
-        &api,
-        Method::POST,
-        "/v1/profile/vehicles",
-        &token,
-        Some(json!({"sts": sts, "plate": "В456ОР77"})),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let tax = put_charge(
-        &api,
-        &biller,
-        "taxes",
-        99_900,
-        json!([{"kind": "snils", "value": pending_snils}]),
-    )
-    .await;
-    let lesson = put_charge(
-        &api,
-        &biller,
-        "fines",
-        45_000,
-        json!([{"kind": "sts", "value": sts}]),
-    )
-    .await;
+    let sts = add_car(&api, &token, "В456ОР77").await;
+    let tax = biller
+        .charge(&api, "taxes", 99_900, on_snils(&pending_snils))
+        .await;
+    let lesson = biller.charge(&api, "fines", 45_000, on_sts(&sts)).await;
     await_message(&api, &stranger.email, &lesson).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(mentioning(&api, &stranger.email, &tax).await.is_empty());
@@ -1157,7 +762,7 @@ async fn verification_outcome_by_sms_when_asked(api: Api) {
         (&quiet_token, snils_of("703"), "703001"),
         (&keen_token, snils_of("704"), "704001"),
     ] {
-        let reply = patch(&api, token, Some("\"0\""), verifiable(&snils, number)).await;
+        let reply = patch_new(&api, token, verifiable(&snils, number)).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         wait_for(&api, token, "standard level", |p| p["level"] == "standard").await;
     }
@@ -1174,7 +779,7 @@ async fn verification_outcome_by_sms_when_asked(api: Api) {
 
 async fn lookups_are_limited_per_account(api: Api) {
     let biller = new_biller("МОЭК");
-    let uin = put_charge(&api, &biller, "utilities", 1_000, snils_payer()).await;
+    let uin = biller.charge(&api, "utilities", 1_000, snils_payer()).await;
     let (_, greedy) = citizen(&api).await;
     let (_, other) = citizen(&api).await;
     let path = format!("/v1/bills/{uin}");
@@ -1182,7 +787,7 @@ async fn lookups_are_limited_per_account(api: Api) {
     let mut answered = 0;
     let mut refused = None;
     for _ in 0..(LOOKUP_LIMIT * INSTANCES + 1) {
-        let reply = call(&api, Method::GET, &path, &greedy, None).await;
+        let reply = api.get_as(&greedy, &path).await;
         match reply.status {
             200 => answered += 1,
             _ => {
@@ -1200,7 +805,7 @@ async fn lookups_are_limited_per_account(api: Api) {
         .unwrap_or_else(|| panic!("no Retry-After"));
     assert!((1..=600).contains(&retry), "{retry}");
     // Another account is not held back.
-    let reply = call(&api, Method::GET, &path, &other, None).await;
+    let reply = api.get_as(&other, &path).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
@@ -1245,14 +850,7 @@ async fn charges_are_imported_from_files(api: Api) {
         "{report}"
     );
     for (uin, amount) in [(&first, 310_050), (&second, 500_000)] {
-        let stored = as_biller(
-            &api,
-            Method::GET,
-            &format!("/v1/biller/charges/{uin}"),
-            &biller.key,
-            None,
-        )
-        .await;
+        let stored = biller.get(&api, uin).await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         assert_eq!(stored.body["amount"], amount);
     }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,19 +17,11 @@ const RESEND_SECS: u64 = 3;
 const SHORT_TTL_SECS: u64 = 2;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
+    run_suite(async {
         let mut tally = Tally::default();
         {
-            let stack =
-                start_stack(&[("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())]).await;
-            let api = Api::new(&stack).await;
+            let env = [("CODE_RESEND_INTERVAL_SECONDS", RESEND_SECS.to_string())];
+            let (stack, api) = open_stack(&env, &[], 4).await;
             tally += run_all(
                 &api,
                 vec![
@@ -54,31 +45,21 @@ fn main() {
         {
             // A second stack whose SNS endpoint is a closed port and whose codes expire
             // in seconds.
-            let dead = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap_or_else(|e| panic!("port: {e}"));
-            let stack = start_stack(&[
+            let dead = free_port();
+            let env = [
                 ("AWS_ENDPOINT_URL_SNS", format!("http://127.0.0.1:{dead}")),
                 ("CODE_TTL_SECONDS", SHORT_TTL_SECS.to_string()),
-            ])
-            .await;
-            let api = Api::new(&stack).await;
-            tally += run_all(
-                &api,
-                vec![
-                    scenario!(sms_failure_leaves_nothing_behind),
-                    scenario!(expired_code_is_refused),
-                    scenario!(failed_sends_count_as_server_errors_not_codes_sent),
-                ],
-                false,
-            )
-            .await;
-            stack.shutdown().await;
+            ];
+            let (stack, api) = open_stack(&env, &[], 4).await;
+            let scenarios = vec![
+                scenario!(sms_failure_leaves_nothing_behind),
+                scenario!(expired_code_is_refused),
+                scenario!(failed_sends_count_as_server_errors_not_codes_sent),
+            ];
+            tally += run_then_stop(stack, &api, scenarios, false).await;
         }
         tally
-    });
-    tally.finish()
+    })
 }
 
 fn parse_time(value: &serde_json::Value) -> OffsetDateTime {
@@ -107,7 +88,7 @@ async fn sms_code_round_trip(api: Api) {
         .send_code(&unique_ip(), "sms", &typed, "registration")
         .await;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = sent.id();
     assert!(!id.is_empty());
     assert!(near(
         parse_time(&sent.body["expires_at"]),
@@ -178,11 +159,7 @@ async fn sms_code_round_trip(api: Api) {
 async fn email_code_round_trip(api: Api) {
     let email = unique_email();
     let typed = format!("  {}  ", email.to_uppercase());
-    let sent = api
-        .send_code(&unique_ip(), "email", &typed, "recovery")
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = api.code_sent("email", &typed, "recovery").await;
 
     let messages = api.outbox(&email).await;
     assert_eq!(
@@ -205,9 +182,7 @@ async fn email_code_round_trip(api: Api) {
 
 async fn wrong_code_then_attempt_limit(api: Api) {
     let phone = unique_phone();
-    let sent = api.send_code(&unique_ip(), "sms", &phone, "login").await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = api.code_sent("sms", &phone, "login").await;
     let code = api.code_sent_to(&phone).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
 
@@ -268,10 +243,7 @@ async fn destination_hourly_limit(api: Api) {
         .send_code(&unique_ip(), "email", &email, "registration")
         .await;
     refused.assert_problem(429, "code_destination_limit");
-    let retry: u64 = refused
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
+    let retry = refused.retry_after();
     assert!((3500..=3600).contains(&retry), "Retry-After {retry}");
     assert_eq!(api.outbox(&email).await.len(), 5);
 }
@@ -301,68 +273,22 @@ async fn client_hourly_limit(api: Api) {
 
 async fn malformed_requests_are_refused_and_nothing_is_sent(api: Api) {
     let ip = unique_ip();
+    #[rustfmt::skip]
     let cases = [
-        (
-            json!({"channel": "sms", "destination": "+7 495 123-45-67", "purpose": "login"}),
-            "/destination",
-            "not_mobile_phone",
-        ),
-        (
-            json!({"channel": "sms", "destination": "+7 931 870-29-0", "purpose": "login"}),
-            "/destination",
-            "invalid_phone",
-        ),
-        (
-            json!({"channel": "sms", "destination": "+375 29 123-45-67", "purpose": "login"}),
-            "/destination",
-            "invalid_phone",
-        ),
-        (
-            json!({"channel": "email", "destination": "ivan@", "purpose": "login"}),
-            "/destination",
-            "invalid_email",
-        ),
-        (
-            json!({"channel": "email", "destination": "ivan@localhost", "purpose": "login"}),
-            "/destination",
-            "invalid_email",
-        ),
-        (
-            json!({"channel": "sms", "destination": "+79318702901", "purpose": "hack"}),
-            "/purpose",
-            "invalid_value",
-        ),
-        (
-            json!({"channel": "fax", "destination": "+79318702901", "purpose": "login"}),
-            "/channel",
-            "invalid_value",
-        ),
-        (
-            json!({"destination": "+79318702901", "purpose": "login"}),
-            "/channel",
-            "required",
-        ),
-        (
-            json!({"channel": "sms", "destination": 79318702901u64, "purpose": "login"}),
-            "/destination",
-            "invalid_type",
-        ),
-        (
-            json!({"channel": "sms", "destination": "+79318702901", "purpose": "login", "admin": true}),
-            "/admin",
-            "unknown_field",
-        ),
+        ("/destination", "not_mobile_phone", json!({"channel": "sms", "destination": "+7 495 123-45-67", "purpose": "login"})),
+        ("/destination", "invalid_phone", json!({"channel": "sms", "destination": "+7 931 870-29-0", "purpose": "login"})),
+        ("/destination", "invalid_phone", json!({"channel": "sms", "destination": "+375 29 123-45-67", "purpose": "login"})),
+        ("/destination", "invalid_email", json!({"channel": "email", "destination": "ivan@", "purpose": "login"})),
+        ("/destination", "invalid_email", json!({"channel": "email", "destination": "ivan@localhost", "purpose": "login"})),
+        ("/purpose", "invalid_value", json!({"channel": "sms", "destination": "+79318702901", "purpose": "hack"})),
+        ("/channel", "invalid_value", json!({"channel": "fax", "destination": "+79318702901", "purpose": "login"})),
+        ("/channel", "required", json!({"destination": "+79318702901", "purpose": "login"})),
+        ("/destination", "invalid_type", json!({"channel": "sms", "destination": 79318702901u64, "purpose": "login"})),
+        ("/admin", "unknown_field", json!({"channel": "sms", "destination": "+79318702901", "purpose": "login", "admin": true})),
     ];
-    for (body, field, code) in cases {
+    for (field, code, body) in cases {
         let reply = api.post("/v1/codes", &ip, body.clone()).await;
-        reply.assert_problem(422, "validation_failed");
-        assert!(
-            reply
-                .field_errors()
-                .contains(&(field.to_string(), code.to_string())),
-            "{body} → {}",
-            reply.body
-        );
+        reply.assert_invalid_field(field, code);
     }
     // Every invalid field is reported at once.
     let reply = api
@@ -395,7 +321,7 @@ async fn malformed_requests_are_refused_and_nothing_is_sent(api: Api) {
 async fn malformed_verification_requests(api: Api) {
     let phone = unique_phone();
     let sent = api.send_code(&unique_ip(), "sms", &phone, "login").await;
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = sent.id();
     for bad in ["12345", "1234567", "12a456", "", "１２３４５６"] {
         let reply = api.verify(&id, bad).await;
         reply.assert_problem(422, "validation_failed");
@@ -524,11 +450,7 @@ async fn failed_sends_count_as_server_errors_not_codes_sent(api: Api) {
 
 async fn expired_code_is_refused(api: Api) {
     let email = unique_email();
-    let sent = api
-        .send_code(&unique_ip(), "email", &email, "contact_change")
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+    let id = api.code_sent("email", &email, "contact_change").await;
     let code = api.code_sent_to(&email).await;
     tokio::time::sleep(Duration::from_secs(SHORT_TTL_SECS + 1)).await;
     api.verify(&id, &code)

@@ -551,14 +551,7 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
             "key_2",
         ),
     ] {
-        h.clients
-            .secretsmanager
-            .put_secret_value()
-            .secret_id(h.secret_arn())
-            .secret_string(secret)
-            .send()
-            .await
-            .unwrap();
+        h.put_secret(secret).await;
         let stderr = refused(h.cold_start("CodesFunction", "codes", &[]).await, "codes");
         assert!(stderr.contains("HMAC_SECRET_ARN"), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");

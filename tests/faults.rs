@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use support::*;
 
@@ -18,49 +17,31 @@ use support::*;
 static PLAN: OnceLock<PathBuf> = OnceLock::new();
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
     let plan = std::env::temp_dir().join(format!("uslugi-faults-{}.plan", std::process::id()));
     let _ = std::fs::remove_file(&plan);
     let _ = PLAN.set(plan.clone());
-    let tally = runtime.block_on(async {
+    run_suite(async move {
+        let env = [
+            ("FAULTS", format!("@{}", plan.display())),
+            ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
+        ];
+        // A job the registry failed comes back in seconds, not a minute.
+        let params = [("VerificationRetrySeconds", "2".to_string())];
+        let scenarios = vec![
+            scenario!(a_throttled_payment_write_is_retried_to_one_charge),
+            scenario!(a_code_send_timing_out_is_withdrawn),
+            scenario!(a_lost_bank_answer_is_reconciled),
+            scenario!(a_failing_bank_leaves_no_charge),
+            scenario!(a_registry_failure_is_retried_from_the_queue),
+            scenario!(a_failing_authorizer_store_is_a_503_and_counted),
+            scenario!(an_undecided_request_changes_nothing),
+        ];
         // One instance per function: the `nth:` counts of a plan are per instance.
-        let stack = start_stack_scaled(
-            &[
-                ("FAULTS", format!("@{}", plan.display())),
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-            ],
-            // A job the registry failed comes back in seconds, not a minute.
-            &[("VerificationRetrySeconds", "2".to_string())],
-            1,
-        )
-        .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(a_throttled_payment_write_is_retried_to_one_charge),
-                scenario!(a_code_send_timing_out_is_withdrawn),
-                scenario!(a_lost_bank_answer_is_reconciled),
-                scenario!(a_failing_bank_leaves_no_charge),
-                scenario!(a_registry_failure_is_retried_from_the_queue),
-                scenario!(a_failing_authorizer_store_is_a_503_and_counted),
-                scenario!(an_undecided_request_changes_nothing),
-            ],
-            false,
-        )
-        .await;
-        stack.shutdown().await;
+        let (stack, api) = open_stack(&env, &params, 1).await;
+        let tally = run_then_stop(stack, &api, scenarios, false).await;
+        let _ = std::fs::remove_file(&plan);
         tally
-    });
-    let _ = std::fs::remove_file(&plan);
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -97,52 +78,20 @@ fn assert_unavailable(reply: &Reply, code: &str) {
     assert!(retry_after >= 1);
 }
 
-fn card_token(number: &str) -> String {
-    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-const SUCCEEDS: &str = "4242424242424242";
-
-fn key() -> String {
-    format!("key-{}{}", six_digits(), six_digits())
-}
-
-async fn pay(api: &Api, token: &str, key: &str, body: &Value) -> Reply {
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
-        .send()
-        .await
-}
-
 /// A citizen with one unpaid bill of `amount`.
 async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) {
     let biller = new_biller("Жилищник района Хамовники");
     let (citizen, token) = citizen(api).await;
-    let uin = put_charge(
-        api,
-        &biller,
-        "utilities",
-        amount,
-        json!([{"kind": "snils", "value": snils_of("705")}]),
-    )
-    .await;
+    let uin = biller
+        .charge(api, "utilities", amount, on_snils(&snils_of("705")))
+        .await;
     (citizen, token, uin)
 }
 
 async fn bill_status(api: &Api, token: &str, uin: &str) -> String {
-    let reply = call(api, Method::GET, &format!("/v1/bills/{uin}"), token, None).await;
+    let reply = api.get_as(token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&reply.body["status"])
 }
 
 /// The acquirer's orders of a payment: their states and amounts.
@@ -155,7 +104,7 @@ async fn orders(api: &Api, payment_id: &str) -> Vec<(String, i64)> {
 }
 
 async fn payment(api: &Api, token: &str, id: &str) -> Value {
-    let reply = call(api, Method::GET, &format!("/v1/payments/{id}"), token, None).await;
+    let reply = api.get_as(token, &format!("/v1/payments/{id}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body
 }
@@ -173,11 +122,11 @@ fn receipts(mail: &[Value], uin: &str) -> usize {
 
 async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     let (c, token, uin) = citizen_with_bill(&api, 12_300).await;
-    let key = key();
+    let key = unique_key();
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     let before = api.injected_faults("PayFunction", "dynamodb");
     faults("dynamodb:TransactWriteItems=throttle").await;
-    let refused = pay(&api, &token, &key, &body).await;
+    let refused = pay(&api, &token, Some(&key), body.clone()).await;
     faults("").await;
     assert_unavailable(&refused, "service_unavailable");
     // The SDK tried three times, each throttled, before the citizen heard.
@@ -188,14 +137,14 @@ async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     // Nothing half-done: the bill is neither paid nor held by a payment.
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 
-    let paid = pay(&api, &token, &key, &body).await;
+    let paid = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(paid.body["status"], "succeeded");
-    let id = paid.body["id"].as_str().unwrap_or_default().to_string();
+    let id = paid.id();
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 12_300)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     // The same key once more: the same payment, no second charge.
-    let again = pay(&api, &token, &key, &body).await;
+    let again = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(again.body["id"], id.as_str(), "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(receipts(&api.outbox(&c.email).await, &uin), 1);
@@ -221,7 +170,7 @@ async fn a_code_send_timing_out_is_withdrawn(api: Api) {
     for (channel, to) in [("email", &email), ("sms", &phone)] {
         let sent = api.send_code(&ip, channel, to, "registration").await;
         assert_eq!(sent.status, 202, "{channel}: {}", sent.body);
-        let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+        let id = sent.id();
         let code = api.code_sent_to(to).await;
         let verified = api.verify(&id, &code).await;
         assert_eq!(verified.status, 200, "{channel}: {}", verified.body);
@@ -235,14 +184,14 @@ async fn a_code_send_timing_out_is_withdrawn(api: Api) {
 
 async fn a_lost_bank_answer_is_reconciled(api: Api) {
     let (c, token, uin) = citizen_with_bill(&api, 45_600).await;
-    let key = key();
+    let key = unique_key();
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     // The bank charges, and its answer never arrives.
     faults("acquirer:charge=lost").await;
-    let reply = pay(&api, &token, &key, &body).await;
+    let reply = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "pending");
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 45_600)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 
@@ -257,7 +206,7 @@ async fn a_lost_bank_answer_is_reconciled(api: Api) {
     assert_eq!(payment(&api, &token, &id).await["status"], "succeeded");
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 45_600)]);
-    let again = pay(&api, &token, &key, &body).await;
+    let again = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.body["id"], id.as_str());
     assert_eq!(receipts(&api.outbox(&c.email).await, &uin), 1);
@@ -268,9 +217,9 @@ async fn a_failing_bank_leaves_no_charge(api: Api) {
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     // The bank fails: the portal cannot know whether it charged.
     faults("acquirer:charge=error").await;
-    let reply = pay(&api, &token, &key(), &body).await;
+    let reply = pay(&api, &token, Some(&unique_key()), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     assert!(orders(&api, &id).await.is_empty(), "the bank never saw it");
 
     // A slow bank is still an answer: reconciliation decides.
@@ -281,7 +230,7 @@ async fn a_failing_bank_leaves_no_charge(api: Api) {
     assert_eq!(settled["status"], "declined", "{settled}");
     // Released: the bill can be paid by a new request.
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
-    let paid = pay(&api, &token, &key(), &body).await;
+    let paid = pay(&api, &token, Some(&unique_key()), body.clone()).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
 }
@@ -291,13 +240,7 @@ async fn a_registry_failure_is_retried_from_the_queue(api: Api) {
     let before = api.injected_faults("VerifyDocumentsFunction", "registry");
     // The first registry call of the worker fails; the job comes back from the queue.
     faults("registry:check=error@nth:1").await;
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        verifiable(&snils_of("705"), &six_digits()),
-    )
-    .await;
+    let reply = patch_new(&api, &token, verifiable(&snils_of("705"), &six_digits())).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let profile = wait_for(&api, &token, "standard level", |p| p["level"] == "standard").await;
     faults("").await;
@@ -313,7 +256,7 @@ async fn a_failing_authorizer_store_is_a_503_and_counted(api: Api) {
     let (_, token) = citizen(&api).await;
     let before = api.metric_lines("AuthorizerFunction", "ServerErrors").len();
     faults("dynamodb:GetItem=error").await;
-    let reply = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let reply = api.get_as(&token, "/v1/profile").await;
     faults("").await;
     assert_unavailable(&reply, "service_unavailable");
     let errors = api
@@ -324,7 +267,7 @@ async fn a_failing_authorizer_store_is_a_503_and_counted(api: Api) {
     let stage = api.metric_stage("AuthorizerFunction");
     assert_eq!(line["Stage"], stage.as_str(), "{line}");
     // The store is back: the same session works.
-    let after = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let after = api.get_as(&token, "/v1/profile").await;
     assert_eq!(after.status, 200, "{}", after.body);
 }
 
@@ -336,43 +279,23 @@ async fn an_undecided_request_changes_nothing(api: Api) {
     let biller = new_biller("ГБУ Жилищник района Арбат");
     let uin = uin(20);
     faults("dynamodb:GetItem=error").await;
-    let deleted = call(&api, Method::DELETE, "/v1/account", &token, None).await;
-    let written = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some(charge(
-            10_000,
-            json!([{"kind": "snils", "value": "112-233-445 95"}]),
-        )),
-    )
-    .await;
-    let confirmed = call(
-        &api,
-        Method::POST,
-        "/v1/operator/confirmations",
-        "op_not-a-real-key",
-        Some(json!({})),
-    )
-    .await;
+    let deleted = api.delete_as(&token, "/v1/account").await;
+    let written = biller
+        .put(&api, &uin, charge(10_000, on_snils("112-233-445 95")))
+        .await;
+    let confirmed = api
+        .post_as("op_not-a-real-key", "/v1/operator/confirmations", json!({}))
+        .await;
     faults("").await;
     assert_unavailable(&deleted, "service_unavailable");
     assert_unavailable(&written, "service_unavailable");
     assert_unavailable(&confirmed, "service_unavailable");
-    let profile = call(&api, Method::GET, "/v1/profile", &token, None).await;
+    let profile = api.get_as(&token, "/v1/profile").await;
     assert_eq!(
         profile.status, 200,
         "the account is still there: {}",
         profile.body
     );
-    let charge = as_biller(
-        &api,
-        Method::GET,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let charge = biller.get(&api, &uin).await;
     assert_eq!(charge.status, 404, "no charge was written: {}", charge.body);
 }

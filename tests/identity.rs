@@ -13,15 +13,8 @@ use support::*;
 const FOREIGN_IDLE_SECS: u64 = 6;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack(&[
+    run_suite(async {
+        let env = [
             // Several codes to one contact in a row (duplicate and racing sign-ups).
             ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
             ("CODE_MAX_PER_DESTINATION_PER_HOUR", "50".to_string()),
@@ -29,45 +22,36 @@ fn main() {
                 "FOREIGN_SESSION_IDLE_SECONDS",
                 FOREIGN_IDLE_SECS.to_string(),
             ),
-        ])
-        .await;
-        let api = Api::new(&stack).await;
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(full_sign_up),
-                scenario!(registration_field_errors),
-                scenario!(duplicate_phone_and_email),
-                scenario!(racing_sign_ups_one_wins),
-                scenario!(login_by_phone_and_email_forms),
-                scenario!(wrong_password_and_unknown_login_look_the_same),
-                scenario!(throttling_after_failures),
-                scenario!(foreign_computer_session_expires),
-                scenario!(listing_and_revoking_sessions),
-                scenario!(logout),
-                scenario!(private_routes_need_a_valid_token),
-                scenario!(security_log),
-                scenario!(password_change_revokes_other_sessions),
-                scenario!(recovery_by_email_and_by_phone),
-                scenario!(recovery_reveals_nothing_about_unknown_logins),
-                scenario!(contact_change),
-                scenario!(account_deletion),
-                scenario!(security_settings_need_the_password),
-                scenario!(two_step_login),
-                scenario!(new_device_alerts),
-            ],
-            true,
-        )
-        .await;
-        stack.shutdown().await;
-        tally
-    });
-    tally.finish()
+        ];
+        let (stack, api) = open_stack(&env, &[], 4).await;
+        let scenarios = vec![
+            scenario!(full_sign_up),
+            scenario!(registration_field_errors),
+            scenario!(duplicate_phone_and_email),
+            scenario!(racing_sign_ups_one_wins),
+            scenario!(login_by_phone_and_email_forms),
+            scenario!(wrong_password_and_unknown_login_look_the_same),
+            scenario!(throttling_after_failures),
+            scenario!(foreign_computer_session_expires),
+            scenario!(listing_and_revoking_sessions),
+            scenario!(logout),
+            scenario!(private_routes_need_a_valid_token),
+            scenario!(security_log),
+            scenario!(password_change_revokes_other_sessions),
+            scenario!(recovery_by_email_and_by_phone),
+            scenario!(recovery_reveals_nothing_about_unknown_logins),
+            scenario!(contact_change),
+            scenario!(account_deletion),
+            scenario!(security_settings_need_the_password),
+            scenario!(two_step_login),
+            scenario!(new_device_alerts),
+        ];
+        run_then_stop(stack, &api, scenarios, true).await
+    })
 }
 
 async fn sessions(api: &Api, token: &str) -> Reply {
-    api.call(Method::GET, "/v1/sessions", &unique_ip(), Some(token), None)
-        .await
+    api.get_as(token, "/v1/sessions").await
 }
 
 // ------------------------------------------------------------------ registration
@@ -124,18 +108,8 @@ async fn full_sign_up(api: Api) {
         )
         .await;
     reply.assert_problem(422, "validation_failed");
-    let fields = reply.field_errors();
-    assert!(
-        fields.contains(&(
-            "/email_verification_token".into(),
-            "verification_token_invalid".into()
-        )),
-        "{fields:?}"
-    );
-    assert!(fields.contains(&(
-        "/phone_verification_token".into(),
-        "verification_token_invalid".into()
-    )));
+    reply.assert_invalid_field("/email_verification_token", "verification_token_invalid");
+    reply.assert_invalid_field("/phone_verification_token", "verification_token_invalid");
 }
 
 async fn registration_field_errors(api: Api) {
@@ -222,14 +196,7 @@ async fn registration_field_errors(api: Api) {
         }
         body[field] = value;
         let reply = api.post("/v1/accounts", &ip, body.clone()).await;
-        reply.assert_problem(422, "validation_failed");
-        assert!(
-            reply
-                .field_errors()
-                .contains(&(pointer.to_string(), code.to_string())),
-            "{field} → {}",
-            reply.body
-        );
+        reply.assert_invalid_field(pointer, code);
     }
     api.post_raw("/v1/accounts", &ip, "{\"last_name\":".into())
         .await
@@ -243,13 +210,7 @@ async fn duplicate_phone_and_email(api: Api) {
     let email = unique_email();
     let email_token = verified(&api, "email", &email, &email).await;
     let phone_token = verified(&api, "sms", &first.phone, &first.phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &first.phone, &email_token, &phone_token),
-        )
-        .await;
+    let reply = register(&api, &email, &first.phone, &email_token, &phone_token).await;
     reply.assert_problem(409, "contact_already_registered");
     assert_eq!(
         reply.field_errors(),
@@ -258,13 +219,7 @@ async fn duplicate_phone_and_email(api: Api) {
     // Nothing was spent: the e-mail token still works with a free phone.
     let phone = unique_phone();
     let free_phone_token = verified(&api, "sms", &phone, &phone).await;
-    let ok = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&email, &phone, &email_token, &free_phone_token),
-        )
-        .await;
+    let ok = register(&api, &email, &phone, &email_token, &free_phone_token).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
 
     // Same e-mail (in another case), new phone.
@@ -378,10 +333,7 @@ async fn throttling_after_failures(api: Api) {
         // Locked now, whether or not the account exists — even the right password.
         let locked = login(&api, &unique_ip(), who, PASSWORD, false).await;
         locked.assert_problem(429, "login_throttled");
-        let retry: u64 = locked
-            .header("retry-after")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
+        let retry = locked.retry_after();
         assert!((1..=60).contains(&retry), "Retry-After {retry}");
     }
     // The owner was told.
@@ -397,7 +349,7 @@ async fn foreign_computer_session_expires(api: Api) {
     let c = sign_up(&api).await;
     let reply = login(&api, &unique_ip(), &c.phone, PASSWORD, true).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let token = reply.body["token"].as_str().unwrap_or_default().to_string();
+    let token = text(&reply.body["token"]);
     assert_eq!(sessions(&api, &token).await.status, 200);
     tokio::time::sleep(Duration::from_secs(FOREIGN_IDLE_SECS + 2)).await;
     let expired = sessions(&api, &token).await;
@@ -413,10 +365,7 @@ async fn listing_and_revoking_sessions(api: Api) {
     let second = token_for(&api, &c).await;
     let listed = sessions(&api, &first).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
-    let list = listed.body["sessions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let list = listed.list("sessions");
     assert_eq!(list.len(), 2, "{list:?}");
     assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
     assert!(list
@@ -432,52 +381,26 @@ async fn listing_and_revoking_sessions(api: Api) {
     // Another citizen cannot revoke it.
     let stranger = sign_up(&api).await;
     let stranger_token = token_for(&api, &stranger).await;
-    api.call(
-        Method::DELETE,
-        &format!("/v1/sessions/{other}"),
-        &unique_ip(),
-        Some(&stranger_token),
-        None,
-    )
-    .await
-    .assert_problem(404, "session_not_found");
+    api.delete_as(&stranger_token, &format!("/v1/sessions/{other}"))
+        .await
+        .assert_problem(404, "session_not_found");
     assert_eq!(sessions(&api, &second).await.status, 200);
 
     let revoked = api
-        .call(
-            Method::DELETE,
-            &format!("/v1/sessions/{other}"),
-            &unique_ip(),
-            Some(&first),
-            None,
-        )
+        .delete_as(&first, &format!("/v1/sessions/{other}"))
         .await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
     assert_eq!(sessions(&api, &second).await.status, 401);
     assert_eq!(sessions(&api, &first).await.status, 200);
-    api.call(
-        Method::DELETE,
-        &format!("/v1/sessions/{other}"),
-        &unique_ip(),
-        Some(&first),
-        None,
-    )
-    .await
-    .assert_problem(404, "session_not_found");
+    api.delete_as(&first, &format!("/v1/sessions/{other}"))
+        .await
+        .assert_problem(404, "session_not_found");
 }
 
 async fn logout(api: Api) {
     let c = sign_up(&api).await;
     let token = token_for(&api, &c).await;
-    let reply = api
-        .call(
-            Method::DELETE,
-            "/v1/sessions/current",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    let reply = api.delete_as(&token, "/v1/sessions/current").await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     assert_eq!(sessions(&api, &token).await.status, 401);
 }
@@ -491,9 +414,7 @@ async fn private_routes_need_a_valid_token(api: Api) {
             "garbage",
             "vt_notasession",
         ] {
-            let reply = api
-                .call(Method::GET, path, &unique_ip(), Some(bad), None)
-                .await;
+            let reply = api.get_as(bad, path).await;
             assert_eq!(reply.status, 401, "{path} with {bad}: {}", reply.body);
         }
     }
@@ -507,25 +428,10 @@ async fn security_log(api: Api) {
         .assert_problem(401, "invalid_credentials");
     let token = token_for(&api, &c).await;
     let other = token_for(&api, &c).await;
-    api.call(
-        Method::DELETE,
-        "/v1/sessions/current",
-        &unique_ip(),
-        Some(&other),
-        None,
-    )
-    .await;
-    let reply = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    api.delete_as(&other, "/v1/sessions/current").await;
+    let reply = api.get_as(&token, "/v1/security-events").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let events = reply.body["events"].as_array().cloned().unwrap_or_default();
+    let events = reply.list("events");
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     for expected in [
         "account_created",
@@ -547,45 +453,35 @@ async fn security_log(api: Api) {
 
 // ------------------------------------------------------------------ the account
 
-async fn put(api: &Api, path: &str, token: &str, body: Value) -> Reply {
-    api.call(Method::PUT, path, &unique_ip(), Some(token), Some(body))
-        .await
-}
-
 async fn password_change_revokes_other_sessions(api: Api) {
     let c = sign_up(&api).await;
     let current = token_for(&api, &c).await;
     let other = token_for(&api, &c).await;
     let new_password = "Quartz-Lantern-42";
 
-    put(
-        &api,
-        "/v1/account/password",
+    api.put_as(
         &current,
+        "/v1/account/password",
         json!({"password": "Not-my-pass-1", "new_password": new_password}),
     )
     .await
     .assert_problem(403, "wrong_password");
-    let weak = put(
-        &api,
-        "/v1/account/password",
-        &current,
-        json!({"password": PASSWORD, "new_password": "qwerty123"}),
-    )
-    .await;
-    weak.assert_problem(422, "validation_failed");
-    assert_eq!(
-        weak.field_errors(),
-        [("/new_password".to_string(), "password_breached".to_string())]
-    );
+    let weak = api
+        .put_as(
+            &current,
+            "/v1/account/password",
+            json!({"password": PASSWORD, "new_password": "qwerty123"}),
+        )
+        .await;
+    weak.assert_field_errors(&[("/new_password", "password_breached")]);
 
-    let changed = put(
-        &api,
-        "/v1/account/password",
-        &current,
-        json!({"password": PASSWORD, "new_password": new_password}),
-    )
-    .await;
+    let changed = api
+        .put_as(
+            &current,
+            "/v1/account/password",
+            json!({"password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
     assert_eq!(changed.status, 204, "{}", changed.body);
     assert_eq!(
         sessions(&api, &other).await.status,
@@ -600,12 +496,7 @@ async fn password_change_revokes_other_sessions(api: Api) {
     login(&api, &unique_ip(), &c.email, PASSWORD, false)
         .await
         .assert_problem(401, "invalid_credentials");
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, new_password, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &c.email, new_password).await;
     let mail = api.outbox(&c.email).await;
     assert!(
         mail.iter().any(|m| m["subject"] == "Пароль изменён"),
@@ -613,23 +504,10 @@ async fn password_change_revokes_other_sessions(api: Api) {
     );
 
     // The security question changes with the password confirmed.
-    let reply = put(
-        &api,
-        "/v1/account/security-question",
-        &current,
-        json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}),
-    )
+    let reply = api.put_as(&current, "/v1/account/security-question", json!({"password": new_password, "security_question": "Кличка первого питомца", "security_answer": "Шарик"}))
     .await;
     assert_eq!(reply.status, 204, "{}", reply.body);
-    let profile = api
-        .call(
-            Method::GET,
-            "/v1/account",
-            &unique_ip(),
-            Some(&current),
-            None,
-        )
-        .await;
+    let profile = api.get_as(&current, "/v1/account").await;
     assert_eq!(profile.status, 200, "{}", profile.body);
     assert_eq!(profile.body["security_question"], "Кличка первого питомца");
     assert_eq!(profile.body["email"], c.email.as_str());
@@ -678,26 +556,12 @@ async fn recovery_by_email_and_by_phone(api: Api) {
                 json!({"login": login_as, "verification_token": "vt_forged", "security_answer": "Иванова", "new_password": new_password}),
             )
             .await;
-        forged.assert_problem(422, "validation_failed");
-        assert_eq!(
-            forged.field_errors(),
-            [(
-                "/verification_token".to_string(),
-                "verification_token_invalid".to_string()
-            )]
-        );
+        forged.assert_field_errors(&[("/verification_token", "verification_token_invalid")]);
 
         let wrong = api
             .post("/v1/recovery/complete", &unique_ip(), body("Иванова"))
             .await;
-        wrong.assert_problem(422, "validation_failed");
-        assert_eq!(
-            wrong.field_errors(),
-            [(
-                "/security_answer".to_string(),
-                "wrong_security_answer".to_string()
-            )]
-        );
+        wrong.assert_field_errors(&[("/security_answer", "wrong_security_answer")]);
 
         // Case, spaces and ё/е do not matter in the answer.
         let done = api
@@ -709,24 +573,12 @@ async fn recovery_by_email_and_by_phone(api: Api) {
             401,
             "all sessions ended"
         );
-        assert_eq!(
-            login(&api, &unique_ip(), &c.email, new_password, false)
-                .await
-                .status,
-            201
-        );
+        assert_logs_in(&api, &c.email, new_password).await;
         // The token was single use.
         let again = api
             .post("/v1/recovery/complete", &unique_ip(), body("Ёлкина"))
             .await;
-        again.assert_problem(422, "validation_failed");
-        assert_eq!(
-            again.field_errors(),
-            [(
-                "/verification_token".to_string(),
-                "verification_token_invalid".to_string()
-            )]
-        );
+        again.assert_field_errors(&[("/verification_token", "verification_token_invalid")]);
     }
 }
 
@@ -770,21 +622,10 @@ async fn contact_change(api: Api) {
     let new_email = unique_email();
     let vt = verified_for(&api, "email", &new_email, &new_email, "contact_change").await;
     let wrong_purpose = verified(&api, "email", &new_email, &new_email).await;
-    put(
-        &api,
-        "/v1/account/email",
-        &token,
-        json!({"password": PASSWORD, "email": new_email, "verification_token": wrong_purpose}),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
-    let reply = put(
-        &api,
-        "/v1/account/email",
-        &token,
-        json!({"password": PASSWORD, "email": new_email, "verification_token": vt}),
-    )
-    .await;
+    change_contact(&api, &token, "email", &new_email, &wrong_purpose)
+        .await
+        .assert_problem(422, "validation_failed");
+    let reply = change_contact(&api, &token, "email", &new_email, &vt).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_mail = api.outbox(&c.email).await;
     assert!(
@@ -793,12 +634,7 @@ async fn contact_change(api: Api) {
             .any(|m| m["subject"] == "Контактные данные изменены"),
         "{old_mail:?}"
     );
-    assert_eq!(
-        login(&api, &unique_ip(), &new_email, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &new_email, PASSWORD).await;
     login(&api, &unique_ip(), &c.email, PASSWORD, false)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -806,13 +642,7 @@ async fn contact_change(api: Api) {
     // Phone.
     let new_phone = unique_phone();
     let vt = verified_for(&api, "sms", &new_phone, &new_phone, "contact_change").await;
-    let reply = put(
-        &api,
-        "/v1/account/phone",
-        &token,
-        json!({"password": PASSWORD, "phone": new_phone, "verification_token": vt}),
-    )
-    .await;
+    let reply = change_contact(&api, &token, "phone", &new_phone, &vt).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let old_sms = api.outbox(&c.phone).await;
     assert!(
@@ -821,35 +651,19 @@ async fn contact_change(api: Api) {
             .is_some_and(|t| t.contains("изменён")),
         "{old_sms:?}"
     );
-    assert_eq!(
-        login(&api, &unique_ip(), &new_phone, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &new_phone, PASSWORD).await;
 
     // Someone else's contact stays theirs.
     let other = sign_up(&api).await;
     let vt = verified_for(&api, "email", &other.email, &other.email, "contact_change").await;
-    put(
-        &api,
-        "/v1/account/email",
-        &token,
-        json!({"password": PASSWORD, "email": other.email, "verification_token": vt}),
-    )
-    .await
-    .assert_problem(409, "contact_already_registered");
+    change_contact(&api, &token, "email", &other.email, &vt)
+        .await
+        .assert_problem(409, "contact_already_registered");
     // And the old e-mail is free again: a new account may take it.
     let phone = unique_phone();
     let email_token = verified(&api, "email", &c.email, &c.email).await;
     let phone_token = verified(&api, "sms", &phone, &phone).await;
-    let reply = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&c.email, &phone, &email_token, &phone_token),
-        )
-        .await;
+    let reply = register(&api, &c.email, &phone, &email_token, &phone_token).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
 
@@ -898,20 +712,15 @@ async fn account_deletion(api: Api) {
     // Its contacts can register again.
     let email_token = verified(&api, "email", &c.email, &c.email).await;
     let phone_token = verified(&api, "sms", &c.phone, &c.phone).await;
-    let again = api
-        .post(
-            "/v1/accounts",
-            &unique_ip(),
-            registration(&c.email, &c.phone, &email_token, &phone_token),
-        )
-        .await;
+    let again = register(&api, &c.email, &c.phone, &email_token, &phone_token).await;
     assert_eq!(again.status, 201, "{}", again.body);
 }
 
 // ------------------------------------------------------------------ two-step login and alerts
 
 async fn settings(api: &Api, token: &str, body: Value) -> Reply {
-    put(api, "/v1/account/security-settings", token, body).await
+    api.put_as(token, "/v1/account/security-settings", body)
+        .await
 }
 
 async fn security_settings_need_the_password(api: Api) {
@@ -933,14 +742,7 @@ async fn security_settings_need_the_password(api: Api) {
     .assert_problem(403, "wrong_password");
 
     let reply = settings(&api, &token, json!({"password": PASSWORD})).await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![(
-            "/two_step_login".to_string(),
-            "nothing_to_change".to_string()
-        )]
-    );
+    reply.assert_field_errors(&[("/two_step_login", "nothing_to_change")]);
 
     let reply = settings(
         &api,
@@ -949,20 +751,11 @@ async fn security_settings_need_the_password(api: Api) {
     )
     .await;
     reply.assert_problem(422, "validation_failed");
-    let errors = reply.field_errors();
-    assert!(
-        errors.contains(&("/two_step_login".into(), "invalid_type".into())),
-        "{errors:?}"
-    );
-    assert!(
-        errors.contains(&("/colour".into(), "unknown_field".into())),
-        "{errors:?}"
-    );
+    reply.assert_invalid_field("/two_step_login", "invalid_type");
+    reply.assert_invalid_field("/colour", "unknown_field");
 
     // Nothing above changed the account.
-    let account = api
-        .call(Method::GET, "/v1/account", &unique_ip(), Some(&token), None)
-        .await;
+    let account = api.get_as(&token, "/v1/account").await;
     assert_eq!(account.status, 200, "{}", account.body);
     assert_eq!(account.body["two_step_login"], false);
     assert_eq!(account.body["new_device_alerts"], true);
@@ -984,12 +777,7 @@ async fn security_settings_need_the_password(api: Api) {
 async fn two_step_login(api: Api) {
     let c = sign_up(&api).await;
     let token = token_for(&api, &c).await;
-    let reply = settings(
-        &api,
-        &token,
-        json!({"password": PASSWORD, "two_step_login": true}),
-    )
-    .await;
+    let reply = set_two_step(&api, &token, true).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         reply.body,
@@ -1016,10 +804,7 @@ async fn two_step_login(api: Api) {
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.body["two_step_required"], true);
     assert!(first.body.get("token").is_none(), "{}", first.body);
-    let challenge = first.body["challenge_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let challenge = text(&first.body["challenge_token"]);
     assert!(challenge.starts_with("lc_"), "{}", first.body);
     let sms = api.outbox(&c.phone).await;
     assert_eq!(sms.len(), sms_before + 1);
@@ -1050,14 +835,7 @@ async fn two_step_login(api: Api) {
         .await
         .assert_problem(401, "two_step_challenge_invalid");
     let too_long = complete(format!("lc_{}", "ж".repeat(126)), code.clone()).await;
-    too_long.assert_problem(422, "validation_failed");
-    assert_eq!(
-        too_long.field_errors(),
-        [(
-            "/challenge_token".to_string(),
-            "invalid_challenge_token".to_string()
-        )]
-    );
+    too_long.assert_field_errors(&[("/challenge_token", "invalid_challenge_token")]);
     let reply = api
         .post(
             "/v1/sessions/two-step",
@@ -1073,7 +851,7 @@ async fn two_step_login(api: Api) {
     let done = complete(challenge.clone(), code.clone()).await;
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(done.body["token_type"], "Bearer");
-    let session_token = done.body["token"].as_str().unwrap_or_default().to_string();
+    let session_token = text(&done.body["token"]);
     let listed = sessions(&api, &session_token).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     let current: Vec<&Value> = listed.body["sessions"]
@@ -1092,15 +870,7 @@ async fn two_step_login(api: Api) {
         .assert_problem(401, "two_step_challenge_invalid");
 
     // The log tells the story.
-    let events = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&session_token),
-            None,
-        )
-        .await;
+    let events = api.get_as(&session_token, "/v1/security-events").await;
     let kinds: Vec<&str> = events.body["events"]
         .as_array()
         .map(|e| e.iter().filter_map(|e| e["type"].as_str()).collect())
@@ -1109,12 +879,7 @@ async fn two_step_login(api: Api) {
     assert!(kinds.contains(&"two_step_enabled"), "{kinds:?}");
 
     // Turned off again, the password alone signs in.
-    let reply = settings(
-        &api,
-        &session_token,
-        json!({"password": PASSWORD, "two_step_login": false}),
-    )
-    .await;
+    let reply = set_two_step(&api, &session_token, false).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let plain = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     assert_eq!(plain.status, 201, "{}", plain.body);

@@ -8,107 +8,51 @@ use serde_json::{json, Value};
 use support::*;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-                // Pages of two, so that a shard of a run is a chain of pages.
-                ("AUTOPAY_RUN_PAGE_SIZE", "2".to_string()),
-                ("RECONCILE_PAGE_SIZE", "2".to_string()),
-            ],
-            // Notices a biller refused come back after a second, not two minutes; the
-            // runs' pages taken four at a time, as many as a function's instances here.
-            &[
-                ("PaymentNoticeRetrySeconds", "1".to_string()),
-                ("AutopayRunMaxConcurrency", "4".to_string()),
-                ("ReconcileMaxConcurrency", "4".to_string()),
-            ],
-        )
-        .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
-        let mut tally = run_all(
-            &api,
-            vec![
-                scenario!(one_bill_by_each_method),
-                scenario!(several_bills_in_one_payment),
-                scenario!(every_card_outcome),
-                scenario!(an_unknown_outcome_is_reconciled_to_one_charge),
-                scenario!(one_key_one_payment),
-                scenario!(overlapping_payments_charge_once),
-                scenario!(billers_hear_of_payments_after_failures),
-                scenario!(saved_methods_never_show_a_card_number),
-                scenario!(the_archive_filters_and_is_private),
-                scenario!(templates),
-                scenario!(autopays_on_schedule_pay_once_within_the_limit),
-                scenario!(autopays_pay_new_bills_once),
-                scenario!(a_declined_card_pauses_the_autopay),
-                scenario!(autopays_are_checked_and_private),
-                scenario!(a_sharded_run_pays_each_bill_once_however_its_pages_come),
-            ],
-            true,
-        )
-        .await;
+    run_suite(async {
+        let env = quick_sandbox(&[
+            // Pages of two, so that a shard of a run is a chain of pages.
+            ("AUTOPAY_RUN_PAGE_SIZE", "2".to_string()),
+            ("RECONCILE_PAGE_SIZE", "2".to_string()),
+        ]);
+        // Notices a biller refused come back after a second, not two minutes; the
+        // runs' pages taken four at a time, as many as a function's instances here.
+        let params = [
+            ("PaymentNoticeRetrySeconds", "1".to_string()),
+            ("AutopayRunMaxConcurrency", "4".to_string()),
+            ("ReconcileMaxConcurrency", "4".to_string()),
+        ];
+        let (stack, api) = open_stack(&env, &params, 4).await;
+        let scenarios = vec![
+            scenario!(one_bill_by_each_method),
+            scenario!(several_bills_in_one_payment),
+            scenario!(every_card_outcome),
+            scenario!(an_unknown_outcome_is_reconciled_to_one_charge),
+            scenario!(one_key_one_payment),
+            scenario!(overlapping_payments_charge_once),
+            scenario!(billers_hear_of_payments_after_failures),
+            scenario!(saved_methods_never_show_a_card_number),
+            scenario!(the_archive_filters_and_is_private),
+            scenario!(templates),
+            scenario!(autopays_on_schedule_pay_once_within_the_limit),
+            scenario!(autopays_pay_new_bills_once),
+            scenario!(a_declined_card_pauses_the_autopay),
+            scenario!(autopays_are_checked_and_private),
+            scenario!(a_sharded_run_pays_each_bill_once_however_its_pages_come),
+        ];
+        let mut tally = run_all(&api, scenarios, true).await;
         // Alone, so that the counts it waits for are its own.
-        tally += run_all(
-            &api,
-            vec![scenario!(payments_and_scheduled_runs_are_counted)],
-            false,
-        )
-        .await;
+        let counted = vec![scenario!(payments_and_scheduled_runs_are_counted)];
+        tally += run_all(&api, counted, false).await;
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }
 
 // ------------------------------------------------------------------ helpers
 
 /// A one-time token from the sandbox acquirer's card page.
-fn card_token(number: &str) -> String {
-    admin(&["sandbox-card-token", "--number", number, "--exp", "12/39"])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-const SUCCEEDS: &str = "4242424242424242";
-const DECLINED: &str = "4000000000000002";
-const NO_FUNDS: &str = "4000000000009995";
-const THREE_DS: &str = "4000000000003220";
-const TIMES_OUT: &str = "4000000000000119";
-
-fn card(number: &str) -> Value {
-    json!({"type": "card", "token": card_token(number)})
-}
-
-fn unique_key() -> String {
-    format!("key-{}", six_digits() + &six_digits())
-}
-
-async fn pay(api: &Api, token: &str, key: Option<&str>, body: Value) -> Reply {
-    let mut request = api
-        .request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    request.send().await
-}
-
 async fn bill(api: &Api, token: &str, uin: &str) -> Value {
-    let reply = call(api, Method::GET, &format!("/v1/bills/{uin}"), token, None).await;
+    let reply = api.get_as(token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body
 }
@@ -121,14 +65,9 @@ async fn biller_and_citizen(api: &Api, name: &str) -> (BillerKey, Citizen, Strin
 }
 
 async fn new_bill(api: &Api, biller: &BillerKey, category: &str, amount: u64) -> String {
-    put_charge(
-        api,
-        biller,
-        category,
-        amount,
-        json!([{"kind": "snils", "value": snils_of("705")}]),
-    )
-    .await
+    biller
+        .charge(api, category, amount, on_snils(&snils_of("705")))
+        .await
 }
 
 /// The acquirer's record of an order: its state and amount.
@@ -143,16 +82,11 @@ async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
 
 async fn one_bill_by_each_method(api: Api) {
     let (biller, c, token) = biller_and_citizen(&api, "Детский сад № 12").await;
-    let saved = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(card(SUCCEEDS)),
-    )
-    .await;
+    let saved = api
+        .post_as(&token, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
-    let saved_id = saved.body["id"].as_str().unwrap_or_default().to_string();
+    let saved_id = saved.id();
     let methods = [
         ("card", card(SUCCEEDS), 0),
         ("saved", json!({"type": "saved", "id": saved_id}), 0),
@@ -170,34 +104,23 @@ async fn one_bill_by_each_method(api: Api) {
     ];
     for (name, method, commission) in methods {
         let uin = new_bill(&api, &biller, "kindergarten", 150_000).await;
-        let reply = pay(
-            &api,
-            &token,
-            Some(&unique_key()),
-            json!({"uins": [uin], "method": method}),
-        )
-        .await;
+        let reply = pay_bills(&api, &token, &[&uin], method).await;
         assert_eq!(reply.status, 201, "{name}: {}", reply.body);
         assert_eq!(reply.body["status"], "succeeded", "{name}");
         assert_eq!(reply.body["amount"], 150_000, "{name}");
         assert_eq!(reply.body["commission"], commission, "{name}");
         assert_eq!(reply.body["total"], 150_000 + commission, "{name}");
         assert_eq!(bill(&api, &token, &uin).await["status"], "paid", "{name}");
-        let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+        let id = reply.id();
         // The bank charged the order once, for the total.
         assert_eq!(
             acquirer_order(&api, &id).await,
             Some(("charged".to_string(), 150_000 + commission)),
             "{name}"
         );
-        let receipt = call(
-            &api,
-            Method::GET,
-            &format!("/v1/payments/{id}/receipt"),
-            &token,
-            None,
-        )
-        .await;
+        let receipt = api
+            .get_as(&token, &format!("/v1/payments/{id}/receipt"))
+            .await;
         assert_eq!(receipt.status, 200, "{name}: {}", receipt.body);
         assert_eq!(receipt.body["bills"][0]["uin"], uin.as_str());
         assert_eq!(receipt.body["bills"][0]["kbk"], "07511302992020000130");
@@ -227,17 +150,10 @@ async fn several_bills_in_one_payment(api: Api) {
     let b = new_bill(&api, &biller, "utilities", 310_050).await;
     // A fine at half price while its discount lasts.
     let fine = uin(25);
-    let mut body = charge(500_000, json!([{"kind": "sts", "value": "77 УО 654321"}]));
+    let mut body = charge(500_000, on_sts("77 УО 654321"));
     body["category"] = json!("fines");
     body["discount"] = json!({"amount": 250_000, "until": "2999-12-31"});
-    let put = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{fine}"),
-        &biller.key,
-        Some(body),
-    )
-    .await;
+    let put = biller.put(&api, &fine, body).await;
     assert_eq!(put.status, 201, "{}", put.body);
 
     let apple = pay(
@@ -253,13 +169,7 @@ async fn several_bills_in_one_payment(api: Api) {
         "apple_pay_single_bill".to_string()
     )));
 
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [a, b, fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&a, &b, &fine], card(SUCCEEDS)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["amount"], 120_000 + 310_050 + 250_000);
     assert_eq!(reply.body["bills"].as_array().map(Vec::len), Some(3));
@@ -291,98 +201,50 @@ async fn every_card_outcome(api: Api) {
         assert_eq!(replay.body["payment_id"], reply.body["payment_id"]);
         assert_eq!(replay.header("idempotent-replayed"), Some("true"));
         assert_eq!(reply.body["reason"], reason);
-        let payment_id = reply.body["payment_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let stored = call(
-            &api,
-            Method::GET,
-            &format!("/v1/payments/{payment_id}"),
-            &token,
-            None,
-        )
-        .await;
+        let payment_id = text(&reply.body["payment_id"]);
+        let stored = api
+            .get_as(&token, &format!("/v1/payments/{payment_id}"))
+            .await;
         assert_eq!(stored.body["status"], "declined");
         assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
         // The same bill is paid at once with another card.
-        let again = pay(
-            &api,
-            &token,
-            Some(&unique_key()),
-            json!({"uins": [uin], "method": card(SUCCEEDS)}),
-        )
-        .await;
+        let again = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
         assert_eq!(again.status, 201, "{}", again.body);
     }
 
     // 3-D Secure: waits, holds the bill, finishes on confirmation.
     let uin = new_bill(&api, &biller, "other", 20_000).await;
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(THREE_DS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&uin], card(THREE_DS)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "requires_confirmation");
     assert!(reply.body["confirmation_url"]
         .as_str()
         .is_some_and(|u| u.starts_with("https://")));
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(409, "bill_in_payment");
+    let id = reply.id();
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
+        .await
+        .assert_problem(409, "bill_in_payment");
     assert_eq!(
         acquirer_order(&api, &id).await.map(|o| o.0),
         Some("awaiting_confirmation".into())
     );
-    let confirmed = call(
-        &api,
-        Method::POST,
-        &format!("/v1/payments/{id}/confirm"),
-        &token,
-        Some(json!({})),
-    )
-    .await;
+    let confirmed = api
+        .post_as(&token, &format!("/v1/payments/{id}/confirm"), json!({}))
+        .await;
     assert_eq!(confirmed.status, 201, "{}", confirmed.body);
     assert_eq!(confirmed.body["status"], "succeeded");
     assert_eq!(bill(&api, &token, &uin).await["status"], "paid");
-    call(
-        &api,
-        Method::POST,
-        &format!("/v1/payments/{id}/confirm"),
-        &token,
-        Some(json!({})),
-    )
-    .await
-    .assert_problem(409, "payment_not_awaiting_confirmation");
+    api.post_as(&token, &format!("/v1/payments/{id}/confirm"), json!({}))
+        .await
+        .assert_problem(409, "payment_not_awaiting_confirmation");
     // A token is spent by its payment.
     let token_once = card_token(SUCCEEDS);
     let first = new_bill(&api, &biller, "other", 1_000).await;
     let second = new_bill(&api, &biller, "other", 1_000).await;
     let method = json!({"type": "card", "token": token_once});
-    let ok = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [first], "method": method}),
-    )
-    .await;
+    let ok = pay_bills(&api, &token, &[&first], method.clone()).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
-    let reused = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [second], "method": method}),
-    )
-    .await;
+    let reused = pay_bills(&api, &token, &[&second], method).await;
     reused.assert_problem(402, "payment_declined");
     assert_eq!(reused.body["reason"], "token_used");
     assert_eq!(bill(&api, &token, &second).await["status"], "unpaid");
@@ -396,21 +258,16 @@ async fn an_unknown_outcome_is_reconciled_to_one_charge(api: Api) {
     let reply = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["status"], "pending");
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     // The bank did charge; the portal does not know yet, and holds the bill.
     assert_eq!(
         acquirer_order(&api, &id).await,
         Some(("charged".into(), 45_600))
     );
     assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(409, "bill_in_payment");
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
+        .await
+        .assert_problem(409, "bill_in_payment");
     // A retry with the same key asks nothing of the bank: the same pending payment.
     let retry = pay(&api, &token, Some(&key), body.clone()).await;
     assert_eq!(retry.status, 202, "{}", retry.body);
@@ -418,14 +275,7 @@ async fn an_unknown_outcome_is_reconciled_to_one_charge(api: Api) {
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
 
     reconcile(&api).await;
-    let settled = call(
-        &api,
-        Method::GET,
-        &format!("/v1/payments/{id}"),
-        &token,
-        None,
-    )
-    .await;
+    let settled = api.get_as(&token, &format!("/v1/payments/{id}")).await;
     assert_eq!(settled.body["status"], "succeeded", "{}", settled.body);
     assert_eq!(bill(&api, &token, &uin).await["status"], "paid");
     // Once reconciled, the same key answers the settled payment; still one charge.
@@ -486,13 +336,7 @@ async fn one_key_one_payment(api: Api) {
     .assert_problem(400, "idempotency_key_required");
     assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
     // A paid bill cannot be paid again, and the refusal names it.
-    let again = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [other, uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let again = pay_bills(&api, &token, &[&other, &uin], card(SUCCEEDS)).await;
     again.assert_problem(409, "bill_paid");
     assert_eq!(again.body["uin"], uin.as_str());
     assert_eq!(bill(&api, &token, &other).await["status"], "unpaid");
@@ -505,31 +349,16 @@ async fn one_key_one_payment(api: Api) {
     )
     .await;
     bad.assert_problem(422, "validation_failed");
-    let fields = bad.field_errors();
-    assert!(
-        fields.contains(&("/uins".to_string(), "bill_count".to_string())),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&(
-            "/method/type".to_string(),
-            "invalid_method_type".to_string()
-        )),
-        "{fields:?}"
-    );
+    bad.assert_invalid_field("/uins", "bill_count");
+    bad.assert_invalid_field("/method/type", "invalid_method_type");
     let broken = format!(
         "{}{}",
         &uin[..19],
         (uin[19..].parse::<u32>().unwrap_or(0) + 1) % 10
     );
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [broken], "method": card(SUCCEEDS)}),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
+    pay_bills(&api, &token, &[&broken], card(SUCCEEDS))
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 async fn overlapping_payments_charge_once(api: Api) {
@@ -541,14 +370,9 @@ async fn overlapping_payments_charge_once(api: Api) {
     // Both parents keep the shared bill among their saved bills: the loser sees it, so
     // it hears why it cannot be paid (a stranger would hear only `bill_not_found`).
     for token in [&mother, &father] {
-        let saved = call(
-            &api,
-            Method::POST,
-            "/v1/bills/saved",
-            token,
-            Some(json!({ "uin": shared_bill })),
-        )
-        .await;
+        let saved = api
+            .post_as(token, "/v1/bills/saved", json!({ "uin": shared_bill }))
+            .await;
         assert_eq!(saved.status, 201, "{}", saved.body);
     }
     let (key_a, key_b) = (unique_key(), unique_key());
@@ -602,15 +426,9 @@ async fn overlapping_payments_charge_once(api: Api) {
 async fn billers_hear_of_payments_after_failures(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "Секция плавания (нестабильный)").await;
     let uin = new_bill(&api, &biller, "clubs", 300_000).await;
-    let reply = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let reply = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+    let id = reply.id();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let inbox = loop {
         if let Some(item) = api
@@ -640,14 +458,7 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
         json!({"type": "card", "token": "4242 4242 4242 4242"}),
         json!({"type": "card", "token": card_token(SUCCEEDS), "number": "4000000000000002"}),
     ] {
-        let reply = call(
-            &api,
-            Method::POST,
-            "/v1/payment-methods",
-            &token,
-            Some(body),
-        )
-        .await;
+        let reply = api.post_as(&token, "/v1/payment-methods", body).await;
         reply.assert_problem(422, "card_number_not_accepted");
     }
     let pay_with_pan = pay(
@@ -659,27 +470,21 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
     .await;
     pay_with_pan.assert_problem(422, "card_number_not_accepted");
 
-    let saved = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(card(SUCCEEDS)),
-    )
-    .await;
+    let saved = api
+        .post_as(&token, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     assert_eq!(saved.body["card"]["last4"], "4242");
     assert_eq!(saved.body["card"]["brand"], "Visa");
-    let phone = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(json!({"type": "mobile", "phone": "+79161234567"})),
-    )
-    .await;
+    let phone = api
+        .post_as(
+            &token,
+            "/v1/payment-methods",
+            json!({"type": "mobile", "phone": "+79161234567"}),
+        )
+        .await;
     assert_eq!(phone.status, 201, "{}", phone.body);
-    let list = call(&api, Method::GET, "/v1/payment-methods", &token, None).await;
+    let list = api.get_as(&token, "/v1/payment-methods").await;
     let text = list.body.to_string();
     assert_eq!(
         list.body["payment_methods"].as_array().map(Vec::len),
@@ -693,12 +498,10 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
         !text.contains("+79161234567"),
         "the phone is masked: {text}"
     );
-    let id = saved.body["id"].as_str().unwrap_or_default().to_string();
+    let id = saved.id();
     // Another citizen neither sees, uses nor removes it.
     assert_eq!(
-        call(&api, Method::GET, "/v1/payment-methods", &stranger, None)
-            .await
-            .body["payment_methods"],
+        api.get_as(&stranger, "/v1/payment-methods").await.body["payment_methods"],
         json!([])
     );
     let uin = new_bill(&api, &biller, "fines", 100).await;
@@ -710,34 +513,17 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
     )
     .await
     .assert_problem(404, "payment_method_not_found");
-    call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-methods/{id}"),
-        &stranger,
-        None,
-    )
-    .await
-    .assert_problem(404, "payment_method_not_found");
+    api.delete_as(&stranger, &format!("/v1/payment-methods/{id}"))
+        .await
+        .assert_problem(404, "payment_method_not_found");
     assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-methods/{id}"),
-        &token,
-        None,
-    )
-    .await;
+    let removed = api
+        .delete_as(&token, &format!("/v1/payment-methods/{id}"))
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
-    call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-methods/{id}"),
-        &token,
-        None,
-    )
-    .await
-    .assert_problem(404, "payment_method_not_found");
+    api.delete_as(&token, &format!("/v1/payment-methods/{id}"))
+        .await
+        .assert_problem(404, "payment_method_not_found");
 }
 
 async fn the_archive_filters_and_is_private(api: Api) {
@@ -746,30 +532,13 @@ async fn the_archive_filters_and_is_private(api: Api) {
     let fine = new_bill(&api, &biller, "fines", 50_000).await;
     let utility = new_bill(&api, &biller, "utilities", 70_000).await;
     let declined_bill = new_bill(&api, &biller, "utilities", 1_000).await;
-    let paid_fine = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [fine], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid_fine = pay_bills(&api, &token, &[&fine], card(SUCCEEDS)).await;
     assert_eq!(paid_fine.status, 201, "{}", paid_fine.body);
-    let paid_utility = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [utility], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid_utility = pay_bills(&api, &token, &[&utility], card(SUCCEEDS)).await;
     assert_eq!(paid_utility.status, 201, "{}", paid_utility.body);
-    pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [declined_bill], "method": card(DECLINED)}),
-    )
-    .await
-    .assert_problem(402, "payment_declined");
+    pay_bills(&api, &token, &[&declined_bill], card(DECLINED))
+        .await
+        .assert_problem(402, "payment_declined");
 
     let ids = |reply: &Reply| -> Vec<String> {
         reply.body["payments"]
@@ -781,85 +550,44 @@ async fn the_archive_filters_and_is_private(api: Api) {
             })
             .unwrap_or_default()
     };
-    let all = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    let all = api.get_as(&token, "/v1/payments").await;
     assert_eq!(all.status, 200, "{}", all.body);
     assert_eq!(ids(&all).len(), 3);
     // Newest first.
     assert_eq!(all.body["payments"][0]["status"], "declined");
-    let fines = call(
-        &api,
-        Method::GET,
-        "/v1/payments?category=fines",
-        &token,
-        None,
-    )
-    .await;
-    assert_eq!(
-        ids(&fines),
-        vec![paid_fine.body["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()]
-    );
-    let succeeded = call(
-        &api,
-        Method::GET,
-        "/v1/payments?status=succeeded",
-        &token,
-        None,
-    )
-    .await;
+    let fines = api.get_as(&token, "/v1/payments?category=fines").await;
+    assert_eq!(ids(&fines), vec![paid_fine.id()]);
+    let succeeded = api.get_as(&token, "/v1/payments?status=succeeded").await;
     assert_eq!(ids(&succeeded).len(), 2);
     let today = time::OffsetDateTime::now_utc()
         .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
         .date();
-    let in_period = call(
-        &api,
-        Method::GET,
-        &format!("/v1/payments?from={today}&to={today}"),
-        &token,
-        None,
-    )
-    .await;
+    let in_period = api
+        .get_as(&token, &format!("/v1/payments?from={today}&to={today}"))
+        .await;
     assert_eq!(ids(&in_period).len(), 3);
-    let before = call(
-        &api,
-        Method::GET,
-        "/v1/payments?from=2020-01-01&to=2020-12-31",
-        &token,
-        None,
-    )
-    .await;
+    let before = api
+        .get_as(&token, "/v1/payments?from=2020-01-01&to=2020-12-31")
+        .await;
     assert!(ids(&before).is_empty());
-    let page = call(&api, Method::GET, "/v1/payments?limit=2", &token, None).await;
+    let page = api.get_as(&token, "/v1/payments?limit=2").await;
     assert_eq!(ids(&page).len(), 2);
     let next = page.body["next_after"].as_str().unwrap_or_default();
-    let rest = call(
-        &api,
-        Method::GET,
-        &format!("/v1/payments?limit=2&after={next}"),
-        &token,
-        None,
-    )
-    .await;
+    let rest = api
+        .get_as(&token, &format!("/v1/payments?limit=2&after={next}"))
+        .await;
     assert_eq!(ids(&rest).len(), 1);
-    call(
-        &api,
-        Method::GET,
-        "/v1/payments?status=lost&from=yesterday",
-        &token,
-        None,
-    )
-    .await
-    .assert_problem(422, "validation_failed");
+    api.get_as(&token, "/v1/payments?status=lost&from=yesterday")
+        .await
+        .assert_problem(422, "validation_failed");
     // Another citizen sees none of it.
-    assert!(ids(&call(&api, Method::GET, "/v1/payments", &stranger, None).await).is_empty());
+    assert!(ids(&api.get_as(&stranger, "/v1/payments").await).is_empty());
     let id = paid_fine.body["id"].as_str().unwrap_or_default();
     for path in [
         format!("/v1/payments/{id}"),
         format!("/v1/payments/{id}/receipt"),
     ] {
-        call(&api, Method::GET, &path, &stranger, None)
+        api.get_as(&stranger, &path)
             .await
             .assert_problem(404, "payment_not_found");
     }
@@ -869,90 +597,63 @@ async fn templates(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "Музыкальная школа").await;
     let (_, stranger) = citizen(&api).await;
     let uin = new_bill(&api, &biller, "education", 40_000).await;
-    let by_bills = call(
-        &api,
-        Method::POST,
-        "/v1/payment-templates",
-        &token,
-        Some(json!({"name": "Музыкалка", "uins": [uin]})),
-    )
-    .await;
+    let by_bills = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
+            json!({"name": "Музыкалка", "uins": [uin]}),
+        )
+        .await;
     assert_eq!(by_bills.status, 201, "{}", by_bills.body);
-    let by_payee = call(
-        &api,
-        Method::POST,
-        "/v1/payment-templates",
-        &token,
-        Some(
+    let by_payee = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
             json!({"name": "Взнос на капремонт", "purpose": "Взнос на капитальный ремонт",
                     "payee": {"name": "Фонд капремонта", "inn": "7701090559", "kpp": "770101001",
                               "bic": "044525000", "account": "40601810245253000002"}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(by_payee.status, 201, "{}", by_payee.body);
-    let bad = call(
-        &api,
-        Method::POST,
-        "/v1/payment-templates",
-        &token,
-        Some(json!({"name": "", "uins": ["123"], "payee": {"inn": "1"}})),
-    )
-    .await;
+    let bad = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
+            json!({"name": "", "uins": ["123"], "payee": {"inn": "1"}}),
+        )
+        .await;
     bad.assert_problem(422, "validation_failed");
     // A null is a wrong type, not an absent member: this one is not saved as a template
     // of a payee.
-    let null_uins = call(
-        &api,
-        Method::POST,
-        "/v1/payment-templates",
-        &token,
-        Some(
+    let null_uins = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
             json!({"name": "Взнос", "purpose": "Взнос на капитальный ремонт", "uins": null,
                     "payee": {"name": "Фонд капремонта", "inn": "7701090559", "kpp": "770101001",
                               "bic": "044525000", "account": "40601810245253000002"}}),
-        ),
-    )
-    .await;
-    null_uins.assert_problem(422, "validation_failed");
-    assert_eq!(
-        null_uins.field_errors(),
-        [("/uins".to_string(), "invalid_type".to_string())]
-    );
-    let list = call(&api, Method::GET, "/v1/payment-templates", &token, None).await;
+        )
+        .await;
+    null_uins.assert_field_errors(&[("/uins", "invalid_type")]);
+    let list = api.get_as(&token, "/v1/payment-templates").await;
     assert_eq!(
         list.body["payment_templates"].as_array().map(Vec::len),
         Some(2)
     );
     assert_eq!(
-        call(&api, Method::GET, "/v1/payment-templates", &stranger, None)
-            .await
-            .body["payment_templates"],
+        api.get_as(&stranger, "/v1/payment-templates").await.body["payment_templates"],
         json!([])
     );
     let id = by_bills.body["id"].as_str().unwrap_or_default();
-    call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-templates/{id}"),
-        &stranger,
-        None,
-    )
-    .await
-    .assert_problem(404, "payment_template_not_found");
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-templates/{id}"),
-        &token,
-        None,
-    )
-    .await;
+    api.delete_as(&stranger, &format!("/v1/payment-templates/{id}"))
+        .await
+        .assert_problem(404, "payment_template_not_found");
+    let removed = api
+        .delete_as(&token, &format!("/v1/payment-templates/{id}"))
+        .await;
     assert_eq!(removed.status, 204);
     assert_eq!(
-        call(&api, Method::GET, "/v1/payment-templates", &token, None)
-            .await
-            .body["payment_templates"]
+        api.get_as(&token, "/v1/payment-templates").await.body["payment_templates"]
             .as_array()
             .map(Vec::len),
         Some(1)
@@ -978,13 +679,7 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
     );
 
     let uin = new_bill(&api, &biller, "other", 10_000).await;
-    let paid = pay(
-        &api,
-        &token,
-        Some(&unique_key()),
-        json!({"uins": [uin], "method": card(SUCCEEDS)}),
-    )
-    .await;
+    let paid = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
     let lines = api
         .wait_for_metric("PayFunction", "Payments", &succeeded, succeeded_before)
@@ -1029,16 +724,8 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
         } else {
             run_schedule(&api).await;
         }
-        let lines = api
-            .wait_for_metric(function, "ScheduledRunsCompleted", &dims, before)
+        api.assert_one_more_metric(function, "ScheduledRunsCompleted", &dims, before)
             .await;
-        assert_eq!(lines.len(), before + 1, "{job}: {lines:?}");
-        assert_metric_line(
-            &lines[before],
-            "ScheduledRunsCompleted",
-            &api.metric_stage(function),
-            &dims,
-        );
     }
 }
 
@@ -1046,32 +733,14 @@ async fn payments_and_scheduled_runs_are_counted(api: Api) {
 
 /// Fires the daily autopay run and waits until its pages (and any other run's) are done.
 async fn run_schedule(api: &Api) -> Value {
-    let reply = api
-        .request(Method::POST, "/_local/schedules/run-autopays")
-        .send()
-        .await;
-    assert!((200..300).contains(&reply.status), "{}", reply.status);
-    let planned = reply.body;
+    let planned = api.fire_schedule("run-autopays").await;
     wait_for_empty_queue(api, "-autopay-run").await;
     planned
 }
 
-async fn saved_card(api: &Api, token: &str, number: &str) -> String {
-    let saved = call(
-        api,
-        Method::POST,
-        "/v1/payment-methods",
-        token,
-        Some(card(number)),
-    )
-    .await;
-    assert_eq!(saved.status, 201, "{}", saved.body);
-    saved.body["id"].as_str().unwrap_or_default().to_string()
-}
-
 /// The payments of an account that paid `uin`.
 async fn payments_of(api: &Api, token: &str, uin: &str) -> Vec<Value> {
-    let list = call(api, Method::GET, "/v1/payments", token, None).await;
+    let list = api.get_as(token, "/v1/payments").await;
     list.body["payments"]
         .as_array()
         .map(|p| {
@@ -1099,7 +768,7 @@ async fn wait_for_bill(api: &Api, token: &str, uin: &str, status: &str) {
 async fn wait_for_autopay(api: &Api, token: &str, id: &str, status: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let reply = call(api, Method::GET, &format!("/v1/autopays/{id}"), token, None).await;
+        let reply = api.get_as(token, &format!("/v1/autopays/{id}")).await;
         if reply.body["status"] == status {
             return reply.body;
         }
@@ -1111,40 +780,30 @@ async fn wait_for_autopay(api: &Api, token: &str, id: &str, status: &str) -> Val
     }
 }
 
-fn moscow_today() -> time::Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
-        .date()
-}
-
 async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
     let biller = new_biller("Мосэнергосбыт");
     let snils = snils_of("706");
     let (c, token) = standard_citizen(&api, &snils, "706001").await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
-    let payer = json!([{"kind": "snils", "value": snils}]);
-    let small = put_charge(&api, &biller, "utilities", 50_000, payer.clone()).await;
-    let large = put_charge(&api, &biller, "utilities", 900_000, payer.clone()).await;
-    let other_category = put_charge(&api, &biller, "taxes", 10_000, payer).await;
+    let payer = on_snils(&snils);
+    let small = biller
+        .charge(&api, "utilities", 50_000, payer.clone())
+        .await;
+    let large = biller
+        .charge(&api, "utilities", 900_000, payer.clone())
+        .await;
+    let other_category = biller.charge(&api, "taxes", 10_000, payer).await;
     // Today's day of the month, so that the run below is this autopay's; days past the
     // 28th are not offered, so such a day tests the weekly trigger instead.
-    let today = moscow_today();
-    let trigger = if today.day() <= 28 {
-        json!({"type": "monthly", "day": today.day()})
-    } else {
-        json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
-    };
-    let created = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(
+    let trigger = todays_trigger();
+    let created = api
+        .post_as(
+            &token,
+            "/v1/autopays",
             json!({"name": "Свет", "match": {"category": "utilities"}, "method_id": method,
                     "limit": 100_000, "trigger": trigger}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["status"], "active");
     // The schedule fires twice, the second time while the first may still run: two
@@ -1189,38 +848,27 @@ async fn autopays_pay_new_bills_once(api: Api) {
     let snils = snils_of("707");
     let (_, token) = standard_citizen(&api, &snils, "707001").await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
-    let created = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(json!({"name": "Всё на мой СНИЛС", "match": {"payer": {"kind": "snils", "value": snils}},
-                    "method_id": method, "limit": 1_000_000, "trigger": {"type": "new_bill"}})),
-    )
+    let created = api.post_as(&token, "/v1/autopays", json!({"name": "Всё на мой СНИЛС", "match": {"payer": {"kind": "snils", "value": snils}},
+                    "method_id": method, "limit": 1_000_000, "trigger": {"type": "new_bill"}}))
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let payer = json!([{"kind": "snils", "value": snils}]);
-    let uin = put_charge(&api, &biller, "clubs", 250_000, payer.clone()).await;
+    let payer = on_snils(&snils);
+    let uin = biller.charge(&api, "clubs", 250_000, payer.clone()).await;
     wait_for_bill(&api, &token, &uin, "paid").await;
     // The same charge written again is announced again: still one payment.
-    let again = as_biller(
-        &api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some({
+    let again = biller
+        .put(&api, &uin, {
             let mut body = charge(250_000, payer.clone());
             body["category"] = json!("clubs");
             body
-        }),
-    )
-    .await;
+        })
+        .await;
     assert!(
         [200, 409].contains(&again.status),
         "a paid charge repeats unchanged or is final: {}",
         again.body
     );
-    let marker = put_charge(&api, &biller, "clubs", 1_000, payer).await;
+    let marker = biller.charge(&api, "clubs", 1_000, payer).await;
     wait_for_bill(&api, &token, &marker, "paid").await;
     assert_eq!(payments_of(&api, &token, &uin).await.len(), 1);
 }
@@ -1230,27 +878,19 @@ async fn a_declined_card_pauses_the_autopay(api: Api) {
     let snils = snils_of("708");
     let (c, token) = standard_citizen(&api, &snils, "708001").await;
     let method = saved_card(&api, &token, DECLINED).await;
-    let created = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(
+    let created = api
+        .post_as(
+            &token,
+            "/v1/autopays",
             json!({"name": "Вода", "match": {"category": "utilities"}, "method_id": method,
                     "limit": 1_000_000, "trigger": {"type": "new_bill"}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap_or_default().to_string();
-    let uin = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        12_000,
-        json!([{"kind": "snils", "value": snils}]),
-    )
-    .await;
+    let id = created.id();
+    let uin = biller
+        .charge(&api, "utilities", 12_000, on_snils(&snils))
+        .await;
     let autopay = wait_for_autopay(&api, &token, &id, "paused").await;
     assert_eq!(autopay["paused_reason"], "card_declined");
     assert_eq!(bill(&api, &token, &uin).await["status"], "unpaid");
@@ -1263,24 +903,18 @@ async fn a_declined_card_pauses_the_autopay(api: Api) {
     );
     // Switched back on with another card, it pays on its next bill.
     let good = saved_card(&api, &token, SUCCEEDS).await;
-    let resumed = call(
-        &api,
-        Method::PATCH,
-        &format!("/v1/autopays/{id}"),
-        &token,
-        Some(json!({"status": "active", "method_id": good})),
-    )
-    .await;
+    let resumed = api
+        .patch_as(
+            &token,
+            &format!("/v1/autopays/{id}"),
+            json!({"status": "active", "method_id": good}),
+        )
+        .await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
     assert!(resumed.body.get("paused_reason").is_none());
-    let next = put_charge(
-        &api,
-        &biller,
-        "utilities",
-        13_000,
-        json!([{"kind": "snils", "value": snils}]),
-    )
-    .await;
+    let next = biller
+        .charge(&api, "utilities", 13_000, on_snils(&snils))
+        .await;
     wait_for_bill(&api, &token, &next, "paid").await;
 }
 
@@ -1288,90 +922,61 @@ async fn autopays_are_checked_and_private(api: Api) {
     let (_, token) = citizen(&api).await;
     let (_, stranger) = citizen(&api).await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
-    let bad = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(
+    let bad = api
+        .post_as(
+            &token,
+            "/v1/autopays",
             json!({"name": "", "match": {"category": "cinema"}, "method_id": "x", "limit": -1,
                     "trigger": {"type": "daily"}}),
-        ),
-    )
-    .await;
-    bad.assert_problem(422, "validation_failed");
-    let fields = bad.field_errors();
-    for expected in [
+        )
+        .await;
+    bad.assert_invalid_fields(&[
         ("/name", "empty"),
         ("/match/category", "invalid_category"),
         ("/method_id", "invalid_method_id"),
         ("/limit", "invalid_limit"),
         ("/trigger/type", "invalid_trigger"),
-    ] {
-        assert!(
-            fields.contains(&(expected.0.to_string(), expected.1.to_string())),
-            "{expected:?} in {fields:?}"
-        );
-    }
+    ]);
     let body = json!({"name": "Штрафы", "match": {"category": "fines"}, "method_id": method,
                       "limit": 500_000, "trigger": {"type": "weekly", "weekday": 1}});
     // Somebody else's saved method is not one's own.
-    let theirs = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &stranger,
-        Some(body.clone()),
-    )
-    .await;
+    let theirs = api.post_as(&stranger, "/v1/autopays", body.clone()).await;
     theirs.assert_problem(422, "validation_failed");
     assert!(theirs.field_errors().contains(&(
         "/method_id".to_string(),
         "payment_method_not_found".to_string()
     )));
-    let created = call(&api, Method::POST, "/v1/autopays", &token, Some(body)).await;
+    let created = api.post_as(&token, "/v1/autopays", body).await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let id = created.id();
     let path = format!("/v1/autopays/{id}");
     for method in [Method::GET, Method::DELETE] {
         call(&api, method, &path, &stranger, None)
             .await
             .assert_problem(404, "autopay_not_found");
     }
-    call(
-        &api,
-        Method::PATCH,
-        &path,
-        &stranger,
-        Some(json!({"limit": 1})),
-    )
-    .await
-    .assert_problem(404, "autopay_not_found");
+    api.patch_as(&stranger, &path, json!({"limit": 1}))
+        .await
+        .assert_problem(404, "autopay_not_found");
     assert_eq!(
-        call(&api, Method::GET, "/v1/autopays", &stranger, None)
-            .await
-            .body["autopays"],
+        api.get_as(&stranger, "/v1/autopays").await.body["autopays"],
         json!([])
     );
-    let changed = call(
-        &api,
-        Method::PATCH,
-        &path,
-        &token,
-        Some(json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 5}})),
-    )
-    .await;
+    let changed = api
+        .patch_as(
+            &token,
+            &path,
+            json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 5}}),
+        )
+        .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.body["limit"], 700_000);
     assert_eq!(
         changed.body["trigger"],
         json!({"type": "monthly", "day": 5})
     );
-    assert_eq!(
-        call(&api, Method::DELETE, &path, &token, None).await.status,
-        204
-    );
-    call(&api, Method::GET, &path, &token, None)
+    assert_eq!(api.delete_as(&token, &path).await.status, 204);
+    api.get_as(&token, &path)
         .await
         .assert_problem(404, "autopay_not_found");
 }
@@ -1413,22 +1018,19 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         let count = if i < 7 { 7 } else { 1 };
         for (j, category) in categories.iter().take(count).enumerate() {
             let amount = 10_000 + 100 * (i * 7 + j) as u64;
-            let payer = json!([{"kind": "snils", "value": snils}]);
-            let uin = put_charge(&api, &biller, category, amount, payer).await;
-            let created = call(
-                &api,
-                Method::POST,
-                "/v1/autopays",
-                token,
-                Some(
+            let payer = on_snils(snils);
+            let uin = biller.charge(&api, category, amount, payer).await;
+            let created = api
+                .post_as(
+                    token,
+                    "/v1/autopays",
                     json!({"name": format!("Автоплатёж {j}"), "match": {"category": category},
                             "method_id": method, "limit": 1_000_000,
                             "trigger": {"type": "weekly", "weekday": weekday}}),
-                ),
-            )
-            .await;
+                )
+                .await;
             assert_eq!(created.status, 201, "{}", created.body);
-            let id = created.body["id"].as_str().unwrap_or_default().to_string();
+            let id = created.id();
             autopays.push((token.clone(), method.clone(), id, uin, amount));
         }
     }
@@ -1455,14 +1057,13 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
     let set_status = |token: String, id: String, status: &'static str| {
         let api = &api;
         async move {
-            let reply = call(
-                api,
-                Method::PATCH,
-                &format!("/v1/autopays/{id}"),
-                &token,
-                Some(json!({ "status": status })),
-            )
-            .await;
+            let reply = api
+                .patch_as(
+                    &token,
+                    &format!("/v1/autopays/{id}"),
+                    json!({ "status": status }),
+                )
+                .await;
             assert_eq!(reply.status, 200, "{}", reply.body);
         }
     };
@@ -1483,13 +1084,7 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         let (api, queue) = (&api, &queue);
         async move {
             for page in pages {
-                api.sqs
-                    .send_message()
-                    .queue_url(queue)
-                    .message_body(page.to_string())
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("send: {e}"));
+                api.enqueue(queue, page.to_string()).await;
             }
             wait_for_empty_queue(api, "-autopay-run").await;
         }

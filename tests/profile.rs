@@ -15,51 +15,28 @@ use support::*;
 const RETRY_SECS: u64 = 2;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                // Sign-up and recovery send codes to one phone within a minute.
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[("VerificationRetrySeconds", RETRY_SECS.to_string())],
-        )
-        .await;
-        let api = Api::new(&stack).await;
-        remember_admin_env(&stack);
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(profile_starts_from_registration),
-                scenario!(every_document_is_validated),
-                scenario!(patches_need_the_version_they_read),
-                scenario!(concurrent_patches_one_wins),
-                scenario!(verified_documents_lift_the_level_and_snils_logs_in),
-                scenario!(rejected_documents_are_cleared_with_reasons),
-                scenario!(a_snils_logs_in_only_for_its_verified_owner),
-                scenario!(registry_timeout_is_retried),
-                scenario!(poison_message_goes_to_the_dead_letter_queue),
-                scenario!(redelivered_and_stale_jobs_change_nothing),
-                scenario!(profiles_are_private),
-                scenario!(children_are_shared_by_both_parents),
-                scenario!(vehicles_belong_to_their_owner),
-                scenario!(operator_confirms_in_person),
-                scenario!(code_by_post_confirms),
-            ],
-            true,
-        )
-        .await;
-        stack.shutdown().await;
-        tally
-    });
-    tally.finish()
+    run_suite(async {
+        let params = [("VerificationRetrySeconds", RETRY_SECS.to_string())];
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &params, 4).await;
+        let scenarios = vec![
+            scenario!(profile_starts_from_registration),
+            scenario!(every_document_is_validated),
+            scenario!(patches_need_the_version_they_read),
+            scenario!(concurrent_patches_one_wins),
+            scenario!(verified_documents_lift_the_level_and_snils_logs_in),
+            scenario!(rejected_documents_are_cleared_with_reasons),
+            scenario!(a_snils_logs_in_only_for_its_verified_owner),
+            scenario!(registry_timeout_is_retried),
+            scenario!(poison_message_goes_to_the_dead_letter_queue),
+            scenario!(redelivered_and_stale_jobs_change_nothing),
+            scenario!(profiles_are_private),
+            scenario!(children_are_shared_by_both_parents),
+            scenario!(vehicles_belong_to_their_owner),
+            scenario!(operator_confirms_in_person),
+            scenario!(code_by_post_confirms),
+        ];
+        run_then_stop(stack, &api, scenarios, true).await
+    })
 }
 
 // ------------------------------------------------------------------ helpers
@@ -105,10 +82,9 @@ async fn profile_starts_from_registration(api: Api) {
     assert_eq!(status(p, "name"), "unverified");
 
     // Fields without a registry check are saved as given.
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({
             "personal": {"birthplace": "г. Москва", "citizenship": "rus"},
             "addresses": {"registration": "г. Москва, ул. Тверская, д. 1, кв. 2",
@@ -178,11 +154,8 @@ async fn every_document_is_validated(api: Api) {
         },
         "addresses": "Москва",
     });
-    let reply = patch(&api, &token, Some("\"0\""), body).await;
-    reply.assert_problem(422, "validation_failed");
-    let errors = reply.field_errors();
-    let paths: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
-    for expected in [
+    let reply = patch_new(&api, &token, body).await;
+    reply.assert_fields_named(&[
         "/personal/last_name",
         "/personal/first_name",
         "/personal/birth_date",
@@ -199,12 +172,8 @@ async fn every_document_is_validated(api: Api) {
         "/documents/driver_licence/number",
         "/documents/driver_licence/issue_date",
         "/addresses",
-    ] {
-        assert!(
-            paths.contains(&expected),
-            "{expected} missing in {errors:?}"
-        );
-    }
+    ]);
+    let errors = reply.field_errors();
     let code_of = |path: &str| {
         errors
             .iter()
@@ -222,16 +191,9 @@ async fn every_document_is_validated(api: Api) {
         "documents": {"passport": {"series": "4510", "number": "123456",
             "issue_date": "2014-05-19", "department_code": "770-001", "issued_by": "ОВД"}},
     });
-    let reply = patch(&api, &token, Some("\"0\""), early).await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![(
-            "/documents/passport/issue_date".to_string(),
-            "passport_issue_before_14".to_string()
-        )]
-    );
-    let reply = patch(&api, &token, Some("\"0\""), json!({})).await;
+    let reply = patch_new(&api, &token, early).await;
+    reply.assert_field_errors(&[("/documents/passport/issue_date", "passport_issue_before_14")]);
+    let reply = patch_new(&api, &token, json!({})).await;
     reply.assert_problem(422, "validation_failed");
 
     // Nothing was written by any of it.
@@ -260,16 +222,14 @@ async fn patches_need_the_version_they_read(api: Api) {
 
 async fn concurrent_patches_one_wins(api: Api) {
     let (_, token) = citizen(&api).await;
-    let first = patch(
+    let first = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birthplace": "г. Тверь"}}),
     );
-    let second = patch(
+    let second = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birthplace": "г. Казань"}}),
     );
     let (a, b) = tokio::join!(first, second);
@@ -288,7 +248,7 @@ async fn concurrent_patches_one_wins(api: Api) {
 async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
     let (c, token) = citizen(&api).await;
     let snils = snils_of("112");
-    let reply = patch(&api, &token, Some("\"0\""), verifiable(&snils, "123456")).await;
+    let reply = patch_new(&api, &token, verifiable(&snils, "123456")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     for field in ["name", "birth_date", "gender", "snils", "passport"] {
         assert_eq!(
@@ -327,15 +287,7 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
         .await
         .unwrap_or_else(|| panic!("account missing"));
     assert_eq!(string_attr(&account, "level"), "standard");
-    let events = api
-        .call(
-            Method::GET,
-            "/v1/security-events",
-            &unique_ip(),
-            Some(&token),
-            None,
-        )
-        .await;
+    let events = api.get_as(&token, "/v1/security-events").await;
     assert!(
         events.body.to_string().contains("level_standard"),
         "{}",
@@ -404,13 +356,7 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
 async fn rejected_documents_are_cleared_with_reasons(api: Api) {
     let (c, token) = citizen(&api).await;
     let mismatching = snils_of("999");
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        verifiable(&mismatching, "998001"),
-    )
-    .await;
+    let reply = patch_new(&api, &token, verifiable(&mismatching, "998001")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let done = wait_for(&api, &token, "rejection", |p| {
         status(p, "snils") == "rejected" && status(p, "passport") == "rejected"
@@ -433,13 +379,7 @@ async fn rejected_documents_are_cleared_with_reasons(api: Api) {
     let reply = login(&api, &unique_ip(), &mismatching, PASSWORD, false).await;
     reply.assert_problem(401, "invalid_credentials");
     let (_, other) = citizen(&api).await;
-    let reply = patch(
-        &api,
-        &other,
-        Some("\"0\""),
-        json!({"documents": {"snils": mismatching}}),
-    )
-    .await;
+    let reply = patch_new(&api, &other, json!({"documents": {"snils": mismatching}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -458,7 +398,7 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
     let taken = snils_of("234");
     let verified = json!({"personal": {"birth_date": "1985-03-12", "gender": "male"},
                           "documents": {"snils": taken}});
-    let reply = patch(&api, &first, Some("\"0\""), verified.clone()).await;
+    let reply = patch_new(&api, &first, verified.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     wait_for(&api, &first, "the SNILS check", |p| {
         status(p, "snils") == "verified"
@@ -466,7 +406,7 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
     .await;
     // The second account saving it is answered as for any SNILS; the check then rejects
     // it with the registry's wording, and the login stays the first account's.
-    let reply = patch(&api, &second, Some("\"0\""), verified).await;
+    let reply = patch_new(&api, &second, verified).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(status(&reply.body, "snils"), "pending");
     let done = wait_for(&api, &second, "the SNILS check", |p| {
@@ -490,10 +430,9 @@ async fn a_snils_logs_in_only_for_its_verified_owner(api: Api) {
 async fn registry_timeout_is_retried(api: Api) {
     let (_, token) = citizen(&api).await;
     let started = Instant::now();
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("997")}}),
     )
     .await;
@@ -518,17 +457,10 @@ async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
     let (_, token) = citizen(&api).await;
     // A good job in the same batch as an unreadable one: it goes through regardless.
     let poison = format!("not a job {}", unique_ip());
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(&poison)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
-    let reply = patch(
+    api.enqueue(&queue, &poison).await;
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12"}, "documents": {"inn": inn("770")}}),
     )
     .await;
@@ -540,17 +472,7 @@ async fn poison_message_goes_to_the_dead_letter_queue(api: Api) {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let messages = api
-            .sqs
-            .receive_message()
-            .queue_url(&dead)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive: {e}"))
-            .messages
-            .unwrap_or_default();
+        let messages = api.receive(&dead, 0).await;
         if messages.iter().any(|m| m.body() == Some(poison.as_str())) {
             break;
         }
@@ -566,10 +488,9 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     let queue = api.queue_url("-verification").await;
     let (c, token) = citizen(&api).await;
     let first = snils_of("345");
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"birth_date": "1985-03-12", "gender": "female"},
                "documents": {"snils": first}}),
     )
@@ -598,13 +519,7 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     });
 
     // Delivered again: already decided, nothing changes and no second letter.
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(old_job.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    api.enqueue(&queue, old_job.to_string()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(doc_of(api.clone(), c.account_id.clone()).await.0, version);
     assert_eq!(outcome_letters(&api.outbox(&c.email).await).len(), 1);
@@ -624,13 +539,7 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     })
     .await;
     let (version, doc) = doc_of(api.clone(), c.account_id.clone()).await;
-    api.sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body(old_job.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("send: {e}"));
+    api.enqueue(&queue, old_job.to_string()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (after, doc_after) = doc_of(api.clone(), c.account_id.clone()).await;
     assert_eq!(after, version, "the stale job wrote");
@@ -641,10 +550,9 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
 async fn profiles_are_private(api: Api) {
     let (a, token_a) = citizen(&api).await;
     let (_, token_b) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token_a,
-        Some("\"0\""),
         json!({"addresses": {"actual": "г. Москва, ул. Арбат, д. 10"}}),
     )
     .await;
@@ -674,12 +582,8 @@ async fn profiles_are_private(api: Api) {
 // ------------------------------------------------------------------ children and vehicles
 
 async fn patch_at(api: &Api, path: &str, token: &str, version: &str, body: Value) -> Reply {
-    api.request(Method::PATCH, path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
+    api.json_request(Method::PATCH, path, token, &body)
         .header("if-match", version)
-        .header("content-type", "application/json")
-        .body(body.to_string())
         .send()
         .await
 }
@@ -706,29 +610,22 @@ async fn children_are_shared_by_both_parents(api: Api) {
     let mut bad = child.clone();
     bad["birth_certificate"] = json!("IV-MЮ 123456");
     bad["birth_date"] = json!("2999-01-01");
-    let reply = call(&api, Method::POST, path, &mother, Some(bad)).await;
+    let reply = api.post_as(&mother, path, bad).await;
     reply.assert_problem(422, "validation_failed");
-    let errors = reply.field_errors();
-    assert!(
-        errors.contains(&(
-            "/birth_certificate".into(),
-            "birth_certificate_series_latin_letters".into()
-        )),
-        "{errors:?}"
+    reply.assert_invalid_field(
+        "/birth_certificate",
+        "birth_certificate_series_latin_letters",
     );
-    assert!(
-        errors.contains(&("/birth_date".into(), "date_in_future".into())),
-        "{errors:?}"
-    );
+    reply.assert_invalid_field("/birth_date", "date_in_future");
 
     // Added pending: the answer is the same whatever the registry will say.
-    let added = call(&api, Method::POST, path, &mother, Some(child.clone())).await;
+    let added = api.post_as(&mother, path, child.clone()).await;
     assert_eq!(added.status, 202, "{}", added.body);
     assert_eq!(added.body["status"], "pending");
     assert_eq!(added.header("etag"), None);
-    let id = added.body["id"].as_str().unwrap_or_default().to_string();
+    let id = added.id();
     assert!(!id.contains(&number), "the id gives the certificate away");
-    call(&api, Method::POST, path, &mother, Some(child.clone()))
+    api.post_as(&mother, path, child.clone())
         .await
         .assert_problem(409, "child_already_added");
     let decided = wait_for_child(&api, &mother, &id).await;
@@ -740,14 +637,14 @@ async fn children_are_shared_by_both_parents(api: Api) {
     // The father names the child his own way: he joins the record as the mother wrote it.
     let mut other = child.clone();
     other["first_name"] = json!("Маша");
-    let linked = call(&api, Method::POST, path, &father, Some(other)).await;
+    let linked = api.post_as(&father, path, other).await;
     assert_eq!(linked.status, 202, "{}", linked.body);
     assert_eq!(linked.body["id"], id.as_str());
     let joined = wait_for_child(&api, &father, &id).await;
     assert_eq!(joined["status"], "verified", "{joined}");
     assert_eq!(joined["first_name"], "Мария", "{joined}");
     assert_eq!(joined["shared_with_another_parent"], true);
-    let list = call(&api, Method::GET, path, &father, None).await;
+    let list = api.get_as(&father, path).await;
     assert_eq!(
         list.body["children"].as_array().map(Vec::len),
         Some(1),
@@ -756,19 +653,12 @@ async fn children_are_shared_by_both_parents(api: Api) {
     );
 
     // A stranger the record does not name is told no, and never sees the record.
-    let tried = call(&api, Method::POST, path, &stranger, Some(child.clone())).await;
+    let tried = api.post_as(&stranger, path, child.clone()).await;
     assert_eq!(tried.status, 202, "{}", tried.body);
     let refused = wait_for_child(&api, &stranger, &id).await;
     assert_eq!(refused["status"], "rejected", "{refused}");
     assert!(refused.get("version").is_none(), "{refused}");
-    call(
-        &api,
-        Method::DELETE,
-        &format!("{path}/{id}"),
-        &stranger,
-        None,
-    )
-    .await;
+    api.delete_as(&stranger, &format!("{path}/{id}")).await;
 
     // One record: the mother's edit is what the father sees; a stale edit is refused.
     let one = format!("{path}/{id}");
@@ -782,7 +672,7 @@ async fn children_are_shared_by_both_parents(api: Api) {
     .await;
     assert_eq!(edited.status, 200, "{}", edited.body);
     assert_eq!(edited.body["version"], 3);
-    let seen = call(&api, Method::GET, &one, &father, None).await;
+    let seen = api.get_as(&father, &one).await;
     assert_eq!(seen.body["oms_policy"], "7700000000000002");
     patch_at(&api, &one, &father, "\"2\"", json!({"gender": "female"}))
         .await
@@ -801,31 +691,25 @@ async fn children_are_shared_by_both_parents(api: Api) {
         .contains(&("/birth_certificate".into(), "immutable".into())));
 
     // Nobody else reads or writes it, and learns nothing of it.
-    call(&api, Method::GET, &one, &stranger, None)
+    api.get_as(&stranger, &one)
         .await
         .assert_problem(404, "child_not_found");
     patch_at(&api, &one, &stranger, "\"3\"", json!({"gender": "male"}))
         .await
         .assert_problem(404, "child_not_found");
-    call(&api, Method::DELETE, &one, &stranger, None)
+    api.delete_as(&stranger, &one)
         .await
         .assert_problem(404, "child_not_found");
 
     // Each parent lets go on their own; the record goes with the last one.
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &mother, None).await.status,
-        204
-    );
-    let mine = call(&api, Method::GET, path, &mother, None).await;
+    assert_eq!(api.delete_as(&mother, &one).await.status, 204);
+    let mine = api.get_as(&mother, path).await;
     assert_eq!(mine.body["children"], json!([]));
-    let theirs = call(&api, Method::GET, &one, &father, None).await;
+    let theirs = api.get_as(&father, &one).await;
     assert_eq!(theirs.status, 200, "{}", theirs.body);
     assert_eq!(theirs.body["shared_with_another_parent"], false);
     assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_some());
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &father, None).await.status,
-        204
-    );
+    assert_eq!(api.delete_as(&father, &one).await.status, 204);
     assert!(api.item(&format!("CHILD#{id}"), "CHILD").await.is_none());
 }
 
@@ -853,23 +737,22 @@ async fn vehicles_belong_to_their_owner(api: Api) {
     let digits = six_digits();
     // Latin look-alike letters, as a keyboard left in English types them.
     let car = json!({"sts": format!("77 YO {digits}"), "plate": "a123bc77", "title": "Семейный"});
-    let added = call(&api, Method::POST, path, &owner, Some(car.clone())).await;
+    let added = api.post_as(&owner, path, car.clone()).await;
     assert_eq!(added.status, 201, "{}", added.body);
     assert_eq!(added.body["sts"], format!("77 УО {digits}"));
     assert_eq!(added.body["plate"], "А123ВС77");
-    let id = added.body["id"].as_str().unwrap_or_default().to_string();
-    call(&api, Method::POST, path, &owner, Some(car))
+    let id = added.id();
+    api.post_as(&owner, path, car)
         .await
         .assert_problem(409, "vehicle_already_added");
 
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &owner,
-        Some(json!({"sts": "77 УО 12345", "plate": "Ж123ВС77", "colour": "red"})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &owner,
+            path,
+            json!({"sts": "77 УО 12345", "plate": "Ж123ВС77", "colour": "red"}),
+        )
+        .await;
     reply.assert_problem(422, "validation_failed");
     let fields: Vec<String> = reply.field_errors().into_iter().map(|(f, _)| f).collect();
     assert!(
@@ -880,25 +763,15 @@ async fn vehicles_belong_to_their_owner(api: Api) {
     );
 
     let one = format!("{path}/{id}");
-    let moved = call(
-        &api,
-        Method::PATCH,
-        &one,
-        &owner,
-        Some(json!({"plate": "В456ОР199", "title": null})),
-    )
-    .await;
+    let moved = api
+        .patch_as(&owner, &one, json!({"plate": "В456ОР199", "title": null}))
+        .await;
     assert_eq!(moved.status, 200, "{}", moved.body);
     assert_eq!(moved.body["plate"], "В456ОР199");
     assert_eq!(moved.body["title"], Value::Null);
-    let reply = call(
-        &api,
-        Method::PATCH,
-        &one,
-        &owner,
-        Some(json!({"sts": "99 12 345678"})),
-    )
-    .await;
+    let reply = api
+        .patch_as(&owner, &one, json!({"sts": "99 12 345678"}))
+        .await;
     reply.assert_problem(422, "validation_failed");
     assert!(reply
         .field_errors()
@@ -909,14 +782,11 @@ async fn vehicles_belong_to_their_owner(api: Api) {
             .await
             .assert_problem(404, "vehicle_not_found");
     }
-    let list = call(&api, Method::GET, path, &stranger, None).await;
+    let list = api.get_as(&stranger, path).await;
     assert_eq!(list.body["vehicles"], json!([]));
 
-    assert_eq!(
-        call(&api, Method::DELETE, &one, &owner, None).await.status,
-        204
-    );
-    let list = call(&api, Method::GET, path, &owner, None).await;
+    assert_eq!(api.delete_as(&owner, &one).await.status, 204);
+    let list = api.get_as(&owner, path).await;
     assert_eq!(list.body["vehicles"], json!([]));
 }
 
@@ -925,80 +795,45 @@ async fn vehicles_belong_to_their_owner(api: Api) {
 async fn operator_confirms_in_person(api: Api) {
     let snils = snils_of("678");
     let (c, token) = standard_citizen(&api, &snils, "678001").await;
-    let operator = admin(&[
-        "create-operator",
-        "--name",
-        "Петрова А. В.",
-        "--centre",
-        "МФЦ Арбат",
-    ]);
-    let key = operator["key"].as_str().unwrap_or_default().to_string();
-    let operator_id = operator["operator_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let operator = new_operator();
+    let key = text(&operator["key"]);
+    let operator_id = text(&operator["operator_id"]);
     assert!(key.starts_with("op_"), "{operator}");
     let path = "/v1/operator/confirmations";
     let desk = |snils: &str, number: &str| json!({"snils": snils, "passport_series": "45 10", "passport_number": number});
 
     // A citizen's session is no operator, and an operator key opens no citizen's route.
-    call(
-        &api,
-        Method::POST,
-        path,
-        &token,
-        Some(desk(&snils, "678001")),
-    )
-    .await
-    .assert_problem(403, "operator_only");
-    assert_eq!(
-        call(&api, Method::GET, "/v1/profile", &key, None)
-            .await
-            .status,
-        401
-    );
+    api.post_as(&token, path, desk(&snils, "678001"))
+        .await
+        .assert_problem(403, "operator_only");
+    assert_eq!(api.get_as(&key, "/v1/profile").await.status, 401);
 
     // What the operator types is checked against the profile.
-    let reply = call(&api, Method::POST, path, &key, Some(desk(&snils, "678002"))).await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![("/passport".to_string(), "passport_mismatch".to_string())]
-    );
-    call(
-        &api,
-        Method::POST,
-        path,
-        &key,
-        Some(desk(&snils_of("679"), "678001")),
-    )
-    .await
-    .assert_problem(404, "account_not_found");
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &key,
-        Some(desk("112-233-445 96", "678001")),
-    )
-    .await;
+    let reply = api.post_as(&key, path, desk(&snils, "678002")).await;
+    reply.assert_field_errors(&[("/passport", "passport_mismatch")]);
+    api.post_as(&key, path, desk(&snils_of("679"), "678001"))
+        .await
+        .assert_problem(404, "account_not_found");
+    let reply = api
+        .post_as(&key, path, desk("112-233-445 96", "678001"))
+        .await;
     assert!(reply
         .field_errors()
         .contains(&("/snils".into(), "snils_checksum".into())));
 
-    let done = call(&api, Method::POST, path, &key, Some(desk(&snils, "678001"))).await;
+    let done = api.post_as(&key, path, desk(&snils, "678001")).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
         done.body,
         json!({"account_id": c.account_id, "level": "confirmed"})
     );
     assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
-    call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
+    api.post_as(&key, path, desk(&snils, "678001"))
         .await
         .assert_problem(409, "already_confirmed");
 
     // Logged for the citizen and under the operator.
-    let events = call(&api, Method::GET, "/v1/security-events", &token, None).await;
+    let events = api.get_as(&token, "/v1/security-events").await;
     let confirmed: Vec<&Value> = events.body["events"]
         .as_array()
         .map(|e| {
@@ -1031,9 +866,7 @@ async fn operator_confirms_in_person(api: Api) {
     // A revoked key stops working at once.
     admin(&["revoke-operator", "--id", &operator_id]);
     assert_eq!(
-        call(&api, Method::POST, path, &key, Some(desk(&snils, "678001")))
-            .await
-            .status,
+        api.post_as(&key, path, desk(&snils, "678001")).await.status,
         401
     );
 }
@@ -1043,21 +876,16 @@ async fn code_by_post_confirms(api: Api) {
     let address = json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"});
     // Only a standard account may ask.
     let (_, simplified) = citizen(&api).await;
-    call(&api, Method::POST, path, &simplified, Some(address.clone()))
+    api.post_as(&simplified, path, address.clone())
         .await
         .assert_problem(409, "account_not_standard");
 
     let (c, token) = standard_citizen(&api, &snils_of("680"), "680001").await;
-    let reply = call(
-        &api,
-        Method::POST,
-        path,
-        &token,
-        Some(json!({"address": "Москва"})),
-    )
-    .await;
+    let reply = api
+        .post_as(&token, path, json!({"address": "Москва"}))
+        .await;
     reply.assert_problem(422, "validation_failed");
-    let asked = call(&api, Method::POST, path, &token, Some(address.clone())).await;
+    let asked = api.post_as(&token, path, address.clone()).await;
     assert_eq!(asked.status, 202, "{}", asked.body);
     assert!(asked.body["next_letter_available_at"].is_string());
 
@@ -1086,7 +914,7 @@ async fn code_by_post_confirms(api: Api) {
     };
     assert_eq!(letter["recipient"], "Иванов Пётр Сергеевич");
     assert_eq!(letter["address"], address["address"]);
-    let code = letter["code"].as_str().unwrap_or_default().to_string();
+    let code = text(&letter["code"]);
     assert_eq!(code.len(), 8, "{letter}");
     // Stored only as a keyed hash.
     let item = api
@@ -1096,7 +924,7 @@ async fn code_by_post_confirms(api: Api) {
     assert!(!all_text(&item).contains(&code));
 
     // A second letter only after 30 days.
-    let again = call(&api, Method::POST, path, &token, Some(address)).await;
+    let again = api.post_as(&token, path, address).await;
     again.assert_problem(429, "letter_too_early");
     let wait: u64 = again
         .header("retry-after")
@@ -1110,33 +938,13 @@ async fn code_by_post_confirms(api: Api) {
     } else {
         "00000000"
     };
-    let reply = call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": wrong})),
-    )
-    .await;
+    let reply = api.post_as(&token, &confirm, json!({"code": wrong})).await;
     reply.assert_problem(422, "code_mismatch");
     assert_eq!(reply.body["attempts_left"], 4);
-    call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": "12ab"})),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
-    let done = call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": code})),
-    )
-    .await;
+    api.post_as(&token, &confirm, json!({"code": "12ab"}))
+        .await
+        .assert_problem(422, "validation_failed");
+    let done = api.post_as(&token, &confirm, json!({"code": code})).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(profile(&api, &token).await.body["level"], "confirmed");
     let account = api
@@ -1144,13 +952,7 @@ async fn code_by_post_confirms(api: Api) {
         .await
         .unwrap_or_else(|| panic!("account missing"));
     assert_eq!(string_attr(&account, "confirmed_via"), "registered_post");
-    call(
-        &api,
-        Method::POST,
-        &confirm,
-        &token,
-        Some(json!({"code": code})),
-    )
-    .await
-    .assert_problem(409, "already_confirmed");
+    api.post_as(&token, &confirm, json!({"code": code}))
+        .await
+        .assert_problem(409, "already_confirmed");
 }

@@ -60,10 +60,7 @@ async fn citizen_unknown_to_the_spec(api: &Api) -> String {
     assert_eq!(registered.status, 201, "{}", registered.body);
     let session = login(api, &unique_ip(), &email, FUZZ_PASSWORD, false).await;
     assert_eq!(session.status, 201, "{}", session.body);
-    session.body["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    text(&session.body["token"])
 }
 
 /// One schemathesis run: which operations, with which bearer.
@@ -161,36 +158,14 @@ async fn run_group(base: String, work: PathBuf, group: Group) {
 }
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
     show_stack_warnings();
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[],
-        )
-        .await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
+    run_suite(async {
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &[], 4).await;
         let session = citizen_unknown_to_the_spec(&api).await;
         let ending_session = citizen_unknown_to_the_spec(&api).await;
         let biller = new_biller("Школа № 1234");
-        let operator = admin(&[
-            "create-operator",
-            "--name",
-            "Петрова А. В.",
-            "--centre",
-            "МФЦ Арбат",
-        ]);
-        let operator_key = operator["key"].as_str().unwrap_or_default().to_string();
+        let operator = new_operator();
+        let operator_key = text(&operator["key"]);
         let work = work_dir(stack.gateway_port());
 
         let mut private_of_citizen = exclude_ids(PUBLIC);
@@ -240,6 +215,5 @@ fn main() {
         stack.shutdown().await;
         let _ = std::fs::remove_dir_all(&work);
         tally
-    });
-    tally.finish()
+    })
 }

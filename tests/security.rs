@@ -100,18 +100,9 @@ async fn warm_up(api: &Api) {
 }
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
     show_stack_warnings();
-    let tally = runtime.block_on(async {
-        let stack = start_stack_scaled(&environment(), &[], INSTANCES).await;
-        remember_admin_env(&stack);
-        let api = Api::new(&stack).await;
+    run_suite(async {
+        let (stack, api) = open_stack(&environment(), &[], INSTANCES).await;
         warm_up(&api).await;
         let mut tally = Tally::default();
         for (area, scenarios, at_once) in areas() {
@@ -120,6 +111,5 @@ fn main() {
         }
         stack.shutdown().await;
         tally
-    });
-    tally.finish()
+    })
 }

@@ -10,7 +10,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqwest::Method;
 use serde_json::{json, Value};
 use support::*;
 
@@ -18,52 +17,25 @@ use support::*;
 const DEADLINE_SECS: u64 = 5;
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
-    let tally = runtime.block_on(async {
-        let stack = start_stack_with(
-            &[
-                ("REGISTRY_SANDBOX_DELAY_MS", "0".to_string()),
-                ("CODE_RESEND_INTERVAL_SECONDS", "0".to_string()),
-            ],
-            &[
-                ("VerificationRetrySeconds", "2".to_string()),
-                ("VerificationDeadlineSeconds", DEADLINE_SECS.to_string()),
-                ("VerificationMaxRequeues", "1".to_string()),
-            ],
-        )
-        .await;
-        let api = Api::new(&stack).await;
-        remember_admin_env(&stack);
+    run_suite(async {
+        let params = [
+            ("VerificationRetrySeconds", "2".to_string()),
+            ("VerificationDeadlineSeconds", DEADLINE_SECS.to_string()),
+            ("VerificationMaxRequeues", "1".to_string()),
+        ];
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &params, 4).await;
         // One after another: each sweep acts on every overdue check of the stack.
-        let tally = run_all(
-            &api,
-            vec![
-                scenario!(a_registry_that_never_answers_fails_and_the_citizen_retries),
-                scenario!(the_holder_index_follows_documents_and_is_repaired),
-            ],
-            false,
-        )
-        .await;
-        stack.shutdown().await;
-        tally
-    });
-    tally.finish()
+        let scenarios = vec![
+            scenario!(a_registry_that_never_answers_fails_and_the_citizen_retries),
+            scenario!(the_holder_index_follows_documents_and_is_repaired),
+        ];
+        run_then_stop(stack, &api, scenarios, false).await
+    })
 }
 
 /// Fires the sweeper as its schedule would; what the run did.
 async fn sweep(api: &Api) -> Value {
-    let reply = api
-        .request(Method::POST, "/_local/schedules/sweep-verifications")
-        .send()
-        .await;
-    assert!((200..300).contains(&reply.status), "{}", reply.status);
-    reply.body
+    api.fire_schedule("sweep-verifications").await
 }
 
 /// Waits until every check queued now is overdue.
@@ -80,13 +52,7 @@ async fn a_registry_that_never_answers_fails_and_the_citizen_retries(api: Api) {
     // The sandbox never answers for a SNILS starting with 996.
     let silent = snils_of("996");
     let patched = Instant::now();
-    let reply = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": silent}}),
-    )
-    .await;
+    let reply = patch_new(&api, &token, json!({"documents": {"snils": silent}})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(status(&reply.body, "snils"), "pending");
     let item = api
@@ -114,16 +80,8 @@ async fn a_registry_that_never_answers_fails_and_the_citizen_retries(api: Api) {
     }
     assert_eq!(run["failed"], 0, "{run}");
     let early_requeues = run["requeued"].as_u64().unwrap_or_default();
-    let lines = api
-        .wait_for_metric(function, "ScheduledRunsCompleted", &dims, before)
+    api.assert_one_more_metric(function, "ScheduledRunsCompleted", &dims, before)
         .await;
-    assert_eq!(lines.len(), before + 1, "{lines:?}");
-    assert_metric_line(
-        &lines[before],
-        "ScheduledRunsCompleted",
-        &api.metric_stage(function),
-        &dims,
-    );
 
     // Overdue: queued again once (VerificationMaxRequeues = 1), still pending.
     if early_requeues == 0 {

@@ -89,15 +89,14 @@ fn row<'a>(cell: &dyn Fn(&str) -> Option<&'a str>) -> Value {
         })
     };
     let mut body = Map::new();
-    for name in [
-        "uin",
-        "category",
-        "purpose",
-        "kbk",
-        "oktmo",
-        "bill_date",
-        "due_date",
-    ] {
+    // The columns copied as text: all but the amount, the payee, the discount and the
+    // payers, which are read below.
+    let text = COLUMNS.into_iter().filter(|c| {
+        !c.starts_with("payee_")
+            && !c.starts_with("discount_")
+            && !matches!(*c, "amount" | "payers")
+    });
+    for name in text {
         if let Some(v) = cell(name) {
             body.insert(name.into(), json!(v));
         }

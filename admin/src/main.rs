@@ -51,6 +51,11 @@ const USAGE: &str = "usage:
   uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]
   uslugi-admin repair-holder-index";
 
+/// The value after `--name` in `args`, which the command cannot go without.
+fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
+    flag(args, name).ok_or_else(|| USAGE.to_string())
+}
+
 /// The value after `--name` in `args`.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
@@ -85,9 +90,7 @@ async fn sandbox_card_token(
     acquirer: shared::adapters::acquirer::SandboxAcquirer,
     now: time::OffsetDateTime,
 ) -> Result<String, String> {
-    let (Some(number), Some(exp)) = (flag(args, "--number"), flag(args, "--exp")) else {
-        return Err(USAGE.into());
-    };
+    let (number, exp) = (required(args, "--number")?, required(args, "--exp")?);
     let (month, year) = exp
         .split_once('/')
         .and_then(|(m, y)| Some((m.parse::<u8>().ok()?, y.parse::<u16>().ok()?)))
@@ -177,10 +180,7 @@ async fn run(args: &[String]) -> Result<String, String> {
     let billers = shared::adapters::charge_service(&clients, config);
     match command {
         Some("import-charges") => {
-            let (Some(biller_id), Some(file)) = (flag(args, "--biller-id"), flag(args, "--file"))
-            else {
-                return Err(USAGE.into());
-            };
+            let (biller_id, file) = (required(args, "--biller-id")?, required(args, "--file")?);
             let items = import::read(file)?;
             let biller = billers
                 .active_biller(biller_id)
@@ -223,9 +223,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             Ok(report.to_string())
         }
         Some("create-biller") => {
-            let Some(name) = flag(args, "--name") else {
-                return Err(USAGE.into());
-            };
+            let name = required(args, "--name")?;
             let input = shared::services::billers::RegistrationInput {
                 uin_prefixes: flag(args, "--uin-prefixes").unwrap_or_default(),
                 payee_name: flag(args, "--payee-name").unwrap_or_default(),
@@ -250,9 +248,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             .to_string())
         }
         Some("revoke-biller") => {
-            let Some(id) = flag(args, "--id") else {
-                return Err(USAGE.into());
-            };
+            let id = required(args, "--id")?;
             billers
                 .revoke_biller(id, now)
                 .await
@@ -260,9 +256,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             Ok(serde_json::json!({"revoked": id}).to_string())
         }
         Some("create-operator") => {
-            let (Some(name), Some(centre)) = (flag(args, "--name"), flag(args, "--centre")) else {
-                return Err(USAGE.into());
-            };
+            let (name, centre) = (required(args, "--name")?, required(args, "--centre")?);
             let (operator, key) = operators
                 .create_operator(name, centre, now)
                 .await
@@ -276,9 +270,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             .to_string())
         }
         _ => {
-            let Some(id) = flag(args, "--id") else {
-                return Err(USAGE.into());
-            };
+            let id = required(args, "--id")?;
             // An id of another shape names no operator.
             let operator = id
                 .parse()

@@ -18,9 +18,8 @@ use hyper::Method;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
 use shared::domain::Category;
 use shared::services::autopays::{
     Autopay, AutopayStatus, AutopayStore, Match, Trigger, MAX_AUTOPAYS, SCHEDULE_SHARDS,
@@ -39,7 +38,7 @@ use uslugi_local::{Stack, StackOptions};
 use crate::identity::fixtures::Outbox;
 use crate::load::api::Api;
 use crate::portal::documents::{uin, AdultDocuments};
-use crate::portal::{charge_body, Portal};
+use crate::portal::{card_token, charge_body, test_card, Portal, GOOD_CARD};
 use crate::proxy::{self, Call, Recorder};
 
 pub const USAGE: &str = "\
@@ -63,7 +62,6 @@ const CITIZEN_BASE: u32 = 230_000_000;
 /// Bills' serial numbers (UINs `188…`).
 const UIN_BASE: u64 = 7_000_000_000;
 /// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 /// Citizens seeded at once.
 const SEEDING: usize = 16;
 
@@ -76,29 +74,26 @@ pub struct Args {
 }
 
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
     let mut autopays = 5_000;
     let mut pages_at_once = 8;
     let mut lambda_concurrency = 8;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--autopays" => autopays = flags.number("--autopays")?,
-            "--pages-at-once" => pages_at_once = flags.number("--pages-at-once")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/autopays-results.md", |flag, flags| {
+        match flag {
+            "--autopays" => autopays = flags.number(flag)?,
+            "--pages-at-once" => pages_at_once = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if autopays == 0 || pages_at_once < 2 || lambda_concurrency == 0 {
         bail!("--autopays at least 1, --pages-at-once at least 2, --lambda-concurrency at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/autopays-results.md")),
+        out,
         repo,
         autopays,
         pages_at_once,
@@ -134,12 +129,8 @@ pub async fn run(args: &Args) -> Result<bool> {
     let recorder = Arc::new(Recorder::default());
     let proxy = proxy::start(([127, 0, 0, 1], moto_port).into(), recorder.clone()).await?;
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
+    let stack = crate::stack::start(StackOptions {
         moto_port,
-        lambda_port: 0,
         env_overrides: vec![
             ("AWS_ENDPOINT_URL".into(), format!("http://{}", proxy.addr)),
             // Each bill an autopay looks at is a lookup of its account's list.
@@ -149,11 +140,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             "AutopayRunMaxConcurrency".into(),
             args.pages_at_once.to_string(),
         )],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     let result = bench(args, &stack, &recorder, started).await;
     stack.shutdown().await;
     drop(proxy);
@@ -161,22 +150,16 @@ pub async fn run(args: &Args) -> Result<bool> {
 }
 
 async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant) -> Result<bool> {
-    let environment = |binary: &str| {
-        stack
-            .function(binary)
-            .map(|f| f.environment.clone())
-            .with_context(|| format!("the stack runs no function {binary}"))
-    };
     let moto = Clients::new(&stack.moto_url());
-    let pay_env = environment("pay")?;
-    let hasher = crate::load::stack_hasher(&moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, &moto).await?;
+    let hasher = table.hasher.clone();
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
-    let portal = Portal::with_env("profile", &environment("profile")?, hasher.clone(), &moto)?;
+    let portal = Portal::with_env(
+        "profile",
+        &crate::stack::environment(stack, "profile")?,
+        hasher.clone(),
+        &moto,
+    )?;
     let payments = PaymentService::new(
         store(),
         SandboxAcquirer::new(store()),
@@ -197,15 +180,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
         }
     };
     let (biller_id, _) = portal.biller("Получатель автоплатежей").await?;
-    let categories = [
-        ("utilities", Category::Utilities),
-        ("education", Category::Education),
-        ("kindergarten", Category::Kindergarten),
-        ("clubs", Category::Clubs),
-        ("fines", Category::Fines),
-        ("taxes", Category::Taxes),
-        ("other", Category::Other),
-    ];
+    let categories = Category::ALL;
     let per_citizen = categories.len().min(MAX_AUTOPAYS);
     let citizens = args.autopays.div_ceil(per_citizen);
     say(format!(
@@ -214,12 +189,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     ));
     let seeding = Instant::now();
     let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
+    let card = test_card(GOOD_CARD, now);
     // Registration sends codes whose send log is one item per client address: one
     // citizen registers at a time, the rest of the seeding runs at once.
     let registering = tokio::sync::Mutex::new(());
@@ -243,10 +213,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
             portal
                 .make_standard(&member.account_id, &documents.profile_body())
                 .await?;
-            let token = acquirer
-                .tokenize(card, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token: {e}"))?;
+            let token = card_token(acquirer, card, OffsetDateTime::now_utc()).await?;
             let method = payments
                 .add_method(
                     &member.account_id,
@@ -431,7 +398,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
          (`uslugi-bench autopays --autopays {}`) on the local stack: moto, debug builds \
          under `cargo lambda watch` with {} instances a function, the run queue's \
          `MaximumConcurrency` {}. Wall times are this machine's and moto's (about 200 \
-         writes a second), not AWS's: [architecture.md](../docs/architecture.md#capacity-at-city-scale) \
+         writes a second), not AWS's: [the capacity page](../docs/architecture/capacity.md#capacity-at-city-scale) \
          works out AWS from the calls counted here.\n",
         seeded.len(),
         args.lambda_concurrency,

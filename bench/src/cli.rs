@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// The arguments of one command, read flag by flag.
 pub struct Flags<I> {
@@ -38,6 +38,42 @@ impl<I: Iterator<Item = String>> Flags<I> {
             .with_context(|| format!("{name} takes a whole number"))?;
         T::try_from(n).map_err(|_| anyhow::anyhow!("{name} is too large"))
     }
+}
+
+/// The flags every command takes: the repository and the report to write.
+pub struct Common {
+    pub repo: PathBuf,
+    pub out: PathBuf,
+}
+
+/// Reads a command's flags: `-h`/`--help` (then `None`), `--repo` and `--out` (by default
+/// `report` in the repository), and every other one by `own`, which answers whether it
+/// knows the flag; an unknown flag is an error.
+pub fn parse<I: Iterator<Item = String>>(
+    args: I,
+    report: &str,
+    mut own: impl FnMut(&str, &mut Flags<I>) -> Result<bool>,
+) -> Result<Option<Common>> {
+    let mut repo = None;
+    let mut out = None;
+    let mut flags = Flags::new(args);
+    while let Some(arg) = flags.next_flag() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--repo" => repo = Some(flags.path("--repo")?),
+            "--out" => out = Some(flags.path("--out")?),
+            other => {
+                if !own(other, &mut flags)? {
+                    bail!("unknown argument {other:?} (see --help)");
+                }
+            }
+        }
+    }
+    let repo = repository(repo)?;
+    Ok(Some(Common {
+        out: out.unwrap_or_else(|| repo.join(report)),
+        repo,
+    }))
 }
 
 /// The repository root: `given` (`--repo`), else the checkout this crate sits in;

@@ -26,46 +26,63 @@ pub fn client() -> Client {
     LegacyClient::builder(TokioExecutor::new()).build(connector)
 }
 
-/// One request to `{base}{path}` with a JSON body (if any) and the given headers: the
-/// answer's head and whole body, or an error naming the request (its building, the
-/// connection, or no answer within `timeout`).
-#[allow(clippy::too_many_arguments)]
-pub async fn exchange(
-    http: &Client,
-    base: &str,
-    user_agent: &str,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&serde_json::Value>,
-    timeout: std::time::Duration,
-) -> Result<(hyper::http::response::Parts, Bytes)> {
-    let mut request = Request::builder()
-        .method(method.clone())
-        .uri(format!("{base}{path}"))
-        .header("user-agent", user_agent);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let payload = match body {
-        Some(b) => {
-            request = request.header("content-type", "application/json");
-            Bytes::from(b.to_string())
+/// Longer than any answer the local gateway waits for (a function's timeout and its slack).
+const GATEWAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The local gateway as one API client (named by its user agent) reaches it.
+#[derive(Clone)]
+pub struct Gateway {
+    http: Client,
+    base: String,
+    user_agent: &'static str,
+}
+
+impl Gateway {
+    pub fn new(base: String, user_agent: &'static str) -> Self {
+        Self {
+            http: client(),
+            base,
+            user_agent,
         }
-        None => Bytes::new(),
-    };
-    let request = request
-        .body(Full::new(payload))
-        .with_context(|| format!("building {method} {path}"))?;
-    tokio::time::timeout(timeout, async {
-        let response = http.request(request).await?;
-        let (parts, body) = response.into_parts();
-        let bytes = body.collect().await?.to_bytes();
-        Ok::<_, anyhow::Error>((parts, bytes))
-    })
-    .await
-    .with_context(|| format!("{method} {path}: no answer in {timeout:?}"))?
-    .with_context(|| format!("{method} {path}"))
+    }
+
+    /// One request to `{base}{path}` with a JSON body (if any) and the given headers: the
+    /// answer's head and whole body, or an error naming the request (its building, the
+    /// connection, or no answer in time).
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(hyper::http::response::Parts, Bytes)> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base))
+            .header("user-agent", self.user_agent);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let payload = match body {
+            Some(b) => {
+                request = request.header("content-type", "application/json");
+                Bytes::from(b.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(payload))
+            .with_context(|| format!("building {method} {path}"))?;
+        tokio::time::timeout(GATEWAY_TIMEOUT, async {
+            let response = self.http.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((parts, bytes))
+        })
+        .await
+        .with_context(|| format!("{method} {path}: no answer in {GATEWAY_TIMEOUT:?}"))?
+        .with_context(|| format!("{method} {path}"))
+    }
 }
 
 /// A JSON answer's body: `null` when empty, the text as a string when not JSON.

@@ -23,8 +23,10 @@ mod report;
 mod runs;
 mod runtime_api;
 mod scenario;
+mod stack;
 mod stats;
 mod system;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,39 +73,40 @@ struct Args {
 }
 
 fn parse_args() -> Result<Option<Args>> {
-    let mut repo = None;
     let mut target_dir = None;
-    let mut out = None;
     let mut moto = None;
     let mut only = Vec::new();
     let mut cold_starts = 25;
     let mut invocations = 1000;
-    let mut flags = cli::Flags::new(std::env::args().skip(1));
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--target-dir" => target_dir = Some(flags.path("--target-dir")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--moto" => moto = Some(flags.path("--moto")?),
-            "--only" => only.push(flags.value("--only")?),
-            "--cold-starts" => cold_starts = flags.number("--cold-starts")?,
-            "--invocations" => invocations = flags.number("--invocations")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
-        }
-    }
+    let common = cli::parse(
+        std::env::args().skip(1),
+        "bench/results.md",
+        |flag, flags| {
+            match flag {
+                "--target-dir" => target_dir = Some(flags.path(flag)?),
+                "--moto" => moto = Some(flags.path(flag)?),
+                "--only" => only.push(flags.value(flag)?),
+                "--cold-starts" => cold_starts = flags.number(flag)?,
+                "--invocations" => invocations = flags.number(flag)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )?;
+    let Some(cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if cold_starts < 1 {
         bail!("--cold-starts must be at least 1");
     }
     if invocations < 2 {
         bail!("--invocations must be at least 2");
     }
-    let repo = crate::cli::repository(repo)?;
     let target_dir = target_dir
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| repo.join("target"));
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/results.md")),
+        out,
         moto: moto.unwrap_or_else(|| repo.join(".venv/bin/moto_server")),
         target_dir,
         repo,
@@ -294,9 +297,7 @@ async fn run(args: &Args) -> Result<()> {
         elapsed: started.elapsed(),
         companions: companions::render(&args.repo.join("bench")),
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     eprintln!(
         "uslugi-bench: wrote {} in {:.0} s",
         args.out.display(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::hashing::HashCost;
 use crate::measure::{ColdStart, FunctionResult, Sample, WarmRun, FLOOR_BINARY};
-use crate::stats::{grouped, mib, mib_from_kib, ms, percentile};
+use crate::stats::{grouped, mib, mib_from_kib, ms, ms_cells, percentile};
 use crate::system::MachineInfo;
 use shared::passwords;
 
@@ -257,11 +257,9 @@ fn hashing_section(md: &mut String, run: &Run) {
         ] {
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} |",
+                "| {name} | {} | {} |",
                 v.len(),
-                ms(percentile(v, 50.0)),
-                ms(percentile(v, 90.0)),
-                ms(percentile(v, 100.0)),
+                ms_cells(v, &[50.0, 90.0, 100.0]),
             );
         }
     }
@@ -422,15 +420,10 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         }
     );
     if !r.overrides.is_empty() {
-        let list: Vec<String> = r
-            .overrides
-            .iter()
-            .map(|(k, v)| format!("`{k}={v}`"))
-            .collect();
         let _ = writeln!(
             md,
             "- Set for the bench on top of the template: {}.",
-            list.join(", ")
+            settings(&r.overrides)
         );
     }
     if let (Some(every), true) = (w.reset_every, w.resets > 0) {
@@ -659,19 +652,12 @@ fn throughput_section(md: &mut String, run: &Run) {
             let jobs = samples.len() * t.items;
             let rate = jobs as f64 / total.as_secs_f64().max(1e-9);
             rates.push((t.label.clone(), rate));
-            let settings: Vec<String> = t
-                .overrides
-                .iter()
-                .map(|(k, v)| format!("`{k}={v}`"))
-                .collect();
             let _ = writeln!(
                 md,
-                "| {} | {} | {jobs} | {} | {} | {} | {:.2} s | {rate:.1} | {} |",
-                settings.join(", "),
+                "| {} | {} | {jobs} | {} | {:.2} s | {rate:.1} | {} |",
+                settings(&t.overrides),
                 samples.len(),
-                ms(percentile(&times, 50.0)),
-                ms(percentile(&times, 90.0)),
-                ms(percentile(&times, 100.0)),
+                ms_cells(&times, &[50.0, 90.0, 100.0]),
                 total.as_secs_f64(),
                 ms(total / u32::try_from(jobs.max(1)).unwrap_or(u32::MAX)),
             );
@@ -902,6 +888,15 @@ pub fn call_counts(requests: &[Vec<String>]) -> String {
                 format!("{op} {mean:.2} ({min}–{max})")
             }
         })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `` `NAME=value`, `OTHER=value` ``: variables set for the bench.
+fn settings(variables: &[(String, String)]) -> String {
+    variables
+        .iter()
+        .map(|(k, v)| format!("`{k}={v}`"))
         .collect::<Vec<_>>()
         .join(", ")
 }

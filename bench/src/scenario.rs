@@ -80,14 +80,41 @@ impl Expect {
 /// outside the timing.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step>> + 'a>>;
 
+/// A scenario as the harness runs it, behind `Box<dyn Scenario>`: every [`Script`] is one.
 pub trait Scenario {
+    /// One sentence for the report.
+    fn describe(&self) -> String;
+    /// Variables set on top of the template's for the bench.
+    fn env_overrides(&self) -> Vec<(String, String)>;
+    fn next_step(&mut self) -> StepFuture<'_>;
+    /// Status and body of the function's answer (`ok` is false for an invocation error).
+    fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)>;
+    /// The function's answer to the last step.
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
+    /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
+    fn reset_every(&self) -> Option<usize>;
+    /// The tables were emptied: forget what was stored.
+    fn on_reset(&mut self);
+    /// AWS calls some kinds of request must make exactly; the run fails on any request
+    /// that makes another number, and the report states the requirement.
+    fn call_budgets(&self) -> Vec<CallBudget>;
+}
+
+/// The traffic of one function as a scenario writes it: the steps, what it checks in the
+/// answers, and (with [`Script::RESET_EVERY`]) the cycle after which the harness empties
+/// the tables; everything but the steps and the checks has a default.
+pub trait Script {
+    /// Every how many steps the harness empties the tables (see [`Script::on_reset`]):
+    /// never unless a scenario says.
+    const RESET_EVERY: Option<usize> = None;
     /// One sentence for the report.
     fn describe(&self) -> String;
     /// Variables set on top of the template's for the bench: none unless a scenario says.
     fn env_overrides(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-    fn next_step(&mut self) -> StepFuture<'_>;
+    /// The next event, after putting what it needs into moto (outside the timing).
+    fn next(&mut self) -> impl Future<Output = Result<Step>>;
     /// Status and body of the function's answer (`ok` is false for an invocation error):
     /// by default read as API Gateway reads an HTTP API integration's response.
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
@@ -95,18 +122,92 @@ pub trait Scenario {
     }
     /// The function's answer to the last step.
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
-    /// Every how many steps the harness empties the tables (see [`Scenario::on_reset`]).
-    fn reset_every(&self) -> Option<usize> {
-        None
-    }
     /// The tables were emptied: forget what was stored.
     fn on_reset(&mut self) {}
-    /// AWS calls some kinds of request must make exactly; the run fails on any request
-    /// that makes another number, and the report states the requirement.
+    /// AWS calls some kinds of request must make exactly (see [`Scenario::call_budgets`]).
     fn call_budgets(&self) -> Vec<CallBudget> {
         Vec::new()
     }
 }
+
+impl<S: Script> Scenario for S {
+    fn describe(&self) -> String {
+        Script::describe(self)
+    }
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        Script::env_overrides(self)
+    }
+    fn next_step(&mut self) -> StepFuture<'_> {
+        Box::pin(Script::next(self))
+    }
+    fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
+        Script::answer(self, ok, body)
+    }
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        Script::observe(self, status, body, calls)
+    }
+    fn reset_every(&self) -> Option<usize> {
+        S::RESET_EVERY
+    }
+    fn on_reset(&mut self) {
+        Script::on_reset(self)
+    }
+    fn call_budgets(&self) -> Vec<CallBudget> {
+        Script::call_budgets(self)
+    }
+}
+
+/// Where a scenario is in its cycle of `K`s: the step within the cycle (from the start
+/// again after every reset), the serial of the request (never reset) and the last kind
+/// handed out.
+#[derive(Debug, Clone)]
+pub struct Cursor<K> {
+    pub step: usize,
+    pub serial: u32,
+    pub last: Option<K>,
+}
+
+impl<K> Default for Cursor<K> {
+    fn default() -> Self {
+        Self {
+            step: 0,
+            serial: 0,
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy> Cursor<K> {
+    /// The next kind of `cycle` and the request's serial, counted.
+    pub fn advance(&mut self, cycle: &[K]) -> (K, u32) {
+        let kind = cycle[self.step % cycle.len()];
+        self.step += 1;
+        self.serial += 1;
+        self.last = Some(kind);
+        (kind, self.serial)
+    }
+
+    /// Back to the start of the cycle; the serials go on.
+    pub fn restart(&mut self) {
+        self.step = 0;
+    }
+}
+
+/// Declares a scenario's kinds of request once: the `Kind` enum as written, and its
+/// `CYCLE`, one request of each kind in the order they are declared.
+macro_rules! one_of_each {
+    ($(#[$doc:meta])* enum Kind { $($(#[$variant_doc:meta])* $variant:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Kind {
+            $($(#[$variant_doc])* $variant,)*
+        }
+
+        /// One cycle: a request of each kind, in the order declared.
+        const CYCLE: [Kind; [$(Kind::$variant),*].len()] = [$(Kind::$variant),*];
+    };
+}
+pub(crate) use one_of_each;
 
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
@@ -173,6 +274,32 @@ pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dy
         _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
         _ => None,
     })
+}
+
+/// The answer of a function no API Gateway stands before (a queue's consumer): 200 and
+/// what it returned, or 500 and the error for an invocation error.
+pub fn direct_answer(binary: &str, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
+    let result = json_answer(binary, body)?;
+    Ok(if ok { (200, result) } else { (500, result) })
+}
+
+/// What the function answered, which must be JSON.
+pub fn json_answer(binary: &str, body: &[u8]) -> Result<Json> {
+    serde_json::from_slice(body).with_context(|| {
+        format!(
+            "{binary} answered something that is not JSON: {}",
+            String::from_utf8_lossy(body)
+        )
+    })
+}
+
+/// `10, 3, 10`: batch sizes for a report's sentence.
+pub fn sizes(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Fails when the template no longer declares a route a scenario sends requests to.
@@ -560,7 +687,9 @@ pub fn expect_invalid(field: &'static str) -> Option<Expect> {
     })
 }
 
-impl Scenario for Codes {
+impl Script for Codes {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
     fn describe(&self) -> String {
         "repeating cycles of 20 requests: 6 SMS and 3 e-mail codes sent to fresh \
          destinations, 6 codes verified with the code read from the SMS/e-mail that went \
@@ -579,12 +708,8 @@ impl Scenario for Codes {
         ]
     }
 
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(std::future::ready(self.step()))
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
+    async fn next(&mut self) -> Result<Step> {
+        self.step()
     }
 
     fn on_reset(&mut self) {
@@ -630,15 +755,15 @@ impl Generic {
     }
 }
 
-impl Scenario for Generic {
+impl Script for Generic {
     fn describe(&self) -> String {
         "generic traffic (no scenario written for this function yet): each route in turn \
          with `{}` as the body; answers are not checked"
             .into()
     }
 
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.step())))
+    async fn next(&mut self) -> Result<Step> {
+        Ok(self.step())
     }
 
     fn observe(&mut self, _: u16, _: &Json, _: &[Call]) -> Result<()> {

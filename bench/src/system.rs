@@ -238,3 +238,11 @@ pub fn uuid() -> String {
         &hex[20..]
     )
 }
+
+/// Writes `contents` to `path` whole: first beside it (the extension `temp`), then
+/// renamed over it, so that a reader never sees half of it.
+pub fn write_whole(path: &Path, temp: &str, contents: &str) -> Result<()> {
+    let temp = path.with_extension(temp);
+    std::fs::write(&temp, contents).with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+}

@@ -99,15 +99,20 @@ mod tests {
         m
     }
 
+    fn batch_of(records: Vec<SqsMessage>) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    }
+
     #[tokio::test]
     async fn only_failed_messages_are_reported() {
-        let mut event = SqsEvent::default();
-        event.records = vec![
+        let event = batch_of(vec![
             message("ok", "1", "1"),
             message("fails", "2", "1"),
             message("poison", "not json", "1"),
             message("third-try", "3", "3"),
-        ];
+        ]);
         let response = run(event, 4, |n: u32, attempt: u32| async move {
             match n {
                 2 => Err(AppError::StoreUnavailable("registry down".into())),
@@ -128,11 +133,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_in_which_every_message_failed_is_an_error() {
-        let mut event = SqsEvent::default();
-        event.records = vec![
+        let event = batch_of(vec![
             message("down", "1", "1"),
             message("poison", "not json", "2"),
-        ];
+        ]);
         let outcome = run(event, 4, |_: u32, _: u32| async move {
             Err(AppError::StoreUnavailable("registry down".into()))
         })

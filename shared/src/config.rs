@@ -176,129 +176,218 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     ) -> Result<Duration, ConfigError> {
         self.number(name, default, min).map(Duration::from_secs)
     }
-}
 
-/// Limits of the confirmation-code flow.
-#[derive(Debug, Clone)]
-pub struct CodeLimits {
-    /// How long a code can be verified.
-    pub code_ttl: Duration,
-    /// Wrong attempts that kill a code.
-    pub max_attempts: u32,
-    /// Minimum gap between two codes to one destination.
-    pub resend_interval: Duration,
-    /// Length of the window the hourly limits count over.
-    pub rate_window: Duration,
-    pub max_per_destination: u32,
-    pub max_per_client_ip: u32,
-    /// How long a verification token can be redeemed.
-    pub token_ttl: Duration,
-}
-
-impl Default for CodeLimits {
-    fn default() -> Self {
-        Self {
-            code_ttl: Duration::from_secs(600),
-            max_attempts: 5,
-            resend_interval: Duration::from_secs(60),
-            rate_window: Duration::from_secs(3600),
-            max_per_destination: 5,
-            max_per_client_ip: 20,
-            token_ttl: Duration::from_secs(900),
-        }
-    }
-}
-
-/// Everything the codes function needs.
-#[derive(Clone)]
-pub struct CodesConfig {
-    pub table_name: String,
-    pub email_sender: String,
-    /// Registered alphanumeric sender ID for SMS; `None` sends without one.
-    pub sms_sender_id: Option<String>,
-    pub hasher: Hasher,
-    pub limits: CodeLimits,
-}
-
-impl CodesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        let d = CodeLimits::default();
-        let limit = |name, default: u32| -> Result<u32, ConfigError> {
-            let n = env.number(name, u64::from(default), 1)?;
-            u32::try_from(n).map_err(|_| ConfigError::Invalid {
-                name,
-                reason: "too large".into(),
-            })
-        };
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            email_sender: env.required("EMAIL_SENDER")?,
-            sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher,
-            limits: CodeLimits {
-                code_ttl: env.seconds("CODE_TTL_SECONDS", d.code_ttl.as_secs(), 1)?,
-                max_attempts: limit("CODE_MAX_ATTEMPTS", d.max_attempts)?,
-                resend_interval: env.seconds(
-                    "CODE_RESEND_INTERVAL_SECONDS",
-                    d.resend_interval.as_secs(),
-                    0,
-                )?,
-                rate_window: env.seconds("CODE_RATE_WINDOW_SECONDS", d.rate_window.as_secs(), 1)?,
-                max_per_destination: limit(
-                    "CODE_MAX_PER_DESTINATION_PER_HOUR",
-                    d.max_per_destination,
-                )?,
-                max_per_client_ip: limit("CODE_MAX_PER_IP_PER_HOUR", d.max_per_client_ip)?,
-                token_ttl: env.seconds(
-                    "VERIFICATION_TOKEN_TTL_SECONDS",
-                    d.token_ttl.as_secs(),
-                    1,
-                )?,
-            },
+    /// A [`number`](Self::number) as the type it is kept in (a count, seconds as a
+    /// [`Duration`]); one that does not fit is refused as too large.
+    pub fn read<T: EnvNumber>(
+        &self,
+        name: &'static str,
+        default: T,
+        min: u64,
+    ) -> Result<T, ConfigError> {
+        let n = self.number(name, default.to_u64(), min)?;
+        T::from_u64(n).ok_or(ConfigError::Invalid {
+            name,
+            reason: "too large".into(),
         })
     }
 }
 
-/// Session lifetimes and login throttling.
-#[derive(Debug, Clone)]
-pub struct SessionLimits {
-    /// Idle lifetime of a normal session.
-    pub idle: Duration,
-    /// Absolute lifetime of a normal session.
-    pub max: Duration,
-    /// Idle lifetime of a session opened on a foreign (shared) computer.
-    pub foreign_idle: Duration,
-    /// Absolute lifetime of a foreign-computer session.
-    pub foreign_max: Duration,
-    /// Consecutive failures of one login before it is locked.
-    pub max_failures: u32,
-    /// First lock; each further failure doubles it, up to `lock_max`.
-    pub lock_base: Duration,
-    pub lock_max: Duration,
-    /// Failed logins one client address may make per window.
-    pub max_client_failures: u32,
-    pub client_failure_window: Duration,
-    /// How long a login or step-up code counts as a fresh proof of presence.
-    pub step_up_window: Duration,
+/// What a variable read with [`Env::read`] holds: a whole number, or whole seconds.
+pub trait EnvNumber: Sized {
+    fn to_u64(&self) -> u64;
+    fn from_u64(n: u64) -> Option<Self>;
 }
 
-impl Default for SessionLimits {
-    fn default() -> Self {
-        Self {
-            idle: Duration::from_secs(12 * 3600),
-            max: Duration::from_secs(30 * 24 * 3600),
-            foreign_idle: Duration::from_secs(30 * 60),
-            foreign_max: Duration::from_secs(12 * 3600),
-            max_failures: 5,
-            lock_base: Duration::from_secs(60),
-            lock_max: Duration::from_secs(3600),
-            max_client_failures: 50,
-            client_failure_window: Duration::from_secs(3600),
-            step_up_window: STEP_UP_WINDOW,
+impl EnvNumber for Duration {
+    fn to_u64(&self) -> u64 {
+        self.as_secs()
+    }
+    fn from_u64(n: u64) -> Option<Self> {
+        Some(Duration::from_secs(n))
+    }
+}
+
+macro_rules! env_number {
+    ($($t:ty),*) => {$(
+        impl EnvNumber for $t {
+            fn to_u64(&self) -> u64 {
+                u64::try_from(*self).unwrap_or(u64::MAX)
+            }
+            fn from_u64(n: u64) -> Option<Self> {
+                <$t>::try_from(n).ok()
+            }
         }
+    )*};
+}
+env_number!(u32, usize, i64);
+
+/// Declares a set of limits: each field is read from its variable (seconds for a
+/// [`Duration`]) with its default and lower bound, and [`Default`] gives the defaults.
+macro_rules! limits {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident: $ty:ty = env($var:literal, $default:expr, $min:expr),
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        impl $name {
+            pub fn from_env<F: Fn(&str) -> Option<String>>(
+                env: &Env<F>,
+            ) -> Result<Self, ConfigError> {
+                Ok(Self { $($field: env.read($var, $default, $min)?,)* })
+            }
+        }
+    };
+}
+
+/// A function's configuration: read at cold start from the environment, with the HMAC
+/// keys read before it.
+pub trait FromEnv: Sized {
+    fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError>;
+}
+
+/// Two configurations of one function (identity and codes, for login and recovery), read
+/// in that order.
+impl<A: FromEnv, B: FromEnv> FromEnv for (A, B) {
+    fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        hasher: Hasher,
+    ) -> Result<Self, ConfigError> {
+        Ok((A::from_env(env, hasher.clone())?, B::from_env(env, hasher)?))
+    }
+}
+
+/// Declares a function's configuration: the struct, and its `from_env`, which reads the
+/// fields in order, each with the expression beside it (`$env` names the variables and
+/// `$hasher` the HMAC keys read before).
+macro_rules! env_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident from ($env:ident, $hasher:ident) {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident: $ty:ty = $value:expr,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            pub fn from_env<F: Fn(&str) -> Option<String>>(
+                $env: &Env<F>,
+                $hasher: Hasher,
+            ) -> Result<Self, ConfigError> {
+                Ok(Self { $($field: $value,)* })
+            }
+        }
+
+        impl FromEnv for $name {
+            fn from_env<F: Fn(&str) -> Option<String>>(
+                env: &Env<F>,
+                hasher: Hasher,
+            ) -> Result<Self, ConfigError> {
+                Self::from_env(env, hasher)
+            }
+        }
+    };
+    // A function that sends messages: the table, the senders and the keys come first.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident from ($env:ident, $hasher:ident) sends messages {
+            $($fields:tt)*
+        }
+    ) => {
+        env_config! {
+            $(#[$meta])*
+            pub struct $name from ($env, $hasher) {
+                pub table_name: String = $env.required("TABLE_NAME")?,
+                pub email_sender: String = $env.required("EMAIL_SENDER")?,
+                /// Registered alphanumeric sender ID for SMS; `None` sends without one.
+                pub sms_sender_id: Option<String> = $env.optional("SMS_SENDER_ID"),
+                pub hasher: Hasher = $hasher,
+                $($fields)*
+            }
+        }
+    };
+}
+
+limits! {
+    /// Limits of the confirmation-code flow.
+    #[derive(Debug, Clone)]
+    pub struct CodeLimits {
+        /// How long a code can be verified.
+        pub code_ttl: Duration = env("CODE_TTL_SECONDS", Duration::from_secs(600), 1),
+        /// Wrong attempts that kill a code.
+        pub max_attempts: u32 = env("CODE_MAX_ATTEMPTS", 5, 1),
+        /// Minimum gap between two codes to one destination.
+        pub resend_interval: Duration =
+            env("CODE_RESEND_INTERVAL_SECONDS", Duration::from_secs(60), 0),
+        /// Length of the window the hourly limits count over.
+        pub rate_window: Duration = env("CODE_RATE_WINDOW_SECONDS", Duration::from_secs(3600), 1),
+        pub max_per_destination: u32 = env("CODE_MAX_PER_DESTINATION_PER_HOUR", 5, 1),
+        pub max_per_client_ip: u32 = env("CODE_MAX_PER_IP_PER_HOUR", 20, 1),
+        /// How long a verification token can be redeemed.
+        pub token_ttl: Duration =
+            env("VERIFICATION_TOKEN_TTL_SECONDS", Duration::from_secs(900), 1),
+    }
+}
+
+env_config! {
+    /// Everything the codes function needs.
+    #[derive(Clone)]
+    pub struct CodesConfig from (env, hasher) sends messages {
+        pub limits: CodeLimits = CodeLimits::from_env(env)?,
+    }
+}
+
+limits! {
+    /// Session lifetimes and login throttling.
+    #[derive(Debug, Clone)]
+    pub struct SessionLimits {
+        /// Idle lifetime of a normal session.
+        pub idle: Duration = env("SESSION_IDLE_SECONDS", Duration::from_secs(12 * 3600), 1),
+        /// Absolute lifetime of a normal session.
+        pub max: Duration = env("SESSION_MAX_SECONDS", Duration::from_secs(30 * 24 * 3600), 1),
+        /// Idle lifetime of a session opened on a foreign (shared) computer.
+        pub foreign_idle: Duration =
+            env("FOREIGN_SESSION_IDLE_SECONDS", Duration::from_secs(30 * 60), 1),
+        /// Absolute lifetime of a foreign-computer session.
+        pub foreign_max: Duration =
+            env("FOREIGN_SESSION_MAX_SECONDS", Duration::from_secs(12 * 3600), 1),
+        /// Consecutive failures of one login before it is locked.
+        pub max_failures: u32 = env("LOGIN_MAX_FAILURES", 5, 1),
+        /// First lock; each further failure doubles it, up to `lock_max`.
+        pub lock_base: Duration = env("LOGIN_LOCK_BASE_SECONDS", Duration::from_secs(60), 1),
+        pub lock_max: Duration = env("LOGIN_LOCK_MAX_SECONDS", Duration::from_secs(3600), 1),
+        /// Failed logins one client address may make per window.
+        pub max_client_failures: u32 = env("LOGIN_MAX_FAILURES_PER_IP", 50, 1),
+        pub client_failure_window: Duration =
+            env("LOGIN_IP_WINDOW_SECONDS", Duration::from_secs(3600), 1),
+        /// How long a login or step-up code counts as a fresh proof of presence
+        /// (`STEP_UP_WINDOW_SECONDS`, read by every function that guards a change with
+        /// one: accounts, sessions, pay, autopays).
+        pub step_up_window: Duration = env("STEP_UP_WINDOW_SECONDS", STEP_UP_WINDOW, 1),
     }
 }
 
@@ -312,87 +401,24 @@ pub const STEP_UP_WINDOW: Duration = Duration::from_secs(5 * 60);
 pub fn step_up_window<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<Duration, ConfigError> {
-    env.seconds("STEP_UP_WINDOW_SECONDS", STEP_UP_WINDOW.as_secs(), 1)
+    env.read("STEP_UP_WINDOW_SECONDS", STEP_UP_WINDOW, 1)
 }
 
-/// Everything the identity functions (accounts, sessions, authorizer) need.
-#[derive(Clone)]
-pub struct IdentityConfig {
-    pub table_name: String,
-    pub email_sender: String,
-    pub sms_sender_id: Option<String>,
-    pub hasher: Hasher,
-    pub limits: SessionLimits,
-}
-
-impl IdentityConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        let d = SessionLimits::default();
-        let count = |name, default: u32| -> Result<u32, ConfigError> {
-            let n = env.number(name, u64::from(default), 1)?;
-            u32::try_from(n).map_err(|_| ConfigError::Invalid {
-                name,
-                reason: "too large".into(),
-            })
-        };
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            email_sender: env.required("EMAIL_SENDER")?,
-            sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher,
-            limits: SessionLimits {
-                idle: env.seconds("SESSION_IDLE_SECONDS", d.idle.as_secs(), 1)?,
-                max: env.seconds("SESSION_MAX_SECONDS", d.max.as_secs(), 1)?,
-                foreign_idle: env.seconds(
-                    "FOREIGN_SESSION_IDLE_SECONDS",
-                    d.foreign_idle.as_secs(),
-                    1,
-                )?,
-                foreign_max: env.seconds(
-                    "FOREIGN_SESSION_MAX_SECONDS",
-                    d.foreign_max.as_secs(),
-                    1,
-                )?,
-                max_failures: count("LOGIN_MAX_FAILURES", d.max_failures)?,
-                lock_base: env.seconds("LOGIN_LOCK_BASE_SECONDS", d.lock_base.as_secs(), 1)?,
-                lock_max: env.seconds("LOGIN_LOCK_MAX_SECONDS", d.lock_max.as_secs(), 1)?,
-                max_client_failures: count("LOGIN_MAX_FAILURES_PER_IP", d.max_client_failures)?,
-                client_failure_window: env.seconds(
-                    "LOGIN_IP_WINDOW_SECONDS",
-                    d.client_failure_window.as_secs(),
-                    1,
-                )?,
-                step_up_window: step_up_window(env)?,
-            },
-        })
+env_config! {
+    /// Everything the identity functions (accounts, sessions, authorizer) need.
+    #[derive(Clone)]
+    pub struct IdentityConfig from (env, hasher) sends messages {
+        pub limits: SessionLimits = SessionLimits::from_env(env)?,
     }
-}
-
-/// Everything the profile function needs.
-#[derive(Clone)]
-pub struct ProfileConfig {
-    pub table_name: String,
-    /// Where registry checks are queued.
-    pub queue_url: String,
-    pub hasher: Hasher,
-    /// How long a queued check may stay pending before the sweeper steps in.
-    pub verification_deadline_secs: i64,
 }
 
 /// `VERIFICATION_DEADLINE_SECONDS`: how long a registry check may stay pending.
 fn verification_deadline<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<i64, ConfigError> {
-    let secs = env.number(
+    env.read(
         "VERIFICATION_DEADLINE_SECONDS",
-        crate::services::profile::DEFAULT_DEADLINE_SECS.unsigned_abs(),
+        crate::services::profile::DEFAULT_DEADLINE_SECS,
         1,
-    )?;
-    i64::try_from(secs).map_err(|_| ConfigError::Invalid {
-        name: "VERIFICATION_DEADLINE_SECONDS",
-        reason: "too large".into(),
-    })
+    )
 }
 
 /// Everything the sweeper of overdue checks needs.
@@ -405,79 +431,52 @@ pub struct SweepConfig {
 
 impl SweepConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let max_requeues = env.number("VERIFICATION_MAX_REQUEUES", 2, 0)?;
-        let batch = env.number("VERIFICATION_SWEEP_BATCH", 200, 1)?;
+        let max_requeues = env.read("VERIFICATION_MAX_REQUEUES", 2, 0)?;
+        let batch = env.read("VERIFICATION_SWEEP_BATCH", 200, 1)?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             queue_url: env.required("VERIFICATION_QUEUE_URL")?,
             limits: crate::services::verification::SweepLimits {
                 deadline_secs: verification_deadline(env)?,
-                max_requeues: u32::try_from(max_requeues).map_err(|_| ConfigError::Invalid {
-                    name: "VERIFICATION_MAX_REQUEUES",
-                    reason: "too large".into(),
-                })?,
-                batch: usize::try_from(batch).map_err(|_| ConfigError::Invalid {
-                    name: "VERIFICATION_SWEEP_BATCH",
-                    reason: "too large".into(),
-                })?,
+                max_requeues,
+                batch,
             },
         })
     }
 }
 
-impl ProfileConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            queue_url: env.required("VERIFICATION_QUEUE_URL")?,
-            hasher,
-            verification_deadline_secs: verification_deadline(env)?,
-        })
+env_config! {
+    /// Everything the profile function needs.
+    #[derive(Clone)]
+    pub struct ProfileConfig from (env, hasher) {
+        pub table_name: String = env.required("TABLE_NAME")?,
+        /// Where registry checks are queued.
+        pub queue_url: String = env.required("VERIFICATION_QUEUE_URL")?,
+        pub hasher: Hasher = hasher,
+        /// How long a queued check may stay pending before the sweeper steps in.
+        pub verification_deadline_secs: i64 = verification_deadline(env)?,
     }
 }
 
-/// Everything the confirmation function needs.
-#[derive(Clone)]
-pub struct ConfirmationConfig {
-    pub table_name: String,
-    /// Where letters with codes are queued for the post.
-    pub post_queue_url: String,
-    pub hasher: Hasher,
-}
-
-impl ConfirmationConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            post_queue_url: env.required("POST_QUEUE_URL")?,
-            hasher,
-        })
+env_config! {
+    /// Everything the confirmation function needs.
+    #[derive(Clone)]
+    pub struct ConfirmationConfig from (env, hasher) {
+        pub table_name: String = env.required("TABLE_NAME")?,
+        /// Where letters with codes are queued for the post.
+        pub post_queue_url: String = env.required("POST_QUEUE_URL")?,
+        pub hasher: Hasher = hasher,
     }
 }
 
-/// The table and the HMAC key: what recognising operators' and billers' keys, and reading
-/// and writing charges, take (the authorizer, the admin command, charges, bills).
-#[derive(Clone)]
-pub struct TableConfig {
-    pub table_name: String,
-    pub hasher: Hasher,
-}
-
-impl TableConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            hasher,
-        })
+env_config! {
+    /// The table and the HMAC key: what recognising operators' and billers' keys, and
+    /// reading and writing charges, take (the authorizer, the admin command, charges,
+    /// bills).
+    #[derive(Clone)]
+    pub struct TableConfig from (env, hasher) {
+        pub table_name: String = env.required("TABLE_NAME")?,
+        pub hasher: Hasher = hasher,
     }
 }
 
@@ -500,178 +499,89 @@ impl VerificationConfig {
         hasher: Hasher,
     ) -> Result<Self, ConfigError> {
         let delay_ms = env.number("REGISTRY_SANDBOX_DELAY_MS", 0, 0)?;
-        let concurrency = env.number("VERIFICATION_CONCURRENCY", 10, 1)?;
+        let concurrency = env.read("VERIFICATION_CONCURRENCY", 10, 1)?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             email_sender: env.required("EMAIL_SENDER")?,
             sms_sender_id: env.optional("SMS_SENDER_ID"),
             hasher,
             registry_delay: Duration::from_millis(delay_ms),
-            concurrency: usize::try_from(concurrency).map_err(|_| ConfigError::Invalid {
-                name: "VERIFICATION_CONCURRENCY",
-                reason: "too large".into(),
-            })?,
+            concurrency,
         })
     }
 }
 
-/// Everything the charges function needs: the table, and where written charges are
-/// queued for new-bill notices.
-#[derive(Clone)]
-pub struct ChargesConfig {
-    pub table: TableConfig,
-    pub notices_queue_url: String,
-}
-
-impl ChargesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table: TableConfig::from_env(env, hasher)?,
-            notices_queue_url: env.required("BILL_NOTICES_QUEUE_URL")?,
-        })
+env_config! {
+    /// Everything the charges function needs: the table, and where written charges are
+    /// queued for new-bill notices.
+    #[derive(Clone)]
+    pub struct ChargesConfig from (env, hasher) {
+        pub table: TableConfig = TableConfig::from_env(env, hasher)?,
+        pub notices_queue_url: String = env.required("BILL_NOTICES_QUEUE_URL")?,
     }
 }
 
-/// Everything the bills function needs: the table, and the per-account limit on looking
-/// bills up by UIN or fines by СТС.
-#[derive(Clone)]
-pub struct BillsConfig {
-    pub table: TableConfig,
-    pub lookups: LookupLimit,
-}
-
-impl BillsConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table: TableConfig::from_env(env, hasher)?,
-            lookups: lookup_limit(env)?,
-        })
+env_config! {
+    /// Everything the bills function needs: the table, and the per-account limit on
+    /// looking bills up by UIN or fines by СТС.
+    #[derive(Clone)]
+    pub struct BillsConfig from (env, hasher) {
+        pub table: TableConfig = TableConfig::from_env(env, hasher)?,
+        pub lookups: LookupLimit = lookup_limit(env)?,
     }
 }
 
 /// The per-account bill lookup limit (`BILL_LOOKUPS_PER_WINDOW` per
 /// `BILL_LOOKUP_WINDOW_SECONDS`), shared by the bills and pay functions.
 fn lookup_limit<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<LookupLimit, ConfigError> {
-    let too_large = |name| ConfigError::Invalid {
-        name,
-        reason: "too large".into(),
-    };
     Ok(LookupLimit {
-        per_window: u32::try_from(env.number("BILL_LOOKUPS_PER_WINDOW", 30, 1)?)
-            .map_err(|_| too_large("BILL_LOOKUPS_PER_WINDOW"))?,
-        window_secs: i64::try_from(env.number("BILL_LOOKUP_WINDOW_SECONDS", 600, 1)?)
-            .map_err(|_| too_large("BILL_LOOKUP_WINDOW_SECONDS"))?,
+        per_window: env.read("BILL_LOOKUPS_PER_WINDOW", 30, 1)?,
+        window_secs: env.read("BILL_LOOKUP_WINDOW_SECONDS", 600, 1)?,
     })
 }
 
-/// Everything the payment functions need (pay, reconciliation, billers' notices).
-#[derive(Clone)]
-pub struct PaymentsConfig {
-    pub table_name: String,
-    pub email_sender: String,
-    pub sms_sender_id: Option<String>,
-    pub hasher: Hasher,
-    /// Where notices of paid bills are queued for their billers.
-    pub notices_queue_url: String,
-    /// Payments younger than this are left to the request that opened them.
-    pub reconcile_min_age: Duration,
-    /// The bill lookup limit, which counts each bill of a payment a citizen opens.
-    pub lookups: LookupLimit,
-    pub holds: HoldLimits,
-    pub step_up_window: Duration,
-}
-
-/// How far an unconfirmed payment may keep bills from other payers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HoldLimits {
-    /// How long an opened payment is guaranteed its bills; past it, a payment still
-    /// waiting for 3-D Secure is withdrawn as soon as another payment needs a bill.
-    pub hold: Duration,
-    /// Bills one account may hold at once in payments not settled yet.
-    pub max_held_bills: usize,
-}
-
-impl Default for HoldLimits {
-    fn default() -> Self {
-        Self {
-            hold: Duration::from_secs(5 * 60),
-            // One full payment (`MAX_BILLS`) always fits.
-            max_held_bills: 20,
-        }
+env_config! {
+    /// Everything the payment functions need (pay, reconciliation, billers' notices).
+    #[derive(Clone)]
+    pub struct PaymentsConfig from (env, hasher) sends messages {
+        /// Where notices of paid bills are queued for their billers.
+        pub notices_queue_url: String = env.required("PAYMENT_NOTICES_QUEUE_URL")?,
+        /// Payments younger than this are left to the request that opened them.
+        pub reconcile_min_age: Duration =
+            env.read("RECONCILE_MIN_AGE_SECONDS", Duration::from_secs(120), 0)?,
+        /// The bill lookup limit, which counts each bill of a payment a citizen opens.
+        pub lookups: LookupLimit = lookup_limit(env)?,
+        pub holds: HoldLimits = HoldLimits::from_env(env)?,
+        pub step_up_window: Duration = step_up_window(env)?,
     }
 }
 
-impl PaymentsConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            email_sender: env.required("EMAIL_SENDER")?,
-            sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher,
-            notices_queue_url: env.required("PAYMENT_NOTICES_QUEUE_URL")?,
-            reconcile_min_age: Duration::from_secs(env.number(
-                "RECONCILE_MIN_AGE_SECONDS",
-                120,
-                0,
-            )?),
-            lookups: lookup_limit(env)?,
-            holds: HoldLimits {
-                hold: env.seconds(
-                    "PAYMENT_HOLD_SECONDS",
-                    HoldLimits::default().hold.as_secs(),
-                    1,
-                )?,
-                max_held_bills: usize::try_from(env.number(
-                    "PAYMENT_MAX_HELD_BILLS",
-                    HoldLimits::default().max_held_bills as u64,
-                    crate::services::payments::MAX_BILLS as u64,
-                )?)
-                .map_err(|_| ConfigError::Invalid {
-                    name: "PAYMENT_MAX_HELD_BILLS",
-                    reason: "too large".into(),
-                })?,
-            },
-            step_up_window: step_up_window(env)?,
-        })
+limits! {
+    /// How far an unconfirmed payment may keep bills from other payers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct HoldLimits {
+        /// How long an opened payment is guaranteed its bills; past it, a payment still
+        /// waiting for 3-D Secure is withdrawn as soon as another payment needs a bill.
+        pub hold: Duration = env("PAYMENT_HOLD_SECONDS", Duration::from_secs(5 * 60), 1),
+        /// Bills one account may hold at once in payments not settled yet: one full
+        /// payment (`MAX_BILLS`) always fits.
+        pub max_held_bills: usize = env(
+            "PAYMENT_MAX_HELD_BILLS",
+            20,
+            crate::services::payments::MAX_BILLS as u64
+        ),
     }
 }
 
-/// Everything the bill-notices worker needs.
-#[derive(Clone)]
-pub struct NoticesConfig {
-    pub table_name: String,
-    pub email_sender: String,
-    pub sms_sender_id: Option<String>,
-    pub hasher: Hasher,
-    /// Where new bills for accounts with a new-bill autopay are queued.
-    pub autopay_queue_url: String,
-    /// The portal's address (`https://…`, no trailing slash): the one link a new-bill
-    /// notice carries.
-    pub portal_url: String,
-}
-
-impl NoticesConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        hasher: Hasher,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME")?,
-            email_sender: env.required("EMAIL_SENDER")?,
-            sms_sender_id: env.optional("SMS_SENDER_ID"),
-            hasher,
-            autopay_queue_url: env.required("AUTOPAY_QUEUE_URL")?,
-            portal_url: portal_url(env)?,
-        })
+env_config! {
+    /// Everything the bill-notices worker needs.
+    #[derive(Clone)]
+    pub struct NoticesConfig from (env, hasher) sends messages {
+        /// Where new bills for accounts with a new-bill autopay are queued.
+        pub autopay_queue_url: String = env.required("AUTOPAY_QUEUE_URL")?,
+        /// The portal's address (`https://…`, no trailing slash): the one link a new-bill
+        /// notice carries.
+        pub portal_url: String = portal_url(env)?,
     }
 }
 

@@ -4,15 +4,18 @@
 
 use std::future::Future;
 
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Body, Request, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier, Clients};
-use crate::config::{CodesConfig, Deployment, Env, IdentityConfig, SandboxAdapter, SandboxAllowed};
+use crate::adapters::{sqs::SqsQueue, Clients};
+use crate::config::{Deployment, Env, PaymentsConfig, SandboxAdapter, SandboxAllowed};
 use crate::crypto::Hasher;
 use crate::http as web;
-use crate::services::codes::CodeService;
-use crate::services::identity::IdentityService;
 use crate::AppError;
 
 /// What a function's start-up and its runtime loop fail with.
@@ -49,25 +52,6 @@ impl ColdStart {
         Ok((Self::load_from(env).await?, sandbox))
     }
 
-    /// The identity and code services, for the functions that need both (login, recovery).
-    #[allow(clippy::type_complexity)]
-    pub fn identity_and_codes(
-        &self,
-    ) -> Result<
-        (
-            IdentityService<DynamoStore, AwsNotifier>,
-            CodeService<DynamoStore, AwsNotifier>,
-        ),
-        Error,
-    > {
-        let identity = IdentityConfig::from_env(&self.env, self.hasher.clone())?;
-        let codes = CodesConfig::from_env(&self.env, self.hasher.clone())?;
-        Ok((
-            adapters::identity_service(&self.clients, identity),
-            adapters::code_service(&self.clients, codes),
-        ))
-    }
-
     async fn load_from(env: Env<fn(&str) -> Option<String>>) -> Result<Self, Error> {
         let clients = Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
@@ -79,13 +63,58 @@ impl ColdStart {
     }
 }
 
+/// What a route answers: the response, or the error [`web::respond`] turns into one.
+pub type Reply = Result<Response<Body>, AppError>;
+
+/// What a scheduled job over payments done in pages reads at cold start (the
+/// reconciliation, the autopay run): the queue of its pages and their size, the clients
+/// and the payments' configuration.
+pub struct PaymentsJob {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub sandbox: SandboxAllowed,
+    pub queue: SqsQueue,
+    pub page_size: usize,
+    pub clients: Clients,
+    pub config: PaymentsConfig,
+}
+
+impl PaymentsJob {
+    /// The queue's URL from `queue_var`, the page size from `page_var` (`default_page` when
+    /// unset).
+    pub async fn load(
+        queue_var: &'static str,
+        page_var: &'static str,
+        default_page: usize,
+    ) -> Result<Self, Error> {
+        let env = Env::process();
+        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
+        let queue_url = env.required(queue_var)?;
+        let page_size = env.read(page_var, default_page, 1)?;
+        let ColdStart {
+            clients, hasher, ..
+        } = ColdStart::load().await?;
+        let config = PaymentsConfig::from_env(&env, hasher)?;
+        Ok(Self {
+            sandbox,
+            queue: SqsQueue::new(clients.sqs.clone(), queue_url),
+            page_size,
+            clients,
+            config,
+        })
+    }
+}
+
 /// An API function: built once per cold start, then a route per request.
 pub trait Api: Sync {
-    /// The response to one request, or the error [`web::respond`] turns into one.
+    /// The response to one request: its API Gateway route key (`None` when the event
+    /// carries none), the request, and the time it is handled at.
     fn route(
         &self,
+        route: Option<&str>,
         request: &Request,
-    ) -> impl Future<Output = Result<Response<Body>, AppError>> + Send;
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Reply> + Send;
 }
 
 /// Runs an API function: logging and metrics, the app built once, then every request
@@ -98,12 +127,128 @@ pub async fn run_api<A: Api>(app: impl Future<Output = Result<A, Error>>) -> Res
 
 /// One request: routed, its result turned into a response.
 pub async fn handle<A: Api>(app: &A, request: Request) -> Result<Response<Body>, Error> {
+    let route = web::route_key(&request);
     let span = tracing::info_span!(
         "request",
         api_request_id = web::api_request_id(&request).as_deref().unwrap_or("-"),
-        route = web::route_key(&request).as_deref().unwrap_or("-"),
+        route = route.as_deref().unwrap_or("-"),
     );
-    Ok(async { web::respond(app.route(&request).await) }
-        .instrument(span)
-        .await)
+    let now = OffsetDateTime::now_utc();
+    Ok(
+        async { web::respond(app.route(route.as_deref(), &request, now).await) }
+            .instrument(span)
+            .await,
+    )
+}
+
+/// Runs a queue worker: logging and metrics are the caller's (its cold start comes
+/// first), then every SQS batch through [`crate::batch::run`], at most `concurrency`
+/// messages at a time.
+pub async fn run_queue<J, F, Fut>(concurrency: usize, process: F) -> Result<(), Error>
+where
+    J: DeserializeOwned,
+    F: Fn(J, u32) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+{
+    let process = &process;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<_, Error>(crate::batch::run(event.payload, concurrency, process).await?)
+        },
+    ))
+    .await
+}
+
+/// Runs a scheduled job done in pages. Two event sources: the schedule, which only plans
+/// the run (`plan`, given the run's id: the event's, which EventBridge keeps when it
+/// retries, so a retry plans the same pages), and the queue of the planned pages, handed
+/// to `page` at most `concurrency` at a time. Both are given the time of the invocation.
+pub async fn run_paged<J, F, Fut, P, PFut>(
+    concurrency: usize,
+    page: F,
+    plan: P,
+) -> Result<(), Error>
+where
+    J: DeserializeOwned,
+    F: Fn(J, OffsetDateTime) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+    P: Fn(String, OffsetDateTime) -> PFut,
+    PFut: Future<Output = Result<Value, Error>>,
+{
+    let (page, plan) = (&page, &plan);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| async move {
+            let now = OffsetDateTime::now_utc();
+            if event.payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                let response =
+                    crate::batch::run(batch, concurrency, |job: J, _| page(job, now)).await?;
+                return Ok::<Value, Error>(serde_json::to_value(response)?);
+            }
+            let event_id = event
+                .payload
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| event.context.request_id.clone());
+            plan(event_id, now).await
+        },
+    ))
+    .await
+}
+
+/// Declares an API function's `App` and its `from_env`: the fields, each beside how it is
+/// built from the cold start (`start`: the SDK clients and keys) and the configuration
+/// (`config`, of the type named). With a sandbox adapter named after the configuration,
+/// the deployment is checked before anything loads and the proof is bound to that name.
+///
+/// ```ignore
+/// shared::api_app! {
+///     pub struct App from (start, config: IdentityConfig) {
+///         identity: IdentityService<DynamoStore, AwsNotifier> =
+///             adapters::identity_service(&start.clients, config),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! api_app {
+    (
+        $(#[$meta:meta])*
+        pub struct $app:ident from ($start:ident, $config:ident: $cfg:ty) { $($fields:tt)* }
+    ) => {
+        $crate::api_app!(@app [$(#[$meta])*] $app, $start, $config: $cfg,
+            ($start) = ($crate::entry::ColdStart::load().await?), { $($fields)* });
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $app:ident
+            from ($start:ident, $config:ident: $cfg:ty, $sandbox:ident: $adapter:ident)
+            { $($fields:tt)* }
+    ) => {
+        $crate::api_app!(@app [$(#[$meta])*] $app, $start, $config: $cfg,
+            (($start, $sandbox)) = ($crate::entry::ColdStart::load_with_sandbox(
+                $crate::config::SandboxAdapter::$adapter,
+            )
+            .await?), { $($fields)* });
+    };
+    (
+        @app [$(#[$meta:meta])*] $app:ident, $start:ident, $config:ident: $cfg:ty,
+        ($($bound:tt)*) = ($load:expr),
+        { $($(#[$fmeta:meta])* $field:ident: $ty:ty = $value:expr,)* }
+    ) => {
+        $(#[$meta])*
+        pub struct $app {
+            $($(#[$fmeta])* $field: $ty,)*
+        }
+
+        impl $app {
+            /// Built once per cold start: configuration, SDK clients, the services.
+            pub async fn from_env() -> ::std::result::Result<Self, $crate::entry::Error> {
+                let $($bound)* = $load;
+                let $config: $cfg =
+                    $crate::config::FromEnv::from_env(&$start.env, $start.hasher.clone())?;
+                Ok(Self { $($field: $value,)* })
+            }
+        }
+    };
 }

@@ -545,19 +545,50 @@ mod integrations {
     };
     use crate::services::StoreError;
 
+    /// The error an integration's calls fail with, and so its injected faults.
+    trait Fault {
+        const DEPENDENCY: Dependency;
+        fn injected(reason: String) -> Self;
+    }
+
+    impl Fault for RegistryUnavailable {
+        const DEPENDENCY: Dependency = Dependency::Registry;
+        fn injected(reason: String) -> Self {
+            RegistryUnavailable(reason)
+        }
+    }
+
+    /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
+    /// promise that nothing was charged either.
+    impl Fault for GatewayError {
+        const DEPENDENCY: Dependency = Dependency::Acquirer;
+        fn injected(reason: String) -> Self {
+            GatewayError::OutcomeUnknown(reason)
+        }
+    }
+
+    impl<I> Faulty<I> {
+        /// `call` to the integration whose error is `E`, as the plan says.
+        async fn call<R, E: Fault, Fut>(
+            &self,
+            operation: &'static str,
+            call: impl FnOnce() -> Fut,
+        ) -> Result<R, E>
+        where
+            Fut: std::future::Future<Output = Result<R, E>>,
+        {
+            self.run(E::DEPENDENCY, operation, call, E::injected).await
+        }
+    }
+
     impl<R: Registry + Sync> Registry for Faulty<R> {
         async fn check(
             &self,
             request: &RegistryRequest,
             attempt: u32,
         ) -> Result<RegistryAnswer, RegistryUnavailable> {
-            self.run(
-                Dependency::Registry,
-                "check",
-                || self.inner.check(request, attempt),
-                RegistryUnavailable,
-            )
-            .await
+            self.call("check", || self.inner.check(request, attempt))
+                .await
         }
     }
 
@@ -567,18 +598,13 @@ mod integrations {
             certificate: &str,
             attempt: u32,
         ) -> Result<Option<BirthRecord>, RegistryUnavailable> {
-            self.run(
-                Dependency::Registry,
-                "birth_record",
-                || self.inner.birth_record(certificate, attempt),
-                RegistryUnavailable,
-            )
+            self.call("birth_record", || {
+                self.inner.birth_record(certificate, attempt)
+            })
             .await
         }
     }
 
-    /// Every acquirer fault is an unknown outcome: a bank's throttling or 500 does not
-    /// promise that nothing was charged either.
     impl<G: PaymentGateway + Sync> PaymentGateway for Faulty<G> {
         async fn charge(
             &self,
@@ -586,53 +612,25 @@ mod integrations {
             amount: u64,
             method: &GatewayMethod,
         ) -> Result<GatewayAnswer, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "charge",
-                || self.inner.charge(order, amount, method),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.call("charge", || self.inner.charge(order, amount, method))
+                .await
         }
 
         async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "confirm",
-                || self.inner.confirm(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.call("confirm", || self.inner.confirm(order)).await
         }
 
         async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "status",
-                || self.inner.status(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.call("status", || self.inner.status(order)).await
         }
 
         async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "cancel",
-                || self.inner.cancel(order),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.call("cancel", || self.inner.cancel(order)).await
         }
 
         async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {
-            self.run(
-                Dependency::Acquirer,
-                "save_card",
-                || self.inner.save_card(one_time_token),
-                GatewayError::OutcomeUnknown,
-            )
-            .await
+            self.call("save_card", || self.inner.save_card(one_time_token))
+                .await
         }
     }
 

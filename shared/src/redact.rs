@@ -116,6 +116,13 @@ fn card_at(bytes: &[u8], i: usize) -> Option<usize> {
     if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
         return None;
     }
+    let (digits, len) = digits_from(bytes, i, 19)?;
+    ((13..=19).contains(&digits.len()) && crate::domain::luhn_valid(&digits)).then_some(len)
+}
+
+/// The digits from `i` on, single spaces or hyphens between them allowed, and the length
+/// of text they span; `None` once there are more than `max`.
+fn digits_from(bytes: &[u8], i: usize, max: usize) -> Option<(String, usize)> {
     let mut digits = String::new();
     let mut end = i;
     let mut j = i;
@@ -125,16 +132,16 @@ fn card_at(bytes: &[u8], i: usize) -> Option<usize> {
             digits.push(char::from(b));
             j += 1;
             end = j;
-        } else if (b == b' ' || b == b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        } else if matches!(b, b' ' | b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
             j += 1;
         } else {
             break;
         }
-        if digits.len() > 19 {
+        if digits.len() > max {
             return None;
         }
     }
-    ((13..=19).contains(&digits.len()) && crate::domain::luhn_valid(&digits)).then_some(end - i)
+    Some((digits, end - i))
 }
 
 fn token_at(line: &str, i: usize) -> Option<usize> {
@@ -203,24 +210,8 @@ fn document_at(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
     if !bytes[i].is_ascii_digit() || (i > 0 && word_byte(&bytes[i - 1])) {
         return None;
     }
-    let mut digits = String::new();
-    let mut j = i;
-    let mut end = i;
-    while j < bytes.len() {
-        let b = bytes[j];
-        if b.is_ascii_digit() {
-            digits.push(char::from(b));
-            j += 1;
-            end = j;
-        } else if matches!(b, b' ' | b'-') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-        } else {
-            break;
-        }
-        if digits.len() > 12 {
-            return None;
-        }
-    }
+    let (digits, len) = digits_from(bytes, i, 12)?;
+    let end = i + len;
     if bytes
         .get(end)
         .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')

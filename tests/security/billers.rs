@@ -57,51 +57,14 @@ fn registered_payee() -> Value {
     })
 }
 
-/// A biller registered with one prefix and the usual payee.
-fn biller(name: &str, prefix: &str) -> BillerKey {
-    let payee = registered_payee();
-    let field = |k: &str| payee[k].as_str().unwrap_or_default().to_string();
-    let created = admin(&[
-        "create-biller",
-        "--name",
-        name,
-        "--uin-prefixes",
-        prefix,
-        "--payee-name",
-        &field("name"),
-        "--payee-inn",
-        &field("inn"),
-        "--payee-kpp",
-        &field("kpp"),
-        "--payee-bic",
-        &field("bic"),
-        "--payee-account",
-        &field("account"),
-    ]);
-    BillerKey {
-        id: created["biller_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        key: created["key"].as_str().unwrap_or_default().to_string(),
-    }
-}
-
 fn body(amount: u64, payer_snils: &str) -> Value {
-    let mut body = charge(amount, json!([{"kind": "snils", "value": payer_snils}]));
+    let mut body = charge(amount, on_snils(payer_snils));
     body["payee"] = registered_payee();
     body
 }
 
 async fn put(api: &Api, biller: &BillerKey, uin: &str, body: Value) -> Reply {
-    as_biller(
-        api,
-        Method::PUT,
-        &format!("/v1/biller/charges/{uin}"),
-        &biller.key,
-        Some(body),
-    )
-    .await
+    biller.put(api, uin, body).await
 }
 
 async fn charge_item(
@@ -113,8 +76,8 @@ async fn charge_item(
 
 async fn a_biller_cannot_write_under_another_billers_prefix(api: Api) {
     let (prefix_a, prefix_b) = (unique_prefix(), unique_prefix());
-    let a = biller("Детский сад № 5", &prefix_a);
-    let b = biller("Школа № 6", &prefix_b);
+    let a = new_biller_under("Детский сад № 5", &prefix_a);
+    let b = new_biller_under("Школа № 6", &prefix_b);
     let snils = snils_of("811");
     let own = uin_under(&prefix_b, 20);
     let reply = put(&api, &b, &own, body(150_000, &snils)).await;
@@ -150,7 +113,7 @@ async fn a_biller_cannot_write_under_another_billers_prefix(api: Api) {
 
 async fn a_biller_cannot_name_a_foreign_payee(api: Api) {
     let prefix = unique_prefix();
-    let a = biller("Кружок робототехники", &prefix);
+    let a = new_biller_under("Кружок робототехники", &prefix);
     let snils = snils_of("813");
     let uin = uin_under(&prefix, 20);
     let mut foreign = body(150_000, &snils);
@@ -183,7 +146,7 @@ async fn a_biller_cannot_name_a_foreign_payee(api: Api) {
 
 async fn a_batch_refuses_foreign_items_one_by_one(api: Api) {
     let (prefix_a, prefix_b) = (unique_prefix(), unique_prefix());
-    let a = biller("Управляющая компания «Дом»", &prefix_a);
+    let a = new_biller_under("Управляющая компания «Дом»", &prefix_a);
     let snils = snils_of("814");
     let (own1, foreign, own2, payee) = (
         uin_under(&prefix_a, 20),
@@ -198,19 +161,15 @@ async fn a_batch_refuses_foreign_items_one_by_one(api: Api) {
     };
     let mut foreign_payee = item(&payee);
     foreign_payee["payee"]["inn"] = json!("7702083018");
-    let reply = as_biller(
-        &api,
-        Method::POST,
-        "/v1/biller/charges:batch",
-        &a.key,
-        Some(json!({"charges": [item(&own1), item(&foreign), item(&own2), foreign_payee]})),
-    )
-    .await;
+    let reply = api
+        .post_as(
+            &a.key,
+            "/v1/biller/charges:batch",
+            json!({"charges": [item(&own1), item(&foreign), item(&own2), foreign_payee]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let results = reply.body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = reply.list("results");
     assert_eq!(results.len(), 4, "{}", reply.body);
     assert_eq!(results[0]["outcome"], "created", "{}", reply.body);
     assert_eq!(results[2]["outcome"], "created", "{}", reply.body);
@@ -252,17 +211,16 @@ async fn message_about(api: &Api, to: &str, uin: &str) -> String {
 
 async fn a_billers_text_never_reaches_citizens(api: Api) {
     let prefix = unique_prefix();
-    let a = biller("Детский сад № 9", &prefix);
+    let a = new_biller_under("Детский сад № 9", &prefix);
     let snils = snils_of("815");
     let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
-    let settings = call(
-        &api,
-        Method::PUT,
-        "/v1/notification-settings",
-        &token,
-        Some(json!({"bills": {"kindergarten": {"email": true, "sms": true}}})),
-    )
-    .await;
+    let settings = api
+        .put_as(
+            &token,
+            "/v1/notification-settings",
+            json!({"bills": {"kindergarten": {"email": true, "sms": true}}}),
+        )
+        .await;
     assert_eq!(settings.status, 200, "{}", settings.body);
 
     // Bidi overrides and control characters in the free text are refused outright.
@@ -295,81 +253,33 @@ async fn a_billers_text_never_reaches_citizens(api: Api) {
     }
 }
 
-async fn pay(api: &Api, token: &str, uin: &str) -> Reply {
-    let card = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ]);
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .header("content-type", "application/json")
-        .body(
-            json!({"uins": [uin], "method": {"type": "card", "token": card["token"]}}).to_string(),
-        )
-        .send()
-        .await
-}
-
 async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     let prefix = unique_prefix();
-    let r = biller("Секция фехтования", &prefix);
+    let r = new_biller_under("Секция фехтования", &prefix);
     let snils = snils_of("816");
     let (_, token) = standard_citizen(&api, &snils, &six_digits()).await;
     let uin = uin_under(&prefix, 20);
     let written = put(&api, &r, &uin, body(70_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);
     // An autopay of the citizen that would pay it on today's schedule.
-    let card = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ]);
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(json!({"type": "card", "token": card["token"]})),
-    )
-    .await;
-    assert_eq!(method.status, 201, "{}", method.body);
-    let today = time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(3, 0, 0).unwrap_or(time::UtcOffset::UTC))
-        .date();
-    let trigger = if today.day() <= 28 {
-        json!({"type": "monthly", "day": today.day()})
-    } else {
-        json!({"type": "weekly", "weekday": today.weekday().number_from_monday()})
-    };
-    let autopay = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &token,
-        Some(
+    let method_id = saved_card(&api, &token, SUCCEEDS).await;
+    let trigger = todays_trigger();
+    let autopay = api
+        .post_as(
+            &token,
+            "/v1/autopays",
             json!({"name": "Секции", "match": {"payer": {"kind": "snils", "value": snils}},
-                    "method_id": method.body["id"], "limit": 1_000_000, "trigger": trigger}),
-        ),
-    )
-    .await;
+                    "method_id": method_id, "limit": 1_000_000, "trigger": trigger}),
+        )
+        .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     admin(&["revoke-biller", "--id", &r.id]);
 
-    pay(&api, &token, &uin)
+    pay_bills(&api, &token, &[&uin], card(SUCCEEDS))
         .await
         .assert_problem(409, "bill_withdrawn");
-    let looked_up = call(&api, Method::GET, &format!("/v1/bills/{uin}"), &token, None).await;
+    let looked_up = api.get_as(&token, &format!("/v1/bills/{uin}")).await;
     assert_eq!(looked_up.status, 200, "{}", looked_up.body);
     assert_eq!(looked_up.body["payable"], false, "{}", looked_up.body);
     assert_eq!(
@@ -377,7 +287,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         "{}",
         looked_up.body
     );
-    let list = call(&api, Method::GET, "/v1/bills", &token, None).await;
+    let list = api.get_as(&token, "/v1/bills").await;
     let listed = list.body["bills"]
         .as_array()
         .and_then(|b| b.iter().find(|b| b["uin"] == json!(uin)).cloned())
@@ -398,7 +308,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
         "the autopay paid it"
     );
     assert!(!item.contains_key("lock_payment"), "the autopay locked it");
-    let payments = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    let payments = api.get_as(&token, "/v1/payments").await;
     assert!(
         !payments.body.to_string().contains(&uin),
         "a payment of the withdrawn bill: {}",
@@ -410,15 +320,15 @@ async fn a_revoked_biller_hears_of_no_payment(api: Api) {
     let prefix = unique_prefix();
     // Its endpoint refuses the first deliveries: the notice is still queued when the
     // biller is revoked.
-    let r = biller("Бассейн «Волна» (нестабильный)", &prefix);
+    let r = new_biller_under("Бассейн «Волна» (нестабильный)", &prefix);
     let snils = snils_of("817");
     let (_, token) = citizen(&api).await;
     let uin = uin_under(&prefix, 20);
     let written = put(&api, &r, &uin, body(40_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);
-    let paid = pay(&api, &token, &uin).await;
+    let paid = pay_bills(&api, &token, &[&uin], card(SUCCEEDS)).await;
     assert_eq!(paid.status, 201, "{}", paid.body);
-    let payment = paid.body["id"].as_str().unwrap_or_default().to_string();
+    let payment = paid.id();
     admin(&["revoke-biller", "--id", &r.id]);
 
     let inbox = (format!("BILLERINBOX#{}", r.id), format!("{uin}#{payment}"));

@@ -29,16 +29,9 @@ fn child(certificate: &str, birth_date: &str) -> Value {
 }
 
 async fn bill_uins(api: &Api, token: &str) -> Vec<String> {
-    let reply = call(api, Method::GET, "/v1/bills", token, None).await;
+    let reply = api.get_as(token, "/v1/bills").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["bills"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| b["uin"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    uins_of(&reply)
 }
 
 /// Polls until `to` has a message mentioning `needle`, for at most a minute.
@@ -63,13 +56,13 @@ async fn wait_for_message(api: &Api, to: &str, needle: &str) -> Value {
 
 /// Adds a child; the answer must not depend on whether the data are right.
 async fn add(api: &Api, token: &str, body: Value) -> Reply {
-    let reply = call(api, Method::POST, CHILDREN, token, Some(body)).await;
+    let reply = api.post_as(token, CHILDREN, body).await;
     assert!(reply.status < 500, "{}", reply.body);
     reply
 }
 
 fn id_of(reply: &Reply) -> String {
-    reply.body["id"].as_str().unwrap_or_default().to_string()
+    reply.id()
 }
 
 /// The attacker adds a "child" carrying the victim's SNILS (and a certificate of their
@@ -79,8 +72,10 @@ async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
     let biller = new_biller("Детский сад №7");
     let victim_snils = snils_of("781");
     let (victim, _) = standard_citizen(&api, &victim_snils, &six_digits()).await;
-    let payer = json!([{"kind": "snils", "value": victim_snils}]);
-    let old_bill = put_charge(&api, &biller, "kindergarten", 420_000, payer.clone()).await;
+    let payer = on_snils(&victim_snils);
+    let old_bill = biller
+        .charge(&api, "kindergarten", 420_000, payer.clone())
+        .await;
 
     let (attacker, token) = standard_citizen(&api, &snils_of("782"), &six_digits()).await;
     let mut body = child(&format!("III-АБ {}", six_digits()), "2017-09-01");
@@ -94,7 +89,7 @@ async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
         !seen.contains(&old_bill),
         "the attacker sees the victim's bill through a 'child': {seen:?}"
     );
-    let new_bill = put_charge(&api, &biller, "kindergarten", 130_000, payer).await;
+    let new_bill = biller.charge(&api, "kindergarten", 130_000, payer).await;
     wait_for_message(&api, &victim.email, &new_bill).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let told = api.outbox(&attacker.email).await;
@@ -119,14 +114,9 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
     let id = id_of(&added);
     let decided = wait_for_child(&api, &mother, &id).await;
     assert_eq!(decided["status"], "verified", "{decided}");
-    let bill = put_charge(
-        &api,
-        &biller,
-        "clubs",
-        90_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "clubs", 90_000, on_certificate(&certificate))
+        .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
 
     let (_, attacker) = standard_citizen(&api, &snils_of("783"), &six_digits()).await;
@@ -136,14 +126,9 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
         answers.push((date, reply.status, reply.body.clone()));
         if reply.status < 300 {
             // Let go, as an attacker would, to try the next date.
-            let gone = call(
-                &api,
-                Method::DELETE,
-                &format!("{CHILDREN}/{}", id_of(&reply)),
-                &attacker,
-                None,
-            )
-            .await;
+            let gone = api
+                .delete_as(&attacker, &format!("{CHILDREN}/{}", id_of(&reply)))
+                .await;
             assert_eq!(gone.status, 204, "{}", gone.body);
         }
     }
@@ -204,14 +189,9 @@ async fn a_squatter_does_not_lock_the_parents_out(api: Api) {
     assert_eq!(decided["status"], "verified", "{decided}");
     assert_eq!(decided["first_name"], "Вера", "{decided}");
     assert_eq!(decided["birth_date"], "2019-11-11", "{decided}");
-    let bill = put_charge(
-        &api,
-        &biller,
-        "clubs",
-        50_000,
-        json!([{"kind": "birth_certificate", "value": certificate}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "clubs", 50_000, on_certificate(&certificate))
+        .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
     assert!(!bill_uins(&api, &attacker).await.contains(&bill));
 }
@@ -235,66 +215,41 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
         let decided = wait_for_child(&api, parent, &id).await;
         assert_eq!(decided["status"], "verified", "{decided}");
     }
-    let token = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4242424242424242",
-        "--exp",
-        "12/39",
-    ])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &mother,
-        Some(json!({"type": "card", "token": token})),
-    )
-    .await;
-    assert_eq!(method.status, 201, "{}", method.body);
-    let autopay = call(
-        &api,
-        Method::POST,
-        "/v1/autopays",
-        &mother,
-        Some(
+    let method_id = saved_card(&api, &mother, SUCCEEDS).await;
+    let autopay = api
+        .post_as(
+            &mother,
+            "/v1/autopays",
             json!({"name": "Садик", "match": {"category": "kindergarten"},
-                    "method_id": method.body["id"], "limit": 10_000_000,
+                    "method_id": method_id, "limit": 10_000_000,
                     "trigger": {"type": "new_bill"}}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     let stranger_snils = snils_of("784");
     let (stranger, _) = standard_citizen(&api, &stranger_snils, &six_digits()).await;
     let one = format!("{CHILDREN}/{id}");
-    let current = call(&api, Method::GET, &one, &father, None).await;
+    let current = api.get_as(&father, &one).await;
     let version = current.header("etag").unwrap_or("\"1\"").to_string();
     let changed = api
-        .request(Method::PATCH, &one)
-        .header("authorization", format!("Bearer {father}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
+        .json_request(
+            Method::PATCH,
+            &one,
+            &father,
+            &json!({"snils": stranger_snils}),
+        )
         .header("if-match", version)
-        .body(json!({"snils": stranger_snils}).to_string())
         .send()
         .await;
     assert!(changed.status < 500, "{}", changed.body);
 
-    let bill = put_charge(
-        &api,
-        &biller,
-        "kindergarten",
-        777_000,
-        json!([{"kind": "snils", "value": stranger_snils}]),
-    )
-    .await;
+    let bill = biller
+        .charge(&api, "kindergarten", 777_000, on_snils(&stranger_snils))
+        .await;
     wait_for_message(&api, &stranger.email, &bill).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let paid = call(&api, Method::GET, "/v1/payments", &mother, None).await;
+    let paid = api.get_as(&mother, "/v1/payments").await;
     assert!(
         !paid.body.to_string().contains(&bill),
         "the mother's card paid the stranger's bill: {}",
@@ -314,18 +269,11 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     let owned = snils_of("785");
     let (_, _owner) = standard_citizen(&api, &owned, &six_digits()).await;
     let (_, token) = citizen(&api).await;
-    let taken = patch(
-        &api,
-        &token,
-        Some("\"0\""),
-        json!({"documents": {"snils": owned}}),
-    )
-    .await;
+    let taken = patch_new(&api, &token, json!({"documents": {"snils": owned}})).await;
     let (_, other) = citizen(&api).await;
-    let fresh = patch(
+    let fresh = patch_new(
         &api,
         &other,
-        Some("\"0\""),
         json!({"documents": {"snils": snils_of("786")}}),
     )
     .await;
@@ -346,13 +294,7 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     // A SNILS the registry never answers for stays unverified: no login by it.
     let unverified = snils_of("996");
     let (_, squatter) = citizen(&api).await;
-    let saved = patch(
-        &api,
-        &squatter,
-        Some("\"0\""),
-        json!({"documents": {"snils": unverified}}),
-    )
-    .await;
+    let saved = patch_new(&api, &squatter, json!({"documents": {"snils": unverified}})).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     let by_snils = login(&api, &unique_ip(), &unverified, PASSWORD, false).await;
     assert!(
@@ -366,7 +308,7 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
 async fn parallel_child_adds_stop_at_the_cap(api: Api) {
     let (_, token) = citizen(&api).await;
     // Every instance of the function awake first, as during a busy hour.
-    let reads = (0..40).map(|_| call(&api, Method::GET, CHILDREN, &token, None));
+    let reads = (0..40).map(|_| api.get_as(&token, CHILDREN));
     futures::future::join_all(reads).await;
     let adds = (0..40).map(|_| {
         let api = api.clone();
@@ -375,7 +317,7 @@ async fn parallel_child_adds_stop_at_the_cap(api: Api) {
         async move { add(&api, &token, body).await.status }
     });
     let statuses = futures::future::join_all(adds).await;
-    let list = call(&api, Method::GET, CHILDREN, &token, None).await;
+    let list = api.get_as(&token, CHILDREN).await;
     let held = list.body["children"].as_array().map(Vec::len);
     assert_eq!(held, Some(10), "statuses {statuses:?}, list {}", list.body);
     assert_eq!(

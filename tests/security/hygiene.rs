@@ -2,7 +2,6 @@
 //! that reorder or split what a citizen or operator reads, one letter typed as two code
 //! points, and card numbers disguised by separators or by a token's prefix.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::scenario;
@@ -21,10 +20,9 @@ pub fn scenarios() -> Vec<Scenario> {
 /// and nothing is written.
 async fn invisible_characters_cannot_disguise_profile_text(api: Api) {
     let (c, token) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({
             "personal": {"birthplace": "г. Москва\u{202E}авксоМ"},
             "addresses": {"registration": "ул.\u{200B}Тверская, д. 1",
@@ -61,10 +59,9 @@ async fn invisible_characters_cannot_disguise_profile_text(api: Api) {
 /// name matches registries and the same citizen's other records.
 async fn names_are_kept_in_one_unicode_form(api: Api) {
     let (c, token) = citizen(&api).await;
-    let reply = patch(
+    let reply = patch_new(
         &api,
         &token,
-        Some("\"0\""),
         json!({"personal": {"last_name": "Е\u{0308}лкина", "first_name": "Андреи\u{0306}"}}),
     )
     .await;
@@ -85,14 +82,7 @@ async fn names_are_kept_in_one_unicode_form(api: Api) {
         json!({"personal": {"first_name": "Ан\u{200B}дрей"}}),
     )
     .await;
-    reply.assert_problem(422, "validation_failed");
-    assert_eq!(
-        reply.field_errors(),
-        vec![(
-            "/personal/first_name".to_string(),
-            "invalid_characters".to_string()
-        )]
-    );
+    reply.assert_field_errors(&[("/personal/first_name", "invalid_characters")]);
 }
 
 /// A card number sent where a token belongs, dressed up so that a naive filter misses
@@ -111,18 +101,9 @@ async fn disguised_card_numbers_are_refused(api: Api) {
     .into_iter()
     .enumerate()
     {
-        let reply = api
-            .request(Method::POST, "/v1/payments")
-            .header("authorization", format!("Bearer {token}"))
-            .header("x-forwarded-for", unique_ip())
-            .header("idempotency-key", format!("disguised-{}-{n}", c.account_id))
-            .header("content-type", "application/json")
-            .body(
-                json!({"uins": [uin(20)], "method": {"type": "card", "token": disguised}})
-                    .to_string(),
-            )
-            .send()
-            .await;
+        let body = json!({"uins": [uin(20)], "method": {"type": "card", "token": disguised}});
+        let key = format!("disguised-{}-{n}", c.account_id);
+        let reply = pay(&api, &token, Some(&key), body).await;
         reply.assert_problem(422, "card_number_not_accepted");
         assert!(
             reply.body.to_string().contains("/method/token"),
@@ -130,7 +111,7 @@ async fn disguised_card_numbers_are_refused(api: Api) {
             reply.body
         );
     }
-    let archive = call(&api, Method::GET, "/v1/payments", &token, None).await;
+    let archive = api.get_as(&token, "/v1/payments").await;
     assert_eq!(archive.status, 200, "{}", archive.body);
     assert_eq!(
         archive.body["payments"].as_array().map(Vec::len),

@@ -59,6 +59,35 @@ fn count(replies: &[Reply], status: u16, code: &str) -> usize {
         .count()
 }
 
+/// Asserts that of a race's `replies`, `checked` (at most `limit`) were checked and every
+/// other one refused with 429 `refused`.
+fn assert_checked_at_most(replies: &[Reply], checked: usize, limit: usize, refused: &str) {
+    let held = count(replies, 429, refused);
+    let sent = replies.len();
+    assert!(
+        checked <= limit,
+        "{checked} of {sent} parallel guesses were checked: {:?}",
+        statuses(replies)
+    );
+    assert_eq!(checked + held, sent, "{:?}", statuses(replies));
+}
+
+/// How many of a race's code guesses were accepted, having asserted that at most `limit`
+/// of them were checked (answered as a mismatch or accepted); `race` names the race.
+fn accepted_of(replies: &[Reply], limit: usize, race: &str) -> usize {
+    no_server_errors(replies);
+    let mismatches = count(replies, 422, "code_mismatch");
+    let accepted = replies.iter().filter(|r| r.status == 200).count();
+    assert!(
+        mismatches + accepted <= limit,
+        "{race}: {} of {} parallel guesses were checked: {:?}",
+        mismatches + accepted,
+        replies.len(),
+        statuses(replies)
+    );
+    accepted
+}
+
 // ------------------------------------------------------------------ passwords
 
 async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
@@ -80,13 +109,7 @@ async fn parallel_wrong_passwords_stop_at_the_lock(api: Api) {
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 401, "invalid_credentials");
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong passwords were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // Locked now: even the right password is refused until the lock ends.
     let right = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
     right.assert_problem(429, "login_throttled");
@@ -105,15 +128,11 @@ async fn parallel_right_passwords_are_not_failures(api: Api) {
         let email = c.email.clone();
         async move { login(&api, &unique_ip(), &email, PASSWORD, false).await }
     }));
-    let change = call(
-        &api,
-        Method::PUT,
-        "/v1/account/security-question",
+    let change = api.put_as(
         &owner,
-        Some(
-            json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
+        "/v1/account/security-question",
+        json!({"password": PASSWORD, "security_question": "Кличка первой собаки",
                     "security_answer": "Шарик"}),
-        ),
     );
     let (replies, changed) = tokio::join!(logins, change);
     no_server_errors(&replies);
@@ -159,23 +178,13 @@ async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 401, "invalid_credentials");
-    let limited = count(&replies, 429, "login_client_limit");
-    assert!(
-        checked <= MAX_CLIENT_FAILURES,
-        "{checked} of {tries} parallel guesses from one address were checked"
-    );
-    assert_eq!(checked + limited, tries, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_CLIENT_FAILURES, "login_client_limit");
     // The address is held back even for an account with the right password.
     login(&api, &ip, &c.email, PASSWORD, false)
         .await
         .assert_problem(429, "login_client_limit");
     // Others are not.
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, PASSWORD, false)
-            .await
-            .status,
-        201
-    );
+    assert_logs_in(&api, &c.email, PASSWORD).await;
 }
 
 async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
@@ -184,43 +193,23 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
         let api = api.clone();
         let token = token.clone();
         async move {
-            call(
-                &api,
-                Method::PUT,
-                "/v1/account/password",
-                &token,
-                Some(json!({"password": format!("Not-my-pass-{i}"), "new_password": "Quartz-Lantern-42"})),
-            )
+            api.put_as(&token, "/v1/account/password", json!({"password": format!("Not-my-pass-{i}"), "new_password": "Quartz-Lantern-42"}))
             .await
         }
     }))
     .await;
     no_server_errors(&replies);
     let checked = count(&replies, 403, "wrong_password");
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong current passwords were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // Every route that asks for the password shares the lock.
-    call(
-        &api,
-        Method::PUT,
-        "/v1/account/password",
+    api.put_as(
         &token,
-        Some(json!({"password": PASSWORD, "new_password": "Quartz-Lantern-42"})),
+        "/v1/account/password",
+        json!({"password": PASSWORD, "new_password": "Quartz-Lantern-42"}),
     )
     .await
     .assert_problem(429, "login_throttled");
-    call(
-        &api,
-        Method::PUT,
-        "/v1/account/security-question",
-        &token,
-        Some(json!({"password": PASSWORD, "security_question": "Кличка первой собаки", "security_answer": "Шарик"})),
-    )
+    api.put_as(&token, "/v1/account/security-question", json!({"password": PASSWORD, "security_question": "Кличка первой собаки", "security_answer": "Шарик"}))
     .await
     .assert_problem(429, "login_throttled");
     call(
@@ -236,18 +225,7 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
 
 async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
     let c = sign_up(&api).await;
-    let started = api
-        .post("/v1/recovery", &unique_ip(), json!({"login": c.email}))
-        .await;
-    assert_eq!(started.status, 202, "{}", started.body);
-    let id = started.body["id"].as_str().unwrap_or_default().to_string();
-    let code = api.code_sent_to(&c.email).await;
-    let verified = api.verify(&id, &code).await;
-    assert_eq!(verified.status, 200, "{}", verified.body);
-    let token = verified.body["verification_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let token = recovery_proof(&api, &c.email).await;
     let body = |answer: String| {
         json!({"login": c.email, "verification_token": token, "security_answer": answer,
                "new_password": "Granite-Kettle-77"})
@@ -270,13 +248,7 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
                     )]
         })
         .count();
-    let throttled = count(&replies, 429, "login_throttled");
-    assert!(
-        checked <= MAX_FAILURES,
-        "{checked} of {RACE} parallel wrong answers were checked: {:?}",
-        statuses(&replies)
-    );
-    assert_eq!(checked + throttled, RACE, "{:?}", statuses(&replies));
+    assert_checked_at_most(&replies, checked, MAX_FAILURES, "login_throttled");
     // The right answer waits for the lock too.
     api.post(
         "/v1/recovery/complete",
@@ -285,13 +257,8 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
     )
     .await
     .assert_problem(429, "login_throttled");
-    assert_eq!(
-        login(&api, &unique_ip(), &c.email, PASSWORD, false)
-            .await
-            .status,
-        201,
-        "the password stayed"
-    );
+    // The password stayed.
+    assert_logs_in(&api, &c.email, PASSWORD).await;
 }
 
 // ------------------------------------------------------------------ codes
@@ -301,11 +268,7 @@ async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {
 async fn parallel_code_guesses_are_checked_at_most_the_limit(api: Api) {
     for round in 0..4 {
         let email = unique_email();
-        let sent = api
-            .send_code(&unique_ip(), "email", &email, "registration")
-            .await;
-        assert_eq!(sent.status, 202, "{}", sent.body);
-        let id = sent.body["id"].as_str().unwrap_or_default().to_string();
+        let id = api.code_sent("email", &email, "registration").await;
         let code = api.code_sent_to(&email).await;
         let wrong: Vec<String> = (0..1_000_000u32)
             .map(|n| format!("{n:06}"))
@@ -322,15 +285,7 @@ async fn parallel_code_guesses_are_checked_at_most_the_limit(api: Api) {
             async move { api.verify(&id, &g).await }
         }))
         .await;
-        no_server_errors(&replies);
-        let mismatches = count(&replies, 422, "code_mismatch");
-        let accepted = replies.iter().filter(|r| r.status == 200).count();
-        assert!(
-            mismatches + accepted <= CODE_ATTEMPTS,
-            "round {round}: {} of {RACE} parallel guesses were checked: {:?}",
-            mismatches + accepted,
-            statuses(&replies)
-        );
+        let accepted = accepted_of(&replies, CODE_ATTEMPTS, &format!("round {round}"));
         if accepted == 0 {
             // The limit is reached: the right code is refused now.
             api.verify(&id, &code)
@@ -346,17 +301,7 @@ async fn letter_code(api: &Api, account_id: &str) -> String {
     let queue = api.queue_url("-post-letters").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let messages = api
-            .sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(5)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive: {e}"))
-            .messages
-            .unwrap_or_default();
+        let messages = api.receive(&queue, 5).await;
         let mut found = None;
         for m in &messages {
             let letter: Value =
@@ -392,14 +337,13 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
                 &format!("681{}", &six_digits()[3..]),
             )
             .await;
-            let asked = call(
-                &api,
-                Method::POST,
-                "/v1/account/confirmation-letters",
-                &token,
-                Some(json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"})),
-            )
-            .await;
+            let asked = api
+                .post_as(
+                    &token,
+                    "/v1/account/confirmation-letters",
+                    json!({"address": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"}),
+                )
+                .await;
             assert_eq!(asked.status, 202, "{}", asked.body);
             let code = letter_code(&api, &c.account_id).await;
             let mut guesses: Vec<String> = (0..100_000_000u32)
@@ -413,35 +357,23 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
                 let token = token.clone();
                 let g = g.clone();
                 async move {
-                    call(
-                        &api,
-                        Method::POST,
-                        "/v1/account/confirmation-letters/confirm",
+                    api.post_as(
                         &token,
-                        Some(json!({ "code": g })),
+                        "/v1/account/confirmation-letters/confirm",
+                        json!({ "code": g }),
                     )
                     .await
                 }
             }))
             .await;
-            no_server_errors(&replies);
-            let mismatches = count(&replies, 422, "code_mismatch");
-            let accepted = replies.iter().filter(|r| r.status == 200).count();
-            assert!(
-                mismatches + accepted <= LETTER_ATTEMPTS,
-                "citizen {i}: {} of {RACE} parallel letter codes were checked: {:?}",
-                mismatches + accepted,
-                statuses(&replies)
-            );
+            let accepted = accepted_of(&replies, LETTER_ATTEMPTS, &format!("citizen {i}"));
             let level = profile(&api, &token).await.body["level"].clone();
             if accepted == 0 {
                 assert_eq!(level, "standard");
-                call(
-                    &api,
-                    Method::POST,
-                    "/v1/account/confirmation-letters/confirm",
+                api.post_as(
                     &token,
-                    Some(json!({ "code": code })),
+                    "/v1/account/confirmation-letters/confirm",
+                    json!({ "code": code }),
                 )
                 .await
                 .assert_problem(410, "code_attempts_exhausted");
@@ -457,18 +389,9 @@ async fn parallel_letter_code_guesses_are_checked_at_most_the_limit(api: Api) {
 // ------------------------------------------------------------------ lookups
 
 fn payment_request<'a>(api: &'a Api, token: &str, uin: &str) -> Request<'a> {
-    api.request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .body(
-            json!({"uins": [uin], "method": {"type": "mobile", "phone": unique_phone()}})
-                .to_string(),
-        )
+    let body = json!({"uins": [uin], "method": {"type": "mobile", "phone": unique_phone()}});
+    api.json_request(Method::POST, "/v1/payments", token, &body)
+        .header("idempotency-key", unique_key())
 }
 
 async fn open_payment(api: &Api, token: &str, uin: &str) -> Reply {
@@ -491,26 +414,14 @@ async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
         async move {
             let uin = uin(20);
             match i % 4 {
-                0 => call(&api, Method::GET, &format!("/v1/bills/{uin}"), &token, None).await,
+                0 => api.get_as(&token, &format!("/v1/bills/{uin}")).await,
                 1 => {
-                    call(
-                        &api,
-                        Method::GET,
-                        &format!("/v1/fines?sts={}", sts()),
-                        &token,
-                        None,
-                    )
-                    .await
+                    api.get_as(&token, &format!("/v1/fines?sts={}", sts()))
+                        .await
                 }
                 2 => {
-                    call(
-                        &api,
-                        Method::POST,
-                        "/v1/bills/saved",
-                        &token,
-                        Some(json!({ "uin": uin })),
-                    )
-                    .await
+                    api.post_as(&token, "/v1/bills/saved", json!({ "uin": uin }))
+                        .await
                 }
                 _ => open_payment(&api, &token, &uin).await,
             }
@@ -530,15 +441,9 @@ async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
     }
     // Each route is refused now.
     let unknown = uin(20);
-    call(
-        &api,
-        Method::GET,
-        &format!("/v1/bills/{unknown}"),
-        &token,
-        None,
-    )
-    .await
-    .assert_problem(429, "lookup_rate_limited");
+    api.get_as(&token, &format!("/v1/bills/{unknown}"))
+        .await
+        .assert_problem(429, "lookup_rate_limited");
     open_payment(&api, &token, &unknown)
         .await
         .assert_problem(429, "lookup_rate_limited");
@@ -566,11 +471,11 @@ fn refusal(reply: &Reply, uin: &str) -> (u16, Value, Value, String, Vec<String>)
 
 async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     let biller = new_biller("Школа № 57");
-    let someone = || json!([{"kind": "snils", "value": snils_of("708")}]);
+    let someone = || on_snils(&snils_of("708"));
     let (_, owner) = citizen(&api).await;
     let (_, attacker) = citizen(&api).await;
     // Paid by its payer.
-    let paid = put_charge(&api, &biller, "education", 30_000, someone()).await;
+    let paid = biller.charge(&api, "education", 30_000, someone()).await;
     let pay = open_payment(&api, &owner, &paid).await;
     assert!(
         pay.status == 201 || pay.status == 200,
@@ -579,40 +484,12 @@ async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
         pay.body
     );
     // Cancelled by its biller.
-    let cancelled = put_charge(&api, &biller, "education", 30_000, someone()).await;
-    let cancel = as_biller(
-        &api,
-        Method::DELETE,
-        &format!("/v1/biller/charges/{cancelled}"),
-        &biller.key,
-        None,
-    )
-    .await;
+    let cancelled = biller.charge(&api, "education", 30_000, someone()).await;
+    let cancel = biller.cancel(&api, &cancelled).await;
     assert!(cancel.status < 300, "{} {}", cancel.status, cancel.body);
     // Unpaid, and held by its payer's payment that waits for 3-D Secure.
-    let held = put_charge(&api, &biller, "education", 30_000, someone()).await;
-    let token = admin(&[
-        "sandbox-card-token",
-        "--number",
-        "4000000000003220",
-        "--exp",
-        "12/39",
-    ])["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let holding = api
-        .request(Method::POST, "/v1/payments")
-        .header("authorization", format!("Bearer {owner}"))
-        .header("x-forwarded-for", unique_ip())
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("key-{}{}", six_digits(), six_digits()),
-        )
-        .body(json!({"uins": [held], "method": {"type": "card", "token": token}}).to_string())
-        .send()
-        .await;
+    let held = biller.charge(&api, "education", 30_000, someone()).await;
+    let holding = pay_bills(&api, &owner, &[&held], card(THREE_DS)).await;
     assert!(holding.status < 300, "{} {}", holding.status, holding.body);
     // Never issued.
     let unknown = uin(20);
@@ -691,21 +568,13 @@ async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/payment-methods", &token, None).await;
+    let list = api.get_as(&token, "/v1/payment-methods").await;
     assert_eq!(listed(&list, "payment_methods"), CAP);
     // A removal frees a place, once.
-    let id = list.body["payment_methods"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let removed = call(
-        &api,
-        Method::DELETE,
-        &format!("/v1/payment-methods/{id}"),
-        &token,
-        None,
-    )
-    .await;
+    let id = text(&list.body["payment_methods"][0]["id"]);
+    let removed = api
+        .delete_as(&token, &format!("/v1/payment-methods/{id}"))
+        .await;
     assert_eq!(removed.status, 204, "{}", removed.body);
     let again = race(
         &api,
@@ -734,14 +603,9 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
     const CAP: usize = 50;
     let (_, token) = citizen(&api).await;
     for i in 0..30 {
-        let made = call(
-            &api,
-            Method::POST,
-            "/v1/payment-templates",
-            &token,
-            Some(template(i)),
-        )
-        .await;
+        let made = api
+            .post_as(&token, "/v1/payment-templates", template(i))
+            .await;
         assert_eq!(made.status, 201, "{}", made.body);
     }
     let replies = race(
@@ -757,23 +621,22 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP - 30, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/payment-templates", &token, None).await;
+    let list = api.get_as(&token, "/v1/payment-templates").await;
     assert_eq!(listed(&list, "payment_templates"), CAP);
 }
 
 async fn parallel_autopays_stop_at_the_cap(api: Api) {
     const CAP: usize = 10;
     let (_, token) = citizen(&api).await;
-    let method = call(
-        &api,
-        Method::POST,
-        "/v1/payment-methods",
-        &token,
-        Some(json!({"type": "mobile", "phone": unique_phone()})),
-    )
-    .await;
+    let method = api
+        .post_as(
+            &token,
+            "/v1/payment-methods",
+            json!({"type": "mobile", "phone": unique_phone()}),
+        )
+        .await;
     assert_eq!(method.status, 201, "{}", method.body);
-    let method = method.body["id"].as_str().unwrap_or_default().to_string();
+    let method = method.id();
     let replies = race(&api, 40, Method::POST, "/v1/autopays", &token, |i| {
         json!({"name": format!("Автоплатёж {i}"), "match": {"category": "utilities"},
                "method_id": method, "limit": 100_000, "trigger": {"type": "new_bill"}})
@@ -783,7 +646,7 @@ async fn parallel_autopays_stop_at_the_cap(api: Api) {
     let refused = count(&replies, 409, "too_many");
     assert_eq!(created, CAP, "{:?}", statuses(&replies));
     assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = call(&api, Method::GET, "/v1/autopays", &token, None).await;
+    let list = api.get_as(&token, "/v1/autopays").await;
     assert_eq!(listed(&list, "autopays"), CAP);
 }
 
@@ -841,14 +704,9 @@ async fn parallel_saved_bills_stop_at_the_cap(api: Api) {
         let api = api.clone();
         let biller = &biller;
         async move {
-            put_charge(
-                &api,
-                biller,
-                "utilities",
-                10_000,
-                json!([{"kind": "snils", "value": snils_of("709")}]),
-            )
-            .await
+            biller
+                .charge(&api, "utilities", 10_000, on_snils(&snils_of("709")))
+                .await
         }
     }))
     .await;

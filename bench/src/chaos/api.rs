@@ -4,17 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::Result;
+use hyper::http::response::Parts;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use crate::http::{client, Client};
+use crate::http::Gateway;
 
 const USER_AGENT: &str = "uslugi-chaos/1.0";
-/// Longer than any answer the gateway waits for (a function's timeout and its slack).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The part of the run a request was sent in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,8 +90,7 @@ impl Tally {
 
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    http: Client,
+    gateway: Gateway,
     faulty: Arc<AtomicBool>,
     lifted: Arc<AtomicBool>,
     pub tally: Arc<Mutex<Tally>>,
@@ -126,8 +122,7 @@ impl Reply {
 impl Api {
     pub fn new(base: String) -> Self {
         Self {
-            base,
-            http: client(),
+            gateway: Gateway::new(base, USER_AGENT),
             faulty: Arc::new(AtomicBool::new(false)),
             lifted: Arc::new(AtomicBool::new(false)),
             tally: Arc::new(Mutex::new(Tally::default())),
@@ -156,8 +151,8 @@ impl Api {
 
     /// A GET of the local stack's own endpoints (`/_local/...`), not counted.
     pub async fn local_get(&self, path: &str) -> Reply {
-        match self.exchange(Method::GET, path, &[], None).await {
-            Ok((reply, _, _)) => reply,
+        match self.gateway.exchange(Method::GET, path, &[], None).await {
+            Ok((parts, bytes)) => read(&parts, &bytes).0,
             Err(_) => Reply {
                 status: 0,
                 body: Json::Null,
@@ -178,8 +173,9 @@ impl Api {
         // The phase the request was sent in: an answer that comes after the lifting
         // was still made under faults.
         let phase = self.phase();
-        let (reply, retry_after, raw) = match self.exchange(method, path, headers, body).await {
-            Ok(x) => x,
+        let answer = self.gateway.exchange(method, path, headers, body).await;
+        let (reply, retry_after, raw) = match answer {
+            Ok((parts, bytes)) => read(&parts, &bytes),
             Err(e) => (
                 Reply {
                     status: 0,
@@ -196,47 +192,31 @@ impl Api {
         }
         reply
     }
+}
 
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Json>,
-    ) -> Result<(Reply, bool, String)> {
-        let (parts, bytes) = crate::http::exchange(
-            &self.http,
-            &self.base,
-            USER_AGENT,
-            method,
-            path,
-            headers,
-            body,
-            REQUEST_TIMEOUT,
-        )
-        .await?;
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|s| s >= 1);
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let body = crate::http::json_body(&bytes);
-        Ok((
-            Reply {
-                status: parts.status.as_u16(),
-                body,
-                etag: header("etag"),
-            },
-            retry_after,
-            raw,
-        ))
-    }
+/// An answer as the run keeps it, whether it carried a usable `Retry-After`, and its
+/// body as text.
+fn read(parts: &Parts, bytes: &[u8]) -> (Reply, bool, String) {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|s| s >= 1);
+    let reply = Reply {
+        status: parts.status.as_u16(),
+        body: crate::http::json_body(bytes),
+        etag: header("etag"),
+    };
+    (
+        reply,
+        retry_after,
+        String::from_utf8_lossy(bytes).into_owned(),
+    )
 }
 
 #[cfg(test)]

@@ -5,15 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{Bad, Phase};
-
-/// A payment as the table holds it.
-#[derive(Debug, Clone)]
-pub struct PaymentRow {
-    pub id: String,
-    pub status: String,
-    pub uins: Vec<String>,
-    pub total: u64,
-}
+use crate::table::StoredPayment;
 
 /// An order in the sandbox acquirer's records (`ACQORDER#{payment id}`).
 #[derive(Debug, Clone)]
@@ -44,7 +36,7 @@ pub struct Observed {
     pub bills: usize,
     /// Bills still held by a payment (`lock_payment`), with the payment.
     pub held_bills: Vec<(String, String)>,
-    pub payments: Vec<PaymentRow>,
+    pub payments: Vec<StoredPayment>,
     pub orders: Vec<OrderRow>,
     pub verifications: Vec<VerificationRow>,
     /// Text of every message parked in the verification dead-letter queue.
@@ -89,7 +81,7 @@ fn in_any(dlq: &[String], needle: &str) -> bool {
 }
 
 pub fn check(o: &Observed) -> Vec<Invariant> {
-    let succeeded: Vec<&PaymentRow> = o
+    let succeeded: Vec<&StoredPayment> = o
         .payments
         .iter()
         .filter(|p| p.status == "succeeded")
@@ -119,7 +111,7 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
     );
 
     // 2. Every charge of the acquirer belongs to exactly one succeeded payment.
-    let by_id: BTreeMap<&str, &PaymentRow> =
+    let by_id: BTreeMap<&str, &StoredPayment> =
         succeeded.iter().map(|p| (p.id.as_str(), *p)).collect();
     let charged: Vec<&OrderRow> = o.orders.iter().filter(|r| r.state == "charged").collect();
     let mut problems = Vec::new();
@@ -327,11 +319,12 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
 mod tests {
     use super::*;
 
-    fn payment(id: &str, status: &str, uins: &[&str], total: u64) -> PaymentRow {
-        PaymentRow {
+    fn payment(id: &str, status: &str, uins: &[&str], total: u64) -> StoredPayment {
+        StoredPayment {
             id: id.into(),
             status: status.into(),
             uins: uins.iter().map(|u| u.to_string()).collect(),
+            amount: total,
             total,
         }
     }

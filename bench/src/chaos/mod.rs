@@ -131,8 +131,6 @@ pub struct Args {
 
 /// The options after `chaos`; `None` for `--help`.
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
     let mut plan_file: Option<PathBuf> = None;
     let mut shape = traffic::Shape {
         bills: 300,
@@ -144,28 +142,27 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut lambda_concurrency = 4;
     let mut drain = 240;
     let mut outage_every = 6;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--plan" => plan_file = Some(flags.path("--plan")?),
-            "--bills" => shape.bills = flags.number("--bills")?,
-            "--clients" => shape.clients = flags.number("--clients")?,
-            "--registrations" => shape.registrations = flags.number("--registrations")?,
-            "--holders" => shape.holders = flags.number("--holders")?,
-            "--notices" => shape.notices = flags.number("--notices")?,
-            "--drain-timeout" => drain = flags.number("--drain-timeout")?,
-            "--outage-every" => outage_every = flags.number("--outage-every")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/chaos-results.md", |flag, flags| {
+        match flag {
+            "--plan" => plan_file = Some(flags.path(flag)?),
+            "--bills" => shape.bills = flags.number(flag)?,
+            "--clients" => shape.clients = flags.number(flag)?,
+            "--registrations" => shape.registrations = flags.number(flag)?,
+            "--holders" => shape.holders = flags.number(flag)?,
+            "--notices" => shape.notices = flags.number(flag)?,
+            "--drain-timeout" => drain = flags.number(flag)?,
+            "--outage-every" => outage_every = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if shape.clients == 0 || lambda_concurrency == 0 {
         bail!("--clients and --lambda-concurrency must be at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     let (plan, plan_source) = match plan_file {
         Some(path) => (
             std::fs::read_to_string(&path).with_context(|| format!("--plan {}", path.display()))?,
@@ -174,7 +171,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
         None => (DEFAULT_PLAN.to_string(), "the built-in plan".to_string()),
     };
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/chaos-results.md")),
+        out,
         repo,
         plan,
         plan_source,
@@ -192,9 +189,7 @@ fn say(message: impl std::fmt::Display) {
 /// Puts `rules` in force for every function (empty: no faults) and waits until they
 /// have looked at the file again (they do at most every 100 ms).
 async fn set_plan(path: &Path, rules: &str) -> Result<()> {
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, rules).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
+    crate::system::write_whole(path, "tmp", rules)?;
     tokio::time::sleep(Duration::from_millis(400)).await;
     Ok(())
 }
@@ -212,12 +207,7 @@ pub async fn run(args: &Args) -> Result<bool> {
         .map_err(|e| anyhow::anyhow!("the fault plan {}: {e}", args.plan_source))?;
 
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
-        moto_port: 0,
-        lambda_port: 0,
+    let stack = crate::stack::start(StackOptions {
         env_overrides: vec![
             ("FAULTS".into(), format!("@{}", plan_path.display())),
             // Nothing is in flight when reconciliation runs (the faulty phase is over).
@@ -234,11 +224,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             ("VerificationRetrySeconds".into(), RETRY_SECONDS.into()),
             ("PaymentNoticeRetrySeconds".into(), RETRY_SECONDS.into()),
         ],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     say(format!(
         "stack up in {:.0} s: gateway {}, logs in {}",
         started.elapsed().as_secs_f64(),
@@ -389,9 +377,7 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         parked: &parked,
         invariants: &results,
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, &markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     println!("{markdown}");
     say(format!("wrote {}", args.out.display()));
     for i in results.iter().filter(|i| !i.held) {

@@ -9,19 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hyper::Method;
 use serde_json::{json, Value as Json};
-use time::OffsetDateTime;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
 use shared::services::charges::ChargeService;
 use uslugi_local::provision::Clients;
 use uslugi_local::Stack;
 
 use super::api::{Api, Reply};
-use super::invariants::{Due, Observed, OrderRow, PaymentRow, VerificationRow};
+use super::invariants::{Due, Observed, OrderRow, VerificationRow};
 use crate::identity::fixtures::Fixtures;
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use crate::portal::documents::{self, AdultDocuments, Sandbox};
 
 /// Payable bills, holders' documents, new bills and registrants' documents are
@@ -34,7 +32,6 @@ const PAYER_BASE: u32 = 191_000_000;
 /// Attempts of one step of a client before it gives up.
 pub const ATTEMPTS: usize = 10;
 const PASSWORD: &str = "Zx8#kettle-Orbit";
-const CARD: &str = "4242424242424242";
 /// Bills per payment at most.
 const BILLS_PER_PAYMENT: usize = 3;
 const BATCH: usize = 25;
@@ -101,71 +98,29 @@ fn auth(token: &str) -> String {
 }
 
 pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> Result<World> {
-    let pay_env = stack
-        .function("pay")
-        .map(|f| f.environment.clone())
-        .context("the stack runs no function pay")?;
-    let hasher = crate::load::stack_hasher(moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, moto).await?;
+    let hasher = table.hasher.clone();
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
 
     let billers = ChargeService::new(store(), table.hasher.clone());
-    let mut biller_keys = Vec::new();
-    for n in 0..2 {
-        let (_, key) = billers
-            .create_biller(
-                &format!("Получатель хаос-прогона № {}", n + 1),
-                crate::portal::registration()?,
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("creating biller {}: {e}", n + 1))?;
-        biller_keys.push(key.expose().clone());
-    }
+    let biller_keys = crate::portal::billers(&billers, "Получатель хаос-прогона", 2).await?;
 
-    let sessions_env = stack
-        .function("sessions")
-        .map(|f| f.environment.clone())
-        .context("the stack runs no function sessions")?;
+    let sessions_env = crate::stack::environment(stack, "sessions")?;
     let fixtures = Fixtures::with_env("sessions", &sessions_env, hasher, moto)?;
     let mut payers = Vec::new();
     let mut payer_emails = Vec::new();
     for c in 0..shape.clients {
         let citizen = Citizen::new(PAYER_BASE + c as u32);
         payer_emails.push(citizen.email.to_lowercase());
-        let now = OffsetDateTime::now_utc();
-        fixtures
-            .register(&citizen, now - FIXTURE_AGE)
+        let (_, session) = fixtures
+            .member(&citizen)
             .await
-            .with_context(|| format!("registering payer {c}"))?;
-        let session = fixtures
-            .sign_in(&citizen, now)
-            .await
-            .with_context(|| format!("signing payer {c} in"))?;
+            .with_context(|| format!("registering and signing payer {c} in"))?;
         payers.push((session.token, format!("198.51.100.{}", c % 250 + 1)));
     }
 
     let acquirer = SandboxAcquirer::new(store());
-    let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
-    let mut card_tokens = Vec::new();
-    for _ in 0..shape.bills {
-        card_tokens.push(
-            acquirer
-                .tokenize(&card, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?,
-        );
-    }
+    let card_tokens = crate::portal::good_card_tokens(&acquirer, shape.bills).await?;
 
     // Holders register and are verified before the faults, so that whether a new bill
     // is theirs is decided; their e-mails are what the new-bill notices are counted by.
@@ -195,15 +150,7 @@ pub async fn set_up(api: &Api, stack: &Stack, moto: &Clients, shape: &Shape) -> 
 async fn wait_verified(api: &Api, who: &Registrant) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let reply = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &auth(&who.token))],
-                None,
-            )
-            .await;
+        let reply = profile(api, &who.token).await;
         let states = verification_states(&reply.body);
         if reply.status == 200 && !states.is_empty() && states.iter().all(|(_, s)| s == "verified")
         {
@@ -263,24 +210,57 @@ async fn verified_destination(
         let Some(code) = code_in_outbox(api, destination).await else {
             continue;
         };
-        for _ in 0..ATTEMPTS {
-            let verified = api
-                .send(
-                    Method::POST,
-                    "/v1/codes/{id}/verify",
-                    &format!("/v1/codes/{id}/verify"),
-                    &[("x-forwarded-for", ip)],
-                    Some(&json!({ "code": code })),
-                )
-                .await;
-            if verified.status == 200 {
-                return verified.text("verification_token").map(str::to_string);
-            }
-            if !verified.transient() {
-                break;
-            }
-            pause(&verified).await;
+        let path = format!("/v1/codes/{id}/verify");
+        let body = json!({ "code": code });
+        if let Some(verified) =
+            post_until(api, "/v1/codes/{id}/verify", &path, ip, &body, 200).await
+        {
+            return verified.text("verification_token").map(str::to_string);
         }
+    }
+    None
+}
+
+/// `GET /v1/profile` in the session of `token`.
+async fn profile(api: &Api, token: &str) -> Reply {
+    api.send(
+        Method::GET,
+        "/v1/profile",
+        "/v1/profile",
+        &[("authorization", &auth(token))],
+        None,
+    )
+    .await
+}
+
+/// `POST path` (counted under `route`) from `ip`, sent again after a transient answer
+/// (pausing as told), until it is answered `want`: that answer; `None` when another
+/// answer came or every attempt failed.
+async fn post_until(
+    api: &Api,
+    route: &str,
+    path: &str,
+    ip: &str,
+    body: &Json,
+    want: u16,
+) -> Option<Reply> {
+    for _ in 0..ATTEMPTS {
+        let reply = api
+            .send(
+                Method::POST,
+                route,
+                path,
+                &[("x-forwarded-for", ip)],
+                Some(body),
+            )
+            .await;
+        if reply.status == want {
+            return Some(reply);
+        }
+        if !reply.transient() {
+            return None;
+        }
+        pause(&reply).await;
     }
     None
 }
@@ -348,76 +328,34 @@ async fn register(
     let Some(phone_token) = verified_destination(api, "sms", &phone, &ip).await else {
         return Ok(None);
     };
-    let body = json!({
-        "last_name": "Соколова",
-        "first_name": "Анна",
-        "middle_name": "Игоревна",
-        "email": email,
-        "phone": phone,
-        "password": PASSWORD,
-        "security_question": "Девичья фамилия матери",
-        "security_answer": "Ёлкина",
-        "email_verification_token": email_token,
-        "phone_verification_token": phone_token,
-    });
-    let mut account_id = None;
-    for _ in 0..ATTEMPTS {
-        let reply = api
-            .send(
-                Method::POST,
-                "/v1/accounts",
-                "/v1/accounts",
-                &[("x-forwarded-for", &ip)],
-                Some(&body),
-            )
-            .await;
-        if reply.status == 201 {
-            account_id = reply.text("account_id").map(str::to_string);
-            break;
-        }
-        // An earlier attempt whose answer was lost may have made the account: signing
-        // in tells.
-        if !reply.transient() {
-            break;
-        }
-        pause(&reply).await;
-    }
+    let citizen = Citizen {
+        last_name: "Соколова",
+        first_name: "Анна",
+        middle_name: Some("Игоревна"),
+        email,
+        phone,
+        password: PASSWORD.to_string(),
+        security_question: "Девичья фамилия матери",
+        security_answer: "Ёлкина",
+    };
+    let body = citizen.registration(&citizen.phone, PASSWORD, &email_token, &phone_token);
+    let email = citizen.email;
+    // Without an account id (an earlier attempt whose answer was lost may have made the
+    // account), signing in tells.
+    let mut account_id = post_until(api, "/v1/accounts", "/v1/accounts", &ip, &body, 201)
+        .await
+        .and_then(|r| r.text("account_id").map(str::to_string));
     let login = json!({"login": email, "password": PASSWORD, "foreign_computer": false});
-    let mut token = None;
-    for _ in 0..ATTEMPTS {
-        let reply = api
-            .send(
-                Method::POST,
-                "/v1/sessions",
-                "/v1/sessions",
-                &[("x-forwarded-for", &ip)],
-                Some(&login),
-            )
-            .await;
-        if reply.status == 201 {
-            token = reply.text("token").map(str::to_string);
-            break;
-        }
-        if !reply.transient() {
-            break;
-        }
-        pause(&reply).await;
-    }
+    let token = post_until(api, "/v1/sessions", "/v1/sessions", &ip, &login, 201)
+        .await
+        .and_then(|r| r.text("token").map(str::to_string));
     let Some(token) = token else {
         return Ok(None);
     };
     let bearer = auth(&token);
     let mut filled = false;
     for _ in 0..ATTEMPTS {
-        let read = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &bearer)],
-                None,
-            )
-            .await;
+        let read = profile(api, &token).await;
         if read.status != 200 {
             pause(&read).await;
             continue;
@@ -684,67 +622,29 @@ pub async fn observe(
     outcome: &Outcome,
 ) -> Result<Observed> {
     let mut o = Observed::default();
-    let mut start = None;
-    loop {
-        let page = moto
-            .dynamodb
-            .scan()
-            .table_name(&world.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let number = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            let pk = text("pk").unwrap_or_default();
-            let sk = text("sk").unwrap_or_default();
-            if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
-                o.bills += 1;
-                if let Some(payment) = text("lock_payment") {
-                    o.held_bills.push((uin.to_string(), payment));
-                }
-            } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-                let doc = text("doc").with_context(|| format!("payment {sk}: no doc"))?;
-                let payment: shared::services::payments::Payment =
-                    serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
-                o.payments.push(PaymentRow {
-                    id: payment.id,
-                    status: text("status").unwrap_or_default(),
-                    uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                    total: payment.total,
-                });
-            } else if let Some(order) = pk.strip_prefix("ACQORDER#") {
-                o.orders.push(OrderRow {
-                    order: order.to_string(),
-                    state: text("state").unwrap_or_default(),
-                    amount: number("amount"),
-                });
-            } else if pk.starts_with("BILLERINBOX#") {
-                *o.payment_notices_delivered.entry(sk.clone()).or_default() += 1;
+    for row in crate::table::scan(moto, &world.table).await? {
+        let pk = row.text("pk").unwrap_or_default();
+        let sk = row.text("sk").unwrap_or_default();
+        if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
+            o.bills += 1;
+            if let Some(payment) = row.text("lock_payment") {
+                o.held_bills.push((uin.to_string(), payment));
             }
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
+        } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
+            o.payments.push(row.payment(&sk)?);
+        } else if let Some(order) = pk.strip_prefix("ACQORDER#") {
+            o.orders.push(OrderRow {
+                order: order.to_string(),
+                state: row.text("state").unwrap_or_default(),
+                amount: row.number("amount"),
+            });
+        } else if pk.starts_with("BILLERINBOX#") {
+            *o.payment_notices_delivered.entry(sk.clone()).or_default() += 1;
         }
     }
 
     for r in &outcome.registered {
-        let reply = api
-            .send(
-                Method::GET,
-                "/v1/profile",
-                "/v1/profile",
-                &[("authorization", &auth(&r.token))],
-                None,
-            )
-            .await;
+        let reply = profile(api, &r.token).await;
         if reply.status != 200 {
             bail!("the profile of {}: {}", r.email, reply.describe());
         }

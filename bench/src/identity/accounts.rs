@@ -11,8 +11,8 @@ use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
-    StepFuture,
+    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script,
+    Step,
 };
 
 const REGISTER: &str = "POST /v1/accounts";
@@ -90,10 +90,8 @@ struct Current {
 
 pub struct Accounts {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     citizens: u32,
-    last: Option<Kind>,
     /// The applicant of the last registration request.
     applying: Option<Applicant>,
     /// Refused for the password; the next registration resubmits it with a good one.
@@ -111,10 +109,8 @@ impl Accounts {
         require_routes(spec, &[REGISTER, PROFILE, PASSWORD, SETTINGS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
-            last: None,
             applying: None,
             retry: None,
             members: Vec::new(),
@@ -141,26 +137,14 @@ impl Accounts {
 
     fn registration(&self, a: &Applicant, password: &str) -> Json {
         let c = &a.citizen;
-        let mut body = json!({
-            "last_name": c.last_name,
-            "first_name": c.first_name,
-            "email": c.email,
-            // Typed as people type numbers; the function normalises them.
-            "phone": c.typed_phone(self.serial),
-            "password": password,
-            "security_question": c.security_question,
-            "security_answer": c.security_answer,
-            "email_verification_token": a.email_token,
-            "phone_verification_token": a.phone_token,
-        });
-        if let Some(middle) = c.middle_name {
-            body["middle_name"] = json!(middle);
-        }
+        // The phone typed as people type numbers; the function normalises them.
+        let phone = c.typed_phone(self.at.serial);
+        let body = c.registration(&phone, password, &a.email_token, &a.phone_token);
         http_api_event(
             REGISTER,
             &[],
             Some(&body.to_string()),
-            &source_ip(self.serial),
+            &source_ip(self.at.serial),
         )
     }
 
@@ -184,7 +168,7 @@ impl Accounts {
 
     fn private(&self, current: &Current, route: &str, body: Option<Json>) -> Json {
         let text = body.map(|b| b.to_string());
-        let event = http_api_event(route, &[], text.as_deref(), &source_ip(self.serial));
+        let event = http_api_event(route, &[], text.as_deref(), &source_ip(self.at.serial));
         authorized(
             event,
             &current.account_id,
@@ -192,13 +176,27 @@ impl Accounts {
             &current.session.token,
         )
     }
+}
+
+impl Script for Accounts {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests: 7 registrations that succeed, each with e-mail and \
+         phone confirmed by code just before (one resubmits a registration refused for a \
+         breached password), 1 refused for a breached password (422), 1 whose contacts \
+         belong to an account registered earlier in the cycle (409), 1 with confirmations \
+         older than the token lifetime (422); the cycle's first citizen, signed in, then \
+         reads the profile 5 times, changes the password twice, gives a wrong current \
+         password once (403) and turns new-device alerts off and on. Codes, tokens and the \
+         sign-in are made by the harness with the shared crate's services, outside the \
+         timing; source IPs rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         let now = OffsetDateTime::now_utc();
         Ok(match kind {
             Register => {
@@ -266,7 +264,7 @@ impl Accounts {
                 step("profile", PROFILE, event, expect(200, None), 0)
             }
             ChangePassword => {
-                let serial = self.serial;
+                let serial = self.at.serial;
                 let current = self.current(now).await?;
                 let new = format!("Heather{serial}quay");
                 let body = json!({"password": current.password, "new_password": new});
@@ -276,7 +274,7 @@ impl Accounts {
                 step("change password", PASSWORD, event, expect(204, None), 2)
             }
             WrongPassword => {
-                let serial = self.serial;
+                let serial = self.at.serial;
                 let current = self.current(now).await?;
                 let body = json!({
                     "password": format!("{}x", current.password),
@@ -307,32 +305,9 @@ impl Accounts {
             }
         })
     }
-}
-
-impl Scenario for Accounts {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests: 7 registrations that succeed, each with e-mail and \
-         phone confirmed by code just before (one resubmits a registration refused for a \
-         breached password), 1 refused for a breached password (422), 1 whose contacts \
-         belong to an account registered earlier in the cycle (409), 1 with confirmations \
-         older than the token lifetime (422); the cycle's first citizen, signed in, then \
-         reads the profile 5 times, changes the password twice, gives a wrong current \
-         password once (403) and turns new-device alerts off and on. Codes, tokens and the \
-         sign-in are made by the harness with the shared crate's services, outside the \
-         timing; source IPs rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
-    }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.applying = None;
         self.retry = None;
         self.members.clear();
@@ -343,7 +318,7 @@ impl Scenario for Accounts {
         let applying = self.applying.take();
         let new_password = self.new_password.take();
         let new_alerts = self.new_alerts.take();
-        match (self.last, status) {
+        match (self.at.last, status) {
             (Some(Kind::Register), 201) => {
                 let applicant =
                     applying.context("a registration answered 201 with no applicant")?;

@@ -15,7 +15,7 @@ use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{expect, source_ip, Scenario, Step, StepFuture, USER_AGENT};
+use crate::scenario::{expect, json_answer, source_ip, Cursor, Script, Step, USER_AGENT};
 
 /// What the report groups the authorizer's invocations under.
 const ROUTE: &str = "SessionAuthorizer (REQUEST, payload 2.0)";
@@ -98,10 +98,8 @@ struct Prepared {
 
 pub struct Authorizer {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// The session a 200 must name.
     expected: Option<String>,
 }
@@ -110,10 +108,8 @@ impl Authorizer {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             prepared: None,
-            last: None,
             expected: None,
         })
     }
@@ -158,8 +154,8 @@ impl Authorizer {
     /// The event API Gateway sends the authorizer for a request with this
     /// `Authorization` header, built by the local gateway's own code.
     fn event(&self, authorization: &str) -> Json {
-        let (method, path) = PRIVATE_ROUTES[self.serial as usize % PRIVATE_ROUTES.len()];
-        let ip = source_ip(self.serial);
+        let (method, path) = PRIVATE_ROUTES[self.at.serial as usize % PRIVATE_ROUTES.len()];
+        let ip = source_ip(self.at.serial);
         let header = |k: &str, v: &str| (k.to_string(), v.to_string());
         let request = HttpRequest {
             method: method.into(),
@@ -187,19 +183,32 @@ impl Authorizer {
             &[authorization.to_string()],
         )
     }
+}
+
+impl Script for Authorizer {
+    fn describe(&self) -> String {
+        "repeating cycles of 20 REQUEST-authorizer events (payload 2.0, identity source \
+         `Authorization`, built by the local gateway's code) for private routes: 13 valid \
+         session tokens, 1 of a session last used two minutes before (its idle deadline is \
+         moved), 1 operator key, and 5 turned away: an unknown session token, a session idle \
+         past its lifetime, a session ended by logout, an unknown operator key, a token that \
+         is neither. Answers are shown as \
+         API Gateway turns them into a response: 200 when `isAuthorized` is true (the route \
+         is called with the context, which must name the session or operator), 401 when the authorizer \
+         fails with `Unauthorized`. The account, its sessions and the operator are made by \
+         the harness with the shared crate's services, outside the timing"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
         if self.prepared.is_none() {
             self.prepared = Some(self.prepare().await?);
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         self.expected = None;
         let now = OffsetDateTime::now_utc();
-        let valid_index = self.serial as usize;
+        let valid_index = self.at.serial as usize;
         let prepared = self.prepared.as_mut().context("no sessions prepared")?;
         let bearer = |s: &SignedIn| format!("Bearer {}", s.token);
         let (case, authorization, status) = match kind {
@@ -260,34 +269,9 @@ impl Authorizer {
             0,
         ))
     }
-}
-
-impl Scenario for Authorizer {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 REQUEST-authorizer events (payload 2.0, identity source \
-         `Authorization`, built by the local gateway's code) for private routes: 13 valid \
-         session tokens, 1 of a session last used two minutes before (its idle deadline is \
-         moved), 1 operator key, and 5 turned away: an unknown session token, a session idle \
-         past its lifetime, a session ended by logout, an unknown operator key, a token that \
-         is neither. Answers are shown as \
-         API Gateway turns them into a response: 200 when `isAuthorized` is true (the route \
-         is called with the context, which must name the session or operator), 401 when the authorizer \
-         fails with `Unauthorized`. The account, its sessions and the operator are made by \
-         the harness with the shared crate's services, outside the timing"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
-        let result: Json = serde_json::from_slice(body).with_context(|| {
-            format!(
-                "the authorizer answered something that is not JSON: {}",
-                String::from_utf8_lossy(body)
-            )
-        })?;
+        let result = json_answer("the authorizer", body)?;
         if !ok {
             // An authorizer that fails with the message `Unauthorized` turns the request
             // away with 401; any other failure is a 500 (as in the local gateway).
@@ -313,7 +297,7 @@ impl Scenario for Authorizer {
             return Ok(());
         }
         let prepared = self.prepared.as_ref().context("no sessions prepared")?;
-        if self.last == Some(Kind::Operator) {
+        if self.at.last == Some(Kind::Operator) {
             let operator = field(body, "operator_id", "the authorizer's context")?;
             if operator != prepared.operator_id {
                 bail!("the authorizer let an operator key through as another operator: {body}");
@@ -325,7 +309,7 @@ impl Scenario for Authorizer {
         if Some(session) != expected.as_deref() || account != prepared.account_id {
             bail!("the authorizer let a request through as another session or account: {body}");
         }
-        if self.last == Some(Kind::IdleDeadlineMoved) && !called(calls, "dynamodb.UpdateItem") {
+        if self.at.last == Some(Kind::IdleDeadlineMoved) && !called(calls, "dynamodb.UpdateItem") {
             bail!("the authorizer did not move the idle deadline of a session last used two minutes ago");
         }
         Ok(())

@@ -26,7 +26,7 @@ use shared::services::identity::{
 };
 use uslugi_local::provision::Clients;
 
-use super::Citizen;
+use super::{Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::scenario::{six_digit_code, USER_AGENT};
 
@@ -85,6 +85,16 @@ pub struct Fixtures {
 
 fn invalid(what: &str, e: FieldError) -> anyhow::Error {
     anyhow!("fixture citizen: {what} refused ({} {})", e.field, e.code)
+}
+
+/// The account's session `session_id` as the authorizer passes it on, presence proven
+/// at `at`.
+fn principal(account_id: &str, session_id: &str, at: OffsetDateTime) -> Result<Principal> {
+    Ok(Principal {
+        account_id: account_id.parse()?,
+        session_id: session_id.parse()?,
+        proven_at: at.unix_timestamp(),
+    })
 }
 
 fn client() -> Client {
@@ -223,6 +233,15 @@ impl Fixtures {
         Ok(created.account_id.into())
     }
 
+    /// The citizen registered two hours ago ([`FIXTURE_AGE`]) and signed in now: the
+    /// account id and the session.
+    pub async fn member(&self, citizen: &Citizen) -> Result<(String, SignedIn)> {
+        let now = OffsetDateTime::now_utc();
+        let account_id = self.register(citizen, now - FIXTURE_AGE).await?;
+        let session = self.sign_in(citizen, now).await?;
+        Ok((account_id, session))
+    }
+
     /// Signs in with the citizen's e-mail and password from the bench's device, as of
     /// `at`.
     pub async fn sign_in(&self, citizen: &Citizen, at: OffsetDateTime) -> Result<SignedIn> {
@@ -255,12 +274,8 @@ impl Fixtures {
         citizen: &Citizen,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let principal = Principal {
-            account_id: account_id.parse()?,
-            session_id: session.session_id.parse()?,
-            // Just signed in: turning two-step on needs no step-up anyway.
-            proven_at: at.unix_timestamp(),
-        };
+        // Just signed in: turning two-step on needs no step-up anyway.
+        let principal = principal(account_id, &session.session_id, at)?;
         let settings = SecuritySettings {
             two_step_login: Some(true),
             new_device_alerts: None,
@@ -289,11 +304,7 @@ impl Fixtures {
         session_id: &str,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let principal = Principal {
-            account_id: account_id.parse()?,
-            session_id: session_id.parse()?,
-            proven_at: at.unix_timestamp(),
-        };
+        let principal = principal(account_id, session_id, at)?;
         self.identity
             .revoke(&principal, &principal.session_id, &client(), at)
             .await

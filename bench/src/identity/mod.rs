@@ -13,7 +13,7 @@ pub mod sessions;
 
 use std::time::Duration;
 
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 use crate::proxy::Call;
 use crate::scenario::{Expect, Step};
@@ -81,6 +81,32 @@ impl Citizen {
             security_question,
             security_answer,
         }
+    }
+
+    /// The body of `POST /v1/accounts` for the citizen: the phone as typed, the password
+    /// tried, and the tokens of the verified e-mail and phone.
+    pub fn registration(
+        &self,
+        phone: &str,
+        password: &str,
+        email_token: &str,
+        phone_token: &str,
+    ) -> Json {
+        let mut body = json!({
+            "last_name": self.last_name,
+            "first_name": self.first_name,
+            "email": self.email,
+            "phone": phone,
+            "password": password,
+            "security_question": self.security_question,
+            "security_answer": self.security_answer,
+            "email_verification_token": email_token,
+            "phone_verification_token": phone_token,
+        });
+        if let Some(middle) = self.middle_name {
+            body["middle_name"] = json!(middle);
+        }
+        body
     }
 
     /// The phone in one of the forms citizens type it in (`style` picks which).

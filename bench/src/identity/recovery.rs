@@ -11,7 +11,7 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step, StepFuture,
+    expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script, Step,
 };
 
 const START: &str = "POST /v1/recovery";
@@ -79,13 +79,11 @@ struct Flow {
 
 pub struct Recovery {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<(Kind, usize)>,
     citizens: u32,
     /// The cycle's accounts, made before its first request; empty until then.
     members: Vec<Citizen>,
     flows: Vec<Flow>,
-    last: Option<(Kind, usize)>,
     /// The login of the last start.
     login: Option<String>,
 }
@@ -95,12 +93,10 @@ impl Recovery {
         require_routes(spec, &[START, COMPLETE])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
             members: Vec::new(),
             flows: Vec::new(),
-            last: None,
             login: None,
         })
     }
@@ -120,7 +116,12 @@ impl Recovery {
     }
 
     fn event(&self, route: &str, body: &Json) -> Json {
-        http_api_event(route, &[], Some(&body.to_string()), &source_ip(self.serial))
+        http_api_event(
+            route,
+            &[],
+            Some(&body.to_string()),
+            &source_ip(self.at.serial),
+        )
     }
 
     fn login_of(citizen: &Citizen, via: Via, serial: u32) -> String {
@@ -150,17 +151,31 @@ impl Recovery {
         let token = flow.token.clone().context("the code was not verified")?;
         Ok((flow.login.clone(), token))
     }
+}
+
+impl Script for Recovery {
+    // The reset also clears the accounts' code logs: a contact gets one code per
+    // resend interval, and each is sent one per cycle.
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests over 3 accounts registered and signed in two hours \
+         earlier: each account starts a recovery by e-mail and by phone (6 starts, the code \
+         read from the message that went through the proxy), 4 starts for logins no account \
+         has (202 as well, nothing sent), 1 start again inside the resend interval (429), 1 \
+         login that is neither a phone nor an e-mail (422), 3 recoveries completed with the \
+         code's verification token and the security answer (204), one of them after a wrong \
+         answer (422). Accounts are made, and codes verified, by the harness with the shared \
+         crate's services, outside the timing; source IPs rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
         if self.members.is_empty() {
             self.prepare().await?;
         }
-        let (kind, account) = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some((kind, account));
-        let serial = self.serial;
+        let ((kind, account), serial) = self.at.advance(&CYCLE);
         let citizen = self
             .members
             .get(account)
@@ -227,33 +242,9 @@ impl Recovery {
             }
         })
     }
-}
-
-impl Scenario for Recovery {
-    fn describe(&self) -> String {
-        "repeating cycles of 16 requests over 3 accounts registered and signed in two hours \
-         earlier: each account starts a recovery by e-mail and by phone (6 starts, the code \
-         read from the message that went through the proxy), 4 starts for logins no account \
-         has (202 as well, nothing sent), 1 start again inside the resend interval (429), 1 \
-         login that is neither a phone nor an e-mail (422), 3 recoveries completed with the \
-         code's verification token and the security answer (204), one of them after a wrong \
-         answer (422). Accounts are made, and codes verified, by the harness with the shared \
-         crate's services, outside the timing; source IPs rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        // The reset also clears the accounts' code logs: a contact gets one code per
-        // resend interval, and each is sent one per cycle.
-        Some(CYCLE.len())
-    }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.members.clear();
         self.flows.clear();
         self.login = None;
@@ -262,7 +253,7 @@ impl Scenario for Recovery {
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
         let login = self.login.take();
-        let Some((kind, account)) = self.last else {
+        let Some((kind, account)) = self.at.last else {
             return Ok(());
         };
         match (kind, status) {

@@ -12,8 +12,8 @@ use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Scenario, Step,
-    StepFuture,
+    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Cursor, Script,
+    Step,
 };
 
 const LOGIN: &str = "POST /v1/sessions";
@@ -96,15 +96,13 @@ struct Open {
 
 pub struct Sessions {
     fixtures: Fixtures,
-    step: usize,
-    serial: u32,
+    at: Cursor<(Kind, usize)>,
     citizens: u32,
     /// The cycle's accounts, made before its first request; empty until then.
     members: Vec<Member>,
     /// Sessions open in the cycle, oldest first: each account's first sign-in (by the
     /// fixtures, two hours earlier) and those the function opened.
     open: Vec<Open>,
-    last: Option<(Kind, usize)>,
     /// A two-step login waiting for its code: the challenge token and the code the SMS
     /// carried.
     challenge: Option<(String, String)>,
@@ -117,12 +115,10 @@ impl Sessions {
         require_routes(spec, &[LOGIN, TWO_STEP, LIST, LOGOUT, REVOKE, EVENTS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             citizens: 0,
             members: Vec::new(),
             open: Vec::new(),
-            last: None,
             challenge: None,
             ending: None,
         })
@@ -166,7 +162,12 @@ impl Sessions {
         if foreign_computer {
             body["foreign_computer"] = json!(true);
         }
-        http_api_event(LOGIN, &[], Some(&body.to_string()), &source_ip(self.serial))
+        http_api_event(
+            LOGIN,
+            &[],
+            Some(&body.to_string()),
+            &source_ip(self.at.serial),
+        )
     }
 
     fn newest(&self, account: usize) -> Result<&Open> {
@@ -181,7 +182,7 @@ impl Sessions {
     fn private(&self, account: usize, route: &str, params: &[(&str, &str)]) -> Result<Json> {
         let member = self.member(account)?;
         let session = self.newest(account)?;
-        let event = http_api_event(route, params, None, &source_ip(self.serial));
+        let event = http_api_event(route, params, None, &source_ip(self.at.serial));
         Ok(authorized(
             event,
             &member.account_id,
@@ -189,17 +190,33 @@ impl Sessions {
             &session.token,
         ))
     }
+}
+
+impl Script for Sessions {
+    // Besides keeping every cycle alike, the reset clears the two-step account's
+    // code log: its next login within the resend interval would be refused.
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests over 3 accounts registered two hours earlier and \
+         signed in then from the bench's device, one of them with two-step login on: 6 \
+         logins with the password alone (2 by e-mail, 2 by phone typed in the usual forms, \
+         1 from a new device, which e-mails an alert, 1 on a foreign computer), 1 two-step \
+         login (202, SMS) completed with the code read from that SMS (201), 2 wrong \
+         passwords and 2 unknown logins (401), 3 session lists, 2 security logs, 2 logouts \
+         and 1 revocation of the oldest session; private routes carry the authorizer \
+         context of the account's newest session. Accounts and first sign-ins are made by \
+         the harness with the shared crate's services, outside the timing; source IPs \
+         rotate over 508 addresses"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
         if self.members.is_empty() {
             self.prepare().await?;
         }
-        let (kind, account) = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some((kind, account));
-        let serial = self.serial;
+        let ((kind, account), serial) = self.at.advance(&CYCLE);
         let member = self.member(account)?;
         let (email, phone) = (
             member.citizen.email.clone(),
@@ -259,7 +276,7 @@ impl Sessions {
                         TWO_STEP,
                         &[],
                         Some(&body.to_string()),
-                        &source_ip(self.serial),
+                        &source_ip(self.at.serial),
                     ),
                     expect(201, None),
                     0,
@@ -329,35 +346,9 @@ impl Sessions {
             }
         })
     }
-}
-
-impl Scenario for Sessions {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests over 3 accounts registered two hours earlier and \
-         signed in then from the bench's device, one of them with two-step login on: 6 \
-         logins with the password alone (2 by e-mail, 2 by phone typed in the usual forms, \
-         1 from a new device, which e-mails an alert, 1 on a foreign computer), 1 two-step \
-         login (202, SMS) completed with the code read from that SMS (201), 2 wrong \
-         passwords and 2 unknown logins (401), 3 session lists, 2 security logs, 2 logouts \
-         and 1 revocation of the oldest session; private routes carry the authorizer \
-         context of the account's newest session. Accounts and first sign-ins are made by \
-         the harness with the shared crate's services, outside the timing; source IPs \
-         rotate over 508 addresses"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        // Besides keeping every cycle alike, the reset clears the two-step account's
-        // code log: its next login within the resend interval would be refused.
-        Some(CYCLE.len())
-    }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.members.clear();
         self.open.clear();
         self.challenge = None;
@@ -367,7 +358,7 @@ impl Scenario for Sessions {
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
         let ending = self.ending.take();
-        let Some((kind, account)) = self.last else {
+        let Some((kind, account)) = self.at.last else {
             return Ok(());
         };
         match (kind, status) {

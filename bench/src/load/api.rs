@@ -2,21 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use crate::http::{client, Client};
+use crate::http::Gateway;
 
 /// The device every request of the load test names.
 pub const USER_AGENT: &str = "uslugi-load/1.0";
-/// Longer than any answer the gateway waits for (a function's timeout and its slack).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    http: Client,
+    gateway: Gateway,
 }
 
 /// An answer, or why there was none.
@@ -54,8 +50,7 @@ impl Reply {
 impl Api {
     pub fn new(base: String) -> Self {
         Self {
-            base,
-            http: client(),
+            gateway: Gateway::new(base, USER_AGENT),
         }
     }
 
@@ -69,11 +64,15 @@ impl Api {
         body: Option<&Json>,
     ) -> Reply {
         let started = Instant::now();
-        match self.exchange(method, path, headers, body).await {
-            Ok((status, replayed, body)) => Reply {
-                status,
-                body,
-                replayed,
+        match self.gateway.exchange(method, path, headers, body).await {
+            Ok((parts, bytes)) => Reply {
+                status: parts.status.as_u16(),
+                body: crate::http::json_body(&bytes),
+                replayed: parts
+                    .headers
+                    .get("idempotent-replayed")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 elapsed: started.elapsed(),
                 error: None,
             },
@@ -85,32 +84,5 @@ impl Api {
                 error: Some(format!("{e:#}")),
             },
         }
-    }
-
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Json>,
-    ) -> Result<(u16, bool, Json)> {
-        let (parts, bytes) = crate::http::exchange(
-            &self.http,
-            &self.base,
-            USER_AGENT,
-            method,
-            path,
-            headers,
-            body,
-            REQUEST_TIMEOUT,
-        )
-        .await?;
-        let replayed = parts
-            .headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let body = crate::http::json_body(&bytes);
-        Ok((parts.status.as_u16(), replayed, body))
     }
 }

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::table::StoredPayment;
+
 /// Why a request was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -213,16 +215,6 @@ pub fn check_answers(logs: &[KeyLog]) -> AnswerCheck {
         }
     }
     check
-}
-
-/// A payment as stored in the table.
-#[derive(Debug, Clone)]
-pub struct StoredPayment {
-    pub id: String,
-    pub status: String,
-    pub uins: Vec<String>,
-    pub amount: u64,
-    pub total: u64,
 }
 
 /// A charge as stored in the table.

@@ -18,21 +18,18 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hyper::Method;
 use serde_json::{json, Value as Json};
-use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::config::{Env, TableConfig};
-use shared::crypto::Hasher;
 use shared::services::charges::{ChargeBody, ChargeService};
 use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
 
 use crate::identity::fixtures::Fixtures;
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use api::{Api, Reply};
-use checks::{KeyLog, Kind, Ledger, Sent, StoredBill, StoredPayment};
+use checks::{KeyLog, Kind, Ledger, Sent, StoredBill};
 use plan::{Method as PayMethod, Plan, Retry, Rng, Shape};
 
 pub const USAGE: &str = "\
@@ -59,8 +56,6 @@ options:
 
 /// Citizens of the load test are numbered from here (their phones and e-mails).
 const CITIZEN_BASE: u32 = 190_000_000;
-/// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 /// Times a request with no final answer (none, a 5xx, `payment_in_progress`) is sent
 /// again, a second apart.
 const RESENDS: usize = 3;
@@ -78,34 +73,24 @@ pub struct Args {
 
 /// The options after `load`; `None` for `--help`.
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
-    let mut repo = None;
-    let mut out = None;
-    let mut shape = Shape {
-        bills: 1000,
-        clients: 50,
-        billers: 4,
-        batch: 250,
-        race_every: 25,
-        saved_every: 5,
-        seed: 1,
-    };
+    let mut shape = Shape::default();
     let mut lambda_concurrency = 8;
-    let mut flags = crate::cli::Flags::new(args);
-    while let Some(arg) = flags.next_flag() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--repo" => repo = Some(flags.path("--repo")?),
-            "--out" => out = Some(flags.path("--out")?),
-            "--bills" => shape.bills = flags.number("--bills")?,
-            "--clients" => shape.clients = flags.number("--clients")?,
-            "--billers" => shape.billers = flags.number("--billers")?,
-            "--batch" => shape.batch = flags.number("--batch")?,
-            "--race-every" => shape.race_every = flags.number("--race-every")?,
-            "--seed" => shape.seed = flags.number("--seed")?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number("--lambda-concurrency")?,
-            other => bail!("unknown argument {other:?} (see --help)"),
+    let common = crate::cli::parse(args, "bench/load-results.md", |flag, flags| {
+        match flag {
+            "--bills" => shape.bills = flags.number(flag)?,
+            "--clients" => shape.clients = flags.number(flag)?,
+            "--billers" => shape.billers = flags.number(flag)?,
+            "--batch" => shape.batch = flags.number(flag)?,
+            "--race-every" => shape.race_every = flags.number(flag)?,
+            "--seed" => shape.seed = flags.number(flag)?,
+            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let Some(crate::cli::Common { repo, out }) = common else {
+        return Ok(None);
+    };
     if shape.bills == 0 || shape.clients == 0 || shape.billers == 0 {
         bail!("--bills, --clients and --billers must be at least 1");
     }
@@ -115,9 +100,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     if lambda_concurrency == 0 {
         bail!("--lambda-concurrency must be at least 1");
     }
-    let repo = crate::cli::repository(repo)?;
     Ok(Some(Args {
-        out: out.unwrap_or_else(|| repo.join("bench/load-results.md")),
+        out,
         repo,
         shape,
         lambda_concurrency,
@@ -142,12 +126,7 @@ pub async fn run(args: &Args) -> Result<bool> {
     ));
 
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
-    let stack = Stack::start(StackOptions {
-        repo_root: args.repo.clone(),
-        template: args.repo.join("infra/template.yaml"),
-        gateway_port: 0,
-        moto_port: 0,
-        lambda_port: 0,
+    let stack = crate::stack::start(StackOptions {
         // Nothing is in flight when reconciliation runs (the clients are done), so it
         // need not leave young payments alone as it must in production.
         // Each bill of a payment counts against the account's bill lookup limit; a load
@@ -156,12 +135,9 @@ pub async fn run(args: &Args) -> Result<bool> {
             ("RECONCILE_MIN_AGE_SECONDS".into(), "0".into()),
             ("BILL_LOOKUPS_PER_WINDOW".into(), "100000".into()),
         ],
-        param_overrides: vec![],
-        lambda_concurrency: args.lambda_concurrency,
-        quiet: true,
+        ..crate::stack::options(&args.repo, args.lambda_concurrency)
     })
-    .await
-    .context("starting the local stack")?;
+    .await?;
     let stack_ready = started.elapsed();
     say(format!(
         "stack up in {:.0} s: gateway {}, logs in {}",
@@ -197,22 +173,6 @@ struct Member {
     ip: String,
 }
 
-/// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
-pub(crate) async fn stack_hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
-    let arn = env
-        .get("HMAC_SECRET_ARN")
-        .context("the stack gives its functions no HMAC_SECRET_ARN")?;
-    let secret = moto
-        .secretsmanager
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .with_context(|| format!("reading {arn}"))?;
-    Hasher::from_secret(secret.secret_string().unwrap_or_default())
-        .with_context(|| format!("the HMAC secret {arn}"))
-}
-
 async fn load(
     args: &Args,
     plan: &Plan,
@@ -220,38 +180,20 @@ async fn load(
     stack_ready: Duration,
     started: Instant,
 ) -> Result<bool> {
-    let environment = |binary: &str| {
-        stack
-            .function(binary)
-            .map(|f| f.environment.clone())
-            .with_context(|| format!("the stack runs no function {binary}"))
-    };
-    let pay_env = environment("pay")?;
     let moto = Clients::new(&stack.moto_url());
-    let hasher = stack_hasher(&moto, &pay_env).await?;
-    let table = TableConfig::from_env(
-        &Env(|name: &str| pay_env.get(name).cloned()),
-        hasher.clone(),
-    )
-    .context("pay: table configuration")?;
+    let table = crate::stack::pay_table(stack, &moto).await?;
     let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
     let api = Api::new(stack.gateway_url());
     let setup = Instant::now();
 
     // Billers, as `uslugi-admin create-biller` makes them; charges through the API.
     let billers_service = ChargeService::new(store(), table.hasher.clone());
-    let mut biller_keys = Vec::new();
-    for n in 0..args.shape.billers {
-        let (_, key) = billers_service
-            .create_biller(
-                &format!("Получатель нагрузочного теста № {}", n + 1),
-                crate::portal::registration()?,
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("creating biller {}: {e}", n + 1))?;
-        biller_keys.push(key.expose().clone());
-    }
+    let biller_keys = crate::portal::billers(
+        &billers_service,
+        "Получатель нагрузочного теста",
+        args.shape.billers,
+    )
+    .await?;
     let mut batches = 0;
     let mut batch_times = Vec::new();
     for (n, key) in biller_keys.iter().enumerate() {
@@ -290,19 +232,15 @@ async fn load(
     ));
 
     // Citizens and sessions, made with the identity services as the bench's fixtures do.
-    let fixtures = Fixtures::with_env("sessions", &environment("sessions")?, hasher, &moto)?;
+    let sessions_env = crate::stack::environment(stack, "sessions")?;
+    let fixtures = Fixtures::with_env("sessions", &sessions_env, table.hasher.clone(), &moto)?;
     let mut members = Vec::new();
     for c in 0..args.shape.clients {
         let citizen = Citizen::new(CITIZEN_BASE + c as u32);
-        let now = OffsetDateTime::now_utc();
-        fixtures
-            .register(&citizen, now - FIXTURE_AGE)
+        let (_, session) = fixtures
+            .member(&citizen)
             .await
-            .with_context(|| format!("registering citizen {c}"))?;
-        let session = fixtures
-            .sign_in(&citizen, now)
-            .await
-            .with_context(|| format!("signing citizen {c} in"))?;
+            .with_context(|| format!("registering and signing citizen {c} in"))?;
         members.push(Member {
             token: session.token,
             ip: format!("198.51.100.{}", c % 250 + 1),
@@ -313,23 +251,8 @@ async fn load(
     // One-time tokens from the acquirer's card page, made before the clients start so
     // that the run sends only the API's traffic; saved cards through the API.
     let acquirer = SandboxAcquirer::new(store());
-    let now = OffsetDateTime::now_utc();
-    let card = CardEntry {
-        number: CARD,
-        exp_month: 12,
-        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-        cvc: "123",
-    };
     let needed = plan.card_tokens() + SPARE_TOKENS * args.shape.clients;
-    let mut tokens = Vec::with_capacity(needed);
-    for _ in 0..needed {
-        tokens.push(
-            acquirer
-                .tokenize(&card, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?,
-        );
-    }
+    let tokens = crate::portal::good_card_tokens(&acquirer, needed).await?;
     let mut tokens = tokens.into_iter();
     let mut next_token = || {
         tokens
@@ -500,9 +423,7 @@ async fn load(
         checks: &books,
         elapsed: started.elapsed(),
     });
-    let temp = args.out.with_extension("md.tmp");
-    std::fs::write(&temp, &markdown).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
     println!("{markdown}");
     say(format!("wrote {}", args.out.display()));
     for c in books.iter().filter(|c| !c.passed) {
@@ -678,51 +599,27 @@ async fn post(api: Api, request: Request, kind: Kind, delay_ms: u64) -> (String,
 /// tool may; the functions never do).
 async fn read_ledger(moto: &Clients, table: &str) -> Result<Ledger> {
     let mut ledger = Ledger::default();
-    let mut start = None;
-    loop {
-        let page = moto
-            .dynamodb
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .context("scanning the table")?;
-        for item in page.items() {
-            // A string attribute (the SDK comes with the local stack's clients; no dependency here).
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let pk = text("pk").unwrap_or_default();
-            let sk = text("sk").unwrap_or_default();
-            if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
-                let doc = text("doc").with_context(|| format!("charge {uin}: no doc"))?;
-                let body: ChargeBody =
-                    serde_json::from_str(&doc).with_context(|| format!("charge {uin}: its doc"))?;
-                ledger.bills.push(StoredBill {
-                    uin: uin.to_string(),
-                    status: text("status").unwrap_or_default(),
-                    paid_by: text("paid_by"),
-                    locked_by: text("lock_payment"),
-                    // The load test's charges carry no discount: what is due is the amount.
-                    amount: body.amount,
-                });
-            } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
-                let doc = text("doc").with_context(|| format!("payment {sk}: no doc"))?;
-                let payment: shared::services::payments::Payment =
-                    serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
-                ledger.payments.push(StoredPayment {
-                    id: payment.id,
-                    status: text("status").unwrap_or_default(),
-                    uins: payment.bills.into_iter().map(|b| b.uin).collect(),
-                    amount: payment.amount,
-                    total: payment.total,
-                });
-            } else if pk == "RECONCILE" {
-                ledger.open_reconciliations += 1;
-            }
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
+    for row in crate::table::scan(moto, table).await? {
+        let pk = row.text("pk").unwrap_or_default();
+        let sk = row.text("sk").unwrap_or_default();
+        if let (Some(uin), "CHARGE") = (pk.strip_prefix("CHARGE#"), sk.as_str()) {
+            let doc = row
+                .text("doc")
+                .with_context(|| format!("charge {uin}: no doc"))?;
+            let body: ChargeBody =
+                serde_json::from_str(&doc).with_context(|| format!("charge {uin}: its doc"))?;
+            ledger.bills.push(StoredBill {
+                uin: uin.to_string(),
+                status: row.text("status").unwrap_or_default(),
+                paid_by: row.text("paid_by"),
+                locked_by: row.text("lock_payment"),
+                // The load test's charges carry no discount: what is due is the amount.
+                amount: body.amount,
+            });
+        } else if pk.starts_with("ACCOUNT#") && sk.starts_with("PAYMENT#") {
+            ledger.payments.push(row.payment(&sk)?);
+        } else if pk == "RECONCILE" {
+            ledger.open_reconciliations += 1;
         }
     }
     let ids: BTreeSet<&str> = ledger.payments.iter().map(|p| p.id.as_str()).collect();

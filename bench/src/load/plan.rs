@@ -28,6 +28,21 @@ pub struct Shape {
     pub seed: u64,
 }
 
+impl Default for Shape {
+    /// The run `--help` describes: 1,000 bills for 50 clients.
+    fn default() -> Self {
+        Self {
+            bills: 1000,
+            clients: 50,
+            billers: 4,
+            batch: 250,
+            race_every: 25,
+            saved_every: 5,
+            seed: 1,
+        }
+    }
+}
+
 /// A charge to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bill {
@@ -243,13 +258,8 @@ mod tests {
 
     fn shape() -> Shape {
         Shape {
-            bills: 1000,
-            clients: 50,
-            billers: 4,
-            batch: 250,
-            race_every: 25,
-            saved_every: 5,
             seed: 7,
+            ..Shape::default()
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::checks::{AnswerCheck, Check, KeyLog, Kind, Ledger};
 use super::plan::{Plan, Retry, Shape};
-use crate::stats::{ms, percentile};
+use crate::stats::{ms, ms_cells, percentile};
 use crate::system::MachineInfo;
 
 pub struct Run<'a> {
@@ -35,12 +35,9 @@ fn latency_row(out: &mut String, what: &str, samples: &[Duration]) {
     }
     let _ = writeln!(
         out,
-        "| {what} | {} | {} | {} | {} | {} |",
+        "| {what} | {} | {} |",
         samples.len(),
-        ms(percentile(samples, 50.0)),
-        ms(percentile(samples, 90.0)),
-        ms(percentile(samples, 99.0)),
-        ms(samples.iter().copied().max().unwrap_or_default()),
+        ms_cells(samples, &[50.0, 90.0, 99.0, 100.0]),
     );
 }
 

@@ -12,19 +12,19 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::services::identity::Presence;
 use shared::services::payments::{NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService};
 use shared::services::StoreError;
 
 use super::pay::proven;
-use super::{text, Member, Portal};
+use super::{card_token, test_card, text, Member, Portal, GOOD_CARD};
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Scenario, Step, StepFuture};
+use crate::scenario::{expect, expect_invalid, one_of_each, require_routes, Cursor, Script, Step};
 
 const LIST: &str = "GET /v1/autopays";
 const CREATE: &str = "POST /v1/autopays";
@@ -34,33 +34,9 @@ const DELETE: &str = "DELETE /v1/autopays/{id}";
 
 /// Citizens of this scenario are numbered from here, two per cycle.
 const BASE: u32 = 160_000_000;
-/// The sandbox acquirer's card that always succeeds.
-const CARD: &str = "4242424242424242";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Create,
-    CreateStale,
-    CreateInvalid,
-    StrangerCreates,
-    List,
-    Get,
-    StrangerGets,
-    Lower,
-    RaiseStale,
-    Raise,
-    StrangerPatches,
-    StrangerDeletes,
-    StrangerLists,
-    Delete,
-    GetDeleted,
-    CreateWeekly,
-}
-
-/// One cycle of 16 requests.
-const CYCLE: [Kind; 16] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
         Create,
         CreateStale,
         CreateInvalid,
@@ -77,8 +53,8 @@ const CYCLE: [Kind; 16] = {
         Delete,
         GetDeleted,
         CreateWeekly,
-    ]
-};
+    }
+}
 
 /// Billers' notices are not what this scenario sends: the fixtures' payment service
 /// queues none.
@@ -104,11 +80,9 @@ pub struct Autopays {
     portal: Portal,
     acquirer: SandboxAcquirer,
     payments: Payments,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u32,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
 }
 
 fn body(method: &str) -> Json {
@@ -136,11 +110,9 @@ impl Autopays {
                 table.hasher.clone(),
             ),
             portal,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
         })
     }
 
@@ -150,17 +122,7 @@ impl Autopays {
         let payer = self.portal.member(n).await?;
         let stranger = self.portal.member(n + 1).await?;
         let now = OffsetDateTime::now_utc();
-        let card = CardEntry {
-            number: CARD,
-            exp_month: 12,
-            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-            cvc: "123",
-        };
-        let token = self
-            .acquirer
-            .tokenize(&card, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))?;
+        let token = card_token(&self.acquirer, &test_card(GOOD_CARD, now), now).await?;
         let saved = self
             .payments
             .add_method(
@@ -179,17 +141,29 @@ impl Autopays {
         });
         Ok(())
     }
+}
+
+impl Script for Autopays {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 16 requests by two citizens, the first with a card saved by \
+         the harness: an autopay of utility bills created with a fresh step-up (201), \
+         listed, read, its limit lowered without a step-up (200) and raised with one (200), \
+         deleted (204), then read (404), and another created (201); refusals: creating or \
+         raising the limit an hour after the last proof of presence (403), invalid fields \
+         (422), the other citizen creating one with the first one's card (422) or reading, \
+         changing or deleting the first one's autopay (404), and listing none of it (200, \
+         empty)"
+            .into()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
         if self.prepared.is_none() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
+        let (kind, serial) = self.at.advance(&CYCLE);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, stranger) = (&p.payer, &p.stranger);
         let id = || p.autopay.clone().context("no autopay in this cycle");
@@ -354,37 +328,15 @@ impl Autopays {
             }
         })
     }
-}
-
-impl Scenario for Autopays {
-    fn describe(&self) -> String {
-        "repeating cycles of 16 requests by two citizens, the first with a card saved by \
-         the harness: an autopay of utility bills created with a fresh step-up (201), \
-         listed, read, its limit lowered without a step-up (200) and raised with one (200), \
-         deleted (204), then read (404), and another created (201); refusals: creating or \
-         raising the limit an hour after the last proof of presence (403), invalid fields \
-         (422), the other citizen creating one with the first one's card (422) or reading, \
-         changing or deleting the first one's autopay (404), and listing none of it (200, \
-         empty)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
-    }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let (Some(kind), Some(p)) = (self.last, self.prepared.as_mut()) else {
+        let (Some(kind), Some(p)) = (self.at.last, self.prepared.as_mut()) else {
             return Ok(());
         };
         let listed = || body["autopays"].as_array().map_or(0, Vec::len);

@@ -17,7 +17,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
 use crate::scenario::{
-    expect, expect_invalid, require_routes, with_query, CallBudget, Scenario, Step, StepFuture,
+    expect, expect_invalid, require_routes, with_query, CallBudget, Cursor, Script, Step,
 };
 
 const BY_UIN: &str = "GET /v1/bills/{uin}";
@@ -95,14 +95,12 @@ struct Family {
 
 pub struct Bills {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     families: Vec<Family>,
     /// The citizen making lookups now, and how many it made.
     looker: Option<Member>,
     lookers: u32,
     looked_up: u32,
-    last: Option<Kind>,
 }
 
 impl Bills {
@@ -110,13 +108,11 @@ impl Bills {
         require_routes(spec, &[BY_UIN, LIST, FINES])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             families: Vec::new(),
             looker: None,
             lookers: 0,
             looked_up: 0,
-            last: None,
         })
     }
 
@@ -225,18 +221,32 @@ impl Bills {
         self.looked_up += 1;
         self.looker.clone().context("no citizen for lookups")
     }
+}
+
+impl Script for Bills {
+    fn describe(&self) -> String {
+        format!(
+            "repeating cycles of 20 requests. The harness prepares, with the shared crate's \
+             services, four billers and {FAMILIES} families: a parent with SNILS, passport and \
+             INN verified by the registry sandbox, {CHILDREN} children with a birth \
+             certificate and a SNILS each, and a car — {IDENTIFIERS} identifiers — with \
+             {UNPAID} unpaid charges under 7 of them and a cancelled one. Each cycle: the \
+             bills of a family listed 4 times (all, fines only, a page of 2) and once with an \
+             unknown category (422); 11 lookups by UIN (7 found, 1 unknown: 404, 1 wrong \
+             check digit: 422); 4 by СТС (two fines, none, malformed: 422). The families take \
+             turns per cycle; lookups are made by citizens registered and signed in by the \
+             harness, a new one every {LOOKUPS_PER_CITIZEN} lookups, so that no account \
+             nears the per-account lookup limit"
+        )
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
         if self.families.is_empty() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
-        let family = &self.families[self.step / CYCLE.len() % FAMILIES];
+        let (kind, serial) = self.at.advance(&CYCLE);
+        let family = &self.families[self.at.step / CYCLE.len() % FAMILIES];
         let uin = family.uins[serial as usize % family.uins.len()].clone();
         let sts = family.sts.clone();
         let parent = family.parent.clone();
@@ -340,28 +350,6 @@ impl Bills {
             }
         })
     }
-}
-
-impl Scenario for Bills {
-    fn describe(&self) -> String {
-        format!(
-            "repeating cycles of 20 requests. The harness prepares, with the shared crate's \
-             services, four billers and {FAMILIES} families: a parent with SNILS, passport and \
-             INN verified by the registry sandbox, {CHILDREN} children with a birth \
-             certificate and a SNILS each, and a car — {IDENTIFIERS} identifiers — with \
-             {UNPAID} unpaid charges under 7 of them and a cancelled one. Each cycle: the \
-             bills of a family listed 4 times (all, fines only, a page of 2) and once with an \
-             unknown category (422); 11 lookups by UIN (7 found, 1 unknown: 404, 1 wrong \
-             check digit: 422); 4 by СТС (two fines, none, malformed: 422). The families take \
-             turns per cycle; lookups are made by citizens registered and signed in by the \
-             harness, a new one every {LOOKUPS_PER_CITIZEN} lookups, so that no account \
-             nears the per-account lookup limit"
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn call_budgets(&self) -> Vec<CallBudget> {
         vec![
@@ -386,7 +374,7 @@ impl Scenario for Bills {
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some(kind) = self.at.last else {
             return Ok(());
         };
         if status != 200 {

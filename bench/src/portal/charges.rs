@@ -12,8 +12,7 @@ use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
 use crate::scenario::{
-    as_biller, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
-    StepFuture,
+    as_biller, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
 };
 
 const PUT: &str = "PUT /v1/biller/charges/{uin}";
@@ -176,6 +175,24 @@ impl Charges {
             .collect();
         json!({ "charges": items })
     }
+}
+
+impl Script for Charges {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        format!(
+            "repeating cycles of 20 requests by a biller made by the harness (as `uslugi-admin \
+             create-biller` does), with 20-digit UINs carrying valid check digits: 4 new \
+             charges (201), the same body again (200 `unchanged`), a new amount (200 \
+             `updated`), reads, a cancellation twice (204) and a write to the cancelled \
+             charge (409), a batch of {BATCH_SIZE} new charges (every {BIG_BATCH_EVERY}th time, \
+             the first included, {BIG_BATCH} instead: the most one batch takes) and one of \
+             {BATCH_SIZE} with 2 invalid items (200 with each item's result), and refusals: a wrong UIN check \
+             digit (422), a due date before the bill date (422), another biller's charge read \
+             and written (404), a citizen's session (403)"
+        )
+    }
 
     async fn next(&mut self) -> Result<Step> {
         use Kind::*;
@@ -331,30 +348,6 @@ impl Charges {
                 )
             }
         })
-    }
-}
-
-impl Scenario for Charges {
-    fn describe(&self) -> String {
-        format!(
-            "repeating cycles of 20 requests by a biller made by the harness (as `uslugi-admin \
-             create-biller` does), with 20-digit UINs carrying valid check digits: 4 new \
-             charges (201), the same body again (200 `unchanged`), a new amount (200 \
-             `updated`), reads, a cancellation twice (204) and a write to the cancelled \
-             charge (409), a batch of {BATCH_SIZE} new charges (every {BIG_BATCH_EVERY}th time, \
-             the first included, {BIG_BATCH} instead: the most one batch takes) and one of \
-             {BATCH_SIZE} with 2 invalid items (200 with each item's result), and refusals: a wrong UIN check \
-             digit (422), a due date before the bill date (422), another biller's charge read \
-             and written (404), a citizen's session (403)"
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

@@ -12,8 +12,8 @@ use crate::functions::FunctionSpec;
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
 use crate::scenario::{
-    as_operator, expect, expect_invalid, http_api_event, require_routes, source_ip, Scenario, Step,
-    StepFuture,
+    as_operator, expect, expect_invalid, http_api_event, one_of_each, require_routes, source_ip,
+    Cursor, Script, Step,
 };
 
 const IN_PERSON: &str = "POST /v1/operator/confirmations";
@@ -26,28 +26,8 @@ const DOCUMENTS: u64 = 30_000_000;
 
 const ADDRESS: &str = "119002, г. Москва, пер. Сивцев Вражек, д. 15, кв. 4";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    InPerson,
-    InPersonAgain,
-    WrongPassport,
-    UnknownSnils,
-    BadSnils,
-    CitizenAsOperator,
-    Letter,
-    LetterTooEarly,
-    ShortAddress,
-    WrongCode,
-    MalformedCode,
-    RightCode,
-    CodeAgain,
-    NotStandard,
-}
-
-/// One cycle of 14 requests.
-const CYCLE: [Kind; 14] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
         InPerson,
         InPersonAgain,
         WrongPassport,
@@ -62,8 +42,8 @@ const CYCLE: [Kind; 14] = {
         RightCode,
         CodeAgain,
         NotStandard,
-    ]
-};
+    }
+}
 
 /// A standard citizen's documents, for the operator's desk.
 struct AtTheDesk {
@@ -85,11 +65,9 @@ struct Prepared {
 
 pub struct ConfirmationScenario {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u32,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// The code the last letter carried.
     code: Option<String>,
 }
@@ -99,11 +77,9 @@ impl ConfirmationScenario {
         require_routes(spec, &[IN_PERSON, LETTER, BY_LETTER])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
             code: None,
         })
     }
@@ -172,10 +148,27 @@ impl ConfirmationScenario {
         })
         .to_string();
         as_operator(
-            http_api_event(IN_PERSON, &[], Some(&body), &source_ip(self.serial)),
+            http_api_event(IN_PERSON, &[], Some(&body), &source_ip(self.at.serial)),
             &p.operator_id,
             &p.operator_key,
         )
+    }
+}
+
+impl Script for ConfirmationScenario {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 14 requests; before each, the harness creates an operator (as \
+         `uslugi-admin create-operator` does) and three citizens, two of them made standard \
+         by the profile and verification services (SNILS and passport verified). An operator \
+         confirms a standard account in person (200), again (409), with a passport other \
+         than the profile's (422), an unknown SNILS (404) and a mistyped one (422); a \
+         citizen's session on the operator route (403); a citizen asks for a letter (202: \
+         its code read from the message queued for the post), again too early (429), to a \
+         too-short address (422), enters a wrong code (422), a malformed one (422), the \
+         right one (200) and it again (409); a simplified account asks for a letter (409)"
+            .into()
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -183,11 +176,7 @@ impl ConfirmationScenario {
         if self.prepared.is_none() {
             self.prepared = Some(self.prepare().await?);
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
+        let (kind, serial) = self.at.advance(&CYCLE);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let code = self.code.clone().unwrap_or_default();
         let wrong_code = format!(
@@ -322,38 +311,15 @@ impl ConfirmationScenario {
             ),
         })
     }
-}
-
-impl Scenario for ConfirmationScenario {
-    fn describe(&self) -> String {
-        "repeating cycles of 14 requests; before each, the harness creates an operator (as \
-         `uslugi-admin create-operator` does) and three citizens, two of them made standard \
-         by the profile and verification services (SNILS and passport verified). An operator \
-         confirms a standard account in person (200), again (409), with a passport other \
-         than the profile's (422), an unknown SNILS (404) and a mistyped one (422); a \
-         citizen's session on the operator route (403); a citizen asks for a letter (202: \
-         its code read from the message queued for the post), again too early (429), to a \
-         too-short address (422), enters a wrong code (422), a malformed one (422), the \
-         right one (200) and it again (409); a simplified account asks for a letter (409)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
-    }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
         self.code = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        match (self.last, status) {
+        match (self.at.last, status) {
             (Some(Kind::InPerson), 200) if body["level"] != "confirmed" => {
                 bail!("an in-person confirmation answered another level: {body}");
             }

@@ -4,6 +4,7 @@
 //! refusal or a timeout (docs/testing.md).
 
 use serde_json::{json, Value as Json};
+use shared::adapters::registry::snils_of;
 use shared::domain::{Inn, Snils, Uin};
 
 /// The first digits that make the sandbox registries answer otherwise than "verified".
@@ -210,37 +211,22 @@ impl AdultDocuments {
     }
 }
 
-/// A child's record as `POST /v1/profile/children` takes it.
-/// A SNILS of the nine-digit `number`, with its check digits.
-fn snils_with_number(number: &str) -> String {
-    let sum: u32 = number
-        .bytes()
-        .zip((1..=9).rev())
-        .map(|(b, w)| u32::from(b.saturating_sub(b'0')) * w)
-        .sum();
-    let check = match sum {
-        s if s < 100 => s,
-        100 | 101 => 0,
-        s => (s % 101) % 100,
-    };
-    format!("{number}{check:02}")
-}
-
 /// The mother's SNILS on the sandbox civil registry's birth record of the certificate of
 /// child `serial` (docs/testing.md): the first five digits of its number stand for the
 /// parents, so children `serial` within one ten share her.
 pub fn mother_on_birth_record(serial: u64) -> String {
     let number = format!("{:06}", serial % 1_000_000);
-    snils_with_number(&format!("77{}01", &number[..5]))
+    snils_of(&format!("77{}01", &number[..5]))
 }
 
 /// The father's SNILS on the sandbox birth record of certificate `serial`.
 pub fn father_on_birth_record(serial: u64) -> String {
     let number = format!("{:06}", serial % 1_000_000);
-    snils_with_number(&format!("77{}02", &number[..5]))
+    snils_of(&format!("77{}02", &number[..5]))
 }
 
-/// A child's body: the SNILS, when asked for, is the one its sandbox birth record carries.
+/// A child's record as `POST /v1/profile/children` takes it: the SNILS, when asked for,
+/// is the one its sandbox birth record carries.
 pub fn child_body(serial: u64, snils_too: bool) -> Json {
     const CHILDREN: [(&str, &str, &str, &str, &str); 3] = [
         ("Иванова", "Мария", "Сергеевна", "2016-03-01", "female"),
@@ -258,7 +244,7 @@ pub fn child_body(serial: u64, snils_too: bool) -> Json {
     });
     if snils_too {
         let number = format!("{:06}", serial % 1_000_000);
-        body["snils"] = json!(snils_with_number(&format!("77{number}3")));
+        body["snils"] = json!(snils_of(&format!("77{number}3")));
     }
     body
 }

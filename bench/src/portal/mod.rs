@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value as Json;
 use time::OffsetDateTime;
 
+use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::registry::SandboxRegistry;
 use shared::config::{Env, TableConfig};
@@ -41,7 +42,7 @@ use uslugi_local::provision::Clients;
 
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::{Fixtures, Outbox, SignedIn};
-use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::identity::Citizen;
 use crate::scenario::{authorized, http_api_event, source_ip};
 
 /// A citizen of a scenario: registered, signed in.
@@ -151,9 +152,7 @@ impl Portal {
     /// scenarios make theirs.
     pub async fn member(&self, n: u32) -> Result<Member> {
         let citizen = Citizen::new(n);
-        let now = OffsetDateTime::now_utc();
-        let account_id = self.people.register(&citizen, now - FIXTURE_AGE).await?;
-        let session = self.people.sign_in(&citizen, now).await?;
+        let (account_id, session) = self.people.member(&citizen).await?;
         Ok(Member {
             citizen,
             account_id,
@@ -198,14 +197,7 @@ impl Portal {
     pub async fn patch_and_verify(&self, account_id: &str, body: &Json) -> Result<String> {
         Self::patch_profile_with(&self.profiles, account_id, body).await?;
         for job in self.jobs.take() {
-            let outcome = self
-                .verifier
-                .process(&job, 1, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| anyhow::anyhow!("verifying a fixture profile: {e}"))?;
-            if outcome != JobOutcome::Applied {
-                bail!("a fixture verification was skipped: {outcome:?}");
-            }
+            self.apply(&job, "a fixture profile's verification").await?;
         }
         let view = self
             .profiles
@@ -259,14 +251,7 @@ impl Portal {
             .await
             .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
         let job = VerificationJob::child(account_id, child_id, &held.link.submission);
-        let outcome = self
-            .verifier
-            .process(&job, 1, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| anyhow::anyhow!("checking a child link: {e}"))?;
-        if outcome != JobOutcome::Applied {
-            bail!("the check of a child link was skipped: {outcome:?}");
-        }
+        self.apply(&job, "the check of a child link").await?;
         let held = self
             .household
             .child(account_id, child_id)
@@ -293,6 +278,20 @@ impl Portal {
             .add_vehicle(account_id, vehicle, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("adding a fixture vehicle: {e}"))
+    }
+
+    /// Runs a verification job as the worker would, on its first delivery; it must be
+    /// applied.
+    async fn apply(&self, job: &VerificationJob, what: &str) -> Result<()> {
+        let outcome = self
+            .verifier
+            .process(job, 1, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        if outcome != JobOutcome::Applied {
+            bail!("{what} was skipped: {outcome:?}");
+        }
+        Ok(())
     }
 
     /// A biller, as `uslugi-admin create-biller` makes one: its id and key.
@@ -330,6 +329,65 @@ pub fn registration() -> Result<shared::services::billers::Registration> {
         payee_account: "03234643350000007300",
     })
     .map_err(|e| anyhow::anyhow!("a fixture biller's registration: {e}"))
+}
+
+/// Billers named `{name} № 1` to `№ n`, as `uslugi-admin create-biller` makes them: their
+/// keys, in turn.
+pub async fn billers(
+    service: &ChargeService<DynamoStore>,
+    name: &str,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for i in 1..=n {
+        let (_, key) = service
+            .create_biller(
+                &format!("{name} № {i}"),
+                registration()?,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating biller {i}: {e}"))?;
+        keys.push(key.expose().clone());
+    }
+    Ok(keys)
+}
+
+/// The sandbox acquirer's test card that always succeeds (docs/testing.md).
+pub const GOOD_CARD: &str = "4242424242424242";
+
+/// A test card as a citizen types it on the acquirer's card page, good for three years.
+pub fn test_card(number: &str, now: OffsetDateTime) -> CardEntry<'_> {
+    CardEntry {
+        number,
+        exp_month: 12,
+        exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
+        cvc: "123",
+    }
+}
+
+/// A one-time token of `card` from the sandbox acquirer's card page, as the citizen's
+/// browser gets it.
+pub async fn card_token(
+    acquirer: &SandboxAcquirer,
+    card: &CardEntry<'_>,
+    now: OffsetDateTime,
+) -> Result<String> {
+    acquirer
+        .tokenize(card, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))
+}
+
+/// `n` one-time tokens of the card that always succeeds, made at one moment.
+pub async fn good_card_tokens(acquirer: &SandboxAcquirer, n: usize) -> Result<Vec<String>> {
+    let now = OffsetDateTime::now_utc();
+    let card = test_card(GOOD_CARD, now);
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokens.push(card_token(acquirer, &card, now).await?);
+    }
+    Ok(tokens)
 }
 
 /// A charge body as billers send it, naming `payers` (`{"kind", "value"}` objects).

@@ -23,7 +23,7 @@ use super::{charge_body, Member, Portal};
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, Scenario, Step, StepFuture};
+use crate::scenario::{direct_answer, expect, sizes, Script, Step};
 
 /// Batch sizes in turn, as for the verification worker: full batches of a backlog and
 /// the small ones of a quiet queue. One cycle is one round of them.
@@ -94,14 +94,17 @@ fn check_failures(
     Ok(())
 }
 
-fn sqs_answer(binary: &str, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-    let result: Json = serde_json::from_slice(raw).with_context(|| {
-        format!(
-            "{binary} answered something that is not JSON: {}",
-            String::from_utf8_lossy(raw)
-        )
-    })?;
-    Ok(if ok { (200, result) } else { (500, result) })
+/// The step of one SQS event of `records` from the `queue` queue (`arn`), answered 200;
+/// each record is a unit of work.
+fn batch(case: &str, queue: &str, records: &[SqsRecord], arn: &str) -> Step {
+    step(
+        case,
+        &format!("SQS event ({queue} queue)"),
+        sqs_event(records, arn),
+        expect(200, None),
+        0,
+    )
+    .with_items(records.len())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -132,6 +135,21 @@ impl PaymentNotices {
             ids: Vec::new(),
             expected: BTreeSet::new(),
         })
+    }
+}
+
+impl Script for PaymentNotices {
+    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} payment notices in turn, cycling; a full batch has 7 notices \
+             to a biller made by the harness, one to a biller whose sandbox endpoint refuses \
+             the first {REFUSALS} deliveries on its first delivery (it must be listed in \
+             `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
+             and one to a biller that is not registered (dropped and recorded, not failed)",
+            sizes(&BATCHES)
+        )
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -190,43 +208,16 @@ impl PaymentNotices {
         if !parts.is_empty() {
             case.push_str(&format!(" ({})", parts.join(", ")));
         }
-        Ok(step(
+        Ok(batch(
             &case,
-            "SQS event (payment notices queue)",
-            sqs_event(&records, &self.source.queue_arn),
-            expect(200, None),
-            0,
-        )
-        .with_items(n))
-    }
-}
-
-impl Scenario for PaymentNotices {
-    fn describe(&self) -> String {
-        format!(
-            "SQS events of {} payment notices in turn, cycling; a full batch has 7 notices \
-             to a biller made by the harness, one to a biller whose sandbox endpoint refuses \
-             the first {REFUSALS} deliveries on its first delivery (it must be listed in \
-             `batchItemFailures`, and only it), one to it on its third delivery (delivered) \
-             and one to a biller that is not registered (dropped and recorded, not failed)",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
+            "payment notices",
+            &records,
+            &self.source.queue_arn,
+        ))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        sqs_answer("payment-notices", ok, raw)
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(BATCHES.len())
+        direct_answer("payment-notices", ok, raw)
     }
 
     fn on_reset(&mut self) {
@@ -288,6 +279,20 @@ impl BillNotices {
         let snils = adult.snils.clone();
         Ok((member, snils))
     }
+}
+
+impl Script for BillNotices {
+    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+
+    fn describe(&self) -> String {
+        format!(
+            "SQS events of {} new bills in turn, cycling, for two citizens with verified \
+             SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
+             every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
+             nobody holds and one UIN with no charge (nothing sent); no message may fail",
+            sizes(&BATCHES)
+        )
+    }
 
     async fn next(&mut self) -> Result<Step> {
         if self.holders.is_none() {
@@ -339,45 +344,20 @@ impl BillNotices {
         }
         self.ids = records.iter().map(|r| r.message_id.clone()).collect();
         self.told = told;
-        Ok(step(
-            &format!(
-                "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
-                plural(n, "bill", "bills")
-            ),
-            "SQS event (bill notices queue)",
-            sqs_event(&records, &self.source.queue_arn),
-            expect(200, None),
-            0,
-        )
-        .with_items(n))
-    }
-}
-
-impl Scenario for BillNotices {
-    fn describe(&self) -> String {
-        format!(
-            "SQS events of {} new bills in turn, cycling, for two citizens with verified \
-             SNILS made by the harness (kindergarten bills, told by e-mail by default): of \
-             every four bills one to each citizen (one e-mail each, checked), one to a SNILS \
-             nobody holds and one UIN with no charge (nothing sent); no message may fail",
-            BATCHES
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
+        let case = format!(
+            "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
+            plural(n, "bill", "bills")
+        );
+        Ok(batch(
+            &case,
+            "bill notices",
+            &records,
+            &self.source.queue_arn,
+        ))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        sqs_answer("bill-notices", ok, raw)
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(BATCHES.len())
+        direct_answer("bill-notices", ok, raw)
     }
 
     fn on_reset(&mut self) {

@@ -15,15 +15,15 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
-use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
+use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 
 use super::documents::{self, Sandbox};
-use super::{charge_body, text, Member, Portal};
+use super::{card_token, charge_body, test_card, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, require_routes, Scenario, Step, StepFuture};
+use crate::scenario::{expect, one_of_each, require_routes, Cursor, Script, Step};
 
 const PAY: &str = "POST /v1/payments";
 const ARCHIVE: &str = "GET /v1/payments";
@@ -40,7 +40,7 @@ const DOCUMENTS: u64 = 60_000_000;
 const BILLS: u64 = 7;
 
 /// The sandbox acquirer's test cards (docs/testing.md).
-const SUCCEEDS: &str = "4242424242424242";
+const SUCCEEDS: &str = super::GOOD_CARD;
 const DECLINED: &str = "4000000000000002";
 const THREE_DS: &str = "4000000000003220";
 
@@ -60,63 +60,37 @@ const WRITES: [&str; 9] = [
     "sns.Publish",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Bills 1 and 2 by card, with the cycle's first key.
-    PayTwo,
-    Replay,
-    Read,
-    Receipt,
-    /// Bill 3 with a card the bank declines.
-    Declined,
-    /// Bill 3 again, with a good card.
-    PayAfterDecline,
-    /// The stranger pays bill 1, which the payer paid.
-    StrangersBill,
-    /// Bill 4 with a card that asks for 3-D Secure.
-    ThreeDs,
-    StrangerConfirms,
-    Confirm,
-    ConfirmAgain,
-    KeyReused,
-    NoKey,
-    /// Bill 2 again, with a new key.
-    PaidAgain,
-    SaveCard,
-    SaveCardStale,
-    /// Bills 5 to 7 with the saved card.
-    PaySaved,
-    CardNumber,
-    Archive,
-    Methods,
-}
-
-/// One cycle of 20 requests.
-const CYCLE: [Kind; 20] = {
-    use Kind::*;
-    [
+one_of_each! {
+    enum Kind {
+        /// Bills 1 and 2 by card, with the cycle's first key.
         PayTwo,
         Replay,
         Read,
         Receipt,
+        /// Bill 3 with a card the bank declines.
         Declined,
+        /// Bill 3 again, with a good card.
         PayAfterDecline,
+        /// The stranger pays bill 1, which the payer paid.
         StrangersBill,
+        /// Bill 4 with a card that asks for 3-D Secure.
         ThreeDs,
         StrangerConfirms,
         Confirm,
         ConfirmAgain,
         KeyReused,
         NoKey,
+        /// Bill 2 again, with a new key.
         PaidAgain,
         SaveCard,
         SaveCardStale,
+        /// Bills 5 to 7 with the saved card.
         PaySaved,
         CardNumber,
         Archive,
         Methods,
-    ]
-};
+    }
+}
 
 struct Prepared {
     payer: Member,
@@ -131,11 +105,9 @@ struct Prepared {
 pub struct Pay {
     portal: Portal,
     acquirer: SandboxAcquirer,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u64,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// Whether the last answer carried `Idempotent-Replayed: true`.
     replayed: Cell<bool>,
     /// What the next `observe` remembers: the key and body of the first payment.
@@ -156,11 +128,9 @@ impl Pay {
         Ok(Self {
             portal,
             acquirer,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
             replayed: Cell::new(false),
             pending_first: None,
         })
@@ -173,16 +143,7 @@ impl Pay {
     /// A one-time token from the acquirer's card page, as the citizen's browser gets it.
     async fn token(&self, number: &str) -> Result<String> {
         let now = OffsetDateTime::now_utc();
-        let card = CardEntry {
-            number,
-            exp_month: 12,
-            exp_year: u16::try_from(now.year() + 3).unwrap_or(2030),
-            cvc: "123",
-        };
-        self.acquirer
-            .tokenize(&card, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("a card token from the sandbox acquirer: {e}"))
+        card_token(&self.acquirer, &test_card(number, now), now).await
     }
 
     async fn card(&self, number: &str) -> Result<Json> {
@@ -212,7 +173,7 @@ impl Pay {
 
     /// `POST /v1/payments` by `who`, with `key` as its `Idempotency-Key` if given.
     fn pay(&self, who: &Member, key: Option<&str>, body: &Json) -> Json {
-        let mut event = who.request(PAY, &[], Some(body), self.serial);
+        let mut event = who.request(PAY, &[], Some(body), self.at.serial);
         if let Some(key) = key {
             event["headers"]["idempotency-key"] = json!(key);
         }
@@ -220,7 +181,33 @@ impl Pay {
     }
 
     fn key(&self) -> String {
-        format!("bench-{}-{}", self.cycles, self.serial)
+        format!("bench-{}-{}", self.cycles, self.at.serial)
+    }
+}
+
+/// The event as the authorizer passes it for a session that last proved presence (a
+/// login or a step-up code) at `at`.
+pub fn proven(mut event: Json, at: i64) -> Json {
+    event["requestContext"]["authorizer"]["lambda"]["proven_at"] = json!(at.to_string());
+    event
+}
+
+impl Script for Pay {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 20 requests by two citizens, on bills of a biller made by the \
+         harness and card tokens from the sandbox acquirer's card page: 2 bills paid by card \
+         with an idempotency key (201), the same key and body again (201, \
+         `Idempotent-Replayed: true`, the same payment, and no write or message: no second \
+         charge), the payment and its receipt read, a declined card (402) and the bill paid \
+         with another card (201), a 3-D Secure card (202 `requires_confirmation`) confirmed \
+         (201) once, not twice (409) and not by the other citizen (404), a card saved with a \
+         fresh step-up (201) and 3 bills paid with it (201), the archive and the saved \
+         methods read; refusals: a bill the other citizen paid (404), a key reused for \
+         another request (422), no key (400), a paid bill (409), a card number in the body \
+         (422), a card saved an hour after the last proof of presence (403)"
+            .into()
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -228,10 +215,7 @@ impl Pay {
         if self.prepared.is_none() {
             self.prepare().await?;
         }
-        let kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
+        let (kind, _) = self.at.advance(&CYCLE);
         self.pending_first = None;
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, stranger) = (&p.payer, &p.stranger);
@@ -259,7 +243,7 @@ impl Pay {
                 step(
                     "read a payment",
                     READ,
-                    me.request(READ, &[("id", &id)], None, self.serial),
+                    me.request(READ, &[("id", &id)], None, self.at.serial),
                     expect(200, None),
                     0,
                 )
@@ -269,7 +253,7 @@ impl Pay {
                 step(
                     "its receipt",
                     RECEIPT,
-                    me.request(RECEIPT, &[("id", &id)], None, self.serial),
+                    me.request(RECEIPT, &[("id", &id)], None, self.at.serial),
                     expect(200, None),
                     0,
                 )
@@ -319,7 +303,7 @@ impl Pay {
                 step(
                     "confirm another citizen's payment (404)",
                     CONFIRM,
-                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(404, Some("payment_not_found")),
                     0,
                 )
@@ -329,7 +313,7 @@ impl Pay {
                 step(
                     "confirm 3-D Secure",
                     CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(201, None),
                     0,
                 )
@@ -339,7 +323,7 @@ impl Pay {
                 step(
                     "confirm it again (409)",
                     CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.serial),
+                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
                     expect(409, Some("payment_not_awaiting_confirmation")),
                     0,
                 )
@@ -381,7 +365,7 @@ impl Pay {
                     "save a card (step-up fresh)",
                     ADD_METHOD,
                     proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
                         OffsetDateTime::now_utc().unix_timestamp(),
                     ),
                     expect(201, None),
@@ -395,7 +379,7 @@ impl Pay {
                     "save a card without a recent step-up (403)",
                     ADD_METHOD,
                     proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.serial),
+                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
                         OffsetDateTime::now_utc().unix_timestamp() - 3600,
                     ),
                     expect(403, Some("step_up_required")),
@@ -428,46 +412,18 @@ impl Pay {
             Archive => step(
                 "the payment archive",
                 ARCHIVE,
-                me.request(ARCHIVE, &[], None, self.serial),
+                me.request(ARCHIVE, &[], None, self.at.serial),
                 expect(200, None),
                 0,
             ),
             Methods => step(
                 "saved methods",
                 METHODS,
-                me.request(METHODS, &[], None, self.serial),
+                me.request(METHODS, &[], None, self.at.serial),
                 expect(200, None),
                 0,
             ),
         })
-    }
-}
-
-/// The event as the authorizer passes it for a session that last proved presence (a
-/// login or a step-up code) at `at`.
-pub fn proven(mut event: Json, at: i64) -> Json {
-    event["requestContext"]["authorizer"]["lambda"]["proven_at"] = json!(at.to_string());
-    event
-}
-
-impl Scenario for Pay {
-    fn describe(&self) -> String {
-        "repeating cycles of 20 requests by two citizens, on bills of a biller made by the \
-         harness and card tokens from the sandbox acquirer's card page: 2 bills paid by card \
-         with an idempotency key (201), the same key and body again (201, \
-         `Idempotent-Replayed: true`, the same payment, and no write or message: no second \
-         charge), the payment and its receipt read, a declined card (402) and the bill paid \
-         with another card (201), a 3-D Secure card (202 `requires_confirmation`) confirmed \
-         (201) once, not twice (409) and not by the other citizen (404), a card saved with a \
-         fresh step-up (201) and 3 bills paid with it (201), the archive and the saved \
-         methods read; refusals: a bill the other citizen paid (404), a key reused for \
-         another request (422), no key (400), a paid bill (409), a card number in the body \
-         (422), a card saved an hour after the last proof of presence (403)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
@@ -480,18 +436,14 @@ impl Scenario for Pay {
         crate::measure::http_answer(ok, raw)
     }
 
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
-    }
-
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some(kind) = self.at.last else {
             return Ok(());
         };
         let replayed = self.replayed.get();

@@ -11,7 +11,7 @@ use super::{number, text, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Scenario, Step, StepFuture};
+use crate::scenario::{expect, expect_invalid, require_routes, Script, Step};
 
 const GET: &str = "GET /v1/profile";
 const PATCH: &str = "PATCH /v1/profile";
@@ -146,6 +146,28 @@ impl ProfileScenario {
     /// The cycle's serial for documents: a new SNILS, child and vehicle every cycle.
     fn documents(&self) -> u64 {
         DOCUMENTS + u64::from(self.cycles)
+    }
+}
+
+impl Script for ProfileScenario {
+    const RESET_EVERY: Option<usize> = Some(CYCLE.len());
+
+    fn describe(&self) -> String {
+        "repeating cycles of 22 requests by two parents registered, signed in and made \
+         standard by the harness (with the SNILS the cycle's sandbox birth record names): \
+         the profile read twice, filled in on the version it read (`If-Match`: personal \
+         data, addresses, the same SNILS, a new INN and passport, OMS, driver licence; \
+         registry checks queued), refused on a stale version (412), with invalid \
+         documents (422: SNILS and INN check digits, a passport issued at 13) and without \
+         `If-Match` (428); a child added (202, pending), added again (409), added by the \
+         other parent (202), each link then checked against the birth record by the \
+         harness as the worker would, listed (shared), edited (`If-Match`), edited by the \
+         other parent on a stale version (412), read, let go by the other parent (204) \
+         and then not found (404); a child with a Latin series (422); the parent renamed \
+         (a new name sends the SNILS back to the registry, so after the children); a \
+         vehicle added, listed, given a new plate, removed, and one with a letter no \
+         plate has (422)"
+            .into()
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -454,34 +476,6 @@ impl ProfileScenario {
                 0,
             ),
         })
-    }
-}
-
-impl Scenario for ProfileScenario {
-    fn describe(&self) -> String {
-        "repeating cycles of 22 requests by two parents registered, signed in and made \
-         standard by the harness (with the SNILS the cycle's sandbox birth record names): \
-         the profile read twice, filled in on the version it read (`If-Match`: personal \
-         data, addresses, the same SNILS, a new INN and passport, OMS, driver licence; \
-         registry checks queued), refused on a stale version (412), with invalid \
-         documents (422: SNILS and INN check digits, a passport issued at 13) and without \
-         `If-Match` (428); a child added (202, pending), added again (409), added by the \
-         other parent (202), each link then checked against the birth record by the \
-         harness as the worker would, listed (shared), edited (`If-Match`), edited by the \
-         other parent on a stale version (412), read, let go by the other parent (204) \
-         and then not found (404); a child with a Latin series (422); the parent renamed \
-         (a new name sends the SNILS back to the registry, so after the children); a \
-         vehicle added, listed, given a new plate, removed, and one with a letter no \
-         plate has (422)"
-            .into()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
-
-    fn reset_every(&self) -> Option<usize> {
-        Some(CYCLE.len())
     }
 
     fn on_reset(&mut self) {

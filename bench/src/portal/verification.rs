@@ -23,7 +23,7 @@ use super::Portal;
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::{step, Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
-use crate::scenario::{expect, Scenario, Step, StepFuture, ThroughputPlan};
+use crate::scenario::{direct_answer, expect, sizes, Script, Step, ThroughputPlan};
 
 /// What the report groups the function's invocations under.
 const ROUTE: &str = "SQS event (verification queue)";
@@ -310,6 +310,60 @@ impl Verification {
         self.queued += 3;
         Ok(())
     }
+}
+
+/// Runs of a fresh process with the template's registry delay of 200 ms written out, once
+/// with the template's concurrency (10) and once checking one job at a time.
+pub fn throughput_plans(spec: &FunctionSpec, moto: &Clients) -> Result<Vec<ThroughputPlan>> {
+    let mut plans = Vec::new();
+    for (n, concurrency) in [(1, 10), (2, 1)] {
+        let scenario = Verification::throughput(spec, moto, concurrency, n)?;
+        let items = scenario.source.batch_size as usize;
+        plans.push(ThroughputPlan {
+            label: format!("VERIFICATION_CONCURRENCY={concurrency}"),
+            scenario: Box::new(scenario),
+            batches: THROUGHPUT_BATCHES,
+            items,
+        });
+    }
+    Ok(plans)
+}
+
+impl Verification {
+    /// Every job of the last batch is one the sandbox times out.
+    fn all_fail(&self) -> bool {
+        !self.last_ids.is_empty() && self.expected_failures.len() == self.last_ids.len()
+    }
+}
+
+impl Script for Verification {
+    fn describe(&self) -> String {
+        if self.label == "throughput" {
+            return format!(
+                "batches of {} jobs, each from a citizen's PATCH of SNILS, passport and INN, \
+                 one in four with a document the sandbox rejects",
+                self.source.batch_size
+            );
+        }
+        format!(
+            "SQS events of {} jobs in turn, received with their system attributes from the \
+             template's verification queue in moto, where 16 citizens registered by the \
+             harness queued them with the profile service (a PATCH of SNILS, passport and \
+             INN: three jobs). One submission in four has a document the sandbox rejects \
+             (SNILS `999…`, passport number `998…`), one in nine an INN `997…` the sandbox \
+             answers only on the third delivery: the function must list exactly those jobs \
+             in `batchItemFailures` while their receive count is 1 or 2, and nothing else \
+             (checked on every batch); a batch of nothing but such jobs fails the \
+             invocation instead, so that Lambda's pollers back off. Handled messages are deleted, failed ones made visible \
+             again at once and delivered in a later batch. Answers are shown as 200 when the \
+             function returned a response, 500 for an invocation error",
+            sizes(&self.sizes)
+        )
+    }
+
+    fn env_overrides(&self) -> Vec<(String, String)> {
+        self.overrides.clone()
+    }
 
     async fn next(&mut self) -> Result<Step> {
         if self.queue.is_none() {
@@ -411,77 +465,9 @@ impl Verification {
             0,
         ))
     }
-}
-
-/// Runs of a fresh process with the template's registry delay of 200 ms written out, once
-/// with the template's concurrency (10) and once checking one job at a time.
-pub fn throughput_plans(spec: &FunctionSpec, moto: &Clients) -> Result<Vec<ThroughputPlan>> {
-    let mut plans = Vec::new();
-    for (n, concurrency) in [(1, 10), (2, 1)] {
-        let scenario = Verification::throughput(spec, moto, concurrency, n)?;
-        let items = scenario.source.batch_size as usize;
-        plans.push(ThroughputPlan {
-            label: format!("VERIFICATION_CONCURRENCY={concurrency}"),
-            scenario: Box::new(scenario),
-            batches: THROUGHPUT_BATCHES,
-            items,
-        });
-    }
-    Ok(plans)
-}
-
-impl Verification {
-    /// Every job of the last batch is one the sandbox times out.
-    fn all_fail(&self) -> bool {
-        !self.last_ids.is_empty() && self.expected_failures.len() == self.last_ids.len()
-    }
-}
-
-impl Scenario for Verification {
-    fn describe(&self) -> String {
-        if self.label == "throughput" {
-            return format!(
-                "batches of {} jobs, each from a citizen's PATCH of SNILS, passport and INN, \
-                 one in four with a document the sandbox rejects",
-                self.source.batch_size
-            );
-        }
-        format!(
-            "SQS events of {} jobs in turn, received with their system attributes from the \
-             template's verification queue in moto, where 16 citizens registered by the \
-             harness queued them with the profile service (a PATCH of SNILS, passport and \
-             INN: three jobs). One submission in four has a document the sandbox rejects \
-             (SNILS `999…`, passport number `998…`), one in nine an INN `997…` the sandbox \
-             answers only on the third delivery: the function must list exactly those jobs \
-             in `batchItemFailures` while their receive count is 1 or 2, and nothing else \
-             (checked on every batch); a batch of nothing but such jobs fails the \
-             invocation instead, so that Lambda's pollers back off. Handled messages are deleted, failed ones made visible \
-             again at once and delivered in a later batch. Answers are shown as 200 when the \
-             function returned a response, 500 for an invocation error",
-            self.sizes
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
-
-    fn env_overrides(&self) -> Vec<(String, String)> {
-        self.overrides.clone()
-    }
-
-    fn next_step(&mut self) -> StepFuture<'_> {
-        Box::pin(self.next())
-    }
 
     fn answer(&self, ok: bool, body: &[u8]) -> Result<(u16, Json)> {
-        let result: Json = serde_json::from_slice(body).with_context(|| {
-            format!(
-                "verify-documents answered something that is not JSON: {}",
-                String::from_utf8_lossy(body)
-            )
-        })?;
-        Ok(if ok { (200, result) } else { (500, result) })
+        direct_answer("verify-documents", ok, body)
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {

@@ -1,39 +1,23 @@
 //! Routes of the account: parse the request, call the identity service, shape the response.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::IdentityConfig;
 use shared::domain::{check_new_password, Channel, Destination, Email, PersonName, Phone};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 use shared::services::identity::{IdentityService, Registration, SecuritySettings};
 use shared::AppError;
 
-pub struct App {
-    identity: IdentityService<DynamoStore, AwsNotifier>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = IdentityConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            identity: adapters::identity_service(&start.clients, config),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("POST /v1/accounts") => register(self, request, now).await,
             Some("GET /v1/account") => profile(self, request).await,
             Some("PUT /v1/account/password") => change_password(self, request, now).await,
@@ -48,6 +32,13 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: IdentityConfig) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config),
     }
 }
 
@@ -194,11 +185,7 @@ fn parse_registration(
     }
 }
 
-async fn register(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn register(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let registration = parse_registration(&body)?;
     let created = app
@@ -229,7 +216,7 @@ fn missing() -> AppError {
     AppError::Internal("validated fields missing".into())
 }
 
-async fn profile(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+async fn profile(app: &App, request: &Request) -> Reply {
     let principal = web::principal(request)?;
     let a = app.identity.account(&principal).await?;
     let created_at = shared::services::identity::at(a.created_at)
@@ -253,11 +240,7 @@ async fn profile(app: &App, request: &Request) -> Result<Response<Body>, AppErro
     ))
 }
 
-async fn change_password(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn change_password(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -281,11 +264,7 @@ async fn change_password(
     Ok(web::no_content())
 }
 
-async fn change_question(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn change_question(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -316,7 +295,7 @@ async fn change_contact(
     request: &Request,
     channel: Channel,
     now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -350,11 +329,7 @@ async fn change_contact(
     Ok(web::no_content())
 }
 
-async fn delete(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn delete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -369,11 +344,7 @@ async fn delete(
     Ok(web::no_content())
 }
 
-async fn security_settings(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn security_settings(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);

@@ -1,46 +1,25 @@
 //! Routes of autopayments: parse, call the autopay service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use shared::adapters::AutopayParts;
-use shared::config::{PaymentsConfig, SandboxAdapter};
+use shared::config::PaymentsConfig;
 use shared::domain::requested;
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::http::{self as web};
 use shared::services::autopays::AutopayFields;
 use shared::AppError;
 
-pub struct App {
-    parts: AutopayParts,
-    /// How long a login or step-up code counts as a proof of presence.
-    step_up_window: std::time::Duration,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the services.
-    pub async fn from_env() -> Result<Self, Error> {
-        // Payments are charged through the sandbox acquirer, the only one built: checked
-        // first, before any call leaves the function.
-        let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Acquirer).await?;
-        let config = PaymentsConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            parts: AutopayParts::new(&start.clients, &config, sandbox),
-            step_up_window: config.step_up_window,
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let principal = web::principal(request)?;
         let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
         let autopays = self.parts.service();
-        match web::route_key(request).as_deref() {
+        match route {
             Some("GET /v1/autopays") => {
                 let list: Vec<Value> = autopays
                     .list(account)
@@ -79,5 +58,15 @@ impl Api for App {
             }
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
+        parts: AutopayParts = AutopayParts::new(&start.clients, &config, sandbox),
+        /// How long a login or step-up code counts as a proof of presence.
+        step_up_window: std::time::Duration = config.step_up_window,
     }
 }

@@ -1,5 +1,3 @@
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::config::NoticesConfig;
 use shared::entry::ColdStart;
 use shared::services::notices::BillNotice;
@@ -8,25 +6,17 @@ use shared::services::notices::BillNotice;
 const CONCURRENCY: usize = 10;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), shared::entry::Error> {
     shared::entry::init()?;
     let start = ColdStart::load().await?;
     let config = NoticesConfig::from_env(&start.env, start.hasher)?;
     let service = &shared::adapters::notice_service(&start.clients, config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response: SqsBatchResponse = shared::batch::run(
-            event.payload,
-            CONCURRENCY,
-            |notice: BillNotice, _| async move {
-                let run = service
-                    .announce(&notice.uin, time::OffsetDateTime::now_utc())
-                    .await?;
-                tracing::info!(uin = %notice.uin, sent = run.sent, stale = run.stale, "bill told");
-                Ok(())
-            },
-        )
-        .await?;
-        Ok::<_, Error>(response)
-    }))
+    shared::entry::run_queue(CONCURRENCY, |notice: BillNotice, _| async move {
+        let run = service
+            .announce(&notice.uin, time::OffsetDateTime::now_utc())
+            .await?;
+        tracing::info!(uin = %notice.uin, sent = run.sent, stale = run.stale, "bill told");
+        Ok(())
+    })
     .await
 }

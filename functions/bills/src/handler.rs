@@ -1,15 +1,15 @@
 //! Routes of citizens' bills: parse, call the charge service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::BillsConfig;
-use shared::domain::Category;
 use shared::domain::VehicleCertificate;
-use shared::entry::{Api, ColdStart};
+use shared::domain::{AccountId, Category};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::Fields;
 use shared::http::{self as web};
@@ -20,33 +20,9 @@ use shared::services::notices::{NotificationSettings, SettingsService};
 use shared::services::MOSCOW;
 use shared::AppError;
 
-pub struct App {
-    store: DynamoStore,
-    charges: ChargeService<DynamoStore>,
-    /// Lookups of bills per account, counted in the table.
-    lookups: LookupLimit,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = BillsConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            store: DynamoStore::new(
-                start.clients.dynamodb.clone(),
-                config.table.table_name.clone(),
-            ),
-            lookups: config.lookups,
-            charges: adapters::charge_service(&start.clients, config.table),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("GET /v1/bills/{uin}") => {
                 let principal = web::principal(request)?;
                 // The check digit first: a mistyped UIN is told at once, with no lookup.
@@ -129,9 +105,24 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    pub struct App from (start, config: BillsConfig) {
+        store: DynamoStore =
+            DynamoStore::new(start.clients.dynamodb.clone(), config.table.table_name.clone()),
+        /// Lookups of bills per account, counted in the table.
+        lookups: LookupLimit = config.lookups,
+        charges: ChargeService<DynamoStore> =
+            adapters::charge_service(&start.clients, config.table),
+    }
+}
+
 impl App {
     /// Counts a lookup by UIN or СТС, or a save, against the account's limit.
-    async fn count_lookup(&self, account_id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    async fn count_lookup(
+        &self,
+        account_id: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
         self.lookups
             .count(&self.store, account_id, 1, now.unix_timestamp())
             .await
@@ -180,11 +171,7 @@ fn query(request: &Request, name: &str) -> Option<String> {
 }
 
 /// `GET /v1/bills?category=&status=&after=&limit=`.
-async fn list(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn list(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let mut errors = Vec::new();
     let category = query(request, "category").and_then(|raw| {

@@ -1,14 +1,14 @@
 //! Routes of billers: parse, call the charge service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::ChargesConfig;
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::http::{self as web};
 use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOutcome};
 use shared::services::identity::at;
@@ -17,26 +17,9 @@ use shared::AppError;
 /// Largest batch body taken.
 const BATCH_BODY_BYTES: usize = 1024 * 1024;
 
-pub struct App {
-    charges: ChargeService<DynamoStore, SqsQueue>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = ChargesConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            charges: adapters::charge_writer(&start.clients, config),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        let route = web::route_key(request);
-        let Some(route) = route.as_deref() else {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        let Some(route) = route else {
             return Err(AppError::RouteNotFound);
         };
         if !route.contains("/v1/biller/charges") {
@@ -91,6 +74,13 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    pub struct App from (start, config: ChargesConfig) {
+        charges: ChargeService<DynamoStore, SqsQueue> =
+            adapters::charge_writer(&start.clients, config),
+    }
+}
+
 fn outcome_name(outcome: WriteOutcome) -> &'static str {
     match outcome {
         WriteOutcome::Created => "created",
@@ -111,12 +101,7 @@ fn charge_view(c: &StoredCharge) -> Value {
 }
 
 /// `POST /v1/biller/charges:batch`: up to 500 charges, each with its own result.
-async fn batch(
-    app: &App,
-    request: &Request,
-    biller: &str,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn batch(app: &App, request: &Request, biller: &str, now: OffsetDateTime) -> Reply {
     // 500 charges of about a kilobyte each; API Gateway itself takes up to 10 MB.
     let body = web::json_object_up_to(request, BATCH_BODY_BYTES)?;
     let items = match body.get("charges") {

@@ -1,7 +1,7 @@
 //! Routes of the code flow: parse the request, call the service, shape the response.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -9,34 +9,25 @@ use time::OffsetDateTime;
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::CodesConfig;
 use shared::domain::{Channel, Destination, Purpose};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::http::{self as web, Fields};
 use shared::services::codes::{check_code_format, parse_code_id, CodeService, SendCode};
 use shared::AppError;
 
-pub struct App {
-    codes: CodeService<DynamoStore, AwsNotifier>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = CodesConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            codes: adapters::code_service(&start.clients, config),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("POST /v1/codes") => send(self, request, now).await,
             Some("POST /v1/codes/{id}/verify") => verify(self, request, now).await,
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: CodesConfig) {
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config),
     }
 }
 
@@ -49,11 +40,7 @@ struct SentBody {
     resend_available_at: OffsetDateTime,
 }
 
-async fn send(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn send(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut fields = Fields::new(&body);
     let channel = fields.required_str("channel");
@@ -110,11 +97,7 @@ struct TokenBody<'a> {
     expires_at: String,
 }
 
-async fn verify(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn verify(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let id = web::path_param(request, "id").unwrap_or_default();
     let body = web::json_object(request)?;
     let mut fields = Fields::new(&body);

@@ -1,7 +1,7 @@
 //! Routes of identity confirmation: parse, call the confirmation service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -9,31 +9,15 @@ use time::OffsetDateTime;
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsPostOffice};
 use shared::config::ConfirmationConfig;
 use shared::domain::{PassportNumber, PassportSeries, Snils};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
 use shared::AppError;
 
-pub struct App {
-    confirmations: ConfirmationService<DynamoStore, SqsPostOffice>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = ConfirmationConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            confirmations: adapters::confirmation_service(&start.clients, config),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("POST /v1/operator/confirmations") => in_person(self, request, now).await,
             Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
             Some("POST /v1/account/confirmation-letters/confirm") => {
@@ -44,17 +28,20 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    pub struct App from (start, config: ConfirmationConfig) {
+        confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
+            adapters::confirmation_service(&start.clients, config),
+    }
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// `POST /v1/operator/confirmations`: the operator types the SNILS and the passport the
 /// citizen shows at the desk.
-async fn in_person(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn in_person(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let operator = web::operator(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -94,11 +81,7 @@ async fn in_person(
 }
 
 /// `POST /v1/account/confirmation-letters`: a letter with a code to a postal address.
-async fn letter(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -136,11 +119,7 @@ async fn letter(
 }
 
 /// `POST /v1/account/confirmation-letters/confirm`: the code from the letter.
-async fn by_letter(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);

@@ -1,14 +1,14 @@
 //! Routes of paying: parse, call the payment service, respond.
 
 use lambda_http::http::{HeaderValue, StatusCode};
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Request, RequestExt};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use shared::adapters::{self, Payments};
-use shared::config::{PaymentsConfig, SandboxAdapter};
+use shared::config::PaymentsConfig;
 use shared::domain::{requested, AccountId, Category};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::json::parse_date;
@@ -19,35 +19,12 @@ use shared::services::payments::{
 use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
 
-pub struct App {
-    payments: Payments,
-    /// How long a login or step-up code counts as a proof of presence.
-    step_up_window: std::time::Duration,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        // Payments are charged through the sandbox acquirer, the only one built: checked
-        // first, before any call leaves the function.
-        let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Acquirer).await?;
-        let config = PaymentsConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            payments: adapters::payment_service(&start.clients, &config, sandbox)
-                .with_lookup_limit(config.lookups),
-            step_up_window: config.step_up_window,
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        let route = web::route_key(request);
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let principal = web::principal(request)?;
         let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
-        match route.as_deref() {
+        match route {
             Some("POST /v1/payments") => {
                 let key = check_idempotency_key(
                     request
@@ -154,9 +131,20 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    /// Payments are charged through the sandbox acquirer, the only one built: checked
+    /// first, before any call leaves the function.
+    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
+        payments: Payments = adapters::payment_service(&start.clients, &config, sandbox)
+            .with_lookup_limit(config.lookups),
+        /// How long a login or step-up code counts as a proof of presence.
+        step_up_window: std::time::Duration = config.step_up_window,
+    }
+}
+
 /// A payment's answer: 201 paid, 202 waiting (confirmation or the bank's answer), 402
 /// declined; the same for a replay.
-fn payment_response(payment: &Payment) -> Result<Response<Body>, AppError> {
+fn payment_response(payment: &Payment) -> Reply {
     let status = match payment.status {
         PaymentStatus::Succeeded => StatusCode::CREATED,
         PaymentStatus::Declined => {
@@ -237,11 +225,7 @@ fn query(request: &Request, name: &str) -> Option<String> {
 
 /// `GET /v1/payments?from=&to=&status=&category=&after=&limit=`: dates are Moscow days,
 /// both inclusive.
-async fn archive(
-    app: &App,
-    request: &Request,
-    account: &AccountId,
-) -> Result<Response<Body>, AppError> {
+async fn archive(app: &App, request: &Request, account: &AccountId) -> Reply {
     let mut errors = Vec::new();
     let mut day = |name: &str| {
         query(request, name).and_then(|raw| parse_date(name, &raw).map_err(|e| errors.push(e)).ok())

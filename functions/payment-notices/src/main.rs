@@ -1,5 +1,3 @@
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::config::{SandboxAdapter, TableConfig};
 use shared::entry::ColdStart;
@@ -10,7 +8,7 @@ use shared::services::payments::{deliver_payment_notice, NoticeOutcome};
 const CONCURRENCY: usize = 10;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), shared::entry::Error> {
     shared::entry::init()?;
     // Notices go to the sandbox billers' endpoint, the only one built: checked first,
     // before any call leaves the function.
@@ -19,21 +17,13 @@ async fn main() -> Result<(), Error> {
     let store = &DynamoStore::new(start.clients.dynamodb.clone(), config.table_name.clone());
     let endpoint =
         &shared::adapters::sandbox_biller_endpoint(&start.clients, config.table_name, sandbox);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response: SqsBatchResponse = shared::batch::run(
-            event.payload,
-            CONCURRENCY,
-            |notice: PaymentNotice, attempt| async move {
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                match deliver_payment_notice(store, endpoint, &notice, attempt, now).await? {
-                    NoticeOutcome::Delivered => tracing::info!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice delivered"),
-                    NoticeOutcome::Dropped => tracing::warn!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice dropped: the biller was revoked"),
-                }
-                Ok(())
-            },
-        )
-        .await?;
-        Ok::<_, Error>(response)
-    }))
+    shared::entry::run_queue(CONCURRENCY, |notice: PaymentNotice, attempt| async move {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match deliver_payment_notice(store, endpoint, &notice, attempt, now).await? {
+            NoticeOutcome::Delivered => tracing::info!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice delivered"),
+            NoticeOutcome::Dropped => tracing::warn!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice dropped: the biller was revoked"),
+        }
+        Ok(())
+    })
     .await
 }

@@ -1,14 +1,14 @@
 //! Routes of the profile: parse, call the profile service, respond.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsQueue};
 use shared::config::ProfileConfig;
 use shared::domain::{requested, IdError};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::http::{self as web};
 use shared::services::household::{
     Child, HeldChild, HouseholdService, SnilsCheck, StoredVehicle, Vehicle,
@@ -17,27 +17,9 @@ use shared::services::identity::{at, SecurityEvent};
 use shared::services::profile::{ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS};
 use shared::AppError;
 
-pub struct App {
-    profiles: ProfileService<DynamoStore, SqsQueue>,
-    household: HouseholdService<DynamoStore, SqsQueue>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the service.
-    pub async fn from_env() -> Result<Self, Error> {
-        let start = ColdStart::load().await?;
-        let config = ProfileConfig::from_env(&start.env, start.hasher)?;
-        Ok(Self {
-            household: adapters::household_service(&start.clients, &config),
-            profiles: adapters::profile_service(&start.clients, config),
-        })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("GET /v1/profile") => {
                 let principal = web::principal(request)?;
                 let view = self.profiles.get(&principal.account_id).await?;
@@ -55,6 +37,15 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    pub struct App from (start, config: ProfileConfig) {
+        household: HouseholdService<DynamoStore, SqsQueue> =
+            adapters::household_service(&start.clients, &config),
+        profiles: ProfileService<DynamoStore, SqsQueue> =
+            adapters::profile_service(&start.clients, config),
+    }
+}
+
 /// The version a client read, from `If-Match: "3"` (weak or strong, quoted or not). A
 /// tag we never issued matches no version, and the service answers 412 with the current
 /// one.
@@ -68,11 +59,7 @@ fn if_match(request: &Request) -> Result<u64, AppError> {
     Ok(tag.parse().unwrap_or(u64::MAX))
 }
 
-async fn patch(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn patch(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let patch = ProfilePatch::parse(&body, now.date())?;
@@ -191,12 +178,7 @@ fn vehicle_view(v: &StoredVehicle) -> Value {
     view
 }
 
-async fn children(
-    app: &App,
-    request: &Request,
-    route: &str,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn children(app: &App, request: &Request, route: &str, now: OffsetDateTime) -> Reply {
     let account = web::principal(request)?.account_id;
     match route {
         "GET /v1/profile/children" => {
@@ -243,12 +225,7 @@ async fn children(
     }
 }
 
-async fn vehicles(
-    app: &App,
-    request: &Request,
-    route: &str,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn vehicles(app: &App, request: &Request, route: &str, now: OffsetDateTime) -> Reply {
     let account = web::principal(request)?.account_id;
     match route {
         "GET /v1/profile/vehicles" => {

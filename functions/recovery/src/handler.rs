@@ -5,13 +5,14 @@
 //! behaviour on verification), only nothing is sent.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::Request;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{CodesConfig, IdentityConfig};
 use shared::domain::{Channel, Destination, Purpose, MAX_PASSWORD_CHARS};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -19,27 +20,22 @@ use shared::services::codes::{CodeService, SendCode};
 use shared::services::identity::IdentityService;
 use shared::AppError;
 
-pub struct App {
-    identity: IdentityService<DynamoStore, AwsNotifier>,
-    codes: CodeService<DynamoStore, AwsNotifier>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the services.
-    pub async fn from_env() -> Result<Self, Error> {
-        let (identity, codes) = ColdStart::load().await?.identity_and_codes()?;
-        Ok(Self { identity, codes })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("POST /v1/recovery") => start(self, request, now).await,
             Some("POST /v1/recovery/complete") => complete(self, request, now).await,
             _ => Err(AppError::RouteNotFound),
         }
+    }
+}
+
+shared::api_app! {
+    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config.0),
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
     }
 }
 
@@ -70,11 +66,7 @@ struct Started {
     resend_available_at: OffsetDateTime,
 }
 
-async fn start(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");
@@ -107,11 +99,7 @@ async fn start(
     ))
 }
 
-async fn complete(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn complete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");

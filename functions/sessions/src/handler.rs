@@ -1,13 +1,14 @@
 //! Routes of sessions and the security log: parse, call the identity service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use shared::adapters::{dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
+use shared::config::{CodesConfig, IdentityConfig};
 use shared::domain::{SessionId, MAX_PASSWORD_CHARS};
-use shared::entry::{Api, ColdStart};
+use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
@@ -15,24 +16,9 @@ use shared::services::codes::{check_code_format, parse_code_id, CodeService};
 use shared::services::identity::{at, IdentityService, IssuedSession, Login, LoginOutcome};
 use shared::AppError;
 
-pub struct App {
-    identity: IdentityService<DynamoStore, AwsNotifier>,
-    /// Sends and checks the SMS codes of two-step login.
-    codes: CodeService<DynamoStore, AwsNotifier>,
-}
-
-impl App {
-    /// Built once per cold start: configuration, SDK clients, the services.
-    pub async fn from_env() -> Result<Self, Error> {
-        let (identity, codes) = ColdStart::load().await?.identity_and_codes()?;
-        Ok(Self { identity, codes })
-    }
-}
-
 impl Api for App {
-    async fn route(&self, request: &Request) -> Result<Response<Body>, AppError> {
-        let now = OffsetDateTime::now_utc();
-        match web::route_key(request).as_deref() {
+    async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        match route {
             Some("POST /v1/sessions") => login(self, request, now).await,
             Some("POST /v1/sessions/two-step") => two_step(self, request, now).await,
             Some("GET /v1/sessions") => list(self, request, now).await,
@@ -57,6 +43,16 @@ impl Api for App {
     }
 }
 
+shared::api_app! {
+    pub struct App from (start, config: (IdentityConfig, CodesConfig)) {
+        identity: IdentityService<DynamoStore, AwsNotifier> =
+            adapters::identity_service(&start.clients, config.0),
+        /// Sends and checks the SMS codes of two-step login.
+        codes: CodeService<DynamoStore, AwsNotifier> =
+            adapters::code_service(&start.clients, config.1),
+    }
+}
+
 /// Longest login worth looking up: an e-mail address at most.
 const MAX_LOGIN_LEN: usize = 254;
 
@@ -66,11 +62,7 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn login(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let login = f.required_str("login");
@@ -136,11 +128,7 @@ async fn login(
 const MAX_CHALLENGE_TOKEN_CHARS: usize = 128;
 
 /// `POST /v1/sessions/two-step`: the SMS code that completes a two-step login.
-async fn two_step(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let challenge = f.required_str("challenge_token");
@@ -172,11 +160,7 @@ async fn two_step(
 }
 
 /// `POST /v1/sessions/current/step-up`: a code to the account's phone, to prove presence.
-async fn start_step_up(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn start_step_up(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let sent = app
         .identity
@@ -202,11 +186,7 @@ async fn start_step_up(
 
 /// `POST /v1/sessions/current/step-up/verify` `{id, code}`: the session has proved
 /// presence until `proven_until`.
-async fn complete_step_up(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn complete_step_up(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -280,11 +260,7 @@ struct SessionView {
     device: String,
 }
 
-async fn list(
-    app: &App,
-    request: &Request,
-    now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+async fn list(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let sessions = app.identity.sessions(&principal.account_id, now).await?;
     let views: Vec<SessionView> = sessions
@@ -312,14 +288,14 @@ async fn revoke(
     session_id: &SessionId,
     principal: shared::services::identity::Principal,
     now: OffsetDateTime,
-) -> Result<Response<Body>, AppError> {
+) -> Reply {
     app.identity
         .revoke(&principal, session_id, &web::client(request), now)
         .await?;
     Ok(web::no_content())
 }
 
-async fn events(app: &App, request: &Request) -> Result<Response<Body>, AppError> {
+async fn events(app: &App, request: &Request) -> Reply {
     let principal = web::principal(request)?;
     let events: Vec<serde_json::Value> = app
         .identity

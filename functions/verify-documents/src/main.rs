@@ -1,33 +1,22 @@
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::config::{SandboxAdapter, VerificationConfig};
 use shared::entry::ColdStart;
 use shared::services::profile::VerificationJob;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), shared::entry::Error> {
     shared::entry::init()?;
     // Documents are checked with the sandbox registries, the only ones built: checked
     // first, before any call leaves the function.
     let (start, sandbox) = ColdStart::load_with_sandbox(SandboxAdapter::Registry).await?;
     let config = VerificationConfig::from_env(&start.env, start.hasher)?;
     let concurrency = config.concurrency;
-    let service = shared::adapters::verification_service(&start.clients, config, sandbox);
-    let service = &service;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response: SqsBatchResponse = shared::batch::run(
-            event.payload,
-            concurrency,
-            |job: VerificationJob, attempt| async move {
-                let outcome = service
-                    .process(&job, attempt, time::OffsetDateTime::now_utc())
-                    .await?;
-                tracing::info!(account_id = %job.account_id, check = job.check.as_str(), ?outcome, "job done");
-                Ok(())
-            },
-        )
-        .await?;
-        Ok::<_, Error>(response)
-    }))
+    let service = &shared::adapters::verification_service(&start.clients, config, sandbox);
+    shared::entry::run_queue(concurrency, |job: VerificationJob, attempt| async move {
+        let outcome = service
+            .process(&job, attempt, time::OffsetDateTime::now_utc())
+            .await?;
+        tracing::info!(account_id = %job.account_id, check = job.check.as_str(), ?outcome, "job done");
+        Ok(())
+    })
     .await
 }

@@ -571,37 +571,36 @@ mod tests {
         );
     }
 
+    /// `GET /v1/items/42`, with `Authorization` when given.
+    async fn items_42(
+        client: &reqwest::Client,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = client.get(format!("{url}/v1/items/42"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.unwrap()
+    }
+
     #[tokio::test]
     async fn lambda_authorizer() {
         let url = gateway().await;
         let client = reqwest::Client::new();
-        let r = client
-            .get(format!("{url}/v1/items/42"))
-            .send()
-            .await
-            .unwrap();
+        let r = items_42(&client, &url, None).await;
         assert_eq!(r.status(), 401);
         assert_eq!(
             r.json::<Value>().await.unwrap(),
             json!({"message": "Unauthorized"})
         );
-        let r = client
-            .get(format!("{url}/v1/items/42"))
-            .header("authorization", "Bearer bad")
-            .send()
-            .await
-            .unwrap();
+        let r = items_42(&client, &url, Some("Bearer bad")).await;
         assert_eq!(r.status(), 403);
         assert_eq!(
             r.json::<Value>().await.unwrap(),
             json!({"message": "Forbidden"})
         );
-        let r = client
-            .get(format!("{url}/v1/items/42"))
-            .header("authorization", "Bearer good")
-            .send()
-            .await
-            .unwrap();
+        let r = items_42(&client, &url, Some("Bearer good")).await;
         assert_eq!(r.status(), 200);
         let event: Value = r.json().await.unwrap();
         assert_eq!(event["pathParameters"]["id"], "42");

@@ -288,6 +288,35 @@ impl WatchCommand<'_> {
 mod tests {
     use super::*;
 
+    /// The `codes` function's watch command on port 9001, in a repository at `/repo`.
+    fn codes_watch(
+        cargo_lambda: &str,
+        environment: &BTreeMap<String, String>,
+        concurrency: u32,
+        reload: bool,
+        env_file: Option<&Path>,
+    ) -> Command {
+        WatchCommand {
+            cargo_lambda: Path::new(cargo_lambda),
+            manifest: Path::new("/repo/Cargo.toml"),
+            target_dir: Path::new("/repo/target"),
+            binary: "codes",
+            port: 9001,
+            concurrency,
+            reload,
+            environment,
+            env_file,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn args_of(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn watch_command_line_and_environment() {
         let mut env = BTreeMap::new();
@@ -296,23 +325,8 @@ mod tests {
             "t, with comma=and equals".to_string(),
         );
         env.insert("PATH".to_string(), "/fn/path".to_string());
-        let cmd = WatchCommand {
-            cargo_lambda: Path::new("/repo/.venv/bin/cargo-lambda"),
-            manifest: Path::new("/repo/Cargo.toml"),
-            target_dir: Path::new("/repo/target"),
-            binary: "codes",
-            port: 9001,
-            concurrency: 2,
-            reload: false,
-            environment: &env,
-            env_file: None,
-        }
-        .build()
-        .unwrap();
-        let args: Vec<_> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let cmd = codes_watch("/repo/.venv/bin/cargo-lambda", &env, 2, false, None);
+        let args = args_of(&cmd);
         assert_eq!(
             args,
             [
@@ -355,23 +369,8 @@ mod tests {
         let mut env = BTreeMap::new();
         env.insert("RUST_LOG".to_string(), "info,aws_config=warn".to_string());
         env.insert("TABLE_NAME".to_string(), "t".to_string());
-        let cmd = WatchCommand {
-            cargo_lambda: Path::new("cargo-lambda"),
-            manifest: Path::new("/repo/Cargo.toml"),
-            target_dir: Path::new("/repo/target"),
-            binary: "codes",
-            port: 9001,
-            concurrency: 1,
-            reload: true,
-            environment: &env,
-            env_file: Some(&file),
-        }
-        .build()
-        .unwrap();
-        let args: Vec<_> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let cmd = codes_watch("cargo-lambda", &env, 1, true, Some(&file));
+        let args = args_of(&cmd);
         assert!(!args.contains(&"--ignore-changes".to_string()));
         assert!(args.contains(&"--env-file".to_string()));
         assert_eq!(

@@ -27,39 +27,23 @@ impl Clients {
         let credentials =
             aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "uslugi-local");
         let region = aws_sdk_dynamodb::config::Region::new(REGION);
+        macro_rules! at_moto {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::Config::builder()
+                        .behavior_version_latest()
+                        .region(region.clone())
+                        .endpoint_url(moto_url)
+                        .credentials_provider(credentials.clone())
+                        .build(),
+                )
+            };
+        }
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::Config::builder()
-                    .behavior_version_latest()
-                    .region(region.clone())
-                    .endpoint_url(moto_url)
-                    .credentials_provider(credentials.clone())
-                    .build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::Config::builder()
-                    .behavior_version_latest()
-                    .region(region.clone())
-                    .endpoint_url(moto_url)
-                    .credentials_provider(credentials.clone())
-                    .build(),
-            ),
-            sesv2: aws_sdk_sesv2::Client::from_conf(
-                aws_sdk_sesv2::Config::builder()
-                    .behavior_version_latest()
-                    .region(region.clone())
-                    .endpoint_url(moto_url)
-                    .credentials_provider(credentials.clone())
-                    .build(),
-            ),
-            secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::Config::builder()
-                    .behavior_version_latest()
-                    .region(region)
-                    .endpoint_url(moto_url)
-                    .credentials_provider(credentials)
-                    .build(),
-            ),
+            dynamodb: at_moto!(aws_sdk_dynamodb),
+            sqs: at_moto!(aws_sdk_sqs),
+            sesv2: at_moto!(aws_sdk_sesv2),
+            secretsmanager: at_moto!(aws_sdk_secretsmanager),
         }
     }
 }

@@ -205,6 +205,59 @@ impl Seeder {
         }
     }
 
+    /// A citizen's profile as `GET /v1/profile` answers it.
+    async fn profile(&mut self, token: &str) -> Result<Value, String> {
+        let get = reqwest::Method::GET;
+        self.expect(get, "/v1/profile", Some(token), None, &[200])
+            .await
+    }
+
+    /// Writes a citizen's profile once: only while it is at version 0, so that an earlier
+    /// seed's profile stays as it is.
+    async fn first_profile(&mut self, token: &str, profile: Value) -> Result<(), String> {
+        let version = self.profile(token).await?["version"].clone();
+        if version != 0 {
+            return Ok(());
+        }
+        let reply = self
+            .http
+            .patch(format!("{}/v1/profile", self.gateway))
+            .header("authorization", format!("Bearer {token}"))
+            .header("if-match", "\"0\"")
+            .header("content-type", "application/json")
+            .body(profile.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !reply.status().is_success() {
+            return Err(format!(
+                "PATCH /v1/profile: {}",
+                reply.text().await.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits up to a minute for the sandbox checks to leave the profile `done`; whether
+    /// they did.
+    async fn profile_settled(
+        &mut self,
+        token: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<bool, String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let profile = self.profile(token).await?;
+            if done(&profile) {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// A verification token for a contact, through the code flow and the outbox.
     async fn confirmed(&mut self, channel: &str, destination: &str) -> Result<String, String> {
         let sent = self
@@ -380,94 +433,37 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         .await?;
 
     println!("seed: the mother's documents, checked by the sandbox registries");
-    let version = s
-        .expect(Method::GET, "/v1/profile", Some(&mother), None, &[200])
-        .await?["version"]
-        .clone();
-    if version == 0 {
-        // Written once: an earlier seed left the profile as it is.
-        let reply = s
-            .http
-            .patch(format!("{}/v1/profile", s.gateway))
-            .header("authorization", format!("Bearer {mother}"))
-            .header("if-match", "\"0\"")
-            .header("content-type", "application/json")
-            .body(
-                json!({
-                    "personal": {"birth_date": "1988-04-15", "gender": "female", "citizenship": "RUS"},
-                    "addresses": {"registration": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"},
-                    "documents": {"snils": MOTHER_SNILS, "inn": "500100732259",
-                                  "passport": {"series": "45 10", "number": "123456", "issue_date": "2008-05-20",
-                                               "department_code": "770-001", "issued_by": "ОВД района Тверской г. Москвы"}},
-                })
-                .to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !reply.status().is_success() {
-            return Err(format!(
-                "PATCH /v1/profile: {}",
-                reply.text().await.unwrap_or_default()
-            ));
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = s
-            .expect(Method::GET, "/v1/profile", Some(&mother), None, &[200])
-            .await?;
-        if p["level"] != "simplified" {
-            break;
-        }
-        if Instant::now() > deadline {
-            println!(
-                "seed: the checks are still running; bills from the SNILS appear once they pass"
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    s.first_profile(
+        &mother,
+        json!({
+            "personal": {"birth_date": "1988-04-15", "gender": "female", "citizenship": "RUS"},
+            "addresses": {"registration": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"},
+            "documents": {"snils": MOTHER_SNILS, "inn": "500100732259",
+                          "passport": {"series": "45 10", "number": "123456", "issue_date": "2008-05-20",
+                                       "department_code": "770-001", "issued_by": "ОВД района Тверской г. Москвы"}},
+        }),
+    )
+    .await?;
+    if !s
+        .profile_settled(&mother, |p| p["level"] != "simplified")
+        .await?
+    {
+        println!("seed: the checks are still running; bills from the SNILS appear once they pass");
     }
 
     println!("seed: the father's SNILS, which the birth records name too");
-    let father_version = s
-        .expect(Method::GET, "/v1/profile", Some(&father), None, &[200])
-        .await?["version"]
-        .clone();
-    if father_version == 0 {
-        let reply = s
-            .http
-            .patch(format!("{}/v1/profile", s.gateway))
-            .header("authorization", format!("Bearer {father}"))
-            .header("if-match", "\"0\"")
-            .header("content-type", "application/json")
-            .body(
-                json!({
-                    "personal": {"birth_date": "1986-02-20", "gender": "male", "citizenship": "RUS"},
-                    "documents": {"snils": FATHER_SNILS},
-                })
-                .to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !reply.status().is_success() {
-            return Err(format!(
-                "PATCH /v1/profile: {}",
-                reply.text().await.unwrap_or_default()
-            ));
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = s
-            .expect(Method::GET, "/v1/profile", Some(&father), None, &[200])
-            .await?;
-        if p["verification"]["snils"]["status"] != "pending" || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    s.first_profile(
+        &father,
+        json!({
+            "personal": {"birth_date": "1986-02-20", "gender": "male", "citizenship": "RUS"},
+            "documents": {"snils": FATHER_SNILS},
+        }),
+    )
+    .await?;
+    s.profile_settled(&father, |p| {
+        p["verification"]["snils"]["status"] != "pending"
+    })
+    .await?;
 
     // The civil registry sandbox names both parents on both birth records (certificates
     // 65432x: parents 77654320 1/2, see docs/testing.md); each link is confirmed by the

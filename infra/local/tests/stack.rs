@@ -54,6 +54,17 @@ fn moto_pids(port: u16) -> Vec<u32> {
         .collect()
 }
 
+/// The local outbox's messages to `to` (URL-encoded).
+async fn outbox(http: &reqwest::Client, stack: &Stack, to: &str) -> Value {
+    http.get(format!("{}/_local/outbox?to={to}", stack.gateway_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn starts_serves_and_stops() {
     let root = find_repo_root(env!("CARGO_MANIFEST_DIR")).expect("repository root");
@@ -123,34 +134,14 @@ async fn starts_serves_and_stops() {
         .send()
         .await
         .expect("moto accepts mail from the template's identity");
-    let outbox: Value = http
-        .get(format!(
-            "{}/_local/outbox?to=someone@example.ru",
-            stack.gateway_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let messages = outbox["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 1, "{outbox}");
+    let mail = outbox(&http, &stack, "someone@example.ru").await;
+    let messages = mail["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{mail}");
     assert_eq!(messages[0]["channel"], "email");
     assert_eq!(messages[0]["from"], "robot@stack.example");
     assert_eq!(messages[0]["subject"], "Code");
     assert_eq!(messages[0]["text"], "Your code: 123456");
-    let other: Value = http
-        .get(format!(
-            "{}/_local/outbox?to=%2B79000000000",
-            stack.gateway_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = outbox(&http, &stack, "%2B79000000000").await;
     assert_eq!(other["messages"].as_array().unwrap().len(), 0);
 
     // Dropping the stack stops moto.

@@ -77,8 +77,9 @@ impl Registry for SandboxRegistry {
     }
 }
 
-/// A SNILS of the nine-digit `number`, with its check digits.
-fn snils_of(number: &str) -> String {
+/// A SNILS of the nine-digit `number`, with its check digits: how the sandbox writes the
+/// SNILS of a birth record, and how tests write the documented test values.
+pub fn snils_of(number: &str) -> String {
     let sum: u32 = number
         .bytes()
         .zip((1..=9).rev())

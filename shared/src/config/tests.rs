@@ -13,6 +13,11 @@ fn hasher() -> Hasher {
     Hasher::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap()
 }
 
+/// The sentence a refused configuration fails the cold start with.
+fn refused<T>(result: Result<T, ConfigError>) -> String {
+    result.err().unwrap().to_string()
+}
+
 const BASE: [(&str, &str); 2] = [
     ("TABLE_NAME", "t"),
     ("EMAIL_SENDER", "no-reply@uslugi.example"),
@@ -41,15 +46,9 @@ fn overrides_and_errors_name_the_variable() {
         5
     );
     pairs.push(("CODE_MAX_ATTEMPTS", "zero"));
-    let err = CodesConfig::from_env(&env(&pairs), hasher())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refused(CodesConfig::from_env(&env(&pairs), hasher()));
     assert!(err.contains("CODE_MAX_ATTEMPTS"), "{err}");
-    let err = CodesConfig::from_env(&env(&BASE[..1]), hasher())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refused(CodesConfig::from_env(&env(&BASE[..1]), hasher()));
     assert!(err.contains("EMAIL_SENDER"), "{err}");
 }
 
@@ -70,41 +69,54 @@ fn sandboxes_run_outside_production_only() {
     }
     let prod = deployment("prod", "sandbox").unwrap();
     assert!(prod.is_production());
-    let err = prod
-        .allow_sandbox(SandboxAdapter::Registry)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refused(prod.allow_sandbox(SandboxAdapter::Registry));
     assert!(err.contains("INTEGRATIONS"), "{err}");
     assert!(err.contains("verify any passport"), "{err}");
-    let err = prod
-        .allow_sandbox(SandboxAdapter::Acquirer)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refused(prod.allow_sandbox(SandboxAdapter::Acquirer));
     assert!(err.contains("paid without any money"), "{err}");
 }
 
 #[test]
 fn live_integrations_refuse_to_start_until_they_exist() {
     for stage in ["dev", "prod"] {
-        let err = deployment(stage, "live")
-            .unwrap()
-            .allow_sandbox(SandboxAdapter::Acquirer)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = refused(
+            deployment(stage, "live")
+                .unwrap()
+                .allow_sandbox(SandboxAdapter::Acquirer),
+        );
         assert!(err.contains("not built yet"), "{err}");
     }
 }
 
 #[test]
 fn stage_and_integrations_are_required_and_checked() {
-    let err = Deployment::from_env(&env(&[("INTEGRATIONS", "sandbox")]))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refused(Deployment::from_env(&env(&[("INTEGRATIONS", "sandbox")])));
     assert!(err.contains("STAGE"), "{err}");
-    let err = deployment("dev", "sandbx").err().unwrap().to_string();
+    let err = refused(deployment("dev", "sandbx"));
     assert!(err.contains("INTEGRATIONS"), "{err}");
+}
+
+#[test]
+fn limits_default_to_what_an_empty_environment_reads() {
+    let s = IdentityConfig::from_env(&env(&BASE), hasher())
+        .unwrap()
+        .limits;
+    assert_eq!(
+        (s.idle.as_secs(), s.max.as_secs(), s.foreign_idle.as_secs()),
+        (12 * 3600, 30 * 24 * 3600, 30 * 60)
+    );
+    assert_eq!((s.max_failures, s.max_client_failures), (5, 50));
+    assert_eq!(s.step_up_window, STEP_UP_WINDOW);
+    let holds = HoldLimits::from_env(&env(&[])).unwrap();
+    assert_eq!(holds, HoldLimits::default());
+    assert_eq!((holds.hold.as_secs(), holds.max_held_bills), (300, 20));
+    let mut pairs = BASE.to_vec();
+    pairs.push(("PAYMENT_MAX_HELD_BILLS", "1"));
+    assert!(refused(HoldLimits::from_env(&env(&pairs))).contains("must be at least"));
+    pairs.push(("LOGIN_MAX_FAILURES", "99999999999"));
+    let err = refused(SessionLimits::from_env(&env(&pairs)));
+    assert!(
+        err.contains("LOGIN_MAX_FAILURES") && err.contains("too large"),
+        "{err}"
+    );
 }

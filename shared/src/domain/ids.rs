@@ -269,7 +269,7 @@ macro_rules! keyed_hash_ids {
     )*};
 }
 
-keyed_hash_ids!(SessionId);
+keyed_hash_ids!(SessionId, ChildId, VehicleId);
 
 #[cfg(test)]
 mod tests {

@@ -280,9 +280,12 @@ mod tests {
         let store = MemStore::new();
         // 1_800_000_000 is a multiple of 600: a window starts there.
         let now = 1_800_000_100;
-        limit.count(&store, "a", 2, now).await.unwrap();
-        limit.count(&store, "a", 1, now).await.unwrap();
-        assert_eq!(retry_after(limit.count(&store, "a", 1, now).await), 500);
+        limit.count(&store, &"a".into(), 2, now).await.unwrap();
+        limit.count(&store, &"a".into(), 1, now).await.unwrap();
+        assert_eq!(
+            retry_after(limit.count(&store, &"a".into(), 1, now).await),
+            500
+        );
         assert_eq!(
             store.state().lookups_asked[0],
             (1_800_000_000, 1_800_000_600, 2)
@@ -297,7 +300,7 @@ mod tests {
         };
         let store = MemStore::new();
         assert_eq!(
-            retry_after(limit.count(&store, "a", 4, 1_800_000_599).await),
+            retry_after(limit.count(&store, &"a".into(), 4, 1_800_000_599).await),
             1
         );
         assert!(store.state().lookups_asked.is_empty());

@@ -15,13 +15,14 @@ pub use doubles::{Acquirer, Outbox, Registries, Reply};
 pub use script::{Clock, Fault};
 pub use store::{test_hasher, unpaid_charge, MemStore};
 
+use crate::domain::AccountId;
 use crate::services::identity::SecurityEvent;
 use crate::AppError;
 
 /// The security event of a citizen's profile edit at the clock's time.
-pub fn profile_edit(account_id: &str, clock: &Clock) -> SecurityEvent {
+pub fn profile_edit(account_id: &AccountId, clock: &Clock) -> SecurityEvent {
     SecurityEvent {
-        account_id: account_id.to_string(),
+        account_id: account_id.clone(),
         kind: "profile_changed",
         at: clock.unix(),
         ip: "203.0.113.7".into(),

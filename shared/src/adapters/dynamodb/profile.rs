@@ -205,7 +205,7 @@ impl ProfileStore for DynamoStore {
                     match released.map_err(classify) {
                         Ok(_) | Err(StoreError::Conflict) => {}
                         Err(e) => {
-                            tracing::warn!(account_id = write.account_id, error = %e, "old SNILS login not released");
+                            tracing::warn!(account_id = %write.account_id, error = %e, "old SNILS login not released");
                         }
                     }
                 }

@@ -16,10 +16,7 @@ pub struct BirthCertificate {
 impl BirthCertificate {
     /// Series and number in one field: `IV-МЮ 123456`, `IV-МЮ123456`, `iv-мю № 123456`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         // The number is the trailing run of digits; what precedes it is the series.
         let number_start = raw
             .char_indices()
@@ -79,17 +76,12 @@ impl BirthCertificate {
 }
 
 pub(super) fn birth_certificate_series(field: &str, raw: &str) -> Result<String, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(required(field));
-    }
-    let format = || {
-        FieldError::new(
-            field,
-            "birth_certificate_series_format",
-            "Серия свидетельства — римское число, дефис и две русские буквы, например IV-МЮ",
-        )
-    };
+    let raw = present(field, raw)?;
+    let format = refusal(
+        field,
+        "birth_certificate_series_format",
+        "Серия свидетельства — римское число, дефис и две русские буквы, например IV-МЮ",
+    );
     // The hyphen is sometimes typed as a space; either separates the two parts.
     let (roman, letters) = match raw.split_once(is_dash) {
         Some(parts) => parts,
@@ -190,22 +182,12 @@ pub(super) fn to_roman(mut n: u32) -> String {
 }
 
 pub(super) fn birth_certificate_number(field: &str, raw: &str) -> Result<String, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(required(field));
-    }
-    match digits_only(raw, |c| c.is_whitespace() || c == '№') {
-        Some(digits) if digits.len() == 6 => Ok(digits),
-        _ => Err(FieldError::new(
-            field,
-            "birth_certificate_number_format",
-            "Номер свидетельства о рождении — 6 цифр",
-        )),
-    }
-}
-
-impl fmt::Debug for BirthCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "BirthCertificate", &self.value, 2)
-    }
+    digits_field(
+        field,
+        raw,
+        |c| c.is_whitespace() || c == '№',
+        6,
+        "birth_certificate_number_format",
+        "Номер свидетельства о рождении — 6 цифр",
+    )
 }

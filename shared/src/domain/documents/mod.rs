@@ -56,6 +56,40 @@ fn required(field: &str) -> FieldError {
     FieldError::new(field, "required", "Заполните поле")
 }
 
+/// The refusal of a value that is not of the type's shape, made when needed.
+fn refusal<'a>(
+    field: &'a str,
+    code: &'static str,
+    message: &'static str,
+) -> impl Fn() -> FieldError + Copy + 'a {
+    move || FieldError::new(field, code, message)
+}
+
+/// `raw` trimmed, or `required` when nothing is left.
+fn present<'a>(field: &str, raw: &'a str) -> Result<&'a str, FieldError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(required(field));
+    }
+    Ok(raw)
+}
+
+/// A field of exactly `len` digits once the characters `skip` accepts are dropped:
+/// `required` when empty, refused with `code` and `message` when anything else.
+fn digits_field(
+    field: &str,
+    raw: &str,
+    skip: impl Fn(char) -> bool,
+    len: usize,
+    code: &'static str,
+    message: &'static str,
+) -> Result<String, FieldError> {
+    match digits_only(present(field, raw)?, skip) {
+        Some(digits) if digits.len() == len => Ok(digits),
+        _ => Err(refusal(field, code, message)()),
+    }
+}
+
 /// Writes `Name(…)` with every letter and digit but the last `keep` hidden. The kept
 /// tail (a check digit or a region, never enough to identify anyone) lets support tell
 /// two values apart; separators stay to show the shape.
@@ -79,22 +113,17 @@ fn write_masked(f: &mut fmt::Formatter<'_>, name: &str, value: &str, keep: usize
 /// stores Cyrillic; so the Latin twin (and lower case of either) is read as the Cyrillic
 /// capital rather than refused.
 fn vehicle_letter(c: char) -> Option<char> {
-    Some(match c {
-        'А' | 'а' | 'A' | 'a' => 'А',
-        'В' | 'в' | 'B' | 'b' => 'В',
-        'Е' | 'е' | 'E' | 'e' => 'Е',
-        'К' | 'к' | 'K' | 'k' => 'К',
-        'М' | 'м' | 'M' | 'm' => 'М',
-        'Н' | 'н' | 'H' | 'h' => 'Н',
-        'О' | 'о' | 'O' | 'o' => 'О',
-        'Р' | 'р' | 'P' | 'p' => 'Р',
-        'С' | 'с' | 'C' | 'c' => 'С',
-        'Т' | 'т' | 'T' | 't' => 'Т',
-        'У' | 'у' | 'Y' | 'y' => 'У',
-        'Х' | 'х' | 'X' | 'x' => 'Х',
-        _ => return None,
-    })
+    VEHICLE_TWINS
+        .iter()
+        .find(|twins| twins.contains(c))
+        .and_then(|twins| twins.chars().next())
 }
+
+/// Each letter of [`vehicle_letter`]: the Cyrillic capital first, then its lower case and
+/// its Latin twin in both cases.
+const VEHICLE_TWINS: [&str; 12] = [
+    "АаAa", "ВвBb", "ЕеEe", "КкKk", "МмMm", "НнHh", "ОоOo", "РрPp", "СсCc", "ТтTt", "УуYy", "ХхXx",
+];
 
 const VEHICLE_LETTERS: &str = "А, В, Е, К, М, Н, О, Р, С, Т, У, Х";
 
@@ -124,6 +153,32 @@ serialize_canonical!(
     VehiclePlate,
 );
 
+/// `Debug` shows the canonical form masked ([`write_masked`]), all but the last `keep`
+/// letters and digits hidden.
+macro_rules! debug_masked {
+    ($($t:ident: $keep:literal),* $(,)?) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_masked(f, stringify!($t), self.as_str(), $keep)
+            }
+        }
+    )*};
+}
+
+debug_masked!(
+    Snils: 2,
+    Inn: 2,
+    Uin: 2,
+    OmsPolicy: 2,
+    PassportSeries: 0,
+    PassportNumber: 2,
+    DepartmentCode: 0,
+    VehicleCertificate: 2,
+    VehiclePlate: 2,
+    DriverLicence: 2,
+    BirthCertificate: 2,
+);
+
 // ------------------------------------------------------------------ SNILS
 
 /// Insurance number (СНИЛС): 11 digits, stored without separators.
@@ -137,17 +192,12 @@ impl Snils {
     /// Accepts `138-759-325 08`, `13875932508` and any spacing or hyphenation of the
     /// 11 digits.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        let format = || {
-            FieldError::new(
-                field,
-                "snils_format",
-                "Введите СНИЛС: 11 цифр, например 123-456-789 01",
-            )
-        };
+        let raw = present(field, raw)?;
+        let format = refusal(
+            field,
+            "snils_format",
+            "Введите СНИЛС: 11 цифр, например 123-456-789 01",
+        );
         let digits = digits_only(raw, |c| c.is_whitespace() || is_dash(c)).ok_or_else(format)?;
         if digits.len() != 11 {
             return Err(format());
@@ -189,12 +239,6 @@ fn snils_checksum(number: &[u32]) -> u32 {
     }
 }
 
-impl fmt::Debug for Snils {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "Snils", &self.0, 2)
-    }
-}
-
 // ------------------------------------------------------------------ INN
 
 /// Whose INN it is; the length tells.
@@ -217,13 +261,11 @@ const INN12_WEIGHTS_12: [u32; 11] = [3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8];
 impl Inn {
     /// An organisation's (10 digits) or a person's (12 digits) INN.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let format = || {
-            FieldError::new(
-                field,
-                "inn_format",
-                "Введите ИНН: 10 цифр для организации или 12 цифр для физического лица",
-            )
-        };
+        let format = refusal(
+            field,
+            "inn_format",
+            "Введите ИНН: 10 цифр для организации или 12 цифр для физического лица",
+        );
         let digits = inn_digits(field, raw, format)?;
         match digits.len() {
             10 | 12 => check_inn(field, digits),
@@ -265,10 +307,7 @@ fn inn_digits(
     raw: &str,
     format: impl Fn() -> FieldError,
 ) -> Result<String, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(required(field));
-    }
+    let raw = present(field, raw)?;
     digits_only(raw, char::is_whitespace).ok_or_else(format)
 }
 
@@ -291,12 +330,6 @@ fn check_inn(field: &str, digits: String) -> Result<Inn, FieldError> {
     }
 }
 
-impl fmt::Debug for Inn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "Inn", &self.0, 2)
-    }
-}
-
 // ------------------------------------------------------------------ KPP
 
 /// Tax registration reason code (КПП) of an organisation: public, so printed in clear.
@@ -306,10 +339,7 @@ pub struct Kpp(String);
 impl Kpp {
     /// 4 digits (tax office), 2 digits or Latin capitals (reason), 3 digits.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         let kpp: String = raw
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -347,10 +377,7 @@ impl Uin {
     /// Digits with optional spaces. Some issuers use 25-character UINs with letters;
     /// those are refused with their own code until a biller needs them.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         let format = || FieldError::new(field, "uin_format", "Введите УИН: 20 или 25 цифр");
         let Some(digits) = digits_only(raw, char::is_whitespace) else {
             if raw.chars().any(char::is_alphabetic) {
@@ -403,12 +430,6 @@ fn uin_check_digits(body: &[u32]) -> [u32; 2] {
     ]
 }
 
-impl fmt::Debug for Uin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "Uin", &self.0, 2)
-    }
-}
-
 // ------------------------------------------------------------------ OMS policy
 
 /// Unified OMS policy number (ЕНП): 16 digits.
@@ -421,28 +442,19 @@ pub struct OmsPolicy(String);
 
 impl OmsPolicy {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        match digits_only(raw, |c| c.is_whitespace() || is_dash(c)) {
-            Some(digits) if digits.len() == 16 => Ok(Self(digits)),
-            _ => Err(FieldError::new(
-                field,
-                "oms_policy_format",
-                "Номер полиса ОМС — 16 цифр",
-            )),
-        }
+        digits_field(
+            field,
+            raw,
+            |c| c.is_whitespace() || is_dash(c),
+            16,
+            "oms_policy_format",
+            "Номер полиса ОМС — 16 цифр",
+        )
+        .map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for OmsPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "OmsPolicy", &self.0, 2)
     }
 }
 

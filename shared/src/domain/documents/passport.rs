@@ -11,18 +11,15 @@ pub struct PassportSeries(String);
 impl PassportSeries {
     /// `4510` or `45 10`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        match digits_only(raw, char::is_whitespace) {
-            Some(digits) if digits.len() == 4 => Ok(Self(digits)),
-            _ => Err(FieldError::new(
-                field,
-                "passport_series_format",
-                "Серия паспорта — 4 цифры, например 45 10",
-            )),
-        }
+        digits_field(
+            field,
+            raw,
+            char::is_whitespace,
+            4,
+            "passport_series_format",
+            "Серия паспорта — 4 цифры, например 45 10",
+        )
+        .map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -35,40 +32,25 @@ impl PassportSeries {
     }
 }
 
-impl fmt::Debug for PassportSeries {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "PassportSeries", &self.0, 0)
-    }
-}
-
 /// Number of an RF passport: 6 digits.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PassportNumber(String);
 
 impl PassportNumber {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        match digits_only(raw, |c| c.is_whitespace() || c == '№') {
-            Some(digits) if digits.len() == 6 => Ok(Self(digits)),
-            _ => Err(FieldError::new(
-                field,
-                "passport_number_format",
-                "Номер паспорта — 6 цифр",
-            )),
-        }
+        digits_field(
+            field,
+            raw,
+            |c| c.is_whitespace() || c == '№',
+            6,
+            "passport_number_format",
+            "Номер паспорта — 6 цифр",
+        )
+        .map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for PassportNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "PassportNumber", &self.0, 2)
     }
 }
 
@@ -84,10 +66,7 @@ impl Passport {
     /// Series and number in one field: `45 10 123456`, `4510 123456`, `4510123456`,
     /// `45 10 № 123456`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         match digits_only(raw, |c| c.is_whitespace() || c == '№') {
             Some(digits) if digits.len() == 10 => Ok(Self {
                 series: PassportSeries(digits[..4].to_string()),
@@ -123,10 +102,7 @@ pub struct DepartmentCode(String);
 impl DepartmentCode {
     /// `770-001`, `770001`, `770 001`; stored with the hyphen.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
         let digits: String = match compact.chars().position(is_dash) {
             // A hyphen is only where the printed code has it.
@@ -151,12 +127,6 @@ impl DepartmentCode {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for DepartmentCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "DepartmentCode", &self.0, 0)
     }
 }
 

@@ -12,17 +12,12 @@ pub struct VehicleCertificate(String);
 impl VehicleCertificate {
     /// 2 digits, 2 digits or letters of the plate alphabet, 6 digits; spaces optional.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        let format = || {
-            FieldError::new(
-                field,
-                "vehicle_certificate_format",
-                "Введите серию и номер СТС: 10 знаков, например 77 УО 123456",
-            )
-        };
+        let raw = present(field, raw)?;
+        let format = refusal(
+            field,
+            "vehicle_certificate_format",
+            "Введите серию и номер СТС: 10 знаков, например 77 УО 123456",
+        );
         let chars: Vec<char> = raw.chars().filter(|c| !c.is_whitespace()).collect();
         if chars.len() != 10
             || !chars[..2].iter().all(char::is_ascii_digit)
@@ -57,12 +52,6 @@ impl VehicleCertificate {
     }
 }
 
-impl fmt::Debug for VehicleCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "VehicleCertificate", &self.0, 2)
-    }
-}
-
 /// Russian registration plate: `А123ВС77`, `А123ВС777`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct VehiclePlate(String);
@@ -71,10 +60,7 @@ impl VehiclePlate {
     /// Letter, 3 digits, 2 letters, region of 2–3 digits; spaces ignored, Latin
     /// look-alikes and lower case read as the Cyrillic capitals.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
+        let raw = present(field, raw)?;
         let chars: Vec<char> = raw.chars().filter(|c| !c.is_whitespace()).collect();
         let shape_ok = matches!(chars.len(), 8 | 9)
             && [0, 4, 5].iter().all(|&i| chars[i].is_alphabetic())
@@ -110,40 +96,25 @@ impl VehiclePlate {
     }
 }
 
-impl fmt::Debug for VehiclePlate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "VehiclePlate", &self.0, 2)
-    }
-}
-
 /// Driver licence: 10 digits, `99 12 345678`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DriverLicence(String);
 
 impl DriverLicence {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(required(field));
-        }
-        match digits_only(raw, |c| c.is_whitespace() || c == '№') {
-            Some(d) if d.len() == 10 => Ok(Self(format!("{} {} {}", &d[..2], &d[2..4], &d[4..]))),
-            _ => Err(FieldError::new(
-                field,
-                "driver_licence_format",
-                "Введите серию и номер водительского удостоверения: 10 цифр, например 99 12 345678",
-            )),
-        }
+        let d = digits_field(
+            field,
+            raw,
+            |c| c.is_whitespace() || c == '№',
+            10,
+            "driver_licence_format",
+            "Введите серию и номер водительского удостоверения: 10 цифр, например 99 12 345678",
+        )?;
+        Ok(Self(format!("{} {} {}", &d[..2], &d[2..4], &d[4..])))
     }
 
     /// `99 12 345678`.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for DriverLicence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_masked(f, "DriverLicence", &self.0, 2)
     }
 }

@@ -2,6 +2,7 @@
 //! part-way comes back and pays nothing twice.
 
 use super::*;
+use crate::domain::PaymentId;
 use crate::services::payments::{MethodKind, PaymentService, SavedMethod};
 use crate::testing::{
     assert_unavailable, test_hasher, Acquirer, Clock, Fault, MemStore, Outbox, Reply,
@@ -24,12 +25,12 @@ struct World {
 /// the SNILS, and an autopay of its utilities on the 1st of the month (the clock's day).
 fn world() -> World {
     let store = MemStore::new();
-    store.add_citizen("a1", SNILS);
+    store.add_citizen(&"a1".into(), SNILS);
     for uin in [FIRST, SECOND] {
         store.add_charge(uin, 250_000, Category::Utilities, SNILS);
     }
     store.add_method(
-        "a1",
+        &"a1".into(),
         SavedMethod {
             id: "pm_1".into(),
             kind: MethodKind::Card,
@@ -95,7 +96,7 @@ impl World {
             .await
     }
 
-    fn status(&self, uin: &str) -> (ChargeStatus, Option<String>) {
+    fn status(&self, uin: &str) -> (ChargeStatus, Option<PaymentId>) {
         let state = self.store.state();
         match state.charge(uin) {
             Some(c) => (c.status, state.paid_by.get(uin).cloned()),
@@ -112,7 +113,7 @@ impl World {
             .into_iter()
             .map(|(order, n)| {
                 let uin = state
-                    .payment(&order)
+                    .payment(&order.as_str().into())
                     .map(|p| p.bills[0].uin.clone())
                     .unwrap_or(order);
                 (uin, n)
@@ -170,7 +171,8 @@ async fn a_page_whose_settle_answer_was_lost_comes_back_without_charging_again()
         w.charged_per_bill(),
         [(FIRST.to_string(), 1), (SECOND.to_string(), 1)]
     );
-    let autopay = w.store.state().autopays[&("a1".to_string(), "ap_1".to_string())].clone();
+    let autopay =
+        w.store.state().autopays[&(AccountId::from("a1"), AutopayId::from("ap_1"))].clone();
     assert_eq!(
         autopay.status,
         AutopayStatus::Active,
@@ -190,7 +192,8 @@ async fn a_declined_payment_pauses_the_autopay_and_tells_the_citizen() {
     for uin in [FIRST, SECOND] {
         assert_eq!(w.status(uin), (ChargeStatus::Unpaid, None), "{uin}");
     }
-    let autopay = w.store.state().autopays[&("a1".to_string(), "ap_1".to_string())].clone();
+    let autopay =
+        w.store.state().autopays[&(AccountId::from("a1"), AutopayId::from("ap_1"))].clone();
     assert_eq!(autopay.status, AutopayStatus::Paused);
     assert_eq!(autopay.paused_reason.as_deref(), Some("insufficient_funds"));
     let letters = w.outbox.sent();

@@ -1,6 +1,9 @@
 use super::*;
 use serde_json::json;
 
+/// An account id of the minted shape, where one is read through its check.
+const ACCOUNT: &str = "0b7e5b6c-2f0e-4d8a-9c1e-5a4f3b2d1c0e";
+
 fn object(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
@@ -62,9 +65,9 @@ fn schedule_pages_and_new_bills_share_a_queue_and_are_told_apart() {
     };
     assert_eq!(p.shard_id(), "weekly-6-unsharded");
     assert_eq!(
-        serde_json::from_value::<AutopayWork>(json!({"account_id": "a", "uin": "1"})).unwrap(),
+        serde_json::from_value::<AutopayWork>(json!({"account_id": ACCOUNT, "uin": "1"})).unwrap(),
         AutopayWork::NewBill(NewBillForAccount {
-            account_id: "a".into(),
+            account_id: ACCOUNT.parse().unwrap(),
             uin: "1".into()
         })
     );

@@ -41,10 +41,9 @@ pub const CHALLENGE_TOKEN_PREFIX: &str = "lc_";
 /// Devices remembered per account for new-device alerts; the oldest is forgotten first.
 pub const MAX_KNOWN_DEVICES: usize = 20;
 
-/// Reads of a login's state after losing the race to count an attempt.
-const ATTEMPT_RACE_RETRIES: usize = 3;
 /// How long an attempt waits, at most, for attempts still being checked to be decided
-/// when they alone fill the login's limit; well inside the functions' timeout.
+/// when they alone fill the login's limit, or while it loses races to count itself;
+/// well inside the functions' timeout.
 const PENDING_WAIT: Duration = Duration::from_secs(3);
 /// How often a waiting attempt reads the login's state again.
 const PENDING_POLL: Duration = Duration::from_millis(100);

@@ -427,6 +427,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// still being checked (a citizen's devices signing in at once), this one waits for
     /// them to be decided, at most [`PENDING_WAIT`]: a right secret among them clears the
     /// count, wrong ones make it a lock. Either way no more than the limit is checked.
+    /// Races lost to other attempts are read again within the same wait.
     pub(super) async fn count_attempt(
         &self,
         login_key: &str,
@@ -437,7 +438,6 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let window_start = self.window_start(now);
         let window_end = window_start + secs(self.limits.client_failure_window);
         let started = std::time::Instant::now();
-        let mut races = 0;
         loop {
             // The clock moves while this attempt waits for pending ones.
             let now_live = now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
@@ -496,12 +496,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                     })
                 }
                 // Others counted meanwhile: the next read tells the lock they set, or
-                // that they are still being checked.
+                // that they are still being checked. Losing races is not a lock: past
+                // the wait, the answer is to try again at once, not after a lock's time.
                 AttemptCount::LoginLimited => {
-                    races += 1;
-                    if races >= ATTEMPT_RACE_RETRIES {
+                    if started.elapsed() >= PENDING_WAIT {
                         return Err(AppError::LoginThrottled {
-                            retry_after_secs: wait(now + secs(self.limits.lock_base), now),
+                            retry_after_secs: 1,
                         });
                     }
                 }

@@ -22,7 +22,7 @@ fn world() -> World {
     let store = MemStore::new();
     let acquirer = Acquirer::default();
     let outbox = Outbox::default();
-    store.add_citizen("a1", SNILS);
+    store.add_citizen(&"a1".into(), SNILS);
     store.add_charge(UIN, 150_000, Category::Kindergarten, SNILS);
     let service = PaymentService::new(
         store.clone(),
@@ -58,7 +58,13 @@ fn receipts(outbox: &Outbox) -> usize {
 impl World {
     async fn pay(&self, account: &str, key: &str) -> Result<PayOutcome, AppError> {
         self.service
-            .pay(account, key, &by_card(), "citizen", self.clock.now())
+            .pay(
+                &account.into(),
+                key,
+                &by_card(),
+                "citizen",
+                self.clock.now(),
+            )
             .await
     }
 
@@ -89,7 +95,7 @@ impl World {
         }
     }
 
-    fn stored(&self, id: &str) -> Payment {
+    fn stored(&self, id: &PaymentId) -> Payment {
         match self.store.state().payment(id) {
             Some(p) => p.clone(),
             None => panic!("payment {id} not stored"),
@@ -107,15 +113,19 @@ impl World {
     }
 
     /// Orders the bank moved money for, each with how often.
-    fn charged(&self) -> Vec<(String, u32)> {
-        self.acquirer.charges().into_iter().collect()
+    fn charged(&self) -> Vec<(PaymentId, u32)> {
+        self.acquirer
+            .charges()
+            .into_iter()
+            .map(|(order, n)| (order.as_str().into(), n))
+            .collect()
     }
 }
 
 #[tokio::test]
 async fn two_citizens_racing_for_one_bill_open_one_payment() {
     let w = world();
-    w.store.add_citizen("a2", SNILS);
+    w.store.add_citizen(&"a2".into(), SNILS);
     let (first, second) = tokio::join!(w.pay("a1", "key-first-1"), w.pay("a2", "key-second-2"));
     let (won, lost) = match (first, second) {
         (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
@@ -141,7 +151,7 @@ async fn two_citizens_racing_for_one_bill_open_one_payment() {
 #[tokio::test]
 async fn a_stranger_losing_the_race_hears_only_that_the_bill_does_not_exist() {
     let w = world();
-    w.store.add_account("stranger");
+    w.store.add_account(&"stranger".into());
     let (first, second) =
         tokio::join!(w.pay("a1", "key-first-1"), w.pay("stranger", "key-other-2"));
     let outcomes = [&first, &second];
@@ -200,7 +210,13 @@ async fn a_key_reused_with_another_body_is_refused_without_a_charge() {
     };
     let refused = w
         .service
-        .pay("a1", "key-reused-1", &other, "citizen", w.clock.now())
+        .pay(
+            &"a1".into(),
+            "key-reused-1",
+            &other,
+            "citizen",
+            w.clock.now(),
+        )
         .await;
     assert!(
         matches!(refused, Err(AppError::IdempotencyKeyReused)),
@@ -325,7 +341,11 @@ async fn a_confirmation_that_loses_to_reconciliation_answers_the_settled_payment
         }
         state.paid_by.insert(UIN.into(), racer.clone());
     });
-    let confirmed = w.service.confirm("a1", &id, w.clock.now()).await.unwrap();
+    let confirmed = w
+        .service
+        .confirm(&"a1".into(), &id, w.clock.now())
+        .await
+        .unwrap();
     assert_eq!(confirmed.status, PaymentStatus::Succeeded);
     assert_eq!(confirmed.id, id);
     // The settle that lost does not send a receipt or queue notices a second time.
@@ -336,7 +356,7 @@ async fn a_confirmation_that_loses_to_reconciliation_answers_the_settled_payment
 
 /// Three payments whose charge never reached the bank's answer (pending), then what the
 /// bank made of each.
-async fn three_pending(w: &World) -> [String; 3] {
+async fn three_pending(w: &World) -> [PaymentId; 3] {
     let uins = ["18810177200000012368", "18810177200000012376", UIN];
     let mut ids = Vec::new();
     for (i, uin) in uins.iter().enumerate() {
@@ -351,7 +371,7 @@ async fn three_pending(w: &World) -> [String; 3] {
         let outcome = w
             .service
             .pay(
-                "a1",
+                &"a1".into(),
                 &format!("key-pending-{i}"),
                 &request,
                 "citizen",

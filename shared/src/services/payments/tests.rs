@@ -26,7 +26,7 @@ fn payment(kind: MethodKind, saved: bool, origin: &str, status: PaymentStatus) -
         method: MethodSummary {
             kind,
             label: "Visa •••• 4242".into(),
-            saved_method_id: saved.then(|| "m1".to_string()),
+            saved_method_id: saved.then(|| "m1".into()),
         },
         status,
         gateway_reference: None,

@@ -552,7 +552,7 @@ pub struct StoredProfile {
 /// A profile write and what goes with it, in one transaction.
 #[derive(Debug, Clone)]
 pub struct ProfileWrite<'a> {
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     pub profile: &'a Profile,
     /// The version read; the write fails with [`ProfileWriteRefusal::Stale`] if it moved.
     pub expected_version: u64,

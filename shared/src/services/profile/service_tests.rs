@@ -29,7 +29,7 @@ struct Edited {
 /// Account `a1` whose profile was edited twice: version 2.
 async fn edited_twice() -> Edited {
     let store = MemStore::new();
-    store.add_account("a1");
+    store.add_account(&"a1".into());
     let w = Edited {
         service: ProfileService::new(store.clone(), store.clone(), test_hasher()),
         store,
@@ -44,9 +44,9 @@ async fn edited_twice() -> Edited {
 
 impl Edited {
     async fn patch(&self, version: u64, patch: &ProfilePatch) -> Result<ProfileView, AppError> {
-        let event = profile_edit("a1", &self.clock);
+        let event = profile_edit(&"a1".into(), &self.clock);
         self.service
-            .patch("a1", version, patch, event, self.clock.now())
+            .patch(&"a1".into(), version, patch, event, self.clock.now())
             .await
     }
 }
@@ -63,10 +63,10 @@ fn assert_conflict(result: &Result<ProfileView, AppError>, current: u64) {
 #[tokio::test]
 async fn a_patch_against_an_old_version_gets_the_conflict_and_writes_nothing() {
     let w = edited_twice().await;
-    let before = w.store.profile("a1");
+    let before = w.store.profile(&"a1".into());
     let writes = w.store.script.calls("write_profile");
     assert_conflict(&w.patch(1, &snils()).await, 2);
-    assert_eq!(w.store.profile("a1"), before);
+    assert_eq!(w.store.profile(&"a1".into()), before);
     assert_eq!(
         w.store.script.calls("write_profile"),
         writes,
@@ -79,11 +79,11 @@ async fn a_patch_against_an_old_version_gets_the_conflict_and_writes_nothing() {
 async fn a_patch_losing_the_write_race_gets_the_conflict_with_the_winners_version() {
     let w = edited_twice().await;
     // Another device's PATCH is written between this one's read and its write.
-    w.store.edit_before_next_write("a1", |p| {
+    w.store.edit_before_next_write(&"a1".into(), |p| {
         p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
     });
     assert_conflict(&w.patch(2, &snils()).await, 3);
-    let Some(stored) = w.store.profile("a1") else {
+    let Some(stored) = w.store.profile(&"a1".into()) else {
         panic!("profile gone");
     };
     assert_eq!(stored.version, 3);
@@ -101,9 +101,9 @@ async fn a_patch_losing_the_write_race_gets_the_conflict_with_the_winners_versio
 #[tokio::test]
 async fn a_patch_whose_checks_cannot_be_queued_writes_nothing() {
     let w = edited_twice().await;
-    let before = w.store.profile("a1");
+    let before = w.store.profile(&"a1".into());
     w.store.script.fail_next("enqueue", Fault::Unavailable);
     assert_unavailable(&w.patch(2, &snils()).await);
     // A SNILS saved `pending` with no check queued would stay pending: nothing written.
-    assert_eq!(w.store.profile("a1"), before);
+    assert_eq!(w.store.profile(&"a1".into()), before);
 }

@@ -20,7 +20,7 @@ struct World {
 
 fn world() -> World {
     let store = MemStore::new();
-    store.add_account("a1");
+    store.add_account(&"a1".into());
     let registries = Registries::default();
     let outbox = Outbox::default();
     World {
@@ -45,9 +45,9 @@ impl World {
             snils: Change::Set(SNILS.into()),
             ..ProfilePatch::default()
         };
-        let event = profile_edit("a1", &self.clock);
+        let event = profile_edit(&"a1".into(), &self.clock);
         self.profiles
-            .patch("a1", version, &patch, event, self.clock.now())
+            .patch(&"a1".into(), version, &patch, event, self.clock.now())
             .await
     }
 
@@ -67,7 +67,7 @@ impl World {
         edit: impl FnOnce(&mut Profile) + Send + 'static,
     ) -> (VerificationJob, JobOutcome) {
         let job = self.save_snils().await;
-        self.store.edit_before_next_write("a1", edit);
+        self.store.edit_before_next_write(&"a1".into(), edit);
         let outcome = self
             .service
             .process(&job, 1, self.clock.now())
@@ -77,7 +77,7 @@ impl World {
     }
 
     fn profile(&self) -> StoredProfile {
-        self.store.profile("a1").unwrap_or(StoredProfile {
+        self.store.profile(&"a1".into()).unwrap_or(StoredProfile {
             profile: Profile::default(),
             version: 0,
         })
@@ -212,7 +212,7 @@ async fn a_snils_another_account_verified_first_is_rejected_as_a_mismatch() {
 async fn a_job_of_a_patch_that_lost_its_write_race_is_skipped() {
     let w = world();
     // The PATCH queues its check first, then loses the write to another device's edit.
-    w.store.edit_before_next_write("a1", |p| {
+    w.store.edit_before_next_write(&"a1".into(), |p| {
         p.addresses.actual = Some("Тверь, ул. Советская, 3".into());
     });
     let refused = w.patch_snils(0).await;

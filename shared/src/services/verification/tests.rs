@@ -33,7 +33,7 @@ fn passport_pending() -> StoredProfile {
 #[test]
 fn overdue_checks_are_queued_again_then_failed() {
     let stored = passport_pending();
-    let (next, jobs, failed) = overdue(&LIMITS, "a1", &stored, 999);
+    let (next, jobs, failed) = overdue(&LIMITS, &"a1".into(), &stored, 999);
     assert_eq!(
         (next, jobs.len(), failed),
         (stored.profile.clone(), 0, 0),
@@ -41,7 +41,7 @@ fn overdue_checks_are_queued_again_then_failed() {
     );
     assert_eq!(stored.profile.due(), Some(1000));
 
-    let (next, jobs, failed) = overdue(&LIMITS, "a1", &stored, 1000);
+    let (next, jobs, failed) = overdue(&LIMITS, &"a1".into(), &stored, 1000);
     assert_eq!(failed, 0);
     assert_eq!(
         jobs,
@@ -70,7 +70,7 @@ fn overdue_checks_are_queued_again_then_failed() {
         profile: next,
         version: 5,
     };
-    let (next, jobs, failed) = overdue(&LIMITS, "a1", &again, 1100);
+    let (next, jobs, failed) = overdue(&LIMITS, &"a1".into(), &again, 1100);
     assert_eq!((jobs.len(), failed), (0, 1));
     let passport = &next.statuses["passport"];
     assert_eq!(passport.state, State::Failed);
@@ -91,7 +91,7 @@ fn overdue_checks_are_queued_again_then_failed() {
         profile: next.clone(),
         version: 6,
     };
-    let (same, jobs, failed) = overdue(&LIMITS, "a1", &done, 5000);
+    let (same, jobs, failed) = overdue(&LIMITS, &"a1".into(), &done, 5000);
     assert_eq!(
         (same, jobs.len(), failed),
         (next, 0, 0),
@@ -106,7 +106,7 @@ fn a_pending_status_without_due_time_is_overdue_at_once() {
         s.due = None;
     }
     assert_eq!(stored.profile.due(), Some(0));
-    let (_, jobs, _) = overdue(&LIMITS, "a1", &stored, 1);
+    let (_, jobs, _) = overdue(&LIMITS, &"a1".into(), &stored, 1);
     assert_eq!(jobs.len(), 1);
 }
 

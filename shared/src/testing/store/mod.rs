@@ -6,17 +6,14 @@
 //! is named as its trait method; see [`MemStore::race`] for a writer that gets in
 //! before a chosen call.
 
-#[allow(unused_imports)]
-use crate::domain::{
-    AccountId, AutopayId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId, TemplateId,
-    VehicleId,
-};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
-use crate::domain::{payer_key, Category, Payee, Payer, PayerKind};
+use crate::domain::{
+    payer_key, AccountId, AutopayId, Category, OperatorId, Payee, Payer, PayerKind, PaymentId,
+};
 use crate::services::autopays::{Autopay, SchedulePage};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
 use crate::services::confirmation::Operator;
@@ -38,47 +35,47 @@ type Races = Vec<(&'static str, usize, Race)>;
 /// The table's content; tests seed and read it through [`MemStore::state`].
 #[derive(Default)]
 pub struct State {
-    pub accounts: BTreeMap<String, StoredAccount>,
+    pub accounts: BTreeMap<AccountId, StoredAccount>,
     /// Absent: never written (version 0).
-    pub profiles: BTreeMap<String, StoredProfile>,
+    pub profiles: BTreeMap<AccountId, StoredProfile>,
     /// SNILS login key → account.
-    pub logins: BTreeMap<String, String>,
+    pub logins: BTreeMap<String, AccountId>,
     pub events: Vec<SecurityEvent>,
     /// Holder index: account → payer keys.
-    pub holdings: BTreeMap<String, BTreeSet<String>>,
-    pub notices_claimed: BTreeSet<(String, String, &'static str)>,
+    pub holdings: BTreeMap<AccountId, BTreeSet<String>>,
+    pub notices_claimed: BTreeSet<(AccountId, String, &'static str)>,
     pub jobs: Vec<VerificationJob>,
     /// Operators by key hash, and the ids revoked.
     pub operators: BTreeMap<String, Operator>,
-    pub revoked_operators: BTreeSet<String>,
+    pub revoked_operators: BTreeSet<OperatorId>,
 
     pub billers: BTreeSet<String>,
     pub revoked_billers: BTreeSet<String>,
     pub charges: BTreeMap<String, StoredCharge>,
     /// UIN → the payment that paid it.
-    pub paid_by: BTreeMap<String, String>,
+    pub paid_by: BTreeMap<String, PaymentId>,
     /// Payer key → UINs.
     pub payer_index: BTreeMap<String, BTreeSet<String>>,
-    pub saved_bills: BTreeMap<String, Vec<String>>,
+    pub saved_bills: BTreeMap<AccountId, Vec<String>>,
     /// Lookups counted: (account, window start) → count.
-    pub lookups: BTreeMap<(String, i64), u32>,
+    pub lookups: BTreeMap<(AccountId, i64), u32>,
     /// What the lookup limit asked to count: (window start, window end, n).
     pub lookups_asked: Vec<(i64, i64, u32)>,
 
     /// Idempotency key hash → (payment, request hash).
-    pub idempotency: BTreeMap<String, (String, String)>,
+    pub idempotency: BTreeMap<String, (PaymentId, String)>,
     /// (account, payment id) → payment.
-    pub payments: BTreeMap<(String, String), Payment>,
+    pub payments: BTreeMap<(AccountId, PaymentId), Payment>,
     /// Reconciliation entries: payment id → (account, created at).
-    pub reconcile: BTreeMap<String, (String, i64)>,
-    pub hold_counts: BTreeMap<String, HoldCount>,
-    pub methods: BTreeMap<String, Vec<SavedMethod>>,
+    pub reconcile: BTreeMap<PaymentId, (AccountId, i64)>,
+    pub hold_counts: BTreeMap<AccountId, HoldCount>,
+    pub methods: BTreeMap<AccountId, Vec<SavedMethod>>,
     pub payment_notices: Vec<PaymentNotice>,
     pub reconcile_pages: Vec<ReconcilePage>,
 
     /// (account, autopay id) → autopay.
-    pub autopays: BTreeMap<(String, String), Autopay>,
-    pub skip_notices: BTreeSet<(String, String, String)>,
+    pub autopays: BTreeMap<(AccountId, AutopayId), Autopay>,
+    pub skip_notices: BTreeSet<(AccountId, AutopayId, String)>,
     pub schedule_pages: Vec<SchedulePage>,
     /// Run → (shards, shards done, completed).
     pub runs: BTreeMap<String, (usize, BTreeSet<String>, bool)>,
@@ -86,8 +83,8 @@ pub struct State {
 
 impl State {
     /// The payment of an id, whatever its account.
-    pub fn payment(&self, id: &str) -> Option<&Payment> {
-        self.payments.values().find(|p| p.id == id)
+    pub fn payment(&self, id: &PaymentId) -> Option<&Payment> {
+        self.payments.values().find(|p| p.id == *id)
     }
 
     pub fn charge(&self, uin: &str) -> Option<&StoredCharge> {
@@ -202,10 +199,10 @@ impl MemStore {
     /// next `write_profile`: the profile changes and its version moves on.
     pub fn edit_before_next_write(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         edit: impl FnOnce(&mut Profile) + Send + 'static,
     ) {
-        let id = account_id.to_string();
+        let id = account_id.clone();
         self.race_next("write_profile", move |state| {
             let stored = state.profiles.entry(id).or_insert(StoredProfile {
                 profile: Profile::default(),
@@ -266,9 +263,9 @@ impl MemStore {
     // -------------------------------------------------------------- seeding
 
     /// An account at level `simplified`, with an e-mail address and a phone.
-    pub fn add_account(&self, id: &str) -> StoredAccount {
+    pub fn add_account(&self, id: &AccountId) -> StoredAccount {
         let account = StoredAccount {
-            id: id.to_string(),
+            id: id.clone(),
             last_name: "Иванов".into(),
             first_name: "Пётр".into(),
             middle_name: None,
@@ -286,17 +283,15 @@ impl MemStore {
             confirmed_at: None,
             credentials_epoch: 0,
         };
-        self.state()
-            .accounts
-            .insert(id.to_string(), account.clone());
+        self.state().accounts.insert(id.clone(), account.clone());
         account
     }
 
-    pub fn put_profile(&self, account_id: &str, stored: StoredProfile) {
-        self.state().profiles.insert(account_id.to_string(), stored);
+    pub fn put_profile(&self, account_id: &AccountId, stored: StoredProfile) {
+        self.state().profiles.insert(account_id.clone(), stored);
     }
 
-    pub fn profile(&self, account_id: &str) -> Option<StoredProfile> {
+    pub fn profile(&self, account_id: &AccountId) -> Option<StoredProfile> {
         self.state().profiles.get(account_id).cloned()
     }
 
@@ -323,7 +318,7 @@ impl MemStore {
 
     /// [`Self::add_account`] with a profile at version 1 holding `snils` verified: the
     /// bills naming it are the account's.
-    pub fn add_citizen(&self, id: &str, snils: &str) {
+    pub fn add_citizen(&self, id: &AccountId, snils: &str) {
         self.add_account(id);
         let mut profile = Profile::default();
         profile.documents.snils = Some(snils.to_string());
@@ -340,10 +335,10 @@ impl MemStore {
         );
     }
 
-    pub fn add_method(&self, account_id: &str, method: SavedMethod) {
+    pub fn add_method(&self, account_id: &AccountId, method: SavedMethod) {
         self.state()
             .methods
-            .entry(account_id.to_string())
+            .entry(account_id.clone())
             .or_default()
             .push(method);
     }

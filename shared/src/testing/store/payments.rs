@@ -1,14 +1,10 @@
 //! Payments, bills, charges, runs, autopays and the queues they feed.
 
-#[allow(unused_imports)]
-use crate::domain::{
-    AccountId, AutopayId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId, TemplateId,
-    VehicleId,
-};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{not_modelled, MemStore};
+use crate::domain::{AccountId, AutopayId, MethodId, PaymentId, TemplateId};
 use crate::services::autopays::{
     Autopay, AutopayStore, SchedulePage, SchedulePageOf, SchedulePageQueue, Trigger,
     SCHEDULE_SHARDS,
@@ -49,11 +45,11 @@ fn remove_all<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
 /// A page of an index of (sort key, account, id): the entries after `after` in key
 /// order, at most `limit`, and the last key when the page is full, as DynamoDB's
 /// `LastEvaluatedKey`.
-fn index_page(
-    mut entries: Vec<(String, String, String)>,
+fn index_page<I: Ord>(
+    mut entries: Vec<(String, AccountId, I)>,
     after: Option<&str>,
     limit: usize,
-) -> (Vec<(String, String)>, Option<String>) {
+) -> (Vec<(AccountId, I)>, Option<String>) {
     entries.retain(|(key, _, _)| after.is_none_or(|a| key.as_str() > a));
     entries.sort();
     entries.truncate(limit);
@@ -98,7 +94,7 @@ impl PaymentStore for MemStore {
         Ok(self
             .state()
             .payments
-            .get(&(account_id.to_string(), id.to_string()))
+            .get(&(account_id.clone(), id.clone()))
             .cloned())
     }
 
@@ -269,7 +265,7 @@ impl PaymentStore for MemStore {
     ) -> Result<OpenPaymentsPage, StoreError> {
         self.read("open_payments").await?;
         let state = self.state();
-        let entries: Vec<(String, String, String)> = state
+        let entries: Vec<(String, AccountId, PaymentId)> = state
             .reconcile
             .iter()
             .filter(|(id, (_, created))| {
@@ -298,7 +294,7 @@ impl PaymentStore for MemStore {
             .state()
             .payments
             .values()
-            .filter(|p| p.account_id == account_id)
+            .filter(|p| p.account_id == *account_id)
             .filter(|p| (from_ms..to_ms).contains(&(p.created_at * 1000)))
             .cloned()
             .collect();
@@ -329,7 +325,7 @@ impl PaymentStore for MemStore {
     ) -> Result<CappedAdd, StoreError> {
         self.write("put_method", |state| {
             add_capped(
-                state.methods.entry(account_id.to_string()).or_default(),
+                state.methods.entry(account_id.clone()).or_default(),
                 method.clone(),
                 |m| m.id == method.id,
                 cap,
@@ -344,10 +340,9 @@ impl PaymentStore for MemStore {
         id: &MethodId,
     ) -> Result<bool, StoreError> {
         self.write("delete_method", |state| {
-            remove_all(
-                state.methods.entry(account_id.to_string()).or_default(),
-                |m| m.id == id,
-            )
+            remove_all(state.methods.entry(account_id.clone()).or_default(), |m| {
+                m.id == *id
+            })
         })
         .await
     }
@@ -414,7 +409,7 @@ impl BillStore for MemStore {
     ) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
             add_capped(
-                state.saved_bills.entry(account_id.to_string()).or_default(),
+                state.saved_bills.entry(account_id.clone()).or_default(),
                 uin.to_string(),
                 |u| u == uin,
                 cap,
@@ -426,7 +421,7 @@ impl BillStore for MemStore {
     async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
         self.write("forget_bill", |state| {
             remove_all(
-                state.saved_bills.entry(account_id.to_string()).or_default(),
+                state.saved_bills.entry(account_id.clone()).or_default(),
                 |u| u == uin,
             )
         })
@@ -452,7 +447,7 @@ impl LookupStore for MemStore {
         state.lookups_asked.push((window_start, window_end, n));
         let count = state
             .lookups
-            .entry((account_id.to_string(), window_start))
+            .entry((account_id.clone(), window_start))
             .or_insert(0);
         let counted = *count + n <= limit;
         if counted {
@@ -609,7 +604,7 @@ impl AutopayStore for MemStore {
             .state()
             .autopays
             .values()
-            .filter(|a| a.account_id == account_id)
+            .filter(|a| a.account_id == *account_id)
             .cloned()
             .collect())
     }
@@ -668,7 +663,7 @@ impl AutopayStore for MemStore {
     ) -> Result<SchedulePageOf, StoreError> {
         self.read("scheduled_autopays").await?;
         let state = self.state();
-        let entries: Vec<(String, String, String)> = state
+        let entries: Vec<(String, AccountId, AutopayId)> = state
             .autopays
             .values()
             .filter(|a| a.trigger == *trigger && Shard::of(&a.id, SCHEDULE_SHARDS) == shard)
@@ -692,11 +687,9 @@ impl AutopayStore for MemStore {
         _now: i64,
     ) -> Result<bool, StoreError> {
         self.claim("claim_skip_notice", |state| {
-            state.skip_notices.insert((
-                account_id.to_string(),
-                autopay_id.to_string(),
-                uin.to_string(),
-            ))
+            state
+                .skip_notices
+                .insert((account_id.clone(), autopay_id.clone(), uin.to_string()))
         })
         .await
     }

@@ -2,11 +2,7 @@
 //! children, no vehicles).
 
 use super::{not_modelled, MemStore};
-#[allow(unused_imports)]
-use crate::domain::{
-    AccountId, AutopayId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId, TemplateId,
-    VehicleId,
-};
+use crate::domain::{AccountId, ChildId, OperatorId, VehicleId};
 use crate::services::confirmation::{Operator, OperatorStore};
 use crate::services::household::{
     Child, ChildLink, HouseholdStore, LinkRefusal, LinkVerdict, StoredChild, StoredVehicle, Vehicle,
@@ -52,7 +48,7 @@ impl ProfileStore for MemStore {
             return Ok(Err(ProfileWriteRefusal::Stale));
         }
         let mut state = self.state();
-        let id = write.account_id.to_string();
+        let id = write.account_id.clone();
         let version = state.profiles.get(&id).map(|p| p.version).unwrap_or(0);
         let Some(account) = state.accounts.get(&id).cloned() else {
             return Ok(Err(ProfileWriteRefusal::Stale));
@@ -117,7 +113,7 @@ impl ProfileStore for MemStore {
     async fn overdue_profiles(&self, now: i64, limit: usize) -> Result<Vec<AccountId>, StoreError> {
         self.read("overdue_profiles").await?;
         let state = self.state();
-        let mut due: Vec<(i64, String)> = state
+        let mut due: Vec<(i64, AccountId)> = state
             .profiles
             .iter()
             .filter_map(|(id, p)| p.profile.due().map(|d| (d, id.clone())))
@@ -183,7 +179,7 @@ impl NoticeStore for MemStore {
         remove: &[String],
     ) -> Result<(), StoreError> {
         self.write("change_holdings", |state| {
-            let held = state.holdings.entry(account_id.to_string()).or_default();
+            let held = state.holdings.entry(account_id.clone()).or_default();
             for key in remove {
                 held.remove(key);
             }
@@ -200,11 +196,9 @@ impl NoticeStore for MemStore {
         _now: i64,
     ) -> Result<bool, StoreError> {
         self.claim("claim_notice", |state| {
-            state.notices_claimed.insert((
-                account_id.to_string(),
-                uin.to_string(),
-                channel.as_str(),
-            ))
+            state
+                .notices_claimed
+                .insert((account_id.clone(), uin.to_string(), channel.as_str()))
         })
         .await
     }
@@ -216,11 +210,9 @@ impl NoticeStore for MemStore {
         channel: Channel,
     ) -> Result<(), StoreError> {
         self.write("release_notice", |state| {
-            state.notices_claimed.remove(&(
-                account_id.to_string(),
-                uin.to_string(),
-                channel.as_str(),
-            ));
+            state
+                .notices_claimed
+                .remove(&(account_id.clone(), uin.to_string(), channel.as_str()));
         })
         .await
     }
@@ -348,9 +340,9 @@ impl OperatorStore for MemStore {
 
     async fn revoke_operator(&self, id: &OperatorId, _now: i64) -> Result<bool, StoreError> {
         self.write("revoke_operator", |state| {
-            let known = state.operators.values().any(|o| o.id == id);
+            let known = state.operators.values().any(|o| o.id == *id);
             if known {
-                state.revoked_operators.insert(id.to_string());
+                state.revoked_operators.insert(id.clone());
             }
             known
         })

@@ -1,0 +1,67 @@
+//! The whole local stack as the load, chaos and autopay runs start and read it: every
+//! function of the template under `cargo lambda watch` (debug builds), moto and the
+//! gateway.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use shared::config::{Env, TableConfig};
+use shared::crypto::Hasher;
+use uslugi_local::provision::Clients;
+use uslugi_local::{Stack, StackOptions};
+
+/// The options of a run's stack: the repository's template, free ports, build output to
+/// log files, `lambda_concurrency` instances a function; the run adds its overrides.
+pub fn options(repo: &Path, lambda_concurrency: u32) -> StackOptions {
+    StackOptions {
+        repo_root: repo.to_path_buf(),
+        template: repo.join("infra/template.yaml"),
+        gateway_port: 0,
+        moto_port: 0,
+        lambda_port: 0,
+        env_overrides: Vec::new(),
+        param_overrides: Vec::new(),
+        lambda_concurrency,
+        quiet: true,
+    }
+}
+
+/// Starts the stack (the first build takes minutes).
+pub async fn start(options: StackOptions) -> Result<Stack> {
+    Stack::start(options)
+        .await
+        .context("starting the local stack")
+}
+
+/// The environment the stack gives `binary`.
+pub fn environment(stack: &Stack, binary: &str) -> Result<BTreeMap<String, String>> {
+    stack
+        .function(binary)
+        .map(|f| f.environment.clone())
+        .with_context(|| format!("the stack runs no function {binary}"))
+}
+
+/// The HMAC keys the stack's functions read at cold start, from moto, as they read them.
+pub async fn hasher(moto: &Clients, env: &BTreeMap<String, String>) -> Result<Hasher> {
+    let arn = env
+        .get("HMAC_SECRET_ARN")
+        .context("the stack gives its functions no HMAC_SECRET_ARN")?;
+    let secret = moto
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .with_context(|| format!("reading {arn}"))?;
+    Hasher::from_secret(secret.secret_string().unwrap_or_default())
+        .with_context(|| format!("the HMAC secret {arn}"))
+}
+
+/// The single table as the `pay` function is configured for it, with the stack's keys.
+pub async fn pay_table(stack: &Stack, moto: &Clients) -> Result<TableConfig> {
+    let pay_env = environment(stack, "pay")?;
+    let hasher = hasher(moto, &pay_env).await?;
+    TableConfig::from_env(&Env(|name: &str| pay_env.get(name).cloned()), hasher)
+        .context("pay: table configuration")
+}
