@@ -216,7 +216,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
             let token = card_token(acquirer, card, OffsetDateTime::now_utc()).await?;
             let method = payments
                 .add_method(
-                    &member.account_id,
+                    &member.account_id.parse()?,
                     NewMethod::Card(token),
                     Presence { fresh: true },
                     OffsetDateTime::now_utc(),
@@ -234,13 +234,13 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
                     .put_charge(biller_id, &bill, &charge_body(name, amount, payers))
                     .await?;
                 let autopay = Autopay {
-                    id: format!("ap_{:032x}", UIN_BASE + n as u64),
-                    account_id: member.account_id.clone(),
+                    id: format!("ap_{:032x}", UIN_BASE + n as u64).parse()?,
+                    account_id: member.account_id.parse()?,
                     name: format!("Автоплатёж {name}"),
                     matching: Match::Category {
                         category: *category,
                     },
-                    method_id: method.id.clone(),
+                    method_id: method.id.to_string(),
                     limit: 1_000_000,
                     trigger,
                     status: AutopayStatus::Active,
@@ -347,7 +347,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     accounts.dedup();
     for account in accounts {
         let made = store
-            .account_payments(account, 0, i64::MAX)
+            .account_payments(&account.parse()?, 0, i64::MAX)
             .await
             .map_err(|e| anyhow::anyhow!("reading payments: {e}"))?;
         for p in made {

@@ -36,7 +36,7 @@ impl Row {
         let payment: Payment =
             serde_json::from_str(&doc).with_context(|| format!("payment {sk}: its doc"))?;
         Ok(StoredPayment {
-            id: payment.id,
+            id: payment.id.into(),
             status: self.text("status").unwrap_or_default(),
             uins: payment.bills.into_iter().map(|b| b.uin).collect(),
             amount: payment.amount,

@@ -126,7 +126,7 @@ impl Autopays {
         let saved = self
             .payments
             .add_method(
-                &payer.account_id,
+                &payer.account_id.parse()?,
                 NewMethod::Card(token),
                 Presence { fresh: true },
                 now,
@@ -136,7 +136,7 @@ impl Autopays {
         self.prepared = Some(Prepared {
             payer,
             stranger,
-            method: saved.id,
+            method: saved.id.to_string(),
             autopay: None,
         });
         Ok(())

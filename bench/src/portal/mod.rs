@@ -28,6 +28,7 @@ use shared::adapters::acquirer::{CardEntry, SandboxAcquirer};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::registry::SandboxRegistry;
 use shared::config::{Env, TableConfig};
+use shared::domain::{AccountId, ChildId};
 use shared::services::charges::ChargeService;
 use shared::services::household::{
     Child, HeldChild, HouseholdService, LinkState, StoredVehicle, Vehicle,
@@ -167,6 +168,7 @@ impl Portal {
         account_id: &str,
         body: &Json,
     ) -> Result<u64> {
+        let account_id: AccountId = account_id.parse()?;
         let now = OffsetDateTime::now_utc();
         let object = body
             .as_object()
@@ -174,19 +176,19 @@ impl Portal {
         let patch = ProfilePatch::parse(object, now.date())
             .map_err(|e| anyhow::anyhow!("the profile service refused a fixture PATCH: {e}"))?;
         let current = profiles
-            .get(account_id)
+            .get(&account_id)
             .await
             .map_err(|e| anyhow::anyhow!("reading a fixture profile: {e}"))?
             .version;
         let event = SecurityEvent {
-            account_id: account_id.parse()?,
+            account_id: account_id.clone(),
             kind: "profile_changed",
             at: now.unix_timestamp(),
             ip: "192.0.2.10".into(),
             user_agent: crate::scenario::USER_AGENT.into(),
         };
         let view = profiles
-            .patch(account_id, current, &patch, event, now)
+            .patch(&account_id, current, &patch, event, now)
             .await
             .map_err(|e| anyhow::anyhow!("saving a fixture profile: {e}"))?;
         Ok(view.version)
@@ -201,7 +203,7 @@ impl Portal {
         }
         let view = self
             .profiles
-            .get(account_id)
+            .get(&account_id.parse()?)
             .await
             .map_err(|e| anyhow::anyhow!("reading a fixture profile: {e}"))?;
         Ok(view.level)
@@ -220,13 +222,14 @@ impl Portal {
     /// check the worker would: the link is verified when the sandbox birth record names
     /// the account's verified SNILS.
     pub async fn add_child(&self, account_id: &str, body: &Json) -> Result<HeldChild> {
+        let account_id: AccountId = account_id.parse()?;
         let now = OffsetDateTime::now_utc();
         let object = body.as_object().context("a child must be a JSON object")?;
         let child = Child::parse(object, now.date())
             .map_err(|e| anyhow::anyhow!("a fixture child was refused: {e}"))?;
         let added = self
             .household
-            .add_child(account_id, &child, now)
+            .add_child(&account_id, &child, now)
             .await
             .map_err(|e| anyhow::anyhow!("adding a fixture child: {e}"))?;
         for job in self.jobs.take() {
@@ -236,7 +239,7 @@ impl Portal {
                 .map_err(|e| anyhow::anyhow!("checking a fixture child: {e}"))?;
         }
         self.household
-            .child(account_id, &added.link.id)
+            .child(&account_id, &added.link.id)
             .await
             .map_err(|e| anyhow::anyhow!("reading a fixture child: {e}"))
     }
@@ -245,16 +248,18 @@ impl Portal {
     /// the worker) through the verification service, as the worker would; the link must
     /// come out verified.
     pub async fn verify_child_link(&self, account_id: &str, child_id: &str) -> Result<HeldChild> {
+        let account_id: AccountId = account_id.parse()?;
+        let child_id: ChildId = child_id.parse()?;
         let held = self
             .household
-            .child(account_id, child_id)
+            .child(&account_id, &child_id)
             .await
             .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
-        let job = VerificationJob::child(account_id, child_id, &held.link.submission);
+        let job = VerificationJob::child(&account_id, &child_id, &held.link.submission);
         self.apply(&job, "the check of a child link").await?;
         let held = self
             .household
-            .child(account_id, child_id)
+            .child(&account_id, &child_id)
             .await
             .map_err(|e| anyhow::anyhow!("reading a child link: {e}"))?;
         if held.link.state != LinkState::Verified {
@@ -275,7 +280,7 @@ impl Portal {
         let vehicle = Vehicle::parse(object)
             .map_err(|e| anyhow::anyhow!("a fixture vehicle was refused: {e}"))?;
         self.household
-            .add_vehicle(account_id, vehicle, OffsetDateTime::now_utc())
+            .add_vehicle(&account_id.parse()?, vehicle, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("adding a fixture vehicle: {e}"))
     }

@@ -176,7 +176,7 @@ impl Script for PaymentNotices {
                 _ => (good.clone(), 1),
             };
             let notice = PaymentNotice {
-                payment_id: crate::system::uuid(),
+                payment_id: crate::system::uuid().parse()?,
                 uin: documents::uin(DOCUMENTS + self.serial),
                 biller_id: biller.clone(),
                 amount: 150_000 + self.serial % 1000,

@@ -438,7 +438,7 @@ impl Script for Verification {
             }
             self.delivered.push(Delivered {
                 receipt: r.receipt_handle.clone(),
-                account: job.account_id,
+                account: job.account_id.into(),
                 failed: fails,
             });
         }

@@ -160,19 +160,18 @@ impl DynamoStore {
 
 impl PaymentStore for DynamoStore {
     async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
-        Ok(self
-            .get_consistent_projected(
-                key(format!("CHARGE#{uin}"), "CHARGE"),
-                "lock_payment, paid_by",
-            )
-            .await?
-            .and_then(|item| {
-                get_s(&item, "lock_payment")
-                    .or_else(|_| get_s(&item, "paid_by"))
-                    .ok()
-            })
-            .map(parse_id)
-            .transpose()?)
+        self.get_consistent_projected(
+            key(format!("CHARGE#{uin}"), "CHARGE"),
+            "lock_payment, paid_by",
+        )
+        .await?
+        .and_then(|item| {
+            get_s(&item, "lock_payment")
+                .or_else(|_| get_s(&item, "paid_by"))
+                .ok()
+        })
+        .map(parse_id)
+        .transpose()
     }
 
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
