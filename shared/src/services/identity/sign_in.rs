@@ -498,12 +498,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 // Others counted meanwhile: the next read tells the lock they set, or
                 // that they are still being checked. Losing races is not a lock: past
                 // the wait, the answer is to try again at once, not after a lock's time.
+                // A pause before reading again keeps a flood's losers at one read and
+                // one write a poll each, not a tight loop against the table.
                 AttemptCount::LoginLimited => {
                     if started.elapsed() >= PENDING_WAIT {
                         return Err(AppError::LoginThrottled {
                             retry_after_secs: 1,
                         });
                     }
+                    tokio::time::sleep(PENDING_POLL).await;
                 }
             }
         }
