@@ -19,6 +19,7 @@ use crate::domain::{AccountId, Category};
 use crate::error::{AppError, FieldError};
 use crate::metrics::NoticeChannel;
 use crate::services::StoreError;
+use crate::validation::validated;
 
 /// How a citizen wants to hear of something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -126,11 +127,7 @@ impl NotificationSettings {
                 "Ожидается объект",
             )),
         }
-        if errors.is_empty() {
-            Ok(settings)
-        } else {
-            Err(AppError::Validation(errors))
-        }
+        validated(settings, errors)
     }
 
     /// As the API shows it: every category with both channels.
