@@ -24,6 +24,17 @@ pub fn invalid_field(field: &str, code: &'static str, detail: impl Into<String>)
     AppError::Validation(vec![FieldError::new(field, code, detail)])
 }
 
+/// The `(field, code)` pairs of a validation refusal, for tests that check which fields a
+/// parser named; any other error fails the test. One reading of the refusal for every
+/// parser's tests.
+#[cfg(test)]
+pub(crate) fn field_codes(err: &AppError) -> Vec<(&str, &'static str)> {
+    match err {
+        AppError::Validation(errors) => errors.iter().map(|e| (e.field.as_str(), e.code)).collect(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

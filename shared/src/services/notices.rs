@@ -314,6 +314,7 @@ impl<'a, S: NoticeStore + Sync> SettingsService<'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::field_codes;
     use serde_json::json;
 
     fn object(v: Value) -> Map<String, Value> {
@@ -367,10 +368,7 @@ mod tests {
             "extra": 1,
         })))
         .unwrap_err();
-        let AppError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
-        let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        let found = field_codes(&err);
         for expected in [
             ("/bills/parking", "invalid_category"),
             ("/bills/fines/sms", "invalid_type"),
