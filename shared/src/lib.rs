@@ -4,7 +4,8 @@
 //! - [`services`]: business rules, written against small store and notifier traits.
 //! - [`adapters`]: the technology behind those traits (DynamoDB, SNS, SES).
 //! - [`http`]: request parsing and the one place where errors become HTTP responses.
-//! - [`json`]: reading JSON bodies field by field, every problem with its JSON Pointer.
+//! - [`json`]: reading JSON bodies field by field, every problem with its JSON Pointer;
+//!   [`validation`] ends such a check.
 //! - [`faults`]: fault injection into the adapters, for tests and chaos runs (never in prod).
 //! - [`entry`]: how every function starts, and the request loop of the API functions.
 //! - [`config`], [`logging`], [`metrics`], [`redact`], [`crypto`]: cold-start plumbing and
@@ -28,5 +29,6 @@ pub mod redact;
 pub mod services;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod validation;
 
 pub use error::{AppError, FieldError};

@@ -8,19 +8,19 @@
 //! quota it took, so a failed send leaves nothing usable and nothing spent.
 
 use std::future::Future;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::config::CodeLimits;
 use crate::crypto::{self, Credential, Hasher, Identifier};
 use crate::domain::{CodeId, Destination, Email, Phone, Purpose};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::metrics::{self, Metric};
 use crate::redact::Secret;
-use crate::services::StoreError;
+use crate::services::{secs, StoreError};
 
 use crate::services::{destination_key, verification_token_key};
+use crate::validation::invalid_field;
 
 /// Prefix of verification tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const VERIFICATION_TOKEN_PREFIX: &str = "vt_";
@@ -174,10 +174,6 @@ pub struct CodeService<S, N> {
     notifier: N,
     hasher: Hasher,
     limits: CodeLimits,
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn at(unix: i64) -> OffsetDateTime {
@@ -407,11 +403,11 @@ pub fn check_code_format(code: &str) -> Result<(), AppError> {
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(AppError::Validation(vec![FieldError::new(
+        Err(invalid_field(
             "code",
             "invalid_code_format",
             "Код состоит из 6 цифр",
-        )]))
+        ))
     }
 }
 

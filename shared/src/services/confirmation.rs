@@ -14,13 +14,14 @@ use time::OffsetDateTime;
 
 use crate::crypto::{self, Credential, Hasher};
 use crate::domain::{AccountId, OperatorId, Snils};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::metrics::{self, CodeChannel, Metric};
 use crate::redact::Secret;
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
 use crate::services::snils_login_key;
-use crate::services::StoreError;
+use crate::services::{found_or_not, principal_by_key, secs, StoreError};
+use crate::validation::invalid_field;
 
 /// Prefix of operator keys (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const OPERATOR_KEY_PREFIX: &str = "op_";
@@ -143,10 +144,6 @@ pub struct LetterRequested {
     pub next_letter_at: OffsetDateTime,
 }
 
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -194,29 +191,20 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         id: &OperatorId,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        if self.store.revoke_operator(id, now.unix_timestamp()).await? {
-            Ok(())
-        } else {
-            Err(AppError::NotFound("operator"))
-        }
+        let revoked = self.store.revoke_operator(id, now.unix_timestamp()).await?;
+        found_or_not(revoked, "operator")
     }
 
     /// The operator behind a bearer key: the authorizer's question.
     pub async fn operator(&self, key: &str) -> Result<Operator, AppError> {
-        if !key.starts_with(OPERATOR_KEY_PREFIX) || key.len() > 128 {
-            return Err(AppError::Unauthenticated);
-        }
-        // A key issued before the HMAC key's last rotation is stored under an older
-        // version: each version present is tried, the current one first.
-        for key_hash in self
-            .hasher
-            .credential_lookups(Credential::OperatorKey, &[key])
-        {
-            if let Some(operator) = self.store.operator_by_key(&key_hash).await? {
-                return Ok(operator);
-            }
-        }
-        Err(AppError::Unauthenticated)
+        principal_by_key(
+            &self.hasher,
+            key,
+            OPERATOR_KEY_PREFIX,
+            Credential::OperatorKey,
+            |key_hash| async move { self.store.operator_by_key(&key_hash).await },
+        )
+        .await
     }
 }
 
@@ -257,11 +245,11 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             .ok_or(AppError::NotFound("account"))?;
         let on_file = stored.profile.documents.passport.as_ref();
         if !on_file.is_some_and(|p| p.series == passport_series && p.number == passport_number) {
-            return Err(AppError::Validation(vec![FieldError::new(
+            return Err(invalid_field(
                 "passport",
                 "passport_mismatch",
                 "Паспорт не совпадает с паспортом в профиле",
-            )]));
+            ));
         }
         self.require_standard(&account)?;
         let confirmation = Confirmation {
@@ -390,11 +378,11 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         let now_s = now.unix_timestamp();
         let code = code.trim();
         if code.len() != LETTER_CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AppError::Validation(vec![FieldError::new(
+            return Err(invalid_field(
                 "code",
                 "invalid_code_format",
                 format!("Код из письма состоит из {LETTER_CODE_DIGITS} цифр"),
-            )]));
+            ));
         }
         let (account, _) = self.citizen(account_id).await?;
         self.require_standard(&account)?;

@@ -34,6 +34,49 @@ pub const MOSCOW: time::UtcOffset = match time::UtcOffset::from_hms(3, 0, 0) {
     Err(_) => time::UtcOffset::UTC,
 };
 
+/// A configured duration as whole seconds, the unit stored times are counted in; a
+/// duration too long for an `i64` (never configured) stands for "forever". One
+/// conversion for every service that adds a limit's window to a Unix time.
+pub(crate) fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The answer to a change of a thing named by id (a removal, a revocation): done, or
+/// `NotFound` naming the thing when the store found none, as for a second removal.
+pub(crate) fn found_or_not(found: bool, what: &'static str) -> Result<(), crate::AppError> {
+    if found {
+        Ok(())
+    } else {
+        Err(crate::AppError::NotFound(what))
+    }
+}
+
+/// The principal (an operator, a biller) an API key belongs to. The key must carry the
+/// principal's `prefix` and a sane length before anything is hashed; a key issued before
+/// the HMAC key's last rotation is stored under an older version, so each version present
+/// is tried, the current one first, with `lookup` (the store's read by keyed hash).
+pub(crate) async fn principal_by_key<T, F, Fut>(
+    hasher: &Hasher,
+    key: &str,
+    prefix: &str,
+    credential: Credential,
+    lookup: F,
+) -> Result<T, crate::AppError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+{
+    if !key.starts_with(prefix) || key.len() > 128 {
+        return Err(crate::AppError::Unauthenticated);
+    }
+    for key_hash in hasher.credential_lookups(credential, &[key]) {
+        if let Some(principal) = lookup(key_hash).await? {
+            return Ok(principal);
+        }
+    }
+    Err(crate::AppError::Unauthenticated)
+}
+
 /// The key under which a phone or e-mail address is known: in send logs, verification
 /// tokens and login items alike, so a token can be matched to the contact it confirmed.
 /// A keyed hash, so the table holds no contact in clear outside the account item.
@@ -67,6 +110,37 @@ pub struct Cap {
     /// How many the caller listed: the counter's start for an account written before
     /// the counter existed.
     pub seen: usize,
+}
+
+impl Cap {
+    /// The refusal of a full cap; `what` names the things in the problem body
+    /// (`payment methods`). One place builds it, so a check made before an add and the
+    /// store's answer to the add refuse alike.
+    pub fn too_many(&self, what: &'static str) -> crate::AppError {
+        crate::AppError::TooMany {
+            what,
+            limit: self.limit,
+        }
+    }
+
+    /// Refuses up front when the things the caller listed already fill the cap, before
+    /// anything costly (a gateway call) is done for an add that cannot be written.
+    pub fn check_room(&self, what: &'static str) -> Result<(), crate::AppError> {
+        if self.seen >= self.limit {
+            Err(self.too_many(what))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// What the store's answer to an add under this cap means for the caller: a full cap
+    /// refuses; an add, or a retried write that finds its thing there, succeeds.
+    pub fn admit(&self, added: CappedAdd, what: &'static str) -> Result<(), crate::AppError> {
+        match added {
+            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(()),
+            CappedAdd::Full => Err(self.too_many(what)),
+        }
+    }
 }
 
 /// What an add under a [`Cap`] did.

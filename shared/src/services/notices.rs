@@ -19,6 +19,7 @@ use crate::domain::{AccountId, Category};
 use crate::error::{AppError, FieldError};
 use crate::metrics::NoticeChannel;
 use crate::services::StoreError;
+use crate::validation::validated;
 
 /// How a citizen wants to hear of something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -126,11 +127,7 @@ impl NotificationSettings {
                 "Ожидается объект",
             )),
         }
-        if errors.is_empty() {
-            Ok(settings)
-        } else {
-            Err(AppError::Validation(errors))
-        }
+        validated(settings, errors)
     }
 
     /// As the API shows it: every category with both channels.
@@ -317,6 +314,7 @@ impl<'a, S: NoticeStore + Sync> SettingsService<'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::field_codes;
     use serde_json::json;
 
     fn object(v: Value) -> Map<String, Value> {
@@ -370,10 +368,7 @@ mod tests {
             "extra": 1,
         })))
         .unwrap_err();
-        let AppError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
-        let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        let found = field_codes(&err);
         for expected in [
             ("/bills/parking", "invalid_category"),
             ("/bills/fines/sms", "invalid_type"),

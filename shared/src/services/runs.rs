@@ -52,6 +52,29 @@ pub enum ShardedJob {
     ReconcilePayments,
 }
 
+/// How a page of a sharded run ends, said once for every such run: with the shard's next
+/// page queued by `enqueue_next` (`next`: where that page starts), or, on the shard's last
+/// page, with the shard marked done. `true`: this page completed the run.
+pub async fn continue_shard<S, F, Fut>(
+    store: &S,
+    next: Option<String>,
+    enqueue_next: F,
+    job: ShardedJob,
+    run: &str,
+    shard: &str,
+    now: i64,
+) -> Result<bool, StoreError>
+where
+    S: RunStore,
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    match next {
+        Some(after) => enqueue_next(after).await.map(|()| false),
+        None => store.finish_shard(job, run, shard, now).await,
+    }
+}
+
 /// The records of scheduled runs.
 #[trait_variant::make(Send)]
 pub trait RunStore {

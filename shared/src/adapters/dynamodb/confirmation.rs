@@ -25,6 +25,15 @@ fn letter_key(account_id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), "LETTER")
 }
 
+/// The operator a key item names.
+fn operator_from(item: &Item) -> Result<Operator, StoreError> {
+    Ok(Operator {
+        id: get_id(item, "operator_id")?,
+        name: get_s(item, "name")?,
+        centre: get_s(item, "centre")?,
+    })
+}
+
 impl OperatorStore for DynamoStore {
     async fn put_operator(
         &self,
@@ -49,16 +58,8 @@ impl OperatorStore for DynamoStore {
     }
 
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError> {
-        self.get_consistent(key_item(key_hash))
-            .await?
-            .map(|item| {
-                Ok(Operator {
-                    id: get_id(&item, "operator_id")?,
-                    name: get_s(&item, "name")?,
-                    centre: get_s(&item, "centre")?,
-                })
-            })
-            .transpose()
+        self.get_consistent_as(key_item(key_hash), operator_from)
+            .await
     }
 
     async fn revoke_operator(&self, id: &OperatorId, now: i64) -> Result<bool, StoreError> {
@@ -156,11 +157,8 @@ impl ConfirmationStore for DynamoStore {
     }
 
     async fn letter(&self, account_id: &AccountId) -> Result<Option<StoredLetter>, StoreError> {
-        self.get_consistent(letter_key(account_id))
-            .await?
-            .as_ref()
-            .map(letter_from)
-            .transpose()
+        self.get_consistent_as(letter_key(account_id), letter_from)
+            .await
     }
 
     async fn put_letter(
@@ -183,7 +181,6 @@ impl ConfirmationStore for DynamoStore {
             .expression_attribute_values(":not_after", n(not_after))
             .send()
             .await
-            .map(|_| ())
             .map_err(classify);
         won_race(result)
     }
@@ -199,7 +196,6 @@ impl ConfirmationStore for DynamoStore {
             .expression_attribute_values(":hash", s(code_hash))
             .send()
             .await
-            .map(|_| ())
             .map_err(classify);
         won_race(result).map(|_| ())
     }

@@ -19,11 +19,14 @@ fn child_key(id: &str) -> Item {
     key(format!("{CHILD_PREFIX}{id}"), "CHILD")
 }
 
+/// The key of an account's own item whose sort key is `prefix` and an id: a child
+/// link or a vehicle.
+fn account_item_key(account_id: &str, prefix: &str, id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), &format!("{prefix}{id}"))
+}
+
 fn link_key(account_id: &str, id: &str) -> Item {
-    key(
-        format!("ACCOUNT#{account_id}"),
-        &format!("{CHILD_PREFIX}{id}"),
-    )
+    account_item_key(account_id, CHILD_PREFIX, id)
 }
 
 /// The account's count of child links, kept in the transactions that add and remove
@@ -33,10 +36,7 @@ fn counter_key(account_id: &str) -> Item {
 }
 
 fn vehicle_key(account_id: &str, id: &str) -> Item {
-    key(
-        format!("ACCOUNT#{account_id}"),
-        &format!("{VEHICLE_PREFIX}{id}"),
-    )
+    account_item_key(account_id, VEHICLE_PREFIX, id)
 }
 
 fn child_from(item: &Item) -> Result<StoredChild, StoreError> {
@@ -128,11 +128,7 @@ impl DynamoStore {
 
 impl HouseholdStore for DynamoStore {
     async fn child(&self, id: &ChildId) -> Result<Option<StoredChild>, StoreError> {
-        self.get_consistent(child_key(id))
-            .await?
-            .as_ref()
-            .map(child_from)
-            .transpose()
+        self.get_consistent_as(child_key(id), child_from).await
     }
 
     async fn child_links(&self, account_id: &AccountId) -> Result<Vec<ChildLink>, StoreError> {

@@ -81,13 +81,8 @@ impl NoticeStore for DynamoStore {
     }
 
     async fn holdings(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .query_prefix(&format!("ACCOUNT#{account_id}"), "HOLDS#")
-            .await?
-            .iter()
-            .filter_map(|item| get_s(item, "sk").ok())
-            .map(|sk| sk.trim_start_matches("HOLDS#").to_string())
-            .collect())
+        self.sort_key_suffixes(&format!("ACCOUNT#{account_id}"), "HOLDS#")
+            .await
     }
 
     async fn change_holdings(

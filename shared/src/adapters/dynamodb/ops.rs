@@ -282,6 +282,20 @@ impl DynamoStore {
         self.get_item(key, true, None).await
     }
 
+    /// One item by its key, read consistently and read back by `from` into the record it
+    /// stores (one `GetItem`): the read of a record that may be absent, said once.
+    pub(crate) async fn get_consistent_as<T>(
+        &self,
+        key: Item,
+        from: impl FnOnce(&Item) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_consistent(key)
+            .await?
+            .as_ref()
+            .map(from)
+            .transpose()
+    }
+
     /// Some attributes of one item, read consistently (one `GetItem`).
     pub(crate) async fn get_consistent_projected(
         &self,
@@ -337,6 +351,22 @@ impl DynamoStore {
             }
         })
         .await
+    }
+
+    /// What follows `prefix` in the sort keys of the partition `pk` (all pages): the names
+    /// a partition lists under a prefix, such as the payer keys an account holds.
+    pub(crate) async fn sort_key_suffixes(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_prefix(pk, prefix)
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, "sk").ok())
+            .map(|sk| sk.trim_start_matches(prefix).to_string())
+            .collect())
     }
 
     /// One page of the partition `pk` (one `Query`): up to `limit` items after the sort

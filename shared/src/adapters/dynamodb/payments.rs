@@ -189,11 +189,8 @@ impl PaymentStore for DynamoStore {
         account_id: &AccountId,
         id: &PaymentId,
     ) -> Result<Option<Payment>, StoreError> {
-        self.get_consistent(payment_key(account_id, id))
-            .await?
-            .as_ref()
-            .map(payment_from)
-            .transpose()
+        self.get_consistent_as(payment_key(account_id, id), payment_from)
+            .await
     }
 
     async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {

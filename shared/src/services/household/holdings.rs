@@ -49,37 +49,20 @@ where
     // Own documents only once a registry confirmed them: a typed-in SNILS of somebody
     // else must not show that person's bills.
     let d = &profile.documents;
-    if profile.is_verified("snils") {
-        if let Some(v) = &d.snils {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Snils,
-                    value: v.clone(),
-                },
-                Holder::Own,
-            ));
-        }
-    }
-    if profile.is_verified("passport") {
-        if let Some(p) = &d.passport {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Passport,
-                    value: format!("{}{}", p.series, p.number),
-                },
-                Holder::Own,
-            ));
-        }
-    }
-    if profile.is_verified("inn") {
-        if let Some(v) = &d.inn {
-            ids.push((
-                Payer {
-                    kind: PayerKind::Inn,
-                    value: v.clone(),
-                },
-                Holder::Own,
-            ));
+    let own = [
+        ("snils", PayerKind::Snils, d.snils.clone()),
+        (
+            "passport",
+            PayerKind::Passport,
+            d.passport
+                .as_ref()
+                .map(|p| format!("{}{}", p.series, p.number)),
+        ),
+        ("inn", PayerKind::Inn, d.inn.clone()),
+    ];
+    for (document, kind, value) in own {
+        if let Some(value) = value.filter(|_| profile.is_verified(document)) {
+            ids.push((Payer { kind, value }, Holder::Own));
         }
     }
     // Children only through links the civil registry confirmed, and a child's SNILS only

@@ -32,6 +32,7 @@ use crate::json::{birth_date, gender, name, text, Change, Reader};
 use crate::services::notices::NoticeStore;
 use crate::services::profile::{JobQueue, ProfileStore, VerificationJob};
 use crate::services::StoreError;
+use crate::validation::validated;
 
 pub mod holdings;
 
@@ -258,11 +259,7 @@ fn oms(path: &str, raw: &str) -> Result<String, FieldError> {
 }
 
 fn finish<T>(errors: Vec<FieldError>, value: Option<T>) -> Result<T, AppError> {
-    match value {
-        Some(v) if errors.is_empty() => Ok(v),
-        _ if !errors.is_empty() => Err(AppError::Validation(errors)),
-        _ => Err(AppError::Internal("validated fields missing".into())),
-    }
+    validated(value, errors)?.ok_or_else(|| AppError::Internal("validated fields missing".into()))
 }
 
 const CHILD_FIELDS: [&str; 8] = [

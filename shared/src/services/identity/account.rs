@@ -23,12 +23,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: i64,
     ) -> Result<(), AppError> {
         let login_key = destination_key(&self.hasher, &account.email);
-        let client_key = self
-            .hasher
-            .identifier(Identifier::LoginClient, &[&client.ip]);
-        let counted = self
-            .count_attempt(&login_key, &client_key, false, now)
-            .await?;
+        let counted = self.count_attempt(&login_key, client, false, now).await?;
         if passwords::verify(password, Some(&account.password_hash)) {
             self.store
                 .forgive_attempt(&counted.login_key, counted.client_window())
@@ -39,6 +34,21 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             AppError::InvalidCredentials => Err(AppError::WrongPassword),
             other => Err(other),
         }
+    }
+
+    /// The signed-in citizen's account once the password they gave is confirmed: how every
+    /// change the password guards begins.
+    async fn confirmed_account(
+        &self,
+        principal: &Principal,
+        password: &Secret<String>,
+        client: &Client,
+        now: i64,
+    ) -> Result<StoredAccount, AppError> {
+        let account = self.account(principal).await?;
+        self.confirm_password(&account, password, client, now)
+            .await?;
+        Ok(account)
     }
 
     pub(super) async fn notify_email(&self, to: &str, subject: &str, text: &str) {
@@ -80,16 +90,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         let now_s = now.unix_timestamp();
-        let account = self.account(principal).await?;
-        self.confirm_password(&account, old_password, client, now_s)
+        let account = self
+            .confirmed_account(principal, old_password, client, now_s)
             .await?;
-        crate::domain::check_new_password(
-            "new_password",
-            &new_password,
-            &[&account.email, &account.phone],
-        )
-        .map_err(|e| AppError::Validation(vec![e]))?;
-        let hash = passwords::hash(&new_password)?;
+        let hash = new_password_hash(&account, &new_password)?;
         // Every other session ends: whoever knew the old password is out.
         let others = self
             .other_sessions(&account.id, Some(&principal.session_id))
@@ -130,8 +134,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         let now_s = now.unix_timestamp();
-        let account = self.account(principal).await?;
-        self.confirm_password(&account, password, client, now_s)
+        let account = self
+            .confirmed_account(principal, password, client, now_s)
             .await?;
         let answer_hash = passwords::hash(&Secret::new(crate::domain::normalise_security_answer(
             answer.expose(),
@@ -160,8 +164,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         principal
             .presence(now, self.limits.step_up_window)
             .require()?;
-        let account = self.account(principal).await?;
-        self.confirm_password(&account, password, client, now_s)
+        let account = self
+            .confirmed_account(principal, password, client, now_s)
             .await?;
         let (kind, old_value) = match &new_contact {
             Destination::Email(_) => (ContactKind::Email, account.email.clone()),
@@ -169,11 +173,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         };
         let new_value = new_contact.canonical().to_string();
         if new_value == old_value {
-            return Err(AppError::Validation(vec![FieldError::new(
+            return Err(invalid_field(
                 kind.as_str(),
                 "unchanged",
                 "Новое значение совпадает с текущим",
-            )]));
+            ));
         }
         let new_key = destination_key(&self.hasher, &new_value);
         let change = ContactChange {
@@ -246,8 +250,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         let now_s = now.unix_timestamp();
-        let account = self.account(principal).await?;
-        self.confirm_password(&account, password, client, now_s)
+        let account = self
+            .confirmed_account(principal, password, client, now_s)
             .await?;
         let mut logins = vec![
             destination_key(&self.hasher, &account.email),
@@ -479,22 +483,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let answer_key = self
             .hasher
             .identifier(Identifier::SecurityAnswer, &[&account.id]);
-        let client_key = self
-            .hasher
-            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
-            .count_attempt(&answer_key, &client_key, false, now_s)
+            .count_attempt(&answer_key, client, false, now_s)
             .await?;
         let normalised = Secret::new(crate::domain::normalise_security_answer(answer.expose()));
         if !passwords::verify(&normalised, Some(&account.security_answer_hash)) {
             // No event and no owner e-mail for answers: the counter names no account.
             return Err(
                 match self.fail_attempt(&counted, false, client, now_s).await {
-                    AppError::InvalidCredentials => AppError::Validation(vec![FieldError::new(
+                    AppError::InvalidCredentials => invalid_field(
                         "security_answer",
                         "wrong_security_answer",
                         "Неверный ответ на контрольный вопрос",
-                    )]),
+                    ),
                     other => other,
                 },
             );
@@ -502,13 +503,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         self.store
             .forgive_attempt(&counted.login_key, counted.client_window())
             .await?;
-        crate::domain::check_new_password(
-            "new_password",
-            &new_password,
-            &[&account.email, &account.phone],
-        )
-        .map_err(|e| AppError::Validation(vec![e]))?;
-        let hash = passwords::hash(&new_password)?;
+        let hash = new_password_hash(&account, &new_password)?;
         let sessions = self.other_sessions(&account.id, None).await?;
         let event = self.event(&account.id, "password_recovered", client, now_s);
         let change = PasswordChange {
@@ -550,4 +545,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             user_agent: client.user_agent.clone(),
         }
     }
+}
+
+/// The hash of a new password once it passes the password rules (among them: not the
+/// account's own e-mail or phone); a change and a recovery set one alike.
+fn new_password_hash(
+    account: &StoredAccount,
+    new_password: &Secret<String>,
+) -> Result<String, AppError> {
+    crate::domain::check_new_password(
+        "new_password",
+        new_password,
+        &[&account.email, &account.phone],
+    )
+    .map_err(|e| AppError::Validation(vec![e]))?;
+    passwords::hash(new_password)
 }

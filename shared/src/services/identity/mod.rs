@@ -25,10 +25,11 @@ use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::passwords;
 use crate::redact::Secret;
 use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
-use crate::services::snils_login_key;
 use crate::services::{
     destination_key, verification_token_key, verification_token_keys, StoreError, MOSCOW,
 };
+use crate::services::{secs, snils_login_key};
+use crate::validation::invalid_field;
 
 mod account;
 mod sessions;
@@ -644,10 +645,6 @@ pub struct IdentityService<S, N> {
     limits: SessionLimits,
 }
 
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
 pub fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -678,11 +675,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 }
 
 fn token_refused() -> AppError {
-    AppError::Validation(vec![FieldError::new(
+    invalid_field(
         "verification_token",
         "verification_token_invalid",
         "Подтверждение недействительно или истекло. Запросите код ещё раз",
-    )])
+    )
 }
 
 /// The contact a recovery for `login` goes to: the e-mail for an e-mail login, the phone

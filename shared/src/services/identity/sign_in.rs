@@ -165,11 +165,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<LoginOutcome, AppError> {
         let now_s = now.unix_timestamp();
         let login_key = self.login_key(&request.login);
-        let client_key = self
-            .hasher
-            .identifier(Identifier::LoginClient, &[&client.ip]);
         let counted = self
-            .count_attempt(&login_key, &client_key, true, now_s)
+            .count_attempt(&login_key, client, true, now_s)
             .await
             .inspect_err(|e| {
                 // A locked login, or a client address over its failures.
@@ -428,13 +425,17 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// them to be decided, at most [`PENDING_WAIT`]: a right secret among them clears the
     /// count, wrong ones make it a lock. Either way no more than the limit is checked.
     /// Races lost to other attempts are read again within the same wait.
+    /// The client's counter is keyed by its address.
     pub(super) async fn count_attempt(
         &self,
         login_key: &str,
-        client_key: &str,
+        client: &Client,
         limit_client: bool,
         now: i64,
     ) -> Result<CountedAttempt, AppError> {
+        let client_key = &self
+            .hasher
+            .identifier(Identifier::LoginClient, &[&client.ip]);
         let window_start = self.window_start(now);
         let window_end = window_start + secs(self.limits.client_failure_window);
         let started = std::time::Instant::now();

@@ -19,28 +19,22 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         now: OffsetDateTime,
     ) -> Result<SavedMethod, AppError> {
         presence.require()?;
-        let too_many = || AppError::TooMany {
-            what: "payment methods",
-            limit: MAX_METHODS,
-        };
         let cap = Cap {
             limit: MAX_METHODS,
             seen: self.store.methods(account_id).await?.len(),
         };
         // Refused before the gateway is asked; the write below holds the cap for good.
-        if cap.seen >= cap.limit {
-            return Err(too_many());
-        }
+        cap.check_room(METHODS)?;
         let id = MethodId::new();
         let created_at = now.unix_timestamp();
         let saved = match method {
             NewMethod::Card(token) => {
                 let card = self.gateway.save_card(&token).await.map_err(|e| match e {
-                    GatewayError::Refused(reason) => AppError::Validation(vec![FieldError::new(
+                    GatewayError::Refused(reason) => invalid_field(
                         "token",
                         "token_refused",
                         format!("Шлюз не принял токен: {reason}"),
-                    )]),
+                    ),
                     GatewayError::OutcomeUnknown(m) => AppError::StoreUnavailable(m),
                 })?;
                 SavedMethod {
@@ -84,12 +78,10 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 created_at,
             },
         };
-        match self.store.put_method(account_id, &saved, cap).await? {
-            CappedAdd::Added => Ok(saved),
-            CappedAdd::Full => Err(too_many()),
-            // The id is fresh: only a retried write that had landed finds it.
-            CappedAdd::AlreadyThere => Ok(saved),
-        }
+        // The id is fresh: only a retried write that had landed finds it there.
+        let added = self.store.put_method(account_id, &saved, cap).await?;
+        cap.admit(added, METHODS)?;
+        Ok(saved)
     }
 
     pub async fn remove_method(
@@ -97,11 +89,8 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         account_id: &AccountId,
         id: &MethodId,
     ) -> Result<(), AppError> {
-        if self.store.delete_method(account_id, id).await? {
-            Ok(())
-        } else {
-            Err(AppError::NotFound("payment method"))
-        }
+        let removed = self.store.delete_method(account_id, id).await?;
+        found_or_not(removed, "payment method")
     }
 
     pub async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, AppError> {
@@ -117,13 +106,8 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             limit: MAX_TEMPLATES,
             seen: self.store.templates(account_id).await?.len(),
         };
-        match self.store.put_template(account_id, template, cap).await? {
-            CappedAdd::Added | CappedAdd::AlreadyThere => Ok(()),
-            CappedAdd::Full => Err(AppError::TooMany {
-                what: "payment templates",
-                limit: MAX_TEMPLATES,
-            }),
-        }
+        let added = self.store.put_template(account_id, template, cap).await?;
+        cap.admit(added, TEMPLATES)
     }
 
     pub async fn remove_template(
@@ -131,10 +115,11 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         account_id: &AccountId,
         id: &TemplateId,
     ) -> Result<(), AppError> {
-        if self.store.delete_template(account_id, id).await? {
-            Ok(())
-        } else {
-            Err(AppError::NotFound("payment template"))
-        }
+        let removed = self.store.delete_template(account_id, id).await?;
+        found_or_not(removed, "payment template")
     }
 }
+
+/// How the capped things of this file are named in a `TooMany` refusal.
+const METHODS: &str = "payment methods";
+const TEMPLATES: &str = "payment templates";

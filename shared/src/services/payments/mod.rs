@@ -40,8 +40,9 @@ use crate::services::household::holdings::holdings_of;
 use crate::services::household::HouseholdStore;
 use crate::services::identity::{Presence, StoredAccount};
 use crate::services::profile::ProfileStore;
-use crate::services::runs::{RunStore, Shard, ShardedJob};
-use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
+use crate::services::runs::{continue_shard, RunStore, Shard, ShardedJob};
+use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
+use crate::validation::{invalid_field, validated};
 
 mod biller_notices;
 mod methods;
@@ -128,6 +129,18 @@ pub struct MethodSummary {
     /// `Visa •••• 4242`, `МТС +7 931 ***-**-02`.
     pub label: String,
     pub saved_method_id: Option<MethodId>,
+}
+
+impl MethodSummary {
+    /// A method given with the payment itself rather than one of the account's saved
+    /// methods: the four such kinds differ only in kind and label.
+    pub(crate) fn one_off(kind: MethodKind, label: impl Into<String>) -> Self {
+        Self {
+            kind,
+            label: label.into(),
+            saved_method_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,17 +455,17 @@ impl Template {
                 "Для шаблона по получателю нужны и получатель, и назначение",
             ));
         }
-        if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
-        }
-        Ok(Self {
-            id: TemplateId::new(),
-            name: name.unwrap_or_default(),
-            uins,
-            payee,
-            purpose,
-            created_at: now,
-        })
+        validated(
+            Self {
+                id: TemplateId::new(),
+                name: name.unwrap_or_default(),
+                uins,
+                payee,
+                purpose,
+                created_at: now,
+            },
+            errors,
+        )
     }
 }
 
@@ -612,10 +625,6 @@ pub struct PaymentService<S, G, M, Q> {
     /// Counted for payments citizens open; autopays pay their own bills uncounted.
     lookups: Option<LookupLimit>,
     holds: HoldLimits,
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Times opening a payment reads the account's hold count again after a parallel

@@ -200,35 +200,19 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             }
             MethodRequest::CardToken(t) => (
                 GatewayMethod::CardToken(t.clone()),
-                MethodSummary {
-                    kind: MethodKind::Card,
-                    label: "Банковская карта".into(),
-                    saved_method_id: None,
-                },
+                MethodSummary::one_off(MethodKind::Card, "Банковская карта"),
             ),
             MethodRequest::ApplePay(d) => (
                 GatewayMethod::ApplePay(d.clone()),
-                MethodSummary {
-                    kind: MethodKind::ApplePay,
-                    label: "Apple Pay".into(),
-                    saved_method_id: None,
-                },
+                MethodSummary::one_off(MethodKind::ApplePay, "Apple Pay"),
             ),
             MethodRequest::Mobile(p) => (
                 GatewayMethod::Mobile(p.e164().to_string()),
-                MethodSummary {
-                    kind: MethodKind::Mobile,
-                    label: mobile_label(p.e164()),
-                    saved_method_id: None,
-                },
+                MethodSummary::one_off(MethodKind::Mobile, mobile_label(p.e164())),
             ),
             MethodRequest::Wallet(w) => (
                 GatewayMethod::Wallet(w.clone()),
-                MethodSummary {
-                    kind: MethodKind::Wallet,
-                    label: wallet_label(w),
-                    saved_method_id: None,
-                },
+                MethodSummary::one_off(MethodKind::Wallet, wallet_label(w)),
             ),
         })
     }

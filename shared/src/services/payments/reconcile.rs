@@ -55,26 +55,22 @@ impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoti
             self.reconcile_one(account_id, id, now, young, &mut outcome.run)
                 .await?;
         }
-        match found.next {
-            Some(after) => {
+        outcome.run_completed = continue_shard(
+            &self.store,
+            found.next,
+            |after| async move {
                 let next = ReconcilePage {
                     after: Some(after),
                     ..page.clone()
                 };
-                queue.enqueue_reconcile(std::slice::from_ref(&next)).await?;
-            }
-            None => {
-                outcome.run_completed = self
-                    .store
-                    .finish_shard(
-                        ShardedJob::ReconcilePayments,
-                        &page.run,
-                        &page.shard.name(),
-                        now.unix_timestamp(),
-                    )
-                    .await?;
-            }
-        }
+                queue.enqueue_reconcile(std::slice::from_ref(&next)).await
+            },
+            ShardedJob::ReconcilePayments,
+            &page.run,
+            &page.shard.name(),
+            now.unix_timestamp(),
+        )
+        .await?;
         Ok(outcome)
     }
 }

@@ -40,10 +40,11 @@ fn world() -> World {
     }
 }
 
-fn by_card() -> PayRequest {
+/// A request to pay the bill `uin` by the one-off card token `token`.
+fn by_card_token(uin: &str, token: &str) -> PayRequest {
     PayRequest {
-        uins: vec![UIN.into()],
-        method: MethodRequest::CardToken("tok_visa".into()),
+        uins: vec![uin.into()],
+        method: MethodRequest::CardToken(token.into()),
     }
 }
 
@@ -56,15 +57,21 @@ fn receipts(outbox: &Outbox) -> usize {
 }
 
 impl World {
+    /// The citizen `account` pays [`UIN`] by card under the idempotency key `key`.
     async fn pay(&self, account: &str, key: &str) -> Result<PayOutcome, AppError> {
+        self.pay_with(account, key, &by_card_token(UIN, "tok_visa"))
+            .await
+    }
+
+    /// The citizen `account` sends `request` under the idempotency key `key`, now.
+    async fn pay_with(
+        &self,
+        account: &str,
+        key: &str,
+        request: &PayRequest,
+    ) -> Result<PayOutcome, AppError> {
         self.service
-            .pay(
-                &account.into(),
-                key,
-                &by_card(),
-                "citizen",
-                self.clock.now(),
-            )
+            .pay(&account.into(), key, request, "citizen", self.clock.now())
             .await
     }
 
@@ -204,20 +211,8 @@ async fn a_replayed_key_answers_the_same_payment_and_charges_once() {
 async fn a_key_reused_with_another_body_is_refused_without_a_charge() {
     let w = world();
     w.pay("a1", "key-reused-1").await.unwrap();
-    let other = PayRequest {
-        uins: vec![UIN.into()],
-        method: MethodRequest::CardToken("tok_other".into()),
-    };
-    let refused = w
-        .service
-        .pay(
-            &"a1".into(),
-            "key-reused-1",
-            &other,
-            "citizen",
-            w.clock.now(),
-        )
-        .await;
+    let other = by_card_token(UIN, "tok_other");
+    let refused = w.pay_with("a1", "key-reused-1", &other).await;
     assert!(
         matches!(refused, Err(AppError::IdempotencyKeyReused)),
         "{refused:?}"
@@ -364,19 +359,9 @@ async fn three_pending(w: &World) -> [PaymentId; 3] {
             w.store.add_charge(uin, 10_000, Category::Clubs, SNILS);
         }
         w.acquirer.script.fail_next("charge", Fault::Unavailable);
-        let request = PayRequest {
-            uins: vec![uin.to_string()],
-            method: MethodRequest::CardToken("tok_visa".into()),
-        };
+        let request = by_card_token(uin, "tok_visa");
         let outcome = w
-            .service
-            .pay(
-                &"a1".into(),
-                &format!("key-pending-{i}"),
-                &request,
-                "citizen",
-                w.clock.now(),
-            )
+            .pay_with("a1", &format!("key-pending-{i}"), &request)
             .await
             .unwrap();
         assert_eq!(outcome.payment.status, PaymentStatus::Pending);

@@ -1,6 +1,7 @@
 //! A PATCH of the profile: read and checked field by field, then applied to the document.
 
 use super::*;
+use crate::validation::validated;
 
 /// A validated PATCH of the profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -198,11 +199,7 @@ impl ProfilePatch {
                 "Укажите, что изменить",
             ));
         }
-        if errors.is_empty() {
-            Ok(patch)
-        } else {
-            Err(AppError::Validation(errors))
-        }
+        validated(patch, errors)
     }
 
     /// The profile with this patch applied.

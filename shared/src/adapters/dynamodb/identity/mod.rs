@@ -16,6 +16,28 @@ mod sessions;
 pub use items::*;
 use sessions::*;
 
+impl DynamoStore {
+    /// A transaction's delete of `key` under `condition`, in which `:me` stands for
+    /// `account_id`: how an item an account owns (a session, a login) is removed without
+    /// touching one that another account holds by then.
+    fn tx_delete_owned(
+        &self,
+        key: Item,
+        condition: &str,
+        account_id: &AccountId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression(condition)
+                .expression_attribute_values(":me", s(account_id))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
 impl IdentityStore for DynamoStore {
     async fn create_account(
         &self,
@@ -283,11 +305,7 @@ impl IdentityStore for DynamoStore {
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        self.get_consistent(session_key(id))
-            .await?
-            .as_ref()
-            .map(session_from)
-            .transpose()
+        self.get_consistent_as(session_key(id), session_from).await
     }
 
     async fn touch_session(
@@ -330,17 +348,10 @@ impl IdentityStore for DynamoStore {
         account_id: &AccountId,
         event: &SecurityEvent,
     ) -> Result<bool, StoreError> {
-        let delete = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(session_key(id)))
-                .condition_expression("account_id = :account")
-                .expression_attribute_values(":account", s(account_id))
-                .build(),
-        )?;
+        let delete = self.tx_delete_owned(session_key(id), "account_id = :me", account_id)?;
         let result = self
             .transaction()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(delete)
             .transact_items(event_put(&self.table, event)?)
             .send()
             .await;
@@ -485,14 +496,8 @@ impl IdentityStore for DynamoStore {
             ("kind".into(), s(change.kind.as_str())),
         ]);
         let claim = self.put_new(claim)?;
-        let release = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(login_key(&change.old_key)))
-                .condition_expression("account_id = :me")
-                .expression_attribute_values(":me", s(account_id))
-                .build(),
-        )?;
+        let release =
+            self.tx_delete_owned(login_key(&change.old_key), "account_id = :me", account_id)?;
         let attribute = match change.kind {
             ContactKind::Email => "email",
             ContactKind::Phone => "phone",
@@ -507,7 +512,7 @@ impl IdentityStore for DynamoStore {
         let result = self
             .transaction()
             .transact_items(claim)
-            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(release)
             .transact_items(update)
             .transact_items(self.token_delete(&change.token, now)?)
             .transact_items(event_put(&self.table, event)?)
@@ -593,15 +598,11 @@ impl IdentityStore for DynamoStore {
         let delete_account = self.tx_delete(account_key(account_id))?;
         let mut request = self.transaction().transact_items(delete_account);
         for login in login_keys {
-            let delete = build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(login_key(login)))
-                    .condition_expression("attribute_not_exists(pk) OR account_id = :me")
-                    .expression_attribute_values(":me", s(account_id))
-                    .build(),
-            )?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            request = request.transact_items(self.tx_delete_owned(
+                login_key(login),
+                "attribute_not_exists(pk) OR account_id = :me",
+                account_id,
+            )?);
         }
         let (now_ended, later) = sessions.split_at(sessions.len().min(SESSIONS_PER_TRANSACTION));
         for id in now_ended {
