@@ -298,9 +298,9 @@ impl MemStore {
         Self::done(fault, value)
     }
 
-    /// A write on a condition, made by `change` when the condition holds and answering
-    /// whether it did (a put of an item that must be new, an update from a state):
-    /// `Conflict` is another request that got in first.
+    /// A write on a condition (an item that must be new, a state to move from) that
+    /// `change` checks, writing when it holds and answering whether it did: `Conflict`
+    /// is another request that got in first.
     async fn write_if(
         &self,
         operation: &'static str,
