@@ -311,7 +311,23 @@ macro_rules! env_config {
             }
         }
     };
-    // A function that sends messages: the table, the senders and the keys come first.
+    // A function that works on the table: the table and the keys come first.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident from ($env:ident, $hasher:ident) on the table {
+            $($fields:tt)*
+        }
+    ) => {
+        env_config! {
+            $(#[$meta])*
+            pub struct $name from ($env, $hasher) {
+                pub table_name: String = $env.required("TABLE_NAME")?,
+                pub hasher: Hasher = $hasher,
+                $($fields)*
+            }
+        }
+    };
+    // A function that sends messages: the table, the keys and the senders come first.
     (
         $(#[$meta:meta])*
         pub struct $name:ident from ($env:ident, $hasher:ident) sends messages {
@@ -320,12 +336,10 @@ macro_rules! env_config {
     ) => {
         env_config! {
             $(#[$meta])*
-            pub struct $name from ($env, $hasher) {
-                pub table_name: String = $env.required("TABLE_NAME")?,
+            pub struct $name from ($env, $hasher) on the table {
                 pub email_sender: String = $env.required("EMAIL_SENDER")?,
                 /// Registered alphanumeric sender ID for SMS; `None` sends without one.
                 pub sms_sender_id: Option<String> = $env.optional("SMS_SENDER_ID"),
-                pub hasher: Hasher = $hasher,
                 $($fields)*
             }
         }
@@ -448,11 +462,9 @@ impl SweepConfig {
 env_config! {
     /// Everything the profile function needs.
     #[derive(Clone)]
-    pub struct ProfileConfig from (env, hasher) {
-        pub table_name: String = env.required("TABLE_NAME")?,
+    pub struct ProfileConfig from (env, hasher) on the table {
         /// Where registry checks are queued.
         pub queue_url: String = env.required("VERIFICATION_QUEUE_URL")?,
-        pub hasher: Hasher = hasher,
         /// How long a queued check may stay pending before the sweeper steps in.
         pub verification_deadline_secs: i64 = verification_deadline(env)?,
     }
@@ -461,11 +473,9 @@ env_config! {
 env_config! {
     /// Everything the confirmation function needs.
     #[derive(Clone)]
-    pub struct ConfirmationConfig from (env, hasher) {
-        pub table_name: String = env.required("TABLE_NAME")?,
+    pub struct ConfirmationConfig from (env, hasher) on the table {
         /// Where letters with codes are queued for the post.
         pub post_queue_url: String = env.required("POST_QUEUE_URL")?,
-        pub hasher: Hasher = hasher,
     }
 }
 
@@ -474,10 +484,7 @@ env_config! {
     /// reading and writing charges, take (the authorizer, the admin command, charges,
     /// bills).
     #[derive(Clone)]
-    pub struct TableConfig from (env, hasher) {
-        pub table_name: String = env.required("TABLE_NAME")?,
-        pub hasher: Hasher = hasher,
-    }
+    pub struct TableConfig from (env, hasher) on the table {}
 }
 
 /// Everything the verification worker needs.

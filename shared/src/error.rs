@@ -182,8 +182,43 @@ impl Problem {
         }
     }
 
+    /// The invalid fields a refusal lists, all for one reason: a builder step so that
+    /// every refusal in [`AppError::problem`] stays one row of its table.
+    fn fields<'a>(
+        mut self,
+        paths: impl IntoIterator<Item = &'a str>,
+        code: &'static str,
+        detail: &str,
+    ) -> Self {
+        let listed = paths
+            .into_iter()
+            .map(|path| FieldError::new(path, code, detail));
+        self.errors.extend(listed);
+        self
+    }
+
+    /// [`Self::fields`] for one field.
+    fn field(self, path: &str, code: &'static str, detail: &str) -> Self {
+        self.fields([path], code, detail)
+    }
+
     fn about_bill(mut self, uin: &str) -> Self {
         self.uin = Some(uin.to_string());
+        self
+    }
+
+    fn about_payment(mut self, payment_id: &str) -> Self {
+        self.payment_id = Some(payment_id.to_string());
+        self
+    }
+
+    fn declined_for(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    fn attempts_left(mut self, attempts: u32) -> Self {
+        self.attempts_left = Some(attempts);
         self
     }
 
@@ -196,448 +231,126 @@ impl Problem {
 /// How long a client should wait after a delivery or store failure before retrying.
 pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 5;
 
+/// The `code` of a [`AppError::NotFound`], by what was not found.
+fn not_found_code(what: &str) -> &'static str {
+    match what {
+        "child" => "child_not_found",
+        "vehicle" => "vehicle_not_found",
+        "account" => "account_not_found",
+        "operator" => "operator_not_found",
+        "charge" => "charge_not_found",
+        "bill" => "bill_not_found",
+        "biller" => "biller_not_found",
+        "payment" => "payment_not_found",
+        "receipt" => "receipt_not_found",
+        "payment method" => "payment_method_not_found",
+        "payment template" => "payment_template_not_found",
+        "autopay" => "autopay_not_found",
+        _ => "not_found",
+    }
+}
+
+/// The `detail` of a [`AppError::NotFound`], by what was not found.
+fn not_found_detail(what: &str) -> &'static str {
+    match what {
+        "child" | "vehicle" => "Такой записи нет в вашем профиле",
+        "payment" => "У вас нет такого платежа",
+        "receipt" => "Квитанция есть только у выполненного платежа",
+        "payment method" => "У вас нет такого способа оплаты",
+        "payment template" => "У вас нет такого шаблона",
+        "autopay" => "У вас нет такого автоплатежа",
+        "charge" => "У вас нет начисления с таким УИН",
+        "bill" => "Начисление с таким УИН не найдено",
+        "account" => "Учётная запись с таким СНИЛС не найдена",
+        _ => "Не найдено",
+    }
+}
+
+/// The `code` of an [`AppError::AlreadyExists`], by what is there already.
+fn already_exists_code(what: &str) -> &'static str {
+    match what {
+        "child" => "child_already_added",
+        "vehicle" => "vehicle_already_added",
+        _ => "already_exists",
+    }
+}
+
+/// The `code` of an [`AppError::TooMany`], by what there are too many of.
+fn too_many_code(what: &str) -> &'static str {
+    match what {
+        "children" => "too_many_children",
+        "vehicles" => "too_many_vehicles",
+        "saved bills" => "too_many_saved_bills",
+        _ => "too_many",
+    }
+}
+
 impl AppError {
+    /// The problem each error is answered with: one row an error (status, code, title,
+    /// detail, then the members it adds), kept as a table so that the texts can be read
+    /// and compared at a glance.
+    #[rustfmt::skip]
     pub fn problem(&self) -> Problem {
         use AppError::*;
         match self {
-            InvalidJson { detail } => Problem::new(
-                400,
-                "invalid_json",
-                "Некорректный JSON",
-                format!("Тело запроса не является корректным JSON-объектом: {detail}"),
-            ),
-            PayloadTooLarge { limit } => Problem::new(
-                413,
-                "payload_too_large",
-                "Слишком большой запрос",
-                format!("Тело запроса больше {limit} байт"),
-            ),
-            Validation(errors) => Problem {
-                errors: errors.clone(),
-                ..Problem::new(
-                    422,
-                    "validation_failed",
-                    "Ошибка в данных запроса",
-                    "Проверьте отмеченные поля",
-                )
-            },
-            RouteNotFound => {
-                Problem::new(404, "route_not_found", "Не найдено", "Такого адреса нет")
-            }
-            ResendTooEarly { retry_after_secs } => Problem::new(
-                429,
-                "code_resend_too_early",
-                "Слишком частый запрос кода",
-                format!("Новый код можно запросить через {retry_after_secs} с"),
-            )
-            .retry_after(*retry_after_secs),
-            DestinationRateLimited { retry_after_secs } => Problem::new(
-                429,
-                "code_destination_limit",
-                "Превышен лимит кодов",
-                "На этот номер или адрес отправлено слишком много кодов за час. Попробуйте позже",
-            )
-            .retry_after(*retry_after_secs),
-            ClientRateLimited { retry_after_secs } => Problem::new(
-                429,
-                "code_client_limit",
-                "Превышен лимит запросов",
-                "С вашего адреса запрошено слишком много кодов за час. Попробуйте позже",
-            )
-            .retry_after(*retry_after_secs),
-            LookupRateLimited { retry_after_secs } => Problem::new(
-                429,
-                "lookup_rate_limited",
-                "Слишком много запросов",
-                "Слишком много поисков начислений подряд. Попробуйте позже",
-            )
-            .retry_after(*retry_after_secs),
-            CodeNotFound => Problem::new(
-                404,
-                "code_not_found",
-                "Код не найден",
-                "Код не найден. Запросите новый код",
-            ),
-            CodeExpired => Problem::new(
-                410,
-                "code_expired",
-                "Срок действия кода истёк",
-                "Срок действия кода истёк. Запросите новый код",
-            ),
-            CodeAttemptsExhausted => Problem::new(
-                410,
-                "code_attempts_exhausted",
-                "Попытки исчерпаны",
-                "Код введён неверно слишком много раз. Запросите новый код",
-            ),
-            CodeAlreadyUsed => Problem::new(
-                410,
-                "code_already_used",
-                "Код уже использован",
-                "Этот код уже был использован. Запросите новый код",
-            ),
-            CodeMismatch { attempts_left } => Problem {
-                attempts_left: Some(*attempts_left),
-                ..Problem::new(
-                    422,
-                    "code_mismatch",
-                    "Неверный код",
-                    format!("Неверный код. Осталось попыток: {attempts_left}"),
-                )
-            },
-            ContactTaken(fields) => Problem {
-                errors: fields
-                    .iter()
-                    .map(|f| {
-                        FieldError::new(
-                            f,
-                            "already_registered",
-                            "Уже используется в другой учётной записи",
-                        )
-                    })
-                    .collect(),
-                ..Problem::new(
-                    409,
-                    "contact_already_registered",
-                    "Учётная запись уже существует",
-                    "Этот телефон или адрес почты уже привязан к учётной записи. \
-                     Если это ваша учётная запись, восстановите доступ к ней",
-                )
-            },
-            VersionMismatch { current } => Problem::new(
-                412,
-                "version_mismatch",
-                "Данные уже изменены",
-                format!(
-                    "Профиль изменили в другом окне или на другом устройстве (версия {current}). \
-                     Обновите страницу и внесите изменения снова"
-                ),
-            ),
-            PreconditionRequired => Problem::new(
-                428,
-                "precondition_required",
-                "Нужна версия профиля",
-                "Передайте заголовок If-Match со значением ETag из последнего чтения профиля",
-            ),
-            SnilsTaken => Problem {
-                errors: vec![FieldError::new(
-                    "/documents/snils",
-                    "already_registered",
-                    "СНИЛС уже указан в другой учётной записи",
-                )],
-                ..Problem::new(
-                    409,
-                    "snils_already_registered",
-                    "СНИЛС уже используется",
-                    "Этот СНИЛС указан в другой учётной записи. Если это ваша учётная запись, \
-                     восстановите доступ к ней",
-                )
-            },
-            NotFound(what) => Problem::new(
-                404,
-                match *what {
-                    "child" => "child_not_found",
-                    "vehicle" => "vehicle_not_found",
-                    "account" => "account_not_found",
-                    "operator" => "operator_not_found",
-                    "charge" => "charge_not_found",
-                    "bill" => "bill_not_found",
-                    "biller" => "biller_not_found",
-                    "payment" => "payment_not_found",
-                    "receipt" => "receipt_not_found",
-                    "payment method" => "payment_method_not_found",
-                    "payment template" => "payment_template_not_found",
-                    "autopay" => "autopay_not_found",
-                    _ => "not_found",
-                },
-                "Не найдено",
-                match *what {
-                    "child" | "vehicle" => "Такой записи нет в вашем профиле",
-                    "payment" => "У вас нет такого платежа",
-                    "receipt" => "Квитанция есть только у выполненного платежа",
-                    "payment method" => "У вас нет такого способа оплаты",
-                    "payment template" => "У вас нет такого шаблона",
-                    "autopay" => "У вас нет такого автоплатежа",
-                    "charge" => "У вас нет начисления с таким УИН",
-                    "bill" => "Начисление с таким УИН не найдено",
-                    "account" => "Учётная запись с таким СНИЛС не найдена",
-                    _ => "Не найдено",
-                },
-            ),
-            AlreadyExists(what) => Problem::new(
-                409,
-                match *what {
-                    "child" => "child_already_added",
-                    "vehicle" => "vehicle_already_added",
-                    _ => "already_exists",
-                },
-                "Уже добавлено",
-                "Эта запись уже есть в вашем профиле",
-            ),
-            TooMany { what, limit } => Problem::new(
-                409,
-                match *what {
-                    "children" => "too_many_children",
-                    "vehicles" => "too_many_vehicles",
-                    "saved bills" => "too_many_saved_bills",
-                    _ => "too_many",
-                },
-                "Достигнут предел",
-                format!("Можно хранить не больше {limit} записей этого вида"),
-            ),
-            ChildMismatch => Problem {
-                errors: vec![FieldError::new(
-                    "birth_certificate",
-                    "child_data_mismatch",
-                    "По этому свидетельству записан ребёнок с другими ФИО или датой рождения",
-                )],
-                ..Problem::new(
-                    409,
-                    "child_data_mismatch",
-                    "Данные ребёнка не совпадают",
-                    "Этого ребёнка уже добавил другой родитель с другими ФИО или датой рождения. \
-                     Проверьте данные свидетельства о рождении",
-                )
-            },
-            LevelNotStandard => Problem::new(
-                409,
-                "account_not_standard",
-                "Учётная запись не стандартная",
-                "Подтвердить личность можно после проверки СНИЛС и паспорта: \
-                 учётная запись должна быть стандартной",
-            ),
-            AlreadyConfirmed => Problem::new(
-                409,
-                "already_confirmed",
-                "Учётная запись уже подтверждена",
-                "Личность владельца этой учётной записи уже подтверждена",
-            ),
-            LetterTooEarly { retry_after_secs } => Problem::new(
-                429,
-                "letter_too_early",
-                "Письмо уже заказано",
-                "Новое письмо с кодом можно заказать через 30 дней после предыдущего",
-            )
-            .retry_after(*retry_after_secs),
-            NoLetterRequested => Problem::new(
-                404,
-                "no_letter_requested",
-                "Письмо не заказано",
-                "Сначала закажите письмо с кодом подтверждения",
-            ),
-            ChargeFinal(status) => Problem::new(
-                409,
-                if *status == "paid" {
-                    "charge_paid"
-                } else {
-                    "charge_cancelled"
-                },
-                "Начисление нельзя изменить",
-                "Оплаченное или аннулированное начисление не меняется",
-            ),
-            BillerOnly => Problem::new(
-                403,
-                "biller_only",
-                "Только для начислителей",
-                "Этот адрес принимает запросы с ключом начислителя",
-            ),
-            ChargeLocked => Problem::new(
-                409,
-                "charge_in_payment",
-                "Начисление оплачивается",
-                "Начисление сейчас оплачивается и не может быть изменено",
-            ),
-            IdempotencyKeyRequired => Problem {
-                errors: vec![FieldError::new(
-                    "Idempotency-Key",
-                    "idempotency_key_required",
-                    "Заголовок Idempotency-Key обязателен: от 8 до 64 латинских букв, цифр, «-» и «_»",
-                )],
-                ..Problem::new(
-                    400,
-                    "idempotency_key_required",
-                    "Нужен ключ идемпотентности",
-                    "Передайте заголовок Idempotency-Key, один на каждую попытку оплаты",
-                )
-            },
-            IdempotencyKeyReused => Problem::new(
-                422,
-                "idempotency_key_reused",
-                "Ключ идемпотентности уже использован",
-                "Этот Idempotency-Key уже использован для другого запроса",
-            ),
-            BillPaid(uin) => Problem::new(
-                409,
-                "bill_paid",
-                "Начисление уже оплачено",
-                format!("Начисление {uin} уже оплачено"),
-            )
-            .about_bill(uin),
-            BillInPayment(uin) => Problem::new(
-                409,
-                "bill_in_payment",
-                "Начисление оплачивается",
-                format!("Начисление {uin} сейчас оплачивается в другом платеже"),
-            )
-            .about_bill(uin),
-            UinOutsideBillerRange(uin) => Problem::new(
-                403,
-                "uin_outside_biller_range",
-                "УИН вне диапазона начислителя",
-                format!("УИН {uin} не начинается ни с одного префикса, зарегистрированного за этим начислителем"),
-            )
-            .about_bill(uin),
-            PayeeNotRegistered => Problem::new(
-                403,
-                "payee_not_registered",
-                "Получатель не зарегистрирован",
-                "Реквизиты получателя отличаются от зарегистрированных за начислителем: укажите зарегистрированные или не указывайте получателя",
-            ),
-            BillWithdrawn(uin) => Problem::new(
-                409,
-                "bill_withdrawn",
-                "Начисление отозвано",
-                format!("Начисление {uin} отозвано: получатель больше не принимает по нему оплату через портал"),
-            )
-            .about_bill(uin),
-            BillMissing(uin) => Problem::new(
-                404,
-                "bill_not_found",
-                "Начисление не найдено",
-                format!("Начисление {uin} не найдено или отменено"),
-            )
-            .about_bill(uin),
-            PaymentInProgress { payment_id } => Problem {
-                payment_id: Some(payment_id.clone()),
-                ..Problem::new(
-                    409,
-                    "payment_in_progress",
-                    "Платёж обрабатывается",
-                    "Платёж с этим ключом ещё обрабатывается. Повторите запрос позже",
-                )
-                .retry_after(2)
-            },
-            PaymentDeclined { payment_id, reason } => Problem {
-                payment_id: Some(payment_id.clone()),
-                reason: Some(reason.clone()),
-                ..Problem::new(
-                    402,
-                    "payment_declined",
-                    "Платёж отклонён",
-                    "Банк отклонил платёж. Начисления не оплачены; попробуйте другой способ оплаты",
-                )
-            },
-            PaymentNotAwaitingConfirmation => Problem::new(
-                409,
-                "payment_not_awaiting_confirmation",
-                "Платёж не ждёт подтверждения",
-                "Этот платёж не ожидает подтверждения",
-            ),
-            CardNumberNotAccepted(path) => Problem {
-                errors: vec![FieldError::new(
-                    path,
-                    "card_number_not_accepted",
-                    "Номер карты нельзя передавать: используйте токен платёжного шлюза",
-                )],
-                ..Problem::new(
-                    422,
-                    "card_number_not_accepted",
-                    "Номер карты не принимается",
-                    "Данные карты вводятся только на странице платёжного шлюза",
-                )
-            },
-            OperatorOnly => Problem::new(
-                403,
-                "operator_only",
-                "Только для операторов",
-                "Это действие выполняет оператор центра обслуживания",
-            ),
-            InvalidCredentials => Problem::new(
-                401,
-                "invalid_credentials",
-                "Неверный логин или пароль",
-                "Проверьте логин и пароль",
-            ),
-            LoginThrottled { retry_after_secs } => Problem::new(
-                429,
-                "login_throttled",
-                "Вход временно ограничен",
-                "Слишком много неудачных попыток входа. Попробуйте позже или восстановите пароль",
-            )
-            .retry_after(*retry_after_secs),
-            LoginClientLimited { retry_after_secs } => Problem::new(
-                429,
-                "login_client_limit",
-                "Вход временно ограничен",
-                "С вашего адреса слишком много неудачных попыток входа. Попробуйте позже",
-            )
-            .retry_after(*retry_after_secs),
-            StepUpRequired => Problem::new(
-                403,
-                "step_up_required",
-                "Подтвердите, что это вы",
-                "Для этого действия войдите заново или подтвердите его кодом из SMS на ваш телефон",
-            ),
-            TooManyHeldBills { limit } => Problem::new(
-                409,
-                "too_many_held_bills",
-                "Слишком много неподтверждённых оплат",
-                format!(
-                    "В неподтверждённых оплатах уже {limit} начислений или больше. \
-                     Подтвердите их или подождите несколько минут"
-                ),
-            ),
-            WrongPassword => Problem {
-                errors: vec![FieldError::new(
-                    "password",
-                    "wrong_password",
-                    "Неверный пароль",
-                )],
-                ..Problem::new(
-                    403,
-                    "wrong_password",
-                    "Неверный пароль",
-                    "Для этого действия нужен текущий пароль",
-                )
-            },
-            Unauthenticated => Problem::new(
-                401,
-                "unauthenticated",
-                "Требуется вход",
-                "Сессия недействительна или истекла. Войдите снова",
-            ),
-            TwoStepChallengeInvalid => Problem::new(
-                401,
-                "two_step_challenge_invalid",
-                "Вход не подтверждён",
-                "Время на ввод кода истекло или вход уже подтверждён. Войдите снова",
-            ),
-            SessionNotFound => Problem::new(
-                404,
-                "session_not_found",
-                "Сессия не найдена",
-                "Такой сессии нет или она уже завершена",
-            ),
-            DeliveryFailed(_) => Problem::new(
-                503,
-                "delivery_unavailable",
-                "Не удалось отправить код",
-                "Сервис отправки сообщений временно недоступен. Повторите попытку позже",
-            )
-            .retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
-            StoreUnavailable(_) => Problem::new(
-                503,
-                "service_unavailable",
-                "Сервис временно недоступен",
-                "Повторите попытку позже",
-            )
-            .retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
-            Internal(_) => Problem::new(
-                500,
-                "internal_error",
-                "Внутренняя ошибка",
-                "Что-то пошло не так. Мы уже разбираемся",
-            ),
+            InvalidJson { detail } => Problem::new(400, "invalid_json", "Некорректный JSON", format!("Тело запроса не является корректным JSON-объектом: {detail}")),
+            PayloadTooLarge { limit } => Problem::new(413, "payload_too_large", "Слишком большой запрос", format!("Тело запроса больше {limit} байт")),
+            Validation(errors) => Problem { errors: errors.clone(), ..Problem::new(422, "validation_failed", "Ошибка в данных запроса", "Проверьте отмеченные поля") },
+            RouteNotFound => Problem::new(404, "route_not_found", "Не найдено", "Такого адреса нет"),
+            ResendTooEarly { retry_after_secs } => Problem::new(429, "code_resend_too_early", "Слишком частый запрос кода", format!("Новый код можно запросить через {retry_after_secs} с")).retry_after(*retry_after_secs),
+            DestinationRateLimited { retry_after_secs } => Problem::new(429, "code_destination_limit", "Превышен лимит кодов", "На этот номер или адрес отправлено слишком много кодов за час. Попробуйте позже").retry_after(*retry_after_secs),
+            ClientRateLimited { retry_after_secs } => Problem::new(429, "code_client_limit", "Превышен лимит запросов", "С вашего адреса запрошено слишком много кодов за час. Попробуйте позже").retry_after(*retry_after_secs),
+            LookupRateLimited { retry_after_secs } => Problem::new(429, "lookup_rate_limited", "Слишком много запросов", "Слишком много поисков начислений подряд. Попробуйте позже").retry_after(*retry_after_secs),
+            CodeNotFound => Problem::new(404, "code_not_found", "Код не найден", "Код не найден. Запросите новый код"),
+            CodeExpired => Problem::new(410, "code_expired", "Срок действия кода истёк", "Срок действия кода истёк. Запросите новый код"),
+            CodeAttemptsExhausted => Problem::new(410, "code_attempts_exhausted", "Попытки исчерпаны", "Код введён неверно слишком много раз. Запросите новый код"),
+            CodeAlreadyUsed => Problem::new(410, "code_already_used", "Код уже использован", "Этот код уже был использован. Запросите новый код"),
+            CodeMismatch { attempts_left } => Problem::new(422, "code_mismatch", "Неверный код", format!("Неверный код. Осталось попыток: {attempts_left}")).attempts_left(*attempts_left),
+            ContactTaken(fields) => Problem::new(409, "contact_already_registered", "Учётная запись уже существует", "Этот телефон или адрес почты уже привязан к учётной записи. Если это ваша учётная запись, восстановите доступ к ней")
+                .fields(fields.iter().map(String::as_str), "already_registered", "Уже используется в другой учётной записи"),
+            VersionMismatch { current } => Problem::new(412, "version_mismatch", "Данные уже изменены", format!("Профиль изменили в другом окне или на другом устройстве (версия {current}). Обновите страницу и внесите изменения снова")),
+            PreconditionRequired => Problem::new(428, "precondition_required", "Нужна версия профиля", "Передайте заголовок If-Match со значением ETag из последнего чтения профиля"),
+            SnilsTaken => Problem::new(409, "snils_already_registered", "СНИЛС уже используется", "Этот СНИЛС указан в другой учётной записи. Если это ваша учётная запись, восстановите доступ к ней")
+                .field("/documents/snils", "already_registered", "СНИЛС уже указан в другой учётной записи"),
+            NotFound(what) => Problem::new(404, not_found_code(what), "Не найдено", not_found_detail(what)),
+            AlreadyExists(what) => Problem::new(409, already_exists_code(what), "Уже добавлено", "Эта запись уже есть в вашем профиле"),
+            TooMany { what, limit } => Problem::new(409, too_many_code(what), "Достигнут предел", format!("Можно хранить не больше {limit} записей этого вида")),
+            ChildMismatch => Problem::new(409, "child_data_mismatch", "Данные ребёнка не совпадают", "Этого ребёнка уже добавил другой родитель с другими ФИО или датой рождения. Проверьте данные свидетельства о рождении")
+                .field("birth_certificate", "child_data_mismatch", "По этому свидетельству записан ребёнок с другими ФИО или датой рождения"),
+            LevelNotStandard => Problem::new(409, "account_not_standard", "Учётная запись не стандартная", "Подтвердить личность можно после проверки СНИЛС и паспорта: учётная запись должна быть стандартной"),
+            AlreadyConfirmed => Problem::new(409, "already_confirmed", "Учётная запись уже подтверждена", "Личность владельца этой учётной записи уже подтверждена"),
+            LetterTooEarly { retry_after_secs } => Problem::new(429, "letter_too_early", "Письмо уже заказано", "Новое письмо с кодом можно заказать через 30 дней после предыдущего").retry_after(*retry_after_secs),
+            NoLetterRequested => Problem::new(404, "no_letter_requested", "Письмо не заказано", "Сначала закажите письмо с кодом подтверждения"),
+            ChargeFinal(status) => Problem::new(409, if *status == "paid" { "charge_paid" } else { "charge_cancelled" }, "Начисление нельзя изменить", "Оплаченное или аннулированное начисление не меняется"),
+            BillerOnly => Problem::new(403, "biller_only", "Только для начислителей", "Этот адрес принимает запросы с ключом начислителя"),
+            ChargeLocked => Problem::new(409, "charge_in_payment", "Начисление оплачивается", "Начисление сейчас оплачивается и не может быть изменено"),
+            IdempotencyKeyRequired => Problem::new(400, "idempotency_key_required", "Нужен ключ идемпотентности", "Передайте заголовок Idempotency-Key, один на каждую попытку оплаты")
+                .field("Idempotency-Key", "idempotency_key_required", "Заголовок Idempotency-Key обязателен: от 8 до 64 латинских букв, цифр, «-» и «_»"),
+            IdempotencyKeyReused => Problem::new(422, "idempotency_key_reused", "Ключ идемпотентности уже использован", "Этот Idempotency-Key уже использован для другого запроса"),
+            BillPaid(uin) => Problem::new(409, "bill_paid", "Начисление уже оплачено", format!("Начисление {uin} уже оплачено")).about_bill(uin),
+            BillInPayment(uin) => Problem::new(409, "bill_in_payment", "Начисление оплачивается", format!("Начисление {uin} сейчас оплачивается в другом платеже")).about_bill(uin),
+            UinOutsideBillerRange(uin) => Problem::new(403, "uin_outside_biller_range", "УИН вне диапазона начислителя", format!("УИН {uin} не начинается ни с одного префикса, зарегистрированного за этим начислителем")).about_bill(uin),
+            PayeeNotRegistered => Problem::new(403, "payee_not_registered", "Получатель не зарегистрирован", "Реквизиты получателя отличаются от зарегистрированных за начислителем: укажите зарегистрированные или не указывайте получателя"),
+            BillWithdrawn(uin) => Problem::new(409, "bill_withdrawn", "Начисление отозвано", format!("Начисление {uin} отозвано: получатель больше не принимает по нему оплату через портал")).about_bill(uin),
+            BillMissing(uin) => Problem::new(404, "bill_not_found", "Начисление не найдено", format!("Начисление {uin} не найдено или отменено")).about_bill(uin),
+            PaymentInProgress { payment_id } => Problem::new(409, "payment_in_progress", "Платёж обрабатывается", "Платёж с этим ключом ещё обрабатывается. Повторите запрос позже").retry_after(2).about_payment(payment_id),
+            PaymentDeclined { payment_id, reason } => Problem::new(402, "payment_declined", "Платёж отклонён", "Банк отклонил платёж. Начисления не оплачены; попробуйте другой способ оплаты").about_payment(payment_id).declined_for(reason),
+            PaymentNotAwaitingConfirmation => Problem::new(409, "payment_not_awaiting_confirmation", "Платёж не ждёт подтверждения", "Этот платёж не ожидает подтверждения"),
+            CardNumberNotAccepted(path) => Problem::new(422, "card_number_not_accepted", "Номер карты не принимается", "Данные карты вводятся только на странице платёжного шлюза")
+                .field(path, "card_number_not_accepted", "Номер карты нельзя передавать: используйте токен платёжного шлюза"),
+            OperatorOnly => Problem::new(403, "operator_only", "Только для операторов", "Это действие выполняет оператор центра обслуживания"),
+            InvalidCredentials => Problem::new(401, "invalid_credentials", "Неверный логин или пароль", "Проверьте логин и пароль"),
+            LoginThrottled { retry_after_secs } => Problem::new(429, "login_throttled", "Вход временно ограничен", "Слишком много неудачных попыток входа. Попробуйте позже или восстановите пароль").retry_after(*retry_after_secs),
+            LoginClientLimited { retry_after_secs } => Problem::new(429, "login_client_limit", "Вход временно ограничен", "С вашего адреса слишком много неудачных попыток входа. Попробуйте позже").retry_after(*retry_after_secs),
+            StepUpRequired => Problem::new(403, "step_up_required", "Подтвердите, что это вы", "Для этого действия войдите заново или подтвердите его кодом из SMS на ваш телефон"),
+            TooManyHeldBills { limit } => Problem::new(409, "too_many_held_bills", "Слишком много неподтверждённых оплат", format!("В неподтверждённых оплатах уже {limit} начислений или больше. Подтвердите их или подождите несколько минут")),
+            WrongPassword => Problem::new(403, "wrong_password", "Неверный пароль", "Для этого действия нужен текущий пароль").field("password", "wrong_password", "Неверный пароль"),
+            Unauthenticated => Problem::new(401, "unauthenticated", "Требуется вход", "Сессия недействительна или истекла. Войдите снова"),
+            TwoStepChallengeInvalid => Problem::new(401, "two_step_challenge_invalid", "Вход не подтверждён", "Время на ввод кода истекло или вход уже подтверждён. Войдите снова"),
+            SessionNotFound => Problem::new(404, "session_not_found", "Сессия не найдена", "Такой сессии нет или она уже завершена"),
+            DeliveryFailed(_) => Problem::new(503, "delivery_unavailable", "Не удалось отправить код", "Сервис отправки сообщений временно недоступен. Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
+            StoreUnavailable(_) => Problem::new(503, "service_unavailable", "Сервис временно недоступен", "Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
+            Internal(_) => Problem::new(500, "internal_error", "Внутренняя ошибка", "Что-то пошло не так. Мы уже разбираемся"),
         }
     }
 }

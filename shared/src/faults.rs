@@ -581,56 +581,36 @@ mod integrations {
         }
     }
 
-    impl<R: Registry + Sync> Registry for Faulty<R> {
-        async fn check(
-            &self,
-            request: &RegistryRequest,
-            attempt: u32,
-        ) -> Result<RegistryAnswer, RegistryUnavailable> {
-            self.call("check", || self.inner.check(request, attempt))
-                .await
-        }
+    /// Implements integrations' traits for [`Faulty`], each method passing its call
+    /// to the inner integration through [`Faulty::call`] under the method's name: one
+    /// wrapper for every method, in trait impls a function cannot write.
+    macro_rules! through_faults {
+        ($($integration:ident {
+            $(fn $op:ident(&self $(, $arg:ident: $ty:ty)*) -> $answer:ty;)*
+        })*) => {$(
+            impl<I: $integration + Sync> $integration for Faulty<I> {
+                $(
+                    async fn $op(&self $(, $arg: $ty)*) -> $answer {
+                        self.call(stringify!($op), || self.inner.$op($($arg),*)).await
+                    }
+                )*
+            }
+        )*};
     }
 
-    impl<R: CivilRegistry + Sync> CivilRegistry for Faulty<R> {
-        async fn birth_record(
-            &self,
-            certificate: &str,
-            attempt: u32,
-        ) -> Result<Option<BirthRecord>, RegistryUnavailable> {
-            self.call("birth_record", || {
-                self.inner.birth_record(certificate, attempt)
-            })
-            .await
+    through_faults! {
+        Registry {
+            fn check(&self, request: &RegistryRequest, attempt: u32) -> Result<RegistryAnswer, RegistryUnavailable>;
         }
-    }
-
-    impl<G: PaymentGateway + Sync> PaymentGateway for Faulty<G> {
-        async fn charge(
-            &self,
-            order: &str,
-            amount: u64,
-            method: &GatewayMethod,
-        ) -> Result<GatewayAnswer, GatewayError> {
-            self.call("charge", || self.inner.charge(order, amount, method))
-                .await
+        CivilRegistry {
+            fn birth_record(&self, certificate: &str, attempt: u32) -> Result<Option<BirthRecord>, RegistryUnavailable>;
         }
-
-        async fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError> {
-            self.call("confirm", || self.inner.confirm(order)).await
-        }
-
-        async fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.call("status", || self.inner.status(order)).await
-        }
-
-        async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-            self.call("cancel", || self.inner.cancel(order)).await
-        }
-
-        async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {
-            self.call("save_card", || self.inner.save_card(one_time_token))
-                .await
+        PaymentGateway {
+            fn charge(&self, order: &str, amount: u64, method: &GatewayMethod) -> Result<GatewayAnswer, GatewayError>;
+            fn confirm(&self, order: &str) -> Result<GatewayAnswer, GatewayError>;
+            fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
+            fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
+            fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError>;
         }
     }
 

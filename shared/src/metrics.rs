@@ -587,71 +587,36 @@ mod tests {
 
     #[test]
     fn values_are_the_contracts_spelling() {
-        assert_eq!(
-            [CodeChannel::Sms, CodeChannel::Email, CodeChannel::Post].map(CodeChannel::as_str),
-            ["sms", "email", "post"]
-        );
-        assert_eq!(
-            [
-                PaymentOutcome::Succeeded,
-                PaymentOutcome::Declined,
-                PaymentOutcome::Pending,
-                PaymentOutcome::Failed
-            ]
-            .map(PaymentOutcome::as_str),
-            ["succeeded", "declined", "pending", "failed"]
-        );
-        assert_eq!(
-            [
-                ReconcileOutcome::Settled,
-                ReconcileOutcome::Declined,
-                ReconcileOutcome::StillPending
-            ]
-            .map(ReconcileOutcome::as_str),
-            ["settled", "declined", "still_pending"]
-        );
-        assert_eq!(
-            [Job::ReconcilePayments, Job::RunAutopays].map(Job::as_str),
-            ["reconcile-payments", "run-autopays"]
-        );
-        assert_eq!(
-            [
-                NoticeKind::NewBill,
-                NoticeKind::Receipt,
-                NoticeKind::Verification,
-                NoticeKind::Autopay,
-                NoticeKind::Biller,
-                NoticeKind::Security
-            ]
-            .map(NoticeKind::as_str),
-            [
-                "new_bill",
-                "receipt",
-                "verification",
-                "autopay",
-                "biller",
-                "security"
-            ]
-        );
-        assert_eq!(
-            [
-                ChargeOutcome::Created,
-                ChargeOutcome::Updated,
-                ChargeOutcome::Unchanged,
-                ChargeOutcome::Cancelled
-            ]
-            .map(ChargeOutcome::as_str),
-            ["created", "updated", "unchanged", "cancelled"]
-        );
-        assert_eq!(
-            [
-                VerificationOutcome::Verified,
-                VerificationOutcome::Rejected,
-                VerificationOutcome::Retry
-            ]
-            .map(VerificationOutcome::as_str),
-            ["verified", "rejected", "retry"]
-        );
+        let spellings = [
+            (CodeChannel::Sms.as_str(), "sms"),
+            (CodeChannel::Email.as_str(), "email"),
+            (CodeChannel::Post.as_str(), "post"),
+            (PaymentOutcome::Succeeded.as_str(), "succeeded"),
+            (PaymentOutcome::Declined.as_str(), "declined"),
+            (PaymentOutcome::Pending.as_str(), "pending"),
+            (PaymentOutcome::Failed.as_str(), "failed"),
+            (ReconcileOutcome::Settled.as_str(), "settled"),
+            (ReconcileOutcome::Declined.as_str(), "declined"),
+            (ReconcileOutcome::StillPending.as_str(), "still_pending"),
+            (Job::ReconcilePayments.as_str(), "reconcile-payments"),
+            (Job::RunAutopays.as_str(), "run-autopays"),
+            (NoticeKind::NewBill.as_str(), "new_bill"),
+            (NoticeKind::Receipt.as_str(), "receipt"),
+            (NoticeKind::Verification.as_str(), "verification"),
+            (NoticeKind::Autopay.as_str(), "autopay"),
+            (NoticeKind::Biller.as_str(), "biller"),
+            (NoticeKind::Security.as_str(), "security"),
+            (ChargeOutcome::Created.as_str(), "created"),
+            (ChargeOutcome::Updated.as_str(), "updated"),
+            (ChargeOutcome::Unchanged.as_str(), "unchanged"),
+            (ChargeOutcome::Cancelled.as_str(), "cancelled"),
+            (VerificationOutcome::Verified.as_str(), "verified"),
+            (VerificationOutcome::Rejected.as_str(), "rejected"),
+            (VerificationOutcome::Retry.as_str(), "retry"),
+        ];
+        for (spelled, contract) in spellings {
+            assert_eq!(spelled, contract);
+        }
     }
 
     #[test]

@@ -181,24 +181,17 @@ async fn a_faulty_integration_fails_calls_or_loses_their_answers() {
         calls.fetch_add(1, Ordering::Relaxed);
         Ok::<_, String>(())
     };
-    let first = faulty
-        .run(Dependency::Billers, "deliver", call, |m| m)
-        .await;
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        0,
-        "an error never reaches it"
-    );
-    assert!(first.unwrap_err().contains("injected failure"));
-    let second = faulty
-        .run(Dependency::Billers, "deliver", call, |m| m)
-        .await;
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        1,
-        "a lost answer was carried out"
-    );
-    assert!(second.unwrap_err().contains("lost answer"));
+    // The nth call: how many calls reached the integration after it, what it answered.
+    for (calls_made, why, error) in [
+        (0, "an error never reaches it", "injected failure"),
+        (1, "a lost answer was carried out", "lost answer"),
+    ] {
+        let answer = faulty
+            .run(Dependency::Billers, "deliver", call, |m| m)
+            .await;
+        assert_eq!(calls.load(Ordering::Relaxed), calls_made, "{why}");
+        assert!(answer.unwrap_err().contains(error));
+    }
     assert!(faulty
         .run(Dependency::Billers, "deliver", call, |m| m)
         .await

@@ -11,6 +11,30 @@ fn code<T: fmt::Debug>(result: Result<T, FieldError>) -> &'static str {
     err.code
 }
 
+/// Checks that each input is refused with its code, as [`code`] reads it.
+fn refuses<T: fmt::Debug>(
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+    field: &str,
+    cases: &[(&str, &str)],
+) {
+    for (input, expected) in cases {
+        assert_eq!(code(parse(field, input)), *expected, "{input}");
+    }
+}
+
+/// Checks that each input is accepted and kept in its canonical form, as `shown` reads it.
+fn accepts<T>(
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+    field: &str,
+    shown: impl Fn(&T) -> &str,
+    cases: &[(&str, &str)],
+) {
+    for (input, canonical) in cases {
+        let value = parse(field, input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+        assert_eq!(shown(&value), *canonical, "{input}");
+    }
+}
+
 fn date(year: i32, month: u8, day: u8) -> Date {
     Date::from_calendar_date(year, Month::try_from(month).unwrap(), day).unwrap()
 }
@@ -37,16 +61,19 @@ fn snils_accepts_every_usual_form() {
 
 #[test]
 fn snils_reference_vectors_and_checksum_branches() {
-    for (input, canonical) in [
-        ("138-759-325 08", "13875932508"), // sum 210 → 210 mod 101 = 8
-        ("112-233-445 95", "11223344595"), // sum 95 < 100
-        ("001-019-989 00", "00101998900"), // sum 100 → 00
-        ("001-029-985 00", "00102998500"), // sum 101 → 00
-        ("642-185-924 00", "64218592400"), // sum 201 → mod 101 = 100 → 00
-        ("001-001-999 65", "00100199965"), // first number the rule covers
-    ] {
-        assert_eq!(Snils::parse("snils", input).unwrap().as_str(), canonical);
-    }
+    accepts(
+        Snils::parse,
+        "snils",
+        Snils::as_str,
+        &[
+            ("138-759-325 08", "13875932508"), // sum 210 → 210 mod 101 = 8
+            ("112-233-445 95", "11223344595"), // sum 95 < 100
+            ("001-019-989 00", "00101998900"), // sum 100 → 00
+            ("001-029-985 00", "00102998500"), // sum 101 → 00
+            ("642-185-924 00", "64218592400"), // sum 201 → mod 101 = 100 → 00
+            ("001-001-999 65", "00100199965"), // first number the rule covers
+        ],
+    );
 }
 
 #[test]
@@ -62,21 +89,23 @@ fn snils_up_to_001_001_998_has_no_checksum() {
 
 #[test]
 fn snils_refusals() {
-    for (input, expected) in [
-        ("112-233-445 96", "snils_checksum"),
-        ("138-759-325 09", "snils_checksum"),
-        ("642-185-924 100", "snils_format"),
-        ("1387593250", "snils_format"),
-        ("138759325080", "snils_format"),
-        ("138-759-325 0a", "snils_format"),
-        ("138.759.325 08", "snils_format"),
-        ("138-759-325 0８", "snils_format"),
-        ("СНИЛС 13875932508", "snils_format"),
-        ("", "required"),
-        ("   ", "required"),
-    ] {
-        assert_eq!(code(Snils::parse("snils", input)), expected, "{input}");
-    }
+    refuses(
+        Snils::parse,
+        "snils",
+        &[
+            ("112-233-445 96", "snils_checksum"),
+            ("138-759-325 09", "snils_checksum"),
+            ("642-185-924 100", "snils_format"),
+            ("1387593250", "snils_format"),
+            ("138759325080", "snils_format"),
+            ("138-759-325 0a", "snils_format"),
+            ("138.759.325 08", "snils_format"),
+            ("138-759-325 0８", "snils_format"),
+            ("СНИЛС 13875932508", "snils_format"),
+            ("", "required"),
+            ("   ", "required"),
+        ],
+    );
     let err = Snils::parse("documents/snils", "112-233-445 96").unwrap_err();
     assert_eq!(err.field, "/documents/snils");
 }
@@ -103,58 +132,67 @@ fn inn_reference_vectors() {
 
 #[test]
 fn inn_refusals() {
-    for (input, expected) in [
-        ("7707083894", "inn_checksum"),
-        ("500100732258", "inn_checksum"),
-        ("500100732269", "inn_checksum"),
-        ("770708389", "inn_format"),
-        ("77070838931", "inn_format"),
-        ("5001007322590", "inn_format"),
-        ("7707-083893", "inn_format"),
-        ("ИНН 7707083893", "inn_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(Inn::parse("inn", input)), expected, "{input}");
-    }
+    refuses(
+        Inn::parse,
+        "inn",
+        &[
+            ("7707083894", "inn_checksum"),
+            ("500100732258", "inn_checksum"),
+            ("500100732269", "inn_checksum"),
+            ("770708389", "inn_format"),
+            ("77070838931", "inn_format"),
+            ("5001007322590", "inn_format"),
+            ("7707-083893", "inn_format"),
+            ("ИНН 7707083893", "inn_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
 fn personal_inn_refuses_an_organisation_number() {
-    for (input, expected) in [
-        ("7707083893", "inn_not_personal"),
-        ("7707083894", "inn_not_personal"),
-        ("500100732258", "inn_checksum"),
-        ("50010073225", "inn_format"),
-        ("50010073225x", "inn_format"),
-        (" ", "required"),
-    ] {
-        assert_eq!(code(Inn::parse_personal("inn", input)), expected, "{input}");
-    }
+    refuses(
+        Inn::parse_personal,
+        "inn",
+        &[
+            ("7707083893", "inn_not_personal"),
+            ("7707083894", "inn_not_personal"),
+            ("500100732258", "inn_checksum"),
+            ("50010073225", "inn_format"),
+            ("50010073225x", "inn_format"),
+            (" ", "required"),
+        ],
+    );
 }
 
 // -------------------------------------------------------------- KPP
 
 #[test]
 fn kpp_forms_and_refusals() {
-    for (input, canonical) in [
-        ("773601001", "773601001"),
-        ("7736AB001", "7736AB001"),
-        ("7736ab001", "7736AB001"),
-        (" 7736 01 001 ", "773601001"),
-    ] {
-        assert_eq!(Kpp::parse("kpp", input).unwrap().as_str(), canonical);
-    }
-    for (input, expected) in [
-        ("77360100", "kpp_format"),
-        ("7736010011", "kpp_format"),
-        ("7736АБ001", "kpp_format"),
-        ("77A601001", "kpp_format"),
-        ("773601OO1", "kpp_format"),
-        ("7736-01-001", "kpp_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(Kpp::parse("kpp", input)), expected, "{input}");
-    }
+    accepts(
+        Kpp::parse,
+        "kpp",
+        Kpp::as_str,
+        &[
+            ("773601001", "773601001"),
+            ("7736AB001", "7736AB001"),
+            ("7736ab001", "7736AB001"),
+            (" 7736 01 001 ", "773601001"),
+        ],
+    );
+    refuses(
+        Kpp::parse,
+        "kpp",
+        &[
+            ("77360100", "kpp_format"),
+            ("7736010011", "kpp_format"),
+            ("7736АБ001", "kpp_format"),
+            ("77A601001", "kpp_format"),
+            ("773601OO1", "kpp_format"),
+            ("7736-01-001", "kpp_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 // -------------------------------------------------------------- UIN
@@ -202,21 +240,23 @@ fn uin_second_pass_accepts_either_reading_of_the_weights() {
 
 #[test]
 fn uin_refusals() {
-    for (input, expected) in [
-        ("18810177220000000016", "uin_checksum"),
-        ("03554310101220400004", "uin_checksum"),
-        ("1881017722000000001123451", "uin_checksum"),
-        ("188101772200000000", "uin_format"),
-        ("1881017722000000001", "uin_format"),
-        ("188101772200000000155", "uin_format"),
-        ("18810177220000000015!", "uin_format"),
-        ("1881-0177-2200-0000-0015", "uin_format"),
-        ("1881017722000000001123A50", "uin_letters"),
-        ("18810177220000000О15", "uin_letters"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(Uin::parse("uin", input)), expected, "{input}");
-    }
+    refuses(
+        Uin::parse,
+        "uin",
+        &[
+            ("18810177220000000016", "uin_checksum"),
+            ("03554310101220400004", "uin_checksum"),
+            ("1881017722000000001123451", "uin_checksum"),
+            ("188101772200000000", "uin_format"),
+            ("1881017722000000001", "uin_format"),
+            ("188101772200000000155", "uin_format"),
+            ("18810177220000000015!", "uin_format"),
+            ("1881-0177-2200-0000-0015", "uin_format"),
+            ("1881017722000000001123A50", "uin_letters"),
+            ("18810177220000000О15", "uin_letters"),
+            ("", "required"),
+        ],
+    );
 }
 
 // -------------------------------------------------------------- passport
@@ -250,32 +290,38 @@ fn passport_series_number_and_whole() {
 
 #[test]
 fn passport_refusals() {
-    for (input, expected) in [
-        ("451", "passport_series_format"),
-        ("45100", "passport_series_format"),
-        ("45-10", "passport_series_format"),
-        ("45 1O", "passport_series_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(PassportSeries::parse("s", input)), expected, "{input}");
-    }
-    for (input, expected) in [
-        ("12345", "passport_number_format"),
-        ("1234567", "passport_number_format"),
-        ("12345a", "passport_number_format"),
-        ("123-456", "passport_number_format"),
-        (" ", "required"),
-    ] {
-        assert_eq!(code(PassportNumber::parse("n", input)), expected, "{input}");
-    }
-    for (input, expected) in [
-        ("45 10 12345", "passport_format"),
-        ("45 10 1234567", "passport_format"),
-        ("45 1O 123456", "passport_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(Passport::parse("p", input)), expected, "{input}");
-    }
+    refuses(
+        PassportSeries::parse,
+        "s",
+        &[
+            ("451", "passport_series_format"),
+            ("45100", "passport_series_format"),
+            ("45-10", "passport_series_format"),
+            ("45 1O", "passport_series_format"),
+            ("", "required"),
+        ],
+    );
+    refuses(
+        PassportNumber::parse,
+        "n",
+        &[
+            ("12345", "passport_number_format"),
+            ("1234567", "passport_number_format"),
+            ("12345a", "passport_number_format"),
+            ("123-456", "passport_number_format"),
+            (" ", "required"),
+        ],
+    );
+    refuses(
+        Passport::parse,
+        "p",
+        &[
+            ("45 10 12345", "passport_format"),
+            ("45 10 1234567", "passport_format"),
+            ("45 1O 123456", "passport_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
@@ -295,18 +341,20 @@ fn department_code_forms_and_refusals() {
             "770-001"
         );
     }
-    for (input, expected) in [
-        ("77-0001", "department_code_format"),
-        ("770-01", "department_code_format"),
-        ("7700011", "department_code_format"),
-        ("770_001", "department_code_format"),
-        ("770-00a", "department_code_format"),
-        ("770--001", "department_code_format"),
-        ("770-001-", "department_code_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(code(DepartmentCode::parse("d", input)), expected, "{input}");
-    }
+    refuses(
+        DepartmentCode::parse,
+        "d",
+        &[
+            ("77-0001", "department_code_format"),
+            ("770-01", "department_code_format"),
+            ("7700011", "department_code_format"),
+            ("770_001", "department_code_format"),
+            ("770-00a", "department_code_format"),
+            ("770--001", "department_code_format"),
+            ("770-001-", "department_code_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
@@ -376,24 +424,25 @@ fn passport_issue_date_at_the_end_of_the_calendar() {
 
 #[test]
 fn birth_certificate_forms() {
-    for (input, canonical) in [
-        ("IV-МЮ 123456", "IV-МЮ 123456"),
-        ("IV-МЮ123456", "IV-МЮ 123456"),
-        (" iv-мю 123456 ", "IV-МЮ 123456"),
-        ("IV МЮ 123456", "IV-МЮ 123456"),
-        ("IV - МЮ № 123456", "IV-МЮ 123456"),
-        ("IV–МЮ 123456", "IV-МЮ 123456"),
-        ("IV-Мю 123456", "IV-МЮ 123456"),
-        ("ІV-МЮ 123456", "IV-МЮ 123456"),
-        ("ХII-ЖА 000001", "XII-ЖА 000001"),
-        ("LXXХIХ-ЁЖ 654321", "LXXXIX-ЁЖ 654321"),
-        ("CCCXCIX-АБ 123456", "CCCXCIX-АБ 123456"),
-        ("I-АБ 123 456", "I-АБ 123456"),
-    ] {
-        let cert = BirthCertificate::parse("birth_certificate", input)
-            .unwrap_or_else(|e| panic!("{input}: {e:?}"));
-        assert_eq!(cert.as_str(), canonical, "{input}");
-    }
+    accepts(
+        BirthCertificate::parse,
+        "birth_certificate",
+        BirthCertificate::as_str,
+        &[
+            ("IV-МЮ 123456", "IV-МЮ 123456"),
+            ("IV-МЮ123456", "IV-МЮ 123456"),
+            (" iv-мю 123456 ", "IV-МЮ 123456"),
+            ("IV МЮ 123456", "IV-МЮ 123456"),
+            ("IV - МЮ № 123456", "IV-МЮ 123456"),
+            ("IV–МЮ 123456", "IV-МЮ 123456"),
+            ("IV-Мю 123456", "IV-МЮ 123456"),
+            ("ІV-МЮ 123456", "IV-МЮ 123456"),
+            ("ХII-ЖА 000001", "XII-ЖА 000001"),
+            ("LXXХIХ-ЁЖ 654321", "LXXXIX-ЁЖ 654321"),
+            ("CCCXCIX-АБ 123456", "CCCXCIX-АБ 123456"),
+            ("I-АБ 123 456", "I-АБ 123456"),
+        ],
+    );
     let cert = BirthCertificate::parse("c", "IV-МЮ 123456").unwrap();
     assert_eq!((cert.series(), cert.number()), ("IV-МЮ", "123456"));
 }
@@ -429,35 +478,33 @@ fn birth_certificate_from_separate_fields() {
 
 #[test]
 fn birth_certificate_refusals() {
-    for (input, expected) in [
-        ("IV-MЮ 123456", "birth_certificate_series_latin_letters"),
-        ("IV-MU 123456", "birth_certificate_series_latin_letters"),
-        ("IV-Мa 123456", "birth_certificate_series_latin_letters"),
-        ("IIII-МЮ 123456", "birth_certificate_series_roman"),
-        ("IC-МЮ 123456", "birth_certificate_series_roman"),
-        ("VX-МЮ 123456", "birth_certificate_series_roman"),
-        ("IIV-МЮ 123456", "birth_certificate_series_roman"),
-        ("CD-МЮ 123456", "birth_certificate_series_roman"),
-        ("CCCC-МЮ 123456", "birth_certificate_series_roman"),
-        ("АБ-МЮ 123456", "birth_certificate_series_roman"),
-        ("4-МЮ 123456", "birth_certificate_series_roman"),
-        ("-МЮ 123456", "birth_certificate_series_roman"),
-        ("IV-М 123456", "birth_certificate_series_format"),
-        ("IV-МЮЯ 123456", "birth_certificate_series_format"),
-        ("IV-М! 123456", "birth_certificate_series_format"),
-        ("IVМЮ 123456", "birth_certificate_series_format"),
-        ("IV-МЮ 12345", "birth_certificate_number_format"),
-        ("IV-МЮ 1234567", "birth_certificate_number_format"),
-        ("IV-МЮ", "birth_certificate_format"),
-        ("123456", "birth_certificate_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(
-            code(BirthCertificate::parse("c", input)),
-            expected,
-            "{input}"
-        );
-    }
+    refuses(
+        BirthCertificate::parse,
+        "c",
+        &[
+            ("IV-MЮ 123456", "birth_certificate_series_latin_letters"),
+            ("IV-MU 123456", "birth_certificate_series_latin_letters"),
+            ("IV-Мa 123456", "birth_certificate_series_latin_letters"),
+            ("IIII-МЮ 123456", "birth_certificate_series_roman"),
+            ("IC-МЮ 123456", "birth_certificate_series_roman"),
+            ("VX-МЮ 123456", "birth_certificate_series_roman"),
+            ("IIV-МЮ 123456", "birth_certificate_series_roman"),
+            ("CD-МЮ 123456", "birth_certificate_series_roman"),
+            ("CCCC-МЮ 123456", "birth_certificate_series_roman"),
+            ("АБ-МЮ 123456", "birth_certificate_series_roman"),
+            ("4-МЮ 123456", "birth_certificate_series_roman"),
+            ("-МЮ 123456", "birth_certificate_series_roman"),
+            ("IV-М 123456", "birth_certificate_series_format"),
+            ("IV-МЮЯ 123456", "birth_certificate_series_format"),
+            ("IV-М! 123456", "birth_certificate_series_format"),
+            ("IVМЮ 123456", "birth_certificate_series_format"),
+            ("IV-МЮ 12345", "birth_certificate_number_format"),
+            ("IV-МЮ 1234567", "birth_certificate_number_format"),
+            ("IV-МЮ", "birth_certificate_format"),
+            ("123456", "birth_certificate_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
@@ -478,84 +525,74 @@ fn roman_numerals_are_accepted_only_in_standard_form() {
 
 #[test]
 fn vehicle_certificate_forms() {
-    for (input, canonical) in [
-        ("77 УО 123456", "77 УО 123456"),
-        ("77УО123456", "77 УО 123456"),
-        ("77 уо 123456", "77 УО 123456"),
-        ("77 YO 123456", "77 УО 123456"),
-        ("77 yo 123456", "77 УО 123456"),
-        ("77 ХО 123456", "77 ХО 123456"),
-        ("99 12 345678", "99 12 345678"),
-        ("9912345678", "99 12 345678"),
-        ("77 1А 123456", "77 1А 123456"),
-    ] {
-        assert_eq!(
-            VehicleCertificate::parse("sts", input)
-                .unwrap_or_else(|e| panic!("{input}: {e:?}"))
-                .as_str(),
-            canonical,
-            "{input}"
-        );
-    }
-    for (input, expected) in [
-        ("77 ЯО 123456", "vehicle_certificate_letter"),
-        ("77 DO 123456", "vehicle_certificate_letter"),
-        ("7 УО 123456", "vehicle_certificate_format"),
-        ("77 УО 12345", "vehicle_certificate_format"),
-        ("77 УО 1234567", "vehicle_certificate_format"),
-        ("АА УО 123456", "vehicle_certificate_format"),
-        ("77 УО 12345О", "vehicle_certificate_format"),
-        ("77-УО-123456", "vehicle_certificate_format"),
-        ("77 У! 123456", "vehicle_certificate_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(
-            code(VehicleCertificate::parse("sts", input)),
-            expected,
-            "{input}"
-        );
-    }
+    accepts(
+        VehicleCertificate::parse,
+        "sts",
+        VehicleCertificate::as_str,
+        &[
+            ("77 УО 123456", "77 УО 123456"),
+            ("77УО123456", "77 УО 123456"),
+            ("77 уо 123456", "77 УО 123456"),
+            ("77 YO 123456", "77 УО 123456"),
+            ("77 yo 123456", "77 УО 123456"),
+            ("77 ХО 123456", "77 ХО 123456"),
+            ("99 12 345678", "99 12 345678"),
+            ("9912345678", "99 12 345678"),
+            ("77 1А 123456", "77 1А 123456"),
+        ],
+    );
+    refuses(
+        VehicleCertificate::parse,
+        "sts",
+        &[
+            ("77 ЯО 123456", "vehicle_certificate_letter"),
+            ("77 DO 123456", "vehicle_certificate_letter"),
+            ("7 УО 123456", "vehicle_certificate_format"),
+            ("77 УО 12345", "vehicle_certificate_format"),
+            ("77 УО 1234567", "vehicle_certificate_format"),
+            ("АА УО 123456", "vehicle_certificate_format"),
+            ("77 УО 12345О", "vehicle_certificate_format"),
+            ("77-УО-123456", "vehicle_certificate_format"),
+            ("77 У! 123456", "vehicle_certificate_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
 fn vehicle_plate_forms() {
-    for (input, canonical) in [
-        ("А123ВС77", "А123ВС77"),
-        ("А123ВС777", "А123ВС777"),
-        ("а123вс77", "А123ВС77"),
-        ("A123BC77", "А123ВС77"),
-        ("А 123 ВС 77", "А123ВС77"),
-        (" a 123 bc 777 ", "А123ВС777"),
-        ("Х001ТУ199", "Х001ТУ199"),
-    ] {
-        assert_eq!(
-            VehiclePlate::parse("plate", input)
-                .unwrap_or_else(|e| panic!("{input}: {e:?}"))
-                .as_str(),
-            canonical,
-            "{input}"
-        );
-    }
-    for (input, expected) in [
-        ("Б123ВС77", "vehicle_plate_letter"),
-        ("D123BC77", "vehicle_plate_letter"),
-        ("А123ВЯ77", "vehicle_plate_letter"),
-        ("А12ВС77", "vehicle_plate_format"),
-        ("А1234ВС77", "vehicle_plate_format"),
-        ("А123ВС7", "vehicle_plate_format"),
-        ("А123ВС7777", "vehicle_plate_format"),
-        ("1123ВС77", "vehicle_plate_format"),
-        ("А123В177", "vehicle_plate_format"),
-        ("А123ВС7A", "vehicle_plate_format"),
-        ("А123-ВС77", "vehicle_plate_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(
-            code(VehiclePlate::parse("plate", input)),
-            expected,
-            "{input}"
-        );
-    }
+    accepts(
+        VehiclePlate::parse,
+        "plate",
+        VehiclePlate::as_str,
+        &[
+            ("А123ВС77", "А123ВС77"),
+            ("А123ВС777", "А123ВС777"),
+            ("а123вс77", "А123ВС77"),
+            ("A123BC77", "А123ВС77"),
+            ("А 123 ВС 77", "А123ВС77"),
+            (" a 123 bc 777 ", "А123ВС777"),
+            ("Х001ТУ199", "Х001ТУ199"),
+        ],
+    );
+    refuses(
+        VehiclePlate::parse,
+        "plate",
+        &[
+            ("Б123ВС77", "vehicle_plate_letter"),
+            ("D123BC77", "vehicle_plate_letter"),
+            ("А123ВЯ77", "vehicle_plate_letter"),
+            ("А12ВС77", "vehicle_plate_format"),
+            ("А1234ВС77", "vehicle_plate_format"),
+            ("А123ВС7", "vehicle_plate_format"),
+            ("А123ВС7777", "vehicle_plate_format"),
+            ("1123ВС77", "vehicle_plate_format"),
+            ("А123В177", "vehicle_plate_format"),
+            ("А123ВС7A", "vehicle_plate_format"),
+            ("А123-ВС77", "vehicle_plate_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 #[test]
@@ -572,19 +609,17 @@ fn driver_licence_forms_and_refusals() {
             "{input}"
         );
     }
-    for (input, expected) in [
-        ("99 12 34567", "driver_licence_format"),
-        ("99 12 3456789", "driver_licence_format"),
-        ("99 АА 345678", "driver_licence_format"),
-        ("99-12-345678", "driver_licence_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(
-            code(DriverLicence::parse("licence", input)),
-            expected,
-            "{input}"
-        );
-    }
+    refuses(
+        DriverLicence::parse,
+        "licence",
+        &[
+            ("99 12 34567", "driver_licence_format"),
+            ("99 12 3456789", "driver_licence_format"),
+            ("99 АА 345678", "driver_licence_format"),
+            ("99-12-345678", "driver_licence_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 // -------------------------------------------------------------- OMS policy
@@ -602,18 +637,16 @@ fn oms_policy_forms_and_refusals() {
             "1234567890123456"
         );
     }
-    for (input, expected) in [
-        ("123456789012345", "oms_policy_format"),
-        ("12345678901234567", "oms_policy_format"),
-        ("123456789012345a", "oms_policy_format"),
-        ("", "required"),
-    ] {
-        assert_eq!(
-            code(OmsPolicy::parse("oms_policy", input)),
-            expected,
-            "{input}"
-        );
-    }
+    refuses(
+        OmsPolicy::parse,
+        "oms_policy",
+        &[
+            ("123456789012345", "oms_policy_format"),
+            ("12345678901234567", "oms_policy_format"),
+            ("123456789012345a", "oms_policy_format"),
+            ("", "required"),
+        ],
+    );
 }
 
 // -------------------------------------------------------------- printing

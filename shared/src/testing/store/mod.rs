@@ -6,6 +6,7 @@
 //! is named as its trait method; see [`MemStore::race`] for a writer that gets in
 //! before a chosen call.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,15 +15,44 @@ use crate::crypto::Hasher;
 use crate::domain::{
     payer_key, AccountId, AutopayId, Category, OperatorId, Payee, Payer, PayerKind, PaymentId,
 };
-use crate::services::autopays::{Autopay, SchedulePage};
+use crate::services::autopays::{Autopay, SchedulePage, SchedulePageQueue};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
 use crate::services::confirmation::Operator;
 use crate::services::identity::{SecurityEvent, StoredAccount};
-use crate::services::payments::{HoldCount, Payment, PaymentNotice, ReconcilePage, SavedMethod};
+use crate::services::payments::{
+    HoldCount, Payment, PaymentNotice, PaymentNoticeQueue, ReconcilePage, ReconcilePageQueue,
+    SavedMethod,
+};
 use crate::services::profile::{
-    FieldStatus, Profile, State as ProfileState, StoredProfile, VerificationJob,
+    FieldStatus, JobQueue, Profile, State as ProfileState, StoredProfile, VerificationJob,
 };
 use crate::services::StoreError;
+
+/// Operations of the store traits the double does not model, a list of trait methods
+/// a function cannot write: each one `finds nothing` answers an empty value (after its
+/// call is counted and its fault applied, as a read), each one `refused` fails with
+/// [`not_modelled`].
+macro_rules! unmodelled {
+    (
+        $(finds nothing {
+            $(fn $read:ident(&self $(, $rarg:ident: $rty:ty)*) -> $found:ty;)*
+        })?
+        $(refused {
+            $(fn $refused:ident(&self $(, $arg:ident: $ty:ty)*) -> $answer:ty;)*
+        })?
+    ) => {
+        $($(
+            async fn $read(&self $(, $rarg: $rty)*) -> Result<$found, StoreError> {
+                self.read(stringify!($read), |_| <$found>::default()).await
+            }
+        )*)?
+        $($(
+            async fn $refused(&self $(, $arg: $ty)*) -> Result<$answer, StoreError> {
+                super::not_modelled(stringify!($refused))
+            }
+        )*)?
+    };
+}
 
 mod payments;
 mod profile;
@@ -90,6 +120,35 @@ impl State {
     pub fn charge(&self, uin: &str) -> Option<&StoredCharge> {
         self.charges.get(uin)
     }
+
+    /// The charges of those UINs that have one, in the order asked.
+    fn charges_of(&self, uins: &[String]) -> Vec<StoredCharge> {
+        uins.iter()
+            .filter_map(|u| self.charge(u).cloned())
+            .collect()
+    }
+}
+
+/// Implements queues that only collect what is sent, in a list of [`State`] the tests
+/// read: a trait impl a function cannot write, alike for every queue.
+macro_rules! collecting_queues {
+    ($($queue:ident::$send:ident($item:ty) => $list:ident;)*) => {$(
+        impl $queue for MemStore {
+            async fn $send(&self, items: &[$item]) -> Result<(), StoreError> {
+                self.write(stringify!($send), |state| {
+                    state.$list.extend(items.iter().cloned());
+                })
+                .await
+            }
+        }
+    )*};
+}
+
+collecting_queues! {
+    PaymentNoticeQueue::queue_notices(PaymentNotice) => payment_notices;
+    ReconcilePageQueue::enqueue_reconcile(ReconcilePage) => reconcile_pages;
+    SchedulePageQueue::enqueue_pages(SchedulePage) => schedule_pages;
+    JobQueue::enqueue(VerificationJob) => jobs;
 }
 
 #[derive(Clone)]
@@ -98,6 +157,17 @@ pub struct MemStore {
     state: Arc<Mutex<State>>,
     races: Arc<Mutex<Races>>,
     hasher: Hasher,
+}
+
+/// The strings a set-valued index holds under `key`, none when it holds no set there.
+fn listed<K: Ord + Borrow<Q>, Q: Ord + ?Sized>(
+    index: &BTreeMap<K, BTreeSet<String>>,
+    key: &Q,
+) -> Vec<String> {
+    index
+        .get(key)
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The key the doubles' hashes use; services under test are given [`test_hasher`].
@@ -228,25 +298,51 @@ impl MemStore {
         Self::done(fault, value)
     }
 
-    /// A put on the condition that the item is new, made by `claim` (whether it was):
-    /// `Conflict` is a claim another request made first.
-    async fn claim(
+    /// A write on a condition (an item that must be new, a state to move from) that
+    /// `change` checks, writing when it holds and answering whether it did: `Conflict`
+    /// is another request that got in first.
+    async fn write_if(
         &self,
         operation: &'static str,
-        claim: impl FnOnce(&mut State) -> bool,
+        change: impl FnOnce(&mut State) -> bool,
     ) -> Result<bool, StoreError> {
         let fault = self.enter(operation).await?;
         if fault == Some(Fault::Conflict) {
             return Ok(false);
         }
-        let claimed = claim(&mut self.state());
-        Self::done(fault, claimed)
+        let changed = change(&mut self.state());
+        Self::done(fault, changed)
     }
 
-    /// A read: `Conflict` makes no sense for it and fails it like `Unavailable`.
-    async fn read(&self, operation: &'static str) -> Result<(), StoreError> {
+    /// A transaction whose conditions the double checks: `change` refuses, having
+    /// written nothing, or writes; `Conflict` refuses it with `stale`, as a racing
+    /// request that wrote first. A refusal is answered even when the fault is `Lost`:
+    /// only a write that took effect can lose its answer.
+    async fn transact<R>(
+        &self,
+        operation: &'static str,
+        stale: R,
+        change: impl FnOnce(&mut State) -> Result<(), R>,
+    ) -> Result<Result<(), R>, StoreError> {
+        let fault = self.enter(operation).await?;
+        if fault == Some(Fault::Conflict) {
+            return Ok(Err(stale));
+        }
+        match change(&mut self.state()) {
+            Ok(()) => Self::done(fault, Ok(())),
+            refused => Ok(refused),
+        }
+    }
+
+    /// A read of what `look` picks from the state: `Conflict` makes no sense for it
+    /// and fails it like `Unavailable`.
+    async fn read<T>(
+        &self,
+        operation: &'static str,
+        look: impl FnOnce(&State) -> T,
+    ) -> Result<T, StoreError> {
         match self.enter(operation).await? {
-            None => Ok(()),
+            None => Ok(look(&self.state())),
             Some(Fault::Conflict) => Err(StoreError::Conflict),
             Some(_) => Err(lost()),
         }

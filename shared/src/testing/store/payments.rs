@@ -1,27 +1,23 @@
-//! Payments, bills, charges, runs, autopays and the queues they feed.
+//! Payments, bills, charges, runs and autopays (the queues they feed are in the
+//! parent module).
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
-use super::{not_modelled, MemStore};
+use super::{listed, MemStore};
 use crate::domain::{AccountId, AutopayId, MethodId, PaymentId, TemplateId};
-use crate::services::autopays::{
-    Autopay, AutopayStore, SchedulePage, SchedulePageOf, SchedulePageQueue, Trigger,
-    SCHEDULE_SHARDS,
-};
+use crate::services::autopays::{Autopay, AutopayStore, SchedulePageOf, Trigger, SCHEDULE_SHARDS};
 use crate::services::bills::{BillStore, LookupStore};
 use crate::services::charges::{
     BillHold, Biller, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentNotice, PaymentNoticeQueue,
-    PaymentStatus, PaymentStore, ReconcilePage, ReconcilePageQueue, SavedMethod, Template,
-    RECONCILE_SHARDS,
+    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod,
+    Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::{RunStore, Shard, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError};
-use crate::testing::script::Fault;
 
 /// Adds `item` to a capped list unless one `same` is there or the list is full.
 fn add_capped<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, cap: Cap) -> CappedAdd {
@@ -44,13 +40,17 @@ fn remove_all<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
 
 /// A page of an index of (sort key, account, id): the entries after `after` in key
 /// order, at most `limit`, and the last key when the page is full, as DynamoDB's
-/// `LastEvaluatedKey`.
-fn index_page<I: Ord>(
-    mut entries: Vec<(String, AccountId, I)>,
+/// `LastEvaluatedKey`; `page` makes the trait's page type of them.
+fn index_page<I: Ord, P>(
+    entries: impl IntoIterator<Item = (String, AccountId, I)>,
     after: Option<&str>,
     limit: usize,
-) -> (Vec<(AccountId, I)>, Option<String>) {
-    entries.retain(|(key, _, _)| after.is_none_or(|a| key.as_str() > a));
+    page: impl FnOnce(Vec<(AccountId, I)>, Option<String>) -> P,
+) -> P {
+    let mut entries: Vec<_> = entries
+        .into_iter()
+        .filter(|(key, _, _)| after.is_none_or(|a| key.as_str() > a))
+        .collect();
     entries.sort();
     entries.truncate(limit);
     let next = match entries.last() {
@@ -61,7 +61,7 @@ fn index_page<I: Ord>(
         .into_iter()
         .map(|(_, account, id)| (account, id))
         .collect();
-    (entries, next)
+    page(entries, next)
 }
 
 /// The sort key of a reconciliation entry: oldest first.
@@ -71,18 +71,21 @@ fn reconcile_sort_key(created_at: i64, id: &str) -> String {
 
 impl PaymentStore for MemStore {
     async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
-        self.read("bill_payment").await?;
-        let state = self.state();
-        Ok(state
-            .charges
-            .get(uin)
-            .and_then(|c| c.locked_by.clone())
-            .or_else(|| state.paid_by.get(uin).cloned()))
+        self.read("bill_payment", |state| {
+            state
+                .charges
+                .get(uin)
+                .and_then(|c| c.locked_by.clone())
+                .or_else(|| state.paid_by.get(uin).cloned())
+        })
+        .await
     }
 
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
-        self.read("idempotency").await?;
-        Ok(self.state().idempotency.get(key_hash).cloned())
+        self.read("idempotency", |state| {
+            state.idempotency.get(key_hash).cloned()
+        })
+        .await
     }
 
     async fn payment(
@@ -90,22 +93,24 @@ impl PaymentStore for MemStore {
         account_id: &AccountId,
         id: &PaymentId,
     ) -> Result<Option<Payment>, StoreError> {
-        self.read("payment").await?;
-        Ok(self
-            .state()
-            .payments
-            .get(&(account_id.clone(), id.clone()))
-            .cloned())
+        self.read("payment", |state| {
+            state
+                .payments
+                .get(&(account_id.clone(), id.clone()))
+                .cloned()
+        })
+        .await
     }
 
     async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {
-        self.read("hold_count").await?;
-        Ok(self
-            .state()
-            .hold_counts
-            .get(account_id)
-            .cloned()
-            .unwrap_or_default())
+        self.read("hold_count", |state| {
+            state
+                .hold_counts
+                .get(account_id)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .await
     }
 
     /// One transaction: refused (in the adapter's order) when the key is taken, a
@@ -120,133 +125,125 @@ impl PaymentStore for MemStore {
         holds: &HoldCount,
         _key_expires_at: i64,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
-        let fault = self.enter("open_payment").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(Err(OpenRefusal::BillChanged));
-        }
-        let mut state = self.state();
-        if state.idempotency.contains_key(key_hash) {
-            return Ok(Err(OpenRefusal::KeyTaken));
-        }
-        for bill in &payment.bills {
-            if !state.billers.contains(&bill.biller_id)
-                || state.revoked_billers.contains(&bill.biller_id)
-            {
-                return Ok(Err(OpenRefusal::BillerRevoked(bill.biller_id.clone())));
+        self.transact("open_payment", OpenRefusal::BillChanged, |state| {
+            if state.idempotency.contains_key(key_hash) {
+                return Err(OpenRefusal::KeyTaken);
             }
-        }
-        let current = state
-            .hold_counts
-            .get(&payment.account_id)
-            .map(|h| h.version)
-            .unwrap_or(0);
-        if current != holds.version {
-            return Ok(Err(OpenRefusal::HoldsChanged));
-        }
-        for (uin, version) in bill_versions {
-            let free = state.charges.get(uin).is_some_and(|c| {
-                c.status == ChargeStatus::Unpaid && c.locked_by.is_none() && c.version == *version
-            });
-            if !free {
-                return Ok(Err(OpenRefusal::BillChanged));
+            for bill in &payment.bills {
+                if !state.billers.contains(&bill.biller_id)
+                    || state.revoked_billers.contains(&bill.biller_id)
+                {
+                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.clone()));
+                }
             }
-        }
-        state.idempotency.insert(
-            key_hash.to_string(),
-            (payment.id.clone(), payment.request_hash.clone()),
-        );
-        state.payments.insert(
-            (payment.account_id.clone(), payment.id.clone()),
-            payment.clone(),
-        );
-        state.reconcile.insert(
-            payment.id.clone(),
-            (payment.account_id.clone(), payment.created_at),
-        );
-        state.hold_counts.insert(
-            payment.account_id.clone(),
-            HoldCount {
-                version: holds.version + 1,
-                holds: holds.holds.clone(),
-            },
-        );
-        let until = payment.hold_until.unwrap_or(payment.created_at);
-        for (uin, _) in bill_versions {
-            if let Some(charge) = state.charges.get_mut(uin) {
-                charge.locked_by = Some(payment.id.clone());
-                charge.hold = Some(BillHold {
-                    account_id: payment.account_id.clone(),
-                    until,
+            let current = state
+                .hold_counts
+                .get(&payment.account_id)
+                .map(|h| h.version)
+                .unwrap_or(0);
+            if current != holds.version {
+                return Err(OpenRefusal::HoldsChanged);
+            }
+            for (uin, version) in bill_versions {
+                let free = state.charges.get(uin).is_some_and(|c| {
+                    c.status == ChargeStatus::Unpaid
+                        && c.locked_by.is_none()
+                        && c.version == *version
                 });
-                charge.version += 1;
+                if !free {
+                    return Err(OpenRefusal::BillChanged);
+                }
             }
-        }
-        drop(state);
-        Self::done(fault, Ok(()))
+            state.idempotency.insert(
+                key_hash.to_string(),
+                (payment.id.clone(), payment.request_hash.clone()),
+            );
+            state.payments.insert(
+                (payment.account_id.clone(), payment.id.clone()),
+                payment.clone(),
+            );
+            state.reconcile.insert(
+                payment.id.clone(),
+                (payment.account_id.clone(), payment.created_at),
+            );
+            state.hold_counts.insert(
+                payment.account_id.clone(),
+                HoldCount {
+                    version: holds.version + 1,
+                    holds: holds.holds.clone(),
+                },
+            );
+            let until = payment.hold_until.unwrap_or(payment.created_at);
+            for (uin, _) in bill_versions {
+                if let Some(charge) = state.charges.get_mut(uin) {
+                    charge.locked_by = Some(payment.id.clone());
+                    charge.hold = Some(BillHold {
+                        account_id: payment.account_id.clone(),
+                        until,
+                    });
+                    charge.version += 1;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
-        let fault = self.enter("mark").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(false);
-        }
-        let mut state = self.state();
-        let key = (payment.account_id.clone(), payment.id.clone());
-        let marked = match state.payments.get_mut(&key) {
-            Some(stored) if stored.status == from => {
-                *stored = payment.clone();
-                true
+        self.write_if("mark", |state| {
+            let key = (payment.account_id.clone(), payment.id.clone());
+            match state.payments.get_mut(&key) {
+                Some(stored) if stored.status == from => {
+                    *stored = payment.clone();
+                    true
+                }
+                _ => false,
             }
-            _ => false,
-        };
-        drop(state);
-        Self::done(fault, marked)
+        })
+        .await
     }
 
     /// One transaction, on the payment still open and every bill still locked by it.
     async fn settle(&self, payment: &Payment) -> Result<bool, StoreError> {
-        let fault = self.enter("settle").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(false);
-        }
-        let mut state = self.state();
-        let key = (payment.account_id.clone(), payment.id.clone());
-        let open = state
-            .payments
-            .get(&key)
-            .is_some_and(|p| !p.status.is_final());
-        let locked = payment.bills.iter().all(|b| {
-            state
-                .charges
-                .get(&b.uin)
-                .is_some_and(|c| c.locked_by.as_deref() == Some(payment.id.as_str()))
-        });
-        if !open || !locked {
-            return Ok(false);
-        }
-        state.payments.insert(key, payment.clone());
-        let paid = payment.status == PaymentStatus::Succeeded;
-        for bill in &payment.bills {
-            if let Some(charge) = state.charges.get_mut(&bill.uin) {
-                charge.locked_by = None;
-                charge.hold = None;
-                charge.version += 1;
+        let settled = self.transact("settle", (), |state| {
+            let key = (payment.account_id.clone(), payment.id.clone());
+            let open = state
+                .payments
+                .get(&key)
+                .is_some_and(|p| !p.status.is_final());
+            let locked = payment.bills.iter().all(|b| {
+                state
+                    .charges
+                    .get(&b.uin)
+                    .is_some_and(|c| c.locked_by.as_deref() == Some(payment.id.as_str()))
+            });
+            if !open || !locked {
+                return Err(());
+            }
+            state.payments.insert(key, payment.clone());
+            let paid = payment.status == PaymentStatus::Succeeded;
+            for bill in &payment.bills {
+                if let Some(charge) = state.charges.get_mut(&bill.uin) {
+                    charge.locked_by = None;
+                    charge.hold = None;
+                    charge.version += 1;
+                    if paid {
+                        charge.status = ChargeStatus::Paid;
+                    }
+                }
                 if paid {
-                    charge.status = ChargeStatus::Paid;
+                    state.paid_by.insert(bill.uin.clone(), payment.id.clone());
                 }
             }
-            if paid {
-                state.paid_by.insert(bill.uin.clone(), payment.id.clone());
-            }
-        }
-        let count = state
-            .hold_counts
-            .entry(payment.account_id.clone())
-            .or_default();
-        count.holds.retain(|h| h.payment_id != payment.id);
-        count.version += 1;
-        drop(state);
-        Self::done(fault, true)
+            let count = state
+                .hold_counts
+                .entry(payment.account_id.clone())
+                .or_default();
+            count.holds.retain(|h| h.payment_id != payment.id);
+            count.version += 1;
+            Ok(())
+        });
+        Ok(settled.await?.is_ok())
     }
 
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError> {
@@ -263,24 +260,26 @@ impl PaymentStore for MemStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
-        self.read("open_payments").await?;
-        let state = self.state();
-        let entries: Vec<(String, AccountId, PaymentId)> = state
-            .reconcile
-            .iter()
-            .filter(|(id, (_, created))| {
-                *created < before && Shard::of(id, RECONCILE_SHARDS) == shard
+        self.read("open_payments", |state| {
+            let entries = state
+                .reconcile
+                .iter()
+                .filter(|(id, (_, created))| {
+                    *created < before && Shard::of(id, RECONCILE_SHARDS) == shard
+                })
+                .map(|(id, (account, created))| {
+                    (
+                        reconcile_sort_key(*created, id),
+                        account.clone(),
+                        id.clone(),
+                    )
+                });
+            index_page(entries, after, limit, |entries, next| OpenPaymentsPage {
+                entries,
+                next,
             })
-            .map(|(id, (account, created))| {
-                (
-                    reconcile_sort_key(*created, id),
-                    account.clone(),
-                    id.clone(),
-                )
-            })
-            .collect();
-        let (entries, next) = index_page(entries, after, limit);
-        Ok(OpenPaymentsPage { entries, next })
+        })
+        .await
     }
 
     async fn account_payments(
@@ -289,32 +288,31 @@ impl PaymentStore for MemStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError> {
-        self.read("account_payments").await?;
         let mut found: Vec<Payment> = self
-            .state()
-            .payments
-            .values()
-            .filter(|p| p.account_id == *account_id)
-            .filter(|p| (from_ms..to_ms).contains(&(p.created_at * 1000)))
-            .cloned()
-            .collect();
+            .read("account_payments", |state| {
+                state
+                    .payments
+                    .values()
+                    .filter(|p| p.account_id == *account_id)
+                    .filter(|p| (from_ms..to_ms).contains(&(p.created_at * 1000)))
+                    .cloned()
+                    .collect()
+            })
+            .await?;
         found.sort_by(|a, b| b.id.cmp(&a.id));
         Ok(found)
     }
 
     async fn account(&self, account_id: &AccountId) -> Result<Option<StoredAccount>, StoreError> {
-        self.read("account").await?;
-        Ok(self.state().accounts.get(account_id).cloned())
+        self.read("account", |state| state.accounts.get(account_id).cloned())
+            .await
     }
 
     async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
-        self.read("methods").await?;
-        Ok(self
-            .state()
-            .methods
-            .get(account_id)
-            .cloned()
-            .unwrap_or_default())
+        self.read("methods", |state| {
+            state.methods.get(account_id).cloned().unwrap_or_default()
+        })
+        .await
     }
 
     async fn put_method(
@@ -347,57 +345,38 @@ impl PaymentStore for MemStore {
         .await
     }
 
-    async fn templates(&self, _account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
-        self.read("templates").await?;
-        Ok(Vec::new())
-    }
-
-    async fn put_template(
-        &self,
-        _account_id: &AccountId,
-        _template: &Template,
-        _cap: Cap,
-    ) -> Result<CappedAdd, StoreError> {
-        not_modelled("put_template")
-    }
-
-    async fn delete_template(
-        &self,
-        _account_id: &AccountId,
-        _id: &TemplateId,
-    ) -> Result<bool, StoreError> {
-        not_modelled("delete_template")
+    unmodelled! {
+        finds nothing {
+            fn templates(&self, _account_id: &AccountId) -> Vec<Template>;
+        }
+        refused {
+            fn put_template(&self, _account_id: &AccountId, _template: &Template, _cap: Cap) -> CappedAdd;
+            fn delete_template(&self, _account_id: &AccountId, _id: &TemplateId) -> bool;
+        }
     }
 }
 
 impl BillStore for MemStore {
     async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
-        self.read("charges_of_payer").await?;
-        Ok(self
-            .state()
-            .payer_index
-            .get(payer_key)
-            .map(|uins| uins.iter().cloned().collect())
-            .unwrap_or_default())
+        self.read("charges_of_payer", |state| {
+            listed(&state.payer_index, payer_key)
+        })
+        .await
     }
 
     async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.read("charges").await?;
-        let state = self.state();
-        Ok(uins
-            .iter()
-            .filter_map(|u| state.charges.get(u).cloned())
-            .collect())
+        self.read("charges", |state| state.charges_of(uins)).await
     }
 
     async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
-        self.read("saved_bills").await?;
-        Ok(self
-            .state()
-            .saved_bills
-            .get(account_id)
-            .cloned()
-            .unwrap_or_default())
+        self.read("saved_bills", |state| {
+            state
+                .saved_bills
+                .get(account_id)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .await
     }
 
     async fn save_bill(
@@ -439,38 +418,31 @@ impl LookupStore for MemStore {
         n: u32,
         limit: u32,
     ) -> Result<bool, StoreError> {
-        let fault = self.enter("count_lookups").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(false);
-        }
-        let mut state = self.state();
-        state.lookups_asked.push((window_start, window_end, n));
-        let count = state
-            .lookups
-            .entry((account_id.clone(), window_start))
-            .or_insert(0);
-        let counted = *count + n <= limit;
-        if counted {
-            *count += n;
-        }
-        drop(state);
-        Self::done(fault, counted)
+        self.write_if("count_lookups", |state| {
+            state.lookups_asked.push((window_start, window_end, n));
+            let count = state
+                .lookups
+                .entry((account_id.clone(), window_start))
+                .or_insert(0);
+            let counted = *count + n <= limit;
+            if counted {
+                *count += n;
+            }
+            counted
+        })
+        .await
     }
 }
 
 impl ChargeStore for MemStore {
     async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        self.read("charge").await?;
-        Ok(self.state().charges.get(uin).cloned())
+        self.read("charge", |state| state.charge(uin).cloned())
+            .await
     }
 
     async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.read("charges_by_uin").await?;
-        let state = self.state();
-        Ok(uins
-            .iter()
-            .filter_map(|u| state.charges.get(u).cloned())
-            .collect())
+        self.read("charges_by_uin", |state| state.charges_of(uins))
+            .await
     }
 
     async fn put_charge(
@@ -480,34 +452,31 @@ impl ChargeStore for MemStore {
         dropped_payer_keys: &[String],
         expected: u64,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
-        let fault = self.enter("put_charge").await?;
-        if fault == Some(Fault::Conflict) {
-            return Ok(Err(ChargeWriteRefusal::Stale));
-        }
-        let mut state = self.state();
-        let current = state
-            .charges
-            .get(&charge.uin)
-            .map(|c| c.version)
-            .unwrap_or(0);
-        if current != expected {
-            return Ok(Err(ChargeWriteRefusal::Stale));
-        }
-        state.charges.insert(charge.uin.clone(), charge.clone());
-        for key in payer_keys {
-            state
-                .payer_index
-                .entry(key.clone())
-                .or_default()
-                .insert(charge.uin.clone());
-        }
-        for key in dropped_payer_keys {
-            if let Some(uins) = state.payer_index.get_mut(key) {
-                uins.remove(&charge.uin);
+        self.transact("put_charge", ChargeWriteRefusal::Stale, |state| {
+            let current = state
+                .charges
+                .get(&charge.uin)
+                .map(|c| c.version)
+                .unwrap_or(0);
+            if current != expected {
+                return Err(ChargeWriteRefusal::Stale);
             }
-        }
-        drop(state);
-        Self::done(fault, Ok(()))
+            state.charges.insert(charge.uin.clone(), charge.clone());
+            for key in payer_keys {
+                state
+                    .payer_index
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(charge.uin.clone());
+            }
+            for key in dropped_payer_keys {
+                if let Some(uins) = state.payer_index.get_mut(key) {
+                    uins.remove(&charge.uin);
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn put_biller(
@@ -522,8 +491,10 @@ impl ChargeStore for MemStore {
         .await
     }
 
-    async fn biller_by_key(&self, _key_hash: &str) -> Result<Option<Biller>, StoreError> {
-        not_modelled("biller_by_key")
+    unmodelled! {
+        refused {
+            fn biller_by_key(&self, _key_hash: &str) -> Option<Biller>;
+        }
     }
 
     async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
@@ -534,9 +505,11 @@ impl ChargeStore for MemStore {
     }
 
     async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
-        self.read("biller_by_id").await?;
-        let state = self.state();
-        let active = state.billers.contains(id) && !state.revoked_billers.contains(id);
+        let active = self
+            .read("biller_by_id", |state| {
+                state.billers.contains(id) && !state.revoked_billers.contains(id)
+            })
+            .await?;
         Ok(active.then(|| Biller {
             id: id.to_string(),
             name: id.to_string(),
@@ -545,13 +518,13 @@ impl ChargeStore for MemStore {
     }
 
     async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
-        self.read("revoked_billers").await?;
-        let state = self.state();
-        Ok(ids
-            .iter()
-            .filter(|id| !state.billers.contains(*id) || state.revoked_billers.contains(*id))
-            .cloned()
-            .collect())
+        self.read("revoked_billers", |state| {
+            ids.iter()
+                .filter(|id| !state.billers.contains(*id) || state.revoked_billers.contains(*id))
+                .cloned()
+                .collect()
+        })
+        .await
     }
 }
 
@@ -599,14 +572,15 @@ impl RunStore for MemStore {
 /// `account#id`.
 impl AutopayStore for MemStore {
     async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError> {
-        self.read("autopays").await?;
-        Ok(self
-            .state()
-            .autopays
-            .values()
-            .filter(|a| a.account_id == *account_id)
-            .cloned()
-            .collect())
+        self.read("autopays", |state| {
+            state
+                .autopays
+                .values()
+                .filter(|a| a.account_id == *account_id)
+                .cloned()
+                .collect()
+        })
+        .await
     }
 
     async fn create_autopay(&self, autopay: &Autopay, cap: Cap) -> Result<CappedAdd, StoreError> {
@@ -661,22 +635,21 @@ impl AutopayStore for MemStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError> {
-        self.read("scheduled_autopays").await?;
-        let state = self.state();
-        let entries: Vec<(String, AccountId, AutopayId)> = state
-            .autopays
-            .values()
-            .filter(|a| a.trigger == *trigger && Shard::of(&a.id, SCHEDULE_SHARDS) == shard)
-            .map(|a| {
-                (
-                    format!("{}#{}", a.account_id, a.id),
-                    a.account_id.clone(),
-                    a.id.clone(),
-                )
+        self.read("scheduled_autopays", |state| {
+            let entries = state
+                .autopays
+                .values()
+                .filter(|a| a.trigger == *trigger && Shard::of(&a.id, SCHEDULE_SHARDS) == shard)
+                .map(|a| {
+                    let key = format!("{}#{}", a.account_id, a.id);
+                    (key, a.account_id.clone(), a.id.clone())
+                });
+            index_page(entries, after, limit, |entries, next| SchedulePageOf {
+                entries,
+                next,
             })
-            .collect();
-        let (entries, next) = index_page(entries, after, limit);
-        Ok(SchedulePageOf { entries, next })
+        })
+        .await
     }
 
     async fn claim_skip_notice(
@@ -686,37 +659,10 @@ impl AutopayStore for MemStore {
         uin: &str,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        self.claim("claim_skip_notice", |state| {
+        self.write_if("claim_skip_notice", |state| {
             state
                 .skip_notices
                 .insert((account_id.clone(), autopay_id.clone(), uin.to_string()))
-        })
-        .await
-    }
-}
-
-impl PaymentNoticeQueue for MemStore {
-    async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError> {
-        self.write("queue_notices", |state| {
-            state.payment_notices.extend(notices.iter().cloned());
-        })
-        .await
-    }
-}
-
-impl ReconcilePageQueue for MemStore {
-    async fn enqueue_reconcile(&self, pages: &[ReconcilePage]) -> Result<(), StoreError> {
-        self.write("enqueue_reconcile", |state| {
-            state.reconcile_pages.extend(pages.iter().cloned());
-        })
-        .await
-    }
-}
-
-impl SchedulePageQueue for MemStore {
-    async fn enqueue_pages(&self, pages: &[SchedulePage]) -> Result<(), StoreError> {
-        self.write("enqueue_pages", |state| {
-            state.schedule_pages.extend(pages.iter().cloned());
         })
         .await
     }
