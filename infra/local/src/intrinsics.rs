@@ -1090,42 +1090,35 @@ Resources:
         r
     }
 
+    /// Checks each `(expression, expected value)` pair: the tests of the intrinsic
+    /// functions are such tables.
+    fn assert_resolves<const N: usize>(r: &Resolver, cases: [(Value, Value); N]) {
+        for (expression, expected) in cases {
+            assert_eq!(
+                r.resolve(&expression, "x").unwrap(),
+                expected,
+                "{expression}"
+            );
+        }
+    }
+
     #[test]
     fn refs_parameters_and_pseudo_parameters() {
         let t = template(SMALL);
         let r = with_names(&t);
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Stage"}), "x").unwrap(),
-            json!("dev")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Port"}), "x").unwrap(),
-            json!("8080")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Names"}), "x").unwrap(),
-            json!(["a", "b", "c"])
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::Region"}), "x").unwrap(),
-            json!("us-east-1")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::AccountId"}), "x").unwrap(),
-            json!("123456789012")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::StackName"}), "x").unwrap(),
-            json!("uslugi-local")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Unnamed"}), "x").unwrap(),
-            json!("http://q/Unnamed")
-        );
-        // Resources without a local counterpart resolve to their logical id.
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Api"}), "x").unwrap(),
-            json!("Api")
+        assert_resolves(
+            &r,
+            [
+                (json!({"Ref": "Stage"}), json!("dev")),
+                (json!({"Ref": "Port"}), json!("8080")),
+                (json!({"Ref": "Names"}), json!(["a", "b", "c"])),
+                (json!({"Ref": "AWS::Region"}), json!("us-east-1")),
+                (json!({"Ref": "AWS::AccountId"}), json!("123456789012")),
+                (json!({"Ref": "AWS::StackName"}), json!("uslugi-local")),
+                (json!({"Ref": "Unnamed"}), json!("http://q/Unnamed")),
+                // Resources without a local counterpart resolve to their logical id.
+                (json!({"Ref": "Api"}), json!("Api")),
+            ],
         );
         let err = r
             .resolve(&json!({"Ref": "Required"}), "Resources.F.Properties.X")
@@ -1157,15 +1150,12 @@ Resources:
         let t = template(SMALL);
         let r = with_names(&t);
         let arn = json!("arn:aws:sqs:us-east-1:123456789012:Unnamed");
-        assert_eq!(
-            r.resolve(&json!({"Fn::GetAtt": "Unnamed.Arn"}), "x")
-                .unwrap(),
-            arn
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::GetAtt": ["Unnamed", "Arn"]}), "x")
-                .unwrap(),
-            arn
+        assert_resolves(
+            &r,
+            [
+                (json!({"Fn::GetAtt": "Unnamed.Arn"}), arn.clone()),
+                (json!({"Fn::GetAtt": ["Unnamed", "Arn"]}), arn),
+            ],
         );
         let err = r
             .resolve(
@@ -1184,52 +1174,35 @@ Resources:
     fn sub_join_select_split_if_find_in_map() {
         let t = template(SMALL);
         let r = with_names(&t);
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Sub": "uslugi-${Stage}-${AWS::Region}-${!Literal}"}),
-                "x"
-            )
-            .unwrap(),
-            json!("uslugi-dev-us-east-1-${Literal}")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Sub": ["${A}/${Unnamed.QueueName}", {"A": {"Ref": "Stage"}}]}),
-                "x"
-            )
-            .unwrap(),
-            json!("dev/Unnamed")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}, 3]]}), "x")
-                .unwrap(),
-            json!("a-dev-3")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Join": [",", {"Ref": "Names"}]}), "x")
-                .unwrap(),
-            json!("a,b,c")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}),
-                "x"
-            )
-            .unwrap(),
-            json!("y")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::If": ["IsProd", "big", "small"]}), "x")
-                .unwrap(),
-            json!("small")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::FindInMap": ["Limits", {"Ref": "Stage"}, "Rate"]}),
-                "x"
-            )
-            .unwrap(),
-            json!(5)
+        assert_resolves(
+            &r,
+            [
+                (
+                    json!({"Fn::Sub": "uslugi-${Stage}-${AWS::Region}-${!Literal}"}),
+                    json!("uslugi-dev-us-east-1-${Literal}"),
+                ),
+                (
+                    json!({"Fn::Sub": ["${A}/${Unnamed.QueueName}", {"A": {"Ref": "Stage"}}]}),
+                    json!("dev/Unnamed"),
+                ),
+                (
+                    json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}, 3]]}),
+                    json!("a-dev-3"),
+                ),
+                (json!({"Fn::Join": [",", {"Ref": "Names"}]}), json!("a,b,c")),
+                (
+                    json!({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}),
+                    json!("y"),
+                ),
+                (
+                    json!({"Fn::If": ["IsProd", "big", "small"]}),
+                    json!("small"),
+                ),
+                (
+                    json!({"Fn::FindInMap": ["Limits", {"Ref": "Stage"}, "Rate"]}),
+                    json!(5),
+                ),
+            ],
         );
         assert!(r.condition("Both", "x").unwrap());
     }
