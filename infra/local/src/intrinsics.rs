@@ -1090,6 +1090,12 @@ Resources:
         r
     }
 
+    /// The error text of resolving `expression` at `at`: the tests check that it names the
+    /// place and the reason.
+    fn refusal(r: &Resolver, expression: Value, at: &str) -> String {
+        r.resolve(&expression, at).unwrap_err().to_string()
+    }
+
     /// Checks each `(expression, expected value)` pair: the tests of the intrinsic
     /// functions are such tables.
     fn assert_resolves<const N: usize>(r: &Resolver, cases: [(Value, Value); N]) {
@@ -1120,16 +1126,11 @@ Resources:
                 (json!({"Ref": "Api"}), json!("Api")),
             ],
         );
-        let err = r
-            .resolve(&json!({"Ref": "Required"}), "Resources.F.Properties.X")
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("Resources.F.Properties.X"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("no Default"), "{err}");
-        let err = r.resolve(&json!({"Ref": "Nope"}), "here").unwrap_err();
-        assert!(err.to_string().contains("Nope"), "{err}");
+        let err = refusal(&r, json!({"Ref": "Required"}), "Resources.F.Properties.X");
+        assert!(err.contains("Resources.F.Properties.X"), "{err}");
+        assert!(err.contains("no Default"), "{err}");
+        let err = refusal(&r, json!({"Ref": "Nope"}), "here");
+        assert!(err.contains("Nope"), "{err}");
     }
 
     #[test]
@@ -1157,17 +1158,13 @@ Resources:
                 (json!({"Fn::GetAtt": ["Unnamed", "Arn"]}), arn),
             ],
         );
-        let err = r
-            .resolve(
-                &json!({"Fn::GetAtt": "Unnamed.Nope"}),
-                "Resources.A.Properties.B",
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string().starts_with("Resources.A.Properties.B:"),
-            "{err}"
+        let err = refusal(
+            &r,
+            json!({"Fn::GetAtt": "Unnamed.Nope"}),
+            "Resources.A.Properties.B",
         );
-        assert!(err.to_string().contains("Unnamed.Nope"), "{err}");
+        assert!(err.starts_with("Resources.A.Properties.B:"), "{err}");
+        assert!(err.contains("Unnamed.Nope"), "{err}");
     }
 
     #[test]
@@ -1227,22 +1224,21 @@ Resources:
         let t = template(SMALL);
         let r = with_names(&t);
         assert!(!r.resource_enabled("OnlyInProd").unwrap());
-        let err = r.resolve(&json!({"Ref": "OnlyInProd"}), "x").unwrap_err();
-        assert!(err.to_string().contains("Condition"), "{err}");
+        let err = refusal(&r, json!({"Ref": "OnlyInProd"}), "x");
+        assert!(err.contains("Condition"), "{err}");
     }
 
     #[test]
     fn unknown_intrinsic_names_the_location() {
         let t = template(SMALL);
         let r = with_names(&t);
-        let err = r
-            .resolve(
-                &json!({"Fn::ImportValue": "x"}),
-                "Resources.F.Properties.Environment.Variables.X",
-            )
-            .unwrap_err();
+        let err = refusal(
+            &r,
+            json!({"Fn::ImportValue": "x"}),
+            "Resources.F.Properties.Environment.Variables.X",
+        );
         assert_eq!(
-            err.to_string(),
+            err,
             "Resources.F.Properties.Environment.Variables.X: intrinsic function Fn::ImportValue is not supported locally"
         );
     }
@@ -1283,10 +1279,8 @@ Resources:
             )
             .unwrap();
         assert_eq!(password.as_str().unwrap().len(), 32);
-        let err = r
-            .resolve(&json!("{{resolve:ssm:/x}}"), "Resources.F.Properties.Y")
-            .unwrap_err();
-        assert!(err.to_string().contains("not supported locally"), "{err}");
+        let err = refusal(&r, json!("{{resolve:ssm:/x}}"), "Resources.F.Properties.Y");
+        assert!(err.contains("not supported locally"), "{err}");
     }
 
     #[test]
