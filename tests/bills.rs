@@ -446,18 +446,17 @@ async fn bills_are_found_from_the_profile(api: Api) {
     let pending_snils = snils_of("996");
     let (_, stranger) = citizen_with_snils(&api, &pending_snils).await;
 
-    let utility = biller
-        .charge(&api, "utilities", 310_050, on_snils(&own_snils))
-        .await;
-    let kindergarten = biller
-        .charge(&api, "kindergarten", 150_000, on_certificate(&certificate))
-        .await;
-    let fine = biller.charge(&api, "fines", 500_000, on_sts(&sts)).await;
-    let unverified = biller
-        .charge(&api, "taxes", 99_900, on_snils(&pending_snils))
-        .await;
-    let cancelled = biller
-        .charge(&api, "utilities", 1_000, on_snils(&own_snils))
+    let [utility, kindergarten, fine, unverified, cancelled] = biller
+        .charges(
+            &api,
+            [
+                ("utilities", 310_050, on_snils(&own_snils)),
+                ("kindergarten", 150_000, on_certificate(&certificate)),
+                ("fines", 500_000, on_sts(&sts)),
+                ("taxes", 99_900, on_snils(&pending_snils)),
+                ("utilities", 1_000, on_snils(&own_snils)),
+            ],
+        )
         .await;
     assert_eq!(biller.cancel(&api, &cancelled).await.status, 204);
 
@@ -543,6 +542,20 @@ async fn settings(api: &Api, token: &str, body: Option<Value>) -> Reply {
     call(api, method, "/v1/notification-settings", token, body).await
 }
 
+/// Asserts an answer of the notification settings: 200, and each JSON pointer of
+/// `expected` holding its value (the scenario checks defaults, edits and reads so).
+fn assert_settings(reply: &Reply, expected: &[(&str, Value)]) {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (pointer, value) in expected {
+        assert_eq!(
+            reply.body.pointer(pointer),
+            Some(value),
+            "{pointer}: {}",
+            reply.body
+        );
+    }
+}
+
 /// Messages in the outbox for `to` that mention `text`.
 async fn mentioning(api: &Api, to: &str, text: &str) -> Vec<Value> {
     api.outbox(to)
@@ -582,20 +595,15 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
 
     // Defaults: education services by e-mail, the rest off, outcome SMS off.
     let defaults = settings(&api, &mother_token, None).await;
-    assert_eq!(defaults.status, 200, "{}", defaults.body);
-    assert_eq!(
-        defaults.body["bills"]["kindergarten"],
-        json!({"email": true, "sms": false})
-    );
-    assert_eq!(defaults.body["bills"]["education"]["email"], true);
-    assert_eq!(
-        defaults.body["bills"]["fines"],
-        json!({"email": false, "sms": false})
-    );
-    assert_eq!(defaults.body["bills"]["utilities"]["email"], false);
-    assert_eq!(
-        defaults.body["verification"],
-        json!({"email": true, "sms": false})
+    assert_settings(
+        &defaults,
+        &[
+            ("/bills/kindergarten", json!({"email": true, "sms": false})),
+            ("/bills/education/email", json!(true)),
+            ("/bills/fines", json!({"email": false, "sms": false})),
+            ("/bills/utilities/email", json!(false)),
+            ("/verification", json!({"email": true, "sms": false})),
+        ],
     );
 
     // Each says what they want; what a PUT leaves out takes its default.
@@ -605,12 +613,13 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         Some(json!({"bills": {"kindergarten": {"email": false, "sms": true}}})),
     )
     .await;
-    assert_eq!(put.status, 200, "{}", put.body);
-    assert_eq!(
-        put.body["bills"]["kindergarten"],
-        json!({"email": false, "sms": true})
+    assert_settings(
+        &put,
+        &[
+            ("/bills/kindergarten", json!({"email": false, "sms": true})),
+            ("/bills/education/email", json!(true)),
+        ],
     );
-    assert_eq!(put.body["bills"]["education"]["email"], true);
     let put = settings(
         &api,
         &mother_token,
@@ -619,15 +628,14 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
     .await;
     assert_eq!(put.status, 200, "{}", put.body);
     let read = settings(&api, &mother_token, None).await;
-    assert_eq!(
-        read.body["bills"]["utilities"],
-        json!({"email": true, "sms": false})
+    assert_settings(
+        &read,
+        &[
+            ("/bills/utilities", json!({"email": true, "sms": false})),
+            ("/bills/fines", json!({"email": false, "sms": true})),
+            ("/bills/kindergarten/email", json!(true)),
+        ],
     );
-    assert_eq!(
-        read.body["bills"]["fines"],
-        json!({"email": false, "sms": true})
-    );
-    assert_eq!(read.body["bills"]["kindergarten"]["email"], true);
 
     // Bad settings are refused field by field, and change nothing.
     let bad = settings(
@@ -645,9 +653,9 @@ async fn new_bills_are_told_once_as_each_citizen_wants(api: Api) {
         ("/bills/fines/push", "unknown_field"),
         ("/verification/email", "unknown_field"),
     ]);
-    assert_eq!(
-        settings(&api, &mother_token, None).await.body["bills"]["fines"]["sms"],
-        true
+    assert_settings(
+        &settings(&api, &mother_token, None).await,
+        &[("/bills/fines/sms", json!(true))],
     );
 
     // Both parents hold the child; the mother has a car.

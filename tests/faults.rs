@@ -109,6 +109,22 @@ async fn payment(api: &Api, token: &str, id: &str) -> Value {
     reply.body
 }
 
+/// Pays `body` under `key` and checks the answer: `status`, with the payment in `state`.
+/// Returns the payment's id. The scenarios pay so, then look at what the bank and the
+/// bill show.
+async fn pay_expecting(
+    api: &Api,
+    token: &str,
+    key: &str,
+    body: &Value,
+    (status, state): (u16, &str),
+) -> String {
+    let reply = pay(api, token, Some(key), body.clone()).await;
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["status"], state);
+    reply.id()
+}
+
 fn receipts(mail: &[Value], uin: &str) -> usize {
     mail.iter()
         .filter(|m| {
@@ -137,10 +153,7 @@ async fn a_throttled_payment_write_is_retried_to_one_charge(api: Api) {
     // Nothing half-done: the bill is neither paid nor held by a payment.
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 
-    let paid = pay(&api, &token, Some(&key), body.clone()).await;
-    assert_eq!(paid.status, 201, "{}", paid.body);
-    assert_eq!(paid.body["status"], "succeeded");
-    let id = paid.id();
+    let id = pay_expecting(&api, &token, &key, &body, (201, "succeeded")).await;
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 12_300)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "paid");
     // The same key once more: the same payment, no second charge.
@@ -188,10 +201,7 @@ async fn a_lost_bank_answer_is_reconciled(api: Api) {
     let body = json!({"uins": [uin], "method": {"type": "card", "token": card_token(SUCCEEDS)}});
     // The bank charges, and its answer never arrives.
     faults("acquirer:charge=lost").await;
-    let reply = pay(&api, &token, Some(&key), body.clone()).await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(reply.body["status"], "pending");
-    let id = reply.id();
+    let id = pay_expecting(&api, &token, &key, &body, (202, "pending")).await;
     assert_eq!(orders(&api, &id).await, [("charged".to_string(), 45_600)]);
     assert_eq!(bill_status(&api, &token, &uin).await, "unpaid");
 

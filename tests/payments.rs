@@ -70,6 +70,17 @@ async fn new_bill(api: &Api, biller: &BillerKey, category: &str, amount: u64) ->
         .await
 }
 
+/// Bills of `biller` on the citizen's SNILS, one per `(category, amount)`, issued in
+/// that order: for the scenarios that pay or list several.
+async fn new_bills<const N: usize>(
+    api: &Api,
+    biller: &BillerKey,
+    bills: [(&str, u64); N],
+) -> [String; N] {
+    let bills = bills.map(|(category, amount)| (category, amount, on_snils(&snils_of("705"))));
+    biller.charges(api, bills).await
+}
+
 /// The acquirer's record of an order: its state and amount.
 async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
     let item = api
@@ -146,8 +157,7 @@ async fn one_bill_by_each_method(api: Api) {
 
 async fn several_bills_in_one_payment(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "Кружок робототехники").await;
-    let a = new_bill(&api, &biller, "clubs", 120_000).await;
-    let b = new_bill(&api, &biller, "utilities", 310_050).await;
+    let [a, b] = new_bills(&api, &biller, [("clubs", 120_000), ("utilities", 310_050)]).await;
     // A fine at half price while its discount lasts.
     let fine = uin(25);
     let mut body = charge(500_000, on_sts("77 УО 654321"));
@@ -239,8 +249,7 @@ async fn every_card_outcome(api: Api) {
         .assert_problem(409, "payment_not_awaiting_confirmation");
     // A token is spent by its payment.
     let token_once = card_token(SUCCEEDS);
-    let first = new_bill(&api, &biller, "other", 1_000).await;
-    let second = new_bill(&api, &biller, "other", 1_000).await;
+    let [first, second] = new_bills(&api, &biller, [("other", 1_000), ("other", 1_000)]).await;
     let method = json!({"type": "card", "token": token_once});
     let ok = pay_bills(&api, &token, &[&first], method.clone()).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
@@ -364,9 +373,16 @@ async fn one_key_one_payment(api: Api) {
 async fn overlapping_payments_charge_once(api: Api) {
     let (biller, _, mother) = biller_and_citizen(&api, "Газпром межрегионгаз").await;
     let (_, father) = citizen(&api).await;
-    let shared_bill = new_bill(&api, &biller, "utilities", 70_000).await;
-    let hers = new_bill(&api, &biller, "utilities", 1_000).await;
-    let his = new_bill(&api, &biller, "utilities", 2_000).await;
+    let [shared_bill, hers, his] = new_bills(
+        &api,
+        &biller,
+        [
+            ("utilities", 70_000),
+            ("utilities", 1_000),
+            ("utilities", 2_000),
+        ],
+    )
+    .await;
     // Both parents keep the shared bill among their saved bills: the loser sees it, so
     // it hears why it cannot be paid (a stranger would hear only `bill_not_found`).
     for token in [&mother, &father] {
@@ -529,9 +545,16 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
 async fn the_archive_filters_and_is_private(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "ГБУ Жилищник").await;
     let (_, stranger) = citizen(&api).await;
-    let fine = new_bill(&api, &biller, "fines", 50_000).await;
-    let utility = new_bill(&api, &biller, "utilities", 70_000).await;
-    let declined_bill = new_bill(&api, &biller, "utilities", 1_000).await;
+    let [fine, utility, declined_bill] = new_bills(
+        &api,
+        &biller,
+        [
+            ("fines", 50_000),
+            ("utilities", 70_000),
+            ("utilities", 1_000),
+        ],
+    )
+    .await;
     let paid_fine = pay_bills(&api, &token, &[&fine], card(SUCCEEDS)).await;
     assert_eq!(paid_fine.status, 201, "{}", paid_fine.body);
     let paid_utility = pay_bills(&api, &token, &[&utility], card(SUCCEEDS)).await;

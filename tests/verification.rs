@@ -184,18 +184,6 @@ async fn index_entries(api: &Api, account_id: &str) -> Vec<(String, bool)> {
     entries
 }
 
-async fn delete(api: &Api, pk: &str, sk: &str) {
-    let table = api.table_name().await;
-    api.dynamodb
-        .delete_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(pk.into()))
-        .key("sk", AttributeValue::S(sk.into()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("delete: {e}"));
-}
-
 async fn the_holder_index_follows_documents_and_is_repaired(api: Api) {
     let (c, token) = standard_citizen(&api, &snils_of("771"), &six_digits()).await;
     // SNILS and passport verified: both find the citizen's bills, written with the profile.
@@ -230,24 +218,14 @@ async fn the_holder_index_follows_documents_and_is_repaired(api: Api) {
     // Entries lost (one whole, one half) and a stray one: the repair puts it right.
     let (gone, _) = &entries[0];
     let (halved, _) = &entries[1];
-    delete(
-        &api,
-        &format!("HOLDER#{gone}"),
-        &format!("ACCOUNT#{}", c.account_id),
-    )
-    .await;
-    delete(
-        &api,
-        &format!("ACCOUNT#{}", c.account_id),
-        &format!("HOLDS#{gone}"),
-    )
-    .await;
-    delete(
-        &api,
-        &format!("HOLDER#{halved}"),
-        &format!("ACCOUNT#{}", c.account_id),
-    )
-    .await;
+    let account = format!("ACCOUNT#{}", c.account_id);
+    for (pk, sk) in [
+        (format!("HOLDER#{gone}"), account.clone()),
+        (account.clone(), format!("HOLDS#{gone}")),
+        (format!("HOLDER#{halved}"), account.clone()),
+    ] {
+        api.delete_item(&pk, &sk).await;
+    }
     let table = api.table_name().await;
     api.dynamodb
         .put_item()

@@ -451,12 +451,6 @@ async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
 
 /// What a refusal of `uin` says, with the UIN itself left out.
 fn refusal(reply: &Reply, uin: &str) -> (u16, Value, Value, String, Vec<String>) {
-    let mut members: Vec<String> = reply
-        .body
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    members.sort();
     (
         reply.status,
         reply.body["code"].clone(),
@@ -465,7 +459,7 @@ fn refusal(reply: &Reply, uin: &str) -> (u16, Value, Value, String, Vec<String>)
             .as_str()
             .unwrap_or_default()
             .replace(uin, "{uin}"),
-        members,
+        reply.member_names(),
     )
 }
 
@@ -552,6 +546,26 @@ fn listed(reply: &Reply, field: &str) -> usize {
     reply.body[field].as_array().map(Vec::len).unwrap_or(0)
 }
 
+/// Checks a race of 40 creations against a cap, as the capped collections are checked:
+/// `created` of them succeeded, the rest were refused with 409 `too_many`, and the list at
+/// `path` then holds `cap` items under `field`. Returns that list.
+async fn assert_stopped_at_cap(
+    api: &Api,
+    token: &str,
+    replies: &[Reply],
+    created: usize,
+    (path, field): (&str, &str),
+    cap: usize,
+) -> Reply {
+    let made = replies.iter().filter(|r| r.status == 201).count();
+    let refused = count(replies, 409, "too_many");
+    assert_eq!(made, created, "{:?}", statuses(replies));
+    assert_eq!(made + refused, 40, "{:?}", statuses(replies));
+    let list = api.get_as(token, path).await;
+    assert_eq!(listed(&list, field), cap);
+    list
+}
+
 async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
     const CAP: usize = 10;
     let (_, token) = citizen(&api).await;
@@ -564,12 +578,15 @@ async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
         |_| json!({"type": "mobile", "phone": unique_phone()}),
     )
     .await;
-    let created = replies.iter().filter(|r| r.status == 201).count();
-    let refused = count(&replies, 409, "too_many");
-    assert_eq!(created, CAP, "{:?}", statuses(&replies));
-    assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = api.get_as(&token, "/v1/payment-methods").await;
-    assert_eq!(listed(&list, "payment_methods"), CAP);
+    let list = assert_stopped_at_cap(
+        &api,
+        &token,
+        &replies,
+        CAP,
+        ("/v1/payment-methods", "payment_methods"),
+        CAP,
+    )
+    .await;
     // A removal frees a place, once.
     let id = text(&list.body["payment_methods"][0]["id"]);
     let removed = api
@@ -617,12 +634,8 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
         |i| template(100 + i),
     )
     .await;
-    let created = replies.iter().filter(|r| r.status == 201).count();
-    let refused = count(&replies, 409, "too_many");
-    assert_eq!(created, CAP - 30, "{:?}", statuses(&replies));
-    assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = api.get_as(&token, "/v1/payment-templates").await;
-    assert_eq!(listed(&list, "payment_templates"), CAP);
+    let templates = ("/v1/payment-templates", "payment_templates");
+    assert_stopped_at_cap(&api, &token, &replies, CAP - 30, templates, CAP).await;
 }
 
 async fn parallel_autopays_stop_at_the_cap(api: Api) {
@@ -642,12 +655,8 @@ async fn parallel_autopays_stop_at_the_cap(api: Api) {
                "method_id": method, "limit": 100_000, "trigger": {"type": "new_bill"}})
     })
     .await;
-    let created = replies.iter().filter(|r| r.status == 201).count();
-    let refused = count(&replies, 409, "too_many");
-    assert_eq!(created, CAP, "{:?}", statuses(&replies));
-    assert_eq!(created + refused, 40, "{:?}", statuses(&replies));
-    let list = api.get_as(&token, "/v1/autopays").await;
-    assert_eq!(listed(&list, "autopays"), CAP);
+    let autopays = ("/v1/autopays", "autopays");
+    assert_stopped_at_cap(&api, &token, &replies, CAP, autopays, CAP).await;
 }
 
 async fn parallel_saved_bills_stop_at_the_cap(api: Api) {

@@ -154,6 +154,21 @@ impl BillerKey {
         assert_eq!(reply.status, 201, "{}", reply.body);
         uin
     }
+
+    /// Several [`BillerKey::charge`]s, one `(category, amount, payers)` each, put in that
+    /// order: the UINs of a scenario's bills.
+    pub async fn charges<const N: usize>(
+        &self,
+        api: &Api,
+        charges: [(&str, u64, Value); N],
+    ) -> [String; N] {
+        let mut uins = Vec::with_capacity(N);
+        for (category, amount, payers) in charges {
+            uins.push(self.charge(api, category, amount, payers).await);
+        }
+        uins.try_into()
+            .unwrap_or_else(|_| unreachable!("one UIN per charge"))
+    }
 }
 
 /// Waits until a queue has no message visible or in flight, for at most two minutes.

@@ -98,6 +98,18 @@ impl Reply {
         }
     }
 
+    /// The member names of the body, sorted: two answers that must not tell one case
+    /// from another have the same.
+    pub fn member_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
     /// The `id` of the body (empty when there is none).
     pub fn id(&self) -> String {
         text(&self.body["id"])
@@ -451,19 +463,15 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .header("x-forwarded-for", client_ip)
-            .header("user-agent", user_agent);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
+        let request = uslugi_local::seed::client_request(
+            &self.http,
+            method,
+            &format!("{}{path}", self.base),
+            client_ip,
+            user_agent,
+            token,
+            body.as_ref(),
+        );
         self.send(request).await
     }
 
@@ -620,13 +628,24 @@ impl Api {
         self.dynamodb
             .get_item()
             .table_name(table)
-            .key("pk", AttributeValue::S(pk.into()))
-            .key("sk", AttributeValue::S(sk.into()))
+            .set_key(Some(item_key(pk, sk)))
             .consistent_read(true)
             .send()
             .await
             .unwrap_or_else(|e| panic!("get item: {e}"))
             .item
+    }
+
+    /// Deletes an item behind the services' back (a test breaking the table on purpose).
+    pub async fn delete_item(&self, pk: &str, sk: &str) {
+        let table = self.table_name().await;
+        self.dynamodb
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(item_key(pk, sk)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("delete: {e}"));
     }
 
     /// Every item whose partition key starts with `prefix`.
@@ -686,6 +705,14 @@ pub fn unique_email() -> String {
 pub fn unique_ip() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("203.0.{}.{}", n / 250, n % 250 + 1)
+}
+
+/// The key of the item at `pk`/`sk` in the single table, for reading or deleting it.
+fn item_key(pk: &str, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+    ])
 }
 
 pub fn string_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {

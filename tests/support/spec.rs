@@ -136,34 +136,6 @@ fn shorten(body: &str) -> String {
     }
 }
 
-/// YAML to JSON, with every mapping key as a string (`200:` as well as `'200':`).
-fn to_json(yaml: serde_yaml_ng::Value) -> Result<Value, String> {
-    use serde_yaml_ng::Value as Y;
-    Ok(match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
-        }
-        Y::Mapping(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    other => return Err(format!("a mapping key that is not a scalar: {other:?}")),
-                };
-                out.insert(key, to_json(v)?);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(tagged) => to_json(tagged.value)?,
-    })
-}
-
 /// `~` and `/` escaped for a JSON pointer segment.
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
@@ -210,7 +182,9 @@ impl Spec {
     pub fn parse(text: &str) -> Result<Self, String> {
         let yaml: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
-        let doc = to_json(yaml)?;
+        // The template's conversion: every mapping key a string (`200:` as well as
+        // `'200':`); the document has no CloudFormation tags for it to expand.
+        let doc = uslugi_local::template::yaml_to_json(yaml)?;
         let routes = doc["paths"]
             .as_object()
             .ok_or("no paths")?

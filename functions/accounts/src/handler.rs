@@ -216,6 +216,22 @@ fn missing() -> AppError {
     AppError::Internal("validated fields missing".into())
 }
 
+/// The body of a sensitive change: the current password, then what `read` takes of the
+/// change's own fields; any field but `known` is refused, and every error is told at
+/// once. Each change of the account's credentials and contacts is asked for so.
+fn password_and<T>(
+    request: &Request,
+    known: &[&str],
+    read: impl FnOnce(&mut Fields<'_>) -> Option<T>,
+) -> Result<(Secret<String>, T), AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let password = current_password(&mut f);
+    let change = read(&mut f);
+    f.finish(known)?;
+    password.zip(change).ok_or_else(missing)
+}
+
 async fn profile(app: &App, request: &Request) -> Reply {
     let principal = web::principal(request)?;
     let a = app.identity.account(&principal).await?;
@@ -242,16 +258,10 @@ async fn profile(app: &App, request: &Request) -> Reply {
 
 async fn change_password(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let password = current_password(&mut f);
-    let new_password = f
-        .required_str("new_password")
-        .map(|p| Secret::new(p.to_string()));
-    f.finish(&["password", "new_password"])?;
-    let (Some(password), Some(new_password)) = (password, new_password) else {
-        return Err(missing());
-    };
+    let (password, new_password) = password_and(request, &["password", "new_password"], |f| {
+        f.required_str("new_password")
+            .map(|p| Secret::new(p.to_string()))
+    })?;
     app.identity
         .change_password(
             &principal,
@@ -266,17 +276,14 @@ async fn change_password(app: &App, request: &Request, now: OffsetDateTime) -> R
 
 async fn change_question(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let password = current_password(&mut f);
-    let raw = f.required_str("security_question");
-    let question = text_between(&mut f, "security_question", raw, QUESTION_CHARS);
-    let raw = f.required_str("security_answer");
-    let answer = text_between(&mut f, "security_answer", raw, ANSWER_CHARS).map(Secret::new);
-    f.finish(&["password", "security_question", "security_answer"])?;
-    let (Some(password), Some(question), Some(answer)) = (password, question, answer) else {
-        return Err(missing());
-    };
+    let known = ["password", "security_question", "security_answer"];
+    let (password, (question, answer)) = password_and(request, &known, |f| {
+        let raw = f.required_str("security_question");
+        let question = text_between(f, "security_question", raw, QUESTION_CHARS);
+        let raw = f.required_str("security_answer");
+        let answer = text_between(f, "security_answer", raw, ANSWER_CHARS).map(Secret::new);
+        question.zip(answer)
+    })?;
     app.identity
         .change_security_question(
             &principal,
@@ -297,25 +304,22 @@ async fn change_contact(
     now: OffsetDateTime,
 ) -> Reply {
     let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let password = current_password(&mut f);
     let field = match channel {
         Channel::Email => "email",
         Channel::Sms => "phone",
     };
-    let raw = f.required_str(field);
-    let contact = raw.and_then(|v| {
-        Destination::parse(field, channel, v)
-            .map_err(|e| f.reject(e))
-            .ok()
-    });
-    let raw = f.required_str("verification_token");
-    let token = verification_token(&mut f, "verification_token", raw);
-    f.finish(&["password", field, "verification_token"])?;
-    let (Some(password), Some(contact), Some(token)) = (password, contact, token) else {
-        return Err(missing());
-    };
+    let known = ["password", field, "verification_token"];
+    let (password, (contact, token)) = password_and(request, &known, |f| {
+        let raw = f.required_str(field);
+        let contact = raw.and_then(|v| {
+            Destination::parse(field, channel, v)
+                .map_err(|e| f.reject(e))
+                .ok()
+        });
+        let raw = f.required_str("verification_token");
+        let token = verification_token(f, "verification_token", raw);
+        contact.zip(token)
+    })?;
     app.identity
         .change_contact(
             &principal,
@@ -331,13 +335,7 @@ async fn change_contact(
 
 async fn delete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let password = current_password(&mut f);
-    f.finish(&["password"])?;
-    let Some(password) = password else {
-        return Err(missing());
-    };
+    let (password, ()) = password_and(request, &["password"], |_| Some(()))?;
     app.identity
         .delete_account(&principal, &password, &web::client(request), now)
         .await?;

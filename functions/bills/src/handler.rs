@@ -26,10 +26,7 @@ impl Api for App {
             Some("GET /v1/bills/{uin}") => {
                 let principal = web::principal(request)?;
                 // The check digit first: a mistyped UIN is told at once, with no lookup.
-                let uin = ChargeService::<DynamoStore>::parse_uin(
-                    "uin",
-                    web::path_param(request, "uin").unwrap_or_default(),
-                )?;
+                let uin = path_uin(request)?;
                 self.count_lookup(&principal.account_id, now).await?;
                 let bill = self.charges.lookup(&uin).await?;
                 Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
@@ -54,10 +51,7 @@ impl Api for App {
             }
             Some("DELETE /v1/bills/saved/{uin}") => {
                 let principal = web::principal(request)?;
-                let uin = ChargeService::<DynamoStore>::parse_uin(
-                    "uin",
-                    web::path_param(request, "uin").unwrap_or_default(),
-                )?;
+                let uin = path_uin(request)?;
                 BillService::new(&self.store, &self.charges)
                     .forget(&principal.account_id, &uin)
                     .await?;
@@ -114,6 +108,14 @@ shared::api_app! {
         charges: ChargeService<DynamoStore> =
             adapters::charge_service(&start.clients, config.table),
     }
+}
+
+/// The UIN of a `…/{uin}` route, its check digit checked (a `uin` field error if wrong).
+fn path_uin(request: &Request) -> Result<String, AppError> {
+    ChargeService::<DynamoStore>::parse_uin(
+        "uin",
+        web::path_param(request, "uin").unwrap_or_default(),
+    )
 }
 
 impl App {

@@ -171,6 +171,12 @@ fn child_view(c: &HeldChild) -> Value {
     view
 }
 
+/// A list of the account's children or vehicles: 200 with `{field: [view of each]}`.
+fn list_response<T>(field: &str, items: &[T], view: fn(&T) -> Value) -> Response<Body> {
+    let list: Vec<Value> = items.iter().map(view).collect();
+    web::json_response(StatusCode::OK, &json!({ field: list }))
+}
+
 fn vehicle_view(v: &StoredVehicle) -> Value {
     let mut view = json!(v.vehicle);
     view["id"] = json!(v.id);
@@ -182,17 +188,8 @@ async fn children(app: &App, request: &Request, route: &str, now: OffsetDateTime
     let account = web::principal(request)?.account_id;
     match route {
         "GET /v1/profile/children" => {
-            let list: Vec<Value> = app
-                .household
-                .children(&account)
-                .await?
-                .iter()
-                .map(child_view)
-                .collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "children": list }),
-            ))
+            let children = app.household.children(&account).await?;
+            Ok(list_response("children", &children, child_view))
         }
         "POST /v1/profile/children" => {
             let child = Child::parse(&web::json_object(request)?, now.date())?;
@@ -229,17 +226,8 @@ async fn vehicles(app: &App, request: &Request, route: &str, now: OffsetDateTime
     let account = web::principal(request)?.account_id;
     match route {
         "GET /v1/profile/vehicles" => {
-            let list: Vec<Value> = app
-                .household
-                .vehicles(&account)
-                .await?
-                .iter()
-                .map(vehicle_view)
-                .collect();
-            Ok(web::json_response(
-                StatusCode::OK,
-                &json!({ "vehicles": list }),
-            ))
+            let vehicles = app.household.vehicles(&account).await?;
+            Ok(list_response("vehicles", &vehicles, vehicle_view))
         }
         "POST /v1/profile/vehicles" => {
             let vehicle = Vehicle::parse(&web::json_object(request)?)?;

@@ -106,22 +106,32 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             struct CodeRequired<'a> {
                 two_step_required: bool,
                 challenge_token: &'a str,
-                #[serde(with = "time::serde::rfc3339")]
-                expires_at: OffsetDateTime,
-                #[serde(with = "time::serde::rfc3339")]
-                resend_available_at: OffsetDateTime,
+                #[serde(flatten)]
+                times: CodeTimes,
             }
             Ok(web::json_response(
                 StatusCode::ACCEPTED,
                 &CodeRequired {
                     two_step_required: true,
                     challenge_token: challenge.token.expose(),
-                    expires_at: challenge.expires_at,
-                    resend_available_at: challenge.resend_available_at,
+                    times: CodeTimes {
+                        expires_at: challenge.expires_at,
+                        resend_available_at: challenge.resend_available_at,
+                    },
                 },
             ))
         }
     }
+}
+
+/// When a code just sent expires and when another may be asked for: the answers that
+/// send a code (a two-step login, a step-up) end with these two fields.
+#[derive(Serialize)]
+struct CodeTimes {
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    resend_available_at: OffsetDateTime,
 }
 
 /// The longest `challenge_token` a body may carry (docs/openapi.yaml, `maxLength`).
@@ -169,17 +179,17 @@ async fn start_step_up(app: &App, request: &Request, now: OffsetDateTime) -> Rep
     #[derive(Serialize)]
     struct Sent<'a> {
         id: &'a str,
-        #[serde(with = "time::serde::rfc3339")]
-        expires_at: OffsetDateTime,
-        #[serde(with = "time::serde::rfc3339")]
-        resend_available_at: OffsetDateTime,
+        #[serde(flatten)]
+        times: CodeTimes,
     }
     Ok(web::json_response(
         StatusCode::ACCEPTED,
         &Sent {
             id: &sent.id,
-            expires_at: sent.expires_at,
-            resend_available_at: sent.resend_available_at,
+            times: CodeTimes {
+                expires_at: sent.expires_at,
+                resend_available_at: sent.resend_available_at,
+            },
         },
     ))
 }

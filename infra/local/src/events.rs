@@ -632,18 +632,20 @@ mod tests {
 
     #[test]
     fn globbing() {
-        assert!(glob_match("*", "anything"));
-        assert!(glob_match("a*c", "abbbc"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(!glob_match("a?c", "abbc"));
-        assert!(glob_match(
-            "arn:*:api/*/GET/*",
-            "arn:aws:x:api/$default/GET/v1/a"
-        ));
-        assert!(!glob_match(
-            "arn:*:api/*/GET/*",
-            "arn:aws:x:api/$default/POST/v1/a"
-        ));
+        for (pattern, text, matches) in [
+            ("*", "anything", true),
+            ("a*c", "abbbc", true),
+            ("a?c", "abc", true),
+            ("a?c", "abbc", false),
+            ("arn:*:api/*/GET/*", "arn:aws:x:api/$default/GET/v1/a", true),
+            (
+                "arn:*:api/*/GET/*",
+                "arn:aws:x:api/$default/POST/v1/a",
+                false,
+            ),
+        ] {
+            assert_eq!(glob_match(pattern, text), matches, "{pattern} ~ {text}");
+        }
     }
 
     #[test]

@@ -481,15 +481,7 @@ mod tests {
                 simple_responses: true,
             },
         );
-        let mut apis = BTreeMap::new();
-        apis.insert(
-            "Api".to_string(),
-            ApiSpec {
-                logical_id: "Api".into(),
-                default_authorizer: Some("Session".into()),
-                authorizers,
-            },
-        );
+        let apis = ApiSpec::only_api("Session", authorizers);
         let state = GatewayState {
             routes: RouteTable::new(&functions, &apis),
             apis,
@@ -614,11 +606,8 @@ mod tests {
     async fn scheduled_invocation() {
         let url = gateway().await;
         let client = reqwest::Client::new();
-        let r = client
-            .post(format!("{url}/_local/schedules/echo"))
-            .send()
-            .await
-            .unwrap();
+        let run = |name: &str| client.post(format!("{url}/_local/schedules/{name}")).send();
+        let r = run("echo").await.unwrap();
         assert_eq!(r.status(), 200);
         let result: Value = r.json().await.unwrap();
         let event: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
@@ -627,18 +616,10 @@ mod tests {
             event["resources"][0],
             "arn:aws:events:us-east-1:123456789012:rule/uslugi-local-EchoNightly"
         );
-        let r = client
-            .post(format!("{url}/_local/schedules/Plain"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 404);
-        let r = client
-            .post(format!("{url}/_local/schedules/Nope"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 404);
+        // A function with no schedule, and no function at all.
+        for name in ["Plain", "Nope"] {
+            assert_eq!(run(name).await.unwrap().status(), 404, "{name}");
+        }
         let r = client
             .get(format!("{url}/_local/routes"))
             .send()

@@ -1090,53 +1090,47 @@ Resources:
         r
     }
 
+    /// The error text of resolving `expression` at `at`: the tests check that it names the
+    /// place and the reason.
+    fn refusal(r: &Resolver, expression: Value, at: &str) -> String {
+        r.resolve(&expression, at).unwrap_err().to_string()
+    }
+
+    /// Checks each `(expression, expected value)` pair: the tests of the intrinsic
+    /// functions are such tables.
+    fn assert_resolves<const N: usize>(r: &Resolver, cases: [(Value, Value); N]) {
+        for (expression, expected) in cases {
+            assert_eq!(
+                r.resolve(&expression, "x").unwrap(),
+                expected,
+                "{expression}"
+            );
+        }
+    }
+
     #[test]
     fn refs_parameters_and_pseudo_parameters() {
         let t = template(SMALL);
         let r = with_names(&t);
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Stage"}), "x").unwrap(),
-            json!("dev")
+        assert_resolves(
+            &r,
+            [
+                (json!({"Ref": "Stage"}), json!("dev")),
+                (json!({"Ref": "Port"}), json!("8080")),
+                (json!({"Ref": "Names"}), json!(["a", "b", "c"])),
+                (json!({"Ref": "AWS::Region"}), json!("us-east-1")),
+                (json!({"Ref": "AWS::AccountId"}), json!("123456789012")),
+                (json!({"Ref": "AWS::StackName"}), json!("uslugi-local")),
+                (json!({"Ref": "Unnamed"}), json!("http://q/Unnamed")),
+                // Resources without a local counterpart resolve to their logical id.
+                (json!({"Ref": "Api"}), json!("Api")),
+            ],
         );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Port"}), "x").unwrap(),
-            json!("8080")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Names"}), "x").unwrap(),
-            json!(["a", "b", "c"])
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::Region"}), "x").unwrap(),
-            json!("us-east-1")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::AccountId"}), "x").unwrap(),
-            json!("123456789012")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::StackName"}), "x").unwrap(),
-            json!("uslugi-local")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Unnamed"}), "x").unwrap(),
-            json!("http://q/Unnamed")
-        );
-        // Resources without a local counterpart resolve to their logical id.
-        assert_eq!(
-            r.resolve(&json!({"Ref": "Api"}), "x").unwrap(),
-            json!("Api")
-        );
-        let err = r
-            .resolve(&json!({"Ref": "Required"}), "Resources.F.Properties.X")
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("Resources.F.Properties.X"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("no Default"), "{err}");
-        let err = r.resolve(&json!({"Ref": "Nope"}), "here").unwrap_err();
-        assert!(err.to_string().contains("Nope"), "{err}");
+        let err = refusal(&r, json!({"Ref": "Required"}), "Resources.F.Properties.X");
+        assert!(err.contains("Resources.F.Properties.X"), "{err}");
+        assert!(err.contains("no Default"), "{err}");
+        let err = refusal(&r, json!({"Ref": "Nope"}), "here");
+        assert!(err.contains("Nope"), "{err}");
     }
 
     #[test]
@@ -1157,79 +1151,55 @@ Resources:
         let t = template(SMALL);
         let r = with_names(&t);
         let arn = json!("arn:aws:sqs:us-east-1:123456789012:Unnamed");
-        assert_eq!(
-            r.resolve(&json!({"Fn::GetAtt": "Unnamed.Arn"}), "x")
-                .unwrap(),
-            arn
+        assert_resolves(
+            &r,
+            [
+                (json!({"Fn::GetAtt": "Unnamed.Arn"}), arn.clone()),
+                (json!({"Fn::GetAtt": ["Unnamed", "Arn"]}), arn),
+            ],
         );
-        assert_eq!(
-            r.resolve(&json!({"Fn::GetAtt": ["Unnamed", "Arn"]}), "x")
-                .unwrap(),
-            arn
+        let err = refusal(
+            &r,
+            json!({"Fn::GetAtt": "Unnamed.Nope"}),
+            "Resources.A.Properties.B",
         );
-        let err = r
-            .resolve(
-                &json!({"Fn::GetAtt": "Unnamed.Nope"}),
-                "Resources.A.Properties.B",
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string().starts_with("Resources.A.Properties.B:"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("Unnamed.Nope"), "{err}");
+        assert!(err.starts_with("Resources.A.Properties.B:"), "{err}");
+        assert!(err.contains("Unnamed.Nope"), "{err}");
     }
 
     #[test]
     fn sub_join_select_split_if_find_in_map() {
         let t = template(SMALL);
         let r = with_names(&t);
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Sub": "uslugi-${Stage}-${AWS::Region}-${!Literal}"}),
-                "x"
-            )
-            .unwrap(),
-            json!("uslugi-dev-us-east-1-${Literal}")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Sub": ["${A}/${Unnamed.QueueName}", {"A": {"Ref": "Stage"}}]}),
-                "x"
-            )
-            .unwrap(),
-            json!("dev/Unnamed")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}, 3]]}), "x")
-                .unwrap(),
-            json!("a-dev-3")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Join": [",", {"Ref": "Names"}]}), "x")
-                .unwrap(),
-            json!("a,b,c")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}),
-                "x"
-            )
-            .unwrap(),
-            json!("y")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::If": ["IsProd", "big", "small"]}), "x")
-                .unwrap(),
-            json!("small")
-        );
-        assert_eq!(
-            r.resolve(
-                &json!({"Fn::FindInMap": ["Limits", {"Ref": "Stage"}, "Rate"]}),
-                "x"
-            )
-            .unwrap(),
-            json!(5)
+        assert_resolves(
+            &r,
+            [
+                (
+                    json!({"Fn::Sub": "uslugi-${Stage}-${AWS::Region}-${!Literal}"}),
+                    json!("uslugi-dev-us-east-1-${Literal}"),
+                ),
+                (
+                    json!({"Fn::Sub": ["${A}/${Unnamed.QueueName}", {"A": {"Ref": "Stage"}}]}),
+                    json!("dev/Unnamed"),
+                ),
+                (
+                    json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}, 3]]}),
+                    json!("a-dev-3"),
+                ),
+                (json!({"Fn::Join": [",", {"Ref": "Names"}]}), json!("a,b,c")),
+                (
+                    json!({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}),
+                    json!("y"),
+                ),
+                (
+                    json!({"Fn::If": ["IsProd", "big", "small"]}),
+                    json!("small"),
+                ),
+                (
+                    json!({"Fn::FindInMap": ["Limits", {"Ref": "Stage"}, "Rate"]}),
+                    json!(5),
+                ),
+            ],
         );
         assert!(r.condition("Both", "x").unwrap());
     }
@@ -1254,22 +1224,21 @@ Resources:
         let t = template(SMALL);
         let r = with_names(&t);
         assert!(!r.resource_enabled("OnlyInProd").unwrap());
-        let err = r.resolve(&json!({"Ref": "OnlyInProd"}), "x").unwrap_err();
-        assert!(err.to_string().contains("Condition"), "{err}");
+        let err = refusal(&r, json!({"Ref": "OnlyInProd"}), "x");
+        assert!(err.contains("Condition"), "{err}");
     }
 
     #[test]
     fn unknown_intrinsic_names_the_location() {
         let t = template(SMALL);
         let r = with_names(&t);
-        let err = r
-            .resolve(
-                &json!({"Fn::ImportValue": "x"}),
-                "Resources.F.Properties.Environment.Variables.X",
-            )
-            .unwrap_err();
+        let err = refusal(
+            &r,
+            json!({"Fn::ImportValue": "x"}),
+            "Resources.F.Properties.Environment.Variables.X",
+        );
         assert_eq!(
-            err.to_string(),
+            err,
             "Resources.F.Properties.Environment.Variables.X: intrinsic function Fn::ImportValue is not supported locally"
         );
     }
@@ -1310,10 +1279,8 @@ Resources:
             )
             .unwrap();
         assert_eq!(password.as_str().unwrap().len(), 32);
-        let err = r
-            .resolve(&json!("{{resolve:ssm:/x}}"), "Resources.F.Properties.Y")
-            .unwrap_err();
-        assert!(err.to_string().contains("not supported locally"), "{err}");
+        let err = refusal(&r, json!("{{resolve:ssm:/x}}"), "Resources.F.Properties.Y");
+        assert!(err.contains("not supported locally"), "{err}");
     }
 
     #[test]

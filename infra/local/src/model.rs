@@ -58,24 +58,42 @@ pub fn assign_names(resolver: &mut Resolver<'_>, moto_url: &str) -> Result<()> {
             todo.push(r);
         }
     }
-    while !todo.is_empty() {
-        let mut waiting = Vec::new();
-        let before = todo.len();
-        for r in todo {
-            match physical_for(resolver, r, moto_url) {
-                Ok(p) => resolver.set_physical(&r.logical_id, p),
-                Err(Unresolved::Pending(_)) => waiting.push(r),
-                Err(Unresolved::Failed(e)) => return Err(e),
+    in_passes(
+        todo,
+        |r| &r.logical_id,
+        |r| match physical_for(resolver, r, moto_url) {
+            Ok(p) => {
+                resolver.set_physical(&r.logical_id, p);
+                Ok(None)
             }
+            Err(Unresolved::Pending(_)) => Ok(Some(r)),
+            Err(Unresolved::Failed(e)) => Err(e),
+        },
+        |ids| format!("the names of {ids} refer to each other"),
+    )
+}
+
+/// Takes `pending` in passes until every item is done: `step` finishes an item (`None`)
+/// or hands it back to wait for others (`Some`). A pass that finishes none leaves items
+/// that wait on each other: refused with `cycle` of their logical ids. Names that refer
+/// to names, and queues behind their dead-letter queues, are ordered so.
+fn in_passes<T>(
+    mut pending: Vec<T>,
+    logical_id: impl Fn(&T) -> &str,
+    mut step: impl FnMut(T) -> Result<Option<T>>,
+    cycle: impl Fn(&str) -> String,
+) -> Result<()> {
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for item in pending {
+            waiting.extend(step(item)?);
         }
         if waiting.len() == before {
-            let ids: Vec<_> = waiting.iter().map(|r| r.logical_id.as_str()).collect();
-            return Err(Error::template(format!(
-                "the names of {} refer to each other",
-                ids.join(", ")
-            )));
+            let ids: Vec<&str> = waiting.iter().map(&logical_id).collect();
+            return Err(Error::template(cycle(&ids.join(", "))));
         }
-        todo = waiting;
+        pending = waiting;
     }
     Ok(())
 }
@@ -381,13 +399,13 @@ pub fn infrastructure(resolver: &Resolver<'_>) -> Result<Infrastructure> {
 
 /// Dead-letter queues first: moto refuses a RedrivePolicy naming a queue that
 /// does not exist yet.
-fn order_queues(mut pending: Vec<QueueSpec>) -> Result<Vec<QueueSpec>> {
+fn order_queues(pending: Vec<QueueSpec>) -> Result<Vec<QueueSpec>> {
     let known: Vec<String> = pending.iter().map(|q| q.arn.clone()).collect();
     let mut ordered: Vec<QueueSpec> = Vec::with_capacity(pending.len());
-    while !pending.is_empty() {
-        let before = pending.len();
-        let mut rest = Vec::new();
-        for q in pending {
+    in_passes(
+        pending,
+        |q| &q.logical_id,
+        |q| {
             let ready = match &q.dead_letter_arn {
                 None => true,
                 // A dead-letter queue outside the template is left to moto to judge.
@@ -396,19 +414,13 @@ fn order_queues(mut pending: Vec<QueueSpec>) -> Result<Vec<QueueSpec>> {
             };
             if ready {
                 ordered.push(q);
+                Ok(None)
             } else {
-                rest.push(q);
+                Ok(Some(q))
             }
-        }
-        if rest.len() == before {
-            let ids: Vec<_> = rest.iter().map(|q| q.logical_id.as_str()).collect();
-            return Err(Error::template(format!(
-                "queues {} name each other as dead-letter queues",
-                ids.join(", ")
-            )));
-        }
-        pending = rest;
-    }
+        },
+        |ids| format!("queues {ids} name each other as dead-letter queues"),
+    )?;
     Ok(ordered)
 }
 
@@ -742,6 +754,23 @@ pub struct ApiSpec {
     pub authorizers: BTreeMap<String, AuthorizerSpec>,
 }
 
+#[cfg(test)]
+impl ApiSpec {
+    /// The APIs of a template with one API, `Api`: the routing and gateway tests build
+    /// their route tables over it.
+    pub(crate) fn only_api(
+        default_authorizer: &str,
+        authorizers: BTreeMap<String, AuthorizerSpec>,
+    ) -> BTreeMap<String, ApiSpec> {
+        let api = ApiSpec {
+            logical_id: "Api".into(),
+            default_authorizer: Some(default_authorizer.into()),
+            authorizers,
+        };
+        BTreeMap::from([(api.logical_id.clone(), api)])
+    }
+}
+
 /// The HTTP APIs that routes refer to, with their authorizers.
 pub fn http_apis(
     resolver: &Resolver<'_>,
@@ -974,6 +1003,15 @@ mod tests {
             .collect();
         let mut r = Resolver::new(&t, &params)?;
         plan(&mut r, MOTO)
+    }
+
+    /// Asserts that the plan of `text` fails with an error that names each of `parts` (the
+    /// place in the template and the reason); `case` says which variant failed.
+    fn assert_refused(text: &str, params: &[(&str, &str)], parts: &[&str], case: &str) {
+        let err = plan_of(text, params).unwrap_err().to_string();
+        for part in parts {
+            assert!(err.contains(part), "{case}: {err}");
+        }
     }
 
     #[test]
@@ -1276,12 +1314,14 @@ Resources:
     #[test]
     fn maximum_concurrency_outside_what_lambda_allows_is_refused() {
         for bad in ["1", "1001", "many"] {
-            let err = plan_of(QUEUES, &[("WorkConcurrency", bad)]).unwrap_err();
-            let text = err.to_string();
-            assert!(
-                text.contains("Events.Work.Properties.ScalingConfig.MaximumConcurrency")
-                    && text.contains("from 2 to 1000"),
-                "{bad}: {text}"
+            assert_refused(
+                QUEUES,
+                &[("WorkConcurrency", bad)],
+                &[
+                    "Events.Work.Properties.ScalingConfig.MaximumConcurrency",
+                    "from 2 to 1000",
+                ],
+                bad,
             );
         }
         let plan = plan_of(QUEUES, &[("WorkConcurrency", "1000")]).unwrap();
@@ -1304,11 +1344,14 @@ Resources:
                 "arn:aws:lambda:us-east-1:123456789012:function:auth\n",
                 &format!("{arn}\n"),
             );
-            let err = plan_of(&text, &[]).unwrap_err().to_string();
-            assert!(
-                err.contains("Authorizers.PolicyAuth.FunctionArn")
-                    && err.contains("is not a function of this template"),
-                "{arn}: {err}"
+            assert_refused(
+                &text,
+                &[],
+                &[
+                    "Authorizers.PolicyAuth.FunctionArn",
+                    "is not a function of this template",
+                ],
+                arn,
             );
         }
     }
@@ -1367,11 +1410,14 @@ Resources:
     #[test]
     fn alias_of_a_function_that_publishes_none_is_refused() {
         let text = ALIASES.replace("    AutoPublishAlias: live\n", "");
-        let err = plan_of(&text, &[]).unwrap_err().to_string();
-        assert!(
-            err.contains("Resources.Worker.Properties.Environment.Variables.ALIAS")
-                && err.contains("Worker publishes no alias or version"),
-            "{err}"
+        assert_refused(
+            &text,
+            &[],
+            &[
+                "Resources.Worker.Properties.Environment.Variables.ALIAS",
+                "Worker publishes no alias or version",
+            ],
+            "no AutoPublishAlias",
         );
     }
 
@@ -1493,9 +1539,7 @@ Resources:
     #[test]
     fn route_using_unsupported_authorizer_fails_the_plan() {
         let text = AUTH.replace("Auth: {Authorizer: PolicyAuth}", "Auth: {Authorizer: Jwt}");
-        let err = plan_of(&text, &[]).unwrap_err();
-        assert!(err.to_string().contains("JWT"), "{err}");
-        assert!(err.to_string().contains("Profile"), "{err}");
+        assert_refused(&text, &[], &["JWT", "Profile"], "JWT authorizer");
     }
 
     #[test]
@@ -1528,8 +1572,7 @@ Resources:
     Type: AWS::SQS::Queue
     Properties: {QueueName: !GetAtt A.QueueName}
 "#;
-        let err = plan_of(text, &[]).unwrap_err();
-        assert!(err.to_string().contains("refer to each other"), "{err}");
+        assert_refused(text, &[], &["refer to each other"], "A and B");
     }
 
     #[test]

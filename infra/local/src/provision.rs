@@ -248,7 +248,14 @@ fn key_schema(elements: &[KeyElement], resource: &str) -> Result<Vec<ddb::KeySch
         .collect()
 }
 
-fn throughput(t: &Throughput, resource: &str) -> Result<ddb::ProvisionedThroughput> {
+/// A table's or an index's throughput: the one the template declares, else 5 read and 5
+/// write units (the default of a provisioned table here, for the table and every index).
+fn throughput(declared: Option<&Throughput>, resource: &str) -> Result<ddb::ProvisionedThroughput> {
+    const DEFAULT: Throughput = Throughput {
+        read_capacity_units: 5,
+        write_capacity_units: 5,
+    };
+    let t = declared.unwrap_or(&DEFAULT);
     ddb::ProvisionedThroughput::builder()
         .read_capacity_units(t.read_capacity_units as i64)
         .write_capacity_units(t.write_capacity_units as i64)
@@ -282,10 +289,6 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, spec: &TableSpec) -> Re
     };
     let mode = props.billing_mode.as_deref().unwrap_or(default_mode);
     let provisioned = mode == "PROVISIONED";
-    let default_throughput = Throughput {
-        read_capacity_units: 5,
-        write_capacity_units: 5,
-    };
 
     let mut request = client
         .create_table()
@@ -302,11 +305,8 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, spec: &TableSpec) -> Re
         );
     }
     if provisioned {
-        let t = props
-            .provisioned_throughput
-            .as_ref()
-            .unwrap_or(&default_throughput);
-        request = request.provisioned_throughput(throughput(t, &resource)?);
+        let t = throughput(props.provisioned_throughput.as_ref(), &resource)?;
+        request = request.provisioned_throughput(t);
     }
     for index in &props.global_secondary_indexes {
         let mut gsi = ddb::GlobalSecondaryIndex::builder()
@@ -314,11 +314,8 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, spec: &TableSpec) -> Re
             .set_key_schema(Some(key_schema(&index.key_schema, &resource)?))
             .projection(projection(&index.projection));
         if provisioned {
-            let t = index
-                .provisioned_throughput
-                .as_ref()
-                .unwrap_or(&default_throughput);
-            gsi = gsi.provisioned_throughput(throughput(t, &resource)?);
+            let t = throughput(index.provisioned_throughput.as_ref(), &resource)?;
+            gsi = gsi.provisioned_throughput(t);
         }
         request =
             request.global_secondary_indexes(gsi.build().map_err(|e| sdk_error(&resource, e))?);

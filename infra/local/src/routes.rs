@@ -197,16 +197,7 @@ mod tests {
                 schedules: vec![],
             })
             .collect();
-        let mut apis = BTreeMap::new();
-        apis.insert(
-            "Api".to_string(),
-            ApiSpec {
-                logical_id: "Api".into(),
-                default_authorizer: Some("Default".into()),
-                authorizers: Default::default(),
-            },
-        );
-        RouteTable::new(&functions, &apis)
+        RouteTable::new(&functions, &ApiSpec::only_api("Default", BTreeMap::new()))
     }
 
     #[test]

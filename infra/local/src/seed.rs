@@ -149,6 +149,33 @@ struct Reply {
     body: Value,
 }
 
+/// A request to the gateway as a client sends it: from `client_ip` and `user_agent`, with
+/// the bearer `token` and the JSON `body` where given. The seed script and the end-to-end
+/// tests call the API this one way.
+pub fn client_request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    client_ip: &str,
+    user_agent: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .request(method, url)
+        .header("x-forwarded-for", client_ip)
+        .header("user-agent", user_agent);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    request
+}
+
 impl Seeder {
     /// A fresh client address per request, so the per-address limits of a real
     /// deployment do not stop one script creating a family.
@@ -164,19 +191,16 @@ impl Seeder {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Result<Reply, String> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.gateway))
-            .header("x-forwarded-for", self.next_ip())
-            .header("user-agent", "uslugi-local seed");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
+        let client_ip = self.next_ip();
+        let request = client_request(
+            &self.http,
+            method.clone(),
+            &format!("{}{path}", self.gateway),
+            &client_ip,
+            "uslugi-local seed",
+            token,
+            body.as_ref(),
+        );
         let response = request
             .send()
             .await

@@ -129,25 +129,37 @@ struct StackInfo {
 /// whichever runtime the caller uses, and can be shared between tests.
 pub struct Stack {
     info: Arc<StackInfo>,
-    stop: Option<oneshot::Sender<()>>,
+    thread: StackThread,
     done: Option<oneshot::Receiver<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Stops the stack thread if `Stack::start` is abandoned half-way.
-struct StartGuard {
+/// The stack's thread and the signal that stops it. Dropping it stops and joins the
+/// thread, so neither a `Stack` nor a `Stack::start` abandoned half-way leaves it running.
+struct StackThread {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for StartGuard {
-    fn drop(&mut self) {
+impl StackThread {
+    /// Tells the thread to stop (once; later calls do nothing).
+    fn signal_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Waits for the thread to end (once; later calls do nothing).
+    fn join(&mut self) {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for StackThread {
+    fn drop(&mut self) {
+        self.signal_stop();
+        self.join();
     }
 }
 
@@ -171,18 +183,17 @@ impl Stack {
                 what: "the stack thread".into(),
                 source,
             })?;
-        let mut guard = StartGuard {
+        let thread = StackThread {
             stop: Some(stop_tx),
             thread: Some(thread),
         };
         match ready_rx.await {
             Ok(Ok(info)) => Ok(Stack {
                 info: Arc::new(info),
-                stop: guard.stop.take(),
+                thread,
                 done: Some(done_rx),
-                thread: guard.thread.take(),
             }),
-            // The thread has already cleaned up; the guard joins it.
+            // The thread has already cleaned up; dropping `thread` joins it.
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Stopped),
         }
@@ -275,26 +286,11 @@ impl Stack {
 
     /// Stops everything without blocking the caller's runtime.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.thread.signal_stop();
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.join();
     }
 }
 
@@ -764,13 +760,17 @@ mod tests {
             "http://127.0.0.1:4566",
             &[("RUST_LOG".into(), "debug".into())],
         );
-        assert_eq!(env["TABLE_NAME"], "t");
-        assert_eq!(env["AWS_REGION"], "us-east-1");
-        assert_eq!(env["AWS_DEFAULT_REGION"], "us-east-1");
-        assert_eq!(env["AWS_ENDPOINT_URL"], "http://127.0.0.1:4566");
-        assert_eq!(env["AWS_ACCESS_KEY_ID"], "test");
-        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "test");
-        assert_eq!(env["RUST_LOG"], "debug");
+        for (name, value) in [
+            ("TABLE_NAME", "t"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("RUST_LOG", "debug"),
+        ] {
+            assert_eq!(env[name], value, "{name}");
+        }
     }
 
     /// Tests share stacks across threads and spawn their futures.

@@ -232,16 +232,7 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let dead = loop {
         poller.poll_once().await.unwrap();
-        let dlq = clients
-            .sqs
-            .receive_message()
-            .queue_url(&urls["WorkDlq"])
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
+        let dlq = receive(&clients.sqs, &urls["WorkDlq"], 0).await;
         if !dlq.is_empty() {
             break dlq;
         }
@@ -285,21 +276,29 @@ async fn provisions_resources_and_runs_the_sqs_event_source() {
     assert!(r["receiptHandle"].as_str().is_some_and(|h| !h.is_empty()));
 
     // Nothing left in the work queue.
-    let left = clients
-        .sqs
-        .receive_message()
-        .queue_url(&urls["Work"])
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let left = receive(&clients.sqs, &urls["Work"], 2).await;
     assert!(left.is_empty(), "{left:?}");
 }
 
 /// moto is launched with its own transaction rollback (item snapshots instead of table
 /// copies): a cancelled transaction must still leave every item it named as it was.
+/// The messages one receive from `queue_url` brings, waiting up to `wait_seconds`: the
+/// test looks into the dead-letter queue and the work queue this way.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_seconds: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(queue_url)
+        .wait_time_seconds(wait_seconds)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
 async fn transaction_rolls_back_every_item(dynamodb: &aws_sdk_dynamodb::Client) {
     use aws_sdk_dynamodb::types::{
         AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
