@@ -8,13 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use hyper::Method;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -66,38 +64,35 @@ const UIN_BASE: u64 = 7_000_000_000;
 const SEEDING: usize = 16;
 
 pub struct Args {
-    pub repo: PathBuf,
-    pub out: PathBuf,
+    /// The repository, the report, the stack's instances of each function.
+    stack: crate::cli::StackCommon,
     pub autopays: usize,
     pub pages_at_once: u32,
-    pub lambda_concurrency: u32,
 }
 
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut autopays = 5_000;
     let mut pages_at_once = 8;
-    let mut lambda_concurrency = 8;
-    let common = crate::cli::parse(args, "bench/autopays-results.md", |flag, flags| {
-        match flag {
-            "--autopays" => autopays = flags.number(flag)?,
-            "--pages-at-once" => pages_at_once = flags.number(flag)?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
-    let Some(crate::cli::Common { repo, out }) = common else {
+    let Some(stack) = crate::cli::parse_stack(
+        args,
+        "bench/autopays-results.md",
+        8,
+        |flag, flags| match flag {
+            "--autopays" => flags.set(&mut autopays, flag),
+            "--pages-at-once" => flags.set(&mut pages_at_once, flag),
+            _ => Ok(false),
+        },
+    )?
+    else {
         return Ok(None);
     };
-    if autopays == 0 || pages_at_once < 2 || lambda_concurrency == 0 {
-        bail!("--autopays at least 1, --pages-at-once at least 2, --lambda-concurrency at least 1");
+    if autopays == 0 || pages_at_once < 2 {
+        bail!("--autopays at least 1, --pages-at-once at least 2");
     }
     Ok(Some(Args {
-        out,
-        repo,
+        stack,
         autopays,
         pages_at_once,
-        lambda_concurrency,
     }))
 }
 
@@ -140,7 +135,7 @@ pub async fn run(args: &Args) -> Result<bool> {
             "AutopayRunMaxConcurrency".into(),
             args.pages_at_once.to_string(),
         )],
-        ..crate::stack::options(&args.repo, args.lambda_concurrency)
+        ..crate::stack::options(&args.stack)
     })
     .await?;
     let result = bench(args, &stack, &recorder, started).await;
@@ -285,14 +280,9 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     let _ = recorder.take_outside();
     let running = Instant::now();
     let api = Api::new(stack.gateway_url());
-    let reply = api
-        .send(Method::POST, "/_local/schedules/run-autopays", &[], None)
-        .await;
-    if reply.status != 200 {
-        bail!("firing the schedule: {}", reply.describe());
-    }
-    let run = reply.body["run"].as_str().unwrap_or_default().to_string();
-    let planned = reply.body["planned"].as_u64().unwrap_or(0);
+    let answer = api.fire_schedule("run-autopays").await?;
+    let run = answer["run"].as_str().unwrap_or_default().to_string();
+    let planned = answer["planned"].as_u64().unwrap_or(0);
     crate::runs::wait_drained(&moto.sqs, "-autopay-run", Duration::from_secs(4 * 3600)).await?;
     let run_time = running.elapsed();
     let calls = recorder.take_outside();
@@ -384,7 +374,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     for Call { operation, .. } in &calls {
         *by_operation.entry(operation.as_str()).or_default() += 1;
     }
-    let machine = crate::system::machine_info(&args.repo).await;
+    let machine = crate::system::machine_info(&args.stack.repo).await;
     let mut out = String::new();
     let per = |n: usize| n as f64 / seeded.len().max(1) as f64;
     let _ = writeln!(
@@ -401,7 +391,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
          writes a second), not AWS's: [the capacity page](../docs/architecture/capacity.md#capacity-at-city-scale) \
          works out AWS from the calls counted here.\n",
         seeded.len(),
-        args.lambda_concurrency,
+        args.stack.lambda_concurrency,
         args.pages_at_once
     );
     let _ = writeln!(out, "| | |\n|---|---|");
@@ -469,8 +459,9 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     for (operation, n) in ops {
         let _ = writeln!(out, "| `{operation}` | {n} | {:.2} |", per(n));
     }
-    std::fs::write(&args.out, &out).with_context(|| format!("writing {}", args.out.display()))?;
-    say(format!("wrote {}", args.out.display()));
+    std::fs::write(&args.stack.out, &out)
+        .with_context(|| format!("writing {}", args.stack.out.display()))?;
+    say(format!("wrote {}", args.stack.out.display()));
     for (name, passed) in &checks {
         say(format!("{}: {name}", if *passed { "ok" } else { "FAILED" }));
     }

@@ -38,6 +38,13 @@ impl<I: Iterator<Item = String>> Flags<I> {
             .with_context(|| format!("{name} takes a whole number"))?;
         T::try_from(n).map_err(|_| anyhow::anyhow!("{name} is too large"))
     }
+
+    /// Reads the whole number after flag `name` into `setting`; `true`, the flag is known
+    /// (what a command's own flags answer [`parse`]).
+    pub fn set<T: TryFrom<u64>>(&mut self, setting: &mut T, name: &str) -> Result<bool> {
+        *setting = self.number(name)?;
+        Ok(true)
+    }
 }
 
 /// The flags every command takes: the repository and the report to write.
@@ -73,6 +80,41 @@ pub fn parse<I: Iterator<Item = String>>(
     Ok(Some(Common {
         out: out.unwrap_or_else(|| repo.join(report)),
         repo,
+    }))
+}
+
+/// The flags of the commands that start a local stack of their own: the common ones and
+/// `--lambda-concurrency`, the instances of each function the stack runs.
+pub struct StackCommon {
+    pub repo: PathBuf,
+    pub out: PathBuf,
+    pub lambda_concurrency: u32,
+}
+
+/// Reads the flags of a command that starts a local stack, as [`parse`] does, with
+/// `--lambda-concurrency` (`lambda_concurrency` unless given; at least 1) among the common
+/// ones.
+pub fn parse_stack<I: Iterator<Item = String>>(
+    args: I,
+    report: &str,
+    lambda_concurrency: u32,
+    mut own: impl FnMut(&str, &mut Flags<I>) -> Result<bool>,
+) -> Result<Option<StackCommon>> {
+    let mut instances = lambda_concurrency;
+    let common = parse(args, report, |flag, flags| match flag {
+        "--lambda-concurrency" => flags.set(&mut instances, flag),
+        _ => own(flag, flags),
+    })?;
+    let Some(Common { repo, out }) = common else {
+        return Ok(None);
+    };
+    if instances == 0 {
+        bail!("--lambda-concurrency must be at least 1");
+    }
+    Ok(Some(StackCommon {
+        repo,
+        out,
+        lambda_concurrency: instances,
     }))
 }
 

@@ -116,31 +116,29 @@ fn parse_args() -> Result<Option<Args>> {
     }))
 }
 
+/// Runs the subcommand whose module is `$name` (`uslugi-bench load`): its `USAGE`, its
+/// `parse_args` of the arguments after the name and its `run`, which answers whether the
+/// run's checks passed (`$failed` says what it means when they did not). A macro, as a
+/// module cannot be passed to a function.
+macro_rules! subcommand {
+    ($name:ident, $failed:expr) => {
+        command(
+            concat!("uslugi-bench ", stringify!($name)),
+            $name::USAGE,
+            || $name::parse_args(std::env::args().skip(2)),
+            |args| async move { $name::run(&args).await },
+            $failed,
+        )
+    };
+}
+
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
-        Some("load") => command(
-            "uslugi-bench load",
-            load::USAGE,
-            || load::parse_args(std::env::args().skip(2)),
-            // The stack is owned by `load::run`; leaving it (done, failed or interrupted)
-            // stops every process it started.
-            |args| async move { load::run(&args).await },
-            "the books do not balance (see above)",
-        ),
-        Some("autopays") => command(
-            "uslugi-bench autopays",
-            autopays::USAGE,
-            || autopays::parse_args(std::env::args().skip(2)),
-            |args| async move { autopays::run(&args).await },
-            "a bill was not paid exactly once (see above)",
-        ),
-        Some("chaos") => command(
-            "uslugi-bench chaos",
-            chaos::USAGE,
-            || chaos::parse_args(std::env::args().skip(2)),
-            |args| async move { chaos::run(&args).await },
-            "an invariant did not hold (see above)",
-        ),
+        // The stack is owned by `load::run`; leaving it (done, failed or interrupted)
+        // stops every process it started.
+        Some("load") => subcommand!(load, "the books do not balance (see above)"),
+        Some("autopays") => subcommand!(autopays, "a bill was not paid exactly once (see above)"),
+        Some("chaos") => subcommand!(chaos, "an invariant did not hold (see above)"),
         // Every child process is owned by `run`; leaving it (done, failed or interrupted)
         // kills them.
         _ => command(

@@ -851,11 +851,7 @@ fn statuses(samples: &[Sample]) -> String {
     if counts.len() == 1 {
         return counts.keys().next().map(u16::to_string).unwrap_or_default();
     }
-    counts
-        .iter()
-        .map(|(status, n)| format!("{status} ×{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::stats::comma_list(counts.iter().map(|(status, n)| format!("{status} ×{n}")))
 }
 
 /// Calls per request over a group: `dynamodb.GetItem 1, sns.Publish 1`, with the mean and
@@ -872,33 +868,25 @@ pub fn call_counts(requests: &[Vec<String>]) -> String {
     if order.is_empty() {
         return "none".into();
     }
-    order
-        .iter()
-        .map(|op| {
-            let per: Vec<usize> = requests
-                .iter()
-                .map(|calls| calls.iter().filter(|c| c == op).count())
-                .collect();
-            let min = per.iter().copied().min().unwrap_or(0);
-            let max = per.iter().copied().max().unwrap_or(0);
-            if min == max {
-                format!("{op} {min}")
-            } else {
-                let mean = per.iter().sum::<usize>() as f64 / per.len() as f64;
-                format!("{op} {mean:.2} ({min}–{max})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::stats::comma_list(order.iter().map(|op| {
+        let per: Vec<usize> = requests
+            .iter()
+            .map(|calls| calls.iter().filter(|c| c == op).count())
+            .collect();
+        let min = per.iter().copied().min().unwrap_or(0);
+        let max = per.iter().copied().max().unwrap_or(0);
+        if min == max {
+            format!("{op} {min}")
+        } else {
+            let mean = per.iter().sum::<usize>() as f64 / per.len() as f64;
+            format!("{op} {mean:.2} ({min}–{max})")
+        }
+    }))
 }
 
 /// `` `NAME=value`, `OTHER=value` ``: variables set for the bench.
 fn settings(variables: &[(String, String)]) -> String {
-    variables
-        .iter()
-        .map(|(k, v)| format!("`{k}={v}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::stats::comma_list(variables.iter().map(|(k, v)| format!("`{k}={v}`")))
 }
 
 #[cfg(test)]

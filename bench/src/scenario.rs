@@ -30,6 +30,33 @@ pub struct Step {
 }
 
 impl Step {
+    /// The step of a request to an HTTP route: `case`, the API Gateway `event` (the route
+    /// is its `routeKey`, so a scenario names the route once, where it builds the event)
+    /// and the answer it should get.
+    pub fn request(case: &str, event: Json, expect: Option<Expect>) -> Self {
+        Self {
+            case: case.to_string(),
+            route: event["routeKey"].as_str().unwrap_or_default().to_string(),
+            event,
+            expect,
+            argon2: 0,
+            items: None,
+        }
+    }
+
+    /// [`Step::request`] with the answer written as the report describes it (see
+    /// [`Expect::parse`]): how the scenarios' tables of requests give theirs.
+    pub fn expecting(case: &str, event: Json, answer: &'static str) -> Result<Self> {
+        Ok(Self::request(case, event, Some(Expect::parse(answer)?)))
+    }
+
+    /// The step of a request for which the function runs `n` argon2id hashes or
+    /// verifications.
+    pub fn hashing(mut self, n: u32) -> Self {
+        self.argon2 = n;
+        self
+    }
+
     /// The step, carrying `n` units of work.
     pub fn with_items(mut self, n: usize) -> Self {
         self.items = Some(n);
@@ -60,6 +87,29 @@ impl Expect {
         status == self.status
             && self.problem.is_none_or(|p| problem == Some(p))
             && self.field.is_none_or(|f| field_codes().any(|c| c == f))
+    }
+
+    /// An answer written as [`Expect::describe`] writes it: `201`, `404 bill_not_found`,
+    /// `422 validation_failed (address_length)`; scenarios list their requests' answers so.
+    pub fn parse(text: &'static str) -> Result<Self> {
+        let (status, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let status = status
+            .parse()
+            .with_context(|| format!("the expected answer `{text}` starts with no status"))?;
+        let (problem, field) = match rest.split_once(" (") {
+            Some((problem, field)) => {
+                let field = field
+                    .strip_suffix(')')
+                    .with_context(|| format!("the expected answer `{text}`: no `)`"))?;
+                (problem, Some(field))
+            }
+            None => (rest, None),
+        };
+        Ok(Self {
+            status,
+            problem: (!problem.is_empty()).then_some(problem),
+            field,
+        })
     }
 
     /// `422 validation_failed (verification_token_invalid)`.
@@ -104,6 +154,9 @@ pub trait Scenario {
 /// answers, and (with [`Script::RESET_EVERY`]) the cycle after which the harness empties
 /// the tables; everything but the steps and the checks has a default.
 pub trait Script {
+    /// The routes the scenario sends requests to, which the template must declare (see
+    /// [`require_routes`]): none unless a scenario says.
+    const ROUTES: &'static [&'static str] = &[];
     /// Every how many steps the harness empties the tables (see [`Script::on_reset`]):
     /// never unless a scenario says.
     const RESET_EVERY: Option<usize> = None;
@@ -193,21 +246,59 @@ impl<K: Copy> Cursor<K> {
     }
 }
 
-/// Declares a scenario's kinds of request once: the `Kind` enum as written, and its
-/// `CYCLE`, one request of each kind in the order they are declared.
-macro_rules! one_of_each {
-    ($(#[$doc:meta])* enum Kind { $($(#[$variant_doc:meta])* $variant:ident,)* }) => {
+/// Declares a scenario's routes once: a constant for each (`NAME = "GET /v1/...";`) and
+/// `ROUTES`, all of them in the order declared, which the scenario requires the template
+/// to declare ([`require_routes`]).
+macro_rules! routes {
+    ($($name:ident = $route:literal;)*) => {
+        $(const $name: &str = $route;)*
+
+        /// Every route the scenario sends requests to.
+        const ROUTES: &[&str] = &[$($name),*];
+    };
+}
+pub(crate) use routes;
+
+/// Declares a scenario's kinds of request once, each with the case the report groups it
+/// under and the answer it should get as the report writes it (`Kind => case, "404
+/// bill_not_found";`, see [`Expect::parse`]): the `Kind` enum, `Kind::ALL` (every kind,
+/// in the order declared) and `Kind::step`, which makes the event of a kind its [`Step`].
+/// The scenario reads as a table of its requests; its code only builds the events.
+macro_rules! requests {
+    ($(#[$doc:meta])* enum Kind {
+        $($(#[$variant_doc:meta])* $variant:ident => $case:expr, $expect:expr;)*
+    }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         enum Kind {
             $($(#[$variant_doc])* $variant,)*
         }
 
-        /// One cycle: a request of each kind, in the order declared.
-        const CYCLE: [Kind; [$(Kind::$variant),*].len()] = [$(Kind::$variant),*];
+        impl Kind {
+            /// Every kind, in the order declared.
+            #[allow(dead_code)]
+            const ALL: [Kind; [$(Kind::$variant),*].len()] = [$(Kind::$variant),*];
+
+            /// The step of this kind for `event`: the kind's case and expected answer.
+            fn step(self, event: serde_json::Value) -> anyhow::Result<$crate::scenario::Step> {
+                let (case, expect) = match self {
+                    $(Kind::$variant => ($case, $expect),)*
+                };
+                $crate::scenario::Step::expecting(case, event, expect)
+            }
+        }
+
+        #[cfg(test)]
+        #[test]
+        fn every_kind_of_request_has_an_answer_the_harness_reads() {
+            for kind in Kind::ALL {
+                let step = kind.step(serde_json::Value::Null).unwrap();
+                assert!(step.expect.is_some(), "{kind:?}");
+            }
+        }
     };
 }
-pub(crate) use one_of_each;
+pub(crate) use requests;
 
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
@@ -243,37 +334,38 @@ pub fn throughput_for(spec: &FunctionSpec, moto: &Clients) -> Result<Vec<Through
 /// The scenario written for a function, or generic traffic to its routes, or none.
 /// `moto` reaches moto directly, for what scenarios prepare outside the measured traffic.
 pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dyn Scenario>>> {
-    use crate::identity;
-    Ok(match spec.binary.as_str() {
-        "codes" => Some(Box::new(Codes::new(spec)?)),
-        "accounts" => Some(Box::new(identity::accounts::Accounts::new(spec, moto)?)),
-        "sessions" => Some(Box::new(identity::sessions::Sessions::new(spec, moto)?)),
-        "recovery" => Some(Box::new(identity::recovery::Recovery::new(spec, moto)?)),
-        "authorizer" => Some(Box::new(identity::authorizer::Authorizer::new(spec, moto)?)),
-        "profile" => Some(Box::new(crate::portal::profile::ProfileScenario::new(
-            spec, moto,
-        )?)),
-        "verify-documents" => Some(Box::new(crate::portal::verification::Verification::warm(
-            spec, moto,
-        )?)),
-        "confirmation" => Some(Box::new(
-            crate::portal::confirmation::ConfirmationScenario::new(spec, moto)?,
-        )),
-        "charges" => Some(Box::new(crate::portal::charges::Charges::new(spec, moto)?)),
-        "bills" => Some(Box::new(crate::portal::bills::Bills::new(spec, moto)?)),
-        "payment-notices" => Some(Box::new(crate::portal::notices::PaymentNotices::new(
-            spec, moto,
-        )?)),
-        "bill-notices" => Some(Box::new(crate::portal::notices::BillNotices::new(
-            spec, moto,
-        )?)),
-        "pay" => Some(Box::new(crate::portal::pay::Pay::new(spec, moto)?)),
-        "autopays" => Some(Box::new(crate::portal::autopays::Autopays::new(
-            spec, moto,
-        )?)),
-        _ if !spec.routes.is_empty() => Some(Box::new(Generic::new(spec))),
-        _ => None,
-    })
+    use crate::identity::{accounts, authorizer, recovery, sessions};
+    use crate::portal::{
+        autopays, bills, charges, confirmation, notices, pay, profile, verification,
+    };
+    match spec.binary.as_str() {
+        "codes" => routed(spec, Codes::new()),
+        "accounts" => routed(spec, accounts::Accounts::new(spec, moto)?),
+        "sessions" => routed(spec, sessions::Sessions::new(spec, moto)?),
+        "recovery" => routed(spec, recovery::Recovery::new(spec, moto)?),
+        "authorizer" => routed(spec, authorizer::Authorizer::new(spec, moto)?),
+        "profile" => routed(spec, profile::ProfileScenario::new(spec, moto)?),
+        "verify-documents" => routed(spec, verification::Verification::warm(spec, moto)?),
+        "confirmation" => routed(spec, confirmation::ConfirmationScenario::new(spec, moto)?),
+        "charges" => routed(spec, charges::Charges::new(spec, moto)?),
+        "bills" => routed(spec, bills::Bills::new(spec, moto)?),
+        "payment-notices" => routed(spec, notices::PaymentNotices::new(spec, moto)?),
+        "bill-notices" => routed(spec, notices::BillNotices::new(spec, moto)?),
+        "pay" => routed(spec, pay::Pay::new(spec, moto)?),
+        "autopays" => routed(spec, autopays::Autopays::new(spec, moto)?),
+        _ if !spec.routes.is_empty() => Ok(Some(Box::new(Generic::new(spec)))),
+        _ => Ok(None),
+    }
+}
+
+/// `scenario`, once the template declares every route it sends requests to: one check for
+/// every scenario, before the first of its requests.
+fn routed<S: Script + 'static>(
+    spec: &FunctionSpec,
+    scenario: S,
+) -> Result<Option<Box<dyn Scenario>>> {
+    require_routes(spec, S::ROUTES)?;
+    Ok(Some(Box::new(scenario)))
 }
 
 /// The answer of a function no API Gateway stands before (a queue's consumer): 200 and
@@ -295,11 +387,7 @@ pub fn json_answer(binary: &str, body: &[u8]) -> Result<Json> {
 
 /// `10, 3, 10`: batch sizes for a report's sentence.
 pub fn sizes(sizes: &[usize]) -> String {
-    sizes
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::stats::comma_list(sizes.iter().map(usize::to_string))
 }
 
 /// Fails when the template no longer declares a route a scenario sends requests to.
@@ -484,8 +572,10 @@ pub fn six_digit_code(text: &str) -> Option<String> {
 
 // ------------------------------------------------------------------ codes
 
-const SEND: &str = "POST /v1/codes";
-const VERIFY: &str = "POST /v1/codes/{id}/verify";
+routes! {
+    SEND = "POST /v1/codes";
+    VERIFY = "POST /v1/codes/{id}/verify";
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CodesStep {
@@ -538,15 +628,14 @@ struct Codes {
 }
 
 impl Codes {
-    fn new(spec: &FunctionSpec) -> Result<Self> {
-        require_routes(spec, &[SEND, VERIFY])?;
-        Ok(Self {
+    fn new() -> Self {
+        Self {
             step: 0,
             serial: 0,
             last: None,
             last_phone: None,
             pending: VecDeque::new(),
-        })
+        }
     }
 
     fn source_ip(&self) -> String {
@@ -688,6 +777,7 @@ pub fn expect_invalid(field: &'static str) -> Option<Expect> {
 }
 
 impl Script for Codes {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -702,10 +792,10 @@ impl Script for Codes {
     fn env_overrides(&self) -> Vec<(String, String)> {
         // The hourly limits would otherwise refuse most of a 1,000-request run; the resend
         // interval keeps its template value so that one refusal per cycle is real.
-        vec![
-            ("CODE_MAX_PER_DESTINATION_PER_HOUR".into(), "1000".into()),
-            ("CODE_MAX_PER_IP_PER_HOUR".into(), "100000".into()),
-        ]
+        crate::stack::variables(&[
+            ("CODE_MAX_PER_DESTINATION_PER_HOUR", "1000"),
+            ("CODE_MAX_PER_IP_PER_HOUR", "100000"),
+        ])
     }
 
     async fn next(&mut self) -> Result<Step> {
@@ -799,6 +889,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn expected_answers_read_as_they_are_described() {
+        for text in [
+            "201",
+            "404 bill_not_found",
+            "422 validation_failed (address_length)",
+        ] {
+            assert_eq!(Expect::parse(text).unwrap().describe(), text);
+        }
+        let invalid = Expect::parse("422 validation_failed (uin_checksum)").unwrap();
+        assert_eq!(invalid.problem, Some("validation_failed"));
+        assert_eq!(invalid.field, Some("uin_checksum"));
+        assert!(Expect::parse("created").is_err());
+        assert!(Expect::parse("422 validation_failed (open").is_err());
+    }
+
+    #[test]
     fn finds_the_code_in_a_message() {
         assert_eq!(
             six_digit_code("Код подтверждения: 042917. Никому его не сообщайте.").unwrap(),
@@ -852,13 +958,7 @@ mod tests {
 
     #[test]
     fn phones_are_valid_mobile_numbers_in_both_forms() {
-        let mut c = Codes {
-            step: 0,
-            serial: 0,
-            last: None,
-            last_phone: None,
-            pending: VecDeque::new(),
-        };
+        let mut c = Codes::new();
         let even = c.phone();
         c.serial = 1;
         let odd = c.phone();

@@ -3,7 +3,6 @@
 //! gateway.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use shared::config::{Env, TableConfig};
@@ -11,9 +10,12 @@ use shared::crypto::Hasher;
 use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
 
+use crate::cli::StackCommon;
+
 /// The options of a run's stack: the repository's template, free ports, build output to
-/// log files, `lambda_concurrency` instances a function; the run adds its overrides.
-pub fn options(repo: &Path, lambda_concurrency: u32) -> StackOptions {
+/// log files, `--lambda-concurrency` instances a function; the run adds its overrides.
+pub fn options(flags: &StackCommon) -> StackOptions {
+    let repo = &flags.repo;
     StackOptions {
         repo_root: repo.to_path_buf(),
         template: repo.join("infra/template.yaml"),
@@ -22,9 +24,18 @@ pub fn options(repo: &Path, lambda_concurrency: u32) -> StackOptions {
         lambda_port: 0,
         env_overrides: Vec::new(),
         param_overrides: Vec::new(),
-        lambda_concurrency,
+        lambda_concurrency: flags.lambda_concurrency,
         quiet: true,
     }
+}
+
+/// Variables (or parameters) as a table of literals, in the owned pairs the stack's and
+/// the scenarios' overrides are: one conversion instead of two `.into()` a line.
+pub fn variables(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
 }
 
 /// Starts the stack (the first build takes minutes).

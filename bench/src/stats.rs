@@ -53,6 +53,19 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// Items as a report's sentences list them: `3 succeeded, 1 failed`. One place for the
+/// separator the report's prose uses.
+pub fn comma_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&item.to_string());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

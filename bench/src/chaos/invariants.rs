@@ -81,19 +81,10 @@ fn in_any(dlq: &[String], needle: &str) -> bool {
 }
 
 pub fn check(o: &Observed) -> Vec<Invariant> {
-    let succeeded: Vec<&StoredPayment> = o
-        .payments
-        .iter()
-        .filter(|p| p.status == "succeeded")
-        .collect();
+    let succeeded = crate::table::succeeded(&o.payments);
 
     // 1. Every bill paid at most once.
-    let mut paid: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in &succeeded {
-        for uin in &p.uins {
-            paid.entry(uin).or_default().push(&p.id);
-        }
-    }
+    let paid = crate::table::paid_by_bill(&succeeded);
     let twice: Vec<String> = paid
         .iter()
         .filter(|(_, ids)| ids.len() > 1)
@@ -170,11 +161,7 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
         format!(
             "{} payments: {}; {} bills held",
             o.payments.len(),
-            by_status
-                .iter()
-                .map(|(s, n)| format!("{n} {s}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::stats::comma_list(by_status.iter().map(|(s, n)| format!("{n} {s}"))),
             o.held_bills.len()
         ),
         stuck,
@@ -203,11 +190,7 @@ pub fn check(o: &Observed) -> Vec<Invariant> {
         format!(
             "{} checked fields: {}; {} dead-lettered ({} messages in the dead-letter queue)",
             o.verifications.len(),
-            states
-                .iter()
-                .map(|(s, n)| format!("{n} {s}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::stats::comma_list(states.iter().map(|(s, n)| format!("{n} {s}"))),
             parked,
             o.verification_dlq.len()
         ),

@@ -117,14 +117,16 @@ const RETRY_SECONDS: &str = "3";
 /// Reconciliation runs after the faults: each plans its pages onto the reconcile queue,
 /// which is drained before the next; the second finds what the first settled closed.
 const RECONCILE_RUNS: usize = 2;
+/// The local stack's endpoint that fires the reconciliation's schedule (a route of its own
+/// in the answers' tally).
+const RECONCILE_SCHEDULE: &str = "/_local/schedules/reconcile-payments";
 
 pub struct Args {
-    repo: PathBuf,
-    out: PathBuf,
+    /// The repository, the report, the stack's instances of each function.
+    stack: crate::cli::StackCommon,
     plan: String,
     plan_source: String,
     pub shape: traffic::Shape,
-    lambda_concurrency: u32,
     drain_timeout: Duration,
     outage_every: Duration,
 }
@@ -139,29 +141,33 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
         holders: 4,
         notices: 5,
     };
-    let mut lambda_concurrency = 4;
     let mut drain = 240;
     let mut outage_every = 6;
-    let common = crate::cli::parse(args, "bench/chaos-results.md", |flag, flags| {
-        match flag {
-            "--plan" => plan_file = Some(flags.path(flag)?),
-            "--bills" => shape.bills = flags.number(flag)?,
-            "--clients" => shape.clients = flags.number(flag)?,
-            "--registrations" => shape.registrations = flags.number(flag)?,
-            "--holders" => shape.holders = flags.number(flag)?,
-            "--notices" => shape.notices = flags.number(flag)?,
-            "--drain-timeout" => drain = flags.number(flag)?,
-            "--outage-every" => outage_every = flags.number(flag)?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
-    let Some(crate::cli::Common { repo, out }) = common else {
+    let Some(stack) =
+        crate::cli::parse_stack(
+            args,
+            "bench/chaos-results.md",
+            4,
+            |flag, flags| match flag {
+                "--plan" => {
+                    plan_file = Some(flags.path(flag)?);
+                    Ok(true)
+                }
+                "--bills" => flags.set(&mut shape.bills, flag),
+                "--clients" => flags.set(&mut shape.clients, flag),
+                "--registrations" => flags.set(&mut shape.registrations, flag),
+                "--holders" => flags.set(&mut shape.holders, flag),
+                "--notices" => flags.set(&mut shape.notices, flag),
+                "--drain-timeout" => flags.set(&mut drain, flag),
+                "--outage-every" => flags.set(&mut outage_every, flag),
+                _ => Ok(false),
+            },
+        )?
+    else {
         return Ok(None);
     };
-    if shape.clients == 0 || lambda_concurrency == 0 {
-        bail!("--clients and --lambda-concurrency must be at least 1");
+    if shape.clients == 0 {
+        bail!("--clients must be at least 1");
     }
     let (plan, plan_source) = match plan_file {
         Some(path) => (
@@ -171,12 +177,10 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
         None => (DEFAULT_PLAN.to_string(), "the built-in plan".to_string()),
     };
     Ok(Some(Args {
-        out,
-        repo,
+        stack,
         plan,
         plan_source,
         shape,
-        lambda_concurrency,
         drain_timeout: Duration::from_secs(drain),
         outage_every: Duration::from_secs(outage_every),
     }))
@@ -197,7 +201,7 @@ async fn set_plan(path: &Path, rules: &str) -> Result<()> {
 /// Runs the chaos run and writes the report; `Ok(false)` when an invariant failed.
 pub async fn run(args: &Args) -> Result<bool> {
     let started = Instant::now();
-    let out_dir = args.repo.join("bench/out");
+    let out_dir = args.stack.repo.join("bench/out");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let plan_path = out_dir.join("chaos.plan");
     set_plan(&plan_path, "").await?;
@@ -207,24 +211,25 @@ pub async fn run(args: &Args) -> Result<bool> {
         .map_err(|e| anyhow::anyhow!("the fault plan {}: {e}", args.plan_source))?;
 
     say("starting the local stack (debug builds, cargo lambda watch; the first build takes minutes)");
+    let mut env_overrides = vec![("FAULTS".into(), format!("@{}", plan_path.display()))];
+    env_overrides.extend(crate::stack::variables(&[
+        // Nothing is in flight when reconciliation runs (the faulty phase is over).
+        ("RECONCILE_MIN_AGE_SECONDS", "0"),
+        ("BILL_LOOKUPS_PER_WINDOW", "100000"),
+        ("REGISTRY_SANDBOX_DELAY_MS", "0"),
+        // A client sends a code again after a 503; the limits meant for people
+        // would refuse a chaos run's resends.
+        ("CODE_RESEND_INTERVAL_SECONDS", "0"),
+        ("CODE_MAX_PER_DESTINATION_PER_HOUR", "1000"),
+        ("CODE_MAX_PER_IP_PER_HOUR", "100000"),
+    ]));
     let stack = crate::stack::start(StackOptions {
-        env_overrides: vec![
-            ("FAULTS".into(), format!("@{}", plan_path.display())),
-            // Nothing is in flight when reconciliation runs (the faulty phase is over).
-            ("RECONCILE_MIN_AGE_SECONDS".into(), "0".into()),
-            ("BILL_LOOKUPS_PER_WINDOW".into(), "100000".into()),
-            ("REGISTRY_SANDBOX_DELAY_MS".into(), "0".into()),
-            // A client sends a code again after a 503; the limits meant for people
-            // would refuse a chaos run's resends.
-            ("CODE_RESEND_INTERVAL_SECONDS".into(), "0".into()),
-            ("CODE_MAX_PER_DESTINATION_PER_HOUR".into(), "1000".into()),
-            ("CODE_MAX_PER_IP_PER_HOUR".into(), "100000".into()),
-        ],
-        param_overrides: vec![
-            ("VerificationRetrySeconds".into(), RETRY_SECONDS.into()),
-            ("PaymentNoticeRetrySeconds".into(), RETRY_SECONDS.into()),
-        ],
-        ..crate::stack::options(&args.repo, args.lambda_concurrency)
+        env_overrides,
+        param_overrides: crate::stack::variables(&[
+            ("VerificationRetrySeconds", RETRY_SECONDS),
+            ("PaymentNoticeRetrySeconds", RETRY_SECONDS),
+        ]),
+        ..crate::stack::options(&args.stack)
     })
     .await?;
     say(format!(
@@ -306,8 +311,8 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         let reply = api
             .send(
                 Method::POST,
-                "/_local/schedules/reconcile-payments",
-                "/_local/schedules/reconcile-payments",
+                RECONCILE_SCHEDULE,
+                RECONCILE_SCHEDULE,
                 &[],
                 None,
             )
@@ -353,7 +358,7 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
 
     let (lines, _) = fault_lines(stack.log_dir(), &logged_before);
     let faults = count_faults(&lines);
-    let machine = crate::system::machine_info(&args.repo).await;
+    let machine = crate::system::machine_info(&args.stack.repo).await;
     let tally = api
         .tally
         .lock()
@@ -363,7 +368,7 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         shape: &args.shape,
         plan: &args.plan,
         plan_source: &args.plan_source,
-        lambda_concurrency: args.lambda_concurrency,
+        lambda_concurrency: args.stack.lambda_concurrency,
         setup: setup_time,
         faulty: faulty_time,
         recovery: recovery_time,
@@ -377,9 +382,9 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         parked: &parked,
         invariants: &results,
     });
-    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
+    crate::system::write_whole(&args.stack.out, "md.tmp", &markdown)?;
     println!("{markdown}");
-    say(format!("wrote {}", args.out.display()));
+    say(format!("wrote {}", args.stack.out.display()));
     for i in results.iter().filter(|i| !i.held) {
         say(format!("invariant failed: {}: {}", i.name, i.numbers));
         for d in &i.details {

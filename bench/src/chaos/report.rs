@@ -90,11 +90,7 @@ pub fn render(run: &Run) -> String {
         o.payments_sent,
         s.clients,
         o.payment_requests,
-        o.payment_answers
-            .iter()
-            .map(|(k, n)| format!("{n} × `{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::stats::comma_list(o.payment_answers.iter().map(|(k, n)| format!("{n} × `{k}`")))
     );
     let _ = writeln!(
         out,
@@ -130,11 +126,7 @@ pub fn render(run: &Run) -> String {
             run.outage_every.as_secs(),
             super::OUTAGE.as_secs(),
             run.outages.len(),
-            counted
-                .iter()
-                .map(|(rule, n)| format!("`{rule}` × {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::stats::comma_list(counted.iter().map(|(rule, n)| format!("`{rule}` × {n}")))
         );
     }
 
@@ -172,12 +164,12 @@ pub fn render(run: &Run) -> String {
         let _ = writeln!(
             out,
             "\n503s by route: {}.",
-            run.tally
-                .unavailable
-                .iter()
-                .map(|(route, n)| format!("`{route}` {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::stats::comma_list(
+                run.tally
+                    .unavailable
+                    .iter()
+                    .map(|(route, n)| format!("`{route}` {n}"))
+            )
         );
     }
     let _ = writeln!(

@@ -7,18 +7,17 @@ use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
 use super::fixtures::{Fixtures, SignedIn};
-use super::{called, field, step, Citizen, FIXTURE_AGE};
+use super::{called, field, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{
-    authorized, expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script,
-    Step,
-};
+use crate::scenario::{authorized, http_api_event, routes, source_ip, Cursor, Script, Step};
 
-const REGISTER: &str = "POST /v1/accounts";
-const PROFILE: &str = "GET /v1/account";
-const PASSWORD: &str = "PUT /v1/account/password";
-const SETTINGS: &str = "PUT /v1/account/security-settings";
+routes! {
+    REGISTER = "POST /v1/accounts";
+    PROFILE = "GET /v1/account";
+    PASSWORD = "PUT /v1/account/password";
+    SETTINGS = "PUT /v1/account/security-settings";
+}
 
 /// Citizens of this scenario are numbered from here (see [`Citizen::new`]).
 const BASE: u32 = 500_000_000;
@@ -33,6 +32,43 @@ enum Kind {
     ChangePassword,
     WrongPassword,
     SecuritySettings,
+}
+
+impl Kind {
+    /// The case the report groups a request of this kind under, the answer it should get
+    /// (as [`crate::scenario::Expect::parse`] reads it) and the argon2id hashes and
+    /// verifications it costs the function.
+    fn expected(self) -> (&'static str, &'static str, u32) {
+        use Kind::*;
+        match self {
+            // The password and the security answer are hashed.
+            Register => ("registration", "201", 2),
+            BreachedPassword => (
+                "registration: breached password",
+                "422 validation_failed (password_breached)",
+                0,
+            ),
+            ContactTaken => (
+                "registration: contacts already registered",
+                "409 contact_already_registered",
+                2,
+            ),
+            ExpiredTokens => (
+                "registration: confirmations expired",
+                "422 validation_failed (verification_token_invalid)",
+                2,
+            ),
+            Profile => ("profile", "200", 0),
+            // The current password is verified, the new one hashed.
+            ChangePassword => ("change password", "204", 2),
+            WrongPassword => (
+                "change password: wrong current password",
+                "403 wrong_password",
+                1,
+            ),
+            SecuritySettings => ("security settings: new-device alerts", "200", 1),
+        }
+    }
 }
 
 /// One cycle of 20 requests: 7 registrations that succeed (one of them resubmitting a
@@ -106,7 +142,6 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[REGISTER, PROFILE, PASSWORD, SETTINGS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
             at: Cursor::default(),
@@ -179,6 +214,7 @@ impl Accounts {
 }
 
 impl Script for Accounts {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -198,7 +234,7 @@ impl Script for Accounts {
         use Kind::*;
         let (kind, _) = self.at.advance(&CYCLE);
         let now = OffsetDateTime::now_utc();
-        Ok(match kind {
+        let event = match kind {
             Register => {
                 let applicant = match self.retry.take() {
                     Some(a) => a,
@@ -209,21 +245,14 @@ impl Script for Accounts {
                 };
                 let event = self.registration(&applicant, &applicant.citizen.password);
                 self.applying = Some(applicant);
-                // The password and the security answer are hashed.
-                step("registration", REGISTER, event, expect(201, None), 2)
+                event
             }
             BreachedPassword => {
                 let citizen = self.citizen();
                 let applicant = self.applicant(citizen, now).await?;
                 let event = self.registration(&applicant, "qwerty123");
                 self.retry = Some(applicant);
-                step(
-                    "registration: breached password",
-                    REGISTER,
-                    event,
-                    expect_invalid("password_breached"),
-                    0,
-                )
+                event
             }
             ContactTaken => {
                 let owner = self
@@ -237,31 +266,16 @@ impl Script for Accounts {
                 // Confirmed by code just now: the contacts are the citizen's, the account
                 // on them too, forgotten.
                 let applicant = self.applicant(citizen, now).await?;
-                let event = self.registration(&applicant, &applicant.citizen.password);
-                step(
-                    "registration: contacts already registered",
-                    REGISTER,
-                    event,
-                    expect(409, Some("contact_already_registered")),
-                    2,
-                )
+                self.registration(&applicant, &applicant.citizen.password)
             }
             ExpiredTokens => {
                 let citizen = self.citizen();
                 let applicant = self.applicant(citizen, now - FIXTURE_AGE).await?;
-                let event = self.registration(&applicant, &applicant.citizen.password);
-                step(
-                    "registration: confirmations expired",
-                    REGISTER,
-                    event,
-                    expect_invalid("verification_token_invalid"),
-                    2,
-                )
+                self.registration(&applicant, &applicant.citizen.password)
             }
             Profile => {
                 let current = self.current(now).await?;
-                let event = self.private(&current, PROFILE, None);
-                step("profile", PROFILE, event, expect(200, None), 0)
+                self.private(&current, PROFILE, None)
             }
             ChangePassword => {
                 let serial = self.at.serial;
@@ -270,8 +284,7 @@ impl Script for Accounts {
                 let body = json!({"password": current.password, "new_password": new});
                 let event = self.private(&current, PASSWORD, Some(body));
                 self.new_password = Some(new);
-                // The current password is verified, the new one hashed.
-                step("change password", PASSWORD, event, expect(204, None), 2)
+                event
             }
             WrongPassword => {
                 let serial = self.at.serial;
@@ -280,14 +293,7 @@ impl Script for Accounts {
                     "password": format!("{}x", current.password),
                     "new_password": format!("Heather{serial}quay"),
                 });
-                let event = self.private(&current, PASSWORD, Some(body));
-                step(
-                    "change password: wrong current password",
-                    PASSWORD,
-                    event,
-                    expect(403, Some("wrong_password")),
-                    1,
-                )
+                self.private(&current, PASSWORD, Some(body))
             }
             SecuritySettings => {
                 let current = self.current(now).await?;
@@ -295,15 +301,11 @@ impl Script for Accounts {
                 let body = json!({"password": current.password, "new_device_alerts": alerts});
                 let event = self.private(&current, SETTINGS, Some(body));
                 self.new_alerts = Some(alerts);
-                step(
-                    "security settings: new-device alerts",
-                    SETTINGS,
-                    event,
-                    expect(200, None),
-                    1,
-                )
+                event
             }
-        })
+        };
+        let (case, answer, hashes) = kind.expected();
+        Ok(Step::expecting(case, event, answer)?.hashing(hashes))
     }
 
     fn on_reset(&mut self) {
@@ -359,6 +361,13 @@ impl Script for Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_expected_answer_reads() {
+        for kind in CYCLE {
+            crate::scenario::Expect::parse(kind.expected().1).unwrap();
+        }
+    }
 
     #[test]
     fn private_requests_come_after_a_registration() {

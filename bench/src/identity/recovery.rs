@@ -7,15 +7,15 @@ use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
 use super::fixtures::Fixtures;
-use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
+use super::{called, field, sent_code, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
-use crate::scenario::{
-    expect, expect_invalid, http_api_event, require_routes, source_ip, Cursor, Script, Step,
-};
+use crate::scenario::{http_api_event, routes, source_ip, Cursor, Script, Step};
 
-const START: &str = "POST /v1/recovery";
-const COMPLETE: &str = "POST /v1/recovery/complete";
+routes! {
+    START = "POST /v1/recovery";
+    COMPLETE = "POST /v1/recovery/complete";
+}
 
 /// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
 const BASE: u32 = 700_000_000;
@@ -37,6 +37,39 @@ enum Kind {
     InvalidLogin,
     WrongAnswer,
     Complete,
+}
+
+impl Kind {
+    /// The case the report groups a request of this kind under, the answer it should get
+    /// (as [`crate::scenario::Expect::parse`] reads it) and the argon2id hashes and
+    /// verifications it costs the function.
+    fn expected(self) -> (&'static str, &'static str, u32) {
+        use Kind::*;
+        use Via::*;
+        match self {
+            StartKnown(Email) => ("start: known e-mail", "202", 0),
+            StartKnown(Phone) => ("start: known phone", "202", 0),
+            StartUnknown(Email) => ("start: unknown e-mail", "202", 0),
+            StartUnknown(Phone) => ("start: unknown phone", "202", 0),
+            StartTooEarly(_) => (
+                "start: again inside the resend interval",
+                "429 code_resend_too_early",
+                0,
+            ),
+            InvalidLogin => (
+                "start: login neither phone nor e-mail",
+                "422 validation_failed (invalid_phone)",
+                0,
+            ),
+            WrongAnswer => (
+                "complete: wrong security answer",
+                "422 validation_failed (wrong_security_answer)",
+                1,
+            ),
+            // The answer is verified and the new password hashed.
+            Complete => ("complete", "204", 2),
+        }
+    }
 }
 
 /// One cycle of 16 requests, each with the account (index) it is about: each of the 3
@@ -90,7 +123,6 @@ pub struct Recovery {
 
 impl Recovery {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[START, COMPLETE])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
             at: Cursor::default(),
@@ -154,6 +186,7 @@ impl Recovery {
 }
 
 impl Script for Recovery {
+    const ROUTES: &'static [&'static str] = ROUTES;
     // The reset also clears the accounts' code logs: a contact gets one code per
     // resend interval, and each is sent one per cycle.
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
@@ -181,38 +214,19 @@ impl Script for Recovery {
             .get(account)
             .with_context(|| format!("no account {account} in the cycle"))?
             .clone();
-        Ok(match kind {
+        let event = match kind {
             StartKnown(via) | StartTooEarly(via) => {
                 let login = Self::login_of(&citizen, via, serial);
                 let event = self.event(START, &json!({ "login": login }));
                 self.login = Some(login);
-                let (case, expected) = match (kind, via) {
-                    (StartTooEarly(_), _) => (
-                        "start: again inside the resend interval",
-                        expect(429, Some("code_resend_too_early")),
-                    ),
-                    (_, Via::Email) => ("start: known e-mail", expect(202, None)),
-                    (_, Via::Phone) => ("start: known phone", expect(202, None)),
-                };
-                step(case, START, event, expected, 0)
+                event
             }
             StartUnknown(via) => {
                 let nobody = Citizen::new(UNKNOWN + serial);
                 let login = Self::login_of(&nobody, via, serial);
-                let case = match via {
-                    Via::Email => "start: unknown e-mail",
-                    Via::Phone => "start: unknown phone",
-                };
-                let event = self.event(START, &json!({ "login": login }));
-                step(case, START, event, expect(202, None), 0)
+                self.event(START, &json!({ "login": login }))
             }
-            InvalidLogin => step(
-                "start: login neither phone nor e-mail",
-                START,
-                self.event(START, &json!({"login": "ivanov_anna"})),
-                expect_invalid("invalid_phone"),
-                0,
-            ),
+            InvalidLogin => self.event(START, &json!({"login": "ivanov_anna"})),
             WrongAnswer | Complete => {
                 let (login, token) = self.verified_flow(account).await?;
                 let answer = if kind == Complete {
@@ -226,21 +240,11 @@ impl Script for Recovery {
                     "security_answer": answer,
                     "new_password": format!("Juniper{serial}dock"),
                 });
-                let event = self.event(COMPLETE, &body);
-                if kind == Complete {
-                    // The answer is verified and the new password hashed.
-                    step("complete", COMPLETE, event, expect(204, None), 2)
-                } else {
-                    step(
-                        "complete: wrong security answer",
-                        COMPLETE,
-                        event,
-                        expect_invalid("wrong_security_answer"),
-                        1,
-                    )
-                }
+                self.event(COMPLETE, &body)
             }
-        })
+        };
+        let (case, answer, hashes) = kind.expected();
+        Ok(Step::expecting(case, event, answer)?.hashing(hashes))
     }
 
     fn on_reset(&mut self) {
@@ -293,6 +297,13 @@ impl Script for Recovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_expected_answer_reads() {
+        for (kind, _) in CYCLE {
+            crate::scenario::Expect::parse(kind.expected().1).unwrap();
+        }
+    }
 
     #[test]
     fn completions_follow_their_starts() {

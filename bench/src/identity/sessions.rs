@@ -8,20 +8,21 @@ use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
 use super::fixtures::Fixtures;
-use super::{called, field, sent_code, step, Citizen, FIXTURE_AGE};
+use super::{called, field, sent_code, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::proxy::Call;
 use crate::scenario::{
-    authorized, expect, http_api_event, require_routes, source_ip, with_user_agent, Cursor, Script,
-    Step,
+    authorized, http_api_event, requests, routes, source_ip, with_user_agent, Cursor, Script, Step,
 };
 
-const LOGIN: &str = "POST /v1/sessions";
-const TWO_STEP: &str = "POST /v1/sessions/two-step";
-const LIST: &str = "GET /v1/sessions";
-const LOGOUT: &str = "DELETE /v1/sessions/current";
-const REVOKE: &str = "DELETE /v1/sessions/{id}";
-const EVENTS: &str = "GET /v1/security-events";
+routes! {
+    LOGIN = "POST /v1/sessions";
+    TWO_STEP = "POST /v1/sessions/two-step";
+    LIST = "GET /v1/sessions";
+    LOGOUT = "DELETE /v1/sessions/current";
+    REVOKE = "DELETE /v1/sessions/{id}";
+    EVENTS = "GET /v1/security-events";
+}
 
 /// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
 const BASE: u32 = 600_000_000;
@@ -35,21 +36,22 @@ const NEW_DEVICE: &str =
 const ACCOUNTS: usize = 3;
 const TWO_STEP_ACCOUNT: usize = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    LoginEmail,
-    LoginPhone,
-    LoginNewDevice,
-    LoginForeign,
-    LoginTwoStep,
-    TwoStepCode,
-    WrongPassword,
-    UnknownEmail,
-    UnknownPhone,
-    ListSessions,
-    SecurityEvents,
-    Logout,
-    RevokeOther,
+requests! {
+    enum Kind {
+        LoginEmail => "login by e-mail", "201";
+        LoginPhone => "login by phone", "201";
+        LoginNewDevice => "login from a new device", "201";
+        LoginForeign => "login on a foreign computer", "201";
+        LoginTwoStep => "login with two-step on: code sent", "202";
+        TwoStepCode => "two-step login: code", "201";
+        WrongPassword => "login: wrong password", "401 invalid_credentials";
+        UnknownEmail => "login: unknown e-mail", "401 invalid_credentials";
+        UnknownPhone => "login: unknown phone", "401 invalid_credentials";
+        ListSessions => "list sessions", "200";
+        SecurityEvents => "security log", "200";
+        Logout => "logout", "204";
+        RevokeOther => "revoke another session", "204";
+    }
 }
 
 /// One cycle of 20 requests, each with the account (index) it is about: 6 logins with a
@@ -112,7 +114,6 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[LOGIN, TWO_STEP, LIST, LOGOUT, REVOKE, EVENTS])?;
         Ok(Self {
             fixtures: Fixtures::new(spec, moto)?,
             at: Cursor::default(),
@@ -193,6 +194,7 @@ impl Sessions {
 }
 
 impl Script for Sessions {
+    const ROUTES: &'static [&'static str] = ROUTES;
     // Besides keeping every cycle alike, the reset clears the two-step account's
     // code log: its next login within the resend interval would be refused.
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
@@ -225,105 +227,32 @@ impl Script for Sessions {
         let password = member.citizen.password.clone();
         let wrong = format!("{password}1");
         let unknown = Citizen::new(UNKNOWN + serial);
-        // Every login verifies one argon2id hash: the account's, or a dummy one for an
-        // unknown login, so that both take the same time.
-        Ok(match kind {
-            LoginEmail => step(
-                "login by e-mail",
-                LOGIN,
-                self.login(&email, &password, false),
-                expect(201, None),
-                1,
-            ),
-            LoginPhone => step(
-                "login by phone",
-                LOGIN,
-                self.login(&phone, &password, false),
-                expect(201, None),
-                1,
-            ),
-            LoginNewDevice => step(
-                "login from a new device",
-                LOGIN,
-                with_user_agent(self.login(&email, &password, false), NEW_DEVICE),
-                expect(201, None),
-                1,
-            ),
-            LoginForeign => step(
-                "login on a foreign computer",
-                LOGIN,
-                self.login(&phone, &password, true),
-                expect(201, None),
-                1,
-            ),
-            LoginTwoStep => step(
-                "login with two-step on: code sent",
-                LOGIN,
-                self.login(&email, &password, false),
-                expect(202, None),
-                1,
-            ),
+        let event = match kind {
+            LoginEmail | LoginTwoStep => self.login(&email, &password, false),
+            LoginPhone => self.login(&phone, &password, false),
+            LoginNewDevice => with_user_agent(self.login(&email, &password, false), NEW_DEVICE),
+            LoginForeign => self.login(&phone, &password, true),
             TwoStepCode => {
                 let (challenge, code) = self
                     .challenge
                     .take()
                     .context("no two-step login waits for its code")?;
                 let body = json!({"challenge_token": challenge, "code": code});
-                step(
-                    "two-step login: code",
-                    TWO_STEP,
-                    http_api_event(
-                        TWO_STEP,
-                        &[],
-                        Some(&body.to_string()),
-                        &source_ip(self.at.serial),
-                    ),
-                    expect(201, None),
-                    0,
-                )
+                let source = source_ip(self.at.serial);
+                http_api_event(TWO_STEP, &[], Some(&body.to_string()), &source)
             }
             WrongPassword => {
                 let login = if account == 0 { &email } else { &phone };
-                step(
-                    "login: wrong password",
-                    LOGIN,
-                    self.login(login, &wrong, false),
-                    expect(401, Some("invalid_credentials")),
-                    1,
-                )
+                self.login(login, &wrong, false)
             }
-            UnknownEmail => step(
-                "login: unknown e-mail",
-                LOGIN,
-                self.login(&unknown.email, &unknown.password, false),
-                expect(401, Some("invalid_credentials")),
-                1,
-            ),
-            UnknownPhone => step(
-                "login: unknown phone",
-                LOGIN,
-                self.login(&unknown.typed_phone(serial), &unknown.password, false),
-                expect(401, Some("invalid_credentials")),
-                1,
-            ),
-            ListSessions => step(
-                "list sessions",
-                LIST,
-                self.private(account, LIST, &[])?,
-                expect(200, None),
-                0,
-            ),
-            SecurityEvents => step(
-                "security log",
-                EVENTS,
-                self.private(account, EVENTS, &[])?,
-                expect(200, None),
-                0,
-            ),
+            UnknownEmail => self.login(&unknown.email, &unknown.password, false),
+            UnknownPhone => self.login(&unknown.typed_phone(serial), &unknown.password, false),
+            ListSessions => self.private(account, LIST, &[])?,
+            SecurityEvents => self.private(account, EVENTS, &[])?,
             Logout => {
                 let event = self.private(account, LOGOUT, &[])?;
                 self.ending = Some(self.newest(account)?.id.clone());
-                step("logout", LOGOUT, event, expect(204, None), 0)
+                event
             }
             RevokeOther => {
                 // From the newest session, the citizen ends the oldest one (the first
@@ -336,15 +265,14 @@ impl Script for Sessions {
                     .context("no session to revoke")?;
                 let event = self.private(account, REVOKE, &[("id", &oldest)])?;
                 self.ending = Some(oldest);
-                step(
-                    "revoke another session",
-                    REVOKE,
-                    event,
-                    expect(204, None),
-                    0,
-                )
+                event
             }
-        })
+        };
+        let step = kind.step(event)?;
+        // Every login verifies one argon2id hash: the account's, or a dummy one for an
+        // unknown login, so that both take the same time.
+        let hashes = u32::from(step.route == LOGIN);
+        Ok(step.hashing(hashes))
     }
 
     fn on_reset(&mut self) {

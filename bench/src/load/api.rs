@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::{bail, Result};
 use hyper::Method;
 use serde_json::Value as Json;
 
@@ -84,5 +85,17 @@ impl Api {
                 error: Some(format!("{e:#}")),
             },
         }
+    }
+
+    /// Fires the local stack's schedule `name` (`reconcile-payments`) as EventBridge would:
+    /// the body of its answer (the `run` it started, what it `planned`), or an error
+    /// with what the gateway answered instead of a 200.
+    pub async fn fire_schedule(&self, name: &str) -> Result<Json> {
+        let path = format!("/_local/schedules/{name}");
+        let reply = self.send(Method::POST, &path, &[], None).await;
+        if reply.status != 200 {
+            bail!("firing the schedule {name}: {}", reply.describe());
+        }
+        Ok(reply.body)
     }
 }

@@ -274,17 +274,8 @@ pub fn check_books(
     let mut checks = Vec::new();
     let stored: BTreeMap<&str, &StoredBill> =
         ledger.bills.iter().map(|b| (b.uin.as_str(), b)).collect();
-    let succeeded: Vec<&StoredPayment> = ledger
-        .payments
-        .iter()
-        .filter(|p| p.status == "succeeded")
-        .collect();
-    let mut paid_in: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in &succeeded {
-        for uin in &p.uins {
-            paid_in.entry(uin.as_str()).or_default().push(p.id.as_str());
-        }
-    }
+    let succeeded = crate::table::succeeded(&ledger.payments);
+    let paid_in = crate::table::paid_by_bill(&succeeded);
 
     let mut missing = Vec::new();
     let mut not_paid = Vec::new();

@@ -12,7 +12,6 @@ mod plan;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -65,30 +64,25 @@ const RECONCILE_RUNS: usize = 10;
 const SPARE_TOKENS: usize = 3;
 
 pub struct Args {
-    repo: PathBuf,
-    out: PathBuf,
+    /// The repository, the report, the stack's instances of each function.
+    stack: crate::cli::StackCommon,
     shape: Shape,
-    lambda_concurrency: u32,
 }
 
 /// The options after `load`; `None` for `--help`.
 pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut shape = Shape::default();
-    let mut lambda_concurrency = 8;
-    let common = crate::cli::parse(args, "bench/load-results.md", |flag, flags| {
-        match flag {
-            "--bills" => shape.bills = flags.number(flag)?,
-            "--clients" => shape.clients = flags.number(flag)?,
-            "--billers" => shape.billers = flags.number(flag)?,
-            "--batch" => shape.batch = flags.number(flag)?,
-            "--race-every" => shape.race_every = flags.number(flag)?,
-            "--seed" => shape.seed = flags.number(flag)?,
-            "--lambda-concurrency" => lambda_concurrency = flags.number(flag)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
-    let Some(crate::cli::Common { repo, out }) = common else {
+    let Some(stack) =
+        crate::cli::parse_stack(args, "bench/load-results.md", 8, |flag, flags| match flag {
+            "--bills" => flags.set(&mut shape.bills, flag),
+            "--clients" => flags.set(&mut shape.clients, flag),
+            "--billers" => flags.set(&mut shape.billers, flag),
+            "--batch" => flags.set(&mut shape.batch, flag),
+            "--race-every" => flags.set(&mut shape.race_every, flag),
+            "--seed" => flags.set(&mut shape.seed, flag),
+            _ => Ok(false),
+        })?
+    else {
         return Ok(None);
     };
     if shape.bills == 0 || shape.clients == 0 || shape.billers == 0 {
@@ -97,15 +91,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>> {
     if !(1..=500).contains(&shape.batch) {
         bail!("--batch must be from 1 to 500");
     }
-    if lambda_concurrency == 0 {
-        bail!("--lambda-concurrency must be at least 1");
-    }
-    Ok(Some(Args {
-        out,
-        repo,
-        shape,
-        lambda_concurrency,
-    }))
+    Ok(Some(Args { stack, shape }))
 }
 
 fn say(message: impl std::fmt::Display) {
@@ -131,11 +117,11 @@ pub async fn run(args: &Args) -> Result<bool> {
         // need not leave young payments alone as it must in production.
         // Each bill of a payment counts against the account's bill lookup limit; a load
         // test's citizen pays far more bills in ten minutes than a person does.
-        env_overrides: vec![
-            ("RECONCILE_MIN_AGE_SECONDS".into(), "0".into()),
-            ("BILL_LOOKUPS_PER_WINDOW".into(), "100000".into()),
-        ],
-        ..crate::stack::options(&args.repo, args.lambda_concurrency)
+        env_overrides: crate::stack::variables(&[
+            ("RECONCILE_MIN_AGE_SECONDS", "0"),
+            ("BILL_LOOKUPS_PER_WINDOW", "100000"),
+        ]),
+        ..crate::stack::options(&args.stack)
     })
     .await?;
     let stack_ready = started.elapsed();
@@ -358,19 +344,12 @@ async fn load(
 
     let mut reconciliations = Vec::new();
     for _ in 0..RECONCILE_RUNS {
-        let reply = api
-            .send(
-                Method::POST,
-                "/_local/schedules/reconcile-payments",
-                &[],
-                None,
-            )
-            .await;
-        if reply.status != 200 {
-            bail!("reconciliation: {}", reply.describe());
-        }
+        let answer = api
+            .fire_schedule("reconcile-payments")
+            .await
+            .context("reconciliation")?;
         // The schedule only plans the run; its pages are done when the queue is empty.
-        let run = reply.body["run"].as_str().unwrap_or_default().to_string();
+        let run = answer["run"].as_str().unwrap_or_default().to_string();
         crate::runs::wait_drained(&moto.sqs, "-reconcile", Duration::from_secs(600)).await?;
         let (_, totals) = crate::runs::page_totals(
             stack.log_dir(),
@@ -405,12 +384,12 @@ async fn load(
     let books = checks::check_books(&planned, &ledger, &answers);
     let passed = books.iter().all(|c| c.passed);
 
-    let machine = crate::system::machine_info(&args.repo).await;
+    let machine = crate::system::machine_info(&args.stack.repo).await;
     let markdown = report::render(&report::Run {
         machine: &machine,
         shape: &args.shape,
         plan,
-        lambda_concurrency: args.lambda_concurrency,
+        lambda_concurrency: args.stack.lambda_concurrency,
         stack_ready,
         setup: setup_time,
         batches,
@@ -423,9 +402,9 @@ async fn load(
         checks: &books,
         elapsed: started.elapsed(),
     });
-    crate::system::write_whole(&args.out, "md.tmp", &markdown)?;
+    crate::system::write_whole(&args.stack.out, "md.tmp", &markdown)?;
     println!("{markdown}");
-    say(format!("wrote {}", args.out.display()));
+    say(format!("wrote {}", args.stack.out.display()));
     for c in books.iter().filter(|c| !c.passed) {
         say(format!("check failed: {}: {}", c.name, c.detail));
     }

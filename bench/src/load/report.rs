@@ -206,11 +206,7 @@ pub fn render(run: &Run) -> String {
         a.lost_races,
         a.server_errors,
         a.unanswered,
-        run.reconciliations
-            .iter()
-            .map(|(c, s)| format!("({c}, {s})"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        crate::stats::comma_list(run.reconciliations.iter().map(|(c, s)| format!("({c}, {s})"))),
         refused_tokens,
         run.logs
             .iter()

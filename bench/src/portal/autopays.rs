@@ -22,39 +22,43 @@ use super::pay::proven;
 use super::{card_token, test_card, text, Member, Portal, GOOD_CARD};
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
-use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, one_of_each, require_routes, Cursor, Script, Step};
+use crate::scenario::{requests, routes, Cursor, Script, Step};
 
-const LIST: &str = "GET /v1/autopays";
-const CREATE: &str = "POST /v1/autopays";
-const GET: &str = "GET /v1/autopays/{id}";
-const PATCH: &str = "PATCH /v1/autopays/{id}";
-const DELETE: &str = "DELETE /v1/autopays/{id}";
+routes! {
+    LIST = "GET /v1/autopays";
+    CREATE = "POST /v1/autopays";
+    GET = "GET /v1/autopays/{id}";
+    PATCH = "PATCH /v1/autopays/{id}";
+    DELETE = "DELETE /v1/autopays/{id}";
+}
 
 /// Citizens of this scenario are numbered from here, two per cycle.
 const BASE: u32 = 160_000_000;
 
-one_of_each! {
+requests! {
     enum Kind {
-        Create,
-        CreateStale,
-        CreateInvalid,
-        StrangerCreates,
-        List,
-        Get,
-        StrangerGets,
-        Lower,
-        RaiseStale,
-        Raise,
-        StrangerPatches,
-        StrangerDeletes,
-        StrangerLists,
-        Delete,
-        GetDeleted,
-        CreateWeekly,
+        Create => "create (step-up fresh)", "201";
+        CreateStale => "create without a recent step-up (403)", "403 step_up_required";
+        CreateInvalid => "create with invalid fields (422)", "422 validation_failed (invalid_category)";
+        StrangerCreates => "create with another citizen's card (422)", "422 validation_failed (payment_method_not_found)";
+        List => "list", "200";
+        Get => "read", "200";
+        StrangerGets => "another citizen's autopay: read (404)", "404 autopay_not_found";
+        Lower => "lower the limit (no step-up needed)", "200";
+        RaiseStale => "raise the limit without a recent step-up (403)", "403 step_up_required";
+        Raise => "raise the limit, new day (step-up fresh)", "200";
+        StrangerPatches => "another citizen's autopay: change (404)", "404 autopay_not_found";
+        StrangerDeletes => "another citizen's autopay: delete (404)", "404 autopay_not_found";
+        StrangerLists => "another citizen's list (empty)", "200";
+        Delete => "delete", "204";
+        GetDeleted => "read a deleted autopay (404)", "404 autopay_not_found";
+        CreateWeekly => "create (step-up fresh)", "201";
     }
 }
+
+/// One cycle: a request of each kind, in the order declared.
+const CYCLE: [Kind; Kind::ALL.len()] = Kind::ALL;
 
 /// Billers' notices are not what this scenario sends: the fixtures' payment service
 /// queues none.
@@ -96,7 +100,6 @@ fn now_s() -> i64 {
 
 impl Autopays {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[LIST, CREATE, GET, PATCH, DELETE])?;
         let portal = Portal::new(spec, moto)?;
         let table = portal.table().clone();
         let store = || DynamoStore::new(moto.dynamodb.clone(), table.table_name.clone());
@@ -144,6 +147,7 @@ impl Autopays {
 }
 
 impl Script for Autopays {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -168,165 +172,46 @@ impl Script for Autopays {
         let (me, stranger) = (&p.payer, &p.stranger);
         let id = || p.autopay.clone().context("no autopay in this cycle");
         let stale = now_s() - 3600;
-        Ok(match kind {
-            Create => step(
-                "create (step-up fresh)",
-                CREATE,
-                proven(
-                    me.request(CREATE, &[], Some(&body(&p.method)), serial),
-                    now_s(),
-                ),
-                expect(201, None),
-                0,
-            ),
-            CreateStale => step(
-                "create without a recent step-up (403)",
-                CREATE,
-                proven(
-                    me.request(CREATE, &[], Some(&body(&p.method)), serial),
-                    stale,
-                ),
-                expect(403, Some("step_up_required")),
-                0,
-            ),
+        // A request that needs a proof of presence, made at `at`.
+        let create = |who: &Member, body: &Json, at| {
+            proven(who.request(CREATE, &[], Some(body), serial), at)
+        };
+        let patch = |who: &Member, body: Json, at| -> Result<Json> {
+            let event = who.request(PATCH, &[("id", &id()?)], Some(&body), serial);
+            Ok(proven(event, at))
+        };
+        let event = match kind {
+            Create => create(me, &body(&p.method), now_s()),
+            CreateStale => create(me, &body(&p.method), stale),
             CreateInvalid => {
                 let bad = json!({"name": "", "match": {"category": "cinema"}, "method_id": "x",
                                  "limit": -1, "trigger": {"type": "daily"}});
-                step(
-                    "create with invalid fields (422)",
-                    CREATE,
-                    proven(me.request(CREATE, &[], Some(&bad), serial), now_s()),
-                    expect_invalid("invalid_category"),
-                    0,
-                )
+                create(me, &bad, now_s())
             }
-            StrangerCreates => step(
-                "create with another citizen's card (422)",
-                CREATE,
-                proven(
-                    stranger.request(CREATE, &[], Some(&body(&p.method)), serial),
-                    now_s(),
-                ),
-                expect_invalid("payment_method_not_found"),
-                0,
-            ),
-            List => step(
-                "list",
-                LIST,
-                me.request(LIST, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
-            Get => step(
-                "read",
-                GET,
-                me.request(GET, &[("id", &id()?)], None, serial),
-                expect(200, None),
-                0,
-            ),
-            StrangerGets => step(
-                "another citizen's autopay: read (404)",
-                GET,
-                stranger.request(GET, &[("id", &id()?)], None, serial),
-                expect(404, Some("autopay_not_found")),
-                0,
-            ),
-            Lower => step(
-                "lower the limit (no step-up needed)",
-                PATCH,
-                proven(
-                    me.request(
-                        PATCH,
-                        &[("id", &id()?)],
-                        Some(&json!({"limit": 300_000})),
-                        serial,
-                    ),
-                    stale,
-                ),
-                expect(200, None),
-                0,
-            ),
-            RaiseStale => step(
-                "raise the limit without a recent step-up (403)",
-                PATCH,
-                proven(
-                    me.request(
-                        PATCH,
-                        &[("id", &id()?)],
-                        Some(&json!({"limit": 900_000})),
-                        serial,
-                    ),
-                    stale,
-                ),
-                expect(403, Some("step_up_required")),
-                0,
-            ),
-            Raise => step(
-                "raise the limit, new day (step-up fresh)",
-                PATCH,
-                proven(
-                    me.request(
-                        PATCH,
-                        &[("id", &id()?)],
-                        Some(&json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 20}})),
-                        serial,
-                    ),
-                    now_s(),
-                ),
-                expect(200, None),
-                0,
-            ),
-            StrangerPatches => step(
-                "another citizen's autopay: change (404)",
-                PATCH,
-                proven(
-                    stranger.request(PATCH, &[("id", &id()?)], Some(&json!({"limit": 1})), serial),
-                    now_s(),
-                ),
-                expect(404, Some("autopay_not_found")),
-                0,
-            ),
-            StrangerDeletes => step(
-                "another citizen's autopay: delete (404)",
-                DELETE,
-                stranger.request(DELETE, &[("id", &id()?)], None, serial),
-                expect(404, Some("autopay_not_found")),
-                0,
-            ),
-            StrangerLists => step(
-                "another citizen's list (empty)",
-                LIST,
-                stranger.request(LIST, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
-            Delete => step(
-                "delete",
-                DELETE,
-                me.request(DELETE, &[("id", &id()?)], None, serial),
-                expect(204, None),
-                0,
-            ),
-            GetDeleted => step(
-                "read a deleted autopay (404)",
-                GET,
-                me.request(GET, &[("id", &id()?)], None, serial),
-                expect(404, Some("autopay_not_found")),
-                0,
-            ),
+            StrangerCreates => create(stranger, &body(&p.method), now_s()),
+            List => me.request(LIST, &[], None, serial),
+            Get => me.request(GET, &[("id", &id()?)], None, serial),
+            StrangerGets => stranger.request(GET, &[("id", &id()?)], None, serial),
+            Lower => patch(me, json!({"limit": 300_000}), stale)?,
+            RaiseStale => patch(me, json!({"limit": 900_000}), stale)?,
+            Raise => patch(
+                me,
+                json!({"limit": 700_000, "trigger": {"type": "monthly", "day": 20}}),
+                now_s(),
+            )?,
+            StrangerPatches => patch(stranger, json!({"limit": 1}), now_s())?,
+            StrangerDeletes => stranger.request(DELETE, &[("id", &id()?)], None, serial),
+            StrangerLists => stranger.request(LIST, &[], None, serial),
+            Delete => me.request(DELETE, &[("id", &id()?)], None, serial),
+            GetDeleted => me.request(GET, &[("id", &id()?)], None, serial),
             CreateWeekly => {
                 let mut weekly = body(&p.method);
                 weekly["trigger"] = json!({"type": "weekly", "weekday": 1});
                 weekly["match"] = json!({"category": "fines"});
-                step(
-                    "create (step-up fresh)",
-                    CREATE,
-                    proven(me.request(CREATE, &[], Some(&weekly), serial), now_s()),
-                    expect(201, None),
-                    0,
-                )
+                create(me, &weekly, now_s())
             }
-        })
+        };
+        kind.step(event)
     }
 
     fn on_reset(&mut self) {

@@ -14,15 +14,14 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, AdultDocuments};
 use super::{charge_body, Member, Portal};
 use crate::functions::FunctionSpec;
-use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{
-    expect, expect_invalid, require_routes, with_query, CallBudget, Cursor, Script, Step,
-};
+use crate::scenario::{requests, routes, with_query, CallBudget, Cursor, Script, Step};
 
-const BY_UIN: &str = "GET /v1/bills/{uin}";
-const LIST: &str = "GET /v1/bills";
-const FINES: &str = "GET /v1/fines";
+routes! {
+    BY_UIN = "GET /v1/bills/{uin}";
+    LIST = "GET /v1/bills";
+    FINES = "GET /v1/fines";
+}
 
 /// Citizens of this scenario are numbered from here (families first, then lookups);
 /// documents and UINs from `DOCUMENTS`.
@@ -45,18 +44,19 @@ const LOOKUPS_PER_CITIZEN: u32 = 20;
 const UIN_FOUND: &str = "UIN lookup: bill found";
 const UIN_UNKNOWN: &str = "UIN lookup: unknown UIN (404)";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    List,
-    ListFines,
-    ListPage,
-    ListBadFilter,
-    UinFound,
-    UinUnknown,
-    UinBroken,
-    Fines,
-    NoFines,
-    FinesBadSts,
+requests! {
+    enum Kind {
+        List => "list bills: 10 identifiers", "200";
+        ListFines => "list bills: fines only", "200";
+        ListPage => "list bills: a page of 2", "200";
+        ListBadFilter => "list bills: unknown category (422)", "422 validation_failed (invalid_category)";
+        UinFound => UIN_FOUND, "200";
+        UinUnknown => UIN_UNKNOWN, "404 bill_not_found";
+        UinBroken => "UIN lookup: wrong check digit (422)", "422 validation_failed (uin_checksum)";
+        Fines => "fines by СТС: two found", "200";
+        NoFines => "fines by СТС: none", "200";
+        FinesBadSts => "fines by СТС: malformed (422)", "422 validation_failed (vehicle_certificate_format)";
+    }
 }
 
 /// One cycle of 20 requests: 6 lists, 11 lookups by UIN, 5 by СТС... (see `describe`).
@@ -105,7 +105,6 @@ pub struct Bills {
 
 impl Bills {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[BY_UIN, LIST, FINES])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
             at: Cursor::default(),
@@ -224,6 +223,7 @@ impl Bills {
 }
 
 impl Script for Bills {
+    const ROUTES: &'static [&'static str] = ROUTES;
     fn describe(&self) -> String {
         format!(
             "repeating cycles of 20 requests. The harness prepares, with the shared crate's \
@@ -252,103 +252,31 @@ impl Script for Bills {
         let parent = family.parent.clone();
         let list =
             |query: &[(&str, &str)]| with_query(parent.request(LIST, &[], None, serial), query);
-        Ok(match kind {
-            List => step(
-                "list bills: 10 identifiers",
-                LIST,
-                parent.request(LIST, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
-            ListFines => step(
-                "list bills: fines only",
-                LIST,
-                list(&[("category", "fines")]),
-                expect(200, None),
-                0,
-            ),
-            ListPage => step(
-                "list bills: a page of 2",
-                LIST,
-                list(&[("limit", "2")]),
-                expect(200, None),
-                0,
-            ),
-            ListBadFilter => step(
-                "list bills: unknown category (422)",
-                LIST,
-                list(&[("category", "parking")]),
-                expect_invalid("invalid_category"),
-                0,
-            ),
-            UinFound => {
+        let event = match kind {
+            List => parent.request(LIST, &[], None, serial),
+            ListFines => list(&[("category", "fines")]),
+            ListPage => list(&[("limit", "2")]),
+            ListBadFilter => list(&[("category", "parking")]),
+            UinFound | UinUnknown | UinBroken => {
                 let looker = self.looker().await?;
-                step(
-                    UIN_FOUND,
-                    BY_UIN,
-                    looker.request(BY_UIN, &[("uin", &uin)], None, serial),
-                    expect(200, None),
-                    0,
-                )
+                let uin = match kind {
+                    UinUnknown => documents::uin(DOCUMENTS + 900_000 + u64::from(serial)),
+                    UinBroken => documents::broken_uin(&uin),
+                    _ => uin,
+                };
+                looker.request(BY_UIN, &[("uin", &uin)], None, serial)
             }
-            UinUnknown => {
+            Fines | NoFines | FinesBadSts => {
                 let looker = self.looker().await?;
-                let unknown = documents::uin(DOCUMENTS + 900_000 + u64::from(serial));
-                step(
-                    UIN_UNKNOWN,
-                    BY_UIN,
-                    looker.request(BY_UIN, &[("uin", &unknown)], None, serial),
-                    expect(404, Some("bill_not_found")),
-                    0,
-                )
+                let sts = match kind {
+                    NoFines => documents::sts(DOCUMENTS + 900_000 + u64::from(serial)),
+                    FinesBadSts => "12".to_string(),
+                    _ => sts,
+                };
+                with_query(looker.request(FINES, &[], None, serial), &[("sts", &sts)])
             }
-            UinBroken => {
-                let looker = self.looker().await?;
-                step(
-                    "UIN lookup: wrong check digit (422)",
-                    BY_UIN,
-                    looker.request(
-                        BY_UIN,
-                        &[("uin", &documents::broken_uin(&uin))],
-                        None,
-                        serial,
-                    ),
-                    expect_invalid("uin_checksum"),
-                    0,
-                )
-            }
-            Fines => {
-                let looker = self.looker().await?;
-                step(
-                    "fines by СТС: two found",
-                    FINES,
-                    with_query(looker.request(FINES, &[], None, serial), &[("sts", &sts)]),
-                    expect(200, None),
-                    0,
-                )
-            }
-            NoFines => {
-                let looker = self.looker().await?;
-                let clean = documents::sts(DOCUMENTS + 900_000 + u64::from(serial));
-                step(
-                    "fines by СТС: none",
-                    FINES,
-                    with_query(looker.request(FINES, &[], None, serial), &[("sts", &clean)]),
-                    expect(200, None),
-                    0,
-                )
-            }
-            FinesBadSts => {
-                let looker = self.looker().await?;
-                step(
-                    "fines by СТС: malformed (422)",
-                    FINES,
-                    with_query(looker.request(FINES, &[], None, serial), &[("sts", "12")]),
-                    expect_invalid("vehicle_certificate_format"),
-                    0,
-                )
-            }
-        })
+        };
+        kind.step(event)
     }
 
     fn call_budgets(&self) -> Vec<CallBudget> {

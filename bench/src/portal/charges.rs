@@ -9,16 +9,15 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, Sandbox};
 use super::{charge_body, number, text, Member, Portal};
 use crate::functions::FunctionSpec;
-use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{
-    as_biller, expect, expect_invalid, http_api_event, require_routes, source_ip, Script, Step,
-};
+use crate::scenario::{as_biller, http_api_event, routes, source_ip, Script, Step};
 
-const PUT: &str = "PUT /v1/biller/charges/{uin}";
-const GET: &str = "GET /v1/biller/charges/{uin}";
-const DELETE: &str = "DELETE /v1/biller/charges/{uin}";
-const BATCH: &str = "POST /v1/biller/charges:batch";
+routes! {
+    PUT = "PUT /v1/biller/charges/{uin}";
+    GET = "GET /v1/biller/charges/{uin}";
+    DELETE = "DELETE /v1/biller/charges/{uin}";
+    BATCH = "POST /v1/biller/charges:batch";
+}
 
 /// Citizens of this scenario are numbered from here; UINs and payers' documents from
 /// `DOCUMENTS`.
@@ -50,6 +49,66 @@ enum Kind {
     CancelAgain(u64),
     AfterCancel(u64),
     Citizen,
+}
+
+impl Kind {
+    /// The case the report groups a request of this kind under, the answer it should get
+    /// (as [`crate::scenario::Expect::parse`] reads it) and the charges it carries (for a batch).
+    fn expected(self) -> (String, &'static str, Option<usize>) {
+        use Kind::*;
+        let (case, answer) = match self {
+            Create(_) => ("new charge", "201"),
+            Repeat(_) => ("same charge again (unchanged)", "200"),
+            NewAmount(_) => ("new amount (updated)", "200"),
+            Read(_) => ("read a charge", "200"),
+            ReadCancelled(_) => ("read a cancelled charge", "200"),
+            BadCheckDigit => (
+                "UIN with a wrong check digit (422)",
+                "422 validation_failed (uin_checksum)",
+            ),
+            DueBeforeBill => (
+                "due date before the bill date (422)",
+                "422 validation_failed (due_before_bill_date)",
+            ),
+            OtherBillersRead(_) => (
+                "another biller's charge: read (404)",
+                "404 charge_not_found",
+            ),
+            OtherBillersPut(_) => (
+                "another biller's charge: write (404)",
+                "404 charge_not_found",
+            ),
+            Batch => {
+                return (
+                    format!("batch of {BATCH_SIZE} new charges"),
+                    "200",
+                    Some(BATCH_SIZE),
+                )
+            }
+            BigBatch => {
+                return (
+                    format!("batch of {BIG_BATCH} new charges"),
+                    "200",
+                    Some(BIG_BATCH),
+                )
+            }
+            BatchWithErrors => {
+                return (
+                    format!("batch of {BATCH_SIZE}, 2 invalid"),
+                    "200",
+                    Some(BATCH_SIZE),
+                )
+            }
+            Cancel(_) => ("cancel a charge", "204"),
+            CancelAgain(_) => ("cancel it again (no change)", "204"),
+            AfterCancel(_) => ("write a cancelled charge (409)", "409 charge_cancelled"),
+            Citizen => (
+                "a citizen's session on a biller route (403)",
+                "403 biller_only",
+            ),
+        };
+        (case.to_string(), answer, None)
+    }
 }
 
 /// One cycle of 20 requests on charges numbered 1 to 4 of the cycle.
@@ -98,7 +157,6 @@ pub struct Charges {
 
 impl Charges {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[PUT, GET, DELETE, BATCH])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
             step: 0,
@@ -178,6 +236,7 @@ impl Charges {
 }
 
 impl Script for Charges {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -217,136 +276,46 @@ impl Script for Charges {
         self.last = Some(kind);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, other) = (&p.biller, &p.other);
-        Ok(match kind {
-            Create(k) => step(
-                "new charge",
+        let put = |biller: &(String, String), k: u64, change: u64| {
+            self.request(biller, PUT, Some(&self.uin(k)), Some(&self.body(k, change)))
+        };
+        let batch = |size: usize, from: u64, invalid: bool| {
+            self.request(me, BATCH, None, Some(&self.batch(size, from, invalid)))
+        };
+        let event = match kind {
+            Create(k) | Repeat(k) => put(me, k, 0),
+            NewAmount(k) => put(me, k, 5_000),
+            Read(k) | ReadCancelled(k) => self.request(me, GET, Some(&self.uin(k)), None),
+            BadCheckDigit => self.request(
+                me,
                 PUT,
-                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
-                expect(201, None),
-                0,
-            ),
-            Repeat(k) => step(
-                "same charge again (unchanged)",
-                PUT,
-                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
-                expect(200, None),
-                0,
-            ),
-            NewAmount(k) => step(
-                "new amount (updated)",
-                PUT,
-                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 5_000))),
-                expect(200, None),
-                0,
-            ),
-            Read(k) => step(
-                "read a charge",
-                GET,
-                self.request(me, GET, Some(&self.uin(k)), None),
-                expect(200, None),
-                0,
-            ),
-            ReadCancelled(k) => step(
-                "read a cancelled charge",
-                GET,
-                self.request(me, GET, Some(&self.uin(k)), None),
-                expect(200, None),
-                0,
-            ),
-            BadCheckDigit => step(
-                "UIN with a wrong check digit (422)",
-                PUT,
-                self.request(
-                    me,
-                    PUT,
-                    Some(&documents::broken_uin(&self.uin(5))),
-                    Some(&self.body(5, 0)),
-                ),
-                expect_invalid("uin_checksum"),
-                0,
+                Some(&documents::broken_uin(&self.uin(5))),
+                Some(&self.body(5, 0)),
             ),
             DueBeforeBill => {
                 let mut body = self.body(6, 0);
                 body["due_date"] = json!("2026-10-15");
-                step(
-                    "due date before the bill date (422)",
-                    PUT,
-                    self.request(me, PUT, Some(&self.uin(6)), Some(&body)),
-                    expect_invalid("due_before_bill_date"),
-                    0,
-                )
+                self.request(me, PUT, Some(&self.uin(6)), Some(&body))
             }
-            OtherBillersRead(k) => step(
-                "another biller's charge: read (404)",
-                GET,
-                self.request(other, GET, Some(&self.uin(k)), None),
-                expect(404, Some("charge_not_found")),
-                0,
-            ),
-            OtherBillersPut(k) => step(
-                "another biller's charge: write (404)",
-                PUT,
-                self.request(other, PUT, Some(&self.uin(k)), Some(&self.body(k, 0))),
-                expect(404, Some("charge_not_found")),
-                0,
-            ),
-            Batch => step(
-                &format!("batch of {BATCH_SIZE} new charges"),
-                BATCH,
-                self.request(me, BATCH, None, Some(&self.batch(BATCH_SIZE, 100, false))),
-                expect(200, None),
-                0,
-            )
-            .with_items(BATCH_SIZE),
+            OtherBillersRead(k) => self.request(other, GET, Some(&self.uin(k)), None),
+            OtherBillersPut(k) => put(other, k, 0),
+            Batch => batch(BATCH_SIZE, 100, false),
             // Numbered 400 to 899: apart from the other batches' charges of the cycle.
-            BigBatch => step(
-                &format!("batch of {BIG_BATCH} new charges"),
-                BATCH,
-                self.request(me, BATCH, None, Some(&self.batch(BIG_BATCH, 400, false))),
-                expect(200, None),
-                0,
-            )
-            .with_items(BIG_BATCH),
-            BatchWithErrors => step(
-                &format!("batch of {BATCH_SIZE}, 2 invalid"),
-                BATCH,
-                self.request(me, BATCH, None, Some(&self.batch(BATCH_SIZE, 300, true))),
-                expect(200, None),
-                0,
-            )
-            .with_items(BATCH_SIZE),
-            Cancel(k) => step(
-                "cancel a charge",
-                DELETE,
-                self.request(me, DELETE, Some(&self.uin(k)), None),
-                expect(204, None),
-                0,
-            ),
-            CancelAgain(k) => step(
-                "cancel it again (no change)",
-                DELETE,
-                self.request(me, DELETE, Some(&self.uin(k)), None),
-                expect(204, None),
-                0,
-            ),
-            AfterCancel(k) => step(
-                "write a cancelled charge (409)",
-                PUT,
-                self.request(me, PUT, Some(&self.uin(k)), Some(&self.body(k, 10_000))),
-                expect(409, Some("charge_cancelled")),
-                0,
-            ),
+            BigBatch => batch(BIG_BATCH, 400, false),
+            BatchWithErrors => batch(BATCH_SIZE, 300, true),
+            Cancel(k) | CancelAgain(k) => self.request(me, DELETE, Some(&self.uin(k)), None),
+            AfterCancel(k) => put(me, k, 10_000),
             Citizen => {
                 let body = self.body(7, 0);
-                step(
-                    "a citizen's session on a biller route (403)",
-                    PUT,
-                    p.citizen
-                        .request(PUT, &[("uin", &self.uin(7))], Some(&body), self.serial),
-                    expect(403, Some("biller_only")),
-                    0,
-                )
+                p.citizen
+                    .request(PUT, &[("uin", &self.uin(7))], Some(&body), self.serial)
             }
+        };
+        let (case, answer, items) = kind.expected();
+        let step = Step::expecting(&case, event, answer)?;
+        Ok(match items {
+            Some(n) => step.with_items(n),
+            None => step,
         })
     }
 
@@ -388,5 +357,17 @@ impl Script for Charges {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_expected_answer_reads() {
+        for kind in CYCLE.into_iter().chain([Kind::BigBatch]) {
+            crate::scenario::Expect::parse(kind.expected().1).unwrap();
+        }
     }
 }

@@ -9,16 +9,17 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, AdultDocuments, Sandbox};
 use super::{Member, Portal};
 use crate::functions::FunctionSpec;
-use crate::identity::{step, Citizen, FIXTURE_AGE};
+use crate::identity::{Citizen, FIXTURE_AGE};
 use crate::proxy::Call;
 use crate::scenario::{
-    as_operator, expect, expect_invalid, http_api_event, one_of_each, require_routes, source_ip,
-    Cursor, Script, Step,
+    as_operator, http_api_event, requests, routes, source_ip, Cursor, Script, Step,
 };
 
-const IN_PERSON: &str = "POST /v1/operator/confirmations";
-const LETTER: &str = "POST /v1/account/confirmation-letters";
-const BY_LETTER: &str = "POST /v1/account/confirmation-letters/confirm";
+routes! {
+    IN_PERSON = "POST /v1/operator/confirmations";
+    LETTER = "POST /v1/account/confirmation-letters";
+    BY_LETTER = "POST /v1/account/confirmation-letters/confirm";
+}
 
 /// Citizens of this scenario are numbered from here; their documents from `DOCUMENTS`.
 const BASE: u32 = 120_000_000;
@@ -26,24 +27,27 @@ const DOCUMENTS: u64 = 30_000_000;
 
 const ADDRESS: &str = "119002, г. Москва, пер. Сивцев Вражек, д. 15, кв. 4";
 
-one_of_each! {
+requests! {
     enum Kind {
-        InPerson,
-        InPersonAgain,
-        WrongPassport,
-        UnknownSnils,
-        BadSnils,
-        CitizenAsOperator,
-        Letter,
-        LetterTooEarly,
-        ShortAddress,
-        WrongCode,
-        MalformedCode,
-        RightCode,
-        CodeAgain,
-        NotStandard,
+        InPerson => "operator confirms a standard account", "200";
+        InPersonAgain => "operator confirms it again (409)", "409 already_confirmed";
+        WrongPassport => "operator types another passport (422)", "422 validation_failed (passport_mismatch)";
+        UnknownSnils => "operator types an unknown SNILS (404)", "404 account_not_found";
+        BadSnils => "operator mistypes the SNILS (422)", "422 validation_failed (snils_checksum)";
+        CitizenAsOperator => "a citizen's session on the operator route (403)", "403 operator_only";
+        Letter => "ask for a letter with a code", "202";
+        LetterTooEarly => "ask for a second letter too early (429)", "429 letter_too_early";
+        ShortAddress => "letter to a too-short address (422)", "422 validation_failed (address_length)";
+        WrongCode => "wrong code from the letter (422)", "422 code_mismatch";
+        MalformedCode => "code of the wrong shape (422)", "422 validation_failed (invalid_code_format)";
+        RightCode => "confirm with the code from the letter", "200";
+        CodeAgain => "the code again once confirmed (409)", "409 already_confirmed";
+        NotStandard => "a simplified account asks for a letter (409)", "409 account_not_standard";
     }
 }
+
+/// One cycle: a request of each kind, in the order declared.
+const CYCLE: [Kind; Kind::ALL.len()] = Kind::ALL;
 
 /// A standard citizen's documents, for the operator's desk.
 struct AtTheDesk {
@@ -74,7 +78,6 @@ pub struct ConfirmationScenario {
 
 impl ConfirmationScenario {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(spec, &[IN_PERSON, LETTER, BY_LETTER])?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
             at: Cursor::default(),
@@ -156,6 +159,7 @@ impl ConfirmationScenario {
 }
 
 impl Script for ConfirmationScenario {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -184,132 +188,45 @@ impl Script for ConfirmationScenario {
             (code.parse::<u32>().unwrap_or(0) + 1) % 100_000_000
         );
         let post = &p.by_post;
-        Ok(match kind {
-            InPerson => step(
-                "operator confirms a standard account",
-                IN_PERSON,
-                self.at_the_desk(p, &p.desk.snils, &p.desk.series, &p.desk.number),
-                expect(200, None),
-                0,
-            ),
-            InPersonAgain => step(
-                "operator confirms it again (409)",
-                IN_PERSON,
-                self.at_the_desk(p, &p.desk.snils, &p.desk.series, &p.desk.number),
-                expect(409, Some("already_confirmed")),
-                0,
-            ),
+        let (snils, series, number) = (&p.desk.snils, &p.desk.series, &p.desk.number);
+        let letter = |who: &Member, address: &str| {
+            who.request(LETTER, &[], Some(&json!({ "address": address })), serial)
+        };
+        let by_letter =
+            |code: &str| post.request(BY_LETTER, &[], Some(&json!({ "code": code })), serial);
+        let event = match kind {
+            InPerson | InPersonAgain => self.at_the_desk(p, snils, series, number),
             WrongPassport => {
                 let other = documents::passport(DOCUMENTS + 999_999, Sandbox::Verified).1;
-                step(
-                    "operator types another passport (422)",
-                    IN_PERSON,
-                    self.at_the_desk(
-                        p,
-                        &p.by_post_documents.snils,
-                        &p.by_post_documents.series,
-                        &other,
-                    ),
-                    expect_invalid("passport_mismatch"),
-                    0,
-                )
+                let theirs = &p.by_post_documents;
+                self.at_the_desk(p, &theirs.snils, &theirs.series, &other)
             }
-            UnknownSnils => step(
-                "operator types an unknown SNILS (404)",
-                IN_PERSON,
-                self.at_the_desk(
-                    p,
-                    &documents::snils(DOCUMENTS + 9_000_000 + u64::from(serial), Sandbox::Verified),
-                    &p.desk.series,
-                    &p.desk.number,
-                ),
-                expect(404, Some("account_not_found")),
-                0,
-            ),
+            UnknownSnils => {
+                let n = DOCUMENTS + 9_000_000 + u64::from(serial);
+                let unknown = documents::snils(n, Sandbox::Verified);
+                self.at_the_desk(p, &unknown, series, number)
+            }
             BadSnils => {
-                let snils = &p.desk.snils;
                 let last = snils[10..].parse::<u8>().unwrap_or(0);
                 let typo = format!("{}{}", &snils[..10], (last + 1) % 10);
-                step(
-                    "operator mistypes the SNILS (422)",
-                    IN_PERSON,
-                    self.at_the_desk(p, &typo, &p.desk.series, &p.desk.number),
-                    expect_invalid("snils_checksum"),
-                    0,
-                )
+                self.at_the_desk(p, &typo, series, number)
             }
             CitizenAsOperator => {
                 let body = json!({
-                    "snils": p.desk.snils,
-                    "passport_series": p.desk.series,
-                    "passport_number": p.desk.number,
+                    "snils": snils,
+                    "passport_series": series,
+                    "passport_number": number,
                 });
-                step(
-                    "a citizen's session on the operator route (403)",
-                    IN_PERSON,
-                    post.request(IN_PERSON, &[], Some(&body), serial),
-                    expect(403, Some("operator_only")),
-                    0,
-                )
+                post.request(IN_PERSON, &[], Some(&body), serial)
             }
-            Letter => step(
-                "ask for a letter with a code",
-                LETTER,
-                post.request(LETTER, &[], Some(&json!({"address": ADDRESS})), serial),
-                expect(202, None),
-                0,
-            ),
-            LetterTooEarly => step(
-                "ask for a second letter too early (429)",
-                LETTER,
-                post.request(LETTER, &[], Some(&json!({"address": ADDRESS})), serial),
-                expect(429, Some("letter_too_early")),
-                0,
-            ),
-            ShortAddress => step(
-                "letter to a too-short address (422)",
-                LETTER,
-                post.request(LETTER, &[], Some(&json!({"address": "Москва"})), serial),
-                expect_invalid("address_length"),
-                0,
-            ),
-            WrongCode => step(
-                "wrong code from the letter (422)",
-                BY_LETTER,
-                post.request(BY_LETTER, &[], Some(&json!({"code": wrong_code})), serial),
-                expect(422, Some("code_mismatch")),
-                0,
-            ),
-            MalformedCode => step(
-                "code of the wrong shape (422)",
-                BY_LETTER,
-                post.request(BY_LETTER, &[], Some(&json!({"code": "12ab"})), serial),
-                expect_invalid("invalid_code_format"),
-                0,
-            ),
-            RightCode => step(
-                "confirm with the code from the letter",
-                BY_LETTER,
-                post.request(BY_LETTER, &[], Some(&json!({"code": code})), serial),
-                expect(200, None),
-                0,
-            ),
-            CodeAgain => step(
-                "the code again once confirmed (409)",
-                BY_LETTER,
-                post.request(BY_LETTER, &[], Some(&json!({"code": code})), serial),
-                expect(409, Some("already_confirmed")),
-                0,
-            ),
-            NotStandard => step(
-                "a simplified account asks for a letter (409)",
-                LETTER,
-                p.simplified
-                    .request(LETTER, &[], Some(&json!({"address": ADDRESS})), serial),
-                expect(409, Some("account_not_standard")),
-                0,
-            ),
-        })
+            Letter | LetterTooEarly => letter(post, ADDRESS),
+            ShortAddress => letter(post, "Москва"),
+            WrongCode => by_letter(&wrong_code),
+            MalformedCode => by_letter("12ab"),
+            RightCode | CodeAgain => by_letter(&code),
+            NotStandard => letter(&p.simplified, ADDRESS),
+        };
+        kind.step(event)
     }
 
     fn on_reset(&mut self) {

@@ -94,17 +94,60 @@ fn check_failures(
     Ok(())
 }
 
-/// The step of one SQS event of `records` from the `queue` queue (`arn`), answered 200;
-/// each record is a unit of work.
-fn batch(case: &str, queue: &str, records: &[SqsRecord], arn: &str) -> Step {
-    step(
-        case,
-        &format!("SQS event ({queue} queue)"),
-        sqs_event(records, arn),
-        expect(200, None),
-        0,
-    )
-    .with_items(records.len())
+/// A notice worker's queue as its scenario feeds it: the event source, the batches sent
+/// in the cycle and the message ids of the last one, which its answer must account for.
+struct Deliveries {
+    source: QueueSource,
+    batches: usize,
+    ids: Vec<String>,
+}
+
+impl Deliveries {
+    fn new(spec: &FunctionSpec) -> Result<Self> {
+        Ok(Self {
+            source: queue_of(spec)?,
+            batches: 0,
+            ids: Vec::new(),
+        })
+    }
+
+    /// The size of the next batch, from [`BATCHES`] in turn.
+    fn next_size(&mut self) -> usize {
+        let n = BATCHES[self.batches % BATCHES.len()];
+        self.batches += 1;
+        n
+    }
+
+    /// Back to the first batch size (the cycle starts again).
+    fn restart(&mut self) {
+        self.batches = 0;
+    }
+
+    /// The step of one SQS event of `records` from the `queue` queue, answered 200; each
+    /// record is a unit of work, and their ids are kept for [`Deliveries::check`].
+    fn step(&mut self, case: &str, queue: &str, records: &[SqsRecord]) -> Step {
+        self.ids = records.iter().map(|r| r.message_id.clone()).collect();
+        step(
+            case,
+            &format!("SQS event ({queue} queue)"),
+            sqs_event(records, &self.source.queue_arn),
+            expect(200, None),
+            0,
+        )
+        .with_items(records.len())
+    }
+
+    /// Checks that the answer to the last batch lists exactly `expected` (see
+    /// [`check_failures`]).
+    fn check(
+        &self,
+        what: &str,
+        status: u16,
+        body: &Json,
+        expected: &BTreeSet<String>,
+    ) -> Result<()> {
+        check_failures(what, status == 200, body, &self.ids, expected)
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -115,12 +158,10 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 pub struct PaymentNotices {
     portal: Portal,
-    source: QueueSource,
-    batches: usize,
+    queue: Deliveries,
     serial: u64,
     /// The reliable and the unreliable biller of this cycle.
     billers: Option<(String, String)>,
-    ids: Vec<String>,
     expected: BTreeSet<String>,
 }
 
@@ -128,11 +169,9 @@ impl PaymentNotices {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            source: queue_of(spec)?,
-            batches: 0,
+            queue: Deliveries::new(spec)?,
             serial: 0,
             billers: None,
-            ids: Vec::new(),
             expected: BTreeSet::new(),
         })
     }
@@ -159,8 +198,7 @@ impl Script for PaymentNotices {
             self.billers = Some((good, flaky));
         }
         let (good, flaky) = self.billers.clone().context("no billers")?;
-        let n = BATCHES[self.batches % BATCHES.len()];
-        self.batches += 1;
+        let n = self.queue.next_size();
         let (mut refused, mut late, mut dropped) = (0, 0, 0);
         let mut records = Vec::with_capacity(n);
         self.expected.clear();
@@ -194,7 +232,6 @@ impl Script for PaymentNotices {
             }
             records.push(r);
         }
-        self.ids = records.iter().map(|r| r.message_id.clone()).collect();
         let mut case = format!("batch of {}", plural(n, "notice", "notices"));
         let parts: Vec<String> = [
             (refused, "refused: listed"),
@@ -208,12 +245,7 @@ impl Script for PaymentNotices {
         if !parts.is_empty() {
             case.push_str(&format!(" ({})", parts.join(", ")));
         }
-        Ok(batch(
-            &case,
-            "payment notices",
-            &records,
-            &self.source.queue_arn,
-        ))
+        Ok(self.queue.step(&case, "payment notices", &records))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
@@ -221,18 +253,13 @@ impl Script for PaymentNotices {
     }
 
     fn on_reset(&mut self) {
-        self.batches = 0;
+        self.queue.restart();
         self.billers = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
-        check_failures(
-            "the unreliable biller's notices on their first delivery",
-            status == 200,
-            body,
-            &self.ids,
-            &self.expected,
-        )
+        let what = "the unreliable biller's notices on their first delivery";
+        self.queue.check(what, status, body, &self.expected)
     }
 }
 
@@ -246,12 +273,10 @@ struct Holders {
 
 pub struct BillNotices {
     portal: Portal,
-    source: QueueSource,
-    batches: usize,
+    queue: Deliveries,
     cycles: u32,
     serial: u64,
     holders: Option<Holders>,
-    ids: Vec<String>,
     /// E-mails the last batch must send: one per bill of a holder.
     told: usize,
 }
@@ -260,12 +285,10 @@ impl BillNotices {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            source: queue_of(spec)?,
-            batches: 0,
+            queue: Deliveries::new(spec)?,
             cycles: 0,
             serial: 0,
             holders: None,
-            ids: Vec::new(),
             told: 0,
         })
     }
@@ -308,8 +331,7 @@ impl Script for BillNotices {
             });
             self.serial = serial + 100;
         }
-        let n = BATCHES[self.batches % BATCHES.len()];
-        self.batches += 1;
+        let n = self.queue.next_size();
         let h = self.holders.as_ref().context("no holders")?;
         let mut records = Vec::with_capacity(n);
         let (mut told, mut nobody, mut unknown) = (0, 0, 0);
@@ -342,18 +364,12 @@ impl Script for BillNotices {
             let notice = serde_json::to_value(BillNotice { uin })?;
             records.push(record(&notice, 1));
         }
-        self.ids = records.iter().map(|r| r.message_id.clone()).collect();
         self.told = told;
         let case = format!(
             "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
             plural(n, "bill", "bills")
         );
-        Ok(batch(
-            &case,
-            "bill notices",
-            &records,
-            &self.source.queue_arn,
-        ))
+        Ok(self.queue.step(&case, "bill notices", &records))
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
@@ -361,18 +377,13 @@ impl Script for BillNotices {
     }
 
     fn on_reset(&mut self) {
-        self.batches = 0;
+        self.queue.restart();
         self.holders = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        check_failures(
-            "none may fail",
-            status == 200,
-            body,
-            &self.ids,
-            &BTreeSet::new(),
-        )?;
+        self.queue
+            .check("none may fail", status, body, &BTreeSet::new())?;
         let emails = calls
             .iter()
             .filter(|c| c.operation == "sesv2.SendEmail")

@@ -21,17 +21,18 @@ use shared::adapters::dynamodb::DynamoStore;
 use super::documents::{self, Sandbox};
 use super::{card_token, charge_body, test_card, text, Member, Portal};
 use crate::functions::FunctionSpec;
-use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, one_of_each, require_routes, Cursor, Script, Step};
+use crate::scenario::{requests, routes, Cursor, Script, Step};
 
-const PAY: &str = "POST /v1/payments";
-const ARCHIVE: &str = "GET /v1/payments";
-const READ: &str = "GET /v1/payments/{id}";
-const CONFIRM: &str = "POST /v1/payments/{id}/confirm";
-const RECEIPT: &str = "GET /v1/payments/{id}/receipt";
-const METHODS: &str = "GET /v1/payment-methods";
-const ADD_METHOD: &str = "POST /v1/payment-methods";
+routes! {
+    PAY = "POST /v1/payments";
+    ARCHIVE = "GET /v1/payments";
+    READ = "GET /v1/payments/{id}";
+    CONFIRM = "POST /v1/payments/{id}/confirm";
+    RECEIPT = "GET /v1/payments/{id}/receipt";
+    METHODS = "GET /v1/payment-methods";
+    ADD_METHOD = "POST /v1/payment-methods";
+}
 
 /// Citizens of this scenario are numbered from here, two per cycle; UINs from `DOCUMENTS`.
 const BASE: u32 = 150_000_000;
@@ -60,37 +61,41 @@ const WRITES: [&str; 9] = [
     "sns.Publish",
 ];
 
-one_of_each! {
+requests! {
     enum Kind {
         /// Bills 1 and 2 by card, with the cycle's first key.
-        PayTwo,
-        Replay,
-        Read,
-        Receipt,
+        PayTwo => "pay 2 bills by card", "201";
+        Replay => REPLAY, "201";
+        Read => "read a payment", "200";
+        Receipt => "its receipt", "200";
         /// Bill 3 with a card the bank declines.
-        Declined,
+        Declined => "declined card (402)", "402 payment_declined";
         /// Bill 3 again, with a good card.
-        PayAfterDecline,
+        PayAfterDecline => "pay 1 bill by card", "201";
         /// The stranger pays bill 1, which the payer paid.
-        StrangersBill,
+        StrangersBill => "a bill another citizen paid (404)", "404 bill_not_found";
         /// Bill 4 with a card that asks for 3-D Secure.
-        ThreeDs,
-        StrangerConfirms,
-        Confirm,
-        ConfirmAgain,
-        KeyReused,
-        NoKey,
+        ThreeDs => "3-D Secure card (202)", "202";
+        StrangerConfirms => "confirm another citizen's payment (404)", "404 payment_not_found";
+        Confirm => "confirm 3-D Secure", "201";
+        ConfirmAgain => "confirm it again (409)", "409 payment_not_awaiting_confirmation";
+        KeyReused => "a key used for another request (422)", "422 idempotency_key_reused";
+        NoKey => "no idempotency key (400)", "400 idempotency_key_required";
         /// Bill 2 again, with a new key.
-        PaidAgain,
-        SaveCard,
-        SaveCardStale,
+        PaidAgain => "a paid bill again (409)", "409 bill_paid";
+        SaveCard => "save a card (step-up fresh)", "201";
+        /// Signed in an hour ago, no step-up since: past the template's window.
+        SaveCardStale => "save a card without a recent step-up (403)", "403 step_up_required";
         /// Bills 5 to 7 with the saved card.
-        PaySaved,
-        CardNumber,
-        Archive,
-        Methods,
+        PaySaved => "pay 3 bills by saved card", "201";
+        CardNumber => "a card number in the body (422)", "422 card_number_not_accepted";
+        Archive => "the payment archive", "200";
+        Methods => "saved methods", "200";
     }
 }
+
+/// One cycle: a request of each kind, in the order declared.
+const CYCLE: [Kind; Kind::ALL.len()] = Kind::ALL;
 
 struct Prepared {
     payer: Member,
@@ -116,10 +121,6 @@ pub struct Pay {
 
 impl Pay {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(
-            spec,
-            &[PAY, ARCHIVE, READ, CONFIRM, RECEIPT, METHODS, ADD_METHOD],
-        )?;
         let portal = Portal::new(spec, moto)?;
         let acquirer = SandboxAcquirer::new(DynamoStore::new(
             moto.dynamodb.clone(),
@@ -183,6 +184,22 @@ impl Pay {
     fn key(&self) -> String {
         format!("bench-{}-{}", self.cycles, self.at.serial)
     }
+
+    /// The cycle's bills numbered `bills`, as the body names them.
+    fn uins(&self, bills: &[u64]) -> Vec<String> {
+        bills.iter().map(|&k| self.uin(k)).collect()
+    }
+
+    /// The body that pays the cycle's `bills` with a fresh token of the card `number`.
+    async fn by_card(&self, bills: &[u64], number: &str) -> Result<Json> {
+        Ok(json!({"uins": self.uins(bills), "method": self.card(number).await?}))
+    }
+
+    /// `POST /v1/payments` by `who` with a new key, paying `bills` with the card `number`.
+    async fn pay_new(&self, who: &Member, bills: &[u64], number: &str) -> Result<Json> {
+        let body = self.by_card(bills, number).await?;
+        Ok(self.pay(who, Some(&self.key()), &body))
+    }
 }
 
 /// The event as the authorizer passes it for a session that last proved presence (a
@@ -193,6 +210,7 @@ pub fn proven(mut event: Json, at: i64) -> Json {
 }
 
 impl Script for Pay {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -215,215 +233,63 @@ impl Script for Pay {
         if self.prepared.is_none() {
             self.prepare().await?;
         }
-        let (kind, _) = self.at.advance(&CYCLE);
+        let (kind, serial) = self.at.advance(&CYCLE);
         self.pending_first = None;
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, stranger) = (&p.payer, &p.stranger);
         let first = || p.first.clone().context("no first payment in this cycle");
-        Ok(match kind {
+        let three_ds = || p.three_ds.clone().context("no 3-D Secure payment");
+        let event = match kind {
             PayTwo => {
                 let key = self.key();
-                let body = json!({"uins": [self.uin(1), self.uin(2)], "method": self.card(SUCCEEDS).await?});
+                let body = self.by_card(&[1, 2], SUCCEEDS).await?;
                 let event = self.pay(me, Some(&key), &body);
                 self.pending_first = Some((key, body));
-                step("pay 2 bills by card", PAY, event, expect(201, None), 0)
+                event
             }
             Replay => {
                 let (_, key, body) = first()?;
-                step(
-                    REPLAY,
-                    PAY,
-                    self.pay(me, Some(&key), &body),
-                    expect(201, None),
-                    0,
-                )
+                self.pay(me, Some(&key), &body)
             }
-            Read => {
-                let (id, _, _) = first()?;
-                step(
-                    "read a payment",
-                    READ,
-                    me.request(READ, &[("id", &id)], None, self.at.serial),
-                    expect(200, None),
-                    0,
-                )
-            }
-            Receipt => {
-                let (id, _, _) = first()?;
-                step(
-                    "its receipt",
-                    RECEIPT,
-                    me.request(RECEIPT, &[("id", &id)], None, self.at.serial),
-                    expect(200, None),
-                    0,
-                )
-            }
-            Declined => {
-                let body = json!({"uins": [self.uin(3)], "method": self.card(DECLINED).await?});
-                step(
-                    "declined card (402)",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(402, Some("payment_declined")),
-                    0,
-                )
-            }
-            PayAfterDecline => {
-                let body = json!({"uins": [self.uin(3)], "method": self.card(SUCCEEDS).await?});
-                step(
-                    "pay 1 bill by card",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(201, None),
-                    0,
-                )
-            }
-            StrangersBill => {
-                let body = json!({"uins": [self.uin(1)], "method": self.card(SUCCEEDS).await?});
-                step(
-                    "a bill another citizen paid (404)",
-                    PAY,
-                    self.pay(stranger, Some(&self.key()), &body),
-                    expect(404, Some("bill_not_found")),
-                    0,
-                )
-            }
-            ThreeDs => {
-                let body = json!({"uins": [self.uin(4)], "method": self.card(THREE_DS).await?});
-                step(
-                    "3-D Secure card (202)",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(202, None),
-                    0,
-                )
-            }
+            Read => me.request(READ, &[("id", &first()?.0)], None, serial),
+            Receipt => me.request(RECEIPT, &[("id", &first()?.0)], None, serial),
+            Declined => self.pay_new(me, &[3], DECLINED).await?,
+            PayAfterDecline => self.pay_new(me, &[3], SUCCEEDS).await?,
+            StrangersBill => self.pay_new(stranger, &[1], SUCCEEDS).await?,
+            ThreeDs => self.pay_new(me, &[4], THREE_DS).await?,
             StrangerConfirms => {
-                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
-                step(
-                    "confirm another citizen's payment (404)",
-                    CONFIRM,
-                    stranger.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
-                    expect(404, Some("payment_not_found")),
-                    0,
-                )
+                stranger.request(CONFIRM, &[("id", &three_ds()?)], Some(&json!({})), serial)
             }
-            Confirm => {
-                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
-                step(
-                    "confirm 3-D Secure",
-                    CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
-                    expect(201, None),
-                    0,
-                )
-            }
-            ConfirmAgain => {
-                let id = p.three_ds.clone().context("no 3-D Secure payment")?;
-                step(
-                    "confirm it again (409)",
-                    CONFIRM,
-                    me.request(CONFIRM, &[("id", &id)], Some(&json!({})), self.at.serial),
-                    expect(409, Some("payment_not_awaiting_confirmation")),
-                    0,
-                )
-            }
+            Confirm => me.request(CONFIRM, &[("id", &three_ds()?)], Some(&json!({})), serial),
+            ConfirmAgain => me.request(CONFIRM, &[("id", &three_ds()?)], Some(&json!({})), serial),
             KeyReused => {
                 let (_, key, _) = first()?;
-                let body = json!({"uins": [self.uin(5)], "method": self.card(SUCCEEDS).await?});
-                step(
-                    "a key used for another request (422)",
-                    PAY,
-                    self.pay(me, Some(&key), &body),
-                    expect(422, Some("idempotency_key_reused")),
-                    0,
-                )
+                self.pay(me, Some(&key), &self.by_card(&[5], SUCCEEDS).await?)
             }
-            NoKey => {
-                let body = json!({"uins": [self.uin(5)], "method": self.card(SUCCEEDS).await?});
-                step(
-                    "no idempotency key (400)",
-                    PAY,
-                    self.pay(me, None, &body),
-                    expect(400, Some("idempotency_key_required")),
-                    0,
-                )
-            }
-            PaidAgain => {
-                let body = json!({"uins": [self.uin(2)], "method": self.card(SUCCEEDS).await?});
-                step(
-                    "a paid bill again (409)",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(409, Some("bill_paid")),
-                    0,
-                )
-            }
-            SaveCard => {
+            NoKey => self.pay(me, None, &self.by_card(&[5], SUCCEEDS).await?),
+            PaidAgain => self.pay_new(me, &[2], SUCCEEDS).await?,
+            SaveCard | SaveCardStale => {
                 let body = self.card(SUCCEEDS).await?;
-                step(
-                    "save a card (step-up fresh)",
-                    ADD_METHOD,
-                    proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
-                        OffsetDateTime::now_utc().unix_timestamp(),
-                    ),
-                    expect(201, None),
-                    0,
-                )
-            }
-            SaveCardStale => {
-                let body = self.card(SUCCEEDS).await?;
-                // Signed in an hour ago, no step-up since: past the template's window.
-                step(
-                    "save a card without a recent step-up (403)",
-                    ADD_METHOD,
-                    proven(
-                        me.request(ADD_METHOD, &[], Some(&body), self.at.serial),
-                        OffsetDateTime::now_utc().unix_timestamp() - 3600,
-                    ),
-                    expect(403, Some("step_up_required")),
-                    0,
-                )
+                let event = me.request(ADD_METHOD, &[], Some(&body), serial);
+                // The stale one signed in an hour ago, no step-up since.
+                let ago = if kind == SaveCardStale { 3600 } else { 0 };
+                proven(event, OffsetDateTime::now_utc().unix_timestamp() - ago)
             }
             PaySaved => {
                 let id = p.saved_method.clone().context("no saved card")?;
-                let body = json!({"uins": [self.uin(5), self.uin(6), self.uin(7)],
-                                  "method": {"type": "saved", "id": id}});
-                step(
-                    "pay 3 bills by saved card",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(201, None),
-                    0,
-                )
+                let body =
+                    json!({"uins": self.uins(&[5, 6, 7]), "method": {"type": "saved", "id": id}});
+                self.pay(me, Some(&self.key()), &body)
             }
             CardNumber => {
-                let body = json!({"uins": [self.uin(5)],
+                let body = json!({"uins": self.uins(&[5]),
                                   "method": {"type": "card", "token": "tok_x", "pan": SUCCEEDS}});
-                step(
-                    "a card number in the body (422)",
-                    PAY,
-                    self.pay(me, Some(&self.key()), &body),
-                    expect(422, Some("card_number_not_accepted")),
-                    0,
-                )
+                self.pay(me, Some(&self.key()), &body)
             }
-            Archive => step(
-                "the payment archive",
-                ARCHIVE,
-                me.request(ARCHIVE, &[], None, self.at.serial),
-                expect(200, None),
-                0,
-            ),
-            Methods => step(
-                "saved methods",
-                METHODS,
-                me.request(METHODS, &[], None, self.at.serial),
-                expect(200, None),
-                0,
-            ),
-        })
+            Archive => me.request(ARCHIVE, &[], None, serial),
+            Methods => me.request(METHODS, &[], None, serial),
+        };
+        kind.step(event)
     }
 
     fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {

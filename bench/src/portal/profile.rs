@@ -9,49 +9,51 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, AdultDocuments};
 use super::{number, text, Member, Portal};
 use crate::functions::FunctionSpec;
-use crate::identity::step;
 use crate::proxy::Call;
-use crate::scenario::{expect, expect_invalid, require_routes, Script, Step};
+use crate::scenario::{requests, routes, Script, Step};
 
-const GET: &str = "GET /v1/profile";
-const PATCH: &str = "PATCH /v1/profile";
-const CHILDREN: &str = "GET /v1/profile/children";
-const ADD_CHILD: &str = "POST /v1/profile/children";
-const CHILD: &str = "GET /v1/profile/children/{id}";
-const PATCH_CHILD: &str = "PATCH /v1/profile/children/{id}";
-const DELETE_CHILD: &str = "DELETE /v1/profile/children/{id}";
-const VEHICLES: &str = "GET /v1/profile/vehicles";
-const ADD_VEHICLE: &str = "POST /v1/profile/vehicles";
-const PATCH_VEHICLE: &str = "PATCH /v1/profile/vehicles/{id}";
-const DELETE_VEHICLE: &str = "DELETE /v1/profile/vehicles/{id}";
+routes! {
+    GET = "GET /v1/profile";
+    PATCH = "PATCH /v1/profile";
+    CHILDREN = "GET /v1/profile/children";
+    ADD_CHILD = "POST /v1/profile/children";
+    CHILD = "GET /v1/profile/children/{id}";
+    PATCH_CHILD = "PATCH /v1/profile/children/{id}";
+    DELETE_CHILD = "DELETE /v1/profile/children/{id}";
+    VEHICLES = "GET /v1/profile/vehicles";
+    ADD_VEHICLE = "POST /v1/profile/vehicles";
+    PATCH_VEHICLE = "PATCH /v1/profile/vehicles/{id}";
+    DELETE_VEHICLE = "DELETE /v1/profile/vehicles/{id}";
+}
 
 /// Citizens of this scenario are numbered from here; their documents from `DOCUMENTS`.
 const BASE: u32 = 100_000_000;
 const DOCUMENTS: u64 = 10_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Fill,
-    Stale,
-    Invalid,
-    NoVersion,
-    Rename,
-    AddChild,
-    AddChildAgain,
-    SecondParent,
-    ListChildren,
-    EditChild,
-    EditChildStale,
-    ReadChild,
-    InvalidChild,
-    AddVehicle,
-    ListVehicles,
-    EditVehicle,
-    InvalidVehicle,
-    DeleteVehicle,
-    LetChildGo,
-    ChildGone,
+requests! {
+    enum Kind {
+        Read => "read the profile", "200";
+        Fill => "fill in personal data and documents (checks queued)", "200";
+        Stale => "edit on a stale version (412)", "412 version_mismatch";
+        Invalid => "invalid documents (422)", "422 validation_failed (snils_checksum)";
+        NoVersion => "edit without If-Match (428)", "428 precondition_required";
+        Rename => "change the middle name (check queued again)", "200";
+        AddChild => "add a child (202, pending the civil registry)", "202";
+        AddChildAgain => "add the same child again (409)", "409 child_already_added";
+        SecondParent => "the other parent adds the child (202)", "202";
+        ListChildren => "list children", "200";
+        EditChild => "edit the child", "200";
+        EditChildStale => "the other parent edits a stale child (412)", "412 version_mismatch";
+        ReadChild => "read the child", "200";
+        InvalidChild => "child with a Latin series (422)", "422 validation_failed (birth_certificate_series_latin_letters)";
+        AddVehicle => "add a vehicle", "201";
+        ListVehicles => "list vehicles", "200";
+        EditVehicle => "new plate for the vehicle", "200";
+        InvalidVehicle => "vehicle with a letter no plate has (422)", "422 validation_failed (vehicle_plate_letter)";
+        DeleteVehicle => "remove the vehicle", "204";
+        LetChildGo => "the other parent lets the child go", "204";
+        ChildGone => "read a child let go (404)", "404 child_not_found";
+    }
 }
 
 /// Added to the cycle's serial for the documents the parents are made standard with
@@ -112,22 +114,6 @@ fn if_match(mut event: Json, version: u64) -> Json {
 
 impl ProfileScenario {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        require_routes(
-            spec,
-            &[
-                GET,
-                PATCH,
-                CHILDREN,
-                ADD_CHILD,
-                CHILD,
-                PATCH_CHILD,
-                DELETE_CHILD,
-                VEHICLES,
-                ADD_VEHICLE,
-                PATCH_VEHICLE,
-                DELETE_VEHICLE,
-            ],
-        )?;
         Ok(Self {
             portal: Portal::new(spec, moto)?,
             step: 0,
@@ -150,6 +136,7 @@ impl ProfileScenario {
 }
 
 impl Script for ProfileScenario {
+    const ROUTES: &'static [&'static str] = ROUTES;
     const RESET_EVERY: Option<usize> = Some(CYCLE.len());
 
     fn describe(&self) -> String {
@@ -241,44 +228,23 @@ impl Script for ProfileScenario {
             "plate": documents::plate(docs),
             "title": "Lada Vesta, серебристая",
         });
-        Ok(match kind {
-            Read => step(
-                "read the profile",
-                GET,
-                member.request(GET, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
+        // A request on the version the sender last saw.
+        let patch = |route, params: &[(&str, &str)], body: &Json, version| {
+            if_match(member.request(route, params, Some(body), serial), version)
+        };
+        let event = match kind {
+            Read => member.request(GET, &[], None, serial),
             Fill => {
                 let female = self.parents[0].citizen.last_name.ends_with('а');
                 // New passport and INN (checks queued); the SNILS stays the verified one.
                 let mut adult = AdultDocuments::verified(docs, female);
                 adult.snils = documents::mother_on_birth_record(docs);
-                let body = adult.profile_body();
-                step(
-                    "fill in personal data and documents (checks queued)",
-                    PATCH,
-                    if_match(
-                        member.request(PATCH, &[], Some(&body), serial),
-                        self.version,
-                    ),
-                    expect(200, None),
-                    0,
-                )
+                patch(PATCH, &[], &adult.profile_body(), self.version)
             }
             Stale => {
                 let body =
                     json!({"addresses": {"actual": "119019, г. Москва, ул. Новый Арбат, д. 2"}});
-                step(
-                    "edit on a stale version (412)",
-                    PATCH,
-                    if_match(
-                        member.request(PATCH, &[], Some(&body), serial),
-                        self.version.saturating_sub(1),
-                    ),
-                    expect(412, Some("version_mismatch")),
-                    0,
-                )
+                patch(PATCH, &[], &body, self.version.saturating_sub(1))
             }
             Invalid => {
                 // A check digit off in SNILS and INN, a passport issued at 13.
@@ -301,181 +267,54 @@ impl Script for ProfileScenario {
                         },
                     },
                 });
-                step(
-                    "invalid documents (422)",
-                    PATCH,
-                    if_match(
-                        member.request(PATCH, &[], Some(&body), serial),
-                        self.version,
-                    ),
-                    expect_invalid("snils_checksum"),
-                    0,
+                patch(PATCH, &[], &body, self.version)
+            }
+            NoVersion => {
+                let body = json!({"personal": {"birthplace": "гор. Тула"}});
+                member.request(PATCH, &[], Some(&body), serial)
+            }
+            Rename => {
+                let body = json!({"personal": {"middle_name": "Олеговна"}});
+                patch(PATCH, &[], &body, self.version)
+            }
+            AddChild | AddChildAgain | SecondParent => {
+                member.request(ADD_CHILD, &[], Some(&child), serial)
+            }
+            ListChildren => member.request(CHILDREN, &[], None, serial),
+            EditChild => {
+                let body = json!({"oms_policy": "7798 8900 1234 0001"});
+                patch(PATCH_CHILD, &[("id", &child_id)], &body, self.child_version)
+            }
+            EditChildStale => {
+                let body = json!({"middle_name": ""});
+                patch(
+                    PATCH_CHILD,
+                    &[("id", &child_id)],
+                    &body,
+                    self.child_seen_by_second,
                 )
             }
-            NoVersion => step(
-                "edit without If-Match (428)",
-                PATCH,
-                member.request(
-                    PATCH,
-                    &[],
-                    Some(&json!({"personal": {"birthplace": "гор. Тула"}})),
-                    serial,
-                ),
-                expect(428, Some("precondition_required")),
-                0,
-            ),
-            Rename => step(
-                "change the middle name (check queued again)",
-                PATCH,
-                if_match(
-                    member.request(
-                        PATCH,
-                        &[],
-                        Some(&json!({"personal": {"middle_name": "Олеговна"}})),
-                        serial,
-                    ),
-                    self.version,
-                ),
-                expect(200, None),
-                0,
-            ),
-            AddChild => step(
-                "add a child (202, pending the civil registry)",
-                ADD_CHILD,
-                member.request(ADD_CHILD, &[], Some(&child), serial),
-                expect(202, None),
-                0,
-            ),
-            AddChildAgain => step(
-                "add the same child again (409)",
-                ADD_CHILD,
-                member.request(ADD_CHILD, &[], Some(&child), serial),
-                expect(409, Some("child_already_added")),
-                0,
-            ),
-            SecondParent => step(
-                "the other parent adds the child (202)",
-                ADD_CHILD,
-                member.request(ADD_CHILD, &[], Some(&child), serial),
-                expect(202, None),
-                0,
-            ),
-            ListChildren => step(
-                "list children",
-                CHILDREN,
-                member.request(CHILDREN, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
-            EditChild => step(
-                "edit the child",
-                PATCH_CHILD,
-                if_match(
-                    member.request(
-                        PATCH_CHILD,
-                        &[("id", &child_id)],
-                        Some(&json!({"oms_policy": "7798 8900 1234 0001"})),
-                        serial,
-                    ),
-                    self.child_version,
-                ),
-                expect(200, None),
-                0,
-            ),
-            EditChildStale => step(
-                "the other parent edits a stale child (412)",
-                PATCH_CHILD,
-                if_match(
-                    member.request(
-                        PATCH_CHILD,
-                        &[("id", &child_id)],
-                        Some(&json!({"middle_name": ""})),
-                        serial,
-                    ),
-                    self.child_seen_by_second,
-                ),
-                expect(412, Some("version_mismatch")),
-                0,
-            ),
-            ReadChild => step(
-                "read the child",
-                CHILD,
-                member.request(CHILD, &[("id", &child_id)], None, serial),
-                expect(200, None),
-                0,
-            ),
+            ReadChild | ChildGone => member.request(CHILD, &[("id", &child_id)], None, serial),
             InvalidChild => {
                 let mut body = documents::child_body(docs + 1, false);
                 // The series' letters typed on the Latin layout.
                 body["birth_certificate"] = json!("IV-MU 123456");
-                step(
-                    "child with a Latin series (422)",
-                    ADD_CHILD,
-                    member.request(ADD_CHILD, &[], Some(&body), serial),
-                    expect_invalid("birth_certificate_series_latin_letters"),
-                    0,
-                )
+                member.request(ADD_CHILD, &[], Some(&body), serial)
             }
-            AddVehicle => step(
-                "add a vehicle",
-                ADD_VEHICLE,
-                member.request(ADD_VEHICLE, &[], Some(&vehicle), serial),
-                expect(201, None),
-                0,
-            ),
-            ListVehicles => step(
-                "list vehicles",
-                VEHICLES,
-                member.request(VEHICLES, &[], None, serial),
-                expect(200, None),
-                0,
-            ),
-            EditVehicle => step(
-                "new plate for the vehicle",
-                PATCH_VEHICLE,
-                member.request(
-                    PATCH_VEHICLE,
-                    &[("id", &vehicle_id)],
-                    Some(&json!({"plate": documents::plate(docs + 1), "title": null})),
-                    serial,
-                ),
-                expect(200, None),
-                0,
-            ),
-            InvalidVehicle => step(
-                "vehicle with a letter no plate has (422)",
-                ADD_VEHICLE,
-                member.request(
-                    ADD_VEHICLE,
-                    &[],
-                    Some(&json!({"sts": documents::sts(docs + 1), "plate": "Б123ВС77"})),
-                    serial,
-                ),
-                expect_invalid("vehicle_plate_letter"),
-                0,
-            ),
-            DeleteVehicle => step(
-                "remove the vehicle",
-                DELETE_VEHICLE,
-                member.request(DELETE_VEHICLE, &[("id", &vehicle_id)], None, serial),
-                expect(204, None),
-                0,
-            ),
-            LetChildGo => step(
-                "the other parent lets the child go",
-                DELETE_CHILD,
-                member.request(DELETE_CHILD, &[("id", &child_id)], None, serial),
-                expect(204, None),
-                0,
-            ),
-            ChildGone => step(
-                "read a child let go (404)",
-                CHILD,
-                member.request(CHILD, &[("id", &child_id)], None, serial),
-                expect(404, Some("child_not_found")),
-                0,
-            ),
-        })
+            AddVehicle => member.request(ADD_VEHICLE, &[], Some(&vehicle), serial),
+            ListVehicles => member.request(VEHICLES, &[], None, serial),
+            EditVehicle => {
+                let body = json!({"plate": documents::plate(docs + 1), "title": null});
+                member.request(PATCH_VEHICLE, &[("id", &vehicle_id)], Some(&body), serial)
+            }
+            InvalidVehicle => {
+                let body = json!({"sts": documents::sts(docs + 1), "plate": "Б123ВС77"});
+                member.request(ADD_VEHICLE, &[], Some(&body), serial)
+            }
+            DeleteVehicle => member.request(DELETE_VEHICLE, &[("id", &vehicle_id)], None, serial),
+            LetChildGo => member.request(DELETE_CHILD, &[("id", &child_id)], None, serial),
+        };
+        kind.step(event)
     }
 
     fn on_reset(&mut self) {

@@ -145,7 +145,7 @@ impl Verification {
     /// latencies are the function's own work and its AWS calls.
     pub fn warm(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         let mut v = Self::new(spec, moto, "warm")?;
-        v.overrides = vec![("REGISTRY_SANDBOX_DELAY_MS".into(), "0".into())];
+        v.overrides = crate::stack::variables(&[("REGISTRY_SANDBOX_DELAY_MS", "0")]);
         Ok(v)
     }
 
