@@ -76,7 +76,7 @@ pub async fn handle(
         app.billers
             .biller(token)
             .await
-            .map(|biller| HashMap::from([("biller_id", biller.id), ("role", "biller".to_string())]))
+            .map(|biller| HashMap::from([("biller_id", biller.id.into()), ("role", "biller".to_string())]))
     } else if token.starts_with(OPERATOR_KEY_PREFIX) {
         app.operators.operator(token).await.map(|operator| {
             HashMap::from([

@@ -31,7 +31,7 @@ impl Api for App {
                     web::path_param(request, "uin").unwrap_or_default(),
                 )?;
                 self.count_lookup(&principal.account_id, now).await?;
-                let bill = self.charges.lookup(&uin).await?;
+                let bill = self.charges.lookup(uin.as_str()).await?;
                 Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
             }
             Some("GET /v1/bills") => list(self, request, now).await,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use time::Date;
 
-use crate::domain::{AccountId, Category, Payer, PayerKind};
+use crate::domain::{AccountId, Category, Payer, PayerKind, Uin};
 use crate::error::AppError;
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::household::holdings::{holdings_of, Holder};
@@ -20,6 +20,12 @@ use crate::services::{Cap, CappedAdd, StoreError};
 pub const MAX_PAGE: usize = 100;
 /// Bills one citizen may keep saved.
 pub const MAX_SAVED: usize = 200;
+
+/// A UIN a store reads back from a key or an index item. Only parsed UINs are ever
+/// written, so one that does not parse is a corrupt item, never a bill to skip.
+pub(crate) fn stored_uin(raw: &str) -> Result<Uin, StoreError> {
+    Uin::parse("uin", raw).map_err(|e| StoreError::Corrupt(format!("stored UIN: {}", e.code)))
+}
 
 /// How many bills one account may look up per fixed window. Every route that tells of
 /// a bill by its UIN or СТС counts: a lookup by UIN, fines by СТС, saving a bill, and
@@ -87,23 +93,23 @@ pub struct ListedBill {
 #[trait_variant::make(Send)]
 pub trait BillStore {
     /// UINs of the charges that name a payer identifier (its index key).
-    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError>;
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<Uin>, StoreError>;
 
-    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
+    async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError>;
 
-    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError>;
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError>;
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
     async fn save_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError>;
 
-    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError>;
+    async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError>;
 }
 
 /// What a list asks for.
@@ -113,7 +119,7 @@ pub struct BillFilter {
     /// `None`: unpaid only.
     pub status: Option<ChargeStatus>,
     /// The last UIN of the previous page.
-    pub after: Option<String>,
+    pub after: Option<Uin>,
     pub limit: usize,
 }
 
@@ -154,19 +160,25 @@ where
             async move { self.store.charges_of_payer(&key).await }
         }))
         .await?;
-        let mut matched: BTreeMap<String, Vec<(Option<PayerKind>, Holder)>> = BTreeMap::new();
+        // By UIN, each with what found it; the UIN itself kept typed for the read.
+        let mut matched: BTreeMap<String, (Uin, Vec<(Option<PayerKind>, Holder)>)> =
+            BTreeMap::new();
+        let mut note = |uin: Uin, found_by: (Option<PayerKind>, Holder)| {
+            matched
+                .entry(uin.as_str().to_string())
+                .or_insert_with(|| (uin, Vec::new()))
+                .1
+                .push(found_by);
+        };
         for ((payer, holder), uins) in ids.iter().zip(found) {
             for uin in uins {
-                matched
-                    .entry(uin)
-                    .or_default()
-                    .push((Some(payer.kind), holder.clone()));
+                note(uin, (Some(payer.kind), holder.clone()));
             }
         }
         for uin in self.store.saved_bills(account_id).await? {
-            matched.entry(uin).or_default().push((None, Holder::Saved));
+            note(uin, (None, Holder::Saved));
         }
-        let uins: Vec<String> = matched.keys().cloned().collect();
+        let uins: Vec<Uin> = matched.values().map(|(uin, _)| uin.clone()).collect();
         let charges = if uins.is_empty() {
             Vec::new()
         } else {
@@ -178,7 +190,10 @@ where
             .filter(|c| c.status == wanted)
             .filter(|c| filter.category.is_none_or(|cat| c.body.category == cat))
             .map(|c| ListedBill {
-                matched: matched.remove(&c.uin).unwrap_or_default(),
+                matched: matched
+                    .remove(&c.uin)
+                    .map(|(_, found_by)| found_by)
+                    .unwrap_or_default(),
                 charge: c,
             })
             .collect();
@@ -200,10 +215,10 @@ where
     pub async fn save(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: i64,
     ) -> Result<StoredCharge, AppError> {
-        let bill = self.charges.lookup(uin).await?;
+        let bill = self.charges.lookup(uin.as_str()).await?;
         let saved = self.store.saved_bills(account_id).await?;
         if saved.iter().any(|u| u == uin) {
             return Ok(bill);
@@ -221,7 +236,7 @@ where
         }
     }
 
-    pub async fn forget(&self, account_id: &AccountId, uin: &str) -> Result<(), AppError> {
+    pub async fn forget(&self, account_id: &AccountId, uin: &Uin) -> Result<(), AppError> {
         if self.store.forget_bill(account_id, uin).await? {
             Ok(())
         } else {
@@ -290,6 +305,18 @@ mod tests {
             store.state().lookups_asked[0],
             (1_800_000_000, 1_800_000_600, 2)
         );
+    }
+
+    #[test]
+    fn a_stored_uin_that_does_not_parse_is_corrupt() {
+        assert_eq!(
+            stored_uin("18810177220000000015").unwrap().as_str(),
+            "18810177220000000015"
+        );
+        assert!(matches!(
+            stored_uin("18810177220000000016"),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[tokio::test]

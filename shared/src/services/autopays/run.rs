@@ -237,7 +237,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             }
             let request = PayRequest {
                 uins: vec![charge.uin.clone()],
-                method: MethodRequest::Saved(autopay.method_id.clone()),
+                method: MethodRequest::Saved(autopay.method_id.to_string()),
             };
             let key = format!(
                 "autopay:{}:{}:{}",

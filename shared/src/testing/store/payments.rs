@@ -4,12 +4,12 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{not_modelled, MemStore};
-use crate::domain::{AccountId, AutopayId, MethodId, PaymentId, TemplateId};
+use crate::domain::{AccountId, AutopayId, BillerId, MethodId, PaymentId, TemplateId, Uin};
 use crate::services::autopays::{
     Autopay, AutopayStore, SchedulePage, SchedulePageOf, SchedulePageQueue, Trigger,
     SCHEDULE_SHARDS,
 };
-use crate::services::bills::{BillStore, LookupStore};
+use crate::services::bills::{stored_uin, BillStore, LookupStore};
 use crate::services::charges::{
     BillHold, Biller, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
 };
@@ -132,7 +132,7 @@ impl PaymentStore for MemStore {
             if !state.billers.contains(&bill.biller_id)
                 || state.revoked_billers.contains(&bill.biller_id)
             {
-                return Ok(Err(OpenRefusal::BillerRevoked(bill.biller_id.clone())));
+                return Ok(Err(OpenRefusal::BillerRevoked(bill.biller_id.to_string())));
             }
         }
         let current = state
@@ -371,26 +371,27 @@ impl PaymentStore for MemStore {
 }
 
 impl BillStore for MemStore {
-    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<Uin>, StoreError> {
         self.read("charges_of_payer").await?;
-        Ok(self
-            .state()
+        self.state()
             .payer_index
             .get(payer_key)
-            .map(|uins| uins.iter().cloned().collect())
-            .unwrap_or_default())
+            .into_iter()
+            .flatten()
+            .map(|uin| stored_uin(uin))
+            .collect()
     }
 
-    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
+    async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
         self.read("charges").await?;
         let state = self.state();
         Ok(uins
             .iter()
-            .filter_map(|u| state.charges.get(u).cloned())
+            .filter_map(|u| state.charges.get(u.as_str()).cloned())
             .collect())
     }
 
-    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError> {
         self.read("saved_bills").await?;
         Ok(self
             .state()
@@ -403,14 +404,14 @@ impl BillStore for MemStore {
     async fn save_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         _now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
             add_capped(
                 state.saved_bills.entry(account_id.clone()).or_default(),
-                uin.to_string(),
+                uin.clone(),
                 |u| u == uin,
                 cap,
             )
@@ -418,7 +419,7 @@ impl BillStore for MemStore {
         .await
     }
 
-    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
+    async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError> {
         self.write("forget_bill", |state| {
             remove_all(
                 state.saved_bills.entry(account_id.clone()).or_default(),
@@ -526,25 +527,28 @@ impl ChargeStore for MemStore {
         not_modelled("biller_by_key")
     }
 
-    async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
+    async fn revoke_biller(&self, id: &BillerId, _now: i64) -> Result<bool, StoreError> {
         self.write("revoke_biller", |state| {
-            state.revoked_billers.insert(id.to_string())
+            state.revoked_billers.insert(id.clone())
         })
         .await
     }
 
-    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
+    async fn biller_by_id(&self, id: &BillerId) -> Result<Option<Biller>, StoreError> {
         self.read("biller_by_id").await?;
         let state = self.state();
         let active = state.billers.contains(id) && !state.revoked_billers.contains(id);
         Ok(active.then(|| Biller {
-            id: id.to_string(),
+            id: id.clone(),
             name: id.to_string(),
             registration: None,
         }))
     }
 
-    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+    async fn revoked_billers(
+        &self,
+        ids: &[BillerId],
+    ) -> Result<BTreeSet<BillerId>, StoreError> {
         self.read("revoked_billers").await?;
         let state = self.state();
         Ok(ids
