@@ -314,7 +314,7 @@ mod tests {
             "18810177220000000015"
         );
         assert!(matches!(
-            stored_uin("18810177220000000016"),
+            stored_uin("CHARGE#1881"),
             Err(StoreError::Corrupt(_))
         ));
     }
