@@ -37,18 +37,25 @@ pub struct LookupLimit {
 }
 
 /// The table's count of each account's lookups per window.
+/// Lookups to add to an account's count in one window (`[window_start, window_end)`,
+/// Unix seconds), if the count stays within `limit`: what [`LookupLimit::count`] asks
+/// the store for, in one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupsToCount {
+    pub window_start: i64,
+    pub window_end: i64,
+    pub n: u32,
+    pub limit: u32,
+}
+
 #[trait_variant::make(Send)]
 pub trait LookupStore {
-    /// Adds `n` lookups to the account's count in the window that starts at
-    /// `window_start`, in one conditional write, if the count stays within `limit`;
-    /// `false`: it would not, and nothing was counted.
+    /// Adds the lookups to the account's count in their window, in one conditional
+    /// write; `false`: the count would pass the limit, and nothing was counted.
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        n: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError>;
 }
 
@@ -72,10 +79,13 @@ impl LookupLimit {
         if n > self.per_window {
             return Err(refused());
         }
-        if store
-            .count_lookups(account_id, start, end, n, self.per_window)
-            .await?
-        {
+        let lookups = LookupsToCount {
+            window_start: start,
+            window_end: end,
+            n,
+            limit: self.per_window,
+        };
+        if store.count_lookups(account_id, lookups).await? {
             Ok(())
         } else {
             Err(refused())
@@ -286,12 +296,15 @@ mod tests {
         }
     }
 
+    /// Three lookups per ten minutes: both tests count against it.
+    const LIMIT: LookupLimit = LookupLimit {
+        per_window: 3,
+        window_secs: 600,
+    };
+
     #[tokio::test]
     async fn lookups_count_in_fixed_windows_until_the_limit() {
-        let limit = LookupLimit {
-            per_window: 3,
-            window_secs: 600,
-        };
+        let limit = LIMIT;
         let store = MemStore::new();
         // 1_800_000_000 is a multiple of 600: a window starts there.
         let now = 1_800_000_100;
@@ -321,10 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn more_lookups_than_a_window_holds_are_refused_without_a_write() {
-        let limit = LookupLimit {
-            per_window: 3,
-            window_secs: 600,
-        };
+        let limit = LIMIT;
         let store = MemStore::new();
         assert_eq!(
             retry_after(limit.count(&store, &"a".into(), 4, 1_800_000_599).await),

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::domain::Uin;
-use crate::services::bills::{stored_uin, BillStore, LookupStore};
+use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
 use crate::services::charges::{
-    Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+    Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::payments::DroppedNotices;
 use crate::services::payments::PaymentNotice;
@@ -79,11 +79,9 @@ impl ChargeStore for DynamoStore {
 
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let charge = write.charge;
         let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
         let mut item = charge_key(&charge.uin);
@@ -96,8 +94,8 @@ impl ChargeStore for DynamoStore {
         ]);
         let mut request = self
             .transaction()
-            .transact_items(self.tx_put_versioned(item, expected)?);
-        for payer in payer_keys {
+            .transact_items(self.tx_put_versioned(item, write.expected)?);
+        for payer in write.payer_keys {
             // What a citizen's list needs without reading the charge: category and status.
             let mut index = payer_item_key(payer, &charge.uin);
             index.extend([
@@ -115,7 +113,7 @@ impl ChargeStore for DynamoStore {
             let put = self.tx_put(index)?;
             request = request.transact_items(put);
         }
-        for payer in dropped_payer_keys {
+        for payer in write.dropped_payer_keys {
             let delete = self.tx_delete(payer_item_key(payer, &charge.uin))?;
             request = request.transact_items(delete);
         }
@@ -319,24 +317,21 @@ impl LookupStore for DynamoStore {
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        lookups: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError> {
-        // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
+        // `count <= limit - n`: the lookups fit; a window's item expires with it.
         let result = self
             .update_item(key(
                 format!("ACCOUNT#{account_id}"),
-                &format!("LOOKUPS#{window_start}"),
+                &format!("LOOKUPS#{}", lookups.window_start),
             ))
             .update_expression("ADD #count :n SET #ttl = :end")
             .condition_expression("attribute_not_exists(#count) OR #count <= :room")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":n", n(lookups))
-            .expression_attribute_values(":end", n(window_end))
-            .expression_attribute_values(":room", n(limit.saturating_sub(lookups)))
+            .expression_attribute_values(":n", n(lookups.n))
+            .expression_attribute_values(":end", n(lookups.window_end))
+            .expression_attribute_values(":room", n(lookups.limit.saturating_sub(lookups.n)))
             .send()
             .await;
         won_race(result.map_err(classify))

@@ -330,14 +330,12 @@ pub trait AutopayStore {
 
     async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError>;
 
-    /// One page of (account, autopay) of the autopays a schedule run on a day of the
-    /// month or week looks at, in one shard of that day's index, after a cursor; and the
-    /// cursor of the next page, if any.
+    /// One page of (account, autopay), at most `limit`, of the autopays a schedule run
+    /// on a day of the month or week looks at: those of `page`'s trigger in its shard of
+    /// that day's index, after its cursor; and the cursor of the next page, if any.
     async fn scheduled_autopays(
         &self,
-        trigger: &Trigger,
-        shard: Shard,
-        after: Option<&str>,
+        page: &SchedulePage,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError>;
 

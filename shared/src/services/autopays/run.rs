@@ -59,7 +59,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
     ) -> Result<PageOutcome, AppError> {
         let found = self
             .store
-            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), page_size)
+            .scheduled_autopays(page, page_size)
             .await?;
         let outcomes: Vec<Result<bool, AppError>> =
             stream::iter(found.entries)

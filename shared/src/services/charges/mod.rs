@@ -188,6 +188,18 @@ pub struct Biller {
     pub registration: Option<Registration>,
 }
 
+/// One write of a charge as the store takes it: the charge, the payer index items it
+/// gets and those it no longer has, written together if the stored version is still
+/// `expected` (0: new). One value, so the service, the store and its double name the
+/// write's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct ChargeWrite<'a> {
+    pub charge: &'a StoredCharge,
+    pub payer_keys: &'a [String],
+    pub dropped_payer_keys: &'a [String],
+    pub expected: u64,
+}
+
 /// Why a charge write was refused by the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChargeWriteRefusal {
@@ -207,10 +219,7 @@ pub trait ChargeStore {
     /// ones) in one transaction, if the stored version is still `expected` (0: new).
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError>;
 
     async fn put_biller(&self, key_hash: &str, biller: &Biller, now: i64)
@@ -474,7 +483,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self
                 .store
-                .put_charge(&charge, &keys, &dropped, expected)
+                .put_charge(ChargeWrite {
+                    charge: &charge,
+                    payer_keys: &keys,
+                    dropped_payer_keys: &dropped,
+                    expected,
+                })
                 .await?
             {
                 Ok(()) => {
@@ -529,7 +543,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             };
             match self
                 .store
-                .put_charge(&cancelled, &keys, &[], current.version)
+                .put_charge(ChargeWrite {
+                    charge: &cancelled,
+                    payer_keys: &keys,
+                    dropped_payer_keys: &[],
+                    expected: current.version,
+                })
                 .await?
             {
                 Ok(()) => {

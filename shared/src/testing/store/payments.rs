@@ -9,9 +9,9 @@ use crate::services::autopays::{
     Autopay, AutopayStore, SchedulePage, SchedulePageOf, SchedulePageQueue, Trigger,
     SCHEDULE_SHARDS,
 };
-use crate::services::bills::{stored_uin, BillStore, LookupStore};
+use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
 use crate::services::charges::{
-    BillHold, Biller, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+    BillHold, Biller, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
@@ -435,11 +435,14 @@ impl LookupStore for MemStore {
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        n: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError> {
+        let LookupsToCount {
+            window_start,
+            window_end,
+            n,
+            limit,
+        } = lookups;
         let fault = self.enter("count_lookups").await?;
         if fault == Some(Fault::Conflict) {
             return Ok(false);
@@ -476,11 +479,9 @@ impl ChargeStore for MemStore {
 
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let charge = write.charge;
         let fault = self.enter("put_charge").await?;
         if fault == Some(Fault::Conflict) {
             return Ok(Err(ChargeWriteRefusal::Stale));
@@ -491,18 +492,18 @@ impl ChargeStore for MemStore {
             .get(&charge.uin)
             .map(|c| c.version)
             .unwrap_or(0);
-        if current != expected {
+        if current != write.expected {
             return Ok(Err(ChargeWriteRefusal::Stale));
         }
         state.charges.insert(charge.uin.clone(), charge.clone());
-        for key in payer_keys {
+        for key in write.payer_keys {
             state
                 .payer_index
                 .entry(key.clone())
                 .or_default()
                 .insert(charge.uin.clone());
         }
-        for key in dropped_payer_keys {
+        for key in write.dropped_payer_keys {
             if let Some(uins) = state.payer_index.get_mut(key) {
                 uins.remove(&charge.uin);
             }
@@ -660,11 +661,10 @@ impl AutopayStore for MemStore {
 
     async fn scheduled_autopays(
         &self,
-        trigger: &Trigger,
-        shard: Shard,
-        after: Option<&str>,
+        page: &SchedulePage,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError> {
+        let (trigger, shard) = (&page.trigger, page.shard);
         self.read("scheduled_autopays").await?;
         let state = self.state();
         let entries: Vec<(String, AccountId, AutopayId)> = state
@@ -679,7 +679,7 @@ impl AutopayStore for MemStore {
                 )
             })
             .collect();
-        let (entries, next) = index_page(entries, after, limit);
+        let (entries, next) = index_page(entries, page.after.as_deref(), limit);
         Ok(SchedulePageOf { entries, next })
     }
 
