@@ -182,7 +182,8 @@ async fn run(args: &[String]) -> Result<String, String> {
         Some("import-charges") => {
             let (biller_id, file) = (required(args, "--biller-id")?, required(args, "--file")?);
             let items = import::read(file)?;
-            let biller_id = shared::domain::requested(biller_id, "biller").map_err(|e| e.to_string())?;
+            let biller_id =
+                shared::domain::requested(biller_id, "biller").map_err(|e| e.to_string())?;
             let biller = billers
                 .active_biller(&biller_id)
                 .await

@@ -182,10 +182,7 @@ impl ChargeStore for DynamoStore {
         }))
     }
 
-    async fn revoked_billers(
-        &self,
-        ids: &[BillerId],
-    ) -> Result<BTreeSet<BillerId>, StoreError> {
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError> {
         let keys: Vec<Item> = ids.iter().map(|id| biller_item(id)).collect();
         // Consistent: a bill must not look payable after its biller was revoked.
         let mut active = BTreeSet::new();

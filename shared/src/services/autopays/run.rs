@@ -57,10 +57,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         page_size: usize,
         now: OffsetDateTime,
     ) -> Result<PageOutcome, AppError> {
-        let found = self
-            .store
-            .scheduled_autopays(page, page_size)
-            .await?;
+        let found = self.store.scheduled_autopays(page, page_size).await?;
         let outcomes: Vec<Result<bool, AppError>> =
             stream::iter(found.entries)
                 .map(|(account_id, id)| async move {

@@ -233,8 +233,7 @@ pub trait ChargeStore {
     async fn biller_by_id(&self, id: &BillerId) -> Result<Option<Biller>, StoreError>;
 
     /// Which of these billers are revoked (or unknown), in one read.
-    async fn revoked_billers(&self, ids: &[BillerId])
-        -> Result<BTreeSet<BillerId>, StoreError>;
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError>;
 }
 
 /// A batch item's result.
@@ -398,7 +397,11 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     }
 
     /// A biller's own charge; another biller's reads as not found.
-    pub async fn own_charge(&self, biller_id: &BillerId, uin: &str) -> Result<StoredCharge, AppError> {
+    pub async fn own_charge(
+        &self,
+        biller_id: &BillerId,
+        uin: &str,
+    ) -> Result<StoredCharge, AppError> {
         self.store
             .charge(uin)
             .await?

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
 use crate::domain::{
-    payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind, PaymentId, Uin,
+    payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind,
+    PaymentId, Uin,
 };
 use crate::services::autopays::{Autopay, SchedulePage};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};

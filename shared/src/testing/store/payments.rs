@@ -546,10 +546,7 @@ impl ChargeStore for MemStore {
         }))
     }
 
-    async fn revoked_billers(
-        &self,
-        ids: &[BillerId],
-    ) -> Result<BTreeSet<BillerId>, StoreError> {
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError> {
         self.read("revoked_billers").await?;
         let state = self.state();
         Ok(ids
