@@ -36,7 +36,6 @@ pub struct LookupLimit {
     pub window_secs: i64,
 }
 
-/// The table's count of each account's lookups per window.
 /// Lookups to add to an account's count in one window (`[window_start, window_end)`,
 /// Unix seconds), if the count stays within `limit`: what [`LookupLimit::count`] asks
 /// the store for, in one value.
@@ -48,6 +47,7 @@ pub struct LookupsToCount {
     pub limit: u32,
 }
 
+/// The table's count of each account's lookups per window.
 #[trait_variant::make(Send)]
 pub trait LookupStore {
     /// Adds the lookups to the account's count in their window, in one conditional
@@ -170,25 +170,24 @@ where
             async move { self.store.charges_of_payer(&key).await }
         }))
         .await?;
-        // By UIN, each with what found it; the UIN itself kept typed for the read.
-        let mut matched: BTreeMap<String, (Uin, Vec<(Option<PayerKind>, Holder)>)> =
-            BTreeMap::new();
+        // What found each UIN, and each UIN once, for the read.
+        let mut matched: BTreeMap<String, Vec<(Option<PayerKind>, Holder)>> = BTreeMap::new();
+        let mut uins: Vec<Uin> = Vec::new();
         let mut note = |uin: Uin, found_by: (Option<PayerKind>, Holder)| {
-            matched
-                .entry(uin.as_str().to_string())
-                .or_insert_with(|| (uin, Vec::new()))
-                .1
-                .push(found_by);
+            let found = matched.entry(uin.as_str().to_string()).or_default();
+            if found.is_empty() {
+                uins.push(uin);
+            }
+            found.push(found_by);
         };
-        for ((payer, holder), uins) in ids.iter().zip(found) {
-            for uin in uins {
+        for ((payer, holder), found) in ids.iter().zip(found) {
+            for uin in found {
                 note(uin, (Some(payer.kind), holder.clone()));
             }
         }
         for uin in self.store.saved_bills(account_id).await? {
             note(uin, (None, Holder::Saved));
         }
-        let uins: Vec<Uin> = matched.values().map(|(uin, _)| uin.clone()).collect();
         let charges = if uins.is_empty() {
             Vec::new()
         } else {
@@ -200,10 +199,7 @@ where
             .filter(|c| c.status == wanted)
             .filter(|c| filter.category.is_none_or(|cat| c.body.category == cat))
             .map(|c| ListedBill {
-                matched: matched
-                    .remove(&c.uin)
-                    .map(|(_, found_by)| found_by)
-                    .unwrap_or_default(),
+                matched: matched.remove(&c.uin).unwrap_or_default(),
                 charge: c,
             })
             .collect();
