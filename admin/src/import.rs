@@ -147,7 +147,7 @@ fn row<'a>(cell: &dyn Fn(&str) -> Option<&'a str>) -> Value {
 /// Writes the items in batches of the batch route's size; each item's outcome in order.
 pub async fn write_all<S, A>(
     charges: &shared::services::charges::ChargeService<S, A>,
-    biller_id: &str,
+    biller_id: &shared::domain::BillerId,
     items: &[serde_json::Value],
     now: time::OffsetDateTime,
 ) -> Result<Vec<serde_json::Value>, String>

@@ -182,8 +182,10 @@ async fn run(args: &[String]) -> Result<String, String> {
         Some("import-charges") => {
             let (biller_id, file) = (required(args, "--biller-id")?, required(args, "--file")?);
             let items = import::read(file)?;
+            let biller_id =
+                shared::domain::requested(biller_id, "biller").map_err(|e| e.to_string())?;
             let biller = billers
-                .active_biller(biller_id)
+                .active_biller(&biller_id)
                 .await
                 .map_err(|e| e.to_string())?;
             let env = Env::process();
@@ -249,8 +251,9 @@ async fn run(args: &[String]) -> Result<String, String> {
         }
         Some("revoke-biller") => {
             let id = required(args, "--id")?;
+            let biller_id = shared::domain::requested(id, "biller").map_err(|e| e.to_string())?;
             billers
-                .revoke_biller(id, now)
+                .revoke_biller(&biller_id, now)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"revoked": id}).to_string())

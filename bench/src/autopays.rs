@@ -235,7 +235,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
                     matching: Match::Category {
                         category: *category,
                     },
-                    method_id: method.id.to_string(),
+                    method_id: method.id.clone(),
                     limit: 1_000_000,
                     trigger,
                     status: AutopayStatus::Active,
@@ -320,7 +320,13 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     let mut payments_per_bill: BTreeMap<String, usize> = BTreeMap::new();
     let mut read_back = 0;
     for chunk in seeded.chunks(100) {
-        let uins: Vec<String> = chunk.iter().map(|s| s.uin.clone()).collect();
+        let uins = chunk
+            .iter()
+            .map(|s| {
+                shared::domain::Uin::parse("uin", &s.uin)
+                    .map_err(|e| anyhow::anyhow!("a seeded UIN: {}", e.code))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let charges = store
             .charges(&uins)
             .await

@@ -91,8 +91,10 @@ pub fn operator(req: &Request) -> Result<crate::domain::OperatorId, AppError> {
 }
 
 /// The biller calling a biller route, as the authorizer established it.
-pub fn biller(req: &Request) -> Result<String, AppError> {
-    caller_in_role(req, "biller", "biller_id", AppError::BillerOnly)
+pub fn biller(req: &Request) -> Result<crate::domain::BillerId, AppError> {
+    caller_in_role(req, "biller", "biller_id", AppError::BillerOnly)?
+        .parse()
+        .map_err(|_| AppError::Unauthenticated)
 }
 
 /// The id (`id_field`) of a caller the authorizer gave `role`; a request with no

@@ -306,7 +306,7 @@ impl Portal {
             .create_biller(name, registration()?, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("creating a fixture biller: {e}"))?;
-        Ok((biller.id, key.expose().clone()))
+        Ok((biller.id.into(), key.expose().clone()))
     }
 
     /// Writes a charge as `PUT /v1/biller/charges/{uin}` does.
@@ -315,7 +315,7 @@ impl Portal {
         let charge = shared::services::charges::ChargeBody::parse(object)
             .map_err(|e| anyhow::anyhow!("a fixture charge was refused: {e}"))?;
         self.charges
-            .put(biller_id, uin, &charge, OffsetDateTime::now_utc())
+            .put(&biller_id.parse()?, uin, &charge, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("writing a fixture charge: {e}"))?;
         Ok(())

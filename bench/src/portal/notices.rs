@@ -210,13 +210,13 @@ impl Script for PaymentNotices {
             let (biller, receives) = match (n, i) {
                 (10, 3) => (flaky.clone(), 1),
                 (10, 6) => (flaky.clone(), REFUSALS + 1),
-                (10, 8) | (4, 2) => ("bl_revoked".to_string(), 1),
+                (10, 8) | (4, 2) => (crate::system::uuid(), 1),
                 _ => (good.clone(), 1),
             };
             let notice = PaymentNotice {
                 payment_id: crate::system::uuid().parse()?,
                 uin: documents::uin(DOCUMENTS + self.serial),
-                biller_id: biller.clone(),
+                biller_id: biller.parse()?,
                 amount: 150_000 + self.serial % 1000,
                 paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
                 gateway_reference: format!("sbx_{}", self.serial),

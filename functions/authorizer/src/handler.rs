@@ -73,10 +73,12 @@ pub async fn handle(
         return Err("Unauthorized".into());
     };
     let context = if token.starts_with(BILLER_KEY_PREFIX) {
-        app.billers
-            .biller(token)
-            .await
-            .map(|biller| HashMap::from([("biller_id", biller.id), ("role", "biller".to_string())]))
+        app.billers.biller(token).await.map(|biller| {
+            HashMap::from([
+                ("biller_id", biller.id.into()),
+                ("role", "biller".to_string()),
+            ])
+        })
     } else if token.starts_with(OPERATOR_KEY_PREFIX) {
         app.operators.operator(token).await.map(|operator| {
             HashMap::from([

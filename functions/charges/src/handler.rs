@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::ChargesConfig;
+use shared::domain::BillerId;
 use shared::entry::{Api, Reply};
 use shared::http::{self as web};
 use shared::services::charges::{ChargeBody, ChargeService, StoredCharge, WriteOutcome};
@@ -33,6 +34,7 @@ impl Api for App {
             "uin",
             web::path_param(request, "uin").unwrap_or_default(),
         )?;
+        let uin = uin.as_str();
         match route {
             "PUT /v1/biller/charges/{uin}" => {
                 let object = web::json_object(request)?;
@@ -41,7 +43,7 @@ impl Api for App {
                     let same = given
                         .as_str()
                         .and_then(|raw| ChargeService::<DynamoStore>::parse_uin("uin", raw).ok())
-                        .is_some_and(|u| u == uin);
+                        .is_some_and(|u| u.as_str() == uin);
                     if !same {
                         return Err(AppError::Validation(vec![shared::FieldError::new(
                             "uin",
@@ -51,8 +53,8 @@ impl Api for App {
                     }
                 }
                 let draft = ChargeBody::parse(&object)?;
-                let outcome = self.charges.put(&biller, &uin, &draft, now).await?;
-                let charge = self.charges.own_charge(&biller, &uin).await?;
+                let outcome = self.charges.put(&biller, uin, &draft, now).await?;
+                let charge = self.charges.own_charge(&biller, uin).await?;
                 let status = match outcome {
                     WriteOutcome::Created => StatusCode::CREATED,
                     _ => StatusCode::OK,
@@ -62,11 +64,11 @@ impl Api for App {
                 Ok(web::json_response(status, &view))
             }
             "GET /v1/biller/charges/{uin}" => {
-                let charge = self.charges.own_charge(&biller, &uin).await?;
+                let charge = self.charges.own_charge(&biller, uin).await?;
                 Ok(web::json_response(StatusCode::OK, &charge_view(&charge)))
             }
             "DELETE /v1/biller/charges/{uin}" => {
-                self.charges.cancel(&biller, &uin, now).await?;
+                self.charges.cancel(&biller, uin, now).await?;
                 Ok(web::no_content())
             }
             _ => Err(AppError::RouteNotFound),
@@ -101,7 +103,7 @@ fn charge_view(c: &StoredCharge) -> Value {
 }
 
 /// `POST /v1/biller/charges:batch`: up to 500 charges, each with its own result.
-async fn batch(app: &App, request: &Request, biller: &str, now: OffsetDateTime) -> Reply {
+async fn batch(app: &App, request: &Request, biller: &BillerId, now: OffsetDateTime) -> Reply {
     // 500 charges of about a kilobyte each; API Gateway itself takes up to 10 MB.
     let body = web::json_object_up_to(request, BATCH_BODY_BYTES)?;
     let items = match body.get("charges") {

@@ -37,6 +37,18 @@ pub struct NoticeRun {
     pub stale: usize,
 }
 
+impl NoticeRun {
+    /// Counts what one channel's [`NoticeService::send_once`] did: a message sent,
+    /// one sent before, or a failure kept for the end of the run (the others still go).
+    fn tally(&mut self, sent: Result<bool, AppError>, failed: &mut Option<AppError>) {
+        match sent {
+            Ok(true) => self.sent += 1,
+            Ok(false) => {}
+            Err(e) => *failed = Some(e),
+        }
+    }
+}
+
 /// Told of every account a new bill belongs to (after the index hint was checked), so
 /// that its new-bill autopays can pay it.
 #[trait_variant::make(Send)]
@@ -153,28 +165,20 @@ where
                 if let Ok(email) = Email::parse("email", &account.email) {
                     let text = Secret::new(text.clone());
                     let send = self.notifier.send_email(&email, NOTICE_SUBJECT, &text);
-                    match self
+                    let sent = self
                         .send_once(&account_id, uin, Channel::Email, at, send)
-                        .await
-                    {
-                        Ok(true) => run.sent += 1,
-                        Ok(false) => {}
-                        Err(e) => failed = Some(e),
-                    }
+                        .await;
+                    run.tally(sent, &mut failed);
                 }
             }
             if channels.sms {
                 if let Ok(phone) = Phone::parse("phone", &account.phone) {
                     let sms = Secret::new(sms_text(&charge, today, &self.portal_url));
                     let send = self.notifier.send_sms(&phone, &sms);
-                    match self
+                    let sent = self
                         .send_once(&account_id, uin, Channel::Sms, at, send)
-                        .await
-                    {
-                        Ok(true) => run.sent += 1,
-                        Ok(false) => {}
-                        Err(e) => failed = Some(e),
-                    }
+                        .await;
+                    run.tally(sent, &mut failed);
                 }
             }
         }

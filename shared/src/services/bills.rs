@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use time::Date;
 
-use crate::domain::{AccountId, Category, Payer, PayerKind};
+use crate::domain::{AccountId, Category, Payer, PayerKind, Uin};
 use crate::error::AppError;
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::household::holdings::{holdings_of, Holder};
@@ -21,6 +21,12 @@ pub const MAX_PAGE: usize = 100;
 /// Bills one citizen may keep saved.
 pub const MAX_SAVED: usize = 200;
 
+/// A UIN a store reads back from a key or an index item. Only parsed UINs are ever
+/// written, so one that does not parse is a corrupt item, never a bill to skip.
+pub(crate) fn stored_uin(raw: &str) -> Result<Uin, StoreError> {
+    Uin::parse("uin", raw).map_err(|e| StoreError::Corrupt(format!("stored UIN: {}", e.code)))
+}
+
 /// How many bills one account may look up per fixed window. Every route that tells of
 /// a bill by its UIN or СТС counts: a lookup by UIN, fines by СТС, saving a bill, and
 /// each bill of a payment a citizen opens.
@@ -30,19 +36,26 @@ pub struct LookupLimit {
     pub window_secs: i64,
 }
 
+/// Lookups to add to an account's count in one window (`[window_start, window_end)`,
+/// Unix seconds), if the count stays within `limit`: what [`LookupLimit::count`] asks
+/// the store for, in one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupsToCount {
+    pub window_start: i64,
+    pub window_end: i64,
+    pub n: u32,
+    pub limit: u32,
+}
+
 /// The table's count of each account's lookups per window.
 #[trait_variant::make(Send)]
 pub trait LookupStore {
-    /// Adds `n` lookups to the account's count in the window that starts at
-    /// `window_start`, in one conditional write, if the count stays within `limit`;
-    /// `false`: it would not, and nothing was counted.
+    /// Adds the lookups to the account's count in their window, in one conditional
+    /// write; `false`: the count would pass the limit, and nothing was counted.
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        n: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError>;
 }
 
@@ -66,10 +79,13 @@ impl LookupLimit {
         if n > self.per_window {
             return Err(refused());
         }
-        if store
-            .count_lookups(account_id, start, end, n, self.per_window)
-            .await?
-        {
+        let lookups = LookupsToCount {
+            window_start: start,
+            window_end: end,
+            n,
+            limit: self.per_window,
+        };
+        if store.count_lookups(account_id, lookups).await? {
             Ok(())
         } else {
             Err(refused())
@@ -87,23 +103,23 @@ pub struct ListedBill {
 #[trait_variant::make(Send)]
 pub trait BillStore {
     /// UINs of the charges that name a payer identifier (its index key).
-    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError>;
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<Uin>, StoreError>;
 
-    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
+    async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError>;
 
-    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError>;
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError>;
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
     async fn save_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError>;
 
-    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError>;
+    async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError>;
 }
 
 /// What a list asks for.
@@ -113,7 +129,7 @@ pub struct BillFilter {
     /// `None`: unpaid only.
     pub status: Option<ChargeStatus>,
     /// The last UIN of the previous page.
-    pub after: Option<String>,
+    pub after: Option<Uin>,
     pub limit: usize,
 }
 
@@ -154,19 +170,24 @@ where
             async move { self.store.charges_of_payer(&key).await }
         }))
         .await?;
+        // What found each UIN, and each UIN once, for the read.
         let mut matched: BTreeMap<String, Vec<(Option<PayerKind>, Holder)>> = BTreeMap::new();
-        for ((payer, holder), uins) in ids.iter().zip(found) {
-            for uin in uins {
-                matched
-                    .entry(uin)
-                    .or_default()
-                    .push((Some(payer.kind), holder.clone()));
+        let mut uins: Vec<Uin> = Vec::new();
+        let mut note = |uin: Uin, found_by: (Option<PayerKind>, Holder)| {
+            let found = matched.entry(uin.as_str().to_string()).or_default();
+            if found.is_empty() {
+                uins.push(uin);
+            }
+            found.push(found_by);
+        };
+        for ((payer, holder), found) in ids.iter().zip(found) {
+            for uin in found {
+                note(uin, (Some(payer.kind), holder.clone()));
             }
         }
         for uin in self.store.saved_bills(account_id).await? {
-            matched.entry(uin).or_default().push((None, Holder::Saved));
+            note(uin, (None, Holder::Saved));
         }
-        let uins: Vec<String> = matched.keys().cloned().collect();
         let charges = if uins.is_empty() {
             Vec::new()
         } else {
@@ -200,10 +221,10 @@ where
     pub async fn save(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: i64,
     ) -> Result<StoredCharge, AppError> {
-        let bill = self.charges.lookup(uin).await?;
+        let bill = self.charges.lookup(uin.as_str()).await?;
         let saved = self.store.saved_bills(account_id).await?;
         if saved.iter().any(|u| u == uin) {
             return Ok(bill);
@@ -221,7 +242,7 @@ where
         }
     }
 
-    pub async fn forget(&self, account_id: &AccountId, uin: &str) -> Result<(), AppError> {
+    pub async fn forget(&self, account_id: &AccountId, uin: &Uin) -> Result<(), AppError> {
         if self.store.forget_bill(account_id, uin).await? {
             Ok(())
         } else {
@@ -271,12 +292,15 @@ mod tests {
         }
     }
 
+    /// Three lookups per ten minutes: both tests count against it.
+    const LIMIT: LookupLimit = LookupLimit {
+        per_window: 3,
+        window_secs: 600,
+    };
+
     #[tokio::test]
     async fn lookups_count_in_fixed_windows_until_the_limit() {
-        let limit = LookupLimit {
-            per_window: 3,
-            window_secs: 600,
-        };
+        let limit = LIMIT;
         let store = MemStore::new();
         // 1_800_000_000 is a multiple of 600: a window starts there.
         let now = 1_800_000_100;
@@ -292,12 +316,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_stored_uin_that_does_not_parse_is_corrupt() {
+        assert_eq!(
+            stored_uin("18810177220000000015").unwrap().as_str(),
+            "18810177220000000015"
+        );
+        assert!(matches!(
+            stored_uin("CHARGE#1881"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
     #[tokio::test]
     async fn more_lookups_than_a_window_holds_are_refused_without_a_write() {
-        let limit = LookupLimit {
-            per_window: 3,
-            window_secs: 600,
-        };
+        let limit = LIMIT;
         let store = MemStore::new();
         assert_eq!(
             retry_after(limit.count(&store, &"a".into(), 4, 1_800_000_599).await),

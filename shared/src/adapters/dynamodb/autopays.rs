@@ -8,7 +8,7 @@
 use super::payments::doc_item;
 use super::*;
 use crate::services::autopays::{
-    Autopay, AutopayStore, SchedulePageOf, Shard, Trigger, SCHEDULE_SHARDS,
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Shard, Trigger, SCHEDULE_SHARDS,
 };
 use crate::services::{Cap, CappedAdd, StoreError};
 
@@ -116,16 +116,14 @@ impl AutopayStore for DynamoStore {
 
     async fn scheduled_autopays(
         &self,
-        trigger: &Trigger,
-        shard: Shard,
-        after: Option<&str>,
+        page: &SchedulePage,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError> {
-        let Some(pk) = schedule_pk(trigger, shard) else {
+        let Some(pk) = schedule_pk(&page.trigger, page.shard) else {
             return Ok(SchedulePageOf::default());
         };
         let (items, next) = self
-            .query_page(&pk, after, limit, |q| {
+            .query_page(&pk, page.after.as_deref(), limit, |q| {
                 q.key_condition_expression("pk = :pk")
                     .expression_attribute_values(":pk", s(&pk))
             })

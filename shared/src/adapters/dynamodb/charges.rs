@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::services::bills::{BillStore, LookupStore};
+use crate::domain::Uin;
+use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
 use crate::services::charges::{
-    Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+    Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::payments::DroppedNotices;
 use crate::services::payments::PaymentNotice;
@@ -46,7 +47,7 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
     };
     Ok(StoredCharge {
         uin: get_s(item, "pk")?.trim_start_matches("CHARGE#").to_string(),
-        biller_id: get_s(item, "biller_id")?,
+        biller_id: get_id(item, "biller_id")?,
         body,
         status,
         version: get_n(item, "version")?,
@@ -73,16 +74,14 @@ impl ChargeStore for DynamoStore {
     }
 
     async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        BillStore::charges(self, uins).await
+        self.charges_at(uins.iter().map(String::as_str)).await
     }
 
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let charge = write.charge;
         let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
         let mut item = charge_key(&charge.uin);
@@ -95,8 +94,8 @@ impl ChargeStore for DynamoStore {
         ]);
         let mut request = self
             .transaction()
-            .transact_items(self.tx_put_versioned(item, expected)?);
-        for payer in payer_keys {
+            .transact_items(self.tx_put_versioned(item, write.expected)?);
+        for payer in write.payer_keys {
             // What a citizen's list needs without reading the charge: category and status.
             let mut index = payer_item_key(payer, &charge.uin);
             index.extend([
@@ -114,7 +113,7 @@ impl ChargeStore for DynamoStore {
             let put = self.tx_put(index)?;
             request = request.transact_items(put);
         }
-        for payer in dropped_payer_keys {
+        for payer in write.dropped_payer_keys {
             let delete = self.tx_delete(payer_item_key(payer, &charge.uin))?;
             request = request.transact_items(delete);
         }
@@ -156,7 +155,7 @@ impl ChargeStore for DynamoStore {
             .await?
             .map(|item| {
                 Ok(Biller {
-                    id: get_s(&item, "biller_id")?,
+                    id: get_id(&item, "biller_id")?,
                     name: get_s(&item, "name")?,
                     registration: None,
                 })
@@ -164,7 +163,7 @@ impl ChargeStore for DynamoStore {
             .transpose()
     }
 
-    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
+    async fn biller_by_id(&self, id: &BillerId) -> Result<Option<Biller>, StoreError> {
         let Some(item) = self
             .get_consistent(biller_item(id))
             .await?
@@ -177,13 +176,13 @@ impl ChargeStore for DynamoStore {
             Err(_) => None,
         };
         Ok(Some(Biller {
-            id: id.to_string(),
+            id: id.clone(),
             name: get_s(&item, "name")?,
             registration,
         }))
     }
 
-    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError> {
         let keys: Vec<Item> = ids.iter().map(|id| biller_item(id)).collect();
         // Consistent: a bill must not look payable after its biller was revoked.
         let mut active = BTreeSet::new();
@@ -199,7 +198,7 @@ impl ChargeStore for DynamoStore {
         {
             if !item.contains_key("revoked_at") {
                 let pk = get_s(&item, "pk")?;
-                active.insert(pk.trim_start_matches("BILLER#").to_string());
+                active.insert(parse_id::<BillerId>(pk.trim_start_matches("BILLER#"))?);
             }
         }
         // A biller with no record is as good as revoked.
@@ -210,7 +209,7 @@ impl ChargeStore for DynamoStore {
             .collect())
     }
 
-    async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_biller(&self, id: &BillerId, now: i64) -> Result<bool, StoreError> {
         self.revoke_keyed_principal(biller_item(id), biller_key_item, now)
             .await
     }
@@ -245,21 +244,21 @@ impl DroppedNotices for DynamoStore {
     }
 }
 
-fn saved_key(account_id: &str, uin: &str) -> Item {
-    key(format!("ACCOUNT#{account_id}"), &format!("SAVED#{uin}"))
+fn saved_key(account_id: &str, uin: &Uin) -> Item {
+    key(
+        format!("ACCOUNT#{account_id}"),
+        &format!("SAVED#{}", uin.as_str()),
+    )
 }
 
-impl BillStore for DynamoStore {
-    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
-        self.query_prefix(&format!("PAYER#{payer_key}"), "CHARGE#")
-            .await?
-            .iter()
-            .map(|item| get_s(item, "uin"))
-            .collect()
-    }
-
-    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        let keys: Vec<Item> = uins.iter().map(|u| charge_key(u)).collect();
+impl DynamoStore {
+    /// The stored charges under these UINs, whichever way the caller holds them: both
+    /// the citizen's lists (typed) and a biller's batch (as written) read them so.
+    async fn charges_at(
+        &self,
+        uins: impl Iterator<Item = &str>,
+    ) -> Result<Vec<StoredCharge>, StoreError> {
+        let keys: Vec<Item> = uins.map(charge_key).collect();
         // Consistent: a payment must not see a bill as unpaid after it was paid.
         self.batch_get_consistent(keys, BatchGet::of("charges"))
             .await?
@@ -267,21 +266,34 @@ impl BillStore for DynamoStore {
             .map(charge_from)
             .collect()
     }
+}
 
-    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .query_prefix(&format!("ACCOUNT#{account_id}"), "SAVED#")
+impl BillStore for DynamoStore {
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<Uin>, StoreError> {
+        self.query_prefix(&format!("PAYER#{payer_key}"), "CHARGE#")
+            .await?
+            .iter()
+            .map(|item| stored_uin(&get_s(item, "uin")?))
+            .collect()
+    }
+
+    async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.charges_at(uins.iter().map(Uin::as_str)).await
+    }
+
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError> {
+        self.query_prefix(&format!("ACCOUNT#{account_id}"), "SAVED#")
             .await?
             .iter()
             .filter_map(|item| get_s(item, "sk").ok())
-            .map(|sk| sk.trim_start_matches("SAVED#").to_string())
-            .collect())
+            .map(|sk| stored_uin(sk.trim_start_matches("SAVED#")))
+            .collect()
     }
 
     async fn save_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
@@ -291,7 +303,7 @@ impl BillStore for DynamoStore {
             .await
     }
 
-    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
+    async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError> {
         let item = saved_key(account_id, uin);
         self.remove_capped(account_id, "SAVED", vec![self.delete_present(item)?])
             .await
@@ -302,24 +314,21 @@ impl LookupStore for DynamoStore {
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        lookups: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError> {
-        // `count <= limit - lookups`: the lookups fit; a window's item expires with it.
+        // `count <= limit - n`: the lookups fit; a window's item expires with it.
         let result = self
             .update_item(key(
                 format!("ACCOUNT#{account_id}"),
-                &format!("LOOKUPS#{window_start}"),
+                &format!("LOOKUPS#{}", lookups.window_start),
             ))
             .update_expression("ADD #count :n SET #ttl = :end")
             .condition_expression("attribute_not_exists(#count) OR #count <= :room")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":n", n(lookups))
-            .expression_attribute_values(":end", n(window_end))
-            .expression_attribute_values(":room", n(limit.saturating_sub(lookups)))
+            .expression_attribute_values(":n", n(lookups.n))
+            .expression_attribute_values(":end", n(lookups.window_end))
+            .expression_attribute_values(":room", n(lookups.limit.saturating_sub(lookups.n)))
             .send()
             .await;
         won_race(result.map_err(classify))

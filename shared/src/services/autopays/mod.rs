@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::domain::roubles;
 use crate::domain::{canonical, Category, Payer, PayerKind};
-use crate::domain::{AccountId, AutopayId, Email};
+use crate::domain::{AccountId, AutopayId, Email, MethodId};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
@@ -78,7 +78,7 @@ pub struct Autopay {
     pub name: String,
     #[serde(rename = "match")]
     pub matching: Match,
-    pub method_id: String,
+    pub method_id: MethodId,
     /// Bills above this (kopecks, due today) are not paid.
     pub limit: u64,
     pub trigger: Trigger,
@@ -140,7 +140,7 @@ fn widens(current: &Autopay, fields: &AutopayFields) -> bool {
 pub struct AutopayFields {
     pub name: Option<String>,
     pub matching: Option<Match>,
-    pub method_id: Option<String>,
+    pub method_id: Option<MethodId>,
     pub limit: Option<u64>,
     pub trigger: Option<Trigger>,
     pub status: Option<AutopayStatus>,
@@ -258,16 +258,13 @@ impl AutopayFields {
         }
         if body.contains_key("method_id") || creating {
             fields.method_id = r.required(body, "method_id", "", |path, raw| {
-                let id = raw.trim();
-                if id.starts_with("pm_") && id.len() <= 64 {
-                    Ok(id.to_string())
-                } else {
-                    Err(FieldError::new(
+                MethodId::parse(raw.trim()).map_err(|_| {
+                    FieldError::new(
                         path,
                         "invalid_method_id",
                         "Идентификатор сохранённого способа оплаты, pm_…",
-                    ))
-                }
+                    )
+                })
             });
         }
         match body.get("limit") {
@@ -333,14 +330,12 @@ pub trait AutopayStore {
 
     async fn delete_autopay(&self, autopay: &Autopay) -> Result<(), StoreError>;
 
-    /// One page of (account, autopay) of the autopays a schedule run on a day of the
-    /// month or week looks at, in one shard of that day's index, after a cursor; and the
-    /// cursor of the next page, if any.
+    /// One page of (account, autopay), at most `limit`, of the autopays a schedule run
+    /// on a day of the month or week looks at: those of `page`'s trigger in its shard of
+    /// that day's index, after its cursor; and the cursor of the next page, if any.
     async fn scheduled_autopays(
         &self,
-        trigger: &Trigger,
-        shard: Shard,
-        after: Option<&str>,
+        page: &SchedulePage,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError>;
 
@@ -406,13 +401,17 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             .ok_or(AppError::NotFound("autopay"))
     }
 
-    async fn check_method(&self, account_id: &AccountId, method_id: &str) -> Result<(), AppError> {
+    async fn check_method(
+        &self,
+        account_id: &AccountId,
+        method_id: &MethodId,
+    ) -> Result<(), AppError> {
         if self
             .payments
             .methods(account_id)
             .await?
             .iter()
-            .any(|m| m.id.as_str() == method_id)
+            .any(|m| m.id == *method_id)
         {
             Ok(())
         } else {

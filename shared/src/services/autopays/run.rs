@@ -57,10 +57,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         page_size: usize,
         now: OffsetDateTime,
     ) -> Result<PageOutcome, AppError> {
-        let found = self
-            .store
-            .scheduled_autopays(&page.trigger, page.shard, page.after.as_deref(), page_size)
-            .await?;
+        let found = self.store.scheduled_autopays(page, page_size).await?;
         let outcomes: Vec<Result<bool, AppError>> =
             stream::iter(found.entries)
                 .map(|(account_id, id)| async move {
@@ -237,7 +234,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             }
             let request = PayRequest {
                 uins: vec![charge.uin.clone()],
-                method: MethodRequest::Saved(autopay.method_id.clone()),
+                method: MethodRequest::Saved(autopay.method_id.to_string()),
             };
             let key = format!(
                 "autopay:{}:{}:{}",

@@ -3,6 +3,8 @@ use serde_json::json;
 
 /// An account id of the minted shape, where one is read through its check.
 const ACCOUNT: &str = "0b7e5b6c-2f0e-4d8a-9c1e-5a4f3b2d1c0e";
+/// A saved method's id of the minted shape, as a request must name one.
+const METHOD: &str = "pm_0123456789abcdef0123456789abcdef";
 
 fn object(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
@@ -12,7 +14,7 @@ fn object(v: Value) -> Map<String, Value> {
 fn an_autopay_is_checked_field_by_field() {
     let ok = AutopayFields::parse(
         &object(
-            json!({"name": "ЖКУ", "match": {"category": "utilities"}, "method_id": "pm_1",
+            json!({"name": "ЖКУ", "match": {"category": "utilities"}, "method_id": METHOD,
                        "limit": 500000, "trigger": {"type": "monthly", "day": 10}}),
         ),
         true,
@@ -40,6 +42,14 @@ fn an_autopay_is_checked_field_by_field() {
     ] {
         assert!(codes.contains(&expected), "{expected:?} in {codes:?}");
     }
+    assert_eq!(ok.method_id, Some(METHOD.parse().unwrap()));
+    // A method id is one of the minted shape, not any `pm_…`.
+    let AppError::Validation(errors) =
+        AutopayFields::parse(&object(json!({"method_id": "pm_1"})), false).unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(errors[0].code, "invalid_method_id");
     // A PATCH sets only what it names.
     let patch = AutopayFields::parse(&object(json!({"status": "active"})), false).unwrap();
     assert_eq!(patch.status, Some(AutopayStatus::Active));
@@ -79,9 +89,9 @@ fn schedule_pages_and_new_bills_share_a_queue_and_are_told_apart() {
     );
 }
 
-#[test]
-fn schedules() {
-    let mut a = Autopay {
+/// An autopay of utilities paid with `pm_1`, the tests' starting point.
+fn autopay(limit: u64, trigger: Trigger, status: AutopayStatus) -> Autopay {
+    Autopay {
         id: "ap_1".into(),
         account_id: "a".into(),
         name: "n".into(),
@@ -89,13 +99,18 @@ fn schedules() {
             category: Category::Utilities,
         },
         method_id: "pm_1".into(),
-        limit: 1,
-        trigger: Trigger::Monthly { day: 26 },
-        status: AutopayStatus::Active,
+        limit,
+        trigger,
+        status,
         paused_reason: None,
         created_at: 0,
         generation: 0,
-    };
+    }
+}
+
+#[test]
+fn schedules() {
+    let mut a = autopay(1, Trigger::Monthly { day: 26 }, AutopayStatus::Active);
     let thursday = time::Date::from_calendar_date(2026, time::Month::November, 26).unwrap();
     assert!(a.due_on(thursday));
     a.trigger = Trigger::Weekly { weekday: 4 };
@@ -108,21 +123,7 @@ fn schedules() {
 
 #[test]
 fn only_changes_that_let_an_autopay_pay_more_widen_it() {
-    let current = Autopay {
-        id: "ap_1".into(),
-        account_id: "a".into(),
-        name: "n".into(),
-        matching: Match::Category {
-            category: Category::Utilities,
-        },
-        method_id: "pm_1".into(),
-        limit: 1_000,
-        trigger: Trigger::NewBill,
-        status: AutopayStatus::Paused,
-        paused_reason: None,
-        created_at: 0,
-        generation: 0,
-    };
+    let current = autopay(1_000, Trigger::NewBill, AutopayStatus::Paused);
     let change = |f: fn(&mut AutopayFields)| {
         let mut fields = AutopayFields::default();
         f(&mut fields);

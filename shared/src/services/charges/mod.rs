@@ -21,8 +21,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::crypto::{self, Credential, Hasher};
 use crate::domain::{
-    canonical, charge_text, payer_key, AccountId, Category, Inn, Kpp, Payee, Payer, PayerKind,
-    PaymentId, Uin,
+    canonical, charge_text, payer_key, AccountId, BillerId, Category, Inn, Kpp, Payee, Payer,
+    PayerKind, PaymentId, Uin,
 };
 use crate::error::{AppError, FieldError};
 use crate::json::{date_string, parse_date, Reader};
@@ -92,7 +92,7 @@ pub enum ChargeStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCharge {
     pub uin: String,
-    pub biller_id: String,
+    pub biller_id: BillerId,
     pub body: ChargeBody,
     pub status: ChargeStatus,
     pub version: u64,
@@ -181,11 +181,23 @@ pub enum WriteOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Biller {
-    pub id: String,
+    pub id: BillerId,
     pub name: String,
     /// What it may write; `None` for a biller registered before registrations had
     /// prefixes and a payee, which therefore writes nothing.
     pub registration: Option<Registration>,
+}
+
+/// One write of a charge as the store takes it: the charge, the payer index items it
+/// gets and those it no longer has, written together if the stored version is still
+/// `expected` (0: new). One value, so the service, the store and its double name the
+/// write's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct ChargeWrite<'a> {
+    pub charge: &'a StoredCharge,
+    pub payer_keys: &'a [String],
+    pub dropped_payer_keys: &'a [String],
+    pub expected: u64,
 }
 
 /// Why a charge write was refused by the store.
@@ -207,10 +219,7 @@ pub trait ChargeStore {
     /// ones) in one transaction, if the stored version is still `expected` (0: new).
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError>;
 
     async fn put_biller(&self, key_hash: &str, biller: &Biller, now: i64)
@@ -218,13 +227,13 @@ pub trait ChargeStore {
 
     async fn biller_by_key(&self, key_hash: &str) -> Result<Option<Biller>, StoreError>;
 
-    async fn revoke_biller(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_biller(&self, id: &BillerId, now: i64) -> Result<bool, StoreError>;
 
     /// A biller by its id, unless revoked.
-    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError>;
+    async fn biller_by_id(&self, id: &BillerId) -> Result<Option<Biller>, StoreError>;
 
     /// Which of these billers are revoked (or unknown), in one read.
-    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError>;
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError>;
 }
 
 /// A batch item's result.
@@ -282,7 +291,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     ) -> Result<(Biller, Secret<String>), AppError> {
         let key = crypto::token(BILLER_KEY_PREFIX)?;
         let biller = Biller {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: BillerId::new(),
             name: name.trim().to_string(),
             registration: Some(registration),
         };
@@ -298,7 +307,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         Ok((biller, key))
     }
 
-    pub async fn revoke_biller(&self, id: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    pub async fn revoke_biller(&self, id: &BillerId, now: OffsetDateTime) -> Result<(), AppError> {
         if self.store.revoke_biller(id, now.unix_timestamp()).await? {
             Ok(())
         } else {
@@ -307,7 +316,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     }
 
     /// A biller that is not revoked, by id: whom an import writes for.
-    pub async fn active_biller(&self, id: &str) -> Result<Biller, AppError> {
+    pub async fn active_biller(&self, id: &BillerId) -> Result<Biller, AppError> {
         self.store
             .biller_by_id(id)
             .await?
@@ -332,14 +341,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         Err(AppError::Unauthenticated)
     }
 
-    pub fn parse_uin(path: &str, raw: &str) -> Result<String, AppError> {
-        Uin::parse(path, raw)
-            .map(|u| u.as_str().to_string())
-            .map_err(|e| AppError::Validation(vec![e]))
+    pub fn parse_uin(path: &str, raw: &str) -> Result<Uin, AppError> {
+        Uin::parse(path, raw).map_err(|e| AppError::Validation(vec![e]))
     }
 
     /// What an active biller may write; a revoked one is refused as its key is.
-    async fn registration(&self, biller_id: &str) -> Result<Registration, AppError> {
+    async fn registration(&self, biller_id: &BillerId) -> Result<Registration, AppError> {
         let biller = self
             .store
             .biller_by_id(biller_id)
@@ -379,7 +386,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         if unpaid.is_empty() {
             return Ok(());
         }
-        let mut billers: Vec<String> = unpaid.iter().map(|c| c.biller_id.clone()).collect();
+        let mut billers: Vec<BillerId> = unpaid.iter().map(|c| c.biller_id.clone()).collect();
         billers.sort();
         billers.dedup();
         let revoked = self.store.revoked_billers(&billers).await?;
@@ -390,11 +397,15 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     }
 
     /// A biller's own charge; another biller's reads as not found.
-    pub async fn own_charge(&self, biller_id: &str, uin: &str) -> Result<StoredCharge, AppError> {
+    pub async fn own_charge(
+        &self,
+        biller_id: &BillerId,
+        uin: &str,
+    ) -> Result<StoredCharge, AppError> {
         self.store
             .charge(uin)
             .await?
-            .filter(|c| c.biller_id == biller_id)
+            .filter(|c| c.biller_id == *biller_id)
             .ok_or(AppError::NotFound("charge"))
     }
 
@@ -403,7 +414,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// biller's retry, and the notices are sent once however often they are asked for.
     pub async fn put(
         &self,
-        biller_id: &str,
+        biller_id: &BillerId,
         uin: &str,
         draft: &ChargeDraft,
         now: OffsetDateTime,
@@ -428,7 +439,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// it (`Some(None)`: absent), used for the first attempt only: a lost race re-reads.
     async fn write(
         &self,
-        biller_id: &str,
+        biller_id: &BillerId,
         uin: &str,
         body: &ChargeBody,
         now: OffsetDateTime,
@@ -440,7 +451,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 None => self.store.charge(uin).await?,
             };
             let (expected, dropped, outcome) = match &current {
-                Some(c) if c.biller_id != biller_id => return Err(AppError::NotFound("charge")),
+                Some(c) if c.biller_id != *biller_id => return Err(AppError::NotFound("charge")),
                 Some(c) if c.body == *body => {
                     charge_counted(ChargeOutcome::Unchanged);
                     return Ok(WriteOutcome::Unchanged);
@@ -463,7 +474,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             };
             let charge = StoredCharge {
                 uin: uin.to_string(),
-                biller_id: biller_id.to_string(),
+                biller_id: biller_id.clone(),
                 body: body.clone(),
                 status: ChargeStatus::Unpaid,
                 version: expected + 1,
@@ -475,11 +486,16 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             let keys: Vec<String> = body.payers.iter().map(|p| self.payer_key(p)).collect();
             match self
                 .store
-                .put_charge(&charge, &keys, &dropped, expected)
+                .put_charge(ChargeWrite {
+                    charge: &charge,
+                    payer_keys: &keys,
+                    dropped_payer_keys: &dropped,
+                    expected,
+                })
                 .await?
             {
                 Ok(()) => {
-                    tracing::info!(uin, biller_id, ?outcome, "charge written");
+                    tracing::info!(uin, %biller_id, ?outcome, "charge written");
                     charge_counted(match outcome {
                         WriteOutcome::Created => ChargeOutcome::Created,
                         WriteOutcome::Updated => ChargeOutcome::Updated,
@@ -498,7 +514,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// Cancels an unpaid charge; cancelling again changes nothing.
     pub async fn cancel(
         &self,
-        biller_id: &str,
+        biller_id: &BillerId,
         uin: &str,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
@@ -530,7 +546,12 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             };
             match self
                 .store
-                .put_charge(&cancelled, &keys, &[], current.version)
+                .put_charge(ChargeWrite {
+                    charge: &cancelled,
+                    payer_keys: &keys,
+                    dropped_payer_keys: &[],
+                    expected: current.version,
+                })
                 .await?
             {
                 Ok(()) => {
@@ -554,7 +575,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// so the last one wins as it would one by one.
     pub async fn put_batch(
         &self,
-        biller_id: &str,
+        biller_id: &BillerId,
         items: &[Value],
         now: OffsetDateTime,
     ) -> Result<Vec<BatchItem>, AppError> {

@@ -27,7 +27,7 @@ use crate::domain::roubles;
 use crate::domain::Category;
 use crate::domain::Payee;
 use crate::domain::{
-    find_card_number, AccountId, Email, MethodId, PaymentId, Phone, TemplateId, Uin,
+    find_card_number, AccountId, BillerId, Email, MethodId, PaymentId, Phone, TemplateId, Uin,
 };
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
@@ -112,7 +112,7 @@ pub enum MethodKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaidBill {
     pub uin: String,
-    pub biller_id: String,
+    pub biller_id: BillerId,
     pub category: Category,
     /// Due at the time of payment, discount applied.
     pub amount: u64,
@@ -318,7 +318,7 @@ pub trait PaymentGateway: Sync {
 pub struct PaymentNotice {
     pub payment_id: PaymentId,
     pub uin: String,
-    pub biller_id: String,
+    pub biller_id: BillerId,
     pub amount: u64,
     pub paid_at: i64,
     pub gateway_reference: String,

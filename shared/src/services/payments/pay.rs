@@ -130,7 +130,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                     let uin = payment
                         .bills
                         .iter()
-                        .find(|b| b.biller_id == biller)
+                        .find(|b| b.biller_id == *biller)
                         .map(|b| b.uin.clone())
                         .unwrap_or_default();
                     return Err(AppError::BillWithdrawn(uin));
@@ -251,11 +251,15 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             .saved_bills(account_id)
             .await?
             .iter()
-            .any(|u| u == uin)
+            .any(|u| u.as_str() == uin)
         {
             return Ok(true);
         }
-        let Some(charge) = self.store.charges(&[uin.to_string()]).await?.pop() else {
+        // A UIN that does not parse names no bill (requests' UINs are parsed already).
+        let Ok(uin) = Uin::parse("uin", uin) else {
+            return Ok(false);
+        };
+        let Some(charge) = self.store.charges(&[uin]).await?.pop() else {
             return Ok(false);
         };
         let Some((_, mine)) = holdings_of(&self.store, account_id).await? else {
@@ -278,11 +282,16 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         now: OffsetDateTime,
     ) -> Result<Vec<StoredCharge>, AppError> {
         let now_s = now.unix_timestamp();
+        // Requests' UINs were parsed already: one that does not parse names no bill.
+        let typed = uins
+            .iter()
+            .map(|u| Uin::parse("uins", u).map_err(|_| AppError::BillMissing(u.clone())))
+            .collect::<Result<Vec<Uin>, AppError>>()?;
         let mut withdrawn = false;
         loop {
             let mut found: BTreeMap<String, StoredCharge> = self
                 .store
-                .charges(uins)
+                .charges(&typed)
                 .await?
                 .into_iter()
                 .map(|c| (c.uin.clone(), c))

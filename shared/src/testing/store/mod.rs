@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
 use crate::domain::{
-    payer_key, AccountId, AutopayId, Category, OperatorId, Payee, Payer, PayerKind, PaymentId,
+    payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind,
+    PaymentId, Uin,
 };
 use crate::services::autopays::{Autopay, SchedulePage, SchedulePageQueue};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
@@ -79,14 +80,14 @@ pub struct State {
     pub operators: BTreeMap<String, Operator>,
     pub revoked_operators: BTreeSet<OperatorId>,
 
-    pub billers: BTreeSet<String>,
-    pub revoked_billers: BTreeSet<String>,
+    pub billers: BTreeSet<BillerId>,
+    pub revoked_billers: BTreeSet<BillerId>,
     pub charges: BTreeMap<String, StoredCharge>,
     /// UIN → the payment that paid it.
     pub paid_by: BTreeMap<String, PaymentId>,
     /// Payer key → UINs.
     pub payer_index: BTreeMap<String, BTreeSet<String>>,
-    pub saved_bills: BTreeMap<AccountId, Vec<String>>,
+    pub saved_bills: BTreeMap<AccountId, Vec<Uin>>,
     /// Lookups counted: (account, window start) → count.
     pub lookups: BTreeMap<(AccountId, i64), u32>,
     /// What the lookup limit asked to count: (window start, window end, n).

@@ -5,11 +5,13 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{listed, MemStore};
-use crate::domain::{AccountId, AutopayId, MethodId, PaymentId, TemplateId};
-use crate::services::autopays::{Autopay, AutopayStore, SchedulePageOf, Trigger, SCHEDULE_SHARDS};
-use crate::services::bills::{BillStore, LookupStore};
+use crate::domain::{AccountId, AutopayId, BillerId, MethodId, PaymentId, TemplateId, Uin};
+use crate::services::autopays::{
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Trigger, SCHEDULE_SHARDS,
+};
+use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
 use crate::services::charges::{
-    BillHold, Biller, ChargeStatus, ChargeStore, ChargeWriteRefusal, StoredCharge,
+    BillHold, Biller, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
@@ -133,7 +135,7 @@ impl PaymentStore for MemStore {
                 if !state.billers.contains(&bill.biller_id)
                     || state.revoked_billers.contains(&bill.biller_id)
                 {
-                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.clone()));
+                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.to_string()));
                 }
             }
             let current = state
@@ -357,18 +359,21 @@ impl PaymentStore for MemStore {
 }
 
 impl BillStore for MemStore {
-    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<String>, StoreError> {
-        self.read("charges_of_payer", |state| {
-            listed(&state.payer_index, payer_key)
-        })
-        .await
+    async fn charges_of_payer(&self, payer_key: &str) -> Result<Vec<Uin>, StoreError> {
+        let uins: Vec<String> = self
+            .read("charges_of_payer", |state| {
+                listed(&state.payer_index, payer_key)
+            })
+            .await?;
+        uins.iter().map(|uin| stored_uin(uin)).collect()
     }
 
-    async fn charges(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.read("charges", |state| state.charges_of(uins)).await
+    async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        let uins: Vec<String> = uins.iter().map(|u| u.to_string()).collect();
+        self.read("charges", |state| state.charges_of(&uins)).await
     }
 
-    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<String>, StoreError> {
+    async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError> {
         self.read("saved_bills", |state| {
             state
                 .saved_bills
@@ -382,14 +387,14 @@ impl BillStore for MemStore {
     async fn save_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         _now: i64,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
             add_capped(
                 state.saved_bills.entry(account_id.clone()).or_default(),
-                uin.to_string(),
+                uin.clone(),
                 |u| u == uin,
                 cap,
             )
@@ -397,7 +402,7 @@ impl BillStore for MemStore {
         .await
     }
 
-    async fn forget_bill(&self, account_id: &AccountId, uin: &str) -> Result<bool, StoreError> {
+    async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError> {
         self.write("forget_bill", |state| {
             remove_all(
                 state.saved_bills.entry(account_id.clone()).or_default(),
@@ -413,11 +418,14 @@ impl LookupStore for MemStore {
     async fn count_lookups(
         &self,
         account_id: &AccountId,
-        window_start: i64,
-        window_end: i64,
-        n: u32,
-        limit: u32,
+        lookups: LookupsToCount,
     ) -> Result<bool, StoreError> {
+        let LookupsToCount {
+            window_start,
+            window_end,
+            n,
+            limit,
+        } = lookups;
         self.write_if("count_lookups", |state| {
             state.lookups_asked.push((window_start, window_end, n));
             let count = state
@@ -447,29 +455,27 @@ impl ChargeStore for MemStore {
 
     async fn put_charge(
         &self,
-        charge: &StoredCharge,
-        payer_keys: &[String],
-        dropped_payer_keys: &[String],
-        expected: u64,
+        write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
+        let charge = write.charge;
         self.transact("put_charge", ChargeWriteRefusal::Stale, |state| {
             let current = state
                 .charges
                 .get(&charge.uin)
                 .map(|c| c.version)
                 .unwrap_or(0);
-            if current != expected {
+            if current != write.expected {
                 return Err(ChargeWriteRefusal::Stale);
             }
             state.charges.insert(charge.uin.clone(), charge.clone());
-            for key in payer_keys {
+            for key in write.payer_keys {
                 state
                     .payer_index
                     .entry(key.clone())
                     .or_default()
                     .insert(charge.uin.clone());
             }
-            for key in dropped_payer_keys {
+            for key in write.dropped_payer_keys {
                 if let Some(uins) = state.payer_index.get_mut(key) {
                     uins.remove(&charge.uin);
                 }
@@ -497,27 +503,27 @@ impl ChargeStore for MemStore {
         }
     }
 
-    async fn revoke_biller(&self, id: &str, _now: i64) -> Result<bool, StoreError> {
+    async fn revoke_biller(&self, id: &BillerId, _now: i64) -> Result<bool, StoreError> {
         self.write("revoke_biller", |state| {
-            state.revoked_billers.insert(id.to_string())
+            state.revoked_billers.insert(id.clone())
         })
         .await
     }
 
-    async fn biller_by_id(&self, id: &str) -> Result<Option<Biller>, StoreError> {
+    async fn biller_by_id(&self, id: &BillerId) -> Result<Option<Biller>, StoreError> {
         let active = self
             .read("biller_by_id", |state| {
                 state.billers.contains(id) && !state.revoked_billers.contains(id)
             })
             .await?;
         Ok(active.then(|| Biller {
-            id: id.to_string(),
+            id: id.clone(),
             name: id.to_string(),
             registration: None,
         }))
     }
 
-    async fn revoked_billers(&self, ids: &[String]) -> Result<BTreeSet<String>, StoreError> {
+    async fn revoked_billers(&self, ids: &[BillerId]) -> Result<BTreeSet<BillerId>, StoreError> {
         self.read("revoked_billers", |state| {
             ids.iter()
                 .filter(|id| !state.billers.contains(*id) || state.revoked_billers.contains(*id))
@@ -630,11 +636,10 @@ impl AutopayStore for MemStore {
 
     async fn scheduled_autopays(
         &self,
-        trigger: &Trigger,
-        shard: Shard,
-        after: Option<&str>,
+        page: &SchedulePage,
         limit: usize,
     ) -> Result<SchedulePageOf, StoreError> {
+        let (trigger, shard) = (&page.trigger, page.shard);
         self.read("scheduled_autopays", |state| {
             let entries = state
                 .autopays
@@ -644,7 +649,7 @@ impl AutopayStore for MemStore {
                     let key = format!("{}#{}", a.account_id, a.id);
                     (key, a.account_id.clone(), a.id.clone())
                 });
-            index_page(entries, after, limit, |entries, next| SchedulePageOf {
+            index_page(entries, page.after.as_deref(), limit, |entries, next| SchedulePageOf {
                 entries,
                 next,
             })
