@@ -188,7 +188,11 @@ impl Bills {
             .await?;
         self.portal
             .charges
-            .cancel(&billers[0].0.parse()?, &cancelled, time::OffsetDateTime::now_utc())
+            .cancel(
+                &billers[0].0.parse()?,
+                &cancelled,
+                time::OffsetDateTime::now_utc(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("cancelling a fixture charge: {e}"))?;
         Ok(Family { parent, sts, uins })

@@ -369,7 +369,7 @@ impl BillStore for MemStore {
     }
 
     async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
-        let uins: Vec<String> = uins.iter().map(|u| u.to_string()).collect();
+        let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
         self.read("charges", |state| state.charges_of(&uins)).await
     }
 
@@ -649,9 +649,8 @@ impl AutopayStore for MemStore {
                     let key = format!("{}#{}", a.account_id, a.id);
                     (key, a.account_id.clone(), a.id.clone())
                 });
-            index_page(entries, page.after.as_deref(), limit, |entries, next| SchedulePageOf {
-                entries,
-                next,
+            index_page(entries, page.after.as_deref(), limit, |entries, next| {
+                SchedulePageOf { entries, next }
             })
         })
         .await
