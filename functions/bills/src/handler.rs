@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use shared::adapters::{self, dynamodb::DynamoStore};
 use shared::config::BillsConfig;
 use shared::domain::VehicleCertificate;
-use shared::domain::{AccountId, Category};
+use shared::domain::{AccountId, Category, Uin};
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::Fields;
@@ -111,7 +111,7 @@ shared::api_app! {
 }
 
 /// The UIN of a `…/{uin}` route, its check digit checked (a `uin` field error if wrong).
-fn path_uin(request: &Request) -> Result<String, AppError> {
+fn path_uin(request: &Request) -> Result<Uin, AppError> {
     ChargeService::<DynamoStore>::parse_uin(
         "uin",
         web::path_param(request, "uin").unwrap_or_default(),
