@@ -21,7 +21,7 @@ use shared::redact::Secret;
 use shared::services::codes::{CodeService, DeliveryError, Notifier, SendCode};
 use shared::services::confirmation::OperatorService;
 use shared::services::identity::{
-    Client, IdentityService, IdentityStore, Login, LoginOutcome, Principal, Registration,
+    Client, GuardedRequest, IdentityService, IdentityStore, Login, LoginOutcome, Principal, Registration,
     SecuritySettings,
 };
 use uslugi_local::provision::Clients;
@@ -283,11 +283,13 @@ impl Fixtures {
         let effective = self
             .identity
             .change_security_settings(
-                &principal,
-                &Secret::new(citizen.password.clone()),
+                GuardedRequest::new(
+                    &principal,
+                    &Secret::new(citizen.password.clone()),
+                    &client(),
+                    at,
+                ),
                 settings,
-                &client(),
-                at,
             )
             .await
             .context("turning two-step login on")?;

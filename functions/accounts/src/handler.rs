@@ -12,7 +12,7 @@ use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
-use shared::services::identity::{IdentityService, Registration, SecuritySettings};
+use shared::services::identity::{GuardedRequest, IdentityService, Registration, SecuritySettings};
 use shared::AppError;
 
 impl Api for App {
@@ -264,11 +264,8 @@ async fn change_password(app: &App, request: &Request, now: OffsetDateTime) -> R
     })?;
     app.identity
         .change_password(
-            &principal,
-            &password,
+            GuardedRequest::new(&principal, &password, &web::client(request), now),
             new_password,
-            &web::client(request),
-            now,
         )
         .await?;
     Ok(web::no_content())
@@ -286,12 +283,9 @@ async fn change_question(app: &App, request: &Request, now: OffsetDateTime) -> R
     })?;
     app.identity
         .change_security_question(
-            &principal,
-            &password,
+            GuardedRequest::new(&principal, &password, &web::client(request), now),
             &question,
             &answer,
-            &web::client(request),
-            now,
         )
         .await?;
     Ok(web::no_content())
@@ -322,12 +316,9 @@ async fn change_contact(
     })?;
     app.identity
         .change_contact(
-            &principal,
-            &password,
+            GuardedRequest::new(&principal, &password, &web::client(request), now),
             contact,
             &token,
-            &web::client(request),
-            now,
         )
         .await?;
     Ok(web::no_content())
@@ -337,7 +328,12 @@ async fn delete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let (password, ()) = password_and(request, &["password"], |_| Some(()))?;
     app.identity
-        .delete_account(&principal, &password, &web::client(request), now)
+        .delete_account(GuardedRequest::new(
+            &principal,
+            &password,
+            &web::client(request),
+            now,
+        ))
         .await?;
     Ok(web::no_content())
 }
@@ -365,7 +361,10 @@ async fn security_settings(app: &App, request: &Request, now: OffsetDateTime) ->
     };
     let effective = app
         .identity
-        .change_security_settings(&principal, &password, settings, &web::client(request), now)
+        .change_security_settings(
+            GuardedRequest::new(&principal, &password, &web::client(request), now),
+            settings,
+        )
         .await?;
     Ok(web::json_response(
         StatusCode::OK,

@@ -97,14 +97,9 @@ pub trait CodeStore {
         client_log: &SendLogWrite,
     ) -> Result<(), StoreError>;
 
-    /// Deletes the code and takes its entry out of both logs, atomically.
-    async fn withdraw_code(
-        &self,
-        code_id: &CodeId,
-        destination_key: &str,
-        client_key: &str,
-        logs_expire_at: i64,
-    ) -> Result<(), StoreError>;
+    /// Deletes the code and takes its entry out of both logs `create_code` wrote,
+    /// atomically (a log keeps its expiry, or gets the one of its write if it has none).
+    async fn withdraw_code(&self, id: &CodeId, logs: [&SendLogWrite; 2]) -> Result<(), StoreError>;
 
     async fn get_code(&self, id: &CodeId) -> Result<Option<StoredCode>, StoreError>;
 
@@ -215,7 +210,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             .identifier(Identifier::Client, &[&request.client_ip]);
 
         let mut attempt = 0;
-        let (id, code) = loop {
+        let (id, code, dest_write, client_write) = loop {
             attempt += 1;
             let (dest_log, client_log) = self
                 .store
@@ -255,7 +250,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
                 .create_code(&new_code, &dest_write, &client_write)
                 .await
             {
-                Ok(()) => break (id, code),
+                Ok(()) => break (id, code, dest_write, client_write),
                 Err(StoreError::Conflict) if attempt < SEND_RACE_RETRIES => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -275,7 +270,7 @@ impl<S: CodeStore + Sync, N: Notifier + Sync> CodeService<S, N> {
             // Nobody received this code: withdraw it and give the quota back.
             if let Err(undo) = self
                 .store
-                .withdraw_code(&id, &destination_key, &client_key, now_s + window)
+                .withdraw_code(&id, [&dest_write, &client_write])
                 .await
             {
                 tracing::error!(error = %undo, code_id = %id, "withdrawing undelivered code failed");

@@ -26,14 +26,15 @@ impl DynamoStore {
         self.tx_put_versioned(item, w.expected_version)
     }
 
+    /// Takes the code's entry out of the log a send wrote; a log with no expiry gets the
+    /// one of that write.
     fn forget_send(
         &self,
-        log_key: &str,
+        log: &SendLogWrite,
         code_id: &CodeId,
-        expires_at: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let update = self
-            .update(send_log_key(log_key))
+            .update(send_log_key(&log.key))
             .update_expression(
                 "REMOVE sends.#id SET version = if_not_exists(version, :zero) + :one, \
                  #ttl = if_not_exists(#ttl, :exp)",
@@ -42,7 +43,7 @@ impl DynamoStore {
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":exp", n(expires_at));
+            .expression_attribute_values(":exp", n(log.expires_at));
         tx_update(update)
     }
 }
@@ -122,18 +123,13 @@ impl CodeStore for DynamoStore {
         Ok(())
     }
 
-    async fn withdraw_code(
-        &self,
-        code_id: &CodeId,
-        destination_key: &str,
-        client_key: &str,
-        logs_expire_at: i64,
-    ) -> Result<(), StoreError> {
-        let delete = self.tx_delete(code_key(code_id))?;
+    async fn withdraw_code(&self, id: &CodeId, logs: [&SendLogWrite; 2]) -> Result<(), StoreError> {
+        let [destination_log, client_log] = logs;
+        let delete = self.tx_delete(code_key(id))?;
         self.transaction()
             .transact_items(delete)
-            .transact_items(self.forget_send(destination_key, code_id, logs_expire_at)?)
-            .transact_items(self.forget_send(client_key, code_id, logs_expire_at)?)
+            .transact_items(self.forget_send(destination_log, id)?)
+            .transact_items(self.forget_send(client_log, id)?)
             .send()
             .await
             .map_err(classify_transaction)?;

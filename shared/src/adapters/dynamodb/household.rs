@@ -5,8 +5,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
 use super::*;
 use crate::services::household::{
-    Child, ChildLink, HouseholdStore, LinkRefusal, LinkState, LinkVerdict, SnilsCheck, StoredChild,
-    StoredVehicle, Vehicle, MAX_CHILDREN,
+    Child, ChildLink, ChildUpdate, HouseholdStore, LinkDecision, LinkRefusal, LinkState,
+    LinkVerdict, SnilsCheck, SnilsSettlement, SnilsVerdict, StoredChild, StoredVehicle, Vehicle,
+    MAX_CHILDREN,
 };
 use crate::services::StoreError;
 
@@ -229,21 +230,15 @@ impl HouseholdStore for DynamoStore {
         ))
     }
 
-    async fn decide_link(
-        &self,
-        account_id: &AccountId,
-        id: &ChildId,
-        submission: &str,
-        verdict: &LinkVerdict,
-    ) -> Result<bool, StoreError> {
+    async fn decide_link(&self, decision: &LinkDecision<'_>) -> Result<bool, StoreError> {
         let link = self
-            .update(link_key(account_id, id))
+            .update(link_key(decision.account_id, &decision.link.id))
             .condition_expression("submission = :s AND #state = :pending")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":s", s(submission))
+            .expression_attribute_values(":s", s(&decision.link.submission))
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()));
         let mut request = self.transaction();
-        match verdict {
+        match decision.verdict {
             LinkVerdict::Rejected { reason } => {
                 let link = build(
                     link.update_expression("SET #state = :state, reason = :reason")
@@ -259,9 +254,9 @@ impl HouseholdStore for DynamoStore {
                         .expression_attribute_values(":state", s(LinkState::Verified.as_str()))
                         .build(),
                 )?;
-                let me = AttributeValue::Ss(vec![account_id.to_string()]);
+                let me = AttributeValue::Ss(vec![decision.account_id.to_string()]);
                 let record = self
-                    .update(child_key(id))
+                    .update(child_key(&decision.link.id))
                     .expression_attribute_values(":me", me);
                 let record = if *first {
                     // The first confirmed parent's data replace whatever an unconfirmed
@@ -280,7 +275,7 @@ impl HouseholdStore for DynamoStore {
                                  ADD verified_parents :me",
                             )
                             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
-                            .expression_attribute_values(":s", s(submission)),
+                            .expression_attribute_values(":s", s(&decision.link.submission)),
                         None => record.update_expression(
                             "SET doc = :doc, version = version + :one \
                              REMOVE snils_state, snils_submission ADD verified_parents :me",
@@ -309,22 +304,15 @@ impl HouseholdStore for DynamoStore {
         }
     }
 
-    async fn update_child(
-        &self,
-        account_id: &AccountId,
-        id: &ChildId,
-        child: &Child,
-        expected_version: u64,
-        snils_submission: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    async fn update_child(&self, change: &ChildUpdate<'_>) -> Result<bool, StoreError> {
         let update = self
-            .update_item(child_key(id))
+            .update_item(child_key(&change.current.id))
             .condition_expression("version = :expected AND contains(verified_parents, :me)")
-            .expression_attribute_values(":doc", doc(child)?)
-            .expression_attribute_values(":next", n(expected_version + 1))
-            .expression_attribute_values(":expected", n(expected_version))
-            .expression_attribute_values(":me", s(account_id));
-        let update = match (snils_submission, &child.snils) {
+            .expression_attribute_values(":doc", doc(change.child)?)
+            .expression_attribute_values(":next", n(change.current.version + 1))
+            .expression_attribute_values(":expected", n(change.current.version))
+            .expression_attribute_values(":me", s(change.account_id));
+        let update = match (change.snils_submission, &change.child.snils) {
             (Some(submission), _) => update
                 .update_expression(
                     "SET doc = :doc, version = :next, snils_state = :pending, \
@@ -342,28 +330,24 @@ impl HouseholdStore for DynamoStore {
 
     async fn settle_child_snils(
         &self,
-        id: &ChildId,
-        submission: &str,
-        child: &Child,
-        verified: bool,
+        settlement: &SnilsSettlement<'_>,
     ) -> Result<bool, StoreError> {
         let update = self
-            .update_item(child_key(id))
+            .update_item(child_key(settlement.id))
             .condition_expression("snils_state = :pending AND snils_submission = :s")
             .expression_attribute_values(":pending", s(LinkState::Pending.as_str()))
-            .expression_attribute_values(":s", s(submission));
-        let update = if verified {
-            update
+            .expression_attribute_values(":s", s(settlement.submission));
+        let update = match settlement.verdict {
+            SnilsVerdict::Verified => update
                 .update_expression("SET snils_state = :verified")
-                .expression_attribute_values(":verified", s(LinkState::Verified.as_str()))
-        } else {
-            update
+                .expression_attribute_values(":verified", s(LinkState::Verified.as_str())),
+            SnilsVerdict::Rejected { without_snils } => update
                 .update_expression(
                     "SET doc = :doc, version = version + :one \
                      REMOVE snils_state, snils_submission",
                 )
-                .expression_attribute_values(":doc", doc(child)?)
-                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":doc", doc(without_snils)?)
+                .expression_attribute_values(":one", n(1)),
         };
         won_race(update.send().await.map_err(classify))
     }

@@ -74,6 +74,16 @@ pub struct StoredChild {
     pub snils: SnilsCheck,
 }
 
+/// A verified parent's edit of a child's record, made against the record as it was read
+/// (its version); a new SNILS waits for the check of `snils_submission`.
+#[derive(Debug)]
+pub struct ChildUpdate<'a> {
+    pub account_id: &'a AccountId,
+    pub current: &'a StoredChild,
+    pub child: &'a Child,
+    pub snils_submission: Option<&'a str>,
+}
+
 /// The check of a child's SNILS against the birth record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SnilsCheck {
@@ -85,6 +95,25 @@ pub enum SnilsCheck {
         submission: String,
     },
     Verified,
+}
+
+/// The outcome of the check of a child's SNILS queued by `submission`, to record on the
+/// child's record.
+#[derive(Debug)]
+pub struct SnilsSettlement<'a> {
+    pub id: &'a ChildId,
+    pub submission: &'a str,
+    pub verdict: SnilsVerdict<'a>,
+}
+
+/// What the birth record said of a child's SNILS.
+#[derive(Debug, Clone, Copy)]
+pub enum SnilsVerdict<'a> {
+    Verified,
+    /// Not the SNILS of the record: the child's data without it replace the record's.
+    Rejected {
+        without_snils: &'a Child,
+    },
 }
 
 /// Where a citizen's link to a child stands.
@@ -172,6 +201,15 @@ pub enum LinkVerdict {
     },
 }
 
+/// The registry's verdict on an account's link as it was read, recorded only while the
+/// link still waits for the check of the submission it was read with.
+#[derive(Debug)]
+pub struct LinkDecision<'a> {
+    pub account_id: &'a AccountId,
+    pub link: &'a ChildLink,
+    pub verdict: &'a LinkVerdict,
+}
+
 #[trait_variant::make(Send)]
 pub trait HouseholdStore {
     async fn child(&self, id: &ChildId) -> Result<Option<StoredChild>, StoreError>;
@@ -191,35 +229,20 @@ pub trait HouseholdStore {
         now: i64,
     ) -> Result<Result<(), LinkRefusal>, StoreError>;
 
-    /// Records the registry's verdict on the link if it is still the one of `submission`;
-    /// `Ok(false)`: it is not (or a first parent was confirmed meanwhile: read again).
-    async fn decide_link(
-        &self,
-        account_id: &AccountId,
-        id: &ChildId,
-        submission: &str,
-        verdict: &LinkVerdict,
-    ) -> Result<bool, StoreError>;
+    /// Records the registry's verdict on the link if it is still the one of its
+    /// submission; `Ok(false)`: it is not (or a first parent was confirmed meanwhile:
+    /// read again).
+    async fn decide_link(&self, decision: &LinkDecision<'_>) -> Result<bool, StoreError>;
 
-    /// Replaces the record if it is still at `expected_version` and the account is a
+    /// Replaces the record if it is still at the version read and the account is a
     /// verified parent; a new SNILS waits for the check of `snils_submission`.
-    async fn update_child(
-        &self,
-        account_id: &AccountId,
-        id: &ChildId,
-        child: &Child,
-        expected_version: u64,
-        snils_submission: Option<&str>,
-    ) -> Result<bool, StoreError>;
+    async fn update_child(&self, update: &ChildUpdate<'_>) -> Result<bool, StoreError>;
 
-    /// Records the check of the child's SNILS queued by `submission`: verified, or (with
-    /// the SNILS taken out of `child`) rejected.
+    /// Records the check of the child's SNILS queued by `submission`: verified, or
+    /// rejected (the record's data without the SNILS).
     async fn settle_child_snils(
         &self,
-        id: &ChildId,
-        submission: &str,
-        child: &Child,
-        verified: bool,
+        settlement: &SnilsSettlement<'_>,
     ) -> Result<bool, StoreError>;
 
     /// Removes the account's link; the record goes with the last holder.
@@ -579,13 +602,12 @@ where
         }
         if !self
             .store
-            .update_child(
+            .update_child(&ChildUpdate {
                 account_id,
-                id,
-                &next,
-                current.version,
-                snils_submission.as_deref(),
-            )
+                current: &current,
+                child: &next,
+                snils_submission: snils_submission.as_deref(),
+            })
             .await?
         {
             let now = self.child(account_id, id).await?;

@@ -40,13 +40,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// change the password guards begins.
     async fn confirmed_account(
         &self,
-        principal: &Principal,
-        password: &Secret<String>,
-        client: &Client,
-        now: i64,
+        request: &GuardedRequest<'_>,
     ) -> Result<StoredAccount, AppError> {
-        let account = self.account(principal).await?;
-        self.confirm_password(&account, password, client, now)
+        let account = self.account(request.principal).await?;
+        self.confirm_password(&account, request.password, request.client, request.now_s())
             .await?;
         Ok(account)
     }
@@ -81,18 +78,17 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .collect())
     }
 
+    /// Sets a new password once the old one (`request.password`) is confirmed.
     pub async fn change_password(
         &self,
-        principal: &Principal,
-        old_password: &Secret<String>,
+        request: GuardedRequest<'_>,
         new_password: Secret<String>,
-        client: &Client,
-        now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        let now_s = now.unix_timestamp();
-        let account = self
-            .confirmed_account(principal, old_password, client, now_s)
-            .await?;
+        let GuardedRequest {
+            principal, client, ..
+        } = request;
+        let now_s = request.now_s();
+        let account = self.confirmed_account(&request).await?;
         let hash = new_password_hash(&account, &new_password)?;
         // Every other session ends: whoever knew the old password is out.
         let others = self
@@ -105,12 +101,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             credentials_epoch: account.credentials_epoch,
             keep_session: Some(&principal.session_id),
             token: None,
+            end_sessions: &others,
+            event: &event,
         };
-        if !self
-            .store
-            .replace_password(&change, &others, &event, now_s)
-            .await?
-        {
+        if !self.store.replace_password(&change, now_s).await? {
             // The account went away meanwhile (deleted in another session).
             return Err(AppError::Unauthenticated);
         }
@@ -126,23 +120,27 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     pub async fn change_security_question(
         &self,
-        principal: &Principal,
-        password: &Secret<String>,
+        request: GuardedRequest<'_>,
         question: &str,
         answer: &Secret<String>,
-        client: &Client,
-        now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        let now_s = now.unix_timestamp();
-        let account = self
-            .confirmed_account(principal, password, client, now_s)
-            .await?;
+        let account = self.confirmed_account(&request).await?;
         let answer_hash = passwords::hash(&Secret::new(crate::domain::normalise_security_answer(
             answer.expose(),
         )))?;
-        let event = self.event(&account.id, "security_question_changed", client, now_s);
+        let event = self.event(
+            &account.id,
+            "security_question_changed",
+            request.client,
+            request.now_s(),
+        );
         self.store
-            .replace_security_question(&account.id, question, &answer_hash, &event)
+            .replace_security_question(&QuestionChange {
+                account_id: &account.id,
+                question,
+                answer_hash: &answer_hash,
+                event: &event,
+            })
             .await?;
         Ok(())
     }
@@ -151,22 +149,18 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// tells the old address.
     pub async fn change_contact(
         &self,
-        principal: &Principal,
-        password: &Secret<String>,
+        request: GuardedRequest<'_>,
         new_contact: Destination,
         token: &Secret<String>,
-        client: &Client,
-        now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        let now_s = now.unix_timestamp();
+        let now_s = request.now_s();
         // Before the password: without a fresh proof of presence nothing is checked,
         // so the route cannot be used to try passwords either.
-        principal
-            .presence(now, self.limits.step_up_window)
+        request
+            .principal
+            .presence(request.now, self.limits.step_up_window)
             .require()?;
-        let account = self
-            .confirmed_account(principal, password, client, now_s)
-            .await?;
+        let account = self.confirmed_account(&request).await?;
         let (kind, old_value) = match &new_contact {
             Destination::Email(_) => (ContactKind::Email, account.email.clone()),
             Destination::Phone(_) => (ContactKind::Phone, account.phone.clone()),
@@ -180,7 +174,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ));
         }
         let new_key = destination_key(&self.hasher, &new_value);
+        let event_kind = match kind {
+            ContactKind::Email => "email_changed",
+            ContactKind::Phone => "phone_changed",
+        };
         let change = ContactChange {
+            account_id: account.id.clone(),
             kind,
             new_value: new_value.clone(),
             new_key: new_key.clone(),
@@ -188,23 +187,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             token: self
                 .redemption(token.expose(), new_key, "contact_change", now_s)
                 .await?,
+            event: self.event(&account.id, event_kind, request.client, now_s),
         };
-        let event_kind = match kind {
-            ContactKind::Email => "email_changed",
-            ContactKind::Phone => "phone_changed",
-        };
-        let event = self.event(&account.id, event_kind, client, now_s);
         // The proof first, on its own: whatever the transaction below reports when both
         // its conditions fail, a refused token must answer the same for a contact that
         // is registered as for one that is not.
         if !self.store.token_usable(&change.token, now_s).await? {
             return Err(token_refused());
         }
-        if let Err(refusals) = self
-            .store
-            .change_contact(&account.id, &change, &event, now_s)
-            .await?
-        {
+        if let Err(refusals) = self.store.change_contact(&change, now_s).await? {
             // The proof first: only who holds the new contact (a live code for it) may
             // learn that another account has it, as at registration.
             return Err(if refusals.contains(&ContactChangeRefusal::TokenInvalid) {
@@ -242,17 +233,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     }
 
     /// Removes the account and everything kept about it; the citizen may leave.
-    pub async fn delete_account(
-        &self,
-        principal: &Principal,
-        password: &Secret<String>,
-        client: &Client,
-        now: OffsetDateTime,
-    ) -> Result<(), AppError> {
-        let now_s = now.unix_timestamp();
-        let account = self
-            .confirmed_account(principal, password, client, now_s)
-            .await?;
+    pub async fn delete_account(&self, request: GuardedRequest<'_>) -> Result<(), AppError> {
+        let account = self.confirmed_account(&request).await?;
         let mut logins = vec![
             destination_key(&self.hasher, &account.email),
             destination_key(&self.hasher, &account.phone),
@@ -272,13 +254,16 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// Turns two-step login and new-device alerts on or off (the password confirms it).
     pub async fn change_security_settings(
         &self,
-        principal: &Principal,
-        password: &Secret<String>,
+        request: GuardedRequest<'_>,
         settings: SecuritySettings,
-        client: &Client,
-        now: OffsetDateTime,
     ) -> Result<EffectiveSettings, AppError> {
-        let now_s = now.unix_timestamp();
+        let GuardedRequest {
+            principal,
+            password,
+            client,
+            now,
+        } = request;
+        let now_s = request.now_s();
         let account = self.account(principal).await?;
         // Turning two-step login off weakens the account: a password alone must not.
         let weakening = settings.two_step_login == Some(false) && account.two_step_login;
@@ -383,17 +368,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             purpose: Purpose::StepUp.as_str(),
         };
         let event = self.event(&account.id, "step_up_completed", client, now_s);
-        if !self
-            .store
-            .prove_presence(
-                &principal.session_id,
-                &account.id,
-                &redemption,
-                &event,
-                now_s,
-            )
-            .await?
-        {
+        let proof = PresenceProof {
+            principal,
+            token: &redemption,
+            event: &event,
+        };
+        if !self.store.prove_presence(&proof, now_s).await? {
             // A code of another purpose or for another phone: as if there were none.
             return Err(AppError::CodeNotFound);
         }
@@ -512,12 +492,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             credentials_epoch: account.credentials_epoch,
             keep_session: None,
             token: Some(&redemption),
+            end_sessions: &sessions,
+            event: &event,
         };
-        if !self
-            .store
-            .replace_password(&change, &sessions, &event, now_s)
-            .await?
-        {
+        if !self.store.replace_password(&change, now_s).await? {
             return Err(token_refused());
         }
         self.notify_email(

@@ -90,6 +90,16 @@ pub struct TokenRedemption {
     pub purpose: &'static str,
 }
 
+/// A registration to write in one transaction: the account, the contacts it claims as
+/// logins, the verification tokens that prove them, and the event that logs it.
+#[derive(Debug)]
+pub struct AccountCreation<'a> {
+    pub account: &'a NewAccount,
+    pub logins: &'a [LoginClaim],
+    pub tokens: &'a [TokenRedemption],
+    pub event: &'a SecurityEvent,
+}
+
 /// Why a registration transaction was refused; several can hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationRefusal {
@@ -185,14 +195,16 @@ impl ContactKind {
 }
 
 /// A contact change to write: the new login claimed, the old one released, the account
-/// updated and the confirming token consumed, all at once.
+/// updated, the confirming token consumed and the event logged, all at once.
 #[derive(Debug, Clone)]
 pub struct ContactChange {
+    pub account_id: AccountId,
     pub kind: ContactKind,
     pub new_value: String,
     pub new_key: String,
     pub old_key: String,
     pub token: TokenRedemption,
+    pub event: SecurityEvent,
 }
 
 /// Why a contact change was refused.
@@ -274,6 +286,18 @@ pub struct PasswordChange<'a> {
     pub keep_session: Option<&'a SessionId>,
     /// A recovery's verification token, consumed in the same transaction.
     pub token: Option<&'a TokenRedemption>,
+    /// The sessions that end with the old password.
+    pub end_sessions: &'a [SessionId],
+    pub event: &'a SecurityEvent,
+}
+
+/// A new security question and the hash of its answer, with the event that logs it.
+#[derive(Debug)]
+pub struct QuestionChange<'a> {
+    pub account_id: &'a AccountId,
+    pub question: &'a str,
+    pub answer_hash: &'a str,
+    pub event: &'a SecurityEvent,
 }
 
 impl Session {
@@ -281,6 +305,15 @@ impl Session {
     pub fn expires_at(&self) -> i64 {
         (self.last_seen_at + self.idle_secs).min(self.absolute_expires_at)
     }
+}
+
+/// A step-up to record: the session that proved presence (the principal's), the step-up
+/// code's verification token it consumes, and the event that logs it.
+#[derive(Debug)]
+pub struct PresenceProof<'a> {
+    pub principal: &'a Principal,
+    pub token: &'a TokenRedemption,
+    pub event: &'a SecurityEvent,
 }
 
 /// What a login attempt found, read in one round trip.
@@ -364,10 +397,7 @@ pub trait IdentityStore {
     /// `Ok(Err(..))` lists what refused the transaction (by index into `logins`/`tokens`).
     async fn create_account(
         &self,
-        account: &NewAccount,
-        logins: &[LoginClaim],
-        tokens: &[TokenRedemption],
-        event: &SecurityEvent,
+        creation: &AccountCreation<'_>,
         now: i64,
     ) -> Result<Result<(), Vec<RegistrationRefusal>>, StoreError>;
 
@@ -464,36 +494,23 @@ pub trait IdentityStore {
     async fn replace_password(
         &self,
         change: &PasswordChange<'_>,
-        end_sessions: &[SessionId],
-        event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError>;
 
     /// Records that the session proved presence now, consuming the step-up code's
     /// verification token and logging the event, atomically; `false`: the token was not
     /// a live step-up token for the account's phone, or the session is gone.
-    async fn prove_presence(
-        &self,
-        session_id: &SessionId,
-        account_id: &AccountId,
-        token: &TokenRedemption,
-        event: &SecurityEvent,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn prove_presence(&self, proof: &PresenceProof<'_>, now: i64)
+        -> Result<bool, StoreError>;
 
     async fn replace_security_question(
         &self,
-        account_id: &AccountId,
-        question: &str,
-        answer_hash: &str,
-        event: &SecurityEvent,
+        change: &QuestionChange<'_>,
     ) -> Result<(), StoreError>;
 
     async fn change_contact(
         &self,
-        account_id: &AccountId,
         change: &ContactChange,
-        event: &SecurityEvent,
         now: i64,
     ) -> Result<Result<(), Vec<ContactChangeRefusal>>, StoreError>;
 
@@ -535,6 +552,37 @@ impl Client {
             ip: ip.unwrap_or_default(),
             user_agent,
         }
+    }
+}
+
+/// A request to change what the password guards (the password itself, the security
+/// question, a contact, the account's existence, its security settings): who asks, the
+/// password they gave to confirm it, from where, and when.
+#[derive(Debug)]
+pub struct GuardedRequest<'a> {
+    pub principal: &'a Principal,
+    pub password: &'a Secret<String>,
+    pub client: &'a Client,
+    pub now: OffsetDateTime,
+}
+
+impl<'a> GuardedRequest<'a> {
+    pub fn new(
+        principal: &'a Principal,
+        password: &'a Secret<String>,
+        client: &'a Client,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            principal,
+            password,
+            client,
+            now,
+        }
+    }
+
+    fn now_s(&self) -> i64 {
+        self.now.unix_timestamp()
     }
 }
 

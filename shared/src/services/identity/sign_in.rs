@@ -95,7 +95,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             attempt += 1;
             match self
                 .store
-                .create_account(&account, &logins, &tokens, &event, now_s)
+                .create_account(
+                    &AccountCreation {
+                        account: &account,
+                        logins: &logins,
+                        tokens: &tokens,
+                        event: &event,
+                    },
+                    now_s,
+                )
                 .await
             {
                 Ok(Ok(())) => break,

@@ -18,7 +18,8 @@ use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::household::holdings::sync_holdings;
 use crate::services::household::{
-    HouseholdStore, LinkState, LinkVerdict, SnilsCheck, NOT_A_PARENT,
+    HouseholdStore, LinkDecision, LinkState, LinkVerdict, SnilsCheck, SnilsSettlement,
+    SnilsVerdict, NOT_A_PARENT,
 };
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::notices::NoticeStore;
@@ -348,7 +349,11 @@ where
                 };
                 if self
                     .store
-                    .decide_link(&job.account_id, child_id, &job.submission, &verdict)
+                    .decide_link(&LinkDecision {
+                        account_id: &job.account_id,
+                        link: &link,
+                        verdict: &verdict,
+                    })
                     .await?
                 {
                     decided = true;
@@ -397,7 +402,17 @@ where
                 }
                 if self
                     .store
-                    .settle_child_snils(child_id, submission, &child, verified)
+                    .settle_child_snils(&SnilsSettlement {
+                        id: child_id,
+                        submission,
+                        verdict: if verified {
+                            SnilsVerdict::Verified
+                        } else {
+                            SnilsVerdict::Rejected {
+                                without_snils: &child,
+                            }
+                        },
+                    })
                     .await?
                 {
                     verification_counted(Check::BirthRecord, outcome_of(verified));

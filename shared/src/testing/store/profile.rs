@@ -5,7 +5,8 @@ use super::{listed, MemStore};
 use crate::domain::{AccountId, ChildId, OperatorId, VehicleId};
 use crate::services::confirmation::{Operator, OperatorStore};
 use crate::services::household::{
-    Child, ChildLink, HouseholdStore, LinkRefusal, LinkVerdict, StoredChild, StoredVehicle, Vehicle,
+    ChildLink, ChildUpdate, HouseholdStore, LinkDecision, LinkRefusal, SnilsSettlement,
+    StoredChild, StoredVehicle, Vehicle,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::notices::{Channel, NoticeStore, NotificationSettings};
@@ -206,9 +207,9 @@ impl HouseholdStore for MemStore {
         }
         refused {
             fn link_child(&self, _account_id: &AccountId, _link: &ChildLink, _now: i64) -> Result<(), LinkRefusal>;
-            fn decide_link(&self, _account_id: &AccountId, _id: &ChildId, _submission: &str, _verdict: &LinkVerdict) -> bool;
-            fn update_child(&self, _account_id: &AccountId, _id: &ChildId, _child: &Child, _expected_version: u64, _snils_submission: Option<&str>) -> bool;
-            fn settle_child_snils(&self, _id: &ChildId, _submission: &str, _child: &Child, _verified: bool) -> bool;
+            fn decide_link(&self, _decision: &LinkDecision<'_>) -> bool;
+            fn update_child(&self, _update: &ChildUpdate<'_>) -> bool;
+            fn settle_child_snils(&self, _settlement: &SnilsSettlement<'_>) -> bool;
             fn unlink_child(&self, _account_id: &AccountId, _id: &ChildId) -> bool;
             fn put_vehicle(&self, _account_id: &AccountId, _vehicle: &StoredVehicle) -> bool;
             fn update_vehicle(&self, _account_id: &AccountId, _id: &VehicleId, _vehicle: &Vehicle) -> bool;

@@ -4,10 +4,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use super::*;
 use crate::services::identity::{
-    Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal, ContactKind,
-    IdentityStore, LoginChallenge, LoginClaim, LoginFailures, LoginState, NewAccount,
-    PasswordChange, RegistrationRefusal, SecurityEvent, SecuritySettings, Session, SessionWrite,
-    StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
+    AccountCreation, Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal,
+    ContactKind, IdentityStore, LoginChallenge, LoginFailures, LoginState, PasswordChange,
+    PresenceProof, QuestionChange, RegistrationRefusal, SecurityEvent, SecuritySettings, Session,
+    SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
+    SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
@@ -41,12 +42,10 @@ impl DynamoStore {
 impl IdentityStore for DynamoStore {
     async fn create_account(
         &self,
-        account: &NewAccount,
-        logins: &[LoginClaim],
-        tokens: &[TokenRedemption],
-        event: &SecurityEvent,
+        creation: &AccountCreation<'_>,
         now: i64,
     ) -> Result<Result<(), Vec<RegistrationRefusal>>, StoreError> {
+        let account = creation.account;
         let mut item = account_key(&account.id);
         item.extend([
             ("last_name".into(), s(&account.last_name)),
@@ -68,7 +67,7 @@ impl IdentityStore for DynamoStore {
         let mut request = self.transaction();
         let put_account = self.put_new(item)?;
         request = request.transact_items(put_account);
-        for login in logins {
+        for login in creation.logins {
             let mut item = login_key(&login.key);
             item.extend([
                 ("account_id".into(), s(&account.id)),
@@ -77,15 +76,15 @@ impl IdentityStore for DynamoStore {
             let put = self.put_new(item)?;
             request = request.transact_items(put);
         }
-        for token in tokens {
+        for token in creation.tokens {
             request = request.transact_items(self.token_delete(token, now)?);
         }
-        request = request.transact_items(event_put(&self.table, event)?);
+        request = request.transact_items(event_put(&self.table, creation.event)?);
         match request.send().await {
             Ok(_) => Ok(Ok(())),
             Err(e) => {
                 let failed = failed_conditions(e)?;
-                let first_token = 1 + logins.len();
+                let first_token = 1 + creation.logins.len();
                 Ok(Err(failed
                     .into_iter()
                     .filter_map(|i| match i {
@@ -398,8 +397,6 @@ impl IdentityStore for DynamoStore {
     async fn replace_password(
         &self,
         change: &PasswordChange<'_>,
-        end_sessions: &[SessionId],
-        event: &SecurityEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
         let next_epoch = change.credentials_epoch + 1;
@@ -421,7 +418,7 @@ impl IdentityStore for DynamoStore {
         let mut request = self
             .transaction()
             .transact_items(update)
-            .transact_items(event_put(&self.table, event)?);
+            .transact_items(event_put(&self.table, change.event)?);
         let token = change.token;
         if let Some(token) = token {
             request = request.transact_items(self.token_delete(token, now)?);
@@ -436,8 +433,9 @@ impl IdentityStore for DynamoStore {
             )?;
             request = request.transact_items(restamp);
         }
-        let (now_ended, later) =
-            end_sessions.split_at(end_sessions.len().min(SESSIONS_PER_TRANSACTION));
+        let (now_ended, later) = change
+            .end_sessions
+            .split_at(change.end_sessions.len().min(SESSIONS_PER_TRANSACTION));
         for id in now_ended {
             request = request.transact_items(self.session_delete(id)?);
         }
@@ -462,21 +460,18 @@ impl IdentityStore for DynamoStore {
 
     async fn replace_security_question(
         &self,
-        account_id: &AccountId,
-        question: &str,
-        answer_hash: &str,
-        event: &SecurityEvent,
+        change: &QuestionChange<'_>,
     ) -> Result<(), StoreError> {
         let update = tx_update(
-            self.update(account_key(account_id))
+            self.update(account_key(change.account_id))
                 .update_expression("SET security_question = :q, security_answer_hash = :a")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":q", s(question))
-                .expression_attribute_values(":a", s(answer_hash)),
+                .expression_attribute_values(":q", s(change.question))
+                .expression_attribute_values(":a", s(change.answer_hash)),
         )?;
         self.transaction()
             .transact_items(update)
-            .transact_items(event_put(&self.table, event)?)
+            .transact_items(event_put(&self.table, change.event)?)
             .send()
             .await
             .map_err(classify_transaction)?;
@@ -485,11 +480,10 @@ impl IdentityStore for DynamoStore {
 
     async fn change_contact(
         &self,
-        account_id: &AccountId,
         change: &ContactChange,
-        event: &SecurityEvent,
         now: i64,
     ) -> Result<Result<(), Vec<ContactChangeRefusal>>, StoreError> {
+        let account_id = &change.account_id;
         let mut claim = login_key(&change.new_key);
         claim.extend([
             ("account_id".into(), s(account_id)),
@@ -515,7 +509,7 @@ impl IdentityStore for DynamoStore {
             .transact_items(release)
             .transact_items(update)
             .transact_items(self.token_delete(&change.token, now)?)
-            .transact_items(event_put(&self.table, event)?)
+            .transact_items(event_put(&self.table, &change.event)?)
             .send()
             .await;
         match result {
@@ -540,24 +534,21 @@ impl IdentityStore for DynamoStore {
 
     async fn prove_presence(
         &self,
-        session_id: &SessionId,
-        account_id: &AccountId,
-        token: &TokenRedemption,
-        event: &SecurityEvent,
+        proof: &PresenceProof<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let proven = tx_update(
-            self.update(session_key(session_id))
+            self.update(session_key(&proof.principal.session_id))
                 .update_expression("SET proven_at = :now")
                 .condition_expression("account_id = :account")
                 .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":account", s(account_id)),
+                .expression_attribute_values(":account", s(&proof.principal.account_id)),
         )?;
         let result = self
             .transaction()
-            .transact_items(self.token_delete(token, now)?)
+            .transact_items(self.token_delete(proof.token, now)?)
             .transact_items(proven)
-            .transact_items(event_put(&self.table, event)?)
+            .transact_items(event_put(&self.table, proof.event)?)
             .send()
             .await;
         match result {
