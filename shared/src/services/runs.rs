@@ -52,6 +52,13 @@ pub enum ShardedJob {
     ReconcilePayments,
 }
 
+/// One run of a sharded job: the job and the run's id, which name the run's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'a> {
+    pub job: ShardedJob,
+    pub id: &'a str,
+}
+
 /// How a page of a sharded run ends, said once for every such run: with the shard's next
 /// page queued by `enqueue_next` (`next`: where that page starts), or, on the shard's last
 /// page, with the shard marked done. `true`: this page completed the run.
@@ -59,8 +66,7 @@ pub async fn continue_shard<S, F, Fut>(
     store: &S,
     next: Option<String>,
     enqueue_next: F,
-    job: ShardedJob,
-    run: &str,
+    run: Run<'_>,
     shard: &str,
     now: i64,
 ) -> Result<bool, StoreError>
@@ -71,7 +77,7 @@ where
 {
     match next {
         Some(after) => enqueue_next(after).await.map(|()| false),
-        None => store.finish_shard(job, run, shard, now).await,
+        None => store.finish_shard(run, shard, now).await,
     }
 }
 
@@ -79,24 +85,12 @@ where
 #[trait_variant::make(Send)]
 pub trait RunStore {
     /// Records a run of `job` and how many shards it has, unless recorded already.
-    async fn open_run(
-        &self,
-        job: ShardedJob,
-        run: &str,
-        shards: usize,
-        now: i64,
-    ) -> Result<(), StoreError>;
+    async fn open_run(&self, run: Run<'_>, shards: usize, now: i64) -> Result<(), StoreError>;
 
     /// Marks one shard of a run done; `true` exactly once per run: for the call that
     /// finds every shard done. A run never opened (a page sent by hand, or redriven
     /// after its record expired) is never complete.
-    async fn finish_shard(
-        &self,
-        job: ShardedJob,
-        run: &str,
-        shard: &str,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn finish_shard(&self, run: Run<'_>, shard: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

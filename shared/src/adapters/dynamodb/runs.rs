@@ -4,29 +4,23 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::*;
-use crate::services::runs::{RunStore, ShardedJob};
+use crate::services::runs::{Run, RunStore, ShardedJob};
 use crate::services::StoreError;
 
 /// How long a run's record is kept.
 const RUN_MEMORY_SECS: i64 = 30 * 24 * 3600;
 
-fn run_key(job: ShardedJob, run: &str) -> Item {
-    let prefix = match job {
+fn run_key(run: Run<'_>) -> Item {
+    let prefix = match run.job {
         ShardedJob::RunAutopays => "AUTOPAYRUN",
         ShardedJob::ReconcilePayments => "RECONCILERUN",
     };
-    key(format!("{prefix}#{run}"), "RUN")
+    key(format!("{prefix}#{}", run.id), "RUN")
 }
 
 impl RunStore for DynamoStore {
-    async fn open_run(
-        &self,
-        job: ShardedJob,
-        run: &str,
-        shards: usize,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut item = run_key(job, run);
+    async fn open_run(&self, run: Run<'_>, shards: usize, now: i64) -> Result<(), StoreError> {
+        let mut item = run_key(run);
         item.extend([
             ("shards".into(), n(shards)),
             ("opened_at".into(), n(now)),
@@ -38,15 +32,9 @@ impl RunStore for DynamoStore {
         }
     }
 
-    async fn finish_shard(
-        &self,
-        job: ShardedJob,
-        run: &str,
-        shard: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    async fn finish_shard(&self, run: Run<'_>, shard: &str, now: i64) -> Result<bool, StoreError> {
         let updated = self
-            .update_item(run_key(job, run))
+            .update_item(run_key(run))
             // A run never opened gets a record that expires too.
             .update_expression("ADD done_shards :shard SET #ttl = if_not_exists(#ttl, :ttl)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -71,7 +59,7 @@ impl RunStore for DynamoStore {
         }
         // Two last shards finishing together: one of them counts the run.
         let result = self
-            .update_item(run_key(job, run))
+            .update_item(run_key(run))
             .update_expression("SET completed_at = :now")
             .condition_expression("attribute_not_exists(completed_at)")
             .expression_attribute_values(":now", n(now))

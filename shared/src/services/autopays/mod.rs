@@ -30,7 +30,7 @@ use crate::services::payments::{
     PaymentStores,
 };
 pub use crate::services::runs::Shard;
-use crate::services::runs::{RunStore, ShardedJob};
+use crate::services::runs::{Run, RunStore, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
 mod run;

@@ -34,8 +34,10 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         }
         self.store
             .open_run(
-                ShardedJob::RunAutopays,
-                run,
+                Run {
+                    job: ShardedJob::RunAutopays,
+                    id: run,
+                },
                 pages.len(),
                 now.unix_timestamp(),
             )
@@ -98,8 +100,10 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 outcome.run_completed = self
                     .store
                     .finish_shard(
-                        ShardedJob::RunAutopays,
-                        &page.run,
+                        Run {
+                            job: ShardedJob::RunAutopays,
+                            id: &page.run,
+                        },
                         &page.shard_id(),
                         now.unix_timestamp(),
                     )

@@ -281,8 +281,30 @@ fn oms(path: &str, raw: &str) -> Result<String, FieldError> {
     OmsPolicy::parse(path, raw).map(|s| s.as_str().to_string())
 }
 
-fn finish<T>(errors: Vec<FieldError>, value: Option<T>) -> Result<T, AppError> {
+/// Reads a request body: refuses every field not in `known`, lets `read` take the rest
+/// (it answers `None` where a field it needs was refused), and answers the value when
+/// nothing was refused, or every refusal at once.
+fn read_body<T>(
+    body: &Map<String, Value>,
+    known: &[&str],
+    read: impl FnOnce(&mut Reader<'_>) -> Option<T>,
+) -> Result<T, AppError> {
+    let mut errors = Vec::new();
+    let mut r = Reader {
+        errors: &mut errors,
+    };
+    r.unknown(body, "", known);
+    let value = read(&mut r);
     validated(value, errors)?.ok_or_else(|| AppError::Internal("validated fields missing".into()))
+}
+
+/// A PATCH that changes nothing is refused, rather than answered as a change.
+fn refuse_empty_patch(errors: &mut Vec<FieldError>) {
+    errors.push(FieldError::new(
+        "",
+        "nothing_to_change",
+        "Укажите, что изменить",
+    ));
 }
 
 const CHILD_FIELDS: [&str; 8] = [
@@ -299,94 +321,72 @@ const CHILD_FIELDS: [&str; 8] = [
 impl Child {
     /// A child from a POST body.
     pub fn parse(body: &Map<String, Value>, today: Date) -> Result<Self, AppError> {
-        let mut errors = Vec::new();
-        let mut r = Reader {
-            errors: &mut errors,
-        };
-        r.unknown(body, "", &CHILD_FIELDS);
-        let last_name = r.required(body, "last_name", "", name);
-        let first_name = r.required(body, "first_name", "", name);
-        let middle_name = match body.get("middle_name") {
-            Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
-            _ => r.change(body, "middle_name", "", name),
-        };
-        let born = r.required(body, "birth_date", "", birth_date(today));
-        let gender = r.change(body, "gender", "", gender);
-        let certificate = r.required(body, "birth_certificate", "", |path, raw| {
-            BirthCertificate::parse(path, raw).map(|c| c.as_str().to_string())
-        });
-        let snils = r.change(body, "snils", "", snils);
-        let oms_policy = r.change(body, "oms_policy", "", oms);
-        let set = |c: Change<String>| match c {
-            Change::Set(v) => Some(v),
-            _ => None,
-        };
-        let child = match (last_name, first_name, born, certificate) {
-            (Some(last_name), Some(first_name), Some(birth_date), Some(birth_certificate)) => {
-                Some(Child {
-                    last_name,
-                    first_name,
-                    middle_name: set(middle_name),
-                    birth_date,
-                    gender: set(gender),
-                    birth_certificate,
-                    snils: set(snils),
-                    oms_policy: set(oms_policy),
-                })
-            }
-            _ => None,
-        };
-        finish(errors, child)
+        read_body(body, &CHILD_FIELDS, |r| {
+            let last_name = r.required(body, "last_name", "", name);
+            let first_name = r.required(body, "first_name", "", name);
+            let middle_name = match body.get("middle_name") {
+                Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
+                _ => r.change(body, "middle_name", "", name),
+            };
+            let born = r.required(body, "birth_date", "", birth_date(today));
+            let gender = r.change(body, "gender", "", gender);
+            let certificate = r.required(body, "birth_certificate", "", |path, raw| {
+                BirthCertificate::parse(path, raw).map(|c| c.as_str().to_string())
+            });
+            let snils = r.change(body, "snils", "", snils);
+            let oms_policy = r.change(body, "oms_policy", "", oms);
+            let set = |c: Change<String>| match c {
+                Change::Set(v) => Some(v),
+                _ => None,
+            };
+            Some(Child {
+                last_name: last_name?,
+                first_name: first_name?,
+                middle_name: set(middle_name),
+                birth_date: born?,
+                gender: set(gender),
+                birth_certificate: certificate?,
+                snils: set(snils),
+                oms_policy: set(oms_policy),
+            })
+        })
     }
 
     /// The record with a PATCH applied. The birth certificate and date are the child's
     /// identity and stay as they are.
     pub fn patched(&self, body: &Map<String, Value>) -> Result<Self, AppError> {
-        let mut errors = Vec::new();
-        let mut r = Reader {
-            errors: &mut errors,
-        };
-        r.unknown(body, "", &CHILD_FIELDS);
-        for fixed in ["birth_date", "birth_certificate"] {
-            if body.contains_key(fixed) {
-                r.errors.push(FieldError::new(
-                    fixed,
-                    "immutable",
-                    "Не меняется: удалите ребёнка и добавьте его заново",
-                ));
-            }
-        }
-        let mut next = self.clone();
-        for (field, slot) in [
-            ("last_name", &mut next.last_name),
-            ("first_name", &mut next.first_name),
-        ] {
-            match r.change(body, field, "", name) {
-                Change::Set(v) => *slot = v,
-                Change::Clear => {
-                    r.errors
-                        .push(FieldError::new(field, "required", "Обязательное поле"))
+        read_body(body, &CHILD_FIELDS, |r| {
+            for fixed in ["birth_date", "birth_certificate"] {
+                if body.contains_key(fixed) {
+                    r.errors.push(FieldError::new(
+                        fixed,
+                        "immutable",
+                        "Не меняется: удалите ребёнка и добавьте его заново",
+                    ));
                 }
-                Change::Keep => {}
             }
-        }
-        // An empty middle name is "none", as in the profile.
-        let middle = match body.get("middle_name") {
-            Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
-            _ => r.change(body, "middle_name", "", name),
-        };
-        apply(middle, &mut next.middle_name);
-        apply(r.change(body, "gender", "", gender), &mut next.gender);
-        apply(r.change(body, "snils", "", snils), &mut next.snils);
-        apply(r.change(body, "oms_policy", "", oms), &mut next.oms_policy);
-        if errors.is_empty() && next == *self && body.is_empty() {
-            errors.push(FieldError::new(
-                "",
-                "nothing_to_change",
-                "Укажите, что изменить",
-            ));
-        }
-        finish(errors, Some(next))
+            let mut next = self.clone();
+            for (field, slot) in [
+                ("last_name", &mut next.last_name),
+                ("first_name", &mut next.first_name),
+            ] {
+                let change = r.change(body, field, "", name);
+                apply_required(r.errors, field, change, slot);
+            }
+            // An empty middle name is "none", as in the profile.
+            let middle = match body.get("middle_name") {
+                Some(Value::String(s)) if s.trim().is_empty() => Change::Clear,
+                _ => r.change(body, "middle_name", "", name),
+            };
+            apply(middle, &mut next.middle_name);
+            apply(r.change(body, "gender", "", gender), &mut next.gender);
+            apply(r.change(body, "snils", "", snils), &mut next.snils);
+            apply(r.change(body, "oms_policy", "", oms), &mut next.oms_policy);
+            if r.errors.is_empty() && next == *self && body.is_empty() {
+                refuse_empty_patch(r.errors);
+            }
+            Some(next)
+        })
     }
 }
 
@@ -398,63 +398,62 @@ fn apply(change: Change<String>, slot: &mut Option<String>) {
     }
 }
 
+/// Applies a PATCH of a field every record must have (a child's name, a vehicle's
+/// plate): a new value replaces the old one, clearing it is refused as `required`.
+fn apply_required(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    change: Change<String>,
+    slot: &mut String,
+) {
+    match change {
+        Change::Keep => {}
+        Change::Clear => errors.push(FieldError::new(field, "required", "Обязательное поле")),
+        Change::Set(v) => *slot = v,
+    }
+}
+
 fn plate(path: &str, raw: &str) -> Result<String, FieldError> {
     VehiclePlate::parse(path, raw).map(|p| p.as_str().to_string())
 }
 
 impl Vehicle {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, AppError> {
-        let mut errors = Vec::new();
-        let mut r = Reader {
-            errors: &mut errors,
-        };
-        r.unknown(body, "", &["sts", "plate", "title"]);
-        let sts = r.required(body, "sts", "", |path, raw| {
-            VehicleCertificate::parse(path, raw).map(|c| c.as_str().to_string())
-        });
-        let plate = r.required(body, "plate", "", plate);
-        let title = match r.change(body, "title", "", text) {
-            Change::Set(v) => Some(v),
-            _ => None,
-        };
-        let vehicle = match (sts, plate) {
-            (Some(sts), Some(plate)) => Some(Vehicle { sts, plate, title }),
-            _ => None,
-        };
-        finish(errors, vehicle)
+        read_body(body, &["sts", "plate", "title"], |r| {
+            let sts = r.required(body, "sts", "", |path, raw| {
+                VehicleCertificate::parse(path, raw).map(|c| c.as_str().to_string())
+            });
+            let plate = r.required(body, "plate", "", plate);
+            let title = match r.change(body, "title", "", text) {
+                Change::Set(v) => Some(v),
+                _ => None,
+            };
+            Some(Vehicle {
+                sts: sts?,
+                plate: plate?,
+                title,
+            })
+        })
     }
 
     pub fn patched(&self, body: &Map<String, Value>) -> Result<Self, AppError> {
-        let mut errors = Vec::new();
-        let mut r = Reader {
-            errors: &mut errors,
-        };
-        r.unknown(body, "", &["plate", "title", "sts"]);
-        if body.contains_key("sts") {
-            r.errors.push(FieldError::new(
-                "sts",
-                "immutable",
-                "Новое СТС — это новое транспортное средство: добавьте его отдельно",
-            ));
-        }
-        let mut next = self.clone();
-        match r.change(body, "plate", "", plate) {
-            Change::Set(v) => next.plate = v,
-            Change::Clear => {
-                r.errors
-                    .push(FieldError::new("plate", "required", "Обязательное поле"))
+        read_body(body, &["plate", "title", "sts"], |r| {
+            if body.contains_key("sts") {
+                r.errors.push(FieldError::new(
+                    "sts",
+                    "immutable",
+                    "Новое СТС — это новое транспортное средство: добавьте его отдельно",
+                ));
             }
-            Change::Keep => {}
-        }
-        apply(r.change(body, "title", "", text), &mut next.title);
-        if errors.is_empty() && body.is_empty() {
-            errors.push(FieldError::new(
-                "",
-                "nothing_to_change",
-                "Укажите, что изменить",
-            ));
-        }
-        finish(errors, Some(next))
+            let mut next = self.clone();
+            let change = r.change(body, "plate", "", plate);
+            apply_required(r.errors, "plate", change, &mut next.plate);
+            apply(r.change(body, "title", "", text), &mut next.title);
+            if r.errors.is_empty() && body.is_empty() {
+                refuse_empty_patch(r.errors);
+            }
+            Some(next)
+        })
     }
 }
 

@@ -40,7 +40,7 @@ use crate::services::household::holdings::holdings_of;
 use crate::services::household::HouseholdStore;
 use crate::services::identity::{Presence, StoredAccount};
 use crate::services::profile::ProfileStore;
-use crate::services::runs::{continue_shard, RunStore, Shard, ShardedJob};
+use crate::services::runs::{continue_shard, Run, RunStore, Shard, ShardedJob};
 use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
 use crate::validation::{invalid_field, validated};
 

@@ -23,8 +23,10 @@ impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoti
             .collect();
         self.store
             .open_run(
-                ShardedJob::ReconcilePayments,
-                run,
+                Run {
+                    job: ShardedJob::ReconcilePayments,
+                    id: run,
+                },
                 pages.len(),
                 now.unix_timestamp(),
             )
@@ -65,8 +67,10 @@ impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoti
                 };
                 queue.enqueue_reconcile(std::slice::from_ref(&next)).await
             },
-            ShardedJob::ReconcilePayments,
-            &page.run,
+            Run {
+                job: ShardedJob::ReconcilePayments,
+                id: &page.run,
+            },
             &page.shard.name(),
             now.unix_timestamp(),
         )

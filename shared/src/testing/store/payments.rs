@@ -18,7 +18,7 @@ use crate::services::payments::{
     HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod,
     Template, RECONCILE_SHARDS,
 };
-use crate::services::runs::{RunStore, Shard, ShardedJob};
+use crate::services::runs::{Run, RunStore, Shard};
 use crate::services::{Cap, CappedAdd, StoreError};
 
 /// Adds `item` to a capped list unless one `same` is there or the list is full.
@@ -535,30 +535,18 @@ impl ChargeStore for MemStore {
 }
 
 impl RunStore for MemStore {
-    async fn open_run(
-        &self,
-        _job: ShardedJob,
-        run: &str,
-        shards: usize,
-        _now: i64,
-    ) -> Result<(), StoreError> {
+    async fn open_run(&self, run: Run<'_>, shards: usize, _now: i64) -> Result<(), StoreError> {
         self.write("open_run", |state| {
             state
                 .runs
-                .entry(run.to_string())
+                .entry(run.id.to_string())
                 .or_insert((shards, BTreeSet::new(), false));
         })
         .await
     }
 
-    async fn finish_shard(
-        &self,
-        _job: ShardedJob,
-        run: &str,
-        shard: &str,
-        _now: i64,
-    ) -> Result<bool, StoreError> {
-        self.write("finish_shard", |state| match state.runs.get_mut(run) {
+    async fn finish_shard(&self, run: Run<'_>, shard: &str, _now: i64) -> Result<bool, StoreError> {
+        self.write("finish_shard", |state| match state.runs.get_mut(run.id) {
             Some((shards, done, completed)) => {
                 done.insert(shard.to_string());
                 if done.len() >= *shards && !*completed {
