@@ -21,8 +21,8 @@ use shared::redact::Secret;
 use shared::services::codes::{CodeService, DeliveryError, Notifier, SendCode};
 use shared::services::confirmation::OperatorService;
 use shared::services::identity::{
-    Client, GuardedRequest, IdentityService, IdentityStore, Login, LoginOutcome, Principal, Registration,
-    SecuritySettings,
+    Client, GuardedRequest, IdentityService, IdentityStore, Login, LoginOutcome, Principal,
+    Registration, SecuritySettings,
 };
 use uslugi_local::provision::Clients;
 

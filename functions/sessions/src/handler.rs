@@ -13,7 +13,9 @@ use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 use shared::services::codes::{check_code_format, parse_code_id, CodeService};
-use shared::services::identity::{at, IdentityService, IssuedSession, Login, LoginOutcome};
+use shared::services::identity::{
+    at, CodeAnswer, IdentityService, IssuedSession, Login, LoginOutcome,
+};
 use shared::AppError;
 
 impl Api for App {
@@ -160,10 +162,12 @@ async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
         .identity
         .complete_two_step(
             &Secret::new(challenge.to_string()),
-            code,
-            &web::client(request),
-            now,
-            &app.codes,
+            CodeAnswer {
+                code,
+                client: &web::client(request),
+                now,
+                codes: &app.codes,
+            },
         )
         .await?;
     Ok(created(&session))
@@ -215,10 +219,12 @@ async fn complete_step_up(app: &App, request: &Request, now: OffsetDateTime) -> 
         .complete_step_up(
             &principal,
             &id,
-            code,
-            &web::client(request),
-            now,
-            &app.codes,
+            CodeAnswer {
+                code,
+                client: &web::client(request),
+                now,
+                codes: &app.codes,
+            },
         )
         .await?;
     #[derive(Serialize)]

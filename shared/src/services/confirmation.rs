@@ -73,14 +73,16 @@ pub struct Confirmation<'a> {
     pub event: SecurityEvent,
 }
 
+/// An operator to store, with the keyed hash of the API key it signs in with.
+#[derive(Debug)]
+pub struct KeyedOperator<'a> {
+    pub key_hash: &'a str,
+    pub operator: &'a Operator,
+}
+
 #[trait_variant::make(Send)]
 pub trait OperatorStore {
-    async fn put_operator(
-        &self,
-        key_hash: &str,
-        operator: &Operator,
-        now: i64,
-    ) -> Result<(), StoreError>;
+    async fn put_operator(&self, keyed: &KeyedOperator<'_>, now: i64) -> Result<(), StoreError>;
 
     /// The operator a key belongs to, unless revoked.
     async fn operator_by_key(&self, key_hash: &str) -> Result<Option<Operator>, StoreError>;
@@ -178,8 +180,10 @@ impl<S: OperatorStore + Sync> OperatorService<S> {
         };
         self.store
             .put_operator(
-                &self.key_hash(key.expose()),
-                &operator,
+                &KeyedOperator {
+                    key_hash: &self.key_hash(key.expose()),
+                    operator: &operator,
+                },
                 now.unix_timestamp(),
             )
             .await?;

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 use super::identity::{account_key, event_put};
 use super::*;
 use crate::services::confirmation::{
-    Confirmation, ConfirmationStore, Operator, OperatorStore, StoredLetter, LETTER_MAX_ATTEMPTS,
+    Confirmation, ConfirmationStore, KeyedOperator, Operator, OperatorStore, StoredLetter,
+    LETTER_MAX_ATTEMPTS,
 };
 use crate::services::identity::{IdentityStore, StoredAccount};
 use crate::services::profile::{CONFIRMED, STANDARD};
@@ -35,13 +36,9 @@ fn operator_from(item: &Item) -> Result<Operator, StoreError> {
 }
 
 impl OperatorStore for DynamoStore {
-    async fn put_operator(
-        &self,
-        key_hash: &str,
-        operator: &Operator,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut by_key = key_item(key_hash);
+    async fn put_operator(&self, keyed: &KeyedOperator<'_>, now: i64) -> Result<(), StoreError> {
+        let operator = keyed.operator;
+        let mut by_key = key_item(keyed.key_hash);
         by_key.extend([
             ("operator_id".into(), s(&operator.id)),
             ("name".into(), s(&operator.name)),
@@ -51,7 +48,7 @@ impl OperatorStore for DynamoStore {
         record.extend([
             ("name".into(), s(&operator.name)),
             ("centre".into(), s(&operator.centre)),
-            ("key_hash".into(), s(key_hash)),
+            ("key_hash".into(), s(keyed.key_hash)),
             ("created_at".into(), n(now)),
         ]);
         self.put_keyed_principal(by_key, record).await

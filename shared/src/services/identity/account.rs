@@ -354,20 +354,20 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         &self,
         principal: &Principal,
         code_id: &CodeId,
-        code: &str,
-        client: &Client,
-        now: OffsetDateTime,
-        codes: &C,
+        answer: CodeAnswer<'_, C>,
     ) -> Result<OffsetDateTime, AppError> {
-        let now_s = now.unix_timestamp();
+        let now_s = answer.now.unix_timestamp();
         let account = self.account(principal).await?;
-        let verified = codes.verify_code(code_id, code, now).await?;
+        let verified = answer
+            .codes
+            .verify_code(code_id, answer.code, answer.now)
+            .await?;
         let redemption = TokenRedemption {
             token_key: verification_token_key(&self.hasher, verified.token.expose()),
             destination_key: destination_key(&self.hasher, &account.phone),
             purpose: Purpose::StepUp.as_str(),
         };
-        let event = self.event(&account.id, "step_up_completed", client, now_s);
+        let event = self.event(&account.id, "step_up_completed", answer.client, now_s);
         let proof = PresenceProof {
             principal,
             token: &redemption,

@@ -278,12 +278,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub async fn complete_two_step<C: Confirmations + Sync>(
         &self,
         challenge_token: &Secret<String>,
-        code: &str,
-        client: &Client,
-        now: OffsetDateTime,
-        codes: &C,
+        answer: CodeAnswer<'_, C>,
     ) -> Result<IssuedSession, AppError> {
-        let now_s = now.unix_timestamp();
+        let now_s = answer.now.unix_timestamp();
         let token = challenge_token.expose();
         // Characters, as the API's maxLength counts them: a longer token is no challenge.
         if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.chars().count() > 128 {
@@ -302,7 +299,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let challenge = found
             .filter(|c| c.expires_at > now_s)
             .ok_or(AppError::TwoStepChallengeInvalid)?;
-        let verified = codes.verify_code(&challenge.code_id, code, now).await?;
+        let verified = answer
+            .codes
+            .verify_code(&challenge.code_id, answer.code, answer.now)
+            .await?;
         // The session belongs to the password the challenge checked: a password changed
         // meanwhile makes it a session of the old one, refused by the authorizer.
         let account = StoredAccount {
@@ -326,7 +326,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 key: &challenge.login_key,
                 client: None,
             },
-            client,
+            answer.client,
             now_s,
             Some((&challenge.key, &redemption)),
         )

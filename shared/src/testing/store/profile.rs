@@ -3,7 +3,7 @@
 
 use super::{listed, MemStore};
 use crate::domain::{AccountId, ChildId, OperatorId, VehicleId};
-use crate::services::confirmation::{Operator, OperatorStore};
+use crate::services::confirmation::{KeyedOperator, Operator, OperatorStore};
 use crate::services::household::{
     ChildLink, ChildUpdate, HouseholdStore, LinkDecision, LinkRefusal, SnilsSettlement,
     StoredChild, StoredVehicle, Vehicle,
@@ -219,16 +219,11 @@ impl HouseholdStore for MemStore {
 }
 
 impl OperatorStore for MemStore {
-    async fn put_operator(
-        &self,
-        key_hash: &str,
-        operator: &Operator,
-        _now: i64,
-    ) -> Result<(), StoreError> {
+    async fn put_operator(&self, keyed: &KeyedOperator<'_>, _now: i64) -> Result<(), StoreError> {
         self.write("put_operator", |state| {
             state
                 .operators
-                .insert(key_hash.to_string(), operator.clone());
+                .insert(keyed.key_hash.to_string(), keyed.operator.clone());
         })
         .await
     }
