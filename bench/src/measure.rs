@@ -19,7 +19,7 @@ use uslugi_local::provision::{self, Clients};
 use crate::aws::snippet;
 use crate::functions::FunctionSpec;
 use crate::package::Package;
-use crate::proxy::Recorder;
+use crate::proxy::{Call, Recorder};
 use crate::runtime_api::{Invocation, RuntimeApi};
 use crate::scenario::{self, Scenario};
 use crate::system::{self, Guarded, Memory};
@@ -114,19 +114,35 @@ pub struct Sample {
     pub route: String,
     pub status: u16,
     pub latency: Duration,
-    /// Summed time of the AWS calls (proxy + moto) inside the invocation.
-    pub aws_time: Duration,
-    pub calls: Vec<String>,
-    /// How long each of `calls` took, in the same order.
-    pub call_times: Vec<Duration>,
-    /// The most AWS calls in flight at one moment of the invocation.
-    pub max_in_flight: usize,
-    /// AWS calls moto answered with an error status.
-    pub aws_errors: usize,
+    /// The AWS calls made inside the invocation, as the proxy saw them; the figures the
+    /// report gives of them are read from here (see the methods).
+    pub calls: Vec<Call>,
     /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
     pub argon2: u32,
     /// Units of work of the event (see [`scenario::Step`]).
     pub items: Option<usize>,
+}
+
+impl Sample {
+    /// The operations called (`service.Operation`), in order.
+    pub fn operations(&self) -> impl Iterator<Item = &str> {
+        self.calls.iter().map(|c| c.operation.as_str())
+    }
+
+    /// Summed time of the AWS calls (proxy + moto) inside the invocation.
+    pub fn aws_time(&self) -> Duration {
+        self.calls.iter().map(|c| c.elapsed).sum()
+    }
+
+    /// The most AWS calls in flight at one moment of the invocation.
+    pub fn max_in_flight(&self) -> usize {
+        crate::proxy::max_in_flight(&self.calls)
+    }
+
+    /// AWS calls moto answered with an error status.
+    pub fn aws_errors(&self) -> usize {
+        self.calls.iter().filter(|c| c.status >= 400).count()
+    }
 }
 
 pub async fn run(
@@ -573,13 +589,9 @@ impl Runner<'_> {
                 route: step.route,
                 status,
                 latency: reply.latency,
-                aws_time: reply.calls.iter().map(|c| c.elapsed).sum(),
-                call_times: reply.calls.iter().map(|c| c.elapsed).collect(),
-                max_in_flight: crate::proxy::max_in_flight(&reply.calls),
-                aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
+                calls: reply.calls,
                 argon2: step.argon2,
                 items: step.items,
-                calls: reply.calls.into_iter().map(|c| c.operation).collect(),
             });
         }
         let after_run = system::memory(pid)?;
@@ -707,9 +719,9 @@ fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
             s.route,
             s.status,
             s.latency.as_micros(),
-            s.aws_time.as_micros(),
-            s.max_in_flight,
-            s.calls.join(" ")
+            s.aws_time().as_micros(),
+            s.max_in_flight(),
+            s.operations().collect::<Vec<_>>().join(" ")
         ));
     }
     std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))

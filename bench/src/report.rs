@@ -299,7 +299,7 @@ fn hashing_section(md: &mut String, run: &Run) {
 fn own_times(samples: &[Sample]) -> Vec<Duration> {
     samples
         .iter()
-        .map(|s| s.latency.saturating_sub(s.aws_time))
+        .map(|s| s.latency.saturating_sub(s.aws_time()))
         .collect()
 }
 
@@ -433,7 +433,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
             w.resets
         );
     }
-    let aws_errors: usize = w.samples.iter().map(|s| s.aws_errors).sum();
+    let aws_errors: usize = w.samples.iter().map(Sample::aws_errors).sum();
     if aws_errors > 0 {
         let _ = writeln!(
             md,
@@ -450,7 +450,10 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
     }
     for (case, samples) in group(&w.samples, |s| s.case.clone()) {
-        let calls: Vec<Vec<String>> = samples.iter().map(|s| s.calls.clone()).collect();
+        let calls: Vec<Vec<String>> = samples
+            .iter()
+            .map(|s| s.operations().map(String::from).collect())
+            .collect();
         let mut row = format!(
             "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
             samples[0].route,
@@ -489,7 +492,7 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
         let samples: Vec<&Sample> = w.samples.iter().filter(|s| s.case == b.case).collect();
         let counts: Vec<usize> = samples
             .iter()
-            .map(|s| s.calls.iter().filter(|c| c.starts_with(b.service)).count())
+            .map(|s| s.operations().filter(|c| c.starts_with(b.service)).count())
             .collect();
         let (min, max) = (
             counts.iter().copied().min().unwrap_or(0),
@@ -498,10 +501,9 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
         let ops: Vec<Vec<String>> = samples
             .iter()
             .map(|s| {
-                s.calls
-                    .iter()
+                s.operations()
                     .filter(|c| c.starts_with(b.service))
-                    .cloned()
+                    .map(String::from)
                     .collect()
             })
             .collect();
@@ -530,7 +532,7 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
 fn overlap_section(md: &mut String, w: &WarmRun) {
     let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.case.clone())
         .into_iter()
-        .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight > 1))
+        .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight() > 1))
         .collect();
     if groups.is_empty() {
         return;
@@ -557,7 +559,7 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
             .collect();
         let queries: Vec<usize> = samples
             .iter()
-            .map(|s| s.calls.iter().filter(|c| *c == "dynamodb.Query").count())
+            .map(|s| s.operations().filter(|c| *c == "dynamodb.Query").count())
             .collect();
         let all: Vec<usize> = samples.iter().map(|s| s.calls.len()).collect();
         let ratios: Vec<Duration> = samples
@@ -565,14 +567,14 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
             .map(|s| {
                 // As a duration in milliseconds-per-millisecond ×1000, to reuse percentile.
                 let wall = s.latency.as_secs_f64().max(1e-9);
-                Duration::from_secs_f64(s.aws_time.as_secs_f64() / wall)
+                Duration::from_secs_f64(s.aws_time().as_secs_f64() / wall)
             })
             .collect();
         let in_flight: Vec<Duration> = samples
             .iter()
-            .map(|s| Duration::from_secs(s.max_in_flight as u64))
+            .map(|s| Duration::from_secs(s.max_in_flight() as u64))
             .collect();
-        let max_in_flight = samples.iter().map(|s| s.max_in_flight).max().unwrap_or(0);
+        let max_in_flight = samples.iter().map(Sample::max_in_flight).max().unwrap_or(0);
         let _ = writeln!(
             md,
             "| {case} | {} | {} | {} | {} | {} | {} | {:.1}× | {} ({max_in_flight}) |",
@@ -592,9 +594,8 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
 fn op_time(s: &Sample, operation: &str) -> Duration {
     s.calls
         .iter()
-        .zip(&s.call_times)
-        .filter(|(c, _)| *c == operation)
-        .map(|(_, t)| *t)
+        .filter(|c| c.operation == operation)
+        .map(|c| c.elapsed)
         .sum()
 }
 
@@ -678,7 +679,7 @@ fn throughput_section(md: &mut String, run: &Run) {
                     .run
                     .samples
                     .iter()
-                    .map(|s| s.max_in_flight)
+                    .map(Sample::max_in_flight)
                     .max()
                     .unwrap_or(0);
                 format!("{most} with `{}`", t.label)
@@ -838,7 +839,7 @@ fn latency(samples: &[Sample], p: f64) -> Duration {
 }
 
 fn aws_time(samples: &[Sample], p: f64) -> Duration {
-    let v: Vec<Duration> = samples.iter().map(|s| s.aws_time).collect();
+    let v: Vec<Duration> = samples.iter().map(Sample::aws_time).collect();
     percentile(&v, p)
 }
 
@@ -892,6 +893,8 @@ fn settings(variables: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Call;
+    use std::time::Instant;
 
     fn v(ops: &[&str]) -> Vec<String> {
         ops.iter().map(|s| s.to_string()).collect()
@@ -915,11 +918,16 @@ mod tests {
             route: "SQS".into(),
             status: 200,
             latency: Duration::from_millis(5),
-            aws_time: Duration::ZERO,
-            calls: vec!["dynamodb.GetItem".into(); calls],
-            call_times: vec![Duration::ZERO; calls],
-            max_in_flight: 1,
-            aws_errors: 0,
+            calls: vec![
+                Call {
+                    operation: "dynamodb.GetItem".into(),
+                    status: 200,
+                    started: Instant::now(),
+                    elapsed: Duration::ZERO,
+                    message: None,
+                };
+                calls
+            ],
             argon2: 0,
             items,
         }
