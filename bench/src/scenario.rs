@@ -300,6 +300,22 @@ macro_rules! requests {
 }
 pub(crate) use requests;
 
+/// The unit test of a scenario that lists its requests' answers by hand rather than with
+/// [`requests!`] (its kinds carry data): every answer in `$answers` (`&'static str`s, as
+/// [`Expect::parse`] reads them) reads, so that no run fails on a mistyped one.
+macro_rules! answers_read {
+    ($answers:expr) => {
+        #[cfg(test)]
+        #[test]
+        fn every_expected_answer_reads() {
+            for answer in $answers {
+                $crate::scenario::Expect::parse(answer).unwrap();
+            }
+        }
+    };
+}
+pub(crate) use answers_read;
+
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
 #[derive(Debug, Clone)]
@@ -619,9 +635,7 @@ const CYCLE: [CodesStep; 20] = {
 };
 
 struct Codes {
-    step: usize,
-    serial: u32,
-    last: Option<CodesStep>,
+    at: Cursor<CodesStep>,
     last_phone: Option<String>,
     /// Codes sent and not yet verified: (id, code), oldest first.
     pending: VecDeque<(String, String)>,
@@ -630,20 +644,18 @@ struct Codes {
 impl Codes {
     fn new() -> Self {
         Self {
-            step: 0,
-            serial: 0,
-            last: None,
+            at: Cursor::default(),
             last_phone: None,
             pending: VecDeque::new(),
         }
     }
 
     fn source_ip(&self) -> String {
-        source_ip(self.serial)
+        source_ip(self.at.serial)
     }
 
     fn phone(&self) -> String {
-        let n = 310_000_000 + self.serial;
+        let n = 310_000_000 + self.at.serial;
         // Citizens type numbers in every form; the function normalises them.
         if n.is_multiple_of(2) {
             format!("+79{n:09}")
@@ -655,32 +667,28 @@ impl Codes {
 
     fn step(&mut self) -> Result<Step> {
         use CodesStep::*;
-        let mut kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
+        let (mut kind, serial) = self.at.advance(&CYCLE);
         if matches!(kind, VerifyRight | VerifyWrong) && self.pending.is_empty() {
             kind = SendSms;
         }
         if kind == ResendTooEarly && self.last_phone.is_none() {
             kind = SendSms;
         }
-        self.last = Some(kind);
-        let (case, route, event, expected) = match kind {
+        self.at.last = Some(kind);
+        let (case, event, expected) = match kind {
             SendSms => {
                 let phone = self.phone();
                 self.last_phone = Some(phone.clone());
                 (
                     "send code (sms)",
-                    SEND,
                     self.send("sms", &phone),
                     expect(202, None),
                 )
             }
             SendEmail => {
-                let email = format!("citizen{}@mail.example", self.serial);
+                let email = format!("citizen{serial}@mail.example");
                 (
                     "send code (email)",
-                    SEND,
                     self.send("email", &email),
                     expect(202, None),
                 )
@@ -689,7 +697,6 @@ impl Codes {
                 let (id, code) = self.pending.pop_front().context("no code to verify")?;
                 (
                     "verify code: right code",
-                    VERIFY,
                     self.verify(&id, &code),
                     expect(200, None),
                 )
@@ -699,7 +706,6 @@ impl Codes {
                 let wrong = format!("{:06}", (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000);
                 (
                     "verify code: wrong code",
-                    VERIFY,
                     self.verify(&id, &wrong),
                     expect(422, Some("code_mismatch")),
                 )
@@ -708,38 +714,27 @@ impl Codes {
                 let phone = self.last_phone.clone().unwrap_or_default();
                 (
                     "send code: resend too early",
-                    SEND,
                     self.send("sms", &phone),
                     expect(429, Some("code_resend_too_early")),
                 )
             }
             InvalidDestination => (
                 "send code: landline number",
-                SEND,
                 self.send("sms", "+7 495 123-45-67"),
                 expect_invalid("not_mobile_phone"),
             ),
             UnknownCode => (
                 "verify code: unknown id",
-                VERIFY,
                 self.verify(&crate::system::uuid(), "123456"),
                 expect(404, Some("code_not_found")),
             ),
             MalformedJson => (
                 "send code: body not JSON",
-                SEND,
                 http_api_event(SEND, &[], Some("{\"channel\": \"sms\","), &self.source_ip()),
                 expect(400, Some("invalid_json")),
             ),
         };
-        Ok(Step {
-            case: case.into(),
-            route: route.into(),
-            event,
-            expect: expected,
-            argon2: 0,
-            items: None,
-        })
+        Ok(Step::request(case, event, expected))
     }
 
     fn send(&self, channel: &str, destination: &str) -> Json {
@@ -806,11 +801,15 @@ impl Script for Codes {
         // Codes still pending are simply never entered, as happens with real citizens.
         self.pending.clear();
         self.last_phone = None;
-        self.step = 0;
+        self.at.restart();
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        if !matches!(self.last, Some(CodesStep::SendSms | CodesStep::SendEmail)) || status != 202 {
+        if !matches!(
+            self.at.last,
+            Some(CodesStep::SendSms | CodesStep::SendEmail)
+        ) || status != 202
+        {
             return Ok(());
         }
         let id = body["id"]
@@ -873,14 +872,7 @@ impl Generic {
             .map(|name| (name, id.as_str()))
             .collect();
         let event = http_api_event(&route, &params, Some("{}"), "203.0.113.10");
-        Step {
-            case: format!("{route} with `{{}}`"),
-            route,
-            event,
-            expect: None,
-            argon2: 0,
-            items: None,
-        }
+        Step::request(&format!("{route} with `{{}}`"), event, None)
     }
 }
 
@@ -960,7 +952,7 @@ mod tests {
     fn phones_are_valid_mobile_numbers_in_both_forms() {
         let mut c = Codes::new();
         let even = c.phone();
-        c.serial = 1;
+        c.at.serial = 1;
         let odd = c.phone();
         assert_eq!(even, "+79310000000");
         assert_eq!(odd, "8 (931) 000-00-01");

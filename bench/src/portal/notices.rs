@@ -22,6 +22,7 @@ use super::documents::{self, AdultDocuments, Sandbox};
 use super::{charge_body, Member, Portal};
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::step;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{direct_answer, expect, sizes, Script, Step};
 
@@ -34,10 +35,6 @@ const BATCHES: [usize; 6] = [10, 3, 10, 1, 10, 4];
 const UNRELIABLE: &str = "ООО «Расчётный центр» (нестабильный)";
 /// Deliveries it refuses.
 const REFUSALS: u32 = 2;
-
-/// Citizens and documents of these scenarios are numbered from here.
-const BASE: u32 = 170_000_000;
-const DOCUMENTS: u64 = 70_000_000;
 
 fn queue_of(spec: &FunctionSpec) -> Result<QueueSource> {
     spec.queues.first().cloned().with_context(|| {
@@ -215,7 +212,7 @@ impl Script for PaymentNotices {
             };
             let notice = PaymentNotice {
                 payment_id: crate::system::uuid().parse()?,
-                uin: documents::uin(DOCUMENTS + self.serial),
+                uin: documents::uin(numbering::NOTICES.documents + self.serial),
                 biller_id: biller.parse()?,
                 amount: 150_000 + self.serial % 1000,
                 paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -320,8 +317,8 @@ impl Script for BillNotices {
     async fn next(&mut self) -> Result<Step> {
         if self.holders.is_none() {
             self.cycles += 1;
-            let n = BASE + 2 * self.cycles;
-            let serial = DOCUMENTS + u64::from(self.cycles) * 10_000;
+            let n = numbering::NOTICES.citizens + 2 * self.cycles;
+            let serial = numbering::NOTICES.documents + u64::from(self.cycles) * 10_000;
             let (_, first) = self.holder(n, serial).await?;
             let (_, second) = self.holder(n + 1, serial + 1).await?;
             let (biller, _) = self.portal.biller("ГБОУ Школа № 1234").await?;
