@@ -126,7 +126,7 @@ pub fn render(run: &Run) -> String {
             let _ = writeln!(md, "| {} | — (no HTTP routes) | | | | |", r.spec.binary);
             continue;
         };
-        for (route, samples) in group(&w.samples, |s| s.route.clone()) {
+        for (route, samples) in group(&w.samples, |s| s.label.route.clone()) {
             let _ = writeln!(
                 md,
                 "| {} | `{route}` | {} | {} | {} | {} |",
@@ -152,10 +152,10 @@ pub fn render(run: &Run) -> String {
 
 /// All AWS calls of the samples over all their units of work (`12.4`), or `—`.
 fn calls_per_item(samples: &[Sample]) -> String {
-    let items: usize = samples.iter().filter_map(|s| s.items).sum();
+    let items: usize = samples.iter().filter_map(|s| s.label.items).sum();
     let calls: usize = samples
         .iter()
-        .filter(|s| s.items.is_some())
+        .filter(|s| s.label.items.is_some())
         .map(|s| s.calls.len())
         .sum();
     if items == 0 {
@@ -209,9 +209,9 @@ fn hashing_section(md: &mut String, run: &Run) {
         .iter()
         .filter_map(|r| {
             let w = r.warm.as_ref()?;
-            let groups: Vec<_> = group(&w.samples, |s| s.case.clone())
+            let groups: Vec<_> = group(&w.samples, |s| s.label.case.clone())
                 .into_iter()
-                .filter(|(_, samples)| samples[0].argon2 > 0)
+                .filter(|(_, samples)| samples[0].label.argon2 > 0)
                 .collect();
             (!groups.is_empty()).then_some((r, groups))
         })
@@ -281,7 +281,7 @@ fn hashing_section(md: &mut String, run: &Run) {
     let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|");
     for (r, groups) in hashing_samples {
         for (case, samples) in groups {
-            let runs = samples[0].argon2;
+            let runs = samples[0].label.argon2;
             let own = percentile(&own_times(&samples), 50.0);
             let _ = writeln!(
                 md,
@@ -406,7 +406,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         "- Warm run: {}. The process serving it took {} to init; its first invocation ({}, answered {}) took {} and is left out of the warm figures.",
         w.describe,
         ms(w.init),
-        w.first.case,
+        w.first.label.case,
         w.first.status,
         ms(w.first.latency),
     );
@@ -441,7 +441,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         );
     }
 
-    let per_item = w.samples.iter().any(|s| s.items.is_some());
+    let per_item = w.samples.iter().any(|s| s.label.items.is_some());
     if per_item {
         let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request | AWS calls per item |");
         let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|--:|");
@@ -449,14 +449,14 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
         let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
     }
-    for (case, samples) in group(&w.samples, |s| s.case.clone()) {
+    for (case, samples) in group(&w.samples, |s| s.label.case.clone()) {
         let calls: Vec<Vec<String>> = samples
             .iter()
             .map(|s| s.operations().map(String::from).collect())
             .collect();
         let mut row = format!(
             "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
-            samples[0].route,
+            samples[0].label.route,
             statuses(&samples),
             samples.len(),
             ms(latency(&samples, 50.0)),
@@ -489,7 +489,11 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
     );
     let _ = writeln!(md, "|---|---|--:|---|---|");
     for b in &w.budgets {
-        let samples: Vec<&Sample> = w.samples.iter().filter(|s| s.case == b.case).collect();
+        let samples: Vec<&Sample> = w
+            .samples
+            .iter()
+            .filter(|s| s.label.case == b.case)
+            .collect();
         let counts: Vec<usize> = samples
             .iter()
             .map(|s| s.operations().filter(|c| c.starts_with(b.service)).count())
@@ -530,7 +534,7 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
 /// For kinds of request whose AWS calls overlapped: how many calls, their summed time,
 /// the request's wall time and the most calls in flight at once.
 fn overlap_section(md: &mut String, w: &WarmRun) {
-    let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.case.clone())
+    let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.label.case.clone())
         .into_iter()
         .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight() > 1))
         .collect();
@@ -894,6 +898,7 @@ fn settings(variables: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::proxy::Call;
+    use crate::scenario::Label;
     use std::time::Instant;
 
     fn v(ops: &[&str]) -> Vec<String> {
@@ -914,8 +919,12 @@ mod tests {
 
     fn sample(calls: usize, items: Option<usize>) -> Sample {
         Sample {
-            case: "batch".into(),
-            route: "SQS".into(),
+            label: Label {
+                case: "batch".into(),
+                route: "SQS".into(),
+                argon2: 0,
+                items,
+            },
             status: 200,
             latency: Duration::from_millis(5),
             calls: vec![
@@ -928,8 +937,6 @@ mod tests {
                 };
                 calls
             ],
-            argon2: 0,
-            items,
         }
     }
 

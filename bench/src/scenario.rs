@@ -16,11 +16,18 @@ use crate::functions::FunctionSpec;
 
 /// One event to deliver.
 pub struct Step {
+    pub label: Label,
+    pub event: Json,
+    pub expect: Option<Expect>,
+}
+
+/// What the report files a step under and counts for it; each measured invocation keeps
+/// its step's label (see [`crate::measure::Sample`]).
+#[derive(Debug, Clone)]
+pub struct Label {
     /// What the request is, e.g. `send code (sms)`; results are grouped by it.
     pub case: String,
     pub route: String,
-    pub event: Json,
-    pub expect: Option<Expect>,
     /// How many argon2id hashes or verifications the function runs for this request, for
     /// the hash cost in the report (0 for most requests).
     pub argon2: u32,
@@ -34,13 +41,22 @@ impl Step {
     /// is its `routeKey`, so a scenario names the route once, where it builds the event)
     /// and the answer it should get.
     pub fn request(case: &str, event: Json, expect: Option<Expect>) -> Self {
+        let route = event["routeKey"].as_str().unwrap_or_default().to_string();
+        Self::on_route(case, &route, event, expect)
+    }
+
+    /// The step of `event` to `route` (an HTTP route, or the queue an SQS event comes
+    /// from): `case` and the answer it should get.
+    pub fn on_route(case: &str, route: &str, event: Json, expect: Option<Expect>) -> Self {
         Self {
-            case: case.to_string(),
-            route: event["routeKey"].as_str().unwrap_or_default().to_string(),
+            label: Label {
+                case: case.to_string(),
+                route: route.to_string(),
+                argon2: 0,
+                items: None,
+            },
             event,
             expect,
-            argon2: 0,
-            items: None,
         }
     }
 
@@ -53,13 +69,13 @@ impl Step {
     /// The step of a request for which the function runs `n` argon2id hashes or
     /// verifications.
     pub fn hashing(mut self, n: u32) -> Self {
-        self.argon2 = n;
+        self.label.argon2 = n;
         self
     }
 
     /// The step, carrying `n` units of work.
     pub fn with_items(mut self, n: usize) -> Self {
-        self.items = Some(n);
+        self.label.items = Some(n);
         self
     }
 }

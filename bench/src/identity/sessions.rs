@@ -272,7 +272,7 @@ impl Script for Sessions {
         let step = kind.step(event)?;
         // Every login verifies one argon2id hash: the account's, or a dummy one for an
         // unknown login, so that both take the same time.
-        let hashes = u32::from(step.route == LOGIN);
+        let hashes = u32::from(step.label.route == LOGIN);
         Ok(step.hashing(hashes))
     }
 
