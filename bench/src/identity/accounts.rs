@@ -11,9 +11,7 @@ use super::{called, field, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::numbering;
 use crate::proxy::Call;
-use crate::scenario::{
-    answers_read, authorized, http_api_event, routes, source_ip, Cursor, Script, Step,
-};
+use crate::scenario::{authorized, http_api_event, routes, source_ip, Cursor, Script, Step};
 
 routes! {
     REGISTER = "POST /v1/accounts";
@@ -358,7 +356,7 @@ impl Script for Accounts {
     }
 }
 
-answers_read!(CYCLE.map(|kind| kind.expected().1));
+crate::scenario::answers_read!(CYCLE.map(|kind| kind.expected().1));
 
 #[cfg(test)]
 mod tests {

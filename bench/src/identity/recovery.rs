@@ -11,7 +11,7 @@ use super::{called, field, sent_code, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
 use crate::numbering;
 use crate::proxy::Call;
-use crate::scenario::{answers_read, http_api_event, routes, source_ip, Cursor, Script, Step};
+use crate::scenario::{http_api_event, routes, source_ip, Cursor, Script, Step};
 
 routes! {
     START = "POST /v1/recovery";
@@ -288,7 +288,7 @@ impl Script for Recovery {
     }
 }
 
-answers_read!(CYCLE.map(|(kind, _)| kind.expected().1));
+crate::scenario::answers_read!(CYCLE.map(|(kind, _)| kind.expected().1));
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,7 @@ use super::{charge_body, number, text_is, Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::numbering;
 use crate::proxy::Call;
-use crate::scenario::{
-    answers_read, as_biller, http_api_event, routes, source_ip, Cursor, Script, Step,
-};
+use crate::scenario::{as_biller, http_api_event, routes, source_ip, Cursor, Script, Step};
 
 routes! {
     PUT = "PUT /v1/biller/charges/{uin}";
@@ -350,7 +348,7 @@ impl Script for Charges {
     }
 }
 
-answers_read!(CYCLE
+crate::scenario::answers_read!(CYCLE
     .into_iter()
     .chain([Kind::BigBatch])
     .map(|kind| kind.expected().1));
