@@ -179,6 +179,7 @@ pub struct NoticeScenario<N> {
 }
 
 impl<N: Notices> NoticeScenario<N> {
+    /// The scenario of `spec`'s worker, nothing sent yet.
     fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             portal: Portal::new(spec, moto)?,
