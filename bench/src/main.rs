@@ -16,6 +16,7 @@ mod http;
 mod identity;
 mod load;
 mod measure;
+mod numbering;
 mod package;
 mod portal;
 mod proxy;

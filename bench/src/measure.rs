@@ -19,7 +19,7 @@ use uslugi_local::provision::{self, Clients};
 use crate::aws::snippet;
 use crate::functions::FunctionSpec;
 use crate::package::Package;
-use crate::proxy::Recorder;
+use crate::proxy::{Call, Recorder};
 use crate::runtime_api::{Invocation, RuntimeApi};
 use crate::scenario::{self, Scenario};
 use crate::system::{self, Guarded, Memory};
@@ -110,23 +110,35 @@ pub struct WarmRun {
 
 #[derive(Debug, Clone)]
 pub struct Sample {
-    pub case: String,
-    pub route: String,
+    /// The step's case, route, argon2id runs and units of work.
+    pub label: scenario::Label,
     pub status: u16,
     pub latency: Duration,
+    /// The AWS calls made inside the invocation, as the proxy saw them; the figures the
+    /// report gives of them are read from here (see the methods).
+    pub calls: Vec<Call>,
+}
+
+impl Sample {
+    /// The operations called (`service.Operation`), in order.
+    pub fn operations(&self) -> impl Iterator<Item = &str> {
+        self.calls.iter().map(|c| c.operation.as_str())
+    }
+
     /// Summed time of the AWS calls (proxy + moto) inside the invocation.
-    pub aws_time: Duration,
-    pub calls: Vec<String>,
-    /// How long each of `calls` took, in the same order.
-    pub call_times: Vec<Duration>,
+    pub fn aws_time(&self) -> Duration {
+        self.calls.iter().map(|c| c.elapsed).sum()
+    }
+
     /// The most AWS calls in flight at one moment of the invocation.
-    pub max_in_flight: usize,
+    pub fn max_in_flight(&self) -> usize {
+        crate::proxy::max_in_flight(&self.calls)
+    }
+
     /// AWS calls moto answered with an error status.
-    pub aws_errors: usize,
-    /// argon2id runs the function does for this kind of request (see [`scenario::Step`]).
-    pub argon2: u32,
-    /// Units of work of the event (see [`scenario::Step`]).
-    pub items: Option<usize>,
+    pub fn aws_errors(&self) -> usize {
+        self.calls.iter().filter(|c| c.status >= 400).count()
+    }
 }
 
 pub async fn run(
@@ -422,7 +434,10 @@ impl Runner<'_> {
             .await
             .map_err(|e| e.context(format!("{binary}: preparing the event of cold start {i}")))?;
         let (mut process, init, api) = self.start(log).await?;
-        let what = format!("the first invocation of cold start {i} ({})", step.case);
+        let what = format!(
+            "the first invocation of cold start {i} ({})",
+            step.label.case
+        );
         let reply = self
             .invoke(&api, &mut process, &step.event, &what, log)
             .await?;
@@ -447,7 +462,7 @@ impl Runner<'_> {
         Ok(ColdStart {
             init,
             first: Some(FirstResponse {
-                case: step.case,
+                case: step.label.case,
                 latency: reply.latency,
                 calls: reply.calls.len(),
             }),
@@ -526,24 +541,24 @@ impl Runner<'_> {
                     earlier(&mismatches)
                 ))
             })?;
-            let what = format!("invocation {n} ({})", step.case);
+            let what = format!("invocation {n} ({})", step.label.case);
             let reply = self
                 .invoke(&api, &mut process, &step.event, &what, &log)
                 .await?;
-            let (status, body) = scenario
-                .answer(reply.ok, &reply.body)
-                .with_context(|| format!("{binary}: answer to invocation {n} ({})", step.case))?;
+            let (status, body) = scenario.answer(reply.ok, &reply.body).with_context(|| {
+                format!("{binary}: answer to invocation {n} ({})", step.label.case)
+            })?;
             if let Some(expect) = step.expect {
                 if !expect.matches(status, &body) {
                     mismatches.push(format!(
                         "#{n} {}: expected {}, got {status}: {}",
-                        step.case,
+                        step.label.case,
                         expect.describe(),
                         snippet(&String::from_utf8_lossy(&reply.body))
                     ));
                 }
             }
-            for budget in budgets.iter().filter(|b| b.case == step.case) {
+            for budget in budgets.iter().filter(|b| b.case == step.label.case) {
                 let made: Vec<&str> = reply
                     .calls
                     .iter()
@@ -553,7 +568,7 @@ impl Runner<'_> {
                 if made.len() != budget.calls {
                     mismatches.push(format!(
                         "#{n} {}: must make exactly {} `{}*` calls, made {}: {}",
-                        step.case,
+                        step.label.case,
                         budget.calls,
                         budget.service,
                         made.len(),
@@ -564,22 +579,15 @@ impl Runner<'_> {
             scenario.observe(status, &body, &reply.calls).map_err(|e| {
                 e.context(format!(
                     "{binary}: invocation {n} ({}){}",
-                    step.case,
+                    step.label.case,
                     earlier(&mismatches)
                 ))
             })?;
             samples.push(Sample {
-                case: step.case,
-                route: step.route,
+                label: step.label,
                 status,
                 latency: reply.latency,
-                aws_time: reply.calls.iter().map(|c| c.elapsed).sum(),
-                call_times: reply.calls.iter().map(|c| c.elapsed).collect(),
-                max_in_flight: crate::proxy::max_in_flight(&reply.calls),
-                aws_errors: reply.calls.iter().filter(|c| c.status >= 400).count(),
-                argon2: step.argon2,
-                items: step.items,
-                calls: reply.calls.into_iter().map(|c| c.operation).collect(),
+                calls: reply.calls,
             });
         }
         let after_run = system::memory(pid)?;
@@ -703,13 +711,13 @@ fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     for (n, s) in samples.iter().enumerate() {
         csv.push_str(&format!(
             "{n},\"{}\",\"{}\",{},{},{},{},\"{}\"\n",
-            s.case.replace('"', "'"),
-            s.route,
+            s.label.case.replace('"', "'"),
+            s.label.route,
             s.status,
             s.latency.as_micros(),
-            s.aws_time.as_micros(),
-            s.max_in_flight,
-            s.calls.join(" ")
+            s.aws_time().as_micros(),
+            s.max_in_flight(),
+            s.operations().collect::<Vec<_>>().join(" ")
         ));
     }
     std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))

@@ -126,7 +126,7 @@ pub fn render(run: &Run) -> String {
             let _ = writeln!(md, "| {} | — (no HTTP routes) | | | | |", r.spec.binary);
             continue;
         };
-        for (route, samples) in group(&w.samples, |s| s.route.clone()) {
+        for (route, samples) in group(&w.samples, |s| s.label.route.clone()) {
             let _ = writeln!(
                 md,
                 "| {} | `{route}` | {} | {} | {} | {} |",
@@ -152,10 +152,10 @@ pub fn render(run: &Run) -> String {
 
 /// All AWS calls of the samples over all their units of work (`12.4`), or `—`.
 fn calls_per_item(samples: &[Sample]) -> String {
-    let items: usize = samples.iter().filter_map(|s| s.items).sum();
+    let items: usize = samples.iter().filter_map(|s| s.label.items).sum();
     let calls: usize = samples
         .iter()
-        .filter(|s| s.items.is_some())
+        .filter(|s| s.label.items.is_some())
         .map(|s| s.calls.len())
         .sum();
     if items == 0 {
@@ -209,9 +209,9 @@ fn hashing_section(md: &mut String, run: &Run) {
         .iter()
         .filter_map(|r| {
             let w = r.warm.as_ref()?;
-            let groups: Vec<_> = group(&w.samples, |s| s.case.clone())
+            let groups: Vec<_> = group(&w.samples, |s| s.label.case.clone())
                 .into_iter()
-                .filter(|(_, samples)| samples[0].argon2 > 0)
+                .filter(|(_, samples)| samples[0].label.argon2 > 0)
                 .collect();
             (!groups.is_empty()).then_some((r, groups))
         })
@@ -281,7 +281,7 @@ fn hashing_section(md: &mut String, run: &Run) {
     let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|");
     for (r, groups) in hashing_samples {
         for (case, samples) in groups {
-            let runs = samples[0].argon2;
+            let runs = samples[0].label.argon2;
             let own = percentile(&own_times(&samples), 50.0);
             let _ = writeln!(
                 md,
@@ -299,7 +299,7 @@ fn hashing_section(md: &mut String, run: &Run) {
 fn own_times(samples: &[Sample]) -> Vec<Duration> {
     samples
         .iter()
-        .map(|s| s.latency.saturating_sub(s.aws_time))
+        .map(|s| s.latency.saturating_sub(s.aws_time()))
         .collect()
 }
 
@@ -406,7 +406,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         "- Warm run: {}. The process serving it took {} to init; its first invocation ({}, answered {}) took {} and is left out of the warm figures.",
         w.describe,
         ms(w.init),
-        w.first.case,
+        w.first.label.case,
         w.first.status,
         ms(w.first.latency),
     );
@@ -433,7 +433,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
             w.resets
         );
     }
-    let aws_errors: usize = w.samples.iter().map(|s| s.aws_errors).sum();
+    let aws_errors: usize = w.samples.iter().map(Sample::aws_errors).sum();
     if aws_errors > 0 {
         let _ = writeln!(
             md,
@@ -441,7 +441,7 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         );
     }
 
-    let per_item = w.samples.iter().any(|s| s.items.is_some());
+    let per_item = w.samples.iter().any(|s| s.label.items.is_some());
     if per_item {
         let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request | AWS calls per item |");
         let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|--:|");
@@ -449,11 +449,14 @@ fn warm_section(md: &mut String, r: &FunctionResult, w: &WarmRun, run: &Run) {
         let _ = writeln!(md, "\n| Request | Route | Status | Count | p50 | p99 | AWS calls (p50) | AWS calls per request |");
         let _ = writeln!(md, "|---|---|---|--:|--:|--:|--:|---|");
     }
-    for (case, samples) in group(&w.samples, |s| s.case.clone()) {
-        let calls: Vec<Vec<String>> = samples.iter().map(|s| s.calls.clone()).collect();
+    for (case, samples) in group(&w.samples, |s| s.label.case.clone()) {
+        let calls: Vec<Vec<String>> = samples
+            .iter()
+            .map(|s| s.operations().map(String::from).collect())
+            .collect();
         let mut row = format!(
             "| {case} | `{}` | {} | {} | {} | {} | {} | {} |",
-            samples[0].route,
+            samples[0].label.route,
             statuses(&samples),
             samples.len(),
             ms(latency(&samples, 50.0)),
@@ -486,10 +489,14 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
     );
     let _ = writeln!(md, "|---|---|--:|---|---|");
     for b in &w.budgets {
-        let samples: Vec<&Sample> = w.samples.iter().filter(|s| s.case == b.case).collect();
+        let samples: Vec<&Sample> = w
+            .samples
+            .iter()
+            .filter(|s| s.label.case == b.case)
+            .collect();
         let counts: Vec<usize> = samples
             .iter()
-            .map(|s| s.calls.iter().filter(|c| c.starts_with(b.service)).count())
+            .map(|s| s.operations().filter(|c| c.starts_with(b.service)).count())
             .collect();
         let (min, max) = (
             counts.iter().copied().min().unwrap_or(0),
@@ -498,10 +505,9 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
         let ops: Vec<Vec<String>> = samples
             .iter()
             .map(|s| {
-                s.calls
-                    .iter()
+                s.operations()
                     .filter(|c| c.starts_with(b.service))
-                    .cloned()
+                    .map(String::from)
                     .collect()
             })
             .collect();
@@ -528,9 +534,9 @@ fn budgets_section(md: &mut String, w: &WarmRun) {
 /// For kinds of request whose AWS calls overlapped: how many calls, their summed time,
 /// the request's wall time and the most calls in flight at once.
 fn overlap_section(md: &mut String, w: &WarmRun) {
-    let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.case.clone())
+    let groups: Vec<(String, Vec<Sample>)> = group(&w.samples, |s| s.label.case.clone())
         .into_iter()
-        .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight > 1))
+        .filter(|(_, samples)| samples.iter().any(|s| s.max_in_flight() > 1))
         .collect();
     if groups.is_empty() {
         return;
@@ -557,7 +563,7 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
             .collect();
         let queries: Vec<usize> = samples
             .iter()
-            .map(|s| s.calls.iter().filter(|c| *c == "dynamodb.Query").count())
+            .map(|s| s.operations().filter(|c| *c == "dynamodb.Query").count())
             .collect();
         let all: Vec<usize> = samples.iter().map(|s| s.calls.len()).collect();
         let ratios: Vec<Duration> = samples
@@ -565,14 +571,14 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
             .map(|s| {
                 // As a duration in milliseconds-per-millisecond ×1000, to reuse percentile.
                 let wall = s.latency.as_secs_f64().max(1e-9);
-                Duration::from_secs_f64(s.aws_time.as_secs_f64() / wall)
+                Duration::from_secs_f64(s.aws_time().as_secs_f64() / wall)
             })
             .collect();
         let in_flight: Vec<Duration> = samples
             .iter()
-            .map(|s| Duration::from_secs(s.max_in_flight as u64))
+            .map(|s| Duration::from_secs(s.max_in_flight() as u64))
             .collect();
-        let max_in_flight = samples.iter().map(|s| s.max_in_flight).max().unwrap_or(0);
+        let max_in_flight = samples.iter().map(Sample::max_in_flight).max().unwrap_or(0);
         let _ = writeln!(
             md,
             "| {case} | {} | {} | {} | {} | {} | {} | {:.1}× | {} ({max_in_flight}) |",
@@ -592,9 +598,8 @@ fn overlap_section(md: &mut String, w: &WarmRun) {
 fn op_time(s: &Sample, operation: &str) -> Duration {
     s.calls
         .iter()
-        .zip(&s.call_times)
-        .filter(|(c, _)| *c == operation)
-        .map(|(_, t)| *t)
+        .filter(|c| c.operation == operation)
+        .map(|c| c.elapsed)
         .sum()
 }
 
@@ -678,7 +683,7 @@ fn throughput_section(md: &mut String, run: &Run) {
                     .run
                     .samples
                     .iter()
-                    .map(|s| s.max_in_flight)
+                    .map(Sample::max_in_flight)
                     .max()
                     .unwrap_or(0);
                 format!("{most} with `{}`", t.label)
@@ -838,7 +843,7 @@ fn latency(samples: &[Sample], p: f64) -> Duration {
 }
 
 fn aws_time(samples: &[Sample], p: f64) -> Duration {
-    let v: Vec<Duration> = samples.iter().map(|s| s.aws_time).collect();
+    let v: Vec<Duration> = samples.iter().map(Sample::aws_time).collect();
     percentile(&v, p)
 }
 
@@ -892,6 +897,9 @@ fn settings(variables: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Call;
+    use crate::scenario::Label;
+    use std::time::Instant;
 
     fn v(ops: &[&str]) -> Vec<String> {
         ops.iter().map(|s| s.to_string()).collect()
@@ -911,17 +919,24 @@ mod tests {
 
     fn sample(calls: usize, items: Option<usize>) -> Sample {
         Sample {
-            case: "batch".into(),
-            route: "SQS".into(),
+            label: Label {
+                case: "batch".into(),
+                route: "SQS".into(),
+                argon2: 0,
+                items,
+            },
             status: 200,
             latency: Duration::from_millis(5),
-            aws_time: Duration::ZERO,
-            calls: vec!["dynamodb.GetItem".into(); calls],
-            call_times: vec![Duration::ZERO; calls],
-            max_in_flight: 1,
-            aws_errors: 0,
-            argon2: 0,
-            items,
+            calls: vec![
+                Call {
+                    operation: "dynamodb.GetItem".into(),
+                    status: 200,
+                    started: Instant::now(),
+                    elapsed: Duration::ZERO,
+                    message: None,
+                };
+                calls
+            ],
         }
     }
 

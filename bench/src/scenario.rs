@@ -16,11 +16,18 @@ use crate::functions::FunctionSpec;
 
 /// One event to deliver.
 pub struct Step {
+    pub label: Label,
+    pub event: Json,
+    pub expect: Option<Expect>,
+}
+
+/// What the report files a step under and counts for it; each measured invocation keeps
+/// its step's label (see [`crate::measure::Sample`]).
+#[derive(Debug, Clone)]
+pub struct Label {
     /// What the request is, e.g. `send code (sms)`; results are grouped by it.
     pub case: String,
     pub route: String,
-    pub event: Json,
-    pub expect: Option<Expect>,
     /// How many argon2id hashes or verifications the function runs for this request, for
     /// the hash cost in the report (0 for most requests).
     pub argon2: u32,
@@ -34,13 +41,22 @@ impl Step {
     /// is its `routeKey`, so a scenario names the route once, where it builds the event)
     /// and the answer it should get.
     pub fn request(case: &str, event: Json, expect: Option<Expect>) -> Self {
+        let route = event["routeKey"].as_str().unwrap_or_default().to_string();
+        Self::on_route(case, &route, event, expect)
+    }
+
+    /// The step of `event` to `route` (an HTTP route, or the queue an SQS event comes
+    /// from): `case` and the answer it should get.
+    pub fn on_route(case: &str, route: &str, event: Json, expect: Option<Expect>) -> Self {
         Self {
-            case: case.to_string(),
-            route: event["routeKey"].as_str().unwrap_or_default().to_string(),
+            label: Label {
+                case: case.to_string(),
+                route: route.to_string(),
+                argon2: 0,
+                items: None,
+            },
             event,
             expect,
-            argon2: 0,
-            items: None,
         }
     }
 
@@ -53,13 +69,13 @@ impl Step {
     /// The step of a request for which the function runs `n` argon2id hashes or
     /// verifications.
     pub fn hashing(mut self, n: u32) -> Self {
-        self.argon2 = n;
+        self.label.argon2 = n;
         self
     }
 
     /// The step, carrying `n` units of work.
     pub fn with_items(mut self, n: usize) -> Self {
-        self.items = Some(n);
+        self.label.items = Some(n);
         self
     }
 }
@@ -300,6 +316,22 @@ macro_rules! requests {
 }
 pub(crate) use requests;
 
+/// The unit test of a scenario that lists its requests' answers by hand rather than with
+/// [`requests!`] (its kinds carry data): every answer in `$answers` (`&'static str`s, as
+/// [`Expect::parse`] reads them) reads, so that no run fails on a mistyped one.
+macro_rules! answers_read {
+    ($answers:expr) => {
+        #[cfg(test)]
+        #[test]
+        fn every_expected_answer_reads() {
+            for answer in $answers {
+                $crate::scenario::Expect::parse(answer).unwrap();
+            }
+        }
+    };
+}
+pub(crate) use answers_read;
+
 /// A requirement on one kind of request: exactly `calls` AWS calls whose operation starts
 /// with `service` (`dynamodb.`).
 #[derive(Debug, Clone)]
@@ -349,8 +381,8 @@ pub fn for_function(spec: &FunctionSpec, moto: &Clients) -> Result<Option<Box<dy
         "confirmation" => routed(spec, confirmation::ConfirmationScenario::new(spec, moto)?),
         "charges" => routed(spec, charges::Charges::new(spec, moto)?),
         "bills" => routed(spec, bills::Bills::new(spec, moto)?),
-        "payment-notices" => routed(spec, notices::PaymentNotices::new(spec, moto)?),
-        "bill-notices" => routed(spec, notices::BillNotices::new(spec, moto)?),
+        "payment-notices" => routed(spec, notices::payment_notices(spec, moto)?),
+        "bill-notices" => routed(spec, notices::bill_notices(spec, moto)?),
         "pay" => routed(spec, pay::Pay::new(spec, moto)?),
         "autopays" => routed(spec, autopays::Autopays::new(spec, moto)?),
         _ if !spec.routes.is_empty() => Ok(Some(Box::new(Generic::new(spec)))),
@@ -619,9 +651,7 @@ const CYCLE: [CodesStep; 20] = {
 };
 
 struct Codes {
-    step: usize,
-    serial: u32,
-    last: Option<CodesStep>,
+    at: Cursor<CodesStep>,
     last_phone: Option<String>,
     /// Codes sent and not yet verified: (id, code), oldest first.
     pending: VecDeque<(String, String)>,
@@ -630,20 +660,18 @@ struct Codes {
 impl Codes {
     fn new() -> Self {
         Self {
-            step: 0,
-            serial: 0,
-            last: None,
+            at: Cursor::default(),
             last_phone: None,
             pending: VecDeque::new(),
         }
     }
 
     fn source_ip(&self) -> String {
-        source_ip(self.serial)
+        source_ip(self.at.serial)
     }
 
     fn phone(&self) -> String {
-        let n = 310_000_000 + self.serial;
+        let n = 310_000_000 + self.at.serial;
         // Citizens type numbers in every form; the function normalises them.
         if n.is_multiple_of(2) {
             format!("+79{n:09}")
@@ -655,32 +683,28 @@ impl Codes {
 
     fn step(&mut self) -> Result<Step> {
         use CodesStep::*;
-        let mut kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
-        self.serial += 1;
+        let (mut kind, serial) = self.at.advance(&CYCLE);
         if matches!(kind, VerifyRight | VerifyWrong) && self.pending.is_empty() {
             kind = SendSms;
         }
         if kind == ResendTooEarly && self.last_phone.is_none() {
             kind = SendSms;
         }
-        self.last = Some(kind);
-        let (case, route, event, expected) = match kind {
+        self.at.last = Some(kind);
+        let (case, event, expected) = match kind {
             SendSms => {
                 let phone = self.phone();
                 self.last_phone = Some(phone.clone());
                 (
                     "send code (sms)",
-                    SEND,
                     self.send("sms", &phone),
                     expect(202, None),
                 )
             }
             SendEmail => {
-                let email = format!("citizen{}@mail.example", self.serial);
+                let email = format!("citizen{serial}@mail.example");
                 (
                     "send code (email)",
-                    SEND,
                     self.send("email", &email),
                     expect(202, None),
                 )
@@ -689,7 +713,6 @@ impl Codes {
                 let (id, code) = self.pending.pop_front().context("no code to verify")?;
                 (
                     "verify code: right code",
-                    VERIFY,
                     self.verify(&id, &code),
                     expect(200, None),
                 )
@@ -699,7 +722,6 @@ impl Codes {
                 let wrong = format!("{:06}", (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000);
                 (
                     "verify code: wrong code",
-                    VERIFY,
                     self.verify(&id, &wrong),
                     expect(422, Some("code_mismatch")),
                 )
@@ -708,38 +730,27 @@ impl Codes {
                 let phone = self.last_phone.clone().unwrap_or_default();
                 (
                     "send code: resend too early",
-                    SEND,
                     self.send("sms", &phone),
                     expect(429, Some("code_resend_too_early")),
                 )
             }
             InvalidDestination => (
                 "send code: landline number",
-                SEND,
                 self.send("sms", "+7 495 123-45-67"),
                 expect_invalid("not_mobile_phone"),
             ),
             UnknownCode => (
                 "verify code: unknown id",
-                VERIFY,
                 self.verify(&crate::system::uuid(), "123456"),
                 expect(404, Some("code_not_found")),
             ),
             MalformedJson => (
                 "send code: body not JSON",
-                SEND,
                 http_api_event(SEND, &[], Some("{\"channel\": \"sms\","), &self.source_ip()),
                 expect(400, Some("invalid_json")),
             ),
         };
-        Ok(Step {
-            case: case.into(),
-            route: route.into(),
-            event,
-            expect: expected,
-            argon2: 0,
-            items: None,
-        })
+        Ok(Step::request(case, event, expected))
     }
 
     fn send(&self, channel: &str, destination: &str) -> Json {
@@ -806,11 +817,15 @@ impl Script for Codes {
         // Codes still pending are simply never entered, as happens with real citizens.
         self.pending.clear();
         self.last_phone = None;
-        self.step = 0;
+        self.at.restart();
     }
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        if !matches!(self.last, Some(CodesStep::SendSms | CodesStep::SendEmail)) || status != 202 {
+        if !matches!(
+            self.at.last,
+            Some(CodesStep::SendSms | CodesStep::SendEmail)
+        ) || status != 202
+        {
             return Ok(());
         }
         let id = body["id"]
@@ -873,14 +888,7 @@ impl Generic {
             .map(|name| (name, id.as_str()))
             .collect();
         let event = http_api_event(&route, &params, Some("{}"), "203.0.113.10");
-        Step {
-            case: format!("{route} with `{{}}`"),
-            route,
-            event,
-            expect: None,
-            argon2: 0,
-            items: None,
-        }
+        Step::request(&format!("{route} with `{{}}`"), event, None)
     }
 }
 
@@ -960,7 +968,7 @@ mod tests {
     fn phones_are_valid_mobile_numbers_in_both_forms() {
         let mut c = Codes::new();
         let even = c.phone();
-        c.serial = 1;
+        c.at.serial = 1;
         let odd = c.phone();
         assert_eq!(even, "+79310000000");
         assert_eq!(odd, "8 (931) 000-00-01");

@@ -3,6 +3,7 @@
 //! gateway.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use shared::config::{Env, TableConfig};
@@ -11,6 +12,40 @@ use uslugi_local::provision::Clients;
 use uslugi_local::{Stack, StackOptions};
 
 use crate::cli::StackCommon;
+use crate::system::MachineInfo;
+
+/// What the load test's and the chaos run's reports say of the run itself, gathered the
+/// same way by both at its end: the machine, the instances of each function, and how long
+/// the setup before the measured phase and the whole run took.
+pub struct RunSummary {
+    pub machine: MachineInfo,
+    pub lambda_concurrency: u32,
+    pub setup: Duration,
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    /// The summary of a run on the stack `flags` describe, started at `started`, whose
+    /// setup took `setup`: read now, as the run ends.
+    pub async fn at_end(flags: &StackCommon, setup: Duration, started: Instant) -> Self {
+        let machine = crate::system::machine_info(&flags.repo).await;
+        Self {
+            machine,
+            lambda_concurrency: flags.lambda_concurrency,
+            setup,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// Writes the report of the run `command` (`load`, `chaos`) to its `--out` (the whole file
+/// or none), prints it, and says where it went.
+pub fn publish(flags: &StackCommon, command: &str, markdown: &str) -> Result<()> {
+    crate::system::write_whole(&flags.out, "md.tmp", markdown)?;
+    println!("{markdown}");
+    eprintln!("uslugi-bench {command}: wrote {}", flags.out.display());
+    Ok(())
+}
 
 /// The options of a run's stack: the repository's template, free ports, build output to
 /// log files, `--lambda-concurrency` instances a function; the run adds its overrides.

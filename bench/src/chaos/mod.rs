@@ -23,6 +23,7 @@ use hyper::Method;
 
 use uslugi_local::{Stack, StackOptions};
 
+use crate::stack::RunSummary;
 use api::{Api, Phase};
 
 pub const USAGE: &str = "\
@@ -358,21 +359,18 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
 
     let (lines, _) = fault_lines(stack.log_dir(), &logged_before);
     let faults = count_faults(&lines);
-    let machine = crate::system::machine_info(&args.stack.repo).await;
+    let summary = RunSummary::at_end(&args.stack, setup_time, started).await;
     let tally = api
         .tally
         .lock()
         .map_err(|_| anyhow::anyhow!("the answer tally was poisoned"))?;
     let markdown = report::render(&report::Run {
-        machine: &machine,
+        summary,
         shape: &args.shape,
         plan: &args.plan,
         plan_source: &args.plan_source,
-        lambda_concurrency: args.stack.lambda_concurrency,
-        setup: setup_time,
         faulty: faulty_time,
         recovery: recovery_time,
-        elapsed: started.elapsed(),
         outcome: &outcome,
         outages: &outages,
         outage_every: args.outage_every,
@@ -382,9 +380,7 @@ async fn chaos(args: &Args, stack: &Stack, plan_path: &Path, started: Instant) -
         parked: &parked,
         invariants: &results,
     });
-    crate::system::write_whole(&args.stack.out, "md.tmp", &markdown)?;
-    println!("{markdown}");
-    say(format!("wrote {}", args.stack.out.display()));
+    crate::stack::publish(&args.stack, "chaos", &markdown)?;
     for i in results.iter().filter(|i| !i.held) {
         say(format!("invariant failed: {}: {}", i.name, i.numbers));
         for d in &i.details {

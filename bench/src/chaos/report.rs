@@ -9,18 +9,16 @@ use super::api::{Phase, Tally};
 use super::invariants::Invariant;
 use super::traffic::{Outcome, Shape};
 use super::FaultCounts;
-use crate::system::MachineInfo;
+use crate::stack::RunSummary;
 
 pub struct Run<'a> {
-    pub machine: &'a MachineInfo,
+    /// The machine, the instances, the setup's and the whole run's time.
+    pub summary: RunSummary,
     pub shape: &'a Shape,
     pub plan: &'a str,
     pub plan_source: &'a str,
-    pub lambda_concurrency: u32,
-    pub setup: Duration,
     pub faulty: Duration,
     pub recovery: Duration,
-    pub elapsed: Duration,
     pub outcome: &'a Outcome,
     pub outages: &'a [&'static str],
     pub outage_every: Duration,
@@ -36,7 +34,7 @@ pub struct Run<'a> {
 pub fn render(run: &Run) -> String {
     let mut out = String::new();
     let held = run.invariants.iter().all(|i| i.held);
-    let m = run.machine;
+    let m = &run.summary.machine;
     let _ = writeln!(out, "# Chaos run\n");
     let _ = writeln!(
         out,
@@ -50,7 +48,7 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(
         out,
         "{}; {} ({} cores), {}; {}; {}. Debug builds under cargo lambda watch, {} instances per function.\n",
-        m.date, m.cpu_model, m.nproc, m.memory, m.rustc, m.moto, run.lambda_concurrency
+        m.date, m.cpu_model, m.nproc, m.memory, m.rustc, m.moto, run.summary.lambda_concurrency
     );
     let s = run.shape;
     let o = run.outcome;
@@ -58,7 +56,7 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(
         out,
         "Before the faults (setup, {:.0} s): 2 billers, {} payers, {} holders registered through the API and verified.\n",
-        run.setup.as_secs_f64(),
+        run.summary.setup.as_secs_f64(),
         s.clients,
         s.holders
     );
@@ -102,7 +100,7 @@ pub fn render(run: &Run) -> String {
             .map(|pages| pages.to_string())
             .collect::<Vec<_>>()
             .join("; "),
-        run.elapsed.as_secs_f64()
+        run.summary.elapsed.as_secs_f64()
     );
 
     let _ = writeln!(out, "## The plan\n");

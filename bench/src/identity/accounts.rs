@@ -9,6 +9,7 @@ use uslugi_local::provision::Clients;
 use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{authorized, http_api_event, routes, source_ip, Cursor, Script, Step};
 
@@ -18,9 +19,6 @@ routes! {
     PASSWORD = "PUT /v1/account/password";
     SETTINGS = "PUT /v1/account/security-settings";
 }
-
-/// Citizens of this scenario are numbered from here (see [`Citizen::new`]).
-const BASE: u32 = 500_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -157,7 +155,7 @@ impl Accounts {
 
     fn citizen(&mut self) -> Citizen {
         self.citizens += 1;
-        Citizen::new(BASE + self.citizens)
+        Citizen::new(numbering::ACCOUNTS.citizens + self.citizens)
     }
 
     /// The citizen with both contacts confirmed for registration as of `at`.
@@ -358,16 +356,11 @@ impl Script for Accounts {
     }
 }
 
+crate::scenario::answers_read!(CYCLE.map(|kind| kind.expected().1));
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_expected_answer_reads() {
-        for kind in CYCLE {
-            crate::scenario::Expect::parse(kind.expected().1).unwrap();
-        }
-    }
 
     #[test]
     fn private_requests_come_after_a_registration() {

@@ -14,6 +14,7 @@ use uslugi_local::provision::Clients;
 use super::fixtures::{Fixtures, SignedIn};
 use super::{called, field, step, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{expect, json_answer, source_ip, Cursor, Script, Step, USER_AGENT};
 
@@ -27,9 +28,6 @@ const PRIVATE_ROUTES: [(&str, &str); 4] = [
     ("GET", "/v1/security-events"),
     ("PUT", "/v1/account/password"),
 ];
-
-/// Citizens of this scenario are numbered from here.
-const BASE: u32 = 800_000_000;
 
 /// The authorizer moves a session's idle deadline when it was last moved a minute or
 /// more ago (a quarter of the idle time, at most 60 s); sessions of the valid case are
@@ -120,7 +118,7 @@ impl Authorizer {
     async fn prepare(&self) -> Result<Prepared> {
         let now = OffsetDateTime::now_utc();
         let (operator_id, operator_key) = self.fixtures.operator(now - FIXTURE_AGE).await?;
-        let citizen = Citizen::new(BASE + 1);
+        let citizen = Citizen::new(numbering::AUTHORIZER.citizens + 1);
         let account_id = self.fixtures.register(&citizen, now - FIXTURE_AGE).await?;
         let mut valid = Vec::new();
         for _ in 0..3 {

@@ -73,6 +73,13 @@ pub struct SignedIn {
     pub token: String,
 }
 
+/// A citizen the fixtures registered and signed in (see [`Fixtures::signed_in_members`]).
+pub struct SignedInMember {
+    pub citizen: Citizen,
+    pub account_id: String,
+    pub session: SignedIn,
+}
+
 pub struct Fixtures {
     codes: CodeService<DynamoStore, Outbox>,
     identity: IdentityService<DynamoStore, Outbox>,
@@ -240,6 +247,29 @@ impl Fixtures {
         let account_id = self.register(citizen, now - FIXTURE_AGE).await?;
         let session = self.sign_in(citizen, now).await?;
         Ok((account_id, session))
+    }
+
+    /// `count` citizens numbered from `first`, each registered and signed in from the
+    /// bench's device as of `at`: the accounts the sessions and recovery scenarios start
+    /// their cycles with.
+    pub async fn signed_in_members(
+        &self,
+        first: u32,
+        count: usize,
+        at: OffsetDateTime,
+    ) -> Result<Vec<SignedInMember>> {
+        let mut members = Vec::with_capacity(count);
+        for n in (first..).take(count) {
+            let citizen = Citizen::new(n);
+            let account_id = self.register(&citizen, at).await?;
+            let session = self.sign_in(&citizen, at).await?;
+            members.push(SignedInMember {
+                citizen,
+                account_id,
+                session,
+            });
+        }
+        Ok(members)
     }
 
     /// Signs in with the citizen's e-mail and password from the bench's device, as of

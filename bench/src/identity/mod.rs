@@ -136,14 +136,7 @@ pub fn typed_phone(e164: &str, style: u32) -> String {
 
 /// A step of an identity scenario.
 pub fn step(case: &str, route: &str, event: Json, expect: Option<Expect>, argon2: u32) -> Step {
-    Step {
-        case: case.to_string(),
-        route: route.to_string(),
-        event,
-        expect,
-        argon2,
-        items: None,
-    }
+    Step::on_route(case, route, event, expect).hashing(argon2)
 }
 
 /// Whether one of the invocation's AWS calls was `operation` (`sesv2.SendEmail`, ...).

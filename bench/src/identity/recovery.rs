@@ -9,6 +9,7 @@ use uslugi_local::provision::Clients;
 use super::fixtures::Fixtures;
 use super::{called, field, sent_code, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{http_api_event, routes, source_ip, Cursor, Script, Step};
 
@@ -16,10 +17,6 @@ routes! {
     START = "POST /v1/recovery";
     COMPLETE = "POST /v1/recovery/complete";
 }
-
-/// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
-const BASE: u32 = 700_000_000;
-const UNKNOWN: u32 = 750_000_000;
 
 const ACCOUNTS: usize = 3;
 
@@ -136,14 +133,11 @@ impl Recovery {
     /// Citizens who registered two hours ago and signed in then (the session a recovery
     /// ends).
     async fn prepare(&mut self) -> Result<()> {
+        let first = numbering::RECOVERY.citizens + self.citizens + 1;
+        self.citizens += ACCOUNTS as u32;
         let at = OffsetDateTime::now_utc() - FIXTURE_AGE;
-        for _ in 0..ACCOUNTS {
-            self.citizens += 1;
-            let citizen = Citizen::new(BASE + self.citizens);
-            self.fixtures.register(&citizen, at).await?;
-            self.fixtures.sign_in(&citizen, at).await?;
-            self.members.push(citizen);
-        }
+        let members = self.fixtures.signed_in_members(first, ACCOUNTS, at).await?;
+        self.members = members.into_iter().map(|m| m.citizen).collect();
         Ok(())
     }
 
@@ -222,7 +216,7 @@ impl Script for Recovery {
                 event
             }
             StartUnknown(via) => {
-                let nobody = Citizen::new(UNKNOWN + serial);
+                let nobody = Citizen::new(numbering::RECOVERY_UNKNOWN.citizens + serial);
                 let login = Self::login_of(&nobody, via, serial);
                 self.event(START, &json!({ "login": login }))
             }
@@ -294,16 +288,11 @@ impl Script for Recovery {
     }
 }
 
+crate::scenario::answers_read!(CYCLE.map(|(kind, _)| kind.expected().1));
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_expected_answer_reads() {
-        for (kind, _) in CYCLE {
-            crate::scenario::Expect::parse(kind.expected().1).unwrap();
-        }
-    }
 
     #[test]
     fn completions_follow_their_starts() {

@@ -7,9 +7,10 @@ use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 use uslugi_local::provision::Clients;
 
-use super::fixtures::Fixtures;
+use super::fixtures::{Fixtures, SignedInMember};
 use super::{called, field, sent_code, Citizen, FIXTURE_AGE};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{
     authorized, http_api_event, requests, routes, source_ip, with_user_agent, Cursor, Script, Step,
@@ -23,10 +24,6 @@ routes! {
     REVOKE = "DELETE /v1/sessions/{id}";
     EVENTS = "GET /v1/security-events";
 }
-
-/// Citizens of this scenario are numbered from here, unknown logins from `UNKNOWN`.
-const BASE: u32 = 600_000_000;
-const UNKNOWN: u32 = 650_000_000;
 
 /// A device none of the accounts signed in from before.
 const NEW_DEVICE: &str =
@@ -129,11 +126,15 @@ impl Sessions {
     /// (so it is a known device), the last of them with two-step login on since.
     async fn prepare(&mut self) -> Result<()> {
         let at = OffsetDateTime::now_utc() - FIXTURE_AGE;
-        for i in 0..ACCOUNTS {
-            self.citizens += 1;
-            let citizen = Citizen::new(BASE + self.citizens);
-            let account_id = self.fixtures.register(&citizen, at).await?;
-            let session = self.fixtures.sign_in(&citizen, at).await?;
+        let first = numbering::SESSIONS.citizens + self.citizens + 1;
+        self.citizens += ACCOUNTS as u32;
+        let members = self.fixtures.signed_in_members(first, ACCOUNTS, at).await?;
+        for (i, member) in members.into_iter().enumerate() {
+            let SignedInMember {
+                citizen,
+                account_id,
+                session,
+            } = member;
             if i == TWO_STEP_ACCOUNT {
                 self.fixtures
                     .enable_two_step(&account_id, &session, &citizen, at)
@@ -226,7 +227,7 @@ impl Script for Sessions {
         );
         let password = member.citizen.password.clone();
         let wrong = format!("{password}1");
-        let unknown = Citizen::new(UNKNOWN + serial);
+        let unknown = Citizen::new(numbering::SESSIONS_UNKNOWN.citizens + serial);
         let event = match kind {
             LoginEmail | LoginTwoStep => self.login(&email, &password, false),
             LoginPhone => self.login(&phone, &password, false),
@@ -271,7 +272,7 @@ impl Script for Sessions {
         let step = kind.step(event)?;
         // Every login verifies one argon2id hash: the account's, or a dummy one for an
         // unknown login, so that both take the same time.
-        let hashes = u32::from(step.route == LOGIN);
+        let hashes = u32::from(step.label.route == LOGIN);
         Ok(step.hashing(hashes))
     }
 

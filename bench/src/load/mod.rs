@@ -27,6 +27,7 @@ use uslugi_local::{Stack, StackOptions};
 
 use crate::identity::fixtures::Fixtures;
 use crate::identity::Citizen;
+use crate::stack::RunSummary;
 use api::{Api, Reply};
 use checks::{KeyLog, Kind, Ledger, Sent, StoredBill};
 use plan::{Method as PayMethod, Plan, Retry, Rng, Shape};
@@ -384,14 +385,12 @@ async fn load(
     let books = checks::check_books(&planned, &ledger, &answers);
     let passed = books.iter().all(|c| c.passed);
 
-    let machine = crate::system::machine_info(&args.stack.repo).await;
+    let summary = RunSummary::at_end(&args.stack, setup_time, started).await;
     let markdown = report::render(&report::Run {
-        machine: &machine,
+        summary,
         shape: &args.shape,
         plan,
-        lambda_concurrency: args.stack.lambda_concurrency,
         stack_ready,
-        setup: setup_time,
         batches,
         batch_times: &batch_times,
         paying: paying_time,
@@ -400,11 +399,8 @@ async fn load(
         ledger: &ledger,
         reconciliations: &reconciliations,
         checks: &books,
-        elapsed: started.elapsed(),
     });
-    crate::system::write_whole(&args.stack.out, "md.tmp", &markdown)?;
-    println!("{markdown}");
-    say(format!("wrote {}", args.stack.out.display()));
+    crate::stack::publish(&args.stack, "load", &markdown)?;
     for c in books.iter().filter(|c| !c.passed) {
         say(format!("check failed: {}: {}", c.name, c.detail));
     }

@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use super::checks::{AnswerCheck, Check, KeyLog, Kind, Ledger};
 use super::plan::{Plan, Retry, Shape};
+use crate::stack::RunSummary;
 use crate::stats::{ms, ms_cells, percentile};
-use crate::system::MachineInfo;
 
 pub struct Run<'a> {
-    pub machine: &'a MachineInfo,
+    /// The machine, the instances, the setup's and the whole run's time.
+    pub summary: RunSummary,
     pub shape: &'a Shape,
     pub plan: &'a Plan,
-    pub lambda_concurrency: u32,
     pub stack_ready: Duration,
-    pub setup: Duration,
     pub batches: usize,
     pub batch_times: &'a [Duration],
     pub paying: Duration,
@@ -26,7 +25,6 @@ pub struct Run<'a> {
     /// (checked, settled) of each reconciliation run.
     pub reconciliations: &'a [(u64, u64)],
     pub checks: &'a [Check],
-    pub elapsed: Duration,
 }
 
 fn latency_row(out: &mut String, what: &str, samples: &[Duration]) {
@@ -52,7 +50,7 @@ fn per_second(count: usize, over: Duration) -> String {
 
 pub fn render(run: &Run) -> String {
     let mut out = String::new();
-    let m = run.machine;
+    let m = &run.summary.machine;
     let a = run.answers;
     let passed = run.checks.iter().all(|c| c.passed);
     let _ = writeln!(out, "# Payments load test\n");
@@ -82,9 +80,9 @@ pub fn render(run: &Run) -> String {
         m.moto,
         m.date,
         run.shape.seed,
-        run.elapsed.as_secs_f64(),
+        run.summary.elapsed.as_secs_f64(),
         run.stack_ready.as_secs_f64(),
-        run.setup.as_secs_f64(),
+        run.summary.setup.as_secs_f64(),
         run.paying.as_secs_f64(),
     );
 
@@ -114,7 +112,7 @@ pub fn render(run: &Run) -> String {
         out,
         "- Stack: moto, every function of the template under `cargo lambda watch \
          --concurrency {}` (debug builds), the local gateway with its session authorizer.",
-        run.lambda_concurrency
+        run.summary.lambda_concurrency
     );
     let batch_p50 = percentile(run.batch_times, 50.0);
     let _ = writeln!(

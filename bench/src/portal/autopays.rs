@@ -22,6 +22,7 @@ use super::pay::proven;
 use super::{card_token, test_card, text, Member, Portal, GOOD_CARD};
 use crate::functions::FunctionSpec;
 use crate::identity::fixtures::Outbox;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{requests, routes, Cursor, Script, Step};
 
@@ -32,9 +33,6 @@ routes! {
     PATCH = "PATCH /v1/autopays/{id}";
     DELETE = "DELETE /v1/autopays/{id}";
 }
-
-/// Citizens of this scenario are numbered from here, two per cycle.
-const BASE: u32 = 160_000_000;
 
 requests! {
     enum Kind {
@@ -121,7 +119,7 @@ impl Autopays {
 
     async fn prepare(&mut self) -> Result<()> {
         self.cycles += 1;
-        let n = BASE + 2 * self.cycles;
+        let n = numbering::AUTOPAYS.citizens + 2 * self.cycles;
         let payer = self.portal.member(n).await?;
         let stranger = self.portal.member(n + 1).await?;
         let now = OffsetDateTime::now_utc();

@@ -14,6 +14,7 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, AdultDocuments};
 use super::{charge_body, Member, Portal};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{requests, routes, with_query, CallBudget, Cursor, Script, Step};
 
@@ -22,12 +23,6 @@ routes! {
     LIST = "GET /v1/bills";
     FINES = "GET /v1/fines";
 }
-
-/// Citizens of this scenario are numbered from here (families first, then lookups);
-/// documents and UINs from `DOCUMENTS`.
-const BASE: u32 = 130_000_000;
-const LOOKUPS: u32 = 131_000_000;
-const DOCUMENTS: u64 = 50_000_000;
 
 /// Families whose bills are listed, in turn.
 const FAMILIES: usize = 3;
@@ -119,9 +114,9 @@ impl Bills {
     /// and SNILS each) and a car: ten identifiers; and charges of four billers under
     /// seven of them.
     async fn family(&self, f: u64, billers: &[(String, String)]) -> Result<Family> {
-        let n = BASE + 1 + f as u32;
+        let n = numbering::BILLS.citizens + 1 + f as u32;
         let parent = self.portal.member(n).await?;
-        let serial = DOCUMENTS + f * 100;
+        let serial = numbering::BILLS.documents + f * 100;
         let mut adult = AdultDocuments::verified(serial, parent.citizen.last_name.ends_with('а'));
         // The parent the children's birth records name, so the links are verified.
         adult.snils = documents::mother_on_birth_record(serial + 1);
@@ -219,7 +214,11 @@ impl Bills {
     async fn looker(&mut self) -> Result<Member> {
         if self.looked_up.is_multiple_of(LOOKUPS_PER_CITIZEN) || self.looker.is_none() {
             self.lookers += 1;
-            self.looker = Some(self.portal.member(LOOKUPS + self.lookers).await?);
+            self.looker = Some(
+                self.portal
+                    .member(numbering::BILL_LOOKUPS.citizens + self.lookers)
+                    .await?,
+            );
         }
         self.looked_up += 1;
         self.looker.clone().context("no citizen for lookups")
@@ -264,7 +263,9 @@ impl Script for Bills {
             UinFound | UinUnknown | UinBroken => {
                 let looker = self.looker().await?;
                 let uin = match kind {
-                    UinUnknown => documents::uin(DOCUMENTS + 900_000 + u64::from(serial)),
+                    UinUnknown => {
+                        documents::uin(numbering::BILLS.documents + 900_000 + u64::from(serial))
+                    }
                     UinBroken => documents::broken_uin(&uin),
                     _ => uin,
                 };
@@ -273,7 +274,9 @@ impl Script for Bills {
             Fines | NoFines | FinesBadSts => {
                 let looker = self.looker().await?;
                 let sts = match kind {
-                    NoFines => documents::sts(DOCUMENTS + 900_000 + u64::from(serial)),
+                    NoFines => {
+                        documents::sts(numbering::BILLS.documents + 900_000 + u64::from(serial))
+                    }
                     FinesBadSts => "12".to_string(),
                     _ => sts,
                 };

@@ -7,10 +7,11 @@ use serde_json::{json, Value as Json};
 use uslugi_local::provision::Clients;
 
 use super::documents::{self, Sandbox};
-use super::{charge_body, number, text, Member, Portal};
+use super::{charge_body, number, text_is, Member, Portal};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
-use crate::scenario::{as_biller, http_api_event, routes, source_ip, Script, Step};
+use crate::scenario::{as_biller, http_api_event, routes, source_ip, Cursor, Script, Step};
 
 routes! {
     PUT = "PUT /v1/biller/charges/{uin}";
@@ -19,10 +20,6 @@ routes! {
     BATCH = "POST /v1/biller/charges:batch";
 }
 
-/// Citizens of this scenario are numbered from here; UINs and payers' documents from
-/// `DOCUMENTS`.
-const BASE: u32 = 140_000_000;
-const DOCUMENTS: u64 = 40_000_000;
 /// Charges in a batch.
 pub const BATCH_SIZE: usize = 50;
 /// Charges in the large batch: the most the API takes in one.
@@ -146,11 +143,9 @@ struct Prepared {
 
 pub struct Charges {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    at: Cursor<Kind>,
     cycles: u64,
     prepared: Option<Prepared>,
-    last: Option<Kind>,
     /// Batches of new charges sent so far.
     batches: u64,
 }
@@ -159,18 +154,16 @@ impl Charges {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             prepared: None,
-            last: None,
             batches: 0,
         })
     }
 
     /// The serial of charge `k` of this cycle (UIN and payers).
     fn serial_of(&self, k: u64) -> u64 {
-        DOCUMENTS + self.cycles * 1000 + k
+        numbering::CHARGES.documents + self.cycles * 1000 + k
     }
 
     fn uin(&self, k: u64) -> String {
@@ -209,7 +202,7 @@ impl Charges {
         let params: Vec<(&str, &str)> = uin.map(|u| ("uin", u)).into_iter().collect();
         let body = body.map(Json::to_string);
         as_biller(
-            http_api_event(route, &params, body.as_deref(), &source_ip(self.serial)),
+            http_api_event(route, &params, body.as_deref(), &source_ip(self.at.serial)),
             &biller.0,
             &biller.1,
         )
@@ -257,23 +250,24 @@ impl Script for Charges {
         use Kind::*;
         if self.prepared.is_none() {
             self.cycles += 1;
-            let citizen = self.portal.member(BASE + self.cycles as u32).await?;
+            let citizen = self
+                .portal
+                .member(numbering::CHARGES.citizens + self.cycles as u32)
+                .await?;
             self.prepared = Some(Prepared {
                 biller: self.portal.biller("ГБОУ Школа № 1234").await?,
                 other: self.portal.biller("ГБУ «Жилищник района Арбат»").await?,
                 citizen,
             });
         }
-        let mut kind = CYCLE[self.step % CYCLE.len()];
-        self.step += 1;
+        let (mut kind, serial) = self.at.advance(&CYCLE);
         if kind == Batch {
             if self.batches.is_multiple_of(BIG_BATCH_EVERY) {
                 kind = BigBatch;
+                self.at.last = Some(kind);
             }
             self.batches += 1;
         }
-        self.serial += 1;
-        self.last = Some(kind);
         let p = self.prepared.as_ref().context("nothing prepared")?;
         let (me, other) = (&p.biller, &p.other);
         let put = |biller: &(String, String), k: u64, change: u64| {
@@ -308,7 +302,7 @@ impl Script for Charges {
             Citizen => {
                 let body = self.body(7, 0);
                 p.citizen
-                    .request(PUT, &[("uin", &self.uin(7))], Some(&body), self.serial)
+                    .request(PUT, &[("uin", &self.uin(7))], Some(&body), serial)
             }
         };
         let (case, answer, items) = kind.expected();
@@ -320,22 +314,16 @@ impl Script for Charges {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.prepared = None;
     }
 
     fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some(kind) = self.at.last else {
             return Ok(());
         };
-        let outcome = |want: &str| -> Result<()> {
-            let got = text(body, "outcome", "a charge written")?;
-            if got != want {
-                bail!("a charge write answered `{got}`, expected `{want}`: {body}");
-            }
-            Ok(())
-        };
+        let outcome = |want: &str| text_is(body, "outcome", "a charge written", want);
         match (kind, status) {
             (Create(_), 201) => outcome("created")?,
             (Repeat(_), 200) => outcome("unchanged")?,
@@ -360,14 +348,7 @@ impl Script for Charges {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_expected_answer_reads() {
-        for kind in CYCLE.into_iter().chain([Kind::BigBatch]) {
-            crate::scenario::Expect::parse(kind.expected().1).unwrap();
-        }
-    }
-}
+crate::scenario::answers_read!(CYCLE
+    .into_iter()
+    .chain([Kind::BigBatch])
+    .map(|kind| kind.expected().1));

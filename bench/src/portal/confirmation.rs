@@ -10,6 +10,7 @@ use super::documents::{self, AdultDocuments, Sandbox};
 use super::{Member, Portal};
 use crate::functions::FunctionSpec;
 use crate::identity::{Citizen, FIXTURE_AGE};
+use crate::numbering::CONFIRMATION as NUMBERING;
 use crate::proxy::Call;
 use crate::scenario::{
     as_operator, http_api_event, requests, routes, source_ip, Cursor, Script, Step,
@@ -20,10 +21,6 @@ routes! {
     LETTER = "POST /v1/account/confirmation-letters";
     BY_LETTER = "POST /v1/account/confirmation-letters/confirm";
 }
-
-/// Citizens of this scenario are numbered from here; their documents from `DOCUMENTS`.
-const BASE: u32 = 120_000_000;
-const DOCUMENTS: u64 = 30_000_000;
 
 const ADDRESS: &str = "119002, г. Москва, пер. Сивцев Вражек, д. 15, кв. 4";
 
@@ -96,7 +93,7 @@ impl ConfirmationScenario {
             .register(&citizen, OffsetDateTime::now_utc() - FIXTURE_AGE)
             .await?;
         let docs = AdultDocuments::verified(
-            DOCUMENTS + u64::from(n - BASE),
+            NUMBERING.documents + u64::from(n - NUMBERING.citizens),
             citizen.last_name.ends_with('а'),
         );
         self.portal
@@ -114,7 +111,7 @@ impl ConfirmationScenario {
 
     async fn prepare(&mut self) -> Result<Prepared> {
         self.cycles += 1;
-        let n = BASE + self.cycles * 3;
+        let n = NUMBERING.citizens + self.cycles * 3;
         let (operator_id, operator_key) = self
             .portal
             .people
@@ -197,12 +194,12 @@ impl Script for ConfirmationScenario {
         let event = match kind {
             InPerson | InPersonAgain => self.at_the_desk(p, snils, series, number),
             WrongPassport => {
-                let other = documents::passport(DOCUMENTS + 999_999, Sandbox::Verified).1;
+                let other = documents::passport(NUMBERING.documents + 999_999, Sandbox::Verified).1;
                 let theirs = &p.by_post_documents;
                 self.at_the_desk(p, &theirs.snils, &theirs.series, &other)
             }
             UnknownSnils => {
-                let n = DOCUMENTS + 9_000_000 + u64::from(serial);
+                let n = NUMBERING.documents + 9_000_000 + u64::from(serial);
                 let unknown = documents::snils(n, Sandbox::Verified);
                 self.at_the_desk(p, &unknown, series, number)
             }

@@ -453,6 +453,16 @@ pub fn text<'a>(body: &'a Json, name: &str, what: &str) -> Result<&'a str> {
     crate::identity::field(body, name, what)
 }
 
+/// Checks that a string field of an answer reads `want` (a charge write's `outcome`, a
+/// payment's `status`): the scenarios check what an answer carries where it matters.
+pub fn text_is(body: &Json, name: &str, what: &str, want: &str) -> Result<()> {
+    let got = text(body, name, what)?;
+    if got != want {
+        bail!("{what} has `{name}` `{got}`, expected `{want}`: {body}");
+    }
+    Ok(())
+}
+
 /// A number field of an answer, or an error naming the request.
 pub fn number(body: &Json, name: &str, what: &str) -> Result<u64> {
     body.get(name)

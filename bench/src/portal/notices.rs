@@ -22,6 +22,7 @@ use super::documents::{self, AdultDocuments, Sandbox};
 use super::{charge_body, Member, Portal};
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::step;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{direct_answer, expect, sizes, Script, Step};
 
@@ -34,10 +35,6 @@ const BATCHES: [usize; 6] = [10, 3, 10, 1, 10, 4];
 const UNRELIABLE: &str = "ООО «Расчётный центр» (нестабильный)";
 /// Deliveries it refuses.
 const REFUSALS: u32 = 2;
-
-/// Citizens and documents of these scenarios are numbered from here.
-const BASE: u32 = 170_000_000;
-const DOCUMENTS: u64 = 70_000_000;
 
 fn queue_of(spec: &FunctionSpec) -> Result<QueueSource> {
     spec.queues.first().cloned().with_context(|| {
@@ -96,7 +93,7 @@ fn check_failures(
 
 /// A notice worker's queue as its scenario feeds it: the event source, the batches sent
 /// in the cycle and the message ids of the last one, which its answer must account for.
-struct Deliveries {
+pub(crate) struct Deliveries {
     source: QueueSource,
     batches: usize,
     ids: Vec<String>,
@@ -154,31 +151,97 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-// ------------------------------------------------------------------ payment-notices
+/// What one notice worker's scenario knows of its notices: what it prepares for a cycle,
+/// the records of a batch, and what the answer to a batch must be. It starts from its
+/// default: nothing prepared, nothing sent.
+pub(crate) trait Notices: Default {
+    /// The function, as the answer to an invocation error names it.
+    const BINARY: &'static str;
+    /// The queue the events come from, as the report names it.
+    const QUEUE: &'static str;
+    /// One sentence for the report.
+    fn describe(&self) -> String;
+    /// The case and the records of the cycle's next batch of `n`, after preparing what
+    /// they name with `portal`'s services if the cycle has not yet.
+    async fn batch(&mut self, portal: &Portal, n: usize) -> Result<(String, Vec<SqsRecord>)>;
+    /// The tables were emptied: what the cycle prepared is gone.
+    fn forget_cycle(&mut self);
+    /// Checks the worker's answer to the last batch, whose records `queue` kept.
+    fn check(&self, queue: &Deliveries, status: u16, body: &Json, calls: &[Call]) -> Result<()>;
+}
 
-pub struct PaymentNotices {
+/// The scenario of a notice worker: its notices fed to it through [`Deliveries`], batch
+/// sizes from [`BATCHES`], one round of them a cycle.
+pub struct NoticeScenario<N> {
     portal: Portal,
     queue: Deliveries,
+    notices: N,
+}
+
+impl<N: Notices> NoticeScenario<N> {
+    /// The scenario of `spec`'s worker, nothing sent yet.
+    fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
+        Ok(Self {
+            portal: Portal::new(spec, moto)?,
+            queue: Deliveries::new(spec)?,
+            notices: N::default(),
+        })
+    }
+}
+
+/// The `payment-notices` scenario.
+pub fn payment_notices(
+    spec: &FunctionSpec,
+    moto: &Clients,
+) -> Result<NoticeScenario<PaymentNotices>> {
+    NoticeScenario::new(spec, moto)
+}
+
+/// The `bill-notices` scenario.
+pub fn bill_notices(spec: &FunctionSpec, moto: &Clients) -> Result<NoticeScenario<BillNotices>> {
+    NoticeScenario::new(spec, moto)
+}
+
+impl<N: Notices> Script for NoticeScenario<N> {
+    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+
+    fn describe(&self) -> String {
+        self.notices.describe()
+    }
+
+    async fn next(&mut self) -> Result<Step> {
+        let n = self.queue.next_size();
+        let (case, records) = self.notices.batch(&self.portal, n).await?;
+        Ok(self.queue.step(&case, N::QUEUE, &records))
+    }
+
+    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
+        direct_answer(N::BINARY, ok, raw)
+    }
+
+    fn on_reset(&mut self) {
+        self.queue.restart();
+        self.notices.forget_cycle();
+    }
+
+    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        self.notices.check(&self.queue, status, body, calls)
+    }
+}
+
+// ------------------------------------------------------------------ payment-notices
+
+#[derive(Default)]
+pub struct PaymentNotices {
     serial: u64,
     /// The reliable and the unreliable biller of this cycle.
     billers: Option<(String, String)>,
     expected: BTreeSet<String>,
 }
 
-impl PaymentNotices {
-    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        Ok(Self {
-            portal: Portal::new(spec, moto)?,
-            queue: Deliveries::new(spec)?,
-            serial: 0,
-            billers: None,
-            expected: BTreeSet::new(),
-        })
-    }
-}
-
-impl Script for PaymentNotices {
-    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+impl Notices for PaymentNotices {
+    const BINARY: &'static str = "payment-notices";
+    const QUEUE: &'static str = "payment notices";
 
     fn describe(&self) -> String {
         format!(
@@ -191,14 +254,13 @@ impl Script for PaymentNotices {
         )
     }
 
-    async fn next(&mut self) -> Result<Step> {
+    async fn batch(&mut self, portal: &Portal, n: usize) -> Result<(String, Vec<SqsRecord>)> {
         if self.billers.is_none() {
-            let (good, _) = self.portal.biller("ГБУ «Жилищник района Арбат»").await?;
-            let (flaky, _) = self.portal.biller(UNRELIABLE).await?;
+            let (good, _) = portal.biller("ГБУ «Жилищник района Арбат»").await?;
+            let (flaky, _) = portal.biller(UNRELIABLE).await?;
             self.billers = Some((good, flaky));
         }
         let (good, flaky) = self.billers.clone().context("no billers")?;
-        let n = self.queue.next_size();
         let (mut refused, mut late, mut dropped) = (0, 0, 0);
         let mut records = Vec::with_capacity(n);
         self.expected.clear();
@@ -215,7 +277,7 @@ impl Script for PaymentNotices {
             };
             let notice = PaymentNotice {
                 payment_id: crate::system::uuid().parse()?,
-                uin: documents::uin(DOCUMENTS + self.serial),
+                uin: documents::uin(numbering::NOTICES.documents + self.serial),
                 biller_id: biller.parse()?,
                 amount: 150_000 + self.serial % 1000,
                 paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -245,21 +307,16 @@ impl Script for PaymentNotices {
         if !parts.is_empty() {
             case.push_str(&format!(" ({})", parts.join(", ")));
         }
-        Ok(self.queue.step(&case, "payment notices", &records))
+        Ok((case, records))
     }
 
-    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        direct_answer("payment-notices", ok, raw)
-    }
-
-    fn on_reset(&mut self) {
-        self.queue.restart();
+    fn forget_cycle(&mut self) {
         self.billers = None;
     }
 
-    fn observe(&mut self, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
+    fn check(&self, queue: &Deliveries, status: u16, body: &Json, _calls: &[Call]) -> Result<()> {
         let what = "the unreliable biller's notices on their first delivery";
-        self.queue.check(what, status, body, &self.expected)
+        queue.check(what, status, body, &self.expected)
     }
 }
 
@@ -271,9 +328,8 @@ struct Holders {
     biller: String,
 }
 
+#[derive(Default)]
 pub struct BillNotices {
-    portal: Portal,
-    queue: Deliveries,
     cycles: u32,
     serial: u64,
     holders: Option<Holders>,
@@ -282,21 +338,12 @@ pub struct BillNotices {
 }
 
 impl BillNotices {
-    pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
-        Ok(Self {
-            portal: Portal::new(spec, moto)?,
-            queue: Deliveries::new(spec)?,
-            cycles: 0,
-            serial: 0,
-            holders: None,
-            told: 0,
-        })
-    }
-
-    async fn holder(&self, n: u32, serial: u64) -> Result<(Member, String)> {
-        let member = self.portal.member(n).await?;
+    /// Citizen `n`, made standard with verified documents from `serial`: the account and
+    /// its SNILS.
+    async fn holder(portal: &Portal, n: u32, serial: u64) -> Result<(Member, String)> {
+        let member = portal.member(n).await?;
         let adult = AdultDocuments::verified(serial, member.citizen.last_name.ends_with('а'));
-        self.portal
+        portal
             .make_standard(&member.account_id, &adult.profile_body())
             .await?;
         let snils = adult.snils.clone();
@@ -304,8 +351,9 @@ impl BillNotices {
     }
 }
 
-impl Script for BillNotices {
-    const RESET_EVERY: Option<usize> = Some(BATCHES.len());
+impl Notices for BillNotices {
+    const BINARY: &'static str = "bill-notices";
+    const QUEUE: &'static str = "bill notices";
 
     fn describe(&self) -> String {
         format!(
@@ -317,21 +365,20 @@ impl Script for BillNotices {
         )
     }
 
-    async fn next(&mut self) -> Result<Step> {
+    async fn batch(&mut self, portal: &Portal, n: usize) -> Result<(String, Vec<SqsRecord>)> {
         if self.holders.is_none() {
             self.cycles += 1;
-            let n = BASE + 2 * self.cycles;
-            let serial = DOCUMENTS + u64::from(self.cycles) * 10_000;
-            let (_, first) = self.holder(n, serial).await?;
-            let (_, second) = self.holder(n + 1, serial + 1).await?;
-            let (biller, _) = self.portal.biller("ГБОУ Школа № 1234").await?;
+            let n = numbering::NOTICES.citizens + 2 * self.cycles;
+            let serial = numbering::NOTICES.documents + u64::from(self.cycles) * 10_000;
+            let (_, first) = Self::holder(portal, n, serial).await?;
+            let (_, second) = Self::holder(portal, n + 1, serial + 1).await?;
+            let (biller, _) = portal.biller("ГБОУ Школа № 1234").await?;
             self.holders = Some(Holders {
                 snils: [first, second],
                 biller,
             });
             self.serial = serial + 100;
         }
-        let n = self.queue.next_size();
         let h = self.holders.as_ref().context("no holders")?;
         let mut records = Vec::with_capacity(n);
         let (mut told, mut nobody, mut unknown) = (0, 0, 0);
@@ -352,7 +399,7 @@ impl Script for BillNotices {
                         450_000,
                         json!([{"kind": "snils", "value": snils}]),
                     );
-                    self.portal.put_charge(&h.biller, &uin, &body).await?;
+                    portal.put_charge(&h.biller, &uin, &body).await?;
                     if held {
                         told += 1;
                     } else {
@@ -369,21 +416,15 @@ impl Script for BillNotices {
             "batch of {} ({told} to a holder, {nobody} held by nobody, {unknown} with no charge)",
             plural(n, "bill", "bills")
         );
-        Ok(self.queue.step(&case, "bill notices", &records))
+        Ok((case, records))
     }
 
-    fn answer(&self, ok: bool, raw: &[u8]) -> Result<(u16, Json)> {
-        direct_answer("bill-notices", ok, raw)
-    }
-
-    fn on_reset(&mut self) {
-        self.queue.restart();
+    fn forget_cycle(&mut self) {
         self.holders = None;
     }
 
-    fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
-        self.queue
-            .check("none may fail", status, body, &BTreeSet::new())?;
+    fn check(&self, queue: &Deliveries, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
+        queue.check("none may fail", status, body, &BTreeSet::new())?;
         let emails = calls
             .iter()
             .filter(|c| c.operation == "sesv2.SendEmail")

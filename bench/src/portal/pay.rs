@@ -19,8 +19,9 @@ use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 
 use super::documents::{self, Sandbox};
-use super::{card_token, charge_body, test_card, text, Member, Portal};
+use super::{card_token, charge_body, test_card, text, text_is, Member, Portal};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
 use crate::scenario::{requests, routes, Cursor, Script, Step};
 
@@ -34,9 +35,6 @@ routes! {
     ADD_METHOD = "POST /v1/payment-methods";
 }
 
-/// Citizens of this scenario are numbered from here, two per cycle; UINs from `DOCUMENTS`.
-const BASE: u32 = 150_000_000;
-const DOCUMENTS: u64 = 60_000_000;
 /// Bills each cycle pays (or tries to).
 const BILLS: u64 = 7;
 
@@ -138,7 +136,7 @@ impl Pay {
     }
 
     fn uin(&self, k: u64) -> String {
-        documents::uin(DOCUMENTS + self.cycles * 100 + k)
+        documents::uin(numbering::PAY.documents + self.cycles * 100 + k)
     }
 
     /// A one-time token from the acquirer's card page, as the citizen's browser gets it.
@@ -153,12 +151,12 @@ impl Pay {
 
     async fn prepare(&mut self) -> Result<()> {
         self.cycles += 1;
-        let n = BASE + 2 * self.cycles as u32;
+        let n = numbering::PAY.citizens + 2 * self.cycles as u32;
         let payer = self.portal.member(n).await?;
         let stranger = self.portal.member(n + 1).await?;
         let (biller, _) = self.portal.biller("ГБУ «Жилищник района Арбат»").await?;
         for k in 1..=BILLS {
-            let payers = json!([{"kind": "snils", "value": documents::snils(DOCUMENTS + self.cycles * 100 + k, Sandbox::Verified)}]);
+            let payers = json!([{"kind": "snils", "value": documents::snils(numbering::PAY.documents + self.cycles * 100 + k, Sandbox::Verified)}]);
             let body = charge_body("utilities", 100_000 + k * 1_000, payers);
             self.portal.put_charge(&biller, &self.uin(k), &body).await?;
         }
@@ -317,13 +315,7 @@ impl Script for Pay {
         let Some(p) = self.prepared.as_mut() else {
             return Ok(());
         };
-        let status_of = |want: &str| -> Result<()> {
-            let got = text(body, "status", "a payment")?;
-            if got != want {
-                bail!("a payment is `{got}`, expected `{want}`: {body}");
-            }
-            Ok(())
-        };
+        let status_of = |want: &str| text_is(body, "status", "a payment", want);
         match (kind, status) {
             (PayTwo, 201) => {
                 status_of("succeeded")?;

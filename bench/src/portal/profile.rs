@@ -9,8 +9,9 @@ use uslugi_local::provision::Clients;
 use super::documents::{self, AdultDocuments};
 use super::{number, text, Member, Portal};
 use crate::functions::FunctionSpec;
+use crate::numbering;
 use crate::proxy::Call;
-use crate::scenario::{requests, routes, Script, Step};
+use crate::scenario::{requests, routes, Cursor, Script, Step};
 
 routes! {
     GET = "GET /v1/profile";
@@ -25,10 +26,6 @@ routes! {
     PATCH_VEHICLE = "PATCH /v1/profile/vehicles/{id}";
     DELETE_VEHICLE = "DELETE /v1/profile/vehicles/{id}";
 }
-
-/// Citizens of this scenario are numbered from here; their documents from `DOCUMENTS`.
-const BASE: u32 = 100_000_000;
-const DOCUMENTS: u64 = 10_000_000;
 
 requests! {
     enum Kind {
@@ -93,11 +90,10 @@ const CYCLE: [(Kind, usize); 22] = {
 
 pub struct ProfileScenario {
     portal: Portal,
-    step: usize,
-    serial: u32,
+    /// Where the cycle is, each step with the parent (index) who sends it.
+    at: Cursor<(Kind, usize)>,
     cycles: u32,
     parents: Vec<Member>,
-    last: Option<Kind>,
     /// The profile version the first parent last read.
     version: u64,
     child_id: Option<String>,
@@ -116,11 +112,9 @@ impl ProfileScenario {
     pub fn new(spec: &FunctionSpec, moto: &Clients) -> Result<Self> {
         Ok(Self {
             portal: Portal::new(spec, moto)?,
-            step: 0,
-            serial: 0,
+            at: Cursor::default(),
             cycles: 0,
             parents: Vec::new(),
-            last: None,
             version: 0,
             child_id: None,
             child_version: 0,
@@ -131,7 +125,7 @@ impl ProfileScenario {
 
     /// The cycle's serial for documents: a new SNILS, child and vehicle every cycle.
     fn documents(&self) -> u64 {
-        DOCUMENTS + u64::from(self.cycles)
+        numbering::PROFILE.documents + u64::from(self.cycles)
     }
 }
 
@@ -162,7 +156,7 @@ impl Script for ProfileScenario {
         if self.parents.is_empty() {
             self.cycles += 1;
             for i in 0..2 {
-                let n = BASE + self.cycles * 2 + i;
+                let n = numbering::PROFILE.citizens + self.cycles * 2 + i;
                 self.parents.push(self.portal.member(n).await?);
             }
             // Both parents have the verified SNILS the cycle's birth record names, so the
@@ -187,7 +181,7 @@ impl Script for ProfileScenario {
                     .await?;
             }
         }
-        let (kind, who) = CYCLE[self.step % CYCLE.len()];
+        let ((kind, who), serial) = self.at.advance(&CYCLE);
         // The registry check of each parent's link to the child runs here, outside the
         // timing, as the worker would run it after the parent's `POST`.
         match kind {
@@ -211,10 +205,6 @@ impl Script for ProfileScenario {
             }
             _ => {}
         }
-        self.step += 1;
-        self.serial += 1;
-        self.last = Some(kind);
-        let serial = self.serial;
         let docs = self.documents();
         let member = self
             .parents
@@ -318,7 +308,7 @@ impl Script for ProfileScenario {
     }
 
     fn on_reset(&mut self) {
-        self.step = 0;
+        self.at.restart();
         self.parents.clear();
         self.version = 0;
         self.child_id = None;
@@ -329,7 +319,7 @@ impl Script for ProfileScenario {
 
     fn observe(&mut self, status: u16, body: &Json, calls: &[Call]) -> Result<()> {
         use Kind::*;
-        let Some(kind) = self.last else {
+        let Some((kind, _)) = self.at.last else {
             return Ok(());
         };
         if !(200..300).contains(&status) {

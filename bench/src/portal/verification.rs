@@ -22,6 +22,7 @@ use super::documents::{AdultDocuments, Sandbox};
 use super::Portal;
 use crate::functions::{FunctionSpec, QueueSource};
 use crate::identity::{step, Citizen, FIXTURE_AGE};
+use crate::numbering::{self, Numbering};
 use crate::proxy::Call;
 use crate::scenario::{direct_answer, expect, sizes, Script, Step, ThroughputPlan};
 
@@ -35,10 +36,6 @@ const WARM_BATCHES: [usize; 6] = [10, 3, 10, 1, 10, 4];
 /// The registry delay and batches of the throughput runs.
 pub const THROUGHPUT_DELAY_MS: u64 = 200;
 const THROUGHPUT_BATCHES: usize = 20;
-
-/// Citizens and documents of each run are numbered from its own base.
-const BASE: u32 = 110_000_000;
-const DOCUMENTS: u64 = 20_000_000;
 
 /// How the sandbox answers the checks of one account's current documents.
 #[derive(Debug, Clone, Copy)]
@@ -93,8 +90,8 @@ pub struct Verification {
     /// INN it answers only on the third delivery (0: never).
     reject_every: u64,
     slow_every: u64,
-    base: u32,
-    documents: u64,
+    /// Where this run's citizens and documents are numbered from.
+    numbering: Numbering,
     pool_size: usize,
     queue: Option<Queue>,
     profiles: Option<ProfileService<DynamoStore, SqsQueue>>,
@@ -125,8 +122,7 @@ impl Verification {
             sizes: WARM_BATCHES.to_vec(),
             reject_every: 4,
             slow_every: 9,
-            base: BASE,
-            documents: DOCUMENTS,
+            numbering: numbering::VERIFICATION,
             pool_size: 16,
             queue: None,
             profiles: None,
@@ -161,8 +157,10 @@ impl Verification {
         v.sizes = vec![v.source.batch_size as usize];
         // Every job waits for the registry; none fails.
         v.slow_every = 0;
-        v.base = BASE + n * 1_000_000;
-        v.documents = DOCUMENTS + u64::from(n) * 1_000_000;
+        v.numbering = Numbering {
+            citizens: numbering::VERIFICATION.citizens + n * 1_000_000,
+            documents: numbering::VERIFICATION.documents + u64::from(n) * 1_000_000,
+        };
         Ok(v)
     }
 
@@ -216,7 +214,7 @@ impl Verification {
         });
         let at = time::OffsetDateTime::now_utc() - FIXTURE_AGE;
         for i in 0..self.pool_size {
-            let n = self.base + 1 + i as u32;
+            let n = self.numbering.citizens + 1 + i as u32;
             let citizen = Citizen::new(n);
             let id = self.portal.people.register(&citizen, at).await?;
             self.accounts.push(Account {
@@ -296,7 +294,7 @@ impl Verification {
         };
         let account = &self.accounts[index];
         let documents = AdultDocuments::new(
-            self.documents + s,
+            self.numbering.documents + s,
             account.female,
             answers.snils,
             answers.passport,
