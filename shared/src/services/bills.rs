@@ -199,12 +199,12 @@ where
             .filter(|c| c.status == wanted)
             .filter(|c| filter.category.is_none_or(|cat| c.body.category == cat))
             .map(|c| ListedBill {
-                matched: matched.remove(&c.uin).unwrap_or_default(),
+                matched: matched.remove(c.uin.as_str()).unwrap_or_default(),
                 charge: c,
             })
             .collect();
         // A stable order: by UIN, so a cursor is just the last UIN seen.
-        bills.sort_by(|a, b| a.charge.uin.cmp(&b.charge.uin));
+        bills.sort_by(|a, b| a.charge.uin.as_str().cmp(b.charge.uin.as_str()));
         if let Some(after) = &filter.after {
             bills.retain(|b| b.charge.uin.as_str() > after.as_str());
         }
@@ -224,7 +224,7 @@ where
         uin: &Uin,
         now: i64,
     ) -> Result<StoredCharge, AppError> {
-        let bill = self.charges.lookup(uin.as_str()).await?;
+        let bill = self.charges.lookup(uin).await?;
         let saved = self.store.saved_bills(account_id).await?;
         if saved.iter().any(|u| u == uin) {
             return Ok(bill);
@@ -267,7 +267,7 @@ where
             .into_iter()
             .filter(|c| c.status == ChargeStatus::Unpaid && c.body.category == Category::Fines)
             .collect();
-        fines.sort_by(|a, b| a.uin.cmp(&b.uin));
+        fines.sort_by(|a, b| a.uin.as_str().cmp(b.uin.as_str()));
         self.charges.mark_withdrawn(fines.iter_mut()).await?;
         Ok(fines)
     }

@@ -46,7 +46,7 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         _ => ChargeStatus::Unpaid,
     };
     Ok(StoredCharge {
-        uin: get_s(item, "pk")?.trim_start_matches("CHARGE#").to_string(),
+        uin: stored_uin(get_s(item, "pk")?.trim_start_matches("CHARGE#"))?,
         biller_id: get_id(item, "biller_id")?,
         body,
         status,
@@ -65,16 +65,16 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
 }
 
 impl ChargeStore for DynamoStore {
-    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        self.get_consistent(charge_key(uin))
+    async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError> {
+        self.get_consistent(charge_key(uin.as_str()))
             .await?
             .as_ref()
             .map(charge_from)
             .transpose()
     }
 
-    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.charges_at(uins.iter().map(String::as_str)).await
+    async fn charges_by_uin(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.charges_at(uins.iter().map(Uin::as_str)).await
     }
 
     async fn put_charge(
@@ -84,7 +84,8 @@ impl ChargeStore for DynamoStore {
         let charge = write.charge;
         let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
-        let mut item = charge_key(&charge.uin);
+        let uin = charge.uin.as_str();
+        let mut item = charge_key(uin);
         item.extend([
             ("doc".into(), s(doc)),
             ("biller_id".into(), s(&charge.biller_id)),
@@ -97,9 +98,9 @@ impl ChargeStore for DynamoStore {
             .transact_items(self.tx_put_versioned(item, write.expected)?);
         for payer in write.payer_keys {
             // What a citizen's list needs without reading the charge: category and status.
-            let mut index = payer_item_key(payer, &charge.uin);
+            let mut index = payer_item_key(payer, uin);
             index.extend([
-                ("uin".into(), s(&charge.uin)),
+                ("uin".into(), s(uin)),
                 (
                     "category".into(),
                     serde_json::to_value(charge.body.category)
@@ -114,7 +115,7 @@ impl ChargeStore for DynamoStore {
             request = request.transact_items(put);
         }
         for payer in write.dropped_payer_keys {
-            let delete = self.tx_delete(payer_item_key(payer, &charge.uin))?;
+            let delete = self.tx_delete(payer_item_key(payer, uin))?;
             request = request.transact_items(delete);
         }
         match request.send().await {

@@ -9,10 +9,11 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 use super::charges::{biller_item, charge_key};
 use super::identity::{account_from, account_key};
 use super::*;
+use crate::domain::Uin;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore,
-    SavedMethod, Template, RECONCILE_SHARDS,
+    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
+    PaymentStore, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -159,19 +160,16 @@ impl DynamoStore {
 }
 
 impl PaymentStore for DynamoStore {
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
-        self.get_consistent_projected(
-            key(format!("CHARGE#{uin}"), "CHARGE"),
-            "lock_payment, paid_by",
-        )
-        .await?
-        .and_then(|item| {
-            get_s(&item, "lock_payment")
-                .or_else(|_| get_s(&item, "paid_by"))
-                .ok()
-        })
-        .map(parse_id)
-        .transpose()
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError> {
+        self.get_consistent_projected(charge_key(uin.as_str()), "lock_payment, paid_by")
+            .await?
+            .and_then(|item| {
+                get_s(&item, "lock_payment")
+                    .or_else(|_| get_s(&item, "paid_by"))
+                    .ok()
+            })
+            .map(parse_id)
+            .transpose()
     }
 
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
@@ -219,12 +217,15 @@ impl PaymentStore for DynamoStore {
 
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let PaymentOpening {
+            payment,
+            key_hash,
+            key_expires_at,
+            bill_versions,
+            holds,
+        } = opening;
         let mut idempotency = idempotency_key(key_hash);
         idempotency.extend([
             ("payment_id".into(), s(&payment.id)),
@@ -257,7 +258,7 @@ impl PaymentStore for DynamoStore {
         let until = payment.hold_until.unwrap_or(payment.created_at);
         for (uin, version) in bill_versions {
             let lock = tx_update(
-                self.update(charge_key(uin))
+                self.update(charge_key(uin.as_str()))
                     .update_expression(
                         "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
                     )
@@ -276,7 +277,7 @@ impl PaymentStore for DynamoStore {
         }
         // Each biller still active, in the same transaction: a revoked biller's bill is not
         // locked, with no read more on the way.
-        let mut billers: Vec<&str> = payment.bills.iter().map(|b| b.biller_id.as_str()).collect();
+        let mut billers: Vec<&BillerId> = payment.bills.iter().map(|b| &b.biller_id).collect();
         billers.sort_unstable();
         billers.dedup();
         let first_biller = 4 + bill_versions.len();
@@ -284,7 +285,7 @@ impl PaymentStore for DynamoStore {
             let check = build(
                 ConditionCheck::builder()
                     .table_name(&self.table)
-                    .set_key(Some(biller_item(biller)))
+                    .set_key(Some(biller_item(biller.as_str())))
                     .condition_expression(
                         "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
                     )
@@ -298,16 +299,17 @@ impl PaymentStore for DynamoStore {
             Err(e) => match super::failed_conditions(e) {
                 // The first item is the idempotency record, the fourth the hold count.
                 Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
-                Ok(failed) if failed.iter().any(|i| *i >= first_biller) => {
+                Ok(failed) => {
                     let revoked = failed
                         .iter()
-                        .find_map(|i| i.checked_sub(first_biller).and_then(|k| billers.get(k)))
-                        .map(|b| b.to_string())
-                        .unwrap_or_default();
-                    Ok(Err(OpenRefusal::BillerRevoked(revoked)))
+                        .find_map(|i| i.checked_sub(first_biller).and_then(|k| billers.get(k)));
+                    Ok(Err(match revoked {
+                        Some(biller) => OpenRefusal::BillerRevoked((*biller).clone()),
+                        None if failed.first() == Some(&3) => OpenRefusal::HoldsChanged,
+                        None => OpenRefusal::BillChanged,
+                    }))
                 }
-                Ok(failed) if failed.first() == Some(&3) => Ok(Err(OpenRefusal::HoldsChanged)),
-                Ok(_) | Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
+                Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
                 Err(other) => Err(other),
             },
         }

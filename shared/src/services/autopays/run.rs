@@ -140,7 +140,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
     pub async fn on_new_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: OffsetDateTime,
     ) -> Result<AutopayRun, AppError> {
         let mut total = AutopayRun::default();
@@ -157,7 +157,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             // Only a bill the account's own list shows (its verified documents, children,
             // vehicles), never one that merely names a typed-in identifier.
             let listed = self.due_bills(&autopay).await?;
-            if !listed.iter().any(|c| c.uin == uin) {
+            if !listed.iter().any(|c| c.uin == *uin) {
                 continue;
             }
             let run = self
@@ -211,9 +211,11 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 if self
                     .store
                     .claim_skip_notice(
-                        &autopay.account_id,
-                        &autopay.id,
-                        &charge.uin,
+                        SkippedBill {
+                            account_id: &autopay.account_id,
+                            autopay_id: &autopay.id,
+                            uin: &charge.uin,
+                        },
                         now.unix_timestamp(),
                     )
                     .await?
@@ -223,7 +225,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                         &format!(
                             "Автоплатёж «{}» не оплатил начисление {} на {}: сумма больше лимита {}. Оплатите его сами или увеличьте лимит.",
                             autopay.name,
-                            charge.uin,
+                            charge.uin.as_str(),
                             roubles(due),
                             roubles(autopay.limit)
                         ),
@@ -238,7 +240,9 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             };
             let key = format!(
                 "autopay:{}:{}:{}",
-                autopay.id, autopay.generation, charge.uin
+                autopay.id,
+                autopay.generation,
+                charge.uin.as_str()
             );
             let origin = format!("autopay:{}", autopay.id);
             match self

@@ -14,7 +14,6 @@
 //!   again, it only asks.
 //! - After success: a receipt by e-mail, and a notice per bill queued for its biller.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -407,7 +406,11 @@ impl Template {
         // absent member (parse_uins and Payee refuse it with `invalid_type`).
         let uins = match body.get("uins") {
             None => Vec::new(),
-            Some(v) => parse_uins(v, "/uins", &mut errors).unwrap_or_default(),
+            Some(v) => parse_uins(v, "/uins", &mut errors)
+                .unwrap_or_default()
+                .iter()
+                .map(|u| u.as_str().to_string())
+                .collect(),
         };
         let payee = match body.get("payee") {
             None => None,
@@ -477,10 +480,23 @@ pub enum OpenRefusal {
     /// A bill changed after it was read (paid, locked, updated).
     BillChanged,
     /// A bill's biller (this id) was revoked: its bills are withdrawn.
-    BillerRevoked(String),
+    BillerRevoked(BillerId),
     /// The account's held bills changed after they were read (another payment opened
     /// or settled).
     HoldsChanged,
+}
+
+/// A payment to open as the store takes it: the payment, the hash of its idempotency key
+/// and when the key is forgotten, the version of each bill as it was read and the
+/// account's hold count as it was read. One value, so that the service, the store and
+/// its double name the opening's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentOpening<'a> {
+    pub payment: &'a Payment,
+    pub key_hash: &'a str,
+    pub key_expires_at: i64,
+    pub bill_versions: &'a [(Uin, u64)],
+    pub holds: &'a HoldCount,
 }
 
 /// One payment of an account that holds bills, as the account's hold count keeps it.
@@ -504,7 +520,7 @@ pub struct HoldCount {
 #[trait_variant::make(Send)]
 pub trait PaymentStore {
     /// The payment that holds a bill or paid it, if any.
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError>;
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError>;
 
     /// The payment an idempotency key opened, and the hash of its request.
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError>;
@@ -523,11 +539,7 @@ pub trait PaymentStore {
     /// read), in one transaction.
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError>;
 
     /// Records a state that is not final (requires confirmation, pending), if the payment

@@ -5,9 +5,9 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{listed, MemStore};
-use crate::domain::{AccountId, AutopayId, BillerId, MethodId, PaymentId, TemplateId, Uin};
+use crate::domain::{AccountId, BillerId, MethodId, PaymentId, TemplateId, Uin};
 use crate::services::autopays::{
-    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Trigger, SCHEDULE_SHARDS,
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, SkippedBill, Trigger, SCHEDULE_SHARDS,
 };
 use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
 use crate::services::charges::{
@@ -15,8 +15,8 @@ use crate::services::charges::{
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod,
-    Template, RECONCILE_SHARDS,
+    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus, PaymentStore,
+    SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::{RunStore, Shard, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -66,13 +66,27 @@ fn index_page<I: Ord, P>(
     page(entries, next)
 }
 
+impl MemStore {
+    /// The stored charges under these UINs, in the order asked, as the operation `op`
+    /// (what a script fails): a citizen's bills and a biller's batch read them alike.
+    async fn charges_at(
+        &self,
+        op: &'static str,
+        uins: &[Uin],
+    ) -> Result<Vec<StoredCharge>, StoreError> {
+        let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
+        self.read(op, |state| state.charges_of(&uins)).await
+    }
+}
+
 /// The sort key of a reconciliation entry: oldest first.
 fn reconcile_sort_key(created_at: i64, id: &str) -> String {
     format!("{created_at:012}#{id}")
 }
 
 impl PaymentStore for MemStore {
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError> {
+        let uin = uin.as_str();
         self.read("bill_payment", |state| {
             state
                 .charges
@@ -121,12 +135,15 @@ impl PaymentStore for MemStore {
     /// here (the tests' payments are minutes apart).
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        _key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let PaymentOpening {
+            payment,
+            key_hash,
+            bill_versions,
+            holds,
+            ..
+        } = opening;
         self.transact("open_payment", OpenRefusal::BillChanged, |state| {
             if state.idempotency.contains_key(key_hash) {
                 return Err(OpenRefusal::KeyTaken);
@@ -135,7 +152,7 @@ impl PaymentStore for MemStore {
                 if !state.billers.contains(&bill.biller_id)
                     || state.revoked_billers.contains(&bill.biller_id)
                 {
-                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.to_string()));
+                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.clone()));
                 }
             }
             let current = state
@@ -147,7 +164,7 @@ impl PaymentStore for MemStore {
                 return Err(OpenRefusal::HoldsChanged);
             }
             for (uin, version) in bill_versions {
-                let free = state.charges.get(uin).is_some_and(|c| {
+                let free = state.charges.get(uin.as_str()).is_some_and(|c| {
                     c.status == ChargeStatus::Unpaid
                         && c.locked_by.is_none()
                         && c.version == *version
@@ -177,7 +194,7 @@ impl PaymentStore for MemStore {
             );
             let until = payment.hold_until.unwrap_or(payment.created_at);
             for (uin, _) in bill_versions {
-                if let Some(charge) = state.charges.get_mut(uin) {
+                if let Some(charge) = state.charges.get_mut(uin.as_str()) {
                     charge.locked_by = Some(payment.id.clone());
                     charge.hold = Some(BillHold {
                         account_id: payment.account_id.clone(),
@@ -369,8 +386,7 @@ impl BillStore for MemStore {
     }
 
     async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
-        let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
-        self.read("charges", |state| state.charges_of(&uins)).await
+        self.charges_at("charges", uins).await
     }
 
     async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError> {
@@ -443,14 +459,13 @@ impl LookupStore for MemStore {
 }
 
 impl ChargeStore for MemStore {
-    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        self.read("charge", |state| state.charge(uin).cloned())
+    async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError> {
+        self.read("charge", |state| state.charge(uin.as_str()).cloned())
             .await
     }
 
-    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.read("charges_by_uin", |state| state.charges_of(uins))
-            .await
+    async fn charges_by_uin(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.charges_at("charges_by_uin", uins).await
     }
 
     async fn put_charge(
@@ -458,26 +473,23 @@ impl ChargeStore for MemStore {
         write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
         let charge = write.charge;
+        let uin = charge.uin.as_str();
         self.transact("put_charge", ChargeWriteRefusal::Stale, |state| {
-            let current = state
-                .charges
-                .get(&charge.uin)
-                .map(|c| c.version)
-                .unwrap_or(0);
+            let current = state.charges.get(uin).map(|c| c.version).unwrap_or(0);
             if current != write.expected {
                 return Err(ChargeWriteRefusal::Stale);
             }
-            state.charges.insert(charge.uin.clone(), charge.clone());
+            state.charges.insert(uin.to_string(), charge.clone());
             for key in write.payer_keys {
                 state
                     .payer_index
                     .entry(key.clone())
                     .or_default()
-                    .insert(charge.uin.clone());
+                    .insert(uin.to_string());
             }
             for key in write.dropped_payer_keys {
                 if let Some(uins) = state.payer_index.get_mut(key) {
-                    uins.remove(&charge.uin);
+                    uins.remove(uin);
                 }
             }
             Ok(())
@@ -658,15 +670,16 @@ impl AutopayStore for MemStore {
 
     async fn claim_skip_notice(
         &self,
-        account_id: &AccountId,
-        autopay_id: &AutopayId,
-        uin: &str,
+        skip: SkippedBill<'_>,
         _now: i64,
     ) -> Result<bool, StoreError> {
+        let marker = (
+            skip.account_id.clone(),
+            skip.autopay_id.clone(),
+            skip.uin.as_str().to_string(),
+        );
         self.write_if("claim_skip_notice", |state| {
-            state
-                .skip_notices
-                .insert((account_id.clone(), autopay_id.clone(), uin.to_string()))
+            state.skip_notices.insert(marker)
         })
         .await
     }
