@@ -161,16 +161,16 @@ where
             let today = now.to_offset(crate::services::MOSCOW).date();
             let text = notice_text(&charge, &holders, today, &self.portal_url);
             let at = now.unix_timestamp();
+            let mark = |channel| NoticeMark {
+                account_id: &account_id,
+                uin,
+                channel,
+            };
             if channels.email {
                 if let Ok(email) = Email::parse("email", &account.email) {
                     let text = Secret::new(text.clone());
                     let send = self.notifier.send_email(&email, NOTICE_SUBJECT, &text);
-                    let mark = NoticeMark {
-                        account_id: &account_id,
-                        uin,
-                        channel: Channel::Email,
-                    };
-                    let sent = self.send_once(mark, at, send).await;
+                    let sent = self.send_once(mark(Channel::Email), at, send).await;
                     run.tally(sent, &mut failed);
                 }
             }
@@ -178,12 +178,7 @@ where
                 if let Ok(phone) = Phone::parse("phone", &account.phone) {
                     let sms = Secret::new(sms_text(&charge, today, &self.portal_url));
                     let send = self.notifier.send_sms(&phone, &sms);
-                    let mark = NoticeMark {
-                        account_id: &account_id,
-                        uin,
-                        channel: Channel::Sms,
-                    };
-                    let sent = self.send_once(mark, at, send).await;
+                    let sent = self.send_once(mark(Channel::Sms), at, send).await;
                     run.tally(sent, &mut failed);
                 }
             }

@@ -111,15 +111,19 @@ pub trait BillStore {
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError>;
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError>;
 
     async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError>;
+}
+
+/// A bill a citizen keeps on their list, as the store takes it: whose list, which bill
+/// and when (Unix seconds). One value, so that the service, the store and its double
+/// name the save's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct BillToSave<'a> {
+    pub account_id: &'a AccountId,
+    pub uin: &'a Uin,
+    pub saved_at: i64,
 }
 
 /// What a list asks for.
@@ -233,7 +237,12 @@ where
             limit: MAX_SAVED,
             seen: saved.len(),
         };
-        match self.store.save_bill(account_id, uin, now, cap).await? {
+        let bill_to_save = BillToSave {
+            account_id,
+            uin,
+            saved_at: now,
+        };
+        match self.store.save_bill(bill_to_save, cap).await? {
             CappedAdd::Added | CappedAdd::AlreadyThere => Ok(bill),
             CappedAdd::Full => Err(AppError::TooMany {
                 what: "saved bills",

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::domain::Uin;
-use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
+use crate::services::bills::{stored_uin, BillStore, BillToSave, LookupStore, LookupsToCount};
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
@@ -291,16 +291,10 @@ impl BillStore for DynamoStore {
             .collect()
     }
 
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError> {
-        let mut item = saved_key(account_id, uin);
-        item.insert("saved_at".into(), n(now));
-        self.add_capped(account_id, "SAVED", cap, vec![self.put_new(item)?])
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError> {
+        let mut item = saved_key(bill.account_id, bill.uin);
+        item.insert("saved_at".into(), n(bill.saved_at));
+        self.add_capped(bill.account_id, "SAVED", cap, vec![self.put_new(item)?])
             .await
     }
 

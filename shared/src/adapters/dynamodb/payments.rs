@@ -13,7 +13,7 @@ use crate::domain::Uin;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
     HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
-    PaymentStore, SavedMethod, Template, RECONCILE_SHARDS,
+    PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -401,14 +401,12 @@ impl PaymentStore for DynamoStore {
 
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
-        let pk = reconcile_pk(shard);
+        let (pk, before) = (reconcile_pk(page.shard), page.before);
         let (items, next) = self
-            .query_page(&pk, after, limit, |q| {
+            .query_page(&pk, page.after.as_deref(), limit, |q| {
                 q.key_condition_expression("pk = :pk AND sk < :before")
                     .expression_attribute_values(":pk", s(&pk))
                     .expression_attribute_values(":before", s(format!("{before:012}$")))

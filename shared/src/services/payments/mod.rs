@@ -553,16 +553,12 @@ pub trait PaymentStore {
     /// Removes the reconciliation entry once nothing is left to do for a payment.
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError>;
 
-    /// Payments with a reconciliation entry created before `before`, oldest first:
-    /// (account, payment).
-    /// One page of (account, payment) of the open payments of one shard created before
-    /// `before` (epoch seconds), oldest first, after a cursor; and the next page's
-    /// cursor, if any.
+    /// One page of (account, payment), at most `limit`, of the open payments (those with
+    /// a reconciliation entry) of `page`'s shard created before its `before` (epoch
+    /// seconds), oldest first, after its cursor; and the next page's cursor, if any.
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError>;
 

@@ -9,14 +9,14 @@ use crate::domain::{AccountId, BillerId, MethodId, PaymentId, TemplateId, Uin};
 use crate::services::autopays::{
     Autopay, AutopayStore, SchedulePage, SchedulePageOf, SkippedBill, Trigger, SCHEDULE_SHARDS,
 };
-use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
+use crate::services::bills::{stored_uin, BillStore, BillToSave, LookupStore, LookupsToCount};
 use crate::services::charges::{
     BillHold, Biller, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
     HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus, PaymentStore,
-    SavedMethod, Template, RECONCILE_SHARDS,
+    ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::{RunStore, Shard, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -274,11 +274,10 @@ impl PaymentStore for MemStore {
 
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
+        let (shard, before) = (page.shard, page.before);
         self.read("open_payments", |state| {
             let entries = state
                 .reconcile
@@ -293,9 +292,8 @@ impl PaymentStore for MemStore {
                         id.clone(),
                     )
                 });
-            index_page(entries, after, limit, |entries, next| OpenPaymentsPage {
-                entries,
-                next,
+            index_page(entries, page.after.as_deref(), limit, |entries, next| {
+                OpenPaymentsPage { entries, next }
             })
         })
         .await
@@ -400,18 +398,15 @@ impl BillStore for MemStore {
         .await
     }
 
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        _now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError> {
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
             add_capped(
-                state.saved_bills.entry(account_id.clone()).or_default(),
-                uin.clone(),
-                |u| u == uin,
+                state
+                    .saved_bills
+                    .entry(bill.account_id.clone())
+                    .or_default(),
+                bill.uin.clone(),
+                |u| u == bill.uin,
                 cap,
             )
         })
