@@ -137,13 +137,8 @@ impl PaymentStore for MemStore {
         &self,
         opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
-        let PaymentOpening {
-            payment,
-            key_hash,
-            bill_versions,
-            holds,
-            ..
-        } = opening;
+        let (payment, holds) = (opening.payment, opening.holds);
+        let (key_hash, bill_versions) = (opening.key_hash, opening.bill_versions);
         self.transact("open_payment", OpenRefusal::BillChanged, |state| {
             if state.idempotency.contains_key(key_hash) {
                 return Err(OpenRefusal::KeyTaken);
