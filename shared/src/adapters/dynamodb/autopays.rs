@@ -67,8 +67,7 @@ impl AutopayStore for DynamoStore {
     }
 
     async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
-            .await
+        self.account_docs(account_id, "AUTOPAY#").await
     }
 
     async fn put_autopay(

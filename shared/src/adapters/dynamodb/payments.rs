@@ -453,7 +453,7 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
+        self.account_docs(account_id, "METHOD#").await
     }
 
     async fn put_method(
@@ -462,13 +462,8 @@ impl PaymentStore for DynamoStore {
         method: &SavedMethod,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let item = doc_item(
-            format!("ACCOUNT#{account_id}"),
-            &format!("METHOD#{}", method.id),
-            method,
-        )?;
-        self.add_capped(account_id, "METHOD", cap, vec![self.put_new(item)?])
-            .await
+        let at = CountedItem::new(account_id, "METHOD", method.id.as_str());
+        self.put_counted(at, method, cap).await
     }
 
     async fn delete_method(
@@ -476,14 +471,12 @@ impl PaymentStore for DynamoStore {
         account_id: &AccountId,
         id: &MethodId,
     ) -> Result<bool, StoreError> {
-        let item = key(format!("ACCOUNT#{account_id}"), &format!("METHOD#{id}"));
-        self.remove_capped(account_id, "METHOD", vec![self.delete_present(item)?])
+        self.delete_counted(CountedItem::new(account_id, "METHOD", id.as_str()))
             .await
     }
 
     async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
-            .await
+        self.account_docs(account_id, "TEMPLATE#").await
     }
 
     async fn put_template(
@@ -492,13 +485,8 @@ impl PaymentStore for DynamoStore {
         template: &Template,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let item = doc_item(
-            format!("ACCOUNT#{account_id}"),
-            &format!("TEMPLATE#{}", template.id),
-            template,
-        )?;
-        self.add_capped(account_id, "TEMPLATE", cap, vec![self.put_new(item)?])
-            .await
+        let at = CountedItem::new(account_id, "TEMPLATE", template.id.as_str());
+        self.put_counted(at, template, cap).await
     }
 
     async fn delete_template(
@@ -506,8 +494,57 @@ impl PaymentStore for DynamoStore {
         account_id: &AccountId,
         id: &TemplateId,
     ) -> Result<bool, StoreError> {
-        let item = key(format!("ACCOUNT#{account_id}"), &format!("TEMPLATE#{id}"));
-        self.remove_capped(account_id, "TEMPLATE", vec![self.delete_present(item)?])
+        self.delete_counted(CountedItem::new(account_id, "TEMPLATE", id.as_str()))
+            .await
+    }
+}
+
+/// An account's item counted against a cap, a saved method or a template:
+/// `ACCOUNT#{account}` / `{kind}#{id}`, counted under `kind`. Saving and removing the two
+/// differ only in these, so they are written once.
+#[derive(Debug, Clone, Copy)]
+struct CountedItem<'a> {
+    account_id: &'a AccountId,
+    kind: &'static str,
+    id: &'a str,
+}
+
+impl<'a> CountedItem<'a> {
+    fn new(account_id: &'a AccountId, kind: &'static str, id: &'a str) -> Self {
+        Self {
+            account_id,
+            kind,
+            id,
+        }
+    }
+
+    fn pk(&self) -> String {
+        format!("ACCOUNT#{}", self.account_id)
+    }
+
+    fn sk(&self) -> String {
+        format!("{}#{}", self.kind, self.id)
+    }
+}
+
+impl DynamoStore {
+    /// Saves an account's counted item, holding `value` as its document, if the account
+    /// stays within `cap`.
+    async fn put_counted<T: serde::Serialize>(
+        &self,
+        at: CountedItem<'_>,
+        value: &T,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(at.pk(), &at.sk(), value)?;
+        self.add_capped(at.account_id, at.kind, cap, vec![self.put_new(item)?])
+            .await
+    }
+
+    /// Removes an account's counted item; whether it was there.
+    async fn delete_counted(&self, at: CountedItem<'_>) -> Result<bool, StoreError> {
+        let item = key(at.pk(), &at.sk());
+        self.remove_capped(at.account_id, at.kind, vec![self.delete_present(item)?])
             .await
     }
 }
@@ -525,13 +562,13 @@ pub(crate) fn doc_item<T: serde::Serialize>(
 }
 
 impl DynamoStore {
-    /// The JSON documents (`doc`) of the items under a sort-key prefix of a partition.
-    pub(crate) async fn docs<T: serde::de::DeserializeOwned>(
+    /// The JSON documents (`doc`) of an account's items under a sort-key prefix.
+    pub(crate) async fn account_docs<T: serde::de::DeserializeOwned>(
         &self,
-        pk: &str,
+        account_id: &AccountId,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        self.query_prefix(pk, prefix)
+        self.query_prefix(&format!("ACCOUNT#{account_id}"), prefix)
             .await?
             .iter()
             .map(|item| get_doc(item, "doc", &format!("{prefix} doc")))
