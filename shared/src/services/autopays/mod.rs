@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 
 use crate::domain::roubles;
 use crate::domain::{canonical, Category, Payer, PayerKind};
-use crate::domain::{AccountId, AutopayId, Email, MethodId, Uin};
+use crate::domain::{AccountId, AutopayId, MethodId, Uin};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::metrics::NoticeKind;
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
@@ -26,8 +26,8 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
 use crate::services::identity::Presence;
 use crate::services::payments::{
-    MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
-    PaymentStores,
+    email_counted, MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService,
+    PaymentStatus, PaymentStores,
 };
 pub use crate::services::runs::Shard;
 use crate::services::runs::{RunStore, ShardedJob};

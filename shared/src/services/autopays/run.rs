@@ -318,21 +318,11 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 return;
             }
         };
-        let Ok(email) = Email::parse("email", &account.email) else {
-            return;
-        };
-        match self
-            .notifier
-            .send_email(&email, AUTOPAY_SUBJECT, &Secret::new(text.to_string()))
-            .await
-        {
-            Ok(()) => metrics::emit(Metric::NoticesSent {
-                kind: NoticeKind::Autopay,
-                channel: NoticeChannel::Email,
-            }),
-            Err(e) => {
-                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
-            }
+        let text = Secret::new(text.to_string());
+        let notice = (AUTOPAY_SUBJECT, NoticeKind::Autopay);
+        let sent = email_counted(self.notifier, &account, notice, &text);
+        if let Err(e) = sent.await {
+            tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
         }
     }
 }

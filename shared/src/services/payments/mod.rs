@@ -616,6 +616,26 @@ impl<T> PaymentStores for T where
 {
 }
 
+/// E-mails an account (a receipt, an autopay's notice) and counts the e-mail sent as a
+/// notice of `kind`; an account without a valid address is skipped. Receipts and autopay
+/// notices are told alike, on a best-effort basis: the caller logs a failure.
+pub(crate) async fn email_counted<M: Notifier>(
+    notifier: &M,
+    account: &StoredAccount,
+    (subject, kind): (&str, NoticeKind),
+    text: &Secret<String>,
+) -> Result<(), crate::services::codes::DeliveryError> {
+    let Ok(email) = Email::parse("email", &account.email) else {
+        return Ok(());
+    };
+    notifier.send_email(&email, subject, text).await?;
+    metrics::emit(Metric::NoticesSent {
+        kind,
+        channel: NoticeChannel::Email,
+    });
+    Ok(())
+}
+
 /// What a payment request led to.
 #[derive(Debug, Clone)]
 pub struct PayOutcome {

@@ -479,22 +479,11 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 return;
             }
         };
-        let Ok(email) = Email::parse("email", &account.email) else {
-            return;
-        };
         let text = Secret::new(receipt_text(&account, payment));
-        match self
-            .notifier
-            .send_email(&email, RECEIPT_SUBJECT, &text)
-            .await
-        {
-            Ok(()) => metrics::emit(Metric::NoticesSent {
-                kind: NoticeKind::Receipt,
-                channel: NoticeChannel::Email,
-            }),
-            Err(e) => {
-                tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
-            }
+        let receipt = (RECEIPT_SUBJECT, NoticeKind::Receipt);
+        let sent = email_counted(&self.notifier, &account, receipt, &text);
+        if let Err(e) = sent.await {
+            tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
         }
     }
 
