@@ -335,7 +335,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
         for c in &charges {
             expected_total += c.amount_due(today);
             if c.status != ChargeStatus::Paid {
-                unpaid.push(c.uin.clone());
+                unpaid.push(c.uin.as_str().to_string());
             }
         }
     }

@@ -185,7 +185,8 @@ impl Bills {
             .charges
             .cancel(
                 &billers[0].0.parse()?,
-                &cancelled,
+                &shared::domain::Uin::parse("uin", &cancelled)
+                    .map_err(|e| anyhow::anyhow!("a fixture UIN: {}", e.code))?,
                 time::OffsetDateTime::now_utc(),
             )
             .await

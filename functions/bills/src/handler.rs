@@ -28,7 +28,7 @@ impl Api for App {
                 // The check digit first: a mistyped UIN is told at once, with no lookup.
                 let uin = path_uin(request)?;
                 self.count_lookup(&principal.account_id, now).await?;
-                let bill = self.charges.lookup(uin.as_str()).await?;
+                let bill = self.charges.lookup(&uin).await?;
                 Ok(web::json_response(StatusCode::OK, &bill_view(&bill, now)))
             }
             Some("GET /v1/bills") => list(self, request, now).await,

@@ -34,7 +34,7 @@ impl Api for App {
             "uin",
             web::path_param(request, "uin").unwrap_or_default(),
         )?;
-        let uin = uin.as_str();
+        let uin = &uin;
         match route {
             "PUT /v1/biller/charges/{uin}" => {
                 let object = web::json_object(request)?;
@@ -43,7 +43,7 @@ impl Api for App {
                     let same = given
                         .as_str()
                         .and_then(|raw| ChargeService::<DynamoStore>::parse_uin("uin", raw).ok())
-                        .is_some_and(|u| u.as_str() == uin);
+                        .is_some_and(|u| u == *uin);
                     if !same {
                         return Err(AppError::Validation(vec![shared::FieldError::new(
                             "uin",

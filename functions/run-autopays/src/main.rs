@@ -1,7 +1,7 @@
 use shared::adapters::AutopayParts;
 use shared::entry::PaymentsJob;
 use shared::metrics::{Job, Metric};
-use shared::services::autopays::{AutopayWork, SchedulePageQueue, PAGE_SIZE};
+use shared::services::autopays::{AutopayRun, AutopayWork, SchedulePageQueue, PAGE_SIZE};
 
 /// Messages of one batch handled at the same time.
 const CONCURRENCY: usize = 5;
@@ -33,7 +33,11 @@ async fn main() -> Result<(), shared::entry::Error> {
                     }
                 }
                 AutopayWork::NewBill(bill) => {
-                    let run = autopays.on_new_bill(&bill.account_id, &bill.uin, now).await?;
+                    // A UIN that does not parse names no bill: nothing to pay.
+                    let run = match bill.bill() {
+                        Some(uin) => autopays.on_new_bill(&bill.account_id, &uin, now).await?,
+                        None => AutopayRun::default(),
+                    };
                     tracing::info!(account_id = %bill.account_id, uin = %bill.uin, paid = run.paid.len(), over_limit = run.over_limit.len(), declined = run.declined.len(), "new bill looked at");
                 }
             }

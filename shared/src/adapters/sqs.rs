@@ -2,7 +2,7 @@
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::domain::AccountId;
+use crate::domain::{AccountId, Uin};
 use crate::services::autopays::NewBillForAccount;
 use crate::services::bill_notices::NewBillHook;
 use crate::services::charges::StoredCharge;
@@ -82,10 +82,12 @@ impl PaymentNoticeQueue for SqsQueue {
 }
 
 impl BillAnnouncer for SqsQueue {
-    async fn announce(&self, uins: &[String]) -> Result<(), StoreError> {
+    async fn announce(&self, uins: &[Uin]) -> Result<(), StoreError> {
         let notices: Vec<BillNotice> = uins
             .iter()
-            .map(|uin| BillNotice { uin: uin.clone() })
+            .map(|uin| BillNotice {
+                uin: uin.as_str().to_string(),
+            })
             .collect();
         self.send_all(&notices).await
     }
@@ -163,7 +165,7 @@ impl NewBillHook for SqsAutopayTrigger {
         self.queue
             .send_all(&[NewBillForAccount {
                 account_id: account_id.clone(),
-                uin: charge.uin.clone(),
+                uin: charge.uin.as_str().to_string(),
             }])
             .await
     }

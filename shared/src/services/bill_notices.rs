@@ -16,7 +16,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
-use crate::domain::{payer_key, roubles, AccountId, Category, Email, Payer, Phone};
+use crate::domain::{payer_key, roubles, AccountId, Category, Email, Payer, Phone, Uin};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeKind};
 use crate::redact::Secret;
@@ -24,7 +24,7 @@ use crate::services::charges::{ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::codes::Notifier;
 use crate::services::household::holdings::{holdings_of, Holder};
 use crate::services::household::HouseholdStore;
-use crate::services::notices::{Channel, NoticeStore, SettingsService};
+use crate::services::notices::{Channel, NoticeMark, NoticeStore, SettingsService};
 use crate::services::profile::ProfileStore;
 use crate::services::StoreError;
 
@@ -106,7 +106,7 @@ where
 {
     /// Tells every holder of a bill's identifiers about it, once per channel. `Err`: some
     /// notice was not sent and the run should be tried again (what was sent stays sent).
-    pub async fn announce(&self, uin: &str, now: OffsetDateTime) -> Result<NoticeRun, AppError> {
+    pub async fn announce(&self, uin: &Uin, now: OffsetDateTime) -> Result<NoticeRun, AppError> {
         let mut run = NoticeRun::default();
         let Some(charge) = self.store.charge(uin).await? else {
             return Ok(run);
@@ -151,7 +151,7 @@ where
                 continue;
             };
             if let Err(e) = self.hook.new_bill(&account_id, &charge).await {
-                tracing::warn!(account_id = %account_id, uin, error = %e, "new-bill autopays not asked; the message is retried");
+                tracing::warn!(account_id = %account_id, uin = uin.as_str(), error = %e, "new-bill autopays not asked; the message is retried");
                 failed = Some(AppError::from(e));
             }
             let channels = SettingsService::new(&self.store)
@@ -161,13 +161,16 @@ where
             let today = now.to_offset(crate::services::MOSCOW).date();
             let text = notice_text(&charge, &holders, today, &self.portal_url);
             let at = now.unix_timestamp();
+            let mark = |channel| NoticeMark {
+                account_id: &account_id,
+                uin,
+                channel,
+            };
             if channels.email {
                 if let Ok(email) = Email::parse("email", &account.email) {
                     let text = Secret::new(text.clone());
                     let send = self.notifier.send_email(&email, NOTICE_SUBJECT, &text);
-                    let sent = self
-                        .send_once(&account_id, uin, Channel::Email, at, send)
-                        .await;
+                    let sent = self.send_once(mark(Channel::Email), at, send).await;
                     run.tally(sent, &mut failed);
                 }
             }
@@ -175,9 +178,7 @@ where
                 if let Ok(phone) = Phone::parse("phone", &account.phone) {
                     let sms = Secret::new(sms_text(&charge, today, &self.portal_url));
                     let send = self.notifier.send_sms(&phone, &sms);
-                    let sent = self
-                        .send_once(&account_id, uin, Channel::Sms, at, send)
-                        .await;
+                    let sent = self.send_once(mark(Channel::Sms), at, send).await;
                     run.tally(sent, &mut failed);
                 }
             }
@@ -192,24 +193,23 @@ where
     /// before. `send` is not polled unless the claim is won.
     async fn send_once(
         &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
+        mark: NoticeMark<'_>,
         now: i64,
         send: impl Future<Output = Result<(), crate::services::codes::DeliveryError>>,
     ) -> Result<bool, AppError> {
-        if !self
-            .store
-            .claim_notice(account_id, uin, channel, now)
-            .await?
-        {
+        if !self.store.claim_notice(mark, now).await? {
             return Ok(false);
         }
+        let NoticeMark {
+            account_id,
+            uin,
+            channel,
+        } = mark;
         match send.await {
             Ok(()) => {
                 tracing::info!(
                     %account_id,
-                    uin,
+                    uin = uin.as_str(),
                     channel = channel.as_str(),
                     "bill notice sent"
                 );
@@ -220,8 +220,8 @@ where
                 Ok(true)
             }
             Err(e) => {
-                tracing::warn!(%account_id, uin, channel = channel.as_str(), error = %e, "bill notice not sent");
-                self.store.release_notice(account_id, uin, channel).await?;
+                tracing::warn!(%account_id, uin = uin.as_str(), channel = channel.as_str(), error = %e, "bill notice not sent");
+                self.store.release_notice(mark).await?;
                 Err(AppError::StoreUnavailable(format!("notice not sent: {e}")))
             }
         }
@@ -280,7 +280,11 @@ fn notice_text(
     } else {
         lines.push(format!("К оплате {}.", roubles(due)));
     }
-    lines.push(format!("Оплатить до {}. УИН {}.", b.due_date, charge.uin));
+    lines.push(format!(
+        "Оплатить до {}. УИН {}.",
+        b.due_date,
+        charge.uin.as_str()
+    ));
     lines.push(format!(
         "Подробности и оплата — в разделе «Мои платежи» на {portal_url}. Мы не присылаем ссылок на оплату в письмах и SMS."
     ));
@@ -298,7 +302,7 @@ fn sms_text(
         category_title(charge.body.category),
         roubles(charge.amount_due(today)),
         charge.body.due_date,
-        charge.uin
+        charge.uin.as_str()
     )
 }
 
@@ -328,7 +332,7 @@ mod tests {
             assert!(!text.contains("Звоните"), "{text}");
             assert!(text.contains("1\u{a0}500,00 ₽"), "{text}");
             assert!(
-                text.contains("2026-12-10") && text.contains(&charge.uin),
+                text.contains("2026-12-10") && text.contains(charge.uin.as_str()),
                 "{text}"
             );
             assert!(text.contains("https://uslugi.example"), "{text}");

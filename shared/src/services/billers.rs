@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{charge_text, Payee};
+use crate::domain::{charge_text, Payee, Uin};
 use crate::domain::{Inn, Kpp};
 use crate::error::{AppError, FieldError};
 
@@ -40,8 +40,8 @@ impl UinPrefix {
         &self.0
     }
 
-    pub fn covers(&self, uin: &str) -> bool {
-        uin.starts_with(&self.0)
+    pub fn covers(&self, uin: &Uin) -> bool {
+        uin.as_str().starts_with(&self.0)
     }
 }
 
@@ -176,9 +176,9 @@ impl Registration {
     /// one of its prefixes, and the payee given (if any) its registered one. Where the
     /// money goes (INN, KPP, BIC, account) must be the same; the name is always the
     /// registered one, however the body spells it.
-    pub fn admit(&self, uin: &str, given: Option<&Payee>) -> Result<Payee, AppError> {
+    pub fn admit(&self, uin: &Uin, given: Option<&Payee>) -> Result<Payee, AppError> {
         if !self.uin_prefixes.iter().any(|p| p.covers(uin)) {
-            return Err(AppError::UinOutsideBillerRange(uin.to_string()));
+            return Err(AppError::UinOutsideBillerRange(uin.as_str().to_string()));
         }
         let r = &self.payee;
         match given {
@@ -271,26 +271,32 @@ mod tests {
     fn a_charge_is_admitted_under_a_prefix_to_the_registered_payee() {
         let r =
             Registration::parse(&input("0355431", "044525000", "03234643350000007300")).unwrap();
-        assert_eq!(r.admit("03554310101220400005", None).unwrap(), r.payee);
+        let uin = |raw: &str| Uin::parse("uin", raw).unwrap();
         assert_eq!(
-            r.admit("03554310101220400005", Some(&r.payee)).unwrap(),
+            r.admit(&uin("03554310101220400005"), None).unwrap(),
+            r.payee
+        );
+        assert_eq!(
+            r.admit(&uin("03554310101220400005"), Some(&r.payee))
+                .unwrap(),
             r.payee
         );
         assert!(matches!(
-            r.admit("18810177220000000015", None),
+            r.admit(&uin("18810177220000000015"), None),
             Err(AppError::UinOutsideBillerRange(_))
         ));
         let mut renamed = r.payee.clone();
         renamed.name = "Школа".into();
         assert_eq!(
-            r.admit("03554310101220400005", Some(&renamed)).unwrap(),
+            r.admit(&uin("03554310101220400005"), Some(&renamed))
+                .unwrap(),
             r.payee,
             "the registered name is kept"
         );
         let mut other = r.payee.clone();
         other.account = "40702810200000012345".into();
         assert!(matches!(
-            r.admit("03554310101220400005", Some(&other)),
+            r.admit(&uin("03554310101220400005"), Some(&other)),
             Err(AppError::PayeeNotRegistered)
         ));
     }

@@ -111,15 +111,19 @@ pub trait BillStore {
 
     /// Saves a bill if the account stays within `cap`; a bill saved already is left as
     /// it is.
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError>;
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError>;
 
     async fn forget_bill(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, StoreError>;
+}
+
+/// A bill a citizen keeps on their list, as the store takes it: whose list, which bill
+/// and when (Unix seconds). One value, so that the service, the store and its double
+/// name the save's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct BillToSave<'a> {
+    pub account_id: &'a AccountId,
+    pub uin: &'a Uin,
+    pub saved_at: i64,
 }
 
 /// What a list asks for.
@@ -199,12 +203,12 @@ where
             .filter(|c| c.status == wanted)
             .filter(|c| filter.category.is_none_or(|cat| c.body.category == cat))
             .map(|c| ListedBill {
-                matched: matched.remove(&c.uin).unwrap_or_default(),
+                matched: matched.remove(c.uin.as_str()).unwrap_or_default(),
                 charge: c,
             })
             .collect();
         // A stable order: by UIN, so a cursor is just the last UIN seen.
-        bills.sort_by(|a, b| a.charge.uin.cmp(&b.charge.uin));
+        bills.sort_by(|a, b| a.charge.uin.as_str().cmp(b.charge.uin.as_str()));
         if let Some(after) = &filter.after {
             bills.retain(|b| b.charge.uin.as_str() > after.as_str());
         }
@@ -224,7 +228,7 @@ where
         uin: &Uin,
         now: i64,
     ) -> Result<StoredCharge, AppError> {
-        let bill = self.charges.lookup(uin.as_str()).await?;
+        let bill = self.charges.lookup(uin).await?;
         let saved = self.store.saved_bills(account_id).await?;
         if saved.iter().any(|u| u == uin) {
             return Ok(bill);
@@ -233,7 +237,12 @@ where
             limit: MAX_SAVED,
             seen: saved.len(),
         };
-        match self.store.save_bill(account_id, uin, now, cap).await? {
+        let bill_to_save = BillToSave {
+            account_id,
+            uin,
+            saved_at: now,
+        };
+        match self.store.save_bill(bill_to_save, cap).await? {
             CappedAdd::Added | CappedAdd::AlreadyThere => Ok(bill),
             CappedAdd::Full => Err(AppError::TooMany {
                 what: "saved bills",
@@ -267,7 +276,7 @@ where
             .into_iter()
             .filter(|c| c.status == ChargeStatus::Unpaid && c.body.category == Category::Fines)
             .collect();
-        fines.sort_by(|a, b| a.uin.cmp(&b.uin));
+        fines.sort_by(|a, b| a.uin.as_str().cmp(b.uin.as_str()));
         self.charges.mark_withdrawn(fines.iter_mut()).await?;
         Ok(fines)
     }

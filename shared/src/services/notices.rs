@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::domain::{AccountId, Category};
+use crate::domain::{AccountId, Category, Uin};
 use crate::error::{AppError, FieldError};
 use crate::metrics::NoticeChannel;
 use crate::services::StoreError;
@@ -242,21 +242,20 @@ pub trait NoticeStore {
     ) -> Result<(), StoreError>;
 
     /// Claims the notice of a bill to an account by a channel. `false`: claimed before.
-    async fn claim_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn claim_notice(&self, mark: NoticeMark<'_>, now: i64) -> Result<bool, StoreError>;
 
     /// Gives a claim back after the send failed, so a retry sends it.
-    async fn release_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-    ) -> Result<(), StoreError>;
+    async fn release_notice(&self, mark: NoticeMark<'_>) -> Result<(), StoreError>;
+}
+
+/// The marker of one bill's notice to one account by one channel: what a claim takes and
+/// a release gives back, in one value so that the service, the store and its double name
+/// it the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeMark<'a> {
+    pub account_id: &'a AccountId,
+    pub uin: &'a Uin,
+    pub channel: Channel,
 }
 
 /// The message that asks for a bill's notices: the UIN alone, so the queue holds nothing
@@ -266,16 +265,24 @@ pub struct BillNotice {
     pub uin: String,
 }
 
+impl BillNotice {
+    /// The bill the message names; `None` for a UIN that does not parse, which names no
+    /// bill (only parsed UINs are queued).
+    pub fn bill(&self) -> Option<Uin> {
+        Uin::parse("uin", &self.uin).ok()
+    }
+}
+
 /// Where the UINs of written charges go to be told to their holders.
 #[trait_variant::make(Send)]
 pub trait BillAnnouncer {
-    async fn announce(&self, uins: &[String]) -> Result<(), StoreError>;
+    async fn announce(&self, uins: &[Uin]) -> Result<(), StoreError>;
 }
 
 /// Announces nothing: for code that writes charges without notices (tests, the admin
 /// command's tools).
 impl BillAnnouncer for () {
-    async fn announce(&self, _: &[String]) -> Result<(), StoreError> {
+    async fn announce(&self, _: &[Uin]) -> Result<(), StoreError> {
         Ok(())
     }
 }

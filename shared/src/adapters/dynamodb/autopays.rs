@@ -8,7 +8,8 @@
 use super::payments::doc_item;
 use super::*;
 use crate::services::autopays::{
-    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Shard, Trigger, SCHEDULE_SHARDS,
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Shard, SkippedBill, Trigger,
+    SCHEDULE_SHARDS,
 };
 use crate::services::{Cap, CappedAdd, StoreError};
 
@@ -66,8 +67,7 @@ impl AutopayStore for DynamoStore {
     }
 
     async fn autopays(&self, account_id: &AccountId) -> Result<Vec<Autopay>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "AUTOPAY#")
-            .await
+        self.account_docs(account_id, "AUTOPAY#").await
     }
 
     async fn put_autopay(
@@ -135,16 +135,10 @@ impl AutopayStore for DynamoStore {
         Ok(SchedulePageOf { entries, next })
     }
 
-    async fn claim_skip_notice(
-        &self,
-        account_id: &AccountId,
-        autopay_id: &AutopayId,
-        uin: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    async fn claim_skip_notice(&self, skip: SkippedBill<'_>, now: i64) -> Result<bool, StoreError> {
         let mut item = key(
-            format!("ACCOUNT#{account_id}"),
-            &format!("AUTOPAYSKIP#{autopay_id}#{uin}"),
+            format!("ACCOUNT#{}", skip.account_id),
+            &format!("AUTOPAYSKIP#{}#{}", skip.autopay_id, skip.uin.as_str()),
         );
         item.insert(TTL_ATTRIBUTE.into(), n(now + SKIP_MEMORY_SECS));
         Ok(self.put_if_absent(item).await?.written())

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::domain::Uin;
-use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
+use crate::services::bills::{stored_uin, BillStore, BillToSave, LookupStore, LookupsToCount};
 use crate::services::charges::{
     Biller, ChargeBody, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
@@ -46,7 +46,7 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         _ => ChargeStatus::Unpaid,
     };
     Ok(StoredCharge {
-        uin: get_s(item, "pk")?.trim_start_matches("CHARGE#").to_string(),
+        uin: stored_uin(get_s(item, "pk")?.trim_start_matches("CHARGE#"))?,
         biller_id: get_id(item, "biller_id")?,
         body,
         status,
@@ -65,16 +65,16 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
 }
 
 impl ChargeStore for DynamoStore {
-    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        self.get_consistent(charge_key(uin))
+    async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError> {
+        self.get_consistent(charge_key(uin.as_str()))
             .await?
             .as_ref()
             .map(charge_from)
             .transpose()
     }
 
-    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.charges_at(uins.iter().map(String::as_str)).await
+    async fn charges_by_uin(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.charges_at(uins.iter().map(Uin::as_str)).await
     }
 
     async fn put_charge(
@@ -84,7 +84,8 @@ impl ChargeStore for DynamoStore {
         let charge = write.charge;
         let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
-        let mut item = charge_key(&charge.uin);
+        let uin = charge.uin.as_str();
+        let mut item = charge_key(uin);
         item.extend([
             ("doc".into(), s(doc)),
             ("biller_id".into(), s(&charge.biller_id)),
@@ -97,9 +98,9 @@ impl ChargeStore for DynamoStore {
             .transact_items(self.tx_put_versioned(item, write.expected)?);
         for payer in write.payer_keys {
             // What a citizen's list needs without reading the charge: category and status.
-            let mut index = payer_item_key(payer, &charge.uin);
+            let mut index = payer_item_key(payer, uin);
             index.extend([
-                ("uin".into(), s(&charge.uin)),
+                ("uin".into(), s(uin)),
                 (
                     "category".into(),
                     serde_json::to_value(charge.body.category)
@@ -114,7 +115,7 @@ impl ChargeStore for DynamoStore {
             request = request.transact_items(put);
         }
         for payer in write.dropped_payer_keys {
-            let delete = self.tx_delete(payer_item_key(payer, &charge.uin))?;
+            let delete = self.tx_delete(payer_item_key(payer, uin))?;
             request = request.transact_items(delete);
         }
         match request.send().await {
@@ -290,16 +291,10 @@ impl BillStore for DynamoStore {
             .collect()
     }
 
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError> {
-        let mut item = saved_key(account_id, uin);
-        item.insert("saved_at".into(), n(now));
-        self.add_capped(account_id, "SAVED", cap, vec![self.put_new(item)?])
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError> {
+        let mut item = saved_key(bill.account_id, bill.uin);
+        item.insert("saved_at".into(), n(bill.saved_at));
+        self.add_capped(bill.account_id, "SAVED", cap, vec![self.put_new(item)?])
             .await
     }
 

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
 use super::*;
-use crate::services::notices::{Channel, NoticeStore, NotificationSettings};
+use crate::services::notices::{NoticeMark, NoticeStore, NotificationSettings};
 use crate::services::StoreError;
 
 /// How long a notice marker is kept: longer than any bill stays unpaid and rewritten.
@@ -29,10 +29,10 @@ pub(super) fn holding_key(account_id: &str, payer_key: &str) -> Item {
     )
 }
 
-fn notice_key(account_id: &str, uin: &str, channel: Channel) -> Item {
+fn notice_key(mark: NoticeMark<'_>) -> Item {
     key(
-        format!("ACCOUNT#{account_id}"),
-        &format!("NOTICE#{uin}#{}", channel.as_str()),
+        format!("ACCOUNT#{}", mark.account_id),
+        &format!("NOTICE#{}#{}", mark.uin.as_str(), mark.channel.as_str()),
     )
 }
 
@@ -105,14 +105,8 @@ impl NoticeStore for DynamoStore {
         self.batch_write(requests).await
     }
 
-    async fn claim_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut item = notice_key(account_id, uin, channel);
+    async fn claim_notice(&self, mark: NoticeMark<'_>, now: i64) -> Result<bool, StoreError> {
+        let mut item = notice_key(mark);
         item.extend([
             ("sent_at".into(), n(now)),
             (TTL_ATTRIBUTE.into(), n(now + NOTICE_MEMORY_SECS)),
@@ -120,12 +114,7 @@ impl NoticeStore for DynamoStore {
         Ok(self.put_if_absent(item).await?.written())
     }
 
-    async fn release_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-    ) -> Result<(), StoreError> {
-        self.delete(notice_key(account_id, uin, channel)).await
+    async fn release_notice(&self, mark: NoticeMark<'_>) -> Result<(), StoreError> {
+        self.delete(notice_key(mark)).await
     }
 }

@@ -9,10 +9,11 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 use super::charges::{biller_item, charge_key};
 use super::identity::{account_from, account_key};
 use super::*;
+use crate::domain::Uin;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore,
-    SavedMethod, Template, RECONCILE_SHARDS,
+    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
+    PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -159,19 +160,16 @@ impl DynamoStore {
 }
 
 impl PaymentStore for DynamoStore {
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
-        self.get_consistent_projected(
-            key(format!("CHARGE#{uin}"), "CHARGE"),
-            "lock_payment, paid_by",
-        )
-        .await?
-        .and_then(|item| {
-            get_s(&item, "lock_payment")
-                .or_else(|_| get_s(&item, "paid_by"))
-                .ok()
-        })
-        .map(parse_id)
-        .transpose()
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError> {
+        self.get_consistent_projected(charge_key(uin.as_str()), "lock_payment, paid_by")
+            .await?
+            .and_then(|item| {
+                get_s(&item, "lock_payment")
+                    .or_else(|_| get_s(&item, "paid_by"))
+                    .ok()
+            })
+            .map(parse_id)
+            .transpose()
     }
 
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError> {
@@ -219,12 +217,15 @@ impl PaymentStore for DynamoStore {
 
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let PaymentOpening {
+            payment,
+            key_hash,
+            key_expires_at,
+            bill_versions,
+            holds,
+        } = opening;
         let mut idempotency = idempotency_key(key_hash);
         idempotency.extend([
             ("payment_id".into(), s(&payment.id)),
@@ -257,7 +258,7 @@ impl PaymentStore for DynamoStore {
         let until = payment.hold_until.unwrap_or(payment.created_at);
         for (uin, version) in bill_versions {
             let lock = tx_update(
-                self.update(charge_key(uin))
+                self.update(charge_key(uin.as_str()))
                     .update_expression(
                         "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
                     )
@@ -276,7 +277,7 @@ impl PaymentStore for DynamoStore {
         }
         // Each biller still active, in the same transaction: a revoked biller's bill is not
         // locked, with no read more on the way.
-        let mut billers: Vec<&str> = payment.bills.iter().map(|b| b.biller_id.as_str()).collect();
+        let mut billers: Vec<&BillerId> = payment.bills.iter().map(|b| &b.biller_id).collect();
         billers.sort_unstable();
         billers.dedup();
         let first_biller = 4 + bill_versions.len();
@@ -284,7 +285,7 @@ impl PaymentStore for DynamoStore {
             let check = build(
                 ConditionCheck::builder()
                     .table_name(&self.table)
-                    .set_key(Some(biller_item(biller)))
+                    .set_key(Some(biller_item(biller.as_str())))
                     .condition_expression(
                         "attribute_exists(pk) AND attribute_not_exists(revoked_at)",
                     )
@@ -298,16 +299,17 @@ impl PaymentStore for DynamoStore {
             Err(e) => match super::failed_conditions(e) {
                 // The first item is the idempotency record, the fourth the hold count.
                 Ok(failed) if failed.first() == Some(&0) => Ok(Err(OpenRefusal::KeyTaken)),
-                Ok(failed) if failed.iter().any(|i| *i >= first_biller) => {
+                Ok(failed) => {
                     let revoked = failed
                         .iter()
-                        .find_map(|i| i.checked_sub(first_biller).and_then(|k| billers.get(k)))
-                        .map(|b| b.to_string())
-                        .unwrap_or_default();
-                    Ok(Err(OpenRefusal::BillerRevoked(revoked)))
+                        .find_map(|i| i.checked_sub(first_biller).and_then(|k| billers.get(k)));
+                    Ok(Err(match revoked {
+                        Some(biller) => OpenRefusal::BillerRevoked((*biller).clone()),
+                        None if failed.first() == Some(&3) => OpenRefusal::HoldsChanged,
+                        None => OpenRefusal::BillChanged,
+                    }))
                 }
-                Ok(failed) if failed.first() == Some(&3) => Ok(Err(OpenRefusal::HoldsChanged)),
-                Ok(_) | Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
+                Err(StoreError::Conflict) => Ok(Err(OpenRefusal::BillChanged)),
                 Err(other) => Err(other),
             },
         }
@@ -399,14 +401,12 @@ impl PaymentStore for DynamoStore {
 
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
-        let pk = reconcile_pk(shard);
+        let (pk, before) = (reconcile_pk(page.shard), page.before);
         let (items, next) = self
-            .query_page(&pk, after, limit, |q| {
+            .query_page(&pk, page.after.as_deref(), limit, |q| {
                 q.key_condition_expression("pk = :pk AND sk < :before")
                     .expression_attribute_values(":pk", s(&pk))
                     .expression_attribute_values(":before", s(format!("{before:012}$")))
@@ -453,7 +453,7 @@ impl PaymentStore for DynamoStore {
     }
 
     async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "METHOD#").await
+        self.account_docs(account_id, "METHOD#").await
     }
 
     async fn put_method(
@@ -462,13 +462,8 @@ impl PaymentStore for DynamoStore {
         method: &SavedMethod,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let item = doc_item(
-            format!("ACCOUNT#{account_id}"),
-            &format!("METHOD#{}", method.id),
-            method,
-        )?;
-        self.add_capped(account_id, "METHOD", cap, vec![self.put_new(item)?])
-            .await
+        let at = CountedItem::new(account_id, "METHOD", method.id.as_str());
+        self.put_counted(at, method, cap).await
     }
 
     async fn delete_method(
@@ -476,14 +471,12 @@ impl PaymentStore for DynamoStore {
         account_id: &AccountId,
         id: &MethodId,
     ) -> Result<bool, StoreError> {
-        let item = key(format!("ACCOUNT#{account_id}"), &format!("METHOD#{id}"));
-        self.remove_capped(account_id, "METHOD", vec![self.delete_present(item)?])
+        self.delete_counted(CountedItem::new(account_id, "METHOD", id.as_str()))
             .await
     }
 
     async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
-        self.docs(&format!("ACCOUNT#{account_id}"), "TEMPLATE#")
-            .await
+        self.account_docs(account_id, "TEMPLATE#").await
     }
 
     async fn put_template(
@@ -492,13 +485,8 @@ impl PaymentStore for DynamoStore {
         template: &Template,
         cap: Cap,
     ) -> Result<CappedAdd, StoreError> {
-        let item = doc_item(
-            format!("ACCOUNT#{account_id}"),
-            &format!("TEMPLATE#{}", template.id),
-            template,
-        )?;
-        self.add_capped(account_id, "TEMPLATE", cap, vec![self.put_new(item)?])
-            .await
+        let at = CountedItem::new(account_id, "TEMPLATE", template.id.as_str());
+        self.put_counted(at, template, cap).await
     }
 
     async fn delete_template(
@@ -506,8 +494,57 @@ impl PaymentStore for DynamoStore {
         account_id: &AccountId,
         id: &TemplateId,
     ) -> Result<bool, StoreError> {
-        let item = key(format!("ACCOUNT#{account_id}"), &format!("TEMPLATE#{id}"));
-        self.remove_capped(account_id, "TEMPLATE", vec![self.delete_present(item)?])
+        self.delete_counted(CountedItem::new(account_id, "TEMPLATE", id.as_str()))
+            .await
+    }
+}
+
+/// An account's item counted against a cap, a saved method or a template:
+/// `ACCOUNT#{account}` / `{kind}#{id}`, counted under `kind`. Saving and removing the two
+/// differ only in these, so they are written once.
+#[derive(Debug, Clone, Copy)]
+struct CountedItem<'a> {
+    account_id: &'a AccountId,
+    kind: &'static str,
+    id: &'a str,
+}
+
+impl<'a> CountedItem<'a> {
+    fn new(account_id: &'a AccountId, kind: &'static str, id: &'a str) -> Self {
+        Self {
+            account_id,
+            kind,
+            id,
+        }
+    }
+
+    fn pk(&self) -> String {
+        format!("ACCOUNT#{}", self.account_id)
+    }
+
+    fn sk(&self) -> String {
+        format!("{}#{}", self.kind, self.id)
+    }
+}
+
+impl DynamoStore {
+    /// Saves an account's counted item, holding `value` as its document, if the account
+    /// stays within `cap`.
+    async fn put_counted<T: serde::Serialize>(
+        &self,
+        at: CountedItem<'_>,
+        value: &T,
+        cap: Cap,
+    ) -> Result<CappedAdd, StoreError> {
+        let item = doc_item(at.pk(), &at.sk(), value)?;
+        self.add_capped(at.account_id, at.kind, cap, vec![self.put_new(item)?])
+            .await
+    }
+
+    /// Removes an account's counted item; whether it was there.
+    async fn delete_counted(&self, at: CountedItem<'_>) -> Result<bool, StoreError> {
+        let item = key(at.pk(), &at.sk());
+        self.remove_capped(at.account_id, at.kind, vec![self.delete_present(item)?])
             .await
     }
 }
@@ -525,13 +562,13 @@ pub(crate) fn doc_item<T: serde::Serialize>(
 }
 
 impl DynamoStore {
-    /// The JSON documents (`doc`) of the items under a sort-key prefix of a partition.
-    pub(crate) async fn docs<T: serde::de::DeserializeOwned>(
+    /// The JSON documents (`doc`) of an account's items under a sort-key prefix.
+    pub(crate) async fn account_docs<T: serde::de::DeserializeOwned>(
         &self,
-        pk: &str,
+        account_id: &AccountId,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        self.query_prefix(pk, prefix)
+        self.query_prefix(&format!("ACCOUNT#{account_id}"), prefix)
             .await?
             .iter()
             .map(|item| get_doc(item, "doc", &format!("{prefix} doc")))

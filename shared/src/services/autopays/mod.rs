@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 
 use crate::domain::roubles;
 use crate::domain::{canonical, Category, Payer, PayerKind};
-use crate::domain::{AccountId, AutopayId, Email, MethodId};
+use crate::domain::{AccountId, AutopayId, MethodId, Uin};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
-use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::metrics::NoticeKind;
 use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
@@ -26,8 +26,8 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
 use crate::services::identity::Presence;
 use crate::services::payments::{
-    MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService, PaymentStatus,
-    PaymentStores,
+    email_counted, MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService,
+    PaymentStatus, PaymentStores,
 };
 pub use crate::services::runs::Shard;
 use crate::services::runs::{Run, RunStore, ShardedJob};
@@ -340,13 +340,17 @@ pub trait AutopayStore {
     ) -> Result<SchedulePageOf, StoreError>;
 
     /// Claims telling the citizen about a bill an autopay skipped; `false`: told before.
-    async fn claim_skip_notice(
-        &self,
-        account_id: &AccountId,
-        autopay_id: &AutopayId,
-        uin: &str,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn claim_skip_notice(&self, skip: SkippedBill<'_>, now: i64) -> Result<bool, StoreError>;
+}
+
+/// A bill an autopay skipped (over its limit), as the marker of telling the citizen once
+/// is keyed: one value, so that the service, the store and its double name it the same
+/// way.
+#[derive(Debug, Clone, Copy)]
+pub struct SkippedBill<'a> {
+    pub account_id: &'a AccountId,
+    pub autopay_id: &'a AutopayId,
+    pub uin: &'a Uin,
 }
 
 /// The stores an autopay service works on (those of payments and charges among them),
@@ -358,10 +362,10 @@ impl<T: AutopayStore + RunStore + PaymentStores + ChargeStore> AutopayStores for
 /// What one run of an autopay did with the bills it looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AutopayRun {
-    pub paid: Vec<String>,
-    pub over_limit: Vec<String>,
-    pub declined: Vec<String>,
-    pub waiting: Vec<String>,
+    pub paid: Vec<Uin>,
+    pub over_limit: Vec<Uin>,
+    pub declined: Vec<Uin>,
+    pub waiting: Vec<Uin>,
 }
 
 pub struct AutopayService<'a, S, G, M, Q> {
@@ -634,6 +638,14 @@ pub enum AutopayWork {
 pub struct NewBillForAccount {
     pub account_id: AccountId,
     pub uin: String,
+}
+
+impl NewBillForAccount {
+    /// The bill the message names; `None` for a UIN that does not parse, which names no
+    /// bill (only parsed UINs are queued).
+    pub fn bill(&self) -> Option<Uin> {
+        Uin::parse("uin", &self.uin).ok()
+    }
 }
 
 #[cfg(test)]

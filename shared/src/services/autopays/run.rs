@@ -144,7 +144,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
     pub async fn on_new_bill(
         &self,
         account_id: &AccountId,
-        uin: &str,
+        uin: &Uin,
         now: OffsetDateTime,
     ) -> Result<AutopayRun, AppError> {
         let mut total = AutopayRun::default();
@@ -161,7 +161,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             // Only a bill the account's own list shows (its verified documents, children,
             // vehicles), never one that merely names a typed-in identifier.
             let listed = self.due_bills(&autopay).await?;
-            if !listed.iter().any(|c| c.uin == uin) {
+            if !listed.iter().any(|c| c.uin == *uin) {
                 continue;
             }
             let run = self
@@ -215,9 +215,11 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 if self
                     .store
                     .claim_skip_notice(
-                        &autopay.account_id,
-                        &autopay.id,
-                        &charge.uin,
+                        SkippedBill {
+                            account_id: &autopay.account_id,
+                            autopay_id: &autopay.id,
+                            uin: &charge.uin,
+                        },
                         now.unix_timestamp(),
                     )
                     .await?
@@ -227,7 +229,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                         &format!(
                             "Автоплатёж «{}» не оплатил начисление {} на {}: сумма больше лимита {}. Оплатите его сами или увеличьте лимит.",
                             autopay.name,
-                            charge.uin,
+                            charge.uin.as_str(),
                             roubles(due),
                             roubles(autopay.limit)
                         ),
@@ -242,7 +244,9 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             };
             let key = format!(
                 "autopay:{}:{}:{}",
-                autopay.id, autopay.generation, charge.uin
+                autopay.id,
+                autopay.generation,
+                charge.uin.as_str()
             );
             let origin = format!("autopay:{}", autopay.id);
             match self
@@ -318,21 +322,11 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 return;
             }
         };
-        let Ok(email) = Email::parse("email", &account.email) else {
-            return;
-        };
-        match self
-            .notifier
-            .send_email(&email, AUTOPAY_SUBJECT, &Secret::new(text.to_string()))
-            .await
-        {
-            Ok(()) => metrics::emit(Metric::NoticesSent {
-                kind: NoticeKind::Autopay,
-                channel: NoticeChannel::Email,
-            }),
-            Err(e) => {
-                tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
-            }
+        let text = Secret::new(text.to_string());
+        let notice = (AUTOPAY_SUBJECT, NoticeKind::Autopay);
+        let sent = email_counted(self.notifier, &account, notice, &text);
+        if let Err(e) = sent.await {
+            tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
         }
     }
 }

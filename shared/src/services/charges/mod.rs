@@ -91,7 +91,7 @@ pub enum ChargeStatus {
 /// A charge as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCharge {
-    pub uin: String,
+    pub uin: Uin,
     pub biller_id: BillerId,
     pub body: ChargeBody,
     pub status: ChargeStatus,
@@ -209,11 +209,11 @@ pub enum ChargeWriteRefusal {
 
 #[trait_variant::make(Send)]
 pub trait ChargeStore {
-    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError>;
+    async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError>;
 
     /// The stored charges among these UINs (consistent reads, in as few requests as the
     /// store allows); absent UINs are left out.
-    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError>;
+    async fn charges_by_uin(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError>;
 
     /// Writes the charge and its payer index items (adding new ones, removing dropped
     /// ones) in one transaction, if the stored version is still `expected` (0: new).
@@ -239,7 +239,7 @@ pub trait ChargeStore {
 /// A batch item's result.
 #[derive(Debug)]
 pub struct BatchItem {
-    pub uin: Option<String>,
+    pub uin: Option<Uin>,
     pub result: Result<WriteOutcome, AppError>,
 }
 
@@ -362,7 +362,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     /// The body to store: under the biller's prefixes, paying its registered payee.
     fn admit(
         registration: &Registration,
-        uin: &str,
+        uin: &Uin,
         draft: &ChargeDraft,
     ) -> Result<ChargeBody, AppError> {
         let given = draft.payee_given.then_some(&draft.body.payee);
@@ -400,7 +400,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     pub async fn own_charge(
         &self,
         biller_id: &BillerId,
-        uin: &str,
+        uin: &Uin,
     ) -> Result<StoredCharge, AppError> {
         self.store
             .charge(uin)
@@ -415,18 +415,18 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     pub async fn put(
         &self,
         biller_id: &BillerId,
-        uin: &str,
+        uin: &Uin,
         draft: &ChargeDraft,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, AppError> {
         let registration = self.registration(biller_id).await?;
         let body = Self::admit(&registration, uin, draft)?;
         let outcome = self.write(biller_id, uin, &body, now, None).await?;
-        self.announce(&[uin.to_string()]).await?;
+        self.announce(std::slice::from_ref(uin)).await?;
         Ok(outcome)
     }
 
-    async fn announce(&self, uins: &[String]) -> Result<(), AppError> {
+    async fn announce(&self, uins: &[Uin]) -> Result<(), AppError> {
         if uins.is_empty() {
             return Ok(());
         }
@@ -440,7 +440,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     async fn write(
         &self,
         biller_id: &BillerId,
-        uin: &str,
+        uin: &Uin,
         body: &ChargeBody,
         now: OffsetDateTime,
         mut known: Option<Option<StoredCharge>>,
@@ -473,7 +473,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 None => (0, Vec::new(), WriteOutcome::Created),
             };
             let charge = StoredCharge {
-                uin: uin.to_string(),
+                uin: uin.clone(),
                 biller_id: biller_id.clone(),
                 body: body.clone(),
                 status: ChargeStatus::Unpaid,
@@ -495,7 +495,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 .await?
             {
                 Ok(()) => {
-                    tracing::info!(uin, %biller_id, ?outcome, "charge written");
+                    tracing::info!(uin = uin.as_str(), %biller_id, ?outcome, "charge written");
                     charge_counted(match outcome {
                         WriteOutcome::Created => ChargeOutcome::Created,
                         WriteOutcome::Updated => ChargeOutcome::Updated,
@@ -515,7 +515,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
     pub async fn cancel(
         &self,
         biller_id: &BillerId,
-        uin: &str,
+        uin: &Uin,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         for _ in 0..WRITE_RACE_RETRIES {
@@ -589,7 +589,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         let registration = self.registration(biller_id).await?;
         let mut results: Vec<Option<Result<WriteOutcome, AppError>>> =
             Vec::with_capacity(items.len());
-        let mut uins: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut uins: Vec<Option<Uin>> = Vec::with_capacity(items.len());
         let mut bodies: Vec<Option<ChargeBody>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let (uin, checked) = Self::check_item(&registration, item, i);
@@ -602,9 +602,8 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
             results.push(result);
         }
         // Items to write, grouped by UIN in order of first appearance.
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-        let mut group_of: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::new();
+        let mut groups: Vec<(Uin, Vec<usize>)> = Vec::new();
+        let mut group_of: std::collections::HashMap<Uin, usize> = std::collections::HashMap::new();
         for (i, (uin, body)) in uins.iter().zip(&bodies).enumerate() {
             if let (Some(uin), Some(_)) = (uin, body) {
                 match group_of.get(uin) {
@@ -616,8 +615,8 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 }
             }
         }
-        let wanted: Vec<String> = groups.iter().map(|(uin, _)| uin.clone()).collect();
-        let mut stored: std::collections::HashMap<String, StoredCharge> = self
+        let wanted: Vec<Uin> = groups.iter().map(|(uin, _)| uin.clone()).collect();
+        let mut stored: std::collections::HashMap<Uin, StoredCharge> = self
             .store
             .charges_by_uin(&wanted)
             .await?
@@ -656,13 +655,14 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
                 ))),
             })
             .collect();
-        let written: Vec<String> = results
+        // Each written UIN once, in the order of their text.
+        let mut written: Vec<Uin> = results
             .iter()
             .filter(|r| r.result.is_ok())
             .filter_map(|r| r.uin.clone())
-            .collect::<BTreeSet<String>>()
-            .into_iter()
             .collect();
+        written.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        written.dedup();
         self.announce(&written).await?;
         Ok(results)
     }
@@ -673,7 +673,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         registration: &Registration,
         item: &Value,
         i: usize,
-    ) -> (Option<String>, Result<ChargeBody, AppError>) {
+    ) -> (Option<Uin>, Result<ChargeBody, AppError>) {
         let at = format!("/charges/{i}");
         let Some(object) = item.as_object() else {
             return (
@@ -688,7 +688,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
         let mut errors = Vec::new();
         let uin = match object.get("uin") {
             Some(Value::String(raw)) => match Uin::parse(&format!("{at}/uin"), raw) {
-                Ok(u) => Some(u.as_str().to_string()),
+                Ok(u) => Some(u),
                 Err(e) => {
                     errors.push(e);
                     None
@@ -713,7 +713,7 @@ impl<S: ChargeStore + Sync, A: BillAnnouncer + Sync> ChargeService<S, A> {
 
     /// Any bill by its UIN, as a citizen holding the paper sees it: one read, and one of
     /// its biller while it is unpaid.
-    pub async fn lookup(&self, uin: &str) -> Result<StoredCharge, AppError> {
+    pub async fn lookup(&self, uin: &Uin) -> Result<StoredCharge, AppError> {
         let mut charge = self
             .store
             .charge(uin)

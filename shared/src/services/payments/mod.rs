@@ -14,7 +14,6 @@
 //!   again, it only asks.
 //! - After success: a receipt by e-mail, and a notice per bill queued for its biller.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -407,7 +406,11 @@ impl Template {
         // absent member (parse_uins and Payee refuse it with `invalid_type`).
         let uins = match body.get("uins") {
             None => Vec::new(),
-            Some(v) => parse_uins(v, "/uins", &mut errors).unwrap_or_default(),
+            Some(v) => parse_uins(v, "/uins", &mut errors)
+                .unwrap_or_default()
+                .iter()
+                .map(|u| u.as_str().to_string())
+                .collect(),
         };
         let payee = match body.get("payee") {
             None => None,
@@ -477,10 +480,23 @@ pub enum OpenRefusal {
     /// A bill changed after it was read (paid, locked, updated).
     BillChanged,
     /// A bill's biller (this id) was revoked: its bills are withdrawn.
-    BillerRevoked(String),
+    BillerRevoked(BillerId),
     /// The account's held bills changed after they were read (another payment opened
     /// or settled).
     HoldsChanged,
+}
+
+/// A payment to open as the store takes it: the payment, the hash of its idempotency key
+/// and when the key is forgotten, the version of each bill as it was read and the
+/// account's hold count as it was read. One value, so that the service, the store and
+/// its double name the opening's parts the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentOpening<'a> {
+    pub payment: &'a Payment,
+    pub key_hash: &'a str,
+    pub key_expires_at: i64,
+    pub bill_versions: &'a [(Uin, u64)],
+    pub holds: &'a HoldCount,
 }
 
 /// One payment of an account that holds bills, as the account's hold count keeps it.
@@ -504,7 +520,7 @@ pub struct HoldCount {
 #[trait_variant::make(Send)]
 pub trait PaymentStore {
     /// The payment that holds a bill or paid it, if any.
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError>;
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError>;
 
     /// The payment an idempotency key opened, and the hash of its request.
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError>;
@@ -523,11 +539,7 @@ pub trait PaymentStore {
     /// read), in one transaction.
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError>;
 
     /// Records a state that is not final (requires confirmation, pending), if the payment
@@ -541,16 +553,12 @@ pub trait PaymentStore {
     /// Removes the reconciliation entry once nothing is left to do for a payment.
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError>;
 
-    /// Payments with a reconciliation entry created before `before`, oldest first:
-    /// (account, payment).
-    /// One page of (account, payment) of the open payments of one shard created before
-    /// `before` (epoch seconds), oldest first, after a cursor; and the next page's
-    /// cursor, if any.
+    /// One page of (account, payment), at most `limit`, of the open payments (those with
+    /// a reconciliation entry) of `page`'s shard created before its `before` (epoch
+    /// seconds), oldest first, after its cursor; and the next page's cursor, if any.
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError>;
 
@@ -606,6 +614,26 @@ pub trait PaymentStores:
 impl<T> PaymentStores for T where
     T: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync
 {
+}
+
+/// E-mails an account (a receipt, an autopay's notice) and counts the e-mail sent as a
+/// notice of `kind`; an account without a valid address is skipped. Receipts and autopay
+/// notices are told alike, on a best-effort basis: the caller logs a failure.
+pub(crate) async fn email_counted<M: Notifier>(
+    notifier: &M,
+    account: &StoredAccount,
+    (subject, kind): (&str, NoticeKind),
+    text: &Secret<String>,
+) -> Result<(), crate::services::codes::DeliveryError> {
+    let Ok(email) = Email::parse("email", &account.email) else {
+        return Ok(());
+    };
+    notifier.send_email(&email, subject, text).await?;
+    metrics::emit(Metric::NoticesSent {
+        kind,
+        channel: NoticeChannel::Email,
+    });
+    Ok(())
 }
 
 /// What a payment request led to.

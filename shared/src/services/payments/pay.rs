@@ -1,5 +1,7 @@
 //! Opening, settling and confirming payments, and reading them back.
 
+use std::collections::HashMap;
+
 use super::*;
 
 impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
@@ -59,7 +61,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             let bills: Vec<PaidBill> = charges
                 .iter()
                 .map(|c| PaidBill {
-                    uin: c.uin.clone(),
+                    uin: c.uin.as_str().to_string(),
                     biller_id: c.biller_id.clone(),
                     category: c.body.category,
                     amount: c.amount_due(today),
@@ -89,20 +91,17 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 origin: origin.to_string(),
                 hold_until: Some(now_s + secs(self.holds.hold)),
             };
-            let versions: Vec<(String, u64)> =
+            let versions: Vec<(Uin, u64)> =
                 charges.iter().map(|c| (c.uin.clone(), c.version)).collect();
             let holds = self.hold_for(&payment, now_s).await?;
-            match self
-                .store
-                .open_payment(
-                    &payment,
-                    &key_hash,
-                    &versions,
-                    &holds,
-                    now_s + IDEMPOTENCY_TTL_SECS,
-                )
-                .await?
-            {
+            let opening = PaymentOpening {
+                payment: &payment,
+                key_hash: &key_hash,
+                key_expires_at: now_s + IDEMPOTENCY_TTL_SECS,
+                bill_versions: &versions,
+                holds: &holds,
+            };
+            match self.store.open_payment(opening).await? {
                 Ok(()) => {
                     tracing::info!(payment_id = %payment.id, %account_id, bills = payment.bills.len(), total = payment.total, "payment opened");
                     let answer = self
@@ -130,7 +129,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                     let uin = payment
                         .bills
                         .iter()
-                        .find(|b| b.biller_id == *biller)
+                        .find(|b| b.biller_id == biller)
                         .map(|b| b.uin.clone())
                         .unwrap_or_default();
                     return Err(AppError::BillWithdrawn(uin));
@@ -231,7 +230,11 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             AppError::BillPaid(uin) | AppError::BillInPayment(uin) => uin.clone(),
             _ => return Ok(refusal),
         };
-        if self.sees(account_id, &uin).await? {
+        // A UIN that does not parse names no bill (requests' UINs are parsed already).
+        let Ok(typed) = Uin::parse("uin", &uin) else {
+            return Ok(AppError::BillMissing(uin));
+        };
+        if self.sees(account_id, &typed).await? {
             Ok(refusal)
         } else {
             Ok(AppError::BillMissing(uin))
@@ -240,7 +243,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 
     /// Whether the account sees a bill (see [`Self::as_seen_by`]); the cheapest reads
     /// first.
-    pub(super) async fn sees(&self, account_id: &AccountId, uin: &str) -> Result<bool, AppError> {
+    pub(super) async fn sees(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, AppError> {
         if let Some(payment_id) = self.store.bill_payment(uin).await? {
             if self.store.payment(account_id, &payment_id).await?.is_some() {
                 return Ok(true);
@@ -251,15 +254,11 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             .saved_bills(account_id)
             .await?
             .iter()
-            .any(|u| u.as_str() == uin)
+            .any(|u| u == uin)
         {
             return Ok(true);
         }
-        // A UIN that does not parse names no bill (requests' UINs are parsed already).
-        let Ok(uin) = Uin::parse("uin", uin) else {
-            return Ok(false);
-        };
-        let Some(charge) = self.store.charges(&[uin]).await?.pop() else {
+        let Some(charge) = self.store.charges(std::slice::from_ref(uin)).await?.pop() else {
             return Ok(false);
         };
         let Some((_, mine)) = holdings_of(&self.store, account_id).await? else {
@@ -278,20 +277,15 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// [`Self::withdraw`]), and the bills are read again.
     pub(super) async fn payable(
         &self,
-        uins: &[String],
+        uins: &[Uin],
         now: OffsetDateTime,
     ) -> Result<Vec<StoredCharge>, AppError> {
         let now_s = now.unix_timestamp();
-        // Requests' UINs were parsed already: one that does not parse names no bill.
-        let typed = uins
-            .iter()
-            .map(|u| Uin::parse("uins", u).map_err(|_| AppError::BillMissing(u.clone())))
-            .collect::<Result<Vec<Uin>, AppError>>()?;
         let mut withdrawn = false;
         loop {
-            let mut found: BTreeMap<String, StoredCharge> = self
+            let mut found: HashMap<Uin, StoredCharge> = self
                 .store
-                .charges(&typed)
+                .charges(uins)
                 .await?
                 .into_iter()
                 .map(|c| (c.uin.clone(), c))
@@ -299,21 +293,20 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             let mut charges = Vec::with_capacity(uins.len());
             let mut expired = Vec::new();
             for uin in uins {
+                let named = || uin.as_str().to_string();
                 let charge = found
                     .remove(uin)
-                    .ok_or_else(|| AppError::BillMissing(uin.clone()))?;
+                    .ok_or_else(|| AppError::BillMissing(named()))?;
                 match (charge.status, &charge.locked_by, &charge.hold) {
-                    (ChargeStatus::Cancelled, _, _) => {
-                        return Err(AppError::BillMissing(uin.clone()))
-                    }
-                    (ChargeStatus::Paid, _, _) => return Err(AppError::BillPaid(uin.clone())),
+                    (ChargeStatus::Cancelled, _, _) => return Err(AppError::BillMissing(named())),
+                    (ChargeStatus::Paid, _, _) => return Err(AppError::BillPaid(named())),
                     (ChargeStatus::Unpaid, Some(payment_id), Some(hold))
                         if hold.until <= now_s && !withdrawn =>
                     {
                         expired.push((hold.account_id.clone(), payment_id.clone()));
                     }
                     (ChargeStatus::Unpaid, Some(_), _) => {
-                        return Err(AppError::BillInPayment(uin.clone()))
+                        return Err(AppError::BillInPayment(named()))
                     }
                     (ChargeStatus::Unpaid, None, _) => charges.push(charge),
                 }
@@ -486,22 +479,11 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 return;
             }
         };
-        let Ok(email) = Email::parse("email", &account.email) else {
-            return;
-        };
         let text = Secret::new(receipt_text(&account, payment));
-        match self
-            .notifier
-            .send_email(&email, RECEIPT_SUBJECT, &text)
-            .await
-        {
-            Ok(()) => metrics::emit(Metric::NoticesSent {
-                kind: NoticeKind::Receipt,
-                channel: NoticeChannel::Email,
-            }),
-            Err(e) => {
-                tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
-            }
+        let receipt = (RECEIPT_SUBJECT, NoticeKind::Receipt);
+        let sent = email_counted(&self.notifier, &account, receipt, &text);
+        if let Err(e) = sent.await {
+            tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
         }
     }
 

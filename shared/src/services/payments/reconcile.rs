@@ -48,10 +48,7 @@ impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoti
         min_age: Duration,
     ) -> Result<ReconcilePageOutcome, AppError> {
         let young = now.unix_timestamp() - i64::try_from(min_age.as_secs()).unwrap_or(0);
-        let found = self
-            .store
-            .open_payments(page.shard, page.before, page.after.as_deref(), page_size)
-            .await?;
+        let found = self.store.open_payments(page, page_size).await?;
         let mut outcome = ReconcilePageOutcome::default();
         for (account_id, id) in &found.entries {
             self.reconcile_one(account_id, id, now, young, &mut outcome.run)

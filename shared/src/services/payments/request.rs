@@ -16,7 +16,7 @@ pub enum MethodRequest {
 /// `POST /v1/payments`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayRequest {
-    pub uins: Vec<String>,
+    pub uins: Vec<Uin>,
     pub method: MethodRequest,
 }
 
@@ -24,7 +24,7 @@ pub(super) fn parse_uins(
     raw: &Value,
     path: &str,
     errors: &mut Vec<FieldError>,
-) -> Option<Vec<String>> {
+) -> Option<Vec<Uin>> {
     let Value::Array(items) = raw else {
         errors.push(FieldError::new(
             path,
@@ -42,17 +42,17 @@ pub(super) fn parse_uins(
         return None;
     }
     let before = errors.len();
-    let mut uins: Vec<String> = Vec::with_capacity(items.len());
+    let mut uins: Vec<Uin> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = format!("{path}/{i}");
         match item {
             Value::String(s) => match Uin::parse(&at, s) {
-                Ok(u) if uins.iter().any(|x| x == u.as_str()) => errors.push(FieldError::new(
+                Ok(u) if uins.contains(&u) => errors.push(FieldError::new(
                     &at,
                     "duplicate_uin",
                     "Этот УИН уже есть в списке",
                 )),
-                Ok(u) => uins.push(u.as_str().to_string()),
+                Ok(u) => uins.push(u),
                 Err(e) => errors.push(e),
             },
             _ => errors.push(FieldError::new(&at, "invalid_type", "Ожидается строка")),
@@ -233,7 +233,8 @@ impl PayRequest {
             MethodRequest::Mobile(p) => format!("mobile:{}", p.e164()),
             MethodRequest::Wallet(w) => format!("wallet:{w}"),
         };
-        format!("{}|{method}", self.uins.join(","))
+        let uins: Vec<&str> = self.uins.iter().map(Uin::as_str).collect();
+        format!("{}|{method}", uins.join(","))
     }
 }
 

@@ -43,7 +43,7 @@ fn world() -> World {
 /// A request to pay the bill `uin` by the one-off card token `token`.
 fn by_card_token(uin: &str, token: &str) -> PayRequest {
     PayRequest {
-        uins: vec![uin.into()],
+        uins: vec![Uin::parse("uin", uin).unwrap()],
         method: MethodRequest::CardToken(token.into()),
     }
 }

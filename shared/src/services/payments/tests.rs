@@ -85,7 +85,7 @@ fn a_payment_request_is_checked_field_by_field() {
         "uins": [UIN], "method": {"type": "card", "token": "tok_abc"}
     })))
     .unwrap();
-    assert_eq!(ok.uins, [UIN]);
+    assert_eq!(ok.uins, [Uin::parse("uin", UIN).unwrap()]);
     let errors = codes(
         PayRequest::parse(&object(json!({
             "uins": [UIN, UIN, "123"], "method": {"type": "cash"}, "tip": 1

@@ -451,7 +451,7 @@ impl MemStore {
 /// biller `b1`, at version 1.
 pub fn unpaid_charge(uin: &str, amount: u64, category: Category, snils: &str) -> StoredCharge {
     StoredCharge {
-        uin: uin.to_string(),
+        uin: Uin::parse("uin", uin).expect("a valid test UIN"),
         biller_id: "b1".into(),
         body: ChargeBody {
             amount,

@@ -5,18 +5,18 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{listed, MemStore};
-use crate::domain::{AccountId, AutopayId, BillerId, MethodId, PaymentId, TemplateId, Uin};
+use crate::domain::{AccountId, BillerId, MethodId, PaymentId, TemplateId, Uin};
 use crate::services::autopays::{
-    Autopay, AutopayStore, SchedulePage, SchedulePageOf, Trigger, SCHEDULE_SHARDS,
+    Autopay, AutopayStore, SchedulePage, SchedulePageOf, SkippedBill, Trigger, SCHEDULE_SHARDS,
 };
-use crate::services::bills::{stored_uin, BillStore, LookupStore, LookupsToCount};
+use crate::services::bills::{stored_uin, BillStore, BillToSave, LookupStore, LookupsToCount};
 use crate::services::charges::{
     BillHold, Biller, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentStatus, PaymentStore, SavedMethod,
-    Template, RECONCILE_SHARDS,
+    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus, PaymentStore,
+    ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::{Run, RunStore, Shard};
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -66,13 +66,27 @@ fn index_page<I: Ord, P>(
     page(entries, next)
 }
 
+impl MemStore {
+    /// The stored charges under these UINs, in the order asked, as the operation `op`
+    /// (what a script fails): a citizen's bills and a biller's batch read them alike.
+    async fn charges_at(
+        &self,
+        op: &'static str,
+        uins: &[Uin],
+    ) -> Result<Vec<StoredCharge>, StoreError> {
+        let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
+        self.read(op, |state| state.charges_of(&uins)).await
+    }
+}
+
 /// The sort key of a reconciliation entry: oldest first.
 fn reconcile_sort_key(created_at: i64, id: &str) -> String {
     format!("{created_at:012}#{id}")
 }
 
 impl PaymentStore for MemStore {
-    async fn bill_payment(&self, uin: &str) -> Result<Option<PaymentId>, StoreError> {
+    async fn bill_payment(&self, uin: &Uin) -> Result<Option<PaymentId>, StoreError> {
+        let uin = uin.as_str();
         self.read("bill_payment", |state| {
             state
                 .charges
@@ -121,12 +135,10 @@ impl PaymentStore for MemStore {
     /// here (the tests' payments are minutes apart).
     async fn open_payment(
         &self,
-        payment: &Payment,
-        key_hash: &str,
-        bill_versions: &[(String, u64)],
-        holds: &HoldCount,
-        _key_expires_at: i64,
+        opening: PaymentOpening<'_>,
     ) -> Result<Result<(), OpenRefusal>, StoreError> {
+        let (payment, holds) = (opening.payment, opening.holds);
+        let (key_hash, bill_versions) = (opening.key_hash, opening.bill_versions);
         self.transact("open_payment", OpenRefusal::BillChanged, |state| {
             if state.idempotency.contains_key(key_hash) {
                 return Err(OpenRefusal::KeyTaken);
@@ -135,7 +147,7 @@ impl PaymentStore for MemStore {
                 if !state.billers.contains(&bill.biller_id)
                     || state.revoked_billers.contains(&bill.biller_id)
                 {
-                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.to_string()));
+                    return Err(OpenRefusal::BillerRevoked(bill.biller_id.clone()));
                 }
             }
             let current = state
@@ -147,7 +159,7 @@ impl PaymentStore for MemStore {
                 return Err(OpenRefusal::HoldsChanged);
             }
             for (uin, version) in bill_versions {
-                let free = state.charges.get(uin).is_some_and(|c| {
+                let free = state.charges.get(uin.as_str()).is_some_and(|c| {
                     c.status == ChargeStatus::Unpaid
                         && c.locked_by.is_none()
                         && c.version == *version
@@ -177,7 +189,7 @@ impl PaymentStore for MemStore {
             );
             let until = payment.hold_until.unwrap_or(payment.created_at);
             for (uin, _) in bill_versions {
-                if let Some(charge) = state.charges.get_mut(uin) {
+                if let Some(charge) = state.charges.get_mut(uin.as_str()) {
                     charge.locked_by = Some(payment.id.clone());
                     charge.hold = Some(BillHold {
                         account_id: payment.account_id.clone(),
@@ -257,11 +269,10 @@ impl PaymentStore for MemStore {
 
     async fn open_payments(
         &self,
-        shard: Shard,
-        before: i64,
-        after: Option<&str>,
+        page: &ReconcilePage,
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError> {
+        let (shard, before) = (page.shard, page.before);
         self.read("open_payments", |state| {
             let entries = state
                 .reconcile
@@ -276,9 +287,8 @@ impl PaymentStore for MemStore {
                         id.clone(),
                     )
                 });
-            index_page(entries, after, limit, |entries, next| OpenPaymentsPage {
-                entries,
-                next,
+            index_page(entries, page.after.as_deref(), limit, |entries, next| {
+                OpenPaymentsPage { entries, next }
             })
         })
         .await
@@ -369,8 +379,7 @@ impl BillStore for MemStore {
     }
 
     async fn charges(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
-        let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
-        self.read("charges", |state| state.charges_of(&uins)).await
+        self.charges_at("charges", uins).await
     }
 
     async fn saved_bills(&self, account_id: &AccountId) -> Result<Vec<Uin>, StoreError> {
@@ -384,18 +393,15 @@ impl BillStore for MemStore {
         .await
     }
 
-    async fn save_bill(
-        &self,
-        account_id: &AccountId,
-        uin: &Uin,
-        _now: i64,
-        cap: Cap,
-    ) -> Result<CappedAdd, StoreError> {
+    async fn save_bill(&self, bill: BillToSave<'_>, cap: Cap) -> Result<CappedAdd, StoreError> {
         self.write("save_bill", |state| {
             add_capped(
-                state.saved_bills.entry(account_id.clone()).or_default(),
-                uin.clone(),
-                |u| u == uin,
+                state
+                    .saved_bills
+                    .entry(bill.account_id.clone())
+                    .or_default(),
+                bill.uin.clone(),
+                |u| u == bill.uin,
                 cap,
             )
         })
@@ -443,14 +449,13 @@ impl LookupStore for MemStore {
 }
 
 impl ChargeStore for MemStore {
-    async fn charge(&self, uin: &str) -> Result<Option<StoredCharge>, StoreError> {
-        self.read("charge", |state| state.charge(uin).cloned())
+    async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError> {
+        self.read("charge", |state| state.charge(uin.as_str()).cloned())
             .await
     }
 
-    async fn charges_by_uin(&self, uins: &[String]) -> Result<Vec<StoredCharge>, StoreError> {
-        self.read("charges_by_uin", |state| state.charges_of(uins))
-            .await
+    async fn charges_by_uin(&self, uins: &[Uin]) -> Result<Vec<StoredCharge>, StoreError> {
+        self.charges_at("charges_by_uin", uins).await
     }
 
     async fn put_charge(
@@ -458,26 +463,23 @@ impl ChargeStore for MemStore {
         write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
         let charge = write.charge;
+        let uin = charge.uin.as_str();
         self.transact("put_charge", ChargeWriteRefusal::Stale, |state| {
-            let current = state
-                .charges
-                .get(&charge.uin)
-                .map(|c| c.version)
-                .unwrap_or(0);
+            let current = state.charges.get(uin).map(|c| c.version).unwrap_or(0);
             if current != write.expected {
                 return Err(ChargeWriteRefusal::Stale);
             }
-            state.charges.insert(charge.uin.clone(), charge.clone());
+            state.charges.insert(uin.to_string(), charge.clone());
             for key in write.payer_keys {
                 state
                     .payer_index
                     .entry(key.clone())
                     .or_default()
-                    .insert(charge.uin.clone());
+                    .insert(uin.to_string());
             }
             for key in write.dropped_payer_keys {
                 if let Some(uins) = state.payer_index.get_mut(key) {
-                    uins.remove(&charge.uin);
+                    uins.remove(uin);
                 }
             }
             Ok(())
@@ -646,15 +648,16 @@ impl AutopayStore for MemStore {
 
     async fn claim_skip_notice(
         &self,
-        account_id: &AccountId,
-        autopay_id: &AutopayId,
-        uin: &str,
+        skip: SkippedBill<'_>,
         _now: i64,
     ) -> Result<bool, StoreError> {
+        let marker = (
+            skip.account_id.clone(),
+            skip.autopay_id.clone(),
+            skip.uin.as_str().to_string(),
+        );
         self.write_if("claim_skip_notice", |state| {
-            state
-                .skip_notices
-                .insert((account_id.clone(), autopay_id.clone(), uin.to_string()))
+            state.skip_notices.insert(marker)
         })
         .await
     }

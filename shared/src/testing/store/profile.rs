@@ -9,7 +9,7 @@ use crate::services::household::{
     StoredChild, StoredVehicle, Vehicle,
 };
 use crate::services::identity::StoredAccount;
-use crate::services::notices::{Channel, NoticeStore, NotificationSettings};
+use crate::services::notices::{NoticeMark, NoticeStore, NotificationSettings};
 use crate::services::profile::{
     Profile, ProfileStore, ProfileWrite, ProfileWriteRefusal, StoredProfile,
 };
@@ -166,34 +166,28 @@ impl NoticeStore for MemStore {
         .await
     }
 
-    async fn claim_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-        _now: i64,
-    ) -> Result<bool, StoreError> {
+    async fn claim_notice(&self, mark: NoticeMark<'_>, _now: i64) -> Result<bool, StoreError> {
         self.write_if("claim_notice", |state| {
-            state
-                .notices_claimed
-                .insert((account_id.clone(), uin.to_string(), channel.as_str()))
+            state.notices_claimed.insert(claimed(mark))
         })
         .await
     }
 
-    async fn release_notice(
-        &self,
-        account_id: &AccountId,
-        uin: &str,
-        channel: Channel,
-    ) -> Result<(), StoreError> {
+    async fn release_notice(&self, mark: NoticeMark<'_>) -> Result<(), StoreError> {
         self.write("release_notice", |state| {
-            state
-                .notices_claimed
-                .remove(&(account_id.clone(), uin.to_string(), channel.as_str()));
+            state.notices_claimed.remove(&claimed(mark));
         })
         .await
     }
+}
+
+/// A notice marker as the double keeps it among the claimed ones.
+fn claimed(mark: NoticeMark<'_>) -> (AccountId, String, &'static str) {
+    (
+        mark.account_id.clone(),
+        mark.uin.as_str().to_string(),
+        mark.channel.as_str(),
+    )
 }
 
 /// Households are not modelled: none is found, and a change is refused.
