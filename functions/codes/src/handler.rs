@@ -64,10 +64,10 @@ async fn send(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             .ok(),
         _ => None,
     };
-    fields.finish(&["channel", "destination", "purpose"])?;
-    let (Some(destination), Some(purpose)) = (destination, purpose) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (destination, purpose) = fields.finish_with(
+        &["channel", "destination", "purpose"],
+        (destination, purpose),
+    )?;
 
     let sent = app
         .codes

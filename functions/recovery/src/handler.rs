@@ -71,10 +71,7 @@ async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");
     let typed = login_destination(app, &mut f, raw);
-    f.finish(&["login"])?;
-    let (Some(raw), Some(typed)) = (raw, typed) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (raw, typed) = f.finish_with(&["login"], (raw, typed))?;
     let real = app.identity.recovery_destination(raw).await?;
     let deliver = real.is_some();
     let sent = app
@@ -128,17 +125,14 @@ async fn complete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             format!("Пароль должен быть не длиннее {MAX_PASSWORD_CHARS} символов"),
         ));
     }
-    f.finish(&[
+    let known = [
         "login",
         "verification_token",
         "security_answer",
         "new_password",
-    ])?;
-    let (Some(login), Some(_), Some(token), Some(answer), Some(new_password)) =
-        (raw, typed, token, answer, new_password)
-    else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    ];
+    let (login, _, token, answer, new_password) =
+        f.finish_with(&known, (raw, typed, token, answer, new_password))?;
     app.identity
         .complete_recovery(
             login,
