@@ -157,6 +157,27 @@ pub fn no_content() -> Response<Body> {
     response
 }
 
+/// The 202 of a route that sent a code (`POST /v1/codes`, `POST /v1/recovery`): the
+/// code's id, when it expires and when another may be asked for.
+pub fn code_sent(sent: &crate::services::codes::SentCode) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Sent {
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        resend_available_at: time::OffsetDateTime,
+    }
+    json_response(
+        StatusCode::ACCEPTED,
+        &Sent {
+            id: sent.id.to_string(),
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        },
+    )
+}
+
 /// A path parameter declared by the route, e.g. `{id}`.
 pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.path_parameters_ref().and_then(|p| p.first(name))

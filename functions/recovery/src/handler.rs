@@ -4,9 +4,7 @@
 //! unknown login a code is recorded exactly as for a real one (same limits, same id
 //! behaviour on verification), only nothing is sent.
 
-use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
@@ -57,15 +55,6 @@ fn login_destination(app: &App, f: &mut Fields<'_>, login: Option<&str>) -> Opti
         .ok()
 }
 
-#[derive(Serialize)]
-struct Started {
-    id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    resend_available_at: OffsetDateTime,
-}
-
 async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
@@ -86,14 +75,7 @@ async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             now,
         )
         .await?;
-    Ok(web::json_response(
-        StatusCode::ACCEPTED,
-        &Started {
-            id: sent.id.to_string(),
-            expires_at: sent.expires_at,
-            resend_available_at: sent.resend_available_at,
-        },
-    ))
+    Ok(web::code_sent(&sent))
 }
 
 async fn complete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
