@@ -51,6 +51,10 @@ const USAGE: &str = "usage:
   uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]
   uslugi-admin repair-holder-index";
 
+/// What a command fails with: any error, printed as its message. `?` takes the
+/// configuration's and the services' errors as they are, with no conversion at each call.
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
 /// The value after `--name` in `args`, which the command cannot go without.
 fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
     flag(args, name).ok_or_else(|| USAGE.to_string())
@@ -89,7 +93,7 @@ async fn sandbox_card_token(
     args: &[String],
     acquirer: shared::adapters::acquirer::SandboxAcquirer,
     now: time::OffsetDateTime,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let (number, exp) = (required(args, "--number")?, required(args, "--exp")?);
     let (month, year) = exp
         .split_once('/')
@@ -101,10 +105,7 @@ async fn sandbox_card_token(
         exp_year: 2000 + year % 100,
         cvc: flag(args, "--cvc").unwrap_or("123"),
     };
-    let token = acquirer
-        .tokenize(&card, now)
-        .await
-        .map_err(|e| e.to_string())?;
+    let token = acquirer.tokenize(&card, now).await?;
     Ok(serde_json::json!({ "token": token }).to_string())
 }
 
@@ -123,7 +124,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: &[String]) -> Result<String, String> {
+async fn run(args: &[String]) -> Result<String, Failure> {
     let command = args.first().map(String::as_str);
     if !matches!(
         command,
@@ -142,13 +143,10 @@ async fn run(args: &[String]) -> Result<String, String> {
     let env = Env::process();
     let now = time::OffsetDateTime::now_utc();
     if command == Some("sandbox-card-token") {
-        let sandbox = Deployment::from_env(&env)
-            .and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))
-            .map_err(|e| e.to_string())?;
-        let table_name = env.required("TABLE_NAME").map_err(|e| e.to_string())?;
-        let clients = shared::adapters::Clients::load()
-            .await
-            .map_err(|e| e.to_string())?;
+        let sandbox =
+            Deployment::from_env(&env).and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))?;
+        let table_name = env.required("TABLE_NAME")?;
+        let clients = shared::adapters::Clients::load().await?;
         return sandbox_card_token(
             args,
             shared::adapters::sandbox_acquirer(&clients, table_name, sandbox),
@@ -156,19 +154,16 @@ async fn run(args: &[String]) -> Result<String, String> {
         )
         .await;
     }
-    let clients = shared::adapters::Clients::load()
-        .await
-        .map_err(|e| e.to_string())?;
-    let hasher = clients.hasher(&env).await.map_err(|e| e.to_string())?;
-    let config = TableConfig::from_env(&env, hasher).map_err(|e| e.to_string())?;
+    let clients = shared::adapters::Clients::load().await?;
+    let hasher = clients.hasher(&env).await?;
+    let config = TableConfig::from_env(&env, hasher)?;
     let table_name = config.table_name.clone();
     let hasher = config.hasher.clone();
     if command == Some("repair-holder-index") {
         let store =
             shared::adapters::dynamodb::DynamoStore::new(clients.dynamodb.clone(), table_name);
-        let repair = shared::services::household::holdings::repair_holder_index(&store, &hasher)
-            .await
-            .map_err(|e| e.to_string())?;
+        let repair =
+            shared::services::household::holdings::repair_holder_index(&store, &hasher).await?;
         return Ok(serde_json::json!({
             "accounts": repair.accounts,
             "added": repair.added,
@@ -182,12 +177,8 @@ async fn run(args: &[String]) -> Result<String, String> {
         Some("import-charges") => {
             let (biller_id, file) = (required(args, "--biller-id")?, required(args, "--file")?);
             let items = import::read(file)?;
-            let biller_id =
-                shared::domain::requested(biller_id, "biller").map_err(|e| e.to_string())?;
-            let biller = billers
-                .active_biller(&biller_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let biller_id = shared::domain::requested(biller_id, "biller")?;
+            let biller = billers.active_biller(&biller_id).await?;
             let env = Env::process();
             let results = match env.optional("BILL_NOTICES_QUEUE_URL") {
                 Some(url) => {
@@ -220,7 +211,8 @@ async fn run(args: &[String]) -> Result<String, String> {
                 return Err(format!(
                     "{failed} of {} charges not imported (see the results)",
                     results.len()
-                ));
+                )
+                .into());
             }
             Ok(report.to_string())
         }
@@ -238,8 +230,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 shared::services::billers::Registration::parse(&input).map_err(refusal)?;
             let (biller, key) = billers
                 .create_biller(name, registration.clone(), now)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(serde_json::json!({
                 "biller_id": biller.id,
                 "name": biller.name,
@@ -251,19 +242,13 @@ async fn run(args: &[String]) -> Result<String, String> {
         }
         Some("revoke-biller") => {
             let id = required(args, "--id")?;
-            let biller_id = shared::domain::requested(id, "biller").map_err(|e| e.to_string())?;
-            billers
-                .revoke_biller(&biller_id, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let biller_id = shared::domain::requested(id, "biller")?;
+            billers.revoke_biller(&biller_id, now).await?;
             Ok(serde_json::json!({"revoked": id}).to_string())
         }
         Some("create-operator") => {
             let (name, centre) = (required(args, "--name")?, required(args, "--centre")?);
-            let (operator, key) = operators
-                .create_operator(name, centre, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (operator, key) = operators.create_operator(name, centre, now).await?;
             Ok(serde_json::json!({
                 "operator_id": operator.id,
                 "name": operator.name,
@@ -277,11 +262,8 @@ async fn run(args: &[String]) -> Result<String, String> {
             // An id of another shape names no operator.
             let operator = id
                 .parse()
-                .map_err(|_| shared::AppError::NotFound("operator").to_string())?;
-            operators
-                .revoke_operator(&operator, now)
-                .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| shared::AppError::NotFound("operator"))?;
+            operators.revoke_operator(&operator, now).await?;
             Ok(serde_json::json!({"revoked": id}).to_string())
         }
     }

@@ -80,13 +80,15 @@ pub struct PaymentsJob {
 }
 
 impl PaymentsJob {
-    /// The queue's URL from `queue_var`, the page size from `page_var` (`default_page` when
-    /// unset).
-    pub async fn load(
+    /// The job's start: logging and metrics first (as [`run_api`] does for an API
+    /// function), then the queue's URL from `queue_var`, the page size from `page_var`
+    /// (`default_page` when unset).
+    pub async fn start(
         queue_var: &'static str,
         page_var: &'static str,
         default_page: usize,
     ) -> Result<Self, Error> {
+        init()?;
         let env = Env::process();
         let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
         let queue_url = env.required(queue_var)?;

@@ -157,6 +157,27 @@ pub fn no_content() -> Response<Body> {
     response
 }
 
+/// The 202 of a route that sent a code (`POST /v1/codes`, `POST /v1/recovery`): the
+/// code's id, when it expires and when another may be asked for.
+pub fn code_sent(sent: &crate::services::codes::SentCode) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Sent {
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        resend_available_at: time::OffsetDateTime,
+    }
+    json_response(
+        StatusCode::ACCEPTED,
+        &Sent {
+            id: sent.id.to_string(),
+            expires_at: sent.expires_at,
+            resend_available_at: sent.resend_available_at,
+        },
+    )
+}
+
 /// A path parameter declared by the route, e.g. `{id}`.
 pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.path_parameters_ref().and_then(|p| p.first(name))
@@ -239,6 +260,20 @@ impl<'a> Fields<'a> {
         self.errors.push(error);
     }
 
+    /// [`Fields::finish`], then the values the route read, unwrapped: a value missing
+    /// once every check passed is a bug in the route's checks (a 500), not the caller's
+    /// mistake.
+    pub fn finish_with<V: ReadValues>(
+        self,
+        known: &[&str],
+        values: V,
+    ) -> Result<V::Present, AppError> {
+        self.finish(known)?;
+        values
+            .present()
+            .ok_or_else(|| AppError::Internal("validated fields missing".into()))
+    }
+
     /// Fails with every collected error, plus one for each field the route does not know
     /// (a misspelt field is refused rather than silently ignored).
     pub fn finish(mut self, known: &[&str]) -> Result<(), AppError> {
@@ -258,6 +293,47 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// The values a route read with [`Fields`]: one `Option` or a tuple of them. Once
+/// [`Fields::finish`] has passed, every value a check needed is present;
+/// [`Fields::finish_with`] hands them over unwrapped in one line, whatever their number,
+/// so that no route spells out the "cannot happen" error of a missing one by hand.
+pub trait ReadValues {
+    /// The values, each unwrapped.
+    type Present;
+    /// All the values, or `None` when any is missing.
+    fn present(self) -> Option<Self::Present>;
+}
+
+impl<T> ReadValues for Option<T> {
+    type Present = T;
+    fn present(self) -> Option<T> {
+        self
+    }
+}
+
+/// [`ReadValues`] for a tuple of options, of the arity of its type parameters.
+macro_rules! read_values_tuple {
+    ($($value:ident),+) => {
+        impl<$($value),+> ReadValues for ($(Option<$value>,)+) {
+            type Present = ($($value,)+);
+            #[allow(non_snake_case)]
+            fn present(self) -> Option<Self::Present> {
+                let ($($value,)+) = self;
+                Some(($($value?,)+))
+            }
+        }
+    };
+}
+
+read_values_tuple!(A, B);
+read_values_tuple!(A, B, C);
+read_values_tuple!(A, B, C, D);
+read_values_tuple!(A, B, C, D, E);
+read_values_tuple!(A, B, C, D, E, F);
+read_values_tuple!(A, B, C, D, E, F, G);
+read_values_tuple!(A, B, C, D, E, F, G, H);
+read_values_tuple!(A, B, C, D, E, F, G, H, I);
 
 fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -434,6 +510,20 @@ mod tests {
         assert_eq!(resp.status(), 429);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "42");
         assert_eq!(body_json(&resp)["retry_after"], 42);
+    }
+
+    #[test]
+    fn finish_with_hands_over_the_values_read() {
+        let obj: Map<String, Value> = serde_json::from_str(r#"{"a": "x", "b": "y"}"#).unwrap();
+        let mut f = Fields::new(&obj);
+        let (a, b) = (f.required_str("a"), f.required_str("b"));
+        assert_eq!(f.finish_with(&["a", "b"], (a, b)).unwrap(), ("x", "y"));
+        // A value missing once the checks passed is the route's bug: a 500.
+        let missing = Fields::new(&obj).finish_with(&["a", "b"], (a, None::<&str>));
+        assert!(matches!(missing, Err(AppError::Internal(_))));
+        // The caller's mistakes come first, as `finish` tells them.
+        let refused = Fields::new(&obj).finish_with(&["a"], a);
+        assert!(matches!(refused, Err(AppError::Validation(_))));
     }
 
     #[test]

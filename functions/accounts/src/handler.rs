@@ -147,42 +147,22 @@ fn parse_registration(
     let email_token = verification_token(&mut f, "email_verification_token", raw);
     let raw = f.required_str("phone_verification_token");
     let phone_token = verification_token(&mut f, "phone_verification_token", raw);
-    f.finish(&REGISTRATION_FIELDS)?;
-    match (
-        last_name,
-        first_name,
-        email,
-        phone,
-        password,
-        security_question,
-        security_answer,
-        email_token,
-        phone_token,
-    ) {
-        (
-            Some(last_name),
-            Some(first_name),
-            Some(email),
-            Some(phone),
-            Some(password),
-            Some(security_question),
-            Some(security_answer),
-            Some(email_verification_token),
-            Some(phone_verification_token),
-        ) => Ok(Registration {
-            last_name,
-            first_name,
+    // Every `?` here is a value the checks above leave present once `finish` passed.
+    let registration = (|| {
+        Some(Registration {
+            last_name: last_name?,
+            first_name: first_name?,
             middle_name,
-            email,
-            phone,
-            password,
-            security_question,
-            security_answer,
-            email_verification_token,
-            phone_verification_token,
-        }),
-        _ => Err(AppError::Internal("validated fields missing".into())),
-    }
+            email: email?,
+            phone: phone?,
+            password: password?,
+            security_question: security_question?,
+            security_answer: security_answer?,
+            email_verification_token: email_token?,
+            phone_verification_token: phone_token?,
+        })
+    })();
+    f.finish_with(&REGISTRATION_FIELDS, registration)
 }
 
 async fn register(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
@@ -212,10 +192,6 @@ fn current_password(f: &mut Fields<'_>) -> Option<Secret<String>> {
     Some(Secret::new(password.to_string()))
 }
 
-fn missing() -> AppError {
-    AppError::Internal("validated fields missing".into())
-}
-
 /// The body of a sensitive change: the current password, then what `read` takes of the
 /// change's own fields; any field but `known` is refused, and every error is told at
 /// once. Each change of the account's credentials and contacts is asked for so.
@@ -228,8 +204,7 @@ fn password_and<T>(
     let mut f = Fields::new(&body);
     let password = current_password(&mut f);
     let change = read(&mut f);
-    f.finish(known)?;
-    password.zip(change).ok_or_else(missing)
+    f.finish_with(known, (password, change))
 }
 
 async fn profile(app: &App, request: &Request) -> Reply {
@@ -355,10 +330,10 @@ async fn security_settings(app: &App, request: &Request, now: OffsetDateTime) ->
             "Укажите, какую настройку изменить",
         ));
     }
-    f.finish(&["password", "two_step_login", "new_device_alerts"])?;
-    let Some(password) = password else {
-        return Err(missing());
-    };
+    let password = f.finish_with(
+        &["password", "two_step_login", "new_device_alerts"],
+        password,
+    )?;
     let effective = app
         .identity
         .change_security_settings(

@@ -31,15 +31,6 @@ shared::api_app! {
     }
 }
 
-#[derive(Serialize)]
-struct SentBody {
-    id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    resend_available_at: OffsetDateTime,
-}
-
 async fn send(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut fields = Fields::new(&body);
@@ -64,10 +55,10 @@ async fn send(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             .ok(),
         _ => None,
     };
-    fields.finish(&["channel", "destination", "purpose"])?;
-    let (Some(destination), Some(purpose)) = (destination, purpose) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (destination, purpose) = fields.finish_with(
+        &["channel", "destination", "purpose"],
+        (destination, purpose),
+    )?;
 
     let sent = app
         .codes
@@ -81,14 +72,7 @@ async fn send(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             now,
         )
         .await?;
-    Ok(web::json_response(
-        StatusCode::ACCEPTED,
-        &SentBody {
-            id: sent.id.to_string(),
-            expires_at: sent.expires_at,
-            resend_available_at: sent.resend_available_at,
-        },
-    ))
+    Ok(web::code_sent(&sent))
 }
 
 #[derive(Serialize)]

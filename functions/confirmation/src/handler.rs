@@ -58,10 +58,10 @@ async fn in_person(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             .map_err(|e| f.reject(e))
             .ok()
     });
-    f.finish(&["snils", "passport_series", "passport_number"])?;
-    let (Some(snils), Some(series), Some(number)) = (snils, series, number) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (snils, series, number) = f.finish_with(
+        &["snils", "passport_series", "passport_number"],
+        (snils, series, number),
+    )?;
     let ip = web::client_ip(request).unwrap_or_default();
     let account = app
         .confirmations
@@ -100,10 +100,7 @@ async fn letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             "Недопустимые символы",
         ));
     }
-    f.finish(&["address"])?;
-    let Some(address) = address else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let address = f.finish_with(&["address"], address)?;
     let requested = app
         .confirmations
         .request_letter(&principal.account_id, address, now)
@@ -124,10 +121,7 @@ async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let code = f.required_str("code");
-    f.finish(&["code"])?;
-    let Some(code) = code else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let code = f.finish_with(&["code"], code)?;
     let client = web::client(request);
     app.confirmations
         .confirm_by_letter(

@@ -7,9 +7,8 @@ const CONCURRENCY: usize = 1;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::entry::Error> {
-    shared::entry::init()?;
     let job =
-        PaymentsJob::load("RECONCILE_QUEUE_URL", "RECONCILE_PAGE_SIZE", RECONCILE_PAGE).await?;
+        PaymentsJob::start("RECONCILE_QUEUE_URL", "RECONCILE_PAGE_SIZE", RECONCILE_PAGE).await?;
     let min_age = job.config.reconcile_min_age;
     let payments = &shared::adapters::payment_service(&job.clients, &job.config, job.sandbox);
     let (queue, page_size) = (&job.queue, job.page_size);

@@ -4,9 +4,7 @@
 //! unknown login a code is recorded exactly as for a real one (same limits, same id
 //! behaviour on verification), only nothing is sent.
 
-use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
@@ -57,24 +55,12 @@ fn login_destination(app: &App, f: &mut Fields<'_>, login: Option<&str>) -> Opti
         .ok()
 }
 
-#[derive(Serialize)]
-struct Started {
-    id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    resend_available_at: OffsetDateTime,
-}
-
 async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let raw = f.required_str("login");
     let typed = login_destination(app, &mut f, raw);
-    f.finish(&["login"])?;
-    let (Some(raw), Some(typed)) = (raw, typed) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (raw, typed) = f.finish_with(&["login"], (raw, typed))?;
     let real = app.identity.recovery_destination(raw).await?;
     let deliver = real.is_some();
     let sent = app
@@ -89,14 +75,7 @@ async fn start(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             now,
         )
         .await?;
-    Ok(web::json_response(
-        StatusCode::ACCEPTED,
-        &Started {
-            id: sent.id.to_string(),
-            expires_at: sent.expires_at,
-            resend_available_at: sent.resend_available_at,
-        },
-    ))
+    Ok(web::code_sent(&sent))
 }
 
 async fn complete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
@@ -128,17 +107,14 @@ async fn complete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             format!("Пароль должен быть не длиннее {MAX_PASSWORD_CHARS} символов"),
         ));
     }
-    f.finish(&[
+    let known = [
         "login",
         "verification_token",
         "security_answer",
         "new_password",
-    ])?;
-    let (Some(login), Some(_), Some(token), Some(answer), Some(new_password)) =
-        (raw, typed, token, answer, new_password)
-    else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    ];
+    let (login, _, token, answer, new_password) =
+        f.finish_with(&known, (raw, typed, token, answer, new_password))?;
     app.identity
         .complete_recovery(
             login,

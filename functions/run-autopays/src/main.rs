@@ -8,9 +8,8 @@ const CONCURRENCY: usize = 5;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::entry::Error> {
-    shared::entry::init()?;
     let job =
-        PaymentsJob::load("AUTOPAY_RUN_QUEUE_URL", "AUTOPAY_RUN_PAGE_SIZE", PAGE_SIZE).await?;
+        PaymentsJob::start("AUTOPAY_RUN_QUEUE_URL", "AUTOPAY_RUN_PAGE_SIZE", PAGE_SIZE).await?;
     let parts = &AutopayParts::new(&job.clients, &job.config, job.sandbox);
     let (run_queue, page_size) = (&job.queue, job.page_size);
     // Three event sources: the daily schedule, which only plans the run; the queue of

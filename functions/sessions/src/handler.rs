@@ -84,10 +84,10 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             "Введите пароль",
         ));
     }
-    f.finish(&["login", "password", "foreign_computer"])?;
-    let (Some(login), Some(password)) = (login, password) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (login, password) = f.finish_with(
+        &["login", "password", "foreign_computer"],
+        (login, password),
+    )?;
     let outcome = app
         .identity
         .login(
@@ -154,10 +154,7 @@ async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     }
     // Codes are typed by hand: stray spaces around them are no error.
     let code = f.required_str("code").map(str::trim);
-    f.finish(&["challenge_token", "code"])?;
-    let (Some(challenge), Some(code)) = (challenge, code) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (challenge, code) = f.finish_with(&["challenge_token", "code"], (challenge, code))?;
     let session = app
         .identity
         .complete_two_step(
@@ -207,10 +204,7 @@ async fn complete_step_up(app: &App, request: &Request, now: OffsetDateTime) -> 
     let id = f.required_str("id");
     // Codes are typed by hand: stray spaces around them are no error.
     let code = f.required_str("code").map(str::trim);
-    f.finish(&["id", "code"])?;
-    let (Some(id), Some(code)) = (id, code) else {
-        return Err(AppError::Internal("validated fields missing".into()));
-    };
+    let (id, code) = f.finish_with(&["id", "code"], (id, code))?;
     // The answer's format is checked before the id, as the code service does.
     check_code_format(code)?;
     let id = parse_code_id(id)?;

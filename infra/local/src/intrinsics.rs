@@ -1072,8 +1072,14 @@ Resources:
     Condition: IsProd
 "#;
 
-    fn with_names(t: &Template) -> Resolver<'_> {
-        let mut r = Resolver::new(t, &[]).expect("resolver");
+    /// [`SMALL`], parsed once for all the tests that resolve in it.
+    static SMALL_TEMPLATE: std::sync::LazyLock<Template> =
+        std::sync::LazyLock::new(|| template(SMALL));
+
+    /// A resolver of [`SMALL`] that knows the queue `Unnamed` by its physical name and
+    /// ARN, as a started stack does.
+    fn with_names() -> Resolver<'static> {
+        let mut r = Resolver::new(&SMALL_TEMPLATE, &[]).expect("resolver");
         let mut attrs = BTreeMap::new();
         attrs.insert(
             "Arn".into(),
@@ -1110,8 +1116,7 @@ Resources:
 
     #[test]
     fn refs_parameters_and_pseudo_parameters() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         assert_resolves(
             &r,
             [
@@ -1148,8 +1153,7 @@ Resources:
 
     #[test]
     fn get_att_long_and_short_forms() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         let arn = json!("arn:aws:sqs:us-east-1:123456789012:Unnamed");
         assert_resolves(
             &r,
@@ -1169,8 +1173,7 @@ Resources:
 
     #[test]
     fn sub_join_select_split_if_find_in_map() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         assert_resolves(
             &r,
             [
@@ -1206,8 +1209,7 @@ Resources:
 
     #[test]
     fn no_value_removes_keys_and_items() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         let v = json!({
             "Keep": 1,
             "Drop": {"Fn::If": ["IsProd", 1, {"Ref": "AWS::NoValue"}]},
@@ -1221,8 +1223,7 @@ Resources:
 
     #[test]
     fn conditional_resources_cannot_be_referenced() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         assert!(!r.resource_enabled("OnlyInProd").unwrap());
         let err = refusal(&r, json!({"Ref": "OnlyInProd"}), "x");
         assert!(err.contains("Condition"), "{err}");
@@ -1230,8 +1231,7 @@ Resources:
 
     #[test]
     fn unknown_intrinsic_names_the_location() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         let err = refusal(
             &r,
             json!({"Fn::ImportValue": "x"}),
@@ -1245,8 +1245,7 @@ Resources:
 
     #[test]
     fn generated_secrets_resolve_through_dynamic_references() {
-        let t = template(SMALL);
-        let r = with_names(&t);
+        let r = with_names();
         let v = r
             .resolve(
                 &json!({"Fn::Sub": "{{resolve:secretsmanager:${Secret}:SecretString}}"}),
