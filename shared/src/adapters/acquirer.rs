@@ -294,6 +294,19 @@ impl SandboxAcquirer {
         }
     }
 
+    /// Declines an order still waiting for 3-D Secure as `confirmation_expired`: what a
+    /// late status check and a cancel both do, conditional on the order still waiting, so
+    /// that a confirmation that got there first stands.
+    async fn expire_confirmation(&self, order: &str) -> Result<(), GatewayError> {
+        self.set_state(
+            order,
+            "awaiting_confirmation",
+            "declined",
+            Some("confirmation_expired"),
+        )
+        .await
+    }
+
     /// The sum of what the acquirer charged over all orders, and how many: the books the
     /// load test checks against the payments. Scans: for tests and tools only.
     pub async fn books(&self) -> Result<(u64, usize), GatewayError> {
@@ -405,13 +418,7 @@ impl PaymentGateway for SandboxAcquirer {
             if age <= CONFIRMATION_WINDOW_SECS {
                 return Ok(GatewayStatus::AwaitingConfirmation);
             }
-            self.set_state(
-                order,
-                "awaiting_confirmation",
-                "declined",
-                Some("confirmation_expired"),
-            )
-            .await?;
+            self.expire_confirmation(order).await?;
             // Declined now, unless a confirmation won the race.
             return Ok(match self.order(order).await? {
                 Some(o) if o.state == "charged" => GatewayStatus::Succeeded {
@@ -434,13 +441,7 @@ impl PaymentGateway for SandboxAcquirer {
             .await?;
         // An order waiting for 3-D Secure is declined now, unless the cardholder's
         // confirmation got there first (the conditional update decides).
-        self.set_state(
-            order,
-            "awaiting_confirmation",
-            "declined",
-            Some("confirmation_expired"),
-        )
-        .await?;
+        self.expire_confirmation(order).await?;
         self.status(order).await
     }
 

@@ -90,6 +90,17 @@ impl Clients {
         Ok(hasher)
     }
 
+    /// The table store on this function's DynamoDB client: what nearly every service keeps
+    /// its items in, one per service over the shared connections.
+    pub fn store(&self, table_name: impl Into<String>) -> dynamodb::DynamoStore {
+        dynamodb::DynamoStore::new(self.dynamodb.clone(), table_name)
+    }
+
+    /// The SQS queue at `url` on this function's SQS client.
+    pub fn queue(&self, url: impl Into<String>) -> sqs::SqsQueue {
+        sqs::SqsQueue::new(self.sqs.clone(), url)
+    }
+
     pub fn notifier(
         &self,
         email_sender: String,
@@ -122,7 +133,7 @@ pub fn code_service(
     config: CodesConfig,
 ) -> CodeService<dynamodb::DynamoStore, notify::AwsNotifier> {
     CodeService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        clients.store(config.table_name),
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
         config.limits,
@@ -135,7 +146,7 @@ pub fn identity_service(
     config: IdentityConfig,
 ) -> IdentityService<dynamodb::DynamoStore, notify::AwsNotifier> {
     IdentityService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        clients.store(config.table_name),
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
         config.limits,
@@ -148,8 +159,8 @@ pub fn profile_service(
     config: ProfileConfig,
 ) -> ProfileService<dynamodb::DynamoStore, sqs::SqsQueue> {
     ProfileService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url),
+        clients.store(config.table_name),
+        clients.queue(config.queue_url),
         config.hasher,
     )
     .with_deadline(config.verification_deadline_secs)
@@ -161,8 +172,8 @@ pub fn verification_sweeper(
     config: SweepConfig,
 ) -> VerificationSweeper<dynamodb::DynamoStore, sqs::SqsQueue> {
     VerificationSweeper::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url),
+        clients.store(config.table_name),
+        clients.queue(config.queue_url),
         config.limits,
     )
 }
@@ -178,7 +189,7 @@ pub fn verification_service(
     notify::AwsNotifier,
 > {
     VerificationService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        clients.store(config.table_name),
         Faulty::new(
             registry::SandboxRegistry::new(config.registry_delay),
             clients.faults.clone(),
@@ -194,9 +205,9 @@ pub fn household_service(
     config: &ProfileConfig,
 ) -> HouseholdService<dynamodb::DynamoStore, sqs::SqsQueue> {
     HouseholdService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone()),
+        clients.store(config.table_name.clone()),
         // A child's parenthood is checked by the same worker as the profile's documents.
-        sqs::SqsQueue::new(clients.sqs.clone(), config.queue_url.clone()),
+        clients.queue(config.queue_url.clone()),
         config.hasher.clone(),
     )
 }
@@ -207,7 +218,7 @@ pub fn confirmation_service(
     config: ConfirmationConfig,
 ) -> ConfirmationService<dynamodb::DynamoStore, sqs::SqsPostOffice> {
     ConfirmationService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
+        clients.store(config.table_name),
         sqs::SqsPostOffice::new(clients.sqs.clone(), config.post_queue_url),
         config.hasher,
     )
@@ -218,10 +229,7 @@ pub fn operator_service(
     clients: &Clients,
     config: TableConfig,
 ) -> OperatorService<dynamodb::DynamoStore> {
-    OperatorService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        config.hasher,
-    )
+    OperatorService::new(clients.store(config.table_name), config.hasher)
 }
 
 /// Charges and bills over DynamoDB.
@@ -229,10 +237,7 @@ pub fn charge_service(
     clients: &Clients,
     config: TableConfig,
 ) -> ChargeService<dynamodb::DynamoStore> {
-    ChargeService::new(
-        dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name),
-        config.hasher,
-    )
+    ChargeService::new(clients.store(config.table_name), config.hasher)
 }
 
 /// Charges as billers write them: over DynamoDB, each written charge queued on SQS for
@@ -241,10 +246,7 @@ pub fn charge_writer(
     clients: &Clients,
     config: ChargesConfig,
 ) -> ChargeService<dynamodb::DynamoStore, sqs::SqsQueue> {
-    charge_service(clients, config.table).with_announcer(sqs::SqsQueue::new(
-        clients.sqs.clone(),
-        config.notices_queue_url,
-    ))
+    charge_service(clients, config.table).with_announcer(clients.queue(config.notices_queue_url))
 }
 
 /// New-bill notices over DynamoDB, SES and SNS.
@@ -252,16 +254,15 @@ pub fn notice_service(
     clients: &Clients,
     config: NoticesConfig,
 ) -> NoticeService<dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsAutopayTrigger> {
-    let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     NoticeService::new(
-        store(),
+        clients.store(config.table_name.clone()),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         config.hasher.clone(),
         config.portal_url.clone(),
     )
     .with_hook(sqs::SqsAutopayTrigger::new(
-        store(),
-        sqs::SqsQueue::new(clients.sqs.clone(), config.autopay_queue_url.clone()),
+        clients.store(config.table_name.clone()),
+        clients.queue(config.autopay_queue_url.clone()),
     ))
 }
 
@@ -272,10 +273,7 @@ pub fn sandbox_acquirer(
     table_name: String,
     _: SandboxAllowed,
 ) -> acquirer::SandboxAcquirer {
-    acquirer::SandboxAcquirer::new(dynamodb::DynamoStore::new(
-        clients.dynamodb.clone(),
-        table_name,
-    ))
+    acquirer::SandboxAcquirer::new(clients.store(table_name))
 }
 
 /// The sandbox billers' endpoint over DynamoDB: where billers' payment notices go.
@@ -285,10 +283,7 @@ pub fn sandbox_biller_endpoint(
     _: SandboxAllowed,
 ) -> Faulty<biller_endpoint::SandboxBillerEndpoint> {
     Faulty::new(
-        biller_endpoint::SandboxBillerEndpoint::new(dynamodb::DynamoStore::new(
-            clients.dynamodb.clone(),
-            table_name,
-        )),
+        biller_endpoint::SandboxBillerEndpoint::new(clients.store(table_name)),
         clients.faults.clone(),
     )
 }
@@ -307,15 +302,14 @@ pub fn payment_service(
     config: &PaymentsConfig,
     sandbox: SandboxAllowed,
 ) -> Payments {
-    let store = || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
     PaymentService::new(
-        store(),
+        clients.store(config.table_name.clone()),
         Faulty::new(
             sandbox_acquirer(clients, config.table_name.clone(), sandbox),
             clients.faults.clone(),
         ),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
-        sqs::SqsQueue::new(clients.sqs.clone(), config.notices_queue_url.clone()),
+        clients.queue(config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
     .with_holds(config.holds)
@@ -332,12 +326,13 @@ pub struct AutopayParts {
 
 impl AutopayParts {
     pub fn new(clients: &Clients, config: &PaymentsConfig, sandbox: SandboxAllowed) -> Self {
-        let store =
-            || dynamodb::DynamoStore::new(clients.dynamodb.clone(), config.table_name.clone());
         Self {
-            store: store(),
+            store: clients.store(config.table_name.clone()),
             payments: payment_service(clients, config, sandbox),
-            charges: ChargeService::new(store(), config.hasher.clone()),
+            charges: ChargeService::new(
+                clients.store(config.table_name.clone()),
+                config.hasher.clone(),
+            ),
             notifier: clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         }
     }

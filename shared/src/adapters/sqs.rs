@@ -3,17 +3,28 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::domain::{AccountId, Uin};
-use crate::services::autopays::NewBillForAccount;
+use crate::services::autopays::{NewBillForAccount, SchedulePage, SchedulePageQueue};
 use crate::services::bill_notices::NewBillHook;
 use crate::services::charges::StoredCharge;
 use crate::services::confirmation::{Letter, PostOffice};
 use crate::services::notices::{BillAnnouncer, BillNotice};
-use crate::services::payments::{PaymentNotice, PaymentNoticeQueue};
+use crate::services::payments::{
+    PaymentNotice, PaymentNoticeQueue, ReconcilePage, ReconcilePageQueue,
+};
 use crate::services::profile::{JobQueue, VerificationJob};
 use crate::services::StoreError;
 
 /// SendMessageBatch takes at most 10 messages.
 const BATCH: usize = 10;
+
+/// A call SQS did not answer or refused, as the store error the services retry on, with
+/// the SDK's whole error chain: one wording for every queue here.
+fn unavailable(err: impl std::error::Error) -> StoreError {
+    StoreError::Unavailable(format!(
+        "SQS: {}",
+        aws_sdk_sqs::error::DisplayErrorContext(&err)
+    ))
+}
 
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -51,12 +62,7 @@ impl SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    StoreError::Unavailable(format!(
-                        "SQS: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(&e)
-                    ))
-                })?;
+                .map_err(unavailable)?;
             if !out.failed().is_empty() {
                 return Err(StoreError::Unavailable(format!(
                     "SQS refused {} of {} messages",
@@ -69,16 +75,23 @@ impl SqsQueue {
     }
 }
 
-impl JobQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError> {
-        self.send_all(jobs).await
-    }
+/// The queues of work the services fill, each a trait with one method that takes the
+/// messages: on SQS every one is [`SqsQueue::send_all`], so one line a queue says so.
+macro_rules! sent_as_json {
+    ($($queue:ident: $method:ident(&[$message:ident]);)*) => {$(
+        impl $queue for SqsQueue {
+            async fn $method(&self, messages: &[$message]) -> Result<(), StoreError> {
+                self.send_all(messages).await
+            }
+        }
+    )*};
 }
 
-impl PaymentNoticeQueue for SqsQueue {
-    async fn queue_notices(&self, notices: &[PaymentNotice]) -> Result<(), StoreError> {
-        self.send_all(notices).await
-    }
+sent_as_json! {
+    JobQueue: enqueue(&[VerificationJob]);
+    PaymentNoticeQueue: queue_notices(&[PaymentNotice]);
+    SchedulePageQueue: enqueue_pages(&[SchedulePage]);
+    ReconcilePageQueue: enqueue_reconcile(&[ReconcilePage]);
 }
 
 impl BillAnnouncer for SqsQueue {
@@ -124,12 +137,7 @@ impl PostOffice for SqsPostOffice {
             .message_body(body.to_string())
             .send()
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "SQS: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
-                ))
-            })?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -168,23 +176,5 @@ impl NewBillHook for SqsAutopayTrigger {
                 uin: charge.uin.as_str().to_string(),
             }])
             .await
-    }
-}
-
-impl crate::services::autopays::SchedulePageQueue for SqsQueue {
-    async fn enqueue_pages(
-        &self,
-        pages: &[crate::services::autopays::SchedulePage],
-    ) -> Result<(), StoreError> {
-        self.send_all(pages).await
-    }
-}
-
-impl crate::services::payments::ReconcilePageQueue for SqsQueue {
-    async fn enqueue_reconcile(
-        &self,
-        pages: &[crate::services::payments::ReconcilePage],
-    ) -> Result<(), StoreError> {
-        self.send_all(pages).await
     }
 }

@@ -16,7 +16,7 @@ mod runs;
 pub(crate) use charges::notice_attributes;
 pub(crate) use ops::*;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 #[allow(unused_imports)]
@@ -109,6 +109,17 @@ pub(crate) fn counter_key(account_id: &str, kind: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), &format!("COUNT#{kind}"))
 }
 
+/// How a transaction of a thing's items and its counter's update ended. The thing's own
+/// condition (on the first item) and the counter's (on the last) fail apart, and adding
+/// and removing each read them their own way.
+enum Counted {
+    Written,
+    /// The thing's condition failed.
+    ThingRefused,
+    /// The counter's condition failed, the thing's held.
+    CounterRefused,
+}
+
 /// Per-account caps: the thing's items and the counter change in one transaction.
 impl DynamoStore {
     /// Writes `items`, of which the first is the new thing (a put conditional on its
@@ -118,17 +129,7 @@ impl DynamoStore {
         account_id: &str,
         kind: &str,
         cap: Cap,
-        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-    ) -> Result<CappedAdd, StoreError> {
-        retry_contended(|| self.add_capped_once(account_id, kind, cap, items.clone())).await
-    }
-
-    async fn add_capped_once(
-        &self,
-        account_id: &str,
-        kind: &str,
-        cap: Cap,
-        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        items: Vec<TransactWriteItem>,
     ) -> Result<CappedAdd, StoreError> {
         if cap.seen >= cap.limit {
             return Ok(CappedAdd::Full);
@@ -142,26 +143,14 @@ impl DynamoStore {
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":limit", n(cap.limit)),
         )?;
-        let counter_index = items.len();
-        let result = self
-            .transaction()
-            .set_transact_items(Some(items))
-            .transact_items(count)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CappedAdd::Added),
-            Err(e) => {
-                let failed = failed_conditions(e)?;
-                if failed.contains(&0) {
-                    Ok(CappedAdd::AlreadyThere)
-                } else if failed.contains(&counter_index) {
-                    Ok(CappedAdd::Full)
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            }
-        }
+        retry_contended(|| async {
+            Ok(match self.transact_counted(&items, &count).await? {
+                Counted::Written => CappedAdd::Added,
+                Counted::ThingRefused => CappedAdd::AlreadyThere,
+                Counted::CounterRefused => CappedAdd::Full,
+            })
+        })
+        .await
     }
 
     /// Deletes `items`, of which the first is the thing (a delete conditional on its
@@ -170,16 +159,7 @@ impl DynamoStore {
         &self,
         account_id: &str,
         kind: &str,
-        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-    ) -> Result<bool, StoreError> {
-        retry_contended(|| self.remove_capped_once(account_id, kind, items.clone())).await
-    }
-
-    async fn remove_capped_once(
-        &self,
-        account_id: &str,
-        kind: &str,
-        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        items: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
         let uncount = tx_update(
             self.update(counter_key(account_id, kind))
@@ -189,38 +169,54 @@ impl DynamoStore {
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":zero", n(0)),
         )?;
-        let counter_index = items.len();
-        let result = self
-            .transaction()
-            .set_transact_items(Some(items.clone()))
-            .transact_items(uncount)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let failed = failed_conditions(e)?;
-                if failed.contains(&0) {
-                    return Ok(false);
-                }
-                if !failed.contains(&counter_index) {
-                    return Err(StoreError::Conflict);
-                }
+        retry_contended(|| async {
+            match self.transact_counted(&items, &uncount).await? {
+                Counted::Written => Ok(true),
+                Counted::ThingRefused => Ok(false),
                 // An account from before the counter: nothing to uncount; the first add
                 // starts the counter from the listed things.
-                let result = self
-                    .transaction()
-                    .set_transact_items(Some(items))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(true),
-                    Err(e) => match failed_conditions(e)? {
-                        failed if failed.contains(&0) => Ok(false),
-                        _ => Err(StoreError::Conflict),
-                    },
+                Counted::CounterRefused => {
+                    let result = self
+                        .transaction()
+                        .set_transact_items(Some(items.clone()))
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => Ok(true),
+                        Err(e) => match failed_conditions(e)? {
+                            failed if failed.contains(&0) => Ok(false),
+                            _ => Err(StoreError::Conflict),
+                        },
+                    }
                 }
             }
+        })
+        .await
+    }
+
+    /// `items` and then the counter's update `counter` in one transaction (one
+    /// `TransactWriteItems`); a condition failed elsewhere is a lost race.
+    async fn transact_counted(
+        &self,
+        items: &[TransactWriteItem],
+        counter: &TransactWriteItem,
+    ) -> Result<Counted, StoreError> {
+        let result = self
+            .transaction()
+            .set_transact_items(Some(items.to_vec()))
+            .transact_items(counter.clone())
+            .send()
+            .await;
+        let Err(e) = result else {
+            return Ok(Counted::Written);
+        };
+        let failed = failed_conditions(e)?;
+        if failed.contains(&0) {
+            Ok(Counted::ThingRefused)
+        } else if failed.contains(&items.len()) {
+            Ok(Counted::CounterRefused)
+        } else {
+            Err(StoreError::Conflict)
         }
     }
 }

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::builders::{PutBuilder, TransactWriteItemBuilder, UpdateBuilder};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
@@ -192,11 +192,18 @@ pub(crate) fn idempotency_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A transaction item of one built part, `into` saying which kind of part it is (an
+/// update, a put, a delete): every part's build error sorted the same way, in one place.
+fn tx_item<P, E: std::fmt::Display>(
+    part: Result<P, E>,
+    into: fn(TransactWriteItemBuilder, P) -> TransactWriteItemBuilder,
+) -> Result<TransactWriteItem, StoreError> {
+    Ok(into(TransactWriteItem::builder(), build(part)?).build())
+}
+
 /// An update for a transaction.
 pub(crate) fn tx_update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
-    Ok(TransactWriteItem::builder()
-        .update(build(update.build())?)
-        .build())
+    tx_item(update.build(), TransactWriteItemBuilder::update)
 }
 
 // ---- Calls ------------------------------------------------------------------------------
@@ -567,30 +574,24 @@ impl DynamoStore {
         item: Item,
         expected: u64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if expected == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(expected))
-        };
-        Ok(TransactWriteItem::builder()
-            .put(build(put.build())?)
-            .build())
+        self.tx_put_with(item, |put| {
+            if expected == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", n(expected))
+            }
+        })
     }
 
-    fn tx_put_if(
+    /// A put of `item` for a transaction, `condition` giving it its condition, if any.
+    fn tx_put_with(
         &self,
         item: Item,
-        condition: Option<&str>,
+        condition: impl FnOnce(PutBuilder) -> PutBuilder,
     ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_string));
-        Ok(TransactWriteItem::builder()
-            .put(build(put.build())?)
-            .build())
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        tx_item(condition(put).build(), TransactWriteItemBuilder::put)
     }
 
     fn tx_delete_if(
@@ -602,19 +603,19 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key))
             .set_condition_expression(condition.map(str::to_string));
-        Ok(TransactWriteItem::builder()
-            .delete(build(delete.build())?)
-            .build())
+        tx_item(delete.build(), TransactWriteItemBuilder::delete)
     }
 
     /// A put for a transaction, whether or not the item is there.
     pub(crate) fn tx_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        self.tx_put_if(item, None)
+        self.tx_put_with(item, |put| put)
     }
 
     /// A put of a new item, conditional on its absence, for a transaction.
     pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        self.tx_put_if(item, Some("attribute_not_exists(pk)"))
+        self.tx_put_with(item, |put| {
+            put.condition_expression("attribute_not_exists(pk)")
+        })
     }
 
     /// A delete for a transaction, whether or not the item is there.

@@ -192,16 +192,14 @@ impl Snils {
     /// Accepts `138-759-325 08`, `13875932508` and any spacing or hyphenation of the
     /// 11 digits.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = present(field, raw)?;
-        let format = refusal(
+        let digits = digits_field(
             field,
+            raw,
+            |c| c.is_whitespace() || is_dash(c),
+            11,
             "snils_format",
             "Введите СНИЛС: 11 цифр, например 123-456-789 01",
-        );
-        let digits = digits_only(raw, |c| c.is_whitespace() || is_dash(c)).ok_or_else(format)?;
-        if digits.len() != 11 {
-            return Err(format());
-        }
+        )?;
         let values = digit_values(&digits);
         let number = values[..9].iter().fold(0, |n, d| n * 10 + d);
         let check = values[9] * 10 + values[10];
