@@ -314,8 +314,10 @@ impl Portal {
         let object = body.as_object().context("a charge must be a JSON object")?;
         let charge = shared::services::charges::ChargeBody::parse(object)
             .map_err(|e| anyhow::anyhow!("a fixture charge was refused: {e}"))?;
+        let uin = shared::domain::Uin::parse("uin", uin)
+            .map_err(|e| anyhow::anyhow!("a fixture UIN: {}", e.code))?;
         self.charges
-            .put(&biller_id.parse()?, uin, &charge, OffsetDateTime::now_utc())
+            .put(&biller_id.parse()?, &uin, &charge, OffsetDateTime::now_utc())
             .await
             .map_err(|e| anyhow::anyhow!("writing a fixture charge: {e}"))?;
         Ok(())
