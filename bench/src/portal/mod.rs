@@ -317,7 +317,12 @@ impl Portal {
         let uin = shared::domain::Uin::parse("uin", uin)
             .map_err(|e| anyhow::anyhow!("a fixture UIN: {}", e.code))?;
         self.charges
-            .put(&biller_id.parse()?, &uin, &charge, OffsetDateTime::now_utc())
+            .put(
+                &biller_id.parse()?,
+                &uin,
+                &charge,
+                OffsetDateTime::now_utc(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("writing a fixture charge: {e}"))?;
         Ok(())
