@@ -38,7 +38,11 @@ impl Row {
         Ok(StoredPayment {
             id: payment.id.into(),
             status: self.text("status").unwrap_or_default(),
-            uins: payment.bills.into_iter().map(|b| b.uin).collect(),
+            uins: payment
+                .bills
+                .into_iter()
+                .map(|b| b.uin.as_str().to_string())
+                .collect(),
             amount: payment.amount,
             total: payment.total,
         })

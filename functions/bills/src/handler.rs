@@ -70,7 +70,7 @@ impl Api for App {
                     .map_err(|e| AppError::Validation(vec![e]))?;
                 self.count_lookup(&principal.account_id, now).await?;
                 let fines = BillService::new(&self.store, &self.charges)
-                    .fines(sts.as_str())
+                    .fines(&sts)
                     .await?;
                 let fines: Vec<serde_json::Value> =
                     fines.iter().map(|c| bill_view(c, now)).collect();

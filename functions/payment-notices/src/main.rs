@@ -20,8 +20,8 @@ async fn main() -> Result<(), shared::entry::Error> {
     shared::entry::run_queue(CONCURRENCY, |notice: PaymentNotice, attempt| async move {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         match deliver_payment_notice(store, endpoint, &notice, attempt, now).await? {
-            NoticeOutcome::Delivered => tracing::info!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice delivered"),
-            NoticeOutcome::Dropped => tracing::warn!(payment_id = %notice.payment_id, uin = %notice.uin, biller_id = %notice.biller_id, attempt, "payment notice dropped: the biller was revoked"),
+            NoticeOutcome::Delivered => tracing::info!(payment_id = %notice.payment_id, uin = notice.uin.as_str(), biller_id = %notice.biller_id, attempt, "payment notice delivered"),
+            NoticeOutcome::Dropped => tracing::warn!(payment_id = %notice.payment_id, uin = notice.uin.as_str(), biller_id = %notice.biller_id, attempt, "payment notice dropped: the biller was revoked"),
         }
         Ok(())
     })

@@ -42,7 +42,7 @@ impl BillerEndpoint for SandboxBillerEndpoint {
         }
         let mut item = key(
             format!("BILLERINBOX#{}", notice.biller_id),
-            &format!("{}#{}", notice.uin, notice.payment_id),
+            &format!("{}#{}", notice.uin.as_str(), notice.payment_id),
         );
         item.extend(notice_attributes(notice));
         item.extend([

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use time::Date;
 
-use crate::domain::{AccountId, Category, Payer, PayerKind, Uin};
+use crate::domain::{AccountId, Category, Payer, PayerKind, Uin, VehicleCertificate};
 use crate::error::AppError;
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::household::holdings::{holdings_of, Holder};
@@ -260,10 +260,10 @@ where
     }
 
     /// Unpaid fines of any vehicle certificate, in the profile or not.
-    pub async fn fines(&self, sts: &str) -> Result<Vec<StoredCharge>, AppError> {
+    pub async fn fines(&self, sts: &VehicleCertificate) -> Result<Vec<StoredCharge>, AppError> {
         let key = self.charges.payer_key(&Payer {
             kind: PayerKind::Sts,
-            value: sts.to_string(),
+            value: sts.as_str().to_string(),
         });
         let uins = self.store.charges_of_payer(&key).await?;
         if uins.is_empty() {

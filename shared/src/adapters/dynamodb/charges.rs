@@ -219,7 +219,7 @@ impl ChargeStore for DynamoStore {
 /// What a record of a payment notice holds of it.
 pub(crate) fn notice_attributes(notice: &PaymentNotice) -> [(String, AttributeValue); 5] {
     [
-        ("uin".into(), s(&notice.uin)),
+        ("uin".into(), s(notice.uin.as_str())),
         ("payment_id".into(), s(&notice.payment_id)),
         ("amount".into(), n(notice.amount)),
         ("paid_at".into(), n(notice.paid_at)),
@@ -235,7 +235,7 @@ impl DroppedNotices for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut item = key(
             format!("BILLER#{}", notice.biller_id),
-            &format!("DROPPED#{}#{}", notice.uin, notice.payment_id),
+            &format!("DROPPED#{}#{}", notice.uin.as_str(), notice.payment_id),
         );
         item.extend(notice_attributes(notice));
         item.insert("dropped_at".into(), n(now));

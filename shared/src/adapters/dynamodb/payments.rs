@@ -339,7 +339,7 @@ impl PaymentStore for DynamoStore {
         let at = payment.settled_at.unwrap_or(payment.created_at);
         for bill in &payment.bills {
             let update = self
-                .update(charge_key(&bill.uin))
+                .update(charge_key(bill.uin.as_str()))
                 .condition_expression("lock_payment = :payment")
                 .expression_attribute_values(":payment", s(&payment.id))
                 .expression_attribute_values(":one", n(1));

@@ -8,7 +8,7 @@
 
 use std::fmt::{self, Write as _};
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Date, Month};
 
 use crate::error::FieldError;
@@ -426,6 +426,15 @@ fn uin_check_digits(body: &[u32]) -> [u32; 2] {
         reweighed(weighted_sum(body, (3..=12).cycle())),
         reweighed(weighted_sum(body, (3..=10).chain(1..=2).cycle())),
     ]
+}
+
+/// A UIN kept in a stored document or a queued message is read back through its checks,
+/// so a malformed one fails the read rather than naming a bill that does not exist.
+impl<'de> Deserialize<'de> for Uin {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Uin::parse("uin", &raw).map_err(|e| serde::de::Error::custom(e.code))
+    }
 }
 
 // ------------------------------------------------------------------ OMS policy

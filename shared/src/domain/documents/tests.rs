@@ -705,3 +705,17 @@ fn serialises_to_the_canonical_form() {
         r#"{"series":"4510","number":"123456"}"#
     );
 }
+
+#[test]
+fn a_stored_uin_reads_back_through_its_checks() {
+    let uin = Uin::parse("f", "1881 0177 2200 0000 0015").unwrap();
+    let json = serde_json::to_string(&uin).unwrap();
+    assert_eq!(json, "\"18810177220000000015\"");
+    assert_eq!(serde_json::from_str::<Uin>(&json).unwrap(), uin);
+    for malformed in ["\"18810177220000000016\"", "\"1881\"", "\"\"", "42"] {
+        assert!(
+            serde_json::from_str::<Uin>(malformed).is_err(),
+            "{malformed}"
+        );
+    }
+}

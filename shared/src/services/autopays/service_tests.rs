@@ -114,7 +114,7 @@ impl World {
             .map(|(order, n)| {
                 let uin = state
                     .payment(&order.as_str().into())
-                    .map(|p| p.bills[0].uin.clone())
+                    .map(|p| p.bills[0].uin.as_str().to_string())
                     .unwrap_or(order);
                 (uin, n)
             })

@@ -110,7 +110,7 @@ pub enum MethodKind {
 /// A bill as paid: what the receipt and the biller's notice need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaidBill {
-    pub uin: String,
+    pub uin: Uin,
     pub biller_id: BillerId,
     pub category: Category,
     /// Due at the time of payment, discount applied.
@@ -316,7 +316,7 @@ pub trait PaymentGateway: Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentNotice {
     pub payment_id: PaymentId,
-    pub uin: String,
+    pub uin: Uin,
     pub biller_id: BillerId,
     pub amount: u64,
     pub paid_at: i64,
@@ -387,7 +387,7 @@ impl SavedMethod {
 pub struct Template {
     pub id: TemplateId,
     pub name: String,
-    pub uins: Vec<String>,
+    pub uins: Vec<Uin>,
     pub payee: Option<Payee>,
     pub purpose: Option<String>,
     pub created_at: i64,
@@ -406,11 +406,7 @@ impl Template {
         // absent member (parse_uins and Payee refuse it with `invalid_type`).
         let uins = match body.get("uins") {
             None => Vec::new(),
-            Some(v) => parse_uins(v, "/uins", &mut errors)
-                .unwrap_or_default()
-                .iter()
-                .map(|u| u.as_str().to_string())
-                .collect(),
+            Some(v) => parse_uins(v, "/uins", &mut errors).unwrap_or_default(),
         };
         let payee = match body.get("payee") {
             None => None,

@@ -61,7 +61,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             let bills: Vec<PaidBill> = charges
                 .iter()
                 .map(|c| PaidBill {
-                    uin: c.uin.as_str().to_string(),
+                    uin: c.uin.clone(),
                     biller_id: c.biller_id.clone(),
                     category: c.body.category,
                     amount: c.amount_due(today),
@@ -130,7 +130,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                         .bills
                         .iter()
                         .find(|b| b.biller_id == biller)
-                        .map(|b| b.uin.clone())
+                        .map(|b| b.uin.as_str().to_string())
                         .unwrap_or_default();
                     return Err(AppError::BillWithdrawn(uin));
                 }

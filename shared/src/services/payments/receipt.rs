@@ -68,7 +68,7 @@ pub(super) fn receipt_text(account: &StoredAccount, payment: &Payment) -> String
     for b in &payment.bills {
         lines.push(format!(
             "УИН {}: {} — {}. Получатель: {}, ИНН {}, КПП {}, БИК {}, счёт {}. КБК {}, ОКТМО {}.",
-            b.uin,
+            b.uin.as_str(),
             roubles(b.amount),
             b.purpose,
             b.payee.name,

@@ -404,7 +404,7 @@ async fn reconciliation_settles_by_what_the_bank_did_with_each_order() {
 
     let paid = w.stored(&charged);
     assert_eq!(paid.status, PaymentStatus::Succeeded);
-    let paid_uin = &paid.bills[0].uin;
+    let paid_uin = paid.bills[0].uin.as_str();
     assert_eq!(w.store.state().paid_by.get(paid_uin), Some(&charged));
 
     let refused = w.stored(&declined);
@@ -424,7 +424,7 @@ async fn reconciliation_settles_by_what_the_bank_did_with_each_order() {
     );
     for p in [&refused, &cancelled] {
         let state = w.store.state();
-        let bill = &state.charges[&p.bills[0].uin];
+        let bill = &state.charges[p.bills[0].uin.as_str()];
         assert_eq!(
             (bill.status, bill.locked_by.as_ref()),
             (ChargeStatus::Unpaid, None),

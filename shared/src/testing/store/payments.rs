@@ -228,7 +228,7 @@ impl PaymentStore for MemStore {
             let locked = payment.bills.iter().all(|b| {
                 state
                     .charges
-                    .get(&b.uin)
+                    .get(b.uin.as_str())
                     .is_some_and(|c| c.locked_by.as_deref() == Some(payment.id.as_str()))
             });
             if !open || !locked {
@@ -237,7 +237,7 @@ impl PaymentStore for MemStore {
             state.payments.insert(key, payment.clone());
             let paid = payment.status == PaymentStatus::Succeeded;
             for bill in &payment.bills {
-                if let Some(charge) = state.charges.get_mut(&bill.uin) {
+                if let Some(charge) = state.charges.get_mut(bill.uin.as_str()) {
                     charge.locked_by = None;
                     charge.hold = None;
                     charge.version += 1;
@@ -246,7 +246,9 @@ impl PaymentStore for MemStore {
                     }
                 }
                 if paid {
-                    state.paid_by.insert(bill.uin.clone(), payment.id.clone());
+                    state
+                        .paid_by
+                        .insert(bill.uin.as_str().to_string(), payment.id.clone());
                 }
             }
             let count = state
