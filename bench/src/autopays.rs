@@ -348,7 +348,9 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
             .map_err(|e| anyhow::anyhow!("reading payments: {e}"))?;
         for p in made {
             for b in &p.bills {
-                *payments_per_bill.entry(b.uin.as_str().to_string()).or_default() += 1;
+                *payments_per_bill
+                    .entry(b.uin.as_str().to_string())
+                    .or_default() += 1;
             }
         }
     }

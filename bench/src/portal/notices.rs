@@ -277,8 +277,11 @@ impl Notices for PaymentNotices {
             };
             let notice = PaymentNotice {
                 payment_id: crate::system::uuid().parse()?,
-                uin: shared::domain::Uin::parse("uin", &documents::uin(numbering::NOTICES.documents + self.serial))
-                    .map_err(|e| anyhow::anyhow!("a fixture UIN: {}", e.code))?,
+                uin: shared::domain::Uin::parse(
+                    "uin",
+                    &documents::uin(numbering::NOTICES.documents + self.serial),
+                )
+                .map_err(|e| anyhow::anyhow!("a fixture UIN: {}", e.code))?,
                 biller_id: biller.parse()?,
                 amount: 150_000 + self.serial % 1000,
                 paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
