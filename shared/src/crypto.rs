@@ -37,6 +37,9 @@ pub enum Identifier {
     UnknownLogin,
     /// The account whose wrong security answers are counted.
     SecurityAnswer,
+    /// A session whose wrong passwords, given to confirm a change the password guards,
+    /// are counted apart from the account's logins.
+    GuardedSession,
     /// The stand-in number a recovery code for an unknown SNILS is recorded against.
     SnilsStandIn,
     /// A device (user agent) an account signed in from.
@@ -57,6 +60,7 @@ impl Identifier {
             Self::LoginClient => "login-client",
             Self::UnknownLogin => "unknown-login",
             Self::SecurityAnswer => "security-answer",
+            Self::GuardedSession => "guarded-session",
             Self::SnilsStandIn => "snils-stand-in",
             Self::Device => "device",
             Self::Child => "child",
@@ -80,6 +84,8 @@ pub enum Credential {
     OperatorKey,
     LetterCode,
     BillerKey,
+    /// A backup code of a second step (the account id, then the code as normalised).
+    BackupCode,
 }
 
 impl Credential {
@@ -92,6 +98,7 @@ impl Credential {
             Self::OperatorKey => "operator-key",
             Self::LetterCode => "letter-code",
             Self::BillerKey => "biller-key",
+            Self::BackupCode => "backup-code",
         }
     }
 }
@@ -301,7 +308,8 @@ fn mac(key: &Secret<Vec<u8>>, domain: &str, parts: &[&str]) -> String {
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+/// `N` bytes from the system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| AppError::Internal(format!("system RNG: {e}")))?;
     Ok(buf)

@@ -17,6 +17,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!(parallel_right_passwords_are_not_failures),
         scenario!(parallel_wrong_passwords_from_one_address_stop_at_its_limit),
         scenario!(parallel_wrong_current_passwords_stop_at_the_lock),
+        scenario!(a_login_flood_does_not_lock_the_owner_out_of_a_password_change),
         scenario!(parallel_wrong_security_answers_stop_at_the_lock),
         scenario!(parallel_code_guesses_are_checked_at_most_the_limit),
         scenario!(parallel_letter_code_guesses_are_checked_at_most_the_limit),
@@ -188,7 +189,7 @@ async fn parallel_wrong_passwords_from_one_address_stop_at_its_limit(api: Api) {
 }
 
 async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (c, token) = citizen(&api).await;
     let replies = join_all((0..RACE).map(|i| {
         let api = api.clone();
         let token = token.clone();
@@ -221,6 +222,59 @@ async fn parallel_wrong_current_passwords_stop_at_the_lock(api: Api) {
     )
     .await
     .assert_problem(429, "login_throttled");
+    // The lock is the session's: the login is not locked, and a new session's changes
+    // have their own limit.
+    let again = login(&api, &unique_ip(), &c.email, PASSWORD, false).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let fresh = text(&again.body["token"]);
+    let changed = api.put_as(&fresh, "/v1/account/security-question", json!({"password": PASSWORD, "security_question": "Кличка первой собаки", "security_answer": "Шарик"}))
+    .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+}
+
+/// A thief who knows the password keeps the login's limit full with logins of their own
+/// (right passwords, each pending while it is checked), from many addresses, without a
+/// pause. The owner, signed in already, changes the password in the middle of it: their
+/// check is counted on their session, so it neither waits for the thief's logins nor is
+/// refused, and the thief's sessions end with the old password.
+async fn a_login_flood_does_not_lock_the_owner_out_of_a_password_change(api: Api) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let c = sign_up(&api).await;
+    let owner = token_for(&api, &c).await;
+    let stop = &AtomicBool::new(false);
+    let flood = join_all((0..RACE).map(|_| {
+        let api = api.clone();
+        let email = c.email.clone();
+        async move {
+            let mut replies = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                replies.push(login(&api, &unique_ip(), &email, PASSWORD, false).await);
+            }
+            replies
+        }
+    }));
+    let change = async {
+        // Into the middle of the flood.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let body = json!({"password": PASSWORD, "new_password": "Quartz-Lantern-42"});
+        let changed = api.put_as(&owner, "/v1/account/password", body).await;
+        stop.store(true, Ordering::SeqCst);
+        changed
+    };
+    let (replies, changed) = tokio::join!(flood, change);
+    let replies: Vec<Reply> = replies.into_iter().flatten().collect();
+    no_server_errors(&replies);
+    assert!(
+        replies.len() > RACE,
+        "the flood went on while the owner acted: {:?}",
+        statuses(&replies)
+    );
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    for reply in replies.iter().filter(|r| r.status == 201) {
+        let thief = text(&reply.body["token"]);
+        assert_eq!(api.get_as(&thief, "/v1/sessions").await.status, 401);
+    }
+    assert_eq!(api.get_as(&owner, "/v1/account").await.status, 200);
 }
 
 async fn parallel_wrong_security_answers_stop_at_the_lock(api: Api) {

@@ -13,17 +13,27 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .ok_or(AppError::Unauthenticated)
     }
 
-    /// Checks the password of a signed-in citizen before a sensitive change. Failures
-    /// count towards the same lock as logins with the account's e-mail.
+    /// Checks the password of a signed-in citizen before a sensitive change. Attempts
+    /// are counted, before the check, on a counter of the account and the session they
+    /// come from, not on the logins': someone who knows the password and keeps the
+    /// login's limit full with logins cannot lock the owner out of their own changes,
+    /// and a stolen session still gets no more tries than the limit. A failure is logged
+    /// and the owner is warned at the limit, as for logins.
     pub(super) async fn confirm_password(
         &self,
         account: &StoredAccount,
+        principal: &Principal,
         password: &Secret<String>,
         client: &Client,
         now: i64,
     ) -> Result<(), AppError> {
-        let login_key = destination_key(&self.hasher, &account.email);
-        let counted = self.count_attempt(&login_key, client, false, now).await?;
+        let guard_key = self.hasher.identifier(
+            Identifier::GuardedSession,
+            &[&account.id, &principal.session_id],
+        );
+        let mut counted = self.count_attempt(&guard_key, client, false, now).await?;
+        // The counter names no login: the failure belongs to the account.
+        counted.account_id = Some(account.id.clone());
         if passwords::verify(password, Some(&account.password_hash)) {
             self.store
                 .forgive_attempt(&counted.login_key, counted.client_window())
@@ -43,8 +53,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         request: &GuardedRequest<'_>,
     ) -> Result<StoredAccount, AppError> {
         let account = self.account(request.principal).await?;
-        self.confirm_password(&account, request.password, request.client, request.now_s())
-            .await?;
+        self.confirm_password(
+            &account,
+            request.principal,
+            request.password,
+            request.client,
+            request.now_s(),
+        )
+        .await?;
         Ok(account)
     }
 
@@ -272,7 +288,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .presence(now, self.limits.step_up_window)
                 .require()?;
         }
-        self.confirm_password(&account, password, client, now_s)
+        self.confirm_password(&account, principal, password, client, now_s)
             .await?;
         let mut events = Vec::new();
         match settings.two_step_login {
