@@ -40,6 +40,8 @@ pub enum Identifier {
     /// A session whose wrong passwords, given to confirm a change the password guards,
     /// are counted apart from the account's logins.
     GuardedSession,
+    /// The account whose wrong codes of authentication apps and backup codes are counted.
+    SecondFactor,
     /// The stand-in number a recovery code for an unknown SNILS is recorded against.
     SnilsStandIn,
     /// A device (user agent) an account signed in from.
@@ -61,6 +63,7 @@ impl Identifier {
             Self::UnknownLogin => "unknown-login",
             Self::SecurityAnswer => "security-answer",
             Self::GuardedSession => "guarded-session",
+            Self::SecondFactor => "second-factor",
             Self::SnilsStandIn => "snils-stand-in",
             Self::Device => "device",
             Self::Child => "child",

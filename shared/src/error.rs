@@ -79,6 +79,14 @@ pub enum AppError {
     Unauthenticated,
     #[error("two-step login challenge unknown, expired or used")]
     TwoStepChallengeInvalid,
+    #[error("the second factor's code is wrong or used already")]
+    SecondFactorRefused,
+    #[error("the account has no such second factor")]
+    FactorNotEnrolled,
+    #[error("the last second factor cannot go while two-step login is on")]
+    LastSecondFactor,
+    #[error("second factors are locked for a while after a password recovery")]
+    FactorsLockedAfterRecovery { retry_after_secs: u64 },
     #[error("session not found")]
     SessionNotFound,
     #[error("profile changed since it was read (now version {current})")]
@@ -246,6 +254,7 @@ fn not_found_code(what: &str) -> &'static str {
         "payment method" => "payment_method_not_found",
         "payment template" => "payment_template_not_found",
         "autopay" => "autopay_not_found",
+        "factor" => "factor_not_found",
         _ => "not_found",
     }
 }
@@ -259,6 +268,7 @@ fn not_found_detail(what: &str) -> &'static str {
         "payment method" => "У вас нет такого способа оплаты",
         "payment template" => "У вас нет такого шаблона",
         "autopay" => "У вас нет такого автоплатежа",
+        "factor" => "У вас нет такого способа подтверждения входа",
         "charge" => "У вас нет начисления с таким УИН",
         "bill" => "Начисление с таким УИН не найдено",
         "account" => "Учётная запись с таким СНИЛС не найдена",
@@ -271,6 +281,7 @@ fn already_exists_code(what: &str) -> &'static str {
     match what {
         "child" => "child_already_added",
         "vehicle" => "vehicle_already_added",
+        "factor" => "factor_already_added",
         _ => "already_exists",
     }
 }
@@ -347,6 +358,10 @@ impl AppError {
             WrongPassword => Problem::new(403, "wrong_password", "Неверный пароль", "Для этого действия нужен текущий пароль").field("password", "wrong_password", "Неверный пароль"),
             Unauthenticated => Problem::new(401, "unauthenticated", "Требуется вход", "Сессия недействительна или истекла. Войдите снова"),
             TwoStepChallengeInvalid => Problem::new(401, "two_step_challenge_invalid", "Вход не подтверждён", "Время на ввод кода истекло или вход уже подтверждён. Войдите снова"),
+            SecondFactorRefused => Problem::new(422, "second_factor_refused", "Код не подошёл", "Код неверный или уже использован").field("code", "second_factor_refused", "Код неверный или уже использован"),
+            FactorNotEnrolled => Problem::new(409, "factor_not_enrolled", "Способ не подключён", "Этот способ подтверждения входа не подключён. Выберите другой"),
+            LastSecondFactor => Problem::new(409, "last_second_factor", "Последний способ подтверждения", "Пока вход с подтверждением включён, последний способ подтверждения удалить нельзя"),
+            FactorsLockedAfterRecovery { retry_after_secs } => Problem::new(403, "factors_locked_after_recovery", "Изменение недоступно", "После восстановления пароля способы подтверждения входа можно менять только после подтверждения кодом или через 72 часа").retry_after(*retry_after_secs),
             SessionNotFound => Problem::new(404, "session_not_found", "Сессия не найдена", "Такой сессии нет или она уже завершена"),
             DeliveryFailed(_) => Problem::new(503, "delivery_unavailable", "Не удалось отправить код", "Сервис отправки сообщений временно недоступен. Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
             StoreUnavailable(_) => Problem::new(503, "service_unavailable", "Сервис временно недоступен", "Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),

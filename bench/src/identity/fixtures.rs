@@ -279,6 +279,7 @@ impl Fixtures {
             login: citizen.email.clone(),
             password: Secret::new(citizen.password.clone()),
             foreign_computer: false,
+            second_factor: None,
         };
         match self
             .identity

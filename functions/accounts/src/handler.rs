@@ -15,6 +15,10 @@ use shared::redact::Secret;
 use shared::services::identity::{GuardedRequest, IdentityService, Registration, SecuritySettings};
 use shared::AppError;
 
+// A child module, so that it reaches the app's services.
+#[path = "factors.rs"]
+mod factors;
+
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
@@ -30,7 +34,9 @@ impl Api for App {
             Some("PUT /v1/account/security-settings") => {
                 security_settings(self, request, now).await
             }
-            _ => Err(AppError::RouteNotFound),
+            other => factors::route(self, other, request, now)
+                .await
+                .unwrap_or(Err(AppError::RouteNotFound)),
         }
     }
 }

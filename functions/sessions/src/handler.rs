@@ -14,7 +14,7 @@ use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 use shared::services::codes::{check_code_format, parse_code_id, CodeService};
 use shared::services::identity::{
-    at, CodeAnswer, IdentityService, IssuedSession, Login, LoginOutcome,
+    at, CodeAnswer, IdentityService, IssuedSession, Login, LoginOutcome, SecondFactor,
 };
 use shared::AppError;
 
@@ -70,6 +70,15 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let login = f.required_str("login");
     let password = f.required_str("password");
     let foreign_computer = web::optional_bool(&mut f, "foreign_computer").unwrap_or(false);
+    let second_factor = f.optional_str("second_factor").and_then(|raw| {
+        match SecondFactor::parse("second_factor", raw) {
+            Ok(factor) => Some(factor),
+            Err(e) => {
+                f.reject(e);
+                None
+            }
+        }
+    });
     if login.is_some_and(|l| l.trim().is_empty() || l.len() > MAX_LOGIN_LEN) {
         f.reject(FieldError::new(
             "login",
@@ -85,7 +94,7 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
         ));
     }
     let (login, password) = f.finish_with(
-        &["login", "password", "foreign_computer"],
+        &["login", "password", "foreign_computer", "second_factor"],
         (login, password),
     )?;
     let outcome = app
@@ -95,6 +104,7 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 login: login.to_string(),
                 password: Secret::new(password.to_string()),
                 foreign_computer,
+                second_factor,
             },
             &web::client(request),
             now,
@@ -108,6 +118,8 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             struct CodeRequired<'a> {
                 two_step_required: bool,
                 challenge_token: &'a str,
+                second_factor: &'static str,
+                available_factors: Vec<&'static str>,
                 #[serde(flatten)]
                 times: CodeTimes,
             }
@@ -116,6 +128,8 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 &CodeRequired {
                     two_step_required: true,
                     challenge_token: challenge.token.expose(),
+                    second_factor: challenge.second_factor.as_str(),
+                    available_factors: challenge.available.iter().map(|f| f.as_str()).collect(),
                     times: CodeTimes {
                         expires_at: challenge.expires_at,
                         resend_available_at: challenge.resend_available_at,

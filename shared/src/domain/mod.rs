@@ -20,8 +20,8 @@ pub use documents::{
     VehiclePlate,
 };
 pub use ids::{
-    requested, AccountId, AutopayId, BillerId, ChildId, CodeId, IdError, MethodId, OperatorId,
-    PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
+    requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
+    OperatorId, PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use password::{

@@ -290,6 +290,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
         self.confirm_password(&account, principal, password, client, now_s)
             .await?;
+        // Two-step login needs a second factor to ask for (the phone, or an app).
+        if settings.two_step_login == Some(true) && account.factor_count == 0 {
+            return Err(AppError::FactorNotEnrolled);
+        }
         let mut events = Vec::new();
         match settings.two_step_login {
             Some(true) if !account.two_step_login => {

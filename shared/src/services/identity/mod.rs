@@ -32,9 +32,12 @@ use crate::services::{secs, snils_login_key};
 use crate::validation::invalid_field;
 
 mod account;
+pub mod factors;
+mod second_factors;
 mod sessions;
 mod sign_in;
 mod store;
+pub use second_factors::*;
 pub use store::IdentityStore;
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const SESSION_TOKEN_PREFIX: &str = "st_";
@@ -137,6 +140,13 @@ pub struct StoredAccount {
     /// password change or a recovery ends every session opened with the old password,
     /// even one whose login was still under way.
     pub credentials_epoch: u64,
+    /// The phone is a second factor of login (SMS codes); on unless the owner removed it.
+    pub sms_factor: bool,
+    /// Second factors that keep two-step login possible: the phone while `sms_factor`,
+    /// and each confirmed authentication app (backup codes are a fallback, not counted).
+    pub factor_count: u32,
+    /// When the password was last recovered (not changed), if ever.
+    pub recovered_at: Option<i64>,
 }
 
 /// A login whose password was right, waiting for the SMS code of two-step login.
@@ -145,10 +155,8 @@ pub struct LoginChallenge {
     /// Keyed hash of the challenge token handed to the client.
     pub key: String,
     pub account_id: AccountId,
-    /// The code sent to the phone.
-    pub code_id: CodeId,
-    /// The phone the code went to, as its key.
-    pub destination_key: String,
+    /// What the second step waits for.
+    pub step: ChallengeStep,
     /// The login whose failure counter a completed login clears.
     pub login_key: String,
     pub foreign_computer: bool,
@@ -168,9 +176,20 @@ pub struct SessionWrite<'a> {
     pub event: &'a SecurityEvent,
     /// The account's known devices after this login, when the device is new.
     pub known_devices: Option<Vec<String>>,
-    /// What a two-step login consumes: its challenge and the code's verification token.
+    /// What a two-step login consumes: its challenge, and the SMS code's verification
+    /// token or the app's time step or the backup code.
     pub challenge_key: Option<&'a str>,
     pub token: Option<&'a TokenRedemption>,
+    pub factor_use: Option<&'a FactorUse>,
+}
+
+/// What proves the second step of a login: its challenge, consumed with the SMS code's
+/// verification token or what an app's code or a backup code uses up.
+#[derive(Debug, Clone, Copy)]
+struct TwoStepProof<'a> {
+    challenge_key: &'a str,
+    token: Option<&'a TokenRedemption>,
+    factor_use: Option<&'a FactorUse>,
 }
 
 /// Security settings to change; `None` leaves one as it is.
@@ -273,6 +292,9 @@ pub struct Session {
     pub user_agent: String,
     /// When the session last proved its holder present: its login, or a step-up code.
     pub proven_at: i64,
+    /// When the session last proved it with a second factor (a two-step login or a
+    /// step-up code), not with the password alone.
+    pub factor_proven_at: Option<i64>,
     /// The account's credentials epoch the session was opened under.
     pub credentials_epoch: u64,
 }
@@ -474,6 +496,9 @@ pub struct Login {
     pub login: String,
     pub password: Secret<String>,
     pub foreign_computer: bool,
+    /// The second factor the citizen chose, if two-step login asks for one; `None`: the
+    /// SMS code, or the app when the phone is no factor.
+    pub second_factor: Option<SecondFactor>,
 }
 
 pub struct IssuedSession {
@@ -483,11 +508,15 @@ pub struct IssuedSession {
     pub absolute_expires_at: OffsetDateTime,
 }
 
-/// The second step of a two-step login: an SMS code went to the account's phone.
+/// The second step of a two-step login: an SMS code went to the account's phone, or
+/// the login waits for a code of the app or a backup code.
 pub struct IssuedChallenge {
     pub token: Secret<String>,
     pub expires_at: OffsetDateTime,
     pub resend_available_at: OffsetDateTime,
+    pub second_factor: SecondFactor,
+    /// The second factors the account has, for the client to offer another one.
+    pub available: Vec<SecondFactor>,
 }
 
 /// What a right password leads to.

@@ -196,12 +196,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             return Err(self.fail_attempt(&counted, true, client, now_s).await);
         };
         if account.two_step_login {
-            // The password is proven; the SMS code has its own attempt limit.
+            // The password is proven; the second step has its own attempt limit.
             self.store
                 .forgive_attempt(&counted.login_key, counted.client_window())
                 .await?;
-            return self
-                .start_two_step(
+            let available = self.available_factors(&account).await?;
+            // The SMS code unless the citizen chose another factor, or the phone is none.
+            let chosen = request
+                .second_factor
+                .or_else(|| available.first().copied())
+                .filter(|f| available.contains(f))
+                .ok_or(AppError::FactorNotEnrolled)?;
+            let mut challenge = if chosen == SecondFactor::Sms {
+                self.start_two_step(
                     &account,
                     &login_key,
                     request.foreign_computer,
@@ -209,8 +216,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                     now,
                     codes,
                 )
-                .await
-                .map(LoginOutcome::CodeRequired);
+                .await?
+            } else {
+                self.start_factor_step(&account, chosen, &login_key, request.foreign_computer, now)
+                    .await?
+            };
+            challenge.available = available;
+            return Ok(LoginOutcome::CodeRequired(challenge));
         }
         self.open_session(
             &account,
@@ -257,8 +269,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .hasher
                 .credential(Credential::LoginChallenge, &[token.expose()]),
             account_id: account.id.clone(),
-            code_id: sent.id,
-            destination_key,
+            step: ChallengeStep::Sms {
+                code_id: sent.id,
+                destination_key,
+            },
             login_key: login_key.to_string(),
             foreign_computer,
             credentials_epoch: account.credentials_epoch,
@@ -270,11 +284,15 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             token,
             expires_at: sent.expires_at,
             resend_available_at: sent.resend_available_at,
+            second_factor: SecondFactor::Sms,
+            available: Vec::new(),
         })
     }
 
-    /// Finishes a two-step login with the SMS code. The challenge is single-use: the
-    /// session, the challenge and the code's token change in one transaction.
+    /// Finishes a two-step login with the SMS code, the app's code or a backup code. The
+    /// challenge is single-use: the session, the challenge and what the code used up
+    /// (the SMS code's token, the app's time step, the backup code) change in one
+    /// transaction.
     pub async fn complete_two_step<C: Confirmations + Sync>(
         &self,
         challenge_token: &Secret<String>,
@@ -299,10 +317,62 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let challenge = found
             .filter(|c| c.expires_at > now_s)
             .ok_or(AppError::TwoStepChallengeInvalid)?;
+        let ChallengeStep::Sms {
+            code_id,
+            destination_key,
+        } = &challenge.step
+        else {
+            return self.complete_factor_step(&challenge, answer).await;
+        };
         let verified = answer
             .codes
-            .verify_code(&challenge.code_id, answer.code, answer.now)
+            .verify_code(code_id, answer.code, answer.now)
             .await?;
+        let redemption = TokenRedemption {
+            token_key: verification_token_key(&self.hasher, verified.token.expose()),
+            destination_key: destination_key.clone(),
+            purpose: Purpose::Login.as_str(),
+        };
+        self.finish_two_step(&challenge, answer.client, now_s, Some(&redemption), None)
+            .await
+    }
+
+    /// The second step by an app's code or a backup code.
+    async fn complete_factor_step<C: Confirmations + Sync>(
+        &self,
+        challenge: &LoginChallenge,
+        answer: CodeAnswer<'_, C>,
+    ) -> Result<IssuedSession, AppError> {
+        let now_s = answer.now.unix_timestamp();
+        let (used, counted) = self
+            .factor_use(
+                &challenge.account_id,
+                &challenge.step,
+                answer.code,
+                answer.client,
+                now_s,
+            )
+            .await?;
+        let session = self
+            .finish_two_step(challenge, answer.client, now_s, None, Some(&used))
+            .await?;
+        // The right code takes its attempt back, as a right password does.
+        self.store
+            .forgive_attempt(&counted.login_key, counted.client_window())
+            .await?;
+        Ok(session)
+    }
+
+    /// Opens the session of a two-step login whose second step was right, consuming the
+    /// challenge with the SMS code's token or what the factor's code used up.
+    async fn finish_two_step(
+        &self,
+        challenge: &LoginChallenge,
+        client: &Client,
+        now_s: i64,
+        token: Option<&TokenRedemption>,
+        factor_use: Option<&FactorUse>,
+    ) -> Result<IssuedSession, AppError> {
         // The session belongs to the password the challenge checked: a password changed
         // meanwhile makes it a session of the old one, refused by the authorizer.
         let account = StoredAccount {
@@ -313,22 +383,21 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .await?
                 .ok_or(AppError::TwoStepChallengeInvalid)?
         };
-        let redemption = TokenRedemption {
-            token_key: verification_token_key(&self.hasher, verified.token.expose()),
-            destination_key: challenge.destination_key.clone(),
-            purpose: Purpose::Login.as_str(),
-        };
         self.open_session(
             &account,
             challenge.foreign_computer,
-            // The password's attempt was given back when the code was sent.
+            // The password's attempt was given back when the second step began.
             ProvenLogin {
                 key: &challenge.login_key,
                 client: None,
             },
-            answer.client,
+            client,
             now_s,
-            Some((&challenge.key, &redemption)),
+            Some(TwoStepProof {
+                challenge_key: &challenge.key,
+                token,
+                factor_use,
+            }),
         )
         .await
     }
@@ -342,7 +411,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         login: ProvenLogin<'_>,
         client: &Client,
         now_s: i64,
-        two_step: Option<(&str, &TokenRedemption)>,
+        two_step: Option<TwoStepProof<'_>>,
     ) -> Result<IssuedSession, AppError> {
         let token = crypto::token(SESSION_TOKEN_PREFIX)?;
         let (idle, max) = if foreign_computer {
@@ -361,6 +430,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             proven_at: now_s,
+            factor_proven_at: two_step.as_ref().map(|_| now_s),
             credentials_epoch: account.credentials_epoch,
         };
         let device = self
@@ -375,8 +445,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             client: login.client,
             event: &event,
             known_devices,
-            challenge_key: two_step.map(|(key, _)| key),
-            token: two_step.map(|(_, token)| token),
+            challenge_key: two_step.as_ref().map(|p| p.challenge_key),
+            token: two_step.as_ref().and_then(|p| p.token),
+            factor_use: two_step.as_ref().and_then(|p| p.factor_use),
         };
         if !self.store.create_session(&write, now_s).await? {
             return Err(AppError::TwoStepChallengeInvalid);

@@ -60,6 +60,16 @@ pub trait IdentityStore {
     /// `Ok(false)`: the challenge or token to consume was already gone.
     async fn create_session(&self, write: &SessionWrite<'_>, now: i64) -> Result<bool, StoreError>;
 
+    /// The account's authentication apps and backup codes.
+    async fn load_factors(&self, account_id: &AccountId) -> Result<StoredFactors, StoreError>;
+
+    /// Writes a change to the account's second factors and logs its event, atomically;
+    /// `Ok(Err(..))` says why its conditions refused it.
+    async fn change_factors(
+        &self,
+        write: &FactorWrite<'_>,
+    ) -> Result<Result<(), FactorRefusal>, StoreError>;
+
     async fn put_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError>;
 
     async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError>;

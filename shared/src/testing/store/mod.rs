@@ -379,6 +379,9 @@ impl MemStore {
             snils_login: None,
             confirmed_at: None,
             credentials_epoch: 0,
+            sms_factor: true,
+            factor_count: 1,
+            recovered_at: None,
         };
         self.state().accounts.insert(id.clone(), account.clone());
         account

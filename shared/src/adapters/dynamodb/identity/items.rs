@@ -83,5 +83,10 @@ pub(crate) fn account_from(id: &AccountId, item: &Item) -> Result<StoredAccount,
         snils_login: get_s(item, "snils_login").ok(),
         confirmed_at: get_n(item, "confirmed_at").ok(),
         credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),
+        // The phone is a factor unless the owner removed it; a count never written is
+        // the phone alone.
+        sms_factor: !matches!(item.get("sms_factor"), Some(AttributeValue::Bool(false))),
+        factor_count: get_n(item, "factor_count").unwrap_or(1),
+        recovered_at: get_n(item, "recovered_at").ok(),
     })
 }

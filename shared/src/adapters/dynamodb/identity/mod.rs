@@ -4,14 +4,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use super::*;
 use crate::services::identity::{
-    AccountCreation, Attempt, AttemptCount, ClientWindow, ContactChange, ContactChangeRefusal,
-    ContactKind, IdentityStore, LoginChallenge, LoginFailures, LoginState, PasswordChange,
-    PresenceProof, QuestionChange, RegistrationRefusal, SecurityEvent, SecuritySettings, Session,
-    SessionWrite, StoredAccount, StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY,
-    SECURITY_EVENT_RETENTION,
+    AccountCreation, Attempt, AttemptCount, ChallengeStep, ClientWindow, ContactChange,
+    ContactChangeRefusal, ContactKind, FactorRefusal, FactorWrite, IdentityStore, LoginChallenge,
+    LoginFailures, LoginState, PasswordChange, PresenceProof, QuestionChange, RegistrationRefusal,
+    SecurityEvent, SecuritySettings, Session, SessionWrite, StoredAccount, StoredFactors,
+    StoredSecurityEvent, TokenRedemption, FAILURE_MEMORY, SECURITY_EVENT_RETENTION,
 };
 use crate::services::StoreError;
 
+mod factors;
 mod items;
 mod sessions;
 pub use items::*;
@@ -238,12 +239,34 @@ impl IdentityStore for DynamoStore {
         self.put_session(write, now).await
     }
 
+    async fn load_factors(&self, account_id: &AccountId) -> Result<StoredFactors, StoreError> {
+        self.factors_of(account_id, time::OffsetDateTime::now_utc().unix_timestamp())
+            .await
+    }
+
+    async fn change_factors(
+        &self,
+        write: &FactorWrite<'_>,
+    ) -> Result<Result<(), FactorRefusal>, StoreError> {
+        self.write_factor_change(write).await
+    }
+
     async fn put_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
         let mut item = challenge_key(&challenge.key);
+        match &challenge.step {
+            ChallengeStep::Sms {
+                code_id,
+                destination_key,
+            } => item.extend([
+                ("code_id".into(), s(code_id)),
+                ("destination_hash".into(), s(destination_key)),
+            ]),
+            other => {
+                item.insert("factor".into(), s(other.factor().as_str()));
+            }
+        }
         item.extend([
             ("account_id".into(), s(&challenge.account_id)),
-            ("code_id".into(), s(&challenge.code_id)),
-            ("destination_hash".into(), s(&challenge.destination_key)),
             ("login_key".into(), s(&challenge.login_key)),
             ("foreign_computer".into(), b(challenge.foreign_computer)),
             ("credentials_epoch".into(), n(challenge.credentials_epoch)),
@@ -259,11 +282,19 @@ impl IdentityStore for DynamoStore {
         self.get_consistent(challenge_key(key))
             .await?
             .map(|item| {
+                // Challenges from before other factors were SMS codes.
+                let step = match get_s(&item, "factor").ok().as_deref() {
+                    Some("app") => ChallengeStep::App,
+                    Some("backup_code") => ChallengeStep::BackupCode,
+                    _ => ChallengeStep::Sms {
+                        code_id: get_id(&item, "code_id")?,
+                        destination_key: get_s(&item, "destination_hash")?,
+                    },
+                };
                 Ok(LoginChallenge {
                     key: key.to_string(),
                     account_id: get_id(&item, "account_id")?,
-                    code_id: get_id(&item, "code_id")?,
-                    destination_key: get_s(&item, "destination_hash")?,
+                    step,
                     login_key: get_s(&item, "login_key")?,
                     foreign_computer: get_bool(&item, "foreign_computer"),
                     credentials_epoch: get_n(&item, "credentials_epoch").unwrap_or(0),
@@ -407,14 +438,23 @@ impl IdentityStore for DynamoStore {
         } else {
             "attribute_exists(pk) AND credentials_epoch = :epoch"
         };
-        let update = tx_update(
-            self.update(account_key(change.account_id))
-                .update_expression("SET password_hash = :hash, credentials_epoch = :next")
-                .condition_expression(same_epoch)
-                .expression_attribute_values(":hash", s(change.password_hash))
-                .expression_attribute_values(":epoch", n(change.credentials_epoch))
-                .expression_attribute_values(":next", n(next_epoch)),
-        )?;
+        let mut update = self
+            .update(account_key(change.account_id))
+            .update_expression("SET password_hash = :hash, credentials_epoch = :next")
+            .condition_expression(same_epoch)
+            .expression_attribute_values(":hash", s(change.password_hash))
+            .expression_attribute_values(":epoch", n(change.credentials_epoch))
+            .expression_attribute_values(":next", n(next_epoch));
+        // A recovery (the only change that redeems a token) starts the second factors'
+        // cooling period.
+        if change.token.is_some() {
+            update = update
+                .update_expression(
+                    "SET password_hash = :hash, credentials_epoch = :next, recovered_at = :now",
+                )
+                .expression_attribute_values(":now", n(now));
+        }
+        let update = tx_update(update)?;
         let mut request = self
             .transaction()
             .transact_items(update)
@@ -539,7 +579,7 @@ impl IdentityStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let proven = tx_update(
             self.update(session_key(&proof.principal.session_id))
-                .update_expression("SET proven_at = :now")
+                .update_expression("SET proven_at = :now, factor_proven_at = :now")
                 .condition_expression("account_id = :account")
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":account", s(&proof.principal.account_id)),

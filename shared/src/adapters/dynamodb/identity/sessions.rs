@@ -122,6 +122,7 @@ pub(super) fn session_from(item: &Item) -> Result<Session, StoreError> {
         user_agent: get_s(item, "user_agent").unwrap_or_default(),
         // Sessions from before step-up proved presence when they were created.
         proven_at: get_n(item, "proven_at").or_else(|_| get_n(item, "created_at"))?,
+        factor_proven_at: get_n(item, "factor_proven_at").ok(),
         credentials_epoch: get_n(item, "credentials_epoch").unwrap_or(0),
     })
 }
@@ -156,6 +157,9 @@ impl DynamoStore {
             ),
             (TTL_ATTRIBUTE.into(), n(session.expires_at())),
         ]);
+        if let Some(at) = session.factor_proven_at {
+            item.insert("factor_proven_at".into(), n(at));
+        }
         let put = self.put_new(item)?;
         let clear_failures = self.tx_delete(login_failures_key(write.login_key))?;
         let mut request = self
@@ -208,6 +212,16 @@ impl DynamoStore {
                     + usize::from(write.challenge_key.is_some()),
             );
             request = request.transact_items(self.token_delete(token, now)?);
+        }
+        if let Some(used) = write.factor_use {
+            single_use.push(
+                fixed
+                    + usize::from(write.known_devices.is_some())
+                    + usize::from(write.challenge_key.is_some())
+                    + usize::from(write.token.is_some()),
+            );
+            request =
+                request.transact_items(self.factor_use_update(&session.account_id, used, now)?);
         }
         match request.send().await {
             Ok(_) => Ok(true),

@@ -1,0 +1,183 @@
+//! Routes of the account's second factors: list them, enrol and confirm an app, rename,
+//! remove, give the phone back its place, issue backup codes. Every change needs a fresh
+//! proof of presence, which the identity service checks.
+
+use lambda_http::http::StatusCode;
+use lambda_http::Request;
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use shared::entry::Reply;
+use shared::http::{self as web, Fields};
+use shared::services::identity::{at, factor_name, FactorRef, FactorRequest, FactorView};
+use shared::AppError;
+
+use super::App;
+
+/// The factor routes, by API Gateway's route key; `None` for any other route.
+pub async fn route(
+    app: &App,
+    route: Option<&str>,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Option<Reply> {
+    Some(match route? {
+        "GET /v1/account/factors" => list(app, request).await,
+        "POST /v1/account/factors/app" => enrol_app(app, request, now).await,
+        "POST /v1/account/factors/{id}/confirm" => confirm_app(app, request, now).await,
+        "POST /v1/account/factors/sms" => add_sms(app, request, now).await,
+        "PATCH /v1/account/factors/{id}" => rename(app, request, now).await,
+        "DELETE /v1/account/factors/{id}" => remove(app, request, now).await,
+        "POST /v1/account/backup-codes" => backup_codes(app, request, now).await,
+        _ => return None,
+    })
+}
+
+fn rfc3339(unix: i64) -> String {
+    at(unix)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct View {
+    id: String,
+    kind: &'static str,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<usize>,
+}
+
+impl From<FactorView> for View {
+    fn from(v: FactorView) -> Self {
+        Self {
+            id: v.id,
+            kind: v.kind,
+            name: v.name,
+            created_at: rfc3339(v.created_at),
+            last_used_at: v.last_used_at.map(rfc3339),
+            remaining: v.remaining,
+        }
+    }
+}
+
+/// A name as given, or its field error noted.
+fn named(f: &mut Fields<'_>, raw: Option<&str>) -> Option<String> {
+    raw.and_then(|raw| factor_name(raw).map_err(|e| f.reject(e)).ok())
+}
+
+fn factor_in_path(request: &Request) -> Result<FactorRef, AppError> {
+    FactorRef::parse(web::path_param(request, "id").unwrap_or_default())
+}
+
+async fn list(app: &App, request: &Request) -> Reply {
+    let principal = web::principal(request)?;
+    let views: Vec<View> = app
+        .identity
+        .factors(&principal)
+        .await?
+        .into_iter()
+        .map(View::from)
+        .collect();
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({ "factors": views }),
+    ))
+}
+
+/// `POST /v1/account/factors/app` `{name?}`: the secret and the `otpauth://` URI, once.
+async fn enrol_app(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let raw = f.optional_str("name");
+    let name = named(&mut f, raw);
+    f.finish(&["name"])?;
+    let client = web::client(request);
+    let enrolled = app
+        .identity
+        .enrol_app(FactorRequest::new(&principal, &client, now), name)
+        .await?;
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({
+            "id": enrolled.id.as_str(),
+            "secret": enrolled.secret.expose(),
+            "otpauth_uri": enrolled.uri.expose(),
+            "confirm_by": rfc3339(enrolled.expires_at),
+        }),
+    ))
+}
+
+/// `POST /v1/account/factors/{id}/confirm` `{code}`: the app's first code.
+async fn confirm_app(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let code = f.required_str("code");
+    let code = f.finish_with(&["code"], code)?;
+    let FactorRef::App(id) = factor_in_path(request)? else {
+        return Err(AppError::NotFound("factor"));
+    };
+    let client = web::client(request);
+    let view = app
+        .identity
+        .confirm_app(FactorRequest::new(&principal, &client, now), &id, code)
+        .await?;
+    Ok(web::json_response(StatusCode::OK, &View::from(view)))
+}
+
+/// `POST /v1/account/factors/sms`: the account's phone is a second factor again.
+async fn add_sms(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let client = web::client(request);
+    app.identity
+        .add_sms_factor(FactorRequest::new(&principal, &client, now))
+        .await?;
+    Ok(web::no_content())
+}
+
+/// `PATCH /v1/account/factors/{id}` `{name}`.
+async fn rename(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let raw = f.required_str("name");
+    let name = named(&mut f, raw);
+    let name = f.finish_with(&["name"], name)?;
+    let factor = factor_in_path(request)?;
+    let client = web::client(request);
+    app.identity
+        .rename_factor(FactorRequest::new(&principal, &client, now), &factor, name)
+        .await?;
+    Ok(web::no_content())
+}
+
+/// `DELETE /v1/account/factors/{id}`.
+async fn remove(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let factor = factor_in_path(request)?;
+    let client = web::client(request);
+    app.identity
+        .remove_factor(FactorRequest::new(&principal, &client, now), &factor)
+        .await?;
+    Ok(web::no_content())
+}
+
+/// `POST /v1/account/backup-codes`: ten new codes, shown once; earlier ones stop working.
+async fn backup_codes(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    let client = web::client(request);
+    let codes = app
+        .identity
+        .issue_backup_codes(FactorRequest::new(&principal, &client, now))
+        .await?;
+    let codes: Vec<&str> = codes.iter().map(|c| c.expose().as_str()).collect();
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({ "codes": codes }),
+    ))
+}
