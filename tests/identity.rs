@@ -3,6 +3,11 @@
 
 mod support;
 
+#[path = "identity/factors.rs"]
+mod factors;
+
+use factors::*;
+
 use std::time::Duration;
 
 use reqwest::Method;
@@ -45,6 +50,11 @@ fn main() {
             scenario!(security_settings_need_the_password),
             scenario!(two_step_login),
             scenario!(new_device_alerts),
+            scenario!(an_authentication_app_completes_a_login_once_per_code),
+            scenario!(parallel_wrong_app_codes_stop_at_the_lock),
+            scenario!(a_backup_code_works_once),
+            scenario!(the_last_factor_cannot_be_removed),
+            scenario!(factors_are_locked_right_after_a_recovery),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })

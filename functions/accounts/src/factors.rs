@@ -28,7 +28,12 @@ pub async fn route(
         "POST /v1/account/factors/{id}/confirm" => confirm_app(app, request, now).await,
         "POST /v1/account/factors/sms" => add_sms(app, request, now).await,
         "PATCH /v1/account/factors/{id}" => rename(app, request, now).await,
-        "DELETE /v1/account/factors/{id}" => remove(app, request, now).await,
+        "DELETE /v1/account/factors/{id}" => match factor_in_path(request) {
+            Ok(factor) => remove(app, request, now, factor).await,
+            Err(e) => Err(e),
+        },
+        // Its own route, since the same path adds the phone back.
+        "DELETE /v1/account/factors/sms" => remove(app, request, now, FactorRef::Sms).await,
         "POST /v1/account/backup-codes" => backup_codes(app, request, now).await,
         _ => return None,
     })
@@ -156,10 +161,9 @@ async fn rename(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     Ok(web::no_content())
 }
 
-/// `DELETE /v1/account/factors/{id}`.
-async fn remove(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+/// `DELETE /v1/account/factors/{id}`, and `…/sms`.
+async fn remove(app: &App, request: &Request, now: OffsetDateTime, factor: FactorRef) -> Reply {
     let principal = web::principal(request)?;
-    let factor = factor_in_path(request)?;
     let client = web::client(request);
     app.identity
         .remove_factor(FactorRequest::new(&principal, &client, now), &factor)
