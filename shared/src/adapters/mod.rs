@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod notify;
 pub mod registry;
 pub mod sqs;
+pub mod tbank;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
