@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn vector_d_the_docs_notification_verifies() {
-        let body = verify_notification(VECTOR_D.as_bytes(), "1321054611234DEMO", "Dfsfh56dgKl")
-            .unwrap();
+        let body =
+            verify_notification(VECTOR_D.as_bytes(), "1321054611234DEMO", "Dfsfh56dgKl").unwrap();
         assert_eq!(body["Status"], "AUTHORIZED");
         // The same pairs as strings give the same token: types only change the text.
         let strings = object(json!({

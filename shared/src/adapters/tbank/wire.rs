@@ -11,9 +11,14 @@ impl Kopecks {
     /// The largest amount the bank takes (`Amount` has at most 10 digits).
     pub const MAX: u64 = 9_999_999_999;
 
-    /// `None` for zero or more than [`Kopecks::MAX`].
+    /// `None` for more than [`Kopecks::MAX`].
     pub fn new(kopecks: u64) -> Option<Self> {
-        (1..=Self::MAX).contains(&kopecks).then_some(Self(kopecks))
+        (kopecks <= Self::MAX).then_some(Self(kopecks))
+    }
+
+    /// `None` for zero too: what a payment may be for.
+    pub fn payable(kopecks: u64) -> Option<Self> {
+        Self::new(kopecks).filter(|k| k.0 > 0)
     }
 
     pub fn get(self) -> u64 {
@@ -22,8 +27,8 @@ impl Kopecks {
 
     fn from_wire(value: Option<&Value>) -> Option<Self> {
         match value? {
-            Value::Number(n) => n.as_u64().map(Self),
-            Value::String(s) => s.trim().parse().ok().map(Self),
+            Value::Number(n) => n.as_u64().and_then(Self::new),
+            Value::String(s) => s.trim().parse().ok().and_then(Self::new),
             _ => None,
         }
     }
@@ -166,8 +171,8 @@ pub fn error_meaning(code: &str) -> ErrorMeaning {
         "101" | "2014" | "511" => ErrorMeaning::Declined("authentication_failed"),
         "104" => ErrorMeaning::Declined("recurrent_payment_failed"),
         "262" => ErrorMeaning::Declined("saved_card_expired"),
-        "1005" | "1006" | "1008" | "1012" | "1014" | "1015" | "1033" | "1054" | "1057"
-        | "1058" | "1082" => ErrorMeaning::Declined("card_declined"),
+        "1005" | "1006" | "1008" | "1012" | "1014" | "1015" | "1033" | "1054" | "1057" | "1058"
+        | "1082" => ErrorMeaning::Declined("card_declined"),
         "204" | "205" => ErrorMeaning::Refused("acquirer_credentials_refused"),
         "10" | "202" | "648" => ErrorMeaning::Refused("acquirer_terminal_unavailable"),
         "1" | "2" | "9" | "12" | "3017" | "308" | "309" | "334" | "1126" => {
@@ -199,10 +204,18 @@ pub fn decline_reason(status: &str, error_code: &str) -> String {
 pub enum Verdict {
     /// The bank has no payment for the order.
     Unseen,
-    Charged { payment_id: String },
-    Held { payment_id: String },
-    InProgress { payment_id: String },
-    Dead { reason: String },
+    Charged {
+        payment_id: String,
+    },
+    Held {
+        payment_id: String,
+    },
+    InProgress {
+        payment_id: String,
+    },
+    Dead {
+        reason: String,
+    },
 }
 
 /// The order's verdict: a charge anywhere wins, then a hold, then a payment still in
@@ -374,7 +387,10 @@ mod tests {
             }
         );
         assert_eq!(
-            verdict(&[payment("1", "CANCELED", "0"), payment("2", "FORM_SHOWED", "0")]),
+            verdict(&[
+                payment("1", "CANCELED", "0"),
+                payment("2", "FORM_SHOWED", "0")
+            ]),
             Verdict::InProgress {
                 payment_id: "2".into()
             }
@@ -407,7 +423,10 @@ mod tests {
             "confirmation_expired"
         );
         assert_eq!(decline_reason("CANCELED", "0"), "order_cancelled");
-        assert_eq!(error_meaning("330"), ErrorMeaning::Refused("refund_exceeds_payment"));
+        assert_eq!(
+            error_meaning("330"),
+            ErrorMeaning::Refused("refund_exceeds_payment")
+        );
         assert_eq!(error_meaning("335"), ErrorMeaning::NotFound);
         assert_eq!(error_meaning("8"), ErrorMeaning::WrongState);
         assert_eq!(error_meaning("99"), ErrorMeaning::Unknown);
@@ -415,9 +434,17 @@ mod tests {
 
     #[test]
     fn kopecks_stay_within_ten_digits() {
-        assert_eq!(Kopecks::new(0), None);
+        assert_eq!(Kopecks::payable(0), None);
+        assert_eq!(Kopecks::new(0).map(Kopecks::get), Some(0));
+        assert_eq!(Kopecks::payable(10_000_000_000), None);
         assert_eq!(Kopecks::new(10_000_000_000), None);
-        assert_eq!(Kopecks::new(Kopecks::MAX).map(Kopecks::get), Some(Kopecks::MAX));
-        assert_eq!(Value::from(Kopecks::new(19200).unwrap()), Value::from(19200));
+        assert_eq!(
+            Kopecks::new(Kopecks::MAX).map(Kopecks::get),
+            Some(Kopecks::MAX)
+        );
+        assert_eq!(
+            Value::from(Kopecks::new(19200).unwrap()),
+            Value::from(19200)
+        );
     }
 }
