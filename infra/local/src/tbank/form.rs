@@ -32,7 +32,7 @@ pub fn luhn_valid(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn field(body: &[u8], name: &str) -> Option<String> {

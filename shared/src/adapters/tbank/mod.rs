@@ -39,6 +39,9 @@ pub const REBILL_TOKEN_PREFIX: &str = "tbrb_";
 /// What an order cancelled before the bank saw it is registered with, so that the bank
 /// itself remembers it as cancelled (the least a terminal takes: one rouble).
 const VOID_ORDER_AMOUNT: u64 = 100;
+/// How long the void order's form lives: the bank's least is a minute, with a margin for
+/// the clocks.
+const VOID_FORM_LIFETIME: Duration = Duration::from_secs(120);
 
 /// What a refund did: the payment's status after it and the amounts before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +295,12 @@ impl TbankAcquirer {
             _ if reply.status.as_deref() == Some("REJECTED") => Ok(GatewayAnswer::Declined {
                 reason: "card_declined".into(),
             }),
+            // Our session moved on meanwhile (a cancel of the order got there first):
+            // the order answers what it is.
+            ErrorMeaning::WrongState => {
+                self.answer_for_seen(order, self.payments_of(order).await?, false)
+                    .await
+            }
             // Refused before anything moved; our session is cancelled so it cannot be
             // charged later.
             ErrorMeaning::Refused(reason) => {
@@ -428,9 +437,7 @@ impl PaymentGateway for TbankAcquirer {
             // finds that (see `charge` and `alone`) instead of a clean order id.
             let amount = Kopecks::payable(VOID_ORDER_AMOUNT)
                 .ok_or_else(|| unknown("the void amount is out of range"))?;
-            let (void, _) = self
-                .init(order, amount, None, Duration::from_secs(60))
-                .await?;
+            let (void, _) = self.init(order, amount, None, VOID_FORM_LIFETIME).await?;
             self.cancel_payment(&void).await?;
             payments = self.payments_of(order).await?;
         }
