@@ -437,7 +437,17 @@ impl PaymentGateway for TbankAcquirer {
             // finds that (see `charge` and `alone`) instead of a clean order id.
             let amount = Kopecks::payable(VOID_ORDER_AMOUNT)
                 .ok_or_else(|| unknown("the void amount is out of range"))?;
-            let (void, _) = self.init(order, amount, None, VOID_FORM_LIFETIME).await?;
+            // An order that cannot be voided now is not known to be safe: asked again
+            // by the next reconciliation, not declined.
+            let (void, _) = self
+                .init(order, amount, None, VOID_FORM_LIFETIME)
+                .await
+                .map_err(|e| match e {
+                    GatewayError::Refused(reason) => {
+                        unknown(format_args!("the order could not be voided: {reason}"))
+                    }
+                    other => other,
+                })?;
             self.cancel_payment(&void).await?;
             payments = self.payments_of(order).await?;
         }
