@@ -255,6 +255,8 @@ macro_rules! limits {
     };
 }
 
+pub(crate) use limits;
+
 /// A function's configuration: read at cold start from the environment, with the HMAC
 /// keys read before it.
 pub trait FromEnv: Sized {

@@ -64,8 +64,8 @@ async fn world_with(pay_type: PayType, password: &str) -> World {
     .unwrap();
     let mut config = TbankConfig::new(bank.api_url(), credentials);
     config.pay_type = pay_type;
-    config.notification_url = Some(receiver);
-    config.timeout = Duration::from_secs(1);
+    config.urls.notification = Some(receiver);
+    config.limits.timeout = Duration::from_secs(1);
     World {
         bank,
         acquirer: TbankAcquirer::new(config).unwrap(),
@@ -99,6 +99,15 @@ impl World {
     }
 
     /// The cardholder on the form: opens it and submits `pan`; answers the page.
+    /// A new order of `amount`, paid on its form with the card `pan`: the order and the
+    /// bank's payment.
+    async fn paid(&self, amount: u64, pan: &str) -> (String, String) {
+        let order = order();
+        let (url, payment_id) = self.open(&order, amount).await;
+        self.pay(&url, pan).await;
+        (order, payment_id)
+    }
+
     async fn pay(&self, url: &str, pan: &str) -> String {
         let shown = self.http.get(url).send().await.unwrap();
         assert_eq!(shown.status(), 200);
@@ -171,9 +180,7 @@ async fn a_card_payment_goes_through_the_banks_form() {
 #[tokio::test]
 async fn a_declined_card_declines_the_order() {
     let w = world().await;
-    let order = order();
-    let (url, _) = w.open(&order, 50_000).await;
-    w.pay(&url, "2201382000000831").await;
+    let (order, _) = w.paid(50_000, "2201382000000831").await;
     let declined = GatewayAnswer::Declined {
         reason: "insufficient_funds".into(),
     };
@@ -391,47 +398,44 @@ async fn a_notification_with_a_bad_signature_is_refused() {
 #[tokio::test]
 async fn refunds_in_full_and_in_part_once_per_refund_id() {
     let w = world().await;
-    let order = order();
-    let (url, payment_id) = w.open(&order, 140_000).await;
-    w.pay(&url, "2200770239097761").await;
+    let (order, payment_id) = w.paid(140_000, "2200770239097761").await;
 
-    let first = w
-        .acquirer
-        .refund(&payment_id, Kopecks::new(5_000), "rf-1")
-        .await
-        .unwrap();
-    assert_eq!(first.status, "PARTIAL_REFUNDED");
-    assert_eq!(first.original, Kopecks::new(140_000));
-    assert_eq!(first.remaining, Kopecks::new(135_000));
-    // The same refund again (a retry after a timeout) refunds nothing more.
-    let again = w
-        .acquirer
-        .refund(&payment_id, Kopecks::new(5_000), "rf-1")
-        .await
-        .unwrap();
-    assert_eq!(again.remaining, Kopecks::new(135_000));
-    // More than is left is refused.
-    match w
-        .acquirer
-        .refund(&payment_id, Kopecks::new(200_000), "rf-2")
-        .await
-    {
-        Err(GatewayError::Refused(reason)) => assert_eq!(reason, "refund_exceeds_payment"),
-        other => panic!("{other:?}"),
-    }
-    // The rest, in full.
-    let rest = w.acquirer.refund(&payment_id, None, "rf-3").await.unwrap();
-    assert_eq!(rest.status, "REFUNDED");
-    assert_eq!(rest.original, Kopecks::new(135_000));
-    assert_eq!(rest.remaining, Kopecks::new(0));
-    // Nothing is left to refund; the order still was charged.
-    match w
-        .acquirer
-        .refund(&payment_id, Kopecks::new(100), "rf-4")
-        .await
-    {
-        Err(GatewayError::Refused(reason)) => assert_eq!(reason, "payment_not_refundable"),
-        other => panic!("{other:?}"),
+    // Each refund asked: its amount (all that is left if `None`), its id, and the
+    // bank's answer: the status, the amount before and what remains; or the refusal.
+    type Expected = Result<(&'static str, u64, u64), &'static str>;
+    let steps: [(Option<u64>, &str, Expected); 5] = [
+        (
+            Some(5_000),
+            "rf-1",
+            Ok(("PARTIAL_REFUNDED", 140_000, 135_000)),
+        ),
+        // The same refund again (a retry after a timeout) refunds nothing more.
+        (
+            Some(5_000),
+            "rf-1",
+            Ok(("PARTIAL_REFUNDED", 140_000, 135_000)),
+        ),
+        // More than is left is refused.
+        (Some(200_000), "rf-2", Err("refund_exceeds_payment")),
+        // The rest, in full.
+        (None, "rf-3", Ok(("REFUNDED", 135_000, 0))),
+        // Nothing is left to refund; the order still was charged.
+        (Some(100), "rf-4", Err("payment_not_refundable")),
+    ];
+    for (amount, refund_id, expected) in steps {
+        let answer = w
+            .acquirer
+            .refund(&payment_id, amount.and_then(Kopecks::new), refund_id)
+            .await;
+        match (answer, expected) {
+            (Ok(r), Ok((status, original, remaining))) => {
+                assert_eq!(r.status, status, "{refund_id}");
+                assert_eq!(r.original, Kopecks::new(original), "{refund_id}");
+                assert_eq!(r.remaining, Kopecks::new(remaining), "{refund_id}");
+            }
+            (Err(GatewayError::Refused(reason)), Err(expected)) => assert_eq!(reason, expected),
+            (answer, expected) => panic!("{refund_id}: {answer:?}, expected {expected:?}"),
+        }
     }
     assert!(matches!(
         w.acquirer.status(&order).await.unwrap(),
@@ -442,9 +446,7 @@ async fn refunds_in_full_and_in_part_once_per_refund_id() {
 #[tokio::test]
 async fn two_stage_payments_are_confirmed_by_the_adapter() {
     let w = world_with(PayType::TwoStage, TEST_PASSWORD).await;
-    let order = order();
-    let (url, payment_id) = w.open(&order, 77_700).await;
-    w.pay(&url, "2201382000000013").await;
+    let (order, payment_id) = w.paid(77_700, "2201382000000013").await;
     assert_eq!(w.bank.status(&payment_id).as_deref(), Some("AUTHORIZED"));
     assert_eq!(
         w.acquirer.status(&order).await.unwrap(),

@@ -117,7 +117,7 @@ impl Clients {
 }
 
 /// An SDK error with its sources: the SDK's own `Display` is only "service error".
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -8,32 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{card_behaviour, expire, notification, notify, save, settle, Card, Shared};
-
-pub fn luhn_valid(number: &str) -> bool {
-    let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
-    if digits.len() != number.len() || !(13..=19).contains(&digits.len()) {
-        return false;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
+use super::{expire, notification, notify, save, settle, test_card, Books, Card, Payment, Shared};
 
 fn field(body: &[u8], name: &str) -> Option<String> {
     form_urlencoded::parse(body)
@@ -56,6 +31,12 @@ fn gone() -> Response {
         .into_response()
 }
 
+/// The payment whose form `code` opens, and its id.
+fn opened<'a>(books: &'a mut Books, code: &str) -> Option<(u64, &'a mut Payment)> {
+    let id = books.by_code.get(code).copied()?;
+    books.payments.get_mut(&id).map(|p| (id, p))
+}
+
 /// Where the cardholder goes after the form: the payment's URL for the outcome, or a page.
 fn finish(url: Option<String>, status: &str) -> Response {
     match url {
@@ -69,10 +50,7 @@ fn finish(url: Option<String>, status: &str) -> Response {
 
 pub async fn show(State(inner): State<Shared>, Path(code): Path<String>) -> Response {
     let mut books = inner.books();
-    let Some(id) = books.by_code.get(&code).copied() else {
-        return gone();
-    };
-    let Some(p) = books.payments.get_mut(&id) else {
+    let Some((_, p)) = opened(&mut books, &code) else {
         return gone();
     };
     expire(p);
@@ -101,26 +79,22 @@ pub async fn submit(
         .filter(|c| !c.is_whitespace() && *c != '-')
         .collect();
     let mut books = inner.books();
-    let Some(id) = books.by_code.get(&code).copied() else {
-        return gone();
-    };
-    let Some(p) = books.payments.get_mut(&id) else {
+    let Some((id, p)) = opened(&mut books, &code) else {
         return gone();
     };
     expire(p);
     if !matches!(p.status.as_str(), "NEW" | "FORM_SHOWED") {
         return gone();
     }
-    if !luhn_valid(&pan) {
+    let Some(card) = test_card(&pan) else {
         p.status = "FORM_SHOWED".into();
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             page("Оплата картой", "<p id=\"error\">Неверный номер карты</p>"),
         )
             .into_response();
-    }
+    };
     p.pan = Some(pan.clone());
-    let card = card_behaviour(&pan);
     if card == Card::Challenge {
         p.status = "3DS_CHECKING".into();
         return page(
@@ -139,10 +113,7 @@ pub async fn challenge(
 ) -> Response {
     let otp = field(&body, "otp").unwrap_or_default();
     let mut books = inner.books();
-    let Some(id) = books.by_code.get(&code).copied() else {
-        return gone();
-    };
-    let Some(p) = books.payments.get_mut(&id) else {
+    let Some((id, p)) = opened(&mut books, &code) else {
         return gone();
     };
     if p.status != "3DS_CHECKING" {

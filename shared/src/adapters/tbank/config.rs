@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::Env;
+use crate::config::{ConfigError, Env};
 use crate::redact::Secret;
 
 /// The variable naming the secret with the terminal key and password.
@@ -47,10 +47,9 @@ impl Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TbankConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Env(#[from] ConfigError),
     #[error("the T-Bank secret could not be read: {reason}")]
     SecretUnreadable { reason: String },
     #[error("the T-Bank secret is refused: {reason}")]
@@ -64,16 +63,14 @@ pub async fn load_credentials<F: Fn(&str) -> Option<String>>(
     secrets: &aws_sdk_secretsmanager::Client,
     env: &Env<F>,
 ) -> Result<Credentials, TbankConfigError> {
-    let arn = env
-        .optional(SECRET_ARN_VARIABLE)
-        .ok_or(TbankConfigError::Missing(SECRET_ARN_VARIABLE))?;
+    let arn = env.required(SECRET_ARN_VARIABLE)?;
     let out = secrets
         .get_secret_value()
         .secret_id(&arn)
         .send()
         .await
         .map_err(|e| TbankConfigError::SecretUnreadable {
-            reason: format!("{arn}: {}", super::http::error_chain(&e)),
+            reason: format!("{arn}: {}", crate::adapters::error_chain(&e)),
         })?;
     let text = out
         .secret_string()
@@ -117,6 +114,24 @@ impl RebillInitiator {
     }
 }
 
+/// Where the bank posts its signed notifications and sends the cardholder after the
+/// form; the terminal's settings where `None`.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackUrls {
+    pub notification: Option<String>,
+    pub success: Option<String>,
+    pub fail: Option<String>,
+}
+
+crate::config::limits! {
+    /// How long the hosted form lives (`RedirectDueDate`) and how long one call may take.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct TbankLimits {
+        pub form_lifetime: Duration = env("TBANK_FORM_LIFETIME_SECONDS", Duration::from_secs(300), 60),
+        pub timeout: Duration = env("TBANK_TIMEOUT_SECONDS", Duration::from_secs(10), 1),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TbankConfig {
     /// The API's base, without the method: [`PRODUCTION_API`] or a stand-in's.
@@ -124,14 +139,8 @@ pub struct TbankConfig {
     pub credentials: Credentials,
     pub pay_type: PayType,
     pub rebill_initiator: RebillInitiator,
-    /// Where the bank posts its signed notifications; the terminal's setting if `None`.
-    pub notification_url: Option<String>,
-    pub success_url: Option<String>,
-    pub fail_url: Option<String>,
-    /// How long the hosted form lives (`RedirectDueDate`): at least a minute.
-    pub form_lifetime: Duration,
-    /// The deadline of one call.
-    pub timeout: Duration,
+    pub urls: CallbackUrls,
+    pub limits: TbankLimits,
 }
 
 impl TbankConfig {
@@ -141,18 +150,15 @@ impl TbankConfig {
             credentials,
             pay_type: PayType::OneStage,
             rebill_initiator: RebillInitiator::Cardholder,
-            notification_url: None,
-            success_url: None,
-            fail_url: None,
-            form_lifetime: Duration::from_secs(300),
-            timeout: Duration::from_secs(10),
+            urls: CallbackUrls::default(),
+            limits: TbankLimits::default(),
         }
     }
 
     /// `TBANK_API_URL` (production by default; `http://` only on the loopback
     /// interface), `TBANK_PAY_TYPE` (`O`/`T`), `TBANK_REBILL_INITIATOR` (`2`/`R`),
     /// `TBANK_NOTIFICATION_URL`, `TBANK_SUCCESS_URL`, `TBANK_FAIL_URL`,
-    /// `TBANK_FORM_LIFETIME_SECS` (300), `TBANK_TIMEOUT_MS` (10 000).
+    /// `TBANK_FORM_LIFETIME_SECONDS` (300), `TBANK_TIMEOUT_SECONDS` (10).
     pub fn from_env<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         credentials: Credentials,
@@ -162,57 +168,54 @@ impl TbankConfig {
             .unwrap_or_else(|| PRODUCTION_API.into());
         let api_url = checked_api_url(api_url.trim_end_matches('/'))?;
         let mut config = Self::new(api_url, credentials);
-        config.pay_type = match env.optional("TBANK_PAY_TYPE").as_deref() {
-            None | Some("O") => PayType::OneStage,
-            Some("T") => PayType::TwoStage,
-            Some(_) => {
-                return Err(TbankConfigError::Invalid {
-                    name: "TBANK_PAY_TYPE",
-                    reason: "must be O (one-stage) or T (two-stage)".into(),
-                })
-            }
+        config.pay_type = choice(
+            env,
+            "TBANK_PAY_TYPE",
+            &[("O", PayType::OneStage), ("T", PayType::TwoStage)],
+            "must be O (one-stage) or T (two-stage)",
+        )?;
+        config.rebill_initiator = choice(
+            env,
+            "TBANK_REBILL_INITIATOR",
+            &[
+                ("2", RebillInitiator::Cardholder),
+                ("R", RebillInitiator::Merchant),
+            ],
+            "must be 2 (the cardholder) or R (a recurring payment)",
+        )?;
+        config.urls = CallbackUrls {
+            notification: env.optional("TBANK_NOTIFICATION_URL"),
+            success: env.optional("TBANK_SUCCESS_URL"),
+            fail: env.optional("TBANK_FAIL_URL"),
         };
-        config.rebill_initiator = match env.optional("TBANK_REBILL_INITIATOR").as_deref() {
-            None | Some("2") => RebillInitiator::Cardholder,
-            Some("R") => RebillInitiator::Merchant,
-            Some(_) => {
-                return Err(TbankConfigError::Invalid {
-                    name: "TBANK_REBILL_INITIATOR",
-                    reason: "must be 2 (the cardholder) or R (a recurring payment)".into(),
-                })
-            }
-        };
-        config.notification_url = env.optional("TBANK_NOTIFICATION_URL");
-        config.success_url = env.optional("TBANK_SUCCESS_URL");
-        config.fail_url = env.optional("TBANK_FAIL_URL");
-        let number =
-            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match env
-                .optional(name)
-            {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|v| range.contains(v))
-                    .ok_or_else(|| TbankConfigError::Invalid {
-                        name,
-                        reason: format!(
-                            "must be a number from {} to {}",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
-            };
-        config.form_lifetime =
-            Duration::from_secs(number("TBANK_FORM_LIFETIME_SECS", 300, 60..=90 * 86_400)?);
-        config.timeout = Duration::from_millis(number("TBANK_TIMEOUT_MS", 10_000, 100..=60_000)?);
+        config.limits = TbankLimits::from_env(env)?;
         Ok(config)
     }
 }
 
-fn checked_api_url(url: &str) -> Result<String, TbankConfigError> {
-    let invalid = |reason: &str| TbankConfigError::Invalid {
+/// One of `options` by its text; the first when the variable is not set.
+fn choice<T: Copy, F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    name: &'static str,
+    options: &[(&str, T)],
+    reason: &str,
+) -> Result<T, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    };
+    let Some(value) = env.optional(name) else {
+        return options.first().map(|(_, t)| *t).ok_or_else(invalid);
+    };
+    options
+        .iter()
+        .find(|(text, _)| *text == value.trim())
+        .map(|(_, t)| *t)
+        .ok_or_else(invalid)
+}
+
+fn checked_api_url(url: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
         name: "TBANK_API_URL",
         reason: reason.into(),
     };
@@ -233,7 +236,7 @@ fn checked_api_url(url: &str) -> Result<String, TbankConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
@@ -245,7 +248,8 @@ mod tests {
         })
     }
 
-    fn credentials() -> Credentials {
+    /// The public test terminal's credentials.
+    pub(in crate::adapters::tbank) fn credentials() -> Credentials {
         Credentials::from_secret(
             r#"{"TerminalKey":"TinkoffBankTest","Password":"TinkoffBankTest"}"#,
         )
@@ -277,14 +281,14 @@ mod tests {
         let c = TbankConfig::from_env(&env(&[]), credentials()).unwrap();
         assert_eq!(c.api_url, PRODUCTION_API);
         assert_eq!(c.pay_type, PayType::OneStage);
-        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.timeout, Duration::from_secs(10));
         let c = TbankConfig::from_env(
             &env(&[
                 ("TBANK_API_URL", "http://127.0.0.1:8123/v2/"),
                 ("TBANK_PAY_TYPE", "T"),
                 ("TBANK_REBILL_INITIATOR", "R"),
-                ("TBANK_TIMEOUT_MS", "1500"),
-                ("TBANK_FORM_LIFETIME_SECS", "600"),
+                ("TBANK_TIMEOUT_SECONDS", "2"),
+                ("TBANK_FORM_LIFETIME_SECONDS", "600"),
                 (
                     "TBANK_NOTIFICATION_URL",
                     "https://api.example/v1/acquirer/notifications",
@@ -296,14 +300,14 @@ mod tests {
         assert_eq!(c.api_url, "http://127.0.0.1:8123/v2");
         assert_eq!(c.pay_type, PayType::TwoStage);
         assert_eq!(c.rebill_initiator, RebillInitiator::Merchant);
-        assert_eq!(c.timeout, Duration::from_millis(1500));
-        assert_eq!(c.form_lifetime, Duration::from_secs(600));
+        assert_eq!(c.limits.timeout, Duration::from_secs(2));
+        assert_eq!(c.limits.form_lifetime, Duration::from_secs(600));
         for (name, value) in [
             ("TBANK_API_URL", "http://securepay.tinkoff.ru/v2"),
             ("TBANK_API_URL", "ftp://x"),
             ("TBANK_PAY_TYPE", "X"),
-            ("TBANK_TIMEOUT_MS", "0"),
-            ("TBANK_FORM_LIFETIME_SECS", "10"),
+            ("TBANK_TIMEOUT_SECONDS", "0"),
+            ("TBANK_FORM_LIFETIME_SECONDS", "10"),
         ] {
             let pairs: &'static [(&'static str, &'static str)] =
                 Box::leak(Box::new([(name, value)]));

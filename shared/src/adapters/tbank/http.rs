@@ -10,6 +10,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::adapters::error_chain;
+
 /// Why no answer was read. Every one of them leaves the call's outcome unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -75,15 +77,4 @@ impl Http {
             .await
             .map_err(|_| TransportError::Timeout(self.timeout))?
     }
-}
-
-pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }

@@ -94,8 +94,8 @@ fn status_of(verdict: Verdict) -> GatewayStatus {
 
 impl TbankAcquirer {
     pub fn new(config: TbankConfig) -> Result<Self, TbankConfigError> {
-        let http =
-            http::Http::new(config.timeout).map_err(|e| TbankConfigError::Client(e.to_string()))?;
+        let http = http::Http::new(config.limits.timeout)
+            .map_err(|e| TbankConfigError::Client(e.to_string()))?;
         Ok(Self { config, http })
     }
 
@@ -158,9 +158,9 @@ impl TbankAcquirer {
             "RedirectDueDate": due_date(OffsetDateTime::now_utc() + lifetime),
         }));
         for (name, value) in [
-            ("NotificationURL", &self.config.notification_url),
-            ("SuccessURL", &self.config.success_url),
-            ("FailURL", &self.config.fail_url),
+            ("NotificationURL", &self.config.urls.notification),
+            ("SuccessURL", &self.config.urls.success),
+            ("FailURL", &self.config.urls.fail),
         ] {
             if let Some(v) = value {
                 body.insert(name.into(), Value::String(v.clone()));
@@ -182,9 +182,9 @@ impl TbankAcquirer {
             ));
         }
         let payment_id = reply
-            .payment_id
+            .text("PaymentId")
             .ok_or_else(|| unknown("Init answered no PaymentId"))?;
-        Ok((payment_id, reply.payment_url))
+        Ok((payment_id, reply.text("PaymentURL")))
     }
 
     /// `Cancel` of one payment; `Ok(false)` if its state no longer allowed it.
@@ -274,7 +274,7 @@ impl TbankAcquirer {
             )
             .await?;
         if reply.success {
-            return match reply.status.as_deref() {
+            return match reply.text("Status").as_deref() {
                 Some("CONFIRMED") => Ok(GatewayAnswer::Succeeded {
                     reference: payment_id.to_string(),
                 }),
@@ -292,9 +292,11 @@ impl TbankAcquirer {
             ErrorMeaning::Declined(reason) => Ok(GatewayAnswer::Declined {
                 reason: reason.into(),
             }),
-            _ if reply.status.as_deref() == Some("REJECTED") => Ok(GatewayAnswer::Declined {
-                reason: "card_declined".into(),
-            }),
+            _ if reply.text("Status").as_deref() == Some("REJECTED") => {
+                Ok(GatewayAnswer::Declined {
+                    reason: "card_declined".into(),
+                })
+            }
             // Our session moved on meanwhile (a cancel of the order got there first):
             // the order answers what it is.
             ErrorMeaning::WrongState => {
@@ -340,9 +342,9 @@ impl TbankAcquirer {
         let reply = self.call("Cancel", body).await?;
         if reply.success {
             return Ok(Refund {
-                status: reply.status.unwrap_or_default(),
-                original: reply.original_amount,
-                remaining: reply.new_amount,
+                status: reply.text("Status").unwrap_or_default(),
+                original: reply.kopecks("OriginalAmount"),
+                remaining: reply.kopecks("NewAmount"),
             });
         }
         Err(match error_meaning(&reply.error_code) {
@@ -398,7 +400,7 @@ impl PaymentGateway for TbankAcquirer {
         }
         let initiator = rebill.map(|_| self.config.rebill_initiator);
         let (payment_id, url) = self
-            .init(order, amount, initiator, self.config.form_lifetime)
+            .init(order, amount, initiator, self.config.limits.form_lifetime)
             .await?;
         if let Some(answer) = self.alone(order, &payment_id).await? {
             return Ok(answer);
@@ -470,14 +472,8 @@ impl PaymentGateway for TbankAcquirer {
 
 #[cfg(test)]
 mod tests {
+    use super::config::tests::credentials;
     use super::*;
-
-    fn credentials() -> Credentials {
-        Credentials::from_secret(
-            r#"{"TerminalKey":"TinkoffBankTest","Password":"TinkoffBankTest"}"#,
-        )
-        .unwrap()
-    }
 
     #[test]
     fn the_due_date_is_in_the_banks_format() {
@@ -525,7 +521,7 @@ mod tests {
     async fn unsupported_methods_are_refused_without_a_call() {
         // Nothing listens on this port: a call would be OutcomeUnknown, not Refused.
         let mut config = TbankConfig::new("http://127.0.0.1:9", credentials());
-        config.timeout = Duration::from_millis(200);
+        config.limits.timeout = Duration::from_millis(200);
         let acquirer = TbankAcquirer::new(config).unwrap();
         for (method, reason) in [
             (

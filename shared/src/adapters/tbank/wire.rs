@@ -41,21 +41,14 @@ impl From<Kopecks> for Value {
 }
 
 /// One of the bank's answers. Every T-Bank call answers HTTP 200; `Success` and
-/// `ErrorCode` say whether it worked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `ErrorCode` say whether it worked. Other fields are read when asked for, leniently.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub success: bool,
     pub error_code: String,
-    pub message: Option<String>,
-    pub status: Option<String>,
-    pub payment_id: Option<String>,
-    pub order_id: Option<String>,
-    pub amount: Option<Kopecks>,
-    pub payment_url: Option<String>,
-    pub original_amount: Option<Kopecks>,
-    pub new_amount: Option<Kopecks>,
     /// `CheckOrder`'s payments of the order.
     pub payments: Vec<OrderPayment>,
+    body: Map<String, Value>,
 }
 
 /// A payment in `CheckOrder`'s list.
@@ -109,16 +102,19 @@ impl Reply {
             // Both must say so: `Success` alone is not trusted.
             success: truth(body.get("Success")) && error_code == "0",
             error_code,
-            message: text(body.get("Message")),
-            status: text(body.get("Status")),
-            payment_id: text(body.get("PaymentId")),
-            order_id: text(body.get("OrderId")),
-            amount: Kopecks::from_wire(body.get("Amount")),
-            payment_url: text(body.get("PaymentURL")),
-            original_amount: Kopecks::from_wire(body.get("OriginalAmount")),
-            new_amount: Kopecks::from_wire(body.get("NewAmount")),
             payments,
+            body,
         })
+    }
+
+    /// A field as text (`Status`, `PaymentId`, `PaymentURL`, …), string or number.
+    pub fn text(&self, field: &str) -> Option<String> {
+        text(self.body.get(field))
+    }
+
+    /// An amount field (`Amount`, `OriginalAmount`, `NewAmount`).
+    pub fn kopecks(&self, field: &str) -> Option<Kopecks> {
+        Kopecks::from_wire(self.body.get(field))
     }
 }
 
@@ -269,10 +265,10 @@ mod tests {
         )
         .unwrap();
         assert!(reply.success);
-        assert_eq!(reply.payment_id.as_deref(), Some("3093639567"));
-        assert_eq!(reply.amount, Kopecks::new(140000));
+        assert_eq!(reply.text("PaymentId").as_deref(), Some("3093639567"));
+        assert_eq!(reply.kopecks("Amount"), Kopecks::new(140000));
         assert_eq!(
-            reply.payment_url.as_deref(),
+            reply.text("PaymentURL").as_deref(),
             Some("https://securepay.tinkoff.ru/new/fU1ppgqa")
         );
     }
@@ -338,78 +334,81 @@ mod tests {
  "OriginalAmount":13000,"NewAmount":5000,"PaymentId":"2304882","ErrorCode":"0"}"#,
         )
         .unwrap();
-        assert_eq!(reply.original_amount, Kopecks::new(13000));
-        assert_eq!(reply.new_amount, Kopecks::new(5000));
+        assert_eq!(reply.kopecks("OriginalAmount"), Kopecks::new(13000));
+        assert_eq!(reply.kopecks("NewAmount"), Kopecks::new(5000));
     }
 
     #[test]
     fn statuses_map_to_phases() {
-        for s in ["CONFIRMED", "REFUNDING", "PARTIAL_REFUNDED", "REFUNDED"] {
-            assert_eq!(phase(s), Phase::Charged, "{s}");
-        }
-        for s in ["AUTHORIZED", "PARTIAL_REVERSED"] {
-            assert_eq!(phase(s), Phase::Held, "{s}");
-        }
-        for s in [
-            "REJECTED",
-            "AUTH_FAIL",
-            "DEADLINE_EXPIRED",
-            "CANCELED",
-            "REVERSED",
-        ] {
-            assert_eq!(phase(s), Phase::Dead, "{s}");
-        }
-        for s in [
-            "NEW",
-            "FORM_SHOWED",
-            "AUTHORIZING",
-            "3DS_CHECKING",
-            "3DS_CHECKED",
-            "CONFIRMING",
-            "REVERSING",
-            "SOMETHING_NEW",
-        ] {
-            assert_eq!(phase(s), Phase::InProgress, "{s}");
+        let table: [(Phase, &[&str]); 5] = [
+            (
+                Phase::Charged,
+                &["CONFIRMED", "REFUNDING", "PARTIAL_REFUNDED", "REFUNDED"],
+            ),
+            (Phase::Held, &["AUTHORIZED", "PARTIAL_REVERSED"]),
+            (
+                Phase::Dead,
+                &[
+                    "REJECTED",
+                    "AUTH_FAIL",
+                    "DEADLINE_EXPIRED",
+                    "CANCELED",
+                    "REVERSED",
+                ],
+            ),
+            (
+                Phase::InProgress,
+                &[
+                    "NEW",
+                    "FORM_SHOWED",
+                    "AUTHORIZING",
+                    "3DS_CHECKING",
+                    "3DS_CHECKED",
+                ],
+            ),
+            (
+                Phase::InProgress,
+                &["CONFIRMING", "REVERSING", "SOMETHING_NEW"],
+            ),
+        ];
+        for (expected, statuses) in table {
+            for s in statuses {
+                assert_eq!(phase(s), expected, "{s}");
+            }
         }
     }
 
     #[test]
     fn a_charge_anywhere_in_the_order_wins() {
         assert_eq!(verdict(&[]), Verdict::Unseen);
-        assert_eq!(
-            verdict(&[
-                payment("1", "REJECTED", "1051"),
-                payment("2", "NEW", "0"),
-                payment("3", "CONFIRMED", "0"),
-            ]),
-            Verdict::Charged {
-                payment_id: "3".into()
-            }
-        );
-        assert_eq!(
-            verdict(&[
-                payment("1", "CANCELED", "0"),
-                payment("2", "FORM_SHOWED", "0")
-            ]),
-            Verdict::InProgress {
-                payment_id: "2".into()
-            }
-        );
-        assert_eq!(
-            verdict(&[payment("1", "NEW", "0"), payment("2", "AUTHORIZED", "0")]),
-            Verdict::Held {
-                payment_id: "2".into()
-            }
-        );
-        assert_eq!(
-            verdict(&[
-                payment("1", "CANCELED", "0"),
-                payment("2", "REJECTED", "1051")
-            ]),
-            Verdict::Dead {
-                reason: "insufficient_funds".into()
-            }
-        );
+        // Each order's payments (id, status, error code), and the verdict.
+        type Payments<'a> = &'a [(&'a str, &'a str, &'a str)];
+        let cases: [(Payments, &str); 4] = [
+            (
+                &[
+                    ("1", "REJECTED", "1051"),
+                    ("2", "NEW", "0"),
+                    ("3", "CONFIRMED", "0"),
+                ],
+                r#"Charged { payment_id: "3" }"#,
+            ),
+            (
+                &[("1", "CANCELED", "0"), ("2", "FORM_SHOWED", "0")],
+                r#"InProgress { payment_id: "2" }"#,
+            ),
+            (
+                &[("1", "NEW", "0"), ("2", "AUTHORIZED", "0")],
+                r#"Held { payment_id: "2" }"#,
+            ),
+            (
+                &[("1", "CANCELED", "0"), ("2", "REJECTED", "1051")],
+                r#"Dead { reason: "insufficient_funds" }"#,
+            ),
+        ];
+        for (order, expected) in cases {
+            let payments: Vec<_> = order.iter().map(|(i, s, e)| payment(i, s, e)).collect();
+            assert_eq!(format!("{:?}", verdict(&payments)), expected);
+        }
     }
 
     #[test]
