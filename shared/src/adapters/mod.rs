@@ -4,6 +4,7 @@ pub mod acquirer;
 pub mod aws;
 pub mod biller_endpoint;
 pub mod dynamodb;
+pub mod gateway;
 pub mod notify;
 pub mod registry;
 pub mod sqs;
@@ -289,31 +290,30 @@ pub fn sandbox_biller_endpoint(
     )
 }
 
-/// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
-/// SQS queue of billers' notices.
+/// The payment service as deployed: DynamoDB, the acquirer the deployment chose, SES and
+/// SNS, and the SQS queue of billers' notices.
 pub type Payments = PaymentService<
     dynamodb::DynamoStore,
-    Faulty<acquirer::SandboxAcquirer>,
+    Faulty<gateway::Acquirer>,
     notify::AwsNotifier,
     sqs::SqsQueue,
 >;
 
-pub fn payment_service(
+/// The payment service; the live acquirer reads its secret here, once per cold start.
+pub async fn payment_service(
     clients: &Clients,
     config: &PaymentsConfig,
-    sandbox: SandboxAllowed,
-) -> Payments {
-    PaymentService::new(
+    acquirer: gateway::AcquirerChoice,
+) -> Result<Payments, tbank::TbankConfigError> {
+    let acquirer = gateway::Acquirer::load(clients, config.table_name.clone(), acquirer).await?;
+    Ok(PaymentService::new(
         clients.store(config.table_name.clone()),
-        Faulty::new(
-            sandbox_acquirer(clients, config.table_name.clone(), sandbox),
-            clients.faults.clone(),
-        ),
+        Faulty::new(acquirer, clients.faults.clone()),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         clients.queue(config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
-    .with_holds(config.holds)
+    .with_holds(config.holds))
 }
 
 /// What autopays run on: the table, the payment service, charges (for the bill list) and
@@ -326,16 +326,20 @@ pub struct AutopayParts {
 }
 
 impl AutopayParts {
-    pub fn new(clients: &Clients, config: &PaymentsConfig, sandbox: SandboxAllowed) -> Self {
-        Self {
+    pub async fn new(
+        clients: &Clients,
+        config: &PaymentsConfig,
+        acquirer: gateway::AcquirerChoice,
+    ) -> Result<Self, tbank::TbankConfigError> {
+        Ok(Self {
             store: clients.store(config.table_name.clone()),
-            payments: payment_service(clients, config, sandbox),
+            payments: payment_service(clients, config, acquirer).await?,
             charges: ChargeService::new(
                 clients.store(config.table_name.clone()),
                 config.hasher.clone(),
             ),
             notifier: clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
-        }
+        })
     }
 
     pub fn service(
@@ -343,7 +347,7 @@ impl AutopayParts {
     ) -> crate::services::autopays::AutopayService<
         '_,
         dynamodb::DynamoStore,
-        Faulty<acquirer::SandboxAcquirer>,
+        Faulty<gateway::Acquirer>,
         notify::AwsNotifier,
         sqs::SqsQueue,
     > {

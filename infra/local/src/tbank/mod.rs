@@ -19,6 +19,7 @@
 //!   lists the deliveries.
 
 mod form;
+pub mod local;
 pub mod sign;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
