@@ -31,8 +31,8 @@ pub use config::{
     PRODUCTION_API, SECRET_ARN_VARIABLE,
 };
 pub use token::{sign, token, verify_notification, NotificationError, NOTIFICATION_ACK};
-pub use wire::Kopecks;
 use wire::{error_meaning, verdict, ErrorMeaning, OrderPayment, Reply, Verdict};
+pub use wire::{Kopecks, Notice};
 
 /// The prefix of the reusable token of a card saved with T-Bank: `tbrb_{RebillId}`.
 pub const REBILL_TOKEN_PREFIX: &str = "tbrb_";

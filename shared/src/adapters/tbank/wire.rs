@@ -118,6 +118,28 @@ impl Reply {
     }
 }
 
+/// What a payment notification names, read from its verified body: the order (our
+/// payment id), the bank's payment, the amount and the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount: Kopecks,
+    pub status: String,
+}
+
+impl Notice {
+    /// `None` for another kind of notification (a card added, a receipt).
+    pub fn read(body: &Map<String, Value>) -> Option<Self> {
+        Some(Self {
+            order_id: text(body.get("OrderId"))?,
+            payment_id: text(body.get("PaymentId"))?,
+            amount: Kopecks::from_wire(body.get("Amount"))?,
+            status: text(body.get("Status"))?,
+        })
+    }
+}
+
 /// Where a payment stands, as the service sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

@@ -43,12 +43,14 @@ use crate::services::runs::{continue_shard, Run, RunStore, Shard, ShardedJob};
 use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
 use crate::validation::{invalid_field, validated};
 
+mod bank_notification;
 mod biller_notices;
 mod methods;
 mod pay;
 mod receipt;
 mod reconcile;
 mod request;
+pub use bank_notification::*;
 pub use biller_notices::*;
 pub use receipt::*;
 pub use reconcile::*;
