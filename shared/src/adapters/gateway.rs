@@ -10,7 +10,8 @@ use crate::config::{
     ConfigError, Deployment, Env, Integrations, Permit, SandboxAdapter, SandboxAllowed,
 };
 use crate::services::payments::{
-    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, SavedCard,
+    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, RefundAnswer,
+    RefundOrder, SavedCard,
 };
 
 /// Which acquirer a function may build, decided from `INTEGRATIONS` and `STAGE` before
@@ -53,10 +54,10 @@ impl Acquirer {
             AcquirerChoice::Live => {
                 let env = Env::process();
                 let credentials = load_credentials(&clients.secretsmanager, &env).await?;
-                Self::Live(TbankAcquirer::new(TbankConfig::from_env(
+                Self::Live(Box::new(TbankAcquirer::new(TbankConfig::from_env(
                     &env,
                     credentials,
-                )?)?)
+                )?)?))
             }
         })
     }
@@ -69,8 +70,9 @@ macro_rules! either_acquirer {
             $(
                 async fn $op(&self $(, $arg: $ty)*) -> $answer {
                     match self {
-                        Self::Sandbox(sandbox) => sandbox.$op($($arg),*).await,
-                        Self::Live(tbank) => tbank.$op($($arg),*).await,
+                        Self::Sandbox(sandbox) => PaymentGateway::$op(sandbox, $($arg),*).await,
+                        // The trait's method: T-Bank's inherent `refund` takes other arguments.
+                        Self::Live(tbank) => PaymentGateway::$op(&**tbank, $($arg),*).await,
                     }
                 }
             )*
@@ -84,6 +86,7 @@ either_acquirer! {
     fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
     fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
     fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError>;
+    fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError>;
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use crate::services::payments::{
-    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, SavedCard,
+    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, RefundAnswer,
+    RefundOrder, SavedCard,
 };
 pub use config::{
     load_credentials, Credentials, PayType, RebillInitiator, TbankConfig, TbankConfigError,
@@ -467,6 +468,30 @@ impl PaymentGateway for TbankAcquirer {
         // T-Bank saves a card only through a payment made with `Recurrent=Y`, whose
         // notification carries the RebillId; a one-time token cannot be turned into one.
         Err(GatewayError::Refused("card_saving_needs_a_payment".into()))
+    }
+
+    /// `Cancel` of the charge (`reference`, the bank's PaymentId) for `amount`, with the
+    /// refund id as `ExternalRequestId`: asked again, the bank answers the first result.
+    /// What the bank will not give back is `Declined`; a merchant balance too low for it
+    /// stays `Refused` (nothing moved; ask again later).
+    async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError> {
+        let amount = Kopecks::payable(refund.amount)
+            .ok_or_else(|| GatewayError::Refused("amount_not_accepted".into()))?;
+        match TbankAcquirer::refund(self, refund.reference, Some(amount), refund.refund_id).await {
+            // The bank keeps no id of its own for a refund: its statement shows the charge.
+            Ok(_) => Ok(RefundAnswer::Refunded {
+                reference: refund.reference.to_string(),
+            }),
+            Err(GatewayError::Refused(reason))
+                if matches!(
+                    reason.as_str(),
+                    "refund_exceeds_payment" | "payment_not_refundable" | "unknown_payment"
+                ) =>
+            {
+                Ok(RefundAnswer::Declined { reason })
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 
