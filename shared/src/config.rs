@@ -108,25 +108,40 @@ impl Deployment {
         self.stage == PRODUCTION_STAGE
     }
 
-    /// Whether this deployment may run `adapter`: never in production, and only while
-    /// the integrations are the sandboxes (the live adapters do not exist yet, so a
-    /// function asked for them cannot start either). The factories of sandbox-backed
-    /// services take the [`SandboxAllowed`] this returns.
+    /// Whether this deployment may run `adapter`: never in production. A stage with live
+    /// integrations runs the live adapters that exist (the acquirer, see
+    /// [`crate::adapters::gateway::AcquirerChoice`]) and, outside production, the
+    /// sandboxes for the rest. The factories of sandbox-backed services take the
+    /// [`SandboxAllowed`] this returns.
     pub fn allow_sandbox(&self, adapter: SandboxAdapter) -> Result<SandboxAllowed, ConfigError> {
-        match self.integrations {
-            Integrations::Live => Err(ConfigError::Invalid {
-                name: "INTEGRATIONS",
-                reason: "live, but the live adapters (registries, acquirer, billers' endpoints) are not built yet; until they are, only INTEGRATIONS=sandbox can run, and not in the prod stage".into(),
-            }),
-            Integrations::Sandbox if self.is_production() => Err(ConfigError::Invalid {
-                name: "INTEGRATIONS",
-                reason: format!(
+        if !self.is_production() {
+            return Ok(SandboxAllowed(()));
+        }
+        Err(ConfigError::Invalid {
+            name: "INTEGRATIONS",
+            reason: match self.integrations {
+                Integrations::Live => format!(
+                    "live in stage {PRODUCTION_STAGE}, but this function's live adapter is not built yet, and a sandbox cannot stand in: {}",
+                    adapter.harm()
+                ),
+                Integrations::Sandbox => format!(
                     "sandbox in stage {PRODUCTION_STAGE} (STAGE): {}; production needs INTEGRATIONS=live",
                     adapter.harm()
                 ),
-            }),
-            Integrations::Sandbox => Ok(SandboxAllowed(())),
-        }
+            },
+        })
+    }
+}
+
+/// What a function built on an integration may build, decided from the deployment before
+/// anything loads: a [`SandboxAllowed`], or which acquirer.
+pub trait Permit: Sized {
+    fn permit(deployment: &Deployment, adapter: SandboxAdapter) -> Result<Self, ConfigError>;
+}
+
+impl Permit for SandboxAllowed {
+    fn permit(deployment: &Deployment, adapter: SandboxAdapter) -> Result<Self, ConfigError> {
+        deployment.allow_sandbox(adapter)
     }
 }
 
@@ -254,6 +269,8 @@ macro_rules! limits {
         }
     };
 }
+
+pub(crate) use limits;
 
 /// A function's configuration: read at cold start from the environment, with the HMAC
 /// keys read before it.

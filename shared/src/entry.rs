@@ -12,8 +12,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use crate::adapters::gateway::AcquirerChoice;
 use crate::adapters::{sqs::SqsQueue, Clients};
-use crate::config::{Deployment, Env, PaymentsConfig, SandboxAdapter, SandboxAllowed};
+use crate::config::{Deployment, Env, PaymentsConfig, Permit, SandboxAdapter};
 use crate::crypto::Hasher;
 use crate::http as web;
 use crate::AppError;
@@ -42,14 +43,13 @@ impl ColdStart {
         Self::load_from(Env::process()).await
     }
 
-    /// For a function built on a sandbox adapter, the only one built: whether the
-    /// deployment allows it is checked first, before any call leaves the function.
-    pub async fn load_with_sandbox(
-        adapter: SandboxAdapter,
-    ) -> Result<(Self, SandboxAllowed), Error> {
+    /// For a function built on an integration adapter: what the deployment allows it to
+    /// build (a [`crate::config::SandboxAllowed`], or the [`AcquirerChoice`]) is decided first, before
+    /// any call leaves the function.
+    pub async fn load_with_sandbox<P: Permit>(adapter: SandboxAdapter) -> Result<(Self, P), Error> {
         let env = Env::process();
-        let sandbox = Deployment::from_env(&env)?.allow_sandbox(adapter)?;
-        Ok((Self::load_from(env).await?, sandbox))
+        let permit = P::permit(&Deployment::from_env(&env)?, adapter)?;
+        Ok((Self::load_from(env).await?, permit))
     }
 
     async fn load_from(env: Env<fn(&str) -> Option<String>>) -> Result<Self, Error> {
@@ -70,9 +70,9 @@ pub type Reply = Result<Response<Body>, AppError>;
 /// reconciliation, the autopay run): the queue of its pages and their size, the clients
 /// and the payments' configuration.
 pub struct PaymentsJob {
-    /// Payments are charged through the sandbox acquirer, the only one built: checked
-    /// first, before any call leaves the function.
-    pub sandbox: SandboxAllowed,
+    /// The acquirer payments are charged through (the sandbox's, or the live one):
+    /// decided first, before any call leaves the function.
+    pub acquirer: AcquirerChoice,
     pub queue: SqsQueue,
     pub page_size: usize,
     pub clients: Clients,
@@ -90,7 +90,8 @@ impl PaymentsJob {
     ) -> Result<Self, Error> {
         init()?;
         let env = Env::process();
-        let sandbox = Deployment::from_env(&env)?.allow_sandbox(SandboxAdapter::Acquirer)?;
+        let acquirer =
+            AcquirerChoice::permit(&Deployment::from_env(&env)?, SandboxAdapter::Acquirer)?;
         let queue_url = env.required(queue_var)?;
         let page_size = env.read(page_var, default_page, 1)?;
         let ColdStart {
@@ -98,7 +99,7 @@ impl PaymentsJob {
         } = ColdStart::load().await?;
         let config = PaymentsConfig::from_env(&env, hasher)?;
         Ok(Self {
-            sandbox,
+            acquirer,
             queue: SqsQueue::new(clients.sqs.clone(), queue_url),
             page_size,
             clients,

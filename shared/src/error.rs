@@ -39,6 +39,9 @@ pub enum AppError {
     InvalidJson { detail: String },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A bank's notification whose signature does not hold: nothing in it is trusted.
+    #[error("the notification's signature does not hold")]
+    InvalidSignature,
     #[error("request body failed validation")]
     Validation(Vec<FieldError>),
     #[error("no such route")]
@@ -305,6 +308,7 @@ impl AppError {
         use AppError::*;
         match self {
             InvalidJson { detail } => Problem::new(400, "invalid_json", "Некорректный JSON", format!("Тело запроса не является корректным JSON-объектом: {detail}")),
+            InvalidSignature => Problem::new(400, "invalid_signature", "Неверная подпись", "Подпись уведомления не сходится"),
             PayloadTooLarge { limit } => Problem::new(413, "payload_too_large", "Слишком большой запрос", format!("Тело запроса больше {limit} байт")),
             Validation(errors) => Problem { errors: errors.clone(), ..Problem::new(422, "validation_failed", "Ошибка в данных запроса", "Проверьте отмеченные поля") },
             RouteNotFound => Problem::new(404, "route_not_found", "Не найдено", "Такого адреса нет"),

@@ -132,10 +132,11 @@ impl Api for App {
 }
 
 shared::api_app! {
-    /// Payments are charged through the sandbox acquirer, the only one built: checked
-    /// first, before any call leaves the function.
-    pub struct App from (start, config: PaymentsConfig, sandbox: Acquirer) {
-        payments: Payments = adapters::payment_service(&start.clients, &config, sandbox)
+    /// Payments are charged through the acquirer the deployment chose: decided first,
+    /// before any call leaves the function.
+    pub struct App from (start, config: PaymentsConfig, acquirer: Acquirer) {
+        payments: Payments = adapters::payment_service(&start.clients, &config, acquirer)
+            .await?
             .with_lookup_limit(config.lookups),
         /// How long a login or step-up code counts as a proof of presence.
         step_up_window: std::time::Duration = config.step_up_window,

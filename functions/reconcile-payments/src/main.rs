@@ -10,7 +10,8 @@ async fn main() -> Result<(), shared::entry::Error> {
     let job =
         PaymentsJob::start("RECONCILE_QUEUE_URL", "RECONCILE_PAGE_SIZE", RECONCILE_PAGE).await?;
     let min_age = job.config.reconcile_min_age;
-    let payments = &shared::adapters::payment_service(&job.clients, &job.config, job.sandbox);
+    let payments =
+        &shared::adapters::payment_service(&job.clients, &job.config, job.acquirer).await?;
     let (queue, page_size) = (&job.queue, job.page_size);
     // The schedule only plans a run (the first page of every shard of the open
     // payments); the queue brings the pages, one shard's page each.

@@ -10,7 +10,7 @@ const CONCURRENCY: usize = 5;
 async fn main() -> Result<(), shared::entry::Error> {
     let job =
         PaymentsJob::start("AUTOPAY_RUN_QUEUE_URL", "AUTOPAY_RUN_PAGE_SIZE", PAGE_SIZE).await?;
-    let parts = &AutopayParts::new(&job.clients, &job.config, job.sandbox);
+    let parts = &AutopayParts::new(&job.clients, &job.config, job.acquirer).await?;
     let (run_queue, page_size) = (&job.queue, job.page_size);
     // Three event sources: the daily schedule, which only plans the run; the queue of
     // its pages, a page of a shard each; and the queue of new bills.

@@ -33,6 +33,7 @@ pub mod routes;
 pub mod seed;
 pub mod sqs;
 mod stack;
+pub mod tbank;
 pub mod template;
 
 pub use error::{Error, Result};

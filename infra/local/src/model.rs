@@ -1124,6 +1124,10 @@ mod tests {
             ("EmailSender", "no-reply@portal.example.org"),
             ("PortalUrl", "https://portal.example.org"),
             ("CorsAllowedOrigin", "https://portal.example.org"),
+            (
+                "TbankSecretArn",
+                "arn:aws:secretsmanager:eu-central-1:123456789012:secret:tbank",
+            ),
         ];
         let mut prod = vec![("Stage", "prod"), ("Integrations", "live")];
         prod.extend(real);

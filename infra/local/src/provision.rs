@@ -392,7 +392,10 @@ async fn create_queue(client: &aws_sdk_sqs::Client, spec: &QueueSpec) -> Result<
 
 /// Functions read the secret by the ARN `!Ref` gave them, without moto's random suffix:
 /// Secrets Manager, and moto, accept such a partial ARN.
-async fn create_secret(client: &aws_sdk_secretsmanager::Client, spec: &SecretSpec) -> Result<()> {
+pub(crate) async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    spec: &SecretSpec,
+) -> Result<()> {
     let resource = format!("secret {} ({})", spec.name, spec.logical_id);
     client
         .create_secret()

@@ -119,6 +119,8 @@ struct StackInfo {
     functions: Vec<FunctionInfo>,
     routes: Vec<String>,
     log_dir: PathBuf,
+    /// The T-Bank stand-in's base URL, with live integrations.
+    tbank_url: Option<String>,
 }
 
 /// A running local stack: moto, one `cargo lambda watch` per function, the
@@ -256,6 +258,12 @@ impl Stack {
     /// Route keys served by the gateway, e.g. `POST /v1/codes`.
     pub fn routes(&self) -> &[String] {
         &self.info.routes
+    }
+
+    /// The T-Bank stand-in (`/_tbank/faults`, `/_tbank/notifications`), when the stack
+    /// runs live integrations.
+    pub fn tbank_url(&self) -> Option<&str> {
+        self.info.tbank_url.as_deref()
     }
 
     /// Where child process logs go.
@@ -414,11 +422,16 @@ async fn startup(
         })?;
     let gateway_port = listener.local_addr()?.port();
     let moto_url = format!("http://127.0.0.1:{moto_port}");
+    // Live integrations charge through T-Bank: the stand-in plays the bank.
+    let (mut env_overrides, mut param_overrides) =
+        (opts.env_overrides.clone(), opts.param_overrides.clone());
+    let tbank =
+        crate::tbank::local::start(&mut env_overrides, &mut param_overrides, gateway_port).await?;
 
     // The whole plan is resolved before any process starts: template errors
     // are reported at once.
     let template = Template::load(&template_path)?;
-    let mut resolver = Resolver::new(&template, &opts.param_overrides)?;
+    let mut resolver = Resolver::new(&template, &param_overrides)?;
     let mut plan: Plan = model::plan(&mut resolver, &moto_url)?;
 
     let function_ports: Vec<u16> = match opts.lambda_port {
@@ -456,7 +469,7 @@ async fn startup(
     let environments: Vec<BTreeMap<String, String>> = plan
         .functions
         .iter()
-        .map(|f| function_environment(&f.environment, &moto_url, &opts.env_overrides))
+        .map(|f| function_environment(&f.environment, &moto_url, &env_overrides))
         .collect();
 
     if build_options.prebuild {
@@ -515,6 +528,9 @@ async fn startup(
 
     let clients = Clients::new(&moto_url);
     let urls = provision::provision(&clients, &plan.infrastructure).await?;
+    if let Some(live) = &tbank {
+        provision::create_secret(&clients.secretsmanager, &live.secret).await?;
+    }
     // moto's queue URLs are predicted in the plan; should they differ, the
     // real ones win and everything that refers to them is resolved again.
     let mut changed = false;
@@ -549,7 +565,7 @@ async fn startup(
         .zip(&environments)
     {
         let environment = if changed {
-            function_environment(&f.environment, &moto_url, &opts.env_overrides)
+            function_environment(&f.environment, &moto_url, &env_overrides)
         } else {
             environment.clone()
         };
@@ -616,6 +632,14 @@ async fn startup(
     }
 
     let mut tasks = Vec::new();
+    let tbank_url = tbank.as_ref().map(|live| live.bank.url());
+    if let Some(live) = tbank {
+        // Kept until the stack stops (its tasks are aborted then).
+        tasks.push(tokio::spawn(async move {
+            let _bank = live.bank;
+            std::future::pending::<()>().await
+        }));
+    }
     for f in &plan.functions {
         for source in &f.sqs_events {
             let queue = plan
@@ -682,6 +706,7 @@ async fn startup(
             functions,
             routes: route_keys,
             log_dir,
+            tbank_url,
         },
         tasks,
     ))

@@ -4,9 +4,11 @@ pub mod acquirer;
 pub mod aws;
 pub mod biller_endpoint;
 pub mod dynamodb;
+pub mod gateway;
 pub mod notify;
 pub mod registry;
 pub mod sqs;
+pub mod tbank;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
@@ -116,7 +118,7 @@ impl Clients {
 }
 
 /// An SDK error with its sources: the SDK's own `Display` is only "service error".
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -288,31 +290,30 @@ pub fn sandbox_biller_endpoint(
     )
 }
 
-/// The payment service as deployed: DynamoDB, the sandbox acquirer, SES and SNS, and the
-/// SQS queue of billers' notices.
+/// The payment service as deployed: DynamoDB, the acquirer the deployment chose, SES and
+/// SNS, and the SQS queue of billers' notices.
 pub type Payments = PaymentService<
     dynamodb::DynamoStore,
-    Faulty<acquirer::SandboxAcquirer>,
+    Faulty<gateway::Acquirer>,
     notify::AwsNotifier,
     sqs::SqsQueue,
 >;
 
-pub fn payment_service(
+/// The payment service; the live acquirer reads its secret here, once per cold start.
+pub async fn payment_service(
     clients: &Clients,
     config: &PaymentsConfig,
-    sandbox: SandboxAllowed,
-) -> Payments {
-    PaymentService::new(
+    acquirer: gateway::AcquirerChoice,
+) -> Result<Payments, tbank::TbankConfigError> {
+    let acquirer = gateway::Acquirer::load(clients, config.table_name.clone(), acquirer).await?;
+    Ok(PaymentService::new(
         clients.store(config.table_name.clone()),
-        Faulty::new(
-            sandbox_acquirer(clients, config.table_name.clone(), sandbox),
-            clients.faults.clone(),
-        ),
+        Faulty::new(acquirer, clients.faults.clone()),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         clients.queue(config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
-    .with_holds(config.holds)
+    .with_holds(config.holds))
 }
 
 /// What autopays run on: the table, the payment service, charges (for the bill list) and
@@ -325,16 +326,20 @@ pub struct AutopayParts {
 }
 
 impl AutopayParts {
-    pub fn new(clients: &Clients, config: &PaymentsConfig, sandbox: SandboxAllowed) -> Self {
-        Self {
+    pub async fn new(
+        clients: &Clients,
+        config: &PaymentsConfig,
+        acquirer: gateway::AcquirerChoice,
+    ) -> Result<Self, tbank::TbankConfigError> {
+        Ok(Self {
             store: clients.store(config.table_name.clone()),
-            payments: payment_service(clients, config, sandbox),
+            payments: payment_service(clients, config, acquirer).await?,
             charges: ChargeService::new(
                 clients.store(config.table_name.clone()),
                 config.hasher.clone(),
             ),
             notifier: clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
-        }
+        })
     }
 
     pub fn service(
@@ -342,7 +347,7 @@ impl AutopayParts {
     ) -> crate::services::autopays::AutopayService<
         '_,
         dynamodb::DynamoStore,
-        Faulty<acquirer::SandboxAcquirer>,
+        Faulty<gateway::Acquirer>,
         notify::AwsNotifier,
         sqs::SqsQueue,
     > {

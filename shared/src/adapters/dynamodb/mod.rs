@@ -8,6 +8,7 @@ mod confirmation;
 mod household;
 mod identity;
 mod notices;
+mod open_payment;
 mod ops;
 mod payments;
 mod profile;

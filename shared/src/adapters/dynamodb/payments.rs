@@ -22,7 +22,7 @@ use crate::services::{Cap, CappedAdd, StoreError};
 /// and an entry in it is removed when its payment is done with.
 const UNSHARDED_RECONCILE_PK: &str = "RECONCILE";
 
-fn reconcile_pk(shard: Shard) -> String {
+pub(super) fn reconcile_pk(shard: Shard) -> String {
     match shard {
         Shard::Unsharded => UNSHARDED_RECONCILE_PK.to_string(),
         Shard::Of(n) => format!("{UNSHARDED_RECONCILE_PK}#{n}"),

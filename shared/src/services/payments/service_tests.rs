@@ -475,3 +475,56 @@ async fn a_throttled_store_leaves_the_payment_to_the_next_run() {
     assert_eq!(w.charged(), [(id, 1)]);
     assert!(w.store.state().runs["r2"].2, "the second run completes");
 }
+
+#[tokio::test]
+async fn a_bank_notification_settles_a_waiting_payment_once_the_bank_confirms_it() {
+    let w = world();
+    w.acquirer
+        .reply_with(crate::testing::Reply::AskConfirmation);
+    let payment = w.pay("a1", "key-notified-1").await.unwrap().payment;
+    assert_eq!(payment.status, PaymentStatus::RequiresConfirmation);
+    let (account, reference) = (AccountId::from("a1"), format!("ref-{}", payment.id));
+    let apply = |amount: u64| {
+        let notification = BankNotification {
+            order: &payment.id,
+            reference: &reference,
+            amount,
+        };
+        let (service, now) = (&w.service, w.clock.now());
+        let account = &account;
+        async move {
+            service
+                .apply_bank_notification(account, &notification, now)
+                .await
+                .unwrap()
+        }
+    };
+    // Another of the bank's payments under this order (a void's rouble): nothing moves.
+    let other = apply(100).await;
+    assert_eq!(other, NotificationOutcome::Ignored("another_bank_payment"));
+    // The bank does not say it charged yet: the payment keeps waiting.
+    let early = apply(payment.total).await;
+    assert_eq!(
+        early,
+        NotificationOutcome::Applied(PaymentStatus::RequiresConfirmation)
+    );
+    assert_eq!(w.charge().status, ChargeStatus::Unpaid);
+
+    w.acquirer.decide(
+        &payment.id,
+        GatewayStatus::Succeeded {
+            reference: reference.clone(),
+        },
+    );
+    let applied = apply(payment.total).await;
+    assert_eq!(
+        applied,
+        NotificationOutcome::Applied(PaymentStatus::Succeeded)
+    );
+    assert_eq!(w.charge().status, ChargeStatus::Paid);
+    assert_eq!((receipts(&w.outbox), w.notices()), (1, 1));
+    // The bank repeating itself changes nothing and sends nothing again.
+    let again = apply(payment.total).await;
+    assert_eq!(again, NotificationOutcome::Ignored("already_settled"));
+    assert_eq!((receipts(&w.outbox), w.notices()), (1, 1));
+}
