@@ -9,6 +9,7 @@ mod household;
 mod identity;
 mod notices;
 mod ops;
+mod organisations;
 mod payments;
 mod profile;
 mod runs;
