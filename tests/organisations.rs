@@ -124,6 +124,15 @@ async fn as_organisation(api: &Api, token: &str, path: &str, id: &str) -> Reply 
         .await
 }
 
+/// The actions of a page of the audit log.
+fn actions(page: &Reply) -> Vec<String> {
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.list("entries")
+        .iter()
+        .map(|e| text(&e["action"]))
+        .collect()
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async fn the_head_registers_a_company_and_a_sole_trader(api: Api) {
@@ -249,12 +258,10 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
         .get_as(&owner, &format!("/v1/organisations/{id}/audit?limit=4"))
         .await;
     assert_eq!(audit.status, 200, "{}", audit.body);
-    let actions: Vec<String> = audit
-        .list("entries")
-        .iter()
-        .map(|e| text(&e["action"]))
-        .collect();
-    assert_eq!(actions, ["removed", "role_changed", "joined", "invited"]);
+    assert_eq!(
+        actions(&audit),
+        ["removed", "role_changed", "joined", "invited"]
+    );
     let next = text(&audit.body["next"]);
     let rest = api
         .request(Method::GET, &format!("/v1/organisations/{id}/audit"))
@@ -262,12 +269,10 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
         .query(&[("after", next.as_str())])
         .send()
         .await;
-    let actions: Vec<String> = rest
-        .list("entries")
-        .iter()
-        .map(|e| text(&e["action"]))
-        .collect();
-    assert_eq!(actions, ["joined", "invited", "registered", "requested"]);
+    assert_eq!(
+        actions(&rest),
+        ["joined", "invited", "registered", "requested"]
+    );
     assert!(!rest.body.to_string().contains(&accountant.phone));
     assert!(!rest.body.to_string().contains(&viewer.email));
 }

@@ -81,12 +81,10 @@ where
         action: OrgAction,
     ) -> Result<(Organisation, Membership), AppError> {
         let member = self.member_for(id, account, action).await?;
-        let org = self
-            .store
-            .organisation(id)
-            .await?
-            .filter(|o| o.status == OrgStatus::Registered)
-            .ok_or(AppError::NotFound("organisation"))?;
+        let org = self.organisation_of(id).await?;
+        if org.status != OrgStatus::Registered {
+            return Err(AppError::NotFound("organisation"));
+        }
         Ok((org, member))
     }
 
@@ -195,11 +193,7 @@ where
             Joined::InvitationGone => return Err(AppError::InvitationCodeMismatch),
             Joined::AlreadyMember => return Err(AppError::AlreadyMember),
         }
-        let org = self
-            .store
-            .organisation(&member.organisation_id)
-            .await?
-            .ok_or(AppError::NotFound("organisation"))?;
+        let org = self.organisation_of(&member.organisation_id).await?;
         tracing::info!(organisation_id = %org.id, invitation_id = %invitation.id, "invitation accepted");
         Ok((org, member))
     }

@@ -458,12 +458,18 @@ where
             .membership(id, account)
             .await?
             .ok_or(AppError::NotFound("organisation"))?;
-        let org = self
-            .store
+        Ok((self.organisation_of(id).await?, member))
+    }
+
+    /// The organisation `id`, which must be there.
+    async fn organisation_of(
+        &self,
+        id: &OrganisationId,
+    ) -> Result<Organisation, AppError> {
+        self.store
             .organisation(id)
             .await?
-            .ok_or(AppError::NotFound("organisation"))?;
-        Ok((org, member))
+            .ok_or(AppError::NotFound("organisation"))
     }
 
     /// The role `account` acts in for the organisation: only an active member has one.
