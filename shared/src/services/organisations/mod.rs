@@ -462,10 +462,7 @@ where
     }
 
     /// The organisation `id`, which must be there.
-    async fn organisation_of(
-        &self,
-        id: &OrganisationId,
-    ) -> Result<Organisation, AppError> {
+    async fn organisation_of(&self, id: &OrganisationId) -> Result<Organisation, AppError> {
         self.store
             .organisation(id)
             .await?
