@@ -44,7 +44,7 @@ async fn confirmed_with_inn(api: &Api, inn: &str) -> (Citizen, String) {
     let (c, token) = citizen(api).await;
     let mut body = verifiable(&snils_of("731"), &six_digits());
     body["documents"]["inn"] = json!(inn);
-    let reply = patch_new(api, &token, body).await;
+    let reply = patch_new(api, &token, body.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     wait_for(api, &token, "standard level and INN", |p| {
         p["level"] == "standard" && p["verification"]["inn"]["status"] == "verified"
