@@ -488,6 +488,15 @@ env_config! {
 }
 
 env_config! {
+    /// Everything the organisations function needs.
+    #[derive(Clone)]
+    pub struct OrganisationsConfig from (env, hasher) sends messages {
+        /// Where business-register checks are queued (the verification queue).
+        pub queue_url: String = env.required("VERIFICATION_QUEUE_URL")?,
+    }
+}
+
+env_config! {
     /// Everything the confirmation function needs.
     #[derive(Clone)]
     pub struct ConfirmationConfig from (env, hasher) on the table {

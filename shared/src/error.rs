@@ -148,6 +148,22 @@ pub enum AppError {
     BillWithdrawn(String),
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
+    #[error("the account is not confirmed")]
+    LevelNotConfirmed,
+    #[error("the profile holds no verified personal INN")]
+    PersonalInnRequired,
+    #[error("an organisation of this INN is registered or being registered")]
+    OrganisationTaken,
+    #[error("the member's role does not allow it")]
+    RoleForbids,
+    #[error("the organisation would be left without an owner")]
+    LastOwner,
+    #[error("already a member of the organisation")]
+    AlreadyMember,
+    #[error("no invitation with this code")]
+    InvitationCodeMismatch,
+    #[error("too many invitation codes tried")]
+    InvitationAttemptsLimited { retry_after_secs: u64 },
     #[error("data store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0}")]
@@ -258,6 +274,8 @@ fn not_found_code(what: &str) -> &'static str {
         "payment template" => "payment_template_not_found",
         "autopay" => "autopay_not_found",
         "factor" => "factor_not_found",
+        "organisation" => "organisation_not_found",
+        "member" => "member_not_found",
         _ => "not_found",
     }
 }
@@ -275,6 +293,8 @@ fn not_found_detail(what: &str) -> &'static str {
         "charge" => "У вас нет начисления с таким УИН",
         "bill" => "Начисление с таким УИН не найдено",
         "account" => "Учётная запись с таким СНИЛС не найдена",
+        "organisation" => "У вас нет такой организации",
+        "member" => "В организации нет такого участника",
         _ => "Не найдено",
     }
 }
@@ -367,6 +387,15 @@ impl AppError {
             LastSecondFactor => Problem::new(409, "last_second_factor", "Последний способ подтверждения", "Пока вход с подтверждением включён, последний способ подтверждения удалить нельзя"),
             FactorsLockedAfterRecovery { retry_after_secs } => Problem::new(403, "factors_locked_after_recovery", "Изменение недоступно", "После восстановления пароля способы подтверждения входа можно менять только после подтверждения кодом или через 72 часа").retry_after(*retry_after_secs),
             SessionNotFound => Problem::new(404, "session_not_found", "Сессия не найдена", "Такой сессии нет или она уже завершена"),
+            LevelNotConfirmed => Problem::new(403, "account_not_confirmed", "Учётная запись не подтверждена", "Зарегистрировать организацию может владелец подтверждённой учётной записи"),
+            PersonalInnRequired => Problem::new(409, "personal_inn_required", "Нужен проверенный ИНН", "Укажите в профиле свой ИНН и дождитесь его проверки: по нему реестр подтверждает руководителя"),
+            OrganisationTaken => Problem::new(409, "organisation_already_registered", "Организация уже зарегистрирована", "Организация с этими ИНН и КПП уже зарегистрирована или регистрируется. Если вы её руководитель, обратитесь к её владельцу в кабинете"),
+            RoleForbids => Problem::new(403, "role_forbids", "Недостаточно прав", "Ваша роль в организации не позволяет это действие"),
+            LastOwner => Problem::new(409, "last_owner", "Последний владелец", "В организации должен остаться хотя бы один владелец"),
+            AlreadyMember => Problem::new(409, "already_member", "Вы уже участник", "Вы уже состоите в этой организации"),
+            InvitationCodeMismatch => Problem::new(422, "invitation_code_mismatch", "Неверный код приглашения", "Приглашения с таким кодом для ваших телефона и почты нет или оно истекло")
+                .field("code", "invitation_code_mismatch", "Проверьте код из сообщения"),
+            InvitationAttemptsLimited { retry_after_secs } => Problem::new(429, "invitation_attempts_limited", "Слишком много попыток", "Код приглашения введён неверно слишком много раз. Попробуйте позже").retry_after(*retry_after_secs),
             DeliveryFailed(_) => Problem::new(503, "delivery_unavailable", "Не удалось отправить код", "Сервис отправки сообщений временно недоступен. Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
             StoreUnavailable(_) => Problem::new(503, "service_unavailable", "Сервис временно недоступен", "Повторите попытку позже").retry_after(RETRY_AFTER_UNAVAILABLE_SECS),
             Internal(_) => Problem::new(500, "internal_error", "Внутренняя ошибка", "Что-то пошло не так. Мы уже разбираемся"),

@@ -82,6 +82,39 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
     }
 }
 
+/// The mark the authorizer gives a request whose `X-Organisation-Id` names an
+/// organisation the caller is not an active member of (or no organisation at all).
+pub const ORGANISATION_REFUSED: &str = "refused";
+
+/// The organisation a request acts for (`X-Organisation-Id`) and the caller's role in it,
+/// as the authorizer read them; `None` when the request names none. One the caller does
+/// not act for is not found, whether or not it exists.
+pub fn acting_organisation(
+    req: &Request,
+) -> Result<Option<(crate::domain::OrganisationId, crate::domain::OrgRole)>, AppError> {
+    let fields = api_context(req)
+        .and_then(|ctx| ctx.authorizer.as_ref())
+        .map(|a| &a.fields);
+    let get = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(id) = get("organisation_id") else {
+        return Ok(None);
+    };
+    let refused = AppError::NotFound("organisation");
+    if id == ORGANISATION_REFUSED {
+        return Err(refused);
+    }
+    let id = id.parse().map_err(|_| AppError::NotFound("organisation"))?;
+    let role = get("organisation_role")
+        .and_then(|r| crate::domain::OrgRole::parse("role", r).ok())
+        .ok_or(refused)?;
+    Ok(Some((id, role)))
+}
+
 /// The operator calling an operator route, as the authorizer established it; a citizen's
 /// session is refused here.
 pub fn operator(req: &Request) -> Result<crate::domain::OperatorId, AppError> {

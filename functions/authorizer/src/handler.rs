@@ -16,17 +16,21 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::{IdentityConfig, TableConfig};
+use shared::domain::OrganisationId;
 use shared::entry::ColdStart;
-use shared::http::UNAVAILABLE_ROLE;
+use shared::http::{ORGANISATION_REFUSED, UNAVAILABLE_ROLE};
 use shared::services::charges::{ChargeService, BILLER_KEY_PREFIX};
 use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
 use shared::services::identity::IdentityService;
+use shared::services::organisations::acting_role;
 use shared::AppError;
 
 pub struct App {
     identity: IdentityService<DynamoStore, AwsNotifier>,
     operators: OperatorService<DynamoStore>,
     billers: ChargeService<DynamoStore>,
+    /// Memberships of organisations, for `X-Organisation-Id`.
+    store: DynamoStore,
 }
 
 impl App {
@@ -37,6 +41,7 @@ impl App {
         Ok(Self {
             identity: adapters::identity_service(&start.clients, identity),
             operators: adapters::operator_service(&start.clients, table.clone()),
+            store: start.clients.store(table.table_name.clone()),
             billers: adapters::charge_service(&start.clients, table),
         })
     }
@@ -55,12 +60,40 @@ pub struct AuthorizerResponse {
     context: HashMap<&'static str, String>,
 }
 
+/// The header naming the organisation a citizen acts for.
+const ORGANISATION_HEADER: &str = "x-organisation-id";
+
+fn header<'a>(headers: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// The organisation of `X-Organisation-Id` and the caller's role in it (one `GetItem`),
+/// or the mark [`ORGANISATION_REFUSED`] when the caller is no active member of it, or it
+/// is no organisation's id: the handler answers both as not found.
+async fn organisation_context(
+    app: &App,
+    raw: &str,
+    account: &shared::domain::AccountId,
+) -> Result<Vec<(&'static str, String)>, AppError> {
+    let refused = vec![("organisation_id", ORGANISATION_REFUSED.to_string())];
+    let Ok(id) = raw.parse::<OrganisationId>() else {
+        return Ok(refused);
+    };
+    Ok(match acting_role(&app.store, &id, account).await? {
+        Some(role) => vec![
+            ("organisation_id", id.to_string()),
+            ("organisation_role", role.as_str().to_string()),
+        ],
+        None => refused,
+    })
+}
+
 /// The token of `Authorization: Bearer <token>` (scheme in any case).
 fn bearer(headers: &HashMap<String, String>) -> Option<&str> {
-    let value = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.trim())?;
+    let value = header(headers, "authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -87,19 +120,31 @@ pub async fn handle(
             ])
         })
     } else {
-        app.identity
+        match app
+            .identity
             .authorize(token, OffsetDateTime::now_utc())
             .await
-            .map(|principal| {
-                HashMap::from([
-                    ("account_id", principal.account_id.into()),
-                    ("session_id", principal.session_id.into()),
-                    // When the session last proved presence: routes that need a
-                    // fresh proof (step-up) judge it by this.
-                    ("proven_at", principal.proven_at.to_string()),
-                    ("role", "citizen".to_string()),
-                ])
-            })
+        {
+            Ok(principal) => {
+                let organisation = match header(&event.payload.headers, ORGANISATION_HEADER) {
+                    Some(raw) => organisation_context(app, raw, &principal.account_id).await,
+                    None => Ok(Vec::new()),
+                };
+                organisation.map(|organisation| {
+                    let mut context = HashMap::from([
+                        ("account_id", principal.account_id.into()),
+                        ("session_id", principal.session_id.into()),
+                        // When the session last proved presence: routes that need a
+                        // fresh proof (step-up) judge it by this.
+                        ("proven_at", principal.proven_at.to_string()),
+                        ("role", "citizen".to_string()),
+                    ]);
+                    context.extend(organisation);
+                    context
+                })
+            }
+            Err(e) => Err(e),
+        }
     };
     match context {
         Ok(context) => Ok(AuthorizerResponse {

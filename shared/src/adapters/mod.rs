@@ -3,6 +3,7 @@
 pub mod acquirer;
 pub mod aws;
 pub mod biller_endpoint;
+pub mod business_registry;
 pub mod dynamodb;
 pub mod gateway;
 pub mod notify;
@@ -12,8 +13,8 @@ pub mod tbank;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
-    NoticesConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, SweepConfig, TableConfig,
-    VerificationConfig, HMAC_SECRET_ARN,
+    NoticesConfig, OrganisationsConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, SweepConfig,
+    TableConfig, VerificationConfig, HMAC_SECRET_ARN,
 };
 use crate::crypto::Hasher;
 use crate::faults::{Faults, Faulty};
@@ -23,6 +24,7 @@ use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
+use crate::services::organisations::OrganisationService;
 use crate::services::payments::PaymentService;
 use crate::services::profile::ProfileService;
 use crate::services::verification::{VerificationService, VerificationSweeper};
@@ -199,6 +201,29 @@ pub fn verification_service(
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
     )
+}
+
+/// Organisations over DynamoDB, SNS and SES, their register checks queued on the
+/// verification queue.
+pub fn organisation_service(
+    clients: &Clients,
+    config: OrganisationsConfig,
+) -> OrganisationService<dynamodb::DynamoStore, sqs::SqsQueue, notify::AwsNotifier> {
+    OrganisationService::new(
+        clients.store(config.table_name),
+        clients.queue(config.queue_url),
+        clients.notifier(config.email_sender, config.sms_sender_id),
+        config.hasher,
+    )
+}
+
+/// The business registers the verification worker checks organisations with: the
+/// sandbox, the only one built.
+pub fn business_registry(
+    config: &VerificationConfig,
+    _: SandboxAllowed,
+) -> business_registry::SandboxBusinessRegistry {
+    business_registry::SandboxBusinessRegistry::new(config.registry_delay)
 }
 
 /// Children and vehicles over DynamoDB.

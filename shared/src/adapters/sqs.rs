@@ -8,6 +8,7 @@ use crate::services::bill_notices::NewBillHook;
 use crate::services::charges::StoredCharge;
 use crate::services::confirmation::{Letter, PostOffice};
 use crate::services::notices::{BillAnnouncer, BillNotice};
+use crate::services::organisations::{OrganisationCheck, OrganisationQueue};
 use crate::services::payments::{
     PaymentNotice, PaymentNoticeQueue, ReconcilePage, ReconcilePageQueue,
 };
@@ -92,6 +93,7 @@ sent_as_json! {
     PaymentNoticeQueue: queue_notices(&[PaymentNotice]);
     SchedulePageQueue: enqueue_pages(&[SchedulePage]);
     ReconcilePageQueue: enqueue_reconcile(&[ReconcilePage]);
+    OrganisationQueue: enqueue_checks(&[OrganisationCheck]);
 }
 
 impl BillAnnouncer for SqsQueue {

@@ -227,6 +227,15 @@ macro_rules! minted_uuid_ids {
     )*};
 }
 
+id!(
+    /// An organisation in the corporate cabinet: `org_` and a UUID's hex digits.
+    OrganisationId, "organisation", |s| prefixed_uuid("org_", s)
+);
+id!(
+    /// An invitation to join an organisation: `inv_` and a UUID's hex digits.
+    InvitationId, "invitation", |s| prefixed_uuid("inv_", s)
+);
+
 minted_uuid_ids!(AccountId, CodeId, OperatorId, BillerId, SubmissionId);
 
 impl PaymentId {
@@ -265,6 +274,7 @@ minted_prefixed_ids!(
     AutopayId = "ap_",
     FactorId = "af_"
 );
+minted_prefixed_ids!(OrganisationId = "org_", InvitationId = "inv_");
 
 macro_rules! keyed_hash_ids {
     ($($name:ident),*) => {$(

@@ -6,6 +6,7 @@ mod contact;
 mod documents;
 mod ids;
 mod name;
+mod organisation;
 mod password;
 mod phone;
 mod text;
@@ -23,7 +24,11 @@ pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
     OperatorId, PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
+pub use ids::{InvitationId, OrganisationId};
 pub use name::{PersonName, MAX_NAME_CHARS};
+pub use organisation::{
+    Ogrn, Ogrnip, OrgAction, OrgRole, OrganisationIdentity, OrganisationKind, Owner,
+};
 pub use password::{
     check_new_password, common_password_count, normalise_security_answer, MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,

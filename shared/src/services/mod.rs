@@ -10,6 +10,7 @@ pub mod confirmation;
 pub mod household;
 pub mod identity;
 pub mod notices;
+pub mod organisations;
 pub mod payments;
 pub mod profile;
 pub mod runs;

@@ -10,6 +10,7 @@ mod identity;
 mod notices;
 mod open_payment;
 mod ops;
+mod organisations;
 mod payments;
 mod profile;
 mod runs;

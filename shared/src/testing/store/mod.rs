@@ -55,6 +55,7 @@ macro_rules! unmodelled {
     };
 }
 
+mod organisations;
 mod payments;
 mod profile;
 
@@ -110,6 +111,8 @@ pub struct State {
     pub schedule_pages: Vec<SchedulePage>,
     /// Run → (shards, shards done, completed).
     pub runs: BTreeMap<String, (usize, BTreeSet<String>, bool)>,
+
+    pub orgs: organisations::Orgs,
 }
 
 impl State {

@@ -1,0 +1,283 @@
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::*;
+use crate::adapters::business_registry::{
+    head_inn_of, ogrn_of, organisation_inn, SandboxBusinessRegistry,
+};
+use crate::domain::{Destination, Inn, Kpp, Ogrn, Phone};
+use crate::services::profile::{FieldStatus, State as ProfileState};
+use crate::testing::{test_hasher, MemStore, Outbox};
+
+type Service = OrganisationService<MemStore, MemStore, Outbox>;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn service() -> (Service, MemStore, Outbox) {
+    let store = MemStore::new();
+    let outbox = Outbox::default();
+    let service =
+        OrganisationService::new(store.clone(), store.clone(), outbox.clone(), test_hasher());
+    (service, store, outbox)
+}
+
+/// A citizen at `level` whose profile holds the personal INN `inn` verified.
+fn citizen(store: &MemStore, id: &str, level: &str, inn: &str) -> AccountId {
+    let id = AccountId::from(id);
+    store.add_citizen(&id, "11223344595");
+    let mut state = store.state();
+    if let Some(account) = state.accounts.get_mut(&id) {
+        account.level = level.to_string();
+        account.phone = format!("+7931870{:04}", id.len() * 7 + inn.len());
+    }
+    if let Some(stored) = state.profiles.get_mut(&id) {
+        stored.profile.documents.inn = Some(inn.to_string());
+        stored.profile.statuses.insert(
+            "inn".into(),
+            FieldStatus::decided(ProfileState::Verified, "s0", 0),
+        );
+    }
+    id
+}
+
+fn company(inn: &str) -> OrganisationIdentity {
+    OrganisationIdentity::legal_entity(
+        Inn::parse("inn", inn).unwrap(),
+        Kpp::parse("kpp", "773601001").unwrap(),
+        Ogrn::parse("ogrn", &ogrn_of("102770013219")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn email() -> Email {
+    Email::parse("email", "office@example.ru").unwrap()
+}
+
+/// Registers a company for a confirmed head and runs the worker's check.
+async fn registered(service: &Service, store: &MemStore) -> (AccountId, OrganisationId) {
+    let inn = organisation_inn("770100001");
+    let head = citizen(store, "head", CONFIRMED, &head_inn_of(&inn));
+    let org = service
+        .register(&head, company(&inn), email(), now())
+        .await
+        .unwrap();
+    let outcome = check(store, &org.id, 1).await;
+    assert_eq!(outcome, CheckOutcome::Registered);
+    (head, org.id)
+}
+
+async fn check(store: &MemStore, id: &OrganisationId, attempt: u32) -> CheckOutcome {
+    let registry = SandboxBusinessRegistry::new(Duration::ZERO);
+    let check = OrganisationCheck {
+        organisation_id: id.clone(),
+    };
+    run_check(store, &registry, &check, attempt, now())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_head_registers_a_company_and_becomes_its_owner() {
+    let (service, store, _) = service();
+    let (head, id) = registered(&service, &store).await;
+    let (org, member) = service.get(&head, &id).await.unwrap();
+    assert_eq!(org.status, OrgStatus::Registered);
+    assert_eq!(member.role, OrgRole::Owner);
+    assert!(member.active);
+    assert_eq!(store.state().orgs.checks.len(), 1);
+    assert_eq!(
+        service.acting_role(&id, &head).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+    // A second check of the same organisation changes nothing.
+    assert!(matches!(
+        check(&store, &id, 2).await,
+        CheckOutcome::Skipped(_)
+    ));
+}
+
+#[tokio::test]
+async fn only_confirmed_citizens_with_a_verified_inn_register() {
+    let (service, store, _) = service();
+    let inn = organisation_inn("770100002");
+    let standard = citizen(&store, "standard", "standard", &head_inn_of(&inn));
+    let err = service
+        .register(&standard, company(&inn), email(), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::LevelNotConfirmed), "{err:?}");
+    let unverified = citizen(&store, "unverified", CONFIRMED, &head_inn_of(&inn));
+    store
+        .state()
+        .profiles
+        .get_mut(&unverified)
+        .unwrap()
+        .profile
+        .statuses
+        .remove("inn");
+    let err = service
+        .register(&unverified, company(&inn), email(), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::PersonalInnRequired), "{err:?}");
+    assert!(store.state().orgs.organisations.is_empty());
+}
+
+#[tokio::test]
+async fn a_citizen_the_register_does_not_name_is_refused_and_the_inn_is_freed() {
+    let (service, store, _) = service();
+    let inn = organisation_inn("770100003");
+    let other = citizen(&store, "other", CONFIRMED, &organisation_inn_person());
+    let org = service
+        .register(&other, company(&inn), email(), now())
+        .await
+        .unwrap();
+    // Meanwhile the INN is taken: a second request is a conflict naming nobody.
+    let head = citizen(&store, "head", CONFIRMED, &head_inn_of(&inn));
+    let err = service
+        .register(&head, company(&inn), email(), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::OrganisationTaken), "{err:?}");
+    assert_eq!(
+        check(&store, &org.id, 1).await,
+        CheckOutcome::Refused(refusal::NOT_THE_HEAD)
+    );
+    let (refused, member) = service.get(&other, &org.id).await.unwrap();
+    assert_eq!(refused.reason.as_deref(), Some(refusal::NOT_THE_HEAD));
+    assert!(!member.active);
+    assert_eq!(service.acting_role(&org.id, &other).await.unwrap(), None);
+    // The real head may register it now.
+    service
+        .register(&head, company(&inn), email(), now())
+        .await
+        .unwrap();
+}
+
+fn organisation_inn_person() -> String {
+    crate::adapters::business_registry::personal_inn("5001007322")
+}
+
+#[tokio::test]
+async fn registers_that_never_answer_refuse_after_the_last_attempt() {
+    let (service, store, _) = service();
+    let inn = organisation_inn("999600001");
+    let head = citizen(&store, "head", CONFIRMED, &head_inn_of(&inn));
+    let org = service
+        .register(&head, company(&inn), email(), now())
+        .await
+        .unwrap();
+    let registry = SandboxBusinessRegistry::new(Duration::ZERO);
+    let check_of = OrganisationCheck {
+        organisation_id: org.id.clone(),
+    };
+    assert!(run_check(&store, &registry, &check_of, 1, now())
+        .await
+        .is_err());
+    assert_eq!(
+        check(&store, &org.id, REGISTRY_ATTEMPTS).await,
+        CheckOutcome::Refused(refusal::UNAVAILABLE)
+    );
+}
+
+#[tokio::test]
+async fn an_invited_accountant_joins_with_the_code_and_a_viewer_cannot_invite() {
+    let (service, store, outbox) = service();
+    let (head, id) = registered(&service, &store).await;
+    let accountant = citizen(&store, "accountant-1", "simplified", "500100732259");
+    let phone = store.state().accounts[&accountant].phone.clone();
+    let to = Destination::Phone(Phone::parse("phone", &phone).unwrap());
+    let invitation = service
+        .invite(&head, &id, to, OrgRole::Accountant, now())
+        .await
+        .unwrap();
+    assert_eq!(invitation.role, OrgRole::Accountant);
+    let sms = outbox.sent().pop().unwrap();
+    assert_eq!(sms.to, phone);
+    let code = &sms.text.split("Код подтверждения: ").nth(1).unwrap()[..6];
+    // The code is someone else's to use.
+    let stranger = citizen(&store, "stranger", "simplified", "500100732259");
+    assert!(matches!(
+        service.accept(&stranger, code, now()).await.unwrap_err(),
+        AppError::InvitationCodeMismatch
+    ));
+    let (org, member) = service.accept(&accountant, code, now()).await.unwrap();
+    assert_eq!(org.id, id);
+    assert_eq!(member.role, OrgRole::Accountant);
+    assert_eq!(service.members(&accountant, &id).await.unwrap().len(), 2);
+    // An accountant manages no members.
+    let to = Destination::Email(Email::parse("e", "x@example.ru").unwrap());
+    let err = service
+        .invite(&accountant, &id, to.clone(), OrgRole::Viewer, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::RoleForbids), "{err:?}");
+    // A stranger is told there is no such organisation.
+    let err = service
+        .invite(&stranger, &id, to, OrgRole::Viewer, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::NotFound("organisation")), "{err:?}");
+    assert!(matches!(
+        service.get(&stranger, &id).await.unwrap_err(),
+        AppError::NotFound("organisation")
+    ));
+}
+
+#[tokio::test]
+async fn wrong_codes_are_counted_before_they_are_checked() {
+    let (service, store, _) = service();
+    let guesser = citizen(&store, "guesser", "simplified", "500100732259");
+    for _ in 0..ACCEPT_MAX_ATTEMPTS {
+        assert!(matches!(
+            service.accept(&guesser, "000000", now()).await.unwrap_err(),
+            AppError::InvitationCodeMismatch
+        ));
+    }
+    assert!(matches!(
+        service.accept(&guesser, "000000", now()).await.unwrap_err(),
+        AppError::InvitationAttemptsLimited { .. }
+    ));
+    let later = now() + time::Duration::seconds(ACCEPT_WINDOW_SECS);
+    assert!(matches!(
+        service.accept(&guesser, "000000", later).await.unwrap_err(),
+        AppError::InvitationCodeMismatch
+    ));
+}
+
+#[tokio::test]
+async fn the_last_owner_stays_and_the_audit_tells_it_all() {
+    let (service, store, _) = service();
+    let (head, id) = registered(&service, &store).await;
+    let err = service
+        .change_role(&head, &id, &head, OrgRole::Viewer, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::LastOwner), "{err:?}");
+    let err = service.remove(&head, &id, &head, now()).await.unwrap_err();
+    assert!(matches!(err, AppError::LastOwner), "{err:?}");
+    let page = service.audit(&head, &id, None, 1).await.unwrap();
+    assert_eq!(page.entries[0].action, "registered");
+    let rest = service
+        .audit(&head, &id, page.next.as_deref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.entries[0].action, "requested");
+    assert_eq!(rest.next, None);
+}
+
+#[test]
+fn the_verification_queue_tells_organisations_from_documents() {
+    let org: VerificationMessage =
+        serde_json::from_str(r#"{"organisation_id": "org_0123456789abcdef0123456789abcdef"}"#)
+            .unwrap();
+    assert!(matches!(org, VerificationMessage::Organisation(_)));
+    let job: VerificationMessage = serde_json::from_str(
+        r#"{"account_id": "0b6f3d2c-5e1a-4f7b-9c8d-1a2b3c4d5e6f", "check": "snils", "submission": "s1", "version": 1}"#,
+    )
+    .unwrap();
+    assert!(matches!(job, VerificationMessage::Document(_)));
+}

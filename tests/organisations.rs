@@ -1,0 +1,339 @@
+//! End-to-end tests of the corporate cabinet: organisations registered by the citizen
+//! the sandbox business register names, members invited by a code, roles, the audit log,
+//! and what strangers, the wrong roles and guessers get.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use shared::adapters::business_registry::{
+    head_inn_of, ogrn_of, ogrnip_of, organisation_inn, personal_inn,
+};
+use support::*;
+
+fn main() {
+    run_suite(async {
+        let (stack, api) = open_stack(&quick_sandbox(&[]), &[], 4).await;
+        let scenarios = vec![
+            scenario!(the_head_registers_a_company_and_a_sole_trader),
+            scenario!(those_the_register_does_not_name_are_refused),
+            scenario!(members_join_by_invitation_in_their_roles),
+            scenario!(strangers_see_nothing_and_cannot_act_for_it),
+            scenario!(wrong_invitation_codes_are_limited),
+        ];
+        run_then_stop(stack, &api, scenarios, true).await
+    })
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// A company INN of the sandbox starting with `prefix` (`9999` not found, `9998`
+/// liquidated; docs/testing.md), unique for this run.
+fn company_inn(prefix: &str) -> String {
+    let number = format!("{prefix}{}{}", six_digits(), six_digits());
+    organisation_inn(&number[..9])
+}
+
+/// A company's registration body.
+fn company(inn: &str) -> Value {
+    json!({"kind": "legal_entity", "inn": inn, "kpp": "773601001", "ogrn": ogrn_of("102770013219"), "email": "office@example.ru"})
+}
+
+/// A confirmed citizen whose profile holds the personal INN `inn`, verified.
+async fn confirmed_with_inn(api: &Api, inn: &str) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    let mut body = verifiable(&snils_of("731"), &six_digits());
+    body["documents"]["inn"] = json!(inn);
+    let reply = patch_new(api, &token, body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(api, &token, "standard level and INN", |p| {
+        p["level"] == "standard" && p["verification"]["inn"]["status"] == "verified"
+    })
+    .await;
+    let operator = new_operator();
+    let key = text(&operator["key"]);
+    let confirmed = api
+        .post_as(
+            &key,
+            "/v1/operator/confirmations",
+            json!({"snils": body["documents"]["snils"], "passport_series": "45 10", "passport_number": body["documents"]["passport"]["number"]}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    (c, token)
+}
+
+/// Registers `body` for `token` and waits for the register's decision; the organisation.
+async fn registered(api: &Api, token: &str, body: Value) -> Value {
+    let asked = api.post_as(token, "/v1/organisations", body).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert_eq!(asked.body["status"], "pending");
+    let path = format!("/v1/organisations/{}", asked.id());
+    poll(
+        "the register's decision",
+        || api.get_as(token, &path),
+        |o| o["status"] != "pending",
+    )
+    .await
+}
+
+/// A registered company with its owner (the head), its id.
+async fn company_with_owner(api: &Api) -> (Citizen, String, String) {
+    let inn = company_inn("77");
+    let (head, token) = confirmed_with_inn(api, &head_inn_of(&inn)).await;
+    let org = registered(api, &token, company(&inn)).await;
+    assert_eq!(org["status"], "registered", "{org}");
+    (head, token, text(&org["id"]))
+}
+
+/// Invites `contact` by `channel` in `role`; the code sent.
+async fn invite(
+    api: &Api,
+    token: &str,
+    id: &str,
+    channel: &str,
+    contact: &str,
+    role: &str,
+) -> String {
+    let reply = api
+        .post_as(
+            token,
+            &format!("/v1/organisations/{id}/invitations"),
+            json!({"channel": channel, "destination": contact, "role": role}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["role"], role);
+    api.code_sent_to(contact).await
+}
+
+async fn accept(api: &Api, token: &str, code: &str) -> Reply {
+    api.post_as(
+        token,
+        "/v1/organisation-invitations/accept",
+        json!({"code": code}),
+    )
+    .await
+}
+
+async fn as_organisation(api: &Api, token: &str, path: &str, id: &str) -> Reply {
+    api.request(Method::GET, path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-organisation-id", id)
+        .send()
+        .await
+}
+
+/// The actions of a page of the audit log.
+fn actions(page: &Reply) -> Vec<String> {
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.list("entries")
+        .iter()
+        .map(|e| text(&e["action"]))
+        .collect()
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async fn the_head_registers_a_company_and_a_sole_trader(api: Api) {
+    let inn = company_inn("77");
+    // The head's personal INN is also the INN of their sole trade.
+    let personal = head_inn_of(&inn);
+    let (_, token) = confirmed_with_inn(&api, &personal).await;
+    let org = registered(&api, &token, company(&inn)).await;
+    assert_eq!(org["status"], "registered", "{org}");
+    assert_eq!(org["role"], "owner");
+    assert_eq!(org["kpp"], "773601001");
+    let trader = json!({"kind": "sole_trader", "inn": personal, "ogrnip": ogrnip_of("30450011600015"), "email": "ip@example.ru"});
+    let trade = registered(&api, &token, trader).await;
+    assert_eq!(trade["status"], "registered", "{trade}");
+    assert_eq!(trade["kind"], "sole_trader");
+    let list = api.get_as(&token, "/v1/organisations").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.list("organisations").len(), 2);
+
+    // Anyone else asking for the company is told it is taken, not by whom.
+    let (other, other_token) =
+        confirmed_with_inn(&api, &personal_inn(&format!("5002{}", six_digits()))).await;
+    let taken = api
+        .post_as(&other_token, "/v1/organisations", company(&inn))
+        .await;
+    taken.assert_problem(409, "organisation_already_registered");
+    assert!(!taken.body.to_string().contains(&text(&org["id"])));
+    assert_eq!(
+        api.get_as(&other_token, "/v1/organisations")
+            .await
+            .list("organisations")
+            .len(),
+        0,
+        "{}",
+        other.account_id
+    );
+}
+
+async fn those_the_register_does_not_name_are_refused(api: Api) {
+    let (_, token) =
+        confirmed_with_inn(&api, &personal_inn(&format!("5001{}", six_digits()))).await;
+    // A company the register names someone else as the head of.
+    let org = registered(&api, &token, company(&company_inn("77"))).await;
+    assert_eq!(org["status"], "refused", "{org}");
+    assert_eq!(org["reason"], "applicant_not_head");
+    let closed = registered(&api, &token, company(&company_inn("9998"))).await;
+    assert_eq!(closed["reason"], "liquidated", "{closed}");
+
+    // A standard-level citizen is refused up front, and every bad field is named.
+    let (_, standard) = standard_citizen(&api, &snils_of("732"), &six_digits()).await;
+    api.post_as(&standard, "/v1/organisations", company(&company_inn("77")))
+        .await
+        .assert_problem(403, "account_not_confirmed");
+    let bad = json!({"kind": "legal_entity", "inn": "7707083894", "kpp": "77", "ogrn": "1027700132194", "email": "office@example.ru"});
+    let reply = api.post_as(&standard, "/v1/organisations", bad).await;
+    reply.assert_field_errors(&[
+        ("/inn", "inn_checksum"),
+        ("/kpp", "kpp_format"),
+        ("/ogrn", "ogrn_checksum"),
+    ]);
+}
+
+async fn members_join_by_invitation_in_their_roles(api: Api) {
+    let (_, owner, id) = company_with_owner(&api).await;
+    let (accountant, accountant_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
+    let joined = accept(&api, &accountant_token, &code).await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert_eq!(joined.body["role"], "accountant");
+    assert_eq!(joined.body["id"], id.as_str());
+    // The code is used up.
+    accept(&api, &accountant_token, &code)
+        .await
+        .assert_problem(422, "invitation_code_mismatch");
+    let seen = api
+        .get_as(&accountant_token, &format!("/v1/organisations/{id}"))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert_eq!(seen.body["role"], "accountant");
+
+    let (viewer, viewer_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "email", &viewer.email, "viewer").await;
+    assert_eq!(accept(&api, &viewer_token, &code).await.status, 200);
+    let members = api
+        .get_as(&viewer_token, &format!("/v1/organisations/{id}/members"))
+        .await;
+    assert_eq!(members.list("members").len(), 3, "{}", members.body);
+
+    // Neither a viewer nor an accountant manages members or reads the audit log.
+    for token in [&viewer_token, &accountant_token] {
+        api.post_as(
+            token,
+            &format!("/v1/organisations/{id}/invitations"),
+            json!({"channel": "email", "destination": unique_email(), "role": "owner"}),
+        )
+        .await
+        .assert_problem(403, "role_forbids");
+        api.get_as(token, &format!("/v1/organisations/{id}/audit"))
+            .await
+            .assert_problem(403, "role_forbids");
+    }
+    let member = |who: &Citizen| format!("/v1/organisations/{id}/members/{}", who.account_id);
+    api.patch_as(&viewer_token, &member(&viewer), json!({"role": "owner"}))
+        .await
+        .assert_problem(403, "role_forbids");
+
+    // The owner changes a role, removes a member, and stays the last owner.
+    let changed = api
+        .patch_as(&owner, &member(&viewer), json!({"role": "accountant"}))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["role"], "accountant");
+    assert_eq!(api.delete_as(&owner, &member(&viewer)).await.status, 204);
+    api.get_as(&viewer_token, &format!("/v1/organisations/{id}"))
+        .await
+        .assert_problem(404, "organisation_not_found");
+    let owners = api.get_as(&owner, "/v1/organisations").await;
+    let head_id = owners.list("organisations")[0]["id"].clone();
+    assert_eq!(head_id, json!(id));
+
+    // The audit log tells it all, newest first, page by page.
+    let audit = api
+        .get_as(&owner, &format!("/v1/organisations/{id}/audit?limit=4"))
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert_eq!(
+        actions(&audit),
+        ["removed", "role_changed", "joined", "invited"]
+    );
+    let next = text(&audit.body["next"]);
+    let rest = api
+        .request(Method::GET, &format!("/v1/organisations/{id}/audit"))
+        .header("authorization", format!("Bearer {owner}"))
+        .query(&[("after", next.as_str())])
+        .send()
+        .await;
+    assert_eq!(
+        actions(&rest),
+        ["joined", "invited", "registered", "requested"]
+    );
+    assert!(!rest.body.to_string().contains(&accountant.phone));
+    assert!(!rest.body.to_string().contains(&viewer.email));
+}
+
+async fn strangers_see_nothing_and_cannot_act_for_it(api: Api) {
+    let (_, owner, id) = company_with_owner(&api).await;
+    let (_, stranger) = citizen(&api).await;
+    for path in [
+        format!("/v1/organisations/{id}"),
+        format!("/v1/organisations/{id}/members"),
+        format!("/v1/organisations/{id}/audit"),
+        // An id no organisation has is answered the same.
+        "/v1/organisations/org_00000000000000000000000000000000".to_string(),
+    ] {
+        api.get_as(&stranger, &path)
+            .await
+            .assert_problem(404, "organisation_not_found");
+    }
+    api.post_as(
+        &stranger,
+        &format!("/v1/organisations/{id}/invitations"),
+        json!({"channel": "email", "destination": unique_email(), "role": "owner"}),
+    )
+    .await
+    .assert_problem(404, "organisation_not_found");
+    // Naming it in the header gets a stranger nowhere; its owner acts for it.
+    as_organisation(&api, &stranger, "/v1/organisations", &id)
+        .await
+        .assert_problem(404, "organisation_not_found");
+    as_organisation(&api, &stranger, "/v1/organisations", "not-an-id")
+        .await
+        .assert_problem(404, "organisation_not_found");
+    let acting = as_organisation(&api, &owner, "/v1/organisations", &id).await;
+    assert_eq!(acting.status, 200, "{}", acting.body);
+    assert_eq!(
+        api.get_as(&stranger, "/v1/organisations")
+            .await
+            .list("organisations")
+            .len(),
+        0
+    );
+}
+
+async fn wrong_invitation_codes_are_limited(api: Api) {
+    let (_, token) = citizen(&api).await;
+    // Parallel guesses: counted before they are checked, so at most five get an answer.
+    let guesses = (0..8).map(|i| {
+        let api = &api;
+        let token = &token;
+        async move { accept(api, token, &format!("{:06}", 100_000 + i)).await }
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let wrong = replies.iter().filter(|r| r.status == 422).count();
+    let limited = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(
+        (wrong, limited),
+        (5, 3),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let last = accept(&api, &token, "123456").await;
+    last.assert_problem(429, "invitation_attempts_limited");
+    assert!(last.retry_after() > 0);
+}
