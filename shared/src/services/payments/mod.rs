@@ -44,15 +44,21 @@ use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
 use crate::validation::{invalid_field, validated};
 
 mod biller_notices;
+mod catalogue;
+mod free;
 mod methods;
 mod pay;
 mod receipt;
 mod reconcile;
 mod request;
+mod template_pay;
 pub use biller_notices::*;
+pub use catalogue::*;
+pub use free::*;
 pub use receipt::*;
 pub use reconcile::*;
 pub use request::*;
+pub use template_pay::*;
 
 /// Bills one payment may pay.
 pub const MAX_BILLS: usize = 20;
@@ -391,6 +397,9 @@ pub struct Template {
     pub payee: Option<Payee>,
     pub purpose: Option<String>,
     pub created_at: i64,
+    /// A payee of the catalogue with its fields and amount, paid by the template.
+    #[serde(default)]
+    pub payee_payment: Option<PayeePayment>,
 }
 
 impl Template {
@@ -462,6 +471,7 @@ impl Template {
                 payee,
                 purpose,
                 created_at: now,
+                payee_payment: None,
             },
             errors,
         )

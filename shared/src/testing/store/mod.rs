@@ -55,6 +55,7 @@ macro_rules! unmodelled {
     };
 }
 
+mod free;
 mod payments;
 mod profile;
 
