@@ -127,9 +127,12 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         if autopay.status != AutopayStatus::Active || !autopay.due_on(date) {
             return Ok(false);
         }
-        let outcome = match self.due_bills(&autopay).await {
-            Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
-            Err(e) => Err(e),
+        let outcome = match &autopay.matching {
+            Match::Payee { payee } => self.pay_payee(&autopay, payee, date, now).await,
+            _ => match self.due_bills(&autopay).await {
+                Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
+                Err(e) => Err(e),
+            },
         };
         match outcome {
             Ok(_) => Ok(true),
@@ -180,7 +183,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         let filter = BillFilter {
             category: match &autopay.matching {
                 Match::Category { category } => Some(*category),
-                Match::Payer { .. } => None,
+                Match::Payer { .. } | Match::Payee { .. } => None,
             },
             status: None,
             after: None,

@@ -232,6 +232,17 @@ impl Catalogue {
         Self::parse(EMBEDDED)
     }
 
+    /// [`Self::embedded`], checked once per process, for the code that has no catalogue
+    /// handed to it (autopays).
+    pub fn shared() -> Result<&'static Self, CatalogueError> {
+        static SHARED: std::sync::OnceLock<Result<Catalogue, CatalogueError>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(Self::embedded)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     pub fn parse(json: &str) -> Result<Self, CatalogueError> {
         let raw: RawCatalogue =
             serde_json::from_str(json).map_err(|e| CatalogueError::Shape(e.to_string()))?;
