@@ -152,14 +152,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                     _ => run.waiting.extend(uin),
                 }
             }
-            Err(AppError::NotFound("payment method")) => {
-                self.pause(
-                    autopay,
-                    "payment_method_removed",
-                    "сохранённый способ оплаты удалён",
-                )
-                .await?;
-            }
+            Err(AppError::NotFound("payment method")) => self.pause_method_removed(autopay).await?,
             Err(e) => return Err(e),
         }
         Ok(run)

@@ -276,12 +276,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                     | AppError::BillWithdrawn(_),
                 ) => {}
                 Err(AppError::NotFound("payment method")) => {
-                    self.pause(
-                        autopay,
-                        "payment_method_removed",
-                        "сохранённый способ оплаты удалён",
-                    )
-                    .await?;
+                    self.pause_method_removed(autopay).await?;
                     return Ok(run);
                 }
                 Err(e) => return Err(e),
@@ -291,6 +286,12 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             tracing::info!(autopay_id = %autopay.id, paid = run.paid.len(), "autopay paid bills");
         }
         Ok(run)
+    }
+
+    /// Pauses an autopay whose saved method is gone.
+    pub(super) async fn pause_method_removed(&self, autopay: &Autopay) -> Result<(), AppError> {
+        let why = "сохранённый способ оплаты удалён";
+        self.pause(autopay, "payment_method_removed", why).await
     }
 
     pub(super) async fn pause(

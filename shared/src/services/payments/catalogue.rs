@@ -155,15 +155,16 @@ pub struct CataloguePayee {
     pub id: PayeeId,
     pub name: String,
     pub category: PayeeCategory,
+    /// Whether a monthly or weekly autopay may pay it.
+    pub scheduled_autopay: bool,
+    pub methods: Vec<AcceptedMethod>,
+    pub amount: AmountRange,
+    pub fields: Vec<PayeeField>,
+    /// What its charges say, and whom they pay.
     pub purpose: String,
     pub payee: Payee,
     pub kbk: String,
     pub oktmo: String,
-    pub fields: Vec<PayeeField>,
-    pub amount: AmountRange,
-    /// Whether a monthly or weekly autopay may pay it.
-    pub scheduled_autopay: bool,
-    pub methods: Vec<AcceptedMethod>,
 }
 
 /// The portal itself as the biller of the charges it issues for payments without a
@@ -470,22 +471,13 @@ impl CataloguePayee {
 impl PayeeField {
     /// The value in its canonical form, or why it is refused.
     pub fn check_value(&self, at: &str, raw: &str) -> Result<String, FieldError> {
-        let trimmed = raw.trim();
+        // Free text's rules first (NFC, not empty, not too long, nothing invisible).
+        let text = crate::domain::free_text(at, raw, MAX_FIELD_CHARS, true)?;
         let value: String = match self.check {
-            FieldCheck::None => trimmed.to_string(),
-            _ => trimmed.chars().filter(|c| !c.is_whitespace()).collect(),
+            FieldCheck::None => text,
+            _ => text.chars().filter(|c| !c.is_whitespace()).collect(),
         };
-        if value.is_empty() {
-            return Err(FieldError::new(at, "required", "Обязательное поле"));
-        }
-        if value.chars().count() > MAX_FIELD_CHARS {
-            return Err(FieldError::new(
-                at,
-                "too_long",
-                format!("Не длиннее {MAX_FIELD_CHARS} символов"),
-            ));
-        }
-        if crate::domain::refuse_invisible(at, &value).is_err() || !self.pattern.is_match(&value) {
+        if !self.pattern.is_match(&value) {
             return Err(FieldError::new(
                 at,
                 "field_format",

@@ -176,12 +176,13 @@ fn same_payment(a: &ChargeBody, b: &ChargeBody) -> bool {
         == (b.amount, &b.payee, &b.purpose, &b.kbk, &b.oktmo, b.category)
 }
 
-impl<S, G, M, Q> PaymentService<S, G, M, Q>
-where
-    S: PaymentStores + PortalChargeStore,
-    G: PaymentGateway,
-    M: Notifier,
-    Q: PaymentNoticeQueue,
+/// The stores paying a payee works on: those of payments, and the portal's charges.
+pub trait FreePaymentStores: PaymentStores + PortalChargeStore {}
+
+impl<T: PaymentStores + PortalChargeStore> FreePaymentStores for T {}
+
+impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
+    PaymentService<S, G, M, Q>
 {
     /// Pays a payee of the catalogue once per idempotency key: issues the portal's
     /// charge for it (once) and pays that charge.
@@ -345,34 +346,24 @@ mod tests {
         }))
         .unwrap();
         let now = Clock::new().now();
-        let first = service
-            .pay_payee(
+        let account = "a1".into();
+        let pay = || {
+            service.pay_payee(
                 &c,
                 payee,
-                &"a1".into(),
+                &account,
                 "key-00000001",
                 &request,
                 "payee:troika",
                 now,
             )
-            .await
-            .unwrap();
+        };
+        let first = pay().await.unwrap();
         assert_eq!(first.payment.status, PaymentStatus::Succeeded);
         assert_eq!(first.payment.amount, 50_000);
         let uin = first.payment.bills[0].uin.clone();
         assert!(uin.as_str().starts_with("0355"));
-        let again = service
-            .pay_payee(
-                &c,
-                payee,
-                &"a1".into(),
-                "key-00000001",
-                &request,
-                "payee:troika",
-                now,
-            )
-            .await
-            .unwrap();
+        let again = pay().await.unwrap();
         assert!(again.replayed);
         assert_eq!(again.payment.id, first.payment.id);
         assert_eq!(acquirer.charges().len(), 1);

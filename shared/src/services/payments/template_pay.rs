@@ -167,7 +167,7 @@ impl TemplatePayRequest {
 
 impl<S, G, M, Q> PaymentService<S, G, M, Q>
 where
-    S: PaymentStores + PortalChargeStore,
+    S: FreePaymentStores,
     G: PaymentGateway,
     M: Notifier,
     Q: PaymentNoticeQueue,
@@ -182,13 +182,10 @@ where
         request: &TemplatePayRequest,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        let template = self
-            .store
-            .templates(account_id)
-            .await?
-            .into_iter()
-            .find(|t| t.id == *id)
-            .ok_or(AppError::NotFound("payment template"))?;
+        let templates = self.store.templates(account_id).await?;
+        let Some(template) = templates.into_iter().find(|t| t.id == *id) else {
+            return Err(AppError::NotFound("payment template"));
+        };
         let origin = format!("template:{}", template.id.as_str());
         if let Some(p) = &template.payee_payment {
             // The catalogue may have changed since the template was saved.
