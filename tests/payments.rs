@@ -38,6 +38,9 @@ fn main() {
             scenario!(a_declined_card_pauses_the_autopay),
             scenario!(autopays_are_checked_and_private),
             scenario!(a_sharded_run_pays_each_bill_once_however_its_pages_come),
+            scenario!(a_donation_without_a_bill_is_paid_once),
+            scenario!(payee_payments_are_checked_and_write_nothing),
+            scenario!(templates_pay_in_one_call),
         ];
         let mut tally = run_all(&api, scenarios, true).await;
         // Alone, so that the counts it waits for are its own.
@@ -1157,4 +1160,190 @@ async fn a_sharded_run_pays_each_bill_once_however_its_pages_come(api: Api) {
         .await
         .unwrap_or_else(|e| panic!("receive: {e}"));
     assert!(dead_letters.messages().is_empty());
+}
+
+// ------------------------------------------------------------------ payees without a bill
+
+/// `POST /v1/payees/{id}/payments` of `body` under the idempotency key `key`.
+async fn pay_payee(api: &Api, token: &str, payee: &str, key: &str, body: &Value) -> Reply {
+    api.json_request(
+        Method::POST,
+        &format!("/v1/payees/{payee}/payments"),
+        token,
+        body,
+    )
+    .header("idempotency-key", key)
+    .send()
+    .await
+}
+
+/// A donation to a charity fund of the catalogue: a charge the portal issues on the spot
+/// (its own UIN prefix), paid once however often the request is sent, with a receipt and
+/// a place in the archive like any payment.
+async fn a_donation_without_a_bill_is_paid_once(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let catalogue = api.get_as(&token, "/v1/payees").await;
+    assert_eq!(catalogue.status, 200, "{}", catalogue.body);
+    let charity = catalogue
+        .list("payees")
+        .into_iter()
+        .filter(|p| p["category"] == "charity")
+        .count();
+    assert!(charity >= 2, "{}", catalogue.body);
+    assert_eq!(
+        api.get_as(&token, "/v1/payees/troika").await.body["fields"][0]["name"],
+        "card_number"
+    );
+    let key = unique_key();
+    let body = json!({"amount": 50_000, "method": card(SUCCEEDS)});
+    let paid = pay_payee(&api, &token, "charity-children", &key, &body).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let id = paid.id();
+    let uin = text(&paid.body["bills"][0]["uin"]);
+    assert!(uin.starts_with("0355") && uin.len() == 25, "{uin}");
+    assert_eq!(paid.body["total"], 50_000);
+    // The same request again: the same payment, not a second charge or a second charge
+    // issued.
+    let again = pay_payee(&api, &token, "charity-children", &key, &body).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.id(), id);
+    assert_eq!(again.body["bills"][0]["uin"], uin.as_str());
+    assert_eq!(
+        acquirer_order(&api, &id).await,
+        Some(("charged".to_string(), 50_000))
+    );
+    // Another amount under the same key is another request.
+    let other = json!({"amount": 60_000, "method": body["method"].clone()});
+    pay_payee(&api, &token, "charity-children", &key, &other)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+    let receipt = api
+        .get_as(&token, &format!("/v1/payments/{id}/receipt"))
+        .await;
+    assert_eq!(receipt.status, 200, "{}", receipt.body);
+    assert_eq!(receipt.body["bills"][0]["payee"]["inn"], "7713034238");
+    let archive = api.get_as(&token, "/v1/payments").await;
+    let ids: Vec<String> = archive
+        .list("payments")
+        .iter()
+        .map(|p| text(&p["id"]))
+        .collect();
+    assert_eq!(ids, vec![id]);
+}
+
+/// Every field of a payment to a payee is checked at its path, Apple Pay is refused with
+/// its own code, and a refused request writes nothing.
+async fn payee_payments_are_checked_and_write_nothing(api: Api) {
+    let (_, token) = citizen(&api).await;
+    let apple_pay = json!({"type": "apple_pay", "payment_data": "eyJkYXRhIjoic2FuZGJveCJ9"});
+    let refusals: [(Value, &[(&str, &str)]); 3] = [
+        (
+            json!({"fields": {"card_number": "1234567890"}, "amount": 50_000, "method": card(SUCCEEDS)}),
+            &[("/fields/card_number", "troika_checksum")],
+        ),
+        (
+            json!({"fields": {"number": "1234567897"}, "amount": 1, "method": card(SUCCEEDS)}),
+            &[
+                ("/fields/number", "unknown_field"),
+                ("/fields/card_number", "required"),
+                ("/amount", "amount_out_of_range"),
+            ],
+        ),
+        (
+            json!({"fields": {"card_number": "1234567897"}, "amount": 50_000, "method": apple_pay}),
+            &[("/method/type", "apple_pay_not_accepted")],
+        ),
+    ];
+    for (body, expected) in refusals {
+        pay_payee(&api, &token, "troika", &unique_key(), &body)
+            .await
+            .assert_invalid_fields(expected);
+    }
+    let good = json!({"fields": {"card_number": "1234567897"}, "amount": 50_000,
+                      "method": card(SUCCEEDS)});
+    pay_payee(&api, &token, "nobody", &unique_key(), &good)
+        .await
+        .assert_problem(404, "payee_not_found");
+    api.json_request(Method::POST, "/v1/payees/troika/payments", &token, &good)
+        .send()
+        .await
+        .assert_problem(400, "idempotency_key_required");
+    // Nothing was paid, nothing is in the archive.
+    assert_eq!(
+        api.get_as(&token, "/v1/payments").await.list("payments"),
+        Vec::<Value>::new()
+    );
+    // The same card, right: a top-up of 500 roubles.
+    let topped = pay_payee(&api, &token, "troika", &unique_key(), &good).await;
+    assert_eq!(topped.status, 201, "{}", topped.body);
+    assert!(text(&topped.body["bills"][0]["purpose"]).ends_with("1234567897"));
+}
+
+/// `POST /v1/payment-templates/{id}/payments`: a template of bills pays those still
+/// unpaid in one payment; one of a catalogue payee pays it; another citizen's is 404.
+async fn templates_pay_in_one_call(api: Api) {
+    let (_, stranger) = citizen(&api).await;
+    let (biller, _, token) = biller_and_citizen(&api, "Спортивная школа").await;
+    let bills = [("clubs", 30_000), ("clubs", 20_000), ("education", 10_000)];
+    let [paid_before, unpaid_a, unpaid_b] = new_bills(&api, &biller, bills).await;
+    let first = pay_bills(&api, &token, &[&paid_before], card(SUCCEEDS)).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let template = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
+            json!({"name": "Секции", "uins": [paid_before, unpaid_a, unpaid_b]}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{}", template.body);
+    let path = format!("/v1/payment-templates/{}/payments", template.id());
+    let body = json!({"method": card(SUCCEEDS)});
+    let call = |token: String, key: String| {
+        let (api, path, body) = (&api, path.clone(), body.clone());
+        async move {
+            api.json_request(Method::POST, &path, &token, &body)
+                .header("idempotency-key", key)
+                .send()
+                .await
+        }
+    };
+    call(stranger.clone(), unique_key())
+        .await
+        .assert_problem(404, "payment_template_not_found");
+    let key = unique_key();
+    let paid = call(token.clone(), key.clone()).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let uins: Vec<String> = paid.list("bills").iter().map(|b| text(&b["uin"])).collect();
+    assert_eq!(uins, vec![unpaid_a.clone(), unpaid_b.clone()]);
+    assert_eq!(paid.body["total"], 30_000);
+    // A retry answers the same payment; a new attempt finds nothing left to pay.
+    let again = call(token.clone(), key).await;
+    assert_eq!(again.id(), paid.id());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    call(token.clone(), unique_key())
+        .await
+        .assert_problem(409, "template_nothing_to_pay");
+    // A template of a payee of the catalogue pays it with its fields and amount.
+    let troika = api
+        .post_as(
+            &token,
+            "/v1/payment-templates",
+            json!({"name": "Тройка сына", "payee_payment": {"payee_id": "troika",
+                   "fields": {"card_number": "0001234566"}, "amount": 30_000}}),
+        )
+        .await;
+    assert_eq!(troika.status, 201, "{}", troika.body);
+    let topped = api
+        .json_request(
+            Method::POST,
+            &format!("/v1/payment-templates/{}/payments", troika.id()),
+            &token,
+            &json!({"method": card(SUCCEEDS)}),
+        )
+        .header("idempotency-key", unique_key())
+        .send()
+        .await;
+    assert_eq!(topped.status, 201, "{}", topped.body);
+    assert_eq!(topped.body["total"], 30_000);
 }

@@ -138,6 +138,9 @@ pub enum AppError {
     PaymentDeclined { payment_id: String, reason: String },
     #[error("the payment cannot be confirmed in its state")]
     PaymentNotAwaitingConfirmation,
+    /// A template has nothing to pay now: its bills are paid, or it names no payee.
+    #[error("template has nothing to pay")]
+    TemplateNothingToPay,
     #[error("the request carries what looks like a card number")]
     CardNumberNotAccepted(String),
     #[error("UIN {0} is outside the biller's registered prefixes")]
@@ -276,6 +279,7 @@ fn not_found_code(what: &str) -> &'static str {
         "factor" => "factor_not_found",
         "organisation" => "organisation_not_found",
         "member" => "member_not_found",
+        "payee" => "payee_not_found",
         _ => "not_found",
     }
 }
@@ -290,6 +294,7 @@ fn not_found_detail(what: &str) -> &'static str {
         "payment template" => "У вас нет такого шаблона",
         "autopay" => "У вас нет такого автоплатежа",
         "factor" => "У вас нет такого способа подтверждения входа",
+        "payee" => "Такого получателя нет в каталоге",
         "charge" => "У вас нет начисления с таким УИН",
         "bill" => "Начисление с таким УИН не найдено",
         "account" => "Учётная запись с таким СНИЛС не найдена",
@@ -371,6 +376,7 @@ impl AppError {
             PaymentInProgress { payment_id } => Problem::new(409, "payment_in_progress", "Платёж обрабатывается", "Платёж с этим ключом ещё обрабатывается. Повторите запрос позже").retry_after(2).about_payment(payment_id),
             PaymentDeclined { payment_id, reason } => Problem::new(402, "payment_declined", "Платёж отклонён", "Банк отклонил платёж. Начисления не оплачены; попробуйте другой способ оплаты").about_payment(payment_id).declined_for(reason),
             PaymentNotAwaitingConfirmation => Problem::new(409, "payment_not_awaiting_confirmation", "Платёж не ждёт подтверждения", "Этот платёж не ожидает подтверждения"),
+            TemplateNothingToPay => Problem::new(409, "template_nothing_to_pay", "Нечего оплачивать", "Все начисления шаблона уже оплачены, или шаблон не называет, что платить"),
             CardNumberNotAccepted(path) => Problem::new(422, "card_number_not_accepted", "Номер карты не принимается", "Данные карты вводятся только на странице платёжного шлюза")
                 .field(path, "card_number_not_accepted", "Номер карты нельзя передавать: используйте токен платёжного шлюза"),
             OperatorOnly => Problem::new(403, "operator_only", "Только для операторов", "Это действие выполняет оператор центра обслуживания"),

@@ -13,8 +13,8 @@ use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::json::parse_date;
 use shared::services::payments::{
-    check_idempotency_key, receipt, ArchiveFilter, NewMethod, PayRequest, Payment, PaymentStatus,
-    Template,
+    check_idempotency_key, receipt, ArchiveFilter, Catalogue, FreePayRequest, NewMethod,
+    PayOutcome, PayRequest, Payment, PaymentStatus, Template, TemplatePayRequest,
 };
 use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
@@ -26,26 +26,45 @@ impl Api for App {
         let id = || web::path_param(request, "id").unwrap_or_default();
         match route {
             Some("POST /v1/payments") => {
-                let key = check_idempotency_key(
-                    request
-                        .headers()
-                        .get("idempotency-key")
-                        .and_then(|v| v.to_str().ok()),
-                )?;
+                let key = idempotency_key(request)?;
                 let pay = PayRequest::parse(&web::json_object(request)?)?;
                 let outcome = self
                     .payments
                     .pay(account, &key, &pay, "citizen", now)
                     .await?;
-                // A replayed decline is still a decline, and still says it is a replay.
-                let mut response = payment_response(&outcome.payment)
-                    .unwrap_or_else(|declined| web::problem_response(&declined));
-                if outcome.replayed {
-                    response
-                        .headers_mut()
-                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                }
-                Ok(response)
+                Ok(outcome_response(&outcome))
+            }
+            Some("GET /v1/payees") => {
+                let payees: Vec<Value> = self.payees.payees().iter().map(|p| p.view()).collect();
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "payees": payees }),
+                ))
+            }
+            Some("GET /v1/payees/{id}") => {
+                let payee = self.payees.payee(id()).ok_or(AppError::NotFound("payee"))?;
+                Ok(web::json_response(StatusCode::OK, &payee.view()))
+            }
+            Some("POST /v1/payees/{id}/payments") => {
+                let key = idempotency_key(request)?;
+                let payee = self.payees.payee(id()).ok_or(AppError::NotFound("payee"))?;
+                let pay = FreePayRequest::parse(payee, &web::json_object(request)?)?;
+                let origin = format!("payee:{}", payee.id);
+                let outcome = self
+                    .payments
+                    .pay_payee(&self.payees, payee, account, &key, &pay, &origin, now)
+                    .await?;
+                Ok(outcome_response(&outcome))
+            }
+            Some("POST /v1/payment-templates/{id}/payments") => {
+                let key = idempotency_key(request)?;
+                let template = requested(id(), "payment template")?;
+                let pay = TemplatePayRequest::parse(&web::json_object(request)?)?;
+                let outcome = self
+                    .payments
+                    .pay_template(&self.payees, account, &template, &key, &pay, now)
+                    .await?;
+                Ok(outcome_response(&outcome))
             }
             Some("GET /v1/payments") => archive(self, request, account).await,
             Some("GET /v1/payments/{id}") => {
@@ -113,7 +132,12 @@ impl Api for App {
                 ))
             }
             Some("POST /v1/payment-templates") => {
-                let template = Template::parse(&web::json_object(request)?, now.unix_timestamp())?;
+                let body = web::json_object(request)?;
+                let template = if body.contains_key("payee_payment") {
+                    Template::parse_payee_payment(&self.payees, &body, now.unix_timestamp())?
+                } else {
+                    Template::parse(&body, now.unix_timestamp())?
+                };
                 self.payments.add_template(account, &template).await?;
                 Ok(web::json_response(
                     StatusCode::CREATED,
@@ -140,7 +164,32 @@ shared::api_app! {
             .with_lookup_limit(config.lookups),
         /// How long a login or step-up code counts as a proof of presence.
         step_up_window: std::time::Duration = config.step_up_window,
+        /// The payees paid without a bill, checked once per cold start.
+        payees: Catalogue = Catalogue::embedded()?,
     }
+}
+
+/// The `Idempotency-Key` header, checked (400 `idempotency_key_required`).
+fn idempotency_key(request: &Request) -> Result<String, AppError> {
+    check_idempotency_key(
+        request
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The answer of a payment request; a replayed decline is still a decline, and still
+/// says it is a replay.
+fn outcome_response(outcome: &PayOutcome) -> lambda_http::Response<lambda_http::Body> {
+    let mut response = payment_response(&outcome.payment)
+        .unwrap_or_else(|declined| web::problem_response(&declined));
+    if outcome.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// A payment's answer: 201 paid, 202 waiting (confirmation or the bank's answer), 402
@@ -213,6 +262,9 @@ fn template_view(t: &Template) -> Value {
     }
     if let Some(purpose) = &t.purpose {
         view["purpose"] = json!(purpose);
+    }
+    if let Some(payment) = &t.payee_payment {
+        view["payee_payment"] = payment.view();
     }
     view
 }

@@ -64,6 +64,19 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
     })
 }
 
+/// A charge's own item, as written.
+pub(crate) fn charge_item(charge: &StoredCharge) -> Result<Item, StoreError> {
+    let mut item = charge_key(charge.uin.as_str());
+    item.extend([
+        ("doc".into(), s(to_doc(&charge.body, "charge")?)),
+        ("biller_id".into(), s(&charge.biller_id)),
+        ("status".into(), s(status_name(charge.status))),
+        ("version".into(), n(charge.version)),
+        ("updated_at".into(), n(charge.updated_at)),
+    ]);
+    Ok(item)
+}
+
 impl ChargeStore for DynamoStore {
     async fn charge(&self, uin: &Uin) -> Result<Option<StoredCharge>, StoreError> {
         self.get_consistent(charge_key(uin.as_str()))
@@ -82,17 +95,9 @@ impl ChargeStore for DynamoStore {
         write: ChargeWrite<'_>,
     ) -> Result<Result<(), ChargeWriteRefusal>, StoreError> {
         let charge = write.charge;
-        let doc = to_doc(&charge.body, "charge")?;
         let status = status_name(charge.status);
         let uin = charge.uin.as_str();
-        let mut item = charge_key(uin);
-        item.extend([
-            ("doc".into(), s(doc)),
-            ("biller_id".into(), s(&charge.biller_id)),
-            ("status".into(), s(status)),
-            ("version".into(), n(charge.version)),
-            ("updated_at".into(), n(charge.updated_at)),
-        ]);
+        let item = charge_item(charge)?;
         let mut request = self
             .transaction()
             .transact_items(self.tx_put_versioned(item, write.expected)?);

@@ -5,6 +5,7 @@ mod autopays;
 mod charges;
 mod codes;
 mod confirmation;
+mod free;
 mod household;
 mod identity;
 mod notices;

@@ -26,13 +26,14 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
 use crate::services::identity::Presence;
 use crate::services::payments::{
-    email_counted, MethodRequest, PayRequest, PaymentGateway, PaymentNoticeQueue, PaymentService,
-    PaymentStatus, PaymentStores,
+    email_counted, MethodRequest, PayRequest, PayeePayment, PaymentGateway, PaymentNoticeQueue,
+    PaymentService, PaymentStatus, PaymentStores, PortalChargeStore,
 };
 pub use crate::services::runs::Shard;
 use crate::services::runs::{Run, RunStore, ShardedJob};
 use crate::services::{Cap, CappedAdd, StoreError, MOSCOW};
 
+mod payee;
 mod run;
 
 /// Autopays per account.
@@ -43,8 +44,16 @@ pub const MAX_LIMIT: u64 = 100_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "by")]
 pub enum Match {
-    Category { category: Category },
-    Payer { payer: Payer },
+    Category {
+        category: Category,
+    },
+    Payer {
+        payer: Payer,
+    },
+    /// A payee of the catalogue, paid its amount once a period on the schedule.
+    Payee {
+        payee: PayeePayment,
+    },
 }
 
 impl Match {
@@ -52,6 +61,7 @@ impl Match {
         match self {
             Match::Category { category } => charge.body.category == *category,
             Match::Payer { payer } => charge.body.payers.contains(payer),
+            Match::Payee { .. } => false,
         }
     }
 }
@@ -151,6 +161,13 @@ fn parse_match(raw: &Value, errors: &mut Vec<FieldError>) -> Option<Match> {
         errors.push(FieldError::new("match", "invalid_type", "Ожидается объект"));
         return None;
     };
+    if let Some(payee) = m.get("payee") {
+        Reader {
+            errors: &mut *errors,
+        }
+        .unknown(m, "/match", &["payee"]);
+        return payee::parse_payee_match(payee, errors);
+    }
     let mut r = Reader { errors };
     match (m.get("category"), m.get("payer")) {
         (Some(_), None) => {
@@ -355,9 +372,15 @@ pub struct SkippedBill<'a> {
 
 /// The stores an autopay service works on (those of payments and charges among them),
 /// named once for its impl blocks.
-pub trait AutopayStores: AutopayStore + RunStore + PaymentStores + ChargeStore {}
+pub trait AutopayStores:
+    AutopayStore + RunStore + PaymentStores + ChargeStore + PortalChargeStore
+{
+}
 
-impl<T: AutopayStore + RunStore + PaymentStores + ChargeStore> AutopayStores for T {}
+impl<T: AutopayStore + RunStore + PaymentStores + ChargeStore + PortalChargeStore> AutopayStores
+    for T
+{
+}
 
 /// What one run of an autopay did with the bills it looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -463,6 +486,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             created_at: now.unix_timestamp(),
             generation: 0,
         };
+        payee::check_payee_autopay(&autopay)?;
         match self.store.create_autopay(&autopay, cap).await? {
             CappedAdd::Added | CappedAdd::AlreadyThere => Ok(autopay),
             CappedAdd::Full => Err(too_many()),
@@ -512,6 +536,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             }
             next.status = v;
         }
+        payee::check_payee_autopay(&next)?;
         self.store
             .put_autopay(&next, Some(&current.trigger))
             .await?;

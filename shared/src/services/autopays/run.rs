@@ -127,9 +127,12 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         if autopay.status != AutopayStatus::Active || !autopay.due_on(date) {
             return Ok(false);
         }
-        let outcome = match self.due_bills(&autopay).await {
-            Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
-            Err(e) => Err(e),
+        let outcome = match &autopay.matching {
+            Match::Payee { payee } => self.pay_payee(&autopay, payee, date, now).await,
+            _ => match self.due_bills(&autopay).await {
+                Ok(bills) => self.pay_bills(&autopay, &bills, now).await,
+                Err(e) => Err(e),
+            },
         };
         match outcome {
             Ok(_) => Ok(true),
@@ -180,7 +183,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         let filter = BillFilter {
             category: match &autopay.matching {
                 Match::Category { category } => Some(*category),
-                Match::Payer { .. } => None,
+                Match::Payer { .. } | Match::Payee { .. } => None,
             },
             status: None,
             after: None,
@@ -273,12 +276,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                     | AppError::BillWithdrawn(_),
                 ) => {}
                 Err(AppError::NotFound("payment method")) => {
-                    self.pause(
-                        autopay,
-                        "payment_method_removed",
-                        "сохранённый способ оплаты удалён",
-                    )
-                    .await?;
+                    self.pause_method_removed(autopay).await?;
                     return Ok(run);
                 }
                 Err(e) => return Err(e),
@@ -288,6 +286,12 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             tracing::info!(autopay_id = %autopay.id, paid = run.paid.len(), "autopay paid bills");
         }
         Ok(run)
+    }
+
+    /// Pauses an autopay whose saved method is gone.
+    pub(super) async fn pause_method_removed(&self, autopay: &Autopay) -> Result<(), AppError> {
+        let why = "сохранённый способ оплаты удалён";
+        self.pause(autopay, "payment_method_removed", why).await
     }
 
     pub(super) async fn pause(

@@ -209,3 +209,58 @@ async fn a_declined_payment_pauses_the_autopay_and_tells_the_citizen() {
     assert_eq!(again.ran, 0);
     assert_eq!(w.acquirer.script.calls("charge"), 1);
 }
+
+/// A monthly autopay of a charity fund pays once a month: runs twice in one month pay
+/// once, a run the next month pays again, each a charge the portal issued.
+#[tokio::test]
+async fn a_payee_autopay_pays_once_a_month() {
+    let w = world();
+    let fund = serde_json::json!({"payee_id": "charity-children", "amount": 50_000});
+    let mut errors = Vec::new();
+    let matching = payee::parse_payee_match(&fund, &mut errors).unwrap();
+    w.store.add_autopay(Autopay {
+        id: "ap_2".into(),
+        account_id: "a1".into(),
+        name: "Фонд".into(),
+        matching,
+        method_id: "pm_1".into(),
+        limit: 100_000,
+        trigger: Trigger::Monthly { day: 6 },
+        status: AutopayStatus::Active,
+        paused_reason: None,
+        created_at: 0,
+        generation: 0,
+    });
+    let service = AutopayService::new(&w.store, &w.payments, &w.charges, &w.outbox);
+    let day = |month, d| time::Date::from_calendar_date(2026, month, d).unwrap();
+    let now = w.clock.now();
+    for date in [
+        day(time::Month::December, 6),
+        day(time::Month::December, 6),
+        day(time::Month::January, 6),
+    ] {
+        assert!(service
+            .run_one(&"a1".into(), &"ap_2".into(), date, now)
+            .await
+            .unwrap());
+    }
+    let portal: Vec<String> = w
+        .store
+        .state()
+        .charges
+        .keys()
+        .filter(|u| u.starts_with("0355"))
+        .cloned()
+        .collect();
+    assert_eq!(portal.len(), 2, "{portal:?}");
+    assert_eq!(w.acquirer.charges().len(), 2);
+    // A new-bill trigger or an amount over the limit is refused.
+    let mut autopay = w.store.state().autopays[&("a1".into(), "ap_2".into())].clone();
+    autopay.trigger = Trigger::NewBill;
+    autopay.limit = 10;
+    let codes = crate::validation::field_codes(&payee::check_payee_autopay(&autopay).unwrap_err())
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect::<Vec<_>>();
+    assert_eq!(codes, ["payee_needs_schedule", "amount_over_limit"]);
+}

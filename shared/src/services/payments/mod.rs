@@ -45,16 +45,22 @@ use crate::validation::{invalid_field, validated};
 
 mod bank_notification;
 mod biller_notices;
+mod catalogue;
+mod free;
 mod methods;
 mod pay;
 mod receipt;
 mod reconcile;
 mod request;
+mod template_pay;
 pub use bank_notification::*;
 pub use biller_notices::*;
+pub use catalogue::*;
+pub use free::*;
 pub use receipt::*;
 pub use reconcile::*;
 pub use request::*;
+pub use template_pay::*;
 
 /// Bills one payment may pay.
 pub const MAX_BILLS: usize = 20;
@@ -420,6 +426,9 @@ pub struct Template {
     pub payee: Option<Payee>,
     pub purpose: Option<String>,
     pub created_at: i64,
+    /// A payee of the catalogue with its fields and amount, paid by the template.
+    #[serde(default)]
+    pub payee_payment: Option<PayeePayment>,
 }
 
 impl Template {
@@ -491,6 +500,7 @@ impl Template {
                 payee,
                 purpose,
                 created_at: now,
+                payee_payment: None,
             },
             errors,
         )

@@ -16,13 +16,40 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
+        self.pay_as(account_id, key, request, &request.canonical(), origin, now)
+            .await
+    }
+
+    /// The keyed hashes of an idempotency key and of the request it comes with, in its
+    /// canonical form (`identity`).
+    pub(super) fn request_hashes(
+        &self,
+        account_id: &AccountId,
+        key: &str,
+        identity: &str,
+    ) -> (String, String) {
         let key_hash = self
             .hasher
             .identifier(Identifier::IdempotencyKey, &[account_id, key]);
-        let request_hash = self.hasher.identifier(
-            Identifier::PaymentRequest,
-            &[account_id, &request.canonical()],
-        );
+        let request_hash = self
+            .hasher
+            .identifier(Identifier::PaymentRequest, &[account_id, identity]);
+        (key_hash, request_hash)
+    }
+
+    /// [`Self::pay`] of the bills a request comes to, the request compared with replays
+    /// by `identity`: what the citizen asked for (a payee and its fields, a template),
+    /// not the bills it came to.
+    pub(super) async fn pay_as(
+        &self,
+        account_id: &AccountId,
+        key: &str,
+        request: &PayRequest,
+        identity: &str,
+        origin: &str,
+        now: OffsetDateTime,
+    ) -> Result<PayOutcome, AppError> {
+        let (key_hash, request_hash) = self.request_hashes(account_id, key, identity);
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
         let now_s = now.unix_timestamp();

@@ -226,15 +226,21 @@ impl PayRequest {
 
     /// The request in a canonical form, for comparing replays.
     pub(super) fn canonical(&self) -> String {
-        let method = match &self.method {
+        let uins: Vec<&str> = self.uins.iter().map(Uin::as_str).collect();
+        format!("{}|{}", uins.join(","), self.method.canonical())
+    }
+}
+
+impl MethodRequest {
+    /// The method in a canonical form, for comparing replays.
+    pub(super) fn canonical(&self) -> String {
+        match self {
             MethodRequest::Saved(id) => format!("saved:{id}"),
             MethodRequest::CardToken(t) => format!("card:{t}"),
             MethodRequest::ApplePay(d) => format!("apple_pay:{d}"),
             MethodRequest::Mobile(p) => format!("mobile:{}", p.e164()),
             MethodRequest::Wallet(w) => format!("wallet:{w}"),
-        };
-        let uins: Vec<&str> = self.uins.iter().map(Uin::as_str).collect();
-        format!("{}|{method}", uins.join(","))
+        }
     }
 }
 

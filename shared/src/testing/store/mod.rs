@@ -56,6 +56,7 @@ macro_rules! unmodelled {
 }
 
 mod organisations;
+mod free;
 mod payments;
 mod profile;
 
