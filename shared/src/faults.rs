@@ -13,7 +13,7 @@
 //! - `operation`: the SDK operation (`TransactWriteItems`, `SendEmail`, `Publish`,
 //!   `SendMessageBatch`, ...), or for an integration one of its calls (`registry`:
 //!   `check`, `birth_record`; `acquirer`: `charge`, `confirm`, `status`, `cancel`,
-//!   `save_card`; `billers`: `deliver`). Left out or `*`: every call.
+//!   `save_card`, `refund`; `billers`: `deliver`). Left out or `*`: every call.
 //! - `fault`: `throttle` (the service's own throttling answer), `error` (a 500),
 //!   `timeout` (no answer: the request never arrives and the call hangs past the SDK's
 //!   attempt timeout), `lost` (the request is carried out, its answer lost: a timeout
@@ -92,7 +92,14 @@ impl Dependency {
     fn operations(self) -> Option<&'static [&'static str]> {
         match self {
             Self::Registry => Some(&["check", "birth_record"]),
-            Self::Acquirer => Some(&["charge", "confirm", "status", "cancel", "save_card"]),
+            Self::Acquirer => Some(&[
+                "charge",
+                "confirm",
+                "status",
+                "cancel",
+                "save_card",
+                "refund",
+            ]),
             Self::Billers => Some(&["deliver"]),
             Self::DynamoDb | Self::Sqs | Self::Sesv2 | Self::Sns => None,
         }
@@ -538,7 +545,7 @@ mod integrations {
     use super::{Dependency, Faulty};
     use crate::services::payments::{
         BillerEndpoint, GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway,
-        PaymentNotice, SavedCard,
+        PaymentNotice, RefundAnswer, RefundOrder, SavedCard,
     };
     use crate::services::profile::{
         BirthRecord, CivilRegistry, Registry, RegistryAnswer, RegistryRequest, RegistryUnavailable,
@@ -611,6 +618,7 @@ mod integrations {
             fn status(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
             fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError>;
             fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError>;
+            fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError>;
         }
     }
 

@@ -1,7 +1,7 @@
 //! The sandbox acquirer: a stand-in for the bank behind the payment gateway, with test
 //! cards like a real gateway's (documented in docs/testing.md). It keeps its own books in
-//! the table under its own keys — tokens (`ACQTOKEN#{token}`) and orders
-//! (`ACQORDER#{order}`) — because reconciliation asks it later what happened to an order,
+//! the table under its own keys — tokens (`ACQTOKEN#{token}`), orders
+//! (`ACQORDER#{order}`) and refunds (`ACQREFUND#{refund}`) — because reconciliation asks it later what happened to an order,
 //! and the load test checks that every order was charged at most once. A real adapter
 //! calls the acquirer's API instead and keeps nothing here.
 
@@ -10,13 +10,17 @@ use time::OffsetDateTime;
 use super::dynamodb::DynamoStore;
 use crate::domain::luhn_valid;
 use crate::services::payments::{
-    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, SavedCard,
+    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, RefundAnswer,
+    RefundOrder, SavedCard,
 };
 
 /// How long a one-time token lives.
 const ONE_TIME_TOKEN_SECS: i64 = 3600;
 /// How long an order waits for 3-D Secure before it is declined.
 const CONFIRMATION_WINDOW_SECS: i64 = 15 * 60;
+/// Times a refund reads its order again after a concurrent refund of it moved the
+/// refunded total.
+const REFUND_RETRIES: usize = 8;
 
 /// What a test card does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub enum Behaviour {
     RequiresConfirmation,
     /// Charged, but the answer is lost (a timeout).
     TimesOut,
+    /// Charged; every refund of it is declined (`refund_declined`).
+    RefundsDeclined,
 }
 
 impl Behaviour {
@@ -37,6 +43,7 @@ impl Behaviour {
             Behaviour::InsufficientFunds => "insufficient_funds",
             Behaviour::RequiresConfirmation => "requires_confirmation",
             Behaviour::TimesOut => "times_out",
+            Behaviour::RefundsDeclined => "refunds_declined",
         }
     }
 
@@ -46,18 +53,20 @@ impl Behaviour {
             "insufficient_funds" => Behaviour::InsufficientFunds,
             "requires_confirmation" => Behaviour::RequiresConfirmation,
             "times_out" => Behaviour::TimesOut,
+            "refunds_declined" => Behaviour::RefundsDeclined,
             _ => Behaviour::Succeeds,
         }
     }
 }
 
 /// The test cards: any other Luhn-valid number succeeds.
-pub const TEST_CARDS: [(&str, Behaviour); 5] = [
+pub const TEST_CARDS: [(&str, Behaviour); 6] = [
     ("4242424242424242", Behaviour::Succeeds),
     ("4000000000000002", Behaviour::Declined),
     ("4000000000009995", Behaviour::InsufficientFunds),
     ("4000000000003220", Behaviour::RequiresConfirmation),
     ("4000000000000119", Behaviour::TimesOut),
+    ("4000000000005126", Behaviour::RefundsDeclined),
 ];
 
 fn behaviour_of(number: &str) -> Behaviour {
@@ -98,6 +107,17 @@ fn order_key(order: &str) -> Item {
     key(format!("ACQORDER#{order}"), "ACQORDER")
 }
 
+fn refund_key(refund: &str) -> Item {
+    key(format!("ACQREFUND#{refund}"), "ACQREFUND")
+}
+
+fn refund_reference(refund: &str) -> String {
+    format!(
+        "sbx-rf-{}",
+        refund.replace('-', "").chars().take(20).collect::<String>()
+    )
+}
+
 fn unavailable(e: impl std::fmt::Display) -> GatewayError {
     GatewayError::OutcomeUnknown(e.to_string())
 }
@@ -113,6 +133,23 @@ struct Order {
     state: String,
     reason: Option<String>,
     created_at: i64,
+}
+
+/// What the sandbox's own refund record says: the order it gave back from and its answer.
+fn recorded_refund(item: &Item, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError> {
+    let same = get_s(item, "order").is_ok_and(|o| o == refund.order)
+        && get_n::<u64>(item, "amount").is_ok_and(|a| a == refund.amount);
+    if !same {
+        return Err(GatewayError::Refused("refund_id_reused".into()));
+    }
+    Ok(match get_s(item, "state").as_deref() {
+        Ok("refunded") => RefundAnswer::Refunded {
+            reference: refund_reference(refund.refund_id),
+        },
+        _ => RefundAnswer::Declined {
+            reason: get_s(item, "reason").unwrap_or_else(|_| "refund_declined".into()),
+        },
+    })
 }
 
 impl SandboxAcquirer {
@@ -233,6 +270,7 @@ impl SandboxAcquirer {
         state: &str,
         reason: Option<&str>,
         one_time_token: Option<&str>,
+        refunds_declined: bool,
     ) -> Result<bool, GatewayError> {
         let mut item = order_key(order);
         item.extend([
@@ -245,6 +283,9 @@ impl SandboxAcquirer {
         ]);
         if let Some(r) = reason {
             item.insert("reason".into(), s(r));
+        }
+        if refunds_declined {
+            item.insert("refunds".into(), s("declined"));
         }
         let put = self.store.put_new(item).map_err(unavailable)?;
         let mut request = self.store.client.transact_write_items().transact_items(put);
@@ -305,6 +346,99 @@ impl SandboxAcquirer {
             Some("confirmation_expired"),
         )
         .await
+    }
+
+    /// Records a declined refund under its id, unless the id has an answer already: then
+    /// that answer stands.
+    async fn decline_refund(
+        &self,
+        refund: &RefundOrder<'_>,
+        reason: &str,
+    ) -> Result<RefundAnswer, GatewayError> {
+        let mut item = refund_key(refund.refund_id);
+        item.extend([
+            ("order".into(), s(refund.order)),
+            ("amount".into(), n(refund.amount)),
+            ("state".into(), s("declined")),
+            ("reason".into(), s(reason)),
+            (
+                "created_at".into(),
+                n(OffsetDateTime::now_utc().unix_timestamp()),
+            ),
+        ]);
+        match self.store.put_if_absent(item).await.map_err(unavailable)? {
+            super::dynamodb::PutOutcome::Written => Ok(RefundAnswer::Declined {
+                reason: reason.into(),
+            }),
+            super::dynamodb::PutOutcome::AlreadyThere => self.refund_answer(refund).await,
+        }
+    }
+
+    /// The answer recorded under a refund id.
+    async fn refund_answer(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError> {
+        match self
+            .store
+            .get_consistent(refund_key(refund.refund_id))
+            .await
+            .map_err(unavailable)?
+        {
+            Some(item) => recorded_refund(&item, refund),
+            None => Err(unavailable("sandbox: the refund record vanished")),
+        }
+    }
+
+    /// One attempt at giving back `refund.amount` of an order read with `refunded` given
+    /// back so far: the refund record and the order's new total in one transaction, on
+    /// the condition that the total is still the one read. `None`: it moved meanwhile.
+    async fn try_refund(
+        &self,
+        refund: &RefundOrder<'_>,
+        refunded: u64,
+    ) -> Result<Option<RefundAnswer>, GatewayError> {
+        let mut item = refund_key(refund.refund_id);
+        item.extend([
+            ("order".into(), s(refund.order)),
+            ("amount".into(), n(refund.amount)),
+            ("state".into(), s("refunded")),
+            (
+                "created_at".into(),
+                n(OffsetDateTime::now_utc().unix_timestamp()),
+            ),
+        ]);
+        let put = self.store.put_new(item).map_err(unavailable)?;
+        let seen = if refunded == 0 {
+            "#state = :charged AND (attribute_not_exists(refunded) OR refunded = :seen)"
+        } else {
+            "#state = :charged AND refunded = :seen"
+        };
+        let total = tx_update(
+            self.store
+                .update(order_key(refund.order))
+                .update_expression("SET refunded = :total")
+                .condition_expression(seen)
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":charged", s("charged"))
+                .expression_attribute_values(":seen", n(refunded))
+                .expression_attribute_values(":total", n(refunded + refund.amount)),
+        )
+        .map_err(unavailable)?;
+        let sent = self
+            .store
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(total)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Some(RefundAnswer::Refunded {
+                reference: refund_reference(refund.refund_id),
+            })),
+            Err(e) => match super::dynamodb::classify_transaction(e) {
+                crate::services::StoreError::Conflict => Ok(None),
+                other => Err(unavailable(other)),
+            },
+        }
     }
 
     /// The sum of what the acquirer charged over all orders, and how many: the books the
@@ -368,13 +502,22 @@ impl PaymentGateway for SandboxAcquirer {
             GatewayMethod::Mobile(_) | GatewayMethod::Wallet(_) => (Behaviour::Succeeds, None),
         };
         let (state, reason) = match behaviour {
-            Behaviour::Succeeds | Behaviour::TimesOut => ("charged", None),
+            Behaviour::Succeeds | Behaviour::TimesOut | Behaviour::RefundsDeclined => {
+                ("charged", None)
+            }
             Behaviour::Declined => ("declined", Some("card_declined")),
             Behaviour::InsufficientFunds => ("declined", Some("insufficient_funds")),
             Behaviour::RequiresConfirmation => ("awaiting_confirmation", None),
         };
         if !self
-            .record_order(order, amount, state, reason, one_time)
+            .record_order(
+                order,
+                amount,
+                state,
+                reason,
+                one_time,
+                behaviour == Behaviour::RefundsDeclined,
+            )
             .await?
         {
             // A concurrent charge of the same order, or the token was spent meanwhile.
@@ -437,12 +580,52 @@ impl PaymentGateway for SandboxAcquirer {
     }
 
     async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
-        self.record_order(order, 0, "cancelled", Some("order_cancelled"), None)
+        self.record_order(order, 0, "cancelled", Some("order_cancelled"), None, false)
             .await?;
         // An order waiting for 3-D Secure is declined now, unless the cardholder's
         // confirmation got there first (the conditional update decides).
         self.expire_confirmation(order).await?;
         self.status(order).await
+    }
+
+    async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError> {
+        for _ in 0..REFUND_RETRIES {
+            if let Some(item) = self
+                .store
+                .get_consistent(refund_key(refund.refund_id))
+                .await
+                .map_err(unavailable)?
+            {
+                return recorded_refund(&item, refund);
+            }
+            let Some(order) = self
+                .store
+                .get_consistent(order_key(refund.order))
+                .await
+                .map_err(unavailable)?
+            else {
+                return self.decline_refund(refund, "unknown_order").await;
+            };
+            let amount: u64 = get_n(&order, "amount").unwrap_or(0);
+            let refunded: u64 = get_n(&order, "refunded").unwrap_or(0);
+            if get_s(&order, "state").map_or(true, |state| state != "charged") {
+                return self.decline_refund(refund, "order_not_charged").await;
+            }
+            if get_s(&order, "refunds").is_ok_and(|r| r == "declined") {
+                return self.decline_refund(refund, "refund_declined").await;
+            }
+            if refund.amount == 0 || refund.amount > amount.saturating_sub(refunded) {
+                return self.decline_refund(refund, "refund_exceeds_payment").await;
+            }
+            if let Some(answer) = self.try_refund(refund, refunded).await? {
+                return Ok(answer);
+            }
+            // Another refund of the order (or this one, asked twice at once) got there
+            // first: read both again.
+        }
+        Err(GatewayError::OutcomeUnknown(
+            "sandbox: the order's refunds kept changing".into(),
+        ))
     }
 
     async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError> {

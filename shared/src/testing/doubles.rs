@@ -9,7 +9,8 @@ use crate::domain::{Email, Phone};
 use crate::redact::Secret;
 use crate::services::codes::{DeliveryError, Notifier};
 use crate::services::payments::{
-    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, SavedCard,
+    GatewayAnswer, GatewayError, GatewayMethod, GatewayStatus, PaymentGateway, RefundAnswer,
+    RefundOrder, SavedCard,
 };
 use crate::services::profile::{
     BirthRecord, CivilRegistry, Registry, RegistryAnswer, RegistryRequest, RegistryUnavailable,
@@ -33,10 +34,29 @@ pub struct Order {
     pub status: GatewayStatus,
     /// Times money moved for the order: more than one is a double charge.
     pub charged: u32,
+    /// What was given back, by refund id: each id at most once.
+    pub refunds: BTreeMap<String, u64>,
 }
 
-/// An acquirer that charges an order at most once, as the real one promises; operations
-/// `charge`, `confirm`, `status`, `cancel`. A [`Fault::Lost`] charge takes the money and
+impl Order {
+    fn new(amount: u64, status: GatewayStatus, charged: u32) -> Self {
+        Self {
+            amount,
+            status,
+            charged,
+            refunds: BTreeMap::new(),
+        }
+    }
+
+    /// Kopecks given back so far.
+    pub fn refunded(&self) -> u64 {
+        self.refunds.values().sum()
+    }
+}
+
+/// An acquirer that charges an order at most once, as the real one promises, and gives
+/// back at most what it charged, once per refund id; operations `charge`, `confirm`,
+/// `status`, `cancel`, `refund`. A [`Fault::Lost`] charge takes the money and
 /// answers `OutcomeUnknown`; any other fault answers `OutcomeUnknown` having done nothing.
 #[derive(Clone, Default)]
 pub struct Acquirer {
@@ -47,6 +67,8 @@ pub struct Acquirer {
 #[derive(Default)]
 struct AcquirerState {
     reply: Option<Reply>,
+    /// Why new refunds are declined, if they are.
+    refund_decline: Option<String>,
     orders: BTreeMap<String, Order>,
 }
 
@@ -62,6 +84,11 @@ impl Acquirer {
     /// How new orders are answered from now on (they succeed unless told otherwise).
     pub fn reply_with(&self, reply: Reply) {
         lock(&self.state).reply = Some(reply);
+    }
+
+    /// New refunds are declined with this reason from now on (`None`: they are made).
+    pub fn decline_refunds(&self, reason: Option<&str>) {
+        lock(&self.state).refund_decline = reason.map(str::to_string);
     }
 
     pub fn order(&self, order: &str) -> Option<Order> {
@@ -82,11 +109,10 @@ impl Acquirer {
     /// confirmed, the bank gave up on it).
     pub fn decide(&self, order: &str, status: GatewayStatus) {
         let mut state = lock(&self.state);
-        let entry = state.orders.entry(order.to_string()).or_insert(Order {
-            amount: 0,
-            status: GatewayStatus::Unknown,
-            charged: 0,
-        });
+        let entry = state
+            .orders
+            .entry(order.to_string())
+            .or_insert_with(|| Order::new(0, GatewayStatus::Unknown, 0));
         if matches!(status, GatewayStatus::Succeeded { .. }) {
             entry.charged += 1;
         }
@@ -149,11 +175,7 @@ impl PaymentGateway for Acquirer {
                 Reply::Decline(reason) => (GatewayStatus::Declined { reason }, 0),
                 Reply::AskConfirmation => (GatewayStatus::AwaitingConfirmation, 0),
             };
-            Order {
-                amount,
-                status,
-                charged,
-            }
+            Order::new(amount, status, charged)
         });
         let answer = Self::answer(&entry.status, order);
         Self::finish(fault, answer)
@@ -190,11 +212,10 @@ impl PaymentGateway for Acquirer {
     async fn cancel(&self, order: &str) -> Result<GatewayStatus, GatewayError> {
         let fault = self.begin("cancel").await?;
         let mut state = lock(&self.state);
-        let entry = state.orders.entry(order.to_string()).or_insert(Order {
-            amount: 0,
-            status: GatewayStatus::Unknown,
-            charged: 0,
-        });
+        let entry = state
+            .orders
+            .entry(order.to_string())
+            .or_insert_with(|| Order::new(0, GatewayStatus::Unknown, 0));
         if matches!(
             entry.status,
             GatewayStatus::Unknown | GatewayStatus::AwaitingConfirmation
@@ -218,6 +239,51 @@ impl PaymentGateway for Acquirer {
             exp_month: 12,
             exp_year: 2030,
         })
+    }
+
+    async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError> {
+        let fault = self.begin("refund").await?;
+        let answer = self.make_refund(refund);
+        Self::finish(fault, Ok(answer))
+    }
+}
+
+fn refund_reference(refund_id: &str) -> String {
+    format!("rfnd-{refund_id}")
+}
+
+impl Acquirer {
+    /// A refund as the bank makes it: an id seen before answers as it did; a new one gives
+    /// back what it asks if the order is charged and that much remains.
+    fn make_refund(&self, refund: &RefundOrder<'_>) -> RefundAnswer {
+        let mut state = lock(&self.state);
+        let decline = state.refund_decline.clone();
+        let declined = |reason: &str| RefundAnswer::Declined {
+            reason: reason.into(),
+        };
+        let Some(entry) = state.orders.get_mut(refund.order) else {
+            return declined("unknown_order");
+        };
+        if entry.refunds.contains_key(refund.refund_id) {
+            return RefundAnswer::Refunded {
+                reference: refund_reference(refund.refund_id),
+            };
+        }
+        if !matches!(entry.status, GatewayStatus::Succeeded { .. }) {
+            return declined("order_not_charged");
+        }
+        if let Some(reason) = decline {
+            return declined(&reason);
+        }
+        if refund.amount == 0 || refund.amount > entry.amount.saturating_sub(entry.refunded()) {
+            return declined("refund_exceeds_payment");
+        }
+        entry
+            .refunds
+            .insert(refund.refund_id.to_string(), refund.amount);
+        RefundAnswer::Refunded {
+            reference: refund_reference(refund.refund_id),
+        }
     }
 }
 
@@ -332,5 +398,49 @@ impl Notifier for Outbox {
                 text: text.expose().clone(),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+
+    fn asked<'a>(refund_id: &'a str, amount: u64) -> RefundOrder<'a> {
+        RefundOrder {
+            order: "p1",
+            reference: "ref-p1",
+            amount,
+            refund_id,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_double_gives_back_at_most_what_it_charged_once_per_refund_id() {
+        let acquirer = Acquirer::default();
+        let card = GatewayMethod::CardToken("tok".into());
+        acquirer.charge("p1", 1_000, &card).await.unwrap();
+        let first = acquirer.refund(&asked("r1", 600)).await.unwrap();
+        assert_eq!(
+            first,
+            RefundAnswer::Refunded {
+                reference: "rfnd-r1".into()
+            }
+        );
+        // Asked again with the same id: the same answer, nothing more given back.
+        assert_eq!(acquirer.refund(&asked("r1", 600)).await.unwrap(), first);
+        assert_eq!(
+            acquirer.refund(&asked("r2", 401)).await.unwrap(),
+            RefundAnswer::Declined {
+                reason: "refund_exceeds_payment".into()
+            }
+        );
+        acquirer.decline_refunds(Some("refund_declined"));
+        assert!(matches!(
+            acquirer.refund(&asked("r3", 400)).await.unwrap(),
+            RefundAnswer::Declined { .. }
+        ));
+        acquirer.decline_refunds(None);
+        acquirer.refund(&asked("r3", 400)).await.unwrap();
+        assert_eq!(acquirer.order("p1").unwrap().refunded(), 1_000);
     }
 }

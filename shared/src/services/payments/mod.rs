@@ -287,6 +287,28 @@ pub struct SavedCard {
     pub exp_year: u16,
 }
 
+/// What the bank is asked to give back of a charged order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundOrder<'a> {
+    /// The payment's order id (our payment id).
+    pub order: &'a str,
+    /// The bank's reference of the charge (the payment's gateway reference).
+    pub reference: &'a str,
+    /// Kopecks to give back now, > 0.
+    pub amount: u64,
+    /// Our refund id: asking again with it never pays back twice.
+    pub refund_id: &'a str,
+}
+
+/// The bank's answer to a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundAnswer {
+    /// The money is on its way back; `reference` is the bank's reference of the refund.
+    Refunded { reference: String },
+    /// The bank will not give it back (more than remains, the order is not charged).
+    Declined { reason: String },
+}
+
 #[trait_variant::make(Send)]
 pub trait PaymentGateway: Sync {
     /// Charges `amount` kopecks for `order` (at most once per order, however often asked).
@@ -310,6 +332,11 @@ pub trait PaymentGateway: Sync {
 
     /// Turns a one-time card token into a saved card.
     async fn save_card(&self, one_time_token: &str) -> Result<SavedCard, GatewayError>;
+
+    /// Gives back part or all of a charged order, at most once per refund id however
+    /// often asked (asking again with the same id answers what became of it), and never
+    /// more than remains of the charge.
+    async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError>;
 }
 
 /// A notice to a biller that one of its bills was paid (квитирование).
