@@ -186,6 +186,10 @@ id!(
     AutopayId, "autopay", |s| prefixed_uuid("ap_", s)
 );
 id!(
+    /// A refund of a payment: `rf_` and a UUID's hex digits.
+    RefundId, "refund", |s| prefixed_uuid("rf_", s)
+);
+id!(
     /// A child: the keyed hash of the birth certificate, the same for every parent.
     ChildId, "child", keyed_hash
 );
@@ -255,7 +259,12 @@ macro_rules! minted_prefixed_ids {
     )*};
 }
 
-minted_prefixed_ids!(MethodId = "pm_", TemplateId = "tpl_", AutopayId = "ap_");
+minted_prefixed_ids!(
+    MethodId = "pm_",
+    TemplateId = "tpl_",
+    AutopayId = "ap_",
+    RefundId = "rf_"
+);
 
 macro_rules! keyed_hash_ids {
     ($($name:ident),*) => {$(

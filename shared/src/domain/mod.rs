@@ -21,7 +21,7 @@ pub use documents::{
 };
 pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, IdError, MethodId, OperatorId,
-    PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
+    PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use password::{

@@ -11,6 +11,7 @@ mod notices;
 mod ops;
 mod payments;
 mod profile;
+mod refunds;
 mod runs;
 
 pub(crate) use charges::notice_attributes;

@@ -48,10 +48,12 @@ mod methods;
 mod pay;
 mod receipt;
 mod reconcile;
+mod refund;
 mod request;
 pub use biller_notices::*;
 pub use receipt::*;
 pub use reconcile::*;
+pub use refund::*;
 pub use request::*;
 
 /// Bills one payment may pay.
@@ -167,6 +169,9 @@ pub struct Payment {
     /// reconciliation runs. Absent for payments opened before holds had a deadline.
     #[serde(default)]
     pub hold_until: Option<i64>,
+    /// What was given back of it, by bill (absent until the first refund).
+    #[serde(default, skip_serializing_if = "RefundTotals::is_empty")]
+    pub refunds: RefundTotals,
 }
 
 impl Payment {
@@ -181,6 +186,7 @@ impl Payment {
                 amount: b.amount,
                 paid_at: self.settled_at.unwrap_or(self.created_at),
                 gateway_reference: self.gateway_reference.clone().unwrap_or_default(),
+                refund_id: None,
             })
             .collect()
     }
@@ -339,7 +345,8 @@ pub trait PaymentGateway: Sync {
     async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError>;
 }
 
-/// A notice to a biller that one of its bills was paid (квитирование).
+/// A notice to a biller that one of its bills was paid (квитирование), or that part of
+/// what it took was given back (`refund_id` set: `amount` is the refund's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentNotice {
     pub payment_id: PaymentId,
@@ -348,6 +355,29 @@ pub struct PaymentNotice {
     pub amount: u64,
     pub paid_at: i64,
     pub gateway_reference: String,
+    /// A refund notice's refund; absent from a paid-bill notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<crate::domain::RefundId>,
+}
+
+impl PaymentNotice {
+    /// `payment` or `refund`.
+    pub fn kind(&self) -> &'static str {
+        if self.refund_id.is_some() {
+            "refund"
+        } else {
+            "payment"
+        }
+    }
+
+    /// What tells one notice from another of the same bill: the UIN, the payment and a
+    /// refund notice's refund.
+    pub fn record_key(&self) -> String {
+        match &self.refund_id {
+            Some(refund) => format!("{}#{}#{}", self.uin.as_str(), self.payment_id, refund),
+            None => format!("{}#{}", self.uin.as_str(), self.payment_id),
+        }
+    }
 }
 
 #[trait_variant::make(Send)]

@@ -475,3 +475,6 @@ async fn a_throttled_store_leaves_the_payment_to_the_next_run() {
     assert_eq!(w.charged(), [(id, 1)]);
     assert!(w.store.state().runs["r2"].2, "the second run completes");
 }
+
+#[path = "refund_tests.rs"]
+mod refunds;
