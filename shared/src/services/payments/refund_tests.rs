@@ -38,11 +38,8 @@ fn biller() -> Refunder {
 
 impl Paid {
     async fn refund(&self, by: &Refunder, key: &str, amount: u64) -> Result<Refund, AppError> {
-        let now = self.w.clock.now();
-        let asked = self
-            .w
-            .service
-            .refund(by, &self.payment, key, &asking(amount), now);
+        let (now, ask) = (self.w.clock.now(), asking(amount));
+        let asked = self.w.service.refund(by, &self.payment, key, &ask, now);
         asked.await.map(|o| o.refund)
     }
 
