@@ -41,6 +41,9 @@ fn main() {
             scenario!(a_donation_without_a_bill_is_paid_once),
             scenario!(payee_payments_are_checked_and_write_nothing),
             scenario!(templates_pay_in_one_call),
+            scenario!(billers_refund_their_bills_partly_up_to_what_was_paid),
+            scenario!(racing_refunds_of_the_remainder_pass_once),
+            scenario!(a_declined_bank_refund_changes_no_total),
         ];
         let mut tally = run_all(&api, scenarios, true).await;
         // Alone, so that the counts it waits for are its own.
@@ -1346,4 +1349,197 @@ async fn templates_pay_in_one_call(api: Api) {
         .await;
     assert_eq!(topped.status, 201, "{}", topped.body);
     assert_eq!(topped.body["total"], 30_000);
+}
+
+// ------------------------------------------------------------------ refunds
+
+/// The sandbox card whose charges succeed and whose refunds the bank declines.
+const REFUNDS_DECLINED: &str = "4000000000005126";
+
+/// `POST /v1/biller/payments/{id}/refunds` with the biller's key under `key`.
+async fn refund(api: &Api, biller: &BillerKey, payment: &str, key: &str, body: Value) -> Reply {
+    api.json_request(
+        Method::POST,
+        &format!("/v1/biller/payments/{payment}/refunds"),
+        &biller.key,
+        &body,
+    )
+    .header("idempotency-key", key)
+    .send()
+    .await
+}
+
+/// Asserts a refund the bank answered (201) in `state`; its id.
+fn settled(reply: &Reply, state: &str) -> String {
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["state"], state, "{}", reply.body);
+    reply.id()
+}
+
+fn refund_of(uin: &str, amount: u64) -> Value {
+    json!({"uin": uin, "amount": amount, "reason": "Перерасчёт за ноябрь"})
+}
+
+/// A biller, a citizen who paid its bill of `amount` by `card_number`: (biller, citizen,
+/// token, UIN, payment id).
+async fn paid_bill(
+    api: &Api,
+    name: &str,
+    amount: u64,
+    card_number: &str,
+) -> (BillerKey, Citizen, String, String, String) {
+    let (biller, c, token) = biller_and_citizen(api, name).await;
+    let uin = new_bill(api, &biller, "clubs", amount).await;
+    let paid = pay_bills(api, &token, &[&uin], card(card_number)).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let id = paid.id();
+    (biller, c, token, uin, id)
+}
+
+async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
+    let (biller, c, token, uin, id) =
+        paid_bill(&api, "Бассейн «Волна»", 150_000, SUCCEEDS).await;
+    let first = refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 50_000)).await;
+    let refund_id = settled(&first, "succeeded");
+    // The payer's archive shows it, the receipt e-mail tells of it, the biller hears.
+    let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert_eq!(detail.body["refunded"], 50_000);
+    assert_eq!(detail.body["refunds"][0]["id"], refund_id.as_str());
+    assert_eq!(detail.body["refunds"][0]["amount"], 50_000);
+    let mail = api.outbox(&c.email).await;
+    assert!(
+        mail.iter().any(|m| m.to_string().contains("Возврат платежа")),
+        "no refund receipt: {mail:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let notice = api
+            .item(
+                &format!("BILLERINBOX#{}", biller.id),
+                &format!("{uin}#{id}#{refund_id}"),
+            )
+            .await;
+        if let Some(notice) = notice {
+            assert_eq!(string_attr(&notice, "kind"), "refund");
+            assert_eq!(number_attr(&notice, "amount"), 50_000);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no refund notice");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    // The same key again: the same refund, said to be a replay; another body with it is
+    // refused.
+    let again = refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 50_000)).await;
+    assert_eq!(settled(&again, "succeeded"), refund_id);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 40_000))
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+    // The rest, then not a kopeck more.
+    let rest = refund(&api, &biller, &id, "refund-key-1b", refund_of(&uin, 100_000)).await;
+    settled(&rest, "succeeded");
+    refund(&api, &biller, &id, "refund-key-1c", refund_of(&uin, 1))
+        .await
+        .assert_invalid_field("/amount", "refund_exceeds_remaining");
+    let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
+    assert_eq!(detail.body["refunded"], 150_000);
+    let listed = api
+        .get_as(&biller.key, &format!("/v1/biller/payments/{id}/refunds"))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.list("refunds").len(), 2);
+    // Bad input: every field named; no key at all.
+    let bad = refund(
+        &api,
+        &biller,
+        &id,
+        "refund-key-1d",
+        json!({"uin": "12", "amount": -5, "note": "x"}),
+    )
+    .await;
+    bad.assert_invalid_fields(&[
+        ("/uin", "uin_format"),
+        ("/amount", "invalid_amount"),
+        ("/reason", "required"),
+        ("/note", "unknown_field"),
+    ]);
+    api.json_request(
+        Method::POST,
+        &format!("/v1/biller/payments/{id}/refunds"),
+        &biller.key,
+        &refund_of(&uin, 100),
+    )
+    .send()
+    .await
+    .assert_problem(400, "idempotency_key_required");
+    // Another biller's key: the payment is not found, and it lists nothing of it.
+    let other = new_biller("Другая секция");
+    refund(&api, &other, &id, "refund-key-1e", refund_of(&uin, 100))
+        .await
+        .assert_problem(404, "payment_not_found");
+    let theirs = api
+        .get_as(&other.key, &format!("/v1/biller/payments/{id}/refunds"))
+        .await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+    assert!(theirs.list("refunds").is_empty());
+    // A citizen's token is no biller's.
+    let citizen_try = refund(
+        &api,
+        &BillerKey {
+            id: String::new(),
+            key: token.clone(),
+        },
+        &id,
+        "refund-key-1f",
+        refund_of(&uin, 100),
+    )
+    .await;
+    assert_eq!(citizen_try.status, 403, "{}", citizen_try.body);
+}
+
+async fn racing_refunds_of_the_remainder_pass_once(api: Api) {
+    let (biller, _, token, uin, id) =
+        paid_bill(&api, "Кружок шахмат", 80_000, SUCCEEDS).await;
+    let (a, b) = tokio::join!(
+        refund(&api, &biller, &id, "refund-race-a", refund_of(&uin, 80_000)),
+        refund(&api, &biller, &id, "refund-race-b", refund_of(&uin, 80_000)),
+    );
+    let statuses = [a.status, b.status];
+    assert!(
+        statuses.contains(&201) && statuses.contains(&422),
+        "exactly one passes: {} / {}",
+        a.body,
+        b.body
+    );
+    let refused = if a.status == 422 { a } else { b };
+    refused.assert_invalid_field("/amount", "refund_exceeds_remaining");
+    let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
+    assert_eq!(detail.body["refunded"], 80_000);
+    assert_eq!(detail.body["refunds"].as_array().map(Vec::len), Some(1));
+    let order = api
+        .item(&format!("ACQORDER#{id}"), "ACQORDER")
+        .await
+        .unwrap_or_else(|| panic!("no acquirer order"));
+    assert_eq!(number_attr(&order, "refunded"), 80_000);
+}
+
+async fn a_declined_bank_refund_changes_no_total(api: Api) {
+    let (biller, c, token, uin, id) =
+        paid_bill(&api, "Студия танца", 60_000, REFUNDS_DECLINED).await;
+    let whole = refund_of(&uin, 60_000);
+    let declined = refund(&api, &biller, &id, "refund-declined-1", whole.clone()).await;
+    settled(&declined, "declined");
+    assert_eq!(declined.body["decline_reason"], "refund_declined");
+    let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
+    assert_eq!(detail.body["refunded"], 0);
+    assert_eq!(detail.body["refunds"][0]["state"], "declined");
+    let mail = api.outbox(&c.email).await;
+    assert!(
+        !mail.iter().any(|m| m.to_string().contains("Возврат платежа")),
+        "a declined refund sends no receipt"
+    );
+    // Nothing is held for it: the whole amount can still be asked for.
+    let again = refund(&api, &biller, &id, "refund-declined-2", whole).await;
+    settled(&again, "declined");
 }

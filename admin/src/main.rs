@@ -14,7 +14,16 @@
 //! uslugi-admin import-charges --biller-id 9a0b… --file charges.csv
 //! uslugi-admin sandbox-card-token --number 4242424242424242 --exp 12/30 --cvc 123
 //! uslugi-admin repair-holder-index
+//! uslugi-admin refund-payment --payment-id 0193… --uin 18810177200000012341 \
+//!     --amount 50000 --reason "Переплата" --idempotency-key refund-2026-12-06-1
 //! ```
+//!
+//! `refund-payment` gives back part or all of a paid bill of a payment as an
+//! administrator (any biller's bill), through the payment service as the billers' route
+//! does: never more than remains, once per `--idempotency-key` (run again with the same
+//! key and values, it answers the same refund, and asks the bank again if its answer was
+//! lost). It needs what the payment functions read (`EMAIL_SENDER`,
+//! `PAYMENT_NOTICES_QUEUE_URL`, `STAGE`, `INTEGRATIONS`) and prints the refund as JSON.
 //!
 //! `repair-holder-index` rebuilds the holder index of new-bill notices from the profiles'
 //! verified documents, the verified children and the vehicles (a full read of the table)
@@ -49,7 +58,9 @@ const USAGE: &str = "usage:
   uslugi-admin revoke-biller --id BILLER_ID
   uslugi-admin import-charges --biller-id BILLER_ID --file CHARGES.json|CHARGES.csv
   uslugi-admin sandbox-card-token --number CARD_NUMBER --exp MM/YY [--cvc CVC]
-  uslugi-admin repair-holder-index";
+  uslugi-admin repair-holder-index
+  uslugi-admin refund-payment --payment-id PAYMENT_ID --uin UIN --amount KOPECKS --reason REASON
+      --idempotency-key KEY";
 
 /// What a command fails with: any error, printed as its message. `?` takes the
 /// configuration's and the services' errors as they are, with no conversion at each call.
@@ -109,6 +120,44 @@ async fn sandbox_card_token(
     Ok(serde_json::json!({ "token": token }).to_string())
 }
 
+/// `refund-payment`: an administrator's refund of a paid bill of a payment.
+async fn refund_payment(
+    args: &[String],
+    payments: &shared::adapters::Payments,
+    now: time::OffsetDateTime,
+) -> Result<String, Failure> {
+    let payment_id = shared::domain::requested(required(args, "--payment-id")?, "payment")?;
+    let key = shared::services::payments::check_idempotency_key(flag(args, "--idempotency-key"))
+        .map_err(refusal)?;
+    let amount: u64 = required(args, "--amount")?
+        .parse()
+        .map_err(|_| "--amount takes whole kopecks")?;
+    let body = serde_json::json!({
+        "uin": required(args, "--uin")?,
+        "amount": amount,
+        "reason": required(args, "--reason")?,
+    });
+    let ask = match body.as_object() {
+        Some(object) => {
+            shared::services::payments::RefundRequest::parse(object).map_err(refusal)?
+        }
+        None => return Err(USAGE.into()),
+    };
+    let outcome = payments
+        .refund(
+            &shared::services::payments::Refunder::Admin,
+            &payment_id,
+            &key,
+            &ask,
+            now,
+        )
+        .await
+        .map_err(refusal)?;
+    let mut view = outcome.refund.view();
+    view["replayed"] = serde_json::Value::Bool(outcome.replayed);
+    Ok(view.to_string())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -136,6 +185,7 @@ async fn run(args: &[String]) -> Result<String, Failure> {
                 | "import-charges"
                 | "sandbox-card-token"
                 | "repair-holder-index"
+                | "refund-payment"
         )
     ) {
         return Err(USAGE.into());
@@ -153,6 +203,15 @@ async fn run(args: &[String]) -> Result<String, Failure> {
             now,
         )
         .await;
+    }
+    if command == Some("refund-payment") {
+        let sandbox =
+            Deployment::from_env(&env).and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))?;
+        let clients = shared::adapters::Clients::load().await?;
+        let hasher = clients.hasher(&env).await?;
+        let config = shared::config::PaymentsConfig::from_env(&env, hasher)?;
+        let payments = shared::adapters::payment_service(&clients, &config, sandbox);
+        return refund_payment(args, &payments, now).await;
     }
     let clients = shared::adapters::Clients::load().await?;
     let hasher = clients.hasher(&env).await?;

@@ -286,6 +286,7 @@ impl Notices for PaymentNotices {
                 amount: 150_000 + self.serial % 1000,
                 paid_at: time::OffsetDateTime::now_utc().unix_timestamp(),
                 gateway_reference: format!("sbx_{}", self.serial),
+                refund_id: None,
             };
             let r = record(&serde_json::to_value(&notice)?, receives);
             if biller == flaky && receives <= REFUSALS {

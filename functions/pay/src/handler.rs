@@ -14,13 +14,21 @@ use shared::http::{self as web};
 use shared::json::parse_date;
 use shared::services::payments::{
     check_idempotency_key, receipt, ArchiveFilter, Catalogue, FreePayRequest, NewMethod,
-    PayOutcome, PayRequest, Payment, PaymentStatus, Template, TemplatePayRequest,
+    PayOutcome, PayRequest, Payment, PaymentStatus, Refund, RefundRequest, RefundState, Refunder,
+    Template, TemplatePayRequest,
 };
 use shared::services::{rfc3339, MOSCOW};
 use shared::AppError;
 
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
+        if let Some(
+            route @ ("POST /v1/biller/payments/{id}/refunds"
+            | "GET /v1/biller/payments/{id}/refunds"),
+        ) = route
+        {
+            return biller_refunds(self, route, request, now).await;
+        }
         let principal = web::principal(request)?;
         let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
@@ -72,7 +80,12 @@ impl Api for App {
                     .payments
                     .payment(account, &requested(id(), "payment")?)
                     .await?;
-                Ok(web::json_response(StatusCode::OK, &payment_view(&payment)))
+                let mut view = payment_view(&payment);
+                if !payment.refunds.is_empty() {
+                    let refunds = self.payments.refunds_of(account, &payment.id).await?;
+                    view["refunds"] = refunds.iter().map(Refund::view).collect();
+                }
+                Ok(web::json_response(StatusCode::OK, &view))
             }
             Some("POST /v1/payments/{id}/confirm") => {
                 let payment = self
@@ -245,7 +258,52 @@ fn payment_view(p: &Payment) -> Value {
     if let Some(reason) = &p.decline_reason {
         view["decline_reason"] = json!(reason);
     }
+    if !p.refunds.is_empty() {
+        view["refunded"] = json!(p.refunds.refunded());
+    }
     view
+}
+
+/// The request's `Idempotency-Key`, checked.
+fn idempotency_key(request: &Request) -> Result<String, AppError> {
+    let raw = request.headers().get("idempotency-key");
+    check_idempotency_key(raw.and_then(|v| v.to_str().ok()))
+}
+
+/// A biller's refunds of its own bills of a payment: `POST` gives back part of a bill
+/// (201 settled — succeeded or declined by the bank, 202 the bank's answer is awaited),
+/// `GET` lists them. Another biller's payment is not found, as one that does not exist.
+async fn biller_refunds(app: &App, route: &str, request: &Request, now: OffsetDateTime) -> Reply {
+    let biller = web::biller(request)?;
+    let payment_id = requested(
+        web::path_param(request, "id").unwrap_or_default(),
+        "payment",
+    )?;
+    if route.starts_with("GET ") {
+        let refunds = app.payments.biller_refunds(&biller, &payment_id).await?;
+        let views: Vec<Value> = refunds.iter().map(Refund::view).collect();
+        return Ok(web::json_response(
+            StatusCode::OK,
+            &json!({ "refunds": views }),
+        ));
+    }
+    let key = idempotency_key(request)?;
+    let ask = RefundRequest::parse(&web::json_object(request)?)?;
+    let outcome = app
+        .payments
+        .refund(&Refunder::Biller(biller), &payment_id, &key, &ask, now)
+        .await?;
+    let status = match outcome.refund.state {
+        RefundState::Requested => StatusCode::ACCEPTED,
+        RefundState::Succeeded | RefundState::Declined => StatusCode::CREATED,
+    };
+    let mut response = web::json_response(status, &outcome.refund.view());
+    if outcome.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 fn template_view(t: &Template) -> Value {

@@ -608,7 +608,7 @@ impl PaymentGateway for SandboxAcquirer {
             };
             let amount: u64 = get_n(&order, "amount").unwrap_or(0);
             let refunded: u64 = get_n(&order, "refunded").unwrap_or(0);
-            if get_s(&order, "state").map_or(true, |state| state != "charged") {
+            if !get_s(&order, "state").is_ok_and(|state| state == "charged") {
                 return self.decline_refund(refund, "order_not_charged").await;
             }
             if get_s(&order, "refunds").is_ok_and(|r| r == "declined") {

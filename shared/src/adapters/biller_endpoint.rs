@@ -1,6 +1,7 @@
 //! The sandbox biller endpoint: where payment notices (квитирование) are delivered until a
 //! biller's real system is connected. A delivered notice lands in the biller's inbox in the
-//! table (`BILLERINBOX#{biller id}` / `{uin}#{payment id}`), once however often it is
+//! table (`BILLERINBOX#{biller id}` / `{uin}#{payment id}`, and `#{refund id}` after it for
+//! a refund's notice), once however often it is
 //! delivered. Billers whose name contains `(нестабильный)` refuse the first two
 //! deliveries of every notice, which is how the retries are shown and tested.
 
@@ -42,7 +43,7 @@ impl BillerEndpoint for SandboxBillerEndpoint {
         }
         let mut item = key(
             format!("BILLERINBOX#{}", notice.biller_id),
-            &format!("{}#{}", notice.uin.as_str(), notice.payment_id),
+            &notice.record_key(),
         );
         item.extend(notice_attributes(notice));
         item.extend([

@@ -190,6 +190,10 @@ id!(
     FactorId, "factor", |s| prefixed_uuid("af_", s)
 );
 id!(
+    /// A refund of a payment: `rf_` and a UUID's hex digits.
+    RefundId, "refund", |s| prefixed_uuid("rf_", s)
+);
+id!(
     /// A child: the keyed hash of the birth certificate, the same for every parent.
     ChildId, "child", keyed_hash
 );
@@ -272,7 +276,8 @@ minted_prefixed_ids!(
     MethodId = "pm_",
     TemplateId = "tpl_",
     AutopayId = "ap_",
-    FactorId = "af_"
+    FactorId = "af_",
+    RefundId = "rf_"
 );
 minted_prefixed_ids!(OrganisationId = "org_", InvitationId = "inv_");
 

@@ -22,7 +22,7 @@ pub use documents::{
 };
 pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
-    OperatorId, PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
+    OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use ids::{InvitationId, OrganisationId};
 pub use name::{PersonName, MAX_NAME_CHARS};

@@ -222,14 +222,19 @@ impl ChargeStore for DynamoStore {
 }
 
 /// What a record of a payment notice holds of it.
-pub(crate) fn notice_attributes(notice: &PaymentNotice) -> [(String, AttributeValue); 5] {
-    [
+pub(crate) fn notice_attributes(notice: &PaymentNotice) -> Vec<(String, AttributeValue)> {
+    let mut attributes = vec![
         ("uin".into(), s(notice.uin.as_str())),
         ("payment_id".into(), s(&notice.payment_id)),
         ("amount".into(), n(notice.amount)),
         ("paid_at".into(), n(notice.paid_at)),
         ("gateway_reference".into(), s(&notice.gateway_reference)),
-    ]
+        ("kind".into(), s(notice.kind())),
+    ];
+    if let Some(refund) = &notice.refund_id {
+        attributes.push(("refund_id".into(), s(refund)));
+    }
+    attributes
 }
 
 impl DroppedNotices for DynamoStore {
@@ -240,7 +245,7 @@ impl DroppedNotices for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut item = key(
             format!("BILLER#{}", notice.biller_id),
-            &format!("DROPPED#{}#{}", notice.uin.as_str(), notice.payment_id),
+            &format!("DROPPED#{}", notice.record_key()),
         );
         item.extend(notice_attributes(notice));
         item.insert("dropped_at".into(), n(now));

@@ -14,6 +14,7 @@ mod ops;
 mod organisations;
 mod payments;
 mod profile;
+mod refunds;
 mod runs;
 
 pub(crate) use charges::notice_attributes;

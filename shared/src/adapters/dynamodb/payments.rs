@@ -67,7 +67,7 @@ fn status_name(status: PaymentStatus) -> String {
         .unwrap_or_default()
 }
 
-fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
+pub(super) fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
     let doc = to_doc(payment, "payment")?;
     let mut item = payment_key(&payment.account_id, &payment.id);
     item.extend([
@@ -101,6 +101,24 @@ fn payment_put(
     for (i, status) in from.iter().enumerate() {
         put = put.expression_attribute_values(format!(":from{i}"), s(status_name(*status)));
     }
+    Ok(TransactWriteItem::builder()
+        .put(build(put.build())?)
+        .build())
+}
+
+/// An idempotency record put for a transaction, unless the key is taken: an expired
+/// record not swept yet (its TTL at or before `now`) may be replaced.
+pub(super) fn claim_key(
+    table: &str,
+    record: Item,
+    now: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(record))
+        .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+        .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+        .expression_attribute_values(":now", n(now));
     Ok(TransactWriteItem::builder()
         .put(build(put.build())?)
         .build())
@@ -237,18 +255,7 @@ impl PaymentStore for DynamoStore {
             ("account_id".into(), s(&payment.account_id)),
             ("payment_id".into(), s(&payment.id)),
         ]);
-        // An expired record not swept yet may be replaced.
-        let claim_key = TransactWriteItem::builder()
-            .put(build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(idempotency))
-                    .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
-                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                    .expression_attribute_values(":now", n(payment.created_at))
-                    .build(),
-            )?)
-            .build();
+        let claim_key = claim_key(&self.table, idempotency, payment.created_at)?;
         let mut request = self
             .transaction()
             .transact_items(claim_key)
@@ -346,9 +353,10 @@ impl PaymentStore for DynamoStore {
             let update = if paid {
                 update
                     .update_expression(
-                        "SET #status = :paid, paid_by = :payment, paid_at = :at, version = version + :one REMOVE lock_payment, lock_account, lock_until",
+                        "SET #status = :paid, paid_by = :payment, paid_account = :account, paid_at = :at, version = version + :one REMOVE lock_payment, lock_account, lock_until",
                     )
                     .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":account", s(&payment.account_id))
                     .expression_attribute_values(":paid", s("paid"))
                     .expression_attribute_values(":at", n(at))
             } else {

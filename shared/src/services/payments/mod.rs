@@ -51,6 +51,7 @@ mod methods;
 mod pay;
 mod receipt;
 mod reconcile;
+mod refund;
 mod request;
 mod template_pay;
 pub use bank_notification::*;
@@ -59,6 +60,7 @@ pub use catalogue::*;
 pub use free::*;
 pub use receipt::*;
 pub use reconcile::*;
+pub use refund::*;
 pub use request::*;
 pub use template_pay::*;
 
@@ -175,6 +177,9 @@ pub struct Payment {
     /// reconciliation runs. Absent for payments opened before holds had a deadline.
     #[serde(default)]
     pub hold_until: Option<i64>,
+    /// What was given back of it, by bill (absent until the first refund).
+    #[serde(default, skip_serializing_if = "RefundTotals::is_empty")]
+    pub refunds: RefundTotals,
 }
 
 impl Payment {
@@ -189,6 +194,7 @@ impl Payment {
                 amount: b.amount,
                 paid_at: self.settled_at.unwrap_or(self.created_at),
                 gateway_reference: self.gateway_reference.clone().unwrap_or_default(),
+                refund_id: None,
             })
             .collect()
     }
@@ -347,7 +353,8 @@ pub trait PaymentGateway: Sync {
     async fn refund(&self, refund: &RefundOrder<'_>) -> Result<RefundAnswer, GatewayError>;
 }
 
-/// A notice to a biller that one of its bills was paid (квитирование).
+/// A notice to a biller that one of its bills was paid (квитирование), or that part of
+/// what it took was given back (`refund_id` set: `amount` is the refund's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentNotice {
     pub payment_id: PaymentId,
@@ -356,6 +363,29 @@ pub struct PaymentNotice {
     pub amount: u64,
     pub paid_at: i64,
     pub gateway_reference: String,
+    /// A refund notice's refund; absent from a paid-bill notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<crate::domain::RefundId>,
+}
+
+impl PaymentNotice {
+    /// `payment` or `refund`.
+    pub fn kind(&self) -> &'static str {
+        if self.refund_id.is_some() {
+            "refund"
+        } else {
+            "payment"
+        }
+    }
+
+    /// What tells one notice from another of the same bill: the UIN, the payment and a
+    /// refund notice's refund.
+    pub fn record_key(&self) -> String {
+        match &self.refund_id {
+            Some(refund) => format!("{}#{}#{}", self.uin.as_str(), self.payment_id, refund),
+            None => format!("{}#{}", self.uin.as_str(), self.payment_id),
+        }
+    }
 }
 
 #[trait_variant::make(Send)]

@@ -117,6 +117,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 request_hash: request_hash.clone(),
                 origin: origin.to_string(),
                 hold_until: Some(now_s + secs(self.holds.hold)),
+                refunds: RefundTotals::default(),
             };
             let versions: Vec<(Uin, u64)> =
                 charges.iter().map(|c| (c.uin.clone(), c.version)).collect();

@@ -528,3 +528,6 @@ async fn a_bank_notification_settles_a_waiting_payment_once_the_bank_confirms_it
     assert_eq!(again, NotificationOutcome::Ignored("already_settled"));
     assert_eq!((receipts(&w.outbox), w.notices()), (1, 1));
 }
+
+#[path = "refund_tests.rs"]
+mod refunds;

@@ -37,6 +37,7 @@ fn payment(kind: MethodKind, saved: bool, origin: &str, status: PaymentStatus) -
         request_hash: String::new(),
         origin: origin.into(),
         hold_until: None,
+        refunds: RefundTotals::default(),
     }
 }
 

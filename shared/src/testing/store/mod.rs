@@ -14,7 +14,7 @@ use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
 use crate::domain::{
     payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind,
-    PaymentId, Uin,
+    PaymentId, RefundId, Uin,
 };
 use crate::services::autopays::{Autopay, SchedulePage, SchedulePageQueue};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
@@ -22,7 +22,7 @@ use crate::services::confirmation::Operator;
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::payments::{
     HoldCount, Payment, PaymentNotice, PaymentNoticeQueue, ReconcilePage, ReconcilePageQueue,
-    SavedMethod,
+    Refund, SavedMethod,
 };
 use crate::services::profile::{
     FieldStatus, JobQueue, Profile, State as ProfileState, StoredProfile, VerificationJob,
@@ -59,6 +59,7 @@ mod organisations;
 mod free;
 mod payments;
 mod profile;
+mod refunds;
 
 /// A writer that runs against the state just before a chosen call.
 type Race = Box<dyn FnOnce(&mut State) + Send>;
@@ -105,6 +106,9 @@ pub struct State {
     pub methods: BTreeMap<AccountId, Vec<SavedMethod>>,
     pub payment_notices: Vec<PaymentNotice>,
     pub reconcile_pages: Vec<ReconcilePage>,
+    /// Refund key hash → (account, payment, refund, request hash).
+    pub refund_keys: BTreeMap<String, (AccountId, PaymentId, RefundId, String)>,
+    pub refunds: BTreeMap<RefundId, Refund>,
 
     /// (account, autopay id) → autopay.
     pub autopays: BTreeMap<(AccountId, AutopayId), Autopay>,
