@@ -1397,8 +1397,7 @@ async fn paid_bill(
 }
 
 async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
-    let (biller, c, token, uin, id) =
-        paid_bill(&api, "Бассейн «Волна»", 150_000, SUCCEEDS).await;
+    let (biller, c, token, uin, id) = paid_bill(&api, "Бассейн «Волна»", 150_000, SUCCEEDS).await;
     let first = refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 50_000)).await;
     let refund_id = settled(&first, "succeeded");
     // The payer's archive shows it, the receipt e-mail tells of it, the biller hears.
@@ -1409,7 +1408,8 @@ async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
     assert_eq!(detail.body["refunds"][0]["amount"], 50_000);
     let mail = api.outbox(&c.email).await;
     assert!(
-        mail.iter().any(|m| m.to_string().contains("Возврат платежа")),
+        mail.iter()
+            .any(|m| m.to_string().contains("Возврат платежа")),
         "no refund receipt: {mail:?}"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -1437,7 +1437,14 @@ async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
         .await
         .assert_problem(422, "idempotency_key_reused");
     // The rest, then not a kopeck more.
-    let rest = refund(&api, &biller, &id, "refund-key-1b", refund_of(&uin, 100_000)).await;
+    let rest = refund(
+        &api,
+        &biller,
+        &id,
+        "refund-key-1b",
+        refund_of(&uin, 100_000),
+    )
+    .await;
     settled(&rest, "succeeded");
     refund(&api, &biller, &id, "refund-key-1c", refund_of(&uin, 1))
         .await
@@ -1499,8 +1506,7 @@ async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
 }
 
 async fn racing_refunds_of_the_remainder_pass_once(api: Api) {
-    let (biller, _, token, uin, id) =
-        paid_bill(&api, "Кружок шахмат", 80_000, SUCCEEDS).await;
+    let (biller, _, token, uin, id) = paid_bill(&api, "Кружок шахмат", 80_000, SUCCEEDS).await;
     let (a, b) = tokio::join!(
         refund(&api, &biller, &id, "refund-race-a", refund_of(&uin, 80_000)),
         refund(&api, &biller, &id, "refund-race-b", refund_of(&uin, 80_000)),
@@ -1536,7 +1542,9 @@ async fn a_declined_bank_refund_changes_no_total(api: Api) {
     assert_eq!(detail.body["refunds"][0]["state"], "declined");
     let mail = api.outbox(&c.email).await;
     assert!(
-        !mail.iter().any(|m| m.to_string().contains("Возврат платежа")),
+        !mail
+            .iter()
+            .any(|m| m.to_string().contains("Возврат платежа")),
         "a declined refund sends no receipt"
     );
     // Nothing is held for it: the whole amount can still be asked for.

@@ -48,7 +48,7 @@ mod import;
 
 use std::process::ExitCode;
 
-use shared::config::{Deployment, Env, SandboxAdapter, TableConfig};
+use shared::config::{Deployment, Env, Permit, SandboxAdapter, TableConfig};
 
 const USAGE: &str = "usage:
   uslugi-admin create-operator --name NAME --centre CENTRE
@@ -205,12 +205,14 @@ async fn run(args: &[String]) -> Result<String, Failure> {
         .await;
     }
     if command == Some("refund-payment") {
-        let sandbox =
-            Deployment::from_env(&env).and_then(|d| d.allow_sandbox(SandboxAdapter::Acquirer))?;
+        // The refund goes to the acquirer that charged: the sandbox's, or the live one.
+        let acquirer = Deployment::from_env(&env).and_then(|d| {
+            shared::adapters::gateway::AcquirerChoice::permit(&d, SandboxAdapter::Acquirer)
+        })?;
         let clients = shared::adapters::Clients::load().await?;
         let hasher = clients.hasher(&env).await?;
         let config = shared::config::PaymentsConfig::from_env(&env, hasher)?;
-        let payments = shared::adapters::payment_service(&clients, &config, sandbox);
+        let payments = shared::adapters::payment_service(&clients, &config, acquirer).await?;
         return refund_payment(args, &payments, now).await;
     }
     let clients = shared::adapters::Clients::load().await?;

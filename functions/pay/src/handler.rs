@@ -264,12 +264,6 @@ fn payment_view(p: &Payment) -> Value {
     view
 }
 
-/// The request's `Idempotency-Key`, checked.
-fn idempotency_key(request: &Request) -> Result<String, AppError> {
-    let raw = request.headers().get("idempotency-key");
-    check_idempotency_key(raw.and_then(|v| v.to_str().ok()))
-}
-
 /// A biller's refunds of its own bills of a payment: `POST` gives back part of a bill
 /// (201 settled — succeeded or declined by the bank, 202 the bank's answer is awaited),
 /// `GET` lists them. Another biller's payment is not found, as one that does not exist.

@@ -55,8 +55,8 @@ macro_rules! unmodelled {
     };
 }
 
-mod organisations;
 mod free;
+mod organisations;
 mod payments;
 mod profile;
 mod refunds;
