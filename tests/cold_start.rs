@@ -526,13 +526,14 @@ async fn cold_starts_read_the_key_and_refuse_sandboxes_in_prod() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"token\""));
 
-    // live: no adapter is built yet, so nothing that needs one starts.
+    // live without the acquirer's secret: the start fails naming the variable, and the
+    // sandbox acquirer is never built in its place.
     let stderr = refused(
         h.cold_start("PayFunction", "pay", &[("INTEGRATIONS", "live")])
             .await,
         "pay",
     );
-    assert!(stderr.contains("not built yet"), "{stderr}");
+    assert!(stderr.contains("TBANK_SECRET_ARN"), "{stderr}");
 
     // No ARN: the start fails naming the variable.
     let stderr = refused(
