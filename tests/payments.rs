@@ -95,6 +95,13 @@ async fn acquirer_order(api: &Api, payment_id: &str) -> Option<(String, i64)> {
     Some((string_attr(&item, "state"), number_attr(&item, "amount")))
 }
 
+/// `GET /v1/payments/{id}/receipt` as the payer: the bills' and the donations' scenarios
+/// read the receipt of the payment they made.
+async fn receipt_of(api: &Api, token: &str, id: &str) -> Reply {
+    api.get_as(token, &format!("/v1/payments/{id}/receipt"))
+        .await
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async fn one_bill_by_each_method(api: Api) {
@@ -135,9 +142,7 @@ async fn one_bill_by_each_method(api: Api) {
             Some(("charged".to_string(), 150_000 + commission)),
             "{name}"
         );
-        let receipt = api
-            .get_as(&token, &format!("/v1/payments/{id}/receipt"))
-            .await;
+        let receipt = receipt_of(&api, &token, &id).await;
         assert_eq!(receipt.status, 200, "{name}: {}", receipt.body);
         assert_eq!(receipt.body["bills"][0]["uin"], uin.as_str());
         assert_eq!(receipt.body["bills"][0]["kbk"], "07511302992020000130");
@@ -1221,9 +1226,7 @@ async fn a_donation_without_a_bill_is_paid_once(api: Api) {
     pay_payee(&api, &token, "charity-children", &key, &other)
         .await
         .assert_problem(422, "idempotency_key_reused");
-    let receipt = api
-        .get_as(&token, &format!("/v1/payments/{id}/receipt"))
-        .await;
+    let receipt = receipt_of(&api, &token, &id).await;
     assert_eq!(receipt.status, 200, "{}", receipt.body);
     assert_eq!(receipt.body["bills"][0]["payee"]["inn"], "7713034238");
     let archive = api.get_as(&token, "/v1/payments").await;
@@ -1380,6 +1383,32 @@ fn refund_of(uin: &str, amount: u64) -> Value {
     json!({"uin": uin, "amount": amount, "reason": "Перерасчёт за ноябрь"})
 }
 
+/// The refunds one biller asks for of one bill of a payment: a scenario names the
+/// biller, the payment and the bill once, and each request says only its key and amount.
+struct RefundsOf<'a> {
+    api: &'a Api,
+    biller: &'a BillerKey,
+    payment: &'a str,
+    uin: &'a str,
+}
+
+impl<'a> RefundsOf<'a> {
+    fn new(api: &'a Api, biller: &'a BillerKey, payment: &'a str, uin: &'a str) -> Self {
+        Self {
+            api,
+            biller,
+            payment,
+            uin,
+        }
+    }
+
+    /// [`refund`] of `amount` kopecks of the bill under `key`.
+    async fn ask(&self, key: &str, amount: u64) -> Reply {
+        let body = refund_of(self.uin, amount);
+        refund(self.api, self.biller, self.payment, key, body).await
+    }
+}
+
 /// A biller, a citizen who paid its bill of `amount` by `card_number`: (biller, citizen,
 /// token, UIN, payment id).
 async fn paid_bill(
@@ -1398,7 +1427,8 @@ async fn paid_bill(
 
 async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
     let (biller, c, token, uin, id) = paid_bill(&api, "Бассейн «Волна»", 150_000, SUCCEEDS).await;
-    let first = refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 50_000)).await;
+    let refunds = RefundsOf::new(&api, &biller, &id, &uin);
+    let first = refunds.ask("refund-key-1a", 50_000).await;
     let refund_id = settled(&first, "succeeded");
     // The payer's archive shows it, the receipt e-mail tells of it, the biller hears.
     let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
@@ -1430,23 +1460,18 @@ async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
     }
     // The same key again: the same refund, said to be a replay; another body with it is
     // refused.
-    let again = refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 50_000)).await;
+    let again = refunds.ask("refund-key-1a", 50_000).await;
     assert_eq!(settled(&again, "succeeded"), refund_id);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    refund(&api, &biller, &id, "refund-key-1a", refund_of(&uin, 40_000))
+    refunds
+        .ask("refund-key-1a", 40_000)
         .await
         .assert_problem(422, "idempotency_key_reused");
     // The rest, then not a kopeck more.
-    let rest = refund(
-        &api,
-        &biller,
-        &id,
-        "refund-key-1b",
-        refund_of(&uin, 100_000),
-    )
-    .await;
+    let rest = refunds.ask("refund-key-1b", 100_000).await;
     settled(&rest, "succeeded");
-    refund(&api, &biller, &id, "refund-key-1c", refund_of(&uin, 1))
+    refunds
+        .ask("refund-key-1c", 1)
         .await
         .assert_invalid_field("/amount", "refund_exceeds_remaining");
     let detail = api.get_as(&token, &format!("/v1/payments/{id}")).await;
@@ -1507,9 +1532,10 @@ async fn billers_refund_their_bills_partly_up_to_what_was_paid(api: Api) {
 
 async fn racing_refunds_of_the_remainder_pass_once(api: Api) {
     let (biller, _, token, uin, id) = paid_bill(&api, "Кружок шахмат", 80_000, SUCCEEDS).await;
+    let refunds = RefundsOf::new(&api, &biller, &id, &uin);
     let (a, b) = tokio::join!(
-        refund(&api, &biller, &id, "refund-race-a", refund_of(&uin, 80_000)),
-        refund(&api, &biller, &id, "refund-race-b", refund_of(&uin, 80_000)),
+        refunds.ask("refund-race-a", 80_000),
+        refunds.ask("refund-race-b", 80_000),
     );
     let statuses = [a.status, b.status];
     assert!(
