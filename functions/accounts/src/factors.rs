@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 
 use shared::entry::Reply;
 use shared::http::{self as web, Fields};
-use shared::services::identity::{at, factor_name, FactorRef, FactorRequest, FactorView};
+use shared::services::identity::{
+    at, factor_name, Client, FactorRef, FactorRequest, FactorView, Principal,
+};
 use shared::AppError;
 
 use super::App;
@@ -78,6 +80,40 @@ fn factor_in_path(request: &Request) -> Result<FactorRef, AppError> {
     FactorRef::parse(web::path_param(request, "id").unwrap_or_default())
 }
 
+/// Who asks to change the factors, and from where: every change route hands the identity
+/// service the same [`FactorRequest`], so the signed-in principal and the client are read
+/// here once rather than in each route.
+struct Caller {
+    principal: Principal,
+    client: Client,
+}
+
+impl Caller {
+    fn of(request: &Request) -> Result<Self, AppError> {
+        Ok(Self {
+            principal: web::principal(request)?,
+            client: web::client(request),
+        })
+    }
+
+    fn at(&self, now: OffsetDateTime) -> FactorRequest<'_> {
+        FactorRequest::new(&self.principal, &self.client, now)
+    }
+}
+
+/// The body of a factor route: what `read` takes of its fields; any field but `known` is
+/// refused, and every error is told at once. The routes that take a body all read it so.
+fn body_with<T>(
+    request: &Request,
+    known: &[&str],
+    read: impl FnOnce(&mut Fields<'_>) -> Option<T>,
+) -> Result<T, AppError> {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let value = read(&mut f);
+    f.finish_with(known, value)
+}
+
 async fn list(app: &App, request: &Request) -> Reply {
     let principal = web::principal(request)?;
     let views: Vec<View> = app
@@ -95,17 +131,12 @@ async fn list(app: &App, request: &Request) -> Reply {
 
 /// `POST /v1/account/factors/app` `{name?}`: the secret and the `otpauth://` URI, once.
 async fn enrol_app(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let raw = f.optional_str("name");
-    let name = named(&mut f, raw);
-    f.finish(&["name"])?;
-    let client = web::client(request);
-    let enrolled = app
-        .identity
-        .enrol_app(FactorRequest::new(&principal, &client, now), name)
-        .await?;
+    let caller = Caller::of(request)?;
+    let name = body_with(request, &["name"], |f| {
+        let raw = f.optional_str("name");
+        Some(named(f, raw))
+    })?;
+    let enrolled = app.identity.enrol_app(caller.at(now), name).await?;
     Ok(web::json_response(
         StatusCode::CREATED,
         &json!({
@@ -119,66 +150,49 @@ async fn enrol_app(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
 
 /// `POST /v1/account/factors/{id}/confirm` `{code}`: the app's first code.
 async fn confirm_app(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let code = f.required_str("code");
-    let code = f.finish_with(&["code"], code)?;
+    let caller = Caller::of(request)?;
+    let code = body_with(request, &["code"], |f| {
+        f.required_str("code").map(str::to_string)
+    })?;
     let FactorRef::App(id) = factor_in_path(request)? else {
         return Err(AppError::NotFound("factor"));
     };
-    let client = web::client(request);
-    let view = app
-        .identity
-        .confirm_app(FactorRequest::new(&principal, &client, now), &id, code)
-        .await?;
+    let view = app.identity.confirm_app(caller.at(now), &id, &code).await?;
     Ok(web::json_response(StatusCode::OK, &View::from(view)))
 }
 
 /// `POST /v1/account/factors/sms`: the account's phone is a second factor again.
 async fn add_sms(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let principal = web::principal(request)?;
-    let client = web::client(request);
-    app.identity
-        .add_sms_factor(FactorRequest::new(&principal, &client, now))
-        .await?;
+    let caller = Caller::of(request)?;
+    app.identity.add_sms_factor(caller.at(now)).await?;
     Ok(web::no_content())
 }
 
 /// `PATCH /v1/account/factors/{id}` `{name}`.
 async fn rename(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let principal = web::principal(request)?;
-    let body = web::json_object(request)?;
-    let mut f = Fields::new(&body);
-    let raw = f.required_str("name");
-    let name = named(&mut f, raw);
-    let name = f.finish_with(&["name"], name)?;
+    let caller = Caller::of(request)?;
+    let name = body_with(request, &["name"], |f| {
+        let raw = f.required_str("name");
+        named(f, raw)
+    })?;
     let factor = factor_in_path(request)?;
-    let client = web::client(request);
     app.identity
-        .rename_factor(FactorRequest::new(&principal, &client, now), &factor, name)
+        .rename_factor(caller.at(now), &factor, name)
         .await?;
     Ok(web::no_content())
 }
 
 /// `DELETE /v1/account/factors/{id}`, and `…/sms`.
 async fn remove(app: &App, request: &Request, now: OffsetDateTime, factor: FactorRef) -> Reply {
-    let principal = web::principal(request)?;
-    let client = web::client(request);
-    app.identity
-        .remove_factor(FactorRequest::new(&principal, &client, now), &factor)
-        .await?;
+    let caller = Caller::of(request)?;
+    app.identity.remove_factor(caller.at(now), &factor).await?;
     Ok(web::no_content())
 }
 
 /// `POST /v1/account/backup-codes`: ten new codes, shown once; earlier ones stop working.
 async fn backup_codes(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let principal = web::principal(request)?;
-    let client = web::client(request);
-    let codes = app
-        .identity
-        .issue_backup_codes(FactorRequest::new(&principal, &client, now))
-        .await?;
+    let caller = Caller::of(request)?;
+    let codes = app.identity.issue_backup_codes(caller.at(now)).await?;
     let codes: Vec<&str> = codes.iter().map(|c| c.expose().as_str()).collect();
     Ok(web::json_response(
         StatusCode::CREATED,

@@ -511,6 +511,22 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(())
     }
 
+    /// A change the account as it stands decides alone (rename, remove, the phone back):
+    /// the presence and the cooling after a recovery are checked first, then `change` reads
+    /// the account, and what it returns is written with the event `event_kind`. The simple
+    /// routes share this order so none of them can skip the check.
+    async fn change_factor(
+        &self,
+        request: &FactorRequest<'_>,
+        event_kind: &'static str,
+        change: impl FnOnce(&StoredAccount) -> Result<FactorChange, AppError>,
+    ) -> Result<(), AppError> {
+        let account = self.factor_change_allowed(request).await?;
+        let change = change(&account)?;
+        self.apply_factor_change(&account, &change, Some(event_kind), request)
+            .await
+    }
+
     /// Enrols an authentication app: a new secret, shown once, waiting for its first code.
     pub async fn enrol_app(
         &self,
@@ -618,23 +634,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         factor: &FactorRef,
         name: String,
     ) -> Result<(), AppError> {
-        let account = self.factor_change_allowed(&request).await?;
-        let FactorRef::App(id) = factor else {
-            return Err(invalid_field(
-                "name",
-                "not_renamable",
-                "Переименовать можно только приложение",
-            ));
-        };
-        self.apply_factor_change(
-            &account,
-            &FactorChange::RenameApp {
+        self.change_factor(&request, "factor_renamed", |_| {
+            let FactorRef::App(id) = factor else {
+                return Err(invalid_field(
+                    "name",
+                    "not_renamable",
+                    "Переименовать можно только приложение",
+                ));
+            };
+            Ok(FactorChange::RenameApp {
                 id: id.clone(),
                 name,
-            },
-            Some("factor_renamed"),
-            &request,
-        )
+            })
+        })
         .await
     }
 
@@ -644,29 +656,23 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         request: FactorRequest<'_>,
         factor: &FactorRef,
     ) -> Result<(), AppError> {
-        let account = self.factor_change_allowed(&request).await?;
-        let change = match factor {
-            FactorRef::Sms if !account.sms_factor => return Err(AppError::NotFound("factor")),
-            FactorRef::Sms => FactorChange::RemoveSms,
-            FactorRef::BackupCodes => FactorChange::RemoveBackupCodes,
-            FactorRef::App(id) => FactorChange::RemoveApp { id: id.clone() },
-        };
-        self.apply_factor_change(&account, &change, Some("factor_removed"), &request)
-            .await
+        self.change_factor(&request, "factor_removed", |account| match factor {
+            FactorRef::Sms if !account.sms_factor => Err(AppError::NotFound("factor")),
+            FactorRef::Sms => Ok(FactorChange::RemoveSms),
+            FactorRef::BackupCodes => Ok(FactorChange::RemoveBackupCodes),
+            FactorRef::App(id) => Ok(FactorChange::RemoveApp { id: id.clone() }),
+        })
+        .await
     }
 
     /// Makes the account's phone a second factor again.
     pub async fn add_sms_factor(&self, request: FactorRequest<'_>) -> Result<(), AppError> {
-        let account = self.factor_change_allowed(&request).await?;
-        if account.sms_factor {
-            return Err(AppError::AlreadyExists("factor"));
-        }
-        self.apply_factor_change(
-            &account,
-            &FactorChange::AddSms,
-            Some("factor_added"),
-            &request,
-        )
+        self.change_factor(&request, "factor_added", |account| {
+            if account.sms_factor {
+                return Err(AppError::AlreadyExists("factor"));
+            }
+            Ok(FactorChange::AddSms)
+        })
         .await
     }
 
