@@ -124,6 +124,14 @@ async fn as_organisation(api: &Api, token: &str, path: &str, id: &str) -> Reply 
         .await
 }
 
+/// `GET path` as `token`, which must answer 200 (with the body shown when it does not):
+/// the reads the scenarios go on from.
+async fn get_ok(api: &Api, token: &str, path: &str) -> Reply {
+    let reply = api.get_as(token, path).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply
+}
+
 /// The actions of a page of the audit log.
 fn actions(page: &Reply) -> Vec<String> {
     assert_eq!(page.status, 200, "{}", page.body);
@@ -148,8 +156,7 @@ async fn the_head_registers_a_company_and_a_sole_trader(api: Api) {
     let trade = registered(&api, &token, trader).await;
     assert_eq!(trade["status"], "registered", "{trade}");
     assert_eq!(trade["kind"], "sole_trader");
-    let list = api.get_as(&token, "/v1/organisations").await;
-    assert_eq!(list.status, 200, "{}", list.body);
+    let list = get_ok(&api, &token, "/v1/organisations").await;
     assert_eq!(list.list("organisations").len(), 2);
 
     // Anyone else asking for the company is told it is taken, not by whom.
@@ -207,10 +214,7 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
     accept(&api, &accountant_token, &code)
         .await
         .assert_problem(422, "invitation_code_mismatch");
-    let seen = api
-        .get_as(&accountant_token, &format!("/v1/organisations/{id}"))
-        .await;
-    assert_eq!(seen.status, 200, "{}", seen.body);
+    let seen = get_ok(&api, &accountant_token, &format!("/v1/organisations/{id}")).await;
     assert_eq!(seen.body["role"], "accountant");
 
     let (viewer, viewer_token) = citizen(&api).await;
@@ -254,10 +258,12 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
     assert_eq!(head_id, json!(id));
 
     // The audit log tells it all, newest first, page by page.
-    let audit = api
-        .get_as(&owner, &format!("/v1/organisations/{id}/audit?limit=4"))
-        .await;
-    assert_eq!(audit.status, 200, "{}", audit.body);
+    let audit = get_ok(
+        &api,
+        &owner,
+        &format!("/v1/organisations/{id}/audit?limit=4"),
+    )
+    .await;
     assert_eq!(
         actions(&audit),
         ["removed", "role_changed", "joined", "invited"]

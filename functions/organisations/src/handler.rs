@@ -1,7 +1,7 @@
 //! Routes of the corporate cabinet: parse, call the organisation service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -48,16 +48,10 @@ impl Api for App {
                 Ok(web::json_response(StatusCode::ACCEPTED, &view))
             }
             Some("GET /v1/organisations") => {
-                let list: Vec<Value> = service
-                    .list(account)
-                    .await?
-                    .iter()
-                    .map(|(org, member)| with_role(org, member))
-                    .collect();
-                Ok(web::json_response(
-                    StatusCode::OK,
-                    &json!({ "organisations": list }),
-                ))
+                let list = service.list(account).await?;
+                Ok(listed("organisations", &list, |(org, member)| {
+                    with_role(org, member)
+                }))
             }
             Some("GET /v1/organisations/{id}") => {
                 let (org, member) = service.get(account, &id()?).await?;
@@ -67,16 +61,8 @@ impl Api for App {
                 ))
             }
             Some("GET /v1/organisations/{id}/members") => {
-                let members: Vec<Value> = service
-                    .members(account, &id()?)
-                    .await?
-                    .iter()
-                    .map(Membership::view)
-                    .collect();
-                Ok(web::json_response(
-                    StatusCode::OK,
-                    &json!({ "members": members }),
-                ))
+                let members = service.members(account, &id()?).await?;
+                Ok(listed("members", &members, Membership::view))
             }
             Some("PATCH /v1/organisations/{id}/members/{account_id}") => {
                 let object = web::json_object(request)?;
@@ -130,21 +116,25 @@ fn with_role(org: &Organisation, member: &Membership) -> Value {
     view
 }
 
-fn read_role(fields: &mut Fields<'_>) -> Option<OrgRole> {
-    let raw = fields.required_str("role")?;
-    OrgRole::parse("role", raw)
-        .map_err(|e| fields.reject(e))
-        .ok()
+/// `{key: [view of each item]}` with 200: every list this API answers is one named array.
+fn listed<T>(key: &str, items: &[T], view: impl Fn(&T) -> Value) -> Response<Body> {
+    let views: Vec<Value> = items.iter().map(view).collect();
+    web::json_response(StatusCode::OK, &json!({ key: views }))
 }
 
-/// A field read by `parse` when present, its refusal recorded.
-fn parsed<T>(
+fn read_role(fields: &mut Fields<'_>) -> Option<OrgRole> {
+    required(fields, "role", OrgRole::parse)
+}
+
+/// A required string field read by `parse`, its absence or refusal recorded: every
+/// field of these bodies is read so, so the two steps are one call.
+fn required<T>(
     fields: &mut Fields<'_>,
-    raw: Option<&str>,
     field: &str,
     parse: fn(&str, &str) -> Result<T, FieldError>,
 ) -> Option<T> {
-    parse(field, raw?).map_err(|e| fields.reject(e)).ok()
+    let raw = fields.required_str(field)?;
+    parse(field, raw).map_err(|e| fields.reject(e)).ok()
 }
 
 /// `{kind, inn, kpp, ogrn, email}` of a company or `{kind, inn, ogrnip, email}` of a
@@ -153,18 +143,13 @@ fn parse_registration(
     object: &serde_json::Map<String, Value>,
 ) -> Result<(OrganisationIdentity, Email), AppError> {
     let mut fields = Fields::new(object);
-    let kind_raw = fields.required_str("kind");
-    let kind = parsed(&mut fields, kind_raw, "kind", OrganisationKind::parse);
-    let inn_raw = fields.required_str("inn");
-    let inn = parsed(&mut fields, inn_raw, "inn", Inn::parse);
-    let email_raw = fields.required_str("email");
-    let email = parsed(&mut fields, email_raw, "email", Email::parse);
+    let kind = required(&mut fields, "kind", OrganisationKind::parse);
+    let inn = required(&mut fields, "inn", Inn::parse);
+    let email = required(&mut fields, "email", Email::parse);
     let identity = match kind {
         Some(OrganisationKind::LegalEntity) => {
-            let kpp_raw = fields.required_str("kpp");
-            let kpp = parsed(&mut fields, kpp_raw, "kpp", Kpp::parse);
-            let ogrn_raw = fields.required_str("ogrn");
-            let ogrn = parsed(&mut fields, ogrn_raw, "ogrn", Ogrn::parse);
+            let kpp = required(&mut fields, "kpp", Kpp::parse);
+            let ogrn = required(&mut fields, "ogrn", Ogrn::parse);
             match (inn, kpp, ogrn) {
                 (Some(inn), Some(kpp), Some(ogrn)) => {
                     OrganisationIdentity::legal_entity(inn, kpp, ogrn)
@@ -175,8 +160,7 @@ fn parse_registration(
             }
         }
         Some(OrganisationKind::SoleTrader) => {
-            let ogrnip_raw = fields.required_str("ogrnip");
-            let ogrnip = parsed(&mut fields, ogrnip_raw, "ogrnip", Ogrnip::parse);
+            let ogrnip = required(&mut fields, "ogrnip", Ogrnip::parse);
             match (inn, ogrnip) {
                 (Some(inn), Some(ogrnip)) => OrganisationIdentity::sole_trader(inn, ogrnip)
                     .map_err(|e| fields.reject(e))
@@ -199,8 +183,7 @@ fn parse_invitation(
     object: &serde_json::Map<String, Value>,
 ) -> Result<(Destination, OrgRole), AppError> {
     let mut fields = Fields::new(object);
-    let channel_raw = fields.required_str("channel");
-    let channel = parsed(&mut fields, channel_raw, "channel", Channel::parse);
+    let channel = required(&mut fields, "channel", Channel::parse);
     let destination_raw = fields.required_str("destination");
     let contact = match (channel, destination_raw) {
         (Some(channel), Some(raw)) => Destination::parse("destination", channel, raw)

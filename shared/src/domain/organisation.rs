@@ -11,23 +11,43 @@ use serde::{Deserialize, Serialize};
 use super::{AccountId, Inn, InnKind, Kpp, OrganisationId};
 use crate::error::FieldError;
 
-/// `raw` without spaces, if it is `len` ASCII digits; `required` when empty.
-fn registration_digits(
-    field: &str,
-    raw: &str,
+/// How one kind of registration number is written and checked: OGRN and OGRNIP differ
+/// only in these, so one reader ([`RegistrationRule::read`]) serves both.
+struct RegistrationRule {
+    /// How many digits the number has; the last is the check digit.
     len: usize,
-    code: &'static str,
-    message: &'static str,
-) -> Result<String, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(FieldError::new(field, "required", "Заполните поле"));
-    }
-    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() == len && digits.bytes().all(|b| b.is_ascii_digit()) {
+    /// The check digit is (the digits before it as a number mod `modulus`) mod 10.
+    modulus: u64,
+    format_code: &'static str,
+    format_message: &'static str,
+    checksum_code: &'static str,
+    checksum_message: &'static str,
+}
+
+impl RegistrationRule {
+    /// `raw` without spaces, if it is `len` ASCII digits whose last is the check digit;
+    /// `required` when empty.
+    fn read(&self, field: &str, raw: &str) -> Result<String, FieldError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(FieldError::new(field, "required", "Заполните поле"));
+        }
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() != self.len || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldError::new(
+                field,
+                self.format_code,
+                self.format_message,
+            ));
+        }
+        if check_digit(&digits, self.len - 1, self.modulus) != last_digit(&digits) {
+            return Err(FieldError::new(
+                field,
+                self.checksum_code,
+                self.checksum_message,
+            ));
+        }
         Ok(digits)
-    } else {
-        Err(FieldError::new(field, code, message))
     }
 }
 
@@ -48,23 +68,18 @@ fn last_digit(digits: &str) -> Option<u8> {
 #[serde(into = "String")]
 pub struct Ogrn(String);
 
+const OGRN: RegistrationRule = RegistrationRule {
+    len: 13,
+    modulus: 11,
+    format_code: "ogrn_format",
+    format_message: "Введите ОГРН: 13 цифр, например 1027700132195",
+    checksum_code: "ogrn_checksum",
+    checksum_message: "Проверьте ОГРН: контрольная цифра не совпадает с номером",
+};
+
 impl Ogrn {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let digits = registration_digits(
-            field,
-            raw,
-            13,
-            "ogrn_format",
-            "Введите ОГРН: 13 цифр, например 1027700132195",
-        )?;
-        if check_digit(&digits, 12, 11) != last_digit(&digits) {
-            return Err(FieldError::new(
-                field,
-                "ogrn_checksum",
-                "Проверьте ОГРН: контрольная цифра не совпадает с номером",
-            ));
-        }
-        Ok(Self(digits))
+        OGRN.read(field, raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,23 +93,18 @@ impl Ogrn {
 #[serde(into = "String")]
 pub struct Ogrnip(String);
 
+const OGRNIP: RegistrationRule = RegistrationRule {
+    len: 15,
+    modulus: 13,
+    format_code: "ogrnip_format",
+    format_message: "Введите ОГРНИП: 15 цифр, например 304500116000157",
+    checksum_code: "ogrnip_checksum",
+    checksum_message: "Проверьте ОГРНИП: контрольная цифра не совпадает с номером",
+};
+
 impl Ogrnip {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let digits = registration_digits(
-            field,
-            raw,
-            15,
-            "ogrnip_format",
-            "Введите ОГРНИП: 15 цифр, например 304500116000157",
-        )?;
-        if check_digit(&digits, 14, 13) != last_digit(&digits) {
-            return Err(FieldError::new(
-                field,
-                "ogrnip_checksum",
-                "Проверьте ОГРНИП: контрольная цифра не совпадает с номером",
-            ));
-        }
-        Ok(Self(digits))
+        OGRNIP.read(field, raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -314,39 +324,50 @@ impl Owner {
 mod tests {
     use super::*;
 
+    /// Reads each `(raw, expected)` in `field`: the digits it is read as, or the code it
+    /// is refused with. Both registration numbers are tested from such a table.
+    fn assert_reads<T>(
+        field: &str,
+        parse: fn(&str, &str) -> Result<T, FieldError>,
+        as_str: fn(&T) -> &str,
+        cases: &[(&str, Result<&str, &str>)],
+    ) {
+        for (raw, expected) in cases {
+            let read = parse(field, raw);
+            let read = read.as_ref().map(as_str).map_err(|e| e.code);
+            assert_eq!(read, *expected, "{raw:?}");
+        }
+    }
+
     #[test]
     fn ogrn_follows_the_reference() {
-        assert_eq!(
-            Ogrn::parse("ogrn", "1027700132195").unwrap().as_str(),
-            "1027700132195"
+        assert_reads(
+            "ogrn",
+            Ogrn::parse,
+            Ogrn::as_str,
+            &[
+                ("1027700132195", Ok("1027700132195")),
+                (" 1027700 132195 ", Ok("1027700132195")),
+                ("1027700132194", Err("ogrn_checksum")),
+                ("102770013219", Err("ogrn_format")),
+                ("10277001321955", Err("ogrn_format")),
+                ("10277001321a5", Err("ogrn_format")),
+                (" ", Err("required")),
+            ],
         );
-        assert_eq!(
-            Ogrn::parse("ogrn", " 1027700 132195 ").unwrap().as_str(),
-            "1027700132195"
-        );
-        assert_eq!(
-            Ogrn::parse("ogrn", "1027700132194").unwrap_err().code,
-            "ogrn_checksum"
-        );
-        for bad in ["102770013219", "10277001321955", "10277001321a5"] {
-            assert_eq!(Ogrn::parse("ogrn", bad).unwrap_err().code, "ogrn_format");
-        }
-        assert_eq!(Ogrn::parse("ogrn", " ").unwrap_err().code, "required");
     }
 
     #[test]
     fn ogrnip_follows_the_reference() {
-        assert_eq!(
-            Ogrnip::parse("ogrnip", "304500116000157").unwrap().as_str(),
-            "304500116000157"
-        );
-        assert_eq!(
-            Ogrnip::parse("ogrnip", "304500116000158").unwrap_err().code,
-            "ogrnip_checksum"
-        );
-        assert_eq!(
-            Ogrnip::parse("ogrnip", "1027700132195").unwrap_err().code,
-            "ogrnip_format"
+        assert_reads(
+            "ogrnip",
+            Ogrnip::parse,
+            Ogrnip::as_str,
+            &[
+                ("304500116000157", Ok("304500116000157")),
+                ("304500116000158", Err("ogrnip_checksum")),
+                ("1027700132195", Err("ogrnip_format")),
+            ],
         );
     }
 

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::services::organisations::{
     AuditEntry, AuditPage, Decision, Invitation, Joined, MemberChange, Membership, OrgStatus,
-    Organisation, OrganisationStore,
+    Organisation, OrganisationStore, ACCEPT_MAX_ATTEMPTS, ACCEPT_WINDOW_SECS,
 };
 
 fn org_pk(id: &OrganisationId) -> String {
@@ -199,6 +199,19 @@ fn delete_if(
         .build())
 }
 
+/// Whether a transaction guarded by its first item was written: that item's condition
+/// failing means the write was refused (`false`), any other failure is a conflict.
+/// Creating an organisation and deciding one both answer so.
+fn first_condition_held(failed: Vec<usize>) -> Result<bool, StoreError> {
+    if failed.is_empty() {
+        Ok(true)
+    } else if failed.contains(&0) {
+        Ok(false)
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
 /// The failed conditions of a transaction, or none when it was written.
 async fn transact_reporting(
     store: &DynamoStore,
@@ -233,6 +246,22 @@ impl DynamoStore {
         } else {
             update.condition_expression("attribute_exists(pk)")
         })
+    }
+
+    /// Both items of a new membership (the organisation's and the citizen's mirror),
+    /// each put only where none is: the applicant's and an invited member's alike.
+    fn member_puts(&self, member: &Membership) -> Result<[TransactWriteItem; 2], StoreError> {
+        let org = &member.organisation_id;
+        Ok([
+            self.put_new(member_attributes(
+                member,
+                member_key(org, &member.account_id),
+            ))?,
+            self.put_new(member_attributes(
+                member,
+                mirror_key(org, &member.account_id),
+            ))?,
+        ])
     }
 
     /// Both items of a membership updated by `expression` (values `values`), the first
@@ -280,31 +309,10 @@ impl OrganisationStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut claim = unique_key(&org.identity.unique_key());
         claim.insert("organisation_id".into(), s(&org.id));
-        let owner = Membership {
-            organisation_id: org.id.clone(),
-            account_id: org.applicant.clone(),
-            role: OrgRole::Owner,
-            active: false,
-            since: org.created_at,
-        };
-        let items = vec![
-            self.put_new(claim)?,
-            self.put_new(organisation_item(org))?,
-            self.put_new(member_attributes(
-                &owner,
-                member_key(&org.id, &org.applicant),
-            ))?,
-            self.put_new(member_attributes(
-                &owner,
-                mirror_key(&org.id, &org.applicant),
-            ))?,
-            self.put_new(audit_item(&org.id, audit)?)?,
-        ];
-        match transact_reporting(self, items).await? {
-            failed if failed.is_empty() => Ok(true),
-            failed if failed.contains(&0) => Ok(false),
-            _ => Err(StoreError::Conflict),
-        }
+        let mut items = vec![self.put_new(claim)?, self.put_new(organisation_item(org))?];
+        items.extend(self.member_puts(&org.applicant_membership())?);
+        items.push(self.put_new(audit_item(&org.id, audit)?)?);
+        first_condition_held(transact_reporting(self, items).await?)
     }
 
     async fn organisation(&self, id: &OrganisationId) -> Result<Option<Organisation>, StoreError> {
@@ -316,7 +324,6 @@ impl OrganisationStore for DynamoStore {
         org: &Organisation,
         decision: &Decision,
         audit: &AuditEntry,
-        at: i64,
     ) -> Result<bool, StoreError> {
         let (status, attribute, value) = match decision {
             Decision::Registered { name } => ("registered", "name", name.as_str()),
@@ -329,24 +336,17 @@ impl OrganisationStore for DynamoStore {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#detail", attribute)
                 .expression_attribute_values(":status", s(status))
-                .expression_attribute_values(":at", n(at))
+                .expression_attribute_values(":at", n(audit.at))
                 .expression_attribute_values(":detail", s(value))
                 .expression_attribute_values(":pending", s("pending")),
         )?];
         match decision {
             Decision::Registered { .. } => {
-                let owner = Membership {
-                    organisation_id: org.id.clone(),
-                    account_id: org.applicant.clone(),
-                    role: OrgRole::Owner,
-                    active: false,
-                    since: at,
-                };
                 items.extend(self.member_updates(
-                    &owner,
+                    &org.applicant_membership(),
                     "SET active = :true, since = :at",
                     "attribute_exists(pk)",
-                    &[(":true", b(true)), (":at", n(at))],
+                    &[(":true", b(true)), (":at", n(audit.at))],
                 )?);
             }
             Decision::Refused { .. } => items.push(delete_if(
@@ -358,11 +358,7 @@ impl OrganisationStore for DynamoStore {
             )?),
         }
         items.push(self.put_new(audit_item(&org.id, audit)?)?);
-        match transact_reporting(self, items).await? {
-            failed if failed.is_empty() => Ok(true),
-            failed if failed.contains(&0) => Ok(false),
-            _ => Err(StoreError::Conflict),
-        }
+        first_condition_held(transact_reporting(self, items).await?)
     }
 
     async fn membership(
@@ -419,9 +415,8 @@ impl OrganisationStore for DynamoStore {
         &self,
         account: &AccountId,
         now: i64,
-        window: i64,
-        max: u32,
     ) -> Result<bool, StoreError> {
+        let (window, max) = (ACCEPT_WINDOW_SECS, ACCEPT_MAX_ATTEMPTS);
         // A window that is over (or none yet) starts again with this attempt.
         let fresh = self
             .update_item(attempts_key(account))
@@ -455,18 +450,10 @@ impl OrganisationStore for DynamoStore {
         audit: &AuditEntry,
     ) -> Result<Joined, StoreError> {
         let org = &member.organisation_id;
-        let mut items = vec![
-            self.delete_present(invitation_key(&invitation.contact_key, &invitation.id))?,
-            self.put_new(member_attributes(
-                member,
-                member_key(org, &member.account_id),
-            ))?,
-            self.put_new(member_attributes(
-                member,
-                mirror_key(org, &member.account_id),
-            ))?,
-            self.put_new(audit_item(org, audit)?)?,
-        ];
+        let mut items =
+            vec![self.delete_present(invitation_key(&invitation.contact_key, &invitation.id))?];
+        items.extend(self.member_puts(member)?);
+        items.push(self.put_new(audit_item(org, audit)?)?);
         if member.role == OrgRole::Owner {
             items.push(self.owners_moved(org, 1)?);
         }

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use super::{refusal, AuditEntry, Decision, OrgStatus, OrganisationCheck, OrganisationStore};
+use super::{refusal, Decision, OrgStatus, OrganisationCheck, OrganisationStore};
 use crate::domain::{Inn, OrganisationIdentity};
 use crate::error::AppError;
 use crate::services::profile::{ProfileStore, RegistryUnavailable, VerificationJob};
@@ -128,19 +128,8 @@ where
             reason: refusal::UNAVAILABLE,
         },
     };
-    let at = now.unix_timestamp();
-    let mut audit = AuditEntry::new(
-        match decision {
-            Decision::Registered { .. } => "registered",
-            Decision::Refused { .. } => "refused",
-        },
-        None,
-        at,
-    );
-    if let Decision::Refused { reason } = &decision {
-        audit.reason = Some(reason.to_string());
-    }
-    if !store.decide(&org, &decision, &audit, at).await? {
+    let audit = decision.audit(now.unix_timestamp());
+    if !store.decide(&org, &decision, &audit).await? {
         return Ok(CheckOutcome::Skipped("already decided"));
     }
     let registered = matches!(decision, Decision::Registered { .. });

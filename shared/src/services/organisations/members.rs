@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use super::{
     AuditEntry, AuditPage, Joined, MemberChange, Membership, OrgStatus, Organisation,
-    OrganisationQueue, OrganisationService, OrganisationStore, ACCEPT_MAX_ATTEMPTS,
-    ACCEPT_WINDOW_SECS, AUDIT_PAGE_MAX, INVITATION_TTL_SECS,
+    OrganisationQueue, OrganisationService, OrganisationStore, ACCEPT_WINDOW_SECS, AUDIT_PAGE_MAX,
+    INVITATION_TTL_SECS,
 };
 use crate::crypto::{six_digit_code, Credential};
 use crate::domain::{AccountId, Destination, InvitationId, OrgAction, OrgRole, OrganisationId};
@@ -144,11 +144,7 @@ where
         now: OffsetDateTime,
     ) -> Result<(Organisation, Membership), AppError> {
         let at = now.unix_timestamp();
-        if !self
-            .store
-            .count_accept_attempt(account, at, ACCEPT_WINDOW_SECS, ACCEPT_MAX_ATTEMPTS)
-            .await?
-        {
+        if !self.store.count_accept_attempt(account, at).await? {
             return Err(AppError::InvitationAttemptsLimited {
                 retry_after_secs: ACCEPT_WINDOW_SECS.unsigned_abs(),
             });
@@ -216,19 +212,6 @@ where
         Ok(members)
     }
 
-    /// The member `account_id` of `id` as it is now; not found when it is none.
-    async fn member(
-        &self,
-        id: &OrganisationId,
-        account_id: &AccountId,
-    ) -> Result<Membership, AppError> {
-        self.store
-            .membership(id, account_id)
-            .await?
-            .filter(|m| m.active)
-            .ok_or(AppError::NotFound("member"))
-    }
-
     /// The owner changes a member's role; the last owner stays one.
     pub async fn change_role(
         &self,
@@ -240,7 +223,7 @@ where
     ) -> Result<Membership, AppError> {
         self.registered_for(id, owner, OrgAction::ManageMembers)
             .await?;
-        let member = self.member(id, member_id).await?;
+        let member = self.active_member(id, member_id, "member").await?;
         if member.role == role {
             return Ok(member);
         }
@@ -261,7 +244,7 @@ where
     ) -> Result<(), AppError> {
         self.registered_for(id, owner, OrgAction::ManageMembers)
             .await?;
-        let member = self.member(id, member_id).await?;
+        let member = self.active_member(id, member_id, "member").await?;
         let mut audit = AuditEntry::new("removed", Some(owner), now.unix_timestamp());
         audit.member = Some(member_id.clone());
         audit.role = Some(member.role);

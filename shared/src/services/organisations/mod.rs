@@ -86,6 +86,19 @@ pub struct Organisation {
 }
 
 impl Organisation {
+    /// The applicant's owner membership, inactive: written with the organisation and
+    /// activated when the register names the applicant, so the store's double and the
+    /// table hold the same one.
+    pub fn applicant_membership(&self) -> Membership {
+        Membership {
+            organisation_id: self.id.clone(),
+            account_id: self.applicant.clone(),
+            role: OrgRole::Owner,
+            active: false,
+            since: self.created_at,
+        }
+    }
+
     pub fn view(&self) -> serde_json::Value {
         let identity = &self.identity;
         let mut view = serde_json::json!({
@@ -210,6 +223,22 @@ pub enum Decision {
     Refused { reason: &'static str },
 }
 
+impl Decision {
+    /// The audit entry of the decision made at `at`: the register's, so no actor; a
+    /// refusal carries its reason. The worker's decision and the refusal of an
+    /// organisation nothing will check are logged alike.
+    pub fn audit(&self, at: i64) -> AuditEntry {
+        match self {
+            Self::Registered { .. } => AuditEntry::new("registered", None, at),
+            Self::Refused { reason } => {
+                let mut audit = AuditEntry::new("refused", None, at);
+                audit.reason = Some(reason.to_string());
+                audit
+            }
+        }
+    }
+}
+
 /// How an add of a member ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {
@@ -244,15 +273,14 @@ pub trait OrganisationStore {
 
     async fn organisation(&self, id: &OrganisationId) -> Result<Option<Organisation>, StoreError>;
 
-    /// Records the register's decision on a pending organisation, with its audit entry:
-    /// registered activates the applicant's membership; refused frees the unique key.
-    /// `false`: it was not pending any more.
+    /// Records the register's decision on a pending organisation, with its audit entry
+    /// (whose time is the decision's): registered activates the applicant's membership;
+    /// refused frees the unique key. `false`: it was not pending any more.
     async fn decide(
         &self,
         org: &Organisation,
         decision: &Decision,
         audit: &AuditEntry,
-        at: i64,
     ) -> Result<bool, StoreError>;
 
     /// One member (one `GetItem`): what the authorizer reads.
@@ -278,14 +306,10 @@ pub trait OrganisationStore {
     async fn invitations_to(&self, contact_keys: &[String]) -> Result<Vec<Invitation>, StoreError>;
 
     /// Counts an attempt to accept an invitation by `account` within a window of
-    /// `window` seconds, before the code is checked: `false` when `max` were made.
-    async fn count_accept_attempt(
-        &self,
-        account: &AccountId,
-        now: i64,
-        window: i64,
-        max: u32,
-    ) -> Result<bool, StoreError>;
+    /// [`ACCEPT_WINDOW_SECS`], before the code is checked: `false` when
+    /// [`ACCEPT_MAX_ATTEMPTS`] were made.
+    async fn count_accept_attempt(&self, account: &AccountId, now: i64)
+        -> Result<bool, StoreError>;
 
     /// Uses the invitation: it goes, the member comes, with the audit entry.
     async fn join(
@@ -339,11 +363,18 @@ pub async fn acting_role<S: OrganisationStore + Sync>(
     id: &OrganisationId,
     account: &AccountId,
 ) -> Result<Option<OrgRole>, AppError> {
-    Ok(store
-        .membership(id, account)
-        .await?
-        .filter(|m| m.active)
-        .map(|m| m.role))
+    Ok(active_membership(store, id, account).await?.map(|m| m.role))
+}
+
+/// The membership of `account` in `id` if it is active: an inactive one (the applicant's
+/// before the register answers) acts for nothing, and every check of a member's rights
+/// reads it so.
+async fn active_membership<S: OrganisationStore + Sync>(
+    store: &S,
+    id: &OrganisationId,
+    account: &AccountId,
+) -> Result<Option<Membership>, StoreError> {
+    Ok(store.membership(id, account).await?.filter(|m| m.active))
 }
 
 /// How long an invitation can be accepted.
@@ -422,9 +453,9 @@ where
             let refused = Decision::Refused {
                 reason: refusal::UNAVAILABLE,
             };
-            let mut audit = AuditEntry::new("refused", None, at);
-            audit.reason = Some(refusal::UNAVAILABLE.to_string());
-            self.store.decide(&org, &refused, &audit, at).await?;
+            self.store
+                .decide(&org, &refused, &refused.audit(at))
+                .await?;
             return Err(e.into());
         }
         tracing::info!(organisation_id = %org.id, kind = org.identity.kind().as_str(), "organisation asked for");
@@ -469,14 +500,18 @@ where
             .ok_or(AppError::NotFound("organisation"))
     }
 
-    /// The role `account` acts in for the organisation: only an active member has one.
-    /// The authorizer's one read.
-    pub async fn acting_role(
+    /// The active membership of `account` in `id` as it is now, or not found as `missing`:
+    /// the organisation, to a caller asking for themselves; the member, to an owner
+    /// naming one.
+    async fn active_member(
         &self,
         id: &OrganisationId,
         account: &AccountId,
-    ) -> Result<Option<OrgRole>, AppError> {
-        acting_role(&self.store, id, account).await
+        missing: &'static str,
+    ) -> Result<Membership, AppError> {
+        active_membership(&self.store, id, account)
+            .await?
+            .ok_or(AppError::NotFound(missing))
     }
 
     /// The active membership of `account`, read again, if its role may do `action`: a
@@ -488,12 +523,7 @@ where
         account: &AccountId,
         action: OrgAction,
     ) -> Result<Membership, AppError> {
-        let member = self
-            .store
-            .membership(id, account)
-            .await?
-            .filter(|m| m.active)
-            .ok_or(AppError::NotFound("organisation"))?;
+        let member = self.active_member(id, account, "organisation").await?;
         if !member.role.may(action) {
             return Err(AppError::RoleForbids);
         }

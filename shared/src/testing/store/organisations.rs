@@ -8,7 +8,8 @@ use super::{MemStore, State};
 use crate::domain::{AccountId, InvitationId, OrgRole, OrganisationId};
 use crate::services::organisations::{
     AuditEntry, AuditPage, Decision, Invitation, Joined, MemberChange, Membership, OrgStatus,
-    Organisation, OrganisationCheck, OrganisationQueue, OrganisationStore,
+    Organisation, OrganisationCheck, OrganisationQueue, OrganisationStore, ACCEPT_MAX_ATTEMPTS,
+    ACCEPT_WINDOW_SECS,
 };
 use crate::services::StoreError;
 
@@ -47,6 +48,56 @@ fn orgs(state: &mut State) -> &mut Orgs {
     &mut state.orgs
 }
 
+impl MemStore {
+    /// The memberships `keep` selects: one organisation's members and one citizen's
+    /// organisations are the same scan of the members, read under their own operation.
+    async fn members_where(
+        &self,
+        operation: &'static str,
+        keep: impl Fn(&Membership) -> bool,
+    ) -> Result<Vec<Membership>, StoreError> {
+        self.read(operation, |state| {
+            state
+                .orgs
+                .members
+                .values()
+                .filter(|m| keep(m))
+                .cloned()
+                .collect()
+        })
+        .await
+    }
+
+    /// A change of one member, as the caller last read it (the same role), that keeps
+    /// an owner and is logged with `audit`: a role change and a removal are checked
+    /// alike and differ only in what `change` does to the member's entry.
+    async fn change_member(
+        &self,
+        operation: &'static str,
+        member: &Membership,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut Orgs, &(OrganisationId, AccountId)),
+    ) -> Result<MemberChange, StoreError> {
+        let answer = self
+            .transact(operation, MemberChange::Changed, |state| {
+                let orgs = orgs(state);
+                let org = &member.organisation_id;
+                let key = (org.clone(), member.account_id.clone());
+                if orgs.members.get(&key).map(|m| m.role) != Some(member.role) {
+                    return Err(MemberChange::Changed);
+                }
+                if member.role == OrgRole::Owner && orgs.owners(org) <= 1 {
+                    return Err(MemberChange::LastOwner);
+                }
+                change(orgs, &key);
+                orgs.log(org, audit);
+                Ok(())
+            })
+            .await?;
+        Ok(answer.err().unwrap_or(MemberChange::Done))
+    }
+}
+
 impl OrganisationQueue for MemStore {
     async fn enqueue_checks(&self, checks: &[OrganisationCheck]) -> Result<(), StoreError> {
         self.write("enqueue_checks", |state| {
@@ -72,13 +123,7 @@ impl OrganisationStore for MemStore {
             orgs.organisations.insert(org.id.clone(), org.clone());
             orgs.members.insert(
                 (org.id.clone(), org.applicant.clone()),
-                Membership {
-                    organisation_id: org.id.clone(),
-                    account_id: org.applicant.clone(),
-                    role: OrgRole::Owner,
-                    active: false,
-                    since: org.created_at,
-                },
+                org.applicant_membership(),
             );
             orgs.log(&org.id, audit);
             true
@@ -98,7 +143,6 @@ impl OrganisationStore for MemStore {
         org: &Organisation,
         decision: &Decision,
         audit: &AuditEntry,
-        at: i64,
     ) -> Result<bool, StoreError> {
         self.write_if("decide", |state| {
             let orgs = orgs(state);
@@ -108,7 +152,7 @@ impl OrganisationStore for MemStore {
             if stored.status != OrgStatus::Pending {
                 return false;
             }
-            stored.decided_at = Some(at);
+            stored.decided_at = Some(audit.at);
             match decision {
                 Decision::Registered { name } => {
                     stored.status = OrgStatus::Registered;
@@ -118,7 +162,7 @@ impl OrganisationStore for MemStore {
                         .get_mut(&(org.id.clone(), org.applicant.clone()))
                     {
                         m.active = true;
-                        m.since = at;
+                        m.since = audit.at;
                     }
                 }
                 Decision::Refused { reason } => {
@@ -149,29 +193,13 @@ impl OrganisationStore for MemStore {
     }
 
     async fn members(&self, org: &OrganisationId) -> Result<Vec<Membership>, StoreError> {
-        self.read("members", |state| {
-            state
-                .orgs
-                .members
-                .values()
-                .filter(|m| m.organisation_id == *org)
-                .cloned()
-                .collect()
-        })
-        .await
+        self.members_where("members", |m| m.organisation_id == *org)
+            .await
     }
 
     async fn memberships_of(&self, account: &AccountId) -> Result<Vec<Membership>, StoreError> {
-        self.read("memberships_of", |state| {
-            state
-                .orgs
-                .members
-                .values()
-                .filter(|m| m.account_id == *account)
-                .cloned()
-                .collect()
-        })
-        .await
+        self.members_where("memberships_of", |m| m.account_id == *account)
+            .await
     }
 
     async fn put_invitation(
@@ -205,9 +233,8 @@ impl OrganisationStore for MemStore {
         &self,
         account: &AccountId,
         now: i64,
-        window: i64,
-        max: u32,
     ) -> Result<bool, StoreError> {
+        let (window, max) = (ACCEPT_WINDOW_SECS, ACCEPT_MAX_ATTEMPTS);
         self.write_if("count_accept_attempt", |state| {
             let entry = state
                 .orgs
@@ -257,25 +284,12 @@ impl OrganisationStore for MemStore {
         to: OrgRole,
         audit: &AuditEntry,
     ) -> Result<MemberChange, StoreError> {
-        let answer = self
-            .transact("change_role", MemberChange::Changed, |state| {
-                let orgs = orgs(state);
-                let org = &member.organisation_id;
-                let owners = orgs.owners(org);
-                let key = (org.clone(), member.account_id.clone());
-                let Some(stored) = orgs.members.get_mut(&key).filter(|m| m.role == member.role)
-                else {
-                    return Err(MemberChange::Changed);
-                };
-                if stored.role == OrgRole::Owner && owners <= 1 {
-                    return Err(MemberChange::LastOwner);
-                }
+        self.change_member("change_role", member, audit, |orgs, key| {
+            if let Some(stored) = orgs.members.get_mut(key) {
                 stored.role = to;
-                orgs.log(org, audit);
-                Ok(())
-            })
-            .await?;
-        Ok(answer.err().unwrap_or(MemberChange::Done))
+            }
+        })
+        .await
     }
 
     async fn remove_member(
@@ -283,23 +297,10 @@ impl OrganisationStore for MemStore {
         member: &Membership,
         audit: &AuditEntry,
     ) -> Result<MemberChange, StoreError> {
-        let answer = self
-            .transact("remove_member", MemberChange::Changed, |state| {
-                let orgs = orgs(state);
-                let org = &member.organisation_id;
-                let key = (org.clone(), member.account_id.clone());
-                if orgs.members.get(&key).map(|m| m.role) != Some(member.role) {
-                    return Err(MemberChange::Changed);
-                }
-                if member.role == OrgRole::Owner && orgs.owners(org) <= 1 {
-                    return Err(MemberChange::LastOwner);
-                }
-                orgs.members.remove(&key);
-                orgs.log(org, audit);
-                Ok(())
-            })
-            .await?;
-        Ok(answer.err().unwrap_or(MemberChange::Done))
+        self.change_member("remove_member", member, audit, |orgs, key| {
+            orgs.members.remove(key);
+        })
+        .await
     }
 
     async fn audit(
