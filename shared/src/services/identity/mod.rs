@@ -346,14 +346,39 @@ pub struct LoginState {
     pub account_id: Option<AccountId>,
     pub failures: LoginFailures,
     pub client_failures: u32,
+    /// The client's failures in the window before the current one.
+    pub previous_client_failures: u32,
 }
 
-/// A client address's attempts in one fixed window.
+/// A client address's attempts in one fixed window. The limit slides: the window
+/// before counts for the part of it still within one window's length of now, so that a
+/// flood straddling a window's end gets no second limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientWindow<'a> {
     pub key: &'a str,
     pub start: i64,
     pub end: i64,
+}
+
+impl ClientWindow<'_> {
+    /// Where the window before this one started.
+    pub fn previous_start(&self) -> i64 {
+        self.start - (self.end - self.start)
+    }
+
+    /// How long a window's count is kept: through the next window, which carries it.
+    pub fn kept_until(&self) -> i64 {
+        self.end + (self.end - self.start)
+    }
+
+    /// The previous window's `failures` still counted at `now`: its share of the
+    /// sliding window that ends now, rounded up.
+    pub fn carried(&self, previous_failures: u32, now: i64) -> u32 {
+        let length = (self.end - self.start).max(1);
+        let left = (self.end - now).clamp(0, length);
+        let carried = (i64::from(previous_failures) * left + length - 1) / length;
+        u32::try_from(carried).unwrap_or(u32::MAX)
+    }
 }
 
 /// One attempt at a secret (a password, a security answer), to count before the secret

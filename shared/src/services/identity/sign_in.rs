@@ -517,15 +517,22 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .identifier(Identifier::LoginClient, &[&client.ip]);
         let window_start = self.window_start(now);
         let window_end = window_start + secs(self.limits.client_failure_window);
+        let window = ClientWindow {
+            key: client_key,
+            start: window_start,
+            end: window_end,
+        };
         let started = std::time::Instant::now();
         loop {
             // The clock moves while this attempt waits for pending ones.
             let now_live = now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
-            let state = self
-                .store
-                .load_login_state(login_key, client_key, window_start)
-                .await?;
-            if limit_client && state.client_failures >= self.limits.max_client_failures {
+            let state = self.store.load_login_state(login_key, &window).await?;
+            // What is left of the client's limit once the window before has its share.
+            let client_room = self
+                .limits
+                .max_client_failures
+                .saturating_sub(window.carried(state.previous_client_failures, now));
+            if limit_client && state.client_failures >= client_room {
                 return Err(AppError::LoginClientLimited {
                     retry_after_secs: wait(window_end, now),
                 });
@@ -552,12 +559,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 login_key,
                 max_failures: self.limits.max_failures,
                 seen_failures: state.failures.count,
-                client: ClientWindow {
-                    key: client_key,
-                    start: window_start,
-                    end: window_end,
-                },
-                client_limit: limit_client.then_some(self.limits.max_client_failures),
+                client: window,
+                client_limit: limit_client.then_some(client_room),
             };
             match self.store.count_attempt(&attempt, now).await? {
                 AttemptCount::Counted { failures } => {

@@ -14,12 +14,11 @@ pub trait IdentityStore {
     ) -> Result<Result<(), Vec<RegistrationRefusal>>, StoreError>;
 
     /// The account a login key points to, its failure counter, and the client's
-    /// failures in the current window.
+    /// failures in the current window and the one before it.
     async fn load_login_state(
         &self,
         login_key: &str,
-        client_key: &str,
-        window_start: i64,
+        client: &ClientWindow<'_>,
     ) -> Result<LoginState, StoreError>;
 
     /// The account; with `None` it reads a key that cannot exist, so that an unknown

@@ -61,3 +61,23 @@ fn known_devices_keep_the_most_recent() {
     assert_eq!(devices.last().map(String::as_str), Some("new"));
     assert_eq!(remember_device(&[], "a".into()), vec!["a".to_string()]);
 }
+
+#[test]
+fn the_window_before_carries_its_share_of_the_client_limit() {
+    let window = ClientWindow {
+        key: "client",
+        start: 3600,
+        end: 7200,
+    };
+    assert_eq!(window.previous_start(), 0);
+    assert_eq!(window.kept_until(), 10_800);
+    // Just past the turn of the hour, the previous window counts whole.
+    assert_eq!(window.carried(30, 3601), 30);
+    // Halfway through, half of it (rounded up, never less than its share).
+    assert_eq!(window.carried(30, 5400), 15);
+    assert_eq!(window.carried(31, 5400), 16);
+    // A second before the end, one failure of many still counts; at the end none.
+    assert_eq!(window.carried(50, 7199), 1);
+    assert_eq!(window.carried(50, 7200), 0);
+    assert_eq!(window.carried(0, 3601), 0);
+}

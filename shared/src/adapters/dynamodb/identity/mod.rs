@@ -101,13 +101,13 @@ impl IdentityStore for DynamoStore {
     async fn load_login_state(
         &self,
         login: &str,
-        client: &str,
-        window_start: i64,
+        client: &ClientWindow<'_>,
     ) -> Result<LoginState, StoreError> {
         let keys = [
             login_key(login),
             login_failures_key(login),
-            client_failures_key(client, window_start),
+            client_failures_key(client.key, client.start),
+            client_failures_key(client.key, client.previous_start()),
         ];
         let found = self
             .batch_get_consistent(keys.to_vec(), BatchGet::once("login state"))
@@ -127,6 +127,9 @@ impl IdentityStore for DynamoStore {
         }
         if let Some(item) = find(&keys[2]) {
             state.client_failures = get_n(item, "count")?;
+        }
+        if let Some(item) = find(&keys[3]) {
+            state.previous_client_failures = get_n(item, "count")?;
         }
         Ok(state)
     }
@@ -158,7 +161,7 @@ impl IdentityStore for DynamoStore {
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":end", n(attempt.client.end));
+            .expression_attribute_values(":end", n(attempt.client.kept_until()));
         if let Some(limit) = attempt.client_limit {
             count_client = count_client
                 .condition_expression("attribute_not_exists(#count) OR #count < :limit")

@@ -12,7 +12,7 @@ pub(super) const SESSIONS_PER_TRANSACTION: usize = 90;
 
 impl DynamoStore {
     /// Gives a client's counted attempt back. The window's item may have expired
-    /// meanwhile; a count below zero then lives only until the window's end, when
+    /// meanwhile; a count below zero then lives only until the next window's end, when
     /// nobody reads it any more.
     pub(super) fn give_back_update(&self, client: ClientWindow<'_>) -> Result<Update, StoreError> {
         build(
@@ -21,7 +21,7 @@ impl DynamoStore {
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":minus_one", n(-1))
-                .expression_attribute_values(":end", n(client.end))
+                .expression_attribute_values(":end", n(client.kept_until()))
                 .build(),
         )
     }
