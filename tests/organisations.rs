@@ -19,6 +19,7 @@ fn main() {
             scenario!(those_the_register_does_not_name_are_refused),
             scenario!(members_join_by_invitation_in_their_roles),
             scenario!(strangers_see_nothing_and_cannot_act_for_it),
+            scenario!(members_see_the_bills_named_by_its_inn_and_kpp),
             scenario!(wrong_invitation_codes_are_limited),
         ];
         run_then_stop(stack, &api, scenarios, true).await
@@ -320,6 +321,80 @@ async fn strangers_see_nothing_and_cannot_act_for_it(api: Api) {
             .len(),
         0
     );
+}
+
+/// The UINs of the bills `token` sees acting for `id`, which must answer 200.
+async fn organisation_bills(api: &Api, token: &str, id: &str) -> Vec<String> {
+    let reply = as_organisation(api, token, "/v1/bills", id).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for bill in reply.list("bills") {
+        assert_eq!(bill["matched"][0]["holder"], "organisation", "{bill}");
+    }
+    let mut uins = uins_of(&reply);
+    uins.sort();
+    uins
+}
+
+async fn members_see_the_bills_named_by_its_inn_and_kpp(api: Api) {
+    let inn = company_inn("77");
+    let personal = head_inn_of(&inn);
+    let (_, owner) = confirmed_with_inn(&api, &personal).await;
+    let id = text(&registered(&api, &owner, company(&inn)).await["id"]);
+    let trader = json!({"kind": "sole_trader", "inn": personal, "ogrnip": ogrnip_of("30450011600015"), "email": "ip@example.ru"});
+    let trade = text(&registered(&api, &owner, trader).await["id"]);
+    let biller = new_biller("ГКУ «Администратор Московского парковочного пространства»");
+    let company_payer = payer("inn_kpp", &format!("{inn}/773601001"));
+    let [fine, tax, _branch, trade_bill] = biller
+        .charges(
+            &api,
+            [
+                ("fines", 300_000, company_payer.clone()),
+                ("taxes", 1_250_000, company_payer),
+                // The same INN with another KPP: a branch, another organisation, on
+                // neither list below.
+                (
+                    "utilities",
+                    90_000,
+                    payer("inn_kpp", &format!("{inn}/773602001")),
+                ),
+                ("taxes", 410_000, payer("inn", &personal)),
+            ],
+        )
+        .await;
+    let mut company_bills = vec![fine.clone(), tax];
+    company_bills.sort();
+
+    // Every role sees the company's bills: an accountant, a viewer, the owner.
+    let (accountant, accountant_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
+    assert_eq!(accept(&api, &accountant_token, &code).await.status, 200);
+    let (viewer, viewer_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "email", &viewer.email, "viewer").await;
+    assert_eq!(accept(&api, &viewer_token, &code).await.status, 200);
+    for token in [&owner, &accountant_token, &viewer_token] {
+        assert_eq!(organisation_bills(&api, token, &id).await, company_bills);
+    }
+    let listed = as_organisation(&api, &accountant_token, "/v1/bills", &id).await;
+    let first = &listed.list("bills")[0];
+    assert_eq!(first["matched"][0]["identifier"], "inn_kpp", "{first}");
+    assert_eq!(first["payable"], true);
+    // The category filter works on the organisation's list as on a citizen's.
+    let fines = as_organisation(&api, &viewer_token, "/v1/bills?category=fines", &id).await;
+    assert_eq!(uins_of(&fines), [fine]);
+    // The sole trade's list holds the bill on the trader's INN, and none of the company's.
+    assert_eq!(organisation_bills(&api, &owner, &trade).await, [trade_bill]);
+    // Members' own lists do not hold the company's bills.
+    let own = get_ok(&api, &accountant_token, "/v1/bills").await;
+    assert!(uins_of(&own).is_empty(), "{}", own.body);
+    // A stranger, or a member naming an organisation they do not belong to, is told it
+    // is not found.
+    let (_, stranger) = citizen(&api).await;
+    as_organisation(&api, &stranger, "/v1/bills", &id)
+        .await
+        .assert_problem(404, "organisation_not_found");
+    as_organisation(&api, &accountant_token, "/v1/bills", &trade)
+        .await
+        .assert_problem(404, "organisation_not_found");
 }
 
 async fn wrong_invitation_codes_are_limited(api: Api) {

@@ -172,7 +172,8 @@ fn query(request: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `GET /v1/bills?category=&status=&after=&limit=`.
+/// `GET /v1/bills?category=&status=&after=&limit=`, the citizen's or (with
+/// `X-Organisation-Id`) the organisation's the citizen acts for.
 async fn list(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let mut errors = Vec::new();
@@ -227,9 +228,16 @@ async fn list(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
         after,
         limit,
     };
-    let bills = BillService::new(&app.store, &app.charges)
-        .list(&principal.account_id, &filter)
-        .await?;
+    let service = BillService::new(&app.store, &app.charges);
+    // `X-Organisation-Id`: the organisation's bills, not the citizen's.
+    let bills = match web::acting_organisation(request)? {
+        Some((organisation, _)) => {
+            service
+                .list_for_organisation(&organisation, &principal.account_id, &filter)
+                .await?
+        }
+        None => service.list(&principal.account_id, &filter).await?,
+    };
     let next = (bills.len() == limit)
         .then(|| bills.last().map(|b| b.charge.uin.clone()))
         .flatten();
@@ -255,6 +263,7 @@ fn listed_view(bill: &ListedBill, now: OffsetDateTime) -> serde_json::Value {
                     json!({"holder": "vehicle", "vehicle_id": id, "plate": plate})
                 }
                 Holder::Saved => json!({"holder": "saved"}),
+                Holder::Organisation => json!({"holder": "organisation"}),
             };
             if let Some(kind) = kind {
                 m["identifier"] = json!(kind);

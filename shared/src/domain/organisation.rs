@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, Inn, InnKind, Kpp, OrganisationId};
+use super::{AccountId, Inn, InnKind, Kpp, OrganisationId, Payer, PayerKind};
 use crate::error::FieldError;
 
 /// How one kind of registration number is written and checked: OGRN and OGRNIP differ
@@ -221,6 +221,21 @@ impl OrganisationIdentity {
         match self {
             Self::LegalEntity { inn, kpp, .. } => format!("{}#{}", inn.as_str(), kpp.as_str()),
             Self::SoleTrader { inn, .. } => inn.as_str().to_string(),
+        }
+    }
+
+    /// The payer identifier billers name it by in a charge: INN and KPP of a legal
+    /// entity, the INN of a sole trader (whose charges name the person's INN).
+    pub fn payer(&self) -> Payer {
+        match self {
+            Self::LegalEntity { inn, kpp, .. } => Payer {
+                kind: PayerKind::InnKpp,
+                value: format!("{}/{}", inn.as_str(), kpp.as_str()),
+            },
+            Self::SoleTrader { inn, .. } => Payer {
+                kind: PayerKind::Inn,
+                value: inn.as_str().to_string(),
+            },
         }
     }
 }

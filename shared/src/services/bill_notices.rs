@@ -260,7 +260,7 @@ fn notice_text(
             Holder::Own => "на ваше имя".to_string(),
             Holder::Child { first_name, .. } => format!("для ребёнка {first_name}"),
             Holder::Vehicle { plate, .. } => format!("по автомобилю {plate}"),
-            Holder::Saved => continue,
+            Holder::Saved | Holder::Organisation => continue,
         };
         if !whose.contains(&text) {
             whose.push(text);

@@ -1,6 +1,7 @@
 //! A citizen's bills: found from the identifiers of the profile (only those a registry
 //! verified), of the children and of the vehicles, one indexed query per identifier run
-//! concurrently, plus the bills the citizen saved by UIN. An unpaid bill whose biller was
+//! concurrently, plus the bills the citizen saved by UIN. An organisation's bills are found
+//! the same way from its INN and KPP (a sole trader's INN), for its members. An unpaid bill whose biller was
 //! revoked is shown as withdrawn (not payable), with one read of the billers per page.
 
 use std::collections::BTreeMap;
@@ -8,11 +9,14 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use time::Date;
 
-use crate::domain::{AccountId, Category, Payer, PayerKind, Uin, VehicleCertificate};
+use crate::domain::{
+    AccountId, Category, OrgAction, OrganisationId, Payer, PayerKind, Uin, VehicleCertificate,
+};
 use crate::error::AppError;
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::household::holdings::{holdings_of, Holder};
 use crate::services::household::HouseholdStore;
+use crate::services::organisations::{acting_role, OrgStatus, OrganisationStore};
 use crate::services::profile::ProfileStore;
 use crate::services::{Cap, CappedAdd, StoreError};
 
@@ -168,6 +172,17 @@ where
         filter: &BillFilter,
     ) -> Result<Vec<ListedBill>, AppError> {
         let ids = self.identifiers(account_id).await?;
+        let saved = self.store.saved_bills(account_id).await?;
+        self.found(&ids, saved, filter).await
+    }
+
+    /// The bills that name any of `ids`, or are `saved` by UIN, as `filter` asks.
+    async fn found(
+        &self,
+        ids: &[(Payer, Holder)],
+        saved: Vec<Uin>,
+        filter: &BillFilter,
+    ) -> Result<Vec<ListedBill>, AppError> {
         // One query per identifier, all at once.
         let found = try_join_all(ids.iter().map(|(payer, _)| {
             let key = self.charges.payer_key(payer);
@@ -189,7 +204,7 @@ where
                 note(uin, (Some(payer.kind), holder.clone()));
             }
         }
-        for uin in self.store.saved_bills(account_id).await? {
+        for uin in saved {
             note(uin, (None, Holder::Saved));
         }
         let charges = if uins.is_empty() {
@@ -279,6 +294,37 @@ where
         fines.sort_by(|a, b| a.uin.as_str().cmp(b.uin.as_str()));
         self.charges.mark_withdrawn(fines.iter_mut()).await?;
         Ok(fines)
+    }
+}
+
+impl<S> BillService<'_, S>
+where
+    S: BillStore + ChargeStore + ProfileStore + HouseholdStore + OrganisationStore + Sync,
+{
+    /// An organisation's bills, for a member acting for it (every role may see them):
+    /// those naming its INN and KPP, or a sole trader's INN. The membership the
+    /// authorizer read is read again here; a caller who is no active member is told
+    /// the organisation is not found.
+    pub async fn list_for_organisation(
+        &self,
+        organisation_id: &OrganisationId,
+        account_id: &AccountId,
+        filter: &BillFilter,
+    ) -> Result<Vec<ListedBill>, AppError> {
+        let role = acting_role(self.store, organisation_id, account_id)
+            .await?
+            .ok_or(AppError::NotFound("organisation"))?;
+        if !role.may(OrgAction::See) {
+            return Err(AppError::RoleForbids);
+        }
+        let organisation = self
+            .store
+            .organisation(organisation_id)
+            .await?
+            .filter(|o| o.status == OrgStatus::Registered)
+            .ok_or(AppError::NotFound("organisation"))?;
+        let ids = [(organisation.identity.payer(), Holder::Organisation)];
+        self.found(&ids, Vec::new(), filter).await
     }
 }
 

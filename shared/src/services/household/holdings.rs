@@ -30,6 +30,8 @@ pub enum Holder {
     },
     /// Saved by the citizen by its UIN.
     Saved,
+    /// Named by the organisation's identifiers (INN and KPP, or a sole trader's INN).
+    Organisation,
 }
 
 /// An account and the identifiers whose bills it sees, each with whose it is (own
