@@ -20,6 +20,7 @@ fn main() {
             scenario!(members_join_by_invitation_in_their_roles),
             scenario!(strangers_see_nothing_and_cannot_act_for_it),
             scenario!(members_see_the_bills_named_by_its_inn_and_kpp),
+            scenario!(invitations_stop_at_the_days_limit),
             scenario!(wrong_invitation_codes_are_limited),
         ];
         run_then_stop(stack, &api, scenarios, true).await
@@ -395,6 +396,38 @@ async fn members_see_the_bills_named_by_its_inn_and_kpp(api: Api) {
     as_organisation(&api, &accountant_token, "/v1/bills", &trade)
         .await
         .assert_problem(404, "organisation_not_found");
+}
+
+async fn invitations_stop_at_the_days_limit(api: Api) {
+    let (_, owner, id) = company_with_owner(&api).await;
+    // One contact flooded with invitations: at most the day's 20 reach it.
+    let victim = unique_email();
+    let path = format!("/v1/organisations/{id}/invitations");
+    let body = json!({"channel": "email", "destination": victim, "role": "viewer"});
+    let replies =
+        futures::future::join_all((0..24).map(|_| api.post_as(&owner, &path, body.clone()))).await;
+    let sent = replies.iter().filter(|r| r.status == 202).count();
+    let held: Vec<&Reply> = replies.iter().filter(|r| r.status != 202).collect();
+    assert_eq!(
+        sent,
+        20,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for reply in held {
+        reply.assert_problem(429, "invitation_limit");
+        assert!(reply.header("retry-after").is_some());
+    }
+    assert_eq!(api.outbox(&victim).await.len(), 20);
+    // The audit log holds the 20 sent, not the refused ones.
+    let audit = get_ok(
+        &api,
+        &owner,
+        &format!("/v1/organisations/{id}/audit?limit=100"),
+    )
+    .await;
+    let invited = actions(&audit).iter().filter(|a| *a == "invited").count();
+    assert_eq!(invited, 20);
 }
 
 async fn wrong_invitation_codes_are_limited(api: Api) {

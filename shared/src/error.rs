@@ -54,6 +54,8 @@ pub enum AppError {
     ClientRateLimited { retry_after_secs: u64 },
     #[error("too many bill lookups by one account")]
     LookupRateLimited { retry_after_secs: u64 },
+    #[error("daily invitation limit of the organisation reached")]
+    InvitationLimit { retry_after_secs: u64 },
     #[error("confirmation code not found")]
     CodeNotFound,
     #[error("confirmation code expired")]
@@ -341,6 +343,7 @@ impl AppError {
             DestinationRateLimited { retry_after_secs } => Problem::new(429, "code_destination_limit", "Превышен лимит кодов", "На этот номер или адрес отправлено слишком много кодов за час. Попробуйте позже").retry_after(*retry_after_secs),
             ClientRateLimited { retry_after_secs } => Problem::new(429, "code_client_limit", "Превышен лимит запросов", "С вашего адреса запрошено слишком много кодов за час. Попробуйте позже").retry_after(*retry_after_secs),
             LookupRateLimited { retry_after_secs } => Problem::new(429, "lookup_rate_limited", "Слишком много запросов", "Слишком много поисков начислений подряд. Попробуйте позже").retry_after(*retry_after_secs),
+            InvitationLimit { retry_after_secs } => Problem::new(429, "invitation_limit", "Слишком много приглашений", "Организация отправила столько приглашений, сколько можно за сутки. Попробуйте завтра").retry_after(*retry_after_secs),
             CodeNotFound => Problem::new(404, "code_not_found", "Код не найден", "Код не найден. Запросите новый код"),
             CodeExpired => Problem::new(410, "code_expired", "Срок действия кода истёк", "Срок действия кода истёк. Запросите новый код"),
             CodeAttemptsExhausted => Problem::new(410, "code_attempts_exhausted", "Попытки исчерпаны", "Код введён неверно слишком много раз. Запросите новый код"),
@@ -426,6 +429,9 @@ mod tests {
                 retry_after_secs: 3,
             },
             AppError::LookupRateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::InvitationLimit {
                 retry_after_secs: 3,
             },
         ];

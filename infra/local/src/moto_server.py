@@ -5,7 +5,10 @@
    writing to them; under concurrent load that fails with "dictionary changed size
    during iteration" (HTTP 500). DynamoDB itself serialises conflicting writes, so taking
    DynamoDB requests one at a time changes nothing a client can rely on, and removes the
-   race. Other services (SQS long polls above all) stay concurrent.
+   race. Other services (SQS long polls above all) stay concurrent. The state dump
+   (`/moto-api/data.json`, which the local outbox reads) waits for DynamoDB writes too:
+   it checks each attribute serialises, then serialises it again, and an item written
+   in between made the dump fail.
 
 2. A transaction snapshots only the items it names, not whole tables. moto deep-copies
    the whole table once per transaction item so that it can roll back; with one table
@@ -46,7 +49,8 @@ _dispatch = DomainDispatcherApplication.__call__
 
 
 def _serialised(self, environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+    dump = environ.get("PATH_INFO") == "/moto-api/data.json"
+    if dump or environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
         with _dynamodb:
             # The body is produced inside the lock as well.
             return list(_dispatch(self, environ, start_response))

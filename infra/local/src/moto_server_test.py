@@ -27,7 +27,7 @@ MOTO_QUERY = Table.query
 MOTO_ALL_ITEMS = Table.all_items
 MOTO_COUNTS = {name: getattr(Queue, name) for name in COUNTS}
 
-runpy.run_path(
+LAUNCHER = runpy.run_path(
     str(pathlib.Path(__file__).with_name("moto_server.py")), run_name="launcher"
 )
 LAUNCHER_QUERY = Table.query
@@ -162,3 +162,28 @@ def test_message_counts_are_motos_counts():
         queue._messages.append(message)
     for name in COUNTS:
         assert getattr(queue, name) == MOTO_COUNTS[name].fget(queue), name
+
+
+def test_the_state_dump_waits_for_dynamodb_writes():
+    """The dump and DynamoDB requests go through the same lock; other requests do not."""
+    seen = {}
+
+    def dispatch(_app, environ, _start_response):
+        seen[environ.get("PATH_INFO")] = LAUNCHER["_dynamodb"].locked()
+        return [b""]
+
+    serialised = LAUNCHER["_serialised"]
+    globals_ = serialised.__globals__
+    original = globals_["_dispatch"]
+    globals_["_dispatch"] = dispatch
+    try:
+        serialised(None, {"PATH_INFO": "/moto-api/data.json"}, None)
+        serialised(None, {"PATH_INFO": "/", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}, None)
+        serialised(None, {"PATH_INFO": "/v2/email/outbound-emails"}, None)
+    finally:
+        globals_["_dispatch"] = original
+    assert seen == {
+        "/moto-api/data.json": True,
+        "/": True,
+        "/v2/email/outbound-emails": False,
+    }

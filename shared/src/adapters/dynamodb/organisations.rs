@@ -14,8 +14,8 @@ use crate::domain::{
     Email, Inn, InvitationId, Kpp, Ogrn, Ogrnip, OrgRole, OrganisationId, OrganisationIdentity,
 };
 use crate::services::organisations::{
-    AuditEntry, AuditPage, Decision, Invitation, Joined, MemberChange, Membership, OrgStatus,
-    Organisation, OrganisationStore, ACCEPT_MAX_ATTEMPTS, ACCEPT_WINDOW_SECS,
+    AuditEntry, AuditPage, Decision, Invitation, InvitationDay, Joined, MemberChange, Membership,
+    OrgStatus, Organisation, OrganisationStore, ACCEPT_MAX_ATTEMPTS, ACCEPT_WINDOW_SECS,
 };
 
 fn org_pk(id: &OrganisationId) -> String {
@@ -40,6 +40,11 @@ fn mirror_key(org: &OrganisationId, account: &AccountId) -> Item {
 
 fn invitation_key(contact_key: &str, id: &InvitationId) -> Item {
     key(format!("ORGINVITE#{contact_key}"), &format!("INVITE#{id}"))
+}
+
+/// The count of an organisation's invitations in the day starting at `day_start`.
+fn invitations_day_key(org: &OrganisationId, day_start: i64) -> Item {
+    key(org_pk(org), &format!("INVITES#{day_start}"))
 }
 
 fn attempts_key(account: &AccountId) -> Item {
@@ -390,12 +395,28 @@ impl OrganisationStore for DynamoStore {
         &self,
         invitation: &Invitation,
         audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        self.transact(vec![
+        day: &InvitationDay,
+    ) -> Result<bool, StoreError> {
+        let items = [
             self.put_new(invitation_item(invitation))?,
             self.put_new(audit_item(&invitation.organisation_id, audit)?)?,
-        ])
-        .await
+        ];
+        let count = tx_update(
+            self.update(invitations_day_key(&invitation.organisation_id, day.start))
+                .update_expression("ADD #count :one SET #ttl = :end")
+                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":end", n(day.end))
+                .expression_attribute_values(":limit", n(day.limit)),
+        )?;
+        match self.transact_counted(&items, &count).await? {
+            Counted::Written => Ok(true),
+            Counted::CounterRefused => Ok(false),
+            // A new invitation's id is new: its put cannot meet an item.
+            Counted::ThingRefused => Err(StoreError::Conflict),
+        }
     }
 
     async fn invitations_to(&self, contact_keys: &[String]) -> Result<Vec<Invitation>, StoreError> {

@@ -8,9 +8,9 @@
 use time::OffsetDateTime;
 
 use super::{
-    AuditEntry, AuditPage, Joined, MemberChange, Membership, OrgStatus, Organisation,
-    OrganisationQueue, OrganisationService, OrganisationStore, ACCEPT_WINDOW_SECS, AUDIT_PAGE_MAX,
-    INVITATION_TTL_SECS,
+    AuditEntry, AuditPage, InvitationDay, Joined, MemberChange, Membership, OrgStatus,
+    Organisation, OrganisationQueue, OrganisationService, OrganisationStore, ACCEPT_WINDOW_SECS,
+    AUDIT_PAGE_MAX, INVITATION_TTL_SECS,
 };
 use crate::crypto::{six_digit_code, Credential};
 use crate::domain::{AccountId, Destination, InvitationId, OrgAction, OrgRole, OrganisationId};
@@ -120,7 +120,13 @@ where
         let mut audit = AuditEntry::new("invited", Some(owner), at);
         audit.invitation_id = Some(invitation.id.clone());
         audit.role = Some(role);
-        self.store.put_invitation(&invitation, &audit).await?;
+        // Counted with the invitation, before anything is sent.
+        let day = InvitationDay::of(at);
+        if !self.store.put_invitation(&invitation, &audit, &day).await? {
+            return Err(AppError::InvitationLimit {
+                retry_after_secs: u64::try_from(day.end - at).unwrap_or(1).max(1),
+            });
+        }
         let text = invitation_text(&org, role, &code);
         let sent = match &contact {
             Destination::Phone(phone) => self.notifier.send_sms(phone, &text).await,

@@ -295,12 +295,15 @@ pub trait OrganisationStore {
     /// The organisations a citizen is a member of (or has asked to register).
     async fn memberships_of(&self, account: &AccountId) -> Result<Vec<Membership>, StoreError>;
 
-    /// Stores the invitation with its audit entry.
+    /// Stores the invitation with its audit entry and counts it in the organisation's
+    /// day, in one transaction; `false`: the day holds `day.limit` already, and nothing
+    /// was written.
     async fn put_invitation(
         &self,
         invitation: &Invitation,
         audit: &AuditEntry,
-    ) -> Result<(), StoreError>;
+        day: &InvitationDay,
+    ) -> Result<bool, StoreError>;
 
     /// The invitations sent to the contacts of these keys.
     async fn invitations_to(&self, contact_keys: &[String]) -> Result<Vec<Invitation>, StoreError>;
@@ -382,6 +385,32 @@ pub const INVITATION_TTL_SECS: i64 = 7 * 24 * 3600;
 /// Wrong invitation codes one account may try within [`ACCEPT_WINDOW_SECS`].
 pub const ACCEPT_MAX_ATTEMPTS: u32 = 5;
 pub const ACCEPT_WINDOW_SECS: i64 = 3600;
+/// Invitations one organisation may send per day (UTC): each is an SMS or an e-mail
+/// to a contact the owner names, so an owner cannot make the portal flood anyone.
+pub const INVITATIONS_PER_DAY: u32 = 20;
+
+/// The day an invitation is counted in: `[start, end)`, Unix seconds, and how many it
+/// holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvitationDay {
+    pub start: i64,
+    pub end: i64,
+    pub limit: u32,
+}
+
+impl InvitationDay {
+    /// The UTC day of `at`.
+    pub fn of(at: i64) -> Self {
+        const DAY: i64 = 24 * 3600;
+        let start = at - at.rem_euclid(DAY);
+        Self {
+            start,
+            end: start + DAY,
+            limit: INVITATIONS_PER_DAY,
+        }
+    }
+}
+
 /// Audit entries a page holds at most.
 pub const AUDIT_PAGE_MAX: usize = 100;
 

@@ -281,3 +281,43 @@ fn the_verification_queue_tells_organisations_from_documents() {
     .unwrap();
     assert!(matches!(job, VerificationMessage::Document(_)));
 }
+
+#[tokio::test]
+async fn an_organisation_sends_at_most_its_days_invitations() {
+    let (service, store, outbox) = service();
+    let (head, id) = registered(&service, &store).await;
+    let sent_before = outbox.sent().len();
+    let to = || Destination::Email(Email::parse("e", "someone@example.ru").unwrap());
+    for _ in 0..INVITATIONS_PER_DAY {
+        service
+            .invite(&head, &id, to(), OrgRole::Viewer, now())
+            .await
+            .unwrap();
+    }
+    let err = service
+        .invite(&head, &id, to(), OrgRole::Viewer, now())
+        .await
+        .unwrap_err();
+    let AppError::InvitationLimit { retry_after_secs } = err else {
+        panic!("expected the day's limit, got {err:?}");
+    };
+    let day = InvitationDay::of(now().unix_timestamp());
+    assert_eq!(
+        i64::try_from(retry_after_secs).unwrap(),
+        day.end - now().unix_timestamp()
+    );
+    // Nothing more went out, and the refused one is not in the log.
+    let limit = usize::try_from(INVITATIONS_PER_DAY).unwrap();
+    assert_eq!(outbox.sent().len(), sent_before + limit);
+    let invited = store.state().orgs.audit[&id]
+        .iter()
+        .filter(|e| e.action == "invited")
+        .count();
+    assert_eq!(invited, limit);
+    // The next day counts afresh.
+    let tomorrow = now() + time::Duration::days(1);
+    service
+        .invite(&head, &id, to(), OrgRole::Viewer, tomorrow)
+        .await
+        .unwrap();
+}

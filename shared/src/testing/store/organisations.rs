@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use super::{MemStore, State};
 use crate::domain::{AccountId, InvitationId, OrgRole, OrganisationId};
 use crate::services::organisations::{
-    AuditEntry, AuditPage, Decision, Invitation, Joined, MemberChange, Membership, OrgStatus,
-    Organisation, OrganisationCheck, OrganisationQueue, OrganisationStore, ACCEPT_MAX_ATTEMPTS,
-    ACCEPT_WINDOW_SECS,
+    AuditEntry, AuditPage, Decision, Invitation, InvitationDay, Joined, MemberChange, Membership,
+    OrgStatus, Organisation, OrganisationCheck, OrganisationQueue, OrganisationStore,
+    ACCEPT_MAX_ATTEMPTS, ACCEPT_WINDOW_SECS,
 };
 use crate::services::StoreError;
 
@@ -21,6 +21,8 @@ pub struct Orgs {
     pub keys: BTreeMap<String, OrganisationId>,
     pub members: BTreeMap<(OrganisationId, AccountId), Membership>,
     pub invitations: BTreeMap<InvitationId, Invitation>,
+    /// (Organisation, day start) → invitations sent that day.
+    pub invitations_per_day: BTreeMap<(OrganisationId, i64), u32>,
     /// Account → (attempts, window end).
     pub attempts: BTreeMap<AccountId, (u32, i64)>,
     /// Organisation → entries, oldest first.
@@ -206,12 +208,22 @@ impl OrganisationStore for MemStore {
         &self,
         invitation: &Invitation,
         audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+        day: &InvitationDay,
+    ) -> Result<bool, StoreError> {
         self.write("put_invitation", |state| {
             let orgs = orgs(state);
+            let sent = orgs
+                .invitations_per_day
+                .entry((invitation.organisation_id.clone(), day.start))
+                .or_default();
+            if *sent >= day.limit {
+                return false;
+            }
+            *sent += 1;
             orgs.invitations
                 .insert(invitation.id.clone(), invitation.clone());
             orgs.log(&invitation.organisation_id, audit);
+            true
         })
         .await
     }
