@@ -21,6 +21,7 @@ fn main() {
             scenario!(strangers_see_nothing_and_cannot_act_for_it),
             scenario!(members_see_the_bills_named_by_its_inn_and_kpp),
             scenario!(invitations_stop_at_the_days_limit),
+            scenario!(a_deleted_account_leaves_and_the_last_owner_stays),
             scenario!(wrong_invitation_codes_are_limited),
         ];
         run_then_stop(stack, &api, scenarios, true).await
@@ -428,6 +429,63 @@ async fn invitations_stop_at_the_days_limit(api: Api) {
     .await;
     let invited = actions(&audit).iter().filter(|a| *a == "invited").count();
     assert_eq!(invited, 20);
+}
+
+async fn delete_account(api: &Api, token: &str) -> Reply {
+    call(
+        api,
+        Method::DELETE,
+        "/v1/account",
+        token,
+        Some(json!({"password": PASSWORD})),
+    )
+    .await
+}
+
+async fn a_deleted_account_leaves_and_the_last_owner_stays(api: Api) {
+    let (_, owner, id) = company_with_owner(&api).await;
+    let (accountant, accountant_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
+    assert_eq!(accept(&api, &accountant_token, &code).await.status, 200);
+
+    // The sole owner cannot leave the company ownerless: nothing is deleted.
+    delete_account(&api, &owner)
+        .await
+        .assert_problem(409, "last_owner");
+    get_ok(&api, &owner, &format!("/v1/organisations/{id}")).await;
+
+    // A member's deletion takes them out first, and the log says so.
+    let deleted = delete_account(&api, &accountant_token).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let members = get_ok(&api, &owner, &format!("/v1/organisations/{id}/members")).await;
+    assert_eq!(members.list("members").len(), 1, "{}", members.body);
+    assert!(api
+        .item(
+            &format!("ORG#{id}"),
+            &format!("MEMBER#{}", accountant.account_id)
+        )
+        .await
+        .is_none());
+    let audit = get_ok(
+        &api,
+        &owner,
+        &format!("/v1/organisations/{id}/audit?limit=1"),
+    )
+    .await;
+    assert_eq!(actions(&audit), ["left"]);
+
+    // With a second owner, the first may go.
+    let (second, second_token) = citizen(&api).await;
+    let code = invite(&api, &owner, &id, "email", &second.email, "owner").await;
+    assert_eq!(accept(&api, &second_token, &code).await.status, 200);
+    assert_eq!(delete_account(&api, &owner).await.status, 204);
+    let members = get_ok(
+        &api,
+        &second_token,
+        &format!("/v1/organisations/{id}/members"),
+    )
+    .await;
+    assert_eq!(members.list("members").len(), 1, "{}", members.body);
 }
 
 async fn wrong_invitation_codes_are_limited(api: Api) {

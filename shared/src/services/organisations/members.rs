@@ -271,6 +271,40 @@ where
     }
 }
 
+/// Takes a citizen whose account is being deleted out of every organisation they are an
+/// active member of, each departure logged as `left`. One they are the last owner of is
+/// refused before anything changes (409 `last_owner`): they hand it over first. The
+/// inactive owner membership of a registration still pending or refused is left as it
+/// is (it acts for nothing).
+pub async fn leave_every_organisation<S: OrganisationStore + Sync>(
+    store: &S,
+    account: &AccountId,
+    now: i64,
+) -> Result<(), AppError> {
+    let memberships = store.memberships_of(account).await?;
+    for owned in memberships
+        .iter()
+        .filter(|m| m.active && m.role == OrgRole::Owner)
+    {
+        let owners = store
+            .members(&owned.organisation_id)
+            .await?
+            .iter()
+            .filter(|m| m.active && m.role == OrgRole::Owner)
+            .count();
+        if owners <= 1 {
+            return Err(AppError::LastOwner);
+        }
+    }
+    for membership in memberships.iter().filter(|m| m.active) {
+        let mut audit = AuditEntry::new("left", Some(account), now);
+        audit.member = Some(account.clone());
+        audit.role = Some(membership.role);
+        member_changed(store.remove_member(membership, &audit).await?)?;
+    }
+    Ok(())
+}
+
 fn member_changed(change: MemberChange) -> Result<(), AppError> {
     match change {
         MemberChange::Done => Ok(()),

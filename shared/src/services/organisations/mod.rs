@@ -156,7 +156,8 @@ impl Membership {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: i64,
-    /// `registered`, `refused`, `invited`, `joined`, `role_changed`, `removed`.
+    /// `registered`, `refused`, `invited`, `joined`, `role_changed`, `removed`, `left`
+    /// (the member deleted their account).
     pub action: String,
     /// Who did it; `None` for the register's decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -321,3 +321,35 @@ async fn an_organisation_sends_at_most_its_days_invitations() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_leaving_account_goes_from_every_organisation_but_never_the_last_owner() {
+    let (service, store, outbox) = service();
+    let (head, id) = registered(&service, &store).await;
+    let member = citizen(&store, "accountant-2", "simplified", "500100732259");
+    let phone = store.state().accounts[&member].phone.clone();
+    let to = Destination::Phone(Phone::parse("phone", &phone).unwrap());
+    service
+        .invite(&head, &id, to, OrgRole::Accountant, now())
+        .await
+        .unwrap();
+    let sms = outbox.sent().pop().unwrap();
+    let code = &sms.text.split("Код подтверждения: ").nth(1).unwrap()[..6];
+    service.accept(&member, code, now()).await.unwrap();
+
+    // The last owner is refused, and nobody's membership changed.
+    let err = leave_every_organisation(&store, &head, 1_800_000_100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::LastOwner), "{err:?}");
+    assert_eq!(service.members(&head, &id).await.unwrap().len(), 2);
+
+    // A member goes, and the log says so.
+    leave_every_organisation(&store, &member, 1_800_000_200)
+        .await
+        .unwrap();
+    assert_eq!(service.members(&head, &id).await.unwrap().len(), 1);
+    let page = service.audit(&head, &id, None, 1).await.unwrap();
+    assert_eq!(page.entries[0].action, "left");
+    assert_eq!(page.entries[0].member.as_ref(), Some(&member));
+}
