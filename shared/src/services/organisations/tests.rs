@@ -183,21 +183,33 @@ async fn registers_that_never_answer_refuse_after_the_last_attempt() {
     );
 }
 
-#[tokio::test]
-async fn an_invited_accountant_joins_with_the_code_and_a_viewer_cannot_invite() {
-    let (service, store, outbox) = service();
-    let (head, id) = registered(&service, &store).await;
-    let accountant = citizen(&store, "accountant-1", "simplified", "500100732259");
-    let phone = store.state().accounts[&accountant].phone.clone();
+/// The owner `by` (owner, organisation) invites `member` as an accountant by SMS to the
+/// member's phone; the code that went there.
+async fn invite_by_sms(
+    service: &Service,
+    store: &MemStore,
+    outbox: &Outbox,
+    by: (&AccountId, &OrganisationId),
+    member: &AccountId,
+) -> String {
+    let phone = store.state().accounts[member].phone.clone();
     let to = Destination::Phone(Phone::parse("phone", &phone).unwrap());
     let invitation = service
-        .invite(&head, &id, to, OrgRole::Accountant, now())
+        .invite(by.0, by.1, to, OrgRole::Accountant, now())
         .await
         .unwrap();
     assert_eq!(invitation.role, OrgRole::Accountant);
     let sms = outbox.sent().pop().unwrap();
     assert_eq!(sms.to, phone);
-    let code = &sms.text.split("Код подтверждения: ").nth(1).unwrap()[..6];
+    sms.text.split("Код подтверждения: ").nth(1).unwrap()[..6].to_string()
+}
+
+#[tokio::test]
+async fn an_invited_accountant_joins_with_the_code_and_a_viewer_cannot_invite() {
+    let (service, store, outbox) = service();
+    let (head, id) = registered(&service, &store).await;
+    let accountant = citizen(&store, "accountant-1", "simplified", "500100732259");
+    let code = &invite_by_sms(&service, &store, &outbox, (&head, &id), &accountant).await;
     // The code is someone else's to use.
     let stranger = citizen(&store, "stranger", "simplified", "500100732259");
     assert!(matches!(
@@ -327,15 +339,8 @@ async fn a_leaving_account_goes_from_every_organisation_but_never_the_last_owner
     let (service, store, outbox) = service();
     let (head, id) = registered(&service, &store).await;
     let member = citizen(&store, "accountant-2", "simplified", "500100732259");
-    let phone = store.state().accounts[&member].phone.clone();
-    let to = Destination::Phone(Phone::parse("phone", &phone).unwrap());
-    service
-        .invite(&head, &id, to, OrgRole::Accountant, now())
-        .await
-        .unwrap();
-    let sms = outbox.sent().pop().unwrap();
-    let code = &sms.text.split("Код подтверждения: ").nth(1).unwrap()[..6];
-    service.accept(&member, code, now()).await.unwrap();
+    let code = invite_by_sms(&service, &store, &outbox, (&head, &id), &member).await;
+    service.accept(&member, &code, now()).await.unwrap();
 
     // The last owner is refused, and nobody's membership changed.
     let err = leave_every_organisation(&store, &head, 1_800_000_100)
