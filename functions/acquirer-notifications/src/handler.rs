@@ -9,10 +9,8 @@ use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::tbank::{
-    load_credentials, verify_notification, Credentials, Notice, NOTIFICATION_ACK,
-};
-use shared::adapters::{self, Payments};
+use shared::adapters::tbank::{verify_notification, Notice, NOTIFICATION_ACK};
+use shared::adapters::{self, LivePayments};
 use shared::config::PaymentsConfig;
 use shared::domain::PaymentId;
 use shared::entry::{Api, Reply};
@@ -32,15 +30,16 @@ shared::api_app! {
     /// Only the live acquirer notifies: without `TBANK_SECRET_ARN` the function does not
     /// start.
     pub struct App from (start, config: PaymentsConfig, acquirer: Acquirer) {
-        credentials: Credentials =
-            load_credentials(&start.clients.secretsmanager, &start.env).await?,
+        /// The terminal's credentials and the payment service on them: one read of the
+        /// secret per cold start.
+        live: LivePayments =
+            adapters::live_payment_service(&start.clients, &config, acquirer).await?,
         store: DynamoStore = start.clients.store(config.table_name.clone()),
-        payments: Payments = adapters::payment_service(&start.clients, &config, acquirer).await?,
     }
 }
 
 async fn notification(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
-    let credentials = &app.credentials;
+    let credentials = &app.live.credentials;
     let body = verify_notification(
         request.body().as_ref(),
         &credentials.terminal_key,
@@ -76,7 +75,8 @@ async fn apply(
         reference: &notice.payment_id,
         amount: notice.amount.get(),
     };
-    app.payments
+    app.live
+        .payments
         .apply_bank_notification(&account, &notification, now)
         .await
 }

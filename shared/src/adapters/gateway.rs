@@ -4,7 +4,7 @@
 //! built on it name a single gateway type.
 
 use super::acquirer::SandboxAcquirer;
-use super::tbank::{load_credentials, TbankAcquirer, TbankConfig, TbankConfigError};
+use super::tbank::{load_credentials, Credentials, TbankAcquirer, TbankConfig, TbankConfigError};
 use super::Clients;
 use crate::config::{
     ConfigError, Deployment, Env, Integrations, Permit, SandboxAdapter, SandboxAllowed,
@@ -54,12 +54,19 @@ impl Acquirer {
             AcquirerChoice::Live => {
                 let env = Env::process();
                 let credentials = load_credentials(&clients.secretsmanager, &env).await?;
-                Self::Live(Box::new(TbankAcquirer::new(TbankConfig::from_env(
-                    &env,
-                    credentials,
-                )?)?))
+                Self::live(&env, credentials)?
             }
         })
+    }
+
+    /// T-Bank with credentials read already, and its `TBANK_*` variables.
+    pub fn live<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        credentials: Credentials,
+    ) -> Result<Self, TbankConfigError> {
+        Ok(Self::Live(Box::new(TbankAcquirer::new(
+            TbankConfig::from_env(env, credentials)?,
+        )?)))
     }
 }
 

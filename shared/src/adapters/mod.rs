@@ -331,14 +331,50 @@ pub async fn payment_service(
     acquirer: gateway::AcquirerChoice,
 ) -> Result<Payments, tbank::TbankConfigError> {
     let acquirer = gateway::Acquirer::load(clients, config.table_name.clone(), acquirer).await?;
-    Ok(PaymentService::new(
+    Ok(payment_service_on(clients, config, acquirer))
+}
+
+/// The payment service on T-Bank and the terminal's credentials it charges with, from
+/// one read of the secret: the bank's notifications are verified with the same ones.
+/// Refused where the deployment chose the sandbox.
+pub async fn live_payment_service(
+    clients: &Clients,
+    config: &PaymentsConfig,
+    acquirer: gateway::AcquirerChoice,
+) -> Result<LivePayments, tbank::TbankConfigError> {
+    if let gateway::AcquirerChoice::Sandbox(_) = acquirer {
+        return Err(tbank::TbankConfigError::Env(
+            crate::config::ConfigError::Missing("TBANK_SECRET_ARN"),
+        ));
+    }
+    let env = crate::config::Env::process();
+    let credentials = tbank::load_credentials(&clients.secretsmanager, &env).await?;
+    let acquirer = gateway::Acquirer::live(&env, credentials.clone())?;
+    Ok(LivePayments {
+        credentials,
+        payments: payment_service_on(clients, config, acquirer),
+    })
+}
+
+/// What [`live_payment_service`] builds.
+pub struct LivePayments {
+    pub credentials: tbank::Credentials,
+    pub payments: Payments,
+}
+
+fn payment_service_on(
+    clients: &Clients,
+    config: &PaymentsConfig,
+    acquirer: gateway::Acquirer,
+) -> Payments {
+    PaymentService::new(
         clients.store(config.table_name.clone()),
         Faulty::new(acquirer, clients.faults.clone()),
         clients.notifier(config.email_sender.clone(), config.sms_sender_id.clone()),
         clients.queue(config.notices_queue_url.clone()),
         config.hasher.clone(),
     )
-    .with_holds(config.holds))
+    .with_holds(config.holds)
 }
 
 /// What autopays run on: the table, the payment service, charges (for the bill list) and
