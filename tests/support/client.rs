@@ -36,6 +36,8 @@ pub struct Api {
     http: reqwest::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The T-Bank stand-in's base URL, when the stack runs live integrations.
+    pub tbank: Option<String>,
     /// Where each function's output goes, by logical id, and the `Stage` its metrics
     /// carry.
     function_logs: std::sync::Arc<std::collections::BTreeMap<String, FunctionLog>>,
@@ -234,6 +236,7 @@ impl Api {
                 .unwrap_or_else(|e| panic!("http client: {e}")),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            tbank: stack.tbank_url().map(str::to_string),
             function_logs: std::sync::Arc::new(
                 stack
                     .functions()

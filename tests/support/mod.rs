@@ -13,10 +13,13 @@ mod client;
 mod payments;
 mod profiles;
 mod runner;
+mod tbank;
 
 // Each suite uses some of these.
 #[allow(unused_imports)]
-pub use {accounts::*, admin::*, bills::*, client::*, payments::*, profiles::*, runner::*};
+pub use {
+    accounts::*, admin::*, bills::*, client::*, payments::*, profiles::*, runner::*, tbank::*,
+};
 
 use std::future::Future;
 use std::net::TcpListener;
