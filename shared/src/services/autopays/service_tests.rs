@@ -277,7 +277,9 @@ async fn a_run_is_planned_for_the_day_it_is_given() {
         .await
         .unwrap();
     assert_eq!(pages.len(), 2 * (usize::from(SCHEDULE_SHARDS) + 1));
-    assert!(pages.iter().all(|p| p.date == day && p.run == "2027-01-05#e1"));
+    assert!(pages
+        .iter()
+        .all(|p| p.date == day && p.run == "2027-01-05#e1"));
     let triggers: std::collections::BTreeSet<String> = pages
         .iter()
         .map(|p| serde_json::to_string(&p.trigger).unwrap())
