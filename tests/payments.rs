@@ -34,6 +34,7 @@ fn main() {
             scenario!(the_archive_filters_and_is_private),
             scenario!(templates),
             scenario!(autopays_on_schedule_pay_once_within_the_limit),
+            scenario!(a_monthly_charity_autopay_pays_once_a_month),
             scenario!(autopays_pay_new_bills_once),
             scenario!(a_declined_card_pauses_the_autopay),
             scenario!(autopays_are_checked_and_private),
@@ -886,6 +887,190 @@ async fn autopays_on_schedule_pay_once_within_the_limit(api: Api) {
         .filter(|m| m.to_string().contains(&large) && m.to_string().contains("больше лимита"))
         .count();
     assert_eq!(skipped, 1);
+}
+
+/// Fires the daily autopay run as it was due at `time` (RFC 3339) and waits until its
+/// pages (and any other run's) are done.
+async fn run_schedule_at(api: &Api, time: &str) -> Value {
+    let planned = api.fire_schedule_at("run-autopays", time).await;
+    wait_for_empty_queue(api, "-autopay-run").await;
+    planned
+}
+
+/// A day of the month (1 to 28) whose run this month and next month is no other
+/// scenario's: not today's or tomorrow's day, and on neither's weekday (the weekly
+/// autopays of the other scenarios); those two days.
+fn monthly_run_days() -> (u8, time::Date, time::Date) {
+    let today = moscow_today();
+    let tomorrow = today.next_day().unwrap_or_else(|| panic!("no tomorrow"));
+    let (year, month) = (today.year(), today.month());
+    let (next_year, next_month) = match month {
+        time::Month::December => (year + 1, time::Month::January),
+        m => (year, m.next()),
+    };
+    let taken_days = [today.day(), tomorrow.day()];
+    let taken_weekdays = [today.weekday(), tomorrow.weekday()];
+    (1..=28u8)
+        .find_map(|day| {
+            let this = time::Date::from_calendar_date(year, month, day).ok()?;
+            let next = time::Date::from_calendar_date(next_year, next_month, day).ok()?;
+            let free = !taken_days.contains(&day)
+                && !taken_weekdays.contains(&this.weekday())
+                && !taken_weekdays.contains(&next.weekday());
+            free.then_some((day, this, next))
+        })
+        .unwrap_or_else(|| panic!("no free day of the month"))
+}
+
+/// The receipt e-mails in the outbox of `email`, once there are `count` (or after 30 s).
+async fn receipts_to(api: &Api, email: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let receipts: Vec<Value> = api
+            .outbox(email)
+            .await
+            .into_iter()
+            .filter(|m| m.to_string().contains("Квитанция об оплате"))
+            .collect();
+        if receipts.len() >= count || std::time::Instant::now() > deadline {
+            return receipts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// A monthly autopay to a charity fund of the catalogue: the month's run pays it once
+/// (a charge the portal issues, charged once at the acquirer), the same day's run fired
+/// again and a page of the first run delivered again pay nothing more, and the next
+/// month's run pays again. The runs are the schedule's events of those days (their
+/// `time`), as EventBridge would send them.
+async fn a_monthly_charity_autopay_pays_once_a_month(api: Api) {
+    let (c, token) = citizen(&api).await;
+    let method = saved_card(&api, &token, SUCCEEDS).await;
+    let (day, this_month, next_month) = monthly_run_days();
+    let created = api
+        .post_as(
+            &token,
+            "/v1/autopays",
+            json!({"name": "Детский фонд", "match": {"payee": {"payee_id": "charity-children", "amount": 50_000}},
+                    "method_id": method, "limit": 100_000,
+                    "trigger": {"type": "monthly", "day": day}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["status"], "active");
+    let id = created.id();
+    // The archive: the citizen's payments, each to the fund, for its amount.
+    let archive = || async {
+        let list = api.get_as(&token, "/v1/payments").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        let payments = list.list("payments");
+        for p in &payments {
+            assert_eq!(p["status"], "succeeded", "{p}");
+            assert_eq!(p["total"], 50_000, "{p}");
+            assert_eq!(p["bills"][0]["payee"]["inn"], "7713034238", "{p}");
+            assert_eq!(p["method"]["saved_method_id"], method.as_str(), "{p}");
+        }
+        payments
+    };
+    // A payment of the autopay, as the bank and the table keep it: the order charged
+    // once for its amount, the portal's charge for its UIN paid.
+    let assert_paid_once = |payment: Value| {
+        let api = &api;
+        async move {
+            let payment_id = text(&payment["id"]);
+            let uin = text(&payment["bills"][0]["uin"]);
+            assert!(uin.starts_with("0355") && uin.len() == 25, "{uin}");
+            assert_eq!(
+                acquirer_order(api, &payment_id).await,
+                Some(("charged".to_string(), 50_000))
+            );
+            let charge = api
+                .item(&format!("CHARGE#{uin}"), "CHARGE")
+                .await
+                .unwrap_or_else(|| panic!("no charge item for {uin}"));
+            assert_eq!(string_attr(&charge, "status"), "paid");
+            assert_eq!(
+                string_attr(&charge, "biller_id"),
+                "0f5a7c2e-3d1b-4c8e-9a60-5e1f0a110355"
+            );
+            uin
+        }
+    };
+
+    // This month's run, at 09:00 in Moscow on the day.
+    let first_time = format!("{this_month}T06:00:00Z");
+    let first = run_schedule_at(&api, &first_time).await;
+    assert_eq!(first["planned"], 130, "{first}");
+    assert!(
+        text(&first["run"]).starts_with(&format!("{this_month}#")),
+        "the run is the event's day: {first}"
+    );
+    let paid = archive().await;
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    let first_payment = text(&paid[0]["id"]);
+    let first_uin = assert_paid_once(paid[0].clone()).await;
+    let receipts = receipts_to(&api, &c.email, 1).await;
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert!(receipts[0].to_string().contains(&first_uin));
+
+    // The same day's run fired again (another event), and a page of the first run
+    // delivered again: nothing more is paid.
+    run_schedule_at(&api, &format!("{this_month}T06:05:00Z")).await;
+    let filed = api
+        .items_with_prefix(&format!("AUTOPAYS#monthly#{day}#"))
+        .await
+        .into_iter()
+        .find(|item| string_attr(item, "autopay_id") == id)
+        .map(|item| string_attr(&item, "pk"))
+        .unwrap_or_else(|| panic!("autopay {id} not in the day's index"));
+    let shard: u16 = filed
+        .rsplit('#')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no shard in {filed}"));
+    let page = json!({"run": first["run"], "date": this_month.to_string(),
+                      "trigger": {"type": "monthly", "day": day},
+                      "shard": {"of": shard}, "after": null});
+    let queue = api.queue_url("-autopay-run").await;
+    api.enqueue(&queue, page.to_string()).await;
+    wait_for_empty_queue(&api, "-autopay-run").await;
+    let paid = archive().await;
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert_eq!(text(&paid[0]["id"]), first_payment);
+    assert_eq!(receipts_to(&api, &c.email, 1).await.len(), 1);
+
+    // Next month's run pays again: a second payment, for a charge of its own.
+    let second = run_schedule_at(&api, &format!("{next_month}T06:00:00Z")).await;
+    assert!(
+        text(&second["run"]).starts_with(&format!("{next_month}#")),
+        "{second}"
+    );
+    let paid = archive().await;
+    assert_eq!(paid.len(), 2, "{paid:?}");
+    let (earlier, later): (Vec<Value>, Vec<Value>) = paid
+        .into_iter()
+        .partition(|p| text(&p["id"]) == first_payment);
+    assert_eq!((earlier.len(), later.len()), (1, 1));
+    let second_uin = assert_paid_once(later[0].clone()).await;
+    assert_ne!(second_uin, first_uin);
+    let receipts = receipts_to(&api, &c.email, 2).await;
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    for uin in [&first_uin, &second_uin] {
+        assert_eq!(
+            receipts
+                .iter()
+                .filter(|m| m.to_string().contains(uin.as_str()))
+                .count(),
+            1,
+            "one receipt for {uin}"
+        );
+    }
+    // Still active, as the citizen set it up.
+    let autopay = api.get_as(&token, &format!("/v1/autopays/{id}")).await;
+    assert_eq!(autopay.status, 200, "{}", autopay.body);
+    assert_eq!(autopay.body["status"], "active");
+    assert!(autopay.body.get("paused_reason").is_none());
 }
 
 async fn autopays_pay_new_bills_once(api: Api) {

@@ -162,10 +162,39 @@ where
     .await
 }
 
+/// A schedule's invocation: the EventBridge event's id (kept when EventBridge retries)
+/// and its `time`, the moment the rule was due (also kept by a retry, however late).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub id: String,
+    pub time: OffsetDateTime,
+}
+
+impl Scheduled {
+    /// Reads the scheduled event; an event without an `id` is named by the invocation's
+    /// request id, and one without a readable `time` is taken as due `now`.
+    pub fn of(payload: &Value, request_id: &str, now: OffsetDateTime) -> Self {
+        let id = payload
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| request_id.to_string(), str::to_string);
+        let time = match payload.get("time").and_then(Value::as_str) {
+            Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(time = t, error = %e, "scheduled event's time not read; taken as now");
+                    now
+                }),
+            None => now,
+        };
+        Self { id, time }
+    }
+}
+
 /// Runs a scheduled job done in pages. Two event sources: the schedule, which only plans
-/// the run (`plan`, given the run's id: the event's, which EventBridge keeps when it
-/// retries, so a retry plans the same pages), and the queue of the planned pages, handed
-/// to `page` at most `concurrency` at a time. Both are given the time of the invocation.
+/// the run (`plan`, given the [`Scheduled`] event: its id, which EventBridge keeps when it
+/// retries, so a retry plans the same pages, and its `time`, the moment it was due), and
+/// the queue of the planned pages, handed to `page` at most `concurrency` at a time. Both
+/// are given the time of the invocation.
 pub async fn run_paged<J, F, Fut, P, PFut>(
     concurrency: usize,
     page: F,
@@ -175,7 +204,7 @@ where
     J: DeserializeOwned,
     F: Fn(J, OffsetDateTime) -> Fut,
     Fut: Future<Output = Result<(), AppError>>,
-    P: Fn(String, OffsetDateTime) -> PFut,
+    P: Fn(Scheduled, OffsetDateTime) -> PFut,
     PFut: Future<Output = Result<Value, Error>>,
 {
     let (page, plan) = (&page, &plan);
@@ -188,13 +217,8 @@ where
                     crate::batch::run(batch, concurrency, |job: J, _| page(job, now)).await?;
                 return Ok::<Value, Error>(serde_json::to_value(response)?);
             }
-            let event_id = event
-                .payload
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| event.context.request_id.clone());
-            plan(event_id, now).await
+            let scheduled = Scheduled::of(&event.payload, &event.context.request_id, now);
+            plan(scheduled, now).await
         },
     ))
     .await
@@ -254,4 +278,38 @@ macro_rules! api_app {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(rfc3339: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn a_scheduled_event_is_read_by_its_id_and_time() {
+        let now = at("2026-12-06T16:00:00Z");
+        let event = json!({"id": "e-1", "detail-type": "Scheduled Event",
+                           "time": "2027-01-05T06:00:00Z", "detail": {}});
+        assert_eq!(
+            Scheduled::of(&event, "req-1", now),
+            Scheduled {
+                id: "e-1".into(),
+                time: at("2027-01-05T06:00:00Z")
+            }
+        );
+        // No id: the invocation's request id; no time, or an unreadable one: now.
+        for event in [json!({}), json!({"time": "yesterday"}), json!({"time": 5})] {
+            assert_eq!(
+                Scheduled::of(&event, "req-1", now),
+                Scheduled {
+                    id: "req-1".into(),
+                    time: now
+                }
+            );
+        }
+    }
 }

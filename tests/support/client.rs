@@ -332,6 +332,24 @@ impl Api {
         reply.body
     }
 
+    /// Fires `job` as EventBridge would have at `time` (RFC 3339, the event's `time`):
+    /// the run of another day. Answers what it planned.
+    pub async fn fire_schedule_at(&self, job: &str, time: &str) -> Value {
+        let path = format!("/_local/schedules/{job}");
+        let reply = self
+            .request(Method::POST, &path)
+            .query(&[("time", time)])
+            .send()
+            .await;
+        assert!(
+            (200..300).contains(&reply.status),
+            "{}: {}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+
     /// The `fault injected` warnings `function` (a logical id) logged so far for
     /// `dependency`: one per fault the layer put into a call.
     pub fn injected_faults(&self, function: &str, dependency: &str) -> usize {

@@ -38,7 +38,9 @@ async fn main() -> Result<(), shared::entry::Error> {
             }
             Ok(())
         },
-        |run, now| async move {
+        // Reconciled as of the clock: what is open now, however late the event came.
+        |scheduled, now| async move {
+            let run = scheduled.id;
             let pages = payments.plan_reconcile(&run, now).await?;
             queue.enqueue_reconcile(&pages).await?;
             tracing::info!(run = %run, pages = pages.len(), "reconciliation run planned");

@@ -42,11 +42,13 @@ async fn main() -> Result<(), shared::entry::Error> {
             }
             Ok(())
         },
-        // A retry of the schedule event plans the same pages again and pays nothing twice.
-        |event_id, now| async move {
-            let today = now.to_offset(shared::services::MOSCOW).date();
-            let run = format!("{today}#{event_id}");
-            let pages = parts.service().plan_scheduled(&run, now).await?;
+        // The run's day is the one the schedule event was due on (its `time`, in Moscow),
+        // not the clock's: a retry of the event, even one that comes after midnight,
+        // plans the same day's pages again and pays nothing twice.
+        |scheduled, now| async move {
+            let today = scheduled.time.to_offset(shared::services::MOSCOW).date();
+            let run = format!("{today}#{}", scheduled.id);
+            let pages = parts.service().plan_scheduled(&run, today, now).await?;
             SchedulePageQueue::enqueue_pages(run_queue, &pages).await?;
             tracing::info!(run = %run, pages = pages.len(), "scheduled autopay run planned");
             Ok(serde_json::json!({ "run": run, "planned": pages.len() }))

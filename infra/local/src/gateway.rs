@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::events::{
@@ -324,12 +325,24 @@ async fn schedule(
         };
         return local_error(StatusCode::NOT_FOUND, message);
     };
+    // `?time=` (RFC 3339): the moment the rule was due, as the event's `time` says it,
+    // so that a test fires the run of another day; by default, now.
+    let due = match query.get("time") {
+        Some(t) => match OffsetDateTime::parse(t, &Rfc3339) {
+            Ok(due) => due,
+            Err(e) => {
+                let message = format!("time {t:?} is not an RFC 3339 date-time: {e}");
+                return local_error(StatusCode::BAD_REQUEST, message);
+            }
+        },
+        None => OffsetDateTime::now_utc(),
+    };
     // A schedule with Input delivers exactly that instead of the scheduled event.
     let payload = event.input.clone().unwrap_or_else(|| {
         scheduled_event(
             &format!("{STACK_NAME}-{}{}", endpoint.logical_id, event.name),
             &uuid::Uuid::new_v4().to_string(),
-            OffsetDateTime::now_utc(),
+            due,
         )
     });
     match endpoint.invoke(&state.http, &payload).await {
@@ -616,6 +629,20 @@ mod tests {
             event["resources"][0],
             "arn:aws:events:us-east-1:123456789012:rule/uslugi-local-EchoNightly"
         );
+        // The event of another moment, in UTC as EventBridge writes it; not a date-time: 400.
+        let at = |time: &str| {
+            let time =
+                percent_encoding::utf8_percent_encode(time, percent_encoding::NON_ALPHANUMERIC);
+            client
+                .post(format!("{url}/_local/schedules/echo?time={time}"))
+                .send()
+        };
+        let r = at("2027-01-05T09:00:00+03:00").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let result: Value = r.json().await.unwrap();
+        let event: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
+        assert_eq!(event["time"], "2027-01-05T06:00:00Z");
+        assert_eq!(at("tomorrow").await.unwrap().status(), 400);
         // A function with no schedule, and no function at all.
         for name in ["Plain", "Nope"] {
             assert_eq!(run(name).await.unwrap().status(), 404, "{name}");

@@ -262,6 +262,37 @@ impl Seeder {
         Ok(())
     }
 
+    /// Changes a citizen's profile with `body` over its current version, read again when
+    /// the verification worker moved it meanwhile (412).
+    async fn patch_profile(&mut self, token: &str, body: Value) -> Result<(), String> {
+        for _ in 0..5 {
+            let version = self.profile(token).await?["version"].clone();
+            let client_ip = self.next_ip();
+            let reply = client_request(
+                &self.http,
+                reqwest::Method::PATCH,
+                &format!("{}/v1/profile", self.gateway),
+                &client_ip,
+                "uslugi-local seed",
+                Some(token),
+                Some(&body),
+            )
+            .header("if-match", format!("\"{version}\""))
+            .send()
+            .await
+            .map_err(|e| format!("PATCH /v1/profile: {e}"))?;
+            match reply.status().as_u16() {
+                200 => return Ok(()),
+                412 => tokio::time::sleep(Duration::from_millis(500)).await,
+                status => {
+                    let text = reply.text().await.unwrap_or_default();
+                    return Err(format!("PATCH /v1/profile: {status} {text}"));
+                }
+            }
+        }
+        Err("PATCH /v1/profile: the profile kept changing under the seed".into())
+    }
+
     /// Waits up to a minute for the sandbox checks to leave the profile `done`; whether
     /// they did.
     async fn profile_settled(
@@ -282,18 +313,8 @@ impl Seeder {
         }
     }
 
-    /// A verification token for a contact, through the code flow and the outbox.
-    async fn confirmed(&mut self, channel: &str, destination: &str) -> Result<String, String> {
-        let sent = self
-            .expect(
-                reqwest::Method::POST,
-                "/v1/codes",
-                None,
-                Some(json!({"channel": channel, "destination": destination, "purpose": "registration"})),
-                &[202],
-            )
-            .await?;
-        let id = sent["id"].as_str().unwrap_or_default().to_string();
+    /// The messages the local outbox holds for `destination`, newest first.
+    async fn outbox(&self, destination: &str) -> Result<Vec<Value>, String> {
         let outbox: Value = self
             .http
             .get(format!(
@@ -310,12 +331,26 @@ impl Seeder {
             .json()
             .await
             .map_err(|e| format!("outbox: {e}"))?;
-        let text = outbox["messages"][0]["text"].as_str().unwrap_or_default();
-        let code: String = text
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_default()
-            .to_string();
+        Ok(outbox["messages"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A verification token for a contact, through the code flow and the outbox.
+    async fn confirmed(&mut self, channel: &str, destination: &str) -> Result<String, String> {
+        let sent = self
+            .expect(
+                reqwest::Method::POST,
+                "/v1/codes",
+                None,
+                Some(json!({"channel": channel, "destination": destination, "purpose": "registration"})),
+                &[202],
+            )
+            .await?;
+        let id = sent["id"].as_str().unwrap_or_default().to_string();
+        let messages = self.outbox(destination).await?;
+        let code = messages
+            .first()
+            .map(|m| code_in(&m["text"]))
+            .unwrap_or_default();
         let verified = self
             .expect(
                 reqwest::Method::POST,
@@ -398,7 +433,20 @@ impl Seeder {
     }
 }
 
+/// The six-digit code in a message's text (empty when there is none).
+fn code_in(text: &Value) -> String {
+    text.as_str()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_default()
+        .to_string()
+}
+
 const PASSWORD: &str = "Demo-Portal-2026";
+const MOTHER_EMAIL: &str = "elena.ivanova@example.ru";
+const FATHER_EMAIL: &str = "petr.ivanov@example.ru";
+const MOTHER_PASSPORT: (&str, &str) = ("45 10", "123456");
 /// The parents' SNILS, as the sandbox civil registry's birth records of the children's
 /// certificates (`…65432x`) name them.
 const MOTHER_SNILS: &str = "776-543-201 28";
@@ -410,6 +458,15 @@ const PAYEE_INN: &str = "7707083893";
 const PAYEE_KPP: &str = "770701001";
 const PAYEE_BIC: &str = "044525000";
 const PAYEE_ACCOUNT: &str = "03234643350000007300";
+
+/// The mother's company, as the business register sandbox knows it: active under the
+/// sandbox's OGRN, its head the person whose INN is `77` and the company INN's last
+/// eight digits with their check digits (`head_inn_of`, docs/testing.md) — the mother's.
+const COMPANY_INN: &str = "7705123452";
+const COMPANY_KPP: &str = "773601001";
+const COMPANY_OGRN: &str = "1027700132195";
+/// The mother's personal INN, verified by the tax service sandbox: the company's head.
+const MOTHER_INN: &str = "770512345266";
 
 fn payee(name: &str) -> Value {
     json!({"name": name, "inn": PAYEE_INN, "kpp": PAYEE_KPP, "bic": PAYEE_BIC,
@@ -442,18 +499,12 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
             "Иванова",
             "Елена",
             "Сергеевна",
-            "elena.ivanova@example.ru",
+            MOTHER_EMAIL,
             "+79160000101",
         )
         .await?;
     let father = s
-        .citizen(
-            "Иванов",
-            "Пётр",
-            "Андреевич",
-            "petr.ivanov@example.ru",
-            "+79160000102",
-        )
+        .citizen("Иванов", "Пётр", "Андреевич", FATHER_EMAIL, "+79160000102")
         .await?;
 
     println!("seed: the mother's documents, checked by the sandbox registries");
@@ -462,8 +513,8 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         json!({
             "personal": {"birth_date": "1988-04-15", "gender": "female", "citizenship": "RUS"},
             "addresses": {"registration": "125009, г. Москва, ул. Тверская, д. 13, кв. 5"},
-            "documents": {"snils": MOTHER_SNILS, "inn": "500100732259",
-                          "passport": {"series": "45 10", "number": "123456", "issue_date": "2008-05-20",
+            "documents": {"snils": MOTHER_SNILS, "inn": MOTHER_INN,
+                          "passport": {"series": MOTHER_PASSPORT.0, "number": MOTHER_PASSPORT.1, "issue_date": "2008-05-20",
                                        "department_code": "770-001", "issued_by": "ОВД района Тверской г. Москвы"}},
         }),
     )
@@ -613,6 +664,9 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         .await?;
     }
 
+    println!("seed: the mother's company, the father its accountant, and its bills");
+    let company = company(&mut s, &mother, &father).await?;
+
     println!();
     println!("The Ivanov family is in. Sign in with:");
     println!("  elena.ivanova@example.ru / {PASSWORD}   (mother: documents verified, a car, two children)");
@@ -628,7 +682,229 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         "  curl -s {0}/v1/bills -H \"authorization: Bearer $TOKEN\"",
         s.gateway
     );
+    println!();
+    println!(
+        "The mother's company ООО «Песочница {COMPANY_INN}» (INN {COMPANY_INN}, KPP {COMPANY_KPP}) is {}:",
+        company.id
+    );
+    println!("the mother its owner, the father its accountant. Act for it with the header");
+    println!("  -H 'X-Organisation-Id: {}'", company.id);
+    println!(
+        "  curl -s {0}/v1/organisations/{1}/members -H \"authorization: Bearer $TOKEN\" -H 'X-Organisation-Id: {1}'",
+        s.gateway, company.id
+    );
+    println!(
+        "Its bills (payer {COMPANY_INN}/{COMPANY_KPP}): {}",
+        company.uins.join(", ")
+    );
     Ok(())
+}
+
+/// The UINs of the company's two bills, under one biller's prefix (all but the last two
+/// digits).
+fn company_uins() -> Vec<String> {
+    [7_000_100, 7_000_105]
+        .into_iter()
+        .map(|serial| uin("07111105", serial))
+        .collect()
+}
+
+/// The seed's company: its id and the UINs of its bills.
+struct Company {
+    id: String,
+    uins: Vec<String>,
+}
+
+/// The mother registers her company through the API, as its head (her verified INN,
+/// the confirmed level an operator gives in person), invites the father as accountant,
+/// who joins with the code from the outbox, and a biller pushes two charges on the
+/// company's INN and KPP. Run again, it finds each step done and adds nothing.
+async fn company(s: &mut Seeder, mother: &str, father: &str) -> Result<Company, String> {
+    use reqwest::Method;
+
+    // A family seeded before the company came holds the mother's earlier INN.
+    if s.profile(mother).await?["documents"]["inn"] != MOTHER_INN {
+        s.patch_profile(mother, json!({"documents": {"inn": MOTHER_INN}}))
+            .await?;
+    }
+    let checked = s
+        .profile_settled(mother, |p| {
+            p["verification"]["inn"]["status"] == "verified" && p["level"] != "simplified"
+        })
+        .await?;
+    if !checked {
+        return Err(
+            "the mother's INN and documents are not verified yet; run `make seed` again in a minute"
+                .into(),
+        );
+    }
+    if s.profile(mother).await?["level"] != "confirmed" {
+        // An operator of a service centre, who has her and her passport in front of them.
+        let operator = s.admin(&[
+            "create-operator",
+            "--name",
+            "Петрова А. В.",
+            "--centre",
+            "МФЦ района Тверской",
+        ])?;
+        let key = operator["key"].as_str().unwrap_or_default().to_string();
+        s.expect(
+            Method::POST,
+            "/v1/operator/confirmations",
+            Some(&key),
+            Some(
+                json!({"snils": MOTHER_SNILS, "passport_series": MOTHER_PASSPORT.0,
+                        "passport_number": MOTHER_PASSPORT.1}),
+            ),
+            &[200, 409],
+        )
+        .await?;
+    }
+
+    let listed = s
+        .expect(Method::GET, "/v1/organisations", Some(mother), None, &[200])
+        .await?;
+    let known = listed["organisations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["inn"] == COMPANY_INN && o["status"] != "refused")
+        .map(|o| o["id"].as_str().unwrap_or_default().to_string());
+    let id = match known {
+        Some(id) => id,
+        None => {
+            let asked = s
+                .expect(
+                    Method::POST,
+                    "/v1/organisations",
+                    Some(mother),
+                    Some(
+                        json!({"kind": "legal_entity", "inn": COMPANY_INN, "kpp": COMPANY_KPP,
+                                "ogrn": COMPANY_OGRN, "email": "office@pesochnitsa.example.ru"}),
+                    ),
+                    &[202],
+                )
+                .await?;
+            asked["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    // The register's answer, through the verification worker.
+    let path = format!("/v1/organisations/{id}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let org = loop {
+        let org = s
+            .expect(Method::GET, &path, Some(mother), None, &[200])
+            .await?;
+        if org["status"] != "pending" || Instant::now() > deadline {
+            break org;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if org["status"] != "registered" {
+        return Err(format!("the company is not registered: {org}"));
+    }
+
+    let joined = s
+        .expect(Method::GET, "/v1/organisations", Some(father), None, &[200])
+        .await?;
+    let member = joined["organisations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o["id"] == id.as_str());
+    if !member {
+        s.expect(
+            Method::POST,
+            &format!("/v1/organisations/{id}/invitations"),
+            Some(mother),
+            Some(json!({"channel": "email", "destination": FATHER_EMAIL, "role": "accountant"})),
+            &[202],
+        )
+        .await?;
+        let code = s
+            .outbox(FATHER_EMAIL)
+            .await?
+            .iter()
+            .find(|m| m["subject"] == "Приглашение в кабинет организации")
+            .map(|m| code_in(&m["text"]))
+            .unwrap_or_default();
+        s.expect(
+            Method::POST,
+            "/v1/organisation-invitations/accept",
+            Some(father),
+            Some(json!({ "code": code })),
+            &[200],
+        )
+        .await?;
+    }
+
+    // The city's property department bills the company's rent: one biller, two
+    // charges, the company (INN and KPP) their payer.
+    let name = "Департамент городского имущества города Москвы";
+    let uins = company_uins();
+    let rents = [
+        (
+            &uins[0],
+            "Арендная плата за нежилое помещение, ноябрь",
+            1_250_000u64,
+        ),
+        (
+            &uins[1],
+            "Арендная плата за нежилое помещение, декабрь",
+            1_250_000,
+        ),
+    ];
+    let mut key = None;
+    for (number, purpose, amount) in rents {
+        // Seeding again adds nothing: a bill already there stays with its biller. The
+        // father looks it up, so that the mother's lookups stay those of her own bills.
+        let known = s
+            .call(
+                Method::GET,
+                &format!("/v1/bills/{number}"),
+                Some(father),
+                None,
+            )
+            .await?;
+        if known.status == 200 {
+            continue;
+        }
+        if key.is_none() {
+            let biller = s.admin(&[
+                "create-biller",
+                "--name",
+                name,
+                "--uin-prefixes",
+                &number[..18],
+                "--payee-name",
+                name,
+                "--payee-inn",
+                PAYEE_INN,
+                "--payee-kpp",
+                PAYEE_KPP,
+                "--payee-bic",
+                PAYEE_BIC,
+                "--payee-account",
+                PAYEE_ACCOUNT,
+            ])?;
+            key = Some(biller["key"].as_str().unwrap_or_default().to_string());
+        }
+        let body = json!({
+            "amount": amount, "payee": payee(name), "purpose": purpose,
+            "kbk": "07111105034020000120", "oktmo": "45383000",
+            "bill_date": "2026-12-01", "due_date": "2026-12-25", "category": "other",
+            "payers": [{"kind": "inn_kpp", "value": format!("{COMPANY_INN}/{COMPANY_KPP}")}],
+        });
+        s.expect(
+            Method::PUT,
+            &format!("/v1/biller/charges/{number}"),
+            key.as_deref(),
+            Some(body),
+            &[200, 201],
+        )
+        .await?;
+    }
+    Ok(Company { id, uins })
 }
 
 #[cfg(test)]
@@ -709,6 +985,18 @@ mod tests {
             .map(|(i, b)| u32::from(b - b'0') * (i as u32 % 10 + 1))
             .sum();
         assert_eq!(sum % 11, u32::from(u.as_bytes()[19] - b'0'));
+    }
+
+    #[test]
+    fn the_mother_heads_the_company_the_sandbox_knows() {
+        use shared::adapters::business_registry::{head_inn_of, ogrn_of, organisation_inn};
+        assert_eq!(head_inn_of(COMPANY_INN), MOTHER_INN);
+        assert_eq!(organisation_inn(&COMPANY_INN[..9]), COMPANY_INN);
+        assert_eq!(ogrn_of(&COMPANY_OGRN[..12]), COMPANY_OGRN);
+        let uins = company_uins();
+        assert_eq!(uins.len(), 2);
+        assert_ne!(uins[0], uins[1]);
+        assert_eq!(uins[0][..18], uins[1][..18], "one biller's prefix");
     }
 
     #[test]

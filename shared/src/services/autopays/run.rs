@@ -6,15 +6,16 @@ use super::*;
 impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     AutopayService<'a, S, G, M, Q>
 {
-    /// Plans a schedule run: the first page of every shard of today's (Moscow) schedule
-    /// index, monthly and weekly, for the queue. `run` names the run (the day and the
-    /// schedule event); a planner that runs again for the same event plans the same pages.
+    /// Plans a schedule run for the day `today` (Moscow; the day the schedule event was
+    /// due): the first page of every shard of that day's schedule index, monthly and
+    /// weekly, for the queue. `run` names the run (the day and the schedule event); a
+    /// planner that runs again for the same event plans the same pages.
     pub async fn plan_scheduled(
         &self,
         run: &str,
+        today: time::Date,
         now: OffsetDateTime,
     ) -> Result<Vec<SchedulePage>, AppError> {
-        let today = now.to_offset(MOSCOW).date();
         let mut pages = Vec::new();
         for trigger in [
             Trigger::Monthly { day: today.day() },

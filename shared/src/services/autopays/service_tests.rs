@@ -264,3 +264,34 @@ async fn a_payee_autopay_pays_once_a_month() {
         .collect::<Vec<_>>();
     assert_eq!(codes, ["payee_needs_schedule", "amount_over_limit"]);
 }
+
+/// A run is planned for the day it is given (the day its schedule event was due), not
+/// the clock's: that day's monthly and weekly shards, each page carrying the day.
+#[tokio::test]
+async fn a_run_is_planned_for_the_day_it_is_given() {
+    let w = world();
+    let service = AutopayService::new(&w.store, &w.payments, &w.charges, &w.outbox);
+    let day = time::Date::from_calendar_date(2027, time::Month::January, 5).unwrap();
+    let pages = service
+        .plan_scheduled("2027-01-05#e1", day, w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 2 * (usize::from(SCHEDULE_SHARDS) + 1));
+    assert!(pages
+        .iter()
+        .all(|p| p.date == day && p.run == "2027-01-05#e1"));
+    let triggers: std::collections::BTreeSet<String> = pages
+        .iter()
+        .map(|p| serde_json::to_string(&p.trigger).unwrap())
+        .collect();
+    // 2027-01-05 is a Tuesday.
+    assert_eq!(
+        triggers,
+        [
+            r#"{"type":"monthly","day":5}"#.to_string(),
+            r#"{"type":"weekly","weekday":2}"#.to_string()
+        ]
+        .into_iter()
+        .collect()
+    );
+}
