@@ -697,6 +697,10 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         "Its bills (payer {COMPANY_INN}/{COMPANY_KPP}): {}",
         company.uins.join(", ")
     );
+    println!(
+        "  curl -s {0}/v1/bills -H \"authorization: Bearer $TOKEN\" -H 'X-Organisation-Id: {1}'",
+        s.gateway, company.id
+    );
     Ok(())
 }
 
