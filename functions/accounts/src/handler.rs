@@ -13,6 +13,7 @@ use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 use shared::services::identity::{GuardedRequest, IdentityService, Registration, SecuritySettings};
+use shared::services::organisations::LeaveOrganisations;
 use shared::AppError;
 
 // A child module, so that it reaches the app's services.
@@ -43,6 +44,8 @@ impl Api for App {
 
 shared::api_app! {
     pub struct App from (start, config: IdentityConfig) {
+        /// The table as the organisations a deleted account leaves see it.
+        store: DynamoStore = start.clients.store(config.table_name.clone()),
         identity: IdentityService<DynamoStore, AwsNotifier> =
             adapters::identity_service(&start.clients, config),
     }
@@ -308,13 +311,10 @@ async fn change_contact(
 async fn delete(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     let (password, ()) = password_and(request, &["password"], |_| Some(()))?;
+    let client = web::client(request);
+    let request = GuardedRequest::new(&principal, &password, &client, now);
     app.identity
-        .delete_account(GuardedRequest::new(
-            &principal,
-            &password,
-            &web::client(request),
-            now,
-        ))
+        .delete_account(request, &LeaveOrganisations(&app.store))
         .await?;
     Ok(web::no_content())
 }

@@ -2,7 +2,6 @@
 //! settings; the step-up by code that guards them; recovery of a lost password.
 
 use super::*;
-use crate::services::organisations::{leave_every_organisation, OrganisationStore};
 
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     // -------------------------------------------------------------- the account
@@ -246,6 +245,33 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Removes the account and everything kept about it; the citizen may leave. What
+    /// else the account leaves (`departure`: its organisations) goes first, once the
+    /// password is confirmed; a refusal there (the last owner of an organisation, 409
+    /// `last_owner`) deletes nothing.
+    pub async fn delete_account(
+        &self,
+        request: GuardedRequest<'_>,
+        departure: &(impl Departure + Sync),
+    ) -> Result<(), AppError> {
+        let account = self.confirmed_account(&request).await?;
+        departure.leave(&account.id, request.now_s()).await?;
+        let mut logins = vec![
+            destination_key(&self.hasher, &account.email),
+            destination_key(&self.hasher, &account.phone),
+        ];
+        logins.extend(account.snils_login.clone());
+        self.store.delete_account(&account.id, &logins).await?;
+        tracing::info!(account_id = %account.id, "account deleted");
+        self.notify_email(
+            &account.email,
+            ACCOUNT_DELETED_SUBJECT,
+            "Ваша учётная запись и все связанные с ней данные удалены.",
+        )
+        .await;
         Ok(())
     }
 
@@ -540,34 +566,4 @@ fn new_password_hash(
     )
     .map_err(|e| AppError::Validation(vec![e]))?;
     passwords::hash(new_password)
-}
-
-/// Deletion reaches beyond the account: its memberships of organisations go first.
-impl<S, N> IdentityService<S, N>
-where
-    S: IdentityStore + OrganisationStore + Sync,
-    N: Notifier + Sync,
-{
-    /// Removes the account and everything kept about it; the citizen may leave. A
-    /// citizen who is the last owner of an organisation is refused (409 `last_owner`)
-    /// with nothing deleted.
-    pub async fn delete_account(&self, request: GuardedRequest<'_>) -> Result<(), AppError> {
-        let account = self.confirmed_account(&request).await?;
-        // Out of every organisation first: refused, nothing is deleted.
-        leave_every_organisation(&self.store, &account.id, request.now_s()).await?;
-        let mut logins = vec![
-            destination_key(&self.hasher, &account.email),
-            destination_key(&self.hasher, &account.phone),
-        ];
-        logins.extend(account.snils_login.clone());
-        self.store.delete_account(&account.id, &logins).await?;
-        tracing::info!(account_id = %account.id, "account deleted");
-        self.notify_email(
-            &account.email,
-            ACCOUNT_DELETED_SUBJECT,
-            "Ваша учётная запись и все связанные с ней данные удалены.",
-        )
-        .await;
-        Ok(())
-    }
 }

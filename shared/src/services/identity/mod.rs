@@ -39,6 +39,13 @@ mod sign_in;
 mod store;
 pub use second_factors::*;
 pub use store::IdentityStore;
+
+/// What else an account leaves when it is deleted (its organisations): asked once the
+/// password is confirmed, before anything is deleted; a refusal keeps the account whole.
+#[trait_variant::make(Send)]
+pub trait Departure {
+    async fn leave(&self, account: &AccountId, now: i64) -> Result<(), AppError>;
+}
 /// Prefix of session tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const SESSION_TOKEN_PREFIX: &str = "st_";
 

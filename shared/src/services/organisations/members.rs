@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::destination_key;
+use crate::services::identity::Departure;
 use crate::services::profile::ProfileStore;
 
 /// An invitation to join an organisation in a role.
@@ -303,6 +304,15 @@ pub async fn leave_every_organisation<S: OrganisationStore + Sync>(
         member_changed(store.remove_member(membership, &audit).await?)?;
     }
     Ok(())
+}
+
+/// An account's organisations, left when it is deleted ([`leave_every_organisation`]).
+pub struct LeaveOrganisations<'a, S>(pub &'a S);
+
+impl<S: OrganisationStore + Sync> Departure for LeaveOrganisations<'_, S> {
+    async fn leave(&self, account: &AccountId, now: i64) -> Result<(), AppError> {
+        leave_every_organisation(self.0, account, now).await
+    }
 }
 
 fn member_changed(change: MemberChange) -> Result<(), AppError> {
