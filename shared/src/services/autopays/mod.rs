@@ -3,8 +3,12 @@
 //! - An autopay matches bills by category or by one payer identifier, and runs when a
 //!   matching bill arrives, or monthly on a day, or weekly on a weekday.
 //! - Each bill is paid through the payment service with the idempotency key
-//!   `autopay:{autopay id}:{uin}` and the same request every time, so a schedule that
-//!   fires twice, a redelivered message, or a bill seen on two runs is paid once.
+//!   `autopay:{autopay id}:{generation}:{uin}` and the same request every time, so a
+//!   schedule that fires twice, a redelivered message, or a bill seen on two runs is
+//!   paid once; the generation moves when the autopay is switched back on or given
+//!   another method, so a new attempt is not an old one replayed. An autopay to a payee
+//!   (no bill) puts its period, the month or the week of the run's day, in the UIN's
+//!   place: paid once per period.
 //! - A bill over the limit is skipped and the citizen told (once per bill); a declined
 //!   payment pauses the autopay and tells the citizen.
 
