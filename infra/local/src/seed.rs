@@ -417,6 +417,29 @@ impl Seeder {
         Ok(session["token"].as_str().unwrap_or_default().to_string())
     }
 
+    /// A biller named `name`, registered for the UINs that share all but the last digit
+    /// of `uin` and for its payee, as a biller's key writes nothing else; its key.
+    fn create_biller(&self, name: &str, uin: &str) -> Result<String, String> {
+        let biller = self.admin(&[
+            "create-biller",
+            "--name",
+            name,
+            "--uin-prefixes",
+            &uin[..18],
+            "--payee-name",
+            name,
+            "--payee-inn",
+            PAYEE_INN,
+            "--payee-kpp",
+            PAYEE_KPP,
+            "--payee-bic",
+            PAYEE_BIC,
+            "--payee-account",
+            PAYEE_ACCOUNT,
+        ])?;
+        Ok(biller["key"].as_str().unwrap_or_default().to_string())
+    }
+
     fn admin(&self, args: &[&str]) -> Result<Value, String> {
         let out = std::process::Command::new(&self.admin)
             .args(args)
@@ -626,26 +649,7 @@ pub async fn seed(repo_root: &Path, gateway: &str) -> Result<(), String> {
         if known.status == 200 {
             continue;
         }
-        // Registered for the UINs it issues (all but the last digit of this one) and its
-        // payee, as a biller's key writes nothing else.
-        let biller = s.admin(&[
-            "create-biller",
-            "--name",
-            name,
-            "--uin-prefixes",
-            &number[..18],
-            "--payee-name",
-            name,
-            "--payee-inn",
-            PAYEE_INN,
-            "--payee-kpp",
-            PAYEE_KPP,
-            "--payee-bic",
-            PAYEE_BIC,
-            "--payee-account",
-            PAYEE_ACCOUNT,
-        ])?;
-        let key = biller["key"].as_str().unwrap_or_default().to_string();
+        let key = s.create_biller(name, &number)?;
         let mut body = json!({
             "amount": amount, "payee": payee(name), "purpose": purpose, "kbk": format!("{kbk19}0"),
             "oktmo": "45383000", "bill_date": "2026-11-01", "due_date": "2026-12-10",
@@ -874,24 +878,7 @@ async fn company(s: &mut Seeder, mother: &str, father: &str) -> Result<Company, 
             continue;
         }
         if key.is_none() {
-            let biller = s.admin(&[
-                "create-biller",
-                "--name",
-                name,
-                "--uin-prefixes",
-                &number[..18],
-                "--payee-name",
-                name,
-                "--payee-inn",
-                PAYEE_INN,
-                "--payee-kpp",
-                PAYEE_KPP,
-                "--payee-bic",
-                PAYEE_BIC,
-                "--payee-account",
-                PAYEE_ACCOUNT,
-            ])?;
-            key = Some(biller["key"].as_str().unwrap_or_default().to_string());
+            key = Some(s.create_biller(name, number)?);
         }
         let body = json!({
             "amount": amount, "payee": payee(name), "purpose": purpose,
