@@ -161,6 +161,9 @@ pub enum AppError {
     OrganisationTaken,
     #[error("the member's role does not allow it")]
     RoleForbids,
+    /// `X-Organisation-Id` on a route that acts only for the citizen themselves.
+    #[error("this route does not act for an organisation")]
+    OrganisationNotSupported,
     #[error("the organisation would be left without an owner")]
     LastOwner,
     #[error("already a member of the organisation")]
@@ -400,6 +403,7 @@ impl AppError {
             PersonalInnRequired => Problem::new(409, "personal_inn_required", "Нужен проверенный ИНН", "Укажите в профиле свой ИНН и дождитесь его проверки: по нему реестр подтверждает руководителя"),
             OrganisationTaken => Problem::new(409, "organisation_already_registered", "Организация уже зарегистрирована", "Организация с этими ИНН и КПП уже зарегистрирована или регистрируется. Если вы её руководитель, обратитесь к её владельцу в кабинете"),
             RoleForbids => Problem::new(403, "role_forbids", "Недостаточно прав", "Ваша роль в организации не позволяет это действие"),
+            OrganisationNotSupported => Problem::new(400, "organisation_not_supported", "Только для себя", "Это действие выполняется только от своего имени: уберите заголовок X-Organisation-Id"),
             LastOwner => Problem::new(409, "last_owner", "Последний владелец", "В организации должен остаться хотя бы один владелец"),
             AlreadyMember => Problem::new(409, "already_member", "Вы уже участник", "Вы уже состоите в этой организации"),
             InvitationCodeMismatch => Problem::new(422, "invitation_code_mismatch", "Неверный код приглашения", "Приглашения с таким кодом для ваших телефона и почты нет или оно истекло")

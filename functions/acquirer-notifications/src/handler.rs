@@ -67,7 +67,7 @@ async fn apply(
     let Ok(order) = PaymentId::parse(&notice.order_id) else {
         return Ok(NotificationOutcome::Ignored("not_our_order"));
     };
-    let Some(account) = app.store.open_payment_account(&order).await? else {
+    let Some(owner) = app.store.open_payment_owner(&order).await? else {
         return Ok(NotificationOutcome::Ignored("not_open"));
     };
     let notification = BankNotification {
@@ -77,7 +77,7 @@ async fn apply(
     };
     app.live
         .payments
-        .apply_bank_notification(&account, &notification, now)
+        .apply_bank_notification(&owner, &notification, now)
         .await
 }
 

@@ -7,14 +7,14 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, Payments};
 use shared::config::PaymentsConfig;
-use shared::domain::{requested, AccountId, Category};
+use shared::domain::{requested, Category};
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web};
 use shared::json::parse_date;
 use shared::services::payments::{
-    check_idempotency_key, receipt, ArchiveFilter, Catalogue, FreePayRequest, NewMethod,
-    PayOutcome, PayRequest, Payment, PaymentStatus, Refund, RefundRequest, RefundState, Refunder,
+    check_idempotency_key, ArchiveFilter, Catalogue, FreePayRequest, NewMethod, PayOutcome,
+    PayRequest, PayingAs, Payment, PaymentStatus, Refund, RefundRequest, RefundState, Refunder,
     Template, TemplatePayRequest,
 };
 use shared::services::{rfc3339, MOSCOW};
@@ -31,14 +31,25 @@ impl Api for App {
         }
         let principal = web::principal(request)?;
         let account = &principal.account_id;
+        // `X-Organisation-Id`: a member acts for the organisation, on the routes that can.
+        let paying = match web::acting_organisation(request)? {
+            Some((organisation, _)) => PayingAs::Member {
+                account: account.clone(),
+                organisation,
+            },
+            None => PayingAs::Citizen(account.clone()),
+        };
         let id = || web::path_param(request, "id").unwrap_or_default();
+        if paying.organisation().is_some() && !acts_for_organisations(route) {
+            return Err(AppError::OrganisationNotSupported);
+        }
         match route {
             Some("POST /v1/payments") => {
                 let key = idempotency_key(request)?;
                 let pay = PayRequest::parse(&web::json_object(request)?)?;
                 let outcome = self
                     .payments
-                    .pay(account, &key, &pay, "citizen", now)
+                    .pay(&paying, &key, &pay, "citizen", now)
                     .await?;
                 Ok(outcome_response(&outcome))
             }
@@ -74,15 +85,15 @@ impl Api for App {
                     .await?;
                 Ok(outcome_response(&outcome))
             }
-            Some("GET /v1/payments") => archive(self, request, account).await,
+            Some("GET /v1/payments") => archive(self, request, &paying).await,
             Some("GET /v1/payments/{id}") => {
                 let payment = self
                     .payments
-                    .payment(account, &requested(id(), "payment")?)
+                    .payment(&paying, &requested(id(), "payment")?)
                     .await?;
                 let mut view = payment_view(&payment);
                 if !payment.refunds.is_empty() {
-                    let refunds = self.payments.refunds_of(account, &payment.id).await?;
+                    let refunds = self.payments.refunds_of(&payment).await?;
                     view["refunds"] = refunds.iter().map(Refund::view).collect();
                 }
                 Ok(web::json_response(StatusCode::OK, &view))
@@ -90,23 +101,16 @@ impl Api for App {
             Some("POST /v1/payments/{id}/confirm") => {
                 let payment = self
                     .payments
-                    .confirm(account, &requested(id(), "payment")?, now)
+                    .confirm(&paying, &requested(id(), "payment")?, now)
                     .await?;
                 payment_response(&payment)
             }
             Some("GET /v1/payments/{id}/receipt") => {
-                let payment = self
+                let receipt = self
                     .payments
-                    .payment(account, &requested(id(), "payment")?)
+                    .receipt_of(&paying, &requested(id(), "payment")?)
                     .await?;
-                if payment.status != PaymentStatus::Succeeded {
-                    return Err(AppError::NotFound("receipt"));
-                }
-                let holder = self.payments.account(account).await?;
-                Ok(web::json_response(
-                    StatusCode::OK,
-                    &receipt(&holder, &payment),
-                ))
+                Ok(web::json_response(StatusCode::OK, &receipt))
             }
             Some("GET /v1/payment-methods") => {
                 let methods: Vec<Value> = self
@@ -180,6 +184,25 @@ shared::api_app! {
         /// The payees paid without a bill, checked once per cold start.
         payees: Catalogue = Catalogue::embedded()?,
     }
+}
+
+/// The routes a member may call for an organisation (`X-Organisation-Id`): paying bills,
+/// the archive, a payment, its confirmation and receipt, and the payees' catalogue. Saved
+/// methods, templates and payees' payments are a citizen's own: with the header they are
+/// refused rather than done for the citizen, who meant otherwise.
+fn acts_for_organisations(route: Option<&str>) -> bool {
+    matches!(
+        route,
+        Some(
+            "POST /v1/payments"
+                | "GET /v1/payments"
+                | "GET /v1/payments/{id}"
+                | "POST /v1/payments/{id}/confirm"
+                | "GET /v1/payments/{id}/receipt"
+                | "GET /v1/payees"
+                | "GET /v1/payees/{id}"
+        )
+    )
 }
 
 /// The `Idempotency-Key` header, checked (400 `idempotency_key_required`).
@@ -261,6 +284,11 @@ fn payment_view(p: &Payment) -> Value {
     if !p.refunds.is_empty() {
         view["refunded"] = json!(p.refunds.refunded());
     }
+    // An organisation's payment: which, and the member who paid it.
+    if let Some(organisation) = &p.organisation_id {
+        view["organisation_id"] = json!(organisation);
+        view["member_id"] = json!(p.account_id);
+    }
     view
 }
 
@@ -330,7 +358,7 @@ fn query(request: &Request, name: &str) -> Option<String> {
 
 /// `GET /v1/payments?from=&to=&status=&category=&after=&limit=`: dates are Moscow days,
 /// both inclusive.
-async fn archive(app: &App, request: &Request, account: &AccountId) -> Reply {
+async fn archive(app: &App, request: &Request, paying: &PayingAs) -> Reply {
     let mut errors = Vec::new();
     let mut day = |name: &str| {
         query(request, name).and_then(|raw| parse_date(name, &raw).map_err(|e| errors.push(e)).ok())
@@ -382,7 +410,7 @@ async fn archive(app: &App, request: &Request, account: &AccountId) -> Reply {
     let payments = app
         .payments
         .archive(
-            account,
+            paying,
             &ArchiveFilter {
                 from_ms,
                 to_ms,

@@ -311,7 +311,7 @@ impl<'de> Deserialize<'de> for OrgRole {
 
 /// Whose a thing is (a saved method, a template, an autopay, a payment): a citizen's or
 /// an organisation's. Each owner keeps its things under its own partition key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Owner {
     Citizen(AccountId),
     Organisation(OrganisationId),

@@ -56,8 +56,12 @@ pub(crate) fn charge_from(item: &Item) -> Result<StoredCharge, StoreError> {
         withdrawn: false,
         hold: match (get_s(item, "lock_account"), get_n(item, "lock_until")) {
             (Ok(account_id), Ok(until)) => {
-                let account_id = parse_id(account_id)?;
-                Some(crate::services::charges::BillHold { account_id, until })
+                // An organisation's payment names it beside the member who paid.
+                let owner = match get_s(item, "lock_organisation") {
+                    Ok(org) => Owner::Organisation(parse_id(org)?),
+                    Err(_) => Owner::Citizen(parse_id(account_id)?),
+                };
+                Some(crate::services::charges::BillHold { owner, until })
             }
             _ => None,
         },

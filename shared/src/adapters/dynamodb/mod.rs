@@ -25,8 +25,8 @@ use aws_sdk_dynamodb::Client;
 
 #[allow(unused_imports)]
 use crate::domain::{
-    AccountId, AutopayId, BillerId, ChildId, CodeId, MethodId, OperatorId, PaymentId, SessionId,
-    SubmissionId, TemplateId, VehicleId,
+    AccountId, AutopayId, BillerId, ChildId, CodeId, MethodId, OperatorId, OrganisationId, Owner,
+    PaymentId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 use crate::services::{Cap, CappedAdd, StoreError};
 

@@ -1,4 +1,4 @@
-//! An open payment's account, found by the payment's id alone (as a bank's notification
+//! An open payment's owner, found by the payment's id alone (as a bank's notification
 //! names it): from its reconciliation entry, `RECONCILE#{shard of the id}` /
 //! `{created}#{account id}#{payment id}`, near the time the id holds (a UUID v7 begins
 //! with its creation time in milliseconds; the payment's `created_at` is its request's
@@ -21,11 +21,9 @@ fn id_seconds(id: &PaymentId) -> Option<u64> {
 }
 
 impl DynamoStore {
-    /// The account of the open payment `id`; `None` if it is not open (or not ours).
-    pub async fn open_payment_account(
-        &self,
-        id: &PaymentId,
-    ) -> Result<Option<AccountId>, StoreError> {
+    /// The owner of the open payment `id` (a citizen, or the organisation it was made
+    /// for); `None` if it is not open (or not ours).
+    pub async fn open_payment_owner(&self, id: &PaymentId) -> Result<Option<Owner>, StoreError> {
         let Some(seconds) = id_seconds(id) else {
             return Ok(None);
         };
@@ -42,7 +40,8 @@ impl DynamoStore {
             .await?;
         for item in &items {
             if get_s(item, "payment_id")? == id.as_str() {
-                return get_id(item, "account_id").map(Some);
+                return super::payments::owner_from(item, "account_id", "organisation_id")
+                    .map(Some);
             }
         }
         Ok(None)

@@ -174,7 +174,7 @@ fn invitation_from(item: &Item) -> Result<Invitation, StoreError> {
 
 /// The audit entry's item: sorted by its second, then by a UUID v7 (milliseconds, then
 /// random), which keeps the entries of one second in order and apart.
-fn audit_item(org: &OrganisationId, entry: &AuditEntry) -> Result<Item, StoreError> {
+pub(super) fn audit_item(org: &OrganisationId, entry: &AuditEntry) -> Result<Item, StoreError> {
     let sk = format!("AUDIT#{:012}#{}", entry.at, uuid::Uuid::now_v7().simple());
     let mut item = key(org_pk(org), &sk);
     item.insert("doc".into(), s(to_doc(entry, "audit entry")?));

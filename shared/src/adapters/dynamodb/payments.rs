@@ -1,19 +1,22 @@
-//! Payments (`ACCOUNT#{id}` / `PAYMENT#{payment id}`), idempotency records
-//! (`IDEMPOTENCY#{keyed hash}`), reconciliation entries (`RECONCILE#{shard}` /
-//! `{created, 12 digits}#{account id}#{payment id}`; before sharding, `RECONCILE`), bill locks on the charge items, saved
-//! methods (`ACCOUNT#{id}` / `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`).
-//! Opening a payment also checks that every bill's biller is still active.
+//! Payments (`ACCOUNT#{id}` / `PAYMENT#{payment id}`, an organisation's under `ORG#{id}`),
+//! idempotency records (`IDEMPOTENCY#{keyed hash}`), reconciliation entries
+//! (`RECONCILE#{shard}` / `{created, 12 digits}#{account id}#{payment id}`; before
+//! sharding, `RECONCILE`), bill locks on the charge items, saved methods (`ACCOUNT#{id}` /
+//! `METHOD#{id}`) and templates (`ACCOUNT#{id}` / `TEMPLATE#{id}`). Opening a payment also
+//! checks that every bill's biller is still active; settling an organisation's payment
+//! writes its `paid` audit entry.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 
 use super::charges::{biller_item, charge_key};
 use super::identity::{account_from, account_key};
+use super::organisations::audit_item;
 use super::*;
 use crate::domain::Uin;
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
-    PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
+    paid_audit, HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening,
+    PaymentStatus, PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::Shard;
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -29,13 +32,26 @@ pub(super) fn reconcile_pk(shard: Shard) -> String {
     }
 }
 
-fn payment_key(account_id: &AccountId, id: &str) -> Item {
-    key(format!("ACCOUNT#{account_id}"), &format!("PAYMENT#{id}"))
+fn payment_key(owner: &Owner, id: &str) -> Item {
+    key(owner.partition_key(), &format!("PAYMENT#{id}"))
 }
 
-/// The account's hold count: which of its payments hold how many bills, until when.
-fn hold_count_key(account_id: &AccountId) -> Item {
-    key(format!("ACCOUNT#{account_id}"), "HELD_BILLS")
+/// The owner's hold count: which of its payments hold how many bills, until when.
+fn hold_count_key(owner: &Owner) -> Item {
+    key(owner.partition_key(), "HELD_BILLS")
+}
+
+/// The owner a reconciliation entry or a bill's lock names: the organisation beside the
+/// member who paid for it, else the citizen.
+pub(super) fn owner_from(
+    item: &Item,
+    account: &str,
+    organisation: &str,
+) -> Result<Owner, StoreError> {
+    match get_s(item, organisation) {
+        Ok(org) => Ok(Owner::Organisation(parse_id(org)?)),
+        Err(_) => Ok(Owner::Citizen(get_id(item, account)?)),
+    }
 }
 
 /// How long a hold count outlives its last change: it only matters while a hold lasts.
@@ -69,7 +85,7 @@ fn status_name(status: PaymentStatus) -> String {
 
 pub(super) fn payment_item(payment: &Payment) -> Result<Item, StoreError> {
     let doc = to_doc(payment, "payment")?;
-    let mut item = payment_key(&payment.account_id, &payment.id);
+    let mut item = payment_key(&payment.owner(), &payment.id);
     item.extend([
         ("doc".into(), s(doc)),
         ("status".into(), s(status_name(payment.status))),
@@ -125,14 +141,14 @@ pub(super) fn claim_key(
 }
 
 impl DynamoStore {
-    /// The account's hold count rewritten whole, if its version is still the one read.
+    /// The owner's hold count rewritten whole, if its version is still the one read.
     fn hold_count_put(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         holds: &HoldCount,
         now: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = hold_count_key(account_id);
+        let mut item = hold_count_key(owner);
         let last = holds.holds.iter().map(|h| h.until).max().unwrap_or(now);
         item.extend([
             ("version".into(), n(holds.version + 1)),
@@ -200,17 +216,13 @@ impl PaymentStore for DynamoStore {
             .transpose()
     }
 
-    async fn payment(
-        &self,
-        account_id: &AccountId,
-        id: &PaymentId,
-    ) -> Result<Option<Payment>, StoreError> {
-        self.get_consistent_as(payment_key(account_id, id), payment_from)
+    async fn payment(&self, owner: &Owner, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.get_consistent_as(payment_key(owner, id), payment_from)
             .await
     }
 
-    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {
-        let Some(item) = self.get_consistent(hold_count_key(account_id)).await? else {
+    async fn hold_count(&self, owner: &Owner) -> Result<HoldCount, StoreError> {
+        let Some(item) = self.get_consistent(hold_count_key(owner)).await? else {
             return Ok(HoldCount::default());
         };
         let mut holds = Vec::new();
@@ -255,31 +267,47 @@ impl PaymentStore for DynamoStore {
             ("account_id".into(), s(&payment.account_id)),
             ("payment_id".into(), s(&payment.id)),
         ]);
+        if let Some(org) = &payment.organisation_id {
+            reconcile.insert("organisation_id".into(), s(org));
+        }
         let claim_key = claim_key(&self.table, idempotency, payment.created_at)?;
         let mut request = self
             .transaction()
             .transact_items(claim_key)
             .transact_items(self.put_new(payment_item(payment)?)?)
             .transact_items(self.put_new(reconcile)?)
-            .transact_items(self.hold_count_put(&payment.account_id, holds, payment.created_at)?);
+            .transact_items(self.hold_count_put(&payment.owner(), holds, payment.created_at)?);
         let until = payment.hold_until.unwrap_or(payment.created_at);
+        // An organisation's payment names it on the lock, so that whoever finds the hold
+        // expired finds the payment under its key.
+        let (lock_set, organisation) = match &payment.organisation_id {
+            Some(org) => (
+                "SET lock_payment = :payment, lock_account = :account, lock_organisation = :org, lock_until = :until, version = version + :one",
+                Some(s(org)),
+            ),
+            None => (
+                "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
+                None,
+            ),
+        };
         for (uin, version) in bill_versions {
-            let lock = tx_update(
-                self.update(charge_key(uin.as_str()))
-                    .update_expression(
-                        "SET lock_payment = :payment, lock_account = :account, lock_until = :until, version = version + :one",
-                    )
-                    .expression_attribute_values(":account", s(&payment.account_id))
-                    .expression_attribute_values(":until", n(until))
-                    .condition_expression(
-                        "#status = :unpaid AND attribute_not_exists(lock_payment) AND version = :version",
-                    )
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":payment", s(&payment.id))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":unpaid", s("unpaid"))
-                    .expression_attribute_values(":version", n(version)),
-            )?;
+            let update = self
+                .update(charge_key(uin.as_str()))
+                .update_expression(lock_set)
+                .expression_attribute_values(":account", s(&payment.account_id))
+                .expression_attribute_values(":until", n(until))
+                .condition_expression(
+                    "#status = :unpaid AND attribute_not_exists(lock_payment) AND version = :version",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":payment", s(&payment.id))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":unpaid", s("unpaid"))
+                .expression_attribute_values(":version", n(version));
+            let lock = tx_update(match &organisation {
+                Some(org) => update.expression_attribute_values(":org", org.clone()),
+                None => update,
+            })?;
             request = request.transact_items(lock);
         }
         // Each biller still active, in the same transaction: a revoked biller's bill is not
@@ -350,19 +378,30 @@ impl PaymentStore for DynamoStore {
                 .condition_expression("lock_payment = :payment")
                 .expression_attribute_values(":payment", s(&payment.id))
                 .expression_attribute_values(":one", n(1));
-            let update = if paid {
-                update
+            let update = match (paid, &payment.organisation_id) {
+                (true, None) => update
                     .update_expression(
                         "SET #status = :paid, paid_by = :payment, paid_account = :account, paid_at = :at, version = version + :one REMOVE lock_payment, lock_account, lock_until",
+                    ),
+                // The organisation paid (its member acted): a refund finds the payment
+                // under its key.
+                (true, Some(org)) => update
+                    .update_expression(
+                        "SET #status = :paid, paid_by = :payment, paid_account = :account, paid_organisation = :org, paid_at = :at, version = version + :one REMOVE lock_payment, lock_account, lock_organisation, lock_until",
                     )
+                    .expression_attribute_values(":org", s(org)),
+                (false, _) => update.update_expression(
+                    "SET version = version + :one REMOVE lock_payment, lock_account, lock_organisation, lock_until",
+                ),
+            };
+            let update = if paid {
+                update
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":account", s(&payment.account_id))
                     .expression_attribute_values(":paid", s("paid"))
                     .expression_attribute_values(":at", n(at))
             } else {
-                update.update_expression(
-                    "SET version = version + :one REMOVE lock_payment, lock_account, lock_until",
-                )
+                update
             };
             request = request.transact_items(
                 TransactWriteItem::builder()
@@ -373,7 +412,7 @@ impl PaymentStore for DynamoStore {
         // The payment holds nothing any more: out of the account's hold count, whose
         // version moves so that an opening that read it before counts again.
         let release = tx_update(
-            self.update(hold_count_key(&payment.account_id))
+            self.update(hold_count_key(&payment.owner()))
                 .update_expression("REMOVE holds.#payment SET version = if_not_exists(version, :zero) + :one, #ttl = :ttl")
                 .expression_attribute_names("#payment", &payment.id)
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
@@ -382,6 +421,9 @@ impl PaymentStore for DynamoStore {
                 .expression_attribute_values(":ttl", n(at + HOLD_COUNT_TTL_SECS)),
         )?;
         request = request.transact_items(release);
+        if let (Some(org), Some(audit)) = (&payment.organisation_id, paid_audit(payment)) {
+            request = request.transact_items(self.put_new(audit_item(org, &audit)?)?);
+        }
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) => match super::failed_conditions(e) {
@@ -422,14 +464,17 @@ impl PaymentStore for DynamoStore {
             .await?;
         let entries = items
             .iter()
-            .map(|item| Ok((get_id(item, "account_id")?, get_id(item, "payment_id")?)))
+            .map(|item| {
+                let owner = owner_from(item, "account_id", "organisation_id")?;
+                Ok((owner, get_id(item, "payment_id")?))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(OpenPaymentsPage { entries, next })
     }
 
-    async fn account_payments(
+    async fn owner_payments(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError> {
@@ -441,7 +486,7 @@ impl PaymentStore for DynamoStore {
         };
         self.query_all(|q| {
             q.key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(format!("ACCOUNT#{account_id}")))
+                .expression_attribute_values(":pk", s(owner.partition_key()))
                 .expression_attribute_values(":from", s(bound(from_ms)))
                 .expression_attribute_values(":to", s(bound(to_ms)))
                 .scan_index_forward(false)

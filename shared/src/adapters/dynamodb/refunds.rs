@@ -1,4 +1,5 @@
-//! Refunds (`ACCOUNT#{id}` / `REFUND#{payment id}#{refund id}`, in the payments index
+//! Refunds (`ACCOUNT#{id}` / `REFUND#{payment id}#{refund id}`, an organisation's payment's
+//! under `ORG#{id}`, in the payments index
 //! `gsi1` under `REFUNDS#{payment id}`), their idempotency records
 //! (`IDEMPOTENCY#{keyed hash}` / `REFUND`) and the payment's refund totals, which live in
 //! the payment item (its document, and `refund_version` for the conditions).
@@ -7,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::charges::charge_key;
 use super::identity::ACCOUNT_INDEX;
-use super::payments::{claim_key, payment_item};
+use super::payments::{claim_key, owner_from, payment_item};
 use super::*;
 use crate::domain::{RefundId, Uin};
 use crate::services::payments::{
@@ -17,7 +18,7 @@ use crate::services::StoreError;
 
 fn refund_key(refund: &Refund) -> Item {
     key(
-        format!("ACCOUNT#{}", refund.account_id),
+        refund.owner().partition_key(),
         &format!("REFUND#{}#{}", refund.payment_id, refund.id),
     )
 }
@@ -105,25 +106,34 @@ impl DynamoStore {
 }
 
 impl RefundStore for DynamoStore {
-    async fn paid_by(&self, uin: &Uin) -> Result<Option<(AccountId, PaymentId)>, StoreError> {
+    async fn paid_by(&self, uin: &Uin) -> Result<Option<(Owner, PaymentId)>, StoreError> {
         let Some(item) = self
-            .get_consistent_projected(charge_key(uin.as_str()), "paid_by, paid_account")
+            .get_consistent_projected(
+                charge_key(uin.as_str()),
+                "paid_by, paid_account, paid_organisation",
+            )
             .await?
         else {
             return Ok(None);
         };
         // A bill paid before payments recorded their account on it has no
         // `paid_account`: it cannot be refunded through the API.
-        match (get_s(&item, "paid_account"), get_s(&item, "paid_by")) {
-            (Ok(account), Ok(payment)) => Ok(Some((parse_id(account)?, parse_id(payment)?))),
-            _ => Ok(None),
+        if get_s(&item, "paid_account").is_err() {
+            return Ok(None);
+        }
+        match get_s(&item, "paid_by") {
+            Ok(payment) => Ok(Some((
+                owner_from(&item, "paid_account", "paid_organisation")?,
+                parse_id(payment)?,
+            ))),
+            Err(_) => Ok(None),
         }
     }
 
     async fn refund_key(
         &self,
         key_hash: &str,
-    ) -> Result<Option<(AccountId, PaymentId, RefundId, String)>, StoreError> {
+    ) -> Result<Option<(Owner, PaymentId, RefundId, String)>, StoreError> {
         let found = self.get_consistent(refund_key_record(key_hash)).await?;
         // A record past its expiry is gone, whether or not DynamoDB swept it yet.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -131,7 +141,7 @@ impl RefundStore for DynamoStore {
             .filter(|item| get_n::<i64>(item, TTL_ATTRIBUTE).is_ok_and(|t| t > now))
             .map(|item| {
                 Ok((
-                    get_id(&item, "account_id")?,
+                    owner_from(&item, "account_id", "organisation_id")?,
                     get_id(&item, "payment_id")?,
                     get_id(&item, "refund_id")?,
                     get_s(&item, "request_hash")?,
@@ -142,13 +152,10 @@ impl RefundStore for DynamoStore {
 
     async fn refunds(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         payment_id: &PaymentId,
     ) -> Result<Vec<Refund>, StoreError> {
-        let (pk, prefix) = (
-            format!("ACCOUNT#{account_id}"),
-            format!("REFUND#{payment_id}#"),
-        );
+        let (pk, prefix) = (owner.partition_key(), format!("REFUND#{payment_id}#"));
         sorted(
             &self
                 .query_all(|q| {
@@ -185,6 +192,9 @@ impl RefundStore for DynamoStore {
             ("request_hash".into(), s(&refund.request_hash)),
             (TTL_ATTRIBUTE.into(), n(opening.key_expires_at)),
         ]);
+        if let Some(org) = &refund.organisation_id {
+            record.insert("organisation_id".into(), s(org));
+        }
         let items = vec![
             claim_key(&self.table, record, refund.created_at)?,
             self.put_new(refund_item(refund)?)?,

@@ -30,8 +30,8 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
 use crate::services::identity::Presence;
 use crate::services::payments::{
-    email_counted, MethodRequest, PayRequest, PayeePayment, PaymentGateway, PaymentNoticeQueue,
-    PaymentService, PaymentStatus, PaymentStores, PortalChargeStore,
+    email_counted, MethodRequest, PayRequest, PayeePayment, PayingAs, PaymentGateway,
+    PaymentNoticeQueue, PaymentService, PaymentStatus, PaymentStores, PortalChargeStore,
 };
 pub use crate::services::runs::Shard;
 use crate::services::runs::{Run, RunStore, ShardedJob};

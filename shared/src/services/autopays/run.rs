@@ -255,7 +255,13 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             let origin = format!("autopay:{}", autopay.id);
             match self
                 .payments
-                .pay(&autopay.account_id, &key, &request, &origin, now)
+                .pay(
+                    &PayingAs::Citizen(autopay.account_id.clone()),
+                    &key,
+                    &request,
+                    &origin,
+                    now,
+                )
                 .await
             {
                 Ok(outcome) => match outcome.payment.status {

@@ -21,8 +21,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::crypto::{self, Credential, Hasher};
 use crate::domain::{
-    canonical, charge_text, payer_key, AccountId, BillerId, Category, Inn, Kpp, Payee, Payer,
-    PayerKind, PaymentId, Uin,
+    canonical, charge_text, payer_key, BillerId, Category, Inn, Kpp, Payee, Payer, PayerKind,
+    PaymentId, Uin,
 };
 use crate::error::{AppError, FieldError};
 use crate::json::{date_string, parse_date, Reader};
@@ -108,12 +108,12 @@ pub struct StoredCharge {
     pub hold: Option<BillHold>,
 }
 
-/// The account whose payment holds a bill, and the end of the hold's guarantee: past it,
-/// a payment still waiting for 3-D Secure is withdrawn when another payment needs the
-/// bill.
+/// Whose payment holds a bill (a citizen's or an organisation's), and the end of the
+/// hold's guarantee: past it, a payment still waiting for 3-D Secure is withdrawn when
+/// another payment needs the bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillHold {
-    pub account_id: AccountId,
+    pub owner: crate::domain::Owner,
     pub until: i64,
 }
 

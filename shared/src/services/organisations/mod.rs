@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::crypto::Hasher;
 use crate::domain::{
     AccountId, Email, InvitationId, OrgAction, OrgRole, OrganisationId, OrganisationIdentity,
+    PaymentId,
 };
 use crate::error::AppError;
 use crate::services::codes::Notifier;
@@ -157,7 +158,7 @@ impl Membership {
 pub struct AuditEntry {
     pub at: i64,
     /// `registered`, `refused`, `invited`, `joined`, `role_changed`, `removed`, `left`
-    /// (the member deleted their account).
+    /// (the member deleted their account), `paid` (a member paid for it).
     pub action: String,
     /// Who did it; `None` for the register's decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +172,11 @@ pub struct AuditEntry {
     pub role: Option<OrgRole>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The payment a `paid` entry is of, and its total (kopecks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<PaymentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
 }
 
 impl AuditEntry {
@@ -183,6 +189,8 @@ impl AuditEntry {
             invitation_id: None,
             role: None,
             reason: None,
+            payment_id: None,
+            amount: None,
         }
     }
 
@@ -205,6 +213,12 @@ impl AuditEntry {
         }
         if let Some(reason) = &self.reason {
             view["reason"] = serde_json::json!(reason);
+        }
+        if let Some(id) = &self.payment_id {
+            view["payment_id"] = serde_json::json!(id);
+        }
+        if let Some(amount) = self.amount {
+            view["amount"] = serde_json::json!(amount);
         }
         view
     }

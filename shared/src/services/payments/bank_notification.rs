@@ -29,15 +29,15 @@ pub enum NotificationOutcome {
 impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     PaymentService<S, G, M, Q>
 {
-    /// Applies a notification for the open payment of `account_id` it names: only
-    /// forward (a settled payment is never moved), and only once the bank confirms it.
+    /// Applies a notification for the open payment of `owner` it names: only forward (a
+    /// settled payment is never moved), and only once the bank confirms it.
     pub async fn apply_bank_notification(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         notification: &BankNotification<'_>,
         now: OffsetDateTime,
     ) -> Result<NotificationOutcome, AppError> {
-        let Some(payment) = self.store.payment(account_id, notification.order).await? else {
+        let Some(payment) = self.store.payment(owner, notification.order).await? else {
             return Ok(NotificationOutcome::Ignored("unknown_payment"));
         };
         if payment.status.is_final() {
@@ -52,9 +52,9 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         }
         // No payment is too young to ask about: the bank has just spoken of it.
         let mut run = ReconcileRun::default();
-        self.reconcile_one(account_id, &payment.id, now, i64::MAX, &mut run)
+        self.reconcile_one(owner, &payment.id, now, i64::MAX, &mut run)
             .await?;
-        let after = self.store.payment(account_id, &payment.id).await?;
+        let after = self.store.payment(owner, &payment.id).await?;
         Ok(NotificationOutcome::Applied(
             after.map_or(payment.status, |p| p.status),
         ))

@@ -198,9 +198,11 @@ impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
         let identity = request.canonical(payee);
-        let (key_hash, request_hash) = self.request_hashes(account_id, key, &identity);
+        // Payees and templates are a citizen's own: nobody pays them for an organisation.
+        let paying = PayingAs::Citizen(account_id.clone());
+        let (key_hash, request_hash) = self.request_hashes(&paying, key, &identity);
         // A retry is answered before anything is written.
-        if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
+        if let Some(outcome) = self.replay(&paying, &key_hash, &request_hash).await? {
             return Ok(outcome);
         }
         let uin = catalogue
@@ -224,7 +226,7 @@ impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             uins: vec![uin],
             method: request.method.clone(),
         };
-        self.pay_as(account_id, key, &pay, &identity, origin, now)
+        self.pay_as(&paying, key, &pay, &identity, origin, now)
             .await
     }
 

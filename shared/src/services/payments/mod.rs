@@ -26,7 +26,8 @@ use crate::domain::roubles;
 use crate::domain::Category;
 use crate::domain::Payee;
 use crate::domain::{
-    find_card_number, AccountId, BillerId, Email, MethodId, PaymentId, Phone, TemplateId, Uin,
+    find_card_number, AccountId, BillerId, Email, MethodId, OrganisationId, Owner, PaymentId,
+    Phone, TemplateId, Uin,
 };
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
@@ -38,6 +39,7 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::holdings_of;
 use crate::services::household::HouseholdStore;
 use crate::services::identity::{Presence, StoredAccount};
+use crate::services::organisations::OrganisationStore;
 use crate::services::profile::ProfileStore;
 use crate::services::runs::{continue_shard, Run, RunStore, Shard, ShardedJob};
 use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
@@ -48,6 +50,7 @@ mod biller_notices;
 mod catalogue;
 mod free;
 mod methods;
+mod organisation;
 mod pay;
 mod receipt;
 mod reconcile;
@@ -58,6 +61,7 @@ pub use bank_notification::*;
 pub use biller_notices::*;
 pub use catalogue::*;
 pub use free::*;
+pub use organisation::*;
 pub use receipt::*;
 pub use reconcile::*;
 pub use refund::*;
@@ -155,7 +159,12 @@ impl MethodSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub id: PaymentId,
+    /// The citizen who paid: the payer, or the member who paid for an organisation.
     pub account_id: AccountId,
+    /// The organisation paid for, whose payment it is (kept under its key); absent for a
+    /// citizen's own payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<OrganisationId>,
     pub bills: Vec<PaidBill>,
     pub amount: u64,
     pub commission: u64,
@@ -183,6 +192,14 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// Whose payment it is: the organisation's it was made for, else the citizen's.
+    pub fn owner(&self) -> Owner {
+        match &self.organisation_id {
+            Some(org) => Owner::Organisation(org.clone()),
+            None => Owner::Citizen(self.account_id.clone()),
+        }
+    }
+
     /// The notice each paid bill's biller gets.
     pub fn notices(&self) -> Vec<PaymentNotice> {
         self.bills
@@ -590,14 +607,11 @@ pub trait PaymentStore {
     /// The payment an idempotency key opened, and the hash of its request.
     async fn idempotency(&self, key_hash: &str) -> Result<Option<(PaymentId, String)>, StoreError>;
 
-    async fn payment(
-        &self,
-        account_id: &AccountId,
-        id: &PaymentId,
-    ) -> Result<Option<Payment>, StoreError>;
+    /// One of the owner's payments.
+    async fn payment(&self, owner: &Owner, id: &PaymentId) -> Result<Option<Payment>, StoreError>;
 
-    /// The bills the account's payments hold, read consistently.
-    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError>;
+    /// The bills the owner's payments hold, read consistently.
+    async fn hold_count(&self, owner: &Owner) -> Result<HoldCount, StoreError>;
 
     /// The idempotency record, the payment, its reconciliation entry, the account's hold
     /// count (`holds`, on the version read) and the bills' locks (each on the version
@@ -618,7 +632,7 @@ pub trait PaymentStore {
     /// Removes the reconciliation entry once nothing is left to do for a payment.
     async fn close_reconciliation(&self, payment: &Payment) -> Result<(), StoreError>;
 
-    /// One page of (account, payment), at most `limit`, of the open payments (those with
+    /// One page of (owner, payment), at most `limit`, of the open payments (those with
     /// a reconciliation entry) of `page`'s shard created before its `before` (epoch
     /// seconds), oldest first, after its cursor; and the next page's cursor, if any.
     async fn open_payments(
@@ -627,10 +641,10 @@ pub trait PaymentStore {
         limit: usize,
     ) -> Result<OpenPaymentsPage, StoreError>;
 
-    /// An account's payments created in `[from, to)` (Unix ms), newest first.
-    async fn account_payments(
+    /// The owner's payments created in `[from, to)` (Unix ms), newest first.
+    async fn owner_payments(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError>;
@@ -672,12 +686,18 @@ pub trait PaymentStore {
 
 /// The stores a payment service works on, named once for its impl blocks.
 pub trait PaymentStores:
-    PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync
+    PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + OrganisationStore + Sync
 {
 }
 
 impl<T> PaymentStores for T where
-    T: PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + Sync
+    T: PaymentStore
+        + BillStore
+        + LookupStore
+        + ProfileStore
+        + HouseholdStore
+        + OrganisationStore
+        + Sync
 {
 }
 
@@ -693,7 +713,17 @@ pub(crate) async fn email_counted<M: Notifier>(
     let Ok(email) = Email::parse("email", &account.email) else {
         return Ok(());
     };
-    notifier.send_email(&email, subject, text).await?;
+    email_counted_to(notifier, &email, (subject, kind), text).await
+}
+
+/// [`email_counted`] to an address already known good (an organisation's).
+pub(crate) async fn email_counted_to<M: Notifier>(
+    notifier: &M,
+    email: &Email,
+    (subject, kind): (&str, NoticeKind),
+    text: &Secret<String>,
+) -> Result<(), crate::services::codes::DeliveryError> {
+    notifier.send_email(email, subject, text).await?;
     metrics::emit(Metric::NoticesSent {
         kind,
         channel: NoticeChannel::Email,
@@ -758,6 +788,8 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     }
 }
 
+#[cfg(test)]
+mod organisation_tests;
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::domain::OrgAction;
 
 impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     PaymentService<S, G, M, Q>
@@ -10,30 +11,39 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// Pays the bills of a request once per idempotency key.
     pub async fn pay(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         key: &str,
         request: &PayRequest,
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        self.pay_as(account_id, key, request, &request.canonical(), origin, now)
+        self.pay_as(paying, key, request, &request.canonical(), origin, now)
             .await
     }
 
     /// The keyed hashes of an idempotency key and of the request it comes with, in its
-    /// canonical form (`identity`).
+    /// canonical form (`identity`). A member's key is theirs within the organisation:
+    /// the same key sent for themselves is another request.
     pub(super) fn request_hashes(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         key: &str,
         identity: &str,
     ) -> (String, String) {
+        let account = paying.account().as_str();
+        let (key_parts, request_parts) = match paying.organisation() {
+            None => (vec![account, key], vec![account, identity]),
+            Some(org) => (
+                vec![account, org.as_str(), key],
+                vec![account, org.as_str(), identity],
+            ),
+        };
         let key_hash = self
             .hasher
-            .identifier(Identifier::IdempotencyKey, &[account_id, key]);
+            .identifier(Identifier::IdempotencyKey, &key_parts);
         let request_hash = self
             .hasher
-            .identifier(Identifier::PaymentRequest, &[account_id, identity]);
+            .identifier(Identifier::PaymentRequest, &request_parts);
         (key_hash, request_hash)
     }
 
@@ -42,21 +52,23 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// not the bills it came to.
     pub(super) async fn pay_as(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         key: &str,
         request: &PayRequest,
         identity: &str,
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        let (key_hash, request_hash) = self.request_hashes(account_id, key, identity);
+        self.may(paying, OrgAction::Pay).await?;
+        let account_id = paying.account();
+        let (key_hash, request_hash) = self.request_hashes(paying, key, identity);
         let today = now.to_offset(MOSCOW).date();
         let mut counted = self.lookups.is_none();
         let now_s = now.unix_timestamp();
         let (mut bill_rounds, mut hold_rounds) = (0, 0);
         while bill_rounds < OPEN_RETRIES && hold_rounds < HOLD_RACE_RETRIES {
             // A request with this key before (or racing this one) decides the answer.
-            if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
+            if let Some(outcome) = self.replay(paying, &key_hash, &request_hash).await? {
                 return Ok(outcome);
             }
             // A replay tells nothing new; a request that may open a payment is counted
@@ -72,16 +84,15 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                     .await?;
                 counted = true;
             }
-            let (gateway_method, summary) =
-                self.resolve_method(account_id, &request.method).await?;
+            let (gateway_method, summary) = self.resolve_method(paying, &request.method).await?;
             let charges = match self.payable(&request.uins, now).await {
                 Ok(charges) => charges,
                 // A bill locked or paid by a request with this same key is that request's
                 // payment, not a refusal.
                 Err(refusal) => {
-                    return match self.replay(account_id, &key_hash, &request_hash).await? {
+                    return match self.replay(paying, &key_hash, &request_hash).await? {
                         Some(outcome) => Ok(outcome),
-                        None => Err(self.as_seen_by(account_id, refusal).await?),
+                        None => Err(self.as_seen_by(paying, refusal).await?),
                     }
                 }
             };
@@ -103,6 +114,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             let payment = Payment {
                 id: PaymentId::new(),
                 account_id: account_id.clone(),
+                organisation_id: paying.organisation().cloned(),
                 bills,
                 amount,
                 commission,
@@ -131,7 +143,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             };
             match self.store.open_payment(opening).await? {
                 Ok(()) => {
-                    tracing::info!(payment_id = %payment.id, %account_id, bills = payment.bills.len(), total = payment.total, "payment opened");
+                    tracing::info!(payment_id = %payment.id, %account_id, organisation_id = ?payment.organisation_id, bills = payment.bills.len(), total = payment.total, "payment opened");
                     let answer = self
                         .gateway
                         .charge(&payment.id, payment.total, &gateway_method)
@@ -170,7 +182,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// The earlier outcome of a key, waiting a little for one still processing.
     pub(super) async fn replay(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         key_hash: &str,
         request_hash: &str,
     ) -> Result<Option<PayOutcome>, AppError> {
@@ -184,7 +196,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         loop {
             let payment = self
                 .store
-                .payment(account_id, &payment_id)
+                .payment(&paying.owner(), &payment_id)
                 .await?
                 .ok_or_else(|| AppError::StoreUnavailable("payment not readable yet".into()))?;
             if payment.status != PaymentStatus::Processing {
@@ -204,14 +216,18 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 
     pub(super) async fn resolve_method(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         method: &MethodRequest,
     ) -> Result<(GatewayMethod, MethodSummary), AppError> {
         Ok(match method {
+            // A citizen's saved methods are theirs: none pays for an organisation.
+            MethodRequest::Saved(_) if paying.organisation().is_some() => {
+                return Err(AppError::NotFound("payment method"))
+            }
             MethodRequest::Saved(id) => {
                 let saved = self
                     .store
-                    .methods(account_id)
+                    .methods(paying.account())
                     .await?
                     .into_iter()
                     .find(|m| m.id.as_str() == id)
@@ -245,13 +261,14 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     }
 
     /// A refusal of a bill as the caller may hear it. Of a bill the caller sees (saved,
-    /// naming one of their verified documents, children or vehicles, or held or paid by
-    /// their own payment) they hear what is wrong with it; of any other bill that is not
-    /// payable, only the answer a UIN never issued gets, so that the route tells nobody
-    /// whether a stranger's UIN exists, was paid or is being paid.
+    /// naming one of their verified documents, children or vehicles — or, for an
+    /// organisation, naming it — or held or paid by their own payment) they hear what is
+    /// wrong with it; of any other bill that is not payable, only the answer a UIN never
+    /// issued gets, so that the route tells nobody whether a stranger's UIN exists, was
+    /// paid or is being paid.
     pub(super) async fn as_seen_by(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         refusal: AppError,
     ) -> Result<AppError, AppError> {
         let uin = match &refusal {
@@ -262,7 +279,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         let Ok(typed) = Uin::parse("uin", &uin) else {
             return Ok(AppError::BillMissing(uin));
         };
-        if self.sees(account_id, &typed).await? {
+        if self.sees(paying, &typed).await? {
             Ok(refusal)
         } else {
             Ok(AppError::BillMissing(uin))
@@ -271,12 +288,25 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 
     /// Whether the account sees a bill (see [`Self::as_seen_by`]); the cheapest reads
     /// first.
-    pub(super) async fn sees(&self, account_id: &AccountId, uin: &Uin) -> Result<bool, AppError> {
+    pub(super) async fn sees(&self, paying: &PayingAs, uin: &Uin) -> Result<bool, AppError> {
         if let Some(payment_id) = self.store.bill_payment(uin).await? {
-            if self.store.payment(account_id, &payment_id).await?.is_some() {
+            if self
+                .store
+                .payment(&paying.owner(), &payment_id)
+                .await?
+                .is_some()
+            {
                 return Ok(true);
             }
         }
+        let account_id = match paying {
+            PayingAs::Citizen(account_id) => account_id,
+            PayingAs::Member { organisation, .. } => {
+                let payer = self.organisation(organisation).await?.identity.payer();
+                let charge = self.store.charges(std::slice::from_ref(uin)).await?.pop();
+                return Ok(charge.is_some_and(|c| c.body.payers.contains(&payer)));
+            }
+        };
         if self
             .store
             .saved_bills(account_id)
@@ -331,7 +361,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                     (ChargeStatus::Unpaid, Some(payment_id), Some(hold))
                         if hold.until <= now_s && !withdrawn =>
                     {
-                        expired.push((hold.account_id.clone(), payment_id.clone()));
+                        expired.push((hold.owner.clone(), payment_id.clone()));
                     }
                     (ChargeStatus::Unpaid, Some(_), _) => {
                         return Err(AppError::BillInPayment(named()))
@@ -342,8 +372,8 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             if expired.is_empty() {
                 return Ok(charges);
             }
-            for (account_id, payment_id) in expired {
-                if let Some(payment) = self.store.payment(&account_id, &payment_id).await? {
+            for (owner, payment_id) in expired {
+                if let Some(payment) = self.store.payment(&owner, &payment_id).await? {
                     self.withdraw(payment, now).await?;
                 }
             }
@@ -386,7 +416,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         payment: &Payment,
         now_s: i64,
     ) -> Result<HoldCount, AppError> {
-        let count = self.store.hold_count(&payment.account_id).await?;
+        let count = self.store.hold_count(&payment.owner()).await?;
         let mut holds: Vec<HeldBills> = count
             .holds
             .into_iter()
@@ -460,7 +490,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 
     pub(super) async fn current(&self, payment: &Payment) -> Result<Payment, AppError> {
         self.store
-            .payment(&payment.account_id, &payment.id)
+            .payment(&payment.owner(), &payment.id)
             .await?
             .ok_or(AppError::NotFound("payment"))
     }
@@ -499,23 +529,26 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     }
 
     pub(super) async fn send_receipt(&self, payment: &Payment) {
-        let account = match self.store.account(&payment.account_id).await {
-            Ok(Some(a)) => a,
-            Ok(None) => return,
+        let holder = match self.receipt_holder(payment).await {
+            Ok(Some(ReceiptHolder {
+                payer,
+                email: Some(email),
+            })) => (payer, email),
+            Ok(_) => return,
             Err(e) => {
-                tracing::warn!(payment_id = %payment.id, error = %e, "receipt not sent: account not read");
+                tracing::warn!(payment_id = %payment.id, error = %e, "receipt not sent: payer not read");
                 return;
             }
         };
-        let text = Secret::new(receipt_text(&account, payment));
+        let text = Secret::new(receipt_text(&holder.0, payment));
         let receipt = (RECEIPT_SUBJECT, NoticeKind::Receipt);
-        let sent = email_counted(&self.notifier, &account, receipt, &text);
+        let sent = email_counted_to(&self.notifier, &holder.1, receipt, &text);
         if let Err(e) = sent.await {
             tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
         }
     }
 
-    /// The account a receipt names.
+    /// The account an autopay's notice goes to.
     pub async fn account(&self, account_id: &AccountId) -> Result<StoredAccount, AppError> {
         self.store
             .account(account_id)
@@ -523,26 +556,29 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
             .ok_or(AppError::Unauthenticated)
     }
 
-    /// The citizen's own payment.
-    pub async fn payment(
-        &self,
-        account_id: &AccountId,
-        id: &PaymentId,
-    ) -> Result<Payment, AppError> {
+    /// A payment of the caller's: their own, or, for a member, the organisation's.
+    pub async fn payment(&self, paying: &PayingAs, id: &PaymentId) -> Result<Payment, AppError> {
+        self.may(paying, OrgAction::See).await?;
         self.store
-            .payment(account_id, id)
+            .payment(&paying.owner(), id)
             .await?
             .ok_or(AppError::NotFound("payment"))
     }
 
-    /// Finishes a payment that waited for 3-D Secure.
+    /// Finishes a payment that waited for 3-D Secure: for an organisation, by a member
+    /// who may pay.
     pub async fn confirm(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         id: &PaymentId,
         now: OffsetDateTime,
     ) -> Result<Payment, AppError> {
-        let payment = self.payment(account_id, id).await?;
+        self.may(paying, OrgAction::Pay).await?;
+        let payment = self
+            .store
+            .payment(&paying.owner(), id)
+            .await?
+            .ok_or(AppError::NotFound("payment"))?;
         if payment.status != PaymentStatus::RequiresConfirmation {
             return Err(AppError::PaymentNotAwaitingConfirmation);
         }
@@ -567,13 +603,13 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// in flight).
     pub(super) async fn reconcile_one(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &PaymentId,
         now: OffsetDateTime,
         young: i64,
         run: &mut ReconcileRun,
     ) -> Result<(), AppError> {
-        let Some(payment) = self.store.payment(account_id, id).await? else {
+        let Some(payment) = self.store.payment(owner, id).await? else {
             tracing::warn!(payment_id = %id, "reconciliation entry without its payment");
             return Ok(());
         };
@@ -645,12 +681,13 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     /// The archive: payments created in `[from, to)`, filtered, a page after a cursor.
     pub async fn archive(
         &self,
-        account_id: &AccountId,
+        paying: &PayingAs,
         filter: &ArchiveFilter,
     ) -> Result<Vec<Payment>, AppError> {
+        self.may(paying, OrgAction::See).await?;
         let mut payments: Vec<Payment> = self
             .store
-            .account_payments(account_id, filter.from_ms, filter.to_ms)
+            .owner_payments(&paying.owner(), filter.from_ms, filter.to_ms)
             .await?
             .into_iter()
             .filter(|p| filter.status.is_none_or(|s| p.status == s))

@@ -21,7 +21,7 @@ pub fn wallet_label(wallet: &str) -> String {
 }
 
 /// The receipt: payer, each bill with its payee's requisites, amounts, time, reference.
-pub fn receipt(account: &StoredAccount, payment: &Payment) -> Value {
+pub fn receipt(payer: &str, payment: &Payment) -> Value {
     let bills: Vec<Value> = payment
         .bills
         .iter()
@@ -36,16 +36,6 @@ pub fn receipt(account: &StoredAccount, payment: &Payment) -> Value {
             })
         })
         .collect();
-    let payer = [
-        account.last_name.as_str(),
-        account.first_name.as_str(),
-        account.middle_name.as_deref().unwrap_or(""),
-    ]
-    .iter()
-    .filter(|s| !s.is_empty())
-    .copied()
-    .collect::<Vec<_>>()
-    .join(" ");
     serde_json::json!({
         "payment_id": payment.id,
         "payer": payer,
@@ -59,11 +49,10 @@ pub fn receipt(account: &StoredAccount, payment: &Payment) -> Value {
     })
 }
 
-pub(super) fn receipt_text(account: &StoredAccount, payment: &Payment) -> String {
-    let r = receipt(account, payment);
+pub(super) fn receipt_text(payer: &str, payment: &Payment) -> String {
     let mut lines = vec![
         format!("Платёж {} выполнен.", payment.id),
-        format!("Плательщик: {}", r["payer"].as_str().unwrap_or("")),
+        format!("Плательщик: {payer}"),
     ];
     for b in &payment.bills {
         lines.push(format!(

@@ -50,8 +50,8 @@ impl<S: PaymentStores + RunStore, G: PaymentGateway, M: Notifier, Q: PaymentNoti
         let young = now.unix_timestamp() - i64::try_from(min_age.as_secs()).unwrap_or(0);
         let found = self.store.open_payments(page, page_size).await?;
         let mut outcome = ReconcilePageOutcome::default();
-        for (account_id, id) in &found.entries {
-            self.reconcile_one(account_id, id, now, young, &mut outcome.run)
+        for (owner, id) in &found.entries {
+            self.reconcile_one(owner, id, now, young, &mut outcome.run)
                 .await?;
         }
         outcome.run_completed = continue_shard(
@@ -94,7 +94,7 @@ pub struct ReconcilePageOutcome {
 /// One page of a shard of the open payments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenPaymentsPage {
-    pub entries: Vec<(AccountId, PaymentId)>,
+    pub entries: Vec<(Owner, PaymentId)>,
     pub next: Option<String>,
 }
 

@@ -144,8 +144,12 @@ pub struct Refund {
     /// Also the refund id the bank is asked with.
     pub id: RefundId,
     pub payment_id: PaymentId,
-    /// The payer, in whose partition the payment and its refunds are.
+    /// The payer (the member who paid, for an organisation).
     pub account_id: AccountId,
+    /// The organisation paid for: the payment and its refunds are in its partition, not
+    /// the member's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<OrganisationId>,
     /// The bill given back, and whose bill it is.
     pub uin: Uin,
     pub biller_id: BillerId,
@@ -218,6 +222,14 @@ impl RefundTotals {
 }
 
 impl Refund {
+    /// Whose payment it gives back of: where the payment and its refunds are kept.
+    pub fn owner(&self) -> Owner {
+        match &self.organisation_id {
+            Some(org) => Owner::Organisation(org.clone()),
+            None => Owner::Citizen(self.account_id.clone()),
+        }
+    }
+
     /// The refund as the API shows it (to the biller, the administrator and the payer).
     pub fn view(&self) -> Value {
         let mut v = serde_json::json!({
@@ -274,19 +286,20 @@ pub struct RefundOpening<'a> {
 
 #[trait_variant::make(Send)]
 pub trait RefundStore {
-    /// The account and the payment that paid a bill, if it is paid.
-    async fn paid_by(&self, uin: &Uin) -> Result<Option<(AccountId, PaymentId)>, StoreError>;
+    /// Whose payment paid a bill, and which, if it is paid.
+    async fn paid_by(&self, uin: &Uin) -> Result<Option<(Owner, PaymentId)>, StoreError>;
 
-    /// The refund an idempotency key opened, and the hash of its request.
+    /// The refund an idempotency key opened (its payment's owner, the payment, the
+    /// refund), and the hash of its request.
     async fn refund_key(
         &self,
         key_hash: &str,
-    ) -> Result<Option<(AccountId, PaymentId, RefundId, String)>, StoreError>;
+    ) -> Result<Option<(Owner, PaymentId, RefundId, String)>, StoreError>;
 
     /// A payment's refunds, oldest first.
     async fn refunds(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         payment_id: &PaymentId,
     ) -> Result<Vec<Refund>, StoreError>;
 
@@ -389,6 +402,7 @@ where
                 id: RefundId::new(),
                 payment_id: payment.id.clone(),
                 account_id: payment.account_id.clone(),
+                organisation_id: payment.organisation_id.clone(),
                 uin: ask.uin.clone(),
                 biller_id: bill.biller_id.clone(),
                 amount: ask.amount,
@@ -439,13 +453,10 @@ where
         Ok(refunds)
     }
 
-    /// The refunds of one of the account's payments (the payer's archive).
-    pub async fn refunds_of(
-        &self,
-        account_id: &AccountId,
-        payment_id: &PaymentId,
-    ) -> Result<Vec<Refund>, AppError> {
-        Ok(self.store.refunds(account_id, payment_id).await?)
+    /// The refunds of one of the caller's payments (read with the payment, whose
+    /// reading checked the caller may see it).
+    pub async fn refunds_of(&self, payment: &Payment) -> Result<Vec<Refund>, AppError> {
+        Ok(self.store.refunds(&payment.owner(), &payment.id).await?)
     }
 
     /// The paid payment of a bill that the refunder may refund; anything else is not
@@ -457,7 +468,7 @@ where
         uin: &Uin,
     ) -> Result<Payment, AppError> {
         let not_found = || AppError::NotFound("payment");
-        let Some((account_id, paid_by)) = self.store.paid_by(uin).await? else {
+        let Some((owner, paid_by)) = self.store.paid_by(uin).await? else {
             return Err(not_found());
         };
         if paid_by != *payment_id {
@@ -465,7 +476,7 @@ where
         }
         let payment = self
             .store
-            .payment(&account_id, payment_id)
+            .payment(&owner, payment_id)
             .await?
             .ok_or_else(not_found)?;
         let allowed = payment.status == PaymentStatus::Succeeded
@@ -488,7 +499,7 @@ where
         request_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<RefundOutcome>, AppError> {
-        let Some((account_id, payment_id, refund_id, stored_hash)) =
+        let Some((owner, payment_id, refund_id, stored_hash)) =
             self.store.refund_key(key_hash).await?
         else {
             return Ok(None);
@@ -498,7 +509,7 @@ where
         }
         let refund = self
             .store
-            .refunds(&account_id, &payment_id)
+            .refunds(&owner, &payment_id)
             .await?
             .into_iter()
             .find(|r| r.id == refund_id)
@@ -518,7 +529,7 @@ where
     async fn ask_bank(&self, refund: Refund, now: OffsetDateTime) -> Result<Refund, AppError> {
         let payment = self
             .store
-            .payment(&refund.account_id, &refund.payment_id)
+            .payment(&refund.owner(), &refund.payment_id)
             .await?
             .ok_or_else(|| AppError::Internal("a refund without its payment".into()))?;
         let reference = payment.gateway_reference.clone().unwrap_or_default();
@@ -575,7 +586,7 @@ where
                 RefundSettling::AlreadySettled => {
                     return self
                         .store
-                        .refunds(&settled.account_id, &settled.payment_id)
+                        .refunds(&settled.owner(), &settled.payment_id)
                         .await?
                         .into_iter()
                         .find(|r| r.id == settled.id)
@@ -584,7 +595,7 @@ where
                 RefundSettling::PaymentChanged => {
                     payment = self
                         .store
-                        .payment(&settled.account_id, &settled.payment_id)
+                        .payment(&settled.owner(), &settled.payment_id)
                         .await?
                         .ok_or_else(|| AppError::Internal("a refund without its payment".into()))?;
                 }
@@ -614,18 +625,20 @@ where
 
     /// The payer's receipt of a refund; best effort, a failure is logged.
     async fn tell_refund(&self, payment: &Payment, refund: &Refund) {
-        let account = match self.store.account(&payment.account_id).await {
-            Ok(Some(account)) => account,
-            Ok(None) => return,
+        let email = match self.receipt_holder(payment).await {
+            Ok(Some(ReceiptHolder {
+                email: Some(email), ..
+            })) => email,
+            Ok(_) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "refund receipt: account unreadable");
+                tracing::warn!(error = %e, "refund receipt: payer unreadable");
                 return;
             }
         };
         let text = Secret::new(refund_receipt_text(payment, refund));
-        if let Err(e) = email_counted(
+        if let Err(e) = email_counted_to(
             &self.notifier,
-            &account,
+            &email,
             (REFUND_RECEIPT_SUBJECT, NoticeKind::Receipt),
             &text,
         )

@@ -71,7 +71,13 @@ impl World {
         request: &PayRequest,
     ) -> Result<PayOutcome, AppError> {
         self.service
-            .pay(&account.into(), key, request, "citizen", self.clock.now())
+            .pay(
+                &PayingAs::Citizen(account.into()),
+                key,
+                request,
+                "citizen",
+                self.clock.now(),
+            )
             .await
     }
 
@@ -338,7 +344,7 @@ async fn a_confirmation_that_loses_to_reconciliation_answers_the_settled_payment
     });
     let confirmed = w
         .service
-        .confirm(&"a1".into(), &id, w.clock.now())
+        .confirm(&PayingAs::Citizen("a1".into()), &id, w.clock.now())
         .await
         .unwrap();
     assert_eq!(confirmed.status, PaymentStatus::Succeeded);
@@ -483,7 +489,7 @@ async fn a_bank_notification_settles_a_waiting_payment_once_the_bank_confirms_it
         .reply_with(crate::testing::Reply::AskConfirmation);
     let payment = w.pay("a1", "key-notified-1").await.unwrap().payment;
     assert_eq!(payment.status, PaymentStatus::RequiresConfirmation);
-    let (account, reference) = (AccountId::from("a1"), format!("ref-{}", payment.id));
+    let (account, reference) = (Owner::Citizen("a1".into()), format!("ref-{}", payment.id));
     let apply = |amount: u64| {
         let notification = BankNotification {
             order: &payment.id,

@@ -220,8 +220,10 @@ where
         // A retry is answered by the payment its key opened, whatever was paid since.
         let probe = request.for_bills(1)?;
         let identity = format!("template:{}|{}", template.id.as_str(), probe.canonical());
-        let (key_hash, request_hash) = self.request_hashes(account_id, key, &identity);
-        if let Some(outcome) = self.replay(account_id, &key_hash, &request_hash).await? {
+        // Payees and templates are a citizen's own: nobody pays them for an organisation.
+        let paying = PayingAs::Citizen(account_id.clone());
+        let (key_hash, request_hash) = self.request_hashes(&paying, key, &identity);
+        if let Some(outcome) = self.replay(&paying, &key_hash, &request_hash).await? {
             return Ok(outcome);
         }
         let charges = self.store.charges(&template.uins).await?;
@@ -242,7 +244,7 @@ where
             method: request.for_bills(unpaid.len())?,
             uins: unpaid,
         };
-        self.pay_as(account_id, key, &pay, &identity, &origin, now)
+        self.pay_as(&paying, key, &pay, &identity, &origin, now)
             .await
     }
 }

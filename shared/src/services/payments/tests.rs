@@ -19,6 +19,7 @@ fn payment(kind: MethodKind, saved: bool, origin: &str, status: PaymentStatus) -
     Payment {
         id: "p1".into(),
         account_id: "a1".into(),
+        organisation_id: None,
         bills: Vec::new(),
         amount: 100,
         commission: 0,

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
 use crate::domain::{
-    payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind,
-    PaymentId, RefundId, Uin,
+    payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Owner, Payee, Payer,
+    PayerKind, PaymentId, RefundId, Uin,
 };
 use crate::services::autopays::{Autopay, SchedulePage, SchedulePageQueue};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
@@ -98,16 +98,16 @@ pub struct State {
 
     /// Idempotency key hash → (payment, request hash).
     pub idempotency: BTreeMap<String, (PaymentId, String)>,
-    /// (account, payment id) → payment.
-    pub payments: BTreeMap<(AccountId, PaymentId), Payment>,
-    /// Reconciliation entries: payment id → (account, created at).
-    pub reconcile: BTreeMap<PaymentId, (AccountId, i64)>,
-    pub hold_counts: BTreeMap<AccountId, HoldCount>,
+    /// (owner, payment id) → payment.
+    pub payments: BTreeMap<(Owner, PaymentId), Payment>,
+    /// Reconciliation entries: payment id → (owner, created at).
+    pub reconcile: BTreeMap<PaymentId, (Owner, i64)>,
+    pub hold_counts: BTreeMap<Owner, HoldCount>,
     pub methods: BTreeMap<AccountId, Vec<SavedMethod>>,
     pub payment_notices: Vec<PaymentNotice>,
     pub reconcile_pages: Vec<ReconcilePage>,
-    /// Refund key hash → (account, payment, refund, request hash).
-    pub refund_keys: BTreeMap<String, (AccountId, PaymentId, RefundId, String)>,
+    /// Refund key hash → (payment's owner, payment, refund, request hash).
+    pub refund_keys: BTreeMap<String, (Owner, PaymentId, RefundId, String)>,
     pub refunds: BTreeMap<RefundId, Refund>,
 
     /// (account, autopay id) → autopay.

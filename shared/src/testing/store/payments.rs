@@ -5,7 +5,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 
 use super::{listed, MemStore};
-use crate::domain::{AccountId, BillerId, MethodId, PaymentId, TemplateId, Uin};
+use crate::domain::{AccountId, BillerId, MethodId, Owner, PaymentId, TemplateId, Uin};
 use crate::services::autopays::{
     Autopay, AutopayStore, SchedulePage, SchedulePageOf, SkippedBill, Trigger, SCHEDULE_SHARDS,
 };
@@ -15,8 +15,8 @@ use crate::services::charges::{
 };
 use crate::services::identity::StoredAccount;
 use crate::services::payments::{
-    HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus, PaymentStore,
-    ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
+    paid_audit, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
+    PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
 };
 use crate::services::runs::{Run, RunStore, Shard};
 use crate::services::{Cap, CappedAdd, StoreError};
@@ -40,14 +40,14 @@ fn remove_all<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
     list.len() < before
 }
 
-/// A page of an index of (sort key, account, id): the entries after `after` in key
+/// A page of an index of (sort key, whose, id): the entries after `after` in key
 /// order, at most `limit`, and the last key when the page is full, as DynamoDB's
 /// `LastEvaluatedKey`; `page` makes the trait's page type of them.
-fn index_page<I: Ord, P>(
-    entries: impl IntoIterator<Item = (String, AccountId, I)>,
+fn index_page<W: Ord, I: Ord, P>(
+    entries: impl IntoIterator<Item = (String, W, I)>,
     after: Option<&str>,
     limit: usize,
-    page: impl FnOnce(Vec<(AccountId, I)>, Option<String>) -> P,
+    page: impl FnOnce(Vec<(W, I)>, Option<String>) -> P,
 ) -> P {
     let mut entries: Vec<_> = entries
         .into_iter()
@@ -104,27 +104,16 @@ impl PaymentStore for MemStore {
         .await
     }
 
-    async fn payment(
-        &self,
-        account_id: &AccountId,
-        id: &PaymentId,
-    ) -> Result<Option<Payment>, StoreError> {
+    async fn payment(&self, owner: &Owner, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
         self.read("payment", |state| {
-            state
-                .payments
-                .get(&(account_id.clone(), id.clone()))
-                .cloned()
+            state.payments.get(&(owner.clone(), id.clone())).cloned()
         })
         .await
     }
 
-    async fn hold_count(&self, account_id: &AccountId) -> Result<HoldCount, StoreError> {
+    async fn hold_count(&self, owner: &Owner) -> Result<HoldCount, StoreError> {
         self.read("hold_count", |state| {
-            state
-                .hold_counts
-                .get(account_id)
-                .cloned()
-                .unwrap_or_default()
+            state.hold_counts.get(owner).cloned().unwrap_or_default()
         })
         .await
     }
@@ -152,7 +141,7 @@ impl PaymentStore for MemStore {
             }
             let current = state
                 .hold_counts
-                .get(&payment.account_id)
+                .get(&payment.owner())
                 .map(|h| h.version)
                 .unwrap_or(0);
             if current != holds.version {
@@ -172,16 +161,14 @@ impl PaymentStore for MemStore {
                 key_hash.to_string(),
                 (payment.id.clone(), payment.request_hash.clone()),
             );
-            state.payments.insert(
-                (payment.account_id.clone(), payment.id.clone()),
-                payment.clone(),
-            );
-            state.reconcile.insert(
-                payment.id.clone(),
-                (payment.account_id.clone(), payment.created_at),
-            );
+            state
+                .payments
+                .insert((payment.owner(), payment.id.clone()), payment.clone());
+            state
+                .reconcile
+                .insert(payment.id.clone(), (payment.owner(), payment.created_at));
             state.hold_counts.insert(
-                payment.account_id.clone(),
+                payment.owner(),
                 HoldCount {
                     version: holds.version + 1,
                     holds: holds.holds.clone(),
@@ -192,7 +179,7 @@ impl PaymentStore for MemStore {
                 if let Some(charge) = state.charges.get_mut(uin.as_str()) {
                     charge.locked_by = Some(payment.id.clone());
                     charge.hold = Some(BillHold {
-                        account_id: payment.account_id.clone(),
+                        owner: payment.owner(),
                         until,
                     });
                     charge.version += 1;
@@ -205,7 +192,7 @@ impl PaymentStore for MemStore {
 
     async fn mark(&self, payment: &Payment, from: PaymentStatus) -> Result<bool, StoreError> {
         self.write_if("mark", |state| {
-            let key = (payment.account_id.clone(), payment.id.clone());
+            let key = (payment.owner(), payment.id.clone());
             match state.payments.get_mut(&key) {
                 Some(stored) if stored.status == from => {
                     *stored = payment.clone();
@@ -220,7 +207,7 @@ impl PaymentStore for MemStore {
     /// One transaction, on the payment still open and every bill still locked by it.
     async fn settle(&self, payment: &Payment) -> Result<bool, StoreError> {
         let settled = self.transact("settle", (), |state| {
-            let key = (payment.account_id.clone(), payment.id.clone());
+            let key = (payment.owner(), payment.id.clone());
             let open = state
                 .payments
                 .get(&key)
@@ -251,12 +238,12 @@ impl PaymentStore for MemStore {
                         .insert(bill.uin.as_str().to_string(), payment.id.clone());
                 }
             }
-            let count = state
-                .hold_counts
-                .entry(payment.account_id.clone())
-                .or_default();
+            let count = state.hold_counts.entry(payment.owner()).or_default();
             count.holds.retain(|h| h.payment_id != payment.id);
             count.version += 1;
+            if let (Some(org), Some(audit)) = (&payment.organisation_id, paid_audit(payment)) {
+                state.orgs.audit.entry(org.clone()).or_default().push(audit);
+            }
             Ok(())
         });
         Ok(settled.await?.is_ok())
@@ -282,12 +269,8 @@ impl PaymentStore for MemStore {
                 .filter(|(id, (_, created))| {
                     *created < before && Shard::of(id, RECONCILE_SHARDS) == shard
                 })
-                .map(|(id, (account, created))| {
-                    (
-                        reconcile_sort_key(*created, id),
-                        account.clone(),
-                        id.clone(),
-                    )
+                .map(|(id, (owner, created))| {
+                    (reconcile_sort_key(*created, id), owner.clone(), id.clone())
                 });
             index_page(entries, page.after.as_deref(), limit, |entries, next| {
                 OpenPaymentsPage { entries, next }
@@ -296,18 +279,18 @@ impl PaymentStore for MemStore {
         .await
     }
 
-    async fn account_payments(
+    async fn owner_payments(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         let mut found: Vec<Payment> = self
-            .read("account_payments", |state| {
+            .read("owner_payments", |state| {
                 state
                     .payments
                     .values()
-                    .filter(|p| p.account_id == *account_id)
+                    .filter(|p| p.owner() == *owner)
                     .filter(|p| (from_ms..to_ms).contains(&(p.created_at * 1000)))
                     .cloned()
                     .collect()

@@ -1,7 +1,7 @@
 //! Refunds of payments: the key records, the refunds and the payments' refund totals.
 
 use super::MemStore;
-use crate::domain::{AccountId, PaymentId, RefundId, Uin};
+use crate::domain::{Owner, PaymentId, RefundId, Uin};
 use crate::services::payments::{
     Payment, Refund, RefundOpening, RefundRefusal, RefundSettling, RefundState, RefundStore,
 };
@@ -35,23 +35,21 @@ impl MemStore {
 }
 
 impl RefundStore for MemStore {
-    async fn paid_by(&self, uin: &Uin) -> Result<Option<(AccountId, PaymentId)>, StoreError> {
+    async fn paid_by(&self, uin: &Uin) -> Result<Option<(Owner, PaymentId)>, StoreError> {
         self.read("paid_by", |state| {
             let id = state.paid_by.get(uin.as_str())?;
-            state
-                .payment(id)
-                .map(|p| (p.account_id.clone(), id.clone()))
+            state.payment(id).map(|p| (p.owner(), id.clone()))
         })
         .await
     }
 
     async fn refunds(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         payment_id: &PaymentId,
     ) -> Result<Vec<Refund>, StoreError> {
-        let of_account = |r: &Refund| r.account_id == *account_id;
-        self.refunds_where("refunds", payment_id, of_account).await
+        let of_owner = |r: &Refund| r.owner() == *owner;
+        self.refunds_where("refunds", payment_id, of_owner).await
     }
 
     async fn payment_refunds(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
@@ -62,7 +60,7 @@ impl RefundStore for MemStore {
     async fn refund_key(
         &self,
         key_hash: &str,
-    ) -> Result<Option<(AccountId, PaymentId, RefundId, String)>, StoreError> {
+    ) -> Result<Option<(Owner, PaymentId, RefundId, String)>, StoreError> {
         self.read("refund_key", |state| {
             state.refund_keys.get(key_hash).cloned()
         })
@@ -78,14 +76,14 @@ impl RefundStore for MemStore {
             if state.refund_keys.contains_key(key_hash) {
                 return Err(RefundRefusal::KeyTaken);
             }
-            let key = (payment.account_id.clone(), payment.id.clone());
+            let key = (payment.owner(), payment.id.clone());
             if !at_version(state.payments.get(&key), payment) {
                 return Err(RefundRefusal::PaymentChanged);
             }
             state.refund_keys.insert(
                 key_hash.to_string(),
                 (
-                    refund.account_id.clone(),
+                    refund.owner(),
                     refund.payment_id.clone(),
                     refund.id.clone(),
                     refund.request_hash.clone(),
@@ -112,7 +110,7 @@ impl RefundStore for MemStore {
                 if !requested {
                     return Err(RefundSettling::AlreadySettled);
                 }
-                let key = (payment.account_id.clone(), payment.id.clone());
+                let key = (payment.owner(), payment.id.clone());
                 if !at_version(state.payments.get(&key), payment) {
                     return Err(RefundSettling::PaymentChanged);
                 }
