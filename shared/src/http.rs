@@ -115,6 +115,22 @@ pub fn acting_organisation(
     Ok(Some((id, role)))
 }
 
+/// Refuses a request that names an organisation (`X-Organisation-Id`, whether or not the
+/// caller belongs to it) on a route that acts only for the citizen: done for the citizen,
+/// it would not be what was asked (400 `organisation_not_supported`).
+pub fn citizen_only(req: &Request) -> Result<(), AppError> {
+    let named = api_context(req)
+        .and_then(|ctx| ctx.authorizer.as_ref())
+        .and_then(|a| a.fields.get("organisation_id"))
+        .and_then(Value::as_str)
+        .is_some_and(|v| !v.is_empty());
+    if named {
+        Err(AppError::OrganisationNotSupported)
+    } else {
+        Ok(())
+    }
+}
+
 /// The operator calling an operator route, as the authorizer established it; a citizen's
 /// session is refused here.
 pub fn operator(req: &Request) -> Result<crate::domain::OperatorId, AppError> {

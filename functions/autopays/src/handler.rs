@@ -16,6 +16,8 @@ use shared::AppError;
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         let principal = web::principal(request)?;
+        // Autopayments are a citizen's own: none is made for an organisation yet.
+        web::citizen_only(request)?;
         let account = &principal.account_id;
         let id = || web::path_param(request, "id").unwrap_or_default();
         let autopays = self.parts.service();

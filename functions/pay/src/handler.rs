@@ -31,6 +31,9 @@ impl Api for App {
         }
         let principal = web::principal(request)?;
         let account = &principal.account_id;
+        if !acts_for_organisations(route) {
+            web::citizen_only(request)?;
+        }
         // `X-Organisation-Id`: a member acts for the organisation, on the routes that can.
         let paying = match web::acting_organisation(request)? {
             Some((organisation, _)) => PayingAs::Member {
@@ -40,9 +43,6 @@ impl Api for App {
             None => PayingAs::Citizen(account.clone()),
         };
         let id = || web::path_param(request, "id").unwrap_or_default();
-        if paying.organisation().is_some() && !acts_for_organisations(route) {
-            return Err(AppError::OrganisationNotSupported);
-        }
         match route {
             Some("POST /v1/payments") => {
                 let key = idempotency_key(request)?;
