@@ -332,3 +332,61 @@ async fn an_expired_hold_of_the_organisation_is_found_under_its_key() {
     // A declined payment is no `paid` entry.
     assert!(w.audit().iter().all(|e| e.action != "paid"));
 }
+
+#[tokio::test]
+async fn a_biller_refunds_the_organisation_and_its_office_is_told() {
+    let w = world();
+    let paid = w.pay(&w.member("accountant"), "org-key-1").await.unwrap();
+    let ask = RefundRequest {
+        uin: Uin::parse("uin", UIN).unwrap(),
+        amount: 100_000,
+        reason: "Переплата".into(),
+    };
+    let biller = Refunder::Biller("b1".into());
+    let refund = w
+        .service
+        .refund(
+            &biller,
+            &paid.payment.id,
+            "refund-key-1",
+            &ask,
+            w.clock.now(),
+        )
+        .await
+        .unwrap()
+        .refund;
+    assert_eq!(refund.state, RefundState::Succeeded);
+    assert_eq!(refund.organisation_id.as_ref(), Some(&w.org));
+    // The refund is the organisation's: with its payment, under its key.
+    let payment = w
+        .service
+        .payment(&w.member("viewer"), &paid.payment.id)
+        .await
+        .unwrap();
+    assert_eq!(payment.refunds.refunded(), 100_000);
+    let refunds = w.service.refunds_of(&payment).await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    // Its receipt goes to the organisation's e-mail, as the payment's did.
+    let told: Vec<_> = w
+        .outbox
+        .sent()
+        .into_iter()
+        .filter(|m| m.subject.as_deref() == Some(REFUND_RECEIPT_SUBJECT))
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(told, [OFFICE]);
+    // The same key answers the same refund.
+    let again = w
+        .service
+        .refund(
+            &biller,
+            &paid.payment.id,
+            "refund-key-1",
+            &ask,
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.refund.id, refund.id);
+}
