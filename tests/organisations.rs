@@ -1,6 +1,7 @@
 //! End-to-end tests of the corporate cabinet: organisations registered by the citizen
 //! the sandbox business register names, members invited by a code, roles, the audit log,
-//! and what strangers, the wrong roles and guessers get.
+//! the organisation's bills paid by its members, and what strangers, the wrong roles and
+//! guessers get.
 
 mod support;
 
@@ -23,6 +24,9 @@ fn main() {
             scenario!(invitations_stop_at_the_days_limit),
             scenario!(a_deleted_account_leaves_and_the_last_owner_stays),
             scenario!(wrong_invitation_codes_are_limited),
+            scenario!(an_accountant_pays_the_company_bills_and_a_viewer_cannot),
+            scenario!(members_paying_one_bill_at_once_pay_it_once),
+            scenario!(routes_for_citizens_alone_refuse_an_organisation),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })
@@ -37,9 +41,12 @@ fn company_inn(prefix: &str) -> String {
     organisation_inn(&number[..9])
 }
 
+/// The KPP of every company of [`company`].
+const KPP: &str = "773601001";
+
 /// A company's registration body.
 fn company(inn: &str) -> Value {
-    json!({"kind": "legal_entity", "inn": inn, "kpp": "773601001", "ogrn": ogrn_of("102770013219"), "email": "office@example.ru"})
+    json!({"kind": "legal_entity", "inn": inn, "kpp": KPP, "ogrn": ogrn_of("102770013219"), "email": "office@example.ru"})
 }
 
 /// A confirmed citizen whose profile holds the personal INN `inn`, verified.
@@ -508,4 +515,528 @@ async fn wrong_invitation_codes_are_limited(api: Api) {
     let last = accept(&api, &token, "123456").await;
     last.assert_problem(429, "invitation_attempts_limited");
     assert!(last.retry_after() > 0);
+}
+
+// ------------------------------------------------------------------ paying as an organisation
+
+/// A registered company that the scenarios pay for: its owner (the head) with their
+/// session, its id, its INN and its e-mail, which no other organisation has (receipts go
+/// there).
+struct PayingCompany {
+    head: Citizen,
+    owner: String,
+    id: String,
+    inn: String,
+    email: String,
+}
+
+/// Registers a company with an e-mail of its own, its owner the head.
+async fn paying_company(api: &Api) -> PayingCompany {
+    let inn = company_inn("77");
+    let email = format!("office{}@example.ru", six_digits());
+    let (head, owner) = confirmed_with_inn(api, &head_inn_of(&inn)).await;
+    let mut body = company(&inn);
+    body["email"] = json!(email);
+    let org = registered(api, &owner, body).await;
+    assert_eq!(org["status"], "registered", "{org}");
+    PayingCompany {
+        head,
+        owner,
+        id: text(&org["id"]),
+        inn,
+        email,
+    }
+}
+
+impl PayingCompany {
+    /// The payers of a charge on the company's INN and KPP.
+    fn payer(&self) -> Value {
+        payer("inn_kpp", &format!("{}/{KPP}", self.inn))
+    }
+
+    /// A new citizen invited by SMS in `role` who accepted; with their session.
+    async fn member(&self, api: &Api, role: &str) -> (Citizen, String) {
+        let (member, token) = citizen(api).await;
+        let code = invite(api, &self.owner, &self.id, "sms", &member.phone, role).await;
+        let joined = accept(api, &token, &code).await;
+        assert_eq!(joined.status, 200, "{}", joined.body);
+        (member, token)
+    }
+}
+
+/// `method path` with the JSON `body` as the holder of `token` acting for the
+/// organisation `id`, with the idempotency key `key` when there is one.
+async fn send_for(
+    api: &Api,
+    token: &str,
+    id: &str,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> Reply {
+    api.json_request(method, path, token, body)
+        .header("x-organisation-id", id)
+        .header_if("idempotency-key", key)
+        .send()
+        .await
+}
+
+/// `POST /v1/payments` of `body` under `key`, acting for the organisation `id`.
+async fn pay_for(api: &Api, token: &str, id: &str, key: &str, body: &Value) -> Reply {
+    send_for(
+        api,
+        token,
+        id,
+        Method::POST,
+        "/v1/payments",
+        Some(key),
+        body,
+    )
+    .await
+}
+
+/// `POST /v1/payments/{payment}/confirm` (3-D Secure done) acting for the organisation.
+async fn confirm_for(api: &Api, token: &str, id: &str, payment: &str) -> Reply {
+    let path = format!("/v1/payments/{payment}/confirm");
+    send_for(api, token, id, Method::POST, &path, None, &json!({})).await
+}
+
+/// The ids of a page of an archive, which must answer 200, newest first.
+fn payment_ids(archive: &Reply) -> Vec<String> {
+    assert_eq!(archive.status, 200, "{}", archive.body);
+    archive
+        .list("payments")
+        .iter()
+        .map(|p| text(&p["id"]))
+        .collect()
+}
+
+/// The organisation's archive as `token` acting for it (`GET /v1/payments` with the
+/// header and `query`): the ids, newest first.
+async fn organisation_archive(api: &Api, token: &str, id: &str, query: &str) -> Vec<String> {
+    payment_ids(&as_organisation(api, token, &format!("/v1/payments{query}"), id).await)
+}
+
+/// Asserts that a payment's view says it was paid for the organisation `id` by `member`.
+fn assert_paid_for(payment: &Value, id: &str, member: &Citizen) {
+    assert_eq!(payment["organisation_id"], id, "{payment}");
+    assert_eq!(
+        payment["member_id"],
+        member.account_id.as_str(),
+        "{payment}"
+    );
+}
+
+/// The `paid` entries of the organisation's audit log, newest first, as its owner reads
+/// them.
+async fn paid_entries(api: &Api, owner: &str, id: &str) -> Vec<Value> {
+    let audit = get_ok(
+        api,
+        owner,
+        &format!("/v1/organisations/{id}/audit?limit=100"),
+    )
+    .await;
+    audit
+        .list("entries")
+        .into_iter()
+        .filter(|e| e["action"] == "paid")
+        .collect()
+}
+
+/// The receipt letters (`Квитанция об оплате`) in the outbox of `to` that name `uin`.
+async fn receipts_naming(api: &Api, to: &str, uin: &str) -> usize {
+    api.outbox(to)
+        .await
+        .iter()
+        .map(Value::to_string)
+        .filter(|m| m.contains("Квитанция об оплате") && m.contains(uin))
+        .count()
+}
+
+/// The organisation's unpaid bills (its list as it opens) and its paid ones, as `token`
+/// acting for it sees them: the UINs of each.
+async fn organisation_bills_by_status(
+    api: &Api,
+    token: &str,
+    id: &str,
+) -> (Vec<String>, Vec<String>) {
+    let unpaid = as_organisation(api, token, "/v1/bills", id).await;
+    assert_eq!(unpaid.status, 200, "{}", unpaid.body);
+    for bill in unpaid.list("bills") {
+        assert_eq!(bill["payable"], true, "{bill}");
+    }
+    let paid = as_organisation(api, token, "/v1/bills?status=paid", id).await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    for bill in paid.list("bills") {
+        assert_eq!(bill["status"], "paid", "{bill}");
+        assert_eq!(bill["payable"], false, "{bill}");
+    }
+    (uins_of(&unpaid), uins_of(&paid))
+}
+
+async fn an_accountant_pays_the_company_bills_and_a_viewer_cannot(api: Api) {
+    let company = paying_company(&api).await;
+    let (owner, id) = (&company.owner, company.id.as_str());
+    let (accountant, accountant_token) = company.member(&api, "accountant").await;
+    let (viewer, viewer_token) = company.member(&api, "viewer").await;
+    let biller = new_biller("ИФНС России № 36 по г. Москве");
+    let [tax, fine, refused] = biller
+        .charges(
+            &api,
+            [
+                ("taxes", 1_250_000, company.payer()),
+                ("fines", 300_000, company.payer()),
+                ("utilities", 90_000, company.payer()),
+            ],
+        )
+        .await;
+    let mut all = vec![tax.clone(), fine.clone(), refused.clone()];
+    all.sort();
+
+    // A stranger naming the company, and a member naming another organisation, are told
+    // it is not found; neither pays. (Each attempt has a card token of its own.)
+    let tax_by_card = || json!({"uins": [tax], "method": card(SUCCEEDS)});
+    let (_, stranger) = citizen(&api).await;
+    pay_for(&api, &stranger, id, &unique_key(), &tax_by_card())
+        .await
+        .assert_problem(404, "organisation_not_found");
+    let (_, other_owner, other_id) = company_with_owner(&api).await;
+    pay_for(
+        &api,
+        &accountant_token,
+        &other_id,
+        &unique_key(),
+        &tax_by_card(),
+    )
+    .await
+    .assert_problem(404, "organisation_not_found");
+
+    // A viewer may not pay: nothing is written, the bill stays payable.
+    pay_for(&api, &viewer_token, id, &unique_key(), &tax_by_card())
+        .await
+        .assert_problem(403, "role_forbids");
+    assert_eq!(
+        organisation_bills_by_status(&api, owner, id).await,
+        (all.clone(), vec![])
+    );
+    assert!(organisation_archive(&api, &viewer_token, id, "")
+        .await
+        .is_empty());
+
+    // The accountant pays the tax for the company.
+    let (key, paying) = (unique_key(), tax_by_card());
+    let paid = pay_for(&api, &accountant_token, id, &key, &paying).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    assert_eq!(paid.body["status"], "succeeded");
+    assert_eq!(paid.body["total"], 1_250_000);
+    assert_paid_for(&paid.body, id, &accountant);
+    let tax_payment = paid.id();
+    // The same request under the same key is the same payment, told as a replay.
+    let replay = pay_for(&api, &accountant_token, id, &key, &paying).await;
+    assert_eq!(replay.status, 201, "{}", replay.body);
+    assert_eq!(replay.id(), tax_payment);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    // The tax leaves the company's list of bills to pay, and is among its paid ones.
+    let (unpaid, paid_bills) = organisation_bills_by_status(&api, &viewer_token, id).await;
+    assert!(!unpaid.contains(&tax), "{unpaid:?}");
+    assert_eq!(paid_bills, [tax.as_str()]);
+
+    // Every member sees the payment, as the company's; the payer alone does not.
+    let path = format!("/v1/payments/{tax_payment}");
+    for token in [owner, &accountant_token, &viewer_token] {
+        let seen = as_organisation(&api, token, &path, id).await;
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        assert_eq!(seen.body["status"], "succeeded");
+        assert_paid_for(&seen.body, id, &accountant);
+    }
+    api.get_as(&accountant_token, &path)
+        .await
+        .assert_problem(404, "payment_not_found");
+    as_organisation(&api, &other_owner, &path, &other_id)
+        .await
+        .assert_problem(404, "payment_not_found");
+
+    // The receipt names the company, not the member; it went to the company's address.
+    let receipt = as_organisation(&api, &viewer_token, &format!("{path}/receipt"), id).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.body);
+    let payer = text(&receipt.body["payer"]);
+    assert!(
+        payer.contains(&company.inn) && payer.contains(KPP),
+        "{}",
+        receipt.body
+    );
+    assert!(!payer.contains("Иванов"), "{}", receipt.body);
+    assert_eq!(receipts_naming(&api, &company.email, &tax).await, 1);
+    assert_eq!(receipts_naming(&api, &accountant.email, &tax).await, 0);
+
+    // The accountant's own payment is theirs alone, and names no organisation.
+    let donation = api
+        .json_request(
+            Method::POST,
+            "/v1/payees/charity-children/payments",
+            &accountant_token,
+            &json!({"amount": 50_000, "method": card(SUCCEEDS)}),
+        )
+        .header("idempotency-key", unique_key())
+        .send()
+        .await;
+    assert_eq!(donation.status, 201, "{}", donation.body);
+    assert!(
+        donation.body.get("organisation_id").is_none(),
+        "{}",
+        donation.body
+    );
+    assert!(
+        donation.body.get("member_id").is_none(),
+        "{}",
+        donation.body
+    );
+
+    // A declined card pays nothing; 3-D Secure waits for a confirmation a viewer may not
+    // give.
+    let declined = pay_for(
+        &api,
+        &accountant_token,
+        id,
+        &unique_key(),
+        &json!({"uins": [refused], "method": card(DECLINED)}),
+    )
+    .await;
+    declined.assert_problem(402, "payment_declined");
+    let declined_payment = text(&declined.body["payment_id"]);
+    let waiting = pay_for(
+        &api,
+        &accountant_token,
+        id,
+        &unique_key(),
+        &json!({"uins": [fine], "method": card(THREE_DS)}),
+    )
+    .await;
+    assert_eq!(waiting.status, 202, "{}", waiting.body);
+    assert_eq!(waiting.body["status"], "requires_confirmation");
+    assert_paid_for(&waiting.body, id, &accountant);
+    let fine_payment = waiting.id();
+    confirm_for(&api, &viewer_token, id, &fine_payment)
+        .await
+        .assert_problem(403, "role_forbids");
+    let still = as_organisation(&api, owner, &format!("/v1/payments/{fine_payment}"), id).await;
+    assert_eq!(
+        still.body["status"], "requires_confirmation",
+        "{}",
+        still.body
+    );
+    let confirmed = confirm_for(&api, &accountant_token, id, &fine_payment).await;
+    assert_eq!(confirmed.status, 201, "{}", confirmed.body);
+    assert_eq!(confirmed.body["status"], "succeeded");
+    assert_paid_for(&confirmed.body, id, &accountant);
+
+    // The company's archive, the same for every member, holds its three payments and
+    // nothing else; the members' own archives hold none of them.
+    let company_payments = vec![fine_payment.clone(), declined_payment, tax_payment.clone()];
+    for token in [owner, &accountant_token, &viewer_token] {
+        let archive = as_organisation(&api, token, "/v1/payments", id).await;
+        assert_eq!(payment_ids(&archive), company_payments);
+        for payment in archive.list("payments") {
+            assert_paid_for(&payment, id, &accountant);
+        }
+    }
+    assert_eq!(
+        organisation_archive(&api, &viewer_token, id, "?status=succeeded").await,
+        [fine_payment.clone(), tax_payment.clone()]
+    );
+    assert_eq!(
+        payment_ids(&api.get_as(&accountant_token, "/v1/payments").await),
+        [donation.id()]
+    );
+    for token in [owner, &viewer_token] {
+        assert!(payment_ids(&api.get_as(token, "/v1/payments").await).is_empty());
+    }
+
+    // The audit log tells each payment that went through, by whom and for how much.
+    let paid_log = paid_entries(&api, owner, id).await;
+    assert_eq!(paid_log.len(), 2, "{paid_log:?}");
+    for (entry, (payment, amount)) in paid_log
+        .iter()
+        .zip([(&fine_payment, 300_000), (&tax_payment, 1_250_000)])
+    {
+        assert_eq!(entry["actor"], accountant.account_id.as_str(), "{entry}");
+        assert_eq!(entry["payment_id"], payment.as_str(), "{entry}");
+        assert_eq!(entry["amount"], amount, "{entry}");
+    }
+
+    // A member the owner removed sees the company's payments no more.
+    let removed = api
+        .delete_as(
+            owner,
+            &format!("/v1/organisations/{id}/members/{}", viewer.account_id),
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    as_organisation(&api, &viewer_token, "/v1/payments", id)
+        .await
+        .assert_problem(404, "organisation_not_found");
+    as_organisation(&api, &viewer_token, &path, id)
+        .await
+        .assert_problem(404, "organisation_not_found");
+}
+
+async fn members_paying_one_bill_at_once_pay_it_once(api: Api) {
+    let company = paying_company(&api).await;
+    let (owner, id) = (&company.owner, company.id.as_str());
+    let (accountant, accountant_token) = company.member(&api, "accountant").await;
+    let biller = new_biller("ГБУ «Жилищник района Хамовники»");
+    let [rent, deposit] = biller
+        .charges(
+            &api,
+            [
+                ("utilities", 480_000, company.payer()),
+                ("other", 120_000, company.payer()),
+            ],
+        )
+        .await;
+
+    // The owner and the accountant pay the same bill at the same moment.
+    let rent_by_card = || json!({"uins": [rent], "method": card(SUCCEEDS)});
+    let (by_owner, by_accountant) = (rent_by_card(), rent_by_card());
+    let (owner_key, accountant_key) = (unique_key(), unique_key());
+    let (a, b) = tokio::join!(
+        pay_for(&api, owner, id, &owner_key, &by_owner),
+        pay_for(&api, &accountant_token, id, &accountant_key, &by_accountant),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+    let (owner_account, accountant_account) = (
+        company.head.account_id.as_str(),
+        accountant.account_id.as_str(),
+    );
+    let (won, lost, winner, loser, loser_token) = if a.status == 201 {
+        (&a, &b, owner_account, accountant_account, &accountant_token)
+    } else {
+        (&b, &a, accountant_account, owner_account, owner)
+    };
+    assert!(
+        ["bill_in_payment", "bill_paid"].contains(&lost.body["code"].as_str().unwrap_or_default()),
+        "{}",
+        lost.body
+    );
+    assert_eq!(lost.body["uin"], rent.as_str());
+    assert_eq!(won.body["organisation_id"], id);
+    assert_eq!(won.body["member_id"], winner);
+    let payment = won.id();
+
+    // Paid once: the bill is paid, one payment went through, one receipt, one entry.
+    assert_eq!(
+        organisation_bills_by_status(&api, &accountant_token, id).await,
+        (vec![deposit.clone()], vec![rent.clone()])
+    );
+    assert_eq!(
+        organisation_archive(&api, owner, id, "?status=succeeded").await,
+        [payment.as_str()]
+    );
+    assert_eq!(receipts_naming(&api, &company.email, &rent).await, 1);
+    let paid_log = paid_entries(&api, owner, id).await;
+    assert_eq!(paid_log.len(), 1, "{paid_log:?}");
+    assert_eq!(paid_log[0]["actor"], winner);
+    assert_eq!(paid_log[0]["payment_id"], payment.as_str());
+    assert_eq!(paid_log[0]["amount"], 480_000);
+
+    // The one turned away was refused that bill only: it pays another at once.
+    let other = pay_for(
+        &api,
+        loser_token,
+        id,
+        &unique_key(),
+        &json!({"uins": [deposit], "method": card(SUCCEEDS)}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    assert_eq!(other.body["member_id"], loser);
+    assert_eq!(paid_entries(&api, owner, id).await.len(), 2);
+}
+
+async fn routes_for_citizens_alone_refuse_an_organisation(api: Api) {
+    let company = paying_company(&api).await;
+    let (owner, id) = (&company.owner, company.id.as_str());
+    let biller = new_biller("Префектура ЦАО");
+    let rent = biller
+        .charge(&api, "utilities", 75_000, company.payer())
+        .await;
+    // The owner's own template of the company's bill, made as a citizen.
+    let template = api
+        .post_as(
+            owner,
+            "/v1/payment-templates",
+            json!({"name": "Аренда", "uins": [rent]}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{}", template.body);
+
+    // Saved methods, templates, payees and paying by a template act only for a
+    // citizen: acting for the company, each is refused and does nothing.
+    let pays = [
+        (
+            "/v1/payees/charity-children/payments".to_string(),
+            json!({"amount": 50_000, "method": card(SUCCEEDS)}),
+        ),
+        (
+            format!("/v1/payment-templates/{}/payments", template.id()),
+            json!({"method": card(SUCCEEDS)}),
+        ),
+    ];
+    for (path, body) in pays {
+        send_for(
+            &api,
+            owner,
+            id,
+            Method::POST,
+            &path,
+            Some(&unique_key()),
+            &body,
+        )
+        .await
+        .assert_problem(400, "organisation_not_supported");
+    }
+    let saves = [
+        ("/v1/payment-methods", card(SUCCEEDS)),
+        (
+            "/v1/payment-templates",
+            json!({"name": "Аренда офиса", "uins": [rent]}),
+        ),
+    ];
+    for (path, body) in saves {
+        send_for(&api, owner, id, Method::POST, path, None, &body)
+            .await
+            .assert_problem(400, "organisation_not_supported");
+    }
+    for path in ["/v1/payment-methods", "/v1/payment-templates"] {
+        as_organisation(&api, owner, path, id)
+            .await
+            .assert_problem(400, "organisation_not_supported");
+    }
+
+    // Nothing was saved or paid: the owner's own lists are as they were, the bill is
+    // still the company's to pay, and neither archive holds a payment.
+    let methods = get_ok(&api, owner, "/v1/payment-methods").await;
+    assert!(
+        methods.list("payment_methods").is_empty(),
+        "{}",
+        methods.body
+    );
+    let templates = get_ok(&api, owner, "/v1/payment-templates").await;
+    assert_eq!(
+        templates
+            .list("payment_templates")
+            .iter()
+            .map(|t| text(&t["id"]))
+            .collect::<Vec<_>>(),
+        [template.id()]
+    );
+    assert_eq!(
+        organisation_bills_by_status(&api, owner, id).await,
+        (vec![rent], vec![])
+    );
+    assert!(organisation_archive(&api, owner, id, "").await.is_empty());
+    assert!(payment_ids(&api.get_as(owner, "/v1/payments").await).is_empty());
 }
