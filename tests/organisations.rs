@@ -26,7 +26,7 @@ fn main() {
             scenario!(wrong_invitation_codes_are_limited),
             scenario!(an_accountant_pays_the_company_bills_and_a_viewer_cannot),
             scenario!(members_paying_one_bill_at_once_pay_it_once),
-            scenario!(routes_for_citizens_alone_refuse_an_organisation),
+            scenario!(an_organisation_keeps_its_own_methods_and_templates),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })
@@ -956,87 +956,148 @@ async fn members_paying_one_bill_at_once_pay_it_once(api: Api) {
     assert_eq!(paid_entries(&api, owner, id).await.len(), 2);
 }
 
-async fn routes_for_citizens_alone_refuse_an_organisation(api: Api) {
+async fn an_organisation_keeps_its_own_methods_and_templates(api: Api) {
     let company = paying_company(&api).await;
     let (owner, id) = (&company.owner, company.id.as_str());
+    let (accountant, accountant_token) = company.member(&api, "accountant").await;
+    let (_, viewer) = company.member(&api, "viewer").await;
     let biller = new_biller("Префектура ЦАО");
-    let rent = biller
-        .charge(&api, "utilities", 75_000, company.payer())
-        .await;
-    // The owner's own template of the company's bill, made as a citizen.
-    let template = api
-        .post_as(
-            owner,
-            "/v1/payment-templates",
-            json!({"name": "Аренда", "uins": [rent]}),
-        )
-        .await;
-    assert_eq!(template.status, 201, "{}", template.body);
-
-    // Saved methods, templates, payees and paying by a template act only for a
-    // citizen: acting for the company, each is refused and does nothing.
-    let pays = [
-        (
-            "/v1/payees/charity-children/payments".to_string(),
-            json!({"amount": 50_000, "method": card(SUCCEEDS)}),
-        ),
-        (
-            format!("/v1/payment-templates/{}/payments", template.id()),
-            json!({"method": card(SUCCEEDS)}),
-        ),
-    ];
-    for (path, body) in pays {
-        send_for(
+    let [rent, water] = biller
+        .charges(
             &api,
-            owner,
-            id,
-            Method::POST,
-            &path,
-            Some(&unique_key()),
-            &body,
+            [
+                ("utilities", 75_000, company.payer()),
+                ("utilities", 12_000, company.payer()),
+            ],
         )
+        .await;
+
+    // The owner saves a card for the company (a fresh login is presence enough); every
+    // member sees it, no member's own list holds it, and a viewer may not save one.
+    let saved = send_for(
+        &api,
+        owner,
+        id,
+        Method::POST,
+        "/v1/payment-methods",
+        None,
+        &card(SUCCEEDS),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let method = saved.id();
+    let listed = as_organisation(&api, &viewer, "/v1/payment-methods", id).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let ids: Vec<String> = listed
+        .list("payment_methods")
+        .iter()
+        .map(|m| text(&m["id"]))
+        .collect();
+    assert_eq!(ids, std::slice::from_ref(&method));
+    let own = get_ok(&api, owner, "/v1/payment-methods").await;
+    assert!(own.list("payment_methods").is_empty(), "{}", own.body);
+    send_for(
+        &api,
+        &viewer,
+        id,
+        Method::POST,
+        "/v1/payment-methods",
+        None,
+        &card(SUCCEEDS),
+    )
+    .await
+    .assert_problem(403, "role_forbids");
+
+    // The accountant pays with it for the company; their own methods do not pay for it.
+    let body = json!({"uins": [rent], "method": {"type": "saved", "id": method}});
+    let paid = pay_for(&api, &accountant_token, id, &unique_key(), &body).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    assert_paid_for(&paid.body, id, &accountant);
+    assert_eq!(paid.body["method"]["saved_method_id"], method.as_str());
+    let mine = api
+        .post_as(&accountant_token, "/v1/payment-methods", card(SUCCEEDS))
+        .await;
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let body = json!({"uins": [water], "method": {"type": "saved", "id": mine.id()}});
+    pay_for(&api, &accountant_token, id, &unique_key(), &body)
+        .await
+        .assert_problem(404, "payment_method_not_found");
+
+    // A template of the company's: kept by the accountant, paid in one call.
+    let template = send_for(
+        &api,
+        &accountant_token,
+        id,
+        Method::POST,
+        "/v1/payment-templates",
+        None,
+        &json!({"name": "Вода", "uins": [water]}),
+    )
+    .await;
+    assert_eq!(template.status, 201, "{}", template.body);
+    let own = get_ok(&api, &accountant_token, "/v1/payment-templates").await;
+    assert!(own.list("payment_templates").is_empty(), "{}", own.body);
+    let path = format!("/v1/payment-templates/{}/payments", template.id());
+    let body = json!({"method": {"type": "saved", "id": method}});
+    let by_template = send_for(
+        &api,
+        &accountant_token,
+        id,
+        Method::POST,
+        &path,
+        Some(&unique_key()),
+        &body,
+    )
+    .await;
+    assert_eq!(by_template.status, 201, "{}", by_template.body);
+    assert_paid_for(&by_template.body, id, &accountant);
+    // Not the accountant's own template: without the header it is not found.
+    api.json_request(Method::POST, &path, &accountant_token, &body)
+        .header("idempotency-key", unique_key())
+        .send()
+        .await
+        .assert_problem(404, "payment_template_not_found");
+    assert_eq!(
+        organisation_bills_by_status(&api, owner, id).await.0,
+        Vec::<String>::new()
+    );
+
+    // Each change is in the audit log, by whom it was made.
+    let audit = get_ok(
+        &api,
+        owner,
+        &format!("/v1/organisations/{id}/audit?limit=100"),
+    )
+    .await;
+    let entries = audit.list("entries");
+    let of = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("method_added").len(), 1, "{}", audit.body);
+    assert_eq!(of("method_added")[0]["method_id"], method.as_str());
+    assert_eq!(
+        of("template_added")[0]["actor"],
+        accountant.account_id.as_str()
+    );
+    assert_eq!(of("paid").len(), 2);
+
+    // Autopayments are a citizen's own yet: acting for the company they are refused.
+    as_organisation(&api, owner, "/v1/autopays", id)
         .await
         .assert_problem(400, "organisation_not_supported");
-    }
-    let saves = [
-        ("/v1/payment-methods", card(SUCCEEDS)),
-        (
-            "/v1/payment-templates",
-            json!({"name": "Аренда офиса", "uins": [rent]}),
-        ),
-    ];
-    for (path, body) in saves {
-        send_for(&api, owner, id, Method::POST, path, None, &body)
-            .await
-            .assert_problem(400, "organisation_not_supported");
-    }
-    for path in ["/v1/payment-methods", "/v1/payment-templates"] {
-        as_organisation(&api, owner, path, id)
-            .await
-            .assert_problem(400, "organisation_not_supported");
-    }
-
-    // Nothing was saved or paid: the owner's own lists are as they were, the bill is
-    // still the company's to pay, and neither archive holds a payment.
-    let methods = get_ok(&api, owner, "/v1/payment-methods").await;
-    assert!(
-        methods.list("payment_methods").is_empty(),
-        "{}",
-        methods.body
-    );
-    let templates = get_ok(&api, owner, "/v1/payment-templates").await;
-    assert_eq!(
-        templates
-            .list("payment_templates")
-            .iter()
-            .map(|t| text(&t["id"]))
-            .collect::<Vec<_>>(),
-        [template.id()]
-    );
-    assert_eq!(
-        organisation_bills_by_status(&api, owner, id).await,
-        (vec![rent], vec![])
-    );
-    assert!(organisation_archive(&api, owner, id, "").await.is_empty());
-    assert!(payment_ids(&api.get_as(owner, "/v1/payments").await).is_empty());
+    send_for(
+        &api,
+        owner,
+        id,
+        Method::POST,
+        "/v1/autopays",
+        None,
+        &json!({}),
+    )
+    .await
+    .assert_problem(400, "organisation_not_supported");
 }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
-use shared::domain::Category;
+use shared::domain::{Category, Owner};
 use shared::services::autopays::{
     Autopay, AutopayStatus, AutopayStore, Match, Trigger, MAX_AUTOPAYS, SCHEDULE_SHARDS,
 };
@@ -26,7 +26,7 @@ use shared::services::bills::BillStore;
 use shared::services::charges::ChargeStatus;
 use shared::services::identity::Presence;
 use shared::services::payments::{
-    NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService, PaymentStore,
+    NewMethod, PayingAs, PaymentNotice, PaymentNoticeQueue, PaymentService, PaymentStore,
 };
 use shared::services::runs::Shard;
 use shared::services::{Cap, StoreError, MOSCOW};
@@ -211,7 +211,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
             let token = card_token(acquirer, card, OffsetDateTime::now_utc()).await?;
             let method = payments
                 .add_method(
-                    &member.account_id.parse()?,
+                    &PayingAs::Citizen(member.account_id.parse()?),
                     NewMethod::Card(token),
                     Presence { fresh: true },
                     OffsetDateTime::now_utc(),
@@ -343,7 +343,7 @@ async fn bench(args: &Args, stack: &Stack, recorder: &Recorder, started: Instant
     accounts.dedup();
     for account in accounts {
         let made = store
-            .account_payments(&account.parse()?, 0, i64::MAX)
+            .owner_payments(&Owner::Citizen(account.parse()?), 0, i64::MAX)
             .await
             .map_err(|e| anyhow::anyhow!("reading payments: {e}"))?;
         for p in made {

@@ -15,7 +15,9 @@ use uslugi_local::provision::Clients;
 use shared::adapters::acquirer::SandboxAcquirer;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::services::identity::Presence;
-use shared::services::payments::{NewMethod, PaymentNotice, PaymentNoticeQueue, PaymentService};
+use shared::services::payments::{
+    NewMethod, PayingAs, PaymentNotice, PaymentNoticeQueue, PaymentService,
+};
 use shared::services::StoreError;
 
 use super::pay::proven;
@@ -127,7 +129,7 @@ impl Autopays {
         let saved = self
             .payments
             .add_method(
-                &payer.account_id.parse()?,
+                &PayingAs::Citizen(payer.account_id.parse()?),
                 NewMethod::Card(token),
                 Presence { fresh: true },
                 now,

@@ -31,10 +31,8 @@ impl Api for App {
         }
         let principal = web::principal(request)?;
         let account = &principal.account_id;
-        if !acts_for_organisations(route) {
-            web::citizen_only(request)?;
-        }
-        // `X-Organisation-Id`: a member acts for the organisation, on the routes that can.
+        // `X-Organisation-Id`: a member acts for the organisation, whose payments, saved
+        // methods and templates these are.
         let paying = match web::acting_organisation(request)? {
             Some((organisation, _)) => PayingAs::Member {
                 account: account.clone(),
@@ -71,7 +69,7 @@ impl Api for App {
                 let origin = format!("payee:{}", payee.id);
                 let outcome = self
                     .payments
-                    .pay_payee(&self.payees, payee, account, &key, &pay, &origin, now)
+                    .pay_payee(&self.payees, payee, &paying, &key, &pay, &origin, now)
                     .await?;
                 Ok(outcome_response(&outcome))
             }
@@ -81,7 +79,7 @@ impl Api for App {
                 let pay = TemplatePayRequest::parse(&web::json_object(request)?)?;
                 let outcome = self
                     .payments
-                    .pay_template(&self.payees, account, &template, &key, &pay, now)
+                    .pay_template(&self.payees, &paying, &template, &key, &pay, now)
                     .await?;
                 Ok(outcome_response(&outcome))
             }
@@ -115,7 +113,7 @@ impl Api for App {
             Some("GET /v1/payment-methods") => {
                 let methods: Vec<Value> = self
                     .payments
-                    .methods(account)
+                    .methods(&paying)
                     .await?
                     .iter()
                     .map(|m| m.view())
@@ -130,18 +128,18 @@ impl Api for App {
                 let presence = principal.presence(now, self.step_up_window);
                 let saved = self
                     .payments
-                    .add_method(account, method, presence, now)
+                    .add_method(&paying, method, presence, now)
                     .await?;
                 Ok(web::json_response(StatusCode::CREATED, &saved.view()))
             }
             Some("DELETE /v1/payment-methods/{id}") => {
                 self.payments
-                    .remove_method(account, &requested(id(), "payment method")?)
+                    .remove_method(&paying, &requested(id(), "payment method")?, now)
                     .await?;
                 Ok(web::no_content())
             }
             Some("GET /v1/payment-templates") => {
-                let templates = self.payments.templates(account).await?;
+                let templates = self.payments.templates(&paying).await?;
                 let views: Vec<Value> = templates.iter().map(template_view).collect();
                 Ok(web::json_response(
                     StatusCode::OK,
@@ -155,7 +153,7 @@ impl Api for App {
                 } else {
                     Template::parse(&body, now.unix_timestamp())?
                 };
-                self.payments.add_template(account, &template).await?;
+                self.payments.add_template(&paying, &template, now).await?;
                 Ok(web::json_response(
                     StatusCode::CREATED,
                     &template_view(&template),
@@ -163,7 +161,7 @@ impl Api for App {
             }
             Some("DELETE /v1/payment-templates/{id}") => {
                 self.payments
-                    .remove_template(account, &requested(id(), "payment template")?)
+                    .remove_template(&paying, &requested(id(), "payment template")?, now)
                     .await?;
                 Ok(web::no_content())
             }
@@ -184,25 +182,6 @@ shared::api_app! {
         /// The payees paid without a bill, checked once per cold start.
         payees: Catalogue = Catalogue::embedded()?,
     }
-}
-
-/// The routes a member may call for an organisation (`X-Organisation-Id`): paying bills,
-/// the archive, a payment, its confirmation and receipt, and the payees' catalogue. Saved
-/// methods, templates and payees' payments are a citizen's own: with the header they are
-/// refused rather than done for the citizen, who meant otherwise.
-fn acts_for_organisations(route: Option<&str>) -> bool {
-    matches!(
-        route,
-        Some(
-            "POST /v1/payments"
-                | "GET /v1/payments"
-                | "GET /v1/payments/{id}"
-                | "POST /v1/payments/{id}/confirm"
-                | "GET /v1/payments/{id}/receipt"
-                | "GET /v1/payees"
-                | "GET /v1/payees/{id}"
-        )
-    )
 }
 
 /// The `Idempotency-Key` header, checked (400 `idempotency_key_required`).

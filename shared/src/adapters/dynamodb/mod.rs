@@ -108,9 +108,10 @@ where
     }
 }
 
-/// The counter of an account's things of one kind (see [`Cap`]).
-pub(crate) fn counter_key(account_id: &str, kind: &str) -> Item {
-    key(format!("ACCOUNT#{account_id}"), &format!("COUNT#{kind}"))
+/// The counter of the things of `kind` (see [`Cap`]) in the partition `pk`: an account's,
+/// an organisation's.
+fn counter_key_in(pk: &str, kind: &str) -> Item {
+    key(pk.to_string(), &format!("COUNT#{kind}"))
 }
 
 /// How a transaction of a thing's items and its counter's update ended. The thing's own
@@ -135,11 +136,24 @@ impl DynamoStore {
         cap: Cap,
         items: Vec<TransactWriteItem>,
     ) -> Result<CappedAdd, StoreError> {
+        self.add_capped_in(&format!("ACCOUNT#{account_id}"), kind, cap, items)
+            .await
+    }
+
+    /// [`Self::add_capped`] counted in the partition `pk` (an account's, an
+    /// organisation's).
+    pub(crate) async fn add_capped_in(
+        &self,
+        pk: &str,
+        kind: &str,
+        cap: Cap,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<CappedAdd, StoreError> {
         if cap.seen >= cap.limit {
             return Ok(CappedAdd::Full);
         }
         let count = tx_update(
-            self.update(counter_key(account_id, kind))
+            self.update(counter_key_in(pk, kind))
                 .update_expression("SET #count = if_not_exists(#count, :seen) + :one")
                 .condition_expression("attribute_not_exists(#count) OR #count < :limit")
                 .expression_attribute_names("#count", "count")
@@ -165,8 +179,19 @@ impl DynamoStore {
         kind: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
+        self.remove_capped_in(&format!("ACCOUNT#{account_id}"), kind, items)
+            .await
+    }
+
+    /// [`Self::remove_capped`] uncounted in the partition `pk`.
+    pub(crate) async fn remove_capped_in(
+        &self,
+        pk: &str,
+        kind: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         let uncount = tx_update(
-            self.update(counter_key(account_id, kind))
+            self.update(counter_key_in(pk, kind))
                 .update_expression("SET #count = #count - :one")
                 .condition_expression("#count > :zero")
                 .expression_attribute_names("#count", "count")

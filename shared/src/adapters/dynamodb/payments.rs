@@ -14,6 +14,7 @@ use super::organisations::audit_item;
 use super::*;
 use crate::domain::Uin;
 use crate::services::identity::StoredAccount;
+use crate::services::organisations::AuditEntry;
 use crate::services::payments::{
     paid_audit, HeldBills, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening,
     PaymentStatus, PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
@@ -505,74 +506,74 @@ impl PaymentStore for DynamoStore {
             .transpose()
     }
 
-    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
-        self.account_docs(account_id, "METHOD#").await
+    async fn methods(&self, owner: &Owner) -> Result<Vec<SavedMethod>, StoreError> {
+        self.owner_docs(&owner.partition_key(), "METHOD#").await
     }
 
     async fn put_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         method: &SavedMethod,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError> {
-        let at = CountedItem::new(account_id, "METHOD", method.id.as_str());
-        self.put_counted(at, method, cap).await
+        let at = CountedItem::new(owner, "METHOD", method.id.as_str());
+        self.put_counted(at, method, cap, audit).await
     }
 
     async fn delete_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &MethodId,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError> {
-        self.delete_counted(CountedItem::new(account_id, "METHOD", id.as_str()))
+        self.delete_counted(CountedItem::new(owner, "METHOD", id.as_str()), audit)
             .await
     }
 
-    async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError> {
-        self.account_docs(account_id, "TEMPLATE#").await
+    async fn templates(&self, owner: &Owner) -> Result<Vec<Template>, StoreError> {
+        self.owner_docs(&owner.partition_key(), "TEMPLATE#").await
     }
 
     async fn put_template(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         template: &Template,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError> {
-        let at = CountedItem::new(account_id, "TEMPLATE", template.id.as_str());
-        self.put_counted(at, template, cap).await
+        let at = CountedItem::new(owner, "TEMPLATE", template.id.as_str());
+        self.put_counted(at, template, cap, audit).await
     }
 
     async fn delete_template(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &TemplateId,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError> {
-        self.delete_counted(CountedItem::new(account_id, "TEMPLATE", id.as_str()))
+        self.delete_counted(CountedItem::new(owner, "TEMPLATE", id.as_str()), audit)
             .await
     }
 }
 
-/// An account's item counted against a cap, a saved method or a template:
-/// `ACCOUNT#{account}` / `{kind}#{id}`, counted under `kind`. Saving and removing the two
-/// differ only in these, so they are written once.
+/// An owner's item counted against a cap, a saved method or a template:
+/// `ACCOUNT#{account}` (or `ORG#{id}`) / `{kind}#{id}`, counted under `kind` in the same
+/// partition. Saving and removing the two differ only in these, so they are written once.
 #[derive(Debug, Clone, Copy)]
 struct CountedItem<'a> {
-    account_id: &'a AccountId,
+    owner: &'a Owner,
     kind: &'static str,
     id: &'a str,
 }
 
 impl<'a> CountedItem<'a> {
-    fn new(account_id: &'a AccountId, kind: &'static str, id: &'a str) -> Self {
-        Self {
-            account_id,
-            kind,
-            id,
-        }
+    fn new(owner: &'a Owner, kind: &'static str, id: &'a str) -> Self {
+        Self { owner, kind, id }
     }
 
     fn pk(&self) -> String {
-        format!("ACCOUNT#{}", self.account_id)
+        self.owner.partition_key()
     }
 
     fn sk(&self) -> String {
@@ -588,17 +589,39 @@ impl DynamoStore {
         at: CountedItem<'_>,
         value: &T,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError> {
         let item = doc_item(at.pk(), &at.sk(), value)?;
-        self.add_capped(at.account_id, at.kind, cap, vec![self.put_new(item)?])
-            .await
+        let mut items = vec![self.put_new(item)?];
+        items.extend(self.audit_put(at.owner, audit)?);
+        self.add_capped_in(&at.pk(), at.kind, cap, items).await
     }
 
-    /// Removes an account's counted item; whether it was there.
-    async fn delete_counted(&self, at: CountedItem<'_>) -> Result<bool, StoreError> {
+    /// Removes an owner's counted item; whether it was there.
+    async fn delete_counted(
+        &self,
+        at: CountedItem<'_>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
         let item = key(at.pk(), &at.sk());
-        self.remove_capped(at.account_id, at.kind, vec![self.delete_present(item)?])
-            .await
+        let mut items = vec![self.delete_present(item)?];
+        items.extend(self.audit_put(at.owner, audit)?);
+        self.remove_capped_in(&at.pk(), at.kind, items).await
+    }
+
+    /// An organisation's audit entry for the transaction that makes its change; a
+    /// citizen's things have no audit log.
+    fn audit_put(
+        &self,
+        owner: &Owner,
+        audit: Option<&AuditEntry>,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        match (owner, audit) {
+            (Owner::Organisation(org), Some(entry)) => {
+                Ok(Some(self.put_new(audit_item(org, entry)?)?))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -621,7 +644,17 @@ impl DynamoStore {
         account_id: &AccountId,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
-        self.query_prefix(&format!("ACCOUNT#{account_id}"), prefix)
+        self.owner_docs(&format!("ACCOUNT#{account_id}"), prefix)
+            .await
+    }
+
+    /// The JSON documents (`doc`) of a partition's items under a sort-key prefix.
+    pub(crate) async fn owner_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_prefix(pk, prefix)
             .await?
             .iter()
             .map(|item| get_doc(item, "doc", &format!("{prefix} doc")))

@@ -439,7 +439,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
     ) -> Result<(), AppError> {
         if self
             .payments
-            .methods(account_id)
+            .methods(&PayingAs::Citizen(account_id.clone()))
             .await?
             .iter()
             .any(|m| m.id == *method_id)

@@ -131,7 +131,7 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             .pay_payee(
                 catalogue,
                 payee,
-                &autopay.account_id,
+                &PayingAs::Citizen(autopay.account_id.clone()),
                 &key,
                 &request,
                 &origin,

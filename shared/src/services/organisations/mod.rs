@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
 use crate::domain::{
-    AccountId, Email, InvitationId, OrgAction, OrgRole, OrganisationId, OrganisationIdentity,
-    PaymentId,
+    AccountId, Email, InvitationId, MethodId, OrgAction, OrgRole, OrganisationId,
+    OrganisationIdentity, PaymentId, TemplateId,
 };
 use crate::error::AppError;
 use crate::services::codes::Notifier;
@@ -158,7 +158,8 @@ impl Membership {
 pub struct AuditEntry {
     pub at: i64,
     /// `registered`, `refused`, `invited`, `joined`, `role_changed`, `removed`, `left`
-    /// (the member deleted their account), `paid` (a member paid for it).
+    /// (the member deleted their account), `paid` (a member paid for it),
+    /// `method_added`, `method_removed`, `template_added`, `template_removed`.
     pub action: String,
     /// Who did it; `None` for the register's decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +178,11 @@ pub struct AuditEntry {
     pub payment_id: Option<PaymentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<u64>,
+    /// The saved method or the template a `method_…` or `template_…` entry is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_id: Option<MethodId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<TemplateId>,
 }
 
 impl AuditEntry {
@@ -191,6 +197,8 @@ impl AuditEntry {
             reason: None,
             payment_id: None,
             amount: None,
+            method_id: None,
+            template_id: None,
         }
     }
 
@@ -219,6 +227,12 @@ impl AuditEntry {
         }
         if let Some(amount) = self.amount {
             view["amount"] = serde_json::json!(amount);
+        }
+        if let Some(id) = &self.method_id {
+            view["method_id"] = serde_json::json!(id);
+        }
+        if let Some(id) = &self.template_id {
+            view["template_id"] = serde_json::json!(id);
         }
         view
     }

@@ -191,18 +191,18 @@ impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
         &self,
         catalogue: &Catalogue,
         payee: &CataloguePayee,
-        account_id: &AccountId,
+        paying: &PayingAs,
         key: &str,
         request: &FreePayRequest,
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
+        // Checked before the portal's charge is issued: a viewer issues nothing.
+        self.may(paying, crate::domain::OrgAction::Pay).await?;
         let identity = request.canonical(payee);
-        // Payees and templates are a citizen's own: nobody pays them for an organisation.
-        let paying = PayingAs::Citizen(account_id.clone());
-        let (key_hash, request_hash) = self.request_hashes(&paying, key, &identity);
+        let (key_hash, request_hash) = self.request_hashes(paying, key, &identity);
         // A retry is answered before anything is written.
-        if let Some(outcome) = self.replay(&paying, &key_hash, &request_hash).await? {
+        if let Some(outcome) = self.replay(paying, &key_hash, &request_hash).await? {
             return Ok(outcome);
         }
         let uin = catalogue
@@ -226,8 +226,7 @@ impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
             uins: vec![uin],
             method: request.method.clone(),
         };
-        self.pay_as(&paying, key, &pay, &identity, origin, now)
-            .await
+        self.pay_as(paying, key, &pay, &identity, origin, now).await
     }
 
     /// Issues the portal's charge under `uin`, or finds the one a retry issued before.
@@ -348,7 +347,7 @@ mod tests {
         }))
         .unwrap();
         let now = Clock::new().now();
-        let account = "a1".into();
+        let account = PayingAs::Citizen("a1".into());
         let pay = || {
             service.pay_payee(
                 &c,

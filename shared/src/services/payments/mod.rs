@@ -39,7 +39,7 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::holdings_of;
 use crate::services::household::HouseholdStore;
 use crate::services::identity::{Presence, StoredAccount};
-use crate::services::organisations::OrganisationStore;
+use crate::services::organisations::{AuditEntry, OrganisationStore};
 use crate::services::profile::ProfileStore;
 use crate::services::runs::{continue_shard, Run, RunStore, Shard, ShardedJob};
 use crate::services::{found_or_not, secs, Cap, CappedAdd, StoreError, MOSCOW};
@@ -651,36 +651,42 @@ pub trait PaymentStore {
 
     async fn account(&self, account_id: &AccountId) -> Result<Option<StoredAccount>, StoreError>;
 
-    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError>;
+    /// The owner's saved methods: a citizen's, or an organisation's.
+    async fn methods(&self, owner: &Owner) -> Result<Vec<SavedMethod>, StoreError>;
 
-    /// Saves a new method if the account stays within `cap`.
+    /// Saves a new method if the owner stays within `cap`, with an organisation's audit
+    /// entry (`audit`) in the same transaction.
     async fn put_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         method: &SavedMethod,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError>;
 
     async fn delete_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &MethodId,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError>;
 
-    async fn templates(&self, account_id: &AccountId) -> Result<Vec<Template>, StoreError>;
+    async fn templates(&self, owner: &Owner) -> Result<Vec<Template>, StoreError>;
 
-    /// Saves a new template if the account stays within `cap`.
+    /// Saves a new template if the owner stays within `cap` (and `audit`, as for methods).
     async fn put_template(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         template: &Template,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError>;
 
     async fn delete_template(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &TemplateId,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError>;
 }
 
@@ -699,36 +705,6 @@ impl<T> PaymentStores for T where
         + OrganisationStore
         + Sync
 {
-}
-
-/// E-mails an account (a receipt, an autopay's notice) and counts the e-mail sent as a
-/// notice of `kind`; an account without a valid address is skipped. Receipts and autopay
-/// notices are told alike, on a best-effort basis: the caller logs a failure.
-pub(crate) async fn email_counted<M: Notifier>(
-    notifier: &M,
-    account: &StoredAccount,
-    (subject, kind): (&str, NoticeKind),
-    text: &Secret<String>,
-) -> Result<(), crate::services::codes::DeliveryError> {
-    let Ok(email) = Email::parse("email", &account.email) else {
-        return Ok(());
-    };
-    email_counted_to(notifier, &email, (subject, kind), text).await
-}
-
-/// [`email_counted`] to an address already known good (an organisation's).
-pub(crate) async fn email_counted_to<M: Notifier>(
-    notifier: &M,
-    email: &Email,
-    (subject, kind): (&str, NoticeKind),
-    text: &Secret<String>,
-) -> Result<(), crate::services::codes::DeliveryError> {
-    notifier.send_email(email, subject, text).await?;
-    metrics::emit(Metric::NoticesSent {
-        kind,
-        channel: NoticeChannel::Email,
-    });
-    Ok(())
 }
 
 /// What a payment request led to.

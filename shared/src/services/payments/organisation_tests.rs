@@ -390,3 +390,81 @@ async fn a_biller_refunds_the_organisation_and_its_office_is_told() {
     assert!(again.replayed);
     assert_eq!(again.refund.id, refund.id);
 }
+
+#[tokio::test]
+async fn the_organisations_saved_methods_are_its_own_and_audited() {
+    let w = world();
+    let fresh = Presence { fresh: true };
+    let now = w.clock.now();
+    let card = || NewMethod::Card("tok_visa".into());
+    // A viewer may see them, not keep them.
+    let refused = w
+        .service
+        .add_method(&w.member("viewer"), card(), fresh, now)
+        .await;
+    assert!(matches!(refused, Err(AppError::RoleForbids)), "{refused:?}");
+    let saved = w
+        .service
+        .add_method(&w.member("accountant"), card(), fresh, now)
+        .await
+        .unwrap();
+    let listed = w.service.methods(&w.member("viewer")).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        [&saved.id]
+    );
+    // Not the member's own, and the member's own do not pay for the organisation.
+    let own = w
+        .service
+        .methods(&PayingAs::Citizen("accountant".into()))
+        .await
+        .unwrap();
+    assert!(own.is_empty());
+    let mine = w
+        .service
+        .add_method(&PayingAs::Citizen("owner".into()), card(), fresh, now)
+        .await
+        .unwrap();
+    let with = |id: &MethodId| PayRequest {
+        uins: vec![Uin::parse("uin", UIN).unwrap()],
+        method: MethodRequest::Saved(id.as_str().into()),
+    };
+    let refused = w
+        .service
+        .pay(
+            &w.member("owner"),
+            "org-key-1",
+            &with(&mine.id),
+            "citizen",
+            now,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::NotFound("payment method"))),
+        "{refused:?}"
+    );
+    let paid = w
+        .service
+        .pay(
+            &w.member("owner"),
+            "org-key-2",
+            &with(&saved.id),
+            "citizen",
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        paid.payment.method.saved_method_id.as_ref(),
+        Some(&saved.id)
+    );
+    w.service
+        .remove_method(&w.member("owner"), &saved.id, now)
+        .await
+        .unwrap();
+    let actions: Vec<String> = w.audit().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["method_added", "paid", "method_removed"]);
+    let added = &w.audit()[0];
+    assert_eq!(added.method_id.as_ref(), Some(&saved.id));
+    assert_eq!(added.actor.as_ref().map(|a| a.as_str()), Some("accountant"));
+}

@@ -220,14 +220,12 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         method: &MethodRequest,
     ) -> Result<(GatewayMethod, MethodSummary), AppError> {
         Ok(match method {
-            // A citizen's saved methods are theirs: none pays for an organisation.
-            MethodRequest::Saved(_) if paying.organisation().is_some() => {
-                return Err(AppError::NotFound("payment method"))
-            }
+            // The payer's own saved methods: a member paying for an organisation uses
+            // the organisation's, never their own.
             MethodRequest::Saved(id) => {
                 let saved = self
                     .store
-                    .methods(paying.account())
+                    .methods(&paying.owner())
                     .await?
                     .into_iter()
                     .find(|m| m.id.as_str() == id)

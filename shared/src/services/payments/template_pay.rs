@@ -172,17 +172,19 @@ where
     M: Notifier,
     Q: PaymentNoticeQueue,
 {
-    /// Pays what the account's template names now, once per idempotency key.
+    /// Pays what the payer's template (a citizen's, or an organisation's) names now, once
+    /// per idempotency key.
     pub async fn pay_template(
         &self,
         catalogue: &Catalogue,
-        account_id: &AccountId,
+        paying: &PayingAs,
         id: &TemplateId,
         key: &str,
         request: &TemplatePayRequest,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        let templates = self.store.templates(account_id).await?;
+        self.may(paying, crate::domain::OrgAction::Pay).await?;
+        let templates = self.store.templates(&paying.owner()).await?;
         let Some(template) = templates.into_iter().find(|t| t.id == *id) else {
             return Err(AppError::NotFound("payment template"));
         };
@@ -211,7 +213,7 @@ where
                 method: request.for_payee(payee)?,
             };
             return self
-                .pay_payee(catalogue, payee, account_id, key, &free, &origin, now)
+                .pay_payee(catalogue, payee, paying, key, &free, &origin, now)
                 .await;
         }
         if template.uins.is_empty() {
@@ -220,10 +222,8 @@ where
         // A retry is answered by the payment its key opened, whatever was paid since.
         let probe = request.for_bills(1)?;
         let identity = format!("template:{}|{}", template.id.as_str(), probe.canonical());
-        // Payees and templates are a citizen's own: nobody pays them for an organisation.
-        let paying = PayingAs::Citizen(account_id.clone());
-        let (key_hash, request_hash) = self.request_hashes(&paying, key, &identity);
-        if let Some(outcome) = self.replay(&paying, &key_hash, &request_hash).await? {
+        let (key_hash, request_hash) = self.request_hashes(paying, key, &identity);
+        if let Some(outcome) = self.replay(paying, &key_hash, &request_hash).await? {
             return Ok(outcome);
         }
         let charges = self.store.charges(&template.uins).await?;
@@ -244,7 +244,7 @@ where
             method: request.for_bills(unpaid.len())?,
             uins: unpaid,
         };
-        self.pay_as(&paying, key, &pay, &identity, &origin, now)
+        self.pay_as(paying, key, &pay, &identity, &origin, now)
             .await
     }
 }

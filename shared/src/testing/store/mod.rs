@@ -103,7 +103,7 @@ pub struct State {
     /// Reconciliation entries: payment id → (owner, created at).
     pub reconcile: BTreeMap<PaymentId, (Owner, i64)>,
     pub hold_counts: BTreeMap<Owner, HoldCount>,
-    pub methods: BTreeMap<AccountId, Vec<SavedMethod>>,
+    pub methods: BTreeMap<Owner, Vec<SavedMethod>>,
     pub payment_notices: Vec<PaymentNotice>,
     pub reconcile_pages: Vec<ReconcilePage>,
     /// Refund key hash → (payment's owner, payment, refund, request hash).
@@ -446,7 +446,7 @@ impl MemStore {
     pub fn add_method(&self, account_id: &AccountId, method: SavedMethod) {
         self.state()
             .methods
-            .entry(account_id.clone())
+            .entry(Owner::Citizen(account_id.clone()))
             .or_default()
             .push(method);
     }

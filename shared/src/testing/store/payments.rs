@@ -14,6 +14,7 @@ use crate::services::charges::{
     BillHold, Biller, ChargeStatus, ChargeStore, ChargeWrite, ChargeWriteRefusal, StoredCharge,
 };
 use crate::services::identity::StoredAccount;
+use crate::services::organisations::AuditEntry;
 use crate::services::payments::{
     paid_audit, HoldCount, OpenPaymentsPage, OpenRefusal, Payment, PaymentOpening, PaymentStatus,
     PaymentStore, ReconcilePage, SavedMethod, Template, RECONCILE_SHARDS,
@@ -76,6 +77,18 @@ impl MemStore {
     ) -> Result<Vec<StoredCharge>, StoreError> {
         let uins: Vec<String> = uins.iter().map(|u| u.as_str().to_string()).collect();
         self.read(op, |state| state.charges_of(&uins)).await
+    }
+}
+
+/// An organisation's audit entry, written with the change it tells of.
+fn audited(state: &mut super::State, owner: &Owner, audit: Option<&AuditEntry>) {
+    if let (Owner::Organisation(org), Some(entry)) = (owner, audit) {
+        state
+            .orgs
+            .audit
+            .entry(org.clone())
+            .or_default()
+            .push(entry.clone());
     }
 }
 
@@ -305,50 +318,60 @@ impl PaymentStore for MemStore {
             .await
     }
 
-    async fn methods(&self, account_id: &AccountId) -> Result<Vec<SavedMethod>, StoreError> {
+    async fn methods(&self, owner: &Owner) -> Result<Vec<SavedMethod>, StoreError> {
         self.read("methods", |state| {
-            state.methods.get(account_id).cloned().unwrap_or_default()
+            state.methods.get(owner).cloned().unwrap_or_default()
         })
         .await
     }
 
     async fn put_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         method: &SavedMethod,
         cap: Cap,
+        audit: Option<&AuditEntry>,
     ) -> Result<CappedAdd, StoreError> {
         self.write("put_method", |state| {
-            add_capped(
-                state.methods.entry(account_id.clone()).or_default(),
+            let added = add_capped(
+                state.methods.entry(owner.clone()).or_default(),
                 method.clone(),
                 |m| m.id == method.id,
                 cap,
-            )
+            );
+            if added == CappedAdd::Added {
+                audited(state, owner, audit);
+            }
+            added
         })
         .await
     }
 
     async fn delete_method(
         &self,
-        account_id: &AccountId,
+        owner: &Owner,
         id: &MethodId,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError> {
         self.write("delete_method", |state| {
-            remove_all(state.methods.entry(account_id.clone()).or_default(), |m| {
+            let removed = remove_all(state.methods.entry(owner.clone()).or_default(), |m| {
                 m.id == *id
-            })
+            });
+            if removed {
+                audited(state, owner, audit);
+            }
+            removed
         })
         .await
     }
 
     unmodelled! {
         finds nothing {
-            fn templates(&self, _account_id: &AccountId) -> Vec<Template>;
+            fn templates(&self, _owner: &Owner) -> Vec<Template>;
         }
         refused {
-            fn put_template(&self, _account_id: &AccountId, _template: &Template, _cap: Cap) -> CappedAdd;
-            fn delete_template(&self, _account_id: &AccountId, _id: &TemplateId) -> bool;
+            fn put_template(&self, _owner: &Owner, _template: &Template, _cap: Cap, _audit: Option<&AuditEntry>) -> CappedAdd;
+            fn delete_template(&self, _owner: &Owner, _id: &TemplateId, _audit: Option<&AuditEntry>) -> bool;
         }
     }
 }
