@@ -79,14 +79,19 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
     reply.assert_problem(409, "contact_already_registered");
     assert_eq!(
         reply.field_errors(),
-        vec![("/contact/destination".to_string(), "already_registered".to_string())]
+        vec![(
+            "/contact/destination".to_string(),
+            "already_registered".to_string()
+        )]
     );
     assert_eq!(session_status(&api, &first).await, 200);
     assert_logs_in(&api, &other.phone, PASSWORD).await;
 
     // The right passport: the new phone, typed as the citizen says it.
     let typed = format!("8 {} {}", &new_phone[2..5], &new_phone[5..]);
-    let done = api.post_as(&key, PATH, desk(&snils, "681001", &typed)).await;
+    let done = api
+        .post_as(&key, PATH, desk(&snils, "681001", &typed))
+        .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
         done.body,
@@ -125,17 +130,24 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         .and_then(|e| e.iter().find(|e| e["type"] == "access_restored"))
         .cloned()
         .unwrap_or_else(|| panic!("no access_restored event: {}", events.body));
-    assert!(text(&restored["device"]).contains(&operator_id), "{restored}");
+    assert!(
+        text(&restored["device"]).contains(&operator_id),
+        "{restored}"
+    );
     let audit = api
         .items_with_prefix(&format!("OPERATOR#{operator_id}"))
         .await;
     assert!(
-        audit.iter().any(|i| string_attr(i, "sk").starts_with("RESTORATION#")
-            && string_attr(i, "account_id") == c.account_id),
+        audit
+            .iter()
+            .any(|i| string_attr(i, "sk").starts_with("RESTORATION#")
+                && string_attr(i, "account_id") == c.account_id),
         "no restoration under the operator"
     );
 
     // The same phone again is no change.
-    let reply = api.post_as(&key, PATH, desk(&snils, "681001", &new_phone)).await;
+    let reply = api
+        .post_as(&key, PATH, desk(&snils, "681001", &new_phone))
+        .await;
     reply.assert_field_errors(&[("/contact/destination", "unchanged")]);
 }
