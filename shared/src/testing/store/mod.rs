@@ -14,7 +14,7 @@ use super::script::{lock, Fault, Script};
 use crate::crypto::Hasher;
 use crate::domain::{
     payer_key, AccountId, AutopayId, BillerId, Category, OperatorId, Payee, Payer, PayerKind,
-    PaymentId, RefundId, SessionId, Uin,
+    PaymentId, RefundId, Uin,
 };
 use crate::services::autopays::{Autopay, SchedulePage, SchedulePageQueue};
 use crate::services::charges::{ChargeBody, ChargeStatus, StoredCharge};
@@ -28,6 +28,7 @@ use crate::services::profile::{
     FieldStatus, JobQueue, Profile, State as ProfileState, StoredProfile, VerificationJob,
 };
 use crate::services::StoreError;
+use crate::domain::SessionId;
 
 /// Operations of the store traits the double does not model, a list of trait methods
 /// a function cannot write: each one `finds nothing` answers an empty value (after its
