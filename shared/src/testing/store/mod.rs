@@ -28,7 +28,6 @@ use crate::services::profile::{
     FieldStatus, JobQueue, Profile, State as ProfileState, StoredProfile, VerificationJob,
 };
 use crate::services::StoreError;
-use crate::domain::SessionId;
 
 /// Operations of the store traits the double does not model, a list of trait methods
 /// a function cannot write: each one `finds nothing` answers an empty value (after its
@@ -85,7 +84,7 @@ pub struct State {
     pub operators: BTreeMap<String, Operator>,
     pub revoked_operators: BTreeSet<OperatorId>,
     /// Contact and SNILS logins are in `logins`; sessions by id, with their account.
-    pub sessions: BTreeMap<SessionId, AccountId>,
+    pub sessions: BTreeMap<crate::domain::SessionId, AccountId>,
     /// Access restorations counted: (operator, window start) → count.
     pub restorations: BTreeMap<(OperatorId, i64), u32>,
     /// Access restorations written: (operator, account).
