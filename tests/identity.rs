@@ -5,8 +5,11 @@ mod support;
 
 #[path = "identity/factors.rs"]
 mod factors;
+#[path = "identity/restoration.rs"]
+mod restoration;
 
 use factors::*;
+use restoration::*;
 
 use std::time::Duration;
 
@@ -55,6 +58,7 @@ fn main() {
             scenario!(a_backup_code_works_once),
             scenario!(the_last_factor_cannot_be_removed),
             scenario!(factors_are_locked_right_after_a_recovery),
+            scenario!(an_operator_restores_access_with_a_new_phone),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })

@@ -40,7 +40,7 @@ const PUBLIC: &[&str] = &[
 ];
 /// Citizen operations that end the session they are called with.
 const SESSION_ENDING: &[&str] = &["logout", "revokeSession"];
-const OPERATOR: &[&str] = &["confirmInPerson"];
+const OPERATOR: &[&str] = &["confirmInPerson", "restoreAccess"];
 const BILLER_TAG: &str = "charges";
 
 /// The password of the citizens schemathesis acts as. Not the one of the spec's

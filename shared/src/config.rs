@@ -506,6 +506,22 @@ env_config! {
 }
 
 env_config! {
+    /// What restoring access at a service centre needs (the confirmation function).
+    #[derive(Clone)]
+    pub struct RestorationConfig from (env, hasher) sends messages {
+        /// Restorations one operator may make per hour.
+        pub limit: crate::services::restoration::RestorationLimit =
+            crate::services::restoration::RestorationLimit {
+                per_hour: env.read(
+                    "ACCESS_RESTORATIONS_PER_HOUR",
+                    crate::services::restoration::DEFAULT_RESTORATIONS_PER_HOUR,
+                    1,
+                )?,
+            },
+    }
+}
+
+env_config! {
     /// The table and the HMAC key: what recognising operators' and billers' keys, and
     /// reading and writing charges, take (the authorizer, the admin command, charges,
     /// bills).

@@ -2,23 +2,25 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use shared::adapters::{self, dynamodb::DynamoStore, sqs::SqsPostOffice};
-use shared::config::ConfirmationConfig;
-use shared::domain::{PassportNumber, PassportSeries, Snils};
+use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsPostOffice};
+use shared::config::{ConfirmationConfig, RestorationConfig};
+use shared::domain::{Channel, Destination, PassportNumber, PassportSeries, Snils};
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
+use shared::services::restoration::{RestorationService, RestoreAccess};
 use shared::AppError;
 
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
             Some("POST /v1/operator/confirmations") => in_person(self, request, now).await,
+            Some("POST /v1/operator/access-restorations") => restore(self, request, now).await,
             Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
             Some("POST /v1/account/confirmation-letters/confirm") => {
                 by_letter(self, request, now).await
@@ -29,9 +31,12 @@ impl Api for App {
 }
 
 shared::api_app! {
-    pub struct App from (start, config: ConfirmationConfig) {
+    pub struct App from (start, config: (ConfirmationConfig, RestorationConfig)) {
         confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
-            adapters::confirmation_service(&start.clients, config),
+            adapters::confirmation_service(&start.clients, config.0),
+        /// Access restored at the desk: a new phone or e-mail, told to the citizen.
+        restorations: RestorationService<DynamoStore, AwsNotifier> =
+            adapters::restoration_service(&start.clients, config.1),
     }
 }
 
@@ -45,19 +50,7 @@ async fn in_person(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let operator = web::operator(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let snils = f
-        .required_str("snils")
-        .and_then(|raw| Snils::parse("snils", raw).map_err(|e| f.reject(e)).ok());
-    let series = f.required_str("passport_series").and_then(|raw| {
-        PassportSeries::parse("passport_series", raw)
-            .map_err(|e| f.reject(e))
-            .ok()
-    });
-    let number = f.required_str("passport_number").and_then(|raw| {
-        PassportNumber::parse("passport_number", raw)
-            .map_err(|e| f.reject(e))
-            .ok()
-    });
+    let (snils, series, number) = desk_fields(&mut f);
     let (snils, series, number) = f.finish_with(
         &["snils", "passport_series", "passport_number"],
         (snils, series, number),
@@ -77,6 +70,110 @@ async fn in_person(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     Ok(web::json_response(
         StatusCode::OK,
         &json!({"account_id": account.id, "level": account.level}),
+    ))
+}
+
+/// The SNILS and the passport the operator types at the desk, each refusal recorded.
+fn desk_fields(
+    f: &mut Fields<'_>,
+) -> (
+    Option<Snils>,
+    Option<PassportSeries>,
+    Option<PassportNumber>,
+) {
+    let snils = f
+        .required_str("snils")
+        .and_then(|raw| Snils::parse("snils", raw).map_err(|e| f.reject(e)).ok());
+    let series = f.required_str("passport_series").and_then(|raw| {
+        PassportSeries::parse("passport_series", raw)
+            .map_err(|e| f.reject(e))
+            .ok()
+    });
+    let number = f.required_str("passport_number").and_then(|raw| {
+        PassportNumber::parse("passport_number", raw)
+            .map_err(|e| f.reject(e))
+            .ok()
+    });
+    (snils, series, number)
+}
+
+/// `contact`: `{"channel": "sms" | "email", "destination"}`, checked as the code flow
+/// checks a destination; its refusals are reported under `/contact`.
+fn contact_field(f: &mut Fields<'_>, body: &Map<String, Value>) -> Option<Destination> {
+    let contact = match body.get("contact") {
+        Some(Value::Object(contact)) => contact,
+        None | Some(Value::Null) => {
+            f.reject(FieldError::new("contact", "required", "Обязательное поле"));
+            return None;
+        }
+        Some(_) => {
+            f.reject(FieldError::new(
+                "contact",
+                "invalid_type",
+                "Ожидается объект",
+            ));
+            return None;
+        }
+    };
+    let mut inner = Fields::new(contact);
+    let channel = inner.required_str("channel").and_then(|raw| {
+        Channel::parse("channel", raw)
+            .map_err(|e| inner.reject(e))
+            .ok()
+    });
+    let raw = inner.required_str("destination");
+    let destination = match (channel, raw) {
+        (Some(channel), Some(raw)) => Destination::parse("destination", channel, raw)
+            .map_err(|e| inner.reject(e))
+            .ok(),
+        _ => None,
+    };
+    if let Err(AppError::Validation(errors)) = inner.finish(&["channel", "destination"]) {
+        for mut error in errors {
+            error.field = format!("/contact{}", error.field);
+            f.reject(error);
+        }
+    }
+    destination
+}
+
+/// `POST /v1/operator/access-restorations`: the citizen who lost their phone and e-mail
+/// shows the passport; the operator gives the account a new phone or e-mail.
+async fn restore(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let operator = web::operator(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let (snils, series, number) = desk_fields(&mut f);
+    let contact = contact_field(&mut f, &body);
+    let (snils, series, number, contact) = f.finish_with(
+        &["snils", "passport_series", "passport_number", "contact"],
+        (snils, series, number, contact),
+    )?;
+    let ip = web::client_ip(request).unwrap_or_default();
+    let restored = app
+        .restorations
+        .restore(
+            &operator,
+            &RestoreAccess {
+                snils: &snils,
+                passport_series: series.as_str(),
+                passport_number: number.as_str(),
+                contact: &contact,
+                ip: &ip,
+            },
+            now,
+        )
+        .await?;
+    let channel = match restored.contact {
+        Destination::Phone(_) => Channel::Sms,
+        Destination::Email(_) => Channel::Email,
+    };
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({
+            "account_id": restored.account_id,
+            "contact": {"channel": channel.as_str(), "destination": restored.contact.canonical()},
+        }),
     ))
 }
 

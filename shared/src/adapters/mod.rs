@@ -13,8 +13,8 @@ pub mod tbank;
 
 use crate::config::{
     ChargesConfig, CodesConfig, ConfigError, ConfirmationConfig, Env, IdentityConfig,
-    NoticesConfig, OrganisationsConfig, PaymentsConfig, ProfileConfig, SandboxAllowed, SweepConfig,
-    TableConfig, VerificationConfig, HMAC_SECRET_ARN,
+    NoticesConfig, OrganisationsConfig, PaymentsConfig, ProfileConfig, RestorationConfig,
+    SandboxAllowed, SweepConfig, TableConfig, VerificationConfig, HMAC_SECRET_ARN,
 };
 use crate::crypto::Hasher;
 use crate::faults::{Faults, Faulty};
@@ -27,6 +27,7 @@ use crate::services::identity::IdentityService;
 use crate::services::organisations::OrganisationService;
 use crate::services::payments::PaymentService;
 use crate::services::profile::ProfileService;
+use crate::services::restoration::RestorationService;
 use crate::services::verification::{VerificationService, VerificationSweeper};
 
 /// The SDK clients every service is built on: one configuration load and one set of
@@ -248,6 +249,19 @@ pub fn confirmation_service(
         clients.store(config.table_name),
         sqs::SqsPostOffice::new(clients.sqs.clone(), config.post_queue_url),
         config.hasher,
+    )
+}
+
+/// Restoring access at a service centre over DynamoDB, SNS and SES.
+pub fn restoration_service(
+    clients: &Clients,
+    config: RestorationConfig,
+) -> RestorationService<dynamodb::DynamoStore, notify::AwsNotifier> {
+    RestorationService::new(
+        clients.store(config.table_name),
+        clients.notifier(config.email_sender, config.sms_sender_id),
+        config.hasher,
+        config.limit,
     )
 }
 

@@ -60,6 +60,7 @@ mod organisations;
 mod payments;
 mod profile;
 mod refunds;
+mod restoration;
 
 /// A writer that runs against the state just before a chosen call.
 type Race = Box<dyn FnOnce(&mut State) + Send>;
@@ -82,6 +83,12 @@ pub struct State {
     /// Operators by key hash, and the ids revoked.
     pub operators: BTreeMap<String, Operator>,
     pub revoked_operators: BTreeSet<OperatorId>,
+    /// Contact and SNILS logins are in `logins`; sessions by id, with their account.
+    pub sessions: BTreeMap<crate::domain::SessionId, AccountId>,
+    /// Access restorations counted: (operator, window start) → count.
+    pub restorations: BTreeMap<(OperatorId, i64), u32>,
+    /// Access restorations written: (operator, account).
+    pub restoration_audit: Vec<(OperatorId, AccountId)>,
 
     pub billers: BTreeSet<BillerId>,
     pub revoked_billers: BTreeSet<BillerId>,

@@ -14,6 +14,7 @@ use crate::services::StoreError;
 
 mod factors;
 mod items;
+mod restoration;
 mod sessions;
 pub use items::*;
 use sessions::*;

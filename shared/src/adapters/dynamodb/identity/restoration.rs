@@ -1,0 +1,141 @@
+//! Access restored at a service centre: the operator's hourly count
+//! (`OPERATOR#{id}` / `RESTORATIONS#{window start}`), and the one transaction that gives
+//! the account its new contact and ends its sessions, with the operator's audit item
+//! (`OPERATOR#{id}` / `RESTORATION#{millis}#{account}`).
+
+use super::*;
+use crate::services::profile::{CONFIRMED, STANDARD};
+use crate::services::restoration::{Restoration, RestorationRefusal, RestorationStore};
+
+/// Where each item sits in the restoration's transaction, for reading its refusal.
+const CLAIM: usize = 0;
+const RELEASE: usize = 1;
+const ACCOUNT: usize = 2;
+
+impl RestorationStore for DynamoStore {
+    async fn count_restoration(
+        &self,
+        operator_id: &OperatorId,
+        window_start: i64,
+        window_end: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        // One conditional ADD: of any number of requests at once, `limit` are counted.
+        let result = self
+            .update_item(key(
+                format!("OPERATOR#{operator_id}"),
+                &format!("RESTORATIONS#{window_start}"),
+            ))
+            .update_expression("ADD #count :one SET #ttl = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(window_end))
+            .expression_attribute_values(":limit", n(limit))
+            .send()
+            .await;
+        won_race(result.map_err(classify))
+    }
+
+    async fn account_by_snils(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError> {
+        IdentityStore::find_account(self, login_key).await
+    }
+
+    async fn account_sessions(&self, account_id: &AccountId) -> Result<Vec<SessionId>, StoreError> {
+        Ok(IdentityStore::list_sessions(self, account_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
+    }
+
+    async fn restore_access(
+        &self,
+        r: &Restoration<'_>,
+        now: i64,
+    ) -> Result<Result<(), RestorationRefusal>, StoreError> {
+        let account = r.account;
+        let mut claim = login_key(r.new_key);
+        claim.extend([
+            ("account_id".into(), s(&account.id)),
+            ("kind".into(), s(r.kind.as_str())),
+        ]);
+        let claim = self.put_new(claim)?;
+        let release =
+            self.tx_delete_owned(login_key(r.old_key), "account_id = :me", &account.id)?;
+        let attribute = r.kind.as_str();
+        // The epoch moves from the one read, as a new password moves it: every session
+        // stamped with the old one is over, whether or not the list below had it.
+        let same_epoch = if account.credentials_epoch == 0 {
+            "(attribute_not_exists(credentials_epoch) OR credentials_epoch = :epoch)"
+        } else {
+            "credentials_epoch = :epoch"
+        };
+        let update = tx_update(
+            self.update(account_key(&account.id))
+                .update_expression("SET #contact = :new, credentials_epoch = :next")
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND {same_epoch} AND #contact = :old \
+                     AND #level IN (:standard, :confirmed)"
+                ))
+                .expression_attribute_names("#contact", attribute)
+                .expression_attribute_names("#level", "level")
+                .expression_attribute_values(":new", s(r.new_value))
+                .expression_attribute_values(
+                    ":old",
+                    s(match r.kind {
+                        ContactKind::Email => &account.email,
+                        ContactKind::Phone => &account.phone,
+                    }),
+                )
+                .expression_attribute_values(":epoch", n(account.credentials_epoch))
+                .expression_attribute_values(":next", n(account.credentials_epoch + 1))
+                .expression_attribute_values(":standard", s(STANDARD))
+                .expression_attribute_values(":confirmed", s(CONFIRMED)),
+        )?;
+        let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let mut audit = key(
+            format!("OPERATOR#{}", r.operator_id),
+            &format!("RESTORATION#{millis:015}#{}", account.id),
+        );
+        audit.extend([
+            ("account_id".into(), s(&account.id)),
+            ("contact_kind".into(), s(r.kind.as_str())),
+            ("at".into(), n(now)),
+            ("ip".into(), s(&r.event.ip)),
+        ]);
+        let mut request = self
+            .transaction()
+            .transact_items(claim)
+            .transact_items(release)
+            .transact_items(update)
+            .transact_items(event_put(&self.table, r.event)?)
+            .transact_items(self.tx_put(audit)?);
+        let (now_ended, later) = r
+            .end_sessions
+            .split_at(r.end_sessions.len().min(SESSIONS_PER_TRANSACTION));
+        for id in now_ended {
+            request = request.transact_items(self.session_delete(id)?);
+        }
+        if let Err(e) = request.send().await {
+            let failed = failed_conditions(e)?;
+            if failed.contains(&CLAIM) {
+                return Ok(Err(RestorationRefusal::ContactTaken));
+            }
+            if failed.contains(&RELEASE) || failed.contains(&ACCOUNT) {
+                return Ok(Err(RestorationRefusal::AccountChanged));
+            }
+            return Err(StoreError::Conflict);
+        }
+        // Past the transaction's room: these are over already (their epoch is gone), and
+        // are only tidied away; one left behind expires with its own lifetime.
+        if let Err(e) = self
+            .batch_delete(later.iter().map(|id| session_key(id)).collect())
+            .await
+        {
+            tracing::warn!(account_id = %account.id, error = %e, "ended sessions not all deleted");
+        }
+        Ok(Ok(()))
+    }
+}

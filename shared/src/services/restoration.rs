@@ -1,0 +1,306 @@
+//! Access restored at a service centre: a citizen who lost both their phone and their
+//! e-mail comes to a centre with their passport, and an operator gives the account a new
+//! phone or e-mail.
+//!
+//! - The account is found by its SNILS, and the passport the operator holds must be the
+//!   profile's, as for a confirmation in person; the account must be `standard` or
+//!   `confirmed`, so that passport was verified by the registries.
+//! - Every restoration an operator asks for is counted, per hour and before anything is
+//!   read: a stolen operator key cannot take over accounts by the thousand.
+//! - One transaction gives the account the new contact and its login, releases the old
+//!   login, moves the credentials epoch (which ends every session at once, listed or
+//!   not), deletes the sessions listed, logs `access_restored` for the citizen and keeps
+//!   an audit item under the operator.
+
+use time::OffsetDateTime;
+
+use crate::crypto::Hasher;
+use crate::domain::{AccountId, Destination, Email, OperatorId, Phone, SessionId, Snils};
+use crate::error::AppError;
+use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
+use crate::redact::Secret;
+use crate::services::codes::Notifier;
+use crate::services::identity::{ContactKind, SecurityEvent, StoredAccount};
+use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
+use crate::services::{destination_key, snils_login_key, StoreError};
+use crate::validation::invalid_field;
+
+/// Restorations one operator may make per hour, by default.
+pub const DEFAULT_RESTORATIONS_PER_HOUR: u32 = 30;
+/// The window restorations are counted in.
+pub const RESTORATION_WINDOW_SECS: i64 = 3600;
+
+/// The subject of the e-mails that tell of a restoration.
+const RESTORED_SUBJECT: &str = "Доступ восстановлен";
+
+/// Restorations one operator may make per fixed hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestorationLimit {
+    pub per_hour: u32,
+}
+
+impl Default for RestorationLimit {
+    fn default() -> Self {
+        Self {
+            per_hour: DEFAULT_RESTORATIONS_PER_HOUR,
+        }
+    }
+}
+
+/// One restoration to write at once.
+#[derive(Debug)]
+pub struct Restoration<'a> {
+    /// The account as read: its credentials epoch and level are the transaction's
+    /// conditions, its contact of `kind` the one replaced.
+    pub account: &'a StoredAccount,
+    pub kind: ContactKind,
+    /// The new contact, canonical, and its login key.
+    pub new_value: &'a str,
+    pub new_key: &'a str,
+    /// The login key of the contact replaced.
+    pub old_key: &'a str,
+    /// The sessions the account's list showed; the new epoch ends the others too.
+    pub end_sessions: &'a [SessionId],
+    pub event: &'a SecurityEvent,
+    pub operator_id: &'a OperatorId,
+}
+
+/// Why a restoration's transaction was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorationRefusal {
+    /// The new contact is another account's login.
+    ContactTaken,
+    /// The account changed since it was read (its password, level or contact).
+    AccountChanged,
+}
+
+#[trait_variant::make(Send)]
+pub trait RestorationStore {
+    /// Counts one restoration of the operator in the window starting at `window_start`
+    /// if fewer than `limit` were counted there; `false`: none was counted.
+    async fn count_restoration(
+        &self,
+        operator_id: &OperatorId,
+        window_start: i64,
+        window_end: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// The account a SNILS login key points to.
+    async fn account_by_snils(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError>;
+
+    /// The ids of the account's sessions (the list may miss one opened a moment ago).
+    async fn account_sessions(&self, account_id: &AccountId) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Writes the restoration, all or nothing; `Ok(Err(..))` says why it was refused.
+    async fn restore_access(
+        &self,
+        restoration: &Restoration<'_>,
+        now: i64,
+    ) -> Result<Result<(), RestorationRefusal>, StoreError>;
+}
+
+/// What the operator typed at the desk, checked.
+#[derive(Debug)]
+pub struct RestoreAccess<'a> {
+    pub snils: &'a Snils,
+    pub passport_series: &'a str,
+    pub passport_number: &'a str,
+    pub contact: &'a Destination,
+    /// The operator's address, for the citizen's security log and the audit.
+    pub ip: &'a str,
+}
+
+/// A restoration done: the account and the contact it now has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub account_id: AccountId,
+    pub contact: Destination,
+}
+
+pub struct RestorationService<S, N> {
+    store: S,
+    notifier: N,
+    hasher: Hasher,
+    limit: RestorationLimit,
+}
+
+impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationService<S, N> {
+    pub fn new(store: S, notifier: N, hasher: Hasher, limit: RestorationLimit) -> Self {
+        Self {
+            store,
+            notifier,
+            hasher,
+            limit,
+        }
+    }
+
+    /// An operator gives the account of the citizen in front of them, whose SNILS and
+    /// passport they hold, a new phone or e-mail; every session of the account ends.
+    pub async fn restore(
+        &self,
+        operator_id: &OperatorId,
+        request: &RestoreAccess<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Restored, AppError> {
+        let now_s = now.unix_timestamp();
+        // Counted before anything is read, whatever the answer will be: a key that only
+        // probes SNILS numbers uses up its hour as fast as one that restores.
+        self.count(operator_id, now_s).await?;
+        let account = self
+            .store
+            .account_by_snils(&snils_login_key(&self.hasher, request.snils.as_str()))
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let (_, stored) = self
+            .store
+            .load_profile(&account.id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let on_file = stored.profile.documents.passport.as_ref();
+        if !on_file.is_some_and(|p| {
+            p.series == request.passport_series && p.number == request.passport_number
+        }) {
+            return Err(invalid_field(
+                "passport",
+                "passport_mismatch",
+                "Паспорт не совпадает с паспортом в профиле",
+            ));
+        }
+        // Only a passport the registries verified identifies the owner.
+        if account.level != STANDARD && account.level != CONFIRMED {
+            return Err(AppError::RestorationNeedsStandard);
+        }
+        let (kind, old_value) = match request.contact {
+            Destination::Email(_) => (ContactKind::Email, account.email.as_str()),
+            Destination::Phone(_) => (ContactKind::Phone, account.phone.as_str()),
+        };
+        let new_value = request.contact.canonical();
+        if new_value == old_value {
+            return Err(invalid_field(
+                "/contact/destination",
+                "unchanged",
+                "Это значение уже указано в учётной записи",
+            ));
+        }
+        let new_key = destination_key(&self.hasher, new_value);
+        let old_key = destination_key(&self.hasher, old_value);
+        let sessions = self.store.account_sessions(&account.id).await?;
+        let event = SecurityEvent {
+            account_id: account.id.clone(),
+            kind: "access_restored",
+            at: now_s,
+            ip: request.ip.to_string(),
+            user_agent: format!("operator {operator_id}"),
+        };
+        let restoration = Restoration {
+            account: &account,
+            kind,
+            new_value,
+            new_key: &new_key,
+            old_key: &old_key,
+            end_sessions: &sessions,
+            event: &event,
+            operator_id,
+        };
+        match self.store.restore_access(&restoration, now_s).await? {
+            Ok(()) => {}
+            Err(RestorationRefusal::ContactTaken) => {
+                return Err(AppError::ContactTaken(vec!["/contact/destination".into()]))
+            }
+            Err(RestorationRefusal::AccountChanged) => {
+                return Err(AppError::StoreUnavailable(
+                    "the account changed during the restoration".into(),
+                ))
+            }
+        }
+        tracing::info!(account_id = %account.id, %operator_id, "access restored at a service centre");
+        self.tell(&account, request.contact).await;
+        Ok(Restored {
+            account_id: account.id.clone(),
+            contact: request.contact.clone(),
+        })
+    }
+
+    async fn count(&self, operator_id: &OperatorId, now: i64) -> Result<(), AppError> {
+        let start = now - now.rem_euclid(RESTORATION_WINDOW_SECS);
+        let end = start + RESTORATION_WINDOW_SECS;
+        if self
+            .store
+            .count_restoration(operator_id, start, end, self.limit.per_hour)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::RestorationLimit {
+                retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
+            })
+        }
+    }
+
+    /// Tells the citizen at the new contact, and at the contact the account keeps: if it
+    /// was not the owner at the desk, the owner hears of it where they can still be
+    /// reached. The contact replaced is not told: it is the one declared lost.
+    async fn tell(&self, account: &StoredAccount, contact: &Destination) {
+        const IF_NOT_YOU: &str =
+            "Если это были не вы, обратитесь в центр обслуживания с паспортом.";
+        match contact {
+            Destination::Phone(phone) => {
+                let new = format!(
+                    "Доступ к вашей учётной записи восстановлен в центре обслуживания: этот \
+                     номер теперь указан в ней, все сеансы завершены. {IF_NOT_YOU}"
+                );
+                self.sms(phone, new).await;
+                let kept = format!(
+                    "Доступ к вашей учётной записи восстановлен в центре обслуживания: в ней \
+                     указан новый номер телефона, все сеансы завершены. {IF_NOT_YOU}"
+                );
+                if let Ok(email) = Email::parse("email", &account.email) {
+                    self.email(&email, kept).await;
+                }
+            }
+            Destination::Email(email) => {
+                let new = format!(
+                    "Доступ к вашей учётной записи восстановлен в центре обслуживания: этот \
+                     адрес теперь указан в ней, все сеансы завершены. {IF_NOT_YOU}"
+                );
+                self.email(email, new).await;
+                let kept = format!(
+                    "Доступ к вашей учётной записи восстановлен в центре обслуживания: в ней \
+                     указан новый адрес электронной почты, все сеансы завершены. {IF_NOT_YOU}"
+                );
+                if let Ok(phone) = Phone::parse("phone", &account.phone) {
+                    self.sms(&phone, kept).await;
+                }
+            }
+        }
+    }
+
+    async fn sms(&self, to: &Phone, text: String) {
+        match self.notifier.send_sms(to, &Secret::new(text)).await {
+            Ok(()) => notice_sent(NoticeChannel::Sms),
+            Err(e) => tracing::warn!(error = %e, "restoration SMS not sent"),
+        }
+    }
+
+    async fn email(&self, to: &Email, text: String) {
+        match self
+            .notifier
+            .send_email(to, RESTORED_SUBJECT, &Secret::new(text))
+            .await
+        {
+            Ok(()) => notice_sent(NoticeChannel::Email),
+            Err(e) => tracing::warn!(error = %e, "restoration e-mail not sent"),
+        }
+    }
+}
+
+fn notice_sent(channel: NoticeChannel) {
+    metrics::emit(Metric::NoticesSent {
+        kind: NoticeKind::Security,
+        channel,
+    });
+}
+
+#[cfg(test)]
+mod tests;

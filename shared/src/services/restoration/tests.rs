@@ -1,0 +1,322 @@
+use super::*;
+use crate::domain::{PassportNumber, PassportSeries};
+use crate::services::profile::{Passport, Profile, StoredProfile, SIMPLIFIED};
+use crate::testing::{test_hasher, MemStore, Outbox};
+
+/// 2026-12-06 19:30:00 UTC: half an hour into its window.
+const NOW: i64 = 1_796_585_400;
+const SNILS: &str = "112-233-445 95";
+const NEW_PHONE: &str = "+79161234567";
+
+fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap()
+}
+
+struct Desk {
+    store: MemStore,
+    outbox: Outbox,
+    service: RestorationService<MemStore, Outbox>,
+    account: StoredAccount,
+    sessions: Vec<SessionId>,
+}
+
+/// A standard account whose SNILS is [`SNILS`] and passport 45 10 123456, with its
+/// contact logins and two sessions.
+fn desk(per_hour: u32) -> Desk {
+    let store = MemStore::new();
+    let outbox = Outbox::default();
+    let hasher = test_hasher();
+    let id = AccountId::new();
+    let mut account = store.add_account(&id);
+    account.level = STANDARD.into();
+    let mut profile = Profile::default();
+    profile.documents.snils = Some(SNILS.into());
+    profile.documents.passport = Some(Passport {
+        series: "4510".into(),
+        number: "123456".into(),
+        issue_date: "2010-06-01".into(),
+        department_code: "770-001".into(),
+        issued_by: "ОВД района Арбат г. Москвы".into(),
+        birthplace: None,
+    });
+    store.put_profile(
+        &id,
+        StoredProfile {
+            profile,
+            version: 3,
+        },
+    );
+    let snils = Snils::parse("snils", SNILS).unwrap();
+    let sessions = vec![
+        SessionId::parse(&"a".repeat(43)).unwrap(),
+        SessionId::parse(&"b".repeat(43)).unwrap(),
+    ];
+    {
+        let mut state = store.state();
+        state.accounts.insert(id.clone(), account.clone());
+        for login in [
+            snils_login_key(&hasher, snils.as_str()),
+            destination_key(&hasher, &account.email),
+            destination_key(&hasher, &account.phone),
+        ] {
+            state.logins.insert(login, id.clone());
+        }
+        for session in &sessions {
+            state.sessions.insert(session.clone(), id.clone());
+        }
+    }
+    let service = RestorationService::new(
+        store.clone(),
+        outbox.clone(),
+        hasher,
+        RestorationLimit { per_hour },
+    );
+    Desk {
+        store,
+        outbox,
+        service,
+        account,
+        sessions,
+    }
+}
+
+fn phone(raw: &str) -> Destination {
+    Destination::Phone(Phone::parse("destination", raw).unwrap())
+}
+
+async fn restore(
+    desk: &Desk,
+    operator: &OperatorId,
+    number: &str,
+    contact: &Destination,
+    now: i64,
+) -> Result<Restored, AppError> {
+    let snils = Snils::parse("snils", SNILS).unwrap();
+    let series = PassportSeries::parse("passport_series", "45 10").unwrap();
+    let number = PassportNumber::parse("passport_number", number).unwrap();
+    let request = RestoreAccess {
+        snils: &snils,
+        passport_series: series.as_str(),
+        passport_number: number.as_str(),
+        contact,
+        ip: "198.51.100.4",
+    };
+    desk.service.restore(operator, &request, at(now)).await
+}
+
+/// What a refused restoration must leave as it was: the account, its logins and
+/// sessions, its security log and the operator's audit; and nobody was told anything.
+fn assert_nothing_written(desk: &Desk) {
+    let state = desk.store.state();
+    assert_eq!(state.accounts.get(&desk.account.id), Some(&desk.account));
+    assert_eq!(state.sessions.len(), 2);
+    assert!(!state
+        .logins
+        .contains_key(&destination_key(&test_hasher(), NEW_PHONE)));
+    assert!(state.events.is_empty());
+    assert!(state.restoration_audit.is_empty());
+    drop(state);
+    assert!(desk.outbox.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_new_phone_replaces_the_old_login_and_every_session_ends() {
+    let desk = desk(30);
+    let operator = OperatorId::new();
+    let restored = restore(&desk, &operator, "123456", &phone("8 916 123-45-67"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(restored.account_id, desk.account.id);
+    assert_eq!(restored.contact.canonical(), NEW_PHONE);
+
+    let hasher = test_hasher();
+    let state = desk.store.state();
+    let account = &state.accounts[&desk.account.id];
+    assert_eq!(account.phone, NEW_PHONE);
+    assert_eq!(account.email, desk.account.email);
+    // The new epoch ends every session, the ones the list missed too.
+    assert_eq!(
+        account.credentials_epoch,
+        desk.account.credentials_epoch + 1
+    );
+    assert!(desk
+        .sessions
+        .iter()
+        .all(|s| !state.sessions.contains_key(s)));
+    assert_eq!(
+        state.logins.get(&destination_key(&hasher, NEW_PHONE)),
+        Some(&desk.account.id)
+    );
+    assert!(!state
+        .logins
+        .contains_key(&destination_key(&hasher, &desk.account.phone)));
+    let event = &state.events[0];
+    assert_eq!(event.kind, "access_restored");
+    assert_eq!(event.user_agent, format!("operator {operator}"));
+    assert_eq!(event.ip, "198.51.100.4");
+    assert_eq!(
+        state.restoration_audit,
+        vec![(operator.clone(), desk.account.id.clone())]
+    );
+    drop(state);
+
+    // An SMS to the new phone, an e-mail to the address the account keeps; not the
+    // phone declared lost.
+    let sent = desk.outbox.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].to, NEW_PHONE);
+    assert!(sent[0].text.contains("восстановлен в центре обслуживания"));
+    assert_eq!(sent[1].to, desk.account.email);
+    assert_eq!(sent[1].subject.as_deref(), Some("Доступ восстановлен"));
+    assert!(sent[1].text.contains("новый номер телефона"));
+}
+
+#[tokio::test]
+async fn a_new_address_is_told_and_so_is_the_phone_kept() {
+    let desk = desk(30);
+    let email = Destination::Email(Email::parse("destination", "New.Owner@Example.ru").unwrap());
+    restore(&desk, &OperatorId::new(), "123456", &email, NOW)
+        .await
+        .unwrap();
+    let state = desk.store.state();
+    assert_eq!(
+        state.accounts[&desk.account.id].email,
+        "new.owner@example.ru"
+    );
+    assert_eq!(state.accounts[&desk.account.id].phone, desk.account.phone);
+    drop(state);
+    let sent = desk.outbox.sent();
+    let to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["new.owner@example.ru", desk.account.phone.as_str()]);
+}
+
+#[tokio::test]
+async fn another_passport_changes_nothing() {
+    let desk = desk(30);
+    let refused = restore(&desk, &OperatorId::new(), "654321", &phone(NEW_PHONE), NOW).await;
+    let Err(AppError::Validation(errors)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(errors[0].field, "/passport");
+    assert_eq!(errors[0].code, "passport_mismatch");
+    assert_nothing_written(&desk);
+}
+
+#[tokio::test]
+async fn a_contact_of_another_account_writes_nothing() {
+    let desk = desk(30);
+    let other = AccountId::new();
+    desk.store
+        .state()
+        .logins
+        .insert(destination_key(&test_hasher(), NEW_PHONE), other.clone());
+    let refused = restore(&desk, &OperatorId::new(), "123456", &phone(NEW_PHONE), NOW).await;
+    let Err(AppError::ContactTaken(fields)) = &refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(fields, &["/contact/destination"]);
+    let problem = refused.unwrap_err().problem();
+    assert_eq!(
+        (problem.status, problem.code),
+        (409, "contact_already_registered")
+    );
+    assert_eq!(problem.errors[0].field, "/contact/destination");
+    // The other account keeps its login; this one is as it was.
+    assert_eq!(
+        desk.store
+            .state()
+            .logins
+            .get(&destination_key(&test_hasher(), NEW_PHONE)),
+        Some(&other)
+    );
+    let state = desk.store.state();
+    assert_eq!(state.accounts.get(&desk.account.id), Some(&desk.account));
+    assert_eq!(state.sessions.len(), 2);
+    assert!(state.events.is_empty() && state.restoration_audit.is_empty());
+    drop(state);
+    assert!(desk.outbox.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_simplified_account_or_an_unknown_snils_is_refused() {
+    let desk = desk(30);
+    desk.store
+        .state()
+        .accounts
+        .get_mut(&desk.account.id)
+        .unwrap()
+        .level = SIMPLIFIED.into();
+    let refused = restore(&desk, &OperatorId::new(), "123456", &phone(NEW_PHONE), NOW).await;
+    assert!(
+        matches!(refused, Err(AppError::RestorationNeedsStandard)),
+        "{refused:?}"
+    );
+    assert_eq!(refused.unwrap_err().problem().code, "account_not_standard");
+
+    let empty = self::desk(30);
+    empty.store.state().logins.clear();
+    let refused = restore(&empty, &OperatorId::new(), "123456", &phone(NEW_PHONE), NOW).await;
+    assert!(
+        matches!(refused, Err(AppError::NotFound("account"))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_phone_again_is_no_change() {
+    let desk = desk(30);
+    let same = desk.account.phone.clone();
+    let refused = restore(&desk, &OperatorId::new(), "123456", &phone(&same), NOW).await;
+    let Err(AppError::Validation(errors)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(
+        (errors[0].field.as_str(), errors[0].code),
+        ("/contact/destination", "unchanged")
+    );
+    assert_nothing_written(&desk);
+}
+
+#[tokio::test]
+async fn an_operator_stops_at_the_hourly_limit_before_anything_is_read() {
+    let desk = desk(2);
+    let operator = OperatorId::new();
+    // Refused attempts count too: a key that probes uses up its hour.
+    for _ in 0..2 {
+        let probe = restore(&desk, &operator, "654321", &phone(NEW_PHONE), NOW).await;
+        assert!(matches!(probe, Err(AppError::Validation(_))), "{probe:?}");
+    }
+    let reads = desk.store.script.calls("account_by_snils");
+    let refused = restore(&desk, &operator, "123456", &phone(NEW_PHONE), NOW).await;
+    let Err(AppError::RestorationLimit { retry_after_secs }) = refused else {
+        panic!("{refused:?}")
+    };
+    // Until the end of the hour the window started at.
+    assert_eq!(retry_after_secs, 1800);
+    assert_eq!(desk.store.script.calls("account_by_snils"), reads);
+    assert_nothing_written(&desk);
+    let problem = AppError::RestorationLimit { retry_after_secs }.problem();
+    assert_eq!((problem.status, problem.code), (429, "restoration_limit"));
+
+    // Another operator has an hour of their own, and the next hour starts afresh.
+    restore(&desk, &OperatorId::new(), "654321", &phone(NEW_PHONE), NOW)
+        .await
+        .unwrap_err();
+    restore(&desk, &operator, "123456", &phone(NEW_PHONE), NOW + 1800)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn parallel_restorations_count_no_further_than_the_limit() {
+    let desk = desk(3);
+    let operator = OperatorId::new();
+    let contact = phone(NEW_PHONE);
+    let attempts = (0..8).map(|_| restore(&desk, &operator, "654321", &contact, NOW));
+    let answers = futures_util::future::join_all(attempts).await;
+    let limited = answers
+        .iter()
+        .filter(|a| matches!(a, Err(AppError::RestorationLimit { .. })))
+        .count();
+    assert_eq!(limited, 5, "{answers:?}");
+}
