@@ -816,6 +816,12 @@ async fn an_accountant_pays_the_company_bills_and_a_viewer_cannot(api: Api) {
     assert_eq!(waiting.status, 202, "{}", waiting.body);
     assert_eq!(waiting.body["status"], "requires_confirmation");
     assert_paid_for(&waiting.body, id, &accountant);
+    // The bank's page is the paying member's card's: shown to them only.
+    assert!(
+        waiting.body["confirmation_url"].is_string(),
+        "{}",
+        waiting.body
+    );
     let fine_payment = waiting.id();
     confirm_for(&api, &viewer_token, id, &fine_payment)
         .await
@@ -823,6 +829,11 @@ async fn an_accountant_pays_the_company_bills_and_a_viewer_cannot(api: Api) {
     let still = as_organisation(&api, owner, &format!("/v1/payments/{fine_payment}"), id).await;
     assert_eq!(
         still.body["status"], "requires_confirmation",
+        "{}",
+        still.body
+    );
+    assert!(
+        still.body.get("confirmation_url").is_none(),
         "{}",
         still.body
     );
@@ -1100,4 +1111,18 @@ async fn an_organisation_keeps_its_own_methods_and_templates(api: Api) {
     )
     .await
     .assert_problem(400, "organisation_not_supported");
+    // So is the citizen's own list of saved bills: nothing is saved.
+    send_for(
+        &api,
+        owner,
+        id,
+        Method::POST,
+        "/v1/bills/saved",
+        None,
+        &json!({"uin": rent}),
+    )
+    .await
+    .assert_problem(400, "organisation_not_supported");
+    let saved = get_ok(&api, owner, "/v1/bills?status=paid").await;
+    assert!(uins_of(&saved).is_empty(), "{}", saved.body);
 }

@@ -120,6 +120,9 @@ pub enum AppError {
     OperatorOnly,
     #[error("access is restored at a service centre only to a standard or confirmed account")]
     RestorationNeedsStandard,
+    /// The account changed between the restoration's reads and its transaction.
+    #[error("the account changed during the restoration")]
+    AccountChanged,
     #[error("hourly limit of the operator's access restorations reached")]
     RestorationLimit { retry_after_secs: u64 },
     #[error("the charge is {0} and cannot change")]
@@ -389,6 +392,7 @@ impl AppError {
             TemplateNothingToPay => Problem::new(409, "template_nothing_to_pay", "Нечего оплачивать", "Все начисления шаблона уже оплачены, или шаблон не называет, что платить"),
             CardNumberNotAccepted(path) => Problem::new(422, "card_number_not_accepted", "Номер карты не принимается", "Данные карты вводятся только на странице платёжного шлюза")
                 .field(path, "card_number_not_accepted", "Номер карты нельзя передавать: используйте токен платёжного шлюза"),
+            AccountChanged => Problem::new(409, "account_changed", "Учётная запись изменилась", "Пока восстанавливался доступ, учётная запись изменилась: проверьте данные и повторите"),
             RestorationNeedsStandard => Problem::new(409, "account_not_standard", "Учётная запись не стандартная", "Восстановить доступ в центре обслуживания можно только к стандартной или подтверждённой учётной записи: паспорт в профиле должен быть проверен"),
             RestorationLimit { retry_after_secs } => Problem::new(429, "restoration_limit", "Слишком много восстановлений", "Оператор восстановил доступ слишком многим учётным записям за час. Попробуйте позже").retry_after(*retry_after_secs),
             OperatorOnly => Problem::new(403, "operator_only", "Только для операторов", "Это действие выполняет оператор центра обслуживания"),

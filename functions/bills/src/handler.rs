@@ -34,6 +34,8 @@ impl Api for App {
             Some("GET /v1/bills") => list(self, request, now).await,
             Some("POST /v1/bills/saved") => {
                 let principal = web::principal(request)?;
+                // Saved bills are a citizen's own list: not kept for an organisation.
+                web::citizen_only(request)?;
                 let body = web::json_object(request)?;
                 let mut f = Fields::new(&body);
                 let raw = f.required_str("uin");
@@ -51,6 +53,7 @@ impl Api for App {
             }
             Some("DELETE /v1/bills/saved/{uin}") => {
                 let principal = web::principal(request)?;
+                web::citizen_only(request)?;
                 let uin = path_uin(request)?;
                 BillService::new(&self.store, &self.charges)
                     .forget(&principal.account_id, &uin)

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use shared::adapters::{self, Payments};
 use shared::config::PaymentsConfig;
-use shared::domain::{requested, Category};
+use shared::domain::{requested, AccountId, Category};
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web};
@@ -49,7 +49,7 @@ impl Api for App {
                     .payments
                     .pay(&paying, &key, &pay, "citizen", now)
                     .await?;
-                Ok(outcome_response(&outcome))
+                Ok(outcome_response(&outcome, account))
             }
             Some("GET /v1/payees") => {
                 let payees: Vec<Value> = self.payees.payees().iter().map(|p| p.view()).collect();
@@ -71,7 +71,7 @@ impl Api for App {
                     .payments
                     .pay_payee(&self.payees, payee, &paying, &key, &pay, &origin, now)
                     .await?;
-                Ok(outcome_response(&outcome))
+                Ok(outcome_response(&outcome, account))
             }
             Some("POST /v1/payment-templates/{id}/payments") => {
                 let key = idempotency_key(request)?;
@@ -81,7 +81,7 @@ impl Api for App {
                     .payments
                     .pay_template(&self.payees, &paying, &template, &key, &pay, now)
                     .await?;
-                Ok(outcome_response(&outcome))
+                Ok(outcome_response(&outcome, account))
             }
             Some("GET /v1/payments") => archive(self, request, &paying).await,
             Some("GET /v1/payments/{id}") => {
@@ -89,7 +89,7 @@ impl Api for App {
                     .payments
                     .payment(&paying, &requested(id(), "payment")?)
                     .await?;
-                let mut view = payment_view(&payment);
+                let mut view = payment_view(&payment, account);
                 if !payment.refunds.is_empty() {
                     let refunds = self.payments.refunds_of(&payment).await?;
                     view["refunds"] = refunds.iter().map(Refund::view).collect();
@@ -101,7 +101,7 @@ impl Api for App {
                     .payments
                     .confirm(&paying, &requested(id(), "payment")?, now)
                     .await?;
-                payment_response(&payment)
+                payment_response(&payment, account)
             }
             Some("GET /v1/payments/{id}/receipt") => {
                 let receipt = self
@@ -196,8 +196,11 @@ fn idempotency_key(request: &Request) -> Result<String, AppError> {
 
 /// The answer of a payment request; a replayed decline is still a decline, and still
 /// says it is a replay.
-fn outcome_response(outcome: &PayOutcome) -> lambda_http::Response<lambda_http::Body> {
-    let mut response = payment_response(&outcome.payment)
+fn outcome_response(
+    outcome: &PayOutcome,
+    caller: &AccountId,
+) -> lambda_http::Response<lambda_http::Body> {
+    let mut response = payment_response(&outcome.payment, caller)
         .unwrap_or_else(|declined| web::problem_response(&declined));
     if outcome.replayed {
         response
@@ -209,7 +212,7 @@ fn outcome_response(outcome: &PayOutcome) -> lambda_http::Response<lambda_http::
 
 /// A payment's answer: 201 paid, 202 waiting (confirmation or the bank's answer), 402
 /// declined; the same for a replay.
-fn payment_response(payment: &Payment) -> Reply {
+fn payment_response(payment: &Payment, caller: &AccountId) -> Reply {
     let status = match payment.status {
         PaymentStatus::Succeeded => StatusCode::CREATED,
         PaymentStatus::Declined => {
@@ -223,10 +226,12 @@ fn payment_response(payment: &Payment) -> Reply {
         }
         _ => StatusCode::ACCEPTED,
     };
-    Ok(web::json_response(status, &payment_view(payment)))
+    Ok(web::json_response(status, &payment_view(payment, caller)))
 }
 
-fn payment_view(p: &Payment) -> Value {
+/// A payment as `caller` sees it: an organisation's payment waiting for 3-D Secure shows
+/// the bank's confirmation page only to the member who paid (it is their card's).
+fn payment_view(p: &Payment, caller: &AccountId) -> Value {
     let bills: Vec<Value> = p
         .bills
         .iter()
@@ -254,7 +259,9 @@ fn payment_view(p: &Payment) -> Value {
     if let Some(r) = &p.gateway_reference {
         view["gateway_reference"] = json!(r);
     }
-    if let (PaymentStatus::RequiresConfirmation, Some(url)) = (p.status, &p.confirmation_url) {
+    if let (PaymentStatus::RequiresConfirmation, Some(url), true) =
+        (p.status, &p.confirmation_url, p.account_id == *caller)
+    {
         view["confirmation_url"] = json!(url);
     }
     if let Some(reason) = &p.decline_reason {
@@ -403,7 +410,10 @@ async fn archive(app: &App, request: &Request, paying: &PayingAs) -> Reply {
     let next = (payments.len() == limit)
         .then(|| payments.last().map(|p| p.id.clone()))
         .flatten();
-    let views: Vec<Value> = payments.iter().map(payment_view).collect();
+    let views: Vec<Value> = payments
+        .iter()
+        .map(|p| payment_view(p, paying.account()))
+        .collect();
     Ok(web::json_response(
         StatusCode::OK,
         &json!({ "payments": views, "next_after": next }),

@@ -208,11 +208,9 @@ impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationS
             Err(RestorationRefusal::ContactTaken) => {
                 return Err(AppError::ContactTaken(vec!["/contact/destination".into()]))
             }
-            Err(RestorationRefusal::AccountChanged) => {
-                return Err(AppError::StoreUnavailable(
-                    "the account changed during the restoration".into(),
-                ))
-            }
+            // A citizen's own change raced the operator's: a conflict to look at and
+            // send again, not a failure of the service.
+            Err(RestorationRefusal::AccountChanged) => return Err(AppError::AccountChanged),
         }
         tracing::info!(account_id = %account.id, %operator_id, "access restored at a service centre");
         self.tell(&account, request.contact).await;

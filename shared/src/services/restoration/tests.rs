@@ -320,3 +320,31 @@ async fn parallel_restorations_count_no_further_than_the_limit() {
         .count();
     assert_eq!(limited, 5, "{answers:?}");
 }
+
+#[tokio::test]
+async fn a_change_by_the_citizen_meanwhile_is_a_conflict_not_a_failure() {
+    let desk = desk(30);
+    // The citizen changes their password just before the restoration's transaction.
+    let id = desk.account.id.clone();
+    desk.store.race("restore_access", 1, move |state| {
+        if let Some(account) = state.accounts.get_mut(&id) {
+            account.credentials_epoch += 1;
+        }
+    });
+    let refused = restore(&desk, &OperatorId::new(), "123456", &phone(NEW_PHONE), NOW).await;
+    assert!(
+        matches!(refused, Err(AppError::AccountChanged)),
+        "{refused:?}"
+    );
+    let problem = refused.unwrap_err().problem();
+    assert_eq!((problem.status, problem.code), (409, "account_changed"));
+    // Nothing of the restoration was written, nobody was told.
+    let state = desk.store.state();
+    assert_eq!(state.sessions.len(), 2);
+    assert!(!state
+        .logins
+        .contains_key(&destination_key(&test_hasher(), NEW_PHONE)));
+    assert!(state.events.is_empty() && state.restoration_audit.is_empty());
+    drop(state);
+    assert!(desk.outbox.sent().is_empty());
+}
