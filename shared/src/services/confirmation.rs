@@ -237,24 +237,11 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         ip: &str,
         now: OffsetDateTime,
     ) -> Result<StoredAccount, AppError> {
-        let account = self
+        let found = self
             .store
             .account_by_login(&snils_login_key(&self.hasher, snils.as_str()))
-            .await?
-            .ok_or(AppError::NotFound("account"))?;
-        let (_, stored) = self
-            .store
-            .load_profile(&account.id)
-            .await?
-            .ok_or(AppError::NotFound("account"))?;
-        let on_file = stored.profile.documents.passport.as_ref();
-        if !on_file.is_some_and(|p| p.series == passport_series && p.number == passport_number) {
-            return Err(invalid_field(
-                "passport",
-                "passport_mismatch",
-                "Паспорт не совпадает с паспортом в профиле",
-            ));
-        }
+            .await?;
+        let account = account_in_hand(&self.store, found, passport_series, passport_number).await?;
         self.require_standard(&account)?;
         let confirmation = Confirmation {
             account_id: &account.id,
@@ -444,6 +431,32 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
         tracing::info!(%account_id, "identity confirmed by a code by post");
         Ok(())
     }
+}
+
+/// The account of the citizen an operator has in front of them: the one their SNILS
+/// found (`found`; 404 `account_not_found` without one), whose profile holds the
+/// passport they show (422 `passport_mismatch` at `passport` otherwise). Confirming and
+/// restoring access at a service centre identify the citizen alike.
+pub(crate) async fn account_in_hand<S: ProfileStore + Sync>(
+    store: &S,
+    found: Option<StoredAccount>,
+    passport_series: &str,
+    passport_number: &str,
+) -> Result<StoredAccount, AppError> {
+    let account = found.ok_or(AppError::NotFound("account"))?;
+    let (_, stored) = store
+        .load_profile(&account.id)
+        .await?
+        .ok_or(AppError::NotFound("account"))?;
+    let on_file = stored.profile.documents.passport.as_ref();
+    if !on_file.is_some_and(|p| p.series == passport_series && p.number == passport_number) {
+        return Err(invalid_field(
+            "passport",
+            "passport_mismatch",
+            "Паспорт не совпадает с паспортом в профиле",
+        ));
+    }
+    Ok(account)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
+use crate::services::confirmation::account_in_hand;
 use crate::services::identity::{ContactKind, SecurityEvent, StoredAccount};
 use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
 use crate::services::{destination_key, snils_login_key, StoreError};
@@ -147,26 +148,17 @@ impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationS
         // Counted before anything is read, whatever the answer will be: a key that only
         // probes SNILS numbers uses up its hour as fast as one that restores.
         self.count(operator_id, now_s).await?;
-        let account = self
+        let found = self
             .store
             .account_by_snils(&snils_login_key(&self.hasher, request.snils.as_str()))
-            .await?
-            .ok_or(AppError::NotFound("account"))?;
-        let (_, stored) = self
-            .store
-            .load_profile(&account.id)
-            .await?
-            .ok_or(AppError::NotFound("account"))?;
-        let on_file = stored.profile.documents.passport.as_ref();
-        if !on_file.is_some_and(|p| {
-            p.series == request.passport_series && p.number == request.passport_number
-        }) {
-            return Err(invalid_field(
-                "passport",
-                "passport_mismatch",
-                "Паспорт не совпадает с паспортом в профиле",
-            ));
-        }
+            .await?;
+        let account = account_in_hand(
+            &self.store,
+            found,
+            request.passport_series,
+            request.passport_number,
+        )
+        .await?;
         // Only a passport the registries verified identifies the owner.
         if account.level != STANDARD && account.level != CONFIRMED {
             return Err(AppError::RestorationNeedsStandard);
