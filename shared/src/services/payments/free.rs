@@ -199,6 +199,22 @@ impl<S: FreePaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
     ) -> Result<PayOutcome, AppError> {
         // Checked before the portal's charge is issued: a viewer issues nothing.
         self.may(paying, crate::domain::OrgAction::Pay).await?;
+        self.pay_payee_checked(catalogue, payee, paying, key, request, origin, now)
+            .await
+    }
+
+    /// [`Self::pay_payee`] for a payer whose right to pay was checked already.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn pay_payee_checked(
+        &self,
+        catalogue: &Catalogue,
+        payee: &CataloguePayee,
+        paying: &PayingAs,
+        key: &str,
+        request: &FreePayRequest,
+        origin: &str,
+        now: OffsetDateTime,
+    ) -> Result<PayOutcome, AppError> {
         let identity = request.canonical(payee);
         let (key_hash, request_hash) = self.request_hashes(paying, key, &identity);
         // A retry is answered before anything is written.

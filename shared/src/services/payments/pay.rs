@@ -17,6 +17,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
+        self.may(paying, OrgAction::Pay).await?;
         self.pay_as(paying, key, request, &request.canonical(), origin, now)
             .await
     }
@@ -49,7 +50,8 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
 
     /// [`Self::pay`] of the bills a request comes to, the request compared with replays
     /// by `identity`: what the citizen asked for (a payee and its fields, a template),
-    /// not the bills it came to.
+    /// not the bills it came to. The caller has checked that the payer may pay
+    /// ([`Self::may`]), once per request.
     pub(super) async fn pay_as(
         &self,
         paying: &PayingAs,
@@ -59,7 +61,7 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<PayOutcome, AppError> {
-        self.may(paying, OrgAction::Pay).await?;
+        // The caller checked the payer may pay (one read of the membership per request).
         let account_id = paying.account();
         let (key_hash, request_hash) = self.request_hashes(paying, key, identity);
         let today = now.to_offset(MOSCOW).date();

@@ -213,7 +213,7 @@ where
                 method: request.for_payee(payee)?,
             };
             return self
-                .pay_payee(catalogue, payee, paying, key, &free, &origin, now)
+                .pay_payee_checked(catalogue, payee, paying, key, &free, &origin, now)
                 .await;
         }
         if template.uins.is_empty() {
