@@ -59,6 +59,7 @@ fn main() {
             scenario!(the_last_factor_cannot_be_removed),
             scenario!(factors_are_locked_right_after_a_recovery),
             scenario!(an_operator_restores_access_with_a_new_phone),
+            scenario!(an_operator_registers_a_citizen_without_contacts),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })

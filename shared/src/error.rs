@@ -125,6 +125,13 @@ pub enum AppError {
     AccountChanged,
     #[error("hourly limit of the operator's access restorations reached")]
     RestorationLimit { retry_after_secs: u64 },
+    #[error("hourly limit of the operator's registrations reached")]
+    RegistrationLimit { retry_after_secs: u64 },
+    /// A registration at a desk for a SNILS that is already an account's login.
+    #[error("the SNILS is an account's login already")]
+    SnilsRegistered,
+    #[error("the one-time password from the service centre has expired")]
+    TemporaryPasswordExpired,
     #[error("the charge is {0} and cannot change")]
     ChargeFinal(&'static str),
     #[error("billers only")]
@@ -395,6 +402,9 @@ impl AppError {
             AccountChanged => Problem::new(409, "account_changed", "Учётная запись изменилась", "Пока восстанавливался доступ, учётная запись изменилась: проверьте данные и повторите"),
             RestorationNeedsStandard => Problem::new(409, "account_not_standard", "Учётная запись не стандартная", "Восстановить доступ в центре обслуживания можно только к стандартной или подтверждённой учётной записи: паспорт в профиле должен быть проверен"),
             RestorationLimit { retry_after_secs } => Problem::new(429, "restoration_limit", "Слишком много восстановлений", "Оператор восстановил доступ слишком многим учётным записям за час. Попробуйте позже").retry_after(*retry_after_secs),
+            RegistrationLimit { retry_after_secs } => Problem::new(429, "registration_limit", "Слишком много регистраций", "Оператор зарегистрировал слишком много учётных записей за час. Попробуйте позже").retry_after(*retry_after_secs),
+            SnilsRegistered => Problem::new(409, "snils_already_registered", "Учётная запись уже есть", "По этому СНИЛС уже есть учётная запись: восстановите доступ к ней, а не регистрируйте новую"),
+            TemporaryPasswordExpired => Problem::new(403, "temporary_password_expired", "Временный пароль истёк", "Срок действия временного пароля истёк. Обратитесь в центр обслуживания с паспортом"),
             OperatorOnly => Problem::new(403, "operator_only", "Только для операторов", "Это действие выполняет оператор центра обслуживания"),
             InvalidCredentials => Problem::new(401, "invalid_credentials", "Неверный логин или пароль", "Проверьте логин и пароль"),
             LoginThrottled { retry_after_secs } => Problem::new(429, "login_throttled", "Вход временно ограничен", "Слишком много неудачных попыток входа. Попробуйте позже или восстановите пароль").retry_after(*retry_after_secs),
@@ -449,6 +459,9 @@ mod tests {
                 retry_after_secs: 3,
             },
             AppError::RestorationLimit {
+                retry_after_secs: 3,
+            },
+            AppError::RegistrationLimit {
                 retry_after_secs: 3,
             },
         ];

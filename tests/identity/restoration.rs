@@ -151,3 +151,141 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         .await;
     reply.assert_field_errors(&[("/contact/destination", "unchanged")]);
 }
+
+const REGISTRATIONS: &str = "/v1/operator/registrations";
+
+/// What the operator types for a citizen with no phone and no e-mail.
+fn registration_form(snils: &str, passport_number: &str) -> Value {
+    json!({
+        "personal": {
+            "last_name": "Смирнова",
+            "first_name": "Анна",
+            "middle_name": "Петровна",
+            "birth_date": "1985-03-12",
+            "gender": "female",
+        },
+        "documents": {"snils": snils, "passport": passport(passport_number)},
+    })
+}
+
+pub async fn an_operator_registers_a_citizen_without_contacts(api: Api) {
+    let snils = snils_of("683");
+    let number = six_digits();
+    let operator = new_operator();
+    let key = text(&operator["key"]);
+    let form = registration_form(&snils, &number);
+
+    // Only an operator key registers at the desk.
+    let (_, citizen_token) = citizen(&api).await;
+    api.post_as(&citizen_token, REGISTRATIONS, form.clone())
+        .await
+        .assert_problem(403, "operator_only");
+    // Every identity field is required, each named; nothing is written.
+    api.post_as(
+        &key,
+        REGISTRATIONS,
+        json!({"personal": {"first_name": "Анна"}, "documents": {"snils": snils}}),
+    )
+    .await
+    .assert_field_errors(&[
+        ("/personal/last_name", "required"),
+        ("/personal/birth_date", "required"),
+        ("/personal/gender", "required"),
+        ("/documents/passport", "required"),
+    ]);
+
+    let done = api.post_as(&key, REGISTRATIONS, form.clone()).await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert_eq!(done.body["level"], "simplified");
+    let paper = text(&done.body["temporary_password"]);
+    assert_eq!(paper.len(), 14, "{paper}");
+
+    // The registries verify what the operator typed; the account then is confirmed and
+    // its SNILS a login. The operator's own confirmation route tells when: 404 while no
+    // account has the SNILS as a login, 409 `already_confirmed` after.
+    let confirmed = json!({"snils": snils, "passport_series": "45 10", "passport_number": number});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let reply = api
+            .post_as(&key, "/v1/operator/confirmations", confirmed.clone())
+            .await;
+        if reply.status == 409 {
+            reply.assert_problem(409, "already_confirmed");
+            break;
+        }
+        assert!(
+            reply.status == 404 && std::time::Instant::now() < deadline,
+            "never confirmed: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // The same citizen registered again is sent to restoration.
+    api.post_as(&key, REGISTRATIONS, form)
+        .await
+        .assert_problem(409, "snils_already_registered");
+
+    // The paper password opens no session, only its own replacement.
+    let first = login(&api, &unique_ip(), &snils, &paper, false).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.body["password_change_required"], true);
+    assert!(first.body.get("token").is_none());
+    let challenge = text(&first.body["challenge_token"]);
+    // It is no two-step challenge.
+    api.post(
+        "/v1/sessions/two-step",
+        &unique_ip(),
+        json!({"challenge_token": challenge, "code": "123456"}),
+    )
+    .await
+    .assert_problem(401, "two_step_challenge_invalid");
+    let change = |password: &str| json!({"challenge_token": challenge, "new_password": password});
+    api.post("/v1/sessions/password-change", &unique_ip(), change(&paper))
+        .await
+        .assert_field_errors(&[("/new_password", "password_unchanged")]);
+    api.post("/v1/sessions/password-change", &unique_ip(), change("abc1"))
+        .await
+        .assert_field_errors(&[("/new_password", "password_length")]);
+    let opened = api
+        .post(
+            "/v1/sessions/password-change",
+            &unique_ip(),
+            change(PASSWORD),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let token = text(&opened.body["token"]);
+    // The challenge opened one session; the paper password is gone, the new one works.
+    api.post(
+        "/v1/sessions/password-change",
+        &unique_ip(),
+        change(PASSWORD),
+    )
+    .await
+    .assert_problem(401, "two_step_challenge_invalid");
+    login(&api, &unique_ip(), &snils, &paper, false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    assert_logs_in(&api, &snils, PASSWORD).await;
+
+    // The account is confirmed, with the name the operator typed and no contact.
+    let account = api.get_as(&token, "/v1/profile").await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    assert_eq!(account.body["level"], "confirmed");
+    assert_eq!(account.body["personal"]["last_name"], "Смирнова");
+    let events = api.get_as(&token, "/v1/security-events").await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    let events = events.list("events");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    for kind in ["account_created", "level_confirmed", "password_changed"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+
+    // The citizen adds a phone as anyone changes a contact, and logs in with it.
+    let phone = unique_phone();
+    let proof = verified_for(&api, "sms", &phone, &phone, "contact_change").await;
+    let added = change_contact(&api, &token, "phone", &phone, &proof).await;
+    assert_eq!(added.status, 204, "{}", added.body);
+    assert_logs_in(&api, &phone, PASSWORD).await;
+}

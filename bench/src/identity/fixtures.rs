@@ -294,6 +294,9 @@ impl Fixtures {
             LoginOutcome::CodeRequired(_) => {
                 bail!("a fixture account asked for a two-step code at sign-in")
             }
+            LoginOutcome::PasswordChangeRequired(_) => {
+                bail!("a fixture account asked for a new password at sign-in")
+            }
         }
     }
 

@@ -6,13 +6,17 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsPostOffice};
-use shared::config::{ConfirmationConfig, RestorationConfig};
+use shared::adapters::{
+    self, dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsPostOffice, sqs::SqsQueue,
+};
+use shared::config::{ConfirmationConfig, ProfileConfig, RestorationConfig};
 use shared::domain::{Channel, Destination, PassportNumber, PassportSeries, Snils};
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
+use shared::services::profile::ProfilePatch;
+use shared::services::restoration::registration::{DeskRegistrationService, RegisterAtDesk};
 use shared::services::restoration::{RestorationService, RestoreAccess};
 use shared::AppError;
 
@@ -21,6 +25,7 @@ impl Api for App {
         match route {
             Some("POST /v1/operator/confirmations") => in_person(self, request, now).await,
             Some("POST /v1/operator/access-restorations") => restore(self, request, now).await,
+            Some("POST /v1/operator/registrations") => register(self, request, now).await,
             Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
             Some("POST /v1/account/confirmation-letters/confirm") => {
                 by_letter(self, request, now).await
@@ -31,12 +36,19 @@ impl Api for App {
 }
 
 shared::api_app! {
-    pub struct App from (start, config: (ConfirmationConfig, RestorationConfig)) {
+    pub struct App from (
+        start,
+        config: ((ConfirmationConfig, RestorationConfig), ProfileConfig)
+    ) {
+        /// Citizens without a phone or e-mail registered at the desk; counted with the
+        /// restorations' hourly limit, in a count of its own.
+        registrations: DeskRegistrationService<DynamoStore, SqsQueue> =
+            adapters::desk_registration_service(&start.clients, config.1, config.0 .1.limit),
         confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
-            adapters::confirmation_service(&start.clients, config.0),
+            adapters::confirmation_service(&start.clients, config.0 .0),
         /// Access restored at the desk: a new phone or e-mail, told to the citizen.
         restorations: RestorationService<DynamoStore, AwsNotifier> =
-            adapters::restoration_service(&start.clients, config.1),
+            adapters::restoration_service(&start.clients, config.0 .1),
     }
 }
 
@@ -173,6 +185,36 @@ async fn restore(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
         &json!({
             "account_id": restored.account_id,
             "contact": {"channel": channel.as_str(), "destination": restored.contact.canonical()},
+        }),
+    ))
+}
+
+/// `POST /v1/operator/registrations`: a citizen with neither a phone nor an e-mail is
+/// registered at the desk from the passport in front of the operator; the answer carries
+/// the one-time password to print for them.
+async fn register(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let operator = web::operator(request)?;
+    let body = web::json_object(request)?;
+    let profile = ProfilePatch::parse(&body, now.date())?;
+    let ip = web::client_ip(request).unwrap_or_default();
+    let done = app
+        .registrations
+        .register(
+            &operator,
+            &RegisterAtDesk {
+                profile: &profile,
+                ip: &ip,
+            },
+            now,
+        )
+        .await?;
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({
+            "account_id": done.account_id,
+            "level": done.level,
+            "temporary_password": done.temporary_password.expose(),
+            "temporary_password_expires_at": rfc3339(done.temporary_password_expires_at),
         }),
     ))
 }

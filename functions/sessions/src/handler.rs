@@ -23,6 +23,7 @@ impl Api for App {
         match route {
             Some("POST /v1/sessions") => login(self, request, now).await,
             Some("POST /v1/sessions/two-step") => two_step(self, request, now).await,
+            Some("POST /v1/sessions/password-change") => password_change(self, request, now).await,
             Some("GET /v1/sessions") => list(self, request, now).await,
             Some("DELETE /v1/sessions/current") => {
                 let principal = web::principal(request)?;
@@ -137,6 +138,23 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 },
             ))
         }
+        LoginOutcome::PasswordChangeRequired(challenge) => {
+            #[derive(Serialize)]
+            struct PasswordChangeRequired<'a> {
+                password_change_required: bool,
+                challenge_token: &'a str,
+                #[serde(with = "time::serde::rfc3339")]
+                expires_at: OffsetDateTime,
+            }
+            Ok(web::json_response(
+                StatusCode::ACCEPTED,
+                &PasswordChangeRequired {
+                    password_change_required: true,
+                    challenge_token: challenge.token.expose(),
+                    expires_at: challenge.expires_at,
+                },
+            ))
+        }
     }
 }
 
@@ -157,15 +175,7 @@ const MAX_CHALLENGE_TOKEN_CHARS: usize = 128;
 async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let challenge = f.required_str("challenge_token");
-    // The API's maxLength counts characters, as JSON Schema does, not UTF-8 bytes.
-    if challenge.is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CHALLENGE_TOKEN_CHARS) {
-        f.reject(FieldError::new(
-            "challenge_token",
-            "invalid_challenge_token",
-            "Войдите снова",
-        ));
-    }
+    let challenge = challenge_field(&mut f);
     // Codes are typed by hand: stray spaces around them are no error.
     let code = f.required_str("code").map(str::trim);
     let (challenge, code) = f.finish_with(&["challenge_token", "code"], (challenge, code))?;
@@ -179,6 +189,50 @@ async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 now,
                 codes: &app.codes,
             },
+        )
+        .await?;
+    Ok(created(&session))
+}
+
+/// A `challenge_token` of a body, refused at its field when empty or too long.
+fn challenge_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
+    let challenge = f.required_str("challenge_token");
+    // The API's maxLength counts characters, as JSON Schema does, not UTF-8 bytes.
+    if challenge.is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CHALLENGE_TOKEN_CHARS) {
+        f.reject(FieldError::new(
+            "challenge_token",
+            "invalid_challenge_token",
+            "Войдите снова",
+        ));
+    }
+    challenge
+}
+
+/// `POST /v1/sessions/password-change`: the first login with a password given on paper
+/// at a service centre ends with the citizen's own password, which opens the session.
+async fn password_change(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let challenge = challenge_field(&mut f);
+    let new_password = f.required_str("new_password");
+    if new_password.is_some_and(|p| p.chars().count() > MAX_PASSWORD_CHARS) {
+        f.reject(FieldError::new(
+            "new_password",
+            "password_length",
+            "Пароль слишком длинный",
+        ));
+    }
+    let (challenge, new_password) = f.finish_with(
+        &["challenge_token", "new_password"],
+        (challenge, new_password),
+    )?;
+    let session = app
+        .identity
+        .complete_password_change(
+            &Secret::new(challenge.to_string()),
+            &Secret::new(new_password.to_string()),
+            &web::client(request),
+            now,
         )
         .await?;
     Ok(created(&session))

@@ -27,6 +27,7 @@ use crate::services::identity::IdentityService;
 use crate::services::organisations::OrganisationService;
 use crate::services::payments::PaymentService;
 use crate::services::profile::ProfileService;
+use crate::services::restoration::registration::DeskRegistrationService;
 use crate::services::restoration::RestorationService;
 use crate::services::verification::{VerificationService, VerificationSweeper};
 
@@ -262,6 +263,21 @@ pub fn restoration_service(
         clients.notifier(config.email_sender, config.sms_sender_id),
         config.hasher,
         config.limit,
+    )
+}
+
+/// Registering at a service centre over DynamoDB and the SQS verification queue.
+pub fn desk_registration_service(
+    clients: &Clients,
+    config: ProfileConfig,
+    limit: crate::services::restoration::RestorationLimit,
+) -> DeskRegistrationService<dynamodb::DynamoStore, sqs::SqsQueue> {
+    let hasher = config.hasher.clone();
+    DeskRegistrationService::new(
+        clients.store(config.table_name.clone()),
+        profile_service(clients, config),
+        hasher,
+        limit,
     )
 }
 

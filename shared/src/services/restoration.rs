@@ -292,5 +292,7 @@ fn notice_sent(channel: NoticeChannel) {
     });
 }
 
+pub mod registration;
+
 #[cfg(test)]
 mod tests;

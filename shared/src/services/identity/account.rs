@@ -199,7 +199,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             kind,
             new_value: new_value.clone(),
             new_key: new_key.clone(),
-            old_key: destination_key(&self.hasher, &old_value),
+            old_key: (!old_value.is_empty()).then(|| destination_key(&self.hasher, &old_value)),
             token: self
                 .redemption(token.expose(), new_key, "contact_change", now_s)
                 .await?,
@@ -221,6 +221,10 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             });
         }
         // The old address hears of it: if the change was not the owner's, they know.
+        // An account registered at a service centre may have had none.
+        if old_value.is_empty() {
+            return Ok(());
+        }
         match kind {
             ContactKind::Email => {
                 self.notify_email(
@@ -555,7 +559,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
 /// The hash of a new password once it passes the password rules (among them: not the
 /// account's own e-mail or phone); a change and a recovery set one alike.
-fn new_password_hash(
+pub(super) fn new_password_hash(
     account: &StoredAccount,
     new_password: &Secret<String>,
 ) -> Result<String, AppError> {

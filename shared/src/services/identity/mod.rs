@@ -37,6 +37,7 @@ mod second_factors;
 mod sessions;
 mod sign_in;
 mod store;
+mod temporary_password;
 pub use second_factors::*;
 pub use store::IdentityStore;
 
@@ -154,6 +155,9 @@ pub struct StoredAccount {
     pub factor_count: u32,
     /// When the password was last recovered (not changed), if ever.
     pub recovered_at: Option<i64>,
+    /// The password is a one-time password given on paper at a service centre: the
+    /// first login must replace it, before this time (Unix seconds).
+    pub password_change_due: Option<i64>,
 }
 
 /// A login whose password was right, waiting for the SMS code of two-step login.
@@ -197,6 +201,8 @@ struct TwoStepProof<'a> {
     challenge_key: &'a str,
     token: Option<&'a TokenRedemption>,
     factor_use: Option<&'a FactorUse>,
+    /// Whether the step proved a second factor (not so the change of a paper password).
+    second_factor: bool,
 }
 
 /// Security settings to change; `None` leaves one as it is.
@@ -230,7 +236,9 @@ pub struct ContactChange {
     pub kind: ContactKind,
     pub new_value: String,
     pub new_key: String,
-    pub old_key: String,
+    /// The login of the contact replaced; `None` when the account had none (registered
+    /// at a service centre), and then the account must still have none.
+    pub old_key: Option<String>,
     pub token: TokenRedemption,
     pub event: SecurityEvent,
 }
@@ -555,6 +563,9 @@ pub struct IssuedChallenge {
 pub enum LoginOutcome {
     Session(IssuedSession),
     CodeRequired(IssuedChallenge),
+    /// The password was a one-time password from a service centre: no session until
+    /// the citizen chooses their own ([`IdentityService::complete_password_change`]).
+    PasswordChangeRequired(IssuedChallenge),
 }
 
 /// The security settings in force.

@@ -68,14 +68,19 @@ pub enum ChallengeStep {
     },
     App,
     BackupCode,
+    /// Not a second factor: the login used a one-time password given on paper, and
+    /// waits for the new password that replaces it.
+    PasswordChange,
 }
 
 impl ChallengeStep {
-    pub fn factor(&self) -> SecondFactor {
+    /// How a challenge without an SMS code is stored: the factor it waits for.
+    pub fn stored_name(&self) -> &'static str {
         match self {
-            Self::Sms { .. } => SecondFactor::Sms,
-            Self::App => SecondFactor::App,
-            Self::BackupCode => SecondFactor::BackupCode,
+            Self::Sms { .. } => SecondFactor::Sms.as_str(),
+            Self::App => SecondFactor::App.as_str(),
+            Self::BackupCode => SecondFactor::BackupCode.as_str(),
+            Self::PasswordChange => "password_change",
         }
     }
 }
@@ -347,7 +352,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                     )
                 })?)
             }
-            ChallengeStep::Sms { .. } => return Err(AppError::TwoStepChallengeInvalid),
+            ChallengeStep::Sms { .. } | ChallengeStep::PasswordChange => {
+                return Err(AppError::TwoStepChallengeInvalid)
+            }
         };
         let key = self.factor_attempts_key(account_id);
         let mut counted = self.count_attempt(&key, client, false, now_s).await?;

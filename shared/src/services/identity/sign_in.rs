@@ -195,6 +195,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             metrics::emit(Metric::LoginsFailed);
             return Err(self.fail_attempt(&counted, true, client, now_s).await);
         };
+        if let Some(due) = account.password_change_due {
+            // The paper password is proven: it opens nothing but its own replacement.
+            self.store
+                .forgive_attempt(&counted.login_key, counted.client_window())
+                .await?;
+            if due <= now_s {
+                return Err(AppError::TemporaryPasswordExpired);
+            }
+            return self
+                .start_password_change(&account, &login_key, request.foreign_computer, now)
+                .await
+                .map(LoginOutcome::PasswordChangeRequired);
+        }
         if account.two_step_login {
             // The password is proven; the second step has its own attempt limit.
             self.store
@@ -299,24 +312,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         answer: CodeAnswer<'_, C>,
     ) -> Result<IssuedSession, AppError> {
         let now_s = answer.now.unix_timestamp();
-        let token = challenge_token.expose();
-        // Characters, as the API's maxLength counts them: a longer token is no challenge.
-        if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.chars().count() > 128 {
-            return Err(AppError::TwoStepChallengeInvalid);
-        }
-        let mut found = None;
-        for key in self
-            .hasher
-            .credential_lookups(Credential::LoginChallenge, &[token])
-        {
-            found = self.store.get_challenge(&key).await?;
-            if found.is_some() {
-                break;
-            }
-        }
-        let challenge = found
-            .filter(|c| c.expires_at > now_s)
-            .ok_or(AppError::TwoStepChallengeInvalid)?;
+        let challenge = self.live_challenge(challenge_token, now_s).await?;
         let ChallengeStep::Sms {
             code_id,
             destination_key,
@@ -335,6 +331,33 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         };
         self.finish_two_step(&challenge, answer.client, now_s, Some(&redemption), None)
             .await
+    }
+
+    /// The live challenge a token names; any other token is
+    /// [`AppError::TwoStepChallengeInvalid`].
+    pub(super) async fn live_challenge(
+        &self,
+        challenge_token: &Secret<String>,
+        now_s: i64,
+    ) -> Result<LoginChallenge, AppError> {
+        let token = challenge_token.expose();
+        // Characters, as the API's maxLength counts them: a longer token is no challenge.
+        if !token.starts_with(CHALLENGE_TOKEN_PREFIX) || token.chars().count() > 128 {
+            return Err(AppError::TwoStepChallengeInvalid);
+        }
+        let mut found = None;
+        for key in self
+            .hasher
+            .credential_lookups(Credential::LoginChallenge, &[token])
+        {
+            found = self.store.get_challenge(&key).await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        found
+            .filter(|c| c.expires_at > now_s)
+            .ok_or(AppError::TwoStepChallengeInvalid)
     }
 
     /// The second step by an app's code or a backup code.
@@ -397,6 +420,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 challenge_key: &challenge.key,
                 token,
                 factor_use,
+                second_factor: true,
             }),
         )
         .await
@@ -430,7 +454,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             proven_at: now_s,
-            factor_proven_at: two_step.as_ref().map(|_| now_s),
+            factor_proven_at: two_step.as_ref().filter(|p| p.second_factor).map(|_| now_s),
             credentials_epoch: account.credentials_epoch,
         };
         let device = self

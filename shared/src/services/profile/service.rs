@@ -187,7 +187,10 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             claim_login: None,
             release_login,
             level_change,
-            clear_confirmation: account.confirmed_at.is_some()
+            // A first profile replaces no earlier data: the confirmation an operator
+            // gave an account registered at the desk stands for what they typed.
+            clear_confirmation: stored.version > 0
+                && account.confirmed_at.is_some()
                 && edited.iter().any(|f| IDENTITY_FIELDS.contains(f)),
             events,
         };

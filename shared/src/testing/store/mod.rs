@@ -89,6 +89,10 @@ pub struct State {
     pub restorations: BTreeMap<(OperatorId, i64), u32>,
     /// Access restorations written: (operator, account).
     pub restoration_audit: Vec<(OperatorId, AccountId)>,
+    /// Desk registrations counted: (operator, window start) → count.
+    pub registrations: BTreeMap<(OperatorId, i64), u32>,
+    /// Desk registrations written: (operator, account).
+    pub registration_audit: Vec<(OperatorId, AccountId)>,
 
     pub billers: BTreeSet<BillerId>,
     pub revoked_billers: BTreeSet<BillerId>,
@@ -397,6 +401,7 @@ impl MemStore {
             sms_factor: true,
             factor_count: 1,
             recovered_at: None,
+            password_change_due: None,
         };
         self.state().accounts.insert(id.clone(), account.clone());
         account

@@ -4,7 +4,8 @@
 use super::MemStore;
 use crate::domain::{AccountId, OperatorId, SessionId};
 use crate::services::identity::{ContactKind, StoredAccount};
-use crate::services::profile::{CONFIRMED, STANDARD};
+use crate::services::profile::{CONFIRMED, SIMPLIFIED, STANDARD};
+use crate::services::restoration::registration::{DeskAccount, DeskRegistrationStore};
 use crate::services::restoration::{Restoration, RestorationRefusal, RestorationStore};
 use crate::services::StoreError;
 
@@ -103,6 +104,80 @@ impl RestorationStore for MemStore {
                 Ok(())
             },
         )
+        .await
+    }
+}
+
+impl DeskRegistrationStore for MemStore {
+    async fn count_registration(
+        &self,
+        operator_id: &OperatorId,
+        window_start: i64,
+        _window_end: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        self.write_if("count_registration", |state| {
+            let count = state
+                .registrations
+                .entry((operator_id.clone(), window_start))
+                .or_insert(0);
+            let counted = *count < limit;
+            if counted {
+                *count += 1;
+            }
+            counted
+        })
+        .await
+    }
+
+    async fn create_desk_account(&self, a: &DeskAccount<'_>, now: i64) -> Result<(), StoreError> {
+        self.write("create_desk_account", |state| {
+            state.accounts.insert(
+                a.id.clone(),
+                StoredAccount {
+                    id: a.id.clone(),
+                    last_name: a.last_name.to_string(),
+                    first_name: a.first_name.to_string(),
+                    middle_name: a.middle_name.map(str::to_string),
+                    email: String::new(),
+                    phone: String::new(),
+                    password_hash: a.password_hash.to_string(),
+                    security_question: String::new(),
+                    security_answer_hash: String::new(),
+                    level: SIMPLIFIED.to_string(),
+                    created_at: now,
+                    two_step_login: false,
+                    new_device_alerts: true,
+                    known_devices: Vec::new(),
+                    snils_login: None,
+                    confirmed_at: Some(now),
+                    credentials_epoch: 0,
+                    sms_factor: false,
+                    factor_count: 0,
+                    recovered_at: None,
+                    password_change_due: Some(a.password_change_due),
+                },
+            );
+            state.events.push(a.event.clone());
+            state
+                .registration_audit
+                .push((a.operator_id.clone(), a.id.clone()));
+        })
+        .await
+    }
+
+    async fn withdraw_desk_account(
+        &self,
+        account_id: &AccountId,
+        operator_id: &OperatorId,
+        _registered_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write("withdraw_desk_account", |state| {
+            state.accounts.remove(account_id);
+            state
+                .registration_audit
+                .retain(|(o, a)| !(o == operator_id && a == account_id));
+        })
         .await
     }
 }

@@ -12,6 +12,7 @@ use crate::services::identity::{
 };
 use crate::services::StoreError;
 
+mod desk;
 mod factors;
 mod items;
 mod restoration;
@@ -266,7 +267,7 @@ impl IdentityStore for DynamoStore {
                 ("destination_hash".into(), s(destination_key)),
             ]),
             other => {
-                item.insert("factor".into(), s(other.factor().as_str()));
+                item.insert("factor".into(), s(other.stored_name()));
             }
         }
         item.extend([
@@ -290,6 +291,7 @@ impl IdentityStore for DynamoStore {
                 let step = match get_s(&item, "factor").ok().as_deref() {
                     Some("app") => ChallengeStep::App,
                     Some("backup_code") => ChallengeStep::BackupCode,
+                    Some("password_change") => ChallengeStep::PasswordChange,
                     _ => ChallengeStep::Sms {
                         code_id: get_id(&item, "code_id")?,
                         destination_key: get_s(&item, "destination_hash")?,
@@ -444,7 +446,10 @@ impl IdentityStore for DynamoStore {
         };
         let mut update = self
             .update(account_key(change.account_id))
-            .update_expression("SET password_hash = :hash, credentials_epoch = :next")
+            // Any password the citizen chooses replaces a paper one.
+            .update_expression(
+                "SET password_hash = :hash, credentials_epoch = :next REMOVE password_change_due",
+            )
             .condition_expression(same_epoch)
             .expression_attribute_values(":hash", s(change.password_hash))
             .expression_attribute_values(":epoch", n(change.credentials_epoch))
@@ -454,7 +459,8 @@ impl IdentityStore for DynamoStore {
         if change.token.is_some() {
             update = update
                 .update_expression(
-                    "SET password_hash = :hash, credentials_epoch = :next, recovered_at = :now",
+                    "SET password_hash = :hash, credentials_epoch = :next, recovered_at = :now \
+                     REMOVE password_change_due",
                 )
                 .expression_attribute_values(":now", n(now));
         }
@@ -534,24 +540,36 @@ impl IdentityStore for DynamoStore {
             ("kind".into(), s(change.kind.as_str())),
         ]);
         let claim = self.put_new(claim)?;
-        let release =
-            self.tx_delete_owned(login_key(&change.old_key), "account_id = :me", account_id)?;
         let attribute = match change.kind {
             ContactKind::Email => "email",
             ContactKind::Phone => "phone",
         };
-        let update = tx_update(
-            self.update(account_key(account_id))
-                .update_expression("SET #contact = :v")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_names("#contact", attribute)
-                .expression_attribute_values(":v", s(&change.new_value)),
-        )?;
-        let result = self
-            .transaction()
-            .transact_items(claim)
-            .transact_items(release)
-            .transact_items(update)
+        let mut update = self
+            .update(account_key(account_id))
+            .update_expression("SET #contact = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#contact", attribute)
+            .expression_attribute_values(":v", s(&change.new_value));
+        let mut request = self.transaction().transact_items(claim);
+        match &change.old_key {
+            Some(old_key) => {
+                request = request.transact_items(self.tx_delete_owned(
+                    login_key(old_key),
+                    "account_id = :me",
+                    account_id,
+                )?);
+            }
+            // No login to release: the account must still have no such contact, so two
+            // first contacts added at once cannot both become its login.
+            None => {
+                update = update
+                    .condition_expression("attribute_exists(pk) AND #contact = :none")
+                    .expression_attribute_values(":none", s(""));
+            }
+        }
+        let token_index = if change.old_key.is_some() { 3 } else { 2 };
+        let result = request
+            .transact_items(tx_update(update)?)
             .transact_items(self.token_delete(&change.token, now)?)
             .transact_items(event_put(&self.table, &change.event)?)
             .send()
@@ -564,7 +582,7 @@ impl IdentityStore for DynamoStore {
                 if failed.contains(&0) {
                     refusals.push(ContactChangeRefusal::Taken);
                 }
-                if failed.contains(&3) {
+                if failed.contains(&token_index) {
                     refusals.push(ContactChangeRefusal::TokenInvalid);
                 }
                 if refusals.is_empty() {

@@ -12,19 +12,21 @@ const CLAIM: usize = 0;
 const RELEASE: usize = 1;
 const ACCOUNT: usize = 2;
 
-impl RestorationStore for DynamoStore {
-    async fn count_restoration(
+impl DynamoStore {
+    /// One conditional ADD on the operator's count of `what` in the window starting at
+    /// `window_start`: of any number of requests at once, `limit` are counted.
+    pub(super) async fn count_operator_window(
         &self,
         operator_id: &OperatorId,
+        what: &str,
         window_start: i64,
         window_end: i64,
         limit: u32,
     ) -> Result<bool, StoreError> {
-        // One conditional ADD: of any number of requests at once, `limit` are counted.
         let result = self
             .update_item(key(
                 format!("OPERATOR#{operator_id}"),
-                &format!("RESTORATIONS#{window_start}"),
+                &format!("{what}#{window_start}"),
             ))
             .update_expression("ADD #count :one SET #ttl = :end")
             .condition_expression("attribute_not_exists(#count) OR #count < :limit")
@@ -36,6 +38,19 @@ impl RestorationStore for DynamoStore {
             .send()
             .await;
         won_race(result.map_err(classify))
+    }
+}
+
+impl RestorationStore for DynamoStore {
+    async fn count_restoration(
+        &self,
+        operator_id: &OperatorId,
+        window_start: i64,
+        window_end: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        self.count_operator_window(operator_id, "RESTORATIONS", window_start, window_end, limit)
+            .await
     }
 
     async fn account_by_snils(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError> {
