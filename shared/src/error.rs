@@ -132,6 +132,12 @@ pub enum AppError {
     SnilsRegistered,
     #[error("the one-time password from the service centre has expired")]
     TemporaryPasswordExpired,
+    #[error("no electronic signature verifier in this deployment")]
+    SignatureVerificationUnavailable,
+    #[error("the signature challenge is unknown, expired or used")]
+    SignatureChallengeInvalid,
+    #[error("the signature challenge has no attempts left")]
+    SignatureAttemptsExhausted,
     #[error("the charge is {0} and cannot change")]
     ChargeFinal(&'static str),
     #[error("billers only")]
@@ -405,6 +411,9 @@ impl AppError {
             RegistrationLimit { retry_after_secs } => Problem::new(429, "registration_limit", "Слишком много регистраций", "Оператор зарегистрировал слишком много учётных записей за час. Попробуйте позже").retry_after(*retry_after_secs),
             SnilsRegistered => Problem::new(409, "snils_already_registered", "Учётная запись уже есть", "По этому СНИЛС уже есть учётная запись: восстановите доступ к ней, а не регистрируйте новую"),
             TemporaryPasswordExpired => Problem::new(403, "temporary_password_expired", "Временный пароль истёк", "Срок действия временного пароля истёк. Обратитесь в центр обслуживания с паспортом"),
+            SignatureVerificationUnavailable => Problem::new(503, "signature_verification_unavailable", "Проверка подписи недоступна", "Подтверждение электронной подписью пока недоступно. Подтвердите учётную запись в центре обслуживания или кодом по почте"),
+            SignatureChallengeInvalid => Problem::new(410, "signature_challenge_invalid", "Запрос на подпись недействителен", "Время на подпись истекло или запрос уже использован. Запросите новый"),
+            SignatureAttemptsExhausted => Problem::new(410, "signature_attempts_exhausted", "Попытки исчерпаны", "Слишком много попыток с этим запросом. Запросите новый"),
             OperatorOnly => Problem::new(403, "operator_only", "Только для операторов", "Это действие выполняет оператор центра обслуживания"),
             InvalidCredentials => Problem::new(401, "invalid_credentials", "Неверный логин или пароль", "Проверьте логин и пароль"),
             LoginThrottled { retry_after_secs } => Problem::new(429, "login_throttled", "Вход временно ограничен", "Слишком много неудачных попыток входа. Попробуйте позже или восстановите пароль").retry_after(*retry_after_secs),

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use shared::adapters::signature::{SandboxSignatureVerifier, MAX_SIGNATURE_BYTES};
 use shared::adapters::{
     self, dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsPostOffice, sqs::SqsQueue,
 };
@@ -15,6 +16,7 @@ use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
+use shared::services::e_signature::ESignatureService;
 use shared::services::profile::ProfilePatch;
 use shared::services::restoration::registration::{DeskRegistrationService, RegisterAtDesk};
 use shared::services::restoration::{RestorationService, RestoreAccess};
@@ -26,6 +28,12 @@ impl Api for App {
             Some("POST /v1/operator/confirmations") => in_person(self, request, now).await,
             Some("POST /v1/operator/access-restorations") => restore(self, request, now).await,
             Some("POST /v1/operator/registrations") => register(self, request, now).await,
+            Some("POST /v1/account/signature-challenges") => {
+                signature_challenge(self, request, now).await
+            }
+            Some("POST /v1/account/signature-confirmations") => {
+                by_signature(self, request, now).await
+            }
             Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
             Some("POST /v1/account/confirmation-letters/confirm") => {
                 by_letter(self, request, now).await
@@ -46,6 +54,10 @@ shared::api_app! {
             adapters::desk_registration_service(&start.clients, config.1, config.0 .1.limit),
         confirmations: ConfirmationService<DynamoStore, SqsPostOffice> =
             adapters::confirmation_service(&start.clients, config.0 .0),
+        /// Confirmation by a qualified electronic signature (the sandbox authority outside
+        /// production).
+        signatures: ESignatureService<DynamoStore, SandboxSignatureVerifier, AwsNotifier> =
+            adapters::e_signature_service(&start.clients, config.0 .1.clone()),
         /// Access restored at the desk: a new phone or e-mail, told to the citizen.
         restorations: RestorationService<DynamoStore, AwsNotifier> =
             adapters::restoration_service(&start.clients, config.0 .1),
@@ -268,6 +280,62 @@ async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
             code,
             &client.ip,
             &client.user_agent,
+            now,
+        )
+        .await?;
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({"level": "confirmed"}),
+    ))
+}
+
+/// `POST /v1/account/signature-challenges`: bytes for the citizen's signing plug-in.
+async fn signature_challenge(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    web::citizen_only(request)?;
+    let issued = app.signatures.challenge(&principal.account_id, now).await?;
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({
+            "challenge_id": issued.id,
+            "challenge": issued.challenge,
+            "expires_at": rfc3339(issued.expires_at),
+        }),
+    ))
+}
+
+/// `POST /v1/account/signature-confirmations`: the challenge signed with a qualified
+/// certificate confirms the account.
+async fn by_signature(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    web::citizen_only(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let challenge_id = f.required_str("challenge_id");
+    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
+        f.reject(FieldError::new(
+            "challenge_id",
+            "invalid_challenge_id",
+            "Запросите новый запрос на подпись",
+        ));
+    }
+    let signature = f.required_str("signature");
+    if signature.is_some_and(|s| s.is_empty() || s.len() > MAX_SIGNATURE_BYTES) {
+        f.reject(FieldError::new(
+            "signature",
+            "signature_length",
+            format!("Подпись — от 1 до {MAX_SIGNATURE_BYTES} символов в base64"),
+        ));
+    }
+    let (challenge_id, signature) =
+        f.finish_with(&["challenge_id", "signature"], (challenge_id, signature))?;
+    let client = web::client(request);
+    app.signatures
+        .confirm(
+            &principal.account_id,
+            challenge_id,
+            signature,
+            (&client.ip, &client.user_agent),
             now,
         )
         .await?;

@@ -8,6 +8,7 @@ pub mod dynamodb;
 pub mod gateway;
 pub mod notify;
 pub mod registry;
+pub mod signature;
 pub mod sqs;
 pub mod tbank;
 
@@ -22,6 +23,7 @@ use crate::services::bill_notices::NoticeService;
 use crate::services::charges::ChargeService;
 use crate::services::codes::CodeService;
 use crate::services::confirmation::{ConfirmationService, OperatorService};
+use crate::services::e_signature::ESignatureService;
 use crate::services::household::HouseholdService;
 use crate::services::identity::IdentityService;
 use crate::services::organisations::OrganisationService;
@@ -278,6 +280,39 @@ pub fn desk_registration_service(
         profile_service(clients, config),
         hasher,
         limit,
+    )
+}
+
+/// Confirmation by electronic signature over DynamoDB, SES and SNS. The sandbox
+/// verifier is built only where the deployment allows sandboxes; elsewhere (production,
+/// until a verification service's adapter exists) there is none and the routes answer
+/// 503 `signature_verification_unavailable`.
+pub fn e_signature_service(
+    clients: &Clients,
+    config: RestorationConfig,
+) -> ESignatureService<
+    dynamodb::DynamoStore,
+    signature::SandboxSignatureVerifier,
+    notify::AwsNotifier,
+> {
+    let env = crate::config::Env::process();
+    let verifier = crate::config::Deployment::from_env(&env)
+        .ok()
+        .and_then(|d| {
+            d.allow_sandbox(crate::config::SandboxAdapter::SignatureVerifier)
+                .ok()
+        })
+        .and_then(|_| match signature::SandboxSignatureVerifier::new() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox signature verifier not built");
+                None
+            }
+        });
+    ESignatureService::new(
+        clients.store(config.table_name.clone()),
+        verifier,
+        clients.notifier(config.email_sender, config.sms_sender_id),
     )
 }
 

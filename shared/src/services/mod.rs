@@ -7,6 +7,7 @@ pub mod bills;
 pub mod charges;
 pub mod codes;
 pub mod confirmation;
+pub mod e_signature;
 pub mod household;
 pub mod identity;
 pub mod notices;

@@ -10,6 +10,7 @@ use crate::services::confirmation::{
     Confirmation, ConfirmationStore, KeyedOperator, Operator, OperatorStore, StoredLetter,
     LETTER_MAX_ATTEMPTS,
 };
+use crate::services::e_signature::SignedIdentity;
 use crate::services::identity::{IdentityStore, StoredAccount};
 use crate::services::profile::{CONFIRMED, STANDARD};
 use crate::services::StoreError;
@@ -75,6 +76,49 @@ fn letter_from(item: &Item) -> Result<StoredLetter, StoreError> {
     })
 }
 
+impl DynamoStore {
+    /// The update that moves a standard account to confirmed and records how: by an
+    /// operator (`confirmed_by`), or by a certificate (its serial and issuer).
+    pub(super) fn confirmation_lift(
+        &self,
+        confirmation: &Confirmation<'_>,
+        certificate: Option<&SignedIdentity>,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut lift = self
+            .update(account_key(confirmation.account_id))
+            .condition_expression("#level = :standard")
+            .expression_attribute_names("#level", "level")
+            .expression_attribute_values(":standard", s(STANDARD))
+            .expression_attribute_values(":confirmed", s(CONFIRMED))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":via", s(confirmation.via));
+        lift = match (confirmation.operator_id, certificate) {
+            (Some(operator), _) => lift
+                .update_expression(
+                    "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via, \
+                     confirmed_by = :operator",
+                )
+                .expression_attribute_values(":operator", s(operator)),
+            (None, Some(certificate)) => lift
+                .update_expression(
+                    "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via, \
+                     confirmed_certificate_serial = :serial, \
+                     confirmed_certificate_issuer = :issuer REMOVE confirmed_by",
+                )
+                .expression_attribute_values(":serial", s(&certificate.serial))
+                .expression_attribute_values(":issuer", s(&certificate.issuer)),
+            (None, None) => lift.update_expression(
+                "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via \
+                 REMOVE confirmed_by",
+            ),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(build(lift.build())?)
+            .build())
+    }
+}
+
 impl ConfirmationStore for DynamoStore {
     async fn account_by_login(&self, login_key: &str) -> Result<Option<StoredAccount>, StoreError> {
         IdentityStore::find_account(self, login_key).await
@@ -86,33 +130,9 @@ impl ConfirmationStore for DynamoStore {
         letter_code_hash: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut lift = self
-            .update(account_key(confirmation.account_id))
-            .condition_expression("#level = :standard")
-            .expression_attribute_names("#level", "level")
-            .expression_attribute_values(":standard", s(STANDARD))
-            .expression_attribute_values(":confirmed", s(CONFIRMED))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":via", s(confirmation.via));
-        lift = match confirmation.operator_id {
-            Some(operator) => lift
-                .update_expression(
-                    "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via, \
-                     confirmed_by = :operator",
-                )
-                .expression_attribute_values(":operator", s(operator)),
-            None => lift.update_expression(
-                "SET #level = :confirmed, confirmed_at = :now, confirmed_via = :via \
-                 REMOVE confirmed_by",
-            ),
-        };
         let mut request = self
             .transaction()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(build(lift.build())?)
-                    .build(),
-            )
+            .transact_items(self.confirmation_lift(confirmation, None, now)?)
             .transact_items(event_put(&self.table, &confirmation.event)?);
         if let Some(operator) = confirmation.operator_id {
             let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;

@@ -16,6 +16,7 @@ mod payments;
 mod profile;
 mod refunds;
 mod runs;
+mod signature;
 
 pub(crate) use charges::notice_attributes;
 pub(crate) use ops::*;

@@ -61,6 +61,7 @@ mod payments;
 mod profile;
 mod refunds;
 mod restoration;
+mod signature;
 
 /// A writer that runs against the state just before a chosen call.
 type Race = Box<dyn FnOnce(&mut State) + Send>;
@@ -93,6 +94,10 @@ pub struct State {
     pub registrations: BTreeMap<(OperatorId, i64), u32>,
     /// Desk registrations written: (operator, account).
     pub registration_audit: Vec<(OperatorId, AccountId)>,
+    /// Open e-signature challenges, by account.
+    pub signature_challenges: BTreeMap<AccountId, crate::services::e_signature::SignatureChallenge>,
+    /// Accounts confirmed by a signature, with the certificate's serial.
+    pub signature_confirmations: Vec<(AccountId, String)>,
 
     pub billers: BTreeSet<BillerId>,
     pub revoked_billers: BTreeSet<BillerId>,
