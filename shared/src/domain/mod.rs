@@ -20,6 +20,11 @@ pub use documents::{
     OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
     VehiclePlate,
 };
+pub use documents::{
+    check_expiry_date, check_international_passport_validity, check_issue_date,
+    passport_replacement, Country, ForeignDocumentNumber, InternationalPassport, MilitaryId,
+    FOREIGN_NUMBER_MAX, INTERNATIONAL_PASSPORT_YEARS, PASSPORT_REPLACEMENT_AGES,
+};
 pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
