@@ -28,6 +28,32 @@ impl InternationalPassport {
         .map(Self)
     }
 
+    /// Series (`75`) and number (`1234567`) from separate fields, as the profile has them.
+    pub fn from_parts(
+        series_field: &str,
+        series: &str,
+        number_field: &str,
+        number: &str,
+    ) -> Result<Self, FieldError> {
+        let series = digits_field(
+            series_field,
+            series,
+            char::is_whitespace,
+            2,
+            "international_passport_series_format",
+            "Серия заграничного паспорта — 2 цифры, например 75",
+        );
+        let number = digits_field(
+            number_field,
+            number,
+            |c| c.is_whitespace() || c == '№',
+            7,
+            "international_passport_number_format",
+            "Номер заграничного паспорта — 7 цифр",
+        );
+        Ok(Self(series? + &number?))
+    }
+
     /// 9 digits: series then number.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -127,6 +153,51 @@ impl MilitaryId {
         }
         let digits: String = digits.iter().collect();
         Ok(Self(format!("{letters} {digits}")))
+    }
+
+    /// Series (`АК`) and number (`1234567`) from separate fields, as the profile has them.
+    pub fn from_parts(
+        series_field: &str,
+        series: &str,
+        number_field: &str,
+        number: &str,
+    ) -> Result<Self, FieldError> {
+        let raw = present(series_field, series)?;
+        let letters: Vec<char> = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if letters.iter().any(char::is_ascii_alphabetic) {
+            return Err(FieldError::new(
+                series_field,
+                "military_id_latin_letters",
+                "Буквы серии военного билета — русские, а не латинские: переключите раскладку",
+            ));
+        }
+        let letters: String = letters.iter().flat_map(|c| c.to_uppercase()).collect();
+        if letters.chars().count() != 2 || !letters.chars().all(|c| matches!(c, 'А'..='Я' | 'Ё')) {
+            return Err(FieldError::new(
+                series_field,
+                "military_id_series_format",
+                "Серия военного билета — две русские буквы, например АК",
+            ));
+        }
+        let digits = digits_field(
+            number_field,
+            number,
+            |c| c.is_whitespace() || c == '№',
+            7,
+            "military_id_number_format",
+            "Номер военного билета — 7 цифр",
+        )?;
+        Ok(Self(format!("{letters} {digits}")))
+    }
+
+    /// `АК`.
+    pub fn series(&self) -> &str {
+        self.0.split(' ').next().unwrap_or_default()
+    }
+
+    /// `1234567`.
+    pub fn number(&self) -> &str {
+        self.0.rsplit(' ').next().unwrap_or_default()
     }
 
     /// `АК 1234567`.

@@ -220,3 +220,26 @@ fn passports_are_replaced_at_20_and_45() {
         Some((45, date(2049, 2, 28)))
     );
 }
+
+#[test]
+fn separate_series_and_number_fields() {
+    let p = InternationalPassport::from_parts("s", "75", "n", "№ 1234567").unwrap();
+    assert_eq!(p.as_str(), "751234567");
+    let err = InternationalPassport::from_parts("s", "7", "n", "1234567").unwrap_err();
+    assert_eq!((err.field.as_str(), err.code), ("/s", "international_passport_series_format"));
+    let err = InternationalPassport::from_parts("s", "75", "n", "123456").unwrap_err();
+    assert_eq!((err.field.as_str(), err.code), ("/n", "international_passport_number_format"));
+
+    let id = MilitaryId::from_parts("s", "ак", "n", "1234567").unwrap();
+    assert_eq!((id.as_str(), id.series(), id.number()), ("АК 1234567", "АК", "1234567"));
+    for (series, number, field, expected) in [
+        ("AK", "1234567", "/s", "military_id_latin_letters"),
+        ("А", "1234567", "/s", "military_id_series_format"),
+        ("А1", "1234567", "/s", "military_id_series_format"),
+        ("АК", "12345", "/n", "military_id_number_format"),
+        ("", "1234567", "/s", "required"),
+    ] {
+        let err = MilitaryId::from_parts("s", series, "n", number).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), (field, expected), "{series} {number}");
+    }
+}
