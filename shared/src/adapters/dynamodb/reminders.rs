@@ -36,6 +36,10 @@ pub(super) fn due_item(account_id: &str, entry: &DueEntry) -> Item {
     if let Some(age) = entry.age {
         item.insert("age".into(), n(age));
     }
+    // Gone by itself once no reminder reads it any more; an account deleted meanwhile
+    // leaves nothing behind for longer.
+    let due_at = entry.due.midnight().assume_utc().unix_timestamp();
+    item.insert(TTL_ATTRIBUTE.into(), n(due_at + CLAIM_MEMORY_SECS));
     item
 }
 
