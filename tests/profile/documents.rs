@@ -46,10 +46,16 @@ pub async fn other_documents_are_validated_and_kept(api: Api) {
         },
     });
     patch_new(&api, &token, bad).await.assert_field_errors(&[
-        ("/documents/international_passport/series", "international_passport_series_format"),
+        (
+            "/documents/international_passport/series",
+            "international_passport_series_format",
+        ),
         ("/documents/military_id/series", "military_id_latin_letters"),
         ("/documents/foreign_document/country", "country_russia"),
-        ("/documents/birth_certificate/series", "birth_certificate_series_latin_letters"),
+        (
+            "/documents/birth_certificate/series",
+            "birth_certificate_series_latin_letters",
+        ),
     ]);
     // Dates: checked against the birth date the profile will have.
     let dates = json!({
@@ -67,9 +73,9 @@ pub async fn other_documents_are_validated_and_kept(api: Api) {
             "birth_certificate": {"series": "IV-МЮ", "number": "123456", "issue_date": "1990-05-16"},
         },
     });
-    patch_new(&api, &token, dates).await.assert_field_errors(&[
-        ("/documents/foreign_document/country", "country_unknown"),
-    ]);
+    patch_new(&api, &token, dates)
+        .await
+        .assert_field_errors(&[("/documents/foreign_document/country", "country_unknown")]);
     let dates = json!({
         "personal": {"birth_date": "1990-05-17"},
         "documents": {
@@ -86,17 +92,33 @@ pub async fn other_documents_are_validated_and_kept(api: Api) {
         },
     });
     patch_new(&api, &token, dates).await.assert_field_errors(&[
-        ("/documents/international_passport/expiry_date", "international_passport_validity"),
+        (
+            "/documents/international_passport/expiry_date",
+            "international_passport_validity",
+        ),
         ("/documents/military_id/issue_date", "date_in_future"),
-        ("/documents/foreign_document/expiry_date", "document_expired"),
-        ("/documents/birth_certificate/issue_date", "issue_before_birth"),
+        (
+            "/documents/foreign_document/expiry_date",
+            "document_expired",
+        ),
+        (
+            "/documents/birth_certificate/issue_date",
+            "issue_before_birth",
+        ),
     ]);
-    assert_eq!(profile(&api, &token).await.body["version"], 0, "nothing written");
+    assert_eq!(
+        profile(&api, &token).await.body["version"],
+        0,
+        "nothing written"
+    );
 
     let saved = patch_new_ok(&api, &token, other_documents("1234567")).await;
     let d = &saved["documents"];
     assert_eq!(d["international_passport"]["number"], "1234567");
-    assert_eq!(d["military_id"], json!({"series": "АК", "number": "1234567", "issue_date": "2010-06-01"}));
+    assert_eq!(
+        d["military_id"],
+        json!({"series": "АК", "number": "1234567", "issue_date": "2010-06-01"})
+    );
     assert_eq!(d["foreign_document"]["country"], "KAZ");
     assert_eq!(d["foreign_document"]["number"], "N 1234-5678");
     assert_eq!(d["birth_certificate"]["series"], "IV-МЮ");
@@ -147,8 +169,12 @@ pub async fn an_international_passport_is_checked_by_the_interior_ministry(api: 
     assert!(p["documents"]["international_passport"].is_null());
     assert!(p["verification"]["international_passport"]["reason"].is_string());
     let letters = api.outbox(&c.email).await;
-    assert!(letters.iter().any(|m| m["subject"] == "Результат проверки данных профиля"
-        && m["text"].as_str().is_some_and(|t| t.contains("Заграничный паспорт: не подтверждён"))));
+    assert!(letters
+        .iter()
+        .any(|m| m["subject"] == "Результат проверки данных профиля"
+            && m["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Заграничный паспорт: не подтверждён"))));
 }
 
 /// What `document-reminders` sent `to` under `subject`.
@@ -158,6 +184,13 @@ async fn reminders_to(api: &Api, to: &str, text: &str) -> usize {
         .iter()
         .filter(|m| m["text"].as_str().is_some_and(|t| t.contains(text)))
         .count()
+}
+
+/// Asserts that `c` got `n` replacement reminders by e-mail and as many by SMS.
+async fn told(api: &Api, c: &Citizen, n: usize) {
+    let text = "Паспорт гражданина РФ нужно заменить";
+    assert_eq!(reminders_to(api, &c.email, text).await, n, "e-mails");
+    assert_eq!(reminders_to(api, &c.phone, text).await, n, "SMS");
 }
 
 async fn remind_on(api: &Api, day: &str) -> Value {
@@ -191,29 +224,26 @@ pub async fn an_expiring_passport_is_reminded_once_per_threshold(api: Api) {
         }),
     )
     .await;
-    let text = "Паспорт гражданина РФ нужно заменить";
-    let told = |n: usize| async move {
-        assert_eq!(reminders_to(&api, &c.email, text).await, n, "e-mails");
-        assert_eq!(reminders_to(&api, &c.phone, text).await, n, "SMS");
-    };
     remind_on(&api, "2026-12-09").await;
-    told(0).await;
+    told(&api, &c, 0).await;
     let run = remind_on(&api, "2026-12-10").await;
     assert!(run["emails"].as_u64().is_some_and(|n| n >= 1), "{run}");
-    told(1).await;
+    told(&api, &c, 1).await;
     // The same day again, and the next days: nothing more.
     remind_on(&api, "2026-12-10").await;
     remind_on(&api, "2026-12-11").await;
-    told(1).await;
+    told(&api, &c, 1).await;
     remind_on(&api, "2027-02-08").await;
-    told(2).await;
+    told(&api, &c, 2).await;
     remind_on(&api, "2027-02-09").await;
-    told(2).await;
+    told(&api, &c, 2).await;
     remind_on(&api, "2027-03-03").await;
     remind_on(&api, "2027-03-10").await;
     remind_on(&api, "2027-03-10").await;
-    told(4).await;
+    told(&api, &c, 4).await;
     let letters = api.outbox(&c.email).await;
     assert!(letters.iter().any(|m| m["subject"] == "Замена паспорта"
-        && m["text"].as_str().is_some_and(|t| t.contains("10.03.2027 вам исполнится 45 лет (через 90 дней)"))));
+        && m["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("10.03.2027 вам исполнится 45 лет (через 90 дней)"))));
 }

@@ -194,7 +194,10 @@ mod tests {
             .await;
         assert!(matches!(
             foreign_trip,
-            Ok(RegistryAnswer::Rejected { source: "interior_ministry_sandbox", .. })
+            Ok(RegistryAnswer::Rejected {
+                source: "interior_ministry_sandbox",
+                ..
+            })
         ));
         let series_only = registry
             .check(&request(Check::InternationalPassport, "999001234"), 1)

@@ -195,8 +195,11 @@ impl ProfileStore for DynamoStore {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(super::reminders::due_item(write.account_id, entry)));
-            request =
-                request.transact_items(TransactWriteItem::builder().put(build(put.build())?).build());
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(build(put.build())?)
+                    .build(),
+            );
         }
         for entry in &write.dues_remove {
             let delete = Delete::builder()

@@ -172,7 +172,8 @@ impl MilitaryId {
             ));
         }
         let letters: String = letters.iter().flat_map(|c| c.to_uppercase()).collect();
-        if letters.chars().count() != 2 || !letters.chars().all(|c| matches!(c, 'А'..='Я' | 'Ё')) {
+        if letters.chars().count() != 2 || !letters.chars().all(|c| matches!(c, 'А'..='Я' | 'Ё'))
+        {
             return Err(FieldError::new(
                 series_field,
                 "military_id_series_format",

@@ -18,7 +18,10 @@ fn international_passport_accepts_usual_forms() {
         ],
     );
     let p = InternationalPassport::parse("number", "75 1234567").unwrap();
-    assert_eq!((p.number(), p.formatted().as_str()), ("1234567", "75 1234567"));
+    assert_eq!(
+        (p.number(), p.formatted().as_str()),
+        ("1234567", "75 1234567")
+    );
     assert_eq!(format!("{p:?}"), "InternationalPassport(*******67)");
 }
 
@@ -226,12 +229,21 @@ fn separate_series_and_number_fields() {
     let p = InternationalPassport::from_parts("s", "75", "n", "№ 1234567").unwrap();
     assert_eq!(p.as_str(), "751234567");
     let err = InternationalPassport::from_parts("s", "7", "n", "1234567").unwrap_err();
-    assert_eq!((err.field.as_str(), err.code), ("/s", "international_passport_series_format"));
+    assert_eq!(
+        (err.field.as_str(), err.code),
+        ("/s", "international_passport_series_format")
+    );
     let err = InternationalPassport::from_parts("s", "75", "n", "123456").unwrap_err();
-    assert_eq!((err.field.as_str(), err.code), ("/n", "international_passport_number_format"));
+    assert_eq!(
+        (err.field.as_str(), err.code),
+        ("/n", "international_passport_number_format")
+    );
 
     let id = MilitaryId::from_parts("s", "ак", "n", "1234567").unwrap();
-    assert_eq!((id.as_str(), id.series(), id.number()), ("АК 1234567", "АК", "1234567"));
+    assert_eq!(
+        (id.as_str(), id.series(), id.number()),
+        ("АК 1234567", "АК", "1234567")
+    );
     for (series, number, field, expected) in [
         ("AK", "1234567", "/s", "military_id_latin_letters"),
         ("А", "1234567", "/s", "military_id_series_format"),
@@ -240,6 +252,10 @@ fn separate_series_and_number_fields() {
         ("", "1234567", "/s", "required"),
     ] {
         let err = MilitaryId::from_parts("s", series, "n", number).unwrap_err();
-        assert_eq!((err.field.as_str(), err.code), (field, expected), "{series} {number}");
+        assert_eq!(
+            (err.field.as_str(), err.code),
+            (field, expected),
+            "{series} {number}"
+        );
     }
 }

@@ -7,8 +7,8 @@
 
 use super::*;
 use crate::domain::{
-    check_expiry_date, check_international_passport_validity, check_issue_date,
-    BirthCertificate, Country, ForeignDocumentNumber, InternationalPassport, MilitaryId,
+    check_expiry_date, check_international_passport_validity, check_issue_date, BirthCertificate,
+    Country, ForeignDocumentNumber, InternationalPassport, MilitaryId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +111,8 @@ impl OtherDocumentsPatch {
             |r, o, at| {
                 let series = o.get("series").and_then(Value::as_str).unwrap_or_default();
                 let number = o.get("number").and_then(Value::as_str).unwrap_or_default();
-                let passport = r.required(o, "series", at, |_, _| Ok(()))
+                let passport = r
+                    .required(o, "series", at, |_, _| Ok(()))
                     .and(r.required(o, "number", at, |_, _| Ok(())))
                     .and_then(|()| {
                         InternationalPassport::from_parts(

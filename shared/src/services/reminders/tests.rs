@@ -65,16 +65,33 @@ fn messages_say_what_is_due_and_when() {
     };
     let m = reminder_message(&entry(DueDocument::Passport, Some(45)), date(2026, 12, 10));
     assert_eq!(m.subject, REPLACEMENT_SUBJECT);
-    assert!(m.email.contains("10.03.2027 вам исполнится 45 лет (через 90 дней)"), "{}", m.email);
+    assert!(
+        m.email
+            .contains("10.03.2027 вам исполнится 45 лет (через 90 дней)"),
+        "{}",
+        m.email
+    );
     let m = reminder_message(
         &entry(DueDocument::InternationalPassport, None),
         date(2027, 3, 10),
     );
     assert_eq!(m.subject, EXPIRY_SUBJECT);
-    assert!(m.email.starts_with("Заграничный паспорт: срок действия истекает сегодня, 10.03.2027"));
-    let m = reminder_message(&entry(DueDocument::ForeignDocument, None), date(2027, 3, 12));
+    assert!(m
+        .email
+        .starts_with("Заграничный паспорт: срок действия истекает сегодня, 10.03.2027"));
+    let m = reminder_message(
+        &entry(DueDocument::ForeignDocument, None),
+        date(2027, 3, 12),
+    );
     assert!(m.sms.contains("истёк 10.03.2027"), "{}", m.sms);
-    for (n, text) in [(1, "1 день"), (3, "3 дня"), (7, "7 дней"), (11, "11 дней"), (21, "21 день"), (30, "30 дней")] {
+    for (n, text) in [
+        (1, "1 день"),
+        (3, "3 дня"),
+        (7, "7 дней"),
+        (11, "11 дней"),
+        (21, "21 день"),
+        (30, "30 дней"),
+    ] {
         assert_eq!(days(n), text);
     }
 }
@@ -104,7 +121,10 @@ fn the_passport_is_due_at_20_unless_issued_after_it() {
         (DueDocument::Passport, date(2010, 5, 17), Some(20))
     );
     let after_20 = profile_with("1990-05-17", "2010-07-01").due_entries(&hasher);
-    assert_eq!((after_20[0].due, after_20[0].age), (date(2035, 5, 17), Some(45)));
+    assert_eq!(
+        (after_20[0].due, after_20[0].age),
+        (date(2035, 5, 17), Some(45))
+    );
     assert!(profile_with("1960-01-01", "2005-02-01")
         .due_entries(&hasher)
         .is_empty());
@@ -184,7 +204,10 @@ async fn each_threshold_is_told_once_however_often_the_job_runs() {
     let w = world();
     w.patch(passport_due_2027_03_10()).await;
     assert_eq!(w.store.state().dues.len(), 1);
-    assert!(w.run_on(date(2026, 12, 9)).await.is_empty(), "91 days before");
+    assert!(
+        w.run_on(date(2026, 12, 9)).await.is_empty(),
+        "91 days before"
+    );
     assert_eq!(w.run_on(date(2026, 12, 10)).await, [REPLACEMENT_SUBJECT]);
     // A rerun of the day, and the catch-up days after it, send nothing again.
     assert!(w.run_on(date(2026, 12, 10)).await.is_empty());

@@ -128,7 +128,10 @@ pub struct State {
     pub orgs: organisations::Orgs,
 
     /// The reminders' date index: (day, account, document) → entry.
-    pub dues: BTreeMap<(time::Date, AccountId, crate::services::profile::DueDocument), crate::services::profile::DueEntry>,
+    pub dues: BTreeMap<
+        (time::Date, AccountId, crate::services::profile::DueDocument),
+        crate::services::profile::DueEntry,
+    >,
     /// Reminders claimed: (account, document, stamp, threshold, channel).
     pub reminders_claimed: BTreeSet<(AccountId, &'static str, String, i64, &'static str)>,
 }
