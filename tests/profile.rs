@@ -4,6 +4,11 @@
 
 mod support;
 
+#[path = "profile/documents.rs"]
+mod documents;
+
+use documents::*;
+
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -34,6 +39,9 @@ fn main() {
             scenario!(vehicles_belong_to_their_owner),
             scenario!(operator_confirms_in_person),
             scenario!(code_by_post_confirms),
+            scenario!(other_documents_are_validated_and_kept),
+            scenario!(an_international_passport_is_checked_by_the_interior_ministry),
+            scenario!(an_expiring_passport_is_reminded_once_per_threshold),
         ];
         run_then_stop(stack, &api, scenarios, true).await
     })

@@ -478,6 +478,30 @@ impl SweepConfig {
     }
 }
 
+/// Everything the document reminders' job needs.
+pub struct ReminderConfig {
+    pub table_name: String,
+    pub email_sender: String,
+    pub sms_sender_id: Option<String>,
+    /// Most index entries one run looks at.
+    pub batch: usize,
+}
+
+impl ReminderConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            email_sender: env.required("EMAIL_SENDER")?,
+            sms_sender_id: env.optional("SMS_SENDER_ID"),
+            batch: env.read(
+                "REMINDERS_BATCH",
+                crate::services::reminders::DEFAULT_BATCH,
+                1,
+            )?,
+        })
+    }
+}
+
 env_config! {
     /// Everything the profile function needs.
     #[derive(Clone)]

@@ -52,6 +52,9 @@ pub enum Identifier {
     Payer,
     IdempotencyKey,
     PaymentRequest,
+    /// A document with a due date, as the reminders of that date know it: a changed
+    /// document is another one, whose reminders start again.
+    DocumentStamp,
 }
 
 impl Identifier {
@@ -71,6 +74,7 @@ impl Identifier {
             Self::Payer => "payer",
             Self::IdempotencyKey => "idempotency-key",
             Self::PaymentRequest => "payment-request",
+            Self::DocumentStamp => "document-stamp",
         }
     }
 }

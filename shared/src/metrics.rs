@@ -129,6 +129,7 @@ pub enum Job {
     ReconcilePayments,
     RunAutopays,
     SweepVerifications,
+    DocumentReminders,
 }
 
 impl Job {
@@ -137,6 +138,7 @@ impl Job {
             Self::ReconcilePayments => "reconcile-payments",
             Self::RunAutopays => "run-autopays",
             Self::SweepVerifications => "sweep-verifications",
+            Self::DocumentReminders => "document-reminders",
         }
     }
 }
@@ -152,6 +154,8 @@ pub enum NoticeKind {
     Biller,
     /// A security alert: new device, locked login, changed password or contact, …
     Security,
+    /// A document expires or must be replaced soon.
+    DocumentReminder,
 }
 
 impl NoticeKind {
@@ -163,6 +167,7 @@ impl NoticeKind {
             Self::Autopay => "autopay",
             Self::Biller => "biller",
             Self::Security => "security",
+            Self::DocumentReminder => "document_reminder",
         }
     }
 }

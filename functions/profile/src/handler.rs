@@ -14,7 +14,9 @@ use shared::services::household::{
     Child, HeldChild, HouseholdService, SnilsCheck, StoredVehicle, Vehicle,
 };
 use shared::services::identity::{at, SecurityEvent};
-use shared::services::profile::{ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS};
+use shared::services::profile::{
+    ProfilePatch, ProfileService, ProfileView, CHECKED_FIELDS, UNCHECKED_DOCUMENTS,
+};
 use shared::AppError;
 
 impl Api for App {
@@ -90,7 +92,8 @@ fn rfc3339(unix: i64) -> Value {
 fn respond(status: StatusCode, view: &ProfileView) -> Response<Body> {
     let p = &view.profile;
     let mut verification = serde_json::Map::new();
-    for field in CHECKED_FIELDS {
+    // Documents no registry checks show `unverified` once entered, and stay so.
+    for field in CHECKED_FIELDS.into_iter().chain(UNCHECKED_DOCUMENTS) {
         if let Some(s) = p.status(field) {
             let mut entry = json!({ "status": s.state });
             if let Some(t) = s.at {

@@ -186,6 +186,18 @@ pub fn verification_sweeper(
     )
 }
 
+/// The document reminders' daily job over DynamoDB, SES and SNS.
+pub fn reminder_service(
+    clients: &Clients,
+    config: crate::config::ReminderConfig,
+) -> crate::services::reminders::ReminderService<dynamodb::DynamoStore, notify::AwsNotifier> {
+    crate::services::reminders::ReminderService::new(
+        clients.store(config.table_name),
+        clients.notifier(config.email_sender, config.sms_sender_id),
+        config.batch,
+    )
+}
+
 /// The verification worker's service over DynamoDB, the sandbox registries and SES.
 pub fn verification_service(
     clients: &Clients,

@@ -19,7 +19,8 @@ use crate::services::profile::{
 /// | `996` | never answers |
 /// | anything else | verified |
 ///
-/// For a passport the number is the 6-digit number without the series.
+/// For a passport the number is the 6-digit number without the series, for an
+/// international passport the 7-digit number without the series.
 pub struct SandboxRegistry {
     delay: Duration,
 }
@@ -33,7 +34,7 @@ impl SandboxRegistry {
 fn source(check: Check) -> &'static str {
     match check {
         Check::Snils => "pension_fund_sandbox",
-        Check::Passport => "interior_ministry_sandbox",
+        Check::Passport | Check::InternationalPassport => "interior_ministry_sandbox",
         Check::Inn => "tax_service_sandbox",
         Check::BirthRecord => "civil_registry_sandbox",
     }
@@ -44,6 +45,8 @@ fn number(request: &RegistryRequest) -> &str {
     match request.check {
         // Series (4 digits) then number (6 digits).
         Check::Passport => request.document.get(4..).unwrap_or_default(),
+        // Series (2 digits) then number (7 digits).
+        Check::InternationalPassport => request.document.get(2..).unwrap_or_default(),
         Check::Snils | Check::Inn | Check::BirthRecord => &request.document,
     }
 }
@@ -186,6 +189,20 @@ mod tests {
             matches!(series_only, Ok(RegistryAnswer::Verified { .. })),
             "the rules read the number, not the series"
         );
+        let foreign_trip = registry
+            .check(&request(Check::InternationalPassport, "759991234"), 1)
+            .await;
+        assert!(matches!(
+            foreign_trip,
+            Ok(RegistryAnswer::Rejected {
+                source: "interior_ministry_sandbox",
+                ..
+            })
+        ));
+        let series_only = registry
+            .check(&request(Check::InternationalPassport, "999001234"), 1)
+            .await;
+        assert!(matches!(series_only, Ok(RegistryAnswer::Verified { .. })));
         let slow = request(Check::Inn, "997123456789");
         assert!(registry.check(&slow, 1).await.is_err());
         assert!(registry.check(&slow, 2).await.is_err());

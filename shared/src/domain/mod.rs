@@ -16,6 +16,11 @@ pub(crate) use charge::charge_text;
 pub use charge::{canonical, payer_key, roubles, Category, Payee, Payer, PayerKind};
 pub use contact::{Channel, Destination, Email, Purpose};
 pub use documents::{
+    check_expiry_date, check_international_passport_validity, check_issue_date,
+    passport_replacement, Country, ForeignDocumentNumber, InternationalPassport, MilitaryId,
+    FOREIGN_NUMBER_MAX, INTERNATIONAL_PASSPORT_YEARS, PASSPORT_REPLACEMENT_AGES,
+};
+pub use documents::{
     check_passport_issue_date, BirthCertificate, DepartmentCode, DriverLicence, Inn, InnKind, Kpp,
     OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
     VehiclePlate,

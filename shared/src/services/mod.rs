@@ -14,6 +14,7 @@ pub mod notices;
 pub mod organisations;
 pub mod payments;
 pub mod profile;
+pub mod reminders;
 pub mod restoration;
 pub mod runs;
 pub mod verification;

@@ -15,6 +15,7 @@ mod organisations;
 mod payments;
 mod profile;
 mod refunds;
+mod reminders;
 mod runs;
 mod signature;
 

@@ -190,6 +190,27 @@ impl ProfileStore for DynamoStore {
                 );
             }
         }
+        // So does the reminders' date index (see `reminders.rs`).
+        for entry in &write.dues_add {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(super::reminders::due_item(write.account_id, entry)));
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(build(put.build())?)
+                    .build(),
+            );
+        }
+        for entry in &write.dues_remove {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::reminders::due_key(write.account_id, entry)));
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .delete(build(delete.build())?)
+                    .build(),
+            );
+        }
         match request.send().await {
             Ok(_) => {
                 if let Some(release) = &write.release_login {

@@ -1,5 +1,6 @@
 //! Russian identity documents and identifiers: SNILS, INN, KPP, UIN, passport, birth
-//! certificate, vehicle documents, driver licence, OMS policy, registration plate.
+//! certificate, international passport, military ID, a foreign citizen's document, vehicle
+//! documents, driver licence, OMS policy, registration plate.
 //!
 //! Every type parses what a citizen types (spaces, hyphens, lower case, look-alike
 //! letters), refuses with a specific code, and keeps one canonical form. These values are
@@ -14,9 +15,11 @@ use time::{Date, Month};
 use crate::error::FieldError;
 
 mod birth_certificate;
+mod other_ids;
 mod passport;
 mod vehicle;
 pub use birth_certificate::*;
+pub use other_ids::*;
 pub use passport::*;
 pub use vehicle::*;
 
@@ -151,6 +154,9 @@ serialize_canonical!(
     DriverLicence,
     OmsPolicy,
     VehiclePlate,
+    InternationalPassport,
+    MilitaryId,
+    ForeignDocumentNumber,
 );
 
 /// `Debug` shows the canonical form masked ([`write_masked`]), all but the last `keep`
@@ -177,6 +183,9 @@ debug_masked!(
     VehiclePlate: 2,
     DriverLicence: 2,
     BirthCertificate: 2,
+    InternationalPassport: 2,
+    MilitaryId: 2,
+    ForeignDocumentNumber: 2,
 );
 
 // ------------------------------------------------------------------ SNILS

@@ -1,7 +1,7 @@
 use super::*;
 
 /// The refusal code; also checks that the citizen is told in Russian.
-fn code<T: fmt::Debug>(result: Result<T, FieldError>) -> &'static str {
+pub(super) fn code<T: fmt::Debug>(result: Result<T, FieldError>) -> &'static str {
     let err = result.unwrap_err();
     assert!(
         err.detail.chars().any(|c| matches!(c, 'А'..='я')),
@@ -12,7 +12,7 @@ fn code<T: fmt::Debug>(result: Result<T, FieldError>) -> &'static str {
 }
 
 /// Checks that each input is refused with its code, as [`code`] reads it.
-fn refuses<T: fmt::Debug>(
+pub(super) fn refuses<T: fmt::Debug>(
     parse: impl Fn(&str, &str) -> Result<T, FieldError>,
     field: &str,
     cases: &[(&str, &str)],
@@ -23,7 +23,7 @@ fn refuses<T: fmt::Debug>(
 }
 
 /// Checks that each input is accepted and kept in its canonical form, as `shown` reads it.
-fn accepts<T>(
+pub(super) fn accepts<T>(
     parse: impl Fn(&str, &str) -> Result<T, FieldError>,
     field: &str,
     shown: impl Fn(&T) -> &str,
@@ -35,7 +35,7 @@ fn accepts<T>(
     }
 }
 
-fn date(year: i32, month: u8, day: u8) -> Date {
+pub(super) fn date(year: i32, month: u8, day: u8) -> Date {
     Date::from_calendar_date(year, Month::try_from(month).unwrap(), day).unwrap()
 }
 

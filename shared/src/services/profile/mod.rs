@@ -28,8 +28,12 @@ use crate::json::{birth_date, date_string, gender, name, parse_date, text, Chang
 use crate::services::identity::{SecurityEvent, StoredAccount};
 use crate::services::{snils_login_key, StoreError};
 
+mod documents;
+mod dues;
 mod patch;
 mod service;
+pub use documents::*;
+pub use dues::*;
 pub use patch::*;
 pub use service::*;
 
@@ -91,6 +95,15 @@ pub struct Documents {
     pub passport: Option<Passport>,
     #[serde(default)]
     pub driver_licence: Option<DriverLicenceDoc>,
+    #[serde(default)]
+    pub international_passport: Option<InternationalPassportDoc>,
+    #[serde(default)]
+    pub military_id: Option<MilitaryIdDoc>,
+    #[serde(default)]
+    pub foreign_document: Option<ForeignDocumentDoc>,
+    /// The citizen's own birth certificate.
+    #[serde(default)]
+    pub birth_certificate: Option<BirthCertificateDoc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +194,8 @@ pub struct Profile {
     pub addresses: Addresses,
     #[serde(default)]
     pub documents: Documents,
-    /// By checked field: `name`, `birth_date`, `gender`, `snils`, `passport`, `inn`.
+    /// By checked field: `name`, `birth_date`, `gender`, `snils`, `passport`, `inn`,
+    /// `international_passport`.
     #[serde(default)]
     pub statuses: BTreeMap<String, FieldStatus>,
     #[serde(default)]
@@ -191,10 +205,22 @@ pub struct Profile {
     /// removes from the index. `None`: written before the index followed the profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holds: Option<Vec<String>>,
+    /// The documents' entries in the reminders' date index as last written, in the same
+    /// transaction as the profile: what the next write removes (see [`DueEntry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dues: Option<Vec<DueEntry>>,
 }
 
 /// Fields a registry can check; the keys of [`Profile::statuses`].
-pub const CHECKED_FIELDS: [&str; 6] = ["name", "birth_date", "gender", "snils", "passport", "inn"];
+pub const CHECKED_FIELDS: [&str; 7] = [
+    "name",
+    "birth_date",
+    "gender",
+    "snils",
+    "passport",
+    "inn",
+    "international_passport",
+];
 
 /// Fields that say who a person is rather than describe them: a SNILS is issued once for
 /// life, and birth date and gender do not change. An edit of any of them is somebody
@@ -251,6 +277,10 @@ impl Profile {
             "inn" => d.inn.is_some(),
             "oms_policy" => d.oms_policy.is_some(),
             "driver_licence" => d.driver_licence.is_some(),
+            "international_passport" => d.international_passport.is_some(),
+            "military_id" => d.military_id.is_some(),
+            "foreign_document" => d.foreign_document.is_some(),
+            "birth_certificate" => d.birth_certificate.is_some(),
             _ => false,
         }
     }
@@ -388,13 +418,21 @@ pub enum Check {
     Passport,
     /// INN with name and birth date, at the tax service.
     Inn,
+    /// The international passport with name, birth date and gender, at the interior
+    /// ministry. It decides the document only: the personal data are the passport's.
+    InternationalPassport,
     /// A child's birth certificate at the civil registry: who the parents are, and the
     /// child's SNILS. Not a check of the profile: the job names the child.
     BirthRecord,
 }
 
 impl Check {
-    pub const ALL: [Check; 3] = [Check::Snils, Check::Passport, Check::Inn];
+    pub const ALL: [Check; 4] = [
+        Check::Snils,
+        Check::Passport,
+        Check::Inn,
+        Check::InternationalPassport,
+    ];
 
     /// The registry that answers the check, by its short name (the `Registry`
     /// dimension of the `Verifications` metric).
@@ -402,7 +440,7 @@ impl Check {
         match self {
             // The Social Fund (СФР), formerly the pension fund.
             Check::Snils => "sfr",
-            Check::Passport => "mvd",
+            Check::Passport | Check::InternationalPassport => "mvd",
             Check::Inn => "fns",
             Check::BirthRecord => "civil",
         }
@@ -413,6 +451,7 @@ impl Check {
             Check::Snils => "snils",
             Check::Passport => "passport",
             Check::Inn => "inn",
+            Check::InternationalPassport => "international_passport",
             Check::BirthRecord => "birth_record",
         }
     }
@@ -423,6 +462,9 @@ impl Check {
             Check::Snils => &["snils", "name", "birth_date", "gender"],
             Check::Passport => &["passport", "name", "birth_date", "gender"],
             Check::Inn => &["inn", "name", "birth_date"],
+            Check::InternationalPassport => {
+                &["international_passport", "name", "birth_date", "gender"]
+            }
             Check::BirthRecord => &[],
         }
     }
@@ -434,6 +476,7 @@ impl Check {
             Check::Snils => &["snils"],
             Check::Passport => &["passport", "name", "birth_date", "gender"],
             Check::Inn => &["inn"],
+            Check::InternationalPassport => &["international_passport"],
             Check::BirthRecord => &[],
         }
     }
@@ -447,6 +490,7 @@ impl Check {
             Check::Snils => "СНИЛС",
             Check::Passport => "Паспорт",
             Check::Inn => "ИНН",
+            Check::InternationalPassport => "Заграничный паспорт",
             Check::BirthRecord => "Свидетельство о рождении",
         }
     }
@@ -570,6 +614,10 @@ pub struct ProfileWrite<'a> {
     /// so that the index never disagrees with the verified documents.
     pub holdings_add: Vec<String>,
     pub holdings_remove: Vec<String>,
+    /// Entries of the reminders' date index to write and delete with the profile (see
+    /// [`Profile::follow_dues`]).
+    pub dues_add: Vec<DueEntry>,
+    pub dues_remove: Vec<DueEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

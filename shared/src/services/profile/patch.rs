@@ -20,6 +20,8 @@ pub struct ProfilePatch {
     pub oms_policy: Change<String>,
     pub passport: Change<Passport>,
     pub driver_licence: Change<DriverLicenceDoc>,
+    /// The international passport, military ID, foreign document and birth certificate.
+    pub other: OtherDocumentsPatch,
 }
 
 pub(super) fn citizenship(path: &str, raw: &str) -> Result<String, FieldError> {
@@ -91,11 +93,10 @@ impl ProfilePatch {
         }
         if let Some(d) = r.object(body, "documents", "/documents") {
             let at = "/documents";
-            r.unknown(
-                d,
-                at,
-                &["snils", "inn", "oms_policy", "passport", "driver_licence"],
-            );
+            let mut known = vec!["snils", "inn", "oms_policy", "passport", "driver_licence"];
+            known.extend(OTHER_DOCUMENTS);
+            r.unknown(d, at, &known);
+            patch.other = OtherDocumentsPatch::parse(&mut r, d);
             patch.snils = r.change(d, "snils", at, |path, raw| {
                 Snils::parse(path, raw).map(|s| s.as_str().to_string())
             });
@@ -226,6 +227,7 @@ impl ProfilePatch {
         self.oms_policy.apply(&mut d.oms_policy);
         self.passport.apply(&mut d.passport);
         self.driver_licence.apply(&mut d.driver_licence);
+        self.other.apply(d);
         next
     }
 }
@@ -254,6 +256,9 @@ pub(super) fn changed_fields(before: &Profile, after: &Profile) -> Vec<&'static 
     }
     if x.inn != y.inn {
         changed.push("inn");
+    }
+    if x.international_passport != y.international_passport {
+        changed.push("international_passport");
     }
     changed
 }

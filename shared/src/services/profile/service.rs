@@ -89,6 +89,10 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             check_passport_issue_date("/documents/passport/issue_date", issue, born, now.date())
                 .map_err(|e| AppError::Validation(vec![e]))?;
         }
+        let errors = check_other_documents(&patch.other, before, &next, now.date());
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
         // What the PATCH changed, and what it checks: the same, plus failed documents
         // saved again unchanged. A value saved again is no edit: it releases no login,
         // drops no level and forgets no confirmation.
@@ -100,6 +104,10 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
             ("snils", matches!(patch.snils, Change::Set(_))),
             ("passport", matches!(patch.passport, Change::Set(_))),
             ("inn", matches!(patch.inn, Change::Set(_))),
+            (
+                "international_passport",
+                matches!(patch.other.international_passport, Change::Set(_)),
+            ),
         ] {
             let failed = before
                 .statuses
@@ -143,6 +151,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         }
         // A verified document that changed no longer finds bills by its old value.
         let (holdings_add, holdings_remove) = next.follow_holdings(before, &self.hasher);
+        // The reminders' index follows the documents' due dates.
+        let (dues_add, dues_remove) = next.follow_dues(before, &self.hasher);
         let names_changed = changed.contains(&"name");
         let account_names = names_changed.then_some((
             next.personal.last_name.as_str(),
@@ -180,6 +190,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         let write = ProfileWrite {
             holdings_add,
             holdings_remove,
+            dues_add,
+            dues_remove,
             account_id,
             profile: &next,
             expected_version: stored.version,

@@ -222,9 +222,13 @@ where
             // the citizen's bills from now on, a rejected one no longer does.
             let (holdings_add, holdings_remove) =
                 next.follow_holdings(&stored.profile, &self.hasher);
+            // A rejected document leaves the reminders' index with the profile.
+            let (dues_add, dues_remove) = next.follow_dues(&stored.profile, &self.hasher);
             let profile_write = ProfileWrite {
                 holdings_add,
                 holdings_remove,
+                dues_add,
+                dues_remove,
                 account_id: &job.account_id,
                 profile: &next,
                 expected_version: stored.version,
@@ -495,6 +499,7 @@ where
                     Check::Snils => next.documents.snils = None,
                     Check::Passport => next.documents.passport = None,
                     Check::Inn => next.documents.inn = None,
+                    Check::InternationalPassport => next.documents.international_passport = None,
                     Check::BirthRecord => {}
                 }
                 next.statuses.insert(
@@ -654,6 +659,10 @@ fn registry_request(check: Check, profile: &Profile) -> Option<RegistryRequest> 
             .as_ref()
             .map(|p| format!("{}{}", p.series, p.number))?,
         Check::Inn => d.inn.clone()?,
+        Check::InternationalPassport => d
+            .international_passport
+            .as_ref()
+            .map(|p| format!("{}{}", p.series, p.number))?,
         Check::BirthRecord => return None,
     };
     let p = &profile.personal;

@@ -78,6 +78,8 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> VerificationSweeper<S, Q> {
                 events: Vec::new(),
                 holdings_add: Vec::new(),
                 holdings_remove: Vec::new(),
+                dues_add: Vec::new(),
+                dues_remove: Vec::new(),
             };
             match self.store.write_profile(&write).await? {
                 Ok(()) => {

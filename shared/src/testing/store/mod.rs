@@ -60,6 +60,7 @@ mod organisations;
 mod payments;
 mod profile;
 mod refunds;
+mod reminders;
 mod restoration;
 mod signature;
 
@@ -134,6 +135,14 @@ pub struct State {
     pub runs: BTreeMap<String, (usize, BTreeSet<String>, bool)>,
 
     pub orgs: organisations::Orgs,
+
+    /// The reminders' date index: (day, account, document) → entry.
+    pub dues: BTreeMap<
+        (time::Date, AccountId, crate::services::profile::DueDocument),
+        crate::services::profile::DueEntry,
+    >,
+    /// Reminders claimed: (account, document, stamp, threshold, channel).
+    pub reminders_claimed: BTreeSet<(AccountId, &'static str, String, i64, &'static str)>,
 }
 
 impl State {

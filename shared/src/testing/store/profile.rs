@@ -102,6 +102,17 @@ impl ProfileStore for MemStore {
                 held.remove(key);
             }
             held.extend(write.holdings_add.iter().cloned());
+            for entry in &write.dues_remove {
+                state
+                    .dues
+                    .remove(&(entry.due, write.account_id.clone(), entry.document));
+            }
+            for entry in &write.dues_add {
+                state.dues.insert(
+                    (entry.due, write.account_id.clone(), entry.document),
+                    entry.clone(),
+                );
+            }
             Ok(())
         })
         .await
