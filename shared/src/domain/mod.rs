@@ -25,6 +25,7 @@ pub use ids::{
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use ids::{InvitationId, OrganisationId};
+pub use ids::MessageId;
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use organisation::{
     Ogrn, Ogrnip, OrgAction, OrgRole, OrganisationIdentity, OrganisationKind, Owner,

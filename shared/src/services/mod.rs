@@ -9,6 +9,7 @@ pub mod codes;
 pub mod confirmation;
 pub mod household;
 pub mod identity;
+pub mod inbox;
 pub mod notices;
 pub mod organisations;
 pub mod payments;

@@ -24,7 +24,8 @@ use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::passwords;
 use crate::redact::Secret;
-use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
+use crate::services::codes::{Confirmations, Notifier, SendCode};
+use crate::services::inbox::{self, Delivery, InboxStore, Message, MessageCategory};
 use crate::services::{
     destination_key, verification_token_key, verification_token_keys, StoreError, MOSCOW,
 };
@@ -642,7 +643,7 @@ const NEW_DEVICE_SUBJECT: &str = "Вход с нового устройства"
 const TWO_STEP_DISABLED_SUBJECT: &str = "Вход по SMS-коду отключён";
 const STEP_UP_SUBJECT: &str = "Действие подтверждено кодом";
 
-impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
         Self {
             store,

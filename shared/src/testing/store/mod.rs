@@ -56,6 +56,7 @@ macro_rules! unmodelled {
 }
 
 mod free;
+mod inbox;
 mod organisations;
 mod payments;
 mod profile;
@@ -125,6 +126,10 @@ pub struct State {
     pub runs: BTreeMap<String, (usize, BTreeSet<String>, bool)>,
 
     pub orgs: organisations::Orgs,
+
+    /// Each account's inbox: message id → message; and the ids of deleted messages.
+    pub inbox: BTreeMap<AccountId, BTreeMap<crate::domain::MessageId, crate::services::inbox::StoredMessage>>,
+    pub inbox_deleted: BTreeSet<(AccountId, crate::domain::MessageId)>,
 }
 
 impl State {
