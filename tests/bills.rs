@@ -2,6 +2,10 @@
 //! local gateway, citizens look bills up by UIN.
 
 mod support;
+#[path = "bills/inbox.rs"]
+mod inbox;
+
+use inbox::*;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -32,6 +36,7 @@ fn main() {
                 scenario!(unverified_identifiers_get_no_notices),
                 scenario!(verification_outcome_by_sms_when_asked),
                 scenario!(lookups_are_limited_per_account),
+                scenario!(the_inbox_keeps_what_the_citizen_was_told),
             ],
             true,
         )
