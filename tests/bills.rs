@@ -1,9 +1,9 @@
 //! End-to-end tests of charges and bills: billers with their keys push charges over the
 //! local gateway, citizens look bills up by UIN.
 
-mod support;
 #[path = "bills/inbox.rs"]
 mod inbox;
+mod support;
 
 use inbox::*;
 

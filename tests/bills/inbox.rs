@@ -152,7 +152,11 @@ pub(super) async fn the_inbox_keeps_what_the_citizen_was_told(api: Api) {
     let all = messages(&inbox(&api, &token, "").await);
     assert_eq!(all.len(), 4, "{all:?}");
     assert_listed_in_order(&all);
-    assert_eq!(all[3]["id"], notice_id.as_str(), "the read one last: {all:?}");
+    assert_eq!(
+        all[3]["id"],
+        notice_id.as_str(),
+        "the read one last: {all:?}"
+    );
     let unread = messages(&inbox(&api, &token, "?unread=true").await);
     assert_eq!(unread.len(), 3, "{unread:?}");
     assert!(unread.iter().all(|m| m["read"] == false));
@@ -206,7 +210,12 @@ pub(super) async fn the_inbox_keeps_what_the_citizen_was_told(api: Api) {
     assert_eq!(messages(&inbox(&api, &token, "").await).len(), 4);
 
     // Bad parameters are named, each with its code.
-    let bad = inbox(&api, &token, "?category=cinema&unread=yes&limit=0&cursor=zzz").await;
+    let bad = inbox(
+        &api,
+        &token,
+        "?category=cinema&unread=yes&limit=0&cursor=zzz",
+    )
+    .await;
     bad.assert_invalid_fields(&[
         ("/category", "invalid_category"),
         ("/unread", "invalid_flag"),

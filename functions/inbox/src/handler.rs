@@ -1,7 +1,7 @@
 //! Routes of the citizen's inbox: parse, call the inbox service, respond.
 
 use lambda_http::http::StatusCode;
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -42,7 +42,10 @@ impl Api for App {
             }
             Some("GET /v1/inbox/unread-count") => {
                 let unread = self.inbox.unread_count(account).await?;
-                Ok(web::json_response(StatusCode::OK, &json!({ "unread": unread })))
+                Ok(web::json_response(
+                    StatusCode::OK,
+                    &json!({ "unread": unread }),
+                ))
             }
             Some("POST /v1/inbox/{message_id}/read") => {
                 self.inbox.mark_read(account, &id()?, now).await?;
@@ -90,11 +93,8 @@ fn list_query(request: &Request) -> Result<InboxQuery, AppError> {
             false
         }
     };
-    let after = query(request, "cursor").and_then(|raw| {
-        Cursor::decode(&raw)
-            .map_err(|e| errors.push(e))
-            .ok()
-    });
+    let after = query(request, "cursor")
+        .and_then(|raw| Cursor::decode(&raw).map_err(|e| errors.push(e)).ok());
     let limit = match query(request, "limit") {
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,

@@ -20,12 +20,12 @@ pub use documents::{
     OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
     VehiclePlate,
 };
+pub use ids::MessageId;
 pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use ids::{InvitationId, OrganisationId};
-pub use ids::MessageId;
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use organisation::{
     Ogrn, Ogrnip, OrgAction, OrgRole, OrganisationIdentity, OrganisationKind, Owner,

@@ -437,7 +437,8 @@ impl<S: ConfirmationStore + ProfileStore + InboxStore + Sync, P: PostOffice + Sy
             return Err(AppError::CodeAlreadyUsed);
         }
         tracing::info!(%account_id, "identity confirmed by a code by post");
-        self.tell_confirmed(account_id, "кодом из письма", now_s).await;
+        self.tell_confirmed(account_id, "кодом из письма", now_s)
+            .await;
         Ok(())
     }
 
@@ -447,9 +448,7 @@ impl<S: ConfirmationStore + ProfileStore + InboxStore + Sync, P: PostOffice + Sy
         let message = Message::new(
             MessageCategory::Confirmation,
             CONFIRMED_TITLE,
-            format!(
-                "Ваша учётная запись подтверждена ({how}). Вам доступны все услуги портала."
-            ),
+            format!("Ваша учётная запись подтверждена ({how}). Вам доступны все услуги портала."),
             now,
         );
         inbox::keep_logged(&self.store, account_id, &message).await;

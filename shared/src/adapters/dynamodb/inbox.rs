@@ -169,7 +169,11 @@ impl DynamoStore {
         )
     }
 
-    fn count_unread(&self, account_id: &AccountId, by: i64) -> Result<TransactWriteItem, StoreError> {
+    fn count_unread(
+        &self,
+        account_id: &AccountId,
+        by: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
         tx_update(
             self.update(counter_key(account_id))
                 .update_expression("ADD unread :by")
@@ -225,7 +229,12 @@ impl DynamoStore {
                     .expression_attribute_values(":one", n(1)),
             )?),
         }
-        match self.transaction().set_transact_items(Some(parts)).send().await {
+        match self
+            .transaction()
+            .set_transact_items(Some(parts))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => {
                 if failed_conditions(e)?.contains(&0) {
@@ -401,9 +410,10 @@ impl InboxStore for DynamoStore {
 
     async fn unread_count(&self, account_id: &AccountId) -> Result<u32, StoreError> {
         match self.get_consistent(counter_key(account_id)).await? {
-            Some(item) if item.contains_key("unread") => {
-                Ok(get_n::<i64>(&item, "unread")?.max(0).try_into().unwrap_or(0))
-            }
+            Some(item) if item.contains_key("unread") => Ok(get_n::<i64>(&item, "unread")?
+                .max(0)
+                .try_into()
+                .unwrap_or(0)),
             _ => Ok(0),
         }
     }

@@ -73,8 +73,14 @@ impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S
         subject: &str,
         text: &str,
     ) {
-        self.alert(account_id, MessageCategory::Security, subject, text, Email::parse("email", to).ok())
-            .await;
+        self.alert(
+            account_id,
+            MessageCategory::Security,
+            subject,
+            text,
+            Email::parse("email", to).ok(),
+        )
+        .await;
     }
 
     /// Tells the account's owner: the message kept in the inbox, the e-mail sent if there
@@ -90,7 +96,13 @@ impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let message = Message::new(category, subject, text, now);
         let deliveries: Vec<Delivery<'_>> = email.iter().map(Delivery::Email).collect();
-        let sent = inbox::tell(&self.store, &self.notifier, account_id, &message, &deliveries);
+        let sent = inbox::tell(
+            &self.store,
+            &self.notifier,
+            account_id,
+            &message,
+            &deliveries,
+        );
         for result in sent.await {
             match result {
                 Ok(()) => security_notice_sent(NoticeChannel::Email),
@@ -264,8 +276,7 @@ impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S
                     OffsetDateTime::now_utc().unix_timestamp(),
                 );
                 let phone = Phone::parse("phone", &old_value).ok();
-                let sms: Vec<Delivery<'_>> =
-                    phone.iter().map(|p| Delivery::Sms(p, text)).collect();
+                let sms: Vec<Delivery<'_>> = phone.iter().map(|p| Delivery::Sms(p, text)).collect();
                 let sent = inbox::tell(&self.store, &self.notifier, &account.id, &message, &sms);
                 for result in sent.await {
                     match result {

@@ -506,7 +506,8 @@ impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S
             };
             let text =
                 format!("{text}\nЕсли это были не вы, смените пароль и завершите чужие сеансы.");
-            self.notify_email(&account.id, &account.email, subject, &text).await;
+            self.notify_email(&account.id, &account.email, subject, &text)
+                .await;
         }
         Ok(())
     }

@@ -32,7 +32,10 @@ async fn an_event_told_twice_is_kept_once() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].message.id, notice.id);
     // The inbox keeps it once; what the e-mail does on a retry is its sender's business.
-    assert_eq!(outbox.sent()[0].subject.as_deref(), Some("Новое начисление"));
+    assert_eq!(
+        outbox.sent()[0].subject.as_deref(),
+        Some("Новое начисление")
+    );
     assert_eq!(outbox.sent()[0].text, "Новое начисление: текст");
 }
 
@@ -125,9 +128,13 @@ async fn pages_follow_their_cursor() {
     let inbox = InboxService::new(store.clone());
     let a = account(1);
     for at in 1..=5 {
-        keep(&store, &a, &message(MessageCategory::Bills, &format!("m{at}"), at))
-            .await
-            .unwrap();
+        keep(
+            &store,
+            &a,
+            &message(MessageCategory::Bills, &format!("m{at}"), at),
+        )
+        .await
+        .unwrap();
     }
     let mut query = InboxQuery {
         limit: 2,
@@ -175,7 +182,10 @@ fn cursors_not_written_by_the_service_are_refused() {
     assert!(place.position().starts_with("R#0001764000000#msg_"));
     for raw in ["", "!!", "VSMxIzE", "WCMwMDAxNzY0MDAwMDAwI21zZ18x"] {
         let refused = Cursor::decode(raw).unwrap_err();
-        assert_eq!((refused.field.as_str(), refused.code), ("/cursor", "invalid_cursor"));
+        assert_eq!(
+            (refused.field.as_str(), refused.code),
+            ("/cursor", "invalid_cursor")
+        );
     }
 }
 

@@ -553,7 +553,13 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 .of_event(&format!("receipt:{}", payment.id))
                 .about_payment(&payment.id);
             let email = [Delivery::Email(&holder.1)];
-            let sent = inbox::tell(&self.store, &self.notifier, &payment.account_id, &message, &email);
+            let sent = inbox::tell(
+                &self.store,
+                &self.notifier,
+                &payment.account_id,
+                &message,
+                &email,
+            );
             let sent = sent.await;
             if sent.iter().any(Result::is_ok) {
                 metrics::emit(Metric::NoticesSent {

@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::domain::MessageId;
-use crate::services::inbox::{
-    Cursor, InboxPage, InboxQuery, InboxStore, Message, StoredMessage,
-};
+use crate::services::inbox::{Cursor, InboxPage, InboxQuery, InboxStore, Message, StoredMessage};
 
 /// The list's order: unread first, each newest first (by time, then id).
 fn order(m: &StoredMessage) -> (bool, std::cmp::Reverse<i64>, std::cmp::Reverse<MessageId>) {
@@ -141,7 +139,11 @@ impl InboxStore for MemStore {
 
     async fn unread_count(&self, account_id: &AccountId) -> Result<u32, StoreError> {
         self.read("unread_count", |state| {
-            let unread = state.inbox_of(account_id).iter().filter(|m| !m.read).count();
+            let unread = state
+                .inbox_of(account_id)
+                .iter()
+                .filter(|m| !m.read)
+                .count();
             u32::try_from(unread).unwrap_or(u32::MAX)
         })
         .await

@@ -128,7 +128,10 @@ pub struct State {
     pub orgs: organisations::Orgs,
 
     /// Each account's inbox: message id → message; and the ids of deleted messages.
-    pub inbox: BTreeMap<AccountId, BTreeMap<crate::domain::MessageId, crate::services::inbox::StoredMessage>>,
+    pub inbox: BTreeMap<
+        AccountId,
+        BTreeMap<crate::domain::MessageId, crate::services::inbox::StoredMessage>,
+    >,
     pub inbox_deleted: BTreeSet<(AccountId, crate::domain::MessageId)>,
 }
 
