@@ -323,6 +323,54 @@ fn sms_text(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_notice_is_kept_in_the_inbox_once_and_a_failed_keep_is_retried() {
+        use crate::testing::{test_hasher, Clock, Fault, MemStore, Outbox};
+        let store = MemStore::new();
+        let outbox = Outbox::default();
+        let clock = Clock::new();
+        let account: AccountId = "00000000-0000-4000-8000-000000000001".into();
+        let snils = "11223344595";
+        let uin = "18810177220000000015";
+        store.add_citizen(&account, snils);
+        store.add_charge(uin, 150_000, Category::Kindergarten, snils);
+        let key = payer_key(
+            &test_hasher(),
+            &Payer {
+                kind: crate::domain::PayerKind::Snils,
+                value: snils.into(),
+            },
+        );
+        store
+            .state()
+            .holdings
+            .entry(account.clone())
+            .or_default()
+            .insert(key);
+        let notices = NoticeService::new(
+            store.clone(),
+            outbox.clone(),
+            test_hasher(),
+            "https://uslugi.example".into(),
+        );
+        let uin = Uin::parse("uin", uin).unwrap();
+        // The inbox cannot be written: the e-mail goes, the run fails for the queue.
+        store.script.fail_next("keep_message", Fault::Unavailable);
+        assert!(notices.announce(&uin, clock.now()).await.is_err());
+        assert_eq!(outbox.sent().len(), 1);
+        assert!(store.state().inbox_of(&account).is_empty());
+        // The queue's retry keeps it and sends nothing again; a third delivery changes
+        // nothing.
+        for _ in 0..2 {
+            notices.announce(&uin, clock.now()).await.unwrap();
+        }
+        assert_eq!(outbox.sent().len(), 1);
+        let inbox = store.state().inbox_of(&account);
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        assert_eq!(inbox[0].message.uin.as_ref(), Some(&uin));
+        assert_eq!(inbox[0].message.text, outbox.sent()[0].text);
+    }
+
     #[test]
     fn notices_carry_none_of_the_billers_text() {
         let mut charge = crate::testing::unpaid_charge(
