@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     // -------------------------------------------------------------- the account
 
     pub async fn account(&self, principal: &Principal) -> Result<StoredAccount, AppError> {

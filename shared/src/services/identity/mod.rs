@@ -643,7 +643,7 @@ const NEW_DEVICE_SUBJECT: &str = "Вход с нового устройства"
 const TWO_STEP_DISABLED_SUBJECT: &str = "Вход по SMS-коду отключён";
 const STEP_UP_SUBJECT: &str = "Действие подтверждено кодом";
 
-impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     pub fn new(store: S, notifier: N, hasher: Hasher, limits: SessionLimits) -> Self {
         Self {
             store,

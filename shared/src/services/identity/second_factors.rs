@@ -256,7 +256,7 @@ pub fn factor_name(raw: &str) -> Result<String, FieldError> {
     Ok(name)
 }
 
-impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// The key the wrong codes of the account's apps and backup codes are counted under.
     fn factor_attempts_key(&self, account_id: &AccountId) -> String {
         self.hasher

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     // -------------------------------------------------------------- sessions
 
     /// Checks a bearer token; the authorizer's one question.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<S: IdentityStore + InboxStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
+impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// A verification token a client hands back, as the key it is stored under. A token
     /// issued before the HMAC key's last rotation is stored under an older version, so
     /// while the keyring holds several, each is tried (current first) by reading the
