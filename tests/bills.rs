@@ -1,7 +1,11 @@
 //! End-to-end tests of charges and bills: billers with their keys push charges over the
 //! local gateway, citizens look bills up by UIN.
 
+#[path = "bills/inbox.rs"]
+mod inbox;
 mod support;
+
+use inbox::*;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -32,6 +36,7 @@ fn main() {
                 scenario!(unverified_identifiers_get_no_notices),
                 scenario!(verification_outcome_by_sms_when_asked),
                 scenario!(lookups_are_limited_per_account),
+                scenario!(the_inbox_keeps_what_the_citizen_was_told),
             ],
             true,
         )

@@ -305,6 +305,7 @@ fn not_found_code(what: &str) -> &'static str {
         "organisation" => "organisation_not_found",
         "member" => "member_not_found",
         "payee" => "payee_not_found",
+        "message" => "message_not_found",
         _ => "not_found",
     }
 }
@@ -325,6 +326,7 @@ fn not_found_detail(what: &str) -> &'static str {
         "account" => "Учётная запись с таким СНИЛС не найдена",
         "organisation" => "У вас нет такой организации",
         "member" => "В организации нет такого участника",
+        "message" => "У вас нет такого сообщения",
         _ => "Не найдено",
     }
 }

@@ -328,6 +328,14 @@ pub fn e_signature_service(
     )
 }
 
+/// The citizen's inbox over DynamoDB.
+pub fn inbox_service(
+    clients: &Clients,
+    config: TableConfig,
+) -> crate::services::inbox::InboxService<dynamodb::DynamoStore> {
+    crate::services::inbox::InboxService::new(clients.store(config.table_name))
+}
+
 /// Operators over DynamoDB.
 pub fn operator_service(
     clients: &Clients,

@@ -281,6 +281,25 @@ minted_prefixed_ids!(
 );
 minted_prefixed_ids!(OrganisationId = "org_", InvitationId = "inv_");
 
+id!(
+    /// A message in a citizen's inbox: `msg_` and 32 hex digits, random or derived from
+    /// the event the message tells of (see [`MessageId::of_event`]).
+    MessageId, "message", |s| prefixed_uuid("msg_", s)
+);
+minted_prefixed_ids!(MessageId = "msg_");
+
+impl MessageId {
+    /// The id of the message that tells of `event` (`bill:{uin}`, `payment:{id}`): the
+    /// same every time the event is told again, so a retried worker finds the message it
+    /// kept before instead of keeping a second one.
+    pub fn of_event(event: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("inbox-message\0{event}").as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("msg_{hex}"))
+    }
+}
+
 macro_rules! keyed_hash_ids {
     ($($name:ident),*) => {$(
         impl $name {

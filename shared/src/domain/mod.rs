@@ -25,6 +25,7 @@ pub use documents::{
     OmsPolicy, Passport, PassportNumber, PassportSeries, Snils, Uin, VehicleCertificate,
     VehiclePlate,
 };
+pub use ids::MessageId;
 pub use ids::{
     requested, AccountId, AutopayId, BillerId, ChildId, CodeId, FactorId, IdError, MethodId,
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,

@@ -4,7 +4,9 @@
 //!   the bill-notices worker finds the holders (see [`crate::services::household::holdings`])
 //!   and tells each once per channel. A marker item per (account, bill, channel) is
 //!   claimed before the send, so a repeated charge write, a redelivered message or a
-//!   second payer naming the same account never sends twice.
+//!   second payer naming the same account never sends twice. The notice is also kept in
+//!   the citizen's inbox, whatever the channels, once per bill
+//!   (see [`crate::services::inbox`]).
 //! - **Wording**: the portal's own, filled only with values the portal checked (category,
 //!   amount, due date, UIN, whose bill it is, the portal's address). A biller's free text
 //!   (purpose, payee name) never goes into an SMS or e-mail: a citizen reads these as the
@@ -24,6 +26,7 @@ use crate::services::charges::{ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::codes::Notifier;
 use crate::services::household::holdings::{holdings_of, Holder};
 use crate::services::household::HouseholdStore;
+use crate::services::inbox::{self, InboxStore, Message, MessageCategory};
 use crate::services::notices::{Channel, NoticeMark, NoticeStore, SettingsService};
 use crate::services::profile::ProfileStore;
 use crate::services::StoreError;
@@ -100,7 +103,7 @@ impl<S, M> NoticeService<S, M> {
 
 impl<S, M, H> NoticeService<S, M, H>
 where
-    S: ChargeStore + ProfileStore + HouseholdStore + NoticeStore + Sync,
+    S: ChargeStore + ProfileStore + HouseholdStore + NoticeStore + InboxStore + Sync,
     M: Notifier + Sync,
     H: NewBillHook + Sync,
 {
@@ -161,6 +164,16 @@ where
             let today = now.to_offset(crate::services::MOSCOW).date();
             let text = notice_text(&charge, &holders, today, &self.portal_url);
             let at = now.unix_timestamp();
+            // Kept whatever the channels say, once per bill: a retry finds it kept. Not
+            // kept, the message fails and is retried; the channels still go now, each
+            // once, as their markers say.
+            let message = Message::new(MessageCategory::Bills, NOTICE_SUBJECT, text.clone(), at)
+                .of_event(&format!("bill:{}", uin.as_str()))
+                .about_bill(uin);
+            if let Err(e) = inbox::keep(&self.store, &account_id, &message).await {
+                tracing::warn!(account_id = %account_id, uin = uin.as_str(), error = %e, "bill notice not kept in the inbox; the message is retried");
+                failed = Some(AppError::from(e));
+            }
             let mark = |channel| NoticeMark {
                 account_id: &account_id,
                 uin,
@@ -309,6 +322,54 @@ fn sms_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_notice_is_kept_in_the_inbox_once_and_a_failed_keep_is_retried() {
+        use crate::testing::{test_hasher, Clock, Fault, MemStore, Outbox};
+        let store = MemStore::new();
+        let outbox = Outbox::default();
+        let clock = Clock::new();
+        let account: AccountId = "00000000-0000-4000-8000-000000000001".into();
+        let snils = "11223344595";
+        let uin = "18810177220000000015";
+        store.add_citizen(&account, snils);
+        store.add_charge(uin, 150_000, Category::Kindergarten, snils);
+        let key = payer_key(
+            &test_hasher(),
+            &Payer {
+                kind: crate::domain::PayerKind::Snils,
+                value: snils.into(),
+            },
+        );
+        store
+            .state()
+            .holdings
+            .entry(account.clone())
+            .or_default()
+            .insert(key);
+        let notices = NoticeService::new(
+            store.clone(),
+            outbox.clone(),
+            test_hasher(),
+            "https://uslugi.example".into(),
+        );
+        let uin = Uin::parse("uin", uin).unwrap();
+        // The inbox cannot be written: the e-mail goes, the run fails for the queue.
+        store.script.fail_next("keep_message", Fault::Unavailable);
+        assert!(notices.announce(&uin, clock.now()).await.is_err());
+        assert_eq!(outbox.sent().len(), 1);
+        assert!(store.state().inbox_of(&account).is_empty());
+        // The queue's retry keeps it and sends nothing again; a third delivery changes
+        // nothing.
+        for _ in 0..2 {
+            notices.announce(&uin, clock.now()).await.unwrap();
+        }
+        assert_eq!(outbox.sent().len(), 1);
+        let inbox = store.state().inbox_of(&account);
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        assert_eq!(inbox[0].message.uin.as_ref(), Some(&uin));
+        assert_eq!(inbox[0].message.text, outbox.sent()[0].text);
+    }
 
     #[test]
     fn notices_carry_none_of_the_billers_text() {

@@ -18,7 +18,11 @@ use crate::error::AppError;
 use crate::metrics::{self, CodeChannel, Metric};
 use crate::redact::Secret;
 use crate::services::identity::{SecurityEvent, StoredAccount};
+use crate::services::inbox::{self, InboxStore, Message, MessageCategory};
 use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
+
+/// The title of the message that tells a citizen their account is confirmed.
+pub const CONFIRMED_TITLE: &str = "Учётная запись подтверждена";
 use crate::services::snils_login_key;
 use crate::services::{found_or_not, principal_by_key, secs, StoreError};
 use crate::validation::invalid_field;
@@ -218,7 +222,9 @@ pub struct ConfirmationService<S, P> {
     hasher: Hasher,
 }
 
-impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> ConfirmationService<S, P> {
+impl<S: ConfirmationStore + ProfileStore + InboxStore + Sync, P: PostOffice + Sync>
+    ConfirmationService<S, P>
+{
     pub fn new(store: S, post: P, hasher: Hasher) -> Self {
         Self {
             store,
@@ -263,6 +269,8 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             return Err(AppError::LevelNotStandard);
         }
         tracing::info!(account_id = %account.id, %operator_id, "identity confirmed in person");
+        self.tell_confirmed(&account.id, "в центре обслуживания", now.unix_timestamp())
+            .await;
         Ok(StoredAccount {
             level: CONFIRMED.to_string(),
             ..account
@@ -429,7 +437,21 @@ impl<S: ConfirmationStore + ProfileStore + Sync, P: PostOffice + Sync> Confirmat
             return Err(AppError::CodeAlreadyUsed);
         }
         tracing::info!(%account_id, "identity confirmed by a code by post");
+        self.tell_confirmed(account_id, "кодом из письма", now_s)
+            .await;
         Ok(())
+    }
+
+    /// The citizen's inbox hears that the account is confirmed (no e-mail: the citizen
+    /// is at the desk, or has just typed the code).
+    async fn tell_confirmed(&self, account_id: &AccountId, how: &str, now: i64) {
+        let message = Message::new(
+            MessageCategory::Confirmation,
+            CONFIRMED_TITLE,
+            format!("Ваша учётная запись подтверждена ({how}). Вам доступны все услуги портала."),
+            now,
+        );
+        inbox::keep_logged(&self.store, account_id, &message).await;
     }
 }
 

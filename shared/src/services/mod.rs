@@ -10,6 +10,7 @@ pub mod confirmation;
 pub mod e_signature;
 pub mod household;
 pub mod identity;
+pub mod inbox;
 pub mod notices;
 pub mod organisations;
 pub mod payments;

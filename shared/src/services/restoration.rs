@@ -22,6 +22,7 @@ use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::confirmation::account_in_hand;
 use crate::services::identity::{ContactKind, SecurityEvent, StoredAccount};
+use crate::services::inbox::{self, InboxStore, Message, MessageCategory};
 use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
 use crate::services::{destination_key, snils_login_key, StoreError};
 use crate::validation::invalid_field;
@@ -126,7 +127,9 @@ pub struct RestorationService<S, N> {
     limit: RestorationLimit,
 }
 
-impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationService<S, N> {
+impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
+    RestorationService<S, N>
+{
     pub fn new(store: S, notifier: N, hasher: Hasher, limit: RestorationLimit) -> Self {
         Self {
             store,
@@ -205,7 +208,7 @@ impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationS
             Err(RestorationRefusal::AccountChanged) => return Err(AppError::AccountChanged),
         }
         tracing::info!(account_id = %account.id, %operator_id, "access restored at a service centre");
-        self.tell(&account, request.contact).await;
+        self.tell(&account, request.contact, now_s).await;
         Ok(Restored {
             account_id: account.id.clone(),
             contact: request.contact.clone(),
@@ -231,9 +234,19 @@ impl<S: RestorationStore + ProfileStore + Sync, N: Notifier + Sync> RestorationS
     /// Tells the citizen at the new contact, and at the contact the account keeps: if it
     /// was not the owner at the desk, the owner hears of it where they can still be
     /// reached. The contact replaced is not told: it is the one declared lost.
-    async fn tell(&self, account: &StoredAccount, contact: &Destination) {
+    async fn tell(&self, account: &StoredAccount, contact: &Destination, now: i64) {
         const IF_NOT_YOU: &str =
             "Если это были не вы, обратитесь в центр обслуживания с паспортом.";
+        let changed = match contact {
+            Destination::Phone(_) => "новый номер телефона",
+            Destination::Email(_) => "новый адрес электронной почты",
+        };
+        let kept = format!(
+            "Доступ к вашей учётной записи восстановлен в центре обслуживания: в ней указан \
+             {changed}, все сеансы завершены. {IF_NOT_YOU}"
+        );
+        let message = Message::new(MessageCategory::Security, RESTORED_SUBJECT, kept, now);
+        inbox::keep_logged(&self.store, &account.id, &message).await;
         match contact {
             Destination::Phone(phone) => {
                 let new = format!(

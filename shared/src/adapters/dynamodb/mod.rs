@@ -8,6 +8,7 @@ mod confirmation;
 mod free;
 mod household;
 mod identity;
+mod inbox;
 mod notices;
 mod open_payment;
 mod ops;

@@ -23,15 +23,14 @@ use crate::domain::{AccountId, AutopayId, MethodId, Uin};
 use crate::error::{AppError, FieldError};
 use crate::json::{text, Reader};
 use crate::metrics::NoticeKind;
-use crate::redact::Secret;
 use crate::services::bills::{BillFilter, BillService, MAX_PAGE};
 use crate::services::charges::{ChargeService, ChargeStatus, ChargeStore, StoredCharge};
 use crate::services::codes::Notifier;
 use crate::services::household::holdings::Holder;
 use crate::services::identity::Presence;
 use crate::services::payments::{
-    email_counted, MethodRequest, PayRequest, PayeePayment, PayingAs, PaymentGateway,
-    PaymentNoticeQueue, PaymentService, PaymentStatus, PaymentStores, PortalChargeStore,
+    MethodRequest, PayRequest, PayeePayment, PayingAs, PaymentGateway, PaymentNoticeQueue,
+    PaymentService, PaymentStatus, PaymentStores, PortalChargeStore,
 };
 pub use crate::services::runs::Shard;
 use crate::services::runs::{Run, RunStore, ShardedJob};

@@ -2,6 +2,9 @@
 //! they come; paying, pausing, and telling the citizen.
 
 use super::*;
+use crate::domain::Email;
+use crate::metrics::{self, Metric, NoticeChannel};
+use crate::services::inbox::{self, Delivery, Message, MessageCategory};
 
 impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     AutopayService<'a, S, G, M, Q>
@@ -333,11 +336,27 @@ impl<'a, S: AutopayStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue
                 return;
             }
         };
-        let text = Secret::new(text.to_string());
-        let notice = (AUTOPAY_SUBJECT, NoticeKind::Autopay);
-        let sent = email_counted(self.notifier, &account, notice, &text);
-        if let Err(e) = sent.await {
-            tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let message = Message::new(MessageCategory::Payments, AUTOPAY_SUBJECT, text, now);
+        let email = Email::parse("email", &account.email).ok();
+        let deliveries: Vec<Delivery<'_>> = email.iter().map(Delivery::Email).collect();
+        let sent = inbox::tell(
+            self.store,
+            self.notifier,
+            &account.id,
+            &message,
+            &deliveries,
+        );
+        for result in sent.await {
+            match result {
+                Ok(()) => metrics::emit(Metric::NoticesSent {
+                    kind: NoticeKind::Autopay,
+                    channel: NoticeChannel::Email,
+                }),
+                Err(e) => {
+                    tracing::warn!(autopay_id = %autopay.id, error = %e, "autopay notice not sent")
+                }
+            }
         }
     }
 }

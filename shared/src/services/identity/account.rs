@@ -64,17 +64,50 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         Ok(account)
     }
 
-    pub(super) async fn notify_email(&self, to: &str, subject: &str, text: &str) {
-        let Ok(email) = Email::parse("email", to) else {
-            return;
-        };
-        match self
-            .notifier
-            .send_email(&email, subject, &Secret::new(text.to_string()))
-            .await
-        {
-            Ok(()) => security_notice_sent(NoticeChannel::Email),
-            Err(e) => tracing::warn!(error = %e, "notification e-mail not sent"),
+    /// A security alert: kept in the account's inbox and e-mailed to `to` (an address
+    /// that does not parse gets no e-mail; the inbox keeps the alert all the same).
+    pub(super) async fn notify_email(
+        &self,
+        account_id: &AccountId,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) {
+        self.alert(
+            account_id,
+            MessageCategory::Security,
+            subject,
+            text,
+            Email::parse("email", to).ok(),
+        )
+        .await;
+    }
+
+    /// Tells the account's owner: the message kept in the inbox, the e-mail sent if there
+    /// is an address. A failure is logged: what it tells of is done either way.
+    pub(super) async fn alert(
+        &self,
+        account_id: &AccountId,
+        category: MessageCategory,
+        subject: &str,
+        text: &str,
+        email: Option<Email>,
+    ) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let message = Message::new(category, subject, text, now);
+        let deliveries: Vec<Delivery<'_>> = email.iter().map(Delivery::Email).collect();
+        let sent = inbox::tell(
+            &self.store,
+            &self.notifier,
+            account_id,
+            &message,
+            &deliveries,
+        );
+        for result in sent.await {
+            match result {
+                Ok(()) => security_notice_sent(NoticeChannel::Email),
+                Err(e) => tracing::warn!(%account_id, error = %e, "notification e-mail not sent"),
+            }
         }
     }
 
@@ -125,6 +158,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             return Err(AppError::Unauthenticated);
         }
         self.notify_email(
+            &account.id,
             &account.email,
             PASSWORD_CHANGED_SUBJECT,
             "Пароль от вашей учётной записи изменён, другие сеансы завершены. \
@@ -228,6 +262,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         match kind {
             ContactKind::Email => {
                 self.notify_email(
+                    &account.id,
                     &old_value,
                     CONTACT_CHANGED_SUBJECT,
                     "Адрес электронной почты вашей учётной записи изменён. \
@@ -236,13 +271,19 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .await
             }
             ContactKind::Phone => {
-                if let Ok(phone) = Phone::parse("phone", &old_value) {
-                    let text = Secret::new(
-                        "Номер телефона вашей учётной записи изменён. \
-                         Если это были не вы, восстановите доступ."
-                            .to_string(),
-                    );
-                    match self.notifier.send_sms(&phone, &text).await {
+                let text = "Номер телефона вашей учётной записи изменён. \
+                            Если это были не вы, восстановите доступ.";
+                let message = Message::new(
+                    MessageCategory::Security,
+                    CONTACT_CHANGED_SUBJECT,
+                    text,
+                    OffsetDateTime::now_utc().unix_timestamp(),
+                );
+                let phone = Phone::parse("phone", &old_value).ok();
+                let sms: Vec<Delivery<'_>> = phone.iter().map(|p| Delivery::Sms(p, text)).collect();
+                let sent = inbox::tell(&self.store, &self.notifier, &account.id, &message, &sms);
+                for result in sent.await {
+                    match result {
                         Ok(()) => security_notice_sent(NoticeChannel::Sms),
                         Err(e) => tracing::warn!(error = %e, "contact change SMS not sent"),
                     }
@@ -270,12 +311,20 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         logins.extend(account.snils_login.clone());
         self.store.delete_account(&account.id, &logins).await?;
         tracing::info!(account_id = %account.id, "account deleted");
-        self.notify_email(
-            &account.email,
-            ACCOUNT_DELETED_SUBJECT,
-            "Ваша учётная запись и все связанные с ней данные удалены.",
-        )
-        .await;
+        // By e-mail only: the inbox went with the account.
+        if let Ok(email) = Email::parse("email", &account.email) {
+            let text = Secret::new(
+                "Ваша учётная запись и все связанные с ней данные удалены.".to_string(),
+            );
+            match self
+                .notifier
+                .send_email(&email, ACCOUNT_DELETED_SUBJECT, &text)
+                .await
+            {
+                Ok(()) => security_notice_sent(NoticeChannel::Email),
+                Err(e) => tracing::warn!(error = %e, "notification e-mail not sent"),
+            }
+        }
         Ok(())
     }
 
@@ -329,6 +378,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
         if weakening {
             self.notify_email(
+                &account.id,
                 &account.email,
                 TWO_STEP_DISABLED_SUBJECT,
                 "Вход по SMS-коду для вашей учётной записи отключён. \
@@ -411,6 +461,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
         tracing::info!(account_id = %account.id, "step-up completed");
         self.notify_email(
+            &account.id,
             &account.email,
             STEP_UP_SUBJECT,
             "Кодом из SMS на ваш телефон подтверждено важное действие в учётной записи \
@@ -531,6 +582,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             return Err(token_refused());
         }
         self.notify_email(
+            &account.id,
             &account.email,
             PASSWORD_CHANGED_SUBJECT,
             "Пароль от вашей учётной записи изменён через восстановление доступа, \

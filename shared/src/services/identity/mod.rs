@@ -24,7 +24,8 @@ use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::passwords;
 use crate::redact::Secret;
-use crate::services::codes::{Confirmations, DeliveryError, Notifier, SendCode};
+use crate::services::codes::{Confirmations, Notifier, SendCode};
+use crate::services::inbox::{self, Delivery, InboxStore, Message, MessageCategory};
 use crate::services::{
     destination_key, verification_token_key, verification_token_keys, StoreError, MOSCOW,
 };

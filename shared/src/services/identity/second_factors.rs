@@ -513,7 +513,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             };
             let text =
                 format!("{text}\nЕсли это были не вы, смените пароль и завершите чужие сеансы.");
-            self.notify_email(&account.email, subject, &text).await;
+            self.notify_email(&account.id, &account.email, subject, &text)
+                .await;
         }
         Ok(())
     }

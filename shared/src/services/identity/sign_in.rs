@@ -113,18 +113,18 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             }
         }
         tracing::info!(account_id = %id, "account registered");
-        let welcome = Secret::new(format!(
+        let welcome = format!(
             "{}, ваш аккаунт создан. Уровень учётной записи: упрощённая. \
              Чтобы получить доступ к большему числу услуг, заполните профиль.",
             account.first_name
-        ));
+        );
         // The account exists either way; a lost welcome letter is not worth an error.
-        if let Err(e) = self
-            .notifier
-            .send_email(&r.email, WELCOME_SUBJECT, &welcome)
-            .await
-        {
-            tracing::warn!(account_id = %id, error = %e, "welcome e-mail not sent");
+        let message = Message::new(MessageCategory::Account, WELCOME_SUBJECT, welcome, now_s);
+        let email = [Delivery::Email(&r.email)];
+        for result in inbox::tell(&self.store, &self.notifier, &id, &message, &email).await {
+            if let Err(e) = result {
+                tracing::warn!(account_id = %id, error = %e, "welcome e-mail not sent");
+            }
         }
         Ok(RegisteredAccount {
             account_id: id,
@@ -515,7 +515,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             client.ip,
             device,
         );
-        self.notify_email(&account.email, NEW_DEVICE_SUBJECT, &text)
+        self.notify_email(&account.id, &account.email, NEW_DEVICE_SUBJECT, &text)
             .await;
     }
 
@@ -665,23 +665,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             Ok(Some(a)) => a,
             _ => return,
         };
-        let Ok(email) = Email::parse("email", &account.email) else {
-            return;
-        };
-        let text = Secret::new(
-            "Несколько раз подряд в ваш аккаунт пытались войти с неверным паролем, \
-             и вход временно ограничен. Если это были не вы, смените пароль."
-                .to_string(),
-        );
-        match self
-            .notifier
-            .send_email(&email, LOCKED_SUBJECT, &text)
-            .await
-        {
-            Ok(()) => security_notice_sent(NoticeChannel::Email),
-            Err(DeliveryError(e)) => {
-                tracing::warn!(%account_id, error = %e, "lock warning not sent")
-            }
-        }
+        let text = "Несколько раз подряд в ваш аккаунт пытались войти с неверным паролем, \
+                    и вход временно ограничен. Если это были не вы, смените пароль.";
+        self.notify_email(account_id, &account.email, LOCKED_SUBJECT, text)
+            .await;
     }
 }

@@ -3,8 +3,10 @@
 
 use super::*;
 
+/// The store also keeps the account's inbox, where security alerts are kept
+/// ([`crate::services::inbox`]): every identity store is an inbox store.
 #[trait_variant::make(Send)]
-pub trait IdentityStore {
+pub trait IdentityStore: InboxStore {
     /// Writes the account, claims its logins and consumes the tokens, all or nothing.
     /// `Ok(Err(..))` lists what refused the transaction (by index into `logins`/`tokens`).
     async fn create_account(

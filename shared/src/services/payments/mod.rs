@@ -39,6 +39,7 @@ use crate::services::codes::Notifier;
 use crate::services::household::holdings::holdings_of;
 use crate::services::household::HouseholdStore;
 use crate::services::identity::{Presence, StoredAccount};
+use crate::services::inbox::InboxStore;
 use crate::services::organisations::{AuditEntry, OrganisationStore};
 use crate::services::profile::ProfileStore;
 use crate::services::runs::{continue_shard, Run, RunStore, Shard, ShardedJob};
@@ -692,7 +693,14 @@ pub trait PaymentStore {
 
 /// The stores a payment service works on, named once for its impl blocks.
 pub trait PaymentStores:
-    PaymentStore + BillStore + LookupStore + ProfileStore + HouseholdStore + OrganisationStore + Sync
+    PaymentStore
+    + BillStore
+    + LookupStore
+    + ProfileStore
+    + HouseholdStore
+    + OrganisationStore
+    + InboxStore
+    + Sync
 {
 }
 
@@ -703,6 +711,7 @@ impl<T> PaymentStores for T where
         + ProfileStore
         + HouseholdStore
         + OrganisationStore
+        + InboxStore
         + Sync
 {
 }

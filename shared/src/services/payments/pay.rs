@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::domain::OrgAction;
+use crate::services::inbox::{self, Delivery, Message, MessageCategory};
 
 impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
     PaymentService<S, G, M, Q>
@@ -540,10 +541,35 @@ impl<S: PaymentStores, G: PaymentGateway, M: Notifier, Q: PaymentNoticeQueue>
                 return;
             }
         };
-        let text = Secret::new(receipt_text(&holder.0, payment));
-        let receipt = (RECEIPT_SUBJECT, NoticeKind::Receipt);
-        let sent = email_counted_to(&self.notifier, &holder.1, receipt, &text);
-        if let Err(e) = sent.await {
+        let text = receipt_text(&holder.0, payment);
+        let sent = if payment.organisation_id.is_some() {
+            // An organisation's receipt goes to its address only: the inbox is a citizen's.
+            let receipt = (RECEIPT_SUBJECT, NoticeKind::Receipt);
+            let text = Secret::new(text);
+            vec![email_counted_to(&self.notifier, &holder.1, receipt, &text).await]
+        } else {
+            let at = payment.settled_at.unwrap_or(payment.created_at);
+            let message = Message::new(MessageCategory::Payments, RECEIPT_SUBJECT, text, at)
+                .of_event(&format!("receipt:{}", payment.id))
+                .about_payment(&payment.id);
+            let email = [Delivery::Email(&holder.1)];
+            let sent = inbox::tell(
+                &self.store,
+                &self.notifier,
+                &payment.account_id,
+                &message,
+                &email,
+            );
+            let sent = sent.await;
+            if sent.iter().any(Result::is_ok) {
+                metrics::emit(Metric::NoticesSent {
+                    kind: NoticeKind::Receipt,
+                    channel: NoticeChannel::Email,
+                });
+            }
+            sent
+        };
+        for e in sent.into_iter().filter_map(Result::err) {
             tracing::warn!(payment_id = %payment.id, error = %e, "receipt e-mail not sent")
         }
     }

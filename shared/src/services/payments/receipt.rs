@@ -85,22 +85,8 @@ pub(super) fn receipt_text(payer: &str, payment: &Payment) -> String {
     lines.join("\n")
 }
 
-/// E-mails an account (a receipt, an autopay's notice) and counts the e-mail sent as a
-/// notice of `kind`; an account without a valid address is skipped. Receipts and autopay
-/// notices are told alike, on a best-effort basis: the caller logs a failure.
-pub(crate) async fn email_counted<M: Notifier>(
-    notifier: &M,
-    account: &StoredAccount,
-    (subject, kind): (&str, NoticeKind),
-    text: &Secret<String>,
-) -> Result<(), crate::services::codes::DeliveryError> {
-    let Ok(email) = Email::parse("email", &account.email) else {
-        return Ok(());
-    };
-    email_counted_to(notifier, &email, (subject, kind), text).await
-}
-
-/// [`email_counted`] to an address already known good (an organisation's).
+/// E-mails a receipt to an address already known good (an organisation's) and counts
+/// it as a notice of `kind`. A citizen's receipts go through [`crate::services::inbox`].
 pub(crate) async fn email_counted_to<M: Notifier>(
     notifier: &M,
     email: &Email,

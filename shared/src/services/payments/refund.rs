@@ -18,6 +18,7 @@
 
 use super::*;
 use crate::domain::RefundId;
+use crate::services::inbox::{self, Delivery, Message, MessageCategory};
 
 /// Times a refund reads its payment again after another refund of it moved it.
 const REFUND_RETRIES: usize = 16;
@@ -635,16 +636,37 @@ where
                 return;
             }
         };
-        let text = Secret::new(refund_receipt_text(payment, refund));
-        if let Err(e) = email_counted_to(
+        let text = refund_receipt_text(payment, refund);
+        if payment.organisation_id.is_some() {
+            // An organisation's receipt goes to its address only: the inbox is a citizen's.
+            let receipt = (REFUND_RECEIPT_SUBJECT, NoticeKind::Receipt);
+            let text = Secret::new(text);
+            let sent = email_counted_to(&self.notifier, &email, receipt, &text);
+            if let Err(e) = sent.await {
+                tracing::warn!(error = %e, "refund receipt not sent");
+            }
+            return;
+        }
+        let at = refund.settled_at.unwrap_or(refund.created_at);
+        let message = Message::new(MessageCategory::Payments, REFUND_RECEIPT_SUBJECT, text, at)
+            .of_event(&format!("refund:{}", refund.id))
+            .about_payment(&payment.id);
+        let email = [Delivery::Email(&email)];
+        let sent = inbox::tell(
+            &self.store,
             &self.notifier,
+            &payment.account_id,
+            &message,
             &email,
-            (REFUND_RECEIPT_SUBJECT, NoticeKind::Receipt),
-            &text,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "refund receipt not sent");
+        );
+        for result in sent.await {
+            match result {
+                Ok(()) => metrics::emit(Metric::NoticesSent {
+                    kind: NoticeKind::Receipt,
+                    channel: NoticeChannel::Email,
+                }),
+                Err(e) => tracing::warn!(error = %e, "refund receipt not sent"),
+            }
         }
     }
 }

@@ -115,6 +115,7 @@ fn assert_nothing_written(desk: &Desk) {
         .contains_key(&destination_key(&test_hasher(), NEW_PHONE)));
     assert!(state.events.is_empty());
     assert!(state.restoration_audit.is_empty());
+    assert!(state.inbox.is_empty(), "a refusal tells nobody");
     drop(state);
     assert!(desk.outbox.sent().is_empty());
 }
@@ -184,6 +185,17 @@ async fn a_new_address_is_told_and_so_is_the_phone_kept() {
         "new.owner@example.ru"
     );
     assert_eq!(state.accounts[&desk.account.id].phone, desk.account.phone);
+    // The inbox keeps one security message, naming what changed.
+    let inbox = state.inbox_of(&desk.account.id);
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(
+        inbox[0].message.category,
+        crate::services::inbox::MessageCategory::Security
+    );
+    assert!(inbox[0]
+        .message
+        .text
+        .contains("новый адрес электронной почты"));
     drop(state);
     let sent = desk.outbox.sent();
     let to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();

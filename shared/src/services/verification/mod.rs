@@ -91,7 +91,7 @@ impl AccountLocks {
 
 impl<S, R, M> VerificationService<S, R, M>
 where
-    S: ProfileStore + HouseholdStore + NoticeStore + Sync,
+    S: ProfileStore + HouseholdStore + NoticeStore + crate::services::inbox::InboxStore + Sync,
     R: Registry + CivilRegistry + Sync,
     M: Notifier + Sync,
 {
@@ -448,6 +448,14 @@ where
 
     /// An e-mail to the citizen; a failure is logged, the decision stays.
     async fn tell(&self, account: &StoredAccount, subject: &str, text: String) {
+        crate::services::inbox::keep_verification_outcome(
+            &self.store,
+            &account.id,
+            subject,
+            &text,
+            None,
+        )
+        .await;
         if let Ok(email) = Email::parse("email", &account.email) {
             match self
                 .mailer
@@ -554,6 +562,14 @@ where
             Some(_) => lines.push("Ваша учётная запись теперь стандартная.".into()),
             None => {}
         }
+        crate::services::inbox::keep_verification_outcome(
+            &self.store,
+            &account.id,
+            OUTCOME_SUBJECT,
+            &lines.join("\n"),
+            Some(submission),
+        )
+        .await;
         if let Ok(email) = Email::parse("email", &account.email) {
             let text = Secret::new(lines.join("\n"));
             match self.mailer.send_email(&email, OUTCOME_SUBJECT, &text).await {

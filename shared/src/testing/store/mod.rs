@@ -56,6 +56,7 @@ macro_rules! unmodelled {
 }
 
 mod free;
+mod inbox;
 mod organisations;
 mod payments;
 mod profile;
@@ -143,6 +144,12 @@ pub struct State {
     >,
     /// Reminders claimed: (account, document, stamp, threshold, channel).
     pub reminders_claimed: BTreeSet<(AccountId, &'static str, String, i64, &'static str)>,
+    /// Each account's inbox: message id → message; and the ids of deleted messages.
+    pub inbox: BTreeMap<
+        AccountId,
+        BTreeMap<crate::domain::MessageId, crate::services::inbox::StoredMessage>,
+    >,
+    pub inbox_deleted: BTreeSet<(AccountId, crate::domain::MessageId)>,
 }
 
 impl State {
