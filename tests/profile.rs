@@ -6,8 +6,11 @@ mod support;
 
 #[path = "profile/documents.rs"]
 mod documents;
+#[path = "profile/signature.rs"]
+mod signature;
 
 use documents::*;
+use signature::*;
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,7 @@ fn main() {
             scenario!(vehicles_belong_to_their_owner),
             scenario!(operator_confirms_in_person),
             scenario!(code_by_post_confirms),
+            scenario!(an_e_signature_confirms_the_account),
             scenario!(other_documents_are_validated_and_kept),
             scenario!(an_international_passport_is_checked_by_the_interior_ministry),
             scenario!(an_expiring_passport_is_reminded_once_per_threshold),

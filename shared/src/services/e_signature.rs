@@ -19,10 +19,10 @@ use time::{Duration, OffsetDateTime};
 use crate::domain::{AccountId, Email, Phone};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
-use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::confirmation::Confirmation;
 use crate::services::identity::{SecurityEvent, StoredAccount};
+use crate::services::inbox::{tell, Delivery, InboxStore, Message, MessageCategory};
 use crate::services::profile::{Profile, ProfileStore, State, CONFIRMED, STANDARD};
 use crate::services::StoreError;
 use crate::validation::invalid_field;
@@ -188,7 +188,7 @@ pub struct ESignatureService<S, V, N> {
 
 impl<S, V, N> ESignatureService<S, V, N>
 where
-    S: SignatureStore + ProfileStore + Sync,
+    S: SignatureStore + ProfileStore + InboxStore + Sync,
     V: SignatureVerifier,
     N: Notifier + Sync,
 {
@@ -309,27 +309,41 @@ where
             return Err(AppError::SignatureChallengeInvalid);
         }
         tracing::info!(%account_id, "identity confirmed by an electronic signature");
-        self.tell(&account).await;
+        self.tell(&account, now_s).await;
         Ok(())
     }
 
-    /// Tells the citizen on both contacts; a notice that cannot be sent changes nothing.
-    async fn tell(&self, account: &StoredAccount) {
-        let text = Secret::new(CONFIRMED_TEXT.to_string());
-        if let Ok(email) = Email::parse("email", &account.email) {
-            match self
-                .notifier
-                .send_email(&email, CONFIRMED_SUBJECT, &text)
-                .await
-            {
-                Ok(()) => sent(NoticeChannel::Email),
-                Err(e) => tracing::warn!(error = %e, "confirmation e-mail not sent"),
-            }
+    /// Tells the citizen in the inbox and on both contacts; a notice that cannot be sent
+    /// changes nothing.
+    async fn tell(&self, account: &StoredAccount, now: i64) {
+        let message = Message::new(
+            MessageCategory::Confirmation,
+            CONFIRMED_SUBJECT,
+            CONFIRMED_TEXT,
+            now,
+        );
+        let email = Email::parse("email", &account.email).ok();
+        let phone = Phone::parse("phone", &account.phone).ok();
+        let mut deliveries = Vec::new();
+        if let Some(email) = &email {
+            deliveries.push((NoticeChannel::Email, Delivery::Email(email)));
         }
-        if let Ok(phone) = Phone::parse("phone", &account.phone) {
-            match self.notifier.send_sms(&phone, &text).await {
-                Ok(()) => sent(NoticeChannel::Sms),
-                Err(e) => tracing::warn!(error = %e, "confirmation SMS not sent"),
+        if let Some(phone) = &phone {
+            deliveries.push((NoticeChannel::Sms, Delivery::Sms(phone, CONFIRMED_TEXT)));
+        }
+        let (channels, deliveries): (Vec<_>, Vec<_>) = deliveries.into_iter().unzip();
+        let answers = tell(
+            &self.store,
+            &self.notifier,
+            &account.id,
+            &message,
+            &deliveries,
+        )
+        .await;
+        for (channel, answer) in channels.into_iter().zip(answers) {
+            match answer {
+                Ok(()) => sent(channel),
+                Err(e) => tracing::warn!(error = %e, "confirmation notice not sent"),
             }
         }
     }

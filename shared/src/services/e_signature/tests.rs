@@ -120,6 +120,11 @@ async fn a_signature_naming_the_citizen_confirms_the_account_once() {
         assert_eq!(state.signature_confirmations.len(), 1);
         assert!(state.signature_challenges.is_empty());
         assert_eq!(state.events.last().unwrap().kind, "level_confirmed");
+        // The inbox keeps what the e-mail and the SMS say.
+        let inbox = &state.inbox[&w.account];
+        assert_eq!(inbox.len(), 1);
+        assert!(inbox.values().all(|m| !m.read
+            && m.message.category == crate::services::inbox::MessageCategory::Confirmation));
     }
     let sent = w.outbox.sent();
     assert_eq!(sent.len(), 2, "{sent:?}");
