@@ -43,6 +43,7 @@ fn main() {
             scenario!(operator_confirms_in_person),
             scenario!(code_by_post_confirms),
             scenario!(an_e_signature_confirms_the_account),
+            scenario!(a_bank_confirms_the_account),
             scenario!(other_documents_are_validated_and_kept),
             scenario!(an_international_passport_is_checked_by_the_interior_ministry),
             scenario!(an_expiring_passport_is_reminded_once_per_threshold),

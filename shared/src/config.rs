@@ -65,7 +65,7 @@ impl SandboxAdapter {
             Self::Registry => "the sandbox registries verify any passport, SNILS or birth certificate that follows their made-up rules",
             Self::Acquirer => "the sandbox acquirer marks bills paid without any money moving",
             Self::BillerEndpoint => "the sandbox billers' endpoint keeps payment notices in the table, so no biller hears of a payment",
-            Self::SignatureVerifier => "the sandbox certification authority's key is published, so anyone could sign as anyone",
+            Self::SignatureVerifier => "the sandbox certification authority's and sandbox bank's keys are published, so anyone could sign as anyone",
         }
     }
 }

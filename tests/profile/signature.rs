@@ -140,3 +140,74 @@ pub async fn an_e_signature_confirms_the_account(api: Api) {
         .await
         .assert_problem(409, "already_confirmed");
 }
+
+const BANK_CHALLENGES: &str = "/v1/account/bank-id-challenges";
+const BANK_CONFIRMATIONS: &str = "/v1/account/bank-id-confirmations";
+
+pub async fn a_bank_confirms_the_account(api: Api) {
+    use shared::adapters::bank_id::{sandbox_id_token, IdTokenClaims, PORTAL_CLIENT_ID};
+
+    let snils = snils_of("685");
+    let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
+    let digits: String = snils.chars().filter(char::is_ascii_digit).collect();
+    let names = ("Иванов", "Пётр", Some("Сергеевич"));
+
+    let issued = api.post_as(&token, BANK_CHALLENGES, json!({})).await;
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    assert_eq!(issued.body["client_id"], PORTAL_CLIENT_ID);
+    let nonce = text(&issued.body["nonce"]);
+    let id_token = |claims: &IdTokenClaims| sandbox_id_token(claims).expect("a sandbox token");
+    let answer = |id_token: String| json!({"challenge_id": issued.body["challenge_id"], "id_token": id_token});
+
+    // Another login's nonce, another citizen, a token whose payload was swapped: each
+    // refused at /id_token.
+    let refusals = [
+        (
+            id_token(&IdTokenClaims::sandbox(&digits, names, "another-login")),
+            "nonce_mismatch",
+        ),
+        (
+            id_token(&IdTokenClaims::sandbox("13875932508", names, &nonce)),
+            "snils_mismatch",
+        ),
+        (
+            {
+                let real = id_token(&IdTokenClaims::sandbox(&digits, names, &nonce));
+                let other = id_token(&IdTokenClaims::sandbox("13875932508", names, &nonce));
+                let mut parts: Vec<&str> = real.split('.').collect();
+                let swapped = other.split('.').nth(1).unwrap_or_default().to_string();
+                parts[1] = &swapped;
+                parts.join(".")
+            },
+            "id_token_untrusted",
+        ),
+    ];
+    for (id_token, code) in refusals {
+        api.post_as(&token, BANK_CONFIRMATIONS, answer(id_token))
+            .await
+            .assert_field_errors(&[("/id_token", code)]);
+    }
+
+    let done = api
+        .post_as(
+            &token,
+            BANK_CONFIRMATIONS,
+            answer(id_token(&IdTokenClaims::sandbox(&digits, names, &nonce))),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let profile = api.get_as(&token, "/v1/profile").await;
+    assert_eq!(profile.body["level"], "confirmed", "{}", profile.body);
+    let mail = api.outbox(&c.email).await;
+    assert!(
+        mail.iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.contains("через банк"))),
+        "{mail:?}"
+    );
+    let inbox = api.get_as(&token, "/v1/inbox?category=confirmation").await;
+    assert!(
+        inbox.body.to_string().contains("через банк"),
+        "{}",
+        inbox.body
+    );
+}

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use shared::adapters::bank_id::SandboxBankIdVerifier;
 use shared::adapters::signature::{SandboxSignatureVerifier, MAX_SIGNATURE_BYTES};
 use shared::adapters::{
     self, dynamodb::DynamoStore, notify::AwsNotifier, sqs::SqsPostOffice, sqs::SqsQueue,
@@ -16,7 +17,7 @@ use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
-use shared::services::e_signature::ESignatureService;
+use shared::services::e_signature::{ChallengePurpose, ESignatureService};
 use shared::services::profile::ProfilePatch;
 use shared::services::restoration::registration::{DeskRegistrationService, RegisterAtDesk};
 use shared::services::restoration::{RestorationService, RestoreAccess};
@@ -34,6 +35,8 @@ impl Api for App {
             Some("POST /v1/account/signature-confirmations") => {
                 by_signature(self, request, now).await
             }
+            Some("POST /v1/account/bank-id-challenges") => bank_challenge(self, request, now).await,
+            Some("POST /v1/account/bank-id-confirmations") => by_bank(self, request, now).await,
             Some("POST /v1/account/confirmation-letters") => letter(self, request, now).await,
             Some("POST /v1/account/confirmation-letters/confirm") => {
                 by_letter(self, request, now).await
@@ -56,7 +59,12 @@ shared::api_app! {
             adapters::confirmation_service(&start.clients, config.0 .0),
         /// Confirmation by a qualified electronic signature (the sandbox authority outside
         /// production).
-        signatures: ESignatureService<DynamoStore, SandboxSignatureVerifier, AwsNotifier> =
+        signatures: ESignatureService<
+            DynamoStore,
+            SandboxSignatureVerifier,
+            SandboxBankIdVerifier,
+            AwsNotifier,
+        > =
             adapters::e_signature_service(&start.clients, config.0 .1.clone()),
         /// Access restored at the desk: a new phone or e-mail, told to the citizen.
         restorations: RestorationService<DynamoStore, AwsNotifier> =
@@ -293,7 +301,10 @@ async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
 async fn signature_challenge(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
     web::citizen_only(request)?;
-    let issued = app.signatures.challenge(&principal.account_id, now).await?;
+    let issued = app
+        .signatures
+        .challenge(&principal.account_id, ChallengePurpose::Signature, now)
+        .await?;
     Ok(web::json_response(
         StatusCode::CREATED,
         &json!({
@@ -335,6 +346,69 @@ async fn by_signature(app: &App, request: &Request, now: OffsetDateTime) -> Repl
             &principal.account_id,
             challenge_id,
             signature,
+            (&client.ip, &client.user_agent),
+            now,
+        )
+        .await?;
+    Ok(web::json_response(
+        StatusCode::OK,
+        &json!({"level": "confirmed"}),
+    ))
+}
+
+/// `POST /v1/account/bank-id-challenges`: the nonce the citizen's bank is to put in its ID
+/// token.
+async fn bank_challenge(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    web::citizen_only(request)?;
+    let issued = app
+        .signatures
+        .challenge(&principal.account_id, ChallengePurpose::BankId, now)
+        .await?;
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({
+            "challenge_id": issued.id,
+            "nonce": issued.challenge,
+            "client_id": shared::adapters::bank_id::PORTAL_CLIENT_ID,
+            "expires_at": rfc3339(issued.expires_at),
+        }),
+    ))
+}
+
+/// The longest ID token accepted.
+const MAX_ID_TOKEN_CHARS: usize = 8 * 1024;
+
+/// `POST /v1/account/bank-id-confirmations`: the bank's ID token confirms the account.
+async fn by_bank(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
+    let principal = web::principal(request)?;
+    web::citizen_only(request)?;
+    let body = web::json_object(request)?;
+    let mut f = Fields::new(&body);
+    let challenge_id = f.required_str("challenge_id");
+    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
+        f.reject(FieldError::new(
+            "challenge_id",
+            "invalid_challenge_id",
+            "Начните подтверждение через банк снова",
+        ));
+    }
+    let id_token = f.required_str("id_token");
+    if id_token.is_some_and(|t| t.is_empty() || t.len() > MAX_ID_TOKEN_CHARS) {
+        f.reject(FieldError::new(
+            "id_token",
+            "id_token_length",
+            format!("Ответ банка — от 1 до {MAX_ID_TOKEN_CHARS} символов"),
+        ));
+    }
+    let (challenge_id, id_token) =
+        f.finish_with(&["challenge_id", "id_token"], (challenge_id, id_token))?;
+    let client = web::client(request);
+    app.signatures
+        .confirm_by_bank(
+            &principal.account_id,
+            challenge_id,
+            id_token,
             (&client.ip, &client.user_agent),
             now,
         )

@@ -2,6 +2,7 @@
 
 pub mod acquirer;
 pub mod aws;
+pub mod bank_id;
 pub mod biller_endpoint;
 pub mod business_registry;
 pub mod dynamodb;
@@ -305,25 +306,39 @@ pub fn e_signature_service(
 ) -> ESignatureService<
     dynamodb::DynamoStore,
     signature::SandboxSignatureVerifier,
+    bank_id::SandboxBankIdVerifier,
     notify::AwsNotifier,
 > {
     let env = crate::config::Env::process();
-    let verifier = crate::config::Deployment::from_env(&env)
+    let sandbox = crate::config::Deployment::from_env(&env)
         .ok()
         .and_then(|d| {
             d.allow_sandbox(crate::config::SandboxAdapter::SignatureVerifier)
                 .ok()
         })
-        .and_then(|_| match signature::SandboxSignatureVerifier::new() {
+        .is_some();
+    let verifier = sandbox
+        .then(|| match signature::SandboxSignatureVerifier::new() {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::error!(error = %e, "sandbox signature verifier not built");
                 None
             }
-        });
+        })
+        .flatten();
+    let bank = sandbox
+        .then(|| match bank_id::SandboxBankIdVerifier::new() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox bank verifier not built");
+                None
+            }
+        })
+        .flatten();
     ESignatureService::new(
         clients.store(config.table_name.clone()),
         verifier,
+        bank,
         clients.notifier(config.email_sender, config.sms_sender_id),
     )
 }

@@ -35,6 +35,8 @@ pub const MAX_SIGNATURE_ATTEMPTS: u32 = 5;
 pub const VIA_E_SIGNATURE: &str = "e_signature";
 
 const CONFIRMED_SUBJECT: &str = "Учётная запись подтверждена";
+const BANK_CONFIRMED_TEXT: &str = "Ваша учётная запись подтверждена через банк: вам \
+     доступны все услуги. Если это были не вы, обратитесь в центр обслуживания.";
 const CONFIRMED_TEXT: &str = "Ваша учётная запись подтверждена электронной подписью: вам \
      доступны все услуги. Если это были не вы, обратитесь в центр обслуживания.";
 
@@ -121,10 +123,29 @@ pub trait SignatureVerifier: Sync {
     ) -> Result<SignedIdentity, SignatureRefusal>;
 }
 
+/// What a challenge is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengePurpose {
+    /// A detached signature over its bytes.
+    Signature,
+    /// A bank identity provider's ID token carrying its bytes as the nonce.
+    BankId,
+}
+
+impl ChallengePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::BankId => "bank_id",
+        }
+    }
+}
+
 /// A challenge as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureChallenge {
     pub id: String,
+    pub purpose: ChallengePurpose,
     /// The bytes to sign.
     pub content: Vec<u8>,
     pub expires_at: i64,
@@ -180,30 +201,39 @@ pub struct IssuedSignatureChallenge {
     pub expires_at: OffsetDateTime,
 }
 
-pub struct ESignatureService<S, V, N> {
+pub struct ESignatureService<S, V, B, N> {
     store: S,
     verifier: Option<V>,
+    bank: Option<B>,
     notifier: N,
 }
 
-impl<S, V, N> ESignatureService<S, V, N>
+impl<S, V, B, N> ESignatureService<S, V, B, N>
 where
     S: SignatureStore + ProfileStore + InboxStore + Sync,
     V: SignatureVerifier,
+    B: BankIdVerifier,
     N: Notifier + Sync,
 {
-    /// `verifier`: `None` where no verifier may be built (production, until a
-    /// verification service's adapter exists): the routes then answer 503.
-    pub fn new(store: S, verifier: Option<V>, notifier: N) -> Self {
+    /// `verifier`, `bank`: `None` where none may be built (production, until the real
+    /// adapters exist): their routes then answer 503.
+    pub fn new(store: S, verifier: Option<V>, bank: Option<B>, notifier: N) -> Self {
         Self {
             store,
             verifier,
+            bank,
             notifier,
         }
     }
 
     fn verifier(&self) -> Result<&V, AppError> {
         self.verifier
+            .as_ref()
+            .ok_or(AppError::SignatureVerificationUnavailable)
+    }
+
+    fn bank(&self) -> Result<&B, AppError> {
+        self.bank
             .as_ref()
             .ok_or(AppError::SignatureVerificationUnavailable)
     }
@@ -224,13 +254,17 @@ where
         }
     }
 
-    /// A new challenge to sign; it replaces any open one.
+    /// A new challenge for `purpose`; it replaces any open one.
     pub async fn challenge(
         &self,
         account_id: &AccountId,
+        purpose: ChallengePurpose,
         now: OffsetDateTime,
     ) -> Result<IssuedSignatureChallenge, AppError> {
-        self.verifier()?;
+        match purpose {
+            ChallengePurpose::Signature => self.verifier().map(|_| ())?,
+            ChallengePurpose::BankId => self.bank().map(|_| ())?,
+        }
         self.standard_citizen(account_id).await?;
         let mut content = vec![0u8; 32];
         getrandom::fill(&mut content)
@@ -238,6 +272,7 @@ where
         let expires_at = now + CHALLENGE_LIFETIME;
         let challenge = SignatureChallenge {
             id: uuid::Uuid::new_v4().to_string(),
+            purpose,
             content,
             expires_at: expires_at.unix_timestamp(),
             attempts: 0,
@@ -245,11 +280,43 @@ where
         self.store
             .put_signature_challenge(account_id, &challenge)
             .await?;
+        let encoded = match purpose {
+            ChallengePurpose::Signature => base64::engine::general_purpose::STANDARD,
+            // A nonce travels in URLs and JSON Web Tokens.
+            ChallengePurpose::BankId => base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        }
+        .encode(&challenge.content);
         Ok(IssuedSignatureChallenge {
             id: challenge.id,
-            challenge: base64::engine::general_purpose::STANDARD.encode(&challenge.content),
+            challenge: encoded,
             expires_at,
         })
+    }
+
+    /// The account's open challenge `challenge_id` for `purpose`, with this answer
+    /// counted on it before anything is checked: parallel answers stop at the limit.
+    async fn answered_challenge(
+        &self,
+        account_id: &AccountId,
+        challenge_id: &str,
+        purpose: ChallengePurpose,
+        now_s: i64,
+    ) -> Result<SignatureChallenge, AppError> {
+        let challenge = self
+            .store
+            .signature_challenge(account_id)
+            .await?
+            .filter(|c| c.id == challenge_id && c.purpose == purpose && c.expires_at > now_s)
+            .ok_or(AppError::SignatureChallengeInvalid)?;
+        if self
+            .store
+            .signature_attempt(account_id, &challenge.id, MAX_SIGNATURE_ATTEMPTS)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::SignatureAttemptsExhausted);
+        }
+        Ok(challenge)
     }
 
     /// Confirms the account with a signature over its open challenge.
@@ -265,28 +332,41 @@ where
         let now_s = now.unix_timestamp();
         let (account, profile) = self.standard_citizen(account_id).await?;
         let challenge = self
-            .store
-            .signature_challenge(account_id)
-            .await?
-            .filter(|c| c.id == challenge_id && c.expires_at > now_s)
-            .ok_or(AppError::SignatureChallengeInvalid)?;
-        // Counted before the signature is checked: parallel answers stop at the limit.
-        if self
-            .store
-            .signature_attempt(account_id, &challenge.id, MAX_SIGNATURE_ATTEMPTS)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::SignatureAttemptsExhausted);
-        }
+            .answered_challenge(account_id, challenge_id, ChallengePurpose::Signature, now_s)
+            .await?;
         let identity = verifier
             .verify(signature, &challenge.content, now)
             .map_err(|refusal| refusal.problem())?;
-        holder_is_citizen(&identity, &profile)?;
+        holder_is_citizen(&identity, &profile, "signature")?;
+        self.finish(
+            &account,
+            &challenge,
+            &identity,
+            VIA_E_SIGNATURE,
+            client,
+            now_s,
+        )
+        .await?;
+        tracing::info!(%account_id, "identity confirmed by an electronic signature");
+        Ok(())
+    }
+
+    /// The transaction that spends the challenge and confirms the account, then the
+    /// notice.
+    async fn finish(
+        &self,
+        account: &StoredAccount,
+        challenge: &SignatureChallenge,
+        identity: &SignedIdentity,
+        via: &'static str,
+        client: (&str, &str),
+        now_s: i64,
+    ) -> Result<(), AppError> {
+        let account_id = &account.id;
         let confirmation = SignatureConfirmation {
             confirmation: Confirmation {
                 account_id,
-                via: VIA_E_SIGNATURE,
+                via,
                 operator_id: None,
                 event: SecurityEvent {
                     account_id: account_id.clone(),
@@ -297,7 +377,7 @@ where
                 },
             },
             challenge_id: &challenge.id,
-            certificate: &identity,
+            certificate: identity,
         };
         if !self
             .store
@@ -308,20 +388,19 @@ where
             self.standard_citizen(account_id).await?;
             return Err(AppError::SignatureChallengeInvalid);
         }
-        tracing::info!(%account_id, "identity confirmed by an electronic signature");
-        self.tell(&account, now_s).await;
+        let text = if via == VIA_BANK_ID {
+            BANK_CONFIRMED_TEXT
+        } else {
+            CONFIRMED_TEXT
+        };
+        self.tell(account, text, now_s).await;
         Ok(())
     }
 
     /// Tells the citizen in the inbox and on both contacts; a notice that cannot be sent
     /// changes nothing.
-    async fn tell(&self, account: &StoredAccount, now: i64) {
-        let message = Message::new(
-            MessageCategory::Confirmation,
-            CONFIRMED_SUBJECT,
-            CONFIRMED_TEXT,
-            now,
-        );
+    async fn tell(&self, account: &StoredAccount, text: &str, now: i64) {
+        let message = Message::new(MessageCategory::Confirmation, CONFIRMED_SUBJECT, text, now);
         let email = Email::parse("email", &account.email).ok();
         let phone = Phone::parse("phone", &account.phone).ok();
         let mut deliveries = Vec::new();
@@ -329,7 +408,7 @@ where
             deliveries.push((NoticeChannel::Email, Delivery::Email(email)));
         }
         if let Some(phone) = &phone {
-            deliveries.push((NoticeChannel::Sms, Delivery::Sms(phone, CONFIRMED_TEXT)));
+            deliveries.push((NoticeChannel::Sms, Delivery::Sms(phone, text)));
         }
         let (channels, deliveries): (Vec<_>, Vec<_>) = deliveries.into_iter().unzip();
         let answers = tell(
@@ -369,8 +448,13 @@ fn same_name(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-/// The certificate must name the citizen: the profile's verified SNILS, and its names.
-fn holder_is_citizen(identity: &SignedIdentity, profile: &Profile) -> Result<(), AppError> {
+/// The certificate (or the bank's assertion) must name the citizen: the profile's
+/// verified SNILS, and its names; a mismatch is reported at `field`.
+pub(crate) fn holder_is_citizen(
+    identity: &SignedIdentity,
+    profile: &Profile,
+    field: &str,
+) -> Result<(), AppError> {
     let verified = |field: &str| {
         profile
             .statuses
@@ -384,7 +468,7 @@ fn holder_is_citizen(identity: &SignedIdentity, profile: &Profile) -> Result<(),
         .filter(|_| verified("snils"));
     if snils != Some(identity.snils.as_str()) {
         return Err(invalid_field(
-            "signature",
+            field,
             "snils_mismatch",
             "СНИЛС в сертификате не совпадает с подтверждённым СНИЛС в профиле",
         ));
@@ -404,13 +488,16 @@ fn holder_is_citizen(identity: &SignedIdentity, profile: &Profile) -> Result<(),
             .is_some_and(|g| same_name(g, &given));
     if !names_match {
         return Err(invalid_field(
-            "signature",
+            field,
             "name_mismatch",
             "Фамилия, имя или отчество в сертификате не совпадают с профилем",
         ));
     }
     Ok(())
 }
+
+mod bank_id;
+pub use bank_id::*;
 
 #[cfg(test)]
 mod tests;

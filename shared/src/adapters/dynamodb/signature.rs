@@ -8,7 +8,9 @@ use base64::Engine as _;
 
 use super::identity::event_put;
 use super::*;
-use crate::services::e_signature::{SignatureChallenge, SignatureConfirmation, SignatureStore};
+use crate::services::e_signature::{
+    ChallengePurpose, SignatureChallenge, SignatureConfirmation, SignatureStore,
+};
 
 fn challenge_key(account_id: &str) -> Item {
     key(format!("ACCOUNT#{account_id}"), "SIGNATURE_CHALLENGE")
@@ -17,6 +19,10 @@ fn challenge_key(account_id: &str) -> Item {
 fn challenge_from(item: &Item) -> Result<SignatureChallenge, StoreError> {
     Ok(SignatureChallenge {
         id: get_s(item, "challenge_id")?,
+        purpose: match get_s(item, "purpose").ok().as_deref() {
+            Some("bank_id") => ChallengePurpose::BankId,
+            _ => ChallengePurpose::Signature,
+        },
         content: base64::engine::general_purpose::STANDARD
             .decode(get_s(item, "content")?)
             .map_err(|e| StoreError::Corrupt(format!("signature challenge: {e}")))?,
@@ -34,6 +40,7 @@ impl SignatureStore for DynamoStore {
         let mut item = challenge_key(account_id);
         item.extend([
             ("challenge_id".into(), s(&challenge.id)),
+            ("purpose".into(), s(challenge.purpose.as_str())),
             (
                 "content".into(),
                 s(base64::engine::general_purpose::STANDARD.encode(&challenge.content)),

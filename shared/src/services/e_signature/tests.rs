@@ -1,6 +1,7 @@
 use time::Duration;
 
 use super::*;
+use crate::adapters::bank_id::{sandbox_id_token, IdTokenClaims, SandboxBankIdVerifier};
 use crate::adapters::signature::sandbox_ca::{Authority, Holder};
 use crate::adapters::signature::SandboxSignatureVerifier;
 use crate::services::profile::{FieldStatus, StoredProfile};
@@ -11,7 +12,7 @@ const SNILS: &str = "11223344595";
 struct World {
     store: MemStore,
     outbox: Outbox,
-    service: ESignatureService<MemStore, SandboxSignatureVerifier, Outbox>,
+    service: ESignatureService<MemStore, SandboxSignatureVerifier, SandboxBankIdVerifier, Outbox>,
     account: AccountId,
 }
 
@@ -43,6 +44,7 @@ fn world() -> World {
         service: ESignatureService::new(
             store.clone(),
             Some(SandboxSignatureVerifier::new().unwrap()),
+            Some(SandboxBankIdVerifier::new().unwrap()),
             outbox.clone(),
         ),
         store,
@@ -111,7 +113,11 @@ fn field_code(result: Result<(), AppError>) -> String {
 #[tokio::test]
 async fn a_signature_naming_the_citizen_confirms_the_account_once() {
     let w = world();
-    let challenge = w.service.challenge(&w.account, now()).await.unwrap();
+    let challenge = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
     let signature = sign(&petr(SNILS), &challenge);
     w.answer(&challenge, &signature).await.unwrap();
     assert_eq!(w.level(), CONFIRMED);
@@ -139,7 +145,11 @@ async fn a_signature_naming_the_citizen_confirms_the_account_once() {
 #[tokio::test]
 async fn another_citizens_certificate_confirms_nothing() {
     let w = world();
-    let challenge = w.service.challenge(&w.account, now()).await.unwrap();
+    let challenge = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
     let signature = sign(&petr("13875932508"), &challenge);
     assert_eq!(
         field_code(w.answer(&challenge, &signature).await),
@@ -169,7 +179,11 @@ async fn an_unverified_snils_confirms_nothing() {
         .profile
         .statuses
         .clear();
-    let challenge = w.service.challenge(&w.account, now()).await.unwrap();
+    let challenge = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
     let signature = sign(&petr(SNILS), &challenge);
     assert_eq!(
         field_code(w.answer(&challenge, &signature).await),
@@ -180,7 +194,11 @@ async fn an_unverified_snils_confirms_nothing() {
 #[tokio::test]
 async fn untrusted_and_expired_certificates_are_refused_and_counted() {
     let w = world();
-    let challenge = w.service.challenge(&w.account, now()).await.unwrap();
+    let challenge = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
     let content = base64::engine::general_purpose::STANDARD
         .decode(&challenge.challenge)
         .unwrap();
@@ -224,8 +242,16 @@ async fn untrusted_and_expired_certificates_are_refused_and_counted() {
 #[tokio::test]
 async fn a_new_challenge_replaces_the_old_and_an_expired_one_is_gone() {
     let w = world();
-    let first = w.service.challenge(&w.account, now()).await.unwrap();
-    let second = w.service.challenge(&w.account, now()).await.unwrap();
+    let first = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
+    let second = w
+        .service
+        .challenge(&w.account, ChallengePurpose::Signature, now())
+        .await
+        .unwrap();
     let signature = sign(&petr(SNILS), &first);
     assert!(matches!(
         w.answer(&first, &signature).await,
@@ -248,13 +274,63 @@ async fn only_a_standard_account_asks_and_none_without_a_verifier() {
     w.store.state().accounts.get_mut(&w.account).unwrap().level =
         crate::services::profile::SIMPLIFIED.into();
     assert!(matches!(
-        w.service.challenge(&w.account, now()).await,
+        w.service
+            .challenge(&w.account, ChallengePurpose::Signature, now())
+            .await,
         Err(AppError::LevelNotStandard)
     ));
-    let none: ESignatureService<MemStore, SandboxSignatureVerifier, Outbox> =
-        ESignatureService::new(w.store.clone(), None, w.outbox.clone());
+    let none: ESignatureService<MemStore, SandboxSignatureVerifier, SandboxBankIdVerifier, Outbox> =
+        ESignatureService::new(w.store.clone(), None, None, w.outbox.clone());
     assert!(matches!(
-        none.challenge(&w.account, now()).await,
+        none.challenge(&w.account, ChallengePurpose::Signature, now())
+            .await,
         Err(AppError::SignatureVerificationUnavailable)
     ));
+}
+
+#[tokio::test]
+async fn the_banks_token_with_the_accounts_nonce_confirms_it() {
+    let w = world();
+    let challenge = w
+        .service
+        .challenge(&w.account, ChallengePurpose::BankId, now())
+        .await
+        .unwrap();
+    let petr = ("ИВАНОВ", "Пётр", Some("Сергеевич"));
+    let token = |snils: &str, nonce: &str| {
+        sandbox_id_token(&IdTokenClaims::sandbox(snils, petr, nonce)).unwrap()
+    };
+    let confirm = |token: String| {
+        let w = &w;
+        let id = challenge.id.clone();
+        async move {
+            w.service
+                .confirm_by_bank(&w.account, &id, &token, ("10.0.0.1", "t"), now())
+                .await
+        }
+    };
+    // A bank's challenge takes no signature.
+    assert!(matches!(
+        w.answer(&challenge, "x").await,
+        Err(AppError::SignatureChallengeInvalid)
+    ));
+    match confirm(token(SNILS, "another-nonce")).await {
+        Err(AppError::Validation(e)) => assert_eq!(e[0].code, "nonce_mismatch"),
+        other => panic!("{other:?}"),
+    }
+    match confirm(token("13875932508", &challenge.challenge)).await {
+        Err(AppError::Validation(e)) => {
+            assert_eq!(e[0].field, "/id_token");
+            assert_eq!(e[0].code, "snils_mismatch");
+        }
+        other => panic!("{other:?}"),
+    }
+    confirm(token(SNILS, &challenge.challenge)).await.unwrap();
+    assert_eq!(w.level(), CONFIRMED);
+    let sent = w.outbox.sent();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter().all(|m| m.text.contains("через банк")),
+        "{sent:?}"
+    );
 }
