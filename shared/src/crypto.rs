@@ -89,6 +89,8 @@ pub enum Credential {
     BillerKey,
     /// A backup code of a second step (the account id, then the code as normalised).
     BackupCode,
+    /// A WebAuthn ceremony (a passkey's registration or a passwordless login).
+    PasskeyCeremony,
 }
 
 impl Credential {
@@ -102,6 +104,7 @@ impl Credential {
             Self::LetterCode => "letter-code",
             Self::BillerKey => "biller-key",
             Self::BackupCode => "backup-code",
+            Self::PasskeyCeremony => "passkey-ceremony",
         }
     }
 }

@@ -157,6 +157,7 @@ pub fn identity_service(
         config.hasher,
         config.limits,
     )
+    .with_passkeys(config.passkeys)
 }
 
 /// The profile service over DynamoDB and the SQS verification queue.
