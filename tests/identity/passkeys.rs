@@ -209,10 +209,7 @@ pub async fn a_passkey_is_the_second_step_of_a_login(api: Api) {
 
     assert_eq!(set_two_step(&api, &token, true).await.status, 200);
     let first = passkey_challenge(&api, &c).await;
-    assert_eq!(
-        first.body["available_factors"],
-        json!(["sms", "passkey"])
-    );
+    assert_eq!(first.body["available_factors"], json!(["sms", "passkey"]));
     let request = &first.body["passkey_options"];
     assert_eq!(
         request["publicKey"]["allowCredentials"][0]["id"],
@@ -298,7 +295,14 @@ pub async fn a_discoverable_passkey_logs_in_without_a_password(api: Api) {
     let session = text(&done.body["token"]);
     assert_eq!(api.get_as(&session, "/v1/sessions").await.status, 200);
     // The session proved a second factor: factor changes need nothing more.
-    let issued = call(&api, Method::POST, "/v1/account/backup-codes", &session, None).await;
+    let issued = call(
+        &api,
+        Method::POST,
+        "/v1/account/backup-codes",
+        &session,
+        None,
+    )
+    .await;
     assert_eq!(issued.status, 201, "{}", issued.body);
     // The same answer again: the ceremony is spent.
     passwordless(&api, &started.body["ceremony_token"], &assertion)
@@ -354,7 +358,8 @@ pub async fn passkeys_follow_the_factor_rules(api: Api) {
                       "security_answer": "Ёлкина", "new_password": "Granite-Kettle-77"});
     let recovered = api.post("/v1/recovery/complete", &unique_ip(), body).await;
     assert_eq!(recovered.status, 204, "{}", recovered.body);
-    let body = json!({"login": c.email, "password": "Granite-Kettle-77", "second_factor": "passkey"});
+    let body =
+        json!({"login": c.email, "password": "Granite-Kettle-77", "second_factor": "passkey"});
     let challenge = api.post("/v1/sessions", &unique_ip(), body).await;
     assert_eq!(challenge.status, 202, "{}", challenge.body);
     let assertion = assert_with(&mut key, &challenge.body["passkey_options"]).await;

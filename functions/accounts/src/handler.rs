@@ -40,7 +40,9 @@ impl Api for App {
             Some("POST /v1/account/factors/passkey/options") => {
                 passkeys::options(self, request, now).await
             }
-            Some("POST /v1/account/factors/passkey") => passkeys::register(self, request, now).await,
+            Some("POST /v1/account/factors/passkey") => {
+                passkeys::register(self, request, now).await
+            }
             other => factors::route(self, other, request, now)
                 .await
                 .unwrap_or(Err(AppError::RouteNotFound)),

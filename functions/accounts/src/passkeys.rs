@@ -42,7 +42,11 @@ pub fn credential_field<'a>(f: &mut Fields<'_>, body: &'a Map<String, Value>) ->
     match body.get("credential") {
         Some(value @ Value::Object(_)) => Some(value),
         None | Some(Value::Null) => {
-            f.reject(FieldError::new("credential", "required", "Обязательное поле"));
+            f.reject(FieldError::new(
+                "credential",
+                "required",
+                "Обязательное поле",
+            ));
             None
         }
         Some(_) => {

@@ -27,7 +27,9 @@ impl Api for App {
         match route {
             Some("POST /v1/sessions") => login(self, request, now).await,
             Some("POST /v1/sessions/two-step") => two_step(self, request, now).await,
-            Some("POST /v1/sessions/passkey/options") => passkeys::options(self, request, now).await,
+            Some("POST /v1/sessions/passkey/options") => {
+                passkeys::options(self, request, now).await
+            }
             Some("POST /v1/sessions/passkey") => passkeys::login(self, request, now).await,
             Some("POST /v1/sessions/password-change") => password_change(self, request, now).await,
             Some("GET /v1/sessions") => list(self, request, now).await,

@@ -18,14 +18,15 @@ const MAX_CEREMONY_TOKEN_CHARS: usize = 128;
 
 /// The authenticator's answer (`credential`): a JSON object, as `PublicKeyCredential`'s
 /// `toJSON()` gives it.
-pub fn credential_field<'a>(
-    f: &mut Fields<'_>,
-    body: &'a Map<String, Value>,
-) -> Option<&'a Value> {
+pub fn credential_field<'a>(f: &mut Fields<'_>, body: &'a Map<String, Value>) -> Option<&'a Value> {
     match body.get("credential") {
         Some(value @ Value::Object(_)) => Some(value),
         None | Some(Value::Null) => {
-            f.reject(FieldError::new("credential", "required", "Обязательное поле"));
+            f.reject(FieldError::new(
+                "credential",
+                "required",
+                "Обязательное поле",
+            ));
             None
         }
         Some(_) => {
@@ -50,10 +51,8 @@ pub async fn two_step(
     let mut f = Fields::new(body);
     let challenge = super::challenge_field(&mut f);
     let credential = credential_field(&mut f, body);
-    let (challenge, credential) = f.finish_with(
-        &["challenge_token", "credential"],
-        (challenge, credential),
-    )?;
+    let (challenge, credential) =
+        f.finish_with(&["challenge_token", "credential"], (challenge, credential))?;
     let session = app
         .identity
         .complete_two_step_passkey(

@@ -75,7 +75,9 @@ pub enum ChallengeStep {
     /// waits for the new password that replaces it.
     PasswordChange,
     /// An assertion of one of the account's passkeys, for this WebAuthn state (JSON).
-    Passkey { state: String },
+    Passkey {
+        state: String,
+    },
 }
 
 impl ChallengeStep {

@@ -76,8 +76,7 @@ pub trait IdentityStore {
 
     async fn put_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> Result<(), StoreError>;
 
-    async fn get_passkey_ceremony(&self, key: &str)
-        -> Result<Option<PasskeyCeremony>, StoreError>;
+    async fn get_passkey_ceremony(&self, key: &str) -> Result<Option<PasskeyCeremony>, StoreError>;
 
     /// Whose a credential id (base64url) is.
     async fn find_passkey(&self, credential_id: &str) -> Result<Option<PasskeyOwner>, StoreError>;

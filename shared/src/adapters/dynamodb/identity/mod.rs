@@ -705,6 +705,10 @@ impl IdentityStore for DynamoStore {
         // Then the rest: remaining sessions, the security log, the profile, vehicles, and
         // links to children, each child leaving with its last parent.
         let mut rest: Vec<Item> = later.iter().map(|id| session_key(id)).collect();
+        // A passkey's credential id is claimed outside the partition.
+        for passkey in self.factors_of(account_id, 0).await?.passkeys {
+            rest.push(passkeys::credential_key(&passkey.credential_id));
+        }
         let own = self
             .partition_keys(&format!("ACCOUNT#{account_id}"))
             .await?;

@@ -4,9 +4,7 @@
 //! user handle.
 
 use super::*;
-use crate::services::identity::{
-    CeremonyPurpose, PasskeyCeremony, PasskeyOwner, StoredPasskey,
-};
+use crate::services::identity::{CeremonyPurpose, PasskeyCeremony, PasskeyOwner, StoredPasskey};
 
 const FACTOR_PREFIX: &str = "FACTOR#";
 const PASSKEY_KIND: &str = "passkey";
@@ -84,7 +82,10 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn ceremony(&self, key_hash: &str) -> Result<Option<PasskeyCeremony>, StoreError> {
+    pub(super) async fn ceremony(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<PasskeyCeremony>, StoreError> {
         self.get_consistent(ceremony_key(key_hash))
             .await?
             .map(|item| {
