@@ -153,7 +153,8 @@ pub struct StoredAccount {
     /// The phone is a second factor of login (SMS codes); on unless the owner removed it.
     pub sms_factor: bool,
     /// Second factors that keep two-step login possible: the phone while `sms_factor`,
-    /// and each confirmed authentication app (backup codes are a fallback, not counted).
+    /// each confirmed authentication app and each passkey (backup codes are a fallback,
+    /// not counted).
     pub factor_count: u32,
     /// When the password was last recovered (not changed), if ever.
     pub recovered_at: Option<i64>,
