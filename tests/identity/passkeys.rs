@@ -331,7 +331,16 @@ pub async fn passkeys_follow_the_factor_rules(api: Api) {
     let c = sign_up(&api).await;
     let token = token_for(&api, &c).await;
     let mut key = device(None, false);
-    let (id, _) = with_passkey(&api, &token, &mut key).await;
+    let (id, credential_id) = with_passkey(&api, &token, &mut key).await;
+    // The credential id is claimed for the account, with the account's user handle.
+    let claim = api
+        .item(&format!("PASSKEY#{credential_id}"), "PASSKEY")
+        .await
+        .expect("the credential id is claimed");
+    assert_eq!(
+        claim.get("account_id").and_then(|v| v.as_s().ok()),
+        Some(&c.account_id)
+    );
     assert_eq!(set_two_step(&api, &token, true).await.status, 200);
     let path = format!("/v1/account/factors/{id}");
     let renamed = api
@@ -372,6 +381,10 @@ pub async fn passkeys_follow_the_factor_rules(api: Api) {
     let removed = api.delete_as(&token, &path).await;
     assert_eq!(removed.status, 204, "{}", removed.body);
     assert_eq!(factor_kinds(&api, &token).await, ["sms"]);
+    assert!(api
+        .item(&format!("PASSKEY#{credential_id}"), "PASSKEY")
+        .await
+        .is_none());
     // Its credential is released: it no longer logs in.
     let started = passwordless_options(&api).await;
     let stale = assert_with(&mut key, &started.body["options"]).await;
@@ -393,4 +406,30 @@ pub async fn passkey_changes_are_locked_after_a_recovery(api: Api) {
     creation_options(&api, &token)
         .await
         .assert_problem(403, "factors_locked_after_recovery");
+}
+
+pub async fn deleting_the_account_releases_its_passkeys(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+    let mut key = device(None, false);
+    let (_, credential_id) = with_passkey(&api, &token, &mut key).await;
+    let reply = api
+        .call(
+            Method::DELETE,
+            "/v1/account",
+            &unique_ip(),
+            Some(&token),
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert!(api
+        .item(&format!("PASSKEY#{credential_id}"), "PASSKEY")
+        .await
+        .is_none());
+    let started = passwordless_options(&api).await;
+    let stale = assert_with(&mut key, &started.body["options"]).await;
+    passwordless(&api, &started.body["ceremony_token"], &stale)
+        .await
+        .assert_problem(401, "invalid_credentials");
 }

@@ -27,8 +27,11 @@ pub const PASSKEY_CEREMONY_SECS: i64 = 5 * 60;
 pub const MAX_PASSKEYS: usize = 10;
 /// Prefix of ceremony tokens (see [`crate::redact::TOKEN_PREFIXES`]).
 pub const CEREMONY_TOKEN_PREFIX: &str = "wc_";
-/// Passwordless ceremonies one client address may open per login window, at most.
-pub const PASSWORDLESS_PER_CLIENT: u32 = 50;
+/// Unfinished passwordless ceremonies one client address may have per login window. They
+/// are counted apart from the address's failed logins: a login page that opens a ceremony
+/// for its autofill on every visit must not lock an office's shared address out of
+/// password logins.
+pub const PASSWORDLESS_PER_CLIENT: u32 = 300;
 /// The relying party's name that authenticators show.
 const RP_NAME: &str = "Госуслуги";
 
@@ -222,6 +225,12 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .as_ref()
             .map(|rp| rp.webauthn.as_ref())
             .ok_or_else(|| AppError::Internal("WEBAUTHN_RP_ID/WEBAUTHN_ORIGINS not set".into()))
+    }
+
+    /// The key passwordless ceremonies of a client address are counted under.
+    fn ceremony_client_key(&self, client: &Client) -> String {
+        self.hasher
+            .identifier(Identifier::LoginClient, &[&client.ip, "passkey-ceremony"])
     }
 
     fn ceremony_key(&self, token: &str) -> String {
@@ -559,9 +568,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     /// Opens a passwordless login: options without an allow-list (the authenticator
     /// offers its discoverable credentials for this relying party). The ceremony holds
-    /// only the challenge. Counted on the client address's login window, and given back
-    /// when the login succeeds, so an address opens no more than its limit of unfinished
-    /// ones.
+    /// only the challenge. Counted per client address and login window (a counter of its
+    /// own, not the failed logins'), and given back when the login succeeds, so an address
+    /// opens no more than [`PASSWORDLESS_PER_CLIENT`] unfinished ones.
     pub async fn start_passwordless(
         &self,
         client: &Client,
@@ -569,17 +578,18 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     ) -> Result<PasskeyOptions, AppError> {
         let rp = self.rp()?;
         let now_s = now.unix_timestamp();
-        let client_key = self
-            .hasher
-            .identifier(Identifier::LoginClient, &[&client.ip]);
+        let client_key = self.ceremony_client_key(client);
         let start = self.window_start(now_s);
         let window = ClientWindow {
             key: &client_key,
             start,
             end: start + secs(self.limits.client_failure_window),
         };
-        let limit = PASSWORDLESS_PER_CLIENT.min(self.limits.max_client_failures);
-        if !self.store.count_client_attempt(window, limit).await? {
+        if !self
+            .store
+            .count_client_attempt(window, PASSWORDLESS_PER_CLIENT)
+            .await?
+        {
             metrics::emit(Metric::LoginsThrottled);
             return Err(AppError::LoginClientLimited {
                 retry_after_secs: wait(window.end, now_s),
@@ -653,9 +663,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .get_account(Some(&owner.account_id))
             .await?
             .ok_or(AppError::InvalidCredentials)?;
-        let client_key = self
-            .hasher
-            .identifier(Identifier::LoginClient, &[&client.ip]);
+        let client_key = self.ceremony_client_key(client);
         let start = self.window_start(now_s);
         let login_key = self.factor_attempts_key(&account.id);
         let session = self
