@@ -5,10 +5,13 @@ mod support;
 
 #[path = "identity/factors.rs"]
 mod factors;
+#[path = "identity/passkeys.rs"]
+mod passkeys;
 #[path = "identity/restoration.rs"]
 mod restoration;
 
 use factors::*;
+use passkeys::*;
 use restoration::*;
 
 use std::time::Duration;
@@ -58,6 +61,12 @@ fn main() {
             scenario!(a_backup_code_works_once),
             scenario!(the_last_factor_cannot_be_removed),
             scenario!(factors_are_locked_right_after_a_recovery),
+            scenario!(a_passkey_is_the_second_step_of_a_login),
+            scenario!(another_citizens_passkey_cannot_finish_a_login),
+            scenario!(a_discoverable_passkey_logs_in_without_a_password),
+            scenario!(passkeys_follow_the_factor_rules),
+            scenario!(passkey_changes_are_locked_after_a_recovery),
+            scenario!(deleting_the_account_releases_its_passkeys),
             scenario!(an_operator_restores_access_with_a_new_phone),
             scenario!(an_operator_registers_a_citizen_without_contacts),
         ];

@@ -442,6 +442,9 @@ env_config! {
     #[derive(Clone)]
     pub struct IdentityConfig from (env, hasher) sends messages {
         pub limits: SessionLimits = SessionLimits::from_env(env)?,
+        /// The WebAuthn relying party, where the function serves passkeys.
+        pub passkeys: Option<crate::services::identity::PasskeyRp> =
+            crate::services::identity::PasskeyRp::from_env(env)?,
     }
 }
 

@@ -93,6 +93,8 @@ pub enum Credential {
     BillerKey,
     /// A backup code of a second step (the account id, then the code as normalised).
     BackupCode,
+    /// A WebAuthn ceremony (a passkey's registration or a passwordless login).
+    PasskeyCeremony,
 }
 
 impl Credential {
@@ -106,6 +108,7 @@ impl Credential {
             Self::LetterCode => "letter-code",
             Self::BillerKey => "biller-key",
             Self::BackupCode => "backup-code",
+            Self::PasskeyCeremony => "passkey-ceremony",
         }
     }
 }

@@ -88,6 +88,14 @@ pub enum AppError {
     SecondFactorRefused,
     #[error("the account has no such second factor")]
     FactorNotEnrolled,
+    #[error("passkey ceremony unknown, expired or finished")]
+    PasskeyCeremonyInvalid,
+    #[error("the passkey's attestation was refused")]
+    PasskeyRefused,
+    #[error("the passkey's assertion was refused")]
+    PasskeyAssertionRefused,
+    #[error("the passkey is registered already")]
+    PasskeyAlreadyRegistered,
     #[error("the last second factor cannot go while two-step login is on")]
     LastSecondFactor,
     #[error("second factors are locked for a while after a password recovery")]
@@ -347,6 +355,7 @@ fn too_many_code(what: &str) -> &'static str {
         "children" => "too_many_children",
         "vehicles" => "too_many_vehicles",
         "saved bills" => "too_many_saved_bills",
+        "passkeys" => "too_many_passkeys",
         _ => "too_many",
     }
 }
@@ -427,6 +436,10 @@ impl AppError {
             TwoStepChallengeInvalid => Problem::new(401, "two_step_challenge_invalid", "Вход не подтверждён", "Время на ввод кода истекло или вход уже подтверждён. Войдите снова"),
             SecondFactorRefused => Problem::new(422, "second_factor_refused", "Код не подошёл", "Код неверный или уже использован").field("code", "second_factor_refused", "Код неверный или уже использован"),
             FactorNotEnrolled => Problem::new(409, "factor_not_enrolled", "Способ не подключён", "Этот способ подтверждения входа не подключён. Выберите другой"),
+            PasskeyCeremonyInvalid => Problem::new(410, "passkey_ceremony_invalid", "Начните заново", "Время на подтверждение ключом доступа истекло или оно уже выполнено. Начните заново"),
+            PasskeyRefused => Problem::new(422, "passkey_refused", "Ключ доступа не принят", "Ответ ключа доступа не прошёл проверку").field("credential", "passkey_refused", "Ответ ключа доступа не прошёл проверку"),
+            PasskeyAssertionRefused => Problem::new(422, "second_factor_refused", "Ключ доступа не подошёл", "Ключ доступа не подошёл или его ответ уже использован").field("credential", "second_factor_refused", "Ключ доступа не подошёл или его ответ уже использован"),
+            PasskeyAlreadyRegistered => Problem::new(409, "passkey_already_registered", "Ключ уже добавлен", "Этот ключ доступа уже подключён к учётной записи"),
             LastSecondFactor => Problem::new(409, "last_second_factor", "Последний способ подтверждения", "Пока вход с подтверждением включён, последний способ подтверждения удалить нельзя"),
             FactorsLockedAfterRecovery { retry_after_secs } => Problem::new(403, "factors_locked_after_recovery", "Изменение недоступно", "После восстановления пароля способы подтверждения входа можно менять только после подтверждения кодом или через 72 часа").retry_after(*retry_after_secs),
             SessionNotFound => Problem::new(404, "session_not_found", "Сессия не найдена", "Такой сессии нет или она уже завершена"),

@@ -42,7 +42,7 @@ impl<T> fmt::Display for Secret<T> {
 
 /// Prefix of every bearer-like token the system issues, so that the log scrubber can
 /// recognise one wherever it appears.
-pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_", "lc_", "op_", "bk_", "tok_", "ctok_"];
+pub const TOKEN_PREFIXES: &[&str] = &["vt_", "st_", "lc_", "op_", "bk_", "tok_", "ctok_", "wc_"];
 
 /// Masks phone numbers, e-mail addresses and tokens in `line`.
 pub fn scrub(line: &str) -> Cow<'_, str> {

@@ -19,6 +19,8 @@ use shared::AppError;
 // A child module, so that it reaches the app's services.
 #[path = "factors.rs"]
 mod factors;
+#[path = "passkeys.rs"]
+mod passkeys;
 
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
@@ -34,6 +36,12 @@ impl Api for App {
             Some("DELETE /v1/account") => delete(self, request, now).await,
             Some("PUT /v1/account/security-settings") => {
                 security_settings(self, request, now).await
+            }
+            Some("POST /v1/account/factors/passkey/options") => {
+                passkeys::options(self, request, now).await
+            }
+            Some("POST /v1/account/factors/passkey") => {
+                passkeys::register(self, request, now).await
             }
             other => factors::route(self, other, request, now)
                 .await

@@ -18,11 +18,19 @@ use shared::services::identity::{
 };
 use shared::AppError;
 
+// A child module, so that it reaches the app's services.
+#[path = "passkeys.rs"]
+mod passkeys;
+
 impl Api for App {
     async fn route(&self, route: Option<&str>, request: &Request, now: OffsetDateTime) -> Reply {
         match route {
             Some("POST /v1/sessions") => login(self, request, now).await,
             Some("POST /v1/sessions/two-step") => two_step(self, request, now).await,
+            Some("POST /v1/sessions/passkey/options") => {
+                passkeys::options(self, request, now).await
+            }
+            Some("POST /v1/sessions/passkey") => passkeys::login(self, request, now).await,
             Some("POST /v1/sessions/password-change") => password_change(self, request, now).await,
             Some("GET /v1/sessions") => list(self, request, now).await,
             Some("DELETE /v1/sessions/current") => {
@@ -121,6 +129,9 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 challenge_token: &'a str,
                 second_factor: &'static str,
                 available_factors: Vec<&'static str>,
+                /// For a passkey: the options for `navigator.credentials.get`.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                passkey_options: Option<serde_json::Value>,
                 #[serde(flatten)]
                 times: CodeTimes,
             }
@@ -131,6 +142,7 @@ async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                     challenge_token: challenge.token.expose(),
                     second_factor: challenge.second_factor.as_str(),
                     available_factors: challenge.available.iter().map(|f| f.as_str()).collect(),
+                    passkey_options: challenge.passkey_options,
                     times: CodeTimes {
                         expires_at: challenge.expires_at,
                         resend_available_at: challenge.resend_available_at,
@@ -171,9 +183,13 @@ struct CodeTimes {
 /// The longest `challenge_token` a body may carry (docs/openapi.yaml, `maxLength`).
 const MAX_CHALLENGE_TOKEN_CHARS: usize = 128;
 
-/// `POST /v1/sessions/two-step`: the SMS code that completes a two-step login.
+/// `POST /v1/sessions/two-step`: the SMS code, the app's code or a backup code that
+/// completes a two-step login; or a passkey's assertion (`credential`).
 async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
+    if body.contains_key("credential") {
+        return passkeys::two_step(app, request, &body, now).await;
+    }
     let mut f = Fields::new(&body);
     let challenge = challenge_field(&mut f);
     // Codes are typed by hand: stray spaces around them are no error.
@@ -195,7 +211,7 @@ async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
 }
 
 /// A `challenge_token` of a body, refused at its field when empty or too long.
-fn challenge_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
+pub(crate) fn challenge_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
     let challenge = f.required_str("challenge_token");
     // The API's maxLength counts characters, as JSON Schema does, not UTF-8 bytes.
     if challenge.is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CHALLENGE_TOKEN_CHARS) {
@@ -303,7 +319,7 @@ async fn complete_step_up(app: &App, request: &Request, now: OffsetDateTime) -> 
 }
 
 /// The answer to a completed login.
-fn created(session: &IssuedSession) -> Response<Body> {
+pub(crate) fn created(session: &IssuedSession) -> Response<Body> {
     #[derive(Serialize)]
     struct Created<'a> {
         session_id: &'a str,

@@ -1124,6 +1124,8 @@ mod tests {
             ("EmailSender", "no-reply@portal.example.org"),
             ("PortalUrl", "https://portal.example.org"),
             ("CorsAllowedOrigin", "https://portal.example.org"),
+            ("WebauthnRpId", "portal.example.org"),
+            ("WebauthnOrigins", "https://portal.example.org"),
             (
                 "TbankSecretArn",
                 "arn:aws:secretsmanager:eu-central-1:123456789012:secret:tbank",
@@ -1149,6 +1151,7 @@ mod tests {
             ("EmailSender", "no-reply-dev@uslugi.example"),
             ("PortalUrl", "https://uslugi.example"),
             ("CorsAllowedOrigin", "https://uslugi.example"),
+            ("WebauthnRpId", "localhost"),
         ] {
             let mut params = prod.clone();
             params.retain(|(k, _)| *k != placeholder);

@@ -160,6 +160,7 @@ pub fn identity_service(
         config.hasher,
         config.limits,
     )
+    .with_passkeys(config.passkeys)
 }
 
 /// The profile service over DynamoDB and the SQS verification queue.

@@ -34,11 +34,13 @@ use crate::validation::invalid_field;
 
 mod account;
 pub mod factors;
+mod passkeys;
 mod second_factors;
 mod sessions;
 mod sign_in;
 mod store;
 mod temporary_password;
+pub use passkeys::*;
 pub use second_factors::*;
 pub use store::IdentityStore;
 
@@ -152,7 +154,8 @@ pub struct StoredAccount {
     /// The phone is a second factor of login (SMS codes); on unless the owner removed it.
     pub sms_factor: bool,
     /// Second factors that keep two-step login possible: the phone while `sms_factor`,
-    /// and each confirmed authentication app (backup codes are a fallback, not counted).
+    /// each confirmed authentication app and each passkey (backup codes are a fallback,
+    /// not counted).
     pub factor_count: u32,
     /// When the password was last recovered (not changed), if ever.
     pub recovered_at: Option<i64>,
@@ -193,13 +196,18 @@ pub struct SessionWrite<'a> {
     pub challenge_key: Option<&'a str>,
     pub token: Option<&'a TokenRedemption>,
     pub factor_use: Option<&'a FactorUse>,
+    /// The passkey ceremony a passwordless login spends.
+    pub ceremony_key: Option<&'a str>,
 }
 
 /// What proves the second step of a login: its challenge, consumed with the SMS code's
 /// verification token or what an app's code or a backup code uses up.
 #[derive(Debug, Clone, Copy)]
 struct TwoStepProof<'a> {
-    challenge_key: &'a str,
+    /// The challenge of a two-step login (none for a passwordless one).
+    challenge_key: Option<&'a str>,
+    /// The ceremony of a passwordless login.
+    ceremony_key: Option<&'a str>,
     token: Option<&'a TokenRedemption>,
     factor_use: Option<&'a FactorUse>,
     /// Whether the step proved a second factor (not so the change of a paper password).
@@ -558,6 +566,8 @@ pub struct IssuedChallenge {
     pub second_factor: SecondFactor,
     /// The second factors the account has, for the client to offer another one.
     pub available: Vec<SecondFactor>,
+    /// For a passkey: the WebAuthn request options (`publicKey`) to answer.
+    pub passkey_options: Option<serde_json::Value>,
 }
 
 /// What a right password leads to.
@@ -639,6 +649,8 @@ pub struct IdentityService<S, N> {
     notifier: N,
     hasher: Hasher,
     limits: SessionLimits,
+    /// The WebAuthn relying party, in the functions that serve passkeys.
+    passkeys: Option<PasskeyRp>,
 }
 
 pub fn at(unix: i64) -> OffsetDateTime {
@@ -661,7 +673,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             notifier,
             hasher,
             limits,
+            passkeys: None,
         }
+    }
+
+    /// The service with the stage's WebAuthn relying party (built once per cold start).
+    pub fn with_passkeys(mut self, rp: Option<PasskeyRp>) -> Self {
+        self.passkeys = rp;
+        self
     }
 
     /// The id of a new session, from its bearer token.

@@ -32,6 +32,7 @@ pub enum SecondFactor {
     Sms,
     App,
     BackupCode,
+    Passkey,
 }
 
 impl SecondFactor {
@@ -40,6 +41,7 @@ impl SecondFactor {
             Self::Sms => "sms",
             Self::App => "app",
             Self::BackupCode => "backup_code",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -49,10 +51,11 @@ impl SecondFactor {
             "sms" => Ok(Self::Sms),
             "app" => Ok(Self::App),
             "backup_code" => Ok(Self::BackupCode),
+            "passkey" => Ok(Self::Passkey),
             _ => Err(FieldError::new(
                 field,
                 "invalid_second_factor",
-                "Выберите sms, app или backup_code",
+                "Выберите sms, app, passkey или backup_code",
             )),
         }
     }
@@ -71,6 +74,10 @@ pub enum ChallengeStep {
     /// Not a second factor: the login used a one-time password given on paper, and
     /// waits for the new password that replaces it.
     PasswordChange,
+    /// An assertion of one of the account's passkeys, for this WebAuthn state (JSON).
+    Passkey {
+        state: String,
+    },
 }
 
 impl ChallengeStep {
@@ -81,6 +88,7 @@ impl ChallengeStep {
             Self::App => SecondFactor::App.as_str(),
             Self::BackupCode => SecondFactor::BackupCode.as_str(),
             Self::PasswordChange => "password_change",
+            Self::Passkey { .. } => SecondFactor::Passkey.as_str(),
         }
     }
 }
@@ -113,6 +121,7 @@ pub struct StoredBackupCodes {
 pub struct StoredFactors {
     pub apps: Vec<StoredApp>,
     pub backup_codes: Option<StoredBackupCodes>,
+    pub passkeys: Vec<StoredPasskey>,
 }
 
 impl StoredFactors {
@@ -132,6 +141,14 @@ pub enum FactorUse {
     App { id: FactorId, step: u64 },
     /// The backup code kept under `hash` is spent.
     BackupCode { hash: String },
+    /// The passkey's counter moves from `sign_count_before` (condition) to `sign_count`,
+    /// with the credential as updated.
+    Passkey {
+        id: FactorId,
+        sign_count_before: u32,
+        sign_count: u32,
+        credential: String,
+    },
 }
 
 /// A change to the account's factors, written atomically with its event.
@@ -162,6 +179,17 @@ pub enum FactorChange {
         hashes: Vec<String>,
     },
     RemoveBackupCodes,
+    /// A verified passkey becomes a factor; its credential id is claimed and the
+    /// registration ceremony spent.
+    AddPasskey {
+        passkey: StoredPasskey,
+        user_handle: String,
+        ceremony_key: String,
+    },
+    RemovePasskey {
+        id: FactorId,
+        credential_id: String,
+    },
 }
 
 /// A factor change to write for an account, with the event that logs it, at `now`.
@@ -180,6 +208,10 @@ pub enum FactorRefusal {
     Missing,
     /// It is the last factor and two-step login is on.
     Last,
+    /// The passkey's credential id is registered already.
+    Taken,
+    /// The passkey's registration ceremony was spent or has expired.
+    Ceremony,
 }
 
 /// One entry of the factor list.
@@ -263,7 +295,7 @@ pub fn factor_name(raw: &str) -> Result<String, FieldError> {
 
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// The key the wrong codes of the account's apps and backup codes are counted under.
-    fn factor_attempts_key(&self, account_id: &AccountId) -> String {
+    pub(super) fn factor_attempts_key(&self, account_id: &AccountId) -> String {
         self.hasher
             .identifier(Identifier::SecondFactor, &[account_id])
     }
@@ -280,6 +312,9 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         }
         if stored.confirmed_apps().next().is_some() {
             available.push(SecondFactor::App);
+        }
+        if !stored.passkeys.is_empty() {
+            available.push(SecondFactor::Passkey);
         }
         if stored.backup_codes_left() > 0 {
             available.push(SecondFactor::BackupCode);
@@ -300,6 +335,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         let step = match factor {
             SecondFactor::App => ChallengeStep::App,
             SecondFactor::BackupCode => ChallengeStep::BackupCode,
+            SecondFactor::Passkey => {
+                return self
+                    .start_passkey_step(account, login_key, foreign_computer, now)
+                    .await
+            }
             SecondFactor::Sms => return Err(AppError::FactorNotEnrolled),
         };
         let token = crypto::token(CHALLENGE_TOKEN_PREFIX)?;
@@ -323,6 +363,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             resend_available_at: now,
             second_factor: factor,
             available: Vec::new(),
+            passkey_options: None,
         })
     }
 
@@ -351,6 +392,13 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                         "Резервный код — 10 букв и цифр",
                     )
                 })?)
+            }
+            ChallengeStep::Passkey { .. } => {
+                return Err(invalid_field(
+                    "credential",
+                    "required",
+                    "Подтвердите вход ключом доступа",
+                ))
             }
             ChallengeStep::Sms { .. } | ChallengeStep::PasswordChange => {
                 return Err(AppError::TwoStepChallengeInvalid)
@@ -425,6 +473,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 remaining: None,
             });
         }
+        views.extend(stored.passkeys.iter().map(passkey_view));
         if let Some(codes) = &stored.backup_codes {
             views.push(FactorView {
                 id: BACKUP_CODES_FACTOR_ID.to_string(),
@@ -442,7 +491,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     /// [`RECOVERY_COOLING`] after a password recovery, that proof must have been a
     /// second factor (a two-step login or a step-up code), since whoever recovered the
     /// password may not be the owner.
-    async fn factor_change_allowed(
+    pub(super) async fn factor_change_allowed(
         &self,
         request: &FactorRequest<'_>,
     ) -> Result<StoredAccount, AppError> {
@@ -474,7 +523,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     }
 
     /// Writes a factor change with its event, and tells the owner by e-mail.
-    async fn apply_factor_change(
+    pub(super) async fn apply_factor_change(
         &self,
         account: &StoredAccount,
         change: &FactorChange,
@@ -493,6 +542,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             Ok(()) => {}
             Err(FactorRefusal::Missing) => return Err(AppError::NotFound("factor")),
             Err(FactorRefusal::Last) => return Err(AppError::LastSecondFactor),
+            Err(FactorRefusal::Taken) => return Err(AppError::PasskeyAlreadyRegistered),
+            Err(FactorRefusal::Ceremony) => return Err(AppError::PasskeyCeremonyInvalid),
         }
         if let Some(kind) = event_kind {
             tracing::info!(account_id = %account.id, event = kind, "second factors changed");
@@ -664,11 +715,22 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         request: FactorRequest<'_>,
         factor: &FactorRef,
     ) -> Result<(), AppError> {
+        // A passkey's id is an app's kind of id; its credential id is released with it.
+        let passkey = match factor {
+            FactorRef::App(id) => self.passkey_of(&request, id).await?,
+            _ => None,
+        };
         self.change_factor(&request, "factor_removed", |account| match factor {
             FactorRef::Sms if !account.sms_factor => Err(AppError::NotFound("factor")),
             FactorRef::Sms => Ok(FactorChange::RemoveSms),
             FactorRef::BackupCodes => Ok(FactorChange::RemoveBackupCodes),
-            FactorRef::App(id) => Ok(FactorChange::RemoveApp { id: id.clone() }),
+            FactorRef::App(id) => Ok(match passkey {
+                Some(credential_id) => FactorChange::RemovePasskey {
+                    id: id.clone(),
+                    credential_id,
+                },
+                None => FactorChange::RemoveApp { id: id.clone() },
+            }),
         })
         .await
     }
@@ -726,47 +788,4 @@ fn masked_phone(phone: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn factor_refs_are_the_phone_the_codes_or_an_app() {
-        assert_eq!(FactorRef::parse("sms").unwrap(), FactorRef::Sms);
-        assert_eq!(
-            FactorRef::parse("backup_codes").unwrap(),
-            FactorRef::BackupCodes
-        );
-        let id = FactorId::new();
-        assert_eq!(FactorRef::parse(&id).unwrap(), FactorRef::App(id.clone()));
-        assert!(matches!(
-            FactorRef::parse("af_nope"),
-            Err(AppError::NotFound("factor"))
-        ));
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(factor_name("  Телефон   Маши ").unwrap(), "Телефон Маши");
-        assert!(factor_name("   ").is_err());
-        assert!(factor_name(&"я".repeat(41)).is_err());
-        assert!(factor_name(&"я".repeat(40)).is_ok());
-        assert!(factor_name("Теле\u{200b}фон").is_err());
-    }
-
-    #[test]
-    fn the_phone_is_masked_in_the_list() {
-        assert_eq!(masked_phone("+79318702950"), "SMS на +7 *** ***-**-50");
-    }
-
-    #[test]
-    fn second_factors_read_back() {
-        for f in [
-            SecondFactor::Sms,
-            SecondFactor::App,
-            SecondFactor::BackupCode,
-        ] {
-            assert_eq!(SecondFactor::parse("f", f.as_str()).unwrap(), f);
-        }
-        assert!(SecondFactor::parse("f", "totp").is_err());
-    }
-}
+mod tests;

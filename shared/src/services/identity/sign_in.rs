@@ -299,6 +299,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             resend_available_at: sent.resend_available_at,
             second_factor: SecondFactor::Sms,
             available: Vec::new(),
+            passkey_options: None,
         })
     }
 
@@ -388,7 +389,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
 
     /// Opens the session of a two-step login whose second step was right, consuming the
     /// challenge with the SMS code's token or what the factor's code used up.
-    async fn finish_two_step(
+    pub(super) async fn finish_two_step(
         &self,
         challenge: &LoginChallenge,
         client: &Client,
@@ -417,7 +418,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             client,
             now_s,
             Some(TwoStepProof {
-                challenge_key: &challenge.key,
+                challenge_key: Some(&challenge.key),
+                ceremony_key: None,
                 token,
                 factor_use,
                 second_factor: true,
@@ -469,7 +471,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             client: login.client,
             event: &event,
             known_devices,
-            challenge_key: two_step.as_ref().map(|p| p.challenge_key),
+            challenge_key: two_step.as_ref().and_then(|p| p.challenge_key),
+            ceremony_key: two_step.as_ref().and_then(|p| p.ceremony_key),
             token: two_step.as_ref().and_then(|p| p.token),
             factor_use: two_step.as_ref().and_then(|p| p.factor_use),
         };

@@ -73,6 +73,24 @@ pub trait IdentityStore: InboxStore {
 
     async fn put_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError>;
 
+    /// The account's WebAuthn user handle (a random UUID), made on first use.
+    async fn passkey_user_handle(&self, account_id: &AccountId) -> Result<String, StoreError>;
+
+    async fn put_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> Result<(), StoreError>;
+
+    async fn get_passkey_ceremony(&self, key: &str) -> Result<Option<PasskeyCeremony>, StoreError>;
+
+    /// Whose a credential id (base64url) is.
+    async fn find_passkey(&self, credential_id: &str) -> Result<Option<PasskeyOwner>, StoreError>;
+
+    /// Counts an attempt on the client's window alone, if it is under `limit`; `false`
+    /// when the window is full.
+    async fn count_client_attempt(
+        &self,
+        client: ClientWindow<'_>,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
     async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError>;
 
     async fn update_security_settings(

@@ -39,6 +39,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             resend_available_at: now,
             second_factor: SecondFactor::Sms,
             available: Vec::new(),
+            passkey_options: None,
         })
     }
 
@@ -107,7 +108,8 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             client,
             now_s,
             Some(TwoStepProof {
-                challenge_key: &challenge.key,
+                challenge_key: Some(&challenge.key),
+                ceremony_key: None,
                 token: None,
                 factor_use: None,
                 second_factor: false,

@@ -69,6 +69,10 @@ impl DynamoStore {
                 factors.backup_codes = Some(backup_codes_from(item)?);
                 continue;
             }
+            if super::passkeys::is_passkey(item) {
+                factors.passkeys.push(super::passkeys::passkey_from(item)?);
+                continue;
+            }
             let app = app_from(item)?;
             // An enrolment not confirmed in time is gone, whether or not TTL took it yet.
             let expired = get_n::<i64>(item, TTL_ATTRIBUTE).is_ok_and(|ttl| ttl <= now);
@@ -105,6 +109,19 @@ impl DynamoStore {
                     .expression_attribute_values(":spent", AttributeValue::Ss(vec![hash.clone()]))
                     .expression_attribute_values(":hash", s(hash))
                     .expression_attribute_values(":now", n(now)),
+            ),
+            FactorUse::Passkey {
+                id,
+                sign_count_before,
+                sign_count,
+                credential,
+            } => self.passkey_use_update(
+                account_id,
+                id,
+                *sign_count_before,
+                *sign_count,
+                credential,
+                now,
             ),
         }
     }
@@ -149,6 +166,8 @@ impl DynamoStore {
         let mut items = Vec::new();
         // Which item's failed condition means "the last factor", if any.
         let mut last_factor_at = None;
+        // Items whose failed condition means something else than a missing factor.
+        let mut refusal_at: Vec<(usize, FactorRefusal)> = Vec::new();
         match change {
             FactorChange::EnrolApp { app, expires_at } => {
                 let mut item = app_key(account_id, &app.id);
@@ -231,6 +250,24 @@ impl DynamoStore {
             FactorChange::RemoveBackupCodes => {
                 items.push(self.delete_present(backup_codes_key(account_id))?);
             }
+            FactorChange::AddPasskey {
+                passkey,
+                user_handle,
+                ceremony_key,
+            } => {
+                for (item, refusal) in
+                    self.passkey_claim(account_id, passkey, user_handle, ceremony_key, now)?
+                {
+                    refusal_at.push((items.len(), refusal));
+                    items.push(item);
+                }
+                items.push(self.factor_count_update(account_id, 1, "", "attribute_exists(pk)")?);
+            }
+            FactorChange::RemovePasskey { id, credential_id } => {
+                items.extend(self.passkey_release(account_id, id, credential_id)?);
+                last_factor_at = Some(items.len());
+                items.push(self.factor_count_update(account_id, -1, "", LAST_FACTOR_STAYS)?);
+            }
         }
         if let Some(event) = event {
             items.push(event_put(&self.table, event)?);
@@ -243,7 +280,9 @@ impl DynamoStore {
             Ok(_) => Ok(Ok(())),
             Err(e) => {
                 let failed = failed_conditions(e)?;
-                if last_factor_at.is_some_and(|i| failed.contains(&i)) {
+                if let Some((_, refusal)) = refusal_at.iter().find(|(i, _)| failed.contains(i)) {
+                    Ok(Err(*refusal))
+                } else if last_factor_at.is_some_and(|i| failed.contains(&i)) {
                     Ok(Err(FactorRefusal::Last))
                 } else {
                     Ok(Err(FactorRefusal::Missing))

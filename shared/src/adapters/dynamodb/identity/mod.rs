@@ -15,6 +15,7 @@ use crate::services::StoreError;
 mod desk;
 mod factors;
 mod items;
+mod passkeys;
 mod restoration;
 mod sessions;
 pub use items::*;
@@ -268,6 +269,9 @@ impl IdentityStore for DynamoStore {
             ]),
             other => {
                 item.insert("factor".into(), s(other.stored_name()));
+                if let ChallengeStep::Passkey { state } = other {
+                    item.insert("passkey_state".into(), s(state));
+                }
             }
         }
         item.extend([
@@ -283,6 +287,39 @@ impl IdentityStore for DynamoStore {
         }
     }
 
+    async fn passkey_user_handle(&self, account_id: &AccountId) -> Result<String, StoreError> {
+        self.user_handle(account_id).await
+    }
+
+    async fn put_passkey_ceremony(
+        &self,
+        ceremony: &crate::services::identity::PasskeyCeremony,
+    ) -> Result<(), StoreError> {
+        self.put_ceremony(ceremony).await
+    }
+
+    async fn get_passkey_ceremony(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::services::identity::PasskeyCeremony>, StoreError> {
+        self.ceremony(key).await
+    }
+
+    async fn find_passkey(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<crate::services::identity::PasskeyOwner>, StoreError> {
+        self.passkey_owner(credential_id).await
+    }
+
+    async fn count_client_attempt(
+        &self,
+        client: ClientWindow<'_>,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        self.count_client(client, limit).await
+    }
+
     async fn get_challenge(&self, key: &str) -> Result<Option<LoginChallenge>, StoreError> {
         self.get_consistent(challenge_key(key))
             .await?
@@ -292,6 +329,9 @@ impl IdentityStore for DynamoStore {
                     Some("app") => ChallengeStep::App,
                     Some("backup_code") => ChallengeStep::BackupCode,
                     Some("password_change") => ChallengeStep::PasswordChange,
+                    Some("passkey") => ChallengeStep::Passkey {
+                        state: get_s(&item, "passkey_state")?,
+                    },
                     _ => ChallengeStep::Sms {
                         code_id: get_id(&item, "code_id")?,
                         destination_key: get_s(&item, "destination_hash")?,
@@ -665,6 +705,10 @@ impl IdentityStore for DynamoStore {
         // Then the rest: remaining sessions, the security log, the profile, vehicles, and
         // links to children, each child leaving with its last parent.
         let mut rest: Vec<Item> = later.iter().map(|id| session_key(id)).collect();
+        // A passkey's credential id is claimed outside the partition.
+        for passkey in self.factors_of(account_id, 0).await?.passkeys {
+            rest.push(passkeys::credential_key(&passkey.credential_id));
+        }
         let own = self
             .partition_keys(&format!("ACCOUNT#{account_id}"))
             .await?;

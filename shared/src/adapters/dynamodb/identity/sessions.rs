@@ -223,6 +223,21 @@ impl DynamoStore {
             request =
                 request.transact_items(self.factor_use_update(&session.account_id, used, now)?);
         }
+        if let Some(ceremony) = write.ceremony_key {
+            single_use.push(
+                fixed
+                    + usize::from(write.known_devices.is_some())
+                    + usize::from(write.challenge_key.is_some())
+                    + usize::from(write.token.is_some())
+                    + usize::from(write.factor_use.is_some()),
+            );
+            request = request.transact_items(self.ceremony_delete(
+                ceremony,
+                crate::services::identity::CeremonyPurpose::Login,
+                None,
+                now,
+            )?);
+        }
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) => {
