@@ -66,6 +66,7 @@ fn main() {
             scenario!(a_discoverable_passkey_logs_in_without_a_password),
             scenario!(passkeys_follow_the_factor_rules),
             scenario!(passkey_changes_are_locked_after_a_recovery),
+            scenario!(a_passkey_from_before_a_recovery_no_longer_logs_in_alone),
             scenario!(deleting_the_account_releases_its_passkeys),
             scenario!(an_operator_restores_access_with_a_new_phone),
             scenario!(an_operator_registers_a_citizen_without_contacts),

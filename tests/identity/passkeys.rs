@@ -433,3 +433,23 @@ pub async fn deleting_the_account_releases_its_passkeys(api: Api) {
         .await
         .assert_problem(401, "invalid_credentials");
 }
+
+pub async fn a_passkey_from_before_a_recovery_no_longer_logs_in_alone(api: Api) {
+    let c = sign_up(&api).await;
+    let token = token_for(&api, &c).await;
+    let mut key = device(None, true);
+    with_passkey(&api, &token, &mut key).await;
+
+    // The owner recovers the password: whoever added that passkey may be the thief.
+    let proof = recovery_proof(&api, &c.email).await;
+    let body = json!({"login": c.email, "verification_token": proof,
+                      "security_answer": "Ёлкина", "new_password": "Granite-Kettle-77"});
+    let recovered = api.post("/v1/recovery/complete", &unique_ip(), body).await;
+    assert_eq!(recovered.status, 204, "{}", recovered.body);
+
+    let started = passwordless_options(&api).await;
+    let assertion = assert_with(&mut key, &started.body["options"]).await;
+    passwordless(&api, &started.body["ceremony_token"], &assertion)
+        .await
+        .assert_problem(401, "invalid_credentials");
+}

@@ -168,13 +168,25 @@ pub async fn an_international_passport_is_checked_by_the_interior_ministry(api: 
     .await;
     assert!(p["documents"]["international_passport"].is_null());
     assert!(p["verification"]["international_passport"]["reason"].is_string());
-    let letters = api.outbox(&c.email).await;
-    assert!(letters
-        .iter()
-        .any(|m| m["subject"] == "Результат проверки данных профиля"
-            && m["text"]
-                .as_str()
-                .is_some_and(|t| t.contains("Заграничный паспорт: не подтверждён"))));
+    // The letter goes after the profile is written (and the inbox kept): wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let letters = api.outbox(&c.email).await;
+        let told = letters.iter().any(|m| {
+            m["subject"] == "Результат проверки данных профиля"
+                && m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Заграничный паспорт: не подтверждён"))
+        });
+        if told {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rejection letter: {letters:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 /// What `document-reminders` sent `to` under `subject`.

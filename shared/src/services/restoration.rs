@@ -60,7 +60,7 @@ pub struct Restoration<'a> {
     pub new_value: &'a str,
     pub new_key: &'a str,
     /// The login key of the contact replaced.
-    pub old_key: &'a str,
+    pub old_key: Option<&'a str>,
     /// The sessions the account's list showed; the new epoch ends the others too.
     pub end_sessions: &'a [SessionId],
     pub event: &'a SecurityEvent,
@@ -179,7 +179,8 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             ));
         }
         let new_key = destination_key(&self.hasher, new_value);
-        let old_key = destination_key(&self.hasher, old_value);
+        // An account registered at a service centre may have no such contact yet.
+        let old_key = (!old_value.is_empty()).then(|| destination_key(&self.hasher, old_value));
         let sessions = self.store.account_sessions(&account.id).await?;
         let event = SecurityEvent {
             account_id: account.id.clone(),
@@ -193,7 +194,7 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             kind,
             new_value,
             new_key: &new_key,
-            old_key: &old_key,
+            old_key: old_key.as_deref(),
             end_sessions: &sessions,
             event: &event,
             operator_id,

@@ -643,6 +643,20 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             .into_iter()
             .find(|p| p.id == owner.factor_id)
             .ok_or(AppError::InvalidCredentials)?;
+        let account = self
+            .store
+            .get_account(Some(&owner.account_id))
+            .await?
+            .ok_or(AppError::InvalidCredentials)?;
+        // A passkey added before the password was last recovered (or access restored at
+        // a service centre) may be whoever took the account over: without the password
+        // it opens nothing any more. The owner registers a new one.
+        if account
+            .recovered_at
+            .is_some_and(|at| found.created_at <= at)
+        {
+            return Err(AppError::InvalidCredentials);
+        }
         let passkey: Passkey = state_of(&found.credential)?;
         let state: DiscoverableAuthentication = state_of(&ceremony.state)?;
         let result = match rp.finish_discoverable_authentication_v2(&response, state, &passkey) {
@@ -656,11 +670,6 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
         };
         let used = self
             .passkey_use(&owner.account_id, &result, client, now_s)
-            .await?
-            .ok_or(AppError::InvalidCredentials)?;
-        let account = self
-            .store
-            .get_account(Some(&owner.account_id))
             .await?
             .ok_or(AppError::InvalidCredentials)?;
         let client_key = self.ceremony_client_key(client);

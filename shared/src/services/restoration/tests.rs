@@ -360,3 +360,33 @@ async fn a_change_by_the_citizen_meanwhile_is_a_conflict_not_a_failure() {
     drop(state);
     assert!(desk.outbox.sent().is_empty());
 }
+
+#[tokio::test]
+async fn an_account_registered_at_a_desk_gets_its_first_phone() {
+    let desk = desk(30);
+    let hasher = test_hasher();
+    {
+        // Registered at a service centre: no e-mail, no phone, no contact logins.
+        let mut state = desk.store.state();
+        let account = state.accounts.get_mut(&desk.account.id).unwrap();
+        account.email = String::new();
+        account.phone = String::new();
+        account.level = CONFIRMED.into();
+        for contact in [&desk.account.email, &desk.account.phone] {
+            state.logins.remove(&destination_key(&hasher, contact));
+        }
+    }
+    let phone = phone(NEW_PHONE);
+    restore(&desk, &OperatorId::new(), "123456", &phone, NOW)
+        .await
+        .unwrap();
+    let state = desk.store.state();
+    let account = &state.accounts[&desk.account.id];
+    assert_eq!(account.phone, NEW_PHONE);
+    // The restoration starts the factors' cooling period, as a recovery does.
+    assert_eq!(account.recovered_at, Some(NOW));
+    assert_eq!(
+        state.logins.get(&destination_key(&hasher, NEW_PHONE)),
+        Some(&desk.account.id)
+    );
+}

@@ -59,7 +59,7 @@ impl RestorationStore for MemStore {
     async fn restore_access(
         &self,
         r: &Restoration<'_>,
-        _now: i64,
+        now: i64,
     ) -> Result<Result<(), RestorationRefusal>, StoreError> {
         let read = r.account;
         self.transact(
@@ -69,7 +69,9 @@ impl RestorationStore for MemStore {
                 if state.logins.contains_key(r.new_key) {
                     return Err(RestorationRefusal::ContactTaken);
                 }
-                if state.logins.get(r.old_key) != Some(&read.id) {
+                if r.old_key
+                    .is_some_and(|old| state.logins.get(old) != Some(&read.id))
+                {
                     return Err(RestorationRefusal::AccountChanged);
                 }
                 let account = state
@@ -92,7 +94,10 @@ impl RestorationStore for MemStore {
                 }
                 *contact = r.new_value.to_string();
                 account.credentials_epoch += 1;
-                state.logins.remove(r.old_key);
+                account.recovered_at = Some(now);
+                if let Some(old) = r.old_key {
+                    state.logins.remove(old);
+                }
                 state.logins.insert(r.new_key.to_string(), read.id.clone());
                 for id in r.end_sessions {
                     state.sessions.remove(id);

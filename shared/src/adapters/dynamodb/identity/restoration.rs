@@ -7,10 +7,9 @@ use super::*;
 use crate::services::profile::{CONFIRMED, STANDARD};
 use crate::services::restoration::{Restoration, RestorationRefusal, RestorationStore};
 
-/// Where each item sits in the restoration's transaction, for reading its refusal.
+/// Where the new login's claim sits in the restoration's transaction; the release of
+/// the old one (if any) and the account's update follow it.
 const CLAIM: usize = 0;
-const RELEASE: usize = 1;
-const ACCOUNT: usize = 2;
 
 impl DynamoStore {
     /// One conditional ADD on the operator's count of `what` in the window starting at
@@ -77,8 +76,13 @@ impl RestorationStore for DynamoStore {
             ("kind".into(), s(r.kind.as_str())),
         ]);
         let claim = self.put_new(claim)?;
-        let release =
-            self.tx_delete_owned(login_key(r.old_key), "account_id = :me", &account.id)?;
+        // An account registered at a service centre may have had no such contact, so no
+        // login to release: the account's own condition (`#contact = :old`, empty) holds
+        // it then.
+        let release = r
+            .old_key
+            .map(|old| self.tx_delete_owned(login_key(old), "account_id = :me", &account.id))
+            .transpose()?;
         let attribute = r.kind.as_str();
         // The epoch moves from the one read, as a new password moves it: every session
         // stamped with the old one is over, whether or not the list below had it.
@@ -89,7 +93,11 @@ impl RestorationStore for DynamoStore {
         };
         let update = tx_update(
             self.update(account_key(&account.id))
-                .update_expression("SET #contact = :new, credentials_epoch = :next")
+                // Like a recovery, it starts the second factors' cooling period, and a
+                // passkey added before it no longer signs in without the password.
+                .update_expression(
+                    "SET #contact = :new, credentials_epoch = :next, recovered_at = :now",
+                )
                 .condition_expression(format!(
                     "attribute_exists(pk) AND {same_epoch} AND #contact = :old \
                      AND #level IN (:standard, :confirmed)"
@@ -106,6 +114,7 @@ impl RestorationStore for DynamoStore {
                 )
                 .expression_attribute_values(":epoch", n(account.credentials_epoch))
                 .expression_attribute_values(":next", n(account.credentials_epoch + 1))
+                .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":standard", s(STANDARD))
                 .expression_attribute_values(":confirmed", s(CONFIRMED)),
         )?;
@@ -120,10 +129,14 @@ impl RestorationStore for DynamoStore {
             ("at".into(), n(now)),
             ("ip".into(), s(&r.event.ip)),
         ]);
-        let mut request = self
-            .transaction()
-            .transact_items(claim)
-            .transact_items(release)
+        let mut request = self.transaction().transact_items(claim);
+        // Where each item sits, for reading a refusal: the claim first, then the release
+        // (when there is one), then the account.
+        let releases = usize::from(release.is_some());
+        if let Some(release) = release {
+            request = request.transact_items(release);
+        }
+        request = request
             .transact_items(update)
             .transact_items(event_put(&self.table, r.event)?)
             .transact_items(self.tx_put(audit)?);
@@ -138,7 +151,10 @@ impl RestorationStore for DynamoStore {
             if failed.contains(&CLAIM) {
                 return Ok(Err(RestorationRefusal::ContactTaken));
             }
-            if failed.contains(&RELEASE) || failed.contains(&ACCOUNT) {
+            if failed
+                .iter()
+                .any(|i| (CLAIM + 1..=CLAIM + 1 + releases).contains(i))
+            {
                 return Ok(Err(RestorationRefusal::AccountChanged));
             }
             return Err(StoreError::Conflict);
