@@ -297,6 +297,20 @@ async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     ))
 }
 
+/// The `challenge_id` of an online confirmation, refused at its field when empty or
+/// longer than any id the service hands out.
+fn challenge_id_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
+    let challenge_id = f.required_str("challenge_id");
+    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
+        f.reject(FieldError::new(
+            "challenge_id",
+            "invalid_challenge_id",
+            "Начните подтверждение снова",
+        ));
+    }
+    challenge_id
+}
+
 /// `POST /v1/account/signature-challenges`: bytes for the citizen's signing plug-in.
 async fn signature_challenge(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let principal = web::principal(request)?;
@@ -322,14 +336,7 @@ async fn by_signature(app: &App, request: &Request, now: OffsetDateTime) -> Repl
     web::citizen_only(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let challenge_id = f.required_str("challenge_id");
-    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
-        f.reject(FieldError::new(
-            "challenge_id",
-            "invalid_challenge_id",
-            "Запросите новый запрос на подпись",
-        ));
-    }
+    let challenge_id = challenge_id_field(&mut f);
     let signature = f.required_str("signature");
     if signature.is_some_and(|s| s.is_empty() || s.len() > MAX_SIGNATURE_BYTES) {
         f.reject(FieldError::new(
@@ -385,14 +392,7 @@ async fn by_bank(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     web::citizen_only(request)?;
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let challenge_id = f.required_str("challenge_id");
-    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
-        f.reject(FieldError::new(
-            "challenge_id",
-            "invalid_challenge_id",
-            "Начните подтверждение через банк снова",
-        ));
-    }
+    let challenge_id = challenge_id_field(&mut f);
     let id_token = f.required_str("id_token");
     if id_token.is_some_and(|t| t.is_empty() || t.len() > MAX_ID_TOKEN_CHARS) {
         f.reject(FieldError::new(

@@ -35,6 +35,28 @@ pub const RESTORATION_WINDOW_SECS: i64 = 3600;
 /// The subject of the e-mails that tell of a restoration.
 const RESTORED_SUBJECT: &str = "Доступ восстановлен";
 
+/// The clock hour an operator's desk actions are counted in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OperatorHour {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl OperatorHour {
+    pub(crate) fn at(now: i64) -> Self {
+        let start = now - now.rem_euclid(RESTORATION_WINDOW_SECS);
+        Self {
+            start,
+            end: start + RESTORATION_WINDOW_SECS,
+        }
+    }
+
+    /// Seconds until the hour ends, at least one: the `Retry-After` of a refusal.
+    pub(crate) fn retry_after(self, now: i64) -> u64 {
+        u64::try_from(self.end - now).unwrap_or(1).max(1)
+    }
+}
+
 /// Restorations one operator may make per fixed hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestorationLimit {
@@ -217,17 +239,16 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
     }
 
     async fn count(&self, operator_id: &OperatorId, now: i64) -> Result<(), AppError> {
-        let start = now - now.rem_euclid(RESTORATION_WINDOW_SECS);
-        let end = start + RESTORATION_WINDOW_SECS;
+        let hour = OperatorHour::at(now);
         if self
             .store
-            .count_restoration(operator_id, start, end, self.limit.per_hour)
+            .count_restoration(operator_id, hour.start, hour.end, self.limit.per_hour)
             .await?
         {
             Ok(())
         } else {
             Err(AppError::RestorationLimit {
-                retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
+                retry_after_secs: hour.retry_after(now),
             })
         }
     }

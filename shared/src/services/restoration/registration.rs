@@ -28,7 +28,7 @@ use crate::services::identity::SecurityEvent;
 use crate::services::profile::{JobQueue, ProfilePatch, ProfileService, ProfileStore, SIMPLIFIED};
 use crate::services::{snils_login_key, StoreError};
 
-use super::{RestorationLimit, RestorationStore, RESTORATION_WINDOW_SECS};
+use super::{OperatorHour, RestorationLimit, RestorationStore};
 
 /// How long a paper password can be used for the first login.
 pub const TEMPORARY_PASSWORD_DAYS: i64 = 30;
@@ -206,17 +206,16 @@ where
     }
 
     async fn count(&self, operator_id: &OperatorId, now: i64) -> Result<(), AppError> {
-        let start = now - now.rem_euclid(RESTORATION_WINDOW_SECS);
-        let end = start + RESTORATION_WINDOW_SECS;
+        let hour = OperatorHour::at(now);
         if self
             .store
-            .count_registration(operator_id, start, end, self.limit.per_hour)
+            .count_registration(operator_id, hour.start, hour.end, self.limit.per_hour)
             .await?
         {
             Ok(())
         } else {
             Err(AppError::RegistrationLimit {
-                retry_after_secs: u64::try_from(end - now).unwrap_or(1).max(1),
+                retry_after_secs: hour.retry_after(now),
             })
         }
     }
