@@ -202,7 +202,7 @@ async fn those_the_register_does_not_name_are_refused(api: Api) {
     let (_, standard) = standard_citizen(&api, &snils_of("732"), &six_digits()).await;
     api.post_as(&standard, "/v1/organisations", company(&company_inn("77")))
         .await
-        .assert_problem(403, "account_not_confirmed");
+        .assert_problem(403, "confirmed_level_required");
     let bad = json!({"kind": "legal_entity", "inn": "7707083894", "kpp": "77", "ogrn": "1027700132194", "email": "office@example.ru"});
     let reply = api.post_as(&standard, "/v1/organisations", bad).await;
     reply.assert_field_errors(&[

@@ -181,8 +181,10 @@ pub enum AppError {
     BillWithdrawn(String),
     #[error("message delivery failed: {0}")]
     DeliveryFailed(String),
-    #[error("the account is not confirmed")]
-    LevelNotConfirmed,
+    #[error("the account's level is below {0}")]
+    LevelRequired(crate::domain::AccountLevel),
+    #[error("the session proved no second factor")]
+    SecondFactorRequired,
     #[error("the profile holds no verified personal INN")]
     PersonalInnRequired,
     #[error("an organisation of this INN is registered or being registered")]
@@ -443,7 +445,9 @@ impl AppError {
             LastSecondFactor => Problem::new(409, "last_second_factor", "Последний способ подтверждения", "Пока вход с подтверждением включён, последний способ подтверждения удалить нельзя"),
             FactorsLockedAfterRecovery { retry_after_secs } => Problem::new(403, "factors_locked_after_recovery", "Изменение недоступно", "После восстановления пароля способы подтверждения входа можно менять только после подтверждения кодом или через 72 часа").retry_after(*retry_after_secs),
             SessionNotFound => Problem::new(404, "session_not_found", "Сессия не найдена", "Такой сессии нет или она уже завершена"),
-            LevelNotConfirmed => Problem::new(403, "account_not_confirmed", "Учётная запись не подтверждена", "Зарегистрировать организацию может владелец подтверждённой учётной записи"),
+            LevelRequired(crate::domain::AccountLevel::Confirmed) => Problem::new(403, "confirmed_level_required", "Нужна подтверждённая учётная запись", "Это доступно с подтверждённой учётной записью. Подтвердите личность в центре обслуживания, кодом из письма, электронной подписью или через банк"),
+            LevelRequired(_) => Problem::new(403, "standard_level_required", "Нужна стандартная учётная запись", "Это доступно со стандартной учётной записью. Заполните в профиле ФИО, дату рождения, пол, СНИЛС и паспорт и дождитесь их проверки"),
+            SecondFactorRequired => Problem::new(403, "second_factor_required", "Подтвердите вход", "Для этого действия подтвердите вход: кодом (POST /v1/sessions/current/step-up) или войдите с подтверждением"),
             PersonalInnRequired => Problem::new(409, "personal_inn_required", "Нужен проверенный ИНН", "Укажите в профиле свой ИНН и дождитесь его проверки: по нему реестр подтверждает руководителя"),
             OrganisationTaken => Problem::new(409, "organisation_already_registered", "Организация уже зарегистрирована", "Организация с этими ИНН и КПП уже зарегистрирована или регистрируется. Если вы её руководитель, обратитесь к её владельцу в кабинете"),
             RoleForbids => Problem::new(403, "role_forbids", "Недостаточно прав", "Ваша роль в организации не позволяет это действие"),

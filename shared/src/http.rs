@@ -42,14 +42,28 @@ fn api_context(
 /// request has no principal, and every reader of the caller below refuses it with a 503.
 pub const UNAVAILABLE_ROLE: &str = "unavailable";
 
-/// A 503 for a request the authorizer could not decide on.
+/// The role the authorizer gives a citizen's request that the access matrix refuses
+/// (`crate::access`), with the refusal's code as `refusal`. Such a request has no
+/// principal either: no handler can act for the account.
+pub const REFUSED_ROLE: &str = "refused";
+
+/// A 503 for a request the authorizer could not decide on, and the matrix's 403 for one
+/// it refused.
 fn refuse_undecided(
     fields: Option<&std::collections::HashMap<String, Value>>,
 ) -> Result<(), AppError> {
-    match fields.and_then(|f| f.get("role")).and_then(Value::as_str) {
+    let get = |name: &str| fields.and_then(|f| f.get(name)).and_then(Value::as_str);
+    match get("role") {
         Some(UNAVAILABLE_ROLE) => Err(AppError::StoreUnavailable(
             "the authorizer could not read its store".into(),
         )),
+        // An unreadable refusal is still a refusal, as strict as the matrix has.
+        Some(REFUSED_ROLE) => Err(get("refusal")
+            .and_then(crate::access::Refusal::parse)
+            .unwrap_or(crate::access::Refusal::Level(
+                crate::domain::AccountLevel::Confirmed,
+            ))
+            .into()),
         _ => Ok(()),
     }
 }
@@ -77,6 +91,10 @@ pub fn principal(req: &Request) -> Result<crate::services::identity::Principal, 
             session_id,
             // Missing or unreadable: never fresh, so a step-up is asked for.
             proven_at: get("proven_at").and_then(|v| v.parse().ok()).unwrap_or(0),
+            // Missing or unreadable: the weaker, so a second factor is asked for.
+            strength: get("strength")
+                .and_then(|v| crate::domain::CredentialStrength::parse(&v))
+                .unwrap_or(crate::domain::CredentialStrength::Password),
         }),
         _ => Err(AppError::Unauthenticated),
     }
@@ -508,6 +526,48 @@ mod tests {
             Some(account)
         );
         assert!(matches!(operator(&citizen), Err(AppError::OperatorOnly)));
+    }
+
+    #[test]
+    fn a_request_the_matrix_refused_has_no_principal_and_gets_the_refusal() {
+        use crate::domain::{AccountLevel, CredentialStrength};
+        let refused = |code| authorized(&[("role", REFUSED_ROLE), ("refusal", code)]);
+        for (code, status) in [
+            ("standard_level_required", 403),
+            ("confirmed_level_required", 403),
+            ("second_factor_required", 403),
+        ] {
+            let response = respond(principal(&refused(code)).map(|_| no_content()));
+            assert_eq!(response.status(), status, "{code}");
+            let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+            assert_eq!(body["code"], code);
+        }
+        // A refusal it cannot read is still one, as strict as the matrix has.
+        assert!(matches!(
+            principal(&refused("nonsense")),
+            Err(AppError::LevelRequired(AccountLevel::Confirmed))
+        ));
+        assert!(matches!(
+            operator(&refused("second_factor_required")),
+            Err(AppError::SecondFactorRequired)
+        ));
+        // The strength the authorizer wrote; anything else reads as the password alone.
+        let session = "s".repeat(43);
+        let with = |strength| {
+            let req = authorized(&[
+                ("role", "citizen"),
+                ("account_id", "0b7e5b6c-2f0e-4d8a-9c1e-5a4f3b2d1c0e"),
+                ("session_id", &session),
+                ("strength", strength),
+            ]);
+            principal(&req).map(|p| p.strength).ok()
+        };
+        assert_eq!(
+            with("second_factor"),
+            Some(CredentialStrength::SecondFactor)
+        );
+        assert_eq!(with("password"), Some(CredentialStrength::Password));
+        assert_eq!(with("SECOND_FACTOR"), Some(CredentialStrength::Password));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   safety rules.
 //! - `testing` (tests only): the doubles the services' tests run against.
 
+pub mod access;
 pub mod adapters;
 pub mod batch;
 pub mod config;

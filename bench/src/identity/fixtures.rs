@@ -101,6 +101,7 @@ fn principal(account_id: &str, session_id: &str, at: OffsetDateTime) -> Result<P
         account_id: account_id.parse()?,
         session_id: session_id.parse()?,
         proven_at: at.unix_timestamp(),
+        strength: shared::domain::CredentialStrength::Password,
     })
 }
 

@@ -188,7 +188,14 @@ impl Portal {
             user_agent: crate::scenario::USER_AGENT.into(),
         };
         let view = profiles
-            .patch(&account_id, current, &patch, event, now)
+            .patch(
+                &account_id,
+                current,
+                &patch,
+                shared::domain::CredentialStrength::SecondFactor,
+                event,
+                now,
+            )
             .await
             .map_err(|e| anyhow::anyhow!("saving a fixture profile: {e}"))?;
         Ok(view.version)
@@ -196,7 +203,7 @@ impl Portal {
 
     /// Saves the PATCH and runs the registry checks it queued through the verification
     /// service, as the worker would; the level the account has then.
-    pub async fn patch_and_verify(&self, account_id: &str, body: &Json) -> Result<String> {
+    pub async fn patch_and_verify(&self, account_id: &str, body: &Json) -> Result<shared::domain::AccountLevel> {
         Self::patch_profile_with(&self.profiles, account_id, body).await?;
         for job in self.jobs.take() {
             self.apply(&job, "a fixture profile's verification").await?;

@@ -7,6 +7,11 @@
 //! `Unauthorized`, which API Gateway answers with 401 without calling the route. When
 //! the store cannot be read, the request goes on marked `role=unavailable` and with no
 //! principal, which every handler answers with 503.
+//!
+//! A citizen's request also goes through the access matrix (`shared::access`) by its
+//! route: one the account's level or the session's credentials do not allow goes on
+//! marked `role=refused` with the refusal's code and, again, no principal, which every
+//! handler answers with that 403 problem.
 
 use std::collections::HashMap;
 
@@ -14,11 +19,12 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use shared::access::requirement_of_route;
 use shared::adapters::{self, dynamodb::DynamoStore, notify::AwsNotifier};
 use shared::config::{IdentityConfig, TableConfig};
 use shared::domain::OrganisationId;
 use shared::entry::ColdStart;
-use shared::http::{ORGANISATION_REFUSED, UNAVAILABLE_ROLE};
+use shared::http::{ORGANISATION_REFUSED, REFUSED_ROLE, UNAVAILABLE_ROLE};
 use shared::services::charges::{ChargeService, BILLER_KEY_PREFIX};
 use shared::services::confirmation::{OperatorService, OPERATOR_KEY_PREFIX};
 use shared::services::identity::IdentityService;
@@ -51,6 +57,10 @@ impl App {
 pub struct AuthorizerRequest {
     #[serde(default)]
     headers: HashMap<String, String>,
+    /// The route as API Gateway matched it (`"POST /v1/payments"`): what the access
+    /// matrix is looked up by.
+    #[serde(default, rename = "routeKey")]
+    route_key: String,
 }
 
 #[derive(Serialize)]
@@ -125,23 +135,47 @@ pub async fn handle(
             .authorize(token, OffsetDateTime::now_utc())
             .await
         {
-            Ok(principal) => {
-                let organisation = match header(&event.payload.headers, ORGANISATION_HEADER) {
-                    Some(raw) => organisation_context(app, raw, &principal.account_id).await,
-                    None => Ok(Vec::new()),
-                };
-                organisation.map(|organisation| {
-                    let mut context = HashMap::from([
-                        ("account_id", principal.account_id.into()),
-                        ("session_id", principal.session_id.into()),
-                        // When the session last proved presence: routes that need a
-                        // fresh proof (step-up) judge it by this.
-                        ("proven_at", principal.proven_at.to_string()),
-                        ("role", "citizen".to_string()),
-                    ]);
-                    context.extend(organisation);
-                    context
-                })
+            Ok(authorized) => {
+                let named = header(&event.payload.headers, ORGANISATION_HEADER);
+                let route = event.payload.route_key.as_str();
+                // Before the organisation's read: a refused request costs nothing more
+                // and learns nothing of the membership it names.
+                match requirement_of_route(route, named.is_some()).check(authorized.standing()) {
+                    Err(refusal) => {
+                        tracing::info!(
+                            account_id = %authorized.principal.account_id,
+                            route,
+                            refusal = refusal.code(),
+                            "access matrix refused"
+                        );
+                        Ok(HashMap::from([
+                            ("role", REFUSED_ROLE.to_string()),
+                            ("refusal", refusal.code().to_string()),
+                        ]))
+                    }
+                    Ok(()) => {
+                        let principal = authorized.principal;
+                        let organisation = match named {
+                            Some(raw) => {
+                                organisation_context(app, raw, &principal.account_id).await
+                            }
+                            None => Ok(Vec::new()),
+                        };
+                        organisation.map(|organisation| {
+                            let mut context = HashMap::from([
+                                ("account_id", principal.account_id.into()),
+                                ("session_id", principal.session_id.into()),
+                                // When the session last proved presence: routes that
+                                // need a fresh proof (step-up) judge it by this.
+                                ("proven_at", principal.proven_at.to_string()),
+                                ("strength", principal.strength.as_str().to_string()),
+                                ("role", "citizen".to_string()),
+                            ]);
+                            context.extend(organisation);
+                            context
+                        })
+                    }
+                }
             }
             Err(e) => Err(e),
         }

@@ -76,7 +76,14 @@ async fn patch(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     };
     let view = app
         .profiles
-        .patch(&principal.account_id, expected, &patch, event, now)
+        .patch(
+            &principal.account_id,
+            expected,
+            &patch,
+            principal.strength,
+            event,
+            now,
+        )
         .await?;
     Ok(respond(StatusCode::OK, &view))
 }

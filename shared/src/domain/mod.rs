@@ -5,6 +5,7 @@ mod charge;
 mod contact;
 mod documents;
 mod ids;
+mod level;
 mod name;
 mod organisation;
 mod password;
@@ -31,6 +32,7 @@ pub use ids::{
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use ids::{InvitationId, OrganisationId};
+pub use level::{AccountLevel, CredentialStrength};
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use organisation::{
     Ogrn, Ogrnip, OrgAction, OrgRole, OrganisationIdentity, OrganisationKind, Owner,

@@ -272,13 +272,13 @@ impl<S: ConfirmationStore + ProfileStore + InboxStore + Sync, P: PostOffice + Sy
         self.tell_confirmed(&account.id, "в центре обслуживания", now.unix_timestamp())
             .await;
         Ok(StoredAccount {
-            level: CONFIRMED.to_string(),
+            level: CONFIRMED,
             ..account
         })
     }
 
     fn require_standard(&self, account: &StoredAccount) -> Result<(), AppError> {
-        match account.level.as_str() {
+        match account.level {
             STANDARD => Ok(()),
             CONFIRMED => Err(AppError::AlreadyConfirmed),
             _ => Err(AppError::LevelNotStandard),

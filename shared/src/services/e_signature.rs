@@ -247,7 +247,7 @@ where
             .load_profile(account_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        match account.level.as_str() {
+        match account.level {
             STANDARD => Ok((account, stored.profile)),
             CONFIRMED => Err(AppError::AlreadyConfirmed),
             _ => Err(AppError::LevelNotStandard),

@@ -4,6 +4,7 @@ use super::*;
 use crate::adapters::bank_id::{sandbox_id_token, IdTokenClaims, SandboxBankIdVerifier};
 use crate::adapters::signature::sandbox_ca::{Authority, Holder};
 use crate::adapters::signature::SandboxSignatureVerifier;
+use crate::domain::AccountLevel;
 use crate::services::profile::{FieldStatus, StoredProfile};
 use crate::testing::{MemStore, Outbox};
 
@@ -95,8 +96,8 @@ impl World {
             .await
     }
 
-    fn level(&self) -> String {
-        self.store.state().accounts[&self.account].level.clone()
+    fn level(&self) -> AccountLevel {
+        self.store.state().accounts[&self.account].level
     }
 }
 

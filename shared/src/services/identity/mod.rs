@@ -18,7 +18,8 @@ use time::OffsetDateTime;
 use crate::config::SessionLimits;
 use crate::crypto::{self, Credential, Hasher, Identifier};
 use crate::domain::{
-    AccountId, CodeId, Destination, Email, PersonName, Phone, Purpose, SessionId, Snils,
+    AccountId, AccountLevel, CodeId, CredentialStrength, Destination, Email, PersonName, Phone,
+    Purpose, SessionId, Snils,
 };
 use crate::error::{AppError, FieldError};
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
@@ -87,7 +88,7 @@ pub struct NewAccount {
     pub password_hash: String,
     pub security_question: String,
     pub security_answer_hash: String,
-    pub level: &'static str,
+    pub level: AccountLevel,
     pub created_at: i64,
 }
 
@@ -134,7 +135,7 @@ pub struct StoredAccount {
     pub password_hash: String,
     pub security_question: String,
     pub security_answer_hash: String,
-    pub level: String,
+    pub level: AccountLevel,
     pub created_at: i64,
     /// A password alone is not enough to sign in: an SMS code to the phone completes it.
     pub two_step_login: bool,
@@ -538,7 +539,7 @@ pub struct Registration {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredAccount {
     pub account_id: AccountId,
-    pub level: &'static str,
+    pub level: AccountLevel,
 }
 
 pub struct Login {
@@ -594,6 +595,25 @@ pub struct Principal {
     /// When the session last proved its holder present (Unix seconds): its login or a
     /// step-up code. The authorizer passes it on with the account and session ids.
     pub proven_at: i64,
+    /// Whether the session proved a second factor: the access matrix's second axis.
+    pub strength: CredentialStrength,
+}
+
+/// A valid session's principal, with its account's level read in the same check: what
+/// the authorizer puts through the access matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    pub principal: Principal,
+    pub level: AccountLevel,
+}
+
+impl Authorized {
+    pub fn standing(&self) -> crate::access::Standing {
+        crate::access::Standing {
+            level: self.level,
+            strength: self.principal.strength,
+        }
+    }
 }
 
 impl Principal {

@@ -5,8 +5,13 @@ use super::*;
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     // -------------------------------------------------------------- sessions
 
-    /// Checks a bearer token; the authorizer's one question.
-    pub async fn authorize(&self, token: &str, now: OffsetDateTime) -> Result<Principal, AppError> {
+    /// Checks a bearer token; the authorizer's one question. The account it reads anyway
+    /// gives the level, so the access matrix costs no further read.
+    pub async fn authorize(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Authorized, AppError> {
         let now_s = now.unix_timestamp();
         if !token.starts_with(SESSION_TOKEN_PREFIX) || token.len() > 128 {
             return Err(AppError::Unauthenticated);
@@ -51,10 +56,14 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 .touch_session(&id, now_s, moved.expires_at())
                 .await?;
         }
-        Ok(Principal {
-            account_id: session.account_id,
-            session_id: id,
-            proven_at: session.proven_at,
+        Ok(Authorized {
+            principal: Principal {
+                account_id: session.account_id,
+                session_id: id,
+                proven_at: session.proven_at,
+                strength: CredentialStrength::of_session(session.factor_proven_at),
+            },
+            level: account.level,
         })
     }
 

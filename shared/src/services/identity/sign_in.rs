@@ -58,7 +58,7 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
             security_answer_hash: passwords::hash(&Secret::new(
                 crate::domain::normalise_security_answer(r.security_answer.expose()),
             ))?,
-            level: "simplified",
+            level: crate::domain::AccountLevel::Simplified,
             created_at: now_s,
         };
         let logins = [

@@ -22,6 +22,7 @@ fn presence_is_fresh_within_the_window_only() {
         account_id: AccountId::new(),
         session_id: SessionId::parse(&"s".repeat(43)).unwrap(),
         proven_at,
+        strength: CredentialStrength::Password,
     };
     let window = Duration::from_secs(300);
     assert!(principal(1_800_000_000).presence(now, window).fresh);

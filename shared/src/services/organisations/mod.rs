@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::services::codes::Notifier;
-use crate::services::profile::{ProfileStore, CONFIRMED};
+use crate::services::profile::ProfileStore;
 use crate::services::{rfc3339, StoreError};
 
 pub mod check;
@@ -481,8 +481,12 @@ where
             .load_profile(applicant)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        if account.level != CONFIRMED {
-            return Err(AppError::LevelNotConfirmed);
+        // The authorizer refused a lower level already (the access matrix); the account
+        // read here is the one the registration rests on, so the matrix is asked again.
+        let needed =
+            crate::access::requirement(crate::access::Capability::OrganisationAdministration);
+        if account.level < needed.level {
+            return Err(AppError::LevelRequired(needed.level));
         }
         if !stored.profile.is_verified("inn") {
             return Err(AppError::PersonalInnRequired);

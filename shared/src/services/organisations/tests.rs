@@ -6,8 +6,9 @@ use super::*;
 use crate::adapters::business_registry::{
     head_inn_of, ogrn_of, organisation_inn, SandboxBusinessRegistry,
 };
-use crate::domain::{Destination, Inn, Kpp, Ogrn, Phone};
+use crate::domain::{AccountLevel, Destination, Inn, Kpp, Ogrn, Phone};
 use crate::services::profile::{FieldStatus, State as ProfileState};
+use crate::services::profile::{CONFIRMED, SIMPLIFIED, STANDARD};
 use crate::testing::{test_hasher, MemStore, Outbox};
 
 type Service = OrganisationService<MemStore, MemStore, Outbox>;
@@ -25,12 +26,12 @@ fn service() -> (Service, MemStore, Outbox) {
 }
 
 /// A citizen at `level` whose profile holds the personal INN `inn` verified.
-fn citizen(store: &MemStore, id: &str, level: &str, inn: &str) -> AccountId {
+fn citizen(store: &MemStore, id: &str, level: AccountLevel, inn: &str) -> AccountId {
     let id = AccountId::from(id);
     store.add_citizen(&id, "11223344595");
     let mut state = store.state();
     if let Some(account) = state.accounts.get_mut(&id) {
-        account.level = level.to_string();
+        account.level = level;
         account.phone = format!("+7931870{:04}", id.len() * 7 + inn.len());
     }
     if let Some(stored) = state.profiles.get_mut(&id) {
@@ -103,12 +104,15 @@ async fn the_head_registers_a_company_and_becomes_its_owner() {
 async fn only_confirmed_citizens_with_a_verified_inn_register() {
     let (service, store, _) = service();
     let inn = organisation_inn("770100002");
-    let standard = citizen(&store, "standard", "standard", &head_inn_of(&inn));
+    let standard = citizen(&store, "standard", STANDARD, &head_inn_of(&inn));
     let err = service
         .register(&standard, company(&inn), email(), now())
         .await
         .unwrap_err();
-    assert!(matches!(err, AppError::LevelNotConfirmed), "{err:?}");
+    assert!(
+        matches!(err, AppError::LevelRequired(AccountLevel::Confirmed)),
+        "{err:?}"
+    );
     let unverified = citizen(&store, "unverified", CONFIRMED, &head_inn_of(&inn));
     store
         .state()
@@ -208,10 +212,10 @@ async fn invite_by_sms(
 async fn an_invited_accountant_joins_with_the_code_and_a_viewer_cannot_invite() {
     let (service, store, outbox) = service();
     let (head, id) = registered(&service, &store).await;
-    let accountant = citizen(&store, "accountant-1", "simplified", "500100732259");
+    let accountant = citizen(&store, "accountant-1", SIMPLIFIED, "500100732259");
     let code = &invite_by_sms(&service, &store, &outbox, (&head, &id), &accountant).await;
     // The code is someone else's to use.
-    let stranger = citizen(&store, "stranger", "simplified", "500100732259");
+    let stranger = citizen(&store, "stranger", SIMPLIFIED, "500100732259");
     assert!(matches!(
         service.accept(&stranger, code, now()).await.unwrap_err(),
         AppError::InvitationCodeMismatch
@@ -242,7 +246,7 @@ async fn an_invited_accountant_joins_with_the_code_and_a_viewer_cannot_invite() 
 #[tokio::test]
 async fn wrong_codes_are_counted_before_they_are_checked() {
     let (service, store, _) = service();
-    let guesser = citizen(&store, "guesser", "simplified", "500100732259");
+    let guesser = citizen(&store, "guesser", SIMPLIFIED, "500100732259");
     for _ in 0..ACCEPT_MAX_ATTEMPTS {
         assert!(matches!(
             service.accept(&guesser, "000000", now()).await.unwrap_err(),
@@ -338,7 +342,7 @@ async fn an_organisation_sends_at_most_its_days_invitations() {
 async fn a_leaving_account_goes_from_every_organisation_but_never_the_last_owner() {
     let (service, store, outbox) = service();
     let (head, id) = registered(&service, &store).await;
-    let member = citizen(&store, "accountant-2", "simplified", "500100732259");
+    let member = citizen(&store, "accountant-2", SIMPLIFIED, "500100732259");
     let code = invite_by_sms(&service, &store, &outbox, (&head, &id), &member).await;
     service.accept(&member, &code, now()).await.unwrap();
 

@@ -19,8 +19,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::crypto::Hasher;
 use crate::domain::{
-    check_passport_issue_date, DepartmentCode, DriverLicence, Inn, OmsPolicy, PassportNumber,
-    PassportSeries, Snils,
+    check_passport_issue_date, AccountLevel, DepartmentCode, DriverLicence, Inn, OmsPolicy,
+    PassportNumber, PassportSeries, Snils,
 };
 use crate::domain::{payer_key, AccountId, ChildId, Payer, PayerKind};
 use crate::error::{AppError, FieldError};
@@ -606,7 +606,7 @@ pub struct ProfileWrite<'a> {
     pub claim_login: Option<String>,
     pub release_login: Option<String>,
     /// A level to move the account to, from the level it must still have.
-    pub level_change: Option<(&'a str, &'a str)>,
+    pub level_change: Option<(AccountLevel, AccountLevel)>,
     /// Forget an earlier confirmation of identity (see [`IDENTITY_FIELDS`]).
     pub clear_confirmation: bool,
     pub events: Vec<SecurityEvent>,
@@ -650,10 +650,10 @@ pub trait JobQueue {
     async fn enqueue(&self, jobs: &[VerificationJob]) -> Result<(), StoreError>;
 }
 
-/// The levels of an account (its `level`).
-pub const SIMPLIFIED: &str = "simplified";
-pub const STANDARD: &str = "standard";
-pub const CONFIRMED: &str = "confirmed";
+/// The levels of an account (its `level`), by their short names.
+pub const SIMPLIFIED: AccountLevel = AccountLevel::Simplified;
+pub const STANDARD: AccountLevel = AccountLevel::Standard;
+pub const CONFIRMED: AccountLevel = AccountLevel::Confirmed;
 
 #[cfg(test)]
 mod service_tests;

@@ -2,13 +2,15 @@
 //! queues their registry checks before the write.
 
 use super::*;
+use crate::access::{self, Capability};
+use crate::domain::CredentialStrength;
 
 /// A profile as the API shows it.
 #[derive(Debug, Clone)]
 pub struct ProfileView {
     pub profile: Profile,
     pub version: u64,
-    pub level: String,
+    pub level: AccountLevel,
     pub email: String,
     pub phone: String,
 }
@@ -60,12 +62,14 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         Ok(view(account, stored))
     }
 
-    /// Applies a PATCH written against `if_match`, the version the client last read.
+    /// Applies a PATCH written against `if_match`, the version the client last read, in
+    /// a session of credentials `strength`.
     pub async fn patch(
         &self,
         account_id: &AccountId,
         if_match: u64,
         patch: &ProfilePatch,
+        strength: CredentialStrength,
         event: SecurityEvent,
         now: OffsetDateTime,
     ) -> Result<ProfileView, AppError> {
@@ -97,6 +101,18 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         // saved again unchanged. A value saved again is no edit: it releases no login,
         // drops no level and forgets no confirmation.
         let edited = changed_fields(before, &next);
+        // Changing what the registries verified and the level rests on is the access
+        // matrix's `VerifiedData`, asked before anything is queued or written.
+        if edited
+            .iter()
+            .any(|f| STANDARD_LEVEL_FIELDS.contains(f) && before.is_verified(f))
+        {
+            let needed = access::requirement(Capability::VerifiedData);
+            needed.check(access::Standing {
+                level: account.level,
+                strength,
+            })?;
+        }
         let mut changed = edited.clone();
         // A document whose check failed is checked again when it is saved again, even
         // unchanged: that is how the citizen retries.
@@ -176,10 +192,9 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         }
         // The level rests on verified data: an edit of any of it drops the account to
         // simplified until the checks pass again.
-        let current_level = account.level.clone();
         let level_change = (account.level != SIMPLIFIED
             && edited.iter().any(|f| STANDARD_LEVEL_FIELDS.contains(f)))
-        .then_some((current_level.as_str(), SIMPLIFIED));
+        .then_some((account.level, SIMPLIFIED));
         let mut events = vec![event];
         if level_change.is_some() {
             events.push(SecurityEvent {
@@ -222,7 +237,7 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         tracing::info!(%account_id, version, checks = jobs.len(), "profile changed");
         let mut account = account;
         if level_change.is_some() {
-            account.level = SIMPLIFIED.to_string();
+            account.level = SIMPLIFIED;
         }
         Ok(view(
             account,

@@ -46,7 +46,14 @@ impl Edited {
     async fn patch(&self, version: u64, patch: &ProfilePatch) -> Result<ProfileView, AppError> {
         let event = profile_edit(&"a1".into(), &self.clock);
         self.service
-            .patch(&"a1".into(), version, patch, event, self.clock.now())
+            .patch(
+                &"a1".into(),
+                version,
+                patch,
+                crate::domain::CredentialStrength::SecondFactor,
+                event,
+                self.clock.now(),
+            )
             .await
     }
 }
@@ -106,4 +113,72 @@ async fn a_patch_whose_checks_cannot_be_queued_writes_nothing() {
     assert_unavailable(&w.patch(2, &snils()).await);
     // A SNILS saved `pending` with no check queued would stay pending: nothing written.
     assert_eq!(w.store.profile(&"a1".into()), before);
+}
+
+/// Account `a1` at the standard level whose SNILS the registry verified: version 3.
+async fn with_verified_snils() -> Edited {
+    let w = edited_twice().await;
+    w.patch(2, &snils()).await.unwrap();
+    let mut state = w.store.state();
+    if let Some(stored) = state.profiles.get_mut(&"a1".into()) {
+        stored.profile.statuses.insert(
+            "snils".into(),
+            FieldStatus::decided(State::Verified, "s1", 0),
+        );
+    }
+    if let Some(account) = state.accounts.get_mut(&"a1".into()) {
+        account.level = STANDARD;
+    }
+    drop(state);
+    w
+}
+
+#[tokio::test]
+async fn changing_verified_data_needs_a_second_factor_and_writes_nothing_without_one() {
+    let w = with_verified_snils().await;
+    let before = w.store.profile(&"a1".into());
+    let jobs = w.store.state().jobs.len();
+    let other = ProfilePatch {
+        snils: Change::Set("12345678964".into()),
+        ..ProfilePatch::default()
+    };
+    let event = profile_edit(&"a1".into(), &w.clock);
+    let refused = w
+        .service
+        .patch(
+            &"a1".into(),
+            3,
+            &other,
+            crate::domain::CredentialStrength::Password,
+            event,
+            w.clock.now(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::SecondFactorRequired)),
+        "{refused:?}"
+    );
+    assert_eq!(w.store.profile(&"a1".into()), before, "nothing written");
+    assert_eq!(w.store.state().jobs.len(), jobs, "no check queued");
+    assert_eq!(w.store.state().accounts[&"a1".into()].level, STANDARD);
+    // Data nobody verified yet is the citizen's to change with the password alone.
+    let event = profile_edit(&"a1".into(), &w.clock);
+    let address_only = w
+        .service
+        .patch(
+            &"a1".into(),
+            3,
+            &address("Москва, ул. Ленина, 3"),
+            crate::domain::CredentialStrength::Password,
+            event,
+            w.clock.now(),
+        )
+        .await;
+    assert!(address_only.is_ok(), "{address_only:?}");
+    // With a second factor the change goes through, and the level drops until checked.
+    let changed = w.patch(4, &other).await.map(|v| v.level);
+    assert!(
+        matches!(changed, Ok(AccountLevel::Simplified)),
+        "{changed:?}"
+    );
 }

@@ -172,7 +172,14 @@ impl World {
         let version = self.store.profile(&account).map_or(0, |p| p.version);
         let event = profile_edit(&account, &self.clock);
         self.profiles
-            .patch(&account, version, &patch, event, self.clock.now())
+            .patch(
+                &account,
+                version,
+                &patch,
+                crate::domain::CredentialStrength::SecondFactor,
+                event,
+                self.clock.now(),
+            )
             .await
             .unwrap();
     }

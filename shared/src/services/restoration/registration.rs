@@ -19,7 +19,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::crypto::Hasher;
-use crate::domain::{AccountId, OperatorId};
+use crate::domain::{AccountId, AccountLevel, CredentialStrength, OperatorId};
 use crate::error::{AppError, FieldError};
 use crate::json::Change;
 use crate::passwords;
@@ -100,7 +100,7 @@ pub struct RegisteredAtDesk {
     /// Shown once, for the operator to print; stored only as its hash.
     pub temporary_password: Secret<String>,
     pub temporary_password_expires_at: OffsetDateTime,
-    pub level: &'static str,
+    pub level: AccountLevel,
 }
 
 pub struct DeskRegistrationService<S, Q> {
@@ -182,7 +182,15 @@ where
         };
         if let Err(e) = self
             .profiles
-            .patch(&id, 0, request.profile, profile_event, now)
+            .patch(
+                &id,
+                0,
+                request.profile,
+                // A first profile changes nothing verified: the strength is not asked.
+                CredentialStrength::Password,
+                profile_event,
+                now,
+            )
             .await
         {
             // Nothing of the registration stays: the account has no login yet, so

@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
-use crate::domain::{AccountId, ChildId, Email, Phone};
+use crate::domain::{AccountId, AccountLevel, ChildId, Email, Phone};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind, VerificationOutcome};
 use crate::redact::Secret;
@@ -537,7 +537,7 @@ where
         account: &StoredAccount,
         profile: &Profile,
         submission: &str,
-        lifted_to: Option<&str>,
+        lifted_to: Option<AccountLevel>,
     ) {
         let mut lines = vec!["Проверка данных профиля завершена.".to_string()];
         for check in Check::ALL {
@@ -658,7 +658,7 @@ fn standard_reached(account: &StoredAccount, profile: &Profile) -> bool {
 
 /// Where verified data lifts a simplified account: back to confirmed when its identity
 /// was confirmed before (the edit that dropped it was checked again), else standard.
-fn lifted_level(account: &StoredAccount) -> (&'static str, &'static str) {
+fn lifted_level(account: &StoredAccount) -> (AccountLevel, AccountLevel) {
     if account.confirmed_at.is_some() {
         (SIMPLIFIED, CONFIRMED)
     } else {

@@ -47,7 +47,14 @@ impl World {
         };
         let event = profile_edit(&"a1".into(), &self.clock);
         self.profiles
-            .patch(&"a1".into(), version, &patch, event, self.clock.now())
+            .patch(
+                &"a1".into(),
+                version,
+                &patch,
+                crate::domain::CredentialStrength::SecondFactor,
+                event,
+                self.clock.now(),
+            )
             .await
     }
 

@@ -84,7 +84,7 @@ impl ProfileStore for MemStore {
                     account.middle_name = middle.map(str::to_string);
                 }
                 if let Some((_, to)) = write.level_change {
-                    account.level = to.to_string();
+                    account.level = to;
                 }
                 if write.clear_confirmation {
                     account.confirmed_at = None;

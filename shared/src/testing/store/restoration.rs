@@ -149,7 +149,7 @@ impl DeskRegistrationStore for MemStore {
                     password_hash: a.password_hash.to_string(),
                     security_question: String::new(),
                     security_answer_hash: String::new(),
-                    level: SIMPLIFIED.to_string(),
+                    level: SIMPLIFIED,
                     created_at: now,
                     two_step_login: false,
                     new_device_alerts: true,

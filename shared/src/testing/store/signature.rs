@@ -65,7 +65,7 @@ impl SignatureStore for MemStore {
                 return false;
             }
             if let Some(account) = state.accounts.get_mut(id) {
-                account.level = CONFIRMED.to_string();
+                account.level = CONFIRMED;
                 account.confirmed_at = Some(now);
             }
             state.signature_challenges.remove(id);

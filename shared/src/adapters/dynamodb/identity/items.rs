@@ -1,6 +1,7 @@
 //! The keys of the identity items, and accounts and security events as items.
 
 use super::*;
+use crate::domain::AccountLevel;
 
 /// The index that lists an account's sessions (declared in the template).
 pub const ACCOUNT_INDEX: &str = "gsi1";
@@ -64,7 +65,8 @@ pub(crate) fn account_from(id: &AccountId, item: &Item) -> Result<StoredAccount,
         password_hash: get_s(item, "password_hash")?,
         security_question: get_s(item, "security_question")?,
         security_answer_hash: get_s(item, "security_answer_hash")?,
-        level: get_s(item, "level")?,
+        level: AccountLevel::parse(&get_s(item, "level")?)
+            .ok_or_else(|| StoreError::Corrupt("account level".into()))?,
         created_at: get_n(item, "created_at")?,
         two_step_login: get_bool(item, "two_step_login"),
         // Alerts are on unless the owner turned them off.
