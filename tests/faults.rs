@@ -81,7 +81,7 @@ fn assert_unavailable(reply: &Reply, code: &str) {
 /// A citizen with one unpaid bill of `amount`.
 async fn citizen_with_bill(api: &Api, amount: u64) -> (Citizen, String, String) {
     let biller = new_biller("Жилищник района Хамовники");
-    let (citizen, token) = citizen(api).await;
+    let (citizen, token) = standard_payer(api).await;
     let uin = biller
         .charge(api, "utilities", amount, on_snils(&snils_of("705")))
         .await;

@@ -69,6 +69,7 @@ fn main() {
             scenario!(a_passkey_from_before_a_recovery_no_longer_logs_in_alone),
             scenario!(deleting_the_account_releases_its_passkeys),
             scenario!(an_operator_restores_access_with_a_new_phone),
+            scenario!(a_restored_phone_completes_a_two_step_login),
             scenario!(an_operator_registers_a_citizen_without_contacts),
         ];
         run_then_stop(stack, &api, scenarios, true).await

@@ -53,7 +53,7 @@ async fn billed_citizen(
     amount: u64,
 ) -> (BillerKey, Citizen, String, String) {
     let biller = new_biller(biller);
-    let (citizen, token) = citizen(api).await;
+    let (citizen, token) = standard_payer(api).await;
     let uin = biller
         .charge(api, "clubs", amount, on_snils(&snils_of("705")))
         .await;

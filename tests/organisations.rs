@@ -49,27 +49,21 @@ fn company(inn: &str) -> Value {
     json!({"kind": "legal_entity", "inn": inn, "kpp": KPP, "ogrn": ogrn_of("102770013219"), "email": "office@example.ru"})
 }
 
-/// A confirmed citizen whose profile holds the personal INN `inn`, verified.
+/// A confirmed citizen in a session that proved a second factor: what every member (and
+/// every stranger trying their luck) needs to reach an organisation's routes at all, so
+/// that what stops them is the role or the membership, not the access matrix.
+async fn confirmed_member(api: &Api) -> (Citizen, String) {
+    let (c, token) = confirmed_citizen(api).await;
+    step_up(api, &token, &c.phone).await;
+    (c, token)
+}
+
+/// A confirmed citizen whose profile holds the personal INN `inn`, verified, in a session
+/// that proved a second factor (a step-up code), as registering an organisation and
+/// managing its members need (the access matrix).
 async fn confirmed_with_inn(api: &Api, inn: &str) -> (Citizen, String) {
-    let (c, token) = citizen(api).await;
-    let mut body = verifiable(&snils_of("731"), &six_digits());
-    body["documents"]["inn"] = json!(inn);
-    let reply = patch_new(api, &token, body.clone()).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    wait_for(api, &token, "standard level and INN", |p| {
-        p["level"] == "standard" && p["verification"]["inn"]["status"] == "verified"
-    })
-    .await;
-    let operator = new_operator();
-    let key = text(&operator["key"]);
-    let confirmed = api
-        .post_as(
-            &key,
-            "/v1/operator/confirmations",
-            json!({"snils": body["documents"]["snils"], "passport_series": "45 10", "passport_number": body["documents"]["passport"]["number"]}),
-        )
-        .await;
-    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let (c, token) = confirmed_citizen_with(api, json!({"documents": {"inn": inn}})).await;
+    step_up(api, &token, &c.phone).await;
     (c, token)
 }
 
@@ -198,13 +192,14 @@ async fn those_the_register_does_not_name_are_refused(api: Api) {
     let closed = registered(&api, &token, company(&company_inn("9998"))).await;
     assert_eq!(closed["reason"], "liquidated", "{closed}");
 
-    // A standard-level citizen is refused up front, and every bad field is named.
-    let (_, standard) = standard_citizen(&api, &snils_of("732"), &six_digits()).await;
+    // A standard-level citizen is refused up front, by the access matrix; for the head,
+    // every bad field is named.
+    let (_, standard) = standard_citizen(&api, &snils_of("732"), &verifiable_passport_number()).await;
     api.post_as(&standard, "/v1/organisations", company(&company_inn("77")))
         .await
         .assert_problem(403, "confirmed_level_required");
     let bad = json!({"kind": "legal_entity", "inn": "7707083894", "kpp": "77", "ogrn": "1027700132194", "email": "office@example.ru"});
-    let reply = api.post_as(&standard, "/v1/organisations", bad).await;
+    let reply = api.post_as(&token, "/v1/organisations", bad).await;
     reply.assert_field_errors(&[
         ("/inn", "inn_checksum"),
         ("/kpp", "kpp_format"),
@@ -214,7 +209,7 @@ async fn those_the_register_does_not_name_are_refused(api: Api) {
 
 async fn members_join_by_invitation_in_their_roles(api: Api) {
     let (_, owner, id) = company_with_owner(&api).await;
-    let (accountant, accountant_token) = citizen(&api).await;
+    let (accountant, accountant_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
     let joined = accept(&api, &accountant_token, &code).await;
     assert_eq!(joined.status, 200, "{}", joined.body);
@@ -227,7 +222,7 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
     let seen = get_ok(&api, &accountant_token, &format!("/v1/organisations/{id}")).await;
     assert_eq!(seen.body["role"], "accountant");
 
-    let (viewer, viewer_token) = citizen(&api).await;
+    let (viewer, viewer_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "email", &viewer.email, "viewer").await;
     assert_eq!(accept(&api, &viewer_token, &code).await.status, 200);
     let members = api
@@ -295,7 +290,7 @@ async fn members_join_by_invitation_in_their_roles(api: Api) {
 
 async fn strangers_see_nothing_and_cannot_act_for_it(api: Api) {
     let (_, owner, id) = company_with_owner(&api).await;
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = confirmed_member(&api).await;
     for path in [
         format!("/v1/organisations/{id}"),
         format!("/v1/organisations/{id}/members"),
@@ -374,10 +369,10 @@ async fn members_see_the_bills_named_by_its_inn_and_kpp(api: Api) {
     company_bills.sort();
 
     // Every role sees the company's bills: an accountant, a viewer, the owner.
-    let (accountant, accountant_token) = citizen(&api).await;
+    let (accountant, accountant_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
     assert_eq!(accept(&api, &accountant_token, &code).await.status, 200);
-    let (viewer, viewer_token) = citizen(&api).await;
+    let (viewer, viewer_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "email", &viewer.email, "viewer").await;
     assert_eq!(accept(&api, &viewer_token, &code).await.status, 200);
     for token in [&owner, &accountant_token, &viewer_token] {
@@ -397,7 +392,7 @@ async fn members_see_the_bills_named_by_its_inn_and_kpp(api: Api) {
     assert!(uins_of(&own).is_empty(), "{}", own.body);
     // A stranger, or a member naming an organisation they do not belong to, is told it
     // is not found.
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = confirmed_member(&api).await;
     as_organisation(&api, &stranger, "/v1/bills", &id)
         .await
         .assert_problem(404, "organisation_not_found");
@@ -451,7 +446,7 @@ async fn delete_account(api: &Api, token: &str) -> Reply {
 
 async fn a_deleted_account_leaves_and_the_last_owner_stays(api: Api) {
     let (_, owner, id) = company_with_owner(&api).await;
-    let (accountant, accountant_token) = citizen(&api).await;
+    let (accountant, accountant_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "sms", &accountant.phone, "accountant").await;
     assert_eq!(accept(&api, &accountant_token, &code).await.status, 200);
 
@@ -482,7 +477,7 @@ async fn a_deleted_account_leaves_and_the_last_owner_stays(api: Api) {
     assert_eq!(actions(&audit), ["left"]);
 
     // With a second owner, the first may go.
-    let (second, second_token) = citizen(&api).await;
+    let (second, second_token) = confirmed_member(&api).await;
     let code = invite(&api, &owner, &id, "email", &second.email, "owner").await;
     assert_eq!(accept(&api, &second_token, &code).await.status, 200);
     assert_eq!(delete_account(&api, &owner).await.status, 204);
@@ -496,7 +491,7 @@ async fn a_deleted_account_leaves_and_the_last_owner_stays(api: Api) {
 }
 
 async fn wrong_invitation_codes_are_limited(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (_, token) = confirmed_member(&api).await;
     // Parallel guesses: counted before they are checked, so at most five get an answer.
     let guesses = (0..8).map(|i| {
         let api = &api;
@@ -556,7 +551,7 @@ impl PayingCompany {
 
     /// A new citizen invited by SMS in `role` who accepted; with their session.
     async fn member(&self, api: &Api, role: &str) -> (Citizen, String) {
-        let (member, token) = citizen(api).await;
+        let (member, token) = confirmed_member(api).await;
         let code = invite(api, &self.owner, &self.id, "sms", &member.phone, role).await;
         let joined = accept(api, &token, &code).await;
         assert_eq!(joined.status, 200, "{}", joined.body);
@@ -697,7 +692,7 @@ async fn an_accountant_pays_the_company_bills_and_a_viewer_cannot(api: Api) {
     // A stranger naming the company, and a member naming another organisation, are told
     // it is not found; neither pays. (Each attempt has a card token of its own.)
     let tax_by_card = || json!({"uins": [tax], "method": card(SUCCEEDS)});
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = confirmed_member(&api).await;
     pay_for(&api, &stranger, id, &unique_key(), &tax_by_card())
         .await
         .assert_problem(404, "organisation_not_found");

@@ -67,7 +67,7 @@ async fn bill(api: &Api, token: &str, uin: &str) -> Value {
 /// A biller and a citizen who owes it nothing yet.
 async fn biller_and_citizen(api: &Api, name: &str) -> (BillerKey, Citizen, String) {
     let biller = new_biller(name);
-    let (citizen, token) = citizen(api).await;
+    let (citizen, token) = standard_payer(api).await;
     (biller, citizen, token)
 }
 
@@ -384,7 +384,7 @@ async fn one_key_one_payment(api: Api) {
 
 async fn overlapping_payments_charge_once(api: Api) {
     let (biller, _, mother) = biller_and_citizen(&api, "Газпром межрегионгаз").await;
-    let (_, father) = citizen(&api).await;
+    let (_, father) = standard_payer(&api).await;
     let [shared_bill, hers, his] = new_bills(
         &api,
         &biller,
@@ -492,7 +492,7 @@ async fn billers_hear_of_payments_after_failures(api: Api) {
 
 async fn saved_methods_never_show_a_card_number(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "ЦОДД").await;
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = standard_payer(&api).await;
     for body in [
         json!({"type": "card", "token": "4242 4242 4242 4242"}),
         json!({"type": "card", "token": card_token(SUCCEEDS), "number": "4000000000000002"}),
@@ -567,7 +567,7 @@ async fn saved_methods_never_show_a_card_number(api: Api) {
 
 async fn the_archive_filters_and_is_private(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "ГБУ Жилищник").await;
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = standard_payer(&api).await;
     let [fine, utility, declined_bill] = new_bills(
         &api,
         &biller,
@@ -641,7 +641,7 @@ async fn the_archive_filters_and_is_private(api: Api) {
 
 async fn templates(api: Api) {
     let (biller, _, token) = biller_and_citizen(&api, "Музыкальная школа").await;
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = standard_payer(&api).await;
     let uin = new_bill(&api, &biller, "education", 40_000).await;
     let by_bills = api
         .post_as(
@@ -945,7 +945,7 @@ async fn receipts_to(api: &Api, email: &str, count: usize) -> Vec<Value> {
 /// month's run pays again. The runs are the schedule's events of those days (their
 /// `time`), as EventBridge would send them.
 async fn a_monthly_charity_autopay_pays_once_a_month(api: Api) {
-    let (c, token) = citizen(&api).await;
+    let (c, token) = standard_payer(&api).await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
     let (day, this_month, next_month) = monthly_run_days();
     let created = api
@@ -1149,8 +1149,8 @@ async fn a_declined_card_pauses_the_autopay(api: Api) {
 }
 
 async fn autopays_are_checked_and_private(api: Api) {
-    let (_, token) = citizen(&api).await;
-    let (_, stranger) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
+    let (_, stranger) = standard_payer(&api).await;
     let method = saved_card(&api, &token, SUCCEEDS).await;
     let bad = api
         .post_as(
@@ -1374,7 +1374,7 @@ async fn pay_payee(api: &Api, token: &str, payee: &str, key: &str, body: &Value)
 /// (its own UIN prefix), paid once however often the request is sent, with a receipt and
 /// a place in the archive like any payment.
 async fn a_donation_without_a_bill_is_paid_once(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let catalogue = api.get_as(&token, "/v1/payees").await;
     assert_eq!(catalogue.status, 200, "{}", catalogue.body);
     let charity = catalogue
@@ -1426,7 +1426,7 @@ async fn a_donation_without_a_bill_is_paid_once(api: Api) {
 /// Every field of a payment to a payee is checked at its path, Apple Pay is refused with
 /// its own code, and a refused request writes nothing.
 async fn payee_payments_are_checked_and_write_nothing(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let apple_pay = json!({"type": "apple_pay", "payment_data": "eyJkYXRhIjoic2FuZGJveCJ9"});
     let refusals: [(Value, &[(&str, &str)]); 3] = [
         (
@@ -1474,7 +1474,7 @@ async fn payee_payments_are_checked_and_write_nothing(api: Api) {
 /// `POST /v1/payment-templates/{id}/payments`: a template of bills pays those still
 /// unpaid in one payment; one of a catalogue payee pays it; another citizen's is 404.
 async fn templates_pay_in_one_call(api: Api) {
-    let (_, stranger) = citizen(&api).await;
+    let (_, stranger) = standard_payer(&api).await;
     let (biller, _, token) = biller_and_citizen(&api, "Спортивная школа").await;
     let bills = [("clubs", 30_000), ("clubs", 20_000), ("education", 10_000)];
     let [paid_before, unpaid_a, unpaid_b] = new_bills(&api, &biller, bills).await;

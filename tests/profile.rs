@@ -339,7 +339,9 @@ async fn verified_documents_lift_the_level_and_snils_logs_in(api: Api) {
     assert_eq!(unknown.member_names(), started.member_names());
     assert_eq!(api.outbox(&c.phone).await.len(), sms_before + 1);
 
-    // An edit of verified data drops the level until the checks pass again.
+    // An edit of verified data drops the level until the checks pass again. It needs a
+    // second factor in the session (the access matrix): a step-up code first.
+    step_up(&api, &token, &c.phone).await;
     let version = format!("\"{}\"", done["version"]);
     let edited = patch(
         &api,
@@ -529,7 +531,9 @@ async fn redelivered_and_stale_jobs_change_nothing(api: Api) {
     assert_eq!(doc_of(api.clone(), c.account_id.clone()).await.0, version);
     assert_eq!(outcome_letters(&api.outbox(&c.email).await).len(), 1);
 
-    // A newer edit: the old job arriving late must not decide the new SNILS.
+    // A newer edit: the old job arriving late must not decide the new SNILS. Changing a
+    // verified SNILS needs a second factor (the access matrix): a step-up code first.
+    step_up(&api, &token, &c.phone).await;
     let second = snils_of("456");
     let reply = patch(
         &api,
@@ -598,7 +602,8 @@ async fn children_are_shared_by_both_parents(api: Api) {
     let number = certificate_number();
     let (mother_c, mother) = parent_on_record(&api, &number, OnBirthRecord::Mother).await;
     let (_, father) = parent_on_record(&api, &number, OnBirthRecord::Father).await;
-    let (_, stranger) = citizen(&api).await;
+    // Standard, as adding a child needs (the access matrix): the registry must answer.
+    let (_, stranger) = standard_payer(&api).await;
     let certificate = format!("IV-МЮ {number}");
     let child = json!({
         "last_name": "Иванова",

@@ -17,6 +17,8 @@ mod billers;
 mod family;
 #[path = "security/hygiene.rs"]
 mod hygiene;
+#[path = "security/levels.rs"]
+mod levels;
 #[path = "security/limits.rs"]
 mod limits;
 #[path = "security/stepup.rs"]
@@ -57,6 +59,7 @@ fn areas() -> Vec<(&'static str, Vec<Scenario>, bool)> {
         ("billers", billers::scenarios(), true),
         ("family", family::scenarios(), true),
         ("hygiene", hygiene::scenarios(), true),
+        ("levels", levels::scenarios(), true),
         ("stepup", stepup::scenarios(), true),
         ("limits", limits::scenarios(), false),
     ]

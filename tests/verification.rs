@@ -185,14 +185,15 @@ async fn index_entries(api: &Api, account_id: &str) -> Vec<(String, bool)> {
 }
 
 async fn the_holder_index_follows_documents_and_is_repaired(api: Api) {
-    let (c, token) = standard_citizen(&api, &snils_of("771"), &six_digits()).await;
+    let (c, token) = standard_citizen(&api, &snils_of("771"), &verifiable_passport_number()).await;
     // SNILS and passport verified: both find the citizen's bills, written with the profile.
     let entries = index_entries(&api, &c.account_id).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(entries.iter().all(|(_, holder)| *holder), "{entries:?}");
 
     // A new SNILS takes the old one out of the index at once, and adds itself once
-    // verified.
+    // verified. Changing a verified SNILS needs a second factor: a step-up code first.
+    step_up(&api, &token, &c.phone).await;
     let p = profile(&api, &token).await.body;
     let reply = patch(
         &api,

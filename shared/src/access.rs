@@ -254,12 +254,23 @@ pub fn capability_of_route(route_key: &str) -> Option<Capability> {
         .map(|(_, capability)| *capability)
 }
 
+/// Whether `route_key` is an operator's or a biller's route: the matrix has nothing to
+/// say there, and the route itself answers a citizen 403 (`operator_only`,
+/// `biller_only`).
+pub fn for_other_principals(route_key: &str) -> bool {
+    let path = route_key
+        .split_once(' ')
+        .map_or(route_key, |(_, path)| path);
+    path.starts_with("/v1/operator/") || path.starts_with("/v1/biller/")
+}
+
 /// What a citizen's request on `route_key` needs; `for_organisation` when it names an
 /// organisation (`X-Organisation-Id`), which adds what membership needs. A route the
 /// matrix does not know needs the most there is: a forgotten entry fails closed.
 pub fn requirement_of_route(route_key: &str, for_organisation: bool) -> Requirement {
     let route = match capability_of_route(route_key) {
         Some(capability) => requirement(capability),
+        None if for_other_principals(route_key) => Requirement::new(Simplified, Password),
         None => {
             tracing::error!(route_key, "route missing from the access matrix");
             Requirement::new(Confirmed, SecondFactor)
@@ -330,6 +341,28 @@ mod tests {
     fn an_unknown_route_needs_everything() {
         let unknown = requirement_of_route("POST /v1/something-new", false);
         assert_eq!(unknown, Requirement::new(Confirmed, SecondFactor));
+        // Not an operator's route because it merely mentions one.
+        let lookalike = requirement_of_route("POST /v1/profile/v1/operator/x", false);
+        assert_eq!(lookalike, Requirement::new(Confirmed, SecondFactor));
+    }
+
+    #[test]
+    fn other_principals_routes_are_left_to_the_route() {
+        for route in [
+            "POST /v1/operator/confirmations",
+            "PUT /v1/biller/charges/{uin}",
+        ] {
+            assert!(for_other_principals(route), "{route}");
+            let any = requirement_of_route(route, false);
+            assert_eq!(
+                any.check(Standing {
+                    level: Simplified,
+                    strength: Password
+                }),
+                Ok(())
+            );
+        }
+        assert!(!for_other_principals("GET /v1/bills"));
     }
 
     #[test]

@@ -57,11 +57,8 @@ fn assert_listed_in_order(listed: &[Value]) {
 pub(super) async fn the_inbox_keeps_what_the_citizen_was_told(api: Api) {
     let biller = new_biller("ГБУ Жилищник района");
     let snils = snils_of("705");
-    let (c, token) = citizen_with_snils(&api, &snils).await;
-    wait_for(&api, &token, "the SNILS verified", |p| {
-        status(p, "snils") == "verified"
-    })
-    .await;
+    // Standard, as paying needs (the access matrix): the SNILS and a passport verified.
+    let (c, token) = standard_citizen(&api, &snils, &verifiable_passport_number()).await;
     // Told on the way: the welcome and the check's outcome.
     await_kept(&api, &token, "account", "аккаунт создан").await;
     await_kept(&api, &token, "verification", "СНИЛС").await;

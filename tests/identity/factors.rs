@@ -77,7 +77,7 @@ async fn enrol_app(api: &Api, token: &str) -> Reply {
 }
 
 /// Enrols and confirms an app in the session `token`; its id and secret.
-async fn with_app(api: &Api, token: &str) -> (String, String) {
+pub(super) async fn with_app(api: &Api, token: &str) -> (String, String) {
     let enrolled = enrol_app(api, token).await;
     let id = enrolled.id();
     let secret = text(&enrolled.body["secret"]);

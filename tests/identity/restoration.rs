@@ -291,3 +291,50 @@ pub async fn an_operator_registers_a_citizen_without_contacts(api: Api) {
     assert_eq!(added.status, 204, "{}", added.body);
     assert_logs_in(&api, &phone, PASSWORD).await;
 }
+
+/// A citizen with two-step login on whose only factor was an authentication app on the
+/// phone they lost: after the restoration, the new phone completes a two-step login.
+pub async fn a_restored_phone_completes_a_two_step_login(api: Api) {
+    let snils = snils_of("684");
+    let number = verifiable_passport_number();
+    let (c, token) = standard_citizen(&api, &snils, &number).await;
+    assert_eq!(set_two_step(&api, &token, true).await.status, 200);
+    super::factors::with_app(&api, &token).await;
+    let removed = api.delete_as(&token, "/v1/account/factors/sms").await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let login = json!({"login": c.email, "password": PASSWORD});
+    let asked = api.post("/v1/sessions", &unique_ip(), login.clone()).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert_eq!(asked.body["second_factor"], "app", "the lost phone's app only");
+
+    let operator = new_operator();
+    let new_phone = unique_phone();
+    let restored = api
+        .post_as(&text(&operator["key"]), PATH, desk(&snils, &number, &new_phone))
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+
+    // The new phone is a factor again: the login's code goes there, and completes it.
+    let asked = api.post("/v1/sessions", &unique_ip(), login).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert_eq!(asked.body["second_factor"], "sms", "{}", asked.body);
+    let code = api.code_sent_to(&new_phone).await;
+    let done = api
+        .post(
+            "/v1/sessions/two-step",
+            &unique_ip(),
+            json!({"challenge_token": asked.body["challenge_token"], "code": code}),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    let token = text(&done.body["token"]);
+    let listed = api.get_as(&token, "/v1/account/factors").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let kinds: Vec<_> = listed.body["factors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| text(&f["kind"]))
+        .collect();
+    assert!(kinds.contains(&"sms".to_string()), "{kinds:?}");
+}

@@ -31,7 +31,7 @@ fn signed(
 
 pub async fn an_e_signature_confirms_the_account(api: Api) {
     let snils = snils_of("684");
-    let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
+    let (c, token) = standard_citizen(&api, &snils, &verifiable_passport_number()).await;
     let digits: String = snils.chars().filter(char::is_ascii_digit).collect();
     let now = OffsetDateTime::now_utc();
     let valid = (now - Duration::hours(1), now + Duration::days(365));
@@ -148,7 +148,7 @@ pub async fn a_bank_confirms_the_account(api: Api) {
     use shared::adapters::bank_id::{sandbox_id_token, IdTokenClaims, PORTAL_CLIENT_ID};
 
     let snils = snils_of("685");
-    let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
+    let (c, token) = standard_citizen(&api, &snils, &verifiable_passport_number()).await;
     let digits: String = snils.chars().filter(char::is_ascii_digit).collect();
     let names = ("Иванов", "Пётр", Some("Сергеевич"));
 

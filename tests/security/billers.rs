@@ -213,7 +213,7 @@ async fn a_billers_text_never_reaches_citizens(api: Api) {
     let prefix = unique_prefix();
     let a = new_biller_under("Детский сад № 9", &prefix);
     let snils = snils_of("815");
-    let (c, token) = standard_citizen(&api, &snils, &six_digits()).await;
+    let (c, token) = standard_citizen(&api, &snils, &verifiable_passport_number()).await;
     let settings = api
         .put_as(
             &token,
@@ -257,7 +257,7 @@ async fn a_revoked_billers_bills_cannot_be_paid(api: Api) {
     let prefix = unique_prefix();
     let r = new_biller_under("Секция фехтования", &prefix);
     let snils = snils_of("816");
-    let (_, token) = standard_citizen(&api, &snils, &six_digits()).await;
+    let (_, token) = standard_citizen(&api, &snils, &verifiable_passport_number()).await;
     let uin = uin_under(&prefix, 20);
     let written = put(&api, &r, &uin, body(70_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);
@@ -322,7 +322,7 @@ async fn a_revoked_biller_hears_of_no_payment(api: Api) {
     // biller is revoked.
     let r = new_biller_under("Бассейн «Волна» (нестабильный)", &prefix);
     let snils = snils_of("817");
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let uin = uin_under(&prefix, 20);
     let written = put(&api, &r, &uin, body(40_000, &snils)).await;
     assert_eq!(written.status, 201, "{}", written.body);

@@ -71,13 +71,13 @@ fn id_of(reply: &Reply) -> String {
 async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
     let biller = new_biller("Детский сад №7");
     let victim_snils = snils_of("781");
-    let (victim, _) = standard_citizen(&api, &victim_snils, &six_digits()).await;
+    let (victim, _) = standard_citizen(&api, &victim_snils, &verifiable_passport_number()).await;
     let payer = on_snils(&victim_snils);
     let old_bill = biller
         .charge(&api, "kindergarten", 420_000, payer.clone())
         .await;
 
-    let (attacker, token) = standard_citizen(&api, &snils_of("782"), &six_digits()).await;
+    let (attacker, token) = standard_citizen(&api, &snils_of("782"), &verifiable_passport_number()).await;
     let mut body = child(&format!("III-АБ {}", six_digits()), "2017-09-01");
     body["snils"] = json!(victim_snils);
     let added = add(&api, &token, body).await;
@@ -119,7 +119,7 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
         .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
 
-    let (_, attacker) = standard_citizen(&api, &snils_of("783"), &six_digits()).await;
+    let (_, attacker) = standard_citizen(&api, &snils_of("783"), &verifiable_passport_number()).await;
     let mut answers = Vec::new();
     for date in ["2016-05-18", "2016-05-19", born, "2016-05-21"] {
         let reply = add(&api, &attacker, child(&certificate, date)).await;
@@ -172,7 +172,7 @@ async fn a_squatter_does_not_lock_the_parents_out(api: Api) {
     let biller = new_biller("Поликлиника №3");
     let number = certificate_number();
     let certificate = format!("I-ПР {number}");
-    let (_, attacker) = citizen(&api).await;
+    let (_, attacker) = standard_payer(&api).await;
     let mut squatted = child(&certificate, "2010-01-01");
     squatted["first_name"] = json!("Захват");
     let taken = add(&api, &attacker, squatted).await;
@@ -228,7 +228,7 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     let stranger_snils = snils_of("784");
-    let (stranger, _) = standard_citizen(&api, &stranger_snils, &six_digits()).await;
+    let (stranger, _) = standard_citizen(&api, &stranger_snils, &verifiable_passport_number()).await;
     let one = format!("{CHILDREN}/{id}");
     let current = api.get_as(&father, &one).await;
     let version = current.header("etag").unwrap_or("\"1\"").to_string();
@@ -267,7 +267,7 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
 /// nobody verified is no login.
 async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
     let owned = snils_of("785");
-    let (_, _owner) = standard_citizen(&api, &owned, &six_digits()).await;
+    let (_, _owner) = standard_citizen(&api, &owned, &verifiable_passport_number()).await;
     let (_, token) = citizen(&api).await;
     let taken = patch_new(&api, &token, json!({"documents": {"snils": owned}})).await;
     let (_, other) = citizen(&api).await;
@@ -306,7 +306,7 @@ async fn someone_elses_snils_answers_like_a_fresh_one(api: Api) {
 
 /// Forty children added at once: the cap of ten holds.
 async fn parallel_child_adds_stop_at_the_cap(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     // Every instance of the function awake first, as during a busy hour.
     let reads = (0..40).map(|_| api.get_as(&token, CHILDREN));
     futures::future::join_all(reads).await;

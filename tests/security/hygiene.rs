@@ -90,7 +90,7 @@ async fn names_are_kept_in_one_unicode_form(api: Api) {
 /// full-width digits. Each is refused before anything reads the body, and no payment
 /// is opened.
 async fn disguised_card_numbers_are_refused(api: Api) {
-    let (c, token) = citizen(&api).await;
+    let (c, token) = standard_payer(&api).await;
     for (n, disguised) in [
         "tok_4242424242424242",
         "ctok_4000_0000_0000_0002",

@@ -458,7 +458,7 @@ fn sts() -> String {
 }
 
 async fn lookups_of_every_kind_stop_at_the_account_limit(api: Api) {
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     // Three times the limit, spread over every route that tells of a bill and over
     // every instance of the functions.
     let tries = LOOKUPS * 3;
@@ -520,8 +520,8 @@ fn refusal(reply: &Reply, uin: &str) -> (u16, Value, Value, String, Vec<String>)
 async fn opening_a_payment_tells_nothing_about_a_uin(api: Api) {
     let biller = new_biller("Школа № 57");
     let someone = || on_snils(&snils_of("708"));
-    let (_, owner) = citizen(&api).await;
-    let (_, attacker) = citizen(&api).await;
+    let (_, owner) = standard_payer(&api).await;
+    let (_, attacker) = standard_payer(&api).await;
     // Paid by its payer.
     let paid = biller.charge(&api, "education", 30_000, someone()).await;
     let pay = open_payment(&api, &owner, &paid).await;
@@ -622,7 +622,7 @@ async fn assert_stopped_at_cap(
 
 async fn parallel_saved_methods_stop_at_the_cap(api: Api) {
     const CAP: usize = 10;
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let replies = race(
         &api,
         40,
@@ -672,7 +672,7 @@ fn template(i: usize) -> Value {
 
 async fn parallel_templates_stop_at_the_cap(api: Api) {
     const CAP: usize = 50;
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     for i in 0..30 {
         let made = api
             .post_as(&token, "/v1/payment-templates", template(i))
@@ -694,7 +694,7 @@ async fn parallel_templates_stop_at_the_cap(api: Api) {
 
 async fn parallel_autopays_stop_at_the_cap(api: Api) {
     const CAP: usize = 10;
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let method = api
         .post_as(
             &token,

@@ -44,18 +44,6 @@ async fn stale_session(api: &Api, c: &Citizen) -> String {
     token
 }
 
-/// Proves presence in the session with a code sent to the account's current phone.
-async fn step_up(api: &Api, token: &str, phone: &str) {
-    let path = "/v1/sessions/current/step-up";
-    let sent = call(api, Method::POST, path, token, None).await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.id();
-    let code = api.code_sent_to(phone).await;
-    let body = json!({"id": id, "code": code});
-    let done = api.post_as(token, &format!("{path}/verify"), body).await;
-    assert_eq!(done.status, 200, "{}", done.body);
-}
-
 async fn security_events(api: &Api, token: &str) -> Vec<String> {
     let reply = api.get_as(token, "/v1/security-events").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -175,9 +163,9 @@ async fn a_stolen_password_cannot_change_the_phone_or_email(api: Api) {
 }
 
 async fn a_stolen_password_cannot_save_a_card_or_create_or_widen_an_autopay(api: Api) {
-    let c = sign_up(&api).await;
-    // Signed in just now: saving a card and an autopay need nothing more.
-    let owner = token_for(&api, &c).await;
+    // Standard, as paying and setting up payments need (the access matrix), and signed
+    // in just now: saving a card and an autopay need nothing more.
+    let (c, owner) = standard_payer(&api).await;
     let saved = api
         .post_as(&owner, "/v1/payment-methods", card(SUCCEEDS))
         .await;
@@ -369,7 +357,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
     assert_eq!(put.status, 201, "{}", put.body);
 
     // Someone starts paying it with a 3-D Secure card and never confirms.
-    let (_, squatter) = citizen(&api).await;
+    let (_, squatter) = standard_payer(&api).await;
     let held = pay_bills(&api, &squatter, &[&fine], card(THREE_DS)).await;
     assert_eq!(held.status, 202, "{}", held.body);
     assert_eq!(held.body["status"], "requires_confirmation");
@@ -377,7 +365,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
 
     // The fine's payer keeps the fine among their bills, so they are told why they cannot
     // pay it yet (to a caller who does not see a bill, a held one reads as unknown).
-    let (_, payer) = citizen(&api).await;
+    let (_, payer) = standard_payer(&api).await;
     let saved = api
         .post_as(&payer, "/v1/bills/saved", json!({ "uin": fine }))
         .await;
@@ -425,7 +413,7 @@ async fn an_abandoned_3ds_payment_frees_its_bills_after_a_short_hold(api: Api) {
 
 async fn one_account_cannot_hold_more_bills_than_the_cap(api: Api) {
     let biller = new_biller("Школа № 2048");
-    let (_, token) = citizen(&api).await;
+    let (_, token) = standard_payer(&api).await;
     let mut uins = Vec::new();
     for _ in 0..MAX_HELD_BILLS + 4 {
         uins.push(

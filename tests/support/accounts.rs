@@ -131,3 +131,18 @@ pub async fn change_contact(
     api.put_as(token, &format!("/v1/account/{contact}"), body)
         .await
 }
+
+/// Proves presence in the session with a code sent to the account's current phone: a
+/// step-up, which also counts as a second factor for the access matrix.
+pub async fn step_up(api: &Api, token: &str, phone: &str) {
+    let path = "/v1/sessions/current/step-up";
+    let sent = api
+        .call(reqwest::Method::POST, path, &unique_ip(), Some(token), None)
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let id = sent.id();
+    let code = api.code_sent_to(phone).await;
+    let body = json!({"id": id, "code": code});
+    let done = api.post_as(token, &format!("{path}/verify"), body).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+}

@@ -43,7 +43,7 @@ pub fn birth_record_snils(number: &str, whom: OnBirthRecord) -> String {
 
 /// A standard-level citizen whom the sandbox birth record of certificate `number` names.
 pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (Citizen, String) {
-    standard_citizen(api, &birth_record_snils(number, whom), &six_digits()).await
+    standard_citizen(api, &birth_record_snils(number, whom), &verifiable_passport_number()).await
 }
 
 /// Two standard-level parents whom the sandbox birth record of a new certificate names.
@@ -226,4 +226,60 @@ pub async fn standard_citizen(api: &Api, snils: &str, passport_number: &str) -> 
     assert_eq!(reply.status, 200, "{}", reply.body);
     wait_for(api, &token, "standard level", |p| p["level"] == "standard").await;
     (c, token)
+}
+
+/// A passport number the sandbox verifies (no rejecting prefix), unique for this run.
+pub fn verifiable_passport_number() -> String {
+    format!("70{}", &six_digits()[2..])
+}
+
+/// A citizen at the standard level, as the access matrix wants of anyone who pays:
+/// a SNILS and passport of their own that the sandbox verifies.
+pub async fn standard_payer(api: &Api) -> (Citizen, String) {
+    standard_citizen(api, &snils_of("70"), &verifiable_passport_number()).await
+}
+
+/// A citizen at the confirmed level (standard, then confirmed at a desk by a new
+/// operator), as the access matrix wants of anyone in an organisation; and the profile
+/// body it verified.
+pub async fn confirmed_citizen_with(api: &Api, mut body: Value) -> (Citizen, String) {
+    let (c, token) = citizen(api).await;
+    let verified = verifiable(&snils_of("73"), &verifiable_passport_number());
+    for (section, fields) in verified.as_object().into_iter().flatten() {
+        for (field, value) in fields.as_object().into_iter().flatten() {
+            if body[section][field].is_null() {
+                body[section][field] = value.clone();
+            }
+        }
+    }
+    let reply = patch_new(api, &token, body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(api, &token, "standard level", |p| {
+        p["level"] == "standard"
+            && body["documents"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .all(|(field, _)| p["verification"][field]["status"] == "verified")
+    })
+    .await;
+    let operator = new_operator();
+    let confirmed = api
+        .post_as(
+            &text(&operator["key"]),
+            "/v1/operator/confirmations",
+            json!({
+                "snils": body["documents"]["snils"],
+                "passport_series": "45 10",
+                "passport_number": body["documents"]["passport"]["number"],
+            }),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    (c, token)
+}
+
+/// A confirmed citizen with nothing else in the profile.
+pub async fn confirmed_citizen(api: &Api) -> (Citizen, String) {
+    confirmed_citizen_with(api, json!({})).await
 }

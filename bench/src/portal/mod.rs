@@ -203,7 +203,11 @@ impl Portal {
 
     /// Saves the PATCH and runs the registry checks it queued through the verification
     /// service, as the worker would; the level the account has then.
-    pub async fn patch_and_verify(&self, account_id: &str, body: &Json) -> Result<shared::domain::AccountLevel> {
+    pub async fn patch_and_verify(
+        &self,
+        account_id: &str,
+        body: &Json,
+    ) -> Result<shared::domain::AccountLevel> {
         Self::patch_profile_with(&self.profiles, account_id, body).await?;
         for job in self.jobs.take() {
             self.apply(&job, "a fixture profile's verification").await?;

@@ -10,7 +10,8 @@
 //! - One transaction gives the account the new contact and its login, releases the old
 //!   login, moves the credentials epoch (which ends every session at once, listed or
 //!   not), deletes the sessions listed, logs `access_restored` for the citizen and keeps
-//!   an audit item under the operator.
+//!   an audit item under the operator. A new phone is a second factor again, so factors
+//!   left on the lost phone cannot keep the citizen out of a two-step login.
 
 use time::OffsetDateTime;
 
@@ -87,6 +88,9 @@ pub struct Restoration<'a> {
     pub end_sessions: &'a [SessionId],
     pub event: &'a SecurityEvent,
     pub operator_id: &'a OperatorId,
+    /// The new phone becomes a second factor again: it was off (the owner removed it, or
+    /// the account had no phone), and the factors left may be on the lost phone.
+    pub sms_factor_back: bool,
 }
 
 /// Why a restoration's transaction was refused.
@@ -220,6 +224,10 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             end_sessions: &sessions,
             event: &event,
             operator_id,
+            // An authentication app or a passkey on the lost phone would leave a citizen
+            // with two-step login on and no backup codes stuck: the phone the operator
+            // saw them receive it on completes a login again.
+            sms_factor_back: kind == ContactKind::Phone && !account.sms_factor,
         };
         match self.store.restore_access(&restoration, now_s).await? {
             Ok(()) => {}

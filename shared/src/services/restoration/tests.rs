@@ -28,7 +28,7 @@ fn desk(per_hour: u32) -> Desk {
     let hasher = test_hasher();
     let id = AccountId::new();
     let mut account = store.add_account(&id);
-    account.level = STANDARD.into();
+    account.level = STANDARD;
     let mut profile = Profile::default();
     profile.documents.snils = Some(SNILS.into());
     profile.documents.passport = Some(Passport {
@@ -389,4 +389,53 @@ async fn an_account_registered_at_a_desk_gets_its_first_phone() {
         state.logins.get(&destination_key(&hasher, NEW_PHONE)),
         Some(&desk.account.id)
     );
+}
+
+#[tokio::test]
+async fn a_new_phone_is_a_second_factor_again_when_the_owner_had_turned_it_off() {
+    let mut desk = desk(30);
+    // Two-step login on, the phone removed as a factor: an app on the lost phone is all.
+    {
+        let mut state = desk.store.state();
+        let account = state.accounts.get_mut(&desk.account.id).unwrap();
+        account.two_step_login = true;
+        account.sms_factor = false;
+        account.factor_count = 1;
+        desk.account = account.clone();
+    }
+    let operator = OperatorId::new();
+    restore(&desk, &operator, "123456", &phone(NEW_PHONE), NOW)
+        .await
+        .unwrap();
+    let account = desk.store.state().accounts[&desk.account.id].clone();
+    assert!(account.sms_factor, "the new phone completes a login");
+    assert_eq!(account.factor_count, 2);
+    assert!(account.two_step_login);
+
+    // An e-mail restored leaves the factors as they are.
+    let desk = desk_with_factors_off();
+    restore(
+        &desk,
+        &operator,
+        "123456",
+        &Destination::Email(Email::parse("destination", "new@example.ru").unwrap()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let account = desk.store.state().accounts[&desk.account.id].clone();
+    assert!(!account.sms_factor);
+    assert_eq!(account.factor_count, 1);
+}
+
+/// [`desk`] with the phone off as a factor and one other factor.
+fn desk_with_factors_off() -> Desk {
+    let mut desk = desk(30);
+    let mut state = desk.store.state();
+    let account = state.accounts.get_mut(&desk.account.id).unwrap();
+    account.sms_factor = false;
+    account.factor_count = 1;
+    desk.account = account.clone();
+    drop(state);
+    desk
 }

@@ -89,10 +89,15 @@ impl RestorationStore for MemStore {
                 if account.credentials_epoch != read.credentials_epoch
                     || contact != old
                     || (account.level != STANDARD && account.level != CONFIRMED)
+                    || (r.sms_factor_back && account.sms_factor)
                 {
                     return Err(RestorationRefusal::AccountChanged);
                 }
                 *contact = r.new_value.to_string();
+                if r.sms_factor_back {
+                    account.sms_factor = true;
+                    account.factor_count += 1;
+                }
                 account.credentials_epoch += 1;
                 account.recovered_at = Some(now);
                 if let Some(old) = r.old_key {

@@ -91,17 +91,35 @@ impl RestorationStore for DynamoStore {
         } else {
             "credentials_epoch = :epoch"
         };
+        // The phone back as a second factor: one more factor, on the condition that it
+        // was still off (a change of factors meanwhile makes the transaction fail).
+        let (sms_set, sms_condition) = if r.sms_factor_back {
+            (
+                ", sms_factor = :true, factor_count = factor_count + :one",
+                " AND sms_factor = :false",
+            )
+        } else {
+            ("", "")
+        };
+        let mut update = self
+            .update(account_key(&account.id))
+            // Like a recovery, it starts the second factors' cooling period, and a
+            // passkey added before it no longer signs in without the password.
+            .update_expression(format!(
+                "SET #contact = :new, credentials_epoch = :next, recovered_at = :now{sms_set}"
+            ))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND {same_epoch} AND #contact = :old \
+                 AND #level IN (:standard, :confirmed){sms_condition}"
+            ));
+        if r.sms_factor_back {
+            update = update
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .expression_attribute_values(":one", n(1));
+        }
         let update = tx_update(
-            self.update(account_key(&account.id))
-                // Like a recovery, it starts the second factors' cooling period, and a
-                // passkey added before it no longer signs in without the password.
-                .update_expression(
-                    "SET #contact = :new, credentials_epoch = :next, recovered_at = :now",
-                )
-                .condition_expression(format!(
-                    "attribute_exists(pk) AND {same_epoch} AND #contact = :old \
-                     AND #level IN (:standard, :confirmed)"
-                ))
+            update
                 .expression_attribute_names("#contact", attribute)
                 .expression_attribute_names("#level", "level")
                 .expression_attribute_values(":new", s(r.new_value))
