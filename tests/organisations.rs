@@ -194,7 +194,8 @@ async fn those_the_register_does_not_name_are_refused(api: Api) {
 
     // A standard-level citizen is refused up front, by the access matrix; for the head,
     // every bad field is named.
-    let (_, standard) = standard_citizen(&api, &snils_of("732"), &verifiable_passport_number()).await;
+    let (_, standard) =
+        standard_citizen(&api, &snils_of("732"), &verifiable_passport_number()).await;
     api.post_as(&standard, "/v1/organisations", company(&company_inn("77")))
         .await
         .assert_problem(403, "confirmed_level_required");

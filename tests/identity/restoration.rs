@@ -7,14 +7,24 @@ use crate::support::*;
 
 const PATH: &str = "/v1/operator/access-restorations";
 
-/// What the operator types at the desk: the SNILS, the passport and a new phone.
-fn desk(snils: &str, passport_number: &str, phone: &str) -> Value {
+/// What the operator types at the desk: the SNILS, the passport, a new phone and the
+/// verification token of the code the citizen received on it.
+fn desk(snils: &str, passport_number: &str, phone: &str, token: &str) -> Value {
     json!({
         "snils": snils,
         "passport_series": "45 10",
         "passport_number": passport_number,
-        "contact": {"channel": "sms", "destination": phone},
+        "contact": {"channel": "sms", "destination": phone, "verification_token": token},
     })
+}
+
+/// A token no code ever gave: for the refusals decided before it is looked at.
+const NO_TOKEN: &str = "vt_never_issued";
+
+/// The citizen at the desk receives a `contact_change` code on `phone` and the operator
+/// verifies it: the verification token for the restoration.
+async fn code_on(api: &Api, phone: &str) -> String {
+    verified_for(api, "sms", phone, phone, "contact_change").await
 }
 
 /// Whether `GET /v1/sessions` still lets the holder of `token` in.
@@ -33,17 +43,25 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
 
     // Only an operator key opens the route: a citizen's session and a biller's key are
     // refused before anything is read or counted.
-    api.post_as(&first, PATH, desk(&snils, "681001", &new_phone))
+    api.post_as(&first, PATH, desk(&snils, "681001", &new_phone, NO_TOKEN))
         .await
         .assert_problem(403, "operator_only");
     let biller = new_biller("МФЦ не начисляет");
-    api.post_as(&biller.key, PATH, desk(&snils, "681001", &new_phone))
-        .await
-        .assert_problem(403, "operator_only");
+    api.post_as(
+        &biller.key,
+        PATH,
+        desk(&snils, "681001", &new_phone, NO_TOKEN),
+    )
+    .await
+    .assert_problem(403, "operator_only");
 
     // The contact is checked like any destination, its errors under /contact.
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681001", "+7 495 123-45-67"))
+        .post_as(
+            &key,
+            PATH,
+            desk(&snils, "681001", "+7 495 123-45-67", NO_TOKEN),
+        )
         .await;
     reply.assert_field_errors(&[("/contact/destination", "not_mobile_phone")]);
     let reply = api
@@ -61,7 +79,7 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
 
     // Another passport: refused, and nothing changes.
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681002", &new_phone))
+        .post_as(&key, PATH, desk(&snils, "681002", &new_phone, NO_TOKEN))
         .await;
     reply.assert_field_errors(&[("/passport", "passport_mismatch")]);
     assert_eq!(session_status(&api, &first).await, 200);
@@ -71,10 +89,30 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         .assert_problem(401, "invalid_credentials");
     assert!(api.outbox(&new_phone).await.is_empty());
 
-    // Someone else's phone stays theirs.
-    let other = sign_up(&api).await;
+    // The citizen receives a code on the new phone at the desk. A phone typed with one
+    // digit wrong has no code of its own: refused, nothing changes, nothing is sent to it.
+    let token = code_on(&api, &new_phone).await;
+    let mistyped = unique_phone();
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681001", &other.phone))
+        .post_as(&key, PATH, desk(&snils, "681001", &mistyped, &token))
+        .await;
+    reply.assert_field_errors(&[("/contact/verification_token", "verification_token_invalid")]);
+    assert_eq!(session_status(&api, &first).await, 200);
+    assert!(api.outbox(&mistyped).await.is_empty());
+    login(&api, &unique_ip(), &mistyped, PASSWORD, false)
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Someone else's phone stays theirs: only who holds it (a code received on it) hears
+    // that it is taken.
+    let other = sign_up(&api).await;
+    let others_token = code_on(&api, &other.phone).await;
+    let reply = api
+        .post_as(
+            &key,
+            PATH,
+            desk(&snils, "681001", &other.phone, &others_token),
+        )
         .await;
     reply.assert_problem(409, "contact_already_registered");
     assert_eq!(
@@ -90,7 +128,7 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
     // The right passport: the new phone, typed as the citizen says it.
     let typed = format!("8 {} {}", &new_phone[2..5], &new_phone[5..]);
     let done = api
-        .post_as(&key, PATH, desk(&snils, "681001", &typed))
+        .post_as(&key, PATH, desk(&snils, "681001", &typed, &token))
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
@@ -145,9 +183,13 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         "no restoration under the operator"
     );
 
-    // The same phone again is no change.
+    // The code is spent: the same token again is refused; the same phone is no change.
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681001", &new_phone))
+        .post_as(&key, PATH, desk(&snils, "681001", &unique_phone(), &token))
+        .await;
+    reply.assert_field_errors(&[("/contact/verification_token", "verification_token_invalid")]);
+    let reply = api
+        .post_as(&key, PATH, desk(&snils, "681001", &new_phone, NO_TOKEN))
         .await;
     reply.assert_field_errors(&[("/contact/destination", "unchanged")]);
 }
@@ -305,12 +347,20 @@ pub async fn a_restored_phone_completes_a_two_step_login(api: Api) {
     let login = json!({"login": c.email, "password": PASSWORD});
     let asked = api.post("/v1/sessions", &unique_ip(), login.clone()).await;
     assert_eq!(asked.status, 202, "{}", asked.body);
-    assert_eq!(asked.body["second_factor"], "app", "the lost phone's app only");
+    assert_eq!(
+        asked.body["second_factor"], "app",
+        "the lost phone's app only"
+    );
 
     let operator = new_operator();
     let new_phone = unique_phone();
+    let token = code_on(&api, &new_phone).await;
     let restored = api
-        .post_as(&text(&operator["key"]), PATH, desk(&snils, &number, &new_phone))
+        .post_as(
+            &text(&operator["key"]),
+            PATH,
+            desk(&snils, &number, &new_phone, &token),
+        )
         .await;
     assert_eq!(restored.status, 200, "{}", restored.body);
 

@@ -77,7 +77,8 @@ async fn a_child_with_an_adults_snils_finds_nothing(api: Api) {
         .charge(&api, "kindergarten", 420_000, payer.clone())
         .await;
 
-    let (attacker, token) = standard_citizen(&api, &snils_of("782"), &verifiable_passport_number()).await;
+    let (attacker, token) =
+        standard_citizen(&api, &snils_of("782"), &verifiable_passport_number()).await;
     let mut body = child(&format!("III-АБ {}", six_digits()), "2017-09-01");
     body["snils"] = json!(victim_snils);
     let added = add(&api, &token, body).await;
@@ -119,7 +120,8 @@ async fn guessing_a_childs_birth_date_joins_nothing(api: Api) {
         .await;
     assert!(bill_uins(&api, &mother).await.contains(&bill));
 
-    let (_, attacker) = standard_citizen(&api, &snils_of("783"), &verifiable_passport_number()).await;
+    let (_, attacker) =
+        standard_citizen(&api, &snils_of("783"), &verifiable_passport_number()).await;
     let mut answers = Vec::new();
     for date in ["2016-05-18", "2016-05-19", born, "2016-05-21"] {
         let reply = add(&api, &attacker, child(&certificate, date)).await;
@@ -228,7 +230,8 @@ async fn a_co_parent_changing_the_childs_snils_moves_no_autopay(api: Api) {
     assert_eq!(autopay.status, 201, "{}", autopay.body);
 
     let stranger_snils = snils_of("784");
-    let (stranger, _) = standard_citizen(&api, &stranger_snils, &verifiable_passport_number()).await;
+    let (stranger, _) =
+        standard_citizen(&api, &stranger_snils, &verifiable_passport_number()).await;
     let one = format!("{CHILDREN}/{id}");
     let current = api.get_as(&father, &one).await;
     let version = current.header("etag").unwrap_or("\"1\"").to_string();

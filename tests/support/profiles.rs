@@ -43,7 +43,12 @@ pub fn birth_record_snils(number: &str, whom: OnBirthRecord) -> String {
 
 /// A standard-level citizen whom the sandbox birth record of certificate `number` names.
 pub async fn parent_on_record(api: &Api, number: &str, whom: OnBirthRecord) -> (Citizen, String) {
-    standard_citizen(api, &birth_record_snils(number, whom), &verifiable_passport_number()).await
+    standard_citizen(
+        api,
+        &birth_record_snils(number, whom),
+        &verifiable_passport_number(),
+    )
+    .await
 }
 
 /// Two standard-level parents whom the sandbox birth record of a new certificate names.

@@ -16,6 +16,7 @@ use shared::domain::{Channel, Destination, PassportNumber, PassportSeries, Snils
 use shared::entry::{Api, Reply};
 use shared::error::FieldError;
 use shared::http::{self as web, Fields};
+use shared::redact::Secret;
 use shared::services::confirmation::{ConfirmationService, MAX_ADDRESS_CHARS};
 use shared::services::e_signature::{ChallengePurpose, ESignatureService};
 use shared::services::profile::ProfilePatch;
@@ -131,7 +132,14 @@ fn desk_fields(
 
 /// `contact`: `{"channel": "sms" | "email", "destination"}`, checked as the code flow
 /// checks a destination; its refusals are reported under `/contact`.
-fn contact_field(f: &mut Fields<'_>, body: &Map<String, Value>) -> Option<Destination> {
+/// The longest verification token accepted (the codes function issues much shorter).
+const MAX_VERIFICATION_TOKEN_CHARS: usize = 128;
+
+/// The new contact of a restoration and the verification token of its code.
+fn contact_field(
+    f: &mut Fields<'_>,
+    body: &Map<String, Value>,
+) -> Option<(Destination, Secret<String>)> {
     let contact = match body.get("contact") {
         Some(Value::Object(contact)) => contact,
         None | Some(Value::Null) => {
@@ -160,13 +168,27 @@ fn contact_field(f: &mut Fields<'_>, body: &Map<String, Value>) -> Option<Destin
             .ok(),
         _ => None,
     };
-    if let Err(AppError::Validation(errors)) = inner.finish(&["channel", "destination"]) {
+    let token = inner.required_str("verification_token").and_then(|raw| {
+        if raw.is_empty() || raw.len() > MAX_VERIFICATION_TOKEN_CHARS {
+            inner.reject(FieldError::new(
+                "verification_token",
+                "verification_token_invalid",
+                "Подтверждение нового контакта недействительно или истекло. Запросите код ещё раз",
+            ));
+            None
+        } else {
+            Some(Secret::new(raw.to_string()))
+        }
+    });
+    if let Err(AppError::Validation(errors)) =
+        inner.finish(&["channel", "destination", "verification_token"])
+    {
         for mut error in errors {
             error.field = format!("/contact{}", error.field);
             f.reject(error);
         }
     }
-    destination
+    destination.zip(token)
 }
 
 /// `POST /v1/operator/access-restorations`: the citizen who lost their phone and e-mail
@@ -190,7 +212,8 @@ async fn restore(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
                 snils: &snils,
                 passport_series: series.as_str(),
                 passport_number: number.as_str(),
-                contact: &contact,
+                contact: &contact.0,
+                verification_token: &contact.1,
                 ip: &ip,
             },
             now,

@@ -16,16 +16,16 @@
 use time::OffsetDateTime;
 
 use crate::crypto::Hasher;
-use crate::domain::{AccountId, Destination, Email, OperatorId, Phone, SessionId, Snils};
+use crate::domain::{AccountId, Destination, Email, OperatorId, Phone, Purpose, SessionId, Snils};
 use crate::error::AppError;
 use crate::metrics::{self, Metric, NoticeChannel, NoticeKind};
 use crate::redact::Secret;
 use crate::services::codes::Notifier;
 use crate::services::confirmation::account_in_hand;
-use crate::services::identity::{ContactKind, SecurityEvent, StoredAccount};
+use crate::services::identity::{ContactKind, SecurityEvent, StoredAccount, TokenRedemption};
 use crate::services::inbox::{self, InboxStore, Message, MessageCategory};
 use crate::services::profile::{ProfileStore, CONFIRMED, STANDARD};
-use crate::services::{destination_key, snils_login_key, StoreError};
+use crate::services::{destination_key, snils_login_key, verification_token_keys, StoreError};
 use crate::validation::invalid_field;
 
 /// Restorations one operator may make per hour, by default.
@@ -88,6 +88,8 @@ pub struct Restoration<'a> {
     pub end_sessions: &'a [SessionId],
     pub event: &'a SecurityEvent,
     pub operator_id: &'a OperatorId,
+    /// The new contact's verification token, spent by the same transaction.
+    pub token: &'a TokenRedemption,
     /// The new phone becomes a second factor again: it was off (the owner removed it, or
     /// the account had no phone), and the factors left may be on the lost phone.
     pub sms_factor_back: bool,
@@ -100,6 +102,8 @@ pub enum RestorationRefusal {
     ContactTaken,
     /// The account changed since it was read (its password, level or contact).
     AccountChanged,
+    /// The verification token of the new contact was spent or expired meanwhile.
+    TokenInvalid,
 }
 
 #[trait_variant::make(Send)]
@@ -120,6 +124,9 @@ pub trait RestorationStore {
     /// The ids of the account's sessions (the list may miss one opened a moment ago).
     async fn account_sessions(&self, account_id: &AccountId) -> Result<Vec<SessionId>, StoreError>;
 
+    /// Whether a verification token is live, for its destination and purpose.
+    async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError>;
+
     /// Writes the restoration, all or nothing; `Ok(Err(..))` says why it was refused.
     async fn restore_access(
         &self,
@@ -135,6 +142,9 @@ pub struct RestoreAccess<'a> {
     pub passport_series: &'a str,
     pub passport_number: &'a str,
     pub contact: &'a Destination,
+    /// A `contact_change` verification token of the new contact: the citizen received
+    /// its code there, at the desk. A mistyped digit cannot give a stranger the login.
+    pub verification_token: &'a Secret<String>,
     /// The operator's address, for the citizen's security log and the audit.
     pub ip: &'a str,
 }
@@ -205,6 +215,13 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             ));
         }
         let new_key = destination_key(&self.hasher, new_value);
+        // The proof that the citizen holds the new contact comes before anything about
+        // it is written or told: without it, whether another account has it stays
+        // unsaid, even to an operator.
+        let token = self
+            .live_token(request.verification_token, &new_key, now_s)
+            .await?
+            .ok_or_else(token_refused)?;
         // An account registered at a service centre may have no such contact yet.
         let old_key = (!old_value.is_empty()).then(|| destination_key(&self.hasher, old_value));
         let sessions = self.store.account_sessions(&account.id).await?;
@@ -224,6 +241,7 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             end_sessions: &sessions,
             event: &event,
             operator_id,
+            token: &token,
             // An authentication app or a passkey on the lost phone would leave a citizen
             // with two-step login on and no backup codes stuck: the phone the operator
             // saw them receive it on completes a login again.
@@ -237,6 +255,7 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             // A citizen's own change raced the operator's: a conflict to look at and
             // send again, not a failure of the service.
             Err(RestorationRefusal::AccountChanged) => return Err(AppError::AccountChanged),
+            Err(RestorationRefusal::TokenInvalid) => return Err(token_refused()),
         }
         tracing::info!(account_id = %account.id, %operator_id, "access restored at a service centre");
         self.tell(&account, request.contact, now_s).await;
@@ -244,6 +263,27 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             account_id: account.id.clone(),
             contact: request.contact.clone(),
         })
+    }
+
+    /// The live `contact_change` token for the new contact's login key, under whichever
+    /// version of the HMAC key it was issued.
+    async fn live_token(
+        &self,
+        token: &Secret<String>,
+        new_key: &str,
+        now: i64,
+    ) -> Result<Option<TokenRedemption>, AppError> {
+        for token_key in verification_token_keys(&self.hasher, token.expose()) {
+            let redemption = TokenRedemption {
+                token_key,
+                destination_key: new_key.to_string(),
+                purpose: Purpose::ContactChange.as_str(),
+            };
+            if self.store.token_usable(&redemption, now).await? {
+                return Ok(Some(redemption));
+            }
+        }
+        Ok(None)
     }
 
     async fn count(&self, operator_id: &OperatorId, now: i64) -> Result<(), AppError> {
@@ -326,6 +366,15 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             Err(e) => tracing::warn!(error = %e, "restoration e-mail not sent"),
         }
     }
+}
+
+/// No live code proof for the new contact (422 at `/contact/verification_token`).
+fn token_refused() -> AppError {
+    invalid_field(
+        "/contact/verification_token",
+        "verification_token_invalid",
+        "Подтверждение нового контакта недействительно или истекло. Запросите код ещё раз",
+    )
 }
 
 fn notice_sent(channel: NoticeChannel) {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::{PassportNumber, PassportSeries};
+use crate::redact::Secret;
 use crate::services::profile::{Passport, Profile, StoredProfile, SIMPLIFIED};
 use crate::testing::{test_hasher, MemStore, Outbox};
 
@@ -91,14 +92,45 @@ async fn restore(
     contact: &Destination,
     now: i64,
 ) -> Result<Restored, AppError> {
+    // The citizen received the code at the new contact, and the operator verified it.
+    let token = format!("vt-{}-{now}", contact.canonical());
+    give_token(desk, &token, contact.canonical(), now + 600);
+    restore_with(desk, operator, number, contact, &token, now).await
+}
+
+/// A live `contact_change` token `token` for `destination`, expiring at `expires`.
+fn give_token(desk: &Desk, token: &str, destination: &str, expires: i64) {
+    let hasher = test_hasher();
+    let key = verification_token_keys(&hasher, token).remove(0);
+    desk.store.state().verification_tokens.insert(
+        key,
+        (
+            "contact_change".into(),
+            destination_key(&hasher, destination),
+            expires,
+        ),
+    );
+}
+
+/// A restoration whose new contact comes with the verification token `token`.
+async fn restore_with(
+    desk: &Desk,
+    operator: &OperatorId,
+    number: &str,
+    contact: &Destination,
+    token: &str,
+    now: i64,
+) -> Result<Restored, AppError> {
     let snils = Snils::parse("snils", SNILS).unwrap();
     let series = PassportSeries::parse("passport_series", "45 10").unwrap();
     let number = PassportNumber::parse("passport_number", number).unwrap();
+    let token = Secret::new(token.to_string());
     let request = RestoreAccess {
         snils: &snils,
         passport_series: series.as_str(),
         passport_number: number.as_str(),
         contact,
+        verification_token: &token,
         ip: "198.51.100.4",
     };
     desk.service.restore(operator, &request, at(now)).await
@@ -438,4 +470,41 @@ fn desk_with_factors_off() -> Desk {
     desk.account = account.clone();
     drop(state);
     desk
+}
+
+#[tokio::test]
+async fn a_contact_without_a_live_code_of_its_own_writes_nothing() {
+    let desk = desk(30);
+    let operator = OperatorId::new();
+    let contact = phone(NEW_PHONE);
+    // A code for another phone (the operator mistyped a digit), an expired one, one of
+    // another purpose, and none at all: each the same 422, nothing written.
+    give_token(&desk, "other-phone", "+79161234568", NOW + 600);
+    give_token(&desk, "expired", NEW_PHONE, NOW - 1);
+    let hasher = test_hasher();
+    let key = verification_token_keys(&hasher, "registration").remove(0);
+    desk.store.state().verification_tokens.insert(
+        key,
+        (
+            "registration".into(),
+            destination_key(&hasher, NEW_PHONE),
+            NOW + 600,
+        ),
+    );
+    for token in ["other-phone", "expired", "registration", "never-issued"] {
+        let refused = restore_with(&desk, &operator, "123456", &contact, token, NOW).await;
+        let Err(AppError::Validation(errors)) = refused else {
+            panic!("{token}: {refused:?}");
+        };
+        assert_eq!(errors[0].field, "/contact/verification_token", "{token}");
+        assert_eq!(errors[0].code, "verification_token_invalid", "{token}");
+        assert_nothing_written(&desk);
+    }
+    // The right one works once: it is spent with the restoration.
+    give_token(&desk, "right", NEW_PHONE, NOW + 600);
+    restore_with(&desk, &operator, "123456", &contact, "right", NOW)
+        .await
+        .unwrap();
+    let key = verification_token_keys(&hasher, "right").remove(0);
+    assert!(!desk.store.state().verification_tokens.contains_key(&key));
 }

@@ -90,6 +90,8 @@ pub struct State {
     pub sessions: BTreeMap<crate::domain::SessionId, AccountId>,
     /// Access restorations counted: (operator, window start) → count.
     pub restorations: BTreeMap<(OperatorId, i64), u32>,
+    /// Live verification tokens by their key: (purpose, destination key, expiry).
+    pub verification_tokens: BTreeMap<String, (String, String, i64)>,
     /// Access restorations written: (operator, account).
     pub restoration_audit: Vec<(OperatorId, AccountId)>,
     /// Desk registrations counted: (operator, window start) → count.

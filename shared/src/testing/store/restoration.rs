@@ -3,11 +3,20 @@
 
 use super::MemStore;
 use crate::domain::{AccountId, OperatorId, SessionId};
-use crate::services::identity::{ContactKind, StoredAccount};
+use crate::services::identity::{ContactKind, StoredAccount, TokenRedemption};
 use crate::services::profile::{CONFIRMED, SIMPLIFIED, STANDARD};
 use crate::services::restoration::registration::{DeskAccount, DeskRegistrationStore};
 use crate::services::restoration::{Restoration, RestorationRefusal, RestorationStore};
 use crate::services::StoreError;
+
+/// Whether `token` is live in `state`, as the table's condition on the token item reads.
+fn live(state: &super::State, token: &TokenRedemption, now: i64) -> bool {
+    state.verification_tokens.get(&token.token_key).is_some_and(
+        |(purpose, destination, expires)| {
+            purpose == token.purpose && *destination == token.destination_key && *expires > now
+        },
+    )
+}
 
 impl RestorationStore for MemStore {
     async fn count_restoration(
@@ -54,7 +63,12 @@ impl RestorationStore for MemStore {
         .await
     }
 
-    /// The new login must be free, the old one still the account's, and the account at
+    async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError> {
+        self.read("token_usable", |state| live(state, token, now))
+            .await
+    }
+
+    /// The token must be live, the new login free, the old one still the account's, and the account at
     /// the epoch, contact and level read; then everything is written at once.
     async fn restore_access(
         &self,
@@ -66,6 +80,9 @@ impl RestorationStore for MemStore {
             "restore_access",
             RestorationRefusal::AccountChanged,
             |state| {
+                if !live(state, r.token, now) {
+                    return Err(RestorationRefusal::TokenInvalid);
+                }
                 if state.logins.contains_key(r.new_key) {
                     return Err(RestorationRefusal::ContactTaken);
                 }
@@ -94,6 +111,7 @@ impl RestorationStore for MemStore {
                     return Err(RestorationRefusal::AccountChanged);
                 }
                 *contact = r.new_value.to_string();
+                state.verification_tokens.remove(&r.token.token_key);
                 if r.sms_factor_back {
                     account.sms_factor = true;
                     account.factor_count += 1;

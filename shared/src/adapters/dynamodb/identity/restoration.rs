@@ -7,9 +7,12 @@ use super::*;
 use crate::services::profile::{CONFIRMED, STANDARD};
 use crate::services::restoration::{Restoration, RestorationRefusal, RestorationStore};
 
-/// Where the new login's claim sits in the restoration's transaction; the release of
-/// the old one (if any) and the account's update follow it.
-const CLAIM: usize = 0;
+/// Where the new contact's verification token is spent in the restoration's
+/// transaction: first, so that a spent token is what a refusal reports first.
+const TOKEN: usize = 0;
+/// Where the new login's claim sits; the release of the old one (if any) and the
+/// account's update follow it.
+const CLAIM: usize = 1;
 
 impl DynamoStore {
     /// One conditional ADD on the operator's count of `what` in the window starting at
@@ -62,6 +65,10 @@ impl RestorationStore for DynamoStore {
             .into_iter()
             .map(|s| s.id)
             .collect())
+    }
+
+    async fn token_usable(&self, token: &TokenRedemption, now: i64) -> Result<bool, StoreError> {
+        IdentityStore::token_usable(self, token, now).await
     }
 
     async fn restore_access(
@@ -147,9 +154,12 @@ impl RestorationStore for DynamoStore {
             ("at".into(), n(now)),
             ("ip".into(), s(&r.event.ip)),
         ]);
-        let mut request = self.transaction().transact_items(claim);
-        // Where each item sits, for reading a refusal: the claim first, then the release
-        // (when there is one), then the account.
+        let mut request = self
+            .transaction()
+            .transact_items(self.token_delete(r.token, now)?)
+            .transact_items(claim);
+        // Where each item sits, for reading a refusal: the token, the claim, then the
+        // release (when there is one), then the account.
         let releases = usize::from(release.is_some());
         if let Some(release) = release {
             request = request.transact_items(release);
@@ -166,6 +176,9 @@ impl RestorationStore for DynamoStore {
         }
         if let Err(e) = request.send().await {
             let failed = failed_conditions(e)?;
+            if failed.contains(&TOKEN) {
+                return Ok(Err(RestorationRefusal::TokenInvalid));
+            }
             if failed.contains(&CLAIM) {
                 return Ok(Err(RestorationRefusal::ContactTaken));
             }
