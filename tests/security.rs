@@ -13,6 +13,8 @@ mod support;
 
 #[path = "security/billers.rs"]
 mod billers;
+#[path = "security/desk.rs"]
+mod desk;
 #[path = "security/family.rs"]
 mod family;
 #[path = "security/hygiene.rs"]
@@ -62,6 +64,7 @@ fn areas() -> Vec<(&'static str, Vec<Scenario>, bool)> {
         ("levels", levels::scenarios(), true),
         ("stepup", stepup::scenarios(), true),
         ("limits", limits::scenarios(), false),
+        ("desk", desk::scenarios(), false),
     ]
 }
 

@@ -39,7 +39,7 @@ async fn payment_items(api: &Api, account_id: &str) -> usize {
 async fn each_level_opens_what_the_matrix_says_and_no_more(api: Api) {
     let biller = new_biller("Матрица доступа");
     let uin = biller
-        .charge(&api, "taxes", 1_500_00, on_snils(&snils_of("741")))
+        .charge(&api, "taxes", 150_000, on_snils(&snils_of("741")))
         .await;
     let (c, token) = citizen(&api).await;
 
@@ -128,8 +128,8 @@ async fn a_level_lost_closes_payments_but_not_the_records(api: Api) {
         .charges(
             &api,
             [
-                ("taxes", 900_00, on_snils(&snils_of("743"))),
-                ("taxes", 700_00, on_snils(&snils_of("743"))),
+                ("taxes", 90_000, on_snils(&snils_of("743"))),
+                ("taxes", 70_000, on_snils(&snils_of("743"))),
             ],
         )
         .await;

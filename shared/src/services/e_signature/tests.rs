@@ -23,7 +23,7 @@ fn world() -> World {
     let outbox = Outbox::default();
     let id = AccountId::new();
     let mut account = store.add_account(&id);
-    account.level = STANDARD.into();
+    account.level = STANDARD;
     store.state().accounts.insert(id.clone(), account);
     let mut profile = Profile::default();
     profile.personal.last_name = "Иванов".into();
@@ -273,7 +273,7 @@ async fn a_new_challenge_replaces_the_old_and_an_expired_one_is_gone() {
 async fn only_a_standard_account_asks_and_none_without_a_verifier() {
     let w = world();
     w.store.state().accounts.get_mut(&w.account).unwrap().level =
-        crate::services::profile::SIMPLIFIED.into();
+        crate::services::profile::SIMPLIFIED;
     assert!(matches!(
         w.service
             .challenge(&w.account, ChallengePurpose::Signature, now())

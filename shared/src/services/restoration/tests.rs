@@ -289,7 +289,7 @@ async fn a_simplified_account_or_an_unknown_snils_is_refused() {
         .accounts
         .get_mut(&desk.account.id)
         .unwrap()
-        .level = SIMPLIFIED.into();
+        .level = SIMPLIFIED;
     let refused = restore(&desk, &OperatorId::new(), "123456", &phone(NEW_PHONE), NOW).await;
     assert!(
         matches!(refused, Err(AppError::RestorationNeedsStandard)),
@@ -403,7 +403,7 @@ async fn an_account_registered_at_a_desk_gets_its_first_phone() {
         let account = state.accounts.get_mut(&desk.account.id).unwrap();
         account.email = String::new();
         account.phone = String::new();
-        account.level = CONFIRMED.into();
+        account.level = CONFIRMED;
         for contact in [&desk.account.email, &desk.account.phone] {
             state.logins.remove(&destination_key(&hasher, contact));
         }

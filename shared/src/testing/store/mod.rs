@@ -413,7 +413,7 @@ impl MemStore {
             password_hash: String::new(),
             security_question: String::new(),
             security_answer_hash: String::new(),
-            level: crate::services::profile::SIMPLIFIED.into(),
+            level: crate::services::profile::SIMPLIFIED,
             created_at: 0,
             two_step_login: false,
             new_device_alerts: false,
