@@ -74,6 +74,7 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         .await;
     reply.assert_field_errors(&[
         ("/contact/channel", "invalid_value"),
+        ("/contact/verification_token", "required"),
         ("/contact/note", "unknown_field"),
     ]);
 
@@ -104,8 +105,12 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         .assert_problem(401, "invalid_credentials");
 
     // Someone else's phone stays theirs: only who holds it (a code received on it) hears
-    // that it is taken.
+    // that it is taken. Without its code, the answer is the one any phone gets.
     let other = sign_up(&api).await;
+    let reply = api
+        .post_as(&key, PATH, desk(&snils, "681001", &other.phone, NO_TOKEN))
+        .await;
+    reply.assert_field_errors(&[("/contact/verification_token", "verification_token_invalid")]);
     let others_token = code_on(&api, &other.phone).await;
     let reply = api
         .post_as(
@@ -183,13 +188,15 @@ pub async fn an_operator_restores_access_with_a_new_phone(api: Api) {
         "no restoration under the operator"
     );
 
-    // The code is spent: the same token again is refused; the same phone is no change.
+    // The code is spent: the same token again, for the same phone, is refused. With a new
+    // code, the same phone is no change.
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681001", &unique_phone(), &token))
+        .post_as(&key, PATH, desk(&snils, "681001", &new_phone, &token))
         .await;
     reply.assert_field_errors(&[("/contact/verification_token", "verification_token_invalid")]);
+    let again = code_on(&api, &new_phone).await;
     let reply = api
-        .post_as(&key, PATH, desk(&snils, "681001", &new_phone, NO_TOKEN))
+        .post_as(&key, PATH, desk(&snils, "681001", &new_phone, &again))
         .await;
     reply.assert_field_errors(&[("/contact/destination", "unchanged")]);
 }
