@@ -221,7 +221,8 @@ pub const CITIZEN_ROUTES: &[(&str, Capability)] = {
         ("POST /v1/payment-templates", Payments),
         ("POST /v1/payment-templates/{id}/payments", Payments),
         ("POST /v1/autopays", Payments),
-        ("PATCH /v1/autopays/{id}", Payments),
+        // A pause or a lower limit must stay possible; widening needs a step-up anyway.
+        ("PATCH /v1/autopays/{id}", PaymentRecords),
         ("GET /v1/organisations", OrganisationMembership),
         ("GET /v1/organisations/{id}", OrganisationMembership),
         ("GET /v1/organisations/{id}/members", OrganisationMembership),

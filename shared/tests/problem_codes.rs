@@ -19,7 +19,11 @@ fn codes_in_source() -> BTreeSet<String> {
             rest.split_once('"').map(|(code, _)| code.to_string())
         })
         .collect();
-    for function in ["fn not_found_code", "fn already_exists_code", "fn too_many_code"] {
+    for function in [
+        "fn not_found_code",
+        "fn already_exists_code",
+        "fn too_many_code",
+    ] {
         let body = source
             .split(function)
             .nth(1)
@@ -42,11 +46,11 @@ fn codes_in_source() -> BTreeSet<String> {
 /// The `enum` of `components.schemas.Problem.properties.code`.
 fn codes_in_description() -> BTreeSet<String> {
     let spec = include_str!("../../docs/openapi.yaml");
-    let problem = spec
+    let list = spec
         .split("\n    Problem:\n")
         .nth(1)
-        .expect("a Problem schema");
-    let list = problem.split("enum:\n").nth(1).expect("a code enum");
+        .and_then(|problem| problem.split("enum:\n").nth(1))
+        .unwrap_or_default();
     list.lines()
         .map_while(|line| line.strip_prefix("            - "))
         .map(|code| code.trim().to_string())
@@ -60,5 +64,8 @@ fn every_problem_code_is_in_the_api_description() {
     assert!(source.contains("validation_failed") && source.contains("payment_not_found"));
     let described = codes_in_description();
     let missing: Vec<_> = source.difference(&described).collect();
-    assert!(missing.is_empty(), "codes not in docs/openapi.yaml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes not in docs/openapi.yaml: {missing:?}"
+    );
 }

@@ -14,6 +14,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!(each_level_opens_what_the_matrix_says_and_no_more),
         scenario!(a_level_lost_closes_payments_but_not_the_records),
         scenario!(verified_data_needs_a_second_factor),
+        scenario!(a_phone_of_the_thiefs_own_is_no_second_factor_yet),
     ]
 }
 
@@ -203,4 +204,30 @@ async fn verified_data_needs_a_second_factor(api: Api) {
     let changed = patch(&api, &token, version.as_deref(), stolen).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.body["level"], "simplified");
+}
+
+/// A thief with the password alone gives the account a phone of their own (a fresh login
+/// is presence enough for that) and steps up with a code sent to it: the session proved a
+/// factor, but one added moments ago, so the matrix still counts the password only.
+async fn a_phone_of_the_thiefs_own_is_no_second_factor_yet(api: Api) {
+    let (_, token) = standard_payer(&api).await;
+    let thiefs_phone = unique_phone();
+    let proof = verified_for(&api, "sms", &thiefs_phone, &thiefs_phone, "contact_change").await;
+    let changed = change_contact(&api, &token, "phone", &thiefs_phone, &proof).await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    step_up(&api, &token, &thiefs_phone).await;
+
+    let before = profile(&api, &token).await;
+    let version = before.header("etag").map(str::to_string);
+    let refused = patch(
+        &api,
+        &token,
+        version.as_deref(),
+        json!({"documents": {"snils": snils_of("745")}}),
+    )
+    .await;
+    refused.assert_problem(403, "second_factor_required");
+    let after = profile(&api, &token).await;
+    assert_eq!(after.body["documents"], before.body["documents"]);
+    assert_eq!(after.body["level"], "standard");
 }

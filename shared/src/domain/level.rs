@@ -80,15 +80,37 @@ impl CredentialStrength {
         }
     }
 
-    /// The strength of a session that last proved a second factor at `factor_proven_at`
-    /// (`None`: never).
-    pub const fn of_session(factor_proven_at: Option<i64>) -> Self {
-        match factor_proven_at {
-            Some(_) => Self::SecondFactor,
-            None => Self::Password,
+    /// The strength, at `now`, of a session that last proved a second factor at
+    /// `factor_proven_at` (`None`: never), on an account whose second factors last
+    /// changed at `factors_changed_at`.
+    ///
+    /// A proof made since a factor was added or replaced counts only once the change is
+    /// [`FACTOR_SETTLING_SECS`] old: otherwise a password alone would be enough to add a
+    /// factor of one's own (a new phone, an app, a passkey) and prove it at once. A proof
+    /// made before the change was made with a factor the account already had.
+    pub const fn of_session(
+        factor_proven_at: Option<i64>,
+        factors_changed_at: Option<i64>,
+        now: i64,
+    ) -> Self {
+        match (factor_proven_at, factors_changed_at) {
+            (None, _) => Self::Password,
+            (Some(_), None) => Self::SecondFactor,
+            (Some(proven), Some(changed)) => {
+                if proven < changed || now - changed >= FACTOR_SETTLING_SECS {
+                    Self::SecondFactor
+                } else {
+                    Self::Password
+                }
+            }
         }
     }
 }
+
+/// How long a second factor added or replaced waits before a proof made with it makes a
+/// session strong: 72 hours, as the factor lock after a password recovery, time for the
+/// owner to hear of the change (they are told) and undo it.
+pub const FACTOR_SETTLING_SECS: i64 = 72 * 3600;
 
 #[cfg(test)]
 mod tests {
@@ -111,14 +133,21 @@ mod tests {
 
     #[test]
     fn strength_comes_from_the_session() {
-        assert_eq!(
-            CredentialStrength::of_session(None),
-            CredentialStrength::Password
-        );
-        assert_eq!(
-            CredentialStrength::of_session(Some(0)),
-            CredentialStrength::SecondFactor
-        );
+        use CredentialStrength::{Password, SecondFactor};
+        let of = CredentialStrength::of_session;
+        let now = 1_000_000;
+        assert_eq!(of(None, None, now), Password);
+        assert_eq!(of(None, Some(0), now), Password);
+        assert_eq!(of(Some(0), None, now), SecondFactor);
+        // Proved with a factor the account had before the change.
+        assert_eq!(of(Some(now - 10), Some(now - 5), now), SecondFactor);
+        // Proved since a change made a moment ago (a new phone, then a step-up to it).
+        assert_eq!(of(Some(now - 5), Some(now - 10), now), Password);
+        assert_eq!(of(Some(now), Some(now), now), Password);
+        // Once the change has settled, any proof counts.
+        let settled = now - FACTOR_SETTLING_SECS;
+        assert_eq!(of(Some(now - 5), Some(settled), now), SecondFactor);
+        assert_eq!(of(Some(now - 5), Some(settled + 1), now), Password);
         assert!(CredentialStrength::Password < CredentialStrength::SecondFactor);
         for s in [
             CredentialStrength::Password,

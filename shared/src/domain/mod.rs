@@ -32,7 +32,7 @@ pub use ids::{
     OperatorId, PaymentId, RefundId, SessionId, SubmissionId, TemplateId, VehicleId,
 };
 pub use ids::{InvitationId, OrganisationId};
-pub use level::{AccountLevel, CredentialStrength};
+pub use level::{AccountLevel, CredentialStrength, FACTOR_SETTLING_SECS};
 pub use name::{PersonName, MAX_NAME_CHARS};
 pub use organisation::{
     Ogrn, Ogrnip, OrgAction, OrgRole, OrganisationIdentity, OrganisationKind, Owner,

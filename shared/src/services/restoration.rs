@@ -207,13 +207,6 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             Destination::Phone(_) => (ContactKind::Phone, account.phone.as_str()),
         };
         let new_value = request.contact.canonical();
-        if new_value == old_value {
-            return Err(invalid_field(
-                "/contact/destination",
-                "unchanged",
-                "Это значение уже указано в учётной записи",
-            ));
-        }
         let new_key = destination_key(&self.hasher, new_value);
         // The proof that the citizen holds the new contact comes before anything about
         // it is written or told: without it, whether another account has it stays
@@ -222,6 +215,13 @@ impl<S: RestorationStore + ProfileStore + InboxStore + Sync, N: Notifier + Sync>
             .live_token(request.verification_token, &new_key, now_s)
             .await?
             .ok_or_else(token_refused)?;
+        if new_value == old_value {
+            return Err(invalid_field(
+                "/contact/destination",
+                "unchanged",
+                "Это значение уже указано в учётной записи",
+            ));
+        }
         // An account registered at a service centre may have no such contact yet.
         let old_key = (!old_value.is_empty()).then(|| destination_key(&self.hasher, old_value));
         let sessions = self.store.account_sessions(&account.id).await?;

@@ -43,6 +43,7 @@ mod store;
 mod temporary_password;
 pub use passkeys::*;
 pub use second_factors::*;
+pub use sessions::Authorized;
 pub use store::IdentityStore;
 
 /// What else an account leaves when it is deleted (its organisations): asked once the
@@ -160,6 +161,10 @@ pub struct StoredAccount {
     pub factor_count: u32,
     /// When the password was last recovered (not changed), if ever.
     pub recovered_at: Option<i64>,
+    /// When a second factor was last added or replaced (a phone, an app, a passkey,
+    /// backup codes, the phone back as a factor), if ever: a factor that new does not
+    /// yet make a session strong for the access matrix (`Authorized::standing`).
+    pub factors_changed_at: Option<i64>,
     /// The password is a one-time password given on paper at a service centre: the
     /// first login must replace it, before this time (Unix seconds).
     pub password_change_due: Option<i64>,
@@ -597,23 +602,6 @@ pub struct Principal {
     pub proven_at: i64,
     /// Whether the session proved a second factor: the access matrix's second axis.
     pub strength: CredentialStrength,
-}
-
-/// A valid session's principal, with its account's level read in the same check: what
-/// the authorizer puts through the access matrix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorized {
-    pub principal: Principal,
-    pub level: AccountLevel,
-}
-
-impl Authorized {
-    pub fn standing(&self) -> crate::access::Standing {
-        crate::access::Standing {
-            level: self.level,
-            strength: self.principal.strength,
-        }
-    }
 }
 
 impl Principal {

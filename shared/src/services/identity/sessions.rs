@@ -2,6 +2,23 @@
 
 use super::*;
 
+/// A valid session's principal, with its account's level read in the same check: what
+/// the authorizer puts through the access matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    pub principal: Principal,
+    pub level: AccountLevel,
+}
+
+impl Authorized {
+    pub fn standing(&self) -> crate::access::Standing {
+        crate::access::Standing {
+            level: self.level,
+            strength: self.principal.strength,
+        }
+    }
+}
+
 impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
     // -------------------------------------------------------------- sessions
 
@@ -61,7 +78,11 @@ impl<S: IdentityStore + Sync, N: Notifier + Sync> IdentityService<S, N> {
                 account_id: session.account_id,
                 session_id: id,
                 proven_at: session.proven_at,
-                strength: CredentialStrength::of_session(session.factor_proven_at),
+                strength: CredentialStrength::of_session(
+                    session.factor_proven_at,
+                    account.factors_changed_at,
+                    now_s,
+                ),
             },
             level: account.level,
         })

@@ -312,6 +312,16 @@ impl Profile {
     }
 
     /// Filled in and confirmed by a registry.
+    /// Whether `field` is verified, or being checked (the registries asked, no answer
+    /// yet): what the access matrix's verified data covers.
+    pub fn verified_or_checking(&self, field: &str) -> bool {
+        self.filled(field)
+            && self
+                .statuses
+                .get(field)
+                .is_some_and(|s| matches!(s.state, State::Verified | State::Pending))
+    }
+
     pub fn is_verified(&self, field: &str) -> bool {
         self.filled(field)
             && self

@@ -102,10 +102,12 @@ impl<S: ProfileStore + Sync, Q: JobQueue + Sync> ProfileService<S, Q> {
         // drops no level and forgets no confirmation.
         let edited = changed_fields(before, &next);
         // Changing what the registries verified and the level rests on is the access
-        // matrix's `VerifiedData`, asked before anything is queued or written.
+        // matrix's `VerifiedData`, asked before anything is queued or written. A field
+        // being checked counts too: right after an edit, the rest of the passport's
+        // fields are pending, and the level would come back on whatever was left there.
         if edited
             .iter()
-            .any(|f| STANDARD_LEVEL_FIELDS.contains(f) && before.is_verified(f))
+            .any(|f| STANDARD_LEVEL_FIELDS.contains(f) && before.verified_or_checking(f))
         {
             let needed = access::requirement(Capability::VerifiedData);
             needed.check(access::Standing {

@@ -424,6 +424,7 @@ impl MemStore {
             sms_factor: true,
             factor_count: 1,
             recovered_at: None,
+            factors_changed_at: None,
             password_change_due: None,
         };
         self.state().accounts.insert(id.clone(), account.clone());

@@ -118,6 +118,7 @@ impl RestorationStore for MemStore {
                 }
                 account.credentials_epoch += 1;
                 account.recovered_at = Some(now);
+                account.factors_changed_at = Some(now);
                 if let Some(old) = r.old_key {
                     state.logins.remove(old);
                 }
@@ -183,6 +184,7 @@ impl DeskRegistrationStore for MemStore {
                     sms_factor: false,
                     factor_count: 0,
                     recovered_at: None,
+                    factors_changed_at: None,
                     password_change_due: Some(a.password_change_due),
                 },
             );

@@ -127,21 +127,29 @@ impl DynamoStore {
     }
 
     /// The account's factor count moved by `delta` (a count never written is 1), on
-    /// `condition`.
+    /// `condition`; a factor added also stamps `factors_changed_at` with `now`.
     fn factor_count_update(
         &self,
         account_id: &AccountId,
         delta: i64,
         sets: &str,
         condition: &str,
+        now: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let op = if delta < 0 { "-" } else { "+" };
+        let (op, stamp) = if delta < 0 {
+            ("-", "")
+        } else {
+            ("+", ", factors_changed_at = :changed")
+        };
         let expression =
-            format!("SET factor_count = if_not_exists(factor_count, :one) {op} :one{sets}");
+            format!("SET factor_count = if_not_exists(factor_count, :one) {op} :one{sets}{stamp}");
         let mut update = self
             .update(account_key(account_id))
             .condition_expression(condition)
             .expression_attribute_values(":one", n(1));
+        if !stamp.is_empty() {
+            update = update.expression_attribute_values(":changed", n(now));
+        }
         // DynamoDB refuses a value that neither expression uses.
         for (name, value) in [(":false", false), (":true", true)] {
             if expression.contains(name) || condition.contains(name) {
@@ -194,7 +202,13 @@ impl DynamoStore {
                         .expression_attribute_values(":step", n(*step))
                         .expression_attribute_values(":now", n(now)),
                 )?);
-                items.push(self.factor_count_update(account_id, 1, "", "attribute_exists(pk)")?);
+                items.push(self.factor_count_update(
+                    account_id,
+                    1,
+                    "",
+                    "attribute_exists(pk)",
+                    now,
+                )?);
             }
             FactorChange::RenameApp { id, name } => {
                 items.push(tx_update(
@@ -217,7 +231,7 @@ impl DynamoStore {
                 )?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
                 last_factor_at = Some(items.len());
-                items.push(self.factor_count_update(account_id, -1, "", LAST_FACTOR_STAYS)?);
+                items.push(self.factor_count_update(account_id, -1, "", LAST_FACTOR_STAYS, now)?);
             }
             FactorChange::AddSms => {
                 items.push(self.factor_count_update(
@@ -225,6 +239,7 @@ impl DynamoStore {
                     1,
                     ", sms_factor = :true",
                     "attribute_exists(pk) AND sms_factor = :false",
+                    now,
                 )?);
             }
             FactorChange::RemoveSms => {
@@ -236,6 +251,7 @@ impl DynamoStore {
                     &format!(
                         "{LAST_FACTOR_STAYS} AND (attribute_not_exists(sms_factor) OR sms_factor = :true)"
                     ),
+                    now,
                 )?);
             }
             FactorChange::ReplaceBackupCodes { hashes } => {
@@ -246,6 +262,13 @@ impl DynamoStore {
                     ("created_at".into(), n(now)),
                 ]);
                 items.push(self.tx_put(item)?);
+                // New codes are a new factor: stamped as any other.
+                items.push(tx_update(
+                    self.update(account_key(account_id))
+                        .update_expression("SET factors_changed_at = :changed")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_values(":changed", n(now)),
+                )?);
             }
             FactorChange::RemoveBackupCodes => {
                 items.push(self.delete_present(backup_codes_key(account_id))?);
@@ -261,12 +284,18 @@ impl DynamoStore {
                     refusal_at.push((items.len(), refusal));
                     items.push(item);
                 }
-                items.push(self.factor_count_update(account_id, 1, "", "attribute_exists(pk)")?);
+                items.push(self.factor_count_update(
+                    account_id,
+                    1,
+                    "",
+                    "attribute_exists(pk)",
+                    now,
+                )?);
             }
             FactorChange::RemovePasskey { id, credential_id } => {
                 items.extend(self.passkey_release(account_id, id, credential_id)?);
                 last_factor_at = Some(items.len());
-                items.push(self.factor_count_update(account_id, -1, "", LAST_FACTOR_STAYS)?);
+                items.push(self.factor_count_update(account_id, -1, "", LAST_FACTOR_STAYS, now)?);
             }
         }
         if let Some(event) = event {

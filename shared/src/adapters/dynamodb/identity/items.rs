@@ -90,6 +90,7 @@ pub(crate) fn account_from(id: &AccountId, item: &Item) -> Result<StoredAccount,
         sms_factor: !matches!(item.get("sms_factor"), Some(AttributeValue::Bool(false))),
         factor_count: get_n(item, "factor_count").unwrap_or(1),
         recovered_at: get_n(item, "recovered_at").ok(),
+        factors_changed_at: get_n(item, "factors_changed_at").ok(),
         password_change_due: get_n(item, "password_change_due").ok(),
     })
 }

@@ -584,12 +584,20 @@ impl IdentityStore for DynamoStore {
             ContactKind::Email => "email",
             ContactKind::Phone => "phone",
         };
+        // A new phone is a new second factor (its SMS codes): stamped.
+        let set = match change.kind {
+            ContactKind::Email => "SET #contact = :v",
+            ContactKind::Phone => "SET #contact = :v, factors_changed_at = :changed",
+        };
         let mut update = self
             .update(account_key(account_id))
-            .update_expression("SET #contact = :v")
+            .update_expression(set)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#contact", attribute)
             .expression_attribute_values(":v", s(&change.new_value));
+        if change.kind == ContactKind::Phone {
+            update = update.expression_attribute_values(":changed", n(now));
+        }
         let mut request = self.transaction().transact_items(claim);
         match &change.old_key {
             Some(old_key) => {

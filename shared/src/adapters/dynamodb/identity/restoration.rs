@@ -102,7 +102,7 @@ impl RestorationStore for DynamoStore {
         // was still off (a change of factors meanwhile makes the transaction fail).
         let (sms_set, sms_condition) = if r.sms_factor_back {
             (
-                ", sms_factor = :true, factor_count = factor_count + :one",
+                ", sms_factor = :true, factor_count = if_not_exists(factor_count, :zero) + :one",
                 " AND sms_factor = :false",
             )
         } else {
@@ -113,7 +113,8 @@ impl RestorationStore for DynamoStore {
             // Like a recovery, it starts the second factors' cooling period, and a
             // passkey added before it no longer signs in without the password.
             .update_expression(format!(
-                "SET #contact = :new, credentials_epoch = :next, recovered_at = :now{sms_set}"
+                "SET #contact = :new, credentials_epoch = :next, recovered_at = :now, \
+                 factors_changed_at = :now{sms_set}"
             ))
             .condition_expression(format!(
                 "attribute_exists(pk) AND {same_epoch} AND #contact = :old \
@@ -123,6 +124,7 @@ impl RestorationStore for DynamoStore {
             update = update
                 .expression_attribute_values(":true", AttributeValue::Bool(true))
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1));
         }
         let update = tx_update(
