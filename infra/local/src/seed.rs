@@ -491,10 +491,23 @@ impl Seeder {
     /// Proves a second factor in the session `token` with a step-up code to `phone`.
     async fn step_up(&mut self, token: &str, phone: &str) -> Result<(), String> {
         let path = "/v1/sessions/current/step-up";
-        let sent = self
-            .expect(reqwest::Method::POST, path, Some(token), None, &[202])
+        // The phone got its registration code moments ago: a new code waits for the
+        // resend interval, which the refusal says.
+        let mut sent = self
+            .call(reqwest::Method::POST, path, Some(token), None)
             .await?;
-        let id = sent["id"].as_str().unwrap_or_default().to_string();
+        if sent.status == 429 && sent.body["code"] == "code_resend_too_early" {
+            let wait = sent.body["retry_after"].as_u64().unwrap_or(60);
+            println!("seed: waiting {wait} s to send the mother a step-up code");
+            tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+            sent = self
+                .call(reqwest::Method::POST, path, Some(token), None)
+                .await?;
+        }
+        if sent.status != 202 {
+            return Err(format!("POST {path}: {} {}", sent.status, sent.body));
+        }
+        let id = sent.body["id"].as_str().unwrap_or_default().to_string();
         let code = self
             .outbox(phone)
             .await?
