@@ -277,6 +277,9 @@ pub fn json_object_up_to(req: &Request, limit: usize) -> Result<Map<String, Valu
     }
 }
 
+/// The longest passkey `ceremony_token` a body may carry (docs/openapi.yaml, `maxLength`).
+pub const MAX_CEREMONY_TOKEN_CHARS: usize = 128;
+
 /// Reads fields of a JSON object while collecting every problem, so that one response
 /// lists all invalid fields at once.
 pub struct Fields<'a> {
@@ -307,6 +310,38 @@ impl<'a> Fields<'a> {
                 None
             }
         }
+    }
+
+    /// A required object field, as its JSON value (always an object); records `required`
+    /// or `invalid_type` when absent or wrong.
+    pub fn required_object(&mut self, name: &str) -> Option<&'a Value> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => {
+                self.errors
+                    .push(FieldError::new(name, "required", "Обязательное поле"));
+                None
+            }
+            Some(object @ Value::Object(_)) => Some(object),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "invalid_type", "Ожидается объект"));
+                None
+            }
+        }
+    }
+
+    /// A passkey ceremony's `ceremony_token`, refused at its field when empty or longer
+    /// than [`MAX_CEREMONY_TOKEN_CHARS`].
+    pub fn ceremony_token(&mut self) -> Option<&'a str> {
+        let token = self.required_str("ceremony_token");
+        if token.is_some_and(|t| t.is_empty() || t.chars().count() > MAX_CEREMONY_TOKEN_CHARS) {
+            self.errors.push(FieldError::new(
+                "ceremony_token",
+                "invalid_ceremony_token",
+                "Начните заново",
+            ));
+        }
+        token
     }
 
     /// An optional string field: absent or null is `None`.

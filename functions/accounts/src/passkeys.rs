@@ -4,60 +4,19 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use shared::entry::Reply;
-use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 use shared::services::identity::{at, factor_name, FactorRequest};
 
 use super::App;
 
-/// The longest `ceremony_token` a body may carry (docs/openapi.yaml, `maxLength`).
-const MAX_CEREMONY_TOKEN_CHARS: usize = 128;
-
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// A `ceremony_token` of a body, refused at its field when empty or too long.
-pub fn ceremony_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
-    let token = f.required_str("ceremony_token");
-    if token.is_some_and(|t| t.is_empty() || t.chars().count() > MAX_CEREMONY_TOKEN_CHARS) {
-        f.reject(FieldError::new(
-            "ceremony_token",
-            "invalid_ceremony_token",
-            "Начните заново",
-        ));
-    }
-    token
-}
-
-/// The authenticator's answer (`credential`): a JSON object, as `PublicKeyCredential`'s
-/// `toJSON()` gives it.
-pub fn credential_field<'a>(f: &mut Fields<'_>, body: &'a Map<String, Value>) -> Option<&'a Value> {
-    match body.get("credential") {
-        Some(value @ Value::Object(_)) => Some(value),
-        None | Some(Value::Null) => {
-            f.reject(FieldError::new(
-                "credential",
-                "required",
-                "Обязательное поле",
-            ));
-            None
-        }
-        Some(_) => {
-            f.reject(FieldError::new(
-                "credential",
-                "invalid_type",
-                "Ожидается объект",
-            ));
-            None
-        }
-    }
 }
 
 /// `POST /v1/account/factors/passkey/options`: creation options and the ceremony token.
@@ -85,8 +44,8 @@ pub async fn register(app: &App, request: &Request, now: OffsetDateTime) -> Repl
     let client = web::client(request);
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let ceremony = ceremony_field(&mut f);
-    let credential = credential_field(&mut f, &body);
+    let ceremony = f.ceremony_token();
+    let credential = f.required_object("credential");
     let name = f
         .optional_str("name")
         .and_then(|raw| factor_name(raw).map_err(|e| f.reject(e)).ok());

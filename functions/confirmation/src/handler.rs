@@ -2,7 +2,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -130,31 +130,14 @@ fn desk_fields(
     (snils, series, number)
 }
 
-/// `contact`: `{"channel": "sms" | "email", "destination"}`, checked as the code flow
-/// checks a destination; its refusals are reported under `/contact`.
 /// The longest verification token accepted (the codes function issues much shorter).
 const MAX_VERIFICATION_TOKEN_CHARS: usize = 128;
 
-/// The new contact of a restoration and the verification token of its code.
-fn contact_field(
-    f: &mut Fields<'_>,
-    body: &Map<String, Value>,
-) -> Option<(Destination, Secret<String>)> {
-    let contact = match body.get("contact") {
-        Some(Value::Object(contact)) => contact,
-        None | Some(Value::Null) => {
-            f.reject(FieldError::new("contact", "required", "Обязательное поле"));
-            return None;
-        }
-        Some(_) => {
-            f.reject(FieldError::new(
-                "contact",
-                "invalid_type",
-                "Ожидается объект",
-            ));
-            return None;
-        }
-    };
+/// `contact`: `{"channel": "sms" | "email", "destination", "verification_token"}`, the
+/// destination checked as the code flow checks one; its refusals are reported under
+/// `/contact`. The new contact and the verification token of its code.
+fn contact_field(f: &mut Fields<'_>) -> Option<(Destination, Secret<String>)> {
+    let contact = f.required_object("contact").and_then(Value::as_object)?;
     let mut inner = Fields::new(contact);
     let channel = inner.required_str("channel").and_then(|raw| {
         Channel::parse("channel", raw)
@@ -198,7 +181,7 @@ async fn restore(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let (snils, series, number) = desk_fields(&mut f);
-    let contact = contact_field(&mut f, &body);
+    let contact = contact_field(&mut f);
     let (snils, series, number, contact) = f.finish_with(
         &["snils", "passport_series", "passport_number", "contact"],
         (snils, series, number, contact),

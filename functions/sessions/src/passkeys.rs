@@ -7,38 +7,10 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use shared::entry::Reply;
-use shared::error::FieldError;
 use shared::http::{self as web, Fields};
 use shared::redact::Secret;
 
 use super::{created, App};
-
-/// The longest `ceremony_token` a body may carry (docs/openapi.yaml, `maxLength`).
-const MAX_CEREMONY_TOKEN_CHARS: usize = 128;
-
-/// The authenticator's answer (`credential`): a JSON object, as `PublicKeyCredential`'s
-/// `toJSON()` gives it.
-pub fn credential_field<'a>(f: &mut Fields<'_>, body: &'a Map<String, Value>) -> Option<&'a Value> {
-    match body.get("credential") {
-        Some(value @ Value::Object(_)) => Some(value),
-        None | Some(Value::Null) => {
-            f.reject(FieldError::new(
-                "credential",
-                "required",
-                "Обязательное поле",
-            ));
-            None
-        }
-        Some(_) => {
-            f.reject(FieldError::new(
-                "credential",
-                "invalid_type",
-                "Ожидается объект",
-            ));
-            None
-        }
-    }
-}
 
 /// `POST /v1/sessions/two-step` with `credential` instead of `code`: a passkey's
 /// assertion completes the login.
@@ -50,7 +22,7 @@ pub async fn two_step(
 ) -> Reply {
     let mut f = Fields::new(body);
     let challenge = super::challenge_field(&mut f);
-    let credential = credential_field(&mut f, body);
+    let credential = f.required_object("credential");
     let (challenge, credential) =
         f.finish_with(&["challenge_token", "credential"], (challenge, credential))?;
     let session = app
@@ -90,15 +62,8 @@ pub async fn options(app: &App, request: &Request, now: OffsetDateTime) -> Reply
 pub async fn login(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
-    let ceremony = f.required_str("ceremony_token");
-    if ceremony.is_some_and(|t| t.is_empty() || t.chars().count() > MAX_CEREMONY_TOKEN_CHARS) {
-        f.reject(FieldError::new(
-            "ceremony_token",
-            "invalid_ceremony_token",
-            "Начните заново",
-        ));
-    }
-    let credential = credential_field(&mut f, &body);
+    let ceremony = f.ceremony_token();
+    let credential = f.required_object("credential");
     let foreign_computer = web::optional_bool(&mut f, "foreign_computer").unwrap_or(false);
     let (ceremony, credential) = f.finish_with(
         &["ceremony_token", "credential", "foreign_computer"],

@@ -159,6 +159,15 @@ impl DynamoStore {
         tx_update(update.update_expression(expression))
     }
 
+    /// One more factor on the account (an app confirmed, a passkey), stamped `now`.
+    fn factor_added(
+        &self,
+        account_id: &AccountId,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.factor_count_update(account_id, 1, "", "attribute_exists(pk)", now)
+    }
+
     /// [`IdentityStore::change_factors`]: the change's items, then the event; the index
     /// of a failed condition says what refused it.
     pub(super) async fn write_factor_change(
@@ -202,13 +211,7 @@ impl DynamoStore {
                         .expression_attribute_values(":step", n(*step))
                         .expression_attribute_values(":now", n(now)),
                 )?);
-                items.push(self.factor_count_update(
-                    account_id,
-                    1,
-                    "",
-                    "attribute_exists(pk)",
-                    now,
-                )?);
+                items.push(self.factor_added(account_id, now)?);
             }
             FactorChange::RenameApp { id, name } => {
                 items.push(tx_update(
@@ -284,13 +287,7 @@ impl DynamoStore {
                     refusal_at.push((items.len(), refusal));
                     items.push(item);
                 }
-                items.push(self.factor_count_update(
-                    account_id,
-                    1,
-                    "",
-                    "attribute_exists(pk)",
-                    now,
-                )?);
+                items.push(self.factor_added(account_id, now)?);
             }
             FactorChange::RemovePasskey { id, credential_id } => {
                 items.extend(self.passkey_release(account_id, id, credential_id)?);
