@@ -330,18 +330,32 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required string field of 1 to `max_chars` characters (as the API's `maxLength`
+    /// counts them, not UTF-8 bytes); an empty or longer one is refused at its field with
+    /// `code` and `detail`. The value is given back either way: the refusal is recorded.
+    pub fn required_str_within(
+        &mut self,
+        name: &str,
+        max_chars: usize,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> Option<&'a str> {
+        let value = self.required_str(name);
+        if value.is_some_and(|v| v.is_empty() || v.chars().count() > max_chars) {
+            self.errors.push(FieldError::new(name, code, detail));
+        }
+        value
+    }
+
     /// A passkey ceremony's `ceremony_token`, refused at its field when empty or longer
     /// than [`MAX_CEREMONY_TOKEN_CHARS`].
     pub fn ceremony_token(&mut self) -> Option<&'a str> {
-        let token = self.required_str("ceremony_token");
-        if token.is_some_and(|t| t.is_empty() || t.chars().count() > MAX_CEREMONY_TOKEN_CHARS) {
-            self.errors.push(FieldError::new(
-                "ceremony_token",
-                "invalid_ceremony_token",
-                "Начните заново",
-            ));
-        }
-        token
+        self.required_str_within(
+            "ceremony_token",
+            MAX_CEREMONY_TOKEN_CHARS,
+            "invalid_ceremony_token",
+            "Начните заново",
+        )
     }
 
     /// An optional string field: absent or null is `None`.

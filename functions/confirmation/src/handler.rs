@@ -151,18 +151,14 @@ fn contact_field(f: &mut Fields<'_>) -> Option<(Destination, Secret<String>)> {
             .ok(),
         _ => None,
     };
-    let token = inner.required_str("verification_token").and_then(|raw| {
-        if raw.is_empty() || raw.len() > MAX_VERIFICATION_TOKEN_CHARS {
-            inner.reject(FieldError::new(
-                "verification_token",
-                "verification_token_invalid",
-                "Подтверждение нового контакта недействительно или истекло. Запросите код ещё раз",
-            ));
-            None
-        } else {
-            Some(Secret::new(raw.to_string()))
-        }
-    });
+    let token = inner
+        .required_str_within(
+            "verification_token",
+            MAX_VERIFICATION_TOKEN_CHARS,
+            "verification_token_invalid",
+            "Подтверждение нового контакта недействительно или истекло. Запросите код ещё раз",
+        )
+        .map(|raw| Secret::new(raw.to_string()));
     if let Err(AppError::Validation(errors)) =
         inner.finish(&["channel", "destination", "verification_token"])
     {
@@ -306,15 +302,12 @@ async fn by_letter(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
 /// The `challenge_id` of an online confirmation, refused at its field when empty or
 /// longer than any id the service hands out.
 fn challenge_id_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
-    let challenge_id = f.required_str("challenge_id");
-    if challenge_id.is_some_and(|c| c.is_empty() || c.len() > 64) {
-        f.reject(FieldError::new(
-            "challenge_id",
-            "invalid_challenge_id",
-            "Начните подтверждение снова",
-        ));
-    }
-    challenge_id
+    f.required_str_within(
+        "challenge_id",
+        64,
+        "invalid_challenge_id",
+        "Начните подтверждение снова",
+    )
 }
 
 /// `POST /v1/account/signature-challenges`: bytes for the citizen's signing plug-in.
@@ -343,14 +336,12 @@ async fn by_signature(app: &App, request: &Request, now: OffsetDateTime) -> Repl
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let challenge_id = challenge_id_field(&mut f);
-    let signature = f.required_str("signature");
-    if signature.is_some_and(|s| s.is_empty() || s.len() > MAX_SIGNATURE_BYTES) {
-        f.reject(FieldError::new(
-            "signature",
-            "signature_length",
-            format!("Подпись — от 1 до {MAX_SIGNATURE_BYTES} символов в base64"),
-        ));
-    }
+    let signature = f.required_str_within(
+        "signature",
+        MAX_SIGNATURE_BYTES,
+        "signature_length",
+        format!("Подпись — от 1 до {MAX_SIGNATURE_BYTES} символов в base64"),
+    );
     let (challenge_id, signature) =
         f.finish_with(&["challenge_id", "signature"], (challenge_id, signature))?;
     let client = web::client(request);
@@ -399,14 +390,12 @@ async fn by_bank(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
     let body = web::json_object(request)?;
     let mut f = Fields::new(&body);
     let challenge_id = challenge_id_field(&mut f);
-    let id_token = f.required_str("id_token");
-    if id_token.is_some_and(|t| t.is_empty() || t.len() > MAX_ID_TOKEN_CHARS) {
-        f.reject(FieldError::new(
-            "id_token",
-            "id_token_length",
-            format!("Ответ банка — от 1 до {MAX_ID_TOKEN_CHARS} символов"),
-        ));
-    }
+    let id_token = f.required_str_within(
+        "id_token",
+        MAX_ID_TOKEN_CHARS,
+        "id_token_length",
+        format!("Ответ банка — от 1 до {MAX_ID_TOKEN_CHARS} символов"),
+    );
     let (challenge_id, id_token) =
         f.finish_with(&["challenge_id", "id_token"], (challenge_id, id_token))?;
     let client = web::client(request);

@@ -212,16 +212,12 @@ async fn two_step(app: &App, request: &Request, now: OffsetDateTime) -> Reply {
 
 /// A `challenge_token` of a body, refused at its field when empty or too long.
 pub(crate) fn challenge_field<'a>(f: &mut Fields<'a>) -> Option<&'a str> {
-    let challenge = f.required_str("challenge_token");
-    // The API's maxLength counts characters, as JSON Schema does, not UTF-8 bytes.
-    if challenge.is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CHALLENGE_TOKEN_CHARS) {
-        f.reject(FieldError::new(
-            "challenge_token",
-            "invalid_challenge_token",
-            "Войдите снова",
-        ));
-    }
-    challenge
+    f.required_str_within(
+        "challenge_token",
+        MAX_CHALLENGE_TOKEN_CHARS,
+        "invalid_challenge_token",
+        "Войдите снова",
+    )
 }
 
 /// `POST /v1/sessions/password-change`: the first login with a password given on paper
