@@ -2,7 +2,7 @@
 //! their confirmations (`OPERATOR#{id}` / `CONFIRMATION#{millis}#{account}`) and letters
 //! with codes (`ACCOUNT#{id}` / `LETTER`).
 
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::identity::{account_key, event_put};
 use super::*;
@@ -222,24 +222,15 @@ impl ConfirmationStore for DynamoStore {
         account_id: &AccountId,
         code_hash: &str,
     ) -> Result<Option<u32>, StoreError> {
-        let result = self
+        let update = self
             .update_item(letter_key(account_id))
-            .update_expression("ADD attempts :one")
-            .condition_expression("code_hash = :hash AND used = :false AND attempts < :max")
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":hash", s(code_hash))
             .expression_attribute_values(":false", b(false))
-            .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(out) => Ok(out
-                .attributes
-                .as_ref()
-                .and_then(|a| get_n(a, "attempts").ok())),
-            Err(StoreError::Conflict) => Ok(None),
-            Err(e) => Err(e),
-        }
+            .expression_attribute_values(":max", n(LETTER_MAX_ATTEMPTS));
+        count_attempt(
+            update,
+            "code_hash = :hash AND used = :false AND attempts < :max",
+        )
+        .await
     }
 }

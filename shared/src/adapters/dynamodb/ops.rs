@@ -181,6 +181,31 @@ pub(crate) fn won_race<T>(result: Result<T, StoreError>) -> Result<bool, StoreEr
     }
 }
 
+/// Counts one attempt on an item (`ADD attempts :one`) under the update's `condition`,
+/// which holds while the thing attempted is the one asked for and has attempts left: the
+/// count after it, or `None` when the condition did not hold. Counted before the secret
+/// is compared, so parallel attempts cannot pass the limit.
+pub(crate) async fn count_attempt(
+    update: UpdateItemFluentBuilder,
+    condition: &str,
+) -> Result<Option<u32>, StoreError> {
+    let result = update
+        .update_expression("ADD attempts :one")
+        .condition_expression(condition)
+        .expression_attribute_values(":one", n(1))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    match result.map_err(classify) {
+        Ok(out) => Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "attempts").ok())),
+        Err(StoreError::Conflict) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Rejected(format!("building request: {e}")))
 }

@@ -2,7 +2,7 @@
 //! (`ACCOUNT#{id}` / `SIGNATURE_CHALLENGE`), its attempts, and the transaction that spends
 //! it and confirms the account.
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 use base64::Engine as _;
 
@@ -65,24 +65,11 @@ impl SignatureStore for DynamoStore {
         id: &str,
         max: u32,
     ) -> Result<Option<u32>, StoreError> {
-        let result = self
+        let update = self
             .update_item(challenge_key(account_id))
-            .update_expression("ADD attempts :one")
-            .condition_expression("challenge_id = :id AND attempts < :max")
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":id", s(id))
-            .expression_attribute_values(":max", n(max))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result.map_err(classify) {
-            Ok(out) => Ok(out
-                .attributes
-                .as_ref()
-                .and_then(|a| get_n(a, "attempts").ok())),
-            Err(StoreError::Conflict) => Ok(None),
-            Err(e) => Err(e),
-        }
+            .expression_attribute_values(":max", n(max));
+        count_attempt(update, "challenge_id = :id AND attempts < :max").await
     }
 
     async fn confirm_by_signature(
