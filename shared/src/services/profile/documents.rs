@@ -73,6 +73,30 @@ fn date_field(path: &str, raw: &str) -> Result<String, FieldError> {
     parse_date(path, raw).map(date_string)
 }
 
+/// A document of a series and a number that are checked together (`from_parts` with the
+/// paths of both): each required at its own path, then parsed as one.
+fn series_and_number<T>(
+    r: &mut Reader<'_>,
+    o: &Map<String, Value>,
+    at: &str,
+    from_parts: impl FnOnce(&str, &str, &str, &str) -> Result<T, FieldError>,
+) -> Option<T> {
+    let series = o.get("series").and_then(Value::as_str).unwrap_or_default();
+    let number = o.get("number").and_then(Value::as_str).unwrap_or_default();
+    r.required(o, "series", at, |_, _| Ok(()))
+        .and(r.required(o, "number", at, |_, _| Ok(())))
+        .and_then(|()| {
+            from_parts(
+                &format!("{at}/series"),
+                series,
+                &format!("{at}/number"),
+                number,
+            )
+            .map_err(|e| r.errors.push(e))
+            .ok()
+        })
+}
+
 /// Reads `documents/{name}`: `null` clears it, an object sets it whole (every field
 /// required), anything else is refused.
 fn object_change<T>(
@@ -140,21 +164,7 @@ impl OtherDocumentsPatch {
             "military_id",
             &["series", "number", "issue_date"],
             |r, o, at| {
-                let series = o.get("series").and_then(Value::as_str).unwrap_or_default();
-                let number = o.get("number").and_then(Value::as_str).unwrap_or_default();
-                let id = r
-                    .required(o, "series", at, |_, _| Ok(()))
-                    .and(r.required(o, "number", at, |_, _| Ok(())))
-                    .and_then(|()| {
-                        MilitaryId::from_parts(
-                            &format!("{at}/series"),
-                            series,
-                            &format!("{at}/number"),
-                            number,
-                        )
-                        .map_err(|e| r.errors.push(e))
-                        .ok()
-                    });
+                let id = series_and_number(r, o, at, MilitaryId::from_parts);
                 let issue_date = r.required(o, "issue_date", at, date_field);
                 let id = id?;
                 Some(MilitaryIdDoc {
@@ -192,21 +202,7 @@ impl OtherDocumentsPatch {
             "birth_certificate",
             &["series", "number", "issue_date"],
             |r, o, at| {
-                let series = o.get("series").and_then(Value::as_str).unwrap_or_default();
-                let number = o.get("number").and_then(Value::as_str).unwrap_or_default();
-                let certificate = r
-                    .required(o, "series", at, |_, _| Ok(()))
-                    .and(r.required(o, "number", at, |_, _| Ok(())))
-                    .and_then(|()| {
-                        BirthCertificate::from_parts(
-                            &format!("{at}/series"),
-                            series,
-                            &format!("{at}/number"),
-                            number,
-                        )
-                        .map_err(|e| r.errors.push(e))
-                        .ok()
-                    });
+                let certificate = series_and_number(r, o, at, BirthCertificate::from_parts);
                 let issue_date = r.required(o, "issue_date", at, date_field);
                 let certificate = certificate?;
                 Some(BirthCertificateDoc {
