@@ -1,6 +1,8 @@
 //! Access restored at a service centre: the operator's hourly count, and the one
 //! transaction that gives the account its new contact, with the table's conditions.
 
+use std::collections::btree_map::Entry;
+
 use super::MemStore;
 use crate::domain::{AccountId, OperatorId, SessionId};
 use crate::services::identity::{ContactKind, StoredAccount, TokenRedemption};
@@ -18,6 +20,17 @@ fn live(state: &super::State, token: &TokenRedemption, now: i64) -> bool {
     )
 }
 
+/// One more in an operator's hourly count when it is below `limit`, as the table's
+/// conditional `ADD` does.
+fn count_below(entry: Entry<'_, (OperatorId, i64), u32>, limit: u32) -> bool {
+    let count = entry.or_insert(0);
+    let counted = *count < limit;
+    if counted {
+        *count += 1;
+    }
+    counted
+}
+
 impl RestorationStore for MemStore {
     async fn count_restoration(
         &self,
@@ -27,15 +40,12 @@ impl RestorationStore for MemStore {
         limit: u32,
     ) -> Result<bool, StoreError> {
         self.write_if("count_restoration", |state| {
-            let count = state
-                .restorations
-                .entry((operator_id.clone(), window_start))
-                .or_insert(0);
-            let counted = *count < limit;
-            if counted {
-                *count += 1;
-            }
-            counted
+            count_below(
+                state
+                    .restorations
+                    .entry((operator_id.clone(), window_start)),
+                limit,
+            )
         })
         .await
     }
@@ -146,15 +156,12 @@ impl DeskRegistrationStore for MemStore {
         limit: u32,
     ) -> Result<bool, StoreError> {
         self.write_if("count_registration", |state| {
-            let count = state
-                .registrations
-                .entry((operator_id.clone(), window_start))
-                .or_insert(0);
-            let counted = *count < limit;
-            if counted {
-                *count += 1;
-            }
-            counted
+            count_below(
+                state
+                    .registrations
+                    .entry((operator_id.clone(), window_start)),
+                limit,
+            )
         })
         .await
     }
